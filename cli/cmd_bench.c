@@ -1,0 +1,137 @@
+/* cmd_bench.c: `fedvim bench train|mix|fl`. `bench train` times training steps of a model the
+ * way ../shared/bench/pytorch_ref.py does (LeNet-5: MNIST, Adam 1e-3, one pass over 12,000 images
+ * after a warm-up; ResNet-20 and others: random 32x32x3 batches, SGD 0.1 momentum 0.9), so the
+ * figures compare side by side. Benchmarks are never timed tests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "data.h"
+#include "flags.h"
+#include "json.h"
+#include "layers.h"
+#include "models.h"
+#include "optim.h"
+#include "train.h"
+
+static int bench_train(int argc, char **argv) {
+    const char *model = "lenet5", *device = "cpu", *data_dir = NULL;
+    int batch = 64, threads = 2, images = 0, json = 0, seed = 0;
+    fv_flag flags[] = {
+        {"model", FV_FLAG_STRING, &model, "model to train (see fedvim train --help)", 0, 0},
+        {"batch", FV_FLAG_INT, &batch, "minibatch size", 1, 65536},
+        {"threads", FV_FLAG_INT, &threads, "CPU threads", 1, 1024},
+        {"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N] in a CUDA build", 0, 0},
+        {"images", FV_FLAG_INT, &images, "images to time (default: 12000 for lenet5, 20 batches otherwise)", 0, 100000000},
+        {"data-dir", FV_FLAG_STRING, &data_dir, "MNIST folder for lenet5 (default: the standard place; random data if absent)", 0, 0},
+        {"seed", FV_FLAG_INT, &seed, "seed", 0, 2147483647},
+        {"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0},
+    };
+    const char *pos[1];
+    int npos;
+    fv_err e = {{0}};
+    int r = fv_flags_parse("bench train", "[flags]", flags, sizeof flags / sizeof flags[0], argc, argv, pos, 0, &npos, &e);
+    if (r == 1) return 0;
+    if (r < 0) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 2;
+    }
+    if (strcmp(device, "cpu") != 0) {
+        fprintf(stderr, "fedvim bench train: --device %s: this build has no CUDA backend (only cpu)\n", device);
+        return 2;
+    }
+    fv_set_threads(threads);
+    int is_lenet = strcmp(model, "lenet5") == 0;
+    fv_dataset d = {0};
+    const char *source = "random";
+    if (is_lenet && fv_dataset_load("mnist", data_dir, 1, &d, &e) == 0) {
+        source = "mnist";
+        fv_dataset_truncate(&d, d.n < 12000 ? d.n : 12000);
+    } else {
+        /* Random images of the shape the reference uses: 1x28x28 for LeNet-5, 3x32x32 otherwise. */
+        int c = is_lenet ? 1 : 3, hw = is_lenet ? 28 : 32, n = batch * 4;
+        d.n = n;
+        d.c = c;
+        d.h = d.w = hw;
+        d.classes = 10;
+        d.x = fv_malloc((size_t)n * c * hw * hw);
+        d.y = fv_malloc((size_t)n);
+        fv_rng g;
+        fv_rng_seed(&g, 1);
+        for (size_t i = 0; i < (size_t)n * c * hw * hw; i++) d.x[i] = (uint8_t)fv_rng_below(&g, 256);
+        for (int i = 0; i < n; i++) d.y[i] = (uint8_t)fv_rng_below(&g, 10);
+    }
+    fv_net *net = fv_model_new(model, (fv_shape){d.c, d.h, d.w}, d.classes, (uint64_t)seed, &e);
+    if (!net) {
+        fprintf(stderr, "fedvim bench train: %s\n", e.msg);
+        fv_dataset_free(&d);
+        return 2;
+    }
+    fv_opt_cfg oc = fv_opt_defaults(is_lenet ? FV_OPT_ADAM : FV_OPT_SGD);
+    if (!is_lenet) {
+        oc.lr = 0.1f;
+        oc.momentum = 0.9f;
+    }
+    fv_opt *opt = fv_opt_new(&oc, net->n_train);
+    fv_norm norm = fv_norm_for(strcmp(source, "mnist") == 0 ? "mnist" : "random");
+    fv_rng rng;
+    fv_rng_seed(&rng, 2);
+    int total = images ? images : (is_lenet ? d.n : 20 * batch);
+    /* warm-up: ten batches, as the reference does */
+    fv_train_epoch(net, opt, &d, NULL, d.n < 10 * batch ? d.n : 10 * batch, batch, norm, &rng, 0, NULL, NULL, NULL);
+    double t0 = fv_now();
+    long done = 0;
+    while (done < total) {
+        int n = total - done < d.n ? total - (int)done : d.n;
+        n = n / batch * batch ? n / batch * batch : n;
+        fv_train_epoch(net, opt, &d, NULL, n, batch, norm, &rng, 0, NULL, NULL, NULL);
+        done += n;
+    }
+    double secs = fv_now() - t0, ips = done / secs;
+    fprintf(stderr, "bench train: %s batch %d on %s, %d threads: %.0f images/s (%ld images, %.2f s)\n", model, batch,
+            source, threads, ips, done, secs);
+    if (json) {
+        fv_json j;
+        fv_json_begin(&j);
+        fv_json_str(&j, "bench", "train");
+        fv_json_str(&j, "model", model);
+        fv_json_str(&j, "device", device);
+        fv_json_str(&j, "data", source);
+        fv_json_int(&j, "batch", batch);
+        fv_json_int(&j, "threads", threads);
+        fv_json_int(&j, "images", done);
+        fv_json_num(&j, "seconds", secs);
+        fv_json_num(&j, "images_per_second", ips);
+        printf("%s\n", fv_json_end(&j));
+        fv_json_free(&j);
+    }
+    fv_opt_destroy(&opt);
+    fv_net_destroy(&net);
+    fv_dataset_free(&d);
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *what;
+} bench_entry;
+
+static const bench_entry BENCHES[] = {
+    {"train", bench_train, "training throughput of one model (images/s)"},
+};
+
+int fv_cmd_bench(int argc, char **argv) {
+    size_t nb = sizeof BENCHES / sizeof BENCHES[0];
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        FILE *f = argc < 2 ? stderr : stdout;
+        fprintf(f, "usage: fedvim bench <what> [flags]   (fedvim bench <what> --help)\n\nbenchmarks:\n");
+        for (size_t i = 0; i < nb; i++) fprintf(f, "  %-8s %s\n", BENCHES[i].name, BENCHES[i].what);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < nb; i++)
+        if (strcmp(argv[1], BENCHES[i].name) == 0) return BENCHES[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "fedvim bench: unknown benchmark '%s' (see fedvim bench --help)\n", argv[1]);
+    return 2;
+}

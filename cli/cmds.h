@@ -1,0 +1,8 @@
+/* cmds.h: every subcommand's entry point. Each returns the process exit status (0 success,
+ * 1 failure with a message already printed, 2 usage error). */
+#ifndef FV_CMDS_H
+#define FV_CMDS_H
+typedef int (*fv_cmd_fn)(int argc, char **argv);
+int fv_cmd_train(int argc, char **argv);
+int fv_cmd_bench(int argc, char **argv);
+#endif

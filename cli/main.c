@@ -1,0 +1,42 @@
+/* main.c: the fedvim command. It only dispatches to subcommands (cmd_*.c); it is the one place
+ * that knows every role. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+
+typedef struct {
+    const char *name;
+    fv_cmd_fn fn;
+    const char *what;
+} fv_cmd;
+
+static const fv_cmd CMDS[] = {
+    {"train", fv_cmd_train, "train a model centrally on one data set"},
+    {"bench", fv_cmd_bench, "benchmarks: train"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: fedvim <command> [flags]   (fedvim <command> --help for its flags)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof CMDS / sizeof CMDS[0]; i++) fprintf(f, "  %-12s %s\n", CMDS[i].name, CMDS[i].what);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("fedvim 0.1.0\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof CMDS / sizeof CMDS[0]; i++)
+        if (strcmp(argv[1], CMDS[i].name) == 0) return CMDS[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "fedvim: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

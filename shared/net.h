@@ -1,0 +1,154 @@
+/* net.h: a model as a small static graph of layer nodes in topological order (node 0 is the
+ * input), with ALL parameters in one contiguous float buffer and all gradients in another.
+ *
+ * Parameter layout: net->params holds n_train trainable floats followed by n_state buffer floats
+ * (batch-norm running statistics). net->grads holds n_train floats. A model update, as sent over
+ * the wire, averaged, signed or attacked, is params[0 .. n_params) with n_params = n_train +
+ * n_state. Each named tensor (PyTorch state-dict names such as "conv1.weight", "layer1.0.bn1.
+ * running_mean") is a slice of params, listed in net->tensors.
+ *
+ * Usage:
+ *   fv_net *net = fv_net_new((fv_shape){1, 28, 28});
+ *   int x = 0;
+ *   x = fv_net_conv2d(net, "conv1", x, 6, 5, 1, 2, 1, 1);
+ *   x = fv_net_relu(net, x); ...
+ *   fv_net_finish(net, seed);           // allocates and initialises parameters
+ *   const float *logits = fv_net_forward(net, xbatch, n, 1);
+ *   fv_softmax_xent(dlogits, logits, labels, n, classes, NULL);
+ *   fv_net_backward(net, dlogits, n);   // net->grads = d loss / d params
+ * Activation buffers grow on demand to the largest batch seen.
+ * Not here: the layer kernels (layers.h), named architectures (models.h), optimizers (optim.h).
+ */
+#ifndef FV_NET_H
+#define FV_NET_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rng.h"
+
+typedef struct {
+    int c, h, w; /* per-sample shape; a vector of F features is {F, 1, 1} */
+} fv_shape;
+
+static inline size_t fv_shape_size(fv_shape s) { return (size_t)s.c * s.h * s.w; }
+
+typedef enum {
+    FV_OP_INPUT,
+    FV_OP_CONV2D,
+    FV_OP_LINEAR,
+    FV_OP_BATCHNORM,
+    FV_OP_MAXPOOL,
+    FV_OP_AVGPOOL,
+    FV_OP_GAP,
+    FV_OP_RELU,
+    FV_OP_SIGMOID,
+    FV_OP_TANH,
+    FV_OP_DROPOUT,
+    FV_OP_FLATTEN,
+    FV_OP_ADD,
+    FV_OP_UPSAMPLE,
+} fv_op;
+
+#define FV_NAME_MAX 64
+#define FV_MAX_NODES 256
+#define FV_MAX_TENSORS 512
+
+/* One named parameter or buffer tensor: a slice of net->params. */
+typedef struct {
+    char name[FV_NAME_MAX];
+    int ndim;
+    int dims[4];
+    size_t off;   /* offset into params */
+    size_t count; /* number of floats */
+    int trainable;
+} fv_tensor;
+
+typedef struct {
+    fv_op op;
+    int in0, in1;        /* input node indices (in1 only for ADD; -1 otherwise) */
+    fv_shape in, out;    /* per-sample shapes */
+    int k, stride, pad, groups, bias; /* conv / pool / upsample (k = factor) attributes */
+    float p;             /* dropout probability */
+    float momentum, eps; /* batch norm */
+    size_t w_off, b_off; /* trainable offsets (weight, bias / gamma, beta) into params */
+    size_t rm_off, rv_off; /* batch-norm running mean / var offsets into params (state part) */
+    int consumers;       /* number of nodes reading this node's output */
+    /* activations, sized for `cap` samples */
+    float *out, *dout;
+    int32_t *argmax;     /* maxpool */
+    uint8_t *mask;       /* dropout */
+    float *bn_mean, *bn_invstd;
+} fv_node;
+
+typedef struct fv_net {
+    fv_shape input;
+    int n_nodes;
+    fv_node nodes[FV_MAX_NODES];
+    int n_tensors;
+    fv_tensor tensors[FV_MAX_TENSORS];
+    size_t n_train, n_state, n_params;
+    float *params; /* n_params floats: trainable then state */
+    float *grads;  /* n_train floats */
+    int cap;       /* batch capacity of activation buffers */
+    float *scratch;
+    size_t scratch_floats;
+    int want_input_grad; /* when set, backward also fills input_grad */
+    float *input_grad;   /* cap * input size floats (valid after backward if want_input_grad) */
+    fv_rng rng;          /* dropout masks */
+    int finished;
+    int last_n, last_train; /* batch size and mode of the last forward */
+} fv_net;
+
+/* A new empty graph taking samples of shape `input`. Caller owns; free with fv_net_destroy. */
+fv_net *fv_net_new(fv_shape input);
+/* Free everything and set *net to NULL. Accepts NULL and *net == NULL. */
+void fv_net_destroy(fv_net **net);
+
+/* Builders: each returns the new node's index. `name` is the state-dict prefix of the node's
+ * tensors ("conv1" gives "conv1.weight" and "conv1.bias"). Shapes are checked; an impossible
+ * architecture aborts (programmer error). PyTorch's default initialisation is used:
+ * conv/linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), BN gamma 1, beta 0. */
+int fv_net_conv2d(fv_net *net, const char *name, int in, int out_ch, int k, int stride, int pad,
+                  int groups, int bias);
+int fv_net_linear(fv_net *net, const char *name, int in, int out_features, int bias);
+int fv_net_batchnorm(fv_net *net, const char *name, int in);
+int fv_net_maxpool(fv_net *net, int in, int k, int stride, int pad);
+int fv_net_avgpool(fv_net *net, int in, int k, int stride, int pad);
+int fv_net_gap(fv_net *net, int in);
+int fv_net_relu(fv_net *net, int in);
+int fv_net_sigmoid(fv_net *net, int in);
+int fv_net_tanh(fv_net *net, int in);
+int fv_net_dropout(fv_net *net, int in, float p);
+int fv_net_flatten(fv_net *net, int in);
+int fv_net_add(fv_net *net, int a, int b);
+int fv_net_upsample(fv_net *net, int in, int factor);
+
+/* Allocate the parameter buffers and initialise them from `seed` (deterministic). The last node
+ * added is the output. Call once, after the last builder. */
+void fv_net_finish(fv_net *net, uint64_t seed);
+
+/* Re-initialise all parameters from `seed` (same result as a fresh fv_net_finish). */
+void fv_net_init_params(fv_net *net, uint64_t seed);
+
+/* Seed the dropout stream. */
+void fv_net_seed_dropout(fv_net *net, uint64_t seed);
+
+/* Output shape (per sample) and the number of logits. */
+fv_shape fv_net_output_shape(const fv_net *net);
+
+/* Forward n samples x[n, input] (NCHW). train != 0 uses batch statistics and dropout.
+ * Returns the output activations [n, out] (owned by net, valid until the next forward). */
+const float *fv_net_forward(fv_net *net, const float *x, int n, int train);
+
+/* Backward from dout[n, out] = d loss / d output of the last forward (which must have had
+ * train != 0 or no dropout/BN in eval). Overwrites net->grads, and net->input_grad if
+ * want_input_grad is set. */
+void fv_net_backward(fv_net *net, const float *dout, int n);
+
+/* Find a tensor by its state-dict name; NULL if absent. */
+const fv_tensor *fv_net_tensor(const fv_net *net, const char *name);
+
+/* Print a one-line-per-node summary with shapes and parameter counts to f. */
+void fv_net_print(const fv_net *net, FILE *f);
+
+#endif
