@@ -84,7 +84,6 @@ static int bench_train(int argc, char **argv) {
     long done = 0;
     while (done < total) {
         int n = total - done < d.n ? total - (int)done : d.n;
-        n = n / batch * batch ? n / batch * batch : n;
         fv_train_epoch(net, opt, &d, NULL, n, batch, norm, &rng, 0, NULL, NULL, NULL);
         done += n;
     }

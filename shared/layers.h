@@ -78,11 +78,11 @@ void fv_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
                            const float *inp, const float *mean, const float *invstd,
                            const float *gamma, int N, int C, int HW);
 
-/* ---- linear: out[N,O] = inp[N,I] w[O,I]^T + b[O] (PyTorch layout) ---- */
-void fv_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int I,
-                       int O);
+/* ---- linear: out[N,Out] = inp[N,In] w[Out,In]^T + b[Out] (PyTorch layout) ---- */
+void fv_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int In,
+                       int Out);
 void fv_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                        const float *w, int N, int I, int O);
+                        const float *w, int N, int In, int Out);
 
 /* ---- inverted dropout with drop probability p: out = inp * mask / (1 - p) ---- */
 void fv_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n, float p, fv_rng *rng);

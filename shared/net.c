@@ -18,7 +18,8 @@ fv_net *fv_net_new(fv_shape input) {
     fv_node *n0 = &net->nodes[0];
     n0->op = FV_OP_INPUT;
     n0->in0 = n0->in1 = -1;
-    n0->in = n0->out = input;
+    n0->ishape = input;
+    n0->oshape = input;
     net->n_nodes = 1;
     fv_rng_seed(&net->rng, 0);
     return net;
@@ -64,8 +65,8 @@ static fv_node *add_node(fv_net *net, fv_op op, int in0, int in1) {
     nd->op = op;
     nd->in0 = in0;
     nd->in1 = in1;
-    nd->in = net->nodes[in0].out;
-    nd->out = nd->in;
+    nd->ishape = net->nodes[in0].oshape;
+    nd->oshape = nd->ishape;
     net->nodes[in0].consumers++;
     if (in1 >= 0) net->nodes[in1].consumers++;
     return nd;
@@ -100,16 +101,16 @@ static int last(fv_net *net) { return net->n_nodes - 1; }
 int fv_net_conv2d(fv_net *net, const char *name, int in, int out_ch, int k, int stride, int pad,
                   int groups, int bias) {
     fv_node *nd = add_node(net, FV_OP_CONV2D, in, -1);
-    FV_ASSERT(groups >= 1 && nd->in.c % groups == 0 && out_ch % groups == 0 && k >= 1 && stride >= 1);
-    int oh = (nd->in.h + 2 * pad - k) / stride + 1, ow = (nd->in.w + 2 * pad - k) / stride + 1;
+    FV_ASSERT(groups >= 1 && nd->ishape.c % groups == 0 && out_ch % groups == 0 && k >= 1 && stride >= 1);
+    int oh = (nd->ishape.h + 2 * pad - k) / stride + 1, ow = (nd->ishape.w + 2 * pad - k) / stride + 1;
     FV_ASSERT(oh >= 1 && ow >= 1);
     nd->k = k;
     nd->stride = stride;
     nd->pad = pad;
     nd->groups = groups;
     nd->bias = bias;
-    nd->out = (fv_shape){out_ch, oh, ow};
-    int wd[4] = {out_ch, nd->in.c / groups, k, k};
+    nd->oshape = (fv_shape){out_ch, oh, ow};
+    int wd[4] = {out_ch, nd->ishape.c / groups, k, k};
     nd->w_off = add_tensor(net, name, "weight", 1, 4, wd);
     if (bias) nd->b_off = add_tensor(net, name, "bias", 1, 1, &out_ch);
     return last(net);
@@ -117,9 +118,9 @@ int fv_net_conv2d(fv_net *net, const char *name, int in, int out_ch, int k, int 
 
 int fv_net_linear(fv_net *net, const char *name, int in, int out_features, int bias) {
     fv_node *nd = add_node(net, FV_OP_LINEAR, in, -1);
-    int fin = (int)fv_shape_size(nd->in);
+    int fin = (int)fv_shape_size(nd->ishape);
     nd->bias = bias;
-    nd->out = (fv_shape){out_features, 1, 1};
+    nd->oshape = (fv_shape){out_features, 1, 1};
     int wd[2] = {out_features, fin};
     nd->w_off = add_tensor(net, name, "weight", 1, 2, wd);
     if (bias) nd->b_off = add_tensor(net, name, "bias", 1, 1, &out_features);
@@ -128,7 +129,7 @@ int fv_net_linear(fv_net *net, const char *name, int in, int out_features, int b
 
 int fv_net_batchnorm(fv_net *net, const char *name, int in) {
     fv_node *nd = add_node(net, FV_OP_BATCHNORM, in, -1);
-    int c = nd->in.c;
+    int c = nd->ishape.c;
     nd->momentum = 0.1f;
     nd->eps = 1e-5f;
     nd->w_off = add_tensor(net, name, "weight", 1, 1, &c);
@@ -146,9 +147,9 @@ static int pool(fv_net *net, fv_op op, int in, int k, int stride, int pad) {
     nd->k = k;
     nd->stride = stride;
     nd->pad = pad;
-    int oh = (nd->in.h + 2 * pad - k) / stride + 1, ow = (nd->in.w + 2 * pad - k) / stride + 1;
+    int oh = (nd->ishape.h + 2 * pad - k) / stride + 1, ow = (nd->ishape.w + 2 * pad - k) / stride + 1;
     FV_ASSERT(oh >= 1 && ow >= 1);
-    nd->out = (fv_shape){nd->in.c, oh, ow};
+    nd->oshape = (fv_shape){nd->ishape.c, oh, ow};
     return last(net);
 }
 
@@ -157,7 +158,7 @@ int fv_net_avgpool(fv_net *net, int in, int k, int stride, int pad) { return poo
 
 int fv_net_gap(fv_net *net, int in) {
     fv_node *nd = add_node(net, FV_OP_GAP, in, -1);
-    nd->out = (fv_shape){nd->in.c, 1, 1};
+    nd->oshape = (fv_shape){nd->ishape.c, 1, 1};
     return last(net);
 }
 
@@ -174,14 +175,14 @@ int fv_net_dropout(fv_net *net, int in, float p) {
 
 int fv_net_flatten(fv_net *net, int in) {
     fv_node *nd = add_node(net, FV_OP_FLATTEN, in, -1);
-    nd->out = (fv_shape){(int)fv_shape_size(nd->in), 1, 1};
+    nd->oshape = (fv_shape){(int)fv_shape_size(nd->ishape), 1, 1};
     return last(net);
 }
 
 int fv_net_add(fv_net *net, int a, int b) {
     fv_node *nd = add_node(net, FV_OP_ADD, a, b);
-    fv_shape sb = net->nodes[b].out;
-    FV_ASSERT(sb.c == nd->in.c && sb.h == nd->in.h && sb.w == nd->in.w);
+    fv_shape sb = net->nodes[b].oshape;
+    FV_ASSERT(sb.c == nd->ishape.c && sb.h == nd->ishape.h && sb.w == nd->ishape.w);
     return last(net);
 }
 
@@ -189,7 +190,7 @@ int fv_net_upsample(fv_net *net, int in, int factor) {
     FV_ASSERT(factor >= 1);
     fv_node *nd = add_node(net, FV_OP_UPSAMPLE, in, -1);
     nd->k = factor;
-    nd->out = (fv_shape){nd->in.c, nd->in.h * factor, nd->in.w * factor};
+    nd->oshape = (fv_shape){nd->ishape.c, nd->ishape.h * factor, nd->ishape.w * factor};
     return last(net);
 }
 
@@ -200,15 +201,15 @@ void fv_net_init_params(fv_net *net, uint64_t seed) {
     for (int i = 1; i < net->n_nodes; i++) {
         fv_node *nd = &net->nodes[i];
         if (nd->op == FV_OP_CONV2D || nd->op == FV_OP_LINEAR) {
-            size_t fan_in = nd->op == FV_OP_CONV2D ? (size_t)(nd->in.c / nd->groups) * nd->k * nd->k
-                                                   : fv_shape_size(nd->in);
-            size_t nw = nd->op == FV_OP_CONV2D ? (size_t)nd->out.c * fan_in : (size_t)nd->out.c * fan_in;
+            size_t fan_in = nd->op == FV_OP_CONV2D ? (size_t)(nd->ishape.c / nd->groups) * nd->k * nd->k
+                                                   : fv_shape_size(nd->ishape);
+            size_t nw = nd->op == FV_OP_CONV2D ? (size_t)nd->oshape.c * fan_in : (size_t)nd->oshape.c * fan_in;
             float bound = 1.0f / sqrtf((float)fan_in);
             for (size_t j = 0; j < nw; j++) p[nd->w_off + j] = (2.0f * fv_rng_uniform(&rng) - 1.0f) * bound;
             if (nd->bias)
-                for (int j = 0; j < nd->out.c; j++) p[nd->b_off + j] = (2.0f * fv_rng_uniform(&rng) - 1.0f) * bound;
+                for (int j = 0; j < nd->oshape.c; j++) p[nd->b_off + j] = (2.0f * fv_rng_uniform(&rng) - 1.0f) * bound;
         } else if (nd->op == FV_OP_BATCHNORM) {
-            for (int j = 0; j < nd->in.c; j++) {
+            for (int j = 0; j < nd->ishape.c; j++) {
                 p[nd->w_off + j] = 1.0f;
                 p[nd->b_off + j] = 0.0f;
                 p[nd->rm_off + j] = 0.0f;
@@ -238,11 +239,11 @@ void fv_net_finish(fv_net *net, uint64_t seed) {
 
 void fv_net_seed_dropout(fv_net *net, uint64_t seed) { fv_rng_seed(&net->rng, seed); }
 
-fv_shape fv_net_output_shape(const fv_net *net) { return net->nodes[net->n_nodes - 1].out; }
+fv_shape fv_net_output_shape(const fv_net *net) { return net->nodes[net->n_nodes - 1].oshape; }
 
 static fv_conv2d_shape conv_shape(const fv_node *nd, int n) {
     fv_conv2d_shape s;
-    fv_conv2d_shape_init(&s, n, nd->in.c, nd->in.h, nd->in.w, nd->out.c, nd->k, nd->stride, nd->pad,
+    fv_conv2d_shape_init(&s, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->oshape.c, nd->k, nd->stride, nd->pad,
                          nd->groups);
     return s;
 }
@@ -254,7 +255,7 @@ static void ensure_cap(fv_net *net, int n) {
     size_t scratch = 0;
     for (int i = 0; i < net->n_nodes; i++) {
         fv_node *nd = &net->nodes[i];
-        size_t sz = (size_t)n * fv_shape_size(nd->out);
+        size_t sz = (size_t)n * fv_shape_size(nd->oshape);
         if (i > 0) nd->out = fv_malloc(sz * sizeof(float));
         nd->dout = fv_malloc(sz * sizeof(float));
         if (nd->op == FV_OP_MAXPOOL) nd->argmax = fv_malloc(sz * sizeof(int32_t));
@@ -278,7 +279,7 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
     for (int i = 1; i < net->n_nodes; i++) {
         fv_node *nd = &net->nodes[i];
         const float *in = net->nodes[nd->in0].out;
-        size_t isz = (size_t)n * fv_shape_size(nd->in), osz = (size_t)n * fv_shape_size(nd->out);
+        size_t isz = (size_t)n * fv_shape_size(nd->ishape), osz = (size_t)n * fv_shape_size(nd->oshape);
         switch (nd->op) {
         case FV_OP_CONV2D: {
             fv_conv2d_shape s = conv_shape(nd, n);
@@ -287,24 +288,24 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
         }
         case FV_OP_LINEAR:
             fv_linear_forward(nd->out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, n,
-                              (int)fv_shape_size(nd->in), nd->out.c);
+                              (int)fv_shape_size(nd->ishape), nd->oshape.c);
             break;
         case FV_OP_BATCHNORM:
             if (train)
                 fv_batchnorm_forward_train(nd->out, nd->bn_mean, nd->bn_invstd, p + nd->rm_off, p + nd->rv_off,
-                                           in, p + nd->w_off, p + nd->b_off, n, nd->in.c,
-                                           nd->in.h * nd->in.w, nd->momentum, nd->eps);
+                                           in, p + nd->w_off, p + nd->b_off, n, nd->ishape.c,
+                                           nd->ishape.h * nd->ishape.w, nd->momentum, nd->eps);
             else
                 fv_batchnorm_forward_eval(nd->out, in, p + nd->w_off, p + nd->b_off, p + nd->rm_off,
-                                          p + nd->rv_off, n, nd->in.c, nd->in.h * nd->in.w, nd->eps);
+                                          p + nd->rv_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w, nd->eps);
             break;
         case FV_OP_MAXPOOL:
-            fv_maxpool_forward(nd->out, nd->argmax, in, n, nd->in.c, nd->in.h, nd->in.w, nd->k, nd->stride, nd->pad);
+            fv_maxpool_forward(nd->out, nd->argmax, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
             break;
         case FV_OP_AVGPOOL:
-            fv_avgpool_forward(nd->out, in, n, nd->in.c, nd->in.h, nd->in.w, nd->k, nd->stride, nd->pad);
+            fv_avgpool_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
             break;
-        case FV_OP_GAP: fv_gap_forward(nd->out, in, n, nd->in.c, nd->in.h * nd->in.w); break;
+        case FV_OP_GAP: fv_gap_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h * nd->ishape.w); break;
         case FV_OP_RELU: fv_relu_forward(nd->out, in, isz); break;
         case FV_OP_SIGMOID: fv_sigmoid_forward(nd->out, in, isz); break;
         case FV_OP_TANH: fv_tanh_forward(nd->out, in, isz); break;
@@ -314,7 +315,7 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
             break;
         case FV_OP_FLATTEN: memcpy(nd->out, in, isz * sizeof(float)); break;
         case FV_OP_ADD: fv_add_forward(nd->out, in, net->nodes[nd->in1].out, osz); break;
-        case FV_OP_UPSAMPLE: fv_upsample_forward(nd->out, in, n, nd->in.c, nd->in.h, nd->in.w, nd->k); break;
+        case FV_OP_UPSAMPLE: fv_upsample_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k); break;
         case FV_OP_INPUT: FV_DIE("input node in the middle of the graph");
         }
     }
@@ -332,14 +333,14 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
     float *p = net->params, *g = net->grads;
     memset(g, 0, net->n_train * sizeof(float));
     for (int i = 0; i < net->n_nodes - 1; i++)
-        memset(net->nodes[i].dout, 0, (size_t)n * fv_shape_size(net->nodes[i].out) * sizeof(float));
+        memset(net->nodes[i].dout, 0, (size_t)n * fv_shape_size(net->nodes[i].oshape) * sizeof(float));
     fv_node *lastn = &net->nodes[net->n_nodes - 1];
-    memcpy(lastn->dout, dout, (size_t)n * fv_shape_size(lastn->out) * sizeof(float));
+    memcpy(lastn->dout, dout, (size_t)n * fv_shape_size(lastn->oshape) * sizeof(float));
     for (int i = net->n_nodes - 1; i >= 1; i--) {
         fv_node *nd = &net->nodes[i];
         const float *in = net->nodes[nd->in0].out;
         float *din = (nd->in0 == 0 && !net->want_input_grad) ? NULL : net->nodes[nd->in0].dout;
-        size_t isz = (size_t)n * fv_shape_size(nd->in);
+        size_t isz = (size_t)n * fv_shape_size(nd->ishape);
         switch (nd->op) {
         case FV_OP_CONV2D: {
             fv_conv2d_shape s = conv_shape(nd, n);
@@ -349,25 +350,25 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
         }
         case FV_OP_LINEAR:
             fv_linear_backward(din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, nd->dout, in, p + nd->w_off,
-                               n, (int)fv_shape_size(nd->in), nd->out.c);
+                               n, (int)fv_shape_size(nd->ishape), nd->oshape.c);
             break;
         case FV_OP_BATCHNORM:
             FV_ASSERT(net->last_train);
             if (!din) din = net->nodes[nd->in0].dout;
             fv_batchnorm_backward(din, g + nd->w_off, g + nd->b_off, nd->dout, in, nd->bn_mean, nd->bn_invstd,
-                                  p + nd->w_off, n, nd->in.c, nd->in.h * nd->in.w);
+                                  p + nd->w_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
             break;
         default:
             /* parameter-free ops: nothing to do when nobody needs the input gradient */
             if (!din) break;
             switch (nd->op) {
             case FV_OP_MAXPOOL:
-                fv_maxpool_backward(din, nd->dout, nd->argmax, n, nd->in.c, nd->in.h, nd->in.w, nd->k, nd->stride, nd->pad);
+                fv_maxpool_backward(din, nd->dout, nd->argmax, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
                 break;
             case FV_OP_AVGPOOL:
-                fv_avgpool_backward(din, nd->dout, n, nd->in.c, nd->in.h, nd->in.w, nd->k, nd->stride, nd->pad);
+                fv_avgpool_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
                 break;
-            case FV_OP_GAP: fv_gap_backward(din, nd->dout, n, nd->in.c, nd->in.h * nd->in.w); break;
+            case FV_OP_GAP: fv_gap_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h * nd->ishape.w); break;
             case FV_OP_RELU: fv_relu_backward(din, nd->dout, nd->out, isz); break;
             case FV_OP_SIGMOID: fv_sigmoid_backward(din, nd->dout, nd->out, isz); break;
             case FV_OP_TANH: fv_tanh_backward(din, nd->dout, nd->out, isz); break;
@@ -380,7 +381,7 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
                 acc(din, nd->dout, isz);
                 if (nd->in1 != 0 || net->want_input_grad) acc(net->nodes[nd->in1].dout, nd->dout, isz);
                 break;
-            case FV_OP_UPSAMPLE: fv_upsample_backward(din, nd->dout, n, nd->in.c, nd->in.h, nd->in.w, nd->k); break;
+            case FV_OP_UPSAMPLE: fv_upsample_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k); break;
             default: FV_DIE("unhandled op %d", (int)nd->op);
             }
         }
@@ -403,7 +404,7 @@ void fv_net_print(const fv_net *net, FILE *f) {
     for (int i = 0; i < net->n_nodes; i++) {
         const fv_node *nd = &net->nodes[i];
         fprintf(f, "%3d %-9s in=%d%s%s -> %dx%dx%d\n", i, op_name(nd->op), nd->in0, nd->in1 >= 0 ? "," : "",
-                nd->in1 >= 0 ? "+" : "", nd->out.c, nd->out.h, nd->out.w);
+                nd->in1 >= 0 ? "+" : "", nd->oshape.c, nd->oshape.h, nd->oshape.w);
     }
     fprintf(f, "parameters: %zu trainable, %zu buffer floats\n", net->n_train, net->n_state);
 }

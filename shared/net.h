@@ -23,6 +23,7 @@
 #define FV_NET_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "rng.h"
 
@@ -66,7 +67,7 @@ typedef struct {
 typedef struct {
     fv_op op;
     int in0, in1;        /* input node indices (in1 only for ADD; -1 otherwise) */
-    fv_shape in, out;    /* per-sample shapes */
+    fv_shape ishape, oshape; /* per-sample input and output shapes */
     int k, stride, pad, groups, bias; /* conv / pool / upsample (k = factor) attributes */
     float p;             /* dropout probability */
     float momentum, eps; /* batch norm */
