@@ -1,0 +1,101 @@
+/* vfe.c: see vfe.h. Eq. 2 in closed form: with n pixels, sum S, sum of squares Q and pair
+ * energy G = sum over in-region adjacent pairs of (f(p) - f(q))^2,
+ *   s2 = (n Q - S^2) / n^2,  VFE_R = G / (2 s2 |P|) = G n^2 / (2 |P| (n Q - S^2)).
+ * For uint8 all sums are exact integers, so "flat" is exactly n Q - S^2 == 0 (for regions of up
+ * to 10^6 pixels the smallest non-zero uint8 variance is far above 1e-12 in [0,1] units). */
+#include "vfe.h"
+
+#include <math.h>
+
+double fv_vfe_region_u8(const uint8_t *p, int stride, int w, int h) {
+    uint64_t s = 0, q = 0, g = 0;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *r = p + (long)y * stride;
+        const uint8_t *d = r + stride; /* next row, used only when y + 1 < h */
+        uint32_t rs = 0, rq = 0, rg = 0; /* per-row sums fit 32 bits for w < 16384 */
+        for (int x = 0; x < w; x++) {
+            uint32_t v = r[x];
+            rs += v;
+            rq += v * v;
+            if (x + 1 < w) {
+                int dx = (int)r[x + 1] - (int)v;
+                rg += (uint32_t)(dx * dx);
+            }
+            if (y + 1 < h) {
+                int dy = (int)d[x] - (int)v;
+                rg += (uint32_t)(dy * dy);
+            }
+            if ((x & 4095) == 4095) { s += rs; q += rq; g += rg; rs = rq = rg = 0; }
+        }
+        s += rs;
+        q += rq;
+        g += rg;
+    }
+    double n = (double)w * h;
+    double var_n2 = n * (double)q - (double)s * (double)s; /* n^2 * s2, exact below 2^53 */
+    double pairs = 2.0 * w * h - w - h;
+    if (var_n2 <= 0.0 || pairs <= 0.0) return FV_VFE_FLAT;
+    return (double)g * n * n / (2.0 * pairs * var_n2);
+}
+
+double fv_vfe_region_f32(const float *p, int stride, int w, int h) {
+    double n = (double)w * h, s = 0.0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) s += p[(long)y * stride + x];
+    double mu = s / n, s2 = 0.0, g = 0.0;
+    for (int y = 0; y < h; y++) {
+        const float *r = p + (long)y * stride;
+        for (int x = 0; x < w; x++) {
+            double v = r[x], dv = v - mu;
+            s2 += dv * dv;
+            if (x + 1 < w) g += ((double)r[x + 1] - v) * ((double)r[x + 1] - v);
+            if (y + 1 < h) g += ((double)r[stride + x] - v) * ((double)r[stride + x] - v);
+        }
+    }
+    s2 /= n;
+    double pairs = 2.0 * w * h - w - h;
+    if (s2 < 1e-12 || pairs <= 0.0) return FV_VFE_FLAT;
+    return g / (2.0 * s2 * pairs);
+}
+
+double fv_vfe_channel_u8(const uint8_t *plane, int h, int w, int block, double lambda) {
+    double sum = 0.0;
+    long used = 0;
+    for (int by = 0; by < h; by += block)
+        for (int bx = 0; bx < w; bx += block) {
+            int bw = w - bx < block ? w - bx : block, bh = h - by < block ? h - by : block;
+            double v = fv_vfe_region_u8(plane + (long)by * w + bx, w, bw, bh);
+            if (v != FV_VFE_FLAT) {
+                sum += v;
+                used++;
+            }
+        }
+    return used ? lambda * sum / (double)used : lambda;
+}
+
+double fv_vfe_channel_f32(const float *plane, int h, int w, int block, double lambda) {
+    double sum = 0.0;
+    long used = 0;
+    for (int by = 0; by < h; by += block)
+        for (int bx = 0; bx < w; bx += block) {
+            int bw = w - bx < block ? w - bx : block, bh = h - by < block ? h - by : block;
+            double v = fv_vfe_region_f32(plane + (long)by * w + bx, w, bw, bh);
+            if (v != FV_VFE_FLAT) {
+                sum += v;
+                used++;
+            }
+        }
+    return used ? lambda * sum / (double)used : lambda;
+}
+
+double fv_vfe_image_u8(const uint8_t *chw, int c, int h, int w, int block, double lambda) {
+    double sum = 0.0;
+    for (int ch = 0; ch < c; ch++) sum += fv_vfe_channel_u8(chw + (long)ch * h * w, h, w, block, lambda);
+    return sum / c;
+}
+
+double fv_vfe_image_f32(const float *chw, int c, int h, int w, int block, double lambda) {
+    double sum = 0.0;
+    for (int ch = 0; ch < c; ch++) sum += fv_vfe_channel_f32(chw + (long)ch * h * w, h, w, block, lambda);
+    return sum / c;
+}
