@@ -223,6 +223,11 @@ fail:
 int fv_idx_read(const char *path, uint8_t **data, int dims[4], int *ndim, fv_err *e) {
     FILE *f = fopen(path, "rb");
     if (!f) return fv_err_set(e, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return fv_err_set(e, "%s is a folder, not an IDX file", path);
+    }
     uint8_t m[2];
     size_t got = fread(m, 1, 2, f);
     if (got == 2 && m[0] == 0x1f && m[1] == 0x8b) {

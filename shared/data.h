@@ -22,29 +22,39 @@ typedef struct {
 /* Release the arrays and zero the struct. Accepts a zeroed struct. */
 void fv_dataset_free(fv_dataset *d);
 
-/* Read one IDX file (raw, or gzip when the name ends in .gz or the data starts with the gzip
- * magic). Checks the magic (0x00000800 | ndim for unsigned bytes), the dimensions, and that the
- * payload is exactly prod(dims) bytes. On success *data (caller frees), dims[0..*ndim) are set.
- * Returns 0, or -1 with e naming the file and the problem. */
+/* Read one IDX file, raw or gzip (recognised by the gzip magic 1f 8b, whatever the name;
+ * concatenated gzip members are allowed, other bytes after the gzip data are an error). Checks the
+ * magic (0x00000800 | ndim, unsigned bytes only, 1 <= ndim <= 4), every dimension > 0, the
+ * payload size prod(dims) <= 2 GiB, and that the payload is exactly prod(dims) bytes (truncated
+ * and over-long files are errors; gzip CRC and length are verified). Nothing is allocated before
+ * the header is validated against the file size. On success *data (caller frees), dims[0..*ndim)
+ * are set (the rest zeroed). Returns 0, or -1 with e naming the file and the problem; *data is
+ * untouched on failure. */
 int fv_idx_read(const char *path, uint8_t **data, int dims[4], int *ndim, fv_err *e);
 
 /* Load an MNIST-layout data set from dir: {train,t10k}-{images-idx3,labels-idx1}-ubyte, each raw
- * or with .gz appended. `train` selects the split. Labels must be < 10 and the image and label
- * counts must agree. Returns 0 or -1 with e set. */
+ * or with .gz appended (raw preferred when both exist). `train` selects the split. Images must be
+ * 3-D (n, h, w), labels 1-D; labels must be < 10 (the error names the file and the index) and the
+ * image and label counts must agree. Result: c = 1, classes = 10. Returns 0 or -1 with e set. */
 int fv_mnist_load(const char *dir, int train, fv_dataset *out, fv_err *e);
 
 /* Load CIFAR-10 binary batch files (each record: 1 label byte + 3072 pixel bytes, CHW).
- * `paths` lists the files to concatenate. Returns 0 or -1 (bad size, label >= 10...). */
+ * `paths` (npaths >= 1) lists the files to concatenate. Each file's size must be a positive
+ * multiple of 3073 and every label < 10 (the error names the file and the record). Result:
+ * 3 x 32 x 32, classes = 10. Returns 0 or -1 with e set. */
 int fv_cifar10_load(const char *const *paths, int npaths, fv_dataset *out, fv_err *e);
 
 /* Load CIFAR-10 from its standard folder layout: dir/data_batch_{1..5}.bin for train,
- * dir/test_batch.bin for test. */
+ * dir/test_batch.bin for test; dir/cifar-10-batches-bin/ (as the official archive extracts) is
+ * also accepted. A missing file gives an error that says where to get the data. */
 int fv_cifar10_load_dir(const char *dir, int train, fv_dataset *out, fv_err *e);
 
 /* Colored MNIST: each grey digit becomes an RGB image; per image, a foreground and a background
  * colour are drawn deterministically from (seed, image index) and the pixel value blends them:
- * out_c = bg_c + (fg_c - bg_c) * v / 255. Foreground and background are kept visibly apart.
- * Output is 3 x h x w, same labels. Deterministic: same input and seed give the same bytes. */
+ * out_c = round(bg_c + (fg_c - bg_c) * v / 255). Colours are uniform in the RGB cube, independent
+ * of the label, and at least 160 apart (Euclidean, 0..255 units). Output is 3 x h x w, same
+ * labels, caller frees with fv_dataset_free. Deterministic: image i depends on (seed, i, its grey
+ * pixels) only, whatever the thread count. grey->c must be 1. */
 void fv_cmnist_make(const fv_dataset *grey, uint64_t seed, fv_dataset *out);
 
 /* Per-channel normalisation constants used when converting to float. */
@@ -53,25 +63,31 @@ typedef struct {
     float std[4];
 } fv_norm;
 
-/* The conventional constants for a data set name (mnist: 0.1307/0.3081, fashion: 0.2860/0.3530,
- * cifar10 and cmnist: per-channel 0.5/0.5 style); unknown names give mean 0, std 1. */
+/* The conventional constants for a data set name: mnist 0.1307/0.3081, fashion 0.2860/0.3530,
+ * cifar10 the training-set channel statistics (0.4914, 0.4822, 0.4465)/(0.2470, 0.2435, 0.2616),
+ * cmnist 0.5/0.5 per channel (its colours are uniform: [0, 1] maps to [-1, 1]). Unknown names and
+ * NULL give mean 0, std 1. Entries past a set's channel count repeat its last channel. */
 fv_norm fv_norm_for(const char *dataset);
 
 /* Convert images idx[0..count) (or start..start+count if idx is NULL) to float NCHW:
- * out = (x / 255 - mean_c) / std_c. `out` holds count*c*h*w floats. */
+ * out = (x / 255 - mean_c) / std_c. `out` holds count*c*h*w floats. Indices out of range abort
+ * (programmer error). Multi-threaded (OpenMP) for large batches. */
 void fv_dataset_to_float(const fv_dataset *d, const int *idx, int start, int count, fv_norm norm,
                          float *out);
 
 /* Gather labels likewise into int32. */
 void fv_dataset_labels(const fv_dataset *d, const int *idx, int start, int count, int *out);
 
-/* Keep the first n images only (n <= d->n). */
+/* Keep the first n images only (0 <= n <= d->n). The arrays keep their size until
+ * fv_dataset_free. */
 void fv_dataset_truncate(fv_dataset *d, int n);
 
 /* Load a data set by name: "mnist", "fashion", "cmnist" (Colored MNIST from MNIST, seed 1 for
- * train and 2 for test) or "cifar10", from `dir` (NULL: the default location for that name:
- * $FEDVIM_DATA/<name> or ./data/<name>; fashion defaults to /usr/share/datasets/fashion-mnist).
- * Returns 0 or -1 with e naming what is missing and how to get it. */
+ * train and 2 for test) or "cifar10", from `dir` (for cmnist: the MNIST folder). dir NULL: the
+ * default location: $FEDVIM_DATA/<mnist|fashion|cifar10> when FEDVIM_DATA is set, else
+ * ./data/<...>; fashion uses /usr/share/datasets/fashion-mnist (Debian package
+ * dataset-fashion-mnist) when that folder does not exist; cmnist reads mnist's folder.
+ * Returns 0 or -1 with e naming what is missing and how to get it (out is zeroed then). */
 int fv_dataset_load(const char *name, const char *dir, int train, fv_dataset *out, fv_err *e);
 
 #endif
