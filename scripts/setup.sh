@@ -183,8 +183,8 @@ raw or .gz) into $MNIST_DIR and run this script again"
     for name in "${!MNIST_SHA256[@]}"; do
         # Copy next to the target, then rename: no partial file under the final name.
         rm -f "$MNIST_DIR/$name.gz"
-        cp "$src/$name" "$MNIST_DIR/.$name.part"
-        mv -f "$MNIST_DIR/.$name.part" "$MNIST_DIR/$name"
+        cp "$src/$name" "$MNIST_DIR/.$name.part.$$"
+        mv -f "$MNIST_DIR/.$name.part.$$" "$MNIST_DIR/$name"
     done
     rm -rf "$tmp"
     trap - EXIT
