@@ -213,6 +213,7 @@ build() {
     step "4. Build (Release) into ${BUILD_DIR#"$ROOT"/}"
     cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
     cmake --build "$BUILD_DIR" -j"$(nproc)"
+    [ -x "$BUILD_DIR/fedvim" ] || die "the build finished without $BUILD_DIR/fedvim"
     note "binary: $BUILD_DIR/fedvim"
 }
 
