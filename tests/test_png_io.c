@@ -139,6 +139,11 @@ static void test_write_errors(void **state) {
     assert_int_equal(fv_png_write(tpath("bad.png"), px, 0, 2, 1, &e), -1);
     if (!strstr(e.msg, "bad.png")) fail_msg("%s", e.msg);
     assert_int_equal(count_files("bad.png"), 0);
+    /* the final rename fails (a folder has the name): an error, and no temporary file is left */
+    assert_int_equal(mkdir(tpath("adir.png"), 0755), 0);
+    assert_int_equal(fv_png_write(tpath("adir.png"), px, 2, 2, 3, &e), -1);
+    if (!strstr(e.msg, "adir.png")) fail_msg("%s", e.msg);
+    assert_int_equal(count_files(".tmp"), 0);
 }
 
 /* Write with libpng's simplified API (independent of the code under test) and read back. */
