@@ -1,0 +1,67 @@
+/* transport.h: ZeroMQ sockets for fedvim's two roles, secured with CURVE, and the ZAP handler that
+ * admits only allow-listed worker keys.
+ *
+ *  - Server side (coordinator): a ROUTER socket that is a CURVE server. Before it binds,
+ *    fv_zap_start runs a ZAP handler thread on inproc://zeromq.zap.01 of the same context; every
+ *    CURVE handshake is checked against the allow-list, and admitted connections carry the
+ *    client's CURVE key (hex) as their ZAP User-Id, so each received message says which key sent
+ *    it (fv_wire_msg.user_id). Denied handshakes are logged and counted.
+ *  - Client side (worker): a DEALER socket that is a CURVE client of the server's public key.
+ *    A monitor reports a handshake the server refused, so a worker with an unknown key stops with
+ *    a clear message instead of retrying forever.
+ *  - Every socket gets ZMQ_MAXMSGSIZE (libzmq drops a peer that sends a larger part before
+ *    allocating it), send timeouts and a short linger: no call blocks forever.
+ * With id == NULL a socket is plain (no CURVE): only for `security.enabled = false`, and the
+ * caller must say so loudly.
+ * Not here: message layout (wire.h), key files (crypto.h).
+ */
+#ifndef FV_TRANSPORT_H
+#define FV_TRANSPORT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "fv_common.h"
+
+/* A log sink for a thread that has no other way to report: called with one complete line
+ * (no trailing newline). Must be thread-safe. */
+typedef void (*fv_log_fn)(void *ctx, const char *line);
+
+typedef struct fv_zap fv_zap;
+
+/* Start the ZAP handler for context zctx, admitting exactly the CURVE keys of `allow` (copied).
+ * Must be called before the server socket binds. Returns NULL with e set when the inproc endpoint
+ * is taken (one handler per context) or the thread cannot start. Caller owns the result. */
+fv_zap *fv_zap_start(void *zctx, const fv_allowlist *allow, fv_log_fn log, void *log_ctx, fv_err *e);
+
+/* Deny this CURVE key from now on (new handshakes). Existing connections stay open: the caller
+ * ignores their messages. */
+void fv_zap_ban(fv_zap *z, const uint8_t curve_pk[FV_CURVE_KEY_BYTES]);
+
+/* Number of handshakes denied so far. */
+long fv_zap_denied(fv_zap *z);
+
+/* Stop the thread, close its socket, free; sets *z to NULL. Accepts NULL. */
+void fv_zap_stop(fv_zap **z);
+
+/* A ROUTER socket bound to `endpoint` (for example tcp://0.0.0.0:5555, tcp://127.0.0.1:0 for any free port, ipc://PATH), CURVE
+ * server with id's CURVE secret key when id != NULL. max_part bounds each received part (bytes).
+ * The endpoint actually bound is written to bound (may be NULL). Returns the socket or NULL with
+ * e set. */
+void *fv_socket_server(void *zctx, const char *endpoint, const fv_identity *id, size_t max_part,
+                       char *bound, size_t bound_cap, fv_err *e);
+
+/* A DEALER socket connected to `endpoint`, CURVE client of server_pk with id's keys when id !=
+ * NULL (server_pk must then be given). When monitor != NULL, *monitor gets a monitor started
+ * before the connection (see fv_socket_event). Returns the socket or NULL with e set. */
+void *fv_socket_client(void *zctx, const char *endpoint, const fv_identity *id,
+                       const uint8_t *server_pk, size_t max_part, void **monitor, fv_err *e);
+
+/* Start monitoring `sock` for connection events; returns a PAIR socket to pass to
+ * fv_socket_event, or NULL with e set. Close it with zmq_close. */
+void *fv_socket_monitor(void *zctx, void *sock, fv_err *e);
+
+/* Wait up to timeout_ms for one monitor event; returns the ZMQ_EVENT_* value, 0 when none. */
+int fv_socket_event(void *monitor, int timeout_ms);
+
+#endif

@@ -1,0 +1,179 @@
+/* test_config.c: the experiment config: defaults, parsing, every kind of error naming
+ * file:line and the key, --set overrides, cross-key checks, and the resolved text reading back
+ * to the identical config. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static int parse(fv_config *c, const char *text, fv_err *e) {
+    fv_config_defaults(c);
+    return fv_config_parse(c, "exp.ini", text, strlen(text), e);
+}
+
+/* Parsing `text` must fail with a message containing every one of the given fragments. */
+static void expect_error(const char *text, const char *frag1, const char *frag2) {
+    fv_config c;
+    fv_err e = {{0}};
+    int rc = parse(&c, text, &e);
+    if (rc == 0) fail_msg("accepted bad config:\n%s", text);
+    if (!strstr(e.msg, frag1) || (frag2 && !strstr(e.msg, frag2)))
+        fail_msg("message '%s' lacks '%s' / '%s'", e.msg, frag1, frag2 ? frag2 : "");
+}
+
+static void test_defaults_valid(void **state) {
+    (void)state;
+    fv_config c;
+    fv_err e = {{0}};
+    fv_config_defaults(&c);
+    if (fv_config_check(&c, &e) != 0) fail_msg("defaults rejected: %s", e.msg);
+    assert_string_equal(c.dataset, "mnist");
+    assert_int_equal(c.rounds, 10);
+    assert_int_equal(c.security, 1);
+    assert_int_equal(c.partition, FV_PART_IID);
+    assert_int_equal(fv_config_clients_per_round(&c), 10);
+}
+
+static void test_parse_good(void **state) {
+    (void)state;
+    fv_config c;
+    fv_err e = {{0}};
+    const char *t = "; comment\n[fl]\nrounds = 7\nfraction = 0.35\nclients = 20\nseed = 123456789012\n"
+                    "[partition]\nscheme = dirichlet\nalpha = 0.1\n[training]\noptimizer = stadam\n"
+                    "nesterov = yes\n[data]\ndataset = synthetic\n";
+    if (parse(&c, t, &e) != 0) fail_msg("%s", e.msg);
+    assert_int_equal(c.rounds, 7);
+    assert_true(c.fraction == 0.35);
+    assert_int_equal(c.clients, 20);
+    assert_true(c.seed == 123456789012LL);
+    assert_int_equal(c.partition, FV_PART_DIRICHLET);
+    assert_true(c.alpha == 0.1);
+    assert_int_equal(c.optimizer, 2);
+    assert_int_equal(c.nesterov, 1);
+    assert_string_equal(c.dataset, "synthetic");
+    assert_int_equal(fv_config_clients_per_round(&c), 7); /* floor(0.35 * 20) */
+}
+
+static void test_errors_name_line_and_key(void **state) {
+    (void)state;
+    expect_error("[fl]\nrounds = 5\nroundz = 3\n", "exp.ini:3", "[fl] roundz: unknown key");
+    expect_error("[fl]\nrounds = ten\n", "exp.ini:2: [fl] rounds", "expected an integer, got 'ten'");
+    expect_error("[fl]\nrounds = 0\n", "exp.ini:2: [fl] rounds", "out of range");
+    expect_error("[fl]\nfraction = 1.5\n", "exp.ini:2: [fl] fraction", "out of range");
+    expect_error("[fl]\nfraction = nan\n", "[fl] fraction", "expected a number");
+    expect_error("[fl]\nrounds = 5 apples\n", "[fl] rounds", "expected an integer");
+    expect_error("\n\n[flx]\nrounds = 5\n", "exp.ini:4", "unknown section [flx]");
+    expect_error("rounds = 5\n", "exp.ini:1", "outside any [section]");
+    expect_error("[fl]\nrounds = 5\nrounds = 6\n", "exp.ini:3", "set twice (first on line 2");
+    expect_error("[fl]\nrounds = 5\n  clients = 4\n", "exp.ini:3", "set twice");
+    expect_error("[fl]\nrounds\n", "exp.ini:2", "syntax error");
+    expect_error("[partition]\nscheme = random\n", "[partition] scheme", "not one of iid|dirichlet|shards");
+    expect_error("[security]\nenabled = maybe\n", "[security] enabled", "expected true or false");
+    expect_error("[output]\nname = a\x01" "b\n", "[output] name", "control characters");
+    char longline[600];
+    memset(longline, 'x', sizeof longline);
+    memcpy(longline, "[fl]\nrounds = 1", 15);
+    longline[sizeof longline - 2] = '\n';
+    longline[sizeof longline - 1] = 0;
+    expect_error(longline, "exp.ini:2", "line too long");
+}
+
+static void test_set_override(void **state) {
+    (void)state;
+    fv_config c;
+    fv_err e = {{0}};
+    assert_int_equal(parse(&c, "[fl]\nrounds = 5\n", &e), 0);
+    assert_int_equal(fv_config_set(&c, "fl.rounds=50", &e), 0);
+    assert_int_equal(c.rounds, 50);
+    assert_int_equal(fv_config_set(&c, "training.optimizer=adam", &e), 0);
+    assert_int_equal(c.optimizer, 1);
+    assert_int_equal(fv_config_set(&c, "fl.rounds=-1", &e), -1);
+    assert_non_null(strstr(e.msg, "--set fl.rounds=-1: [fl] rounds"));
+    assert_int_equal(fv_config_set(&c, "fl.nope=1", &e), -1);
+    assert_non_null(strstr(e.msg, "unknown key"));
+    assert_int_equal(fv_config_set(&c, "rounds=1", &e), -1);
+    assert_non_null(strstr(e.msg, "section.key=value"));
+    assert_int_equal(fv_config_set(&c, "x.rounds=1", &e), -1);
+    assert_non_null(strstr(e.msg, "unknown section"));
+}
+
+static void test_check_cross_keys(void **state) {
+    (void)state;
+    fv_config c;
+    fv_err e = {{0}};
+    assert_int_equal(parse(&c, "[fl]\nclients = 10\nfraction = 0.2\nmin_clients = 3\n", &e), 0);
+    assert_int_equal(fv_config_check(&c, &e), -1);
+    assert_non_null(strstr(e.msg, "exp.ini:4: [fl] min_clients"));
+    assert_non_null(strstr(e.msg, "2 clients sampled per round"));
+    assert_int_equal(parse(&c, "[model]\nname = resnet9000\n", &e), 0);
+    assert_int_equal(fv_config_check(&c, &e), -1);
+    assert_non_null(strstr(e.msg, "unknown model 'resnet9000'"));
+    assert_int_equal(parse(&c, "[data]\ndataset = synthetic\nsynthetic_shape = 3x32\n", &e), 0);
+    assert_int_equal(fv_config_check(&c, &e), -1);
+    assert_non_null(strstr(e.msg, "synthetic_shape"));
+    assert_int_equal(parse(&c, "[output]\nname = ../x\n", &e), 0);
+    assert_int_equal(fv_config_check(&c, &e), -1);
+    assert_int_equal(parse(&c, "[fl]\nheartbeat = 5\nworker_timeout = 8\n", &e), 0);
+    assert_int_equal(fv_config_check(&c, &e), -1);
+    assert_non_null(strstr(e.msg, "worker_timeout"));
+}
+
+/* Everything except the bookkeeping of where keys were set. */
+static int same_values(const fv_config *a, const fv_config *b) {
+    return memcmp(a, b, offsetof(fv_config, origin_line)) == 0;
+}
+
+static void test_resolved_roundtrip(void **state) {
+    (void)state;
+    fv_config a, b;
+    fv_err e = {{0}};
+    assert_int_equal(parse(&a, "[training]\nlr = 0.1\nweight_decay = 3e-4\n[fl]\nfraction = 0.3333333333333333\n"
+                               "seed = 9007199254740991\n[output]\nname = run one\n", &e), 0);
+    char *text = fv_config_write(&a);
+    fv_config_defaults(&b);
+    b.rounds = 999; /* must be overwritten: the resolved text lists every key */
+    if (fv_config_parse(&b, "resolved", text, strlen(text), &e) != 0) fail_msg("%s\n%s", e.msg, text);
+    assert_true(same_values(&a, &b));
+    assert_non_null(strstr(text, "lr = 0.1\n"));  /* shortest exact form */
+    assert_non_null(strstr(text, "weight_decay = 0.0003\n"));
+    char *again = fv_config_write(&b);
+    assert_string_equal(text, again);
+    free(text);
+    free(again);
+}
+
+static void test_load_file(void **state) {
+    (void)state;
+    char path[] = "/tmp/fv_test_config_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *t = "[fl]\nrounds = 3\n[fl]\nbogus = 1\n";
+    assert_int_equal(write(fd, t, strlen(t)), (long)strlen(t));
+    close(fd);
+    fv_config c;
+    fv_err e = {{0}};
+    fv_config_defaults(&c);
+    assert_int_equal(fv_config_load(&c, path, &e), -1);
+    char want[64];
+    snprintf(want, sizeof want, "%s:4: [fl] bogus", path);
+    assert_non_null(strstr(e.msg, want));
+    unlink(path);
+    assert_int_equal(fv_config_load(&c, "/nonexistent/x.ini", &e), -1);
+    assert_non_null(strstr(e.msg, "/nonexistent/x.ini"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_valid),      cmocka_unit_test(test_parse_good),
+        cmocka_unit_test(test_errors_name_line_and_key), cmocka_unit_test(test_set_override),
+        cmocka_unit_test(test_check_cross_keys),    cmocka_unit_test(test_resolved_roundtrip),
+        cmocka_unit_test(test_load_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
