@@ -1,0 +1,1037 @@
+/* test_layers.c: every CPU layer kernel of layers.h against a naive double-precision reference
+ * written here.
+ *
+ * For each op: the float forward is compared with the double reference, and the float analytic
+ * backward (input gradient and every parameter gradient) with central differences of the double
+ * reference, for the scalar loss L = sum(out * G) with a fixed random G (so dout = G).
+ * Tolerances (normwise, max |a - r| / max |r|):
+ *   forward   FWD_TOL  = 1e-5  (float sums of at most a few hundred terms),
+ *   gradients GRAD_TOL = 1e-4  (central differences in double, h = 1e-6: truncation and rounding
+ *                               errors ~1e-9, so the float backward dominates).
+ * A gradient check refuses a reference gradient whose max |.| is below MIN_GRAD: an all-zero
+ * gradient (a kernel that does nothing, a test that checks nothing) fails.
+ * Every gradient buffer is pre-filled with random values before backward and the fill is
+ * subtracted after, so each check also proves the accumulate (+=) convention.
+ * Outputs, gradients and conv scratch carry guard floats past their end that must stay untouched.
+ * Shapes are small; the whole test runs in about a second (release build, 2 threads).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fv_common.h"
+#include "layers.h"
+#include "rng.h"
+
+#define FWD_TOL 1e-5
+#define GRAD_TOL 1e-4
+#define MIN_GRAD 1e-3
+#define FD_H 1e-6
+#define GUARD 16
+#define GUARD_VAL -12345.5f
+
+/* ---- buffers with guards ---- */
+
+/* n floats followed by GUARD sentinel floats. */
+static float *fbuf(size_t n) {
+    float *p = fv_malloc((n + GUARD) * sizeof(float));
+    memset(p, 0, n * sizeof(float));
+    for (int i = 0; i < GUARD; i++) p[n + i] = GUARD_VAL;
+    return p;
+}
+
+static void check_guard(const float *p, size_t n, const char *what) {
+    for (int i = 0; i < GUARD; i++) {
+        if (p[n + i] != GUARD_VAL) fail_msg("%s: write past the end (guard float %d changed)", what, i);
+    }
+}
+
+static void fill_uniform(float *f, size_t n, float lo, float hi, fv_rng *r) {
+    for (size_t i = 0; i < n; i++) f[i] = lo + (hi - lo) * fv_rng_uniform(r);
+}
+
+/* Random values with |x| >= 0.05 (away from ReLU's kink). */
+static void fill_away_from_zero(float *f, size_t n, fv_rng *r) {
+    for (size_t i = 0; i < n; i++) {
+        float v = 0.05f + 0.95f * fv_rng_uniform(r);
+        f[i] = fv_rng_uniform(r) < 0.5f ? -v : v;
+    }
+}
+
+/* Distinct values spaced 0.01 apart in random order (no ties for max pooling). */
+static void fill_distinct(float *f, size_t n, fv_rng *r) {
+    int *idx = fv_malloc(n * sizeof(int));
+    for (size_t i = 0; i < n; i++) idx[i] = (int)i;
+    fv_rng_shuffle_int(r, idx, (int)n);
+    for (size_t i = 0; i < n; i++) f[i] = 0.01f * (float)(idx[i] - (int)n / 2);
+    free(idx);
+}
+
+static double *to_double(const float *f, size_t n) {
+    double *d = fv_malloc((n ? n : 1) * sizeof(double));
+    for (size_t i = 0; i < n; i++) d[i] = f[i];
+    return d;
+}
+
+/* ---- comparisons ---- */
+
+/* max |a - r| / max(max |r|, 1e-3) */
+static double rel_err(const float *a, const double *r, size_t n) {
+    double num = 0.0, den = 1e-3;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - r[i]);
+        if (d > num || d != d) num = d;
+        if (fabs(r[i]) > den) den = fabs(r[i]);
+    }
+    return num / den;
+}
+
+static double max_abs(const double *r, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(r[i]) > m) m = fabs(r[i]);
+    return m;
+}
+
+static void check_fwd(const char *what, const float *a, const double *r, size_t n) {
+    double e = rel_err(a, r, n);
+    if (!(e <= FWD_TOL)) fail_msg("%s forward: relative error %.3g > %.0e", what, e, FWD_TOL);
+}
+
+/* 1 when the analytic gradient a matches the reference r within GRAD_TOL and r is not ~zero. */
+static int grad_ok(const char *what, const float *a, const double *r, size_t n) {
+    double m = max_abs(r, n);
+    if (!(m >= MIN_GRAD)) {
+        print_message("%s: reference gradient max |g| = %.3g < %.0e, nothing to check\n", what, m,
+                      MIN_GRAD);
+        return 0;
+    }
+    double e = rel_err(a, r, n);
+    if (!(e <= GRAD_TOL)) {
+        print_message("%s: relative error %.3g > %.0e\n", what, e, GRAD_TOL);
+        return 0;
+    }
+    return 1;
+}
+
+static void check_grad(const char *what, const float *a, const double *r, size_t n) {
+    if (!grad_ok(what, a, r, n)) fail_msg("gradient check failed: %s", what);
+}
+
+/* ---- numeric gradients of L = sum(ref(in) * G) ---- */
+
+typedef void (*ref_fn)(double *out, double *const *in, const void *ctx);
+
+static double dot(const double *a, const double *b, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* grad[n_in] = dL/d in[which], central differences with step FD_H. */
+static void numeric_grad(double *grad, ref_fn f, const void *ctx, double *const *in, int which,
+                         size_t n_in, const double *G, size_t n_out) {
+    double *out = fv_malloc(n_out * sizeof(double));
+    for (size_t i = 0; i < n_in; i++) {
+        const double x = in[which][i];
+        in[which][i] = x + FD_H;
+        f(out, in, ctx);
+        double lp = dot(out, G, n_out);
+        in[which][i] = x - FD_H;
+        f(out, in, ctx);
+        double lm = dot(out, G, n_out);
+        in[which][i] = x;
+        grad[i] = (lp - lm) / (2.0 * FD_H);
+    }
+    free(out);
+}
+
+/* One float tensor with its double twin, a gradient buffer (guarded) and its random pre-fill. */
+typedef struct {
+    size_t n;
+    float *f;
+    double *d;
+    float *grad, *prefill;
+} tens;
+
+static tens tens_new(size_t n, fv_rng *r) {
+    tens t = {.n = n, .f = fbuf(n)};
+    fill_uniform(t.f, n, -1.0f, 1.0f, r);
+    t.d = to_double(t.f, n);
+    t.grad = fbuf(n);
+    t.prefill = fv_malloc((n ? n : 1) * sizeof(float));
+    fill_uniform(t.prefill, n, -1.0f, 1.0f, r);
+    memcpy(t.grad, t.prefill, n * sizeof(float));
+    return t;
+}
+
+static void tens_sync(tens *t) {
+    for (size_t i = 0; i < t->n; i++) t->d[i] = t->f[i];
+}
+
+static void tens_free(tens *t) {
+    free(t->f), free(t->d), free(t->grad), free(t->prefill);
+}
+
+/* Check t's gradient (after backward) minus its pre-fill against the numeric gradient of in[which]. */
+static void check_tens_grad(const char *what, tens *t, ref_fn f, const void *ctx, double *const *in,
+                            int which, const double *G, size_t n_out) {
+    check_guard(t->grad, t->n, what);
+    double *num = fv_malloc(t->n * sizeof(double));
+    float *delta = fv_malloc(t->n * sizeof(float));
+    numeric_grad(num, f, ctx, in, which, t->n, G, n_out);
+    for (size_t i = 0; i < t->n; i++) delta[i] = t->grad[i] - t->prefill[i];
+    check_grad(what, delta, num, t->n);
+    free(num), free(delta);
+}
+
+/* ---- the gradient checker itself must be able to fail ---- */
+
+static void test_checker_rejects(void **state) {
+    (void)state;
+    double r[4] = {0.5, -0.25, 1.0, 0.0};
+    float good[4] = {0.5f, -0.25f, 1.0f, 0.0f};
+    float bad[4] = {0.5f, -0.25f, 1.01f, 0.0f};
+    float zero[4] = {0};
+    double rzero[4] = {0};
+    assert_true(grad_ok("self-test good", good, r, 4));
+    assert_false(grad_ok("self-test off by 1%", bad, r, 4));
+    assert_false(grad_ok("self-test all-zero analytic", zero, r, 4));
+    assert_false(grad_ok("self-test all-zero reference", zero, rzero, 4));
+}
+
+/* ---- conv2d ---- */
+
+static void ref_conv(double *out, double *const *in, const void *ctx) {
+    const fv_conv2d_shape *s = ctx;
+    const double *x = in[0], *w = in[1], *b = in[2];
+    const int Cg = s->C / s->groups, Kg = s->K / s->groups;
+    for (int n = 0; n < s->N; n++)
+        for (int k = 0; k < s->K; k++) {
+            const int g = k / Kg;
+            for (int oy = 0; oy < s->OH; oy++)
+                for (int ox = 0; ox < s->OW; ox++) {
+                    double acc = b ? b[k] : 0.0;
+                    for (int c = 0; c < Cg; c++)
+                        for (int ky = 0; ky < s->R; ky++)
+                            for (int kx = 0; kx < s->R; kx++) {
+                                int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                                if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
+                                acc += w[((size_t)(k * Cg + c) * s->R + ky) * s->R + kx] *
+                                       x[(((size_t)n * s->C + g * Cg + c) * s->H + iy) * s->W + ix];
+                            }
+                    out[(((size_t)n * s->K + k) * s->OH + oy) * s->OW + ox] = acc;
+                }
+        }
+}
+
+static void check_conv(int N, int C, int H, int W, int K, int R, int stride, int pad, int groups,
+                       int bias) {
+    char what[160];
+    snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d R%d s%d p%d g%d%s", N, C, H, W, K, R, stride,
+             pad, groups, bias ? "" : " nobias");
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(N * 131 + C * 17 + H * 7 + W * 3 + K * 5 + R + stride * 11 + pad * 13));
+    fv_conv2d_shape s;
+    fv_conv2d_shape_init(&s, N, C, H, W, K, R, stride, pad, groups);
+    const size_t nin = (size_t)N * C * H * W, nw = (size_t)K * (C / groups) * R * R;
+    const size_t nout = (size_t)N * K * s.OH * s.OW;
+    tens x = tens_new(nin, &r), w = tens_new(nw, &r), b = tens_new((size_t)K, &r);
+    const size_t nscr = fv_conv2d_scratch_floats(&s);
+    float *scratch = fbuf(nscr), *out = fbuf(nout), *G = fbuf(nout);
+    fill_uniform(G, nout, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, nout), *ref = fv_malloc(nout * sizeof(double));
+    double *in[3] = {x.d, w.d, bias ? b.d : NULL};
+
+    fv_conv2d_forward(out, x.f, w.f, bias ? b.f : NULL, scratch, &s);
+    ref_conv(ref, in, &s);
+    check_guard(out, nout, what);
+    check_guard(scratch, nscr, what);
+    check_fwd(what, out, ref, nout);
+
+    fv_conv2d_backward(x.grad, w.grad, bias ? b.grad : NULL, G, x.f, w.f, scratch, &s);
+    check_guard(scratch, nscr, what);
+    char name[200];
+    snprintf(name, sizeof name, "%s dinp", what);
+    check_tens_grad(name, &x, ref_conv, &s, in, 0, Gd, nout);
+    snprintf(name, sizeof name, "%s dw", what);
+    check_tens_grad(name, &w, ref_conv, &s, in, 1, Gd, nout);
+    if (bias) {
+        snprintf(name, sizeof name, "%s db", what);
+        check_tens_grad(name, &b, ref_conv, &s, in, 2, Gd, nout);
+    }
+
+    /* dinp == NULL: the same parameter gradients, bit for bit */
+    float *dw2 = fbuf(nw), *db2 = fbuf((size_t)K);
+    memcpy(dw2, w.prefill, nw * sizeof(float));
+    memcpy(db2, b.prefill, (size_t)K * sizeof(float));
+    fv_conv2d_backward(NULL, dw2, bias ? db2 : NULL, G, x.f, w.f, scratch, &s);
+    assert_memory_equal(dw2, w.grad, nw * sizeof(float));
+    if (bias) assert_memory_equal(db2, b.grad, (size_t)K * sizeof(float));
+
+    tens_free(&x), tens_free(&w), tens_free(&b);
+    free(scratch), free(out), free(G), free(Gd), free(ref), free(dw2), free(db2);
+}
+
+static void test_conv_dense(void **state) {
+    (void)state;
+    check_conv(2, 3, 7, 9, 4, 3, 1, 1, 1, 1);  /* odd, non-square, same padding */
+    check_conv(2, 3, 8, 6, 5, 3, 1, 0, 1, 1);  /* no padding */
+    check_conv(2, 2, 9, 8, 3, 5, 2, 2, 1, 1);  /* stride 2, pad 2, 5x5 */
+    check_conv(3, 2, 7, 7, 4, 3, 2, 0, 1, 0);  /* stride 2, no pad, no bias */
+    check_conv(1, 3, 6, 5, 4, 3, 1, 1, 1, 1);  /* one image: GEMM straight into out */
+    check_conv(2, 1, 10, 10, 6, 5, 1, 2, 1, 1); /* LeNet conv1 in miniature */
+    check_conv(2, 2, 5, 1, 3, 3, 2, 2, 1, 1);  /* a 1-wide image where some taps never see it */
+}
+
+static void test_conv_groups(void **state) {
+    (void)state;
+    check_conv(2, 4, 7, 6, 6, 3, 1, 1, 2, 1);  /* 2 groups */
+    check_conv(2, 6, 7, 8, 3, 3, 2, 1, 3, 1);  /* 3 groups, stride 2 */
+    check_conv(2, 4, 6, 6, 8, 3, 1, 1, 4, 1);  /* groups == C, 2 filters per channel: GEMM path */
+    check_conv(2, 4, 7, 9, 4, 3, 1, 1, 4, 1);  /* depthwise */
+    check_conv(2, 3, 9, 8, 3, 3, 2, 2, 3, 1);  /* depthwise, stride 2, pad 2 */
+    check_conv(1, 5, 6, 7, 5, 5, 1, 2, 5, 0);  /* depthwise 5x5, no bias */
+}
+
+static void test_conv_pointwise(void **state) {
+    (void)state;
+    fv_conv2d_shape s;
+    fv_conv2d_shape_init(&s, 2, 6, 5, 7, 4, 1, 1, 0, 1);
+    assert_int_equal(fv_conv2d_scratch_floats(&s), 0); /* the 1x1 fast path needs no im2col */
+    check_conv(2, 6, 5, 7, 4, 1, 1, 0, 1, 1);
+    check_conv(3, 4, 3, 4, 6, 1, 1, 0, 2, 0);  /* 1x1 with groups */
+    check_conv(2, 4, 7, 7, 5, 1, 2, 0, 1, 1);  /* 1x1 stride 2: general path */
+    check_conv(2, 3, 4, 5, 2, 1, 1, 1, 1, 1);  /* 1x1 with padding: general path */
+}
+
+/* A batch larger than the scratch budget runs in chunks (here 2 images then 1, the last through
+ * the one-image path); checked against the reference and a direct double backward. */
+static void ref_conv_backward(double *dx, double *dw, double *db, const double *G, const double *x,
+                              const double *w, const fv_conv2d_shape *s) {
+    const int Cg = s->C / s->groups, Kg = s->K / s->groups;
+    for (int n = 0; n < s->N; n++)
+        for (int k = 0; k < s->K; k++) {
+            const int g = k / Kg;
+            for (int oy = 0; oy < s->OH; oy++)
+                for (int ox = 0; ox < s->OW; ox++) {
+                    const double gv = G[(((size_t)n * s->K + k) * s->OH + oy) * s->OW + ox];
+                    db[k] += gv;
+                    for (int c = 0; c < Cg; c++)
+                        for (int ky = 0; ky < s->R; ky++)
+                            for (int kx = 0; kx < s->R; kx++) {
+                                int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                                if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
+                                size_t wi = ((size_t)(k * Cg + c) * s->R + ky) * s->R + kx;
+                                size_t xi = (((size_t)n * s->C + g * Cg + c) * s->H + iy) * s->W + ix;
+                                dw[wi] += gv * x[xi];
+                                dx[xi] += gv * w[wi];
+                            }
+                }
+        }
+}
+
+static void test_conv_chunked(void **state) {
+    (void)state;
+    const int N = 3, C = 8, H = 136, W = 136, K = 4, R = 3;
+    fv_conv2d_shape s;
+    fv_conv2d_shape_init(&s, N, C, H, W, K, R, 1, 1, 1);
+    const size_t per_img = ((size_t)C * R * R + K) * s.OH * s.OW;
+    const size_t nscr = fv_conv2d_scratch_floats(&s);
+    assert_true(nscr < (size_t)N * per_img); /* the batch really is split */
+    fv_rng r;
+    fv_rng_seed(&r, 7);
+    const size_t nin = (size_t)N * C * H * W, nw = (size_t)K * C * R * R, nout = (size_t)N * K * H * W;
+    tens x = tens_new(nin, &r), w = tens_new(nw, &r), b = tens_new((size_t)K, &r);
+    float *scratch = fbuf(nscr), *out = fbuf(nout), *G = fbuf(nout);
+    fill_uniform(G, nout, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, nout), *ref = fv_malloc(nout * sizeof(double));
+    double *in[3] = {x.d, w.d, b.d};
+    fv_conv2d_forward(out, x.f, w.f, b.f, scratch, &s);
+    ref_conv(ref, in, &s);
+    check_guard(scratch, nscr, "chunked conv scratch");
+    check_fwd("chunked conv", out, ref, nout);
+    fv_conv2d_backward(x.grad, w.grad, b.grad, G, x.f, w.f, scratch, &s);
+    check_guard(scratch, nscr, "chunked conv scratch");
+    double *dx = fv_calloc(nin, sizeof(double)), *dw = fv_calloc(nw, sizeof(double));
+    double *db = fv_calloc((size_t)K, sizeof(double));
+    ref_conv_backward(dx, dw, db, Gd, x.d, w.d, &s);
+    float *delta = fv_malloc(nin * sizeof(float));
+    for (size_t i = 0; i < nin; i++) delta[i] = x.grad[i] - x.prefill[i];
+    check_grad("chunked conv dinp", delta, dx, nin);
+    for (size_t i = 0; i < nw; i++) delta[i] = w.grad[i] - w.prefill[i];
+    /* dw sums 3 * 136 * 136 products in float: a looser bound, still far below any real bug */
+    double e = rel_err(delta, dw, nw);
+    if (!(e <= 1e-3)) fail_msg("chunked conv dw: relative error %.3g > 1e-3", e);
+    for (int i = 0; i < K; i++) delta[i] = b.grad[i] - b.prefill[i];
+    e = rel_err(delta, db, (size_t)K);
+    if (!(e <= 1e-3)) fail_msg("chunked conv db: relative error %.3g > 1e-3", e);
+    tens_free(&x), tens_free(&w), tens_free(&b);
+    free(scratch), free(out), free(G), free(Gd), free(ref), free(dx), free(dw), free(db), free(delta);
+}
+
+/* A buffer sized for the largest batch serves every smaller batch. */
+static void test_conv_scratch_monotone(void **state) {
+    (void)state;
+    size_t prev = 0;
+    for (int n = 1; n <= 300; n++) {
+        fv_conv2d_shape s;
+        fv_conv2d_shape_init(&s, n, 16, 32, 32, 16, 3, 1, 1, 1);
+        size_t f = fv_conv2d_scratch_floats(&s);
+        assert_true(f >= prev);
+        prev = f;
+    }
+}
+
+/* ---- pooling ---- */
+
+typedef struct {
+    int N, C, H, W, k, stride, pad;
+} pool_ctx;
+
+static int pool_out(int size, int k, int stride, int pad) { return (size + 2 * pad - k) / stride + 1; }
+
+static void ref_maxpool(double *out, double *const *in, const void *ctx) {
+    const pool_ctx *p = ctx;
+    const int OH = pool_out(p->H, p->k, p->stride, p->pad), OW = pool_out(p->W, p->k, p->stride, p->pad);
+    for (int pl = 0; pl < p->N * p->C; pl++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                double m = 0.0;
+                int any = 0;
+                for (int ky = 0; ky < p->k; ky++)
+                    for (int kx = 0; kx < p->k; kx++) {
+                        int y = oy * p->stride - p->pad + ky, x = ox * p->stride - p->pad + kx;
+                        if (y < 0 || y >= p->H || x < 0 || x >= p->W) continue;
+                        double v = in[0][((size_t)pl * p->H + y) * p->W + x];
+                        if (!any || v > m) m = v, any = 1;
+                    }
+                out[((size_t)pl * OH + oy) * OW + ox] = m;
+            }
+}
+
+static void ref_avgpool(double *out, double *const *in, const void *ctx) {
+    const pool_ctx *p = ctx;
+    const int OH = pool_out(p->H, p->k, p->stride, p->pad), OW = pool_out(p->W, p->k, p->stride, p->pad);
+    for (int pl = 0; pl < p->N * p->C; pl++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                double acc = 0.0;
+                for (int ky = 0; ky < p->k; ky++)
+                    for (int kx = 0; kx < p->k; kx++) {
+                        int y = oy * p->stride - p->pad + ky, x = ox * p->stride - p->pad + kx;
+                        if (y < 0 || y >= p->H || x < 0 || x >= p->W) continue;
+                        acc += in[0][((size_t)pl * p->H + y) * p->W + x];
+                    }
+                out[((size_t)pl * OH + oy) * OW + ox] = acc / (p->k * p->k); /* count_include_pad */
+            }
+}
+
+static void check_pool(int is_max, int N, int C, int H, int W, int k, int stride, int pad) {
+    char what[128];
+    snprintf(what, sizeof what, "%s N%d C%d %dx%d k%d s%d p%d", is_max ? "maxpool" : "avgpool", N, C,
+             H, W, k, stride, pad);
+    pool_ctx p = {N, C, H, W, k, stride, pad};
+    const int OH = pool_out(H, k, stride, pad), OW = pool_out(W, k, stride, pad);
+    const size_t nin = (size_t)N * C * H * W, nout = (size_t)N * C * OH * OW;
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(H * 31 + W + k * 7 + stride * 3 + pad));
+    tens x = tens_new(nin, &r);
+    if (is_max) {
+        fill_distinct(x.f, nin, &r);
+        tens_sync(&x);
+    }
+    float *out = fbuf(nout), *G = fbuf(nout);
+    int32_t *am = fv_malloc((nout + 1) * sizeof(int32_t));
+    fill_uniform(G, nout, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, nout), *ref = fv_malloc(nout * sizeof(double));
+    double *in[1] = {x.d};
+    ref_fn f = is_max ? ref_maxpool : ref_avgpool;
+    if (is_max) {
+        fv_maxpool_forward(out, am, x.f, N, C, H, W, k, stride, pad);
+        fv_maxpool_backward(x.grad, G, am, N, C, H, W, k, stride, pad);
+    } else {
+        fv_avgpool_forward(out, x.f, N, C, H, W, k, stride, pad);
+        fv_avgpool_backward(x.grad, G, N, C, H, W, k, stride, pad);
+    }
+    check_guard(out, nout, what);
+    f(ref, in, &p);
+    check_fwd(what, out, ref, nout);
+    if (is_max)
+        for (size_t i = 0; i < nout; i++) { /* argmax points at the value it reports */
+            assert_true(am[i] >= 0 && am[i] < H * W);
+            assert_true(x.f[i / ((size_t)OH * OW) * H * W + (size_t)am[i]] == out[i]);
+        }
+    check_tens_grad(what, &x, f, &p, in, 0, Gd, nout);
+    tens_free(&x);
+    free(out), free(G), free(am), free(Gd), free(ref);
+}
+
+static void test_pool(void **state) {
+    (void)state;
+    check_pool(1, 2, 3, 8, 8, 2, 2, 0);  /* LeNet's 2x2 */
+    check_pool(1, 2, 2, 7, 9, 3, 2, 1);  /* overlapping, padded, odd */
+    check_pool(1, 1, 2, 6, 5, 3, 1, 1);
+    check_pool(0, 2, 3, 8, 8, 2, 2, 0);
+    check_pool(0, 2, 2, 7, 9, 3, 2, 1);  /* padding counted in the divisor */
+    check_pool(0, 1, 2, 5, 6, 3, 1, 1);
+}
+
+static void test_maxpool_ties_and_padding(void **state) {
+    (void)state;
+    /* one 2x4 plane: the left window is all equal -> argmax is the first (row-major) position;
+     * the right window has two equal maxima -> the first one */
+    const float x[8] = {3, 3, 1, 5, 3, 3, 5, 2};
+    float out[2], dx[8] = {0};
+    int32_t am[2];
+    fv_maxpool_forward(out, am, x, 1, 1, 2, 4, 2, 2, 0);
+    assert_true(out[0] == 3.0f && out[1] == 5.0f);
+    assert_int_equal(am[0], 0);
+    assert_int_equal(am[1], 3);
+    const float g[2] = {1.5f, -2.0f};
+    fv_maxpool_backward(dx, g, am, 1, 1, 2, 4, 2, 2, 0);
+    const float want[8] = {1.5f, 0, 0, -2.0f, 0, 0, 0, 0};
+    assert_memory_equal(dx, want, sizeof want);
+
+    /* negative inputs with padding 1: the padding must never win */
+    const float neg[4] = {-4, -3, -2, -1};
+    float o9[9];
+    int32_t a9[9];
+    fv_maxpool_forward(o9, a9, neg, 1, 1, 2, 2, 2, 1, 1);
+    const float w9[9] = {-4, -3, -3, -2, -1, -1, -2, -1, -1};
+    assert_memory_equal(o9, w9, sizeof w9);
+    assert_int_equal(a9[0], 0);
+    assert_int_equal(a9[8], 3);
+
+    /* a window entirely in the padding: out 0, argmax -1, and backward skips it */
+    float o3[9], d3[1] = {0.25f};
+    int32_t a3[9];
+    const float one[1] = {-7};
+    fv_maxpool_forward(o3, a3, one, 1, 1, 1, 1, 1, 1, 1);
+    assert_int_equal(a3[0], -1);
+    assert_true(o3[0] == 0.0f);
+    assert_int_equal(a3[4], 0);
+    assert_true(o3[4] == -7.0f);
+    const float g9[9] = {1, 1, 1, 1, 2, 1, 1, 1, 1};
+    fv_maxpool_backward(d3, g9, a3, 1, 1, 1, 1, 1, 1, 1);
+    assert_true(d3[0] == 2.25f);
+}
+
+static void ref_gap(double *out, double *const *in, const void *ctx) {
+    const int *d = ctx; /* N, C, HW */
+    for (int pl = 0; pl < d[0] * d[1]; pl++) {
+        double acc = 0.0;
+        for (int i = 0; i < d[2]; i++) acc += in[0][(size_t)pl * d[2] + i];
+        out[pl] = acc / d[2];
+    }
+}
+
+static void test_gap(void **state) {
+    (void)state;
+    const int d[3] = {3, 4, 25};
+    const size_t nin = 3 * 4 * 25, nout = 12;
+    fv_rng r;
+    fv_rng_seed(&r, 11);
+    tens x = tens_new(nin, &r);
+    float *out = fbuf(nout), *G = fbuf(nout);
+    fill_uniform(G, nout, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, nout), ref[12];
+    double *in[1] = {x.d};
+    fv_gap_forward(out, x.f, 3, 4, 25);
+    check_guard(out, nout, "gap");
+    ref_gap(ref, in, d);
+    check_fwd("gap", out, ref, nout);
+    fv_gap_backward(x.grad, G, 3, 4, 25);
+    check_tens_grad("gap dinp", &x, ref_gap, d, in, 0, Gd, nout);
+    tens_free(&x);
+    free(out), free(G), free(Gd);
+}
+
+/* ---- element-wise activations ---- */
+
+typedef enum { ACT_RELU, ACT_SIGMOID, ACT_TANH } act_kind;
+
+static void ref_act(double *out, double *const *in, const void *ctx) {
+    const int *d = ctx; /* kind, n */
+    for (int i = 0; i < d[1]; i++) {
+        double x = in[0][i];
+        out[i] = d[0] == ACT_RELU ? (x > 0 ? x : 0) : d[0] == ACT_SIGMOID ? 1.0 / (1.0 + exp(-x)) : tanh(x);
+    }
+}
+
+static void check_act(act_kind kind, const char *what, int n) {
+    const int d[2] = {kind, n};
+    fv_rng r;
+    fv_rng_seed(&r, 100 + (uint64_t)kind);
+    tens x = tens_new((size_t)n, &r);
+    fill_away_from_zero(x.f, (size_t)n, &r);
+    for (int i = 0; i < n; i++) x.f[i] *= 3.0f;
+    tens_sync(&x);
+    float *out = fbuf((size_t)n), *G = fbuf((size_t)n);
+    fill_uniform(G, (size_t)n, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, (size_t)n), *ref = fv_malloc((size_t)n * sizeof(double));
+    double *in[1] = {x.d};
+    if (kind == ACT_RELU) {
+        fv_relu_forward(out, x.f, (size_t)n);
+        fv_relu_backward(x.grad, G, out, (size_t)n);
+    } else if (kind == ACT_SIGMOID) {
+        fv_sigmoid_forward(out, x.f, (size_t)n);
+        fv_sigmoid_backward(x.grad, G, out, (size_t)n);
+    } else {
+        fv_tanh_forward(out, x.f, (size_t)n);
+        fv_tanh_backward(x.grad, G, out, (size_t)n);
+    }
+    check_guard(out, (size_t)n, what);
+    ref_act(ref, in, d);
+    check_fwd(what, out, ref, (size_t)n);
+    check_tens_grad(what, &x, ref_act, d, in, 0, Gd, (size_t)n);
+    tens_free(&x);
+    free(out), free(G), free(Gd), free(ref);
+}
+
+static void test_activations(void **state) {
+    (void)state;
+    check_act(ACT_RELU, "relu", 1001);
+    check_act(ACT_SIGMOID, "sigmoid", 1001);
+    check_act(ACT_TANH, "tanh", 1001);
+    /* saturated inputs stay finite */
+    const float big[4] = {-200.0f, 200.0f, -1e30f, 1e30f};
+    float o[4];
+    fv_sigmoid_forward(o, big, 4);
+    assert_true(o[0] == 0.0f && o[1] == 1.0f && o[2] == 0.0f && o[3] == 1.0f);
+    fv_tanh_forward(o, big, 4);
+    assert_true(o[0] == -1.0f && o[1] == 1.0f);
+}
+
+/* Large enough to run the OpenMP path of the element-wise kernels and the add. */
+static void test_elementwise_large_and_add(void **state) {
+    (void)state;
+    const size_t n = 100003;
+    fv_rng r;
+    fv_rng_seed(&r, 5);
+    float *a = fbuf(n), *b = fbuf(n), *o = fbuf(n), *d = fbuf(n);
+    fill_uniform(a, n, -2.0f, 2.0f, &r);
+    fill_uniform(b, n, -2.0f, 2.0f, &r);
+    fv_add_forward(o, a, b, n);
+    check_guard(o, n, "add");
+    for (size_t i = 0; i < n; i++) assert_true(o[i] == a[i] + b[i]);
+    fv_relu_forward(o, a, n);
+    for (size_t i = 0; i < n; i++) assert_true(o[i] == (a[i] > 0.0f ? a[i] : 0.0f));
+    memcpy(d, b, n * sizeof(float));
+    fv_relu_backward(d, a, o, n);
+    check_guard(d, n, "relu backward");
+    for (size_t i = 0; i < n; i++) assert_true(d[i] == b[i] + (o[i] > 0.0f ? a[i] : 0.0f));
+    free(a), free(b), free(o), free(d);
+}
+
+/* ---- batch norm ---- */
+
+typedef struct {
+    int N, C, HW;
+    double eps;
+} bn_ctx;
+
+static void ref_bn_train(double *out, double *const *in, const void *ctx) {
+    const bn_ctx *p = ctx;
+    const double *x = in[0], *gamma = in[1], *beta = in[2];
+    const double M = (double)p->N * p->HW;
+    for (int c = 0; c < p->C; c++) {
+        double mu = 0.0, var = 0.0;
+        for (int n = 0; n < p->N; n++)
+            for (int i = 0; i < p->HW; i++) mu += x[((size_t)n * p->C + c) * p->HW + i];
+        mu /= M;
+        for (int n = 0; n < p->N; n++)
+            for (int i = 0; i < p->HW; i++) {
+                double d = x[((size_t)n * p->C + c) * p->HW + i] - mu;
+                var += d * d;
+            }
+        var /= M;
+        for (int n = 0; n < p->N; n++)
+            for (int i = 0; i < p->HW; i++) {
+                size_t j = ((size_t)n * p->C + c) * p->HW + i;
+                out[j] = (x[j] - mu) / sqrt(var + p->eps) * gamma[c] + beta[c];
+            }
+    }
+}
+
+static void check_bn(int N, int C, int HW) {
+    char what[96];
+    snprintf(what, sizeof what, "batchnorm N%d C%d HW%d", N, C, HW);
+    const bn_ctx p = {N, C, HW, 1e-5};
+    const size_t n = (size_t)N * C * HW;
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(N * 7 + C * 3 + HW));
+    tens x = tens_new(n, &r), gamma = tens_new((size_t)C, &r), beta = tens_new((size_t)C, &r);
+    for (size_t i = 0; i < n; i++) x.f[i] = 2.0f * x.f[i] + 0.5f; /* mean and variance away from 0/1 */
+    tens_sync(&x);
+    float *out = fbuf(n), *G = fbuf(n), *mean = fbuf((size_t)C), *invstd = fbuf((size_t)C);
+    float *rm = fbuf((size_t)C), *rv = fbuf((size_t)C);
+    fill_uniform(G, n, -1.0f, 1.0f, &r);
+    fill_uniform(rm, (size_t)C, -1.0f, 1.0f, &r);
+    fill_uniform(rv, (size_t)C, 0.5f, 2.0f, &r);
+    double *rm0 = to_double(rm, (size_t)C), *rv0 = to_double(rv, (size_t)C);
+    double *Gd = to_double(G, n), *ref = fv_malloc(n * sizeof(double));
+    double *in[3] = {x.d, gamma.d, beta.d};
+    const float momentum = 0.1f;
+    fv_batchnorm_forward_train(out, mean, invstd, rm, rv, x.f, gamma.f, beta.f, N, C, HW, momentum,
+                               (float)p.eps);
+    check_guard(out, n, what);
+    ref_bn_train(ref, in, &p);
+    check_fwd(what, out, ref, n);
+    /* saved statistics and PyTorch's running-stat rule (unbiased variance) */
+    const double M = (double)N * HW;
+    for (int c = 0; c < C; c++) {
+        double mu = 0.0, ss = 0.0;
+        for (int b = 0; b < N; b++)
+            for (int i = 0; i < HW; i++) mu += x.d[((size_t)b * C + c) * HW + i];
+        mu /= M;
+        for (int b = 0; b < N; b++)
+            for (int i = 0; i < HW; i++) {
+                double d = x.d[((size_t)b * C + c) * HW + i] - mu;
+                ss += d * d;
+            }
+        const double want_rm = 0.9 * rm0[c] + 0.1 * mu, want_rv = 0.9 * rv0[c] + 0.1 * ss / (M - 1);
+        assert_true(fabs(mean[c] - mu) <= 1e-6 * (1 + fabs(mu)));
+        assert_true(fabs(invstd[c] - 1.0 / sqrt(ss / M + p.eps)) <= 1e-6 / sqrt(ss / M + p.eps));
+        if (!(fabs(rm[c] - want_rm) <= 1e-6 && fabs(rv[c] - want_rv) <= 1e-6 * want_rv))
+            fail_msg("%s running stats c=%d: got %g %g, want %g %g", what, c, rm[c], rv[c], want_rm,
+                     want_rv);
+    }
+    fv_batchnorm_backward(x.grad, gamma.grad, beta.grad, G, x.f, mean, invstd, gamma.f, N, C, HW);
+    char name[128];
+    snprintf(name, sizeof name, "%s dinp", what);
+    check_tens_grad(name, &x, ref_bn_train, &p, in, 0, Gd, n);
+    snprintf(name, sizeof name, "%s dgamma", what);
+    check_tens_grad(name, &gamma, ref_bn_train, &p, in, 1, Gd, n);
+    snprintf(name, sizeof name, "%s dbeta", what);
+    check_tens_grad(name, &beta, ref_bn_train, &p, in, 2, Gd, n);
+
+    /* eval mode with the updated running statistics */
+    fv_batchnorm_forward_eval(out, x.f, gamma.f, beta.f, rm, rv, N, C, HW, (float)p.eps);
+    for (int b = 0; b < N; b++)
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < HW; i++) {
+                size_t j = ((size_t)b * C + c) * HW + i;
+                ref[j] = (x.d[j] - rm[c]) / sqrt((double)rv[c] + p.eps) * gamma.d[c] + beta.d[c];
+            }
+    snprintf(name, sizeof name, "%s eval", what);
+    check_fwd(name, out, ref, n);
+    check_guard(out, n, name);
+    tens_free(&x), tens_free(&gamma), tens_free(&beta);
+    free(out), free(G), free(mean), free(invstd), free(rm), free(rv), free(rm0), free(rv0), free(Gd),
+        free(ref);
+}
+
+static void test_batchnorm(void **state) {
+    (void)state;
+    check_bn(4, 3, 10); /* BatchNorm2d */
+    check_bn(6, 5, 1);  /* BatchNorm1d after a linear layer */
+    check_bn(2, 2, 49);
+}
+
+/* One value per channel: the unbiased variance is undefined, the running variance is kept. */
+static void test_batchnorm_single_value(void **state) {
+    (void)state;
+    const float x[2] = {3.0f, -1.0f}, gamma[2] = {1, 1}, beta[2] = {0.5f, 0.5f};
+    float out[2], mean[2], invstd[2], rm[2] = {0, 0}, rv[2] = {1, 1};
+    fv_batchnorm_forward_train(out, mean, invstd, rm, rv, x, gamma, beta, 1, 2, 1, 0.1f, 1e-5f);
+    assert_true(out[0] == 0.5f && out[1] == 0.5f);
+    assert_true(fabsf(rm[0] - 0.3f) < 1e-7f && fabsf(rm[1] + 0.1f) < 1e-7f);
+    assert_true(rv[0] == 1.0f && rv[1] == 1.0f);
+}
+
+/* ---- linear ---- */
+
+typedef struct {
+    int N, I, O;
+} lin_ctx;
+
+static void ref_linear(double *out, double *const *in, const void *ctx) {
+    const lin_ctx *p = ctx;
+    for (int n = 0; n < p->N; n++)
+        for (int o = 0; o < p->O; o++) {
+            double acc = in[2] ? in[2][o] : 0.0;
+            for (int i = 0; i < p->I; i++) acc += in[0][(size_t)n * p->I + i] * in[1][(size_t)o * p->I + i];
+            out[(size_t)n * p->O + o] = acc;
+        }
+}
+
+static void check_linear(int N, int I, int O, int bias) {
+    char what[96];
+    snprintf(what, sizeof what, "linear N%d I%d O%d%s", N, I, O, bias ? "" : " nobias");
+    const lin_ctx p = {N, I, O};
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(N + I * 3 + O * 5));
+    tens x = tens_new((size_t)N * I, &r), w = tens_new((size_t)O * I, &r), b = tens_new((size_t)O, &r);
+    const size_t nout = (size_t)N * O;
+    float *out = fbuf(nout), *G = fbuf(nout);
+    fill_uniform(G, nout, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, nout), *ref = fv_malloc(nout * sizeof(double));
+    double *in[3] = {x.d, w.d, bias ? b.d : NULL};
+    fv_linear_forward(out, x.f, w.f, bias ? b.f : NULL, N, I, O);
+    check_guard(out, nout, what);
+    ref_linear(ref, in, &p);
+    check_fwd(what, out, ref, nout);
+    fv_linear_backward(x.grad, w.grad, bias ? b.grad : NULL, G, x.f, w.f, N, I, O);
+    char name[128];
+    snprintf(name, sizeof name, "%s dinp", what);
+    check_tens_grad(name, &x, ref_linear, &p, in, 0, Gd, nout);
+    snprintf(name, sizeof name, "%s dw", what);
+    check_tens_grad(name, &w, ref_linear, &p, in, 1, Gd, nout);
+    if (bias) {
+        snprintf(name, sizeof name, "%s db", what);
+        check_tens_grad(name, &b, ref_linear, &p, in, 2, Gd, nout);
+    }
+    /* dinp == NULL leaves the parameter gradients as they were with it */
+    float *dw2 = fbuf(w.n);
+    memcpy(dw2, w.prefill, w.n * sizeof(float));
+    fv_linear_backward(NULL, dw2, NULL, G, x.f, w.f, N, I, O);
+    assert_memory_equal(dw2, w.grad, w.n * sizeof(float));
+    tens_free(&x), tens_free(&w), tens_free(&b);
+    free(out), free(G), free(Gd), free(ref), free(dw2);
+}
+
+static void test_linear(void **state) {
+    (void)state;
+    check_linear(5, 7, 3, 1);
+    check_linear(1, 12, 9, 1);
+    check_linear(8, 20, 10, 0);
+}
+
+/* ---- dropout ---- */
+
+static void test_dropout(void **state) {
+    (void)state;
+    const size_t n = 200000;
+    const float p = 0.3f;
+    fv_rng r, r2;
+    fv_rng_seed(&r, 42);
+    float *x = fbuf(n), *out = fbuf(n), *out2 = fbuf(n), *G = fbuf(n), *dx = fbuf(n), *pre = fbuf(n);
+    uint8_t *mask = fv_malloc(n), *mask2 = fv_malloc(n);
+    fill_uniform(x, n, -1.0f, 1.0f, &r);
+    fill_uniform(G, n, -1.0f, 1.0f, &r);
+    fill_uniform(pre, n, -1.0f, 1.0f, &r);
+    memcpy(dx, pre, n * sizeof(float));
+    fv_rng_seed(&r, 1);
+    fv_dropout_forward(out, mask, x, n, p, &r);
+    check_guard(out, n, "dropout");
+    /* drop rate within 5 sigma of p (sigma = sqrt(p (1 - p) / n) ~ 0.001) */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(mask[i] == 0 || mask[i] == 1);
+        kept += mask[i];
+        const float want = mask[i] ? x[i] * (1.0f / (1.0f - p)) : 0.0f;
+        assert_true(out[i] == want);
+    }
+    const double rate = 1.0 - (double)kept / n, sigma = sqrt(p * (1.0 - p) / n);
+    if (!(fabs(rate - p) <= 5 * sigma)) fail_msg("dropout rate %.4f, want %.2f +- %.4f", rate, p, 5 * sigma);
+    /* backward: the same mask and scale, accumulated */
+    fv_dropout_backward(dx, G, mask, n, p);
+    check_guard(dx, n, "dropout backward");
+    for (size_t i = 0; i < n; i++) {
+        const float want = pre[i] + (mask[i] ? G[i] * (1.0f / (1.0f - p)) : 0.0f);
+        assert_true(dx[i] == want);
+    }
+    /* the same seed gives the same mask; another seed a different one */
+    fv_rng_seed(&r2, 1);
+    fv_dropout_forward(out2, mask2, x, n, p, &r2);
+    assert_memory_equal(mask, mask2, n);
+    assert_memory_equal(out, out2, n * sizeof(float));
+    fv_rng_seed(&r2, 2);
+    fv_dropout_forward(out2, mask2, x, n, p, &r2);
+    assert_memory_not_equal(mask, mask2, n);
+    /* p = 0 keeps everything unscaled; p = 1 drops everything without dividing by zero */
+    fv_dropout_forward(out2, mask2, x, n, 0.0f, &r2);
+    assert_memory_equal(out2, x, n * sizeof(float));
+    fv_dropout_forward(out2, mask2, x, n, 1.0f, &r2);
+    for (size_t i = 0; i < n; i++) assert_true(out2[i] == 0.0f && mask2[i] == 0);
+    free(x), free(out), free(out2), free(G), free(dx), free(pre), free(mask), free(mask2);
+}
+
+/* ---- upsample ---- */
+
+static void ref_upsample(double *out, double *const *in, const void *ctx) {
+    const int *d = ctx; /* N, C, H, W, s */
+    const int H = d[2], W = d[3], s = d[4];
+    for (int pl = 0; pl < d[0] * d[1]; pl++)
+        for (int y = 0; y < H * s; y++)
+            for (int x = 0; x < W * s; x++)
+                out[((size_t)pl * H * s + y) * W * s + x] = in[0][((size_t)pl * H + y / s) * W + x / s];
+}
+
+static void test_upsample(void **state) {
+    (void)state;
+    const int d[5] = {2, 3, 3, 5, 2};
+    const size_t nin = 2 * 3 * 3 * 5, nout = nin * 4;
+    fv_rng r;
+    fv_rng_seed(&r, 3);
+    tens x = tens_new(nin, &r);
+    float *out = fbuf(nout), *G = fbuf(nout);
+    fill_uniform(G, nout, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, nout), *ref = fv_malloc(nout * sizeof(double));
+    double *in[1] = {x.d};
+    fv_upsample_forward(out, x.f, 2, 3, 3, 5, 2);
+    check_guard(out, nout, "upsample");
+    ref_upsample(ref, in, d);
+    check_fwd("upsample", out, ref, nout);
+    fv_upsample_backward(x.grad, G, 2, 3, 3, 5, 2);
+    check_tens_grad("upsample dinp", &x, ref_upsample, d, in, 0, Gd, nout);
+    tens_free(&x);
+    free(out), free(G), free(Gd), free(ref);
+}
+
+/* ---- softmax cross-entropy ---- */
+
+static void ref_xent(double *out, double *const *in, const void *ctx) {
+    const int *d = ctx; /* N, K, labels... */
+    const int N = d[0], K = d[1];
+    double total = 0.0;
+    for (int n = 0; n < N; n++) {
+        const double *z = in[0] + (size_t)n * K;
+        double se = 0.0;
+        for (int k = 0; k < K; k++) se += exp(z[k]);
+        total += log(se) - z[d[2 + n]];
+    }
+    out[0] = total / N;
+}
+
+static void test_softmax_xent(void **state) {
+    (void)state;
+    /* hand-computed: row 0 = [1 2 3] label 2: loss log(e + e^2 + e^3) - 3 = 0.4076059644;
+     * row 1 = [1 1 1] label 1: loss log 3 = 1.0986122887; argmax of a tie is the first (0), a miss */
+    const float z[6] = {1, 2, 3, 1, 1, 1};
+    const int labels[2] = {2, 1};
+    float dz[6];
+    int correct = -1;
+    float loss = fv_softmax_xent(dz, z, labels, 2, 3, &correct);
+    assert_true(fabs(loss - 0.7531091265) < 1e-6);
+    assert_int_equal(correct, 1);
+    const double s0[3] = {0.0900305732, 0.2447284711, 0.6652409558};
+    const double want[6] = {s0[0] / 2, s0[1] / 2, (s0[2] - 1) / 2, 1.0 / 6, (1.0 / 3 - 1) / 2, 1.0 / 6};
+    for (int i = 0; i < 6; i++)
+        if (!(fabs(dz[i] - want[i]) < 1e-7)) fail_msg("dlogits[%d] = %.9f, want %.9f", i, dz[i], want[i]);
+    /* NULL dlogits and correct are allowed */
+    assert_true(fv_softmax_xent(NULL, z, labels, 2, 3, NULL) == loss);
+
+    /* huge logits: stable, finite */
+    const float zb[3] = {1000.0f, 1001.0f, -1000.0f};
+    const int lb[1] = {0};
+    float db[3];
+    loss = fv_softmax_xent(db, zb, lb, 1, 3, NULL);
+    assert_true(fabs(loss - 1.3132616875) < 1e-5);
+    assert_true(isfinite(db[0]) && isfinite(db[1]) && isfinite(db[2]));
+
+    /* gradient check against the double loss */
+    enum { N = 4, K = 5 };
+    int ctx[2 + N] = {N, K, 3, 0, 4, 1};
+    fv_rng r;
+    fv_rng_seed(&r, 9);
+    tens x = tens_new(N * K, &r);
+    for (size_t i = 0; i < x.n; i++) x.f[i] *= 3.0f;
+    tens_sync(&x);
+    float g[N * K];
+    double one = 1.0, num[N * K];
+    double *in[1] = {x.d};
+    fv_softmax_xent(g, x.f, ctx + 2, N, K, NULL);
+    numeric_grad(num, ref_xent, ctx, in, 0, x.n, &one, 1);
+    check_grad("softmax xent dlogits", g, num, x.n);
+    double lref;
+    ref_xent(&lref, in, ctx);
+    assert_true(fabs(fv_softmax_xent(NULL, x.f, ctx + 2, N, K, NULL) - lref) < 1e-6 * fabs(lref));
+    tens_free(&x);
+}
+
+/* ---- determinism: the same inputs twice with 2 threads give the same bits ---- */
+
+static void lenet_like_pass(float *outs, float *grads, const float *x, const float *w1, const float *b1,
+                            const float *w2, const float *b2, const float *gamma, const float *beta,
+                            const float *G, float *scratch, int N) {
+    fv_conv2d_shape s1, s2;
+    fv_conv2d_shape_init(&s1, N, 1, 28, 28, 6, 5, 1, 2, 1);
+    fv_conv2d_shape_init(&s2, N, 6, 14, 14, 16, 5, 1, 0, 1);
+    const size_t n1 = (size_t)N * 6 * 28 * 28, n1p = n1 / 4, n2 = (size_t)N * 16 * 10 * 10;
+    float *a1 = fv_calloc(n1, 4), *p1 = fv_calloc(n1p, 4), *a2 = fv_calloc(n2, 4);
+    float *bn = outs, *mean = fv_calloc(16, 4), *inv = fv_calloc(16, 4);
+    float rm[16] = {0}, rv[16] = {0};
+    float *d1 = fv_calloc(n1, 4), *dr1 = fv_calloc(n1, 4), *dp1 = fv_calloc(n1p, 4);
+    float *d2 = fv_calloc(n2, 4);
+    int32_t *am = fv_calloc(n1p, 4);
+    fv_conv2d_forward(a1, x, w1, b1, scratch, &s1);
+    fv_relu_forward(a1, a1, n1);
+    fv_maxpool_forward(p1, am, a1, N, 6, 28, 28, 2, 2, 0);
+    fv_conv2d_forward(a2, p1, w2, b2, scratch, &s2);
+    fv_batchnorm_forward_train(bn, mean, inv, rm, rv, a2, gamma, beta, N, 16, 100, 0.1f, 1e-5f);
+    float *dgamma = grads, *dbeta = grads + 16, *dw2 = grads + 32, *db2 = dw2 + 16 * 6 * 25;
+    float *dw1 = db2 + 16, *db1 = dw1 + 6 * 25;
+    fv_batchnorm_backward(d2, dgamma, dbeta, G, a2, mean, inv, gamma, N, 16, 100);
+    fv_conv2d_backward(dp1, dw2, db2, d2, p1, w2, scratch, &s2);
+    fv_maxpool_backward(d1, dp1, am, N, 6, 28, 28, 2, 2, 0);
+    fv_relu_backward(dr1, d1, a1, n1);
+    fv_conv2d_backward(NULL, dw1, db1, dr1, x, w1, scratch, &s1);
+    free(a1), free(p1), free(a2), free(mean), free(inv), free(d1), free(dr1), free(dp1), free(d2);
+    free(am);
+}
+
+static void test_determinism(void **state) {
+    (void)state;
+    const int N = 16;
+    fv_rng r;
+    fv_rng_seed(&r, 2024);
+    const size_t nx = (size_t)N * 28 * 28, nout = (size_t)N * 16 * 100;
+    const size_t ngrad = 32 + 16 * 6 * 25 + 16 + 6 * 25 + 6;
+    float *x = fbuf(nx), *w1 = fbuf(150), *b1 = fbuf(6), *w2 = fbuf(2400), *b2 = fbuf(16);
+    float gamma[16], beta[16], *G = fbuf(nout);
+    fill_uniform(x, nx, -1, 1, &r), fill_uniform(w1, 150, -0.2f, 0.2f, &r);
+    fill_uniform(b1, 6, -0.2f, 0.2f, &r), fill_uniform(w2, 2400, -0.1f, 0.1f, &r);
+    fill_uniform(b2, 16, -0.1f, 0.1f, &r), fill_uniform(gamma, 16, 0.5f, 1.5f, &r);
+    fill_uniform(beta, 16, -0.5f, 0.5f, &r), fill_uniform(G, nout, -1, 1, &r);
+    fv_conv2d_shape s1, s2;
+    fv_conv2d_shape_init(&s1, N, 1, 28, 28, 6, 5, 1, 2, 1);
+    fv_conv2d_shape_init(&s2, N, 6, 14, 14, 16, 5, 1, 0, 1);
+    size_t nscr = fv_conv2d_scratch_floats(&s1);
+    if (fv_conv2d_scratch_floats(&s2) > nscr) nscr = fv_conv2d_scratch_floats(&s2);
+    float *scratch = fbuf(nscr);
+    float *o1 = fv_calloc(nout, 4), *o2 = fv_calloc(nout, 4);
+    float *g1 = fv_calloc(ngrad, 4), *g2 = fv_calloc(ngrad, 4);
+    lenet_like_pass(o1, g1, x, w1, b1, w2, b2, gamma, beta, G, scratch, N);
+    lenet_like_pass(o2, g2, x, w1, b1, w2, b2, gamma, beta, G, scratch, N);
+    assert_memory_equal(o1, o2, nout * sizeof(float));
+    assert_memory_equal(g1, g2, ngrad * sizeof(float));
+    double m = 0.0;
+    for (size_t i = 0; i < ngrad; i++) m = fmax(m, fabs(g1[i]));
+    assert_true(m > 1e-3); /* the comparison compared something */
+    free(x), free(w1), free(b1), free(w2), free(b2), free(G), free(scratch), free(o1), free(o2),
+        free(g1), free(g2);
+}
+
+int main(void) {
+    fv_set_threads(2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_checker_rejects),
+        cmocka_unit_test(test_conv_dense),
+        cmocka_unit_test(test_conv_groups),
+        cmocka_unit_test(test_conv_pointwise),
+        cmocka_unit_test(test_conv_chunked),
+        cmocka_unit_test(test_conv_scratch_monotone),
+        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_maxpool_ties_and_padding),
+        cmocka_unit_test(test_gap),
+        cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_elementwise_large_and_add),
+        cmocka_unit_test(test_batchnorm),
+        cmocka_unit_test(test_batchnorm_single_value),
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_upsample),
+        cmocka_unit_test(test_softmax_xent),
+        cmocka_unit_test(test_determinism),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
