@@ -5,4 +5,9 @@
 typedef int (*fv_cmd_fn)(int argc, char **argv);
 int fv_cmd_train(int argc, char **argv);
 int fv_cmd_bench(int argc, char **argv);
+int fv_cmd_vfe(int argc, char **argv);
+int fv_cmd_bounds(int argc, char **argv);
+int fv_cmd_mix(int argc, char **argv);
+int fv_cmd_keygen(int argc, char **argv);
+int fv_bench_mix(int argc, char **argv); /* `fedvim bench mix` (cli/bench_mix.c) */
 #endif

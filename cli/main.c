@@ -14,6 +14,10 @@ typedef struct {
 static const fv_cmd CMDS[] = {
     {"train", fv_cmd_train, "train a model centrally on one data set"},
     {"bench", fv_cmd_bench, "benchmarks: train"},
+    {"vfe", fv_cmd_vfe, "Visual Feature Entropy of PNG files or a data set"},
+    {"bounds", fv_cmd_bounds, "VisualMixer window-size bounds WS_min / WS_max"},
+    {"mix", fv_cmd_mix, "VisualMixer a data set or PNG files with a client key"},
+    {"keygen", fv_cmd_keygen, "create a VisualMixer client secret key file"},
 };
 
 static void usage(FILE *f) {

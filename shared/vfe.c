@@ -7,29 +7,64 @@
 
 #include <math.h>
 
-double fv_vfe_region_u8(const uint8_t *p, int stride, int w, int h) {
+/* Sums of one region: S (values), Q (squares), G (pair energy). Row sums fit 32 bits for rows of
+ * up to 16384 pixels; always_inline lets the fixed widths below unroll completely. */
+static inline __attribute__((always_inline)) void region_sums(const uint8_t *p, int stride, int w, int h,
+                                                              uint64_t *S, uint64_t *Q, uint64_t *G) {
     uint64_t s = 0, q = 0, g = 0;
     for (int y = 0; y < h; y++) {
         const uint8_t *r = p + (long)y * stride;
-        const uint8_t *d = r + stride; /* next row, used only when y + 1 < h */
-        uint32_t rs = 0, rq = 0, rg = 0; /* per-row sums fit 32 bits for w < 16384 */
+        uint32_t rs = 0, rq = 0, rg = 0;
         for (int x = 0; x < w; x++) {
             uint32_t v = r[x];
             rs += v;
             rq += v * v;
-            if (x + 1 < w) {
-                int dx = (int)r[x + 1] - (int)v;
-                rg += (uint32_t)(dx * dx);
-            }
-            if (y + 1 < h) {
-                int dy = (int)d[x] - (int)v;
-                rg += (uint32_t)(dy * dy);
-            }
-            if ((x & 4095) == 4095) { s += rs; q += rq; g += rg; rs = rq = rg = 0; }
         }
+        for (int x = 0; x + 1 < w; x++) {
+            int d = (int)r[x + 1] - (int)r[x];
+            rg += (uint32_t)(d * d);
+        }
+        if (y + 1 < h)
+            for (int x = 0; x < w; x++) {
+                int d = (int)r[x + stride] - (int)r[x];
+                rg += (uint32_t)(d * d);
+            }
         s += rs;
         q += rq;
         g += rg;
+    }
+    *S = s;
+    *Q = q;
+    *G = g;
+}
+
+double fv_vfe_region_u8(const uint8_t *p, int stride, int w, int h) {
+    uint64_t s, q, g;
+    if (w > 16384) { /* split wide regions into column strips so row sums stay in 32 bits */
+        s = q = g = 0;
+        for (int x0 = 0; x0 < w; x0 += 16384) {
+            int cw = w - x0 < 16384 ? w - x0 : 16384;
+            uint64_t a, b, c;
+            region_sums(p + x0, stride, cw, h, &a, &b, &c);
+            s += a;
+            q += b;
+            g += c;
+            if (x0 + cw < w) /* the horizontal pairs across the strip boundary */
+                for (int y = 0; y < h; y++) {
+                    int d = (int)p[(long)y * stride + x0 + cw] - (int)p[(long)y * stride + x0 + cw - 1];
+                    g += (uint64_t)(d * d);
+                }
+        }
+    } else if (w == 2 && h == 2) {
+        region_sums(p, stride, 2, 2, &s, &q, &g);
+    } else if (w == 4 && h == 4) {
+        region_sums(p, stride, 4, 4, &s, &q, &g);
+    } else if (w == 8 && h == 8) {
+        region_sums(p, stride, 8, 8, &s, &q, &g);
+    } else if (w == 16 && h == 16) {
+        region_sums(p, stride, 16, 16, &s, &q, &g);
+    } else {
+        region_sums(p, stride, w, h, &s, &q, &g);
     }
     double n = (double)w * h;
     double var_n2 = n * (double)q - (double)s * (double)s; /* n^2 * s2, exact below 2^53 */

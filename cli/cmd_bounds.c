@@ -1,0 +1,113 @@
+/* cmd_bounds.c: `fedvim bounds`: VisualMixer's window-size bounds for one image shape
+ * (docs/visualmixer.md section 3): WS_min from the chi-square VFE model and WS_max from the
+ * Monte Carlo output bias of conv + max-pool, with the figures behind each (k, quantile and
+ * model VFE per WS; d_p per WS). Windows for d_p come from a data set when one is given (the
+ * client's own images), i.i.d. normal pixels otherwise. Not here: mixing (`fedvim mix`). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "flags.h"
+#include "json.h"
+#include "vmix_cli.h"
+
+int fv_cmd_bounds(int argc, char **argv) {
+    const char *shape = NULL, *dataset = NULL, *data_dir = NULL, *prefer = NULL;
+    int limit = 10000, block = 8, unit = 1, kernel = 3, pool = 2, trials = 2000, seed = 1, threads = 0, json = 0;
+    double target = FV_VMIX_DEFAULT_TARGET, alpha = 0.05, d_max = FV_VMIX_DEFAULT_DMAX, lambda = 1.0, quant = 0.95;
+    fv_flag flags[] = {
+        {"target-vfe", FV_FLAG_FLOAT, &target, "privacy target V* (in units of lambda)", 1e-9, 1e9},
+        {"alpha", FV_FLAG_FLOAT, &alpha, "V* must be reached with probability 1 - alpha", 1e-9, 0.999999},
+        {"d-max", FV_FLAG_FLOAT, &d_max, "utility limit d*: largest accepted output deviation", 0, 1e9},
+        {"shape", FV_FLAG_STRING, &shape, "image shape CxHxW (default: the data set's, else 1x28x28)", 0, 0},
+        {"dataset", FV_FLAG_STRING, &dataset, "draw d_p windows from this data set (the client's images)", 0, 0},
+        {"data-dir", FV_FLAG_STRING, &data_dir, "folder with the data set's files", 0, 0},
+        {"limit", FV_FLAG_INT, &limit, "images of the data set to draw windows from (0: all)", 0, 100000000},
+        {"block", FV_FLAG_INT, &block, "VFE block size B", 1, 65535},
+        {"unit", FV_FLAG_INT, &unit, "shuffle unit u (1: pixel level)", 1, 4096},
+        {"lambda", FV_FLAG_FLOAT, &lambda, "VFE scale lambda", 1e-9, 1e9},
+        {"kernel", FV_FLAG_INT, &kernel, "the model's convolution kernel size CK", 1, 64},
+        {"pool", FV_FLAG_INT, &pool, "the model's max-pool size PK (stride PK)", 1, 64},
+        {"quantile", FV_FLAG_FLOAT, &quant, "quantile p of the output deviation", 1e-6, 0.999999},
+        {"trials", FV_FLAG_INT, &trials, "Monte Carlo trials per window size", 1, 10000000},
+        {"seed", FV_FLAG_INT, &seed, "Monte Carlo seed", 0, 2147483647},
+        {"threads", FV_FLAG_INT, &threads, "threads (0: all cores; results do not depend on it)", 0, 1024},
+        {"prefer", FV_FLAG_STRING, &prefer, "who wins when WS_min > WS_max: privacy or utility (default: stop)", 0, 0},
+        {"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0},
+    };
+    const char *pos[1];
+    int npos;
+    fv_err e = {{0}};
+    int r = fv_flags_parse("bounds", "[flags]", flags, sizeof flags / sizeof flags[0], argc, argv, pos, 0, &npos, &e);
+    if (r == 1) return 0;
+    if (r < 0) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 2;
+    }
+    if (prefer && strcmp(prefer, "privacy") != 0 && strcmp(prefer, "utility") != 0) {
+        fprintf(stderr, "fedvim bounds: --prefer must be privacy or utility, not '%s'\n", prefer);
+        return 2;
+    }
+    int c = 1, h = 28, w = 28;
+    if (shape && fv_vmixcli_parse_shape(shape, &c, &h, &w, &e) != 0) {
+        fprintf(stderr, "fedvim bounds: %s\n", e.msg);
+        return 2;
+    }
+    fv_dataset d = {0};
+    if (dataset) {
+        if (fv_vmixcli_load_dataset(&d, dataset, data_dir, 1, limit, &e) != 0) {
+            fprintf(stderr, "fedvim bounds: %s\n", e.msg);
+            return 1;
+        }
+        if (shape && (d.c != c || d.h != h || d.w != w)) {
+            fprintf(stderr, "fedvim bounds: --shape %s does not match data set %s (%dx%dx%d)\n", shape, dataset, d.c,
+                    d.h, d.w);
+            fv_dataset_free(&d);
+            return 2;
+        }
+        c = d.c;
+        h = d.h;
+        w = d.w;
+    }
+    fv_vmixcli_bcfg cfg = {.target = target, .alpha = alpha, .lambda = lambda, .block = block, .unit = unit,
+                           .d_max = d_max, .prefer = prefer};
+    fv_dp_cfg_default(&cfg.dp);
+    cfg.dp.kernel = kernel;
+    cfg.dp.pool = pool;
+    cfg.dp.p = quant;
+    cfg.dp.trials = trials;
+    cfg.dp.seed = (uint64_t)seed;
+    cfg.dp.threads = threads;
+    cfg.dp.images = dataset ? &d : NULL;
+    fv_vmixcli_bounds b;
+    double t0 = fv_now();
+    int rc = fv_vmixcli_bounds_compute(&b, &cfg, h, w, &e);
+    double secs = fv_now() - t0;
+    if (rc != 0) {
+        /* still show what was computed: the figures behind the conflict */
+        if (b.nrows || b.ndp) fv_vmixcli_bounds_print(stderr, &b, &cfg);
+        fprintf(stderr, "fedvim bounds: %s\n", e.msg);
+        fv_dataset_free(&d);
+        return 1;
+    }
+    fv_vmixcli_bounds_print(stderr, &b, &cfg);
+    if (json) {
+        fv_json j;
+        fv_json_begin(&j);
+        fv_json_int(&j, "channels", c);
+        fv_json_int(&j, "height", h);
+        fv_json_int(&j, "width", w);
+        if (dataset) fv_json_str(&j, "dataset", dataset);
+        fv_json_int(&j, "ws_min", b.ws_min);
+        fv_json_int(&j, "ws_max", b.ws_max);
+        fv_vmixcli_bounds_json(&j, &b, &cfg);
+        fv_json_num(&j, "seconds", secs);
+        printf("%s\n", fv_json_end(&j));
+        fv_json_free(&j);
+    } else {
+        printf("WS_min %d\nWS_max %d\n", b.ws_min, b.ws_max);
+    }
+    fv_dataset_free(&d);
+    return 0;
+}

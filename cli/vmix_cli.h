@@ -1,0 +1,60 @@
+/* vmix_cli.h: what `fedvim vfe`, `fedvim bounds` and `fedvim mix` share: loading their input
+ * (PNG files of one shape, or a named data set split) and writing IDX files.
+ * Not here: any VisualMixer logic (shared/vmix.h, shared/vfe.h, shared/vmix_bounds.h).
+ */
+#ifndef FV_VMIX_CLI_H
+#define FV_VMIX_CLI_H
+#include "data.h"
+#include "fv_common.h"
+
+/* Load PNG files pngs[0..npng) into out (CHW, labels 0, classes 1). All must share one shape;
+ * a malformed file or a shape mismatch is an error naming the file. Returns 0 or -1. */
+int fv_vmixcli_load_pngs(fv_dataset *out, const char *const *pngs, int npng, fv_err *e);
+
+/* Load split `train` (1) or test (0) of data set `name` from dir (NULL: default place) and keep
+ * its first `limit` images (0: all). Returns 0 or -1. */
+int fv_vmixcli_load_dataset(fv_dataset *out, const char *name, const char *dir, int train, int limit,
+                            fv_err *e);
+
+/* Write an IDX file of unsigned bytes with dims[0..ndim) (ndim 1 to 4) atomically. */
+int fv_vmixcli_idx_write(const char *path, const uint8_t *data, const int *dims, int ndim, fv_err *e);
+
+/* Parse "C x H x W" written as "CxHxW" (or "HxW" for one channel). Returns 0 or -1 naming s. */
+int fv_vmixcli_parse_shape(const char *s, int *c, int *h, int *w, fv_err *e);
+
+
+
+/* ---- the bounds step shared by `fedvim bounds` and `fedvim mix` ---- */
+#include "json.h"
+#include "vmix_bounds.h"
+
+typedef struct {
+    double target, alpha, lambda; /* WS_min model: V*, alpha, lambda */
+    int block, unit;
+    double d_max;                 /* WS_max: d* (< 0: not given) */
+    fv_dp_cfg dp;                 /* WS_max Monte Carlo settings (images: the client's own) */
+    int ws_min, ws_max;           /* > 0: given by the user, skip that bound's computation */
+    const char *prefer;           /* NULL, "privacy" or "utility": who wins a conflict */
+} fv_vmixcli_bcfg;
+
+typedef struct {
+    int ws_min, ws_max;           /* the bounds to use */
+    int ws_min_model, ws_max_model; /* as computed (0: not computed) */
+    fv_wsmin_row rows[16];
+    int nrows;
+    double dp[16];                /* d_p(2^k) */
+    int ndp;
+    const char *resolved;         /* NULL, or "privacy"/"utility" when a conflict was resolved */
+} fv_vmixcli_bounds;
+
+/* Compute WS_min (model) and WS_max (Monte Carlo) for c x h x w images, unless given; resolve a
+ * conflict WS_min > WS_max only when cfg->prefer says who wins, else fail naming both. */
+int fv_vmixcli_bounds_compute(fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg, int h, int w, fv_err *e);
+
+/* Human-readable table on f, and the same figures as a nested JSON object "bounds". */
+void fv_vmixcli_bounds_print(FILE *f, const fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg);
+void fv_vmixcli_bounds_json(fv_json *j, const fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg);
+/* Documented defaults (docs/visualmixer.md of this repo; d* from experiments/vmix/dstar_sweep). */
+#define FV_VMIX_DEFAULT_TARGET 0.5
+#define FV_VMIX_DEFAULT_DMAX 10.0
+#endif
