@@ -54,6 +54,7 @@ static void stats_json(fv_json *j, const char *key, const fv_vmix_stats *st, dou
     fv_json_int(j, "images", st->n);
     fv_json_num(j, "vfe_mean", st->vfe_mean);
     fv_json_num(j, "vfe_min", st->vfe_min);
+    fv_json_num(j, "vfe_p5", st->vfe_p5);
     fv_json_int(j, "vfe_min_image", st->vfe_min_index);
     fv_json_int(j, "windows", st->windows);
     fv_json_obj_begin(j, "windows_by_size");
@@ -72,8 +73,8 @@ static void stats_json(fv_json *j, const char *key, const fv_vmix_stats *st, dou
 }
 
 static void stats_print(const char *what, const fv_vmix_stats *st, double secs) {
-    fprintf(stderr, "mix %s: %ld images, measured VFE mean %.4f, min %.4f (image %ld), %ld windows (", what, st->n,
-            st->vfe_mean, st->vfe_min, st->vfe_min_index, st->windows);
+    fprintf(stderr, "mix %s: %ld images, measured VFE mean %.4f, p5 %.4f, min %.4f (image %ld), %ld windows (", what, st->n,
+            st->vfe_mean, st->vfe_p5, st->vfe_min, st->vfe_min_index, st->windows);
     for (int k = 0; k < FV_VMIX_SIZES; k++)
         if (st->by_size[k]) fprintf(stderr, "%dx%d: %ld, ", 1 << k, 1 << k, st->by_size[k]);
     fprintf(stderr, "edge: %ld), %ld re-mixed by --verify, %.2f s (%.0f images/s)\n", st->edge_windows, st->remixed,
@@ -86,7 +87,7 @@ static const char *base_name(const char *p) {
 }
 
 int fv_cmd_mix(int argc, char **argv) {
-    const char *dataset = NULL, *data_dir = NULL, *split = "both", *key = NULL, *out = NULL, *prefer = NULL;
+    const char *dataset = NULL, *data_dir = NULL, *split = NULL, *key = NULL, *out = NULL, *prefer = NULL;
     const char *mode_s = "spatial+chromatic";
     int limit = 0, test_limit = 0, ws_min = 0, ws_max = 0, unit = 1, block = 8, verify = 0, threads = 0;
     int preview = 16, kernel = 3, pool = 2, trials = 2000, seed = 1, dp_limit = 10000, json = 0;
@@ -94,7 +95,7 @@ int fv_cmd_mix(int argc, char **argv) {
     fv_flag flags[] = {
         {"dataset", FV_FLAG_STRING, &dataset, "data set to mix: mnist, fashion, cmnist, cifar10 (or give PNG files)", 0, 0},
         {"data-dir", FV_FLAG_STRING, &data_dir, "folder with the data set's files (default: its standard place)", 0, 0},
-        {"split", FV_FLAG_STRING, &split, "train, test or both (PNG files: train or test key domain)", 0, 0},
+        {"split", FV_FLAG_STRING, &split, "train, test or both (default: both; PNG files: train or test key domain, default train)", 0, 0},
         {"limit", FV_FLAG_INT, &limit, "only the first N training images (0: all)", 0, 100000000},
         {"test-limit", FV_FLAG_INT, &test_limit, "only the first N test images (0: all)", 0, 100000000},
         {"key", FV_FLAG_STRING, &key, "the client's secret key file (fedvim keygen) (required)", 0, 0},
@@ -138,6 +139,7 @@ int fv_cmd_mix(int argc, char **argv) {
     fv_vmix_mode mode;
     const char *usage_err = NULL;
     char ubuf[FV_ERR_MAX + 16];
+    if (!split) split = dataset ? "both" : "train";
     if ((dataset != NULL) == (npos > 0)) usage_err = "give either PNG files or --dataset NAME";
     else if (!key) usage_err = "--key FILE is required (create one with fedvim keygen --out FILE)";
     else if (!out) usage_err = "--out DIR is required";

@@ -450,6 +450,11 @@ int fv_vmix_dataset(fv_dataset *out, float *vfe, fv_vmix_stats *st, const fv_dat
                 st->ws_min_used[b]++;
             }
             st->vfe_mean = s / (double)n;
+            double *sorted = fv_malloc((size_t)n * sizeof(double));
+            memcpy(sorted, v, (size_t)n * sizeof(double));
+            qsort(sorted, (size_t)n, sizeof(double), cmp_double);
+            st->vfe_p5 = sorted[(long)(0.05 * (double)(n - 1))];
+            free(sorted);
             for (int t = 0; t < nthr; t++) {
                 for (int k = 0; k < FV_VMIX_SIZES; k++) st->by_size[k] += hist[t][k];
                 st->edge_windows += hist[t][FV_VMIX_SIZES];

@@ -92,11 +92,11 @@ int fv_vmix_image(uint8_t *out, fv_vmix_result *res, fv_vmix_work *work, const u
 
 typedef struct {
     long n;
-    double vfe_mean, vfe_min;
+    double vfe_mean, vfe_min, vfe_p5; /* mean, minimum, 5th percentile of the measured VFE */
     long vfe_min_index;
     long windows;                 /* all windows used */
-    long by_size[FV_VMIX_SIZES];  /* full square windows of side 2^k */
-    long edge_windows;            /* windows clipped at the image's edge */
+    long by_size[FV_VMIX_SIZES];  /* square windows of side 2^k (edge tiles included when square) */
+    long edge_windows;            /* other windows: clipped at the image's edge to a non-square */
     long remixed;                 /* images that needed more than one attempt (verify) */
     long ws_min_used[FV_VMIX_SIZES]; /* images whose accepted WS_min was 2^k */
 } fv_vmix_stats;
