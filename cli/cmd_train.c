@@ -36,7 +36,8 @@ static void progress(void *p, long done, long total, double loss) {
 }
 
 int fv_cmd_train(int argc, char **argv) {
-    const char *model = "lenet5", *dataset = "mnist", *data_dir = NULL, *optimizer = "adam", *save = NULL;
+    const char *model = "lenet5", *dataset = "mnist", *data_dir = NULL, *optimizer = "adam", *save = NULL,
+               *schedule = "constant";
     int epochs = 1, batch = 64, seed = 1, threads = 2, json = 0, limit = 0, test_limit = 0, nesterov = 0;
     double lr = -1, momentum = 0.9, wd = 0, mu = 0;
     fv_flag flags[] = {
@@ -49,6 +50,7 @@ int fv_cmd_train(int argc, char **argv) {
         {"lr", FV_FLAG_FLOAT, &lr, "learning rate (default: 0.01 for sgd, 1e-3 otherwise)", 0, 0},
         {"momentum", FV_FLAG_FLOAT, &momentum, "SGD momentum", 0, 1},
         {"nesterov", FV_FLAG_BOOL, &nesterov, "SGD with Nesterov momentum", 0, 0},
+        {"schedule", FV_FLAG_STRING, &schedule, "learning-rate schedule over the whole run: cosine (decay to 0) or constant", 0, 0},
         {"wd", FV_FLAG_FLOAT, &wd, "weight decay", 0, 1},
         {"mu", FV_FLAG_FLOAT, &mu, "ST-Adam update momentum", 0, 1},
         {"seed", FV_FLAG_INT, &seed, "seed for initialisation, data order and dropout", 0, 2147483647},
@@ -71,6 +73,10 @@ int fv_cmd_train(int argc, char **argv) {
     fv_opt_kind kind;
     if (fv_opt_parse_kind(optimizer, &kind, &e) != 0) {
         fprintf(stderr, "fedvim train: --optimizer: %s\n", e.msg);
+        return 2;
+    }
+    if (strcmp(schedule, "cosine") != 0 && strcmp(schedule, "constant") != 0) {
+        fprintf(stderr, "fedvim train: --schedule: '%s' is not cosine or constant\n", schedule);
         return 2;
     }
     fv_set_threads(threads);
@@ -96,6 +102,7 @@ int fv_cmd_train(int argc, char **argv) {
     oc.nesterov = nesterov;
     oc.wd = (float)wd;
     oc.mu = (float)mu;
+    if (strcmp(schedule, "cosine") == 0) oc.decay_steps = (long)epochs * ((tr.n + batch - 1) / batch);
     fv_opt *opt = fv_opt_new(&oc, net->n_train);
     fv_norm norm = fv_norm_for(dataset);
     fv_rng rng;
@@ -145,6 +152,7 @@ int fv_cmd_train(int argc, char **argv) {
         fv_json_str(&j, "optimizer", fv_opt_kind_name(kind));
         fv_json_int(&j, "epochs", epochs);
         fv_json_int(&j, "batch", batch);
+        fv_json_str(&j, "schedule", schedule);
         fv_json_int(&j, "threads", threads);
         fv_json_int(&j, "seed", seed);
         fv_json_int(&j, "parameters", (int64_t)net->n_train);

@@ -177,8 +177,17 @@ static void stadam_step(float *p, float *m, float *v, float *u, const float *g, 
     }
 }
 
-void fv_opt_step(fv_opt *o, float *params, const float *grads) {
+float fv_opt_current_lr(const fv_opt *o) {
     const fv_opt_cfg *c = &o->cfg;
+    if (c->decay_steps <= 0) return c->lr;
+    double f = (double)(o->t < c->decay_steps ? o->t : c->decay_steps) / (double)c->decay_steps;
+    return (float)(0.5 * c->lr * (1.0 + cos(3.14159265358979323846 * f)));
+}
+
+void fv_opt_step(fv_opt *o, float *params, const float *grads) {
+    fv_opt_cfg cfg = o->cfg;
+    const fv_opt_cfg *c = &cfg;
+    cfg.lr = fv_opt_current_lr(o);
     o->t++;
     switch (c->kind) {
     case FV_OPT_SGD:

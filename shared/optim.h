@@ -20,6 +20,7 @@ typedef struct {
     float wd;        /* all: L2 weight decay added to the gradient */
     float beta1, beta2, eps; /* Adam, ST-Adam */
     float mu;        /* ST-Adam update momentum */
+    long decay_steps; /* 0: constant lr; > 0: cosine decay of lr to 0 over this many steps */
 } fv_opt_cfg;
 
 /* Defaults for a kind: SGD lr 0.01; Adam and ST-Adam lr 1e-3, betas 0.9/0.999, eps 1e-8. */
@@ -50,6 +51,8 @@ void fv_opt_reset(fv_opt *o);
  * fv_opt_state_len. The pointer is into o (not a copy) and writable: copying a saved vector
  * (and the step count) back restores the optimizer exactly. NULL with *len 0 when stateless. */
 float *fv_opt_state(fv_opt *o, size_t *len);
+/* The learning rate the next step will use (after the schedule). */
+float fv_opt_current_lr(const fv_opt *o);
 /* Step counter (Adam bias correction). */
 int64_t *fv_opt_step_count(fv_opt *o);
 
