@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+# torch_parity.py DIR: the PyTorch side of tests/test_torch_parity.c. Reads DIR/manifest.txt (model name,
+# batch, input shape, optimizer, steps, then one line per tensor: name offset count), DIR/params.bin,
+# DIR/x.bin, DIR/y.bin (raw little-endian float32 / int32) written by fedvim, builds the same model in
+# PyTorch with fedvim's state-dict names, and writes DIR/torch.txt: the loss, the gradient of every
+# trainable tensor (one line each: name then values), the loss after STEPS optimizer steps, and the
+# eval-mode logits after those steps. Exit 77 if torch is missing.
+import sys
+try:
+    import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+except ImportError:
+    sys.exit(77)
+torch.set_num_threads(1)
+torch.backends.cudnn.deterministic = True
+d = sys.argv[1]
+lines = open(f'{d}/manifest.txt').read().split('\n')
+model, batch, c, h, w, opt_name, steps = lines[0].split()
+batch, c, h, w, steps = int(batch), int(c), int(h), int(w), int(steps)
+tensors = [(l.split()[0], int(l.split()[1]), int(l.split()[2])) for l in lines[1:] if l.strip()]
+
+class LeNet5(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.conv1 = nn.Conv2d(c, 6, 5, padding=2); s.conv2 = nn.Conv2d(6, 16, 5)
+        n = 16 * ((h // 2 - 4) // 2) * ((w // 2 - 4) // 2)
+        s.fc1 = nn.Linear(n, 120); s.fc2 = nn.Linear(120, 84); s.fc3 = nn.Linear(84, 10)
+    def forward(s, x):
+        x = F.max_pool2d(F.relu(s.conv1(x)), 2); x = F.max_pool2d(F.relu(s.conv2(x)), 2)
+        return s.fc3(F.relu(s.fc2(F.relu(s.fc1(x.flatten(1))))))
+
+class Block(nn.Module):
+    def __init__(s, i, o, st):
+        super().__init__()
+        s.conv1 = nn.Conv2d(i, o, 3, st, 1, bias=False); s.bn1 = nn.BatchNorm2d(o)
+        s.conv2 = nn.Conv2d(o, o, 3, 1, 1, bias=False); s.bn2 = nn.BatchNorm2d(o)
+        s.shortcut = nn.Sequential() if (st == 1 and i == o) else nn.Sequential(nn.Conv2d(i, o, 1, st, bias=False), nn.BatchNorm2d(o))
+    def forward(s, x):
+        y = s.bn2(s.conv2(F.relu(s.bn1(s.conv1(x)))))
+        return F.relu(y + s.shortcut(x))
+
+class ResNet20(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.conv1 = nn.Conv2d(c, 16, 3, 1, 1, bias=False); s.bn1 = nn.BatchNorm2d(16)
+        i = 16
+        for si, o in enumerate([16, 32, 64]):
+            blocks = []
+            for k in range(3):
+                blocks.append(Block(i, o, 2 if (k == 0 and si > 0) else 1)); i = o
+            setattr(s, f'layer{si + 1}', nn.Sequential(*blocks))
+        s.fc = nn.Linear(64, 10)
+    def forward(s, x):
+        x = F.relu(s.bn1(s.conv1(x)))
+        x = s.layer3(s.layer2(s.layer1(x)))
+        return s.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+class MobileNet(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.stem = nn.Module(); s.stem.conv = nn.Conv2d(c, 32, 3, 1, 1, bias=False); s.stem.bn = nn.BatchNorm2d(32)
+        s.blocks = nn.ModuleList(); i = 32
+        for o, st in [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1)]:
+            b = nn.Module()
+            b.dw = nn.Conv2d(i, i, 3, st, 1, groups=i, bias=False); b.bn_dw = nn.BatchNorm2d(i)
+            b.pw = nn.Conv2d(i, o, 1, bias=False); b.bn_pw = nn.BatchNorm2d(o)
+            s.blocks.append(b); i = o
+        s.fc = nn.Linear(256, 10)
+    def forward(s, x):
+        x = F.relu(s.stem.bn(s.stem.conv(x)))
+        for b in s.blocks:
+            x = F.relu(b.bn_pw(b.pw(F.relu(b.bn_dw(b.dw(x))))))
+        return s.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+m = {'lenet5': LeNet5, 'resnet20': ResNet20, 'mobilenet': MobileNet}[model]()
+P = np.fromfile(f'{d}/params.bin', np.float32)
+X = torch.tensor(np.fromfile(f'{d}/x.bin', np.float32).reshape(batch, c, h, w))
+Y = torch.tensor(np.fromfile(f'{d}/y.bin', np.int32).astype(np.int64))
+sd = m.state_dict()
+new = {k: v.clone() for k, v in sd.items()}
+for name, off, cnt in tensors:
+    if name not in sd:
+        print(f'torch_parity.py: fedvim tensor {name} has no PyTorch counterpart', file=sys.stderr); sys.exit(1)
+    new[name] = torch.tensor(P[off:off + cnt]).reshape(sd[name].shape)
+missing = [k for k in sd if k not in dict((t[0], 0) for t in tensors) and not k.endswith('num_batches_tracked')]
+if missing:
+    print(f'torch_parity.py: PyTorch tensors missing from fedvim: {missing}', file=sys.stderr); sys.exit(1)
+m.load_state_dict(new)
+# The reference runs in float64, so that the comparison measures fedvim's float32 error alone
+# (batch norm's backward cancels heavily: a float32 PyTorch differs from float64 about as much).
+m = m.double(); X = X.double()
+m.train()
+out = open(f'{d}/torch.txt', 'w')
+loss = F.cross_entropy(m(X), Y); loss.backward()
+out.write(f'loss {loss.item():.9g}\n')
+params = dict(m.named_parameters())
+for name, off, cnt in tensors:
+    if name in params:
+        out.write(name + ' ' + ' '.join(f'{v:.9g}' for v in params[name].grad.numpy().ravel()) + '\n')
+m.zero_grad()
+opt = torch.optim.Adam(m.parameters(), 1e-3) if opt_name == 'adam' else torch.optim.SGD(m.parameters(), 0.05, momentum=0.9)
+for _ in range(steps):
+    loss = F.cross_entropy(m(X), Y); opt.zero_grad(); loss.backward(); opt.step()
+with torch.no_grad():
+    out.write(f'after {F.cross_entropy(m(X), Y).item():.9g}\n')
+    m.eval()
+    out.write('eval ' + ' '.join(f'{v:.9g}' for v in m(X).numpy().ravel()) + '\n')
+out.close()
