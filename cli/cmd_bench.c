@@ -119,6 +119,7 @@ typedef struct {
 
 static const bench_entry BENCHES[] = {
     {"train", bench_train, "training throughput of one model (images/s)"},
+    {"mix", fv_bench_mix, "VisualMixer throughput per core at 28x28x1, 32x32x3, 224x224x3, against memcpy"},
 };
 
 int fv_cmd_bench(int argc, char **argv) {

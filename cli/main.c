@@ -13,11 +13,14 @@ typedef struct {
 
 static const fv_cmd CMDS[] = {
     {"train", fv_cmd_train, "train a model centrally on one data set"},
-    {"bench", fv_cmd_bench, "benchmarks: train"},
+    {"bench", fv_cmd_bench, "benchmarks: train, mix, fl"},
     {"vfe", fv_cmd_vfe, "Visual Feature Entropy of PNG files or a data set"},
     {"bounds", fv_cmd_bounds, "VisualMixer window-size bounds WS_min / WS_max"},
     {"mix", fv_cmd_mix, "VisualMixer a data set or PNG files with a client key"},
     {"keygen", fv_cmd_keygen, "create a VisualMixer client secret key file"},
+    {"run", fv_cmd_run, "run federated experiments on this machine (coordinator + worker processes)"},
+    {"coordinator", fv_cmd_coordinator, "the federated server of a multi-host run"},
+    {"worker", fv_cmd_worker, "serve a coordinator's clients (multi-host runs)"},
 };
 
 static void usage(FILE *f) {
