@@ -110,7 +110,7 @@ static const key_def SCHEMA[] = {
      "V* is reached with probability at least 1 - alpha"},
     {"visualmixer", "lambda", T_FLOAT, OFF(vmix_lambda), "1", 1e-6, 1e6, NULL, "VFE scale lambda"},
     {"visualmixer", "block", T_INT, OFF(vmix_block), "8", 1, 1024, NULL, "VFE block size B"},
-    {"visualmixer", "d_star", T_FLOAT, OFF(vmix_d_star), "4", 0, 1e6, NULL,
+    {"visualmixer", "d_star", T_FLOAT, OFF(vmix_d_star), "10", 0, 1e6, NULL,
      "largest accepted convolution output deviation d*, giving the window-size upper bound"},
     {"visualmixer", "p", T_FLOAT, OFF(vmix_p), "0.95", 0.5, 0.999999, NULL,
      "quantile of the output deviation compared with d*"},

@@ -41,6 +41,7 @@ enum {
     FV_WIRE_ERR_REJECTED = 3,   /* the coordinator refuses this worker (not allowed, banned) */
     FV_WIRE_ERR_TASK_FAILED = 4,/* a worker could not run a task (message says why) */
     FV_WIRE_ERR_CONFIG = 5,     /* a worker cannot serve this experiment (data, model, memory) */
+    FV_WIRE_ERR_NO_MODEL = 6,   /* a task named a model the worker does not hold: send it again */
 };
 
 /* Receiver limits. */

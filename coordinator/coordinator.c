@@ -1,0 +1,1033 @@
+/* coordinator.c: see coordinator.h.
+ *
+ * One thread runs everything (the ZAP handler has its own): an event loop polls the ROUTER
+ * socket with short timeouts, so deadlines, heartbeats and stop requests are always honoured.
+ * A round's state is an array of slots, one per sampled client in id order; each slot is
+ * queued, assigned to a task, done, or dropped. Tasks get ids from one counter; every task ever
+ * issued is remembered (round, client, worker, state) so an update can be matched exactly, and a
+ * replayed, duplicated or misdirected one is recognised.
+ */
+#include "coordinator.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "aggregate.h"
+#include "data.h"
+#include "experiment.h"
+#include "json.h"
+#include "models.h"
+#include "net.h"
+#include "safetensors.h"
+#include "store.h"
+#include "layers.h"
+#include "train.h"
+#include "transport.h"
+#include "vmix.h"
+#include "vmix_key.h"
+#include "wire.h"
+
+#define POLL_MS 50
+#define MAX_WORKERS 4096
+#define MAX_TASK_ATTEMPTS 3
+
+enum { TASK_ASSIGNED, TASK_DONE, TASK_CANCELLED };
+enum { SLOT_QUEUED, SLOT_ASSIGNED, SLOT_DONE, SLOT_DROPPED };
+
+typedef struct {
+    uint32_t round;
+    int32_t client, slot, worker;
+    uint8_t state;
+} task_rec;
+
+typedef struct {
+    int client;
+    int state;
+    uint64_t task;
+    int attempts;
+} slot_t;
+
+typedef struct {
+    uint8_t route[FV_WIRE_MAX_ROUTE];
+    size_t route_len;
+    char user[2 * FV_CURVE_KEY_BYTES + 1]; /* CURVE key (hex) from ZAP; "" without security */
+    uint8_t sign_pk[FV_SIGN_PK_BYTES];
+    char name[96];
+    double last_seen;
+    int alive, banned, strikes;
+    uint8_t model_hash[FV_HASH_BYTES]; /* the global model this worker holds */
+    int has_model;
+    int outstanding;
+    double busy; /* seconds of client work (mixing + training) in the current round */
+} worker_t;
+
+typedef struct {
+    int accepted, dropped, reassigned, rejected;
+    uint64_t bytes_up, bytes_down;
+    double loss_sum, acc_sum, vfe_sum, samples, max_train, mix_seconds;
+    double t0;
+} round_stats;
+
+struct fv_coord {
+    fv_config cfg;
+    char *config_text;
+    uint8_t config_hash[FV_HASH_BYTES];
+    char dir[1024];
+    int resume, quiet, threads;
+    int (*should_stop)(void *, char *, size_t);
+    void *stop_ctx;
+    int security;
+    fv_allowlist allow;
+
+    void *zctx, *sock;
+    fv_zap *zap;
+    char endpoint[256];
+    fv_wire_limits lim;
+    FILE *log;
+    pthread_mutex_t log_mu;
+
+    fv_dataset test, test_mixed;
+    int has_mixed;
+    double test_vfe;
+    fv_exp_bounds test_bounds;
+    fv_norm norm;
+    int *client_n;
+    fv_partition_stats pstats;
+    fv_net *net; /* net->params is the global model */
+    size_t n_params, opt_len;
+    uint8_t model_hash[FV_HASH_BYTES];
+    fv_agg *agg;
+    fv_store *store;
+    uint64_t session;
+    int start_round; /* rounds completed before this run (resume) */
+
+    worker_t *w;
+    int nw;
+    task_rec *tasks;
+    uint64_t ntasks, captasks;
+
+    int round;
+    slot_t *slots;
+    int m;
+    round_stats rs;
+    int abort_run;
+    char abort_why[FV_ERR_MAX];
+
+    double *hist_acc, *hist_mixed;
+    int nhist;
+    double vfe_sum, vfe_w;
+    uint64_t total_up, total_down;
+    long total_dropped, total_rejected;
+    double t_start;
+    char *summary;
+};
+
+/* ---- logging ---- */
+
+static void log_line(fv_coord *c, int to_stderr, const char *line) {
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char ts[16];
+    strftime(ts, sizeof ts, "%H:%M:%S", &tm);
+    pthread_mutex_lock(&c->log_mu);
+    if (c->log) {
+        fprintf(c->log, "%s %s\n", ts, line);
+        fflush(c->log);
+    }
+    if (to_stderr && !c->quiet) fprintf(stderr, "coordinator: %s\n", line);
+    pthread_mutex_unlock(&c->log_mu);
+}
+
+static void coord_log(fv_coord *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void coord_log(fv_coord *c, const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log_line(c, 1, line);
+}
+
+static void zap_log(void *ctx, const char *line) { log_line(ctx, 1, line); }
+
+/* A CURVE key from its 64-digit hex form (the ZAP User-Id). Returns 0 or -1. */
+static int unhex_key(const char *hex, uint8_t key[FV_CURVE_KEY_BYTES]) {
+    size_t got = 0;
+    if (strlen(hex) != 2 * FV_CURVE_KEY_BYTES) return -1;
+    if (sodium_hex2bin(key, FV_CURVE_KEY_BYTES, hex, 2 * FV_CURVE_KEY_BYTES, NULL, &got, NULL) != 0) return -1;
+    return got == FV_CURVE_KEY_BYTES ? 0 : -1;
+}
+
+/* "name (key 1a2b3c4d)" for log lines. */
+static const char *who(const worker_t *w, char *buf, size_t cap) {
+    if (*w->user) snprintf(buf, cap, "%s (key %.8s)", w->name, w->user);
+    else snprintf(buf, cap, "%s", w->name);
+    return buf;
+}
+
+/* ---- workers ---- */
+
+static int find_worker_route(const fv_coord *c, const uint8_t *route, size_t len) {
+    for (int i = 0; i < c->nw; i++)
+        if (c->w[i].route_len == len && memcmp(c->w[i].route, route, len) == 0) return i;
+    return -1;
+}
+
+static int find_worker_user(const fv_coord *c, const char *user) {
+    if (!*user) return -1;
+    for (int i = 0; i < c->nw; i++)
+        if (strcmp(c->w[i].user, user) == 0) return i;
+    return -1;
+}
+
+static int alive_workers(const fv_coord *c) {
+    int n = 0;
+    for (int i = 0; i < c->nw; i++) n += c->w[i].alive;
+    return n;
+}
+
+static int send_msg(fv_coord *c, worker_t *w, Fedvim__Envelope *env, const fv_wire_frame *f, int nf) {
+    size_t bytes = 0;
+    fv_err e;
+    if (fv_wire_send(c->sock, w->route, w->route_len, env, f, nf, &bytes, &e) != 0) {
+        char b[160];
+        coord_log(c, "cannot send %s to worker %s: %s", fv_wire_body_name(env->body_case), who(w, b, sizeof b), e.msg);
+        return -1;
+    }
+    c->rs.bytes_down += bytes;
+    return 0;
+}
+
+static void send_error(fv_coord *c, worker_t *w, uint32_t code, const char *msg) {
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Error er = FEDVIM__ERROR__INIT;
+    er.code = code;
+    er.message = (char *)msg;
+    env.body_case = FEDVIM__ENVELOPE__BODY_ERROR;
+    env.error = &er;
+    send_msg(c, w, &env, NULL, 0);
+}
+
+static void send_shutdown(fv_coord *c, worker_t *w, const char *reason) {
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Shutdown sd = FEDVIM__SHUTDOWN__INIT;
+    sd.reason = (char *)reason;
+    env.body_case = FEDVIM__ENVELOPE__BODY_SHUTDOWN;
+    env.shutdown = &sd;
+    send_msg(c, w, &env, NULL, 0);
+}
+
+/* Put every task of worker wi back in the queue (worker dead, banned or re-joined). */
+static void requeue_worker_tasks(fv_coord *c, int wi, const char *why) {
+    for (int s = 0; s < c->m; s++) {
+        slot_t *sl = &c->slots[s];
+        if (sl->state != SLOT_ASSIGNED) continue;
+        task_rec *t = &c->tasks[sl->task - 1];
+        if (t->worker != wi) continue;
+        t->state = TASK_CANCELLED;
+        sl->state = SLOT_QUEUED;
+        c->rs.reassigned++;
+        coord_log(c, "round %d: client %d goes back to the queue (%s)", c->round, sl->client, why);
+    }
+    c->w[wi].outstanding = 0;
+}
+
+static void mark_dead(fv_coord *c, int wi, const char *why) {
+    worker_t *w = &c->w[wi];
+    if (!w->alive) return;
+    char b[160];
+    w->alive = 0;
+    w->has_model = 0;
+    coord_log(c, "worker %s lost: %s", who(w, b, sizeof b), why);
+    requeue_worker_tasks(c, wi, why);
+}
+
+/* A rejected message: log it, count a strike, ban at security.max_strikes. */
+static void strike(fv_coord *c, int wi, const char *what, const char *reason) {
+    c->rs.rejected++;
+    if (wi < 0) {
+        coord_log(c, "security: rejected %s from an unregistered peer: %s", what, reason);
+        return;
+    }
+    worker_t *w = &c->w[wi];
+    char b[160];
+    w->strikes++;
+    coord_log(c, "security: rejected %s from worker %s: %s (strike %d of %d)", what, who(w, b, sizeof b), reason,
+         w->strikes, c->cfg.max_strikes);
+    if (w->strikes >= c->cfg.max_strikes && !w->banned) {
+        w->banned = 1;
+        coord_log(c, "security: worker %s is banned; its clients are reassigned", who(w, b, sizeof b));
+        uint8_t key[FV_CURVE_KEY_BYTES];
+        if (c->zap && unhex_key(w->user, key) == 0) fv_zap_ban(c->zap, key);
+        send_error(c, w, FV_WIRE_ERR_REJECTED, "banned after repeated rejected messages");
+        mark_dead(c, wi, "banned");
+    }
+}
+
+/* ---- joining ---- */
+
+static void handle_join(fv_coord *c, const fv_wire_msg *m) {
+    const Fedvim__Join *j = m->env->join;
+    char name[96];
+    fv_wire_sanitize(name, sizeof name, j->worker_name);
+    int ai = -1;
+    if (c->security) {
+        /* the ZAP handler admitted this CURVE key; the Ed25519 key must be its allow-list twin */
+        uint8_t key[FV_CURVE_KEY_BYTES];
+        if (unhex_key(m->user_id, key) != 0) {
+            coord_log(c, "security: join from %s without an authenticated key, refused", name);
+            return;
+        }
+        ai = fv_allowlist_find_curve(&c->allow, key);
+        if (ai < 0 || !fv_ct_equal(c->allow.ids[ai].sign_pk, j->sign_public_key.data, FV_SIGN_PK_BYTES)) {
+            c->rs.rejected++;
+            coord_log(c, "security: rejected join from %s (key %.8s): its signing key is not the one the allow-list "
+                 "gives for its CURVE key", name, m->user_id);
+            worker_t tmp = {0};
+            memcpy(tmp.route, m->route, m->route_len);
+            tmp.route_len = m->route_len;
+            send_error(c, &tmp, FV_WIRE_ERR_REJECTED, "signing key does not match the allow-list");
+            return;
+        }
+    }
+    int wi = c->security ? find_worker_user(c, m->user_id) : find_worker_route(c, m->route, m->route_len);
+    if (wi >= 0 && c->w[wi].banned) {
+        worker_t tmp = {0};
+        memcpy(tmp.route, m->route, m->route_len);
+        tmp.route_len = m->route_len;
+        send_error(c, &tmp, FV_WIRE_ERR_REJECTED, "this worker is banned");
+        return;
+    }
+    if (wi >= 0) {
+        if (c->w[wi].alive) requeue_worker_tasks(c, wi, "its worker re-joined");
+    } else {
+        if (c->nw >= MAX_WORKERS) {
+            coord_log(c, "join from %s refused: %d workers already", name, MAX_WORKERS);
+            return;
+        }
+        c->w = fv_realloc(c->w, (size_t)(c->nw + 1) * sizeof *c->w);
+        wi = c->nw++;
+        memset(&c->w[wi], 0, sizeof c->w[wi]);
+    }
+    worker_t *w = &c->w[wi];
+    memcpy(w->route, m->route, m->route_len);
+    w->route_len = m->route_len;
+    snprintf(w->user, sizeof w->user, "%.64s", m->user_id);
+    memcpy(w->sign_pk, j->sign_public_key.data, FV_SIGN_PK_BYTES);
+    snprintf(w->name, sizeof w->name, "%s", *name ? name : "worker");
+    w->alive = 1;
+    w->has_model = 0;
+    w->outstanding = 0;
+    w->last_seen = fv_now();
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Welcome wel = FEDVIM__WELCOME__INIT;
+    wel.session = c->session;
+    wel.worker_index = (uint32_t)wi;
+    wel.config_ini = c->config_text;
+    wel.config_hash = (ProtobufCBinaryData){FV_HASH_BYTES, c->config_hash};
+    wel.n_params = c->n_params;
+    wel.heartbeat_interval = c->cfg.heartbeat;
+    wel.peer_timeout = fmax(60.0, 4 * c->cfg.worker_timeout);
+    env.body_case = FEDVIM__ENVELOPE__BODY_WELCOME;
+    env.welcome = &wel;
+    char b[160];
+    if (send_msg(c, w, &env, NULL, 0) == 0)
+        coord_log(c, "worker %s joined (%d alive)", who(w, b, sizeof b), alive_workers(c));
+    else
+        w->alive = 0;
+}
+
+/* ---- updates ---- */
+
+static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
+    worker_t *w = &c->w[wi];
+    char why[FV_ERR_MAX + 64];
+    /* shape first: cheap, and no hashing of a payload that cannot be used */
+    const float *params = NULL, *opt = NULL;
+    size_t np = 0, no = 0;
+    for (int i = 0; i < m->nframes; i++) {
+        if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_PARAMS) params = m->frame[i], np = m->count[i];
+        else opt = m->frame[i], no = m->count[i];
+    }
+    if (np != c->n_params) {
+        snprintf(why, sizeof why, "wrong shape: %zu parameters, the model has %zu", np, c->n_params);
+        strike(c, wi, "update", why);
+        return;
+    }
+    int keep = c->cfg.opt_state == FV_OPTSTATE_KEEP;
+    if (keep ? (!opt || no != c->opt_len) : opt != NULL) {
+        snprintf(why, sizeof why, "wrong shape: optimizer state of %zu floats, expected %zu", no, keep ? c->opt_len : 0);
+        strike(c, wi, "update", why);
+        return;
+    }
+    Fedvim__UpdateBody *b = NULL;
+    fv_err e = {{0}};
+    if (c->security) {
+        if (fv_wire_open_update(m, w->sign_pk, &b, &e) != 0) {
+            strike(c, wi, "update", e.msg);
+            return;
+        }
+    } else if (fv_wire_decode_update_body(m->env->update->body.data, m->env->update->body.len, &b, &e) != 0) {
+        strike(c, wi, "update", e.msg);
+        return;
+    }
+    uint64_t tid = b->task_id;
+    task_rec *t = tid >= 1 && tid <= c->ntasks ? &c->tasks[tid - 1] : NULL;
+    if (b->session != c->session) {
+        snprintf(why, sizeof why, "replayed update: session %016llx is not this run's",
+                 (unsigned long long)b->session);
+        strike(c, wi, "update", why);
+    } else if (!t) {
+        snprintf(why, sizeof why, "replayed or forged update: task %llu was never issued", (unsigned long long)tid);
+        strike(c, wi, "update", why);
+    } else if (t->worker != wi) {
+        snprintf(why, sizeof why, "replayed update: task %llu was issued to another worker", (unsigned long long)tid);
+        strike(c, wi, "update", why);
+    } else if (b->round != t->round || (int)b->client_id != t->client) {
+        snprintf(why, sizeof why,
+                 "replayed update: it says round %u client %u, task %llu is round %u client %d",
+                 b->round, b->client_id, (unsigned long long)tid, t->round, t->client);
+        strike(c, wi, "update", why);
+    } else if (t->state == TASK_DONE) {
+        snprintf(why, sizeof why, "replayed update: task %llu (round %u, client %d) was already accepted",
+                 (unsigned long long)tid, t->round, t->client);
+        strike(c, wi, "update", why);
+    } else if (t->state == TASK_CANCELLED || (int)t->round != c->round) {
+        coord_log(c, "round %d: late update for task %llu (round %u, client %d) ignored: the client was reassigned "
+             "or dropped", c->round, (unsigned long long)tid, t->round, t->client);
+    } else if (b->num_samples != (uint64_t)c->client_n[t->client]) {
+        snprintf(why, sizeof why, "client %d claims %llu samples, its shard has %d", t->client,
+                 (unsigned long long)b->num_samples, c->client_n[t->client]);
+        strike(c, wi, "update", why);
+    } else {
+        long bad = fv_wire_first_nonfinite(params, np);
+        long bad2 = bad < 0 && opt ? fv_wire_first_nonfinite(opt, no) : -1;
+        if (bad >= 0 || bad2 >= 0) {
+            snprintf(why, sizeof why, "non-finite value (NaN or Inf) in the %s at index %ld",
+                     bad >= 0 ? "parameters" : "optimizer state", bad >= 0 ? bad : bad2);
+            strike(c, wi, "update", why);
+        } else if (keep && fv_store_client_state_save(c->store, t->client, c->round, opt, no, b->opt_steps, &e) != 0) {
+            c->abort_run = 1;
+            snprintf(c->abort_why, sizeof c->abort_why, "%s", e.msg);
+        } else {
+            slot_t *sl = &c->slots[t->slot];
+            t->state = TASK_DONE;
+            sl->state = SLOT_DONE;
+            w->outstanding--;
+            double n = (double)b->num_samples;
+            fv_agg_put(c->agg, t->slot, params, n);
+            c->rs.accepted++;
+            c->rs.samples += n;
+            c->rs.loss_sum += n * b->train_loss;
+            c->rs.acc_sum += n * b->train_accuracy;
+            c->rs.vfe_sum += n * b->vfe;
+            c->rs.mix_seconds += b->mix_seconds;
+            if (b->train_seconds > c->rs.max_train) c->rs.max_train = b->train_seconds;
+            w->busy += b->train_seconds + b->mix_seconds;
+        }
+    }
+    fedvim__update_body__free_unpacked(b, NULL);
+}
+
+static void handle_worker_error(fv_coord *c, int wi, const Fedvim__Error *er) {
+    worker_t *w = &c->w[wi];
+    char b[160], msg[256];
+    fv_wire_sanitize(msg, sizeof msg, er->message);
+    uint64_t tid = er->task_id;
+    task_rec *t = tid >= 1 && tid <= c->ntasks ? &c->tasks[tid - 1] : NULL;
+    if (er->code == FV_WIRE_ERR_CONFIG) {
+        c->abort_run = 1;
+        snprintf(c->abort_why, sizeof c->abort_why, "worker %s cannot serve this experiment: %s",
+                 who(w, b, sizeof b), msg);
+        return;
+    }
+    coord_log(c, "worker %s reports an error%s: %s", who(w, b, sizeof b), t ? " on a task" : "", msg);
+    if (!t || t->worker != wi || t->state != TASK_ASSIGNED || (int)t->round != c->round) return;
+    slot_t *sl = &c->slots[t->slot];
+    t->state = TASK_CANCELLED;
+    w->outstanding--;
+    if (er->code == FV_WIRE_ERR_NO_MODEL) {
+        w->has_model = 0; /* resend the model with the next task */
+        sl->state = SLOT_QUEUED;
+        return;
+    }
+    if (++sl->attempts >= MAX_TASK_ATTEMPTS) {
+        sl->state = SLOT_DROPPED;
+        c->rs.dropped++;
+        fv_agg_skip(c->agg, t->slot);
+        coord_log(c, "round %d: client %d dropped after %d failed attempts", c->round, sl->client, sl->attempts);
+    } else {
+        sl->state = SLOT_QUEUED;
+        c->rs.reassigned++;
+    }
+}
+
+/* Receive and handle one message. */
+static void handle_one(fv_coord *c) {
+    fv_wire_msg m;
+    fv_err e = {{0}};
+    int rc = fv_wire_recv(c->sock, 1, &c->lim, &m, &e);
+    if (rc == 1) {
+        fv_wire_msg_close(&m);
+        return;
+    }
+    c->rs.bytes_up += m.bytes;
+    int wi = find_worker_route(c, m.route, m.route_len);
+    if (wi >= 0 && c->security && strcmp(c->w[wi].user, m.user_id) != 0) wi = -1; /* stale route */
+    if (wi >= 0 && c->w[wi].banned) {
+        fv_wire_msg_close(&m);
+        return;
+    }
+    if (wi >= 0) c->w[wi].last_seen = fv_now();
+    if (rc < 0) {
+        strike(c, wi, "a malformed message", e.msg);
+        fv_wire_msg_close(&m);
+        return;
+    }
+    Fedvim__Envelope__BodyCase bc = m.env->body_case;
+    if (bc == FEDVIM__ENVELOPE__BODY_JOIN) {
+        handle_join(c, &m);
+    } else if (wi < 0 || !c->w[wi].alive) {
+        if (wi < 0) coord_log(c, "ignored a %s message from a peer that has not joined", fv_wire_body_name(bc));
+        else if (bc == FEDVIM__ENVELOPE__BODY_UPDATE || bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT) {
+            /* a worker we declared dead is alive after all: let it join again */
+            send_error(c, &c->w[wi], FV_WIRE_ERR_BAD_MESSAGE, "you were declared dead: join again");
+        }
+    } else if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT) {
+        Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+        Fedvim__Heartbeat hb = FEDVIM__HEARTBEAT__INIT;
+        env.body_case = FEDVIM__ENVELOPE__BODY_HEARTBEAT;
+        env.heartbeat = &hb;
+        send_msg(c, &c->w[wi], &env, NULL, 0);
+    } else if (bc == FEDVIM__ENVELOPE__BODY_UPDATE) {
+        handle_update(c, wi, &m);
+    } else if (bc == FEDVIM__ENVELOPE__BODY_ERROR) {
+        handle_worker_error(c, wi, m.env->error);
+    } else {
+        char why[96];
+        snprintf(why, sizeof why, "a worker never sends %s messages", fv_wire_body_name(bc));
+        strike(c, wi, "a message", why);
+    }
+    fv_wire_msg_close(&m);
+}
+
+/* Poll for up to ms and handle everything that arrived; check liveness and stop requests. */
+static void pump(fv_coord *c, int ms) {
+    zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, ms) > 0)
+        for (int k = 0; k < 256; k++) { /* drain, but come up for air */
+            int ev = 0;
+            size_t el = sizeof ev;
+            if (zmq_getsockopt(c->sock, ZMQ_EVENTS, &ev, &el) != 0 || !(ev & ZMQ_POLLIN)) break;
+            handle_one(c);
+        }
+    double now = fv_now();
+    for (int i = 0; i < c->nw; i++)
+        if (c->w[i].alive && now - c->w[i].last_seen > c->cfg.worker_timeout) {
+            char why[96];
+            snprintf(why, sizeof why, "silent for %.1f s (fl.worker_timeout = %g)", now - c->w[i].last_seen,
+                     c->cfg.worker_timeout);
+            mark_dead(c, i, why);
+        }
+    if (c->should_stop && !c->abort_run && c->should_stop(c->stop_ctx, c->abort_why, sizeof c->abort_why))
+        c->abort_run = 1;
+}
+
+/* ---- rounds ---- */
+
+static uint64_t new_task(fv_coord *c, int slot, int wi) {
+    if (c->ntasks == c->captasks) {
+        c->captasks = c->captasks ? 2 * c->captasks : 1024;
+        c->tasks = fv_realloc(c->tasks, c->captasks * sizeof *c->tasks);
+    }
+    task_rec *t = &c->tasks[c->ntasks++];
+    t->round = (uint32_t)c->round;
+    t->client = c->slots[slot].client;
+    t->slot = slot;
+    t->worker = wi;
+    t->state = TASK_ASSIGNED;
+    return c->ntasks;
+}
+
+/* Give queued clients (in id order) to the least loaded live workers. */
+static void dispatch(fv_coord *c) {
+    for (int s = 0; s < c->m; s++) {
+        slot_t *sl = &c->slots[s];
+        if (sl->state != SLOT_QUEUED) continue;
+        int best = -1;
+        for (int i = 0; i < c->nw; i++) {
+            worker_t *w = &c->w[i];
+            if (!w->alive || w->outstanding >= c->cfg.tasks_per_worker) continue;
+            if (best < 0 || w->outstanding < c->w[best].outstanding) best = i;
+        }
+        if (best < 0) return;
+        worker_t *w = &c->w[best];
+        fv_wire_frame fr[2];
+        int nf = 0;
+        int send_model = !w->has_model || !fv_ct_equal(w->model_hash, c->model_hash, FV_HASH_BYTES);
+        if (send_model) fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_PARAMS, c->net->params, c->n_params};
+        float *state = NULL;
+        size_t sn = 0;
+        uint64_t steps = 0;
+        fv_err e = {{0}};
+        if (c->cfg.opt_state == FV_OPTSTATE_KEEP) {
+            int r = fv_store_client_state_load(c->store, sl->client, &state, &sn, &steps, &e);
+            if (r < 0 || (r == 0 && sn != c->opt_len)) {
+                c->abort_run = 1;
+                snprintf(c->abort_why, sizeof c->abort_why, "client %d's optimizer state: %.400s", sl->client,
+                         r < 0 ? e.msg : "wrong size");
+                free(state);
+                return;
+            }
+            if (r == 0) fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, state, sn};
+        }
+        uint64_t tid = new_task(c, s, best);
+        Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+        Fedvim__Task task = FEDVIM__TASK__INIT;
+        task.session = c->session;
+        task.task_id = tid;
+        task.round = (uint32_t)c->round;
+        task.client_id = (uint32_t)sl->client;
+        task.model_hash = (ProtobufCBinaryData){FV_HASH_BYTES, c->model_hash};
+        task.want_opt_state = c->cfg.opt_state == FV_OPTSTATE_KEEP;
+        task.expected_samples = (uint64_t)c->client_n[sl->client];
+        task.opt_steps = steps;
+        env.body_case = FEDVIM__ENVELOPE__BODY_TASK;
+        env.task = &task;
+        int rc = send_msg(c, w, &env, fr, nf);
+        free(state);
+        if (rc != 0) {
+            c->tasks[tid - 1].state = TASK_CANCELLED;
+            mark_dead(c, best, "unreachable");
+            continue;
+        }
+        if (send_model) {
+            memcpy(w->model_hash, c->model_hash, FV_HASH_BYTES);
+            w->has_model = 1;
+        }
+        sl->state = SLOT_ASSIGNED;
+        sl->task = tid;
+        w->outstanding++;
+    }
+}
+
+static int round_open(const fv_coord *c) {
+    for (int s = 0; s < c->m; s++)
+        if (c->slots[s].state == SLOT_QUEUED || c->slots[s].state == SLOT_ASSIGNED) return 1;
+    return 0;
+}
+
+static void drop_unfinished(fv_coord *c, const char *why) {
+    for (int s = 0; s < c->m; s++) {
+        slot_t *sl = &c->slots[s];
+        if (sl->state != SLOT_QUEUED && sl->state != SLOT_ASSIGNED) continue;
+        if (sl->state == SLOT_ASSIGNED) {
+            task_rec *t = &c->tasks[sl->task - 1];
+            t->state = TASK_CANCELLED;
+            c->w[t->worker].outstanding--;
+        }
+        sl->state = SLOT_DROPPED;
+        c->rs.dropped++;
+        fv_agg_skip(c->agg, s);
+        coord_log(c, "round %d: client %d dropped (%s)", c->round, sl->client, why);
+    }
+}
+
+static void evaluate(fv_coord *c, double *acc, double *loss, double *acc_m, double *loss_m) {
+    fv_eval_stats st = fv_evaluate(c->net, &c->test, NULL, 0, c->cfg.eval_batch, c->norm);
+    *acc = st.accuracy;
+    *loss = st.loss;
+    *acc_m = *loss_m = NAN;
+    if (c->has_mixed) {
+        fv_eval_stats sm = fv_evaluate(c->net, &c->test_mixed, NULL, 0, c->cfg.eval_batch, c->norm);
+        *acc_m = sm.accuracy;
+        *loss_m = sm.loss;
+    }
+}
+
+static int run_round(fv_coord *c, int r, fv_err *e) {
+    c->round = r;
+    memset(&c->rs, 0, sizeof c->rs);
+    c->rs.t0 = fv_now();
+    int *ids = fv_malloc((size_t)c->m * sizeof(int));
+    fv_exp_sample_clients(&c->cfg, r, ids);
+    for (int s = 0; s < c->m; s++) c->slots[s] = (slot_t){ids[s], SLOT_QUEUED, 0, 0};
+    free(ids);
+    for (int i = 0; i < c->nw; i++) c->w[i].busy = 0;
+    fv_agg_begin(c->agg, c->m);
+    double deadline = c->rs.t0 + c->cfg.round_timeout;
+    while (round_open(c) && !c->abort_run) {
+        dispatch(c);
+        double left = deadline - fv_now();
+        if (left <= 0) {
+            char why[96];
+            snprintf(why, sizeof why, "fl.round_timeout = %g s passed", c->cfg.round_timeout);
+            drop_unfinished(c, why);
+            break;
+        }
+        pump(c, left * 1000 < POLL_MS ? (int)(left * 1000) + 1 : POLL_MS);
+    }
+    if (c->abort_run) return fv_err_set(e, "round %d stopped: %.400s", r, c->abort_why);
+    if (c->rs.accepted < c->cfg.min_clients)
+        return fv_err_set(e,
+                          "round %d failed: %d of %d sampled clients returned an accepted update (%d "
+                          "dropped, fl.min_clients = %d); %s",
+                          r, c->rs.accepted, c->m, c->rs.dropped, c->cfg.min_clients,
+                          r > 1 ? "the results folder holds the rounds before it" : "no round completed");
+    double t_agg = fv_now();
+    FV_ASSERT(fv_agg_end(c->agg, c->net->params) > 0);
+    fv_hash(c->model_hash, c->net->params, c->n_params * sizeof(float));
+    double agg_seconds = fv_now() - t_agg;
+    double work_seconds = fv_now() - c->rs.t0; /* the round without evaluation */
+    double busy = 0;
+    for (int i = 0; i < c->nw; i++)
+        if (c->w[i].busy > busy) busy = c->w[i].busy;
+    double acc = NAN, loss = NAN, acc_m = NAN, loss_m = NAN, t_eval = fv_now();
+    int eval = r % c->cfg.eval_every == 0 || r == c->cfg.rounds;
+    if (eval) evaluate(c, &acc, &loss, &acc_m, &loss_m);
+    t_eval = fv_now() - t_eval;
+    double seconds = fv_now() - c->rs.t0;
+    double n = c->rs.samples;
+    fv_json j;
+    fv_json_begin(&j);
+    fv_json_int(&j, "round", r);
+    fv_json_num(&j, "test_accuracy", acc);
+    fv_json_num(&j, "test_loss", loss);
+    if (c->cfg.vmix) {
+        fv_json_num(&j, "test_accuracy_mixed", acc_m);
+        fv_json_num(&j, "test_loss_mixed", loss_m);
+        fv_json_num(&j, "vfe_clients", c->rs.vfe_sum / n);
+    }
+    fv_json_int(&j, "clients", c->rs.accepted);
+    fv_json_int(&j, "sampled", c->m);
+    fv_json_int(&j, "dropped", c->rs.dropped);
+    fv_json_int(&j, "reassigned", c->rs.reassigned);
+    fv_json_int(&j, "rejected", c->rs.rejected);
+    fv_json_int(&j, "bytes_up", (int64_t)c->rs.bytes_up);
+    fv_json_int(&j, "bytes_down", (int64_t)c->rs.bytes_down);
+    fv_json_num(&j, "seconds", seconds);
+    fv_json_num(&j, "train_loss", c->rs.loss_sum / n);
+    fv_json_num(&j, "train_accuracy", c->rs.acc_sum / n);
+    fv_json_num(&j, "client_seconds_max", c->rs.max_train);
+    fv_json_num(&j, "worker_busy_max", busy);
+    fv_json_num(&j, "overhead_seconds", work_seconds - busy);
+    fv_json_num(&j, "aggregate_seconds", agg_seconds);
+    fv_json_num(&j, "eval_seconds", t_eval);
+    fv_json_num(&j, "mix_seconds", c->rs.mix_seconds);
+    fv_json_int(&j, "workers", alive_workers(c));
+    const char *line = fv_json_end(&j);
+    int rc = fv_store_metrics_add(c->store, line, e);
+    fv_json_free(&j);
+    if (rc != 0) return -1;
+    if (fv_store_checkpoint(c->store, r, c->net->params, c->n_params, c->config_hash, e) != 0) return -1;
+    c->hist_acc = fv_realloc(c->hist_acc, (size_t)r * sizeof(double));
+    c->hist_mixed = fv_realloc(c->hist_mixed, (size_t)r * sizeof(double));
+    c->hist_acc[r - 1] = acc;
+    c->hist_mixed[r - 1] = acc_m;
+    c->nhist = r;
+    c->vfe_sum += c->rs.vfe_sum;
+    c->vfe_w += n;
+    c->total_up += c->rs.bytes_up;
+    c->total_down += c->rs.bytes_down;
+    c->total_dropped += c->rs.dropped;
+    c->total_rejected += c->rs.rejected;
+    char accs[64] = "";
+    if (eval && c->has_mixed) snprintf(accs, sizeof accs, "acc %.2f%% (mixed %.2f%%)", 100 * acc, 100 * acc_m);
+    else if (eval) snprintf(accs, sizeof accs, "acc %.2f%%  loss %.4f", 100 * acc, loss);
+    else snprintf(accs, sizeof accs, "train loss %.4f", c->rs.loss_sum / n);
+    if (!c->quiet)
+        fprintf(stderr, "round %d/%d  %s  clients %d/%d  dropped %d  up %.2f MB  down %.2f MB  %.2f s\n", r,
+                c->cfg.rounds, accs, c->rs.accepted, c->m, c->rs.dropped, c->rs.bytes_up / 1e6,
+                c->rs.bytes_down / 1e6, seconds);
+    char logl[256];
+    snprintf(logl, sizeof logl, "round %d done: %s, %d/%d clients, %d dropped, %d rejected, %.2f s", r, accs,
+             c->rs.accepted, c->m, c->rs.dropped, c->rs.rejected, seconds);
+    log_line(c, 0, logl);
+    return 0;
+}
+
+static void shutdown_workers(fv_coord *c, const char *reason) {
+    for (int i = 0; i < c->nw; i++)
+        if (c->w[i].alive) {
+            send_shutdown(c, &c->w[i], reason);
+            c->w[i].alive = 0;
+        }
+}
+
+static int wait_for_workers(fv_coord *c, fv_err *e) {
+    double end = fv_now() + c->cfg.join_timeout;
+    while (alive_workers(c) < c->cfg.workers && fv_now() < end && !c->abort_run) pump(c, POLL_MS);
+    if (c->abort_run) return fv_err_set(e, "stopped before round 1: %s", c->abort_why);
+    int n = alive_workers(c);
+    if (n == 0) return fv_err_set(e, "no worker joined within fl.join_timeout = %g s", c->cfg.join_timeout);
+    if (n < c->cfg.workers)
+        coord_log(c, "%d of %d workers joined within fl.join_timeout = %g s; starting with them", n, c->cfg.workers,
+             c->cfg.join_timeout);
+    return 0;
+}
+
+static int write_final(fv_coord *c, double seconds, fv_err *e) {
+    char path[1200];
+    uint8_t h[FV_HASH_BYTES];
+    char hh[2 * FV_HASH_BYTES + 1], rounds[16], seed[32];
+    fv_hash(h, c->net->params, c->n_params * sizeof(float));
+    fv_hex(hh, h, FV_HASH_BYTES);
+    snprintf(rounds, sizeof rounds, "%d", c->cfg.rounds);
+    snprintf(seed, sizeof seed, "%lld", (long long)c->cfg.seed);
+    if (c->cfg.save_model) {
+        const char *meta[] = {"producer", "fedvim", "model", c->cfg.model, "dataset", c->cfg.dataset,
+                              "rounds", rounds, "seed", seed, "params_hash", hh};
+        snprintf(path, sizeof path, "%s/model.safetensors", c->dir);
+        if (fv_safetensors_save(path, c->net, meta, 6, e) != 0) return -1;
+    }
+    double last_acc = NAN, last_m = NAN, best = NAN;
+    int nlines = fv_store_metrics_count(c->store);
+    /* final accuracies come from the last round (always evaluated) */
+    if (c->nhist == c->cfg.rounds) {
+        last_acc = c->hist_acc[c->nhist - 1];
+        last_m = c->hist_mixed[c->nhist - 1];
+        for (int i = 0; i < c->nhist; i++)
+            if (isfinite(c->hist_acc[i]) && !(best >= c->hist_acc[i])) best = c->hist_acc[i];
+    }
+    fv_json j;
+    fv_json_begin(&j);
+    fv_json_str(&j, "name", c->cfg.name);
+    fv_json_str(&j, "dir", c->dir);
+    fv_json_str(&j, "status", "complete");
+    fv_json_int(&j, "rounds", c->cfg.rounds);
+    fv_json_int(&j, "rounds_this_run", c->cfg.rounds - c->start_round);
+    fv_json_bool(&j, "resumed", c->start_round > 0);
+    fv_json_num(&j, "test_accuracy", last_acc);
+    fv_json_num(&j, "best_test_accuracy", best);
+    if (c->cfg.vmix) {
+        fv_json_num(&j, "test_accuracy_mixed", last_m);
+        fv_json_num(&j, "vfe_clients", c->vfe_w > 0 ? c->vfe_sum / c->vfe_w : NAN);
+        fv_json_num(&j, "vfe_test", c->test_vfe);
+        fv_json_int(&j, "test_ws_min", c->test_bounds.ws_min);
+        fv_json_int(&j, "test_ws_max", c->test_bounds.ws_max);
+    }
+    fv_json_str(&j, "model", c->cfg.model);
+    fv_json_str(&j, "dataset", c->cfg.dataset);
+    fv_json_int(&j, "n_params", (int64_t)c->n_params);
+    fv_json_int(&j, "clients", c->cfg.clients);
+    fv_json_int(&j, "clients_per_round", c->m);
+    fv_json_obj_begin(&j, "partition");
+    fv_json_int(&j, "min_size", c->pstats.min_size);
+    fv_json_int(&j, "median_size", c->pstats.median_size);
+    fv_json_int(&j, "max_size", c->pstats.max_size);
+    fv_json_num(&j, "mean_labels", c->pstats.mean_labels);
+    fv_json_obj_end(&j);
+    fv_json_int(&j, "dropped", c->total_dropped);
+    fv_json_int(&j, "rejected", c->total_rejected);
+    fv_json_int(&j, "bytes_up", (int64_t)c->total_up);
+    fv_json_int(&j, "bytes_down", (int64_t)c->total_down);
+    fv_json_num(&j, "seconds", seconds);
+    fv_json_bool(&j, "security", c->security);
+    fv_json_str(&j, "params_hash", hh);
+    fv_json_int(&j, "metrics_lines", nlines);
+    free(c->summary);
+    c->summary = fv_strdup(fv_json_end(&j));
+    fv_json_free(&j);
+    snprintf(path, sizeof path, "%s/summary.json", c->dir);
+    size_t l = strlen(c->summary);
+    char *text = fv_malloc(l + 2);
+    memcpy(text, c->summary, l);
+    text[l] = '\n';
+    int rc = fv_write_file_atomic(path, text, l + 1, e);
+    free(text);
+    return rc;
+}
+
+int fv_coord_run(fv_coord *c, fv_err *e) {
+    c->t_start = fv_now();
+    int rc = 0;
+    if (c->start_round >= c->cfg.rounds) {
+        coord_log(c, "all %d rounds are already done", c->cfg.rounds);
+    } else {
+        rc = wait_for_workers(c, e);
+        for (int r = c->start_round + 1; rc == 0 && r <= c->cfg.rounds; r++) rc = run_round(c, r, e);
+    }
+    if (rc == 0) rc = write_final(c, fv_now() - c->t_start, e);
+    if (rc != 0) coord_log(c, "%s", e->msg);
+    shutdown_workers(c, rc == 0 ? "the experiment is complete" : "the experiment stopped");
+    return rc;
+}
+
+/* ---- setup ---- */
+
+static int setup_mixed_test(fv_coord *c, const char *key_path, fv_err *e) {
+    uint8_t secret[FV_VMIX_KEY_BYTES];
+    if (!key_path) return fv_err_set(e, "visualmixer is on but no key for mixing test images was given");
+    if (fv_vmix_key_load(key_path, secret, e) != 0) return -1;
+    fv_vmix_params p;
+    double t0 = fv_now();
+    if (fv_exp_vmix_params(&c->cfg, &c->test, (uint64_t)c->cfg.seed ^ 0x74657374ull, c->threads, &p, &c->test_bounds,
+                           e) != 0)
+        goto fail;
+    fv_vmix_stats st;
+    if (fv_vmix_dataset(&c->test_mixed, NULL, &st, &c->test, secret, FV_VMIX_DOMAIN_TEST, &p, c->threads, e) != 0)
+        goto fail;
+    c->has_mixed = 1;
+    c->test_vfe = st.vfe_mean;
+    coord_log(c, "mixed %d test images (WS %d..%d%s, mean VFE %.3f) in %.1f s", c->test.n, c->test_bounds.ws_min,
+         c->test_bounds.ws_max, c->test_bounds.resolved ? ", conflict resolved" : "", st.vfe_mean, fv_now() - t0);
+    sodium_memzero(secret, sizeof secret);
+    return 0;
+fail:
+    sodium_memzero(secret, sizeof secret);
+    return -1;
+}
+
+fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
+    fv_coord *c = fv_calloc(1, sizeof *c);
+    pthread_mutex_init(&c->log_mu, NULL);
+    c->cfg = *o->cfg;
+    c->config_text = fv_strdup(o->config_text);
+    fv_hash(c->config_hash, c->config_text, strlen(c->config_text));
+    snprintf(c->dir, sizeof c->dir, "%s", o->dir);
+    c->resume = o->resume;
+    c->quiet = o->quiet;
+    c->threads = o->threads > 0 ? o->threads : 1;
+    c->security = c->cfg.security;
+    FV_ASSERT(!c->security || (o->id && o->allow));
+    fv_random_bytes(&c->session, sizeof c->session);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/coordinator.log", c->dir);
+    c->log = fopen(path, "a");
+    if (!c->log) {
+        fv_err_set(e, "cannot open %s for writing", path);
+        goto fail;
+    }
+    fv_set_threads(c->threads);
+    fv_dataset train = {0};
+    if (fv_exp_load_data(&c->cfg, o->data_dir, 1, &train, e) != 0 ||
+        fv_exp_load_data(&c->cfg, o->data_dir, 0, &c->test, e) != 0) {
+        fv_dataset_free(&train);
+        goto fail;
+    }
+    c->norm = fv_exp_norm(&c->cfg);
+    fv_partition part;
+    if (fv_exp_partition(&c->cfg, &train, &part, e) != 0) {
+        fv_dataset_free(&train);
+        goto fail;
+    }
+    c->client_n = fv_malloc((size_t)c->cfg.clients * sizeof(int));
+    for (int i = 0; i < c->cfg.clients; i++) c->client_n[i] = fv_partition_size(&part, i);
+    c->pstats = fv_partition_describe(&part, train.y, train.classes);
+    fv_partition_free(&part);
+    c->net = fv_exp_model(&c->cfg, &train, e);
+    fv_dataset_free(&train);
+    if (!c->net) goto fail;
+    c->n_params = c->net->n_params;
+    fv_opt_cfg oc = fv_exp_opt_cfg(&c->cfg);
+    c->opt_len = fv_opt_state_len(&oc, c->net->n_train);
+    c->m = fv_config_clients_per_round(&c->cfg);
+    c->slots = fv_calloc((size_t)c->m, sizeof *c->slots);
+    c->agg = fv_agg_new(c->n_params);
+    c->store = fv_store_open(c->dir, c->cfg.clients, e);
+    if (!c->store) goto fail;
+    if (c->resume) {
+        int r = fv_store_resume(c->store, &c->start_round, c->net->params, c->n_params, c->config_hash, e);
+        if (r < 0) goto fail;
+        if (fv_store_metrics_load(c->store, c->start_round, e) != 0) goto fail;
+        c->nhist = 0;
+        /* history of earlier rounds, for the comparison table */
+        c->hist_acc = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
+        c->hist_mixed = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
+        for (int i = 0; i < c->start_round; i++) {
+            const char *l = fv_store_metrics_line(c->store, i);
+            const char *a = strstr(l, "\"test_accuracy\":"), *am = strstr(l, "\"test_accuracy_mixed\":");
+            c->hist_acc[i] = a && strncmp(a + 16, "null", 4) ? strtod(a + 16, NULL) : NAN;
+            c->hist_mixed[i] = am && strncmp(am + 22, "null", 4) ? strtod(am + 22, NULL) : NAN;
+            const char *v = strstr(l, "\"vfe_clients\":");
+            const char *cs = strstr(l, "\"clients\":");
+            if (v && cs && strncmp(v + 14, "null", 4)) {
+                /* weights: accepted clients stand in for samples across resumes (documented) */
+                double n = strtod(cs + 10, NULL);
+                c->vfe_sum += n * strtod(v + 14, NULL);
+                c->vfe_w += n;
+            }
+        }
+        c->nhist = c->start_round;
+        if (r == 0) coord_log(c, "resuming after round %d of %d", c->start_round, c->cfg.rounds);
+        else coord_log(c, "no completed round to resume from: starting at round 1");
+    }
+    fv_hash(c->model_hash, c->net->params, c->n_params * sizeof(float));
+    if (c->cfg.vmix && setup_mixed_test(c, o->eval_key, e) != 0) goto fail;
+    /* receive limits: the largest frame is the model or the optimizer state */
+    c->lim.max_header = FV_WIRE_MAX_HEADER;
+    c->lim.max_count = c->n_params > c->opt_len ? c->n_params : c->opt_len;
+    size_t max_part = c->lim.max_count * sizeof(float) + 4096;
+    c->zctx = zmq_ctx_new();
+    if (c->security) {
+        for (int i = 0; i < o->allow->n; i++) fv_allowlist_add(&c->allow, &o->allow->ids[i], o->allow->labels[i]);
+        c->zap = fv_zap_start(c->zctx, &c->allow, zap_log, c, e);
+        if (!c->zap) goto fail;
+    } else {
+        coord_log(c, "WARNING: security.enabled = false: no encryption, no authentication, unsigned updates");
+    }
+    c->sock = fv_socket_server(c->zctx, o->bind, c->security ? o->id : NULL, max_part, c->endpoint,
+                               sizeof c->endpoint, e);
+    if (!c->sock) goto fail;
+    char sec[64];
+    if (c->security) snprintf(sec, sizeof sec, "CURVE, allow-list of %d keys", c->allow.n);
+    else snprintf(sec, sizeof sec, "no security");
+    coord_log(c, "listening on %s (%s); %d clients, %d per round, model %s with %zu parameters", c->endpoint, sec,
+         c->cfg.clients, c->m, c->cfg.model, c->n_params);
+    return c;
+fail:
+    fv_coord_destroy(&c);
+    return NULL;
+}
+
+const char *fv_coord_endpoint(const fv_coord *c) { return c->endpoint; }
+
+void fv_coord_set_stop(fv_coord *c, int (*should_stop)(void *ctx, char *why, size_t cap), void *ctx) {
+    c->should_stop = should_stop;
+    c->stop_ctx = ctx;
+}
+const char *fv_coord_summary(const fv_coord *c) { return c->summary; }
+
+void fv_coord_history(const fv_coord *c, const double **acc, const double **acc_mixed, int *n) {
+    *acc = c->hist_acc;
+    *acc_mixed = c->hist_mixed;
+    *n = c->nhist;
+}
+
+void fv_coord_vfe(const fv_coord *c, double *clients, double *test) {
+    *clients = c->cfg.vmix && c->vfe_w > 0 ? c->vfe_sum / c->vfe_w : NAN;
+    *test = c->has_mixed ? c->test_vfe : NAN;
+}
+
+void fv_coord_destroy(fv_coord **cp) {
+    if (!cp || !*cp) return;
+    fv_coord *c = *cp;
+    if (c->sock) zmq_close(c->sock);
+    fv_zap_stop(&c->zap);
+    if (c->zctx) zmq_ctx_term(c->zctx);
+    fv_allowlist_free(&c->allow);
+    fv_store_close(&c->store);
+    fv_agg_destroy(&c->agg);
+    fv_net_destroy(&c->net);
+    fv_dataset_free(&c->test);
+    fv_dataset_free(&c->test_mixed);
+    free(c->client_n);
+    free(c->slots);
+    free(c->w);
+    free(c->tasks);
+    free(c->hist_acc);
+    free(c->hist_mixed);
+    free(c->summary);
+    free(c->config_text);
+    if (c->log) fclose(c->log);
+    pthread_mutex_destroy(&c->log_mu);
+    free(c);
+    *cp = NULL;
+}

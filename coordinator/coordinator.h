@@ -1,0 +1,70 @@
+/* coordinator.h: the federated-learning server. It holds the only global model (one float
+ * vector), samples clients each round, hands their training to workers as tasks over a ROUTER
+ * socket, checks every update (signature, task, round, shape, sample count, finiteness),
+ * averages accepted updates FedAvg-style in client-id order, evaluates, and records each round
+ * in the results folder (store.h) so a crashed run resumes to the identical final model.
+ *
+ * Faults: a worker that stays silent past fl.worker_timeout is dead and its clients go back to
+ * the queue for the live workers; at fl.round_timeout the clients still unfinished are dropped
+ * (counted in `dropped`); fewer than fl.min_clients updates fail the round cleanly (the run
+ * stops, the results folder still holds the last completed round). Every rejected message is
+ * logged with its reason and the sender; a worker is banned after security.max_strikes.
+ * Not here: worker processes (worker/), launching (cli/), the wire codec (shared/wire.h).
+ */
+#ifndef FV_COORDINATOR_H
+#define FV_COORDINATOR_H
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "fv_common.h"
+
+typedef struct {
+    const fv_config *cfg;        /* checked (fv_config_check); copied */
+    const char *config_text;     /* the resolved INI sent to workers (fv_config_write of cfg) */
+    const char *bind;            /* endpoint to bind, e.g. tcp://127.0.0.1:0 (any port) or tcp://0.0.0.0:5555 */
+    const fv_identity *id;       /* server identity; NULL iff cfg->security == 0 */
+    const fv_allowlist *allow;   /* worker identities admitted; NULL iff cfg->security == 0 */
+    const char *dir;             /* results folder: exists and holds config.resolved.ini */
+    int resume;                  /* continue from dir's checkpoint */
+    const char *eval_key;        /* VisualMixer secret for mixing test images (visualmixer on) */
+    const char *data_dir;        /* overrides data.dir (NULL: the config's) */
+    int threads;                 /* evaluation threads (>= 1) */
+    int quiet;                   /* no log or progress lines on stderr (the log file still has them) */
+} fv_coord_opts;
+
+typedef struct fv_coord fv_coord;
+
+/* Load the data, build the model and the partition, restore the checkpoint when resuming,
+ * start the ZAP handler and bind. Returns NULL with e set. Caller owns. */
+fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e);
+
+/* The endpoint actually bound (with the real port when the bind asked for any port). */
+const char *fv_coord_endpoint(const fv_coord *c);
+
+/* A callback polled several times a second during fv_coord_run; a nonzero return stops the run
+ * with `why` (fedvim run: every worker process has exited). */
+void fv_coord_set_stop(fv_coord *c, int (*should_stop)(void *ctx, char *why, size_t cap), void *ctx);
+
+/* Run the remaining rounds. Returns 0 when the last round completed (model.safetensors and
+ * summary.json written), -1 with e set otherwise (failed round, no workers, stop request, I/O
+ * error); the results folder then holds the last completed round and resumes. Workers get a
+ * Shutdown either way. */
+int fv_coord_run(fv_coord *c, fv_err *e);
+
+/* The summary JSON object (valid after a successful fv_coord_run, owned by c). */
+const char *fv_coord_summary(const fv_coord *c);
+
+/* Per-round history for comparison tables: test accuracy (clean, and mixed or NaN), for rounds
+ * 1..*n (NaN where not evaluated). Pointers owned by c. */
+void fv_coord_history(const fv_coord *c, const double **acc, const double **acc_mixed, int *n);
+
+/* Measured VFE: mean over accepted updates of the clients' mixed-shard VFE (weighted by samples),
+ * and of the mixed test set; NaN without VisualMixer. */
+void fv_coord_vfe(const fv_coord *c, double *clients, double *test);
+
+/* Close sockets, stop the ZAP thread, free. Accepts NULL; sets *c to NULL. */
+void fv_coord_destroy(fv_coord **c);
+
+#endif

@@ -1,0 +1,467 @@
+/* worker.c: see worker.h. */
+#include "worker.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "config.h"
+#include "data.h"
+#include "experiment.h"
+#include "layers.h"
+#include "net.h"
+#include "optim.h"
+#include "train.h"
+#include "transport.h"
+#include "vmix.h"
+#include "vmix_key.h"
+#include "wire.h"
+
+#define CLIENT_KDF_CTX "fvclient" /* 8 bytes: libsodium KDF context for client keys */
+
+typedef struct {
+    fv_dataset mixed; /* the client's mixed shard (x, y) */
+    int ready;
+    double vfe;
+    int ws_min, ws_max;
+} client_cache;
+
+typedef struct {
+    fv_worker_opts o;
+    char name[96];
+    void *zctx, *sock, *mon;
+    fv_wire_limits lim;
+    double last_heard, last_hb;
+    double hb_interval, peer_timeout;
+    uint64_t current_task;
+    int joined;
+
+    fv_config cfg;
+    uint64_t session;
+    fv_dataset train;
+    fv_partition part;
+    fv_norm norm;
+    fv_net *net;
+    fv_opt *opt;
+    size_t opt_len;
+    float *global;
+    uint8_t global_hash[FV_HASH_BYTES];
+    int have_global;
+    uint8_t master[FV_VMIX_KEY_BYTES];
+    int have_master;
+    client_cache *cache;
+} worker;
+
+static void wlog(worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void wlog(worker *w, const char *fmt, ...) {
+    if (w->o.quiet) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char ts[16];
+    strftime(ts, sizeof ts, "%H:%M:%S", &tm);
+    fprintf(stderr, "%s worker %s: %s\n", ts, w->name, line);
+}
+
+static int send_env(worker *w, Fedvim__Envelope *env, const fv_wire_frame *f, int nf, fv_err *e) {
+    return fv_wire_send(w->sock, NULL, 0, env, f, nf, NULL, e);
+}
+
+static void send_heartbeat(worker *w) {
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Heartbeat hb = FEDVIM__HEARTBEAT__INIT;
+    hb.busy = w->current_task != 0;
+    hb.task_id = w->current_task;
+    env.body_case = FEDVIM__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    fv_err e;
+    if (send_env(w, &env, NULL, 0, &e) != 0) wlog(w, "heartbeat not sent: %s", e.msg);
+    w->last_hb = fv_now();
+}
+
+static void send_error(worker *w, uint32_t code, uint64_t task, const char *msg) {
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Error er = FEDVIM__ERROR__INIT;
+    er.code = code;
+    er.task_id = task;
+    er.message = (char *)msg;
+    env.body_case = FEDVIM__ENVELOPE__BODY_ERROR;
+    env.error = &er;
+    fv_err e;
+    if (send_env(w, &env, NULL, 0, &e) != 0) wlog(w, "error report not sent: %s", e.msg);
+}
+
+static int send_join(worker *w, fv_err *e) {
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Join j = FEDVIM__JOIN__INIT;
+    static const uint8_t zero[FV_SIGN_PK_BYTES];
+    j.worker_name = w->name;
+    j.pid = (uint32_t)getpid();
+    j.sign_public_key = (ProtobufCBinaryData){FV_SIGN_PK_BYTES, (uint8_t *)(w->o.id ? w->o.id->pub.sign_pk : zero)};
+    j.threads = (uint32_t)(w->o.threads > 0 ? w->o.threads : 0);
+    env.body_case = FEDVIM__ENVELOPE__BODY_JOIN;
+    env.join = &j;
+    return send_env(w, &env, NULL, 0, e);
+}
+
+/* Heartbeats while a client trains (called after every batch). */
+static void progress(void *ctx, long done, long total, double loss) {
+    (void)done;
+    (void)total;
+    (void)loss;
+    worker *w = ctx;
+    if (fv_now() - w->last_hb >= w->hb_interval) send_heartbeat(w);
+}
+
+/* ---- the experiment ---- */
+
+static void free_experiment(worker *w) {
+    if (w->cache) {
+        for (int i = 0; i < w->cfg.clients; i++) fv_dataset_free(&w->cache[i].mixed);
+        free(w->cache);
+        w->cache = NULL;
+    }
+    fv_dataset_free(&w->train);
+    fv_partition_free(&w->part);
+    fv_net_destroy(&w->net);
+    fv_opt_destroy(&w->opt);
+    free(w->global);
+    w->global = NULL;
+    w->have_global = 0;
+}
+
+static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
+    free_experiment(w);
+    uint8_t h[FV_HASH_BYTES];
+    size_t len = strlen(wel->config_ini);
+    fv_hash(h, wel->config_ini, len);
+    if (!fv_ct_equal(h, wel->config_hash.data, FV_HASH_BYTES))
+        return fv_err_set(e, "the config in the welcome does not match its hash");
+    fv_config_defaults(&w->cfg);
+    if (fv_config_parse(&w->cfg, "welcome config", wel->config_ini, len, e) != 0 || fv_config_check(&w->cfg, e) != 0)
+        return -1;
+    w->session = wel->session;
+    w->hb_interval = wel->heartbeat_interval;
+    w->peer_timeout = wel->peer_timeout;
+    int threads = w->o.threads > 0 ? w->o.threads : w->cfg.threads;
+    fv_set_threads(threads);
+    if (fv_exp_load_data(&w->cfg, w->o.data_dir, 1, &w->train, e) != 0) return -1;
+    if (fv_exp_partition(&w->cfg, &w->train, &w->part, e) != 0) return -1;
+    w->norm = fv_exp_norm(&w->cfg);
+    w->net = fv_exp_model(&w->cfg, &w->train, e);
+    if (!w->net) return -1;
+    if (w->net->n_params != wel->n_params)
+        return fv_err_set(e, "this worker builds %s with %zu parameters, the coordinator's has %llu (different "
+                          "fedvim versions?)", w->cfg.model, w->net->n_params, (unsigned long long)wel->n_params);
+    fv_opt_cfg oc = fv_exp_opt_cfg(&w->cfg);
+    w->opt = fv_opt_new(&oc, w->net->n_train);
+    w->opt_len = fv_opt_state_len(&oc, w->net->n_train);
+    w->global = fv_malloc(w->net->n_params * sizeof(float));
+    size_t biggest = w->net->n_params > w->opt_len ? w->net->n_params : w->opt_len;
+    w->lim.max_count = biggest;
+    if (w->cfg.vmix) {
+        if (!w->have_master)
+            return fv_err_set(e, "visualmixer is on but this worker has no client key file (--client-keys)");
+        w->cache = fv_calloc((size_t)w->cfg.clients, sizeof *w->cache);
+    }
+    return 0;
+}
+
+/* The client's mixed shard: made once, offline, with the client's own key and bounds. */
+static int ensure_mixed(worker *w, int client, double *seconds, fv_err *e) {
+    client_cache *cc = &w->cache[client];
+    *seconds = 0;
+    if (cc->ready) return 0;
+    double t0 = fv_now();
+    int n = fv_partition_size(&w->part, client);
+    const int *idx = fv_partition_indices(&w->part, client);
+    size_t per = (size_t)w->train.c * w->train.h * w->train.w;
+    fv_dataset shard = w->train;
+    shard.n = n;
+    shard.x = fv_malloc((size_t)n * per);
+    shard.y = fv_malloc((size_t)n);
+    for (int i = 0; i < n; i++) {
+        memcpy(shard.x + (size_t)i * per, w->train.x + (size_t)idx[i] * per, per);
+        shard.y[i] = w->train.y[idx[i]];
+    }
+    uint8_t key[FV_VMIX_KEY_BYTES];
+    crypto_kdf_derive_from_key(key, sizeof key, (uint64_t)client, CLIENT_KDF_CTX, w->master);
+    fv_vmix_params p;
+    fv_exp_bounds b;
+    fv_vmix_stats st;
+    int threads = w->o.threads > 0 ? w->o.threads : w->cfg.threads;
+    int rc = fv_exp_vmix_params(&w->cfg, &shard, (uint64_t)w->cfg.seed ^ ((uint64_t)client << 20), threads, &p, &b, e);
+    if (rc == 0) rc = fv_vmix_dataset(&cc->mixed, NULL, &st, &shard, key, FV_VMIX_DOMAIN_TRAIN, &p, threads, e);
+    sodium_memzero(key, sizeof key);
+    fv_dataset_free(&shard);
+    if (rc != 0) return fv_err_prefix(e, "client %d: ", client);
+    cc->ready = 1;
+    cc->vfe = st.vfe_mean;
+    cc->ws_min = b.ws_min;
+    cc->ws_max = b.ws_max;
+    *seconds = fv_now() - t0;
+    return 0;
+}
+
+static void run_task(worker *w, const fv_wire_msg *m) {
+    const Fedvim__Task *t = m->env->task;
+    fv_err e = {{0}};
+    char msg[FV_ERR_MAX + 64];
+    if (t->session != w->session) {
+        wlog(w, "ignored a task of another session");
+        return;
+    }
+    if (t->client_id >= (uint32_t)w->cfg.clients) {
+        snprintf(msg, sizeof msg, "client %u does not exist (%d clients)", t->client_id, w->cfg.clients);
+        send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, msg);
+        return;
+    }
+    int client = (int)t->client_id;
+    const float *pf = NULL, *of = NULL;
+    size_t pn = 0, on = 0;
+    for (int i = 0; i < m->nframes; i++) {
+        if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_PARAMS) pf = m->frame[i], pn = m->count[i];
+        else of = m->frame[i], on = m->count[i];
+    }
+    size_t np = w->net->n_params;
+    if (pf) {
+        uint8_t h[FV_HASH_BYTES];
+        fv_hash(h, pf, pn * sizeof(float));
+        if (pn != np || !fv_ct_equal(h, t->model_hash.data, FV_HASH_BYTES)) {
+            send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, "the attached model does not match its size or hash");
+            return;
+        }
+        memcpy(w->global, pf, np * sizeof(float));
+        memcpy(w->global_hash, h, FV_HASH_BYTES);
+        w->have_global = 1;
+    } else if (!w->have_global || !fv_ct_equal(w->global_hash, t->model_hash.data, FV_HASH_BYTES)) {
+        send_error(w, FV_WIRE_ERR_NO_MODEL, t->task_id, "this worker does not hold the model the task names");
+        return;
+    }
+    if (of && on != w->opt_len) {
+        send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, "optimizer state of the wrong size");
+        return;
+    }
+    int n = fv_partition_size(&w->part, client);
+    if ((uint64_t)n != t->expected_samples) {
+        snprintf(msg, sizeof msg, "client %d holds %d images here but %llu at the coordinator: the data differ "
+                 "(data.dir, data set version)", client, n, (unsigned long long)t->expected_samples);
+        send_error(w, FV_WIRE_ERR_CONFIG, t->task_id, msg);
+        return;
+    }
+    w->current_task = t->task_id;
+    double mix_seconds = 0;
+    const fv_dataset *d = &w->train;
+    const int *idx = fv_partition_indices(&w->part, client);
+    if (w->cfg.vmix) {
+        if (ensure_mixed(w, client, &mix_seconds, &e) != 0) {
+            send_error(w, FV_WIRE_ERR_CONFIG, t->task_id, e.msg);
+            w->current_task = 0;
+            return;
+        }
+        d = &w->cache[client].mixed;
+        idx = NULL;
+    }
+    /* the client's state: the global model, its optimizer state or a fresh one, its own stream */
+    memcpy(w->net->params, w->global, np * sizeof(float));
+    fv_opt_reset(w->opt);
+    size_t sl = 0;
+    float *st = fv_opt_state(w->opt, &sl);
+    if (of) {
+        memcpy(st, of, sl * sizeof(float));
+        *fv_opt_step_count(w->opt) = (int64_t)t->opt_steps;
+    }
+    fv_rng rng;
+    fv_exp_client_rng(&w->cfg, (int)t->round, client, &rng);
+    fv_net_seed_dropout(w->net, fv_rng_u64(&rng));
+    double t0 = fv_now();
+    fv_epoch_stats es = {0};
+    for (int ep = 0; ep < w->cfg.local_epochs; ep++)
+        es = fv_train_epoch(w->net, w->opt, d, idx, n, w->cfg.batch_size, w->norm, &rng, (float)w->cfg.prox_mu,
+                            w->cfg.prox_mu > 0 ? w->global : NULL, progress, w);
+    double train_seconds = fv_now() - t0;
+    w->current_task = 0;
+
+    Fedvim__UpdateBody body = FEDVIM__UPDATE_BODY__INIT;
+    body.session = w->session;
+    body.task_id = t->task_id;
+    body.round = t->round;
+    body.client_id = t->client_id;
+    body.num_samples = (uint64_t)n;
+    body.train_loss = isfinite(es.loss) && es.loss >= 0 ? es.loss : 0;
+    body.train_accuracy = es.accuracy;
+    body.train_seconds = train_seconds;
+    body.mix_seconds = mix_seconds;
+    if (w->cfg.vmix) {
+        body.vfe = w->cache[client].vfe;
+        body.ws_min = (uint32_t)w->cache[client].ws_min;
+        body.ws_max = (uint32_t)w->cache[client].ws_max;
+    }
+    fv_wire_frame fr[2] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, w->net->params, np}};
+    int nf = 1;
+    if (t->want_opt_state) {
+        fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, st, sl};
+        body.opt_steps = (uint64_t)*fv_opt_step_count(w->opt);
+    }
+    Fedvim__Update up = FEDVIM__UPDATE__INIT;
+    uint8_t *bb = NULL, sig[FV_SIG_BYTES];
+    size_t bl = 0;
+    if (w->o.id) {
+        fv_wire_sign_update(&body, fr, nf, w->o.id->sign_sk, &bb, &bl, sig);
+        up.signature = (ProtobufCBinaryData){FV_SIG_BYTES, sig};
+    } else {
+        /* without security the body still lists the frame hashes; the signature stays empty */
+        uint8_t hashes[2][FV_HASH_BYTES];
+        ProtobufCBinaryData hb[2];
+        for (int i = 0; i < nf; i++) {
+            fv_hash(hashes[i], fr[i].data, fr[i].count * sizeof(float));
+            hb[i] = (ProtobufCBinaryData){FV_HASH_BYTES, hashes[i]};
+        }
+        body.n_frame_hash = (size_t)nf;
+        body.frame_hash = hb;
+        bl = fedvim__update_body__get_packed_size(&body);
+        bb = fv_malloc(bl);
+        fedvim__update_body__pack(&body, bb);
+        body.n_frame_hash = 0;
+        body.frame_hash = NULL;
+    }
+    up.body = (ProtobufCBinaryData){bl, bb};
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
+    env.update = &up;
+    if (send_env(w, &env, fr, nf, &e) != 0) wlog(w, "update for client %d not sent: %s", client, e.msg);
+    free(bb);
+}
+
+/* ---- main loop ---- */
+
+int fv_worker_run(const fv_worker_opts *o, fv_err *e) {
+    worker *w = fv_calloc(1, sizeof *w);
+    w->o = *o;
+    int rc = -1;
+    if (o->name) {
+        snprintf(w->name, sizeof w->name, "%s", o->name);
+    } else {
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        snprintf(w->name, sizeof w->name, "%s:%ld", host, (long)getpid());
+    }
+    if (o->client_keys) {
+        if (fv_vmix_key_load(o->client_keys, w->master, e) != 0) goto out;
+        w->have_master = 1;
+    }
+    w->lim.max_header = FV_WIRE_MAX_HEADER;
+    w->lim.max_count = 1; /* until the welcome says how big the model is: no frames before it */
+    w->hb_interval = 1;
+    w->peer_timeout = o->connect_timeout > 0 ? o->connect_timeout : 60;
+    w->zctx = zmq_ctx_new();
+    /* libzmq's cap must cover the largest frame of any model this worker may be asked to train;
+     * the welcome then gives the exact model size, and fv_wire_decode checks every frame against
+     * it before the worker uses a byte. */
+    w->sock = fv_socket_client(w->zctx, o->connect, o->id, o->server_pk,
+                               o->max_message ? o->max_message : (size_t)2 << 30, &w->mon, e);
+    if (!w->sock) goto out;
+    if (send_join(w, e) != 0) goto out;
+    w->last_heard = fv_now();
+    double connect_deadline = fv_now() + (o->connect_timeout > 0 ? o->connect_timeout : 60);
+    wlog(w, "connecting to %s%s", o->connect, o->id ? " (CURVE)" : " (no security)");
+    for (;;) {
+        zmq_pollitem_t it[2] = {{w->sock, 0, ZMQ_POLLIN, 0}, {w->mon, 0, ZMQ_POLLIN, 0}};
+        int pr = zmq_poll(it, 2, (long)(w->hb_interval * 1000 / 2) + 1);
+        if (pr < 0 && errno != EINTR) {
+            fv_err_set(e, "poll failed: %s", zmq_strerror(errno));
+            goto out;
+        }
+        if (it[1].revents & ZMQ_POLLIN) {
+            int ev = fv_socket_event(w->mon, 0);
+            if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+                fv_err_set(e, "the coordinator at %s refused this worker's key: add this worker's public "
+                           "identity (its key file's .pub) to the coordinator's allow-list", o->connect);
+                goto out;
+            }
+        }
+        double now = fv_now();
+        if (it[0].revents & ZMQ_POLLIN) {
+            fv_wire_msg m;
+            fv_err me = {{0}};
+            int r = fv_wire_recv(w->sock, 0, &w->lim, &m, &me);
+            if (r == 0) {
+                w->last_heard = now;
+                switch (m.env->body_case) {
+                case FEDVIM__ENVELOPE__BODY_WELCOME:
+                    if (setup_experiment(w, m.env->welcome, e) != 0) {
+                        send_error(w, FV_WIRE_ERR_CONFIG, 0, e->msg);
+                        fv_wire_msg_close(&m);
+                        goto out;
+                    }
+                    w->joined = 1;
+                    wlog(w, "joined as worker %u: %s on %s, %d clients", m.env->welcome->worker_index,
+                         w->cfg.model, w->cfg.dataset, w->cfg.clients);
+                    break;
+                case FEDVIM__ENVELOPE__BODY_TASK:
+                    if (w->joined) run_task(w, &m);
+                    break;
+                case FEDVIM__ENVELOPE__BODY_HEARTBEAT: break;
+                case FEDVIM__ENVELOPE__BODY_SHUTDOWN: {
+                    char reason[256];
+                    fv_wire_sanitize(reason, sizeof reason, m.env->shutdown->reason);
+                    wlog(w, "shutdown: %s", reason);
+                    fv_wire_msg_close(&m);
+                    rc = 0;
+                    goto out;
+                }
+                case FEDVIM__ENVELOPE__BODY_ERROR: {
+                    char msg[256];
+                    fv_wire_sanitize(msg, sizeof msg, m.env->error->message);
+                    if (m.env->error->code == FV_WIRE_ERR_REJECTED) {
+                        fv_err_set(e, "the coordinator refused this worker: %s", msg);
+                        fv_wire_msg_close(&m);
+                        goto out;
+                    }
+                    wlog(w, "coordinator says: %s", msg);
+                    if (m.env->error->code == FV_WIRE_ERR_BAD_MESSAGE && strstr(msg, "join again")) {
+                        fv_err je;
+                        if (send_join(w, &je) != 0) wlog(w, "join not sent: %s", je.msg);
+                    }
+                    break;
+                }
+                default: wlog(w, "ignored a %s message", fv_wire_body_name(m.env->body_case));
+                }
+            } else if (r < 0) {
+                wlog(w, "rejected a message from the coordinator: %s", me.msg);
+            }
+            fv_wire_msg_close(&m);
+        }
+        now = fv_now();
+        if (!w->joined && now > connect_deadline) {
+            fv_err_set(e, "no welcome from %s within %.0f s (is the address right, is --server-key the "
+                       "coordinator's public key, is this worker's key on its allow-list?)",
+                       o->connect, connect_deadline - w->last_heard);
+            goto out;
+        }
+        if (w->joined && now - w->last_hb >= w->hb_interval) send_heartbeat(w);
+        if (w->joined && now - w->last_heard > w->peer_timeout) {
+            fv_err_set(e, "the coordinator has been silent for %.0f s: giving up", now - w->last_heard);
+            goto out;
+        }
+    }
+out:
+    free_experiment(w);
+    sodium_memzero(w->master, sizeof w->master);
+    if (w->mon) zmq_close(w->mon);
+    if (w->sock) zmq_close(w->sock);
+    if (w->zctx) zmq_ctx_term(w->zctx);
+    free(w);
+    return rc;
+}
