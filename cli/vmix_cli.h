@@ -56,5 +56,5 @@ void fv_vmixcli_bounds_print(FILE *f, const fv_vmixcli_bounds *b, const fv_vmixc
 void fv_vmixcli_bounds_json(fv_json *j, const fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg);
 /* Documented defaults (docs/visualmixer.md of this repo; d* from experiments/vmix/dstar_sweep). */
 #define FV_VMIX_DEFAULT_TARGET 0.5
-#define FV_VMIX_DEFAULT_DMAX 10.0
+#define FV_VMIX_DEFAULT_DMAX 12.0
 #endif

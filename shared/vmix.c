@@ -91,7 +91,7 @@ static void stream_refill(vm_stream *s) {
     s->pos = 0;
 }
 
-static inline uint32_t stream_u16(vm_stream *s) {
+static inline __attribute__((always_inline)) uint32_t stream_u16(vm_stream *s) {
     if (s->pos + 2 > STREAM_BUF) stream_refill(s);
     uint32_t v = (uint32_t)s->buf[s->pos] | (uint32_t)s->buf[s->pos + 1] << 8;
     s->pos += 2;
@@ -104,7 +104,7 @@ static inline uint32_t stream_u32(vm_stream *s) {
 
 /* Uniform integer in [0, n), 1 <= n: Lemire's multiply-shift, rejecting the low part below
  * (2^b - n) mod n, which removes all bias. b = 16 when n <= 65536, else 32. */
-static inline uint32_t stream_below(vm_stream *s, uint32_t n) {
+static inline __attribute__((always_inline)) uint32_t stream_below(vm_stream *s, uint32_t n) {
     if (n <= 65536u) {
         uint32_t m = stream_u16(s) * n;
         if ((m & 0xffffu) < n) {
@@ -131,10 +131,26 @@ struct fv_vmix_work {
     size_t capvals, capperm;
     double *tiles;    /* Q0 tile VFEs, for the median */
     size_t captiles;
+    uint8_t perm4[24][4]; /* Fisher-Yates of 4 units for each draw x in [0, 24) (see FISHER_YATES) */
     vm_stream st[MAX_CH];
 };
 
-fv_vmix_work *fv_vmix_work_new(void) { return fv_calloc(1, sizeof(fv_vmix_work)); }
+fv_vmix_work *fv_vmix_work_new(void) {
+    fv_vmix_work *w = fv_calloc(1, sizeof(fv_vmix_work));
+    /* the permutation FISHER_YATES makes from draw x on 4 units, so that a 2x2 window can be
+     * permuted straight from registers: result[i] = v[perm4[x][i]] */
+    for (uint32_t x = 0; x < 24; x++) {
+        uint8_t *q = w->perm4[x], t;
+        for (int i = 0; i < 4; i++) q[i] = (uint8_t)i;
+        uint32_t j = x & 3;
+        t = q[3]; q[3] = q[j]; q[j] = t;
+        j = (x >> 2) % 3;
+        t = q[2]; q[2] = q[j]; q[j] = t;
+        j = (x >> 2) / 3;
+        t = q[1]; q[1] = q[j]; q[j] = t;
+    }
+    return w;
+}
 
 void fv_vmix_work_destroy(fv_vmix_work **w) {
     if (!w || !*w) return;
@@ -165,15 +181,43 @@ static void push_window(fv_vmix_work *w, int x, int y, int ww, int hh) {
 
 /* ---- the shuffle of one window ---- */
 
-/* Fisher-Yates: a uniformly random permutation of perm[0..n). */
+/* Fisher-Yates on a[0..n): for i = n-1 down to 1, swap a[i] with a[j], j uniform in [0, i].
+ * For n <= 8 all the j's come from ONE uniform draw x in [0, n!) read as mixed-radix digits
+ * (j = x mod (i+1), x /= (i+1), from i = n-1 down): the digits of a uniform x are independent and
+ * uniform, so this is exactly Fisher-Yates with one keystream draw instead of n-1. */
+#define FISHER_YATES(T, a, n, s)                                                     \
+    do {                                                                             \
+        static const uint32_t FACT[9] = {1, 1, 2, 6, 24, 120, 720, 5040, 40320};     \
+        T tmp_;                                                                      \
+        if ((n) <= 8) {                                                              \
+            uint32_t x_ = stream_below((s), FACT[(n)]);                              \
+            if ((n) == 4) {                                                          \
+                uint32_t j_ = x_ & 3;                                                \
+                tmp_ = (a)[3]; (a)[3] = (a)[j_]; (a)[j_] = tmp_;                     \
+                x_ >>= 2;                                                            \
+                j_ = x_ % 3;                                                         \
+                tmp_ = (a)[2]; (a)[2] = (a)[j_]; (a)[j_] = tmp_;                     \
+                j_ = x_ / 3;                                                         \
+                tmp_ = (a)[1]; (a)[1] = (a)[j_]; (a)[j_] = tmp_;                     \
+            } else {                                                                 \
+                for (uint32_t i_ = (uint32_t)(n) - 1; i_ > 0; i_--) {                \
+                    uint32_t j_ = x_ % (i_ + 1);                                     \
+                    x_ /= i_ + 1;                                                    \
+                    tmp_ = (a)[i_]; (a)[i_] = (a)[j_]; (a)[j_] = tmp_;               \
+                }                                                                    \
+            }                                                                        \
+        } else {                                                                     \
+            for (int i_ = (n) - 1; i_ > 0; i_--) {                                   \
+                uint32_t j_ = stream_below((s), (uint32_t)i_ + 1);                   \
+                tmp_ = (a)[i_]; (a)[i_] = (a)[j_]; (a)[j_] = tmp_;                   \
+            }                                                                        \
+        }                                                                            \
+    } while (0)
+
+/* A uniformly random permutation of perm[0..n). */
 static void random_perm(int *perm, int n, vm_stream *s) {
     for (int i = 0; i < n; i++) perm[i] = i;
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)stream_below(s, (uint32_t)i + 1);
-        int t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
+    FISHER_YATES(int, perm, n, s);
 }
 
 /* Pixel level, one channel, in place: gather, Fisher-Yates the values, scatter. */
@@ -184,12 +228,7 @@ static void shuffle_pixels(uint8_t *plane, int W, int x0, int y0, int ww, int hh
         const uint8_t *r = plane + (long)(y0 + y) * W + x0;
         for (int x = 0; x < ww; x++) v[k++] = r[x];
     }
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)stream_below(s, (uint32_t)i + 1);
-        uint8_t t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-    }
+    FISHER_YATES(uint8_t, v, n, s);
     k = 0;
     for (int y = 0; y < hh; y++) {
         uint8_t *r = plane + (long)(y0 + y) * W + x0;
@@ -249,7 +288,17 @@ static void shuffle_window(fv_vmix_work *w, uint8_t *img, int c, int H, int W, i
     long plane = (long)H * W;
     if (p->unit == 1) {
         int n = ww * hh;
-        if (p->mode == FV_VMIX_SPATIAL_CHROMATIC) {
+        if (p->mode == FV_VMIX_SPATIAL_CHROMATIC && ww == 2 && hh == 2) {
+            for (int ch = 0; ch < c; ch++) { /* the common case, from registers */
+                uint8_t *r0 = img + ch * plane + (long)y0 * W + x0, *r1 = r0 + W;
+                const uint8_t *q = w->perm4[stream_below(&w->st[ch], 24)];
+                uint8_t v[4] = {r0[0], r0[1], r1[0], r1[1]};
+                r0[0] = v[q[0]];
+                r0[1] = v[q[1]];
+                r1[0] = v[q[2]];
+                r1[1] = v[q[3]];
+            }
+        } else if (p->mode == FV_VMIX_SPATIAL_CHROMATIC) {
             for (int ch = 0; ch < c; ch++)
                 shuffle_pixels(img + ch * plane, W, x0, y0, ww, hh, w->vals, &w->st[ch]);
         } else {
@@ -294,6 +343,41 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* The k-th smallest of a[0..n) (a is reordered): Hoare-style quickselect. */
+static double select_kth(double *a, size_t n, size_t k) {
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double pivot = a[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot) i++;
+            while (a[j] > pivot) j--;
+            if (i <= j) {
+                double t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                if (j == 0) break;
+                j--;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return a[k];
+    }
+    return a[k];
+}
+
+/* Median: the middle value, or the mean of the two middle values for even n. */
+static double median_of(double *a, size_t n) {
+    double hi = select_kth(a, n, n / 2);
+    if (n % 2) return hi;
+    double lo = a[0]; /* after selection a[0..n/2) are <= hi: the largest of them is the other middle */
+    for (size_t i = 1; i < n / 2; i++)
+        if (a[i] > lo) lo = a[i];
+    return 0.5 * (lo + hi);
+}
+
 typedef struct {
     fv_vmix_work *w;
     uint8_t *img; /* being mixed in place; a tile's pixels are original until it is shuffled */
@@ -336,8 +420,7 @@ static double mix_once(uint8_t *out, fv_vmix_work *w, const uint8_t *in, int c, 
             vals[(size_t)j * tx + i] = tile_vfe(in, c, H, W, x, y, ww, hh);
         }
     memcpy(sorted, vals, nt * sizeof(double));
-    qsort(sorted, nt, sizeof(double), cmp_double);
-    double median = nt % 2 ? sorted[nt / 2] : 0.5 * (sorted[nt / 2 - 1] + sorted[nt / 2]);
+    double median = median_of(sorted, nt);
     alg1 a = {w, out, c, H, W, ws_min, median, p};
     for (int j = 0; j < ty; j++)
         for (int i = 0; i < tx; i++) {
