@@ -164,6 +164,73 @@ static void test_permutations_uniform(void **state) {
     fv_vmix_work_destroy(&wk);
 }
 
+/* The one-draw path for 5..8 units: a clipped 3x2 window (6 units) over 72,000 keys shows all
+ * 720 orderings with a chi-square below its p = 0.001 critical value (719 df). */
+static void test_permutations_uniform_6(void **state) {
+    (void)state;
+    enum { N = 72000 };
+    uint8_t in[6] = {0, 1, 2, 3, 4, 5}, out[6], dk[32], ik[32], secret[32];
+    key_from(secret, 6);
+    fv_vmix_domain_key(dk, secret, FV_VMIX_DOMAIN_TRAIN);
+    fv_vmix_params p;
+    fv_vmix_params_default(&p);
+    p.ws_min = p.ws_max = 4;
+    fv_vmix_work *wk = fv_vmix_work_new();
+    static int count[46656];
+    memset(count, 0, sizeof count);
+    for (int t = 0; t < N; t++) {
+        fv_vmix_image_key(ik, dk, (uint64_t)t);
+        fv_vmix_result res;
+        assert_int_equal(fv_vmix_image(out, &res, wk, in, 1, 2, 3, ik, &p, NULL), 0);
+        assert_int_equal(res.nwindows, 1);
+        int code = 0;
+        for (int i = 0; i < 6; i++) code = code * 6 + out[i];
+        count[code]++;
+    }
+    int distinct = 0;
+    double chi = 0.0, expct = N / 720.0;
+    for (int i = 0; i < 46656; i++)
+        if (count[i]) {
+            distinct++;
+            chi += (count[i] - expct) * (count[i] - expct) / expct;
+        }
+    double lim = fv_chi2_quantile(719, 0.999);
+    print_message("%d orderings, chi-square %.1f (719 df, limit %.1f)\n", distinct, chi, lim);
+    assert_int_equal(distinct, 720);
+    assert_true(chi < lim);
+    fv_vmix_work_destroy(&wk);
+}
+
+/* The per-element path (more than 8 units): in a 4x4 window every value lands on every position
+ * equally often: 16,000 keys, chi-square of the 16 x 16 table below its p = 0.001 critical
+ * value (225 df). */
+static void test_positions_uniform_16(void **state) {
+    (void)state;
+    enum { N = 16000 };
+    uint8_t in[16], out[16], dk[32], ik[32], secret[32];
+    for (int i = 0; i < 16; i++) in[i] = (uint8_t)i;
+    key_from(secret, 16);
+    fv_vmix_domain_key(dk, secret, FV_VMIX_DOMAIN_TRAIN);
+    fv_vmix_params p;
+    fv_vmix_params_default(&p);
+    p.ws_min = p.ws_max = 4;
+    fv_vmix_work *wk = fv_vmix_work_new();
+    int count[16][16] = {{0}};
+    for (int t = 0; t < N; t++) {
+        fv_vmix_image_key(ik, dk, (uint64_t)t);
+        fv_vmix_result res;
+        assert_int_equal(fv_vmix_image(out, &res, wk, in, 1, 4, 4, ik, &p, NULL), 0);
+        for (int i = 0; i < 16; i++) count[out[i]][i]++;
+    }
+    double chi = 0.0, expct = N / 16.0;
+    for (int v = 0; v < 16; v++)
+        for (int i = 0; i < 16; i++) chi += (count[v][i] - expct) * (count[v][i] - expct) / expct;
+    double lim = fv_chi2_quantile(225, 0.999);
+    print_message("chi-square %.1f (225 df, limit %.1f)\n", chi, lim);
+    assert_true(chi < lim);
+    fv_vmix_work_destroy(&wk);
+}
+
 static void test_keyed_determinism(void **state) {
     (void)state;
     enum { C = 3, H = 32, W = 32 };
@@ -483,6 +550,8 @@ int main(void) {
         cmocka_unit_test(test_multiset_and_tiling),
         cmocka_unit_test(test_mean_vfe_n_over_n_minus_1),
         cmocka_unit_test(test_permutations_uniform),
+        cmocka_unit_test(test_permutations_uniform_6),
+        cmocka_unit_test(test_positions_uniform_16),
         cmocka_unit_test(test_keyed_determinism),
         cmocka_unit_test(test_dataset_thread_independent),
         cmocka_unit_test(test_verify),
