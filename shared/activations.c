@@ -18,7 +18,10 @@ void fv_relu_forward(float *out, const float *inp, size_t n) {
 
 void fv_relu_backward(float *dinp, const float *dout, const float *out, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= ACT_OMP_MIN)
-    for (size_t i = 0; i < n; i++) dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        const float g = dout[i]; /* loaded unconditionally so the select vectorises */
+        dinp[i] += out[i] > 0.0f ? g : 0.0f;
+    }
 }
 
 void fv_sigmoid_forward(float *out, const float *inp, size_t n) {

@@ -3,30 +3,38 @@
  * Three paths, chosen from the shape alone:
  *  - general: im2col over a chunk of images, one cblas_sgemm per group, scatter to NCHW. The
  *    column matrix of a chunk is col[C*R*R x nb*OH*OW] (rows ordered c, ky, kx, so the rows of
- *    group g are one contiguous block); a chunk is as many images as fit the scratch budget, the
- *    whole batch for small models, so that each GEMM is large enough to thread well.
+ *    group g are one contiguous block); the GEMM is W_g[K/g x C/g*R*R] x col_g. A chunk holds as
+ *    many images as the scratch budget allows: the whole batch for small models.
  *  - 1x1, stride 1, no padding: the input planes already are the column matrix; one GEMM per
  *    image and group straight on inp/out, no scratch.
  *  - depthwise (groups == C == K): a direct loop per plane; a GEMM with one row is all overhead.
  * Backward accumulates (+=) into dinp, dw and db like every kernel in layers.h.
  *
- * Determinism: OpenBLAS splits a GEMM over its output, never over the reduction, and the OpenMP
- * loops here give every output element to exactly one thread with a fixed summation order, so
- * results are bitwise reproducible for a fixed thread count.
+ * Threads: one OpenMP region per call splits the batch into contiguous image ranges, one per
+ * thread, and each thread runs im2col, its GEMMs (single-threaded OpenBLAS) and the scatter or
+ * col2im for its own images, in its own slice of the scratch, with no barrier in between. Weight
+ * gradients of threads 1.. go to per-thread buffers that are added in thread order at the end.
+ * That needs OpenBLAS to run single-threaded (fv_set_threads does that); if it was given more
+ * threads, the kernels here stay serial and let OpenBLAS thread the GEMMs instead.
+ *
+ * Determinism: every output element is written by one thread in a fixed order and the image
+ * ranges depend only on the thread count, so results are bitwise reproducible for a fixed thread
+ * count.
  * Not here: Winograd/FFT variants, dilation, non-square kernels, the CUDA twin (conv2d.cu).
  */
 #include <cblas.h>
 #undef I /* cblas.h pulls in <complex.h>, whose I clashes with our sizes */
-#include <string.h>
+#include <omp.h>
+#include <stdlib.h>
 
 #include "fv_common.h"
 #include "layers.h"
 
-/* Scratch per chunk is capped at this many floats (16 MiB): big enough to hold a LeNet or small
- * CNN batch of 64-128 images in one GEMM, small enough to stay near the last-level cache. */
+/* Scratch of the general path is capped at this many floats (16 MiB): a LeNet or small-CNN batch
+ * of 64-128 images fits in one chunk, and the chunk stays near the last-level cache. */
 #define CONV_SCRATCH_BUDGET ((size_t)4 << 20)
-/* Below this many floats of work an OpenMP loop costs more than it saves. */
-#define CONV_OMP_MIN 16384
+/* Below this many multiply-adds a call runs on one thread: forking costs more than it saves. */
+#define CONV_PAR_MIN_MACS ((size_t)1 << 18)
 
 void fv_conv2d_shape_init(fv_conv2d_shape *s, int N, int C, int H, int W, int K, int R, int stride,
                           int pad, int groups) {
@@ -44,32 +52,41 @@ static int is_pointwise(const fv_conv2d_shape *s) { return s->R == 1 && s->strid
 
 static int is_depthwise(const fv_conv2d_shape *s) { return s->groups == s->C && s->groups == s->K; }
 
-/* Images per chunk of the general path: as many as fit the budget, then evened out so the last
- * chunk is not a sliver. */
-static int chunk_images(const fv_conv2d_shape *s) {
-    size_t per_img = ((size_t)s->C * s->R * s->R + (size_t)s->K) * (size_t)s->OH * s->OW;
-    size_t nb = CONV_SCRATCH_BUDGET / per_img;
-    if (nb < 1) nb = 1;
-    if (nb >= (size_t)s->N) return s->N;
-    size_t nchunks = ((size_t)s->N + nb - 1) / nb;
-    return (int)(((size_t)s->N + nchunks - 1) / nchunks);
+static size_t out_plane(const fv_conv2d_shape *s) { return (size_t)s->OH * s->OW; }
+
+/* Scratch floats per image of the general path: its im2col columns plus its K output rows. */
+static size_t img_floats(const fv_conv2d_shape *s) {
+    return ((size_t)s->C * s->R * s->R + (size_t)s->K) * out_plane(s);
 }
 
-/* col (reused as dcol in backward) plus the K rows of GEMM output / gathered dout, for the largest
- * chunk any batch of at most N images uses: callers size one buffer for their largest batch. */
-size_t fv_conv2d_scratch_floats(const fv_conv2d_shape *s) {
-    if (is_pointwise(s) || is_depthwise(s)) return 0;
-    size_t per_img = ((size_t)s->C * s->R * s->R + (size_t)s->K) * (size_t)s->OH * s->OW;
-    size_t nb = CONV_SCRATCH_BUDGET / per_img;
+/* Images the scratch holds: as many as fit the budget, at least one, at most N. */
+static int scratch_images(const fv_conv2d_shape *s) {
+    size_t nb = CONV_SCRATCH_BUDGET / img_floats(s);
     if (nb < 1) nb = 1;
     if (nb > (size_t)s->N) nb = (size_t)s->N;
-    return per_img * nb;
+    return (int)nb;
+}
+
+/* Non-decreasing in N, so one buffer sized for the largest batch serves every smaller one. */
+size_t fv_conv2d_scratch_floats(const fv_conv2d_shape *s) {
+    if (is_pointwise(s) || is_depthwise(s)) return 0;
+    return img_floats(s) * (size_t)scratch_images(s);
+}
+
+/* Threads for one call: at most one per image (and per scratch slice), one for small work, and
+ * one when OpenBLAS runs its own threads (nesting the two pools oversubscribes the cores). */
+static int plan_threads(const fv_conv2d_shape *s, int max_images) {
+    size_t macs = (size_t)s->N * s->K * out_plane(s) * (size_t)(s->C / s->groups) * s->R * s->R;
+    int t = omp_get_max_threads();
+    if (t > max_images) t = max_images;
+    if (macs < CONV_PAR_MIN_MACS || openblas_get_num_threads() > 1) t = 1;
+    return t < 1 ? 1 : t;
 }
 
 /* Output positions o in [*lo, *hi) whose input coordinate o*stride - pad + k lies in [0, size). */
 static void valid_range(int *lo, int *hi, int k, int pad, int stride, int size, int out_size) {
-    int a = pad - k;              /* o*stride >= a */
-    int b = size - 1 + pad - k;   /* o*stride <= b */
+    int a = pad - k;            /* o*stride >= a */
+    int b = size - 1 + pad - k; /* o*stride <= b */
     int l = a <= 0 ? 0 : (a + stride - 1) / stride;
     int h = b < 0 ? 0 : b / stride + 1;
     if (h > out_size) h = out_size;
@@ -77,45 +94,51 @@ static void valid_range(int *lo, int *hi, int k, int pad, int stride, int size, 
     *lo = l, *hi = h;
 }
 
-/* col[C*R*R x nb*P] from inp[nb, C, H, W] (P = OH*OW). */
+static void zero(float *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = 0.0f;
+}
+
+/* col[C*R*R x nb*P] from inp[nb, C, H, W] (P = OH*OW). Rows are short (OW floats), so copies are
+ * inline loops rather than memcpy calls. */
 static void im2col(float *col, const float *inp, int nb, const fv_conv2d_shape *s) {
     const int C = s->C, H = s->H, W = s->W, R = s->R, st = s->stride, pad = s->pad;
     const int OH = s->OH, OW = s->OW;
-    const size_t P = (size_t)OH * OW, ld = (size_t)nb * P;
-    const int rows = C * R * R;
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)rows * ld >= CONV_OMP_MIN)
-    for (int row = 0; row < rows; row++) {
-        for (int n = 0; n < nb; n++) {
-            const int c = row / (R * R), ky = row / R % R, kx = row % R;
+    const size_t P = out_plane(s), ld = (size_t)nb * P;
+    for (int n = 0; n < nb; n++) {
+        for (int c = 0; c < C; c++) {
             const float *src = inp + ((size_t)n * C + c) * H * W;
-            float *dst = col + (size_t)row * ld + (size_t)n * P;
-            int oy0, oy1, ox0, ox1;
-            valid_range(&oy0, &oy1, ky, pad, st, H, OH);
-            valid_range(&ox0, &ox1, kx, pad, st, W, OW);
-            if (ox0 == ox1) oy0 = oy1 = OH; /* this tap never sees the image: all zeros */
-            memset(dst, 0, (size_t)oy0 * OW * sizeof(float));
-            for (int oy = oy0; oy < oy1; oy++) {
-                float *d = dst + (size_t)oy * OW;
-                const float *srow = src + (size_t)(oy * st - pad + ky) * W + (ox0 * st - pad + kx);
-                for (int ox = 0; ox < ox0; ox++) d[ox] = 0.0f;
-                if (st == 1) {
-                    memcpy(d + ox0, srow, (size_t)(ox1 - ox0) * sizeof(float));
-                } else {
-                    for (int i = 0; i < ox1 - ox0; i++) d[ox0 + i] = srow[i * st];
+            for (int ky = 0; ky < R; ky++) {
+                for (int kx = 0; kx < R; kx++) {
+                    float *dst = col + (size_t)((c * R + ky) * R + kx) * ld + (size_t)n * P;
+                    int oy0, oy1, ox0, ox1;
+                    valid_range(&oy0, &oy1, ky, pad, st, H, OH);
+                    valid_range(&ox0, &ox1, kx, pad, st, W, OW);
+                    if (ox0 == ox1) oy0 = oy1 = OH; /* this tap never sees the image */
+                    zero(dst, (size_t)oy0 * OW);
+                    for (int oy = oy0; oy < oy1; oy++) {
+                        float *d = dst + (size_t)oy * OW;
+                        const float *srow = src + (size_t)(oy * st - pad + ky) * W + (ox0 * st - pad + kx);
+                        for (int ox = 0; ox < ox0; ox++) d[ox] = 0.0f;
+                        if (st == 1) {
+#pragma omp simd
+                            for (int i = 0; i < ox1 - ox0; i++) d[ox0 + i] = srow[i];
+                        } else {
+                            for (int i = 0; i < ox1 - ox0; i++) d[ox0 + i] = srow[i * st];
+                        }
+                        for (int ox = ox1; ox < OW; ox++) d[ox] = 0.0f;
+                    }
+                    zero(dst + (size_t)oy1 * OW, (size_t)(OH - oy1) * OW);
                 }
-                for (int ox = ox1; ox < OW; ox++) d[ox] = 0.0f;
             }
-            memset(dst + (size_t)oy1 * OW, 0, (size_t)(OH - oy1) * OW * sizeof(float));
         }
     }
 }
 
-/* dinp[nb, C, H, W] += col2im(dcol[C*R*R x nb*P]). One thread per input plane. */
+/* dinp[nb, C, H, W] += col2im(dcol[C*R*R x nb*P]). */
 static void col2im_add(float *dinp, const float *dcol, int nb, const fv_conv2d_shape *s) {
     const int C = s->C, H = s->H, W = s->W, R = s->R, st = s->stride, pad = s->pad;
     const int OH = s->OH, OW = s->OW;
-    const size_t P = (size_t)OH * OW, ld = (size_t)nb * P;
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)C * R * R * ld >= CONV_OMP_MIN)
+    const size_t P = out_plane(s), ld = (size_t)nb * P;
     for (int n = 0; n < nb; n++) {
         for (int c = 0; c < C; c++) {
             float *dst = dinp + ((size_t)n * C + c) * H * W;
@@ -143,10 +166,9 @@ static void col2im_add(float *dinp, const float *dcol, int nb, const fv_conv2d_s
     }
 }
 
-/* out[nb, K, P] = tmp[K x nb*P] + b[K]. */
+/* out[nb, K, P] = tmp[K x nb*P] + b[K] (b may be NULL). */
 static void scatter_out(float *out, const float *tmp, const float *b, int nb, int K, size_t P) {
     const size_t ld = (size_t)nb * P;
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)K * ld >= CONV_OMP_MIN)
     for (int n = 0; n < nb; n++) {
         for (int k = 0; k < K; k++) {
             float *d = out + ((size_t)n * K + k) * P;
@@ -161,17 +183,19 @@ static void scatter_out(float *out, const float *tmp, const float *b, int nb, in
 /* dg[K x nb*P] from dout[nb, K, P]. */
 static void gather_dout(float *dg, const float *dout, int nb, int K, size_t P) {
     const size_t ld = (size_t)nb * P;
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)K * ld >= CONV_OMP_MIN)
-    for (int k = 0; k < K; k++)
-        for (int n = 0; n < nb; n++)
-            memcpy(dg + (size_t)k * ld + (size_t)n * P, dout + ((size_t)n * K + k) * P,
-                   P * sizeof(float));
+    for (int k = 0; k < K; k++) {
+        for (int n = 0; n < nb; n++) {
+            float *d = dg + (size_t)k * ld + (size_t)n * P;
+            const float *src = dout + ((size_t)n * K + k) * P;
+#pragma omp simd
+            for (size_t p = 0; p < P; p++) d[p] = src[p];
+        }
+    }
 }
 
-/* out[n, k, :] += b[k] for every image and channel. */
-static void add_bias(float *out, const float *b, int N, int K, size_t P) {
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)N * K * P >= CONV_OMP_MIN)
-    for (int n = 0; n < N; n++) {
+/* out[n, k, :] += b[k] for nb images. */
+static void add_bias(float *out, const float *b, int nb, int K, size_t P) {
+    for (int n = 0; n < nb; n++) {
         for (int k = 0; k < K; k++) {
             float *d = out + ((size_t)n * K + k) * P;
             const float bk = b[k];
@@ -183,17 +207,44 @@ static void add_bias(float *out, const float *b, int N, int K, size_t P) {
 
 /* db[k] += sum over images and positions of dout[n, k, :], in a fixed order per k. */
 static void bias_grad(float *db, const float *dout, int N, int K, size_t P) {
-#pragma omp parallel for schedule(static) if ((size_t)N * K * P >= CONV_OMP_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)N * K * P >= CONV_PAR_MIN_MACS)
     for (int k = 0; k < K; k++) {
         float acc = 0.0f;
         for (int n = 0; n < N; n++) {
             const float *d = dout + ((size_t)n * K + k) * P;
             float part = 0.0f;
+#pragma omp simd reduction(+ : part)
             for (size_t p = 0; p < P; p++) part += d[p];
             acc += part;
         }
         db[k] += acc;
     }
+}
+
+/* This thread's images [*n0, *n1) of N when the batch is split over the team. */
+static void my_images(int *n0, int *n1, int N) {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    *n0 = (int)((long)N * t / T), *n1 = (int)((long)N * (t + 1) / T);
+}
+
+/* Per-thread weight-gradient buffers: thread 0 accumulates into dw itself, thread t >= 1 into
+ * part + (t - 1) * nw (zeroed). Returns NULL when T == 1. */
+static float *dw_parts_new(int T, size_t nw) {
+    return T > 1 ? fv_calloc((size_t)(T - 1) * nw, sizeof(float)) : NULL;
+}
+
+static float *dw_target(float *dw, float *part, size_t nw) {
+    const int t = omp_get_thread_num();
+    return t == 0 ? dw : part + (size_t)(t - 1) * nw;
+}
+
+/* dw += part[0] + part[1] + ... in thread order; frees part. */
+static void dw_parts_reduce(float *dw, float *part, int T, size_t nw) {
+    for (int t = 1; t < T; t++) {
+        const float *p = part + (size_t)(t - 1) * nw;
+        for (size_t i = 0; i < nw; i++) dw[i] += p[i];
+    }
+    free(part);
 }
 
 /* ---- depthwise: one R x R filter per channel, weight [C, 1, R, R] ---- */
@@ -202,7 +253,8 @@ static void dw_forward(float *out, const float *inp, const float *w, const float
                        const fv_conv2d_shape *s) {
     const int N = s->N, C = s->C, H = s->H, W = s->W, R = s->R, st = s->stride, pad = s->pad;
     const int OH = s->OH, OW = s->OW;
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)N * C * OH * OW * R * R >= CONV_OMP_MIN)
+    const int T = (size_t)N * C * OH * OW * R * R >= CONV_PAR_MIN_MACS ? omp_get_max_threads() : 1;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(T)
     for (int n = 0; n < N; n++) {
         for (int c = 0; c < C; c++) {
             const float *src = inp + ((size_t)n * C + c) * H * W;
@@ -238,7 +290,8 @@ static void dw_backward(float *dinp, float *dw, float *db, const float *dout, co
                         const float *w, const fv_conv2d_shape *s) {
     const int N = s->N, C = s->C, H = s->H, W = s->W, R = s->R, st = s->stride, pad = s->pad;
     const int OH = s->OH, OW = s->OW;
-#pragma omp parallel for schedule(static) if ((size_t)N * C * OH * OW * R * R >= CONV_OMP_MIN)
+    const int T = (size_t)N * C * OH * OW * R * R >= CONV_PAR_MIN_MACS ? omp_get_max_threads() : 1;
+#pragma omp parallel for schedule(static) num_threads(T)
     for (int c = 0; c < C; c++) {
         for (int n = 0; n < N; n++) {
             const float *src = inp + ((size_t)n * C + c) * H * W;
@@ -246,6 +299,7 @@ static void dw_backward(float *dinp, float *dw, float *db, const float *dout, co
             float *di = dinp ? dinp + ((size_t)n * C + c) * H * W : NULL;
             if (db) {
                 float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
                 for (size_t p = 0; p < (size_t)OH * OW; p++) acc += g[p];
                 db[c] += acc;
             }
@@ -263,10 +317,22 @@ static void dw_backward(float *dinp, float *dw, float *db, const float *dout, co
                         const size_t off = (size_t)(oy * st - pad + ky) * W + (size_t)(ox0 * st - pad + kx);
                         const float *srow = src + off;
                         const float *grow = g + (size_t)oy * OW + ox0;
-                        for (int i = 0; i < ox1 - ox0; i++) acc += grow[i] * srow[i * st];
+                        float part = 0.0f;
+                        if (st == 1) {
+#pragma omp simd reduction(+ : part)
+                            for (int i = 0; i < ox1 - ox0; i++) part += grow[i] * srow[i];
+                        } else {
+                            for (int i = 0; i < ox1 - ox0; i++) part += grow[i] * srow[i * st];
+                        }
+                        acc += part;
                         if (di) {
                             float *drow = di + off;
-                            for (int i = 0; i < ox1 - ox0; i++) drow[i * st] += wv * grow[i];
+                            if (st == 1) {
+#pragma omp simd
+                                for (int i = 0; i < ox1 - ox0; i++) drow[i] += wv * grow[i];
+                            } else {
+                                for (int i = 0; i < ox1 - ox0; i++) drow[i * st] += wv * grow[i];
+                            }
                         }
                     }
                     dw[wi] += acc;
@@ -280,34 +346,109 @@ static void dw_backward(float *dinp, float *dw, float *db, const float *dout, co
 
 static void pw_forward(float *out, const float *inp, const float *w, const float *b,
                        const fv_conv2d_shape *s) {
-    const int G = s->groups, Cg = s->C / G, Kg = s->K / G;
-    const int P = s->H * s->W;
-    for (int n = 0; n < s->N; n++) {
-        for (int g = 0; g < G; g++) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, P, Cg, 1.0f,
-                        w + (size_t)g * Kg * Cg, Cg, inp + ((size_t)n * s->C + (size_t)g * Cg) * P, P,
-                        0.0f, out + ((size_t)n * s->K + (size_t)g * Kg) * P, P);
+    const int G = s->groups, Cg = s->C / G, Kg = s->K / G, P = s->H * s->W;
+    const int T = plan_threads(s, s->N);
+#pragma omp parallel num_threads(T)
+    {
+        int n0, n1;
+        my_images(&n0, &n1, s->N);
+        for (int n = n0; n < n1; n++) {
+            for (int g = 0; g < G; g++) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, P, Cg, 1.0f,
+                            w + (size_t)g * Kg * Cg, Cg,
+                            inp + ((size_t)n * s->C + (size_t)g * Cg) * P, P, 0.0f,
+                            out + ((size_t)n * s->K + (size_t)g * Kg) * P, P);
+            }
+            if (b) add_bias(out + (size_t)n * s->K * P, b, 1, s->K, (size_t)P);
         }
     }
-    if (b) add_bias(out, b, s->N, s->K, (size_t)P);
 }
 
 static void pw_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
                         const fv_conv2d_shape *s) {
-    const int G = s->groups, Cg = s->C / G, Kg = s->K / G;
-    const int P = s->H * s->W;
-    for (int n = 0; n < s->N; n++) {
-        for (int g = 0; g < G; g++) {
-            const float *dg = dout + ((size_t)n * s->K + (size_t)g * Kg) * P;
-            const size_t ioff = ((size_t)n * s->C + (size_t)g * Cg) * P;
-            /* dw_g[Kg x Cg] += dout_g[Kg x P] inp_g[Cg x P]^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, Cg, P, 1.0f, dg, P, inp + ioff, P,
-                        1.0f, dw + (size_t)g * Kg * Cg, Cg);
-            /* dinp_g[Cg x P] += w_g[Kg x Cg]^T dout_g[Kg x P] */
-            if (dinp)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Cg, P, Kg, 1.0f,
-                            w + (size_t)g * Kg * Cg, Cg, dg, P, 1.0f, dinp + ioff, P);
+    const int G = s->groups, Cg = s->C / G, Kg = s->K / G, P = s->H * s->W;
+    const int T = plan_threads(s, s->N);
+    const size_t nw = (size_t)s->K * Cg;
+    float *part = dw_parts_new(T, nw);
+#pragma omp parallel num_threads(T)
+    {
+        int n0, n1;
+        my_images(&n0, &n1, s->N);
+        float *dwt = dw_target(dw, part, nw);
+        for (int n = n0; n < n1; n++) {
+            for (int g = 0; g < G; g++) {
+                const float *dg = dout + ((size_t)n * s->K + (size_t)g * Kg) * P;
+                const size_t ioff = ((size_t)n * s->C + (size_t)g * Cg) * P;
+                /* dw_g[Kg x Cg] += dout_g[Kg x P] inp_g[Cg x P]^T */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, Cg, P, 1.0f, dg, P, inp + ioff,
+                            P, 1.0f, dwt + (size_t)g * Kg * Cg, Cg);
+                /* dinp_g[Cg x P] += w_g[Kg x Cg]^T dout_g[Kg x P] */
+                if (dinp)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Cg, P, Kg, 1.0f,
+                                w + (size_t)g * Kg * Cg, Cg, dg, P, 1.0f, dinp + ioff, P);
+            }
         }
+    }
+    dw_parts_reduce(dw, part, T, nw);
+}
+
+/* ---- general path ---- */
+
+/* Forward of images [n0, n1) in chunks of at most cap images, in scratch slice scr. */
+static void gen_forward_range(float *out, const float *inp, const float *w, const float *b,
+                              float *scr, int cap, int n0, int n1, const fv_conv2d_shape *s) {
+    const int G = s->groups, Kg = s->K / G, CRR = s->C / G * s->R * s->R;
+    const size_t P = out_plane(s), in_img = (size_t)s->C * s->H * s->W;
+    for (int i = n0; i < n1; i += cap) {
+        const int nb = n1 - i < cap ? n1 - i : cap;
+        const size_t ld = (size_t)nb * P;
+        float *col = scr, *tmp = scr + (size_t)s->C * s->R * s->R * ld;
+        im2col(col, inp + (size_t)i * in_img, nb, s);
+        /* With one image the GEMM output already is the NCHW output: write it in place. */
+        float *dst = nb == 1 ? out + (size_t)i * s->K * P : tmp;
+        for (int g = 0; g < G; g++) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, (int)ld, CRR, 1.0f,
+                        w + (size_t)g * Kg * CRR, CRR, col + (size_t)g * CRR * ld, (int)ld, 0.0f,
+                        dst + (size_t)g * Kg * ld, (int)ld);
+        }
+        if (nb > 1)
+            scatter_out(out + (size_t)i * s->K * P, tmp, b, nb, s->K, P);
+        else if (b)
+            add_bias(dst, b, 1, s->K, P);
+    }
+}
+
+/* Backward of images [n0, n1): dwt += ..., dinp += ... (dinp may be NULL). */
+static void gen_backward_range(float *dinp, float *dwt, const float *dout, const float *inp,
+                               const float *w, float *scr, int cap, int n0, int n1,
+                               const fv_conv2d_shape *s) {
+    const int G = s->groups, Kg = s->K / G, CRR = s->C / G * s->R * s->R;
+    const size_t P = out_plane(s), in_img = (size_t)s->C * s->H * s->W;
+    for (int i = n0; i < n1; i += cap) {
+        const int nb = n1 - i < cap ? n1 - i : cap;
+        const size_t ld = (size_t)nb * P;
+        float *col = scr; /* im2col of the chunk, then reused for dcol */
+        const float *dg = dout + (size_t)i * s->K * P;
+        if (nb > 1) {
+            float *buf = scr + (size_t)s->C * s->R * s->R * ld;
+            gather_dout(buf, dg, nb, s->K, P);
+            dg = buf;
+        }
+        im2col(col, inp + (size_t)i * in_img, nb, s);
+        /* dw_g[Kg x CRR] += dout_g[Kg x ld] col_g[CRR x ld]^T */
+        for (int g = 0; g < G; g++) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, CRR, (int)ld, 1.0f,
+                        dg + (size_t)g * Kg * ld, (int)ld, col + (size_t)g * CRR * ld, (int)ld, 1.0f,
+                        dwt + (size_t)g * Kg * CRR, CRR);
+        }
+        if (!dinp) continue;
+        /* dcol_g[CRR x ld] = w_g[Kg x CRR]^T dout_g[Kg x ld], into the col buffer */
+        for (int g = 0; g < G; g++) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRR, (int)ld, Kg, 1.0f,
+                        w + (size_t)g * Kg * CRR, CRR, dg + (size_t)g * Kg * ld, (int)ld, 0.0f,
+                        col + (size_t)g * CRR * ld, (int)ld);
+        }
+        col2im_add(dinp + (size_t)i * in_img, col, nb, s);
     }
 }
 
@@ -324,72 +465,37 @@ void fv_conv2d_forward(float *out, const float *inp, const float *w, const float
         return;
     }
     FV_ASSERT(scratch != NULL);
-    const int G = s->groups, Cg = s->C / G, Kg = s->K / G, RR = s->R * s->R;
-    const int CRR = Cg * RR; /* GEMM reduction length per group */
-    const size_t P = (size_t)s->OH * s->OW, in_img = (size_t)s->C * s->H * s->W;
-    const int nb_max = chunk_images(s);
-    float *col = scratch;
-    float *tmp = scratch + (size_t)s->C * RR * nb_max * P;
-    for (int n0 = 0; n0 < s->N; n0 += nb_max) {
-        const int nb = s->N - n0 < nb_max ? s->N - n0 : nb_max;
-        const size_t ld = (size_t)nb * P;
-        im2col(col, inp + (size_t)n0 * in_img, nb, s);
-        /* With one image the GEMM output already is the NCHW output: write it in place. */
-        float *dst = nb == 1 ? out + (size_t)n0 * s->K * P : tmp;
-        for (int g = 0; g < G; g++) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, (int)ld, CRR, 1.0f,
-                        w + (size_t)g * Kg * CRR, CRR, col + (size_t)g * CRR * ld, (int)ld, 0.0f,
-                        dst + (size_t)g * Kg * ld, (int)ld);
-        }
-        if (nb == 1) {
-            if (b) add_bias(dst, b, 1, s->K, P);
-        } else {
-            scatter_out(out + (size_t)n0 * s->K * P, tmp, b, nb, s->K, P);
-        }
+    const int nbs = scratch_images(s), T = plan_threads(s, nbs), cap = nbs / T;
+#pragma omp parallel num_threads(T)
+    {
+        int n0, n1;
+        my_images(&n0, &n1, s->N);
+        float *scr = scratch + (size_t)omp_get_thread_num() * cap * img_floats(s);
+        gen_forward_range(out, inp, w, b, scr, cap, n0, n1, s);
     }
 }
 
 void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, float *scratch, const fv_conv2d_shape *s) {
-    const size_t P = (size_t)s->OH * s->OW;
     if (is_depthwise(s)) {
         dw_backward(dinp, dw, db, dout, inp, w, s);
         return;
     }
-    if (db) bias_grad(db, dout, s->N, s->K, P);
+    if (db) bias_grad(db, dout, s->N, s->K, out_plane(s));
     if (is_pointwise(s)) {
         pw_backward(dinp, dw, dout, inp, w, s);
         return;
     }
     FV_ASSERT(scratch != NULL);
-    const int G = s->groups, Cg = s->C / G, Kg = s->K / G, RR = s->R * s->R;
-    const int CRR = Cg * RR;
-    const size_t in_img = (size_t)s->C * s->H * s->W;
-    const int nb_max = chunk_images(s);
-    float *col = scratch; /* im2col of the chunk, then reused for dcol */
-    float *dgbuf = scratch + (size_t)s->C * RR * nb_max * P;
-    for (int n0 = 0; n0 < s->N; n0 += nb_max) {
-        const int nb = s->N - n0 < nb_max ? s->N - n0 : nb_max;
-        const size_t ld = (size_t)nb * P;
-        const float *dg = dout + (size_t)n0 * s->K * P;
-        if (nb > 1) {
-            gather_dout(dgbuf, dg, nb, s->K, P);
-            dg = dgbuf;
-        }
-        im2col(col, inp + (size_t)n0 * in_img, nb, s);
-        /* dw_g[Kg x CRR] += dout_g[Kg x ld] col_g[CRR x ld]^T */
-        for (int g = 0; g < G; g++) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, CRR, (int)ld, 1.0f,
-                        dg + (size_t)g * Kg * ld, (int)ld, col + (size_t)g * CRR * ld, (int)ld, 1.0f,
-                        dw + (size_t)g * Kg * CRR, CRR);
-        }
-        if (!dinp) continue;
-        /* dcol_g[CRR x ld] = w_g[Kg x CRR]^T dout_g[Kg x ld], into the col buffer */
-        for (int g = 0; g < G; g++) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRR, (int)ld, Kg, 1.0f,
-                        w + (size_t)g * Kg * CRR, CRR, dg + (size_t)g * Kg * ld, (int)ld, 0.0f,
-                        col + (size_t)g * CRR * ld, (int)ld);
-        }
-        col2im_add(dinp + (size_t)n0 * in_img, col, nb, s);
+    const int nbs = scratch_images(s), T = plan_threads(s, nbs), cap = nbs / T;
+    const size_t nw = (size_t)s->K * (s->C / s->groups) * s->R * s->R;
+    float *part = dw_parts_new(T, nw);
+#pragma omp parallel num_threads(T)
+    {
+        int n0, n1;
+        my_images(&n0, &n1, s->N);
+        float *scr = scratch + (size_t)omp_get_thread_num() * cap * img_floats(s);
+        gen_backward_range(dinp, dw_target(dw, part, nw), dout, inp, w, scr, cap, n0, n1, s);
     }
+    dw_parts_reduce(dw, part, T, nw);
 }

@@ -17,7 +17,33 @@ static int pool_out(int size, int k, int stride, int pad) {
 
 /* Max pooling. The padding never wins (it acts as -infinity): a window that covers only padding
  * gives out = 0 and argmax = -1. Ties go to the first maximum in row-major window order; a NaN
- * in the window is propagated (PyTorch's rule). */
+ * wins over any number (PyTorch's rule: v > max || isnan(v), so the last NaN is reported). */
+static inline int max_takes(float v, float m) { return v > m || v != v; }
+
+/* The common 2x2, stride 2, no padding case: no bounds, no window loops. */
+static void maxpool_2x2(float *dst, int32_t *am, const float *src, int H, int W, int OH, int OW) {
+    for (int oy = 0; oy < OH; oy++) {
+        const int y = 2 * oy;
+        const float *r0 = src + (size_t)y * W, *r1 = r0 + W;
+        /* selects, not branches: random data would mispredict every other compare */
+#pragma omp simd
+        for (int ox = 0; ox < OW; ox++) {
+            const int x = 2 * ox;
+            const float a = r0[x], b = r0[x + 1], c = r1[x], d = r1[x + 1];
+            float m = a;
+            int32_t i = y * W + x;
+            int t = max_takes(b, m);
+            m = t ? b : m, i = t ? i + 1 : i;
+            t = max_takes(c, m);
+            m = t ? c : m, i = t ? (y + 1) * W + x : i;
+            t = max_takes(d, m);
+            m = t ? d : m, i = t ? (y + 1) * W + x + 1 : i;
+            dst[oy * OW + ox] = m;
+            am[oy * OW + ox] = i;
+        }
+    }
+}
+
 void fv_maxpool_forward(float *out, int32_t *argmax, const float *inp, int N, int C, int H, int W,
                         int k, int stride, int pad) {
     const int OH = pool_out(H, k, stride, pad), OW = pool_out(W, k, stride, pad);
@@ -27,21 +53,22 @@ void fv_maxpool_forward(float *out, int32_t *argmax, const float *inp, int N, in
         const float *src = inp + pl * H * W;
         float *dst = out + pl * OH * OW;
         int32_t *am = argmax + pl * OH * OW;
+        if (k == 2 && stride == 2 && pad == 0) {
+            maxpool_2x2(dst, am, src, H, W, OH, OW);
+            continue;
+        }
         for (int oy = 0; oy < OH; oy++) {
             const int y0 = oy * stride - pad;
             const int ya = y0 < 0 ? 0 : y0, yb = y0 + k > H ? H : y0 + k;
             for (int ox = 0; ox < OW; ox++) {
                 const int x0 = ox * stride - pad;
                 const int xa = x0 < 0 ? 0 : x0, xb = x0 + k > W ? W : x0 + k;
-                int best = -1;
+                int32_t best = -1;
                 float m = 0.0f;
                 for (int y = ya; y < yb; y++) {
                     for (int x = xa; x < xb; x++) {
                         const float v = src[y * W + x];
-                        if (best < 0 || v > m || (v != v && m == m)) {
-                            m = v;
-                            best = y * W + x;
-                        }
+                        if (best < 0 || max_takes(v, m)) m = v, best = y * W + x;
                     }
                 }
                 dst[oy * OW + ox] = m;

@@ -192,6 +192,17 @@ static void check_tens_grad(const char *what, tens *t, ref_fn f, const void *ctx
     free(num), free(delta);
 }
 
+/* Check t's gradient (after backward) minus its pre-fill against a direct double reference. */
+static void check_direct_grad(const char *what, const char *which, tens *t, const double *ref) {
+    char name[200];
+    snprintf(name, sizeof name, "%s %s", what, which);
+    check_guard(t->grad, t->n, name);
+    float *delta = fv_malloc(t->n * sizeof(float));
+    for (size_t i = 0; i < t->n; i++) delta[i] = t->grad[i] - t->prefill[i];
+    check_grad(name, delta, ref, t->n);
+    free(delta);
+}
+
 /* ---- the gradient checker itself must be able to fail ---- */
 
 static void test_checker_rejects(void **state) {
@@ -232,8 +243,37 @@ static void ref_conv(double *out, double *const *in, const void *ctx) {
         }
 }
 
-static void check_conv(int N, int C, int H, int W, int K, int R, int stride, int pad, int groups,
-                       int bias) {
+/* Direct double-precision conv backward: dx += ..., dw += ..., db += ... (db may be NULL). */
+static void ref_conv_backward(double *dx, double *dw, double *db, const double *G, const double *x,
+                              const double *w, const fv_conv2d_shape *s) {
+    const int Cg = s->C / s->groups, Kg = s->K / s->groups;
+    for (int n = 0; n < s->N; n++)
+        for (int k = 0; k < s->K; k++) {
+            const int g = k / Kg;
+            for (int oy = 0; oy < s->OH; oy++)
+                for (int ox = 0; ox < s->OW; ox++) {
+                    const double gv = G[(((size_t)n * s->K + k) * s->OH + oy) * s->OW + ox];
+                    if (db) db[k] += gv;
+                    for (int c = 0; c < Cg; c++)
+                        for (int ky = 0; ky < s->R; ky++)
+                            for (int kx = 0; kx < s->R; kx++) {
+                                int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                                if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
+                                size_t wi = ((size_t)(k * Cg + c) * s->R + ky) * s->R + kx;
+                                size_t xi = (((size_t)n * s->C + g * Cg + c) * s->H + iy) * s->W + ix;
+                                dw[wi] += gv * x[xi];
+                                dx[xi] += gv * w[wi];
+                            }
+                }
+        }
+}
+
+
+/* Checks one conv shape: forward against ref_conv, backward against central differences of ref_conv
+ * (numeric != 0; small shapes) or against ref_conv_backward (numeric == 0: shapes big enough for
+ * the multi-threaded paths, where finite differences would take too long). */
+static void check_conv_ex(int N, int C, int H, int W, int K, int R, int stride, int pad, int groups,
+                          int bias, int numeric) {
     char what[160];
     snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d R%d s%d p%d g%d%s", N, C, H, W, K, R, stride,
              pad, groups, bias ? "" : " nobias");
@@ -259,13 +299,24 @@ static void check_conv(int N, int C, int H, int W, int K, int R, int stride, int
     fv_conv2d_backward(x.grad, w.grad, bias ? b.grad : NULL, G, x.f, w.f, scratch, &s);
     check_guard(scratch, nscr, what);
     char name[200];
-    snprintf(name, sizeof name, "%s dinp", what);
-    check_tens_grad(name, &x, ref_conv, &s, in, 0, Gd, nout);
-    snprintf(name, sizeof name, "%s dw", what);
-    check_tens_grad(name, &w, ref_conv, &s, in, 1, Gd, nout);
-    if (bias) {
-        snprintf(name, sizeof name, "%s db", what);
-        check_tens_grad(name, &b, ref_conv, &s, in, 2, Gd, nout);
+    if (numeric) {
+        snprintf(name, sizeof name, "%s dinp", what);
+        check_tens_grad(name, &x, ref_conv, &s, in, 0, Gd, nout);
+        snprintf(name, sizeof name, "%s dw", what);
+        check_tens_grad(name, &w, ref_conv, &s, in, 1, Gd, nout);
+        if (bias) {
+            snprintf(name, sizeof name, "%s db", what);
+            check_tens_grad(name, &b, ref_conv, &s, in, 2, Gd, nout);
+        }
+    }
+    {   /* the direct reference, itself validated here on every small shape */
+        double *dx = fv_calloc(nin, sizeof(double)), *dw = fv_calloc(nw, sizeof(double));
+        double *db = fv_calloc((size_t)K, sizeof(double));
+        ref_conv_backward(dx, dw, db, Gd, x.d, w.d, &s);
+        check_direct_grad(what, "dinp", &x, dx);
+        check_direct_grad(what, "dw", &w, dw);
+        if (bias) check_direct_grad(what, "db", &b, db);
+        free(dx), free(dw), free(db);
     }
 
     /* dinp == NULL: the same parameter gradients, bit for bit */
@@ -278,6 +329,11 @@ static void check_conv(int N, int C, int H, int W, int K, int R, int stride, int
 
     tens_free(&x), tens_free(&w), tens_free(&b);
     free(scratch), free(out), free(G), free(Gd), free(ref), free(dw2), free(db2);
+}
+
+static void check_conv(int N, int C, int H, int W, int K, int R, int stride, int pad, int groups,
+                       int bias) {
+    check_conv_ex(N, C, H, W, K, R, stride, pad, groups, bias, 1);
 }
 
 static void test_conv_dense(void **state) {
@@ -312,32 +368,21 @@ static void test_conv_pointwise(void **state) {
     check_conv(2, 3, 4, 5, 2, 1, 1, 1, 1, 1);  /* 1x1 with padding: general path */
 }
 
-/* A batch larger than the scratch budget runs in chunks (here 2 images then 1, the last through
- * the one-image path); checked against the reference and a direct double backward. */
-static void ref_conv_backward(double *dx, double *dw, double *db, const double *G, const double *x,
-                              const double *w, const fv_conv2d_shape *s) {
-    const int Cg = s->C / s->groups, Kg = s->K / s->groups;
-    for (int n = 0; n < s->N; n++)
-        for (int k = 0; k < s->K; k++) {
-            const int g = k / Kg;
-            for (int oy = 0; oy < s->OH; oy++)
-                for (int ox = 0; ox < s->OW; ox++) {
-                    const double gv = G[(((size_t)n * s->K + k) * s->OH + oy) * s->OW + ox];
-                    db[k] += gv;
-                    for (int c = 0; c < Cg; c++)
-                        for (int ky = 0; ky < s->R; ky++)
-                            for (int kx = 0; kx < s->R; kx++) {
-                                int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
-                                if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
-                                size_t wi = ((size_t)(k * Cg + c) * s->R + ky) * s->R + kx;
-                                size_t xi = (((size_t)n * s->C + g * Cg + c) * s->H + iy) * s->W + ix;
-                                dw[wi] += gv * x[xi];
-                                dx[xi] += gv * w[wi];
-                            }
-                }
-        }
+/* Shapes with enough work for the multi-threaded paths (2 threads: uneven image ranges, per-thread
+ * weight-gradient buffers), checked against the direct double reference. */
+static void test_conv_threaded(void **state) {
+    (void)state;
+    check_conv_ex(5, 8, 12, 11, 8, 3, 1, 1, 1, 1, 0);   /* odd batch: 2 + 3 images */
+    check_conv_ex(4, 8, 23, 23, 16, 3, 2, 1, 1, 0, 0);  /* stride 2 */
+    check_conv_ex(4, 8, 16, 16, 8, 3, 1, 1, 2, 1, 0);   /* 2 groups */
+    check_conv_ex(4, 16, 24, 24, 16, 3, 1, 1, 16, 1, 0); /* depthwise */
+    check_conv_ex(4, 32, 31, 31, 32, 3, 2, 1, 32, 1, 0); /* depthwise, stride 2 */
+    check_conv_ex(5, 32, 16, 16, 16, 1, 1, 0, 1, 1, 0);  /* 1x1 */
+    check_conv_ex(3, 32, 16, 16, 32, 1, 1, 0, 2, 0, 0);  /* 1x1, 2 groups */
 }
 
+/* A batch larger than the scratch budget runs in chunks (here 2 images then 1, the last through
+ * the one-image path); checked against the reference and a direct double backward. */
 static void test_conv_chunked(void **state) {
     (void)state;
     const int N = 3, C = 8, H = 136, W = 136, K = 4, R = 3;
@@ -763,7 +808,22 @@ static void ref_linear(double *out, double *const *in, const void *ctx) {
         }
 }
 
-static void check_linear(int N, int I, int O, int bias) {
+static void ref_linear_backward(double *dx, double *dw, double *db, const double *G, const double *x,
+                                const double *w, const lin_ctx *p) {
+    for (int n = 0; n < p->N; n++)
+        for (int o = 0; o < p->O; o++) {
+            const double g = G[(size_t)n * p->O + o];
+            if (db) db[o] += g;
+            for (int i = 0; i < p->I; i++) {
+                dw[(size_t)o * p->I + i] += g * x[(size_t)n * p->I + i];
+                dx[(size_t)n * p->I + i] += g * w[(size_t)o * p->I + i];
+            }
+        }
+}
+
+/* Backward against central differences (numeric != 0) and always against the direct reference
+ * (so big, multi-threaded shapes are checked too). */
+static void check_linear_ex(int N, int I, int O, int bias, int numeric) {
     char what[96];
     snprintf(what, sizeof what, "linear N%d I%d O%d%s", N, I, O, bias ? "" : " nobias");
     const lin_ctx p = {N, I, O};
@@ -781,14 +841,23 @@ static void check_linear(int N, int I, int O, int bias) {
     check_fwd(what, out, ref, nout);
     fv_linear_backward(x.grad, w.grad, bias ? b.grad : NULL, G, x.f, w.f, N, I, O);
     char name[128];
-    snprintf(name, sizeof name, "%s dinp", what);
-    check_tens_grad(name, &x, ref_linear, &p, in, 0, Gd, nout);
-    snprintf(name, sizeof name, "%s dw", what);
-    check_tens_grad(name, &w, ref_linear, &p, in, 1, Gd, nout);
-    if (bias) {
-        snprintf(name, sizeof name, "%s db", what);
-        check_tens_grad(name, &b, ref_linear, &p, in, 2, Gd, nout);
+    if (numeric) {
+        snprintf(name, sizeof name, "%s dinp", what);
+        check_tens_grad(name, &x, ref_linear, &p, in, 0, Gd, nout);
+        snprintf(name, sizeof name, "%s dw", what);
+        check_tens_grad(name, &w, ref_linear, &p, in, 1, Gd, nout);
+        if (bias) {
+            snprintf(name, sizeof name, "%s db", what);
+            check_tens_grad(name, &b, ref_linear, &p, in, 2, Gd, nout);
+        }
     }
+    double *dx = fv_calloc(x.n, sizeof(double)), *dw = fv_calloc(w.n, sizeof(double));
+    double *db = fv_calloc(b.n, sizeof(double));
+    ref_linear_backward(dx, dw, db, Gd, x.d, w.d, &p);
+    check_direct_grad(what, "dinp", &x, dx);
+    check_direct_grad(what, "dw", &w, dw);
+    if (bias) check_direct_grad(what, "db", &b, db);
+    free(dx), free(dw), free(db);
     /* dinp == NULL leaves the parameter gradients as they were with it */
     float *dw2 = fbuf(w.n);
     memcpy(dw2, w.prefill, w.n * sizeof(float));
@@ -800,9 +869,11 @@ static void check_linear(int N, int I, int O, int bias) {
 
 static void test_linear(void **state) {
     (void)state;
-    check_linear(5, 7, 3, 1);
-    check_linear(1, 12, 9, 1);
-    check_linear(8, 20, 10, 0);
+    check_linear_ex(5, 7, 3, 1, 1);
+    check_linear_ex(1, 12, 9, 1, 1);
+    check_linear_ex(8, 20, 10, 0, 1);
+    check_linear_ex(64, 400, 120, 1, 0); /* LeNet's fc1: the multi-threaded split */
+    check_linear_ex(33, 150, 71, 1, 0);  /* uneven splits of rows and features */
 }
 
 /* ---- dropout ---- */
@@ -1018,6 +1089,7 @@ int main(void) {
         cmocka_unit_test(test_conv_dense),
         cmocka_unit_test(test_conv_groups),
         cmocka_unit_test(test_conv_pointwise),
+        cmocka_unit_test(test_conv_threaded),
         cmocka_unit_test(test_conv_chunked),
         cmocka_unit_test(test_conv_scratch_monotone),
         cmocka_unit_test(test_pool),
