@@ -220,20 +220,12 @@ static void random_perm(int *perm, int n, vm_stream *s) {
     FISHER_YATES(int, perm, n, s);
 }
 
-/* Pixel level, one channel, in place: gather, Fisher-Yates the values, scatter. */
 static void shuffle_pixels(uint8_t *plane, int W, int x0, int y0, int ww, int hh, uint8_t *v,
                            vm_stream *s) {
-    int n = ww * hh, k = 0;
-    for (int y = 0; y < hh; y++) {
-        const uint8_t *r = plane + (long)(y0 + y) * W + x0;
-        for (int x = 0; x < ww; x++) v[k++] = r[x];
-    }
+    int n = ww * hh;
+    for (int y = 0; y < hh; y++) memcpy(v + y * ww, plane + (long)(y0 + y) * W + x0, (size_t)ww);
     FISHER_YATES(uint8_t, v, n, s);
-    k = 0;
-    for (int y = 0; y < hh; y++) {
-        uint8_t *r = plane + (long)(y0 + y) * W + x0;
-        for (int x = 0; x < ww; x++) r[x] = v[k++];
-    }
+    for (int y = 0; y < hh; y++) memcpy(plane + (long)(y0 + y) * W + x0, v + y * ww, (size_t)ww);
 }
 
 /* Pixel level with a given permutation: position i receives the value from position perm[i]. */
