@@ -61,6 +61,7 @@ typedef struct {
     char name[96];
     double last_seen;
     int alive, banned, strikes;
+    int ready; /* a message arrived after the welcome: its data and model are loaded */
     uint8_t model_hash[FV_HASH_BYTES]; /* the global model this worker holds */
     int has_model;
     int outstanding;
@@ -190,6 +191,12 @@ static int find_worker_user(const fv_coord *c, const char *user) {
 static int alive_workers(const fv_coord *c) {
     int n = 0;
     for (int i = 0; i < c->nw; i++) n += c->w[i].alive;
+    return n;
+}
+
+static int ready_workers(const fv_coord *c) {
+    int n = 0;
+    for (int i = 0; i < c->nw; i++) n += c->w[i].alive && c->w[i].ready;
     return n;
 }
 
@@ -323,6 +330,7 @@ static void handle_join(fv_coord *c, const fv_wire_msg *m) {
     memcpy(w->sign_pk, j->sign_public_key.data, FV_SIGN_PK_BYTES);
     snprintf(w->name, sizeof w->name, "%s", *name ? name : "worker");
     w->alive = 1;
+    w->ready = 0;
     w->has_model = 0;
     w->outstanding = 0;
     w->last_seen = fv_now();
@@ -486,6 +494,7 @@ static void handle_one(fv_coord *c) {
         return;
     }
     if (wi >= 0) c->w[wi].last_seen = fv_now();
+    if (wi >= 0 && rc == 0 && m.env->body_case != FEDVIM__ENVELOPE__BODY_JOIN) c->w[wi].ready = 1;
     if (rc < 0) {
         strike(c, wi, "a malformed message", e.msg);
         fv_wire_msg_close(&m);
@@ -763,9 +772,11 @@ static void shutdown_workers(fv_coord *c, const char *reason) {
 
 static int wait_for_workers(fv_coord *c, fv_err *e) {
     double end = fv_now() + c->cfg.join_timeout;
-    while (alive_workers(c) < c->cfg.workers && fv_now() < end && !c->abort_run) pump(c, POLL_MS);
-    if (c->abort_run) return fv_err_set(e, "stopped before round 1: %s", c->abort_why);
-    int n = alive_workers(c);
+    /* ready: joined and loaded (their first heartbeat follows the setup), so round 1's time is
+     * the round's, not the workers' start-up */
+    while (ready_workers(c) < c->cfg.workers && fv_now() < end && !c->abort_run) pump(c, POLL_MS);
+    if (c->abort_run) return fv_err_set(e, "stopped before round 1: %.400s", c->abort_why);
+    int n = ready_workers(c);
     if (n == 0) return fv_err_set(e, "no worker joined within fl.join_timeout = %g s", c->cfg.join_timeout);
     if (n < c->cfg.workers)
         coord_log(c, "%d of %d workers joined within fl.join_timeout = %g s; starting with them", n, c->cfg.workers,

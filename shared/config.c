@@ -120,7 +120,7 @@ static const key_def SCHEMA[] = {
      "shuffle unit u (1: pixel level)"},
     {"visualmixer", "mode", T_ENUM, OFF(vmix_mode), "spatial+chromatic", 0, 0, "spatial+chromatic|spatial",
      "independent permutation per channel, or one shared by all channels"},
-    {"visualmixer", "verify", T_BOOL, OFF(vmix_verify), "true", 0, 0, NULL,
+    {"visualmixer", "verify", T_BOOL, OFF(vmix_verify), "false", 0, 0, NULL,
      "re-mix an image whose measured VFE is below V* with larger windows"},
     {"visualmixer", "conflict", T_ENUM, OFF(vmix_conflict), "error", 0, 0, "error|privacy|utility",
      "when the lower bound exceeds the upper bound: stop, or let privacy or utility win"},

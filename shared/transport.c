@@ -219,9 +219,7 @@ void *fv_socket_client(void *zctx, const char *endpoint, const fv_identity *id,
         fv_err_set(e, "cannot create a socket: %s", zmq_strerror(errno));
         return NULL;
     }
-    int one = 1;
     if (set_common(s, max_part, e) != 0) goto fail;
-    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
     if (id) {
         FV_ASSERT(server_pk);
         if (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_pk, FV_CURVE_KEY_BYTES) != 0 ||

@@ -408,6 +408,7 @@ int fv_worker_run(const fv_worker_opts *o, fv_err *e) {
                     w->joined = 1;
                     wlog(w, "joined as worker %u: %s on %s, %d clients", m.env->welcome->worker_index,
                          w->cfg.model, w->cfg.dataset, w->cfg.clients);
+                    send_heartbeat(w); /* tells the coordinator this worker is ready */
                     break;
                 case FEDVIM__ENVELOPE__BODY_TASK:
                     if (w->joined) run_task(w, &m);

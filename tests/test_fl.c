@@ -1,0 +1,731 @@
+/* test_fl.c: the federated system end to end on localhost, through the fedvim binary
+ * ($FEDVIM_BIN): real coordinator and worker processes talking CURVE over TCP.
+ *  - LeNet-5, 4 workers, 3 rounds: accuracy rises (MNIST subset when $FEDVIM_DATA/mnist exists,
+ *    else the synthetic set: the test never needs files);
+ *  - the same config and seed give the bitwise same model with 1 or 4 worker processes (with
+ *    Adam state kept per client and FedProx on, the hardest case);
+ *  - a worker killed mid-run: its clients are reassigned, the run completes, and the model is
+ *    the one an undisturbed run gives;
+ *  - security: a worker with an unknown key is refused at the handshake; an allow-listed rogue
+ *    sends a malformed message and unsigned, tampered, replayed (wrong round), wrong-shape,
+ *    oversized, NaN-bearing and forged updates: each is rejected and logged, the rogue is
+ *    banned, its clients reassigned, and the model is again the undisturbed one;
+ *  - deadlines: a worker that holds a client and never answers gets it dropped (counted), and
+ *    with min_clients unmet the round fails cleanly (exit 1, nothing looking complete);
+ *  - resume: a coordinator killed with SIGKILL after round 2 resumes to the same final model;
+ *  - 1,000 virtual clients on 8 worker processes.
+ * Timeouts are generous so the suite also passes under ASan on 2 cores. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "crypto.h"
+#include "transport.h"
+#include "wire.h"
+
+static const char *bin;
+static char root[64];
+
+/* ---- helpers ---- */
+
+static void path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void path(char *out, size_t cap, const char *fmt, ...) {
+    int n = snprintf(out, cap, "%s/", root);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out + n, cap - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static void put(const char *p, const char *text) {
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The whole file as a string (read in chunks: /proc files report size 0). NULL if absent. */
+static char *slurp(const char *p) {
+    FILE *f = fopen(p, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) b = realloc(b, cap *= 2);
+        size_t r = fread(b + n, 1, cap - n - 1, f);
+        if (r == 0) break;
+        n += r;
+    }
+    b[n] = 0;
+    fclose(f);
+    return b;
+}
+
+static int lines(const char *p) {
+    char *t = slurp(p);
+    if (!t) return 0;
+    int n = 0;
+    for (char *c = t; *c; c++) n += *c == '\n';
+    free(t);
+    return n;
+}
+
+static int contains(const char *p, const char *needle) {
+    char *t = slurp(p);
+    int r = t && strstr(t, needle);
+    free(t);
+    return r;
+}
+
+/* Start FEDVIM_BIN with args (NULL-terminated); stdout+stderr to `out` (may be NULL). */
+static pid_t spawn(const char *out, ...) {
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = bin;
+    va_list ap;
+    va_start(ap, out);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 63) argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (out) {
+            int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Wait for pid; return its exit status, or fail the test after timeout seconds (killing it). */
+static int wait_exit(pid_t pid, double timeout) {
+    double end = fv_now() + timeout;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (fv_now() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            fail_msg("process %d did not finish within %.0f s", (int)pid, timeout);
+        }
+        usleep(5000);
+    }
+}
+
+/* The value of "key":"..." in a JSON text, into out. */
+static int json_str(const char *json, const char *key, char *out, size_t cap) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    if (!p) return -1;
+    p += strlen(pat);
+    size_t i = 0;
+    while (p[i] && p[i] != '"' && i + 1 < cap) out[i] = p[i], i++;
+    out[i] = 0;
+    return 0;
+}
+
+static double json_num(const char *json, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/* params_hash from a results folder's summary.json. */
+static void model_hash(const char *name, char *out, size_t cap) {
+    char p[256];
+    path(p, sizeof p, "results/%s/summary.json", name);
+    char *s = slurp(p);
+    if (!s) fail_msg("%s: no summary.json", name);
+    assert_int_equal(json_str(s, "params_hash", out, cap), 0);
+    free(s);
+}
+
+static int same_file(const char *a, const char *b) {
+    char *x = slurp(a), *y = slurp(b);
+    struct stat sa, sb;
+    int r = x && y && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_size == sb.st_size &&
+            memcmp(x, y, (size_t)sa.st_size) == 0;
+    free(x);
+    free(y);
+    return r;
+}
+
+/* A config file: a small synthetic base plus `extra` lines (later keys must not repeat base keys). */
+static void config(const char *name, const char *data, const char *fl, const char *training, const char *extra) {
+    char p[256], text[4096];
+    path(p, sizeof p, "%s.ini", name);
+    snprintf(text, sizeof text,
+             "[data]\n%s\n[fl]\n%s\n[training]\n%s\n[output]\ndir = %s/results\n%s\n", data, fl, training, root,
+             extra ? extra : "");
+    put(p, text);
+}
+
+/* fedvim run NAME.ini with extra args; returns exit status. */
+static int run_cfg(const char *name, double timeout, const char *a1, const char *a2) {
+    char p[256], out[256];
+    path(p, sizeof p, "%s.ini", name);
+    path(out, sizeof out, "%s.out", name);
+    pid_t pid = spawn(out, "run", p, "--quiet", "--overwrite", a1, a2, (const char *)NULL);
+    int st = wait_exit(pid, timeout);
+    if (st != 0) {
+        char *t = slurp(out);
+        print_message("fedvim run %s exited %d:\n%s\n", name, st, t ? t : "");
+        free(t);
+    }
+    return st;
+}
+
+/* The endpoint the coordinator printed ("listening on tcp://..."), waiting for it. */
+static void endpoint_of(const char *out, char *ep, size_t cap) {
+    double end = fv_now() + 60;
+    while (fv_now() < end) {
+        char *t = slurp(out);
+        const char *p = t ? strstr(t, "listening on ") : NULL;
+        if (p) {
+            p += 13;
+            size_t i = 0;
+            while (p[i] && p[i] != ' ' && i + 1 < cap) ep[i] = p[i], i++;
+            ep[i] = 0;
+            free(t);
+            return;
+        }
+        free(t);
+        usleep(10000);
+    }
+    fail_msg("the coordinator never said where it listens (%s)", out);
+}
+
+/* ---- a scripted fake worker, for faults the real worker never makes ---- */
+
+typedef struct {
+    void *ctx, *sock, *mon;
+    fv_identity id;
+    fv_wire_limits lim;
+    uint64_t session;
+    size_t n_params;
+} fake;
+
+static void fake_send(fake *f, Fedvim__Envelope *env, const fv_wire_frame *fr, int nf) {
+    fv_err e;
+    if (fv_wire_send(f->sock, NULL, 0, env, fr, nf, NULL, &e) != 0) fail_msg("fake worker: %s", e.msg);
+}
+
+static void fake_heartbeat(fake *f) {
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Heartbeat hb = FEDVIM__HEARTBEAT__INIT;
+    env.body_case = FEDVIM__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    fake_send(f, &env, NULL, 0);
+}
+
+/* Connect, join, take the welcome, say ready. */
+static void fake_join(fake *f, const char *ep, const fv_public_id *server) {
+    f->ctx = zmq_ctx_new();
+    fv_err e = {{0}};
+    f->sock = fv_socket_client(f->ctx, ep, &f->id, server->curve_pk, 1 << 26, NULL, &e);
+    assert_non_null(f->sock);
+    f->lim = (fv_wire_limits){FV_WIRE_MAX_HEADER, 1 << 24};
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Join j = FEDVIM__JOIN__INIT;
+    j.worker_name = "fake";
+    j.sign_public_key = (ProtobufCBinaryData){32, f->id.pub.sign_pk};
+    env.body_case = FEDVIM__ENVELOPE__BODY_JOIN;
+    env.join = &j;
+    fake_send(f, &env, NULL, 0);
+    int timeout = 30000;
+    zmq_setsockopt(f->sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    fv_wire_msg m;
+    assert_int_equal(fv_wire_recv(f->sock, 0, &f->lim, &m, &e), 0);
+    assert_int_equal(m.env->body_case, FEDVIM__ENVELOPE__BODY_WELCOME);
+    f->session = m.env->welcome->session;
+    f->n_params = m.env->welcome->n_params;
+    fv_wire_msg_close(&m);
+    fake_heartbeat(f);
+}
+
+/* Wait for a task (answering nothing but heartbeats); the task message stays open in *m. Returns
+ * the body case of what arrived instead when it is not a task (error, shutdown), 0 on timeout. */
+static int fake_next(fake *f, fv_wire_msg *m, double timeout) {
+    double end = fv_now() + timeout;
+    int t = 200;
+    zmq_setsockopt(f->sock, ZMQ_RCVTIMEO, &t, sizeof t);
+    while (fv_now() < end) {
+        fv_err e;
+        int r = fv_wire_recv(f->sock, 0, &f->lim, m, &e);
+        if (r == 0 && m->env->body_case != FEDVIM__ENVELOPE__BODY_HEARTBEAT) return m->env->body_case;
+        fv_wire_msg_close(m);
+        fake_heartbeat(f);
+    }
+    return 0;
+}
+
+static void fake_close(fake *f) {
+    if (f->mon) zmq_close(f->mon);
+    zmq_close(f->sock);
+    zmq_ctx_term(f->ctx);
+}
+
+/* Send an update for task t with payload params[count]; `sign` 0: unsigned; tamper: change one
+ * float after signing; round/task override the task's when nonzero. */
+static void fake_update(fake *f, const Fedvim__Task *t, const float *params, size_t count, int sign, int tamper,
+                        uint32_t round, uint64_t task) {
+    Fedvim__UpdateBody b = FEDVIM__UPDATE_BODY__INIT;
+    b.session = f->session;
+    b.task_id = task ? task : t->task_id;
+    b.round = round ? round : t->round;
+    b.client_id = t->client_id;
+    b.num_samples = t->expected_samples;
+    float *x = malloc(count * sizeof(float));
+    memcpy(x, params, (count < f->n_params ? count : f->n_params) * sizeof(float));
+    for (size_t i = f->n_params; i < count; i++) x[i] = 0;
+    fv_wire_frame fr = {FEDVIM__FRAME_KIND__FRAME_PARAMS, x, count};
+    uint8_t *bb, sig[64];
+    size_t bl;
+    fv_wire_sign_update(&b, &fr, 1, f->id.sign_sk, &bb, &bl, sig);
+    if (tamper) x[count / 2] += 0.5f;
+    Fedvim__Update u = FEDVIM__UPDATE__INIT;
+    u.body = (ProtobufCBinaryData){bl, bb};
+    u.signature = (ProtobufCBinaryData){sign ? 64 : 0, sig};
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
+    env.update = &u;
+    fake_send(f, &env, &fr, 1);
+    free(bb);
+    free(x);
+}
+
+/* ---- fixtures ---- */
+
+static int setup(void **state) {
+    (void)state;
+    bin = getenv("FEDVIM_BIN");
+    if (!bin || access(bin, X_OK) != 0) {
+        fprintf(stderr, "test_fl: FEDVIM_BIN is not set to the fedvim binary\n");
+        return -1;
+    }
+    snprintf(root, sizeof root, "/tmp/fv_test_fl_XXXXXX");
+    if (!mkdtemp(root)) return -1;
+    fv_crypto_init();
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- tests ---- */
+
+static void test_lenet_accuracy_rises(void **state) {
+    (void)state;
+    const char *data = getenv("FEDVIM_DATA");
+    char mn[512];
+    snprintf(mn, sizeof mn, "%s/mnist/train-images-idx3-ubyte", data ? data : "data");
+    char gz[520];
+    snprintf(gz, sizeof gz, "%s.gz", mn);
+    int have_mnist = access(mn, R_OK) == 0 || access(gz, R_OK) == 0;
+    char d[600];
+    if (have_mnist)
+        snprintf(d, sizeof d, "dataset = mnist\ndir = %s/mnist\ntrain_size = 8000\ntest_size = 1000", data ? data : "data");
+    else
+        snprintf(d, sizeof d, "dataset = synthetic\ntrain_size = 4000\ntest_size = 1000");
+    print_message("LeNet-5 on %s\n", have_mnist ? "an MNIST subset" : "the synthetic set (no MNIST found)");
+    config("lenet", d, "clients = 8\nrounds = 3\nworkers = 4", "optimizer = sgd\nlr = 0.05\nmomentum = 0.9",
+           "[model]\nname = lenet5");
+    assert_int_equal(run_cfg("lenet", 600, NULL, NULL), 0);
+    char p[256];
+    path(p, sizeof p, "results/lenet/metrics.jsonl");
+    char *m = slurp(p);
+    assert_non_null(m);
+    double acc[3];
+    const char *l = m;
+    for (int r = 0; r < 3; r++) {
+        acc[r] = json_num(l, "test_accuracy");
+        assert_true(json_num(l, "round") == r + 1);
+        assert_true(json_num(l, "clients") == 8);
+        assert_true(json_num(l, "bytes_up") > 8 * 61706 * 4); /* eight LeNet-5 updates */
+        l = strchr(l, '\n') + 1;
+    }
+    free(m);
+    print_message("accuracy per round: %.4f %.4f %.4f\n", acc[0], acc[1], acc[2]);
+    /* rises, and ends well above chance (10 classes) */
+    assert_true(acc[2] > acc[0]);
+    assert_true(acc[2] > 0.85);
+    path(p, sizeof p, "results/lenet/model.safetensors");
+    assert_int_equal(access(p, R_OK), 0);
+    path(p, sizeof p, "results/lenet/config.resolved.ini");
+    assert_true(contains(p, "name = lenet5"));
+}
+
+static const char *SYN = "dataset = synthetic\ntrain_size = 1600\ntest_size = 400";
+
+static void test_same_model_any_process_count(void **state) {
+    (void)state;
+    const char *tr = "optimizer = adam\nlr = 0.002\nopt_state = keep\nprox_mu = 0.01\nbatch_size = 16";
+    config("det1", SYN, "clients = 10\nfraction = 0.5\nrounds = 3\nworkers = 1\ntasks_per_worker = 1", tr,
+           "[model]\nname = tiny\n[output]\nname = det");
+    config("det4", SYN, "clients = 10\nfraction = 0.5\nrounds = 3\nworkers = 4\ntasks_per_worker = 3", tr,
+           "[model]\nname = tiny\n[output]\nname = det_b");
+    assert_int_equal(run_cfg("det1", 300, NULL, NULL), 0);
+    assert_int_equal(run_cfg("det4", 300, NULL, NULL), 0);
+    char a[128], b[128], pa[256], pb[256];
+    model_hash("det", a, sizeof a);
+    model_hash("det_b", b, sizeof b);
+    assert_string_equal(a, b);
+    path(pa, sizeof pa, "results/det/model.safetensors");
+    path(pb, sizeof pb, "results/det_b/model.safetensors");
+    assert_true(same_file(pa, pb));
+}
+
+static void test_killed_worker(void **state) {
+    (void)state;
+    const char *fl = "clients = 8\nfraction = 0.5\nrounds = 4\nworkers = 3\nworker_timeout = 2\nheartbeat = 0.2";
+    const char *tr = "optimizer = sgd\nlr = 0.05";
+    const char *d = "dataset = synthetic\ntrain_size = 4000\ntest_size = 200";
+    config("kill_ref", d, fl, tr, "[model]\nname = lenet5");
+    config("kill", d, fl, tr, "[model]\nname = lenet5");
+    assert_int_equal(run_cfg("kill_ref", 600, NULL, NULL), 0);
+    char p[256], out[256], metrics[256];
+    path(p, sizeof p, "kill.ini");
+    path(out, sizeof out, "kill.out");
+    path(metrics, sizeof metrics, "results/kill/metrics.jsonl");
+    pid_t run = spawn(out, "run", p, "--quiet", "--overwrite", (const char *)NULL);
+    double end = fv_now() + 300;
+    while (lines(metrics) < 1 && fv_now() < end) usleep(2000);
+    /* round 2 is being dispatched: kill the first worker process while it trains */
+    char cp[64];
+    snprintf(cp, sizeof cp, "/proc/%d/task/%d/children", (int)run, (int)run);
+    char *ch = slurp(cp);
+    assert_non_null(ch);
+    int victim = atoi(ch);
+    free(ch);
+    assert_true(victim > 0);
+    usleep(20000);
+    assert_int_equal(kill(victim, SIGKILL), 0);
+    assert_int_equal(wait_exit(run, 600), 0);
+    char log[256];
+    path(log, sizeof log, "results/kill/coordinator.log");
+    assert_true(contains(log, "lost: silent"));
+    char *m = slurp(metrics);
+    int reassigned = 0;
+    for (const char *l = m; l && *l; l = strchr(l, '\n') + 1) {
+        assert_true(json_num(l, "dropped") == 0);
+        reassigned += (int)json_num(l, "reassigned");
+        if (!strchr(l, '\n')) break;
+    }
+    free(m);
+    print_message("%d client(s) of the killed worker were reassigned\n", reassigned);
+    /* reassigned clients compute exactly what they would have: the undisturbed model */
+    char a[128], b[128];
+    model_hash("kill_ref", a, sizeof a);
+    model_hash("kill", b, sizeof b);
+    assert_string_equal(a, b);
+}
+
+/* Keys and an allow-list for coordinator + named workers, through the CLI. */
+static void make_keys(const char *const *workers, int n, const fv_identity *extra_allowed) {
+    char k[256], allow[256], tmp[256];
+    path(k, sizeof k, "coord.key");
+    path(tmp, sizeof tmp, "coord.keygen.out");
+    assert_int_equal(wait_exit(spawn(tmp, "coordinator", "--gen-key", k, (const char *)NULL), 30), 0);
+    path(allow, sizeof allow, "allow.txt");
+    FILE *af = fopen(allow, "w");
+    for (int i = 0; i < n; i++) {
+        path(k, sizeof k, "%s.key", workers[i]);
+        path(tmp, sizeof tmp, "%s.keygen.out", workers[i]);
+        assert_int_equal(wait_exit(spawn(tmp, "worker", "--gen-key", k, (const char *)NULL), 30), 0);
+        char *line = slurp(tmp);
+        assert_non_null(strstr(line, "fvid1:"));
+        fprintf(af, "%.*s %s\n", FV_PUBID_STR_LEN, strstr(line, "fvid1:"), workers[i]);
+        free(line);
+    }
+    if (extra_allowed) {
+        char line[FV_PUBID_STR_LEN + 1];
+        fv_pubid_format(line, sizeof line, &extra_allowed->pub);
+        fprintf(af, "%s fake\n", line);
+    }
+    fclose(af);
+}
+
+static pid_t start_coordinator(const char *cfg, const char *out) {
+    char p[256], key[256], allow[256];
+    path(p, sizeof p, "%s.ini", cfg);
+    path(key, sizeof key, "coord.key");
+    path(allow, sizeof allow, "allow.txt");
+    return spawn(out, "coordinator", p, "--bind", "tcp://127.0.0.1:*", "--key", key, "--allow", allow, "--overwrite",
+                 (const char *)NULL);
+}
+
+static pid_t start_worker(const char *ep, const char *name, const char *out) {
+    char key[256], skey[256];
+    path(key, sizeof key, "%s.key", name);
+    path(skey, sizeof skey, "coord.key.pub");
+    return spawn(out, "worker", "--connect", ep, "--key", key, "--server-key", skey, "--name", name,
+                 (const char *)NULL);
+}
+
+static void test_security(void **state) {
+    (void)state;
+    const char *fl = "clients = 4\nrounds = 2\nworkers = 2\ntasks_per_worker = 2\nworker_timeout = 10";
+    const char *tr = "lr = 0.05";
+    config("sec", SYN, fl, tr, "[model]\nname = tiny\n[security]\nmax_strikes = 8");
+    /* the reference: the same experiment with one honest worker and no attacker */
+    config("sec_ref", SYN, "clients = 4\nrounds = 2\nworkers = 1\ntasks_per_worker = 2\nworker_timeout = 10", tr,
+           "[model]\nname = tiny\n[security]\nmax_strikes = 8");
+    assert_int_equal(run_cfg("sec_ref", 300, NULL, NULL), 0);
+
+    fake rogue = {0};
+    fv_identity_generate(&rogue.id);
+    const char *ws[] = {"honest", "stranger"};
+    make_keys(ws, 1, &rogue.id); /* "stranger" gets a key but stays off the allow-list */
+    char k[256], tmp[256];
+    path(k, sizeof k, "stranger.key");
+    path(tmp, sizeof tmp, "stranger.keygen.out");
+    assert_int_equal(wait_exit(spawn(tmp, "worker", "--gen-key", k, (const char *)NULL), 30), 0);
+
+    char cout[256], ep[256], p[256];
+    path(cout, sizeof cout, "sec.coord.out");
+    pid_t coord = start_coordinator("sec", cout);
+    endpoint_of(cout, ep, sizeof ep);
+    fv_public_id server;
+    fv_err e = {{0}};
+    path(p, sizeof p, "coord.key.pub");
+    assert_int_equal(fv_pubid_load(p, &server, &e), 0);
+
+    /* an unknown key: the fedvim worker says so and stops; a raw client sees the refusal */
+    char sout[256];
+    path(sout, sizeof sout, "stranger.out");
+    assert_int_equal(wait_exit(start_worker(ep, "stranger", sout), 120), 1);
+    assert_true(contains(sout, "refused this worker's key"));
+
+    char hout[256];
+    path(hout, sizeof hout, "honest.out");
+    pid_t honest = start_worker(ep, "honest", hout);
+    fake_join(&rogue, ep, &server);
+    fv_wire_msg m;
+    assert_int_equal(fake_next(&rogue, &m, 120), FEDVIM__ENVELOPE__BODY_TASK);
+    const Fedvim__Task *t = m.env->task;
+    assert_int_equal(m.nframes, 1);
+    const float *params = m.frame[0];
+    size_t n = m.count[0];
+    assert_int_equal(n, rogue.n_params);
+
+    /* 1 malformed protobuf */
+    zmq_send(rogue.sock, "\x0a\xff\xff\xff\x01", 5, 0);
+    /* 2 unsigned, 3 tampered payload, 4 replayed into another round, 5 wrong shape, 6 oversized */
+    fake_update(&rogue, t, params, n, 0, 0, 0, 0);
+    fake_update(&rogue, t, params, n, 1, 1, 0, 0);
+    fake_update(&rogue, t, params, n, 1, 0, t->round + 1, 0);
+    fake_update(&rogue, t, params, n - 1, 1, 0, 0, 0);
+    fake_update(&rogue, t, params, n + 1000, 1, 0, 0, 0);
+    /* 7 NaN-bearing */
+    float *bad = malloc(n * sizeof(float));
+    memcpy(bad, params, n * sizeof(float));
+    bad[n / 3] = NAN;
+    fake_update(&rogue, t, bad, n, 1, 0, 0, 0);
+    free(bad);
+    /* 8 a forged task id: the eighth strike bans the rogue */
+    fake_update(&rogue, t, params, n, 1, 0, 0, t->task_id + 100000);
+    fv_wire_msg_close(&m);
+    /* the rogue hears that it is banned */
+    int got;
+    while ((got = fake_next(&rogue, &m, 60)) == FEDVIM__ENVELOPE__BODY_TASK) fv_wire_msg_close(&m);
+    assert_int_equal(got, FEDVIM__ENVELOPE__BODY_ERROR);
+    assert_int_equal(m.env->error->code, FV_WIRE_ERR_REJECTED);
+    fv_wire_msg_close(&m);
+
+    /* the refused handshake of an unknown key, seen from a raw client */
+    fake stranger = {0};
+    fv_identity_generate(&stranger.id);
+    stranger.ctx = zmq_ctx_new();
+    stranger.sock = fv_socket_client(stranger.ctx, ep, &stranger.id, server.curve_pk, 1 << 20, &stranger.mon, &e);
+    int refused = 0;
+    double end = fv_now() + 30;
+    while (!refused && fv_now() < end) refused = fv_socket_event(stranger.mon, 100) == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    assert_true(refused);
+    fake_close(&stranger);
+
+    assert_int_equal(wait_exit(coord, 300), 0);
+    assert_int_equal(wait_exit(honest, 60), 0);
+    fake_close(&rogue);
+    char log[256];
+    path(log, sizeof log, "results/sec/coordinator.log");
+    const char *reasons[] = {"refused connection", "malformed protobuf header", "unsigned update",
+                             "payload hash mismatch", "replayed update: it says round", "wrong shape: ",
+                             "allowed 1..", "non-finite value", "was never issued", "is banned"};
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+        if (!contains(log, reasons[i])) fail_msg("coordinator.log lacks '%s'", reasons[i]);
+    char sp[256];
+    path(sp, sizeof sp, "results/sec/summary.json");
+    char *s = slurp(sp);
+    assert_true(json_num(s, "rejected") >= 8);
+    assert_true(json_num(s, "dropped") == 0);
+    free(s);
+    char a[128], b[128];
+    model_hash("sec_ref", a, sizeof a);
+    model_hash("sec", b, sizeof b);
+    assert_string_equal(a, b);
+}
+
+static void test_deadline_and_min_clients(void **state) {
+    (void)state;
+    fake silent = {0};
+    fv_identity_generate(&silent.id);
+    const char *ws[] = {"solo"};
+    make_keys(ws, 1, &silent.id);
+    fv_public_id server;
+    fv_err e = {{0}};
+    char p[256], cout[256], ep[256], wout[256], sp[256];
+    path(p, sizeof p, "coord.key.pub");
+    assert_int_equal(fv_pubid_load(p, &server, &e), 0);
+
+    /* a) the only worker never answers: the round fails cleanly at its deadline */
+    config("dl_fail", SYN, "clients = 2\nrounds = 2\nworkers = 1\nmin_clients = 2\nround_timeout = 2", "lr = 0.05",
+           "[model]\nname = tiny");
+    path(cout, sizeof cout, "dl_fail.out");
+    pid_t coord = start_coordinator("dl_fail", cout);
+    endpoint_of(cout, ep, sizeof ep);
+    fake_join(&silent, ep, &server);
+    fv_wire_msg m;
+    assert_int_equal(fake_next(&silent, &m, 60), FEDVIM__ENVELOPE__BODY_TASK);
+    fv_wire_msg_close(&m);
+    assert_int_equal(wait_exit(coord, 120), 1);
+    fake_close(&silent);
+    assert_true(contains(cout, "round 1 failed: 0 of 2 sampled clients"));
+    assert_true(contains(cout, "fl.min_clients = 2"));
+    path(sp, sizeof sp, "results/dl_fail/summary.json");
+    assert_int_not_equal(access(sp, F_OK), 0);
+    path(sp, sizeof sp, "results/dl_fail/model.safetensors");
+    assert_int_not_equal(access(sp, F_OK), 0);
+    path(sp, sizeof sp, "results/dl_fail/checkpoint.safetensors");
+    assert_int_not_equal(access(sp, F_OK), 0);
+
+    /* b) a worker holds one client and never answers: that client is dropped at the deadline,
+     * the others finish, the round completes and counts the drop */
+    config("dl_drop", SYN, "clients = 4\nrounds = 1\nworkers = 2\ntasks_per_worker = 1\nround_timeout = 8",
+           "lr = 0.05", "[model]\nname = tiny");
+    path(cout, sizeof cout, "dl_drop.out");
+    coord = start_coordinator("dl_drop", cout);
+    endpoint_of(cout, ep, sizeof ep);
+    fake_join(&silent, ep, &server);
+    path(wout, sizeof wout, "solo.out");
+    pid_t solo = start_worker(ep, "solo", wout);
+    assert_int_equal(fake_next(&silent, &m, 60), FEDVIM__ENVELOPE__BODY_TASK);
+    fv_wire_msg_close(&m);
+    assert_int_equal(wait_exit(coord, 120), 0);
+    assert_int_equal(wait_exit(solo, 60), 0);
+    fake_close(&silent);
+    path(sp, sizeof sp, "results/dl_drop/metrics.jsonl");
+    char *mt = slurp(sp);
+    assert_non_null(mt);
+    assert_true(json_num(mt, "dropped") == 1);
+    assert_true(json_num(mt, "clients") == 3);
+    free(mt);
+}
+
+static void test_resume_equivalence(void **state) {
+    (void)state;
+    const char *fl = "clients = 8\nfraction = 0.5\nrounds = 6\nworkers = 2";
+    const char *tr = "optimizer = adam\nlr = 0.001\nopt_state = keep";
+    const char *d = "dataset = synthetic\ntrain_size = 3000\ntest_size = 200";
+    config("res_ref", d, fl, tr, "[model]\nname = lenet5");
+    config("res", d, fl, tr, "[model]\nname = lenet5");
+    assert_int_equal(run_cfg("res_ref", 600, NULL, NULL), 0);
+    char p[256], out[256], metrics[256], sp[256];
+    path(p, sizeof p, "res.ini");
+    path(out, sizeof out, "res.out");
+    path(metrics, sizeof metrics, "results/res/metrics.jsonl");
+    path(sp, sizeof sp, "results/res/summary.json");
+    pid_t run = spawn(out, "run", p, "--quiet", "--overwrite", (const char *)NULL);
+    double end = fv_now() + 300;
+    while (lines(metrics) < 2 && fv_now() < end) usleep(1000);
+    assert_int_equal(kill(run, SIGKILL), 0);
+    int st;
+    waitpid(run, &st, 0);
+    usleep(200000); /* the workers follow their launcher (parent-death signal) */
+    assert_int_not_equal(access(sp, F_OK), 0); /* nothing looks complete */
+    int done = lines(metrics);
+    assert_true(done >= 2 && done < 6);
+    /* an edited config is refused: resuming needs the config as it ran */
+    char rdir[256], cfgp[256];
+    path(rdir, sizeof rdir, "results/res");
+    path(cfgp, sizeof cfgp, "results/res/config.resolved.ini");
+    char *orig = slurp(cfgp);
+    char *edited = malloc(strlen(orig) + 32);
+    sprintf(edited, "%s; edited\n", orig);
+    put(cfgp, edited);
+    assert_int_equal(wait_exit(spawn(out, "run", "--resume", rdir, "--quiet", (const char *)NULL), 120), 1);
+    assert_true(contains(out, "was edited after the run started"));
+    put(cfgp, orig);
+    free(orig);
+    free(edited);
+    assert_int_equal(wait_exit(spawn(out, "run", "--resume", rdir, "--quiet", (const char *)NULL), 600), 0);
+    assert_int_equal(lines(metrics), 6);
+    char a[128], b[128], pa[256], pb[256];
+    model_hash("res_ref", a, sizeof a);
+    model_hash("res", b, sizeof b);
+    assert_string_equal(a, b);
+    path(pa, sizeof pa, "results/res_ref/model.safetensors");
+    path(pb, sizeof pb, "results/res/model.safetensors");
+    assert_true(same_file(pa, pb));
+    char ma[256];
+    path(ma, sizeof ma, "results/res/coordinator.log");
+    assert_true(contains(ma, "resuming after round"));
+    /* a completed run is not run again */
+    assert_int_equal(wait_exit(spawn(out, "run", "--resume", rdir, "--quiet", (const char *)NULL), 120), 1);
+    assert_true(contains(out, "already completed"));
+}
+
+static void test_thousand_virtual_clients(void **state) {
+    (void)state;
+    config("v1000", "dataset = synthetic\nsynthetic_shape = 1x8x8\ntrain_size = 10000\ntest_size = 500",
+           "clients = 1000\nfraction = 0.1\nrounds = 2\nworkers = 8", "lr = 0.1\nbatch_size = 10",
+           "[model]\nname = tiny");
+    assert_int_equal(run_cfg("v1000", 600, NULL, NULL), 0);
+    char p[256];
+    path(p, sizeof p, "results/v1000/metrics.jsonl");
+    char *m = slurp(p);
+    assert_non_null(m);
+    assert_true(json_num(m, "clients") == 100);
+    assert_true(json_num(strchr(m, '\n') + 1, "clients") == 100);
+    assert_true(json_num(m, "dropped") == 0);
+    free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lenet_accuracy_rises),
+        cmocka_unit_test(test_same_model_any_process_count),
+        cmocka_unit_test(test_killed_worker),
+        cmocka_unit_test(test_security),
+        cmocka_unit_test(test_deadline_and_min_clients),
+        cmocka_unit_test(test_resume_equivalence),
+        cmocka_unit_test(test_thousand_virtual_clients),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
