@@ -1,8 +1,9 @@
 /* batchnorm.c: batch normalisation over N x C x HW with PyTorch's semantics (see layers.h).
  * Training normalises with the biased batch variance and feeds the unbiased one to the running
  * variance; evaluation uses the running statistics.
- * Per-channel sums run in double in a fixed order (n, then hw) inside one thread per channel, so
- * results are bitwise the same for any thread count.
+ * One thread owns a channel: each (n, c) plane is summed in float (vectorised, fixed lane order)
+ * and the plane sums are added in double in order of n, so results are bitwise the same for any
+ * thread count. Mean and variance take two passes (no E[x^2] - E[x]^2 cancellation).
  * Not here: the momentum default (0.1, the caller's), cumulative averaging (momentum = None).
  */
 #include <math.h>
@@ -29,8 +30,8 @@ static float plane_sqdev(const float *x, float m, int n) {
     return acc;
 }
 
-static void plane_grad_sums(float *sg, float *sgx, const float *g, const float *x, float m, float is,
-                            int n) {
+static void plane_grad_sums(float *sg, float *sgx, const float *g, const float *x, float m,
+                            float is, int n) {
     float a = 0.0f, b = 0.0f;
 #pragma omp simd reduction(+ : a, b)
     for (int i = 0; i < n; i++) {
@@ -44,7 +45,8 @@ static void plane_grad_sums(float *sg, float *sgx, const float *g, const float *
  * an error there): the running variance is then left as it is, the running mean still moves. */
 void fv_batchnorm_forward_train(float *out, float *mean, float *invstd, float *run_mean,
                                 float *run_var, const float *inp, const float *gamma,
-                                const float *beta, int N, int C, int HW, float momentum, float eps) {
+                                const float *beta, int N, int C, int HW, float momentum,
+                                float eps) {
     FV_ASSERT(N >= 1 && C >= 1 && HW >= 1 && eps > 0.0f && momentum >= 0.0f && momentum <= 1.0f);
     const size_t M = (size_t)N * HW;
 #pragma omp parallel for schedule(static) if (M * C >= BN_OMP_MIN)
@@ -65,8 +67,7 @@ void fv_batchnorm_forward_train(float *out, float *mean, float *invstd, float *r
         }
         run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * m;
         if (M > 1)
-            run_var[c] = (1.0f - momentum) * run_var[c] +
-                         momentum * (float)(ss / (double)(M - 1));
+            run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(ss / (double)(M - 1));
     }
 }
 

@@ -8,7 +8,8 @@
 /* p in [0, 1]: mask[i] = 1 with probability 1 - p (one fv_rng_uniform draw per element, kept when
  * the draw is >= p), out = inp * mask / (1 - p). p == 0 keeps everything and draws nothing; p == 1
  * drops everything (out = 0). */
-void fv_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n, float p, fv_rng *rng) {
+void fv_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n, float p,
+                        fv_rng *rng) {
     FV_ASSERT(p >= 0.0f && p <= 1.0f);
     if (p == 0.0f) {
         for (size_t i = 0; i < n; i++) mask[i] = 1, out[i] = inp[i];

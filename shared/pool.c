@@ -118,8 +118,8 @@ void fv_avgpool_forward(float *out, const float *inp, int N, int C, int H, int W
     }
 }
 
-void fv_avgpool_backward(float *dinp, const float *dout, int N, int C, int H, int W, int k, int stride,
-                         int pad) {
+void fv_avgpool_backward(float *dinp, const float *dout, int N, int C, int H, int W, int k,
+                         int stride, int pad) {
     const int OH = pool_out(H, k, stride, pad), OW = pool_out(W, k, stride, pad);
     const size_t planes = (size_t)N * C;
     const float scale = 1.0f / (float)(k * k);

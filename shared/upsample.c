@@ -36,7 +36,8 @@ void fv_upsample_backward(float *dinp, const float *dout, int N, int C, int H, i
             for (int x = 0; x < W; x++) {
                 float acc = 0.0f;
                 for (int i = 0; i < s; i++)
-                    for (int j = 0; j < s; j++) acc += g[((size_t)y * s + i) * OW + (size_t)x * s + j];
+                    for (int j = 0; j < s; j++)
+                        acc += g[((size_t)y * s + i) * OW + (size_t)x * s + j];
                 dst[(size_t)y * W + x] += acc;
             }
         }

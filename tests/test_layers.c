@@ -49,7 +49,8 @@ static float *fbuf(size_t n) {
 
 static void check_guard(const float *p, size_t n, const char *what) {
     for (int i = 0; i < GUARD; i++) {
-        if (p[n + i] != GUARD_VAL) fail_msg("%s: write past the end (guard float %d changed)", what, i);
+        if (p[n + i] != GUARD_VAL)
+            fail_msg("%s: write past the end (guard float %d changed)", what, i);
     }
 }
 
@@ -176,11 +177,9 @@ static void tens_sync(tens *t) {
     for (size_t i = 0; i < t->n; i++) t->d[i] = t->f[i];
 }
 
-static void tens_free(tens *t) {
-    free(t->f), free(t->d), free(t->grad), free(t->prefill);
-}
+static void tens_free(tens *t) { free(t->f), free(t->d), free(t->grad), free(t->prefill); }
 
-/* Check t's gradient (after backward) minus its pre-fill against the numeric gradient of in[which]. */
+/* Check t's gradient minus its pre-fill against the numeric gradient of in[which]. */
 static void check_tens_grad(const char *what, tens *t, ref_fn f, const void *ctx, double *const *in,
                             int which, const double *G, size_t n_out) {
     check_guard(t->grad, t->n, what);
@@ -192,7 +191,7 @@ static void check_tens_grad(const char *what, tens *t, ref_fn f, const void *ctx
     free(num), free(delta);
 }
 
-/* Check t's gradient (after backward) minus its pre-fill against a direct double reference. */
+/* Check t's gradient minus its pre-fill against a direct double reference. */
 static void check_direct_grad(const char *what, const char *which, tens *t, const double *ref) {
     char name[200];
     snprintf(name, sizeof name, "%s %s", what, which);
@@ -233,7 +232,8 @@ static void ref_conv(double *out, double *const *in, const void *ctx) {
                     for (int c = 0; c < Cg; c++)
                         for (int ky = 0; ky < s->R; ky++)
                             for (int kx = 0; kx < s->R; kx++) {
-                                int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                                int iy = oy * s->stride - s->pad + ky,
+                                    ix = ox * s->stride - s->pad + kx;
                                 if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
                                 acc += w[((size_t)(k * Cg + c) * s->R + ky) * s->R + kx] *
                                        x[(((size_t)n * s->C + g * Cg + c) * s->H + iy) * s->W + ix];
@@ -257,10 +257,12 @@ static void ref_conv_backward(double *dx, double *dw, double *db, const double *
                     for (int c = 0; c < Cg; c++)
                         for (int ky = 0; ky < s->R; ky++)
                             for (int kx = 0; kx < s->R; kx++) {
-                                int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                                int iy = oy * s->stride - s->pad + ky,
+                                    ix = ox * s->stride - s->pad + kx;
                                 if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
                                 size_t wi = ((size_t)(k * Cg + c) * s->R + ky) * s->R + kx;
-                                size_t xi = (((size_t)n * s->C + g * Cg + c) * s->H + iy) * s->W + ix;
+                                size_t xi =
+                                    (((size_t)n * s->C + g * Cg + c) * s->H + iy) * s->W + ix;
                                 dw[wi] += gv * x[xi];
                                 dx[xi] += gv * w[wi];
                             }
@@ -268,17 +270,17 @@ static void ref_conv_backward(double *dx, double *dw, double *db, const double *
         }
 }
 
-
 /* Checks one conv shape: forward against ref_conv, backward against central differences of ref_conv
  * (numeric != 0; small shapes) or against ref_conv_backward (numeric == 0: shapes big enough for
  * the multi-threaded paths, where finite differences would take too long). */
 static void check_conv_ex(int N, int C, int H, int W, int K, int R, int stride, int pad, int groups,
                           int bias, int numeric) {
     char what[160];
-    snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d R%d s%d p%d g%d%s", N, C, H, W, K, R, stride,
-             pad, groups, bias ? "" : " nobias");
+    snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d R%d s%d p%d g%d%s", N, C, H, W, K, R,
+             stride, pad, groups, bias ? "" : " nobias");
     fv_rng r;
-    fv_rng_seed(&r, (uint64_t)(N * 131 + C * 17 + H * 7 + W * 3 + K * 5 + R + stride * 11 + pad * 13));
+    fv_rng_seed(&r,
+                (uint64_t)(N * 131 + C * 17 + H * 7 + W * 3 + K * 5 + R + stride * 11 + pad * 13));
     fv_conv2d_shape s;
     fv_conv2d_shape_init(&s, N, C, H, W, K, R, stride, pad, groups);
     const size_t nin = (size_t)N * C * H * W, nw = (size_t)K * (C / groups) * R * R;
@@ -309,7 +311,7 @@ static void check_conv_ex(int N, int C, int H, int W, int K, int R, int stride, 
             check_tens_grad(name, &b, ref_conv, &s, in, 2, Gd, nout);
         }
     }
-    {   /* the direct reference, itself validated here on every small shape */
+    { /* the direct reference, itself validated here on every small shape */
         double *dx = fv_calloc(nin, sizeof(double)), *dw = fv_calloc(nw, sizeof(double));
         double *db = fv_calloc((size_t)K, sizeof(double));
         ref_conv_backward(dx, dw, db, Gd, x.d, w.d, &s);
@@ -338,23 +340,23 @@ static void check_conv(int N, int C, int H, int W, int K, int R, int stride, int
 
 static void test_conv_dense(void **state) {
     (void)state;
-    check_conv(2, 3, 7, 9, 4, 3, 1, 1, 1, 1);  /* odd, non-square, same padding */
-    check_conv(2, 3, 8, 6, 5, 3, 1, 0, 1, 1);  /* no padding */
-    check_conv(2, 2, 9, 8, 3, 5, 2, 2, 1, 1);  /* stride 2, pad 2, 5x5 */
-    check_conv(3, 2, 7, 7, 4, 3, 2, 0, 1, 0);  /* stride 2, no pad, no bias */
-    check_conv(1, 3, 6, 5, 4, 3, 1, 1, 1, 1);  /* one image: GEMM straight into out */
+    check_conv(2, 3, 7, 9, 4, 3, 1, 1, 1, 1);   /* odd, non-square, same padding */
+    check_conv(2, 3, 8, 6, 5, 3, 1, 0, 1, 1);   /* no padding */
+    check_conv(2, 2, 9, 8, 3, 5, 2, 2, 1, 1);   /* stride 2, pad 2, 5x5 */
+    check_conv(3, 2, 7, 7, 4, 3, 2, 0, 1, 0);   /* stride 2, no pad, no bias */
+    check_conv(1, 3, 6, 5, 4, 3, 1, 1, 1, 1);   /* one image: GEMM straight into out */
     check_conv(2, 1, 10, 10, 6, 5, 1, 2, 1, 1); /* LeNet conv1 in miniature */
-    check_conv(2, 2, 5, 1, 3, 3, 2, 2, 1, 1);  /* a 1-wide image where some taps never see it */
+    check_conv(2, 2, 5, 1, 3, 3, 2, 2, 1, 1);   /* a 1-wide image where some taps never see it */
 }
 
 static void test_conv_groups(void **state) {
     (void)state;
-    check_conv(2, 4, 7, 6, 6, 3, 1, 1, 2, 1);  /* 2 groups */
-    check_conv(2, 6, 7, 8, 3, 3, 2, 1, 3, 1);  /* 3 groups, stride 2 */
-    check_conv(2, 4, 6, 6, 8, 3, 1, 1, 4, 1);  /* groups == C, 2 filters per channel: GEMM path */
-    check_conv(2, 4, 7, 9, 4, 3, 1, 1, 4, 1);  /* depthwise */
-    check_conv(2, 3, 9, 8, 3, 3, 2, 2, 3, 1);  /* depthwise, stride 2, pad 2 */
-    check_conv(1, 5, 6, 7, 5, 5, 1, 2, 5, 0);  /* depthwise 5x5, no bias */
+    check_conv(2, 4, 7, 6, 6, 3, 1, 1, 2, 1); /* 2 groups */
+    check_conv(2, 6, 7, 8, 3, 3, 2, 1, 3, 1); /* 3 groups, stride 2 */
+    check_conv(2, 4, 6, 6, 8, 3, 1, 1, 4, 1); /* groups == C, 2 filters per channel: GEMM path */
+    check_conv(2, 4, 7, 9, 4, 3, 1, 1, 4, 1); /* depthwise */
+    check_conv(2, 3, 9, 8, 3, 3, 2, 2, 3, 1); /* depthwise, stride 2, pad 2 */
+    check_conv(1, 5, 6, 7, 5, 5, 1, 2, 5, 0); /* depthwise 5x5, no bias */
 }
 
 static void test_conv_pointwise(void **state) {
@@ -363,18 +365,18 @@ static void test_conv_pointwise(void **state) {
     fv_conv2d_shape_init(&s, 2, 6, 5, 7, 4, 1, 1, 0, 1);
     assert_int_equal(fv_conv2d_scratch_floats(&s), 0); /* the 1x1 fast path needs no im2col */
     check_conv(2, 6, 5, 7, 4, 1, 1, 0, 1, 1);
-    check_conv(3, 4, 3, 4, 6, 1, 1, 0, 2, 0);  /* 1x1 with groups */
-    check_conv(2, 4, 7, 7, 5, 1, 2, 0, 1, 1);  /* 1x1 stride 2: general path */
-    check_conv(2, 3, 4, 5, 2, 1, 1, 1, 1, 1);  /* 1x1 with padding: general path */
+    check_conv(3, 4, 3, 4, 6, 1, 1, 0, 2, 0); /* 1x1 with groups */
+    check_conv(2, 4, 7, 7, 5, 1, 2, 0, 1, 1); /* 1x1 stride 2: general path */
+    check_conv(2, 3, 4, 5, 2, 1, 1, 1, 1, 1); /* 1x1 with padding: general path */
 }
 
 /* Shapes with enough work for the multi-threaded paths (2 threads: uneven image ranges, per-thread
  * weight-gradient buffers), checked against the direct double reference. */
 static void test_conv_threaded(void **state) {
     (void)state;
-    check_conv_ex(5, 8, 12, 11, 8, 3, 1, 1, 1, 1, 0);   /* odd batch: 2 + 3 images */
-    check_conv_ex(4, 8, 23, 23, 16, 3, 2, 1, 1, 0, 0);  /* stride 2 */
-    check_conv_ex(4, 8, 16, 16, 8, 3, 1, 1, 2, 1, 0);   /* 2 groups */
+    check_conv_ex(5, 8, 12, 11, 8, 3, 1, 1, 1, 1, 0);    /* odd batch: 2 + 3 images */
+    check_conv_ex(4, 8, 23, 23, 16, 3, 2, 1, 1, 0, 0);   /* stride 2 */
+    check_conv_ex(4, 8, 16, 16, 8, 3, 1, 1, 2, 1, 0);    /* 2 groups */
     check_conv_ex(4, 16, 24, 24, 16, 3, 1, 1, 16, 1, 0); /* depthwise */
     check_conv_ex(4, 32, 31, 31, 32, 3, 2, 1, 32, 1, 0); /* depthwise, stride 2 */
     check_conv_ex(5, 32, 16, 16, 16, 1, 1, 0, 1, 1, 0);  /* 1x1 */
@@ -393,7 +395,8 @@ static void test_conv_chunked(void **state) {
     assert_true(nscr < (size_t)N * per_img); /* the batch really is split */
     fv_rng r;
     fv_rng_seed(&r, 7);
-    const size_t nin = (size_t)N * C * H * W, nw = (size_t)K * C * R * R, nout = (size_t)N * K * H * W;
+    const size_t nin = (size_t)N * C * H * W, nw = (size_t)K * C * R * R,
+                 nout = (size_t)N * K * H * W;
     tens x = tens_new(nin, &r), w = tens_new(nw, &r), b = tens_new((size_t)K, &r);
     float *scratch = fbuf(nscr), *out = fbuf(nout), *G = fbuf(nout);
     fill_uniform(G, nout, -1.0f, 1.0f, &r);
@@ -419,7 +422,8 @@ static void test_conv_chunked(void **state) {
     e = rel_err(delta, db, (size_t)K);
     if (!(e <= 1e-3)) fail_msg("chunked conv db: relative error %.3g > 1e-3", e);
     tens_free(&x), tens_free(&w), tens_free(&b);
-    free(scratch), free(out), free(G), free(Gd), free(ref), free(dx), free(dw), free(db), free(delta);
+    free(scratch), free(out), free(G), free(Gd), free(ref), free(dx), free(dw), free(db),
+        free(delta);
 }
 
 /* A buffer sized for the largest batch serves every smaller batch. */
@@ -441,11 +445,14 @@ typedef struct {
     int N, C, H, W, k, stride, pad;
 } pool_ctx;
 
-static int pool_out(int size, int k, int stride, int pad) { return (size + 2 * pad - k) / stride + 1; }
+static int pool_out(int size, int k, int stride, int pad) {
+    return (size + 2 * pad - k) / stride + 1;
+}
 
 static void ref_maxpool(double *out, double *const *in, const void *ctx) {
     const pool_ctx *p = ctx;
-    const int OH = pool_out(p->H, p->k, p->stride, p->pad), OW = pool_out(p->W, p->k, p->stride, p->pad);
+    const int OH = pool_out(p->H, p->k, p->stride, p->pad),
+              OW = pool_out(p->W, p->k, p->stride, p->pad);
     for (int pl = 0; pl < p->N * p->C; pl++)
         for (int oy = 0; oy < OH; oy++)
             for (int ox = 0; ox < OW; ox++) {
@@ -464,7 +471,8 @@ static void ref_maxpool(double *out, double *const *in, const void *ctx) {
 
 static void ref_avgpool(double *out, double *const *in, const void *ctx) {
     const pool_ctx *p = ctx;
-    const int OH = pool_out(p->H, p->k, p->stride, p->pad), OW = pool_out(p->W, p->k, p->stride, p->pad);
+    const int OH = pool_out(p->H, p->k, p->stride, p->pad),
+              OW = pool_out(p->W, p->k, p->stride, p->pad);
     for (int pl = 0; pl < p->N * p->C; pl++)
         for (int oy = 0; oy < OH; oy++)
             for (int ox = 0; ox < OW; ox++) {
@@ -481,8 +489,8 @@ static void ref_avgpool(double *out, double *const *in, const void *ctx) {
 
 static void check_pool(int is_max, int N, int C, int H, int W, int k, int stride, int pad) {
     char what[128];
-    snprintf(what, sizeof what, "%s N%d C%d %dx%d k%d s%d p%d", is_max ? "maxpool" : "avgpool", N, C,
-             H, W, k, stride, pad);
+    snprintf(what, sizeof what, "%s N%d C%d %dx%d k%d s%d p%d", is_max ? "maxpool" : "avgpool", N,
+             C, H, W, k, stride, pad);
     pool_ctx p = {N, C, H, W, k, stride, pad};
     const int OH = pool_out(H, k, stride, pad), OW = pool_out(W, k, stride, pad);
     const size_t nin = (size_t)N * C * H * W, nout = (size_t)N * C * OH * OW;
@@ -521,11 +529,11 @@ static void check_pool(int is_max, int N, int C, int H, int W, int k, int stride
 
 static void test_pool(void **state) {
     (void)state;
-    check_pool(1, 2, 3, 8, 8, 2, 2, 0);  /* LeNet's 2x2 */
-    check_pool(1, 2, 2, 7, 9, 3, 2, 1);  /* overlapping, padded, odd */
+    check_pool(1, 2, 3, 8, 8, 2, 2, 0); /* LeNet's 2x2 */
+    check_pool(1, 2, 2, 7, 9, 3, 2, 1); /* overlapping, padded, odd */
     check_pool(1, 1, 2, 6, 5, 3, 1, 1);
     check_pool(0, 2, 3, 8, 8, 2, 2, 0);
-    check_pool(0, 2, 2, 7, 9, 3, 2, 1);  /* padding counted in the divisor */
+    check_pool(0, 2, 2, 7, 9, 3, 2, 1); /* padding counted in the divisor */
     check_pool(0, 1, 2, 5, 6, 3, 1, 1);
 }
 
@@ -607,7 +615,9 @@ static void ref_act(double *out, double *const *in, const void *ctx) {
     const int *d = ctx; /* kind, n */
     for (int i = 0; i < d[1]; i++) {
         double x = in[0][i];
-        out[i] = d[0] == ACT_RELU ? (x > 0 ? x : 0) : d[0] == ACT_SIGMOID ? 1.0 / (1.0 + exp(-x)) : tanh(x);
+        out[i] = d[0] == ACT_RELU      ? (x > 0 ? x : 0)
+                 : d[0] == ACT_SIGMOID ? 1.0 / (1.0 + exp(-x))
+                                       : tanh(x);
     }
 }
 
@@ -714,7 +724,8 @@ static void check_bn(int N, int C, int HW) {
     fv_rng r;
     fv_rng_seed(&r, (uint64_t)(N * 7 + C * 3 + HW));
     tens x = tens_new(n, &r), gamma = tens_new((size_t)C, &r), beta = tens_new((size_t)C, &r);
-    for (size_t i = 0; i < n; i++) x.f[i] = 2.0f * x.f[i] + 0.5f; /* mean and variance away from 0/1 */
+    for (size_t i = 0; i < n; i++)
+        x.f[i] = 2.0f * x.f[i] + 0.5f; /* mean and variance away from 0/1 */
     tens_sync(&x);
     float *out = fbuf(n), *G = fbuf(n), *mean = fbuf((size_t)C), *invstd = fbuf((size_t)C);
     float *rm = fbuf((size_t)C), *rv = fbuf((size_t)C);
@@ -770,8 +781,8 @@ static void check_bn(int N, int C, int HW) {
     check_fwd(name, out, ref, n);
     check_guard(out, n, name);
     tens_free(&x), tens_free(&gamma), tens_free(&beta);
-    free(out), free(G), free(mean), free(invstd), free(rm), free(rv), free(rm0), free(rv0), free(Gd),
-        free(ref);
+    free(out), free(G), free(mean), free(invstd), free(rm), free(rv), free(rm0), free(rv0),
+        free(Gd), free(ref);
 }
 
 static void test_batchnorm(void **state) {
@@ -803,13 +814,14 @@ static void ref_linear(double *out, double *const *in, const void *ctx) {
     for (int n = 0; n < p->N; n++)
         for (int o = 0; o < p->O; o++) {
             double acc = in[2] ? in[2][o] : 0.0;
-            for (int i = 0; i < p->I; i++) acc += in[0][(size_t)n * p->I + i] * in[1][(size_t)o * p->I + i];
+            for (int i = 0; i < p->I; i++)
+                acc += in[0][(size_t)n * p->I + i] * in[1][(size_t)o * p->I + i];
             out[(size_t)n * p->O + o] = acc;
         }
 }
 
-static void ref_linear_backward(double *dx, double *dw, double *db, const double *G, const double *x,
-                                const double *w, const lin_ctx *p) {
+static void ref_linear_backward(double *dx, double *dw, double *db, const double *G,
+                                const double *x, const double *w, const lin_ctx *p) {
     for (int n = 0; n < p->N; n++)
         for (int o = 0; o < p->O; o++) {
             const double g = G[(size_t)n * p->O + o];
@@ -829,7 +841,8 @@ static void check_linear_ex(int N, int I, int O, int bias, int numeric) {
     const lin_ctx p = {N, I, O};
     fv_rng r;
     fv_rng_seed(&r, (uint64_t)(N + I * 3 + O * 5));
-    tens x = tens_new((size_t)N * I, &r), w = tens_new((size_t)O * I, &r), b = tens_new((size_t)O, &r);
+    tens x = tens_new((size_t)N * I, &r), w = tens_new((size_t)O * I, &r),
+         b = tens_new((size_t)O, &r);
     const size_t nout = (size_t)N * O;
     float *out = fbuf(nout), *G = fbuf(nout);
     fill_uniform(G, nout, -1.0f, 1.0f, &r);
@@ -884,7 +897,8 @@ static void test_dropout(void **state) {
     const float p = 0.3f;
     fv_rng r, r2;
     fv_rng_seed(&r, 42);
-    float *x = fbuf(n), *out = fbuf(n), *out2 = fbuf(n), *G = fbuf(n), *dx = fbuf(n), *pre = fbuf(n);
+    float *x = fbuf(n), *out = fbuf(n), *out2 = fbuf(n), *G = fbuf(n), *dx = fbuf(n),
+          *pre = fbuf(n);
     uint8_t *mask = fv_malloc(n), *mask2 = fv_malloc(n);
     fill_uniform(x, n, -1.0f, 1.0f, &r);
     fill_uniform(G, n, -1.0f, 1.0f, &r);
@@ -902,7 +916,8 @@ static void test_dropout(void **state) {
         assert_true(out[i] == want);
     }
     const double rate = 1.0 - (double)kept / n, sigma = sqrt(p * (1.0 - p) / n);
-    if (!(fabs(rate - p) <= 5 * sigma)) fail_msg("dropout rate %.4f, want %.2f +- %.4f", rate, p, 5 * sigma);
+    if (!(fabs(rate - p) <= 5 * sigma))
+        fail_msg("dropout rate %.4f, want %.2f +- %.4f", rate, p, 5 * sigma);
     /* backward: the same mask and scale, accumulated */
     fv_dropout_backward(dx, G, mask, n, p);
     check_guard(dx, n, "dropout backward");
@@ -934,7 +949,8 @@ static void ref_upsample(double *out, double *const *in, const void *ctx) {
     for (int pl = 0; pl < d[0] * d[1]; pl++)
         for (int y = 0; y < H * s; y++)
             for (int x = 0; x < W * s; x++)
-                out[((size_t)pl * H * s + y) * W * s + x] = in[0][((size_t)pl * H + y / s) * W + x / s];
+                out[((size_t)pl * H * s + y) * W * s + x] =
+                    in[0][((size_t)pl * H + y / s) * W + x / s];
 }
 
 static void test_upsample(void **state) {
@@ -976,7 +992,8 @@ static void ref_xent(double *out, double *const *in, const void *ctx) {
 static void test_softmax_xent(void **state) {
     (void)state;
     /* hand-computed: row 0 = [1 2 3] label 2: loss log(e + e^2 + e^3) - 3 = 0.4076059644;
-     * row 1 = [1 1 1] label 1: loss log 3 = 1.0986122887; argmax of a tie is the first (0), a miss */
+     * row 1 = [1 1 1] label 1: loss log 3 = 1.0986122887; argmax of a tie is the first (0), a miss
+     */
     const float z[6] = {1, 2, 3, 1, 1, 1};
     const int labels[2] = {2, 1};
     float dz[6];
@@ -985,9 +1002,11 @@ static void test_softmax_xent(void **state) {
     assert_true(fabs(loss - 0.7531091265) < 1e-6);
     assert_int_equal(correct, 1);
     const double s0[3] = {0.0900305732, 0.2447284711, 0.6652409558};
-    const double want[6] = {s0[0] / 2, s0[1] / 2, (s0[2] - 1) / 2, 1.0 / 6, (1.0 / 3 - 1) / 2, 1.0 / 6};
+    const double want[6] = {s0[0] / 2, s0[1] / 2,         (s0[2] - 1) / 2,
+                            1.0 / 6,   (1.0 / 3 - 1) / 2, 1.0 / 6};
     for (int i = 0; i < 6; i++)
-        if (!(fabs(dz[i] - want[i]) < 1e-7)) fail_msg("dlogits[%d] = %.9f, want %.9f", i, dz[i], want[i]);
+        if (!(fabs(dz[i] - want[i]) < 1e-7))
+            fail_msg("dlogits[%d] = %.9f, want %.9f", i, dz[i], want[i]);
     /* NULL dlogits and correct are allowed */
     assert_true(fv_softmax_xent(NULL, z, labels, 2, 3, NULL) == loss);
 
@@ -1021,9 +1040,9 @@ static void test_softmax_xent(void **state) {
 
 /* ---- determinism: the same inputs twice with 2 threads give the same bits ---- */
 
-static void lenet_like_pass(float *outs, float *grads, const float *x, const float *w1, const float *b1,
-                            const float *w2, const float *b2, const float *gamma, const float *beta,
-                            const float *G, float *scratch, int N) {
+static void lenet_like_pass(float *outs, float *grads, const float *x, const float *w1,
+                            const float *b1, const float *w2, const float *b2, const float *gamma,
+                            const float *beta, const float *G, float *scratch, int N) {
     fv_conv2d_shape s1, s2;
     fv_conv2d_shape_init(&s1, N, 1, 28, 28, 6, 5, 1, 2, 1);
     fv_conv2d_shape_init(&s2, N, 6, 14, 14, 16, 5, 1, 0, 1);
