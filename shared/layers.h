@@ -6,8 +6,8 @@
  * gradients; the caller zeroes them before a backward pass. A NULL dinp skips the input gradient
  * (first layer), a NULL db skips the bias.
  *
- * Thread count is the caller's business (omp_set_num_threads / openblas_set_num_threads, see
- * fv_set_threads); results are bitwise reproducible for a fixed thread count.
+ * Thread count is the caller's business (fv_set_threads); results are bitwise reproducible for
+ * a fixed thread count (no kernel splits a sum in a way that depends on scheduling).
  * Not here: the graph that strings kernels together (net.h), CUDA twins (*.cu).
  */
 #ifndef FV_LAYERS_H
@@ -17,8 +17,11 @@
 
 #include "rng.h"
 
-/* Set the number of threads used by OpenMP loops and by OpenBLAS (process-wide settings of those
- * libraries). n >= 1. */
+/* Use n >= 1 threads in the kernels: OpenMP gets n, OpenBLAS gets 1, because conv2d and linear
+ * split their GEMM work over the OpenMP threads themselves (two thread pools on the same cores
+ * measured slower than one). Process-wide settings of those libraries; call it once at start-up,
+ * from the thread that runs the kernels. If OpenBLAS is later given more threads, conv2d and
+ * linear stay on one OpenMP thread and OpenBLAS threads their GEMMs instead. */
 void fv_set_threads(int n);
 
 /* ---- conv2d: square kernel R, stride, zero padding, groups (groups == C == K is depthwise) ---- */
@@ -32,7 +35,10 @@ typedef struct {
 /* Fill s and compute OH/OW. Aborts on an impossible shape (programmer error). */
 void fv_conv2d_shape_init(fv_conv2d_shape *s, int N, int C, int H, int W, int K, int R, int stride,
                           int pad, int groups);
-/* Floats of scratch space the conv needs (im2col and GEMM staging) for this shape. */
+/* Floats of scratch space the conv needs (im2col and GEMM staging) for this shape: at most 16 MiB
+ * worth, non-decreasing in N (a buffer sized for the largest batch serves every smaller batch),
+ * independent of the thread count, and 0 for 1x1/stride 1/no padding and depthwise convs (scratch
+ * may then be NULL). */
 size_t fv_conv2d_scratch_floats(const fv_conv2d_shape *s);
 /* out[N,K,OH,OW] = conv(inp[N,C,H,W], w[K,C/g,R,R]) + b[K] (b may be NULL). */
 void fv_conv2d_forward(float *out, const float *inp, const float *w, const float *b, float *scratch,
@@ -42,7 +48,9 @@ void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
                         const float *w, float *scratch, const fv_conv2d_shape *s);
 
 /* ---- pooling: OH = (H + 2*pad - k) / stride + 1 ---- */
-/* out[N,C,OH,OW], argmax[N,C,OH,OW] = flat index into the H*W plane of the max (-1: all padding). */
+/* out[N,C,OH,OW], argmax[N,C,OH,OW] = flat index into the H*W plane of the max. Padding never
+ * wins; a window entirely in the padding gives out 0 and argmax -1 (backward skips it). Ties go to
+ * the first maximum in row-major window order; a NaN wins over numbers (PyTorch's rule). */
 void fv_maxpool_forward(float *out, int32_t *argmax, const float *inp, int N, int C, int H, int W,
                         int k, int stride, int pad);
 void fv_maxpool_backward(float *dinp, const float *dout, const int32_t *argmax, int N, int C, int H,
@@ -66,7 +74,8 @@ void fv_tanh_backward(float *dinp, const float *dout, const float *out, size_t n
 
 /* ---- batch norm over N x C x HW (HW = 1 after a linear layer) ---- */
 /* Training: batch statistics; saves mean[C] and invstd[C] for backward; updates running stats
- * with PyTorch's rule (run = (1 - momentum) * run + momentum * batch, unbiased variance). */
+ * with PyTorch's rule (run = (1 - momentum) * run + momentum * batch, unbiased variance). With
+ * N*HW == 1 (where PyTorch raises an error) the running variance is left unchanged. */
 void fv_batchnorm_forward_train(float *out, float *mean, float *invstd, float *run_mean,
                                 float *run_var, const float *inp, const float *gamma,
                                 const float *beta, int N, int C, int HW, float momentum, float eps);
@@ -84,7 +93,9 @@ void fv_linear_forward(float *out, const float *inp, const float *w, const float
 void fv_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, int N, int In, int Out);
 
-/* ---- inverted dropout with drop probability p: out = inp * mask / (1 - p) ---- */
+/* ---- inverted dropout with drop probability p in [0, 1]: out = inp * mask / (1 - p) ----
+ * mask[i] is 0 or 1, one fv_rng_uniform draw per element in order (kept when the draw >= p), so a
+ * seed fixes the mask whatever the thread count. p == 0 draws nothing; p == 1 gives out = 0. */
 void fv_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n, float p, fv_rng *rng);
 void fv_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, size_t n, float p);
 
@@ -97,8 +108,9 @@ void fv_add_forward(float *out, const float *a, const float *b, size_t n);
 
 /* ---- softmax cross-entropy, mean over the batch ----
  * Returns the mean loss of logits[N,K] against labels[N]; if dlogits is not NULL it is SET
- * (not accumulated) to d(mean loss)/d(logits). *correct (if not NULL) counts argmax hits.
- * Numerically stable (max subtracted). */
+ * (not accumulated) to d(mean loss)/d(logits). *correct (if not NULL) counts argmax hits (ties:
+ * the first maximum). Numerically stable (max subtracted). labels[n] in [0, K) (aborts
+ * otherwise: loaders validate labels). */
 float fv_softmax_xent(float *dlogits, const float *logits, const int *labels, int N, int K,
                       int *correct);
 
