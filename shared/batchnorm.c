@@ -63,6 +63,7 @@ void fv_batchnorm_forward_train(float *out, float *mean, float *invstd, float *r
         for (int n = 0; n < N; n++) {
             const float *x = inp + ((size_t)n * C + c) * HW;
             float *y = out + ((size_t)n * C + c) * HW;
+#pragma omp simd
             for (int i = 0; i < HW; i++) y[i] = (x[i] - m) * scale + shift;
         }
         run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * m;
@@ -83,6 +84,7 @@ void fv_batchnorm_forward_eval(float *out, const float *inp, const float *gamma,
             const float m = run_mean[c], shift = beta[c];
             const float *x = inp + ((size_t)n * C + c) * HW;
             float *y = out + ((size_t)n * C + c) * HW;
+#pragma omp simd
             for (int i = 0; i < HW; i++) y[i] = (x[i] - m) * scale + shift;
         }
     }
@@ -114,6 +116,7 @@ void fv_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
             const float *x = inp + ((size_t)n * C + c) * HW;
             const float *g = dout + ((size_t)n * C + c) * HW;
             float *d = dinp + ((size_t)n * C + c) * HW;
+#pragma omp simd
             for (int i = 0; i < HW; i++) d[i] += k * (fm * g[i] - a - (x[i] - m) * is * bx);
         }
     }
