@@ -17,6 +17,7 @@ void fv_relu_forward(float *out, const float *inp, size_t n) {
 }
 
 void fv_relu_backward(float *dinp, const float *dout, const float *out, size_t n) {
+    if (!dinp) return;
 #pragma omp parallel for simd schedule(static) if (n >= ACT_OMP_MIN)
     for (size_t i = 0; i < n; i++) {
         const float g = dout[i]; /* loaded unconditionally so the select vectorises */
@@ -30,6 +31,7 @@ void fv_sigmoid_forward(float *out, const float *inp, size_t n) {
 }
 
 void fv_sigmoid_backward(float *dinp, const float *dout, const float *out, size_t n) {
+    if (!dinp) return;
 #pragma omp parallel for simd schedule(static) if (n >= ACT_OMP_MIN)
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * out[i] * (1.0f - out[i]);
 }
@@ -40,6 +42,7 @@ void fv_tanh_forward(float *out, const float *inp, size_t n) {
 }
 
 void fv_tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
+    if (!dinp) return;
 #pragma omp parallel for simd schedule(static) if (n >= ACT_OMP_MIN)
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
 }

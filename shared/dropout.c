@@ -24,6 +24,7 @@ void fv_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n, f
 
 void fv_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, size_t n, float p) {
     FV_ASSERT(p >= 0.0f && p <= 1.0f);
+    if (!dinp) return;
     const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
     for (size_t i = 0; i < n; i++)
         if (mask[i]) dinp[i] += dout[i] * scale;

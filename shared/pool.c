@@ -81,6 +81,7 @@ void fv_maxpool_forward(float *out, int32_t *argmax, const float *inp, int N, in
 void fv_maxpool_backward(float *dinp, const float *dout, const int32_t *argmax, int N, int C, int H,
                          int W, int k, int stride, int pad) {
     const int OH = pool_out(H, k, stride, pad), OW = pool_out(W, k, stride, pad);
+    if (!dinp) return;
     const size_t planes = (size_t)N * C;
 #pragma omp parallel for schedule(static) if (planes * H * W >= POOL_OMP_MIN)
     for (size_t pl = 0; pl < planes; pl++) {
@@ -121,6 +122,7 @@ void fv_avgpool_forward(float *out, const float *inp, int N, int C, int H, int W
 void fv_avgpool_backward(float *dinp, const float *dout, int N, int C, int H, int W, int k,
                          int stride, int pad) {
     const int OH = pool_out(H, k, stride, pad), OW = pool_out(W, k, stride, pad);
+    if (!dinp) return;
     const size_t planes = (size_t)N * C;
     const float scale = 1.0f / (float)(k * k);
 #pragma omp parallel for schedule(static) if (planes * H * W >= POOL_OMP_MIN)
@@ -156,6 +158,7 @@ void fv_gap_forward(float *out, const float *inp, int N, int C, int HW) {
 
 void fv_gap_backward(float *dinp, const float *dout, int N, int C, int HW) {
     FV_ASSERT(HW >= 1);
+    if (!dinp) return;
     const size_t planes = (size_t)N * C;
     const float scale = 1.0f / (float)HW;
 #pragma omp parallel for schedule(static) if (planes * HW >= POOL_OMP_MIN)

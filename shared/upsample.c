@@ -27,6 +27,7 @@ void fv_upsample_forward(float *out, const float *inp, int N, int C, int H, int 
 
 void fv_upsample_backward(float *dinp, const float *dout, int N, int C, int H, int W, int s) {
     FV_ASSERT(s >= 1);
+    if (!dinp) return;
     const size_t planes = (size_t)N * C, OW = (size_t)W * s;
 #pragma omp parallel for schedule(static) if (planes * H * W * s * s >= UP_OMP_MIN)
     for (size_t pl = 0; pl < planes; pl++) {

@@ -1038,6 +1038,38 @@ static void test_softmax_xent(void **state) {
     tens_free(&x);
 }
 
+/* ---- a NULL dinp (first layer) skips the input gradient in every backward ---- */
+
+static void test_null_dinp(void **state) {
+    (void)state;
+    enum { N = 2, C = 3, H = 6, W = 6, HW = H * W, n = N * C * HW };
+    fv_rng r;
+    fv_rng_seed(&r, 77);
+    float x[n], g[n], out[n], mean[C], invstd[C], rm[C] = {0}, rv[C] = {0};
+    float gamma[C] = {1.0f, 0.5f, 2.0f}, beta[C] = {0}, dg1[C] = {0}, db1[C] = {0};
+    float dg2[C] = {0}, db2[C] = {0}, dx[n] = {0};
+    int32_t am[n];
+    uint8_t mask[n];
+    fill_uniform(x, n, -1.0f, 1.0f, &r);
+    fill_uniform(g, n, -1.0f, 1.0f, &r);
+    fv_batchnorm_forward_train(out, mean, invstd, rm, rv, x, gamma, beta, N, C, HW, 0.1f, 1e-5f);
+    fv_batchnorm_backward(dx, dg1, db1, g, x, mean, invstd, gamma, N, C, HW);
+    fv_batchnorm_backward(NULL, dg2, db2, g, x, mean, invstd, gamma, N, C, HW);
+    assert_memory_equal(dg1, dg2, sizeof dg1);
+    assert_memory_equal(db1, db2, sizeof db1);
+    /* the rest have no parameters: they must simply return */
+    fv_maxpool_forward(out, am, x, N, C, H, W, 2, 2, 0);
+    fv_maxpool_backward(NULL, g, am, N, C, H, W, 2, 2, 0);
+    fv_avgpool_backward(NULL, g, N, C, H, W, 2, 2, 0);
+    fv_gap_backward(NULL, g, N, C, HW);
+    fv_relu_backward(NULL, g, x, n);
+    fv_sigmoid_backward(NULL, g, x, n);
+    fv_tanh_backward(NULL, g, x, n);
+    fv_dropout_forward(out, mask, x, n, 0.5f, &r);
+    fv_dropout_backward(NULL, g, mask, n, 0.5f);
+    fv_upsample_backward(NULL, g, N, C, 3, 3, 2);
+}
+
 /* ---- determinism: the same inputs twice with 2 threads give the same bits ---- */
 
 static void lenet_like_pass(float *outs, float *grads, const float *x, const float *w1,
@@ -1122,6 +1154,7 @@ int main(void) {
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_upsample),
         cmocka_unit_test(test_softmax_xent),
+        cmocka_unit_test(test_null_dinp),
         cmocka_unit_test(test_determinism),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
