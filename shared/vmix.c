@@ -184,12 +184,14 @@ static void push_window(fv_vmix_work *w, int x, int y, int ww, int hh) {
 /* Fisher-Yates on a[0..n): for i = n-1 down to 1, swap a[i] with a[j], j uniform in [0, i].
  * For n <= 8 all the j's come from ONE uniform draw x in [0, n!) read as mixed-radix digits
  * (j = x mod (i+1), x /= (i+1), from i = n-1 down): the digits of a uniform x are independent and
- * uniform, so this is exactly Fisher-Yates with one keystream draw instead of n-1. */
+ * uniform, so this is exactly Fisher-Yates with one keystream draw instead of n-1. A single unit
+ * draws nothing. A macro because it serves both uint8_t values and int indices. */
 #define FISHER_YATES(T, a, n, s)                                                     \
     do {                                                                             \
         static const uint32_t FACT[9] = {1, 1, 2, 6, 24, 120, 720, 5040, 40320};     \
         T tmp_;                                                                      \
-        if ((n) <= 8) {                                                              \
+        if ((n) <= 1) {                                                              \
+        } else if ((n) <= 8) {                                                       \
             uint32_t x_ = stream_below((s), FACT[(n)]);                              \
             if ((n) == 4) {                                                          \
                 uint32_t j_ = x_ & 3;                                                \
