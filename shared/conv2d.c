@@ -1,10 +1,12 @@
 /* conv2d.c: 2-D convolution on the CPU, forward and backward (see layers.h for the contract).
  *
  * Three paths, chosen from the shape alone:
- *  - general: im2col over a chunk of images, one cblas_sgemm per group, scatter to NCHW. The
+ *  - general: im2col over a chunk of nb images, one cblas_sgemm per group, scatter to NCHW. The
  *    column matrix of a chunk is col[C*R*R x nb*OH*OW] (rows ordered c, ky, kx, so the rows of
- *    group g are one contiguous block); the GEMM is W_g[K/g x C/g*R*R] x col_g. A chunk holds as
- *    many images as the scratch budget allows: the whole batch for small models.
+ *    group g are one contiguous block); the GEMM is W_g[K/g x C/g*R*R] x col_g. Backward gathers
+ *    dout into [K x nb*OH*OW], dw_g += dout_g col_g^T, dcol_g = W_g^T dout_g (into the col
+ *    buffer) and col2im adds dcol into dinp. A chunk is about 1 MiB of scratch: ten LeNet
+ *    images, one ResNet-20 image; with one image the GEMM writes straight into out.
  *  - 1x1, stride 1, no padding: the input planes already are the column matrix; one GEMM per
  *    image and group straight on inp/out, no scratch.
  *  - depthwise (groups == C == K): a direct loop per plane; a GEMM with one row is all overhead.
