@@ -10,6 +10,7 @@ int fv_cmd_bounds(int argc, char **argv);
 int fv_cmd_mix(int argc, char **argv);
 int fv_cmd_keygen(int argc, char **argv);
 int fv_bench_mix(int argc, char **argv); /* `fedvim bench mix` (cli/bench_mix.c) */
+int fv_bench_fl(int argc, char **argv); /* `fedvim bench fl` (cli/bench_fl.c) */
 int fv_cmd_run(int argc, char **argv);
 int fv_cmd_coordinator(int argc, char **argv);
 int fv_cmd_worker(int argc, char **argv);

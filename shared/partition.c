@@ -88,7 +88,7 @@ static void make_shards(fv_partition *p, const uint8_t *labels, int classes, int
         for (int j = 0; j < s; j++) {
             int sh = perm[c * s + j];
             int a = (int)((int64_t)sh * n / ns), b = (int)((int64_t)(sh + 1) * n / ns);
-            memcpy(p->idx + pos, sorted + a, (size_t)(b - a) * sizeof(int));
+            if (b > a) memcpy(p->idx + pos, sorted + a, (size_t)(b - a) * sizeof(int));
             pos += b - a;
         }
     }
@@ -133,7 +133,7 @@ static void dirichlet_once(fv_partition *p, const int *cls_off, const int *cls_i
                 while (count[c] + take > cap[c]) cap[c] = cap[c] ? cap[c] * 2 : 64;
                 lists[c] = fv_realloc(lists[c], (size_t)cap[c] * sizeof(int));
             }
-            memcpy(lists[c] + count[c], tmp + prev, (size_t)take * sizeof(int));
+            if (take > 0) memcpy(lists[c] + count[c], tmp + prev, (size_t)take * sizeof(int));
             count[c] += take;
             prev = cut;
         }
@@ -141,7 +141,7 @@ static void dirichlet_once(fv_partition *p, const int *cls_off, const int *cls_i
     int pos = 0;
     for (int c = 0; c < k; c++) {
         p->offset[c] = pos;
-        memcpy(p->idx + pos, lists[c], (size_t)count[c] * sizeof(int));
+        if (count[c] > 0) memcpy(p->idx + pos, lists[c], (size_t)count[c] * sizeof(int));
         pos += count[c];
     }
     p->offset[k] = pos;
