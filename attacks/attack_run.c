@@ -1,0 +1,822 @@
+/* attack_run.c: see attack_run.h. */
+#include "attack_run.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leakage.h"
+#include "metrics.h"
+#include "models.h"
+#include "oracle.h"
+#include "png_io.h"
+#include "train.h"
+
+/* ---- helpers ---- */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* {"mean", "median", "min", "max"} of v[n] as a nested object; +inf values are kept as "inf". */
+static void json_stats(fv_json *j, const char *key, const double *v, int n) {
+    fv_json_obj_begin(j, key);
+    if (n > 0) {
+        double *s = fv_malloc(sizeof(double) * (size_t)n), sum = 0;
+        memcpy(s, v, sizeof(double) * (size_t)n);
+        qsort(s, (size_t)n, sizeof(double), cmp_double);
+        for (int i = 0; i < n; i++) sum += s[i];
+        fv_json_num_or_inf(j, "mean", sum / n);
+        fv_json_num_or_inf(j, "median", n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]));
+        fv_json_num_or_inf(j, "min", s[0]);
+        fv_json_num_or_inf(j, "max", s[n - 1]);
+        free(s);
+    }
+    fv_json_obj_end(j);
+}
+
+/* Write rows[r] (cols images each, float CHW in [0, 1]) as one PNG grid, one row per kind. */
+static int write_grid(const char *dir, const char *name, const float *const *rows, int nrows, int cols, int c, int h,
+                      int w, fv_err *e) {
+    if (!dir) return 0;
+    if (fv_mkdirs(dir, e)) return -1;
+    size_t isz = (size_t)c * h * w;
+    int n = nrows * cols;
+    uint8_t *buf = fv_malloc(isz * (size_t)n);
+    const uint8_t **ptr = fv_malloc(sizeof(uint8_t *) * (size_t)n);
+    for (int r = 0; r < nrows; r++)
+        for (int k = 0; k < cols; k++) {
+            uint8_t *d = buf + ((size_t)r * cols + k) * isz;
+            const float *s = rows[r] + (size_t)k * isz;
+            for (size_t p = 0; p < isz; p++) {
+                float v = s[p] * 255.0f + 0.5f;
+                d[p] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+            ptr[r * cols + k] = d;
+        }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int rc = fv_png_grid(path, ptr, n, c, h, w, cols, e);
+    free(ptr);
+    free(buf);
+    return rc;
+}
+
+static void to_float(float *out, const uint8_t *in, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = in[i] / 255.0f;
+}
+
+static void vmix_json(fv_json *j, const fv_vmix_params *vp) {
+    fv_json_obj_begin(j, "vmix");
+    fv_json_int(j, "ws_min", vp->ws_min);
+    fv_json_int(j, "ws_max", vp->ws_max);
+    fv_json_int(j, "unit", vp->unit);
+    fv_json_str(j, "mode", fv_vmix_mode_name(vp->mode));
+    fv_json_obj_end(j);
+}
+
+/* Mix one CHW image with the key of (seed, index): out and the window map (copied to *win, caller
+ * frees). */
+static int mix_one(uint8_t *out, fv_vmix_window **win, int *nwin, fv_vmix_work *work, const uint8_t *in, int c, int h,
+                   int w, uint64_t seed, int index, const fv_vmix_params *vp, fv_err *e) {
+    uint8_t secret[FV_VMIX_KEY_BYTES], dk[FV_VMIX_KEY_BYTES], ik[FV_VMIX_KEY_BYTES];
+    fv_fedsim_client_key(secret, seed, 0);
+    fv_vmix_domain_key(dk, secret, FV_VMIX_DOMAIN_TRAIN);
+    fv_vmix_image_key(ik, dk, (uint64_t)index);
+    fv_vmix_result r;
+    if (fv_vmix_image(out, &r, work, in, c, h, w, ik, vp, e)) return -1;
+    if (win) {
+        *win = fv_malloc(sizeof(fv_vmix_window) * (size_t)(r.nwindows ? r.nwindows : 1));
+        memcpy(*win, r.windows, sizeof(fv_vmix_window) * (size_t)r.nwindows);
+        *nwin = r.nwindows;
+    }
+    return 0;
+}
+
+/* ---- DLG ---- */
+
+fv_dlg_run_cfg fv_dlg_run_defaults(void) {
+    fv_dlg_run_cfg c;
+    memset(&c, 0, sizeof c);
+    c.src.dataset = "mnist";
+    c.runs = 1;
+    c.dlg = fv_dlg_defaults();
+    c.dlg.iters = 300;
+    fv_vmix_params_default(&c.vp);
+    c.seed = 1;
+    return c;
+}
+
+int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e) {
+    fv_dataset te;
+    if (fv_dataset_load(cfg->src.dataset, cfg->src.data_dir, 0, &te, e)) return -1;
+    const int n = cfg->dlg.n, total = cfg->runs * n;
+    int rc = -1;
+    if (cfg->runs < 1 || n < 1 || n > FV_DLG_MAX_BATCH || cfg->first < 0 || cfg->first + total > te.n) {
+        fv_err_set(e, "dlg: %d runs of batch %d from image %d do not fit the %d test images (batch 1..%d)", cfg->runs,
+                   n, cfg->first, te.n, FV_DLG_MAX_BATCH);
+        fv_dataset_free(&te);
+        return -1;
+    }
+    if (cfg->vmix && fv_vmix_params_check(&cfg->vp, te.h, te.w, e)) {
+        fv_dataset_free(&te);
+        return fv_err_prefix(e, "dlg: ");
+    }
+    fv_dlg_model m;
+    if (fv_dlg_model_init(&m, te.c, te.h, te.w, te.classes, e)) {
+        fv_dataset_free(&te);
+        return -1;
+    }
+    const size_t isz = (size_t)te.c * te.h * te.w;
+    double *theta = fv_malloc(sizeof(double) * m.n_params * 2), *g = theta + m.n_params;
+    double *xc = fv_malloc(sizeof(double) * isz * n * 2), *xr = xc + isz * n;
+    float *orig = fv_malloc(sizeof(float) * isz * total * 3), *mixd = orig + isz * total, *rec = mixd + isz * total;
+    double *s_orig = fv_malloc(sizeof(double) * total * 4), *s_mix = s_orig + total, *p_orig = s_mix + total,
+           *p_mix = p_orig + total;
+    double *secs = fv_malloc(sizeof(double) * cfg->runs * 2), *rel = secs + cfg->runs;
+    uint8_t *mbuf = fv_malloc(isz);
+    fv_dlg_ws *ws = fv_dlg_ws_new(&m, n);
+    fv_vmix_work *work = fv_vmix_work_new();
+    int labels_ok = 0, recovered = 0, evals = 0, iters = 0;
+    for (int r = 0; r < cfg->runs; r++) {
+        int y[FV_DLG_MAX_BATCH];
+        for (int i = 0; i < n; i++) {
+            int k = cfg->first + r * n + i;
+            const uint8_t *src = te.x + (size_t)k * isz;
+            to_float(orig + ((size_t)r * n + i) * isz, src, isz);
+            if (cfg->vmix) {
+                if (mix_one(mbuf, NULL, NULL, work, src, te.c, te.h, te.w, cfg->seed, k, &cfg->vp, e)) goto out;
+                src = mbuf;
+            }
+            to_float(mixd + ((size_t)r * n + i) * isz, src, isz);
+            for (size_t p = 0; p < isz; p++) xc[i * isz + p] = src[p] / 255.0;
+            y[i] = te.y[k];
+        }
+        /* the client's gradient on the images it trains on */
+        fv_dlg_init_params(&m, theta, cfg->seed * 7919u + (uint64_t)r);
+        fv_dlg_loss_grad(ws, theta, xc, y, n, g, NULL, NULL);
+        fv_dlg_cfg dc = cfg->dlg;
+        dc.seed = cfg->seed + 1000u * (uint64_t)r;
+        dc.labels = cfg->known_labels ? y : NULL;
+        fv_dlg_result res;
+        if (fv_dlg_attack(&m, theta, g, m.n_params, &dc, xr, &res, e)) goto out;
+        secs[r] = res.seconds;
+        rel[r] = res.rel_match;
+        evals += res.evals;
+        iters += res.iters;
+        /* labels: multiset agreement */
+        int used[FV_DLG_MAX_BATCH] = {0};
+        for (int i = 0; i < n; i++)
+            for (int q = 0; q < n; q++)
+                if (!used[q] && res.labels[i] == y[q]) {
+                    used[q] = 1;
+                    labels_ok++;
+                    break;
+                }
+        /* match reconstructions to the images trained on, then measure against both versions */
+        double score[FV_DLG_MAX_BATCH * FV_DLG_MAX_BATCH];
+        float *rf = fv_malloc(sizeof(float) * isz * n);
+        for (size_t p = 0; p < isz * n; p++) rf[p] = (float)xr[p];
+        const float *target = mixd + (size_t)r * n * isz;
+        for (int a = 0; a < n; a++)
+            for (int b = 0; b < n; b++)
+                if (fv_ssim(&score[a * n + b], rf + a * isz, target + b * isz, te.c, te.h, te.w, e)) {
+                    free(rf);
+                    goto out;
+                }
+        int perm[FV_DLG_MAX_BATCH];
+        fv_dlg_best_assignment(perm, score, n);
+        for (int a = 0; a < n; a++) {
+            int b = perm[a], slot = r * n + b;
+            float *dst = rec + (size_t)slot * isz;
+            memcpy(dst, rf + a * isz, sizeof(float) * isz);
+            if (fv_ssim(&s_orig[slot], dst, orig + (size_t)slot * isz, te.c, te.h, te.w, e)) {
+                free(rf);
+                goto out;
+            }
+            s_mix[slot] = score[a * n + b];
+            p_orig[slot] = fv_psnr(dst, orig + (size_t)slot * isz, isz);
+            p_mix[slot] = fv_psnr(dst, mixd + (size_t)slot * isz, isz);
+            recovered += s_orig[slot] >= 0.9;
+        }
+        free(rf);
+        fprintf(stderr, "dlg: run %d/%d: SSIM vs original %.4f%s, %d iterations, %.1f s\n", r + 1, cfg->runs,
+                s_orig[r * n], cfg->vmix ? " (first image)" : "", res.iters, res.seconds);
+    }
+    fv_json_str(j, "attack", "dlg");
+    fv_json_str(j, "dataset", cfg->src.dataset);
+    fv_json_str(j, "model", "dlg_lenet (double precision, sigmoid, U(-0.5, 0.5))");
+    fv_json_int(j, "batch", n);
+    fv_json_int(j, "runs", cfg->runs);
+    fv_json_int(j, "first_image", cfg->first);
+    fv_json_str(j, "optimizer", cfg->dlg.opt == FV_DLG_LBFGS ? "lbfgs" : "adam");
+    fv_json_int(j, "iterations", cfg->dlg.iters);
+    fv_json_int(j, "restarts", cfg->dlg.restarts);
+    fv_json_num(j, "fd_scale", cfg->dlg.fd_scale);
+    fv_json_str(j, "labels", cfg->known_labels ? "known" : "idlg");
+    fv_json_bool(j, "visualmixer", cfg->vmix);
+    if (cfg->vmix) vmix_json(j, &cfg->vp);
+    json_stats(j, "ssim_original", s_orig, total);
+    json_stats(j, "psnr_original", p_orig, total);
+    if (cfg->vmix) {
+        json_stats(j, "ssim_mixed", s_mix, total);
+        json_stats(j, "psnr_mixed", p_mix, total);
+    }
+    fv_json_num(j, "recovered_fraction", (double)recovered / total); /* SSIM vs original >= 0.9 */
+    fv_json_num(j, "label_accuracy", (double)labels_ok / total);
+    json_stats(j, "relative_match_loss", rel, cfg->runs);
+    json_stats(j, "seconds_per_run", secs, cfg->runs);
+    fv_json_num(j, "mean_iterations", (double)iters / cfg->runs);
+    fv_json_num(j, "mean_evaluations", (double)evals / cfg->runs);
+    fv_json_num_array(j, "ssim_original_each", s_orig, (size_t)total);
+    if (cfg->vmix) fv_json_num_array(j, "ssim_mixed_each", s_mix, (size_t)total);
+    {
+        int cols = total < 16 ? total : 16;
+        const float *rows[3] = {orig, mixd, rec};
+        const float *rows2[2] = {orig, rec};
+        if (cfg->vmix ? write_grid(cfg->out_dir, "dlg_grid.png", rows, 3, cols, te.c, te.h, te.w, e)
+                      : write_grid(cfg->out_dir, "dlg_grid.png", rows2, 2, cols, te.c, te.h, te.w, e))
+            goto out;
+        if (cfg->out_dir)
+            fv_json_str(j, "grid", cfg->vmix ? "dlg_grid.png (rows: original, mixed, reconstruction)"
+                                             : "dlg_grid.png (rows: original, reconstruction)");
+    }
+    rc = 0;
+out:
+    fv_vmix_work_destroy(&work);
+    fv_dlg_ws_destroy(&ws);
+    free(mbuf);
+    free(secs);
+    free(s_orig);
+    free(orig);
+    free(xc);
+    free(theta);
+    fv_dataset_free(&te);
+    return rc;
+}
+
+/* ---- reassembly ---- */
+
+fv_reasm_run_cfg fv_reasm_run_defaults(void) {
+    fv_reasm_run_cfg c;
+    memset(&c, 0, sizeof c);
+    c.src.dataset = "mnist";
+    c.images = 10;
+    fv_vmix_params_default(&c.vp);
+    c.rc = fv_reasm_defaults();
+    c.seed = 1;
+    return c;
+}
+
+int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e) {
+    fv_dataset te;
+    if (fv_dataset_load(cfg->src.dataset, cfg->src.data_dir, 0, &te, e)) return -1;
+    int N = cfg->images, rc = -1;
+    if (N < 1 || cfg->first < 0 || cfg->first + N > te.n) {
+        fv_err_set(e, "reassemble: %d images from %d do not fit the %d test images", N, cfg->first, te.n);
+        fv_dataset_free(&te);
+        return -1;
+    }
+    if (fv_vmix_params_check(&cfg->vp, te.h, te.w, e)) {
+        fv_dataset_free(&te);
+        return fv_err_prefix(e, "reassemble: ");
+    }
+    size_t isz = (size_t)te.c * te.h * te.w;
+    uint8_t *mix = fv_malloc(isz * 2), *out = mix + isz;
+    float *fo = fv_malloc(sizeof(float) * isz * N * 3), *fm = fo + isz * N, *fr = fm + isz * N;
+    double *v = fv_malloc(sizeof(double) * N * 12);
+    double *psnr_out = v, *psnr_mix = v + N, *ssim_out = v + 2 * N, *ssim_mix = v + 3 * N, *correct = v + 4 * N,
+           *base = v + 5 * N, *restored = v + 6 * N, *bits = v + 7 * N, *secs = v + 8 * N, *tv_out = v + 9 * N,
+           *tv_orig = v + 10 * N, *tv_mix = v + 11 * N;
+    fv_vmix_work *work = fv_vmix_work_new();
+    fv_reasm_cfg rcfg = cfg->rc;
+    rcfg.unit = cfg->vp.unit;
+    rcfg.mode = cfg->vp.mode;
+    for (int i = 0; i < N; i++) {
+        int k = cfg->first + i;
+        const uint8_t *img = te.x + (size_t)k * isz;
+        fv_vmix_window *win = NULL;
+        int nwin = 0;
+        if (mix_one(mix, &win, &nwin, work, img, te.c, te.h, te.w, cfg->seed, k, &cfg->vp, e)) goto out;
+        fv_reasm_stats st;
+        rcfg.seed = cfg->rc.seed + (uint64_t)k;
+        int r = fv_reasm_image(out, &st, mix, te.c, te.h, te.w, win, nwin, &rcfg, e);
+        free(win);
+        if (r) goto out;
+        float *o = fo + (size_t)i * isz, *m = fm + (size_t)i * isz, *x = fr + (size_t)i * isz;
+        to_float(o, img, isz);
+        to_float(m, mix, isz);
+        to_float(x, out, isz);
+        psnr_out[i] = fv_psnr(x, o, isz);
+        psnr_mix[i] = fv_psnr(m, o, isz);
+        if (fv_ssim(&ssim_out[i], x, o, te.c, te.h, te.w, e) || fv_ssim(&ssim_mix[i], m, o, te.c, te.h, te.w, e)) goto out;
+        fv_reassembly ra = fv_reassembly_compute(o, m, x, isz, 0);
+        correct[i] = ra.correct;
+        base[i] = ra.baseline;
+        restored[i] = ra.restored;
+        bits[i] = st.search_bits;
+        secs[i] = st.seconds;
+        tv_out[i] = st.tv_final;
+        tv_mix[i] = st.tv_mixed;
+        tv_orig[i] = fv_reasm_tv(img, te.c, te.h, te.w);
+    }
+    fv_json_str(j, "attack", "reassemble");
+    fv_json_str(j, "dataset", cfg->src.dataset);
+    fv_json_int(j, "images", N);
+    fv_json_int(j, "first_image", cfg->first);
+    vmix_json(j, &cfg->vp);
+    fv_json_obj_begin(j, "search");
+    fv_json_bool(j, "greedy", cfg->rc.greedy);
+    fv_json_int(j, "anneal_proposals", cfg->rc.anneal);
+    fv_json_num(j, "t_end", cfg->rc.t_end);
+    fv_json_str(j, "window_map", "known (worst case)");
+    fv_json_obj_end(j);
+    json_stats(j, "psnr_output_vs_original", psnr_out, N);
+    json_stats(j, "psnr_mixed_vs_original", psnr_mix, N);
+    json_stats(j, "ssim_output_vs_original", ssim_out, N);
+    json_stats(j, "ssim_mixed_vs_original", ssim_mix, N);
+    json_stats(j, "pixels_in_place_output", correct, N);
+    json_stats(j, "pixels_in_place_mixed", base, N);
+    json_stats(j, "displaced_pixels_restored", restored, N);
+    json_stats(j, "search_space_bits", bits, N);
+    json_stats(j, "tv_original", tv_orig, N);
+    json_stats(j, "tv_mixed", tv_mix, N);
+    json_stats(j, "tv_output", tv_out, N);
+    json_stats(j, "seconds_per_image", secs, N);
+    {
+        int cols = N < 16 ? N : 16;
+        const float *rows[3] = {fo, fm, fr};
+        if (write_grid(cfg->out_dir, "reassemble_grid.png", rows, 3, cols, te.c, te.h, te.w, e)) goto out;
+        if (cfg->out_dir) fv_json_str(j, "grid", "reassemble_grid.png (rows: original, mixed, reassembled)");
+    }
+    rc = 0;
+out:
+    fv_vmix_work_destroy(&work);
+    free(v);
+    free(fo);
+    free(mix);
+    fv_dataset_free(&te);
+    return rc;
+}
+
+/* ---- the federation behind GAN and MIA runs ---- */
+
+fv_fl_setup fv_fl_setup_defaults(void) {
+    fv_fl_setup s;
+    memset(&s, 0, sizeof s);
+    s.src.dataset = "mnist";
+    s.fl_images = 12000;
+    s.heldout_from = 30000;
+    s.oracle_from = 40000;
+    s.fl = fv_fedsim_defaults();
+    s.victim = 0;
+    return s;
+}
+
+static int check_setup(const fv_fl_setup *s, const fv_dataset *tr, fv_err *e) {
+    if (s->fl_images < s->fl.clients || s->fl_images > s->heldout_from || s->heldout_from >= s->oracle_from ||
+        s->oracle_from >= tr->n)
+        return fv_err_set(e, "data layout: need clients' images [0, %d) <= held-out [%d, %d) < oracle [%d, %d) "
+                             "within the %d training images",
+                          s->fl_images, s->heldout_from, s->oracle_from, s->oracle_from, tr->n, tr->n);
+    if (s->victim < 0 || s->victim >= s->fl.clients)
+        return fv_err_set(e, "victim client %d out of range [0, %d)", s->victim, s->fl.clients);
+    if (s->fl.vmix && fv_vmix_params_check(&s->fl.vp, tr->h, tr->w, e)) return fv_err_prefix(e, "VisualMixer: ");
+    return 0;
+}
+
+static void fl_json(fv_json *j, const fv_fl_setup *s, const fv_fedsim *sim, const fv_dataset *te, fv_norm norm) {
+    fv_json_obj_begin(j, "federation");
+    fv_json_str(j, "simulator", "attacks/fedsim (in-process FedAvg)");
+    fv_json_str(j, "model", s->fl.model);
+    fv_json_int(j, "clients", s->fl.clients);
+    fv_json_int(j, "rounds", s->fl.rounds);
+    fv_json_int(j, "local_epochs", s->fl.local_epochs);
+    fv_json_int(j, "batch", s->fl.batch);
+    fv_json_str(j, "optimizer", fv_opt_kind_name(s->fl.opt.kind));
+    fv_json_num(j, "lr", s->fl.opt.lr);
+    fv_json_int(j, "images", s->fl_images);
+    fv_json_int(j, "victim", s->victim);
+    fv_json_int(j, "victim_images", fv_partition_size(&sim->part, s->victim));
+    fv_json_bool(j, "visualmixer", s->fl.vmix);
+    if (s->fl.vmix) vmix_json(j, &s->fl.vp);
+    int nt = te->n < 2000 ? te->n : 2000;
+    fv_eval_stats ev = fv_evaluate(sim->global, te, NULL, nt, 256, norm);
+    fv_json_num(j, "global_test_accuracy_original", ev.accuracy);
+    fv_json_num(j, "seconds", sim->seconds);
+    fv_json_obj_end(j);
+}
+
+/* ---- GAN ---- */
+
+fv_gan_run_cfg fv_gan_run_defaults(void) {
+    fv_gan_run_cfg c;
+    memset(&c, 0, sizeof c);
+    c.s = fv_fl_setup_defaults();
+    c.arch = fv_gen_arch_default();
+    c.gan = fv_gan_cfg_default();
+    c.gan.target = 3;
+    c.samples = 64;
+    c.refs = 200;
+    c.oracle_model = "fedavg_cnn";
+    c.oracle_epochs = 2;
+    c.active_steps = 100;
+    return c;
+}
+
+typedef struct {
+    const fv_gan_run_cfg *cfg;
+    fv_gan *g;
+    const fv_dataset *own;   /* the attacker's images as it trains on them */
+    const fv_partition *part;
+    int attacker;
+    fv_norm norm;
+    fv_gan_stats last;
+} active_ctx;
+
+static int active_hook(void *vctx, int round, int client, fv_net *net, fv_err *e) {
+    active_ctx *a = vctx;
+    if (client != a->attacker) return 0;
+    fv_gan_cfg gc = a->cfg->gan;
+    gc.steps = a->cfg->active_steps;
+    gc.norm = a->norm;
+    gc.seed = a->cfg->gan.seed + 7u * (uint64_t)round;
+    fv_gan_active_cfg ac;
+    memset(&ac, 0, sizeof ac);
+    ac.fake_class = (int)fv_shape_size(fv_net_output_shape(net)) - 1;
+    ac.n_fake = fv_partition_size(a->part, client);
+    ac.epochs = a->cfg->s.fl.local_epochs;
+    ac.batch = a->cfg->s.fl.batch;
+    ac.lr = 0.05f;
+    ac.norm = a->norm;
+    ac.seed = gc.seed;
+    /* its own images without the target class: the attacker holds none of the victim's class */
+    int n = fv_partition_size(a->part, client), m = 0;
+    const int *ix = fv_partition_indices(a->part, client);
+    int *own = fv_malloc(sizeof(int) * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++)
+        if (a->own->y[ix[i]] != a->cfg->gan.target) own[m++] = ix[i];
+    int rc = fv_gan_active_round(a->g, net, a->own, own, m, &gc, &ac, &a->last, e);
+    free(own);
+    return rc < 0 ? -1 : 1;
+}
+
+int fv_gan_run(const fv_gan_run_cfg *cfg, fv_json *j, fv_err *e) {
+    const fv_fl_setup *s = &cfg->s;
+    fv_dataset tr = {0}, te = {0};
+    if (fv_dataset_load(s->src.dataset, s->src.data_dir, 1, &tr, e) ||
+        fv_dataset_load(s->src.dataset, s->src.data_dir, 0, &te, e)) {
+        fv_dataset_free(&tr);
+        return -1;
+    }
+    int rc = -1;
+    fv_fedsim sim;
+    memset(&sim, 0, sizeof sim);
+    fv_gan *g = NULL;
+    fv_net *D = NULL, *oracle = NULL;
+    float *smp = NULL, *vic = NULL, *vmx = NULL, *oth = NULL;
+    if (check_setup(s, &tr, e)) goto out;
+    if (cfg->gan.target < 0 || cfg->gan.target >= tr.classes) {
+        fv_err_set(e, "gan: target class %d out of range [0, %d)", cfg->gan.target, tr.classes);
+        goto out;
+    }
+    if (cfg->samples < 1 || cfg->refs < 1) {
+        fv_err_set(e, "gan: samples and refs must be >= 1");
+        goto out;
+    }
+    if (cfg->active && s->victim == s->fl.clients - 1) {
+        fv_err_set(e, "gan: in the active attack the last client is the attacker; choose another victim");
+        goto out;
+    }
+    fv_norm norm = fv_norm_for(s->src.dataset);
+    fv_shape shape = {tr.c, tr.h, tr.w};
+    g = fv_gan_new(shape, &cfg->arch, cfg->gan.seed, e);
+    if (!g) goto out;
+    fv_fedsim_cfg fl = s->fl;
+    fl.norm = norm;
+    active_ctx actx;
+    memset(&actx, 0, sizeof actx);
+    if (cfg->active) {
+        actx.cfg = cfg;
+        actx.g = g;
+        actx.own = &tr; /* the attacker trains on original images (it runs no VisualMixer) */
+        actx.part = &sim.part;
+        actx.attacker = s->fl.clients - 1;
+        actx.norm = norm;
+        fl.extra_classes = 1;
+        fl.client_hook = active_hook;
+        fl.hook_ctx = &actx;
+    }
+    if (fv_fedsim_run(&sim, &fl, &tr, s->fl_images, e)) goto out;
+    fprintf(stderr, "gan: federation done in %.1f s\n", sim.seconds);
+    /* the discriminator: the victim's upload of the last round */
+    D = fv_model_new(s->fl.model, shape, tr.classes + fl.extra_classes, 1, e);
+    if (!D) goto out;
+    memcpy(D->params, sim.uploads + (size_t)s->victim * sim.n_params, sizeof(float) * sim.n_params);
+    /* the oracle */
+    fv_oracle_cfg oc = fv_oracle_defaults();
+    oc.model = cfg->oracle_model;
+    oc.epochs = cfg->oracle_epochs;
+    char tag[128];
+    snprintf(tag, sizeof tag, "%s-train[%d:%d]", s->src.dataset, s->oracle_from, tr.n);
+    oc.data_tag = tag;
+    int no = tr.n - s->oracle_from, trained = 0;
+    int *oidx = fv_malloc(sizeof(int) * (size_t)no);
+    for (int i = 0; i < no; i++) oidx[i] = s->oracle_from + i;
+    double t0 = fv_now();
+    oracle = fv_oracle_get(cfg->oracle_cache, &oc, &tr, oidx, no, norm, &trained, e);
+    free(oidx);
+    if (!oracle) goto out;
+    fv_eval_stats oev = fv_evaluate(oracle, &te, NULL, te.n < 2000 ? te.n : 2000, 256, norm);
+    fprintf(stderr, "gan: oracle %s (%s, %.1f s): test accuracy %.4f\n", oc.model, trained ? "trained" : "cached",
+            fv_now() - t0, oev.accuracy);
+    /* the attack */
+    fv_gan_cfg gc = cfg->gan;
+    gc.norm = norm;
+    fv_gan_stats gs;
+    memset(&gs, 0, sizeof gs);
+    if (!cfg->active) {
+        if (fv_gan_train(g, D, &gc, &gs, e)) goto out;
+    } else {
+        gs = actx.last;
+    }
+    size_t isz = (size_t)tr.c * tr.h * tr.w;
+    smp = fv_malloc(sizeof(float) * isz * cfg->samples);
+    fv_gan_sample(g, smp, cfg->samples, cfg->gan.seed + 99);
+    /* the victim's class-c images (original and as it trained on them), and as many never held */
+    int nv = 0, nvk = fv_partition_size(&sim.part, s->victim);
+    const int *vix = fv_partition_indices(&sim.part, s->victim);
+    vic = fv_malloc(sizeof(float) * isz * cfg->refs);
+    vmx = fv_malloc(sizeof(float) * isz * cfg->refs);
+    for (int i = 0; i < nvk && nv < cfg->refs; i++)
+        if (tr.y[vix[i]] == cfg->gan.target) {
+            to_float(vic + (size_t)nv * isz, tr.x + (size_t)vix[i] * isz, isz);
+            if (s->fl.vmix) to_float(vmx + (size_t)nv * isz, sim.mixed.x + (size_t)vix[i] * isz, isz);
+            nv++;
+        }
+    int nh = 0;
+    oth = fv_malloc(sizeof(float) * isz * (nv ? nv : 1));
+    for (int i = s->heldout_from; i < s->oracle_from && nh < nv; i++)
+        if (tr.y[i] == cfg->gan.target) to_float(oth + (size_t)nh++ * isz, tr.x + (size_t)i * isz, isz);
+    if (nv == 0) {
+        fv_err_set(e, "gan: the victim (client %d) holds no image of class %d", s->victim, cfg->gan.target);
+        goto out;
+    }
+    fv_leakage L;
+    if (fv_leakage_eval(&L, smp, cfg->samples, shape, oracle, norm, cfg->gan.target, vic, nv,
+                        s->fl.vmix ? vmx : NULL, oth, nh, e))
+        goto out;
+    char desc[512];
+    fv_gan_describe(g, &gc, desc, sizeof desc);
+    fprintf(stderr, "gan: %s\n", desc);
+    fprintf(stderr, "gan: recognisability %.3f, median best SSIM %.3f, resemblance %+.4f\n", L.recognisability,
+            L.ssim_best_median, L.resemblance);
+    fv_json_str(j, "attack", cfg->active ? "gan_active" : "gan_passive");
+    fv_json_str(j, "dataset", s->src.dataset);
+    fl_json(j, s, &sim, &te, norm);
+    fv_json_int(j, "target_class", cfg->gan.target);
+    fv_json_str(j, "generator", desc);
+    fv_json_obj_begin(j, "priors");
+    fv_json_num(j, "tv", cfg->gan.tv);
+    fv_json_num(j, "norm", cfg->gan.l2);
+    fv_json_num(j, "diversity", cfg->gan.diversity);
+    fv_json_int(j, "jitter", cfg->gan.jitter);
+    fv_json_obj_end(j);
+    fv_json_obj_begin(j, "discriminator");
+    fv_json_str(j, "source", cfg->active ? "the shared model (the attacker's own round input)" : "the victim's upload");
+    fv_json_num(j, "ce_final", gs.ce);
+    fv_json_num(j, "p_target", gs.p_target);
+    fv_json_num(j, "hits", gs.d_hits);
+    fv_json_num(j, "seconds", gs.seconds);
+    fv_json_obj_end(j);
+    fv_json_obj_begin(j, "oracle");
+    fv_json_str(j, "model", oc.model);
+    fv_json_str(j, "data", tag);
+    fv_json_num(j, "test_accuracy", oev.accuracy);
+    fv_json_obj_end(j);
+    fv_json_obj_begin(j, "leakage");
+    fv_leakage_json(j, &L);
+    fv_json_int(j, "victim_originals", nv);
+    fv_json_int(j, "never_held_originals", nh);
+    fv_json_obj_end(j);
+    {
+        int cols = 16 < cfg->samples ? 16 : cfg->samples;
+        if (cols > nv) cols = nv;
+        const float *rows[3] = {smp, vic, vmx};
+        if (write_grid(s->out_dir, "gan_grid.png", rows, s->fl.vmix ? 3 : 2, cols, tr.c, tr.h, tr.w, e)) goto out;
+        int all = cfg->samples < 64 ? cfg->samples : 64, acol = all < 8 ? all : 8;
+        const float *srow[1] = {smp};
+        if (write_grid(s->out_dir, "gan_samples.png", srow, 1, all - all % acol, tr.c, tr.h, tr.w, e)) goto out;
+        if (s->out_dir)
+            fv_json_str(j, "grid", s->fl.vmix ? "gan_grid.png (rows: generated, victim originals, victim mixed)"
+                                              : "gan_grid.png (rows: generated, victim originals)");
+    }
+    rc = 0;
+out:
+    free(smp);
+    free(vic);
+    free(vmx);
+    free(oth);
+    fv_gan_destroy(&g);
+    fv_net_destroy(&D);
+    fv_net_destroy(&oracle);
+    fv_fedsim_free(&sim);
+    fv_dataset_free(&tr);
+    fv_dataset_free(&te);
+    return rc;
+}
+
+/* ---- membership inference ---- */
+
+fv_mia_run_cfg fv_mia_run_defaults(void) {
+    fv_mia_run_cfg c;
+    memset(&c, 0, sizeof c);
+    c.s = fv_fl_setup_defaults();
+    c.s.fl_images = 2500;
+    c.s.fl.rounds = 5;
+    c.s.fl.local_epochs = 2;
+    c.lira = fv_lira_defaults();
+    c.attacker_images = 2000;
+    c.queries = 500;
+    c.query_mixed = 1;
+    return c;
+}
+
+/* The shadow recipe: central training of the target's architecture with the target's optimizer
+ * for rounds x local epochs on the attacker's images (mixed with the attacker's own key when the
+ * federation uses VisualMixer). */
+typedef struct {
+    const fv_fl_setup *s;
+    const fv_dataset *data; /* the attacker's images as its shadows train on them */
+    fv_norm norm;
+} shadow_ctx;
+
+static fv_net *shadow_train(void *vctx, const int *idx, int n, uint64_t seed, fv_err *e) {
+    shadow_ctx *c = vctx;
+    const fv_fedsim_cfg *fl = &c->s->fl;
+    fv_net *net = fv_model_new(fl->model, (fv_shape){c->data->c, c->data->h, c->data->w}, c->data->classes, seed, e);
+    if (!net) return NULL;
+    fv_opt *opt = fv_opt_new(&fl->opt, net->n_train);
+    fv_rng rng;
+    fv_rng_seed2(&rng, seed, 0x736864);
+    fv_net_seed_dropout(net, seed);
+    for (int ep = 0; ep < fl->rounds * fl->local_epochs; ep++)
+        fv_train_epoch(net, opt, c->data, idx, n, fl->batch, c->norm, &rng, 0, NULL, NULL, NULL);
+    fv_opt_destroy(&opt);
+    return net;
+}
+
+/* Scores of one target on one query set, added to j under key. */
+static int mia_target_json(fv_json *j, const char *key, fv_net *target, const double *mu, const double *sd,
+                           const fv_dataset *q, const int *qidx, const uint8_t *member, int nq, fv_norm norm,
+                           fv_err *e) {
+    double *sc = fv_malloc(sizeof(double) * (size_t)nq);
+    fv_mia_figures f;
+    fv_json_obj_begin(j, key);
+    fv_mia_loss_scores(sc, target, q, qidx, nq, norm);
+    if (fv_mia_evaluate(&f, sc, member, nq, e)) {
+        free(sc);
+        return -1;
+    }
+    fv_json_obj_begin(j, "loss_threshold");
+    fv_json_num(j, "auc", f.auc);
+    fv_json_num(j, "tpr_at_1pct_fpr", f.tpr_1pct);
+    fv_json_num(j, "tpr_at_0.1pct_fpr", f.tpr_01pct);
+    fv_json_num(j, "balanced_accuracy", f.balanced_acc);
+    fv_json_obj_end(j);
+    double auc_loss = f.auc;
+    fv_lira_scores(sc, target, mu, sd, q, qidx, nq, norm);
+    if (fv_mia_evaluate(&f, sc, member, nq, e)) {
+        free(sc);
+        return -1;
+    }
+    fv_json_obj_begin(j, "lira_offline");
+    fv_json_num(j, "auc", f.auc);
+    fv_json_num(j, "tpr_at_1pct_fpr", f.tpr_1pct);
+    fv_json_num(j, "tpr_at_0.1pct_fpr", f.tpr_01pct);
+    fv_json_num(j, "balanced_accuracy", f.balanced_acc);
+    fv_json_obj_end(j);
+    fv_json_int(j, "members", f.members);
+    fv_json_int(j, "nonmembers", f.nonmembers);
+    fv_json_obj_end(j);
+    fprintf(stderr, "mia: %s: loss AUC %.4f, LiRA AUC %.4f, TPR@1%%FPR %.4f\n", key, auc_loss, f.auc, f.tpr_1pct);
+    free(sc);
+    return 0;
+}
+
+int fv_mia_run(const fv_mia_run_cfg *cfg, fv_json *j, fv_err *e) {
+    const fv_fl_setup *s = &cfg->s;
+    fv_dataset tr = {0}, te = {0};
+    if (fv_dataset_load(s->src.dataset, s->src.data_dir, 1, &tr, e) ||
+        fv_dataset_load(s->src.dataset, s->src.data_dir, 0, &te, e)) {
+        fv_dataset_free(&tr);
+        return -1;
+    }
+    int rc = -1;
+    fv_fedsim sim;
+    memset(&sim, 0, sizeof sim);
+    fv_dataset pool = {0}, atk = {0}, atk_mixed = {0}, qfresh = {0};
+    fv_net *victim = NULL;
+    double *mu = NULL, *sd = NULL;
+    int *qidx = NULL, *own = NULL;
+    uint8_t *member = NULL;
+    if (check_setup(s, &tr, e)) goto out;
+    if (cfg->attacker_images < 4 || s->heldout_from + cfg->attacker_images > s->oracle_from) {
+        fv_err_set(e, "mia: %d attacker images do not fit the held-out range [%d, %d)", cfg->attacker_images,
+                   s->heldout_from, s->oracle_from);
+        goto out;
+    }
+    fv_norm norm = fv_norm_for(s->src.dataset);
+    fv_fedsim_cfg fl = s->fl;
+    fl.norm = norm;
+    if (fv_fedsim_run(&sim, &fl, &tr, s->fl_images, e)) goto out;
+    fprintf(stderr, "mia: federation done in %.1f s\n", sim.seconds);
+    fv_shape shape = {tr.c, tr.h, tr.w};
+    victim = fv_model_new(s->fl.model, shape, tr.classes, 1, e);
+    if (!victim) goto out;
+    memcpy(victim->params, sim.uploads + (size_t)s->victim * sim.n_params, sizeof(float) * sim.n_params);
+    /* queries: members of the victim client (for the global model they are members too) and as
+     * many non-members from the test split; one pool data set, members first */
+    int nvk = fv_partition_size(&sim.part, s->victim);
+    int nm = cfg->queries < nvk ? cfg->queries : nvk, nn = cfg->queries < te.n ? cfg->queries : te.n;
+    if (nm < 1 || nn < 1) {
+        fv_err_set(e, "mia: no queries (victim holds %d images)", nvk);
+        goto out;
+    }
+    int nq = nm + nn;
+    size_t isz = (size_t)tr.c * tr.h * tr.w;
+    pool = (fv_dataset){nq, tr.c, tr.h, tr.w, tr.classes, fv_malloc(isz * nq), fv_malloc((size_t)nq)};
+    member = fv_malloc((size_t)nq);
+    qidx = fv_malloc(sizeof(int) * (size_t)nq);
+    const int *vix = fv_partition_indices(&sim.part, s->victim);
+    for (int i = 0; i < nq; i++) {
+        const fv_dataset *d = i < nm ? &tr : &te;
+        int k = i < nm ? vix[i] : i - nm;
+        memcpy(pool.x + (size_t)i * isz, d->x + (size_t)k * isz, isz);
+        pool.y[i] = d->y[k];
+        member[i] = i < nm;
+        qidx[i] = i;
+    }
+    /* the attacker's own images (held out), mixed with its own key if the federation mixes */
+    own = fv_malloc(sizeof(int) * (size_t)cfg->attacker_images);
+    for (int i = 0; i < cfg->attacker_images; i++) own[i] = s->heldout_from + i;
+    fv_fedsim_subset(&atk, &tr, own, cfg->attacker_images);
+    for (int i = 0; i < cfg->attacker_images; i++) own[i] = i;
+    shadow_ctx sc = {s, &atk, norm};
+    if (s->fl.vmix) {
+        uint8_t key[FV_VMIX_KEY_BYTES];
+        fv_fedsim_client_key(key, s->fl.seed ^ 0xa77ac4e5ULL, 0);
+        if (fv_fedsim_mix(&atk_mixed, &atk, NULL, atk.n, key, FV_VMIX_DOMAIN_TRAIN, &s->fl.vp, e)) goto out;
+        sc.data = &atk_mixed;
+        /* queries mixed with fresh keys, as the model is used at inference */
+        fv_fedsim_client_key(key, s->fl.seed ^ 0x71657279ULL, 0);
+        if (fv_fedsim_mix(&qfresh, &pool, NULL, pool.n, key, FV_VMIX_DOMAIN_TEST, &s->fl.vp, e)) goto out;
+    }
+    mu = fv_malloc(sizeof(double) * (size_t)nq * 2);
+    sd = mu + nq;
+    fv_json_str(j, "attack", "membership_inference");
+    fv_json_str(j, "dataset", s->src.dataset);
+    fl_json(j, s, &sim, &te, norm);
+    fv_json_obj_begin(j, "shadows");
+    fv_json_int(j, "k", cfg->lira.k);
+    fv_json_int(j, "attacker_images", cfg->attacker_images);
+    fv_json_str(j, "recipe", s->fl.vmix ? "central training, rounds x local epochs, on mixed attacker images"
+                                         : "central training, rounds x local epochs");
+    fv_json_str(j, "sd", (cfg->lira.per_example_sd < 0 ? cfg->lira.k >= 16 : cfg->lira.per_example_sd)
+                             ? "per example"
+                             : "pooled");
+    fv_json_obj_end(j);
+    for (int version = 0; version < (s->fl.vmix && cfg->query_mixed ? 2 : 1); version++) {
+        const fv_dataset *q = version ? &qfresh : &pool;
+        double sacc = 0;
+        if (fv_lira_fit(mu, sd, &sacc, &cfg->lira, shadow_train, &sc, own, cfg->attacker_images, q, qidx, nq, norm, e))
+            goto out;
+        fv_json_obj_begin(j, version ? "queries_mixed_fresh_key" : "queries_original");
+        fv_json_num(j, "shadow_query_accuracy", sacc);
+        fv_eval_stats ev = fv_evaluate(victim, q, qidx, nm, 256, norm);
+        fv_eval_stats ev2 = fv_evaluate(victim, q, qidx + nm, nn, 256, norm);
+        fv_json_num(j, "victim_accuracy_members", ev.accuracy);
+        fv_json_num(j, "victim_accuracy_nonmembers", ev2.accuracy);
+        if (mia_target_json(j, "victim_client_model", victim, mu, sd, q, qidx, member, nq, norm, e) ||
+            mia_target_json(j, "global_model", sim.global, mu, sd, q, qidx, member, nq, norm, e))
+            goto out;
+        fv_json_obj_end(j);
+    }
+    rc = 0;
+out:
+    free(mu);
+    free(qidx);
+    free(own);
+    free(member);
+    fv_net_destroy(&victim);
+    fv_dataset_free(&pool);
+    fv_dataset_free(&atk);
+    fv_dataset_free(&atk_mixed);
+    fv_dataset_free(&qfresh);
+    fv_fedsim_free(&sim);
+    fv_dataset_free(&tr);
+    fv_dataset_free(&te);
+    return rc;
+}

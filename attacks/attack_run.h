@@ -1,0 +1,105 @@
+/* attack_run.h: complete standalone attack runs, as `fedvim attack dlg|reassemble|gan|mia` performs
+ * them: load the data, build the target (a client gradient, mixed images, or models trained by
+ * the in-process FedAvg of fedsim.h, plain or with VisualMixer), run the attack, measure it with
+ * the figures of ../shared/docs/attacks.md, write image grids, and add everything to a JSON
+ * object. Each figure is reported against the original images and, with VisualMixer, against
+ * the mixed images the model actually saw.
+ * Not here: the attacks themselves (dlg.h, reassemble.h, gan.h, mia.h), flag parsing (cli/).
+ */
+#ifndef FV_ATTACK_RUN_H
+#define FV_ATTACK_RUN_H
+#include <stdint.h>
+
+#include "dlg.h"
+#include "fedsim.h"
+#include "fv_common.h"
+#include "gan.h"
+#include "json.h"
+#include "mia.h"
+#include "reassemble.h"
+#include "vmix.h"
+
+/* Where images come from: a data set split and a range. */
+typedef struct {
+    const char *dataset;  /* "mnist", "fashion", "cmnist", "cifar10" */
+    const char *data_dir; /* NULL: the data set's default place */
+} fv_data_src;
+
+/* ---- DLG ---- */
+typedef struct {
+    fv_data_src src;
+    int first;            /* first test-split image attacked */
+    int runs;             /* independent attacks (each on the next batch of images) */
+    fv_dlg_cfg dlg;       /* batch size, optimiser, iterations, ... */
+    int vmix;             /* the client trains on mixed images */
+    fv_vmix_params vp;
+    int known_labels;     /* 1: the attacker is given the labels (else the iDLG rule) */
+    uint64_t seed;        /* model initialisation (per run) and simulation keys */
+    const char *out_dir;  /* grid PNG here (NULL: none) */
+} fv_dlg_run_cfg;
+
+fv_dlg_run_cfg fv_dlg_run_defaults(void);
+/* Returns 0 with the figures added to j, or -1 with e set. */
+int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e);
+
+/* ---- reassembly ---- */
+typedef struct {
+    fv_data_src src;
+    int first, images;    /* test-split images first .. first + images */
+    fv_vmix_params vp;    /* the mixing attacked */
+    fv_reasm_cfg rc;      /* the search (unit and mode are taken from vp) */
+    uint64_t seed;        /* simulation keys */
+    const char *out_dir;
+} fv_reasm_run_cfg;
+
+fv_reasm_run_cfg fv_reasm_run_defaults(void);
+int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e);
+
+/* ---- the held-out data of GAN and MIA runs ----
+ * Training split: images [0, fl_images) are the clients' (fedsim); images [heldout_from, end)
+ * are held out: no client holds them. The oracle trains on [oracle_from, end); the "never held"
+ * originals of victim-specific resemblance and the MIA attacker's own data come from
+ * [heldout_from, oracle_from). */
+typedef struct {
+    fv_data_src src;
+    int fl_images;        /* clients' images (first of the training split) */
+    int heldout_from;     /* start of the held-out range */
+    int oracle_from;      /* start of the oracle's range */
+    fv_fedsim_cfg fl;     /* the federation that produces the target models */
+    int victim;           /* client attacked */
+    const char *out_dir;
+} fv_fl_setup;
+
+/* ---- GAN ---- */
+typedef struct {
+    fv_fl_setup s;
+    fv_gen_arch arch;
+    fv_gan_cfg gan;       /* target class, steps, priors (norm is set from the data set) */
+    int samples;          /* samples judged (default 64) */
+    int refs;             /* victim originals compared (at most; default 200) */
+    const char *oracle_model;
+    int oracle_epochs;
+    const char *oracle_cache; /* NULL: no cache */
+    int active;           /* 1: Hitaj's active attack: the last client is the attacker */
+    int active_steps;     /* generator steps per round in the active attack */
+} fv_gan_run_cfg;
+
+fv_gan_run_cfg fv_gan_run_defaults(void);
+int fv_gan_run(const fv_gan_run_cfg *cfg, fv_json *j, fv_err *e);
+
+/* ---- membership inference ---- */
+typedef struct {
+    fv_fl_setup s;
+    fv_lira_cfg lira;     /* shadows */
+    int attacker_images;  /* the attacker's own images (from the held-out range; default 2000) */
+    int queries;          /* members and non-members queried, each (default 500) */
+    int query_mixed;      /* with VisualMixer: also query with mixed versions (fresh keys) */
+} fv_mia_run_cfg;
+
+fv_mia_run_cfg fv_mia_run_defaults(void);
+int fv_mia_run(const fv_mia_run_cfg *cfg, fv_json *j, fv_err *e);
+
+/* Default held-out layout and federation for the GAN and MIA runs. */
+fv_fl_setup fv_fl_setup_defaults(void);
+
+#endif
