@@ -14,4 +14,5 @@ int fv_bench_fl(int argc, char **argv); /* `fedvim bench fl` (cli/bench_fl.c) */
 int fv_cmd_run(int argc, char **argv);
 int fv_cmd_coordinator(int argc, char **argv);
 int fv_cmd_worker(int argc, char **argv);
+int fv_cmd_attack(int argc, char **argv);
 #endif

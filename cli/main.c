@@ -21,6 +21,7 @@ static const fv_cmd CMDS[] = {
     {"run", fv_cmd_run, "run federated experiments on this machine (coordinator + worker processes)"},
     {"coordinator", fv_cmd_coordinator, "the federated server of a multi-host run"},
     {"worker", fv_cmd_worker, "serve a coordinator's clients (multi-host runs)"},
+    {"attack", fv_cmd_attack, "built-in privacy attacks: gan, dlg, mia, reassemble"},
 };
 
 static void usage(FILE *f) {
