@@ -31,6 +31,7 @@ typedef struct {
     int *status; /* -1 running, else the wait status */
     int n;
     const char *dir;
+    fv_coord *c;
 } workers;
 
 /* Start worker i: this binary's `worker` subcommand, stdout and stderr into dir/logs/. */
@@ -99,6 +100,7 @@ static int should_stop(void *ctx, char *why, size_t cap) {
             pid_t r = waitpid(ws->pid[i], &st, WNOHANG);
             if (r == ws->pid[i]) {
                 ws->status[i] = st;
+                fv_coord_worker_exited(ws->c, (long)ws->pid[i]);
                 fprintf(stderr, "run: worker %d exited (%s %d); its log is %s/logs/worker-%d.log\n", i,
                         WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
                         ws->dir, i);
@@ -148,7 +150,7 @@ typedef struct {
     char name[FV_CFG_STR];
     double *acc, *acc_mixed;
     int rounds, vmix;
-    double vfe_clients, vfe_test;
+    double vfe_clients, vfe_test, vfe_clean;
     char *summary;
 } run_result;
 
@@ -223,7 +225,7 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
         free(text);
         return -1;
     }
-    workers ws = {fv_calloc((size_t)cfg.workers, sizeof(pid_t)), fv_malloc((size_t)cfg.workers * sizeof(int)), 0, dir};
+    workers ws = {fv_calloc((size_t)cfg.workers, sizeof(pid_t)), fv_malloc((size_t)cfg.workers * sizeof(int)), 0, dir, c};
     int rc = 0;
     for (int i = 0; i < cfg.workers; i++) {
         pid_t pid = spawn_worker(dir, fv_coord_endpoint(c), i, cfg.vmix, cfg.security, data_dir, e);
@@ -249,7 +251,7 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
         memcpy(res->acc, acc, (size_t)n * sizeof(double));
         memcpy(res->acc_mixed, accm, (size_t)n * sizeof(double));
         res->vmix = cfg.vmix;
-        fv_coord_vfe(c, &res->vfe_clients, &res->vfe_test);
+        fv_coord_vfe(c, &res->vfe_clients, &res->vfe_test, &res->vfe_clean);
         res->summary = fv_strdup(fv_coord_summary(c));
     }
     fv_coord_destroy(&c);
@@ -319,7 +321,7 @@ int fv_cmd_run(int argc, char **argv) {
         for (int i = 0; i < n; i++)
             if (res[i].summary)
                 cr[k++] = (fv_flcli_result){res[i].name, res[i].acc, res[i].acc_mixed, res[i].rounds, res[i].vmix,
-                                            res[i].vfe_clients, res[i].vfe_test};
+                                            res[i].vfe_clients, res[i].vfe_test, res[i].vfe_clean};
         if (k > 0) fv_flcli_print_comparison(json ? stderr : stdout, cr, k);
     }
     if (json) {

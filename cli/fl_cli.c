@@ -240,7 +240,7 @@ void fv_flcli_print_comparison(FILE *f, const fv_flcli_result *r, int n) {
     }
     for (int i = 0; i < n; i++)
         if (r[i].vmix)
-            fprintf(f, "measured VFE of %s: %.3f on the clients' mixed shards, %.3f on the mixed test images "
-                       "(about 1 means no visual structure left; originals are far below)\n",
-                    r[i].name, r[i].vfe_clients, r[i].vfe_test);
+            fprintf(f, "measured VFE of %s: %.3f on the clients' mixed shards, %.3f on the mixed test images, "
+                       "%.3f on the same test images unmixed (higher: less visual structure left)\n",
+                    r[i].name, r[i].vfe_clients, r[i].vfe_test, r[i].vfe_clean);
 }

@@ -46,7 +46,7 @@ typedef struct {
     const double *acc, *acc_mixed; /* per round; NaN where not evaluated */
     int rounds;
     int vmix;
-    double vfe_clients, vfe_test;
+    double vfe_clients, vfe_test, vfe_clean; /* mixed shards, mixed test images, clean test images */
 } fv_flcli_result;
 
 /* Accuracy per round side by side, the final gap to the first run, and the measured VFE. */

@@ -29,6 +29,7 @@
 #include "layers.h"
 #include "train.h"
 #include "transport.h"
+#include "vfe.h"
 #include "vmix.h"
 #include "vmix_key.h"
 #include "wire.h"
@@ -59,6 +60,7 @@ typedef struct {
     char user[2 * FV_CURVE_KEY_BYTES + 1]; /* CURVE key (hex) from ZAP; "" without security */
     uint8_t sign_pk[FV_SIGN_PK_BYTES];
     char name[96];
+    long pid; /* as the worker said in its join (meaningful for local workers) */
     double last_seen;
     int alive, banned, strikes;
     int ready; /* a message arrived after the welcome: its data and model are loaded */
@@ -95,7 +97,7 @@ struct fv_coord {
 
     fv_dataset test, test_mixed;
     int has_mixed;
-    double test_vfe;
+    double test_vfe, test_vfe_clean;
     fv_exp_bounds test_bounds;
     fv_norm norm;
     int *client_n;
@@ -329,6 +331,7 @@ static void handle_join(fv_coord *c, const fv_wire_msg *m) {
     snprintf(w->user, sizeof w->user, "%.64s", m->user_id);
     memcpy(w->sign_pk, j->sign_public_key.data, FV_SIGN_PK_BYTES);
     snprintf(w->name, sizeof w->name, "%s", *name ? name : "worker");
+    w->pid = (long)j->pid;
     w->alive = 1;
     w->ready = 0;
     w->has_model = 0;
@@ -821,6 +824,7 @@ static int write_final(fv_coord *c, double seconds, fv_err *e) {
         fv_json_num(&j, "test_accuracy_mixed", last_m);
         fv_json_num(&j, "vfe_clients", c->vfe_w > 0 ? c->vfe_sum / c->vfe_w : NAN);
         fv_json_num(&j, "vfe_test", c->test_vfe);
+        fv_json_num(&j, "vfe_test_clean", c->test_vfe_clean);
         fv_json_int(&j, "test_ws_min", c->test_bounds.ws_min);
         fv_json_int(&j, "test_ws_max", c->test_bounds.ws_max);
     }
@@ -887,8 +891,16 @@ static int setup_mixed_test(fv_coord *c, const char *key_path, fv_err *e) {
         goto fail;
     c->has_mixed = 1;
     c->test_vfe = st.vfe_mean;
-    coord_log(c, "mixed %d test images (WS %d..%d%s, mean VFE %.3f) in %.1f s", c->test.n, c->test_bounds.ws_min,
-         c->test_bounds.ws_max, c->test_bounds.resolved ? ", conflict resolved" : "", st.vfe_mean, fv_now() - t0);
+    /* the same figure on the clean images, for comparison */
+    double sum = 0;
+    size_t per = (size_t)c->test.c * c->test.h * c->test.w;
+    for (int i = 0; i < c->test.n; i++)
+        sum += fv_vfe_image_u8(c->test.x + (size_t)i * per, c->test.c, c->test.h, c->test.w, c->cfg.vmix_block,
+                               c->cfg.vmix_lambda);
+    c->test_vfe_clean = c->test.n ? sum / c->test.n : NAN;
+    coord_log(c, "mixed %d test images (WS %d..%d%s, mean VFE %.3f; clean images %.3f) in %.1f s", c->test.n,
+              c->test_bounds.ws_min, c->test_bounds.ws_max, c->test_bounds.resolved ? ", conflict resolved" : "",
+              st.vfe_mean, c->test_vfe_clean, fv_now() - t0);
     sodium_memzero(secret, sizeof secret);
     return 0;
 fail:
@@ -1012,9 +1024,15 @@ void fv_coord_history(const fv_coord *c, const double **acc, const double **acc_
     *n = c->nhist;
 }
 
-void fv_coord_vfe(const fv_coord *c, double *clients, double *test) {
+void fv_coord_vfe(const fv_coord *c, double *clients, double *test, double *test_clean) {
     *clients = c->cfg.vmix && c->vfe_w > 0 ? c->vfe_sum / c->vfe_w : NAN;
     *test = c->has_mixed ? c->test_vfe : NAN;
+    *test_clean = c->has_mixed ? c->test_vfe_clean : NAN;
+}
+
+void fv_coord_worker_exited(fv_coord *c, long pid) {
+    for (int i = 0; i < c->nw; i++)
+        if (c->w[i].alive && c->w[i].pid == pid) mark_dead(c, i, "its process exited");
 }
 
 void fv_coord_destroy(fv_coord **cp) {

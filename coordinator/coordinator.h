@@ -61,8 +61,12 @@ const char *fv_coord_summary(const fv_coord *c);
 void fv_coord_history(const fv_coord *c, const double **acc, const double **acc_mixed, int *n);
 
 /* Measured VFE: mean over accepted updates of the clients' mixed-shard VFE (weighted by samples),
- * and of the mixed test set; NaN without VisualMixer. */
-void fv_coord_vfe(const fv_coord *c, double *clients, double *test);
+ * of the mixed test set and of the same test images unmixed; NaN without VisualMixer. */
+void fv_coord_vfe(const fv_coord *c, double *clients, double *test, double *test_clean);
+
+/* A local worker process with this pid has exited (the launcher saw it): declare it dead now
+ * rather than after fl.worker_timeout, so its clients are reassigned at once. */
+void fv_coord_worker_exited(fv_coord *c, long pid);
 
 /* Close sockets, stop the ZAP thread, free. Accepts NULL; sets *c to NULL. */
 void fv_coord_destroy(fv_coord **c);
