@@ -5,7 +5,7 @@
  *    column matrix of a chunk is col[C*R*R x nb*OH*OW] (rows ordered c, ky, kx, so the rows of
  *    group g are one contiguous block); the GEMM is W_g[K/g x C/g*R*R] x col_g. Backward gathers
  *    dout into [K x nb*OH*OW], dw_g += dout_g col_g^T, dcol_g = W_g^T dout_g (into the col
- *    buffer) and col2im adds dcol into dinp. A chunk is about 1 MiB of scratch: ten LeNet
+ *    buffer) and col2im adds dcol into dinp. A chunk is about 256 KiB of scratch: two LeNet
  *    images, one ResNet-20 image; with one image the GEMM writes straight into out.
  *  - 1x1, stride 1, no padding: the input planes already are the column matrix; one GEMM per
  *    image and group straight on inp/out, no scratch.
@@ -34,11 +34,11 @@
 /* Scratch of the general path is capped at this many floats (16 MiB): a LeNet batch of 64-128
  * images fits whole, and so do the per-thread chunks of up to 16 threads. */
 #define CONV_SCRATCH_BUDGET ((size_t)4 << 20)
-/* Each thread works through its images in chunks of about this many scratch floats (1 MiB, one
- * L2 cache), so im2col's columns are still in cache when the GEMM reads them: on ResNet-20's
- * layers (batch 128, one thread) 1 MiB chunks ran 15-35% faster than 16 MiB ones; LeNet's
- * layers did not care. */
-#define CONV_CHUNK_FLOATS ((size_t)1 << 18)
+/* Each thread works through its images in chunks of about this many scratch floats (256 KiB), so
+ * im2col's columns are still in L2 when the GEMM reads them, next to OpenBLAS's packed panels: on
+ * ResNet-20's layers (batch 128, one thread) chunks of 256 KiB-1 MiB ran alike and 15-35% faster
+ * than 16 MiB ones; LeNet's layers did not care. */
+#define CONV_CHUNK_FLOATS ((size_t)1 << 16)
 /* Below this many multiply-adds a call runs on one thread: forking costs more than it saves. */
 #define CONV_PAR_MIN_MACS ((size_t)1 << 18)
 
