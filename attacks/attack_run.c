@@ -97,6 +97,34 @@ static int mix_one(uint8_t *out, fv_vmix_window **win, int *nwin, fv_vmix_work *
 
 /* ---- DLG ---- */
 
+int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_trained, double *psnr_orig, double *psnr_trained,
+                   const double *rec, const float *orig, const float *trained, int n, fv_shape s, fv_err *e) {
+    FV_ASSERT(n >= 1 && n <= FV_DLG_MAX_BATCH);
+    size_t isz = fv_shape_size(s);
+    double score[FV_DLG_MAX_BATCH * FV_DLG_MAX_BATCH];
+    float *rf = fv_malloc(sizeof(float) * isz * n);
+    for (size_t p = 0; p < isz * n; p++) rf[p] = (float)rec[p];
+    int rc = -1;
+    for (int a = 0; a < n; a++)
+        for (int b = 0; b < n; b++)
+            if (fv_ssim(&score[a * n + b], rf + a * isz, trained + b * isz, s.c, s.h, s.w, e)) goto out;
+    int perm[FV_DLG_MAX_BATCH];
+    fv_dlg_best_assignment(perm, score, n);
+    for (int a = 0; a < n; a++) {
+        int b = perm[a];
+        float *dst = out + (size_t)b * isz;
+        memcpy(dst, rf + a * isz, sizeof(float) * isz);
+        if (fv_ssim(&ssim_orig[b], dst, orig + (size_t)b * isz, s.c, s.h, s.w, e)) goto out;
+        ssim_trained[b] = score[a * n + b];
+        psnr_orig[b] = fv_psnr(dst, orig + (size_t)b * isz, isz);
+        psnr_trained[b] = fv_psnr(dst, trained + (size_t)b * isz, isz);
+    }
+    rc = 0;
+out:
+    free(rf);
+    return rc;
+}
+
 fv_dlg_run_cfg fv_dlg_run_defaults(void) {
     fv_dlg_run_cfg c;
     memset(&c, 0, sizeof c);
@@ -176,32 +204,11 @@ int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e) {
                     break;
                 }
         /* match reconstructions to the images trained on, then measure against both versions */
-        double score[FV_DLG_MAX_BATCH * FV_DLG_MAX_BATCH];
-        float *rf = fv_malloc(sizeof(float) * isz * n);
-        for (size_t p = 0; p < isz * n; p++) rf[p] = (float)xr[p];
-        const float *target = mixd + (size_t)r * n * isz;
-        for (int a = 0; a < n; a++)
-            for (int b = 0; b < n; b++)
-                if (fv_ssim(&score[a * n + b], rf + a * isz, target + b * isz, te.c, te.h, te.w, e)) {
-                    free(rf);
-                    goto out;
-                }
-        int perm[FV_DLG_MAX_BATCH];
-        fv_dlg_best_assignment(perm, score, n);
-        for (int a = 0; a < n; a++) {
-            int b = perm[a], slot = r * n + b;
-            float *dst = rec + (size_t)slot * isz;
-            memcpy(dst, rf + a * isz, sizeof(float) * isz);
-            if (fv_ssim(&s_orig[slot], dst, orig + (size_t)slot * isz, te.c, te.h, te.w, e)) {
-                free(rf);
-                goto out;
-            }
-            s_mix[slot] = score[a * n + b];
-            p_orig[slot] = fv_psnr(dst, orig + (size_t)slot * isz, isz);
-            p_mix[slot] = fv_psnr(dst, mixd + (size_t)slot * isz, isz);
-            recovered += s_orig[slot] >= 0.9;
-        }
-        free(rf);
+        size_t off = (size_t)r * n;
+        if (fv_dlg_measure(rec + off * isz, s_orig + off, s_mix + off, p_orig + off, p_mix + off, xr, orig + off * isz,
+                           mixd + off * isz, n, (fv_shape){te.c, te.h, te.w}, e))
+            goto out;
+        for (int a = 0; a < n; a++) recovered += s_orig[off + a] >= 0.9;
         fprintf(stderr, "dlg: run %d/%d: SSIM vs original %.4f%s, %d iterations, %.1f s\n", r + 1, cfg->runs,
                 s_orig[r * n], cfg->vmix ? " (first image)" : "", res.iters, res.seconds);
     }
@@ -411,10 +418,9 @@ static void fl_json(fv_json *j, const fv_fl_setup *s, const fv_fedsim *sim, cons
 
 /* ---- GAN ---- */
 
-fv_gan_run_cfg fv_gan_run_defaults(void) {
-    fv_gan_run_cfg c;
+fv_gan_attack_cfg fv_gan_attack_defaults(void) {
+    fv_gan_attack_cfg c;
     memset(&c, 0, sizeof c);
-    c.s = fv_fl_setup_defaults();
     c.arch = fv_gen_arch_default();
     c.gan = fv_gan_cfg_default();
     c.gan.target = 3;
@@ -422,6 +428,129 @@ fv_gan_run_cfg fv_gan_run_defaults(void) {
     c.refs = 200;
     c.oracle_model = "fedavg_cnn";
     c.oracle_epochs = 2;
+    return c;
+}
+
+int fv_gan_attack(fv_json *j, fv_gan *g, int g_trained, const fv_gan_stats *given, fv_net *D,
+                  const fv_gan_attack_cfg *cfg, const fv_attack_data *ad, const char *out_dir, const char *prefix,
+                  fv_err *e) {
+    const fv_dataset *d = ad->data;
+    fv_shape shape = {d->c, d->h, d->w};
+    size_t isz = fv_shape_size(shape);
+    int target = cfg->gan.target, rc = -1;
+    if (cfg->samples < 1 || cfg->refs < 1) return fv_err_set(e, "gan: samples and refs must be >= 1");
+    if (target < 0 || target >= d->classes)
+        return fv_err_set(e, "gan: target class %d out of range [0, %d)", target, d->classes);
+    if (ad->n_oracle < 1) return fv_err_set(e, "gan: no held-out images to train the oracle on");
+    fv_net *oracle = NULL;
+    float *smp = NULL, *vic = NULL, *vmx = NULL, *oth = NULL;
+    /* the oracle */
+    fv_oracle_cfg oc = fv_oracle_defaults();
+    oc.model = cfg->oracle_model;
+    oc.epochs = cfg->oracle_epochs;
+    oc.data_tag = ad->oracle_tag ? ad->oracle_tag : "";
+    int trained = 0;
+    double t0 = fv_now();
+    oracle = fv_oracle_get(cfg->oracle_cache, &oc, d, ad->oracle_idx, ad->n_oracle, ad->norm, &trained, e);
+    if (!oracle) return -1;
+    double oacc = NAN;
+    if (ad->test) oacc = fv_evaluate(oracle, ad->test, NULL, ad->test->n < 2000 ? ad->test->n : 2000, 256, ad->norm).accuracy;
+    fprintf(stderr, "gan: oracle %s (%s, %.1f s): test accuracy %.4f\n", oc.model, trained ? "trained" : "cached",
+            fv_now() - t0, oacc);
+    /* the attack */
+    fv_gan_cfg gc = cfg->gan;
+    gc.norm = ad->norm;
+    fv_gan_stats gs;
+    memset(&gs, 0, sizeof gs);
+    if (g_trained) {
+        if (given) gs = *given;
+    } else if (fv_gan_train(g, D, &gc, &gs, e)) {
+        goto out;
+    }
+    smp = fv_malloc(sizeof(float) * isz * cfg->samples);
+    fv_gan_sample(g, smp, cfg->samples, cfg->gan.seed + 99);
+    /* the victim's class-c images (original and as trained on), and as many never held */
+    int nv = 0, nh = 0;
+    vic = fv_malloc(sizeof(float) * isz * cfg->refs);
+    vmx = fv_malloc(sizeof(float) * isz * cfg->refs);
+    for (int i = 0; i < ad->n_victim && nv < cfg->refs; i++) {
+        int k = ad->victim_idx[i];
+        if (d->y[k] != target) continue;
+        to_float(vic + (size_t)nv * isz, d->x + (size_t)k * isz, isz);
+        if (ad->victim_mixed) to_float(vmx + (size_t)nv * isz, ad->victim_mixed->x + (size_t)k * isz, isz);
+        nv++;
+    }
+    if (nv == 0) {
+        fv_err_set(e, "gan: the victim holds no image of class %d", target);
+        goto out;
+    }
+    oth = fv_malloc(sizeof(float) * isz * nv);
+    for (int i = 0; i < ad->n_never && nh < nv; i++) {
+        int k = ad->never_idx[i];
+        if (d->y[k] == target) to_float(oth + (size_t)nh++ * isz, d->x + (size_t)k * isz, isz);
+    }
+    fv_leakage L;
+    if (fv_leakage_eval(&L, smp, cfg->samples, shape, oracle, ad->norm, target, vic, nv, ad->victim_mixed ? vmx : NULL,
+                        oth, nh, e))
+        goto out;
+    char desc[512];
+    fv_gan_describe(g, &gc, desc, sizeof desc);
+    fprintf(stderr, "gan: %s\n", desc);
+    fprintf(stderr, "gan: recognisability %.3f, median best SSIM %.3f, resemblance %+.4f\n", L.recognisability,
+            L.ssim_best_median, L.resemblance);
+    fv_json_int(j, "target_class", target);
+    fv_json_str(j, "generator", desc);
+    fv_json_obj_begin(j, "priors");
+    fv_json_num(j, "tv", gc.tv);
+    fv_json_num(j, "norm", gc.l2);
+    fv_json_num(j, "diversity", gc.diversity);
+    fv_json_int(j, "jitter", gc.jitter);
+    fv_json_obj_end(j);
+    fv_json_obj_begin(j, "discriminator");
+    fv_json_num(j, "ce_final", gs.ce);
+    fv_json_num(j, "p_target", gs.p_target);
+    fv_json_num(j, "hits", gs.d_hits);
+    fv_json_num(j, "seconds", gs.seconds);
+    fv_json_obj_end(j);
+    fv_json_obj_begin(j, "oracle");
+    fv_json_str(j, "model", oc.model);
+    fv_json_str(j, "data", oc.data_tag);
+    fv_json_num(j, "test_accuracy", oacc);
+    fv_json_obj_end(j);
+    fv_json_obj_begin(j, "leakage");
+    fv_leakage_json(j, &L);
+    fv_json_int(j, "victim_originals", nv);
+    fv_json_int(j, "never_held_originals", nh);
+    fv_json_obj_end(j);
+    if (out_dir) {
+        char name[256];
+        int cols = 16 < cfg->samples ? 16 : cfg->samples;
+        if (cols > nv) cols = nv;
+        const float *rows[3] = {smp, vic, vmx};
+        snprintf(name, sizeof name, "%sgan_grid.png", prefix ? prefix : "");
+        if (write_grid(out_dir, name, rows, ad->victim_mixed ? 3 : 2, cols, d->c, d->h, d->w, e)) goto out;
+        fv_json_str(j, "grid", ad->victim_mixed ? "rows: generated, victim originals, victim mixed"
+                                                : "rows: generated, victim originals");
+        int all = cfg->samples < 64 ? cfg->samples : 64, acol = all < 8 ? all : 8;
+        const float *srow[1] = {smp};
+        snprintf(name, sizeof name, "%sgan_samples.png", prefix ? prefix : "");
+        if (write_grid(out_dir, name, srow, 1, all - all % acol, d->c, d->h, d->w, e)) goto out;
+    }
+    rc = 0;
+out:
+    free(smp);
+    free(vic);
+    free(vmx);
+    free(oth);
+    fv_net_destroy(&oracle);
+    return rc;
+}
+
+fv_gan_run_cfg fv_gan_run_defaults(void) {
+    fv_gan_run_cfg c;
+    memset(&c, 0, sizeof c);
+    c.s = fv_fl_setup_defaults();
+    c.a = fv_gan_attack_defaults();
     c.active_steps = 100;
     return c;
 }
@@ -429,7 +558,7 @@ fv_gan_run_cfg fv_gan_run_defaults(void) {
 typedef struct {
     const fv_gan_run_cfg *cfg;
     fv_gan *g;
-    const fv_dataset *own;   /* the attacker's images as it trains on them */
+    const fv_dataset *own;   /* the attacker's images */
     const fv_partition *part;
     int attacker;
     fv_norm norm;
@@ -439,10 +568,10 @@ typedef struct {
 static int active_hook(void *vctx, int round, int client, fv_net *net, fv_err *e) {
     active_ctx *a = vctx;
     if (client != a->attacker) return 0;
-    fv_gan_cfg gc = a->cfg->gan;
+    fv_gan_cfg gc = a->cfg->a.gan;
     gc.steps = a->cfg->active_steps;
     gc.norm = a->norm;
-    gc.seed = a->cfg->gan.seed + 7u * (uint64_t)round;
+    gc.seed = a->cfg->a.gan.seed + 7u * (uint64_t)round;
     fv_gan_active_cfg ac;
     memset(&ac, 0, sizeof ac);
     ac.fake_class = (int)fv_shape_size(fv_net_output_shape(net)) - 1;
@@ -457,7 +586,7 @@ static int active_hook(void *vctx, int round, int client, fv_net *net, fv_err *e
     const int *ix = fv_partition_indices(a->part, client);
     int *own = fv_malloc(sizeof(int) * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++)
-        if (a->own->y[ix[i]] != a->cfg->gan.target) own[m++] = ix[i];
+        if (a->own->y[ix[i]] != a->cfg->a.gan.target) own[m++] = ix[i];
     int rc = fv_gan_active_round(a->g, net, a->own, own, m, &gc, &ac, &a->last, e);
     free(own);
     return rc < 0 ? -1 : 1;
@@ -475,24 +604,16 @@ int fv_gan_run(const fv_gan_run_cfg *cfg, fv_json *j, fv_err *e) {
     fv_fedsim sim;
     memset(&sim, 0, sizeof sim);
     fv_gan *g = NULL;
-    fv_net *D = NULL, *oracle = NULL;
-    float *smp = NULL, *vic = NULL, *vmx = NULL, *oth = NULL;
+    fv_net *D = NULL;
+    int *never = NULL, *oidx = NULL;
     if (check_setup(s, &tr, e)) goto out;
-    if (cfg->gan.target < 0 || cfg->gan.target >= tr.classes) {
-        fv_err_set(e, "gan: target class %d out of range [0, %d)", cfg->gan.target, tr.classes);
-        goto out;
-    }
-    if (cfg->samples < 1 || cfg->refs < 1) {
-        fv_err_set(e, "gan: samples and refs must be >= 1");
-        goto out;
-    }
     if (cfg->active && s->victim == s->fl.clients - 1) {
         fv_err_set(e, "gan: in the active attack the last client is the attacker; choose another victim");
         goto out;
     }
     fv_norm norm = fv_norm_for(s->src.dataset);
     fv_shape shape = {tr.c, tr.h, tr.w};
-    g = fv_gan_new(shape, &cfg->arch, cfg->gan.seed, e);
+    g = fv_gan_new(shape, &cfg->a.arch, cfg->a.gan.seed, e);
     if (!g) goto out;
     fv_fedsim_cfg fl = s->fl;
     fl.norm = norm;
@@ -515,113 +636,27 @@ int fv_gan_run(const fv_gan_run_cfg *cfg, fv_json *j, fv_err *e) {
     D = fv_model_new(s->fl.model, shape, tr.classes + fl.extra_classes, 1, e);
     if (!D) goto out;
     memcpy(D->params, sim.uploads + (size_t)s->victim * sim.n_params, sizeof(float) * sim.n_params);
-    /* the oracle */
-    fv_oracle_cfg oc = fv_oracle_defaults();
-    oc.model = cfg->oracle_model;
-    oc.epochs = cfg->oracle_epochs;
+    int nn = s->oracle_from - s->heldout_from, no = tr.n - s->oracle_from;
+    never = fv_malloc(sizeof(int) * (size_t)nn);
+    oidx = fv_malloc(sizeof(int) * (size_t)no);
+    for (int i = 0; i < nn; i++) never[i] = s->heldout_from + i;
+    for (int i = 0; i < no; i++) oidx[i] = s->oracle_from + i;
     char tag[128];
     snprintf(tag, sizeof tag, "%s-train[%d:%d]", s->src.dataset, s->oracle_from, tr.n);
-    oc.data_tag = tag;
-    int no = tr.n - s->oracle_from, trained = 0;
-    int *oidx = fv_malloc(sizeof(int) * (size_t)no);
-    for (int i = 0; i < no; i++) oidx[i] = s->oracle_from + i;
-    double t0 = fv_now();
-    oracle = fv_oracle_get(cfg->oracle_cache, &oc, &tr, oidx, no, norm, &trained, e);
-    free(oidx);
-    if (!oracle) goto out;
-    fv_eval_stats oev = fv_evaluate(oracle, &te, NULL, te.n < 2000 ? te.n : 2000, 256, norm);
-    fprintf(stderr, "gan: oracle %s (%s, %.1f s): test accuracy %.4f\n", oc.model, trained ? "trained" : "cached",
-            fv_now() - t0, oev.accuracy);
-    /* the attack */
-    fv_gan_cfg gc = cfg->gan;
-    gc.norm = norm;
-    fv_gan_stats gs;
-    memset(&gs, 0, sizeof gs);
-    if (!cfg->active) {
-        if (fv_gan_train(g, D, &gc, &gs, e)) goto out;
-    } else {
-        gs = actx.last;
-    }
-    size_t isz = (size_t)tr.c * tr.h * tr.w;
-    smp = fv_malloc(sizeof(float) * isz * cfg->samples);
-    fv_gan_sample(g, smp, cfg->samples, cfg->gan.seed + 99);
-    /* the victim's class-c images (original and as it trained on them), and as many never held */
-    int nv = 0, nvk = fv_partition_size(&sim.part, s->victim);
-    const int *vix = fv_partition_indices(&sim.part, s->victim);
-    vic = fv_malloc(sizeof(float) * isz * cfg->refs);
-    vmx = fv_malloc(sizeof(float) * isz * cfg->refs);
-    for (int i = 0; i < nvk && nv < cfg->refs; i++)
-        if (tr.y[vix[i]] == cfg->gan.target) {
-            to_float(vic + (size_t)nv * isz, tr.x + (size_t)vix[i] * isz, isz);
-            if (s->fl.vmix) to_float(vmx + (size_t)nv * isz, sim.mixed.x + (size_t)vix[i] * isz, isz);
-            nv++;
-        }
-    int nh = 0;
-    oth = fv_malloc(sizeof(float) * isz * (nv ? nv : 1));
-    for (int i = s->heldout_from; i < s->oracle_from && nh < nv; i++)
-        if (tr.y[i] == cfg->gan.target) to_float(oth + (size_t)nh++ * isz, tr.x + (size_t)i * isz, isz);
-    if (nv == 0) {
-        fv_err_set(e, "gan: the victim (client %d) holds no image of class %d", s->victim, cfg->gan.target);
-        goto out;
-    }
-    fv_leakage L;
-    if (fv_leakage_eval(&L, smp, cfg->samples, shape, oracle, norm, cfg->gan.target, vic, nv,
-                        s->fl.vmix ? vmx : NULL, oth, nh, e))
-        goto out;
-    char desc[512];
-    fv_gan_describe(g, &gc, desc, sizeof desc);
-    fprintf(stderr, "gan: %s\n", desc);
-    fprintf(stderr, "gan: recognisability %.3f, median best SSIM %.3f, resemblance %+.4f\n", L.recognisability,
-            L.ssim_best_median, L.resemblance);
+    fv_attack_data ad = {&tr, fv_partition_indices(&sim.part, s->victim), fv_partition_size(&sim.part, s->victim),
+                         s->fl.vmix ? &sim.mixed : NULL, never, nn, oidx, no, tag, &te, norm};
     fv_json_str(j, "attack", cfg->active ? "gan_active" : "gan_passive");
     fv_json_str(j, "dataset", s->src.dataset);
     fl_json(j, s, &sim, &te, norm);
-    fv_json_int(j, "target_class", cfg->gan.target);
-    fv_json_str(j, "generator", desc);
-    fv_json_obj_begin(j, "priors");
-    fv_json_num(j, "tv", cfg->gan.tv);
-    fv_json_num(j, "norm", cfg->gan.l2);
-    fv_json_num(j, "diversity", cfg->gan.diversity);
-    fv_json_int(j, "jitter", cfg->gan.jitter);
-    fv_json_obj_end(j);
-    fv_json_obj_begin(j, "discriminator");
-    fv_json_str(j, "source", cfg->active ? "the shared model (the attacker's own round input)" : "the victim's upload");
-    fv_json_num(j, "ce_final", gs.ce);
-    fv_json_num(j, "p_target", gs.p_target);
-    fv_json_num(j, "hits", gs.d_hits);
-    fv_json_num(j, "seconds", gs.seconds);
-    fv_json_obj_end(j);
-    fv_json_obj_begin(j, "oracle");
-    fv_json_str(j, "model", oc.model);
-    fv_json_str(j, "data", tag);
-    fv_json_num(j, "test_accuracy", oev.accuracy);
-    fv_json_obj_end(j);
-    fv_json_obj_begin(j, "leakage");
-    fv_leakage_json(j, &L);
-    fv_json_int(j, "victim_originals", nv);
-    fv_json_int(j, "never_held_originals", nh);
-    fv_json_obj_end(j);
-    {
-        int cols = 16 < cfg->samples ? 16 : cfg->samples;
-        if (cols > nv) cols = nv;
-        const float *rows[3] = {smp, vic, vmx};
-        if (write_grid(s->out_dir, "gan_grid.png", rows, s->fl.vmix ? 3 : 2, cols, tr.c, tr.h, tr.w, e)) goto out;
-        int all = cfg->samples < 64 ? cfg->samples : 64, acol = all < 8 ? all : 8;
-        const float *srow[1] = {smp};
-        if (write_grid(s->out_dir, "gan_samples.png", srow, 1, all - all % acol, tr.c, tr.h, tr.w, e)) goto out;
-        if (s->out_dir)
-            fv_json_str(j, "grid", s->fl.vmix ? "gan_grid.png (rows: generated, victim originals, victim mixed)"
-                                              : "gan_grid.png (rows: generated, victim originals)");
-    }
+    fv_json_str(j, "discriminator_source", cfg->active ? "the generator trained each round against the shared model"
+                                                        : "the victim's upload of the last round");
+    if (fv_gan_attack(j, g, cfg->active, &actx.last, D, &cfg->a, &ad, s->out_dir, "", e)) goto out;
     rc = 0;
 out:
-    free(smp);
-    free(vic);
-    free(vmx);
-    free(oth);
+    free(never);
+    free(oidx);
     fv_gan_destroy(&g);
     fv_net_destroy(&D);
-    fv_net_destroy(&oracle);
     fv_fedsim_free(&sim);
     fv_dataset_free(&tr);
     fv_dataset_free(&te);
@@ -630,40 +665,24 @@ out:
 
 /* ---- membership inference ---- */
 
-fv_mia_run_cfg fv_mia_run_defaults(void) {
-    fv_mia_run_cfg c;
-    memset(&c, 0, sizeof c);
-    c.s = fv_fl_setup_defaults();
-    c.s.fl_images = 2500;
-    c.s.fl.rounds = 5;
-    c.s.fl.local_epochs = 2;
-    c.lira = fv_lira_defaults();
-    c.attacker_images = 2000;
-    c.queries = 500;
-    c.query_mixed = 1;
-    return c;
-}
-
-/* The shadow recipe: central training of the target's architecture with the target's optimizer
- * for rounds x local epochs on the attacker's images (mixed with the attacker's own key when the
- * federation uses VisualMixer). */
+/* The shadow recipe: central training of the target's architecture with the given optimizer for
+ * `epochs` on the attacker's images (as its shadows see them). */
 typedef struct {
-    const fv_fl_setup *s;
-    const fv_dataset *data; /* the attacker's images as its shadows train on them */
+    const fv_mia_attack_cfg *cfg;
+    const fv_dataset *data;
     fv_norm norm;
 } shadow_ctx;
 
 static fv_net *shadow_train(void *vctx, const int *idx, int n, uint64_t seed, fv_err *e) {
     shadow_ctx *c = vctx;
-    const fv_fedsim_cfg *fl = &c->s->fl;
-    fv_net *net = fv_model_new(fl->model, (fv_shape){c->data->c, c->data->h, c->data->w}, c->data->classes, seed, e);
+    fv_net *net = fv_model_new(c->cfg->model, (fv_shape){c->data->c, c->data->h, c->data->w}, c->data->classes, seed, e);
     if (!net) return NULL;
-    fv_opt *opt = fv_opt_new(&fl->opt, net->n_train);
+    fv_opt *opt = fv_opt_new(&c->cfg->opt, net->n_train);
     fv_rng rng;
     fv_rng_seed2(&rng, seed, 0x736864);
     fv_net_seed_dropout(net, seed);
-    for (int ep = 0; ep < fl->rounds * fl->local_epochs; ep++)
-        fv_train_epoch(net, opt, c->data, idx, n, fl->batch, c->norm, &rng, 0, NULL, NULL, NULL);
+    for (int ep = 0; ep < c->cfg->epochs; ep++)
+        fv_train_epoch(net, opt, c->data, idx, n, c->cfg->batch, c->norm, &rng, 0, NULL, NULL, NULL);
     fv_opt_destroy(&opt);
     return net;
 }
@@ -700,10 +719,98 @@ static int mia_target_json(fv_json *j, const char *key, fv_net *target, const do
     fv_json_obj_end(j);
     fv_json_int(j, "members", f.members);
     fv_json_int(j, "nonmembers", f.nonmembers);
+    fv_eval_stats ev = fv_evaluate(target, q, qidx, f.members, 256, norm);
+    fv_eval_stats ev2 = fv_evaluate(target, q, qidx + f.members, f.nonmembers, 256, norm);
+    fv_json_num(j, "accuracy_members", ev.accuracy);
+    fv_json_num(j, "accuracy_nonmembers", ev2.accuracy);
     fv_json_obj_end(j);
     fprintf(stderr, "mia: %s: loss AUC %.4f, LiRA AUC %.4f, TPR@1%%FPR %.4f\n", key, auc_loss, f.auc, f.tpr_1pct);
     free(sc);
     return 0;
+}
+
+int fv_mia_attack(fv_json *j, fv_net *client, fv_net *global, const fv_mia_attack_cfg *cfg, const fv_dataset *data,
+                  const int *member_idx, int n_member, const fv_dataset *test, const int *atk_idx, int n_atk,
+                  fv_norm norm, fv_err *e) {
+    int nm = cfg->queries < n_member ? cfg->queries : n_member, nn = cfg->queries < test->n ? cfg->queries : test->n;
+    if (nm < 1 || nn < 1) return fv_err_set(e, "mia: no queries (%d members, %d non-members)", n_member, test->n);
+    if (n_atk < 4) return fv_err_set(e, "mia: the attacker has %d images (need at least 4)", n_atk);
+    if (cfg->epochs < 1 || cfg->batch < 1) return fv_err_set(e, "mia: shadow epochs and batch must be >= 1");
+    int rc = -1, nq = nm + nn;
+    size_t isz = (size_t)data->c * data->h * data->w;
+    /* queries: members first, then non-members, in one data set */
+    fv_dataset pool = {nq, data->c, data->h, data->w, data->classes, fv_malloc(isz * nq), fv_malloc((size_t)nq)};
+    fv_dataset atk = {0}, atk_mixed = {0}, qfresh = {0};
+    uint8_t *member = fv_malloc((size_t)nq);
+    int *qidx = fv_malloc(sizeof(int) * (size_t)nq), *own = fv_malloc(sizeof(int) * (size_t)n_atk);
+    double *mu = fv_malloc(sizeof(double) * (size_t)nq * 2), *sd = mu + nq;
+    for (int i = 0; i < nq; i++) {
+        const fv_dataset *d = i < nm ? data : test;
+        int k = i < nm ? member_idx[i] : i - nm;
+        memcpy(pool.x + (size_t)i * isz, d->x + (size_t)k * isz, isz);
+        pool.y[i] = d->y[k];
+        member[i] = i < nm;
+        qidx[i] = i;
+    }
+    fv_fedsim_subset(&atk, data, atk_idx, n_atk);
+    for (int i = 0; i < n_atk; i++) own[i] = i;
+    shadow_ctx sc = {cfg, &atk, norm};
+    if (cfg->vp) {
+        uint8_t key[FV_VMIX_KEY_BYTES];
+        fv_fedsim_client_key(key, cfg->seed ^ 0xa77ac4e5ULL, 0);
+        if (fv_fedsim_mix(&atk_mixed, &atk, NULL, atk.n, key, FV_VMIX_DOMAIN_TRAIN, cfg->vp, e)) goto out;
+        sc.data = &atk_mixed;
+        /* queries mixed with fresh keys, as the model is used at inference */
+        fv_fedsim_client_key(key, cfg->seed ^ 0x71657279ULL, 0);
+        if (fv_fedsim_mix(&qfresh, &pool, NULL, pool.n, key, FV_VMIX_DOMAIN_TEST, cfg->vp, e)) goto out;
+    }
+    fv_json_obj_begin(j, "shadows");
+    fv_json_int(j, "k", cfg->lira.k);
+    fv_json_int(j, "attacker_images", n_atk);
+    fv_json_str(j, "model", cfg->model);
+    fv_json_int(j, "epochs", cfg->epochs);
+    fv_json_str(j, "optimizer", fv_opt_kind_name(cfg->opt.kind));
+    fv_json_num(j, "lr", cfg->opt.lr);
+    fv_json_str(j, "data", cfg->vp ? "halves of the attacker's images, mixed with its own key"
+                                   : "halves of the attacker's images");
+    fv_json_str(j, "sd", (cfg->lira.per_example_sd < 0 ? cfg->lira.k >= 16 : cfg->lira.per_example_sd) ? "per example"
+                                                                                                     : "pooled");
+    fv_json_obj_end(j);
+    for (int version = 0; version < (cfg->vp && cfg->query_mixed ? 2 : 1); version++) {
+        const fv_dataset *q = version ? &qfresh : &pool;
+        double sacc = 0;
+        if (fv_lira_fit(mu, sd, &sacc, &cfg->lira, shadow_train, &sc, own, n_atk, q, qidx, nq, norm, e)) goto out;
+        fv_json_obj_begin(j, version ? "queries_mixed_fresh_key" : "queries_original");
+        fv_json_num(j, "shadow_query_accuracy", sacc);
+        if (mia_target_json(j, "client_model", client, mu, sd, q, qidx, member, nq, norm, e)) goto out;
+        if (global && mia_target_json(j, "global_model", global, mu, sd, q, qidx, member, nq, norm, e)) goto out;
+        fv_json_obj_end(j);
+    }
+    rc = 0;
+out:
+    free(mu);
+    free(qidx);
+    free(own);
+    free(member);
+    fv_dataset_free(&pool);
+    fv_dataset_free(&atk);
+    fv_dataset_free(&atk_mixed);
+    fv_dataset_free(&qfresh);
+    return rc;
+}
+
+fv_mia_run_cfg fv_mia_run_defaults(void) {
+    fv_mia_run_cfg c;
+    memset(&c, 0, sizeof c);
+    c.s = fv_fl_setup_defaults();
+    c.s.fl_images = 2500;
+    c.s.fl.rounds = 5;
+    c.s.fl.local_epochs = 2;
+    c.lira = fv_lira_defaults();
+    c.attacker_images = 2000;
+    c.queries = 500;
+    c.query_mixed = 1;
+    return c;
 }
 
 int fv_mia_run(const fv_mia_run_cfg *cfg, fv_json *j, fv_err *e) {
@@ -717,11 +824,8 @@ int fv_mia_run(const fv_mia_run_cfg *cfg, fv_json *j, fv_err *e) {
     int rc = -1;
     fv_fedsim sim;
     memset(&sim, 0, sizeof sim);
-    fv_dataset pool = {0}, atk = {0}, atk_mixed = {0}, qfresh = {0};
     fv_net *victim = NULL;
-    double *mu = NULL, *sd = NULL;
-    int *qidx = NULL, *own = NULL;
-    uint8_t *member = NULL;
+    int *atk = NULL;
     if (check_setup(s, &tr, e)) goto out;
     if (cfg->attacker_images < 4 || s->heldout_from + cfg->attacker_images > s->oracle_from) {
         fv_err_set(e, "mia: %d attacker images do not fit the held-out range [%d, %d)", cfg->attacker_images,
@@ -733,88 +837,33 @@ int fv_mia_run(const fv_mia_run_cfg *cfg, fv_json *j, fv_err *e) {
     fl.norm = norm;
     if (fv_fedsim_run(&sim, &fl, &tr, s->fl_images, e)) goto out;
     fprintf(stderr, "mia: federation done in %.1f s\n", sim.seconds);
-    fv_shape shape = {tr.c, tr.h, tr.w};
-    victim = fv_model_new(s->fl.model, shape, tr.classes, 1, e);
+    victim = fv_model_new(s->fl.model, (fv_shape){tr.c, tr.h, tr.w}, tr.classes, 1, e);
     if (!victim) goto out;
     memcpy(victim->params, sim.uploads + (size_t)s->victim * sim.n_params, sizeof(float) * sim.n_params);
-    /* queries: members of the victim client (for the global model they are members too) and as
-     * many non-members from the test split; one pool data set, members first */
-    int nvk = fv_partition_size(&sim.part, s->victim);
-    int nm = cfg->queries < nvk ? cfg->queries : nvk, nn = cfg->queries < te.n ? cfg->queries : te.n;
-    if (nm < 1 || nn < 1) {
-        fv_err_set(e, "mia: no queries (victim holds %d images)", nvk);
-        goto out;
-    }
-    int nq = nm + nn;
-    size_t isz = (size_t)tr.c * tr.h * tr.w;
-    pool = (fv_dataset){nq, tr.c, tr.h, tr.w, tr.classes, fv_malloc(isz * nq), fv_malloc((size_t)nq)};
-    member = fv_malloc((size_t)nq);
-    qidx = fv_malloc(sizeof(int) * (size_t)nq);
-    const int *vix = fv_partition_indices(&sim.part, s->victim);
-    for (int i = 0; i < nq; i++) {
-        const fv_dataset *d = i < nm ? &tr : &te;
-        int k = i < nm ? vix[i] : i - nm;
-        memcpy(pool.x + (size_t)i * isz, d->x + (size_t)k * isz, isz);
-        pool.y[i] = d->y[k];
-        member[i] = i < nm;
-        qidx[i] = i;
-    }
-    /* the attacker's own images (held out), mixed with its own key if the federation mixes */
-    own = fv_malloc(sizeof(int) * (size_t)cfg->attacker_images);
-    for (int i = 0; i < cfg->attacker_images; i++) own[i] = s->heldout_from + i;
-    fv_fedsim_subset(&atk, &tr, own, cfg->attacker_images);
-    for (int i = 0; i < cfg->attacker_images; i++) own[i] = i;
-    shadow_ctx sc = {s, &atk, norm};
-    if (s->fl.vmix) {
-        uint8_t key[FV_VMIX_KEY_BYTES];
-        fv_fedsim_client_key(key, s->fl.seed ^ 0xa77ac4e5ULL, 0);
-        if (fv_fedsim_mix(&atk_mixed, &atk, NULL, atk.n, key, FV_VMIX_DOMAIN_TRAIN, &s->fl.vp, e)) goto out;
-        sc.data = &atk_mixed;
-        /* queries mixed with fresh keys, as the model is used at inference */
-        fv_fedsim_client_key(key, s->fl.seed ^ 0x71657279ULL, 0);
-        if (fv_fedsim_mix(&qfresh, &pool, NULL, pool.n, key, FV_VMIX_DOMAIN_TEST, &s->fl.vp, e)) goto out;
-    }
-    mu = fv_malloc(sizeof(double) * (size_t)nq * 2);
-    sd = mu + nq;
+    atk = fv_malloc(sizeof(int) * (size_t)cfg->attacker_images);
+    for (int i = 0; i < cfg->attacker_images; i++) atk[i] = s->heldout_from + i;
+    fv_mia_attack_cfg mc;
+    memset(&mc, 0, sizeof mc);
+    mc.model = s->fl.model;
+    mc.opt = s->fl.opt;
+    mc.epochs = s->fl.rounds * s->fl.local_epochs;
+    mc.batch = s->fl.batch;
+    mc.lira = cfg->lira;
+    mc.queries = cfg->queries;
+    mc.query_mixed = cfg->query_mixed;
+    mc.vp = s->fl.vmix ? &s->fl.vp : NULL;
+    mc.seed = s->fl.seed;
     fv_json_str(j, "attack", "membership_inference");
     fv_json_str(j, "dataset", s->src.dataset);
     fl_json(j, s, &sim, &te, norm);
-    fv_json_obj_begin(j, "shadows");
-    fv_json_int(j, "k", cfg->lira.k);
-    fv_json_int(j, "attacker_images", cfg->attacker_images);
-    fv_json_str(j, "recipe", s->fl.vmix ? "central training, rounds x local epochs, on mixed attacker images"
-                                         : "central training, rounds x local epochs");
-    fv_json_str(j, "sd", (cfg->lira.per_example_sd < 0 ? cfg->lira.k >= 16 : cfg->lira.per_example_sd)
-                             ? "per example"
-                             : "pooled");
-    fv_json_obj_end(j);
-    for (int version = 0; version < (s->fl.vmix && cfg->query_mixed ? 2 : 1); version++) {
-        const fv_dataset *q = version ? &qfresh : &pool;
-        double sacc = 0;
-        if (fv_lira_fit(mu, sd, &sacc, &cfg->lira, shadow_train, &sc, own, cfg->attacker_images, q, qidx, nq, norm, e))
-            goto out;
-        fv_json_obj_begin(j, version ? "queries_mixed_fresh_key" : "queries_original");
-        fv_json_num(j, "shadow_query_accuracy", sacc);
-        fv_eval_stats ev = fv_evaluate(victim, q, qidx, nm, 256, norm);
-        fv_eval_stats ev2 = fv_evaluate(victim, q, qidx + nm, nn, 256, norm);
-        fv_json_num(j, "victim_accuracy_members", ev.accuracy);
-        fv_json_num(j, "victim_accuracy_nonmembers", ev2.accuracy);
-        if (mia_target_json(j, "victim_client_model", victim, mu, sd, q, qidx, member, nq, norm, e) ||
-            mia_target_json(j, "global_model", sim.global, mu, sd, q, qidx, member, nq, norm, e))
-            goto out;
-        fv_json_obj_end(j);
-    }
+    fv_json_str(j, "members", "the victim client's images (members of its model and of the global model)");
+    if (fv_mia_attack(j, victim, sim.global, &mc, &tr, fv_partition_indices(&sim.part, s->victim),
+                      fv_partition_size(&sim.part, s->victim), &te, atk, cfg->attacker_images, norm, e))
+        goto out;
     rc = 0;
 out:
-    free(mu);
-    free(qidx);
-    free(own);
-    free(member);
+    free(atk);
     fv_net_destroy(&victim);
-    fv_dataset_free(&pool);
-    fv_dataset_free(&atk);
-    fv_dataset_free(&atk_mixed);
-    fv_dataset_free(&qfresh);
     fv_fedsim_free(&sim);
     fv_dataset_free(&tr);
     fv_dataset_free(&te);

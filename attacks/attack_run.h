@@ -70,16 +70,73 @@ typedef struct {
     const char *out_dir;
 } fv_fl_setup;
 
+/* ---- cores shared with attack_api.h ---- */
+
+/* Match n reconstructions rec[n] (double CHW, pixels) to the images the client trained on
+ * (trained[n], float) by the best SSIM assignment; out[n] receives the reconstructions in the
+ * trained-on order; ssim_* and psnr_* (n each) the figures against the originals orig[n] and
+ * against the trained-on images. Returns 0 or -1 with e set. */
+int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_trained, double *psnr_orig, double *psnr_trained,
+                   const double *rec, const float *orig, const float *trained, int n, fv_shape s, fv_err *e);
+
+typedef struct {
+    fv_gen_arch arch;
+    fv_gan_cfg gan;           /* target class, steps, priors; norm is taken from the data */
+    int samples;              /* generated samples judged (default 64) */
+    int refs;                 /* victim originals compared, at most (default 200) */
+    const char *oracle_model; /* default "fedavg_cnn" */
+    int oracle_epochs;        /* default 2 */
+    const char *oracle_cache; /* NULL: no cache */
+} fv_gan_attack_cfg;
+
+fv_gan_attack_cfg fv_gan_attack_defaults(void);
+
+/* The data an attack is judged with. All indices are into data. */
+typedef struct {
+    const fv_dataset *data;
+    const int *victim_idx;          /* the victim's images */
+    int n_victim;
+    const fv_dataset *victim_mixed; /* as the victim trained on them (same indices), or NULL */
+    const int *never_idx;           /* images no client holds: "never held" originals */
+    int n_never;
+    const int *oracle_idx;          /* the oracle's training images (held out too) */
+    int n_oracle;
+    const char *oracle_tag;         /* names them in the oracle cache */
+    const fv_dataset *test;         /* the oracle's reported accuracy (may be NULL) */
+    fv_norm norm;
+} fv_attack_data;
+
+/* Passive GAN attack on discriminator D and its evaluation. Unless g_trained (the active attack
+ * trained g already; `given` then holds its last statistics), g is trained against D first.
+ * Adds "target_class", "generator", "priors", "discriminator", "oracle" and "leakage" to j and
+ * writes <prefix>gan_grid.png and <prefix>gan_samples.png to out_dir (NULL: none). */
+int fv_gan_attack(fv_json *j, fv_gan *g, int g_trained, const fv_gan_stats *given, fv_net *D,
+                  const fv_gan_attack_cfg *cfg, const fv_attack_data *ad, const char *out_dir, const char *prefix,
+                  fv_err *e);
+
+typedef struct {
+    const char *model;        /* shadow architecture (the target's) */
+    fv_opt_cfg opt;           /* shadow recipe: optimizer, epochs, batch */
+    int epochs, batch;
+    fv_lira_cfg lira;
+    int queries;              /* members and non-members, each, at most */
+    int query_mixed;          /* with vp: also query with mixed versions (fresh keys) */
+    const fv_vmix_params *vp; /* the federation's mixing, NULL: none (shadows then train on the
+                                 attacker's images mixed with its own key) */
+    uint64_t seed;
+} fv_mia_attack_cfg;
+
+/* Membership inference against client (and global, may be NULL): members are data[member_idx]
+ * (the first `queries`), non-members the first `queries` images of test, the attacker's own data
+ * data[atk_idx]. Adds "shadows" and "queries_original" (and "queries_mixed_fresh_key") to j. */
+int fv_mia_attack(fv_json *j, fv_net *client, fv_net *global, const fv_mia_attack_cfg *cfg, const fv_dataset *data,
+                  const int *member_idx, int n_member, const fv_dataset *test, const int *atk_idx, int n_atk,
+                  fv_norm norm, fv_err *e);
+
 /* ---- GAN ---- */
 typedef struct {
     fv_fl_setup s;
-    fv_gen_arch arch;
-    fv_gan_cfg gan;       /* target class, steps, priors (norm is set from the data set) */
-    int samples;          /* samples judged (default 64) */
-    int refs;             /* victim originals compared (at most; default 200) */
-    const char *oracle_model;
-    int oracle_epochs;
-    const char *oracle_cache; /* NULL: no cache */
+    fv_gan_attack_cfg a;
     int active;           /* 1: Hitaj's active attack: the last client is the attacker */
     int active_steps;     /* generator steps per round in the active attack */
 } fv_gan_run_cfg;
