@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attack_api.h"
 #include "data.h"
 #include "dlg.h"
 #include "lbfgs.h"
@@ -419,6 +420,80 @@ static void test_bad_config(void **st) {
     free(g);
 }
 
+/* The in-FL interface: a client of a federation on the float "dlg_lenet" makes one SGD step on
+ * one image; the server turns (global - upload) / lr into the gradient and inverts it. Float32
+ * updates perturb the gradient (relative ~1e-6), so the bar is SSIM >= 0.9 as for the double
+ * attack. Bad settings are refused with the key named. */
+static void test_attack_api_dlg(void **st) {
+    (void)st;
+    fv_err e = {{0}};
+    fv_dataset d;
+    double truth[784];
+    int label = 8;
+    if (fv_dataset_load("mnist", NULL, 0, &d, &e) != 0) {
+        d = (fv_dataset){1, 1, 28, 28, 10, malloc(784), malloc(1)};
+        synthetic_digit(truth);
+        for (int i = 0; i < 784; i++) d.x[i] = (uint8_t)(truth[i] * 255 + 0.5);
+        d.y[0] = (uint8_t)label;
+    }
+    fv_net *net = fv_model_new("dlg_lenet", (fv_shape){1, 28, 28}, 10, 17, &e);
+    assert_non_null(net);
+    size_t np = net->n_params;
+    float *global = malloc(sizeof(float) * np), *upload = malloc(sizeof(float) * np), x[784];
+    memcpy(global, net->params, sizeof(float) * np);
+    for (int i = 0; i < 784; i++) x[i] = d.x[i] / 255.0f;
+    int y = d.y[0];
+    const float *out = fv_net_forward(net, x, 1, 1);
+    float dl[10];
+    fv_softmax_xent(dl, out, &y, 1, 10, NULL);
+    fv_net_backward(net, dl, 1);
+    const float lr = 0.1f;
+    for (size_t i = 0; i < np; i++) upload[i] = global[i] - lr * net->grads[i];
+    int idx = 0;
+    fv_attack_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.attack = "dlg";
+    rq.settings = "lr=0.1,iters=300";
+    rq.model = "dlg_lenet";
+    rq.input = (fv_shape){1, 28, 28};
+    rq.classes = 10;
+    for (int c = 0; c < 4; c++) rq.norm.std[c] = 1;
+    rq.upload = upload;
+    rq.global = global;
+    rq.n_params = np;
+    rq.data = &d;
+    rq.victim_idx = &idx;
+    rq.n_victim = 1;
+    rq.seed = 3;
+    char *json = NULL;
+    if (fv_attack_run(&rq, &json, &e)) fail_msg("%s", e.msg);
+    printf("%s\n", json);
+    const char *p = strstr(json, "\"ssim_original\":[");
+    assert_non_null(p);
+    double ssim = strtod(p + strlen("\"ssim_original\":["), NULL);
+    if (!(ssim >= 0.9)) fail_msg("SSIM %.4f < 0.9 through the in-FL interface", ssim);
+    assert_non_null(strstr(json, "\"label_accuracy\":1"));
+    free(json);
+    rq.settings = "lr=0.1,steps=5";
+    assert_int_equal(fv_attack_run(&rq, &json, &e), -1);
+    assert_non_null(strstr(e.msg, "unknown key 'steps'"));
+    rq.settings = "iters=5";
+    assert_int_equal(fv_attack_run(&rq, &json, &e), -1);
+    assert_non_null(strstr(e.msg, "lr"));
+    rq.settings = "lr=0.1";
+    rq.model = "lenet5";
+    assert_int_equal(fv_attack_run(&rq, &json, &e), -1);
+    assert_non_null(strstr(e.msg, "dlg_lenet"));
+    rq.attack = "nope";
+    assert_int_equal(fv_attack_run(&rq, &json, &e), -1);
+    assert_non_null(strstr(e.msg, "unknown attack"));
+    assert_null(json);
+    fv_net_destroy(&net);
+    free(global);
+    free(upload);
+    fv_dataset_free(&d);
+}
+
 static void test_best_assignment(void **st) {
     (void)st;
     /* score favours the permutation 2, 0, 3, 1 */
@@ -443,6 +518,7 @@ int main(void) {
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_best_assignment),
         cmocka_unit_test(test_dlg_recovers_digit),
+        cmocka_unit_test(test_attack_api_dlg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,310 @@
+/* attack_api.c: see attack_api.h. Parses the settings, rebuilds what the server sees (the
+ * upload as a model, the client's gradient), and calls the cores of attack_run.h. */
+#include "attack_api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attack_run.h"
+#include "json.h"
+#include "models.h"
+
+/* ---- settings: "key=value,key=value" against a table; unknown keys are errors ---- */
+
+typedef enum { S_INT, S_FLOAT, S_STR } stype;
+
+typedef struct {
+    const char *key;
+    stype type;
+    void *dst; /* int *, double *, const char ** (points into the parsed copy) */
+    double lo, hi;
+} setting;
+
+/* Parses text (may be NULL) into the table; *copy (caller frees) keeps the strings alive. */
+static int parse_settings(const char *attack, const char *text, const setting *tab, int n, char **copy, fv_err *e) {
+    *copy = fv_strdup(text ? text : "");
+    char *save = NULL;
+    for (char *tok = strtok_r(*copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        if (!*tok) continue;
+        char *eq = strchr(tok, '=');
+        if (!eq) return fv_err_set(e, "%s settings: '%s' is not key=value", attack, tok);
+        *eq = 0;
+        const char *val = eq + 1;
+        int k = 0;
+        while (k < n && strcmp(tab[k].key, tok) != 0) k++;
+        if (k == n) {
+            char known[512] = "";
+            for (int i = 0; i < n; i++) {
+                strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
+                strncat(known, tab[i].key, sizeof known - strlen(known) - 1);
+            }
+            return fv_err_set(e, "%s settings: unknown key '%s' (known: %s)", attack, tok, known);
+        }
+        char flag[96];
+        snprintf(flag, sizeof flag, "%s setting %s", attack, tok);
+        if (tab[k].type == S_INT) {
+            long v;
+            if (fv_parse_int(flag, val, (long)tab[k].lo, (long)tab[k].hi, &v, e)) return -1;
+            *(int *)tab[k].dst = (int)v;
+        } else if (tab[k].type == S_FLOAT) {
+            if (fv_parse_float(flag, val, tab[k].lo, tab[k].hi, (double *)tab[k].dst, e)) return -1;
+        } else {
+            *(const char **)tab[k].dst = val;
+        }
+    }
+    return 0;
+}
+
+static fv_net *model_from_upload(const fv_attack_request *rq, fv_err *e) {
+    fv_net *net = fv_model_new(rq->model, rq->input, rq->classes, 1, e);
+    if (!net) return NULL;
+    if (net->n_params != rq->n_params) {
+        fv_err_set(e, "model %s has %zu parameters but the upload has %zu", rq->model, net->n_params, rq->n_params);
+        fv_net_destroy(&net);
+        return NULL;
+    }
+    memcpy(net->params, rq->upload, sizeof(float) * rq->n_params);
+    return net;
+}
+
+/* Split the held-out images: the first half for "never held" originals (and the MIA attacker),
+ * the second half for the oracle. */
+static void split_heldout(const fv_attack_request *rq, const int **a, int *na, const int **b, int *nb) {
+    *na = rq->n_heldout / 2;
+    *a = rq->heldout_idx;
+    *nb = rq->n_heldout - *na;
+    *b = rq->heldout_idx + *na;
+}
+
+static int run_gan(const fv_attack_request *rq, fv_json *j, fv_err *e) {
+    int steps = 300, batch = 32, nz = 100, ch1 = 32, ch2 = 16, bn = 1, jitter = 2, samples = 64, refs = 200,
+        oepochs = 2;
+    double lr = 1e-3, tv = 0, l2 = 0.3, div = 0;
+    const char *omodel = "lenet5", *ocache = NULL;
+    const setting tab[] = {
+        {"steps", S_INT, &steps, 0, 1e7},       {"batch", S_INT, &batch, 1, 4096},
+        {"lr", S_FLOAT, &lr, 1e-9, 10},         {"nz", S_INT, &nz, 1, 4096},
+        {"ch1", S_INT, &ch1, 1, 1024},          {"ch2", S_INT, &ch2, 1, 1024},
+        {"bn", S_INT, &bn, 0, 1},               {"tv", S_FLOAT, &tv, 0, 1e6},
+        {"norm_prior", S_FLOAT, &l2, 0, 1e6},   {"diversity", S_FLOAT, &div, 0, 1e6},
+        {"jitter", S_INT, &jitter, 0, 64},      {"samples", S_INT, &samples, 1, 100000},
+        {"refs", S_INT, &refs, 1, 100000},      {"oracle_model", S_STR, &omodel, 0, 0},
+        {"oracle_epochs", S_INT, &oepochs, 1, 1000}, {"oracle_cache", S_STR, &ocache, 0, 0},
+    };
+    char *copy = NULL;
+    int rc = -1;
+    fv_net *D = NULL;
+    fv_gan *g = NULL;
+    if (parse_settings("gan", rq->settings, tab, sizeof tab / sizeof tab[0], &copy, e)) goto out;
+    if (!rq->data || !rq->victim_idx || rq->n_victim < 1 || rq->n_heldout < 2) {
+        fv_err_set(e, "gan: the evaluation needs the victim's images and held-out images");
+        goto out;
+    }
+    if (!(D = model_from_upload(rq, e))) goto out;
+    fv_gan_attack_cfg c = fv_gan_attack_defaults();
+    c.arch = (fv_gen_arch){nz, ch1, ch2, bn};
+    c.gan.target = rq->target;
+    c.gan.steps = steps;
+    c.gan.batch = batch;
+    c.gan.lr = (float)lr;
+    c.gan.tv = (float)tv;
+    c.gan.l2 = (float)l2;
+    c.gan.diversity = (float)div;
+    c.gan.jitter = jitter;
+    c.gan.seed = rq->seed;
+    c.samples = samples;
+    c.refs = refs;
+    c.oracle_model = omodel;
+    c.oracle_epochs = oepochs;
+    c.oracle_cache = ocache;
+    if (!(g = fv_gan_new(rq->input, &c.arch, rq->seed, e))) goto out;
+    const int *never, *oidx;
+    int nn, no;
+    split_heldout(rq, &never, &nn, &oidx, &no);
+    fv_attack_data ad = {rq->data, rq->victim_idx, rq->n_victim, rq->victim_mixed, never, nn, oidx, no,
+                         "heldout", rq->test, rq->norm};
+    fv_json_str(j, "discriminator_source", "the client's upload");
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "%s_", rq->tag ? rq->tag : "gan");
+    rc = fv_gan_attack(j, g, 0, NULL, D, &c, &ad, rq->out_dir, prefix, e);
+out:
+    fv_gan_destroy(&g);
+    fv_net_destroy(&D);
+    free(copy);
+    return rc;
+}
+
+static int run_dlg(const fv_attack_request *rq, fv_json *j, fv_err *e) {
+    double lr = -1, fd = 1e-3;
+    int iters = 300, restarts = 1;
+    const char *opt = "lbfgs";
+    const setting tab[] = {
+        {"lr", S_FLOAT, &lr, 1e-12, 1e6},     {"iters", S_INT, &iters, 1, 1e7},
+        {"restarts", S_INT, &restarts, 1, 1000}, {"optimizer", S_STR, &opt, 0, 0},
+        {"fd_scale", S_FLOAT, &fd, 1e-12, 1},
+    };
+    char *copy = NULL;
+    int rc = -1;
+    double *theta = NULL, *xr = NULL;
+    float *orig = NULL;
+    if (parse_settings("dlg", rq->settings, tab, sizeof tab / sizeof tab[0], &copy, e)) goto out;
+    if (lr <= 0) {
+        fv_err_set(e, "dlg: the setting lr (the client's SGD step) is required to turn the update into a gradient");
+        goto out;
+    }
+    if (strcmp(rq->model, "dlg_lenet") != 0) {
+        fv_err_set(e, "dlg: the attack models the sigmoid LeNet \"dlg_lenet\"; the federation uses \"%s\"", rq->model);
+        goto out;
+    }
+    if (!rq->global) {
+        fv_err_set(e, "dlg: the global parameters the client started from are needed");
+        goto out;
+    }
+    int n = rq->n_victim;
+    if (n < 1 || n > FV_DLG_MAX_BATCH || !rq->data || !rq->victim_idx) {
+        fv_err_set(e, "dlg: the client must hold 1 to %d images (it holds %d)", FV_DLG_MAX_BATCH, n);
+        goto out;
+    }
+    fv_dlg_model m;
+    if (fv_dlg_model_init(&m, rq->input.c, rq->input.h, rq->input.w, rq->classes, e)) goto out;
+    for (int c = 0; c < rq->input.c; c++) {
+        m.mean[c] = rq->norm.mean[c];
+        m.std[c] = rq->norm.std[c];
+    }
+    if (m.n_params != rq->n_params) {
+        fv_err_set(e, "dlg: the upload has %zu parameters, dlg_lenet %zu", rq->n_params, m.n_params);
+        goto out;
+    }
+    size_t isz = fv_shape_size(rq->input);
+    theta = fv_malloc(sizeof(double) * m.n_params * 2);
+    double *g = theta + m.n_params;
+    for (size_t i = 0; i < m.n_params; i++) {
+        theta[i] = rq->global[i];
+        g[i] = ((double)rq->global[i] - rq->upload[i]) / lr;
+    }
+    fv_dlg_cfg dc = fv_dlg_defaults();
+    dc.n = n;
+    dc.iters = iters;
+    dc.restarts = restarts;
+    dc.fd_scale = fd;
+    dc.seed = rq->seed;
+    if (strcmp(opt, "lbfgs") == 0) dc.opt = FV_DLG_LBFGS;
+    else if (strcmp(opt, "adam") == 0) dc.opt = FV_DLG_ADAM;
+    else {
+        fv_err_set(e, "dlg settings: optimizer '%s' is not lbfgs or adam", opt);
+        goto out;
+    }
+    xr = fv_malloc(sizeof(double) * isz * n);
+    fv_dlg_result res;
+    if (fv_dlg_attack(&m, theta, g, m.n_params, &dc, xr, &res, e)) goto out;
+    orig = fv_malloc(sizeof(float) * isz * n * 3);
+    float *trained = orig + isz * n, *rec = trained + isz * n;
+    const fv_dataset *td = rq->victim_mixed ? rq->victim_mixed : rq->data;
+    for (int i = 0; i < n; i++)
+        for (size_t p = 0; p < isz; p++) {
+            orig[i * isz + p] = rq->data->x[(size_t)rq->victim_idx[i] * isz + p] / 255.0f;
+            trained[i * isz + p] = td->x[(size_t)rq->victim_idx[i] * isz + p] / 255.0f;
+        }
+    double so[FV_DLG_MAX_BATCH], st[FV_DLG_MAX_BATCH], po[FV_DLG_MAX_BATCH], pt[FV_DLG_MAX_BATCH];
+    if (fv_dlg_measure(rec, so, st, po, pt, xr, orig, trained, n, rq->input, e)) goto out;
+    int labels_ok = 0, used[FV_DLG_MAX_BATCH] = {0};
+    for (int i = 0; i < n; i++)
+        for (int q = 0; q < n; q++)
+            if (!used[q] && res.labels[i] == rq->data->y[rq->victim_idx[q]]) {
+                used[q] = 1;
+                labels_ok++;
+                break;
+            }
+    fv_json_int(j, "batch", n);
+    fv_json_num(j, "client_lr", lr);
+    fv_json_str(j, "optimizer", opt);
+    fv_json_int(j, "iterations", res.iters);
+    fv_json_num(j, "relative_match_loss", res.rel_match);
+    fv_json_num(j, "label_accuracy", (double)labels_ok / n);
+    fv_json_num_array(j, "ssim_original", so, (size_t)n);
+    fv_json_num_array(j, "psnr_original", po, (size_t)n);
+    if (rq->victim_mixed) {
+        fv_json_num_array(j, "ssim_mixed", st, (size_t)n);
+        fv_json_num_array(j, "psnr_mixed", pt, (size_t)n);
+    }
+    fv_json_num(j, "seconds", res.seconds);
+    rc = 0;
+out:
+    free(orig);
+    free(xr);
+    free(theta);
+    free(copy);
+    return rc;
+}
+
+static int run_mia(const fv_attack_request *rq, fv_json *j, fv_err *e) {
+    int shadows = 8, epochs = 5, batch = 32, atk_images = 2000, queries = 500;
+    double lr = 1e-3;
+    const setting tab[] = {
+        {"shadows", S_INT, &shadows, 2, 100000}, {"epochs", S_INT, &epochs, 1, 100000},
+        {"lr", S_FLOAT, &lr, 1e-9, 10},          {"batch", S_INT, &batch, 1, 65536},
+        {"attacker_images", S_INT, &atk_images, 4, 1e8}, {"queries", S_INT, &queries, 1, 1e8},
+    };
+    char *copy = NULL;
+    int rc = -1;
+    fv_net *client = NULL, *global = NULL;
+    if (parse_settings("mia", rq->settings, tab, sizeof tab / sizeof tab[0], &copy, e)) goto out;
+    if (!rq->data || !rq->victim_idx || rq->n_victim < 1 || !rq->test || rq->n_heldout < 8) {
+        fv_err_set(e, "mia: needs the client's images (members), a test split (non-members) and held-out images");
+        goto out;
+    }
+    if (!(client = model_from_upload(rq, e))) goto out;
+    if (rq->global) {
+        if (!(global = fv_model_new(rq->model, rq->input, rq->classes, 1, e))) goto out;
+        memcpy(global->params, rq->global, sizeof(float) * rq->n_params);
+    }
+    const int *atk, *unused;
+    int na, nu;
+    split_heldout(rq, &atk, &na, &unused, &nu);
+    if (na > atk_images) na = atk_images;
+    fv_mia_attack_cfg mc;
+    memset(&mc, 0, sizeof mc);
+    mc.model = rq->model;
+    mc.opt = fv_opt_defaults(FV_OPT_ADAM);
+    mc.opt.lr = (float)lr;
+    mc.epochs = epochs;
+    mc.batch = batch;
+    mc.lira = fv_lira_defaults();
+    mc.lira.k = shadows;
+    mc.lira.seed = rq->seed;
+    mc.queries = queries;
+    mc.query_mixed = 1;
+    mc.vp = rq->vp;
+    mc.seed = rq->seed;
+    fv_json_str(j, "members", "the client's images");
+    rc = fv_mia_attack(j, client, global, &mc, rq->data, rq->victim_idx, rq->n_victim, rq->test, atk, na, rq->norm, e);
+out:
+    fv_net_destroy(&client);
+    fv_net_destroy(&global);
+    free(copy);
+    return rc;
+}
+
+int fv_attack_run(const fv_attack_request *rq, char **json, fv_err *e) {
+    *json = NULL;
+    if (!rq->attack) return fv_err_set(e, "attack: no attack named (gan, dlg or mia)");
+    if (!rq->model || !rq->upload || rq->n_params == 0) return fv_err_set(e, "attack: no model or upload given");
+    fv_json j;
+    fv_json_begin(&j);
+    fv_json_str(&j, "attack", rq->attack);
+    fv_json_str(&j, "model", rq->model);
+    fv_json_str(&j, "settings", rq->settings ? rq->settings : "");
+    if (rq->tag) fv_json_str(&j, "tag", rq->tag);
+    int rc;
+    if (strcmp(rq->attack, "gan") == 0) rc = run_gan(rq, &j, e);
+    else if (strcmp(rq->attack, "dlg") == 0) rc = run_dlg(rq, &j, e);
+    else if (strcmp(rq->attack, "mia") == 0) rc = run_mia(rq, &j, e);
+    else rc = fv_err_set(e, "attack: unknown attack '%s' (gan, dlg or mia)", rq->attack);
+    const char *s = fv_json_end(&j);
+    if (rc == 0) *json = fv_strdup(s);
+    fv_json_free(&j);
+    return rc;
+}

@@ -1,0 +1,66 @@
+/* attack_api.h: the one narrow interface through which the coordinator (the honest-but-curious
+ * server) runs the built-in attacks on what it sees during a federated run: a client's uploaded
+ * parameter vector at a chosen round. One request in, one JSON object of figures out.
+ *
+ *  - "gan": the passive GAN attacker (gan.h) with the client's upload as the fixed discriminator;
+ *  - "dlg": gradient inversion (dlg.h); the client's gradient is (global - upload) / lr, exact
+ *    when the client made one plain SGD step (model "dlg_lenet", one batch of 1..8 images);
+ *  - "mia": membership inference (mia.h) against the upload and against the global model.
+ * The attacks use only the upload, the global model and public knowledge (labels, the data
+ * domain, the recipe). The data fields below serve the EVALUATION only (the victim's originals
+ * for SSIM, held-out images for the oracle and the shadows), as a simulator may.
+ *
+ * Settings are "key=value" pairs separated by commas; unknown keys are errors. Keys:
+ *   gan: steps (300), batch (32), lr (1e-3), nz (100), ch1 (32), ch2 (16), bn (1), tv (0),
+ *        norm_prior (0.3), diversity (0), jitter (2), samples (64), refs (200),
+ *        oracle_model (lenet5), oracle_epochs (2), oracle_cache (none)
+ *   dlg: lr (the client's SGD step, required), iters (300), restarts (1), optimizer (lbfgs|adam),
+ *        fd_scale (1e-3)
+ *   mia: shadows (8), epochs (5), lr (1e-3), batch (32), attacker_images (2000), queries (500)
+ * Not here: when to attack (the coordinator's config), the attacks themselves.
+ */
+#ifndef FV_ATTACK_API_H
+#define FV_ATTACK_API_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data.h"
+#include "fv_common.h"
+#include "net.h"
+#include "vmix.h"
+
+typedef struct {
+    const char *attack;       /* "gan", "dlg" or "mia" */
+    const char *settings;     /* "key=value,..." (NULL or "": defaults) */
+    /* what the server sees */
+    const char *model;        /* shared/models.h name of the federation's model */
+    fv_shape input;
+    int classes;
+    fv_norm norm;             /* the federation's input normalisation */
+    const float *upload;      /* the client's uploaded parameters [n_params] */
+    const float *global;      /* the global parameters the client started from [n_params] (dlg, mia) */
+    size_t n_params;
+    int target;               /* gan: the class aimed at */
+    /* evaluation only */
+    const fv_dataset *data;   /* the training split the clients' images come from */
+    const int *victim_idx;    /* the client's images in data */
+    int n_victim;
+    const fv_dataset *victim_mixed; /* the images as the client trained on them, same indices as
+                                       data; NULL without VisualMixer */
+    const fv_vmix_params *vp; /* the federation's mixing (NULL: none); mia shadows and fresh-key
+                                 queries use it */
+    const int *heldout_idx;   /* images of data that no client holds */
+    int n_heldout;
+    const fv_dataset *test;   /* mia: non-members */
+    /* output */
+    const char *out_dir;      /* grids (NULL: none) */
+    const char *tag;          /* file-name prefix, e.g. "r5_c0" (NULL: the attack's name) */
+    uint64_t seed;
+} fv_attack_request;
+
+/* Run the attack. On success *json (caller frees) holds one JSON object with the settings used
+ * and the figures; returns 0. Returns -1 with e set for an unknown attack or setting, a bad
+ * value, a model or shape that does not match the upload, or missing evaluation data. */
+int fv_attack_run(const fv_attack_request *rq, char **json, fv_err *e) __attribute__((warn_unused_result));
+
+#endif
