@@ -3,12 +3,16 @@
  * writes its initial parameters and a batch, tests/torch_parity.py rebuilds the same model in
  * PyTorch with fedvim's state-dict names, and both compute: the loss, every parameter gradient,
  * the loss after a few optimizer steps, and eval-mode logits (running statistics) after them.
- * PyTorch runs in float64, so the comparison measures fedvim's float32 error alone (a float32
- * PyTorch differs from float64 by up to 2% of a ResNet-20 gradient: batch norm's backward cancels).
+ * PyTorch runs in float64, so the comparison measures fedvim's float32 error alone; the same model
+ * in float32 PyTorch sets the scale of a good float32 error (it is up to ~2% of ResNet-20's first
+ * layer gradient off float64: batch norm's backward cancels heavily).
  * Skipped (77) when no python3 with torch is available (Debian: python3-torch).
- * Tolerances (float32 both sides, different summation orders): loss 1e-5 relative; each tensor's
- * gradient max|a-b| <= 1e-4 * max|b| + 1e-7; loss after the steps 2e-3 relative; eval logits
- * max|a-b| <= 2e-3 * max|b| + 1e-4. */
+ * The reference's first pass uses fedvim's ReLU masks: where a pre-activation lies within rounding
+ * of 0, float32 and float64 legitimately take opposite sides of the kink, and through batch norm one
+ * flipped mask moves a whole channel's gradient by several percent.
+ * Tolerances: loss 1e-5 relative; each tensor's gradient max|a-b| <= max(3 x float32 PyTorch's
+ * error, 1e-4 * max|b|) + 1e-7; after the optimizer steps (no masks: kink flips compound there)
+ * the loss and the eval-mode logits within 2e-3 relative for LeNet-5, 3e-2 for the BN nets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -67,7 +71,8 @@ static size_t read_line(FILE *f, char *name, float *vals, size_t cap) {
     return n;
 }
 
-static void run_case(const char *py, const char *model, int c, int hw, int batch, fv_opt_kind kind, int steps) {
+static void run_case(const char *py, const char *model, int c, int hw, int batch, fv_opt_kind kind, int steps,
+                     double after_tol) {
     char dir[] = "/tmp/fedvim_parity_XXXXXX";
     assert_non_null(mkdtemp(dir));
     fv_err e = {{0}};
@@ -90,16 +95,30 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
     dump(dir, "params.bin", net->params, net->n_params * sizeof(float));
     dump(dir, "x.bin", x, batch * isz * sizeof(float));
     dump(dir, "y.bin", y, batch * sizeof(int));
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "%s %s/tests/torch_parity.py %s", py, getenv("FEDVIM_SOURCE_DIR") ? getenv("FEDVIM_SOURCE_DIR") : "..", dir);
-    int rc = system(cmd);
-    if (rc != 0) fail_msg("%s failed (%d)", cmd, rc);
-
-    /* fedvim's side */
+    /* fedvim's side: the first forward and backward; its ReLU masks go to the reference */
     float *dl = fv_malloc(batch * 10 * sizeof(float));
     const float *z = fv_net_forward(net, x, batch, 1);
     float loss = fv_softmax_xent(dl, z, y, batch, 10, NULL);
     fv_net_backward(net, dl, batch);
+    snprintf(path, sizeof path, "%s/masks.txt", dir);
+    FILE *kf = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/masks.bin", dir);
+    FILE *bf = fopen(path, "wb");
+    assert_non_null(kf);
+    assert_non_null(bf);
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_RELU) continue;
+        size_t cnt = (size_t)batch * fv_shape_size(nd->oshape);
+        for (size_t k = 0; k < cnt; k++) fputc(nd->out[k] > 0.0f, bf);
+        fprintf(kf, "%zu\n", cnt);
+    }
+    fclose(kf);
+    fclose(bf);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "%s %s/tests/torch_parity.py %s", py, getenv("FEDVIM_SOURCE_DIR") ? getenv("FEDVIM_SOURCE_DIR") : "..", dir);
+    int rc = system(cmd);
+    if (rc != 0) fail_msg("%s failed (%d)", cmd, rc);
     snprintf(path, sizeof path, "%s/torch.txt", dir);
     FILE *tf = fopen(path, "r");
     assert_non_null(tf);
@@ -109,18 +128,26 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
     assert_string_equal(name, "loss");
     if (fabs(loss - vals[0]) > 1e-5 * fabs(vals[0])) fail_msg("%s: loss %.9g, PyTorch %.9g", model, loss, vals[0]);
     int checked = 0;
+    double worst = 0;
+    const char *worst_name = "";
     for (int i = 0; i < net->n_tensors; i++) {
         const fv_tensor *t = &net->tensors[i];
         if (!t->trainable) continue;
-        size_t n = read_line(tf, name, vals, net->n_params);
+        size_t n = read_line(tf, name, vals, net->n_params + 1);
         assert_string_equal(name, t->name);
-        assert_int_equal(n, t->count);
-        double ref = maxabs(vals, n), diff = 0;
-        for (size_t k = 0; k < n; k++) diff = fmax(diff, fabs(net->grads[t->off + k] - vals[k]));
-        if (diff > 1e-4 * ref + 1e-7) fail_msg("%s: gradient of %s differs by %g (max %g)", model, t->name, diff, ref);
+        assert_int_equal(n, t->count + 1);
+        double err32 = vals[0], ref = maxabs(vals + 1, t->count), diff = 0;
+        for (size_t k = 0; k < t->count; k++) diff = fmax(diff, fabs(net->grads[t->off + k] - vals[1 + k]));
+        if (diff > fmax(3.0 * err32, 1e-4 * ref) + 1e-7)
+            fail_msg("%s: gradient of %s is off float64 by %g (max %g); float32 PyTorch is off by %g", model, t->name,
+                     diff, ref, err32);
+        double ratio = diff / fmax(err32, 1e-30);
+        if (ratio > worst) worst = ratio, worst_name = t->name;
         checked++;
     }
     assert_true(checked > 0);
+    print_message("%s: all %d gradients match float64 PyTorch (largest error ratio to float32 PyTorch's: %.2f, %s)\n",
+                  model, checked, worst, worst_name);
     fv_opt_cfg oc = fv_opt_defaults(kind);
     if (kind == FV_OPT_SGD) {
         oc.lr = 0.05f;
@@ -137,14 +164,14 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
     loss = fv_softmax_xent(NULL, z, y, batch, 10, NULL);
     assert_int_equal(read_line(tf, name, vals, 1), 1);
     assert_string_equal(name, "after");
-    if (fabs(loss - vals[0]) > 2e-3 * fabs(vals[0])) fail_msg("%s: loss after %d steps %.9g, PyTorch %.9g", model, steps, loss, vals[0]);
+    if (fabs(loss - vals[0]) > after_tol * fabs(vals[0])) fail_msg("%s: loss after %d steps %.9g, PyTorch %.9g", model, steps, loss, vals[0]);
     z = fv_net_forward(net, x, batch, 0);
     size_t n = read_line(tf, name, vals, net->n_params);
     assert_string_equal(name, "eval");
     assert_int_equal(n, (size_t)batch * 10);
     double ref = maxabs(vals, n), diff = 0;
     for (size_t k = 0; k < n; k++) diff = fmax(diff, fabs(z[k] - vals[k]));
-    if (diff > 2e-3 * ref + 1e-4) fail_msg("%s: eval logits differ by %g (max %g)", model, diff, ref);
+    if (diff > after_tol * ref + 1e-4) fail_msg("%s: eval logits differ by %g (max %g)", model, diff, ref);
     fclose(tf);
     fv_opt_destroy(&opt);
     fv_net_destroy(&net);
@@ -160,17 +187,17 @@ static const char *PY;
 
 static void test_lenet5(void **st) {
     (void)st;
-    run_case(PY, "lenet5", 1, 28, 16, FV_OPT_ADAM, 10);
+    run_case(PY, "lenet5", 1, 28, 16, FV_OPT_ADAM, 10, 2e-3);
 }
 
 static void test_resnet20(void **st) {
     (void)st;
-    run_case(PY, "resnet20", 3, 32, 8, FV_OPT_SGD, 3);
+    run_case(PY, "resnet20", 3, 32, 8, FV_OPT_SGD, 3, 3e-2);
 }
 
 static void test_mobilenet(void **st) {
     (void)st;
-    run_case(PY, "mobilenet", 3, 32, 8, FV_OPT_SGD, 3);
+    run_case(PY, "mobilenet", 3, 32, 8, FV_OPT_SGD, 3, 3e-2);
 }
 
 int main(void) {
