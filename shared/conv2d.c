@@ -15,7 +15,7 @@
  * Threads: one OpenMP region per call splits the batch into contiguous image ranges, one per
  * thread, and each thread runs im2col, its GEMMs (single-threaded OpenBLAS) and the scatter or
  * col2im for its own images, in its own slice of the scratch, with no barrier in between. Weight
- * gradients of threads 1.. go to per-thread buffers that are added in thread order at the end.
+ * and bias gradients of threads 1.. go to per-thread buffers added in thread order at the end.
  * That needs OpenBLAS to run single-threaded (fv_set_threads does that); if it was given more
  * threads, the kernels here stay serial and let OpenBLAS thread the GEMMs instead.
  *
@@ -222,18 +222,13 @@ static void add_bias(float *out, const float *b, int nb, int K, size_t P) {
     }
 }
 
-/* db[k] += sum over images and positions of dout[n, k, :], in a fixed order per k. */
-static void bias_grad(float *db, const float *dout, int N, int K, size_t P) {
-#pragma omp parallel for schedule(static) if ((size_t)N * K * P >= CONV_PAR_MIN_MACS)
+/* db[k] += sum of dg[k, 0..len) for K rows of stride ld (vectorised, fixed lane order). */
+static void add_row_sums(float *db, const float *dg, int K, size_t len, size_t ld) {
     for (int k = 0; k < K; k++) {
+        const float *d = dg + (size_t)k * ld;
         float acc = 0.0f;
-        for (int n = 0; n < N; n++) {
-            const float *d = dout + ((size_t)n * K + k) * P;
-            float part = 0.0f;
-#pragma omp simd reduction(+ : part)
-            for (size_t p = 0; p < P; p++) part += d[p];
-            acc += part;
-        }
+#pragma omp simd reduction(+ : acc)
+        for (size_t p = 0; p < len; p++) acc += d[p];
         db[k] += acc;
     }
 }
@@ -244,22 +239,29 @@ static void my_images(int *n0, int *n1, int N) {
     *n0 = (int)((long)N * t / T), *n1 = (int)((long)N * (t + 1) / T);
 }
 
-/* Per-thread weight-gradient buffers: thread 0 accumulates into dw itself, thread t >= 1 into
- * part + (t - 1) * nw (zeroed). Returns NULL when T == 1. */
-static float *dw_parts_new(int T, size_t nw) {
-    return T > 1 ? fv_calloc((size_t)(T - 1) * nw, sizeof(float)) : NULL;
+/* Per-thread parameter gradients: thread 0 accumulates into dw and db themselves, thread t >= 1
+ * into its own zeroed slice of part, nw floats for dw then K for db, and the slices are added in
+ * thread order at the end. part is NULL when T == 1. */
+static float *parts_new(int T, size_t nw, int K) {
+    return T > 1 ? fv_calloc((size_t)(T - 1) * (nw + (size_t)K), sizeof(float)) : NULL;
 }
 
-static float *dw_target(float *dw, float *part, size_t nw) {
+/* This thread's dw and db (*dbt stays NULL when db is NULL). */
+static void parts_mine(float **dwt, float **dbt, float *dw, float *db, float *part, size_t nw,
+                       int K) {
     const int t = omp_get_thread_num();
-    return t == 0 ? dw : part + (size_t)(t - 1) * nw;
+    float *mine = t == 0 ? NULL : part + (size_t)(t - 1) * (nw + (size_t)K);
+    *dwt = t == 0 ? dw : mine;
+    *dbt = !db ? NULL : t == 0 ? db : mine + nw;
 }
 
-/* dw += part[0] + part[1] + ... in thread order; frees part. */
-static void dw_parts_reduce(float *dw, float *part, int T, size_t nw) {
+/* dw += slices' dw, db += slices' db, in thread order; frees part. */
+static void parts_reduce(float *dw, float *db, float *part, int T, size_t nw, int K) {
     for (int t = 1; t < T; t++) {
-        const float *p = part + (size_t)(t - 1) * nw;
+        const float *p = part + (size_t)(t - 1) * (nw + (size_t)K);
         for (size_t i = 0; i < nw; i++) dw[i] += p[i];
+        if (db)
+            for (int k = 0; k < K; k++) db[k] += p[nw + (size_t)k];
     }
     free(part);
 }
@@ -383,18 +385,20 @@ static void pw_forward(float *out, const float *inp, const float *w, const float
     }
 }
 
-static void pw_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
-                        const fv_conv2d_shape *s) {
+static void pw_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const fv_conv2d_shape *s) {
     const int G = s->groups, Cg = s->C / G, Kg = s->K / G, P = s->H * s->W;
     const int T = plan_threads(s, s->N);
     const size_t nw = (size_t)s->K * Cg;
-    float *part = dw_parts_new(T, nw);
+    float *part = parts_new(T, nw, s->K);
 #pragma omp parallel num_threads(T)
     {
         int n0, n1;
+        float *dwt, *dbt;
         my_images(&n0, &n1, s->N);
-        float *dwt = dw_target(dw, part, nw);
+        parts_mine(&dwt, &dbt, dw, db, part, nw, s->K);
         for (int n = n0; n < n1; n++) {
+            if (dbt) add_row_sums(dbt, dout + (size_t)n * s->K * P, s->K, (size_t)P, (size_t)P);
             for (int g = 0; g < G; g++) {
                 const float *dg = dout + ((size_t)n * s->K + (size_t)g * Kg) * P;
                 const size_t ioff = ((size_t)n * s->C + (size_t)g * Cg) * P;
@@ -408,7 +412,7 @@ static void pw_backward(float *dinp, float *dw, const float *dout, const float *
             }
         }
     }
-    dw_parts_reduce(dw, part, T, nw);
+    parts_reduce(dw, db, part, T, nw, s->K);
 }
 
 /* ---- general path ---- */
@@ -437,10 +441,10 @@ static void gen_forward_range(float *out, const float *inp, const float *w, cons
     }
 }
 
-/* Backward of images [n0, n1): dwt += ..., dinp += ... (dinp may be NULL). */
-static void gen_backward_range(float *dinp, float *dwt, const float *dout, const float *inp,
-                               const float *w, float *scr, int cap, int n0, int n1,
-                               const fv_conv2d_shape *s) {
+/* Backward of images [n0, n1): dinp += ..., dwt += ..., dbt += ... (dinp, dbt may be NULL). */
+static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float *dout,
+                               const float *inp, const float *w, float *scr, int cap, int n0,
+                               int n1, const fv_conv2d_shape *s) {
     const int G = s->groups, Kg = s->K / G, CRR = s->C / G * s->R * s->R;
     const size_t P = out_plane(s), in_img = (size_t)s->C * s->H * s->W;
     for (int i = n0; i < n1; i += cap) {
@@ -453,6 +457,7 @@ static void gen_backward_range(float *dinp, float *dwt, const float *dout, const
             gather_dout(buf, dg, nb, s->K, P);
             dg = buf;
         }
+        if (dbt) add_row_sums(dbt, dg, s->K, ld, ld);
         im2col(col, inp + (size_t)i * in_img, nb, s);
         /* dw_g[Kg x CRR] += dout_g[Kg x ld] col_g[CRR x ld]^T */
         for (int g = 0; g < G; g++) {
@@ -500,21 +505,22 @@ void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
         dw_backward(dinp, dw, db, dout, inp, w, s);
         return;
     }
-    if (db) bias_grad(db, dout, s->N, s->K, out_plane(s));
     if (is_pointwise(s)) {
-        pw_backward(dinp, dw, dout, inp, w, s);
+        pw_backward(dinp, dw, db, dout, inp, w, s);
         return;
     }
     FV_ASSERT(scratch != NULL);
     const int T = plan_threads(s, scratch_images(s)), cap = chunk_cap(s, T);
     const size_t nw = (size_t)s->K * (s->C / s->groups) * s->R * s->R;
-    float *part = dw_parts_new(T, nw);
+    float *part = parts_new(T, nw, s->K);
 #pragma omp parallel num_threads(T)
     {
         int n0, n1;
+        float *dwt, *dbt;
         my_images(&n0, &n1, s->N);
+        parts_mine(&dwt, &dbt, dw, db, part, nw, s->K);
         float *scr = scratch + (size_t)omp_get_thread_num() * (size_t)cap * img_floats(s);
-        gen_backward_range(dinp, dw_target(dw, part, nw), dout, inp, w, scr, cap, n0, n1, s);
+        gen_backward_range(dinp, dwt, dbt, dout, inp, w, scr, cap, n0, n1, s);
     }
-    dw_parts_reduce(dw, part, T, nw);
+    parts_reduce(dw, db, part, T, nw, s->K);
 }
