@@ -181,6 +181,25 @@ static void push_window(fv_vmix_work *w, int x, int y, int ww, int hh) {
 
 /* ---- the shuffle of one window ---- */
 
+/* Two Fisher-Yates steps from one 32-bit draw x: j1 uniform in [0, r), j2 in [0, r-1), r >= 3,
+ * P = r (r-1) < 2^32. x * P = D * 2^32 + l with D = floor(x P / 2^32) = j1 (r-1) + j2, computed as
+ * m1 = x r (j1 = m1 >> 32, l1 = m1 mod 2^32), m2 = l1 (r-1) (j2 = m2 >> 32, l = m2 mod 2^32); D is
+ * exactly uniform on [0, P) after Lemire's rejection of l < (2^32 - P) mod P, hence j1 and j2 are
+ * independent uniforms: one draw and no division for two steps. */
+static inline __attribute__((always_inline)) void pair_below(vm_stream *s, uint32_t r, uint32_t *j1, uint32_t *j2) {
+    uint64_t P = (uint64_t)r * (r - 1);
+    for (;;) {
+        uint64_t m1 = (uint64_t)stream_u32(s) * r;
+        uint64_t m2 = (m1 & 0xffffffffull) * (r - 1);
+        uint64_t l = m2 & 0xffffffffull;
+        if (l >= P || l >= (0x100000000ull - P) % P) {
+            *j1 = (uint32_t)(m1 >> 32);
+            *j2 = (uint32_t)(m2 >> 32);
+            return;
+        }
+    }
+}
+
 /* Fisher-Yates on a[0..n): for i = n-1 down to 1, swap a[i] with a[j], j uniform in [0, i].
  * For n <= 8 all the j's come from ONE uniform draw x in [0, n!) read as mixed-radix digits
  * (j = x mod (i+1), x /= (i+1), from i = n-1 down): the digits of a uniform x are independent and
@@ -209,9 +228,16 @@ static void push_window(fv_vmix_work *w, int x, int y, int ww, int hh) {
                 }                                                                    \
             }                                                                        \
         } else {                                                                     \
-            for (int i_ = (n) - 1; i_ > 0; i_--) {                                   \
-                uint32_t j_ = stream_below((s), (uint32_t)i_ + 1);                   \
-                tmp_ = (a)[i_]; (a)[i_] = (a)[j_]; (a)[j_] = tmp_;                   \
+            int i_ = (n) - 1;                                                        \
+            for (; i_ > 1; i_ -= 2) {                                                \
+                uint32_t j1_, j2_;                                                   \
+                pair_below((s), (uint32_t)i_ + 1, &j1_, &j2_);                       \
+                tmp_ = (a)[i_]; (a)[i_] = (a)[j1_]; (a)[j1_] = tmp_;                 \
+                tmp_ = (a)[i_ - 1]; (a)[i_ - 1] = (a)[j2_]; (a)[j2_] = tmp_;         \
+            }                                                                        \
+            if (i_ == 1) {                                                           \
+                uint32_t j_ = stream_below((s), 2);                                  \
+                tmp_ = (a)[1]; (a)[1] = (a)[j_]; (a)[j_] = tmp_;                     \
             }                                                                        \
         }                                                                            \
     } while (0)

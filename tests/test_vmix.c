@@ -231,6 +231,47 @@ static void test_positions_uniform_16(void **state) {
     fv_vmix_work_destroy(&wk);
 }
 
+/* Two Fisher-Yates steps share one draw for windows of more than 8 units: the joint law of
+ * where two values land must be uniform over the 9 x 8 ordered pairs of positions of a 3x3
+ * window: 72,000 keys, chi-square below its p = 0.001 critical value (71 df). */
+static void test_pairs_uniform_9(void **state) {
+    (void)state;
+    enum { N = 72000 };
+    uint8_t in[9], out[9], dk[32], ik[32], secret[32];
+    for (int i = 0; i < 9; i++) in[i] = (uint8_t)i;
+    key_from(secret, 9);
+    fv_vmix_domain_key(dk, secret, FV_VMIX_DOMAIN_TRAIN);
+    fv_vmix_params p;
+    fv_vmix_params_default(&p);
+    p.ws_min = p.ws_max = 4; /* a 3x3 image: one clipped window of 9 units */
+    fv_vmix_work *wk = fv_vmix_work_new();
+    int count[9][9] = {{0}};
+    for (int t = 0; t < N; t++) {
+        fv_vmix_image_key(ik, dk, (uint64_t)t);
+        fv_vmix_result res;
+        assert_int_equal(fv_vmix_image(out, &res, wk, in, 1, 3, 3, ik, &p, NULL), 0);
+        int p0 = -1, p1 = -1;
+        for (int i = 0; i < 9; i++) {
+            if (out[i] == 0) p0 = i;
+            if (out[i] == 1) p1 = i;
+        }
+        count[p0][p1]++;
+    }
+    double chi = 0.0, expct = N / 72.0;
+    for (int a = 0; a < 9; a++)
+        for (int b = 0; b < 9; b++) {
+            if (a == b) {
+                assert_int_equal(count[a][b], 0);
+                continue;
+            }
+            chi += (count[a][b] - expct) * (count[a][b] - expct) / expct;
+        }
+    double lim = fv_chi2_quantile(71, 0.999);
+    print_message("chi-square %.1f (71 df, limit %.1f)\n", chi, lim);
+    assert_true(chi < lim);
+    fv_vmix_work_destroy(&wk);
+}
+
 static void test_keyed_determinism(void **state) {
     (void)state;
     enum { C = 3, H = 32, W = 32 };
@@ -552,6 +593,7 @@ int main(void) {
         cmocka_unit_test(test_permutations_uniform),
         cmocka_unit_test(test_permutations_uniform_6),
         cmocka_unit_test(test_positions_uniform_16),
+        cmocka_unit_test(test_pairs_uniform_9),
         cmocka_unit_test(test_keyed_determinism),
         cmocka_unit_test(test_dataset_thread_independent),
         cmocka_unit_test(test_verify),

@@ -47,7 +47,12 @@ def machine():
                     break
     except OSError:
         pass
-    return {"host_cores": os.cpu_count(), "cpu": cpu, "system": platform.platform(),
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"host_cores": os.cpu_count(), "cpu": cpu, "system": platform.platform(), "commit": commit,
             "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
