@@ -129,7 +129,7 @@ static int run_gan(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     fv_json_str(j, "discriminator_source", "the client's upload");
     char prefix[160];
     snprintf(prefix, sizeof prefix, "%s_", rq->tag ? rq->tag : "gan");
-    rc = fv_gan_attack(j, g, 0, NULL, D, &c, &ad, rq->out_dir, prefix, e);
+    rc = fv_gan_attack(j, NULL, g, 0, NULL, D, &c, &ad, rq->out_dir, prefix, e);
 out:
     fv_gan_destroy(&g);
     fv_net_destroy(&D);

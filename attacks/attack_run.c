@@ -431,7 +431,7 @@ fv_gan_attack_cfg fv_gan_attack_defaults(void) {
     return c;
 }
 
-int fv_gan_attack(fv_json *j, fv_gan *g, int g_trained, const fv_gan_stats *given, fv_net *D,
+int fv_gan_attack(fv_json *j, fv_leakage *res, fv_gan *g, int g_trained, const fv_gan_stats *given, fv_net *D,
                   const fv_gan_attack_cfg *cfg, const fv_attack_data *ad, const char *out_dir, const char *prefix,
                   fv_err *e) {
     const fv_dataset *d = ad->data;
@@ -496,8 +496,9 @@ int fv_gan_attack(fv_json *j, fv_gan *g, int g_trained, const fv_gan_stats *give
     char desc[512];
     fv_gan_describe(g, &gc, desc, sizeof desc);
     fprintf(stderr, "gan: %s\n", desc);
-    fprintf(stderr, "gan: recognisability %.3f, median best SSIM %.3f, resemblance %+.4f\n", L.recognisability,
-            L.ssim_best_median, L.resemblance);
+    fprintf(stderr, "gan: class %d: recognisability %.3f, median best SSIM %.3f, resemblance %+.4f\n", target,
+            L.recognisability, L.ssim_best_median, L.resemblance);
+    if (res) *res = L;
     fv_json_int(j, "target_class", target);
     fv_json_str(j, "generator", desc);
     fv_json_obj_begin(j, "priors");
@@ -607,6 +608,10 @@ int fv_gan_run(const fv_gan_run_cfg *cfg, fv_json *j, fv_err *e) {
     fv_net *D = NULL;
     int *never = NULL, *oidx = NULL;
     if (check_setup(s, &tr, e)) goto out;
+    if (cfg->active && cfg->all_targets) {
+        fv_err_set(e, "gan: the active attacker aims at one class per federation; drop --all-targets");
+        goto out;
+    }
     if (cfg->active && s->victim == s->fl.clients - 1) {
         fv_err_set(e, "gan: in the active attack the last client is the attacker; choose another victim");
         goto out;
@@ -650,7 +655,45 @@ int fv_gan_run(const fv_gan_run_cfg *cfg, fv_json *j, fv_err *e) {
     fl_json(j, s, &sim, &te, norm);
     fv_json_str(j, "discriminator_source", cfg->active ? "the generator trained each round against the shared model"
                                                         : "the victim's upload of the last round");
-    if (fv_gan_attack(j, g, cfg->active, &actx.last, D, &cfg->a, &ad, s->out_dir, "", e)) goto out;
+    if (!cfg->all_targets) {
+        if (fv_gan_attack(j, NULL, g, cfg->active, &actx.last, D, &cfg->a, &ad, s->out_dir, "", e)) goto out;
+    } else {
+        /* every class in turn, a fresh generator each, on the same federation and oracle */
+        double *v = fv_malloc(sizeof(double) * 4 * tr.classes);
+        double *rec = v, *ssim = v + tr.classes, *res = v + 2 * tr.classes, *mix = v + 3 * tr.classes;
+        int ok = 1;
+        fv_json_obj_begin(j, "targets");
+        for (int t = 0; t < tr.classes && ok; t++) {
+            fv_gan_attack_cfg a = cfg->a;
+            a.gan.target = t;
+            fv_gan_destroy(&g);
+            g = fv_gan_new(shape, &a.arch, a.gan.seed + (uint64_t)t, e);
+            char key[32], prefix[32];
+            snprintf(key, sizeof key, "class_%d", t);
+            snprintf(prefix, sizeof prefix, "class%d_", t);
+            fv_leakage L;
+            fv_json_obj_begin(j, key);
+            ok = g && fv_gan_attack(j, &L, g, 0, NULL, D, &a, &ad, s->out_dir, prefix, e) == 0;
+            fv_json_obj_end(j);
+            if (ok) {
+                rec[t] = L.recognisability;
+                ssim[t] = L.ssim_best_median;
+                res[t] = L.resemblance;
+                mix[t] = L.ssim_mixed_median;
+            }
+        }
+        fv_json_obj_end(j);
+        if (ok) {
+            fv_json_obj_begin(j, "over_classes");
+            json_stats(j, "recognisability", rec, tr.classes);
+            json_stats(j, "ssim_best_median", ssim, tr.classes);
+            json_stats(j, "victim_resemblance", res, tr.classes);
+            if (s->fl.vmix) json_stats(j, "ssim_best_mixed_median", mix, tr.classes);
+            fv_json_obj_end(j);
+        }
+        free(v);
+        if (!ok) goto out;
+    }
     rc = 0;
 out:
     free(never);

@@ -15,6 +15,7 @@
 #include "fv_common.h"
 #include "gan.h"
 #include "json.h"
+#include "leakage.h"
 #include "mia.h"
 #include "reassemble.h"
 #include "vmix.h"
@@ -109,8 +110,9 @@ typedef struct {
 /* Passive GAN attack on discriminator D and its evaluation. Unless g_trained (the active attack
  * trained g already; `given` then holds its last statistics), g is trained against D first.
  * Adds "target_class", "generator", "priors", "discriminator", "oracle" and "leakage" to j and
- * writes <prefix>gan_grid.png and <prefix>gan_samples.png to out_dir (NULL: none). */
-int fv_gan_attack(fv_json *j, fv_gan *g, int g_trained, const fv_gan_stats *given, fv_net *D,
+ * writes <prefix>gan_grid.png and <prefix>gan_samples.png to out_dir (NULL: none). res (may be
+ * NULL) receives the leakage figures. */
+int fv_gan_attack(fv_json *j, fv_leakage *res, fv_gan *g, int g_trained, const fv_gan_stats *given, fv_net *D,
                   const fv_gan_attack_cfg *cfg, const fv_attack_data *ad, const char *out_dir, const char *prefix,
                   fv_err *e);
 
@@ -137,6 +139,7 @@ int fv_mia_attack(fv_json *j, fv_net *client, fv_net *global, const fv_mia_attac
 typedef struct {
     fv_fl_setup s;
     fv_gan_attack_cfg a;
+    int all_targets;      /* 1: attack every class in turn on the same federation (passive) */
     int active;           /* 1: Hitaj's active attack: the last client is the attacker */
     int active_steps;     /* generator steps per round in the active attack */
 } fv_gan_run_cfg;

@@ -148,7 +148,7 @@ static int finish(const char *name, run_fn fn, const void *cfg, const common_opt
     fv_json_int(&j, "seed", c->seed);
     const char *s = fv_json_end(&j);
     if (rc) {
-        fprintf(stderr, "fedvim attack %s: %s\n", name, e.msg);
+        fprintf(stderr, "fedvim attack: %s\n", e.msg);
         fv_json_free(&j);
         return 1;
     }
@@ -275,6 +275,7 @@ static int cmd_gan(int argc, char **argv) {
     n = add_vmix(f, n, &v, "clients train on VisualMixer-mixed images");
     n = add_fl(f, n, &fo);
     f[n++] = (fv_flag){"target", FV_FLAG_INT, &cfg.a.gan.target, "the class the attacker aims at", 0, 1000};
+    f[n++] = (fv_flag){"all-targets", FV_FLAG_BOOL, &cfg.all_targets, "attack every class in turn (passive)", 0, 0};
     f[n++] = (fv_flag){"steps", FV_FLAG_INT, &cfg.a.gan.steps, "generator steps", 0, 10000000};
     f[n++] = (fv_flag){"gan-batch", FV_FLAG_INT, &cfg.a.gan.batch, "noise samples per generator step", 1, 4096};
     f[n++] = (fv_flag){"gan-lr", FV_FLAG_FLOAT, &lr, "generator Adam step", 1e-9, 10};
