@@ -507,11 +507,15 @@ static void handle_one(fv_coord *c) {
     if (bc == FEDVIM__ENVELOPE__BODY_JOIN) {
         handle_join(c, &m);
     } else if (wi < 0 || !c->w[wi].alive) {
-        if (wi < 0) coord_log(c, "ignored a %s message from a peer that has not joined", fv_wire_body_name(bc));
-        else if (bc == FEDVIM__ENVELOPE__BODY_UPDATE || bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT) {
-            /* a worker we declared dead is alive after all: let it join again */
-            send_error(c, &c->w[wi], FV_WIRE_ERR_BAD_MESSAGE, "you were declared dead: join again");
-        }
+        /* a worker of an earlier coordinator (resumed run) or one declared dead: it may join
+         * again (with security on, only allow-listed keys got this far) */
+        worker_t tmp = {0};
+        memcpy(tmp.route, m.route, m.route_len);
+        tmp.route_len = m.route_len;
+        if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT || bc == FEDVIM__ENVELOPE__BODY_UPDATE)
+            send_error(c, wi < 0 ? &tmp : &c->w[wi], FV_WIRE_ERR_BAD_MESSAGE, "unknown or expired worker: join again");
+        else if (wi < 0)
+            coord_log(c, "ignored a %s message from a peer that has not joined", fv_wire_body_name(bc));
     } else if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT) {
         Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
         Fedvim__Heartbeat hb = FEDVIM__HEARTBEAT__INIT;

@@ -41,6 +41,7 @@ typedef struct {
     double hb_interval, peer_timeout;
     uint64_t current_task;
     int joined;
+    double join_sent; /* when the last join went out (a coordinator may ask more than once) */
 
     fv_config cfg;
     uint64_t session;
@@ -112,6 +113,7 @@ static int send_join(worker *w, fv_err *e) {
     j.threads = (uint32_t)(w->o.threads > 0 ? w->o.threads : 0);
     env.body_case = FEDVIM__ENVELOPE__BODY_JOIN;
     env.join = &j;
+    w->join_sent = fv_now();
     return send_env(w, &env, NULL, 0, e);
 }
 
@@ -431,7 +433,8 @@ int fv_worker_run(const fv_worker_opts *o, fv_err *e) {
                         goto out;
                     }
                     wlog(w, "coordinator says: %s", msg);
-                    if (m.env->error->code == FV_WIRE_ERR_BAD_MESSAGE && strstr(msg, "join again")) {
+                    if (m.env->error->code == FV_WIRE_ERR_BAD_MESSAGE && strstr(msg, "join again") &&
+                        fv_now() - w->join_sent > 2 * w->hb_interval) {
                         fv_err je;
                         if (send_join(w, &je) != 0) wlog(w, "join not sent: %s", je.msg);
                     }
