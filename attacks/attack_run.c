@@ -412,6 +412,17 @@ static void fl_json(fv_json *j, const fv_fl_setup *s, const fv_fedsim *sim, cons
     int nt = te->n < 2000 ? te->n : 2000;
     fv_eval_stats ev = fv_evaluate(sim->global, te, NULL, nt, 256, norm);
     fv_json_num(j, "global_test_accuracy_original", ev.accuracy);
+    if (s->fl.vmix) {
+        /* as the model is used: test images mixed with fresh keys */
+        uint8_t key[FV_VMIX_KEY_BYTES];
+        fv_dataset tm;
+        fv_err e2 = {{0}};
+        fv_fedsim_client_key(key, s->fl.seed ^ 0x74657374ULL, 0);
+        if (fv_fedsim_mix(&tm, te, NULL, nt, key, FV_VMIX_DOMAIN_TEST, &s->fl.vp, &e2) == 0) {
+            fv_json_num(j, "global_test_accuracy_mixed", fv_evaluate(sim->global, &tm, NULL, nt, 256, norm).accuracy);
+            fv_dataset_free(&tm);
+        }
+    }
     fv_json_num(j, "seconds", sim->seconds);
     fv_json_obj_end(j);
 }

@@ -55,7 +55,8 @@ void fv_fedsim_subset(fv_dataset *out, const fv_dataset *d, const int *idx, int 
 int fv_fedsim_mix(fv_dataset *out, const fv_dataset *d, const int *idx, int n, const uint8_t key[FV_VMIX_KEY_BYTES],
                   uint64_t domain, const fv_vmix_params *vp, fv_err *e) {
     fv_dataset sub;
-    fv_fedsim_subset(&sub, d, idx, idx ? n : d->n);
+    FV_ASSERT(n >= 0 && (idx || n <= d->n));
+    fv_fedsim_subset(&sub, d, idx, n);
     int rc = fv_vmix_dataset(out, NULL, NULL, &sub, key, domain, vp, 1, e);
     fv_dataset_free(&sub);
     return rc;

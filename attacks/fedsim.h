@@ -65,12 +65,12 @@ int fv_fedsim_run(fv_fedsim *s, const fv_fedsim_cfg *cfg, const fv_dataset *trai
 /* The simulation key of client k (32 bytes from the seed; the same as fv_fedsim_run uses). */
 void fv_fedsim_client_key(uint8_t key[FV_VMIX_KEY_BYTES], uint64_t seed, int client);
 
-/* Mix the images idx[0..n) of d (idx NULL: all) into out (a fresh data set of those images in
+/* Mix the images idx[0..n) of d (idx NULL: the first n) into out (a fresh data set of those images in
  * that order, caller frees) with key; domain as in vmix.h. Returns 0 or -1 with e set. */
 int fv_fedsim_mix(fv_dataset *out, const fv_dataset *d, const int *idx, int n, const uint8_t key[FV_VMIX_KEY_BYTES],
                   uint64_t domain, const fv_vmix_params *vp, fv_err *e);
 
-/* Copy images idx[0..n) of d into a fresh data set (caller frees). */
+/* Copy images idx[0..n) of d (idx NULL: the first n) into a fresh data set (caller frees). */
 void fv_fedsim_subset(fv_dataset *out, const fv_dataset *d, const int *idx, int n);
 
 void fv_fedsim_free(fv_fedsim *s);

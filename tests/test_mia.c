@@ -4,7 +4,10 @@
  * - LiRA offline against a model that overfits its members (LeNet-5 trained for 20 epochs on 150
  *   synthetic images, a quarter of them mislabelled) separates members from non-members: the
  *   loss threshold reaches AUC > 0.6 and LiRA > 0.65 (chance 0.5);
- * - pooled versus per-example spread; refusals.
+ * - pooled versus per-example spread; refusals;
+ * - the in-process FedAvg that produces standalone targets (attacks/fedsim.h): the global model is
+ *   the sample-weighted mean of the last round's uploads, and with VisualMixer every client's
+ *   images are mixed (each a permutation of its original's pixels).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "data.h"
+#include "fedsim.h"
 #include "layers.h"
 #include "mia.h"
 #include "models.h"
@@ -134,11 +138,54 @@ static void test_lira_separates_members(void **st) {
     fv_dataset_free(&d);
 }
 
+static void test_fedsim(void **st) {
+    (void)st;
+    fv_err e = {{0}};
+    fv_dataset d;
+    fv_synthetic_make(&d, 203, 1, 16, 16, 4, 31, 0);
+    fv_fedsim_cfg c = fv_fedsim_defaults();
+    c.model = "tiny";
+    c.clients = 3;
+    c.rounds = 2;
+    c.norm = unit_norm();
+    fv_fedsim s;
+    assert_int_equal(fv_fedsim_run(&s, &c, &d, 203, &e), 0);
+    for (size_t i = 0; i < s.n_params; i++) {
+        double acc = 0;
+        for (int k = 0; k < 3; k++) acc += (double)s.uploads[(size_t)k * s.n_params + i] * fv_partition_size(&s.part, k);
+        assert_true(fabs(acc / 203 - s.global->params[i]) < 1e-5 * (1 + fabs(acc / 203))); /* float rounding */
+    }
+    assert_true(memcmp(s.start, s.global->params, sizeof(float) * s.n_params) != 0);
+    fv_fedsim_free(&s);
+    c.vmix = 1;
+    c.vp.ws_min = c.vp.ws_max = 4;
+    assert_int_equal(fv_fedsim_run(&s, &c, &d, 203, &e), 0);
+    int changed = 0;
+    for (int i = 0; i < 203; i++) {
+        uint8_t a[256], b[256];
+        memcpy(a, d.x + (size_t)i * 256, 256);
+        memcpy(b, s.mixed.x + (size_t)i * 256, 256);
+        changed += memcmp(a, b, 256) != 0;
+        long sa = 0, sb = 0;
+        for (int p = 0; p < 256; p++) {
+            sa += a[p];
+            sb += b[p];
+        }
+        assert_int_equal(sa, sb); /* a permutation keeps the sum */
+    }
+    assert_true(changed > 190);
+    fv_fedsim_free(&s);
+    assert_int_equal(fv_fedsim_run(&s, &c, &d, 500, &e), -1);
+    assert_non_null(strstr(e.msg, "500 training images"));
+    fv_dataset_free(&d);
+}
+
 int main(void) {
     fv_set_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_figures),
         cmocka_unit_test(test_lira_separates_members),
+        cmocka_unit_test(test_fedsim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
