@@ -163,7 +163,7 @@ int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e) {
     float *orig = fv_malloc(sizeof(float) * isz * total * 3), *mixd = orig + isz * total, *rec = mixd + isz * total;
     double *s_orig = fv_malloc(sizeof(double) * total * 4), *s_mix = s_orig + total, *p_orig = s_mix + total,
            *p_mix = p_orig + total;
-    double *secs = fv_malloc(sizeof(double) * cfg->runs * 2), *rel = secs + cfg->runs;
+    double *secs = fv_malloc(sizeof(double) * cfg->runs * 3), *rel = secs + cfg->runs, *ferr = rel + cfg->runs;
     uint8_t *mbuf = fv_malloc(isz);
     fv_dlg_ws *ws = fv_dlg_ws_new(&m, n);
     fv_vmix_work *work = fv_vmix_work_new();
@@ -191,6 +191,7 @@ int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e) {
         fv_dlg_result res;
         if (fv_dlg_attack(&m, theta, g, m.n_params, &dc, xr, &res, e)) goto out;
         secs[r] = res.seconds;
+        ferr[r] = res.feat_err;
         rel[r] = res.rel_match;
         evals += res.evals;
         iters += res.iters;
@@ -235,6 +236,9 @@ int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e) {
     fv_json_num(j, "label_accuracy", (double)labels_ok / total);
     json_stats(j, "relative_match_loss", rel, cfg->runs);
     json_stats(j, "seconds_per_run", secs, cfg->runs);
+    /* batch 1: the dense layer's input recovered analytically from g* (dW row / db) against the
+     * reconstruction's features: 0 when the reconstruction is exact */
+    if (n == 1) json_stats(j, "dense_shortcut_feature_error", ferr, cfg->runs);
     fv_json_num(j, "mean_iterations", (double)iters / cfg->runs);
     fv_json_num(j, "mean_evaluations", (double)evals / cfg->runs);
     fv_json_num_array(j, "ssim_original_each", s_orig, (size_t)total);
