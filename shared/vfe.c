@@ -83,6 +83,43 @@ static inline __attribute__((always_inline)) void region_sums_simd(const uint8_t
 }
 #endif
 
+#if defined(__SSE2__)
+/* SSE2 sums of a 16 x h region (h <= 16): each row is two 8-lane halves; the horizontal pair
+ * between them comes from a one-byte shift of the whole row, so no byte outside the row is read. */
+static inline __attribute__((always_inline)) void region_sums_simd16(const uint8_t *p, int stride, int h,
+                                                                     uint64_t *S, uint64_t *Q, uint64_t *G) {
+    const __m128i z = _mm_setzero_si128(), one = _mm_set1_epi16(1);
+    const __m128i last = _mm_set_epi16(0, -1, -1, -1, -1, -1, -1, -1); /* drops pair (15, 16) */
+    __m128i sum16 = z, q32 = z, g32 = z;
+    __m128i b = _mm_loadu_si128((const __m128i *)p);
+    for (int y = 0; y < h; y++) {
+        __m128i lo = _mm_unpacklo_epi8(b, z), hi = _mm_unpackhi_epi8(b, z);
+        __m128i bs = _mm_srli_si128(b, 1);
+        __m128i dlo = _mm_sub_epi16(_mm_unpacklo_epi8(bs, z), lo);
+        __m128i dhi = _mm_and_si128(_mm_sub_epi16(_mm_unpackhi_epi8(bs, z), hi), last);
+        sum16 = _mm_add_epi16(sum16, _mm_add_epi16(lo, hi));
+        q32 = _mm_add_epi32(q32, _mm_add_epi32(_mm_madd_epi16(lo, lo), _mm_madd_epi16(hi, hi)));
+        g32 = _mm_add_epi32(g32, _mm_add_epi32(_mm_madd_epi16(dlo, dlo), _mm_madd_epi16(dhi, dhi)));
+        if (y + 1 < h) {
+            __m128i nb = _mm_loadu_si128((const __m128i *)(p + (long)(y + 1) * stride));
+            __m128i vlo = _mm_sub_epi16(_mm_unpacklo_epi8(nb, z), lo);
+            __m128i vhi = _mm_sub_epi16(_mm_unpackhi_epi8(nb, z), hi);
+            g32 = _mm_add_epi32(g32, _mm_add_epi32(_mm_madd_epi16(vlo, vlo), _mm_madd_epi16(vhi, vhi)));
+            b = nb;
+        }
+    }
+    /* 16-bit lane sums: at most 2 x 16 x 255 = 8160 per lane */
+    __m128i s32 = _mm_madd_epi16(sum16, one);
+    uint32_t a[4], c[4], d[4];
+    _mm_storeu_si128((__m128i *)a, s32);
+    _mm_storeu_si128((__m128i *)c, q32);
+    _mm_storeu_si128((__m128i *)d, g32);
+    *S = (uint64_t)a[0] + a[1] + a[2] + a[3];
+    *Q = (uint64_t)c[0] + c[1] + c[2] + c[3];
+    *G = (uint64_t)d[0] + d[1] + d[2] + d[3];
+}
+#endif
+
 double fv_vfe_region_u8(const uint8_t *p, int stride, int w, int h) {
     uint64_t s, q, g;
     if (w > 16384) { /* split wide regions into column strips so row sums stay in 32 bits */
@@ -114,7 +151,11 @@ double fv_vfe_region_u8(const uint8_t *p, int stride, int w, int h) {
         region_sums(p, stride, 8, 8, &s, &q, &g);
 #endif
     } else if (w == 16 && h == 16) {
+#if defined(__SSE2__)
+        region_sums_simd16(p, stride, 16, &s, &q, &g);
+#else
         region_sums(p, stride, 16, 16, &s, &q, &g);
+#endif
     } else {
         region_sums(p, stride, w, h, &s, &q, &g);
     }

@@ -81,6 +81,31 @@ static void test_u8_matches_f32(void **state) {
     assert_true(fabs(a - m / C) < 1e-12);
 }
 
+/* Every fast path of the uint8 region (2, 4, 8, 16 wide squares: unrolled and SSE2) gives the
+ * float reference's value (relative 1e-9), at random positions including the last row and
+ * column, on content with flat runs and full-range jumps. */
+static void test_region_fast_paths(void **state) {
+    (void)state;
+    enum { S = 40 };
+    static uint8_t u[S * S];
+    static float f[S * S];
+    fv_rng r;
+    fv_rng_seed(&r, 17);
+    const int sizes[6] = {2, 4, 8, 16, 5, 12};
+    for (int t = 0; t < 3000; t++) {
+        for (int i = 0; i < S * S; i++) {
+            u[i] = (uint8_t)(fv_rng_below(&r, 3) ? fv_rng_below(&r, 256) : (fv_rng_below(&r, 2) ? 255 : 0));
+            f[i] = u[i];
+        }
+        int w = sizes[t % 6];
+        int x = (int)fv_rng_below(&r, (uint64_t)(S - w + 1)), y = (int)fv_rng_below(&r, (uint64_t)(S - w + 1));
+        if (t % 7 == 0) x = y = S - w; /* touching the buffer's end */
+        double a = fv_vfe_region_u8(u + y * S + x, S, w, w), b = fv_vfe_region_f32(f + y * S + x, S, w, w);
+        assert_true((a == FV_VFE_FLAT) == (b == FV_VFE_FLAT));
+        if (a != FV_VFE_FLAT) assert_true(fabs(a - b) <= 1e-9 * b);
+    }
+}
+
 /* VFE is invariant to a * x + b for a > 0 (tolerance 1e-9 relative, double accumulation of
  * float inputs). */
 static void test_affine_invariance(void **state) {
@@ -126,6 +151,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_region_by_hand),     cmocka_unit_test(test_flat_excluded),
         cmocka_unit_test(test_edge_blocks),        cmocka_unit_test(test_u8_matches_f32),
+        cmocka_unit_test(test_region_fast_paths),
         cmocka_unit_test(test_affine_invariance),  cmocka_unit_test(test_smooth_low_noise_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
