@@ -26,6 +26,13 @@
 
 #define MAX_CONFIGS 16
 
+/* Ctrl-C: stop the run cleanly (workers told, files consistent) instead of dying mid-round. */
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
 typedef struct {
     pid_t *pid;
     int *status; /* -1 running, else the wait status */
@@ -93,6 +100,10 @@ static pid_t spawn_worker(const char *dir, const char *endpoint, int i, int vmix
 /* Reap workers that exited; stop the run when none is left. */
 static int should_stop(void *ctx, char *why, size_t cap) {
     workers *ws = ctx;
+    if (interrupted) {
+        snprintf(why, cap, "interrupted");
+        return 1;
+    }
     int running = 0;
     for (int i = 0; i < ws->n; i++) {
         if (ws->status[i] == -1) {
@@ -258,6 +269,15 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
     free(ws.pid);
     free(ws.status);
     free(text);
+    if (rc != 0) {
+        char ck[1200];
+        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", dir);
+        if (access(ck, F_OK) == 0) {
+            char msg[FV_ERR_MAX];
+            snprintf(msg, sizeof msg, "%s", e->msg);
+            fv_err_set(e, "%.300s; continue with: fedvim run --resume %.180s", msg, dir);
+        }
+    }
     return rc;
 }
 
@@ -303,10 +323,15 @@ int fv_cmd_run(int argc, char **argv) {
         return 2;
     }
     int n = resume ? 1 : npos;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     run_result res[MAX_CONFIGS];
     memset(res, 0, sizeof res);
     int status = 0, ok = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && !interrupted; i++) {
         if (run_one(resume ? NULL : pos[i], resume, sets, nsets, overwrite, quiet, data_dir, &res[i], &e) != 0) {
             fprintf(stderr, "fedvim run: %s%s%s\n", res[i].name[0] ? res[i].name : "", res[i].name[0] ? ": " : "", e.msg);
             status = 1;
