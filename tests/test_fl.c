@@ -701,6 +701,35 @@ static void test_resume_equivalence(void **state) {
     assert_true(contains(out, "already completed"));
 }
 
+/* Config errors reach the user naming file, line and key; --set overrides any key. */
+static void test_cli_config_errors(void **state) {
+    (void)state;
+    char p[256], out[256];
+    path(p, sizeof p, "bad.ini");
+    path(out, sizeof out, "bad.out");
+    put(p, "[fl]\nrounds = 2\nroundz = 3\n");
+    assert_int_equal(wait_exit(spawn(out, "run", p, (const char *)NULL), 60), 1);
+    char want[300];
+    snprintf(want, sizeof want, "%s:3: [fl] roundz: unknown key", p);
+    assert_true(contains(out, want));
+    put(p, "[fl]\nrounds = 2\n[data]\ndataset = synthetic\n");
+    assert_int_equal(wait_exit(spawn(out, "run", p, "--set", "fl.rounds=zero", (const char *)NULL), 60), 1);
+    assert_true(contains(out, "--set fl.rounds=zero: [fl] rounds: expected an integer, got 'zero'"));
+    assert_int_equal(wait_exit(spawn(out, "run", p, "--set", "fl.clients=0", (const char *)NULL), 60), 1);
+    assert_true(contains(out, "[fl] clients: 0 is out of range"));
+    /* a good override: the resolved config records it */
+    char od[256];
+    path(od, sizeof od, "results");
+    char dirset[300];
+    snprintf(dirset, sizeof dirset, "output.dir=%s", od);
+    assert_int_equal(wait_exit(spawn(out, "run", p, "--set", "fl.rounds=1", "--set", dirset, "--set", "model.name=tiny",
+                                     "--set", "data.train_size=400", "--set", "data.test_size=100", "--set", "fl.workers=1",
+                                     "--quiet", "--overwrite", (const char *)NULL), 120), 0);
+    path(p, sizeof p, "results/bad/config.resolved.ini");
+    assert_true(contains(p, "rounds = 1\n"));
+    assert_true(contains(p, "name = tiny\n"));
+}
+
 static void test_thousand_virtual_clients(void **state) {
     (void)state;
     config("v1000", "dataset = synthetic\nsynthetic_shape = 1x8x8\ntrain_size = 10000\ntest_size = 500",
@@ -726,6 +755,7 @@ int main(void) {
         cmocka_unit_test(test_deadline_and_min_clients),
         cmocka_unit_test(test_resume_equivalence),
         cmocka_unit_test(test_thousand_virtual_clients),
+        cmocka_unit_test(test_cli_config_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
