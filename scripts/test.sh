@@ -14,7 +14,7 @@ fast=0
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== setup (packages and data sets)"
-bash scripts/setup.sh --no-build
+bash scripts/setup.sh --no-build --test-deps
 
 echo "== build (warnings are errors) and test"
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Release -DFEDVIM_WERROR=ON >/dev/null
