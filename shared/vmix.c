@@ -91,15 +91,27 @@ static void stream_refill(vm_stream *s) {
     s->pos = 0;
 }
 
+/* The keystream read as little-endian 16- and 32-bit integers, bytes in stream order. */
 static inline __attribute__((always_inline)) uint32_t stream_u16(vm_stream *s) {
     if (s->pos + 2 > STREAM_BUF) stream_refill(s);
-    uint32_t v = (uint32_t)s->buf[s->pos] | (uint32_t)s->buf[s->pos + 1] << 8;
+    uint16_t v;
+    memcpy(&v, s->buf + s->pos, 2);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap16(v);
+#endif
     s->pos += 2;
     return v;
 }
 
-static inline uint32_t stream_u32(vm_stream *s) {
-    return stream_u16(s) | stream_u16(s) << 16;
+static inline __attribute__((always_inline)) uint32_t stream_u32(vm_stream *s) {
+    if (s->pos + 4 > STREAM_BUF) return stream_u16(s) | stream_u16(s) << 16; /* across a refill */
+    uint32_t v;
+    memcpy(&v, s->buf + s->pos, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    s->pos += 4;
+    return v;
 }
 
 /* Uniform integer in [0, n), 1 <= n: Lemire's multiply-shift, rejecting the low part below
@@ -418,7 +430,9 @@ static void process_tile(alg1 *a, int x, int y, int s, int ww, int hh, double v)
     int q = s / 2;
     for (int i = 0; i < 4; i++) {
         int qx = x + (i & 1) * q, qy = y + (i >> 1) * q;
-        process_tile(a, qx, qy, q, q, q, tile_vfe(a->img, a->c, a->H, a->W, qx, qy, q, q));
+        /* a quadrant at WS_min is shuffled whatever its VFE: do not compute it */
+        double qv = q <= a->ws_min ? 0.0 : tile_vfe(a->img, a->c, a->H, a->W, qx, qy, q, q);
+        process_tile(a, qx, qy, q, q, q, qv);
     }
 }
 
@@ -433,14 +447,19 @@ static double mix_once(uint8_t *out, fv_vmix_work *w, const uint8_t *in, int c, 
     size_t nt = (size_t)tx * ty;
     reserve((void **)&w->tiles, &w->captiles, 2 * nt, sizeof(double));
     double *vals = w->tiles, *sorted = w->tiles + nt;
-    for (int j = 0; j < ty; j++)
-        for (int i = 0; i < tx; i++) {
-            int x = i * ws0, y = j * ws0;
-            int ww = W - x < ws0 ? W - x : ws0, hh = H - y < ws0 ? H - y : ws0;
-            vals[(size_t)j * tx + i] = tile_vfe(in, c, H, W, x, y, ww, hh);
-        }
-    memcpy(sorted, vals, nt * sizeof(double));
-    double median = median_of(sorted, nt);
+    double median = 0.0;
+    if (ws0 > ws_min) { /* with WS_max = WS_min every tile is one window: no VFE is needed */
+        for (int j = 0; j < ty; j++)
+            for (int i = 0; i < tx; i++) {
+                int x = i * ws0, y = j * ws0;
+                int ww = W - x < ws0 ? W - x : ws0, hh = H - y < ws0 ? H - y : ws0;
+                vals[(size_t)j * tx + i] = tile_vfe(in, c, H, W, x, y, ww, hh);
+            }
+        memcpy(sorted, vals, nt * sizeof(double));
+        median = median_of(sorted, nt);
+    } else {
+        memset(vals, 0, nt * sizeof(double));
+    }
     alg1 a = {w, out, c, H, W, ws_min, median, p};
     for (int j = 0; j < ty; j++)
         for (int i = 0; i < tx; i++) {
