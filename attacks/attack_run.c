@@ -348,6 +348,9 @@ int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e) {
     json_stats(j, "psnr_mixed_vs_original", psnr_mix, N);
     json_stats(j, "ssim_output_vs_original", ssim_out, N);
     json_stats(j, "ssim_mixed_vs_original", ssim_mix, N);
+    int exact = 0;
+    for (int i = 0; i < N; i++) exact += correct[i] == 1.0;
+    fv_json_num(j, "exactly_restored_fraction", (double)exact / N); /* output == original */
     json_stats(j, "pixels_in_place_output", correct, N);
     json_stats(j, "pixels_in_place_mixed", base, N);
     json_stats(j, "displaced_pixels_restored", restored, N);

@@ -137,8 +137,9 @@ def table():
     L.append("| setting | GAN recognisability (mean over 10 classes) | GAN best SSIM to victim (median) "
              "| GAN victim resemblance | GAN recog. without priors | DLG SSIM vs original | DLG SSIM vs mixed "
              "| MIA LiRA AUC | MIA LiRA TPR@1%FPR | MIA loss AUC | MIA LiRA AUC, fresh-key queries "
-             "| reassembly PSNR out / mixed (dB) | reassembly SSIM out / mixed | pixels in place out / mixed |")
-    L.append("|" + "---|" * 14)
+             "| reassembly PSNR out / mixed (dB, median) | reassembly SSIM out / mixed | pixels in place out / mixed "
+             "| reassembly: images exactly restored |")
+    L.append("|" + "---|" * 15)
     for key, label, _ in SETTINGS:
         g, g0 = load("gan_" + key), load("gan_nopriors_" + key)
         d, m, r = load("dlg_b1_" + key), load("mia_" + key), load("reasm_" + key)
@@ -157,11 +158,13 @@ def table():
         else:
             row += ["-"] * 4
         if r:
-            row += ["%s / %s" % (fmt(r["psnr_output_vs_original"]["mean"], 2), fmt(r["psnr_mixed_vs_original"]["mean"], 2)),
+            row += ["%s / %s" % (fmt(r["psnr_output_vs_original"]["median"], 2),
+                                 fmt(r["psnr_mixed_vs_original"]["median"], 2)),
                     "%s / %s" % (fmt(r["ssim_output_vs_original"]["mean"]), fmt(r["ssim_mixed_vs_original"]["mean"])),
-                    "%s / %s" % (fmt(r["pixels_in_place_output"]["mean"]), fmt(r["pixels_in_place_mixed"]["mean"]))]
+                    "%s / %s" % (fmt(r["pixels_in_place_output"]["mean"]), fmt(r["pixels_in_place_mixed"]["mean"])),
+                    fmt(r.get("exactly_restored_fraction"))]
         else:
-            row += ["-"] * 3
+            row += ["-"] * 4
         L.append("| " + " | ".join(row) + " |")
     L.append("")
     # secondary tables
