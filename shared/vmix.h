@@ -11,8 +11,9 @@
  * a key. Each channel's stream (one stream for all channels in `spatial` mode) is consumed in
  * Algorithm 1's window order, which is a pure function of the image's pixels and the bounds:
  * the output depends only on (secret, domain, index, pixels, parameters), never on threads,
- * processing order or device. Bounded integers: Lemire's multiply-shift with rejection on 16-bit
- * draws (32-bit draws for windows over 65536 units), so Fisher-Yates is exactly uniform.
+ * processing order or device. Fisher-Yates is exactly uniform: a window of n <= 8 units takes one
+ * 16-bit draw in [0, n!) read as mixed-radix digits; larger windows take one 32-bit draw per two
+ * steps (Lemire's multiply-shift with rejection on the product of the two ranges).
  *
  * Not here: the bounds WS_min / WS_max (vmix_bounds.h), VFE itself (vfe.h), key files
  * (keyfile.h). Nothing is ever un-mixed: there is no inverse.
