@@ -722,6 +722,7 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
         fv_json_num(&j, "vfe_clients", c->rs.vfe_sum / n);
     }
     fv_json_int(&j, "clients", c->rs.accepted);
+    fv_json_int(&j, "samples", (int64_t)n);
     fv_json_int(&j, "sampled", c->m);
     fv_json_int(&j, "dropped", c->rs.dropped);
     fv_json_int(&j, "reassigned", c->rs.reassigned);
@@ -974,10 +975,9 @@ fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
             c->hist_acc[i] = a && strncmp(a + 16, "null", 4) ? strtod(a + 16, NULL) : NAN;
             c->hist_mixed[i] = am && strncmp(am + 22, "null", 4) ? strtod(am + 22, NULL) : NAN;
             const char *v = strstr(l, "\"vfe_clients\":");
-            const char *cs = strstr(l, "\"clients\":");
-            if (v && cs && strncmp(v + 14, "null", 4)) {
-                /* weights: accepted clients stand in for samples across resumes (documented) */
-                double n = strtod(cs + 10, NULL);
+            const char *ns = strstr(l, "\"samples\":");
+            if (v && ns && strncmp(v + 14, "null", 4)) {
+                double n = strtod(ns + 10, NULL);
                 c->vfe_sum += n * strtod(v + 14, NULL);
                 c->vfe_w += n;
             }

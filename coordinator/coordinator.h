@@ -9,6 +9,18 @@
  * (counted in `dropped`); fewer than fl.min_clients updates fail the round cleanly (the run
  * stops, the results folder still holds the last completed round). Every rejected message is
  * logged with its reason and the sender; a worker is banned after security.max_strikes.
+ * metrics.jsonl, one object per completed round: round; test_accuracy, test_loss (null when the
+ * round was not evaluated, see fl.eval_every); with VisualMixer test_accuracy_mixed,
+ * test_loss_mixed and vfe_clients (sample-weighted mean VFE of the contributing clients' mixed
+ * shards); clients (accepted updates), samples (their images), sampled, dropped, reassigned,
+ * rejected (messages refused this round); bytes_up, bytes_down (all bytes the coordinator
+ * received and sent, routing ids excluded); seconds (the whole round, evaluation included);
+ * train_loss, train_accuracy (sample-weighted means of the clients' last local epoch);
+ * client_seconds_max (slowest client's local training), worker_busy_max (the busiest worker's
+ * summed client work), overhead_seconds (round without evaluation minus worker_busy_max),
+ * aggregate_seconds, eval_seconds, mix_seconds (offline mixing done this round); workers (alive).
+ * summary.json adds the final and best accuracy, totals, the partition's statistics, the model's
+ * parameter hash and, with VisualMixer, the mixed and clean test images' VFE.
  * Not here: worker processes (worker/), launching (cli/), the wire codec (shared/wire.h).
  */
 #ifndef FV_COORDINATOR_H
