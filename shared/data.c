@@ -278,9 +278,12 @@ int fv_mnist_load(const char *dir, int train, fv_dataset *out, fv_err *e) {
     uint8_t *x = NULL, *y = NULL;
     int idims[4], ldims[4], ind, lnd;
     if (fv_idx_read(ipath, &x, idims, &ind, e)) return -1;
-    if (ind != 3) {
+    /* 3 dimensions (count, rows, columns) as MNIST, or 4 (count, channels, rows, columns) as
+     * `fedvim mix` and `fedvim obfuscate` write for colour data. */
+    if (ind != 3 && !(ind == 4 && idims[1] >= 1 && idims[1] <= 4)) {
         free(x);
-        return fv_err_set(e, "%s: image file has %d dimensions, expected 3 (count, rows, columns)", ipath, ind);
+        return fv_err_set(e, "%s: image file has %d dimensions%s, expected 3 (count, rows, columns) or 4 (count, "
+                             "channels 1-4, rows, columns)", ipath, ind, ind == 4 ? " with more than 4 channels" : "");
     }
     if (fv_idx_read(lpath, &y, ldims, &lnd, e)) {
         free(x);
@@ -306,9 +309,9 @@ int fv_mnist_load(const char *dir, int train, fv_dataset *out, fv_err *e) {
     }
     memset(out, 0, sizeof *out);
     out->n = idims[0];
-    out->c = 1;
-    out->h = idims[1];
-    out->w = idims[2];
+    out->c = ind == 4 ? idims[1] : 1;
+    out->h = idims[ind - 2];
+    out->w = idims[ind - 1];
     out->classes = 10;
     out->x = x;
     out->y = y;
@@ -583,6 +586,15 @@ int fv_dataset_load(const char *name, const char *dir, int train, fv_dataset *ou
         if (strcmp(name, "mnist") == 0) return fv_mnist_load(path, train, out, e);
         fv_dataset grey;
         if (fv_mnist_load(path, train, &grey, e)) return -1;
+        if (grey.c == 3) { /* already coloured (a mixed or obfuscated Colored MNIST): as it is */
+            *out = grey;
+            return 0;
+        }
+        if (grey.c != 1) {
+            int c = grey.c;
+            fv_dataset_free(&grey);
+            return fv_err_set(e, "%s: cmnist needs grey MNIST (1 channel) or coloured images (3), not %d channels", path, c);
+        }
         fv_cmnist_make(&grey, train ? 1 : 2, out);
         fv_dataset_free(&grey);
         return 0;

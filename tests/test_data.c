@@ -444,6 +444,36 @@ static void test_mnist_errors(void **state) {
     expect_mnist_error(tpath("no-such-dir"), 1, "no-such-dir", "missing");
 }
 
+/* Regression: `fedvim mix` writes 3-channel data as 4-dimensional IDX (count, channels, rows,
+ * columns); the MNIST-layout loader must read it as it is, and cmnist must not re-colour it. */
+static void test_mnist_four_dims(void **state) {
+    (void)state;
+    char p[600];
+    make_mnist_dir("m4", "train", 5, 4, 4, 0, 1, NULL, NULL);
+    snprintf(p, sizeof p, "%s/m4/train-images-idx3-ubyte", g_dir);
+    uint8_t *px = pattern(5 * 3 * 4 * 6, 9);
+    write_idx(p, 1, 0x08, 4, (const uint32_t[]){5, 3, 4, 6}, px, 5 * 3 * 4 * 6);
+    fv_dataset d = {0};
+    fv_err e = {{0}};
+    assert_int_equal(fv_mnist_load(tpath("m4"), 1, &d, &e), 0);
+    assert_int_equal(d.n, 5);
+    assert_int_equal(d.c, 3);
+    assert_int_equal(d.h, 4);
+    assert_int_equal(d.w, 6);
+    assert_memory_equal(d.x, px, 5 * 3 * 4 * 6);
+    fv_dataset_free(&d);
+    assert_int_equal(fv_dataset_load("cmnist", tpath("m4"), 1, &d, &e), 0);
+    assert_int_equal(d.c, 3);
+    assert_memory_equal(d.x, px, 5 * 3 * 4 * 6); /* kept, not re-coloured */
+    fv_dataset_free(&d);
+    /* more than 4 channels is not an image set */
+    free(px);
+    px = pattern(5 * 5 * 4 * 6, 3);
+    write_idx(p, 0, 0x08, 4, (const uint32_t[]){5, 5, 4, 6}, px, 5 * 5 * 4 * 6);
+    expect_mnist_error(tpath("m4"), 1, "m4/train-images-idx3-ubyte", "more than 4 channels");
+    free(px);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * CIFAR-10
  */
@@ -853,6 +883,7 @@ int main(void) {
         cmocka_unit_test(test_idx_missing),
         cmocka_unit_test(test_mnist_load),
         cmocka_unit_test(test_mnist_errors),
+        cmocka_unit_test(test_mnist_four_dims),
         cmocka_unit_test(test_cifar_load),
         cmocka_unit_test(test_cifar_errors),
         cmocka_unit_test(test_cifar_dir),
