@@ -22,6 +22,7 @@ static const fv_cmd CMDS[] = {
     {"coordinator", fv_cmd_coordinator, "the federated server of a multi-host run"},
     {"worker", fv_cmd_worker, "serve a coordinator's clients (multi-host runs)"},
     {"attack", fv_cmd_attack, "built-in privacy attacks: gan, dlg, mia, reassemble"},
+    {"obfuscate", fv_cmd_obfuscate, "baseline obfuscations (Gaussian noise, InstaHide) of a data set"},
 };
 
 static void usage(FILE *f) {
