@@ -7,6 +7,7 @@
  * Not here: the coordinator and worker logic (coordinator/, worker/).
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -166,8 +167,30 @@ typedef struct {
 } run_result;
 
 /* One experiment from its config (or its results folder). Returns 0 or -1 with e set. */
+/* With --keys DIR, RESULTS/keys becomes a link to DIR (made private), so that a resumed run finds
+ * the same keys. A results folder that already has keys of its own keeps them. */
+static int link_keys(const char *dir, const char *keys_dir, fv_err *e) {
+    char link[1200], target[PATH_MAX], cur[PATH_MAX];
+    snprintf(link, sizeof link, "%s/keys", dir);
+    if (fv_mkdirs(keys_dir, e) != 0) return -1;
+    if (chmod(keys_dir, 0700) != 0) return fv_err_set(e, "cannot make %s private: %s", keys_dir, strerror(errno));
+    if (!realpath(keys_dir, target)) return fv_err_set(e, "--keys %s: %s", keys_dir, strerror(errno));
+    ssize_t n = readlink(link, cur, sizeof cur - 1);
+    if (n >= 0) {
+        cur[n] = 0;
+        if (strcmp(cur, target) == 0) return 0;
+        unlink(link);
+    } else if (access(link, F_OK) == 0) {
+        return fv_err_set(e, "%s already has keys of its own; --keys cannot replace them (use another output.name)",
+                          dir);
+    }
+    if (symlink(target, link) != 0) return fv_err_set(e, "cannot link %s to %s: %s", link, target, strerror(errno));
+    return 0;
+}
+
 static int run_one(const char *config_path, const char *resume_dir, const char *const *sets, int nsets,
-                   int overwrite, int quiet, const char *data_dir, run_result *res, fv_err *e) {
+                   int overwrite, int quiet, const char *data_dir, const char *keys_dir, run_result *res,
+                   fv_err *e) {
     fv_config cfg;
     char dir[1024];
     char *text = NULL;
@@ -184,6 +207,10 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
     if (done) {
         free(text);
         return fv_err_set(e, "%s already completed all its rounds (see its summary.json)", dir);
+    }
+    if (keys_dir && !resume_dir && link_keys(dir, keys_dir, e) != 0) {
+        free(text);
+        return -1;
     }
     char logs[1100];
     snprintf(logs, sizeof logs, "%s/logs", dir);
@@ -282,12 +309,15 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
 }
 
 int fv_cmd_run(int argc, char **argv) {
-    const char *resume = NULL, *data_dir = NULL;
+    const char *resume = NULL, *data_dir = NULL, *keys_dir = NULL;
     int json = 0, quiet = 0, overwrite = 0, help_config = 0;
     fv_flag flags[] = {
         {"resume", FV_FLAG_STRING, &resume, "continue the stopped run in this results folder", 0, 0},
         {"overwrite", FV_FLAG_BOOL, &overwrite, "replace the results of an earlier run of the same name", 0, 0},
         {"data", FV_FLAG_STRING, &data_dir, "data folder (overrides data.dir for coordinator and workers)", 0, 0},
+        {"keys", FV_FLAG_STRING, &keys_dir,
+         "key folder to use (created when missing) instead of a fresh one per run: the same keys and "
+         "config reproduce a VisualMixer run bitwise", 0, 0},
         {"json", FV_FLAG_BOOL, &json, "print the summary as one JSON object last on stdout", 0, 0},
         {"quiet", FV_FLAG_BOOL, &quiet, "no progress lines", 0, 0},
         {"help-config", FV_FLAG_BOOL, &help_config, "list every config key with its default, range and meaning", 0, 0},
@@ -332,7 +362,8 @@ int fv_cmd_run(int argc, char **argv) {
     memset(res, 0, sizeof res);
     int status = 0, ok = 0;
     for (int i = 0; i < n && !interrupted; i++) {
-        if (run_one(resume ? NULL : pos[i], resume, sets, nsets, overwrite, quiet, data_dir, &res[i], &e) != 0) {
+        if (run_one(resume ? NULL : pos[i], resume, sets, nsets, overwrite, quiet, data_dir, keys_dir, &res[i], &e) !=
+            0) {
             fprintf(stderr, "fedvim run: %s%s%s\n", res[i].name[0] ? res[i].name : "", res[i].name[0] ? ": " : "", e.msg);
             status = 1;
             continue;

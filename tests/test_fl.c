@@ -13,7 +13,10 @@
  *  - deadlines: a worker that holds a client and never answers gets it dropped (counted), and
  *    with min_clients unmet the round fails cleanly (exit 1, nothing looking complete);
  *  - resume: a coordinator killed with SIGKILL after round 2 resumes to the same final model;
- *  - 1,000 virtual clients on 8 worker processes.
+ *  - 1,000 virtual clients on 8 worker processes;
+ *  - VisualMixer per client: mixed and clean test accuracy, VFE, same model for any process
+ *    count, and a worker without the clients' key refuses to serve;
+ *  - config errors through the CLI name file, line and key.
  * Timeouts are generous so the suite also passes under ASan on 2 cores. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -701,6 +704,61 @@ static void test_resume_equivalence(void **state) {
     assert_true(contains(out, "already completed"));
 }
 
+/* VisualMixer inside FL: mixed and clean test accuracy and the measured VFE are reported, mixing
+ * is keyed per client so the model is still the same for any process count, and a worker without
+ * the clients' key refuses to serve (the coordinator never needs that key). */
+static void test_visualmixer(void **state) {
+    (void)state;
+    const char *d = "dataset = synthetic\ntrain_size = 1200\ntest_size = 300";
+    const char *tr = "optimizer = stadam\nlr = 0.002";
+    config("vm1", d, "clients = 6\nrounds = 2\nworkers = 1", tr,
+           "[model]\nname = lenet5\n[visualmixer]\nenabled = true\ntrials = 200\n[output]\nname = vm_a");
+    config("vm3", d, "clients = 6\nrounds = 2\nworkers = 3", tr,
+           "[model]\nname = lenet5\n[visualmixer]\nenabled = true\ntrials = 200\n[output]\nname = vm_b");
+    /* the same keys (and config) reproduce a VisualMixer run: both runs use one key folder */
+    char kd[256];
+    path(kd, sizeof kd, "vmkeys");
+    assert_int_equal(run_cfg("vm1", 600, "--keys", kd), 0);
+    assert_int_equal(run_cfg("vm3", 600, "--keys", kd), 0);
+    char a[128], b[128], p[256];
+    model_hash("vm_a", a, sizeof a);
+    model_hash("vm_b", b, sizeof b);
+    assert_string_equal(a, b);
+    path(p, sizeof p, "results/vm_a/metrics.jsonl");
+    char *m = slurp(p);
+    double am = json_num(m, "test_accuracy_mixed"), vc = json_num(m, "vfe_clients");
+    free(m);
+    assert_true(am >= 0 && am <= 1);
+    assert_true(vc > 0);
+    path(p, sizeof p, "results/vm_a/summary.json");
+    char *s = slurp(p);
+    double vt = json_num(s, "vfe_test"), vclean = json_num(s, "vfe_test_clean");
+    free(s);
+    print_message("VFE: clients' shards %.3f, mixed test %.3f, clean test %.3f\n", vc, vt, vclean);
+    assert_true(vt > vclean); /* mixing destroys visual structure: VFE rises */
+
+    /* multi-host style: the coordinator has only the evaluation key; a worker without the
+     * clients' key cannot serve, and the coordinator stops with its reason */
+    const char *ws[] = {"nokey"};
+    make_keys(ws, 1, NULL);
+    char cfgp[256], key[256], allow[256], ek[256], out[256], ep[256], wout[256], kout[256];
+    path(ek, sizeof ek, "eval.vmix.key");
+    path(kout, sizeof kout, "eval.keygen.out");
+    assert_int_equal(wait_exit(spawn(kout, "keygen", "--out", ek, "--force", (const char *)NULL), 30), 0);
+    path(cfgp, sizeof cfgp, "vm1.ini");
+    path(key, sizeof key, "coord.key");
+    path(allow, sizeof allow, "allow.txt");
+    path(out, sizeof out, "vm_nokey.out");
+    pid_t coord = spawn(out, "coordinator", cfgp, "--bind", "tcp://127.0.0.1:*", "--key", key, "--allow", allow,
+                        "--eval-key", ek, "--overwrite", "--set", "output.name=vm_nokey", (const char *)NULL);
+    endpoint_of(out, ep, sizeof ep);
+    path(wout, sizeof wout, "nokey.out");
+    pid_t w = start_worker(ep, "nokey", wout);
+    assert_int_equal(wait_exit(coord, 120), 1);
+    assert_int_equal(wait_exit(w, 60), 1);
+    assert_true(contains(out, "no client key file"));
+}
+
 /* Config errors reach the user naming file, line and key; --set overrides any key. */
 static void test_cli_config_errors(void **state) {
     (void)state;
@@ -756,6 +814,7 @@ int main(void) {
         cmocka_unit_test(test_resume_equivalence),
         cmocka_unit_test(test_thousand_virtual_clients),
         cmocka_unit_test(test_cli_config_errors),
+        cmocka_unit_test(test_visualmixer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
