@@ -13,6 +13,10 @@
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define SEND_TIMEOUT_MS 30000
 #define LINGER_MS 2000
+/* Messages one peer may have waiting at the server. The receive side never drops: past this
+ * libzmq stops reading that peer's connection (TCP back-pressure), so one peer can never make the
+ * server hold more than about this many maximal messages. */
+#define SERVER_RCVHWM 8
 
 struct fv_zap {
     void *sock;
@@ -187,9 +191,10 @@ void *fv_socket_server(void *zctx, const char *endpoint, const fv_identity *id, 
         fv_err_set(e, "cannot create a socket: %s", zmq_strerror(errno));
         return NULL;
     }
-    int one = 1;
+    int one = 1, hwm = SERVER_RCVHWM;
     if (set_common(s, max_part, e) != 0) goto fail;
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     if (id) {
         if (zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
             zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, id->curve_sk, FV_CURVE_KEY_BYTES) != 0 ||

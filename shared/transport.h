@@ -10,7 +10,9 @@
  *    A monitor reports a handshake the server refused, so a worker with an unknown key stops with
  *    a clear message instead of retrying forever.
  *  - Every socket gets ZMQ_MAXMSGSIZE (libzmq drops a peer that sends a larger part before
- *    allocating it), send timeouts and a short linger: no call blocks forever.
+ *    allocating it), send timeouts and a short linger: no call blocks forever. The server also
+ *    bounds what each peer may have queued (8 messages; beyond that TCP back-pressure), so its
+ *    memory stays bounded whatever a peer sends.
  * With id == NULL a socket is plain (no CURVE): only for `security.enabled = false`, and the
  * caller must say so loudly.
  * Not here: message layout (wire.h), key files (crypto.h).
