@@ -35,11 +35,11 @@ __global__ void add_bwd_kernel(float *da, float *db, const float *g, size_t n) {
     }
 }
 
-#define LAUNCH(kernel, n, ...)                                                                    \
-    do {                                                                                          \
-        if ((n) == 0) return;                                                                     \
-        kernel<<<fv_grid(x, (n), FV_THREADS), FV_THREADS, 0, x->stream>>>(__VA_ARGS__, (n));     \
-        FV_CUDA_LAUNCHED();                                                                       \
+#define LAUNCH(kernel, n, ...)                                                                     \
+    do {                                                                                           \
+        if ((n) == 0) return;                                                                      \
+        kernel<<<fv_grid(x, (n), FV_THREADS), FV_THREADS, 0, x->stream>>>(__VA_ARGS__, (n));       \
+        FV_CUDA_LAUNCHED();                                                                        \
     } while (0)
 
 void fv_cuda_relu_forward(const fv_cuda_ctx *x, float *out, const float *inp, size_t n) {

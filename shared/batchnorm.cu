@@ -56,8 +56,8 @@ __global__ void bn_sum_kernel(float *part, const float *inp, int C, int HW, size
 }
 
 /* grid (S, C): part_b[c*S + s] = sum of (x - mean_c)^2 over split s. */
-__global__ void bn_sqdev_kernel(float *part_b, const float *part_a, const float *inp, int C,
-                                int HW, size_t M) {
+__global__ void bn_sqdev_kernel(float *part_b, const float *part_a, const float *inp, int C, int HW,
+                                size_t M) {
     __shared__ float sh[32];
     __shared__ float mean_sh;
     const int s = blockIdx.x, S = gridDim.x, c = blockIdx.y;
@@ -88,7 +88,8 @@ __global__ void bn_stats_kernel(float *mean, float *invstd, float *run_mean, flo
     mean[c] = m;
     invstd[c] = (float)(1.0 / sqrt(var + (double)eps));
     run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * m;
-    if (M > 1) run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(ss / (double)(M - 1));
+    if (M > 1)
+        run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(ss / (double)(M - 1));
 }
 
 __global__ void bn_norm_kernel(float *out, const float *inp, const float *mean, const float *invstd,
@@ -112,7 +113,8 @@ __global__ void bn_eval_kernel(float *out, const float *inp, const float *gamma,
 
 /* grid (S, C): split sums of g and of g * xhat. */
 __global__ void bn_bwd_sums_kernel(float *part_a, float *part_b, const float *g, const float *inp,
-                                   const float *mean, const float *invstd, int C, int HW, size_t M) {
+                                   const float *mean, const float *invstd, int C, int HW,
+                                   size_t M) {
     __shared__ float sh[32];
     const int s = blockIdx.x, S = gridDim.x, c = blockIdx.y;
     const float m = mean[c], is = invstd[c];

@@ -61,8 +61,8 @@ __global__ void im2col_kernel(float *col, const float *inp, int nb, int C, int H
 
 /* dinp[n, c, y, x] += sum of col[(c*R + ky)*R + kx, n*P + oy*OW + ox] over the (ky, kx) whose
  * output position (oy, ox) = ((y + pad - ky) / stride, (x + pad - kx) / stride) exists. */
-__global__ void col2im_add_kernel(float *dinp, const float *col, int nb, int C, int H, int W,
-                                  int R, int stride, int pad, int OH, int OW) {
+__global__ void col2im_add_kernel(float *dinp, const float *col, int nb, int C, int H, int W, int R,
+                                  int stride, int pad, int OH, int OW) {
     const size_t P = (size_t)OH * OW, cols = (size_t)nb * P, total = (size_t)nb * C * H * W;
     FV_GRID_STRIDE(i, total) {
         const int xx = (int)(i % W), y = (int)((i / W) % H);
@@ -78,7 +78,8 @@ __global__ void col2im_add_kernel(float *dinp, const float *col, int nb, int C, 
                 if (tx < 0 || tx % stride) continue;
                 const int ox = tx / stride;
                 if (ox >= OW) continue;
-                acc += col[((size_t)(c * R + ky) * R + kx) * cols + (size_t)n * P + (size_t)oy * OW + ox];
+                acc += col[((size_t)(c * R + ky) * R + kx) * cols + (size_t)n * P +
+                           (size_t)oy * OW + ox];
             }
         }
         dinp[i] += acc;
@@ -174,7 +175,8 @@ __global__ void dw_backward_data_kernel(float *dinp, const float *g, const float
 
 /* dw[c, ky, kx] += sum over n, oy, ox of g[n, c, oy, ox] inp[n, c, y, x]; one block per weight. */
 __global__ void dw_backward_weight_kernel(float *dw, const float *g, const float *inp, int N, int C,
-                                          int H, int W, int R, int stride, int pad, int OH, int OW) {
+                                          int H, int W, int R, int stride, int pad, int OH,
+                                          int OW) {
     __shared__ float sh[32];
     const int wi = blockIdx.x, c = wi / (R * R), ky = (wi / R) % R, kx = wi % R;
     const size_t P = (size_t)OH * OW, M = (size_t)N * P;
@@ -219,8 +221,8 @@ void fv_cuda_conv2d_forward(const fv_cuda_ctx *x, float *out, const float *inp, 
             fv_gemm_rm(x, 0, 0, Kg, (int)cols, CRRg, 1.0f, w + (size_t)g * Kg * CRRg, CRRg,
                        col + (size_t)g * CRRg * cols, (int)cols, 0.0f, ycn + (size_t)g * Kg * cols,
                        (int)cols);
-        cn_to_nchw_kernel<<<fv_grid(x, (size_t)s->K * cols, FV_THREADS), FV_THREADS, 0, x->stream>>>(
-            out + (size_t)n0 * out_img, ycn, b, nb, s->K, P);
+        cn_to_nchw_kernel<<<fv_grid(x, (size_t)s->K * cols, FV_THREADS), FV_THREADS, 0,
+                            x->stream>>>(out + (size_t)n0 * out_img, ycn, b, nb, s->K, P);
         FV_CUDA_LAUNCHED();
     }
 }
@@ -254,8 +256,8 @@ void fv_cuda_conv2d_backward(const fv_cuda_ctx *x, float *dinp, float *dw, float
         const size_t cols = (size_t)nb * P;
         float *col = scratch, *ycn = scratch + (size_t)CRR * cols;
         FV_ASSERT(cols <= 0x7fffffff);
-        nchw_to_cn_kernel<<<fv_grid(x, (size_t)s->K * cols, FV_THREADS), FV_THREADS, 0, x->stream>>>(
-            ycn, dout + (size_t)n0 * out_img, nb, s->K, P);
+        nchw_to_cn_kernel<<<fv_grid(x, (size_t)s->K * cols, FV_THREADS), FV_THREADS, 0,
+                            x->stream>>>(ycn, dout + (size_t)n0 * out_img, nb, s->K, P);
         FV_CUDA_LAUNCHED();
         im2col_kernel<<<fv_grid(x, (size_t)CRR * cols, FV_THREADS), FV_THREADS, 0, x->stream>>>(
             col, inp + (size_t)n0 * in_img, nb, s->C, s->H, s->W, s->R, s->stride, s->pad, s->OH,

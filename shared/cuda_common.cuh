@@ -23,20 +23,20 @@ struct fv_cuda_ctx {
 /* 32 MiB: what cuBLAS recommends on Hopper so that graph-captured GEMMs never allocate. */
 #define FV_CUBLAS_WS ((size_t)32 << 20)
 
-#define FV_CUDA_CHECK(call)                                                                       \
-    do {                                                                                          \
-        cudaError_t fv_e_ = (call);                                                               \
-        if (fv_e_ != cudaSuccess)                                                                 \
+#define FV_CUDA_CHECK(call)                                                                        \
+    do {                                                                                           \
+        cudaError_t fv_e_ = (call);                                                                \
+        if (fv_e_ != cudaSuccess)                                                                  \
             fv_die_at(__FILE__, __LINE__, "CUDA error in %s: %s (%s)", #call,                      \
-                      cudaGetErrorString(fv_e_), cudaGetErrorName(fv_e_));                        \
+                      cudaGetErrorString(fv_e_), cudaGetErrorName(fv_e_));                         \
     } while (0)
 
-#define FV_CUBLAS_CHECK(call)                                                                     \
-    do {                                                                                          \
-        cublasStatus_t fv_s_ = (call);                                                            \
-        if (fv_s_ != CUBLAS_STATUS_SUCCESS)                                                       \
+#define FV_CUBLAS_CHECK(call)                                                                      \
+    do {                                                                                           \
+        cublasStatus_t fv_s_ = (call);                                                             \
+        if (fv_s_ != CUBLAS_STATUS_SUCCESS)                                                        \
             fv_die_at(__FILE__, __LINE__, "cuBLAS error in %s: %s", #call,                         \
-                      cublasGetStatusString(fv_s_));                                              \
+                      cublasGetStatusString(fv_s_));                                               \
     } while (0)
 
 /* After a kernel launch: a bad configuration is a programmer error. */
@@ -60,7 +60,7 @@ static inline unsigned fv_grid_exact(size_t n, int threads) {
     return (unsigned)(b ? b : 1);
 }
 
-#define FV_GRID_STRIDE(i, n)                                                                      \
+#define FV_GRID_STRIDE(i, n)                                                                       \
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                        \
          i += (size_t)blockDim.x * gridDim.x)
 
@@ -95,8 +95,9 @@ template <typename T> __device__ __forceinline__ T fv_block_sum(T v, T *sh) {
 static inline void fv_gemm_rm(const fv_cuda_ctx *x, int ta, int tb, int M, int N, int K,
                               float alpha, const float *A, int lda, const float *B, int ldb,
                               float beta, float *C, int ldc) {
-    FV_CUBLAS_CHECK(cublasSgemm(x->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
+    FV_CUBLAS_CHECK(cublasSgemm(x->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B, ldb, A, lda,
+                                &beta, C, ldc));
 }
 
 #endif

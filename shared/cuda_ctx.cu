@@ -20,8 +20,10 @@ int fv_cuda_device_count(void) {
 fv_cuda_ctx *fv_cuda_ctx_new(int device, fv_err *e) {
     int n = fv_cuda_device_count();
     if (n == 0) {
-        fv_err_set(e, "cuda:%d: no CUDA device is available (no GPU, no driver, or "
-                      "CUDA_VISIBLE_DEVICES hides them)", device);
+        fv_err_set(e,
+                   "cuda:%d: no CUDA device is available (no GPU, no driver, or "
+                   "CUDA_VISIBLE_DEVICES hides them)",
+                   device);
         return NULL;
     }
     if (device < 0 || device >= n) {
@@ -100,8 +102,9 @@ void *fv_cuda_try_alloc(const fv_cuda_ctx *x, size_t bytes, const char *what, fv
         (void)cudaGetLastError();
         size_t fr = 0, tot = 0;
         if (cudaMemGetInfo(&fr, &tot) != cudaSuccess) (void)cudaGetLastError();
-        fv_err_set(e, "cuda:%d: cannot allocate %.1f MiB for %s (%s; %.1f of %.1f MiB free: other "
-                      "processes may share this GPU)",
+        fv_err_set(e,
+                   "cuda:%d: cannot allocate %.1f MiB for %s (%s; %.1f of %.1f MiB free: other "
+                   "processes may share this GPU)",
                    x->device, (double)bytes / 1048576.0, what, cudaGetErrorString(r),
                    (double)fr / 1048576.0, (double)tot / 1048576.0);
         return NULL;

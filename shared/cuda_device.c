@@ -28,5 +28,6 @@ int fv_device_parse(const char *s, int *device, fv_err *e) {
             }
         }
     }
-    return fv_err_set(e, "--device '%s': expected cpu, cuda or cuda:N (N a device number, 0-based)", s);
+    return fv_err_set(e, "--device '%s': expected cpu, cuda or cuda:N (N a device number, 0-based)",
+                      s);
 }

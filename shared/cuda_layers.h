@@ -182,10 +182,10 @@ void fv_cuda_softmax_xent(const fv_cuda_ctx *x, float *dlogits, double *row_loss
  * (SGD: momentum buffer; Adam: m, v; ST-Adam: m, v, then u when mu != 0), so a state vector moves
  * between the CPU and the GPU optimizers unchanged. */
 typedef struct {
-    int64_t t;        /* steps taken (as fv_opt_step_count) */
-    float lr;         /* the lr of the last step */
-    float step_size;  /* Adam: lr / (1 - beta1^t) */
-    float bc2_sqrt;   /* Adam: sqrt(1 - beta2^t) */
+    int64_t t;       /* steps taken (as fv_opt_step_count) */
+    float lr;        /* the lr of the last step */
+    float step_size; /* Adam: lr / (1 - beta1^t) */
+    float bc2_sqrt;  /* Adam: sqrt(1 - beta2^t) */
     float pad_;
 } fv_cuda_opt_step_state;
 void fv_cuda_opt_step(const fv_cuda_ctx *x, float *params, float *state, const float *grads,

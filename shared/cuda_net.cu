@@ -7,12 +7,13 @@
  *    aligned slices). Parameters, gradients and optimizer state never leave the device during
  *    training.
  *  - amem: for max_batch samples, the input batch, every node's output gradient (one contiguous
- *    block, zeroed by one memset per step), every node's output, maxpool argmax, dropout masks,
- *    batch-norm saved statistics, the conv/batch-norm scratch (one buffer: ops run one at a time
- *    on one stream), labels, per-row losses, the normalisation table and a small block of device
- *    scalars (optimizer step state, loss/hit accumulators, batch cursor, dropout seed/counter).
+ *    block: one memset zeroes it for a full-capacity step), every node's output, maxpool argmax,
+ *    dropout masks, batch-norm saved statistics, the conv/batch-norm scratch (one buffer: ops run
+ *    one at a time on one stream), labels, per-row losses, the normalisation table and a small
+ *    block of device scalars (optimizer step state, loss/hit accumulators, batch cursor, dropout
+ *    seed and counter).
  *    A flatten node aliases its input's output and gradient (NCHW flattening moves no data).
- * The epoch's order (n int32) lives in its own buffer that grows with the largest shard seen.
+ * The epoch's order (int32) lives in its own buffer that grows with the largest shard capacity.
  *
  * A training step (train_step) is: gather + normalise the batch at the device cursor, forward,
  * zero gradients, loss (writes d loss/d logits into the last node's gradient and adds to the
@@ -161,9 +162,9 @@ static size_t plan_acts(fv_cuda_net *cn, size_t *off_out, size_t *off_dout, size
     }
     cn->scratch_floats = scratch;
     off_misc[0] = take(&top, (scratch ? scratch : 1) * sizeof(float));
-    off_misc[1] = take(&top, cap * sizeof(int32_t));  /* labels */
-    off_misc[2] = take(&top, cap * sizeof(double));   /* row_loss */
-    off_misc[3] = take(&top, cap * sizeof(int32_t));  /* row_hit */
+    off_misc[1] = take(&top, cap * sizeof(int32_t));   /* labels */
+    off_misc[2] = take(&top, cap * sizeof(double));    /* row_loss */
+    off_misc[3] = take(&top, cap * sizeof(int32_t));   /* row_hit */
     off_misc[4] = take(&top, 4 * 256 * sizeof(float)); /* lut */
     off_misc[5] = take(&top, sizeof(dev_misc));
     return top;
@@ -193,7 +194,8 @@ fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_e
     const size_t o_s = take(&top, 3 * cn->n_train * sizeof(float));
     const size_t o_r = take(&top, cn->n_train * sizeof(float));
     cn->pmem_bytes = top;
-    cn->pmem = (float *)fv_cuda_try_alloc(x, top, "the parameters, gradients and optimizer state", e);
+    cn->pmem =
+        (float *)fv_cuda_try_alloc(x, top, "the parameters, gradients and optimizer state", e);
     if (!cn->pmem) goto fail;
     cn->params = (float *)((uint8_t *)cn->pmem + o_p);
     cn->grads = (float *)((uint8_t *)cn->pmem + o_g);
@@ -201,10 +203,11 @@ fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_e
     cn->prox_ref = (float *)((uint8_t *)cn->pmem + o_r);
 
     {
-        size_t off_out[FV_MAX_NODES] = {0}, off_dout[FV_MAX_NODES] = {0}, off_am[FV_MAX_NODES] = {0},
-               off_mask[FV_MAX_NODES] = {0}, off_mean[FV_MAX_NODES] = {0},
-               off_inv[FV_MAX_NODES] = {0}, off_misc[6] = {0};
-        cn->amem_bytes = plan_acts(cn, off_out, off_dout, off_am, off_mask, off_mean, off_inv, off_misc);
+        size_t off_out[FV_MAX_NODES] = {0}, off_dout[FV_MAX_NODES] = {0},
+               off_am[FV_MAX_NODES] = {0}, off_mask[FV_MAX_NODES] = {0},
+               off_mean[FV_MAX_NODES] = {0}, off_inv[FV_MAX_NODES] = {0}, off_misc[6] = {0};
+        cn->amem_bytes =
+            plan_acts(cn, off_out, off_dout, off_am, off_mask, off_mean, off_inv, off_misc);
         char what[96];
         snprintf(what, sizeof what, "activations of %d samples", max_batch);
         cn->amem = (uint8_t *)fv_cuda_try_alloc(x, cn->amem_bytes, what, e);
@@ -292,7 +295,8 @@ void fv_cuda_net_seed_dropout(fv_cuda_net *cn, uint64_t seed) {
 
 void fv_cuda_net_set_opt(fv_cuda_net *cn, const fv_opt_cfg *cfg) {
     fv_err e;
-    if (fv_opt_cfg_check(cfg, &e) != 0) FV_DIE("fv_cuda_net_set_opt: invalid configuration: %s", e.msg);
+    if (fv_opt_cfg_check(cfg, &e) != 0)
+        FV_DIE("fv_cuda_net_set_opt: invalid configuration: %s", e.msg);
     cn->opt = *cfg;
     cn->opt_len = fv_opt_state_len(cfg, cn->n_train);
     cn->have_opt = 1;
@@ -311,7 +315,9 @@ size_t fv_cuda_net_opt_state_len(const fv_cuda_net *cn) { return cn->have_opt ? 
 
 void fv_cuda_net_get_opt_state(fv_cuda_net *cn, float *state, int64_t *steps) {
     use_device(cn);
-    if (state) fv_cuda_download(cn->x, state, cn->opt_state, fv_cuda_net_opt_state_len(cn) * sizeof(float));
+    if (state)
+        fv_cuda_download(cn->x, state, cn->opt_state,
+                         fv_cuda_net_opt_state_len(cn) * sizeof(float));
     if (steps) fv_cuda_download(cn->x, steps, &cn->misc->ost.t, sizeof(int64_t));
 }
 
@@ -350,34 +356,50 @@ static void forward(fv_cuda_net *cn, int n, int train) {
             break;
         case FV_OP_BATCHNORM:
             if (train)
-                fv_cuda_batchnorm_forward_train(x, out, cn->bn_mean[i], cn->bn_invstd[i],
-                                                p + nd->rm_off, p + nd->rv_off, in, p + nd->w_off,
-                                                p + nd->b_off, cn->scratch, n, C, H * W,
-                                                nd->momentum, nd->eps);
+                fv_cuda_batchnorm_forward_train(
+                    x, out, cn->bn_mean[i], cn->bn_invstd[i], p + nd->rm_off, p + nd->rv_off, in,
+                    p + nd->w_off, p + nd->b_off, cn->scratch, n, C, H * W, nd->momentum, nd->eps);
             else
                 fv_cuda_batchnorm_forward_eval(x, out, in, p + nd->w_off, p + nd->b_off,
-                                               p + nd->rm_off, p + nd->rv_off, n, C, H * W, nd->eps);
+                                               p + nd->rm_off, p + nd->rv_off, n, C, H * W,
+                                               nd->eps);
             break;
         case FV_OP_MAXPOOL:
-            fv_cuda_maxpool_forward(x, out, cn->argmax[i], in, n, C, H, W, nd->k, nd->stride, nd->pad);
+            fv_cuda_maxpool_forward(x, out, cn->argmax[i], in, n, C, H, W, nd->k, nd->stride,
+                                    nd->pad);
             break;
         case FV_OP_AVGPOOL:
             fv_cuda_avgpool_forward(x, out, in, n, C, H, W, nd->k, nd->stride, nd->pad);
             break;
-        case FV_OP_GAP: fv_cuda_gap_forward(x, out, in, n, C, H * W); break;
-        case FV_OP_RELU: fv_cuda_relu_forward(x, out, in, isz); break;
-        case FV_OP_SIGMOID: fv_cuda_sigmoid_forward(x, out, in, isz); break;
-        case FV_OP_TANH: fv_cuda_tanh_forward(x, out, in, isz); break;
+        case FV_OP_GAP:
+            fv_cuda_gap_forward(x, out, in, n, C, H * W);
+            break;
+        case FV_OP_RELU:
+            fv_cuda_relu_forward(x, out, in, isz);
+            break;
+        case FV_OP_SIGMOID:
+            fv_cuda_sigmoid_forward(x, out, in, isz);
+            break;
+        case FV_OP_TANH:
+            fv_cuda_tanh_forward(x, out, in, isz);
+            break;
         case FV_OP_DROPOUT:
             if (train && nd->p > 0.0f)
-                fv_cuda_dropout_forward(x, out, cn->mask[i], in, isz, nd->p, (uint64_t)i, cn->misc->drop);
+                fv_cuda_dropout_forward(x, out, cn->mask[i], in, isz, nd->p, (uint64_t)i,
+                                        cn->misc->drop);
             else
                 fv_cuda_copy(x, out, in, isz * sizeof(float));
             break;
-        case FV_OP_FLATTEN: break; /* aliases its input */
-        case FV_OP_ADD: fv_cuda_add_forward(x, out, in, cn->out[nd->in1], isz); break;
-        case FV_OP_UPSAMPLE: fv_cuda_upsample_forward(x, out, in, n, C, H, W, nd->k); break;
-        case FV_OP_INPUT: FV_DIE("input node in the middle of the graph");
+        case FV_OP_FLATTEN:
+            break; /* aliases its input */
+        case FV_OP_ADD:
+            fv_cuda_add_forward(x, out, in, cn->out[nd->in1], isz);
+            break;
+        case FV_OP_UPSAMPLE:
+            fv_cuda_upsample_forward(x, out, in, n, C, H, W, nd->k);
+            break;
+        case FV_OP_INPUT:
+            FV_DIE("input node in the middle of the graph");
         }
     }
 }
@@ -397,41 +419,71 @@ static void backward(fv_cuda_net *cn, int n, int train) {
         switch (nd->op) {
         case FV_OP_CONV2D: {
             const fv_conv2d_shape s = conv_shape(nd, n);
-            fv_cuda_conv2d_backward(x, din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, dout, in,
-                                    p + nd->w_off, cn->scratch, cn->scratch_floats, &s);
+            fv_cuda_conv2d_backward(x, din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, dout,
+                                    in, p + nd->w_off, cn->scratch, cn->scratch_floats, &s);
             break;
         }
         case FV_OP_LINEAR:
-            fv_cuda_linear_backward(x, din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, dout, in,
-                                    p + nd->w_off, n, (int)fv_shape_size(nd->ishape), nd->oshape.c);
+            fv_cuda_linear_backward(x, din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, dout,
+                                    in, p + nd->w_off, n, (int)fv_shape_size(nd->ishape),
+                                    nd->oshape.c);
             break;
         case FV_OP_BATCHNORM:
             FV_ASSERT(train);
-            fv_cuda_batchnorm_backward(x, din, g + nd->w_off, g + nd->b_off, dout, in, cn->bn_mean[i],
-                                       cn->bn_invstd[i], p + nd->w_off, cn->scratch, n, C, H * W);
+            fv_cuda_batchnorm_backward(x, din, g + nd->w_off, g + nd->b_off, dout, in,
+                                       cn->bn_mean[i], cn->bn_invstd[i], p + nd->w_off, cn->scratch,
+                                       n, C, H * W);
             break;
         case FV_OP_MAXPOOL:
-            fv_cuda_maxpool_backward(x, din, dout, cn->argmax[i], n, C, H, W, nd->k, nd->stride, nd->pad);
+            fv_cuda_maxpool_backward(x, din, dout, cn->argmax[i], n, C, H, W, nd->k, nd->stride,
+                                     nd->pad);
             break;
         case FV_OP_AVGPOOL:
             fv_cuda_avgpool_backward(x, din, dout, n, C, H, W, nd->k, nd->stride, nd->pad);
             break;
-        case FV_OP_GAP: fv_cuda_gap_backward(x, din, dout, n, C, H * W); break;
-        case FV_OP_RELU: fv_cuda_relu_backward(x, din, dout, cn->out[i], isz); break;
-        case FV_OP_SIGMOID: fv_cuda_sigmoid_backward(x, din, dout, cn->out[i], isz); break;
-        case FV_OP_TANH: fv_cuda_tanh_backward(x, din, dout, cn->out[i], isz); break;
-        case FV_OP_DROPOUT:
-            if (train && nd->p > 0.0f) fv_cuda_dropout_backward(x, din, dout, cn->mask[i], isz, nd->p);
-            else fv_cuda_add_backward(x, din, NULL, dout, isz);
+        case FV_OP_GAP:
+            fv_cuda_gap_backward(x, din, dout, n, C, H * W);
             break;
-        case FV_OP_FLATTEN: break; /* its gradient is its input's: consumers accumulated there */
+        case FV_OP_RELU:
+            fv_cuda_relu_backward(x, din, dout, cn->out[i], isz);
+            break;
+        case FV_OP_SIGMOID:
+            fv_cuda_sigmoid_backward(x, din, dout, cn->out[i], isz);
+            break;
+        case FV_OP_TANH:
+            fv_cuda_tanh_backward(x, din, dout, cn->out[i], isz);
+            break;
+        case FV_OP_DROPOUT:
+            if (train && nd->p > 0.0f)
+                fv_cuda_dropout_backward(x, din, dout, cn->mask[i], isz, nd->p);
+            else
+                fv_cuda_add_backward(x, din, NULL, dout, isz);
+            break;
+        case FV_OP_FLATTEN:
+            break; /* its gradient is its input's: consumers accumulated there */
         case FV_OP_ADD:
             fv_cuda_add_backward(x, din, nd->in1 == 0 ? NULL : cn->dout[nd->in1], dout, isz);
             break;
-        case FV_OP_UPSAMPLE: fv_cuda_upsample_backward(x, din, dout, n, C, H, W, nd->k); break;
-        case FV_OP_INPUT: FV_DIE("input node in the middle of the graph");
+        case FV_OP_UPSAMPLE:
+            fv_cuda_upsample_backward(x, din, dout, n, C, H, W, nd->k);
+            break;
+        case FV_OP_INPUT:
+            FV_DIE("input node in the middle of the graph");
         }
     }
+}
+
+/* Zero the output gradients of n samples: the whole block in one memset for a full-capacity
+ * batch, else node by node (a block sized for max_batch would be mostly untouched memory). */
+static void zero_douts(fv_cuda_net *cn, int n) {
+    if (n == cn->cap) {
+        fv_cuda_memset(cn->x, cn->dout_base, 0, cn->dout_bytes);
+        return;
+    }
+    for (int i = 0; i < cn->n_nodes; i++)
+        if (cn->nodes[i].op != FV_OP_FLATTEN)
+            fv_cuda_memset(cn->x, cn->dout[i], 0,
+                           (size_t)n * fv_shape_size(cn->nodes[i].oshape) * sizeof(float));
 }
 
 /* Zero the gradients, then the loss of the forward's logits against cn->labels: d loss / d logits
@@ -440,7 +492,7 @@ static void loss_and_backward(fv_cuda_net *cn, int n, double *acc_loss, long lon
     const fv_cuda_ctx *x = cn->x;
     const int last = cn->n_nodes - 1;
     fv_cuda_memset(x, cn->grads, 0, cn->n_train * sizeof(float));
-    fv_cuda_memset(x, cn->dout_base, 0, cn->dout_bytes);
+    zero_douts(cn, n);
     fv_cuda_softmax_xent(x, cn->dout[last], cn->row_loss, cn->row_hit, acc_loss, acc_hits,
                          cn->out[last], cn->labels, n, cn->K);
     backward(cn, n, 1);
@@ -466,7 +518,8 @@ static int same_key(const graph_key *a, const graph_key *b) {
 }
 
 /* A graph of one full-batch step for this key, captured unless the current one matches. */
-static void ensure_graph(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, int prox, float prox_mu) {
+static void ensure_graph(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, int prox,
+                         float prox_mu) {
     graph_key k;
     memset(&k, 0, sizeof k);
     k.batch = batch;
@@ -496,11 +549,14 @@ static void ensure_graph(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, int
 static void build_lut(float *lut, fv_norm norm, int C) {
     for (int c = 0; c < C; c++) {
         FV_ASSERT(norm.std[c] > 0.0f);
-        for (int v = 0; v < 256; v++) lut[c * 256 + v] = ((float)v / 255.0f - norm.mean[c]) / norm.std[c];
+        for (int v = 0; v < 256; v++)
+            lut[c * 256 + v] = ((float)v / 255.0f - norm.mean[c]) / norm.std[c];
     }
 }
 
-static void read_misc(fv_cuda_net *cn, dev_misc *h) { fv_cuda_download(cn->x, h, cn->misc, sizeof *h); }
+static void read_misc(fv_cuda_net *cn, dev_misc *h) {
+    fv_cuda_download(cn->x, h, cn->misc, sizeof *h);
+}
 
 fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, fv_norm norm,
                                    fv_rng *rng, float prox_mu, const float *prox_ref,
@@ -521,18 +577,21 @@ fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int 
     }
     for (int i = 0; i < n; i++) cn->host_order[i] = i;
     fv_rng_shuffle_int(rng, cn->host_order, n);
-    if (n > cn->order_cap) {
+    /* sized by the shard's capacity, not its size: a worker's smaller clients then keep the
+     * buffer, and with it the captured graph */
+    if (s->cap_n > cn->order_cap) {
         fv_cuda_free(cn->order); /* cudaFree waits for the work still reading it */
-        cn->order = (int32_t *)fv_cuda_alloc(x, (size_t)n * sizeof(int32_t));
-        cn->order_cap = n;
+        cn->order = (int32_t *)fv_cuda_alloc(x, (size_t)s->cap_n * sizeof(int32_t));
+        cn->order_cap = s->cap_n;
     }
     /* Host sources below stay untouched until this call returns, and the call ends with a
      * blocking read, so the copies need no pinned staging of their own. */
-    if (n) FV_CUDA_CHECK(cudaMemcpyAsync(cn->order, cn->host_order, (size_t)n * sizeof(int32_t),
-                                         cudaMemcpyHostToDevice, x->stream));
+    if (n)
+        FV_CUDA_CHECK(cudaMemcpyAsync(cn->order, cn->host_order, (size_t)n * sizeof(int32_t),
+                                      cudaMemcpyHostToDevice, x->stream));
     build_lut(cn->host_lut, norm, cn->input.c);
-    FV_CUDA_CHECK(cudaMemcpyAsync(cn->lut, cn->host_lut, sizeof cn->host_lut, cudaMemcpyHostToDevice,
-                                  x->stream));
+    FV_CUDA_CHECK(cudaMemcpyAsync(cn->lut, cn->host_lut, sizeof cn->host_lut,
+                                  cudaMemcpyHostToDevice, x->stream));
     const int prox = prox_mu > 0.0f && prox_ref;
     if (prox)
         FV_CUDA_CHECK(cudaMemcpyAsync(cn->prox_ref, prox_ref, cn->n_train * sizeof(float),
@@ -579,16 +638,16 @@ fv_eval_stats fv_cuda_evaluate(fv_cuda_net *cn, const fv_cuda_shard *s, int batc
     const fv_cuda_ctx *x = cn->x;
     const int n = s->n, b = batch < cn->cap ? batch : cn->cap;
     build_lut(cn->host_lut, norm, cn->input.c);
-    FV_CUDA_CHECK(cudaMemcpyAsync(cn->lut, cn->host_lut, sizeof cn->host_lut, cudaMemcpyHostToDevice,
-                                  x->stream));
+    FV_CUDA_CHECK(cudaMemcpyAsync(cn->lut, cn->host_lut, sizeof cn->host_lut,
+                                  cudaMemcpyHostToDevice, x->stream));
     dev_misc *m = cn->misc;
     fv_cuda_memset(x, &m->eval_loss, 0, sizeof m->eval_loss);
     fv_cuda_memset(x, &m->eval_hits, 0, sizeof m->eval_hits);
     const int last = cn->n_nodes - 1;
     for (int s0 = 0; s0 < n; s0 += b) {
         const int bb = n - s0 < b ? n - s0 : b;
-        fv_cuda_gather_batch(x, cn->out[0], cn->labels, s->images, s->labels, NULL, NULL, s0, cn->lut,
-                             bb, cn->input.c, cn->input.h * cn->input.w);
+        fv_cuda_gather_batch(x, cn->out[0], cn->labels, s->images, s->labels, NULL, NULL, s0,
+                             cn->lut, bb, cn->input.c, cn->input.h * cn->input.w);
         forward(cn, bb, 0);
         fv_cuda_softmax_xent(x, NULL, cn->row_loss, cn->row_hit, &m->eval_loss, &m->eval_hits,
                              cn->out[last], cn->labels, bb, cn->K);
@@ -644,8 +703,9 @@ int fv_cuda_shard_load(fv_cuda_shard *s, const fv_dataset *d, const int *idx, in
     if (!idx) n = d->n;
     FV_ASSERT(n >= 0);
     if (d->c != cn->input.c || d->h != cn->input.h || d->w != cn->input.w)
-        return fv_err_set(e, "staging data on cuda:%d: images are %dx%dx%d but the model takes %dx%dx%d",
-                          cn->x->device, d->c, d->h, d->w, cn->input.c, cn->input.h, cn->input.w);
+        return fv_err_set(
+            e, "staging data on cuda:%d: images are %dx%dx%d but the model takes %dx%dx%d",
+            cn->x->device, d->c, d->h, d->w, cn->input.c, cn->input.h, cn->input.w);
     const size_t img = fv_shape_size(cn->input);
     uint8_t *host = (uint8_t *)fv_malloc((size_t)n * (img + 1) + 1);
     for (int k = 0; k < n; k++) {
@@ -653,8 +713,10 @@ int fv_cuda_shard_load(fv_cuda_shard *s, const fv_dataset *d, const int *idx, in
         FV_ASSERT(i >= 0 && i < d->n);
         if (d->y[i] >= cn->K) {
             free(host);
-            return fv_err_set(e, "staging data on cuda:%d: image %d has label %d but the model has %d "
-                                 "outputs", cn->x->device, i, d->y[i], cn->K);
+            return fv_err_set(e,
+                              "staging data on cuda:%d: image %d has label %d but the model has %d "
+                              "outputs",
+                              cn->x->device, i, d->y[i], cn->K);
         }
         memcpy(host + (size_t)k * img, d->x + (size_t)i * img, img);
         host[(size_t)n * img + k] = d->y[i];

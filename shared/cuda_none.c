@@ -34,7 +34,9 @@ void fv_cuda_net_set_opt(fv_cuda_net *cn, const fv_opt_cfg *cfg) { FV_DIE(NO_CUD
 void fv_cuda_net_opt_reset(fv_cuda_net *cn) { FV_DIE(NO_CUDA); }
 size_t fv_cuda_net_opt_state_len(const fv_cuda_net *cn) { FV_DIE(NO_CUDA); }
 void fv_cuda_net_get_opt_state(fv_cuda_net *cn, float *state, int64_t *steps) { FV_DIE(NO_CUDA); }
-void fv_cuda_net_set_opt_state(fv_cuda_net *cn, const float *state, int64_t steps) { FV_DIE(NO_CUDA); }
+void fv_cuda_net_set_opt_state(fv_cuda_net *cn, const float *state, int64_t steps) {
+    FV_DIE(NO_CUDA);
+}
 void fv_cuda_net_set_graphs(fv_cuda_net *cn, int on) { FV_DIE(NO_CUDA); }
 fv_cuda_net_info fv_cuda_net_info_get(const fv_cuda_net *cn) { FV_DIE(NO_CUDA); }
 fv_cuda_shard *fv_cuda_shard_new(fv_cuda_net *cn) { FV_DIE(NO_CUDA); }

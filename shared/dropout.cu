@@ -44,7 +44,7 @@ void fv_cuda_dropout_backward(const fv_cuda_ctx *x, float *dinp, const float *do
                               const uint8_t *mask, size_t n, float p) {
     FV_ASSERT(p >= 0.0f && p < 1.0f);
     if (!dinp || !n) return;
-    dropout_bwd_kernel<<<fv_grid(x, n, FV_THREADS), FV_THREADS, 0, x->stream>>>(
-        dinp, dout, mask, n, 1.0f / (1.0f - p));
+    dropout_bwd_kernel<<<fv_grid(x, n, FV_THREADS), FV_THREADS, 0, x->stream>>>(dinp, dout, mask, n,
+                                                                                1.0f / (1.0f - p));
     FV_CUDA_LAUNCHED();
 }

@@ -40,7 +40,8 @@ void fv_cuda_linear_backward(const fv_cuda_ctx *x, float *dinp, float *dw, float
     /* dw[Out, In] += dout[N, Out]^T inp[N, In] */
     fv_gemm_rm(x, 1, 0, Out, In, N, 1.0f, dout, Out, inp, In, 1.0f, dw, In);
     if (db) {
-        col_sum_add_kernel<<<fv_grid_exact((size_t)Out, 128), 128, 0, x->stream>>>(db, dout, N, Out);
+        col_sum_add_kernel<<<fv_grid_exact((size_t)Out, 128), 128, 0, x->stream>>>(db, dout, N,
+                                                                                   Out);
         FV_CUDA_LAUNCHED();
     }
     /* dinp[N, In] += dout[N, Out] w[Out, In] */

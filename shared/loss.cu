@@ -56,8 +56,8 @@ void fv_cuda_softmax_xent(const fv_cuda_ctx *x, float *dlogits, double *row_loss
                           double *acc_loss, long long *acc_hits, const float *logits,
                           const int32_t *labels, int N, int K) {
     FV_ASSERT(N >= 1 && K >= 1);
-    xent_rows_kernel<<<fv_grid_exact((size_t)N, 128), 128, 0, x->stream>>>(dlogits, row_loss, row_hit,
-                                                                           logits, labels, N, K);
+    xent_rows_kernel<<<fv_grid_exact((size_t)N, 128), 128, 0, x->stream>>>(
+        dlogits, row_loss, row_hit, logits, labels, N, K);
     FV_CUDA_LAUNCHED();
     if (!acc_loss && !acc_hits) return;
     xent_reduce_kernel<<<1, FV_THREADS, 0, x->stream>>>(acc_loss, acc_hits, row_loss, row_hit, N);

@@ -98,10 +98,9 @@ void fv_cuda_opt_step(const fv_cuda_ctx *x, float *params, float *state, const f
                                                         c->beta1, c->beta2, c->eps, n);
         break;
     case FV_OPT_STADAM:
-        stadam_kernel<<<grid, FV_THREADS, 0, x->stream>>>(params, state, state + n,
-                                                          sl == 3 * n ? state + 2 * n : NULL, grads,
-                                                          ost, c->wd, c->beta1, c->beta2, c->eps,
-                                                          c->mu, n);
+        stadam_kernel<<<grid, FV_THREADS, 0, x->stream>>>(
+            params, state, state + n, sl == 3 * n ? state + 2 * n : NULL, grads, ost, c->wd,
+            c->beta1, c->beta2, c->eps, c->mu, n);
         break;
     }
     FV_CUDA_LAUNCHED();

@@ -49,7 +49,8 @@ __global__ void maxpool_fwd_kernel(float *out, int32_t *argmax, const float *inp
 }
 
 __global__ void maxpool_bwd_kernel(float *dinp, const float *dout, const int32_t *argmax, int N,
-                                   int C, int H, int W, int k, int stride, int pad, int OH, int OW) {
+                                   int C, int H, int W, int k, int stride, int pad, int OH,
+                                   int OW) {
     const size_t total = (size_t)N * C * H * W;
     FV_GRID_STRIDE(i, total) {
         const int xx = (int)(i % W), y = (int)((i / W) % H);

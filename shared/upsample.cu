@@ -5,7 +5,8 @@
  */
 #include "cuda_common.cuh"
 
-__global__ void upsample_fwd_kernel(float *out, const float *inp, int H, int W, int s, size_t total) {
+__global__ void upsample_fwd_kernel(float *out, const float *inp, int H, int W, int s,
+                                    size_t total) {
     const int OW = W * s, OH = H * s;
     FV_GRID_STRIDE(i, total) {
         const int X = (int)(i % OW), Y = (int)((i / OW) % OH);

@@ -60,8 +60,10 @@ static fv_cuda_ctx *X; /* the test's device context, set up in main */
 /* bytes of h (NULL: `fill` bytes) uploaded into a fresh device buffer followed by GUARD bytes. */
 static void *dput_fill(const void *h, size_t bytes, int fill) {
     uint8_t *t = fv_malloc(bytes + GUARD);
-    if (h) memcpy(t, h, bytes);
-    else memset(t, fill, bytes);
+    if (h)
+        memcpy(t, h, bytes);
+    else
+        memset(t, fill, bytes);
     memset(t + bytes, GUARD_BYTE, GUARD);
     void *d = fv_cuda_alloc(X, bytes + GUARD);
     fv_cuda_upload(X, d, t, bytes + GUARD);
@@ -112,14 +114,16 @@ static float *distinct(size_t n, fv_rng *r) {
 
 /* ---- comparisons ---- */
 
-static void expect_close(const char *what, const float *gpu, const float *cpu, size_t n, double tol) {
+static void expect_close(const char *what, const float *gpu, const float *cpu, size_t n,
+                         double tol) {
     double num = 0.0, den = 0.0;
     for (size_t i = 0; i < n; i++) {
         const double d = fabs((double)gpu[i] - (double)cpu[i]);
         if (d > num || d != d) num = d;
         if (fabs((double)cpu[i]) > den) den = fabs((double)cpu[i]);
     }
-    if (!(den >= MIN_REF)) fail_msg("%s: CPU reference max |.| = %.3g: nothing to compare", what, den);
+    if (!(den >= MIN_REF))
+        fail_msg("%s: CPU reference max |.| = %.3g: nothing to compare", what, den);
     const double e = num / den;
     if (!(e <= tol)) fail_msg("%s: GPU vs CPU normwise error %.3g > tolerance %.0e", what, e, tol);
 }
@@ -138,7 +142,8 @@ static void expect_close_delta(const char *what, const float *gpu, const float *
 }
 
 static void expect_bitwise(const char *what, const void *gpu, const void *cpu, size_t bytes) {
-    if (memcmp(gpu, cpu, bytes) != 0) fail_msg("%s: GPU and CPU differ (expected bitwise equal)", what);
+    if (memcmp(gpu, cpu, bytes) != 0)
+        fail_msg("%s: GPU and CPU differ (expected bitwise equal)", what);
 }
 
 /* ---- conv2d ---- */
@@ -146,8 +151,8 @@ static void expect_bitwise(const char *what, const void *gpu, const void *cpu, s
 /* One conv shape through forward and backward on both sides. scratch_floats 0: the default
  * amount; otherwise that many (small values force the chunked path). null_dinp: backward without
  * the input gradient. */
-static void conv_case(const char *name, int N, int C, int H, int W, int K, int R, int stride, int pad,
-                      int groups, int bias, size_t scratch_floats, int null_dinp) {
+static void conv_case(const char *name, int N, int C, int H, int W, int K, int R, int stride,
+                      int pad, int groups, int bias, size_t scratch_floats, int null_dinp) {
     fv_rng r;
     fv_rng_seed(&r, (uint64_t)(N * 131 + C * 17 + K * 7 + R + stride * 1000 + groups * 77));
     fv_conv2d_shape s;
@@ -167,7 +172,8 @@ static void conv_case(const char *name, int N, int C, int H, int W, int K, int R
     size_t sf = scratch_floats ? scratch_floats : fv_cuda_conv2d_scratch_floats(&s);
     float *d_inp = dput(inp, in * 4), *d_w = dput(w, wn * 4), *d_b = dput(b, (size_t)K * 4);
     float *d_g = dput(g, on * 4), *d_out = dout_buf(on * 4), *d_scr = dput(NULL, (sf ? sf : 1) * 4);
-    float *d_dinp = dput(dinp0, in * 4), *d_dw = dput(dw0, wn * 4), *d_db = dput(db0, (size_t)K * 4);
+    float *d_dinp = dput(dinp0, in * 4), *d_dw = dput(dw0, wn * 4),
+          *d_db = dput(db0, (size_t)K * 4);
     fv_cuda_conv2d_forward(X, d_out, d_inp, d_w, bias ? d_b : NULL, d_scr, sf, &s);
     fv_cuda_conv2d_backward(X, null_dinp ? NULL : d_dinp, d_dw, bias ? d_db : NULL, d_g, d_inp, d_w,
                             d_scr, sf, &s);
@@ -179,20 +185,25 @@ static void conv_case(const char *name, int N, int C, int H, int W, int K, int R
     expect_close(what, out_g, out_c, on, FWD_TOL);
     snprintf(what, sizeof what, "conv %s dinp", name);
     dget(dinp_g, d_dinp, in * 4, what);
-    if (null_dinp) expect_bitwise(what, dinp_g, dinp0, in * 4);
-    else expect_close_delta(what, dinp_g, dinp_c, dinp0, in, GRAD_TOL);
+    if (null_dinp)
+        expect_bitwise(what, dinp_g, dinp0, in * 4);
+    else
+        expect_close_delta(what, dinp_g, dinp_c, dinp0, in, GRAD_TOL);
     snprintf(what, sizeof what, "conv %s dw", name);
     dget(dw_g, d_dw, wn * 4, what);
     expect_close_delta(what, dw_g, dw_c, dw0, wn, GRAD_TOL);
     snprintf(what, sizeof what, "conv %s db", name);
     dget(db_g, d_db, (size_t)K * 4, what);
-    if (bias) expect_close_delta(what, db_g, db_c, db0, (size_t)K, GRAD_TOL);
-    else expect_bitwise(what, db_g, db0, (size_t)K * 4);
+    if (bias)
+        expect_close_delta(what, db_g, db_c, db0, (size_t)K, GRAD_TOL);
+    else
+        expect_bitwise(what, db_g, db0, (size_t)K * 4);
     snprintf(what, sizeof what, "conv %s scratch", name);
     dget(NULL, d_scr, (sf ? sf : 1) * 4, what);
     void *dev[] = {d_inp, d_w, d_b, d_g, d_out, d_scr, d_dinp, d_dw, d_db};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(dev[i]);
-    void *host[] = {inp, w, b, g, dinp0, dw0, db0, cscr, out_c, dinp_c, dw_c, db_c, out_g, dinp_g, dw_g, db_g};
+    void *host[] = {inp,   w,      b,    g,    dinp0, dw0,    db0,  cscr,
+                    out_c, dinp_c, dw_c, db_c, out_g, dinp_g, dw_g, db_g};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
 }
 
@@ -238,7 +249,8 @@ static void linear_case(int N, int In, int Out, int bias, int null_dinp) {
     const size_t ni = (size_t)N * In, nw = (size_t)Out * In, no = (size_t)N * Out;
     float *inp = rnd(ni, -1, 1, &r), *w = rnd(nw, -1, 1, &r), *b = rnd((size_t)Out, -1, 1, &r),
           *g = rnd(no, -1, 1, &r);
-    float *dinp0 = rnd(ni, -1, 1, &r), *dw0 = rnd(nw, -1, 1, &r), *db0 = rnd((size_t)Out, -1, 1, &r);
+    float *dinp0 = rnd(ni, -1, 1, &r), *dw0 = rnd(nw, -1, 1, &r),
+          *db0 = rnd((size_t)Out, -1, 1, &r);
     float *out_c = fv_malloc(no * 4), *dinp_c = dup(dinp0, ni), *dw_c = dup(dw0, nw),
           *db_c = dup(db0, (size_t)Out);
     fv_linear_forward(out_c, inp, w, bias ? b : NULL, N, In, Out);
@@ -247,23 +259,28 @@ static void linear_case(int N, int In, int Out, int bias, int null_dinp) {
           *d_g = dput(g, no * 4), *d_out = dout_buf(no * 4), *d_dinp = dput(dinp0, ni * 4),
           *d_dw = dput(dw0, nw * 4), *d_db = dput(db0, (size_t)Out * 4);
     fv_cuda_linear_forward(X, d_out, d_inp, d_w, bias ? d_b : NULL, N, In, Out);
-    fv_cuda_linear_backward(X, null_dinp ? NULL : d_dinp, d_dw, bias ? d_db : NULL, d_g, d_inp, d_w, N,
-                            In, Out);
+    fv_cuda_linear_backward(X, null_dinp ? NULL : d_dinp, d_dw, bias ? d_db : NULL, d_g, d_inp, d_w,
+                            N, In, Out);
     float *out_g = fv_malloc(no * 4), *dinp_g = fv_malloc(ni * 4), *dw_g = fv_malloc(nw * 4),
           *db_g = fv_malloc((size_t)Out * 4);
     dget(out_g, d_out, no * 4, "linear out");
     expect_close("linear out", out_g, out_c, no, FWD_TOL);
     dget(dinp_g, d_dinp, ni * 4, "linear dinp");
-    if (null_dinp) expect_bitwise("linear dinp (NULL: untouched)", dinp_g, dinp0, ni * 4);
-    else expect_close_delta("linear dinp", dinp_g, dinp_c, dinp0, ni, GRAD_TOL);
+    if (null_dinp)
+        expect_bitwise("linear dinp (NULL: untouched)", dinp_g, dinp0, ni * 4);
+    else
+        expect_close_delta("linear dinp", dinp_g, dinp_c, dinp0, ni, GRAD_TOL);
     dget(dw_g, d_dw, nw * 4, "linear dw");
     expect_close_delta("linear dw", dw_g, dw_c, dw0, nw, GRAD_TOL);
     dget(db_g, d_db, (size_t)Out * 4, "linear db");
-    if (bias) expect_close_delta("linear db", db_g, db_c, db0, (size_t)Out, GRAD_TOL);
-    else expect_bitwise("linear db (no bias: untouched)", db_g, db0, (size_t)Out * 4);
+    if (bias)
+        expect_close_delta("linear db", db_g, db_c, db0, (size_t)Out, GRAD_TOL);
+    else
+        expect_bitwise("linear db (no bias: untouched)", db_g, db0, (size_t)Out * 4);
     void *dev[] = {d_inp, d_w, d_b, d_g, d_out, d_dinp, d_dw, d_db};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(dev[i]);
-    void *host[] = {inp, w, b, g, dinp0, dw0, db0, out_c, dinp_c, dw_c, db_c, out_g, dinp_g, dw_g, db_g};
+    void *host[] = {inp,    w,    b,    g,     dinp0,  dw0,  db0, out_c,
+                    dinp_c, dw_c, db_c, out_g, dinp_g, dw_g, db_g};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
 }
 
@@ -310,8 +327,10 @@ static void maxpool_case(const char *name, int N, int C, int H, int W, int k, in
     snprintf(what, sizeof what, "maxpool %s dinp", name);
     dget(dinp_g, d_dinp, in * 4, what);
     expect_close_delta(what, dinp_g, dinp_c, dinp0, in, ELEM_TOL);
-    fv_cuda_free(d_inp), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_dinp), fv_cuda_free(d_am);
-    free(inp), free(g), free(dinp0), free(out_c), free(dinp_c), free(am_c), free(out_g), free(dinp_g);
+    fv_cuda_free(d_inp), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_dinp),
+        fv_cuda_free(d_am);
+    free(inp), free(g), free(dinp0), free(out_c), free(dinp_c), free(am_c), free(out_g),
+        free(dinp_g);
     free(am_g);
 }
 
@@ -393,8 +412,10 @@ static void act_case(const char *name, cpu_fwd cf, cpu_bwd cb, gpu_fwd gf, gpu_b
     char what[64];
     snprintf(what, sizeof what, "%s out", name);
     dget(out_g, d_out, n * 4, what);
-    if (exact) expect_bitwise(what, out_g, out_c, n * 4);
-    else expect_close(what, out_g, out_c, n, ELEM_TOL);
+    if (exact)
+        expect_bitwise(what, out_g, out_c, n * 4);
+    else
+        expect_close(what, out_g, out_c, n, ELEM_TOL);
     snprintf(what, sizeof what, "%s dinp", name);
     dget(dinp_g, d_dinp, n * 4, what);
     expect_close_delta(what, dinp_g, dinp_c, dinp0, n, ELEM_TOL);
@@ -407,10 +428,12 @@ static void act_case(const char *name, cpu_fwd cf, cpu_bwd cb, gpu_fwd gf, gpu_b
 
 static void test_activations(void **st) {
     (void)st;
-    act_case("relu", fv_relu_forward, fv_relu_backward, fv_cuda_relu_forward, fv_cuda_relu_backward, 1);
+    act_case("relu", fv_relu_forward, fv_relu_backward, fv_cuda_relu_forward, fv_cuda_relu_backward,
+             1);
     act_case("sigmoid", fv_sigmoid_forward, fv_sigmoid_backward, fv_cuda_sigmoid_forward,
              fv_cuda_sigmoid_backward, 0);
-    act_case("tanh", fv_tanh_forward, fv_tanh_backward, fv_cuda_tanh_forward, fv_cuda_tanh_backward, 0);
+    act_case("tanh", fv_tanh_forward, fv_tanh_backward, fv_cuda_tanh_forward, fv_cuda_tanh_backward,
+             0);
 }
 
 static void test_add(void **st) {
@@ -424,8 +447,8 @@ static void test_add(void **st) {
           *db_g = fv_malloc(n * 4), *da_c = fv_malloc(n * 4), *db_c = fv_malloc(n * 4);
     fv_add_forward(out_c, a, b, n);
     for (size_t i = 0; i < n; i++) da_c[i] = da0[i] + g[i], db_c[i] = db0[i] + g[i];
-    float *d_a = dput(a, n * 4), *d_b = dput(b, n * 4), *d_g = dput(g, n * 4), *d_out = dout_buf(n * 4),
-          *d_da = dput(da0, n * 4), *d_db = dput(db0, n * 4);
+    float *d_a = dput(a, n * 4), *d_b = dput(b, n * 4), *d_g = dput(g, n * 4),
+          *d_out = dout_buf(n * 4), *d_da = dput(da0, n * 4), *d_db = dput(db0, n * 4);
     fv_cuda_add_forward(X, d_out, d_a, d_b, n);
     fv_cuda_add_backward(X, d_da, d_db, d_g, n);
     dget(out_g, d_out, n * 4, "add out");
@@ -440,9 +463,11 @@ static void test_add(void **st) {
     dget(da_g, d_da, n * 4, "add aliased");
     for (size_t i = 0; i < n; i++) da_c[i] = (da0[i] + g[i]) + g[i];
     expect_bitwise("add aliased (x + x)", da_g, da_c, n * 4);
-    fv_cuda_free(d_a), fv_cuda_free(d_b), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_da);
+    fv_cuda_free(d_a), fv_cuda_free(d_b), fv_cuda_free(d_g), fv_cuda_free(d_out),
+        fv_cuda_free(d_da);
     fv_cuda_free(d_db);
-    free(a), free(b), free(g), free(da0), free(db0), free(out_c), free(out_g), free(da_g), free(db_g);
+    free(a), free(b), free(g), free(da0), free(db0), free(out_c), free(out_g), free(da_g),
+        free(db_g);
     free(da_c), free(db_c);
 }
 
@@ -452,7 +477,8 @@ static void bn_case(const char *name, int N, int C, int HW) {
     fv_rng r;
     fv_rng_seed(&r, (uint64_t)(N * 7 + C * 3 + HW));
     const size_t n = (size_t)N * C * HW, c = (size_t)C;
-    float *inp = rnd(n, -2, 3, &r), *gamma = rnd(c, 0.5f, 1.5f, &r), *beta = rnd(c, -0.5f, 0.5f, &r);
+    float *inp = rnd(n, -2, 3, &r), *gamma = rnd(c, 0.5f, 1.5f, &r),
+          *beta = rnd(c, -0.5f, 0.5f, &r);
     float *rm0 = rnd(c, -0.1f, 0.1f, &r), *rv0 = rnd(c, 0.9f, 1.1f, &r), *g = rnd(n, -1, 1, &r);
     float *dinp0 = rnd(n, -1, 1, &r), *dg0 = rnd(c, -1, 1, &r), *dbt0 = rnd(c, -1, 1, &r);
     const float mom = 0.1f, eps = 1e-5f;
@@ -460,7 +486,8 @@ static void bn_case(const char *name, int N, int C, int HW) {
     float *out_c = fv_malloc(n * 4), *mean_c = fv_malloc(c * 4), *is_c = fv_malloc(c * 4),
           *rm_c = dup(rm0, c), *rv_c = dup(rv0, c), *dinp_c = dup(dinp0, n), *dg_c = dup(dg0, c),
           *dbt_c = dup(dbt0, c), *eval_c = fv_malloc(n * 4);
-    fv_batchnorm_forward_train(out_c, mean_c, is_c, rm_c, rv_c, inp, gamma, beta, N, C, HW, mom, eps);
+    fv_batchnorm_forward_train(out_c, mean_c, is_c, rm_c, rv_c, inp, gamma, beta, N, C, HW, mom,
+                               eps);
     fv_batchnorm_backward(dinp_c, dg_c, dbt_c, g, inp, mean_c, is_c, gamma, N, C, HW);
     fv_batchnorm_forward_eval(eval_c, inp, gamma, beta, rm_c, rv_c, N, C, HW, eps);
     /* GPU */
@@ -470,17 +497,18 @@ static void bn_case(const char *name, int N, int C, int HW) {
           *d_out = dout_buf(n * 4), *d_mean = dout_buf(c * 4), *d_is = dout_buf(c * 4),
           *d_scr = dput(NULL, sf * 4), *d_dinp = dput(dinp0, n * 4), *d_dg = dput(dg0, c * 4),
           *d_dbt = dput(dbt0, c * 4), *d_eval = dout_buf(n * 4);
-    fv_cuda_batchnorm_forward_train(X, d_out, d_mean, d_is, d_rm, d_rv, d_inp, d_gm, d_bt, d_scr, N, C,
-                                    HW, mom, eps);
-    fv_cuda_batchnorm_backward(X, d_dinp, d_dg, d_dbt, d_g, d_inp, d_mean, d_is, d_gm, d_scr, N, C, HW);
+    fv_cuda_batchnorm_forward_train(X, d_out, d_mean, d_is, d_rm, d_rv, d_inp, d_gm, d_bt, d_scr, N,
+                                    C, HW, mom, eps);
+    fv_cuda_batchnorm_backward(X, d_dinp, d_dg, d_dbt, d_g, d_inp, d_mean, d_is, d_gm, d_scr, N, C,
+                               HW);
     fv_cuda_batchnorm_forward_eval(X, d_eval, d_inp, d_gm, d_bt, d_rm, d_rv, N, C, HW, eps);
     float *h = fv_malloc(n * 4);
     char what[128];
-#define BN_CHECK(dev, bytes, label, cmp)                                                          \
-    do {                                                                                          \
-        snprintf(what, sizeof what, "batchnorm %s %s", name, label);                              \
-        dget(h, dev, bytes, what);                                                                \
-        cmp;                                                                                      \
+#define BN_CHECK(dev, bytes, label, cmp)                                                           \
+    do {                                                                                           \
+        snprintf(what, sizeof what, "batchnorm %s %s", name, label);                               \
+        dget(h, dev, bytes, what);                                                                 \
+        cmp;                                                                                       \
     } while (0)
     BN_CHECK(d_out, n * 4, "out", expect_close(what, h, out_c, n, FWD_TOL));
     BN_CHECK(d_mean, c * 4, "mean", expect_close(what, h, mean_c, c, FWD_TOL));
@@ -493,10 +521,11 @@ static void bn_case(const char *name, int N, int C, int HW) {
     BN_CHECK(d_dbt, c * 4, "dbeta", expect_close_delta(what, h, dbt_c, dbt0, c, GRAD_TOL));
     BN_CHECK(d_scr, sf * 4, "scratch", (void)0);
 #undef BN_CHECK
-    void *dev[] = {d_inp, d_gm, d_bt, d_rm, d_rv, d_g, d_out, d_mean, d_is, d_scr, d_dinp, d_dg, d_dbt, d_eval};
+    void *dev[] = {d_inp,  d_gm, d_bt,  d_rm,   d_rv, d_g,   d_out,
+                   d_mean, d_is, d_scr, d_dinp, d_dg, d_dbt, d_eval};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(dev[i]);
-    void *host[] = {inp, gamma, beta, rm0, rv0, g, dinp0, dg0, dbt0, out_c, mean_c, is_c, rm_c, rv_c,
-                    dinp_c, dg_c, dbt_c, eval_c, h};
+    void *host[] = {inp,    gamma, beta, rm0,  rv0,    g,    dinp0, dg0,    dbt0, out_c,
+                    mean_c, is_c,  rm_c, rv_c, dinp_c, dg_c, dbt_c, eval_c, h};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
 }
 
@@ -511,11 +540,12 @@ static void test_batchnorm(void **st) {
 static void test_batchnorm_single_value(void **st) {
     (void)st;
     const float inp = 2.0f, gamma = 1.0f, beta = 0.0f, rm = 0.5f, rv = 3.0f;
-    float *d_inp = dput(&inp, 4), *d_gm = dput(&gamma, 4), *d_bt = dput(&beta, 4), *d_rm = dput(&rm, 4),
-          *d_rv = dput(&rv, 4), *d_out = dout_buf(4), *d_mean = dout_buf(4), *d_is = dout_buf(4);
+    float *d_inp = dput(&inp, 4), *d_gm = dput(&gamma, 4), *d_bt = dput(&beta, 4),
+          *d_rm = dput(&rm, 4), *d_rv = dput(&rv, 4), *d_out = dout_buf(4), *d_mean = dout_buf(4),
+          *d_is = dout_buf(4);
     float *d_scr = dput(NULL, fv_cuda_batchnorm_scratch_floats(1, 1, 1) * 4);
-    fv_cuda_batchnorm_forward_train(X, d_out, d_mean, d_is, d_rm, d_rv, d_inp, d_gm, d_bt, d_scr, 1, 1, 1,
-                                    0.1f, 1e-5f);
+    fv_cuda_batchnorm_forward_train(X, d_out, d_mean, d_is, d_rm, d_rv, d_inp, d_gm, d_bt, d_scr, 1,
+                                    1, 1, 0.1f, 1e-5f);
     float out, rm_g, rv_g;
     dget(&out, d_out, 4, "bn single out");
     dget(&rm_g, d_rm, 4, "bn single running_mean");
@@ -557,7 +587,8 @@ static void test_dropout(void **st) {
     }
     /* kept ~ Binomial(n, 0.7): sd = sqrt(n p (1 - p)) ~ 205; allow 6 sd */
     const double mean = (double)n * (1.0 - p), sd = sqrt((double)n * p * (1.0 - p));
-    if (fabs((double)kept - mean) > 6 * sd) fail_msg("dropout kept %zu of %zu (expected %.0f +- %.0f)", kept, n, mean, 6 * sd);
+    if (fabs((double)kept - mean) > 6 * sd)
+        fail_msg("dropout kept %zu of %zu (expected %.0f +- %.0f)", kept, n, mean, 6 * sd);
     /* backward against the CPU kernel with the same mask */
     float *dinp_c = dup(dinp0, n);
     fv_dropout_backward(dinp_c, g, mask, n, p);
@@ -573,8 +604,10 @@ static void test_dropout(void **st) {
     size_t same = 0;
     for (size_t i = 0; i < n; i++) same += mask[i] == mask2[i];
     /* independent masks agree on 0.7^2 + 0.3^2 = 58% of the elements */
-    if (same > n * 62 / 100) fail_msg("dropout: the next counter's mask agrees on %zu of %zu elements", same, n);
-    fv_cuda_free(d_inp), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_dinp), fv_cuda_free(d_mask);
+    if (same > n * 62 / 100)
+        fail_msg("dropout: the next counter's mask agrees on %zu of %zu elements", same, n);
+    fv_cuda_free(d_inp), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_dinp),
+        fv_cuda_free(d_mask);
     fv_cuda_free(d_ctr);
     free(inp), free(g), free(dinp0), free(out), free(dinp), free(mask), free(mask2), free(dinp_c);
 }
@@ -656,7 +689,8 @@ static void opt_case(const char *name, fv_opt_cfg c) {
     size_t sl = 0;
     float *state_c = fv_opt_state(o, &sl);
     assert_int_equal(sl, fv_opt_state_len(&c, n));
-    float *d_p = dput(p0, n * 4), *d_state = dput(NULL, (sl ? sl : 1) * 4), *d_grad = dput(NULL, n * 4);
+    float *d_p = dput(p0, n * 4), *d_state = dput(NULL, (sl ? sl : 1) * 4),
+          *d_grad = dput(NULL, n * 4);
     fv_cuda_opt_step_state ost0;
     memset(&ost0, 0, sizeof ost0);
     fv_cuda_opt_step_state *d_ost = dput(&ost0, sizeof ost0);
@@ -739,17 +773,20 @@ static void test_gather(void **st) {
     fv_norm norm = fv_norm_for("cifar10");
     float lut[4 * 256] = {0};
     for (int c = 0; c < d.c; c++)
-        for (int v = 0; v < 256; v++) lut[c * 256 + v] = ((float)v / 255.0f - norm.mean[c]) / norm.std[c];
+        for (int v = 0; v < 256; v++)
+            lut[c * 256 + v] = ((float)v / 255.0f - norm.mean[c]) / norm.std[c];
     int order[20];
     for (int i = 0; i < 20; i++) order[i] = i;
     fv_rng_shuffle_int(&r, order, 20);
     const int32_t cursor0 = 4, base = 2, b = 6;
     uint64_t ctr0 = 9;
     uint8_t *d_img = dput(d.x, (size_t)d.n * img), *d_lab = dput(d.y, (size_t)d.n);
-    int32_t *d_order = dput(order, sizeof order), *d_cursor = dput(&cursor0, 4), *d_yb = dout_buf((size_t)b * 4);
+    int32_t *d_order = dput(order, sizeof order), *d_cursor = dput(&cursor0, 4),
+            *d_yb = dout_buf((size_t)b * 4);
     float *d_lut = dput(lut, sizeof lut), *d_xb = dout_buf((size_t)b * img * 4);
     uint64_t *d_ctr = dput(&ctr0, 8);
-    fv_cuda_gather_batch(X, d_xb, d_yb, d_img, d_lab, d_order, d_cursor, base, d_lut, b, d.c, d.h * d.w);
+    fv_cuda_gather_batch(X, d_xb, d_yb, d_img, d_lab, d_order, d_cursor, base, d_lut, b, d.c,
+                         d.h * d.w);
     fv_cuda_advance(X, d_cursor, b, d_ctr);
     float *xb_g = fv_malloc((size_t)b * img * 4), *xb_c = fv_malloc((size_t)b * img * 4);
     int32_t yb_g[6];

@@ -1,0 +1,523 @@
+/* test_cuda_net.c: the device model (cuda_net.h) against the CPU graph (net.h, train.h): gradients
+ * of whole models, a few training steps of LeNet-5 (Adam, FedProx) and ResNet-20 (SGD momentum,
+ * batch norm), evaluation, CUDA-graph replay against uncaptured steps, optimizer state transfer,
+ * shard reuse and the errors a user can cause. Plus the --device parser and the CPU build's
+ * fallback, which run in every build.
+ *
+ * Tolerances (normwise per tensor: max |gpu - cpu| / max |cpu|; each measured value is printed):
+ *   GRAD_TOL_SHALLOW 1e-4  gradients of LeNet-5-sized models after one forward/backward: the
+ *                          per-op differences of test_cuda_layers.c through a few layers;
+ *   GRAD_TOL_DEEP    1e-3  ResNet-20 and MobileNet: twenty layers of batch norm compound them;
+ *   LOGIT_TOL        2e-5  logits; LOSS_TOL 1e-5 relative, the mean loss;
+ *   STEP_TOL         2e-3  parameter changes after a few training steps (Adam divides by sqrt(v),
+ *                          so small gradient differences reach the update at their relative
+ *                          size, and the steps compound them);
+ *   accuracy               equal within one image (a near-tie of two logits may go either way);
+ *   bitwise                graph replay vs uncaptured steps (same kernels, same order), optimizer
+ *                          state and parameter round trips.
+ * Data are synthetic (random bytes with random labels) so the test needs no data set. Without
+ * CUDA or a device the model tests are skipped (exit 77) after the parser tests pass.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_net.h"
+#include "data.h"
+#include "fv_common.h"
+#include "layers.h"
+#include "models.h"
+#include "optim.h"
+#include "rng.h"
+#include "train.h"
+
+#define GRAD_TOL_SHALLOW 1e-4
+#define GRAD_TOL_DEEP 1e-3
+#define LOGIT_TOL 2e-5
+#define LOSS_TOL 1e-5
+#define STEP_TOL 2e-3
+#define MIN_REF 1e-6
+
+/* ---- parser and fallback: every build ---- */
+
+static void test_device_parse(void **st) {
+    (void)st;
+    fv_err e;
+    int d = 123;
+    assert_int_equal(fv_device_parse("cpu", &d, &e), 0);
+    assert_int_equal(d, -1);
+    assert_int_equal(fv_device_parse("cuda", &d, &e), 0);
+    assert_int_equal(d, 0);
+    assert_int_equal(fv_device_parse("cuda:3", &d, &e), 0);
+    assert_int_equal(d, 3);
+    const char *bad[] = {"",        "gpu",       "cuda:", "cuda:-1", "cuda:x",
+                         "cuda:1x", "cuda:1024", "CUDA",  "cuda0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        e.msg[0] = 0;
+        if (fv_device_parse(bad[i], &d, &e) != -1)
+            fail_msg("'%s' was accepted as a device", bad[i]);
+        assert_non_null(strstr(e.msg, "cuda:N"));
+    }
+}
+
+/* A build without the backend refuses with one clear message; a build with it but no device
+ * refuses with another. Either way no crash and no net. */
+static void test_unavailable(void **st) {
+    (void)st;
+    fv_net *net = fv_model_new("tiny", (fv_shape){1, 8, 8}, 3, 1, NULL);
+    fv_err e = {{0}};
+    if (!fv_cuda_built()) {
+        assert_int_equal(fv_cuda_device_count(), 0);
+        fv_cuda_net *cn = fv_cuda_net_new(net, 0, 4, &e);
+        assert_null(cn);
+        assert_non_null(strstr(e.msg, "no CUDA backend"));
+        fv_cuda_net_destroy(&cn);
+    } else {
+        fv_cuda_net *cn = fv_cuda_net_new(net, 999, 4, &e);
+        assert_null(cn);
+        if (!strstr(e.msg, "no such device") && !strstr(e.msg, "no CUDA device"))
+            fail_msg("unexpected message for cuda:999: %s", e.msg);
+    }
+    fv_net_destroy(&net);
+}
+
+/* ---- helpers ---- */
+
+static fv_dataset synth(int n, int c, int h, int w, uint64_t seed) {
+    fv_dataset d = {0};
+    d.n = n, d.c = c, d.h = h, d.w = w, d.classes = 10;
+    const size_t bytes = (size_t)n * c * h * w;
+    d.x = fv_malloc(bytes);
+    d.y = fv_malloc((size_t)n);
+    fv_rng r;
+    fv_rng_seed(&r, seed);
+    for (size_t i = 0; i < bytes; i++) d.x[i] = (uint8_t)fv_rng_below(&r, 256);
+    for (int i = 0; i < n; i++) d.y[i] = (uint8_t)fv_rng_below(&r, 10);
+    return d;
+}
+
+/* Normwise error of gpu against cpu; fails past tol or on an all-zero reference. Prints it. */
+static void check(const char *what, const float *gpu, const float *cpu, size_t n, double tol) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)gpu[i] - (double)cpu[i]);
+        if (d > num || d != d) num = d;
+        if (fabs((double)cpu[i]) > den) den = fabs((double)cpu[i]);
+    }
+    if (!(den >= MIN_REF))
+        fail_msg("%s: CPU reference max |.| = %.3g: nothing to compare", what, den);
+    const double err = num / den;
+    print_message("  %-40s %.2e (tolerance %.0e)\n", what, err, tol);
+    if (!(err <= tol)) fail_msg("%s: GPU vs CPU normwise error %.3g > %.0e", what, err, tol);
+}
+
+static void check_delta(const char *what, const float *gpu, const float *cpu, const float *before,
+                        size_t n, double tol) {
+    float *dg = fv_malloc(n * sizeof(float)), *dc = fv_malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) dg[i] = gpu[i] - before[i], dc[i] = cpu[i] - before[i];
+    check(what, dg, dc, n, tol);
+    free(dg);
+    free(dc);
+}
+
+static fv_cuda_net *gpu_net(const fv_net *net, int max_batch) {
+    fv_err e;
+    fv_cuda_net *cn = fv_cuda_net_new(net, 0, max_batch, &e);
+    if (!cn) fail_msg("fv_cuda_net_new: %s", e.msg);
+    return cn;
+}
+
+/* ---- gradients of whole models ---- */
+
+static void grad_case(const char *model, fv_shape in, int n, double tol) {
+    print_message("%s gradients, batch %d:\n", model, n);
+    fv_err e;
+    fv_net *net = fv_model_new(model, in, 10, 7, &e);
+    if (!net) fail_msg("%s", e.msg);
+    fv_cuda_net *cn = gpu_net(net, n);
+    fv_dataset d = synth(n, in.c, in.h, in.w, 21);
+    const size_t isz = fv_shape_size(in);
+    const int K = 10;
+    float *x = fv_malloc((size_t)n * isz * sizeof(float)),
+          *dl = fv_malloc((size_t)n * K * sizeof(float));
+    int *y = fv_malloc((size_t)n * sizeof(int));
+    fv_dataset_to_float(&d, NULL, 0, n, fv_norm_for("cifar10"), x);
+    fv_dataset_labels(&d, NULL, 0, n, y);
+    float *p0 = fv_malloc(net->n_params * sizeof(float));
+    memcpy(p0, net->params, net->n_params * sizeof(float));
+    /* CPU */
+    const float *lc = fv_net_forward(net, x, n, 1);
+    float *logits_c = fv_malloc((size_t)n * K * sizeof(float));
+    memcpy(logits_c, lc, (size_t)n * K * sizeof(float));
+    const float loss_c = fv_softmax_xent(dl, logits_c, y, n, K, NULL);
+    fv_net_backward(net, dl, n);
+    /* GPU */
+    float loss_g = 0.0f, *logits_g = fv_malloc((size_t)n * K * sizeof(float));
+    float *grads_g = fv_malloc(net->n_train * sizeof(float)),
+          *params_g = fv_malloc(net->n_params * sizeof(float));
+    fv_cuda_net_grad(cn, x, y, n, &loss_g, logits_g, grads_g);
+    fv_cuda_net_get_params(cn, params_g);
+    check("logits", logits_g, logits_c, (size_t)n * K, LOGIT_TOL);
+    print_message("  %-40s gpu %.7f cpu %.7f\n", "loss", loss_g, loss_c);
+    if (!(fabs(loss_g - loss_c) <= LOSS_TOL * fabs(loss_c)))
+        fail_msg("%s loss: gpu %.8g cpu %.8g", model, loss_g, loss_c);
+    int tensors = 0;
+    for (int t = 0; t < net->n_tensors; t++) {
+        const fv_tensor *tt = &net->tensors[t];
+        char what[FV_NAME_MAX + 32];
+        if (tt->trainable) {
+            snprintf(what, sizeof what, "d %s", tt->name);
+            check(what, grads_g + tt->off, net->grads + tt->off, tt->count, tol);
+        } else { /* batch-norm running statistics moved on both sides */
+            snprintf(what, sizeof what, "%s (after)", tt->name);
+            check_delta(what, params_g + tt->off, net->params + tt->off, p0 + tt->off, tt->count,
+                        tol);
+        }
+        tensors++;
+    }
+    assert_int_equal(tensors, net->n_tensors);
+    fv_cuda_net_destroy(&cn);
+    assert_null(cn);
+    fv_net_destroy(&net);
+    fv_dataset_free(&d);
+    free(x), free(dl), free(y), free(p0), free(logits_c), free(logits_g), free(grads_g),
+        free(params_g);
+}
+
+static void test_grad_lenet5(void **st) {
+    (void)st;
+    grad_case("lenet5", (fv_shape){1, 28, 28}, 16, GRAD_TOL_SHALLOW);
+}
+
+static void test_grad_resnet20(void **st) {
+    (void)st;
+    grad_case("resnet20", (fv_shape){3, 32, 32}, 8, GRAD_TOL_DEEP);
+}
+
+static void test_grad_other_models(void **st) {
+    (void)st;
+    grad_case("tiny", (fv_shape){1, 12, 12}, 5, GRAD_TOL_SHALLOW);
+    grad_case("dlg_lenet", (fv_shape){3, 32, 32}, 4, GRAD_TOL_SHALLOW);
+    grad_case("fedavg_cnn", (fv_shape){1, 28, 28}, 4, GRAD_TOL_SHALLOW);
+    grad_case("mobilenet", (fv_shape){3, 32, 32}, 4, GRAD_TOL_DEEP);
+}
+
+/* ---- training steps ---- */
+
+typedef struct {
+    const char *model;
+    fv_shape in;
+    int total, n, batch; /* data set size, shard size (a scattered subset), batch */
+    fv_opt_cfg opt;
+    float prox_mu;
+} train_cfg;
+
+static void train_case(const train_cfg *t) {
+    print_message("%s: %d images, batch %d, %s, prox mu %g:\n", t->model, t->n, t->batch,
+                  fv_opt_kind_name(t->opt.kind), t->prox_mu);
+    fv_err e;
+    fv_net *net = fv_model_new(t->model, t->in, 10, 5, &e);
+    if (!net) fail_msg("%s", e.msg);
+    fv_cuda_net *cn = gpu_net(net, t->batch);
+    fv_cuda_net_set_opt(cn, &t->opt);
+    fv_opt *opt = fv_opt_new(&t->opt, net->n_train);
+    fv_dataset d = synth(t->total, t->in.c, t->in.h, t->in.w, 33);
+    int *idx = fv_malloc((size_t)t->total * sizeof(int));
+    for (int i = 0; i < t->total; i++) idx[i] = i;
+    fv_rng pick;
+    fv_rng_seed(&pick, 3);
+    fv_rng_shuffle_int(&pick, idx, t->total); /* the shard: the first n of a permutation */
+    fv_cuda_shard *sh = fv_cuda_shard_new(cn);
+    if (fv_cuda_shard_load(sh, &d, idx, t->n, &e) != 0) fail_msg("%s", e.msg);
+    assert_int_equal(fv_cuda_shard_size(sh), t->n);
+    const fv_norm norm = fv_norm_for("cifar10");
+    float *p0 = fv_malloc(net->n_params * sizeof(float));
+    memcpy(p0, net->params, net->n_params * sizeof(float));
+    fv_rng rc, rg;
+    fv_rng_seed(&rc, 77);
+    rg = rc;
+    const float *ref = t->prox_mu > 0 ? p0 : NULL;
+    fv_epoch_stats sc =
+        fv_train_epoch(net, opt, &d, idx, t->n, t->batch, norm, &rc, t->prox_mu, ref, NULL, NULL);
+    fv_epoch_stats sg =
+        fv_cuda_train_epoch(cn, sh, t->batch, norm, &rg, t->prox_mu, ref, NULL, NULL);
+    /* the same draws were made */
+    assert_memory_equal(&rc, &rg, sizeof rc);
+    assert_int_equal(sg.images, t->n);
+    print_message("  %-40s gpu %.7f cpu %.7f\n", "epoch loss", sg.loss, sc.loss);
+    if (!(fabs(sg.loss - sc.loss) <= 1e-4 * fabs(sc.loss)))
+        fail_msg("epoch loss: gpu %.8g cpu %.8g", sg.loss, sc.loss);
+    if (fabs(sg.accuracy - sc.accuracy) > 1.0 / t->n + 1e-12)
+        fail_msg("epoch accuracy: gpu %.6f cpu %.6f", sg.accuracy, sc.accuracy);
+    float *pg = fv_malloc(net->n_params * sizeof(float));
+    fv_cuda_net_get_params(cn, pg);
+    for (int i = 0; i < net->n_tensors; i++) {
+        const fv_tensor *tt = &net->tensors[i];
+        check_delta(tt->name, pg + tt->off, net->params + tt->off, p0 + tt->off, tt->count,
+                    STEP_TOL);
+    }
+    size_t sl = 0;
+    const float *state_c = fv_opt_state(opt, &sl);
+    assert_int_equal(fv_cuda_net_opt_state_len(cn), sl);
+    int64_t steps = -1;
+    float *state_g = fv_malloc((sl ? sl : 1) * sizeof(float));
+    fv_cuda_net_get_opt_state(cn, state_g, &steps);
+    assert_int_equal(steps, *fv_opt_step_count(opt));
+    assert_int_equal(steps, (t->n + t->batch - 1) / t->batch);
+    if (sl) check("optimizer state", state_g, state_c, sl, STEP_TOL);
+    /* evaluation of the trained models on the same shard */
+    fv_eval_stats ec = fv_evaluate(net, &d, idx, t->n, 7, norm);
+    fv_eval_stats eg = fv_cuda_evaluate(cn, sh, 7, norm);
+    print_message("  %-40s gpu %.7f cpu %.7f\n", "eval loss", eg.loss, ec.loss);
+    assert_int_equal(eg.images, t->n);
+    if (!(fabs(eg.loss - ec.loss) <= 1e-3 * fabs(ec.loss)))
+        fail_msg("eval loss: gpu %.8g cpu %.8g", eg.loss, ec.loss);
+    if (fabs(eg.accuracy - ec.accuracy) > 1.0 / t->n + 1e-12)
+        fail_msg("eval accuracy: gpu %.6f cpu %.6f", eg.accuracy, ec.accuracy);
+    fv_cuda_net_info info = fv_cuda_net_info_get(cn);
+    assert_int_equal(info.graph_steps, t->n / t->batch);
+    assert_int_equal(info.eager_steps, t->n % t->batch ? 1 : 0);
+    assert_int_equal(info.captures, t->n >= t->batch ? 1 : 0);
+    fv_cuda_shard_destroy(&sh);
+    fv_cuda_net_destroy(&cn);
+    fv_opt_destroy(&opt);
+    fv_net_destroy(&net);
+    fv_dataset_free(&d);
+    free(idx), free(p0), free(pg), free(state_g);
+}
+
+static void test_train_lenet5(void **st) {
+    (void)st;
+    train_cfg t = {"lenet5", {1, 28, 28}, 300, 200, 32, fv_opt_defaults(FV_OPT_ADAM), 0.0f};
+    train_case(&t);
+    t.prox_mu = 0.01f; /* FedProx against the starting point */
+    t.opt = fv_opt_defaults(FV_OPT_STADAM);
+    t.opt.mu = 0.5f;
+    train_case(&t);
+}
+
+static void test_train_resnet20(void **st) {
+    (void)st;
+    train_cfg t = {"resnet20", {3, 32, 32}, 64, 40, 16, fv_opt_defaults(FV_OPT_SGD), 0.0f};
+    t.opt.lr = 0.1f, t.opt.momentum = 0.9f;
+    train_case(&t);
+}
+
+/* ---- graph replay is the uncaptured step, bit for bit ---- */
+
+static void graph_case(const char *model, fv_shape in, int n, int batch, fv_opt_cfg oc) {
+    fv_err e;
+    fv_net *net = fv_model_new(model, in, 10, 9, &e);
+    if (!net) fail_msg("%s", e.msg);
+    fv_dataset d = synth(n, in.c, in.h, in.w, 44);
+    fv_cuda_net *a = gpu_net(net, batch), *b = gpu_net(net, batch);
+    fv_cuda_net_set_graphs(b, 0);
+    fv_cuda_net_set_opt(a, &oc);
+    fv_cuda_net_set_opt(b, &oc);
+    fv_cuda_net_seed_dropout(a, 5);
+    fv_cuda_net_seed_dropout(b, 5);
+    fv_cuda_shard *sa = fv_cuda_shard_new(a), *sb = fv_cuda_shard_new(b);
+    assert_int_equal(fv_cuda_shard_load(sa, &d, NULL, 0, &e), 0);
+    assert_int_equal(fv_cuda_shard_load(sb, &d, NULL, 0, &e), 0);
+    fv_rng ra, rb;
+    fv_rng_seed(&ra, 8);
+    rb = ra;
+    const fv_norm norm = fv_norm_for("cifar10");
+    fv_epoch_stats s1 = {0}, s2 = {0};
+    for (int ep = 0; ep < 2; ep++) {
+        s1 = fv_cuda_train_epoch(a, sa, batch, norm, &ra, 0.0f, NULL, NULL, NULL);
+        s2 = fv_cuda_train_epoch(b, sb, batch, norm, &rb, 0.0f, NULL, NULL, NULL);
+    }
+    assert_true(isfinite(s1.loss));
+    assert_memory_equal(&s1.loss, &s2.loss, sizeof s1.loss);
+    assert_memory_equal(&s1.accuracy, &s2.accuracy, sizeof s1.accuracy);
+    float *pa = fv_malloc(net->n_params * sizeof(float)),
+          *pb = fv_malloc(net->n_params * sizeof(float));
+    fv_cuda_net_get_params(a, pa);
+    fv_cuda_net_get_params(b, pb);
+    if (memcmp(pa, pb, net->n_params * sizeof(float)) != 0)
+        fail_msg("%s: parameters after graph replays differ from uncaptured steps", model);
+    const size_t sl = fv_cuda_net_opt_state_len(a);
+    float *oa = fv_malloc((sl ? sl : 1) * sizeof(float)),
+          *ob = fv_malloc((sl ? sl : 1) * sizeof(float));
+    fv_cuda_net_get_opt_state(a, oa, NULL);
+    fv_cuda_net_get_opt_state(b, ob, NULL);
+    if (memcmp(oa, ob, sl * sizeof(float)) != 0) fail_msg("%s: optimizer state differs", model);
+    const fv_cuda_net_info ia = fv_cuda_net_info_get(a), ib = fv_cuda_net_info_get(b);
+    assert_int_equal(ia.captures, 1); /* the second epoch reused the graph */
+    assert_int_equal(ia.graph_steps, 2 * (n / batch));
+    assert_int_equal(ia.eager_steps, 2 * (n % batch ? 1 : 0));
+    assert_int_equal(ib.captures, 0);
+    assert_int_equal(ib.eager_steps, 2 * ((n + batch - 1) / batch));
+    assert_true(ia.device_bytes > net->n_params * sizeof(float));
+    fv_cuda_shard_destroy(&sa);
+    fv_cuda_shard_destroy(&sb);
+    fv_cuda_net_destroy(&a);
+    fv_cuda_net_destroy(&b);
+    fv_net_destroy(&net);
+    fv_dataset_free(&d);
+    free(pa), free(pb), free(oa), free(ob);
+}
+
+static void test_graph_matches_eager(void **st) {
+    (void)st;
+    graph_case("lenet5", (fv_shape){1, 28, 28}, 100, 32, fv_opt_defaults(FV_OPT_ADAM));
+    fv_opt_cfg sgd = fv_opt_defaults(FV_OPT_SGD);
+    sgd.momentum = 0.9f, sgd.nesterov = 1, sgd.wd = 5e-4f, sgd.decay_steps = 5;
+    graph_case("vgg11", (fv_shape){3, 32, 32}, 40, 16, sgd); /* batch norm and dropout */
+}
+
+/* ---- state transfer, reuse, errors ---- */
+
+static void test_state_roundtrip(void **st) {
+    (void)st;
+    fv_net *net = fv_model_new("lenet5", (fv_shape){1, 28, 28}, 10, 2, NULL);
+    fv_cuda_net *cn = gpu_net(net, 8);
+    fv_opt_cfg oc = fv_opt_defaults(FV_OPT_STADAM);
+    oc.mu = 0.9f;
+    fv_cuda_net_set_opt(cn, &oc);
+    const size_t sl = fv_cuda_net_opt_state_len(cn);
+    assert_int_equal(sl, 3 * net->n_train);
+    float *s = fv_malloc(sl * sizeof(float)), *s2 = fv_malloc(sl * sizeof(float));
+    fv_rng r;
+    fv_rng_seed(&r, 4);
+    for (size_t i = 0; i < sl; i++) s[i] = fv_rng_uniform(&r);
+    fv_cuda_net_set_opt_state(cn, s, 1234);
+    int64_t t = 0;
+    fv_cuda_net_get_opt_state(cn, s2, &t);
+    assert_memory_equal(s, s2, sl * sizeof(float));
+    assert_int_equal(t, 1234);
+    fv_cuda_net_opt_reset(cn);
+    fv_cuda_net_get_opt_state(cn, s2, &t);
+    assert_int_equal(t, 0);
+    for (size_t i = 0; i < sl; i++)
+        if (s2[i] != 0.0f) fail_msg("opt_reset left state[%zu] = %g", i, s2[i]);
+    /* parameters round trip */
+    float *p = fv_malloc(net->n_params * sizeof(float)),
+          *p2 = fv_malloc(net->n_params * sizeof(float));
+    for (size_t i = 0; i < net->n_params; i++) p[i] = fv_rng_uniform(&r) - 0.5f;
+    fv_cuda_net_set_params(cn, p);
+    fv_cuda_net_get_params(cn, p2);
+    assert_memory_equal(p, p2, net->n_params * sizeof(float));
+    char desc[300];
+    fv_cuda_net_describe(cn, desc, sizeof desc);
+    assert_non_null(strstr(desc, "cuda:0"));
+    fv_cuda_net_destroy(&cn);
+    fv_net_destroy(&net);
+    free(s), free(s2), free(p), free(p2);
+}
+
+static void test_shard_reuse_and_errors(void **st) {
+    (void)st;
+    fv_net *net = fv_model_new("tiny", (fv_shape){1, 12, 12}, 10, 2, NULL);
+    fv_cuda_net *cn = gpu_net(net, 10);
+    fv_cuda_net_set_opt(cn, &(fv_opt_cfg){.kind = FV_OPT_SGD, .lr = 0.05f});
+    fv_dataset d = synth(200, 1, 12, 12, 55);
+    fv_cuda_shard *sh = fv_cuda_shard_new(cn);
+    fv_err e;
+    fv_rng r;
+    fv_rng_seed(&r, 1);
+    const fv_norm norm = fv_norm_for("mnist");
+    assert_int_equal(fv_cuda_shard_load(sh, &d, NULL, 100, &e) == 0 ? 0 : -1, 0);
+    assert_int_equal(fv_cuda_shard_size(sh), 200); /* idx NULL: all of d */
+    int idx[150];
+    for (int i = 0; i < 150; i++) idx[i] = 199 - i;
+    assert_int_equal(fv_cuda_shard_load(sh, &d, idx, 60, &e), 0);
+    fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL);
+    assert_int_equal(fv_cuda_shard_load(sh, &d, idx, 40, &e), 0); /* smaller: same buffer */
+    fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL);
+    assert_int_equal(fv_cuda_net_info_get(cn).captures, 1);
+    assert_int_equal(fv_cuda_shard_load(sh, &d, idx, 150, &e), 0); /* fits the first 200 */
+    fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL);
+    assert_int_equal(fv_cuda_net_info_get(cn).captures, 1);
+    /* an empty shard trains nothing and reports zeros */
+    assert_int_equal(fv_cuda_shard_load(sh, &d, idx, 0, &e), 0);
+    fv_epoch_stats s0 = fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL);
+    assert_int_equal(s0.images, 0);
+    /* wrong shape and out-of-range labels are user errors */
+    fv_dataset big = synth(5, 1, 14, 12, 56);
+    e.msg[0] = 0;
+    assert_int_equal(fv_cuda_shard_load(sh, &big, NULL, 0, &e), -1);
+    assert_non_null(strstr(e.msg, "1x14x12"));
+    fv_net *net3 = fv_model_new("tiny", (fv_shape){1, 12, 12}, 3, 2, NULL);
+    fv_cuda_net *cn3 = gpu_net(net3, 4);
+    fv_cuda_shard *sh3 = fv_cuda_shard_new(cn3);
+    e.msg[0] = 0;
+    assert_int_equal(fv_cuda_shard_load(sh3, &d, NULL, 0, &e), -1);
+    assert_non_null(strstr(e.msg, "label"));
+    fv_cuda_shard_destroy(&sh3);
+    fv_cuda_net_destroy(&cn3);
+    fv_net_destroy(&net3);
+    fv_cuda_shard_destroy(&sh);
+    assert_null(sh);
+    fv_cuda_net_destroy(&cn);
+    fv_net_destroy(&net);
+    fv_dataset_free(&d);
+    fv_dataset_free(&big);
+}
+
+/* Progress reports end with the whole epoch and the epoch's mean loss. */
+typedef struct {
+    long calls, last_done, last_total;
+    double last_loss;
+} prog;
+
+static void on_progress(void *ctx, long done, long total, double loss) {
+    prog *p = ctx;
+    p->calls++;
+    if (done < p->last_done) fail_msg("progress went backwards: %ld after %ld", done, p->last_done);
+    p->last_done = done, p->last_total = total, p->last_loss = loss;
+}
+
+static void test_progress(void **st) {
+    (void)st;
+    fv_net *net = fv_model_new("tiny", (fv_shape){1, 12, 12}, 10, 2, NULL);
+    fv_cuda_net *cn = gpu_net(net, 16);
+    fv_cuda_net_set_opt(cn, &(fv_opt_cfg){.kind = FV_OPT_SGD, .lr = 0.05f});
+    fv_dataset d = synth(100, 1, 12, 12, 57);
+    fv_cuda_shard *sh = fv_cuda_shard_new(cn);
+    fv_err e;
+    assert_int_equal(fv_cuda_shard_load(sh, &d, NULL, 0, &e), 0);
+    fv_rng r;
+    fv_rng_seed(&r, 2);
+    prog p = {0};
+    fv_epoch_stats s =
+        fv_cuda_train_epoch(cn, sh, 16, fv_norm_for("mnist"), &r, 0, NULL, on_progress, &p);
+    assert_true(p.calls >= 1);
+    assert_int_equal(p.last_done, 100);
+    assert_int_equal(p.last_total, 100);
+    assert_true(p.last_loss == s.loss);
+    fv_cuda_shard_destroy(&sh);
+    fv_cuda_net_destroy(&cn);
+    fv_net_destroy(&net);
+    fv_dataset_free(&d);
+}
+
+int main(void) {
+    fv_set_threads(2);
+    const struct CMUnitTest always[] = {
+        cmocka_unit_test(test_device_parse),
+        cmocka_unit_test(test_unavailable),
+    };
+    if (cmocka_run_group_tests_name("cuda_net without a device", always, NULL, NULL) != 0) return 1;
+    if (!fv_cuda_built() || fv_cuda_device_count() == 0) {
+        printf("test_cuda_net: model tests skipped (%s)\n",
+               fv_cuda_built() ? "no CUDA device" : "this build has no CUDA backend");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grad_lenet5),       cmocka_unit_test(test_grad_resnet20),
+        cmocka_unit_test(test_grad_other_models), cmocka_unit_test(test_train_lenet5),
+        cmocka_unit_test(test_train_resnet20),    cmocka_unit_test(test_graph_matches_eager),
+        cmocka_unit_test(test_state_roundtrip),   cmocka_unit_test(test_shard_reuse_and_errors),
+        cmocka_unit_test(test_progress),
+    };
+    return cmocka_run_group_tests_name("cuda_net on a device", tests, NULL, NULL) != 0 ? 1 : 0;
+}
