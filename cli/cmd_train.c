@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "cuda_net.h"
 #include "data.h"
 #include "flags.h"
 #include "json.h"
@@ -37,7 +38,7 @@ static void progress(void *p, long done, long total, double loss) {
 
 int fv_cmd_train(int argc, char **argv) {
     const char *model = "lenet5", *dataset = "mnist", *data_dir = NULL, *optimizer = "adam", *save = NULL,
-               *schedule = "constant";
+               *schedule = "constant", *device = "cpu";
     int epochs = 1, batch = 64, seed = 1, threads = 2, json = 0, limit = 0, test_limit = 0, nesterov = 0;
     double lr = -1, momentum = 0.9, wd = 0, mu = 0;
     fv_flag flags[] = {
@@ -55,6 +56,7 @@ int fv_cmd_train(int argc, char **argv) {
         {"mu", FV_FLAG_FLOAT, &mu, "ST-Adam update momentum", 0, 1},
         {"seed", FV_FLAG_INT, &seed, "seed for initialisation, data order and dropout", 0, 2147483647},
         {"threads", FV_FLAG_INT, &threads, "CPU threads", 1, 1024},
+        {"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N]: train on CUDA device N (a CUDA build)", 0, 0},
         {"limit", FV_FLAG_INT, &limit, "use only the first N training images (0: all)", 0, 100000000},
         {"test-limit", FV_FLAG_INT, &test_limit, "use only the first N test images (0: all)", 0, 100000000},
         {"save", FV_FLAG_STRING, &save, "write the trained model to this safetensors file", 0, 0},
@@ -68,6 +70,11 @@ int fv_cmd_train(int argc, char **argv) {
     if (r == 1) return 0;
     if (r < 0) {
         fprintf(stderr, "%s\n", e.msg);
+        return 2;
+    }
+    int dev = -1;
+    if (fv_device_parse(device, &dev, &e) != 0) {
+        fprintf(stderr, "fedvim train: %s\n", e.msg);
         return 2;
     }
     fv_opt_kind kind;
@@ -105,11 +112,36 @@ int fv_cmd_train(int argc, char **argv) {
     if (strcmp(schedule, "cosine") == 0) oc.decay_steps = (long)epochs * ((tr.n + batch - 1) / batch);
     fv_opt *opt = fv_opt_new(&oc, net->n_train);
     fv_norm norm = fv_norm_for(dataset);
+    /* --device cuda: the model, its optimizer and both data sets live on the GPU for the run */
+    fv_cuda_net *cn = NULL;
+    fv_cuda_shard *ctr = NULL, *cte = NULL;
+    char where[320];
+    snprintf(where, sizeof where, "%d threads", threads);
+    if (dev >= 0) {
+        cn = fv_cuda_net_new(net, dev, batch, &e);
+        if (cn) {
+            fv_cuda_net_set_opt(cn, &oc);
+            ctr = fv_cuda_shard_new(cn);
+            cte = fv_cuda_shard_new(cn);
+        }
+        if (!cn || fv_cuda_shard_load(ctr, &tr, NULL, 0, &e) != 0 || fv_cuda_shard_load(cte, &te, NULL, 0, &e) != 0) {
+            fprintf(stderr, "fedvim train: --device %s: %s\n", device, e.msg);
+            fv_cuda_shard_destroy(&ctr);
+            fv_cuda_shard_destroy(&cte);
+            fv_cuda_net_destroy(&cn);
+            fv_opt_destroy(&opt);
+            fv_net_destroy(&net);
+            fv_dataset_free(&tr);
+            fv_dataset_free(&te);
+            return 1;
+        }
+        fv_cuda_net_describe(cn, where, sizeof where);
+    }
     fv_rng rng;
     fv_rng_seed2(&rng, (uint64_t)seed, 1);
     fprintf(stderr, "fedvim train: %s on %s (%d train, %d test images, %dx%dx%d), %zu parameters, %s lr %g, "
-                    "batch %d, %d threads\n",
-            model, dataset, tr.n, te.n, tr.c, tr.h, tr.w, net->n_train, fv_opt_kind_name(kind), oc.lr, batch, threads);
+                    "batch %d, %s\n",
+            model, dataset, tr.n, te.n, tr.c, tr.h, tr.w, net->n_train, fv_opt_kind_name(kind), oc.lr, batch, where);
     progress_ctx pc = {isatty(2), fv_now(), 0, 0, epochs};
     double train_seconds = 0, last_train_loss = 0, last_train_acc = 0;
     long images = 0;
@@ -117,13 +149,14 @@ int fv_cmd_train(int argc, char **argv) {
     for (int ep = 1; ep <= epochs; ep++) {
         pc.epoch = ep;
         pc.t0 = fv_now();
-        fv_epoch_stats st = fv_train_epoch(net, opt, &tr, NULL, tr.n, batch, norm, &rng, 0.0f, NULL, progress, &pc);
+        fv_epoch_stats st = cn ? fv_cuda_train_epoch(cn, ctr, batch, norm, &rng, 0.0f, NULL, progress, &pc)
+                               : fv_train_epoch(net, opt, &tr, NULL, tr.n, batch, norm, &rng, 0.0f, NULL, progress, &pc);
         if (pc.tty) fputc('\n', stderr);
         train_seconds += st.seconds;
         images += st.images;
         last_train_loss = st.loss;
         last_train_acc = st.accuracy;
-        ev = fv_evaluate(net, &te, NULL, te.n, 500, norm);
+        ev = cn ? fv_cuda_evaluate(cn, cte, 500, norm) : fv_evaluate(net, &te, NULL, te.n, 500, norm);
         fprintf(stderr, "epoch %d/%d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.1f s, %.0f img/s\n", ep,
                 epochs, st.loss, st.accuracy, ev.loss, ev.accuracy, st.seconds, st.images / (st.seconds + 1e-12));
         if (!isfinite(st.loss)) {
@@ -132,6 +165,7 @@ int fv_cmd_train(int argc, char **argv) {
         }
     }
     int rc = 0;
+    if (cn) fv_cuda_net_get_params(cn, net->params); /* the trained model, for --save */
     if (save) {
         char seedbuf[32], epbuf[32];
         snprintf(seedbuf, sizeof seedbuf, "%d", seed);
@@ -154,6 +188,7 @@ int fv_cmd_train(int argc, char **argv) {
         fv_json_int(&j, "batch", batch);
         fv_json_str(&j, "schedule", schedule);
         fv_json_int(&j, "threads", threads);
+        fv_json_str(&j, "device", device);
         fv_json_int(&j, "seed", seed);
         fv_json_int(&j, "parameters", (int64_t)net->n_train);
         fv_json_int(&j, "train_images", tr.n);
@@ -167,6 +202,9 @@ int fv_cmd_train(int argc, char **argv) {
         printf("%s\n", fv_json_end(&j));
         fv_json_free(&j);
     }
+    fv_cuda_shard_destroy(&ctr);
+    fv_cuda_shard_destroy(&cte);
+    fv_cuda_net_destroy(&cn);
     fv_opt_destroy(&opt);
     fv_net_destroy(&net);
     fv_dataset_free(&tr);
