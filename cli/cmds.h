@@ -16,4 +16,5 @@ int fv_cmd_coordinator(int argc, char **argv);
 int fv_cmd_worker(int argc, char **argv);
 int fv_cmd_attack(int argc, char **argv);
 int fv_cmd_obfuscate(int argc, char **argv);
+int fv_cmd_report(int argc, char **argv);
 #endif

@@ -23,6 +23,7 @@ static const fv_cmd CMDS[] = {
     {"worker", fv_cmd_worker, "serve a coordinator's clients (multi-host runs)"},
     {"attack", fv_cmd_attack, "built-in privacy attacks: gan, dlg, mia, reassemble"},
     {"obfuscate", fv_cmd_obfuscate, "baseline obfuscations (Gaussian noise, InstaHide) of a data set"},
+    {"report", fv_cmd_report, "Markdown report (tables, gnuplot plots, image links) of results folders"},
 };
 
 static void usage(FILE *f) {

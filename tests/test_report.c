@@ -1,0 +1,255 @@
+/* test_report.c: the JSON reader (json_read.h) and the Markdown report (report.h): results
+ * folders with a metrics.jsonl, a CSV, a ROC JSON and a PNG become report.md with tables, plot
+ * data in x order, gnuplot PNGs (when gnuplot is installed) and relative image links; malformed
+ * inputs and a missing gnuplot are clear errors; `fedvim report` through $FEDVIM_BIN. */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fv_common.h"
+#include "json_read.h"
+#include "png_io.h"
+#include "report.h"
+
+static fv_jr *parse(const char *s, fv_err *e) { return fv_jr_parse(s, strlen(s), e); }
+
+static void test_json_values(void **st) {
+    (void)st;
+    fv_err e = {{0}};
+    fv_jr *v = parse(" {\"a\": [1, -2.5e2, 0.125], \"s\": \"x\\\"\\u00e9\\ud83d\\ude00\\n\", \"t\": true, "
+                     "\"f\": false, \"z\": null, \"o\": {}, \"a2\": []} ", &e);
+    assert_non_null(v);
+    assert_int_equal(v->type, FV_JR_OBJ);
+    const fv_jr *a = fv_jr_get(v, "a");
+    assert_int_equal(a->type, FV_JR_ARR);
+    assert_int_equal(a->n, 3);
+    assert_true(a->items[1].num == -250.0);
+    assert_true(fv_jr_num(&a->items[2], 0) == 0.125);
+    assert_string_equal(fv_jr_get(v, "s")->str, "x\"\xc3\xa9\xf0\x9f\x98\x80\n");
+    assert_true(fv_jr_get(v, "t")->num == 1);
+    assert_int_equal(fv_jr_get(v, "z")->type, FV_JR_NULL);
+    assert_int_equal(fv_jr_get(v, "o")->n, 0);
+    assert_null(fv_jr_get(v, "missing"));
+    assert_true(isnan(fv_jr_num(fv_jr_get(v, "missing"), NAN)));
+    assert_true(fv_jr_num(fv_jr_get(v, "s"), 7) == 7); /* not a number: the default */
+    fv_jr_free(&v);
+    assert_null(v);
+    fv_jr_free(&v); /* NULL is fine */
+}
+
+static void test_json_errors(void **st) {
+    (void)st;
+    const char *bad[] = {"[1,]", "{\"a\":1,}", "01", "1.", "-", "[1] x", "\"abc", "\"a\tb\"", "{'a':1}",
+                         "nul", "[1 2]", "{\"a\" 1}", "\"\\ud800\"", "\"\\u0000\"", "\"\\q\"", "", "NaN", "1e"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fv_err e = {{0}};
+        fv_jr *v = parse(bad[i], &e);
+        if (v) fprintf(stderr, "accepted: %s\n", bad[i]);
+        assert_null(v);
+        assert_non_null(strstr(e.msg, "byte"));
+    }
+    char deep[200];
+    memset(deep, '[', 70);
+    memset(deep + 70, ']', 70);
+    deep[140] = 0;
+    fv_err e = {{0}};
+    assert_null(parse(deep, &e));
+    assert_non_null(strstr(e.msg, "deep"));
+    deep[5] = 0; /* truncated */
+    assert_null(parse(deep, &e));
+}
+
+static char ROOT[256];
+
+static void write_text(const char *rel, const char *text) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", ROOT, rel);
+    fv_err e = {{0}};
+    assert_int_equal(fv_write_file_atomic(p, text, strlen(text), &e), 0);
+}
+
+static char *slurp(const char *rel) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", ROOT, rel);
+    uint8_t *b = NULL;
+    size_t n = 0;
+    fv_err e = {{0}};
+    if (fv_read_file(p, 1 << 24, &b, &n, &e)) return NULL;
+    char *s = fv_malloc(n + 1);
+    memcpy(s, b, n);
+    s[n] = 0;
+    free(b);
+    return s;
+}
+
+static int exists(const char *rel) {
+    char p[512];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", ROOT, rel);
+    return stat(p, &sb) == 0 && sb.st_size > 0;
+}
+
+static void make_results(void) {
+    char p[512];
+    fv_err e = {{0}};
+    snprintf(p, sizeof p, "%s/res/run1", ROOT);
+    assert_int_equal(fv_mkdirs(p, &e), 0);
+    snprintf(p, sizeof p, "%s/res/grids", ROOT);
+    assert_int_equal(fv_mkdirs(p, &e), 0);
+    write_text("res/run1/metrics.jsonl", "{\"round\":1,\"test_accuracy\":0.5,\"test_accuracy_mixed\":0.4,"
+                                         "\"vfe_clients\":0.55}\n{\"round\":2,\"test_accuracy\":0.75,"
+                                         "\"test_accuracy_mixed\":0.7,\"vfe_clients\":0.56}\n");
+    write_text("res/frontier.csv", "# {\"cpu\": \"test\"}\nid,family,vfe_mean,test_accuracy,dlg_ssim_orig\n"
+                                   "b,uniform,0.8,0.85,0.3\na,uniform,0.55,0.92,0.69\nc,guided,0.61,0.89,\n"
+                                   "d,none,,0.94,0.99\n");
+    write_text("res/mia.json", "{\"attack\":\"mia\",\"loss\":{\"auc\":0.6,\"roc_fpr\":[0,0.5,1],"
+                               "\"roc_tpr\":[0,0.7,1]}}");
+    write_text("res/other.json", "not json at all");
+    uint8_t px[16 * 16];
+    memset(px, 200, sizeof px);
+    snprintf(p, sizeof p, "%s/res/grids/g.png", ROOT);
+    assert_int_equal(fv_png_write(p, px, 16, 16, 1, &e), 0);
+}
+
+static int have_gnuplot(void) { return system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
+static void test_report_end_to_end(void **st) {
+    (void)st;
+    make_results();
+    fv_report *r = fv_report_new();
+    fv_err e = {{0}};
+    char p[512], out[512];
+    snprintf(p, sizeof p, "%s/res", ROOT);
+    snprintf(out, sizeof out, "%s/out", ROOT);
+    assert_int_equal(fv_report_add_dir(r, p, &e), 4); /* metrics, CSV, one ROC, one PNG */
+    int plots = have_gnuplot();
+    if (!plots) fprintf(stderr, "test_report: gnuplot not installed: PNG rendering not checked\n");
+    assert_int_equal(fv_report_write(r, out, plots, &e), 0);
+    fv_report_destroy(&r);
+    assert_null(r);
+    char *md = slurp("out/report.md");
+    assert_non_null(md);
+    assert_non_null(strstr(md, "| run1 | 2 | 0.7500 | 0.7000 | 0.7500 | 0.5600 |"));
+    assert_non_null(strstr(md, "| id | family | vfe_mean | test_accuracy | dlg_ssim_orig |"));
+    assert_non_null(strstr(md, "| a | uniform | 0.55 | 0.92 | 0.69 |"));
+    assert_non_null(strstr(md, "![Test accuracy against measured VFE](t00_acc_vs_vfe.png)"));
+    assert_non_null(strstr(md, "(t00_acc_vs_dlg_ssim.png)"));
+    assert_non_null(strstr(md, "| mia.json: loss | 3 | 0.6000 |"));
+    assert_non_null(strstr(md, "[../res/grids/g.png](../res/grids/g.png)"));
+    assert_non_null(strstr(md, "Machine and run: `{\"cpu\": \"test\"}`"));
+    free(md);
+    /* points in x order per series; the row without a VFE is left out of the VFE plot */
+    char *dat = slurp("out/t00_acc_vs_vfe.dat");
+    assert_non_null(dat);
+    const char *a = strstr(dat, "0.55 0.92"), *b = strstr(dat, "0.8 0.85"), *g = strstr(dat, "0.61 0.89");
+    assert_true(a && b && g && a < b && b < g);
+    assert_null(strstr(dat, "0.94"));
+    free(dat);
+    char *gp = slurp("out/roc.gp");
+    assert_non_null(strstr(gp, "'roc.dat' index 0"));
+    free(gp);
+    assert_true(exists("out/fl_accuracy_per_round.gp") && exists("out/fl_accuracy_per_round.dat"));
+    if (plots) {
+        assert_true(exists("out/fl_accuracy_per_round.png"));
+        assert_true(exists("out/t00_acc_vs_vfe.png"));
+        assert_true(exists("out/roc.png"));
+    }
+}
+
+static void test_report_errors(void **st) {
+    (void)st;
+    fv_err e = {{0}};
+    char p[512];
+    fv_report *r = fv_report_new();
+    snprintf(p, sizeof p, "%s/nonexistent", ROOT);
+    assert_int_equal(fv_report_add_dir(r, p, &e), -1);
+    assert_non_null(strstr(e.msg, "not a folder"));
+    snprintf(p, sizeof p, "%s/bad1", ROOT);
+    assert_int_equal(fv_mkdirs(p, &e), 0);
+    write_text("bad1/metrics.jsonl", "{\"round\":1}\n{\"round\":2,}\n");
+    assert_int_equal(fv_report_add_dir(r, p, &e), -1);
+    assert_non_null(strstr(e.msg, "metrics.jsonl: line 2"));
+    snprintf(p, sizeof p, "%s/bad2", ROOT);
+    assert_int_equal(fv_mkdirs(p, &e), 0);
+    write_text("bad2/t.csv", "a,b\n1,2,3\n");
+    assert_int_equal(fv_report_add_dir(r, p, &e), -1);
+    assert_non_null(strstr(e.msg, "line 2 has 3 fields"));
+    fv_report_destroy(&r);
+    /* gnuplot missing from PATH: a clear error saying what to install */
+    r = fv_report_new();
+    snprintf(p, sizeof p, "%s/res", ROOT);
+    assert_true(fv_report_add_dir(r, p, &e) > 0);
+    char *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+    setenv("PATH", "/nonexistent-fedvim-test", 1);
+    snprintf(p, sizeof p, "%s/out2", ROOT);
+    int rc = fv_report_write(r, p, 1, &e);
+    if (old) {
+        setenv("PATH", old, 1);
+        free(old);
+    }
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(e.msg, "gnuplot-nox"));
+    fv_report_destroy(&r);
+}
+
+static void test_relpath(void **st) {
+    (void)st;
+    char a[512], b[512], out[512];
+    fv_err e = {{0}};
+    snprintf(a, sizeof a, "%s/x/y", ROOT);
+    snprintf(b, sizeof b, "%s/x/z", ROOT);
+    assert_int_equal(fv_mkdirs(a, &e), 0);
+    assert_int_equal(fv_mkdirs(b, &e), 0);
+    write_text("x/z/f.png", "p");
+    write_text("x/y/g.png", "p");
+    snprintf(b, sizeof b, "%s/x/z/f.png", ROOT);
+    assert_int_equal(fv_report_relpath(out, sizeof out, a, b, &e), 0);
+    assert_string_equal(out, "../z/f.png");
+    snprintf(b, sizeof b, "%s/x/y/g.png", ROOT);
+    assert_int_equal(fv_report_relpath(out, sizeof out, a, b, &e), 0);
+    assert_string_equal(out, "g.png");
+    snprintf(b, sizeof b, "%s/x/y", ROOT);
+    assert_int_equal(fv_report_relpath(out, sizeof out, a, b, &e), 0);
+    assert_string_equal(out, ".");
+    snprintf(b, sizeof b, "%s/x/zz.png", ROOT); /* missing */
+    assert_int_equal(fv_report_relpath(out, sizeof out, a, b, &e), -1);
+}
+
+static void test_cli(void **st) {
+    (void)st;
+    const char *bin = getenv("FEDVIM_BIN");
+    if (!bin || access(bin, X_OK) != 0) {
+        fprintf(stderr, "test_report: FEDVIM_BIN not set: CLI part skipped\n");
+        skip();
+    }
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s report --out %s/cli 2>/dev/null", bin, ROOT); /* no folder */
+    assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "%s report %s/nonexistent --out %s/cli 2>/dev/null", bin, ROOT, ROOT);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+    snprintf(cmd, sizeof cmd, "%s report %s/res --out %s/cli --no-plots 2>/dev/null", bin, ROOT, ROOT);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 0);
+    assert_true(exists("cli/report.md") && exists("cli/roc.gp") && !exists("cli/roc.png"));
+}
+
+int main(void) {
+    snprintf(ROOT, sizeof ROOT, "/tmp/test_report_%d", (int)getpid());
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_values), cmocka_unit_test(test_json_errors),
+        cmocka_unit_test(test_report_end_to_end), cmocka_unit_test(test_report_errors),
+        cmocka_unit_test(test_relpath), cmocka_unit_test(test_cli),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", ROOT);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", ROOT);
+    return rc;
+}
