@@ -176,6 +176,7 @@ typedef struct {
 
 static const bench_entry BENCHES[] = {
     {"train", bench_train, "training throughput of one model (images/s)"},
+    {"fl", fv_bench_fl, "federated overhead per round and aggregation throughput against memcpy"},
     {"mix", fv_bench_mix, "VisualMixer throughput per core at 28x28x1, 32x32x3, 224x224x3, against memcpy"},
 };
 
