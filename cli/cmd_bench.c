@@ -139,9 +139,9 @@ static int bench_train(int argc, char **argv) {
             where, ips, done, secs);
     if (cn) {
         fv_cuda_net_info info = fv_cuda_net_info_get(cn);
-        fprintf(stderr, "bench train: %ld steps as CUDA-graph replays, %ld uncaptured, %ld captures, %.1f MiB on the "
-                        "device\n",
-                info.graph_steps, info.eager_steps, info.captures, info.device_bytes / 1048576.0);
+        fprintf(stderr, "bench train: convolutions %s; %ld steps as CUDA-graph replays, %ld uncaptured, %ld "
+                        "captures, %.1f MiB on the device\n",
+                info.conv, info.graph_steps, info.eager_steps, info.captures, info.device_bytes / 1048576.0);
     }
     if (json && rc == 0) {
         fv_json j;
@@ -150,6 +150,7 @@ static int bench_train(int argc, char **argv) {
         fv_json_str(&j, "model", model);
         fv_json_str(&j, "device", device);
         fv_json_str(&j, "device_name", where);
+        if (cn) fv_json_str(&j, "convolutions", fv_cuda_net_info_get(cn).conv);
         fv_json_str(&j, "data", source);
         fv_json_int(&j, "batch", batch);
         fv_json_int(&j, "threads", threads);

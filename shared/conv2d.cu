@@ -193,6 +193,12 @@ __global__ void dw_backward_weight_kernel(float *dw, const float *g, const float
     if (threadIdx.x == 0) dw[wi] += acc;
 }
 
+void fv_cuda_channel_sum_add(const fv_cuda_ctx *x, float *db, const float *g, int N, int K,
+                             size_t P) {
+    channel_sum_add_kernel<<<K, FV_THREADS, 0, x->stream>>>(db, g, N, K, P);
+    FV_CUDA_LAUNCHED();
+}
+
 void fv_cuda_conv2d_forward(const fv_cuda_ctx *x, float *out, const float *inp, const float *w,
                             const float *b, float *scratch, size_t scratch_floats,
                             const fv_conv2d_shape *s) {

@@ -7,6 +7,9 @@
 #define FV_CUDA_COMMON_CUH
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#ifdef FEDVIM_HAVE_CUDNN
+#include <cudnn.h>
+#endif
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +21,8 @@ struct fv_cuda_ctx {
     cublasHandle_t blas;
     void *blas_ws; /* cuBLAS workspace (cublasSetWorkspace), FV_CUBLAS_WS bytes */
     int sms;       /* streaming multiprocessors: sizes grids */
+    void *dnn;     /* cudnnHandle_t on `stream`, or NULL (no cuDNN in this build, or it failed) */
+    char dnn_why[160]; /* why dnn is NULL */
 };
 
 /* 32 MiB: what cuBLAS recommends on Hopper so that graph-captured GEMMs never allocate. */

@@ -69,6 +69,22 @@ fv_cuda_ctx *fv_cuda_ctx_new(int device, fv_err *e) {
     FV_CUBLAS_CHECK(cublasSetWorkspace(x->blas, x->blas_ws, FV_CUBLAS_WS));
     FV_CUBLAS_CHECK(cublasSetMathMode(x->blas, CUBLAS_DEFAULT_MATH));
     FV_CUBLAS_CHECK(cublasSetPointerMode(x->blas, CUBLAS_POINTER_MODE_HOST));
+#ifdef FEDVIM_HAVE_CUDNN
+    /* cuDNN is an accelerator, not a requirement: without it convolutions use cuBLAS */
+    cudnnHandle_t h = NULL;
+    cudnnStatus_t ds = cudnnCreate(&h);
+    if (ds == CUDNN_STATUS_SUCCESS) ds = cudnnSetStream(h, x->stream);
+    if (ds == CUDNN_STATUS_SUCCESS) {
+        x->dnn = h;
+    } else {
+        if (h) cudnnDestroy(h);
+        snprintf(x->dnn_why, sizeof x->dnn_why, "cuDNN did not initialise: %s",
+                 cudnnGetErrorString(ds));
+        (void)cudaGetLastError();
+    }
+#else
+    snprintf(x->dnn_why, sizeof x->dnn_why, "this build has no cuDNN");
+#endif
     return x;
 }
 
@@ -77,6 +93,9 @@ void fv_cuda_ctx_destroy(fv_cuda_ctx **px) {
     fv_cuda_ctx *x = *px;
     FV_CUDA_CHECK(cudaSetDevice(x->device));
     FV_CUDA_CHECK(cudaStreamSynchronize(x->stream));
+#ifdef FEDVIM_HAVE_CUDNN
+    if (x->dnn) cudnnDestroy((cudnnHandle_t)x->dnn);
+#endif
     FV_CUBLAS_CHECK(cublasDestroy(x->blas));
     fv_cuda_free(x->blas_ws);
     FV_CUDA_CHECK(cudaStreamDestroy(x->stream));

@@ -88,6 +88,35 @@ void fv_cuda_conv2d_backward(const fv_cuda_ctx *x, float *dinp, float *dw, float
                              const float *dout, const float *inp, const float *w, float *scratch,
                              size_t scratch_floats, const fv_conv2d_shape *s);
 
+/* db[K] += sum over n, p of g[N, K, P] (a conv's bias gradient; one block per channel). */
+void fv_cuda_channel_sum_add(const fv_cuda_ctx *x, float *db, const float *g, int N, int K,
+                             size_t P);
+
+/* ---- conv2d through cuDNN (cudnn_conv.cu) ----
+ * A plan for one shape, batch size included: cuDNN descriptors (NCHW float, groups, cross-
+ * correlation, FP32 FMA math: no TF32) and, from cuDNN's heuristics, the first DETERMINISTIC
+ * algorithm for forward, backward-data and backward-filter whose workspace fits ws_limit bytes.
+ * Same contract as fv_cuda_conv2d_*: backward accumulates (beta 1) into dinp, dw and db. */
+typedef struct fv_cudnn_conv fv_cudnn_conv;
+/* 1 when x can run cuDNN; else 0 and why (a build without cuDNN, or cudnnCreate failed). */
+int fv_cudnn_available(const fv_cuda_ctx *x, char *why, size_t cap);
+/* cuDNN's version as "9.14.0" (the library loaded at run time). */
+void fv_cudnn_version(char *buf, size_t cap);
+/* A plan for shape s, or NULL with e set (cuDNN unavailable, or no deterministic algorithm within
+ * ws_limit). Caller owns; fv_cudnn_conv_destroy accepts NULL and clears the pointer. */
+fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s, size_t ws_limit,
+                                 fv_err *e);
+void fv_cudnn_conv_destroy(fv_cudnn_conv **c);
+/* Workspace bytes the plan's algorithms need (<= ws_limit). */
+size_t fv_cudnn_conv_workspace(const fv_cudnn_conv *c);
+/* out[N,K,OH,OW] = conv(inp, w) + b (b may be NULL); ws holds fv_cudnn_conv_workspace bytes. */
+void fv_cudnn_conv_forward(const fv_cuda_ctx *x, const fv_cudnn_conv *c, float *out,
+                           const float *inp, const float *w, const float *b, void *ws);
+/* dinp += (may be NULL), dw +=, db += (may be NULL) from dout. */
+void fv_cudnn_conv_backward(const fv_cuda_ctx *x, const fv_cudnn_conv *c, float *dinp, float *dw,
+                            float *db, const float *dout, const float *inp, const float *w,
+                            void *ws);
+
 /* ---- linear (linear.cu): out[N,Out] = inp[N,In] w[Out,In]^T + b[Out] ---- */
 void fv_cuda_linear_forward(const fv_cuda_ctx *x, float *out, const float *inp, const float *w,
                             const float *b, int N, int In, int Out);
@@ -147,13 +176,14 @@ void fv_cuda_batchnorm_backward(const fv_cuda_ctx *x, float *dinp, float *dgamma
                                 int C, int HW);
 
 /* ---- inverted dropout (dropout.cu) with drop probability p in [0, 1) ----
- * The mask is counter-based: element i of a call is kept when u(seed, *counter, i) >= p, u a
- * 24-bit uniform in [0, 1) from a 64-bit hash, so the mask depends on (seed, counter value, i)
- * only: deterministic, independent of launch shape, and capturable (the counter is read on the
- * device; the caller advances it between steps). Same distribution as the CPU's fv_rng draws, but
- * NOT the same masks. p == 0 keeps everything. */
+ * The mask is counter-based: key[0] is a seed and key[1] a step counter, both in DEVICE memory
+ * (read by the kernel, so a captured step follows reseeding and the caller advances the counter
+ * between steps); salt tells apart the layers of one step. Element i is kept when
+ * u(key[0], key[1], salt, i) >= p, u a 24-bit uniform in [0, 1) from a 64-bit hash: the mask
+ * depends on those values only, not on the launch shape. Same distribution as the CPU's fv_rng
+ * draws, but NOT the same masks. p == 0 keeps everything. */
 void fv_cuda_dropout_forward(const fv_cuda_ctx *x, float *out, uint8_t *mask, const float *inp,
-                             size_t n, float p, uint64_t seed, const uint64_t *counter);
+                             size_t n, float p, uint64_t salt, const uint64_t *key);
 void fv_cuda_dropout_backward(const fv_cuda_ctx *x, float *dinp, const float *dout,
                               const uint8_t *mask, size_t n, float p);
 

@@ -21,7 +21,8 @@
  * cursor and the dropout counter. Nothing in it reads host memory or waits for the host, so for a
  * full batch it is captured once into a CUDA graph and replayed: one launch per step instead of
  * ~30 (LeNet-5) or ~200 (ResNet-20). The graph is keyed by what it bakes in: batch size, optimizer
- * configuration, FedProx mu, and the shard and order buffers' addresses.
+ * configuration, FedProx mu, and the shard and order buffers' addresses; when it must be captured
+ * anew, the epoch's first full batch runs uncaptured and the capture follows it.
  * Not here: kernels (cuda_layers.h and the per-op .cu files), the CPU graph (net.c).
  */
 #include <math.h>
@@ -53,6 +54,7 @@ typedef struct {
     int prox;
     float prox_mu;
     long opt_gen;
+    int cudnn;
     const void *images, *labels, *order;
 } graph_key;
 
@@ -94,6 +96,10 @@ struct fv_cuda_net {
     int have_opt;
     size_t opt_len;
     long opt_gen;
+    /* convolutions: cuDNN plans per conv node and batch size (index n), made on first use */
+    int use_cudnn;
+    fv_cudnn_conv **plans[FV_MAX_NODES];
+    uint8_t *plan_failed[FV_MAX_NODES];
     /* graph */
     int graphs_on;
     int have_graph;
@@ -111,6 +117,76 @@ struct fv_cuda_shard {
 };
 
 static void use_device(const fv_cuda_net *cn) { FV_CUDA_CHECK(cudaSetDevice(cn->x->device)); }
+
+/* Workspace floats reserved for cuDNN (32 MiB): ResNet-20's and LeNet-5's deterministic algorithms
+ * need far less; larger ones (FFT) are then skipped. */
+#define FV_CUDNN_WS_FLOATS ((size_t)8 << 20)
+
+static int is_depthwise(const fv_node *nd) {
+    return nd->groups == nd->ishape.c && nd->groups == nd->oshape.c;
+}
+
+/* The cuDNN plan of conv node i for batch n, or NULL when that conv runs on the im2col path
+ * (cuDNN off, a depthwise conv, or no algorithm fits: then the im2col path serves that shape). */
+static const fv_cudnn_conv *plan_for(fv_cuda_net *cn, int i, int n) {
+    const fv_node *nd = &cn->nodes[i];
+    if (!cn->use_cudnn || is_depthwise(nd)) return NULL;
+    if (!cn->plans[i]) {
+        cn->plans[i] = (fv_cudnn_conv **)fv_calloc((size_t)cn->cap + 1, sizeof(fv_cudnn_conv *));
+        cn->plan_failed[i] = (uint8_t *)fv_calloc((size_t)cn->cap + 1, 1);
+    }
+    if (!cn->plans[i][n] && !cn->plan_failed[i][n]) {
+        fv_conv2d_shape s;
+        fv_conv2d_shape_init(&s, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->oshape.c, nd->k,
+                             nd->stride, nd->pad, nd->groups);
+        fv_err e;
+        cn->plans[i][n] = fv_cudnn_conv_new(cn->x, &s, cn->scratch_floats * sizeof(float), &e);
+        if (!cn->plans[i][n]) {
+            cn->plan_failed[i][n] = 1;
+            cn->info.conv_fallbacks++;
+        }
+    }
+    return cn->plans[i][n];
+}
+
+static void free_plans(fv_cuda_net *cn) {
+    for (int i = 0; i < cn->n_nodes; i++) {
+        if (cn->plans[i])
+            for (int n = 0; n <= cn->cap; n++) fv_cudnn_conv_destroy(&cn->plans[i][n]);
+        free(cn->plans[i]);
+        free(cn->plan_failed[i]);
+        cn->plans[i] = NULL;
+        cn->plan_failed[i] = NULL;
+    }
+}
+
+static void describe_conv(fv_cuda_net *cn) {
+    if (cn->use_cudnn) {
+        char v[32];
+        fv_cudnn_version(v, sizeof v);
+        snprintf(cn->info.conv, sizeof cn->info.conv, "cuDNN %s (FP32, deterministic algorithms)",
+                 v);
+    } else {
+        snprintf(cn->info.conv, sizeof cn->info.conv, "cuBLAS SGEMM + im2col (FP32)");
+    }
+}
+
+int fv_cuda_net_set_conv(fv_cuda_net *cn, const char *impl, fv_err *e) {
+    char why[200];
+    if (strcmp(impl, "im2col") == 0) {
+        cn->use_cudnn = 0;
+    } else if (strcmp(impl, "cudnn") == 0) {
+        if (!fv_cudnn_available(cn->x, why, sizeof why))
+            return fv_err_set(e, "convolutions through cuDNN: %s", why);
+        cn->use_cudnn = 1;
+    } else {
+        return fv_err_set(e, "convolution path '%s': expected cudnn or im2col", impl);
+    }
+    describe_conv(cn);
+    return 0;
+}
+
+const char *fv_cuda_net_conv(const fv_cuda_net *cn) { return cn->use_cudnn ? "cudnn" : "im2col"; }
 
 /* ---- memory plan ---- */
 
@@ -160,6 +236,8 @@ static size_t plan_acts(fv_cuda_net *cn, size_t *off_out, size_t *off_dout, size
             if (f > scratch) scratch = f;
         }
     }
+    /* cuDNN's workspace is the same scratch (a conv uses one path or the other) */
+    if (cn->use_cudnn && scratch < FV_CUDNN_WS_FLOATS) scratch = FV_CUDNN_WS_FLOATS;
     cn->scratch_floats = scratch;
     off_misc[0] = take(&top, (scratch ? scratch : 1) * sizeof(float));
     off_misc[1] = take(&top, cap * sizeof(int32_t));   /* labels */
@@ -186,6 +264,18 @@ fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_e
     cn->n_params = host->n_params;
     cn->cap = max_batch;
     cn->graphs_on = 1;
+    /* convolutions: cuDNN when this build and the device have it, unless FEDVIM_CUDA_CONV says
+     * otherwise (im2col or cudnn: a benchmarking knob, read once here) */
+    {
+        const char *env = getenv("FEDVIM_CUDA_CONV");
+        cn->use_cudnn = fv_cudnn_available(x, NULL, 0);
+        if (env && *env && fv_cuda_net_set_conv(cn, env, e) != 0) {
+            fv_err_prefix(e, "FEDVIM_CUDA_CONV: ");
+            fv_cuda_net_destroy(&cn);
+            return NULL;
+        }
+        describe_conv(cn);
+    }
 
     /* parameters, gradients, optimizer state (at most 3 n_train), FedProx reference */
     size_t top = 0;
@@ -259,6 +349,7 @@ void fv_cuda_net_destroy(fv_cuda_net **pcn) {
     use_device(cn);
     fv_cuda_ctx_sync(cn->x);
     if (cn->have_graph) FV_CUDA_CHECK(cudaGraphExecDestroy(cn->exec));
+    free_plans(cn);
     fv_cuda_free(cn->order);
     fv_cuda_free(cn->amem);
     fv_cuda_free(cn->pmem);
@@ -345,9 +436,15 @@ static void forward(fv_cuda_net *cn, int n, int train) {
         const int C = nd->ishape.c, H = nd->ishape.h, W = nd->ishape.w;
         switch (nd->op) {
         case FV_OP_CONV2D: {
-            const fv_conv2d_shape s = conv_shape(nd, n);
-            fv_cuda_conv2d_forward(x, out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL,
-                                   cn->scratch, cn->scratch_floats, &s);
+            const fv_cudnn_conv *plan = plan_for(cn, i, n);
+            const float *b = nd->bias ? p + nd->b_off : NULL;
+            if (plan) {
+                fv_cudnn_conv_forward(x, plan, out, in, p + nd->w_off, b, cn->scratch);
+            } else {
+                const fv_conv2d_shape s = conv_shape(nd, n);
+                fv_cuda_conv2d_forward(x, out, in, p + nd->w_off, b, cn->scratch,
+                                       cn->scratch_floats, &s);
+            }
             break;
         }
         case FV_OP_LINEAR:
@@ -418,9 +515,16 @@ static void backward(fv_cuda_net *cn, int n, int train) {
         const int C = nd->ishape.c, H = nd->ishape.h, W = nd->ishape.w;
         switch (nd->op) {
         case FV_OP_CONV2D: {
-            const fv_conv2d_shape s = conv_shape(nd, n);
-            fv_cuda_conv2d_backward(x, din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, dout,
-                                    in, p + nd->w_off, cn->scratch, cn->scratch_floats, &s);
+            const fv_cudnn_conv *plan = plan_for(cn, i, n);
+            float *db = nd->bias ? g + nd->b_off : NULL;
+            if (plan) {
+                fv_cudnn_conv_backward(x, plan, din, g + nd->w_off, db, dout, in, p + nd->w_off,
+                                       cn->scratch);
+            } else {
+                const fv_conv2d_shape s = conv_shape(nd, n);
+                fv_cuda_conv2d_backward(x, din, g + nd->w_off, db, dout, in, p + nd->w_off,
+                                        cn->scratch, cn->scratch_floats, &s);
+            }
             break;
         }
         case FV_OP_LINEAR:
@@ -514,12 +618,11 @@ static void train_step(fv_cuda_net *cn, const fv_cuda_shard *s, int b, int prox,
 static int same_key(const graph_key *a, const graph_key *b) {
     return a->batch == b->batch && a->prox == b->prox && a->prox_mu == b->prox_mu &&
            a->opt_gen == b->opt_gen && a->images == b->images && a->labels == b->labels &&
-           a->order == b->order;
+           a->order == b->order && a->cudnn == b->cudnn;
 }
 
-/* A graph of one full-batch step for this key, captured unless the current one matches. */
-static void ensure_graph(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, int prox,
-                         float prox_mu) {
+static graph_key key_of(const fv_cuda_net *cn, const fv_cuda_shard *s, int batch, int prox,
+                        float prox_mu) {
     graph_key k;
     memset(&k, 0, sizeof k);
     k.batch = batch;
@@ -529,18 +632,25 @@ static void ensure_graph(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, int
     k.images = s->images;
     k.labels = s->labels;
     k.order = cn->order;
-    if (cn->have_graph && same_key(&cn->key, &k)) return;
+    k.cudnn = cn->use_cudnn;
+    return k;
+}
+
+/* Capture one full-batch step for key k (replacing the current graph). The caller has run at
+ * least one step of this shape uncaptured since the process started, so every kernel module is
+ * loaded and cuBLAS has chosen its algorithms outside the capture. */
+static void capture(fv_cuda_net *cn, const fv_cuda_shard *s, const graph_key *k) {
     if (cn->have_graph) {
         FV_CUDA_CHECK(cudaGraphExecDestroy(cn->exec));
         cn->have_graph = 0;
     }
     cudaGraph_t graph;
     FV_CUDA_CHECK(cudaStreamBeginCapture(cn->x->stream, cudaStreamCaptureModeThreadLocal));
-    train_step(cn, s, batch, prox, prox_mu);
+    train_step(cn, s, k->batch, k->prox, k->prox_mu);
     FV_CUDA_CHECK(cudaStreamEndCapture(cn->x->stream, &graph));
     FV_CUDA_CHECK(cudaGraphInstantiate(&cn->exec, graph, 0));
     FV_CUDA_CHECK(cudaGraphDestroy(graph));
-    cn->key = k;
+    cn->key = *k;
     cn->have_graph = 1;
     cn->info.captures++;
 }
@@ -602,12 +712,18 @@ fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int 
     fv_cuda_memset(x, &m->cursor, 0, sizeof m->cursor);
 
     const int full = n / batch, rem = n % batch;
-    const int graphed = cn->graphs_on && full > 0;
-    if (graphed) ensure_graph(cn, s, batch, prox, prox_mu);
+    /* Full batches replay the graph. When it must be (re)captured, the first full batch runs
+     * uncaptured (warming kernels and cuBLAS outside the capture) and the capture follows it. */
+    const graph_key key = key_of(cn, s, batch, prox, prox_mu);
+    int ready = cn->graphs_on && cn->have_graph && same_key(&cn->key, &key);
     double last = fv_now();
     dev_misc h;
     for (int k = 0; k < full; k++) {
-        if (graphed) {
+        if (cn->graphs_on && !ready && k > 0) {
+            capture(cn, s, &key);
+            ready = 1;
+        }
+        if (ready) {
             FV_CUDA_CHECK(cudaGraphLaunch(cn->exec, x->stream));
             cn->info.graph_steps++;
         } else {

@@ -8,9 +8,10 @@
  * the device: data staged once per client shard (uint8 images, normalised on the device), the
  * epoch's order drawn on the host from the caller's fv_rng exactly as fv_train_epoch draws it (so
  * CPU and GPU runs see the same batches), every full batch one replay of a CUDA graph that holds
- * gather + forward + loss + backward + FedProx term + optimizer step, and the last partial batch
- * run uncaptured. Only the parameter vector crosses back to the host (fv_cuda_net_get_params),
- * once per round in federated use.
+ * gather + forward + loss + backward + FedProx term + optimizer step (captured after the first
+ * full batch, which runs uncaptured, of the first epoch that needs it), and the last partial
+ * batch run uncaptured. Only the parameter vector crosses back to the host
+ * (fv_cuda_net_get_params), once per round in federated use.
  *
  * Federated workers: create one net per worker process (several processes may share one GPU;
  * each holds only its own model's buffers) and reuse it for every virtual client:
@@ -26,7 +27,8 @@
  * Buffers are reused across clients and the captured graph stays valid as long as the batch size,
  * the optimizer configuration, the FedProx setting and the shard's device buffer stay the same.
  *
- * Numerics: float32 everywhere (no TF32), the same formulas as the CPU kernels; results differ
+ * Numerics: float32 everywhere (no TF32, also in cuDNN), the same formulas as the CPU kernels;
+ * convolutions through cuDNN where available (deterministic algorithms only); results differ
  * from the CPU's by rounding (other summation orders), not in algorithm. Dropout masks come from a
  * counter-based generator (cuda_layers.h): same distribution as the CPU's, other masks.
  * Errors: "no device" and "out of device memory" at creation or staging are ordinary errors
@@ -94,13 +96,26 @@ size_t fv_cuda_net_opt_state_len(const fv_cuda_net *cn);
 void fv_cuda_net_get_opt_state(fv_cuda_net *cn, float *state, int64_t *steps);
 void fv_cuda_net_set_opt_state(fv_cuda_net *cn, const float *state, int64_t steps);
 
+/* How convolutions run: "cudnn" (the default in a build with cuDNN, when it initialises) or
+ * "im2col" (cuBLAS SGEMM over im2col columns; always available, and used for depthwise convs and
+ * for shapes cuDNN has no deterministic FP32 algorithm for). The environment variable
+ * FEDVIM_CUDA_CONV (cudnn or im2col), read by fv_cuda_net_new, sets the default, for benchmarks.
+ * Returns 0, or -1 with e set (unknown name; cuDNN requested but unavailable). */
+int fv_cuda_net_set_conv(fv_cuda_net *cn, const char *impl, fv_err *e);
+/* "cudnn" or "im2col". */
+const char *fv_cuda_net_conv(const fv_cuda_net *cn);
+
 /* Use CUDA graphs for full batches (default on). Off runs every step uncaptured: for tests that
  * check that graph replay gives the same bits, and for profiling. */
 void fv_cuda_net_set_graphs(fv_cuda_net *cn, int on);
 
 typedef struct {
+    char conv[96];       /* how convolutions run, e.g. "cuDNN 9.14.0 (FP32, deterministic
+                            algorithms)" or "cuBLAS SGEMM + im2col (FP32)" */
+    long conv_fallbacks; /* conv shapes cuDNN had no algorithm for (they ran on im2col) */
     long graph_steps;    /* training steps run as graph replays */
-    long eager_steps;    /* training steps run uncaptured (partial batches, graphs off) */
+    long eager_steps;    /* training steps run uncaptured (partial batches, the batch before a
+                            capture, graphs off) */
     long captures;       /* graphs captured (a new one when the batch, optimizer, FedProx setting
                             or shard buffer changed) */
     size_t device_bytes; /* device memory this net holds (excluding shards) */

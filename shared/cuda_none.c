@@ -38,6 +38,10 @@ void fv_cuda_net_set_opt_state(fv_cuda_net *cn, const float *state, int64_t step
     FV_DIE(NO_CUDA);
 }
 void fv_cuda_net_set_graphs(fv_cuda_net *cn, int on) { FV_DIE(NO_CUDA); }
+int fv_cuda_net_set_conv(fv_cuda_net *cn, const char *impl, fv_err *e) {
+    return fv_err_set(e, NO_CUDA);
+}
+const char *fv_cuda_net_conv(const fv_cuda_net *cn) { FV_DIE(NO_CUDA); }
 fv_cuda_net_info fv_cuda_net_info_get(const fv_cuda_net *cn) { FV_DIE(NO_CUDA); }
 fv_cuda_shard *fv_cuda_shard_new(fv_cuda_net *cn) { FV_DIE(NO_CUDA); }
 int fv_cuda_shard_load(fv_cuda_shard *s, const fv_dataset *d, const int *idx, int n, fv_err *e) {

@@ -1,9 +1,10 @@
 /* dropout.cu: inverted dropout on the GPU; the CUDA twin of dropout.c. The mask comes from a
  * counter-based generator instead of dropout.c's serial fv_rng stream (a serial stream cannot be
  * split over threads): element i is kept when u >= p, u = (h >> 40) / 2^24 as in fv_rng_uniform,
- * h = mix(mix(seed ^ (counter * C1)) + i * C2) with splitmix64's finaliser as mix. The mask thus
- * depends on (seed, the device counter's value, i) only. Same keep probability as the CPU, other
- * masks: a GPU run and a CPU run of a model with dropout differ by more than rounding.
+ * h = mix(k + i * C2), k = mix(mix(seed ^ (counter * C1)) ^ (salt * C3)), mix splitmix64's
+ * finaliser; seed and counter are read from device memory. The mask thus depends on (seed,
+ * counter, salt, i) only. Same keep probability as the CPU, other masks: a GPU run and a CPU run
+ * of a model with dropout differ by more than rounding.
  * Not here: choosing when dropout is active (cuda_net.cu), spatial dropout.
  */
 #include "cuda_common.cuh"
@@ -15,8 +16,9 @@ __device__ __forceinline__ uint64_t mix64(uint64_t z) {
 }
 
 __global__ void dropout_fwd_kernel(float *out, uint8_t *mask, const float *inp, size_t n, float p,
-                                   float scale, uint64_t seed, const uint64_t *counter) {
-    const uint64_t key = mix64(seed ^ (*counter * 0x9e3779b97f4a7c15ULL));
+                                   float scale, uint64_t salt, const uint64_t *seed_ctr) {
+    const uint64_t key = mix64(mix64(seed_ctr[0] ^ (seed_ctr[1] * 0x9e3779b97f4a7c15ULL)) ^
+                               (salt * 0xc2b2ae3d27d4eb4fULL));
     FV_GRID_STRIDE(i, n) {
         const uint64_t h = mix64(key + (uint64_t)i * 0xd1342543de82ef95ULL);
         const float u = (float)(h >> 40) * (1.0f / 16777216.0f);
@@ -32,11 +34,11 @@ __global__ void dropout_bwd_kernel(float *dinp, const float *dout, const uint8_t
 }
 
 void fv_cuda_dropout_forward(const fv_cuda_ctx *x, float *out, uint8_t *mask, const float *inp,
-                             size_t n, float p, uint64_t seed, const uint64_t *counter) {
-    FV_ASSERT(p >= 0.0f && p < 1.0f && counter);
+                             size_t n, float p, uint64_t salt, const uint64_t *key) {
+    FV_ASSERT(p >= 0.0f && p < 1.0f && key);
     if (!n) return;
     dropout_fwd_kernel<<<fv_grid(x, n, FV_THREADS), FV_THREADS, 0, x->stream>>>(
-        out, mask, inp, n, p, 1.0f / (1.0f - p), seed, counter);
+        out, mask, inp, n, p, 1.0f / (1.0f - p), salt, key);
     FV_CUDA_LAUNCHED();
 }
 

@@ -9,6 +9,8 @@
  * increments (after - before), so it also proves the accumulate (+=) convention. A comparison
  * refuses a CPU reference whose max |.| is below MIN_REF (an all-zero result checks nothing).
  *
+ * Convolutions are checked on both GPU paths: cuBLAS + im2col, and cuDNN when the build and the
+ * device have it.
  * Tolerances, normwise (max |gpu - cpu| / max |cpu|), and why:
  *   FWD_TOL  2e-5  conv / linear / batch-norm / pooling forward: float sums of up to a few hundred
  *                  terms in another order (cuBLAS tiles, block reductions) and FMA contraction;
@@ -148,9 +150,10 @@ static void expect_bitwise(const char *what, const void *gpu, const void *cpu, s
 
 /* ---- conv2d ---- */
 
-/* One conv shape through forward and backward on both sides. scratch_floats 0: the default
- * amount; otherwise that many (small values force the chunked path). null_dinp: backward without
- * the input gradient. */
+/* One conv shape through forward and backward on the CPU and on the GPU, once through the
+ * cuBLAS + im2col path and, when this build and device have cuDNN, once through cuDNN.
+ * scratch_floats 0: the default amount; otherwise that many (small values force the im2col
+ * path's chunk loop). null_dinp: backward without the input gradient. */
 static void conv_case(const char *name, int N, int C, int H, int W, int K, int R, int stride,
                       int pad, int groups, int bias, size_t scratch_floats, int null_dinp) {
     fv_rng r;
@@ -168,40 +171,61 @@ static void conv_case(const char *name, int N, int C, int H, int W, int K, int R
     fv_conv2d_forward(out_c, inp, w, bias ? b : NULL, cscr, &s);
     float *dinp_c = dup(dinp0, in), *dw_c = dup(dw0, wn), *db_c = dup(db0, (size_t)K);
     fv_conv2d_backward(null_dinp ? NULL : dinp_c, dw_c, bias ? db_c : NULL, g, inp, w, cscr, &s);
-    /* GPU */
-    size_t sf = scratch_floats ? scratch_floats : fv_cuda_conv2d_scratch_floats(&s);
-    float *d_inp = dput(inp, in * 4), *d_w = dput(w, wn * 4), *d_b = dput(b, (size_t)K * 4);
-    float *d_g = dput(g, on * 4), *d_out = dout_buf(on * 4), *d_scr = dput(NULL, (sf ? sf : 1) * 4);
-    float *d_dinp = dput(dinp0, in * 4), *d_dw = dput(dw0, wn * 4),
-          *d_db = dput(db0, (size_t)K * 4);
-    fv_cuda_conv2d_forward(X, d_out, d_inp, d_w, bias ? d_b : NULL, d_scr, sf, &s);
-    fv_cuda_conv2d_backward(X, null_dinp ? NULL : d_dinp, d_dw, bias ? d_db : NULL, d_g, d_inp, d_w,
-                            d_scr, sf, &s);
     float *out_g = fv_malloc(on * 4), *dinp_g = fv_malloc(in * 4), *dw_g = fv_malloc(wn * 4),
           *db_g = fv_malloc((size_t)K * 4);
-    char what[160];
-    snprintf(what, sizeof what, "conv %s out", name);
-    dget(out_g, d_out, on * 4, what);
-    expect_close(what, out_g, out_c, on, FWD_TOL);
-    snprintf(what, sizeof what, "conv %s dinp", name);
-    dget(dinp_g, d_dinp, in * 4, what);
-    if (null_dinp)
-        expect_bitwise(what, dinp_g, dinp0, in * 4);
-    else
-        expect_close_delta(what, dinp_g, dinp_c, dinp0, in, GRAD_TOL);
-    snprintf(what, sizeof what, "conv %s dw", name);
-    dget(dw_g, d_dw, wn * 4, what);
-    expect_close_delta(what, dw_g, dw_c, dw0, wn, GRAD_TOL);
-    snprintf(what, sizeof what, "conv %s db", name);
-    dget(db_g, d_db, (size_t)K * 4, what);
-    if (bias)
-        expect_close_delta(what, db_g, db_c, db0, (size_t)K, GRAD_TOL);
-    else
-        expect_bitwise(what, db_g, db0, (size_t)K * 4);
-    snprintf(what, sizeof what, "conv %s scratch", name);
-    dget(NULL, d_scr, (sf ? sf : 1) * 4, what);
-    void *dev[] = {d_inp, d_w, d_b, d_g, d_out, d_scr, d_dinp, d_dw, d_db};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(dev[i]);
+    const int paths = fv_cudnn_available(X, NULL, 0) ? 2 : 1;
+    for (int path = 0; path < paths; path++) {
+        const char *pn = path ? "cudnn" : "im2col";
+        fv_cudnn_conv *plan = NULL;
+        size_t sbytes;
+        if (path) {
+            fv_err e;
+            plan = fv_cudnn_conv_new(X, &s, (size_t)64 << 20, &e);
+            if (!plan) fail_msg("conv %s: no cuDNN plan: %s", name, e.msg);
+            sbytes = fv_cudnn_conv_workspace(plan);
+        } else {
+            sbytes = (scratch_floats ? scratch_floats : fv_cuda_conv2d_scratch_floats(&s)) * 4;
+        }
+        float *d_inp = dput(inp, in * 4), *d_w = dput(w, wn * 4), *d_b = dput(b, (size_t)K * 4);
+        float *d_g = dput(g, on * 4), *d_out = dout_buf(on * 4),
+              *d_scr = dput(NULL, sbytes ? sbytes : 4);
+        float *d_dinp = dput(dinp0, in * 4), *d_dw = dput(dw0, wn * 4),
+              *d_db = dput(db0, (size_t)K * 4);
+        if (path) {
+            fv_cudnn_conv_forward(X, plan, d_out, d_inp, d_w, bias ? d_b : NULL, d_scr);
+            fv_cudnn_conv_backward(X, plan, null_dinp ? NULL : d_dinp, d_dw, bias ? d_db : NULL,
+                                   d_g, d_inp, d_w, d_scr);
+        } else {
+            fv_cuda_conv2d_forward(X, d_out, d_inp, d_w, bias ? d_b : NULL, d_scr, sbytes / 4, &s);
+            fv_cuda_conv2d_backward(X, null_dinp ? NULL : d_dinp, d_dw, bias ? d_db : NULL, d_g,
+                                    d_inp, d_w, d_scr, sbytes / 4, &s);
+        }
+        char what[160];
+        snprintf(what, sizeof what, "conv %s (%s) out", name, pn);
+        dget(out_g, d_out, on * 4, what);
+        expect_close(what, out_g, out_c, on, FWD_TOL);
+        snprintf(what, sizeof what, "conv %s (%s) dinp", name, pn);
+        dget(dinp_g, d_dinp, in * 4, what);
+        if (null_dinp)
+            expect_bitwise(what, dinp_g, dinp0, in * 4);
+        else
+            expect_close_delta(what, dinp_g, dinp_c, dinp0, in, GRAD_TOL);
+        snprintf(what, sizeof what, "conv %s (%s) dw", name, pn);
+        dget(dw_g, d_dw, wn * 4, what);
+        expect_close_delta(what, dw_g, dw_c, dw0, wn, GRAD_TOL);
+        snprintf(what, sizeof what, "conv %s (%s) db", name, pn);
+        dget(db_g, d_db, (size_t)K * 4, what);
+        if (bias)
+            expect_close_delta(what, db_g, db_c, db0, (size_t)K, GRAD_TOL);
+        else
+            expect_bitwise(what, db_g, db0, (size_t)K * 4);
+        snprintf(what, sizeof what, "conv %s (%s) scratch", name, pn);
+        dget(NULL, d_scr, sbytes ? sbytes : 4, what);
+        void *dev[] = {d_inp, d_w, d_b, d_g, d_out, d_scr, d_dinp, d_dw, d_db};
+        for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(dev[i]);
+        fv_cudnn_conv_destroy(&plan);
+        assert_null(plan);
+    }
     void *host[] = {inp,   w,      b,    g,    dinp0, dw0,    db0,  cscr,
                     out_c, dinp_c, dw_c, db_c, out_g, dinp_g, dw_g, db_g};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
@@ -566,12 +590,12 @@ static void test_dropout(void **st) {
     const size_t n = 200000;
     const float p = 0.3f, scale = 1.0f / (1.0f - p);
     float *inp = rnd(n, -1, 1, &r), *g = rnd(n, -1, 1, &r), *dinp0 = rnd(n, -1, 1, &r);
-    uint64_t ctr = 41;
+    uint64_t key[2] = {99, 41}; /* seed, counter */
     float *d_inp = dput(inp, n * 4), *d_g = dput(g, n * 4), *d_out = dout_buf(n * 4),
           *d_dinp = dput(dinp0, n * 4);
     uint8_t *d_mask = dput_fill(NULL, n, 0x7b);
-    uint64_t *d_ctr = dput(&ctr, sizeof ctr);
-    fv_cuda_dropout_forward(X, d_out, d_mask, d_inp, n, p, 99, d_ctr);
+    uint64_t *d_key = dput(key, sizeof key);
+    fv_cuda_dropout_forward(X, d_out, d_mask, d_inp, n, p, 3, d_key);
     fv_cuda_dropout_backward(X, d_dinp, d_g, d_mask, n, p);
     float *out = fv_malloc(n * 4), *dinp = fv_malloc(n * 4);
     uint8_t *mask = fv_malloc(n), *mask2 = fv_malloc(n);
@@ -594,21 +618,30 @@ static void test_dropout(void **st) {
     fv_dropout_backward(dinp_c, g, mask, n, p);
     expect_bitwise("dropout dinp", dinp, dinp_c, n * 4);
     /* same (seed, counter): same mask; next counter: another mask */
-    fv_cuda_dropout_forward(X, d_out, d_mask, d_inp, n, p, 99, d_ctr);
+    fv_cuda_dropout_forward(X, d_out, d_mask, d_inp, n, p, 3, d_key);
     dget(mask2, d_mask, n, "dropout mask again");
     expect_bitwise("dropout mask for the same counter", mask2, mask, n);
-    ctr = 42;
-    fv_cuda_upload(X, d_ctr, &ctr, sizeof ctr);
-    fv_cuda_dropout_forward(X, d_out, d_mask, d_inp, n, p, 99, d_ctr);
-    dget(mask2, d_mask, n, "dropout mask next");
-    size_t same = 0;
-    for (size_t i = 0; i < n; i++) same += mask[i] == mask2[i];
-    /* independent masks agree on 0.7^2 + 0.3^2 = 58% of the elements */
-    if (same > n * 62 / 100)
-        fail_msg("dropout: the next counter's mask agrees on %zu of %zu elements", same, n);
+    /* another counter, another seed, another salt (layer): independent masks, which agree on
+     * 0.7^2 + 0.3^2 = 58% of the elements */
+    const struct {
+        uint64_t seed, ctr, salt;
+        const char *what;
+    } other[3] = {
+        {99, 42, 3, "next counter"}, {100, 41, 3, "other seed"}, {99, 41, 4, "other salt"}};
+    for (int k = 0; k < 3; k++) {
+        const uint64_t kk[2] = {other[k].seed, other[k].ctr};
+        fv_cuda_upload(X, d_key, kk, sizeof kk);
+        fv_cuda_dropout_forward(X, d_out, d_mask, d_inp, n, p, other[k].salt, d_key);
+        dget(mask2, d_mask, n, "dropout mask");
+        size_t same = 0;
+        for (size_t i = 0; i < n; i++) same += mask[i] == mask2[i];
+        if (same > n * 62 / 100)
+            fail_msg("dropout (%s): the mask agrees on %zu of %zu elements", other[k].what, same,
+                     n);
+    }
     fv_cuda_free(d_inp), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_dinp),
         fv_cuda_free(d_mask);
-    fv_cuda_free(d_ctr);
+    fv_cuda_free(d_key);
     free(inp), free(g), free(dinp0), free(out), free(dinp), free(mask), free(mask2), free(dinp_c);
 }
 
@@ -829,7 +862,12 @@ int main(void) {
     }
     char dev[256];
     fv_cuda_ctx_describe(X, dev, sizeof dev);
-    printf("test_cuda_layers on %s\n", dev);
+    char why[200] = "";
+    const int dnn = fv_cudnn_available(X, why, sizeof why);
+    char ver[32] = "";
+    if (dnn) fv_cudnn_version(ver, sizeof ver);
+    printf("test_cuda_layers on %s; convolutions also through cuDNN: %s%s\n", dev,
+           dnn ? "yes, " : "no, ", dnn ? ver : why);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_dense),
         cmocka_unit_test(test_conv_strided_groups),
