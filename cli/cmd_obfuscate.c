@@ -1,5 +1,6 @@
 /* cmd_obfuscate.c: `fedvim obfuscate`: the baseline obfuscations of obfuscate.h (Gaussian noise,
- * InstaHide) applied to a data set and written in MNIST's IDX layout, like `fedvim mix`, so that
+ * InstaHide) and the experimental window allocation of vmix_alloc.h (uniform windows of any size,
+ * keyed from --seed) applied to a data set and written in MNIST's IDX layout, like `fedvim mix`, so that
  * `fedvim train --data-dir OUT`, `fedvim vfe --data-dir OUT` and `fedvim attack dlg --data-dir OUT`
  * read it; and `fedvim obfuscate train`, central training against InstaHide's soft labels.
  * Output folder: {train,t10k}-{images-idx3,labels-idx1}-ubyte, preview.png (originals above their
@@ -26,6 +27,7 @@
 #include "png_io.h"
 #include "train.h"
 #include "train_soft.h"
+#include "vmix_alloc.h"
 #include "vmix_cli.h"
 
 #define TEST_SEED_OFFSET 0x5eed7e57u /* the test split draws from seed + this: never the train streams */
@@ -87,7 +89,7 @@ static int ssim_json(fv_json *j, const fv_dataset *a, const fv_dataset *b, int n
 /* Obfuscate d into out (same shape and labels; out->x fresh). soft: InstaHide's labels (or NULL
  * for noise; caller frees). */
 static int obfuscate(fv_dataset *out, float **soft, const fv_dataset *d, const char *method, double sigma,
-                     const fv_instahide_cfg *ic, uint64_t seed, fv_err *e) {
+                     const fv_instahide_cfg *ic, int ws, uint64_t seed, int split, fv_err *e) {
     size_t bytes = (size_t)d->n * d->c * d->h * d->w;
     *out = *d;
     out->x = fv_malloc(bytes ? bytes : 1);
@@ -96,6 +98,18 @@ static int obfuscate(fv_dataset *out, float **soft, const fv_dataset *d, const c
     *soft = NULL;
     if (strcmp(method, "noise") == 0) {
         if (fv_obf_noise(out->x, d, sigma, seed, e) == 0) return 0;
+    } else if (strcmp(method, "shuffle") == 0) {
+        size_t isz = (size_t)d->c * d->h * d->w;
+        int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad)
+        for (int i = 0; i < d->n; i++) {
+            uint8_t key[FV_VMIX_ALLOC_KEY_BYTES];
+            fv_err ei = {{0}};
+            fv_vmix_alloc_seed_key(key, seed, split, (uint64_t)i);
+            bad |= fv_vmix_alloc_uniform(out->x + i * isz, d->x + i * isz, d->c, d->h, d->w, ws, key, &ei) != 0;
+        }
+        if (!bad) return 0;
+        fv_err_set(e, "shuffle: --ws must be >= 1 (got %d)", ws);
     } else {
         *soft = fv_malloc((size_t)(d->n ? d->n : 1) * d->classes * sizeof(float));
         if (fv_obf_instahide(out->x, *soft, NULL, NULL, d, ic, seed, e) == 0) {
@@ -121,11 +135,14 @@ int fv_cmd_obfuscate(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return cmd_train_soft(argc - 1, argv + 1);
     const char *method = NULL, *dataset = "mnist", *data_dir = NULL, *split = "both", *out = NULL;
     double sigma = -1, upper = -1;
-    int k = 2, seed = 1, limit = 0, test_limit = 0, preview = 16, ssim_images = 100, no_flip = 0, json = 0,
+    int k = 2, ws = 0, seed = 1, limit = 0, test_limit = 0, preview = 16, ssim_images = 100, no_flip = 0, json = 0,
         threads = 0;
     fv_flag flags[] = {
-        {"method", FV_FLAG_STRING, &method, "noise (Gaussian, --sigma) or instahide (--k) (required)", 0, 0},
+        {"method", FV_FLAG_STRING, &method,
+         "noise (Gaussian, --sigma), instahide (--k) or shuffle (uniform windows of any size --ws; experiment keys "
+         "from --seed) (required)", 0, 0},
         {"sigma", FV_FLAG_FLOAT, &sigma, "noise: standard deviation on [0, 1] pixels (required for noise)", 0, 0},
+        {"ws", FV_FLAG_INT, &ws, "shuffle: window size (any integer >= 1; uniform windows, see vmix_alloc.h)", 1, 4096},
         {"k", FV_FLAG_INT, &k, "instahide: images per mixture (the private image and k - 1 others of the set)", 1,
          FV_OBF_INSTAHIDE_KMAX},
         {"upper", FV_FLAG_FLOAT, &upper, "instahide: bound on every coefficient (default 0.65; 1 for k = 1)", 0, 0},
@@ -156,8 +173,8 @@ int fv_cmd_obfuscate(int argc, char **argv) {
         fprintf(stderr, "%s\n", e.msg);
         return 2;
     }
-    if (!method || (strcmp(method, "noise") != 0 && strcmp(method, "instahide") != 0)) {
-        fprintf(stderr, "fedvim obfuscate: --method must be noise or instahide%s%s\n", method ? ", not " : "",
+    if (!method || (strcmp(method, "noise") != 0 && strcmp(method, "instahide") != 0 && strcmp(method, "shuffle") != 0)) {
+        fprintf(stderr, "fedvim obfuscate: --method must be noise, instahide or shuffle%s%s\n", method ? ", not " : "",
                 method ? method : "");
         return 2;
     }
@@ -168,6 +185,10 @@ int fv_cmd_obfuscate(int argc, char **argv) {
     int noise = strcmp(method, "noise") == 0;
     if (noise && !(sigma >= 0.0 && sigma <= 1e6)) {
         fprintf(stderr, "fedvim obfuscate: --method noise needs --sigma S with 0 <= S (pixels on [0, 1])\n");
+        return 2;
+    }
+    if (strcmp(method, "shuffle") == 0 && ws < 1) {
+        fprintf(stderr, "fedvim obfuscate: --method shuffle needs --ws N (window size >= 1)\n");
         return 2;
     }
     if (!noise && sigma >= 0.0) {
@@ -193,6 +214,9 @@ int fv_cmd_obfuscate(int argc, char **argv) {
     fv_json_str(&j, "method", method);
     if (noise) {
         fv_json_num(&j, "sigma", sigma);
+    } else if (strcmp(method, "shuffle") == 0) {
+        fv_json_int(&j, "ws", ws);
+        fv_json_str(&j, "keys", "experiment keys from --seed (vmix_alloc.h)");
     } else {
         fv_json_int(&j, "k", k);
         fv_json_num(&j, "upper", ic.upper);
@@ -211,7 +235,7 @@ int fv_cmd_obfuscate(int argc, char **argv) {
         float *soft = NULL;
         uint64_t sd = (uint64_t)seed + (train ? 0 : TEST_SEED_OFFSET);
         if (fv_vmixcli_load_dataset(&d, dataset, data_dir, train, train ? limit : test_limit, &e) ||
-            obfuscate(&o, &soft, &d, method, sigma, &ic, sd, &e) || write_idx_set(out, name, &o, &e)) {
+            obfuscate(&o, &soft, &d, method, sigma, &ic, ws, sd, train ? 0 : 1, &e) || write_idx_set(out, name, &o, &e)) {
             rc = -1;
         } else {
             char path[4096];

@@ -353,6 +353,10 @@ static void test_cli(void **st) {
     snprintf(out, sizeof out, "%s", tmp_path("cli"));
     assert_int_equal(sh("%s obfuscate --method blur --out %s 2>/dev/null", BIN, out), 2);
     assert_int_equal(sh("%s obfuscate --method noise --out %s 2>/dev/null", BIN, out), 2); /* no sigma */
+    assert_int_equal(sh("%s obfuscate --method shuffle --out %s 2>/dev/null", BIN, out), 2); /* no ws */
+    assert_int_equal(sh("%s obfuscate --method shuffle --ws 3 --data-dir %s --limit 60 --test-limit 20 --out %s "
+                        ">/dev/null 2>&1", BIN, dd, out), 0);
+    assert_true(file_exists(out, "train-images-idx3-ubyte") && file_exists(out, "preview.png"));
     assert_int_equal(sh("%s obfuscate --method noise --sigma 0.1 --data-dir /nonexistent --out %s 2>/dev/null", BIN,
                         out), 1);
     assert_int_equal(sh("%s obfuscate --method instahide --k 4 --data-dir %s --limit 60 --test-limit 20 --out %s "

@@ -8,7 +8,8 @@ images, and DLG's SSIM against the original images.
 
 Families: none; uniform (VisualMixer windows of one fixed size, pixel units); guided (Algorithm 1,
 WS in [ws_min, ws_max]); block (units of u x u pixels inside fixed windows, as the authors'
-scripts shuffle); noise (Gaussian, sigma on [0, 1] pixels); instahide (k = 2, 4; soft labels).
+scripts shuffle); noise (Gaussian, sigma on [0, 1] pixels); instahide (k = 2, 4; soft labels);
+anyws (uniform windows of any integer size, shared/vmix_alloc.h, keys from the seed).
 Test accuracy is on test images obfuscated the same way (VisualMixer: fresh keys per image; noise:
 fresh noise), except InstaHide, whose model is tested on clean images as Huang et al. do.
 DLG: batch 1, L-BFGS 300 iterations, iDLG labels, on the first test images. VisualMixer points
@@ -32,6 +33,8 @@ POINTS += [("guided", {"ws_min": a, "ws_max": b}) for a, b in ((2, 8), (4, 8), (
 POINTS += [("block", {"ws": w, "unit": u}) for w, u in ((4, 2), (8, 2), (8, 4))]
 POINTS += [("noise", {"sigma": s}) for s in (0.1, 0.25, 0.5)]
 POINTS += [("instahide", {"k": k}) for k in (2, 4)]
+# uniform windows of any integer size (shared/vmix_alloc.h, `fedvim obfuscate --method shuffle`)
+POINTS += [("anyws", {"ws": w}) for w in (2, 3, 4, 5, 6)]
 
 
 def point_id(fam, p):
@@ -79,9 +82,10 @@ def main():
             fvexp.run(["mix", "--key", key, "--out", d, "--dataset", "mnist", "--threads", a.threads,
                        "--preview", 16, "--json"] + lim + vm, log)
             data = ["--data-dir", d]
-        elif fam in ("noise", "instahide"):
-            ob = ["--method", fam, "--seed", 1]
-            ob += ["--sigma", p["sigma"]] if fam == "noise" else ["--k", p["k"]]
+        elif fam in ("noise", "instahide", "anyws"):
+            ob = ["--method", "shuffle" if fam == "anyws" else fam, "--seed", 1]
+            ob += {"noise": ["--sigma", p.get("sigma")], "instahide": ["--k", p.get("k")],
+                   "anyws": ["--ws", p.get("ws")]}[fam]
             j, _ = fvexp.run(["obfuscate", "--dataset", "mnist", "--out", d, "--ssim-images", a.dlg_runs,
                               "--json"] + lim + ob, log)
             row["ssim_obf_vs_orig"] = j["ssim_to_original"]["mean"]
