@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# scripts/gpu-check.sh: the GPU checks of the CUDA backend (docs/cuda.md), in ONE call on a GPU
+# machine that has no compiler, no package registry and none of ZeroMQ/libsodium/protobuf-c.
+#
+#   scripts/gpu-check.sh prepare [BUILD_DIR]
+#       On the development machine. Builds nothing: BUILD_DIR (default build-cuda, configured
+#       with nvcc and built with `cmake --build BUILD_DIR --target fedvim test_cuda_layers
+#       test_cuda_net`) must hold current binaries. Collects into .devrun/gpu/ (git-ignored):
+#       bin/ the three binaries, lib/ the shared libraries the GPU machine lacks (through the
+#       collect-libs.sh of the GPU notes; COLLECT_LIBS overrides its path), mnist/ the four IDX
+#       files gzipped, pytorch_ref.py (PyTorch's reference benchmark; PYTORCH_REF overrides its
+#       path). About 20 MB.
+#   scripts/gpu-check.sh run
+#       On the GPU machine, from the repository root, with .devrun/gpu carried along:
+#         1. the GPU tests (test_cuda_layers, test_cuda_net; a skip (77) counts as a failure here);
+#         2. fedvim train --device cuda: LeNet-5, one MNIST epoch, test accuracy >= 97%;
+#         3. fedvim bench train --device cuda for LeNet-5 (batch 64, MNIST, Adam) and ResNet-20
+#            (batch 128, 32x32x3, SGD), each with convolutions through cuDNN and through im2col;
+#         4. PyTorch's reference on the same GPU in the same run (lenet_gpu resnet_gpu fedavg_gpu);
+#       then prints the ratios against the targets (LeNet-5 >= 2x PyTorch, ResNet-20 >= 1x).
+#       Logs and a summary go to $OUT (the device tool's output folder) or .devrun/gpu/out.
+#       Exit status: 0 when the tests pass and both targets are met, 1 otherwise.
+#
+# The device call (about 3-4 minutes; leave room for one rerun within the 15-minute budget):
+#   run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=480)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+G=.devrun/gpu
+
+prepare() {
+    local build=${1:-build-cuda}
+    local collect=${COLLECT_LIBS:-/work/shared/gpu/collect-libs.sh}
+    local ref=${PYTORCH_REF:-/work/shared/bench/pytorch_ref.py}
+    local mnist=${MNIST_DIR:-data/mnist}
+    for b in fedvim tests/test_cuda_layers tests/test_cuda_net; do
+        [[ -x $build/$b ]] || { echo "prepare: $build/$b is missing: build it first (see the header)" >&2; exit 2; }
+    done
+    ldd "$build/fedvim" | grep -q libcudart || {
+        echo "prepare: $build/fedvim has no CUDA backend (configure with nvcc available)" >&2; exit 2; }
+    [[ -x $collect ]] || { echo "prepare: $collect not found (set COLLECT_LIBS)" >&2; exit 2; }
+    [[ -f $ref ]] || { echo "prepare: $ref not found (set PYTORCH_REF)" >&2; exit 2; }
+    rm -rf "$G"
+    mkdir -p "$G/bin" "$G/mnist"
+    cp "$build/fedvim" "$build/tests/test_cuda_layers" "$build/tests/test_cuda_net" "$G/bin/"
+    "$collect" "$G/lib" "$G"/bin/* >/dev/null
+    for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+        if [[ -f $mnist/$f.gz ]]; then cp "$mnist/$f.gz" "$G/mnist/"
+        elif [[ -f $mnist/$f ]]; then gzip -c "$mnist/$f" >"$G/mnist/$f.gz"
+        else echo "prepare: $mnist/$f(.gz) missing (scripts/setup.sh fetches MNIST)" >&2; exit 2; fi
+    done
+    cp "$ref" "$G/pytorch_ref.py"
+    git rev-parse --short HEAD >"$G/commit" 2>/dev/null || true
+    du -sh "$G"
+    echo "prepared $G from $build (commit $(cat "$G/commit" 2>/dev/null)); now, on the GPU:"
+    echo '  run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=480)'
+}
+
+# JSON field of the last line of a file that starts with '{' (fedvim's --json output).
+field() {
+    env -u LD_LIBRARY_PATH python3 - "$1" "$2" <<'EOF'
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.startswith('{')]
+try:
+    print(json.loads(lines[-1])[sys.argv[2]])
+except Exception:
+    print('nan')
+EOF
+}
+
+run() {
+    [[ -x $G/bin/fedvim ]] || { echo "run: $G/bin/fedvim missing: run 'prepare' on the dev machine and carry $G" >&2; exit 2; }
+    local out=${OUT:-$G/out}
+    mkdir -p "$out"
+    local lib="$G/lib:/usr/local/cuda/lib64"
+    local ok=1
+    fv() { env LD_LIBRARY_PATH="$lib" "$@"; }
+    echo "== gpu-check of commit $(cat "$G/commit" 2>/dev/null) on $(hostname)"
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
+
+    echo "== 1. GPU tests"
+    for t in test_cuda_layers test_cuda_net; do
+        local t0=$SECONDS
+        fv timeout 240 "$G/bin/$t" >"$out/$t.log" 2>&1
+        local rc=$?
+        case $rc in
+        0) echo "$t: PASS ($((SECONDS - t0)) s)" ;;
+        77) echo "$t: SKIPPED (no device seen: that is a failure here)"; ok=0 ;;
+        *) echo "$t: FAIL (exit $rc), last lines:"; tail -n 25 "$out/$t.log"; ok=0 ;;
+        esac
+    done
+    # every measured parity error, for the record (docs/cuda.md quotes them)
+    grep -h "tolerance" "$out"/test_cuda_*.log >"$out/parity.txt" 2>/dev/null || true
+
+    echo "== 2. fedvim train --device cuda: LeNet-5, one MNIST epoch"
+    fv timeout 120 "$G/bin/fedvim" train --device cuda --data-dir "$G/mnist" --epochs 1 --json \
+        >"$out/train_lenet.json" 2>"$out/train_lenet.log"
+    local acc
+    acc=$(field "$out/train_lenet.json" test_accuracy)
+    tail -n 2 "$out/train_lenet.log"
+    if env -u LD_LIBRARY_PATH python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.97 else 1)"; then
+        echo "train: test accuracy $acc >= 0.97: PASS"
+    else
+        echo "train: test accuracy $acc < 0.97: FAIL"; ok=0
+    fi
+
+    echo "== 3. fedvim bench train --device cuda"
+    local conv model
+    for conv in cudnn im2col; do
+        FEDVIM_CUDA_CONV=$conv fv timeout 120 "$G/bin/fedvim" bench train --device cuda --model lenet5 \
+            --batch 64 --data-dir "$G/mnist" --images 60000 --json >"$out/bench_lenet5_$conv.json" \
+            2>"$out/bench_lenet5_$conv.log"
+        FEDVIM_CUDA_CONV=$conv fv timeout 120 "$G/bin/fedvim" bench train --device cuda --model resnet20 \
+            --batch 128 --images 6144 --json >"$out/bench_resnet20_$conv.json" \
+            2>"$out/bench_resnet20_$conv.log"
+        for model in lenet5 resnet20; do
+            echo "-- $model, convolutions $conv:"
+            cat "$out/bench_${model}_$conv.log"
+        done
+    done
+
+    echo "== 4. PyTorch reference (same GPU, same run)"
+    (cd "$G" && env -u LD_LIBRARY_PATH timeout 300 python3 pytorch_ref.py mnist lenet_gpu resnet_gpu fedavg_gpu) \
+        >"$out/pytorch.txt" 2>&1
+    cat "$out/pytorch.txt"
+
+    echo "== summary"
+    OUTD="$out" OK="$ok" env -u LD_LIBRARY_PATH python3 - <<'EOF' | tee "$out/summary.txt"
+import json, os, re, sys
+out = os.environ['OUTD']
+def fed(name):
+    try:
+        lines = [l for l in open(f'{out}/{name}') if l.startswith('{')]
+        return float(json.loads(lines[-1])['images_per_second'])
+    except Exception:
+        return float('nan')
+try:
+    txt = open(f'{out}/pytorch.txt').read()
+    ref = json.loads(txt[txt.index('{'):])
+except Exception:
+    ref = {}
+rows = [('LeNet-5 b64 MNIST', 'lenet5', ref.get('lenet_mnist_gpu_b64_img_s', float('nan')), 2.0),
+        ('ResNet-20 b128 32x32x3', 'resnet20', ref.get('resnet20_gpu_b128_img_s', float('nan')), 1.0)]
+met = True
+print(f"{'workload':24} {'conv':7} {'fedvim img/s':>13} {'PyTorch img/s':>14} {'ratio':>7} {'target':>7}")
+for label, model, r, target in rows:
+    best = 0.0
+    for conv in ('cudnn', 'im2col'):
+        f = fed(f'bench_{model}_{conv}.json')
+        ratio = f / r if r == r and r > 0 else float('nan')
+        best = max(best, ratio if ratio == ratio else 0.0)
+        print(f"{label:24} {conv:7} {f:13.0f} {r:14.0f} {ratio:7.2f} {target:6.1f}x")
+    if not best >= target:
+        met = False
+fa = ref.get('fedavg_lenet_10clients_gpu_round_s')
+if fa is not None:
+    print(f"FedAvg 10 clients LeNet-5 (PyTorch): {fa:.2f} s per round, {ref.get('fedavg_lenet_5rounds_acc')} "
+          "accuracy; fedvim's workers are not on the GPU yet (worker wiring), so no ratio")
+tests_ok = os.environ['OK'] == '1'
+print('tests and train check:', 'PASS' if tests_ok else 'FAIL')
+print('targets (best conv path per workload):', 'MET' if met else 'NOT MET')
+sys.exit(0 if tests_ok and met else 1)
+EOF
+    return $?
+}
+
+case ${1:-} in
+prepare) shift; prepare "$@" ;;
+run) run ;;
+*) echo "usage: scripts/gpu-check.sh prepare [BUILD_DIR] | run" >&2; exit 2 ;;
+esac
