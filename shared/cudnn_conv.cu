@@ -76,34 +76,42 @@ fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s,
     }
     cudnnHandle_t h = (cudnnHandle_t)x->dnn;
     fv_cudnn_conv *c = (fv_cudnn_conv *)fv_calloc(1, sizeof *c);
+    cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+    const char *failed = NULL;
+    int on = 0, oc = 0, oh = 0, ow = 0, got = 0, ok = 0;
+    size_t need = 0;
+/* A shape cuDNN refuses is not fatal: the caller falls back to the im2col path. */
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        if ((st = (call)) != CUDNN_STATUS_SUCCESS) {                                               \
+            failed = #call;                                                                        \
+            goto refused;                                                                          \
+        }                                                                                          \
+    } while (0)
     c->s = *s;
-    FV_CUDNN_CHECK(cudnnCreateTensorDescriptor(&c->xd));
-    FV_CUDNN_CHECK(cudnnCreateTensorDescriptor(&c->yd));
-    FV_CUDNN_CHECK(cudnnCreateTensorDescriptor(&c->bd));
-    FV_CUDNN_CHECK(cudnnCreateFilterDescriptor(&c->wd));
-    FV_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&c->cd));
-    FV_CUDNN_CHECK(cudnnSetTensor4dDescriptor(c->xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N,
-                                              s->C, s->H, s->W));
-    FV_CUDNN_CHECK(cudnnSetTensor4dDescriptor(c->yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N,
-                                              s->K, s->OH, s->OW));
-    FV_CUDNN_CHECK(
-        cudnnSetTensor4dDescriptor(c->bd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, s->K, 1, 1));
-    FV_CUDNN_CHECK(cudnnSetFilter4dDescriptor(c->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->K,
-                                              s->C / s->groups, s->R, s->R));
-    FV_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(c->cd, s->pad, s->pad, s->stride, s->stride, 1,
-                                                   1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    FV_CUDNN_CHECK(cudnnSetConvolutionGroupCount(c->cd, s->groups));
-    FV_CUDNN_CHECK(cudnnSetConvolutionMathType(c->cd, CUDNN_FMA_MATH));
-    int on, oc, oh, ow;
-    FV_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(c->cd, c->xd, c->wd, &on, &oc, &oh, &ow));
+    TRY(cudnnCreateTensorDescriptor(&c->xd));
+    TRY(cudnnCreateTensorDescriptor(&c->yd));
+    TRY(cudnnCreateTensorDescriptor(&c->bd));
+    TRY(cudnnCreateFilterDescriptor(&c->wd));
+    TRY(cudnnCreateConvolutionDescriptor(&c->cd));
+    TRY(cudnnSetTensor4dDescriptor(c->xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->C, s->H,
+                                   s->W));
+    TRY(cudnnSetTensor4dDescriptor(c->yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->K, s->OH,
+                                   s->OW));
+    TRY(cudnnSetTensor4dDescriptor(c->bd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, s->K, 1, 1));
+    TRY(cudnnSetFilter4dDescriptor(c->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->K,
+                                   s->C / s->groups, s->R, s->R));
+    TRY(cudnnSetConvolution2dDescriptor(c->cd, s->pad, s->pad, s->stride, s->stride, 1, 1,
+                                        CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    TRY(cudnnSetConvolutionGroupCount(c->cd, s->groups));
+    TRY(cudnnSetConvolutionMathType(c->cd, CUDNN_FMA_MATH));
+    TRY(cudnnGetConvolution2dForwardOutputDim(c->cd, c->xd, c->wd, &on, &oc, &oh, &ow));
     FV_ASSERT(on == s->N && oc == s->K && oh == s->OH && ow == s->OW);
 
-    int got = 0, ok = 0;
-    size_t need = 0;
     {
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        FV_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-            h, c->xd, c->wd, c->cd, c->yd, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
+        TRY(cudnnGetConvolutionForwardAlgorithm_v7(h, c->xd, c->wd, c->cd, c->yd,
+                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
         for (int i = 0; i < got && !ok; i++) {
             const cudnnConvolutionFwdAlgoPerf_t *p = &perf[i];
             if (p->status != CUDNN_STATUS_SUCCESS || p->determinism != CUDNN_DETERMINISTIC ||
@@ -120,7 +128,7 @@ fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s,
     if (ok) {
         ok = 0;
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-        FV_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        TRY(cudnnGetConvolutionBackwardDataAlgorithm_v7(
             h, c->wd, c->yd, c->cd, c->xd, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf));
         for (int i = 0; i < got && !ok; i++) {
             const cudnnConvolutionBwdDataAlgoPerf_t *p = &perf[i];
@@ -138,7 +146,7 @@ fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s,
     if (ok) {
         ok = 0;
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-        FV_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        TRY(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
             h, c->xd, c->yd, c->cd, c->wd, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf));
         for (int i = 0; i < got && !ok; i++) {
             const cudnnConvolutionBwdFilterAlgoPerf_t *p = &perf[i];
@@ -163,6 +171,14 @@ fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s,
         return NULL;
     }
     return c;
+refused:
+    fv_err_set(e,
+               "cuDNN refused conv %dx%dx%dx%d -> %d, %dx%d stride %d pad %d groups %d: %s in %s",
+               s->N, s->C, s->H, s->W, s->K, s->R, s->R, s->stride, s->pad, s->groups,
+               cudnnGetErrorString(st), failed);
+    fv_cudnn_conv_destroy(&c);
+    return NULL;
+#undef TRY
 }
 
 size_t fv_cudnn_conv_workspace(const fv_cudnn_conv *c) { return c->ws; }
