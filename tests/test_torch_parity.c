@@ -7,12 +7,13 @@
  * in float32 PyTorch sets the scale of a good float32 error (it is up to ~2% of ResNet-20's first
  * layer gradient off float64: batch norm's backward cancels heavily).
  * Skipped (77) when no python3 with torch is available (Debian: python3-torch).
- * The reference's first pass uses fedvim's ReLU masks: where a pre-activation lies within rounding
- * of 0, float32 and float64 legitimately take opposite sides of the kink, and through batch norm one
- * flipped mask moves a whole channel's gradient by several percent.
+ * Every forward of the reference uses fedvim's ReLU masks of the same pass: where a pre-activation
+ * lies within rounding of 0, float32 and float64 legitimately take opposite sides of the kink, and
+ * through batch norm one flipped mask moves a whole channel's gradient by several percent (seen:
+ * 4% after three SGD steps of ResNet-20 between an -O0 and an -O2 build).
  * Tolerances: loss 1e-5 relative; each tensor's gradient max|a-b| <= max(3 x float32 PyTorch's
- * error, 1e-4 * max|b|) + 1e-7; after the optimizer steps (no masks: kink flips compound there)
- * the loss and the eval-mode logits within 2e-3 relative for LeNet-5, 3e-2 for the BN nets. */
+ * error, 1e-4 * max|b|) + 1e-7; after the optimizer steps, the loss and the eval-mode logits
+ * within 2e-3 relative. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +46,30 @@ static void dump(const char *dir, const char *name, const void *p, size_t bytes)
     assert_non_null(f);
     assert_int_equal(fwrite(p, 1, bytes, f), bytes);
     fclose(f);
+}
+
+/* The ReLU masks of the last forward, one byte per output, in node order: DIR/masks_K.bin; the
+ * per-ReLU sizes go to DIR/masks.txt (the same for every forward). */
+static void dump_masks(const char *dir, const fv_net *net, int batch, int k) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/masks_%d.bin", dir, k);
+    FILE *bf = fopen(path, "wb");
+    assert_non_null(bf);
+    FILE *kf = NULL;
+    if (k == 0) {
+        snprintf(path, sizeof path, "%s/masks.txt", dir);
+        kf = fopen(path, "w");
+        assert_non_null(kf);
+    }
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_RELU) continue;
+        size_t cnt = (size_t)batch * fv_shape_size(nd->oshape);
+        for (size_t j = 0; j < cnt; j++) fputc(nd->out[j] > 0.0f, bf);
+        if (kf) fprintf(kf, "%zu\n", cnt);
+    }
+    fclose(bf);
+    if (kf) fclose(kf);
 }
 
 static double maxabs(const float *a, size_t n) {
@@ -95,26 +120,38 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
     dump(dir, "params.bin", net->params, net->n_params * sizeof(float));
     dump(dir, "x.bin", x, batch * isz * sizeof(float));
     dump(dir, "y.bin", y, batch * sizeof(int));
-    /* fedvim's side: the first forward and backward; its ReLU masks go to the reference */
+    /* fedvim's side runs first, every pass: the gradient pass, the optimizer steps, the train-mode
+     * loss after them and the eval-mode logits. The ReLU masks of each forward go to the reference
+     * (masks_K.bin for forward K), so that both sides linearise the same way. */
     float *dl = fv_malloc(batch * 10 * sizeof(float));
+    int nfwd = 0;
     const float *z = fv_net_forward(net, x, batch, 1);
-    float loss = fv_softmax_xent(dl, z, y, batch, 10, NULL);
+    dump_masks(dir, net, batch, nfwd++);
+    float loss0 = fv_softmax_xent(dl, z, y, batch, 10, NULL);
     fv_net_backward(net, dl, batch);
-    snprintf(path, sizeof path, "%s/masks.txt", dir);
-    FILE *kf = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/masks.bin", dir);
-    FILE *bf = fopen(path, "wb");
-    assert_non_null(kf);
-    assert_non_null(bf);
-    for (int i = 1; i < net->n_nodes; i++) {
-        const fv_node *nd = &net->nodes[i];
-        if (nd->op != FV_OP_RELU) continue;
-        size_t cnt = (size_t)batch * fv_shape_size(nd->oshape);
-        for (size_t k = 0; k < cnt; k++) fputc(nd->out[k] > 0.0f, bf);
-        fprintf(kf, "%zu\n", cnt);
+    float *g0 = fv_malloc(net->n_train * sizeof(float));
+    memcpy(g0, net->grads, net->n_train * sizeof(float));
+    fv_opt_cfg oc = fv_opt_defaults(kind);
+    if (kind == FV_OPT_SGD) {
+        oc.lr = 0.05f;
+        oc.momentum = 0.9f;
     }
-    fclose(kf);
-    fclose(bf);
+    fv_opt *opt = fv_opt_new(&oc, net->n_train);
+    for (int s = 0; s < steps; s++) {
+        z = fv_net_forward(net, x, batch, 1);
+        dump_masks(dir, net, batch, nfwd++);
+        fv_softmax_xent(dl, z, y, batch, 10, NULL);
+        fv_net_backward(net, dl, batch);
+        fv_opt_step(opt, net->params, net->grads);
+    }
+    z = fv_net_forward(net, x, batch, 1);
+    dump_masks(dir, net, batch, nfwd++);
+    float loss_after = fv_softmax_xent(NULL, z, y, batch, 10, NULL);
+    z = fv_net_forward(net, x, batch, 0);
+    dump_masks(dir, net, batch, nfwd++);
+    float *zeval = fv_malloc(batch * 10 * sizeof(float));
+    memcpy(zeval, z, batch * 10 * sizeof(float));
+
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "%s %s/tests/torch_parity.py %s", py, getenv("FEDVIM_SOURCE_DIR") ? getenv("FEDVIM_SOURCE_DIR") : "..", dir);
     int rc = system(cmd);
@@ -126,7 +163,7 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
     float *vals = fv_malloc((net->n_params + 16) * sizeof(float));
     assert_int_equal(read_line(tf, name, vals, 1), 1);
     assert_string_equal(name, "loss");
-    if (fabs(loss - vals[0]) > 1e-5 * fabs(vals[0])) fail_msg("%s: loss %.9g, PyTorch %.9g", model, loss, vals[0]);
+    if (fabs(loss0 - vals[0]) > 1e-5 * fabs(vals[0])) fail_msg("%s: loss %.9g, PyTorch %.9g", model, loss0, vals[0]);
     int checked = 0;
     double worst = 0;
     const char *worst_name = "";
@@ -137,7 +174,7 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
         assert_string_equal(name, t->name);
         assert_int_equal(n, t->count + 1);
         double err32 = vals[0], ref = maxabs(vals + 1, t->count), diff = 0;
-        for (size_t k = 0; k < t->count; k++) diff = fmax(diff, fabs(net->grads[t->off + k] - vals[1 + k]));
+        for (size_t k = 0; k < t->count; k++) diff = fmax(diff, fabs(g0[t->off + k] - vals[1 + k]));
         if (diff > fmax(3.0 * err32, 1e-4 * ref) + 1e-7)
             fail_msg("%s: gradient of %s is off float64 by %g (max %g); float32 PyTorch is off by %g", model, t->name,
                      diff, ref, err32);
@@ -148,30 +185,19 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
     assert_true(checked > 0);
     print_message("%s: all %d gradients match float64 PyTorch (largest error ratio to float32 PyTorch's: %.2f, %s)\n",
                   model, checked, worst, worst_name);
-    fv_opt_cfg oc = fv_opt_defaults(kind);
-    if (kind == FV_OPT_SGD) {
-        oc.lr = 0.05f;
-        oc.momentum = 0.9f;
-    }
-    fv_opt *opt = fv_opt_new(&oc, net->n_train);
-    for (int s = 0; s < steps; s++) {
-        z = fv_net_forward(net, x, batch, 1);
-        fv_softmax_xent(dl, z, y, batch, 10, NULL);
-        fv_net_backward(net, dl, batch);
-        fv_opt_step(opt, net->params, net->grads);
-    }
-    z = fv_net_forward(net, x, batch, 1);
-    loss = fv_softmax_xent(NULL, z, y, batch, 10, NULL);
     assert_int_equal(read_line(tf, name, vals, 1), 1);
     assert_string_equal(name, "after");
-    if (fabs(loss - vals[0]) > after_tol * fabs(vals[0])) fail_msg("%s: loss after %d steps %.9g, PyTorch %.9g", model, steps, loss, vals[0]);
-    z = fv_net_forward(net, x, batch, 0);
+    const double ref_after = vals[0];
+    if (fabs(loss_after - ref_after) > after_tol * fabs(ref_after))
+        fail_msg("%s: loss after %d steps %.9g, PyTorch %.9g", model, steps, loss_after, ref_after);
     size_t n = read_line(tf, name, vals, net->n_params);
     assert_string_equal(name, "eval");
     assert_int_equal(n, (size_t)batch * 10);
     double ref = maxabs(vals, n), diff = 0;
-    for (size_t k = 0; k < n; k++) diff = fmax(diff, fabs(z[k] - vals[k]));
+    for (size_t k = 0; k < n; k++) diff = fmax(diff, fabs(zeval[k] - vals[k]));
     if (diff > after_tol * ref + 1e-4) fail_msg("%s: eval logits differ by %g (max %g)", model, diff, ref);
+    print_message("%s: after %d steps loss %.7g (PyTorch %.7g), eval logits within %.2g\n", model, steps, loss_after,
+                  ref_after, diff);
     fclose(tf);
     fv_opt_destroy(&opt);
     fv_net_destroy(&net);
@@ -179,6 +205,8 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
     free(y);
     free(dl);
     free(vals);
+    free(g0);
+    free(zeval);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
 }
@@ -192,12 +220,12 @@ static void test_lenet5(void **st) {
 
 static void test_resnet20(void **st) {
     (void)st;
-    run_case(PY, "resnet20", 3, 32, 8, FV_OPT_SGD, 3, 3e-2);
+    run_case(PY, "resnet20", 3, 32, 8, FV_OPT_SGD, 3, 2e-3);
 }
 
 static void test_mobilenet(void **st) {
     (void)st;
-    run_case(PY, "mobilenet", 3, 32, 8, FV_OPT_SGD, 3, 3e-2);
+    run_case(PY, "mobilenet", 3, 32, 8, FV_OPT_SGD, 3, 2e-3);
 }
 
 int main(void) {

@@ -20,9 +20,9 @@ tensors = [(l.split()[0], int(l.split()[1]), int(l.split()[2])) for l in lines[1
 
 # ReLU is not differentiable at 0: where fedvim's float32 and the float64 reference land on
 # opposite sides of a kink (a pre-activation within rounding of 0), their gradients legitimately
-# differ. So the first forward of each reference uses fedvim's own ReLU masks (DIR/masks.bin, one
-# byte per ReLU output, in the order fedvim's nodes run, which is also PyTorch's call order here);
-# the comparison then measures rounding alone.
+# differ. So every forward of the reference uses fedvim's ReLU masks of the same pass (DIR/masks_K.bin
+# for forward K, one byte per ReLU output, in the order fedvim's nodes run, which is also PyTorch's
+# call order here); the comparison then measures rounding alone.
 MASKS = []
 def relu(x):
     if MASKS:
@@ -31,8 +31,8 @@ def relu(x):
         return x * m.reshape(x.shape).to(x.dtype)
     return F.relu(x)
 
-def load_masks():
-    raw = np.fromfile(f'{d}/masks.bin', np.uint8)
+def load_masks(k):
+    raw = np.fromfile(f'{d}/masks_{k}.bin', np.uint8)
     sizes = [int(v) for v in open(f'{d}/masks.txt').read().split()]
     out, off = [], 0
     for n in sizes:
@@ -111,14 +111,14 @@ m.load_state_dict(new)
 # float32 PyTorch gives, per tensor, the error a good float32 implementation makes (batch norm's
 # backward cancels heavily: float32 PyTorch is up to ~2% off float64 on ResNet-20's first layer).
 m32 = copy.deepcopy(m); m32.train()
-MASKS[:] = load_masks()
+MASKS[:] = load_masks(0)
 F.cross_entropy(m32(X), Y).backward()
 assert not MASKS
 g32 = {n: p.grad.numpy().astype(np.float64).ravel() for n, p in m32.named_parameters()}
 m = m.double(); X = X.double()
 m.train()
 out = open(f'{d}/torch.txt', 'w')
-MASKS[:] = load_masks()
+MASKS[:] = load_masks(0)
 loss = F.cross_entropy(m(X), Y); loss.backward()
 assert not MASKS
 out.write(f'loss {loss.item():.17g}\n')
@@ -130,10 +130,14 @@ for name, off, cnt in tensors:
         out.write(name + f' {err32:.9g} ' + ' '.join(f'{v:.12g}' for v in g) + '\n')
 m.zero_grad()
 opt = torch.optim.Adam(m.parameters(), 1e-3) if opt_name == 'adam' else torch.optim.SGD(m.parameters(), 0.05, momentum=0.9)
-for _ in range(steps):
+for k in range(steps):
+    MASKS[:] = load_masks(1 + k)
     loss = F.cross_entropy(m(X), Y); opt.zero_grad(); loss.backward(); opt.step()
 with torch.no_grad():
+    MASKS[:] = load_masks(1 + steps)
     out.write(f'after {F.cross_entropy(m(X), Y).item():.17g}\n')
     m.eval()
+    MASKS[:] = load_masks(2 + steps)
     out.write('eval ' + ' '.join(f'{v:.12g}' for v in m(X).numpy().ravel()) + '\n')
+assert not MASKS
 out.close()

@@ -6,7 +6,7 @@ WS_max = WS). WS = 1 is the unmixed data. CPU-sized (the dev box has 2 cores): L
 training images for 2 epochs, ResNet-20 on 3,000 for 2 epochs (~600 images/s on CPU), both
 tested on 2,000 test images; Adam lr 1e-3, seed 1, one run per point.
 Output: results/fig3_accuracy.{csv,json}.
-Usage: fig3_accuracy.py [--datasets mnist,cmnist] [--models lenet5,resnet20]"""
+Usage: fig3_accuracy.py [--datasets mnist,cmnist] [--models lenet5,resnet20] [--name NAME]"""
 import argparse
 import os
 import tempfile
@@ -17,6 +17,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--datasets", default="mnist,cmnist")
 ap.add_argument("--models", default="lenet5,resnet20")
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--name", default="fig3_accuracy", help="results/<name>.{csv,json}")
 a = ap.parse_args()
 SIZES = {"lenet5": (10000, 2), "resnet20": (3000, 2)}  # training images, epochs
 TEST = 2000
@@ -51,6 +52,6 @@ for ds in a.datasets.split(","):
                              "vfe_mean": vfe if vfe is not None else "", "test_accuracy": t["test_accuracy"],
                              "seconds": round(t["seconds"], 2)})
                 print(rows[-1], flush=True)
-common.save("fig3_accuracy", rows, {"optimizer": "adam", "lr": 1e-3, "batch": 64, "seed": 1,
+common.save(a.name, rows, {"optimizer": "adam", "lr": 1e-3, "batch": 64, "seed": 1,
                                     "mode": "spatial+chromatic", "unit": 1,
                                     "note": "CPU-sized subsets; ResNet-20 on 3,000 training images only"})
