@@ -19,14 +19,15 @@
 #include <zmq.h>
 
 #include "aggregate.h"
+#include "attacker.h"
 #include "data.h"
 #include "experiment.h"
 #include "json.h"
+#include "layers.h"
 #include "models.h"
 #include "net.h"
 #include "safetensors.h"
 #include "store.h"
-#include "layers.h"
 #include "train.h"
 #include "transport.h"
 #include "vfe.h"
@@ -107,6 +108,8 @@ struct fv_coord {
     uint8_t model_hash[FV_HASH_BYTES];
     fv_agg *agg;
     fv_store *store;
+    fv_attacker *attacker; /* NULL without [attack] */
+    fv_vmix_params test_vp; /* the mixing of the test images (visualmixer on) */
     uint64_t session;
     int start_round; /* rounds completed before this run (resume) */
 
@@ -429,6 +432,9 @@ static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
             snprintf(c->abort_why, sizeof c->abort_why, "%s", e.msg);
         } else {
             slot_t *sl = &c->slots[t->slot];
+            /* the curious server keeps a copy; the aggregate gets the upload untouched */
+            if (fv_attacker_wants(c->attacker, c->round, t->client))
+                fv_attacker_capture(c->attacker, c->round, params, c->net->params);
             t->state = TASK_DONE;
             sl->state = SLOT_DONE;
             w->outstanding--;
@@ -668,6 +674,9 @@ static void evaluate(fv_coord *c, double *acc, double *loss, double *acc_m, doub
     }
 }
 
+static void attack_idle(void *ctx) { pump(ctx, POLL_MS); }
+static void attack_log(void *ctx, const char *line) { log_line(ctx, 1, line); }
+
 static int run_round(fv_coord *c, int r, fv_err *e) {
     c->round = r;
     memset(&c->rs, 0, sizeof c->rs);
@@ -711,6 +720,8 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
     t_eval = fv_now() - t_eval;
     double seconds = fv_now() - c->rs.t0;
     double n = c->rs.samples;
+    /* the attack (not counted in the round's seconds): the workers are idle, heartbeats answered */
+    char *attack = fv_attacker_round(c->attacker, r, attack_idle, c, attack_log, c);
     fv_json j;
     fv_json_begin(&j);
     fv_json_int(&j, "round", r);
@@ -739,6 +750,8 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
     fv_json_num(&j, "eval_seconds", t_eval);
     fv_json_num(&j, "mix_seconds", c->rs.mix_seconds);
     fv_json_int(&j, "workers", alive_workers(c));
+    if (attack) fv_json_raw(&j, "attack", attack);
+    free(attack);
     const char *line = fv_json_end(&j);
     int rc = fv_store_metrics_add(c->store, line, e);
     fv_json_free(&j);
@@ -891,6 +904,7 @@ static int setup_mixed_test(fv_coord *c, const char *key_path, fv_err *e) {
     if (fv_exp_vmix_params(&c->cfg, &c->test, (uint64_t)c->cfg.seed ^ 0x74657374ull, c->threads, &p, &c->test_bounds,
                            e) != 0)
         goto fail;
+    c->test_vp = p;
     fv_vmix_stats st;
     if (fv_vmix_dataset(&c->test_mixed, NULL, &st, &c->test, secret, FV_VMIX_DOMAIN_TEST, &p, c->threads, e) != 0)
         goto fail;
@@ -915,6 +929,9 @@ fail:
 
 fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
     fv_coord *c = fv_calloc(1, sizeof *c);
+    /* the training set and the partition stay until setup ends only when an attack needs them */
+    fv_dataset train = {0};
+    fv_partition part = {0};
     pthread_mutex_init(&c->log_mu, NULL);
     c->cfg = *o->cfg;
     c->config_text = fv_strdup(o->config_text);
@@ -934,24 +951,15 @@ fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
         goto fail;
     }
     fv_set_threads(c->threads);
-    fv_dataset train = {0};
     if (fv_exp_load_data(&c->cfg, o->data_dir, 1, &train, e) != 0 ||
-        fv_exp_load_data(&c->cfg, o->data_dir, 0, &c->test, e) != 0) {
-        fv_dataset_free(&train);
+        fv_exp_load_data(&c->cfg, o->data_dir, 0, &c->test, e) != 0)
         goto fail;
-    }
     c->norm = fv_exp_norm(&c->cfg);
-    fv_partition part;
-    if (fv_exp_partition(&c->cfg, &train, &part, e) != 0) {
-        fv_dataset_free(&train);
-        goto fail;
-    }
+    if (fv_exp_partition(&c->cfg, &train, &part, e) != 0) goto fail;
     c->client_n = fv_malloc((size_t)c->cfg.clients * sizeof(int));
     for (int i = 0; i < c->cfg.clients; i++) c->client_n[i] = fv_partition_size(&part, i);
     c->pstats = fv_partition_describe(&part, train.y, train.classes);
-    fv_partition_free(&part);
     c->net = fv_exp_model(&c->cfg, &train, e);
-    fv_dataset_free(&train);
     if (!c->net) goto fail;
     c->n_params = c->net->n_params;
     fv_opt_cfg oc = fv_exp_opt_cfg(&c->cfg);
@@ -988,6 +996,13 @@ fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
     }
     fv_hash(c->model_hash, c->net->params, c->n_params * sizeof(float));
     if (c->cfg.vmix && setup_mixed_test(c, o->eval_key, e) != 0) goto fail;
+    if (c->cfg.attack_kind != FV_ATTACK_NONE) {
+        fv_attacker_opts ao = {&c->cfg, c->dir, o->data_dir, c->resume, c->start_round, &train, &part, &c->test,
+                               c->norm, c->cfg.vmix ? &c->test_vp : NULL, c->n_params, c->threads};
+        if (!(c->attacker = fv_attacker_new(&ao, e))) goto fail;
+    }
+    fv_dataset_free(&train);
+    fv_partition_free(&part);
     /* receive limits: the largest frame is the model or the optimizer state */
     c->lim.max_header = FV_WIRE_MAX_HEADER;
     c->lim.max_count = c->n_params > c->opt_len ? c->n_params : c->opt_len;
@@ -1010,6 +1025,8 @@ fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
          c->cfg.clients, c->m, c->cfg.model, c->n_params);
     return c;
 fail:
+    fv_dataset_free(&train);
+    fv_partition_free(&part);
     fv_coord_destroy(&c);
     return NULL;
 }
@@ -1048,6 +1065,7 @@ void fv_coord_destroy(fv_coord **cp) {
     fv_allowlist_free(&c->allow);
     fv_store_close(&c->store);
     fv_agg_destroy(&c->agg);
+    fv_attacker_destroy(&c->attacker);
     fv_net_destroy(&c->net);
     fv_dataset_free(&c->test);
     fv_dataset_free(&c->test_mixed);

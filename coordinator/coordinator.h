@@ -18,7 +18,9 @@
  * train_loss, train_accuracy (sample-weighted means of the clients' last local epoch);
  * client_seconds_max (slowest client's local training), worker_busy_max (the busiest worker's
  * summed client work), overhead_seconds (round without evaluation minus worker_busy_max),
- * aggregate_seconds, eval_seconds, mix_seconds (offline mixing done this round); workers (alive).
+ * aggregate_seconds, eval_seconds, mix_seconds (offline mixing done this round); workers (alive);
+ * attack, at a round [attack] names: kind, client, status, seconds (not counted in `seconds`) and
+ * the headline figures (attacker.h; the full result is in attacks.jsonl).
  * summary.json adds the final and best accuracy, totals, the partition's statistics, the model's
  * parameter hash and, with VisualMixer, the mixed and clean test images' VFE.
  * Not here: worker processes (worker/), launching (cli/), the wire codec (shared/wire.h).

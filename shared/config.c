@@ -130,6 +130,20 @@ static const key_def SCHEMA[] = {
     {"security", "max_strikes", T_INT, OFF(max_strikes), "3", 1, 1000000, NULL,
      "rejected messages after which a worker is banned and its clients reassigned"},
 
+    {"attack", "kind", T_ENUM, OFF(attack_kind), "none", 0, 0, "none|gan|dlg|mia",
+     "the honest-but-curious server attacks one client's uploaded model (docs/attacks.md): gan "
+     "(passive GAN, the upload as discriminator), dlg (gradient inversion; needs model "
+     "dlg_lenet and one plain SGD step per round), mia (membership inference); figures go to "
+     "attacks.jsonl and the round's metrics line, image grids to attacks/"},
+    {"attack", "rounds", T_STRING, OFF(attack_rounds), "", 0, 0, NULL,
+     "rounds to attack, ascending, e.g. 3,8 (empty: the last round); each must sample the client"},
+    {"attack", "client", T_INT, OFF(attack_client), "0", 0, 1e6, NULL, "the victim client's id (< fl.clients)"},
+    {"attack", "target", T_INT, OFF(attack_target), "0", 0, 255, NULL,
+     "gan: the class the generator aims at (the victim must hold images of it)"},
+    {"attack", "settings", T_STRING, OFF(attack_settings), "", 0, 0, NULL,
+     "key=value,... passed to the attack (attacks/attack_api.h lists the keys; dlg's lr defaults "
+     "to training.lr). gan and mia judge with training images beyond data.train_size (held out)"},
+
     {"output", "dir", T_STRING, OFF(out_dir), "results", 0, 0, NULL, "parent folder of results"},
     {"output", "name", T_STRING, OFF(name), "", 0, 0, NULL,
      "results folder name under dir (empty: the config file's name without .ini)"},
@@ -293,7 +307,7 @@ static int handler(void *user, const char *section, const char *name, const char
             fv_err_set(p->e, "%s: '%s' is outside any [section]", where, name);
         else
             fv_err_set(p->e, "%s: unknown section [%s] (sections: data, partition, model, training, fl, "
-                       "visualmixer, security, output)", where, section);
+                       "visualmixer, security, attack, output)", where, section);
         return 1;
     }
     int k = find_key(section, name);
@@ -396,6 +410,78 @@ int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w) {
     return 0;
 }
 
+/* Parses [attack] rounds; on failure writes the reason into why. */
+static int attack_rounds(const fv_config *c, int *out, int cap, char *why, size_t wcap) {
+    const char *s = c->attack_rounds;
+    int n = 0;
+    while (*s == ' ') s++;
+    if (!*s) {
+        if (cap < 1) return snprintf(why, wcap, "more than %d rounds", cap), -1;
+        out[0] = c->rounds;
+        return 1;
+    }
+    for (;;) {
+        char *end;
+        errno = 0;
+        long r = strtol(s, &end, 10);
+        if (end == s || errno) return snprintf(why, wcap, "'%.255s' is not a list of rounds like 3,8", c->attack_rounds), -1;
+        if (r < 1 || r > c->rounds)
+            return snprintf(why, wcap, "round %ld is out of range [1, %d] (fl.rounds)", r, c->rounds), -1;
+        if (n > 0 && r <= out[n - 1])
+            return snprintf(why, wcap, "round %ld after round %d: list each round once, ascending", r, out[n - 1]), -1;
+        if (n == cap) return snprintf(why, wcap, "more than %d rounds", cap), -1;
+        out[n++] = (int)r;
+        s = end;
+        while (*s == ' ') s++;
+        if (!*s) return n;
+        if (*s != ',') return snprintf(why, wcap, "'%.255s' is not a list of rounds like 3,8", c->attack_rounds), -1;
+        s++;
+        while (*s == ' ') s++;
+    }
+}
+
+int fv_config_attack_rounds(const fv_config *c, int *out, int cap) {
+    char why[FV_CFG_STR + 96];
+    return attack_rounds(c, out, cap, why, sizeof why);
+}
+
+static int check_attack(const fv_config *c, fv_err *e) {
+    if (c->attack_kind == FV_ATTACK_NONE) return 0;
+    char why[FV_CFG_STR + 96];
+    /* a cap as large as the rounds: only the syntax and range can fail */
+    int *rs = fv_malloc(sizeof(int) * (size_t)c->rounds);
+    int n = attack_rounds(c, rs, c->rounds, why, sizeof why);
+    free(rs);
+    if (n < 0) return key_err(c, e, "attack", "rounds", "%s", why);
+    if (c->attack_client >= c->clients)
+        return key_err(c, e, "attack", "client", "%d is not a client id (fl.clients = %d: ids 0..%d)",
+                       c->attack_client, c->clients, c->clients - 1);
+    if (strcmp(c->dataset, "synthetic") == 0 && c->attack_target >= c->synthetic_classes)
+        return key_err(c, e, "attack", "target", "class %d, but the synthetic set has %d classes", c->attack_target,
+                       c->synthetic_classes);
+    int judged = c->attack_kind == FV_ATTACK_GAN || c->attack_kind == FV_ATTACK_MIA;
+    if (judged && strcmp(c->dataset, "synthetic") != 0 && c->train_size == 0)
+        return key_err(c, e, "data", "train_size",
+                       "0 (the whole split) leaves no held-out images for [attack] kind = %s (its oracle, "
+                       "shadows and never-held originals use the training images beyond train_size): set "
+                       "train_size below the split's size",
+                       c->attack_kind == FV_ATTACK_GAN ? "gan" : "mia");
+    if (c->attack_kind == FV_ATTACK_DLG) {
+        /* the client's gradient is (global - upload) / lr only after one plain SGD step */
+        if (strcmp(c->model, "dlg_lenet") != 0)
+            return key_err(c, e, "model", "name", "'%s': [attack] kind = dlg models the sigmoid LeNet dlg_lenet",
+                           c->model);
+        if (c->optimizer != 0 || c->momentum != 0 || c->weight_decay != 0 || c->prox_mu != 0)
+            return key_err(c, e, "training", "optimizer",
+                           "[attack] kind = dlg needs plain SGD (no momentum, weight_decay or prox_mu) so that "
+                           "an update is one gradient step");
+        if (c->local_epochs != 1)
+            return key_err(c, e, "training", "local_epochs", "%d: [attack] kind = dlg needs one local step",
+                           c->local_epochs);
+    }
+    return 0;
+}
+
 int fv_config_check(const fv_config *c, fv_err *e) {
     int m = fv_config_clients_per_round(c);
     if (c->min_clients > m)
@@ -432,7 +518,7 @@ int fv_config_check(const fv_config *c, fv_err *e) {
         if (*p == '/' || (p == c->name && *p == '.'))
             return key_err(c, e, "output", "name", "'%s' must be a plain folder name (no '/', no leading '.')",
                            c->name);
-    return 0;
+    return check_attack(c, e);
 }
 
 /* Shortest text that reads back to exactly x. */
@@ -465,6 +551,7 @@ char *fv_config_write(const fv_config *c) {
     const char *cur = "";
     len += (size_t)snprintf(buf, cap, "; fedvim resolved experiment config: every key, as it ran\n");
     for (int k = 0; k < NKEYS; k++) {
+        if (c->attack_kind == FV_ATTACK_NONE && strcmp(SCHEMA[k].section, "attack") == 0) continue;
         char val[FV_CFG_STR + 8];
         value_text(c, k, val, sizeof val);
         for (;;) {

@@ -23,6 +23,7 @@
 #define FV_CFG_STR 256
 
 typedef enum { FV_OPTSTATE_RESET, FV_OPTSTATE_KEEP } fv_optstate_policy;
+typedef enum { FV_ATTACK_NONE, FV_ATTACK_GAN, FV_ATTACK_DLG, FV_ATTACK_MIA } fv_attack_kind;
 
 typedef struct {
     /* [data] */
@@ -59,6 +60,11 @@ typedef struct {
     /* [security] */
     int security;                  /* enabled: CURVE + ZAP allow-list + signed updates */
     int max_strikes;
+    /* [attack] (the coordinator's passive attacker, docs/attacks.md) */
+    int attack_kind;               /* fv_attack_kind */
+    char attack_rounds[FV_CFG_STR]; /* "3,8" or "8"; "" = the last round */
+    int attack_client, attack_target;
+    char attack_settings[FV_CFG_STR]; /* "key=value,..." for the attack (attacks/attack_api.h) */
     /* [output] */
     char out_dir[FV_CFG_STR];
     char name[FV_CFG_STR];
@@ -86,7 +92,9 @@ int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
  * given only with dirichlet...). Errors name the keys involved and where they were set. */
 int fv_config_check(const fv_config *c, fv_err *e);
 
-/* The resolved config as INI text (every key; caller frees). */
+/* The resolved config as INI text (every key; caller frees). The [attack] section is written
+ * only when attack.kind is not none, so a run without an attack resolves to the same text (and
+ * config hash) as before the section existed, and its results folder still resumes. */
 char *fv_config_write(const fv_config *c);
 
 /* Number of clients sampled per round: max(1, round(fraction * clients)). */
@@ -94,6 +102,11 @@ int fv_config_clients_per_round(const fv_config *c);
 
 /* Parse a synthetic_shape value "CxHxW" (1 <= C <= 4, sides 1..1024). Returns 0 or -1. */
 int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w);
+
+/* The rounds of [attack] rounds, ascending, into out[cap]: "" gives the last round. Returns the
+ * count (>= 1), or -1 when the list is malformed, out of [1, fl.rounds], repeated or longer than
+ * cap (fv_config_check reports which). */
+int fv_config_attack_rounds(const fv_config *c, int *out, int cap);
 
 /* Print the schema (every section, key, type, default, range and help) to f. */
 void fv_config_print_schema(FILE *f);

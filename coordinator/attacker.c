@@ -1,0 +1,403 @@
+/* attacker.c: see attacker.h. */
+#include "attacker.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attack_api.h"
+#include "experiment.h"
+#include "json.h"
+#include "json_read.h"
+#include "layers.h"
+#include "synthetic.h"
+
+#define MAX_LINES_BYTES (64u << 20)
+
+static const char *const KIND[] = {"none", "gan", "dlg", "mia"};
+
+struct fv_attacker {
+    fv_config cfg;
+    char dir[1024], out_dir[1100];
+    fv_dataset data;   /* the training set, then the held-out images */
+    int n_train;
+    int *heldout;      /* n_heldout indices into data */
+    int n_heldout;
+    fv_partition part;
+    const fv_dataset *test;
+    fv_norm norm;
+    fv_vmix_params vp;
+    int has_vp;
+    size_t n_params;
+    int threads;
+    int *rounds, n_rounds;
+    int captured_round; /* the round whose upload is held, 0 when none */
+    float *upload, *global;
+    char **lines;       /* attacks.jsonl */
+    int nlines;
+};
+
+static int is_attack_round(const fv_attacker *a, int round) {
+    for (int i = 0; i < a->n_rounds; i++)
+        if (a->rounds[i] == round) return 1;
+    return 0;
+}
+
+/* The training set plus held-out images in one data set (indices >= n_train are held out). */
+static int load_heldout(fv_attacker *a, const fv_attacker_opts *o, fv_err *e) {
+    fv_dataset *tr = o->train;
+    a->n_train = tr->n;
+    if (strcmp(a->cfg.dataset, "synthetic") == 0) {
+        /* a third split (0 train, 1 test): same classes, images no client holds */
+        fv_dataset h;
+        fv_synthetic_make(&h, tr->n, tr->c, tr->h, tr->w, tr->classes, (uint64_t)a->cfg.seed, 2);
+        size_t isz = (size_t)tr->c * tr->h * tr->w, n = (size_t)tr->n + h.n;
+        a->data = *tr;
+        a->data.n = (int)n;
+        a->data.x = fv_malloc(n * isz);
+        a->data.y = fv_malloc(n);
+        memcpy(a->data.x, tr->x, (size_t)tr->n * isz);
+        memcpy(a->data.x + (size_t)tr->n * isz, h.x, (size_t)h.n * isz);
+        memcpy(a->data.y, tr->y, (size_t)tr->n);
+        memcpy(a->data.y + tr->n, h.y, (size_t)h.n);
+        fv_dataset_free(&h);
+        fv_dataset_free(tr);
+    } else {
+        fv_config whole = a->cfg;
+        whole.train_size = 0;
+        if (fv_exp_load_data(&whole, o->data_dir, 1, &a->data, e) != 0) return -1;
+        if (a->data.n < tr->n || a->data.c != tr->c || memcmp(a->data.x, tr->x, (size_t)tr->n * tr->c * tr->h * tr->w) ||
+            memcmp(a->data.y, tr->y, (size_t)tr->n))
+            return fv_err_set(e, "[attack]: the %s training split changed while it was read", a->cfg.dataset);
+        fv_dataset_free(tr);
+    }
+    a->n_heldout = a->data.n - a->n_train;
+    a->heldout = fv_malloc(sizeof(int) * (size_t)(a->n_heldout + 1));
+    for (int i = 0; i < a->n_heldout; i++) a->heldout[i] = a->n_train + i;
+    return 0;
+}
+
+/* Checks that need the data and the partition. */
+static int check_victim(const fv_attacker *a, fv_err *e) {
+    const fv_config *c = &a->cfg;
+    int victim = c->attack_client, nv = fv_partition_size(&a->part, victim);
+    const int *idx = fv_partition_indices(&a->part, victim);
+    int m = fv_config_clients_per_round(c);
+    int *ids = fv_malloc(sizeof(int) * (size_t)m);
+    for (int i = 0; i < a->n_rounds; i++) {
+        fv_exp_sample_clients(c, a->rounds[i], ids);
+        int in = 0;
+        for (int k = 0; k < m; k++) in |= ids[k] == victim;
+        if (!in) {
+            char list[256] = "";
+            for (int k = 0; k < m && strlen(list) < sizeof list - 16; k++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", k ? " " : "", ids[k]);
+            free(ids);
+            return fv_err_set(e, "%s: [attack] client: client %d is not sampled in round %d (sampled: %s%s); pick "
+                              "a sampled client or round, or set fl.fraction = 1",
+                              c->file, victim, a->rounds[i], list, m > 32 ? " ..." : "");
+        }
+    }
+    free(ids);
+    if (c->attack_kind == FV_ATTACK_GAN) {
+        if (c->attack_target >= a->data.classes)
+            return fv_err_set(e, "%s: [attack] target: class %d, but %s has %d classes", c->file, c->attack_target,
+                              c->dataset, a->data.classes);
+        int has = 0;
+        for (int i = 0; i < nv; i++) has |= a->data.y[idx[i]] == c->attack_target;
+        if (!has)
+            return fv_err_set(e, "%s: [attack] target: client %d holds no image of class %d", c->file, victim,
+                              c->attack_target);
+    }
+    if (c->attack_kind == FV_ATTACK_DLG && (nv > 8 || nv > c->batch_size))
+        return fv_err_set(e, "%s: [attack] client: client %d holds %d images; dlg needs its whole shard in one "
+                          "step of at most 8 images (training.batch_size = %d)",
+                          c->file, victim, nv, c->batch_size);
+    if ((c->attack_kind == FV_ATTACK_GAN && a->n_heldout < 2) || (c->attack_kind == FV_ATTACK_MIA && a->n_heldout < 8))
+        return fv_err_set(e, "%s: [data] train_size: only %d training images are held out beyond it; [attack] "
+                          "kind = %s needs more", c->file, a->n_heldout, KIND[c->attack_kind]);
+    return 0;
+}
+
+static int write_lines(fv_attacker *a, fv_err *e) {
+    size_t len = 0;
+    for (int i = 0; i < a->nlines; i++) len += strlen(a->lines[i]) + 1;
+    char *text = fv_malloc(len + 1), *p = text;
+    for (int i = 0; i < a->nlines; i++) {
+        size_t l = strlen(a->lines[i]);
+        memcpy(p, a->lines[i], l);
+        p[l] = '\n';
+        p += l + 1;
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/attacks.jsonl", a->dir);
+    int rc = fv_write_file_atomic(path, text, len, e);
+    free(text);
+    return rc;
+}
+
+/* Resume: keep the lines of rounds <= upto. Fresh: start empty, remove earlier grids. */
+static int open_lines(fv_attacker *a, int resume, int upto, fv_err *e) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/attacks.jsonl", a->dir);
+    if (!resume) {
+        unlink(path);
+        DIR *d = opendir(a->out_dir);
+        if (d) {
+            struct dirent *de;
+            while ((de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                if (de->d_name[0] == 'r' && l > 4 && strcmp(de->d_name + l - 4, ".png") == 0) {
+                    char p[1400];
+                    snprintf(p, sizeof p, "%s/%s", a->out_dir, de->d_name);
+                    unlink(p);
+                }
+            }
+            closedir(d);
+        }
+        return 0;
+    }
+    if (access(path, F_OK) != 0) return 0;
+    uint8_t *text = NULL;
+    size_t len = 0;
+    if (fv_read_file(path, MAX_LINES_BYTES, &text, &len, e) != 0) return -1;
+    int rc = 0, lineno = 0, dropped = 0;
+    char *save = NULL;
+    text = fv_realloc(text, len + 1);
+    text[len] = 0;
+    for (char *l = strtok_r((char *)text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        fv_jr *v = fv_jr_parse(l, strlen(l), e);
+        double r = fv_jr_num(fv_jr_get(v, "round"), NAN);
+        fv_jr_free(&v);
+        if (!isfinite(r)) {
+            rc = fv_err_set(e, "%s:%d: not an attacks.jsonl line of fedvim (expected {\"round\":N,...})", path, lineno);
+            break;
+        }
+        if (r > upto) {
+            dropped++;
+            continue;
+        }
+        a->lines = fv_realloc(a->lines, sizeof(char *) * (size_t)(a->nlines + 1));
+        a->lines[a->nlines++] = fv_strdup(l);
+    }
+    free(text);
+    if (rc == 0 && dropped) rc = write_lines(a, e); /* those rounds run again */
+    return rc;
+}
+
+fv_attacker *fv_attacker_new(const fv_attacker_opts *o, fv_err *e) {
+    FV_ASSERT(o->cfg->attack_kind != FV_ATTACK_NONE && o->train && o->part && o->test);
+    fv_attacker *a = fv_calloc(1, sizeof *a);
+    a->cfg = *o->cfg;
+    snprintf(a->dir, sizeof a->dir, "%s", o->dir);
+    snprintf(a->out_dir, sizeof a->out_dir, "%s/attacks", o->dir);
+    a->part = *o->part;
+    memset(o->part, 0, sizeof *o->part);
+    a->test = o->test;
+    a->norm = o->norm;
+    if (o->vp) {
+        a->vp = *o->vp;
+        a->has_vp = 1;
+    }
+    a->n_params = o->n_params;
+    a->threads = o->threads > 0 ? o->threads : 1;
+    a->rounds = fv_malloc(sizeof(int) * (size_t)a->cfg.rounds);
+    a->n_rounds = fv_config_attack_rounds(&a->cfg, a->rounds, a->cfg.rounds);
+    FV_ASSERT(a->n_rounds >= 1); /* fv_config_check passed */
+    a->upload = fv_malloc(sizeof(float) * a->n_params * 2);
+    a->global = a->upload + a->n_params;
+    if (load_heldout(a, o, e) != 0 || check_victim(a, e) != 0 || fv_mkdirs(a->out_dir, e) != 0 ||
+        open_lines(a, o->resume, o->start_round, e) != 0) {
+        fv_attacker_destroy(&a);
+        return NULL;
+    }
+    return a;
+}
+
+int fv_attacker_wants(const fv_attacker *a, int round, int client) {
+    return a && client == a->cfg.attack_client && is_attack_round(a, round);
+}
+
+void fv_attacker_capture(fv_attacker *a, int round, const float *upload, const float *global) {
+    memcpy(a->upload, upload, sizeof(float) * a->n_params);
+    memcpy(a->global, global, sizeof(float) * a->n_params);
+    a->captured_round = round;
+}
+
+/* ---- the attack's own thread ---- */
+
+typedef struct {
+    const fv_attack_request *rq;
+    int threads;
+    char *json;
+    fv_err e;
+    int rc;
+    atomic_int done;
+} job;
+
+static void *attack_thread(void *arg) {
+    job *j = arg;
+    fv_set_threads(j->threads); /* OpenMP's thread count is per thread */
+    j->rc = fv_attack_run(j->rq, &j->json, &j->e);
+    atomic_store(&j->done, 1);
+    return NULL;
+}
+
+/* The headline figures of an attack's JSON (the full object is in attacks.jsonl). */
+static void headline(fv_json *h, int kind, const fv_jr *r) {
+    if (kind == FV_ATTACK_GAN) {
+        const fv_jr *l = fv_jr_get(r, "leakage");
+        fv_json_num(h, "target_class", fv_jr_num(fv_jr_get(r, "target_class"), NAN));
+        fv_json_num(h, "recognisability", fv_jr_num(fv_jr_get(l, "recognisability"), NAN));
+        fv_json_num(h, "ssim_best_median", fv_jr_num(fv_jr_get(l, "ssim_best_median"), NAN));
+        const fv_jr *p = fv_jr_get(l, "psnr_best_median");
+        fv_json_num_or_inf(h, "psnr_best_median", p && p->type == FV_JR_STR ? INFINITY : fv_jr_num(p, NAN));
+        fv_json_num(h, "victim_resemblance", fv_jr_num(fv_jr_get(l, "victim_resemblance"), NAN));
+        fv_json_num(h, "oracle_accuracy", fv_jr_num(fv_jr_get(fv_jr_get(r, "oracle"), "test_accuracy"), NAN));
+    } else if (kind == FV_ATTACK_DLG) {
+        fv_json_num(h, "label_accuracy", fv_jr_num(fv_jr_get(r, "label_accuracy"), NAN));
+        const char *keys[] = {"ssim_original", "psnr_original"};
+        const char *outs[] = {"ssim_original_mean", "psnr_original_mean"};
+        for (int k = 0; k < 2; k++) {
+            const fv_jr *v = fv_jr_get(r, keys[k]);
+            double s = 0;
+            int n = 0;
+            for (int i = 0; v && v->type == FV_JR_ARR && i < v->n; i++, n++)
+                s += v->items[i].type == FV_JR_STR ? INFINITY : fv_jr_num(&v->items[i], NAN);
+            fv_json_num_or_inf(h, outs[k], n ? s / n : NAN);
+        }
+        fv_json_num(h, "relative_match_loss", fv_jr_num(fv_jr_get(r, "relative_match_loss"), NAN));
+    } else {
+        const fv_jr *q = fv_jr_get(r, "queries_original");
+        const fv_jr *cm = fv_jr_get(q, "client_model"), *gm = fv_jr_get(q, "global_model");
+        fv_json_num(h, "client_lira_auc", fv_jr_num(fv_jr_get(fv_jr_get(cm, "lira_offline"), "auc"), NAN));
+        fv_json_num(h, "client_lira_tpr_at_1pct_fpr",
+                    fv_jr_num(fv_jr_get(fv_jr_get(cm, "lira_offline"), "tpr_at_1pct_fpr"), NAN));
+        fv_json_num(h, "client_loss_auc", fv_jr_num(fv_jr_get(fv_jr_get(cm, "loss_threshold"), "auc"), NAN));
+        fv_json_num(h, "global_lira_auc", fv_jr_num(fv_jr_get(fv_jr_get(gm, "lira_offline"), "auc"), NAN));
+    }
+}
+
+char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void *ctx,
+                        void (*log)(void *lctx, const char *line), void *lctx) {
+    if (!a || !is_attack_round(a, round)) return NULL;
+    const fv_config *c = &a->cfg;
+    int kind = c->attack_kind, victim = c->attack_client;
+    char tag[64], msg[FV_ERR_MAX + 128];
+    snprintf(tag, sizeof tag, "r%d_c%d", round, victim);
+    fv_json line, h;
+    fv_json_begin(&line);
+    fv_json_begin(&h);
+    fv_json_int(&line, "round", round);
+    fv_json_int(&line, "client", victim);
+    fv_json_str(&line, "kind", KIND[kind]);
+    fv_json_str(&h, "kind", KIND[kind]);
+    fv_json_int(&h, "client", victim);
+    if (a->captured_round != round) {
+        snprintf(msg, sizeof msg, "round %d: no %s attack: client %d's update was not accepted this round", round,
+                 KIND[kind], victim);
+        log(lctx, msg);
+        fv_json_str(&line, "status", "skipped");
+        fv_json_str(&line, "reason", "the client's update was not accepted (dropped)");
+        fv_json_str(&h, "status", "skipped");
+    } else {
+        /* dlg: the client's step size is the run's unless the settings say otherwise */
+        size_t sl = strlen(c->attack_settings) + 64;
+        char *settings = fv_malloc(sl);
+        if (kind == FV_ATTACK_DLG) snprintf(settings, sl, "lr=%.17g,%s", c->lr, c->attack_settings);
+        else snprintf(settings, sl, "%s", c->attack_settings);
+        fv_attack_request rq;
+        memset(&rq, 0, sizeof rq);
+        rq.attack = KIND[kind];
+        rq.settings = settings;
+        rq.model = c->model;
+        rq.input = (fv_shape){a->data.c, a->data.h, a->data.w};
+        rq.classes = a->data.classes;
+        rq.norm = a->norm;
+        rq.upload = a->upload;
+        rq.global = a->global;
+        rq.n_params = a->n_params;
+        rq.target = c->attack_target;
+        rq.data = &a->data;
+        rq.victim_idx = fv_partition_indices(&a->part, victim);
+        rq.n_victim = fv_partition_size(&a->part, victim);
+        rq.victim_mixed = NULL; /* the server holds no client key */
+        rq.vp = a->has_vp ? &a->vp : NULL;
+        rq.heldout_idx = a->heldout;
+        rq.n_heldout = a->n_heldout;
+        rq.test = a->test;
+        rq.out_dir = a->out_dir;
+        rq.tag = tag;
+        rq.seed = (uint64_t)c->seed * 0x9e3779b97f4a7c15ull ^ ((uint64_t)round << 32 | (uint32_t)victim);
+        snprintf(msg, sizeof msg, "round %d: %s attack on client %d's upload (%s)", round, KIND[kind], victim,
+                 *settings ? settings : "default settings");
+        log(lctx, msg);
+        job j = {.rq = &rq, .threads = a->threads};
+        atomic_init(&j.done, 0);
+        double t0 = fv_now();
+        pthread_t th;
+        if (pthread_create(&th, NULL, attack_thread, &j) != 0) FV_DIE("cannot start the attack thread");
+        while (!atomic_load(&j.done)) idle(ctx);
+        pthread_join(th, NULL);
+        double secs = fv_now() - t0;
+        free(settings);
+        fv_json_num(&line, "seconds", secs);
+        fv_json_num(&h, "seconds", secs);
+        fv_jr *r = NULL;
+        if (j.rc == 0 && !(r = fv_jr_parse(j.json, strlen(j.json), &j.e))) j.rc = -1;
+        if (j.rc != 0) {
+            snprintf(msg, sizeof msg, "round %d: the %s attack on client %d failed: %s", round, KIND[kind], victim,
+                     j.e.msg);
+            log(lctx, msg);
+            fv_json_str(&line, "status", "failed");
+            fv_json_str(&line, "error", j.e.msg);
+            fv_json_str(&h, "status", "failed");
+        } else {
+            fv_json_str(&line, "status", "ok");
+            fv_json_raw(&line, "result", j.json);
+            fv_json_str(&h, "status", "ok");
+            headline(&h, kind, r);
+            if (kind == FV_ATTACK_GAN) {
+                char grid[96];
+                snprintf(grid, sizeof grid, "attacks/%s_gan_grid.png", tag);
+                fv_json_str(&h, "grid", grid);
+            }
+            snprintf(msg, sizeof msg, "round %d: %s attack on client %d done in %.1f s (attacks.jsonl)", round,
+                     KIND[kind], victim, secs);
+            log(lctx, msg);
+        }
+        fv_jr_free(&r);
+        free(j.json);
+    }
+    a->lines = fv_realloc(a->lines, sizeof(char *) * (size_t)(a->nlines + 1));
+    a->lines[a->nlines++] = fv_strdup(fv_json_end(&line));
+    fv_json_free(&line);
+    fv_err e;
+    if (write_lines(a, &e) != 0) {
+        snprintf(msg, sizeof msg, "round %d: cannot record the attack: %s", round, e.msg);
+        log(lctx, msg);
+    }
+    char *out = fv_strdup(fv_json_end(&h));
+    fv_json_free(&h);
+    return out;
+}
+
+void fv_attacker_destroy(fv_attacker **ap) {
+    if (!ap || !*ap) return;
+    fv_attacker *a = *ap;
+    fv_dataset_free(&a->data);
+    fv_partition_free(&a->part);
+    free(a->heldout);
+    free(a->rounds);
+    free(a->upload);
+    for (int i = 0; i < a->nlines; i++) free(a->lines[i]);
+    free(a->lines);
+    free(a);
+    *ap = NULL;
+}
