@@ -2,8 +2,9 @@
  * in cuda_layers.h and layers.h).
  *
  * Two paths, chosen from the shape alone:
- *  - general: the batch in chunks of nb images (nb as large as the 128 MiB scratch budget allows:
- *    a whole ResNet-20 or LeNet-5 batch of 128). Scratch holds col[CRR x nb*P] (CRR = C*R*R rows
+ *  - general: the batch in chunks of nb images, as many as the caller's scratch holds
+ *    (fv_cuda_conv2d_scratch_floats asks for up to 128 MiB: a whole ResNet-20 or LeNet-5 batch of
+ *    128 in one chunk). Scratch holds col[CRR x nb*P] (CRR = C*R*R rows
  *    ordered c, ky, kx, so the rows of group g are one block; P = OH*OW; column n*P + p) and
  *    ycn[K x nb*P]. Forward: im2col, one SGEMM per group ycn_g = w_g col_g, then a transpose to
  *    NCHW that adds the bias. Backward: dout -> ycn (transpose), dw_g += ycn_g col_g^T with beta 1
@@ -13,7 +14,7 @@
  *  - depthwise (groups == C == K, MobileNet): direct kernels; a GEMM with one row is all overhead.
  *    Weight and bias gradients: one block per weight, a fixed-order reduction over N*OH*OW.
  * Deterministic (no atomics, fixed orders). Not bitwise equal to the CPU (other GEMM orders).
- * Not here: cuDNN, Winograd/FFT, TF32 tensor cores, dilation, non-square kernels.
+ * Not here: cuDNN (cudnn_conv.cu), Winograd/FFT, TF32 tensor cores, dilation, non-square kernels.
  */
 #include "cuda_common.cuh"
 

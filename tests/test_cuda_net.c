@@ -13,6 +13,9 @@
  *                          so small gradient differences reach the update at their relative
  *                          size, and the steps compound them);
  *   accuracy               equal within one image (a near-tie of two logits may go either way);
+ *   (a ReLU input within rounding of zero may land on the other side on the GPU; in conv layers
+ *   its effect is diluted far below these tolerances, in LeNet-5's dense layers it is rare: about
+ *   1e-3 per run at these sizes;)
  *   bitwise                graph replay vs uncaptured steps (same kernels, same order), optimizer
  *                          state and parameter round trips.
  * Gradients and graph replay are checked on both convolution paths (cuBLAS + im2col; cuDNN when
