@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--dlg-runs", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tag", default="lenet5_cpu")
+    ap.add_argument("--seed", type=int, default=1, help="training seed (initialisation and data order)")
+    ap.add_argument("--ids", default="", help="comma-separated point ids (default: all)")
     ap.add_argument("--work", default="/tmp/fedvim_frontier")
     a = ap.parse_args()
     only = set(x for x in a.only.split(",") if x)
@@ -65,13 +67,14 @@ def main():
         fvexp.run(["keygen", "--out", key, "--json"], log)
     for fam, p in POINTS:
         pid = point_id(fam, p)
-        if (only and fam not in only) or pid in done:
+        ids = set(x for x in a.ids.split(",") if x)
+        if (only and fam not in only) or (ids and pid not in ids) or pid in done:
             continue
         d = os.path.join(a.work, pid)
         row = {"id": pid, "family": fam, "ws": p.get("ws", ""), "ws_min": p.get("ws_min", ""),
                "ws_max": p.get("ws_max", ""), "unit": p.get("unit", ""), "sigma": p.get("sigma", ""),
                "k": p.get("k", ""), "model": a.model, "train_images": a.train, "epochs": a.epochs,
-               "test_images": a.test}
+               "test_images": a.test, "train_seed": a.seed}
         lim = ["--limit", a.train, "--test-limit", a.test]
         data = []
         vm = None
@@ -99,7 +102,7 @@ def main():
         row["vfe_mean"] = j["mean"]
         row["vfe_p5"] = j.get("p5", "")
         tr = ["--model", a.model, "--dataset", "mnist", "--epochs", a.epochs, "--batch", 64, "--optimizer",
-              "adam", "--seed", 1, "--threads", a.threads, "--json"]
+              "adam", "--seed", a.seed, "--threads", a.threads, "--json"]
         if fam == "instahide":
             j, dt = fvexp.run(["obfuscate", "train", "--data-dir", d, "--test-limit", a.test] + tr, log)
         else:

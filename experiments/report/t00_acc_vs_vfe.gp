@@ -1,0 +1,16 @@
+# t00_acc_vs_vfe: made by fedvim report; run `gnuplot t00_acc_vs_vfe.gp` in this folder to redraw t00_acc_vs_vfe.png
+set terminal png size 900,600
+set output 't00_acc_vs_vfe.png'
+set title "Test accuracy against measured VFE"
+set xlabel "VFE of the training images"
+set ylabel "test accuracy"
+set grid
+set key outside right
+
+plot 't00_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "none", \
+     't00_acc_vs_vfe.dat' index 1 with linespoints pt 7 title "uniform", \
+     't00_acc_vs_vfe.dat' index 2 with linespoints pt 7 title "guided", \
+     't00_acc_vs_vfe.dat' index 3 with linespoints pt 7 title "block", \
+     't00_acc_vs_vfe.dat' index 4 with linespoints pt 7 title "noise", \
+     't00_acc_vs_vfe.dat' index 5 with linespoints pt 7 title "instahide", \
+     't00_acc_vs_vfe.dat' index 6 with linespoints pt 7 title "anyws"

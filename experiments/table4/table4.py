@@ -1,0 +1,68 @@
+"""FL against FL + VisualMixer (paper Table IV): for each data set, partition and model, one
+`fedvim run` of table4.ini without and one with VisualMixer; accuracy on clean and on mixed test
+images and the measured VFE of the clients' mixed data. Keeps metrics.jsonl, summary.json and
+config.resolved.ini of each run under results/<run>/ (not the keys or checkpoints).
+
+    python3 experiments/table4/table4.py                          # CPU-sized LeNet-5 grid
+    python3 experiments/table4/table4.py --models lenet5,resnet20 --datasets mnist --partitions iid \
+        --set data.train_size=3000 --set fl.rounds=3               # small ResNet-20 rows
+    python3 experiments/table4/table4.py --tag full --set data.train_size=0 --set data.test_size=0 \
+        --set fl.rounds=50 --models lenet5,vgg11,resnet20,mobilenet   # full size (not run here)
+Runs already in results/table4_<tag>.json are skipped."""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import fvexp  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", default="mnist,fashion,cmnist")
+    ap.add_argument("--partitions", default="iid,dirichlet")
+    ap.add_argument("--models", default="lenet5")
+    ap.add_argument("--set", action="append", default=[], help="extra config overrides")
+    ap.add_argument("--tag", default="cpu")
+    a = ap.parse_args()
+    res = os.path.join(HERE, "results")
+    name = "table4_" + a.tag
+    rows = fvexp.load_rows(res, name)
+    done = {r["run"] for r in rows}
+    log = open("/tmp/fedvim_table4.log", "a")
+    for model in a.models.split(","):
+        for ds in a.datasets.split(","):
+            for part in a.partitions.split(","):
+                for vm in (0, 1):
+                    run = "%s_%s_%s_%s" % (ds, model, part, "vmix" if vm else "plain")
+                    if run in done:
+                        continue
+                    sets = ["data.dataset=" + ds, "partition.scheme=" + part, "model.name=" + model,
+                            "visualmixer.enabled=" + ("true" if vm else "false"), "output.name=" + run] + a.set
+                    args = ["run", os.path.join(HERE, "table4.ini"), "--overwrite", "--quiet", "--json"]
+                    for s in sets:
+                        args += ["--set", s]
+                    j, dt = fvexp.run(args, log)
+                    src = os.path.join("/tmp/fedvim_table4", run)
+                    dst = os.path.join(res, run)
+                    os.makedirs(dst, exist_ok=True)
+                    for f in ("metrics.jsonl", "summary.json", "config.resolved.ini"):
+                        if os.path.exists(os.path.join(src, f)):
+                            shutil.copy(os.path.join(src, f), os.path.join(dst, f))
+                    row = {"run": run, "dataset": ds, "model": model, "partition": part,
+                           "setting": "FL+VisualMixer" if vm else "FL",
+                           "test_accuracy": j.get("test_accuracy"), "test_accuracy_mixed": j.get("test_accuracy_mixed", ""),
+                           "vfe_clients": j.get("vfe_clients", ""), "test_ws_min": j.get("test_ws_min", ""),
+                           "test_ws_max": j.get("test_ws_max", ""), "rounds": j.get("rounds"),
+                           "seconds": round(dt, 1), "overrides": " ".join(a.set)}
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    fvexp.save(res, name, rows, {"command": "python3 experiments/table4/table4.py " + " ".join(sys.argv[1:])})
+
+
+if __name__ == "__main__":
+    main()
