@@ -1,0 +1,392 @@
+/* test_fl_attack.c: the coordinator's passive attacker ([attack]) in real federated runs through
+ * the fedvim binary ($FEDVIM_BIN: coordinator and worker processes over CURVE on localhost),
+ * on the synthetic set (no files needed):
+ *  - gan at round 1 on client 0: attacks.jsonl holds the attack's figures, round 1's metrics
+ *    line holds the headline ("attack": {...}) and round 2's none, the PNG grid exists, and the
+ *    final model is bitwise the model of the same run without the attack; a resume of the
+ *    finished run re-runs nothing (attacks.jsonl unchanged);
+ *  - dlg on a client holding one image (dlg_lenet, plain SGD, one step): the iDLG label is right
+ *    and the reconstruction is recorded in both files;
+ *  - [attack] config errors (bad kind, client, rounds, target, dlg without its model, gan
+ *    without held-out images) name file, line and key, and a client not sampled in an attacked
+ *    round stops the run before round 1 with a message naming [attack] client.
+ * Kept small so it runs in seconds, under ASan too. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fv_common.h"
+
+static const char *bin;
+static char root[64];
+
+static void path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void path(char *out, size_t cap, const char *fmt, ...) {
+    int n = snprintf(out, cap, "%s/", root);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out + n, cap - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static void put(const char *p, const char *text) {
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *slurp(const char *p) {
+    uint8_t *d = NULL;
+    size_t len = 0;
+    fv_err e;
+    if (fv_read_file(p, 64u << 20, &d, &len, &e) != 0) return NULL;
+    char *s = realloc(d, len + 1);
+    s[len] = 0;
+    return s;
+}
+
+/* Line i (0-based) of text, as a fresh string; NULL past the end. */
+static char *line_of(const char *text, int i) {
+    const char *p = text;
+    for (int k = 0; k < i && p; k++) {
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    if (!p || !*p) return NULL;
+    const char *nl = strchr(p, '\n');
+    size_t l = nl ? (size_t)(nl - p) : strlen(p);
+    char *s = malloc(l + 1);
+    memcpy(s, p, l);
+    s[l] = 0;
+    return s;
+}
+
+static int count_lines(const char *text) {
+    int n = 0;
+    for (const char *c = text; c && *c; c++) n += *c == '\n';
+    return n;
+}
+
+static double json_num(const char *json, const char *key) {
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/* fedvim with args (NULL-terminated), output to out; returns the exit status. */
+static int run_bin(const char *out, double timeout, ...) {
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = bin;
+    va_list ap;
+    va_start(ap, timeout);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 31) argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    double end = fv_now() + timeout;
+    for (;;) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            if (rc != 0) {
+                char *t = slurp(out);
+                print_message("fedvim exited %d:\n%s\n", rc, t ? t : "");
+                free(t);
+            }
+            return rc;
+        }
+        if (fv_now() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            fail_msg("fedvim did not finish within %.0f s", timeout);
+        }
+        usleep(5000);
+    }
+}
+
+/* Write NAME.ini (base + attack section text) and run it; returns the exit status. */
+static int run_exp(const char *name, const char *base, const char *attack) {
+    char p[256], out[256], text[4096];
+    path(p, sizeof p, "%s.ini", name);
+    path(out, sizeof out, "%s.out", name);
+    snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", base, root, attack ? attack : "");
+    put(p, text);
+    return run_bin(out, 300, "run", p, "--quiet", "--overwrite", (const char *)NULL);
+}
+
+static void params_hash(const char *name, char *out, size_t cap) {
+    char p[256];
+    path(p, sizeof p, "results/%s/summary.json", name);
+    char *s = slurp(p);
+    assert_non_null(s);
+    const char *h = strstr(s, "\"params_hash\":\"");
+    assert_non_null(h);
+    snprintf(out, cap, "%.64s", h + 15);
+    free(s);
+}
+
+static const char *GAN_BASE = "[data]\ndataset = synthetic\ntrain_size = 400\ntest_size = 200\n"
+                              "[model]\nname = lenet5\n"
+                              "[training]\nlr = 0.05\nbatch_size = 16\n"
+                              "[fl]\nclients = 2\nrounds = 2\nworkers = 2\nseed = 3\nworker_timeout = 120\n";
+
+static void test_gan_in_run(void **state) {
+    (void)state;
+    assert_int_equal(run_exp("plain", GAN_BASE, NULL), 0);
+    assert_int_equal(run_exp("gan", GAN_BASE,
+                             "[attack]\nkind = gan\nrounds = 1\nclient = 0\ntarget = 1\n"
+                             "settings = steps=20,batch=8,samples=8,refs=8,oracle_epochs=1,nz=16,ch1=8,ch2=4"),
+                     0);
+    /* the attack reads copies: the training and the final model are the run's without it */
+    char a[80], b[80];
+    params_hash("plain", a, sizeof a);
+    params_hash("gan", b, sizeof b);
+    assert_string_equal(a, b);
+    char p[256];
+    path(p, sizeof p, "results/gan/attacks.jsonl");
+    char *at = slurp(p);
+    assert_non_null(at);
+    assert_int_equal(count_lines(at), 1);
+    assert_true(json_num(at, "round") == 1 && json_num(at, "client") == 0);
+    assert_non_null(strstr(at, "\"kind\":\"gan\""));
+    assert_non_null(strstr(at, "\"status\":\"ok\""));
+    assert_non_null(strstr(at, "\"discriminator_source\":\"the client's upload\""));
+    double rec = json_num(at, "recognisability"), ssim = json_num(at, "ssim_best_median");
+    assert_true(rec >= 0 && rec <= 1);
+    assert_true(ssim > -1 && ssim <= 1);
+    assert_true(json_num(at, "target_class") == 1);
+    /* the headline in round 1's metrics line equals the full record's figures; round 2 has none */
+    path(p, sizeof p, "results/gan/metrics.jsonl");
+    char *m = slurp(p);
+    assert_non_null(m);
+    assert_int_equal(count_lines(m), 2);
+    char *l1 = line_of(m, 0), *l2 = line_of(m, 1);
+    const char *h = strstr(l1, "\"attack\":{");
+    assert_non_null(h);
+    assert_true(json_num(h, "recognisability") == rec);
+    assert_true(json_num(h, "ssim_best_median") == ssim);
+    assert_non_null(strstr(h, "\"grid\":\"attacks/r1_c0_gan_grid.png\""));
+    assert_null(strstr(l2, "\"attack\""));
+    free(l1);
+    free(l2);
+    /* the grid is a PNG */
+    path(p, sizeof p, "results/gan/attacks/r1_c0_gan_grid.png");
+    char *png = slurp(p);
+    assert_non_null(png);
+    assert_memory_equal(png, "\x89PNG\r\n\x1a\n", 8);
+    free(png);
+    /* a resume after the last checkpoint (summary.json gone, as if the coordinator died before
+     * writing it) attacks nothing again: round 1 completed before it */
+    char dir[256], out[256];
+    path(dir, sizeof dir, "results/gan");
+    path(out, sizeof out, "gan_resume.out");
+    path(p, sizeof p, "results/gan/summary.json");
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(run_bin(out, 120, "run", "--resume", dir, "--quiet", (const char *)NULL), 0);
+    path(p, sizeof p, "results/gan/attacks.jsonl");
+    char *again = slurp(p);
+    assert_string_equal(again, at);
+    free(again);
+    free(at);
+    free(m);
+}
+
+static void test_dlg_in_run(void **state) {
+    (void)state;
+    /* 8 clients of one image, one full-batch SGD step each: the upload is global - lr * gradient */
+    const char *base = "[data]\ndataset = synthetic\ntrain_size = 8\ntest_size = 50\n"
+                       "[model]\nname = dlg_lenet\n"
+                       "[training]\noptimizer = sgd\nlr = 0.1\nbatch_size = 8\n"
+                       "[fl]\nclients = 8\nrounds = 2\nworkers = 2\nseed = 5\nworker_timeout = 120\n";
+    assert_int_equal(run_exp("dlg", base, "[attack]\nkind = dlg\nrounds = 2\nclient = 3\nsettings = iters=40"), 0);
+    char p[256];
+    path(p, sizeof p, "results/dlg/attacks.jsonl");
+    char *at = slurp(p);
+    assert_non_null(at);
+    assert_int_equal(count_lines(at), 1);
+    assert_non_null(strstr(at, "\"status\":\"ok\""));
+    assert_true(json_num(at, "round") == 2 && json_num(at, "client") == 3);
+    /* the run's step size reached the attack: the gradient it inverted is the client's */
+    assert_true(json_num(at, "client_lr") == 0.1);
+    /* iDLG's label rule is exact for one image under cross-entropy with sigmoid activations */
+    assert_true(json_num(at, "label_accuracy") == 1);
+    free(at);
+    path(p, sizeof p, "results/dlg/metrics.jsonl");
+    char *m = slurp(p);
+    char *l1 = line_of(m, 0), *l2 = line_of(m, 1);
+    assert_null(strstr(l1, "\"attack\""));
+    const char *h = strstr(l2, "\"attack\":{");
+    assert_non_null(h);
+    assert_true(json_num(h, "label_accuracy") == 1);
+    double s = json_num(h, "ssim_original_mean");
+    assert_true(s > -1 && s <= 1);
+    free(l1);
+    free(l2);
+    free(m);
+}
+
+/* Parse base + extra with fv_config and check; the error must contain each needle. */
+static void expect_config_error(const char *extra, const char *n1, const char *n2) {
+    char text[4096];
+    snprintf(text, sizeof text,
+             "[data]\ndataset = synthetic\n[fl]\nclients = 4\nrounds = 5\n[training]\nlr = 0.1\n%s\n", extra);
+    fv_config c;
+    fv_config_defaults(&c);
+    fv_err e = {{0}};
+    int rc = fv_config_parse(&c, "t.ini", text, strlen(text), &e);
+    if (rc == 0) rc = fv_config_check(&c, &e);
+    if (rc == 0) fail_msg("accepted: %s", extra);
+    if (!strstr(e.msg, n1) || (n2 && !strstr(e.msg, n2))) fail_msg("for %s: message '%s' lacks '%s' / '%s'", extra, e.msg, n1, n2 ? n2 : "");
+}
+
+static void test_config_errors(void **state) {
+    (void)state;
+    /* lines: 1 [data], 2 dataset, 3 [fl], 4 clients, 5 rounds, 6 [training], 7 lr, 8 [attack], 9.. */
+    expect_config_error("[attack]\nkind = fgsm", "t.ini:9: [attack] kind", "none|gan|dlg|mia");
+    expect_config_error("[attack]\nkind = gan\nclient = 4", "t.ini:10: [attack] client", "0..3");
+    expect_config_error("[attack]\nkind = gan\nclient = -1", "t.ini:10: [attack] client", "out of range");
+    expect_config_error("[attack]\nkind = gan\nrounds = 6", "t.ini:10: [attack] rounds", "[1, 5]");
+    expect_config_error("[attack]\nkind = gan\nrounds = 0", "t.ini:10: [attack] rounds", "[1, 5]");
+    expect_config_error("[attack]\nkind = gan\nrounds = 2,x", "t.ini:10: [attack] rounds", "list of rounds");
+    expect_config_error("[attack]\nkind = gan\nrounds = 3,2", "t.ini:10: [attack] rounds", "ascending");
+    expect_config_error("[attack]\nkind = gan\nrounds = 3,3", "t.ini:10: [attack] rounds", "once");
+    expect_config_error("[attack]\nkind = gan\ntarget = 10", "t.ini:10: [attack] target", "10 classes");
+    expect_config_error("[attack]\nkind = gan\nsettings = a;b", "t.ini:10: [attack] settings", NULL);
+    expect_config_error("[attack]\nkind = gan\nvictim = 1", "t.ini:10: [attack] victim: unknown key", NULL);
+    expect_config_error("[attack]\nkind = dlg", "[model] name", "dlg_lenet");
+    expect_config_error("[model]\nname = dlg_lenet\n[attack]\nkind = dlg\n[training]\nmomentum = 0.9",
+                        "[training] optimizer", "plain SGD");
+    expect_config_error("[model]\nname = dlg_lenet\n[attack]\nkind = dlg\n[training]\nlocal_epochs = 2",
+                        "t.ini:13: [training] local_epochs", "one local step");
+    /* gan on a named data set needs images beyond train_size */
+    char text[512];
+    snprintf(text, sizeof text, "[data]\ndataset = mnist\n[attack]\nkind = gan\n");
+    fv_config c;
+    fv_config_defaults(&c);
+    fv_err e = {{0}};
+    assert_int_equal(fv_config_parse(&c, "m.ini", text, strlen(text), &e), 0);
+    assert_int_equal(fv_config_check(&c, &e), -1);
+    assert_non_null(strstr(e.msg, "[data] train_size"));
+    /* a good section is accepted, resolves and reads back; without an attack it is not written */
+    snprintf(text, sizeof text, "[fl]\nrounds = 9\n[attack]\nkind = mia\nrounds = 3, 9\nclient = 2\n"
+                                "settings = shadows=2,epochs=1\n[data]\ndataset = synthetic\n");
+    fv_config_defaults(&c);
+    assert_int_equal(fv_config_parse(&c, "g.ini", text, strlen(text), &e), 0);
+    assert_int_equal(fv_config_check(&c, &e), 0);
+    int rs[9];
+    assert_int_equal(fv_config_attack_rounds(&c, rs, 9), 2);
+    assert_true(rs[0] == 3 && rs[1] == 9);
+    char *w = fv_config_write(&c);
+    assert_non_null(strstr(w, "[attack]\nkind = mia\nrounds = 3, 9\nclient = 2\n"));
+    fv_config back;
+    fv_config_defaults(&back);
+    assert_int_equal(fv_config_parse(&back, "w.ini", w, strlen(w), &e), 0);
+    assert_int_equal(back.attack_kind, FV_ATTACK_MIA);
+    assert_string_equal(back.attack_settings, "shadows=2,epochs=1");
+    free(w);
+    fv_config_defaults(&c);
+    w = fv_config_write(&c);
+    assert_null(strstr(w, "[attack]"));
+    free(w);
+    snprintf(text, sizeof text, "[attack]\nkind = gan\n[fl]\nrounds = 7\n[data]\ndataset = synthetic\n");
+    fv_config_defaults(&c);
+    assert_int_equal(fv_config_parse(&c, "g.ini", text, strlen(text), &e), 0);
+    assert_int_equal(fv_config_attack_rounds(&c, rs, 9), 1);
+    assert_int_equal(rs[0], 7); /* empty: the last round */
+}
+
+static void test_unsampled_client(void **state) {
+    (void)state;
+    /* with 4 clients and fraction 0.5, some client is not sampled in round 1: find it through the
+     * coordinator's own refusal, which must come before any round runs */
+    const char *base = "[data]\ndataset = synthetic\ntrain_size = 200\ntest_size = 50\n"
+                       "[model]\nname = tiny\n[training]\nlr = 0.05\n"
+                       "[fl]\nclients = 4\nfraction = 0.5\nrounds = 1\nworkers = 1\nseed = 1\n";
+    int refused = 0;
+    for (int k = 0; k < 4; k++) {
+        char att[256], name[32], p[256];
+        snprintf(att, sizeof att, "[attack]\nkind = gan\nclient = %d\nsettings = steps=1,samples=1,refs=1", k);
+        snprintf(name, sizeof name, "uns%d", k);
+        char ini[256], out[256], text[2048];
+        path(ini, sizeof ini, "%s.ini", name);
+        path(out, sizeof out, "%s.out", name);
+        snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", base, root, att);
+        put(ini, text);
+        pid_t pid = fork();
+        if (pid == 0) {
+            int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+            execl(bin, bin, "run", ini, "--quiet", "--overwrite", (char *)NULL);
+            _exit(127);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        char *t = slurp(out);
+        if (WIFEXITED(st) && WEXITSTATUS(st) != 0 && t && strstr(t, "[attack] client: client") &&
+            strstr(t, "is not sampled in round 1")) {
+            refused++;
+            path(p, sizeof p, "results/%s/metrics.jsonl", name);
+            assert_int_not_equal(access(p, F_OK), 0); /* refused before round 1 */
+        } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fail_msg("client %d: unexpected failure:\n%s", k, t ? t : "");
+        }
+        free(t);
+    }
+    assert_int_equal(refused, 2); /* 2 of the 4 clients sit out round 1 */
+}
+
+static int setup(void **state) {
+    (void)state;
+    bin = getenv("FEDVIM_BIN");
+    if (!bin || access(bin, X_OK) != 0) {
+        fprintf(stderr, "test_fl_attack: FEDVIM_BIN is not set to the fedvim binary\n");
+        return -1;
+    }
+    snprintf(root, sizeof root, "/tmp/fv_test_fl_attack_XXXXXX");
+    if (!mkdtemp(root)) return -1;
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_gan_in_run),
+        cmocka_unit_test(test_dlg_in_run),
+        cmocka_unit_test(test_unsampled_client),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
