@@ -358,6 +358,12 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
             fv_batchnorm_backward(din, g + nd->w_off, g + nd->b_off, nd->dout, in, nd->bn_mean, nd->bn_invstd,
                                   p + nd->w_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
             break;
+        case FV_OP_ADD: {
+            /* each input independently: either may be the input node, whose gradient is optional */
+            if (din) acc(din, nd->dout, isz);
+            if (nd->in1 != 0 || net->want_input_grad) acc(net->nodes[nd->in1].dout, nd->dout, isz);
+            break;
+        }
         default:
             /* parameter-free ops: nothing to do when nobody needs the input gradient */
             if (!din) break;
@@ -377,10 +383,6 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
                 else acc(din, nd->dout, isz);
                 break;
             case FV_OP_FLATTEN: acc(din, nd->dout, isz); break;
-            case FV_OP_ADD:
-                acc(din, nd->dout, isz);
-                if (nd->in1 != 0 || net->want_input_grad) acc(net->nodes[nd->in1].dout, nd->dout, isz);
-                break;
             case FV_OP_UPSAMPLE: fv_upsample_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k); break;
             default: FV_DIE("unhandled op %d", (int)nd->op);
             }

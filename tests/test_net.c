@@ -180,10 +180,33 @@ static void test_bitwise_reproducible_and_learns(void **st) {
     free(b);
 }
 
+/* Regression: an ADD whose first input is the network input must still pass its gradient to its
+ * second input when the input gradient is not wanted (the whole op used to be skipped). */
+static void test_add_of_input(void **st) {
+    (void)st;
+    fv_net *net = fv_net_new((fv_shape){1, 4, 4});
+    int y = fv_net_conv2d(net, "c", 0, 1, 3, 1, 1, 1, 1);
+    int x = fv_net_add(net, 0, y);
+    fv_net_linear(net, "fc", fv_net_flatten(net, x), 2, 1);
+    fv_net_finish(net, 1);
+    float in[16], dl[2];
+    for (int i = 0; i < 16; i++) in[i] = (float)i / 16.0f;
+    int lab = 1;
+    const float *z = fv_net_forward(net, in, 1, 1);
+    fv_softmax_xent(dl, z, &lab, 1, 2, NULL);
+    fv_net_backward(net, dl, 1);
+    const fv_tensor *cw = fv_net_tensor(net, "c.weight");
+    double g = 0;
+    for (size_t i = 0; i < cw->count; i++) g += fabs(net->grads[cw->off + i]);
+    assert_true(g > 1e-6); /* the conv behind the add gets a gradient */
+    fv_net_destroy(&net);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_graph_gradients),
         cmocka_unit_test(test_bitwise_reproducible_and_learns),
+        cmocka_unit_test(test_add_of_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
