@@ -165,7 +165,7 @@ int fv_cmd_obfuscate(int argc, char **argv) {
     const char *pos[1];
     int npos;
     fv_err e = {{0}};
-    int r = fv_flags_parse("obfuscate", "--method noise|instahide --out DIR [flags]\n"
+    int r = fv_flags_parse("obfuscate", "--method noise|instahide|shuffle --out DIR [flags]\n"
                                         "       fedvim obfuscate train --data-dir DIR [flags]   (soft-label training)",
                            flags, nf, argc, argv, pos, 0, &npos, &e);
     if (r == 1) return 0;
