@@ -46,10 +46,11 @@ static void remove_in(const char *dir, const char *name) {
 /* Remove the files of an earlier run (never the keys, never anything we did not write). */
 static void clear_results(const char *dir) {
     static const char *const files[] = {"metrics.jsonl", "checkpoint.safetensors", "summary.json",
-                                        "model.safetensors", "coordinator.log", "config.resolved.ini"};
+                                        "model.safetensors", "coordinator.log", "config.resolved.ini",
+                                        "attacks.jsonl"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) remove_in(dir, files[i]);
-    const char *subs[] = {"client_state", "logs"};
-    for (int s = 0; s < 2; s++) {
+    const char *subs[] = {"client_state", "logs", "attacks"};
+    for (int s = 0; s < 3; s++) {
         char p[1200];
         snprintf(p, sizeof p, "%s/%s", dir, subs[s]);
         DIR *d = opendir(p);
