@@ -7,10 +7,7 @@ set ylabel "test accuracy"
 set grid
 set key outside right
 
-plot 't02_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "plain", \
-     't02_acc_vs_vfe.dat' index 1 with linespoints pt 7 title "vmix", \
-     't02_acc_vs_vfe.dat' index 2 with linespoints pt 7 title "uniform4", \
-     't02_acc_vs_vfe.dat' index 3 with linespoints pt 7 title "noise0.1", \
-     't02_acc_vs_vfe.dat' index 4 with linespoints pt 7 title "noise0.25", \
-     't02_acc_vs_vfe.dat' index 5 with linespoints pt 7 title "instahide2", \
-     't02_acc_vs_vfe.dat' index 6 with linespoints pt 7 title "instahide4"
+plot 't02_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "uniform", \
+     't02_acc_vs_vfe.dat' index 1 with linespoints pt 7 title "guided", \
+     't02_acc_vs_vfe.dat' index 2 with linespoints pt 7 title "noise", \
+     't02_acc_vs_vfe.dat' index 3 with linespoints pt 7 title "anyws"

@@ -24,4 +24,13 @@ plot 'fl_accuracy_per_round.dat' index 0 with linespoints pt 7 title "cmnist\\_l
      'fl_accuracy_per_round.dat' index 14 with linespoints pt 7 title "mnist\\_lenet5\\_dirichlet\\_vmix (mixed test images)", \
      'fl_accuracy_per_round.dat' index 15 with linespoints pt 7 title "mnist\\_lenet5\\_iid\\_plain", \
      'fl_accuracy_per_round.dat' index 16 with linespoints pt 7 title "mnist\\_lenet5\\_iid\\_vmix", \
-     'fl_accuracy_per_round.dat' index 17 with linespoints pt 7 title "mnist\\_lenet5\\_iid\\_vmix (mixed test images)"
+     'fl_accuracy_per_round.dat' index 17 with linespoints pt 7 title "mnist\\_lenet5\\_iid\\_vmix (mixed test images)", \
+     'fl_accuracy_per_round.dat' index 18 with linespoints pt 7 title "mnist\\_mobilenet\\_iid\\_plain", \
+     'fl_accuracy_per_round.dat' index 19 with linespoints pt 7 title "mnist\\_mobilenet\\_iid\\_vmix", \
+     'fl_accuracy_per_round.dat' index 20 with linespoints pt 7 title "mnist\\_mobilenet\\_iid\\_vmix (mixed test images)", \
+     'fl_accuracy_per_round.dat' index 21 with linespoints pt 7 title "mnist\\_resnet20\\_iid\\_plain", \
+     'fl_accuracy_per_round.dat' index 22 with linespoints pt 7 title "mnist\\_resnet20\\_iid\\_vmix", \
+     'fl_accuracy_per_round.dat' index 23 with linespoints pt 7 title "mnist\\_resnet20\\_iid\\_vmix (mixed test images)", \
+     'fl_accuracy_per_round.dat' index 24 with linespoints pt 7 title "mnist\\_vgg11\\_iid\\_plain", \
+     'fl_accuracy_per_round.dat' index 25 with linespoints pt 7 title "mnist\\_vgg11\\_iid\\_vmix", \
+     'fl_accuracy_per_round.dat' index 26 with linespoints pt 7 title "mnist\\_vgg11\\_iid\\_vmix (mixed test images)"
