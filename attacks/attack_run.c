@@ -765,6 +765,8 @@ static int mia_target_json(fv_json *j, const char *key, fv_net *target, const do
     fv_json_num(j, "tpr_at_1pct_fpr", f.tpr_1pct);
     fv_json_num(j, "tpr_at_0.1pct_fpr", f.tpr_01pct);
     fv_json_num(j, "balanced_accuracy", f.balanced_acc);
+    fv_json_num_array(j, "roc_fpr", f.roc_fpr, (size_t)f.roc_n);
+    fv_json_num_array(j, "roc_tpr", f.roc_tpr, (size_t)f.roc_n);
     fv_json_obj_end(j);
     double auc_loss = f.auc;
     fv_lira_scores(sc, target, mu, sd, q, qidx, nq, norm);
@@ -777,6 +779,8 @@ static int mia_target_json(fv_json *j, const char *key, fv_net *target, const do
     fv_json_num(j, "tpr_at_1pct_fpr", f.tpr_1pct);
     fv_json_num(j, "tpr_at_0.1pct_fpr", f.tpr_01pct);
     fv_json_num(j, "balanced_accuracy", f.balanced_acc);
+    fv_json_num_array(j, "roc_fpr", f.roc_fpr, (size_t)f.roc_n);
+    fv_json_num_array(j, "roc_tpr", f.roc_tpr, (size_t)f.roc_n);
     fv_json_obj_end(j);
     fv_json_int(j, "members", f.members);
     fv_json_int(j, "nonmembers", f.nonmembers);

@@ -108,6 +108,13 @@ int fv_mia_evaluate(fv_mia_figures *out, const double *score, const uint8_t *mem
     out->tpr_1pct = roc.tpr_at_fpr_1pct;
     out->tpr_01pct = roc.tpr_at_fpr_01pct;
     out->balanced_acc = roc.balanced_acc;
+    size_t np = roc.n_points;
+    out->roc_n = np < FV_MIA_ROC_POINTS ? (int)np : FV_MIA_ROC_POINTS;
+    for (int k = 0; k < out->roc_n; k++) {
+        size_t i = out->roc_n > 1 ? (size_t)((double)k * (double)(np - 1) / (double)(out->roc_n - 1) + 0.5) : 0;
+        out->roc_fpr[k] = roc.points[i].fpr;
+        out->roc_tpr[k] = roc.points[i].tpr;
+    }
     fv_roc_free(&roc);
     return 0;
 }

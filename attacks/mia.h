@@ -56,9 +56,14 @@ void fv_lira_scores(double *score, fv_net *target, const double *mu, const doubl
 /* The figures of an attack with scores[n] on queries whose membership is member[n] (1 member,
  * 0 non-member): fills auc, tpr at 1% and 0.1% FPR and balanced accuracy (via shared/metrics.h).
  * Returns 0, or -1 with e set (no members or no non-members). */
+#define FV_MIA_ROC_POINTS 101
 typedef struct {
     double auc, tpr_1pct, tpr_01pct, balanced_acc;
     int members, nonmembers;
+    /* The ROC curve for plots, at most FV_MIA_ROC_POINTS points picked evenly along the full
+     * curve (first (0, 0) and last (1, 1) always kept). */
+    int roc_n;
+    double roc_fpr[FV_MIA_ROC_POINTS], roc_tpr[FV_MIA_ROC_POINTS];
 } fv_mia_figures;
 
 int fv_mia_evaluate(fv_mia_figures *out, const double *score, const uint8_t *member, int n, fv_err *e);

@@ -180,10 +180,40 @@ static void test_fedsim(void **st) {
     fv_dataset_free(&d);
 }
 
+/* The ROC points handed to plots: at most FV_MIA_ROC_POINTS, from (0, 0) to (1, 1), monotone, and
+ * exact for a small curve (3 members above 3 non-members: the curve passes through (0, 1)). */
+static void test_roc_points(void **st) {
+    (void)st;
+    double score[6] = {0.9, 0.8, 0.7, 0.3, 0.2, 0.1};
+    uint8_t member[6] = {1, 1, 1, 0, 0, 0};
+    fv_mia_figures f;
+    fv_err e = {{0}};
+    assert_int_equal(fv_mia_evaluate(&f, score, member, 6, &e), 0);
+    assert_int_equal(f.roc_n, 7); /* 6 distinct scores + 1 */
+    assert_float_equal(f.roc_fpr[0], 0.0, 0.0);
+    assert_float_equal(f.roc_tpr[0], 0.0, 0.0);
+    assert_float_equal(f.roc_fpr[3], 0.0, 0.0);
+    assert_float_equal(f.roc_tpr[3], 1.0, 0.0);
+    assert_float_equal(f.roc_fpr[6], 1.0, 0.0);
+    assert_float_equal(f.roc_tpr[6], 1.0, 0.0);
+    double big[1000];
+    uint8_t bm[1000];
+    for (int i = 0; i < 1000; i++) big[i] = (double)((i * 7919) % 1000), bm[i] = (uint8_t)(i % 2);
+    assert_int_equal(fv_mia_evaluate(&f, big, bm, 1000, &e), 0);
+    assert_int_equal(f.roc_n, FV_MIA_ROC_POINTS);
+    assert_float_equal(f.roc_fpr[0], 0.0, 0.0);
+    assert_float_equal(f.roc_tpr[f.roc_n - 1], 1.0, 0.0);
+    for (int k = 1; k < f.roc_n; k++) {
+        assert_true(f.roc_fpr[k] >= f.roc_fpr[k - 1]);
+        assert_true(f.roc_tpr[k] >= f.roc_tpr[k - 1]);
+    }
+}
+
 int main(void) {
     fv_set_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_figures),
+        cmocka_unit_test(test_roc_points),
         cmocka_unit_test(test_lira_separates_members),
         cmocka_unit_test(test_fedsim),
     };
