@@ -79,9 +79,11 @@ static void split_heldout(const fv_attack_request *rq, const int **a, int *na, c
     *b = rq->heldout_idx + *na;
 }
 
-static int run_gan(const fv_attack_request *rq, fv_json *j, fv_err *e) {
+/* The gan settings (and gan_active's extra key "fake") parsed into a generator recipe. */
+static int gan_settings(const fv_attack_request *rq, int active, fv_gan_attack_cfg *c, int *fake, char **copy,
+                        fv_err *e) {
     int steps = 300, batch = 32, nz = 100, ch1 = 32, ch2 = 16, bn = 1, jitter = 2, samples = 64, refs = 200,
-        oepochs = 2;
+        oepochs = 2, nfake = 0;
     double lr = 1e-3, tv = 0, l2 = 0.3, div = 0;
     const char *omodel = "lenet5", *ocache = NULL;
     const setting tab[] = {
@@ -93,43 +95,111 @@ static int run_gan(const fv_attack_request *rq, fv_json *j, fv_err *e) {
         {"jitter", S_INT, &jitter, 0, 64},      {"samples", S_INT, &samples, 1, 100000},
         {"refs", S_INT, &refs, 1, 100000},      {"oracle_model", S_STR, &omodel, 0, 0},
         {"oracle_epochs", S_INT, &oepochs, 1, 1000}, {"oracle_cache", S_STR, &ocache, 0, 0},
+        {"fake", S_INT, &nfake, 0, 1000000}, /* gan_active only: the last entry */
     };
+    int n = sizeof tab / sizeof tab[0] - (active ? 0 : 1);
+    if (parse_settings(active ? "gan_active" : "gan", rq->settings, tab, n, copy, e)) return -1;
+    *c = fv_gan_attack_defaults();
+    c->arch = (fv_gen_arch){nz, ch1, ch2, bn};
+    c->gan.target = rq->target;
+    c->gan.steps = steps;
+    c->gan.batch = batch;
+    c->gan.lr = (float)lr;
+    c->gan.tv = (float)tv;
+    c->gan.l2 = (float)l2;
+    c->gan.diversity = (float)div;
+    c->gan.jitter = jitter;
+    c->gan.seed = rq->seed;
+    c->gan.norm = rq->norm;
+    c->samples = samples;
+    c->refs = refs;
+    c->oracle_model = omodel;
+    c->oracle_epochs = oepochs;
+    c->oracle_cache = ocache;
+    *fake = nfake;
+    return 0;
+}
+
+static int run_gan(const fv_attack_request *rq, int active, fv_json *j, fv_err *e) {
     char *copy = NULL;
-    int rc = -1;
+    int rc = -1, nfake;
     fv_net *D = NULL;
     fv_gan *g = NULL;
-    if (parse_settings("gan", rq->settings, tab, sizeof tab / sizeof tab[0], &copy, e)) goto out;
+    fv_gan_attack_cfg c;
+    if (gan_settings(rq, active, &c, &nfake, &copy, e)) goto out;
     if (!rq->data || !rq->victim_idx || rq->n_victim < 1 || rq->n_heldout < 2) {
         fv_err_set(e, "gan: the evaluation needs the victim's images and held-out images");
         goto out;
     }
     if (!(D = model_from_upload(rq, e))) goto out;
-    fv_gan_attack_cfg c = fv_gan_attack_defaults();
-    c.arch = (fv_gen_arch){nz, ch1, ch2, bn};
-    c.gan.target = rq->target;
-    c.gan.steps = steps;
-    c.gan.batch = batch;
-    c.gan.lr = (float)lr;
-    c.gan.tv = (float)tv;
-    c.gan.l2 = (float)l2;
-    c.gan.diversity = (float)div;
-    c.gan.jitter = jitter;
-    c.gan.seed = rq->seed;
-    c.samples = samples;
-    c.refs = refs;
-    c.oracle_model = omodel;
-    c.oracle_epochs = oepochs;
-    c.oracle_cache = ocache;
     if (!(g = fv_gan_new(rq->input, &c.arch, rq->seed, e))) goto out;
     const int *never, *oidx;
     int nn, no;
     split_heldout(rq, &never, &nn, &oidx, &no);
     fv_attack_data ad = {rq->data, rq->victim_idx, rq->n_victim, rq->victim_mixed, never, nn, oidx, no,
                          "heldout", rq->test, rq->norm};
-    fv_json_str(j, "discriminator_source", "the client's upload");
+    fv_json_str(j, "discriminator_source", active ? "the global model the attacking client trained against"
+                                                  : "the client's upload");
     char prefix[160];
     snprintf(prefix, sizeof prefix, "%s_", rq->tag ? rq->tag : "gan");
     rc = fv_gan_attack(j, NULL, g, 0, NULL, D, &c, &ad, rq->out_dir, prefix, e);
+out:
+    fv_gan_destroy(&g);
+    fv_net_destroy(&D);
+    free(copy);
+    return rc;
+}
+
+uint64_t fv_attack_seed(uint64_t run_seed, int round, int client) {
+    return run_seed * 0x9e3779b97f4a7c15ull ^ ((uint64_t)round << 32 | (uint32_t)client);
+}
+
+int fv_attack_active_check(const char *settings, fv_err *e) {
+    fv_attack_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.settings = settings;
+    fv_gan_attack_cfg c;
+    int nfake;
+    char *copy = NULL;
+    int rc = gan_settings(&rq, 1, &c, &nfake, &copy, e);
+    free(copy);
+    return rc;
+}
+
+int fv_attack_active_samples(const fv_attack_request *rq, int n_own, float **out, int *n_out, char **json,
+                             fv_err *e) {
+    *out = NULL;
+    *n_out = 0;
+    *json = NULL;
+    if (!rq->model || !rq->upload || rq->n_params == 0) return fv_err_set(e, "gan_active: no model given");
+    if (rq->target < 0 || rq->target >= rq->classes - 1)
+        return fv_err_set(e, "gan_active: target class %d out of range [0, %d)", rq->target, rq->classes - 1);
+    char *copy = NULL;
+    int rc = -1, nfake;
+    fv_net *D = NULL;
+    fv_gan *g = NULL;
+    fv_gan_attack_cfg c;
+    fv_gan_stats st;
+    if (gan_settings(rq, 1, &c, &nfake, &copy, e)) goto out;
+    if (!(D = model_from_upload(rq, e))) goto out;
+    if (!(g = fv_gan_new(rq->input, &c.arch, rq->seed, e))) goto out;
+    if (fv_gan_train(g, D, &c.gan, &st, e)) goto out;
+    int n = nfake > 0 ? nfake : n_own > 0 ? n_own : 1;
+    *out = fv_malloc(sizeof(float) * (size_t)n * rq->input.c * rq->input.h * rq->input.w);
+    fv_gan_sample(g, *out, n, c.gan.seed + 99); /* the stream fv_gan_attack draws its grid from */
+    *n_out = n;
+    fv_json j;
+    fv_json_begin(&j);
+    fv_json_int(&j, "fake", n);
+    fv_json_int(&j, "fake_class", rq->classes - 1);
+    fv_json_int(&j, "steps", st.steps);
+    fv_json_num(&j, "ce", st.ce);
+    fv_json_num(&j, "p_target", st.p_target);
+    fv_json_num(&j, "d_hits", st.d_hits);
+    fv_json_num(&j, "seconds", st.seconds);
+    *json = fv_strdup(fv_json_end(&j));
+    fv_json_free(&j);
+    rc = 0;
 out:
     fv_gan_destroy(&g);
     fv_net_destroy(&D);
@@ -299,10 +369,11 @@ int fv_attack_run(const fv_attack_request *rq, char **json, fv_err *e) {
     fv_json_str(&j, "settings", rq->settings ? rq->settings : "");
     if (rq->tag) fv_json_str(&j, "tag", rq->tag);
     int rc;
-    if (strcmp(rq->attack, "gan") == 0) rc = run_gan(rq, &j, e);
+    if (strcmp(rq->attack, "gan") == 0) rc = run_gan(rq, 0, &j, e);
+    else if (strcmp(rq->attack, "gan_active") == 0) rc = run_gan(rq, 1, &j, e);
     else if (strcmp(rq->attack, "dlg") == 0) rc = run_dlg(rq, &j, e);
     else if (strcmp(rq->attack, "mia") == 0) rc = run_mia(rq, &j, e);
-    else rc = fv_err_set(e, "attack: unknown attack '%s' (gan, dlg or mia)", rq->attack);
+    else rc = fv_err_set(e, "attack: unknown attack '%s' (gan, gan_active, dlg or mia)", rq->attack);
     const char *s = fv_json_end(&j);
     if (rc == 0) *json = fv_strdup(s);
     fv_json_free(&j);

@@ -5,7 +5,13 @@
  *  - "gan": the passive GAN attacker (gan.h) with the client's upload as the fixed discriminator;
  *  - "dlg": gradient inversion (dlg.h); the client's gradient is (global - upload) / lr, exact
  *    when the client made one plain SGD step (model "dlg_lenet", one batch of 1..8 images);
- *  - "mia": membership inference (mia.h) against the upload and against the global model.
+ *  - "mia": membership inference (mia.h) against the upload and against the global model;
+ *  - "gan_active": Hitaj's active attacker, a participating client. Its worker calls
+ *    fv_attack_active_samples (G trained against the global model it received, as `upload`;
+ *    the model has classes + 1 outputs, the last the fake class) and trains on G's samples
+ *    labelled fake; the coordinator's fv_attack_run("gan_active") replays that G (same recipe,
+ *    discriminator and seed fv_attack_seed; bit-identical when both run single-threaded) and
+ *    judges it exactly as "gan" does.
  * The attacks use only the upload, the global model and public knowledge (labels, the data
  * domain, the recipe). The data fields below serve the EVALUATION only (the victim's originals
  * for SSIM, held-out images for the oracle and the shadows), as a simulator may.
@@ -14,6 +20,8 @@
  *   gan: steps (300), batch (32), lr (1e-3), nz (100), ch1 (32), ch2 (16), bn (1), tv (0),
  *        norm_prior (0.3), diversity (0), jitter (2), samples (64), refs (200),
  *        oracle_model (lenet5), oracle_epochs (2), oracle_cache (none)
+ *   gan_active: the gan keys, plus fake (0: as many generated samples as the attacker's own
+ *        images per attacked round)
  *   dlg: lr (the client's SGD step, required), iters (300), restarts (1), optimizer (lbfgs|adam),
  *        fd_scale (1e-3)
  *   mia: shadows (8), epochs (5), lr (1e-3), batch (32), attacker_images (2000), queries (500)
@@ -30,7 +38,7 @@
 #include "vmix.h"
 
 typedef struct {
-    const char *attack;       /* "gan", "dlg" or "mia" */
+    const char *attack;       /* "gan", "gan_active", "dlg" or "mia" */
     const char *settings;     /* "key=value,..." (NULL or "": defaults) */
     /* what the server sees */
     const char *model;        /* shared/models.h name of the federation's model */
@@ -62,5 +70,22 @@ typedef struct {
  * and the figures; returns 0. Returns -1 with e set for an unknown attack or setting, a bad
  * value, a model or shape that does not match the upload, or missing evaluation data. */
 int fv_attack_run(const fv_attack_request *rq, char **json, fv_err *e) __attribute__((warn_unused_result));
+
+/* The seed of the attack on client at round of a run seeded run_seed (both sides of gan_active
+ * derive the same generator from it). */
+uint64_t fv_attack_seed(uint64_t run_seed, int round, int client);
+
+/* Whether settings are valid for gan_active (the coordinator checks them before round 1, so that
+ * the attacking worker cannot fail on them mid-run). Returns 0, or -1 with e naming the key. */
+int fv_attack_active_check(const char *settings, fv_err *e) __attribute__((warn_unused_result));
+
+/* gan_active, the attacking client's side: trains G (rq->settings, rq->seed) against the model
+ * rq->upload (the global model it received; rq->classes counts the fake class) aiming at
+ * rq->target, and returns *n_out samples *out[n, c, h, w] in [0, 1] (the "fake" setting, or n_own
+ * when 0) and *json, G's training figures (caller frees both). Only rq's model, input, classes,
+ * norm, upload, n_params, target, settings and seed are read. Returns -1 with e set for a bad
+ * setting, target or model (nothing to free). */
+int fv_attack_active_samples(const fv_attack_request *rq, int n_own, float **out, int *n_out, char **json,
+                             fv_err *e) __attribute__((warn_unused_result));
 
 #endif

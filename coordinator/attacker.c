@@ -19,7 +19,7 @@
 
 #define MAX_LINES_BYTES (64u << 20)
 
-static const char *const KIND[] = {"none", "gan", "dlg", "mia"};
+static const char *const KIND[] = {"none", "gan", "dlg", "mia", "gan_active"};
 
 struct fv_attacker {
     fv_config cfg;
@@ -38,6 +38,7 @@ struct fv_attacker {
     int *rounds, n_rounds;
     int captured_round; /* the round whose upload is held, 0 when none */
     float *upload, *global;
+    int *others, n_others; /* gan_active: the images of every client but the attacker (its victims) */
     char **lines;       /* attacks.jsonl */
     int nlines;
 };
@@ -82,8 +83,23 @@ static int load_heldout(fv_attacker *a, const fv_attacker_opts *o, fv_err *e) {
     return 0;
 }
 
+/* gan_active: a->others = the indices of the images of every client but the attacker. */
+static void others_fill(fv_attacker *a) {
+    int total = 0;
+    for (int k = 0; k < a->cfg.clients; k++)
+        if (k != a->cfg.attack_client) total += fv_partition_size(&a->part, k);
+    free(a->others);
+    a->others = fv_malloc(sizeof(int) * (size_t)(total + 1));
+    a->n_others = 0;
+    for (int k = 0; k < a->cfg.clients; k++) {
+        if (k == a->cfg.attack_client) continue;
+        const int *idx = fv_partition_indices(&a->part, k);
+        for (int i = 0, n = fv_partition_size(&a->part, k); i < n; i++) a->others[a->n_others++] = idx[i];
+    }
+}
+
 /* Checks that need the data and the partition. */
-static int check_victim(const fv_attacker *a, fv_err *e) {
+static int check_victim(fv_attacker *a, fv_err *e) {
     const fv_config *c = &a->cfg;
     int victim = c->attack_client, nv = fv_partition_size(&a->part, victim);
     const int *idx = fv_partition_indices(&a->part, victim);
@@ -114,11 +130,26 @@ static int check_victim(const fv_attacker *a, fv_err *e) {
             return fv_err_set(e, "%s: [attack] target: client %d holds no image of class %d", c->file, victim,
                               c->attack_target);
     }
+    if (c->attack_kind == FV_ATTACK_GAN_ACTIVE) {
+        /* the attacker's victims are the other clients: the class must be theirs */
+        if (c->attack_target >= a->data.classes)
+            return fv_err_set(e, "%s: [attack] target: class %d, but %s has %d classes", c->file, c->attack_target,
+                              c->dataset, a->data.classes);
+        if (fv_attack_active_check(c->attack_settings, e) != 0)
+            return fv_err_prefix(e, "%s: [attack] settings: ", c->file);
+        others_fill(a);
+        int has = 0;
+        for (int i = 0; i < a->n_others; i++) has |= a->data.y[a->others[i]] == c->attack_target;
+        if (!has)
+            return fv_err_set(e, "%s: [attack] target: no client but the attacker (client %d) holds an image of "
+                              "class %d", c->file, victim, c->attack_target);
+    }
     if (c->attack_kind == FV_ATTACK_DLG && (nv > 8 || nv > c->batch_size))
         return fv_err_set(e, "%s: [attack] client: client %d holds %d images; dlg needs its whole shard in one "
                           "step of at most 8 images (training.batch_size = %d)",
                           c->file, victim, nv, c->batch_size);
-    if ((c->attack_kind == FV_ATTACK_GAN && a->n_heldout < 2) || (c->attack_kind == FV_ATTACK_MIA && a->n_heldout < 8))
+    int gan = c->attack_kind == FV_ATTACK_GAN || c->attack_kind == FV_ATTACK_GAN_ACTIVE;
+    if ((gan && a->n_heldout < 2) || (c->attack_kind == FV_ATTACK_MIA && a->n_heldout < 8))
         return fv_err_set(e, "%s: [data] train_size: only %d training images are held out beyond it; [attack] "
                           "kind = %s needs more", c->file, a->n_heldout, KIND[c->attack_kind]);
     return 0;
@@ -251,7 +282,7 @@ static void *attack_thread(void *arg) {
 
 /* The headline figures of an attack's JSON (the full object is in attacks.jsonl). */
 static void headline(fv_json *h, int kind, const fv_jr *r) {
-    if (kind == FV_ATTACK_GAN) {
+    if (kind == FV_ATTACK_GAN || kind == FV_ATTACK_GAN_ACTIVE) {
         const fv_jr *l = fv_jr_get(r, "leakage");
         fv_json_num(h, "target_class", fv_jr_num(fv_jr_get(r, "target_class"), NAN));
         fv_json_num(h, "recognisability", fv_jr_num(fv_jr_get(l, "recognisability"), NAN));
@@ -318,15 +349,16 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
         rq.settings = settings;
         rq.model = c->model;
         rq.input = (fv_shape){a->data.c, a->data.h, a->data.w};
-        rq.classes = a->data.classes;
+        int active = kind == FV_ATTACK_GAN_ACTIVE;
+        rq.classes = a->data.classes + active; /* gan_active: the fake class is the last output */
         rq.norm = a->norm;
-        rq.upload = a->upload;
+        rq.upload = active ? a->global : a->upload; /* gan_active: the D the attacker's G trained on */
         rq.global = a->global;
         rq.n_params = a->n_params;
         rq.target = c->attack_target;
         rq.data = &a->data;
-        rq.victim_idx = fv_partition_indices(&a->part, victim);
-        rq.n_victim = fv_partition_size(&a->part, victim);
+        rq.victim_idx = active ? a->others : fv_partition_indices(&a->part, victim);
+        rq.n_victim = active ? a->n_others : fv_partition_size(&a->part, victim);
         rq.victim_mixed = NULL; /* the server holds no client key */
         rq.vp = a->has_vp ? &a->vp : NULL;
         rq.heldout_idx = a->heldout;
@@ -334,9 +366,9 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
         rq.test = a->test;
         rq.out_dir = a->out_dir;
         rq.tag = tag;
-        rq.seed = (uint64_t)c->seed * 0x9e3779b97f4a7c15ull ^ ((uint64_t)round << 32 | (uint32_t)victim);
-        snprintf(msg, sizeof msg, "round %d: %s attack on client %d's upload (%s)", round, KIND[kind], victim,
-                 *settings ? settings : "default settings");
+        rq.seed = fv_attack_seed((uint64_t)c->seed, round, victim);
+        snprintf(msg, sizeof msg, "round %d: %s attack %s client %d%s (%s)", round, KIND[kind], active ? "by" : "on",
+                 victim, active ? ": replaying its generator" : "'s upload", *settings ? settings : "default settings");
         log(lctx, msg);
         job j = {.rq = &rq, .threads = a->threads};
         atomic_init(&j.done, 0);
@@ -363,7 +395,7 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
             fv_json_raw(&line, "result", j.json);
             fv_json_str(&h, "status", "ok");
             headline(&h, kind, r);
-            if (kind == FV_ATTACK_GAN) {
+            if (kind == FV_ATTACK_GAN || active) {
                 char grid[96];
                 snprintf(grid, sizeof grid, "attacks/%s_gan_grid.png", tag);
                 fv_json_str(&h, "grid", grid);
@@ -395,6 +427,7 @@ void fv_attacker_destroy(fv_attacker **ap) {
     fv_partition_free(&a->part);
     free(a->heldout);
     free(a->rounds);
+    free(a->others);
     free(a->upload);
     for (int i = 0; i < a->nlines; i++) free(a->lines[i]);
     free(a->lines);

@@ -7,6 +7,11 @@
  *                   seconds, and "result" (the attack's own JSON object);
  *   attacks/        the attack's image grids, named r<round>_c<client>_...;
  * and hands the coordinator the headline figures for that round's metrics.jsonl line.
+ * gan_active (a participating client attacks, Hitaj's fake-class injection): "client" is the
+ * attacker; at its rounds the attacker replays the generator that client's worker trained (same
+ * recipe, seed and discriminator: the global model the client received) and judges it as gan,
+ * with the other clients' images as the victims' originals. The model then has classes + 1
+ * outputs; test accuracy stays the argmax over all of them (a real image called fake is an error).
  * attacks.jsonl is rewritten atomically after each attack; on resume, lines of rounds after the
  * checkpoint are dropped (such a round runs again, its attack too); a fresh run starts empty.
  * The attack reads copies only: the global model and the training are exactly those of a run

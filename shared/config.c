@@ -130,16 +130,20 @@ static const key_def SCHEMA[] = {
     {"security", "max_strikes", T_INT, OFF(max_strikes), "3", 1, 1000000, NULL,
      "rejected messages after which a worker is banned and its clients reassigned"},
 
-    {"attack", "kind", T_ENUM, OFF(attack_kind), "none", 0, 0, "none|gan|dlg|mia",
+    {"attack", "kind", T_ENUM, OFF(attack_kind), "none", 0, 0, "none|gan|dlg|mia|gan_active",
      "the honest-but-curious server attacks one client's uploaded model (docs/attacks.md): gan "
      "(passive GAN, the upload as discriminator), dlg (gradient inversion; needs model "
-     "dlg_lenet and one plain SGD step per round), mia (membership inference); figures go to "
-     "attacks.jsonl and the round's metrics line, image grids to attacks/"},
+     "dlg_lenet and one plain SGD step per round), mia (membership inference); gan_active: "
+     "client is the attacker, a participant that trains a GAN against the global model and adds "
+     "its samples, labelled with an extra fake class (the model gets classes + 1 outputs), to its "
+     "local data; figures go to attacks.jsonl and the round's metrics line, grids to attacks/"},
     {"attack", "rounds", T_STRING, OFF(attack_rounds), "", 0, 0, NULL,
-     "rounds to attack, ascending, e.g. 3,8 (empty: the last round); each must sample the client"},
-    {"attack", "client", T_INT, OFF(attack_client), "0", 0, 1e6, NULL, "the victim client's id (< fl.clients)"},
+     "rounds to attack, ascending, e.g. 3,8 (empty: the last round; gan_active: every round); each "
+     "must sample the client"},
+    {"attack", "client", T_INT, OFF(attack_client), "0", 0, 1e6, NULL,
+     "the victim client's id (< fl.clients); gan_active: the attacking client's id"},
     {"attack", "target", T_INT, OFF(attack_target), "0", 0, 255, NULL,
-     "gan: the class the generator aims at (the victim must hold images of it)"},
+     "gan, gan_active: the class the generator aims at (gan: the victim must hold images of it)"},
     {"attack", "settings", T_STRING, OFF(attack_settings), "", 0, 0, NULL,
      "key=value,... passed to the attack (attacks/attack_api.h lists the keys; dlg's lr defaults "
      "to training.lr). gan and mia judge with training images beyond data.train_size (held out)"},
@@ -415,6 +419,11 @@ static int attack_rounds(const fv_config *c, int *out, int cap, char *why, size_
     const char *s = c->attack_rounds;
     int n = 0;
     while (*s == ' ') s++;
+    if (!*s && c->attack_kind == FV_ATTACK_GAN_ACTIVE) {
+        if (cap < c->rounds) return snprintf(why, wcap, "more than %d rounds", cap), -1;
+        for (int r = 0; r < c->rounds; r++) out[r] = r + 1;
+        return c->rounds;
+    }
     if (!*s) {
         if (cap < 1) return snprintf(why, wcap, "more than %d rounds", cap), -1;
         out[0] = c->rounds;
@@ -459,13 +468,16 @@ static int check_attack(const fv_config *c, fv_err *e) {
     if (strcmp(c->dataset, "synthetic") == 0 && c->attack_target >= c->synthetic_classes)
         return key_err(c, e, "attack", "target", "class %d, but the synthetic set has %d classes", c->attack_target,
                        c->synthetic_classes);
-    int judged = c->attack_kind == FV_ATTACK_GAN || c->attack_kind == FV_ATTACK_MIA;
+    int judged = c->attack_kind == FV_ATTACK_GAN || c->attack_kind == FV_ATTACK_MIA ||
+                 c->attack_kind == FV_ATTACK_GAN_ACTIVE;
     if (judged && strcmp(c->dataset, "synthetic") != 0 && c->train_size == 0)
         return key_err(c, e, "data", "train_size",
                        "0 (the whole split) leaves no held-out images for [attack] kind = %s (its oracle, "
                        "shadows and never-held originals use the training images beyond train_size): set "
                        "train_size below the split's size",
-                       c->attack_kind == FV_ATTACK_GAN ? "gan" : "mia");
+                       c->attack_kind == FV_ATTACK_GAN   ? "gan"
+                       : c->attack_kind == FV_ATTACK_MIA ? "mia"
+                                                         : "gan_active");
     if (c->attack_kind == FV_ATTACK_DLG) {
         /* the client's gradient is (global - upload) / lr only after one plain SGD step */
         if (strcmp(c->model, "dlg_lenet") != 0)

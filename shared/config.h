@@ -23,7 +23,7 @@
 #define FV_CFG_STR 256
 
 typedef enum { FV_OPTSTATE_RESET, FV_OPTSTATE_KEEP } fv_optstate_policy;
-typedef enum { FV_ATTACK_NONE, FV_ATTACK_GAN, FV_ATTACK_DLG, FV_ATTACK_MIA } fv_attack_kind;
+typedef enum { FV_ATTACK_NONE, FV_ATTACK_GAN, FV_ATTACK_DLG, FV_ATTACK_MIA, FV_ATTACK_GAN_ACTIVE } fv_attack_kind;
 
 typedef struct {
     /* [data] */
@@ -60,7 +60,8 @@ typedef struct {
     /* [security] */
     int security;                  /* enabled: CURVE + ZAP allow-list + signed updates */
     int max_strikes;
-    /* [attack] (the coordinator's passive attacker, docs/attacks.md) */
+    /* [attack] (the coordinator's passive attacker, or gan_active: a participating client's
+     * fake-class injection, docs/attacks.md; the shared model then has classes + 1 outputs) */
     int attack_kind;               /* fv_attack_kind */
     char attack_rounds[FV_CFG_STR]; /* "3,8" or "8"; "" = the last round */
     int attack_client, attack_target;
@@ -103,7 +104,8 @@ int fv_config_clients_per_round(const fv_config *c);
 /* Parse a synthetic_shape value "CxHxW" (1 <= C <= 4, sides 1..1024). Returns 0 or -1. */
 int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w);
 
-/* The rounds of [attack] rounds, ascending, into out[cap]: "" gives the last round. Returns the
+/* The rounds of [attack] rounds, ascending, into out[cap]: "" gives the last round (gan_active:
+ * every round, 1..fl.rounds, since the attacking client acts from the start). Returns the
  * count (>= 1), or -1 when the list is malformed, out of [1, fl.rounds], repeated or longer than
  * cap (fv_config_check reports which). */
 int fv_config_attack_rounds(const fv_config *c, int *out, int cap);

@@ -40,7 +40,8 @@ fv_norm fv_exp_norm(const fv_config *c) {
 }
 
 fv_net *fv_exp_model(const fv_config *c, const fv_dataset *d, fv_err *e) {
-    return fv_model_new(c->model, (fv_shape){d->c, d->h, d->w}, d->classes, (uint64_t)c->seed, e);
+    int classes = d->classes + (c->attack_kind == FV_ATTACK_GAN_ACTIVE);
+    return fv_model_new(c->model, (fv_shape){d->c, d->h, d->w}, classes, (uint64_t)c->seed, e);
 }
 
 fv_opt_cfg fv_exp_opt_cfg(const fv_config *c) {

@@ -28,7 +28,9 @@ int fv_exp_load_data(const fv_config *c, const char *data_dir, int train, fv_dat
 /* Normalisation constants for the configured data set. */
 fv_norm fv_exp_norm(const fv_config *c);
 
-/* The initial global model for images of d's shape. Returns NULL with e set. */
+/* The initial global model for images of d's shape, with d->classes outputs, plus one (the
+ * attacker's "fake" class, the last output) under [attack] kind = gan_active. Returns NULL with e
+ * set. */
 fv_net *fv_exp_model(const fv_config *c, const fv_dataset *d, fv_err *e);
 
 /* The local optimizer's settings from [training]. */

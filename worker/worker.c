@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "attack_api.h"
 #include "config.h"
 #include "data.h"
 #include "experiment.h"
@@ -216,6 +219,88 @@ static int ensure_mixed(worker *w, int client, double *seconds, fv_err *e) {
     return 0;
 }
 
+/* ---- [attack] kind = gan_active: this worker trains the attacking client ---- */
+
+typedef struct {
+    const fv_attack_request *rq;
+    int n_own, threads, rc, n;
+    float *x;
+    char *json;
+    fv_err e;
+    atomic_int done;
+} active_job;
+
+static void *active_thread(void *arg) {
+    active_job *j = arg;
+    fv_set_threads(j->threads); /* OpenMP's thread count is per thread */
+    j->rc = fv_attack_active_samples(j->rq, j->n_own, &j->x, &j->n, &j->json, &j->e);
+    atomic_store(&j->done, 1);
+    return NULL;
+}
+
+/* When client is the gan_active attacker and round one of its rounds: *out = the client's images
+ * d[idx[0..n)] (idx NULL: d's first n) plus G's samples, trained against the global model the
+ * task brought, quantised to bytes and labelled with the fake class (the model's last output);
+ * returns 1. Returns 0 when this is not an attacking task, -1 with e set when G fails. Heartbeats
+ * go out while G trains. The coordinator replays the same G to judge it (attack_api.h). */
+static int active_data(worker *w, int client, int round, const fv_dataset *d, const int *idx, int n,
+                       fv_dataset *out, fv_err *e) {
+    const fv_config *c = &w->cfg;
+    if (c->attack_kind != FV_ATTACK_GAN_ACTIVE || client != c->attack_client) return 0;
+    int *rs = fv_malloc(sizeof(int) * (size_t)c->rounds);
+    int nr = fv_config_attack_rounds(c, rs, c->rounds), in = 0;
+    for (int i = 0; i < nr; i++) in |= rs[i] == round;
+    free(rs);
+    if (!in) return 0;
+    fv_attack_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.attack = "gan_active";
+    rq.settings = c->attack_settings;
+    rq.model = c->model;
+    rq.input = (fv_shape){w->train.c, w->train.h, w->train.w};
+    rq.classes = w->train.classes + 1;
+    rq.norm = w->norm;
+    rq.upload = w->global;
+    rq.n_params = w->net->n_params;
+    rq.target = c->attack_target;
+    rq.seed = fv_attack_seed((uint64_t)c->seed, round, client);
+    active_job j = {.rq = &rq, .n_own = n, .threads = w->o.threads > 0 ? w->o.threads : c->threads};
+    atomic_init(&j.done, 0);
+    pthread_t th;
+    if (pthread_create(&th, NULL, active_thread, &j) != 0) FV_DIE("cannot start the generator thread");
+    while (!atomic_load(&j.done)) {
+        if (fv_now() - w->last_hb >= w->hb_interval) send_heartbeat(w);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    pthread_join(th, NULL);
+    if (j.rc != 0) {
+        *e = j.e;
+        return fv_err_prefix(e, "gan_active, client %d: ", client);
+    }
+    size_t per = (size_t)d->c * d->h * d->w;
+    *out = *d;
+    out->n = n + j.n;
+    out->classes = d->classes + 1;
+    out->x = fv_malloc((size_t)out->n * per);
+    out->y = fv_malloc((size_t)out->n);
+    for (int i = 0; i < n; i++) {
+        int k = idx ? idx[i] : i;
+        memcpy(out->x + (size_t)i * per, d->x + (size_t)k * per, per);
+        out->y[i] = d->y[k];
+    }
+    for (size_t i = 0; i < (size_t)j.n * per; i++) {
+        float v = j.x[i] < 0 ? 0 : j.x[i] > 1 ? 1 : j.x[i];
+        out->x[(size_t)n * per + i] = (uint8_t)lrintf(v * 255.0f);
+    }
+    for (int i = 0; i < j.n; i++) out->y[n + i] = (uint8_t)d->classes;
+    wlog(w, "round %d: client %d (gan_active attacker) adds %d generated images of fake class %d: %s", round, client,
+         j.n, d->classes, j.json);
+    free(j.x);
+    free(j.json);
+    return 1;
+}
+
 static void run_task(worker *w, const fv_wire_msg *m) {
     const Fedvim__Task *t = m->env->task;
     fv_err e = {{0}};
@@ -284,15 +369,26 @@ static void run_task(worker *w, const fv_wire_msg *m) {
         memcpy(st, of, sl * sizeof(float));
         *fv_opt_step_count(w->opt) = (int64_t)t->opt_steps;
     }
+    fv_dataset act = {0};
+    int na = active_data(w, client, (int)t->round, d, idx, n, &act, &e);
+    if (na < 0) {
+        send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, e.msg);
+        w->current_task = 0;
+        return;
+    }
+    const fv_dataset *td = na ? &act : d;
+    const int *tidx = na ? NULL : idx;
+    int tn = na ? act.n : n;
     fv_rng rng;
     fv_exp_client_rng(&w->cfg, (int)t->round, client, &rng);
     fv_net_seed_dropout(w->net, fv_rng_u64(&rng));
     double t0 = fv_now();
     fv_epoch_stats es = {0};
     for (int ep = 0; ep < w->cfg.local_epochs; ep++)
-        es = fv_train_epoch(w->net, w->opt, d, idx, n, w->cfg.batch_size, w->norm, &rng, (float)w->cfg.prox_mu,
+        es = fv_train_epoch(w->net, w->opt, td, tidx, tn, w->cfg.batch_size, w->norm, &rng, (float)w->cfg.prox_mu,
                             w->cfg.prox_mu > 0 ? w->global : NULL, progress, w);
     double train_seconds = fv_now() - t0;
+    fv_dataset_free(&act);
     w->current_task = 0;
 
     Fedvim__UpdateBody body = FEDVIM__UPDATE_BODY__INIT;
