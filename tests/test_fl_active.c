@@ -27,123 +27,16 @@
 #include "config.h"
 #include "fv_common.h"
 
-static const char *bin;
-static char root[64];
+#include "fl_harness.h"
 
-static void path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void path(char *out, size_t cap, const char *fmt, ...) {
-    int n = snprintf(out, cap, "%s/", root);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out + n, cap - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-static void put(const char *p, const char *text) {
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static char *slurp(const char *p) {
-    uint8_t *d = NULL;
-    size_t len = 0;
-    fv_err e;
-    if (fv_read_file(p, 64u << 20, &d, &len, &e) != 0) return NULL;
-    char *s = realloc(d, len + 1);
-    s[len] = 0;
-    return s;
-}
-
-/* Line i (0-based) of text, as a fresh string; NULL past the end. */
-static char *line_of(const char *text, int i) {
-    const char *p = text;
-    for (int k = 0; k < i && p; k++) {
-        p = strchr(p, '\n');
-        if (p) p++;
-    }
-    if (!p || !*p) return NULL;
-    const char *nl = strchr(p, '\n');
-    size_t l = nl ? (size_t)(nl - p) : strlen(p);
-    char *s = malloc(l + 1);
-    memcpy(s, p, l);
-    s[l] = 0;
-    return s;
-}
-
-static int count_lines(const char *text) {
-    int n = 0;
-    for (const char *c = text; c && *c; c++) n += *c == '\n';
-    return n;
-}
-
-static double json_num(const char *json, const char *key) {
-    char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = json ? strstr(json, pat) : NULL;
-    return p ? strtod(p + strlen(pat), NULL) : NAN;
-}
-
-/* fedvim with args (NULL-terminated), output to out; returns the exit status. */
-static int run_bin(const char *out, double timeout, ...) {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = bin;
-    va_list ap;
-    va_start(ap, timeout);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 31) argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    double end = fv_now() + timeout;
-    for (;;) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            if (rc != 0) {
-                char *t = slurp(out);
-                print_message("fedvim exited %d:\n%s\n", rc, t ? t : "");
-                free(t);
-            }
-            return rc;
-        }
-        if (fv_now() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            fail_msg("fedvim did not finish within %.0f s", timeout);
-        }
-        usleep(5000);
-    }
-}
-
-/* Write NAME.ini (base + attack section text) and run it; returns the exit status. */
-static int run_exp(const char *name, const char *base, const char *attack) {
-    char p[256], out[256], text[4096];
-    path(p, sizeof p, "%s.ini", name);
-    path(out, sizeof out, "%s.out", name);
-    snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", base, root, attack ? attack : "");
-    put(p, text);
-    return run_bin(out, 300, "run", p, "--quiet", "--overwrite", (const char *)NULL);
-}
-
+static fh_ctx H; /* this test program's scratch folder and binary */
 
 static double summary_num(const char *name, const char *key) {
     char p[256];
-    path(p, sizeof p, "results/%s/summary.json", name);
-    char *s = slurp(p);
+    fh_path(&H, p, sizeof p, "results/%s/summary.json", name);
+    char *s = fh_slurp(p);
     assert_non_null(s);
-    double v = json_num(s, key);
+    double v = fh_json_num(s, key);
     free(s);
     return v;
 }
@@ -151,12 +44,12 @@ static double summary_num(const char *name, const char *key) {
 /* the number right after "key": in line i of results/name/metrics.jsonl */
 static double metric(const char *name, int i, const char *key) {
     char p[256];
-    path(p, sizeof p, "results/%s/metrics.jsonl", name);
-    char *m = slurp(p);
+    fh_path(&H, p, sizeof p, "results/%s/metrics.jsonl", name);
+    char *m = fh_slurp(p);
     assert_non_null(m);
-    char *l = line_of(m, i);
+    char *l = fh_line(m, i);
     assert_non_null(l);
-    double v = json_num(l, key);
+    double v = fh_json_num(l, key);
     free(l);
     free(m);
     return v;
@@ -171,18 +64,18 @@ static const char *BASE = "[data]\ndataset = synthetic\ntrain_size = 400\ntest_s
 
 static void test_active_in_run(void **state) {
     (void)state;
-    assert_int_equal(run_exp("plain", BASE, NULL), 0);
+    assert_int_equal(fh_run_exp(&H, "plain", BASE, NULL), 0);
     /* the attacker (client 1) acts in round 2 only, then in every round (rounds empty) */
-    assert_int_equal(run_exp("late", BASE, "[attack]\nkind = gan_active\nrounds = 2\nclient = 1\ntarget = 2\n" GEN), 0);
+    assert_int_equal(fh_run_exp(&H, "late", BASE, "[attack]\nkind = gan_active\nrounds = 2\nclient = 1\ntarget = 2\n" GEN), 0);
     {
         /* not quiet: the attacking worker's log line is checked below */
         char ini[256], out[256], text[4096];
-        path(ini, sizeof ini, "all.ini");
-        path(out, sizeof out, "all.out");
-        snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", BASE, root,
+        fh_path(&H, ini, sizeof ini, "all.ini");
+        fh_path(&H, out, sizeof out, "all.out");
+        snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", BASE, H.root,
                  "[attack]\nkind = gan_active\nclient = 1\ntarget = 2\n" GEN);
-        put(ini, text);
-        assert_int_equal(run_bin(out, 300, "run", ini, "--overwrite", (const char *)NULL), 0);
+        fh_put(ini, text);
+        assert_int_equal(fh_run(&H, out, 300, "run", ini, "--overwrite", (const char *)NULL), 0);
     }
     /* one more output: LeNet-5's last layer is 84 wide */
     double np = summary_num("plain", "n_params"), na = summary_num("all", "n_params");
@@ -194,60 +87,60 @@ static void test_active_in_run(void **state) {
     assert_true(isfinite(late1) && isfinite(all1));
     assert_true(late1 != all1);
     char p[256];
-    path(p, sizeof p, "results/late/attacks.jsonl");
-    char *at = slurp(p);
+    fh_path(&H, p, sizeof p, "results/late/attacks.jsonl");
+    char *at = fh_slurp(p);
     assert_non_null(at);
-    assert_int_equal(count_lines(at), 1);
-    assert_true(json_num(at, "round") == 2 && json_num(at, "client") == 1);
+    assert_int_equal(fh_count_lines(at), 1);
+    assert_true(fh_json_num(at, "round") == 2 && fh_json_num(at, "client") == 1);
     free(at);
-    path(p, sizeof p, "results/all/attacks.jsonl");
-    at = slurp(p);
+    fh_path(&H, p, sizeof p, "results/all/attacks.jsonl");
+    at = fh_slurp(p);
     assert_non_null(at);
-    assert_int_equal(count_lines(at), 2);
+    assert_int_equal(fh_count_lines(at), 2);
     for (int r = 0; r < 2; r++) {
-        char *l = line_of(at, r);
-        assert_true(json_num(l, "round") == r + 1 && json_num(l, "client") == 1);
+        char *l = fh_line(at, r);
+        assert_true(fh_json_num(l, "round") == r + 1 && fh_json_num(l, "client") == 1);
         assert_non_null(strstr(l, "\"kind\":\"gan_active\""));
         assert_non_null(strstr(l, "\"status\":\"ok\""));
         assert_non_null(
             strstr(l, "\"discriminator_source\":\"the global model the attacking client trained against\""));
-        double rec = json_num(l, "recognisability"), ssim = json_num(l, "ssim_best_median");
+        double rec = fh_json_num(l, "recognisability"), ssim = fh_json_num(l, "ssim_best_median");
         assert_true(rec >= 0 && rec <= 1);
         assert_true(ssim > -1 && ssim <= 1);
-        assert_true(json_num(l, "target_class") == 2);
+        assert_true(fh_json_num(l, "target_class") == 2);
         /* the coordinator replayed the very generator the attacking worker trained and injected
          * (same recipe, seed and discriminator, one thread): D's mean target probability on G's
          * last batch is the same number, to the last printed digit */
         char wl[160];
-        path(wl, sizeof wl, "results/all/logs/worker-0.log");
-        char *w0 = slurp(wl);
-        path(wl, sizeof wl, "results/all/logs/worker-1.log");
-        char *w1 = slurp(wl);
+        fh_path(&H, wl, sizeof wl, "results/all/logs/worker-0.log");
+        char *w0 = fh_slurp(wl);
+        fh_path(&H, wl, sizeof wl, "results/all/logs/worker-1.log");
+        char *w1 = fh_slurp(wl);
         char needle[96];
         snprintf(needle, sizeof needle, "round %d: client 1 (gan_active attacker) adds 32 generated images", r + 1);
         const char *wline = w0 ? strstr(w0, needle) : NULL;
         if (!wline && w1) wline = strstr(w1, needle);
         if (!wline) fail_msg("no worker log line '%s'", needle);
-        assert_true(json_num(wline, "fake_class") == 10);
-        assert_true(json_num(wline, "p_target") == json_num(l, "p_target"));
+        assert_true(fh_json_num(wline, "fake_class") == 10);
+        assert_true(fh_json_num(wline, "p_target") == fh_json_num(l, "p_target"));
         free(w0);
         free(w1);
         /* the metrics line of that round carries the same headline */
-        path(p, sizeof p, "results/all/metrics.jsonl");
-        char *m = slurp(p);
-        char *ml = line_of(m, r);
+        fh_path(&H, p, sizeof p, "results/all/metrics.jsonl");
+        char *m = fh_slurp(p);
+        char *ml = fh_line(m, r);
         const char *h = strstr(ml, "\"attack\":{");
         assert_non_null(h);
         assert_non_null(strstr(h, "\"kind\":\"gan_active\""));
-        assert_true(json_num(h, "recognisability") == rec);
-        assert_true(json_num(h, "ssim_best_median") == ssim);
+        assert_true(fh_json_num(h, "recognisability") == rec);
+        assert_true(fh_json_num(h, "ssim_best_median") == ssim);
         char grid[96];
         snprintf(grid, sizeof grid, "\"grid\":\"attacks/r%d_c1_gan_grid.png\"", r + 1);
         assert_non_null(strstr(h, grid));
         free(ml);
         free(m);
-        path(p, sizeof p, "results/all/attacks/r%d_c1_gan_grid.png", r + 1);
-        char *png = slurp(p);
+        fh_path(&H, p, sizeof p, "results/all/attacks/r%d_c1_gan_grid.png", r + 1);
+        char *png = fh_slurp(p);
         assert_non_null(png);
         assert_memory_equal(png, "\x89PNG\r\n\x1a\n", 8);
         free(png);
@@ -311,35 +204,27 @@ static void test_bad_setting_in_run(void **state) {
     (void)state;
     /* an unknown generator setting stops the run before round 1, naming the key (the attacking
      * worker would otherwise fail on it mid-run) */
-    assert_int_not_equal(run_exp("badset", BASE, "[attack]\nkind = gan_active\nclient = 0\nsettings = stepz=3"), 0);
+    assert_int_not_equal(fh_run_exp(&H, "badset", BASE, "[attack]\nkind = gan_active\nclient = 0\nsettings = stepz=3"), 0);
     char p[256];
-    path(p, sizeof p, "badset.out");
-    char *t = slurp(p);
+    fh_path(&H, p, sizeof p, "badset.out");
+    char *t = fh_slurp(p);
     assert_non_null(t);
     if (!strstr(t, "[attack] settings: gan_active settings: unknown key 'stepz'")) fail_msg("output: %s", t);
     free(t);
-    path(p, sizeof p, "results/badset/metrics.jsonl");
+    fh_path(&H, p, sizeof p, "results/badset/metrics.jsonl");
     assert_int_not_equal(access(p, F_OK), 0);
 }
 
 static int setup(void **state) {
     (void)state;
-    bin = getenv("FEDVIM_BIN");
-    if (!bin || access(bin, X_OK) != 0) {
-        fprintf(stderr, "test_fl_active: FEDVIM_BIN is not set to the fedvim binary\n");
-        return -1;
-    }
-    snprintf(root, sizeof root, "/tmp/fv_test_fl_active_XXXXXX");
-    if (!mkdtemp(root)) return -1;
     signal(SIGPIPE, SIG_IGN);
-    return 0;
+    return fh_init(&H, "test_fl_active") == 0 ? 0 : -1;
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    return system(cmd) == 0 ? 0 : -1;
+    fh_cleanup(&H);
+    return 0;
 }
 
 int main(void) {

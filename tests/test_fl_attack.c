@@ -28,120 +28,14 @@
 #include "config.h"
 #include "fv_common.h"
 
-static const char *bin;
-static char root[64];
+#include "fl_harness.h"
 
-static void path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void path(char *out, size_t cap, const char *fmt, ...) {
-    int n = snprintf(out, cap, "%s/", root);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out + n, cap - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-static void put(const char *p, const char *text) {
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static char *slurp(const char *p) {
-    uint8_t *d = NULL;
-    size_t len = 0;
-    fv_err e;
-    if (fv_read_file(p, 64u << 20, &d, &len, &e) != 0) return NULL;
-    char *s = realloc(d, len + 1);
-    s[len] = 0;
-    return s;
-}
-
-/* Line i (0-based) of text, as a fresh string; NULL past the end. */
-static char *line_of(const char *text, int i) {
-    const char *p = text;
-    for (int k = 0; k < i && p; k++) {
-        p = strchr(p, '\n');
-        if (p) p++;
-    }
-    if (!p || !*p) return NULL;
-    const char *nl = strchr(p, '\n');
-    size_t l = nl ? (size_t)(nl - p) : strlen(p);
-    char *s = malloc(l + 1);
-    memcpy(s, p, l);
-    s[l] = 0;
-    return s;
-}
-
-static int count_lines(const char *text) {
-    int n = 0;
-    for (const char *c = text; c && *c; c++) n += *c == '\n';
-    return n;
-}
-
-static double json_num(const char *json, const char *key) {
-    char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = json ? strstr(json, pat) : NULL;
-    return p ? strtod(p + strlen(pat), NULL) : NAN;
-}
-
-/* fedvim with args (NULL-terminated), output to out; returns the exit status. */
-static int run_bin(const char *out, double timeout, ...) {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = bin;
-    va_list ap;
-    va_start(ap, timeout);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 31) argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    double end = fv_now() + timeout;
-    for (;;) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            if (rc != 0) {
-                char *t = slurp(out);
-                print_message("fedvim exited %d:\n%s\n", rc, t ? t : "");
-                free(t);
-            }
-            return rc;
-        }
-        if (fv_now() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            fail_msg("fedvim did not finish within %.0f s", timeout);
-        }
-        usleep(5000);
-    }
-}
-
-/* Write NAME.ini (base + attack section text) and run it; returns the exit status. */
-static int run_exp(const char *name, const char *base, const char *attack) {
-    char p[256], out[256], text[4096];
-    path(p, sizeof p, "%s.ini", name);
-    path(out, sizeof out, "%s.out", name);
-    snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", base, root, attack ? attack : "");
-    put(p, text);
-    return run_bin(out, 300, "run", p, "--quiet", "--overwrite", (const char *)NULL);
-}
+static fh_ctx H; /* this test program's scratch folder and binary */
 
 static void params_hash(const char *name, char *out, size_t cap) {
     char p[256];
-    path(p, sizeof p, "results/%s/summary.json", name);
-    char *s = slurp(p);
+    fh_path(&H, p, sizeof p, "results/%s/summary.json", name);
+    char *s = fh_slurp(p);
     assert_non_null(s);
     const char *h = strstr(s, "\"params_hash\":\"");
     assert_non_null(h);
@@ -156,8 +50,8 @@ static const char *GAN_BASE = "[data]\ndataset = synthetic\ntrain_size = 400\nte
 
 static void test_gan_in_run(void **state) {
     (void)state;
-    assert_int_equal(run_exp("plain", GAN_BASE, NULL), 0);
-    assert_int_equal(run_exp("gan", GAN_BASE,
+    assert_int_equal(fh_run_exp(&H, "plain", GAN_BASE, NULL), 0);
+    assert_int_equal(fh_run_exp(&H, "gan", GAN_BASE,
                              "[attack]\nkind = gan\nrounds = 1\nclient = 0\ntarget = 1\n"
                              "settings = steps=20,batch=8,samples=8,refs=8,oracle_epochs=1,nz=16,ch1=8,ch2=4"),
                      0);
@@ -167,48 +61,48 @@ static void test_gan_in_run(void **state) {
     params_hash("gan", b, sizeof b);
     assert_string_equal(a, b);
     char p[256];
-    path(p, sizeof p, "results/gan/attacks.jsonl");
-    char *at = slurp(p);
+    fh_path(&H, p, sizeof p, "results/gan/attacks.jsonl");
+    char *at = fh_slurp(p);
     assert_non_null(at);
-    assert_int_equal(count_lines(at), 1);
-    assert_true(json_num(at, "round") == 1 && json_num(at, "client") == 0);
+    assert_int_equal(fh_count_lines(at), 1);
+    assert_true(fh_json_num(at, "round") == 1 && fh_json_num(at, "client") == 0);
     assert_non_null(strstr(at, "\"kind\":\"gan\""));
     assert_non_null(strstr(at, "\"status\":\"ok\""));
     assert_non_null(strstr(at, "\"discriminator_source\":\"the client's upload\""));
-    double rec = json_num(at, "recognisability"), ssim = json_num(at, "ssim_best_median");
+    double rec = fh_json_num(at, "recognisability"), ssim = fh_json_num(at, "ssim_best_median");
     assert_true(rec >= 0 && rec <= 1);
     assert_true(ssim > -1 && ssim <= 1);
-    assert_true(json_num(at, "target_class") == 1);
+    assert_true(fh_json_num(at, "target_class") == 1);
     /* the headline in round 1's metrics line equals the full record's figures; round 2 has none */
-    path(p, sizeof p, "results/gan/metrics.jsonl");
-    char *m = slurp(p);
+    fh_path(&H, p, sizeof p, "results/gan/metrics.jsonl");
+    char *m = fh_slurp(p);
     assert_non_null(m);
-    assert_int_equal(count_lines(m), 2);
-    char *l1 = line_of(m, 0), *l2 = line_of(m, 1);
+    assert_int_equal(fh_count_lines(m), 2);
+    char *l1 = fh_line(m, 0), *l2 = fh_line(m, 1);
     const char *h = strstr(l1, "\"attack\":{");
     assert_non_null(h);
-    assert_true(json_num(h, "recognisability") == rec);
-    assert_true(json_num(h, "ssim_best_median") == ssim);
+    assert_true(fh_json_num(h, "recognisability") == rec);
+    assert_true(fh_json_num(h, "ssim_best_median") == ssim);
     assert_non_null(strstr(h, "\"grid\":\"attacks/r1_c0_gan_grid.png\""));
     assert_null(strstr(l2, "\"attack\""));
     free(l1);
     free(l2);
     /* the grid is a PNG */
-    path(p, sizeof p, "results/gan/attacks/r1_c0_gan_grid.png");
-    char *png = slurp(p);
+    fh_path(&H, p, sizeof p, "results/gan/attacks/r1_c0_gan_grid.png");
+    char *png = fh_slurp(p);
     assert_non_null(png);
     assert_memory_equal(png, "\x89PNG\r\n\x1a\n", 8);
     free(png);
     /* a resume after the last checkpoint (summary.json gone, as if the coordinator died before
      * writing it) attacks nothing again: round 1 completed before it */
     char dir[256], out[256];
-    path(dir, sizeof dir, "results/gan");
-    path(out, sizeof out, "gan_resume.out");
-    path(p, sizeof p, "results/gan/summary.json");
+    fh_path(&H, dir, sizeof dir, "results/gan");
+    fh_path(&H, out, sizeof out, "gan_resume.out");
+    fh_path(&H, p, sizeof p, "results/gan/summary.json");
     assert_int_equal(unlink(p), 0);
-    assert_int_equal(run_bin(out, 120, "run", "--resume", dir, "--quiet", (const char *)NULL), 0);
-    path(p, sizeof p, "results/gan/attacks.jsonl");
-    char *again = slurp(p);
+    assert_int_equal(fh_run(&H, out, 120, "run", "--resume", dir, "--quiet", (const char *)NULL), 0);
+    fh_path(&H, p, sizeof p, "results/gan/attacks.jsonl");
+    char *again = fh_slurp(p);
     assert_string_equal(again, at);
     free(again);
     free(at);
@@ -222,27 +116,27 @@ static void test_dlg_in_run(void **state) {
                        "[model]\nname = dlg_lenet\n"
                        "[training]\noptimizer = sgd\nlr = 0.1\nbatch_size = 8\n"
                        "[fl]\nclients = 8\nrounds = 2\nworkers = 2\nseed = 5\nworker_timeout = 120\n";
-    assert_int_equal(run_exp("dlg", base, "[attack]\nkind = dlg\nrounds = 2\nclient = 3\nsettings = iters=40"), 0);
+    assert_int_equal(fh_run_exp(&H, "dlg", base, "[attack]\nkind = dlg\nrounds = 2\nclient = 3\nsettings = iters=40"), 0);
     char p[256];
-    path(p, sizeof p, "results/dlg/attacks.jsonl");
-    char *at = slurp(p);
+    fh_path(&H, p, sizeof p, "results/dlg/attacks.jsonl");
+    char *at = fh_slurp(p);
     assert_non_null(at);
-    assert_int_equal(count_lines(at), 1);
+    assert_int_equal(fh_count_lines(at), 1);
     assert_non_null(strstr(at, "\"status\":\"ok\""));
-    assert_true(json_num(at, "round") == 2 && json_num(at, "client") == 3);
+    assert_true(fh_json_num(at, "round") == 2 && fh_json_num(at, "client") == 3);
     /* the run's step size reached the attack: the gradient it inverted is the client's */
-    assert_true(json_num(at, "client_lr") == 0.1);
+    assert_true(fh_json_num(at, "client_lr") == 0.1);
     /* iDLG's label rule is exact for one image under cross-entropy with sigmoid activations */
-    assert_true(json_num(at, "label_accuracy") == 1);
+    assert_true(fh_json_num(at, "label_accuracy") == 1);
     free(at);
-    path(p, sizeof p, "results/dlg/metrics.jsonl");
-    char *m = slurp(p);
-    char *l1 = line_of(m, 0), *l2 = line_of(m, 1);
+    fh_path(&H, p, sizeof p, "results/dlg/metrics.jsonl");
+    char *m = fh_slurp(p);
+    char *l1 = fh_line(m, 0), *l2 = fh_line(m, 1);
     assert_null(strstr(l1, "\"attack\""));
     const char *h = strstr(l2, "\"attack\":{");
     assert_non_null(h);
-    assert_true(json_num(h, "label_accuracy") == 1);
-    double s = json_num(h, "ssim_original_mean");
+    assert_true(fh_json_num(h, "label_accuracy") == 1);
+    double s = fh_json_num(h, "ssim_original_mean");
     assert_true(s > -1 && s <= 1);
     free(l1);
     free(l2);
@@ -332,26 +226,26 @@ static void test_unsampled_client(void **state) {
         snprintf(att, sizeof att, "[attack]\nkind = gan\nclient = %d\nsettings = steps=1,samples=1,refs=1", k);
         snprintf(name, sizeof name, "uns%d", k);
         char ini[256], out[256], text[2048];
-        path(ini, sizeof ini, "%s.ini", name);
-        path(out, sizeof out, "%s.out", name);
-        snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", base, root, att);
-        put(ini, text);
+        fh_path(&H, ini, sizeof ini, "%s.ini", name);
+        fh_path(&H, out, sizeof out, "%s.out", name);
+        snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", base, H.root, att);
+        fh_put(ini, text);
         pid_t pid = fork();
         if (pid == 0) {
             int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             dup2(fd, 1);
             dup2(fd, 2);
             close(fd);
-            execl(bin, bin, "run", ini, "--quiet", "--overwrite", (char *)NULL);
+            execl(H.bin, H.bin, "run", ini, "--quiet", "--overwrite", (char *)NULL);
             _exit(127);
         }
         int st;
         waitpid(pid, &st, 0);
-        char *t = slurp(out);
+        char *t = fh_slurp(out);
         if (WIFEXITED(st) && WEXITSTATUS(st) != 0 && t && strstr(t, "[attack] client: client") &&
             strstr(t, "is not sampled in round 1")) {
             refused++;
-            path(p, sizeof p, "results/%s/metrics.jsonl", name);
+            fh_path(&H, p, sizeof p, "results/%s/metrics.jsonl", name);
             assert_int_not_equal(access(p, F_OK), 0); /* refused before round 1 */
         } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
             fail_msg("client %d: unexpected failure:\n%s", k, t ? t : "");
@@ -363,22 +257,14 @@ static void test_unsampled_client(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    bin = getenv("FEDVIM_BIN");
-    if (!bin || access(bin, X_OK) != 0) {
-        fprintf(stderr, "test_fl_attack: FEDVIM_BIN is not set to the fedvim binary\n");
-        return -1;
-    }
-    snprintf(root, sizeof root, "/tmp/fv_test_fl_attack_XXXXXX");
-    if (!mkdtemp(root)) return -1;
     signal(SIGPIPE, SIG_IGN);
-    return 0;
+    return fh_init(&H, "test_fl_attack") == 0 ? 0 : -1;
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    return system(cmd) == 0 ? 0 : -1;
+    fh_cleanup(&H);
+    return 0;
 }
 
 int main(void) {
