@@ -107,11 +107,21 @@ void fv_agg_skip(fv_agg *a, int s) {
     if (s == a->next) drain(a);
 }
 
-double fv_agg_end(fv_agg *a, float *out) {
+static void close_round(fv_agg *a) {
     for (int s = 0; s < a->m; s++)
         if (a->state[s] == SLOT_EMPTY) a->state[s] = SLOT_DONE; /* never arrived: skipped */
     drain(a);
     FV_ASSERT(a->next == a->m);
+}
+
+double *fv_agg_end_sum(fv_agg *a, double *total) {
+    close_round(a);
+    *total = a->nput ? a->total : 0;
+    return a->acc;
+}
+
+double fv_agg_end(fv_agg *a, float *out) {
+    close_round(a);
     if (a->nput == 0) return 0;
     double total = a->total;
     ptrdiff_t N = (ptrdiff_t)a->n;

@@ -34,6 +34,13 @@ void fv_agg_skip(fv_agg *a, int s);
  * slot was put. */
 double fv_agg_end(fv_agg *a, float *out);
 
+/* Close the round like fv_agg_end, but hand out the raw accumulator instead of the average:
+ * returns sum[n] = sum over the put slots of w * x (double, accumulated in slot order), owned by
+ * a, which the caller may modify until the next fv_agg_begin; *total gets the total weight (0
+ * when no slot was put). For estimators that divide by something else than the total weight
+ * (DP-FedAvg's fixed m). */
+double *fv_agg_end_sum(fv_agg *a, double *total);
+
 /* Updates currently waiting for a predecessor (for tests and logs). */
 int fv_agg_waiting(const fv_agg *a);
 

@@ -21,6 +21,7 @@
 #include "aggregate.h"
 #include "attacker.h"
 #include "data.h"
+#include "dp.h"
 #include "experiment.h"
 #include "json.h"
 #include "layers.h"
@@ -76,6 +77,8 @@ typedef struct {
     uint64_t bytes_up, bytes_down;
     double loss_sum, acc_sum, vfe_sum, samples, max_train, mix_seconds;
     double t0;
+    int dp_clipped;      /* accepted updates whose delta norm exceeded dp.clip */
+    double dp_norm_sum;  /* sum of the pre-clip delta norms */
 } round_stats;
 
 struct fv_coord {
@@ -107,6 +110,7 @@ struct fv_coord {
     size_t n_params, opt_len;
     uint8_t model_hash[FV_HASH_BYTES];
     fv_agg *agg;
+    float *dp_delta; /* n_params scratch: a client's clipped delta (dp.enabled) */
     fv_store *store;
     fv_attacker *attacker; /* NULL without [attack] */
     fv_vmix_params test_vp; /* the mixing of the test images (visualmixer on) */
@@ -360,6 +364,41 @@ static void handle_join(fv_coord *c, const fv_wire_msg *m) {
 
 /* ---- updates ---- */
 
+/* DP-FedAvg's contribution of one client (weight 1): over the trainable parameters its delta
+ * upload - global clipped to L2 norm dp.clip; the batch-norm buffers after them as uploaded
+ * (averaged plainly, not privatised). */
+static void dp_put(fv_coord *c, int slot, const float *params) {
+    size_t nt = c->net->n_train;
+    const float *g = c->net->params;
+    float *d = c->dp_delta;
+    for (size_t i = 0; i < nt; i++) d[i] = (float)((double)params[i] - (double)g[i]);
+    memcpy(d + nt, params + nt, (c->n_params - nt) * sizeof(float));
+    double norm = fv_dp_clip(d, nt, c->cfg.dp_clip);
+    c->rs.dp_norm_sum += norm;
+    c->rs.dp_clipped += norm > c->cfg.dp_clip;
+    fv_agg_put(c->agg, slot, d, 1.0);
+}
+
+/* Close a DP-FedAvg round: global += sum of clipped deltas / m + N(0, (z C / m)^2) per trainable
+ * coordinate, the noise from the stream (fl.seed, round) so that a run and its resumption give
+ * the same model bitwise; buffers get the uniform average of the uploads. */
+static void dp_end(fv_coord *c, int r) {
+    double total = 0;
+    double *sum = fv_agg_end_sum(c->agg, &total);
+    FV_ASSERT(total > 0);
+    size_t nt = c->net->n_train;
+    double m = (double)c->m;
+    for (size_t i = 0; i < nt; i++) sum[i] /= m;
+    fv_dp_add_noise(sum, nt, c->cfg.dp_noise * c->cfg.dp_clip / m, (uint64_t)c->cfg.seed ^ 0x64702d6e6f697365ull,
+                    (uint64_t)r);
+    float *p = c->net->params;
+    for (size_t i = 0; i < nt; i++) p[i] = (float)((double)p[i] + sum[i]);
+    for (size_t i = nt; i < c->n_params; i++) p[i] = (float)(sum[i] / total);
+}
+
+/* Sampling rate of the accountant: clients per round / clients. */
+static double dp_q(const fv_coord *c) { return (double)c->m / c->cfg.clients; }
+
 static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
     worker_t *w = &c->w[wi];
     char why[FV_ERR_MAX + 64];
@@ -439,7 +478,8 @@ static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
             sl->state = SLOT_DONE;
             w->outstanding--;
             double n = (double)b->num_samples;
-            fv_agg_put(c->agg, t->slot, params, n);
+            if (c->cfg.dp) dp_put(c, t->slot, params);
+            else fv_agg_put(c->agg, t->slot, params, n);
             c->rs.accepted++;
             c->rs.samples += n;
             c->rs.loss_sum += n * b->train_loss;
@@ -707,7 +747,8 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
                           r, c->rs.accepted, c->m, c->rs.dropped, c->cfg.min_clients,
                           r > 1 ? "the results folder holds the rounds before it" : "no round completed");
     double t_agg = fv_now();
-    FV_ASSERT(fv_agg_end(c->agg, c->net->params) > 0);
+    if (c->cfg.dp) dp_end(c, r);
+    else FV_ASSERT(fv_agg_end(c->agg, c->net->params) > 0);
     fv_hash(c->model_hash, c->net->params, c->n_params * sizeof(float));
     double agg_seconds = fv_now() - t_agg;
     double work_seconds = fv_now() - c->rs.t0; /* the round without evaluation */
@@ -750,6 +791,17 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
     fv_json_num(&j, "eval_seconds", t_eval);
     fv_json_num(&j, "mix_seconds", c->rs.mix_seconds);
     fv_json_int(&j, "workers", alive_workers(c));
+    if (c->cfg.dp) {
+        int order = 0;
+        fv_json_num(&j, "dp_clip", c->cfg.dp_clip);
+        fv_json_num(&j, "dp_noise_multiplier", c->cfg.dp_noise);
+        fv_json_num(&j, "dp_q", dp_q(c));
+        fv_json_num(&j, "dp_clipped_fraction", (double)c->rs.dp_clipped / c->rs.accepted);
+        fv_json_num(&j, "dp_norm_mean", c->rs.dp_norm_sum / c->rs.accepted);
+        fv_json_num(&j, "dp_delta", c->cfg.dp_delta);
+        fv_json_num(&j, "dp_epsilon", fv_dp_epsilon(dp_q(c), c->cfg.dp_noise, r, c->cfg.dp_delta, &order));
+        fv_json_int(&j, "dp_order", order);
+    }
     if (attack) fv_json_raw(&j, "attack", attack);
     free(attack);
     const char *line = fv_json_end(&j);
@@ -863,6 +915,13 @@ static int write_final(fv_coord *c, double seconds, fv_err *e) {
     fv_json_int(&j, "bytes_down", (int64_t)c->total_down);
     fv_json_num(&j, "seconds", seconds);
     fv_json_bool(&j, "security", c->security);
+    if (c->cfg.dp) {
+        fv_json_num(&j, "dp_clip", c->cfg.dp_clip);
+        fv_json_num(&j, "dp_noise_multiplier", c->cfg.dp_noise);
+        fv_json_num(&j, "dp_q", dp_q(c));
+        fv_json_num(&j, "dp_delta", c->cfg.dp_delta);
+        fv_json_num(&j, "dp_epsilon", fv_dp_epsilon(dp_q(c), c->cfg.dp_noise, c->cfg.rounds, c->cfg.dp_delta, NULL));
+    }
     fv_json_str(&j, "params_hash", hh);
     fv_json_int(&j, "metrics_lines", nlines);
     free(c->summary);
@@ -967,6 +1026,12 @@ fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
     c->m = fv_config_clients_per_round(&c->cfg);
     c->slots = fv_calloc((size_t)c->m, sizeof *c->slots);
     c->agg = fv_agg_new(c->n_params);
+    if (c->cfg.dp) {
+        c->dp_delta = fv_malloc(c->n_params * sizeof(float));
+        coord_log(c, "DP-FedAvg: clip %g, noise multiplier %g (noise std %g per coordinate), q = %d/%d; %zu "
+                  "batch-norm buffer floats averaged without noise", c->cfg.dp_clip, c->cfg.dp_noise,
+                  c->cfg.dp_noise * c->cfg.dp_clip / c->m, c->m, c->cfg.clients, c->n_params - c->net->n_train);
+    }
     c->store = fv_store_open(c->dir, c->cfg.clients, e);
     if (!c->store) goto fail;
     if (c->resume) {
@@ -1065,6 +1130,7 @@ void fv_coord_destroy(fv_coord **cp) {
     fv_allowlist_free(&c->allow);
     fv_store_close(&c->store);
     fv_agg_destroy(&c->agg);
+    free(c->dp_delta);
     fv_attacker_destroy(&c->attacker);
     fv_net_destroy(&c->net);
     fv_dataset_free(&c->test);

@@ -148,6 +148,19 @@ static const key_def SCHEMA[] = {
      "key=value,... passed to the attack (attacks/attack_api.h lists the keys; dlg's lr defaults "
      "to training.lr). gan and mia judge with training images beyond data.train_size (held out)"},
 
+    {"dp", "enabled", T_BOOL, OFF(dp), "false", 0, 0, NULL,
+     "DP-FedAvg (McMahan et al. 2018): the server clips each sampled client's update delta over "
+     "the trainable parameters to L2 norm clip, averages with uniform weights (sum / clients per "
+     "round) and adds Gaussian noise of std noise_multiplier * clip / (clients per round); "
+     "batch-norm buffers are averaged plainly and are NOT privatised; metrics.jsonl gets the "
+     "clipped fraction, the mean pre-clip norm and epsilon (RDP accountant, sampled Gaussian)"},
+    {"dp", "clip", T_FLOAT, OFF(dp_clip), "1", 1e-12, 1e9, NULL,
+     "L2 bound C on each client's update delta (upload - global, trainable parameters)"},
+    {"dp", "noise_multiplier", T_FLOAT, OFF(dp_noise), "1", 0, 1e6, NULL,
+     "noise multiplier z: per-coordinate noise std z * C / m (0: clipping only, epsilon infinite)"},
+    {"dp", "delta", T_FLOAT, OFF(dp_delta), "1e-05", 1e-30, 0.5, NULL,
+     "delta at which epsilon is reported (accounting only)"},
+
     {"output", "dir", T_STRING, OFF(out_dir), "results", 0, 0, NULL, "parent folder of results"},
     {"output", "name", T_STRING, OFF(name), "", 0, 0, NULL,
      "results folder name under dir (empty: the config file's name without .ini)"},
@@ -311,7 +324,7 @@ static int handler(void *user, const char *section, const char *name, const char
             fv_err_set(p->e, "%s: '%s' is outside any [section]", where, name);
         else
             fv_err_set(p->e, "%s: unknown section [%s] (sections: data, partition, model, training, fl, "
-                       "visualmixer, security, attack, output)", where, section);
+                       "visualmixer, security, attack, dp, output)", where, section);
         return 1;
     }
     int k = find_key(section, name);
@@ -564,6 +577,7 @@ char *fv_config_write(const fv_config *c) {
     len += (size_t)snprintf(buf, cap, "; fedvim resolved experiment config: every key, as it ran\n");
     for (int k = 0; k < NKEYS; k++) {
         if (c->attack_kind == FV_ATTACK_NONE && strcmp(SCHEMA[k].section, "attack") == 0) continue;
+        if (!c->dp && strcmp(SCHEMA[k].section, "dp") == 0) continue;
         char val[FV_CFG_STR + 8];
         value_text(c, k, val, sizeof val);
         for (;;) {

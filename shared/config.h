@@ -66,6 +66,9 @@ typedef struct {
     char attack_rounds[FV_CFG_STR]; /* "3,8" or "8"; "" = the last round */
     int attack_client, attack_target;
     char attack_settings[FV_CFG_STR]; /* "key=value,..." for the attack (attacks/attack_api.h) */
+    /* [dp] (DP-FedAvg: clipped update deltas, uniform average, Gaussian noise; shared/dp.h) */
+    int dp;                        /* enabled */
+    double dp_clip, dp_noise, dp_delta;
     /* [output] */
     char out_dir[FV_CFG_STR];
     char name[FV_CFG_STR];
@@ -95,7 +98,8 @@ int fv_config_check(const fv_config *c, fv_err *e);
 
 /* The resolved config as INI text (every key; caller frees). The [attack] section is written
  * only when attack.kind is not none, so a run without an attack resolves to the same text (and
- * config hash) as before the section existed, and its results folder still resumes. */
+ * config hash) as before the section existed, and its results folder still resumes; the same
+ * holds for [dp], written only when dp.enabled is true. */
 char *fv_config_write(const fv_config *c);
 
 /* Number of clients sampled per round: max(1, round(fraction * clients)). */
