@@ -399,6 +399,24 @@ static void dp_end(fv_coord *c, int r) {
 /* Sampling rate of the accountant: clients per round / clients. */
 static double dp_q(const fv_coord *c) { return (double)c->m / c->cfg.clients; }
 
+/* Task t of worker wi failed (the worker reported an error, or its authenticated answer was
+ * unusable): the client goes back to the queue, or is dropped after MAX_TASK_ATTEMPTS, at once
+ * rather than at the round's deadline. */
+static void fail_task(fv_coord *c, int wi, task_rec *t) {
+    slot_t *sl = &c->slots[t->slot];
+    t->state = TASK_CANCELLED;
+    c->w[wi].outstanding--;
+    if (++sl->attempts >= MAX_TASK_ATTEMPTS) {
+        sl->state = SLOT_DROPPED;
+        c->rs.dropped++;
+        fv_agg_skip(c->agg, t->slot);
+        coord_log(c, "round %d: client %d dropped after %d failed attempts", c->round, sl->client, sl->attempts);
+    } else {
+        sl->state = SLOT_QUEUED;
+        c->rs.reassigned++;
+    }
+}
+
 static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
     worker_t *w = &c->w[wi];
     char why[FV_ERR_MAX + 64];
@@ -459,6 +477,7 @@ static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
         snprintf(why, sizeof why, "client %d claims %llu samples, its shard has %d", t->client,
                  (unsigned long long)b->num_samples, c->client_n[t->client]);
         strike(c, wi, "update", why);
+        if (t->state == TASK_ASSIGNED) fail_task(c, wi, t);
     } else {
         long bad = fv_wire_first_nonfinite(params, np);
         long bad2 = bad < 0 && opt ? fv_wire_first_nonfinite(opt, no) : -1;
@@ -466,6 +485,7 @@ static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
             snprintf(why, sizeof why, "non-finite value (NaN or Inf) in the %s at index %ld",
                      bad >= 0 ? "parameters" : "optimizer state", bad >= 0 ? bad : bad2);
             strike(c, wi, "update", why);
+            if (t->state == TASK_ASSIGNED) fail_task(c, wi, t);
         } else if (keep && fv_store_client_state_save(c->store, t->client, c->round, opt, no, b->opt_steps, &e) != 0) {
             c->abort_run = 1;
             snprintf(c->abort_why, sizeof c->abort_why, "%s", e.msg);
@@ -507,23 +527,14 @@ static void handle_worker_error(fv_coord *c, int wi, const Fedvim__Error *er) {
     }
     coord_log(c, "worker %s reports an error%s: %s", who(w, b, sizeof b), t ? " on a task" : "", msg);
     if (!t || t->worker != wi || t->state != TASK_ASSIGNED || (int)t->round != c->round) return;
-    slot_t *sl = &c->slots[t->slot];
-    t->state = TASK_CANCELLED;
-    w->outstanding--;
     if (er->code == FV_WIRE_ERR_NO_MODEL) {
+        t->state = TASK_CANCELLED;
+        w->outstanding--;
         w->has_model = 0; /* resend the model with the next task */
-        sl->state = SLOT_QUEUED;
+        c->slots[t->slot].state = SLOT_QUEUED;
         return;
     }
-    if (++sl->attempts >= MAX_TASK_ATTEMPTS) {
-        sl->state = SLOT_DROPPED;
-        c->rs.dropped++;
-        fv_agg_skip(c->agg, t->slot);
-        coord_log(c, "round %d: client %d dropped after %d failed attempts", c->round, sl->client, sl->attempts);
-    } else {
-        sl->state = SLOT_QUEUED;
-        c->rs.reassigned++;
-    }
+    fail_task(c, wi, t);
 }
 
 /* Receive and handle one message. */

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "dp.h"
+#include "fv_common.h"
 #include "fl_harness.h"
 
 static fh_ctx H;
@@ -118,12 +119,29 @@ static void test_noisy_runs(void **state) {
     free(s);
 }
 
+/* Regression: an authenticated update that cannot be used (here: NaN, from training that diverged
+ * under heavy DP noise) used to leave its client's slot assigned until fl.round_timeout (60 s
+ * here, 600 s by default). Now the client is re-queued at once and dropped after 3 attempts, so
+ * the run ends (it stops when every worker is banned) in seconds. */
+static void test_unusable_update_fails_fast(void **state) {
+    (void)state;
+    double t0 = fv_now();
+    fh_run_exp(&H, "diverged", BASE, "[fl]\nworkers = 2\n[dp]\nenabled = true\nclip = 0.5\nnoise_multiplier = 1.0\n");
+    double secs = fv_now() - t0;
+    char *log = results_file("diverged", "coordinator.log");
+    assert_non_null(strstr(log, "non-finite value"));
+    assert_non_null(strstr(log, "dropped after 3 failed attempts"));
+    free(log);
+    if (secs > 30.0) fail_msg("the run took %.1f s: a rejected update still waits for the round timeout", secs);
+}
+
 int main(void) {
     int rc = fh_init(&H, "fl_dp");
     if (rc) return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zero_noise_is_uniform_fedavg),
         cmocka_unit_test(test_noisy_runs),
+        cmocka_unit_test(test_unusable_update_fails_fast),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     fh_cleanup(&H);
