@@ -22,6 +22,7 @@
 #include "cmds.h"
 #include "config.h"
 #include "coordinator.h"
+#include "cuda_net.h"
 #include "fl_cli.h"
 #include "flags.h"
 
@@ -44,7 +45,7 @@ typedef struct {
 
 /* Start worker i: this binary's `worker` subcommand, stdout and stderr into dir/logs/. */
 static pid_t spawn_worker(const char *dir, const char *endpoint, int i, int vmix, int security, const char *data_dir,
-                          fv_err *e) {
+                          const char *device, fv_err *e) {
     char key[1200], skey[1200], ckey[1200], logp[1200], name[32];
     snprintf(key, sizeof key, "%s/keys/worker-%d.key", dir, i);
     snprintf(skey, sizeof skey, "%s/keys/coordinator.key.pub", dir);
@@ -74,6 +75,10 @@ static pid_t spawn_worker(const char *dir, const char *endpoint, int i, int vmix
     if (data_dir) {
         argv[a++] = "--data";
         argv[a++] = data_dir;
+    }
+    if (device) {
+        argv[a++] = "--device";
+        argv[a++] = device;
     }
     argv[a] = NULL;
     fflush(NULL);
@@ -189,7 +194,7 @@ static int link_keys(const char *dir, const char *keys_dir, fv_err *e) {
 }
 
 static int run_one(const char *config_path, const char *resume_dir, const char *const *sets, int nsets,
-                   int overwrite, int quiet, const char *data_dir, const char *keys_dir, run_result *res,
+                   int overwrite, int quiet, const char *data_dir, const char *device, const char *keys_dir, run_result *res,
                    fv_err *e) {
     fv_config cfg;
     char dir[1024];
@@ -266,7 +271,7 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
     workers ws = {fv_calloc((size_t)cfg.workers, sizeof(pid_t)), fv_malloc((size_t)cfg.workers * sizeof(int)), 0, dir, c};
     int rc = 0;
     for (int i = 0; i < cfg.workers; i++) {
-        pid_t pid = spawn_worker(dir, fv_coord_endpoint(c), i, cfg.vmix, cfg.security, data_dir, e);
+        pid_t pid = spawn_worker(dir, fv_coord_endpoint(c), i, cfg.vmix, cfg.security, data_dir, device, e);
         if (pid < 0) {
             rc = -1;
             break;
@@ -309,12 +314,13 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
 }
 
 int fv_cmd_run(int argc, char **argv) {
-    const char *resume = NULL, *data_dir = NULL, *keys_dir = NULL;
+    const char *resume = NULL, *data_dir = NULL, *keys_dir = NULL, *device = NULL;
     int json = 0, quiet = 0, overwrite = 0, help_config = 0;
     fv_flag flags[] = {
         {"resume", FV_FLAG_STRING, &resume, "continue the stopped run in this results folder", 0, 0},
         {"overwrite", FV_FLAG_BOOL, &overwrite, "replace the results of an earlier run of the same name", 0, 0},
         {"data", FV_FLAG_STRING, &data_dir, "data folder (overrides data.dir for coordinator and workers)", 0, 0},
+        {"device", FV_FLAG_STRING, &device, "where the workers train: cpu (default) or cuda[:N] (all on device N; a CUDA build)", 0, 0},
         {"keys", FV_FLAG_STRING, &keys_dir,
          "key folder to use (created when missing) instead of a fresh one per run: the same keys and "
          "config reproduce a VisualMixer run bitwise", 0, 0},
@@ -340,6 +346,11 @@ int fv_cmd_run(int argc, char **argv) {
         fprintf(stderr, "%s\n", e.msg);
         return 2;
     }
+    int dev = -1;
+    if (device && fv_device_parse(device, &dev, &e) != 0) {
+        fprintf(stderr, "fedvim run: %s\n", e.msg);
+        return 2;
+    }
     if (help_config) {
         fv_config_print_schema(stdout);
         return 0;
@@ -362,7 +373,7 @@ int fv_cmd_run(int argc, char **argv) {
     memset(res, 0, sizeof res);
     int status = 0, ok = 0;
     for (int i = 0; i < n && !interrupted; i++) {
-        if (run_one(resume ? NULL : pos[i], resume, sets, nsets, overwrite, quiet, data_dir, keys_dir, &res[i], &e) !=
+        if (run_one(resume ? NULL : pos[i], resume, sets, nsets, overwrite, quiet, data_dir, device, keys_dir, &res[i], &e) !=
             0) {
             fprintf(stderr, "fedvim run: %s%s%s\n", res[i].name[0] ? res[i].name : "", res[i].name[0] ? ": " : "", e.msg);
             status = 1;

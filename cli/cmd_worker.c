@@ -14,7 +14,7 @@
 
 int fv_cmd_worker(int argc, char **argv) {
     const char *connect = NULL, *key = NULL, *server_key = NULL, *client_keys = NULL, *data = NULL, *name = NULL,
-               *gen = NULL;
+               *gen = NULL, *device = "cpu";
     int threads = 0, insecure = 0, quiet = 0, max_mb = 2048;
     double timeout = 60;
     fv_flag flags[] = {
@@ -26,6 +26,7 @@ int fv_cmd_worker(int argc, char **argv) {
         {"data", FV_FLAG_STRING, &data, "data folder on this machine (overrides the config's data.dir)", 0, 0},
         {"name", FV_FLAG_STRING, &name, "name in the coordinator's logs (default host:pid)", 0, 0},
         {"threads", FV_FLAG_INT, &threads, "compute threads (0: the config's training.threads)", 0, 1024},
+        {"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N]: train on CUDA device N (a CUDA build)", 0, 0},
         {"connect-timeout", FV_FLAG_FLOAT, &timeout, "seconds to wait for the coordinator's welcome", 0.1, 86400},
         {"max-message-mb", FV_FLAG_INT, &max_mb, "largest message part accepted (MB)", 1, 1 << 20},
         {"insecure", FV_FLAG_BOOL, &insecure, "no CURVE, no signatures (only with security.enabled = false)", 0, 0},
@@ -82,6 +83,7 @@ int fv_cmd_worker(int argc, char **argv) {
         .data_dir = data,
         .name = name,
         .threads = threads,
+        .device = device,
         .connect_timeout = timeout,
         .max_message = (size_t)max_mb << 20,
         .quiet = quiet,

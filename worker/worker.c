@@ -15,6 +15,7 @@
 
 #include "attack_api.h"
 #include "config.h"
+#include "cuda_net.h"
 #include "data.h"
 #include "experiment.h"
 #include "layers.h"
@@ -53,6 +54,8 @@ typedef struct {
     fv_norm norm;
     fv_net *net;
     fv_opt *opt;
+    fv_cuda_net *cn;       /* the device twin of net when training on CUDA, else NULL */
+    fv_cuda_shard *shard;  /* the current client's images on the device (reused across clients) */
     size_t opt_len;
     float *global;
     uint8_t global_hash[FV_HASH_BYTES];
@@ -139,6 +142,8 @@ static void free_experiment(worker *w) {
     }
     fv_dataset_free(&w->train);
     fv_partition_free(&w->part);
+    fv_cuda_shard_destroy(&w->shard);
+    fv_cuda_net_destroy(&w->cn);
     fv_net_destroy(&w->net);
     fv_opt_destroy(&w->opt);
     free(w->global);
@@ -173,6 +178,18 @@ static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
     w->opt = fv_opt_new(&oc, w->net->n_train);
     w->opt_len = fv_opt_state_len(&oc, w->net->n_train);
     w->global = fv_malloc(w->net->n_params * sizeof(float));
+    if (w->o.device && strcmp(w->o.device, "cpu") != 0) {
+        /* parameters, gradients and optimizer state stay on the device for a whole task; the
+         * update vector comes back once (docs/cuda.md, "Wiring the worker") */
+        int dev = 0;
+        if (fv_device_parse(w->o.device, &dev, e) != 0) return -1;
+        if (dev >= 0) {
+            w->cn = fv_cuda_net_new(w->net, dev, w->cfg.batch_size, e);
+            if (!w->cn) return fv_err_prefix(e, "--device %s: ", w->o.device);
+            fv_cuda_net_set_opt(w->cn, &oc);
+            w->shard = fv_cuda_shard_new(w->cn);
+        }
+    }
     size_t biggest = w->net->n_params > w->opt_len ? w->net->n_params : w->opt_len;
     w->lim.max_count = biggest;
     if (w->cfg.vmix) {
@@ -381,12 +398,35 @@ static void run_task(worker *w, const fv_wire_msg *m) {
     int tn = na ? act.n : n;
     fv_rng rng;
     fv_exp_client_rng(&w->cfg, (int)t->round, client, &rng);
-    fv_net_seed_dropout(w->net, fv_rng_u64(&rng));
+    const uint64_t dropout_seed = fv_rng_u64(&rng); /* drawn once either way: the data order follows */
     double t0 = fv_now();
     fv_epoch_stats es = {0};
-    for (int ep = 0; ep < w->cfg.local_epochs; ep++)
-        es = fv_train_epoch(w->net, w->opt, td, tidx, tn, w->cfg.batch_size, w->norm, &rng, (float)w->cfg.prox_mu,
-                            w->cfg.prox_mu > 0 ? w->global : NULL, progress, w);
+    if (w->cn) {
+        fv_cuda_net_set_params(w->cn, w->global);
+        if (of) fv_cuda_net_set_opt_state(w->cn, of, (int64_t)t->opt_steps);
+        else fv_cuda_net_opt_reset(w->cn);
+        fv_cuda_net_seed_dropout(w->cn, dropout_seed);
+        if (fv_cuda_shard_load(w->shard, td, tidx, tn, &e) != 0) {
+            fv_dataset_free(&act);
+            send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, e.msg);
+            w->current_task = 0;
+            return;
+        }
+        for (int ep = 0; ep < w->cfg.local_epochs; ep++)
+            es = fv_cuda_train_epoch(w->cn, w->shard, w->cfg.batch_size, w->norm, &rng, (float)w->cfg.prox_mu,
+                                     w->cfg.prox_mu > 0 ? w->global : NULL, progress, w);
+        fv_cuda_net_get_params(w->cn, w->net->params);
+        if (t->want_opt_state) {
+            int64_t steps = 0;
+            fv_cuda_net_get_opt_state(w->cn, st, &steps);
+            *fv_opt_step_count(w->opt) = steps;
+        }
+    } else {
+        fv_net_seed_dropout(w->net, dropout_seed);
+        for (int ep = 0; ep < w->cfg.local_epochs; ep++)
+            es = fv_train_epoch(w->net, w->opt, td, tidx, tn, w->cfg.batch_size, w->norm, &rng,
+                                (float)w->cfg.prox_mu, w->cfg.prox_mu > 0 ? w->global : NULL, progress, w);
+    }
     double train_seconds = fv_now() - t0;
     fv_dataset_free(&act);
     w->current_task = 0;

@@ -32,6 +32,8 @@ typedef struct {
     const char *data_dir;        /* overrides the config's data.dir (NULL: keep) */
     const char *name;            /* shown in the coordinator's logs (NULL: host:pid) */
     int threads;                 /* compute threads; 0: the config's training.threads */
+    const char *device;          /* NULL or "cpu": train on the CPU; "cuda" or "cuda:N": on CUDA device
+                                    N (a build with the CUDA backend; docs/cuda.md) */
     double connect_timeout;      /* seconds to wait for the coordinator's welcome */
     size_t max_message;          /* bytes: the largest message part accepted (libzmq cuts a peer
                                     that sends more before allocating); 0: 2 GiB */

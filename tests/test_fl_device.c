@@ -1,0 +1,83 @@
+/* test_fl_device.c: where federated workers train (`fedvim run --device`, `fedvim worker --device`).
+ * A malformed device is a usage error naming the value; `cpu` trains as before; `cuda` trains on
+ * the GPU where there is one, and otherwise stops before round 1 with a message that says no CUDA
+ * device is available (never a crash or a hang). The GPU training itself is checked by
+ * test_cuda_net and scripts/gpu-check.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_net.h"
+#include "fl_harness.h"
+
+static fh_ctx H; /* this test program's scratch folder and binary */
+
+static const char *BASE = "[data]\ndataset = synthetic\ntrain_size = 200\ntest_size = 50\n[model]\nname = tiny\n"
+                          "[fl]\nclients = 2\nrounds = 1\nworkers = 2\n";
+
+static int run_dev(const char *name, const char *device) {
+    char ini[256], out[256], text[1024];
+    fh_path(&H, ini, sizeof ini, "%s.ini", name);
+    fh_path(&H, out, sizeof out, "%s.out", name);
+    snprintf(text, sizeof text, "%s[output]\ndir = %s/results\n", BASE, H.root);
+    fh_put(ini, text);
+    return fh_run(&H, out, 120, "run", ini, "--quiet", "--overwrite", "--device", device, (const char *)NULL);
+}
+
+static void expect_output(const char *name, const char *want) {
+    char out[256];
+    fh_path(&H, out, sizeof out, "%s.out", name);
+    char *t = fh_slurp(out);
+    assert_non_null(t);
+    if (!strstr(t, want)) fail_msg("%s.out lacks '%s':\n%s", name, want, t);
+    free(t);
+}
+
+static void test_bad_device_is_a_usage_error(void **st) {
+    (void)st;
+    assert_int_equal(run_dev("bad", "gpu"), 2);
+    expect_output("bad", "'gpu'");
+}
+
+static void test_cpu_device_trains(void **st) {
+    (void)st;
+    assert_int_equal(run_dev("cpu", "cpu"), 0);
+}
+
+static void test_cuda_device(void **st) {
+    (void)st;
+    int rc = run_dev("cuda", "cuda");
+    if (fv_cuda_device_count() > 0) {
+        assert_int_equal(rc, 0);
+    } else {
+        assert_int_not_equal(rc, 0);
+        expect_output("cuda", fv_cuda_built() ? "no CUDA device is available" : "no CUDA backend");
+    }
+}
+
+static int setup(void **state) {
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    return fh_init(&H, "test_fl_device") == 0 ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    fh_cleanup(&H);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_device_is_a_usage_error),
+        cmocka_unit_test(test_cpu_device_trains),
+        cmocka_unit_test(test_cuda_device),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
