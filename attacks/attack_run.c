@@ -611,14 +611,19 @@ static int active_hook(void *vctx, int round, int client, fv_net *net, fv_err *e
     return rc < 0 ? -1 : 1;
 }
 
+/* The federation's training and test splits; on failure neither is left allocated. */
+static int load_splits(const fv_fl_setup *s, fv_dataset *tr, fv_dataset *te, fv_err *e) {
+    if (fv_dataset_load(s->src.dataset, s->src.data_dir, 1, tr, e) == 0 &&
+        fv_dataset_load(s->src.dataset, s->src.data_dir, 0, te, e) == 0)
+        return 0;
+    fv_dataset_free(tr);
+    return -1;
+}
+
 int fv_gan_run(const fv_gan_run_cfg *cfg, fv_json *j, fv_err *e) {
     const fv_fl_setup *s = &cfg->s;
     fv_dataset tr = {0}, te = {0};
-    if (fv_dataset_load(s->src.dataset, s->src.data_dir, 1, &tr, e) ||
-        fv_dataset_load(s->src.dataset, s->src.data_dir, 0, &te, e)) {
-        fv_dataset_free(&tr);
-        return -1;
-    }
+    if (load_splits(s, &tr, &te, e)) return -1;
     int rc = -1;
     fv_fedsim sim;
     memset(&sim, 0, sizeof sim);
@@ -881,11 +886,7 @@ fv_mia_run_cfg fv_mia_run_defaults(void) {
 int fv_mia_run(const fv_mia_run_cfg *cfg, fv_json *j, fv_err *e) {
     const fv_fl_setup *s = &cfg->s;
     fv_dataset tr = {0}, te = {0};
-    if (fv_dataset_load(s->src.dataset, s->src.data_dir, 1, &tr, e) ||
-        fv_dataset_load(s->src.dataset, s->src.data_dir, 0, &te, e)) {
-        fv_dataset_free(&tr);
-        return -1;
-    }
+    if (load_splits(s, &tr, &te, e)) return -1;
     int rc = -1;
     fv_fedsim sim;
     memset(&sim, 0, sizeof sim);
