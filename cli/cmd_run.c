@@ -193,6 +193,19 @@ static int link_keys(const char *dir, const char *keys_dir, fv_err *e) {
     return 0;
 }
 
+/* The --device of worker i: NULL (the worker's default, the CPU) without --device, else device
+ * list entry i mod its length, round-robin ("cuda:0,1" puts workers 0, 2, ... on GPU 0 and 1, 3,
+ * ... on GPU 1). The list was validated by cmd_run. */
+static const char *worker_device(const char *device, int i, char *buf, size_t n) {
+    int devs[FV_MAX_DEVICES], nd = 0;
+    fv_err e;
+    if (!device || fv_device_list_parse(device, devs, FV_MAX_DEVICES, &nd, &e) != 0 || nd < 1) return device;
+    int d = devs[i % nd];
+    if (d < 0) return "cpu";
+    snprintf(buf, n, "cuda:%d", d);
+    return buf;
+}
+
 static int run_one(const char *config_path, const char *resume_dir, const char *const *sets, int nsets,
                    int overwrite, int quiet, const char *data_dir, const char *device, const char *keys_dir, run_result *res,
                    fv_err *e) {
@@ -271,7 +284,10 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
     workers ws = {fv_calloc((size_t)cfg.workers, sizeof(pid_t)), fv_malloc((size_t)cfg.workers * sizeof(int)), 0, dir, c};
     int rc = 0;
     for (int i = 0; i < cfg.workers; i++) {
-        pid_t pid = spawn_worker(dir, fv_coord_endpoint(c), i, cfg.vmix, cfg.security, data_dir, device, e);
+        char wdev[32];
+        const char *wd = worker_device(device, i, wdev, sizeof wdev);
+        if (wd && !quiet) fprintf(stderr, "run: worker local-%d trains on %s\n", i, wd);
+        pid_t pid = spawn_worker(dir, fv_coord_endpoint(c), i, cfg.vmix, cfg.security, data_dir, wd, e);
         if (pid < 0) {
             rc = -1;
             break;
@@ -320,7 +336,7 @@ int fv_cmd_run(int argc, char **argv) {
         {"resume", FV_FLAG_STRING, &resume, "continue the stopped run in this results folder", 0, 0},
         {"overwrite", FV_FLAG_BOOL, &overwrite, "replace the results of an earlier run of the same name", 0, 0},
         {"data", FV_FLAG_STRING, &data_dir, "data folder (overrides data.dir for coordinator and workers)", 0, 0},
-        {"device", FV_FLAG_STRING, &device, "where the workers train: cpu (default) or cuda[:N] (all on device N; a CUDA build)", 0, 0},
+        {"device", FV_FLAG_STRING, &device, "where the workers train: cpu (default), cuda[:N] (all on device N) or cuda:N,M,... (worker i on the i-th listed device, round-robin); CUDA needs a CUDA build", 0, 0},
         {"keys", FV_FLAG_STRING, &keys_dir,
          "key folder to use (created when missing) instead of a fresh one per run: the same keys and "
          "config reproduce a VisualMixer run bitwise", 0, 0},
@@ -346,8 +362,8 @@ int fv_cmd_run(int argc, char **argv) {
         fprintf(stderr, "%s\n", e.msg);
         return 2;
     }
-    int dev = -1;
-    if (device && fv_device_parse(device, &dev, &e) != 0) {
+    int devs[FV_MAX_DEVICES], ndev = 0;
+    if (device && fv_device_list_parse(device, devs, FV_MAX_DEVICES, &ndev, &e) != 0) {
         fprintf(stderr, "fedvim run: %s\n", e.msg);
         return 2;
     }

@@ -58,6 +58,15 @@ extern "C" {
  * naming the value and the accepted forms. Available in every build (cuda_device.c). */
 int fv_device_parse(const char *s, int *device, fv_err *e);
 
+/* The most devices one --device list names. */
+#define FV_MAX_DEVICES 64
+
+/* Parse a device list for a launcher that places many workers: "cpu", "cuda", "cuda:N" or
+ * "cuda:N,M,..." (distinct device numbers, at most max of them). Fills devs[0..*n) (-1 for cpu,
+ * *n = 1) so worker i trains on devs[i % *n]. Returns 0, or -1 with e naming the value and what is
+ * wrong (syntax, a repeated device, too many). Available in every build (cuda_device.c). */
+int fv_device_list_parse(const char *s, int *devs, int max, int *n, fv_err *e);
+
 /* 1 in a build with the CUDA backend, 0 otherwise. */
 int fv_cuda_built(void);
 /* Usable CUDA devices: 0 without the backend, a driver or a GPU. Never aborts. */

@@ -72,6 +72,38 @@ static void test_device_parse(void **st) {
     }
 }
 
+/* Launchers' device lists: one device, or distinct devices for round-robin placement. */
+static void test_device_list_parse(void **st) {
+    (void)st;
+    fv_err e;
+    int d[4], n = 9;
+    assert_int_equal(fv_device_list_parse("cpu", d, 4, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0], -1);
+    assert_int_equal(fv_device_list_parse("cuda:2", d, 4, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0], 2);
+    assert_int_equal(fv_device_list_parse("cuda:1,0,3", d, 4, &n, &e), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(d[0], 1);
+    assert_int_equal(d[1], 0);
+    assert_int_equal(d[2], 3);
+    const char *bad[] = {"cuda:1,", "cuda:,1", "cuda:1,,2", "cuda:1,x", "cuda:1,1024", "cpu,cuda",
+                         "cuda:0,-1", "cuda:1 ,2", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        e.msg[0] = 0;
+        if (fv_device_list_parse(bad[i], d, 4, &n, &e) != -1) fail_msg("'%s' was accepted as a device list", bad[i]);
+        assert_non_null(strstr(e.msg, "cuda:N"));
+        assert_int_equal(n, 0);
+    }
+    e.msg[0] = 0;
+    assert_int_equal(fv_device_list_parse("cuda:1,2,1", d, 4, &n, &e), -1);
+    assert_non_null(strstr(e.msg, "device 1 is listed twice"));
+    e.msg[0] = 0;
+    assert_int_equal(fv_device_list_parse("cuda:0,1,2,3,4", d, 4, &n, &e), -1);
+    assert_non_null(strstr(e.msg, "more than 4 devices"));
+}
+
 /* A build without the backend refuses with one clear message; a build with it but no device
  * refuses with another. Either way no crash and no net. */
 static void test_unavailable(void **st) {
@@ -542,6 +574,7 @@ int main(void) {
     fv_set_threads(2);
     const struct CMUnitTest always[] = {
         cmocka_unit_test(test_device_parse),
+        cmocka_unit_test(test_device_list_parse),
         cmocka_unit_test(test_unavailable),
     };
     if (cmocka_run_group_tests_name("cuda_net without a device", always, NULL, NULL) != 0) return 1;

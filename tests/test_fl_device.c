@@ -1,7 +1,7 @@
 /* test_fl_device.c: where federated workers train (`fedvim run --device`, `fedvim worker --device`).
  * A malformed device is a usage error naming the value; `cpu` trains as before; `cuda` trains on
  * the GPU where there is one, and otherwise stops before round 1 with a message that says no CUDA
- * device is available (never a crash or a hang). The GPU training itself is checked by
+ * device is available (never a crash or a hang); a list (`cuda:0,1`) places workers round-robin. The GPU training itself is checked by
  * test_cuda_net and scripts/gpu-check.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,6 +61,27 @@ static void test_cuda_device(void **st) {
     }
 }
 
+/* A device list places workers round-robin: worker 1 of "cuda:0,1" trains on GPU 1, which a
+ * machine with fewer than two GPUs does not have, and the refusal names it. A repeated device is
+ * a usage error. */
+static void test_device_list(void **st) {
+    (void)st;
+    assert_int_equal(run_dev("dup", "cuda:0,0"), 2);
+    expect_output("dup", "device 0 is listed twice");
+    char ini[256], out[256], text[1024];
+    fh_path(&H, ini, sizeof ini, "list.ini");
+    fh_path(&H, out, sizeof out, "list.out");
+    snprintf(text, sizeof text, "%s[output]\ndir = %s/results\n", BASE, H.root);
+    fh_put(ini, text);
+    int rc = fh_run(&H, out, 120, "run", ini, "--overwrite", "--device", "cuda:0,1", (const char *)NULL);
+    expect_output("list", "worker local-0 trains on cuda:0");
+    expect_output("list", "worker local-1 trains on cuda:1");
+    if (fv_cuda_device_count() >= 2)
+        assert_int_equal(rc, 0);
+    else
+        assert_int_not_equal(rc, 0);
+}
+
 static int setup(void **state) {
     (void)state;
     signal(SIGPIPE, SIG_IGN);
@@ -78,6 +99,7 @@ int main(void) {
         cmocka_unit_test(test_bad_device_is_a_usage_error),
         cmocka_unit_test(test_cpu_device_trains),
         cmocka_unit_test(test_cuda_device),
+        cmocka_unit_test(test_device_list),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
