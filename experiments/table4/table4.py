@@ -44,9 +44,14 @@ def main():
             dp_rows(a, model)
 
 
-def copy_run(run, res):
+# The first CPU-sized grids keep their runs straight under results/; every later tag gets its own
+# folder, so a bigger run of the same row never overwrites a smaller one.
+FLAT_TAGS = ("cpu", "small_models_cpu")
+
+
+def copy_run(run, res, tag):
     src = os.path.join("/tmp/fedvim_table4", run)
-    dst = os.path.join(res, run)
+    dst = os.path.join(res, run) if tag in FLAT_TAGS else os.path.join(res, tag, run)
     os.makedirs(dst, exist_ok=True)
     for f in ("metrics.jsonl", "summary.json", "config.resolved.ini"):
         if os.path.exists(os.path.join(src, f)):
@@ -72,7 +77,7 @@ def dp_rows(a, model):
         for s in sets:
             args += ["--set", s]
         j, dt = fvexp.run(args, log)
-        dst = copy_run(run, res)
+        dst = copy_run(run, res, a.tag)
         with open(os.path.join(dst, "metrics.jsonl")) as f:
             ms = [json.loads(l) for l in f if l.strip()]
         row = {"run": run, "dataset": "mnist", "model": model, "partition": "iid", "setting": "FL+DP",
@@ -106,7 +111,7 @@ def grid(a):
                     for s in sets:
                         args += ["--set", s]
                     j, dt = fvexp.run(args, log)
-                    copy_run(run, res)
+                    copy_run(run, res, a.tag)
                     row = {"run": run, "dataset": ds, "model": model, "partition": part,
                            "setting": "FL+VisualMixer" if vm else "FL",
                            "test_accuracy": j.get("test_accuracy"), "test_accuracy_mixed": j.get("test_accuracy_mixed", ""),
