@@ -1,6 +1,9 @@
 /* activations.cu: element-wise ReLU, sigmoid, tanh and the residual add on the GPU, forward and
  * backward; the CUDA twin of activations.c. Backward takes the forward OUTPUT and accumulates into
- * dinp. One thread per element in a grid-stride loop, no reductions.
+ * dinp. One thread per element in a grid-stride loop, no reductions. The backward passes spell
+ * their rounding out with IEEE intrinsics (__fmul_rn, __fadd_rn: nvcc never fuses those into an
+ * FMA), in activations.c's order, so they round as the CPU does; what differs is the forward's
+ * device expf / tanhf (a few ulps).
  * Not here: softmax (loss.cu), anything with parameters.
  */
 #include "cuda_common.cuh"
@@ -15,13 +18,15 @@ __global__ void sigmoid_fwd_kernel(float *out, const float *inp, size_t n) {
     FV_GRID_STRIDE(i, n) out[i] = 1.0f / (1.0f + expf(-inp[i]));
 }
 __global__ void sigmoid_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
-    FV_GRID_STRIDE(i, n) dinp[i] += dout[i] * out[i] * (1.0f - out[i]);
+    FV_GRID_STRIDE(i, n)
+    dinp[i] = __fadd_rn(dinp[i], __fmul_rn(__fmul_rn(dout[i], out[i]), __fsub_rn(1.0f, out[i])));
 }
 __global__ void tanh_fwd_kernel(float *out, const float *inp, size_t n) {
     FV_GRID_STRIDE(i, n) out[i] = tanhf(inp[i]);
 }
 __global__ void tanh_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
-    FV_GRID_STRIDE(i, n) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+    FV_GRID_STRIDE(i, n)
+    dinp[i] = __fadd_rn(dinp[i], __fmul_rn(dout[i], __fsub_rn(1.0f, __fmul_rn(out[i], out[i]))));
 }
 __global__ void add_fwd_kernel(float *out, const float *a, const float *b, size_t n) {
     FV_GRID_STRIDE(i, n) out[i] = a[i] + b[i];

@@ -30,7 +30,8 @@ __global__ void dropout_fwd_kernel(float *out, uint8_t *mask, const float *inp, 
 
 __global__ void dropout_bwd_kernel(float *dinp, const float *dout, const uint8_t *mask, size_t n,
                                    float scale) {
-    FV_GRID_STRIDE(i, n) if (mask[i]) dinp[i] += dout[i] * scale;
+    /* __fmul_rn / __fadd_rn: never fused into an FMA, so the result rounds as dropout.c's does */
+    FV_GRID_STRIDE(i, n) if (mask[i]) dinp[i] = __fadd_rn(dinp[i], __fmul_rn(dout[i], scale));
 }
 
 void fv_cuda_dropout_forward(const fv_cuda_ctx *x, float *out, uint8_t *mask, const float *inp,

@@ -4,6 +4,13 @@
  * count, in double as optim.c computes them, so a captured training step needs nothing from the
  * host. Every element is independent: one thread each, no reductions. Also FedProx's proximal
  * gradient term.
+ * Rounding: every + - * / and sqrt is spelled as an IEEE round-to-nearest intrinsic (__fadd_rn,
+ * __fmul_rn, ...), in optim.c's order of operations. nvcc would otherwise fuse a * b + c into one
+ * FMA (its default --fmad=true) while the CPU (gcc, ISO C, no FMA) rounds the product first: a
+ * parameter then lands one ulp away every few hundred updates, which is far more than an update
+ * of size lr moves it. Spelled out, a step on the GPU is optim.c's step bit for bit (up to the
+ * device's double cos/pow in the step's scalars, which round to the same float in practice), so
+ * a state vector moves between the CPU and the GPU optimizers without drift.
  * Not here: schedules other than optim.c's cosine decay, gradient clipping, AMSGrad.
  */
 #include <math.h>
@@ -33,12 +40,12 @@ __global__ void sgd_kernel(float *p, float *b, const float *g, const fv_cuda_opt
     const float lr = st->lr;
     FV_GRID_STRIDE(i, n) {
         float d = g[i];
-        if (wd != 0) d += wd * p[i];
+        if (wd != 0) d = __fadd_rn(d, __fmul_rn(wd, p[i]));
         if (b) {
-            b[i] = mu * b[i] + d;
-            d = nesterov ? d + mu * b[i] : b[i];
+            b[i] = __fadd_rn(__fmul_rn(mu, b[i]), d);
+            d = nesterov ? __fadd_rn(d, __fmul_rn(mu, b[i])) : b[i];
         }
-        p[i] -= lr * d;
+        p[i] = __fsub_rn(p[i], __fmul_rn(lr, d));
     }
 }
 
@@ -48,11 +55,11 @@ __global__ void adam_kernel(float *p, float *m, float *v, const float *g,
     const float step_size = st->step_size, bc2_sqrt = st->bc2_sqrt;
     FV_GRID_STRIDE(i, n) {
         float d = g[i];
-        if (wd != 0) d += wd * p[i];
-        m[i] = b1 * m[i] + (1.0f - b1) * d;
-        v[i] = b2 * v[i] + (1.0f - b2) * d * d;
-        const float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        p[i] -= step_size * m[i] / denom;
+        if (wd != 0) d = __fadd_rn(d, __fmul_rn(wd, p[i]));
+        m[i] = __fadd_rn(__fmul_rn(b1, m[i]), __fmul_rn(__fsub_rn(1.0f, b1), d));
+        v[i] = __fadd_rn(__fmul_rn(b2, v[i]), __fmul_rn(__fmul_rn(__fsub_rn(1.0f, b2), d), d));
+        const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(v[i]), bc2_sqrt), eps);
+        p[i] = __fsub_rn(p[i], __fdiv_rn(__fmul_rn(step_size, m[i]), denom));
     }
 }
 
@@ -62,20 +69,20 @@ __global__ void stadam_kernel(float *p, float *m, float *v, float *u, const floa
     const float lr = st->lr;
     FV_GRID_STRIDE(i, n) {
         float d = g[i];
-        if (wd != 0) d += wd * p[i];
-        m[i] = b1 * m[i] + (1.0f - b1) * d;
-        v[i] = b2 * v[i] + (1.0f - b2) * d * d;
-        float step = m[i] / (sqrtf(v[i]) + eps);
+        if (wd != 0) d = __fadd_rn(d, __fmul_rn(wd, p[i]));
+        m[i] = __fadd_rn(__fmul_rn(b1, m[i]), __fmul_rn(__fsub_rn(1.0f, b1), d));
+        v[i] = __fadd_rn(__fmul_rn(b2, v[i]), __fmul_rn(__fmul_rn(__fsub_rn(1.0f, b2), d), d));
+        float step = __fdiv_rn(m[i], __fadd_rn(__fsqrt_rn(v[i]), eps));
         if (u) {
-            u[i] = mu * u[i] + step;
+            u[i] = __fadd_rn(__fmul_rn(mu, u[i]), step);
             step = u[i];
         }
-        p[i] -= lr * step;
+        p[i] = __fsub_rn(p[i], __fmul_rn(lr, step));
     }
 }
 
 __global__ void prox_kernel(float *g, const float *p, const float *ref, float mu, size_t n) {
-    FV_GRID_STRIDE(i, n) g[i] += mu * (p[i] - ref[i]);
+    FV_GRID_STRIDE(i, n) g[i] = __fadd_rn(g[i], __fmul_rn(mu, __fsub_rn(p[i], ref[i])));
 }
 
 void fv_cuda_opt_step(const fv_cuda_ctx *x, float *params, float *state, const float *grads,

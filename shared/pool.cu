@@ -115,7 +115,8 @@ __global__ void gap_fwd_kernel(float *out, const float *inp, size_t planes, int 
 
 __global__ void gap_bwd_kernel(float *dinp, const float *dout, size_t planes, int HW, float scale) {
     const size_t total = planes * HW;
-    FV_GRID_STRIDE(i, total) dinp[i] += dout[i / HW] * scale;
+    /* never fused into an FMA: rounds as pool.c's dst += dout * scale does */
+    FV_GRID_STRIDE(i, total) dinp[i] = __fadd_rn(dinp[i], __fmul_rn(dout[i / HW], scale));
 }
 
 void fv_cuda_maxpool_forward(const fv_cuda_ctx *x, float *out, int32_t *argmax, const float *inp,

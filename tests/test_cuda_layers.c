@@ -16,9 +16,14 @@
  *                  terms in another order (cuBLAS tiles, block reductions) and FMA contraction;
  *   GRAD_TOL 1e-4  backward increments: longer sums (over N*OH*OW) and batch-norm's cancellation;
  *   ELEM_TOL 1e-6  element-wise maps, the loss (both sides in double), optimizer steps: a few ulps
- *                  of device libm (expf, tanhf) or one fused multiply-add;
+ *                  of device libm (expf, tanhf, the optimizer scalars' double cos/pow). Not enough
+ *                  for a fused multiply-add where the CPU rounds twice: an increment is compared
+ *                  against its own size, so one ulp of a parameter near 1 after six SGD steps of lr
+ *                  0.01 already reads 2.7e-6. The kernels compared at this tolerance (optimizers,
+ *                  FedProx, sigmoid/tanh/dropout/GAP backward) therefore round as the CPU does
+ *                  (IEEE intrinsics that nvcc never fuses), which this tolerance checks;
  *   exact          ReLU, max-pool outputs and argmax, add, upsample forward, the gathered batch
- *                  (same table lookups), dropout's masked values.
+ *                  (same table lookups), dropout's masked values and its backward.
  * Exits 77 (skipped) when built without CUDA or when no CUDA device is present. Small shapes:
  * about a second on a GPU.
  */
