@@ -15,11 +15,12 @@
 int fv_cmd_bounds(int argc, char **argv) {
     const char *shape = NULL, *dataset = NULL, *data_dir = NULL, *prefer = NULL;
     int limit = 10000, block = 8, unit = 1, kernel = 3, pool = 2, trials = 2000, seed = 1, threads = 0, json = 0;
-    double target = FV_VMIX_DEFAULT_TARGET, alpha = 0.05, d_max = FV_VMIX_DEFAULT_DMAX, lambda = 1.0, quant = 0.95;
+    double target = FV_VMIX_DEFAULT_TARGET, alpha = 0.05, d_max = -1.0, d_rel = FV_VMIX_DEFAULT_DREL, lambda = 1.0, quant = 0.95;
     fv_flag flags[] = {
         {"target-vfe", FV_FLAG_FLOAT, &target, "privacy target V* (in units of lambda)", 1e-9, 1e9},
         {"alpha", FV_FLAG_FLOAT, &alpha, "V* must be reached with probability 1 - alpha", 1e-9, 0.999999},
-        {"d-max", FV_FLAG_FLOAT, &d_max, "utility limit d*: largest accepted output deviation", 0, 1e9},
+        {"d-max", FV_FLAG_FLOAT, &d_max, "utility limit d*: largest accepted output deviation (default: --d-rel)", 0, 1e9},
+        {"d-rel", FV_FLAG_FLOAT, &d_rel, "d* relative to d_p of the whole image, used without --d-max (default 0.55: WS_max 4 on MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md)", 1e-6, 1},
         {"shape", FV_FLAG_STRING, &shape, "image shape CxHxW (default: the data set's, else 1x28x28)", 0, 0},
         {"dataset", FV_FLAG_STRING, &dataset, "draw d_p windows from this data set (the client's images)", 0, 0},
         {"data-dir", FV_FLAG_STRING, &data_dir, "folder with the data set's files", 0, 0},
@@ -71,7 +72,7 @@ int fv_cmd_bounds(int argc, char **argv) {
         w = d.w;
     }
     fv_vmixcli_bcfg cfg = {.target = target, .alpha = alpha, .lambda = lambda, .block = block, .unit = unit,
-                           .d_max = d_max, .prefer = prefer};
+                           .d_max = d_max, .d_rel = d_rel, .prefer = prefer};
     fv_dp_cfg_default(&cfg.dp);
     cfg.dp.kernel = kernel;
     cfg.dp.pool = pool;

@@ -91,7 +91,7 @@ int fv_cmd_mix(int argc, char **argv) {
     const char *mode_s = "spatial+chromatic";
     int limit = 0, test_limit = 0, ws_min = 0, ws_max = 0, unit = 1, block = 8, verify = 0, threads = 0;
     int preview = 16, kernel = 3, pool = 2, trials = 2000, seed = 1, dp_limit = 10000, json = 0;
-    double target = FV_VMIX_DEFAULT_TARGET, alpha = 0.05, d_max = FV_VMIX_DEFAULT_DMAX, lambda = 1.0, quant = 0.95;
+    double target = FV_VMIX_DEFAULT_TARGET, alpha = 0.05, d_max = -1.0, d_rel = FV_VMIX_DEFAULT_DREL, lambda = 1.0, quant = 0.95;
     fv_flag flags[] = {
         {"dataset", FV_FLAG_STRING, &dataset, "data set to mix: mnist, fashion, cmnist, cifar10 (or give PNG files)", 0, 0},
         {"data-dir", FV_FLAG_STRING, &data_dir, "folder with the data set's files (default: its standard place)", 0, 0},
@@ -102,7 +102,8 @@ int fv_cmd_mix(int argc, char **argv) {
         {"out", FV_FLAG_STRING, &out, "output folder (required)", 0, 0},
         {"target-vfe", FV_FLAG_FLOAT, &target, "privacy target V*: sets WS_min (and --verify's goal)", 1e-9, 1e9},
         {"alpha", FV_FLAG_FLOAT, &alpha, "V* must be reached with probability 1 - alpha (model)", 1e-9, 0.999999},
-        {"d-max", FV_FLAG_FLOAT, &d_max, "utility limit d*: sets WS_max", 0, 1e9},
+        {"d-max", FV_FLAG_FLOAT, &d_max, "utility limit d*: sets WS_max (default: --d-rel)", 0, 1e9},
+        {"d-rel", FV_FLAG_FLOAT, &d_rel, "d* relative to d_p of the whole image, used without --d-max (default 0.55: WS_max 4 on MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md)", 1e-6, 1},
         {"ws-min", FV_FLAG_INT, &ws_min, "use this WS_min instead of the model's (power of two)", 0, 32768},
         {"ws-max", FV_FLAG_INT, &ws_max, "use this WS_max instead of the Monte Carlo's (power of two)", 0, 32768},
         {"prefer", FV_FLAG_STRING, &prefer, "who wins when WS_min > WS_max: privacy or utility (default: stop)", 0, 0},
@@ -173,7 +174,7 @@ int fv_cmd_mix(int argc, char **argv) {
     fv_dataset dpview = *first;
     if (dp_limit > 0 && dpview.n > dp_limit) dpview.n = dp_limit;
     fv_vmixcli_bcfg bc = {.target = target, .alpha = alpha, .lambda = lambda, .block = block, .unit = unit,
-                          .d_max = d_max, .ws_min = ws_min, .ws_max = ws_max, .prefer = prefer};
+                          .d_max = d_max, .d_rel = d_rel, .ws_min = ws_min, .ws_max = ws_max, .prefer = prefer};
     fv_dp_cfg_default(&bc.dp);
     bc.dp.kernel = kernel;
     bc.dp.pool = pool;

@@ -14,7 +14,10 @@ void fv_flags_help(FILE *f, const char *cmd, const char *usage, const fv_flag *f
         fprintf(f, "  %-24s %s", left, fl->help);
         switch (fl->type) {
         case FV_FLAG_INT: fprintf(f, " (default %d)", *(int *)fl->dst); break;
-        case FV_FLAG_FLOAT: fprintf(f, " (default %g)", *(double *)fl->dst); break;
+        case FV_FLAG_FLOAT:
+            /* a default below the accepted range means "not given" (the help text says what then) */
+            if (!(fl->lo < fl->hi && *(double *)fl->dst < fl->lo)) fprintf(f, " (default %g)", *(double *)fl->dst);
+            break;
         case FV_FLAG_STRING:
             if (*(const char **)fl->dst) fprintf(f, " (default %s)", *(const char **)fl->dst);
             break;

@@ -23,7 +23,8 @@ typedef struct {
 int fv_flags_parse(const char *cmd, const char *usage, const fv_flag *flags, int n, int argc,
                    char **argv, const char **pos, int maxpos, int *npos, fv_err *e);
 
-/* Print "usage" and the flag table to f. */
+/* Print "usage" and the flag table to f, each flag with its default (a FLOAT default below the
+ * flag's range is a "not given" marker and is not shown). */
 void fv_flags_help(FILE *f, const char *cmd, const char *usage, const fv_flag *flags, int n);
 
 #endif

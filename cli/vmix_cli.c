@@ -111,8 +111,13 @@ int fv_vmixcli_bounds_compute(fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg, 
     if (cfg->ws_max > 0) {
         b->ws_max = cfg->ws_max;
     } else {
-        if (!(cfg->d_max >= 0.0)) return fv_err_set(e, "give --d-max D (the utility limit d*) or --ws-max");
-        if (fv_vmix_ws_max(&b->ws_max_model, b->dp, &b->ndp, h, w, cfg->d_max, &cfg->dp, e) != 0) return -1;
+        if (cfg->d_max >= 0.0) {
+            if (fv_vmix_ws_max(&b->ws_max_model, b->dp, &b->ndp, h, w, cfg->d_max, &cfg->dp, e) != 0) return -1;
+            b->d_max = cfg->d_max;
+        } else {
+            if (fv_vmix_ws_max_rel(&b->ws_max_model, &b->d_max, b->dp, &b->ndp, h, w, cfg->d_rel, &cfg->dp, e) != 0)
+                return fv_err_prefix(e, "--d-rel: ");
+        }
         b->ws_max = b->ws_max_model;
     }
     if (b->ws_min > b->ws_max) {
@@ -124,8 +129,9 @@ int fv_vmixcli_bounds_compute(fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg, 
             b->resolved = "utility";
         } else {
             return fv_err_set(e, "WS_min = %d (privacy: V* = %g) > WS_max = %d (utility: d* = %g): the targets "
-                              "conflict; lower --target-vfe, raise --d-max, or choose with --prefer privacy|utility",
-                              b->ws_min, cfg->target, b->ws_max, cfg->d_max);
+                              "conflict; lower --target-vfe, raise --d-max or --d-rel, or choose with --prefer "
+                              "privacy|utility",
+                              b->ws_min, cfg->target, b->ws_max, b->d_max);
         }
     }
     if (b->ws_min < cfg->unit)
@@ -142,8 +148,10 @@ void fv_vmixcli_bounds_print(FILE *f, const fv_vmixcli_bounds *b, const fv_vmixc
                     b->rows[i].quantile, b->rows[i].model_vfe, b->rows[i].ws == b->ws_min_model ? "  <- WS_min" : "");
     }
     if (b->ndp) {
-        fprintf(f, "WS_max Monte Carlo (d* = %g, conv %dx%d, pool %d, p = %g, %d trials, %s windows):\n  %6s %9s\n",
-                cfg->d_max, cfg->dp.kernel, cfg->dp.kernel, cfg->dp.pool, cfg->dp.p, cfg->dp.trials,
+        char rel[64] = "";
+        if (cfg->d_max < 0.0) snprintf(rel, sizeof rel, " = %g x d_p(whole image)", cfg->d_rel);
+        fprintf(f, "WS_max Monte Carlo (d* = %.4g%s, conv %dx%d, pool %d, p = %g, %d trials, %s windows):\n  %6s %9s\n",
+                b->d_max, rel, cfg->dp.kernel, cfg->dp.kernel, cfg->dp.pool, cfg->dp.p, cfg->dp.trials,
                 cfg->dp.images ? "image" : "iid normal", "WS", "d_p");
         for (int i = 0; i < b->ndp; i++)
             fprintf(f, "  %6d %9.4f%s\n", 1 << i, b->dp[i], (1 << i) == b->ws_max_model ? "  <- WS_max" : "");
@@ -182,7 +190,8 @@ void fv_vmixcli_bounds_json(fv_json *j, const fv_vmixcli_bounds *b, const fv_vmi
     }
     if (b->ndp) {
         fv_json_obj_begin(j, "ws_max_model");
-        fv_json_num(j, "d_max", cfg->d_max);
+        fv_json_num(j, "d_max", b->d_max);
+        if (cfg->d_max < 0.0) fv_json_num(j, "d_rel", cfg->d_rel);
         fv_json_int(j, "kernel", cfg->dp.kernel);
         fv_json_int(j, "pool", cfg->dp.pool);
         fv_json_num(j, "p", cfg->dp.p);

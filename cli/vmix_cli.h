@@ -31,7 +31,8 @@ int fv_vmixcli_parse_shape(const char *s, int *c, int *h, int *w, fv_err *e);
 typedef struct {
     double target, alpha, lambda; /* WS_min model: V*, alpha, lambda */
     int block, unit;
-    double d_max;                 /* WS_max: d* (< 0: not given) */
+    double d_max;                 /* WS_max: d* (< 0: not given, then d_rel applies) */
+    double d_rel;                 /* WS_max: d* = d_rel x d_p(whole image) when d_max < 0 */
     fv_dp_cfg dp;                 /* WS_max Monte Carlo settings (images: the client's own) */
     int ws_min, ws_max;           /* > 0: given by the user, skip that bound's computation */
     const char *prefer;           /* NULL, "privacy" or "utility": who wins a conflict */
@@ -43,6 +44,7 @@ typedef struct {
     fv_wsmin_row rows[16];
     int nrows;
     double dp[16];                /* d_p(2^k) */
+    double d_max;                 /* the d* WS_max was computed with (given, or from d_rel) */
     int ndp;
     const char *resolved;         /* NULL, or "privacy"/"utility" when a conflict was resolved */
 } fv_vmixcli_bounds;
@@ -54,7 +56,7 @@ int fv_vmixcli_bounds_compute(fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg, 
 /* Human-readable table on f, and the same figures as a nested JSON object "bounds". */
 void fv_vmixcli_bounds_print(FILE *f, const fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg);
 void fv_vmixcli_bounds_json(fv_json *j, const fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg);
-/* Documented defaults (docs/visualmixer.md of this repo; d* from experiments/vmix/dstar_sweep). */
+/* Documented defaults (docs/visualmixer.md of this repo; the relative d*, FV_VMIX_DEFAULT_DREL
+ * in vmix_bounds.h, from experiments/vmix/dstar_sweep*). */
 #define FV_VMIX_DEFAULT_TARGET 0.5
-#define FV_VMIX_DEFAULT_DMAX 12.0
 #endif

@@ -20,7 +20,8 @@ typedef struct {
     size_t off;
     const char *def;     /* default, as it would be written in the file */
     double lo, hi;       /* inclusive range (numbers) */
-    const char *choices; /* T_ENUM: "a|b|c" (index = stored value) */
+    const char *choices; /* T_ENUM: "a|b|c" (index = stored value); T_FLOAT: a keyword that
+                            stores FV_CFG_AUTO (e.g. "auto"), or NULL */
     const char *help;
 } key_def;
 
@@ -110,8 +111,12 @@ static const key_def SCHEMA[] = {
      "V* is reached with probability at least 1 - alpha"},
     {"visualmixer", "lambda", T_FLOAT, OFF(vmix_lambda), "1", 1e-6, 1e6, NULL, "VFE scale lambda"},
     {"visualmixer", "block", T_INT, OFF(vmix_block), "8", 1, 1024, NULL, "VFE block size B"},
-    {"visualmixer", "d_star", T_FLOAT, OFF(vmix_d_star), "10", 0, 1e6, NULL,
-     "largest accepted convolution output deviation d*, giving the window-size upper bound"},
+    {"visualmixer", "d_star", T_FLOAT, OFF(vmix_d_star), "auto", 0, 1e6, "auto",
+     "largest accepted convolution output deviation d*, giving the window-size upper bound; auto: "
+     "d_star_relative x the shard's own d_p at the whole image"},
+    {"visualmixer", "d_star_relative", T_FLOAT, OFF(vmix_d_rel), "0.55", 1e-6, 1, NULL,
+     "d* relative to d_p at the whole image, used when d_star = auto (0.55 selects WS_max 4 on "
+     "MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md section 7)"},
     {"visualmixer", "p", T_FLOAT, OFF(vmix_p), "0.95", 0.5, 0.999999, NULL,
      "quantile of the output deviation compared with d*"},
     {"visualmixer", "trials", T_INT, OFF(vmix_trials), "2000", 10, 10000000, NULL,
@@ -234,9 +239,15 @@ static int set_value(fv_config *c, int k, const char *v, const char *where, fv_e
     case T_FLOAT: {
         char *end;
         errno = 0;
+        if (d->choices && strcmp(v, d->choices) == 0) { /* the key's keyword, e.g. d_star = auto */
+            *(double *)dst = FV_CFG_AUTO;
+            return 0;
+        }
         if (!*v) return fv_err_set(e, "%s: expected a number, got an empty value", what);
         double x = strtod(v, &end);
-        if (*end || errno || !isfinite(x)) return fv_err_set(e, "%s: expected a number, got '%s'", what, v);
+        if (*end || errno || !isfinite(x))
+            return fv_err_set(e, "%s: expected a number%s%s, got '%s'", what, d->choices ? " or " : "",
+                              d->choices ? d->choices : "", v);
         if (x < d->lo || x > d->hi) return fv_err_set(e, "%s: %s is out of range [%g, %g]", what, v, d->lo, d->hi);
         *(double *)dst = x;
         return 0;
@@ -560,7 +571,10 @@ static void value_text(const fv_config *c, int k, char *out, size_t cap) {
     switch (d->type) {
     case T_INT: snprintf(out, cap, "%d", *(const int *)src); break;
     case T_I64: snprintf(out, cap, "%lld", (long long)*(const int64_t *)src); break;
-    case T_FLOAT: fmt_double(out, cap, *(const double *)src); break;
+    case T_FLOAT:
+        if (d->choices && *(const double *)src == FV_CFG_AUTO) snprintf(out, cap, "%s", d->choices);
+        else fmt_double(out, cap, *(const double *)src);
+        break;
     case T_BOOL: snprintf(out, cap, "%s", *(const int *)src ? "true" : "false"); break;
     case T_STRING: snprintf(out, cap, "%s", src); break;
     case T_ENUM:
@@ -606,6 +620,7 @@ void fv_config_print_schema(FILE *f) {
         }
         char range[96] = "";
         if (d->type == T_INT || d->type == T_I64) snprintf(range, sizeof range, ", %.0f..%.0f", d->lo, d->hi);
+        else if (d->type == T_FLOAT && d->choices) snprintf(range, sizeof range, ", %g..%g or %s", d->lo, d->hi, d->choices);
         else if (d->type == T_FLOAT) snprintf(range, sizeof range, ", %g..%g", d->lo, d->hi);
         else if (d->type == T_ENUM) snprintf(range, sizeof range, ", one of %s", d->choices);
         static const char *const tn[] = {"int", "int", "number", "bool", "text", "choice"};

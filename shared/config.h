@@ -21,6 +21,8 @@
 #include "partition.h"
 
 #define FV_CFG_STR 256
+/* The stored value of a number key set to its keyword ("auto"); outside every key's range. */
+#define FV_CFG_AUTO (-1.0)
 
 typedef enum { FV_OPTSTATE_RESET, FV_OPTSTATE_KEEP } fv_optstate_policy;
 typedef enum { FV_ATTACK_NONE, FV_ATTACK_GAN, FV_ATTACK_DLG, FV_ATTACK_MIA, FV_ATTACK_GAN_ACTIVE } fv_attack_kind;
@@ -55,7 +57,9 @@ typedef struct {
     int eval_every, eval_batch, tasks_per_worker;
     /* [visualmixer] */
     int vmix;                      /* enabled */
-    double vmix_vfe_target, vmix_alpha, vmix_lambda, vmix_d_star, vmix_p;
+    double vmix_vfe_target, vmix_alpha, vmix_lambda, vmix_p;
+    double vmix_d_star; /* FV_CFG_AUTO: d* = vmix_d_rel x the shard's d_p at the whole image */
+    double vmix_d_rel;
     int vmix_block, vmix_unit, vmix_mode, vmix_verify, vmix_conflict, vmix_trials;
     /* [security] */
     int security;                  /* enabled: CURVE + ZAP allow-list + signed updates */

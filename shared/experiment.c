@@ -119,8 +119,14 @@ int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_se
     dp.images = own;
     double d[16];
     int nd = 0;
-    if (fv_vmix_ws_max(&b->ws_max_model, d, &nd, own->h, own->w, c->vmix_d_star, &dp, e) != 0)
+    double dstar = c->vmix_d_star;
+    if (c->vmix_d_star == FV_CFG_AUTO) {
+        if (fv_vmix_ws_max_rel(&b->ws_max_model, &dstar, d, &nd, own->h, own->w, c->vmix_d_rel, &dp, e) != 0)
+            return fv_err_prefix(e, "[visualmixer] d_star_relative: ");
+    } else if (fv_vmix_ws_max(&b->ws_max_model, d, &nd, own->h, own->w, c->vmix_d_star, &dp, e) != 0) {
         return fv_err_prefix(e, "[visualmixer] d_star: ");
+    }
+    b->d_star = dstar;
     b->ws_min = b->ws_min_model;
     b->ws_max = b->ws_max_model;
     if (b->ws_min > b->ws_max) {
@@ -135,7 +141,7 @@ int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_se
                               "[visualmixer] WS_min = %d (privacy, vfe_target %g) exceeds WS_max = %d "
                               "(utility, d_star %g): lower vfe_target, raise d_star, or set conflict = "
                               "privacy or utility",
-                              b->ws_min, c->vmix_vfe_target, b->ws_max, c->vmix_d_star);
+                              b->ws_min, c->vmix_vfe_target, b->ws_max, dstar);
         }
     }
     if (b->ws_min < p->unit) b->ws_min = p->unit;

@@ -49,11 +49,13 @@ void fv_exp_client_rng(const fv_config *c, int round, int client, fv_rng *r);
 typedef struct {
     int ws_min, ws_max;             /* the bounds used */
     int ws_min_model, ws_max_model; /* as computed before a conflict was resolved */
+    double d_star;                  /* the d* WS_max came from (given, or d_star_relative's) */
     const char *resolved;           /* NULL, or "privacy" / "utility" when visualmixer.conflict chose */
 } fv_exp_bounds;
 
 /* VisualMixer parameters for mixing `own` (a client's shard, or the test set): WS_min from the
  * chi-square model for V* = visualmixer.vfe_target, WS_max from the Monte Carlo on own's images
+ * (d* = visualmixer.d_star, or with d_star = auto d_star_relative x own's d_p at the whole image)
  * (seeded by mc_seed, `threads` threads; the result does not depend on them); a conflict WS_min >
  * WS_max is resolved as visualmixer.conflict says, or is an error naming both bounds. Returns 0
  * or -1 with e set. */

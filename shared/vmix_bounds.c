@@ -248,12 +248,14 @@ double fv_vmix_dp(int ws, const fv_dp_cfg *cfg) {
     return dp_with(ws, cfg, &cs);
 }
 
-int fv_vmix_ws_max(int *ws_max, double *dp, int *ndp, int h, int w, double d_max,
-                   const fv_dp_cfg *cfg, fv_err *e) {
+/* The shared body of fv_vmix_ws_max (rel <= 0: d* = d_max) and fv_vmix_ws_max_rel (rel > 0:
+ * every d_p up to the whole image first, then d* = rel * d_p(whole image)). */
+static int ws_max_scan(int *ws_max, double *d_used, double *dp, int *ndp, int h, int w, double d_max, double rel,
+                       const fv_dp_cfg *cfg, fv_err *e) {
     *ws_max = 0;
     *ndp = 0;
     if (h < 1 || w < 1) return fv_err_set(e, "empty image shape %d x %d", w, h);
-    if (!(d_max >= 0.0)) return fv_err_set(e, "d* = %g must be >= 0", d_max);
+    if (rel <= 0.0 && !(d_max >= 0.0)) return fv_err_set(e, "d* = %g must be >= 0", d_max);
     if (cfg->kernel < 1 || cfg->pool < 1) return fv_err_set(e, "kernel %d and pool %d must be >= 1", cfg->kernel, cfg->pool);
     if (!(cfg->p > 0.0 && cfg->p < 1.0)) return fv_err_set(e, "quantile p = %g must be in (0, 1)", cfg->p);
     if (cfg->trials < 1) return fv_err_set(e, "Monte Carlo trials = %d must be >= 1", cfg->trials);
@@ -264,11 +266,34 @@ int fv_vmix_ws_max(int *ws_max, double *dp, int *ndp, int h, int w, double d_max
     memset(&cs, 0, sizeof cs);
     if (d) cs = image_stats(d);
     int full = smallest_pow2_ge(h > w ? h : w);
-    for (int ws = 1; ws <= full && *ndp < MAX_ROWS; ws *= 2) {
-        double v = ws == 1 ? 0.0 : dp_with(ws, cfg, &cs);
-        dp[(*ndp)++] = v;
-        if (v > d_max) break;
-        *ws_max = ws;
+    if (rel > 0.0) {
+        for (int ws = 1; ws <= full && *ndp < MAX_ROWS; ws *= 2) dp[(*ndp)++] = ws == 1 ? 0.0 : dp_with(ws, cfg, &cs);
+        d_max = rel * dp[*ndp - 1];
+        for (int k = 0; k < *ndp && dp[k] <= d_max; k++) *ws_max = 1 << k;
+    } else {
+        for (int ws = 1; ws <= full && *ndp < MAX_ROWS; ws *= 2) {
+            double v = ws == 1 ? 0.0 : dp_with(ws, cfg, &cs);
+            dp[(*ndp)++] = v;
+            if (v > d_max) break;
+            *ws_max = ws;
+        }
     }
+    if (d_used) *d_used = d_max;
     return 0;
+}
+
+int fv_vmix_ws_max(int *ws_max, double *dp, int *ndp, int h, int w, double d_max,
+                   const fv_dp_cfg *cfg, fv_err *e) {
+    return ws_max_scan(ws_max, NULL, dp, ndp, h, w, d_max, 0.0, cfg, e);
+}
+
+int fv_vmix_ws_max_rel(int *ws_max, double *d_max, double *dp, int *ndp, int h, int w, double rel,
+                       const fv_dp_cfg *cfg, fv_err *e) {
+    *d_max = 0.0;
+    if (!(rel > 0.0 && rel <= 1.0)) {
+        *ws_max = 0;
+        *ndp = 0;
+        return fv_err_set(e, "relative d* = %g must be in (0, 1]", rel);
+    }
+    return ws_max_scan(ws_max, d_max, dp, ndp, h, w, 0.0, rel, cfg, e);
 }

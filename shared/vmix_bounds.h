@@ -67,4 +67,20 @@ double fv_vmix_dp(int ws, const fv_dp_cfg *cfg);
 int fv_vmix_ws_max(int *ws_max, double *dp, int *ndp, int h, int w, double d_max,
                    const fv_dp_cfg *cfg, fv_err *e) __attribute__((warn_unused_result));
 
+/* The default utility limit, relative to the shard's own scale: d* = FV_VMIX_DEFAULT_DREL x
+ * d_p(whole image). d_p in standardised units depends on the images (MNIST 9.3 / 14.0 / 19.4,
+ * Fashion-MNIST 5.3 / 9.7 / 15.6, Colored MNIST 5.0 / 8.5 / 12.0 at WS 4 / 8 / whole image), so
+ * no absolute d* selects the same WS_max on all of them; the ratio does. 0.55 is the middle of
+ * [0.48, 0.62), the ratios that select WS_max = 4 on all three, the window size the measured
+ * d* sweeps (experiments/vmix/results/dstar_sweep*.csv) accept on MNIST and Fashion-MNIST within
+ * 2.5 points of unmixed accuracy (docs/visualmixer.md section 7). */
+#define FV_VMIX_DEFAULT_DREL 0.55
+
+/* WS_max with d* given relative to the shard: d_p(2^k) for every power of two up to the whole
+ * image (dp[0..*ndp), as fv_vmix_ws_max), then *d_max = rel x the last of them and *ws_max the
+ * largest power of two whose d_p (and every smaller one's) is <= *d_max. rel in (0, 1]. Returns
+ * 0, or -1 with e set on bad arguments. */
+int fv_vmix_ws_max_rel(int *ws_max, double *d_max, double *dp, int *ndp, int h, int w, double rel,
+                       const fv_dp_cfg *cfg, fv_err *e) __attribute__((warn_unused_result));
+
 #endif

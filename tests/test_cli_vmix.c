@@ -144,6 +144,15 @@ static void test_bounds(void **state) {
     assert_non_null(strstr(ERR, "WS_max = 1"));
     assert_int_equal(fv("bounds --target-vfe 0.9 --d-max 0.5 --shape 1x28x28 --trials 300 --prefer privacy --json"), 0);
     assert_non_null(strstr(last_json(), "\"ws_max\":8"));
+    /* without --d-max, d* is --d-rel (default 0.55) x d_p of the whole image, and says so */
+    assert_int_equal(fv("bounds --shape 1x28x28 --trials 300 --json"), 0);
+    j = last_json();
+    assert_non_null(strstr(j, "\"d_rel\":0.55"));
+    assert_non_null(strstr(j, "\"ws_max\":4"));
+    assert_int_equal(fv("bounds --shape 1x28x28 --trials 300 --d-rel 1 --json"), 0);
+    assert_non_null(strstr(last_json(), "\"ws_max\":32"));
+    assert_int_equal(fv("bounds --shape 1x28x28 --d-rel 1.5"), 2);
+    assert_non_null(strstr(ERR, "--d-rel"));
     assert_int_equal(fv("bounds --shape 0x28x28"), 2);
     assert_non_null(strstr(ERR, "0x28x28"));
 }

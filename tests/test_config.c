@@ -38,6 +38,8 @@ static void test_defaults_valid(void **state) {
     assert_int_equal(c.security, 1);
     assert_int_equal(c.partition, FV_PART_IID);
     assert_int_equal(fv_config_clients_per_round(&c), 10);
+    assert_true(c.vmix_d_star == FV_CFG_AUTO); /* d* relative to the shard by default */
+    assert_true(c.vmix_d_rel == 0.55);
 }
 
 static void test_parse_good(void **state) {
@@ -74,6 +76,9 @@ static void test_errors_name_line_and_key(void **state) {
     expect_error("[fl]\nrounds = 5\n  clients = 4\n", "exp.ini:3", "set twice");
     expect_error("[fl]\nrounds\n", "exp.ini:2", "syntax error");
     expect_error("[partition]\nscheme = random\n", "[partition] scheme", "not one of iid|dirichlet|shards");
+    expect_error("[visualmixer]\nd_star = automatic\n", "[visualmixer] d_star", "expected a number or auto");
+    expect_error("[visualmixer]\nd_star = -1\n", "[visualmixer] d_star", "out of range");
+    expect_error("[visualmixer]\nd_star_relative = 0\n", "[visualmixer] d_star_relative", "out of range");
     expect_error("[security]\nenabled = maybe\n", "[security] enabled", "expected true or false");
     expect_error("[output]\nname = a\x01" "b\n", "[output] name", "control characters");
     char longline[600];
@@ -144,8 +149,14 @@ static void test_resolved_roundtrip(void **state) {
     assert_non_null(strstr(text, "weight_decay = 0.0003\n"));
     char *again = fv_config_write(&b);
     assert_string_equal(text, again);
+    assert_non_null(strstr(text, "d_star = auto\n")); /* the keyword round-trips, not its marker */
     free(text);
     free(again);
+    assert_int_equal(parse(&a, "[visualmixer]\nd_star = 12.5\n", &e), 0);
+    assert_true(a.vmix_d_star == 12.5);
+    text = fv_config_write(&a);
+    assert_non_null(strstr(text, "d_star = 12.5\n"));
+    free(text);
 }
 
 static void test_load_file(void **state) {

@@ -540,6 +540,37 @@ static void test_dp_monotone(void **state) {
     free(d.x);
 }
 
+/* Relative d*: every d_p up to the whole image, d* = rel x the last, and WS_max as the absolute
+ * scan gives for that d* (same Monte Carlo streams, so exactly). */
+static void test_ws_max_relative(void **state) {
+    (void)state;
+    fv_dp_cfg cfg;
+    fv_dp_cfg_default(&cfg);
+    cfg.trials = 500;
+    double dp[16], dq[16], dstar = -1;
+    int n, m, ws, ws_abs;
+    fv_err e = {{0}};
+    assert_int_equal(fv_vmix_ws_max_rel(&ws, &dstar, dp, &n, 28, 28, 0.55, &cfg, &e), 0);
+    assert_int_equal(n, 6); /* WS 1..32, 32 clipped to the 28 x 28 image */
+    assert_true(fabs(dstar - 0.55 * dp[5]) < 1e-12);
+    assert_int_equal(fv_vmix_ws_max(&ws_abs, dq, &m, 28, 28, dstar, &cfg, &e), 0);
+    assert_int_equal(ws, ws_abs);
+    assert_memory_equal(dp, dq, (size_t)m * sizeof(double));
+    print_message("iid 28x28: d* = %.3f (0.55 x %.3f), WS_max %d\n", dstar, dp[5], ws);
+    assert_int_equal(ws, 4); /* iid normal windows: d_p(4) / d_p(32) about 0.48, d_p(8) / d_p(32) about 0.66 */
+    assert_int_equal(fv_vmix_ws_max_rel(&ws, &dstar, dp, &n, 28, 28, 1.0, &cfg, &e), 0);
+    assert_int_equal(ws, 32);
+    assert_int_equal(fv_vmix_ws_max_rel(&ws, &dstar, dp, &n, 28, 28, 1e-6, &cfg, &e), 0);
+    assert_int_equal(ws, 1);
+    const double bad[] = {0.0, -0.5, 1.5, NAN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        e.msg[0] = 0;
+        assert_int_equal(fv_vmix_ws_max_rel(&ws, &dstar, dp, &n, 28, 28, bad[i], &cfg, &e), -1);
+        assert_non_null(strstr(e.msg, "relative d*"));
+        assert_int_equal(ws, 0);
+    }
+}
+
 /* ---- key file ---- */
 
 static void test_key_file(void **state) {
@@ -602,6 +633,7 @@ int main(void) {
         cmocka_unit_test(test_pairs_in),
         cmocka_unit_test(test_ws_min_monotone),
         cmocka_unit_test(test_dp_monotone),
+        cmocka_unit_test(test_ws_max_relative),
         cmocka_unit_test(test_key_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
