@@ -84,7 +84,7 @@ run() {
         local rc=$?
         case $rc in
         0) echo "$t: PASS ($((SECONDS - t0)) s)" ;;
-        77) echo "$t: SKIPPED (no device seen: that is a failure here)"; ok=0 ;;
+        77) echo "$t: SKIPPED (no device seen: that is a failure here):"; tail -n 3 "$out/$t.log"; ok=0 ;;
         *) echo "$t: FAIL (exit $rc), last lines:"; tail -n 25 "$out/$t.log"; ok=0 ;;
         esac
     done

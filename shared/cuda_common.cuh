@@ -28,20 +28,28 @@ struct fv_cuda_ctx {
 /* 32 MiB: what cuBLAS recommends on Hopper so that graph-captured GEMMs never allocate. */
 #define FV_CUBLAS_WS ((size_t)32 << 20)
 
+/* The current device, for abort messages (contexts keep theirs current); -1 if even that fails. */
+static inline int fv_cuda_current_device(void) {
+    int d = -1;
+    if (cudaGetDevice(&d) != cudaSuccess) d = -1;
+    return d;
+}
+
 #define FV_CUDA_CHECK(call)                                                                        \
     do {                                                                                           \
         cudaError_t fv_e_ = (call);                                                                \
         if (fv_e_ != cudaSuccess)                                                                  \
-            fv_die_at(__FILE__, __LINE__, "CUDA error in %s: %s (%s)", #call,                      \
-                      cudaGetErrorString(fv_e_), cudaGetErrorName(fv_e_));                         \
+            fv_die_at(__FILE__, __LINE__, "cuda:%d: CUDA error in %s: %s (%s)",                    \
+                      fv_cuda_current_device(), #call, cudaGetErrorString(fv_e_),                  \
+                      cudaGetErrorName(fv_e_));                                                    \
     } while (0)
 
 #define FV_CUBLAS_CHECK(call)                                                                      \
     do {                                                                                           \
         cublasStatus_t fv_s_ = (call);                                                             \
         if (fv_s_ != CUBLAS_STATUS_SUCCESS)                                                        \
-            fv_die_at(__FILE__, __LINE__, "cuBLAS error in %s: %s", #call,                         \
-                      cublasGetStatusString(fv_s_));                                               \
+            fv_die_at(__FILE__, __LINE__, "cuda:%d: cuBLAS error in %s: %s",                       \
+                      fv_cuda_current_device(), #call, cublasGetStatusString(fv_s_));              \
     } while (0)
 
 /* After a kernel launch: a bad configuration is a programmer error. */

@@ -18,12 +18,17 @@ int fv_cuda_device_count(void) {
 }
 
 fv_cuda_ctx *fv_cuda_ctx_new(int device, fv_err *e) {
-    int n = fv_cuda_device_count();
-    if (n == 0) {
+    int n = 0;
+    const cudaError_t rc = cudaGetDeviceCount(&n);
+    if (rc != cudaSuccess || n <= 0) {
+        /* the runtime's own reason first: "CUDA driver version is insufficient for CUDA runtime
+         * version" (a driver older than this build's CUDA) must not read as "no GPU" */
         fv_err_set(e,
-                   "cuda:%d: no CUDA device is available (no GPU, no driver, or "
-                   "CUDA_VISIBLE_DEVICES hides them)",
-                   device);
+                   "cuda:%d: no CUDA device is available: the CUDA runtime says \"%s\" (no GPU, "
+                   "no driver or one older than this build's CUDA, or CUDA_VISIBLE_DEVICES hides "
+                   "them)",
+                   device, rc != cudaSuccess ? cudaGetErrorString(rc) : "0 devices");
+        (void)cudaGetLastError();
         return NULL;
     }
     if (device < 0 || device >= n) {
@@ -78,7 +83,7 @@ fv_cuda_ctx *fv_cuda_ctx_new(int device, fv_err *e) {
         x->dnn = h;
     } else {
         if (h) cudnnDestroy(h);
-        snprintf(x->dnn_why, sizeof x->dnn_why, "cuDNN did not initialise: %s",
+        snprintf(x->dnn_why, sizeof x->dnn_why, "cuda:%d: cuDNN did not initialise: %s", device,
                  cudnnGetErrorString(ds));
         (void)cudaGetLastError();
     }

@@ -32,8 +32,8 @@ int fv_cudnn_available(const fv_cuda_ctx *x, char *why, size_t cap) {
     do {                                                                                           \
         cudnnStatus_t fv_d_ = (call);                                                              \
         if (fv_d_ != CUDNN_STATUS_SUCCESS)                                                         \
-            fv_die_at(__FILE__, __LINE__, "cuDNN error in %s: %s", #call,                          \
-                      cudnnGetErrorString(fv_d_));                                                 \
+            fv_die_at(__FILE__, __LINE__, "cuda:%d: cuDNN error in %s: %s",                        \
+                      fv_cuda_current_device(), #call, cudnnGetErrorString(fv_d_));                \
     } while (0)
 
 struct fv_cudnn_conv {

@@ -861,11 +861,18 @@ static void test_gather(void **st) {
 
 int main(void) {
     fv_set_threads(2);
+    fv_err e = {{0}};
     if (fv_cuda_device_count() == 0) {
-        printf("test_cuda_layers: skipped (no CUDA device)\n");
+        /* the context's refusal carries the runtime's reason (no GPU, a driver too old, ...) */
+        fv_cuda_ctx *none = fv_cuda_ctx_new(0, &e);
+        if (none) { /* a device after all: not a skip */
+            fv_cuda_ctx_destroy(&none);
+            printf("test_cuda_layers: fv_cuda_device_count() is 0 but cuda:0 opened\n");
+            return 1;
+        }
+        printf("test_cuda_layers: skipped (%s)\n", e.msg);
         return 77;
     }
-    fv_err e;
     X = fv_cuda_ctx_new(0, &e);
     if (!X) {
         printf("test_cuda_layers: cannot use cuda:0: %s\n", e.msg);
