@@ -154,7 +154,7 @@ for label, model, r, target in rows:
 fa = ref.get('fedavg_lenet_10clients_gpu_round_s')
 if fa is not None:
     print(f"FedAvg 10 clients LeNet-5 (PyTorch): {fa:.2f} s per round, {ref.get('fedavg_lenet_5rounds_acc')} "
-          "accuracy; fedvim's workers are not on the GPU yet (worker wiring), so no ratio")
+          "accuracy; this check runs no fedvim federation, so no ratio")
 tests_ok = os.environ['OK'] == '1'
 print('tests and train check:', 'PASS' if tests_ok else 'FAIL')
 print('targets (best conv path per workload):', 'MET' if met else 'NOT MET')
