@@ -36,6 +36,8 @@ def main():
     ap.add_argument("--dp-clip", type=float, default=1.0, help="FL+DP rows: L2 clip of the update deltas")
     ap.add_argument("--dp-noise", default="0,0.5,1.0", help="FL+DP rows: noise multipliers (empty: no DP rows)")
     ap.add_argument("--dp-only", action="store_true", help="only the FL+DP rows")
+    ap.add_argument("--vmix-only", action="store_true",
+                    help="only the FL + VisualMixer runs (e.g. to compare VisualMixer settings against a grid's FL rows)")
     a = ap.parse_args()
     if not a.dp_only:
         grid(a)
@@ -101,7 +103,7 @@ def grid(a):
     for model in a.models.split(","):
         for ds in a.datasets.split(","):
             for part in a.partitions.split(","):
-                for vm in (0, 1):
+                for vm in ((1,) if a.vmix_only else (0, 1)):
                     run = "%s_%s_%s_%s" % (ds, model, part, "vmix" if vm else "plain")
                     if run in done:
                         continue
