@@ -144,7 +144,12 @@ void *fv_cuda_alloc(const fv_cuda_ctx *x, size_t bytes) {
 }
 
 void fv_cuda_free(void *p) {
-    if (p) FV_CUDA_CHECK(cudaFree(p));
+    if (!p) return;
+    /* The contract says the device is synchronised first; cudaFree does that in practice, but the
+     * runtime documents no such guarantee, and callers (shard and order buffers) free memory that
+     * work still in flight reads. */
+    FV_CUDA_CHECK(cudaDeviceSynchronize());
+    FV_CUDA_CHECK(cudaFree(p));
 }
 
 void fv_cuda_upload(const fv_cuda_ctx *x, void *dst, const void *src, size_t bytes) {

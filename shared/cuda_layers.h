@@ -58,7 +58,8 @@ void fv_cuda_ctx_describe(const fv_cuda_ctx *x, char *buf, size_t cap);
 void *fv_cuda_alloc(const fv_cuda_ctx *x, size_t bytes);
 /* As fv_cuda_alloc, but returns NULL with e set (naming `what` and the size) when out of memory. */
 void *fv_cuda_try_alloc(const fv_cuda_ctx *x, size_t bytes, const char *what, fv_err *e);
-/* Accepts NULL. Synchronises the device first (cudaFree does). */
+/* Accepts NULL. Synchronises the current device first (cudaDeviceSynchronize), so memory that
+ * enqueued work still reads may be freed. */
 void fv_cuda_free(void *p);
 /* Blocking copies between host and device, ordered after the ctx's earlier work. */
 void fv_cuda_upload(const fv_cuda_ctx *x, void *dst_dev, const void *src_host, size_t bytes);
