@@ -154,18 +154,6 @@ uint64_t fv_attack_seed(uint64_t run_seed, int round, int client) {
     return run_seed * 0x9e3779b97f4a7c15ull ^ ((uint64_t)round << 32 | (uint32_t)client);
 }
 
-int fv_attack_active_check(const char *settings, fv_err *e) {
-    fv_attack_request rq;
-    memset(&rq, 0, sizeof rq);
-    rq.settings = settings;
-    fv_gan_attack_cfg c;
-    int nfake;
-    char *copy = NULL;
-    int rc = gan_settings(&rq, 1, &c, &nfake, &copy, e);
-    free(copy);
-    return rc;
-}
-
 int fv_attack_active_samples(const fv_attack_request *rq, int n_own, float **out, int *n_out, char **json,
                              fv_err *e) {
     *out = NULL;
@@ -207,20 +195,36 @@ out:
     return rc;
 }
 
-static int run_dlg(const fv_attack_request *rq, fv_json *j, fv_err *e) {
-    double lr = -1, fd = 1e-3;
-    int iters = 300, restarts = 1;
-    const char *opt = "lbfgs";
+/* The dlg settings; lr < 0 when not given (the coordinator prepends the run's). */
+typedef struct {
+    double lr, fd;
+    int iters, restarts;
+    fv_dlg_optimizer opt;
+    const char *opt_name;
+} dlg_set;
+
+static int dlg_settings(const char *text, dlg_set *d, char **copy, fv_err *e) {
+    *d = (dlg_set){.lr = -1, .fd = 1e-3, .iters = 300, .restarts = 1, .opt = FV_DLG_LBFGS, .opt_name = "lbfgs"};
     const setting tab[] = {
-        {"lr", S_FLOAT, &lr, 1e-12, 1e6},     {"iters", S_INT, &iters, 1, 1e7},
-        {"restarts", S_INT, &restarts, 1, 1000}, {"optimizer", S_STR, &opt, 0, 0},
-        {"fd_scale", S_FLOAT, &fd, 1e-12, 1},
+        {"lr", S_FLOAT, &d->lr, 1e-12, 1e6},     {"iters", S_INT, &d->iters, 1, 1e7},
+        {"restarts", S_INT, &d->restarts, 1, 1000}, {"optimizer", S_STR, &d->opt_name, 0, 0},
+        {"fd_scale", S_FLOAT, &d->fd, 1e-12, 1},
     };
+    if (parse_settings("dlg", text, tab, sizeof tab / sizeof tab[0], copy, e)) return -1;
+    if (strcmp(d->opt_name, "lbfgs") == 0) d->opt = FV_DLG_LBFGS;
+    else if (strcmp(d->opt_name, "adam") == 0) d->opt = FV_DLG_ADAM;
+    else return fv_err_set(e, "dlg settings: optimizer '%s' is not lbfgs or adam", d->opt_name);
+    return 0;
+}
+
+static int run_dlg(const fv_attack_request *rq, fv_json *j, fv_err *e) {
+    dlg_set d;
     char *copy = NULL;
     int rc = -1;
     double *theta = NULL, *xr = NULL;
     float *orig = NULL;
-    if (parse_settings("dlg", rq->settings, tab, sizeof tab / sizeof tab[0], &copy, e)) goto out;
+    if (dlg_settings(rq->settings, &d, &copy, e)) goto out;
+    const double lr = d.lr;
     if (lr <= 0) {
         fv_err_set(e, "dlg: the setting lr (the client's SGD step) is required to turn the update into a gradient");
         goto out;
@@ -257,16 +261,11 @@ static int run_dlg(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     }
     fv_dlg_cfg dc = fv_dlg_defaults();
     dc.n = n;
-    dc.iters = iters;
-    dc.restarts = restarts;
-    dc.fd_scale = fd;
+    dc.iters = d.iters;
+    dc.restarts = d.restarts;
+    dc.fd_scale = d.fd;
     dc.seed = rq->seed;
-    if (strcmp(opt, "lbfgs") == 0) dc.opt = FV_DLG_LBFGS;
-    else if (strcmp(opt, "adam") == 0) dc.opt = FV_DLG_ADAM;
-    else {
-        fv_err_set(e, "dlg settings: optimizer '%s' is not lbfgs or adam", opt);
-        goto out;
-    }
+    dc.opt = d.opt;
     xr = fv_malloc(sizeof(double) * isz * n);
     fv_dlg_result res;
     if (fv_dlg_attack(&m, theta, g, m.n_params, &dc, xr, &res, e)) goto out;
@@ -290,7 +289,7 @@ static int run_dlg(const fv_attack_request *rq, fv_json *j, fv_err *e) {
             }
     fv_json_int(j, "batch", n);
     fv_json_num(j, "client_lr", lr);
-    fv_json_str(j, "optimizer", opt);
+    fv_json_str(j, "optimizer", d.opt_name);
     fv_json_int(j, "iterations", res.iters);
     fv_json_num(j, "relative_match_loss", res.rel_match);
     fv_json_num(j, "label_accuracy", (double)labels_ok / n);
@@ -310,18 +309,30 @@ out:
     return rc;
 }
 
-static int run_mia(const fv_attack_request *rq, fv_json *j, fv_err *e) {
-    int shadows = 8, epochs = 5, batch = 32, atk_images = 2000, queries = 500;
-    double lr = 1e-3;
+typedef struct {
+    int shadows, epochs, batch, atk_images, queries;
+    double lr;
+} mia_set;
+
+static int mia_settings(const char *text, mia_set *m, char **copy, fv_err *e) {
+    *m = (mia_set){.shadows = 8, .epochs = 5, .batch = 32, .atk_images = 2000, .queries = 500, .lr = 1e-3};
     const setting tab[] = {
-        {"shadows", S_INT, &shadows, 2, 100000}, {"epochs", S_INT, &epochs, 1, 100000},
-        {"lr", S_FLOAT, &lr, 1e-9, 10},          {"batch", S_INT, &batch, 1, 65536},
-        {"attacker_images", S_INT, &atk_images, 4, 1e8}, {"queries", S_INT, &queries, 1, 1e8},
+        {"shadows", S_INT, &m->shadows, 2, 100000}, {"epochs", S_INT, &m->epochs, 1, 100000},
+        {"lr", S_FLOAT, &m->lr, 1e-9, 10},          {"batch", S_INT, &m->batch, 1, 65536},
+        {"attacker_images", S_INT, &m->atk_images, 4, 1e8}, {"queries", S_INT, &m->queries, 1, 1e8},
     };
+    return parse_settings("mia", text, tab, sizeof tab / sizeof tab[0], copy, e);
+}
+
+static int run_mia(const fv_attack_request *rq, fv_json *j, fv_err *e) {
+    mia_set ms;
     char *copy = NULL;
     int rc = -1;
     fv_net *client = NULL, *global = NULL;
-    if (parse_settings("mia", rq->settings, tab, sizeof tab / sizeof tab[0], &copy, e)) goto out;
+    if (mia_settings(rq->settings, &ms, &copy, e)) goto out;
+    const int shadows = ms.shadows, epochs = ms.epochs, batch = ms.batch, atk_images = ms.atk_images,
+              queries = ms.queries;
+    const double lr = ms.lr;
     if (!rq->data || !rq->victim_idx || rq->n_victim < 1 || !rq->test || rq->n_heldout < 8) {
         fv_err_set(e, "mia: needs the client's images (members), a test split (non-members) and held-out images");
         goto out;
@@ -377,5 +388,28 @@ int fv_attack_run(const fv_attack_request *rq, char **json, fv_err *e) {
     const char *s = fv_json_end(&j);
     if (rc == 0) *json = fv_strdup(s);
     fv_json_free(&j);
+    return rc;
+}
+
+int fv_attack_settings_check(const char *kind, const char *settings, fv_err *e) {
+    fv_attack_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.settings = settings;
+    char *copy = NULL;
+    int rc;
+    if (strcmp(kind, "gan") == 0 || strcmp(kind, "gan_active") == 0) {
+        fv_gan_attack_cfg c;
+        int nfake;
+        rc = gan_settings(&rq, strcmp(kind, "gan_active") == 0, &c, &nfake, &copy, e);
+    } else if (strcmp(kind, "dlg") == 0) {
+        dlg_set d;
+        rc = dlg_settings(settings, &d, &copy, e);
+    } else if (strcmp(kind, "mia") == 0) {
+        mia_set m;
+        rc = mia_settings(settings, &m, &copy, e);
+    } else {
+        rc = fv_err_set(e, "unknown attack '%s' (gan, gan_active, dlg, mia)", kind);
+    }
+    free(copy);
     return rc;
 }

@@ -75,9 +75,11 @@ int fv_attack_run(const fv_attack_request *rq, char **json, fv_err *e) __attribu
  * derive the same generator from it). */
 uint64_t fv_attack_seed(uint64_t run_seed, int round, int client);
 
-/* Whether settings are valid for gan_active (the coordinator checks them before round 1, so that
- * the attacking worker cannot fail on them mid-run). Returns 0, or -1 with e naming the key. */
-int fv_attack_active_check(const char *settings, fv_err *e) __attribute__((warn_unused_result));
+/* Whether settings ("key=value,...", NULL or "" for the defaults) are valid for the attack named
+ * kind: "gan", "gan_active", "dlg" or "mia": every key known, every value in range (dlg's lr may be
+ * left out: the coordinator supplies the run's). The coordinator checks them before round 1, so
+ * that no attack fails on its settings mid-run. Returns 0, or -1 with e naming the key. */
+int fv_attack_settings_check(const char *kind, const char *settings, fv_err *e) __attribute__((warn_unused_result));
 
 /* gan_active, the attacking client's side: trains G (rq->settings, rq->seed) against the model
  * rq->upload (the global model it received; rq->classes counts the fake class) aiming at

@@ -98,9 +98,12 @@ static void others_fill(fv_attacker *a) {
     }
 }
 
-/* Checks that need the data and the partition. */
+/* Checks that need the data and the partition (and the settings, which the config layer cannot
+ * read: it knows no attack). */
 static int check_victim(fv_attacker *a, fv_err *e) {
     const fv_config *c = &a->cfg;
+    if (fv_attack_settings_check(KIND[c->attack_kind], c->attack_settings, e) != 0)
+        return fv_err_prefix(e, "%s: [attack] settings: ", c->file);
     int victim = c->attack_client, nv = fv_partition_size(&a->part, victim);
     const int *idx = fv_partition_indices(&a->part, victim);
     int m = fv_config_clients_per_round(c);
@@ -135,8 +138,6 @@ static int check_victim(fv_attacker *a, fv_err *e) {
         if (c->attack_target >= a->data.classes)
             return fv_err_set(e, "%s: [attack] target: class %d, but %s has %d classes", c->file, c->attack_target,
                               c->dataset, a->data.classes);
-        if (fv_attack_active_check(c->attack_settings, e) != 0)
-            return fv_err_prefix(e, "%s: [attack] settings: ", c->file);
         others_fill(a);
         int has = 0;
         for (int i = 0; i < a->n_others; i++) has |= a->data.y[a->others[i]] == c->attack_target;

@@ -7,9 +7,10 @@
  *    finished run re-runs nothing (attacks.jsonl unchanged);
  *  - dlg on a client holding one image (dlg_lenet, plain SGD, one step): the iDLG label is right
  *    and the reconstruction is recorded in both files;
- *  - [attack] config errors (bad kind, client, rounds, target, dlg without its model, gan
+ * *  - [attack] config errors (bad kind, client, rounds, target, dlg without its model, gan
  *    without held-out images) name file, line and key, and a client not sampled in an attacked
- *    round stops the run before round 1 with a message naming [attack] client.
+ *    round stops the run before round 1 with a message naming [attack] client, and so does a
+ *    bad [attack] settings value of any kind.
  * Kept small so it runs in seconds, under ASan too. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -255,6 +256,42 @@ static void test_unsampled_client(void **state) {
     assert_int_equal(refused, 2); /* 2 of the 4 clients sit out round 1 */
 }
 
+/* Regression: a bad [attack] settings value used to surface only when the attack ran, rounds
+ * into the experiment (gan_active excepted); every kind's settings are now checked before round
+ * 1, and the run stops with the key named. */
+static void test_settings_checked_before_round1(void **state) {
+    (void)state;
+    const char *base = "[data]\ndataset = synthetic\ntrain_size = 200\ntest_size = 50\n"
+                       "[model]\nname = tiny\n[training]\nlr = 0.05\n"
+                       "[fl]\nclients = 2\nrounds = 3\nworkers = 1\nseed = 1\n";
+    const char *dlg_base = "[data]\ndataset = synthetic\ntrain_size = 2\ntest_size = 50\n"
+                           "[model]\nname = dlg_lenet\n[training]\noptimizer = sgd\nlr = 0.1\nbatch_size = 8\n"
+                           "[fl]\nclients = 2\nrounds = 3\nworkers = 1\nseed = 1\n";
+    struct {
+        const char *name, *base, *attack, *want;
+    } cases[] = {
+        {"bad_mia", base, "[attack]\nkind = mia\nrounds = 3\nsettings = shadows=1", "mia setting shadows"},
+        {"bad_gan", base, "[attack]\nkind = gan\nrounds = 3\nsettings = steps=many", "gan setting steps"},
+        {"bad_gan_key", base, "[attack]\nkind = gan\nrounds = 3\nsettings = fake=3", "unknown key 'fake'"},
+        {"bad_dlg", dlg_base, "[attack]\nkind = dlg\nrounds = 3\nsettings = optimizer=sgd", "optimizer 'sgd'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_not_equal(fh_run_exp(&H, cases[i].name, cases[i].base, cases[i].attack), 0);
+        char p[256];
+        fh_path(&H, p, sizeof p, "%s.out", cases[i].name);
+        char *t = fh_slurp(p);
+        assert_non_null(t);
+        if (!strstr(t, "[attack] settings") || !strstr(t, cases[i].want))
+            fail_msg("%s: output lacks '[attack] settings' / '%s':\n%s", cases[i].name, cases[i].want, t);
+        free(t);
+        /* stopped before any round: no metrics line */
+        fh_path(&H, p, sizeof p, "results/%s/metrics.jsonl", cases[i].name);
+        char *m = fh_slurp(p);
+        if (m) assert_int_equal(fh_count_lines(m), 0);
+        free(m);
+    }
+}
+
 static int setup(void **state) {
     (void)state;
     signal(SIGPIPE, SIG_IGN);
@@ -273,6 +310,7 @@ int main(void) {
         cmocka_unit_test(test_gan_in_run),
         cmocka_unit_test(test_dlg_in_run),
         cmocka_unit_test(test_unsampled_client),
+        cmocka_unit_test(test_settings_checked_before_round1),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
