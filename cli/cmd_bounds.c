@@ -13,30 +13,19 @@
 #include "vmix_cli.h"
 
 int fv_cmd_bounds(int argc, char **argv) {
-    const char *shape = NULL, *dataset = NULL, *data_dir = NULL, *prefer = NULL;
-    int limit = 10000, block = 8, unit = 1, kernel = 3, pool = 2, trials = 2000, seed = 1, threads = 0, json = 0;
-    double target = FV_VMIX_DEFAULT_TARGET, alpha = 0.05, d_max = -1.0, d_rel = FV_VMIX_DEFAULT_DREL, lambda = 1.0, quant = 0.95;
-    fv_flag flags[] = {
-        {"target-vfe", FV_FLAG_FLOAT, &target, "privacy target V* (in units of lambda)", 1e-9, 1e9},
-        {"alpha", FV_FLAG_FLOAT, &alpha, "V* must be reached with probability 1 - alpha", 1e-9, 0.999999},
-        {"d-max", FV_FLAG_FLOAT, &d_max, "utility limit d*: largest accepted output deviation (default: --d-rel)", 0, 1e9},
-        {"d-rel", FV_FLAG_FLOAT, &d_rel, "d* relative to d_p of the whole image, used without --d-max (default 0.55: WS_max 4 on MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md)", 1e-6, 1},
+    const char *shape = NULL, *dataset = NULL, *data_dir = NULL;
+    int limit = 10000, json = 0;
+    fv_vmixcli_bcfg cfg;
+    fv_vmixcli_bcfg_default(&cfg);
+    fv_flag flags[4 + FV_VMIXCLI_BOUND_FLAGS + 1] = {
         {"shape", FV_FLAG_STRING, &shape, "image shape CxHxW (default: the data set's, else 1x28x28)", 0, 0},
         {"dataset", FV_FLAG_STRING, &dataset, "draw d_p windows from this data set (the client's images)", 0, 0},
         {"data-dir", FV_FLAG_STRING, &data_dir, "folder with the data set's files", 0, 0},
         {"limit", FV_FLAG_INT, &limit, "images of the data set to draw windows from (0: all)", 0, 100000000},
-        {"block", FV_FLAG_INT, &block, "VFE block size B", 1, 65535},
-        {"unit", FV_FLAG_INT, &unit, "shuffle unit u (1: pixel level)", 1, 4096},
-        {"lambda", FV_FLAG_FLOAT, &lambda, "VFE scale lambda", 1e-9, 1e9},
-        {"kernel", FV_FLAG_INT, &kernel, "the model's convolution kernel size CK", 1, 64},
-        {"pool", FV_FLAG_INT, &pool, "the model's max-pool size PK (stride PK)", 1, 64},
-        {"quantile", FV_FLAG_FLOAT, &quant, "quantile p of the output deviation", 1e-6, 0.999999},
-        {"trials", FV_FLAG_INT, &trials, "Monte Carlo trials per window size", 1, 10000000},
-        {"seed", FV_FLAG_INT, &seed, "Monte Carlo seed", 0, 2147483647},
-        {"threads", FV_FLAG_INT, &threads, "threads (0: all cores; results do not depend on it)", 0, 1024},
-        {"prefer", FV_FLAG_STRING, &prefer, "who wins when WS_min > WS_max: privacy or utility (default: stop)", 0, 0},
-        {"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0},
     };
+    fv_vmixcli_bound_flags(flags + 4, &cfg);
+    flags[4 + FV_VMIXCLI_BOUND_FLAGS] =
+        (fv_flag){"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0};
     const char *pos[1];
     int npos;
     fv_err e = {{0}};
@@ -46,8 +35,8 @@ int fv_cmd_bounds(int argc, char **argv) {
         fprintf(stderr, "%s\n", e.msg);
         return 2;
     }
-    if (prefer && strcmp(prefer, "privacy") != 0 && strcmp(prefer, "utility") != 0) {
-        fprintf(stderr, "fedvim bounds: --prefer must be privacy or utility, not '%s'\n", prefer);
+    if (fv_vmixcli_bcfg_finish(&cfg, &e) != 0) {
+        fprintf(stderr, "fedvim bounds: %s\n", e.msg);
         return 2;
     }
     int c = 1, h = 28, w = 28;
@@ -71,15 +60,6 @@ int fv_cmd_bounds(int argc, char **argv) {
         h = d.h;
         w = d.w;
     }
-    fv_vmixcli_bcfg cfg = {.target = target, .alpha = alpha, .lambda = lambda, .block = block, .unit = unit,
-                           .d_max = d_max, .d_rel = d_rel, .prefer = prefer};
-    fv_dp_cfg_default(&cfg.dp);
-    cfg.dp.kernel = kernel;
-    cfg.dp.pool = pool;
-    cfg.dp.p = quant;
-    cfg.dp.trials = trials;
-    cfg.dp.seed = (uint64_t)seed;
-    cfg.dp.threads = threads;
     cfg.dp.images = dataset ? &d : NULL;
     fv_vmixcli_bounds b;
     double t0 = fv_now();

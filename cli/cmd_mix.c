@@ -87,12 +87,13 @@ static const char *base_name(const char *p) {
 }
 
 int fv_cmd_mix(int argc, char **argv) {
-    const char *dataset = NULL, *data_dir = NULL, *split = NULL, *key = NULL, *out = NULL, *prefer = NULL;
+    const char *dataset = NULL, *data_dir = NULL, *split = NULL, *key = NULL, *out = NULL;
     const char *mode_s = "spatial+chromatic";
-    int limit = 0, test_limit = 0, ws_min = 0, ws_max = 0, unit = 1, block = 8, verify = 0, threads = 0;
-    int preview = 16, kernel = 3, pool = 2, trials = 2000, seed = 1, dp_limit = 10000, json = 0;
-    double target = FV_VMIX_DEFAULT_TARGET, alpha = 0.05, d_max = -1.0, d_rel = FV_VMIX_DEFAULT_DREL, lambda = 1.0, quant = 0.95;
-    fv_flag flags[] = {
+    int limit = 0, test_limit = 0, ws_min = 0, ws_max = 0, verify = 0, preview = 16, dp_limit = 10000, json = 0;
+    fv_vmixcli_bcfg bc;
+    fv_vmixcli_bcfg_default(&bc);
+    enum { OWN = 13 };
+    fv_flag flags[OWN + FV_VMIXCLI_BOUND_FLAGS + 1] = {
         {"dataset", FV_FLAG_STRING, &dataset, "data set to mix: mnist, fashion, cmnist, cifar10 (or give PNG files)", 0, 0},
         {"data-dir", FV_FLAG_STRING, &data_dir, "folder with the data set's files (default: its standard place)", 0, 0},
         {"split", FV_FLAG_STRING, &split, "train, test or both (default: both; PNG files: train or test key domain, default train)", 0, 0},
@@ -100,28 +101,15 @@ int fv_cmd_mix(int argc, char **argv) {
         {"test-limit", FV_FLAG_INT, &test_limit, "only the first N test images (0: all)", 0, 100000000},
         {"key", FV_FLAG_STRING, &key, "the client's secret key file (fedvim keygen) (required)", 0, 0},
         {"out", FV_FLAG_STRING, &out, "output folder (required)", 0, 0},
-        {"target-vfe", FV_FLAG_FLOAT, &target, "privacy target V*: sets WS_min (and --verify's goal)", 1e-9, 1e9},
-        {"alpha", FV_FLAG_FLOAT, &alpha, "V* must be reached with probability 1 - alpha (model)", 1e-9, 0.999999},
-        {"d-max", FV_FLAG_FLOAT, &d_max, "utility limit d*: sets WS_max (default: --d-rel)", 0, 1e9},
-        {"d-rel", FV_FLAG_FLOAT, &d_rel, "d* relative to d_p of the whole image, used without --d-max (default 0.55: WS_max 4 on MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md)", 1e-6, 1},
         {"ws-min", FV_FLAG_INT, &ws_min, "use this WS_min instead of the model's (power of two)", 0, 32768},
         {"ws-max", FV_FLAG_INT, &ws_max, "use this WS_max instead of the Monte Carlo's (power of two)", 0, 32768},
-        {"prefer", FV_FLAG_STRING, &prefer, "who wins when WS_min > WS_max: privacy or utility (default: stop)", 0, 0},
         {"mode", FV_FLAG_STRING, &mode_s, "spatial+chromatic or spatial", 0, 0},
-        {"unit", FV_FLAG_INT, &unit, "shuffle unit u x u (1: pixel level)", 1, 4096},
-        {"block", FV_FLAG_INT, &block, "VFE block size B", 1, 65535},
-        {"lambda", FV_FLAG_FLOAT, &lambda, "VFE scale lambda", 1e-9, 1e9},
         {"verify", FV_FLAG_BOOL, &verify, "guarantee measured VFE >= V* per image (re-mix with WS_min doubled) or fail", 0, 0},
-        {"threads", FV_FLAG_INT, &threads, "threads (0: all cores; output does not depend on it)", 0, 1024},
         {"preview", FV_FLAG_INT, &preview, "images in preview.png (0: none)", 0, 1024},
-        {"kernel", FV_FLAG_INT, &kernel, "WS_max model: convolution kernel CK", 1, 64},
-        {"pool", FV_FLAG_INT, &pool, "WS_max model: max-pool size PK", 1, 64},
-        {"quantile", FV_FLAG_FLOAT, &quant, "WS_max model: quantile p of the deviation", 1e-6, 0.999999},
-        {"trials", FV_FLAG_INT, &trials, "WS_max model: Monte Carlo trials per WS", 1, 10000000},
-        {"seed", FV_FLAG_INT, &seed, "WS_max model: Monte Carlo seed", 0, 2147483647},
         {"dp-limit", FV_FLAG_INT, &dp_limit, "WS_max model: draw windows from the first N images (0: all)", 0, 100000000},
-        {"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0},
     };
+    fv_vmixcli_bound_flags(flags + OWN, &bc);
+    flags[OWN + FV_VMIXCLI_BOUND_FLAGS] = (fv_flag){"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0};
     enum { MAXPOS = 100000 };
     const char **pos = fv_malloc(MAXPOS * sizeof *pos);
     int npos = 0, ret = 1;
@@ -137,6 +125,8 @@ int fv_cmd_mix(int argc, char **argv) {
         fprintf(stderr, "%s\n", e.msg);
         return 2;
     }
+    const int unit = bc.unit, block = bc.block, threads = bc.dp.threads;
+    const double lambda = bc.lambda, target = bc.target;
     fv_vmix_mode mode;
     const char *usage_err = NULL;
     char ubuf[FV_ERR_MAX + 16];
@@ -146,9 +136,10 @@ int fv_cmd_mix(int argc, char **argv) {
     else if (!out) usage_err = "--out DIR is required";
     else if (strcmp(split, "train") && strcmp(split, "test") && (strcmp(split, "both") || !dataset))
         usage_err = dataset ? "--split must be train, test or both" : "--split must be train or test for PNG files";
-    else if (prefer && strcmp(prefer, "privacy") && strcmp(prefer, "utility"))
-        usage_err = "--prefer must be privacy or utility";
-    else if (fv_vmix_mode_parse(mode_s, &mode, &e) != 0) {
+    else if (fv_vmixcli_bcfg_finish(&bc, &e) != 0) {
+        snprintf(ubuf, sizeof ubuf, "%s", e.msg);
+        usage_err = ubuf;
+    } else if (fv_vmix_mode_parse(mode_s, &mode, &e) != 0) {
         snprintf(ubuf, sizeof ubuf, "--mode: %s", e.msg);
         usage_err = ubuf;
     }
@@ -173,15 +164,8 @@ int fv_cmd_mix(int argc, char **argv) {
     /* bounds, once per client shard, from the client's own images */
     fv_dataset dpview = *first;
     if (dp_limit > 0 && dpview.n > dp_limit) dpview.n = dp_limit;
-    fv_vmixcli_bcfg bc = {.target = target, .alpha = alpha, .lambda = lambda, .block = block, .unit = unit,
-                          .d_max = d_max, .d_rel = d_rel, .ws_min = ws_min, .ws_max = ws_max, .prefer = prefer};
-    fv_dp_cfg_default(&bc.dp);
-    bc.dp.kernel = kernel;
-    bc.dp.pool = pool;
-    bc.dp.p = quant;
-    bc.dp.trials = trials;
-    bc.dp.seed = (uint64_t)seed;
-    bc.dp.threads = threads;
+    bc.ws_min = ws_min;
+    bc.ws_max = ws_max;
     bc.dp.images = &dpview;
     fv_vmixcli_bounds b;
     if (fv_vmixcli_bounds_compute(&b, &bc, first->h, first->w, &e) != 0) {

@@ -207,3 +207,44 @@ void fv_vmixcli_bounds_json(fv_json *j, const fv_vmixcli_bounds *b, const fv_vmi
     }
     fv_json_obj_end(j);
 }
+
+void fv_vmixcli_bcfg_default(fv_vmixcli_bcfg *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->target = FV_VMIX_DEFAULT_TARGET;
+    cfg->alpha = 0.05;
+    cfg->lambda = 1.0;
+    cfg->block = 8;
+    cfg->unit = 1;
+    cfg->d_max = -1.0; /* not given: d_rel applies */
+    cfg->d_rel = FV_VMIX_DEFAULT_DREL;
+    fv_dp_cfg_default(&cfg->dp);
+    cfg->dp_seed = (int)cfg->dp.seed;
+    cfg->dp.threads = 0;
+}
+
+void fv_vmixcli_bound_flags(fv_flag *out, fv_vmixcli_bcfg *cfg) {
+    const fv_flag f[FV_VMIXCLI_BOUND_FLAGS] = {
+        {"target-vfe", FV_FLAG_FLOAT, &cfg->target, "privacy target V* (in units of lambda): sets WS_min", 1e-9, 1e9},
+        {"alpha", FV_FLAG_FLOAT, &cfg->alpha, "V* must be reached with probability 1 - alpha (model)", 1e-9, 0.999999},
+        {"d-max", FV_FLAG_FLOAT, &cfg->d_max, "utility limit d*, the largest accepted output deviation: sets WS_max (default: --d-rel)", 0, 1e9},
+        {"d-rel", FV_FLAG_FLOAT, &cfg->d_rel, "d* relative to d_p of the whole image, used without --d-max (0.55: WS_max 4 on MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md)", 1e-6, 1},
+        {"block", FV_FLAG_INT, &cfg->block, "VFE block size B", 1, 65535},
+        {"unit", FV_FLAG_INT, &cfg->unit, "shuffle unit u x u (1: pixel level)", 1, 4096},
+        {"lambda", FV_FLAG_FLOAT, &cfg->lambda, "VFE scale lambda", 1e-9, 1e9},
+        {"kernel", FV_FLAG_INT, &cfg->dp.kernel, "WS_max model: convolution kernel CK", 1, 64},
+        {"pool", FV_FLAG_INT, &cfg->dp.pool, "WS_max model: max-pool size PK (stride PK)", 1, 64},
+        {"quantile", FV_FLAG_FLOAT, &cfg->dp.p, "WS_max model: quantile p of the output deviation", 1e-6, 0.999999},
+        {"trials", FV_FLAG_INT, &cfg->dp.trials, "WS_max model: Monte Carlo trials per window size", 1, 10000000},
+        {"seed", FV_FLAG_INT, &cfg->dp_seed, "WS_max model: Monte Carlo seed", 0, 2147483647},
+        {"threads", FV_FLAG_INT, &cfg->dp.threads, "threads (0: all cores; results do not depend on it)", 0, 1024},
+        {"prefer", FV_FLAG_STRING, &cfg->prefer, "who wins when WS_min > WS_max: privacy or utility (default: stop)", 0, 0},
+    };
+    memcpy(out, f, sizeof f);
+}
+
+int fv_vmixcli_bcfg_finish(fv_vmixcli_bcfg *cfg, fv_err *e) {
+    if (cfg->prefer && strcmp(cfg->prefer, "privacy") != 0 && strcmp(cfg->prefer, "utility") != 0)
+        return fv_err_set(e, "--prefer must be privacy or utility, not '%s'", cfg->prefer);
+    cfg->dp.seed = (uint64_t)cfg->dp_seed;
+    return 0;
+}

@@ -33,6 +33,7 @@ typedef struct {
     int block, unit;
     double d_max;                 /* WS_max: d* (< 0: not given, then d_rel applies) */
     double d_rel;                 /* WS_max: d* = d_rel x d_p(whole image) when d_max < 0 */
+    int dp_seed;                  /* --seed (copied into dp.seed) */
     fv_dp_cfg dp;                 /* WS_max Monte Carlo settings (images: the client's own) */
     int ws_min, ws_max;           /* > 0: given by the user, skip that bound's computation */
     const char *prefer;           /* NULL, "privacy" or "utility": who wins a conflict */
@@ -59,4 +60,22 @@ void fv_vmixcli_bounds_json(fv_json *j, const fv_vmixcli_bounds *b, const fv_vmi
 /* Documented defaults (docs/visualmixer.md of this repo; the relative d*, FV_VMIX_DEFAULT_DREL
  * in vmix_bounds.h, from experiments/vmix/dstar_sweep*). */
 #define FV_VMIX_DEFAULT_TARGET 0.5
+
+/* ---- the bounds flags `fedvim bounds` and `fedvim mix` share ---- */
+#include "flags.h"
+
+/* Flags --target-vfe, --alpha, --d-max, --d-rel, --block, --unit, --lambda, --kernel, --pool,
+ * --quantile, --trials, --seed, --threads and --prefer, bound to the fields of cfg (whose defaults
+ * fv_vmixcli_bcfg_default sets; cfg->dp.threads doubles as the command's --threads). */
+#define FV_VMIXCLI_BOUND_FLAGS 14
+
+/* Documented defaults for every field the flags set; images NULL, ws_min = ws_max = 0. */
+void fv_vmixcli_bcfg_default(fv_vmixcli_bcfg *cfg);
+
+/* Write the FV_VMIXCLI_BOUND_FLAGS shared flags into out[0..), bound to cfg's fields. */
+void fv_vmixcli_bound_flags(fv_flag *out, fv_vmixcli_bcfg *cfg);
+
+/* After parsing: the checks the flag ranges cannot make (--prefer's value), and --seed into
+ * cfg->dp.seed. Returns 0 or -1 naming the flag. */
+int fv_vmixcli_bcfg_finish(fv_vmixcli_bcfg *cfg, fv_err *e);
 #endif
