@@ -5,7 +5,8 @@ VFE of the training images, per data set.
     python3 experiments/table2/table2.py                              # CPU-sized: LeNet-5, 10k images, 2 epochs
     python3 experiments/table2/table2.py --datasets mnist --model resnet20 --train 3000 --epochs 1 --tag resnet20_cpu
     python3 experiments/table2/table2.py --train 60000 --epochs 20 --tag full   # full size (not run here)
-VisualMixer rows: "vmix" is `fedvim mix` with its defaults (V* 0.5, d* 12: Algorithm 1 between the
+VisualMixer rows: "vmix" is `fedvim mix` with its defaults (V* 0.5; d* = 0.55 x d_p(whole image),
+12 before the default became relative: Algorithm 1 between the
 model's WS_min and WS_max), "uniform4" fixed 4 x 4 windows. Test images are obfuscated like the
 training images (InstaHide: tested on clean images, as Huang et al.). MNIST's LeNet-5 rows of the
 other settings are in ../frontier/results (same settings and seeds)."""
