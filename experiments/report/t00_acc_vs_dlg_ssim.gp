@@ -10,7 +10,4 @@ set key outside right
 plot 't00_acc_vs_dlg_ssim.dat' index 0 with linespoints pt 7 title "none", \
      't00_acc_vs_dlg_ssim.dat' index 1 with linespoints pt 7 title "uniform", \
      't00_acc_vs_dlg_ssim.dat' index 2 with linespoints pt 7 title "guided", \
-     't00_acc_vs_dlg_ssim.dat' index 3 with linespoints pt 7 title "block", \
-     't00_acc_vs_dlg_ssim.dat' index 4 with linespoints pt 7 title "noise", \
-     't00_acc_vs_dlg_ssim.dat' index 5 with linespoints pt 7 title "instahide", \
-     't00_acc_vs_dlg_ssim.dat' index 6 with linespoints pt 7 title "anyws"
+     't00_acc_vs_dlg_ssim.dat' index 3 with linespoints pt 7 title "anyws"

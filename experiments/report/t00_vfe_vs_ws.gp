@@ -8,5 +8,4 @@ set grid
 set key outside right
 set logscale x 2
 plot 't00_vfe_vs_ws.dat' index 0 with linespoints pt 7 title "uniform", \
-     't00_vfe_vs_ws.dat' index 1 with linespoints pt 7 title "block", \
-     't00_vfe_vs_ws.dat' index 2 with linespoints pt 7 title "anyws"
+     't00_vfe_vs_ws.dat' index 1 with linespoints pt 7 title "anyws"

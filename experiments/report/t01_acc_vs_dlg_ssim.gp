@@ -7,7 +7,10 @@ set ylabel "test accuracy"
 set grid
 set key outside right
 
-plot 't01_acc_vs_dlg_ssim.dat' index 0 with linespoints pt 7 title "uniform", \
-     't01_acc_vs_dlg_ssim.dat' index 1 with linespoints pt 7 title "guided", \
-     't01_acc_vs_dlg_ssim.dat' index 2 with linespoints pt 7 title "noise", \
-     't01_acc_vs_dlg_ssim.dat' index 3 with linespoints pt 7 title "anyws"
+plot 't01_acc_vs_dlg_ssim.dat' index 0 with linespoints pt 7 title "none", \
+     't01_acc_vs_dlg_ssim.dat' index 1 with linespoints pt 7 title "uniform", \
+     't01_acc_vs_dlg_ssim.dat' index 2 with linespoints pt 7 title "guided", \
+     't01_acc_vs_dlg_ssim.dat' index 3 with linespoints pt 7 title "block", \
+     't01_acc_vs_dlg_ssim.dat' index 4 with linespoints pt 7 title "noise", \
+     't01_acc_vs_dlg_ssim.dat' index 5 with linespoints pt 7 title "instahide", \
+     't01_acc_vs_dlg_ssim.dat' index 6 with linespoints pt 7 title "anyws"

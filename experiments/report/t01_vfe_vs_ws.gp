@@ -8,4 +8,5 @@ set grid
 set key outside right
 set logscale x 2
 plot 't01_vfe_vs_ws.dat' index 0 with linespoints pt 7 title "uniform", \
-     't01_vfe_vs_ws.dat' index 1 with linespoints pt 7 title "anyws"
+     't01_vfe_vs_ws.dat' index 1 with linespoints pt 7 title "block", \
+     't01_vfe_vs_ws.dat' index 2 with linespoints pt 7 title "anyws"

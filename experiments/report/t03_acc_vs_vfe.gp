@@ -7,10 +7,7 @@ set ylabel "test accuracy"
 set grid
 set key outside right
 
-plot 't03_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "plain", \
-     't03_acc_vs_vfe.dat' index 1 with linespoints pt 7 title "vmix", \
-     't03_acc_vs_vfe.dat' index 2 with linespoints pt 7 title "uniform4", \
-     't03_acc_vs_vfe.dat' index 3 with linespoints pt 7 title "noise0.1", \
-     't03_acc_vs_vfe.dat' index 4 with linespoints pt 7 title "noise0.25", \
-     't03_acc_vs_vfe.dat' index 5 with linespoints pt 7 title "instahide2", \
-     't03_acc_vs_vfe.dat' index 6 with linespoints pt 7 title "instahide4"
+plot 't03_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "uniform", \
+     't03_acc_vs_vfe.dat' index 1 with linespoints pt 7 title "guided", \
+     't03_acc_vs_vfe.dat' index 2 with linespoints pt 7 title "noise", \
+     't03_acc_vs_vfe.dat' index 3 with linespoints pt 7 title "anyws"

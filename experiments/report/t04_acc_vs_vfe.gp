@@ -7,7 +7,7 @@ set ylabel "test accuracy"
 set grid
 set key outside right
 
-plot 't04_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "plain", \
-     't04_acc_vs_vfe.dat' index 1 with linespoints pt 7 title "vmix", \
-     't04_acc_vs_vfe.dat' index 2 with linespoints pt 7 title "uniform4", \
-     't04_acc_vs_vfe.dat' index 3 with linespoints pt 7 title "noise0.25"
+plot 't04_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "none", \
+     't04_acc_vs_vfe.dat' index 1 with linespoints pt 7 title "uniform", \
+     't04_acc_vs_vfe.dat' index 2 with linespoints pt 7 title "guided", \
+     't04_acc_vs_vfe.dat' index 3 with linespoints pt 7 title "anyws"

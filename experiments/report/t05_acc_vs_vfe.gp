@@ -10,4 +10,7 @@ set key outside right
 plot 't05_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "plain", \
      't05_acc_vs_vfe.dat' index 1 with linespoints pt 7 title "vmix", \
      't05_acc_vs_vfe.dat' index 2 with linespoints pt 7 title "uniform4", \
-     't05_acc_vs_vfe.dat' index 3 with linespoints pt 7 title "noise0.25"
+     't05_acc_vs_vfe.dat' index 3 with linespoints pt 7 title "noise0.1", \
+     't05_acc_vs_vfe.dat' index 4 with linespoints pt 7 title "noise0.25", \
+     't05_acc_vs_vfe.dat' index 5 with linespoints pt 7 title "instahide2", \
+     't05_acc_vs_vfe.dat' index 6 with linespoints pt 7 title "instahide4"

@@ -7,4 +7,7 @@ set ylabel "test accuracy"
 set grid
 set key outside right
 
-plot 't08_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "all"
+plot 't08_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "plain", \
+     't08_acc_vs_vfe.dat' index 1 with linespoints pt 7 title "vmix", \
+     't08_acc_vs_vfe.dat' index 2 with linespoints pt 7 title "uniform4", \
+     't08_acc_vs_vfe.dat' index 3 with linespoints pt 7 title "noise0.25"

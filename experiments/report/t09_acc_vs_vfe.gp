@@ -7,5 +7,7 @@ set ylabel "test accuracy"
 set grid
 set key outside right
 
-plot 't09_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "uniform", \
-     't09_acc_vs_vfe.dat' index 1 with linespoints pt 7 title "guided"
+plot 't09_acc_vs_vfe.dat' index 0 with linespoints pt 7 title "plain", \
+     't09_acc_vs_vfe.dat' index 1 with linespoints pt 7 title "vmix", \
+     't09_acc_vs_vfe.dat' index 2 with linespoints pt 7 title "uniform4", \
+     't09_acc_vs_vfe.dat' index 3 with linespoints pt 7 title "noise0.25"

@@ -18,4 +18,16 @@ plot 'fl_accuracy_per_round.dat' index 0 with linespoints pt 7 title "stadam\\_c
      'fl_accuracy_per_round.dat' index 8 with linespoints pt 7 title "stadam\\_cpu\\_stadam\\_mu0.9", \
      'fl_accuracy_per_round.dat' index 9 with linespoints pt 7 title "stadam\\_cpu\\_stadam\\_mu0.9 (mixed test images)", \
      'fl_accuracy_per_round.dat' index 10 with linespoints pt 7 title "stadam\\_cpu\\_stadam\\_mu0.9\\_lr1e-4", \
-     'fl_accuracy_per_round.dat' index 11 with linespoints pt 7 title "stadam\\_cpu\\_stadam\\_mu0.9\\_lr1e-4 (mixed test images)"
+     'fl_accuracy_per_round.dat' index 11 with linespoints pt 7 title "stadam\\_cpu\\_stadam\\_mu0.9\\_lr1e-4 (mixed test images)", \
+     'fl_accuracy_per_round.dat' index 12 with linespoints pt 7 title "stadam\\_full\\_adam", \
+     'fl_accuracy_per_round.dat' index 13 with linespoints pt 7 title "stadam\\_full\\_adam (mixed test images)", \
+     'fl_accuracy_per_round.dat' index 14 with linespoints pt 7 title "stadam\\_full\\_adam\\_lr3e-3", \
+     'fl_accuracy_per_round.dat' index 15 with linespoints pt 7 title "stadam\\_full\\_adam\\_lr3e-3 (mixed test images)", \
+     'fl_accuracy_per_round.dat' index 16 with linespoints pt 7 title "stadam\\_full\\_sgd", \
+     'fl_accuracy_per_round.dat' index 17 with linespoints pt 7 title "stadam\\_full\\_sgd (mixed test images)", \
+     'fl_accuracy_per_round.dat' index 18 with linespoints pt 7 title "stadam\\_full\\_stadam", \
+     'fl_accuracy_per_round.dat' index 19 with linespoints pt 7 title "stadam\\_full\\_stadam (mixed test images)", \
+     'fl_accuracy_per_round.dat' index 20 with linespoints pt 7 title "stadam\\_full\\_stadam\\_mu0.9", \
+     'fl_accuracy_per_round.dat' index 21 with linespoints pt 7 title "stadam\\_full\\_stadam\\_mu0.9 (mixed test images)", \
+     'fl_accuracy_per_round.dat' index 22 with linespoints pt 7 title "stadam\\_full\\_stadam\\_mu0.9\\_lr1e-4", \
+     'fl_accuracy_per_round.dat' index 23 with linespoints pt 7 title "stadam\\_full\\_stadam\\_mu0.9\\_lr1e-4 (mixed test images)"

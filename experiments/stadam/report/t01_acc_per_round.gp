@@ -1,0 +1,15 @@
+# t01_acc_per_round: made by fedvim report; run `gnuplot t01_acc_per_round.gp` in this folder to redraw t01_acc_per_round.png
+set terminal png size 900,600
+set output 't01_acc_per_round.png'
+set title "Test accuracy per round"
+set xlabel "round"
+set ylabel "test accuracy"
+set grid
+set key outside right
+
+plot 't01_acc_per_round.dat' index 0 with linespoints pt 7 title "sgd", \
+     't01_acc_per_round.dat' index 1 with linespoints pt 7 title "adam", \
+     't01_acc_per_round.dat' index 2 with linespoints pt 7 title "adam\\_lr3e-3", \
+     't01_acc_per_round.dat' index 3 with linespoints pt 7 title "stadam", \
+     't01_acc_per_round.dat' index 4 with linespoints pt 7 title "stadam\\_mu0.9", \
+     't01_acc_per_round.dat' index 5 with linespoints pt 7 title "stadam\\_mu0.9\\_lr1e-4"
