@@ -26,16 +26,17 @@ Usage: leakage.py [--only gan,dlg,mia,reasm,active] [--quick] [--threads 1]
 Runs CPU-sized (the dev box: 2 shared cores); `--quick` is a smoke run with tiny settings.
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import fvexp  # noqa: E402
+
+ROOT = fvexp.ROOT
 RESULTS = os.path.join(HERE, "results")
 GRIDS = os.path.join(HERE, "grids")
 CACHE = os.path.join(ROOT, "results", "attacks_cache")  # ignored by git: the oracle cache
@@ -48,20 +49,9 @@ SETTINGS = [
 ]
 
 
-def fedvim_bin():
-    b = os.environ.get("FEDVIM_BIN")
-    if b:
-        return b
-    for d in ("build", "build-attacks"):
-        p = os.path.join(ROOT, d, "fedvim")
-        if os.path.exists(p):
-            return p
-    sys.exit("fedvim binary not found: build it (scripts/setup.sh) or set FEDVIM_BIN")
-
-
 def run(name, args, log, out=None):
     """Run `fedvim attack ...`, save its JSON as results/<name>.json, copy its grids."""
-    cmd = [fedvim_bin(), "attack"] + [str(a) for a in args] + ["--json"]
+    cmd = [fvexp.fedvim_bin(), "attack"] + [str(a) for a in args] + ["--json"]
     tmp = None
     if out:
         tmp = os.path.join(CACHE, "out_" + name)
@@ -90,23 +80,7 @@ def run(name, args, log, out=None):
     return res
 
 
-def machine():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    return {"host_cores": os.cpu_count(), "cpu": cpu, "system": platform.platform(), "commit": commit,
-            "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-
-
-MACHINE = machine()
+MACHINE = fvexp.machine()
 
 
 def load(name):
