@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "fl_harness.h"
 #include "fv_common.h"
 
@@ -133,4 +134,17 @@ int fh_run_exp(const fh_ctx *c, const char *name, const char *base, const char *
     snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", base, c->root, extra ? extra : "");
     fh_put(p, text);
     return fh_run(c, out, 300, "run", p, "--quiet", "--overwrite", (const char *)NULL);
+}
+
+void fh_expect_config_error(const char *base_ini, const char *extra, const char *n1, const char *n2) {
+    char text[4096];
+    snprintf(text, sizeof text, "%s%s\n", base_ini, extra);
+    fv_config c;
+    fv_config_defaults(&c);
+    fv_err e = {{0}};
+    int rc = fv_config_parse(&c, "t.ini", text, strlen(text), &e);
+    if (rc == 0) rc = fv_config_check(&c, &e);
+    if (rc == 0) fail_msg("accepted: %s", extra);
+    if (!strstr(e.msg, n1) || (n2 && !strstr(e.msg, n2)))
+        fail_msg("for %s: message '%s' lacks '%s' / '%s'", extra, e.msg, n1, n2 ? n2 : "");
 }

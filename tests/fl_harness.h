@@ -35,5 +35,8 @@ int fh_run(const fh_ctx *c, const char *out, double timeout, ...);
 /* Write NAME.ini = base + "[output] dir = ROOT/results" + extra, run `fedvim run NAME.ini --quiet
  * --overwrite` with a 300 s deadline, output to NAME.out. Returns the exit status. */
 int fh_run_exp(const fh_ctx *c, const char *name, const char *base, const char *extra);
+/* Parse base_ini + "\n" + extra as "t.ini" and check it: the config must be rejected with a
+ * message holding n1 and, when not NULL, n2 (fails the test otherwise). */
+void fh_expect_config_error(const char *base_ini, const char *extra, const char *n1, const char *n2);
 
 #endif
