@@ -908,6 +908,7 @@ static int write_final(fv_coord *c, double seconds, fv_err *e) {
         fv_json_num(&j, "vfe_test_clean", c->test_vfe_clean);
         fv_json_int(&j, "test_ws_min", c->test_bounds.ws_min);
         fv_json_int(&j, "test_ws_max", c->test_bounds.ws_max);
+        fv_json_num(&j, "test_d_star", c->test_bounds.d_star);
     }
     fv_json_str(&j, "model", c->cfg.model);
     fv_json_str(&j, "dataset", c->cfg.dataset);
@@ -987,8 +988,9 @@ static int setup_mixed_test(fv_coord *c, const char *key_path, fv_err *e) {
         sum += fv_vfe_image_u8(c->test.x + (size_t)i * per, c->test.c, c->test.h, c->test.w, c->cfg.vmix_block,
                                c->cfg.vmix_lambda);
     c->test_vfe_clean = c->test.n ? sum / c->test.n : NAN;
-    coord_log(c, "mixed %d test images (WS %d..%d%s, mean VFE %.3f; clean images %.3f) in %.1f s", c->test.n,
-              c->test_bounds.ws_min, c->test_bounds.ws_max, c->test_bounds.resolved ? ", conflict resolved" : "",
+    coord_log(c, "mixed %d test images (WS %d..%d, d* %.4g%s, mean VFE %.3f; clean images %.3f) in %.1f s", c->test.n,
+              c->test_bounds.ws_min, c->test_bounds.ws_max, c->test_bounds.d_star,
+              c->test_bounds.resolved ? ", conflict resolved" : "",
               st.vfe_mean, c->test_vfe_clean, fv_now() - t0);
     sodium_memzero(secret, sizeof secret);
     return 0;

@@ -49,7 +49,7 @@ void fv_exp_client_rng(const fv_config *c, int round, int client, fv_rng *r);
 typedef struct {
     int ws_min, ws_max;             /* the bounds used */
     int ws_min_model, ws_max_model; /* as computed before a conflict was resolved */
-    double d_star;                  /* the d* WS_max came from (given, or d_star_relative's) */
+    double d_star;                  /* the d* WS_max came from (given, or d_star_relative x d_p) */
     const char *resolved;           /* NULL, or "privacy" / "utility" when visualmixer.conflict chose */
 } fv_exp_bounds;
 

@@ -733,7 +733,10 @@ static void test_visualmixer(void **state) {
     path(p, sizeof p, "results/vm_a/summary.json");
     char *s = slurp(p);
     double vt = json_num(s, "vfe_test"), vclean = json_num(s, "vfe_test_clean");
+    /* the default d* = auto is reported as the number it became for the test images */
+    double dstar = json_num(s, "test_d_star");
     free(s);
+    assert_true(dstar > 0 && isfinite(dstar));
     print_message("VFE: clients' shards %.3f, mixed test %.3f, clean test %.3f\n", vc, vt, vclean);
     assert_true(vt > vclean); /* mixing destroys visual structure: VFE rises */
 
