@@ -193,21 +193,25 @@ static int link_keys(const char *dir, const char *keys_dir, fv_err *e) {
     return 0;
 }
 
-/* The --device of worker i: NULL (the worker's default, the CPU) without --device, else device
- * list entry i mod its length, round-robin ("cuda:0,1" puts workers 0, 2, ... on GPU 0 and 1, 3,
- * ... on GPU 1). The list was validated by cmd_run. */
-static const char *worker_device(const char *device, int i, char *buf, size_t n) {
-    int devs[FV_MAX_DEVICES], nd = 0;
-    fv_err e;
-    if (!device || fv_device_list_parse(device, devs, FV_MAX_DEVICES, &nd, &e) != 0 || nd < 1) return device;
-    int d = devs[i % nd];
+/* Where the workers train: the --device list, parsed once (n = 0: no --device, the workers'
+ * default, the CPU). */
+typedef struct {
+    int dev[FV_MAX_DEVICES]; /* -1: cpu */
+    int n;
+} device_list;
+
+/* The --device of worker i: NULL without a list, else entry i mod n, round-robin ("cuda:0,1"
+ * puts workers 0, 2, ... on GPU 0 and 1, 3, ... on GPU 1). */
+static const char *worker_device(const device_list *dl, int i, char *buf, size_t n) {
+    if (dl->n < 1) return NULL;
+    int d = dl->dev[i % dl->n];
     if (d < 0) return "cpu";
     snprintf(buf, n, "cuda:%d", d);
     return buf;
 }
 
 static int run_one(const char *config_path, const char *resume_dir, const char *const *sets, int nsets,
-                   int overwrite, int quiet, const char *data_dir, const char *device, const char *keys_dir, run_result *res,
+                   int overwrite, int quiet, const char *data_dir, const device_list *devices, const char *keys_dir, run_result *res,
                    fv_err *e) {
     fv_config cfg;
     char dir[1024];
@@ -285,7 +289,7 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
     int rc = 0;
     for (int i = 0; i < cfg.workers; i++) {
         char wdev[32];
-        const char *wd = worker_device(device, i, wdev, sizeof wdev);
+        const char *wd = worker_device(devices, i, wdev, sizeof wdev);
         if (wd && !quiet) fprintf(stderr, "run: worker local-%d trains on %s\n", i, wd);
         pid_t pid = spawn_worker(dir, fv_coord_endpoint(c), i, cfg.vmix, cfg.security, data_dir, wd, e);
         if (pid < 0) {
@@ -362,8 +366,8 @@ int fv_cmd_run(int argc, char **argv) {
         fprintf(stderr, "%s\n", e.msg);
         return 2;
     }
-    int devs[FV_MAX_DEVICES], ndev = 0;
-    if (device && fv_device_list_parse(device, devs, FV_MAX_DEVICES, &ndev, &e) != 0) {
+    device_list devices = {.n = 0};
+    if (device && fv_device_list_parse(device, devices.dev, FV_MAX_DEVICES, &devices.n, &e) != 0) {
         fprintf(stderr, "fedvim run: %s\n", e.msg);
         return 2;
     }
@@ -389,7 +393,7 @@ int fv_cmd_run(int argc, char **argv) {
     memset(res, 0, sizeof res);
     int status = 0, ok = 0;
     for (int i = 0; i < n && !interrupted; i++) {
-        if (run_one(resume ? NULL : pos[i], resume, sets, nsets, overwrite, quiet, data_dir, device, keys_dir, &res[i], &e) !=
+        if (run_one(resume ? NULL : pos[i], resume, sets, nsets, overwrite, quiet, data_dir, &devices, keys_dir, &res[i], &e) !=
             0) {
             fprintf(stderr, "fedvim run: %s%s%s\n", res[i].name[0] ? res[i].name : "", res[i].name[0] ? ": " : "", e.msg);
             status = 1;
