@@ -18,7 +18,7 @@
 
 static int bench_train(int argc, char **argv) {
     const char *model = "lenet5", *device = "cpu", *data_dir = NULL;
-    int batch = 64, threads = 2, images = 0, json = 0, seed = 0;
+    int batch = 64, threads = 2, images = 0, json = 0, seed = 0, graphs = 1;
     fv_flag flags[] = {
         {"model", FV_FLAG_STRING, &model, "model to train (see fedvim train --help)", 0, 0},
         {"batch", FV_FLAG_INT, &batch, "minibatch size", 1, 65536},
@@ -27,6 +27,7 @@ static int bench_train(int argc, char **argv) {
         {"images", FV_FLAG_INT, &images, "images to time (default: 12000 for lenet5, 20 batches otherwise)", 0, 100000000},
         {"data-dir", FV_FLAG_STRING, &data_dir, "MNIST folder for lenet5 (default: the standard place; random data if absent)", 0, 0},
         {"seed", FV_FLAG_INT, &seed, "seed", 0, 2147483647},
+        {"graphs", FV_FLAG_INT, &graphs, "--device cuda: 1 replays each full batch's step as a CUDA graph, 0 launches every kernel (what the graphs save in launch overhead)", 0, 1},
         {"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0},
     };
     const char *pos[1];
@@ -93,6 +94,7 @@ static int bench_train(int argc, char **argv) {
         cn = fv_cuda_net_new(net, dev, batch, &e);
         if (cn) {
             fv_cuda_net_set_opt(cn, &oc);
+            fv_cuda_net_set_graphs(cn, graphs);
             sh = fv_cuda_shard_new(cn);
         }
         /* all of d first, so that the buffer (and the graph that reads it) outlives the warm-up's
@@ -150,7 +152,10 @@ static int bench_train(int argc, char **argv) {
         fv_json_str(&j, "model", model);
         fv_json_str(&j, "device", device);
         fv_json_str(&j, "device_name", where);
-        if (cn) fv_json_str(&j, "convolutions", fv_cuda_net_info_get(cn).conv);
+        if (cn) {
+            fv_json_str(&j, "convolutions", fv_cuda_net_info_get(cn).conv);
+            fv_json_int(&j, "graphs", graphs);
+        }
         fv_json_str(&j, "data", source);
         fv_json_int(&j, "batch", batch);
         fv_json_int(&j, "threads", threads);

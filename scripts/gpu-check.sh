@@ -91,9 +91,9 @@ run() {
     # every measured parity error, for the record (docs/cuda.md quotes them)
     grep -h "tolerance" "$out"/test_cuda_*.log >"$out/parity.txt" 2>/dev/null || true
 
-    echo "== 2. fedvim train --device cuda: LeNet-5, one MNIST epoch"
-    fv timeout 120 "$G/bin/fedvim" train --device cuda --data-dir "$G/mnist" --epochs 1 --json \
-        >"$out/train_lenet.json" 2>"$out/train_lenet.log"
+    echo "== 2. fedvim train --device cuda: issue 2's LeNet-5 command (seed 1), one MNIST epoch"
+    fv timeout 120 "$G/bin/fedvim" train --device cuda --data-dir "$G/mnist" --model lenet5 --epochs 1 --batch 64 \
+        --optimizer adam --lr 1e-3 --seed 1 --json >"$out/train_lenet.json" 2>"$out/train_lenet.log"
     local acc
     acc=$(field "$out/train_lenet.json" test_accuracy)
     tail -n 2 "$out/train_lenet.log"
@@ -117,10 +117,43 @@ run() {
             cat "$out/bench_${model}_$conv.log"
         done
     done
+    # the same without CUDA graphs: what launch overhead costs each step
+    for model in lenet5 resnet20; do
+        local extra="--batch 64 --data-dir $G/mnist --images 60000"
+        [[ $model == resnet20 ]] && extra="--batch 128 --images 6144"
+        # shellcheck disable=SC2086
+        FEDVIM_CUDA_CONV=cudnn fv timeout 120 "$G/bin/fedvim" bench train --device cuda --model $model $extra \
+            --graphs 0 --json >"$out/bench_${model}_nograph.json" 2>"$out/bench_${model}_nograph.log"
+        echo "-- $model, cudnn, graphs off:"; cat "$out/bench_${model}_nograph.log"
+    done
 
-    echo "== 4. PyTorch reference (same GPU, same run)"
-    (cd "$G" && env -u LD_LIBRARY_PATH timeout 300 python3 pytorch_ref.py mnist lenet_gpu resnet_gpu fedavg_gpu) \
-        >"$out/pytorch.txt" 2>&1
+    echo "== 4. fedvim FedAvg on one GPU: 10 clients x 6,000 MNIST, E 1, B 50, Adam, 10 worker processes"
+    local fl=/tmp/fedvim-gpu-fl
+    rm -rf "$fl"
+    fv timeout 180 "$G/bin/fedvim" run experiments/bench/fedavg_gpu.ini --device cuda --data "$G/mnist" \
+        --set output.dir="$fl" --quiet --overwrite --json >"$out/fedavg.json" 2>"$out/fedavg.log"
+    echo "fedvim run exit $?"; tail -n 5 "$out/fedavg.log"
+    mkdir -p "$out/fedavg"
+    cp "$fl"/fedavg_gpu/{metrics.jsonl,summary.json,coordinator.log} "$out/fedavg/" 2>/dev/null
+    cp -r "$fl"/fedavg_gpu/logs "$out/fedavg/" 2>/dev/null
+    cat "$out/fedavg/metrics.jsonl" 2>/dev/null
+
+    echo "== 5. the CPU of the GPU machine (issue 2): acceptance command on 2 threads, bench train on 2 and 16"
+    fv timeout 120 "$G/bin/fedvim" train --data-dir "$G/mnist" --model lenet5 --epochs 1 --batch 64 \
+        --optimizer adam --lr 1e-3 --seed 1 --threads 2 --json >"$out/train_lenet_cpu2.json" 2>"$out/train_lenet_cpu2.log"
+    tail -n 1 "$out/train_lenet_cpu2.log"; tail -n 1 "$out/train_lenet_cpu2.json"
+    local th
+    for th in 2 16; do
+        fv timeout 60 "$G/bin/fedvim" bench train --model lenet5 --batch 64 --threads $th --data-dir "$G/mnist" \
+            --json >"$out/cpu_lenet5_t$th.json" 2>"$out/cpu_lenet5_t$th.log"
+        fv timeout 60 "$G/bin/fedvim" bench train --model resnet20 --batch 128 --threads $th \
+            --images $((th == 2 ? 384 : 1280)) --json >"$out/cpu_resnet20_t$th.json" 2>"$out/cpu_resnet20_t$th.log"
+        cat "$out/cpu_lenet5_t$th.log" "$out/cpu_resnet20_t$th.log"
+    done
+
+    echo "== 6. PyTorch reference (same machine, same run): GPU, then CPU on 2 and 16 threads"
+    (cd "$G" && env -u LD_LIBRARY_PATH timeout 300 python3 pytorch_ref.py mnist lenet_gpu resnet_gpu fedavg_gpu \
+        lenet_cpu2 lenet_cpu16 resnet_cpu2 resnet_cpu16) >"$out/pytorch.txt" 2>&1
     cat "$out/pytorch.txt"
 
     echo "== summary"
@@ -151,13 +184,33 @@ for label, model, r, target in rows:
         print(f"{label:24} {conv:7} {f:13.0f} {r:14.0f} {ratio:7.2f} {target:6.1f}x")
     if not best >= target:
         met = False
-fa = ref.get('fedavg_lenet_10clients_gpu_round_s')
-if fa is not None:
-    print(f"FedAvg 10 clients LeNet-5 (PyTorch): {fa:.2f} s per round, {ref.get('fedavg_lenet_5rounds_acc')} "
-          "accuracy; this check runs no fedvim federation, so no ratio")
+for model in ('lenet5', 'resnet20'):
+    g, n = fed(f'bench_{model}_cudnn.json'), fed(f'bench_{model}_nograph.json')
+    print(f"{model}: cudnn with graphs {g:.0f} img/s, without {n:.0f} img/s ({g / n if n > 0 else float('nan'):.2f}x)")
+fa = ref.get('fedavg_lenet_10clients_gpu_round_s', float('nan'))
+try:
+    rows_fl = [json.loads(l) for l in open(f'{out}/fedavg/metrics.jsonl') if l.startswith('{')]
+    ts = [r['seconds'] - r.get('eval_seconds', 0.0) for r in rows_fl[1:]]
+    fv_round = sum(ts) / len(ts)
+    fv_acc = rows_fl[-1].get('test_accuracy', float('nan'))
+    print('fedvim FedAvg rounds (s, without evaluation):', ' '.join(f"{r['seconds'] - r.get('eval_seconds', 0.0):.3f}" for r in rows_fl))
+except Exception as ex:
+    fv_round, fv_acc = float('nan'), float('nan')
+    print('fedvim FedAvg: no metrics:', ex)
+print(f"FedAvg round (rounds 2-5): fedvim {fv_round:.3f} s at {fv_acc} accuracy, PyTorch {fa:.3f} s at "
+      f"{ref.get('fedavg_lenet_5rounds_acc')} accuracy: {fa / fv_round if fv_round > 0 else float('nan'):.2f}x (target >= 4x)")
+if not fa / fv_round >= 4.0:
+    met = False
+cpu = [('LeNet-5 CPU 2 threads', 'cpu_lenet5_t2.json', 'lenet_mnist_cpu2_b64_img_s'),
+       ('LeNet-5 CPU 16 threads', 'cpu_lenet5_t16.json', 'lenet_mnist_cpu16_b64_img_s'),
+       ('ResNet-20 CPU 2 threads', 'cpu_resnet20_t2.json', 'resnet20_cpu2_b128_img_s'),
+       ('ResNet-20 CPU 16 threads', 'cpu_resnet20_t16.json', 'resnet20_cpu16_b128_img_s')]
+for label, f, k in cpu:
+    a, b = fed(f), ref.get(k, float('nan'))
+    print(f"{label:24} fedvim {a:9.0f} PyTorch {b:9.0f} ratio {a / b if b == b and b > 0 else float('nan'):5.2f}")
 tests_ok = os.environ['OK'] == '1'
 print('tests and train check:', 'PASS' if tests_ok else 'FAIL')
-print('targets (best conv path per workload):', 'MET' if met else 'NOT MET')
+print('GPU targets (LeNet-5 2x, ResNet-20 1x best conv path; FedAvg 4x):', 'MET' if met else 'NOT MET')
 sys.exit(0 if tests_ok and met else 1)
 EOF
     return $?
