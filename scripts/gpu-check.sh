@@ -216,8 +216,56 @@ EOF
     return $?
 }
 
+# The GPU tests again, then fedvim's and PyTorch's GPU throughput alternated REPS times (default 3)
+# in one call, for ratios of medians (one run of each is noisy when the ratio is near its target).
+repeat() {
+    [[ -x $G/bin/fedvim ]] || { echo "repeat: $G/bin/fedvim missing: run 'prepare' first" >&2; exit 2; }
+    local out=${OUT:-$G/out} reps=${REPS:-3} ok=1 t i
+    mkdir -p "$out"
+    fv() { env LD_LIBRARY_PATH="$G/lib:/usr/local/cuda/lib64" "$@"; }
+    echo "== gpu-check repeat of commit $(cat "$G/commit" 2>/dev/null)"
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1
+    for t in test_cuda_layers test_cuda_net; do
+        fv timeout 240 "$G/bin/$t" >"$out/$t.log" 2>&1
+        local rc=$?
+        echo "$t: exit $rc"; [[ $rc == 0 ]] || { ok=0; grep -E "ERROR|FAILED|skipped" "$out/$t.log" | head -20; }
+    done
+    grep -hE "sensitivity|tolerance" "$out"/test_cuda_net.log >"$out/parity.txt"
+    for ((i = 1; i <= reps; i++)); do
+        fv timeout 60 "$G/bin/fedvim" bench train --device cuda --model lenet5 --batch 64 --data-dir "$G/mnist" \
+            --images 60000 --json >"$out/lenet5_$i.json" 2>/dev/null
+        fv timeout 60 "$G/bin/fedvim" bench train --device cuda --model resnet20 --batch 128 --images 6144 \
+            --json >"$out/resnet20_$i.json" 2>/dev/null
+        (cd "$G" && env -u LD_LIBRARY_PATH timeout 120 python3 pytorch_ref.py mnist lenet_gpu resnet_gpu) \
+            >"$out/pytorch_$i.txt" 2>&1
+    done
+    OUTD="$out" REPS="$reps" OK="$ok" env -u LD_LIBRARY_PATH python3 - <<'EOF2' | tee "$out/summary.txt"
+import json, os, statistics, sys
+out, reps = os.environ['OUTD'], int(os.environ['REPS'])
+def last(path, key):
+    try:
+        txt = open(path).read()
+        if path.endswith('.txt'):
+            return float(json.loads(txt[txt.index('{'):])[key])
+        return float(json.loads([l for l in txt.splitlines() if l.startswith('{')][-1])[key])
+    except Exception:
+        return float('nan')
+met = True
+for model, key, target in (('lenet5', 'lenet_mnist_gpu_b64_img_s', 2.0), ('resnet20', 'resnet20_gpu_b128_img_s', 1.0)):
+    f = [last(f'{out}/{model}_{i}.json', 'images_per_second') for i in range(1, reps + 1)]
+    p = [last(f'{out}/pytorch_{i}.txt', key) for i in range(1, reps + 1)]
+    r = statistics.median(f) / statistics.median(p)
+    print(f"{model}: fedvim {' '.join(f'{x:.0f}' for x in f)} | PyTorch {' '.join(f'{x:.0f}' for x in p)} img/s; "
+          f"ratio of medians {r:.2f} (target {target}x)")
+    met = met and r >= target
+print('GPU tests:', 'PASS' if os.environ['OK'] == '1' else 'FAIL', '| targets:', 'MET' if met else 'NOT MET')
+sys.exit(0 if met and os.environ['OK'] == '1' else 1)
+EOF2
+}
+
 case ${1:-} in
 prepare) shift; prepare "$@" ;;
 run) run ;;
-*) echo "usage: scripts/gpu-check.sh prepare [BUILD_DIR] | run" >&2; exit 2 ;;
+repeat) repeat ;;
+*) echo "usage: scripts/gpu-check.sh prepare [BUILD_DIR] | run | repeat" >&2; exit 2 ;;
 esac
