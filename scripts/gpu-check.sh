@@ -236,7 +236,12 @@ repeat() {
             --images 60000 --json >"$out/lenet5_$i.json" 2>/dev/null
         fv timeout 60 "$G/bin/fedvim" bench train --device cuda --model resnet20 --batch 128 --images 6144 \
             --json >"$out/resnet20_$i.json" 2>/dev/null
-        (cd "$G" && env -u LD_LIBRARY_PATH timeout 120 python3 pytorch_ref.py mnist lenet_gpu resnet_gpu) \
+        for t in 2 16; do
+            fv timeout 60 "$G/bin/fedvim" bench train --model lenet5 --batch 64 --threads $t --data-dir "$G/mnist" \
+                --json >"$out/cpu${t}_$i.json" 2>/dev/null
+        done
+        (cd "$G" && env -u LD_LIBRARY_PATH timeout 120 python3 pytorch_ref.py mnist lenet_gpu resnet_gpu lenet_cpu2 \
+            lenet_cpu16) \
             >"$out/pytorch_$i.txt" 2>&1
     done
     OUTD="$out" REPS="$reps" OK="$ok" env -u LD_LIBRARY_PATH python3 - <<'EOF2' | tee "$out/summary.txt"
@@ -251,7 +256,8 @@ def last(path, key):
     except Exception:
         return float('nan')
 met = True
-for model, key, target in (('lenet5', 'lenet_mnist_gpu_b64_img_s', 2.0), ('resnet20', 'resnet20_gpu_b128_img_s', 1.0)):
+for model, key, target in (('lenet5', 'lenet_mnist_gpu_b64_img_s', 2.0), ('resnet20', 'resnet20_gpu_b128_img_s', 1.0),
+                           ('cpu2', 'lenet_mnist_cpu2_b64_img_s', 1.5), ('cpu16', 'lenet_mnist_cpu16_b64_img_s', 1.5)):
     f = [last(f'{out}/{model}_{i}.json', 'images_per_second') for i in range(1, reps + 1)]
     p = [last(f'{out}/pytorch_{i}.txt', key) for i in range(1, reps + 1)]
     r = statistics.median(f) / statistics.median(p)
