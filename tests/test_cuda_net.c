@@ -4,7 +4,9 @@
  * shard reuse and the errors a user can cause. Plus the --device parser and the CPU build's
  * fallback, which run in every build.
  *
- * Tolerances (normwise per tensor: max |gpu - cpu| / max |cpu|; each measured value is printed):
+ * Tolerances (normwise per tensor: max |gpu - cpu| / max |cpu|, except parameter changes and
+ * optimizer state after training steps: ||gpu - cpu||_2 / ||cpu||_2, where an isolated flip
+ * (below) moves a few elements by a whole step; each measured value is printed):
  *   GRAD_TOL_SHALLOW 1e-4  gradients of LeNet-5-sized models after one forward/backward: the
  *                          per-op differences of test_cuda_layers.c through a few layers;
  *   GRAD_TOL_DEEP    1e-3  ResNet-20 and MobileNet, at least;
@@ -58,7 +60,7 @@
 #define STEP_TOL 2e-3
 #define DLOGIT_TOL 1e-3
 #define MIN_REF 1e-6
-#define SENS_SEEDS 4
+#define SENS_SEEDS 6
 #define SENS_K 3.0
 
 /* ---- parser and fallback: every build ---- */
@@ -166,6 +168,8 @@ static double normwise(const float *a, const float *ref, size_t n) {
     return den >= MIN_REF ? num / den : -1.0;
 }
 
+static double rel_l2(const float *a, const float *ref, size_t n);
+
 /* Moves every value by one ulp of float32 (relative 2^-23), up or down at random. */
 static void perturb_ulp(float *p, size_t n, uint64_t seed) {
     fv_rng r;
@@ -173,21 +177,38 @@ static void perturb_ulp(float *p, size_t n, uint64_t seed) {
     for (size_t i = 0; i < n; i++) p[i] *= fv_rng_below(&r, 2) ? 1.0f + 0x1p-23f : 1.0f - 0x1p-23f;
 }
 
-/* Normwise error of gpu against cpu; fails past tol or on an all-zero reference. Prints it. */
-static void check(const char *what, const float *gpu, const float *cpu, size_t n, double tol) {
-    const double err = normwise(gpu, cpu, n);
-    if (err < 0.0) fail_msg("%s: CPU reference is all zero (below %g): nothing to compare", what, MIN_REF);
-    print_message("  %-40s %.2e (tolerance %.0e)\n", what, err, tol);
-    if (!(err <= tol)) fail_msg("%s: GPU vs CPU normwise error %.3g > %.0e", what, err, tol);
+/* Error of gpu against cpu (metric: normwise or rel_l2), printed; fails past tol. A tensor whose
+ * CPU reference is all below MIN_REF (a batch-norm weight whose every output a ReLU cuts, say) is
+ * checked absolutely instead: the GPU's must be below MIN_REF too; returns 1 then, so that a
+ * caller can refuse a model whose tensors are mostly zero (nothing would be compared), else 0. */
+static int check_with(double (*metric)(const float *, const float *, size_t), const char *what, const float *gpu,
+                      const float *cpu, size_t n, double tol) {
+    const double err = metric(gpu, cpu, n);
+    if (err < 0.0) {
+        double mx = 0.0;
+        for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs((double)gpu[i]));
+        print_message("  %-40s max |gpu| %.1e, |cpu| < %.0e: both zero\n", what, mx, MIN_REF);
+        if (!(mx < MIN_REF)) fail_msg("%s: CPU reference is zero, GPU's max |.| is %.3g", what, mx);
+        return 1;
+    }
+    print_message("  %-40s %.2e (tolerance %.2e)\n", what, err, tol);
+    if (!(err <= tol)) fail_msg("%s: GPU vs CPU error %.3g > %.2e", what, err, tol);
+    return 0;
 }
 
-static void check_delta(const char *what, const float *gpu, const float *cpu, const float *before,
-                        size_t n, double tol) {
+static int check(const char *what, const float *gpu, const float *cpu, size_t n, double tol) {
+    return check_with(normwise, what, gpu, cpu, n, tol);
+}
+
+/* Compares the changes gpu and cpu made from before. */
+static int check_delta_with(double (*metric)(const float *, const float *, size_t), const char *what,
+                            const float *gpu, const float *cpu, const float *before, size_t n, double tol) {
     float *dg = fv_malloc(n * sizeof(float)), *dc = fv_malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) dg[i] = gpu[i] - before[i], dc[i] = cpu[i] - before[i];
-    check(what, dg, dc, n, tol);
+    const int zero = check_with(metric, what, dg, dc, n, tol);
     free(dg);
     free(dc);
+    return zero;
 }
 
 static fv_cuda_net *gpu_net(const fv_net *net, int max_batch) {
@@ -283,21 +304,22 @@ static void grad_case_conv(const char *model, fv_shape in, int n, double tol, co
     print_message("  %-40s gpu %.7f cpu %.7f\n", "loss", loss_g, loss_c);
     if (!(fabs(loss_g - loss_c) <= LOSS_TOL * fabs(loss_c)))
         fail_msg("%s loss: gpu %.8g cpu %.8g", model, loss_g, loss_c);
-    int tensors = 0;
+    int tensors = 0, zero = 0;
     for (int t = 0; t < net->n_tensors; t++) {
         const fv_tensor *tt = &net->tensors[t];
         char what[FV_NAME_MAX + 32];
         if (tt->trainable) {
             snprintf(what, sizeof what, "d %s", tt->name);
-            check(what, grads_g + tt->off, net->grads + tt->off, tt->count, tol_used);
+            zero += check(what, grads_g + tt->off, net->grads + tt->off, tt->count, tol_used);
         } else { /* batch-norm running statistics moved on both sides */
             snprintf(what, sizeof what, "%s (after)", tt->name);
-            check_delta(what, params_g + tt->off, net->params + tt->off, p0 + tt->off, tt->count,
-                        tol_used);
+            zero += check_delta_with(normwise, what, params_g + tt->off, net->params + tt->off, p0 + tt->off,
+                                     tt->count, tol_used);
         }
         tensors++;
     }
     assert_int_equal(tensors, net->n_tensors);
+    if (zero * 4 > tensors) fail_msg("%s: %d of %d tensors are zero on the CPU: too little compared", model, zero, tensors);
     fv_cuda_net_destroy(&cn);
     assert_null(cn);
     fv_net_destroy(&start);
@@ -392,11 +414,22 @@ static void cpu_train_free(cpu_train_out *o) {
     free(o->p0), free(o->logits0), free(o->dlogits);
 }
 
-/* Normwise error of the change a made from a0 against the change r made from r0. */
+/* ||a - ref||_2 / ||ref||_2; -1 when ref is all below MIN_REF */
+static double rel_l2(const float *a, const float *ref, size_t n) {
+    double num = 0.0, den = 0.0, mx = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = (double)a[i] - (double)ref[i];
+        num += d * d, den += (double)ref[i] * ref[i], mx = fmax(mx, fabs((double)ref[i]));
+    }
+    return mx >= MIN_REF ? sqrt(num / den) : -1.0;
+}
+
+/* Relative L2 error of the change a made from a0 against the change r made from r0 (-1: r did not
+ * change). */
 static double delta_err(const float *a, const float *a0, const float *r, const float *r0, size_t n) {
     float *d = fv_malloc(n * sizeof(float)), *dr = fv_malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) d[i] = a[i] - a0[i], dr[i] = r[i] - r0[i];
-    const double err = normwise(d, dr, n);
+    const double err = rel_l2(d, dr, n);
     free(d), free(dr);
     return err;
 }
@@ -427,7 +460,7 @@ static void train_case(const train_cfg *t) {
         }
         size_t ql = 0;
         const float *qs = fv_opt_state(q.opt, &ql);
-        if (sl) sens = fmax(sens, normwise(qs, state_c, sl));
+        if (sl) sens = fmax(sens, rel_l2(qs, state_c, sl));
         sens_dl = fmax(sens_dl, normwise(q.dlogits, c.dlogits, (size_t)t->batch * 10));
         sens_loss = fmax(sens_loss, fabs(q.eval.loss - c.eval.loss) / fabs(c.eval.loss));
         sens_acc = fmax(sens_acc, fabs(q.eval.accuracy - c.eval.accuracy));
@@ -464,17 +497,20 @@ static void train_case(const train_cfg *t) {
         fail_msg("epoch accuracy: gpu %.6f cpu %.6f", sg.accuracy, sc.accuracy);
     float *pg = fv_malloc(net->n_params * sizeof(float));
     fv_cuda_net_get_params(cn, pg);
+    int zero = 0;
     for (int i = 0; i < net->n_tensors; i++) {
         const fv_tensor *tt = &net->tensors[i];
-        check_delta(tt->name, pg + tt->off, net->params + tt->off, c.p0 + tt->off, tt->count, tol_used);
+        zero += check_delta_with(rel_l2, tt->name, pg + tt->off, net->params + tt->off, c.p0 + tt->off, tt->count,
+                                 tol_used);
     }
+    if (zero * 4 > net->n_tensors) fail_msg("%s: %d of %d tensors did not move on the CPU", t->model, zero, net->n_tensors);
     assert_int_equal(fv_cuda_net_opt_state_len(cn), sl);
     int64_t steps = -1;
     float *state_g = fv_malloc((sl ? sl : 1) * sizeof(float));
     fv_cuda_net_get_opt_state(cn, state_g, &steps);
     assert_int_equal(steps, *fv_opt_step_count(c.opt));
     assert_int_equal(steps, (t->n + t->batch - 1) / t->batch);
-    if (sl) check("optimizer state", state_g, state_c, sl, tol_used);
+    if (sl) check_with(rel_l2, "optimizer state", state_g, state_c, sl, tol_used);
     /* evaluation of the trained models on the same shard */
     const fv_eval_stats ec = c.eval;
     fv_eval_stats eg = fv_cuda_evaluate(cn, sh, 7, norm);
@@ -530,7 +566,10 @@ static void test_train_lenet5(void **st) {
 
 static void test_train_resnet20(void **st) {
     (void)st;
-    train_cfg t = {"resnet20", {3, 32, 32}, 64, 40, 16, fv_opt_defaults(FV_OPT_SGD), 0.0f};
+    /* two full steps: a third step, or a partial batch of 8 (batch norm over 8 images), makes the
+     * CPU's own trajectory chaotic at lr 0.1 (one-ulp starts: relative L2 0.13-0.26 against 3e-3
+     * here); LeNet-5's cases cover the partial batch */
+    train_cfg t = {"resnet20", {3, 32, 32}, 64, 32, 16, fv_opt_defaults(FV_OPT_SGD), 0.0f};
     t.opt.lr = 0.1f, t.opt.momentum = 0.9f;
     train_case(&t);
 }
