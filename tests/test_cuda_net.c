@@ -397,9 +397,12 @@ static cpu_train_out cpu_train_run(const train_cfg *t, const fv_dataset *d, cons
     fv_dataset_to_float(d, idx, 0, nb, norm, x);
     o.dlogits = fv_malloc((size_t)nb * 10 * sizeof(float));
     o.logits0 = fv_malloc((size_t)nb * 10 * sizeof(float));
-    memcpy(o.dlogits, fv_net_forward(o.net, x, nb, 1), (size_t)nb * 10 * sizeof(float));
+    /* on a copy: a train-mode forward moves batch-norm running statistics (the GPU's are read
+     * before its own such forward) */
     fv_net *z = fv_model_new(t->model, t->in, 10, 5, &e);
     if (!z) fail_msg("%s", e.msg);
+    memcpy(z->params, o.net->params, z->n_params * sizeof(float));
+    memcpy(o.dlogits, fv_net_forward(z, x, nb, 1), (size_t)nb * 10 * sizeof(float));
     memcpy(z->params, o.p0, z->n_params * sizeof(float));
     memcpy(o.logits0, fv_net_forward(z, x, nb, 1), (size_t)nb * 10 * sizeof(float));
     for (int i = 0; i < nb * 10; i++) o.dlogits[i] -= o.logits0[i];
