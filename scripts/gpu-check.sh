@@ -269,9 +269,45 @@ sys.exit(0 if met and os.environ['OK'] == '1' else 1)
 EOF2
 }
 
+# LeNet-5 training on the GPU machine's CPU (the foundation issue's speed goal, 1.5x PyTorch at
+# equal threads): fedvim and PyTorch alternated REPS times (default 5), 2 and 16 threads, 12,000
+# MNIST images each (pytorch_ref.py's size), ratio of medians.
+cpu() {
+    [[ -x $G/bin/fedvim ]] || { echo "cpu: $G/bin/fedvim missing: run 'prepare' first" >&2; exit 2; }
+    local out=${OUT:-$G/out} reps=${REPS:-5} i t
+    mkdir -p "$out"
+    echo "== CPU: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores"
+    for ((i = 1; i <= reps; i++)); do
+        for t in 2 16; do
+            env LD_LIBRARY_PATH="$G/lib:/usr/local/cuda/lib64" timeout 60 "$G/bin/fedvim" bench train --model lenet5 \
+                --batch 64 --threads $t --images 12000 --data-dir "$G/mnist" --json >"$out/cpu${t}_$i.json" 2>/dev/null
+        done
+        (cd "$G" && env -u LD_LIBRARY_PATH timeout 120 python3 pytorch_ref.py mnist lenet_cpu2 lenet_cpu16) \
+            >"$out/pytorch_cpu_$i.txt" 2>&1
+    done
+    OUTD="$out" REPS="$reps" env -u LD_LIBRARY_PATH python3 - <<'EOF2' | tee "$out/summary_cpu.txt"
+import json, os, statistics
+out, reps = os.environ['OUTD'], int(os.environ['REPS'])
+def last(path, key):
+    try:
+        txt = open(path).read()
+        if path.endswith('.txt'):
+            return float(json.loads(txt[txt.index('{'):])[key])
+        return float(json.loads([l for l in txt.splitlines() if l.startswith('{')][-1])[key])
+    except Exception:
+        return float('nan')
+for t in (2, 16):
+    f = [last(f'{out}/cpu{t}_{i}.json', 'images_per_second') for i in range(1, reps + 1)]
+    p = [last(f'{out}/pytorch_cpu_{i}.txt', f'lenet_mnist_cpu{t}_b64_img_s') for i in range(1, reps + 1)]
+    print(f"LeNet-5 CPU {t} threads: fedvim {' '.join(f'{x:.0f}' for x in f)} | PyTorch {' '.join(f'{x:.0f}' for x in p)} "
+          f"img/s; ratio of medians {statistics.median(f) / statistics.median(p):.2f} (goal 1.5x)")
+EOF2
+}
+
 case ${1:-} in
 prepare) shift; prepare "$@" ;;
 run) run ;;
 repeat) repeat ;;
-*) echo "usage: scripts/gpu-check.sh prepare [BUILD_DIR] | run | repeat" >&2; exit 2 ;;
+cpu) cpu ;;
+*) echo "usage: scripts/gpu-check.sh prepare [BUILD_DIR] | run | repeat | cpu" >&2; exit 2 ;;
 esac
