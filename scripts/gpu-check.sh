@@ -13,13 +13,22 @@
 #   scripts/gpu-check.sh run
 #       On the GPU machine, from the repository root, with .devrun/gpu carried along:
 #         1. the GPU tests (test_cuda_layers, test_cuda_net; a skip (77) counts as a failure here);
-#         2. fedvim train --device cuda: LeNet-5, one MNIST epoch, test accuracy >= 97%;
+#         2. fedvim train --device cuda: the foundation issue's LeNet-5 command (seed 1), one MNIST
+#            epoch, test accuracy >= 97%;
 #         3. fedvim bench train --device cuda for LeNet-5 (batch 64, MNIST, Adam) and ResNet-20
-#            (batch 128, 32x32x3, SGD), each with convolutions through cuDNN and through im2col;
-#         4. PyTorch's reference on the same GPU in the same run (lenet_gpu resnet_gpu fedavg_gpu);
-#       then prints the ratios against the targets (LeNet-5 >= 2x PyTorch, ResNet-20 >= 1x).
-#       Logs and a summary go to $OUT (the device tool's output folder) or .devrun/gpu/out.
-#       Exit status: 0 when the tests pass and both targets are met, 1 otherwise.
+#            (batch 128, 32x32x3, SGD), with convolutions through cuDNN and through im2col, and
+#            through cuDNN without CUDA graphs (what launches cost);
+#         4. the FedAvg round: fedvim run experiments/bench/fedavg_gpu.ini --device cuda;
+#         5. the GPU machine's CPU: the LeNet-5 command on 2 threads, bench train on 2 and 16;
+#         6. PyTorch's reference in the same call (GPU, then CPU on 2 and 16 threads);
+#       then prints the ratios against the targets (LeNet-5 >= 2x PyTorch, ResNet-20 >= 1x,
+#       FedAvg round >= 4x faster). Logs and a summary go to $OUT (the device tool's output
+#       folder) or .devrun/gpu/out. Exit status: 0 when the tests pass and the targets are met.
+#   scripts/gpu-check.sh repeat   (REPS, default 3)
+#       The GPU tests, then fedvim's and PyTorch's throughput alternated REPS times: medians.
+#   scripts/gpu-check.sh cpu      (REPS, default 5)
+#       LeNet-5 on the GPU machine's CPU against PyTorch, 2 and 16 threads, alternated.
+# The device tool returns at most 8 files from $OUT: pack them (tar) in the same call.
 #
 # The device call (about 3-4 minutes; leave room for one rerun within the 15-minute budget):
 #   run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=480)
