@@ -16,8 +16,7 @@
 #         2. fedvim train --device cuda: the foundation issue's LeNet-5 command (seed 1), one MNIST
 #            epoch, test accuracy >= 97%;
 #         3. fedvim bench train --device cuda for LeNet-5 (batch 64, MNIST, Adam) and ResNet-20
-#            (batch 128, 32x32x3, SGD), with convolutions through cuDNN (heuristic and timed
-#            algorithm choice, FEDVIM_CUDA_CONV=cudnn / cudnn-find) and through im2col, and
+#            (batch 128, 32x32x3, SGD), with convolutions through cuDNN and through im2col, and
 #            through cuDNN without CUDA graphs (what launches cost);
 #         4. the FedAvg round: fedvim run experiments/bench/fedavg_gpu.ini --device cuda;
 #         5. the GPU machine's CPU: the LeNet-5 command on 2 threads, bench train on 2 and 16;
@@ -115,7 +114,7 @@ run() {
 
     echo "== 3. fedvim bench train --device cuda"
     local conv model
-    for conv in cudnn cudnn-find im2col; do
+    for conv in cudnn im2col; do
         FEDVIM_CUDA_CONV=$conv fv timeout 120 "$G/bin/fedvim" bench train --device cuda --model lenet5 \
             --batch 64 --data-dir "$G/mnist" --images 60000 --json >"$out/bench_lenet5_$conv.json" \
             2>"$out/bench_lenet5_$conv.log"
@@ -246,8 +245,6 @@ repeat() {
             --images 60000 --json >"$out/lenet5_$i.json" 2>/dev/null
         fv timeout 60 "$G/bin/fedvim" bench train --device cuda --model resnet20 --batch 128 --images 6144 \
             --json >"$out/resnet20_$i.json" 2>/dev/null
-        FEDVIM_CUDA_CONV=cudnn-find fv timeout 60 "$G/bin/fedvim" bench train --device cuda --model resnet20 \
-            --batch 128 --images 6144 --json >"$out/resnet20find_$i.json" 2>/dev/null
         for t in 2 16; do
             fv timeout 60 "$G/bin/fedvim" bench train --model lenet5 --batch 64 --threads $t --data-dir "$G/mnist" \
                 --json >"$out/cpu${t}_$i.json" 2>/dev/null
@@ -269,7 +266,6 @@ def last(path, key):
         return float('nan')
 met = True
 for model, key, target in (('lenet5', 'lenet_mnist_gpu_b64_img_s', 2.0), ('resnet20', 'resnet20_gpu_b128_img_s', 1.0),
-                           ('resnet20find', 'resnet20_gpu_b128_img_s', 1.0),
                            ('cpu2', 'lenet_mnist_cpu2_b64_img_s', 1.5), ('cpu16', 'lenet_mnist_cpu16_b64_img_s', 1.5)):
     f = [last(f'{out}/{model}_{i}.json', 'images_per_second') for i in range(1, reps + 1)]
     p = [last(f'{out}/pytorch_{i}.txt', key) for i in range(1, reps + 1)]

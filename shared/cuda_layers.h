@@ -104,13 +104,9 @@ int fv_cudnn_available(const fv_cuda_ctx *x, char *why, size_t cap);
 /* cuDNN's version as "9.14.0" (the library loaded at run time). */
 void fv_cudnn_version(char *buf, size_t cap);
 /* A plan for shape s, or NULL with e set (cuDNN unavailable, or no deterministic algorithm within
- * ws_limit). timed = 0 takes cuDNN's heuristic order; timed = 1 runs every algorithm once
- * (cudnnFind*: cuDNN allocates its own trial buffers and synchronises; never during a graph
- * capture) and takes the fastest that qualifies, which can differ from run to run, and with it the
- * last bits of the results. Caller owns; fv_cudnn_conv_destroy accepts NULL and clears the
- * pointer. */
+ * ws_limit). Caller owns; fv_cudnn_conv_destroy accepts NULL and clears the pointer. */
 fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s, size_t ws_limit,
-                                 int timed, fv_err *e);
+                                 fv_err *e);
 void fv_cudnn_conv_destroy(fv_cudnn_conv **c);
 /* Workspace bytes the plan's algorithms need (<= ws_limit). */
 size_t fv_cudnn_conv_workspace(const fv_cudnn_conv *c);

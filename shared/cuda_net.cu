@@ -140,8 +140,7 @@ static const fv_cudnn_conv *plan_for(fv_cuda_net *cn, int i, int n) {
         fv_conv2d_shape_init(&s, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->oshape.c, nd->k,
                              nd->stride, nd->pad, nd->groups);
         fv_err e;
-        cn->plans[i][n] =
-            fv_cudnn_conv_new(cn->x, &s, cn->scratch_floats * sizeof(float), cn->use_cudnn == 2, &e);
+        cn->plans[i][n] = fv_cudnn_conv_new(cn->x, &s, cn->scratch_floats * sizeof(float), &e);
         if (!cn->plans[i][n]) {
             cn->plan_failed[i][n] = 1;
             cn->info.conv_fallbacks++;
@@ -165,8 +164,8 @@ static void describe_conv(fv_cuda_net *cn) {
     if (cn->use_cudnn) {
         char v[32];
         fv_cudnn_version(v, sizeof v);
-        snprintf(cn->info.conv, sizeof cn->info.conv, "cuDNN %s (FP32, deterministic algorithms%s)", v,
-                 cn->use_cudnn == 2 ? ", timed once per shape" : "");
+        snprintf(cn->info.conv, sizeof cn->info.conv, "cuDNN %s (FP32, deterministic algorithms)",
+                 v);
     } else {
         snprintf(cn->info.conv, sizeof cn->info.conv, "cuBLAS SGEMM + im2col (FP32)");
     }
@@ -174,29 +173,20 @@ static void describe_conv(fv_cuda_net *cn) {
 
 int fv_cuda_net_set_conv(fv_cuda_net *cn, const char *impl, fv_err *e) {
     char why[200];
-    int mode;
     if (strcmp(impl, "im2col") == 0) {
-        mode = 0;
-    } else if (strcmp(impl, "cudnn") == 0 || strcmp(impl, "cudnn-find") == 0) {
+        cn->use_cudnn = 0;
+    } else if (strcmp(impl, "cudnn") == 0) {
         if (!fv_cudnn_available(cn->x, why, sizeof why))
             return fv_err_set(e, "convolutions through cuDNN: %s", why);
-        mode = impl[5] ? 2 : 1;
+        cn->use_cudnn = 1;
     } else {
-        return fv_err_set(e, "convolution path '%s': expected cudnn, cudnn-find or im2col", impl);
-    }
-    if (mode != cn->use_cudnn) { /* plans of the other choice go; the graph is recaptured (key) */
-        use_device(cn);
-        fv_cuda_ctx_sync(cn->x);
-        free_plans(cn);
-        cn->use_cudnn = mode;
+        return fv_err_set(e, "convolution path '%s': expected cudnn or im2col", impl);
     }
     describe_conv(cn);
     return 0;
 }
 
-const char *fv_cuda_net_conv(const fv_cuda_net *cn) {
-    return cn->use_cudnn == 2 ? "cudnn-find" : cn->use_cudnn ? "cudnn" : "im2col";
-}
+const char *fv_cuda_net_conv(const fv_cuda_net *cn) { return cn->use_cudnn ? "cudnn" : "im2col"; }
 
 /* ---- memory plan ---- */
 

@@ -105,17 +105,13 @@ size_t fv_cuda_net_opt_state_len(const fv_cuda_net *cn);
 void fv_cuda_net_get_opt_state(fv_cuda_net *cn, float *state, int64_t *steps);
 void fv_cuda_net_set_opt_state(fv_cuda_net *cn, const float *state, int64_t steps);
 
-/* How convolutions run: "cudnn" (the default in a build with cuDNN, when it initialises; cuDNN's
- * heuristic choice among its deterministic FP32 algorithms, the same in every run),
- * "cudnn-find" (each shape's algorithms timed once, at its first uncaptured step, and the fastest
- * deterministic FP32 one kept: possibly faster, but the choice, and with it the last bits, can
- * differ between runs) or "im2col" (cuBLAS SGEMM over im2col columns; always available, and used
- * for depthwise convs and for shapes cuDNN has no deterministic FP32 algorithm for). The
- * environment variable FEDVIM_CUDA_CONV (one of these), read by fv_cuda_net_new, sets the default.
- * A change drops the plans of the previous choice and makes the next epoch recapture its graph.
+/* How convolutions run: "cudnn" (the default in a build with cuDNN, when it initialises) or
+ * "im2col" (cuBLAS SGEMM over im2col columns; always available, and used for depthwise convs and
+ * for shapes cuDNN has no deterministic FP32 algorithm for). The environment variable
+ * FEDVIM_CUDA_CONV (cudnn or im2col), read by fv_cuda_net_new, sets the default, for benchmarks.
  * Returns 0, or -1 with e set (unknown name; cuDNN requested but unavailable). */
 int fv_cuda_net_set_conv(fv_cuda_net *cn, const char *impl, fv_err *e);
-/* "cudnn", "cudnn-find" or "im2col". */
+/* "cudnn" or "im2col". */
 const char *fv_cuda_net_conv(const fv_cuda_net *cn);
 
 /* Use CUDA graphs for full batches (default on). Off runs every step uncaptured: for tests that

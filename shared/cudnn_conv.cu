@@ -3,17 +3,17 @@
  * GEMM and Winograd-style kernels never write the im2col matrix, which for ResNet-20's 3x3 convs
  * is nine times the activation and dominates the im2col path's memory traffic.
  *
- * A plan fixes one shape (batch size included): descriptors and the algorithms, chosen once, from
- * cuDNN's heuristics (cudnnGet*Algorithm_v7: no trial runs, no allocation) or, when timed, from
- * trial runs of every algorithm (cudnnFind*Algorithm, fastest first), keeping the first one that
- * succeeds, is DETERMINISTIC (so graph replays equal uncaptured steps bit for bit and
+ * A plan fixes one shape (batch size included): descriptors and the algorithms, chosen once from
+ * cuDNN's heuristics (cudnnGet*Algorithm_v7: no trial runs, no allocation), keeping the first
+ * one that succeeds, is DETERMINISTIC (so graph replays equal uncaptured steps bit for bit and
  * runs repeat) and needs at most ws_limit bytes of workspace. Math is FP32 FMA: cuDNN would
  * otherwise use TF32 tensor cores for float convolutions on Ampere and later, which round the
  * inputs to 10 mantissa bits. The bias is added with cudnnAddTensor; its gradient uses
  * fv_cuda_channel_sum_add (fixed-order reduction). Calls enqueue work on the ctx's stream and can
  * be captured in a CUDA graph once the plan exists.
  * In a build without cuDNN every plan fails with "this build has no cuDNN".
- * Not here: choosing between cuDNN and im2col (cuda_net.cu), depthwise convs (conv2d.cu), TF32.
+ * Not here: choosing between cuDNN and im2col (cuda_net.cu), depthwise convs (conv2d.cu), trial-
+ * run autotuning (cudnnFind*), TF32.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +69,7 @@ void fv_cudnn_conv_destroy(fv_cudnn_conv **pc) {
 }
 
 fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s, size_t ws_limit,
-                                 int timed, fv_err *e) {
+                                 fv_err *e) {
     if (!x->dnn) {
         fv_err_set(e, "%s", x->dnn_why);
         return NULL;
@@ -110,12 +110,8 @@ fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s,
 
     {
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        if (timed)
-            TRY(cudnnFindConvolutionForwardAlgorithm(h, c->xd, c->wd, c->cd, c->yd,
-                                                     CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
-        else
-            TRY(cudnnGetConvolutionForwardAlgorithm_v7(h, c->xd, c->wd, c->cd, c->yd,
-                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
+        TRY(cudnnGetConvolutionForwardAlgorithm_v7(h, c->xd, c->wd, c->cd, c->yd,
+                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
         for (int i = 0; i < got && !ok; i++) {
             const cudnnConvolutionFwdAlgoPerf_t *p = &perf[i];
             if (p->status != CUDNN_STATUS_SUCCESS || p->determinism != CUDNN_DETERMINISTIC ||
@@ -132,12 +128,8 @@ fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s,
     if (ok) {
         ok = 0;
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-        if (timed)
-            TRY(cudnnFindConvolutionBackwardDataAlgorithm(
-                h, c->wd, c->yd, c->cd, c->xd, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf));
-        else
-            TRY(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-                h, c->wd, c->yd, c->cd, c->xd, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf));
+        TRY(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+            h, c->wd, c->yd, c->cd, c->xd, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf));
         for (int i = 0; i < got && !ok; i++) {
             const cudnnConvolutionBwdDataAlgoPerf_t *p = &perf[i];
             if (p->status != CUDNN_STATUS_SUCCESS || p->determinism != CUDNN_DETERMINISTIC ||
@@ -154,12 +146,8 @@ fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s,
     if (ok) {
         ok = 0;
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-        if (timed)
-            TRY(cudnnFindConvolutionBackwardFilterAlgorithm(
-                h, c->xd, c->yd, c->cd, c->wd, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf));
-        else
-            TRY(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-                h, c->xd, c->yd, c->cd, c->wd, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf));
+        TRY(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+            h, c->xd, c->yd, c->cd, c->wd, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf));
         for (int i = 0; i < got && !ok; i++) {
             const cudnnConvolutionBwdFilterAlgoPerf_t *p = &perf[i];
             if (p->status != CUDNN_STATUS_SUCCESS || p->determinism != CUDNN_DETERMINISTIC ||
@@ -227,8 +215,7 @@ struct fv_cudnn_conv {
 void fv_cudnn_version(char *buf, size_t cap) { snprintf(buf, cap, "none"); }
 
 fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s, size_t ws_limit,
-                                 int timed, fv_err *e) {
-    (void)timed;
+                                 fv_err *e) {
     fv_err_set(e, "%s", x->dnn_why);
     return NULL;
 }

@@ -178,14 +178,14 @@ static void conv_case(const char *name, int N, int C, int H, int W, int K, int R
     fv_conv2d_backward(null_dinp ? NULL : dinp_c, dw_c, bias ? db_c : NULL, g, inp, w, cscr, &s);
     float *out_g = fv_malloc(on * 4), *dinp_g = fv_malloc(in * 4), *dw_g = fv_malloc(wn * 4),
           *db_g = fv_malloc((size_t)K * 4);
-    const int paths = fv_cudnn_available(X, NULL, 0) ? 3 : 1;
+    const int paths = fv_cudnn_available(X, NULL, 0) ? 2 : 1;
     for (int path = 0; path < paths; path++) {
-        const char *pn = path == 2 ? "cudnn-find" : path ? "cudnn" : "im2col";
+        const char *pn = path ? "cudnn" : "im2col";
         fv_cudnn_conv *plan = NULL;
         size_t sbytes;
         if (path) {
             fv_err e;
-            plan = fv_cudnn_conv_new(X, &s, (size_t)64 << 20, path == 2, &e);
+            plan = fv_cudnn_conv_new(X, &s, (size_t)64 << 20, &e);
             /* ungrouped convs (LeNet-5, ResNet-20) must have a plan; for grouped ones the net
              * falls back to im2col, which the first pass checked */
             if (!plan && groups == 1) fail_msg("conv %s: no cuDNN plan: %s", name, e.msg);
