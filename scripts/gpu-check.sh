@@ -225,6 +225,38 @@ EOF
     return $?
 }
 
+# medians OUT REPS SUMMARY "LABEL FEDVIM_PREFIX PYTORCH_PREFIX PYTORCH_KEY TARGET" ...
+# For each row: fedvim's images/s from OUT/FEDVIM_PREFIX_i.json and PyTorch's PYTORCH_KEY from
+# OUT/PYTORCH_PREFIX_i.txt, i = 1..REPS; prints both series and the ratio of medians (also to
+# OUT/SUMMARY). Exit 0 when every ratio reaches its target.
+medians() {
+    local out=$1 reps=$2 summary=$3
+    shift 3
+    OUTD="$out" REPS="$reps" env -u LD_LIBRARY_PATH python3 - "$@" <<'EOF2' | tee "$out/$summary"
+import json, os, statistics, sys
+out, reps = os.environ['OUTD'], int(os.environ['REPS'])
+def last(path, key):
+    try:
+        txt = open(path).read()
+        if path.endswith('.txt'):
+            return float(json.loads(txt[txt.index('{'):])[key])
+        return float(json.loads([l for l in txt.splitlines() if l.startswith('{')][-1])[key])
+    except Exception:
+        return float('nan')
+met = True
+for row in sys.argv[1:]:
+    label, fp, pp, key, target = row.split()
+    f = [last(f'{out}/{fp}_{i}.json', 'images_per_second') for i in range(1, reps + 1)]
+    p = [last(f'{out}/{pp}_{i}.txt', key) for i in range(1, reps + 1)]
+    r = statistics.median(f) / statistics.median(p)
+    print(f"{label}: fedvim {' '.join(f'{x:.0f}' for x in f)} | PyTorch {' '.join(f'{x:.0f}' for x in p)} img/s; "
+          f"ratio of medians {r:.2f} (target {target}x)")
+    met = met and r >= float(target)
+sys.exit(0 if met else 1)
+EOF2
+    return "${PIPESTATUS[0]}"
+}
+
 # The GPU tests again, then fedvim's and PyTorch's GPU throughput alternated REPS times (default 3)
 # in one call, for ratios of medians (one run of each is noisy when the ratio is near its target).
 repeat() {
@@ -253,29 +285,13 @@ repeat() {
             lenet_cpu16) \
             >"$out/pytorch_$i.txt" 2>&1
     done
-    OUTD="$out" REPS="$reps" OK="$ok" env -u LD_LIBRARY_PATH python3 - <<'EOF2' | tee "$out/summary.txt"
-import json, os, statistics, sys
-out, reps = os.environ['OUTD'], int(os.environ['REPS'])
-def last(path, key):
-    try:
-        txt = open(path).read()
-        if path.endswith('.txt'):
-            return float(json.loads(txt[txt.index('{'):])[key])
-        return float(json.loads([l for l in txt.splitlines() if l.startswith('{')][-1])[key])
-    except Exception:
-        return float('nan')
-met = True
-for model, key, target in (('lenet5', 'lenet_mnist_gpu_b64_img_s', 2.0), ('resnet20', 'resnet20_gpu_b128_img_s', 1.0),
-                           ('cpu2', 'lenet_mnist_cpu2_b64_img_s', 1.5), ('cpu16', 'lenet_mnist_cpu16_b64_img_s', 1.5)):
-    f = [last(f'{out}/{model}_{i}.json', 'images_per_second') for i in range(1, reps + 1)]
-    p = [last(f'{out}/pytorch_{i}.txt', key) for i in range(1, reps + 1)]
-    r = statistics.median(f) / statistics.median(p)
-    print(f"{model}: fedvim {' '.join(f'{x:.0f}' for x in f)} | PyTorch {' '.join(f'{x:.0f}' for x in p)} img/s; "
-          f"ratio of medians {r:.2f} (target {target}x)")
-    met = met and r >= target
-print('GPU tests:', 'PASS' if os.environ['OK'] == '1' else 'FAIL', '| targets:', 'MET' if met else 'NOT MET')
-sys.exit(0 if met and os.environ['OK'] == '1' else 1)
-EOF2
+    medians "$out" "$reps" summary.txt \
+        "lenet5 lenet5 pytorch lenet_mnist_gpu_b64_img_s 2.0" "resnet20 resnet20 pytorch resnet20_gpu_b128_img_s 1.0" \
+        "cpu2 cpu2 pytorch lenet_mnist_cpu2_b64_img_s 1.5" "cpu16 cpu16 pytorch lenet_mnist_cpu16_b64_img_s 1.5"
+    local met=$?
+    echo "GPU tests: $([[ $ok == 1 ]] && echo PASS || echo FAIL) | targets: $([[ $met == 0 ]] && echo MET || echo 'NOT MET')" |
+        tee -a "$out/summary.txt"
+    [[ $ok == 1 && $met == 0 ]]
 }
 
 # LeNet-5 training on the GPU machine's CPU (the foundation issue's speed goal, 1.5x PyTorch at
@@ -294,23 +310,8 @@ cpu() {
         (cd "$G" && env -u LD_LIBRARY_PATH timeout 120 python3 pytorch_ref.py mnist lenet_cpu2 lenet_cpu16) \
             >"$out/pytorch_cpu_$i.txt" 2>&1
     done
-    OUTD="$out" REPS="$reps" env -u LD_LIBRARY_PATH python3 - <<'EOF2' | tee "$out/summary_cpu.txt"
-import json, os, statistics
-out, reps = os.environ['OUTD'], int(os.environ['REPS'])
-def last(path, key):
-    try:
-        txt = open(path).read()
-        if path.endswith('.txt'):
-            return float(json.loads(txt[txt.index('{'):])[key])
-        return float(json.loads([l for l in txt.splitlines() if l.startswith('{')][-1])[key])
-    except Exception:
-        return float('nan')
-for t in (2, 16):
-    f = [last(f'{out}/cpu{t}_{i}.json', 'images_per_second') for i in range(1, reps + 1)]
-    p = [last(f'{out}/pytorch_cpu_{i}.txt', f'lenet_mnist_cpu{t}_b64_img_s') for i in range(1, reps + 1)]
-    print(f"LeNet-5 CPU {t} threads: fedvim {' '.join(f'{x:.0f}' for x in f)} | PyTorch {' '.join(f'{x:.0f}' for x in p)} "
-          f"img/s; ratio of medians {statistics.median(f) / statistics.median(p):.2f} (goal 1.5x)")
-EOF2
+    medians "$out" "$reps" summary_cpu.txt "LeNet-5-CPU-2-threads cpu2 pytorch_cpu lenet_mnist_cpu2_b64_img_s 1.5" \
+        "LeNet-5-CPU-16-threads cpu16 pytorch_cpu lenet_mnist_cpu16_b64_img_s 1.5"
 }
 
 case ${1:-} in
