@@ -33,20 +33,25 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < sizeof CMDS / sizeof CMDS[0]; i++) fprintf(f, "  %-12s %s\n", CMDS[i].name, CMDS[i].what);
 }
 
-/* OpenMP threads spin-wait between parallel regions by default. On a machine whose cores are shared
- * (other processes, other fedvim workers) the spinning threads stall each other: `fedvim train
- * --threads 2` measured 15x slower than one thread under load, against a few percent gained on an
- * idle machine. libgomp reads OMP_WAIT_POLICY once, when it is loaded, so when the user has not
- * chosen a policy fedvim sets PASSIVE and re-executes itself once. */
-static void passive_openmp(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+/* How idle OpenMP threads wait between parallel regions. libgomp's default spins for about 300,000
+ * iterations before sleeping: on a machine whose cores are shared (other processes, other fedvim
+ * workers) the spinning threads stall each other (`fedvim train --threads 2` measured 15x slower
+ * than one thread under load). OMP_WAIT_POLICY=PASSIVE (sleep at once) fixes that but pays a
+ * futex wake-up per region: LeNet-5 training at 2 threads ran 1.43x slower than spinning on an
+ * idle 2-core machine (22,200 against 31,700 images/s). A short spin, GOMP_SPINCOUNT=10000, kept
+ * both: 31,700 idle, and 7,300-7,500 beside two busy processes where PASSIVE gave 7,000-8,000 and
+ * the default 3,400-4,900 (`bench train --model lenet5 --threads 2`, 2-core AMD EPYC, 2026-11-26).
+ * libgomp reads these once, when it is loaded, so when the user has chosen neither, fedvim sets
+ * GOMP_SPINCOUNT and re-executes itself once. (GOMP_SPINCOUNT is libgomp's: GCC's -fopenmp.) */
+static void bounded_openmp_spin(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
     execv("/proc/self/exe", argv);
     /* exec failed (no /proc): run on with the default policy */
 }
 
 int main(int argc, char **argv) {
-    passive_openmp(argv);
+    bounded_openmp_spin(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -4,8 +4,8 @@
 # run on the same machine, alternating the two ROUNDS times (default 3) so drifting load hits both.
 # Workloads: LeNet-5 on MNIST, batch 64, Adam, 2 threads; ResNet-20 on 32x32x3, batch 128, SGD,
 # 2 threads. Prints each measurement and the ratio of medians; writes results.json here.
-# Both run with the same OpenMP environment (OMP_WAIT_POLICY=PASSIVE unless already set: on a
-# shared 2-core machine spinning OpenMP threads stall behind other processes).
+# Each runs with its own OpenMP default unless the caller sets OMP_WAIT_POLICY / GOMP_SPINCOUNT
+# for both: fedvim bounds its spin (GOMP_SPINCOUNT=10000, cli/main.c), PyTorch keeps libgomp's.
 set -euo pipefail
 ref=${1:?usage: compare_pytorch.sh PATH/TO/pytorch_ref.py [ROUNDS]}
 rounds=${2:-3}
@@ -14,7 +14,8 @@ root=$(cd "$here/../.." && pwd)
 bin=${FEDVIM_BIN:-$root/build/fedvim}
 mnist=${FEDVIM_DATA:-$root/data}/mnist
 py=/usr/bin/python3
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+omp="${OMP_WAIT_POLICY:+OMP_WAIT_POLICY=$OMP_WAIT_POLICY }${GOMP_SPINCOUNT:+GOMP_SPINCOUNT=$GOMP_SPINCOUNT}"
+omp=${omp:-each its own default}
 num() { grep -o "\"$1\": *[0-9.e+-]*" | head -1 | sed 's/.*: *//'; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 declare -a fl fr pl pr
@@ -33,7 +34,7 @@ echo "median lenet5: fedvim $mfl, pytorch $mpl, ratio $rl"
 echo "median resnet20: fedvim $mfr, pytorch $mpr, ratio $rr"
 cat > "$here/results.json" <<JSON
 {"machine": "$(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')",
- "date": "$(date -u +%Y-%m-%dT%H:%MZ)", "rounds": $rounds, "omp_wait_policy": "$OMP_WAIT_POLICY",
+ "date": "$(date -u +%Y-%m-%dT%H:%MZ)", "rounds": $rounds, "openmp": "$omp",
  "torch": "$("$py" -c 'import torch; print(torch.__version__)')",
  "lenet5_b64_2threads": {"fedvim": $mfl, "pytorch": $mpl, "ratio": $rl},
  "resnet20_b128_2threads": {"fedvim": $mfr, "pytorch": $mpr, "ratio": $rr}}
