@@ -159,6 +159,13 @@ static int bench_train(int argc, char **argv) {
         fv_json_str(&j, "data", source);
         fv_json_int(&j, "batch", batch);
         fv_json_int(&j, "threads", threads);
+        {   /* how idle OpenMP threads waited (cli/main.c sets the bounded spin unless told) */
+            const char *wp = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT");
+            char omp[160];
+            snprintf(omp, sizeof omp, "%s%s%s%s%s", wp ? "OMP_WAIT_POLICY=" : "", wp ? wp : "", wp && sc ? " " : "",
+                     sc ? "GOMP_SPINCOUNT=" : "", sc ? sc : "");
+            fv_json_str(&j, "openmp", omp[0] ? omp : "libgomp default");
+        }
         fv_json_int(&j, "images", done);
         fv_json_num(&j, "seconds", secs);
         fv_json_num(&j, "images_per_second", ips);
