@@ -1,4 +1,4 @@
-/* test_cli_bench.c: `fedvim bench train` as a user runs it: one JSON object with the rate, and the
+/* test_cli_openmp.c: `fedvim bench train` as a user runs it: one JSON object with the rate, and the
  * OpenMP wait setting it ran under. fedvim bounds idle threads' spin (GOMP_SPINCOUNT=10000,
  * cli/main.c) unless the user chose OMP_WAIT_POLICY or GOMP_SPINCOUNT; either choice is kept. */
 #include <setjmp.h>
@@ -55,14 +55,14 @@ static void test_openmp_default_and_overrides(void **st) {
 }
 
 int main(void) {
-    const int r = fh_init(&H, "cli_bench");
+    const int r = fh_init(&H, "cli_openmp");
     if (r == 77) {
-        fprintf(stderr, "test_cli_bench: FEDVIM_BIN is not set to the fedvim binary: skipped\n");
+        fprintf(stderr, "test_cli_openmp: FEDVIM_BIN is not set to the fedvim binary: skipped\n");
         return 77;
     }
     if (r != 0) return 1;
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_openmp_default_and_overrides)};
-    const int rc = cmocka_run_group_tests_name("cli_bench", tests, NULL, NULL);
+    const int rc = cmocka_run_group_tests_name("cli_openmp", tests, NULL, NULL);
     fh_cleanup(&H);
     return rc != 0 ? 1 : 0;
 }
