@@ -17,15 +17,17 @@ int fv_cmd_bounds(int argc, char **argv) {
     int limit = 10000, json = 0;
     fv_vmixcli_bcfg cfg;
     fv_vmixcli_bcfg_default(&cfg);
-    fv_flag flags[4 + FV_VMIXCLI_BOUND_FLAGS + 1] = {
+    const fv_flag own[] = {
         {"shape", FV_FLAG_STRING, &shape, "image shape CxHxW (default: the data set's, else 1x28x28)", 0, 0},
         {"dataset", FV_FLAG_STRING, &dataset, "draw d_p windows from this data set (the client's images)", 0, 0},
         {"data-dir", FV_FLAG_STRING, &data_dir, "folder with the data set's files", 0, 0},
         {"limit", FV_FLAG_INT, &limit, "images of the data set to draw windows from (0: all)", 0, 100000000},
     };
-    fv_vmixcli_bound_flags(flags + 4, &cfg);
-    flags[4 + FV_VMIXCLI_BOUND_FLAGS] =
-        (fv_flag){"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0};
+    enum { OWN = sizeof own / sizeof own[0] };
+    fv_flag flags[OWN + FV_VMIXCLI_BOUND_FLAGS + 1];
+    memcpy(flags, own, sizeof own);
+    fv_vmixcli_bound_flags(flags + OWN, &cfg);
+    flags[OWN + FV_VMIXCLI_BOUND_FLAGS] = (fv_flag){"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0};
     const char *pos[1];
     int npos;
     fv_err e = {{0}};

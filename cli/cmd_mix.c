@@ -92,8 +92,7 @@ int fv_cmd_mix(int argc, char **argv) {
     int limit = 0, test_limit = 0, ws_min = 0, ws_max = 0, verify = 0, preview = 16, dp_limit = 10000, json = 0;
     fv_vmixcli_bcfg bc;
     fv_vmixcli_bcfg_default(&bc);
-    enum { OWN = 13 };
-    fv_flag flags[OWN + FV_VMIXCLI_BOUND_FLAGS + 1] = {
+    const fv_flag own[] = {
         {"dataset", FV_FLAG_STRING, &dataset, "data set to mix: mnist, fashion, cmnist, cifar10 (or give PNG files)", 0, 0},
         {"data-dir", FV_FLAG_STRING, &data_dir, "folder with the data set's files (default: its standard place)", 0, 0},
         {"split", FV_FLAG_STRING, &split, "train, test or both (default: both; PNG files: train or test key domain, default train)", 0, 0},
@@ -108,6 +107,9 @@ int fv_cmd_mix(int argc, char **argv) {
         {"preview", FV_FLAG_INT, &preview, "images in preview.png (0: none)", 0, 1024},
         {"dp-limit", FV_FLAG_INT, &dp_limit, "WS_max model: draw windows from the first N images (0: all)", 0, 100000000},
     };
+    enum { OWN = sizeof own / sizeof own[0] };
+    fv_flag flags[OWN + FV_VMIXCLI_BOUND_FLAGS + 1];
+    memcpy(flags, own, sizeof own);
     fv_vmixcli_bound_flags(flags + OWN, &bc);
     flags[OWN + FV_VMIXCLI_BOUND_FLAGS] = (fv_flag){"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0};
     enum { MAXPOS = 100000 };

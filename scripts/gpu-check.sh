@@ -30,7 +30,7 @@
 #       LeNet-5 on the GPU machine's CPU against PyTorch, 2 and 16 threads, alternated.
 # The device tool returns at most 8 files from $OUT: pack them (tar) in the same call.
 #
-# The device call (about 3-4 minutes; leave room for one rerun within the 15-minute budget):
+# The device call (about 70 s on the H200; leave room for one rerun within the 15-minute budget):
 #   run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=480)
 set -uo pipefail
 cd "$(dirname "$0")/.."

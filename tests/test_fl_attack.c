@@ -7,7 +7,7 @@
  *    finished run re-runs nothing (attacks.jsonl unchanged);
  *  - dlg on a client holding one image (dlg_lenet, plain SGD, one step): the iDLG label is right
  *    and the reconstruction is recorded in both files;
- * *  - [attack] config errors (bad kind, client, rounds, target, dlg without its model, gan
+ *  - [attack] config errors (bad kind, client, rounds, target, dlg without its model, gan
  *    without held-out images) name file, line and key, and a client not sampled in an attacked
  *    round stops the run before round 1 with a message naming [attack] client, and so does a
  *    bad [attack] settings value of any kind.
