@@ -6,7 +6,9 @@
  *    group g are one contiguous block); the GEMM is W_g[K/g x C/g*R*R] x col_g. Backward gathers
  *    dout into [K x nb*OH*OW], dw_g += dout_g col_g^T, dcol_g = W_g^T dout_g (into the col
  *    buffer) and col2im adds dcol into dinp. A chunk is about 256 KiB of scratch: two LeNet
- *    images, one ResNet-20 image; with one image the GEMM writes straight into out.
+ *    images, one ResNet-20 image; with one image the GEMM writes straight into out. With
+ *    padding, im2col reads each input plane from a zero-bordered copy (one plane per thread, at
+ *    the end of the scratch).
  *  - 1x1, stride 1, no padding: the input planes already are the column matrix; one GEMM per
  *    image and group straight on inp/out, no scratch.
  *  - depthwise (groups == C == K): a direct loop per plane; a GEMM with one row is all overhead.
@@ -67,6 +69,11 @@ static size_t img_floats(const fv_conv2d_shape *s) {
     return ((size_t)s->C * s->R * s->R + (size_t)s->K) * out_plane(s);
 }
 
+/* Floats of one zero-padded input plane, (H + 2 pad) x (W + 2 pad); 0 without padding. */
+static size_t pad_plane(const fv_conv2d_shape *s) {
+    return s->pad ? (size_t)(s->H + 2 * s->pad) * (size_t)(s->W + 2 * s->pad) : 0;
+}
+
 /* Images the scratch holds: as many as fit the budget, at least one, at most N. */
 static int scratch_images(const fv_conv2d_shape *s) {
     size_t nb = CONV_SCRATCH_BUDGET / img_floats(s);
@@ -78,7 +85,14 @@ static int scratch_images(const fv_conv2d_shape *s) {
 /* Non-decreasing in N, so one buffer sized for the largest batch serves every smaller one. */
 size_t fv_conv2d_scratch_floats(const fv_conv2d_shape *s) {
     if (is_pointwise(s) || is_depthwise(s)) return 0;
-    return img_floats(s) * (size_t)scratch_images(s);
+    return (img_floats(s) + pad_plane(s)) * (size_t)scratch_images(s);
+}
+
+/* This thread's padded plane: after the chunk slices (which never reach past scratch_images(s)
+ * images, see chunk_cap), one per thread (at most scratch_images(s) threads, see plan_threads). */
+static float *thread_plane(float *scratch, const fv_conv2d_shape *s) {
+    return scratch + img_floats(s) * (size_t)scratch_images(s) +
+           (size_t)omp_get_thread_num() * pad_plane(s);
 }
 
 /* Images per chunk of one thread when T threads share the scratch. */
@@ -113,37 +127,44 @@ static void zero(float *p, size_t n) {
     for (size_t i = 0; i < n; i++) p[i] = 0.0f;
 }
 
-/* col[C*R*R x nb*P] from inp[nb, C, H, W] (P = OH*OW). Rows are short (OW floats), so copies are
- * inline loops rather than memcpy calls. */
-static void im2col(float *col, const float *inp, int nb, const fv_conv2d_shape *s) {
+/* col[C*R*R x nb*P] from inp[nb, C, H, W] (P = OH*OW). With padding, each input plane is first
+ * copied into `plane` (pad_plane(s) floats) inside a zero border, so every column row is a plain
+ * copy of OW floats with no edge cases: for each input row the R taps kx read the same source row
+ * at offsets kx. On LeNet-5's layers this runs 1.7-1.9x faster than clipping each tap's rows to
+ * the image (per-row bounds and zero fills dominated there: rows are 10-28 floats). A pure copy:
+ * the columns are the same bits either way. */
+static void im2col(float *col, const float *inp, int nb, const fv_conv2d_shape *s, float *plane) {
     const int C = s->C, H = s->H, W = s->W, R = s->R, st = s->stride, pad = s->pad;
-    const int OH = s->OH, OW = s->OW;
+    const int OH = s->OH, OW = s->OW, Wp = W + 2 * pad;
     const size_t P = out_plane(s), ld = (size_t)nb * P;
+    if (pad) zero(plane, pad_plane(s)); /* the border stays zero; the interior is rewritten */
     for (int n = 0; n < nb; n++) {
         for (int c = 0; c < C; c++) {
-            const float *src = inp + ((size_t)n * C + c) * H * W;
+            const float *img = inp + ((size_t)n * C + c) * H * W;
+            int iw = W;
+            if (pad) {
+                for (int y = 0; y < H; y++) {
+                    float *d = plane + (size_t)(y + pad) * Wp + pad;
+                    const float *src = img + (size_t)y * W;
+#pragma omp simd
+                    for (int x = 0; x < W; x++) d[x] = src[x];
+                }
+                img = plane, iw = Wp;
+            }
             for (int ky = 0; ky < R; ky++) {
-                for (int kx = 0; kx < R; kx++) {
-                    float *dst = col + (size_t)((c * R + ky) * R + kx) * ld + (size_t)n * P;
-                    int oy0, oy1, ox0, ox1;
-                    valid_range(&oy0, &oy1, ky, pad, st, H, OH);
-                    valid_range(&ox0, &ox1, kx, pad, st, W, OW);
-                    if (ox0 == ox1) oy0 = oy1 = OH; /* this tap never sees the image */
-                    zero(dst, (size_t)oy0 * OW);
-                    for (int oy = oy0; oy < oy1; oy++) {
-                        float *d = dst + (size_t)oy * OW;
-                        const float *srow =
-                            src + (size_t)(oy * st - pad + ky) * W + (ox0 * st - pad + kx);
-                        for (int ox = 0; ox < ox0; ox++) d[ox] = 0.0f;
+                float *d0 = col + (size_t)(c * R + ky) * R * ld + (size_t)n * P;
+                for (int oy = 0; oy < OH; oy++) {
+                    const float *row = img + (size_t)(oy * st + ky) * iw;
+                    float *d = d0 + (size_t)oy * OW;
+                    for (int kx = 0; kx < R; kx++, d += ld) {
+                        const float *r = row + kx;
                         if (st == 1) {
 #pragma omp simd
-                            for (int i = 0; i < ox1 - ox0; i++) d[ox0 + i] = srow[i];
+                            for (int i = 0; i < OW; i++) d[i] = r[i];
                         } else {
-                            for (int i = 0; i < ox1 - ox0; i++) d[ox0 + i] = srow[i * st];
+                            for (int i = 0; i < OW; i++) d[i] = r[i * st];
                         }
-                        for (int ox = ox1; ox < OW; ox++) d[ox] = 0.0f;
                     }
-                    zero(dst + (size_t)oy1 * OW, (size_t)(OH - oy1) * OW);
                 }
             }
         }
@@ -419,14 +440,15 @@ static void pw_backward(float *dinp, float *dw, float *db, const float *dout, co
 
 /* Forward of images [n0, n1) in chunks of at most cap images, in scratch slice scr. */
 static void gen_forward_range(float *out, const float *inp, const float *w, const float *b,
-                              float *scr, int cap, int n0, int n1, const fv_conv2d_shape *s) {
+                              float *scr, float *plane, int cap, int n0, int n1,
+                              const fv_conv2d_shape *s) {
     const int G = s->groups, Kg = s->K / G, CRR = s->C / G * s->R * s->R;
     const size_t P = out_plane(s), in_img = (size_t)s->C * s->H * s->W;
     for (int i = n0; i < n1; i += cap) {
         const int nb = n1 - i < cap ? n1 - i : cap;
         const size_t ld = (size_t)nb * P;
         float *col = scr, *tmp = scr + (size_t)s->C * s->R * s->R * ld;
-        im2col(col, inp + (size_t)i * in_img, nb, s);
+        im2col(col, inp + (size_t)i * in_img, nb, s, plane);
         /* With one image the GEMM output already is the NCHW output: write it in place. */
         float *dst = nb == 1 ? out + (size_t)i * s->K * P : tmp;
         for (int g = 0; g < G; g++) {
@@ -443,8 +465,8 @@ static void gen_forward_range(float *out, const float *inp, const float *w, cons
 
 /* Backward of images [n0, n1): dinp += ..., dwt += ..., dbt += ... (dinp, dbt may be NULL). */
 static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float *dout,
-                               const float *inp, const float *w, float *scr, int cap, int n0,
-                               int n1, const fv_conv2d_shape *s) {
+                               const float *inp, const float *w, float *scr, float *plane, int cap,
+                               int n0, int n1, const fv_conv2d_shape *s) {
     const int G = s->groups, Kg = s->K / G, CRR = s->C / G * s->R * s->R;
     const size_t P = out_plane(s), in_img = (size_t)s->C * s->H * s->W;
     for (int i = n0; i < n1; i += cap) {
@@ -458,7 +480,7 @@ static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float 
             dg = buf;
         }
         if (dbt) add_row_sums(dbt, dg, s->K, ld, ld);
-        im2col(col, inp + (size_t)i * in_img, nb, s);
+        im2col(col, inp + (size_t)i * in_img, nb, s, plane);
         /* dw_g[Kg x CRR] += dout_g[Kg x ld] col_g[CRR x ld]^T */
         for (int g = 0; g < G; g++) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, CRR, (int)ld, 1.0f,
@@ -495,7 +517,7 @@ void fv_conv2d_forward(float *out, const float *inp, const float *w, const float
         int n0, n1;
         my_images(&n0, &n1, s->N);
         float *scr = scratch + (size_t)omp_get_thread_num() * (size_t)cap * img_floats(s);
-        gen_forward_range(out, inp, w, b, scr, cap, n0, n1, s);
+        gen_forward_range(out, inp, w, b, scr, thread_plane(scratch, s), cap, n0, n1, s);
     }
 }
 
@@ -520,7 +542,8 @@ void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
         my_images(&n0, &n1, s->N);
         parts_mine(&dwt, &dbt, dw, db, part, nw, s->K);
         float *scr = scratch + (size_t)omp_get_thread_num() * (size_t)cap * img_floats(s);
-        gen_backward_range(dinp, dwt, dbt, dout, inp, w, scr, cap, n0, n1, s);
+        gen_backward_range(dinp, dwt, dbt, dout, inp, w, scr, thread_plane(scratch, s), cap, n0,
+                           n1, s);
     }
     parts_reduce(dw, db, part, T, nw, s->K);
 }

@@ -36,7 +36,8 @@ typedef struct {
 void fv_conv2d_shape_init(fv_conv2d_shape *s, int N, int C, int H, int W, int K, int R, int stride,
                           int pad, int groups);
 /* Floats of scratch space the conv needs (im2col and GEMM staging) for this shape: at most 16 MiB
- * worth, non-decreasing in N (a buffer sized for the largest batch serves every smaller batch),
+ * worth of columns plus, with padding, one zero-bordered input plane per image the columns hold
+ * (each thread uses one), non-decreasing in N (a buffer sized for the largest batch serves every smaller batch),
  * independent of the thread count, and 0 for 1x1/stride 1/no padding and depthwise convs (scratch
  * may then be NULL). */
 size_t fv_conv2d_scratch_floats(const fv_conv2d_shape *s);
