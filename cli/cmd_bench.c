@@ -16,9 +16,57 @@
 #include "optim.h"
 #include "train.h"
 
+/* Prints the per-node time of the timed steps (net->prof, fv_net_profile) to f, one row per node
+ * with work (forward and backward milliseconds per step, share of the wall time), then the
+ * zeroing of gradient buffers and what no node covers (loss, optimizer step, batch assembly,
+ * OpenMP fork and join between nodes). Returns the same rows as a JSON array (malloc'd). */
+static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) {
+    const int nn = net->n_nodes;
+    const double per = 1e3 / (double)steps, wall = secs * per;
+    double nodes = 0.0;
+    for (int i = 0; i < 2 * nn; i++) nodes += net->prof[i];
+    fprintf(f, "bench train: per step (ms; %ld steps), by node:\n  %4s  %-9s  %-16s  %-10s  %9s  %9s  %6s\n",
+            steps, "node", "op", "tensors", "output", "forward", "backward", "share");
+    size_t cap = 256, len = 0;
+    char *arr = fv_malloc(cap);
+    arr[len++] = '[';
+    for (int i = 1; i < nn; i++) {
+        const fv_shape o = net->nodes[i].oshape;
+        const double fw = net->prof[i] * per, bw = net->prof[nn + i] * per;
+        char pre[96], shape[48];
+        const char *name = fv_net_node_prefix(net, i, pre, sizeof pre);
+        snprintf(shape, sizeof shape, "%dx%dx%d", o.c, o.h, o.w);
+        fprintf(f, "  %4d  %-9s  %-16s  %-10s  %9.4f  %9.4f  %5.1f%%\n", i, fv_net_op_name(net, i),
+                name ? name : "-", shape, fw, bw, 100.0 * (fw + bw) / wall);
+        fv_json j;
+        fv_json_begin(&j);
+        fv_json_int(&j, "node", i);
+        fv_json_str(&j, "op", fv_net_op_name(net, i));
+        if (name) fv_json_str(&j, "tensors", name);
+        fv_json_str(&j, "output", shape);
+        fv_json_num(&j, "forward_ms", fw);
+        fv_json_num(&j, "backward_ms", bw);
+        const char *obj = fv_json_end(&j);
+        size_t k = strlen(obj);
+        while (len + k + 3 > cap) arr = fv_realloc(arr, cap *= 2);
+        if (i > 1) arr[len++] = ',';
+        memcpy(arr + len, obj, k);
+        len += k;
+        fv_json_free(&j);
+    }
+    arr[len++] = ']';
+    arr[len] = '\0';
+    const double zero = net->prof[nn] * per, other = wall - nodes * per;
+    fprintf(f, "  %4s  %-38s  %9s  %9.4f  %5.1f%%\n", "", "zeroing gradient buffers", "", zero, 100.0 * zero / wall);
+    fprintf(f, "  %4s  %-38s  %9.4f  %9s  %5.1f%%\n", "", "other (loss, optimizer, batches)", other, "",
+            100.0 * other / wall);
+    fprintf(f, "  %4s  %-38s  %9.4f\n", "", "whole step", wall);
+    return arr;
+}
+
 static int bench_train(int argc, char **argv) {
     const char *model = "lenet5", *device = "cpu", *data_dir = NULL;
-    int batch = 64, threads = 2, images = 0, json = 0, seed = 0, graphs = 1;
+    int batch = 64, threads = 2, images = 0, json = 0, seed = 0, graphs = 1, layers = 0;
     fv_flag flags[] = {
         {"model", FV_FLAG_STRING, &model, "model to train (see fedvim train --help)", 0, 0},
         {"batch", FV_FLAG_INT, &batch, "minibatch size", 1, 65536},
@@ -28,6 +76,7 @@ static int bench_train(int argc, char **argv) {
         {"data-dir", FV_FLAG_STRING, &data_dir, "MNIST folder for lenet5 (default: the standard place; random data if absent)", 0, 0},
         {"seed", FV_FLAG_INT, &seed, "seed", 0, 2147483647},
         {"graphs", FV_FLAG_INT, &graphs, "--device cuda: 1 replays each full batch's step as a CUDA graph, 0 launches every kernel (what the graphs save in launch overhead)", 0, 1},
+        {"layers", FV_FLAG_BOOL, &layers, "also time every node's forward and backward (CPU only) and print where a step's time goes", 0, 0},
         {"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0},
     };
     const char *pos[1];
@@ -42,6 +91,11 @@ static int bench_train(int argc, char **argv) {
     int dev = -1;
     if (fv_device_parse(device, &dev, &e) != 0) {
         fprintf(stderr, "fedvim bench train: %s\n", e.msg);
+        return 2;
+    }
+    if (layers && dev >= 0) {
+        fprintf(stderr, "fedvim bench train: --layers times the CPU path; it cannot be used with --device %s\n",
+                device);
         return 2;
     }
     fv_set_threads(threads);
@@ -120,8 +174,9 @@ static int bench_train(int argc, char **argv) {
         fprintf(stderr, "fedvim bench train: %s\n", e.msg);
         total = 0, rc = 1;
     }
+    if (layers) fv_net_profile(net, 1); /* after the warm-up: only the timed steps count */
     double t0 = fv_now();
-    long done = 0;
+    long done = 0, steps = 0;
     while (done < total) {
         int n = total - done < d.n ? total - (int)done : d.n;
         if (cn) {
@@ -135,8 +190,10 @@ static int bench_train(int argc, char **argv) {
             fv_train_epoch(net, opt, &d, NULL, n, batch, norm, &rng, 0, NULL, NULL, NULL);
         }
         done += n;
+        steps += (n + batch - 1) / batch;
     }
     double secs = fv_now() - t0, ips = done / secs;
+    char *prof = layers && rc == 0 && steps > 0 ? layer_profile(net, steps, secs, stderr) : NULL;
     fprintf(stderr, "bench train: %s batch %d on %s, %s: %.0f images/s (%ld images, %.2f s)\n", model, batch, source,
             where, ips, done, secs);
     if (cn) {
@@ -169,9 +226,16 @@ static int bench_train(int argc, char **argv) {
         fv_json_int(&j, "images", done);
         fv_json_num(&j, "seconds", secs);
         fv_json_num(&j, "images_per_second", ips);
+        if (prof) {
+            fv_json_int(&j, "steps", steps);
+            fv_json_num(&j, "step_ms", secs * 1e3 / (double)steps);
+            fv_json_num(&j, "zero_grad_ms", net->prof[net->n_nodes] * 1e3 / (double)steps);
+            fv_json_raw(&j, "layers", prof);
+        }
         printf("%s\n", fv_json_end(&j));
         fv_json_free(&j);
     }
+    free(prof);
     fv_cuda_shard_destroy(&sh);
     fv_cuda_net_destroy(&cn);
     free(first);

@@ -51,6 +51,7 @@ void fv_net_destroy(fv_net **pnet) {
     }
     free(net->params);
     free(net->grads);
+    free(net->prof);
     free(net);
     *pnet = NULL;
 }
@@ -280,6 +281,7 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
         fv_node *nd = &net->nodes[i];
         const float *in = net->nodes[nd->in0].out;
         size_t isz = (size_t)n * fv_shape_size(nd->ishape), osz = (size_t)n * fv_shape_size(nd->oshape);
+        const double t0 = net->prof ? fv_now() : 0.0;
         switch (nd->op) {
         case FV_OP_CONV2D: {
             fv_conv2d_shape s = conv_shape(nd, n);
@@ -318,6 +320,7 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
         case FV_OP_UPSAMPLE: fv_upsample_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k); break;
         case FV_OP_INPUT: FV_DIE("input node in the middle of the graph");
         }
+        if (net->prof) net->prof[i] += fv_now() - t0;
     }
     net->last_train = train;
     net->last_n = n;
@@ -331,16 +334,19 @@ static void acc(float *dst, const float *src, size_t n) {
 void fv_net_backward(fv_net *net, const float *dout, int n) {
     FV_ASSERT(n == net->last_n && n <= net->cap);
     float *p = net->params, *g = net->grads;
+    const double tz = net->prof ? fv_now() : 0.0;
     memset(g, 0, net->n_train * sizeof(float));
     for (int i = 0; i < net->n_nodes - 1; i++)
         memset(net->nodes[i].dout, 0, (size_t)n * fv_shape_size(net->nodes[i].oshape) * sizeof(float));
     fv_node *lastn = &net->nodes[net->n_nodes - 1];
     memcpy(lastn->dout, dout, (size_t)n * fv_shape_size(lastn->oshape) * sizeof(float));
+    if (net->prof) net->prof[net->n_nodes] += fv_now() - tz;
     for (int i = net->n_nodes - 1; i >= 1; i--) {
         fv_node *nd = &net->nodes[i];
         const float *in = net->nodes[nd->in0].out;
         float *din = (nd->in0 == 0 && !net->want_input_grad) ? NULL : net->nodes[nd->in0].dout;
         size_t isz = (size_t)n * fv_shape_size(nd->ishape);
+        const double t0 = net->prof ? fv_now() : 0.0;
         switch (nd->op) {
         case FV_OP_CONV2D: {
             fv_conv2d_shape s = conv_shape(nd, n);
@@ -387,7 +393,13 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
             default: FV_DIE("unhandled op %d", (int)nd->op);
             }
         }
+        if (net->prof) net->prof[net->n_nodes + i] += fv_now() - t0;
     }
+}
+
+void fv_net_profile(fv_net *net, int on) {
+    free(net->prof);
+    net->prof = on ? fv_calloc(2 * (size_t)net->n_nodes, sizeof(double)) : NULL;
 }
 
 const fv_tensor *fv_net_tensor(const fv_net *net, const char *name) {
@@ -400,6 +412,28 @@ static const char *op_name(fv_op op) {
     static const char *const names[] = {"input", "conv2d", "linear", "batchnorm", "maxpool", "avgpool", "gap",
                                         "relu", "sigmoid", "tanh", "dropout", "flatten", "add", "upsample"};
     return names[op];
+}
+
+const char *fv_net_op_name(const fv_net *net, int i) {
+    FV_ASSERT(i >= 0 && i < net->n_nodes);
+    return op_name(net->nodes[i].op);
+}
+
+const char *fv_net_node_prefix(const fv_net *net, int i, char *buf, size_t len) {
+    FV_ASSERT(i >= 0 && i < net->n_nodes && len > 0);
+    const fv_node *nd = &net->nodes[i];
+    if (nd->op != FV_OP_CONV2D && nd->op != FV_OP_LINEAR && nd->op != FV_OP_BATCHNORM) return NULL;
+    for (int t = 0; t < net->n_tensors; t++) {
+        const fv_tensor *tn = &net->tensors[t];
+        if (!tn->trainable || tn->off != nd->w_off) continue;
+        const char *dot = strrchr(tn->name, '.');
+        size_t k = dot ? (size_t)(dot - tn->name) : strlen(tn->name);
+        if (k >= len) k = len - 1;
+        memcpy(buf, tn->name, k);
+        buf[k] = '\0';
+        return buf;
+    }
+    return NULL;
 }
 
 void fv_net_print(const fv_net *net, FILE *f) {

@@ -98,6 +98,7 @@ typedef struct fv_net {
     fv_rng rng;          /* dropout masks */
     int finished;
     int last_n, last_train; /* batch size and mode of the last forward */
+    double *prof; /* NULL, or per-node wall seconds while profiling (fv_net_profile) */
 } fv_net;
 
 /* A new empty graph taking samples of shape `input`. Caller owns; free with fv_net_destroy. */
@@ -148,6 +149,18 @@ void fv_net_backward(fv_net *net, const float *dout, int n);
 
 /* Find a tensor by its state-dict name; NULL if absent. */
 const fv_tensor *fv_net_tensor(const fv_net *net, const char *name);
+
+/* Start (on != 0) or stop timing each node. While on, every forward adds each node's wall seconds
+ * to net->prof[i] and every backward adds them to net->prof[n_nodes + i]; prof[n_nodes] (the
+ * input node's backward slot) takes the backward's zeroing of the gradient buffers. Switching on
+ * allocates 2 * n_nodes zeroed doubles; switching off frees them. The CPU path only: a net run
+ * through cuda_net.h is not timed here. */
+void fv_net_profile(fv_net *net, int on);
+
+/* The op of node i as a word ("conv2d", "relu", ...), and the state-dict prefix of its tensors
+ * ("conv1", "layer1.0.bn1") or NULL for a node without parameters. */
+const char *fv_net_op_name(const fv_net *net, int i);
+const char *fv_net_node_prefix(const fv_net *net, int i, char *buf, size_t len);
 
 /* Print a one-line-per-node summary with shapes and parameter counts to f. */
 void fv_net_print(const fv_net *net, FILE *f);

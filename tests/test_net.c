@@ -2,7 +2,7 @@
  * analytic gradient (parameters and input) on a graph that uses every op, including a residual
  * add, batch norm and dropout (re-seeded so each evaluation sees the same mask); the per-layer
  * double-precision checks live in test_layers.c. Also: training is bitwise reproducible for a
- * fixed seed and thread count. */
+ * fixed seed and thread count, and timing the nodes (fv_net_profile) changes no result. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -202,11 +202,63 @@ static void test_add_of_input(void **st) {
     fv_net_destroy(&net);
 }
 
+/* Profiling times every node with work and changes nothing: outputs and gradients of a step are
+ * bitwise those of the same step unprofiled; switching on zeroes the times, off frees them. */
+static void test_profile(void **st) {
+    (void)st;
+    fv_set_threads(2);
+    fv_err e = {{0}};
+    fv_net *net = fv_model_new("lenet5", (fv_shape){1, 28, 28}, 10, 3, &e);
+    assert_non_null(net);
+    const int n = 8, nn = net->n_nodes;
+    float *x = fv_malloc((size_t)n * 784 * sizeof(float)), dl[80];
+    int y[8];
+    fv_rng r;
+    fv_rng_seed(&r, 4);
+    for (int i = 0; i < n * 784; i++) x[i] = fv_rng_uniform(&r);
+    for (int i = 0; i < n; i++) y[i] = i % 10;
+    float *z0 = fv_malloc(80 * sizeof(float)), *g0 = fv_malloc(net->n_train * sizeof(float));
+    memcpy(z0, fv_net_forward(net, x, n, 1), sizeof dl);
+    fv_softmax_xent(dl, z0, y, n, 10, NULL);
+    fv_net_backward(net, dl, n);
+    memcpy(g0, net->grads, net->n_train * sizeof(float));
+
+    assert_null(net->prof);
+    fv_net_profile(net, 1);
+    assert_non_null(net->prof);
+    for (int i = 0; i < 2 * nn; i++) assert_true(net->prof[i] == 0.0);
+    for (int rep = 0; rep < 2; rep++) {
+        const float *z = fv_net_forward(net, x, n, 1);
+        assert_memory_equal(z, z0, sizeof dl);
+        fv_net_backward(net, dl, n);
+        assert_memory_equal(net->grads, g0, net->n_train * sizeof(float));
+    }
+    assert_true(net->prof[0] == 0.0); /* the input node does no forward work */
+    for (int i = 0; i < 2 * nn; i++) assert_true(net->prof[i] >= 0.0);
+    for (int i = 1; i < nn; i++) {
+        if (strcmp(fv_net_op_name(net, i), "conv2d") != 0) continue;
+        assert_true(net->prof[i] > 0.0 && net->prof[nn + i] > 0.0);
+    }
+    char buf[64];
+    assert_string_equal(fv_net_op_name(net, 1), "conv2d");
+    assert_string_equal(fv_net_node_prefix(net, 1, buf, sizeof buf), "conv1");
+    assert_null(fv_net_node_prefix(net, 2, buf, sizeof buf)); /* relu: no tensors */
+    assert_string_equal(fv_net_node_prefix(net, nn - 1, buf, sizeof buf), "fc3");
+    assert_string_equal(fv_net_node_prefix(net, 1, buf, 3), "co"); /* truncated to fit */
+    fv_net_profile(net, 1);
+    for (int i = 0; i < 2 * nn; i++) assert_true(net->prof[i] == 0.0);
+    fv_net_profile(net, 0);
+    assert_null(net->prof);
+    free(x), free(z0), free(g0);
+    fv_net_destroy(&net);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_graph_gradients),
         cmocka_unit_test(test_bitwise_reproducible_and_learns),
         cmocka_unit_test(test_add_of_input),
+        cmocka_unit_test(test_profile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
