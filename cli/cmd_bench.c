@@ -25,7 +25,7 @@ static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) 
     const double per = 1e3 / (double)steps, wall = secs * per;
     double nodes = 0.0;
     for (int i = 0; i < 2 * nn; i++) nodes += net->prof[i];
-    fprintf(f, "bench train: per step (ms; %ld steps), by node:\n  %4s  %-9s  %-16s  %-10s  %9s  %9s  %6s\n",
+    fprintf(f, "bench train: per step (ms; %ld steps), by node:\n  %4s  %-9s  %-20s  %-10s  %9s  %9s  %6s\n",
             steps, "node", "op", "tensors", "output", "forward", "backward", "share");
     size_t cap = 256, len = 0;
     char *arr = fv_malloc(cap);
@@ -36,7 +36,7 @@ static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) 
         char pre[96], shape[48];
         const char *name = fv_net_node_prefix(net, i, pre, sizeof pre);
         snprintf(shape, sizeof shape, "%dx%dx%d", o.c, o.h, o.w);
-        fprintf(f, "  %4d  %-9s  %-16s  %-10s  %9.4f  %9.4f  %5.1f%%\n", i, fv_net_op_name(net, i),
+        fprintf(f, "  %4d  %-9s  %-20s  %-10s  %9.4f  %9.4f  %5.1f%%\n", i, fv_net_op_name(net, i),
                 name ? name : "-", shape, fw, bw, 100.0 * (fw + bw) / wall);
         fv_json j;
         fv_json_begin(&j);
@@ -57,10 +57,10 @@ static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) 
     arr[len++] = ']';
     arr[len] = '\0';
     const double zero = net->prof[nn] * per, other = wall - nodes * per;
-    fprintf(f, "  %4s  %-38s  %9s  %9.4f  %5.1f%%\n", "", "zeroing gradient buffers", "", zero, 100.0 * zero / wall);
-    fprintf(f, "  %4s  %-38s  %9.4f  %9s  %5.1f%%\n", "", "other (loss, optimizer, batches)", other, "",
+    fprintf(f, "  %4s  %-42s  %9s  %9.4f  %5.1f%%\n", "", "zeroing gradient buffers", "", zero, 100.0 * zero / wall);
+    fprintf(f, "  %4s  %-42s  %9.4f  %9s  %5.1f%%\n", "", "other (loss, optimizer, batches)", other, "",
             100.0 * other / wall);
-    fprintf(f, "  %4s  %-38s  %9.4f\n", "", "whole step", wall);
+    fprintf(f, "  %4s  %-42s  %9.4f\n", "", "whole step", wall);
     return arr;
 }
 
@@ -73,7 +73,7 @@ static int bench_train(int argc, char **argv) {
         {"threads", FV_FLAG_INT, &threads, "CPU threads", 1, 1024},
         {"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N] in a CUDA build", 0, 0},
         {"images", FV_FLAG_INT, &images, "images to time (default: 12000 for lenet5, 20 batches otherwise)", 0, 100000000},
-        {"data-dir", FV_FLAG_STRING, &data_dir, "MNIST folder for lenet5 (default: the standard place; random data if absent)", 0, 0},
+        {"data-dir", FV_FLAG_STRING, &data_dir, "MNIST folder for lenet5 (default: the standard place, and random data if MNIST is not there)", 0, 0},
         {"seed", FV_FLAG_INT, &seed, "seed", 0, 2147483647},
         {"graphs", FV_FLAG_INT, &graphs, "--device cuda: 1 replays each full batch's step as a CUDA graph, 0 launches every kernel (what the graphs save in launch overhead)", 0, 1},
         {"layers", FV_FLAG_BOOL, &layers, "also time every node's forward and backward (CPU only) and print where a step's time goes", 0, 0},
@@ -104,6 +104,11 @@ static int bench_train(int argc, char **argv) {
     const char *source = "random";
     if (is_lenet && fv_dataset_load("mnist", data_dir, 1, &d, &e) == 0) {
         source = "mnist";
+    } else if (is_lenet && data_dir) { /* asked for this folder: not silently random data */
+        fprintf(stderr, "fedvim bench train: --data-dir %s: %s\n", data_dir, e.msg);
+        return 2;
+    }
+    if (strcmp(source, "mnist") == 0) {
         fv_dataset_truncate(&d, d.n < 12000 ? d.n : 12000);
     } else {
         /* Random images of the shape the reference uses: 1x28x28 for LeNet-5, 3x32x32 otherwise. */

@@ -37,9 +37,9 @@ void fv_conv2d_shape_init(fv_conv2d_shape *s, int N, int C, int H, int W, int K,
                           int pad, int groups);
 /* Floats of scratch space the conv needs (im2col and GEMM staging) for this shape: at most 16 MiB
  * worth of columns plus, with padding, one zero-bordered input plane per image the columns hold
- * (each thread uses one), non-decreasing in N (a buffer sized for the largest batch serves every smaller batch),
- * independent of the thread count, and 0 for 1x1/stride 1/no padding and depthwise convs (scratch
- * may then be NULL). */
+ * (each thread uses one); non-decreasing in N (a buffer sized for the largest batch serves every
+ * smaller batch), independent of the thread count, and 0 for 1x1/stride 1/no padding and
+ * depthwise convs (scratch may then be NULL). */
 size_t fv_conv2d_scratch_floats(const fv_conv2d_shape *s);
 /* out[N,K,OH,OW] = conv(inp[N,C,H,W], w[K,C/g,R,R]) + b[K] (b may be NULL). */
 void fv_conv2d_forward(float *out, const float *inp, const float *w, const float *b, float *scratch,

@@ -2,7 +2,8 @@
  * the OpenMP wait setting it ran under. fedvim bounds idle threads' spin (GOMP_SPINCOUNT=10000,
  * cli/main.c) unless the user chose OMP_WAIT_POLICY or GOMP_SPINCOUNT; either choice is kept.
  * With --layers: one timing row per node, consistent with the step time, in the table and the
- * JSON; refused with --device cuda. (Not named *_bench: CI's ASan pass leaves those out.) */
+ * JSON; refused with --device cuda. A --data-dir without MNIST is an error, not random data.
+ * (Not named *_bench: CI's ASan pass leaves those out.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,8 +64,7 @@ static void test_layers_profile(void **st) {
     char out[256];
     fh_path(&H, out, sizeof out, "layers.out");
     assert_int_equal(fh_run(&H, out, 120, "bench", "train", "--model", "lenet5", "--batch", "16", "--images",
-                            "64", "--threads", "2", "--data-dir", "/nonexistent", "--layers", "--json",
-                            (const char *)NULL),
+                            "64", "--threads", "2", "--layers", "--json", (const char *)NULL),
                      0);
     char *t = fh_slurp(out);
     assert_non_null(t);
@@ -87,6 +87,17 @@ static void test_layers_profile(void **st) {
     assert_non_null(strstr(j, "\"op\":\"relu\",\"output\":\"6x28x28\"")); /* no tensors key */
     assert_non_null(strstr(j, "\"tensors\":\"fc3\",\"output\":\"10x1x1\""));
     assert_non_null(strstr(t, "whole step"));
+    free(t);
+
+    /* a --data-dir that does not hold MNIST is an error naming it, not a silent switch to random
+     * images (regression: it used to time random data and say so only in the JSON) */
+    fh_path(&H, out, sizeof out, "baddir.out");
+    assert_int_equal(fh_run(&H, out, 60, "bench", "train", "--model", "lenet5", "--data-dir",
+                            "/nonexistent/mnist", "--json", (const char *)NULL),
+                     2);
+    t = fh_slurp(out);
+    if (!strstr(t, "--data-dir /nonexistent/mnist")) fail_msg("no error naming the folder in:\n%s", t);
+    assert_null(strstr(t, "images_per_second"));
     free(t);
 
     /* the CUDA path is not timed per node: refused, not silently empty */
