@@ -73,7 +73,7 @@ static int bench_train(int argc, char **argv) {
         {"threads", FV_FLAG_INT, &threads, "CPU threads", 1, 1024},
         {"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N] in a CUDA build", 0, 0},
         {"images", FV_FLAG_INT, &images, "images to time (default: 12000 for lenet5, 20 batches otherwise)", 0, 100000000},
-        {"data-dir", FV_FLAG_STRING, &data_dir, "MNIST folder for lenet5 (default: the standard place, and random data if MNIST is not there)", 0, 0},
+        {"data-dir", FV_FLAG_STRING, &data_dir, "MNIST folder, --model lenet5 only (default: the standard place, and random data if MNIST is not there)", 0, 0},
         {"seed", FV_FLAG_INT, &seed, "seed", 0, 2147483647},
         {"graphs", FV_FLAG_INT, &graphs, "--device cuda: 1 replays each full batch's step as a CUDA graph, 0 launches every kernel (what the graphs save in launch overhead)", 0, 1},
         {"layers", FV_FLAG_BOOL, &layers, "also time every node's forward and backward (CPU only) and print where a step's time goes", 0, 0},
@@ -98,8 +98,13 @@ static int bench_train(int argc, char **argv) {
                 device);
         return 2;
     }
-    fv_set_threads(threads);
     int is_lenet = strcmp(model, "lenet5") == 0;
+    if (data_dir && !is_lenet) { /* the other models time random 32x32x3 batches, like the reference */
+        fprintf(stderr, "fedvim bench train: --data-dir is read for --model lenet5 only (%s trains on random "
+                        "images)\n", model);
+        return 2;
+    }
+    fv_set_threads(threads);
     fv_dataset d = {0};
     const char *source = "random";
     if (is_lenet && fv_dataset_load("mnist", data_dir, 1, &d, &e) == 0) {

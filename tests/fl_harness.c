@@ -138,7 +138,8 @@ int fh_run_exp(const fh_ctx *c, const char *name, const char *base, const char *
 
 void fh_expect_config_error(const char *base_ini, const char *extra, const char *n1, const char *n2) {
     char text[4096];
-    snprintf(text, sizeof text, "%s%s\n", base_ini, extra);
+    const int len = snprintf(text, sizeof text, "%s%s\n", base_ini, extra);
+    if (len < 0 || (size_t)len >= sizeof text) fail_msg("config text of %d bytes does not fit: %.60s", len, extra);
     fv_config c;
     fv_config_defaults(&c);
     fv_err e = {{0}};

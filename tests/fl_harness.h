@@ -35,8 +35,12 @@ int fh_run(const fh_ctx *c, const char *out, double timeout, ...);
 /* Write NAME.ini = base + "[output] dir = ROOT/results" + extra, run `fedvim run NAME.ini --quiet
  * --overwrite` with a 300 s deadline, output to NAME.out. Returns the exit status. */
 int fh_run_exp(const fh_ctx *c, const char *name, const char *base, const char *extra);
-/* Parse base_ini + "\n" + extra as "t.ini" and check it: the config must be rejected with a
- * message holding n1 and, when not NULL, n2 (fails the test otherwise). */
+/* A minimal valid config (synthetic data, 4 clients, 5 rounds, lr 0.1) of 7 lines: what the
+ * config-error tests add their bad lines to (which then start on line 8). */
+#define FH_SYNTH_INI "[data]\ndataset = synthetic\n[fl]\nclients = 4\nrounds = 5\n[training]\nlr = 0.1\n"
+/* Parse base_ini + extra + "\n" as "t.ini" and check it: the config must be rejected with a
+ * message holding n1 and, when not NULL, n2 (fails the test otherwise, and when the text does not
+ * fit the 4 KiB buffer). */
 void fh_expect_config_error(const char *base_ini, const char *extra, const char *n1, const char *n2);
 
 #endif

@@ -2,7 +2,8 @@
  * the OpenMP wait setting it ran under. fedvim bounds idle threads' spin (GOMP_SPINCOUNT=10000,
  * cli/main.c) unless the user chose OMP_WAIT_POLICY or GOMP_SPINCOUNT; either choice is kept.
  * With --layers: one timing row per node, consistent with the step time, in the table and the
- * JSON; refused with --device cuda. A --data-dir without MNIST is an error, not random data.
+ * JSON; refused with --device cuda. A --data-dir without MNIST is an error, not random data, and
+ * so is one given to a model that reads no data.
  * (Not named *_bench: CI's ASan pass leaves those out.) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -98,6 +99,14 @@ static void test_layers_profile(void **st) {
     t = fh_slurp(out);
     if (!strstr(t, "--data-dir /nonexistent/mnist")) fail_msg("no error naming the folder in:\n%s", t);
     assert_null(strstr(t, "images_per_second"));
+    free(t);
+    /* and a --data-dir that no model would read is refused, not ignored */
+    fh_path(&H, out, sizeof out, "dir_resnet.out");
+    assert_int_equal(fh_run(&H, out, 60, "bench", "train", "--model", "resnet20", "--data-dir", "/tmp",
+                            (const char *)NULL),
+                     2);
+    t = fh_slurp(out);
+    if (!strstr(t, "--data-dir is read for --model lenet5 only")) fail_msg("no such error in:\n%s", t);
     free(t);
 
     /* the CUDA path is not timed per node: refused, not silently empty */

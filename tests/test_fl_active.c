@@ -149,19 +149,14 @@ static void test_active_in_run(void **state) {
     free(at);
 }
 
-/* fh_expect_config_error on this file's base config (7 lines, so extra starts on line 8). */
-static void expect_config_error(const char *extra, const char *n1, const char *n2) {
-    fh_expect_config_error("[data]\ndataset = synthetic\n[fl]\nclients = 4\nrounds = 5\n[training]\nlr = 0.1\n", extra, n1, n2);
-}
-
 static void test_config(void **state) {
     (void)state;
     /* lines: 1 [data], 2 dataset, 3 [fl], 4 clients, 5 rounds, 6 [training], 7 lr, 8 [attack], 9.. */
-    expect_config_error("[attack]\nkind = gan_activ", "t.ini:9: [attack] kind", "gan_active");
-    expect_config_error("[attack]\nkind = gan_active\nclient = 4", "t.ini:10: [attack] client", "0..3");
-    expect_config_error("[attack]\nkind = gan_active\nrounds = 6", "t.ini:10: [attack] rounds", "[1, 5]");
-    expect_config_error("[attack]\nkind = gan_active\nrounds = 3,2", "t.ini:10: [attack] rounds", "ascending");
-    expect_config_error("[attack]\nkind = gan_active\ntarget = 10", "t.ini:10: [attack] target", "10 classes");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan_activ", "t.ini:9: [attack] kind", "gan_active");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan_active\nclient = 4", "t.ini:10: [attack] client", "0..3");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan_active\nrounds = 6", "t.ini:10: [attack] rounds", "[1, 5]");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan_active\nrounds = 3,2", "t.ini:10: [attack] rounds", "ascending");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan_active\ntarget = 10", "t.ini:10: [attack] target", "10 classes");
     /* on a named data set the oracle needs images beyond train_size */
     char text[512];
     snprintf(text, sizeof text, "[data]\ndataset = mnist\n[attack]\nkind = gan_active\n");

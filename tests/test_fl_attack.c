@@ -144,29 +144,24 @@ static void test_dlg_in_run(void **state) {
     free(m);
 }
 
-/* fh_expect_config_error on this file's base config (7 lines, so extra starts on line 8). */
-static void expect_config_error(const char *extra, const char *n1, const char *n2) {
-    fh_expect_config_error("[data]\ndataset = synthetic\n[fl]\nclients = 4\nrounds = 5\n[training]\nlr = 0.1\n", extra, n1, n2);
-}
-
 static void test_config_errors(void **state) {
     (void)state;
     /* lines: 1 [data], 2 dataset, 3 [fl], 4 clients, 5 rounds, 6 [training], 7 lr, 8 [attack], 9.. */
-    expect_config_error("[attack]\nkind = fgsm", "t.ini:9: [attack] kind", "none|gan|dlg|mia");
-    expect_config_error("[attack]\nkind = gan\nclient = 4", "t.ini:10: [attack] client", "0..3");
-    expect_config_error("[attack]\nkind = gan\nclient = -1", "t.ini:10: [attack] client", "out of range");
-    expect_config_error("[attack]\nkind = gan\nrounds = 6", "t.ini:10: [attack] rounds", "[1, 5]");
-    expect_config_error("[attack]\nkind = gan\nrounds = 0", "t.ini:10: [attack] rounds", "[1, 5]");
-    expect_config_error("[attack]\nkind = gan\nrounds = 2,x", "t.ini:10: [attack] rounds", "list of rounds");
-    expect_config_error("[attack]\nkind = gan\nrounds = 3,2", "t.ini:10: [attack] rounds", "ascending");
-    expect_config_error("[attack]\nkind = gan\nrounds = 3,3", "t.ini:10: [attack] rounds", "once");
-    expect_config_error("[attack]\nkind = gan\ntarget = 10", "t.ini:10: [attack] target", "10 classes");
-    expect_config_error("[attack]\nkind = gan\nsettings = a;b", "t.ini:10: [attack] settings", NULL);
-    expect_config_error("[attack]\nkind = gan\nvictim = 1", "t.ini:10: [attack] victim: unknown key", NULL);
-    expect_config_error("[attack]\nkind = dlg", "[model] name", "dlg_lenet");
-    expect_config_error("[model]\nname = dlg_lenet\n[attack]\nkind = dlg\n[training]\nmomentum = 0.9",
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = fgsm", "t.ini:9: [attack] kind", "none|gan|dlg|mia");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan\nclient = 4", "t.ini:10: [attack] client", "0..3");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan\nclient = -1", "t.ini:10: [attack] client", "out of range");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan\nrounds = 6", "t.ini:10: [attack] rounds", "[1, 5]");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan\nrounds = 0", "t.ini:10: [attack] rounds", "[1, 5]");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan\nrounds = 2,x", "t.ini:10: [attack] rounds", "list of rounds");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan\nrounds = 3,2", "t.ini:10: [attack] rounds", "ascending");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan\nrounds = 3,3", "t.ini:10: [attack] rounds", "once");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan\ntarget = 10", "t.ini:10: [attack] target", "10 classes");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan\nsettings = a;b", "t.ini:10: [attack] settings", NULL);
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = gan\nvictim = 1", "t.ini:10: [attack] victim: unknown key", NULL);
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = dlg", "[model] name", "dlg_lenet");
+    fh_expect_config_error(FH_SYNTH_INI, "[model]\nname = dlg_lenet\n[attack]\nkind = dlg\n[training]\nmomentum = 0.9",
                         "[training] optimizer", "plain SGD");
-    expect_config_error("[model]\nname = dlg_lenet\n[attack]\nkind = dlg\n[training]\nlocal_epochs = 2",
+    fh_expect_config_error(FH_SYNTH_INI, "[model]\nname = dlg_lenet\n[attack]\nkind = dlg\n[training]\nlocal_epochs = 2",
                         "t.ini:13: [training] local_epochs", "one local step");
     /* gan on a named data set needs images beyond train_size */
     char text[512];
