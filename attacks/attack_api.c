@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "attack_run.h"
-#include "json.h"
-#include "models.h"
+#include "io/json.h"
+#include "nn/models.h"
 
 /* ---- settings: "key=value,key=value" against a table; unknown keys are errors ---- */
 

@@ -32,10 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "data.h"
+#include "data/data.h"
 #include "fv_common.h"
-#include "net.h"
-#include "vmix.h"
+#include "nn/net.h"
+#include "vmix/vmix.h"
 
 typedef struct {
     const char *attack;       /* "gan", "gan_active", "dlg" or "mia" */

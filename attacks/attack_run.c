@@ -8,10 +8,10 @@
 
 #include "leakage.h"
 #include "metrics.h"
-#include "models.h"
+#include "nn/models.h"
 #include "oracle.h"
-#include "png_io.h"
-#include "train.h"
+#include "io/png_io.h"
+#include "nn/train.h"
 
 /* ---- helpers ---- */
 

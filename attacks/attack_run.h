@@ -14,11 +14,11 @@
 #include "fedsim.h"
 #include "fv_common.h"
 #include "gan.h"
-#include "json.h"
+#include "io/json.h"
 #include "leakage.h"
 #include "mia.h"
 #include "reassemble.h"
-#include "vmix.h"
+#include "vmix/vmix.h"
 
 /* Where images come from: a data set split and a range. */
 typedef struct {

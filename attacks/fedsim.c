@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models.h"
+#include "nn/models.h"
 #include "rng.h"
-#include "train.h"
+#include "nn/train.h"
 
 fv_fedsim_cfg fv_fedsim_defaults(void) {
     fv_fedsim_cfg c;

@@ -14,12 +14,12 @@
 #define FV_FEDSIM_H
 #include <stdint.h>
 
-#include "data.h"
+#include "data/data.h"
 #include "fv_common.h"
-#include "net.h"
-#include "optim.h"
-#include "partition.h"
-#include "vmix.h"
+#include "nn/net.h"
+#include "nn/optim.h"
+#include "data/partition.h"
+#include "vmix/vmix.h"
 
 typedef struct {
     const char *model;      /* shared/models.h name (default "lenet5") */

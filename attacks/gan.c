@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layers.h"
-#include "optim.h"
+#include "nn/layers.h"
+#include "nn/optim.h"
 #include "rng.h"
-#include "train.h"
+#include "nn/train.h"
 
 fv_gen_arch fv_gen_arch_default(void) { return (fv_gen_arch){100, 128, 64, 1}; }
 

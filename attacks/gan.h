@@ -22,9 +22,9 @@
 #define FV_GAN_H
 #include <stdint.h>
 
-#include "data.h"
+#include "data/data.h"
 #include "fv_common.h"
-#include "net.h"
+#include "nn/net.h"
 
 typedef struct {
     int nz;       /* noise dimension (default 100) */

@@ -6,9 +6,9 @@
  */
 #ifndef FV_LEAKAGE_H
 #define FV_LEAKAGE_H
-#include "data.h"
+#include "data/data.h"
 #include "fv_common.h"
-#include "net.h"
+#include "nn/net.h"
 
 typedef struct {
     int n;                   /* samples judged */
@@ -33,6 +33,6 @@ int fv_leakage_eval(fv_leakage *out, const float *samples, int n, fv_shape s, fv
                     int no, fv_err *e);
 
 /* Add the figures as keys of the JSON object being written (shared/json.h). */
-#include "json.h"
+#include "io/json.h"
 void fv_leakage_json(fv_json *j, const fv_leakage *l);
 #endif

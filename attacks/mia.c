@@ -8,7 +8,7 @@
 
 #include "metrics.h"
 #include "rng.h"
-#include "train.h"
+#include "nn/train.h"
 
 fv_lira_cfg fv_lira_defaults(void) {
     fv_lira_cfg c;

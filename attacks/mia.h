@@ -16,9 +16,9 @@
 #define FV_MIA_H
 #include <stdint.h>
 
-#include "data.h"
+#include "data/data.h"
 #include "fv_common.h"
-#include "net.h"
+#include "nn/net.h"
 
 /* Builds one shadow model trained on images idx[0..n) of the caller's data with the target's
  * recipe; seed varies per shadow. Returns the model (the caller of fv_lira_fit destroys it) or NULL

@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "models.h"
-#include "optim.h"
+#include "nn/models.h"
+#include "nn/optim.h"
 #include "rng.h"
-#include "safetensors.h"
-#include "train.h"
+#include "io/safetensors.h"
+#include "nn/train.h"
 
 fv_oracle_cfg fv_oracle_defaults(void) {
     fv_oracle_cfg c;

@@ -9,9 +9,9 @@
 #define FV_ORACLE_H
 #include <stdint.h>
 
-#include "data.h"
+#include "data/data.h"
 #include "fv_common.h"
-#include "net.h"
+#include "nn/net.h"
 
 typedef struct {
     const char *model; /* a shared/models.h name (default "fedavg_cnn": a different architecture

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "fv_common.h"
-#include "vmix.h"
+#include "vmix/vmix.h"
 
 typedef struct {
     int unit;            /* shuffle unit u (1: pixels), as used by the mixer */

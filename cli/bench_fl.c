@@ -20,11 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "aggregate.h"
+#include "fl/aggregate.h"
 #include "cmds.h"
 #include "flags.h"
 #include "fv_common.h"
-#include "json.h"
+#include "io/json.h"
 
 typedef struct {
     const char *label;

@@ -12,9 +12,9 @@
 
 #include "cmds.h"
 #include "flags.h"
-#include "json.h"
+#include "io/json.h"
 #include "rng.h"
-#include "vmix.h"
+#include "vmix/vmix.h"
 
 typedef struct {
     int c, h, w;

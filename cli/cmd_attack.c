@@ -10,8 +10,8 @@
 #include "attack_run.h"
 #include "cmds.h"
 #include "flags.h"
-#include "json.h"
-#include "layers.h"
+#include "io/json.h"
+#include "nn/layers.h"
 
 #define MAXF 64
 

@@ -7,14 +7,14 @@
 #include <string.h>
 
 #include "cmds.h"
-#include "cuda_net.h"
-#include "data.h"
+#include "cuda/net.h"
+#include "data/data.h"
 #include "flags.h"
-#include "json.h"
-#include "layers.h"
-#include "models.h"
-#include "optim.h"
-#include "train.h"
+#include "io/json.h"
+#include "nn/layers.h"
+#include "nn/models.h"
+#include "nn/optim.h"
+#include "nn/train.h"
 
 /* Prints the per-node time of the timed steps (net->prof, fv_net_profile) to f, one row per node
  * with work (forward and backward milliseconds per step, share of the wall time), then the

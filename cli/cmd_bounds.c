@@ -9,7 +9,7 @@
 
 #include "cmds.h"
 #include "flags.h"
-#include "json.h"
+#include "io/json.h"
 #include "vmix_cli.h"
 
 int fv_cmd_bounds(int argc, char **argv) {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cmds.h"
-#include "config.h"
+#include "fl/config.h"
 #include "coordinator.h"
 #include "crypto.h"
 #include "fl_cli.h"

@@ -7,8 +7,8 @@
 
 #include "cmds.h"
 #include "flags.h"
-#include "json.h"
-#include "vmix_key.h"
+#include "io/json.h"
+#include "vmix/vmix_key.h"
 
 int fv_cmd_keygen(int argc, char **argv) {
     const char *out = NULL;

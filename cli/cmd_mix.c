@@ -13,11 +13,11 @@
 
 #include "cmds.h"
 #include "flags.h"
-#include "json.h"
-#include "png_io.h"
-#include "vmix.h"
+#include "io/json.h"
+#include "io/png_io.h"
+#include "vmix/vmix.h"
 #include "vmix_cli.h"
-#include "vmix_key.h"
+#include "vmix/vmix_key.h"
 
 static int write_preview(const char *path, const fv_dataset *orig, const fv_dataset *mixed, int count, fv_err *e) {
     int n = count < orig->n ? count : orig->n;

@@ -16,18 +16,18 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "data.h"
+#include "data/data.h"
 #include "flags.h"
-#include "json.h"
-#include "layers.h"
+#include "io/json.h"
+#include "nn/layers.h"
 #include "metrics.h"
-#include "models.h"
-#include "obfuscate.h"
-#include "optim.h"
-#include "png_io.h"
-#include "train.h"
-#include "train_soft.h"
-#include "vmix_alloc.h"
+#include "nn/models.h"
+#include "vmix/obfuscate.h"
+#include "nn/optim.h"
+#include "io/png_io.h"
+#include "nn/train.h"
+#include "nn/train_soft.h"
+#include "vmix/vmix_alloc.h"
 #include "vmix_cli.h"
 
 #define TEST_SEED_OFFSET 0x5eed7e57u /* the test split draws from seed + this: never the train streams */

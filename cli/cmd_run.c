@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "config.h"
+#include "fl/config.h"
 #include "coordinator.h"
-#include "cuda_net.h"
+#include "cuda/net.h"
 #include "fl_cli.h"
 #include "flags.h"
 

@@ -7,15 +7,15 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "cuda_net.h"
-#include "data.h"
+#include "cuda/net.h"
+#include "data/data.h"
 #include "flags.h"
-#include "json.h"
-#include "layers.h"
-#include "models.h"
-#include "optim.h"
-#include "safetensors.h"
-#include "train.h"
+#include "io/json.h"
+#include "nn/layers.h"
+#include "nn/models.h"
+#include "nn/optim.h"
+#include "io/safetensors.h"
+#include "nn/train.h"
 
 typedef struct {
     int tty;

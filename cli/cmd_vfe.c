@@ -7,8 +7,8 @@
 
 #include "cmds.h"
 #include "flags.h"
-#include "json.h"
-#include "vfe.h"
+#include "io/json.h"
+#include "vmix/vfe.h"
 #include "vmix_cli.h"
 
 static int cmp_d(const void *a, const void *b) {

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmix_key.h"
+#include "vmix/vmix_key.h"
 
 int fv_flcli_take_sets(int *argc, char **argv, const char **sets, int *nsets, fv_err *e) {
     int out = 1;

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "config.h"
+#include "fl/config.h"
 #include "crypto.h"
 #include "fv_common.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "png_io.h"
+#include "io/png_io.h"
 
 int fv_vmixcli_load_pngs(fv_dataset *out, const char *const *pngs, int npng, fv_err *e) {
     memset(out, 0, sizeof *out);

@@ -4,7 +4,7 @@
  */
 #ifndef FV_VMIX_CLI_H
 #define FV_VMIX_CLI_H
-#include "data.h"
+#include "data/data.h"
 #include "fv_common.h"
 
 /* Load PNG files pngs[0..npng) into out (CHW, labels 0, classes 1). All must share one shape;
@@ -25,8 +25,8 @@ int fv_vmixcli_parse_shape(const char *s, int *c, int *h, int *w, fv_err *e);
 
 
 /* ---- the bounds step shared by `fedvim bounds` and `fedvim mix` ---- */
-#include "json.h"
-#include "vmix_bounds.h"
+#include "io/json.h"
+#include "vmix/vmix_bounds.h"
 
 typedef struct {
     double target, alpha, lambda; /* WS_min model: V*, alpha, lambda */

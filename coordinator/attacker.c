@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "attack_api.h"
-#include "experiment.h"
-#include "json.h"
-#include "json_read.h"
-#include "layers.h"
-#include "synthetic.h"
+#include "fl/experiment.h"
+#include "io/json.h"
+#include "io/json_read.h"
+#include "nn/layers.h"
+#include "data/synthetic.h"
 
 #define MAX_LINES_BYTES (64u << 20)
 

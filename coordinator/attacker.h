@@ -23,11 +23,11 @@
 #define FV_ATTACKER_H
 #include <stddef.h>
 
-#include "config.h"
-#include "data.h"
+#include "fl/config.h"
+#include "data/data.h"
 #include "fv_common.h"
-#include "partition.h"
-#include "vmix.h"
+#include "data/partition.h"
+#include "vmix/vmix.h"
 
 typedef struct fv_attacker fv_attacker;
 

@@ -18,23 +18,23 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "aggregate.h"
+#include "fl/aggregate.h"
 #include "attacker.h"
-#include "data.h"
-#include "dp.h"
-#include "experiment.h"
-#include "json.h"
-#include "layers.h"
-#include "models.h"
-#include "net.h"
-#include "safetensors.h"
+#include "data/data.h"
+#include "fl/dp.h"
+#include "fl/experiment.h"
+#include "io/json.h"
+#include "nn/layers.h"
+#include "nn/models.h"
+#include "nn/net.h"
+#include "io/safetensors.h"
 #include "store.h"
-#include "train.h"
-#include "transport.h"
-#include "vfe.h"
-#include "vmix.h"
-#include "vmix_key.h"
-#include "wire.h"
+#include "nn/train.h"
+#include "fl/transport.h"
+#include "vmix/vfe.h"
+#include "vmix/vmix.h"
+#include "vmix/vmix_key.h"
+#include "fl/wire.h"
 
 #define POLL_MS 50
 #define MAX_WORKERS 4096

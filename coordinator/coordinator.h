@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "config.h"
+#include "fl/config.h"
 #include "crypto.h"
 #include "fv_common.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 #define CKPT_FORMAT "fedvim-checkpoint"
 #define CKPT_VERSION "1"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire.h"
+#include "fl/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "fl/config.h"
 #include "fl_harness.h"
 #include "fv_common.h"
 

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "png_io.h"
+#include "io/png_io.h"
 #include "rng.h"
 
 static const char *BIN;

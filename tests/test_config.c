@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "fl/config.h"
 
 static int parse(fv_config *c, const char *text, fv_err *e) {
     fv_config_defaults(c);

@@ -46,11 +46,11 @@ int main(void) {
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_layers.h"
-#include "data.h"
+#include "cuda/layers.h"
+#include "data/data.h"
 #include "fv_common.h"
-#include "layers.h"
-#include "optim.h"
+#include "nn/layers.h"
+#include "nn/optim.h"
 #include "rng.h"
 
 #define FWD_TOL 2e-5

@@ -43,15 +43,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_net.h"
-#include "data.h"
+#include "cuda/net.h"
+#include "data/data.h"
 #include "fv_common.h"
-#include "layers.h"
-#include "models.h"
-#include "optim.h"
+#include "nn/layers.h"
+#include "nn/models.h"
+#include "nn/optim.h"
 #include "rng.h"
-#include "synthetic.h"
-#include "train.h"
+#include "data/synthetic.h"
+#include "nn/train.h"
 
 #define GRAD_TOL_SHALLOW 1e-4
 #define GRAD_TOL_DEEP 1e-3

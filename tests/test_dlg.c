@@ -19,13 +19,13 @@
 #include <string.h>
 
 #include "attack_api.h"
-#include "data.h"
+#include "data/data.h"
 #include "dlg.h"
 #include "lbfgs.h"
-#include "layers.h"
+#include "nn/layers.h"
 #include "metrics.h"
-#include "models.h"
-#include "net.h"
+#include "nn/models.h"
+#include "nn/net.h"
 #include "rng.h"
 
 static fv_dlg_model mnist_model(void) {

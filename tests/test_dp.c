@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aggregate.h"
-#include "config.h"
-#include "dp.h"
+#include "fl/aggregate.h"
+#include "fl/config.h"
+#include "fl/dp.h"
 
 /* relative difference */
 static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }

@@ -36,8 +36,8 @@
 #include <zmq.h>
 
 #include "crypto.h"
-#include "transport.h"
-#include "wire.h"
+#include "fl/transport.h"
+#include "fl/wire.h"
 
 static const char *bin;
 static char root[64];

@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "fl/config.h"
 #include "fv_common.h"
 
 #include "fl_harness.h"

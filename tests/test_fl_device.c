@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_net.h"
+#include "cuda/net.h"
 #include "fl_harness.h"
 
 static fh_ctx H; /* this test program's scratch folder and binary */

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dp.h"
+#include "fl/dp.h"
 #include "fv_common.h"
 #include "fl_harness.h"
 

@@ -20,15 +20,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "data.h"
+#include "data/data.h"
 #include "gan.h"
-#include "layers.h"
+#include "nn/layers.h"
 #include "leakage.h"
-#include "models.h"
-#include "optim.h"
+#include "nn/models.h"
+#include "nn/optim.h"
 #include "oracle.h"
-#include "synthetic.h"
-#include "train.h"
+#include "data/synthetic.h"
+#include "nn/train.h"
 
 static fv_norm unit_norm(void) {
     fv_norm n;

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "fv_common.h"
-#include "layers.h"
+#include "nn/layers.h"
 #include "rng.h"
 
 #define FWD_TOL 1e-5

@@ -19,14 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data.h"
+#include "data/data.h"
 #include "fedsim.h"
-#include "layers.h"
+#include "nn/layers.h"
 #include "mia.h"
-#include "models.h"
-#include "optim.h"
-#include "synthetic.h"
-#include "train.h"
+#include "nn/models.h"
+#include "nn/optim.h"
+#include "data/synthetic.h"
+#include "nn/train.h"
 
 static fv_norm unit_norm(void) {
     fv_norm n;

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layers.h"
-#include "models.h"
+#include "nn/layers.h"
+#include "nn/models.h"
 
 static fv_net *make(const char *name, int c, int hw, int classes) {
     fv_err e = {{0}};

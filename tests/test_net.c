@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data.h"
-#include "layers.h"
-#include "models.h"
-#include "net.h"
-#include "optim.h"
-#include "train.h"
+#include "data/data.h"
+#include "nn/layers.h"
+#include "nn/models.h"
+#include "nn/net.h"
+#include "nn/optim.h"
+#include "nn/train.h"
 
 /* Every op in one graph: conv -> bn -> relu -> (conv || identity) add -> maxpool -> avgpool ->
  * upsample -> tanh -> conv(depthwise) -> sigmoid -> gap ... flatten -> dropout -> linear */

@@ -13,14 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data.h"
-#include "layers.h"
-#include "loss_soft.h"
-#include "models.h"
-#include "obfuscate.h"
-#include "optim.h"
+#include "data/data.h"
+#include "nn/layers.h"
+#include "nn/loss_soft.h"
+#include "nn/models.h"
+#include "vmix/obfuscate.h"
+#include "nn/optim.h"
 #include "rng.h"
-#include "train_soft.h"
+#include "nn/train_soft.h"
 
 /* n images of c x h x w with pseudo-random pixels and labels 0..classes-1 in turn. */
 static fv_dataset make_set(int n, int c, int h, int w, int classes, uint64_t seed) {

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "optim.h"
+#include "nn/optim.h"
 #include "rng.h"
 
 #define TOL 2e-6

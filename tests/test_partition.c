@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "partition.h"
+#include "data/partition.h"
 
 #define N 6000
 #define CLASSES 10

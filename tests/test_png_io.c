@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "png_io.h"
+#include "io/png_io.h"
 #include "rng.h"
 
 static char g_dir[256];

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data.h"
+#include "data/data.h"
 #include "metrics.h"
 #include "reassemble.h"
-#include "vmix.h"
+#include "vmix/vmix.h"
 
 static const uint8_t KEY[FV_VMIX_KEY_BYTES] = {7, 1, 2, 3};
 

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "fv_common.h"
-#include "json_read.h"
-#include "png_io.h"
+#include "io/json_read.h"
+#include "io/png_io.h"
 #include "report.h"
 
 static fv_jr *parse(const char *s, fv_err *e) { return fv_jr_parse(s, strlen(s), e); }

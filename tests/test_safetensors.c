@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net.h"
+#include "nn/net.h"
 #include "rng.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 static char g_dir[64];
 

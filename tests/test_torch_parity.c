@@ -25,9 +25,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "layers.h"
-#include "models.h"
-#include "optim.h"
+#include "nn/layers.h"
+#include "nn/models.h"
+#include "nn/optim.h"
 
 static const char *python(void) {
     static const char *cands[] = {"/usr/bin/python3", "python3"};

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "transport.h"
-#include "wire.h"
+#include "fl/transport.h"
+#include "fl/wire.h"
 
 static const fv_wire_limits LIM = {FV_WIRE_MAX_HEADER, 1 << 20};
 static atomic_int log_lines;

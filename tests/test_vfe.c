@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "rng.h"
-#include "vfe.h"
+#include "vmix/vfe.h"
 
 /* 2x2 checkerboard 0/1: four pairs each with g = 1, s2 = 1/4, |P| = 4 -> 4 / (2 * 0.25 * 4) = 2. */
 static void test_region_by_hand(void **state) {

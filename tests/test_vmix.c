@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 #include "rng.h"
-#include "vfe.h"
-#include "vmix.h"
-#include "vmix_bounds.h"
-#include "vmix_key.h"
+#include "vmix/vfe.h"
+#include "vmix/vmix.h"
+#include "vmix/vmix_bounds.h"
+#include "vmix/vmix_key.h"
 
 static void key_from(uint8_t k[FV_VMIX_KEY_BYTES], uint64_t seed) {
     fv_rng r;

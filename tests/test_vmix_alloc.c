@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmix_alloc.h"
+#include "vmix/vmix_alloc.h"
 
 /* Every window of size s: same sorted values in and out, per channel. */
 static void check_windows(const uint8_t *in, const uint8_t *out, int c, int h, int w, int s) {

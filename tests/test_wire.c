@@ -12,7 +12,7 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "wire.h"
+#include "fl/wire.h"
 
 static const fv_wire_limits LIM = {FV_WIRE_MAX_HEADER, 1000000};
 

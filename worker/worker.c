@@ -14,18 +14,18 @@
 #include <zmq.h>
 
 #include "attack_api.h"
-#include "config.h"
-#include "cuda_net.h"
-#include "data.h"
-#include "experiment.h"
-#include "layers.h"
-#include "net.h"
-#include "optim.h"
-#include "train.h"
-#include "transport.h"
-#include "vmix.h"
-#include "vmix_key.h"
-#include "wire.h"
+#include "fl/config.h"
+#include "cuda/net.h"
+#include "data/data.h"
+#include "fl/experiment.h"
+#include "nn/layers.h"
+#include "nn/net.h"
+#include "nn/optim.h"
+#include "nn/train.h"
+#include "fl/transport.h"
+#include "vmix/vmix.h"
+#include "vmix/vmix_key.h"
+#include "fl/wire.h"
 
 #define CLIENT_KDF_CTX "fvclient" /* 8 bytes: libsodium KDF context for client keys */
 

@@ -1,0 +1,77 @@
+/* activations.cu: element-wise ReLU, sigmoid, tanh and the residual add on the GPU, forward and
+ * backward; the CUDA twin of activations.c. Backward takes the forward OUTPUT and accumulates into
+ * dinp. One thread per element in a grid-stride loop, no reductions. The backward passes spell
+ * their rounding out with IEEE intrinsics (__fmul_rn, __fadd_rn: nvcc never fuses those into an
+ * FMA), in activations.c's order, so they round as the CPU does; what differs is the forward's
+ * device expf / tanhf (a few ulps).
+ * Not here: softmax (loss.cu), anything with parameters.
+ */
+#include "cuda/common.cuh"
+
+__global__ void relu_fwd_kernel(float *out, const float *inp, size_t n) {
+    FV_GRID_STRIDE(i, n) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+__global__ void relu_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
+    FV_GRID_STRIDE(i, n) dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f;
+}
+__global__ void sigmoid_fwd_kernel(float *out, const float *inp, size_t n) {
+    FV_GRID_STRIDE(i, n) out[i] = 1.0f / (1.0f + expf(-inp[i]));
+}
+__global__ void sigmoid_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
+    FV_GRID_STRIDE(i, n)
+    dinp[i] = __fadd_rn(dinp[i], __fmul_rn(__fmul_rn(dout[i], out[i]), __fsub_rn(1.0f, out[i])));
+}
+__global__ void tanh_fwd_kernel(float *out, const float *inp, size_t n) {
+    FV_GRID_STRIDE(i, n) out[i] = tanhf(inp[i]);
+}
+__global__ void tanh_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
+    FV_GRID_STRIDE(i, n)
+    dinp[i] = __fadd_rn(dinp[i], __fmul_rn(dout[i], __fsub_rn(1.0f, __fmul_rn(out[i], out[i]))));
+}
+__global__ void add_fwd_kernel(float *out, const float *a, const float *b, size_t n) {
+    FV_GRID_STRIDE(i, n) out[i] = a[i] + b[i];
+}
+/* da and db may alias: the same thread adds twice, in order. */
+__global__ void add_bwd_kernel(float *da, float *db, const float *g, size_t n) {
+    FV_GRID_STRIDE(i, n) {
+        const float v = g[i];
+        if (da) da[i] += v;
+        if (db) db[i] += v;
+    }
+}
+
+#define LAUNCH(kernel, n, ...)                                                                     \
+    do {                                                                                           \
+        if ((n) == 0) return;                                                                      \
+        kernel<<<fv_grid(x, (n), FV_THREADS), FV_THREADS, 0, x->stream>>>(__VA_ARGS__, (n));       \
+        FV_CUDA_LAUNCHED();                                                                        \
+    } while (0)
+
+void fv_cuda_relu_forward(const fv_cuda_ctx *x, float *out, const float *inp, size_t n) {
+    LAUNCH(relu_fwd_kernel, n, out, inp);
+}
+void fv_cuda_relu_backward(const fv_cuda_ctx *x, float *dinp, const float *dout, const float *out,
+                           size_t n) {
+    if (dinp) LAUNCH(relu_bwd_kernel, n, dinp, dout, out);
+}
+void fv_cuda_sigmoid_forward(const fv_cuda_ctx *x, float *out, const float *inp, size_t n) {
+    LAUNCH(sigmoid_fwd_kernel, n, out, inp);
+}
+void fv_cuda_sigmoid_backward(const fv_cuda_ctx *x, float *dinp, const float *dout,
+                              const float *out, size_t n) {
+    if (dinp) LAUNCH(sigmoid_bwd_kernel, n, dinp, dout, out);
+}
+void fv_cuda_tanh_forward(const fv_cuda_ctx *x, float *out, const float *inp, size_t n) {
+    LAUNCH(tanh_fwd_kernel, n, out, inp);
+}
+void fv_cuda_tanh_backward(const fv_cuda_ctx *x, float *dinp, const float *dout, const float *out,
+                           size_t n) {
+    if (dinp) LAUNCH(tanh_bwd_kernel, n, dinp, dout, out);
+}
+void fv_cuda_add_forward(const fv_cuda_ctx *x, float *out, const float *a, const float *b,
+                         size_t n) {
+    LAUNCH(add_fwd_kernel, n, out, a, b);
+}
+void fv_cuda_add_backward(const fv_cuda_ctx *x, float *da, float *db, const float *g, size_t n) {
+    if (da || db) LAUNCH(add_bwd_kernel, n, da, db, g);
+}

@@ -1,0 +1,864 @@
+/* cuda_net.cu: the device twin of a net.h model (see cuda_net.h): memory plan, forward and
+ * backward in node order (net.c's rules, node for node), the training step, its CUDA-graph
+ * capture, epochs, evaluation and staged data shards.
+ *
+ * Memory: two allocations per net besides the ctx's cuBLAS workspace.
+ *  - pmem: params[n_params] | grads[n_train] | opt_state[3 n_train] | prox_ref[n_train] (256-byte
+ *    aligned slices). Parameters, gradients and optimizer state never leave the device during
+ *    training.
+ *  - amem: for max_batch samples, the input batch, every node's output gradient (one contiguous
+ *    block: one memset zeroes it for a full-capacity step), every node's output, maxpool argmax,
+ *    dropout masks, batch-norm saved statistics, the conv/batch-norm scratch (one buffer: ops run
+ *    one at a time on one stream), labels, per-row losses, the normalisation table and a small
+ *    block of device scalars (optimizer step state, loss/hit accumulators, batch cursor, dropout
+ *    seed and counter).
+ *    A flatten node aliases its input's output and gradient (NCHW flattening moves no data).
+ * The epoch's order (int32) lives in its own buffer that grows with the largest shard capacity.
+ *
+ * A training step (train_step) is: gather + normalise the batch at the device cursor, forward,
+ * zero gradients, loss (writes d loss/d logits into the last node's gradient and adds to the
+ * epoch accumulators), backward, FedProx term, optimizer step (scalars on the device), advance the
+ * cursor and the dropout counter. Nothing in it reads host memory or waits for the host, so for a
+ * full batch it is captured once into a CUDA graph and replayed: one launch per step instead of
+ * ~30 (LeNet-5) or ~200 (ResNet-20). The graph is keyed by what it bakes in: batch size, optimizer
+ * configuration, FedProx mu, and the shard and order buffers' addresses; when it must be captured
+ * anew, the epoch's first full batch runs uncaptured and the capture follows it.
+ * Not here: kernels (cuda_layers.h and the per-op .cu files), the CPU graph (net.c).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/common.cuh"
+#include "cuda/net.h"
+
+static_assert(sizeof(int) == sizeof(int32_t), "labels and orders are uploaded as int32");
+
+/* Device scalars of one net. */
+typedef struct {
+    fv_cuda_opt_step_state ost;
+    double train_loss;
+    long long train_hits;
+    double eval_loss;
+    long long eval_hits;
+    double tmp_loss;
+    long long tmp_hits;
+    uint64_t drop[2]; /* dropout seed, step counter */
+    int32_t cursor;
+    int32_t pad_;
+} dev_misc;
+
+typedef struct {
+    int batch;
+    int prox;
+    float prox_mu;
+    long opt_gen;
+    int cudnn;
+    const void *images, *labels, *order;
+} graph_key;
+
+struct fv_cuda_net {
+    fv_cuda_ctx *x;
+    int n_nodes;
+    fv_node *nodes; /* host copy of the graph (its host pointers are not used) */
+    fv_shape input;
+    int K; /* outputs per sample */
+    size_t n_train, n_state, n_params;
+    int cap;
+    /* parameters, gradients, optimizer state, FedProx reference */
+    float *pmem, *params, *grads, *opt_state, *prox_ref;
+    size_t pmem_bytes;
+    /* activations and the rest */
+    uint8_t *amem;
+    size_t amem_bytes;
+    float *out[FV_MAX_NODES], *dout[FV_MAX_NODES];
+    int32_t *argmax[FV_MAX_NODES];
+    uint8_t *mask[FV_MAX_NODES];
+    float *bn_mean[FV_MAX_NODES], *bn_invstd[FV_MAX_NODES];
+    uint8_t *dout_base;
+    size_t dout_bytes;
+    float *scratch;
+    size_t scratch_floats;
+    int32_t *labels;
+    double *row_loss;
+    int32_t *row_hit;
+    float *lut;
+    dev_misc *misc;
+    /* the epoch's order */
+    int32_t *order;
+    int order_cap;
+    int *host_order;
+    int host_order_cap;
+    float host_lut[4 * 256];
+    /* optimizer */
+    fv_opt_cfg opt;
+    int have_opt;
+    size_t opt_len;
+    long opt_gen;
+    /* convolutions: cuDNN plans per conv node and batch size (index n), made on first use */
+    int use_cudnn;
+    fv_cudnn_conv **plans[FV_MAX_NODES];
+    uint8_t *plan_failed[FV_MAX_NODES];
+    /* graph */
+    int graphs_on;
+    int have_graph;
+    cudaGraphExec_t exec;
+    graph_key key;
+    fv_cuda_net_info info;
+};
+
+struct fv_cuda_shard {
+    fv_cuda_net *cn;
+    uint8_t *mem; /* images[cap_n * img] then labels[cap_n] */
+    uint8_t *images, *labels;
+    int cap_n;
+    int n;
+};
+
+static void use_device(const fv_cuda_net *cn) { FV_CUDA_CHECK(cudaSetDevice(cn->x->device)); }
+
+/* Workspace floats reserved for cuDNN (32 MiB): ResNet-20's and LeNet-5's deterministic algorithms
+ * need far less; larger ones (FFT) are then skipped. */
+#define FV_CUDNN_WS_FLOATS ((size_t)8 << 20)
+
+static int is_depthwise(const fv_node *nd) {
+    return nd->groups == nd->ishape.c && nd->groups == nd->oshape.c;
+}
+
+/* The cuDNN plan of conv node i for batch n, or NULL when that conv runs on the im2col path
+ * (cuDNN off, a depthwise conv, or no algorithm fits: then the im2col path serves that shape). */
+static const fv_cudnn_conv *plan_for(fv_cuda_net *cn, int i, int n) {
+    const fv_node *nd = &cn->nodes[i];
+    if (!cn->use_cudnn || is_depthwise(nd)) return NULL;
+    if (!cn->plans[i]) {
+        cn->plans[i] = (fv_cudnn_conv **)fv_calloc((size_t)cn->cap + 1, sizeof(fv_cudnn_conv *));
+        cn->plan_failed[i] = (uint8_t *)fv_calloc((size_t)cn->cap + 1, 1);
+    }
+    if (!cn->plans[i][n] && !cn->plan_failed[i][n]) {
+        fv_conv2d_shape s;
+        fv_conv2d_shape_init(&s, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->oshape.c, nd->k,
+                             nd->stride, nd->pad, nd->groups);
+        fv_err e;
+        cn->plans[i][n] = fv_cudnn_conv_new(cn->x, &s, cn->scratch_floats * sizeof(float), &e);
+        if (!cn->plans[i][n]) {
+            cn->plan_failed[i][n] = 1;
+            cn->info.conv_fallbacks++;
+        }
+    }
+    return cn->plans[i][n];
+}
+
+static void free_plans(fv_cuda_net *cn) {
+    for (int i = 0; i < cn->n_nodes; i++) {
+        if (cn->plans[i])
+            for (int n = 0; n <= cn->cap; n++) fv_cudnn_conv_destroy(&cn->plans[i][n]);
+        free(cn->plans[i]);
+        free(cn->plan_failed[i]);
+        cn->plans[i] = NULL;
+        cn->plan_failed[i] = NULL;
+    }
+}
+
+static void describe_conv(fv_cuda_net *cn) {
+    if (cn->use_cudnn) {
+        char v[32];
+        fv_cudnn_version(v, sizeof v);
+        snprintf(cn->info.conv, sizeof cn->info.conv, "cuDNN %s (FP32, deterministic algorithms)",
+                 v);
+    } else {
+        snprintf(cn->info.conv, sizeof cn->info.conv, "cuBLAS SGEMM + im2col (FP32)");
+    }
+}
+
+int fv_cuda_net_set_conv(fv_cuda_net *cn, const char *impl, fv_err *e) {
+    char why[200];
+    if (strcmp(impl, "im2col") == 0) {
+        cn->use_cudnn = 0;
+    } else if (strcmp(impl, "cudnn") == 0) {
+        if (!fv_cudnn_available(cn->x, why, sizeof why))
+            return fv_err_set(e, "convolutions through cuDNN: %s", why);
+        cn->use_cudnn = 1;
+    } else {
+        return fv_err_set(e, "convolution path '%s': expected cudnn or im2col", impl);
+    }
+    describe_conv(cn);
+    return 0;
+}
+
+const char *fv_cuda_net_conv(const fv_cuda_net *cn) { return cn->use_cudnn ? "cudnn" : "im2col"; }
+
+/* ---- memory plan ---- */
+
+/* Reserve `bytes` at a 256-byte aligned offset of an arena being planned; returns the offset. */
+static size_t take(size_t *top, size_t bytes) {
+    const size_t o = (*top + 255) & ~(size_t)255;
+    *top = o + bytes;
+    return o;
+}
+
+static fv_conv2d_shape conv_shape(const fv_node *nd, int n) {
+    fv_conv2d_shape s;
+    fv_conv2d_shape_init(&s, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->oshape.c, nd->k,
+                         nd->stride, nd->pad, nd->groups);
+    return s;
+}
+
+/* Plan amem (offsets, then pointers once allocated). Returns its size in bytes. */
+static size_t plan_acts(fv_cuda_net *cn, size_t *off_out, size_t *off_dout, size_t *off_argmax,
+                        size_t *off_mask, size_t *off_mean, size_t *off_invstd, size_t *off_misc) {
+    size_t top = 0;
+    const size_t cap = (size_t)cn->cap;
+    /* output gradients first: one contiguous block, zeroed with one memset per step */
+    for (int i = 0; i < cn->n_nodes; i++) {
+        const fv_node *nd = &cn->nodes[i];
+        if (nd->op == FV_OP_FLATTEN) continue;
+        off_dout[i] = take(&top, cap * fv_shape_size(nd->oshape) * sizeof(float));
+    }
+    cn->dout_bytes = top;
+    size_t scratch = 0;
+    for (int i = 0; i < cn->n_nodes; i++) {
+        const fv_node *nd = &cn->nodes[i];
+        const size_t sz = cap * fv_shape_size(nd->oshape);
+        if (nd->op != FV_OP_FLATTEN) off_out[i] = take(&top, sz * sizeof(float));
+        if (nd->op == FV_OP_MAXPOOL) off_argmax[i] = take(&top, sz * sizeof(int32_t));
+        if (nd->op == FV_OP_DROPOUT) off_mask[i] = take(&top, sz);
+        if (nd->op == FV_OP_BATCHNORM) {
+            off_mean[i] = take(&top, (size_t)nd->ishape.c * sizeof(float));
+            off_invstd[i] = take(&top, (size_t)nd->ishape.c * sizeof(float));
+            const size_t f = fv_cuda_batchnorm_scratch_floats(cn->cap, nd->ishape.c,
+                                                              nd->ishape.h * nd->ishape.w);
+            if (f > scratch) scratch = f;
+        }
+        if (nd->op == FV_OP_CONV2D) {
+            const fv_conv2d_shape s = conv_shape(nd, cn->cap);
+            const size_t f = fv_cuda_conv2d_scratch_floats(&s);
+            if (f > scratch) scratch = f;
+        }
+    }
+    /* cuDNN's workspace is the same scratch (a conv uses one path or the other) */
+    if (cn->use_cudnn && scratch < FV_CUDNN_WS_FLOATS) scratch = FV_CUDNN_WS_FLOATS;
+    cn->scratch_floats = scratch;
+    off_misc[0] = take(&top, (scratch ? scratch : 1) * sizeof(float));
+    off_misc[1] = take(&top, cap * sizeof(int32_t));   /* labels */
+    off_misc[2] = take(&top, cap * sizeof(double));    /* row_loss */
+    off_misc[3] = take(&top, cap * sizeof(int32_t));   /* row_hit */
+    off_misc[4] = take(&top, 4 * 256 * sizeof(float)); /* lut */
+    off_misc[5] = take(&top, sizeof(dev_misc));
+    return top;
+}
+
+fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_err *e) {
+    FV_ASSERT(host && host->finished && max_batch >= 1);
+    fv_cuda_ctx *x = fv_cuda_ctx_new(device, e);
+    if (!x) return NULL;
+    fv_cuda_net *cn = (fv_cuda_net *)fv_calloc(1, sizeof *cn);
+    cn->x = x;
+    cn->n_nodes = host->n_nodes;
+    cn->nodes = (fv_node *)fv_malloc((size_t)host->n_nodes * sizeof(fv_node));
+    memcpy(cn->nodes, host->nodes, (size_t)host->n_nodes * sizeof(fv_node));
+    cn->input = host->input;
+    cn->K = (int)fv_shape_size(fv_net_output_shape(host));
+    cn->n_train = host->n_train;
+    cn->n_state = host->n_state;
+    cn->n_params = host->n_params;
+    cn->cap = max_batch;
+    cn->graphs_on = 1;
+    /* convolutions: cuDNN when this build and the device have it, unless FEDVIM_CUDA_CONV says
+     * otherwise (im2col or cudnn: a benchmarking knob, read once here) */
+    {
+        const char *env = getenv("FEDVIM_CUDA_CONV");
+        cn->use_cudnn = fv_cudnn_available(x, NULL, 0);
+        if (env && *env && fv_cuda_net_set_conv(cn, env, e) != 0) {
+            fv_err_prefix(e, "FEDVIM_CUDA_CONV: ");
+            fv_cuda_net_destroy(&cn);
+            return NULL;
+        }
+        describe_conv(cn);
+    }
+
+    /* parameters, gradients, optimizer state (at most 3 n_train), FedProx reference */
+    size_t top = 0;
+    const size_t o_p = take(&top, cn->n_params * sizeof(float));
+    const size_t o_g = take(&top, cn->n_train * sizeof(float));
+    const size_t o_s = take(&top, 3 * cn->n_train * sizeof(float));
+    const size_t o_r = take(&top, cn->n_train * sizeof(float));
+    cn->pmem_bytes = top;
+    cn->pmem =
+        (float *)fv_cuda_try_alloc(x, top, "the parameters, gradients and optimizer state", e);
+    if (!cn->pmem) goto fail;
+    cn->params = (float *)((uint8_t *)cn->pmem + o_p);
+    cn->grads = (float *)((uint8_t *)cn->pmem + o_g);
+    cn->opt_state = (float *)((uint8_t *)cn->pmem + o_s);
+    cn->prox_ref = (float *)((uint8_t *)cn->pmem + o_r);
+
+    {
+        size_t off_out[FV_MAX_NODES] = {0}, off_dout[FV_MAX_NODES] = {0},
+               off_am[FV_MAX_NODES] = {0}, off_mask[FV_MAX_NODES] = {0},
+               off_mean[FV_MAX_NODES] = {0}, off_inv[FV_MAX_NODES] = {0}, off_misc[6] = {0};
+        cn->amem_bytes =
+            plan_acts(cn, off_out, off_dout, off_am, off_mask, off_mean, off_inv, off_misc);
+        char what[96];
+        snprintf(what, sizeof what, "activations of %d samples", max_batch);
+        cn->amem = (uint8_t *)fv_cuda_try_alloc(x, cn->amem_bytes, what, e);
+        if (!cn->amem) goto fail;
+        uint8_t *a = cn->amem;
+        cn->dout_base = a;
+        for (int i = 0; i < cn->n_nodes; i++) {
+            const fv_node *nd = &cn->nodes[i];
+            if (nd->op == FV_OP_FLATTEN) { /* alias: inputs come earlier in node order */
+                cn->out[i] = cn->out[nd->in0];
+                cn->dout[i] = cn->dout[nd->in0];
+                continue;
+            }
+            cn->out[i] = (float *)(a + off_out[i]);
+            cn->dout[i] = (float *)(a + off_dout[i]);
+            if (nd->op == FV_OP_MAXPOOL) cn->argmax[i] = (int32_t *)(a + off_am[i]);
+            if (nd->op == FV_OP_DROPOUT) cn->mask[i] = a + off_mask[i];
+            if (nd->op == FV_OP_BATCHNORM) {
+                cn->bn_mean[i] = (float *)(a + off_mean[i]);
+                cn->bn_invstd[i] = (float *)(a + off_inv[i]);
+            }
+        }
+        cn->scratch = (float *)(a + off_misc[0]);
+        cn->labels = (int32_t *)(a + off_misc[1]);
+        cn->row_loss = (double *)(a + off_misc[2]);
+        cn->row_hit = (int32_t *)(a + off_misc[3]);
+        cn->lut = (float *)(a + off_misc[4]);
+        cn->misc = (dev_misc *)(a + off_misc[5]);
+    }
+    cn->info.device_bytes = cn->pmem_bytes + cn->amem_bytes + FV_CUBLAS_WS;
+    use_device(cn);
+    /* everything zero (gradients, optimizer state, scalars), then the host's parameters */
+    fv_cuda_memset(x, cn->pmem, 0, cn->pmem_bytes);
+    fv_cuda_memset(x, cn->amem, 0, cn->amem_bytes);
+    fv_cuda_net_set_params(cn, host->params);
+    {
+        fv_rng r = host->rng;
+        fv_cuda_net_seed_dropout(cn, fv_rng_u64(&r));
+    }
+    return cn;
+fail:
+    fv_cuda_net_destroy(&cn);
+    return NULL;
+}
+
+void fv_cuda_net_destroy(fv_cuda_net **pcn) {
+    if (!pcn || !*pcn) return;
+    fv_cuda_net *cn = *pcn;
+    use_device(cn);
+    fv_cuda_ctx_sync(cn->x);
+    if (cn->have_graph) FV_CUDA_CHECK(cudaGraphExecDestroy(cn->exec));
+    free_plans(cn);
+    fv_cuda_free(cn->order);
+    fv_cuda_free(cn->amem);
+    fv_cuda_free(cn->pmem);
+    fv_cuda_ctx_destroy(&cn->x);
+    free(cn->host_order);
+    free(cn->nodes);
+    free(cn);
+    *pcn = NULL;
+}
+
+void fv_cuda_net_describe(const fv_cuda_net *cn, char *buf, size_t cap) {
+    char d[256];
+    fv_cuda_ctx_describe(cn->x, d, sizeof d);
+    snprintf(buf, cap, "cuda:%d %s", cn->x->device, d);
+}
+
+void fv_cuda_net_set_params(fv_cuda_net *cn, const float *params) {
+    use_device(cn);
+    fv_cuda_upload(cn->x, cn->params, params, cn->n_params * sizeof(float));
+}
+
+void fv_cuda_net_get_params(fv_cuda_net *cn, float *params) {
+    use_device(cn);
+    fv_cuda_download(cn->x, params, cn->params, cn->n_params * sizeof(float));
+}
+
+void fv_cuda_net_seed_dropout(fv_cuda_net *cn, uint64_t seed) {
+    use_device(cn);
+    const uint64_t v[2] = {seed, 0};
+    fv_cuda_upload(cn->x, cn->misc->drop, v, sizeof v);
+}
+
+/* ---- optimizer ---- */
+
+void fv_cuda_net_set_opt(fv_cuda_net *cn, const fv_opt_cfg *cfg) {
+    fv_err e;
+    if (fv_opt_cfg_check(cfg, &e) != 0)
+        FV_DIE("fv_cuda_net_set_opt: invalid configuration: %s", e.msg);
+    cn->opt = *cfg;
+    cn->opt_len = fv_opt_state_len(cfg, cn->n_train);
+    cn->have_opt = 1;
+    cn->opt_gen++;
+    fv_cuda_net_opt_reset(cn);
+}
+
+void fv_cuda_net_opt_reset(fv_cuda_net *cn) {
+    use_device(cn);
+    fv_cuda_memset(cn->x, cn->opt_state, 0, 3 * cn->n_train * sizeof(float));
+    fv_cuda_memset(cn->x, &cn->misc->ost, 0, sizeof(fv_cuda_opt_step_state));
+    fv_cuda_ctx_sync(cn->x);
+}
+
+size_t fv_cuda_net_opt_state_len(const fv_cuda_net *cn) { return cn->have_opt ? cn->opt_len : 0; }
+
+void fv_cuda_net_get_opt_state(fv_cuda_net *cn, float *state, int64_t *steps) {
+    use_device(cn);
+    if (state)
+        fv_cuda_download(cn->x, state, cn->opt_state,
+                         fv_cuda_net_opt_state_len(cn) * sizeof(float));
+    if (steps) fv_cuda_download(cn->x, steps, &cn->misc->ost.t, sizeof(int64_t));
+}
+
+void fv_cuda_net_set_opt_state(fv_cuda_net *cn, const float *state, int64_t steps) {
+    use_device(cn);
+    FV_ASSERT(cn->have_opt);
+    if (state) fv_cuda_upload(cn->x, cn->opt_state, state, cn->opt_len * sizeof(float));
+    fv_cuda_upload(cn->x, &cn->misc->ost.t, &steps, sizeof(int64_t));
+}
+
+void fv_cuda_net_set_graphs(fv_cuda_net *cn, int on) { cn->graphs_on = on != 0; }
+
+fv_cuda_net_info fv_cuda_net_info_get(const fv_cuda_net *cn) { return cn->info; }
+
+/* ---- forward and backward: net.c's fv_net_forward / fv_net_backward on the device ---- */
+
+static void forward(fv_cuda_net *cn, int n, int train) {
+    const fv_cuda_ctx *x = cn->x;
+    float *p = cn->params;
+    for (int i = 1; i < cn->n_nodes; i++) {
+        const fv_node *nd = &cn->nodes[i];
+        const float *in = cn->out[nd->in0];
+        float *out = cn->out[i];
+        const size_t isz = (size_t)n * fv_shape_size(nd->ishape);
+        const int C = nd->ishape.c, H = nd->ishape.h, W = nd->ishape.w;
+        switch (nd->op) {
+        case FV_OP_CONV2D: {
+            const fv_cudnn_conv *plan = plan_for(cn, i, n);
+            const float *b = nd->bias ? p + nd->b_off : NULL;
+            if (plan) {
+                fv_cudnn_conv_forward(x, plan, out, in, p + nd->w_off, b, cn->scratch);
+            } else {
+                const fv_conv2d_shape s = conv_shape(nd, n);
+                fv_cuda_conv2d_forward(x, out, in, p + nd->w_off, b, cn->scratch,
+                                       cn->scratch_floats, &s);
+            }
+            break;
+        }
+        case FV_OP_LINEAR:
+            fv_cuda_linear_forward(x, out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, n,
+                                   (int)fv_shape_size(nd->ishape), nd->oshape.c);
+            break;
+        case FV_OP_BATCHNORM:
+            if (train)
+                fv_cuda_batchnorm_forward_train(
+                    x, out, cn->bn_mean[i], cn->bn_invstd[i], p + nd->rm_off, p + nd->rv_off, in,
+                    p + nd->w_off, p + nd->b_off, cn->scratch, n, C, H * W, nd->momentum, nd->eps);
+            else
+                fv_cuda_batchnorm_forward_eval(x, out, in, p + nd->w_off, p + nd->b_off,
+                                               p + nd->rm_off, p + nd->rv_off, n, C, H * W,
+                                               nd->eps);
+            break;
+        case FV_OP_MAXPOOL:
+            fv_cuda_maxpool_forward(x, out, cn->argmax[i], in, n, C, H, W, nd->k, nd->stride,
+                                    nd->pad);
+            break;
+        case FV_OP_AVGPOOL:
+            fv_cuda_avgpool_forward(x, out, in, n, C, H, W, nd->k, nd->stride, nd->pad);
+            break;
+        case FV_OP_GAP:
+            fv_cuda_gap_forward(x, out, in, n, C, H * W);
+            break;
+        case FV_OP_RELU:
+            fv_cuda_relu_forward(x, out, in, isz);
+            break;
+        case FV_OP_SIGMOID:
+            fv_cuda_sigmoid_forward(x, out, in, isz);
+            break;
+        case FV_OP_TANH:
+            fv_cuda_tanh_forward(x, out, in, isz);
+            break;
+        case FV_OP_DROPOUT:
+            if (train && nd->p > 0.0f)
+                fv_cuda_dropout_forward(x, out, cn->mask[i], in, isz, nd->p, (uint64_t)i,
+                                        cn->misc->drop);
+            else
+                fv_cuda_copy(x, out, in, isz * sizeof(float));
+            break;
+        case FV_OP_FLATTEN:
+            break; /* aliases its input */
+        case FV_OP_ADD:
+            fv_cuda_add_forward(x, out, in, cn->out[nd->in1], isz);
+            break;
+        case FV_OP_UPSAMPLE:
+            fv_cuda_upsample_forward(x, out, in, n, C, H, W, nd->k);
+            break;
+        case FV_OP_INPUT:
+            FV_DIE("input node in the middle of the graph");
+        }
+    }
+}
+
+/* Expects the output gradients zeroed and d loss / d output in the last node's dout. The input
+ * node's gradient is never needed (no want_input_grad on the device). */
+static void backward(fv_cuda_net *cn, int n, int train) {
+    const fv_cuda_ctx *x = cn->x;
+    float *p = cn->params, *g = cn->grads;
+    for (int i = cn->n_nodes - 1; i >= 1; i--) {
+        const fv_node *nd = &cn->nodes[i];
+        const float *in = cn->out[nd->in0];
+        const float *dout = cn->dout[i];
+        float *din = nd->in0 == 0 ? NULL : cn->dout[nd->in0];
+        const size_t isz = (size_t)n * fv_shape_size(nd->ishape);
+        const int C = nd->ishape.c, H = nd->ishape.h, W = nd->ishape.w;
+        switch (nd->op) {
+        case FV_OP_CONV2D: {
+            const fv_cudnn_conv *plan = plan_for(cn, i, n);
+            float *db = nd->bias ? g + nd->b_off : NULL;
+            if (plan) {
+                fv_cudnn_conv_backward(x, plan, din, g + nd->w_off, db, dout, in, p + nd->w_off,
+                                       cn->scratch);
+            } else {
+                const fv_conv2d_shape s = conv_shape(nd, n);
+                fv_cuda_conv2d_backward(x, din, g + nd->w_off, db, dout, in, p + nd->w_off,
+                                        cn->scratch, cn->scratch_floats, &s);
+            }
+            break;
+        }
+        case FV_OP_LINEAR:
+            fv_cuda_linear_backward(x, din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, dout,
+                                    in, p + nd->w_off, n, (int)fv_shape_size(nd->ishape),
+                                    nd->oshape.c);
+            break;
+        case FV_OP_BATCHNORM:
+            FV_ASSERT(train);
+            fv_cuda_batchnorm_backward(x, din, g + nd->w_off, g + nd->b_off, dout, in,
+                                       cn->bn_mean[i], cn->bn_invstd[i], p + nd->w_off, cn->scratch,
+                                       n, C, H * W);
+            break;
+        case FV_OP_MAXPOOL:
+            fv_cuda_maxpool_backward(x, din, dout, cn->argmax[i], n, C, H, W, nd->k, nd->stride,
+                                     nd->pad);
+            break;
+        case FV_OP_AVGPOOL:
+            fv_cuda_avgpool_backward(x, din, dout, n, C, H, W, nd->k, nd->stride, nd->pad);
+            break;
+        case FV_OP_GAP:
+            fv_cuda_gap_backward(x, din, dout, n, C, H * W);
+            break;
+        case FV_OP_RELU:
+            fv_cuda_relu_backward(x, din, dout, cn->out[i], isz);
+            break;
+        case FV_OP_SIGMOID:
+            fv_cuda_sigmoid_backward(x, din, dout, cn->out[i], isz);
+            break;
+        case FV_OP_TANH:
+            fv_cuda_tanh_backward(x, din, dout, cn->out[i], isz);
+            break;
+        case FV_OP_DROPOUT:
+            if (train && nd->p > 0.0f)
+                fv_cuda_dropout_backward(x, din, dout, cn->mask[i], isz, nd->p);
+            else
+                fv_cuda_add_backward(x, din, NULL, dout, isz);
+            break;
+        case FV_OP_FLATTEN:
+            break; /* its gradient is its input's: consumers accumulated there */
+        case FV_OP_ADD:
+            fv_cuda_add_backward(x, din, nd->in1 == 0 ? NULL : cn->dout[nd->in1], dout, isz);
+            break;
+        case FV_OP_UPSAMPLE:
+            fv_cuda_upsample_backward(x, din, dout, n, C, H, W, nd->k);
+            break;
+        case FV_OP_INPUT:
+            FV_DIE("input node in the middle of the graph");
+        }
+    }
+}
+
+/* Zero the output gradients of n samples: the whole block in one memset for a full-capacity
+ * batch, else node by node (a block sized for max_batch would be mostly untouched memory). */
+static void zero_douts(fv_cuda_net *cn, int n) {
+    if (n == cn->cap) {
+        fv_cuda_memset(cn->x, cn->dout_base, 0, cn->dout_bytes);
+        return;
+    }
+    for (int i = 0; i < cn->n_nodes; i++)
+        if (cn->nodes[i].op != FV_OP_FLATTEN)
+            fv_cuda_memset(cn->x, cn->dout[i], 0,
+                           (size_t)n * fv_shape_size(cn->nodes[i].oshape) * sizeof(float));
+}
+
+/* Zero the gradients, then the loss of the forward's logits against cn->labels: d loss / d logits
+ * into the last node's gradient, row losses and hits added to (acc_loss, acc_hits). */
+static void loss_and_backward(fv_cuda_net *cn, int n, double *acc_loss, long long *acc_hits) {
+    const fv_cuda_ctx *x = cn->x;
+    const int last = cn->n_nodes - 1;
+    fv_cuda_memset(x, cn->grads, 0, cn->n_train * sizeof(float));
+    zero_douts(cn, n);
+    fv_cuda_softmax_xent(x, cn->dout[last], cn->row_loss, cn->row_hit, acc_loss, acc_hits,
+                         cn->out[last], cn->labels, n, cn->K);
+    backward(cn, n, 1);
+}
+
+/* One training step of b samples from shard s at the device cursor. Capturable. */
+static void train_step(fv_cuda_net *cn, const fv_cuda_shard *s, int b, int prox, float prox_mu) {
+    const fv_cuda_ctx *x = cn->x;
+    dev_misc *m = cn->misc;
+    fv_cuda_gather_batch(x, cn->out[0], cn->labels, s->images, s->labels, cn->order, &m->cursor, 0,
+                         cn->lut, b, cn->input.c, cn->input.h * cn->input.w);
+    forward(cn, b, 1);
+    loss_and_backward(cn, b, &m->train_loss, &m->train_hits);
+    if (prox) fv_cuda_prox_grad(x, cn->grads, cn->params, cn->prox_ref, prox_mu, cn->n_train);
+    fv_cuda_opt_step(x, cn->params, cn->opt_state, cn->grads, &m->ost, &cn->opt, cn->n_train);
+    fv_cuda_advance(x, &m->cursor, b, &m->drop[1]);
+}
+
+static int same_key(const graph_key *a, const graph_key *b) {
+    return a->batch == b->batch && a->prox == b->prox && a->prox_mu == b->prox_mu &&
+           a->opt_gen == b->opt_gen && a->images == b->images && a->labels == b->labels &&
+           a->order == b->order && a->cudnn == b->cudnn;
+}
+
+static graph_key key_of(const fv_cuda_net *cn, const fv_cuda_shard *s, int batch, int prox,
+                        float prox_mu) {
+    graph_key k;
+    memset(&k, 0, sizeof k);
+    k.batch = batch;
+    k.prox = prox;
+    k.prox_mu = prox ? prox_mu : 0.0f;
+    k.opt_gen = cn->opt_gen;
+    k.images = s->images;
+    k.labels = s->labels;
+    k.order = cn->order;
+    k.cudnn = cn->use_cudnn;
+    return k;
+}
+
+/* Capture one full-batch step for key k (replacing the current graph). The caller has run at
+ * least one step of this shape uncaptured since the process started, so every kernel module is
+ * loaded and cuBLAS has chosen its algorithms outside the capture. */
+static void capture(fv_cuda_net *cn, const fv_cuda_shard *s, const graph_key *k) {
+    if (cn->have_graph) {
+        FV_CUDA_CHECK(cudaGraphExecDestroy(cn->exec));
+        cn->have_graph = 0;
+    }
+    cudaGraph_t graph;
+    FV_CUDA_CHECK(cudaStreamBeginCapture(cn->x->stream, cudaStreamCaptureModeThreadLocal));
+    train_step(cn, s, k->batch, k->prox, k->prox_mu);
+    FV_CUDA_CHECK(cudaStreamEndCapture(cn->x->stream, &graph));
+    FV_CUDA_CHECK(cudaGraphInstantiate(&cn->exec, graph, 0));
+    FV_CUDA_CHECK(cudaGraphDestroy(graph));
+    cn->key = *k;
+    cn->have_graph = 1;
+    cn->info.captures++;
+}
+
+/* The table data.c's fv_dataset_to_float uses, bitwise. */
+static void build_lut(float *lut, fv_norm norm, int C) {
+    for (int c = 0; c < C; c++) {
+        FV_ASSERT(norm.std[c] > 0.0f);
+        for (int v = 0; v < 256; v++)
+            lut[c * 256 + v] = ((float)v / 255.0f - norm.mean[c]) / norm.std[c];
+    }
+}
+
+static void read_misc(fv_cuda_net *cn, dev_misc *h) {
+    fv_cuda_download(cn->x, h, cn->misc, sizeof *h);
+}
+
+fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, fv_norm norm,
+                                   fv_rng *rng, float prox_mu, const float *prox_ref,
+                                   fv_progress_fn progress, void *ctx) {
+    const double t0 = fv_now();
+    if (!cn->have_opt) FV_DIE("fv_cuda_train_epoch: no optimizer (call fv_cuda_net_set_opt first)");
+    FV_ASSERT(s && s->cn == cn);
+    if (batch < 1 || batch > cn->cap)
+        FV_DIE("fv_cuda_train_epoch: batch %d outside 1..%d (the net's max_batch)", batch, cn->cap);
+    use_device(cn);
+    const fv_cuda_ctx *x = cn->x;
+    const int n = s->n;
+    /* the order: fv_train_epoch's draws for n items, over shard-local positions */
+    if (n > cn->host_order_cap) {
+        free(cn->host_order);
+        cn->host_order = (int *)fv_malloc((size_t)n * sizeof(int));
+        cn->host_order_cap = n;
+    }
+    for (int i = 0; i < n; i++) cn->host_order[i] = i;
+    fv_rng_shuffle_int(rng, cn->host_order, n);
+    /* sized by the shard's capacity, not its size: a worker's smaller clients then keep the
+     * buffer, and with it the captured graph */
+    if (s->cap_n > cn->order_cap) {
+        fv_cuda_free(cn->order); /* cudaFree waits for the work still reading it */
+        cn->order = (int32_t *)fv_cuda_alloc(x, (size_t)s->cap_n * sizeof(int32_t));
+        cn->order_cap = s->cap_n;
+    }
+    /* Host sources below stay untouched until this call returns, and the call ends with a
+     * blocking read, so the copies need no pinned staging of their own. */
+    if (n)
+        FV_CUDA_CHECK(cudaMemcpyAsync(cn->order, cn->host_order, (size_t)n * sizeof(int32_t),
+                                      cudaMemcpyHostToDevice, x->stream));
+    build_lut(cn->host_lut, norm, cn->input.c);
+    FV_CUDA_CHECK(cudaMemcpyAsync(cn->lut, cn->host_lut, sizeof cn->host_lut,
+                                  cudaMemcpyHostToDevice, x->stream));
+    const int prox = prox_mu > 0.0f && prox_ref;
+    if (prox)
+        FV_CUDA_CHECK(cudaMemcpyAsync(cn->prox_ref, prox_ref, cn->n_train * sizeof(float),
+                                      cudaMemcpyHostToDevice, x->stream));
+    dev_misc *m = cn->misc;
+    fv_cuda_memset(x, &m->train_loss, 0, sizeof m->train_loss);
+    fv_cuda_memset(x, &m->train_hits, 0, sizeof m->train_hits);
+    fv_cuda_memset(x, &m->cursor, 0, sizeof m->cursor);
+
+    const int full = n / batch, rem = n % batch;
+    /* Full batches replay the graph. When it must be (re)captured, the first full batch runs
+     * uncaptured (warming kernels and cuBLAS outside the capture) and the capture follows it. */
+    const graph_key key = key_of(cn, s, batch, prox, prox_mu);
+    int ready = cn->graphs_on && cn->have_graph && same_key(&cn->key, &key);
+    double last = fv_now();
+    dev_misc h;
+    for (int k = 0; k < full; k++) {
+        if (cn->graphs_on && !ready && k > 0) {
+            capture(cn, s, &key);
+            ready = 1;
+        }
+        if (ready) {
+            FV_CUDA_CHECK(cudaGraphLaunch(cn->exec, x->stream));
+            cn->info.graph_steps++;
+        } else {
+            train_step(cn, s, batch, prox, prox_mu);
+            cn->info.eager_steps++;
+        }
+        if (progress && k + 1 < full && fv_now() - last >= 0.25) {
+            read_misc(cn, &h);
+            const long done = (long)(k + 1) * batch;
+            progress(ctx, done, n, h.train_loss / (double)done);
+            last = fv_now();
+        }
+    }
+    if (rem) {
+        train_step(cn, s, rem, prox, prox_mu);
+        cn->info.eager_steps++;
+    }
+    read_misc(cn, &h);
+    if (progress) progress(ctx, n, n, n ? h.train_loss / n : 0.0);
+    fv_epoch_stats st = {n ? h.train_loss / n : 0.0, n ? (double)h.train_hits / n : 0.0, n,
+                         fv_now() - t0};
+    return st;
+}
+
+fv_eval_stats fv_cuda_evaluate(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, fv_norm norm) {
+    FV_ASSERT(s && s->cn == cn && batch >= 1);
+    use_device(cn);
+    const fv_cuda_ctx *x = cn->x;
+    const int n = s->n, b = batch < cn->cap ? batch : cn->cap;
+    build_lut(cn->host_lut, norm, cn->input.c);
+    FV_CUDA_CHECK(cudaMemcpyAsync(cn->lut, cn->host_lut, sizeof cn->host_lut,
+                                  cudaMemcpyHostToDevice, x->stream));
+    dev_misc *m = cn->misc;
+    fv_cuda_memset(x, &m->eval_loss, 0, sizeof m->eval_loss);
+    fv_cuda_memset(x, &m->eval_hits, 0, sizeof m->eval_hits);
+    const int last = cn->n_nodes - 1;
+    for (int s0 = 0; s0 < n; s0 += b) {
+        const int bb = n - s0 < b ? n - s0 : b;
+        fv_cuda_gather_batch(x, cn->out[0], cn->labels, s->images, s->labels, NULL, NULL, s0,
+                             cn->lut, bb, cn->input.c, cn->input.h * cn->input.w);
+        forward(cn, bb, 0);
+        fv_cuda_softmax_xent(x, NULL, cn->row_loss, cn->row_hit, &m->eval_loss, &m->eval_hits,
+                             cn->out[last], cn->labels, bb, cn->K);
+    }
+    dev_misc h;
+    read_misc(cn, &h);
+    fv_eval_stats st = {n ? h.eval_loss / n : 0.0, n ? (double)h.eval_hits / n : 0.0, n};
+    return st;
+}
+
+void fv_cuda_net_grad(fv_cuda_net *cn, const float *xh, const int *labels, int n, float *loss,
+                      float *logits, float *grads) {
+    FV_ASSERT(n >= 1 && n <= cn->cap);
+    for (int i = 0; i < n; i++) FV_ASSERT(labels[i] >= 0 && labels[i] < cn->K);
+    use_device(cn);
+    const fv_cuda_ctx *x = cn->x;
+    dev_misc *m = cn->misc;
+    fv_cuda_upload(x, cn->out[0], xh, (size_t)n * fv_shape_size(cn->input) * sizeof(float));
+    fv_cuda_upload(x, cn->labels, labels, (size_t)n * sizeof(int32_t));
+    fv_cuda_memset(x, &m->tmp_loss, 0, sizeof m->tmp_loss);
+    forward(cn, n, 1);
+    loss_and_backward(cn, n, &m->tmp_loss, NULL);
+    fv_cuda_advance(x, &m->cursor, 0, &m->drop[1]);
+    const int last = cn->n_nodes - 1;
+    if (logits) fv_cuda_download(x, logits, cn->out[last], (size_t)n * cn->K * sizeof(float));
+    if (grads) fv_cuda_download(x, grads, cn->grads, cn->n_train * sizeof(float));
+    double l = 0.0;
+    fv_cuda_download(x, &l, &m->tmp_loss, sizeof l);
+    if (loss) *loss = (float)(l / n);
+}
+
+/* ---- shards ---- */
+
+fv_cuda_shard *fv_cuda_shard_new(fv_cuda_net *cn) {
+    fv_cuda_shard *s = (fv_cuda_shard *)fv_calloc(1, sizeof *s);
+    s->cn = cn;
+    return s;
+}
+
+void fv_cuda_shard_destroy(fv_cuda_shard **ps) {
+    if (!ps || !*ps) return;
+    fv_cuda_shard *s = *ps;
+    use_device(s->cn);
+    fv_cuda_free(s->mem);
+    free(s);
+    *ps = NULL;
+}
+
+int fv_cuda_shard_size(const fv_cuda_shard *s) { return s->n; }
+
+int fv_cuda_shard_load(fv_cuda_shard *s, const fv_dataset *d, const int *idx, int n, fv_err *e) {
+    fv_cuda_net *cn = s->cn;
+    if (!idx) n = d->n;
+    FV_ASSERT(n >= 0);
+    if (d->c != cn->input.c || d->h != cn->input.h || d->w != cn->input.w)
+        return fv_err_set(
+            e, "staging data on cuda:%d: images are %dx%dx%d but the model takes %dx%dx%d",
+            cn->x->device, d->c, d->h, d->w, cn->input.c, cn->input.h, cn->input.w);
+    const size_t img = fv_shape_size(cn->input);
+    uint8_t *host = (uint8_t *)fv_malloc((size_t)n * (img + 1) + 1);
+    for (int k = 0; k < n; k++) {
+        const int i = idx ? idx[k] : k;
+        FV_ASSERT(i >= 0 && i < d->n);
+        if (d->y[i] >= cn->K) {
+            free(host);
+            return fv_err_set(e,
+                              "staging data on cuda:%d: image %d has label %d but the model has %d "
+                              "outputs",
+                              cn->x->device, i, d->y[i], cn->K);
+        }
+        memcpy(host + (size_t)k * img, d->x + (size_t)i * img, img);
+        host[(size_t)n * img + k] = d->y[i];
+    }
+    use_device(cn);
+    if (n > s->cap_n) {
+        fv_cuda_free(s->mem); /* waits for the training still reading it */
+        s->mem = NULL;
+        s->cap_n = 0;
+        s->n = 0;
+        char what[96];
+        snprintf(what, sizeof what, "a data shard of %d images", n);
+        s->mem = (uint8_t *)fv_cuda_try_alloc(cn->x, (size_t)n * (img + 1), what, e);
+        if (!s->mem) {
+            free(host);
+            return -1;
+        }
+        s->cap_n = n;
+    }
+    s->images = s->mem;
+    s->labels = s->mem + (size_t)s->cap_n * img;
+    fv_cuda_upload(cn->x, s->images, host, (size_t)n * img);
+    fv_cuda_upload(cn->x, s->labels, host + (size_t)n * img, (size_t)n);
+    s->n = n;
+    free(host);
+    return 0;
+}
+
+int fv_cuda_built(void) { return 1; }

@@ -1,0 +1,630 @@
+/* config.c: see config.h. The schema table below is the single list of keys: parsing, defaults,
+ * range checks, the resolved output and `--help-config` all come from it. */
+#include "fl/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/models.h"
+
+typedef enum { T_INT, T_I64, T_FLOAT, T_BOOL, T_STRING, T_ENUM } key_type;
+
+typedef struct {
+    const char *section, *key;
+    key_type type;
+    size_t off;
+    const char *def;     /* default, as it would be written in the file */
+    double lo, hi;       /* inclusive range (numbers) */
+    const char *choices; /* T_ENUM: "a|b|c" (index = stored value); T_FLOAT: a keyword that
+                            stores FV_CFG_AUTO (e.g. "auto"), or NULL */
+    const char *help;
+} key_def;
+
+#define OFF(f) offsetof(fv_config, f)
+
+static const key_def SCHEMA[] = {
+    {"data", "dataset", T_ENUM, OFF(dataset), "mnist", 0, 0, "mnist|fashion|cmnist|cifar10|synthetic",
+     "training and test data (synthetic: class-dependent patterns plus noise, no files needed)"},
+    {"data", "dir", T_STRING, OFF(data_dir), "", 0, 0, NULL,
+     "folder of the data set (empty: $FEDVIM_DATA/<dataset> or ./data/<dataset>)"},
+    {"data", "train_size", T_INT, OFF(train_size), "0", 0, 1e8, NULL,
+     "use the first N training images (0: all; synthetic: 6000)"},
+    {"data", "test_size", T_INT, OFF(test_size), "0", 0, 1e8, NULL,
+     "evaluate on the first N test images (0: all; synthetic: 1000)"},
+    {"data", "synthetic_shape", T_STRING, OFF(synthetic_shape), "1x28x28", 0, 0, NULL,
+     "CxHxW of synthetic images"},
+    {"data", "synthetic_classes", T_INT, OFF(synthetic_classes), "10", 2, 256, NULL,
+     "classes of the synthetic data set"},
+
+    {"partition", "scheme", T_ENUM, OFF(partition), "iid", 0, 0, "iid|dirichlet|shards",
+     "how training images are split among clients: iid (uniform), dirichlet (label skew, "
+     "Dir(alpha) per class), shards (FedAvg's pathological split: sorted by label, "
+     "shards_per_client shards each)"},
+    {"partition", "alpha", T_FLOAT, OFF(alpha), "0.5", 1e-4, 1e6, NULL,
+     "Dirichlet concentration (smaller: more skew)"},
+    {"partition", "shards_per_client", T_INT, OFF(shards_per_client), "2", 1, 1000, NULL,
+     "shards per client for scheme = shards"},
+    {"partition", "min_samples", T_INT, OFF(min_samples), "1", 1, 1e8, NULL,
+     "every client gets at least this many images (Dirichlet redraws until it holds)"},
+
+    {"model", "name", T_STRING, OFF(model), "lenet5", 0, 0, NULL,
+     "architecture (models.h): lenet5, fedavg_cnn, vgg11, resnet20, mobilenet, dlg_lenet, tiny"},
+
+    {"training", "optimizer", T_ENUM, OFF(optimizer), "sgd", 0, 0, "sgd|adam|stadam",
+     "local optimizer of each client"},
+    {"training", "lr", T_FLOAT, OFF(lr), "0.01", 1e-12, 100, NULL, "learning rate"},
+    {"training", "momentum", T_FLOAT, OFF(momentum), "0", 0, 0.999999, NULL, "SGD momentum"},
+    {"training", "nesterov", T_BOOL, OFF(nesterov), "false", 0, 0, NULL, "SGD Nesterov momentum"},
+    {"training", "weight_decay", T_FLOAT, OFF(weight_decay), "0", 0, 10, NULL, "L2 weight decay"},
+    {"training", "beta1", T_FLOAT, OFF(beta1), "0.9", 0, 0.999999, NULL, "Adam / ST-Adam beta1"},
+    {"training", "beta2", T_FLOAT, OFF(beta2), "0.999", 0, 0.999999999, NULL, "Adam / ST-Adam beta2"},
+    {"training", "eps", T_FLOAT, OFF(eps), "1e-08", 1e-30, 1, NULL, "Adam / ST-Adam epsilon"},
+    {"training", "stadam_mu", T_FLOAT, OFF(stadam_mu), "0", 0, 0.999999, NULL,
+     "ST-Adam momentum on the update (docs/visualmixer.md section 5)"},
+    {"training", "local_epochs", T_INT, OFF(local_epochs), "1", 1, 10000, NULL,
+     "local epochs E per round"},
+    {"training", "batch_size", T_INT, OFF(batch_size), "32", 1, 65536, NULL, "local minibatch size B"},
+    {"training", "opt_state", T_ENUM, OFF(opt_state), "reset", 0, 0, "reset|keep",
+     "optimizer state across rounds: reset (fresh each round, the FedAvg convention) or keep "
+     "(each client's moments survive to its next round; stored by the coordinator, one file "
+     "per client, and sent with the client's next task)"},
+    {"training", "prox_mu", T_FLOAT, OFF(prox_mu), "0", 0, 1e4, NULL,
+     "FedProx proximal term mu (0: plain FedAvg)"},
+    {"training", "threads", T_INT, OFF(threads), "1", 1, 256, NULL,
+     "compute threads per worker (1 keeps results independent of the machine)"},
+
+    {"fl", "clients", T_INT, OFF(clients), "10", 1, 1e6, NULL, "number of clients K"},
+    {"fl", "fraction", T_FLOAT, OFF(fraction), "1", 1e-9, 1, NULL,
+     "fraction C of clients sampled each round (at least one)"},
+    {"fl", "rounds", T_INT, OFF(rounds), "10", 1, 1e6, NULL, "communication rounds"},
+    {"fl", "min_clients", T_INT, OFF(min_clients), "1", 1, 1e6, NULL,
+     "a round fails (and the run stops, resumable) when fewer updates arrive by its deadline"},
+    {"fl", "workers", T_INT, OFF(workers), "4", 1, 4096, NULL,
+     "worker processes `fedvim run` starts; the coordinator waits for this many to join"},
+    {"fl", "seed", T_I64, OFF(seed), "1", 0, 9.007199254740992e15, NULL,
+     "seed of everything random in the simulation (init, partition, sampling, data order)"},
+    {"fl", "round_timeout", T_FLOAT, OFF(round_timeout), "600", 0.01, 1e7, NULL,
+     "seconds a round may take; unfinished clients are then dropped"},
+    {"fl", "worker_timeout", T_FLOAT, OFF(worker_timeout), "30", 0.05, 1e6, NULL,
+     "seconds of silence after which a worker counts as dead and its clients are reassigned"},
+    {"fl", "heartbeat", T_FLOAT, OFF(heartbeat), "1", 0.01, 3600, NULL,
+     "seconds between worker heartbeats"},
+    {"fl", "join_timeout", T_FLOAT, OFF(join_timeout), "120", 0.01, 1e6, NULL,
+     "seconds the coordinator waits for `workers` workers before round 1"},
+    {"fl", "eval_every", T_INT, OFF(eval_every), "1", 1, 1e6, NULL,
+     "evaluate the global model every N rounds (and after the last)"},
+    {"fl", "eval_batch", T_INT, OFF(eval_batch), "500", 1, 65536, NULL, "evaluation batch size"},
+    {"fl", "tasks_per_worker", T_INT, OFF(tasks_per_worker), "2", 1, 64, NULL,
+     "tasks queued at a worker at once (more hides latency, fewer reassign faster)"},
+
+    {"visualmixer", "enabled", T_BOOL, OFF(vmix), "false", 0, 0, NULL,
+     "each client mixes its own shard once, offline, with its own key; test accuracy is then "
+     "also reported on mixed test images"},
+    {"visualmixer", "vfe_target", T_FLOAT, OFF(vmix_vfe_target), "0.5", 0, 100, NULL,
+     "target image VFE V* (in units of lambda) giving the window-size lower bound"},
+    {"visualmixer", "alpha", T_FLOAT, OFF(vmix_alpha), "0.05", 1e-6, 0.5, NULL,
+     "V* is reached with probability at least 1 - alpha"},
+    {"visualmixer", "lambda", T_FLOAT, OFF(vmix_lambda), "1", 1e-6, 1e6, NULL, "VFE scale lambda"},
+    {"visualmixer", "block", T_INT, OFF(vmix_block), "8", 1, 1024, NULL, "VFE block size B"},
+    {"visualmixer", "d_star", T_FLOAT, OFF(vmix_d_star), "auto", 0, 1e6, "auto",
+     "largest accepted convolution output deviation d*, giving the window-size upper bound; auto: "
+     "d_star_relative x the shard's own d_p at the whole image"},
+    {"visualmixer", "d_star_relative", T_FLOAT, OFF(vmix_d_rel), "0.55", 1e-6, 1, NULL,
+     "d* relative to d_p at the whole image, used when d_star = auto (0.55 selects WS_max 4 on "
+     "MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md section 7)"},
+    {"visualmixer", "p", T_FLOAT, OFF(vmix_p), "0.95", 0.5, 0.999999, NULL,
+     "quantile of the output deviation compared with d*"},
+    {"visualmixer", "trials", T_INT, OFF(vmix_trials), "2000", 10, 10000000, NULL,
+     "Monte Carlo trials per window size for the upper bound"},
+    {"visualmixer", "unit", T_INT, OFF(vmix_unit), "1", 1, 64, NULL,
+     "shuffle unit u (1: pixel level)"},
+    {"visualmixer", "mode", T_ENUM, OFF(vmix_mode), "spatial+chromatic", 0, 0, "spatial+chromatic|spatial",
+     "independent permutation per channel, or one shared by all channels"},
+    {"visualmixer", "verify", T_BOOL, OFF(vmix_verify), "false", 0, 0, NULL,
+     "re-mix an image whose measured VFE is below V* with larger windows"},
+    {"visualmixer", "conflict", T_ENUM, OFF(vmix_conflict), "error", 0, 0, "error|privacy|utility",
+     "when the lower bound exceeds the upper bound: stop, or let privacy or utility win"},
+
+    {"security", "enabled", T_BOOL, OFF(security), "true", 0, 0, NULL,
+     "CURVE encryption on every socket, an allow-list of worker keys, signed updates"},
+    {"security", "max_strikes", T_INT, OFF(max_strikes), "3", 1, 1000000, NULL,
+     "rejected messages after which a worker is banned and its clients reassigned"},
+
+    {"attack", "kind", T_ENUM, OFF(attack_kind), "none", 0, 0, "none|gan|dlg|mia|gan_active",
+     "the honest-but-curious server attacks one client's uploaded model (docs/attacks.md): gan "
+     "(passive GAN, the upload as discriminator), dlg (gradient inversion; needs model "
+     "dlg_lenet and one plain SGD step per round), mia (membership inference); gan_active: "
+     "client is the attacker, a participant that trains a GAN against the global model and adds "
+     "its samples, labelled with an extra fake class (the model gets classes + 1 outputs), to its "
+     "local data; figures go to attacks.jsonl and the round's metrics line, grids to attacks/"},
+    {"attack", "rounds", T_STRING, OFF(attack_rounds), "", 0, 0, NULL,
+     "rounds to attack, ascending, e.g. 3,8 (empty: the last round; gan_active: every round); each "
+     "must sample the client"},
+    {"attack", "client", T_INT, OFF(attack_client), "0", 0, 1e6, NULL,
+     "the victim client's id (< fl.clients); gan_active: the attacking client's id"},
+    {"attack", "target", T_INT, OFF(attack_target), "0", 0, 255, NULL,
+     "gan, gan_active: the class the generator aims at (gan: the victim must hold images of it)"},
+    {"attack", "settings", T_STRING, OFF(attack_settings), "", 0, 0, NULL,
+     "key=value,... passed to the attack (attacks/attack_api.h lists the keys; dlg's lr defaults "
+     "to training.lr). gan and mia judge with training images beyond data.train_size (held out)"},
+
+    {"dp", "enabled", T_BOOL, OFF(dp), "false", 0, 0, NULL,
+     "DP-FedAvg (McMahan et al. 2018): the server clips each sampled client's update delta over "
+     "the trainable parameters to L2 norm clip, averages with uniform weights (sum / clients per "
+     "round) and adds Gaussian noise of std noise_multiplier * clip / (clients per round); "
+     "batch-norm buffers are averaged plainly and are NOT privatised; metrics.jsonl gets the "
+     "clipped fraction, the mean pre-clip norm and epsilon (RDP accountant, sampled Gaussian)"},
+    {"dp", "clip", T_FLOAT, OFF(dp_clip), "1", 1e-12, 1e9, NULL,
+     "L2 bound C on each client's update delta (upload - global, trainable parameters)"},
+    {"dp", "noise_multiplier", T_FLOAT, OFF(dp_noise), "1", 0, 1e6, NULL,
+     "noise multiplier z: per-coordinate noise std z * C / m (0: clipping only, epsilon infinite)"},
+    {"dp", "delta", T_FLOAT, OFF(dp_delta), "1e-05", 1e-30, 0.5, NULL,
+     "delta at which epsilon is reported (accounting only)"},
+
+    {"output", "dir", T_STRING, OFF(out_dir), "results", 0, 0, NULL, "parent folder of results"},
+    {"output", "name", T_STRING, OFF(name), "", 0, 0, NULL,
+     "results folder name under dir (empty: the config file's name without .ini)"},
+    {"output", "save_model", T_BOOL, OFF(save_model), "true", 0, 0, NULL,
+     "write the final global model as model.safetensors"},
+};
+
+#define NKEYS ((int)(sizeof SCHEMA / sizeof SCHEMA[0]))
+_Static_assert(sizeof SCHEMA / sizeof SCHEMA[0] <= sizeof ((fv_config *)0)->origin_line / sizeof(int),
+               "origin_line too small");
+
+static int find_key(const char *section, const char *key) {
+    for (int i = 0; i < NKEYS; i++)
+        if (strcmp(SCHEMA[i].section, section) == 0 && strcmp(SCHEMA[i].key, key) == 0) return i;
+    return -1;
+}
+
+static int section_known(const char *section) {
+    for (int i = 0; i < NKEYS; i++)
+        if (strcmp(SCHEMA[i].section, section) == 0) return 1;
+    return 0;
+}
+
+/* Index of `v` in "a|b|c", or -1. */
+static int enum_index(const char *choices, const char *v) {
+    size_t vl = strlen(v);
+    int idx = 0;
+    for (const char *p = choices;; idx++) {
+        const char *bar = strchr(p, '|');
+        size_t l = bar ? (size_t)(bar - p) : strlen(p);
+        if (l == vl && strncmp(p, v, l) == 0) return idx;
+        if (!bar) return -1;
+        p = bar + 1;
+    }
+}
+
+static void enum_name(const char *choices, int idx, char *out, size_t cap) {
+    const char *p = choices;
+    for (int i = 0; i < idx && p; i++) {
+        p = strchr(p, '|');
+        if (p) p++;
+    }
+    FV_ASSERT(p);
+    const char *bar = strchr(p, '|');
+    size_t l = bar ? (size_t)(bar - p) : strlen(p);
+    snprintf(out, cap, "%.*s", (int)l, p);
+}
+
+/* Set key k from text. `where` prefixes errors ("exp.ini:12" or "--set fl.rounds=0"). */
+static int set_value(fv_config *c, int k, const char *v, const char *where, fv_err *e) {
+    const key_def *d = &SCHEMA[k];
+    char *dst = (char *)c + d->off;
+    char what[128];
+    snprintf(what, sizeof what, "%s: [%s] %s", where, d->section, d->key);
+    switch (d->type) {
+    case T_INT:
+    case T_I64: {
+        long x;
+        char *end;
+        errno = 0;
+        if (!*v) return fv_err_set(e, "%s: expected an integer, got an empty value", what);
+        long long ll = strtoll(v, &end, 10);
+        if (*end || errno) return fv_err_set(e, "%s: expected an integer, got '%s'", what, v);
+        if ((double)ll < d->lo || (double)ll > d->hi)
+            return fv_err_set(e, "%s: %lld is out of range [%.0f, %.0f]", what, ll, d->lo, d->hi);
+        x = (long)ll;
+        if (d->type == T_INT) *(int *)dst = (int)x;
+        else *(int64_t *)dst = (int64_t)ll;
+        return 0;
+    }
+    case T_FLOAT: {
+        char *end;
+        errno = 0;
+        if (d->choices && strcmp(v, d->choices) == 0) { /* the key's keyword, e.g. d_star = auto */
+            *(double *)dst = FV_CFG_AUTO;
+            return 0;
+        }
+        if (!*v) return fv_err_set(e, "%s: expected a number, got an empty value", what);
+        double x = strtod(v, &end);
+        if (*end || errno || !isfinite(x))
+            return fv_err_set(e, "%s: expected a number%s%s, got '%s'", what, d->choices ? " or " : "",
+                              d->choices ? d->choices : "", v);
+        if (x < d->lo || x > d->hi) return fv_err_set(e, "%s: %s is out of range [%g, %g]", what, v, d->lo, d->hi);
+        *(double *)dst = x;
+        return 0;
+    }
+    case T_BOOL:
+        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1")) *(int *)dst = 1;
+        else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0")) *(int *)dst = 0;
+        else return fv_err_set(e, "%s: expected true or false, got '%s'", what, v);
+        return 0;
+    case T_STRING: {
+        size_t l = strlen(v);
+        if (l >= FV_CFG_STR) return fv_err_set(e, "%s: longer than %d characters", what, FV_CFG_STR - 1);
+        for (size_t i = 0; i < l; i++)
+            if ((unsigned char)v[i] < 0x20 || v[i] == ';' || v[i] == 0x7f)
+                return fv_err_set(e, "%s: control characters and ';' are not allowed", what);
+        memcpy(dst, v, l + 1);
+        return 0;
+    }
+    case T_ENUM: {
+        int idx = enum_index(d->choices, v);
+        if (idx < 0) return fv_err_set(e, "%s: '%s' is not one of %s", what, v, d->choices);
+        if (d->off == OFF(dataset)) {
+            memcpy(dst, v, strlen(v) + 1); /* dataset is kept as its name */
+        } else {
+            *(int *)dst = idx;
+        }
+        return 0;
+    }
+    }
+    return fv_err_set(e, "%s: internal: bad type", what);
+}
+
+void fv_config_defaults(fv_config *c) {
+    memset(c, 0, sizeof *c);
+    for (int k = 0; k < NKEYS; k++) {
+        fv_err e;
+        if (set_value(c, k, SCHEMA[k].def, "default", &e) != 0) FV_DIE("bad default: %s", e.msg);
+    }
+}
+
+/* ---- INI parsing ---- */
+
+typedef struct {
+    fv_config *c;
+    const char *name;
+    const char *text;
+    size_t len, pos;
+    int line;        /* number of the line last handed to inih */
+    int too_long;    /* the line that was too long, 0 when none */
+    int seen_line[96];
+    fv_err *e;
+    int failed;
+} parse_ctx;
+
+/* inih's reader: hands over one line at a time so we know its number; a line that does not fit
+ * inih's buffer is an error of ours, not silently split. */
+static char *reader(char *str, int num, void *stream) {
+    parse_ctx *p = stream;
+    if (p->pos >= p->len) return NULL;
+    size_t s = p->pos, i = s;
+    while (i < p->len && p->text[i] != '\n') i++;
+    size_t l = i - s + (i < p->len ? 1 : 0);
+    p->pos = s + l;
+    p->line++;
+    if (l + 1 > (size_t)num) {
+        if (!p->too_long) p->too_long = p->line;
+        str[0] = '\n'; /* blank line to inih */
+        str[1] = 0;
+        return str;
+    }
+    memcpy(str, p->text + s, l);
+    str[l] = 0;
+    if (memchr(str, 0, l) && !p->too_long) p->too_long = -p->line; /* NUL byte */
+    return str;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value) {
+    parse_ctx *p = user;
+    if (p->failed) return 1;
+    char where[FV_CFG_STR + 32];
+    snprintf(where, sizeof where, "%s:%d", p->name, p->line);
+    if (!section_known(section)) {
+        p->failed = 1;
+        if (!*section)
+            fv_err_set(p->e, "%s: '%s' is outside any [section]", where, name);
+        else
+            fv_err_set(p->e, "%s: unknown section [%s] (sections: data, partition, model, training, fl, "
+                       "visualmixer, security, attack, dp, output)", where, section);
+        return 1;
+    }
+    int k = find_key(section, name);
+    if (k < 0) {
+        p->failed = 1;
+        fv_err_set(p->e, "%s: [%s] %s: unknown key (fedvim run --help-config lists them all)", where,
+                   section, name);
+        return 1;
+    }
+    if (p->seen_line[k]) {
+        p->failed = 1;
+        fv_err_set(p->e,
+                   "%s: [%s] %s: set twice (first on line %d; an indented line continues the "
+                   "previous value)",
+                   where, section, name, p->seen_line[k]);
+        return 1;
+    }
+    p->seen_line[k] = p->line;
+    if (set_value(p->c, k, value, where, p->e) != 0) {
+        p->failed = 1;
+        return 1;
+    }
+    p->c->origin_line[k] = p->line;
+    return 1;
+}
+
+int fv_config_parse(fv_config *c, const char *name, const char *text, size_t len, fv_err *e) {
+    parse_ctx p = {.c = c, .name = name, .text = text, .len = len, .e = e};
+    snprintf(c->file, sizeof c->file, "%s", name);
+    int r = ini_parse_stream(reader, &p, handler, &p);
+    if (p.too_long > 0) return fv_err_set(e, "%s:%d: line too long", name, p.too_long);
+    if (p.too_long < 0) return fv_err_set(e, "%s:%d: NUL byte in the line", name, -p.too_long);
+    if (p.failed) return -1;
+    if (r > 0) return fv_err_set(e, "%s:%d: syntax error (expected [section], key = value, or a ; comment)", name, r);
+    if (r < 0) return fv_err_set(e, "%s: cannot parse (inih error %d)", name, r);
+    return 0;
+}
+
+int fv_config_load(fv_config *c, const char *path, fv_err *e) {
+    uint8_t *text = NULL;
+    size_t len = 0;
+    if (fv_read_file(path, 1 << 20, &text, &len, e) != 0) return -1;
+    int rc = fv_config_parse(c, path, (const char *)text, len, e);
+    free(text);
+    return rc;
+}
+
+int fv_config_set(fv_config *c, const char *a, fv_err *e) {
+    const char *dot = strchr(a, '.'), *eq = strchr(a, '=');
+    if (!dot || !eq || dot > eq)
+        return fv_err_set(e, "--set %s: expected section.key=value (for example fl.rounds=50)", a);
+    char section[64], key[64];
+    size_t sl = (size_t)(dot - a), kl = (size_t)(eq - dot - 1);
+    if (sl >= sizeof section || kl >= sizeof key) return fv_err_set(e, "--set %s: name too long", a);
+    memcpy(section, a, sl);
+    section[sl] = 0;
+    memcpy(key, dot + 1, kl);
+    key[kl] = 0;
+    char where[FV_CFG_STR + 16];
+    snprintf(where, sizeof where, "--set %s", a);
+    if (!section_known(section)) return fv_err_set(e, "%s: unknown section [%s]", where, section);
+    int k = find_key(section, key);
+    if (k < 0) return fv_err_set(e, "%s: [%s] %s: unknown key (fedvim run --help-config lists them all)", where, section, key);
+    if (set_value(c, k, eq + 1, where, e) != 0) return -1;
+    c->origin_line[k] = -1;
+    return 0;
+}
+
+/* "exp.ini:12" / "--set" / "default" for key k. */
+static void origin(const fv_config *c, int k, char *out, size_t cap) {
+    int l = c->origin_line[k];
+    if (l > 0) snprintf(out, cap, "%s:%d", c->file, l);
+    else if (l < 0) snprintf(out, cap, "--set");
+    else snprintf(out, cap, "default");
+}
+
+static int key_err(const fv_config *c, fv_err *e, const char *section, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int key_err(const fv_config *c, fv_err *e, const char *section, const char *key, const char *fmt, ...) {
+    char msg[FV_ERR_MAX], where[FV_CFG_STR + 32];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    origin(c, find_key(section, key), where, sizeof where);
+    return fv_err_set(e, "%s: [%s] %s: %s", where, section, key, msg);
+}
+
+int fv_config_clients_per_round(const fv_config *c) {
+    long m = (long)floor(c->fraction * c->clients + 1e-9);
+    if (m < 1) m = 1;
+    if (m > c->clients) m = c->clients;
+    return (int)m;
+}
+
+int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w) {
+    char tail;
+    if (sscanf(s, "%dx%dx%d%c", ch, h, w, &tail) != 3) return -1;
+    if (*ch < 1 || *ch > 4 || *h < 1 || *h > 1024 || *w < 1 || *w > 1024) return -1;
+    return 0;
+}
+
+/* Parses [attack] rounds; on failure writes the reason into why. */
+static int attack_rounds(const fv_config *c, int *out, int cap, char *why, size_t wcap) {
+    const char *s = c->attack_rounds;
+    int n = 0;
+    while (*s == ' ') s++;
+    if (!*s && c->attack_kind == FV_ATTACK_GAN_ACTIVE) {
+        if (cap < c->rounds) return snprintf(why, wcap, "more than %d rounds", cap), -1;
+        for (int r = 0; r < c->rounds; r++) out[r] = r + 1;
+        return c->rounds;
+    }
+    if (!*s) {
+        if (cap < 1) return snprintf(why, wcap, "more than %d rounds", cap), -1;
+        out[0] = c->rounds;
+        return 1;
+    }
+    for (;;) {
+        char *end;
+        errno = 0;
+        long r = strtol(s, &end, 10);
+        if (end == s || errno) return snprintf(why, wcap, "'%.255s' is not a list of rounds like 3,8", c->attack_rounds), -1;
+        if (r < 1 || r > c->rounds)
+            return snprintf(why, wcap, "round %ld is out of range [1, %d] (fl.rounds)", r, c->rounds), -1;
+        if (n > 0 && r <= out[n - 1])
+            return snprintf(why, wcap, "round %ld after round %d: list each round once, ascending", r, out[n - 1]), -1;
+        if (n == cap) return snprintf(why, wcap, "more than %d rounds", cap), -1;
+        out[n++] = (int)r;
+        s = end;
+        while (*s == ' ') s++;
+        if (!*s) return n;
+        if (*s != ',') return snprintf(why, wcap, "'%.255s' is not a list of rounds like 3,8", c->attack_rounds), -1;
+        s++;
+        while (*s == ' ') s++;
+    }
+}
+
+int fv_config_attack_rounds(const fv_config *c, int *out, int cap) {
+    char why[FV_CFG_STR + 96];
+    return attack_rounds(c, out, cap, why, sizeof why);
+}
+
+static int check_attack(const fv_config *c, fv_err *e) {
+    if (c->attack_kind == FV_ATTACK_NONE) return 0;
+    char why[FV_CFG_STR + 96];
+    /* a cap as large as the rounds: only the syntax and range can fail */
+    int *rs = fv_malloc(sizeof(int) * (size_t)c->rounds);
+    int n = attack_rounds(c, rs, c->rounds, why, sizeof why);
+    free(rs);
+    if (n < 0) return key_err(c, e, "attack", "rounds", "%s", why);
+    if (c->attack_client >= c->clients)
+        return key_err(c, e, "attack", "client", "%d is not a client id (fl.clients = %d: ids 0..%d)",
+                       c->attack_client, c->clients, c->clients - 1);
+    if (strcmp(c->dataset, "synthetic") == 0 && c->attack_target >= c->synthetic_classes)
+        return key_err(c, e, "attack", "target", "class %d, but the synthetic set has %d classes", c->attack_target,
+                       c->synthetic_classes);
+    int judged = c->attack_kind == FV_ATTACK_GAN || c->attack_kind == FV_ATTACK_MIA ||
+                 c->attack_kind == FV_ATTACK_GAN_ACTIVE;
+    if (judged && strcmp(c->dataset, "synthetic") != 0 && c->train_size == 0)
+        return key_err(c, e, "data", "train_size",
+                       "0 (the whole split) leaves no held-out images for [attack] kind = %s (its oracle, "
+                       "shadows and never-held originals use the training images beyond train_size): set "
+                       "train_size below the split's size",
+                       c->attack_kind == FV_ATTACK_GAN   ? "gan"
+                       : c->attack_kind == FV_ATTACK_MIA ? "mia"
+                                                         : "gan_active");
+    if (c->attack_kind == FV_ATTACK_DLG) {
+        /* the client's gradient is (global - upload) / lr only after one plain SGD step */
+        if (strcmp(c->model, "dlg_lenet") != 0)
+            return key_err(c, e, "model", "name", "'%s': [attack] kind = dlg models the sigmoid LeNet dlg_lenet",
+                           c->model);
+        if (c->optimizer != 0 || c->momentum != 0 || c->weight_decay != 0 || c->prox_mu != 0)
+            return key_err(c, e, "training", "optimizer",
+                           "[attack] kind = dlg needs plain SGD (no momentum, weight_decay or prox_mu) so that "
+                           "an update is one gradient step");
+        if (c->local_epochs != 1)
+            return key_err(c, e, "training", "local_epochs", "%d: [attack] kind = dlg needs one local step",
+                           c->local_epochs);
+    }
+    return 0;
+}
+
+int fv_config_check(const fv_config *c, fv_err *e) {
+    int m = fv_config_clients_per_round(c);
+    if (c->min_clients > m)
+        return key_err(c, e, "fl", "min_clients",
+                       "%d is more than the %d clients sampled per round (clients %d x fraction %g)",
+                       c->min_clients, m, c->clients, c->fraction);
+    const char *const *names = fv_model_names();
+    int found = 0;
+    for (int i = 0; names[i]; i++) found |= strcmp(names[i], c->model) == 0;
+    if (!found) {
+        char list[512] = "";
+        for (int i = 0; names[i]; i++) {
+            strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+            strncat(list, names[i], sizeof list - strlen(list) - 1);
+        }
+        return key_err(c, e, "model", "name", "unknown model '%s' (known: %s)", c->model, list);
+    }
+    if (strcmp(c->dataset, "synthetic") == 0) {
+        int ch, h, w;
+        if (fv_config_synthetic_shape(c->synthetic_shape, &ch, &h, &w) != 0)
+            return key_err(c, e, "data", "synthetic_shape",
+                           "'%s' is not CxHxW with 1 <= C <= 4 and sides 1..1024", c->synthetic_shape);
+    }
+    if (c->partition == FV_PART_SHARDS && c->shards_per_client < 1)
+        return key_err(c, e, "partition", "shards_per_client", "must be at least 1");
+    if (c->heartbeat * 2 >= c->worker_timeout)
+        return key_err(c, e, "fl", "worker_timeout",
+                       "%g s must exceed twice the heartbeat interval (%g s)", c->worker_timeout, c->heartbeat);
+    if (c->opt_state == FV_OPTSTATE_KEEP && c->optimizer == 0 && c->momentum == 0)
+        return key_err(c, e, "training", "opt_state",
+                       "keep has nothing to keep: SGD without momentum has no state (set "
+                       "training.momentum or opt_state = reset)");
+    for (const char *p = c->name; *p; p++)
+        if (*p == '/' || (p == c->name && *p == '.'))
+            return key_err(c, e, "output", "name", "'%s' must be a plain folder name (no '/', no leading '.')",
+                           c->name);
+    return check_attack(c, e);
+}
+
+/* Shortest text that reads back to exactly x. */
+static void fmt_double(char *out, size_t cap, double x) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, cap, "%.*g", prec, x);
+        if (strtod(out, NULL) == x) return;
+    }
+}
+
+static void value_text(const fv_config *c, int k, char *out, size_t cap) {
+    const key_def *d = &SCHEMA[k];
+    const char *src = (const char *)c + d->off;
+    switch (d->type) {
+    case T_INT: snprintf(out, cap, "%d", *(const int *)src); break;
+    case T_I64: snprintf(out, cap, "%lld", (long long)*(const int64_t *)src); break;
+    case T_FLOAT:
+        if (d->choices && *(const double *)src == FV_CFG_AUTO) snprintf(out, cap, "%s", d->choices);
+        else fmt_double(out, cap, *(const double *)src);
+        break;
+    case T_BOOL: snprintf(out, cap, "%s", *(const int *)src ? "true" : "false"); break;
+    case T_STRING: snprintf(out, cap, "%s", src); break;
+    case T_ENUM:
+        if (d->off == OFF(dataset)) snprintf(out, cap, "%s", src);
+        else enum_name(d->choices, *(const int *)src, out, cap);
+        break;
+    }
+}
+
+char *fv_config_write(const fv_config *c) {
+    size_t cap = 16384, len = 0;
+    char *buf = fv_malloc(cap);
+    const char *cur = "";
+    len += (size_t)snprintf(buf, cap, "; fedvim resolved experiment config: every key, as it ran\n");
+    for (int k = 0; k < NKEYS; k++) {
+        if (c->attack_kind == FV_ATTACK_NONE && strcmp(SCHEMA[k].section, "attack") == 0) continue;
+        if (!c->dp && strcmp(SCHEMA[k].section, "dp") == 0) continue;
+        char val[FV_CFG_STR + 8];
+        value_text(c, k, val, sizeof val);
+        for (;;) {
+            size_t need = strlen(SCHEMA[k].section) + strlen(SCHEMA[k].key) + strlen(val) + 16;
+            if (len + need < cap) break;
+            cap *= 2;
+            buf = fv_realloc(buf, cap);
+        }
+        if (strcmp(cur, SCHEMA[k].section) != 0) {
+            cur = SCHEMA[k].section;
+            len += (size_t)snprintf(buf + len, cap - len, "\n[%s]\n", cur);
+        }
+        len += (size_t)snprintf(buf + len, cap - len, "%s = %s\n", SCHEMA[k].key, val);
+    }
+    return buf;
+}
+
+void fv_config_print_schema(FILE *f) {
+    const char *cur = "";
+    fprintf(f, "Experiment config keys (INI; override any with --set section.key=value):\n");
+    for (int k = 0; k < NKEYS; k++) {
+        const key_def *d = &SCHEMA[k];
+        if (strcmp(cur, d->section) != 0) {
+            cur = d->section;
+            fprintf(f, "\n[%s]\n", cur);
+        }
+        char range[96] = "";
+        if (d->type == T_INT || d->type == T_I64) snprintf(range, sizeof range, ", %.0f..%.0f", d->lo, d->hi);
+        else if (d->type == T_FLOAT && d->choices) snprintf(range, sizeof range, ", %g..%g or %s", d->lo, d->hi, d->choices);
+        else if (d->type == T_FLOAT) snprintf(range, sizeof range, ", %g..%g", d->lo, d->hi);
+        else if (d->type == T_ENUM) snprintf(range, sizeof range, ", one of %s", d->choices);
+        static const char *const tn[] = {"int", "int", "number", "bool", "text", "choice"};
+        fprintf(f, "  %-18s = %-18s (%s%s)\n      %s\n", d->key, *d->def ? d->def : "\"\"", tn[d->type], range,
+                d->help);
+    }
+}

@@ -1,0 +1,124 @@
+/* config.h: an experiment's configuration: INI files read with libinih against one schema table
+ * (section, key, type, default, range, help), command-line overrides (`--set fl.rounds=50`), the
+ * checks that tie keys together, and the resolved INI that records exactly what ran.
+ *
+ * Every error names its source and the key: "exp.ini:12: [fl] rounds: expected an integer, got
+ * 'ten'", "--set fl.rounds=0: [fl] rounds: 0 is out of range [1, 1000000]". Unknown sections and
+ * keys, keys given twice, wrong types and out-of-range values are all errors; nothing is
+ * silently ignored.
+ *
+ * The resolved text (fv_config_write) lists every key of the schema with its value, so it can
+ * be read back to the identical fv_config (numbers are written in their shortest exact form).
+ * The coordinator sends it to each worker, which parses it with this same module.
+ * Not here: what the keys do (coordinator/, worker/, cli/).
+ */
+#ifndef FV_CONFIG_H
+#define FV_CONFIG_H
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fv_common.h"
+#include "data/partition.h"
+
+#define FV_CFG_STR 256
+/* The stored value of a number key set to its keyword ("auto"); outside every key's range. */
+#define FV_CFG_AUTO (-1.0)
+
+typedef enum { FV_OPTSTATE_RESET, FV_OPTSTATE_KEEP } fv_optstate_policy;
+typedef enum { FV_ATTACK_NONE, FV_ATTACK_GAN, FV_ATTACK_DLG, FV_ATTACK_MIA, FV_ATTACK_GAN_ACTIVE } fv_attack_kind;
+
+typedef struct {
+    /* [data] */
+    char dataset[FV_CFG_STR];      /* mnist | fashion | cmnist | cifar10 | synthetic */
+    char data_dir[FV_CFG_STR];     /* "" = the data set's default folder */
+    int train_size, test_size;     /* 0 = the whole split (synthetic: 6000 / 1000) */
+    char synthetic_shape[FV_CFG_STR]; /* CxHxW of synthetic images */
+    int synthetic_classes;
+    /* [partition] */
+    int partition;                 /* fv_part_scheme */
+    double alpha;                  /* Dirichlet concentration */
+    int shards_per_client;
+    int min_samples;
+    /* [model] */
+    char model[FV_CFG_STR];
+    /* [training] */
+    int optimizer;                 /* fv_opt_kind (optim.h) */
+    double lr, momentum, weight_decay, beta1, beta2, eps, stadam_mu, prox_mu;
+    int nesterov;
+    int local_epochs, batch_size;
+    int opt_state;                 /* fv_optstate_policy */
+    int threads;
+    /* [fl] */
+    int clients;
+    double fraction;
+    int rounds, min_clients, workers;
+    int64_t seed;
+    double round_timeout, worker_timeout, heartbeat, join_timeout;
+    int eval_every, eval_batch, tasks_per_worker;
+    /* [visualmixer] */
+    int vmix;                      /* enabled */
+    double vmix_vfe_target, vmix_alpha, vmix_lambda, vmix_p;
+    double vmix_d_star; /* FV_CFG_AUTO: d* = vmix_d_rel x the shard's d_p at the whole image */
+    double vmix_d_rel;
+    int vmix_block, vmix_unit, vmix_mode, vmix_verify, vmix_conflict, vmix_trials;
+    /* [security] */
+    int security;                  /* enabled: CURVE + ZAP allow-list + signed updates */
+    int max_strikes;
+    /* [attack] (the coordinator's passive attacker, or gan_active: a participating client's
+     * fake-class injection, docs/attacks.md; the shared model then has classes + 1 outputs) */
+    int attack_kind;               /* fv_attack_kind */
+    char attack_rounds[FV_CFG_STR]; /* "3,8" or "8"; "" = the last round */
+    int attack_client, attack_target;
+    char attack_settings[FV_CFG_STR]; /* "key=value,..." for the attack (attacks/attack_api.h) */
+    /* [dp] (DP-FedAvg: clipped update deltas, uniform average, Gaussian noise; shared/dp.h) */
+    int dp;                        /* enabled */
+    double dp_clip, dp_noise, dp_delta;
+    /* [output] */
+    char out_dir[FV_CFG_STR];
+    char name[FV_CFG_STR];
+    int save_model;
+
+    /* where each key was set: 0 default, else a 1-based line in `file` (-1: --set) */
+    int origin_line[96];
+    char file[FV_CFG_STR];
+} fv_config;
+
+/* Fill every key with its default. */
+void fv_config_defaults(fv_config *c);
+
+/* Read an INI file on top of c (normally fresh from fv_config_defaults). The file may set any
+ * subset of keys. Returns 0 or -1 with e naming file:line, [section] key and the problem. */
+int fv_config_load(fv_config *c, const char *path, fv_err *e);
+
+/* Same from text in memory; `name` stands for the file in messages. */
+int fv_config_parse(fv_config *c, const char *name, const char *text, size_t len, fv_err *e);
+
+/* Apply one "section.key=value" override. Returns 0 or -1 with e naming the override. */
+int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
+
+/* Check the keys together (min_clients <= clients * fraction, known model, Dirichlet alpha
+ * given only with dirichlet...). Errors name the keys involved and where they were set. */
+int fv_config_check(const fv_config *c, fv_err *e);
+
+/* The resolved config as INI text (every key; caller frees). The [attack] section is written
+ * only when attack.kind is not none, so a run without an attack resolves to the same text (and
+ * config hash) as before the section existed, and its results folder still resumes; the same
+ * holds for [dp], written only when dp.enabled is true. */
+char *fv_config_write(const fv_config *c);
+
+/* Number of clients sampled per round: max(1, round(fraction * clients)). */
+int fv_config_clients_per_round(const fv_config *c);
+
+/* Parse a synthetic_shape value "CxHxW" (1 <= C <= 4, sides 1..1024). Returns 0 or -1. */
+int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w);
+
+/* The rounds of [attack] rounds, ascending, into out[cap]: "" gives the last round (gan_active:
+ * every round, 1..fl.rounds, since the attacking client acts from the start). Returns the
+ * count (>= 1), or -1 when the list is malformed, out of [1, fl.rounds], repeated or longer than
+ * cap (fv_config_check reports which). */
+int fv_config_attack_rounds(const fv_config *c, int *out, int cap);
+
+/* Print the schema (every section, key, type, default, range and help) to f. */
+void fv_config_print_schema(FILE *f);
+
+#endif

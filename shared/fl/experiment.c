@@ -1,0 +1,153 @@
+/* experiment.c: see experiment.h. */
+#include "fl/experiment.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/models.h"
+#include "data/synthetic.h"
+#include "vmix/vmix_bounds.h"
+
+/* Stream ids: each use of fl.seed gets its own generator. */
+#define STREAM_SAMPLE 0x73616d706c65ull /* "sample" */
+#define STREAM_CLIENT 0x636c69656e74ull /* "client" */
+
+int fv_exp_load_data(const fv_config *c, const char *data_dir, int train, fv_dataset *out, fv_err *e) {
+    memset(out, 0, sizeof *out);
+    int want = train ? c->train_size : c->test_size;
+    if (strcmp(c->dataset, "synthetic") == 0) {
+        int ch, h, w;
+        if (fv_config_synthetic_shape(c->synthetic_shape, &ch, &h, &w) != 0)
+            return fv_err_set(e, "[data] synthetic_shape '%s' is not CxHxW", c->synthetic_shape);
+        fv_synthetic_make(out, want ? want : (train ? 6000 : 1000), ch, h, w, c->synthetic_classes,
+                          (uint64_t)c->seed, train ? 0 : 1);
+        return 0;
+    }
+    const char *dir = data_dir ? data_dir : (*c->data_dir ? c->data_dir : NULL);
+    if (fv_dataset_load(c->dataset, dir, train, out, e) != 0) return -1;
+    if (want > out->n) {
+        int have = out->n;
+        fv_dataset_free(out);
+        return fv_err_set(e, "[data] %s = %d asks for more images than the %s %s split has (%d)",
+                          train ? "train_size" : "test_size", want, c->dataset, train ? "training" : "test", have);
+    }
+    if (want) fv_dataset_truncate(out, want);
+    return 0;
+}
+
+fv_norm fv_exp_norm(const fv_config *c) {
+    return fv_norm_for(strcmp(c->dataset, "synthetic") == 0 ? "cmnist" : c->dataset);
+}
+
+fv_net *fv_exp_model(const fv_config *c, const fv_dataset *d, fv_err *e) {
+    int classes = d->classes + (c->attack_kind == FV_ATTACK_GAN_ACTIVE);
+    return fv_model_new(c->model, (fv_shape){d->c, d->h, d->w}, classes, (uint64_t)c->seed, e);
+}
+
+fv_opt_cfg fv_exp_opt_cfg(const fv_config *c) {
+    fv_opt_cfg o = fv_opt_defaults((fv_opt_kind)c->optimizer);
+    o.lr = (float)c->lr;
+    o.momentum = (float)c->momentum;
+    o.nesterov = c->nesterov;
+    o.wd = (float)c->weight_decay;
+    o.beta1 = (float)c->beta1;
+    o.beta2 = (float)c->beta2;
+    o.eps = (float)c->eps;
+    o.mu = (float)c->stadam_mu;
+    return o;
+}
+
+int fv_exp_partition(const fv_config *c, const fv_dataset *d, fv_partition *p, fv_err *e) {
+    if (fv_partition_make(p, (fv_part_scheme)c->partition, d->y, d->n, d->classes, c->clients, c->alpha,
+                          c->shards_per_client, c->min_samples, (uint64_t)c->seed, e) != 0)
+        return fv_err_prefix(e, "[partition] ");
+    return 0;
+}
+
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+void fv_exp_sample_clients(const fv_config *c, int round, int *out) {
+    int k = c->clients, m = fv_config_clients_per_round(c);
+    if (m == k) {
+        for (int i = 0; i < k; i++) out[i] = i;
+        return;
+    }
+    /* partial Fisher-Yates over all ids: the first m are a uniform sample without replacement */
+    int *ids = fv_malloc((size_t)k * sizeof(int));
+    for (int i = 0; i < k; i++) ids[i] = i;
+    fv_rng r;
+    fv_rng_seed2(&r, (uint64_t)c->seed ^ STREAM_SAMPLE, (uint64_t)round);
+    for (int i = 0; i < m; i++) {
+        int j = i + (int)fv_rng_below(&r, (uint64_t)(k - i));
+        int t = ids[i];
+        ids[i] = ids[j];
+        ids[j] = t;
+    }
+    memcpy(out, ids, (size_t)m * sizeof(int));
+    free(ids);
+    qsort(out, (size_t)m, sizeof(int), cmp_int);
+}
+
+void fv_exp_client_rng(const fv_config *c, int round, int client, fv_rng *r) {
+    fv_rng_seed2(r, (uint64_t)c->seed ^ STREAM_CLIENT, ((uint64_t)(uint32_t)round << 32) | (uint32_t)client);
+}
+
+int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_seed, int threads,
+                       fv_vmix_params *p, fv_exp_bounds *b, fv_err *e) {
+    memset(b, 0, sizeof *b);
+    fv_vmix_params_default(p);
+    p->unit = c->vmix_unit;
+    p->block = c->vmix_block;
+    p->lambda = c->vmix_lambda;
+    p->mode = c->vmix_mode == 0 ? FV_VMIX_SPATIAL_CHROMATIC : FV_VMIX_SPATIAL;
+    p->verify = c->vmix_verify;
+    p->target_vfe = c->vmix_vfe_target;
+    fv_wsmin_row rows[16];
+    int nrows = 0;
+    if (fv_vmix_ws_min(&b->ws_min_model, rows, &nrows, own->h, own->w, c->vmix_block, c->vmix_unit,
+                       c->vmix_lambda, c->vmix_vfe_target, c->vmix_alpha, e) != 0)
+        return fv_err_prefix(e, "[visualmixer] vfe_target: ");
+    fv_dp_cfg dp;
+    fv_dp_cfg_default(&dp);
+    dp.p = c->vmix_p;
+    dp.trials = c->vmix_trials;
+    dp.seed = mc_seed;
+    dp.threads = threads;
+    dp.images = own;
+    double d[16];
+    int nd = 0;
+    double dstar = c->vmix_d_star;
+    if (c->vmix_d_star == FV_CFG_AUTO) {
+        if (fv_vmix_ws_max_rel(&b->ws_max_model, &dstar, d, &nd, own->h, own->w, c->vmix_d_rel, &dp, e) != 0)
+            return fv_err_prefix(e, "[visualmixer] d_star_relative: ");
+    } else if (fv_vmix_ws_max(&b->ws_max_model, d, &nd, own->h, own->w, c->vmix_d_star, &dp, e) != 0) {
+        return fv_err_prefix(e, "[visualmixer] d_star: ");
+    }
+    b->d_star = dstar;
+    b->ws_min = b->ws_min_model;
+    b->ws_max = b->ws_max_model;
+    if (b->ws_min > b->ws_max) {
+        if (c->vmix_conflict == 1) {
+            b->ws_max = b->ws_min;
+            b->resolved = "privacy";
+        } else if (c->vmix_conflict == 2) {
+            b->ws_min = b->ws_max;
+            b->resolved = "utility";
+        } else {
+            return fv_err_set(e,
+                              "[visualmixer] WS_min = %d (privacy, vfe_target %g) exceeds WS_max = %d "
+                              "(utility, d_star %g): lower vfe_target, raise d_star, or set conflict = "
+                              "privacy or utility",
+                              b->ws_min, c->vmix_vfe_target, b->ws_max, dstar);
+        }
+    }
+    if (b->ws_min < p->unit) b->ws_min = p->unit;
+    if (b->ws_max < b->ws_min) b->ws_max = b->ws_min;
+    p->ws_min = b->ws_min;
+    p->ws_max = b->ws_max;
+    if (fv_vmix_params_check(p, own->h, own->w, e) != 0) return fv_err_prefix(e, "[visualmixer] ");
+    return 0;
+}

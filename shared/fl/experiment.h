@@ -1,0 +1,65 @@
+/* experiment.h: what the coordinator and every worker derive identically from one experiment
+ * config, so that results never depend on which process computed them:
+ *  - the data (a named data set, truncated as configured, or the synthetic set) and its
+ *    normalisation;
+ *  - the initial model (seeded by fl.seed) and the local optimizer's settings;
+ *  - the partition of the training set among clients;
+ *  - the clients sampled in each round (sorted by id) and each client's random stream in each
+ *    round, a pure function of (seed, round, client id).
+ * Not here: the protocol (wire.h) and what each role does (coordinator/, worker/).
+ */
+#ifndef FV_EXPERIMENT_H
+#define FV_EXPERIMENT_H
+#include <stdint.h>
+
+#include "fl/config.h"
+#include "data/data.h"
+#include "nn/net.h"
+#include "nn/optim.h"
+#include "data/partition.h"
+#include "rng.h"
+#include "vmix/vmix.h"
+
+/* Load the training (train = 1) or test split as configured. data_dir overrides data.dir when
+ * not NULL (a worker's local copy). Returns 0 or -1 with e naming the data set and what is
+ * missing, or the size key when it asks for more images than the split has. */
+int fv_exp_load_data(const fv_config *c, const char *data_dir, int train, fv_dataset *out, fv_err *e);
+
+/* Normalisation constants for the configured data set. */
+fv_norm fv_exp_norm(const fv_config *c);
+
+/* The initial global model for images of d's shape, with d->classes outputs, plus one (the
+ * attacker's "fake" class, the last output) under [attack] kind = gan_active. Returns NULL with e
+ * set. */
+fv_net *fv_exp_model(const fv_config *c, const fv_dataset *d, fv_err *e);
+
+/* The local optimizer's settings from [training]. */
+fv_opt_cfg fv_exp_opt_cfg(const fv_config *c);
+
+/* Partition d among fl.clients as [partition] says. Returns 0 or -1 with e set. */
+int fv_exp_partition(const fv_config *c, const fv_dataset *d, fv_partition *p, fv_err *e);
+
+/* The fv_config_clients_per_round(c) clients of `round` (1-based), sorted ascending, into out. */
+void fv_exp_sample_clients(const fv_config *c, int round, int *out);
+
+/* Seed a client's random stream for one round (data order, then dropout seed). */
+void fv_exp_client_rng(const fv_config *c, int round, int client, fv_rng *r);
+
+/* The window bounds one VisualMixer user computed for its own images. */
+typedef struct {
+    int ws_min, ws_max;             /* the bounds used */
+    int ws_min_model, ws_max_model; /* as computed before a conflict was resolved */
+    double d_star;                  /* the d* WS_max came from (given, or d_star_relative x d_p) */
+    const char *resolved;           /* NULL, or "privacy" / "utility" when visualmixer.conflict chose */
+} fv_exp_bounds;
+
+/* VisualMixer parameters for mixing `own` (a client's shard, or the test set): WS_min from the
+ * chi-square model for V* = visualmixer.vfe_target, WS_max from the Monte Carlo on own's images
+ * (d* = visualmixer.d_star, or with d_star = auto d_star_relative x own's d_p at the whole image)
+ * (seeded by mc_seed, `threads` threads; the result does not depend on them); a conflict WS_min >
+ * WS_max is resolved as visualmixer.conflict says, or is an error naming both bounds. Returns 0
+ * or -1 with e set. */
+int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_seed, int threads,
+                       fv_vmix_params *p, fv_exp_bounds *b, fv_err *e);
+
+#endif

@@ -1,0 +1,123 @@
+/* batchnorm.c: batch normalisation over N x C x HW with PyTorch's semantics (see layers.h).
+ * Training normalises with the biased batch variance and feeds the unbiased one to the running
+ * variance; evaluation uses the running statistics.
+ * One thread owns a channel: each (n, c) plane is summed in float (vectorised, fixed lane order)
+ * and the plane sums are added in double in order of n, so results are bitwise the same for any
+ * thread count. Mean and variance take two passes (no E[x^2] - E[x]^2 cancellation).
+ * Not here: the momentum default (0.1, the caller's), cumulative averaging (momentum = None).
+ */
+#include <math.h>
+
+#include "fv_common.h"
+#include "nn/layers.h"
+
+/* Below this many floats a parallel region costs more than it saves. */
+#define BN_OMP_MIN ((size_t)1 << 15)
+
+/* Sum of x[0..n) and of (x - m)^2, and of g and g * (x - m) * is: one plane, in float, vectorised
+ * with a fixed lane order (the caller adds the plane sums in double, in a fixed order). */
+static float plane_sum(const float *x, int n) {
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int i = 0; i < n; i++) acc += x[i];
+    return acc;
+}
+
+static float plane_sqdev(const float *x, float m, int n) {
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int i = 0; i < n; i++) acc += (x[i] - m) * (x[i] - m);
+    return acc;
+}
+
+static void plane_grad_sums(float *sg, float *sgx, const float *g, const float *x, float m,
+                            float is, int n) {
+    float a = 0.0f, b = 0.0f;
+#pragma omp simd reduction(+ : a, b)
+    for (int i = 0; i < n; i++) {
+        a += g[i];
+        b += g[i] * ((x[i] - m) * is);
+    }
+    *sg = a, *sgx = b;
+}
+
+/* momentum in [0, 1], eps > 0. With N*HW == 1 the unbiased variance is undefined (PyTorch raises
+ * an error there): the running variance is then left as it is, the running mean still moves. */
+void fv_batchnorm_forward_train(float *out, float *mean, float *invstd, float *run_mean,
+                                float *run_var, const float *inp, const float *gamma,
+                                const float *beta, int N, int C, int HW, float momentum,
+                                float eps) {
+    FV_ASSERT(N >= 1 && C >= 1 && HW >= 1 && eps > 0.0f && momentum >= 0.0f && momentum <= 1.0f);
+    const size_t M = (size_t)N * HW;
+#pragma omp parallel for schedule(static) if (M * C >= BN_OMP_MIN)
+    for (int c = 0; c < C; c++) {
+        double sum = 0.0, ss = 0.0;
+        for (int n = 0; n < N; n++) sum += plane_sum(inp + ((size_t)n * C + c) * HW, HW);
+        const float m = (float)(sum / (double)M);
+        for (int n = 0; n < N; n++) ss += plane_sqdev(inp + ((size_t)n * C + c) * HW, m, HW);
+        const double var = ss / (double)M;
+        const float is = (float)(1.0 / sqrt(var + (double)eps));
+        mean[c] = m;
+        invstd[c] = is;
+        const float scale = gamma[c] * is, shift = beta[c];
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + ((size_t)n * C + c) * HW;
+            float *y = out + ((size_t)n * C + c) * HW;
+#pragma omp simd
+            for (int i = 0; i < HW; i++) y[i] = (x[i] - m) * scale + shift;
+        }
+        run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * m;
+        if (M > 1)
+            run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(ss / (double)(M - 1));
+    }
+}
+
+void fv_batchnorm_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
+                               const float *run_mean, const float *run_var, int N, int C, int HW,
+                               float eps) {
+    FV_ASSERT(N >= 1 && C >= 1 && HW >= 1 && eps > 0.0f);
+    const size_t work = (size_t)N * C * HW;
+#pragma omp parallel for collapse(2) schedule(static) if (work >= BN_OMP_MIN)
+    for (int n = 0; n < N; n++) {
+        for (int c = 0; c < C; c++) {
+            const float scale = gamma[c] / sqrtf(run_var[c] + eps);
+            const float m = run_mean[c], shift = beta[c];
+            const float *x = inp + ((size_t)n * C + c) * HW;
+            float *y = out + ((size_t)n * C + c) * HW;
+#pragma omp simd
+            for (int i = 0; i < HW; i++) y[i] = (x[i] - m) * scale + shift;
+        }
+    }
+}
+
+/* With xhat = (x - mean) * invstd and M = N*HW:
+ *   dgamma += sum dout * xhat, dbeta += sum dout,
+ *   dinp += gamma * invstd / M * (M * dout - sum dout - xhat * sum dout * xhat). */
+void fv_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                           const float *inp, const float *mean, const float *invstd,
+                           const float *gamma, int N, int C, int HW) {
+    const size_t M = (size_t)N * HW;
+#pragma omp parallel for schedule(static) if (M * C >= BN_OMP_MIN)
+    for (int c = 0; c < C; c++) {
+        const float m = mean[c], is = invstd[c];
+        double sg = 0.0, sgx = 0.0;
+        for (int n = 0; n < N; n++) {
+            float a, b;
+            const size_t off = ((size_t)n * C + c) * HW;
+            plane_grad_sums(&a, &b, dout + off, inp + off, m, is, HW);
+            sg += a, sgx += b;
+        }
+        dgamma[c] += (float)sgx;
+        if (dbeta) dbeta[c] += (float)sg;
+        if (!dinp) continue;
+        const float k = gamma[c] * is / (float)M;
+        const float a = (float)sg, bx = (float)sgx, fm = (float)M;
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + ((size_t)n * C + c) * HW;
+            const float *g = dout + ((size_t)n * C + c) * HW;
+            float *d = dinp + ((size_t)n * C + c) * HW;
+#pragma omp simd
+            for (int i = 0; i < HW; i++) d[i] += k * (fm * g[i] - a - (x[i] - m) * is * bx);
+        }
+    }
+}

@@ -1,0 +1,446 @@
+/* net.c: see net.h. The graph is static (built once), executed in node order forward and in
+ * reverse order backward; every backward kernel accumulates into its inputs' gradients, so a
+ * node read by several consumers (residual connections) needs no special case. */
+#include "nn/net.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fv_common.h"
+#include "nn/layers.h"
+
+fv_net *fv_net_new(fv_shape input) {
+    FV_ASSERT(input.c > 0 && input.h > 0 && input.w > 0);
+    fv_net *net = fv_calloc(1, sizeof *net);
+    net->input = input;
+    fv_node *n0 = &net->nodes[0];
+    n0->op = FV_OP_INPUT;
+    n0->in0 = n0->in1 = -1;
+    n0->ishape = input;
+    n0->oshape = input;
+    net->n_nodes = 1;
+    fv_rng_seed(&net->rng, 0);
+    return net;
+}
+
+static void free_acts(fv_net *net) {
+    for (int i = 0; i < net->n_nodes; i++) {
+        fv_node *nd = &net->nodes[i];
+        if (i > 0) free(nd->out);
+        free(nd->dout);
+        free(nd->argmax);
+        free(nd->mask);
+        nd->out = nd->dout = NULL;
+        nd->argmax = NULL;
+        nd->mask = NULL;
+    }
+    free(net->scratch);
+    net->scratch = NULL;
+    net->cap = 0;
+}
+
+void fv_net_destroy(fv_net **pnet) {
+    if (!pnet || !*pnet) return;
+    fv_net *net = *pnet;
+    free_acts(net);
+    for (int i = 0; i < net->n_nodes; i++) {
+        free(net->nodes[i].bn_mean);
+        free(net->nodes[i].bn_invstd);
+    }
+    free(net->params);
+    free(net->grads);
+    free(net->prof);
+    free(net);
+    *pnet = NULL;
+}
+
+static fv_node *add_node(fv_net *net, fv_op op, int in0, int in1) {
+    FV_ASSERT(!net->finished);
+    FV_ASSERT(net->n_nodes < FV_MAX_NODES);
+    FV_ASSERT(in0 >= 0 && in0 < net->n_nodes);
+    FV_ASSERT(in1 < net->n_nodes);
+    fv_node *nd = &net->nodes[net->n_nodes++];
+    memset(nd, 0, sizeof *nd);
+    nd->op = op;
+    nd->in0 = in0;
+    nd->in1 = in1;
+    nd->ishape = net->nodes[in0].oshape;
+    nd->oshape = nd->ishape;
+    net->nodes[in0].consumers++;
+    if (in1 >= 0) net->nodes[in1].consumers++;
+    return nd;
+}
+
+/* Register a tensor; state tensors get offsets relative to the state area until finish. */
+static size_t add_tensor(fv_net *net, const char *prefix, const char *suffix, int trainable, int ndim,
+                         const int *dims) {
+    FV_ASSERT(net->n_tensors < FV_MAX_TENSORS);
+    fv_tensor *t = &net->tensors[net->n_tensors++];
+    int w = snprintf(t->name, sizeof t->name, "%s.%s", prefix, suffix);
+    FV_ASSERT(w > 0 && (size_t)w < sizeof t->name);
+    t->ndim = ndim;
+    t->count = 1;
+    for (int i = 0; i < ndim; i++) {
+        t->dims[i] = dims[i];
+        t->count *= (size_t)dims[i];
+    }
+    t->trainable = trainable;
+    if (trainable) {
+        t->off = net->n_train;
+        net->n_train += t->count;
+    } else {
+        t->off = net->n_state;
+        net->n_state += t->count;
+    }
+    return t->off;
+}
+
+static int last(fv_net *net) { return net->n_nodes - 1; }
+
+int fv_net_conv2d(fv_net *net, const char *name, int in, int out_ch, int k, int stride, int pad,
+                  int groups, int bias) {
+    fv_node *nd = add_node(net, FV_OP_CONV2D, in, -1);
+    FV_ASSERT(groups >= 1 && nd->ishape.c % groups == 0 && out_ch % groups == 0 && k >= 1 && stride >= 1);
+    int oh = (nd->ishape.h + 2 * pad - k) / stride + 1, ow = (nd->ishape.w + 2 * pad - k) / stride + 1;
+    FV_ASSERT(oh >= 1 && ow >= 1);
+    nd->k = k;
+    nd->stride = stride;
+    nd->pad = pad;
+    nd->groups = groups;
+    nd->bias = bias;
+    nd->oshape = (fv_shape){out_ch, oh, ow};
+    int wd[4] = {out_ch, nd->ishape.c / groups, k, k};
+    nd->w_off = add_tensor(net, name, "weight", 1, 4, wd);
+    if (bias) nd->b_off = add_tensor(net, name, "bias", 1, 1, &out_ch);
+    return last(net);
+}
+
+int fv_net_linear(fv_net *net, const char *name, int in, int out_features, int bias) {
+    fv_node *nd = add_node(net, FV_OP_LINEAR, in, -1);
+    int fin = (int)fv_shape_size(nd->ishape);
+    nd->bias = bias;
+    nd->oshape = (fv_shape){out_features, 1, 1};
+    int wd[2] = {out_features, fin};
+    nd->w_off = add_tensor(net, name, "weight", 1, 2, wd);
+    if (bias) nd->b_off = add_tensor(net, name, "bias", 1, 1, &out_features);
+    return last(net);
+}
+
+int fv_net_batchnorm(fv_net *net, const char *name, int in) {
+    fv_node *nd = add_node(net, FV_OP_BATCHNORM, in, -1);
+    int c = nd->ishape.c;
+    nd->momentum = 0.1f;
+    nd->eps = 1e-5f;
+    nd->w_off = add_tensor(net, name, "weight", 1, 1, &c);
+    nd->b_off = add_tensor(net, name, "bias", 1, 1, &c);
+    nd->rm_off = add_tensor(net, name, "running_mean", 0, 1, &c);
+    nd->rv_off = add_tensor(net, name, "running_var", 0, 1, &c);
+    nd->bn_mean = fv_calloc((size_t)c, sizeof(float));
+    nd->bn_invstd = fv_calloc((size_t)c, sizeof(float));
+    return last(net);
+}
+
+static int pool(fv_net *net, fv_op op, int in, int k, int stride, int pad) {
+    fv_node *nd = add_node(net, op, in, -1);
+    FV_ASSERT(k >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= k);
+    nd->k = k;
+    nd->stride = stride;
+    nd->pad = pad;
+    int oh = (nd->ishape.h + 2 * pad - k) / stride + 1, ow = (nd->ishape.w + 2 * pad - k) / stride + 1;
+    FV_ASSERT(oh >= 1 && ow >= 1);
+    nd->oshape = (fv_shape){nd->ishape.c, oh, ow};
+    return last(net);
+}
+
+int fv_net_maxpool(fv_net *net, int in, int k, int stride, int pad) { return pool(net, FV_OP_MAXPOOL, in, k, stride, pad); }
+int fv_net_avgpool(fv_net *net, int in, int k, int stride, int pad) { return pool(net, FV_OP_AVGPOOL, in, k, stride, pad); }
+
+int fv_net_gap(fv_net *net, int in) {
+    fv_node *nd = add_node(net, FV_OP_GAP, in, -1);
+    nd->oshape = (fv_shape){nd->ishape.c, 1, 1};
+    return last(net);
+}
+
+int fv_net_relu(fv_net *net, int in) { add_node(net, FV_OP_RELU, in, -1); return last(net); }
+int fv_net_sigmoid(fv_net *net, int in) { add_node(net, FV_OP_SIGMOID, in, -1); return last(net); }
+int fv_net_tanh(fv_net *net, int in) { add_node(net, FV_OP_TANH, in, -1); return last(net); }
+
+int fv_net_dropout(fv_net *net, int in, float p) {
+    FV_ASSERT(p >= 0.0f && p < 1.0f);
+    fv_node *nd = add_node(net, FV_OP_DROPOUT, in, -1);
+    nd->p = p;
+    return last(net);
+}
+
+int fv_net_flatten(fv_net *net, int in) {
+    fv_node *nd = add_node(net, FV_OP_FLATTEN, in, -1);
+    nd->oshape = (fv_shape){(int)fv_shape_size(nd->ishape), 1, 1};
+    return last(net);
+}
+
+int fv_net_add(fv_net *net, int a, int b) {
+    fv_node *nd = add_node(net, FV_OP_ADD, a, b);
+    fv_shape sb = net->nodes[b].oshape;
+    FV_ASSERT(sb.c == nd->ishape.c && sb.h == nd->ishape.h && sb.w == nd->ishape.w);
+    return last(net);
+}
+
+int fv_net_upsample(fv_net *net, int in, int factor) {
+    FV_ASSERT(factor >= 1);
+    fv_node *nd = add_node(net, FV_OP_UPSAMPLE, in, -1);
+    nd->k = factor;
+    nd->oshape = (fv_shape){nd->ishape.c, nd->ishape.h * factor, nd->ishape.w * factor};
+    return last(net);
+}
+
+void fv_net_init_params(fv_net *net, uint64_t seed) {
+    fv_rng rng;
+    fv_rng_seed(&rng, seed);
+    float *p = net->params;
+    for (int i = 1; i < net->n_nodes; i++) {
+        fv_node *nd = &net->nodes[i];
+        if (nd->op == FV_OP_CONV2D || nd->op == FV_OP_LINEAR) {
+            size_t fan_in = nd->op == FV_OP_CONV2D ? (size_t)(nd->ishape.c / nd->groups) * nd->k * nd->k
+                                                   : fv_shape_size(nd->ishape);
+            size_t nw = nd->op == FV_OP_CONV2D ? (size_t)nd->oshape.c * fan_in : (size_t)nd->oshape.c * fan_in;
+            float bound = 1.0f / sqrtf((float)fan_in);
+            for (size_t j = 0; j < nw; j++) p[nd->w_off + j] = (2.0f * fv_rng_uniform(&rng) - 1.0f) * bound;
+            if (nd->bias)
+                for (int j = 0; j < nd->oshape.c; j++) p[nd->b_off + j] = (2.0f * fv_rng_uniform(&rng) - 1.0f) * bound;
+        } else if (nd->op == FV_OP_BATCHNORM) {
+            for (int j = 0; j < nd->ishape.c; j++) {
+                p[nd->w_off + j] = 1.0f;
+                p[nd->b_off + j] = 0.0f;
+                p[nd->rm_off + j] = 0.0f;
+                p[nd->rv_off + j] = 1.0f;
+            }
+        }
+    }
+}
+
+void fv_net_finish(fv_net *net, uint64_t seed) {
+    FV_ASSERT(!net->finished && net->n_nodes > 1);
+    net->n_params = net->n_train + net->n_state;
+    for (int i = 0; i < net->n_tensors; i++)
+        if (!net->tensors[i].trainable) net->tensors[i].off += net->n_train;
+    for (int i = 1; i < net->n_nodes; i++) {
+        fv_node *nd = &net->nodes[i];
+        if (nd->op == FV_OP_BATCHNORM) {
+            nd->rm_off += net->n_train;
+            nd->rv_off += net->n_train;
+        }
+    }
+    net->params = fv_calloc(net->n_params ? net->n_params : 1, sizeof(float));
+    net->grads = fv_calloc(net->n_train ? net->n_train : 1, sizeof(float));
+    net->finished = 1;
+    fv_net_init_params(net, seed);
+}
+
+void fv_net_seed_dropout(fv_net *net, uint64_t seed) { fv_rng_seed(&net->rng, seed); }
+
+fv_shape fv_net_output_shape(const fv_net *net) { return net->nodes[net->n_nodes - 1].oshape; }
+
+static fv_conv2d_shape conv_shape(const fv_node *nd, int n) {
+    fv_conv2d_shape s;
+    fv_conv2d_shape_init(&s, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->oshape.c, nd->k, nd->stride, nd->pad,
+                         nd->groups);
+    return s;
+}
+
+static void ensure_cap(fv_net *net, int n) {
+    FV_ASSERT(net->finished && n >= 1);
+    if (n <= net->cap) return;
+    free_acts(net);
+    size_t scratch = 0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        fv_node *nd = &net->nodes[i];
+        size_t sz = (size_t)n * fv_shape_size(nd->oshape);
+        if (i > 0) nd->out = fv_malloc(sz * sizeof(float));
+        nd->dout = fv_malloc(sz * sizeof(float));
+        if (nd->op == FV_OP_MAXPOOL) nd->argmax = fv_malloc(sz * sizeof(int32_t));
+        if (nd->op == FV_OP_DROPOUT) nd->mask = fv_malloc(sz);
+        if (nd->op == FV_OP_CONV2D) {
+            fv_conv2d_shape s = conv_shape(nd, n);
+            size_t f = fv_conv2d_scratch_floats(&s);
+            if (f > scratch) scratch = f;
+        }
+    }
+    net->scratch_floats = scratch;
+    net->scratch = fv_malloc((scratch ? scratch : 1) * sizeof(float));
+    net->input_grad = net->nodes[0].dout;
+    net->cap = n;
+}
+
+const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
+    ensure_cap(net, n);
+    net->nodes[0].out = (float *)x; /* read-only: node 0 is never written */
+    float *p = net->params;
+    for (int i = 1; i < net->n_nodes; i++) {
+        fv_node *nd = &net->nodes[i];
+        const float *in = net->nodes[nd->in0].out;
+        size_t isz = (size_t)n * fv_shape_size(nd->ishape), osz = (size_t)n * fv_shape_size(nd->oshape);
+        const double t0 = net->prof ? fv_now() : 0.0;
+        switch (nd->op) {
+        case FV_OP_CONV2D: {
+            fv_conv2d_shape s = conv_shape(nd, n);
+            fv_conv2d_forward(nd->out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, net->scratch, &s);
+            break;
+        }
+        case FV_OP_LINEAR:
+            fv_linear_forward(nd->out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, n,
+                              (int)fv_shape_size(nd->ishape), nd->oshape.c);
+            break;
+        case FV_OP_BATCHNORM:
+            if (train)
+                fv_batchnorm_forward_train(nd->out, nd->bn_mean, nd->bn_invstd, p + nd->rm_off, p + nd->rv_off,
+                                           in, p + nd->w_off, p + nd->b_off, n, nd->ishape.c,
+                                           nd->ishape.h * nd->ishape.w, nd->momentum, nd->eps);
+            else
+                fv_batchnorm_forward_eval(nd->out, in, p + nd->w_off, p + nd->b_off, p + nd->rm_off,
+                                          p + nd->rv_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w, nd->eps);
+            break;
+        case FV_OP_MAXPOOL:
+            fv_maxpool_forward(nd->out, nd->argmax, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
+            break;
+        case FV_OP_AVGPOOL:
+            fv_avgpool_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
+            break;
+        case FV_OP_GAP: fv_gap_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h * nd->ishape.w); break;
+        case FV_OP_RELU: fv_relu_forward(nd->out, in, isz); break;
+        case FV_OP_SIGMOID: fv_sigmoid_forward(nd->out, in, isz); break;
+        case FV_OP_TANH: fv_tanh_forward(nd->out, in, isz); break;
+        case FV_OP_DROPOUT:
+            if (train && nd->p > 0.0f) fv_dropout_forward(nd->out, nd->mask, in, isz, nd->p, &net->rng);
+            else memcpy(nd->out, in, isz * sizeof(float));
+            break;
+        case FV_OP_FLATTEN: memcpy(nd->out, in, isz * sizeof(float)); break;
+        case FV_OP_ADD: fv_add_forward(nd->out, in, net->nodes[nd->in1].out, osz); break;
+        case FV_OP_UPSAMPLE: fv_upsample_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k); break;
+        case FV_OP_INPUT: FV_DIE("input node in the middle of the graph");
+        }
+        if (net->prof) net->prof[i] += fv_now() - t0;
+    }
+    net->last_train = train;
+    net->last_n = n;
+    return net->nodes[net->n_nodes - 1].out;
+}
+
+static void acc(float *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+void fv_net_backward(fv_net *net, const float *dout, int n) {
+    FV_ASSERT(n == net->last_n && n <= net->cap);
+    float *p = net->params, *g = net->grads;
+    const double tz = net->prof ? fv_now() : 0.0;
+    memset(g, 0, net->n_train * sizeof(float));
+    for (int i = 0; i < net->n_nodes - 1; i++)
+        memset(net->nodes[i].dout, 0, (size_t)n * fv_shape_size(net->nodes[i].oshape) * sizeof(float));
+    fv_node *lastn = &net->nodes[net->n_nodes - 1];
+    memcpy(lastn->dout, dout, (size_t)n * fv_shape_size(lastn->oshape) * sizeof(float));
+    if (net->prof) net->prof[net->n_nodes] += fv_now() - tz;
+    for (int i = net->n_nodes - 1; i >= 1; i--) {
+        fv_node *nd = &net->nodes[i];
+        const float *in = net->nodes[nd->in0].out;
+        float *din = (nd->in0 == 0 && !net->want_input_grad) ? NULL : net->nodes[nd->in0].dout;
+        size_t isz = (size_t)n * fv_shape_size(nd->ishape);
+        const double t0 = net->prof ? fv_now() : 0.0;
+        switch (nd->op) {
+        case FV_OP_CONV2D: {
+            fv_conv2d_shape s = conv_shape(nd, n);
+            fv_conv2d_backward(din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, nd->dout, in, p + nd->w_off,
+                               net->scratch, &s);
+            break;
+        }
+        case FV_OP_LINEAR:
+            fv_linear_backward(din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, nd->dout, in, p + nd->w_off,
+                               n, (int)fv_shape_size(nd->ishape), nd->oshape.c);
+            break;
+        case FV_OP_BATCHNORM:
+            FV_ASSERT(net->last_train);
+            if (!din) din = net->nodes[nd->in0].dout;
+            fv_batchnorm_backward(din, g + nd->w_off, g + nd->b_off, nd->dout, in, nd->bn_mean, nd->bn_invstd,
+                                  p + nd->w_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
+            break;
+        case FV_OP_ADD: {
+            /* each input independently: either may be the input node, whose gradient is optional */
+            if (din) acc(din, nd->dout, isz);
+            if (nd->in1 != 0 || net->want_input_grad) acc(net->nodes[nd->in1].dout, nd->dout, isz);
+            break;
+        }
+        default:
+            /* parameter-free ops: nothing to do when nobody needs the input gradient */
+            if (!din) break;
+            switch (nd->op) {
+            case FV_OP_MAXPOOL:
+                fv_maxpool_backward(din, nd->dout, nd->argmax, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
+                break;
+            case FV_OP_AVGPOOL:
+                fv_avgpool_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
+                break;
+            case FV_OP_GAP: fv_gap_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h * nd->ishape.w); break;
+            case FV_OP_RELU: fv_relu_backward(din, nd->dout, nd->out, isz); break;
+            case FV_OP_SIGMOID: fv_sigmoid_backward(din, nd->dout, nd->out, isz); break;
+            case FV_OP_TANH: fv_tanh_backward(din, nd->dout, nd->out, isz); break;
+            case FV_OP_DROPOUT:
+                if (net->last_train && nd->p > 0.0f) fv_dropout_backward(din, nd->dout, nd->mask, isz, nd->p);
+                else acc(din, nd->dout, isz);
+                break;
+            case FV_OP_FLATTEN: acc(din, nd->dout, isz); break;
+            case FV_OP_UPSAMPLE: fv_upsample_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k); break;
+            default: FV_DIE("unhandled op %d", (int)nd->op);
+            }
+        }
+        if (net->prof) net->prof[net->n_nodes + i] += fv_now() - t0;
+    }
+}
+
+void fv_net_profile(fv_net *net, int on) {
+    free(net->prof);
+    net->prof = on ? fv_calloc(2 * (size_t)net->n_nodes, sizeof(double)) : NULL;
+}
+
+const fv_tensor *fv_net_tensor(const fv_net *net, const char *name) {
+    for (int i = 0; i < net->n_tensors; i++)
+        if (strcmp(net->tensors[i].name, name) == 0) return &net->tensors[i];
+    return NULL;
+}
+
+static const char *op_name(fv_op op) {
+    static const char *const names[] = {"input", "conv2d", "linear", "batchnorm", "maxpool", "avgpool", "gap",
+                                        "relu", "sigmoid", "tanh", "dropout", "flatten", "add", "upsample"};
+    return names[op];
+}
+
+const char *fv_net_op_name(const fv_net *net, int i) {
+    FV_ASSERT(i >= 0 && i < net->n_nodes);
+    return op_name(net->nodes[i].op);
+}
+
+const char *fv_net_node_prefix(const fv_net *net, int i, char *buf, size_t len) {
+    FV_ASSERT(i >= 0 && i < net->n_nodes && len > 0);
+    const fv_node *nd = &net->nodes[i];
+    if (nd->op != FV_OP_CONV2D && nd->op != FV_OP_LINEAR && nd->op != FV_OP_BATCHNORM) return NULL;
+    for (int t = 0; t < net->n_tensors; t++) {
+        const fv_tensor *tn = &net->tensors[t];
+        if (!tn->trainable || tn->off != nd->w_off) continue;
+        const char *dot = strrchr(tn->name, '.');
+        size_t k = dot ? (size_t)(dot - tn->name) : strlen(tn->name);
+        if (k >= len) k = len - 1;
+        memcpy(buf, tn->name, k);
+        buf[k] = '\0';
+        return buf;
+    }
+    return NULL;
+}
+
+void fv_net_print(const fv_net *net, FILE *f) {
+    for (int i = 0; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        fprintf(f, "%3d %-9s in=%d%s%s -> %dx%dx%d\n", i, op_name(nd->op), nd->in0, nd->in1 >= 0 ? "," : "",
+                nd->in1 >= 0 ? "+" : "", nd->oshape.c, nd->oshape.h, nd->oshape.w);
+    }
+    fprintf(f, "parameters: %zu trainable, %zu buffer floats\n", net->n_train, net->n_state);
+}
