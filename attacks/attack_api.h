@@ -69,7 +69,7 @@ typedef struct {
 /* Run the attack. On success *json (caller frees) holds one JSON object with the settings used
  * and the figures; returns 0. Returns -1 with e set for an unknown attack or setting, a bad
  * value, a model or shape that does not match the upload, or missing evaluation data. */
-int fv_attack_run(const fv_attack_request *rq, char **json, fv_err *e) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_attack_run(const fv_attack_request *rq, char **json, fv_err *e);
 
 /* The seed of the attack on client at round of a run seeded run_seed (both sides of gan_active
  * derive the same generator from it). */
@@ -79,7 +79,7 @@ uint64_t fv_attack_seed(uint64_t run_seed, int round, int client);
  * kind: "gan", "gan_active", "dlg" or "mia": every key known, every value in range (dlg's lr may be
  * left out: the coordinator supplies the run's). The coordinator checks them before round 1, so
  * that no attack fails on its settings mid-run. Returns 0, or -1 with e naming the key. */
-int fv_attack_settings_check(const char *kind, const char *settings, fv_err *e) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_attack_settings_check(const char *kind, const char *settings, fv_err *e);
 
 /* gan_active, the attacking client's side: trains G (rq->settings, rq->seed) against the model
  * rq->upload (the global model it received; rq->classes counts the fake class) aiming at
@@ -87,7 +87,7 @@ int fv_attack_settings_check(const char *kind, const char *settings, fv_err *e) 
  * when 0) and *json, G's training figures (caller frees both). Only rq's model, input, classes,
  * norm, upload, n_params, target, settings and seed are read. Returns -1 with e set for a bad
  * setting, target or model (nothing to free). */
-int fv_attack_active_samples(const fv_attack_request *rq, int n_own, float **out, int *n_out, char **json,
-                             fv_err *e) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_attack_active_samples(const fv_attack_request *rq, int n_own, float **out, int *n_out, char **json,
+                             fv_err *e);
 
 #endif

@@ -41,7 +41,7 @@ typedef struct {
 
 fv_dlg_run_cfg fv_dlg_run_defaults(void);
 /* Returns 0 with the figures added to j, or -1 with e set. */
-int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e);
+FV_MUST_USE int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e);
 
 /* ---- reassembly ---- */
 typedef struct {
@@ -54,7 +54,7 @@ typedef struct {
 } fv_reasm_run_cfg;
 
 fv_reasm_run_cfg fv_reasm_run_defaults(void);
-int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e);
+FV_MUST_USE int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e);
 
 /* ---- the held-out data of GAN and MIA runs ----
  * Training split: images [0, fl_images) are the clients' (fedsim); images [heldout_from, end)
@@ -77,7 +77,7 @@ typedef struct {
  * (trained[n], float) by the best SSIM assignment; out[n] receives the reconstructions in the
  * trained-on order; ssim_* and psnr_* (n each) the figures against the originals orig[n] and
  * against the trained-on images. Returns 0 or -1 with e set. */
-int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_trained, double *psnr_orig, double *psnr_trained,
+FV_MUST_USE int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_trained, double *psnr_orig, double *psnr_trained,
                    const double *rec, const float *orig, const float *trained, int n, fv_shape s, fv_err *e);
 
 typedef struct {
@@ -112,7 +112,7 @@ typedef struct {
  * Adds "target_class", "generator", "priors", "discriminator", "oracle" and "leakage" to j and
  * writes <prefix>gan_grid.png and <prefix>gan_samples.png to out_dir (NULL: none). res (may be
  * NULL) receives the leakage figures. */
-int fv_gan_attack(fv_json *j, fv_leakage *res, fv_gan *g, int g_trained, const fv_gan_stats *given, fv_net *D,
+FV_MUST_USE int fv_gan_attack(fv_json *j, fv_leakage *res, fv_gan *g, int g_trained, const fv_gan_stats *given, fv_net *D,
                   const fv_gan_attack_cfg *cfg, const fv_attack_data *ad, const char *out_dir, const char *prefix,
                   fv_err *e);
 
@@ -131,7 +131,7 @@ typedef struct {
 /* Membership inference against client (and global, may be NULL): members are data[member_idx]
  * (the first `queries`), non-members the first `queries` images of test, the attacker's own data
  * data[atk_idx]. Adds "shadows" and "queries_original" (and "queries_mixed_fresh_key") to j. */
-int fv_mia_attack(fv_json *j, fv_net *client, fv_net *global, const fv_mia_attack_cfg *cfg, const fv_dataset *data,
+FV_MUST_USE int fv_mia_attack(fv_json *j, fv_net *client, fv_net *global, const fv_mia_attack_cfg *cfg, const fv_dataset *data,
                   const int *member_idx, int n_member, const fv_dataset *test, const int *atk_idx, int n_atk,
                   fv_norm norm, fv_err *e);
 
@@ -145,7 +145,7 @@ typedef struct {
 } fv_gan_run_cfg;
 
 fv_gan_run_cfg fv_gan_run_defaults(void);
-int fv_gan_run(const fv_gan_run_cfg *cfg, fv_json *j, fv_err *e);
+FV_MUST_USE int fv_gan_run(const fv_gan_run_cfg *cfg, fv_json *j, fv_err *e);
 
 /* ---- membership inference ---- */
 typedef struct {
@@ -157,7 +157,7 @@ typedef struct {
 } fv_mia_run_cfg;
 
 fv_mia_run_cfg fv_mia_run_defaults(void);
-int fv_mia_run(const fv_mia_run_cfg *cfg, fv_json *j, fv_err *e);
+FV_MUST_USE int fv_mia_run(const fv_mia_run_cfg *cfg, fv_json *j, fv_err *e);
 
 /* Default held-out layout and federation for the GAN and MIA runs. */
 fv_fl_setup fv_fl_setup_defaults(void);

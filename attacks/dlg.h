@@ -38,7 +38,7 @@ typedef struct {
 
 /* Fill m for inputs c x h x w (c in 1..4, h and w in 4..1024) and `classes` outputs (2..1000),
  * with no input normalisation (mean 0, std 1). Returns 0 or -1 with e set. */
-int fv_dlg_model_init(fv_dlg_model *m, int c, int h, int w, int classes, fv_err *e);
+FV_MUST_USE int fv_dlg_model_init(fv_dlg_model *m, int c, int h, int w, int classes, fv_err *e);
 
 /* theta[n_params] ~ U(-0.5, 0.5), deterministic in seed (the DLG reference initialisation). */
 void fv_dlg_init_params(const fv_dlg_model *m, double *theta, uint64_t seed);
@@ -123,7 +123,7 @@ typedef struct {
 
 /* Run the attack: x_out[n, c, h, w] in [0, 1] receives the reconstruction. Returns 0, or -1 with
  * e set for an invalid configuration (batch size, iterations) or g* of the wrong length. */
-int fv_dlg_attack(const fv_dlg_model *m, const double *theta, const double *gstar, size_t gstar_len,
+FV_MUST_USE int fv_dlg_attack(const fv_dlg_model *m, const double *theta, const double *gstar, size_t gstar_len,
                   const fv_dlg_cfg *cfg, double *x_out, fv_dlg_result *res, fv_err *e);
 
 /* The best one-to-one assignment of reconstructions to originals for a batch (n <= 8) given

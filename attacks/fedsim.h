@@ -60,14 +60,14 @@ typedef struct {
 
 /* Run FedAvg on the first n images of train. The simulation key of client k is derived from
  * (seed, k). Returns 0, or -1 with e set (bad model or partition, or mixing parameters). */
-int fv_fedsim_run(fv_fedsim *s, const fv_fedsim_cfg *cfg, const fv_dataset *train, int n, fv_err *e);
+FV_MUST_USE int fv_fedsim_run(fv_fedsim *s, const fv_fedsim_cfg *cfg, const fv_dataset *train, int n, fv_err *e);
 
 /* The simulation key of client k (32 bytes from the seed; the same as fv_fedsim_run uses). */
 void fv_fedsim_client_key(uint8_t key[FV_VMIX_KEY_BYTES], uint64_t seed, int client);
 
 /* Mix the images idx[0..n) of d (idx NULL: the first n) into out (a fresh data set of those images in
  * that order, caller frees) with key; domain as in vmix.h. Returns 0 or -1 with e set. */
-int fv_fedsim_mix(fv_dataset *out, const fv_dataset *d, const int *idx, int n, const uint8_t key[FV_VMIX_KEY_BYTES],
+FV_MUST_USE int fv_fedsim_mix(fv_dataset *out, const fv_dataset *d, const int *idx, int n, const uint8_t key[FV_VMIX_KEY_BYTES],
                   uint64_t domain, const fv_vmix_params *vp, fv_err *e);
 
 /* Copy images idx[0..n) of d (idx NULL: the first n) into a fresh data set (caller frees). */

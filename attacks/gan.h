@@ -39,7 +39,7 @@ typedef struct fv_gan fv_gan;
 
 /* A generator for images of shape img (c 1..4, h and w multiples of 4, >= 8). Caller owns the
  * result (fv_gan_destroy). Returns NULL with e set for an impossible shape or architecture. */
-fv_gan *fv_gan_new(fv_shape img, const fv_gen_arch *a, uint64_t seed, fv_err *e);
+FV_MUST_USE fv_gan *fv_gan_new(fv_shape img, const fv_gen_arch *a, uint64_t seed, fv_err *e);
 void fv_gan_destroy(fv_gan **g);
 
 typedef struct {
@@ -73,7 +73,7 @@ typedef struct {
  * is overwritten; batch-norm running statistics, if any, are restored after every step since
  * backward needs batch statistics there). D must output more than cfg->target classes and take
  * G's image shape. Returns 0, or -1 with e set. */
-int fv_gan_train(fv_gan *g, fv_net *D, const fv_gan_cfg *cfg, fv_gan_stats *st, fv_err *e);
+FV_MUST_USE int fv_gan_train(fv_gan *g, fv_net *D, const fv_gan_cfg *cfg, fv_gan_stats *st, fv_err *e);
 
 /* n samples out[n, c, h, w] in [0, 1] from noise drawn with seed (G in evaluation mode). */
 void fv_gan_sample(fv_gan *g, float *out, int n, uint64_t seed);
@@ -99,7 +99,7 @@ typedef struct {
  * then `shared` is trained for cfg->epochs on the attacker's own images own[idx[0..n)] plus
  * cfg->n_fake samples of G labelled fake_class. On return shared->params is the upload.
  * Returns 0 or -1 with e set. */
-int fv_gan_active_round(fv_gan *g, fv_net *shared, const fv_dataset *own, const int *idx, int n,
+FV_MUST_USE int fv_gan_active_round(fv_gan *g, fv_net *shared, const fv_dataset *own, const int *idx, int n,
                         const fv_gan_cfg *gcfg, const fv_gan_active_cfg *cfg, fv_gan_stats *st, fv_err *e);
 
 #endif

@@ -28,7 +28,7 @@ typedef struct {
  * recognisability); victim[nv] are the victim's class-target originals, victim_mixed[nv] their
  * mixed versions (may be NULL), others[no] originals of the class the victim never held (may be
  * NULL). Images must be at least 11 x 11 (SSIM). Returns 0, or -1 with e set. */
-int fv_leakage_eval(fv_leakage *out, const float *samples, int n, fv_shape s, fv_net *oracle, fv_norm onorm,
+FV_MUST_USE int fv_leakage_eval(fv_leakage *out, const float *samples, int n, fv_shape s, fv_net *oracle, fv_norm onorm,
                     int target, const float *victim, int nv, const float *victim_mixed, const float *others,
                     int no, fv_err *e);
 

@@ -46,15 +46,15 @@ double fv_psnr_mean(const float *a, const float *b, size_t nimg, size_t img_size
  * exactly 1. Images smaller than 11 in height or width have no valid position: that is an error
  * (as in scikit-image), not a silently different definition; upsample or compare larger crops.
  * Returns 0 with *out set, or -1 with e set. */
-int fv_ssim(double *out, const float *a, const float *b, int c, int h, int w, fv_err *e);
+FV_MUST_USE int fv_ssim(double *out, const float *a, const float *b, int c, int h, int w, fv_err *e);
 
 /* Mean SSIM over nimg image pairs (back to back, c x h x w each). Returns 0 or -1 as fv_ssim. */
-int fv_ssim_mean(double *out, const float *a, const float *b, size_t nimg, int c, int h, int w,
+FV_MUST_USE int fv_ssim_mean(double *out, const float *a, const float *b, size_t nimg, int c, int h, int w,
                  fv_err *e);
 
 /* The best (largest) SSIM of img against each of nref reference images (back to back), and the
  * index of that reference (*best_idx may be NULL). nref >= 1. Returns 0 or -1 as fv_ssim. */
-int fv_ssim_best(double *best, size_t *best_idx, const float *img, const float *refs, size_t nref,
+FV_MUST_USE int fv_ssim_best(double *best, size_t *best_idx, const float *img, const float *refs, size_t nref,
                  int c, int h, int w, fv_err *e);
 
 /* ---- Membership inference: ROC ---- */
@@ -81,7 +81,7 @@ typedef struct {
  * members (positives), nonmember[0..nn) those of non-members. All scores with equal value form
  * one point (ties are never split). nm, nn >= 1; +-INFINITY scores are allowed, NaN is an error.
  * Fills *roc (caller frees with fv_roc_free). Returns 0, or -1 with e set. */
-int fv_roc_compute(fv_roc *roc, const double *member, size_t nm, const double *nonmember, size_t nn,
+FV_MUST_USE int fv_roc_compute(fv_roc *roc, const double *member, size_t nm, const double *nonmember, size_t nn,
                    fv_err *e);
 
 /* The TPR at the last ROC point whose FPR <= max_fpr (attacks.md); FPRs within 1e-12 above

@@ -45,7 +45,7 @@ void fv_mia_margins(double *margin, fv_net *model, const fv_dataset *qd, const i
  * (sd floored at 1e-3 and, when pooled, the same for all queries). *shadow_acc (may be NULL)
  * receives the shadows' mean accuracy on the queries. Returns 0, or -1 with e set (k < 2,
  * n_own < 2, or a training failure). */
-int fv_lira_fit(double *mu, double *sd, double *shadow_acc, const fv_lira_cfg *cfg, fv_mia_train_fn train,
+FV_MUST_USE int fv_lira_fit(double *mu, double *sd, double *shadow_acc, const fv_lira_cfg *cfg, fv_mia_train_fn train,
                 void *ctx, const int *own, int n_own, const fv_dataset *qd, const int *qidx, int nq,
                 fv_norm norm, fv_err *e);
 
@@ -66,6 +66,6 @@ typedef struct {
     double roc_fpr[FV_MIA_ROC_POINTS], roc_tpr[FV_MIA_ROC_POINTS];
 } fv_mia_figures;
 
-int fv_mia_evaluate(fv_mia_figures *out, const double *score, const uint8_t *member, int n, fv_err *e);
+FV_MUST_USE int fv_mia_evaluate(fv_mia_figures *out, const double *score, const uint8_t *member, int n, fv_err *e);
 
 #endif

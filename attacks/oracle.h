@@ -29,13 +29,13 @@ fv_oracle_cfg fv_oracle_defaults(void);
 /* Train an oracle on d's images idx[0..n) (idx NULL: all of d) normalised with norm. *acc (may be
  * NULL) receives its training accuracy in the last epoch. Returns the model (caller owns) or NULL
  * with e set. */
-fv_net *fv_oracle_train(const fv_oracle_cfg *cfg, const fv_dataset *d, const int *idx, int n, fv_norm norm,
+FV_MUST_USE fv_net *fv_oracle_train(const fv_oracle_cfg *cfg, const fv_dataset *d, const int *idx, int n, fv_norm norm,
                         double *acc, fv_err *e);
 
 /* The cached oracle at cache_path if its metadata matches (model, shape, classes, epochs, seed,
  * data_tag), else a freshly trained one, saved there (cache_path may be NULL: no cache).
  * *trained (may be NULL) says which. Returns the model or NULL with e set. */
-fv_net *fv_oracle_get(const char *cache_path, const fv_oracle_cfg *cfg, const fv_dataset *d, const int *idx, int n,
+FV_MUST_USE fv_net *fv_oracle_get(const char *cache_path, const fv_oracle_cfg *cfg, const fv_dataset *d, const int *idx, int n,
                       fv_norm norm, int *trained, fv_err *e);
 
 /* Classify n images imgs[n, c, h, w] with pixel values in [0, 1] (normalised with norm inside):

@@ -54,7 +54,7 @@ double fv_reasm_search_bits(const fv_vmix_window *win, int nwin, int unit, int c
 /* Reassemble mixed[c*h*w] into out[c*h*w] (may not alias) given the window map win[nwin].
  * Returns 0, or -1 with e set when a window leaves the image, windows overlap, or the unit or
  * configuration is invalid. Deterministic in cfg->seed. */
-int fv_reasm_image(uint8_t *out, fv_reasm_stats *st, const uint8_t *mixed, int c, int h, int w,
+FV_MUST_USE int fv_reasm_image(uint8_t *out, fv_reasm_stats *st, const uint8_t *mixed, int c, int h, int w,
                    const fv_vmix_window *win, int nwin, const fv_reasm_cfg *cfg, fv_err *e);
 
 #endif

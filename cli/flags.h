@@ -20,7 +20,7 @@ typedef struct {
  * flag takes no value. Positional arguments are collected into pos (at most maxpos; *npos set).
  * Returns 0; 1 when --help was given (help already printed to stdout); -1 with e naming the flag
  * on an unknown flag, a missing value, a bad number or an out-of-range value. */
-int fv_flags_parse(const char *cmd, const char *usage, const fv_flag *flags, int n, int argc,
+FV_MUST_USE int fv_flags_parse(const char *cmd, const char *usage, const fv_flag *flags, int n, int argc,
                    char **argv, const char **pos, int maxpos, int *npos, fv_err *e);
 
 /* Print "usage" and the flag table to f, each flag with its default (a FLOAT default below the

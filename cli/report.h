@@ -25,17 +25,16 @@ void fv_report_destroy(fv_report **r); /* accepts NULL; clears *r */
  * are not followed). Returns the number of items found (metrics.jsonl, CSV, ROC JSON, PNG), or
  * -1 with e naming the file that could not be read or parsed (a malformed metrics line, a CSV
  * whose row has more fields than its header). */
-int fv_report_add_dir(fv_report *r, const char *dir, fv_err *e) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_report_add_dir(fv_report *r, const char *dir, fv_err *e);
 
 /* Write out_dir/report.md and one .dat and .gp per plot; if plots is 1, run gnuplot on each
  * script to make the PNGs (a missing gnuplot is an error that says how to install it or to pass
  * --no-plots). out_dir is created if needed. Returns 0 or -1 with e set; report.md is written
  * atomically. */
-int fv_report_write(const fv_report *r, const char *out_dir, int plots, fv_err *e)
-    __attribute__((warn_unused_result));
+FV_MUST_USE int fv_report_write(const fv_report *r, const char *out_dir, int plots, fv_err *e);
 
 /* Path of `to` relative to the folder `from_dir` (both made absolute with realpath; `to` must
  * exist). Writes at most n bytes to out. Returns 0 or -1 with e set. Exposed for tests. */
-int fv_report_relpath(char *out, size_t n, const char *from_dir, const char *to, fv_err *e);
+FV_MUST_USE int fv_report_relpath(char *out, size_t n, const char *from_dir, const char *to, fv_err *e);
 
 #endif

@@ -9,18 +9,18 @@
 
 /* Load PNG files pngs[0..npng) into out (CHW, labels 0, classes 1). All must share one shape;
  * a malformed file or a shape mismatch is an error naming the file. Returns 0 or -1. */
-int fv_vmixcli_load_pngs(fv_dataset *out, const char *const *pngs, int npng, fv_err *e);
+FV_MUST_USE int fv_vmixcli_load_pngs(fv_dataset *out, const char *const *pngs, int npng, fv_err *e);
 
 /* Load split `train` (1) or test (0) of data set `name` from dir (NULL: default place) and keep
  * its first `limit` images (0: all). Returns 0 or -1. */
-int fv_vmixcli_load_dataset(fv_dataset *out, const char *name, const char *dir, int train, int limit,
+FV_MUST_USE int fv_vmixcli_load_dataset(fv_dataset *out, const char *name, const char *dir, int train, int limit,
                             fv_err *e);
 
 /* Write an IDX file of unsigned bytes with dims[0..ndim) (ndim 1 to 4) atomically. */
-int fv_vmixcli_idx_write(const char *path, const uint8_t *data, const int *dims, int ndim, fv_err *e);
+FV_MUST_USE int fv_vmixcli_idx_write(const char *path, const uint8_t *data, const int *dims, int ndim, fv_err *e);
 
 /* Parse "C x H x W" written as "CxHxW" (or "HxW" for one channel). Returns 0 or -1 naming s. */
-int fv_vmixcli_parse_shape(const char *s, int *c, int *h, int *w, fv_err *e);
+FV_MUST_USE int fv_vmixcli_parse_shape(const char *s, int *c, int *h, int *w, fv_err *e);
 
 
 
@@ -52,7 +52,7 @@ typedef struct {
 
 /* Compute WS_min (model) and WS_max (Monte Carlo) for c x h x w images, unless given; resolve a
  * conflict WS_min > WS_max only when cfg->prefer says who wins, else fail naming both. */
-int fv_vmixcli_bounds_compute(fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg, int h, int w, fv_err *e);
+FV_MUST_USE int fv_vmixcli_bounds_compute(fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg, int h, int w, fv_err *e);
 
 /* Human-readable table on f, and the same figures as a nested JSON object "bounds". */
 void fv_vmixcli_bounds_print(FILE *f, const fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg);
@@ -77,5 +77,5 @@ void fv_vmixcli_bound_flags(fv_flag *out, fv_vmixcli_bcfg *cfg);
 
 /* After parsing: the checks the flag ranges cannot make (--prefer's value), and --seed into
  * cfg->dp.seed. Returns 0 or -1 naming the flag. */
-int fv_vmixcli_bcfg_finish(fv_vmixcli_bcfg *cfg, fv_err *e);
+FV_MUST_USE int fv_vmixcli_bcfg_finish(fv_vmixcli_bcfg *cfg, fv_err *e);
 #endif

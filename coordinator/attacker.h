@@ -50,7 +50,7 @@ typedef struct {
  * (each attacked round samples the client; gan: the client holds the target class; dlg: one
  * batch of at most 8 images), and prepare attacks.jsonl. Returns NULL with e naming the [attack]
  * key at fault. Caller owns. */
-fv_attacker *fv_attacker_new(const fv_attacker_opts *o, fv_err *e);
+FV_MUST_USE fv_attacker *fv_attacker_new(const fv_attacker_opts *o, fv_err *e);
 
 /* Whether the upload of client in round is attacked. */
 int fv_attacker_wants(const fv_attacker *a, int round, int client);

@@ -52,7 +52,7 @@ typedef struct fv_coord fv_coord;
 
 /* Load the data, build the model and the partition, restore the checkpoint when resuming,
  * start the ZAP handler and bind. Returns NULL with e set. Caller owns. */
-fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e);
+FV_MUST_USE fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e);
 
 /* The endpoint actually bound (with the real port when the bind asked for any port). */
 const char *fv_coord_endpoint(const fv_coord *c);
@@ -65,7 +65,7 @@ void fv_coord_set_stop(fv_coord *c, int (*should_stop)(void *ctx, char *why, siz
  * summary.json written), -1 with e set otherwise (failed round, no workers, stop request, I/O
  * error); the results folder then holds the last completed round and resumes. Workers get a
  * Shutdown either way. */
-int fv_coord_run(fv_coord *c, fv_err *e);
+FV_MUST_USE int fv_coord_run(fv_coord *c, fv_err *e);
 
 /* The summary JSON object (valid after a successful fv_coord_run, owned by c). */
 const char *fv_coord_summary(const fv_coord *c);

@@ -25,14 +25,14 @@
 typedef struct fv_store fv_store;
 
 /* Open the results folder dir (must exist) for a run of n_clients clients. Caller owns. */
-fv_store *fv_store_open(const char *dir, int n_clients, fv_err *e);
+FV_MUST_USE fv_store *fv_store_open(const char *dir, int n_clients, fv_err *e);
 void fv_store_close(fv_store **s);
 
 /* Append one metrics line (a JSON object without newline) and rewrite metrics.jsonl atomically. */
-int fv_store_metrics_add(fv_store *s, const char *line, fv_err *e);
+FV_MUST_USE int fv_store_metrics_add(fv_store *s, const char *line, fv_err *e);
 
 /* Resume: read metrics.jsonl keeping the lines of rounds <= upto (a missing file is empty). */
-int fv_store_metrics_load(fv_store *s, int upto, fv_err *e);
+FV_MUST_USE int fv_store_metrics_load(fv_store *s, int upto, fv_err *e);
 
 /* The metrics lines held (round order). */
 int fv_store_metrics_count(const fv_store *s);
@@ -40,23 +40,23 @@ const char *fv_store_metrics_line(const fv_store *s, int i);
 
 /* Save the global model after `round`, then commit the client-state versions of that round
  * (older versions of those clients are deleted). */
-int fv_store_checkpoint(fv_store *s, int round, const float *params, size_t n,
+FV_MUST_USE int fv_store_checkpoint(fv_store *s, int round, const float *params, size_t n,
                         const uint8_t config_hash[FV_HASH_BYTES], fv_err *e);
 
 /* Load the checkpoint into params[n] and set *round. Returns 0, 1 when there is no checkpoint
  * (a run that never completed a round), or -1 with e set: a damaged file, another config (hash
  * mismatch), another model size. Also recovers the client-state index: versions newer than the
  * checkpoint are deleted, the newest version <= round of each client is kept. */
-int fv_store_resume(fv_store *s, int *round, float *params, size_t n,
+FV_MUST_USE int fv_store_resume(fv_store *s, int *round, float *params, size_t n,
                     const uint8_t config_hash[FV_HASH_BYTES], fv_err *e);
 
 /* Write a client's optimizer state after `round` (pending until the checkpoint of round). */
-int fv_store_client_state_save(fv_store *s, int client, int round, const float *state, size_t n,
+FV_MUST_USE int fv_store_client_state_save(fv_store *s, int client, int round, const float *state, size_t n,
                                uint64_t steps, fv_err *e);
 
 /* The client's newest committed state: *state (caller frees) of *n floats and *steps. Returns 0,
  * 1 when the client has none yet, -1 on a damaged file. */
-int fv_store_client_state_load(fv_store *s, int client, float **state, size_t *n, uint64_t *steps,
+FV_MUST_USE int fv_store_client_state_load(fv_store *s, int client, float **state, size_t *n, uint64_t *steps,
                                fv_err *e);
 
 #endif

@@ -9,7 +9,7 @@
  *    never reused across the two protocols. The public half is one line, "fvid1:<curve>:<sign>"
  *    (hex), so an allow-list is simply these lines, one per worker (cat keys/NAME.pub >> allow.txt).
  *  - Signing: Ed25519 detached signatures over a domain tag plus the message; hashes are
- *    BLAKE2b-256. Verification results must be checked (warn_unused_result).
+ *    BLAKE2b-256. Verification results must be checked (FV_MUST_USE).
  * Not here: sockets and the ZAP handler (transport.h), message layout (wire.h).
  */
 #ifndef FV_CRYPTO_H
@@ -43,7 +43,7 @@ typedef struct {
 
 /* Write a key file of `kind` ([a-z0-9-]+) with the given fields, atomically. `secret` != 0 gives
  * mode 0600, otherwise 0644. Returns 0 or -1 with e naming the file. */
-int fv_keyfile_write(const char *path, const char *kind, const fv_keyfield *fields, int nfields,
+FV_MUST_USE int fv_keyfile_write(const char *path, const char *kind, const fv_keyfield *fields, int nfields,
                      int secret, fv_err *e);
 
 /* Read a key file that must be of `kind` and hold exactly the listed fields with exactly the
@@ -51,12 +51,12 @@ int fv_keyfile_write(const char *path, const char *kind, const fv_keyfield *fiel
  * Errors name the file, the line and what is wrong (bad magic, unsupported version, wrong kind,
  * missing/duplicate/unknown field, bad hex, wrong length). Returns 0 or -1. The caller should
  * sodium_memzero secret fields when done. */
-int fv_keyfile_read(const char *path, const char *kind, fv_keyfield *fields, int nfields,
+FV_MUST_USE int fv_keyfile_read(const char *path, const char *kind, fv_keyfield *fields, int nfields,
                     int secret, fv_err *e);
 
 /* Parse key-file text held in memory (what fv_keyfile_read does after reading; exposed for the
  * fuzzer and tests). `name` labels errors. */
-int fv_keyfile_parse(const char *name, const char *text, size_t len, const char *kind,
+FV_MUST_USE int fv_keyfile_parse(const char *name, const char *text, size_t len, const char *kind,
                      fv_keyfield *fields, int nfields, fv_err *e);
 
 /* ---- identities ---- */
@@ -82,20 +82,20 @@ void fv_identity_wipe(fv_identity *id);
 
 /* Save the secret identity to `path` (kind "identity-secret", mode 0600) and its public line to
  * `path`.pub. Returns 0 or -1 with e set. */
-int fv_identity_save(const char *path, const fv_identity *id, fv_err *e);
+FV_MUST_USE int fv_identity_save(const char *path, const fv_identity *id, fv_err *e);
 
 /* Load a secret identity saved by fv_identity_save; checks that the public halves match the
  * secret halves. Returns 0 or -1 with e set. */
-int fv_identity_load(const char *path, fv_identity *id, fv_err *e);
+FV_MUST_USE int fv_identity_load(const char *path, fv_identity *id, fv_err *e);
 
 /* "fvid1:<64 hex curve pk>:<64 hex sign pk>" into out (at least FV_PUBID_STR_LEN + 1 bytes). */
 void fv_pubid_format(char *out, size_t cap, const fv_public_id *pub);
 
 /* Parse the public-identity line format. Returns 0 or -1 with e set (`what` names the source). */
-int fv_pubid_parse(const char *s, size_t len, fv_public_id *pub, const char *what, fv_err *e);
+FV_MUST_USE int fv_pubid_parse(const char *s, size_t len, fv_public_id *pub, const char *what, fv_err *e);
 
 /* Read a public identity file (its first non-comment line is the fvid1 line). */
-int fv_pubid_load(const char *path, fv_public_id *pub, fv_err *e);
+FV_MUST_USE int fv_pubid_load(const char *path, fv_public_id *pub, fv_err *e);
 
 /* An allow-list: public identities, each with an optional label (rest of its line). */
 typedef struct {
@@ -107,7 +107,7 @@ typedef struct {
 /* Load an allow-list file: one fvid1 line per entry, optionally followed by whitespace and a
  * label; blank lines and lines starting with '#' are ignored. Duplicate entries and bad lines are
  * errors naming the file and the line. At most max_entries. Returns 0 or -1. */
-int fv_allowlist_load(const char *path, int max_entries, fv_allowlist *al, fv_err *e);
+FV_MUST_USE int fv_allowlist_load(const char *path, int max_entries, fv_allowlist *al, fv_err *e);
 /* Add one identity (copying it). */
 void fv_allowlist_add(fv_allowlist *al, const fv_public_id *pub, const char *label);
 /* Index of the entry whose CURVE key is curve_pk, or -1. Constant time per comparison. */
@@ -125,11 +125,11 @@ void fv_sign(uint8_t sig[FV_SIG_BYTES], const char *tag, const void *msg, size_t
              const uint8_t sk[FV_SIGN_SK_BYTES]);
 
 /* Verify sig over tag || msg with pk. Returns 0 when valid, -1 otherwise. */
-int fv_verify(const uint8_t sig[FV_SIG_BYTES], const char *tag, const void *msg, size_t len,
-              const uint8_t pk[FV_SIGN_PK_BYTES]) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_verify(const uint8_t sig[FV_SIG_BYTES], const char *tag, const void *msg, size_t len,
+              const uint8_t pk[FV_SIGN_PK_BYTES]);
 
 /* Constant-time equality of two n-byte buffers: 1 when equal. */
-int fv_ct_equal(const void *a, const void *b, size_t n) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_ct_equal(const void *a, const void *b, size_t n);
 
 /* Random bytes from libsodium's CSPRNG (for session ids and secrets, never for simulation). */
 void fv_random_bytes(void *out, size_t n);

@@ -16,6 +16,10 @@
 
 #define FV_ERR_MAX 512
 
+/* On every function that can fail (returns -1 or NULL with an fv_err set, or a verification
+ * verdict): ignoring the result is a compile error under -Werror. */
+#define FV_MUST_USE __attribute__((warn_unused_result))
+
 /* A user-facing error message. Functions that can fail on bad input take an fv_err * (may be
  * NULL when the caller does not care) and fill it before returning -1. */
 typedef struct {
@@ -56,17 +60,17 @@ double fv_now(void);
 
 /* Write `len` bytes to `path` atomically: a temporary file in the same folder, fsync, rename.
  * A crash never leaves a partial file under `path`. Returns 0, or -1 with e set. */
-int fv_write_file_atomic(const char *path, const void *data, size_t len, fv_err *e);
+FV_MUST_USE int fv_write_file_atomic(const char *path, const void *data, size_t len, fv_err *e);
 
 /* Read a whole file (at most max_bytes) into a fresh buffer (caller frees). Returns 0 or -1. */
-int fv_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len, fv_err *e);
+FV_MUST_USE int fv_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len, fv_err *e);
 
 /* mkdir -p. Returns 0 or -1 with e set. */
-int fv_mkdirs(const char *path, fv_err *e);
+FV_MUST_USE int fv_mkdirs(const char *path, fv_err *e);
 
 /* Parse helpers for command-line values: strict, whole-string, range-checked. They name the flag
  * in the error. Return 0 or -1. */
-int fv_parse_int(const char *flag, const char *s, long lo, long hi, long *out, fv_err *e);
-int fv_parse_float(const char *flag, const char *s, double lo, double hi, double *out, fv_err *e);
+FV_MUST_USE int fv_parse_int(const char *flag, const char *s, long lo, long hi, long *out, fv_err *e);
+FV_MUST_USE int fv_parse_float(const char *flag, const char *s, double lo, double hi, double *out, fv_err *e);
 
 #endif

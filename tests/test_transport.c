@@ -30,7 +30,9 @@ static void send_heartbeat(void *s) {
     env.body_case = FEDVIM__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
     fv_err e;
-    fv_wire_send(s, NULL, 0, &env, NULL, 0, NULL, &e); /* may time out for a refused client */
+    if (fv_wire_send(s, NULL, 0, &env, NULL, 0, NULL, &e) != 0) {
+        /* may time out for a refused client: the tests judge what the server received */
+    }
 }
 
 /* Receive on the server within timeout_ms: 0 and m filled, or 1 when nothing came. */

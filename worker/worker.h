@@ -42,6 +42,6 @@ typedef struct {
 
 /* Serve until the coordinator says Shutdown (returns 0) or something fails (returns -1 with e
  * set: refused key, silent coordinator, data or config this worker cannot serve). */
-int fv_worker_run(const fv_worker_opts *o, fv_err *e);
+FV_MUST_USE int fv_worker_run(const fv_worker_opts *o, fv_err *e);
 
 #endif

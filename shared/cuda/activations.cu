@@ -8,31 +8,31 @@
  */
 #include "cuda/common.cuh"
 
-__global__ void relu_fwd_kernel(float *out, const float *inp, size_t n) {
+static __global__ void relu_fwd_kernel(float *out, const float *inp, size_t n) {
     FV_GRID_STRIDE(i, n) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
-__global__ void relu_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
+static __global__ void relu_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
     FV_GRID_STRIDE(i, n) dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f;
 }
-__global__ void sigmoid_fwd_kernel(float *out, const float *inp, size_t n) {
+static __global__ void sigmoid_fwd_kernel(float *out, const float *inp, size_t n) {
     FV_GRID_STRIDE(i, n) out[i] = 1.0f / (1.0f + expf(-inp[i]));
 }
-__global__ void sigmoid_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
+static __global__ void sigmoid_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
     FV_GRID_STRIDE(i, n)
     dinp[i] = __fadd_rn(dinp[i], __fmul_rn(__fmul_rn(dout[i], out[i]), __fsub_rn(1.0f, out[i])));
 }
-__global__ void tanh_fwd_kernel(float *out, const float *inp, size_t n) {
+static __global__ void tanh_fwd_kernel(float *out, const float *inp, size_t n) {
     FV_GRID_STRIDE(i, n) out[i] = tanhf(inp[i]);
 }
-__global__ void tanh_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
+static __global__ void tanh_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
     FV_GRID_STRIDE(i, n)
     dinp[i] = __fadd_rn(dinp[i], __fmul_rn(dout[i], __fsub_rn(1.0f, __fmul_rn(out[i], out[i]))));
 }
-__global__ void add_fwd_kernel(float *out, const float *a, const float *b, size_t n) {
+static __global__ void add_fwd_kernel(float *out, const float *a, const float *b, size_t n) {
     FV_GRID_STRIDE(i, n) out[i] = a[i] + b[i];
 }
 /* da and db may alias: the same thread adds twice, in order. */
-__global__ void add_bwd_kernel(float *da, float *db, const float *g, size_t n) {
+static __global__ void add_bwd_kernel(float *da, float *db, const float *g, size_t n) {
     FV_GRID_STRIDE(i, n) {
         const float v = g[i];
         if (da) da[i] += v;

@@ -41,7 +41,7 @@ __device__ __forceinline__ double combine(const float *part, int c, int S) {
 }
 
 /* grid (S, C): part[c*S + s] = sum of channel c's values in split s. */
-__global__ void bn_sum_kernel(float *part, const float *inp, int C, int HW, size_t M) {
+static __global__ void bn_sum_kernel(float *part, const float *inp, int C, int HW, size_t M) {
     __shared__ float sh[32];
     const int s = blockIdx.x, S = gridDim.x, c = blockIdx.y;
     size_t a, b;
@@ -56,7 +56,7 @@ __global__ void bn_sum_kernel(float *part, const float *inp, int C, int HW, size
 }
 
 /* grid (S, C): part_b[c*S + s] = sum of (x - mean_c)^2 over split s. */
-__global__ void bn_sqdev_kernel(float *part_b, const float *part_a, const float *inp, int C, int HW,
+static __global__ void bn_sqdev_kernel(float *part_b, const float *part_a, const float *inp, int C, int HW,
                                 size_t M) {
     __shared__ float sh[32];
     __shared__ float mean_sh;
@@ -77,7 +77,7 @@ __global__ void bn_sqdev_kernel(float *part_b, const float *part_a, const float 
 }
 
 /* One thread per channel: saved statistics and the running-statistics update. */
-__global__ void bn_stats_kernel(float *mean, float *invstd, float *run_mean, float *run_var,
+static __global__ void bn_stats_kernel(float *mean, float *invstd, float *run_mean, float *run_var,
                                 const float *part_a, const float *part_b, int C, int S, size_t M,
                                 float momentum, float eps) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
@@ -92,7 +92,7 @@ __global__ void bn_stats_kernel(float *mean, float *invstd, float *run_mean, flo
         run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(ss / (double)(M - 1));
 }
 
-__global__ void bn_norm_kernel(float *out, const float *inp, const float *mean, const float *invstd,
+static __global__ void bn_norm_kernel(float *out, const float *inp, const float *mean, const float *invstd,
                                const float *gamma, const float *beta, int C, int HW, size_t total) {
     FV_GRID_STRIDE(i, total) {
         const int c = (int)((i / HW) % C);
@@ -101,7 +101,7 @@ __global__ void bn_norm_kernel(float *out, const float *inp, const float *mean, 
     }
 }
 
-__global__ void bn_eval_kernel(float *out, const float *inp, const float *gamma, const float *beta,
+static __global__ void bn_eval_kernel(float *out, const float *inp, const float *gamma, const float *beta,
                                const float *run_mean, const float *run_var, int C, int HW,
                                size_t total, float eps) {
     FV_GRID_STRIDE(i, total) {
@@ -112,7 +112,7 @@ __global__ void bn_eval_kernel(float *out, const float *inp, const float *gamma,
 }
 
 /* grid (S, C): split sums of g and of g * xhat. */
-__global__ void bn_bwd_sums_kernel(float *part_a, float *part_b, const float *g, const float *inp,
+static __global__ void bn_bwd_sums_kernel(float *part_a, float *part_b, const float *g, const float *inp,
                                    const float *mean, const float *invstd, int C, int HW,
                                    size_t M) {
     __shared__ float sh[32];
@@ -134,7 +134,7 @@ __global__ void bn_bwd_sums_kernel(float *part_a, float *part_b, const float *g,
     }
 }
 
-__global__ void bn_bwd_stats_kernel(float *dgamma, float *dbeta, float *sums, const float *part_a,
+static __global__ void bn_bwd_stats_kernel(float *dgamma, float *dbeta, float *sums, const float *part_a,
                                     const float *part_b, int C, int S) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
@@ -146,7 +146,7 @@ __global__ void bn_bwd_stats_kernel(float *dgamma, float *dbeta, float *sums, co
 }
 
 /* dinp += gamma * invstd / M * (M * g - sum g - xhat * sum g*xhat). */
-__global__ void bn_bwd_data_kernel(float *dinp, const float *g, const float *inp, const float *mean,
+static __global__ void bn_bwd_data_kernel(float *dinp, const float *g, const float *inp, const float *mean,
                                    const float *invstd, const float *gamma, const float *sums,
                                    int C, int HW, size_t M, size_t total) {
     const float fm = (float)M;

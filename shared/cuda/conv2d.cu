@@ -45,7 +45,7 @@ size_t fv_cuda_conv2d_scratch_floats(const fv_conv2d_shape *s) {
 
 /* col[r, n*P + p] for r = (c*R + ky)*R + kx over nb images of inp[nb, C, H, W]; zero in the
  * padding. One thread per column entry: consecutive threads write consecutive p (coalesced). */
-__global__ void im2col_kernel(float *col, const float *inp, int nb, int C, int H, int W, int R,
+static __global__ void im2col_kernel(float *col, const float *inp, int nb, int C, int H, int W, int R,
                               int stride, int pad, int OH, int OW) {
     const size_t P = (size_t)OH * OW, cols = (size_t)nb * P, total = (size_t)C * R * R * cols;
     FV_GRID_STRIDE(i, total) {
@@ -62,7 +62,7 @@ __global__ void im2col_kernel(float *col, const float *inp, int nb, int C, int H
 
 /* dinp[n, c, y, x] += sum of col[(c*R + ky)*R + kx, n*P + oy*OW + ox] over the (ky, kx) whose
  * output position (oy, ox) = ((y + pad - ky) / stride, (x + pad - kx) / stride) exists. */
-__global__ void col2im_add_kernel(float *dinp, const float *col, int nb, int C, int H, int W, int R,
+static __global__ void col2im_add_kernel(float *dinp, const float *col, int nb, int C, int H, int W, int R,
                                   int stride, int pad, int OH, int OW) {
     const size_t P = (size_t)OH * OW, cols = (size_t)nb * P, total = (size_t)nb * C * H * W;
     FV_GRID_STRIDE(i, total) {
@@ -88,7 +88,7 @@ __global__ void col2im_add_kernel(float *dinp, const float *col, int nb, int C, 
 }
 
 /* out[n, k, p] = ycn[k, n*P + p] + (b ? b[k] : 0) over nb images. */
-__global__ void cn_to_nchw_kernel(float *out, const float *ycn, const float *b, int nb, int K,
+static __global__ void cn_to_nchw_kernel(float *out, const float *ycn, const float *b, int nb, int K,
                                   size_t P) {
     const size_t total = (size_t)nb * K * P, cols = (size_t)nb * P;
     FV_GRID_STRIDE(i, total) {
@@ -99,7 +99,7 @@ __global__ void cn_to_nchw_kernel(float *out, const float *ycn, const float *b, 
 }
 
 /* ycn[k, n*P + p] = g[n, k, p] over nb images. */
-__global__ void nchw_to_cn_kernel(float *ycn, const float *g, int nb, int K, size_t P) {
+static __global__ void nchw_to_cn_kernel(float *ycn, const float *g, int nb, int K, size_t P) {
     const size_t total = (size_t)nb * K * P, cols = (size_t)nb * P;
     FV_GRID_STRIDE(i, total) {
         const size_t p = i % P;
@@ -109,7 +109,7 @@ __global__ void nchw_to_cn_kernel(float *ycn, const float *g, int nb, int K, siz
 }
 
 /* db[k] += sum over n, p of g[n, k, p]; one block per channel, fixed order. */
-__global__ void channel_sum_add_kernel(float *db, const float *g, int N, int K, size_t P) {
+static __global__ void channel_sum_add_kernel(float *db, const float *g, int N, int K, size_t P) {
     __shared__ float sh[32];
     const int k = blockIdx.x;
     const size_t M = (size_t)N * P;
@@ -124,7 +124,7 @@ __global__ void channel_sum_add_kernel(float *db, const float *g, int N, int K, 
 
 /* ---- depthwise: out[n, c] = w[c] (*) inp[n, c] ---- */
 
-__global__ void dw_forward_kernel(float *out, const float *inp, const float *w, const float *b,
+static __global__ void dw_forward_kernel(float *out, const float *inp, const float *w, const float *b,
                                   int N, int C, int H, int W, int R, int stride, int pad, int OH,
                                   int OW) {
     const size_t total = (size_t)N * C * OH * OW;
@@ -148,7 +148,7 @@ __global__ void dw_forward_kernel(float *out, const float *inp, const float *w, 
 }
 
 /* dinp[n, c, y, x] += sum over (ky, kx) with an output there of w[c, ky, kx] g[n, c, oy, ox]. */
-__global__ void dw_backward_data_kernel(float *dinp, const float *g, const float *w, int N, int C,
+static __global__ void dw_backward_data_kernel(float *dinp, const float *g, const float *w, int N, int C,
                                         int H, int W, int R, int stride, int pad, int OH, int OW) {
     const size_t total = (size_t)N * C * H * W;
     FV_GRID_STRIDE(i, total) {
@@ -175,7 +175,7 @@ __global__ void dw_backward_data_kernel(float *dinp, const float *g, const float
 }
 
 /* dw[c, ky, kx] += sum over n, oy, ox of g[n, c, oy, ox] inp[n, c, y, x]; one block per weight. */
-__global__ void dw_backward_weight_kernel(float *dw, const float *g, const float *inp, int N, int C,
+static __global__ void dw_backward_weight_kernel(float *dw, const float *g, const float *inp, int N, int C,
                                           int H, int W, int R, int stride, int pad, int OH,
                                           int OW) {
     __shared__ float sh[32];

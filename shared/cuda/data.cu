@@ -7,7 +7,7 @@
 #include "cuda/common.cuh"
 
 /* One thread per pixel of the batch; the label by the first pixel's thread of each image. */
-__global__ void gather_kernel(float *xb, int32_t *yb, const uint8_t *images, const uint8_t *labels,
+static __global__ void gather_kernel(float *xb, int32_t *yb, const uint8_t *images, const uint8_t *labels,
                               const int32_t *order, const int32_t *cursor, int base,
                               const float *lut, int b, int C, int HW) {
     const size_t img = (size_t)C * HW, total = (size_t)b * img;
@@ -23,7 +23,7 @@ __global__ void gather_kernel(float *xb, int32_t *yb, const uint8_t *images, con
     }
 }
 
-__global__ void advance_kernel(int32_t *cursor, int step, uint64_t *counter) {
+static __global__ void advance_kernel(int32_t *cursor, int step, uint64_t *counter) {
     *cursor += step;
     if (counter) *counter += 1;
 }

@@ -15,7 +15,7 @@ __device__ __forceinline__ uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-__global__ void dropout_fwd_kernel(float *out, uint8_t *mask, const float *inp, size_t n, float p,
+static __global__ void dropout_fwd_kernel(float *out, uint8_t *mask, const float *inp, size_t n, float p,
                                    float scale, uint64_t salt, const uint64_t *seed_ctr) {
     const uint64_t key = mix64(mix64(seed_ctr[0] ^ (seed_ctr[1] * 0x9e3779b97f4a7c15ULL)) ^
                                (salt * 0xc2b2ae3d27d4eb4fULL));
@@ -28,7 +28,7 @@ __global__ void dropout_fwd_kernel(float *out, uint8_t *mask, const float *inp, 
     }
 }
 
-__global__ void dropout_bwd_kernel(float *dinp, const float *dout, const uint8_t *mask, size_t n,
+static __global__ void dropout_bwd_kernel(float *dinp, const float *dout, const uint8_t *mask, size_t n,
                                    float scale) {
     /* __fmul_rn / __fadd_rn: never fused into an FMA, so the result rounds as dropout.c's does */
     FV_GRID_STRIDE(i, n) if (mask[i]) dinp[i] = __fadd_rn(dinp[i], __fmul_rn(dout[i], scale));

@@ -45,7 +45,7 @@ int fv_cuda_device_count(void);
  * calls, so that many worker processes sharing one GPU do not each burn a CPU core while they
  * wait. Returns NULL with e set when the device does not exist or cannot be initialised (no
  * driver, out of memory). Caller owns; free with fv_cuda_ctx_destroy. */
-fv_cuda_ctx *fv_cuda_ctx_new(int device, fv_err *e);
+FV_MUST_USE fv_cuda_ctx *fv_cuda_ctx_new(int device, fv_err *e);
 /* Synchronise, free and set *x to NULL. Accepts NULL and *x == NULL. */
 void fv_cuda_ctx_destroy(fv_cuda_ctx **x);
 int fv_cuda_ctx_device(const fv_cuda_ctx *x);
@@ -57,7 +57,7 @@ void fv_cuda_ctx_describe(const fv_cuda_ctx *x, char *buf, size_t cap);
 /* Device memory on the ctx's device; aborts when out of memory (see fv_cuda_try_alloc). */
 void *fv_cuda_alloc(const fv_cuda_ctx *x, size_t bytes);
 /* As fv_cuda_alloc, but returns NULL with e set (naming `what` and the size) when out of memory. */
-void *fv_cuda_try_alloc(const fv_cuda_ctx *x, size_t bytes, const char *what, fv_err *e);
+FV_MUST_USE void *fv_cuda_try_alloc(const fv_cuda_ctx *x, size_t bytes, const char *what, fv_err *e);
 /* Accepts NULL. Synchronises the current device first (cudaDeviceSynchronize), so memory that
  * enqueued work still reads may be freed. */
 void fv_cuda_free(void *p);
@@ -105,7 +105,7 @@ int fv_cudnn_available(const fv_cuda_ctx *x, char *why, size_t cap);
 void fv_cudnn_version(char *buf, size_t cap);
 /* A plan for shape s, or NULL with e set (cuDNN unavailable, or no deterministic algorithm within
  * ws_limit). Caller owns; fv_cudnn_conv_destroy accepts NULL and clears the pointer. */
-fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s, size_t ws_limit,
+FV_MUST_USE fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s, size_t ws_limit,
                                  fv_err *e);
 void fv_cudnn_conv_destroy(fv_cudnn_conv **c);
 /* Workspace bytes the plan's algorithms need (<= ws_limit). */

@@ -7,13 +7,13 @@
 #include "cuda/common.cuh"
 
 /* out[n, o] += b[o]. */
-__global__ void add_bias_rows_kernel(float *out, const float *b, int N, int Out) {
+static __global__ void add_bias_rows_kernel(float *out, const float *b, int N, int Out) {
     const size_t total = (size_t)N * Out;
     FV_GRID_STRIDE(i, total) out[i] += b[i % Out];
 }
 
 /* db[o] += sum over n of g[n, o], n in order. */
-__global__ void col_sum_add_kernel(float *db, const float *g, int N, int Out) {
+static __global__ void col_sum_add_kernel(float *db, const float *g, int N, int Out) {
     const int o = blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= Out) return;
     float acc = 0.0f;

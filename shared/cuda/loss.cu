@@ -6,7 +6,7 @@
  */
 #include "cuda/common.cuh"
 
-__global__ void xent_rows_kernel(float *dlogits, double *row_loss, int32_t *row_hit,
+static __global__ void xent_rows_kernel(float *dlogits, double *row_loss, int32_t *row_hit,
                                  const float *logits, const int32_t *labels, int N, int K) {
     const int n = blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= N) return;
@@ -34,7 +34,7 @@ __global__ void xent_rows_kernel(float *dlogits, double *row_loss, int32_t *row_
 }
 
 /* One block: acc_loss += (double)(float)(mean row loss) * N, acc_hits += sum of hits. */
-__global__ void xent_reduce_kernel(double *acc_loss, long long *acc_hits, const double *row_loss,
+static __global__ void xent_reduce_kernel(double *acc_loss, long long *acc_hits, const double *row_loss,
                                    const int32_t *row_hit, int N) {
     __shared__ double shd[32];
     __shared__ long long shl[32];

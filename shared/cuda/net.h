@@ -56,7 +56,7 @@ extern "C" {
 /* Parse a --device value: "cpu" gives -1, "cuda" gives 0, "cuda:N" gives N (0 <= N < 1024).
  * Syntax only (whether the device exists is fv_cuda_net_new's business). Returns 0, or -1 with e
  * naming the value and the accepted forms. Available in every build (cuda_device.c). */
-int fv_device_parse(const char *s, int *device, fv_err *e);
+FV_MUST_USE int fv_device_parse(const char *s, int *device, fv_err *e);
 
 /* The most devices one --device list names. */
 #define FV_MAX_DEVICES 64
@@ -65,7 +65,7 @@ int fv_device_parse(const char *s, int *device, fv_err *e);
  * "cuda:N,M,..." (distinct device numbers, at most max of them). Fills devs[0..*n) (-1 for cpu,
  * *n = 1) so worker i trains on devs[i % *n]. Returns 0, or -1 with e naming the value and what is
  * wrong (syntax, a repeated device, too many). Available in every build (cuda_device.c). */
-int fv_device_list_parse(const char *s, int *devs, int max, int *n, fv_err *e);
+FV_MUST_USE int fv_device_list_parse(const char *s, int *devs, int max, int *n, fv_err *e);
 
 /* 1 in a build with the CUDA backend, 0 otherwise. */
 int fv_cuda_built(void);
@@ -80,7 +80,7 @@ typedef struct fv_cuda_shard fv_cuda_shard;
  * as the dropout seed (host is not modified and may be destroyed afterwards). No optimizer yet
  * (fv_cuda_net_set_opt). Returns NULL with e set when there is no such device, the device cannot
  * be initialised, or its memory is short (the message gives the size and what is free). */
-fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_err *e);
+FV_MUST_USE fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_err *e);
 /* Free everything (device and host) and set *cn to NULL. Accepts NULL and *cn == NULL. */
 void fv_cuda_net_destroy(fv_cuda_net **cn);
 /* The device, e.g. "cuda:0 NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)". */
@@ -110,7 +110,7 @@ void fv_cuda_net_set_opt_state(fv_cuda_net *cn, const float *state, int64_t step
  * for shapes cuDNN has no deterministic FP32 algorithm for). The environment variable
  * FEDVIM_CUDA_CONV (cudnn or im2col), read by fv_cuda_net_new, sets the default, for benchmarks.
  * Returns 0, or -1 with e set (unknown name; cuDNN requested but unavailable). */
-int fv_cuda_net_set_conv(fv_cuda_net *cn, const char *impl, fv_err *e);
+FV_MUST_USE int fv_cuda_net_set_conv(fv_cuda_net *cn, const char *impl, fv_err *e);
 /* "cudnn" or "im2col". */
 const char *fv_cuda_net_conv(const fv_cuda_net *cn);
 
@@ -139,7 +139,7 @@ void fv_cuda_shard_destroy(fv_cuda_shard **s);
  * shard held. The device buffer grows when needed and is otherwise reused. d's images must have
  * cn's input shape and labels below the model's outputs. Returns 0, or -1 with e set (shape
  * mismatch, device memory short). Blocking. */
-int fv_cuda_shard_load(fv_cuda_shard *s, const fv_dataset *d, const int *idx, int n, fv_err *e);
+FV_MUST_USE int fv_cuda_shard_load(fv_cuda_shard *s, const fv_dataset *d, const int *idx, int n, fv_err *e);
 int fv_cuda_shard_size(const fv_cuda_shard *s);
 
 /* One epoch over the staged shard: its n images in the order fv_rng_shuffle_int(rng) gives a

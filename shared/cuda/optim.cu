@@ -18,7 +18,7 @@
 #include "cuda/common.cuh"
 
 /* optim.c's fv_opt_current_lr from the current t, then t++, then Adam's scalars. */
-__global__ void opt_scalars_kernel(fv_cuda_opt_step_state *st, float lr0, long decay_steps,
+static __global__ void opt_scalars_kernel(fv_cuda_opt_step_state *st, float lr0, long decay_steps,
                                    float beta1, float beta2) {
     int64_t t = st->t;
     float lr = lr0;
@@ -35,7 +35,7 @@ __global__ void opt_scalars_kernel(fv_cuda_opt_step_state *st, float lr0, long d
     st->bc2_sqrt = (float)sqrt(bc2);
 }
 
-__global__ void sgd_kernel(float *p, float *b, const float *g, const fv_cuda_opt_step_state *st,
+static __global__ void sgd_kernel(float *p, float *b, const float *g, const fv_cuda_opt_step_state *st,
                            float wd, float mu, int nesterov, size_t n) {
     const float lr = st->lr;
     FV_GRID_STRIDE(i, n) {
@@ -49,7 +49,7 @@ __global__ void sgd_kernel(float *p, float *b, const float *g, const fv_cuda_opt
     }
 }
 
-__global__ void adam_kernel(float *p, float *m, float *v, const float *g,
+static __global__ void adam_kernel(float *p, float *m, float *v, const float *g,
                             const fv_cuda_opt_step_state *st, float wd, float b1, float b2,
                             float eps, size_t n) {
     const float step_size = st->step_size, bc2_sqrt = st->bc2_sqrt;
@@ -63,7 +63,7 @@ __global__ void adam_kernel(float *p, float *m, float *v, const float *g,
     }
 }
 
-__global__ void stadam_kernel(float *p, float *m, float *v, float *u, const float *g,
+static __global__ void stadam_kernel(float *p, float *m, float *v, float *u, const float *g,
                               const fv_cuda_opt_step_state *st, float wd, float b1, float b2,
                               float eps, float mu, size_t n) {
     const float lr = st->lr;
@@ -81,7 +81,7 @@ __global__ void stadam_kernel(float *p, float *m, float *v, float *u, const floa
     }
 }
 
-__global__ void prox_kernel(float *g, const float *p, const float *ref, float mu, size_t n) {
+static __global__ void prox_kernel(float *g, const float *p, const float *ref, float mu, size_t n) {
     FV_GRID_STRIDE(i, n) g[i] = __fadd_rn(g[i], __fmul_rn(mu, __fsub_rn(p[i], ref[i])));
 }
 

@@ -27,7 +27,7 @@ __device__ __forceinline__ void covering(int *lo, int *hi, int v, int k, int str
 
 __device__ __forceinline__ bool max_takes(float v, float m) { return v > m || v != v; }
 
-__global__ void maxpool_fwd_kernel(float *out, int32_t *argmax, const float *inp, int N, int C,
+static __global__ void maxpool_fwd_kernel(float *out, int32_t *argmax, const float *inp, int N, int C,
                                    int H, int W, int k, int stride, int pad, int OH, int OW) {
     const size_t total = (size_t)N * C * OH * OW;
     FV_GRID_STRIDE(i, total) {
@@ -48,7 +48,7 @@ __global__ void maxpool_fwd_kernel(float *out, int32_t *argmax, const float *inp
     }
 }
 
-__global__ void maxpool_bwd_kernel(float *dinp, const float *dout, const int32_t *argmax, int N,
+static __global__ void maxpool_bwd_kernel(float *dinp, const float *dout, const int32_t *argmax, int N,
                                    int C, int H, int W, int k, int stride, int pad, int OH,
                                    int OW) {
     const size_t total = (size_t)N * C * H * W;
@@ -69,7 +69,7 @@ __global__ void maxpool_bwd_kernel(float *dinp, const float *dout, const int32_t
     }
 }
 
-__global__ void avgpool_fwd_kernel(float *out, const float *inp, int N, int C, int H, int W, int k,
+static __global__ void avgpool_fwd_kernel(float *out, const float *inp, int N, int C, int H, int W, int k,
                                    int stride, int pad, int OH, int OW, float scale) {
     const size_t total = (size_t)N * C * OH * OW;
     FV_GRID_STRIDE(i, total) {
@@ -85,7 +85,7 @@ __global__ void avgpool_fwd_kernel(float *out, const float *inp, int N, int C, i
     }
 }
 
-__global__ void avgpool_bwd_kernel(float *dinp, const float *dout, int N, int C, int H, int W,
+static __global__ void avgpool_bwd_kernel(float *dinp, const float *dout, int N, int C, int H, int W,
                                    int k, int stride, int pad, int OH, int OW, float scale) {
     const size_t total = (size_t)N * C * H * W;
     FV_GRID_STRIDE(i, total) {
@@ -102,7 +102,7 @@ __global__ void avgpool_bwd_kernel(float *dinp, const float *dout, int N, int C,
 }
 
 /* One warp per (n, c) plane. */
-__global__ void gap_fwd_kernel(float *out, const float *inp, size_t planes, int HW, float scale) {
+static __global__ void gap_fwd_kernel(float *out, const float *inp, size_t planes, int HW, float scale) {
     const size_t warp = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     const int lane = threadIdx.x & 31;
     if (warp >= planes) return; /* whole warps leave together */
@@ -113,7 +113,7 @@ __global__ void gap_fwd_kernel(float *out, const float *inp, size_t planes, int 
     if (lane == 0) out[warp] = acc * scale;
 }
 
-__global__ void gap_bwd_kernel(float *dinp, const float *dout, size_t planes, int HW, float scale) {
+static __global__ void gap_bwd_kernel(float *dinp, const float *dout, size_t planes, int HW, float scale) {
     const size_t total = planes * HW;
     /* never fused into an FMA: rounds as pool.c's dst += dout * scale does */
     FV_GRID_STRIDE(i, total) dinp[i] = __fadd_rn(dinp[i], __fmul_rn(dout[i / HW], scale));

@@ -5,7 +5,7 @@
  */
 #include "cuda/common.cuh"
 
-__global__ void upsample_fwd_kernel(float *out, const float *inp, int H, int W, int s,
+static __global__ void upsample_fwd_kernel(float *out, const float *inp, int H, int W, int s,
                                     size_t total) {
     const int OW = W * s, OH = H * s;
     FV_GRID_STRIDE(i, total) {
@@ -15,7 +15,7 @@ __global__ void upsample_fwd_kernel(float *out, const float *inp, int H, int W, 
     }
 }
 
-__global__ void upsample_bwd_kernel(float *dinp, const float *dout, int H, int W, int s,
+static __global__ void upsample_bwd_kernel(float *dinp, const float *dout, int H, int W, int s,
                                     size_t total) {
     const size_t OW = (size_t)W * s;
     FV_GRID_STRIDE(i, total) {

@@ -30,24 +30,24 @@ void fv_dataset_free(fv_dataset *d);
  * the header is validated against the file size. On success *data (caller frees), dims[0..*ndim)
  * are set (the rest zeroed). Returns 0, or -1 with e naming the file and the problem; *data is
  * untouched on failure. */
-int fv_idx_read(const char *path, uint8_t **data, int dims[4], int *ndim, fv_err *e);
+FV_MUST_USE int fv_idx_read(const char *path, uint8_t **data, int dims[4], int *ndim, fv_err *e);
 
 /* Load an MNIST-layout data set from dir: {train,t10k}-{images-idx3,labels-idx1}-ubyte, each raw
  * or with .gz appended (raw preferred when both exist). `train` selects the split. Images must be
  * 3-D (n, h, w), labels 1-D; labels must be < 10 (the error names the file and the index) and the
  * image and label counts must agree. Result: c = 1, classes = 10. Returns 0 or -1 with e set. */
-int fv_mnist_load(const char *dir, int train, fv_dataset *out, fv_err *e);
+FV_MUST_USE int fv_mnist_load(const char *dir, int train, fv_dataset *out, fv_err *e);
 
 /* Load CIFAR-10 binary batch files (each record: 1 label byte + 3072 pixel bytes, CHW).
  * `paths` (npaths >= 1) lists the files to concatenate. Each file's size must be a positive
  * multiple of 3073 and every label < 10 (the error names the file and the record). Result:
  * 3 x 32 x 32, classes = 10. Returns 0 or -1 with e set. */
-int fv_cifar10_load(const char *const *paths, int npaths, fv_dataset *out, fv_err *e);
+FV_MUST_USE int fv_cifar10_load(const char *const *paths, int npaths, fv_dataset *out, fv_err *e);
 
 /* Load CIFAR-10 from its standard folder layout: dir/data_batch_{1..5}.bin for train,
  * dir/test_batch.bin for test; dir/cifar-10-batches-bin/ (as the official archive extracts) is
  * also accepted. A missing file gives an error that says where to get the data. */
-int fv_cifar10_load_dir(const char *dir, int train, fv_dataset *out, fv_err *e);
+FV_MUST_USE int fv_cifar10_load_dir(const char *dir, int train, fv_dataset *out, fv_err *e);
 
 /* Colored MNIST: each grey digit becomes an RGB image; per image, a foreground and a background
  * colour are drawn deterministically from (seed, image index) and the pixel value blends them:
@@ -88,6 +88,6 @@ void fv_dataset_truncate(fv_dataset *d, int n);
  * ./data/<...>; fashion uses /usr/share/datasets/fashion-mnist (Debian package
  * dataset-fashion-mnist) when that folder does not exist; cmnist reads mnist's folder.
  * Returns 0 or -1 with e naming what is missing and how to get it (out is zeroed then). */
-int fv_dataset_load(const char *name, const char *dir, int train, fv_dataset *out, fv_err *e);
+FV_MUST_USE int fv_dataset_load(const char *name, const char *dir, int train, fv_dataset *out, fv_err *e);
 
 #endif

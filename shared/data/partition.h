@@ -34,7 +34,7 @@ typedef struct {
  * images is an error for IID and shards, a redraw for Dirichlet). On success p owns its arrays
  * (fv_partition_free). Returns 0 or -1 with e saying which parameter makes the split
  * impossible. */
-int fv_partition_make(fv_partition *p, fv_part_scheme scheme, const uint8_t *labels, int n, int classes,
+FV_MUST_USE int fv_partition_make(fv_partition *p, fv_part_scheme scheme, const uint8_t *labels, int n, int classes,
                       int n_clients, double alpha, int shards_per_client, int min_samples, uint64_t seed,
                       fv_err *e);
 

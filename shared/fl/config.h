@@ -88,17 +88,17 @@ void fv_config_defaults(fv_config *c);
 
 /* Read an INI file on top of c (normally fresh from fv_config_defaults). The file may set any
  * subset of keys. Returns 0 or -1 with e naming file:line, [section] key and the problem. */
-int fv_config_load(fv_config *c, const char *path, fv_err *e);
+FV_MUST_USE int fv_config_load(fv_config *c, const char *path, fv_err *e);
 
 /* Same from text in memory; `name` stands for the file in messages. */
-int fv_config_parse(fv_config *c, const char *name, const char *text, size_t len, fv_err *e);
+FV_MUST_USE int fv_config_parse(fv_config *c, const char *name, const char *text, size_t len, fv_err *e);
 
 /* Apply one "section.key=value" override. Returns 0 or -1 with e naming the override. */
-int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
+FV_MUST_USE int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
 
 /* Check the keys together (min_clients <= clients * fraction, known model, Dirichlet alpha
  * given only with dirichlet...). Errors name the keys involved and where they were set. */
-int fv_config_check(const fv_config *c, fv_err *e);
+FV_MUST_USE int fv_config_check(const fv_config *c, fv_err *e);
 
 /* The resolved config as INI text (every key; caller frees). The [attack] section is written
  * only when attack.kind is not none, so a run without an attack resolves to the same text (and

@@ -23,7 +23,7 @@
 /* Load the training (train = 1) or test split as configured. data_dir overrides data.dir when
  * not NULL (a worker's local copy). Returns 0 or -1 with e naming the data set and what is
  * missing, or the size key when it asks for more images than the split has. */
-int fv_exp_load_data(const fv_config *c, const char *data_dir, int train, fv_dataset *out, fv_err *e);
+FV_MUST_USE int fv_exp_load_data(const fv_config *c, const char *data_dir, int train, fv_dataset *out, fv_err *e);
 
 /* Normalisation constants for the configured data set. */
 fv_norm fv_exp_norm(const fv_config *c);
@@ -31,13 +31,13 @@ fv_norm fv_exp_norm(const fv_config *c);
 /* The initial global model for images of d's shape, with d->classes outputs, plus one (the
  * attacker's "fake" class, the last output) under [attack] kind = gan_active. Returns NULL with e
  * set. */
-fv_net *fv_exp_model(const fv_config *c, const fv_dataset *d, fv_err *e);
+FV_MUST_USE fv_net *fv_exp_model(const fv_config *c, const fv_dataset *d, fv_err *e);
 
 /* The local optimizer's settings from [training]. */
 fv_opt_cfg fv_exp_opt_cfg(const fv_config *c);
 
 /* Partition d among fl.clients as [partition] says. Returns 0 or -1 with e set. */
-int fv_exp_partition(const fv_config *c, const fv_dataset *d, fv_partition *p, fv_err *e);
+FV_MUST_USE int fv_exp_partition(const fv_config *c, const fv_dataset *d, fv_partition *p, fv_err *e);
 
 /* The fv_config_clients_per_round(c) clients of `round` (1-based), sorted ascending, into out. */
 void fv_exp_sample_clients(const fv_config *c, int round, int *out);
@@ -59,7 +59,7 @@ typedef struct {
  * (seeded by mc_seed, `threads` threads; the result does not depend on them); a conflict WS_min >
  * WS_max is resolved as visualmixer.conflict says, or is an error naming both bounds. Returns 0
  * or -1 with e set. */
-int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_seed, int threads,
+FV_MUST_USE int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_seed, int threads,
                        fv_vmix_params *p, fv_exp_bounds *b, fv_err *e);
 
 #endif

@@ -34,7 +34,7 @@ typedef struct fv_zap fv_zap;
 /* Start the ZAP handler for context zctx, admitting exactly the CURVE keys of `allow` (copied).
  * Must be called before the server socket binds. Returns NULL with e set when the inproc endpoint
  * is taken (one handler per context) or the thread cannot start. Caller owns the result. */
-fv_zap *fv_zap_start(void *zctx, const fv_allowlist *allow, fv_log_fn log, void *log_ctx, fv_err *e);
+FV_MUST_USE fv_zap *fv_zap_start(void *zctx, const fv_allowlist *allow, fv_log_fn log, void *log_ctx, fv_err *e);
 
 /* Deny this CURVE key from now on (new handshakes). Existing connections stay open: the caller
  * ignores their messages. */
@@ -50,18 +50,18 @@ void fv_zap_stop(fv_zap **z);
  * server with id's CURVE secret key when id != NULL. max_part bounds each received part (bytes).
  * The endpoint actually bound is written to bound (may be NULL). Returns the socket or NULL with
  * e set. */
-void *fv_socket_server(void *zctx, const char *endpoint, const fv_identity *id, size_t max_part,
+FV_MUST_USE void *fv_socket_server(void *zctx, const char *endpoint, const fv_identity *id, size_t max_part,
                        char *bound, size_t bound_cap, fv_err *e);
 
 /* A DEALER socket connected to `endpoint`, CURVE client of server_pk with id's keys when id !=
  * NULL (server_pk must then be given). When monitor != NULL, *monitor gets a monitor started
  * before the connection (see fv_socket_event). Returns the socket or NULL with e set. */
-void *fv_socket_client(void *zctx, const char *endpoint, const fv_identity *id,
+FV_MUST_USE void *fv_socket_client(void *zctx, const char *endpoint, const fv_identity *id,
                        const uint8_t *server_pk, size_t max_part, void **monitor, fv_err *e);
 
 /* Start monitoring `sock` for connection events; returns a PAIR socket to pass to
  * fv_socket_event, or NULL with e set. Close it with zmq_close. */
-void *fv_socket_monitor(void *zctx, void *sock, fv_err *e);
+FV_MUST_USE void *fv_socket_monitor(void *zctx, void *sock, fv_err *e);
 
 /* Wait up to timeout_ms for one monitor event; returns the ZMQ_EVENT_* value, 0 when none. */
 int fv_socket_event(void *monitor, int timeout_ms);

@@ -79,19 +79,19 @@ typedef struct {
  * once per kind, count <= lim->max_count, frame_bytes == 4 * count; the body's fields (lengths of
  * keys, hashes, signatures and strings; round >= 1). On success *out is owned by the caller
  * (free with fedvim__envelope__free_unpacked(*out, NULL)). Returns 0 or -1 with e set. */
-int fv_wire_decode(const uint8_t *hdr, size_t hlen, const size_t *frame_bytes, int nframes,
+FV_MUST_USE int fv_wire_decode(const uint8_t *hdr, size_t hlen, const size_t *frame_bytes, int nframes,
                    const fv_wire_limits *lim, Fedvim__Envelope **out, fv_err *e);
 
 /* Decode and validate a serialised UpdateBody (at most FV_WIRE_MAX_UPDATE_BODY bytes, at most
  * FV_WIRE_MAX_FRAMES hashes of FV_HASH_BYTES, finite statistics). Caller frees *out with
  * fedvim__update_body__free_unpacked. Returns 0 or -1 with e set. */
-int fv_wire_decode_update_body(const uint8_t *b, size_t len, Fedvim__UpdateBody **out, fv_err *e);
+FV_MUST_USE int fv_wire_decode_update_body(const uint8_t *b, size_t len, Fedvim__UpdateBody **out, fv_err *e);
 
 /* Send env (its `protocol` and `frames` fields are filled here) and the frames, preceded by the
  * routing id when route != NULL (ROUTER sockets). Blocks at most the socket's ZMQ_SNDTIMEO.
  * *bytes (may be NULL) gets the bytes sent, routing id excluded. Returns 0 or -1 with e set
  * (peer unreachable, timeout). */
-int fv_wire_send(void *sock, const uint8_t *route, size_t route_len, Fedvim__Envelope *env,
+FV_MUST_USE int fv_wire_send(void *sock, const uint8_t *route, size_t route_len, Fedvim__Envelope *env,
                  const fv_wire_frame *frames, int nframes, size_t *bytes, fv_err *e);
 
 /* Receive one whole message (all parts, even on failure) and decode it. `router` != 0 expects
@@ -99,7 +99,7 @@ int fv_wire_send(void *sock, const uint8_t *route, size_t route_len, Fedvim__Env
  * or ZMQ_RCVTIMEO); -1 with e set when the message was malformed (m->route, m->user_id and
  * m->bytes are still filled so the caller can say who sent it, and m must still be closed).
  * Always call fv_wire_msg_close afterwards. */
-int fv_wire_recv(void *sock, int router, const fv_wire_limits *lim, fv_wire_msg *m, fv_err *e);
+FV_MUST_USE int fv_wire_recv(void *sock, int router, const fv_wire_limits *lim, fv_wire_msg *m, fv_err *e);
 
 /* Release a received message. Accepts a zeroed or already closed message. */
 void fv_wire_msg_close(fv_wire_msg *m);
@@ -114,8 +114,8 @@ void fv_wire_sign_update(Fedvim__UpdateBody *body, const fv_wire_frame *frames, 
  * signature verifies with sign_pk, decode the body and check that its frame hashes match the
  * frames that arrived. On success *body is owned by the caller. Returns 0 or -1 with e saying
  * which check failed ("unsigned", "bad signature", "payload hash mismatch", ...). */
-int fv_wire_open_update(const fv_wire_msg *m, const uint8_t sign_pk[FV_SIGN_PK_BYTES],
-                        Fedvim__UpdateBody **body, fv_err *e) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_wire_open_update(const fv_wire_msg *m, const uint8_t sign_pk[FV_SIGN_PK_BYTES],
+                        Fedvim__UpdateBody **body, fv_err *e);
 
 /* Index of the first non-finite value in x[0..n), or -1 when all are finite. */
 long fv_wire_first_nonfinite(const float *x, size_t n);

@@ -24,7 +24,7 @@ struct fv_jr {
 
 /* Parse text[0..len). Returns the root (caller owns: fv_jr_free) or NULL with e naming the byte
  * offset and the problem. */
-fv_jr *fv_jr_parse(const char *text, size_t len, fv_err *e);
+FV_MUST_USE fv_jr *fv_jr_parse(const char *text, size_t len, fv_err *e);
 
 /* Free a root and its tree; accepts NULL and clears *v. */
 void fv_jr_free(fv_jr **v);

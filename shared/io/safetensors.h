@@ -32,12 +32,12 @@
 
 /* Save every tensor of net (trainable and buffers) as F32, plus optional string metadata
  * (pairs of key, value; may be NULL with nmeta 0). Returns 0 or -1 with e set. */
-int fv_safetensors_save(const char *path, const fv_net *net, const char *const *meta, int nmeta,
+FV_MUST_USE int fv_safetensors_save(const char *path, const fv_net *net, const char *const *meta, int nmeta,
                         fv_err *e);
 
 /* Load into net: every tensor of net must be present with the same shape and dtype F32; extra
  * tensors in the file are an error. Returns 0 or -1 with e naming the file and the problem. */
-int fv_safetensors_load(const char *path, fv_net *net, fv_err *e);
+FV_MUST_USE int fv_safetensors_load(const char *path, fv_net *net, fv_err *e);
 
 /* ---- Lower level: lists of named float32 tensors ---- */
 
@@ -62,7 +62,7 @@ size_t fv_st_numel(const fv_st_tensor *t);
  * "__metadata__"; metadata keys unique; all strings valid UTF-8. Returns 0, or -1 with e set
  * (bad name, or the file cannot be written; then no file is left at path). A NULL name or data
  * pointer, negative dims or ndim outside [0, FV_ST_MAX_DIMS] is a programmer error (abort). */
-int fv_st_write(const char *path, const fv_st_tensor *t, int n, const char *const *meta, int nmeta,
+FV_MUST_USE int fv_st_write(const char *path, const fv_st_tensor *t, int n, const char *const *meta, int nmeta,
                 fv_err *e);
 
 /* The contents of a safetensors file. All memory belongs to the object: the tensors' names and
@@ -77,11 +77,11 @@ typedef struct {
 
 /* Read and validate path (rules in the file comment). Returns a new object (caller frees with
  * fv_st_file_destroy), or NULL with e naming the file, the tensor and what is wrong. */
-fv_st_file *fv_st_read(const char *path, fv_err *e);
+FV_MUST_USE fv_st_file *fv_st_read(const char *path, fv_err *e);
 
 /* The same on a file image already in memory (buf[0..len), e.g. from a message). label names the
  * input in errors. The result does not point into buf. */
-fv_st_file *fv_st_read_mem(const uint8_t *buf, size_t len, const char *label, fv_err *e);
+FV_MUST_USE fv_st_file *fv_st_read_mem(const uint8_t *buf, size_t len, const char *label, fv_err *e);
 
 /* Free f and set *f to NULL. Accepts NULL and *f == NULL. */
 void fv_st_file_destroy(fv_st_file **f);

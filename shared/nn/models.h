@@ -19,7 +19,7 @@
 
 /* Build and initialise model `name` for inputs `in` and `classes` outputs. Returns NULL with e set
  * for an unknown name or an input shape the model cannot take. Caller owns the result. */
-fv_net *fv_model_new(const char *name, fv_shape in, int classes, uint64_t seed, fv_err *e);
+FV_MUST_USE fv_net *fv_model_new(const char *name, fv_shape in, int classes, uint64_t seed, fv_err *e);
 
 /* The list of model names, NULL-terminated. */
 const char *const *fv_model_names(void);

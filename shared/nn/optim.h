@@ -29,13 +29,13 @@ fv_opt_cfg fv_opt_defaults(fv_opt_kind kind);
  * lr >= 0, wd >= 0, momentum >= 0, Nesterov only with momentum > 0; for Adam and ST-Adam betas
  * in [0, 1) and eps >= 0; mu >= 0. Returns 0, or -1 with e naming the bad field. fv_opt_new aborts
  * on a configuration that fails this check (a caller that skipped it has a bug). */
-int fv_opt_cfg_check(const fv_opt_cfg *cfg, fv_err *e);
+FV_MUST_USE int fv_opt_cfg_check(const fv_opt_cfg *cfg, fv_err *e);
 /* Length in floats of the state vector of an optimizer for n parameters (see fv_opt_state):
  * SGD n with momentum (the momentum buffer) else 0; Adam 2n (m then v); ST-Adam 2n (m, v), or
  * 3n (m, v, u) when mu != 0. */
 size_t fv_opt_state_len(const fv_opt_cfg *cfg, size_t n);
 /* Parse "sgd", "adam", "stadam" (also "st-adam"). Returns 0 or -1 with e set. */
-int fv_opt_parse_kind(const char *s, fv_opt_kind *out, fv_err *e);
+FV_MUST_USE int fv_opt_parse_kind(const char *s, fv_opt_kind *out, fv_err *e);
 const char *fv_opt_kind_name(fv_opt_kind k);
 
 typedef struct fv_opt fv_opt;

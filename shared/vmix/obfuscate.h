@@ -30,8 +30,7 @@
 /* Gaussian noise. out and in are n*c*h*w uint8 pixels of d (out may equal in.x). sigma >= 0 is
  * the standard deviation on the [0, 1] pixel scale. Image i uses the stream (seed, i).
  * Returns 0, or -1 with e set if sigma is negative or not finite. */
-int fv_obf_noise(uint8_t *out, const fv_dataset *d, double sigma, uint64_t seed, fv_err *e)
-    __attribute__((warn_unused_result));
+FV_MUST_USE int fv_obf_noise(uint8_t *out, const fv_dataset *d, double sigma, uint64_t seed, fv_err *e);
 
 typedef struct {
     int k;          /* images per mixture, 1 <= k <= FV_OBF_INSTAHIDE_KMAX (k = 1: sign flip only) */
@@ -46,17 +45,15 @@ fv_instahide_cfg fv_instahide_defaults(int k); /* k, upper 0.65 (1 when k == 1),
  * n*k ints, image i's mixture members (partners[i*k] == i) and coef (may be NULL): n*k
  * doubles, their coefficients. Image i draws from the stream (seed, i). Returns 0, or -1 with
  * e set for a bad configuration (k out of range or above d->n, upper below 1/k or above 1). */
-int fv_obf_instahide(uint8_t *out, float *soft, int *partners, double *coef, const fv_dataset *d,
-                     const fv_instahide_cfg *cfg, uint64_t seed, fv_err *e) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_obf_instahide(uint8_t *out, float *soft, int *partners, double *coef, const fv_dataset *d,
+                     const fv_instahide_cfg *cfg, uint64_t seed, fv_err *e);
 
 /* Write soft labels (n rows of `classes` floats) to path atomically. Returns 0 or -1 with e. */
-int fv_soft_labels_write(const char *path, const float *soft, int n, int classes, fv_err *e)
-    __attribute__((warn_unused_result));
+FV_MUST_USE int fv_soft_labels_write(const char *path, const float *soft, int n, int classes, fv_err *e);
 
 /* Read a soft-label file: *soft (caller frees) holds *n x *classes floats. Checks the magic,
  * the version, the sizes against the file length, and that every row is a distribution
  * (entries in [0, 1], sum within 1e-3 of 1). Returns 0, or -1 with e naming the file. */
-int fv_soft_labels_read(const char *path, float **soft, int *n, int *classes, fv_err *e)
-    __attribute__((warn_unused_result));
+FV_MUST_USE int fv_soft_labels_read(const char *path, float **soft, int *n, int *classes, fv_err *e);
 
 #endif

@@ -53,11 +53,11 @@ void fv_vmix_params_default(fv_vmix_params *p);
 
 /* Validate p for an image of h x w. Errors name the values: WS_min > WS_max names both, a
  * non-power-of-two names the flag's value, unit > WS_min, block < 1, verify with V* <= 0. */
-int fv_vmix_params_check(const fv_vmix_params *p, int h, int w, fv_err *e);
+FV_MUST_USE int fv_vmix_params_check(const fv_vmix_params *p, int h, int w, fv_err *e);
 
 /* "spatial+chromatic" / "spatial" <-> enum. Parse returns 0 or -1 naming the string. */
 const char *fv_vmix_mode_name(fv_vmix_mode m);
-int fv_vmix_mode_parse(const char *s, fv_vmix_mode *m, fv_err *e);
+FV_MUST_USE int fv_vmix_mode_parse(const char *s, fv_vmix_mode *m, fv_err *e);
 
 /* Key derivation (see the header comment). out may not alias the input key. */
 void fv_vmix_domain_key(uint8_t out[FV_VMIX_KEY_BYTES], const uint8_t secret[FV_VMIX_KEY_BYTES],
@@ -84,9 +84,9 @@ typedef struct {
  * Returns 0, or -1 with e set when p is invalid or, with verify, when even WS_min = WS_max
  * leaves the measured VFE below V* (e names the VFE reached; res->vfe holds it, out holds that
  * last attempt). */
-int fv_vmix_image(uint8_t *out, fv_vmix_result *res, fv_vmix_work *work, const uint8_t *in, int c,
+FV_MUST_USE int fv_vmix_image(uint8_t *out, fv_vmix_result *res, fv_vmix_work *work, const uint8_t *in, int c,
                   int h, int w, const uint8_t image_key[FV_VMIX_KEY_BYTES], const fv_vmix_params *p,
-                  fv_err *e) __attribute__((warn_unused_result));
+                  fv_err *e);
 
 /* Window-size histogram bucket count: sizes 1, 2, 4, ..., 2^(FV_VMIX_SIZES-1). */
 #define FV_VMIX_SIZES 16
@@ -108,9 +108,8 @@ typedef struct {
  * threads <= 0 uses OpenMP's default. Output is identical for any thread count.
  * Returns 0, or -1 with e set (bad parameters; with verify, the lowest-indexed image that cannot
  * reach V*, naming the image and the VFE reached); out is left empty on failure. */
-int fv_vmix_dataset(fv_dataset *out, float *vfe, fv_vmix_stats *st, const fv_dataset *in,
+FV_MUST_USE int fv_vmix_dataset(fv_dataset *out, float *vfe, fv_vmix_stats *st, const fv_dataset *in,
                     const uint8_t secret[FV_VMIX_KEY_BYTES], uint64_t domain,
-                    const fv_vmix_params *p, int threads, fv_err *e)
-    __attribute__((warn_unused_result));
+                    const fv_vmix_params *p, int threads, fv_err *e);
 
 #endif

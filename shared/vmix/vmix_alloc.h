@@ -22,8 +22,8 @@
 
 /* Shuffle in[c][h][w] (uint8, CHW) into out (same shape, out != in) in s x s windows, windows
  * tiled from the top-left corner. 1 <= s. Returns 0, or -1 with e set for s < 1. */
-int fv_vmix_alloc_uniform(uint8_t *out, const uint8_t *in, int c, int h, int w, int s,
-                          const uint8_t key[FV_VMIX_ALLOC_KEY_BYTES], fv_err *e) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_vmix_alloc_uniform(uint8_t *out, const uint8_t *in, int c, int h, int w, int s,
+                          const uint8_t key[FV_VMIX_ALLOC_KEY_BYTES], fv_err *e);
 
 /* The image key of image `index` for experiment seed `seed` and split `split` (0 train, 1 test):
  * BLAKE2b-256 of the three as little-endian 64-bit integers. Experiment keying only: anyone who

@@ -40,9 +40,8 @@ typedef struct {
 /* WS_min for target V* with probability 1 - alpha. rows[0..*nrows) (at most 16) receive the
  * model for WS = max(2, unit), ..., the smallest power of two >= max(h, w). Returns 0, or -1
  * with e set: bad arguments, or V* unreachable (e names the largest reachable VFE). */
-int fv_vmix_ws_min(int *ws_min, fv_wsmin_row *rows, int *nrows, int h, int w, int block, int unit,
-                   double lambda, double target, double alpha, fv_err *e)
-    __attribute__((warn_unused_result));
+FV_MUST_USE int fv_vmix_ws_min(int *ws_min, fv_wsmin_row *rows, int *nrows, int h, int w, int block, int unit,
+                   double lambda, double target, double alpha, fv_err *e);
 
 typedef struct {
     int kernel;     /* CK, default 3 */
@@ -64,8 +63,8 @@ double fv_vmix_dp(int ws, const fv_dp_cfg *cfg);
 /* WS_max for an h x w image and accepted deviation d_max >= 0. dp[k] (k = 0..*ndp-1, at most 16)
  * receives d_p(2^k) for every WS evaluated (up to the first one over d_max, or the smallest
  * power of two >= max(h, w)). Returns 0, or -1 with e set on bad arguments. */
-int fv_vmix_ws_max(int *ws_max, double *dp, int *ndp, int h, int w, double d_max,
-                   const fv_dp_cfg *cfg, fv_err *e) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_vmix_ws_max(int *ws_max, double *dp, int *ndp, int h, int w, double d_max,
+                   const fv_dp_cfg *cfg, fv_err *e);
 
 /* The default utility limit, relative to the shard's own scale: d* = FV_VMIX_DEFAULT_DREL x
  * d_p(whole image). d_p in standardised units depends on the images (MNIST 9.3 / 14.0 / 19.4,
@@ -80,7 +79,7 @@ int fv_vmix_ws_max(int *ws_max, double *dp, int *ndp, int h, int w, double d_max
  * image (dp[0..*ndp), as fv_vmix_ws_max), then *d_max = rel x the last of them and *ws_max the
  * largest power of two whose d_p (and every smaller one's) is <= *d_max. rel in (0, 1]. Returns
  * 0, or -1 with e set on bad arguments. */
-int fv_vmix_ws_max_rel(int *ws_max, double *d_max, double *dp, int *ndp, int h, int w, double rel,
-                       const fv_dp_cfg *cfg, fv_err *e) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_vmix_ws_max_rel(int *ws_max, double *d_max, double *dp, int *ndp, int h, int w, double rel,
+                       const fv_dp_cfg *cfg, fv_err *e);
 
 #endif

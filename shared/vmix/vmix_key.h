@@ -15,12 +15,11 @@
 /* Create a fresh secret key file at path from libsodium's CSPRNG, mode 0600, atomically. An
  * existing path is never replaced unless force != 0 (the no-replace check is itself atomic:
  * link(2) of a finished temporary file). Returns 0, or -1 with e naming the path. */
-int fv_vmix_key_generate(const char *path, int force, fv_err *e) __attribute__((warn_unused_result));
+FV_MUST_USE int fv_vmix_key_generate(const char *path, int force, fv_err *e);
 
 /* Read the secret from a key file written by fv_vmix_key_generate. Missing, short, malformed,
  * wrong-kind or group/other-readable files are errors naming the path. secret is wiped on
  * failure. Returns 0 or -1. */
-int fv_vmix_key_load(const char *path, uint8_t secret[FV_VMIX_KEY_BYTES], fv_err *e)
-    __attribute__((warn_unused_result));
+FV_MUST_USE int fv_vmix_key_load(const char *path, uint8_t secret[FV_VMIX_KEY_BYTES], fv_err *e);
 
 #endif
