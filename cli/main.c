@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("fedvim 0.1.0\n");
+        printf("fedvim %s\n", FEDVIM_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof CMDS / sizeof CMDS[0]; i++)

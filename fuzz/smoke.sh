@@ -12,7 +12,7 @@ if ! command -v clang >/dev/null; then
   exit 1
 fi
 mkdir -p build-fuzz
-if ! { cmake -S fuzz -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug &&
+if ! { cmake -S . -B build-fuzz -DFEDVIM_FUZZ=ON -DFEDVIM_TESTS=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug &&
        cmake --build build-fuzz -j"$(nproc 2>/dev/null || echo 2)" --target fuzz_envelope fuzz_text; } \
      >build-fuzz/build.log 2>&1; then
   echo "fuzz smoke: the clang build failed:" >&2

@@ -8,6 +8,8 @@
  * - the issue's bar: against LeNet-5 trained on MNIST, a test-sized passive attack (200 steps of
  *   32, a small generator, norm prior and jitter) reaches recognisability >= 50% for its target
  *   classes, judged by an independent oracle trained on held-out images. Skipped without MNIST.
+ *   Under the sanitizers (a Debug build about 10x slower) the same path runs at a tenth of the
+ *   size and checks only that it completes with finite figures: the bar is the release build's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -217,10 +219,18 @@ static void test_oracle_cache(void **st) {
     fv_dataset_free(&d);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+enum { SANITIZED = 1 };
+#else
+enum { SANITIZED = 0 };
+#endif
+
 /* The issue's bar on MNIST (test-sized run). Classes 3 and 8 are fixed up front; the 10-class
  * sweep at larger settings is in experiments/attacks. Tolerance: recognisability >= 0.5 each. */
 static void test_passive_attack_mnist(void **st) {
     (void)st;
+    const int n_victim = SANITIZED ? 400 : 4000, n_oracle = SANITIZED ? 800 : 8000;
+    const int n_check = SANITIZED ? 100 : 1000, steps = SANITIZED ? 20 : 200;
     fv_err e = {{0}};
     fv_dataset tr;
     if (fv_dataset_load("mnist", NULL, 1, &tr, &e)) {
@@ -236,29 +246,29 @@ static void test_passive_attack_mnist(void **st) {
     fv_opt *opt = fv_opt_new(&oc, victim->n_train);
     fv_rng r;
     fv_rng_seed(&r, 1);
-    fv_train_epoch(victim, opt, &tr, NULL, 4000, 32, norm, &r, 0, NULL, NULL, NULL);
+    fv_train_epoch(victim, opt, &tr, NULL, n_victim, 32, norm, &r, 0, NULL, NULL, NULL);
     fv_opt_destroy(&opt);
     /* the oracle: an independently initialised LeNet-5 on 8000 held-out images */
     fv_oracle_cfg ocfg = fv_oracle_defaults();
     ocfg.model = "lenet5";
     ocfg.epochs = 2;
     ocfg.seed = 99;
-    int *oidx = malloc(sizeof(int) * 8000);
-    for (int i = 0; i < 8000; i++) oidx[i] = 40000 + i;
-    fv_net *oracle = fv_oracle_train(&ocfg, &tr, oidx, 8000, norm, NULL, &e);
+    int *oidx = malloc(sizeof(int) * n_oracle);
+    for (int i = 0; i < n_oracle; i++) oidx[i] = 40000 + i;
+    fv_net *oracle = fv_oracle_train(&ocfg, &tr, oidx, n_oracle, norm, NULL, &e);
     assert_non_null(oracle);
     int tidx[1000];
-    for (int i = 0; i < 1000; i++) tidx[i] = 50000 + i;
-    fv_eval_stats ev = fv_evaluate(oracle, &tr, tidx, 1000, 250, norm);
+    for (int i = 0; i < n_check; i++) tidx[i] = 50000 + i;
+    fv_eval_stats ev = fv_evaluate(oracle, &tr, tidx, n_check, 250, norm);
     printf("victim and oracle trained in %.1f s; oracle accuracy on unseen images %.3f\n", fv_now() - t0, ev.accuracy);
-    assert_true(ev.accuracy > 0.9);
+    assert_true(SANITIZED ? ev.accuracy > 0.5 : ev.accuracy > 0.9);
     const int targets[2] = {3, 8};
     for (int t = 0; t < 2; t++) {
         fv_gen_arch a = {100, 32, 16, 1};
         fv_gan *g = fv_gan_new((fv_shape){1, 28, 28}, &a, 3, &e);
         fv_gan_cfg c = fv_gan_cfg_default();
         c.target = targets[t];
-        c.steps = 200;
+        c.steps = steps;
         c.batch = 32;
         c.norm = norm;
         c.l2 = 0.3f;
@@ -270,7 +280,10 @@ static void test_passive_attack_mnist(void **st) {
         double rec = fv_oracle_recognise(oracle, smp, 64, norm, targets[t], NULL, NULL);
         printf("class %d: recognisability %.3f (chance 0.1), D's target probability %.3f, %.1f s\n", targets[t], rec,
                gs.p_target, gs.seconds);
-        if (!(rec >= 0.5)) fail_msg("class %d: recognisability %.3f < 0.5", targets[t], rec);
+        if (SANITIZED)
+            assert_true(rec >= 0 && rec <= 1 && isfinite(gs.p_target));
+        else if (!(rec >= 0.5))
+            fail_msg("class %d: recognisability %.3f < 0.5", targets[t], rec);
         free(smp);
         fv_gan_destroy(&g);
     }
