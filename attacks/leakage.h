@@ -8,6 +8,7 @@
 #define FV_LEAKAGE_H
 #include "data/data.h"
 #include "fv_common.h"
+#include "io/json.h"
 #include "nn/net.h"
 
 typedef struct {
@@ -32,7 +33,6 @@ FV_MUST_USE int fv_leakage_eval(fv_leakage *out, const float *samples, int n, fv
                     int target, const float *victim, int nv, const float *victim_mixed, const float *others,
                     int no, fv_err *e);
 
-/* Add the figures as keys of the JSON object being written (shared/json.h). */
-#include "io/json.h"
+/* Add the figures as keys of the JSON object being written (io/json.h). */
 void fv_leakage_json(fv_json *j, const fv_leakage *l);
 #endif

@@ -47,6 +47,7 @@ int main(void) {
 #include <string.h>
 
 #include "cuda/layers.h"
+#include "cuda/net.h"
 #include "data/data.h"
 #include "fv_common.h"
 #include "nn/layers.h"

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cuda/layers.h"
+#include "cuda/net.h"
 
 struct fv_cuda_ctx {
     int device;

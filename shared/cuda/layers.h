@@ -37,10 +37,6 @@ extern "C" {
  * (so cuBLAS never allocates while a graph is being captured). Opaque. */
 typedef struct fv_cuda_ctx fv_cuda_ctx;
 
-/* Number of usable CUDA devices; 0 when there is no driver, no device, or the runtime fails. Never
- * aborts: this is how tests decide to skip (exit 77). */
-int fv_cuda_device_count(void);
-
 /* A context on device `device` (0-based). Asks the driver to block (not spin) in synchronising
  * calls, so that many worker processes sharing one GPU do not each burn a CPU core while they
  * wait. Returns NULL with e set when the device does not exist or cannot be initialised (no

@@ -69,7 +69,8 @@ FV_MUST_USE int fv_device_list_parse(const char *s, int *devs, int max, int *n, 
 
 /* 1 in a build with the CUDA backend, 0 otherwise. */
 int fv_cuda_built(void);
-/* Usable CUDA devices: 0 without the backend, a driver or a GPU. Never aborts. */
+/* Usable CUDA devices: 0 without the backend, a driver or a GPU, or when the runtime fails. Never
+ * aborts: this is how tests decide to skip (exit 77). */
 int fv_cuda_device_count(void);
 
 typedef struct fv_cuda_net fv_cuda_net;
