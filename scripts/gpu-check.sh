@@ -2,14 +2,17 @@
 # scripts/gpu-check.sh: the GPU checks of the CUDA backend (docs/cuda.md), in ONE call on a GPU
 # machine that has no compiler, no package registry and none of ZeroMQ/libsodium/protobuf-c.
 #
-#   scripts/gpu-check.sh prepare [BUILD_DIR]
+#   COLLECT_LIBS=SCRIPT [PYTORCH_REF=FILE] scripts/gpu-check.sh prepare [BUILD_DIR [BASE_DIR]]
 #       On the development machine. Builds nothing: BUILD_DIR (default build-cuda, configured
 #       with nvcc and built with `cmake --build BUILD_DIR --target fedvim test_cuda_layers
-#       test_cuda_net`) must hold current binaries. Collects into .devrun/gpu/ (git-ignored):
-#       bin/ the three binaries, lib/ the shared libraries the GPU machine lacks (through the
-#       collect-libs.sh of the GPU notes; COLLECT_LIBS overrides its path), mnist/ the four IDX
-#       files gzipped, pytorch_ref.py (PyTorch's reference benchmark; PYTORCH_REF overrides its
-#       path). About 20 MB.
+#       test_cuda_net test_trainer`) must hold current binaries. Collects into .devrun/gpu/
+#       (git-ignored): bin/ the binaries (and BASE_DIR's fedvim as bin/fedvim_base, for `ab`),
+#       lib/ the shared libraries the GPU machine lacks (SCRIPT is called as
+#       `SCRIPT LIBDIR BINARY...` and copies there every library the binaries need beyond the C
+#       library: the GPU machine has its driver and CUDA runtime but not ZeroMQ, libsodium,
+#       protobuf-c, OpenBLAS, libinih, libpng or jansson), mnist/ the four IDX files gzipped,
+#       pytorch_ref.py (PYTORCH_REF: a PyTorch benchmark script printing one JSON object of
+#       images/s; needed by run, repeat and cpu, not by ab). About 20 MB.
 #   scripts/gpu-check.sh run
 #       On the GPU machine, from the repository root, with .devrun/gpu carried along:
 #         1. the GPU tests (test_cuda_layers, test_cuda_net; a skip (77) counts as a failure here);
@@ -28,6 +31,10 @@
 #       The GPU tests, then fedvim's and PyTorch's throughput alternated REPS times: medians.
 #   scripts/gpu-check.sh cpu      (REPS, default 5)
 #       LeNet-5 on the GPU machine's CPU against PyTorch, 2 and 16 threads, alternated.
+#   scripts/gpu-check.sh ab       (REPS, default 3)
+#       A refactoring's check: every carried GPU test, then this build against BASE_DIR's on the
+#       GPU: one LeNet-5 epoch with --save by each (the two models must be byte-identical), and
+#       bench train LeNet-5 / ResNet-20 alternated REPS times (ratio of medians, new / base).
 # The device tool returns at most 8 files from $OUT: pack them (tar) in the same call.
 #
 # The device call (about 70 s on the H200; leave room for one rerun within the 15-minute budget):
@@ -38,26 +45,30 @@ G=.devrun/gpu
 
 prepare() {
     local build=${1:-build-cuda}
-    local collect=${COLLECT_LIBS:-/work/shared/gpu/collect-libs.sh}
-    local ref=${PYTORCH_REF:-/work/shared/bench/pytorch_ref.py}
+    local base=${2:-}
+    local collect=${COLLECT_LIBS:-}
+    local ref=${PYTORCH_REF:-}
     local mnist=${MNIST_DIR:-data/mnist}
-    for b in fedvim tests/test_cuda_layers tests/test_cuda_net; do
+    local b
+    for b in fedvim tests/test_cuda_layers tests/test_cuda_net tests/test_trainer; do
         [[ -x $build/$b ]] || { echo "prepare: $build/$b is missing: build it first (see the header)" >&2; exit 2; }
     done
     ldd "$build/fedvim" | grep -q libcudart || {
         echo "prepare: $build/fedvim has no CUDA backend (configure with nvcc available)" >&2; exit 2; }
-    [[ -x $collect ]] || { echo "prepare: $collect not found (set COLLECT_LIBS)" >&2; exit 2; }
-    [[ -f $ref ]] || { echo "prepare: $ref not found (set PYTORCH_REF)" >&2; exit 2; }
+    [[ -n $collect && -x $collect ]] || { echo "prepare: set COLLECT_LIBS to the library collector (see the header)" >&2; exit 2; }
+    [[ -z $ref || -f $ref ]] || { echo "prepare: PYTORCH_REF=$ref not found" >&2; exit 2; }
+    [[ -z $base || -x $base/fedvim ]] || { echo "prepare: $base/fedvim missing" >&2; exit 2; }
     rm -rf "$G"
     mkdir -p "$G/bin" "$G/mnist"
-    cp "$build/fedvim" "$build/tests/test_cuda_layers" "$build/tests/test_cuda_net" "$G/bin/"
+    cp "$build/fedvim" "$build/tests/test_cuda_layers" "$build/tests/test_cuda_net" "$build/tests/test_trainer" "$G/bin/"
+    [[ -n $base ]] && cp "$base/fedvim" "$G/bin/fedvim_base"
     "$collect" "$G/lib" "$G"/bin/* >/dev/null
     for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
         if [[ -f $mnist/$f.gz ]]; then cp "$mnist/$f.gz" "$G/mnist/"
         elif [[ -f $mnist/$f ]]; then gzip -c "$mnist/$f" >"$G/mnist/$f.gz"
         else echo "prepare: $mnist/$f(.gz) missing (scripts/setup.sh fetches MNIST)" >&2; exit 2; fi
     done
-    cp "$ref" "$G/pytorch_ref.py"
+    [[ -n $ref ]] && cp "$ref" "$G/pytorch_ref.py"
     git rev-parse --short HEAD >"$G/commit" 2>/dev/null || true
     du -sh "$G"
     echo "prepared $G from $build (commit $(cat "$G/commit" 2>/dev/null)); now, on the GPU:"
@@ -87,7 +98,7 @@ run() {
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
 
     echo "== 1. GPU tests"
-    for t in test_cuda_layers test_cuda_net; do
+    for t in test_cuda_layers test_cuda_net test_trainer; do
         local t0=$SECONDS
         fv timeout 240 "$G/bin/$t" >"$out/$t.log" 2>&1
         local rc=$?
@@ -314,10 +325,66 @@ cpu() {
         "LeNet-5-CPU-16-threads cpu16 pytorch_cpu lenet_mnist_cpu16_b64_img_s 1.5"
 }
 
+# A refactoring's check on the GPU: the carried GPU tests, the same LeNet-5 model from this build
+# and the base build (byte-identical), and both builds' throughput alternated (ratio of medians).
+ab() {
+    [[ -x $G/bin/fedvim && -x $G/bin/fedvim_base ]] || {
+        echo "ab: $G/bin/fedvim and fedvim_base needed: prepare BUILD_DIR BASE_DIR" >&2; exit 2; }
+    local out=${OUT:-$G/out} reps=${REPS:-3} ok=1 t i b m
+    mkdir -p "$out"
+    fv() { env LD_LIBRARY_PATH="$G/lib:/usr/local/cuda/lib64" "$@"; }
+    echo "== gpu-check ab of commit $(cat "$G/commit" 2>/dev/null) on $(hostname)"
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
+    for t in test_cuda_layers test_cuda_net test_trainer; do
+        local t0=$SECONDS
+        fv timeout 240 "$G/bin/$t" >"$out/$t.log" 2>&1
+        local rc=$?
+        echo "$t: exit $rc ($((SECONDS - t0)) s)"
+        [[ $rc == 0 ]] || { ok=0; grep -E "ERROR|FAILED|skipped|Failure" "$out/$t.log" | head -20; }
+    done
+    for b in fedvim fedvim_base; do
+        fv timeout 120 "$G/bin/$b" train --device cuda --data-dir "$G/mnist" --model lenet5 --epochs 1 --batch 64 \
+            --optimizer adam --lr 1e-3 --seed 1 --save "$out/$b.safetensors" --json >"$out/train_$b.json" \
+            2>"$out/train_$b.log"
+        echo "$b train: $(tail -n 1 "$out/train_$b.log")"
+    done
+    if cmp -s "$out/fedvim.safetensors" "$out/fedvim_base.safetensors"; then
+        echo "LeNet-5 on the GPU, seed 1: this build's model is byte-identical to the base build's"
+    else
+        echo "LeNet-5 on the GPU, seed 1: the models DIFFER"; ok=0
+    fi
+    rm -f "$out"/*.safetensors
+    for ((i = 1; i <= reps; i++)); do
+        for b in fedvim fedvim_base; do
+            fv timeout 60 "$G/bin/$b" bench train --device cuda --model lenet5 --batch 64 --data-dir "$G/mnist" \
+                --images 60000 --json >"$out/${b}_lenet5_$i.json" 2>/dev/null
+            fv timeout 60 "$G/bin/$b" bench train --device cuda --model resnet20 --batch 128 --images 6144 \
+                --json >"$out/${b}_resnet20_$i.json" 2>/dev/null
+        done
+    done
+    OUTD="$out" REPS="$reps" env -u LD_LIBRARY_PATH python3 - <<'EOF3' | tee "$out/summary_ab.txt"
+import json, os, statistics
+out, reps = os.environ['OUTD'], int(os.environ['REPS'])
+def ips(p):
+    try:
+        return float(json.loads([l for l in open(p) if l.startswith('{')][-1])['images_per_second'])
+    except Exception:
+        return float('nan')
+for m in ('lenet5', 'resnet20'):
+    a = [ips(f'{out}/fedvim_{m}_{i}.json') for i in range(1, reps + 1)]
+    b = [ips(f'{out}/fedvim_base_{m}_{i}.json') for i in range(1, reps + 1)]
+    print(f"{m} on the GPU: this build {' '.join(f'{x:.0f}' for x in a)} | base {' '.join(f'{x:.0f}' for x in b)} "
+          f"img/s; ratio of medians {statistics.median(a) / statistics.median(b):.3f}")
+EOF3
+    echo "GPU tests and identical model: $([[ $ok == 1 ]] && echo PASS || echo FAIL)" | tee -a "$out/summary_ab.txt"
+    [[ $ok == 1 ]]
+}
+
 case ${1:-} in
 prepare) shift; prepare "$@" ;;
 run) run ;;
 repeat) repeat ;;
 cpu) cpu ;;
-*) echo "usage: scripts/gpu-check.sh prepare [BUILD_DIR] | run | repeat | cpu" >&2; exit 2 ;;
+ab) ab ;;
+*) echo "usage: scripts/gpu-check.sh prepare [BUILD_DIR [BASE_DIR]] | run | repeat | cpu | ab" >&2; exit 2 ;;
 esac
