@@ -1,7 +1,7 @@
 /* attack_run.h: complete standalone attack runs, as `fedvim attack dlg|reassemble|gan|mia` performs
  * them: load the data, build the target (a client gradient, mixed images, or models trained by
  * the in-process FedAvg of fedsim.h, plain or with VisualMixer), run the attack, measure it with
- * the figures of ../shared/docs/attacks.md, write image grids, and add everything to a JSON
+ * the figures of docs/attacks.md section 5, write image grids, and add everything to a JSON
  * object. Each figure is reported against the original images and, with VisualMixer, against
  * the mixed images the model actually saw.
  * Not here: the attacks themselves (dlg.h, reassemble.h, gan.h, mia.h), flag parsing (cli/).

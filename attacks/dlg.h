@@ -1,5 +1,5 @@
 /* dlg.h: gradient inversion (DLG, Zhu et al. 2019; iDLG, Zhao et al. 2020) against the DLG
- * sigmoid LeNet, in double precision, as ../shared/docs/attacks.md section 2 specifies.
+ * sigmoid LeNet, in double precision, as docs/attacks.md section 2 describes.
  *
  * The model is re-implemented here in double precision (forward, parameter gradient, input
  * gradient), with exactly the parameter layout of shared/models.h's "dlg_lenet" (body.0, body.2,

@@ -1,5 +1,5 @@
 /* gan.h: the GAN leakage attacker (Hitaj, Ateniese, Perez-Cruz, CCS 2017), as
- * ../shared/docs/attacks.md section 1 specifies.
+ * docs/attacks.md section 1 describes.
  *
  * Passive (server side): the victim's uploaded model is a FIXED discriminator D; a generator G
  * (dense to ch1 x h/4 x w/4, [batch norm,] ReLU, then twice nearest-neighbour upsampling x2 +

@@ -1,4 +1,4 @@
-/* mia.h: membership inference, as ../shared/docs/attacks.md section 3 specifies.
+/* mia.h: membership inference, as docs/attacks.md section 3 describes.
  *  - Loss threshold (Yeom et al. 2018): score = -loss of the example under the target model.
  *  - Shadow models with per-example Gaussians, offline (Shokri et al. 2017; LiRA, Carlini et al.
  *    2022): k shadow models are trained with the target's recipe on random halves of the

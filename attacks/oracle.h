@@ -1,5 +1,5 @@
-/* oracle.h: the independent oracle classifier behind "recognisability" (../shared/docs/attacks.md,
- * Metrics): a model trained on clean held-out data that no client holds, used only to judge
+/* oracle.h: the independent oracle classifier behind "recognisability" (docs/attacks.md,
+ * section 5.3): a model trained on clean held-out data that no client holds, used only to judge
  * whether an attack's images show the class the attacker aimed at. Trained once and cached as a
  * safetensors file whose metadata records what it was trained on, so a stale cache (other model,
  * data, shape or recipe) is retrained instead of silently reused.

@@ -1,4 +1,4 @@
-/* reassemble.h: the reassembly attack on VisualMixer-mixed images (../shared/docs/attacks.md
+/* reassemble.h: the reassembly attack on VisualMixer-mixed images (docs/attacks.md
  * section 4, the paper's shredder / jigsaw experiments). The attacker knows the mixing algorithm
  * and, worst case, the exact window map and unit size, but not the key. Within each window it
  * searches for the arrangement of the window's units that minimises the image's total variation

@@ -1,5 +1,5 @@
 /* cmd_attack.c: `fedvim attack gan|dlg|mia|reassemble`: the built-in privacy attacks run on their
- * own (../shared/docs/attacks.md). Each parses its flags, calls attacks/attack_run.h, prints the
+ * own (docs/attacks.md). Each parses its flags, calls attacks/attack_run.h, prints the
  * headline figures on stderr, and with --json one JSON object on stdout; with --out the image grids
  * and result.json go to that folder. The attacks inside a federated run are reached through
  * attacks/attack_api.h instead. */

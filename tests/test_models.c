@@ -23,9 +23,9 @@ static void test_param_counts(void **st) {
     (void)st;
     /* Figures from PyTorch: sum(p.numel() for p in m.parameters()). */
     struct { const char *name; int c, hw; size_t want; } cases[] = {
-        {"lenet5", 1, 28, 61706},       /* ../shared/bench/pytorch_ref.py LeNet5 */
+        {"lenet5", 1, 28, 61706},       /* tests/torch_parity.py LeNet5 */
         {"fedavg_cnn", 1, 28, 1663370}, /* McMahan et al. 2017 */
-        {"resnet20", 3, 32, 272474},    /* pytorch_ref.py ResNet20 */
+        {"resnet20", 3, 32, 272474},    /* tests/torch_parity.py ResNet20 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fv_net *net = make(cases[i].name, cases[i].c, cases[i].hw, 10);

@@ -9,7 +9,7 @@ images, and DLG's SSIM against the original images.
 Families: none; uniform (VisualMixer windows of one fixed size, pixel units); guided (Algorithm 1,
 WS in [ws_min, ws_max]); block (units of u x u pixels inside fixed windows, as the authors'
 scripts shuffle); noise (Gaussian, sigma on [0, 1] pixels); instahide (k = 2, 4; soft labels);
-anyws (uniform windows of any integer size, shared/vmix_alloc.h, keys from the seed).
+anyws (uniform windows of any integer size, shared/vmix/vmix_alloc.h, keys from the seed).
 Test accuracy is on test images obfuscated the same way (VisualMixer: fresh keys per image; noise:
 fresh noise), except InstaHide, whose model is tested on clean images as Huang et al. do.
 DLG: batch 1, L-BFGS 300 iterations, iDLG labels, on the first test images. VisualMixer points
@@ -33,7 +33,7 @@ POINTS += [("guided", {"ws_min": a, "ws_max": b}) for a, b in ((2, 8), (4, 8), (
 POINTS += [("block", {"ws": w, "unit": u}) for w, u in ((4, 2), (8, 2), (8, 4))]
 POINTS += [("noise", {"sigma": s}) for s in (0.1, 0.25, 0.5)]
 POINTS += [("instahide", {"k": k}) for k in (2, 4)]
-# uniform windows of any integer size (shared/vmix_alloc.h, `fedvim obfuscate --method shuffle`)
+# uniform windows of any integer size (shared/vmix/vmix_alloc.h, `fedvim obfuscate --method shuffle`)
 POINTS += [("anyws", {"ws": w}) for w in (2, 3, 4, 5, 6)]
 
 

@@ -1,7 +1,7 @@
 /* models.h: the named architectures, built on net.h. Parameter counts equal the PyTorch
  * equivalents (tests/test_models.c pins them).
  *  - "lenet5": conv5x5 6 pad 2, maxpool 2, conv5x5 16, maxpool 2, fc 120, fc 84, fc classes, ReLU
- *    (61,706 parameters on 1x28x28 with 10 classes; as ../shared/bench/pytorch_ref.py).
+ *    (61,706 parameters on 1x28x28 with 10 classes; as the PyTorch LeNet5 of tests/torch_parity.py).
  *  - "fedavg_cnn": McMahan et al. 2017 MNIST CNN (1,663,370 on 1x28x28).
  *  - "vgg11": VGG-11-style with batch norm, channels 64-128-256-256-512-512-512-512 scaled by 1/4,
  *    for 28x28 and 32x32 inputs.

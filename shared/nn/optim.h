@@ -1,6 +1,6 @@
 /* optim.h: optimizers over one contiguous parameter vector: SGD (momentum, Nesterov, weight
  * decay; PyTorch semantics), Adam (PyTorch semantics, bias-corrected) and ST-Adam exactly as
- * ../shared/docs/visualmixer.md section 5 (Adam without bias correction, weight decay, and a
+ * docs/visualmixer.md section 5 (Adam without bias correction, weight decay, and a
  * momentum term mu on the update). All optimizer state lives in one allocation.
  */
 #ifndef FV_OPTIM_H
