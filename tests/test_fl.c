@@ -1,7 +1,7 @@
 /* test_fl.c: the federated system end to end on localhost, through the fedvim binary
  * ($FEDVIM_BIN): real coordinator and worker processes talking CURVE over TCP.
- *  - LeNet-5, 4 workers, 3 rounds: accuracy rises (MNIST subset when $FEDVIM_DATA/mnist exists,
- *    else the synthetic set: the test never needs files);
+ *  - LeNet-5, 4 workers, 3 rounds: accuracy rises, on the synthetic set (every machine) and on an
+ *    MNIST subset when $FEDVIM_DATA/mnist exists, each against a bar measured on that data;
  *  - the same config and seed give the bitwise same model with 1 or 4 worker processes (with
  *    Adam state kept per client and FedProx on, the hardest case);
  *  - a worker killed mid-run: its clients are reassigned, the run completes, and the model is
@@ -344,25 +344,16 @@ static int teardown(void **state) {
 
 /* ---- tests ---- */
 
-static void test_lenet_accuracy_rises(void **state) {
-    (void)state;
-    const char *data = getenv("FEDVIM_DATA");
-    char mn[512];
-    snprintf(mn, sizeof mn, "%s/mnist/train-images-idx3-ubyte", data ? data : "data");
-    char gz[520];
-    snprintf(gz, sizeof gz, "%s.gz", mn);
-    int have_mnist = access(mn, R_OK) == 0 || access(gz, R_OK) == 0;
-    char d[600];
-    if (have_mnist)
-        snprintf(d, sizeof d, "dataset = mnist\ndir = %s/mnist\ntrain_size = 8000\ntest_size = 1000", data ? data : "data");
-    else
-        snprintf(d, sizeof d, "dataset = synthetic\ntrain_size = 4000\ntest_size = 1000");
-    print_message("LeNet-5 on %s\n", have_mnist ? "an MNIST subset" : "the synthetic set (no MNIST found)");
-    config("lenet", d, "clients = 8\nrounds = 3\nworkers = 4", "optimizer = sgd\nlr = 0.05\nmomentum = 0.9",
+/* LeNet-5 federated for 3 rounds on `data` (a [data] section body): accuracy rises and ends above
+ * `bar`. Each data set has its own bar, measured on it with margin: the run is deterministic, the
+ * margin absorbs other CPUs' rounding. */
+static void lenet_accuracy_rises(const char *name, const char *data, double bar) {
+    config(name, data, "clients = 8\nrounds = 3\nworkers = 4", "optimizer = sgd\nlr = 0.05\nmomentum = 0.9",
            "[model]\nname = lenet5");
-    assert_int_equal(run_cfg("lenet", 600, NULL, NULL), 0);
-    char p[256];
-    path(p, sizeof p, "results/lenet/metrics.jsonl");
+    assert_int_equal(run_cfg(name, 600, NULL, NULL), 0);
+    char p[256], rel[128];
+    snprintf(rel, sizeof rel, "results/%s/metrics.jsonl", name);
+    path(p, sizeof p, rel);
     char *m = slurp(p);
     assert_non_null(m);
     double acc[3];
@@ -375,14 +366,41 @@ static void test_lenet_accuracy_rises(void **state) {
         l = strchr(l, '\n') + 1;
     }
     free(m);
-    print_message("accuracy per round: %.4f %.4f %.4f\n", acc[0], acc[1], acc[2]);
+    print_message("accuracy per round: %.4f %.4f %.4f (bar %.2f)\n", acc[0], acc[1], acc[2], bar);
     /* rises, and ends well above chance (10 classes) */
     assert_true(acc[2] > acc[0]);
-    assert_true(acc[2] > 0.85);
-    path(p, sizeof p, "results/lenet/model.safetensors");
+    if (!(acc[2] > bar)) fail_msg("%s: final accuracy %.4f <= %.2f", name, acc[2], bar);
+    snprintf(rel, sizeof rel, "results/%s/model.safetensors", name);
+    path(p, sizeof p, rel);
     assert_int_equal(access(p, R_OK), 0);
-    path(p, sizeof p, "results/lenet/config.resolved.ini");
+    snprintf(rel, sizeof rel, "results/%s/config.resolved.ini", name);
+    path(p, sizeof p, rel);
     assert_true(contains(p, "name = lenet5"));
+}
+
+/* On an MNIST subset of 8,000 images (measured: 0.563 0.827 0.918): bar 0.85. Skipped without
+ * MNIST (scripts/setup.sh fetches it). */
+static void test_lenet_accuracy_rises(void **state) {
+    (void)state;
+    const char *data = getenv("FEDVIM_DATA");
+    char mn[512];
+    snprintf(mn, sizeof mn, "%s/mnist/train-images-idx3-ubyte", data ? data : "data");
+    char gz[520];
+    snprintf(gz, sizeof gz, "%s.gz", mn);
+    if (access(mn, R_OK) != 0 && access(gz, R_OK) != 0) {
+        print_message("skipped: no MNIST under %s (the synthetic case still runs)\n", data ? data : "data");
+        return;
+    }
+    char d[600];
+    snprintf(d, sizeof d, "dataset = mnist\ndir = %s/mnist\ntrain_size = 8000\ntest_size = 1000", data ? data : "data");
+    lenet_accuracy_rises("lenet", d, 0.85);
+}
+
+/* On the synthetic set, which every machine has (measured: 0.497 0.694 0.814): bar 0.70. The MNIST
+ * bar (0.85) used to be applied here too and failed on machines without MNIST. */
+static void test_lenet_accuracy_rises_synthetic(void **state) {
+    (void)state;
+    lenet_accuracy_rises("lenet_syn", "dataset = synthetic\ntrain_size = 4000\ntest_size = 1000", 0.70);
 }
 
 static const char *SYN = "dataset = synthetic\ntrain_size = 1600\ntest_size = 400";
@@ -809,7 +827,7 @@ static void test_thousand_virtual_clients(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lenet_accuracy_rises),
+        cmocka_unit_test(test_lenet_accuracy_rises), cmocka_unit_test(test_lenet_accuracy_rises_synthetic),
         cmocka_unit_test(test_same_model_any_process_count),
         cmocka_unit_test(test_killed_worker),
         cmocka_unit_test(test_security),
