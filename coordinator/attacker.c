@@ -3,8 +3,6 @@
 
 #include <dirent.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +14,7 @@
 #include "io/json_read.h"
 #include "nn/layers.h"
 #include "data/synthetic.h"
+#include "fv_thread.h"
 
 #define MAX_LINES_BYTES (64u << 20)
 
@@ -270,15 +269,12 @@ typedef struct {
     char *json;
     fv_err e;
     int rc;
-    atomic_int done;
 } job;
 
-static void *attack_thread(void *arg) {
+static int attack_job(void *arg) {
     job *j = arg;
     fv_set_threads(j->threads); /* OpenMP's thread count is per thread */
-    j->rc = fv_attack_run(j->rq, &j->json, &j->e);
-    atomic_store(&j->done, 1);
-    return NULL;
+    return fv_attack_run(j->rq, &j->json, &j->e);
 }
 
 /* The headline figures of an attack's JSON (the full object is in attacks.jsonl). */
@@ -372,12 +368,8 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
                  victim, active ? ": replaying its generator" : "'s upload", *settings ? settings : "default settings");
         log(lctx, msg);
         job j = {.rq = &rq, .threads = a->threads};
-        atomic_init(&j.done, 0);
         double t0 = fv_now();
-        pthread_t th;
-        if (pthread_create(&th, NULL, attack_thread, &j) != 0) FV_DIE("cannot start the attack thread");
-        while (!atomic_load(&j.done)) idle(ctx);
-        pthread_join(th, NULL);
+        j.rc = fv_thread_run(attack_job, &j, idle, ctx, 0); /* idle waits by itself (a poll) */
         double secs = fv_now() - t0;
         free(settings);
         fv_json_num(&line, "seconds", secs);
