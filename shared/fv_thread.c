@@ -6,8 +6,6 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "fv_common.h"
-
 typedef struct {
     fv_thread_job job;
     void *arg;

@@ -7,6 +7,7 @@
  */
 #ifndef FV_THREAD_H
 #define FV_THREAD_H
+#include "fv_common.h"
 
 /* The job: runs once on the new thread; its return value is handed back by fv_thread_run. */
 typedef int (*fv_thread_job)(void *arg);
@@ -20,7 +21,8 @@ typedef void (*fv_thread_tick)(void *ctx);
  * everything the job wrote is visible to the caller on return. arg and ctx belong to the caller
  * and must stay valid until return; job and tick must not share unsynchronised state. A thread
  * that cannot be started aborts (resource exhaustion, as for an allocation); tick_ms < 0 is a
- * programmer error. */
-int fv_thread_run(fv_thread_job job, void *arg, fv_thread_tick tick, void *ctx, int tick_ms);
+ * programmer error. Carries FV_MUST_USE: the job's result is its verdict (a job that fails
+ * returns -1 with its own fv_err set). */
+FV_MUST_USE int fv_thread_run(fv_thread_job job, void *arg, fv_thread_tick tick, void *ctx, int tick_ms);
 
 #endif
