@@ -34,21 +34,6 @@ static int write_preview(const char *path, const fv_dataset *orig, const fv_data
     return rc;
 }
 
-static int write_idx_set(const char *dir, const char *split, const fv_dataset *d, fv_err *e) {
-    char path[4096];
-    int dims[4] = {d->n, d->c, d->h, d->w}, rc;
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, split);
-    if (d->c == 1) {
-        int d3[3] = {d->n, d->h, d->w};
-        rc = fv_vmixcli_idx_write(path, d->x, d3, 3, e);
-    } else {
-        rc = fv_vmixcli_idx_write(path, d->x, dims, 4, e);
-    }
-    if (rc != 0) return -1;
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, split);
-    return fv_vmixcli_idx_write(path, d->y, dims, 1, e);
-}
-
 static void stats_json(fv_json *j, const char *key, const fv_vmix_stats *st, double secs) {
     fv_json_obj_begin(j, key);
     fv_json_int(j, "images", st->n);
@@ -200,7 +185,7 @@ int fv_cmd_mix(int argc, char **argv) {
         secs[s] = fv_now() - t0;
         stats_print(s ? "test" : "train", &st[s], secs[s]);
         if (dataset) {
-            if (write_idx_set(out, s ? "t10k" : "train", &mixed[s], &e) != 0) goto fail;
+            if (fv_mnist_write(out, !s, &mixed[s], &e) != 0) goto fail;
         } else {
             long per = (long)mixed[s].c * mixed[s].h * mixed[s].w, hw = (long)mixed[s].h * mixed[s].w;
             uint8_t *hwc = fv_malloc((size_t)per);

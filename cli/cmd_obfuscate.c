@@ -32,15 +32,6 @@
 
 #define TEST_SEED_OFFSET 0x5eed7e57u /* the test split draws from seed + this: never the train streams */
 
-static int write_idx_set(const char *dir, const char *split, const fv_dataset *d, fv_err *e) {
-    char path[4096];
-    int dims4[4] = {d->n, d->c, d->h, d->w}, dims3[3] = {d->n, d->h, d->w};
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, split);
-    if (fv_vmixcli_idx_write(path, d->x, d->c == 1 ? dims3 : dims4, d->c == 1 ? 3 : 4, e)) return -1;
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, split);
-    return fv_vmixcli_idx_write(path, d->y, dims4, 1, e);
-}
-
 static int write_preview(const char *path, const fv_dataset *orig, const fv_dataset *obf, int count, fv_err *e) {
     int n = count < orig->n ? count : orig->n;
     if (n < 1) return 0;
@@ -235,7 +226,7 @@ int fv_cmd_obfuscate(int argc, char **argv) {
         float *soft = NULL;
         uint64_t sd = (uint64_t)seed + (train ? 0 : TEST_SEED_OFFSET);
         if (fv_vmixcli_load_dataset(&d, dataset, data_dir, train, train ? limit : test_limit, &e) ||
-            obfuscate(&o, &soft, &d, method, sigma, &ic, ws, sd, train ? 0 : 1, &e) || write_idx_set(out, name, &o, &e)) {
+            obfuscate(&o, &soft, &d, method, sigma, &ic, ws, sd, train ? 0 : 1, &e) || fv_mnist_write(out, train, &o, &e)) {
             rc = -1;
         } else {
             char path[4096];

@@ -178,7 +178,7 @@ static int read_csv(fv_report *r, const char *path, fv_err *e) {
     return rc ? -1 : 1;
 }
 
-static double num_or_nan(const fv_jr *v) { return fv_jr_num(v, NAN); }
+static double num_or_nan(const json_t *v) { return fv_jr_num(v, NAN); }
 
 static int read_metrics(fv_report *r, const char *path, const char *name, fv_err *e) {
     uint8_t *buf = NULL;
@@ -194,10 +194,10 @@ static int read_metrics(fv_report *r, const char *path, const char *name, fv_err
         while (en < len && buf[en] != '\n') en++;
         lineno++;
         if (en > st) {
-            fv_jr *v = fv_jr_parse((const char *)buf + st, en - st, e);
+            json_t *v = fv_jr_parse((const char *)buf + st, en - st, e);
             if (!v) {
                 rc = fv_err_prefix(e, "%s: line %d: ", path, lineno);
-            } else if (!fv_jr_get(v, "round")) {
+            } else if (!json_object_get(v, "round")) {
                 rc = fv_err_set(e, "%s: line %d: no \"round\": not a fedvim run metrics file", path, lineno);
             } else {
                 int k = run->n;
@@ -209,13 +209,13 @@ static int read_metrics(fv_report *r, const char *path, const char *name, fv_err
                 run->acc_mixed = append(run->acc_mixed, &n2, sizeof(double));
                 n2 = k;
                 run->vfe = append(run->vfe, &n2, sizeof(double));
-                run->round[k] = num_or_nan(fv_jr_get(v, "round"));
-                run->acc[k] = num_or_nan(fv_jr_get(v, "test_accuracy"));
-                run->acc_mixed[k] = num_or_nan(fv_jr_get(v, "test_accuracy_mixed"));
-                run->vfe[k] = num_or_nan(fv_jr_get(v, "vfe_clients"));
+                run->round[k] = num_or_nan(json_object_get(v, "round"));
+                run->acc[k] = num_or_nan(json_object_get(v, "test_accuracy"));
+                run->acc_mixed[k] = num_or_nan(json_object_get(v, "test_accuracy_mixed"));
+                run->vfe[k] = num_or_nan(json_object_get(v, "vfe_clients"));
                 run->n++;
             }
-            fv_jr_free(&v);
+            json_decref(v);
         }
         st = en + 1;
     }
@@ -224,23 +224,25 @@ static int read_metrics(fv_report *r, const char *path, const char *name, fv_err
 }
 
 /* A numeric array's values into a fresh double array; -1 if not an array of numbers. */
-static int num_array(const fv_jr *a, double **out) {
-    if (!a || a->type != FV_JR_ARR) return -1;
-    double *v = fv_malloc(sizeof(double) * (size_t)(a->n ? a->n : 1));
-    for (int i = 0; i < a->n; i++) {
-        if (a->items[i].type != FV_JR_NUM) {
+static int num_array(const json_t *a, double **out) {
+    if (!json_is_array(a) || json_array_size(a) > INT_MAX) return -1;
+    size_t n = json_array_size(a), i;
+    double *v = fv_malloc(sizeof(double) * (n ? n : 1));
+    const json_t *x;
+    json_array_foreach(a, i, x) {
+        if (!json_is_number(x)) {
             free(v);
             return -1;
         }
-        v[i] = a->items[i].num;
+        v[i] = json_number_value(x);
     }
     *out = v;
-    return a->n;
+    return (int)n;
 }
 
-static int try_roc(fv_report *r, const fv_jr *o, const char *label) {
+static int try_roc(fv_report *r, const json_t *o, const char *label) {
     double *f = NULL, *t = NULL;
-    int nf = num_array(fv_jr_get(o, "roc_fpr"), &f), nt = num_array(fv_jr_get(o, "roc_tpr"), &t);
+    int nf = num_array(json_object_get(o, "roc_fpr"), &f), nt = num_array(json_object_get(o, "roc_tpr"), &t);
     if (nf < 2 || nf != nt) {
         free(f);
         free(t);
@@ -252,7 +254,7 @@ static int try_roc(fv_report *r, const fv_jr *o, const char *label) {
     c->n = nf;
     c->fpr = f;
     c->tpr = t;
-    c->auc = num_or_nan(fv_jr_get(o, "auc"));
+    c->auc = num_or_nan(json_object_get(o, "auc"));
     return 1;
 }
 
@@ -261,16 +263,18 @@ static int read_json(fv_report *r, const char *path, const char *label, fv_err *
     size_t len = 0;
     if (fv_read_file(path, (size_t)256 << 20, &buf, &len, e)) return -1;
     fv_err ignore = {{0}};
-    fv_jr *v = fv_jr_parse((const char *)buf, len, &ignore); /* not every .json is ours: skip quietly */
+    json_t *v = fv_jr_parse((const char *)buf, len, &ignore); /* not every .json is ours: skip quietly */
     free(buf);
     if (!v) return 0;
     int found = try_roc(r, v, label);
-    for (int i = 0; v->type == FV_JR_OBJ && i < v->n; i++) {
+    const char *key;
+    json_t *item;
+    json_object_foreach(v, key, item) {
         char l[PATH_MAX + 256];
-        snprintf(l, sizeof l, "%s: %s", label, v->keys[i]);
-        found += try_roc(r, &v->items[i], l);
+        snprintf(l, sizeof l, "%s: %s", label, key);
+        found += try_roc(r, item, l);
     }
-    fv_jr_free(&v);
+    json_decref(v);
     return found;
 }
 

@@ -56,28 +56,6 @@ int fv_vmixcli_load_dataset(fv_dataset *out, const char *name, const char *dir, 
     return 0;
 }
 
-int fv_vmixcli_idx_write(const char *path, const uint8_t *data, const int *dims, int ndim, fv_err *e) {
-    FV_ASSERT(ndim >= 1 && ndim <= 4);
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)dims[i];
-    size_t len = 4 + 4 * (size_t)ndim + n;
-    uint8_t *buf = fv_malloc(len);
-    buf[0] = buf[1] = 0;
-    buf[2] = 0x08; /* unsigned bytes */
-    buf[3] = (uint8_t)ndim;
-    for (int i = 0; i < ndim; i++) {
-        uint32_t d = (uint32_t)dims[i];
-        buf[4 + 4 * i] = (uint8_t)(d >> 24);
-        buf[5 + 4 * i] = (uint8_t)(d >> 16);
-        buf[6 + 4 * i] = (uint8_t)(d >> 8);
-        buf[7 + 4 * i] = (uint8_t)d;
-    }
-    memcpy(buf + 4 + 4 * ndim, data, n);
-    int rc = fv_write_file_atomic(path, buf, len, e);
-    free(buf);
-    return rc;
-}
-
 int fv_vmixcli_parse_shape(const char *s, int *c, int *h, int *w, fv_err *e) {
     int a, b, d;
     char extra;

@@ -1,5 +1,5 @@
 /* vmix_cli.h: what `fedvim vfe`, `fedvim bounds` and `fedvim mix` share: loading their input
- * (PNG files of one shape, or a named data set split) and writing IDX files.
+ * (PNG files of one shape, or a named data set split). IDX files are written by data.h.
  * Not here: any VisualMixer logic (shared/vmix.h, shared/vfe.h, shared/vmix_bounds.h).
  */
 #ifndef FV_VMIX_CLI_H
@@ -15,9 +15,6 @@ FV_MUST_USE int fv_vmixcli_load_pngs(fv_dataset *out, const char *const *pngs, i
  * its first `limit` images (0: all). Returns 0 or -1. */
 FV_MUST_USE int fv_vmixcli_load_dataset(fv_dataset *out, const char *name, const char *dir, int train, int limit,
                             fv_err *e);
-
-/* Write an IDX file of unsigned bytes with dims[0..ndim) (ndim 1 to 4) atomically. */
-FV_MUST_USE int fv_vmixcli_idx_write(const char *path, const uint8_t *data, const int *dims, int ndim, fv_err *e);
 
 /* Parse "C x H x W" written as "CxHxW" (or "HxW" for one channel). Returns 0 or -1 naming s. */
 FV_MUST_USE int fv_vmixcli_parse_shape(const char *s, int *c, int *h, int *w, fv_err *e);

@@ -3,8 +3,6 @@
 
 #include <dirent.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +14,7 @@
 #include "io/json_read.h"
 #include "nn/layers.h"
 #include "data/synthetic.h"
+#include "fv_thread.h"
 
 #define MAX_LINES_BYTES (64u << 20)
 
@@ -204,9 +203,9 @@ static int open_lines(fv_attacker *a, int resume, int upto, fv_err *e) {
     text[len] = 0;
     for (char *l = strtok_r((char *)text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
         lineno++;
-        fv_jr *v = fv_jr_parse(l, strlen(l), e);
-        double r = fv_jr_num(fv_jr_get(v, "round"), NAN);
-        fv_jr_free(&v);
+        json_t *v = fv_jr_parse(l, strlen(l), e);
+        double r = fv_jr_num(json_object_get(v, "round"), NAN);
+        json_decref(v);
         if (!isfinite(r)) {
             rc = fv_err_set(e, "%s:%d: not an attacks.jsonl line of fedvim (expected {\"round\":N,...})", path, lineno);
             break;
@@ -270,49 +269,47 @@ typedef struct {
     char *json;
     fv_err e;
     int rc;
-    atomic_int done;
 } job;
 
-static void *attack_thread(void *arg) {
+static int attack_job(void *arg) {
     job *j = arg;
     fv_set_threads(j->threads); /* OpenMP's thread count is per thread */
-    j->rc = fv_attack_run(j->rq, &j->json, &j->e);
-    atomic_store(&j->done, 1);
-    return NULL;
+    return fv_attack_run(j->rq, &j->json, &j->e);
 }
 
 /* The headline figures of an attack's JSON (the full object is in attacks.jsonl). */
-static void headline(fv_json *h, int kind, const fv_jr *r) {
+static void headline(fv_json *h, int kind, const json_t *r) {
     if (kind == FV_ATTACK_GAN || kind == FV_ATTACK_GAN_ACTIVE) {
-        const fv_jr *l = fv_jr_get(r, "leakage");
-        fv_json_num(h, "target_class", fv_jr_num(fv_jr_get(r, "target_class"), NAN));
-        fv_json_num(h, "recognisability", fv_jr_num(fv_jr_get(l, "recognisability"), NAN));
-        fv_json_num(h, "ssim_best_median", fv_jr_num(fv_jr_get(l, "ssim_best_median"), NAN));
-        const fv_jr *p = fv_jr_get(l, "psnr_best_median");
-        fv_json_num_or_inf(h, "psnr_best_median", p && p->type == FV_JR_STR ? INFINITY : fv_jr_num(p, NAN));
-        fv_json_num(h, "victim_resemblance", fv_jr_num(fv_jr_get(l, "victim_resemblance"), NAN));
-        fv_json_num(h, "oracle_accuracy", fv_jr_num(fv_jr_get(fv_jr_get(r, "oracle"), "test_accuracy"), NAN));
+        const json_t *l = json_object_get(r, "leakage");
+        fv_json_num(h, "target_class", fv_jr_num(json_object_get(r, "target_class"), NAN));
+        fv_json_num(h, "recognisability", fv_jr_num(json_object_get(l, "recognisability"), NAN));
+        fv_json_num(h, "ssim_best_median", fv_jr_num(json_object_get(l, "ssim_best_median"), NAN));
+        const json_t *p = json_object_get(l, "psnr_best_median");
+        fv_json_num_or_inf(h, "psnr_best_median", json_is_string(p) ? INFINITY : fv_jr_num(p, NAN));
+        fv_json_num(h, "victim_resemblance", fv_jr_num(json_object_get(l, "victim_resemblance"), NAN));
+        const json_t *o = json_object_get(r, "oracle");
+        fv_json_num(h, "oracle_accuracy", fv_jr_num(json_object_get(o, "test_accuracy"), NAN));
     } else if (kind == FV_ATTACK_DLG) {
-        fv_json_num(h, "label_accuracy", fv_jr_num(fv_jr_get(r, "label_accuracy"), NAN));
+        fv_json_num(h, "label_accuracy", fv_jr_num(json_object_get(r, "label_accuracy"), NAN));
         const char *keys[] = {"ssim_original", "psnr_original"};
         const char *outs[] = {"ssim_original_mean", "psnr_original_mean"};
         for (int k = 0; k < 2; k++) {
-            const fv_jr *v = fv_jr_get(r, keys[k]);
+            const json_t *v = json_object_get(r, keys[k]), *x;
             double s = 0;
-            int n = 0;
-            for (int i = 0; v && v->type == FV_JR_ARR && i < v->n; i++, n++)
-                s += v->items[i].type == FV_JR_STR ? INFINITY : fv_jr_num(&v->items[i], NAN);
-            fv_json_num_or_inf(h, outs[k], n ? s / n : NAN);
+            size_t i;
+            json_array_foreach(v, i, x) s += json_is_string(x) ? INFINITY : fv_jr_num(x, NAN);
+            size_t n = json_array_size(v);
+            fv_json_num_or_inf(h, outs[k], n ? s / (double)n : NAN);
         }
-        fv_json_num(h, "relative_match_loss", fv_jr_num(fv_jr_get(r, "relative_match_loss"), NAN));
+        fv_json_num(h, "relative_match_loss", fv_jr_num(json_object_get(r, "relative_match_loss"), NAN));
     } else {
-        const fv_jr *q = fv_jr_get(r, "queries_original");
-        const fv_jr *cm = fv_jr_get(q, "client_model"), *gm = fv_jr_get(q, "global_model");
-        fv_json_num(h, "client_lira_auc", fv_jr_num(fv_jr_get(fv_jr_get(cm, "lira_offline"), "auc"), NAN));
-        fv_json_num(h, "client_lira_tpr_at_1pct_fpr",
-                    fv_jr_num(fv_jr_get(fv_jr_get(cm, "lira_offline"), "tpr_at_1pct_fpr"), NAN));
-        fv_json_num(h, "client_loss_auc", fv_jr_num(fv_jr_get(fv_jr_get(cm, "loss_threshold"), "auc"), NAN));
-        fv_json_num(h, "global_lira_auc", fv_jr_num(fv_jr_get(fv_jr_get(gm, "lira_offline"), "auc"), NAN));
+        const json_t *q = json_object_get(r, "queries_original");
+        const json_t *cm = json_object_get(q, "client_model"), *gm = json_object_get(q, "global_model");
+        const json_t *cl = json_object_get(cm, "lira_offline"), *ct = json_object_get(cm, "loss_threshold");
+        fv_json_num(h, "client_lira_auc", fv_jr_num(json_object_get(cl, "auc"), NAN));
+        fv_json_num(h, "client_lira_tpr_at_1pct_fpr", fv_jr_num(json_object_get(cl, "tpr_at_1pct_fpr"), NAN));
+        fv_json_num(h, "client_loss_auc", fv_jr_num(json_object_get(ct, "auc"), NAN));
+        fv_json_num(h, "global_lira_auc", fv_jr_num(json_object_get(json_object_get(gm, "lira_offline"), "auc"), NAN));
     }
 }
 
@@ -372,17 +369,13 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
                  victim, active ? ": replaying its generator" : "'s upload", *settings ? settings : "default settings");
         log(lctx, msg);
         job j = {.rq = &rq, .threads = a->threads};
-        atomic_init(&j.done, 0);
         double t0 = fv_now();
-        pthread_t th;
-        if (pthread_create(&th, NULL, attack_thread, &j) != 0) FV_DIE("cannot start the attack thread");
-        while (!atomic_load(&j.done)) idle(ctx);
-        pthread_join(th, NULL);
+        j.rc = fv_thread_run(attack_job, &j, idle, ctx, 0); /* idle waits by itself (a poll) */
         double secs = fv_now() - t0;
         free(settings);
         fv_json_num(&line, "seconds", secs);
         fv_json_num(&h, "seconds", secs);
-        fv_jr *r = NULL;
+        json_t *r = NULL;
         if (j.rc == 0 && !(r = fv_jr_parse(j.json, strlen(j.json), &j.e))) j.rc = -1;
         if (j.rc != 0) {
             snprintf(msg, sizeof msg, "round %d: the %s attack on client %d failed: %s", round, KIND[kind], victim,
@@ -405,7 +398,7 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
                      KIND[kind], victim, secs);
             log(lctx, msg);
         }
-        fv_jr_free(&r);
+        json_decref(r);
         free(j.json);
     }
     a->lines = fv_realloc(a->lines, sizeof(char *) * (size_t)(a->nlines + 1));

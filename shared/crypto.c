@@ -24,55 +24,6 @@ static int valid_name(const char *s) {
     return 1;
 }
 
-/* Atomic write with an explicit mode: the temporary file is created with `mode` from the start,
- * so a secret is never readable by others, not even for a moment. */
-static int write_atomic_mode(const char *path, const void *data, size_t len, mode_t mode, fv_err *e) {
-    size_t pl = strlen(path);
-    char *tmp = fv_malloc(pl + 32);
-    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
-    if (fd < 0) {
-        fv_err_set(e, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    if (fchmod(fd, mode) != 0) { /* umask may have cleared bits we want (0644) */
-        fv_err_set(e, "cannot set the mode of %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            fv_err_set(e, "cannot write %s: %s", tmp, strerror(errno));
-            goto fail;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        fv_err_set(e, "cannot flush %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        fv_err_set(e, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
-fail:
-    close(fd);
-    unlink(tmp);
-    free(tmp);
-    return -1;
-}
-
 int fv_keyfile_write(const char *path, const char *kind, const fv_keyfield *fields, int nfields,
                      int secret, fv_err *e) {
     FV_ASSERT(valid_name(kind) && nfields >= 0 && nfields <= FV_KEYFILE_MAX_FIELDS);
@@ -87,7 +38,7 @@ int fv_keyfile_write(const char *path, const char *kind, const fv_keyfield *fiel
         n += snprintf(text + n, KEYFILE_MAX_TEXT - (size_t)n, "%s %s\n", fields[i].name, hex);
         FV_ASSERT(n < KEYFILE_MAX_TEXT);
     }
-    int rc = write_atomic_mode(path, text, (size_t)n, secret ? 0600 : 0644, e);
+    int rc = fv_write_file_atomic_mode(path, text, (size_t)n, secret ? 0600 : 0644, e);
     sodium_memzero(text, KEYFILE_MAX_TEXT);
     free(text);
     return rc;
@@ -240,7 +191,7 @@ int fv_identity_save(const char *path, const fv_identity *id, fv_err *e) {
     size_t pl = strlen(path);
     char *pubpath = fv_malloc(pl + 5);
     snprintf(pubpath, pl + 5, "%s.pub", path);
-    int rc = write_atomic_mode(pubpath, line, n, 0644, e);
+    int rc = fv_write_file_atomic_mode(pubpath, line, n, 0644, e);
     free(pubpath);
     return rc;
 }

@@ -81,15 +81,24 @@ double fv_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int fv_write_file_atomic(const char *path, const void *data, size_t len, fv_err *e) {
+/* The one atomic write: a temporary file beside path (path.tmp.<pid>, created fresh with O_EXCL so
+ * that nothing planted under that name is followed), fsync, rename. exact != 0: fchmod to mode, so
+ * the umask cannot clear bits the caller asked for; the temporary file has the mode from its
+ * creation on, so a secret is never readable by others, not even for a moment. */
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, int exact, fv_err *e) {
     size_t pl = strlen(path);
     char *tmp = fv_malloc(pl + 32);
     snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
     if (fd < 0) {
         fv_err_set(e, "cannot create %s: %s", tmp, strerror(errno));
         free(tmp);
         return -1;
+    }
+    if (exact && fchmod(fd, mode) != 0) {
+        fv_err_set(e, "cannot set the mode of %s: %s", tmp, strerror(errno));
+        goto fail;
     }
     const uint8_t *p = data;
     size_t left = len;
@@ -98,28 +107,41 @@ int fv_write_file_atomic(const char *path, const void *data, size_t len, fv_err 
         if (w < 0) {
             if (errno == EINTR) continue;
             fv_err_set(e, "cannot write %s: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return -1;
+            goto fail;
         }
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    if (fsync(fd) != 0) {
         fv_err_set(e, "cannot flush %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
+        goto fail;
     }
+    if (close(fd) != 0) {
+        fd = -1;
+        fv_err_set(e, "cannot flush %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    fd = -1;
     if (rename(tmp, path) != 0) {
         fv_err_set(e, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
+        goto fail;
     }
     free(tmp);
     return 0;
+fail:
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    free(tmp);
+    return -1;
+}
+
+int fv_write_file_atomic(const char *path, const void *data, size_t len, fv_err *e) {
+    return write_atomic(path, data, len, 0644, 0, e);
+}
+
+int fv_write_file_atomic_mode(const char *path, const void *data, size_t len, unsigned mode, fv_err *e) {
+    FV_ASSERT(mode <= 07777);
+    return write_atomic(path, data, len, (mode_t)mode, 1, e);
 }
 
 int fv_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len, fv_err *e) {

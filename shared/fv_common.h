@@ -59,8 +59,15 @@ char *fv_strdup_at(const char *file, int line, const char *s);
 double fv_now(void);
 
 /* Write `len` bytes to `path` atomically: a temporary file in the same folder, fsync, rename.
- * A crash never leaves a partial file under `path`. Returns 0, or -1 with e set. */
+ * A crash never leaves a partial file under `path`, and a failure leaves no temporary file. The
+ * file gets mode 0644 less the umask. Returns 0, or -1 with e naming the file and the problem. */
 FV_MUST_USE int fv_write_file_atomic(const char *path, const void *data, size_t len, fv_err *e);
+
+/* The same with exactly `mode` (e.g. 0600 for a secret; the umask does not apply): the temporary
+ * file has that mode from its creation, so the contents are never readable more widely, not even
+ * for a moment. mode above 07777 is a programmer error. */
+FV_MUST_USE int fv_write_file_atomic_mode(const char *path, const void *data, size_t len, unsigned mode,
+                                          fv_err *e);
 
 /* Read a whole file (at most max_bytes) into a fresh buffer (caller frees). Returns 0 or -1. */
 FV_MUST_USE int fv_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len, fv_err *e);

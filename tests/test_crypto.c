@@ -1,10 +1,12 @@
-/* test_crypto.c: key files (format, permissions, every error), identities, allow-lists,
- * signatures (tampering, wrong tag, wrong key). */
+/* test_crypto.c: key files (format, permissions, every error), the modes of the atomic writes
+ * they go through (fv_write_file_atomic_mode in fv_common), identities, allow-lists, signatures
+ * (tampering, wrong tag, wrong key). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +79,61 @@ static void test_keyfile_roundtrip_and_errors(void **state) {
     expect_parse_error("fedvim-key 1\nkind test-kind\ngamma 01\n", "unknown field 'gamma'");
     expect_parse_error("", "empty");
     expect_parse_error("# only a comment\nfedvim-key 1\n", "'kind' line is missing");
+}
+
+static mode_t mode_of(const char *path) {
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+/* Files in dir whose name contains ".tmp." (left-over temporaries of an atomic write). */
+static int temporaries(void) {
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));) n += strstr(de->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return n;
+}
+
+/* A secret key file is 0600 and its public line 0644 whatever the umask (the write gives exactly
+ * the mode asked for); a plain atomic write follows the umask; a failed write names the file and
+ * leaves no temporary file behind. */
+static void test_atomic_write_modes(void **state) {
+    (void)state;
+    char path[128], pub[140], plain[128], bad[160];
+    snprintf(path, sizeof path, "%s/modes.key", dir);
+    snprintf(pub, sizeof pub, "%s.pub", path);
+    snprintf(plain, sizeof plain, "%s/plain.txt", dir);
+    snprintf(bad, sizeof bad, "%s/no-such-folder/x.key", dir);
+    fv_err e = {{0}};
+    fv_identity id;
+    fv_identity_generate(&id);
+    mode_t old = umask(0);
+    put(path, "an older, world-readable file\n", 0666);
+    assert_int_equal(fv_identity_save(path, &id, &e), 0);
+    assert_int_equal(mode_of(path), 0600); /* not 0666 & ~umask: replaced by a 0600 file */
+    assert_int_equal(mode_of(pub), 0644);
+    umask(077);
+    assert_int_equal(fv_identity_save(path, &id, &e), 0);
+    assert_int_equal(mode_of(path), 0600);
+    assert_int_equal(mode_of(pub), 0644); /* exact: the umask does not clear the public bits */
+    assert_int_equal(fv_write_file_atomic(plain, "x", 1, &e), 0);
+    assert_int_equal(mode_of(plain), 0600); /* 0644 less the umask 077 */
+    umask(022);
+    assert_int_equal(fv_write_file_atomic(plain, "y", 1, &e), 0);
+    assert_int_equal(mode_of(plain), 0644);
+    umask(old);
+    assert_int_equal(fv_identity_save(bad, &id, &e), -1);
+    assert_non_null(strstr(e.msg, "no-such-folder/x.key"));
+    assert_int_equal(fv_write_file_atomic_mode(bad, "z", 1, 0600, &e), -1);
+    assert_non_null(strstr(e.msg, "no-such-folder/x.key"));
+    assert_int_equal(temporaries(), 0);
+    fv_identity back;
+    assert_int_equal(fv_identity_load(path, &back, &e), 0);
+    fv_identity_wipe(&id);
+    fv_identity_wipe(&back);
 }
 
 static void test_identity(void **state) {
@@ -179,6 +236,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keyfile_roundtrip_and_errors),
         cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_atomic_write_modes),
         cmocka_unit_test(test_allowlist),
         cmocka_unit_test(test_sign_verify),
     };

@@ -1,5 +1,6 @@
 /* test_data.c: the data layer. Small IDX (raw and gzip) and CIFAR-10 files are written to a
- * temporary folder and read back exactly; every malformed input (bad magic, wrong element type,
+ * temporary folder and read back exactly, and so are files from the IDX writer (fv_idx_write,
+ * fv_mnist_write: same bytes as an independent encoding, same data set back); every malformed input (bad magic, wrong element type,
  * truncated or over-long payload, image/label count mismatch, label out of range, zero or absurd
  * dimensions, corrupt gzip, missing file) must give -1 with a message that names the file;
  * Colored MNIST must be deterministic and keep foreground and background apart; the float
@@ -168,6 +169,89 @@ static void test_idx_raw_roundtrip(void **state) {
     check_idx_roundtrip("a1.idx", 0, 1, (const uint32_t[]){17});
     check_idx_roundtrip("a3.idx", 0, 3, (const uint32_t[]){5, 4, 3});
     check_idx_roundtrip("a4.idx", 0, 4, (const uint32_t[]){2, 3, 4, 5});
+}
+
+/* fv_idx_write: the bytes are the IDX encoding built independently by make_idx, and
+ * fv_idx_read gives back the same dimensions and payload. */
+static void check_idx_write(const char *name, int nd, const int *dims) {
+    size_t n = 1;
+    uint32_t ud[4];
+    for (int i = 0; i < nd; i++) n *= (size_t)dims[i], ud[i] = (uint32_t)dims[i];
+    uint8_t *payload = pattern(n, 7 + (uint64_t)nd);
+    const char *path = tpath(name);
+    fv_err e = {{0}};
+    if (fv_idx_write(path, payload, dims, nd, &e)) fail_msg("%s: %s", path, e.msg);
+    size_t want_len, got_len;
+    uint8_t *want = make_idx(0x08, nd, ud, payload, n, &want_len);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *got = malloc(want_len + 1);
+    got_len = fread(got, 1, want_len + 1, f);
+    fclose(f);
+    assert_int_equal(got_len, want_len);
+    assert_memory_equal(got, want, want_len);
+    uint8_t *data = NULL;
+    int d[4], got_nd;
+    if (fv_idx_read(path, &data, d, &got_nd, &e)) fail_msg("%s: %s", path, e.msg);
+    assert_int_equal(got_nd, nd);
+    for (int i = 0; i < nd; i++) assert_int_equal(d[i], dims[i]);
+    assert_memory_equal(data, payload, n);
+    free(data);
+    free(got);
+    free(want);
+    free(payload);
+}
+
+static void expect_idx_write_error(const char *path, const int *dims, int nd, const char *what) {
+    uint8_t byte = 0;
+    fv_err e = {{0}};
+    if (fv_idx_write(path, &byte, dims, nd, &e) == 0) fail_msg("%s: a bad IDX write succeeded", path);
+    if (!strstr(e.msg, path) || !strstr(e.msg, what)) fail_msg("'%s' lacks '%s' or '%s'", e.msg, path, what);
+    struct stat st;
+    assert_int_not_equal(stat(path, &st), 0); /* no file left */
+}
+
+static void test_idx_write(void **state) {
+    (void)state;
+    check_idx_write("w1.idx", 1, (const int[]){17});
+    check_idx_write("w3.idx", 3, (const int[]){5, 4, 3});
+    check_idx_write("w4.idx", 4, (const int[]){2, 3, 4, 5});
+    check_idx_write("w4.idx", 2, (const int[]){256, 257}); /* overwrites, multi-byte dims */
+    expect_idx_write_error(tpath("wzero.idx"), (const int[]){3, 0}, 2, "dimension 1 is 0");
+    expect_idx_write_error(tpath("wneg.idx"), (const int[]){-1}, 1, "dimension 0 is -1");
+    expect_idx_write_error(tpath("whuge.idx"), (const int[]){65536, 65536, 2}, 3, "limit");
+    expect_idx_write_error(tpath("no-such-folder/w.idx"), (const int[]){1}, 1, "cannot create");
+}
+
+/* fv_mnist_write then fv_mnist_load: the same data set, grey (3-D images) and colour (4-D). */
+static void test_mnist_write_roundtrip(void **state) {
+    (void)state;
+    const char *dir = tpath("mw");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    for (int c = 1; c <= 3; c += 2)
+        for (int train = 0; train <= 1; train++) {
+            fv_dataset d = {.n = 6, .c = c, .h = 4, .w = 5, .classes = 10};
+            d.x = pattern((size_t)d.n * c * 4 * 5, 99 + (uint64_t)c);
+            d.y = malloc((size_t)d.n);
+            for (int i = 0; i < d.n; i++) d.y[i] = (uint8_t)((i * 7 + c) % 10);
+            fv_err e = {{0}};
+            if (fv_mnist_write(dir, train, &d, &e)) fail_msg("%s", e.msg);
+            fv_dataset back;
+            if (fv_mnist_load(dir, train, &back, &e)) fail_msg("%s", e.msg);
+            assert_int_equal(back.n, d.n);
+            assert_int_equal(back.c, c);
+            assert_int_equal(back.h, d.h);
+            assert_int_equal(back.w, d.w);
+            assert_int_equal(back.classes, 10);
+            assert_memory_equal(back.x, d.x, (size_t)d.n * c * 4 * 5);
+            assert_memory_equal(back.y, d.y, (size_t)d.n);
+            fv_dataset_free(&back);
+            fv_dataset_free(&d);
+        }
+    fv_dataset d = {.n = 1, .c = 1, .h = 1, .w = 1, .classes = 10, .x = (uint8_t[]){1}, .y = (uint8_t[]){2}};
+    fv_err e = {{0}};
+    assert_int_equal(fv_mnist_write(tpath("mw/missing"), 1, &d, &e), -1);
+    assert_non_null(strstr(e.msg, "mw/missing/train-images-idx3-ubyte"));
 }
 
 static void test_idx_gzip_roundtrip(void **state) {
@@ -872,6 +956,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idx_raw_roundtrip),
         cmocka_unit_test(test_idx_gzip_roundtrip),
+        cmocka_unit_test(test_idx_write),
+        cmocka_unit_test(test_mnist_write_roundtrip),
         cmocka_unit_test(test_idx_gzip_multimember),
         cmocka_unit_test(test_idx_bad_magic),
         cmocka_unit_test(test_idx_wrong_dtype),

@@ -310,52 +310,52 @@ static void test_bad_json(void **st) {
         const char *json;
         const char *want;
     } cases[] = {
-        {"{" T_OK, "header ends where '}' was expected"},
-        {"{" T_OK ",}", "expected '\"'"},
-        {"{" T_OK "}}", "unexpected bytes after"},
-        {"{" T_OK "} x", "unexpected bytes after"},
-        {"{w:{}}", "expected '\"'"},
-        {"{\"w\" {}}", "expected ':'"},
-        {"{\"w", "unterminated string"},
-        {"{\"w\\x\":{}}", "unknown escape '\\x'"},
-        {"{\"w\\u12G4\":{}}", "bad hex digit"},
-        {"{\"w\\u12", "truncated \\u escape"},
-        {"{\"w\\ud800\":{}}", "without its low half"},
-        {"{\"w\\ud800\\u0041\":{}}", "followed by"},
-        {"{\"w\\udc00\":{}}", "lone low surrogate"},
-        {"{\"w\\u0000\":{}}", "\\u0000 is not allowed"},
-        {"{\"w\x01\":{}}", "control character"},
-        {"{\"w\xff\":{}}", "invalid UTF-8"},
-        {"{\"w\xc0\xaf\":{}}", "invalid UTF-8"},     /* overlong '/' */
-        {"{\"w\xed\xa0\x80\":{}}", "invalid UTF-8"}, /* encoded surrogate */
+        {"{" T_OK, "'}' expected near end of file"},
+        {"{" T_OK ",}", "string or '}' expected"},
+        {"{" T_OK "}}", "end of file expected"},
+        {"{" T_OK "} x", "end of file expected near 'x'"},
+        {"{w:{}}", "string or '}' expected near 'w'"},
+        {"{\"w\" {}}", "':' expected"},
+        {"{\"w", "premature end of input"},
+        {"{\"w\\x\":{}}", "invalid escape near '\"w\\x'"},
+        {"{\"w\\u12G4\":{}}", "invalid escape"},
+        {"{\"w\\u12", "invalid escape"},
+        {"{\"w\\ud800\":{}}", "invalid Unicode '\\uD800'"},
+        {"{\"w\\ud800\\u0041\":{}}", "invalid Unicode '\\uD800\\u0041'"},
+        {"{\"w\\udc00\":{}}", "invalid Unicode '\\uDC00'"},
+        {"{\"w\\u0000\":{}}", "NUL byte in object key"},
+        {"{\"w\x01\":{}}", "control character 0x1"},
+        {"{\"w\xff\":{}}", "unable to decode byte 0xff"},
+        {"{\"w\xc0\xaf\":{}}", "unable to decode byte 0xc0"},     /* overlong '/' */
+        {"{\"w\xed\xa0\x80\":{}}", "unable to decode byte 0xed"}, /* encoded surrogate */
         {"{\"w\":{}}", "empty entry"},
-        {"{\"w\":[]}", "expected '{'"},
-        {"{\"w\":\"F32\"}", "expected '{'"},
+        {"{\"w\":[]}", "tensor 'w': the entry must be an object"},
+        {"{\"w\":\"F32\"}", "must be an object {\"dtype\", \"shape\", \"data_offsets\"}, found a string"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", "lacks 'data_offsets'"},
         {"{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", "lacks 'shape'"},
         {"{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", "lacks 'dtype'"},
         {"{\"w\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
-         "'dtype' occurs twice"},
+         "duplicate object key near '\"dtype\"'"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"extra\":1}}",
          "unknown key 'extra'"},
-        {"{\"w\":{\"dtype\":F32,\"shape\":[2],\"data_offsets\":[0,8]}}", "expected '\"'"},
+        {"{\"w\":{\"dtype\":F32,\"shape\":[2],\"data_offsets\":[0,8]}}", "invalid token near 'F'"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", "must be an integer"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2e0],\"data_offsets\":[0,8]}}", "must be an integer"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", "non-negative"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[02],\"data_offsets\":[0,8]}}", "leading zero"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", "must be an integer"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2,],\"data_offsets\":[0,8]}}", "must be an integer"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2 3],\"data_offsets\":[0,8]}}", "close the array"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", "shape[0] is -2: must be non-negative"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[02],\"data_offsets\":[0,8]}}", "invalid token near '0'"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", "shape[0] must be an integer, found a string"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2,],\"data_offsets\":[0,8]}}", "unexpected token near ']'"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2 3],\"data_offsets\":[0,8]}}", "']' expected near '3'"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}",
-         "more than 8"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,8]}}", "more than 2"},
+         "shape has 9 elements, more than 8"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,8]}}", "data_offsets has 3 elements, more than 2"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8]}}", "must have 2 elements"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,8]}}",
-         "too large"},
+         "too big integer near '99999999999999999999'"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"__metadata__\":{\"k\":1}}",
          "values must be strings"},
-        {"{\"__metadata__\":{\"k\":\"v\"},\"__metadata__\":{}," T_OK "}", "__metadata__ occurs twice"},
-        {"{\"__metadata__\":[]," T_OK "}", "expected '{' to open __metadata__"},
+        {"{\"__metadata__\":{\"k\":\"v\"},\"__metadata__\":{}," T_OK "}", "duplicate object key near '\"__metadata__\"'"},
+        {"{\"__metadata__\":[]," T_OK "}", "__metadata__: must be an object of strings, found an array"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         print_message("bad json %zu: %s\n", i, cases[i].json);
@@ -383,13 +383,13 @@ static void test_bad_semantics(void **st) {
     expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}",
                8, "tensor 'w'", "overflows");
     expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[0,9223372036854775808],\"data_offsets\":[0,0]}}",
-               0, "tensor 'w'", "overflows");
+               0, "too big integer near '9223372036854775808'", NULL); /* beyond int64: refused by the parser */
     expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, "tensor 'w'",
                "end before they begin");
     /* out of range */
     expect_bad("{" T_OK "}", 4, "tensor 'w'", "run past the end of the data section");
     expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[18446744073709551608,0]}}", 8,
-               "tensor 'w'", "end before");
+               "too big integer near '18446744073709551608'", NULL);
     /* overlap, gap, trailing bytes */
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
@@ -406,8 +406,57 @@ static void test_bad_semantics(void **st) {
     /* duplicates */
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
-               8, "tensor 'a' occurs twice", NULL);
-    expect_bad("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, "key 'k' occurs twice", NULL);
+               8, "duplicate object key near '\"a\"'", NULL);
+    expect_bad("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, "duplicate object key near '\"k\"'", NULL);
+}
+
+/* Integers in the header are read exactly as 64-bit values, never through a double: above 2^53
+ * a double would change them (2^53 + 1 becomes 2^53), and the messages and dims would show it. */
+static void test_large_integers(void **st) {
+    /* accepted: a zero-size tensor whose other dimension is 2^53 + 1 comes back exactly */
+    size_t len;
+    uint8_t *img = make_image("{\"w\":{\"dtype\":\"F32\",\"shape\":[0,9007199254740993],\"data_offsets\":[0,0]},"
+                              "\"m\":{\"dtype\":\"F32\",\"shape\":[0,9223372036854775807],\"data_offsets\":[0,0]}}",
+                              UINT64_MAX, 0, &len);
+    fv_err e = {{0}};
+    fv_st_file *f = fv_st_read_mem(img, len, "big", &e);
+    if (!f) fail_msg("%s", e.msg);
+    assert_true(fv_st_find(f, "w")->dims[1] == 9007199254740993LL);
+    assert_true(fv_st_find(f, "m")->dims[1] == INT64_MAX);
+    fv_st_file_destroy(&f);
+    free(img);
+    /* offsets above 2^53 (and at INT64_MAX) are beyond any file: refused, with the exact values */
+    expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[9007199254740993,9007199254740997]}}",
+               8, "tensor 'w'", "data_offsets [9007199254740993, 9007199254740997] run past the end");
+    expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[9223372036854775803,9223372036854775807]}}",
+               8, "tensor 'w'", "[9223372036854775803, 9223372036854775807] run past the end");
+    /* spans computed exactly: 2^53 + 1 .. 2^53 + 3 is 2 bytes, not the 4 a double would say */
+    expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[9007199254740993,9007199254740995]}}",
+               8, "tensor 'w'", "span 2 bytes but the shape needs 4");
+    /* negative, non-integer, beyond int64 */
+    expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]}}", 8, "tensor 'w'",
+               "data_offsets[0] is -8: must be non-negative");
+    expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.0]}}", 8, "tensor 'w'",
+               "data_offsets[1] is a real number (8): must be an integer");
+    expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8e0]}}", 8, "tensor 'w'",
+               "must be an integer");
+    expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,9223372036854775808]}}", 8,
+               "too big integer near '9223372036854775808'", "at byte 69");
+    expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,null]}}", 8, "tensor 'w'",
+               "data_offsets[1] must be an integer, found null");
+    expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":{\"a\":0}}}", 8, "tensor 'w'",
+               "data_offsets must be an array of integers, found an object");
+    expect_bad("{\"w\":{\"dtype\":7,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "tensor 'w'",
+               "dtype must be a string, found an integer");
+    /* deep nesting is a clear error, not a stack overflow */
+    enum { DEEP = 5000 };
+    char *deep = malloc(2 * DEEP + 16);
+    strcpy(deep, "{\"w\":");
+    memset(deep + 5, '[', DEEP);
+    memset(deep + 5 + DEEP, ']', DEEP);
+    strcpy(deep + 5 + 2 * DEEP, "}");
+    expect_bad(deep, 0, "bad safetensors header", "depth");
+    free(deep);
 }
 
 /* Random byte corruption of a valid file: every result is a clean accept or reject (ASan/UBSan
@@ -697,6 +746,7 @@ int main(void) {
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_bad_semantics),
+        cmocka_unit_test(test_large_integers),
         cmocka_unit_test(test_random_corruption),
         cmocka_unit_test(test_net_roundtrip),
         cmocka_unit_test(test_net_rejects),

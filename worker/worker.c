@@ -3,9 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <sodium.h>
-#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +24,7 @@
 #include "vmix/vmix.h"
 #include "vmix/vmix_key.h"
 #include "fl/wire.h"
+#include "fv_thread.h"
 
 #define CLIENT_KDF_CTX "fvclient" /* 8 bytes: libsodium KDF context for client keys */
 
@@ -244,15 +243,18 @@ typedef struct {
     float *x;
     char *json;
     fv_err e;
-    atomic_int done;
 } active_job;
 
-static void *active_thread(void *arg) {
+static int active_job_run(void *arg) {
     active_job *j = arg;
     fv_set_threads(j->threads); /* OpenMP's thread count is per thread */
-    j->rc = fv_attack_active_samples(j->rq, j->n_own, &j->x, &j->n, &j->json, &j->e);
-    atomic_store(&j->done, 1);
-    return NULL;
+    return fv_attack_active_samples(j->rq, j->n_own, &j->x, &j->n, &j->json, &j->e);
+}
+
+/* The tick while G trains (fv_thread_run): a heartbeat whenever one is due. */
+static void heartbeat_if_due(void *arg) {
+    worker *w = arg;
+    if (fv_now() - w->last_hb >= w->hb_interval) send_heartbeat(w);
 }
 
 /* When client is the gan_active attacker and round one of its rounds: *out = the client's images
@@ -282,15 +284,7 @@ static int active_data(worker *w, int client, int round, const fv_dataset *d, co
     rq.target = c->attack_target;
     rq.seed = fv_attack_seed((uint64_t)c->seed, round, client);
     active_job j = {.rq = &rq, .n_own = n, .threads = w->o.threads > 0 ? w->o.threads : c->threads};
-    atomic_init(&j.done, 0);
-    pthread_t th;
-    if (pthread_create(&th, NULL, active_thread, &j) != 0) FV_DIE("cannot start the generator thread");
-    while (!atomic_load(&j.done)) {
-        if (fv_now() - w->last_hb >= w->hb_interval) send_heartbeat(w);
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    pthread_join(th, NULL);
+    j.rc = fv_thread_run(active_job_run, &j, heartbeat_if_due, w, 20);
     if (j.rc != 0) {
         *e = j.e;
         return fv_err_prefix(e, "gan_active, client %d: ", client);

@@ -1,4 +1,4 @@
-/* data.c: see data.h. IDX (raw or gzip), MNIST and CIFAR-10 loaders, the Colored-MNIST generator,
+/* data.c: see data.h. IDX (raw or gzip) reader and raw writer, MNIST and CIFAR-10 loaders, the Colored-MNIST generator,
  * float conversion and the by-name loader with default locations.
  * Not here: partitioning among clients, augmentation, obfuscation.
  */
@@ -240,6 +240,36 @@ int fv_idx_read(const char *path, uint8_t **data, int dims[4], int *ndim, fv_err
     return r;
 }
 
+int fv_idx_write(const char *path, const uint8_t *data, const int *dims, int ndim, fv_err *e) {
+    FV_ASSERT(ndim >= 1 && ndim <= 4 && dims);
+    uint64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] <= 0)
+            return fv_err_set(e, "writing %s: IDX dimension %d is %d (must be positive)", path, i, dims[i]);
+        n *= (uint64_t)dims[i]; /* <= 2^31 before each step (checked below), so no overflow */
+        if (n > FV_DATA_MAX_BYTES)
+            return fv_err_set(e, "writing %s: IDX payload over %llu bytes (the limit fv_idx_read accepts)", path,
+                              (unsigned long long)FV_DATA_MAX_BYTES);
+    }
+    FV_ASSERT(data);
+    size_t len = 4 + 4 * (size_t)ndim + (size_t)n;
+    uint8_t *buf = fv_malloc(len);
+    buf[0] = buf[1] = 0;
+    buf[2] = 0x08; /* unsigned bytes */
+    buf[3] = (uint8_t)ndim;
+    for (int i = 0; i < ndim; i++) {
+        uint32_t d = (uint32_t)dims[i];
+        buf[4 + 4 * i] = (uint8_t)(d >> 24);
+        buf[5 + 4 * i] = (uint8_t)(d >> 16);
+        buf[6 + 4 * i] = (uint8_t)(d >> 8);
+        buf[7 + 4 * i] = (uint8_t)d;
+    }
+    memcpy(buf + 4 + 4 * ndim, data, (size_t)n);
+    int rc = fv_write_file_atomic(path, buf, len, e);
+    free(buf);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * MNIST layout
  */
@@ -316,6 +346,19 @@ int fv_mnist_load(const char *dir, int train, fv_dataset *out, fv_err *e) {
     out->x = x;
     out->y = y;
     return 0;
+}
+
+int fv_mnist_write(const char *dir, int train, const fv_dataset *d, fv_err *e) {
+    const char *split = train ? "train" : "t10k";
+    char path[4096], base[64];
+    int dims4[4] = {d->n, d->c, d->h, d->w}, dims3[3] = {d->n, d->h, d->w};
+    snprintf(base, sizeof base, "%s-images-idx3-ubyte", split);
+    if (join_path(path, sizeof path, dir, base, e) ||
+        fv_idx_write(path, d->x, d->c == 1 ? dims3 : dims4, d->c == 1 ? 3 : 4, e))
+        return -1;
+    snprintf(base, sizeof base, "%s-labels-idx1-ubyte", split);
+    if (join_path(path, sizeof path, dir, base, e)) return -1;
+    return fv_idx_write(path, d->y, &d->n, 1, e);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /* data.h: image data sets held as uint8 NCHW arrays with integer labels, and their loaders:
  * IDX (raw or .gz through zlib) for MNIST and Fashion-MNIST, the CIFAR-10 binary format, and a
- * deterministic Colored-MNIST generator. Also the conversion to normalised float batches.
+ * deterministic Colored-MNIST generator; the IDX writer beside the reader (raw files, for data
+ * sets fedvim produces). Also the conversion to normalised float batches.
  * Every loader validates what it reads (magic numbers, dimensions, counts, label range,
  * truncation) and fails with an error that names the file and the problem; it never crashes.
  * Not here: partitioning among clients (partition.h) and obfuscation (vmix.h).
@@ -31,6 +32,19 @@ void fv_dataset_free(fv_dataset *d);
  * are set (the rest zeroed). Returns 0, or -1 with e naming the file and the problem; *data is
  * untouched on failure. */
 FV_MUST_USE int fv_idx_read(const char *path, uint8_t **data, int dims[4], int *ndim, fv_err *e);
+
+/* Write one raw IDX file of unsigned bytes, atomically (fv_write_file_atomic): magic
+ * 0x00000800 | ndim, the dimensions as big-endian uint32, then the prod(dims) bytes of data. It
+ * writes only what fv_idx_read accepts: 1 <= ndim <= 4 (else programmer error, abort), and a zero
+ * or negative dimension or a payload over the reader's 2 GiB limit is an error (no file is
+ * written then). Returns 0, or -1 with e naming the file and the problem. */
+FV_MUST_USE int fv_idx_write(const char *path, const uint8_t *data, const int *dims, int ndim, fv_err *e);
+
+/* Write d in the MNIST layout that fv_mnist_load reads back: dir/<split>-images-idx3-ubyte with
+ * dimensions (n, h, w) when d->c is 1, (n, c, h, w) otherwise, and dir/<split>-labels-idx1-ubyte
+ * (n), split "train" when `train` else "t10k"; each file atomically. dir must exist. Returns 0,
+ * or -1 with e naming the file (the images may then be written without their labels). */
+FV_MUST_USE int fv_mnist_write(const char *dir, int train, const fv_dataset *d, fv_err *e);
 
 /* Load an MNIST-layout data set from dir: {train,t10k}-{images-idx3,labels-idx1}-ubyte, each raw
  * or with .gz appended (raw preferred when both exist). `train` selects the split. Images must be

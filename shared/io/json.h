@@ -1,7 +1,7 @@
 /* json.h: a tiny JSON object writer for --json outputs, metrics.jsonl lines and summaries.
  * It builds one flat or nested object into a growing string. Non-finite numbers are written as
  * null (JSON has no NaN), except that +inf can be written as the string "inf" via
- * fv_json_num_or_inf. Not here: JSON parsing (configs are INI; safetensors parses its own header).
+ * fv_json_num_or_inf. Not here: JSON parsing (json_read.h, through libjansson; configs are INI).
  */
 #ifndef FV_JSON_H
 #define FV_JSON_H

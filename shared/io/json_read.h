@@ -1,38 +1,28 @@
-/* json_read.h: a small strict JSON reader (RFC 8259) for results files: the objects fedvim
- * prints with --json, metrics.jsonl lines, experiment JSON. A parsed value is a tree owned by
- * its root. Strict: trailing commas, comments, NaN, leading zeros, control characters in strings
- * and bytes after the value are errors with the byte offset; nesting is limited to 64 levels.
- * Not here: writing JSON (json.h), streaming, a DOM that can be edited.
+/* json_read.h: reading JSON (results files: the objects fedvim prints with --json, metrics.jsonl
+ * and attacks.jsonl lines, experiment JSON; the safetensors header) through libjansson, with
+ * fedvim's error convention and one strict policy for every caller. A parsed value is a jansson
+ * tree: read it with jansson's own accessors (json_object_get, json_array_foreach, json_is_*,
+ * json_integer_value ...), release it with json_decref.
+ * The policy (fv_jr_parse): RFC 8259 JSON, any value at the top; duplicate keys in an object,
+ * bytes after the value, \u0000 in strings, invalid UTF-8, integers outside the 64-bit signed
+ * range and reals that overflow are errors; nesting is bounded by jansson (2048 levels).
+ * Integers stay exact 64-bit json_int_t values (never a double); reals are doubles.
+ * Not here: writing JSON (json.h), streaming, schemas (each caller checks the shape it expects).
  */
 #ifndef FV_JSON_READ_H
 #define FV_JSON_READ_H
+#include <jansson.h>
 #include <stddef.h>
 
 #include "fv_common.h"
 
-typedef enum { FV_JR_NULL, FV_JR_BOOL, FV_JR_NUM, FV_JR_STR, FV_JR_ARR, FV_JR_OBJ } fv_jr_type;
+/* Parse text[0..len) (need not be NUL-terminated). Returns the root (caller owns: json_decref) or
+ * NULL with e set to "byte B (line L, column C): what is wrong" in jansson's words, e.g.
+ * "duplicate object key near '"a"'"; callers prefix the input's name. */
+FV_MUST_USE json_t *fv_jr_parse(const char *text, size_t len, fv_err *e);
 
-typedef struct fv_jr fv_jr;
-struct fv_jr {
-    fv_jr_type type;
-    double num;      /* NUM; BOOL: 0 or 1 */
-    char *str;       /* STR: UTF-8, NUL-terminated (\u0000 is refused) */
-    int n;           /* ARR, OBJ: number of items */
-    fv_jr *items;    /* ARR, OBJ: n values */
-    char **keys;     /* OBJ: n keys (duplicates kept; fv_jr_get returns the first) */
-};
-
-/* Parse text[0..len). Returns the root (caller owns: fv_jr_free) or NULL with e naming the byte
- * offset and the problem. */
-FV_MUST_USE fv_jr *fv_jr_parse(const char *text, size_t len, fv_err *e);
-
-/* Free a root and its tree; accepts NULL and clears *v. */
-void fv_jr_free(fv_jr **v);
-
-/* The value of key in an object, or NULL (v NULL or not an object, or no such key). */
-const fv_jr *fv_jr_get(const fv_jr *v, const char *key);
-
-/* v's number if v is a number, else dflt (also for NULL). */
-double fv_jr_num(const fv_jr *v, double dflt);
+/* v's value if v is a number (integer or real; integers converted to double), else dflt (also
+ * for NULL, strings, booleans and null). */
+double fv_jr_num(const json_t *v, double dflt);
 
 #endif

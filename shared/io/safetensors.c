@@ -1,8 +1,10 @@
 /* safetensors.c: safetensors files of float32 tensors (see safetensors.h for the format and the
- * validation rules). The JSON header parser is written for this format only: objects, strings
- * with every JSON escape, arrays of non-negative integers. It is strict on purpose: a header that
- * the reference implementation would reject, or that this project cannot represent, is an error
- * naming the file, the byte or tensor, and the problem.
+ * validation rules). The header is written here (compact JSON of a fixed form) and read with
+ * libjansson through io/json_read.h, then checked against the format: only what the format uses
+ * (objects, strings, arrays of non-negative integers, read exactly as 64-bit integers). It is
+ * strict on purpose: a header that the reference implementation would reject, or that this project
+ * cannot represent, is an error naming the file, the byte (JSON syntax) or the tensor, and the
+ * problem.
  * Not here: other dtypes (read or write), memory mapping, JSON numbers other than integers.
  */
 #include "io/safetensors.h"
@@ -12,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "io/json_read.h"
 
 /* ---- small helpers ---- */
 
@@ -110,24 +114,6 @@ static int utf8_valid(const char *s) {
         i += (size_t)k;
     }
     return 1;
-}
-
-static void utf8_put(strbuf *b, uint32_t cp) {
-    if (cp < 0x80) {
-        sb_putc(b, (char)cp);
-    } else if (cp < 0x800) {
-        sb_putc(b, (char)(0xC0 | cp >> 6));
-        sb_putc(b, (char)(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        sb_putc(b, (char)(0xE0 | cp >> 12));
-        sb_putc(b, (char)(0x80 | (cp >> 6 & 0x3F)));
-        sb_putc(b, (char)(0x80 | (cp & 0x3F)));
-    } else {
-        sb_putc(b, (char)(0xF0 | cp >> 18));
-        sb_putc(b, (char)(0x80 | (cp >> 12 & 0x3F)));
-        sb_putc(b, (char)(0x80 | (cp >> 6 & 0x3F)));
-        sb_putc(b, (char)(0x80 | (cp & 0x3F)));
-    }
 }
 
 /* A JSON string literal for s (valid UTF-8): quotes, backslashes and control characters
@@ -279,7 +265,7 @@ int fv_safetensors_save(const char *path, const fv_net *net, const char *const *
     return rc;
 }
 
-/* ---- the header parser ---- */
+/* ---- the header, parsed by jansson (io/json_read.h) and checked against the format ---- */
 
 typedef struct {
     char *name;
@@ -291,18 +277,10 @@ typedef struct {
 
 typedef struct {
     st_entry *t;
-    int n, cap;
+    int n;
     char **meta; /* key, value, ... */
-    int nmeta, capm;
+    int nmeta;
 } st_header;
-
-typedef struct {
-    const uint8_t *s;
-    size_t n, i;
-    const char *label;
-    const char *ctx; /* the tensor name or "__metadata__" being parsed, for messages; or NULL */
-    fv_err *e;
-} jp;
 
 static void st_header_free(st_header *h) {
     for (int i = 0; i < h->n; i++) free(h->t[i].name);
@@ -312,333 +290,139 @@ static void st_header_free(st_header *h) {
     memset(h, 0, sizeof *h);
 }
 
-/* A syntax error at the parser's position. */
-static int jp_fail(jp *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int jp_fail(jp *p, const char *fmt, ...) {
+/* A header that is valid JSON but not what the format allows. ctx: the tensor name, or
+ * "__metadata__", or NULL. */
+static int hdr_fail(const char *label, const char *ctx, fv_err *e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int hdr_fail(const char *label, const char *ctx, fv_err *e, const char *fmt, ...) {
     char msg[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (p->ctx)
-        return fv_err_set(p->e, "%s: bad safetensors header at byte %zu of %zu: %s%s%s: %s", p->label,
-                          p->i, p->n, strcmp(p->ctx, "__metadata__") ? "tensor '" : "", p->ctx,
-                          strcmp(p->ctx, "__metadata__") ? "'" : "", msg);
-    return fv_err_set(p->e, "%s: bad safetensors header at byte %zu of %zu: %s", p->label, p->i, p->n,
-                      msg);
+    if (!ctx) return fv_err_set(e, "%s: bad safetensors header: %s", label, msg);
+    int meta = !strcmp(ctx, "__metadata__");
+    return fv_err_set(e, "%s: bad safetensors header: %s%s%s: %s", label, meta ? "" : "tensor '", ctx,
+                      meta ? "" : "'", msg);
 }
 
-static void jp_ws(jp *p) {
-    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' ||
-                           p->s[p->i] == '\r'))
-        p->i++;
-}
-
-static int jp_expect(jp *p, char c, const char *where) {
-    jp_ws(p);
-    if (p->i >= p->n) return jp_fail(p, "header ends where '%c' was expected %s", c, where);
-    if (p->s[p->i] != (uint8_t)c) {
-        uint8_t g = p->s[p->i];
-        if (g >= 0x20 && g < 0x7f) return jp_fail(p, "expected '%c' %s, found '%c'", c, where, g);
-        return jp_fail(p, "expected '%c' %s, found byte 0x%02x", c, where, g);
+/* What a JSON value is, for messages. */
+static const char *kind_of(const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a real number";
+    case JSON_TRUE: return "true";
+    case JSON_FALSE: return "false";
+    default: return "null";
     }
-    p->i++;
+}
+
+/* An array of at most max non-negative integers into out[0..*count). jansson keeps integers as
+ * exact 64-bit values (json_int_t, never a double) and refuses ones beyond INT64_MAX at parse
+ * time, so every value here is exact; negatives and reals (2.0, 1e3) are refused. */
+static int hdr_uint_array(const json_t *a, const char *what, int max, uint64_t *out, int *count,
+                          const char *label, const char *ctx, fv_err *e) {
+    if (!json_is_array(a))
+        return hdr_fail(label, ctx, e, "%s must be an array of integers, found %s", what, kind_of(a));
+    if (json_array_size(a) > (size_t)max)
+        return hdr_fail(label, ctx, e, "%s has %zu elements, more than %d", what, json_array_size(a), max);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(a, i, x) {
+        if (json_is_real(x))
+            return hdr_fail(label, ctx, e, "%s[%zu] is a real number (%.17g): must be an integer", what, i,
+                            json_real_value(x));
+        if (!json_is_integer(x))
+            return hdr_fail(label, ctx, e, "%s[%zu] must be an integer, found %s", what, i, kind_of(x));
+        json_int_t v = json_integer_value(x);
+        if (v < 0) return hdr_fail(label, ctx, e, "%s[%zu] is %lld: must be non-negative", what, i, (long long)v);
+        out[i] = (uint64_t)v;
+    }
+    *count = (int)json_array_size(a);
     return 0;
 }
 
-static int hexval(uint8_t c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static int jp_hex4(jp *p, uint32_t *out) {
-    if (p->n - p->i < 4) return jp_fail(p, "truncated \\u escape");
-    uint32_t v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hexval(p->s[p->i + k]);
-        if (h < 0) return jp_fail(p, "bad hex digit in \\u escape");
-        v = v << 4 | (uint32_t)h;
-    }
-    p->i += 4;
-    *out = v;
-    return 0;
-}
-
-/* A JSON string at the position (after whitespace) into a fresh C string. Strings holding U+0000
- * are refused: names and metadata here are C strings. */
-static int jp_string(jp *p, char **out, const char *what) {
-    if (jp_expect(p, '"', what) != 0) return -1;
-    strbuf b = {0};
-    sb_reserve(&b, 16);
-    b.buf[0] = 0;
-    for (;;) {
-        if (p->i >= p->n) {
-            free(b.buf);
-            return jp_fail(p, "unterminated string");
-        }
-        uint8_t c = p->s[p->i];
-        if (c == '"') {
-            p->i++;
-            break;
-        }
-        if (c < 0x20) {
-            free(b.buf);
-            return jp_fail(p, "control character 0x%02x inside a string (must be escaped)", c);
-        }
-        if (c == '\\') {
-            if (p->i + 1 >= p->n) {
-                free(b.buf);
-                return jp_fail(p, "unterminated escape");
-            }
-            uint8_t x = p->s[p->i + 1];
-            p->i += 2;
-            uint32_t cp = 0;
-            switch (x) {
-            case '"': cp = '"'; break;
-            case '\\': cp = '\\'; break;
-            case '/': cp = '/'; break;
-            case 'b': cp = '\b'; break;
-            case 'f': cp = '\f'; break;
-            case 'n': cp = '\n'; break;
-            case 'r': cp = '\r'; break;
-            case 't': cp = '\t'; break;
-            case 'u':
-                if (jp_hex4(p, &cp) != 0) {
-                    free(b.buf);
-                    return -1;
-                }
-                if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                    free(b.buf);
-                    return jp_fail(p, "lone low surrogate \\u%04X", (unsigned)cp);
-                }
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    uint32_t lo;
-                    if (p->n - p->i < 2 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u') {
-                        free(b.buf);
-                        return jp_fail(p, "high surrogate \\u%04X without its low half", (unsigned)cp);
-                    }
-                    p->i += 2;
-                    if (jp_hex4(p, &lo) != 0) {
-                        free(b.buf);
-                        return -1;
-                    }
-                    if (lo < 0xDC00 || lo > 0xDFFF) {
-                        free(b.buf);
-                        return jp_fail(p, "high surrogate \\u%04X followed by \\u%04X", (unsigned)cp,
-                                       (unsigned)lo);
-                    }
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                }
-                if (cp == 0) {
-                    free(b.buf);
-                    return jp_fail(p, "\\u0000 is not allowed in names or metadata");
-                }
-                break;
-            default:
-                p->i--;
-                free(b.buf);
-                if (x >= 0x20 && x < 0x7f) return jp_fail(p, "unknown escape '\\%c'", x);
-                return jp_fail(p, "unknown escape (byte 0x%02x after '\\')", x);
-            }
-            utf8_put(&b, cp);
-            continue;
-        }
-        int k = utf8_seq(p->s + p->i, p->n - p->i);
-        if (!k) {
-            free(b.buf);
-            return jp_fail(p, "invalid UTF-8 inside a string");
-        }
-        sb_reserve(&b, (size_t)k);
-        memcpy(b.buf + b.len, p->s + p->i, (size_t)k);
-        b.len += (size_t)k;
-        b.buf[b.len] = 0;
-        p->i += (size_t)k;
-    }
-    *out = b.buf;
-    return 0;
-}
-
-/* A non-negative JSON integer (no sign, fraction, exponent or leading zero). */
-static int jp_uint(jp *p, uint64_t *out, const char *what) {
-    jp_ws(p);
-    if (p->i >= p->n) return jp_fail(p, "header ends inside %s", what);
-    uint8_t c = p->s[p->i];
-    if (c == '-') return jp_fail(p, "%s must be non-negative", what);
-    if (c < '0' || c > '9') return jp_fail(p, "%s must be an integer", what);
-    if (c == '0' && p->i + 1 < p->n && p->s[p->i + 1] >= '0' && p->s[p->i + 1] <= '9')
-        return jp_fail(p, "%s has a leading zero", what);
-    uint64_t v = 0;
-    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
-        if (v > (UINT64_MAX - 9) / 10) return jp_fail(p, "%s is too large", what);
-        v = v * 10 + (uint64_t)(p->s[p->i] - '0');
-        p->i++;
-    }
-    if (p->i < p->n && (p->s[p->i] == '.' || p->s[p->i] == 'e' || p->s[p->i] == 'E'))
-        return jp_fail(p, "%s must be an integer", what);
-    *out = v;
-    return 0;
-}
-
-/* An array of at most max non-negative integers. */
-static int jp_uint_array(jp *p, uint64_t *out, int max, int *count, const char *what) {
-    if (jp_expect(p, '[', what) != 0) return -1;
-    *count = 0;
-    jp_ws(p);
-    if (p->i < p->n && p->s[p->i] == ']') {
-        p->i++;
-        return 0;
-    }
-    for (;;) {
-        if (*count == max) return jp_fail(p, "%s has more than %d elements", what, max);
-        if (jp_uint(p, &out[*count], what) != 0) return -1;
-        (*count)++;
-        jp_ws(p);
-        if (p->i < p->n && p->s[p->i] == ',') {
-            p->i++;
-            continue;
-        }
-        return jp_expect(p, ']', "to close the array");
-    }
-}
-
-/* {"dtype": "...", "shape": [...], "data_offsets": [b, e]} in any order, each exactly once. */
-static int jp_entry(jp *p, st_entry *t) {
-    if (jp_expect(p, '{', "to open the tensor's entry") != 0) return -1;
+/* {"dtype": "...", "shape": [...], "data_offsets": [b, e]}, keys in any order (jansson has refused
+ * duplicates), nothing else. */
+static int hdr_entry(json_t *v, st_entry *t, const char *label, fv_err *e) {
+    const char *ctx = t->name;
+    if (!json_is_object(v))
+        return hdr_fail(label, ctx, e, "the entry must be an object {\"dtype\", \"shape\", \"data_offsets\"}, found %s",
+                        kind_of(v));
+    if (json_object_size(v) == 0) return hdr_fail(label, ctx, e, "empty entry (needs dtype, shape, data_offsets)");
     int have_dtype = 0, have_shape = 0, have_off = 0;
-    jp_ws(p);
-    if (p->i < p->n && p->s[p->i] == '}') {
-        p->i++;
-        return jp_fail(p, "empty entry (needs dtype, shape, data_offsets)");
-    }
-    for (;;) {
-        char *key;
-        if (jp_string(p, &key, "(a key of the tensor's entry)") != 0) return -1;
-        if (jp_expect(p, ':', "after the key") != 0) {
-            free(key);
-            return -1;
-        }
-        int rc = 0;
+    const char *key;
+    json_t *x;
+    json_object_foreach(v, key, x) {
         if (!strcmp(key, "dtype")) {
-            char *dt;
-            if (have_dtype++) rc = jp_fail(p, "key 'dtype' occurs twice");
-            else if ((rc = jp_string(p, &dt, "(the dtype string)")) == 0) {
-                if (strlen(dt) >= sizeof t->dtype) rc = jp_fail(p, "unknown dtype '%.40s'", dt);
-                else strcpy(t->dtype, dt);
-                free(dt);
-            }
+            have_dtype = 1;
+            if (!json_is_string(x)) return hdr_fail(label, ctx, e, "dtype must be a string, found %s", kind_of(x));
+            const char *dt = json_string_value(x);
+            if (strlen(dt) >= sizeof t->dtype) return hdr_fail(label, ctx, e, "unknown dtype '%.40s'", dt);
+            strcpy(t->dtype, dt);
         } else if (!strcmp(key, "shape")) {
-            if (have_shape++) rc = jp_fail(p, "key 'shape' occurs twice");
-            else rc = jp_uint_array(p, t->dims, FV_ST_MAX_DIMS, &t->ndim, "shape");
+            have_shape = 1;
+            if (hdr_uint_array(x, "shape", FV_ST_MAX_DIMS, t->dims, &t->ndim, label, ctx, e)) return -1;
         } else if (!strcmp(key, "data_offsets")) {
             uint64_t o[2];
             int c = 0;
-            if (have_off++) rc = jp_fail(p, "key 'data_offsets' occurs twice");
-            else if ((rc = jp_uint_array(p, o, 2, &c, "data_offsets")) == 0) {
-                if (c != 2) rc = jp_fail(p, "data_offsets must have 2 elements, has %d", c);
-                t->begin = o[0];
-                t->end = o[1];
-            }
+            have_off = 1;
+            if (hdr_uint_array(x, "data_offsets", 2, o, &c, label, ctx, e)) return -1;
+            if (c != 2) return hdr_fail(label, ctx, e, "data_offsets must have 2 elements, has %d", c);
+            t->begin = o[0];
+            t->end = o[1];
         } else {
-            rc = jp_fail(p, "unknown key '%.60s' (expected dtype, shape, data_offsets)", key);
+            return hdr_fail(label, ctx, e, "unknown key '%.60s' (expected dtype, shape, data_offsets)", key);
         }
-        free(key);
-        if (rc != 0) return -1;
-        jp_ws(p);
-        if (p->i < p->n && p->s[p->i] == ',') {
-            p->i++;
-            continue;
-        }
-        if (jp_expect(p, '}', "to close the tensor's entry") != 0) return -1;
-        break;
     }
-    if (!have_dtype) return jp_fail(p, "entry lacks 'dtype'");
-    if (!have_shape) return jp_fail(p, "entry lacks 'shape'");
-    if (!have_off) return jp_fail(p, "entry lacks 'data_offsets'");
+    if (!have_dtype) return hdr_fail(label, ctx, e, "entry lacks 'dtype'");
+    if (!have_shape) return hdr_fail(label, ctx, e, "entry lacks 'shape'");
+    if (!have_off) return hdr_fail(label, ctx, e, "entry lacks 'data_offsets'");
     return 0;
 }
 
 /* {"key": "value", ...} */
-static int jp_meta(jp *p, st_header *h) {
-    if (jp_expect(p, '{', "to open __metadata__") != 0) return -1;
-    jp_ws(p);
-    if (p->i < p->n && p->s[p->i] == '}') {
-        p->i++;
-        return 0;
-    }
-    for (;;) {
-        char *k, *v;
-        if (jp_string(p, &k, "(a __metadata__ key)") != 0) return -1;
-        if (jp_expect(p, ':', "after the key") != 0) {
-            free(k);
-            return -1;
-        }
-        if (jp_string(p, &v, "(__metadata__ values must be strings)") != 0) {
-            free(k);
-            return -1;
-        }
-        if (h->nmeta == h->capm) {
-            h->capm = h->capm ? 2 * h->capm : 8;
-            h->meta = fv_realloc(h->meta, (size_t)h->capm * 2 * sizeof *h->meta);
-        }
-        h->meta[2 * h->nmeta] = k;
-        h->meta[2 * h->nmeta + 1] = v;
+static int hdr_meta(json_t *v, st_header *h, const char *label, fv_err *e) {
+    if (!json_is_object(v))
+        return hdr_fail(label, "__metadata__", e, "must be an object of strings, found %s", kind_of(v));
+    h->meta = fv_calloc(2 * json_object_size(v) + 1, sizeof *h->meta);
+    const char *key;
+    json_t *x;
+    json_object_foreach(v, key, x) {
+        if (!json_is_string(x))
+            return hdr_fail(label, "__metadata__", e, "key '%.60s' holds %s (values must be strings)", key, kind_of(x));
+        h->meta[2 * h->nmeta] = fv_strdup(key);
+        h->meta[2 * h->nmeta + 1] = fv_strdup(json_string_value(x));
         h->nmeta++;
-        jp_ws(p);
-        if (p->i < p->n && p->s[p->i] == ',') {
-            p->i++;
-            continue;
-        }
-        return jp_expect(p, '}', "to close __metadata__");
     }
+    return 0;
 }
 
-static int jp_header(jp *p, st_header *h) {
-    if (p->n == 0 || p->s[0] != '{') return jp_fail(p, "the header does not start with '{'");
-    p->i = 1;
-    int have_meta = 0;
-    jp_ws(p);
-    if (p->i < p->n && p->s[p->i] == '}') {
-        p->i++;
-    } else {
-        for (;;) {
-            char *key;
-            if (jp_string(p, &key, "(a tensor name)") != 0) return -1;
-            if (jp_expect(p, ':', "after the key") != 0) {
-                free(key);
-                return -1;
-            }
-            if (!strcmp(key, "__metadata__")) {
-                free(key);
-                if (have_meta++) return jp_fail(p, "__metadata__ occurs twice");
-                p->ctx = "__metadata__";
-                if (jp_meta(p, h) != 0) return -1;
-                p->ctx = NULL;
-            } else {
-                if (h->n == h->cap) {
-                    h->cap = h->cap ? 2 * h->cap : 16;
-                    h->t = fv_realloc(h->t, (size_t)h->cap * sizeof *h->t);
-                }
-                st_entry *t = &h->t[h->n++];
-                memset(t, 0, sizeof *t);
-                t->name = key;
-                p->ctx = key;
-                if (jp_entry(p, t) != 0) return -1;
-                p->ctx = NULL;
-            }
-            jp_ws(p);
-            if (p->i < p->n && p->s[p->i] == ',') {
-                p->i++;
-                continue;
-            }
-            if (jp_expect(p, '}', "to close the header object") != 0) return -1;
-            break;
+/* The header text s[0..n) into h (tensors and metadata in header order). */
+static int hdr_parse(const uint8_t *s, size_t n, st_header *h, const char *label, fv_err *e) {
+    if (n == 0 || s[0] != '{')
+        return fv_err_set(e, "%s: bad safetensors header: the header does not start with '{'", label);
+    json_t *root = fv_jr_parse((const char *)s, n, e);
+    if (!root) return fv_err_prefix(e, "%s: bad safetensors header of %zu bytes, at ", label, n);
+    int rc = 0;
+    h->t = fv_calloc(json_object_size(root) + 1, sizeof *h->t);
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        if (!strcmp(key, "__metadata__")) {
+            rc = hdr_meta(v, h, label, e);
+        } else {
+            st_entry *t = &h->t[h->n++];
+            t->name = fv_strdup(key);
+            rc = hdr_entry(v, t, label, e);
         }
+        if (rc) break;
     }
-    jp_ws(p);
-    if (p->i != p->n) return jp_fail(p, "unexpected bytes after the header object");
-    return 0;
+    json_decref(root);
+    return rc;
 }
 
 /* ---- validation of the parsed header against the data section ---- */
@@ -669,8 +453,7 @@ static int st_validate(st_header *h, uint64_t data_len, const char *label, fv_er
         }
         uint64_t numel = 1, bytes;
         for (int d = 0; d < t->ndim; d++)
-            if (t->dims[d] > INT64_MAX || __builtin_mul_overflow(numel, t->dims[d], &numel) ||
-                numel > INT64_MAX)
+            if (__builtin_mul_overflow(numel, t->dims[d], &numel) || numel > INT64_MAX)
                 return fv_err_set(e, "%s: tensor '%s': shape overflows", label, t->name);
         if (__builtin_mul_overflow(numel, (uint64_t)4, &bytes))
             return fv_err_set(e, "%s: tensor '%s': shape overflows", label, t->name);
@@ -690,16 +473,7 @@ static int st_validate(st_header *h, uint64_t data_len, const char *label, fv_er
                               (unsigned long long)t->begin, (unsigned long long)t->end,
                               (unsigned long long)data_len);
     }
-    if (h->n > 1) {
-        const char **names = fv_malloc((size_t)h->n * sizeof *names);
-        for (int i = 0; i < h->n; i++) names[i] = h->t[i].name;
-        const char *dup = find_duplicate(names, h->n, 1);
-        if (dup) fv_err_set(e, "%s: tensor '%s' occurs twice in the header", label, dup);
-        free(names);
-        if (dup) return -1;
-    }
-    const char *dupk = find_duplicate((const char *const *)h->meta, h->nmeta, 2);
-    if (dupk) return fv_err_set(e, "%s: __metadata__ key '%s' occurs twice", label, dupk);
+    /* Duplicate tensor names or metadata keys: jansson refused them while parsing. */
 
     /* The tensors must tile the data section: sorted by offset, each starts where the previous
      * one ends, the first at 0 and the last at the end. */
@@ -746,8 +520,7 @@ static int st_check_prefix(const uint8_t first8[8], uint64_t total, const char *
 static int st_parse(const uint8_t *hdr, size_t hlen, uint64_t data_len, const char *label,
                     st_header *h, fv_err *e) {
     memset(h, 0, sizeof *h);
-    jp p = {hdr, hlen, 0, label, NULL, e};
-    if (jp_header(&p, h) != 0 || st_validate(h, data_len, label, e) != 0) {
+    if (hdr_parse(hdr, hlen, h, label, e) != 0 || st_validate(h, data_len, label, e) != 0) {
         st_header_free(h);
         return -1;
     }

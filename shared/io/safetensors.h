@@ -13,11 +13,12 @@
  * ("__metadata__" only when there is metadata; tensors in the order given, their data packed
  * back to back in that order) padded with spaces to a multiple of 8, then the data.
  *
- * What a reader accepts (strict; anything else is an error naming the file and the tensor):
- * header length <= FV_ST_HEADER_MAX and inside the file; header starting with '{'; RFC 8259
- * JSON restricted to what the format uses (objects, strings with every escape, non-negative
- * integers in arrays), UTF-8, followed only by whitespace; no duplicate keys; per tensor exactly
- * the keys dtype, shape, data_offsets; dtype F32 (other dtypes are named in the error: this
+ * What a reader accepts (strict; anything else is an error naming the file and the tensor, or for
+ * JSON syntax the byte): header length <= FV_ST_HEADER_MAX and inside the file; header starting
+ * with '{'; RFC 8259 JSON (libjansson, io/json_read.h: UTF-8, no duplicate keys, followed only by
+ * whitespace) restricted to what the format uses (objects, strings, non-negative integers in
+ * arrays, read exactly as 64-bit integers, never through a double, at most INT64_MAX); per
+ * tensor exactly the keys dtype, shape, data_offsets; dtype F32 (other dtypes are named in the error: this
  * project stores float32 only); shape of at most FV_ST_MAX_DIMS dimensions; data_offsets whose
  * length is 4 * the element count, together covering the data section exactly, contiguously and
  * without overlap (the rule of the reference implementation); "__metadata__" string to string.
