@@ -78,7 +78,7 @@ int fv_attack_model_classes(fv_attack_kind kind, int data_classes);
  * none are listed, the attack's default: the last round (fl.rounds), but every round 1..fl.rounds
  * for gan_active (the attacking client acts from the start). Returns the count (>= 1), or -1
  * when the list is malformed (fv_config_check names the problem) or longer than cap. */
-int fv_attack_rounds(const fv_config *c, int *out, int cap);
+FV_MUST_USE int fv_attack_rounds(const fv_config *c, int *out, int cap);
 
 /* Run the attack. On success *json (caller frees) holds one JSON object with the settings used
  * and the figures; returns 0. Returns -1 with e set for an unknown attack or setting, a bad

@@ -31,7 +31,6 @@ typedef enum { FV_OPTSTATE_RESET, FV_OPTSTATE_KEEP } fv_optstate_policy;
 /* [attack] kind: which attack runs (what each does: attacks/attack_api.h). */
 typedef enum { FV_ATTACK_NONE, FV_ATTACK_GAN, FV_ATTACK_DLG, FV_ATTACK_MIA, FV_ATTACK_GAN_ACTIVE } fv_attack_kind;
 
-
 typedef struct {
     /* [data] */
     char dataset[FV_CFG_STR];      /* mnist | fashion | cmnist | cifar10 | synthetic */
@@ -123,7 +122,7 @@ int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w);
  * list: what that means is the attack's rule, fv_attack_rounds in attacks/attack_api.h), or -1
  * when the list is malformed, out of [1, fl.rounds], repeated or longer than cap
  * (fv_config_check reports which). */
-int fv_config_round_list(const fv_config *c, int *out, int cap);
+FV_MUST_USE int fv_config_round_list(const fv_config *c, int *out, int cap);
 
 /* The word of [attack] kind for k ("gan_active" for FV_ATTACK_GAN_ACTIVE), from the key's table;
  * a value outside it is a programmer error and aborts. */

@@ -72,7 +72,6 @@ double fv_vmix_dp(int ws, const fv_dp_cfg *cfg);
 FV_MUST_USE int fv_vmix_ws_max(int *ws_max, double *dp, int *ndp, int h, int w, double d_max,
                    const fv_dp_cfg *cfg, fv_err *e);
 
-
 /* WS_max with d* given relative to the shard: d_p(2^k) for every power of two up to the whole
  * image (dp[0..*ndp), as fv_vmix_ws_max), then *d_max = rel x the last of them and *ws_max the
  * largest power of two whose d_p (and every smaller one's) is <= *d_max. rel in (0, 1]. Returns
@@ -131,7 +130,7 @@ void fv_vmix_bounds_cfg_default(fv_vmix_bounds_cfg *c);
  * both bounds and the targets behind them. The rule for the shuffle unit: the bounds are never
  * raised silently; a WS_min below c->unit (given, or lowered to WS_max by conflict = utility) is
  * an error naming both values. *b holds whatever was computed even on failure (the figures behind
- * a conflict). Errors name the value and what to do, in neutral words: callers prefix their own
+ * a conflict). Errors name the values and what to set, in c->words; callers prefix their own
  * context (the config section, or nothing for the flags). Returns 0 or -1 with e set. */
 FV_MUST_USE int fv_vmix_bounds_compute(fv_vmix_bounds *b, const fv_vmix_bounds_cfg *c, int h, int w, fv_err *e);
 
