@@ -228,6 +228,12 @@ static void test_choices_typed(void **state) {
     assert_non_null(strstr(e.msg, "'lbfgs' is not one of sgd|adam|stadam"));
     assert_int_equal(fv_config_set(&c, "data.dataset=imagenet", &e), -1);
     assert_non_null(strstr(e.msg, "not one of mnist|fashion|cmnist|cifar10|synthetic"));
+    /* a flag offering a key's choices reads them from the same table */
+    int v = -1;
+    assert_int_equal(fv_config_choice_value("partition", "scheme", "shards", &v, &e), 0);
+    assert_int_equal(v, FV_PART_SHARDS);
+    assert_int_equal(fv_config_choice_value("partition", "scheme", "uniform", &v, &e), -1);
+    assert_non_null(strstr(e.msg, "'uniform' is not one of iid|dirichlet|shards"));
     /* --help-config lists every choice key's words */
     char *buf = NULL;
     size_t len = 0;

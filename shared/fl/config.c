@@ -250,6 +250,19 @@ static void choice_list(const choice *tab, char *out, size_t cap) {
 
 const char *fv_config_attack_kind_name(fv_attack_kind k) { return choice_name(ATTACK_KINDS, (int)k); }
 
+int fv_config_choice_value(const char *section, const char *key, const char *word, int *value, fv_err *e) {
+    int k = find_key(section, key);
+    FV_ASSERT(k >= 0 && SCHEMA[k].type == T_ENUM);
+    const choice *ch = choice_find(SCHEMA[k].choices, word);
+    if (!ch) {
+        char list[256];
+        choice_list(SCHEMA[k].choices, list, sizeof list);
+        return fv_err_set(e, "'%s' is not one of %s", word, list);
+    }
+    *value = ch->value;
+    return 0;
+}
+
 /* Set key k from text. `where` prefixes errors ("exp.ini:12" or "--set fl.rounds=0"). */
 static int set_value(fv_config *c, int k, const char *v, const char *where, fv_err *e) {
     const key_def *d = &SCHEMA[k];

@@ -124,6 +124,11 @@ int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w);
  * (fv_config_check reports which). */
 FV_MUST_USE int fv_config_round_list(const fv_config *c, int *out, int cap);
 
+/* The enum value of `word` for the choice key [section] key, from that key's table (the one place
+ * its words are written), for a command-line flag that offers the same choices. Returns 0, or -1
+ * with e listing the words. A key that is no choice is a programmer error (aborts). */
+FV_MUST_USE int fv_config_choice_value(const char *section, const char *key, const char *word, int *value, fv_err *e);
+
 /* The word of [attack] kind for k ("gan_active" for FV_ATTACK_GAN_ACTIVE), from the key's table;
  * a value outside it is a programmer error and aborts. */
 const char *fv_config_attack_kind_name(fv_attack_kind k);
