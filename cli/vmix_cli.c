@@ -183,7 +183,7 @@ void fv_vmixcli_bound_flags(fv_flag *out, fv_vmixcli_bcfg *cfg) {
         {"d-max", FV_FLAG_FLOAT, &b->d_max, "utility limit d*, the largest accepted output deviation: sets WS_max (default: --d-rel)", FV_VMIX_DMAX_LO, FV_VMIX_DMAX_HI},
         {"d-rel", FV_FLAG_FLOAT, &b->d_rel, "d* relative to d_p of the whole image, used without --d-max (the default selects WS_max 4 on MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md)", FV_VMIX_DREL_LO, FV_VMIX_DREL_HI},
         {"block", FV_FLAG_INT, &b->block, "VFE block size B", FV_VMIX_BLOCK_LO, FV_VMIX_BLOCK_HI},
-        {"unit", FV_FLAG_INT, &b->unit, "shuffle unit u x u (1: pixel level)", FV_VMIX_UNIT_LO, FV_VMIX_UNIT_HI},
+        {"unit", FV_FLAG_INT, &b->unit, "shuffle unit u x u (1: pixel level), a power of two; a WS_min below it is an error", FV_VMIX_UNIT_LO, FV_VMIX_UNIT_HI},
         {"lambda", FV_FLAG_FLOAT, &b->lambda, "VFE scale lambda", FV_VMIX_LAMBDA_LO, FV_VMIX_LAMBDA_HI},
         {"kernel", FV_FLAG_INT, &b->dp.kernel, "WS_max model: convolution kernel CK", FV_VMIX_LAYER_LO, FV_VMIX_LAYER_HI},
         {"pool", FV_FLAG_INT, &b->dp.pool, "WS_max model: max-pool size PK (stride PK)", FV_VMIX_LAYER_LO, FV_VMIX_LAYER_HI},

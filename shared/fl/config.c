@@ -158,7 +158,7 @@ static const key_def SCHEMA[] = {
     {"visualmixer", "trials", T_INT, OFF(vmix_trials), STR(FV_VMIX_TRIALS_DEF), FV_VMIX_TRIALS_LO, FV_VMIX_TRIALS_HI, NULL, NULL,
      "Monte Carlo trials per window size for the upper bound"},
     {"visualmixer", "unit", T_INT, OFF(vmix_unit), STR(FV_VMIX_UNIT_DEF), FV_VMIX_UNIT_LO, FV_VMIX_UNIT_HI, NULL, NULL,
-     "shuffle unit u (1: pixel level)"},
+     "shuffle unit u (1: pixel level), a power of two; a WS_min below it is an error, never raised"},
     {"visualmixer", "mode", T_ENUM, OFF(vmix_mode), "spatial+chromatic", 0, 0, VMIX_MODES, NULL,
      "independent permutation per channel, or one shared by all channels"},
     {"visualmixer", "verify", T_BOOL, OFF(vmix_verify), "false", 0, 0, NULL, NULL,
