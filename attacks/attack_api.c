@@ -11,6 +11,23 @@
 #include "io/json.h"
 #include "nn/models.h"
 
+int fv_attack_model_classes(fv_attack_kind kind, int data_classes) {
+    return data_classes + (kind == FV_ATTACK_GAN_ACTIVE);
+}
+
+int fv_attack_rounds(const fv_config *c, int *out, int cap) {
+    int n = fv_config_round_list(c, out, cap);
+    if (n != 0) return n;
+    if (c->attack_kind == FV_ATTACK_GAN_ACTIVE) {
+        if (cap < c->rounds) return -1;
+        for (int r = 0; r < c->rounds; r++) out[r] = r + 1;
+        return c->rounds;
+    }
+    if (cap < 1) return -1;
+    out[0] = c->rounds;
+    return 1;
+}
+
 /* ---- settings: "key=value,key=value" against a table; unknown keys are errors ---- */
 
 typedef enum { S_INT, S_FLOAT, S_STR } stype;

@@ -25,7 +25,10 @@
  *   dlg: lr (the client's SGD step, required), iters (300), restarts (1), optimizer (lbfgs|adam),
  *        fd_scale (1e-3)
  *   mia: shadows (8), epochs (5), lr (1e-3), batch (32), attacker_images (2000), queries (500)
- * Not here: when to attack (the coordinator's config), the attacks themselves.
+ * The attack rules a federated run needs outside this folder live here too, so that the config
+ * layer and the model constructor know no attack: the model's outputs under an attack
+ * (fv_attack_model_classes) and the rounds an attack acts in (fv_attack_rounds).
+ * Not here: parsing [attack] (shared/fl/config.h), the attacks themselves.
  */
 #ifndef FV_ATTACK_API_H
 #define FV_ATTACK_API_H
@@ -33,6 +36,7 @@
 #include <stdint.h>
 
 #include "data/data.h"
+#include "fl/config.h"
 #include "fv_common.h"
 #include "nn/net.h"
 #include "vmix/vmix.h"
@@ -65,6 +69,16 @@ typedef struct {
     const char *tag;          /* file-name prefix, e.g. "r5_c0" (NULL: the attack's name) */
     uint64_t seed;
 } fv_attack_request;
+
+/* The outputs of the federation's model for data of data_classes classes under [attack] kind:
+ * data_classes, plus one under gan_active (the attacker's "fake" class, the last output). */
+int fv_attack_model_classes(fv_attack_kind kind, int data_classes);
+
+/* The rounds c's attack acts in, ascending, into out[cap]: [attack] rounds as listed, or, when
+ * none are listed, the attack's default: the last round (fl.rounds), but every round 1..fl.rounds
+ * for gan_active (the attacking client acts from the start). Returns the count (>= 1), or -1
+ * when the list is malformed (fv_config_check names the problem) or longer than cap. */
+FV_MUST_USE int fv_attack_rounds(const fv_config *c, int *out, int cap);
 
 /* Run the attack. On success *json (caller frees) holds one JSON object with the settings used
  * and the figures; returns 0. Returns -1 with e set for an unknown attack or setting, a bad

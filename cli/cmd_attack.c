@@ -9,6 +9,7 @@
 
 #include "attack_run.h"
 #include "cmds.h"
+#include "fl/config.h"
 #include "flags.h"
 #include "io/json.h"
 #include "nn/layers.h"
@@ -99,10 +100,9 @@ static int fl_setup(fv_fl_setup *s, const fl_opts *o, const common_opts *c, cons
     if (fv_opt_parse_kind(o->optimizer, &k, e)) return fv_err_prefix(e, "--fl-optimizer: ");
     s->fl.opt = fv_opt_defaults(k);
     if (o->lr > 0) s->fl.opt.lr = (float)o->lr;
-    if (strcmp(o->partition, "iid") == 0) s->fl.scheme = FV_PART_IID;
-    else if (strcmp(o->partition, "dirichlet") == 0) s->fl.scheme = FV_PART_DIRICHLET;
-    else if (strcmp(o->partition, "shards") == 0) s->fl.scheme = FV_PART_SHARDS;
-    else return fv_err_set(e, "--partition: '%s' is not iid, dirichlet or shards", o->partition);
+    int scheme; /* the words of [partition] scheme */
+    if (fv_config_choice_value("partition", "scheme", o->partition, &scheme, e)) return fv_err_prefix(e, "--partition: ");
+    s->fl.scheme = scheme;
     s->fl.alpha = o->alpha;
     s->fl.vmix = v->on;
     return vmix_params(&s->fl.vp, v, e);

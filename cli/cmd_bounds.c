@@ -62,19 +62,19 @@ int fv_cmd_bounds(int argc, char **argv) {
         h = d.h;
         w = d.w;
     }
-    cfg.dp.images = dataset ? &d : NULL;
-    fv_vmixcli_bounds b;
+    cfg.b.dp.images = dataset ? &d : NULL;
+    fv_vmix_bounds b;
     double t0 = fv_now();
-    int rc = fv_vmixcli_bounds_compute(&b, &cfg, h, w, &e);
+    int rc = fv_vmix_bounds_compute(&b, &cfg.b, h, w, &e);
     double secs = fv_now() - t0;
     if (rc != 0) {
         /* still show what was computed: the figures behind the conflict */
-        if (b.nrows || b.ndp) fv_vmixcli_bounds_print(stderr, &b, &cfg);
+        if (b.nrows || b.ndp) fv_vmixcli_bounds_print(stderr, &b, &cfg.b);
         fprintf(stderr, "fedvim bounds: %s\n", e.msg);
         fv_dataset_free(&d);
         return 1;
     }
-    fv_vmixcli_bounds_print(stderr, &b, &cfg);
+    fv_vmixcli_bounds_print(stderr, &b, &cfg.b);
     if (json) {
         fv_json j;
         fv_json_begin(&j);
@@ -84,7 +84,7 @@ int fv_cmd_bounds(int argc, char **argv) {
         if (dataset) fv_json_str(&j, "dataset", dataset);
         fv_json_int(&j, "ws_min", b.ws_min);
         fv_json_int(&j, "ws_max", b.ws_max);
-        fv_vmixcli_bounds_json(&j, &b, &cfg);
+        fv_vmixcli_bounds_json(&j, &b, &cfg.b);
         fv_json_num(&j, "seconds", secs);
         printf("%s\n", fv_json_end(&j));
         fv_json_free(&j);

@@ -73,7 +73,7 @@ static const char *base_name(const char *p) {
 
 int fv_cmd_mix(int argc, char **argv) {
     const char *dataset = NULL, *data_dir = NULL, *split = NULL, *key = NULL, *out = NULL;
-    const char *mode_s = "spatial+chromatic";
+    const char *mode_s = fv_vmix_mode_name(FV_VMIX_SPATIAL_CHROMATIC);
     int limit = 0, test_limit = 0, ws_min = 0, ws_max = 0, verify = 0, preview = 16, dp_limit = 10000, json = 0;
     fv_vmixcli_bcfg bc;
     fv_vmixcli_bcfg_default(&bc);
@@ -112,8 +112,8 @@ int fv_cmd_mix(int argc, char **argv) {
         fprintf(stderr, "%s\n", e.msg);
         return 2;
     }
-    const int unit = bc.unit, block = bc.block, threads = bc.dp.threads;
-    const double lambda = bc.lambda, target = bc.target;
+    const int unit = bc.b.unit, block = bc.b.block, threads = bc.b.dp.threads;
+    const double lambda = bc.b.lambda, target = bc.b.target;
     fv_vmix_mode mode;
     const char *usage_err = NULL;
     char ubuf[FV_ERR_MAX + 16];
@@ -151,15 +151,15 @@ int fv_cmd_mix(int argc, char **argv) {
     /* bounds, once per client shard, from the client's own images */
     fv_dataset dpview = *first;
     if (dp_limit > 0 && dpview.n > dp_limit) dpview.n = dp_limit;
-    bc.ws_min = ws_min;
-    bc.ws_max = ws_max;
-    bc.dp.images = &dpview;
-    fv_vmixcli_bounds b;
-    if (fv_vmixcli_bounds_compute(&b, &bc, first->h, first->w, &e) != 0) {
-        if (b.nrows || b.ndp) fv_vmixcli_bounds_print(stderr, &b, &bc);
+    bc.b.ws_min = ws_min;
+    bc.b.ws_max = ws_max;
+    bc.b.dp.images = &dpview;
+    fv_vmix_bounds b;
+    if (fv_vmix_bounds_compute(&b, &bc.b, first->h, first->w, &e) != 0) {
+        if (b.nrows || b.ndp) fv_vmixcli_bounds_print(stderr, &b, &bc.b);
         goto fail;
     }
-    fv_vmixcli_bounds_print(stderr, &b, &bc);
+    fv_vmixcli_bounds_print(stderr, &b, &bc.b);
     fv_vmix_params p;
     fv_vmix_params_default(&p);
     p.ws_min = b.ws_min;
@@ -225,7 +225,7 @@ int fv_cmd_mix(int argc, char **argv) {
         fv_json_num(&j, "target_vfe", target);
         fv_json_int(&j, "ws_min", b.ws_min);
         fv_json_int(&j, "ws_max", b.ws_max);
-        fv_vmixcli_bounds_json(&j, &b, &bc);
+        fv_vmixcli_bounds_json(&j, &b, &bc.b);
         if (have[0]) stats_json(&j, dataset ? "train" : "images", &st[0], secs[0]);
         if (have[1]) stats_json(&j, dataset ? "test" : "images", &st[1], secs[1]);
         if (preview > 0) fv_json_str(&j, "preview", prev);

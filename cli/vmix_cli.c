@@ -75,49 +75,7 @@ int fv_vmixcli_parse_shape(const char *s, int *c, int *h, int *w, fv_err *e) {
     return fv_err_set(e, "--shape '%s' is not CxHxW or HxW with positive sizes (e.g. 1x28x28, 3x32x32)", s);
 }
 
-int fv_vmixcli_bounds_compute(fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg, int h, int w, fv_err *e) {
-    memset(b, 0, sizeof *b);
-    if (cfg->ws_min > 0) {
-        b->ws_min = cfg->ws_min;
-    } else {
-        if (!(cfg->target > 0.0)) return fv_err_set(e, "give --target-vfe V (the privacy target) or --ws-min");
-        if (fv_vmix_ws_min(&b->ws_min_model, b->rows, &b->nrows, h, w, cfg->block, cfg->unit, cfg->lambda,
-                           cfg->target, cfg->alpha, e) != 0)
-            return -1;
-        b->ws_min = b->ws_min_model;
-    }
-    if (cfg->ws_max > 0) {
-        b->ws_max = cfg->ws_max;
-    } else {
-        if (cfg->d_max >= 0.0) {
-            if (fv_vmix_ws_max(&b->ws_max_model, b->dp, &b->ndp, h, w, cfg->d_max, &cfg->dp, e) != 0) return -1;
-            b->d_max = cfg->d_max;
-        } else {
-            if (fv_vmix_ws_max_rel(&b->ws_max_model, &b->d_max, b->dp, &b->ndp, h, w, cfg->d_rel, &cfg->dp, e) != 0)
-                return fv_err_prefix(e, "--d-rel: ");
-        }
-        b->ws_max = b->ws_max_model;
-    }
-    if (b->ws_min > b->ws_max) {
-        if (cfg->prefer && strcmp(cfg->prefer, "privacy") == 0) {
-            b->ws_max = b->ws_min;
-            b->resolved = "privacy";
-        } else if (cfg->prefer && strcmp(cfg->prefer, "utility") == 0) {
-            b->ws_min = b->ws_max;
-            b->resolved = "utility";
-        } else {
-            return fv_err_set(e, "WS_min = %d (privacy: V* = %g) > WS_max = %d (utility: d* = %g): the targets "
-                              "conflict; lower --target-vfe, raise --d-max or --d-rel, or choose with --prefer "
-                              "privacy|utility",
-                              b->ws_min, cfg->target, b->ws_max, b->d_max);
-        }
-    }
-    if (b->ws_min < cfg->unit)
-        return fv_err_set(e, "WS = %d is smaller than the shuffle unit %d", b->ws_min, cfg->unit);
-    return 0;
-}
-
-void fv_vmixcli_bounds_print(FILE *f, const fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg) {
+void fv_vmixcli_bounds_print(FILE *f, const fv_vmix_bounds *b, const fv_vmix_bounds_cfg *cfg) {
     if (b->nrows) {
         fprintf(f, "WS_min model (V* = %g, alpha = %g, block %d, unit %d):\n  %6s %8s %8s %10s %9s\n", cfg->target,
                 cfg->alpha, cfg->block, cfg->unit, "WS", "k_in", "k_all", "quantile", "model_vfe");
@@ -134,15 +92,16 @@ void fv_vmixcli_bounds_print(FILE *f, const fv_vmixcli_bounds *b, const fv_vmixc
         for (int i = 0; i < b->ndp; i++)
             fprintf(f, "  %6d %9.4f%s\n", 1 << i, b->dp[i], (1 << i) == b->ws_max_model ? "  <- WS_max" : "");
     }
-    fprintf(f, "WS_min = %d, WS_max = %d%s%s\n", b->ws_min, b->ws_max, b->resolved ? ", conflict resolved for " : "",
-            b->resolved ? b->resolved : "");
+    int resolved = b->resolved != FV_VMIX_CONFLICT_ERROR;
+    fprintf(f, "WS_min = %d, WS_max = %d%s%s\n", b->ws_min, b->ws_max, resolved ? ", conflict resolved for " : "",
+            resolved ? fv_vmix_conflict_name(b->resolved) : "");
 }
 
-void fv_vmixcli_bounds_json(fv_json *j, const fv_vmixcli_bounds *b, const fv_vmixcli_bcfg *cfg) {
+void fv_vmixcli_bounds_json(fv_json *j, const fv_vmix_bounds *b, const fv_vmix_bounds_cfg *cfg) {
     fv_json_obj_begin(j, "bounds");
     fv_json_int(j, "ws_min", b->ws_min);
     fv_json_int(j, "ws_max", b->ws_max);
-    if (b->resolved) fv_json_str(j, "conflict_resolved_for", b->resolved);
+    if (b->resolved != FV_VMIX_CONFLICT_ERROR) fv_json_str(j, "conflict_resolved_for", fv_vmix_conflict_name(b->resolved));
     if (b->nrows) {
         fv_json_obj_begin(j, "ws_min_model");
         fv_json_num(j, "target_vfe", cfg->target);
@@ -188,41 +147,43 @@ void fv_vmixcli_bounds_json(fv_json *j, const fv_vmixcli_bounds *b, const fv_vmi
 
 void fv_vmixcli_bcfg_default(fv_vmixcli_bcfg *cfg) {
     memset(cfg, 0, sizeof *cfg);
-    cfg->target = FV_VMIX_DEFAULT_TARGET;
-    cfg->alpha = 0.05;
-    cfg->lambda = 1.0;
-    cfg->block = 8;
-    cfg->unit = 1;
-    cfg->d_max = -1.0; /* not given: d_rel applies */
-    cfg->d_rel = FV_VMIX_DEFAULT_DREL;
-    fv_dp_cfg_default(&cfg->dp);
-    cfg->dp_seed = (int)cfg->dp.seed;
-    cfg->dp.threads = 0;
+    fv_vmix_bounds_cfg_default(&cfg->b);
+    cfg->b.words = (fv_vmix_bounds_words){"--target-vfe", "--d-max or --d-rel", "choose with --prefer privacy|utility",
+                                          "--unit"};
+    cfg->dp_seed = (int)cfg->b.dp.seed;
 }
 
 void fv_vmixcli_bound_flags(fv_flag *out, fv_vmixcli_bcfg *cfg) {
+    fv_vmix_bounds_cfg *b = &cfg->b;
     const fv_flag f[FV_VMIXCLI_BOUND_FLAGS] = {
-        {"target-vfe", FV_FLAG_FLOAT, &cfg->target, "privacy target V* (in units of lambda): sets WS_min", 1e-9, 1e9},
-        {"alpha", FV_FLAG_FLOAT, &cfg->alpha, "V* must be reached with probability 1 - alpha (model)", 1e-9, 0.999999},
-        {"d-max", FV_FLAG_FLOAT, &cfg->d_max, "utility limit d*, the largest accepted output deviation: sets WS_max (default: --d-rel)", 0, 1e9},
-        {"d-rel", FV_FLAG_FLOAT, &cfg->d_rel, "d* relative to d_p of the whole image, used without --d-max (0.55: WS_max 4 on MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md)", 1e-6, 1},
-        {"block", FV_FLAG_INT, &cfg->block, "VFE block size B", 1, 65535},
-        {"unit", FV_FLAG_INT, &cfg->unit, "shuffle unit u x u (1: pixel level)", 1, 4096},
-        {"lambda", FV_FLAG_FLOAT, &cfg->lambda, "VFE scale lambda", 1e-9, 1e9},
-        {"kernel", FV_FLAG_INT, &cfg->dp.kernel, "WS_max model: convolution kernel CK", 1, 64},
-        {"pool", FV_FLAG_INT, &cfg->dp.pool, "WS_max model: max-pool size PK (stride PK)", 1, 64},
-        {"quantile", FV_FLAG_FLOAT, &cfg->dp.p, "WS_max model: quantile p of the output deviation", 1e-6, 0.999999},
-        {"trials", FV_FLAG_INT, &cfg->dp.trials, "WS_max model: Monte Carlo trials per window size", 1, 10000000},
+        {"target-vfe", FV_FLAG_FLOAT, &b->target, "privacy target V* (in units of lambda): sets WS_min", FV_VMIX_TARGET_LO, FV_VMIX_TARGET_HI},
+        {"alpha", FV_FLAG_FLOAT, &b->alpha, "V* must be reached with probability 1 - alpha (model)", FV_VMIX_ALPHA_LO, FV_VMIX_ALPHA_HI},
+        {"d-max", FV_FLAG_FLOAT, &b->d_max, "utility limit d*, the largest accepted output deviation: sets WS_max (default: --d-rel)", FV_VMIX_DMAX_LO, FV_VMIX_DMAX_HI},
+        {"d-rel", FV_FLAG_FLOAT, &b->d_rel, "d* relative to d_p of the whole image, used without --d-max (the default selects WS_max 4 on MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md)", FV_VMIX_DREL_LO, FV_VMIX_DREL_HI},
+        {"block", FV_FLAG_INT, &b->block, "VFE block size B", FV_VMIX_BLOCK_LO, FV_VMIX_BLOCK_HI},
+        {"unit", FV_FLAG_INT, &b->unit, "shuffle unit u x u (1: pixel level), a power of two; a WS_min below it is an error", FV_VMIX_UNIT_LO, FV_VMIX_UNIT_HI},
+        {"lambda", FV_FLAG_FLOAT, &b->lambda, "VFE scale lambda", FV_VMIX_LAMBDA_LO, FV_VMIX_LAMBDA_HI},
+        {"kernel", FV_FLAG_INT, &b->dp.kernel, "WS_max model: convolution kernel CK", FV_VMIX_LAYER_LO, FV_VMIX_LAYER_HI},
+        {"pool", FV_FLAG_INT, &b->dp.pool, "WS_max model: max-pool size PK (stride PK)", FV_VMIX_LAYER_LO, FV_VMIX_LAYER_HI},
+        {"quantile", FV_FLAG_FLOAT, &b->dp.p, "WS_max model: quantile p of the output deviation", FV_VMIX_P_LO, FV_VMIX_P_HI},
+        {"trials", FV_FLAG_INT, &b->dp.trials, "WS_max model: Monte Carlo trials per window size", FV_VMIX_TRIALS_LO, FV_VMIX_TRIALS_HI},
         {"seed", FV_FLAG_INT, &cfg->dp_seed, "WS_max model: Monte Carlo seed", 0, 2147483647},
-        {"threads", FV_FLAG_INT, &cfg->dp.threads, "threads (0: all cores; results do not depend on it)", 0, 1024},
+        {"threads", FV_FLAG_INT, &b->dp.threads, "threads (0: all cores; results do not depend on it)", 0, 1024},
         {"prefer", FV_FLAG_STRING, &cfg->prefer, "who wins when WS_min > WS_max: privacy or utility (default: stop)", 0, 0},
     };
     memcpy(out, f, sizeof f);
 }
 
 int fv_vmixcli_bcfg_finish(fv_vmixcli_bcfg *cfg, fv_err *e) {
-    if (cfg->prefer && strcmp(cfg->prefer, "privacy") != 0 && strcmp(cfg->prefer, "utility") != 0)
-        return fv_err_set(e, "--prefer must be privacy or utility, not '%s'", cfg->prefer);
-    cfg->dp.seed = (uint64_t)cfg->dp_seed;
+    cfg->b.conflict = FV_VMIX_CONFLICT_ERROR;
+    if (cfg->prefer) {
+        if (strcmp(cfg->prefer, fv_vmix_conflict_name(FV_VMIX_CONFLICT_PRIVACY)) == 0)
+            cfg->b.conflict = FV_VMIX_CONFLICT_PRIVACY;
+        else if (strcmp(cfg->prefer, fv_vmix_conflict_name(FV_VMIX_CONFLICT_UTILITY)) == 0)
+            cfg->b.conflict = FV_VMIX_CONFLICT_UTILITY;
+        else
+            return fv_err_set(e, "--prefer must be privacy or utility, not '%s'", cfg->prefer);
+    }
+    cfg->b.dp.seed = (uint64_t)cfg->dp_seed;
     return 0;
 }

@@ -18,8 +18,6 @@
 
 #define MAX_LINES_BYTES (64u << 20)
 
-static const char *const KIND[] = {"none", "gan", "dlg", "mia", "gan_active"};
-
 struct fv_attacker {
     fv_config cfg;
     char dir[1024], out_dir[1100];
@@ -101,7 +99,7 @@ static void others_fill(fv_attacker *a) {
  * read: it knows no attack). */
 static int check_victim(fv_attacker *a, fv_err *e) {
     const fv_config *c = &a->cfg;
-    if (fv_attack_settings_check(KIND[c->attack_kind], c->attack_settings, e) != 0)
+    if (fv_attack_settings_check(fv_config_attack_kind_name(c->attack_kind), c->attack_settings, e) != 0)
         return fv_err_prefix(e, "%s: [attack] settings: ", c->file);
     int victim = c->attack_client, nv = fv_partition_size(&a->part, victim);
     const int *idx = fv_partition_indices(&a->part, victim);
@@ -151,7 +149,7 @@ static int check_victim(fv_attacker *a, fv_err *e) {
     int gan = c->attack_kind == FV_ATTACK_GAN || c->attack_kind == FV_ATTACK_GAN_ACTIVE;
     if ((gan && a->n_heldout < 2) || (c->attack_kind == FV_ATTACK_MIA && a->n_heldout < 8))
         return fv_err_set(e, "%s: [data] train_size: only %d training images are held out beyond it; [attack] "
-                          "kind = %s needs more", c->file, a->n_heldout, KIND[c->attack_kind]);
+                          "kind = %s needs more", c->file, a->n_heldout, fv_config_attack_kind_name(c->attack_kind));
     return 0;
 }
 
@@ -239,7 +237,7 @@ fv_attacker *fv_attacker_new(const fv_attacker_opts *o, fv_err *e) {
     a->n_params = o->n_params;
     a->threads = o->threads > 0 ? o->threads : 1;
     a->rounds = fv_malloc(sizeof(int) * (size_t)a->cfg.rounds);
-    a->n_rounds = fv_config_attack_rounds(&a->cfg, a->rounds, a->cfg.rounds);
+    a->n_rounds = fv_attack_rounds(&a->cfg, a->rounds, a->cfg.rounds);
     FV_ASSERT(a->n_rounds >= 1); /* fv_config_check passed */
     a->upload = fv_malloc(sizeof(float) * a->n_params * 2);
     a->global = a->upload + a->n_params;
@@ -278,7 +276,7 @@ static int attack_job(void *arg) {
 }
 
 /* The headline figures of an attack's JSON (the full object is in attacks.jsonl). */
-static void headline(fv_json *h, int kind, const json_t *r) {
+static void headline(fv_json *h, fv_attack_kind kind, const json_t *r) {
     if (kind == FV_ATTACK_GAN || kind == FV_ATTACK_GAN_ACTIVE) {
         const json_t *l = json_object_get(r, "leakage");
         fv_json_num(h, "target_class", fv_jr_num(json_object_get(r, "target_class"), NAN));
@@ -317,7 +315,9 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
                         void (*log)(void *lctx, const char *line), void *lctx) {
     if (!a || !is_attack_round(a, round)) return NULL;
     const fv_config *c = &a->cfg;
-    int kind = c->attack_kind, victim = c->attack_client;
+    fv_attack_kind kind = c->attack_kind;
+    const char *kname = fv_config_attack_kind_name(kind);
+    int victim = c->attack_client;
     char tag[64], msg[FV_ERR_MAX + 128];
     snprintf(tag, sizeof tag, "r%d_c%d", round, victim);
     fv_json line, h;
@@ -325,12 +325,12 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
     fv_json_begin(&h);
     fv_json_int(&line, "round", round);
     fv_json_int(&line, "client", victim);
-    fv_json_str(&line, "kind", KIND[kind]);
-    fv_json_str(&h, "kind", KIND[kind]);
+    fv_json_str(&line, "kind", kname);
+    fv_json_str(&h, "kind", kname);
     fv_json_int(&h, "client", victim);
     if (a->captured_round != round) {
         snprintf(msg, sizeof msg, "round %d: no %s attack: client %d's update was not accepted this round", round,
-                 KIND[kind], victim);
+                 kname, victim);
         log(lctx, msg);
         fv_json_str(&line, "status", "skipped");
         fv_json_str(&line, "reason", "the client's update was not accepted (dropped)");
@@ -343,12 +343,12 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
         else snprintf(settings, sl, "%s", c->attack_settings);
         fv_attack_request rq;
         memset(&rq, 0, sizeof rq);
-        rq.attack = KIND[kind];
+        rq.attack = kname;
         rq.settings = settings;
         rq.model = c->model;
         rq.input = (fv_shape){a->data.c, a->data.h, a->data.w};
         int active = kind == FV_ATTACK_GAN_ACTIVE;
-        rq.classes = a->data.classes + active; /* gan_active: the fake class is the last output */
+        rq.classes = fv_attack_model_classes(kind, a->data.classes);
         rq.norm = a->norm;
         rq.upload = active ? a->global : a->upload; /* gan_active: the D the attacker's G trained on */
         rq.global = a->global;
@@ -365,7 +365,7 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
         rq.out_dir = a->out_dir;
         rq.tag = tag;
         rq.seed = fv_attack_seed((uint64_t)c->seed, round, victim);
-        snprintf(msg, sizeof msg, "round %d: %s attack %s client %d%s (%s)", round, KIND[kind], active ? "by" : "on",
+        snprintf(msg, sizeof msg, "round %d: %s attack %s client %d%s (%s)", round, kname, active ? "by" : "on",
                  victim, active ? ": replaying its generator" : "'s upload", *settings ? settings : "default settings");
         log(lctx, msg);
         job j = {.rq = &rq, .threads = a->threads};
@@ -378,7 +378,7 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
         json_t *r = NULL;
         if (j.rc == 0 && !(r = fv_jr_parse(j.json, strlen(j.json), &j.e))) j.rc = -1;
         if (j.rc != 0) {
-            snprintf(msg, sizeof msg, "round %d: the %s attack on client %d failed: %s", round, KIND[kind], victim,
+            snprintf(msg, sizeof msg, "round %d: the %s attack on client %d failed: %s", round, kname, victim,
                      j.e.msg);
             log(lctx, msg);
             fv_json_str(&line, "status", "failed");
@@ -395,7 +395,7 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
                 fv_json_str(&h, "grid", grid);
             }
             snprintf(msg, sizeof msg, "round %d: %s attack on client %d done in %.1f s (attacks.jsonl)", round,
-                     KIND[kind], victim, secs);
+                     kname, victim, secs);
             log(lctx, msg);
         }
         json_decref(r);

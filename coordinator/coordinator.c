@@ -18,6 +18,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "attack_api.h"
 #include "fl/aggregate.h"
 #include "attacker.h"
 #include "data/data.h"
@@ -1031,7 +1032,7 @@ fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
     c->client_n = fv_malloc((size_t)c->cfg.clients * sizeof(int));
     for (int i = 0; i < c->cfg.clients; i++) c->client_n[i] = fv_partition_size(&part, i);
     c->pstats = fv_partition_describe(&part, train.y, train.classes);
-    c->net = fv_exp_model(&c->cfg, &train, e);
+    c->net = fv_exp_model(&c->cfg, &train, fv_attack_model_classes(c->cfg.attack_kind, train.classes), e);
     if (!c->net) goto fail;
     c->n_params = c->net->n_params;
     fv_opt_cfg oc = fv_exp_opt_cfg(&c->cfg);

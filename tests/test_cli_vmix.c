@@ -1,7 +1,9 @@
 /* test_cli_vmix.c: the VisualMixer commands (`fedvim keygen`, `vfe`, `bounds`, `mix`) run as a
  * user runs them, through $FEDVIM_BIN: the error cases must exit non-zero with a message naming
  * the input and the values involved, and the success paths must write what they promise and
- * print one JSON object last on stdout. Skips (77) when FEDVIM_BIN is not set. */
+ * print one JSON object last on stdout. Also: the commands and a federated run's config
+ * (fl/experiment.h) get the same bounds from the same inputs, and the same defaults.
+ * Skips (77) when FEDVIM_BIN is not set. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fl/config.h"
+#include "fl/experiment.h"
 #include "io/png_io.h"
 #include "rng.h"
 
@@ -216,6 +220,126 @@ static void test_mix(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* PNG files DIR_/names[0..n) as one CHW data set, as `fedvim mix` reads them. */
+static void load_pngs(fv_dataset *d, const char *const *names, int n) {
+    memset(d, 0, sizeof *d);
+    for (int i = 0; i < n; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", DIR_, names[i]);
+        uint8_t *px;
+        int w, h, c;
+        fv_err e;
+        assert_int_equal(fv_png_read(p, &px, &w, &h, &c, &e), 0);
+        if (i == 0) {
+            *d = (fv_dataset){.n = n, .c = c, .h = h, .w = w, .classes = 1};
+            d->x = fv_malloc((size_t)n * c * h * w);
+            d->y = fv_calloc((size_t)n, 1);
+        }
+        assert_true(c == d->c && h == d->h && w == d->w);
+        for (int ch = 0; ch < c; ch++)
+            for (long k = 0; k < (long)h * w; k++) d->x[((size_t)i * c + ch) * h * w + k] = px[k * c + ch];
+        free(px);
+    }
+}
+
+/* Regression: a federated run (fv_exp_vmix_params) raised WS_min to the shuffle unit silently
+ * where `fedvim mix` refused. Both now take the one rule of vmix_bounds.h: on the same images,
+ * seed and settings they give the same bounds, and refuse the same unit case. */
+static void test_one_rule(void **state) {
+    (void)state;
+    assert_int_equal(fv("keygen --out %s/r.key", DIR_), 0);
+    const char *names[] = {"a.png", "b.png"};
+    fv_dataset d;
+    load_pngs(&d, names, 2);
+    fv_config c;
+    fv_config_defaults(&c);
+    fv_err e = {{0}};
+    assert_int_equal(fv_config_set(&c, "visualmixer.trials=200", &e), 0);
+    struct {
+        const char *flags, *sets[3];
+    } cases[] = {
+        {"--target-vfe 0.3 --d-max 3", {"visualmixer.vfe_target=0.3", "visualmixer.d_star=3", NULL}},
+        {"", {NULL}}, /* the defaults: V* 0.5, d* relative */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        fv_config ck = c;
+        for (int i = 0; cases[k].sets[i]; i++) assert_int_equal(fv_config_set(&ck, cases[k].sets[i], &e), 0);
+        fv_vmix_params p;
+        fv_exp_bounds b;
+        assert_int_equal(fv_exp_vmix_params(&ck, &d, 1 /* the commands' --seed default */, 1, &p, &b, &e), 0);
+        assert_int_equal(fv("mix --key %s/r.key --out %s/rule%zu --trials 200 %s --preview 0 --json %s/a.png %s/b.png",
+                            DIR_, DIR_, k, cases[k].flags, DIR_, DIR_),
+                         0);
+        char want[64];
+        snprintf(want, sizeof want, "\"ws_min\":%d,\"ws_max\":%d,", b.ws_min, b.ws_max);
+        if (!strstr(last_json(), want)) fail_msg("config gives %s, fedvim mix: %s", want, last_json());
+    }
+    /* the unit case: utility wins a conflict and lowers WS_min below the unit: both refuse */
+    fv_config cu = c;
+    const char *sets[] = {"visualmixer.unit=4", "visualmixer.vfe_target=0.1", "visualmixer.d_star=0.01",
+                          "visualmixer.conflict=utility"};
+    for (int i = 0; i < 4; i++) assert_int_equal(fv_config_set(&cu, sets[i], &e), 0);
+    fv_vmix_params p;
+    fv_exp_bounds b;
+    assert_int_equal(fv_exp_vmix_params(&cu, &d, 1, 1, &p, &b, &e), -1);
+    assert_non_null(strstr(e.msg, "[visualmixer] WS_min = 1 (lowered to WS_max: utility won) is smaller than the "
+                                  "shuffle unit 4"));
+    assert_non_null(strstr(e.msg, "set unit to at most 1"));
+    assert_int_equal(fv("mix --key %s/r.key --out %s/ruleu --trials 200 --unit 4 --target-vfe 0.1 --d-max 0.01 "
+                        "--prefer utility %s/a.png %s/b.png",
+                        DIR_, DIR_, DIR_, DIR_),
+                     1);
+    assert_non_null(strstr(ERR, "WS_min = 1 (lowered to WS_max: utility won) is smaller than the shuffle unit 4"));
+    assert_non_null(strstr(ERR, "set --unit to at most 1"));
+    fv_dataset_free(&d);
+}
+
+/* The default a command's --help shows for --flag, as a number. */
+static double help_default(const char *flag) {
+    char key[64];
+    snprintf(key, sizeof key, "  --%s ", flag);
+    const char *l = strstr(OUT, key);
+    if (!l) l = strstr(ERR, key);
+    if (!l) fail_msg("--%s is not in the help", flag);
+    const char *eol = strchr(l, '\n'), *d = strstr(l, "(default ");
+    if (!d || (eol && d > eol)) fail_msg("--%s shows no default", flag);
+    return strtod(d + 9, NULL);
+}
+
+/* `fedvim bounds`, `fedvim mix` and the config share one set of defaults (vmix_defaults.h). */
+static void test_defaults_agree(void **state) {
+    (void)state;
+    fv_config c;
+    fv_config_defaults(&c);
+    const struct {
+        const char *flag;
+        double config;
+    } keys[] = {
+        {"target-vfe", c.vmix_vfe_target}, {"alpha", c.vmix_alpha}, {"d-rel", c.vmix_d_rel},
+        {"block", c.vmix_block},           {"unit", c.vmix_unit},   {"lambda", c.vmix_lambda},
+        {"quantile", c.vmix_p},            {"trials", c.vmix_trials},
+    };
+    const char *cmds[] = {"bounds", "mix"};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(fv("%s --help", cmds[k]), 0);
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            if (help_default(keys[i].flag) != keys[i].config)
+                fail_msg("fedvim %s --%s defaults to %g, the config to %g", cmds[k], keys[i].flag,
+                         help_default(keys[i].flag), keys[i].config);
+    }
+    assert_true(c.vmix_d_star == FV_CFG_AUTO); /* d* relative, as the commands without --d-max */
+    assert_int_equal(c.vmix_conflict, FV_VMIX_CONFLICT_ERROR); /* as the commands without --prefer */
+    /* and the config's bounds parameters are the rule's defaults */
+    fv_vmix_bounds_cfg fromcfg, def;
+    fv_exp_vmix_bounds_cfg(&c, &fromcfg);
+    fv_vmix_bounds_cfg_default(&def);
+    assert_true(fromcfg.target == def.target && fromcfg.alpha == def.alpha && fromcfg.lambda == def.lambda);
+    assert_true(fromcfg.block == def.block && fromcfg.unit == def.unit && fromcfg.d_max == def.d_max);
+    assert_true(fromcfg.d_rel == def.d_rel && fromcfg.dp.p == def.dp.p && fromcfg.dp.trials == def.dp.trials);
+    assert_true(fromcfg.dp.kernel == def.dp.kernel && fromcfg.dp.pool == def.dp.pool);
+    assert_int_equal(fromcfg.conflict, def.conflict);
+}
+
 int main(void) {
     BIN = getenv("FEDVIM_BIN");
     if (!BIN || access(BIN, X_OK) != 0) {
@@ -227,6 +351,8 @@ int main(void) {
         cmocka_unit_test(test_vfe),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_mix),
+        cmocka_unit_test(test_one_rule),
+        cmocka_unit_test(test_defaults_agree),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,11 +1,12 @@
 /* test_config.c: the experiment config: defaults, parsing, every kind of error naming
- * file:line and the key, --set overrides, cross-key checks, and the resolved text reading back
- * to the identical config. */
+ * file:line and the key, --set overrides, cross-key checks, the resolved text reading back
+ * to the identical config, and choice keys tied to their C enums. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,7 +40,8 @@ static void test_defaults_valid(void **state) {
     assert_int_equal(c.partition, FV_PART_IID);
     assert_int_equal(fv_config_clients_per_round(&c), 10);
     assert_true(c.vmix_d_star == FV_CFG_AUTO); /* d* relative to the shard by default */
-    assert_true(c.vmix_d_rel == 0.55);
+    assert_true(c.vmix_d_rel == FV_VMIX_DREL_DEF);
+    assert_true(c.vmix_vfe_target == FV_VMIX_TARGET_DEF && c.vmix_trials == FV_VMIX_TRIALS_DEF);
 }
 
 static void test_parse_good(void **state) {
@@ -56,7 +58,7 @@ static void test_parse_good(void **state) {
     assert_true(c.seed == 123456789012LL);
     assert_int_equal(c.partition, FV_PART_DIRICHLET);
     assert_true(c.alpha == 0.1);
-    assert_int_equal(c.optimizer, 2);
+    assert_int_equal(c.optimizer, FV_OPT_STADAM);
     assert_int_equal(c.nesterov, 1);
     assert_string_equal(c.dataset, "synthetic");
     assert_int_equal(fv_config_clients_per_round(&c), 7); /* floor(0.35 * 20) */
@@ -97,7 +99,7 @@ static void test_set_override(void **state) {
     assert_int_equal(fv_config_set(&c, "fl.rounds=50", &e), 0);
     assert_int_equal(c.rounds, 50);
     assert_int_equal(fv_config_set(&c, "training.optimizer=adam", &e), 0);
-    assert_int_equal(c.optimizer, 1);
+    assert_int_equal(c.optimizer, FV_OPT_ADAM);
     assert_int_equal(fv_config_set(&c, "fl.rounds=-1", &e), -1);
     assert_non_null(strstr(e.msg, "--set fl.rounds=-1: [fl] rounds"));
     assert_int_equal(fv_config_set(&c, "fl.nope=1", &e), -1);
@@ -179,12 +181,80 @@ static void test_load_file(void **state) {
     assert_non_null(strstr(e.msg, "/nonexistent/x.ini"));
 }
 
+/* key=word must store value; the resolved text writes the word back. */
+static void expect_choice(const char *key, const char *word, int value, size_t off) {
+    fv_config c;
+    fv_err e = {{0}};
+    char a[128];
+    fv_config_defaults(&c);
+    snprintf(a, sizeof a, "%s=%s", key, word);
+    if (fv_config_set(&c, a, &e) != 0) fail_msg("%s: %s", a, e.msg);
+    int got;
+    memcpy(&got, (const char *)&c + off, sizeof got);
+    if (got != value) fail_msg("%s stored %d, the enum says %d", a, got, value);
+    if (value == FV_ATTACK_NONE && strcmp(key, "attack.kind") == 0) return; /* [attack] is not written */
+    char line[128];
+    snprintf(line, sizeof line, "\n%s = %s\n", strchr(key, '.') + 1, word);
+    char *w = fv_config_write(&c);
+    if (!strstr(w, line)) fail_msg("the resolved text lacks '%s'", line + 1);
+    free(w);
+}
+
+#define CHOICE(key, word, value, member) \
+    expect_choice(key, word, (int)(value), offsetof(fv_config, member))
+
+/* Every choice key's words map to their C enum values; where the enum's module names its values
+ * (optim.h, vmix.h, vmix_bounds.h), the config uses the same words. */
+static void test_choices_typed(void **state) {
+    (void)state;
+    for (fv_opt_kind k = FV_OPT_SGD; k <= FV_OPT_STADAM; k++) CHOICE("training.optimizer", fv_opt_kind_name(k), k, optimizer);
+    for (fv_vmix_mode m = FV_VMIX_SPATIAL_CHROMATIC; m <= FV_VMIX_SPATIAL; m++)
+        CHOICE("visualmixer.mode", fv_vmix_mode_name(m), m, vmix_mode);
+    for (fv_vmix_conflict k = FV_VMIX_CONFLICT_ERROR; k <= FV_VMIX_CONFLICT_UTILITY; k++)
+        CHOICE("visualmixer.conflict", fv_vmix_conflict_name(k), k, vmix_conflict);
+    for (fv_attack_kind k = FV_ATTACK_NONE; k <= FV_ATTACK_GAN_ACTIVE; k++)
+        CHOICE("attack.kind", fv_config_attack_kind_name(k), k, attack_kind);
+    CHOICE("partition.scheme", "iid", FV_PART_IID, partition);
+    CHOICE("partition.scheme", "dirichlet", FV_PART_DIRICHLET, partition);
+    CHOICE("partition.scheme", "shards", FV_PART_SHARDS, partition);
+    CHOICE("training.opt_state", "reset", FV_OPTSTATE_RESET, opt_state);
+    CHOICE("training.opt_state", "keep", FV_OPTSTATE_KEEP, opt_state);
+    assert_string_equal(fv_config_attack_kind_name(FV_ATTACK_GAN_ACTIVE), "gan_active");
+    /* an unknown word lists the table's words */
+    fv_config c;
+    fv_err e = {{0}};
+    fv_config_defaults(&c);
+    assert_int_equal(fv_config_set(&c, "training.optimizer=lbfgs", &e), -1);
+    assert_non_null(strstr(e.msg, "'lbfgs' is not one of sgd|adam|stadam"));
+    assert_int_equal(fv_config_set(&c, "data.dataset=imagenet", &e), -1);
+    assert_non_null(strstr(e.msg, "not one of mnist|fashion|cmnist|cifar10|synthetic"));
+    /* a flag offering a key's choices reads them from the same table */
+    int v = -1;
+    assert_int_equal(fv_config_choice_value("partition", "scheme", "shards", &v, &e), 0);
+    assert_int_equal(v, FV_PART_SHARDS);
+    assert_int_equal(fv_config_choice_value("partition", "scheme", "uniform", &v, &e), -1);
+    assert_non_null(strstr(e.msg, "'uniform' is not one of iid|dirichlet|shards"));
+    /* --help-config lists every choice key's words */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    fv_config_print_schema(f);
+    fclose(f);
+    const char *lists[] = {"one of mnist|fashion|cmnist|cifar10|synthetic", "one of iid|dirichlet|shards",
+                           "one of sgd|adam|stadam", "one of reset|keep", "one of spatial+chromatic|spatial",
+                           "one of error|privacy|utility", "one of none|gan|dlg|mia|gan_active"};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (!strstr(buf, lists[i])) fail_msg("--help-config lacks '%s'", lists[i]);
+    free(buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_valid),      cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_errors_name_line_and_key), cmocka_unit_test(test_set_override),
         cmocka_unit_test(test_check_cross_keys),    cmocka_unit_test(test_resolved_roundtrip),
-        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_load_file),           cmocka_unit_test(test_choices_typed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "attack_api.h"
 #include "fl/config.h"
 #include "fv_common.h"
 
@@ -174,8 +175,14 @@ static void test_config(void **state) {
     assert_int_equal(fv_config_parse(&c, "g.ini", text, strlen(text), &e), 0);
     assert_int_equal(fv_config_check(&c, &e), 0);
     int rs[4];
-    assert_int_equal(fv_config_attack_rounds(&c, rs, 4), 4);
+    assert_int_equal(fv_config_round_list(&c, rs, 4), 0); /* the config lists none: the attack decides */
+    assert_int_equal(fv_attack_rounds(&c, rs, 4), 4);
     for (int i = 0; i < 4; i++) assert_int_equal(rs[i], i + 1);
+    assert_int_equal(fv_attack_rounds(&c, rs, 3), -1); /* more rounds than the caller holds */
+    /* the fake class is the attack's rule: one more output under gan_active only */
+    assert_int_equal(fv_attack_model_classes(FV_ATTACK_GAN_ACTIVE, 10), 11);
+    for (fv_attack_kind k = FV_ATTACK_NONE; k < FV_ATTACK_GAN_ACTIVE; k++)
+        assert_int_equal(fv_attack_model_classes(k, 10), 10);
     char *w = fv_config_write(&c);
     assert_non_null(strstr(w, "kind = gan_active\n"));
     fv_config back;

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "attack_api.h"
 #include "fl/config.h"
 #include "fv_common.h"
 
@@ -179,7 +180,7 @@ static void test_config_errors(void **state) {
     assert_int_equal(fv_config_parse(&c, "g.ini", text, strlen(text), &e), 0);
     assert_int_equal(fv_config_check(&c, &e), 0);
     int rs[9];
-    assert_int_equal(fv_config_attack_rounds(&c, rs, 9), 2);
+    assert_int_equal(fv_attack_rounds(&c, rs, 9), 2);
     assert_true(rs[0] == 3 && rs[1] == 9);
     char *w = fv_config_write(&c);
     assert_non_null(strstr(w, "[attack]\nkind = mia\nrounds = 3, 9\nclient = 2\n"));
@@ -196,7 +197,7 @@ static void test_config_errors(void **state) {
     snprintf(text, sizeof text, "[attack]\nkind = gan\n[fl]\nrounds = 7\n[data]\ndataset = synthetic\n");
     fv_config_defaults(&c);
     assert_int_equal(fv_config_parse(&c, "g.ini", text, strlen(text), &e), 0);
-    assert_int_equal(fv_config_attack_rounds(&c, rs, 9), 1);
+    assert_int_equal(fv_attack_rounds(&c, rs, 9), 1);
     assert_int_equal(rs[0], 7); /* empty: the last round */
 }
 

@@ -168,7 +168,7 @@ static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
     if (fv_exp_load_data(&w->cfg, w->o.data_dir, 1, &w->train, e) != 0) return -1;
     if (fv_exp_partition(&w->cfg, &w->train, &w->part, e) != 0) return -1;
     w->norm = fv_exp_norm(&w->cfg);
-    w->net = fv_exp_model(&w->cfg, &w->train, e);
+    w->net = fv_exp_model(&w->cfg, &w->train, fv_attack_model_classes(w->cfg.attack_kind, w->train.classes), e);
     if (!w->net) return -1;
     if (w->net->n_params != wel->n_params)
         return fv_err_set(e, "this worker builds %s with %zu parameters, the coordinator's has %llu (different "
@@ -267,7 +267,7 @@ static int active_data(worker *w, int client, int round, const fv_dataset *d, co
     const fv_config *c = &w->cfg;
     if (c->attack_kind != FV_ATTACK_GAN_ACTIVE || client != c->attack_client) return 0;
     int *rs = fv_malloc(sizeof(int) * (size_t)c->rounds);
-    int nr = fv_config_attack_rounds(c, rs, c->rounds), in = 0;
+    int nr = fv_attack_rounds(c, rs, c->rounds), in = 0;
     for (int i = 0; i < nr; i++) in |= rs[i] == round;
     free(rs);
     if (!in) return 0;
@@ -277,7 +277,7 @@ static int active_data(worker *w, int client, int round, const fv_dataset *d, co
     rq.settings = c->attack_settings;
     rq.model = c->model;
     rq.input = (fv_shape){w->train.c, w->train.h, w->train.w};
-    rq.classes = w->train.classes + 1;
+    rq.classes = fv_attack_model_classes(c->attack_kind, w->train.classes);
     rq.norm = w->norm;
     rq.upload = w->global;
     rq.n_params = w->net->n_params;

@@ -12,164 +12,200 @@
 
 #include "nn/models.h"
 
-typedef enum { T_INT, T_I64, T_FLOAT, T_BOOL, T_STRING, T_ENUM } key_type;
+/* T_ENUM: a word of the key's choice table, stored as its enum value; T_WORD: a word of the
+ * table, stored as the text (a data set is passed on by name). */
+typedef enum { T_INT, T_I64, T_FLOAT, T_BOOL, T_STRING, T_ENUM, T_WORD } key_type;
+
+/* A choice key's vocabulary: each word and the enum value it stands for (T_WORD: 0); a NULL name
+ * ends the table. These tables are the one place the words are written. */
+typedef struct {
+    const char *name;
+    int value;
+} choice;
+
+static const choice DATASETS[] = {{"mnist", 0}, {"fashion", 0}, {"cmnist", 0}, {"cifar10", 0}, {"synthetic", 0}, {NULL, 0}};
+static const choice SCHEMES[] = {
+    {"iid", FV_PART_IID}, {"dirichlet", FV_PART_DIRICHLET}, {"shards", FV_PART_SHARDS}, {NULL, 0}};
+static const choice OPTIMIZERS[] = {{"sgd", FV_OPT_SGD}, {"adam", FV_OPT_ADAM}, {"stadam", FV_OPT_STADAM}, {NULL, 0}};
+static const choice OPT_STATES[] = {{"reset", FV_OPTSTATE_RESET}, {"keep", FV_OPTSTATE_KEEP}, {NULL, 0}};
+static const choice VMIX_MODES[] = {
+    {"spatial+chromatic", FV_VMIX_SPATIAL_CHROMATIC}, {"spatial", FV_VMIX_SPATIAL}, {NULL, 0}};
+static const choice VMIX_CONFLICTS[] = {{"error", FV_VMIX_CONFLICT_ERROR},
+                                        {"privacy", FV_VMIX_CONFLICT_PRIVACY},
+                                        {"utility", FV_VMIX_CONFLICT_UTILITY},
+                                        {NULL, 0}};
+static const choice ATTACK_KINDS[] = {{"none", FV_ATTACK_NONE}, {"gan", FV_ATTACK_GAN},
+                                      {"dlg", FV_ATTACK_DLG},   {"mia", FV_ATTACK_MIA},
+                                      {"gan_active", FV_ATTACK_GAN_ACTIVE}, {NULL, 0}};
+
+/* T_ENUM keys store their value through an int: every such enum must be int-sized. */
+_Static_assert(sizeof(fv_part_scheme) == sizeof(int) && sizeof(fv_opt_kind) == sizeof(int) &&
+                   sizeof(fv_optstate_policy) == sizeof(int) && sizeof(fv_vmix_mode) == sizeof(int) &&
+                   sizeof(fv_vmix_conflict) == sizeof(int) && sizeof(fv_attack_kind) == sizeof(int),
+               "a choice key's enum is not int-sized");
 
 typedef struct {
     const char *section, *key;
     key_type type;
     size_t off;
-    const char *def;     /* default, as it would be written in the file */
-    double lo, hi;       /* inclusive range (numbers) */
-    const char *choices; /* T_ENUM: "a|b|c" (index = stored value); T_FLOAT: a keyword that
-                            stores FV_CFG_AUTO (e.g. "auto"), or NULL */
+    const char *def;        /* default, as it would be written in the file */
+    double lo, hi;          /* inclusive range (numbers) */
+    const choice *choices;  /* T_ENUM, T_WORD: the vocabulary */
+    const char *keyword;    /* T_FLOAT: a word that stores FV_CFG_AUTO (e.g. "auto"), or NULL */
     const char *help;
 } key_def;
 
 #define OFF(f) offsetof(fv_config, f)
+/* A vmix_defaults.h value as default text: the literal itself. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static const key_def SCHEMA[] = {
-    {"data", "dataset", T_ENUM, OFF(dataset), "mnist", 0, 0, "mnist|fashion|cmnist|cifar10|synthetic",
+    {"data", "dataset", T_WORD, OFF(dataset), "mnist", 0, 0, DATASETS, NULL,
      "training and test data (synthetic: class-dependent patterns plus noise, no files needed)"},
-    {"data", "dir", T_STRING, OFF(data_dir), "", 0, 0, NULL,
+    {"data", "dir", T_STRING, OFF(data_dir), "", 0, 0, NULL, NULL,
      "folder of the data set (empty: $FEDVIM_DATA/<dataset> or ./data/<dataset>)"},
-    {"data", "train_size", T_INT, OFF(train_size), "0", 0, 1e8, NULL,
+    {"data", "train_size", T_INT, OFF(train_size), "0", 0, 1e8, NULL, NULL,
      "use the first N training images (0: all; synthetic: 6000)"},
-    {"data", "test_size", T_INT, OFF(test_size), "0", 0, 1e8, NULL,
+    {"data", "test_size", T_INT, OFF(test_size), "0", 0, 1e8, NULL, NULL,
      "evaluate on the first N test images (0: all; synthetic: 1000)"},
-    {"data", "synthetic_shape", T_STRING, OFF(synthetic_shape), "1x28x28", 0, 0, NULL,
+    {"data", "synthetic_shape", T_STRING, OFF(synthetic_shape), "1x28x28", 0, 0, NULL, NULL,
      "CxHxW of synthetic images"},
-    {"data", "synthetic_classes", T_INT, OFF(synthetic_classes), "10", 2, 256, NULL,
+    {"data", "synthetic_classes", T_INT, OFF(synthetic_classes), "10", 2, 256, NULL, NULL,
      "classes of the synthetic data set"},
 
-    {"partition", "scheme", T_ENUM, OFF(partition), "iid", 0, 0, "iid|dirichlet|shards",
+    {"partition", "scheme", T_ENUM, OFF(partition), "iid", 0, 0, SCHEMES, NULL,
      "how training images are split among clients: iid (uniform), dirichlet (label skew, "
      "Dir(alpha) per class), shards (FedAvg's pathological split: sorted by label, "
      "shards_per_client shards each)"},
-    {"partition", "alpha", T_FLOAT, OFF(alpha), "0.5", 1e-4, 1e6, NULL,
+    {"partition", "alpha", T_FLOAT, OFF(alpha), "0.5", 1e-4, 1e6, NULL, NULL,
      "Dirichlet concentration (smaller: more skew)"},
-    {"partition", "shards_per_client", T_INT, OFF(shards_per_client), "2", 1, 1000, NULL,
+    {"partition", "shards_per_client", T_INT, OFF(shards_per_client), "2", 1, 1000, NULL, NULL,
      "shards per client for scheme = shards"},
-    {"partition", "min_samples", T_INT, OFF(min_samples), "1", 1, 1e8, NULL,
+    {"partition", "min_samples", T_INT, OFF(min_samples), "1", 1, 1e8, NULL, NULL,
      "every client gets at least this many images (Dirichlet redraws until it holds)"},
 
-    {"model", "name", T_STRING, OFF(model), "lenet5", 0, 0, NULL,
+    {"model", "name", T_STRING, OFF(model), "lenet5", 0, 0, NULL, NULL,
      "architecture (models.h): lenet5, fedavg_cnn, vgg11, resnet20, mobilenet, dlg_lenet, tiny"},
 
-    {"training", "optimizer", T_ENUM, OFF(optimizer), "sgd", 0, 0, "sgd|adam|stadam",
+    {"training", "optimizer", T_ENUM, OFF(optimizer), "sgd", 0, 0, OPTIMIZERS, NULL,
      "local optimizer of each client"},
-    {"training", "lr", T_FLOAT, OFF(lr), "0.01", 1e-12, 100, NULL, "learning rate"},
-    {"training", "momentum", T_FLOAT, OFF(momentum), "0", 0, 0.999999, NULL, "SGD momentum"},
-    {"training", "nesterov", T_BOOL, OFF(nesterov), "false", 0, 0, NULL, "SGD Nesterov momentum"},
-    {"training", "weight_decay", T_FLOAT, OFF(weight_decay), "0", 0, 10, NULL, "L2 weight decay"},
-    {"training", "beta1", T_FLOAT, OFF(beta1), "0.9", 0, 0.999999, NULL, "Adam / ST-Adam beta1"},
-    {"training", "beta2", T_FLOAT, OFF(beta2), "0.999", 0, 0.999999999, NULL, "Adam / ST-Adam beta2"},
-    {"training", "eps", T_FLOAT, OFF(eps), "1e-08", 1e-30, 1, NULL, "Adam / ST-Adam epsilon"},
-    {"training", "stadam_mu", T_FLOAT, OFF(stadam_mu), "0", 0, 0.999999, NULL,
+    {"training", "lr", T_FLOAT, OFF(lr), "0.01", 1e-12, 100, NULL, NULL, "learning rate"},
+    {"training", "momentum", T_FLOAT, OFF(momentum), "0", 0, 0.999999, NULL, NULL, "SGD momentum"},
+    {"training", "nesterov", T_BOOL, OFF(nesterov), "false", 0, 0, NULL, NULL, "SGD Nesterov momentum"},
+    {"training", "weight_decay", T_FLOAT, OFF(weight_decay), "0", 0, 10, NULL, NULL, "L2 weight decay"},
+    {"training", "beta1", T_FLOAT, OFF(beta1), "0.9", 0, 0.999999, NULL, NULL, "Adam / ST-Adam beta1"},
+    {"training", "beta2", T_FLOAT, OFF(beta2), "0.999", 0, 0.999999999, NULL, NULL, "Adam / ST-Adam beta2"},
+    {"training", "eps", T_FLOAT, OFF(eps), "1e-08", 1e-30, 1, NULL, NULL, "Adam / ST-Adam epsilon"},
+    {"training", "stadam_mu", T_FLOAT, OFF(stadam_mu), "0", 0, 0.999999, NULL, NULL,
      "ST-Adam momentum on the update (docs/visualmixer.md section 5)"},
-    {"training", "local_epochs", T_INT, OFF(local_epochs), "1", 1, 10000, NULL,
+    {"training", "local_epochs", T_INT, OFF(local_epochs), "1", 1, 10000, NULL, NULL,
      "local epochs E per round"},
-    {"training", "batch_size", T_INT, OFF(batch_size), "32", 1, 65536, NULL, "local minibatch size B"},
-    {"training", "opt_state", T_ENUM, OFF(opt_state), "reset", 0, 0, "reset|keep",
+    {"training", "batch_size", T_INT, OFF(batch_size), "32", 1, 65536, NULL, NULL, "local minibatch size B"},
+    {"training", "opt_state", T_ENUM, OFF(opt_state), "reset", 0, 0, OPT_STATES, NULL,
      "optimizer state across rounds: reset (fresh each round, the FedAvg convention) or keep "
      "(each client's moments survive to its next round; stored by the coordinator, one file "
      "per client, and sent with the client's next task)"},
-    {"training", "prox_mu", T_FLOAT, OFF(prox_mu), "0", 0, 1e4, NULL,
+    {"training", "prox_mu", T_FLOAT, OFF(prox_mu), "0", 0, 1e4, NULL, NULL,
      "FedProx proximal term mu (0: plain FedAvg)"},
-    {"training", "threads", T_INT, OFF(threads), "1", 1, 256, NULL,
+    {"training", "threads", T_INT, OFF(threads), "1", 1, 256, NULL, NULL,
      "compute threads per worker (1 keeps results independent of the machine)"},
 
-    {"fl", "clients", T_INT, OFF(clients), "10", 1, 1e6, NULL, "number of clients K"},
-    {"fl", "fraction", T_FLOAT, OFF(fraction), "1", 1e-9, 1, NULL,
+    {"fl", "clients", T_INT, OFF(clients), "10", 1, 1e6, NULL, NULL, "number of clients K"},
+    {"fl", "fraction", T_FLOAT, OFF(fraction), "1", 1e-9, 1, NULL, NULL,
      "fraction C of clients sampled each round (at least one)"},
-    {"fl", "rounds", T_INT, OFF(rounds), "10", 1, 1e6, NULL, "communication rounds"},
-    {"fl", "min_clients", T_INT, OFF(min_clients), "1", 1, 1e6, NULL,
+    {"fl", "rounds", T_INT, OFF(rounds), "10", 1, 1e6, NULL, NULL, "communication rounds"},
+    {"fl", "min_clients", T_INT, OFF(min_clients), "1", 1, 1e6, NULL, NULL,
      "a round fails (and the run stops, resumable) when fewer updates arrive by its deadline"},
-    {"fl", "workers", T_INT, OFF(workers), "4", 1, 4096, NULL,
+    {"fl", "workers", T_INT, OFF(workers), "4", 1, 4096, NULL, NULL,
      "worker processes `fedvim run` starts; the coordinator waits for this many to join"},
-    {"fl", "seed", T_I64, OFF(seed), "1", 0, 9.007199254740992e15, NULL,
+    {"fl", "seed", T_I64, OFF(seed), "1", 0, 9.007199254740992e15, NULL, NULL,
      "seed of everything random in the simulation (init, partition, sampling, data order)"},
-    {"fl", "round_timeout", T_FLOAT, OFF(round_timeout), "600", 0.01, 1e7, NULL,
+    {"fl", "round_timeout", T_FLOAT, OFF(round_timeout), "600", 0.01, 1e7, NULL, NULL,
      "seconds a round may take; unfinished clients are then dropped"},
-    {"fl", "worker_timeout", T_FLOAT, OFF(worker_timeout), "30", 0.05, 1e6, NULL,
+    {"fl", "worker_timeout", T_FLOAT, OFF(worker_timeout), "30", 0.05, 1e6, NULL, NULL,
      "seconds of silence after which a worker counts as dead and its clients are reassigned"},
-    {"fl", "heartbeat", T_FLOAT, OFF(heartbeat), "1", 0.01, 3600, NULL,
+    {"fl", "heartbeat", T_FLOAT, OFF(heartbeat), "1", 0.01, 3600, NULL, NULL,
      "seconds between worker heartbeats"},
-    {"fl", "join_timeout", T_FLOAT, OFF(join_timeout), "120", 0.01, 1e6, NULL,
+    {"fl", "join_timeout", T_FLOAT, OFF(join_timeout), "120", 0.01, 1e6, NULL, NULL,
      "seconds the coordinator waits for `workers` workers before round 1"},
-    {"fl", "eval_every", T_INT, OFF(eval_every), "1", 1, 1e6, NULL,
+    {"fl", "eval_every", T_INT, OFF(eval_every), "1", 1, 1e6, NULL, NULL,
      "evaluate the global model every N rounds (and after the last)"},
-    {"fl", "eval_batch", T_INT, OFF(eval_batch), "500", 1, 65536, NULL, "evaluation batch size"},
-    {"fl", "tasks_per_worker", T_INT, OFF(tasks_per_worker), "2", 1, 64, NULL,
+    {"fl", "eval_batch", T_INT, OFF(eval_batch), "500", 1, 65536, NULL, NULL, "evaluation batch size"},
+    {"fl", "tasks_per_worker", T_INT, OFF(tasks_per_worker), "2", 1, 64, NULL, NULL,
      "tasks queued at a worker at once (more hides latency, fewer reassign faster)"},
 
-    {"visualmixer", "enabled", T_BOOL, OFF(vmix), "false", 0, 0, NULL,
+    {"visualmixer", "enabled", T_BOOL, OFF(vmix), "false", 0, 0, NULL, NULL,
      "each client mixes its own shard once, offline, with its own key; test accuracy is then "
      "also reported on mixed test images"},
-    {"visualmixer", "vfe_target", T_FLOAT, OFF(vmix_vfe_target), "0.5", 0, 100, NULL,
+    {"visualmixer", "vfe_target", T_FLOAT, OFF(vmix_vfe_target), STR(FV_VMIX_TARGET_DEF), FV_VMIX_TARGET_LO, FV_VMIX_TARGET_HI, NULL, NULL,
      "target image VFE V* (in units of lambda) giving the window-size lower bound"},
-    {"visualmixer", "alpha", T_FLOAT, OFF(vmix_alpha), "0.05", 1e-6, 0.5, NULL,
+    {"visualmixer", "alpha", T_FLOAT, OFF(vmix_alpha), STR(FV_VMIX_ALPHA_DEF), FV_VMIX_ALPHA_LO, FV_VMIX_ALPHA_HI, NULL, NULL,
      "V* is reached with probability at least 1 - alpha"},
-    {"visualmixer", "lambda", T_FLOAT, OFF(vmix_lambda), "1", 1e-6, 1e6, NULL, "VFE scale lambda"},
-    {"visualmixer", "block", T_INT, OFF(vmix_block), "8", 1, 1024, NULL, "VFE block size B"},
-    {"visualmixer", "d_star", T_FLOAT, OFF(vmix_d_star), "auto", 0, 1e6, "auto",
+    {"visualmixer", "lambda", T_FLOAT, OFF(vmix_lambda), STR(FV_VMIX_LAMBDA_DEF), FV_VMIX_LAMBDA_LO, FV_VMIX_LAMBDA_HI,
+     NULL, NULL, "VFE scale lambda"},
+    {"visualmixer", "block", T_INT, OFF(vmix_block), STR(FV_VMIX_BLOCK_DEF), FV_VMIX_BLOCK_LO, FV_VMIX_BLOCK_HI, NULL,
+     NULL, "VFE block size B"},
+    {"visualmixer", "d_star", T_FLOAT, OFF(vmix_d_star), "auto", FV_VMIX_DMAX_LO, FV_VMIX_DMAX_HI, NULL, "auto",
      "largest accepted convolution output deviation d*, giving the window-size upper bound; auto: "
      "d_star_relative x the shard's own d_p at the whole image"},
-    {"visualmixer", "d_star_relative", T_FLOAT, OFF(vmix_d_rel), "0.55", 1e-6, 1, NULL,
-     "d* relative to d_p at the whole image, used when d_star = auto (0.55 selects WS_max 4 on "
-     "MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md section 7)"},
-    {"visualmixer", "p", T_FLOAT, OFF(vmix_p), "0.95", 0.5, 0.999999, NULL,
+    {"visualmixer", "d_star_relative", T_FLOAT, OFF(vmix_d_rel), STR(FV_VMIX_DREL_DEF), FV_VMIX_DREL_LO, FV_VMIX_DREL_HI,
+     NULL, NULL,
+     "d* relative to d_p at the whole image, used when d_star = auto (the default selects WS_max 4 "
+     "on MNIST, Fashion-MNIST and Colored MNIST; docs/visualmixer.md section 7)"},
+    {"visualmixer", "p", T_FLOAT, OFF(vmix_p), STR(FV_VMIX_P_DEF), FV_VMIX_P_LO, FV_VMIX_P_HI, NULL, NULL,
      "quantile of the output deviation compared with d*"},
-    {"visualmixer", "trials", T_INT, OFF(vmix_trials), "2000", 10, 10000000, NULL,
+    {"visualmixer", "trials", T_INT, OFF(vmix_trials), STR(FV_VMIX_TRIALS_DEF), FV_VMIX_TRIALS_LO, FV_VMIX_TRIALS_HI, NULL, NULL,
      "Monte Carlo trials per window size for the upper bound"},
-    {"visualmixer", "unit", T_INT, OFF(vmix_unit), "1", 1, 64, NULL,
-     "shuffle unit u (1: pixel level)"},
-    {"visualmixer", "mode", T_ENUM, OFF(vmix_mode), "spatial+chromatic", 0, 0, "spatial+chromatic|spatial",
+    {"visualmixer", "unit", T_INT, OFF(vmix_unit), STR(FV_VMIX_UNIT_DEF), FV_VMIX_UNIT_LO, FV_VMIX_UNIT_HI, NULL, NULL,
+     "shuffle unit u (1: pixel level), a power of two; a WS_min below it is an error, never raised"},
+    {"visualmixer", "mode", T_ENUM, OFF(vmix_mode), "spatial+chromatic", 0, 0, VMIX_MODES, NULL,
      "independent permutation per channel, or one shared by all channels"},
-    {"visualmixer", "verify", T_BOOL, OFF(vmix_verify), "false", 0, 0, NULL,
+    {"visualmixer", "verify", T_BOOL, OFF(vmix_verify), "false", 0, 0, NULL, NULL,
      "re-mix an image whose measured VFE is below V* with larger windows"},
-    {"visualmixer", "conflict", T_ENUM, OFF(vmix_conflict), "error", 0, 0, "error|privacy|utility",
+    {"visualmixer", "conflict", T_ENUM, OFF(vmix_conflict), "error", 0, 0, VMIX_CONFLICTS, NULL,
      "when the lower bound exceeds the upper bound: stop, or let privacy or utility win"},
 
-    {"security", "enabled", T_BOOL, OFF(security), "true", 0, 0, NULL,
+    {"security", "enabled", T_BOOL, OFF(security), "true", 0, 0, NULL, NULL,
      "CURVE encryption on every socket, an allow-list of worker keys, signed updates"},
-    {"security", "max_strikes", T_INT, OFF(max_strikes), "3", 1, 1000000, NULL,
+    {"security", "max_strikes", T_INT, OFF(max_strikes), "3", 1, 1000000, NULL, NULL,
      "rejected messages after which a worker is banned and its clients reassigned"},
 
-    {"attack", "kind", T_ENUM, OFF(attack_kind), "none", 0, 0, "none|gan|dlg|mia|gan_active",
+    {"attack", "kind", T_ENUM, OFF(attack_kind), "none", 0, 0, ATTACK_KINDS, NULL,
      "the honest-but-curious server attacks one client's uploaded model (docs/attacks.md): gan "
      "(passive GAN, the upload as discriminator), dlg (gradient inversion; needs model "
      "dlg_lenet and one plain SGD step per round), mia (membership inference); gan_active: "
      "client is the attacker, a participant that trains a GAN against the global model and adds "
      "its samples, labelled with an extra fake class (the model gets classes + 1 outputs), to its "
      "local data; figures go to attacks.jsonl and the round's metrics line, grids to attacks/"},
-    {"attack", "rounds", T_STRING, OFF(attack_rounds), "", 0, 0, NULL,
+    {"attack", "rounds", T_STRING, OFF(attack_rounds), "", 0, 0, NULL, NULL,
      "rounds to attack, ascending, e.g. 3,8 (empty: the last round; gan_active: every round); each "
      "must sample the client"},
-    {"attack", "client", T_INT, OFF(attack_client), "0", 0, 1e6, NULL,
+    {"attack", "client", T_INT, OFF(attack_client), "0", 0, 1e6, NULL, NULL,
      "the victim client's id (< fl.clients); gan_active: the attacking client's id"},
-    {"attack", "target", T_INT, OFF(attack_target), "0", 0, 255, NULL,
+    {"attack", "target", T_INT, OFF(attack_target), "0", 0, 255, NULL, NULL,
      "gan, gan_active: the class the generator aims at (gan: the victim must hold images of it)"},
-    {"attack", "settings", T_STRING, OFF(attack_settings), "", 0, 0, NULL,
+    {"attack", "settings", T_STRING, OFF(attack_settings), "", 0, 0, NULL, NULL,
      "key=value,... passed to the attack (attacks/attack_api.h lists the keys; dlg's lr defaults "
      "to training.lr). gan and mia judge with training images beyond data.train_size (held out)"},
 
-    {"dp", "enabled", T_BOOL, OFF(dp), "false", 0, 0, NULL,
+    {"dp", "enabled", T_BOOL, OFF(dp), "false", 0, 0, NULL, NULL,
      "DP-FedAvg (McMahan et al. 2018): the server clips each sampled client's update delta over "
      "the trainable parameters to L2 norm clip, averages with uniform weights (sum / clients per "
      "round) and adds Gaussian noise of std noise_multiplier * clip / (clients per round); "
      "batch-norm buffers are averaged plainly and are NOT privatised; metrics.jsonl gets the "
      "clipped fraction, the mean pre-clip norm and epsilon (RDP accountant, sampled Gaussian)"},
-    {"dp", "clip", T_FLOAT, OFF(dp_clip), "1", 1e-12, 1e9, NULL,
+    {"dp", "clip", T_FLOAT, OFF(dp_clip), "1", 1e-12, 1e9, NULL, NULL,
      "L2 bound C on each client's update delta (upload - global, trainable parameters)"},
-    {"dp", "noise_multiplier", T_FLOAT, OFF(dp_noise), "1", 0, 1e6, NULL,
+    {"dp", "noise_multiplier", T_FLOAT, OFF(dp_noise), "1", 0, 1e6, NULL, NULL,
      "noise multiplier z: per-coordinate noise std z * C / m (0: clipping only, epsilon infinite)"},
-    {"dp", "delta", T_FLOAT, OFF(dp_delta), "1e-05", 1e-30, 0.5, NULL,
+    {"dp", "delta", T_FLOAT, OFF(dp_delta), "1e-05", 1e-30, 0.5, NULL, NULL,
      "delta at which epsilon is reported (accounting only)"},
 
-    {"output", "dir", T_STRING, OFF(out_dir), "results", 0, 0, NULL, "parent folder of results"},
-    {"output", "name", T_STRING, OFF(name), "", 0, 0, NULL,
+    {"output", "dir", T_STRING, OFF(out_dir), "results", 0, 0, NULL, NULL, "parent folder of results"},
+    {"output", "name", T_STRING, OFF(name), "", 0, 0, NULL, NULL,
      "results folder name under dir (empty: the config file's name without .ini)"},
-    {"output", "save_model", T_BOOL, OFF(save_model), "true", 0, 0, NULL,
+    {"output", "save_model", T_BOOL, OFF(save_model), "true", 0, 0, NULL, NULL,
      "write the final global model as model.safetensors"},
 };
 
@@ -189,29 +225,42 @@ static int section_known(const char *section) {
     return 0;
 }
 
-/* Index of `v` in "a|b|c", or -1. */
-static int enum_index(const char *choices, const char *v) {
-    size_t vl = strlen(v);
-    int idx = 0;
-    for (const char *p = choices;; idx++) {
-        const char *bar = strchr(p, '|');
-        size_t l = bar ? (size_t)(bar - p) : strlen(p);
-        if (l == vl && strncmp(p, v, l) == 0) return idx;
-        if (!bar) return -1;
-        p = bar + 1;
+/* The entry of word v in tab, or NULL. */
+static const choice *choice_find(const choice *tab, const char *v) {
+    for (; tab->name; tab++)
+        if (strcmp(tab->name, v) == 0) return tab;
+    return NULL;
+}
+
+/* The word of value in tab; a value outside it is a programmer error. */
+static const char *choice_name(const choice *tab, int value) {
+    for (; tab->name; tab++)
+        if (tab->value == value) return tab->name;
+    FV_DIE("no word for value %d in a choice table", value);
+}
+
+/* "a|b|c" */
+static void choice_list(const choice *tab, char *out, size_t cap) {
+    out[0] = 0;
+    for (int i = 0; tab[i].name; i++) {
+        strncat(out, i ? "|" : "", cap - strlen(out) - 1);
+        strncat(out, tab[i].name, cap - strlen(out) - 1);
     }
 }
 
-static void enum_name(const char *choices, int idx, char *out, size_t cap) {
-    const char *p = choices;
-    for (int i = 0; i < idx && p; i++) {
-        p = strchr(p, '|');
-        if (p) p++;
+const char *fv_config_attack_kind_name(fv_attack_kind k) { return choice_name(ATTACK_KINDS, (int)k); }
+
+int fv_config_choice_value(const char *section, const char *key, const char *word, int *value, fv_err *e) {
+    int k = find_key(section, key);
+    FV_ASSERT(k >= 0 && SCHEMA[k].type == T_ENUM);
+    const choice *ch = choice_find(SCHEMA[k].choices, word);
+    if (!ch) {
+        char list[256];
+        choice_list(SCHEMA[k].choices, list, sizeof list);
+        return fv_err_set(e, "'%s' is not one of %s", word, list);
     }
-    FV_ASSERT(p);
-    const char *bar = strchr(p, '|');
-    size_t l = bar ? (size_t)(bar - p) : strlen(p);
-    snprintf(out, cap, "%.*s", (int)l, p);
+    *value = ch->value;
+    return 0;
 }
 
 /* Set key k from text. `where` prefixes errors ("exp.ini:12" or "--set fl.rounds=0"). */
@@ -239,15 +288,15 @@ static int set_value(fv_config *c, int k, const char *v, const char *where, fv_e
     case T_FLOAT: {
         char *end;
         errno = 0;
-        if (d->choices && strcmp(v, d->choices) == 0) { /* the key's keyword, e.g. d_star = auto */
+        if (d->keyword && strcmp(v, d->keyword) == 0) { /* the key's keyword, e.g. d_star = auto */
             *(double *)dst = FV_CFG_AUTO;
             return 0;
         }
         if (!*v) return fv_err_set(e, "%s: expected a number, got an empty value", what);
         double x = strtod(v, &end);
         if (*end || errno || !isfinite(x))
-            return fv_err_set(e, "%s: expected a number%s%s, got '%s'", what, d->choices ? " or " : "",
-                              d->choices ? d->choices : "", v);
+            return fv_err_set(e, "%s: expected a number%s%s, got '%s'", what, d->keyword ? " or " : "",
+                              d->keyword ? d->keyword : "", v);
         if (x < d->lo || x > d->hi) return fv_err_set(e, "%s: %s is out of range [%g, %g]", what, v, d->lo, d->hi);
         *(double *)dst = x;
         return 0;
@@ -266,14 +315,16 @@ static int set_value(fv_config *c, int k, const char *v, const char *where, fv_e
         memcpy(dst, v, l + 1);
         return 0;
     }
-    case T_ENUM: {
-        int idx = enum_index(d->choices, v);
-        if (idx < 0) return fv_err_set(e, "%s: '%s' is not one of %s", what, v, d->choices);
-        if (d->off == OFF(dataset)) {
-            memcpy(dst, v, strlen(v) + 1); /* dataset is kept as its name */
-        } else {
-            *(int *)dst = idx;
+    case T_ENUM:
+    case T_WORD: {
+        const choice *ch = choice_find(d->choices, v);
+        if (!ch) {
+            char list[256];
+            choice_list(d->choices, list, sizeof list);
+            return fv_err_set(e, "%s: '%s' is not one of %s", what, v, list);
         }
+        if (d->type == T_WORD) memcpy(dst, ch->name, strlen(ch->name) + 1);
+        else *(int *)dst = ch->value;
         return 0;
     }
     }
@@ -438,21 +489,12 @@ int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w) {
     return 0;
 }
 
-/* Parses [attack] rounds; on failure writes the reason into why. */
-static int attack_rounds(const fv_config *c, int *out, int cap, char *why, size_t wcap) {
+/* Parses [attack] rounds ("" gives 0 rounds); on failure writes the reason into why. */
+static int round_list(const fv_config *c, int *out, int cap, char *why, size_t wcap) {
     const char *s = c->attack_rounds;
     int n = 0;
     while (*s == ' ') s++;
-    if (!*s && c->attack_kind == FV_ATTACK_GAN_ACTIVE) {
-        if (cap < c->rounds) return snprintf(why, wcap, "more than %d rounds", cap), -1;
-        for (int r = 0; r < c->rounds; r++) out[r] = r + 1;
-        return c->rounds;
-    }
-    if (!*s) {
-        if (cap < 1) return snprintf(why, wcap, "more than %d rounds", cap), -1;
-        out[0] = c->rounds;
-        return 1;
-    }
+    if (!*s) return 0;
     for (;;) {
         char *end;
         errno = 0;
@@ -473,9 +515,9 @@ static int attack_rounds(const fv_config *c, int *out, int cap, char *why, size_
     }
 }
 
-int fv_config_attack_rounds(const fv_config *c, int *out, int cap) {
+int fv_config_round_list(const fv_config *c, int *out, int cap) {
     char why[FV_CFG_STR + 96];
-    return attack_rounds(c, out, cap, why, sizeof why);
+    return round_list(c, out, cap, why, sizeof why);
 }
 
 static int check_attack(const fv_config *c, fv_err *e) {
@@ -483,7 +525,7 @@ static int check_attack(const fv_config *c, fv_err *e) {
     char why[FV_CFG_STR + 96];
     /* a cap as large as the rounds: only the syntax and range can fail */
     int *rs = fv_malloc(sizeof(int) * (size_t)c->rounds);
-    int n = attack_rounds(c, rs, c->rounds, why, sizeof why);
+    int n = round_list(c, rs, c->rounds, why, sizeof why);
     free(rs);
     if (n < 0) return key_err(c, e, "attack", "rounds", "%s", why);
     if (c->attack_client >= c->clients)
@@ -499,15 +541,13 @@ static int check_attack(const fv_config *c, fv_err *e) {
                        "0 (the whole split) leaves no held-out images for [attack] kind = %s (its oracle, "
                        "shadows and never-held originals use the training images beyond train_size): set "
                        "train_size below the split's size",
-                       c->attack_kind == FV_ATTACK_GAN   ? "gan"
-                       : c->attack_kind == FV_ATTACK_MIA ? "mia"
-                                                         : "gan_active");
+                       fv_config_attack_kind_name(c->attack_kind));
     if (c->attack_kind == FV_ATTACK_DLG) {
         /* the client's gradient is (global - upload) / lr only after one plain SGD step */
         if (strcmp(c->model, "dlg_lenet") != 0)
             return key_err(c, e, "model", "name", "'%s': [attack] kind = dlg models the sigmoid LeNet dlg_lenet",
                            c->model);
-        if (c->optimizer != 0 || c->momentum != 0 || c->weight_decay != 0 || c->prox_mu != 0)
+        if (c->optimizer != FV_OPT_SGD || c->momentum != 0 || c->weight_decay != 0 || c->prox_mu != 0)
             return key_err(c, e, "training", "optimizer",
                            "[attack] kind = dlg needs plain SGD (no momentum, weight_decay or prox_mu) so that "
                            "an update is one gradient step");
@@ -546,7 +586,7 @@ int fv_config_check(const fv_config *c, fv_err *e) {
     if (c->heartbeat * 2 >= c->worker_timeout)
         return key_err(c, e, "fl", "worker_timeout",
                        "%g s must exceed twice the heartbeat interval (%g s)", c->worker_timeout, c->heartbeat);
-    if (c->opt_state == FV_OPTSTATE_KEEP && c->optimizer == 0 && c->momentum == 0)
+    if (c->opt_state == FV_OPTSTATE_KEEP && c->optimizer == FV_OPT_SGD && c->momentum == 0)
         return key_err(c, e, "training", "opt_state",
                        "keep has nothing to keep: SGD without momentum has no state (set "
                        "training.momentum or opt_state = reset)");
@@ -572,15 +612,13 @@ static void value_text(const fv_config *c, int k, char *out, size_t cap) {
     case T_INT: snprintf(out, cap, "%d", *(const int *)src); break;
     case T_I64: snprintf(out, cap, "%lld", (long long)*(const int64_t *)src); break;
     case T_FLOAT:
-        if (d->choices && *(const double *)src == FV_CFG_AUTO) snprintf(out, cap, "%s", d->choices);
+        if (d->keyword && *(const double *)src == FV_CFG_AUTO) snprintf(out, cap, "%s", d->keyword);
         else fmt_double(out, cap, *(const double *)src);
         break;
     case T_BOOL: snprintf(out, cap, "%s", *(const int *)src ? "true" : "false"); break;
-    case T_STRING: snprintf(out, cap, "%s", src); break;
-    case T_ENUM:
-        if (d->off == OFF(dataset)) snprintf(out, cap, "%s", src);
-        else enum_name(d->choices, *(const int *)src, out, cap);
-        break;
+    case T_STRING:
+    case T_WORD: snprintf(out, cap, "%s", src); break;
+    case T_ENUM: snprintf(out, cap, "%s", choice_name(d->choices, *(const int *)src)); break;
     }
 }
 
@@ -620,10 +658,14 @@ void fv_config_print_schema(FILE *f) {
         }
         char range[96] = "";
         if (d->type == T_INT || d->type == T_I64) snprintf(range, sizeof range, ", %.0f..%.0f", d->lo, d->hi);
-        else if (d->type == T_FLOAT && d->choices) snprintf(range, sizeof range, ", %g..%g or %s", d->lo, d->hi, d->choices);
+        else if (d->type == T_FLOAT && d->keyword) snprintf(range, sizeof range, ", %g..%g or %s", d->lo, d->hi, d->keyword);
         else if (d->type == T_FLOAT) snprintf(range, sizeof range, ", %g..%g", d->lo, d->hi);
-        else if (d->type == T_ENUM) snprintf(range, sizeof range, ", one of %s", d->choices);
-        static const char *const tn[] = {"int", "int", "number", "bool", "text", "choice"};
+        else if (d->type == T_ENUM || d->type == T_WORD) {
+            char list[80];
+            choice_list(d->choices, list, sizeof list);
+            snprintf(range, sizeof range, ", one of %s", list);
+        }
+        static const char *const tn[] = {"int", "int", "number", "bool", "text", "choice", "choice"};
         fprintf(f, "  %-18s = %-18s (%s%s)\n      %s\n", d->key, *d->def ? d->def : "\"\"", tn[d->type], range,
                 d->help);
     }

@@ -17,14 +17,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "fv_common.h"
 #include "data/partition.h"
+#include "fv_common.h"
+#include "nn/optim.h"
+#include "vmix/vmix.h"
+#include "vmix/vmix_bounds.h"
 
 #define FV_CFG_STR 256
 /* The stored value of a number key set to its keyword ("auto"); outside every key's range. */
 #define FV_CFG_AUTO (-1.0)
 
 typedef enum { FV_OPTSTATE_RESET, FV_OPTSTATE_KEEP } fv_optstate_policy;
+/* [attack] kind: which attack runs (what each does: attacks/attack_api.h). */
 typedef enum { FV_ATTACK_NONE, FV_ATTACK_GAN, FV_ATTACK_DLG, FV_ATTACK_MIA, FV_ATTACK_GAN_ACTIVE } fv_attack_kind;
 
 typedef struct {
@@ -35,18 +39,18 @@ typedef struct {
     char synthetic_shape[FV_CFG_STR]; /* CxHxW of synthetic images */
     int synthetic_classes;
     /* [partition] */
-    int partition;                 /* fv_part_scheme */
+    fv_part_scheme partition;
     double alpha;                  /* Dirichlet concentration */
     int shards_per_client;
     int min_samples;
     /* [model] */
     char model[FV_CFG_STR];
     /* [training] */
-    int optimizer;                 /* fv_opt_kind (optim.h) */
+    fv_opt_kind optimizer;
     double lr, momentum, weight_decay, beta1, beta2, eps, stadam_mu, prox_mu;
     int nesterov;
     int local_epochs, batch_size;
-    int opt_state;                 /* fv_optstate_policy */
+    fv_optstate_policy opt_state;
     int threads;
     /* [fl] */
     int clients;
@@ -60,14 +64,16 @@ typedef struct {
     double vmix_vfe_target, vmix_alpha, vmix_lambda, vmix_p;
     double vmix_d_star; /* FV_CFG_AUTO: d* = vmix_d_rel x the shard's d_p at the whole image */
     double vmix_d_rel;
-    int vmix_block, vmix_unit, vmix_mode, vmix_verify, vmix_conflict, vmix_trials;
+    int vmix_block, vmix_unit, vmix_verify, vmix_trials;
+    fv_vmix_mode vmix_mode;
+    fv_vmix_conflict vmix_conflict;
     /* [security] */
     int security;                  /* enabled: CURVE + ZAP allow-list + signed updates */
     int max_strikes;
-    /* [attack] (the coordinator's passive attacker, or gan_active: a participating client's
-     * fake-class injection, docs/attacks.md; the shared model then has classes + 1 outputs) */
-    int attack_kind;               /* fv_attack_kind */
-    char attack_rounds[FV_CFG_STR]; /* "3,8" or "8"; "" = the last round */
+    /* [attack] (the coordinator's passive attacker, or gan_active: a participating client;
+     * docs/attacks.md, attacks/attack_api.h) */
+    fv_attack_kind attack_kind;
+    char attack_rounds[FV_CFG_STR]; /* "3,8" or "8"; "": the attack's default (fv_attack_rounds) */
     int attack_client, attack_target;
     char attack_settings[FV_CFG_STR]; /* "key=value,..." for the attack (attacks/attack_api.h) */
     /* [dp] (DP-FedAvg: clipped update deltas, uniform average, Gaussian noise; shared/dp.h) */
@@ -112,11 +118,20 @@ int fv_config_clients_per_round(const fv_config *c);
 /* Parse a synthetic_shape value "CxHxW" (1 <= C <= 4, sides 1..1024). Returns 0 or -1. */
 int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w);
 
-/* The rounds of [attack] rounds, ascending, into out[cap]: "" gives the last round (gan_active:
- * every round, 1..fl.rounds, since the attacking client acts from the start). Returns the
- * count (>= 1), or -1 when the list is malformed, out of [1, fl.rounds], repeated or longer than
- * cap (fv_config_check reports which). */
-int fv_config_attack_rounds(const fv_config *c, int *out, int cap);
+/* The rounds listed in [attack] rounds, ascending, into out[cap]. Returns the count: 0 for "" (no
+ * list: what that means is the attack's rule, fv_attack_rounds in attacks/attack_api.h), or -1
+ * when the list is malformed, out of [1, fl.rounds], repeated or longer than cap
+ * (fv_config_check reports which). */
+FV_MUST_USE int fv_config_round_list(const fv_config *c, int *out, int cap);
+
+/* The enum value of `word` for the choice key [section] key, from that key's table (the one place
+ * its words are written), for a command-line flag that offers the same choices. Returns 0, or -1
+ * with e listing the words. A key that is no choice is a programmer error (aborts). */
+FV_MUST_USE int fv_config_choice_value(const char *section, const char *key, const char *word, int *value, fv_err *e);
+
+/* The word of [attack] kind for k ("gan_active" for FV_ATTACK_GAN_ACTIVE), from the key's table;
+ * a value outside it is a programmer error and aborts. */
+const char *fv_config_attack_kind_name(fv_attack_kind k);
 
 /* Print the schema (every section, key, type, default, range and help) to f. */
 void fv_config_print_schema(FILE *f);

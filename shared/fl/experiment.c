@@ -39,13 +39,12 @@ fv_norm fv_exp_norm(const fv_config *c) {
     return fv_norm_for(strcmp(c->dataset, "synthetic") == 0 ? "cmnist" : c->dataset);
 }
 
-fv_net *fv_exp_model(const fv_config *c, const fv_dataset *d, fv_err *e) {
-    int classes = d->classes + (c->attack_kind == FV_ATTACK_GAN_ACTIVE);
-    return fv_model_new(c->model, (fv_shape){d->c, d->h, d->w}, classes, (uint64_t)c->seed, e);
+fv_net *fv_exp_model(const fv_config *c, const fv_dataset *d, int outputs, fv_err *e) {
+    return fv_model_new(c->model, (fv_shape){d->c, d->h, d->w}, outputs, (uint64_t)c->seed, e);
 }
 
 fv_opt_cfg fv_exp_opt_cfg(const fv_config *c) {
-    fv_opt_cfg o = fv_opt_defaults((fv_opt_kind)c->optimizer);
+    fv_opt_cfg o = fv_opt_defaults(c->optimizer);
     o.lr = (float)c->lr;
     o.momentum = (float)c->momentum;
     o.nesterov = c->nesterov;
@@ -58,7 +57,7 @@ fv_opt_cfg fv_exp_opt_cfg(const fv_config *c) {
 }
 
 int fv_exp_partition(const fv_config *c, const fv_dataset *d, fv_partition *p, fv_err *e) {
-    if (fv_partition_make(p, (fv_part_scheme)c->partition, d->y, d->n, d->classes, c->clients, c->alpha,
+    if (fv_partition_make(p, c->partition, d->y, d->n, d->classes, c->clients, c->alpha,
                           c->shards_per_client, c->min_samples, (uint64_t)c->seed, e) != 0)
         return fv_err_prefix(e, "[partition] ");
     return 0;
@@ -95,6 +94,22 @@ void fv_exp_client_rng(const fv_config *c, int round, int client, fv_rng *r) {
     fv_rng_seed2(r, (uint64_t)c->seed ^ STREAM_CLIENT, ((uint64_t)(uint32_t)round << 32) | (uint32_t)client);
 }
 
+void fv_exp_vmix_bounds_cfg(const fv_config *c, fv_vmix_bounds_cfg *bc) {
+    fv_vmix_bounds_cfg_default(bc);
+    bc->target = c->vmix_vfe_target;
+    bc->alpha = c->vmix_alpha;
+    bc->lambda = c->vmix_lambda;
+    bc->block = c->vmix_block;
+    bc->unit = c->vmix_unit;
+    bc->d_max = c->vmix_d_star == FV_CFG_AUTO ? FV_VMIX_DMAX_REL : c->vmix_d_star;
+    bc->d_rel = c->vmix_d_rel;
+    bc->dp.p = c->vmix_p;
+    bc->dp.trials = c->vmix_trials;
+    bc->conflict = c->vmix_conflict;
+    bc->words = (fv_vmix_bounds_words){"vfe_target", "d_star (or d_star_relative with d_star = auto)",
+                                       "set conflict = privacy or utility", "unit"};
+}
+
 int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_seed, int threads,
                        fv_vmix_params *p, fv_exp_bounds *b, fv_err *e) {
     memset(b, 0, sizeof *b);
@@ -102,50 +117,22 @@ int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_se
     p->unit = c->vmix_unit;
     p->block = c->vmix_block;
     p->lambda = c->vmix_lambda;
-    p->mode = c->vmix_mode == 0 ? FV_VMIX_SPATIAL_CHROMATIC : FV_VMIX_SPATIAL;
+    p->mode = c->vmix_mode;
     p->verify = c->vmix_verify;
     p->target_vfe = c->vmix_vfe_target;
-    fv_wsmin_row rows[16];
-    int nrows = 0;
-    if (fv_vmix_ws_min(&b->ws_min_model, rows, &nrows, own->h, own->w, c->vmix_block, c->vmix_unit,
-                       c->vmix_lambda, c->vmix_vfe_target, c->vmix_alpha, e) != 0)
-        return fv_err_prefix(e, "[visualmixer] vfe_target: ");
-    fv_dp_cfg dp;
-    fv_dp_cfg_default(&dp);
-    dp.p = c->vmix_p;
-    dp.trials = c->vmix_trials;
-    dp.seed = mc_seed;
-    dp.threads = threads;
-    dp.images = own;
-    double d[16];
-    int nd = 0;
-    double dstar = c->vmix_d_star;
-    if (c->vmix_d_star == FV_CFG_AUTO) {
-        if (fv_vmix_ws_max_rel(&b->ws_max_model, &dstar, d, &nd, own->h, own->w, c->vmix_d_rel, &dp, e) != 0)
-            return fv_err_prefix(e, "[visualmixer] d_star_relative: ");
-    } else if (fv_vmix_ws_max(&b->ws_max_model, d, &nd, own->h, own->w, c->vmix_d_star, &dp, e) != 0) {
-        return fv_err_prefix(e, "[visualmixer] d_star: ");
-    }
-    b->d_star = dstar;
-    b->ws_min = b->ws_min_model;
-    b->ws_max = b->ws_max_model;
-    if (b->ws_min > b->ws_max) {
-        if (c->vmix_conflict == 1) {
-            b->ws_max = b->ws_min;
-            b->resolved = "privacy";
-        } else if (c->vmix_conflict == 2) {
-            b->ws_min = b->ws_max;
-            b->resolved = "utility";
-        } else {
-            return fv_err_set(e,
-                              "[visualmixer] WS_min = %d (privacy, vfe_target %g) exceeds WS_max = %d "
-                              "(utility, d_star %g): lower vfe_target, raise d_star, or set conflict = "
-                              "privacy or utility",
-                              b->ws_min, c->vmix_vfe_target, b->ws_max, dstar);
-        }
-    }
-    if (b->ws_min < p->unit) b->ws_min = p->unit;
-    if (b->ws_max < b->ws_min) b->ws_max = b->ws_min;
+    fv_vmix_bounds_cfg bc;
+    fv_exp_vmix_bounds_cfg(c, &bc);
+    bc.dp.seed = mc_seed;
+    bc.dp.threads = threads;
+    bc.dp.images = own;
+    fv_vmix_bounds vb;
+    if (fv_vmix_bounds_compute(&vb, &bc, own->h, own->w, e) != 0) return fv_err_prefix(e, "[visualmixer] ");
+    b->ws_min = vb.ws_min;
+    b->ws_max = vb.ws_max;
+    b->ws_min_model = vb.ws_min_model;
+    b->ws_max_model = vb.ws_max_model;
+    b->d_star = vb.d_max;
+    b->resolved = vb.resolved == FV_VMIX_CONFLICT_ERROR ? NULL : fv_vmix_conflict_name(vb.resolved);
     p->ws_min = b->ws_min;
     p->ws_max = b->ws_max;
     if (fv_vmix_params_check(p, own->h, own->w, e) != 0) return fv_err_prefix(e, "[visualmixer] ");

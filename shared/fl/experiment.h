@@ -19,6 +19,7 @@
 #include "data/partition.h"
 #include "rng.h"
 #include "vmix/vmix.h"
+#include "vmix/vmix_bounds.h"
 
 /* Load the training (train = 1) or test split as configured. data_dir overrides data.dir when
  * not NULL (a worker's local copy). Returns 0 or -1 with e naming the data set and what is
@@ -28,10 +29,10 @@ FV_MUST_USE int fv_exp_load_data(const fv_config *c, const char *data_dir, int t
 /* Normalisation constants for the configured data set. */
 fv_norm fv_exp_norm(const fv_config *c);
 
-/* The initial global model for images of d's shape, with d->classes outputs, plus one (the
- * attacker's "fake" class, the last output) under [attack] kind = gan_active. Returns NULL with e
- * set. */
-FV_MUST_USE fv_net *fv_exp_model(const fv_config *c, const fv_dataset *d, fv_err *e);
+/* The initial global model [model] name (seeded by fl.seed) for images of d's shape, with
+ * `outputs` outputs: the caller decides (d->classes, or what an attack needs:
+ * fv_attack_model_classes in attacks/attack_api.h). Returns NULL with e set. */
+FV_MUST_USE fv_net *fv_exp_model(const fv_config *c, const fv_dataset *d, int outputs, fv_err *e);
 
 /* The local optimizer's settings from [training]. */
 fv_opt_cfg fv_exp_opt_cfg(const fv_config *c);
@@ -53,12 +54,17 @@ typedef struct {
     const char *resolved;           /* NULL, or "privacy" / "utility" when visualmixer.conflict chose */
 } fv_exp_bounds;
 
+/* The bounds parameters of [visualmixer] (fv_vmix_bounds_compute's input; errors worded with the
+ * config's keys); the Monte Carlo's seed, threads and images are left to the caller. */
+void fv_exp_vmix_bounds_cfg(const fv_config *c, fv_vmix_bounds_cfg *bc);
+
 /* VisualMixer parameters for mixing `own` (a client's shard, or the test set): WS_min from the
  * chi-square model for V* = visualmixer.vfe_target, WS_max from the Monte Carlo on own's images
  * (d* = visualmixer.d_star, or with d_star = auto d_star_relative x own's d_p at the whole image)
- * (seeded by mc_seed, `threads` threads; the result does not depend on them); a conflict WS_min >
- * WS_max is resolved as visualmixer.conflict says, or is an error naming both bounds. Returns 0
- * or -1 with e set. */
+ * (seeded by mc_seed, `threads` threads; the result does not depend on them), by
+ * fv_vmix_bounds_compute, the rule `fedvim bounds` and `fedvim mix` use too: a conflict WS_min >
+ * WS_max is resolved as visualmixer.conflict says or is an error naming both bounds, and a WS_min
+ * below visualmixer.unit is an error. Returns 0 or -1 with e set. */
 FV_MUST_USE int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_seed, int threads,
                        fv_vmix_params *p, fv_exp_bounds *b, fv_err *e);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vmix/vfe.h"
+#include "vmix/vmix_defaults.h"
 
 #define STREAM_BUF 512 /* keystream bytes generated per ChaCha20 call (8 blocks) */
 #define MAX_CH 4
@@ -15,9 +16,9 @@ void fv_vmix_params_default(fv_vmix_params *p) {
     memset(p, 0, sizeof *p);
     p->ws_min = 2;
     p->ws_max = 8;
-    p->unit = 1;
-    p->block = 8;
-    p->lambda = 1.0;
+    p->unit = FV_VMIX_UNIT_DEF;
+    p->block = FV_VMIX_BLOCK_DEF;
+    p->lambda = FV_VMIX_LAMBDA_DEF;
     p->mode = FV_VMIX_SPATIAL_CHROMATIC;
 }
 

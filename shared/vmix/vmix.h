@@ -48,7 +48,8 @@ typedef struct {
     int x, y, w, h; /* a shuffled window: top-left corner and size (clipped at image edges) */
 } fv_vmix_window;
 
-/* Defaults: ws 2..8, unit 1, block 8, lambda 1, spatial+chromatic, no verify. */
+/* Defaults: ws 2..8 (a placeholder: callers set the bounds, fv_vmix_bounds_compute), unit, block
+ * and lambda of vmix_defaults.h, spatial+chromatic, no verify. */
 void fv_vmix_params_default(fv_vmix_params *p);
 
 /* Validate p for an image of h x w. Errors name the values: WS_min > WS_max names both, a

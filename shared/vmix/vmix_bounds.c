@@ -98,11 +98,11 @@ int fv_vmix_ws_min(int *ws_min, fv_wsmin_row *rows, int *nrows, int h, int w, in
 
 void fv_dp_cfg_default(fv_dp_cfg *c) {
     memset(c, 0, sizeof *c);
-    c->kernel = 3;
-    c->pool = 2;
-    c->p = 0.95;
-    c->trials = 2000;
-    c->seed = 1;
+    c->kernel = FV_VMIX_KERNEL_DEF;
+    c->pool = FV_VMIX_POOL_DEF;
+    c->p = FV_VMIX_P_DEF;
+    c->trials = FV_VMIX_TRIALS_DEF;
+    c->seed = FV_VMIX_SEED_DEF;
 }
 
 /* conv (k x k, size-keeping zero padding) then max-pool (pk, stride pk, partial pools kept) of a
@@ -296,4 +296,77 @@ int fv_vmix_ws_max_rel(int *ws_max, double *d_max, double *dp, int *ndp, int h, 
         return fv_err_set(e, "relative d* = %g must be in (0, 1]", rel);
     }
     return ws_max_scan(ws_max, d_max, dp, ndp, h, w, 0.0, rel, cfg, e);
+}
+
+const char *fv_vmix_conflict_name(fv_vmix_conflict c) {
+    switch (c) {
+    case FV_VMIX_CONFLICT_ERROR: return "error";
+    case FV_VMIX_CONFLICT_PRIVACY: return "privacy";
+    case FV_VMIX_CONFLICT_UTILITY: return "utility";
+    }
+    FV_DIE("bad fv_vmix_conflict %d", (int)c);
+}
+
+void fv_vmix_bounds_cfg_default(fv_vmix_bounds_cfg *c) {
+    memset(c, 0, sizeof *c);
+    c->target = FV_VMIX_TARGET_DEF;
+    c->alpha = FV_VMIX_ALPHA_DEF;
+    c->lambda = FV_VMIX_LAMBDA_DEF;
+    c->block = FV_VMIX_BLOCK_DEF;
+    c->unit = FV_VMIX_UNIT_DEF;
+    c->d_max = FV_VMIX_DMAX_REL;
+    c->d_rel = FV_VMIX_DREL_DEF;
+    fv_dp_cfg_default(&c->dp);
+    c->conflict = FV_VMIX_CONFLICT_ERROR;
+    c->words = (fv_vmix_bounds_words){"the target VFE", "d*", "let privacy or utility win", "the shuffle unit"};
+}
+
+int fv_vmix_bounds_compute(fv_vmix_bounds *b, const fv_vmix_bounds_cfg *c, int h, int w, fv_err *e) {
+    memset(b, 0, sizeof *b);
+    b->resolved = FV_VMIX_CONFLICT_ERROR;
+    if (c->ws_min > 0) {
+        b->ws_min = c->ws_min;
+    } else {
+        if (fv_vmix_ws_min(&b->ws_min_model, b->rows, &b->nrows, h, w, c->block, c->unit, c->lambda, c->target,
+                           c->alpha, e) != 0)
+            return -1;
+        b->ws_min = b->ws_min_model;
+    }
+    if (c->ws_max > 0) {
+        b->ws_max = c->ws_max;
+    } else {
+        if (c->d_max >= 0.0) {
+            if (fv_vmix_ws_max(&b->ws_max_model, b->dp, &b->ndp, h, w, c->d_max, &c->dp, e) != 0) return -1;
+            b->d_max = c->d_max;
+        } else if (fv_vmix_ws_max_rel(&b->ws_max_model, &b->d_max, b->dp, &b->ndp, h, w, c->d_rel, &c->dp, e) != 0) {
+            return -1;
+        }
+        b->ws_max = b->ws_max_model;
+    }
+    if (b->ws_min > b->ws_max) {
+        switch (c->conflict) {
+        case FV_VMIX_CONFLICT_PRIVACY:
+            b->ws_max = b->ws_min;
+            b->resolved = FV_VMIX_CONFLICT_PRIVACY;
+            break;
+        case FV_VMIX_CONFLICT_UTILITY:
+            b->ws_min = b->ws_max;
+            b->resolved = FV_VMIX_CONFLICT_UTILITY;
+            break;
+        case FV_VMIX_CONFLICT_ERROR:
+            return fv_err_set(e,
+                              "WS_min = %d (privacy: V* = %g) > WS_max = %d (utility: d* = %g): the targets "
+                              "conflict; lower %s, raise %s, or %s",
+                              b->ws_min, c->target, b->ws_max, b->d_max, c->words.target, c->words.d_star,
+                              c->words.prefer);
+        }
+    }
+    if (b->ws_min < c->unit)
+        return fv_err_set(e,
+                          "WS_min = %d%s is smaller than the shuffle unit %d: a window must hold whole units; "
+                          "set %s to at most %d%s",
+                          b->ws_min, b->resolved == FV_VMIX_CONFLICT_UTILITY ? " (lowered to WS_max: utility won)" : "",
+                          c->unit, c->words.unit, b->ws_min,
+                          b->resolved == FV_VMIX_CONFLICT_UTILITY ? ", or let privacy win the conflict" : "");
+    return 0;
 }
