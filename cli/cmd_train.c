@@ -49,10 +49,14 @@ int fv_cmd_train(int argc, char **argv) {
                *schedule = "constant", *device = "cpu";
     int epochs = 1, batch = 64, seed = 1, threads = 2, json = 0, limit = 0, test_limit = 0, nesterov = 0;
     double lr = LR_NOT_GIVEN, momentum = 0.9, wd = 0, mu = 0;
-    const fv_config_bounds r_batch = fv_config_range("training.batch_size"), r_lr = fv_config_range("training.lr"),
-                           r_mom = fv_config_range("training.momentum"), r_wd = fv_config_range("training.weight_decay"),
-                           r_mu = fv_config_range("training.stadam_mu"), r_thr = fv_config_range("training.threads"),
-                           r_lim = fv_config_range("data.train_size"), r_tlim = fv_config_range("data.test_size");
+    const fv_config_bounds r_batch = fv_config_range("training.batch_size"),
+                           r_lr = fv_config_range("training.lr"),
+                           r_mom = fv_config_range("training.momentum"),
+                           r_wd = fv_config_range("training.weight_decay"),
+                           r_mu = fv_config_range("training.stadam_mu"),
+                           r_thr = fv_config_range("training.threads"),
+                           r_lim = fv_config_range("data.train_size"),
+                           r_tlim = fv_config_range("data.test_size");
     char lr_help[96];
     snprintf(lr_help, sizeof lr_help, "learning rate (default: %g for sgd, %g otherwise)",
              (double)fv_opt_defaults(FV_OPT_SGD).lr, (double)fv_opt_defaults(FV_OPT_ADAM).lr);
@@ -151,7 +155,8 @@ int fv_cmd_train(int argc, char **argv) {
     fv_rng_seed2(&rng, (uint64_t)seed, 1);
     fprintf(stderr, "fedvim train: %s on %s (%d train, %d test images, %dx%dx%d), %zu parameters, %s lr %g, "
                     "batch %d, %s\n",
-            model, dataset, tr.n, te.n, tr.c, tr.h, tr.w, net->n_train, fv_opt_kind_name(kind), oc.lr, batch, where.where);
+            model, dataset, tr.n, te.n, tr.c, tr.h, tr.w, net->n_train, fv_opt_kind_name(kind), oc.lr, batch,
+            where.where);
     progress_ctx pc = {isatty(2), fv_now(), 0, 0, epochs};
     double train_seconds = 0, last_train_loss = 0, last_train_acc = 0;
     long images = 0;
