@@ -1,7 +1,9 @@
 /* cmd_bench.c: `fedvim bench train|mix|fl`. `bench train` times training steps of a model the
  * way ../shared/bench/pytorch_ref.py does (LeNet-5: MNIST, Adam 1e-3, one pass over 12,000 images
  * after a warm-up; ResNet-20 and others: random 32x32x3 batches, SGD 0.1 momentum 0.9), so the
- * figures compare side by side. Benchmarks are never timed tests. */
+ * figures compare side by side. Training runs through a trainer (nn/trainer.h) on the CPU or the
+ * --device; --batch and --threads take the ranges of [training] batch_size and threads from the
+ * config schema. Benchmarks are never timed tests. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +11,13 @@
 #include "cmds.h"
 #include "cuda/net.h"
 #include "data/data.h"
+#include "fl/config.h"
 #include "flags.h"
 #include "io/json.h"
 #include "nn/layers.h"
 #include "nn/models.h"
 #include "nn/optim.h"
-#include "nn/train.h"
+#include "nn/trainer.h"
 
 /* Prints the per-node time of the timed steps (net->prof, fv_net_profile) to f, one row per node
  * with work (forward and backward milliseconds per step, share of the wall time), then the
@@ -67,10 +70,12 @@ static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) 
 static int bench_train(int argc, char **argv) {
     const char *model = "lenet5", *device = "cpu", *data_dir = NULL;
     int batch = 64, threads = 2, images = 0, json = 0, seed = 0, graphs = 1, layers = 0;
+    const fv_config_bounds r_batch = fv_config_range("training.batch_size"),
+                           r_thr = fv_config_range("training.threads");
     fv_flag flags[] = {
         {"model", FV_FLAG_STRING, &model, "model to train (see fedvim train --help)", 0, 0},
-        {"batch", FV_FLAG_INT, &batch, "minibatch size", 1, 65536},
-        {"threads", FV_FLAG_INT, &threads, "CPU threads", 1, 1024},
+        {"batch", FV_FLAG_INT, &batch, "minibatch size", r_batch.lo, r_batch.hi},
+        {"threads", FV_FLAG_INT, &threads, "CPU threads", r_thr.lo, r_thr.hi},
         {"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N] in a CUDA build", 0, 0},
         {"images", FV_FLAG_INT, &images, "images to time (default: 12000 for lenet5, 20 batches otherwise)", 0, 100000000},
         {"data-dir", FV_FLAG_STRING, &data_dir, "MNIST folder, --model lenet5 only (default: the standard place, and random data if MNIST is not there)", 0, 0},
@@ -140,47 +145,34 @@ static int bench_train(int argc, char **argv) {
         oc.lr = 0.1f;
         oc.momentum = 0.9f;
     }
-    fv_opt *opt = fv_opt_new(&oc, net->n_train);
-    fv_norm norm = fv_norm_for(strcmp(source, "mnist") == 0 ? "mnist" : "random");
+    const fv_trainer_cfg tc = {.device = dev, .max_batch = batch, .opt = oc, .eager = !graphs,
+                               .norm = fv_norm_for(strcmp(source, "mnist") == 0 ? "mnist" : "random")};
     fv_rng rng;
     fv_rng_seed(&rng, 2);
     int total = images ? images : (is_lenet ? d.n : 20 * batch);
-    /* --device cuda: the data set is staged once; each fv_cuda_train_epoch ends with a device sync,
-     * so the clock below covers all the work */
-    fv_cuda_net *cn = NULL;
-    fv_cuda_shard *sh = NULL;
-    int *first = NULL; /* 0..d.n-1: shards of the first n images */
-    char where[320];
-    snprintf(where, sizeof where, "%d threads", threads);
-    if (dev >= 0) {
-        first = fv_malloc((size_t)d.n * sizeof(int));
-        for (int i = 0; i < d.n; i++) first[i] = i;
-        cn = fv_cuda_net_new(net, dev, batch, &e);
-        if (cn) {
-            fv_cuda_net_set_opt(cn, &oc);
-            fv_cuda_net_set_graphs(cn, graphs);
-            sh = fv_cuda_shard_new(cn);
-        }
-        /* all of d first, so that the buffer (and the graph that reads it) outlives the warm-up's
-         * smaller shard */
-        if (!cn || fv_cuda_shard_load(sh, &d, NULL, 0, &e) != 0 ||
-            fv_cuda_shard_load(sh, &d, first, d.n < 10 * batch ? d.n : 10 * batch, &e) != 0) {
-            fprintf(stderr, "fedvim bench train: --device %s: %s\n", device, e.msg);
-            fv_cuda_shard_destroy(&sh);
-            fv_cuda_net_destroy(&cn);
-            free(first);
-            fv_opt_destroy(&opt);
-            fv_net_destroy(&net);
-            fv_dataset_free(&d);
-            return 1;
-        }
-        fv_cuda_net_describe(cn, where, sizeof where);
+    /* the data set's shards: all of d first, so that a device buffer (and the CUDA graph that reads
+     * it) outlives the warm-up's smaller shard; every shard is the first n images of d, and with
+     * --device cuda it is staged before the clock starts; each epoch ends with a device sync, so
+     * the clock covers all the work */
+    int *first = fv_malloc((size_t)d.n * sizeof(int));
+    for (int i = 0; i < d.n; i++) first[i] = i;
+    fv_trainer *trainer = fv_trainer_new(net, &tc, &e);
+    fv_trainer_shard *sh = trainer ? fv_trainer_shard_new(trainer) : NULL;
+    if (!trainer || fv_trainer_shard_load(sh, &d, NULL, 0, &e) != 0 ||
+        fv_trainer_shard_load(sh, &d, first, d.n < 10 * batch ? d.n : 10 * batch, &e) != 0) {
+        fprintf(stderr, "fedvim bench train: --device %s: %s\n", device, e.msg);
+        fv_trainer_shard_destroy(&sh);
+        fv_trainer_destroy(&trainer);
+        free(first);
+        fv_net_destroy(&net);
+        fv_dataset_free(&d);
+        return 1;
     }
+    const fv_trainer_info where = fv_trainer_info_get(trainer);
     /* warm-up: ten batches, as the reference does (on the GPU this also captures the step's graph) */
-    if (cn) fv_cuda_train_epoch(cn, sh, batch, norm, &rng, 0, NULL, NULL, NULL);
-    else fv_train_epoch(net, opt, &d, NULL, d.n < 10 * batch ? d.n : 10 * batch, batch, norm, &rng, 0, NULL, NULL, NULL);
+    fv_trainer_train_epoch(trainer, sh, batch, &rng, 0, NULL, NULL, NULL);
     int rc = 0;
-    if (cn && fv_cuda_shard_load(sh, &d, first, total < d.n ? total : d.n, &e) != 0) { /* before the clock */
+    if (fv_trainer_shard_load(sh, &d, first, total < d.n ? total : d.n, &e) != 0) {
         fprintf(stderr, "fedvim bench train: %s\n", e.msg);
         total = 0, rc = 1;
     }
@@ -189,25 +181,21 @@ static int bench_train(int argc, char **argv) {
     long done = 0, steps = 0;
     while (done < total) {
         int n = total - done < d.n ? total - (int)done : d.n;
-        if (cn) {
-            if (fv_cuda_shard_size(sh) != n && fv_cuda_shard_load(sh, &d, first, n, &e) != 0) {
-                fprintf(stderr, "fedvim bench train: %s\n", e.msg);
-                rc = 1;
-                break;
-            }
-            fv_cuda_train_epoch(cn, sh, batch, norm, &rng, 0, NULL, NULL, NULL);
-        } else {
-            fv_train_epoch(net, opt, &d, NULL, n, batch, norm, &rng, 0, NULL, NULL, NULL);
+        if (fv_trainer_shard_size(sh) != n && fv_trainer_shard_load(sh, &d, first, n, &e) != 0) {
+            fprintf(stderr, "fedvim bench train: %s\n", e.msg);
+            rc = 1;
+            break;
         }
+        fv_trainer_train_epoch(trainer, sh, batch, &rng, 0, NULL, NULL, NULL);
         done += n;
         steps += (n + batch - 1) / batch;
     }
     double secs = fv_now() - t0, ips = done / secs;
     char *prof = layers && rc == 0 && steps > 0 ? layer_profile(net, steps, secs, stderr) : NULL;
     fprintf(stderr, "bench train: %s batch %d on %s, %s: %.0f images/s (%ld images, %.2f s)\n", model, batch, source,
-            where, ips, done, secs);
-    if (cn) {
-        fv_cuda_net_info info = fv_cuda_net_info_get(cn);
+            where.where, ips, done, secs);
+    if (where.cuda) {
+        const fv_trainer_info info = fv_trainer_info_get(trainer);
         fprintf(stderr, "bench train: convolutions %s; %ld steps as CUDA-graph replays, %ld uncaptured, %ld "
                         "captures, %.1f MiB on the device\n",
                 info.conv, info.graph_steps, info.eager_steps, info.captures, info.device_bytes / 1048576.0);
@@ -218,9 +206,9 @@ static int bench_train(int argc, char **argv) {
         fv_json_str(&j, "bench", "train");
         fv_json_str(&j, "model", model);
         fv_json_str(&j, "device", device);
-        fv_json_str(&j, "device_name", where);
-        if (cn) {
-            fv_json_str(&j, "convolutions", fv_cuda_net_info_get(cn).conv);
+        fv_json_str(&j, "device_name", where.where);
+        if (where.cuda) {
+            fv_json_str(&j, "convolutions", fv_trainer_info_get(trainer).conv);
             fv_json_int(&j, "graphs", graphs);
         }
         fv_json_str(&j, "data", source);
@@ -246,10 +234,9 @@ static int bench_train(int argc, char **argv) {
         fv_json_free(&j);
     }
     free(prof);
-    fv_cuda_shard_destroy(&sh);
-    fv_cuda_net_destroy(&cn);
+    fv_trainer_shard_destroy(&sh);
+    fv_trainer_destroy(&trainer);
     free(first);
-    fv_opt_destroy(&opt);
     fv_net_destroy(&net);
     fv_dataset_free(&d);
     return rc;

@@ -1,5 +1,8 @@
 /* cmd_train.c: `fedvim train`: central training of one model on one data set, with a progress bar
- * on a terminal, one line per epoch, an optional safetensors checkpoint and a --json summary. */
+ * on a terminal, one line per epoch, an optional safetensors checkpoint and a --json summary.
+ * Training runs through a trainer (nn/trainer.h) on the CPU or the --device. The flags that set
+ * what a config key sets (--lr is [training] lr, ...) take that key's range from the config
+ * schema (fv_config_range), so both accept the same values. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,13 +12,14 @@
 #include "cmds.h"
 #include "cuda/net.h"
 #include "data/data.h"
+#include "fl/config.h"
 #include "flags.h"
 #include "io/json.h"
 #include "nn/layers.h"
 #include "nn/models.h"
 #include "nn/optim.h"
 #include "io/safetensors.h"
-#include "nn/train.h"
+#include "nn/trainer.h"
 
 typedef struct {
     int tty;
@@ -36,29 +40,44 @@ static void progress(void *p, long done, long total, double loss) {
     fflush(stderr);
 }
 
+/* --lr's value when the flag is not given (below its range, so --help shows no default): the
+ * optimizer's own default then applies. */
+#define LR_NOT_GIVEN (-1.0)
+
 int fv_cmd_train(int argc, char **argv) {
     const char *model = "lenet5", *dataset = "mnist", *data_dir = NULL, *optimizer = "adam", *save = NULL,
                *schedule = "constant", *device = "cpu";
     int epochs = 1, batch = 64, seed = 1, threads = 2, json = 0, limit = 0, test_limit = 0, nesterov = 0;
-    double lr = -1, momentum = 0.9, wd = 0, mu = 0;
+    double lr = LR_NOT_GIVEN, momentum = 0.9, wd = 0, mu = 0;
+    const fv_config_bounds r_batch = fv_config_range("training.batch_size"),
+                           r_lr = fv_config_range("training.lr"),
+                           r_mom = fv_config_range("training.momentum"),
+                           r_wd = fv_config_range("training.weight_decay"),
+                           r_mu = fv_config_range("training.stadam_mu"),
+                           r_thr = fv_config_range("training.threads"),
+                           r_lim = fv_config_range("data.train_size"),
+                           r_tlim = fv_config_range("data.test_size");
+    char lr_help[96];
+    snprintf(lr_help, sizeof lr_help, "learning rate (default: %g for sgd, %g otherwise)",
+             (double)fv_opt_defaults(FV_OPT_SGD).lr, (double)fv_opt_defaults(FV_OPT_ADAM).lr);
     fv_flag flags[] = {
         {"model", FV_FLAG_STRING, &model, "model: lenet5, fedavg_cnn, vgg11, resnet20, mobilenet, dlg_lenet, tiny", 0, 0},
         {"dataset", FV_FLAG_STRING, &dataset, "data set: mnist, fashion, cmnist (Colored MNIST), cifar10", 0, 0},
         {"data-dir", FV_FLAG_STRING, &data_dir, "folder with the data set's files (default: its standard place)", 0, 0},
         {"epochs", FV_FLAG_INT, &epochs, "training epochs", 1, 10000},
-        {"batch", FV_FLAG_INT, &batch, "minibatch size", 1, 65536},
+        {"batch", FV_FLAG_INT, &batch, "minibatch size", r_batch.lo, r_batch.hi},
         {"optimizer", FV_FLAG_STRING, &optimizer, "sgd, adam or stadam", 0, 0},
-        {"lr", FV_FLAG_FLOAT, &lr, "learning rate (default: 0.01 for sgd, 1e-3 otherwise)", 0, 0},
-        {"momentum", FV_FLAG_FLOAT, &momentum, "SGD momentum", 0, 1},
+        {"lr", FV_FLAG_FLOAT, &lr, lr_help, r_lr.lo, r_lr.hi},
+        {"momentum", FV_FLAG_FLOAT, &momentum, "SGD momentum", r_mom.lo, r_mom.hi},
         {"nesterov", FV_FLAG_BOOL, &nesterov, "SGD with Nesterov momentum", 0, 0},
         {"schedule", FV_FLAG_STRING, &schedule, "learning-rate schedule over the whole run: cosine (decay to 0) or constant", 0, 0},
-        {"wd", FV_FLAG_FLOAT, &wd, "weight decay", 0, 1},
-        {"mu", FV_FLAG_FLOAT, &mu, "ST-Adam update momentum", 0, 1},
+        {"wd", FV_FLAG_FLOAT, &wd, "weight decay", r_wd.lo, r_wd.hi},
+        {"mu", FV_FLAG_FLOAT, &mu, "ST-Adam update momentum", r_mu.lo, r_mu.hi},
         {"seed", FV_FLAG_INT, &seed, "seed for initialisation, data order and dropout", 0, 2147483647},
-        {"threads", FV_FLAG_INT, &threads, "CPU threads", 1, 1024},
+        {"threads", FV_FLAG_INT, &threads, "CPU threads", r_thr.lo, r_thr.hi},
         {"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N]: train on CUDA device N (a CUDA build)", 0, 0},
-        {"limit", FV_FLAG_INT, &limit, "use only the first N training images (0: all)", 0, 100000000},
-        {"test-limit", FV_FLAG_INT, &test_limit, "use only the first N test images (0: all)", 0, 100000000},
+        {"limit", FV_FLAG_INT, &limit, "use only the first N training images (0: all)", r_lim.lo, r_lim.hi},
+        {"test-limit", FV_FLAG_INT, &test_limit, "use only the first N test images (0: all)", r_tlim.lo, r_tlim.hi},
         {"save", FV_FLAG_STRING, &save, "write the trained model to this safetensors file", 0, 0},
         {"json", FV_FLAG_BOOL, &json, "print one JSON summary object last on stdout", 0, 0},
     };
@@ -86,6 +105,16 @@ int fv_cmd_train(int argc, char **argv) {
         fprintf(stderr, "fedvim train: --schedule: '%s' is not cosine or constant\n", schedule);
         return 2;
     }
+    fv_opt_cfg oc = fv_opt_defaults(kind);
+    if (lr != LR_NOT_GIVEN) oc.lr = (float)lr;
+    oc.momentum = (float)momentum;
+    oc.nesterov = nesterov;
+    oc.wd = (float)wd;
+    oc.mu = (float)mu;
+    if (fv_opt_cfg_check(&oc, &e) != 0) { /* e.g. --nesterov without momentum */
+        fprintf(stderr, "fedvim train: %s\n", e.msg);
+        return 2;
+    }
     fv_set_threads(threads);
     fv_dataset tr = {0}, te = {0};
     if (fv_dataset_load(dataset, data_dir, 1, &tr, &e) != 0 || fv_dataset_load(dataset, data_dir, 0, &te, &e) != 0) {
@@ -103,45 +132,31 @@ int fv_cmd_train(int argc, char **argv) {
         return 2;
     }
     fv_net_seed_dropout(net, (uint64_t)seed * 7919u + 17u);
-    fv_opt_cfg oc = fv_opt_defaults(kind);
-    if (lr > 0) oc.lr = (float)lr;
-    oc.momentum = (float)momentum;
-    oc.nesterov = nesterov;
-    oc.wd = (float)wd;
-    oc.mu = (float)mu;
     if (strcmp(schedule, "cosine") == 0) oc.decay_steps = (long)epochs * ((tr.n + batch - 1) / batch);
-    fv_opt *opt = fv_opt_new(&oc, net->n_train);
-    fv_norm norm = fv_norm_for(dataset);
-    /* --device cuda: the model, its optimizer and both data sets live on the GPU for the run */
-    fv_cuda_net *cn = NULL;
-    fv_cuda_shard *ctr = NULL, *cte = NULL;
-    char where[320];
-    snprintf(where, sizeof where, "%d threads", threads);
-    if (dev >= 0) {
-        cn = fv_cuda_net_new(net, dev, batch, &e);
-        if (cn) {
-            fv_cuda_net_set_opt(cn, &oc);
-            ctr = fv_cuda_shard_new(cn);
-            cte = fv_cuda_shard_new(cn);
-        }
-        if (!cn || fv_cuda_shard_load(ctr, &tr, NULL, 0, &e) != 0 || fv_cuda_shard_load(cte, &te, NULL, 0, &e) != 0) {
-            fprintf(stderr, "fedvim train: --device %s: %s\n", device, e.msg);
-            fv_cuda_shard_destroy(&ctr);
-            fv_cuda_shard_destroy(&cte);
-            fv_cuda_net_destroy(&cn);
-            fv_opt_destroy(&opt);
-            fv_net_destroy(&net);
-            fv_dataset_free(&tr);
-            fv_dataset_free(&te);
-            return 1;
-        }
-        fv_cuda_net_describe(cn, where, sizeof where);
+    /* the trainer holds the model, its optimizer and both data sets (on the GPU with --device cuda)
+     * for the run */
+    const fv_trainer_cfg tc = {.device = dev, .max_batch = batch, .opt = oc, .norm = fv_norm_for(dataset)};
+    fv_trainer *trainer = fv_trainer_new(net, &tc, &e);
+    fv_trainer_shard *str = trainer ? fv_trainer_shard_new(trainer) : NULL;
+    fv_trainer_shard *ste = trainer ? fv_trainer_shard_new(trainer) : NULL;
+    if (!trainer || fv_trainer_shard_load(str, &tr, NULL, 0, &e) != 0 ||
+        fv_trainer_shard_load(ste, &te, NULL, 0, &e) != 0) {
+        fprintf(stderr, "fedvim train: --device %s: %s\n", device, e.msg);
+        fv_trainer_shard_destroy(&str);
+        fv_trainer_shard_destroy(&ste);
+        fv_trainer_destroy(&trainer);
+        fv_net_destroy(&net);
+        fv_dataset_free(&tr);
+        fv_dataset_free(&te);
+        return 1;
     }
+    const fv_trainer_info where = fv_trainer_info_get(trainer);
     fv_rng rng;
     fv_rng_seed2(&rng, (uint64_t)seed, 1);
     fprintf(stderr, "fedvim train: %s on %s (%d train, %d test images, %dx%dx%d), %zu parameters, %s lr %g, "
                     "batch %d, %s\n",
-            model, dataset, tr.n, te.n, tr.c, tr.h, tr.w, net->n_train, fv_opt_kind_name(kind), oc.lr, batch, where);
+            model, dataset, tr.n, te.n, tr.c, tr.h, tr.w, net->n_train, fv_opt_kind_name(kind), oc.lr, batch,
+            where.where);
     progress_ctx pc = {isatty(2), fv_now(), 0, 0, epochs};
     double train_seconds = 0, last_train_loss = 0, last_train_acc = 0;
     long images = 0;
@@ -149,14 +164,13 @@ int fv_cmd_train(int argc, char **argv) {
     for (int ep = 1; ep <= epochs; ep++) {
         pc.epoch = ep;
         pc.t0 = fv_now();
-        fv_epoch_stats st = cn ? fv_cuda_train_epoch(cn, ctr, batch, norm, &rng, 0.0f, NULL, progress, &pc)
-                               : fv_train_epoch(net, opt, &tr, NULL, tr.n, batch, norm, &rng, 0.0f, NULL, progress, &pc);
+        fv_epoch_stats st = fv_trainer_train_epoch(trainer, str, batch, &rng, 0.0f, NULL, progress, &pc);
         if (pc.tty) fputc('\n', stderr);
         train_seconds += st.seconds;
         images += st.images;
         last_train_loss = st.loss;
         last_train_acc = st.accuracy;
-        ev = cn ? fv_cuda_evaluate(cn, cte, 500, norm) : fv_evaluate(net, &te, NULL, te.n, 500, norm);
+        ev = fv_trainer_evaluate(trainer, ste, 500);
         fprintf(stderr, "epoch %d/%d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.1f s, %.0f img/s\n", ep,
                 epochs, st.loss, st.accuracy, ev.loss, ev.accuracy, st.seconds, st.images / (st.seconds + 1e-12));
         if (!isfinite(st.loss)) {
@@ -165,7 +179,7 @@ int fv_cmd_train(int argc, char **argv) {
         }
     }
     int rc = 0;
-    if (cn) fv_cuda_net_get_params(cn, net->params); /* the trained model, for --save */
+    fv_trainer_get_params(trainer, net->params); /* the trained model, for --save */
     if (save) {
         char seedbuf[32], epbuf[32];
         snprintf(seedbuf, sizeof seedbuf, "%d", seed);
@@ -202,10 +216,9 @@ int fv_cmd_train(int argc, char **argv) {
         printf("%s\n", fv_json_end(&j));
         fv_json_free(&j);
     }
-    fv_cuda_shard_destroy(&ctr);
-    fv_cuda_shard_destroy(&cte);
-    fv_cuda_net_destroy(&cn);
-    fv_opt_destroy(&opt);
+    fv_trainer_shard_destroy(&str);
+    fv_trainer_shard_destroy(&ste);
+    fv_trainer_destroy(&trainer);
     fv_net_destroy(&net);
     fv_dataset_free(&tr);
     fv_dataset_free(&te);

@@ -306,7 +306,7 @@ static void fake_update(fake *f, const Fedvim__Task *t, const float *params, siz
     fv_wire_frame fr = {FEDVIM__FRAME_KIND__FRAME_PARAMS, x, count};
     uint8_t *bb, sig[64];
     size_t bl;
-    fv_wire_sign_update(&b, &fr, 1, f->id.sign_sk, &bb, &bl, sig);
+    fv_wire_pack_update(&b, &fr, 1, f->id.sign_sk, &bb, &bl, sig);
     if (tamper) x[count / 2] += 0.5f;
     Fedvim__Update u = FEDVIM__UPDATE__INIT;
     u.body = (ProtobufCBinaryData){bl, bb};

@@ -244,7 +244,7 @@ static void test_sign_and_open_update(void **state) {
     fv_wire_frame fr = {FEDVIM__FRAME_KIND__FRAME_PARAMS, params, 256};
     uint8_t *bb, sig[64];
     size_t bl;
-    fv_wire_sign_update(&body, &fr, 1, w.sign_sk, &bb, &bl, sig);
+    fv_wire_pack_update(&body, &fr, 1, w.sign_sk, &bb, &bl, sig);
     Fedvim__Update up = FEDVIM__UPDATE__INIT;
     up.body = (ProtobufCBinaryData){bl, bb};
     up.signature = (ProtobufCBinaryData){64, sig};
@@ -289,6 +289,45 @@ static void test_sign_and_open_update(void **state) {
     assert_int_equal(fv_wire_open_update(&m, w.pub.sign_pk, &out, &e), -1);
     assert_non_null(strstr(e.msg, "lists 1 frames but 2 arrived"));
     free(bb);
+}
+
+/* Without a key the body is packed by the same function: the same bytes as the signed one
+ * (frame hashes listed), the signature buffer untouched. (The worker once packed unsigned bodies
+ * itself.) */
+static void test_pack_update_unsigned(void **state) {
+    (void)state;
+    fv_identity w;
+    fv_identity_generate(&w);
+    float params[64], st[32];
+    for (int i = 0; i < 64; i++) params[i] = cosf((float)i);
+    for (int i = 0; i < 32; i++) st[i] = (float)i;
+    Fedvim__UpdateBody body = FEDVIM__UPDATE_BODY__INIT;
+    body.session = 7;
+    body.round = 2;
+    body.num_samples = 10;
+    fv_wire_frame fr[2] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, params, 64},
+                           {FEDVIM__FRAME_KIND__FRAME_OPT_STATE, st, 32}};
+    uint8_t *signed_b, *plain_b, sig[FV_SIG_BYTES], untouched[FV_SIG_BYTES];
+    memset(sig, 0xa5, sizeof sig);
+    memcpy(untouched, sig, sizeof sig);
+    size_t signed_l, plain_l;
+    fv_wire_pack_update(&body, fr, 2, NULL, &plain_b, &plain_l, sig);
+    assert_memory_equal(sig, untouched, sizeof sig);
+    assert_int_equal(body.n_frame_hash, 0);
+    fv_wire_pack_update(&body, fr, 2, w.sign_sk, &signed_b, &signed_l, sig);
+    assert_int_equal(plain_l, signed_l);
+    assert_memory_equal(plain_b, signed_b, plain_l);
+    Fedvim__UpdateBody *out;
+    fv_err e = {{0}};
+    assert_int_equal(fv_wire_decode_update_body(plain_b, plain_l, &out, &e), 0);
+    assert_int_equal(out->n_frame_hash, 2);
+    uint8_t h[FV_HASH_BYTES];
+    fv_hash(h, st, sizeof st);
+    assert_memory_equal(out->frame_hash[1].data, h, FV_HASH_BYTES);
+    assert_int_equal(out->round, 2);
+    fedvim__update_body__free_unpacked(out, NULL);
+    free(plain_b);
+    free(signed_b);
 }
 
 static void test_update_body_validation(void **state) {
@@ -342,6 +381,7 @@ int main(void) {
         cmocka_unit_test(test_decode_validation),
         cmocka_unit_test(test_roundtrip_router_dealer),
         cmocka_unit_test(test_sign_and_open_update),
+        cmocka_unit_test(test_pack_update_unsigned),
         cmocka_unit_test(test_update_body_validation),
         cmocka_unit_test(test_nonfinite_and_sanitize),
     };

@@ -18,8 +18,7 @@
 #include "fl/experiment.h"
 #include "nn/layers.h"
 #include "nn/net.h"
-#include "nn/optim.h"
-#include "nn/train.h"
+#include "nn/trainer.h"
 #include "fl/transport.h"
 #include "vmix/vmix.h"
 #include "vmix/vmix_key.h"
@@ -51,11 +50,11 @@ typedef struct {
     fv_dataset train;
     fv_partition part;
     fv_norm norm;
-    fv_net *net;
-    fv_opt *opt;
-    fv_cuda_net *cn;       /* the device twin of net when training on CUDA, else NULL */
-    fv_cuda_shard *shard;  /* the current client's images on the device (reused across clients) */
+    fv_net *net;           /* the model; its params carry each task's update out */
+    fv_trainer *tr;        /* trains net on the CPU or on the --device (chosen once, at the welcome) */
+    fv_trainer_shard *shard; /* the current client's images (reused across clients) */
     size_t opt_len;
+    float *opt_state;      /* opt_len floats: the optimizer state an update carries (NULL when 0) */
     float *global;
     uint8_t global_hash[FV_HASH_BYTES];
     int have_global;
@@ -141,10 +140,11 @@ static void free_experiment(worker *w) {
     }
     fv_dataset_free(&w->train);
     fv_partition_free(&w->part);
-    fv_cuda_shard_destroy(&w->shard);
-    fv_cuda_net_destroy(&w->cn);
+    fv_trainer_shard_destroy(&w->shard);
+    fv_trainer_destroy(&w->tr);
     fv_net_destroy(&w->net);
-    fv_opt_destroy(&w->opt);
+    free(w->opt_state);
+    w->opt_state = NULL;
     free(w->global);
     w->global = NULL;
     w->have_global = 0;
@@ -173,22 +173,18 @@ static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
     if (w->net->n_params != wel->n_params)
         return fv_err_set(e, "this worker builds %s with %zu parameters, the coordinator's has %llu (different "
                           "fedvim versions?)", w->cfg.model, w->net->n_params, (unsigned long long)wel->n_params);
-    fv_opt_cfg oc = fv_exp_opt_cfg(&w->cfg);
-    w->opt = fv_opt_new(&oc, w->net->n_train);
-    w->opt_len = fv_opt_state_len(&oc, w->net->n_train);
+    /* parameters, gradients and optimizer state stay with the trainer (on the device, with
+     * --device cuda) for a whole task; the update vector comes back once (docs/cuda.md, "Wiring
+     * the worker") */
+    fv_trainer_cfg tc = {.device = -1, .max_batch = w->cfg.batch_size, .opt = fv_exp_opt_cfg(&w->cfg),
+                         .norm = w->norm};
+    if (w->o.device && fv_device_parse(w->o.device, &tc.device, e) != 0) return -1;
+    w->tr = fv_trainer_new(w->net, &tc, e);
+    if (!w->tr) return tc.device >= 0 ? fv_err_prefix(e, "--device %s: ", w->o.device) : -1;
+    w->shard = fv_trainer_shard_new(w->tr);
+    w->opt_len = fv_trainer_opt_state_len(w->tr);
+    w->opt_state = w->opt_len ? fv_malloc(w->opt_len * sizeof(float)) : NULL;
     w->global = fv_malloc(w->net->n_params * sizeof(float));
-    if (w->o.device && strcmp(w->o.device, "cpu") != 0) {
-        /* parameters, gradients and optimizer state stay on the device for a whole task; the
-         * update vector comes back once (docs/cuda.md, "Wiring the worker") */
-        int dev = 0;
-        if (fv_device_parse(w->o.device, &dev, e) != 0) return -1;
-        if (dev >= 0) {
-            w->cn = fv_cuda_net_new(w->net, dev, w->cfg.batch_size, e);
-            if (!w->cn) return fv_err_prefix(e, "--device %s: ", w->o.device);
-            fv_cuda_net_set_opt(w->cn, &oc);
-            w->shard = fv_cuda_shard_new(w->cn);
-        }
-    }
     size_t biggest = w->net->n_params > w->opt_len ? w->net->n_params : w->opt_len;
     w->lim.max_count = biggest;
     if (w->cfg.vmix) {
@@ -312,20 +308,47 @@ static int active_data(worker *w, int client, int round, const fv_dataset *d, co
     return 1;
 }
 
-static void run_task(worker *w, const fv_wire_msg *m) {
+/* ---- a task, step by step: accept, assemble the client's data, train, answer ---- */
+
+/* A task that passed accept_task. */
+typedef struct {
+    const Fedvim__Task *t;
+    int client;
+    int n;                  /* the client's images (its partition) */
+    const float *opt_state; /* the client's optimizer state the task brought; NULL: a fresh one */
+} task_req;
+
+/* What the client trains on: d[idx[0..n)] (idx NULL: all of d). */
+typedef struct {
+    const fv_dataset *d;
+    const int *idx;
+    int n;
+    fv_dataset own;     /* gan_active: the shard plus G's samples (the caller frees it) */
+    double mix_seconds; /* VisualMixer's offline mixing, when this task paid for it */
+} task_set;
+
+typedef struct {
+    fv_epoch_stats es; /* the last local epoch's */
+    double train_seconds;
+    int64_t opt_steps; /* the optimizer's step count after training (with want_opt_state) */
+} task_result;
+
+/* Step 1: check a task against this worker's experiment (session, client, the model it names or
+ * brings, the optimizer state's size, the client's sample count) and adopt the model it brings as
+ * the global one. Returns 0 with *rq filled, or -1 after answering the coordinator with an error
+ * (a task of another session is only logged). */
+static int accept_task(worker *w, const fv_wire_msg *m, task_req *rq) {
     const Fedvim__Task *t = m->env->task;
-    fv_err e = {{0}};
     char msg[FV_ERR_MAX + 64];
     if (t->session != w->session) {
         wlog(w, "ignored a task of another session");
-        return;
+        return -1;
     }
     if (t->client_id >= (uint32_t)w->cfg.clients) {
         snprintf(msg, sizeof msg, "client %u does not exist (%d clients)", t->client_id, w->cfg.clients);
         send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, msg);
-        return;
+        return -1;
     }
-    int client = (int)t->client_id;
     const float *pf = NULL, *of = NULL;
     size_t pn = 0, on = 0;
     for (int i = 0; i < m->nframes; i++) {
@@ -338,142 +361,141 @@ static void run_task(worker *w, const fv_wire_msg *m) {
         fv_hash(h, pf, pn * sizeof(float));
         if (pn != np || !fv_ct_equal(h, t->model_hash.data, FV_HASH_BYTES)) {
             send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, "the attached model does not match its size or hash");
-            return;
+            return -1;
         }
         memcpy(w->global, pf, np * sizeof(float));
         memcpy(w->global_hash, h, FV_HASH_BYTES);
         w->have_global = 1;
     } else if (!w->have_global || !fv_ct_equal(w->global_hash, t->model_hash.data, FV_HASH_BYTES)) {
         send_error(w, FV_WIRE_ERR_NO_MODEL, t->task_id, "this worker does not hold the model the task names");
-        return;
+        return -1;
     }
     if (of && on != w->opt_len) {
         send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, "optimizer state of the wrong size");
-        return;
+        return -1;
     }
-    int n = fv_partition_size(&w->part, client);
+    const int client = (int)t->client_id;
+    const int n = fv_partition_size(&w->part, client);
     if ((uint64_t)n != t->expected_samples) {
         snprintf(msg, sizeof msg, "client %d holds %d images here but %llu at the coordinator: the data differ "
                  "(data.dir, data set version)", client, n, (unsigned long long)t->expected_samples);
         send_error(w, FV_WIRE_ERR_CONFIG, t->task_id, msg);
-        return;
+        return -1;
     }
-    w->current_task = t->task_id;
-    double mix_seconds = 0;
-    const fv_dataset *d = &w->train;
-    const int *idx = fv_partition_indices(&w->part, client);
-    if (w->cfg.vmix) {
-        if (ensure_mixed(w, client, &mix_seconds, &e) != 0) {
-            send_error(w, FV_WIRE_ERR_CONFIG, t->task_id, e.msg);
-            w->current_task = 0;
-            return;
-        }
-        d = &w->cache[client].mixed;
-        idx = NULL;
-    }
-    /* the client's state: the global model, its optimizer state or a fresh one, its own stream */
-    memcpy(w->net->params, w->global, np * sizeof(float));
-    fv_opt_reset(w->opt);
-    size_t sl = 0;
-    float *st = fv_opt_state(w->opt, &sl);
-    if (of) {
-        memcpy(st, of, sl * sizeof(float));
-        *fv_opt_step_count(w->opt) = (int64_t)t->opt_steps;
-    }
-    fv_dataset act = {0};
-    int na = active_data(w, client, (int)t->round, d, idx, n, &act, &e);
-    if (na < 0) {
-        send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, e.msg);
-        w->current_task = 0;
-        return;
-    }
-    const fv_dataset *td = na ? &act : d;
-    const int *tidx = na ? NULL : idx;
-    int tn = na ? act.n : n;
-    fv_rng rng;
-    fv_exp_client_rng(&w->cfg, (int)t->round, client, &rng);
-    const uint64_t dropout_seed = fv_rng_u64(&rng); /* drawn once either way: the data order follows */
-    double t0 = fv_now();
-    fv_epoch_stats es = {0};
-    if (w->cn) {
-        fv_cuda_net_set_params(w->cn, w->global);
-        if (of) fv_cuda_net_set_opt_state(w->cn, of, (int64_t)t->opt_steps);
-        else fv_cuda_net_opt_reset(w->cn);
-        fv_cuda_net_seed_dropout(w->cn, dropout_seed);
-        if (fv_cuda_shard_load(w->shard, td, tidx, tn, &e) != 0) {
-            fv_dataset_free(&act);
-            send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, e.msg);
-            w->current_task = 0;
-            return;
-        }
-        for (int ep = 0; ep < w->cfg.local_epochs; ep++)
-            es = fv_cuda_train_epoch(w->cn, w->shard, w->cfg.batch_size, w->norm, &rng, (float)w->cfg.prox_mu,
-                                     w->cfg.prox_mu > 0 ? w->global : NULL, progress, w);
-        fv_cuda_net_get_params(w->cn, w->net->params);
-        if (t->want_opt_state) {
-            int64_t steps = 0;
-            fv_cuda_net_get_opt_state(w->cn, st, &steps);
-            *fv_opt_step_count(w->opt) = steps;
-        }
-    } else {
-        fv_net_seed_dropout(w->net, dropout_seed);
-        for (int ep = 0; ep < w->cfg.local_epochs; ep++)
-            es = fv_train_epoch(w->net, w->opt, td, tidx, tn, w->cfg.batch_size, w->norm, &rng,
-                                (float)w->cfg.prox_mu, w->cfg.prox_mu > 0 ? w->global : NULL, progress, w);
-    }
-    double train_seconds = fv_now() - t0;
-    fv_dataset_free(&act);
-    w->current_task = 0;
+    *rq = (task_req){t, client, n, of};
+    return 0;
+}
 
+/* Step 2: the client's training set: its partition of the training images, mixed with its own key
+ * when VisualMixer is on (made once, cached), plus G's samples when it is the gan_active
+ * attacker this round. Returns 0, or -1 with e set and *code the error code to answer with. */
+static int task_data(worker *w, const task_req *rq, task_set *set, uint32_t *code, fv_err *e) {
+    set->d = &w->train;
+    set->idx = fv_partition_indices(&w->part, rq->client);
+    set->n = rq->n;
+    if (w->cfg.vmix) {
+        if (ensure_mixed(w, rq->client, &set->mix_seconds, e) != 0) {
+            *code = FV_WIRE_ERR_CONFIG;
+            return -1;
+        }
+        set->d = &w->cache[rq->client].mixed;
+        set->idx = NULL;
+    }
+    int na = active_data(w, rq->client, (int)rq->t->round, set->d, set->idx, set->n, &set->own, e);
+    if (na < 0) {
+        *code = FV_WIRE_ERR_TASK_FAILED;
+        return -1;
+    }
+    if (na) {
+        set->d = &set->own;
+        set->idx = NULL;
+        set->n = set->own.n;
+    }
+    return 0;
+}
+
+/* Step 3: the client's local training through the trainer, on whichever device it runs: the
+ * global model, the client's optimizer state (or a fresh one), its own random stream (the
+ * dropout seed first, then the data order), local_epochs epochs, and the update back into
+ * w->net->params (and the optimizer state into w->opt_state when the task wants it). Returns 0,
+ * or -1 with e set (the device cannot stage the shard). */
+static int train_client(worker *w, const task_req *rq, const task_set *set, task_result *res, fv_err *e) {
+    fv_rng rng;
+    fv_exp_client_rng(&w->cfg, (int)rq->t->round, rq->client, &rng);
+    const uint64_t dropout_seed = fv_rng_u64(&rng); /* drawn once either way: the data order follows */
+    const double t0 = fv_now();
+    fv_trainer_set_params(w->tr, w->global);
+    if (rq->opt_state) fv_trainer_set_opt_state(w->tr, rq->opt_state, (int64_t)rq->t->opt_steps);
+    else fv_trainer_reset_opt(w->tr);
+    fv_trainer_seed_dropout(w->tr, dropout_seed);
+    if (fv_trainer_shard_load(w->shard, set->d, set->idx, set->n, e) != 0) return -1;
+    for (int ep = 0; ep < w->cfg.local_epochs; ep++)
+        res->es = fv_trainer_train_epoch(w->tr, w->shard, w->cfg.batch_size, &rng, (float)w->cfg.prox_mu,
+                                         w->cfg.prox_mu > 0 ? w->global : NULL, progress, w);
+    fv_trainer_get_params(w->tr, w->net->params);
+    if (rq->t->want_opt_state) fv_trainer_get_opt_state(w->tr, w->opt_state, &res->opt_steps);
+    res->train_seconds = fv_now() - t0;
+    return 0;
+}
+
+/* Step 4: answer with the update: the body (statistics, VisualMixer's figures), the parameters
+ * and, when asked, the optimizer state, packed by the wire module (signed when this worker has an
+ * identity). A send failure is logged: the coordinator's timeout covers a lost update. */
+static void send_update(worker *w, const task_req *rq, const task_set *set, const task_result *res) {
+    const Fedvim__Task *t = rq->t;
     Fedvim__UpdateBody body = FEDVIM__UPDATE_BODY__INIT;
     body.session = w->session;
     body.task_id = t->task_id;
     body.round = t->round;
     body.client_id = t->client_id;
-    body.num_samples = (uint64_t)n;
-    body.train_loss = isfinite(es.loss) && es.loss >= 0 ? es.loss : 0;
-    body.train_accuracy = es.accuracy;
-    body.train_seconds = train_seconds;
-    body.mix_seconds = mix_seconds;
+    body.num_samples = (uint64_t)rq->n;
+    body.train_loss = isfinite(res->es.loss) && res->es.loss >= 0 ? res->es.loss : 0;
+    body.train_accuracy = res->es.accuracy;
+    body.train_seconds = res->train_seconds;
+    body.mix_seconds = set->mix_seconds;
     if (w->cfg.vmix) {
-        body.vfe = w->cache[client].vfe;
-        body.ws_min = (uint32_t)w->cache[client].ws_min;
-        body.ws_max = (uint32_t)w->cache[client].ws_max;
+        body.vfe = w->cache[rq->client].vfe;
+        body.ws_min = (uint32_t)w->cache[rq->client].ws_min;
+        body.ws_max = (uint32_t)w->cache[rq->client].ws_max;
     }
-    fv_wire_frame fr[2] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, w->net->params, np}};
+    fv_wire_frame fr[2] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, w->net->params, w->net->n_params}};
     int nf = 1;
     if (t->want_opt_state) {
-        fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, st, sl};
-        body.opt_steps = (uint64_t)*fv_opt_step_count(w->opt);
+        fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, w->opt_state, w->opt_len};
+        body.opt_steps = (uint64_t)res->opt_steps;
     }
-    Fedvim__Update up = FEDVIM__UPDATE__INIT;
     uint8_t *bb = NULL, sig[FV_SIG_BYTES];
     size_t bl = 0;
-    if (w->o.id) {
-        fv_wire_sign_update(&body, fr, nf, w->o.id->sign_sk, &bb, &bl, sig);
-        up.signature = (ProtobufCBinaryData){FV_SIG_BYTES, sig};
-    } else {
-        /* without security the body still lists the frame hashes; the signature stays empty */
-        uint8_t hashes[2][FV_HASH_BYTES];
-        ProtobufCBinaryData hb[2];
-        for (int i = 0; i < nf; i++) {
-            fv_hash(hashes[i], fr[i].data, fr[i].count * sizeof(float));
-            hb[i] = (ProtobufCBinaryData){FV_HASH_BYTES, hashes[i]};
-        }
-        body.n_frame_hash = (size_t)nf;
-        body.frame_hash = hb;
-        bl = fedvim__update_body__get_packed_size(&body);
-        bb = fv_malloc(bl);
-        fedvim__update_body__pack(&body, bb);
-        body.n_frame_hash = 0;
-        body.frame_hash = NULL;
-    }
+    fv_wire_pack_update(&body, fr, nf, w->o.id ? w->o.id->sign_sk : NULL, &bb, &bl, sig);
+    Fedvim__Update up = FEDVIM__UPDATE__INIT;
     up.body = (ProtobufCBinaryData){bl, bb};
+    if (w->o.id) up.signature = (ProtobufCBinaryData){FV_SIG_BYTES, sig};
     Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
     env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
     env.update = &up;
-    if (send_env(w, &env, fr, nf, &e) != 0) wlog(w, "update for client %d not sent: %s", client, e.msg);
+    fv_err e;
+    if (send_env(w, &env, fr, nf, &e) != 0) wlog(w, "update for client %d not sent: %s", rq->client, e.msg);
     free(bb);
+}
+
+/* One client's local training for one round: accept, data, train, answer (or an error). */
+static void run_task(worker *w, const fv_wire_msg *m) {
+    task_req rq;
+    if (accept_task(w, m, &rq) != 0) return;
+    w->current_task = rq.t->task_id;
+    task_set set = {0};
+    task_result res = {0};
+    uint32_t code = FV_WIRE_ERR_TASK_FAILED;
+    fv_err e = {{0}};
+    int rc = task_data(w, &rq, &set, &code, &e);
+    if (rc == 0) rc = train_client(w, &rq, &set, &res, &e);
+    fv_dataset_free(&set.own);
+    w->current_task = 0;
+    if (rc != 0) {
+        send_error(w, code, rq.t->task_id, e.msg);
+        return;
+    }
+    send_update(w, &rq, &set, &res);
 }
 
 /* ---- main loop ---- */

@@ -670,3 +670,18 @@ void fv_config_print_schema(FILE *f) {
                 d->help);
     }
 }
+
+fv_config_bounds fv_config_range(const char *key) {
+    const char *dot = strchr(key, '.');
+    FV_ASSERT(dot);
+    for (int k = 0; k < NKEYS; k++) {
+        const key_def *d = &SCHEMA[k];
+        if (strlen(d->section) == (size_t)(dot - key) && strncmp(d->section, key, (size_t)(dot - key)) == 0 &&
+            strcmp(d->key, dot + 1) == 0) {
+            if (d->type != T_INT && d->type != T_I64 && d->type != T_FLOAT)
+                FV_DIE("config key %s is not a number", key);
+            return (fv_config_bounds){d->lo, d->hi};
+        }
+    }
+    FV_DIE("no config key %s", key);
+}

@@ -136,4 +136,13 @@ const char *fv_config_attack_kind_name(fv_attack_kind k);
 /* Print the schema (every section, key, type, default, range and help) to f. */
 void fv_config_print_schema(FILE *f);
 
+/* The inclusive range [lo, hi] of the number key `key` ("training.lr"), for a command-line flag
+ * that sets the same quantity outside a config (fedvim train --lr), so that both accept the same
+ * values from the schema's one bound. Aborts on an unknown key or one that is not a number
+ * (callers name keys as constants: a programmer error). */
+typedef struct {
+    double lo, hi;
+} fv_config_bounds;
+fv_config_bounds fv_config_range(const char *key);
+
 #endif

@@ -318,10 +318,10 @@ int fv_wire_recv(void *sock, int router, const fv_wire_limits *lim, fv_wire_msg 
     return 0;
 }
 
-void fv_wire_sign_update(Fedvim__UpdateBody *body, const fv_wire_frame *frames, int nframes,
-                         const uint8_t sign_sk[FV_SIGN_SK_BYTES], uint8_t **body_out,
-                         size_t *body_len, uint8_t sig[FV_SIG_BYTES]) {
-    FV_ASSERT(nframes >= 1 && nframes <= FV_WIRE_MAX_FRAMES);
+void fv_wire_pack_update(Fedvim__UpdateBody *body, const fv_wire_frame *frames, int nframes,
+                         const uint8_t *sign_sk, uint8_t **body_out, size_t *body_len,
+                         uint8_t *sig) {
+    FV_ASSERT(nframes >= 1 && nframes <= FV_WIRE_MAX_FRAMES && (!sign_sk || sig));
     uint8_t hashes[FV_WIRE_MAX_FRAMES][FV_HASH_BYTES];
     ProtobufCBinaryData hb[FV_WIRE_MAX_FRAMES];
     for (int i = 0; i < nframes; i++) {
@@ -337,7 +337,7 @@ void fv_wire_sign_update(Fedvim__UpdateBody *body, const fv_wire_frame *frames, 
     fedvim__update_body__pack(body, buf);
     body->n_frame_hash = 0;
     body->frame_hash = NULL;
-    fv_sign(sig, FV_UPDATE_SIGN_TAG, buf, len, sign_sk);
+    if (sign_sk) fv_sign(sig, FV_UPDATE_SIGN_TAG, buf, len, sign_sk);
     *body_out = buf;
     *body_len = len;
 }

@@ -10,7 +10,8 @@
  *
  * Update signing: the worker serialises an UpdateBody (which lists the BLAKE2b-256 hash of each
  * payload frame), signs FV_UPDATE_SIGN_TAG || body with its Ed25519 key, and sends body and
- * signature in an Update; fv_wire_open_update checks the signature, decodes the body and checks
+ * signature in an Update (fv_wire_pack_update; without security the same body goes unsigned);
+ * fv_wire_open_update checks the signature, decodes the body and checks
  * the frame hashes, so round, client id, task id, session, sample count and payload are all
  * covered.
  * Not here: sockets, CURVE and the ZAP handler (transport.h); keys (crypto.h); what a role does
@@ -104,11 +105,16 @@ FV_MUST_USE int fv_wire_recv(void *sock, int router, const fv_wire_limits *lim, 
 /* Release a received message. Accepts a zeroed or already closed message. */
 void fv_wire_msg_close(fv_wire_msg *m);
 
-/* Build and sign an Update: fills *body_out (serialised UpdateBody, caller frees with free())
- * and sig (64 bytes) from `body` (its frame_hash list is computed here from frames). */
-void fv_wire_sign_update(Fedvim__UpdateBody *body, const fv_wire_frame *frames, int nframes,
-                         const uint8_t sign_sk[FV_SIGN_SK_BYTES], uint8_t **body_out,
-                         size_t *body_len, uint8_t sig[FV_SIG_BYTES]);
+/* Pack an Update's body, signed or not: fills *body_out (the serialised UpdateBody, caller frees
+ * with free()) from `body` with its frame_hash list computed here from frames[0..nframes)
+ * (1 <= nframes <= FV_WIRE_MAX_FRAMES; body's frame_hash fields are left empty afterwards). With
+ * sign_sk, sig gets the Ed25519 signature (FV_SIG_BYTES) of FV_UPDATE_SIGN_TAG || body; with
+ * sign_sk NULL (no security) the body is the same bytes, unsigned, and sig is not touched (may be
+ * NULL). The one place an UpdateBody is packed, so signed and unsigned updates list their frames
+ * the same way. */
+void fv_wire_pack_update(Fedvim__UpdateBody *body, const fv_wire_frame *frames, int nframes,
+                         const uint8_t *sign_sk, uint8_t **body_out, size_t *body_len,
+                         uint8_t *sig);
 
 /* Open a received Update message m (body case UPDATE): check that it is signed, that the
  * signature verifies with sign_pk, decode the body and check that its frame hashes match the

@@ -1,0 +1,121 @@
+/* cuda/trainer.c: the CUDA backend of trainer.h, in C over the fv_cuda_net API of cuda/net.h, the
+ * calls the worker, `fedvim train` and `bench train` made themselves before the trainer existed:
+ * one fv_cuda_net per trainer (parameters, gradients, optimizer state and activations stay on the
+ * device), fv_cuda_shard per shard, fv_cuda_train_epoch (CUDA graphs for full batches unless
+ * cfg.eager is set), fv_cuda_evaluate, one parameter download per get_params.
+ * Built in every configuration: without the CUDA backend, cuda/none.c's fv_cuda_net_new refuses
+ * and so does fv_trainer_cuda_open.
+ * Not here: input gradients (cuda/net.h computes none; fv_trainer_input_grad says so), kernels.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/net.h"
+#include "nn/trainer_backend.h"
+
+typedef struct {
+    fv_cuda_net *cn;
+    int device;
+    fv_norm norm;
+} cuda_impl;
+
+static void cu_destroy(void *p) {
+    cuda_impl *c = p;
+    fv_cuda_net_destroy(&c->cn);
+    free(c);
+}
+
+static void cu_info(void *p, fv_trainer_info *out) {
+    cuda_impl *c = p;
+    fv_cuda_net_describe(c->cn, out->where, sizeof out->where);
+    const fv_cuda_net_info i = fv_cuda_net_info_get(c->cn);
+    out->cuda = 1;
+    _Static_assert(sizeof out->conv == sizeof i.conv, "fv_trainer_info.conv holds fv_cuda_net_info.conv");
+    memcpy(out->conv, i.conv, sizeof out->conv);
+    out->graph_steps = i.graph_steps;
+    out->eager_steps = i.eager_steps;
+    out->captures = i.captures;
+    out->device_bytes = i.device_bytes;
+}
+
+static void cu_set_params(void *p, const float *src) { fv_cuda_net_set_params(((cuda_impl *)p)->cn, src); }
+
+static void cu_get_params(void *p, float *dst) { fv_cuda_net_get_params(((cuda_impl *)p)->cn, dst); }
+
+static void cu_seed_dropout(void *p, uint64_t seed) { fv_cuda_net_seed_dropout(((cuda_impl *)p)->cn, seed); }
+
+static void cu_reset_opt(void *p) { fv_cuda_net_opt_reset(((cuda_impl *)p)->cn); }
+
+static void cu_set_opt_state(void *p, const float *state, int64_t steps) {
+    fv_cuda_net_set_opt_state(((cuda_impl *)p)->cn, state, steps);
+}
+
+static void cu_get_opt_state(void *p, float *state, int64_t *steps) {
+    fv_cuda_net_get_opt_state(((cuda_impl *)p)->cn, state, steps);
+}
+
+static void *cu_shard_new(void *p) { return fv_cuda_shard_new(((cuda_impl *)p)->cn); }
+
+static void cu_shard_destroy(void *s) {
+    fv_cuda_shard *sh = s;
+    fv_cuda_shard_destroy(&sh);
+}
+
+static int cu_shard_load(void *s, const fv_dataset *d, const int *idx, int n, fv_err *e) {
+    return fv_cuda_shard_load(s, d, idx, n, e);
+}
+
+static int cu_shard_size(const void *s) { return fv_cuda_shard_size(s); }
+
+static fv_epoch_stats cu_train_epoch(void *p, const void *s, int batch, fv_rng *rng, float prox_mu,
+                                     const float *prox_ref, fv_progress_fn progress, void *ctx) {
+    cuda_impl *c = p;
+    return fv_cuda_train_epoch(c->cn, s, batch, c->norm, rng, prox_mu, prox_ref, progress, ctx);
+}
+
+static fv_eval_stats cu_evaluate(void *p, const void *s, int batch) {
+    cuda_impl *c = p;
+    return fv_cuda_evaluate(c->cn, s, batch, c->norm);
+}
+
+static int cu_input_grad(void *p, const float *x, const int *labels, int n, float *dx, float *loss,
+                         float *grads, fv_err *e) {
+    (void)x, (void)labels, (void)n, (void)dx, (void)loss, (void)grads;
+    return fv_err_set(e, "input gradients are not available on cuda:%d: the CUDA backend computes no gradient "
+                         "with respect to its inputs (cuda/net.h); run this on the CPU (--device cpu)",
+                      ((cuda_impl *)p)->device);
+}
+
+static const fv_trainer_backend CUDA = {
+    .destroy = cu_destroy,
+    .info = cu_info,
+    .set_params = cu_set_params,
+    .get_params = cu_get_params,
+    .seed_dropout = cu_seed_dropout,
+    .reset_opt = cu_reset_opt,
+    .set_opt_state = cu_set_opt_state,
+    .get_opt_state = cu_get_opt_state,
+    .shard_new = cu_shard_new,
+    .shard_destroy = cu_shard_destroy,
+    .shard_load = cu_shard_load,
+    .shard_size = cu_shard_size,
+    .train_epoch = cu_train_epoch,
+    .evaluate = cu_evaluate,
+    .input_grad = cu_input_grad,
+};
+
+int fv_trainer_cuda_open(fv_net *net, const fv_trainer_cfg *cfg, const fv_trainer_backend **ops, void **impl,
+                         fv_err *e) {
+    FV_ASSERT(cfg->device >= 0);
+    fv_cuda_net *cn = fv_cuda_net_new(net, cfg->device, cfg->max_batch, e);
+    if (!cn) return -1;
+    fv_cuda_net_set_opt(cn, &cfg->opt);
+    fv_cuda_net_set_graphs(cn, !cfg->eager);
+    cuda_impl *c = fv_calloc(1, sizeof *c);
+    c->cn = cn;
+    c->device = cfg->device;
+    c->norm = cfg->norm;
+    *ops = &CUDA;
+    *impl = c;
+    return 0;
+}

@@ -1,0 +1,136 @@
+/* trainer.h: one device-neutral interface for training, evaluating and differentiating a model,
+ * on the CPU (the nn/ reference code) or on a CUDA device (cuda/net.h). The backend is chosen once,
+ * at fv_trainer_new, from the device number; after that the caller makes the same calls either
+ * way (ggml-style: the trainer holds a small table of the backend's functions).
+ *
+ * Usage (a federated worker; fedvim train and bench train do the same with their own loops):
+ *   fv_trainer_cfg tc = {.device = dev, .max_batch = B, .opt = ocfg, .norm = norm};
+ *   fv_trainer *t = fv_trainer_new(net, &tc, &e);        once
+ *   fv_trainer_shard *sh = fv_trainer_shard_new(t);      once (reused for every client)
+ *   per task: fv_trainer_set_params(t, global);
+ *             fv_trainer_reset_opt(t) or fv_trainer_set_opt_state(t, state, steps);
+ *             fv_trainer_seed_dropout(t, seed);
+ *             fv_trainer_shard_load(sh, d, idx, n, &e);
+ *             for each local epoch: fv_trainer_train_epoch(t, sh, B, &rng, mu, ref, cb, ctx);
+ *             fv_trainer_get_params(t, update);
+ *
+ * Numerics: the CPU backend makes exactly the calls fv_train_epoch / fv_evaluate make (same bits
+ * as calling them directly). The CUDA backend is fv_cuda_net with its CUDA graphs, device-resident
+ * shards and one parameter download per get_params; it differs from the CPU by rounding only
+ * (cuda/net.h, "Numerics"), and sees the same batches for the same rng state.
+ * Errors: what a user can cause (no such device, device memory short, a bad optimizer
+ * configuration, input gradients asked of a backend without them) returns NULL / -1 with an
+ * fv_err; misuse (a batch above max_batch, a shard of another trainer) aborts.
+ * Not here: the layer kernels (layers.h, cuda/layers.h), the device twin itself (cuda/net.h),
+ * federated logic (worker/), per-example statistics and profiling (CPU only: train.h, net.h).
+ */
+#ifndef FV_TRAINER_H
+#define FV_TRAINER_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/data.h"
+#include "fv_common.h"
+#include "nn/net.h"
+#include "nn/optim.h"
+#include "nn/train.h"
+#include "rng.h"
+
+typedef struct {
+    int device;     /* -1: the CPU; N >= 0: CUDA device N (fv_device_parse gives this number) */
+    int max_batch;  /* the largest batch train_epoch and input_grad will be given (>= 1) */
+    fv_opt_cfg opt; /* the optimizer of the trainable parameters (checked with fv_opt_cfg_check) */
+    fv_norm norm;   /* how images become floats, for training and evaluation */
+    int eager;      /* CUDA: 0 (the default) replays each full training batch as a CUDA graph, 1
+                       launches every kernel (fv_cuda_net_set_graphs); ignored on the CPU */
+} fv_trainer_cfg;
+
+typedef struct fv_trainer fv_trainer;
+typedef struct fv_trainer_shard fv_trainer_shard;
+
+/* A trainer for the finished model `net` on cfg->device. net is borrowed: it must outlive the
+ * trainer. The CPU backend trains net->params in place with net's dropout stream; the CUDA backend
+ * copies net's graph, parameters and next dropout seed to the device at creation and touches net
+ * no more (fv_trainer_get_params may write into net->params on request). The optimizer starts with
+ * zero state. Returns NULL with e set when cfg->opt fails fv_opt_cfg_check (e names the field),
+ * when the device does not exist or cannot hold the model (cuda/net.h), or in a build without
+ * CUDA when a device is asked for. */
+FV_MUST_USE fv_trainer *fv_trainer_new(fv_net *net, const fv_trainer_cfg *cfg, fv_err *e);
+/* Free the trainer (not net; destroy its shards first) and set *t to NULL. Accepts NULL and
+ * *t == NULL. */
+void fv_trainer_destroy(fv_trainer **t);
+
+/* The device number the trainer was made for (-1: the CPU). */
+int fv_trainer_device(const fv_trainer *t);
+
+/* What a trainer reports about where and how it runs. */
+typedef struct {
+    char where[320];     /* "2 threads" (the CPU, with the current OpenMP thread count), or the
+                            CUDA device, e.g. "cuda:0 NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)" */
+    int cuda;            /* 1 when the fields below are the CUDA backend's (fv_cuda_net_info) */
+    char conv[96];       /* CUDA: how convolutions run; "" on the CPU */
+    long graph_steps, eager_steps, captures; /* CUDA: steps replayed / uncaptured, graphs captured */
+    size_t device_bytes; /* CUDA: device memory the model holds (shards excluded) */
+} fv_trainer_info;
+fv_trainer_info fv_trainer_info_get(const fv_trainer *t);
+
+/* The parameter vector (net.h's layout: n_params floats, trainable then buffers) into / out of
+ * the trainer. src and dst may be net->params itself (then the CPU backend copies nothing).
+ * get_params waits for the training enqueued before it. */
+void fv_trainer_set_params(fv_trainer *t, const float *src);
+void fv_trainer_get_params(fv_trainer *t, float *dst);
+
+/* Seed the dropout stream of the next training steps (CPU: net's stream; CUDA: the device's
+ * counter-based generator; the masks differ between the two, the distribution does not). */
+void fv_trainer_seed_dropout(fv_trainer *t, uint64_t seed);
+
+/* The optimizer state: fv_opt_state_len(cfg->opt, n_train) floats in optim.h's layout plus the
+ * step count. reset zeroes both; set copies state (opt_state_len floats; may be NULL only when
+ * the length is 0) and steps in; get copies them out (state may be NULL when the length is 0). */
+size_t fv_trainer_opt_state_len(const fv_trainer *t);
+void fv_trainer_reset_opt(fv_trainer *t);
+void fv_trainer_set_opt_state(fv_trainer *t, const float *state, int64_t steps);
+void fv_trainer_get_opt_state(fv_trainer *t, float *state, int64_t *steps);
+
+/* A data set slot bound to t (use it only with t; destroy it before t). Caller owns. */
+fv_trainer_shard *fv_trainer_shard_new(fv_trainer *t);
+/* Free and set *s to NULL. Accepts NULL and *s == NULL. */
+void fv_trainer_shard_destroy(fv_trainer_shard **s);
+/* Make the shard hold images idx[0..n) of d in that order (idx NULL: all of d, n ignored),
+ * replacing what it held. The CPU backend only remembers d and idx (both must stay valid and
+ * unchanged while the shard is used, until the next load); the CUDA backend copies the images to
+ * the device (its buffer grows when needed and is otherwise reused, which keeps a captured graph
+ * valid). d's images must have the model's input shape and labels below its outputs. Returns 0,
+ * or -1 with e set (CUDA: shape mismatch, device memory short). */
+FV_MUST_USE int fv_trainer_shard_load(fv_trainer_shard *s, const fv_dataset *d, const int *idx, int n,
+                                      fv_err *e);
+/* Images the shard holds. */
+int fv_trainer_shard_size(const fv_trainer_shard *s);
+
+/* One epoch over the shard: its images in the order fv_rng_shuffle_int(rng) gives (as
+ * fv_train_epoch draws it), in batches of `batch` (1 <= batch <= max_batch; the last may be
+ * smaller), each a forward, loss, backward, optional FedProx term mu (w - prox_ref) (prox_mu > 0
+ * with prox_ref, n_train host floats) and optimizer step. progress (may be NULL) is called after
+ * batches (CUDA: at most about four times a second, and at the end). Returns the epoch's
+ * statistics once the epoch is done. */
+fv_epoch_stats fv_trainer_train_epoch(fv_trainer *t, const fv_trainer_shard *s, int batch, fv_rng *rng,
+                                      float prox_mu, const float *prox_ref, fv_progress_fn progress,
+                                      void *ctx);
+
+/* Loss and accuracy over the whole shard in eval mode (running statistics, no dropout), in shard
+ * order, in batches of `batch` (CUDA: at most max_batch, its buffers' size; the figures differ by
+ * rounding only). */
+fv_eval_stats fv_trainer_evaluate(fv_trainer *t, const fv_trainer_shard *s, int batch);
+
+/* The gradient of the mean softmax cross-entropy loss with respect to a batch of input images:
+ * one training-mode forward of x[n, input] (normalised floats, 1 <= n <= max_batch) with
+ * labels[n] in [0, outputs), and one backward, without an optimizer step (batch-norm running
+ * statistics are updated and dropout draws from the trainer's stream, as in a training step).
+ * Outputs: dx[n, input] = d loss / d x; *loss (may be NULL) the mean loss; grads (may be NULL)
+ * n_train floats, d loss / d params. For gradient-inversion attacks, on whichever device the
+ * trainer runs. Returns 0, or -1 with e set when the backend cannot compute input gradients
+ * (the CUDA backend: cuda/net.h has no input gradients). */
+FV_MUST_USE int fv_trainer_input_grad(fv_trainer *t, const float *x, const int *labels, int n, float *dx,
+                                      float *loss, float *grads, fv_err *e);
+
+#endif
