@@ -421,98 +421,128 @@ static void fail_task(fv_coord *c, int wi, task_rec *t) {
     }
 }
 
-static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
-    worker_t *w = &c->wk.w[wi];
+/* An update's frames: the parameters and, with fl.opt_state = keep, the optimizer state. */
+typedef struct {
+    const float *params, *opt;
+    size_t np, no;
+} update_frames;
+
+/* Find the frames of m and check their shapes (cheap, and no hashing of a payload that cannot be
+ * used). Returns 0, or -1 after a strike. */
+static int check_frames(fv_coord *c, int wi, const fv_wire_msg *m, update_frames *f) {
     char why[FV_ERR_MAX + 64];
-    /* shape first: cheap, and no hashing of a payload that cannot be used */
-    const float *params = NULL, *opt = NULL;
-    size_t np = 0, no = 0;
+    *f = (update_frames){0};
     for (int i = 0; i < m->nframes; i++) {
-        if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_PARAMS) params = m->frame[i], np = m->count[i];
-        else opt = m->frame[i], no = m->count[i];
+        if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_PARAMS) f->params = m->frame[i], f->np = m->count[i];
+        else f->opt = m->frame[i], f->no = m->count[i];
     }
-    if (np != c->model.n_params) {
-        snprintf(why, sizeof why, "wrong shape: %zu parameters, the model has %zu", np, c->model.n_params);
+    if (f->np != c->model.n_params) {
+        snprintf(why, sizeof why, "wrong shape: %zu parameters, the model has %zu", f->np, c->model.n_params);
         strike(c, wi, "update", why);
-        return;
+        return -1;
     }
     int keep = c->cfg.opt_state == FV_OPTSTATE_KEEP;
-    if (keep ? (!opt || no != c->model.opt_len) : opt != NULL) {
-        snprintf(why, sizeof why, "wrong shape: optimizer state of %zu floats, expected %zu", no, keep ? c->model.opt_len : 0);
+    if (keep ? (!f->opt || f->no != c->model.opt_len) : f->opt != NULL) {
+        snprintf(why, sizeof why, "wrong shape: optimizer state of %zu floats, expected %zu", f->no,
+                 keep ? c->model.opt_len : 0);
         strike(c, wi, "update", why);
-        return;
+        return -1;
     }
-    Fedvim__UpdateBody *b = NULL;
-    fv_err e = {{0}};
-    if (c->link.security) {
-        if (fv_wire_open_update(m, w->sign_pk, &b, &e) != 0) {
-            strike(c, wi, "update", e.msg);
-            return;
-        }
-    } else if (fv_wire_decode_update_body(m->env->update->body.data, m->env->update->body.len, &b, &e) != 0) {
-        strike(c, wi, "update", e.msg);
-        return;
-    }
+    return 0;
+}
+
+/* The task an update body answers, when it is one of this round's tasks still assigned to wi
+ * and its sample count and values are sound; NULL otherwise (a strike for a replayed, forged or
+ * unsound update, failing the task where it is still assigned; a log line for a late one). */
+static task_rec *match_task(fv_coord *c, int wi, const Fedvim__UpdateBody *b, const update_frames *f) {
+    char why[FV_ERR_MAX + 64];
     uint64_t tid = b->task_id;
     task_rec *t = tid >= 1 && tid <= c->wk.ntasks ? &c->wk.tasks[tid - 1] : NULL;
     if (b->session != c->link.session) {
         snprintf(why, sizeof why, "replayed update: session %016llx is not this run's",
                  (unsigned long long)b->session);
-        strike(c, wi, "update", why);
     } else if (!t) {
         snprintf(why, sizeof why, "replayed or forged update: task %llu was never issued", (unsigned long long)tid);
-        strike(c, wi, "update", why);
     } else if (t->worker != wi) {
         snprintf(why, sizeof why, "replayed update: task %llu was issued to another worker", (unsigned long long)tid);
-        strike(c, wi, "update", why);
     } else if (b->round != t->round || (int)b->client_id != t->client) {
         snprintf(why, sizeof why,
                  "replayed update: it says round %u client %u, task %llu is round %u client %d",
                  b->round, b->client_id, (unsigned long long)tid, t->round, t->client);
-        strike(c, wi, "update", why);
     } else if (t->state == TASK_DONE) {
         snprintf(why, sizeof why, "replayed update: task %llu (round %u, client %d) was already accepted",
                  (unsigned long long)tid, t->round, t->client);
-        strike(c, wi, "update", why);
     } else if (t->state == TASK_CANCELLED || (int)t->round != c->rd.round) {
         coord_log(c, "round %d: late update for task %llu (round %u, client %d) ignored: the client was reassigned "
              "or dropped", c->rd.round, (unsigned long long)tid, t->round, t->client);
-    } else if (b->num_samples != (uint64_t)c->client_n[t->client]) {
-        snprintf(why, sizeof why, "client %d claims %llu samples, its shard has %d", t->client,
-                 (unsigned long long)b->num_samples, c->client_n[t->client]);
-        strike(c, wi, "update", why);
-        if (t->state == TASK_ASSIGNED) fail_task(c, wi, t);
+        return NULL;
     } else {
-        long bad = fv_wire_first_nonfinite(params, np);
-        long bad2 = bad < 0 && opt ? fv_wire_first_nonfinite(opt, no) : -1;
-        if (bad >= 0 || bad2 >= 0) {
+        long bad = -1, bad2 = -1;
+        if (b->num_samples != (uint64_t)c->client_n[t->client]) {
+            snprintf(why, sizeof why, "client %d claims %llu samples, its shard has %d", t->client,
+                     (unsigned long long)b->num_samples, c->client_n[t->client]);
+        } else if ((bad = fv_wire_first_nonfinite(f->params, f->np)) >= 0 ||
+                   (f->opt && (bad2 = fv_wire_first_nonfinite(f->opt, f->no)) >= 0)) {
             snprintf(why, sizeof why, "non-finite value (NaN or Inf) in the %s at index %ld",
                      bad >= 0 ? "parameters" : "optimizer state", bad >= 0 ? bad : bad2);
-            strike(c, wi, "update", why);
-            if (t->state == TASK_ASSIGNED) fail_task(c, wi, t);
-        } else if (keep && fv_store_client_state_save(c->store, t->client, c->rd.round, opt, no, b->opt_steps, &e) != 0) {
-            c->ctl.abort = 1;
-            snprintf(c->ctl.why, sizeof c->ctl.why, "%s", e.msg);
         } else {
-            slot_t *sl = &c->rd.slots[t->slot];
-            /* the curious server keeps a copy; the aggregate gets the upload untouched */
-            if (fv_attacker_wants(c->attacker, c->rd.round, t->client))
-                fv_attacker_capture(c->attacker, c->rd.round, params, c->model.net->params);
-            t->state = TASK_DONE;
-            sl->state = SLOT_DONE;
-            w->outstanding--;
-            double n = (double)b->num_samples;
-            fv_agg_put(c->model.agg, t->slot, params, n);
-            c->rd.st.accepted++;
-            c->rd.st.samples += n;
-            c->rd.st.loss_sum += n * b->train_loss;
-            c->rd.st.acc_sum += n * b->train_accuracy;
-            c->rd.st.vfe_sum += n * b->vfe;
-            c->rd.st.mix_seconds += b->mix_seconds;
-            if (b->train_seconds > c->rd.st.max_train) c->rd.st.max_train = b->train_seconds;
-            w->busy += b->train_seconds + b->mix_seconds;
+            return t;
         }
+        strike(c, wi, "update", why);
+        if (t->state == TASK_ASSIGNED) fail_task(c, wi, t);
+        return NULL;
     }
+    strike(c, wi, "update", why);
+    return NULL;
+}
+
+/* Accept the update for task t: keep the client's optimizer state (fl.opt_state = keep), let the
+ * curious server copy it, hand it to the aggregation rule and count it. */
+static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__UpdateBody *b, const update_frames *f) {
+    fv_err e = {{0}};
+    if (c->cfg.opt_state == FV_OPTSTATE_KEEP &&
+        fv_store_client_state_save(c->store, t->client, c->rd.round, f->opt, f->no, b->opt_steps, &e) != 0) {
+        c->ctl.abort = 1;
+        snprintf(c->ctl.why, sizeof c->ctl.why, "%s", e.msg);
+        return;
+    }
+    worker_t *w = &c->wk.w[wi];
+    slot_t *sl = &c->rd.slots[t->slot];
+    /* the curious server keeps a copy; the aggregate gets the upload untouched */
+    if (fv_attacker_wants(c->attacker, c->rd.round, t->client))
+        fv_attacker_capture(c->attacker, c->rd.round, f->params, c->model.net->params);
+    t->state = TASK_DONE;
+    sl->state = SLOT_DONE;
+    w->outstanding--;
+    double n = (double)b->num_samples;
+    fv_agg_put(c->model.agg, t->slot, f->params, n);
+    round_stats *st = &c->rd.st;
+    st->accepted++;
+    st->samples += n;
+    st->loss_sum += n * b->train_loss;
+    st->acc_sum += n * b->train_accuracy;
+    st->vfe_sum += n * b->vfe;
+    st->mix_seconds += b->mix_seconds;
+    if (b->train_seconds > st->max_train) st->max_train = b->train_seconds;
+    w->busy += b->train_seconds + b->mix_seconds;
+}
+
+/* An Update from live worker wi: shapes, then signature (security on) or decoding, then the
+ * task it answers, then acceptance. Every refusal is a strike or a log line. */
+static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
+    update_frames f;
+    if (check_frames(c, wi, m, &f) != 0) return;
+    Fedvim__UpdateBody *b = NULL;
+    fv_err e = {{0}};
+    int rc = c->link.security
+                 ? fv_wire_open_update(m, c->wk.w[wi].sign_pk, &b, &e)
+                 : fv_wire_decode_update_body(m->env->update->body.data, m->env->update->body.len, &b, &e);
+    if (rc != 0) {
+        strike(c, wi, "update", e.msg);
+        return;
+    }
+    task_rec *t = match_task(c, wi, b, &f);
+    if (t) accept_update(c, wi, t, b, &f);
     fedvim__update_body__free_unpacked(b, NULL);
 }
 
@@ -632,65 +662,81 @@ static uint64_t new_task(fv_coord *c, int slot, int wi) {
     return c->wk.ntasks;
 }
 
+/* The least loaded live worker with room for another task, or -1. */
+static int pick_worker(const fv_coord *c) {
+    int best = -1;
+    for (int i = 0; i < c->wk.n; i++) {
+        const worker_t *w = &c->wk.w[i];
+        if (!w->alive || w->outstanding >= c->cfg.tasks_per_worker) continue;
+        if (best < 0 || w->outstanding < c->wk.w[best].outstanding) best = i;
+    }
+    return best;
+}
+
+/* Send slot s's client to worker wi as a new task, with the global model when the worker does
+ * not hold it and the client's optimizer state (fl.opt_state = keep). Returns 0; -1 when the run
+ * must stop (the state cannot be read: ctl.abort set) or the worker is unreachable (marked
+ * dead, the slot stays queued). */
+static int send_task(fv_coord *c, int s, int wi) {
+    slot_t *sl = &c->rd.slots[s];
+    worker_t *w = &c->wk.w[wi];
+    fv_wire_frame fr[2];
+    int nf = 0;
+    int send_model = !w->has_model || !fv_ct_equal(w->model_hash, c->model.hash, FV_HASH_BYTES);
+    if (send_model)
+        fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_PARAMS, c->model.net->params, c->model.n_params};
+    float *state = NULL;
+    size_t sn = 0;
+    uint64_t steps = 0;
+    fv_err e = {{0}};
+    if (c->cfg.opt_state == FV_OPTSTATE_KEEP) {
+        int r = fv_store_client_state_load(c->store, sl->client, &state, &sn, &steps, &e);
+        if (r < 0 || (r == 0 && sn != c->model.opt_len)) {
+            c->ctl.abort = 1;
+            snprintf(c->ctl.why, sizeof c->ctl.why, "client %d's optimizer state: %.400s", sl->client,
+                     r < 0 ? e.msg : "wrong size");
+            free(state);
+            return -1;
+        }
+        if (r == 0) fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, state, sn};
+    }
+    uint64_t tid = new_task(c, s, wi);
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Task task = FEDVIM__TASK__INIT;
+    task.session = c->link.session;
+    task.task_id = tid;
+    task.round = (uint32_t)c->rd.round;
+    task.client_id = (uint32_t)sl->client;
+    task.model_hash = (ProtobufCBinaryData){FV_HASH_BYTES, c->model.hash};
+    task.want_opt_state = c->cfg.opt_state == FV_OPTSTATE_KEEP;
+    task.expected_samples = (uint64_t)c->client_n[sl->client];
+    task.opt_steps = steps;
+    env.body_case = FEDVIM__ENVELOPE__BODY_TASK;
+    env.task = &task;
+    int rc = send_msg(c, w, &env, fr, nf);
+    free(state);
+    if (rc != 0) {
+        c->wk.tasks[tid - 1].state = TASK_CANCELLED;
+        mark_dead(c, wi, "unreachable");
+        return -1;
+    }
+    if (send_model) {
+        memcpy(w->model_hash, c->model.hash, FV_HASH_BYTES);
+        w->has_model = 1;
+    }
+    sl->state = SLOT_ASSIGNED;
+    sl->task = tid;
+    w->outstanding++;
+    return 0;
+}
+
 /* Give queued clients (in id order) to the least loaded live workers. */
 static void dispatch(fv_coord *c) {
     for (int s = 0; s < c->rd.m; s++) {
-        slot_t *sl = &c->rd.slots[s];
-        if (sl->state != SLOT_QUEUED) continue;
-        int best = -1;
-        for (int i = 0; i < c->wk.n; i++) {
-            worker_t *w = &c->wk.w[i];
-            if (!w->alive || w->outstanding >= c->cfg.tasks_per_worker) continue;
-            if (best < 0 || w->outstanding < c->wk.w[best].outstanding) best = i;
-        }
-        if (best < 0) return;
-        worker_t *w = &c->wk.w[best];
-        fv_wire_frame fr[2];
-        int nf = 0;
-        int send_model = !w->has_model || !fv_ct_equal(w->model_hash, c->model.hash, FV_HASH_BYTES);
-        if (send_model) fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_PARAMS, c->model.net->params, c->model.n_params};
-        float *state = NULL;
-        size_t sn = 0;
-        uint64_t steps = 0;
-        fv_err e = {{0}};
-        if (c->cfg.opt_state == FV_OPTSTATE_KEEP) {
-            int r = fv_store_client_state_load(c->store, sl->client, &state, &sn, &steps, &e);
-            if (r < 0 || (r == 0 && sn != c->model.opt_len)) {
-                c->ctl.abort = 1;
-                snprintf(c->ctl.why, sizeof c->ctl.why, "client %d's optimizer state: %.400s", sl->client,
-                         r < 0 ? e.msg : "wrong size");
-                free(state);
-                return;
-            }
-            if (r == 0) fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, state, sn};
-        }
-        uint64_t tid = new_task(c, s, best);
-        Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
-        Fedvim__Task task = FEDVIM__TASK__INIT;
-        task.session = c->link.session;
-        task.task_id = tid;
-        task.round = (uint32_t)c->rd.round;
-        task.client_id = (uint32_t)sl->client;
-        task.model_hash = (ProtobufCBinaryData){FV_HASH_BYTES, c->model.hash};
-        task.want_opt_state = c->cfg.opt_state == FV_OPTSTATE_KEEP;
-        task.expected_samples = (uint64_t)c->client_n[sl->client];
-        task.opt_steps = steps;
-        env.body_case = FEDVIM__ENVELOPE__BODY_TASK;
-        env.task = &task;
-        int rc = send_msg(c, w, &env, fr, nf);
-        free(state);
-        if (rc != 0) {
-            c->wk.tasks[tid - 1].state = TASK_CANCELLED;
-            mark_dead(c, best, "unreachable");
-            continue;
-        }
-        if (send_model) {
-            memcpy(w->model_hash, c->model.hash, FV_HASH_BYTES);
-            w->has_model = 1;
-        }
-        sl->state = SLOT_ASSIGNED;
-        sl->task = tid;
-        w->outstanding++;
+        if (c->rd.slots[s].state != SLOT_QUEUED) continue;
+        int wi = pick_worker(c);
+        if (wi < 0) return;
+        if (send_task(c, s, wi) != 0 && c->ctl.abort) return;
     }
 }
 
@@ -936,20 +982,20 @@ static int wait_for_workers(fv_coord *c, fv_err *e) {
     return 0;
 }
 
-static int write_final(fv_coord *c, double seconds, fv_err *e) {
-    char path[1200];
-    uint8_t h[FV_HASH_BYTES];
-    char hh[2 * FV_HASH_BYTES + 1], rounds[16], seed[32];
-    fv_hash(h, c->model.net->params, c->model.n_params * sizeof(float));
-    fv_hex(hh, h, FV_HASH_BYTES);
+/* model.safetensors with its metadata (output.save_model), hh the parameter hash in hex. */
+static int save_model(const fv_coord *c, const char *hh, fv_err *e) {
+    char path[1200], rounds[16], seed[32];
     snprintf(rounds, sizeof rounds, "%d", c->cfg.rounds);
     snprintf(seed, sizeof seed, "%lld", (long long)c->cfg.seed);
-    if (c->cfg.save_model) {
-        const char *meta[] = {"producer", "fedvim", "model", c->cfg.model, "dataset", c->cfg.dataset,
-                              "rounds", rounds, "seed", seed, "params_hash", hh};
-        snprintf(path, sizeof path, "%s/model.safetensors", c->dir);
-        if (fv_safetensors_save(path, c->model.net, meta, 6, e) != 0) return -1;
-    }
+    const char *meta[] = {"producer", "fedvim", "model", c->cfg.model, "dataset", c->cfg.dataset,
+                          "rounds", rounds, "seed", seed, "params_hash", hh};
+    snprintf(path, sizeof path, "%s/model.safetensors", c->dir);
+    return fv_safetensors_save(path, c->model.net, meta, 6, e);
+}
+
+/* The summary JSON object (coordinator.h) of the completed run, hh the parameter hash in hex.
+ * Caller frees. */
+static char *summary_json(const fv_coord *c, double seconds, const char *hh) {
     double last_acc = NAN, last_m = NAN, best = NAN;
     int nlines = fv_store_metrics_count(c->store);
     /* final accuracies come from the last round (always evaluated) */
@@ -1004,9 +1050,21 @@ static int write_final(fv_coord *c, double seconds, fv_err *e) {
     }
     fv_json_str(&j, "params_hash", hh);
     fv_json_int(&j, "metrics_lines", nlines);
-    free(c->summary);
-    c->summary = fv_strdup(fv_json_end(&j));
+    char *text = fv_strdup(fv_json_end(&j));
     fv_json_free(&j);
+    return text;
+}
+
+/* After the last round: the model file and summary.json (also kept as c->summary). */
+static int write_final(fv_coord *c, double seconds, fv_err *e) {
+    uint8_t h[FV_HASH_BYTES];
+    char hh[2 * FV_HASH_BYTES + 1];
+    fv_hash(h, c->model.net->params, c->model.n_params * sizeof(float));
+    fv_hex(hh, h, FV_HASH_BYTES);
+    if (c->cfg.save_model && save_model(c, hh, e) != 0) return -1;
+    free(c->summary);
+    c->summary = summary_json(c, seconds, hh);
+    char path[1200];
     snprintf(path, sizeof path, "%s/summary.json", c->dir);
     size_t l = strlen(c->summary);
     char *text = fv_malloc(l + 2);
@@ -1067,6 +1125,86 @@ fail:
     return -1;
 }
 
+/* The data, the partition's sizes and statistics, the model and the aggregation rule. train and
+ * part are the caller's (the attacker may need them), freed by the caller. */
+static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_partition *part, fv_err *e) {
+    if (fv_exp_load_data(&c->cfg, data_dir, 1, train, e) != 0 ||
+        fv_exp_load_data(&c->cfg, data_dir, 0, &c->eval.test, e) != 0)
+        return -1;
+    c->eval.norm = fv_exp_norm(&c->cfg);
+    if (fv_exp_partition(&c->cfg, train, part, e) != 0) return -1;
+    c->client_n = fv_malloc((size_t)c->cfg.clients * sizeof(int));
+    for (int i = 0; i < c->cfg.clients; i++) c->client_n[i] = fv_partition_size(part, i);
+    c->pstats = fv_partition_describe(part, train->y, train->classes);
+    c->model.net = fv_exp_model(&c->cfg, train, e);
+    if (!c->model.net) return -1;
+    c->model.n_params = c->model.net->n_params;
+    fv_opt_cfg oc = fv_exp_opt_cfg(&c->cfg);
+    c->model.opt_len = fv_opt_state_len(&oc, c->model.net->n_train);
+    c->rd.m = fv_config_clients_per_round(&c->cfg);
+    c->rd.slots = fv_calloc((size_t)c->rd.m, sizeof *c->rd.slots);
+    fv_agg_rule rule = fv_agg_rule_from_config(&c->cfg, c->model.net->n_train);
+    c->model.agg = fv_agg_new(c->model.n_params, &rule);
+    if (c->cfg.dp)
+        coord_log(c, "DP-FedAvg: clip %g, noise multiplier %g (noise std %g per coordinate), q = %d/%d; %zu "
+                  "batch-norm buffer floats averaged without noise", c->cfg.dp_clip, c->cfg.dp_noise,
+                  c->cfg.dp_noise * c->cfg.dp_clip / c->rd.m, c->rd.m, c->cfg.clients,
+                  c->model.n_params - c->model.net->n_train);
+    return 0;
+}
+
+/* Resuming: the checkpoint's model and round, the metrics of the rounds before it and, from them,
+ * the history (accuracies, the clients' VFE). */
+static int restore(fv_coord *c, fv_err *e) {
+    int r = fv_store_resume(c->store, &c->start_round, c->model.net->params, c->model.n_params, c->config_hash, e);
+    if (r < 0) return -1;
+    if (fv_store_metrics_load(c->store, c->start_round, e) != 0) return -1;
+    c->hist.acc = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
+    c->hist.mixed = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
+    for (int i = 0; i < c->start_round; i++) {
+        const char *l = fv_store_metrics_line(c->store, i);
+        const char *a = strstr(l, "\"test_accuracy\":"), *am = strstr(l, "\"test_accuracy_mixed\":");
+        c->hist.acc[i] = a && strncmp(a + 16, "null", 4) ? strtod(a + 16, NULL) : NAN;
+        c->hist.mixed[i] = am && strncmp(am + 22, "null", 4) ? strtod(am + 22, NULL) : NAN;
+        const char *v = strstr(l, "\"vfe_clients\":");
+        const char *ns = strstr(l, "\"samples\":");
+        if (v && ns && strncmp(v + 14, "null", 4)) {
+            double n = strtod(ns + 10, NULL);
+            c->hist.vfe_sum += n * strtod(v + 14, NULL);
+            c->hist.vfe_w += n;
+        }
+    }
+    c->hist.n = c->start_round;
+    if (r == 0) coord_log(c, "resuming after round %d of %d", c->start_round, c->cfg.rounds);
+    else coord_log(c, "no completed round to resume from: starting at round 1");
+    return 0;
+}
+
+/* The receive limits, the ZMQ context, the ZAP handler (security on) and the bound socket. */
+static int setup_link(fv_coord *c, const fv_coord_opts *o, fv_err *e) {
+    /* receive limits: the largest frame is the model or the optimizer state */
+    c->link.lim.max_header = FV_WIRE_MAX_HEADER;
+    c->link.lim.max_count = c->model.n_params > c->model.opt_len ? c->model.n_params : c->model.opt_len;
+    size_t max_part = c->link.lim.max_count * sizeof(float) + 4096;
+    c->link.zctx = zmq_ctx_new();
+    if (c->link.security) {
+        for (int i = 0; i < o->allow->n; i++) fv_allowlist_add(&c->link.allow, &o->allow->ids[i], o->allow->labels[i]);
+        c->link.zap = fv_zap_start(c->link.zctx, &c->link.allow, zap_log, c, e);
+        if (!c->link.zap) return -1;
+    } else {
+        coord_log(c, "WARNING: security.enabled = false: no encryption, no authentication, unsigned updates");
+    }
+    c->link.sock = fv_socket_server(c->link.zctx, o->bind, c->link.security ? o->id : NULL, max_part,
+                                    c->link.endpoint, sizeof c->link.endpoint, e);
+    if (!c->link.sock) return -1;
+    char sec[64];
+    if (c->link.security) snprintf(sec, sizeof sec, "CURVE, allow-list of %d keys", c->link.allow.n);
+    else snprintf(sec, sizeof sec, "no security");
+    coord_log(c, "listening on %s (%s); %d clients, %d per round, model %s with %zu parameters", c->link.endpoint,
+              sec, c->cfg.clients, c->rd.m, c->cfg.model, c->model.n_params);
+    return 0;
+}
+
 fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
     fv_coord *c = fv_calloc(1, sizeof *c);
     /* the training set and the partition stay until setup ends only when an attack needs them */
@@ -1091,55 +1229,10 @@ fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
         goto fail;
     }
     fv_set_threads(c->threads);
-    if (fv_exp_load_data(&c->cfg, o->data_dir, 1, &train, e) != 0 ||
-        fv_exp_load_data(&c->cfg, o->data_dir, 0, &c->eval.test, e) != 0)
-        goto fail;
-    c->eval.norm = fv_exp_norm(&c->cfg);
-    if (fv_exp_partition(&c->cfg, &train, &part, e) != 0) goto fail;
-    c->client_n = fv_malloc((size_t)c->cfg.clients * sizeof(int));
-    for (int i = 0; i < c->cfg.clients; i++) c->client_n[i] = fv_partition_size(&part, i);
-    c->pstats = fv_partition_describe(&part, train.y, train.classes);
-    c->model.net = fv_exp_model(&c->cfg, &train, e);
-    if (!c->model.net) goto fail;
-    c->model.n_params = c->model.net->n_params;
-    fv_opt_cfg oc = fv_exp_opt_cfg(&c->cfg);
-    c->model.opt_len = fv_opt_state_len(&oc, c->model.net->n_train);
-    c->rd.m = fv_config_clients_per_round(&c->cfg);
-    c->rd.slots = fv_calloc((size_t)c->rd.m, sizeof *c->rd.slots);
-    fv_agg_rule rule = fv_agg_rule_from_config(&c->cfg, c->model.net->n_train);
-    c->model.agg = fv_agg_new(c->model.n_params, &rule);
-    if (c->cfg.dp) {
-        coord_log(c, "DP-FedAvg: clip %g, noise multiplier %g (noise std %g per coordinate), q = %d/%d; %zu "
-                  "batch-norm buffer floats averaged without noise", c->cfg.dp_clip, c->cfg.dp_noise,
-                  c->cfg.dp_noise * c->cfg.dp_clip / c->rd.m, c->rd.m, c->cfg.clients, c->model.n_params - c->model.net->n_train);
-    }
+    if (setup_model(c, o->data_dir, &train, &part, e) != 0) goto fail;
     c->store = fv_store_open(c->dir, c->cfg.clients, e);
     if (!c->store) goto fail;
-    if (c->resume) {
-        int r = fv_store_resume(c->store, &c->start_round, c->model.net->params, c->model.n_params, c->config_hash, e);
-        if (r < 0) goto fail;
-        if (fv_store_metrics_load(c->store, c->start_round, e) != 0) goto fail;
-        c->hist.n = 0;
-        /* history of earlier rounds, for the comparison table */
-        c->hist.acc = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
-        c->hist.mixed = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
-        for (int i = 0; i < c->start_round; i++) {
-            const char *l = fv_store_metrics_line(c->store, i);
-            const char *a = strstr(l, "\"test_accuracy\":"), *am = strstr(l, "\"test_accuracy_mixed\":");
-            c->hist.acc[i] = a && strncmp(a + 16, "null", 4) ? strtod(a + 16, NULL) : NAN;
-            c->hist.mixed[i] = am && strncmp(am + 22, "null", 4) ? strtod(am + 22, NULL) : NAN;
-            const char *v = strstr(l, "\"vfe_clients\":");
-            const char *ns = strstr(l, "\"samples\":");
-            if (v && ns && strncmp(v + 14, "null", 4)) {
-                double n = strtod(ns + 10, NULL);
-                c->hist.vfe_sum += n * strtod(v + 14, NULL);
-                c->hist.vfe_w += n;
-            }
-        }
-        c->hist.n = c->start_round;
-        if (r == 0) coord_log(c, "resuming after round %d of %d", c->start_round, c->cfg.rounds);
-        else coord_log(c, "no completed round to resume from: starting at round 1");
-    }
+    if (c->resume && restore(c, e) != 0) goto fail;
     fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
     if (c->cfg.vmix && setup_mixed_test(c, o->eval_key, e) != 0) goto fail;
     if (c->cfg.attack_kind != FV_ATTACK_NONE) {
@@ -1149,26 +1242,7 @@ fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
     }
     fv_dataset_free(&train);
     fv_partition_free(&part);
-    /* receive limits: the largest frame is the model or the optimizer state */
-    c->link.lim.max_header = FV_WIRE_MAX_HEADER;
-    c->link.lim.max_count = c->model.n_params > c->model.opt_len ? c->model.n_params : c->model.opt_len;
-    size_t max_part = c->link.lim.max_count * sizeof(float) + 4096;
-    c->link.zctx = zmq_ctx_new();
-    if (c->link.security) {
-        for (int i = 0; i < o->allow->n; i++) fv_allowlist_add(&c->link.allow, &o->allow->ids[i], o->allow->labels[i]);
-        c->link.zap = fv_zap_start(c->link.zctx, &c->link.allow, zap_log, c, e);
-        if (!c->link.zap) goto fail;
-    } else {
-        coord_log(c, "WARNING: security.enabled = false: no encryption, no authentication, unsigned updates");
-    }
-    c->link.sock = fv_socket_server(c->link.zctx, o->bind, c->link.security ? o->id : NULL, max_part, c->link.endpoint,
-                               sizeof c->link.endpoint, e);
-    if (!c->link.sock) goto fail;
-    char sec[64];
-    if (c->link.security) snprintf(sec, sizeof sec, "CURVE, allow-list of %d keys", c->link.allow.n);
-    else snprintf(sec, sizeof sec, "no security");
-    coord_log(c, "listening on %s (%s); %d clients, %d per round, model %s with %zu parameters", c->link.endpoint, sec,
-         c->cfg.clients, c->rd.m, c->cfg.model, c->model.n_params);
+    if (setup_link(c, o, e) != 0) goto fail;
     return c;
 fail:
     fv_dataset_free(&train);
