@@ -6,6 +6,12 @@
  * queued, assigned to a task, done, or dropped. Tasks get ids from one counter; every task ever
  * issued is remembered (round, client, worker, state) so an update can be matched exactly, and a
  * replayed, duplicated or misdirected one is recognised.
+ * State is grouped by what changes together (struct fv_coord): the experiment (fixed after
+ * setup), the log, the link (socket, security), the model and its aggregation rule, the test
+ * sets, the workers and their tasks, the round in progress, stopping, and the history of
+ * completed rounds. A round runs as begin_round, gather_updates (dispatch and pump),
+ * aggregate (shared/fl/aggregate.h does the arithmetic), evaluate_round, the attack,
+ * metrics_line (the one writer of a metrics.jsonl object), the checkpoint, record_round.
  */
 #include "coordinator.h"
 
@@ -1148,7 +1154,7 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
     if (c->cfg.dp)
         coord_log(c, "DP-FedAvg: clip %g, noise multiplier %g (noise std %g per coordinate), q = %d/%d; %zu "
                   "batch-norm buffer floats averaged without noise", c->cfg.dp_clip, c->cfg.dp_noise,
-                  c->cfg.dp_noise * c->cfg.dp_clip / c->rd.m, c->rd.m, c->cfg.clients,
+                  fv_agg_dp_noise_std(&rule, c->rd.m), c->rd.m, c->cfg.clients,
                   c->model.n_params - c->model.net->n_train);
     return 0;
 }

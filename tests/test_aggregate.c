@@ -186,6 +186,8 @@ static void test_dp_noise(void **state) {
     float *g = calloc(n, sizeof *g), *x = calloc(n, sizeof *x), *y = calloc(n, sizeof *y);
     double *want = calloc(n, sizeof *want);
     assert_true(g && x && y && want);
+    fv_agg_rule rule = dp_rule(n, 2.0, 1.5, 42), plain = fv_agg_rule_fedavg();
+    assert_true(fv_agg_dp_noise_std(&rule, 4) == 0.75 && fv_agg_dp_noise_std(&plain, 4) == 0);
     dp_noise_round(x, n, g, 42, 3);
     double s = 0, s2 = 0;
     for (size_t i = 0; i < n; i++) s += x[i];

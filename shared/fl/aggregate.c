@@ -32,6 +32,11 @@ fv_agg_rule fv_agg_rule_from_config(const fv_config *cfg, size_t n_train) {
     return (fv_agg_rule){1, n_train, cfg->dp_clip, cfg->dp_noise, (uint64_t)cfg->seed};
 }
 
+double fv_agg_dp_noise_std(const fv_agg_rule *rule, int m) {
+    FV_ASSERT(m >= 1);
+    return rule->dp ? rule->noise_multiplier * rule->clip / m : 0;
+}
+
 fv_agg *fv_agg_new(size_t n, const fv_agg_rule *rule) {
     FV_ASSERT(!rule->dp || (rule->n_private <= n && rule->clip > 0 && rule->noise_multiplier >= 0));
     fv_agg *a = fv_calloc(1, sizeof *a);
@@ -172,7 +177,7 @@ static void end_dp(fv_agg *a, float *out) {
     size_t np = a->rule.n_private;
     double m = (double)a->m;
     for (size_t i = 0; i < np; i++) sum[i] /= m;
-    fv_dp_add_noise(sum, np, a->rule.noise_multiplier * a->rule.clip / m, a->rule.seed ^ FV_AGG_DP_NOISE_DOMAIN,
+    fv_dp_add_noise(sum, np, fv_agg_dp_noise_std(&a->rule, a->m), a->rule.seed ^ FV_AGG_DP_NOISE_DOMAIN,
                     (uint64_t)a->round);
     const float *g = a->global;
     for (size_t i = 0; i < np; i++) out[i] = (float)((double)g[i] + sum[i]);

@@ -46,6 +46,10 @@ fv_agg_rule fv_agg_rule_from_config(const fv_config *cfg, size_t n_train);
 /* Plain FedAvg. */
 fv_agg_rule fv_agg_rule_fedavg(void);
 
+/* DP-FedAvg's noise std per private coordinate for a round of m >= 1 sampled clients:
+ * noise_multiplier * clip / m (0 under FedAvg). */
+double fv_agg_dp_noise_std(const fv_agg_rule *rule, int m);
+
 typedef struct fv_agg fv_agg;
 
 /* An aggregator for models of n floats under rule (copied; a DP rule needs n_private <= n,
