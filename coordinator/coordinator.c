@@ -331,49 +331,79 @@ static void strike(fv_coord *c, int wi, const char *what, const char *reason) {
 
 /* ---- joining ---- */
 
+/* An Error to the sender of m, which is not (or no longer) a registered worker. */
+static void send_error_to_peer(fv_coord *c, const fv_wire_msg *m, uint32_t code, const char *msg) {
+    worker_t tmp = {0};
+    memcpy(tmp.route, m->route, m->route_len);
+    tmp.route_len = m->route_len;
+    send_error(c, &tmp, code, msg);
+}
+
+/* Security on: the ZAP handler admitted the sender's CURVE key; the join's Ed25519 key must be
+ * its allow-list twin. Returns 0, or -1 after logging (and answering) the refusal. */
+static int check_join_identity(fv_coord *c, const fv_wire_msg *m, const char *name) {
+    uint8_t key[FV_CURVE_KEY_BYTES];
+    if (unhex_key(m->user_id, key) != 0) {
+        coord_log(c, "security: join from %s without an authenticated key, refused", name);
+        return -1;
+    }
+    int ai = fv_allowlist_find_curve(&c->link.allow, key);
+    if (ai < 0 || !fv_ct_equal(c->link.allow.ids[ai].sign_pk, m->env->join->sign_public_key.data, FV_SIGN_PK_BYTES)) {
+        c->rd.st.rejected++;
+        coord_log(c, "security: rejected join from %s (key %.8s): its signing key is not the one the allow-list "
+             "gives for its CURVE key", name, m->user_id);
+        send_error_to_peer(c, m, FV_WIRE_ERR_REJECTED, "signing key does not match the allow-list");
+        return -1;
+    }
+    return 0;
+}
+
+/* The worker record a join takes: the sender's own (found by key with security on, by route
+ * without; its tasks go back to the queue) or a new one. -1 when refused (banned, or
+ * MAX_WORKERS reached). */
+static int join_record(fv_coord *c, const fv_wire_msg *m, const char *name) {
+    int wi = c->link.security ? find_worker_user(c, m->user_id) : find_worker_route(c, m->route, m->route_len);
+    if (wi >= 0 && c->wk.w[wi].banned) {
+        send_error_to_peer(c, m, FV_WIRE_ERR_REJECTED, "this worker is banned");
+        return -1;
+    }
+    if (wi >= 0) {
+        if (c->wk.w[wi].alive) requeue_worker_tasks(c, wi, "its worker re-joined");
+        return wi;
+    }
+    if (c->wk.n >= MAX_WORKERS) {
+        coord_log(c, "join from %s refused: %d workers already", name, MAX_WORKERS);
+        return -1;
+    }
+    c->wk.w = fv_realloc(c->wk.w, (size_t)(c->wk.n + 1) * sizeof *c->wk.w);
+    wi = c->wk.n++;
+    memset(&c->wk.w[wi], 0, sizeof c->wk.w[wi]);
+    return wi;
+}
+
+/* The Welcome for worker wi: session, the experiment's config and the heartbeat timing. */
+static int send_welcome(fv_coord *c, int wi) {
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Welcome wel = FEDVIM__WELCOME__INIT;
+    wel.session = c->link.session;
+    wel.worker_index = (uint32_t)wi;
+    wel.config_ini = c->config_text;
+    wel.config_hash = (ProtobufCBinaryData){FV_HASH_BYTES, c->config_hash};
+    wel.n_params = c->model.n_params;
+    wel.heartbeat_interval = c->cfg.heartbeat;
+    wel.peer_timeout = fmax(60.0, 4 * c->cfg.worker_timeout);
+    env.body_case = FEDVIM__ENVELOPE__BODY_WELCOME;
+    env.welcome = &wel;
+    return send_msg(c, &c->wk.w[wi], &env, NULL, 0);
+}
+
 static void handle_join(fv_coord *c, const fv_wire_msg *m) {
     const Fedvim__Join *j = m->env->join;
     char name[96];
     fv_wire_sanitize(name, sizeof name, j->worker_name);
-    int ai = -1;
-    if (c->link.security) {
-        /* the ZAP handler admitted this CURVE key; the Ed25519 key must be its allow-list twin */
-        uint8_t key[FV_CURVE_KEY_BYTES];
-        if (unhex_key(m->user_id, key) != 0) {
-            coord_log(c, "security: join from %s without an authenticated key, refused", name);
-            return;
-        }
-        ai = fv_allowlist_find_curve(&c->link.allow, key);
-        if (ai < 0 || !fv_ct_equal(c->link.allow.ids[ai].sign_pk, j->sign_public_key.data, FV_SIGN_PK_BYTES)) {
-            c->rd.st.rejected++;
-            coord_log(c, "security: rejected join from %s (key %.8s): its signing key is not the one the allow-list "
-                 "gives for its CURVE key", name, m->user_id);
-            worker_t tmp = {0};
-            memcpy(tmp.route, m->route, m->route_len);
-            tmp.route_len = m->route_len;
-            send_error(c, &tmp, FV_WIRE_ERR_REJECTED, "signing key does not match the allow-list");
-            return;
-        }
-    }
-    int wi = c->link.security ? find_worker_user(c, m->user_id) : find_worker_route(c, m->route, m->route_len);
-    if (wi >= 0 && c->wk.w[wi].banned) {
-        worker_t tmp = {0};
-        memcpy(tmp.route, m->route, m->route_len);
-        tmp.route_len = m->route_len;
-        send_error(c, &tmp, FV_WIRE_ERR_REJECTED, "this worker is banned");
-        return;
-    }
-    if (wi >= 0) {
-        if (c->wk.w[wi].alive) requeue_worker_tasks(c, wi, "its worker re-joined");
-    } else {
-        if (c->wk.n >= MAX_WORKERS) {
-            coord_log(c, "join from %s refused: %d workers already", name, MAX_WORKERS);
-            return;
-        }
-        c->wk.w = fv_realloc(c->wk.w, (size_t)(c->wk.n + 1) * sizeof *c->wk.w);
-        wi = c->wk.n++;
-        memset(&c->wk.w[wi], 0, sizeof c->wk.w[wi]);
-    }
+    if (c->link.security && check_join_identity(c, m, name) != 0) return;
+    int wi = join_record(c, m, name);
+    if (wi < 0) return;
     worker_t *w = &c->wk.w[wi];
     memcpy(w->route, m->route, m->route_len);
     w->route_len = m->route_len;
@@ -386,19 +416,8 @@ static void handle_join(fv_coord *c, const fv_wire_msg *m) {
     w->has_model = 0;
     w->outstanding = 0;
     w->last_seen = fv_now();
-    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
-    Fedvim__Welcome wel = FEDVIM__WELCOME__INIT;
-    wel.session = c->link.session;
-    wel.worker_index = (uint32_t)wi;
-    wel.config_ini = c->config_text;
-    wel.config_hash = (ProtobufCBinaryData){FV_HASH_BYTES, c->config_hash};
-    wel.n_params = c->model.n_params;
-    wel.heartbeat_interval = c->cfg.heartbeat;
-    wel.peer_timeout = fmax(60.0, 4 * c->cfg.worker_timeout);
-    env.body_case = FEDVIM__ENVELOPE__BODY_WELCOME;
-    env.welcome = &wel;
     char b[160];
-    if (send_msg(c, w, &env, NULL, 0) == 0)
+    if (send_welcome(c, wi) == 0)
         coord_log(c, "worker %s joined (%d alive)", who(w, b, sizeof b), alive_workers(c));
     else
         w->alive = 0;
@@ -605,12 +624,11 @@ static void handle_one(fv_coord *c) {
     } else if (wi < 0 || !c->wk.w[wi].alive) {
         /* a worker of an earlier coordinator (resumed run) or one declared dead: it may join
          * again (with security on, only allow-listed keys got this far) */
-        worker_t tmp = {0};
-        memcpy(tmp.route, m.route, m.route_len);
-        tmp.route_len = m.route_len;
-        if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT || bc == FEDVIM__ENVELOPE__BODY_UPDATE)
-            send_error(c, wi < 0 ? &tmp : &c->wk.w[wi], FV_WIRE_ERR_BAD_MESSAGE, "unknown or expired worker: join again");
-        else if (wi < 0)
+        const char *again = "unknown or expired worker: join again";
+        if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT || bc == FEDVIM__ENVELOPE__BODY_UPDATE) {
+            if (wi < 0) send_error_to_peer(c, &m, FV_WIRE_ERR_BAD_MESSAGE, again);
+            else send_error(c, &c->wk.w[wi], FV_WIRE_ERR_BAD_MESSAGE, again);
+        } else if (wi < 0)
             coord_log(c, "ignored a %s message from a peer that has not joined", fv_wire_body_name(bc));
     } else if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT) {
         Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
