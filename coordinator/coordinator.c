@@ -595,38 +595,25 @@ static void handle_worker_error(fv_coord *c, int wi, const Fedvim__Error *er) {
     fail_task(c, wi, t);
 }
 
-/* Receive and handle one message. */
-static void handle_one(fv_coord *c) {
-    fv_wire_msg m;
-    fv_err e = {{0}};
-    int rc = fv_wire_recv(c->link.sock, 1, &c->link.lim, &m, &e);
-    if (rc == 1) {
-        fv_wire_msg_close(&m);
-        return;
-    }
-    c->rd.st.bytes_up += m.bytes;
-    int wi = find_worker_route(c, m.route, m.route_len);
-    if (wi >= 0 && c->link.security && strcmp(c->wk.w[wi].user, m.user_id) != 0) wi = -1; /* stale route */
-    if (wi >= 0 && c->wk.w[wi].banned) {
-        fv_wire_msg_close(&m);
-        return;
-    }
-    if (wi >= 0) c->wk.w[wi].last_seen = fv_now();
-    if (wi >= 0 && rc == 0 && m.env->body_case != FEDVIM__ENVELOPE__BODY_JOIN) c->wk.w[wi].ready = 1;
-    if (rc < 0) {
-        strike(c, wi, "a malformed message", e.msg);
-        fv_wire_msg_close(&m);
-        return;
-    }
-    Fedvim__Envelope__BodyCase bc = m.env->body_case;
+/* The registered worker that sent m by its route, or -1 (with security on, a route now used by
+ * another key is stale: -1). */
+static int sender(const fv_coord *c, const fv_wire_msg *m) {
+    int wi = find_worker_route(c, m->route, m->route_len);
+    if (wi >= 0 && c->link.security && strcmp(c->wk.w[wi].user, m->user_id) != 0) return -1;
+    return wi;
+}
+
+/* Act on a well-formed message from worker wi (-1: an unregistered peer). */
+static void route_message(fv_coord *c, int wi, const fv_wire_msg *m) {
+    Fedvim__Envelope__BodyCase bc = m->env->body_case;
     if (bc == FEDVIM__ENVELOPE__BODY_JOIN) {
-        handle_join(c, &m);
+        handle_join(c, m);
     } else if (wi < 0 || !c->wk.w[wi].alive) {
         /* a worker of an earlier coordinator (resumed run) or one declared dead: it may join
          * again (with security on, only allow-listed keys got this far) */
         const char *again = "unknown or expired worker: join again";
         if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT || bc == FEDVIM__ENVELOPE__BODY_UPDATE) {
-            if (wi < 0) send_error_to_peer(c, &m, FV_WIRE_ERR_BAD_MESSAGE, again);
+            if (wi < 0) send_error_to_peer(c, m, FV_WIRE_ERR_BAD_MESSAGE, again);
             else send_error(c, &c->wk.w[wi], FV_WIRE_ERR_BAD_MESSAGE, again);
         } else if (wi < 0)
             coord_log(c, "ignored a %s message from a peer that has not joined", fv_wire_body_name(bc));
@@ -637,14 +624,36 @@ static void handle_one(fv_coord *c) {
         env.heartbeat = &hb;
         send_msg(c, &c->wk.w[wi], &env, NULL, 0);
     } else if (bc == FEDVIM__ENVELOPE__BODY_UPDATE) {
-        handle_update(c, wi, &m);
+        handle_update(c, wi, m);
     } else if (bc == FEDVIM__ENVELOPE__BODY_ERROR) {
-        handle_worker_error(c, wi, m.env->error);
+        handle_worker_error(c, wi, m->env->error);
     } else {
         char why[96];
         snprintf(why, sizeof why, "a worker never sends %s messages", fv_wire_body_name(bc));
         strike(c, wi, "a message", why);
     }
+}
+
+/* Receive and handle one message: count its bytes, note the sender alive (and ready once past
+ * its join), strike a malformed one, route a well-formed one. Banned workers are ignored. */
+static void handle_one(fv_coord *c) {
+    fv_wire_msg m;
+    fv_err e = {{0}};
+    int rc = fv_wire_recv(c->link.sock, 1, &c->link.lim, &m, &e);
+    if (rc == 1) {
+        fv_wire_msg_close(&m);
+        return;
+    }
+    c->rd.st.bytes_up += m.bytes;
+    int wi = sender(c, &m);
+    if (wi >= 0 && c->wk.w[wi].banned) {
+        fv_wire_msg_close(&m);
+        return;
+    }
+    if (wi >= 0) c->wk.w[wi].last_seen = fv_now();
+    if (wi >= 0 && rc == 0 && m.env->body_case != FEDVIM__ENVELOPE__BODY_JOIN) c->wk.w[wi].ready = 1;
+    if (rc < 0) strike(c, wi, "a malformed message", e.msg);
+    else route_message(c, wi, &m);
     fv_wire_msg_close(&m);
 }
 
