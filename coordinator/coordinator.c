@@ -1131,8 +1131,8 @@ static int setup_mixed_test(fv_coord *c, const char *key_path, fv_err *e) {
     if (fv_vmix_key_load(key_path, secret, e) != 0) return -1;
     fv_vmix_params p;
     double t0 = fv_now();
-    if (fv_exp_vmix_params(&c->cfg, &c->eval.test, (uint64_t)c->cfg.seed ^ 0x74657374ull, c->threads, &p, &c->eval.bounds,
-                           e) != 0)
+    if (fv_exp_vmix_params(&c->cfg, &c->eval.test, (uint64_t)c->cfg.seed ^ 0x74657374ull, c->threads, &p,
+                           &c->eval.bounds, e) != 0)
         goto fail;
     c->eval.vp = p;
     fv_vmix_stats st;
@@ -1144,13 +1144,12 @@ static int setup_mixed_test(fv_coord *c, const char *key_path, fv_err *e) {
     double sum = 0;
     size_t per = (size_t)c->eval.test.c * c->eval.test.h * c->eval.test.w;
     for (int i = 0; i < c->eval.test.n; i++)
-        sum += fv_vfe_image_u8(c->eval.test.x + (size_t)i * per, c->eval.test.c, c->eval.test.h, c->eval.test.w, c->cfg.vmix_block,
-                               c->cfg.vmix_lambda);
+        sum += fv_vfe_image_u8(c->eval.test.x + (size_t)i * per, c->eval.test.c, c->eval.test.h, c->eval.test.w,
+                               c->cfg.vmix_block, c->cfg.vmix_lambda);
     c->eval.vfe_clean = c->eval.test.n ? sum / c->eval.test.n : NAN;
-    coord_log(c, "mixed %d test images (WS %d..%d, d* %.4g%s, mean VFE %.3f; clean images %.3f) in %.1f s", c->eval.test.n,
-              c->eval.bounds.ws_min, c->eval.bounds.ws_max, c->eval.bounds.d_star,
-              c->eval.bounds.resolved ? ", conflict resolved" : "",
-              st.vfe_mean, c->eval.vfe_clean, fv_now() - t0);
+    coord_log(c, "mixed %d test images (WS %d..%d, d* %.4g%s, mean VFE %.3f; clean images %.3f) in %.1f s",
+              c->eval.test.n, c->eval.bounds.ws_min, c->eval.bounds.ws_max, c->eval.bounds.d_star,
+              c->eval.bounds.resolved ? ", conflict resolved" : "", st.vfe_mean, c->eval.vfe_clean, fv_now() - t0);
     sodium_memzero(secret, sizeof secret);
     return 0;
 fail:

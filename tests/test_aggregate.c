@@ -226,8 +226,9 @@ static void test_rule_from_config(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fedavg_hand), cmocka_unit_test(test_fedavg_any_order), cmocka_unit_test(test_dp_hand),
-        cmocka_unit_test(test_dp_bound),    cmocka_unit_test(test_dp_noise),         cmocka_unit_test(test_rule_from_config),
+        cmocka_unit_test(test_fedavg_hand), cmocka_unit_test(test_fedavg_any_order),
+        cmocka_unit_test(test_dp_hand),     cmocka_unit_test(test_dp_bound),
+        cmocka_unit_test(test_dp_noise),    cmocka_unit_test(test_rule_from_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
