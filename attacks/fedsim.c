@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fl/aggregate.h"
 #include "nn/models.h"
 #include "rng.h"
 #include "nn/train.h"
@@ -108,14 +109,15 @@ int fv_fedsim_run(fv_fedsim *s, const fv_fedsim_cfg *cfg, const fv_dataset *trai
     s->n_params = np;
     s->start = fv_malloc(sizeof(float) * np);
     s->uploads = fv_malloc(sizeof(float) * np * cfg->clients);
-    double *acc = fv_malloc(sizeof(double) * np);
+    fv_agg_rule fedavg = fv_agg_rule_fedavg();
+    fv_agg *agg = fv_agg_new(np, &fedavg);
     fv_opt *opt = fv_opt_new(&cfg->opt, nt);
     fv_rng rng;
     fv_rng_seed2(&rng, cfg->seed, 0x66656473);
     fv_net_seed_dropout(net, cfg->seed);
     for (int r = 0; r < cfg->rounds; r++) {
         memcpy(s->start, net->params, sizeof(float) * np);
-        memset(acc, 0, sizeof(double) * np);
+        fv_agg_begin(agg, cfg->clients, r + 1, NULL);
         double loss = 0;
         for (int k = 0; k < cfg->clients; k++) {
             memcpy(net->params, s->start, sizeof(float) * np);
@@ -125,7 +127,7 @@ int fv_fedsim_run(fv_fedsim *s, const fv_fedsim_cfg *cfg, const fv_dataset *trai
             int hooked = cfg->client_hook ? cfg->client_hook(cfg->hook_ctx, r, k, net, e) : 0;
             if (hooked < 0) {
                 fv_opt_destroy(&opt);
-                free(acc);
+                fv_agg_destroy(&agg);
                 fv_net_destroy(&net);
                 fv_fedsim_free(s);
                 return fv_err_prefix(e, "fedsim: round %d, client %d: ", r + 1, k);
@@ -135,15 +137,15 @@ int fv_fedsim_run(fv_fedsim *s, const fv_fedsim_cfg *cfg, const fv_dataset *trai
                                     NULL, NULL, NULL);
             loss += st.loss * nk;
             memcpy(s->uploads + (size_t)k * np, net->params, sizeof(float) * np);
-            for (size_t i = 0; i < np; i++) acc[i] += (double)net->params[i] * nk;
+            fv_agg_put(agg, k, net->params, nk);
         }
-        for (size_t i = 0; i < np; i++) net->params[i] = (float)(acc[i] / n);
+        FV_ASSERT(fv_agg_end(agg, net->params) == cfg->clients); /* weights sum to n: each image in one shard */
         if (cfg->verbose)
             fprintf(stderr, "fedsim: round %d/%d: mean local loss %.4f (%.1f s)\n", r + 1, cfg->rounds, loss / n,
                     fv_now() - t0);
     }
     fv_opt_destroy(&opt);
-    free(acc);
+    fv_agg_destroy(&agg);
     s->global = net;
     s->seconds = fv_now() - t0;
     return 0;

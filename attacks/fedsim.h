@@ -1,7 +1,8 @@
 /* fedsim.h: a small in-process FedAvg that produces the attack targets when an attack runs on
  * its own (`fedvim attack gan|mia`): K clients with a partition of the training images, each
  * optionally training on a VisualMixer-mixed copy of its images (its own simulation key), R
- * rounds of E local epochs from the current global model, aggregation weighted by client size.
+ * rounds of E local epochs from the current global model, aggregated by the coordinator's FedAvg
+ * (shared/fl/aggregate.h: weighted by client size, in client order).
  * It keeps what an honest-but-curious server sees: every client's upload of the last round and
  * the global model before and after it.
  *

@@ -6,6 +6,12 @@
  * queued, assigned to a task, done, or dropped. Tasks get ids from one counter; every task ever
  * issued is remembered (round, client, worker, state) so an update can be matched exactly, and a
  * replayed, duplicated or misdirected one is recognised.
+ * State is grouped by what changes together (struct fv_coord): the experiment (fixed after
+ * setup), the log, the link (socket, security), the model and its aggregation rule, the test
+ * sets, the workers and their tasks, the round in progress, stopping, and the history of
+ * completed rounds. A round runs as begin_round, gather_updates (dispatch and pump),
+ * aggregate (shared/fl/aggregate.h does the arithmetic), evaluate_round, the attack,
+ * metrics_line (the one writer of a metrics.jsonl object), the checkpoint, record_round.
  */
 #include "coordinator.h"
 
@@ -73,69 +79,105 @@ typedef struct {
     double busy; /* seconds of client work (mixing + training) in the current round */
 } worker_t;
 
+/* What one round has seen so far (cleared when it starts). */
 typedef struct {
     int accepted, dropped, reassigned, rejected;
     uint64_t bytes_up, bytes_down;
     double loss_sum, acc_sum, vfe_sum, samples, max_train, mix_seconds;
     double t0;
-    int dp_clipped;      /* accepted updates whose delta norm exceeded dp.clip */
-    double dp_norm_sum;  /* sum of the pre-clip delta norms */
 } round_stats;
 
-struct fv_coord {
-    fv_config cfg;
-    char *config_text;
-    uint8_t config_hash[FV_HASH_BYTES];
-    char dir[1024];
-    int resume, quiet, threads;
-    int (*should_stop)(void *, char *, size_t);
-    void *stop_ctx;
-    int security;
-    fv_allowlist allow;
+/* The log file (and stderr unless quiet); the ZAP and attack threads write to it too. */
+typedef struct {
+    FILE *f;
+    pthread_mutex_t mu;
+    int quiet;
+} coord_log_t;
 
+/* The ROUTER socket and who may speak on it (fixed after setup). */
+typedef struct {
     void *zctx, *sock;
     fv_zap *zap;
     char endpoint[256];
     fv_wire_limits lim;
-    FILE *log;
-    pthread_mutex_t log_mu;
+    int security;
+    fv_allowlist allow;
+    uint64_t session;
+} coord_link;
 
-    fv_dataset test, test_mixed;
-    int has_mixed;
-    double test_vfe, test_vfe_clean;
-    fv_exp_bounds test_bounds;
-    fv_norm norm;
-    int *client_n;
-    fv_partition_stats pstats;
+/* The only global model and what turns updates into its next version. */
+typedef struct {
     fv_net *net; /* net->params is the global model */
     size_t n_params, opt_len;
-    uint8_t model_hash[FV_HASH_BYTES];
-    fv_agg *agg;
-    float *dp_delta; /* n_params scratch: a client's clipped delta (dp.enabled) */
-    fv_store *store;
-    fv_attacker *attacker; /* NULL without [attack] */
-    fv_vmix_params test_vp; /* the mixing of the test images (visualmixer on) */
-    uint64_t session;
-    int start_round; /* rounds completed before this run (resume) */
+    uint8_t hash[FV_HASH_BYTES];
+    fv_agg *agg; /* the aggregation rule (FedAvg or DP-FedAvg, shared/fl/aggregate.h) */
+} coord_model;
 
+/* The test sets the global model is evaluated on (fixed after setup). */
+typedef struct {
+    fv_dataset test, mixed;
+    int has_mixed;
+    double vfe, vfe_clean;    /* mean VFE of the mixed test images, and of the same images clean */
+    fv_exp_bounds bounds;
+    fv_vmix_params vp;        /* the mixing of the test images (visualmixer on) */
+    fv_norm norm;
+} coord_eval;
+
+/* The workers that ever joined, and every task ever issued (task id = index + 1). */
+typedef struct {
     worker_t *w;
-    int nw;
+    int n;
     task_rec *tasks;
-    uint64_t ntasks, captasks;
+    uint64_t ntasks, cap;
+} coord_workers;
 
+/* The round in progress: its sampled clients (slots, in id order) and statistics. */
+typedef struct {
     int round;
     slot_t *slots;
     int m;
-    round_stats rs;
-    int abort_run;
-    char abort_why[FV_ERR_MAX];
+    round_stats st;
+} coord_round;
 
-    double *hist_acc, *hist_mixed;
-    int nhist;
+/* Stopping: the launcher's callback, and the reason once the run must stop. */
+typedef struct {
+    int (*should_stop)(void *, char *, size_t);
+    void *ctx;
+    int abort;
+    char why[FV_ERR_MAX];
+} coord_ctl;
+
+/* Completed rounds: per-round accuracies and the run's totals. */
+typedef struct {
+    double *acc, *mixed; /* rounds 1..n */
+    int n;
     double vfe_sum, vfe_w;
-    uint64_t total_up, total_down;
-    long total_dropped, total_rejected;
+    uint64_t bytes_up, bytes_down;
+    long dropped, rejected;
     double t_start;
+} coord_history;
+
+struct fv_coord {
+    /* the experiment (fixed after setup) */
+    fv_config cfg;
+    char *config_text;
+    uint8_t config_hash[FV_HASH_BYTES];
+    char dir[1024];
+    int resume, threads;
+    int start_round; /* rounds completed before this run (resume) */
+    int *client_n;   /* shard size of each client */
+    fv_partition_stats pstats;
+    fv_store *store;
+    fv_attacker *attacker; /* NULL without [attack] */
+
+    coord_log_t log;
+    coord_link link;
+    coord_model model;
+    coord_eval eval;
+    coord_workers wk;
+    coord_round rd;
+    coord_ctl ctl;
+    coord_history hist;
     char *summary;
 };
 
@@ -147,13 +189,13 @@ static void log_line(fv_coord *c, int to_stderr, const char *line) {
     localtime_r(&t, &tm);
     char ts[16];
     strftime(ts, sizeof ts, "%H:%M:%S", &tm);
-    pthread_mutex_lock(&c->log_mu);
-    if (c->log) {
-        fprintf(c->log, "%s %s\n", ts, line);
-        fflush(c->log);
+    pthread_mutex_lock(&c->log.mu);
+    if (c->log.f) {
+        fprintf(c->log.f, "%s %s\n", ts, line);
+        fflush(c->log.f);
     }
-    if (to_stderr && !c->quiet) fprintf(stderr, "coordinator: %s\n", line);
-    pthread_mutex_unlock(&c->log_mu);
+    if (to_stderr && !c->log.quiet) fprintf(stderr, "coordinator: %s\n", line);
+    pthread_mutex_unlock(&c->log.mu);
 }
 
 static void coord_log(fv_coord *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -186,39 +228,39 @@ static const char *who(const worker_t *w, char *buf, size_t cap) {
 /* ---- workers ---- */
 
 static int find_worker_route(const fv_coord *c, const uint8_t *route, size_t len) {
-    for (int i = 0; i < c->nw; i++)
-        if (c->w[i].route_len == len && memcmp(c->w[i].route, route, len) == 0) return i;
+    for (int i = 0; i < c->wk.n; i++)
+        if (c->wk.w[i].route_len == len && memcmp(c->wk.w[i].route, route, len) == 0) return i;
     return -1;
 }
 
 static int find_worker_user(const fv_coord *c, const char *user) {
     if (!*user) return -1;
-    for (int i = 0; i < c->nw; i++)
-        if (strcmp(c->w[i].user, user) == 0) return i;
+    for (int i = 0; i < c->wk.n; i++)
+        if (strcmp(c->wk.w[i].user, user) == 0) return i;
     return -1;
 }
 
 static int alive_workers(const fv_coord *c) {
     int n = 0;
-    for (int i = 0; i < c->nw; i++) n += c->w[i].alive;
+    for (int i = 0; i < c->wk.n; i++) n += c->wk.w[i].alive;
     return n;
 }
 
 static int ready_workers(const fv_coord *c) {
     int n = 0;
-    for (int i = 0; i < c->nw; i++) n += c->w[i].alive && c->w[i].ready;
+    for (int i = 0; i < c->wk.n; i++) n += c->wk.w[i].alive && c->wk.w[i].ready;
     return n;
 }
 
 static int send_msg(fv_coord *c, worker_t *w, Fedvim__Envelope *env, const fv_wire_frame *f, int nf) {
     size_t bytes = 0;
     fv_err e;
-    if (fv_wire_send(c->sock, w->route, w->route_len, env, f, nf, &bytes, &e) != 0) {
+    if (fv_wire_send(c->link.sock, w->route, w->route_len, env, f, nf, &bytes, &e) != 0) {
         char b[160];
         coord_log(c, "cannot send %s to worker %s: %s", fv_wire_body_name(env->body_case), who(w, b, sizeof b), e.msg);
         return -1;
     }
-    c->rs.bytes_down += bytes;
+    c->rd.st.bytes_down += bytes;
     return 0;
 }
 
@@ -243,21 +285,21 @@ static void send_shutdown(fv_coord *c, worker_t *w, const char *reason) {
 
 /* Put every task of worker wi back in the queue (worker dead, banned or re-joined). */
 static void requeue_worker_tasks(fv_coord *c, int wi, const char *why) {
-    for (int s = 0; s < c->m; s++) {
-        slot_t *sl = &c->slots[s];
+    for (int s = 0; s < c->rd.m; s++) {
+        slot_t *sl = &c->rd.slots[s];
         if (sl->state != SLOT_ASSIGNED) continue;
-        task_rec *t = &c->tasks[sl->task - 1];
+        task_rec *t = &c->wk.tasks[sl->task - 1];
         if (t->worker != wi) continue;
         t->state = TASK_CANCELLED;
         sl->state = SLOT_QUEUED;
-        c->rs.reassigned++;
-        coord_log(c, "round %d: client %d goes back to the queue (%s)", c->round, sl->client, why);
+        c->rd.st.reassigned++;
+        coord_log(c, "round %d: client %d goes back to the queue (%s)", c->rd.round, sl->client, why);
     }
-    c->w[wi].outstanding = 0;
+    c->wk.w[wi].outstanding = 0;
 }
 
 static void mark_dead(fv_coord *c, int wi, const char *why) {
-    worker_t *w = &c->w[wi];
+    worker_t *w = &c->wk.w[wi];
     if (!w->alive) return;
     char b[160];
     w->alive = 0;
@@ -268,12 +310,12 @@ static void mark_dead(fv_coord *c, int wi, const char *why) {
 
 /* A rejected message: log it, count a strike, ban at security.max_strikes. */
 static void strike(fv_coord *c, int wi, const char *what, const char *reason) {
-    c->rs.rejected++;
+    c->rd.st.rejected++;
     if (wi < 0) {
         coord_log(c, "security: rejected %s from an unregistered peer: %s", what, reason);
         return;
     }
-    worker_t *w = &c->w[wi];
+    worker_t *w = &c->wk.w[wi];
     char b[160];
     w->strikes++;
     coord_log(c, "security: rejected %s from worker %s: %s (strike %d of %d)", what, who(w, b, sizeof b), reason,
@@ -282,7 +324,7 @@ static void strike(fv_coord *c, int wi, const char *what, const char *reason) {
         w->banned = 1;
         coord_log(c, "security: worker %s is banned; its clients are reassigned", who(w, b, sizeof b));
         uint8_t key[FV_CURVE_KEY_BYTES];
-        if (c->zap && unhex_key(w->user, key) == 0) fv_zap_ban(c->zap, key);
+        if (c->link.zap && unhex_key(w->user, key) == 0) fv_zap_ban(c->link.zap, key);
         send_error(c, w, FV_WIRE_ERR_REJECTED, "banned after repeated rejected messages");
         mark_dead(c, wi, "banned");
     }
@@ -290,50 +332,80 @@ static void strike(fv_coord *c, int wi, const char *what, const char *reason) {
 
 /* ---- joining ---- */
 
+/* An Error to the sender of m, which is not (or no longer) a registered worker. */
+static void send_error_to_peer(fv_coord *c, const fv_wire_msg *m, uint32_t code, const char *msg) {
+    worker_t tmp = {0};
+    memcpy(tmp.route, m->route, m->route_len);
+    tmp.route_len = m->route_len;
+    send_error(c, &tmp, code, msg);
+}
+
+/* Security on: the ZAP handler admitted the sender's CURVE key; the join's Ed25519 key must be
+ * its allow-list twin. Returns 0, or -1 after logging (and answering) the refusal. */
+static int check_join_identity(fv_coord *c, const fv_wire_msg *m, const char *name) {
+    uint8_t key[FV_CURVE_KEY_BYTES];
+    if (unhex_key(m->user_id, key) != 0) {
+        coord_log(c, "security: join from %s without an authenticated key, refused", name);
+        return -1;
+    }
+    int ai = fv_allowlist_find_curve(&c->link.allow, key);
+    if (ai < 0 || !fv_ct_equal(c->link.allow.ids[ai].sign_pk, m->env->join->sign_public_key.data, FV_SIGN_PK_BYTES)) {
+        c->rd.st.rejected++;
+        coord_log(c, "security: rejected join from %s (key %.8s): its signing key is not the one the allow-list "
+             "gives for its CURVE key", name, m->user_id);
+        send_error_to_peer(c, m, FV_WIRE_ERR_REJECTED, "signing key does not match the allow-list");
+        return -1;
+    }
+    return 0;
+}
+
+/* The worker record a join takes: the sender's own (found by key with security on, by route
+ * without; its tasks go back to the queue) or a new one. -1 when refused (banned, or
+ * MAX_WORKERS reached). */
+static int join_record(fv_coord *c, const fv_wire_msg *m, const char *name) {
+    int wi = c->link.security ? find_worker_user(c, m->user_id) : find_worker_route(c, m->route, m->route_len);
+    if (wi >= 0 && c->wk.w[wi].banned) {
+        send_error_to_peer(c, m, FV_WIRE_ERR_REJECTED, "this worker is banned");
+        return -1;
+    }
+    if (wi >= 0) {
+        if (c->wk.w[wi].alive) requeue_worker_tasks(c, wi, "its worker re-joined");
+        return wi;
+    }
+    if (c->wk.n >= MAX_WORKERS) {
+        coord_log(c, "join from %s refused: %d workers already", name, MAX_WORKERS);
+        return -1;
+    }
+    c->wk.w = fv_realloc(c->wk.w, (size_t)(c->wk.n + 1) * sizeof *c->wk.w);
+    wi = c->wk.n++;
+    memset(&c->wk.w[wi], 0, sizeof c->wk.w[wi]);
+    return wi;
+}
+
+/* The Welcome for worker wi: session, the experiment's config and the heartbeat timing. */
+static int send_welcome(fv_coord *c, int wi) {
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Welcome wel = FEDVIM__WELCOME__INIT;
+    wel.session = c->link.session;
+    wel.worker_index = (uint32_t)wi;
+    wel.config_ini = c->config_text;
+    wel.config_hash = (ProtobufCBinaryData){FV_HASH_BYTES, c->config_hash};
+    wel.n_params = c->model.n_params;
+    wel.heartbeat_interval = c->cfg.heartbeat;
+    wel.peer_timeout = fmax(60.0, 4 * c->cfg.worker_timeout);
+    env.body_case = FEDVIM__ENVELOPE__BODY_WELCOME;
+    env.welcome = &wel;
+    return send_msg(c, &c->wk.w[wi], &env, NULL, 0);
+}
+
 static void handle_join(fv_coord *c, const fv_wire_msg *m) {
     const Fedvim__Join *j = m->env->join;
     char name[96];
     fv_wire_sanitize(name, sizeof name, j->worker_name);
-    int ai = -1;
-    if (c->security) {
-        /* the ZAP handler admitted this CURVE key; the Ed25519 key must be its allow-list twin */
-        uint8_t key[FV_CURVE_KEY_BYTES];
-        if (unhex_key(m->user_id, key) != 0) {
-            coord_log(c, "security: join from %s without an authenticated key, refused", name);
-            return;
-        }
-        ai = fv_allowlist_find_curve(&c->allow, key);
-        if (ai < 0 || !fv_ct_equal(c->allow.ids[ai].sign_pk, j->sign_public_key.data, FV_SIGN_PK_BYTES)) {
-            c->rs.rejected++;
-            coord_log(c, "security: rejected join from %s (key %.8s): its signing key is not the one the allow-list "
-                 "gives for its CURVE key", name, m->user_id);
-            worker_t tmp = {0};
-            memcpy(tmp.route, m->route, m->route_len);
-            tmp.route_len = m->route_len;
-            send_error(c, &tmp, FV_WIRE_ERR_REJECTED, "signing key does not match the allow-list");
-            return;
-        }
-    }
-    int wi = c->security ? find_worker_user(c, m->user_id) : find_worker_route(c, m->route, m->route_len);
-    if (wi >= 0 && c->w[wi].banned) {
-        worker_t tmp = {0};
-        memcpy(tmp.route, m->route, m->route_len);
-        tmp.route_len = m->route_len;
-        send_error(c, &tmp, FV_WIRE_ERR_REJECTED, "this worker is banned");
-        return;
-    }
-    if (wi >= 0) {
-        if (c->w[wi].alive) requeue_worker_tasks(c, wi, "its worker re-joined");
-    } else {
-        if (c->nw >= MAX_WORKERS) {
-            coord_log(c, "join from %s refused: %d workers already", name, MAX_WORKERS);
-            return;
-        }
-        c->w = fv_realloc(c->w, (size_t)(c->nw + 1) * sizeof *c->w);
-        wi = c->nw++;
-        memset(&c->w[wi], 0, sizeof c->w[wi]);
-    }
-    worker_t *w = &c->w[wi];
+    if (c->link.security && check_join_identity(c, m, name) != 0) return;
+    int wi = join_record(c, m, name);
+    if (wi < 0) return;
+    worker_t *w = &c->wk.w[wi];
     memcpy(w->route, m->route, m->route_len);
     w->route_len = m->route_len;
     snprintf(w->user, sizeof w->user, "%.64s", m->user_id);
@@ -345,19 +417,8 @@ static void handle_join(fv_coord *c, const fv_wire_msg *m) {
     w->has_model = 0;
     w->outstanding = 0;
     w->last_seen = fv_now();
-    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
-    Fedvim__Welcome wel = FEDVIM__WELCOME__INIT;
-    wel.session = c->session;
-    wel.worker_index = (uint32_t)wi;
-    wel.config_ini = c->config_text;
-    wel.config_hash = (ProtobufCBinaryData){FV_HASH_BYTES, c->config_hash};
-    wel.n_params = c->n_params;
-    wel.heartbeat_interval = c->cfg.heartbeat;
-    wel.peer_timeout = fmax(60.0, 4 * c->cfg.worker_timeout);
-    env.body_case = FEDVIM__ENVELOPE__BODY_WELCOME;
-    env.welcome = &wel;
     char b[160];
-    if (send_msg(c, w, &env, NULL, 0) == 0)
+    if (send_welcome(c, wi) == 0)
         coord_log(c, "worker %s joined (%d alive)", who(w, b, sizeof b), alive_workers(c));
     else
         w->alive = 0;
@@ -365,362 +426,383 @@ static void handle_join(fv_coord *c, const fv_wire_msg *m) {
 
 /* ---- updates ---- */
 
-/* DP-FedAvg's contribution of one client (weight 1): over the trainable parameters its delta
- * upload - global clipped to L2 norm dp.clip; the batch-norm buffers after them as uploaded
- * (averaged plainly, not privatised). */
-static void dp_put(fv_coord *c, int slot, const float *params) {
-    size_t nt = c->net->n_train;
-    const float *g = c->net->params;
-    float *d = c->dp_delta;
-    for (size_t i = 0; i < nt; i++) d[i] = (float)((double)params[i] - (double)g[i]);
-    memcpy(d + nt, params + nt, (c->n_params - nt) * sizeof(float));
-    double norm = fv_dp_clip(d, nt, c->cfg.dp_clip);
-    c->rs.dp_norm_sum += norm;
-    c->rs.dp_clipped += norm > c->cfg.dp_clip;
-    fv_agg_put(c->agg, slot, d, 1.0);
-}
-
-/* Close a DP-FedAvg round: global += sum of clipped deltas / m + N(0, (z C / m)^2) per trainable
- * coordinate, the noise from the stream (fl.seed, round) so that a run and its resumption give
- * the same model bitwise; buffers get the uniform average of the uploads. */
-static void dp_end(fv_coord *c, int r) {
-    double total = 0;
-    double *sum = fv_agg_end_sum(c->agg, &total);
-    FV_ASSERT(total > 0);
-    size_t nt = c->net->n_train;
-    double m = (double)c->m;
-    for (size_t i = 0; i < nt; i++) sum[i] /= m;
-    fv_dp_add_noise(sum, nt, c->cfg.dp_noise * c->cfg.dp_clip / m, (uint64_t)c->cfg.seed ^ 0x64702d6e6f697365ull,
-                    (uint64_t)r);
-    float *p = c->net->params;
-    for (size_t i = 0; i < nt; i++) p[i] = (float)((double)p[i] + sum[i]);
-    for (size_t i = nt; i < c->n_params; i++) p[i] = (float)(sum[i] / total);
-}
-
 /* Sampling rate of the accountant: clients per round / clients. */
-static double dp_q(const fv_coord *c) { return (double)c->m / c->cfg.clients; }
+static double dp_q(const fv_coord *c) { return (double)c->rd.m / c->cfg.clients; }
 
 /* Task t of worker wi failed (the worker reported an error, or its authenticated answer was
  * unusable): the client goes back to the queue, or is dropped after MAX_TASK_ATTEMPTS, at once
  * rather than at the round's deadline. */
 static void fail_task(fv_coord *c, int wi, task_rec *t) {
-    slot_t *sl = &c->slots[t->slot];
+    slot_t *sl = &c->rd.slots[t->slot];
     t->state = TASK_CANCELLED;
-    c->w[wi].outstanding--;
+    c->wk.w[wi].outstanding--;
     if (++sl->attempts >= MAX_TASK_ATTEMPTS) {
         sl->state = SLOT_DROPPED;
-        c->rs.dropped++;
-        fv_agg_skip(c->agg, t->slot);
-        coord_log(c, "round %d: client %d dropped after %d failed attempts", c->round, sl->client, sl->attempts);
+        c->rd.st.dropped++;
+        fv_agg_skip(c->model.agg, t->slot);
+        coord_log(c, "round %d: client %d dropped after %d failed attempts", c->rd.round, sl->client, sl->attempts);
     } else {
         sl->state = SLOT_QUEUED;
-        c->rs.reassigned++;
+        c->rd.st.reassigned++;
     }
 }
 
-static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
-    worker_t *w = &c->w[wi];
+/* An update's frames: the parameters and, with fl.opt_state = keep, the optimizer state. */
+typedef struct {
+    const float *params, *opt;
+    size_t np, no;
+} update_frames;
+
+/* Find the frames of m and check their shapes (cheap, and no hashing of a payload that cannot be
+ * used). Returns 0, or -1 after a strike. */
+static int check_frames(fv_coord *c, int wi, const fv_wire_msg *m, update_frames *f) {
     char why[FV_ERR_MAX + 64];
-    /* shape first: cheap, and no hashing of a payload that cannot be used */
-    const float *params = NULL, *opt = NULL;
-    size_t np = 0, no = 0;
+    *f = (update_frames){0};
     for (int i = 0; i < m->nframes; i++) {
-        if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_PARAMS) params = m->frame[i], np = m->count[i];
-        else opt = m->frame[i], no = m->count[i];
+        if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_PARAMS) f->params = m->frame[i], f->np = m->count[i];
+        else f->opt = m->frame[i], f->no = m->count[i];
     }
-    if (np != c->n_params) {
-        snprintf(why, sizeof why, "wrong shape: %zu parameters, the model has %zu", np, c->n_params);
+    if (f->np != c->model.n_params) {
+        snprintf(why, sizeof why, "wrong shape: %zu parameters, the model has %zu", f->np, c->model.n_params);
         strike(c, wi, "update", why);
-        return;
+        return -1;
     }
     int keep = c->cfg.opt_state == FV_OPTSTATE_KEEP;
-    if (keep ? (!opt || no != c->opt_len) : opt != NULL) {
-        snprintf(why, sizeof why, "wrong shape: optimizer state of %zu floats, expected %zu", no, keep ? c->opt_len : 0);
+    if (keep ? (!f->opt || f->no != c->model.opt_len) : f->opt != NULL) {
+        snprintf(why, sizeof why, "wrong shape: optimizer state of %zu floats, expected %zu", f->no,
+                 keep ? c->model.opt_len : 0);
         strike(c, wi, "update", why);
-        return;
+        return -1;
     }
-    Fedvim__UpdateBody *b = NULL;
-    fv_err e = {{0}};
-    if (c->security) {
-        if (fv_wire_open_update(m, w->sign_pk, &b, &e) != 0) {
-            strike(c, wi, "update", e.msg);
-            return;
-        }
-    } else if (fv_wire_decode_update_body(m->env->update->body.data, m->env->update->body.len, &b, &e) != 0) {
-        strike(c, wi, "update", e.msg);
-        return;
-    }
+    return 0;
+}
+
+/* The task an update body answers, when it is one of this round's tasks still assigned to wi
+ * and its sample count and values are sound; NULL otherwise (a strike for a replayed, forged or
+ * unsound update, failing the task where it is still assigned; a log line for a late one). */
+static task_rec *match_task(fv_coord *c, int wi, const Fedvim__UpdateBody *b, const update_frames *f) {
+    char why[FV_ERR_MAX + 64];
     uint64_t tid = b->task_id;
-    task_rec *t = tid >= 1 && tid <= c->ntasks ? &c->tasks[tid - 1] : NULL;
-    if (b->session != c->session) {
+    task_rec *t = tid >= 1 && tid <= c->wk.ntasks ? &c->wk.tasks[tid - 1] : NULL;
+    if (b->session != c->link.session) {
         snprintf(why, sizeof why, "replayed update: session %016llx is not this run's",
                  (unsigned long long)b->session);
-        strike(c, wi, "update", why);
     } else if (!t) {
         snprintf(why, sizeof why, "replayed or forged update: task %llu was never issued", (unsigned long long)tid);
-        strike(c, wi, "update", why);
     } else if (t->worker != wi) {
         snprintf(why, sizeof why, "replayed update: task %llu was issued to another worker", (unsigned long long)tid);
-        strike(c, wi, "update", why);
     } else if (b->round != t->round || (int)b->client_id != t->client) {
         snprintf(why, sizeof why,
                  "replayed update: it says round %u client %u, task %llu is round %u client %d",
                  b->round, b->client_id, (unsigned long long)tid, t->round, t->client);
-        strike(c, wi, "update", why);
     } else if (t->state == TASK_DONE) {
         snprintf(why, sizeof why, "replayed update: task %llu (round %u, client %d) was already accepted",
                  (unsigned long long)tid, t->round, t->client);
-        strike(c, wi, "update", why);
-    } else if (t->state == TASK_CANCELLED || (int)t->round != c->round) {
+    } else if (t->state == TASK_CANCELLED || (int)t->round != c->rd.round) {
         coord_log(c, "round %d: late update for task %llu (round %u, client %d) ignored: the client was reassigned "
-             "or dropped", c->round, (unsigned long long)tid, t->round, t->client);
-    } else if (b->num_samples != (uint64_t)c->client_n[t->client]) {
-        snprintf(why, sizeof why, "client %d claims %llu samples, its shard has %d", t->client,
-                 (unsigned long long)b->num_samples, c->client_n[t->client]);
-        strike(c, wi, "update", why);
-        if (t->state == TASK_ASSIGNED) fail_task(c, wi, t);
+             "or dropped", c->rd.round, (unsigned long long)tid, t->round, t->client);
+        return NULL;
     } else {
-        long bad = fv_wire_first_nonfinite(params, np);
-        long bad2 = bad < 0 && opt ? fv_wire_first_nonfinite(opt, no) : -1;
-        if (bad >= 0 || bad2 >= 0) {
+        long bad = -1, bad2 = -1;
+        if (b->num_samples != (uint64_t)c->client_n[t->client]) {
+            snprintf(why, sizeof why, "client %d claims %llu samples, its shard has %d", t->client,
+                     (unsigned long long)b->num_samples, c->client_n[t->client]);
+        } else if ((bad = fv_wire_first_nonfinite(f->params, f->np)) >= 0 ||
+                   (f->opt && (bad2 = fv_wire_first_nonfinite(f->opt, f->no)) >= 0)) {
             snprintf(why, sizeof why, "non-finite value (NaN or Inf) in the %s at index %ld",
                      bad >= 0 ? "parameters" : "optimizer state", bad >= 0 ? bad : bad2);
-            strike(c, wi, "update", why);
-            if (t->state == TASK_ASSIGNED) fail_task(c, wi, t);
-        } else if (keep && fv_store_client_state_save(c->store, t->client, c->round, opt, no, b->opt_steps, &e) != 0) {
-            c->abort_run = 1;
-            snprintf(c->abort_why, sizeof c->abort_why, "%s", e.msg);
         } else {
-            slot_t *sl = &c->slots[t->slot];
-            /* the curious server keeps a copy; the aggregate gets the upload untouched */
-            if (fv_attacker_wants(c->attacker, c->round, t->client))
-                fv_attacker_capture(c->attacker, c->round, params, c->net->params);
-            t->state = TASK_DONE;
-            sl->state = SLOT_DONE;
-            w->outstanding--;
-            double n = (double)b->num_samples;
-            if (c->cfg.dp) dp_put(c, t->slot, params);
-            else fv_agg_put(c->agg, t->slot, params, n);
-            c->rs.accepted++;
-            c->rs.samples += n;
-            c->rs.loss_sum += n * b->train_loss;
-            c->rs.acc_sum += n * b->train_accuracy;
-            c->rs.vfe_sum += n * b->vfe;
-            c->rs.mix_seconds += b->mix_seconds;
-            if (b->train_seconds > c->rs.max_train) c->rs.max_train = b->train_seconds;
-            w->busy += b->train_seconds + b->mix_seconds;
+            return t;
         }
+        strike(c, wi, "update", why);
+        if (t->state == TASK_ASSIGNED) fail_task(c, wi, t);
+        return NULL;
     }
+    strike(c, wi, "update", why);
+    return NULL;
+}
+
+/* Accept the update for task t: keep the client's optimizer state (fl.opt_state = keep), let the
+ * curious server copy it, hand it to the aggregation rule and count it. */
+static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__UpdateBody *b, const update_frames *f) {
+    fv_err e = {{0}};
+    if (c->cfg.opt_state == FV_OPTSTATE_KEEP &&
+        fv_store_client_state_save(c->store, t->client, c->rd.round, f->opt, f->no, b->opt_steps, &e) != 0) {
+        c->ctl.abort = 1;
+        snprintf(c->ctl.why, sizeof c->ctl.why, "%s", e.msg);
+        return;
+    }
+    worker_t *w = &c->wk.w[wi];
+    slot_t *sl = &c->rd.slots[t->slot];
+    /* the curious server keeps a copy; the aggregate gets the upload untouched */
+    if (fv_attacker_wants(c->attacker, c->rd.round, t->client))
+        fv_attacker_capture(c->attacker, c->rd.round, f->params, c->model.net->params);
+    t->state = TASK_DONE;
+    sl->state = SLOT_DONE;
+    w->outstanding--;
+    double n = (double)b->num_samples;
+    fv_agg_put(c->model.agg, t->slot, f->params, n);
+    round_stats *st = &c->rd.st;
+    st->accepted++;
+    st->samples += n;
+    st->loss_sum += n * b->train_loss;
+    st->acc_sum += n * b->train_accuracy;
+    st->vfe_sum += n * b->vfe;
+    st->mix_seconds += b->mix_seconds;
+    if (b->train_seconds > st->max_train) st->max_train = b->train_seconds;
+    w->busy += b->train_seconds + b->mix_seconds;
+}
+
+/* An Update from live worker wi: shapes, then signature (security on) or decoding, then the
+ * task it answers, then acceptance. Every refusal is a strike or a log line. */
+static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
+    update_frames f;
+    if (check_frames(c, wi, m, &f) != 0) return;
+    Fedvim__UpdateBody *b = NULL;
+    fv_err e = {{0}};
+    int rc = c->link.security
+                 ? fv_wire_open_update(m, c->wk.w[wi].sign_pk, &b, &e)
+                 : fv_wire_decode_update_body(m->env->update->body.data, m->env->update->body.len, &b, &e);
+    if (rc != 0) {
+        strike(c, wi, "update", e.msg);
+        return;
+    }
+    task_rec *t = match_task(c, wi, b, &f);
+    if (t) accept_update(c, wi, t, b, &f);
     fedvim__update_body__free_unpacked(b, NULL);
 }
 
 static void handle_worker_error(fv_coord *c, int wi, const Fedvim__Error *er) {
-    worker_t *w = &c->w[wi];
+    worker_t *w = &c->wk.w[wi];
     char b[160], msg[256];
     fv_wire_sanitize(msg, sizeof msg, er->message);
     uint64_t tid = er->task_id;
-    task_rec *t = tid >= 1 && tid <= c->ntasks ? &c->tasks[tid - 1] : NULL;
+    task_rec *t = tid >= 1 && tid <= c->wk.ntasks ? &c->wk.tasks[tid - 1] : NULL;
     if (er->code == FV_WIRE_ERR_CONFIG) {
-        c->abort_run = 1;
-        snprintf(c->abort_why, sizeof c->abort_why, "worker %s cannot serve this experiment: %s",
+        c->ctl.abort = 1;
+        snprintf(c->ctl.why, sizeof c->ctl.why, "worker %s cannot serve this experiment: %s",
                  who(w, b, sizeof b), msg);
         return;
     }
     coord_log(c, "worker %s reports an error%s: %s", who(w, b, sizeof b), t ? " on a task" : "", msg);
-    if (!t || t->worker != wi || t->state != TASK_ASSIGNED || (int)t->round != c->round) return;
+    if (!t || t->worker != wi || t->state != TASK_ASSIGNED || (int)t->round != c->rd.round) return;
     if (er->code == FV_WIRE_ERR_NO_MODEL) {
         t->state = TASK_CANCELLED;
         w->outstanding--;
         w->has_model = 0; /* resend the model with the next task */
-        c->slots[t->slot].state = SLOT_QUEUED;
+        c->rd.slots[t->slot].state = SLOT_QUEUED;
         return;
     }
     fail_task(c, wi, t);
 }
 
-/* Receive and handle one message. */
-static void handle_one(fv_coord *c) {
-    fv_wire_msg m;
-    fv_err e = {{0}};
-    int rc = fv_wire_recv(c->sock, 1, &c->lim, &m, &e);
-    if (rc == 1) {
-        fv_wire_msg_close(&m);
-        return;
-    }
-    c->rs.bytes_up += m.bytes;
-    int wi = find_worker_route(c, m.route, m.route_len);
-    if (wi >= 0 && c->security && strcmp(c->w[wi].user, m.user_id) != 0) wi = -1; /* stale route */
-    if (wi >= 0 && c->w[wi].banned) {
-        fv_wire_msg_close(&m);
-        return;
-    }
-    if (wi >= 0) c->w[wi].last_seen = fv_now();
-    if (wi >= 0 && rc == 0 && m.env->body_case != FEDVIM__ENVELOPE__BODY_JOIN) c->w[wi].ready = 1;
-    if (rc < 0) {
-        strike(c, wi, "a malformed message", e.msg);
-        fv_wire_msg_close(&m);
-        return;
-    }
-    Fedvim__Envelope__BodyCase bc = m.env->body_case;
+/* The registered worker that sent m by its route, or -1 (with security on, a route now used by
+ * another key is stale: -1). */
+static int sender(const fv_coord *c, const fv_wire_msg *m) {
+    int wi = find_worker_route(c, m->route, m->route_len);
+    if (wi >= 0 && c->link.security && strcmp(c->wk.w[wi].user, m->user_id) != 0) return -1;
+    return wi;
+}
+
+/* Act on a well-formed message from worker wi (-1: an unregistered peer). */
+static void route_message(fv_coord *c, int wi, const fv_wire_msg *m) {
+    Fedvim__Envelope__BodyCase bc = m->env->body_case;
     if (bc == FEDVIM__ENVELOPE__BODY_JOIN) {
-        handle_join(c, &m);
-    } else if (wi < 0 || !c->w[wi].alive) {
+        handle_join(c, m);
+    } else if (wi < 0 || !c->wk.w[wi].alive) {
         /* a worker of an earlier coordinator (resumed run) or one declared dead: it may join
          * again (with security on, only allow-listed keys got this far) */
-        worker_t tmp = {0};
-        memcpy(tmp.route, m.route, m.route_len);
-        tmp.route_len = m.route_len;
-        if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT || bc == FEDVIM__ENVELOPE__BODY_UPDATE)
-            send_error(c, wi < 0 ? &tmp : &c->w[wi], FV_WIRE_ERR_BAD_MESSAGE, "unknown or expired worker: join again");
-        else if (wi < 0)
+        const char *again = "unknown or expired worker: join again";
+        if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT || bc == FEDVIM__ENVELOPE__BODY_UPDATE) {
+            if (wi < 0) send_error_to_peer(c, m, FV_WIRE_ERR_BAD_MESSAGE, again);
+            else send_error(c, &c->wk.w[wi], FV_WIRE_ERR_BAD_MESSAGE, again);
+        } else if (wi < 0)
             coord_log(c, "ignored a %s message from a peer that has not joined", fv_wire_body_name(bc));
     } else if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT) {
         Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
         Fedvim__Heartbeat hb = FEDVIM__HEARTBEAT__INIT;
         env.body_case = FEDVIM__ENVELOPE__BODY_HEARTBEAT;
         env.heartbeat = &hb;
-        send_msg(c, &c->w[wi], &env, NULL, 0);
+        send_msg(c, &c->wk.w[wi], &env, NULL, 0);
     } else if (bc == FEDVIM__ENVELOPE__BODY_UPDATE) {
-        handle_update(c, wi, &m);
+        handle_update(c, wi, m);
     } else if (bc == FEDVIM__ENVELOPE__BODY_ERROR) {
-        handle_worker_error(c, wi, m.env->error);
+        handle_worker_error(c, wi, m->env->error);
     } else {
         char why[96];
         snprintf(why, sizeof why, "a worker never sends %s messages", fv_wire_body_name(bc));
         strike(c, wi, "a message", why);
     }
+}
+
+/* Receive and handle one message: count its bytes, note the sender alive (and ready once past
+ * its join), strike a malformed one, route a well-formed one. Banned workers are ignored. */
+static void handle_one(fv_coord *c) {
+    fv_wire_msg m;
+    fv_err e = {{0}};
+    int rc = fv_wire_recv(c->link.sock, 1, &c->link.lim, &m, &e);
+    if (rc == 1) {
+        fv_wire_msg_close(&m);
+        return;
+    }
+    c->rd.st.bytes_up += m.bytes;
+    int wi = sender(c, &m);
+    if (wi >= 0 && c->wk.w[wi].banned) {
+        fv_wire_msg_close(&m);
+        return;
+    }
+    if (wi >= 0) c->wk.w[wi].last_seen = fv_now();
+    if (wi >= 0 && rc == 0 && m.env->body_case != FEDVIM__ENVELOPE__BODY_JOIN) c->wk.w[wi].ready = 1;
+    if (rc < 0) strike(c, wi, "a malformed message", e.msg);
+    else route_message(c, wi, &m);
     fv_wire_msg_close(&m);
 }
 
 /* Poll for up to ms and handle everything that arrived; check liveness and stop requests. */
 static void pump(fv_coord *c, int ms) {
-    zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
+    zmq_pollitem_t it = {c->link.sock, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&it, 1, ms) > 0)
         for (int k = 0; k < 256; k++) { /* drain, but come up for air */
             int ev = 0;
             size_t el = sizeof ev;
-            if (zmq_getsockopt(c->sock, ZMQ_EVENTS, &ev, &el) != 0 || !(ev & ZMQ_POLLIN)) break;
+            if (zmq_getsockopt(c->link.sock, ZMQ_EVENTS, &ev, &el) != 0 || !(ev & ZMQ_POLLIN)) break;
             handle_one(c);
         }
     double now = fv_now();
-    for (int i = 0; i < c->nw; i++)
-        if (c->w[i].alive && now - c->w[i].last_seen > c->cfg.worker_timeout) {
+    for (int i = 0; i < c->wk.n; i++)
+        if (c->wk.w[i].alive && now - c->wk.w[i].last_seen > c->cfg.worker_timeout) {
             char why[96];
-            snprintf(why, sizeof why, "silent for %.1f s (fl.worker_timeout = %g)", now - c->w[i].last_seen,
+            snprintf(why, sizeof why, "silent for %.1f s (fl.worker_timeout = %g)", now - c->wk.w[i].last_seen,
                      c->cfg.worker_timeout);
             mark_dead(c, i, why);
         }
-    if (c->should_stop && !c->abort_run && c->should_stop(c->stop_ctx, c->abort_why, sizeof c->abort_why))
-        c->abort_run = 1;
+    if (c->ctl.should_stop && !c->ctl.abort && c->ctl.should_stop(c->ctl.ctx, c->ctl.why, sizeof c->ctl.why))
+        c->ctl.abort = 1;
 }
 
 /* ---- rounds ---- */
 
 static uint64_t new_task(fv_coord *c, int slot, int wi) {
-    if (c->ntasks == c->captasks) {
-        c->captasks = c->captasks ? 2 * c->captasks : 1024;
-        c->tasks = fv_realloc(c->tasks, c->captasks * sizeof *c->tasks);
+    if (c->wk.ntasks == c->wk.cap) {
+        c->wk.cap = c->wk.cap ? 2 * c->wk.cap : 1024;
+        c->wk.tasks = fv_realloc(c->wk.tasks, c->wk.cap * sizeof *c->wk.tasks);
     }
-    task_rec *t = &c->tasks[c->ntasks++];
-    t->round = (uint32_t)c->round;
-    t->client = c->slots[slot].client;
+    task_rec *t = &c->wk.tasks[c->wk.ntasks++];
+    t->round = (uint32_t)c->rd.round;
+    t->client = c->rd.slots[slot].client;
     t->slot = slot;
     t->worker = wi;
     t->state = TASK_ASSIGNED;
-    return c->ntasks;
+    return c->wk.ntasks;
+}
+
+/* The least loaded live worker with room for another task, or -1. */
+static int pick_worker(const fv_coord *c) {
+    int best = -1;
+    for (int i = 0; i < c->wk.n; i++) {
+        const worker_t *w = &c->wk.w[i];
+        if (!w->alive || w->outstanding >= c->cfg.tasks_per_worker) continue;
+        if (best < 0 || w->outstanding < c->wk.w[best].outstanding) best = i;
+    }
+    return best;
+}
+
+/* Send slot s's client to worker wi as a new task, with the global model when the worker does
+ * not hold it and the client's optimizer state (fl.opt_state = keep). Returns 0; -1 when the run
+ * must stop (the state cannot be read: ctl.abort set) or the worker is unreachable (marked
+ * dead, the slot stays queued). */
+static int send_task(fv_coord *c, int s, int wi) {
+    slot_t *sl = &c->rd.slots[s];
+    worker_t *w = &c->wk.w[wi];
+    fv_wire_frame fr[2];
+    int nf = 0;
+    int send_model = !w->has_model || !fv_ct_equal(w->model_hash, c->model.hash, FV_HASH_BYTES);
+    if (send_model)
+        fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_PARAMS, c->model.net->params, c->model.n_params};
+    float *state = NULL;
+    size_t sn = 0;
+    uint64_t steps = 0;
+    fv_err e = {{0}};
+    if (c->cfg.opt_state == FV_OPTSTATE_KEEP) {
+        int r = fv_store_client_state_load(c->store, sl->client, &state, &sn, &steps, &e);
+        if (r < 0 || (r == 0 && sn != c->model.opt_len)) {
+            c->ctl.abort = 1;
+            snprintf(c->ctl.why, sizeof c->ctl.why, "client %d's optimizer state: %.400s", sl->client,
+                     r < 0 ? e.msg : "wrong size");
+            free(state);
+            return -1;
+        }
+        if (r == 0) fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, state, sn};
+    }
+    uint64_t tid = new_task(c, s, wi);
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Task task = FEDVIM__TASK__INIT;
+    task.session = c->link.session;
+    task.task_id = tid;
+    task.round = (uint32_t)c->rd.round;
+    task.client_id = (uint32_t)sl->client;
+    task.model_hash = (ProtobufCBinaryData){FV_HASH_BYTES, c->model.hash};
+    task.want_opt_state = c->cfg.opt_state == FV_OPTSTATE_KEEP;
+    task.expected_samples = (uint64_t)c->client_n[sl->client];
+    task.opt_steps = steps;
+    env.body_case = FEDVIM__ENVELOPE__BODY_TASK;
+    env.task = &task;
+    int rc = send_msg(c, w, &env, fr, nf);
+    free(state);
+    if (rc != 0) {
+        c->wk.tasks[tid - 1].state = TASK_CANCELLED;
+        mark_dead(c, wi, "unreachable");
+        return -1;
+    }
+    if (send_model) {
+        memcpy(w->model_hash, c->model.hash, FV_HASH_BYTES);
+        w->has_model = 1;
+    }
+    sl->state = SLOT_ASSIGNED;
+    sl->task = tid;
+    w->outstanding++;
+    return 0;
 }
 
 /* Give queued clients (in id order) to the least loaded live workers. */
 static void dispatch(fv_coord *c) {
-    for (int s = 0; s < c->m; s++) {
-        slot_t *sl = &c->slots[s];
-        if (sl->state != SLOT_QUEUED) continue;
-        int best = -1;
-        for (int i = 0; i < c->nw; i++) {
-            worker_t *w = &c->w[i];
-            if (!w->alive || w->outstanding >= c->cfg.tasks_per_worker) continue;
-            if (best < 0 || w->outstanding < c->w[best].outstanding) best = i;
-        }
-        if (best < 0) return;
-        worker_t *w = &c->w[best];
-        fv_wire_frame fr[2];
-        int nf = 0;
-        int send_model = !w->has_model || !fv_ct_equal(w->model_hash, c->model_hash, FV_HASH_BYTES);
-        if (send_model) fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_PARAMS, c->net->params, c->n_params};
-        float *state = NULL;
-        size_t sn = 0;
-        uint64_t steps = 0;
-        fv_err e = {{0}};
-        if (c->cfg.opt_state == FV_OPTSTATE_KEEP) {
-            int r = fv_store_client_state_load(c->store, sl->client, &state, &sn, &steps, &e);
-            if (r < 0 || (r == 0 && sn != c->opt_len)) {
-                c->abort_run = 1;
-                snprintf(c->abort_why, sizeof c->abort_why, "client %d's optimizer state: %.400s", sl->client,
-                         r < 0 ? e.msg : "wrong size");
-                free(state);
-                return;
-            }
-            if (r == 0) fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, state, sn};
-        }
-        uint64_t tid = new_task(c, s, best);
-        Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
-        Fedvim__Task task = FEDVIM__TASK__INIT;
-        task.session = c->session;
-        task.task_id = tid;
-        task.round = (uint32_t)c->round;
-        task.client_id = (uint32_t)sl->client;
-        task.model_hash = (ProtobufCBinaryData){FV_HASH_BYTES, c->model_hash};
-        task.want_opt_state = c->cfg.opt_state == FV_OPTSTATE_KEEP;
-        task.expected_samples = (uint64_t)c->client_n[sl->client];
-        task.opt_steps = steps;
-        env.body_case = FEDVIM__ENVELOPE__BODY_TASK;
-        env.task = &task;
-        int rc = send_msg(c, w, &env, fr, nf);
-        free(state);
-        if (rc != 0) {
-            c->tasks[tid - 1].state = TASK_CANCELLED;
-            mark_dead(c, best, "unreachable");
-            continue;
-        }
-        if (send_model) {
-            memcpy(w->model_hash, c->model_hash, FV_HASH_BYTES);
-            w->has_model = 1;
-        }
-        sl->state = SLOT_ASSIGNED;
-        sl->task = tid;
-        w->outstanding++;
+    for (int s = 0; s < c->rd.m; s++) {
+        if (c->rd.slots[s].state != SLOT_QUEUED) continue;
+        int wi = pick_worker(c);
+        if (wi < 0) return;
+        if (send_task(c, s, wi) != 0 && c->ctl.abort) return;
     }
 }
 
 static int round_open(const fv_coord *c) {
-    for (int s = 0; s < c->m; s++)
-        if (c->slots[s].state == SLOT_QUEUED || c->slots[s].state == SLOT_ASSIGNED) return 1;
+    for (int s = 0; s < c->rd.m; s++)
+        if (c->rd.slots[s].state == SLOT_QUEUED || c->rd.slots[s].state == SLOT_ASSIGNED) return 1;
     return 0;
 }
 
 static void drop_unfinished(fv_coord *c, const char *why) {
-    for (int s = 0; s < c->m; s++) {
-        slot_t *sl = &c->slots[s];
+    for (int s = 0; s < c->rd.m; s++) {
+        slot_t *sl = &c->rd.slots[s];
         if (sl->state != SLOT_QUEUED && sl->state != SLOT_ASSIGNED) continue;
         if (sl->state == SLOT_ASSIGNED) {
-            task_rec *t = &c->tasks[sl->task - 1];
+            task_rec *t = &c->wk.tasks[sl->task - 1];
             t->state = TASK_CANCELLED;
-            c->w[t->worker].outstanding--;
+            c->wk.w[t->worker].outstanding--;
         }
         sl->state = SLOT_DROPPED;
-        c->rs.dropped++;
-        fv_agg_skip(c->agg, s);
-        coord_log(c, "round %d: client %d dropped (%s)", c->round, sl->client, why);
+        c->rd.st.dropped++;
+        fv_agg_skip(c->model.agg, s);
+        coord_log(c, "round %d: client %d dropped (%s)", c->rd.round, sl->client, why);
     }
 }
 
 static void evaluate(fv_coord *c, double *acc, double *loss, double *acc_m, double *loss_m) {
-    fv_eval_stats st = fv_evaluate(c->net, &c->test, NULL, 0, c->cfg.eval_batch, c->norm);
+    fv_eval_stats st = fv_evaluate(c->model.net, &c->eval.test, NULL, 0, c->cfg.eval_batch, c->eval.norm);
     *acc = st.accuracy;
     *loss = st.loss;
     *acc_m = *loss_m = NAN;
-    if (c->has_mixed) {
-        fv_eval_stats sm = fv_evaluate(c->net, &c->test_mixed, NULL, 0, c->cfg.eval_batch, c->norm);
+    if (c->eval.has_mixed) {
+        fv_eval_stats sm = fv_evaluate(c->model.net, &c->eval.mixed, NULL, 0, c->cfg.eval_batch, c->eval.norm);
         *acc_m = sm.accuracy;
         *loss_m = sm.loss;
     }
@@ -729,18 +811,37 @@ static void evaluate(fv_coord *c, double *acc, double *loss, double *acc_m, doub
 static void attack_idle(void *ctx) { pump(ctx, POLL_MS); }
 static void attack_log(void *ctx, const char *line) { log_line(ctx, 1, line); }
 
-static int run_round(fv_coord *c, int r, fv_err *e) {
-    c->round = r;
-    memset(&c->rs, 0, sizeof c->rs);
-    c->rs.t0 = fv_now();
-    int *ids = fv_malloc((size_t)c->m * sizeof(int));
+/* What a completed round measured beyond its round_stats: the evaluation (NaN when not
+ * evaluated, or without VisualMixer for the mixed figures) and the timings. */
+typedef struct {
+    int evaluated;
+    double acc, loss, acc_m, loss_m;
+    double seconds;       /* the whole round, evaluation included */
+    double work_seconds;  /* the round without evaluation */
+    double busy_max;      /* the busiest worker's summed client work */
+    double agg_seconds, eval_seconds;
+} round_result;
+
+/* Start round r: sample its clients into the slots, clear the statistics and the aggregator. */
+static void begin_round(fv_coord *c, int r) {
+    c->rd.round = r;
+    memset(&c->rd.st, 0, sizeof c->rd.st);
+    c->rd.st.t0 = fv_now();
+    int *ids = fv_malloc((size_t)c->rd.m * sizeof(int));
     fv_exp_sample_clients(&c->cfg, r, ids);
-    for (int s = 0; s < c->m; s++) c->slots[s] = (slot_t){ids[s], SLOT_QUEUED, 0, 0};
+    for (int s = 0; s < c->rd.m; s++) c->rd.slots[s] = (slot_t){ids[s], SLOT_QUEUED, 0, 0};
     free(ids);
-    for (int i = 0; i < c->nw; i++) c->w[i].busy = 0;
-    fv_agg_begin(c->agg, c->m);
-    double deadline = c->rs.t0 + c->cfg.round_timeout;
-    while (round_open(c) && !c->abort_run) {
+    for (int i = 0; i < c->wk.n; i++) c->wk.w[i].busy = 0;
+    fv_agg_begin(c->model.agg, c->rd.m, r, c->model.net->params);
+}
+
+/* Hand out the round's clients and gather their updates until every slot is done or dropped,
+ * the round's deadline passes (the unfinished are dropped) or the run must stop. Returns 0, or
+ * -1 with e set when the run stops or too few updates were accepted. */
+static int gather_updates(fv_coord *c, fv_err *e) {
+    int r = c->rd.round;
+    double deadline = c->rd.st.t0 + c->cfg.round_timeout;
+    while (round_open(c) && !c->ctl.abort) {
         dispatch(c);
         double left = deadline - fv_now();
         if (left <= 0) {
@@ -751,107 +852,153 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
         }
         pump(c, left * 1000 < POLL_MS ? (int)(left * 1000) + 1 : POLL_MS);
     }
-    if (c->abort_run) return fv_err_set(e, "round %d stopped: %.400s", r, c->abort_why);
-    if (c->rs.accepted < c->cfg.min_clients)
+    if (c->ctl.abort) return fv_err_set(e, "round %d stopped: %.400s", r, c->ctl.why);
+    if (c->rd.st.accepted < c->cfg.min_clients)
         return fv_err_set(e,
                           "round %d failed: %d of %d sampled clients returned an accepted update (%d "
                           "dropped, fl.min_clients = %d); %s",
-                          r, c->rs.accepted, c->m, c->rs.dropped, c->cfg.min_clients,
+                          r, c->rd.st.accepted, c->rd.m, c->rd.st.dropped, c->cfg.min_clients,
                           r > 1 ? "the results folder holds the rounds before it" : "no round completed");
-    double t_agg = fv_now();
-    if (c->cfg.dp) dp_end(c, r);
-    else FV_ASSERT(fv_agg_end(c->agg, c->net->params) > 0);
-    fv_hash(c->model_hash, c->net->params, c->n_params * sizeof(float));
-    double agg_seconds = fv_now() - t_agg;
-    double work_seconds = fv_now() - c->rs.t0; /* the round without evaluation */
-    double busy = 0;
-    for (int i = 0; i < c->nw; i++)
-        if (c->w[i].busy > busy) busy = c->w[i].busy;
-    double acc = NAN, loss = NAN, acc_m = NAN, loss_m = NAN, t_eval = fv_now();
-    int eval = r % c->cfg.eval_every == 0 || r == c->cfg.rounds;
-    if (eval) evaluate(c, &acc, &loss, &acc_m, &loss_m);
-    t_eval = fv_now() - t_eval;
-    double seconds = fv_now() - c->rs.t0;
-    double n = c->rs.samples;
-    /* the attack (not counted in the round's seconds): the workers are idle, heartbeats answered */
-    char *attack = fv_attacker_round(c->attacker, r, attack_idle, c, attack_log, c);
+    return 0;
+}
+
+/* The aggregation rule turns the gathered updates into the next global model. */
+static void aggregate(fv_coord *c, round_result *res) {
+    double t = fv_now();
+    FV_ASSERT(fv_agg_end(c->model.agg, c->model.net->params) > 0);
+    fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
+    res->agg_seconds = fv_now() - t;
+    res->work_seconds = fv_now() - c->rd.st.t0;
+    res->busy_max = 0;
+    for (int i = 0; i < c->wk.n; i++)
+        if (c->wk.w[i].busy > res->busy_max) res->busy_max = c->wk.w[i].busy;
+}
+
+/* Evaluate the new global model when the round is due (fl.eval_every, and always the last). */
+static void evaluate_round(fv_coord *c, round_result *res) {
+    int r = c->rd.round;
+    double t = fv_now();
+    res->acc = res->loss = res->acc_m = res->loss_m = NAN;
+    res->evaluated = r % c->cfg.eval_every == 0 || r == c->cfg.rounds;
+    if (res->evaluated) evaluate(c, &res->acc, &res->loss, &res->acc_m, &res->loss_m);
+    res->eval_seconds = fv_now() - t;
+    res->seconds = fv_now() - c->rd.st.t0;
+}
+
+/* The round's metrics.jsonl object (coordinator.h lists the keys), attack the attacker's JSON
+ * object or NULL. Returns the line; caller frees. */
+static char *metrics_line(const fv_coord *c, const round_result *res, const char *attack) {
+    int r = c->rd.round;
+    const round_stats *st = &c->rd.st;
+    double n = st->samples;
     fv_json j;
     fv_json_begin(&j);
     fv_json_int(&j, "round", r);
-    fv_json_num(&j, "test_accuracy", acc);
-    fv_json_num(&j, "test_loss", loss);
+    fv_json_num(&j, "test_accuracy", res->acc);
+    fv_json_num(&j, "test_loss", res->loss);
     if (c->cfg.vmix) {
-        fv_json_num(&j, "test_accuracy_mixed", acc_m);
-        fv_json_num(&j, "test_loss_mixed", loss_m);
-        fv_json_num(&j, "vfe_clients", c->rs.vfe_sum / n);
+        fv_json_num(&j, "test_accuracy_mixed", res->acc_m);
+        fv_json_num(&j, "test_loss_mixed", res->loss_m);
+        fv_json_num(&j, "vfe_clients", st->vfe_sum / n);
     }
-    fv_json_int(&j, "clients", c->rs.accepted);
+    fv_json_int(&j, "clients", st->accepted);
     fv_json_int(&j, "samples", (int64_t)n);
-    fv_json_int(&j, "sampled", c->m);
-    fv_json_int(&j, "dropped", c->rs.dropped);
-    fv_json_int(&j, "reassigned", c->rs.reassigned);
-    fv_json_int(&j, "rejected", c->rs.rejected);
-    fv_json_int(&j, "bytes_up", (int64_t)c->rs.bytes_up);
-    fv_json_int(&j, "bytes_down", (int64_t)c->rs.bytes_down);
-    fv_json_num(&j, "seconds", seconds);
-    fv_json_num(&j, "train_loss", c->rs.loss_sum / n);
-    fv_json_num(&j, "train_accuracy", c->rs.acc_sum / n);
-    fv_json_num(&j, "client_seconds_max", c->rs.max_train);
-    fv_json_num(&j, "worker_busy_max", busy);
-    fv_json_num(&j, "overhead_seconds", work_seconds - busy);
-    fv_json_num(&j, "aggregate_seconds", agg_seconds);
-    fv_json_num(&j, "eval_seconds", t_eval);
-    fv_json_num(&j, "mix_seconds", c->rs.mix_seconds);
+    fv_json_int(&j, "sampled", c->rd.m);
+    fv_json_int(&j, "dropped", st->dropped);
+    fv_json_int(&j, "reassigned", st->reassigned);
+    fv_json_int(&j, "rejected", st->rejected);
+    fv_json_int(&j, "bytes_up", (int64_t)st->bytes_up);
+    fv_json_int(&j, "bytes_down", (int64_t)st->bytes_down);
+    fv_json_num(&j, "seconds", res->seconds);
+    fv_json_num(&j, "train_loss", st->loss_sum / n);
+    fv_json_num(&j, "train_accuracy", st->acc_sum / n);
+    fv_json_num(&j, "client_seconds_max", st->max_train);
+    fv_json_num(&j, "worker_busy_max", res->busy_max);
+    fv_json_num(&j, "overhead_seconds", res->work_seconds - res->busy_max);
+    fv_json_num(&j, "aggregate_seconds", res->agg_seconds);
+    fv_json_num(&j, "eval_seconds", res->eval_seconds);
+    fv_json_num(&j, "mix_seconds", st->mix_seconds);
     fv_json_int(&j, "workers", alive_workers(c));
     if (c->cfg.dp) {
-        int order = 0;
+        int order = 0, clipped = 0;
+        double norm_sum = 0;
+        fv_agg_dp_stats(c->model.agg, &clipped, &norm_sum);
         fv_json_num(&j, "dp_clip", c->cfg.dp_clip);
         fv_json_num(&j, "dp_noise_multiplier", c->cfg.dp_noise);
         fv_json_num(&j, "dp_q", dp_q(c));
-        fv_json_num(&j, "dp_clipped_fraction", (double)c->rs.dp_clipped / c->rs.accepted);
-        fv_json_num(&j, "dp_norm_mean", c->rs.dp_norm_sum / c->rs.accepted);
+        fv_json_num(&j, "dp_clipped_fraction", (double)clipped / st->accepted);
+        fv_json_num(&j, "dp_norm_mean", norm_sum / st->accepted);
         fv_json_num(&j, "dp_delta", c->cfg.dp_delta);
         fv_json_num(&j, "dp_epsilon", fv_dp_epsilon(dp_q(c), c->cfg.dp_noise, r, c->cfg.dp_delta, &order));
         fv_json_int(&j, "dp_order", order);
     }
     if (attack) fv_json_raw(&j, "attack", attack);
-    free(attack);
-    const char *line = fv_json_end(&j);
-    int rc = fv_store_metrics_add(c->store, line, e);
+    char *line = fv_strdup(fv_json_end(&j));
     fv_json_free(&j);
-    if (rc != 0) return -1;
-    if (fv_store_checkpoint(c->store, r, c->net->params, c->n_params, c->config_hash, e) != 0) return -1;
-    c->hist_acc = fv_realloc(c->hist_acc, (size_t)r * sizeof(double));
-    c->hist_mixed = fv_realloc(c->hist_mixed, (size_t)r * sizeof(double));
-    c->hist_acc[r - 1] = acc;
-    c->hist_mixed[r - 1] = acc_m;
-    c->nhist = r;
-    c->vfe_sum += c->rs.vfe_sum;
-    c->vfe_w += n;
-    c->total_up += c->rs.bytes_up;
-    c->total_down += c->rs.bytes_down;
-    c->total_dropped += c->rs.dropped;
-    c->total_rejected += c->rs.rejected;
+    return line;
+}
+
+/* Add the completed round to the history and the run's totals. */
+static void record_round(fv_coord *c, const round_result *res) {
+    int r = c->rd.round;
+    const round_stats *st = &c->rd.st;
+    c->hist.acc = fv_realloc(c->hist.acc, (size_t)r * sizeof(double));
+    c->hist.mixed = fv_realloc(c->hist.mixed, (size_t)r * sizeof(double));
+    c->hist.acc[r - 1] = res->acc;
+    c->hist.mixed[r - 1] = res->acc_m;
+    c->hist.n = r;
+    c->hist.vfe_sum += st->vfe_sum;
+    c->hist.vfe_w += st->samples;
+    c->hist.bytes_up += st->bytes_up;
+    c->hist.bytes_down += st->bytes_down;
+    c->hist.dropped += st->dropped;
+    c->hist.rejected += st->rejected;
+}
+
+/* The round's progress line on stderr (unless quiet) and in the log. */
+static void report_round(fv_coord *c, const round_result *res) {
+    int r = c->rd.round;
+    const round_stats *st = &c->rd.st;
     char accs[64] = "";
-    if (eval && c->has_mixed) snprintf(accs, sizeof accs, "acc %.2f%% (mixed %.2f%%)", 100 * acc, 100 * acc_m);
-    else if (eval) snprintf(accs, sizeof accs, "acc %.2f%%  loss %.4f", 100 * acc, loss);
-    else snprintf(accs, sizeof accs, "train loss %.4f", c->rs.loss_sum / n);
-    if (!c->quiet)
+    if (res->evaluated && c->eval.has_mixed)
+        snprintf(accs, sizeof accs, "acc %.2f%% (mixed %.2f%%)", 100 * res->acc, 100 * res->acc_m);
+    else if (res->evaluated) snprintf(accs, sizeof accs, "acc %.2f%%  loss %.4f", 100 * res->acc, res->loss);
+    else snprintf(accs, sizeof accs, "train loss %.4f", st->loss_sum / st->samples);
+    if (!c->log.quiet)
         fprintf(stderr, "round %d/%d  %s  clients %d/%d  dropped %d  up %.2f MB  down %.2f MB  %.2f s\n", r,
-                c->cfg.rounds, accs, c->rs.accepted, c->m, c->rs.dropped, c->rs.bytes_up / 1e6,
-                c->rs.bytes_down / 1e6, seconds);
+                c->cfg.rounds, accs, st->accepted, c->rd.m, st->dropped, st->bytes_up / 1e6, st->bytes_down / 1e6,
+                res->seconds);
     char logl[256];
     snprintf(logl, sizeof logl, "round %d done: %s, %d/%d clients, %d dropped, %d rejected, %.2f s", r, accs,
-             c->rs.accepted, c->m, c->rs.dropped, c->rs.rejected, seconds);
+             st->accepted, c->rd.m, st->dropped, st->rejected, res->seconds);
     log_line(c, 0, logl);
+}
+
+/* Round r from sampling to checkpoint. Returns 0, or -1 with e set (the run stops). */
+static int run_round(fv_coord *c, int r, fv_err *e) {
+    begin_round(c, r);
+    if (gather_updates(c, e) != 0) return -1;
+    round_result res;
+    aggregate(c, &res);
+    evaluate_round(c, &res);
+    /* the attack (not counted in the round's seconds): the workers are idle, heartbeats answered */
+    char *attack = fv_attacker_round(c->attacker, r, attack_idle, c, attack_log, c);
+    char *line = metrics_line(c, &res, attack);
+    free(attack);
+    int rc = fv_store_metrics_add(c->store, line, e);
+    free(line);
+    if (rc != 0) return -1;
+    if (fv_store_checkpoint(c->store, r, c->model.net->params, c->model.n_params, c->config_hash, e) != 0) return -1;
+    record_round(c, &res);
+    report_round(c, &res);
     return 0;
 }
 
 static void shutdown_workers(fv_coord *c, const char *reason) {
-    for (int i = 0; i < c->nw; i++)
-        if (c->w[i].alive) {
-            send_shutdown(c, &c->w[i], reason);
-            c->w[i].alive = 0;
+    for (int i = 0; i < c->wk.n; i++)
+        if (c->wk.w[i].alive) {
+            send_shutdown(c, &c->wk.w[i], reason);
+            c->wk.w[i].alive = 0;
         }
 }
 
@@ -859,8 +1006,8 @@ static int wait_for_workers(fv_coord *c, fv_err *e) {
     double end = fv_now() + c->cfg.join_timeout;
     /* ready: joined and loaded (their first heartbeat follows the setup), so round 1's time is
      * the round's, not the workers' start-up */
-    while (ready_workers(c) < c->cfg.workers && fv_now() < end && !c->abort_run) pump(c, POLL_MS);
-    if (c->abort_run) return fv_err_set(e, "stopped before round 1: %.400s", c->abort_why);
+    while (ready_workers(c) < c->cfg.workers && fv_now() < end && !c->ctl.abort) pump(c, POLL_MS);
+    if (c->ctl.abort) return fv_err_set(e, "stopped before round 1: %.400s", c->ctl.why);
     int n = ready_workers(c);
     if (n == 0) return fv_err_set(e, "no worker joined within fl.join_timeout = %g s", c->cfg.join_timeout);
     if (n < c->cfg.workers)
@@ -869,28 +1016,28 @@ static int wait_for_workers(fv_coord *c, fv_err *e) {
     return 0;
 }
 
-static int write_final(fv_coord *c, double seconds, fv_err *e) {
-    char path[1200];
-    uint8_t h[FV_HASH_BYTES];
-    char hh[2 * FV_HASH_BYTES + 1], rounds[16], seed[32];
-    fv_hash(h, c->net->params, c->n_params * sizeof(float));
-    fv_hex(hh, h, FV_HASH_BYTES);
+/* model.safetensors with its metadata (output.save_model), hh the parameter hash in hex. */
+static int save_model(const fv_coord *c, const char *hh, fv_err *e) {
+    char path[1200], rounds[16], seed[32];
     snprintf(rounds, sizeof rounds, "%d", c->cfg.rounds);
     snprintf(seed, sizeof seed, "%lld", (long long)c->cfg.seed);
-    if (c->cfg.save_model) {
-        const char *meta[] = {"producer", "fedvim", "model", c->cfg.model, "dataset", c->cfg.dataset,
-                              "rounds", rounds, "seed", seed, "params_hash", hh};
-        snprintf(path, sizeof path, "%s/model.safetensors", c->dir);
-        if (fv_safetensors_save(path, c->net, meta, 6, e) != 0) return -1;
-    }
+    const char *meta[] = {"producer", "fedvim", "model", c->cfg.model, "dataset", c->cfg.dataset,
+                          "rounds", rounds, "seed", seed, "params_hash", hh};
+    snprintf(path, sizeof path, "%s/model.safetensors", c->dir);
+    return fv_safetensors_save(path, c->model.net, meta, 6, e);
+}
+
+/* The summary JSON object (coordinator.h) of the completed run, hh the parameter hash in hex.
+ * Caller frees. */
+static char *summary_json(const fv_coord *c, double seconds, const char *hh) {
     double last_acc = NAN, last_m = NAN, best = NAN;
     int nlines = fv_store_metrics_count(c->store);
     /* final accuracies come from the last round (always evaluated) */
-    if (c->nhist == c->cfg.rounds) {
-        last_acc = c->hist_acc[c->nhist - 1];
-        last_m = c->hist_mixed[c->nhist - 1];
-        for (int i = 0; i < c->nhist; i++)
-            if (isfinite(c->hist_acc[i]) && !(best >= c->hist_acc[i])) best = c->hist_acc[i];
+    if (c->hist.n == c->cfg.rounds) {
+        last_acc = c->hist.acc[c->hist.n - 1];
+        last_m = c->hist.mixed[c->hist.n - 1];
+        for (int i = 0; i < c->hist.n; i++)
+            if (isfinite(c->hist.acc[i]) && !(best >= c->hist.acc[i])) best = c->hist.acc[i];
     }
     fv_json j;
     fv_json_begin(&j);
@@ -904,30 +1051,30 @@ static int write_final(fv_coord *c, double seconds, fv_err *e) {
     fv_json_num(&j, "best_test_accuracy", best);
     if (c->cfg.vmix) {
         fv_json_num(&j, "test_accuracy_mixed", last_m);
-        fv_json_num(&j, "vfe_clients", c->vfe_w > 0 ? c->vfe_sum / c->vfe_w : NAN);
-        fv_json_num(&j, "vfe_test", c->test_vfe);
-        fv_json_num(&j, "vfe_test_clean", c->test_vfe_clean);
-        fv_json_int(&j, "test_ws_min", c->test_bounds.ws_min);
-        fv_json_int(&j, "test_ws_max", c->test_bounds.ws_max);
-        fv_json_num(&j, "test_d_star", c->test_bounds.d_star);
+        fv_json_num(&j, "vfe_clients", c->hist.vfe_w > 0 ? c->hist.vfe_sum / c->hist.vfe_w : NAN);
+        fv_json_num(&j, "vfe_test", c->eval.vfe);
+        fv_json_num(&j, "vfe_test_clean", c->eval.vfe_clean);
+        fv_json_int(&j, "test_ws_min", c->eval.bounds.ws_min);
+        fv_json_int(&j, "test_ws_max", c->eval.bounds.ws_max);
+        fv_json_num(&j, "test_d_star", c->eval.bounds.d_star);
     }
     fv_json_str(&j, "model", c->cfg.model);
     fv_json_str(&j, "dataset", c->cfg.dataset);
-    fv_json_int(&j, "n_params", (int64_t)c->n_params);
+    fv_json_int(&j, "n_params", (int64_t)c->model.n_params);
     fv_json_int(&j, "clients", c->cfg.clients);
-    fv_json_int(&j, "clients_per_round", c->m);
+    fv_json_int(&j, "clients_per_round", c->rd.m);
     fv_json_obj_begin(&j, "partition");
     fv_json_int(&j, "min_size", c->pstats.min_size);
     fv_json_int(&j, "median_size", c->pstats.median_size);
     fv_json_int(&j, "max_size", c->pstats.max_size);
     fv_json_num(&j, "mean_labels", c->pstats.mean_labels);
     fv_json_obj_end(&j);
-    fv_json_int(&j, "dropped", c->total_dropped);
-    fv_json_int(&j, "rejected", c->total_rejected);
-    fv_json_int(&j, "bytes_up", (int64_t)c->total_up);
-    fv_json_int(&j, "bytes_down", (int64_t)c->total_down);
+    fv_json_int(&j, "dropped", c->hist.dropped);
+    fv_json_int(&j, "rejected", c->hist.rejected);
+    fv_json_int(&j, "bytes_up", (int64_t)c->hist.bytes_up);
+    fv_json_int(&j, "bytes_down", (int64_t)c->hist.bytes_down);
     fv_json_num(&j, "seconds", seconds);
-    fv_json_bool(&j, "security", c->security);
+    fv_json_bool(&j, "security", c->link.security);
     if (c->cfg.dp) {
         fv_json_num(&j, "dp_clip", c->cfg.dp_clip);
         fv_json_num(&j, "dp_noise_multiplier", c->cfg.dp_noise);
@@ -937,9 +1084,21 @@ static int write_final(fv_coord *c, double seconds, fv_err *e) {
     }
     fv_json_str(&j, "params_hash", hh);
     fv_json_int(&j, "metrics_lines", nlines);
-    free(c->summary);
-    c->summary = fv_strdup(fv_json_end(&j));
+    char *text = fv_strdup(fv_json_end(&j));
     fv_json_free(&j);
+    return text;
+}
+
+/* After the last round: the model file and summary.json (also kept as c->summary). */
+static int write_final(fv_coord *c, double seconds, fv_err *e) {
+    uint8_t h[FV_HASH_BYTES];
+    char hh[2 * FV_HASH_BYTES + 1];
+    fv_hash(h, c->model.net->params, c->model.n_params * sizeof(float));
+    fv_hex(hh, h, FV_HASH_BYTES);
+    if (c->cfg.save_model && save_model(c, hh, e) != 0) return -1;
+    free(c->summary);
+    c->summary = summary_json(c, seconds, hh);
+    char path[1200];
     snprintf(path, sizeof path, "%s/summary.json", c->dir);
     size_t l = strlen(c->summary);
     char *text = fv_malloc(l + 2);
@@ -951,7 +1110,7 @@ static int write_final(fv_coord *c, double seconds, fv_err *e) {
 }
 
 int fv_coord_run(fv_coord *c, fv_err *e) {
-    c->t_start = fv_now();
+    c->hist.t_start = fv_now();
     int rc = 0;
     if (c->start_round >= c->cfg.rounds) {
         coord_log(c, "all %d rounds are already done", c->cfg.rounds);
@@ -959,7 +1118,7 @@ int fv_coord_run(fv_coord *c, fv_err *e) {
         rc = wait_for_workers(c, e);
         for (int r = c->start_round + 1; rc == 0 && r <= c->cfg.rounds; r++) rc = run_round(c, r, e);
     }
-    if (rc == 0) rc = write_final(c, fv_now() - c->t_start, e);
+    if (rc == 0) rc = write_final(c, fv_now() - c->hist.t_start, e);
     if (rc != 0) coord_log(c, "%s", e->msg);
     shutdown_workers(c, rc == 0 ? "the experiment is complete" : "the experiment stopped");
     return rc;
@@ -973,26 +1132,25 @@ static int setup_mixed_test(fv_coord *c, const char *key_path, fv_err *e) {
     if (fv_vmix_key_load(key_path, secret, e) != 0) return -1;
     fv_vmix_params p;
     double t0 = fv_now();
-    if (fv_exp_vmix_params(&c->cfg, &c->test, (uint64_t)c->cfg.seed ^ 0x74657374ull, c->threads, &p, &c->test_bounds,
-                           e) != 0)
+    if (fv_exp_vmix_params(&c->cfg, &c->eval.test, (uint64_t)c->cfg.seed ^ 0x74657374ull, c->threads, &p,
+                           &c->eval.bounds, e) != 0)
         goto fail;
-    c->test_vp = p;
+    c->eval.vp = p;
     fv_vmix_stats st;
-    if (fv_vmix_dataset(&c->test_mixed, NULL, &st, &c->test, secret, FV_VMIX_DOMAIN_TEST, &p, c->threads, e) != 0)
+    if (fv_vmix_dataset(&c->eval.mixed, NULL, &st, &c->eval.test, secret, FV_VMIX_DOMAIN_TEST, &p, c->threads, e) != 0)
         goto fail;
-    c->has_mixed = 1;
-    c->test_vfe = st.vfe_mean;
+    c->eval.has_mixed = 1;
+    c->eval.vfe = st.vfe_mean;
     /* the same figure on the clean images, for comparison */
     double sum = 0;
-    size_t per = (size_t)c->test.c * c->test.h * c->test.w;
-    for (int i = 0; i < c->test.n; i++)
-        sum += fv_vfe_image_u8(c->test.x + (size_t)i * per, c->test.c, c->test.h, c->test.w, c->cfg.vmix_block,
-                               c->cfg.vmix_lambda);
-    c->test_vfe_clean = c->test.n ? sum / c->test.n : NAN;
-    coord_log(c, "mixed %d test images (WS %d..%d, d* %.4g%s, mean VFE %.3f; clean images %.3f) in %.1f s", c->test.n,
-              c->test_bounds.ws_min, c->test_bounds.ws_max, c->test_bounds.d_star,
-              c->test_bounds.resolved ? ", conflict resolved" : "",
-              st.vfe_mean, c->test_vfe_clean, fv_now() - t0);
+    size_t per = (size_t)c->eval.test.c * c->eval.test.h * c->eval.test.w;
+    for (int i = 0; i < c->eval.test.n; i++)
+        sum += fv_vfe_image_u8(c->eval.test.x + (size_t)i * per, c->eval.test.c, c->eval.test.h, c->eval.test.w,
+                               c->cfg.vmix_block, c->cfg.vmix_lambda);
+    c->eval.vfe_clean = c->eval.test.n ? sum / c->eval.test.n : NAN;
+    coord_log(c, "mixed %d test images (WS %d..%d, d* %.4g%s, mean VFE %.3f; clean images %.3f) in %.1f s",
+              c->eval.test.n, c->eval.bounds.ws_min, c->eval.bounds.ws_max, c->eval.bounds.d_star,
+              c->eval.bounds.resolved ? ", conflict resolved" : "", st.vfe_mean, c->eval.vfe_clean, fv_now() - t0);
     sodium_memzero(secret, sizeof secret);
     return 0;
 fail:
@@ -1000,108 +1158,124 @@ fail:
     return -1;
 }
 
+/* The data, the partition's sizes and statistics, the model and the aggregation rule. train and
+ * part are the caller's (the attacker may need them), freed by the caller. */
+static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_partition *part, fv_err *e) {
+    if (fv_exp_load_data(&c->cfg, data_dir, 1, train, e) != 0 ||
+        fv_exp_load_data(&c->cfg, data_dir, 0, &c->eval.test, e) != 0)
+        return -1;
+    c->eval.norm = fv_exp_norm(&c->cfg);
+    if (fv_exp_partition(&c->cfg, train, part, e) != 0) return -1;
+    c->client_n = fv_malloc((size_t)c->cfg.clients * sizeof(int));
+    for (int i = 0; i < c->cfg.clients; i++) c->client_n[i] = fv_partition_size(part, i);
+    c->pstats = fv_partition_describe(part, train->y, train->classes);
+    c->model.net = fv_exp_model(&c->cfg, train, fv_attack_model_classes(c->cfg.attack_kind, train->classes), e);
+    if (!c->model.net) return -1;
+    c->model.n_params = c->model.net->n_params;
+    fv_opt_cfg oc = fv_exp_opt_cfg(&c->cfg);
+    c->model.opt_len = fv_opt_state_len(&oc, c->model.net->n_train);
+    c->rd.m = fv_config_clients_per_round(&c->cfg);
+    c->rd.slots = fv_calloc((size_t)c->rd.m, sizeof *c->rd.slots);
+    fv_agg_rule rule = fv_agg_rule_from_config(&c->cfg, c->model.net->n_train);
+    c->model.agg = fv_agg_new(c->model.n_params, &rule);
+    if (c->cfg.dp)
+        coord_log(c, "DP-FedAvg: clip %g, noise multiplier %g (noise std %g per coordinate), q = %d/%d; %zu "
+                  "batch-norm buffer floats averaged without noise", c->cfg.dp_clip, c->cfg.dp_noise,
+                  fv_agg_dp_noise_std(&rule, c->rd.m), c->rd.m, c->cfg.clients,
+                  c->model.n_params - c->model.net->n_train);
+    return 0;
+}
+
+/* Resuming: the checkpoint's model and round, the metrics of the rounds before it and, from them,
+ * the history (accuracies, the clients' VFE). */
+static int restore(fv_coord *c, fv_err *e) {
+    int r = fv_store_resume(c->store, &c->start_round, c->model.net->params, c->model.n_params, c->config_hash, e);
+    if (r < 0) return -1;
+    if (fv_store_metrics_load(c->store, c->start_round, e) != 0) return -1;
+    c->hist.acc = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
+    c->hist.mixed = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
+    for (int i = 0; i < c->start_round; i++) {
+        const char *l = fv_store_metrics_line(c->store, i);
+        const char *a = strstr(l, "\"test_accuracy\":"), *am = strstr(l, "\"test_accuracy_mixed\":");
+        c->hist.acc[i] = a && strncmp(a + 16, "null", 4) ? strtod(a + 16, NULL) : NAN;
+        c->hist.mixed[i] = am && strncmp(am + 22, "null", 4) ? strtod(am + 22, NULL) : NAN;
+        const char *v = strstr(l, "\"vfe_clients\":");
+        const char *ns = strstr(l, "\"samples\":");
+        if (v && ns && strncmp(v + 14, "null", 4)) {
+            double n = strtod(ns + 10, NULL);
+            c->hist.vfe_sum += n * strtod(v + 14, NULL);
+            c->hist.vfe_w += n;
+        }
+    }
+    c->hist.n = c->start_round;
+    if (r == 0) coord_log(c, "resuming after round %d of %d", c->start_round, c->cfg.rounds);
+    else coord_log(c, "no completed round to resume from: starting at round 1");
+    return 0;
+}
+
+/* The receive limits, the ZMQ context, the ZAP handler (security on) and the bound socket. */
+static int setup_link(fv_coord *c, const fv_coord_opts *o, fv_err *e) {
+    /* receive limits: the largest frame is the model or the optimizer state */
+    c->link.lim.max_header = FV_WIRE_MAX_HEADER;
+    c->link.lim.max_count = c->model.n_params > c->model.opt_len ? c->model.n_params : c->model.opt_len;
+    size_t max_part = c->link.lim.max_count * sizeof(float) + 4096;
+    c->link.zctx = zmq_ctx_new();
+    if (c->link.security) {
+        for (int i = 0; i < o->allow->n; i++) fv_allowlist_add(&c->link.allow, &o->allow->ids[i], o->allow->labels[i]);
+        c->link.zap = fv_zap_start(c->link.zctx, &c->link.allow, zap_log, c, e);
+        if (!c->link.zap) return -1;
+    } else {
+        coord_log(c, "WARNING: security.enabled = false: no encryption, no authentication, unsigned updates");
+    }
+    c->link.sock = fv_socket_server(c->link.zctx, o->bind, c->link.security ? o->id : NULL, max_part,
+                                    c->link.endpoint, sizeof c->link.endpoint, e);
+    if (!c->link.sock) return -1;
+    char sec[64];
+    if (c->link.security) snprintf(sec, sizeof sec, "CURVE, allow-list of %d keys", c->link.allow.n);
+    else snprintf(sec, sizeof sec, "no security");
+    coord_log(c, "listening on %s (%s); %d clients, %d per round, model %s with %zu parameters", c->link.endpoint,
+              sec, c->cfg.clients, c->rd.m, c->cfg.model, c->model.n_params);
+    return 0;
+}
+
 fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
     fv_coord *c = fv_calloc(1, sizeof *c);
     /* the training set and the partition stay until setup ends only when an attack needs them */
     fv_dataset train = {0};
     fv_partition part = {0};
-    pthread_mutex_init(&c->log_mu, NULL);
+    pthread_mutex_init(&c->log.mu, NULL);
     c->cfg = *o->cfg;
     c->config_text = fv_strdup(o->config_text);
     fv_hash(c->config_hash, c->config_text, strlen(c->config_text));
     snprintf(c->dir, sizeof c->dir, "%s", o->dir);
     c->resume = o->resume;
-    c->quiet = o->quiet;
+    c->log.quiet = o->quiet;
     c->threads = o->threads > 0 ? o->threads : 1;
-    c->security = c->cfg.security;
-    FV_ASSERT(!c->security || (o->id && o->allow));
-    fv_random_bytes(&c->session, sizeof c->session);
+    c->link.security = c->cfg.security;
+    FV_ASSERT(!c->link.security || (o->id && o->allow));
+    fv_random_bytes(&c->link.session, sizeof c->link.session);
     char path[1200];
     snprintf(path, sizeof path, "%s/coordinator.log", c->dir);
-    c->log = fopen(path, "a");
-    if (!c->log) {
+    c->log.f = fopen(path, "a");
+    if (!c->log.f) {
         fv_err_set(e, "cannot open %s for writing", path);
         goto fail;
     }
     fv_set_threads(c->threads);
-    if (fv_exp_load_data(&c->cfg, o->data_dir, 1, &train, e) != 0 ||
-        fv_exp_load_data(&c->cfg, o->data_dir, 0, &c->test, e) != 0)
-        goto fail;
-    c->norm = fv_exp_norm(&c->cfg);
-    if (fv_exp_partition(&c->cfg, &train, &part, e) != 0) goto fail;
-    c->client_n = fv_malloc((size_t)c->cfg.clients * sizeof(int));
-    for (int i = 0; i < c->cfg.clients; i++) c->client_n[i] = fv_partition_size(&part, i);
-    c->pstats = fv_partition_describe(&part, train.y, train.classes);
-    c->net = fv_exp_model(&c->cfg, &train, fv_attack_model_classes(c->cfg.attack_kind, train.classes), e);
-    if (!c->net) goto fail;
-    c->n_params = c->net->n_params;
-    fv_opt_cfg oc = fv_exp_opt_cfg(&c->cfg);
-    c->opt_len = fv_opt_state_len(&oc, c->net->n_train);
-    c->m = fv_config_clients_per_round(&c->cfg);
-    c->slots = fv_calloc((size_t)c->m, sizeof *c->slots);
-    c->agg = fv_agg_new(c->n_params);
-    if (c->cfg.dp) {
-        c->dp_delta = fv_malloc(c->n_params * sizeof(float));
-        coord_log(c, "DP-FedAvg: clip %g, noise multiplier %g (noise std %g per coordinate), q = %d/%d; %zu "
-                  "batch-norm buffer floats averaged without noise", c->cfg.dp_clip, c->cfg.dp_noise,
-                  c->cfg.dp_noise * c->cfg.dp_clip / c->m, c->m, c->cfg.clients, c->n_params - c->net->n_train);
-    }
+    if (setup_model(c, o->data_dir, &train, &part, e) != 0) goto fail;
     c->store = fv_store_open(c->dir, c->cfg.clients, e);
     if (!c->store) goto fail;
-    if (c->resume) {
-        int r = fv_store_resume(c->store, &c->start_round, c->net->params, c->n_params, c->config_hash, e);
-        if (r < 0) goto fail;
-        if (fv_store_metrics_load(c->store, c->start_round, e) != 0) goto fail;
-        c->nhist = 0;
-        /* history of earlier rounds, for the comparison table */
-        c->hist_acc = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
-        c->hist_mixed = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
-        for (int i = 0; i < c->start_round; i++) {
-            const char *l = fv_store_metrics_line(c->store, i);
-            const char *a = strstr(l, "\"test_accuracy\":"), *am = strstr(l, "\"test_accuracy_mixed\":");
-            c->hist_acc[i] = a && strncmp(a + 16, "null", 4) ? strtod(a + 16, NULL) : NAN;
-            c->hist_mixed[i] = am && strncmp(am + 22, "null", 4) ? strtod(am + 22, NULL) : NAN;
-            const char *v = strstr(l, "\"vfe_clients\":");
-            const char *ns = strstr(l, "\"samples\":");
-            if (v && ns && strncmp(v + 14, "null", 4)) {
-                double n = strtod(ns + 10, NULL);
-                c->vfe_sum += n * strtod(v + 14, NULL);
-                c->vfe_w += n;
-            }
-        }
-        c->nhist = c->start_round;
-        if (r == 0) coord_log(c, "resuming after round %d of %d", c->start_round, c->cfg.rounds);
-        else coord_log(c, "no completed round to resume from: starting at round 1");
-    }
-    fv_hash(c->model_hash, c->net->params, c->n_params * sizeof(float));
+    if (c->resume && restore(c, e) != 0) goto fail;
+    fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
     if (c->cfg.vmix && setup_mixed_test(c, o->eval_key, e) != 0) goto fail;
     if (c->cfg.attack_kind != FV_ATTACK_NONE) {
-        fv_attacker_opts ao = {&c->cfg, c->dir, o->data_dir, c->resume, c->start_round, &train, &part, &c->test,
-                               c->norm, c->cfg.vmix ? &c->test_vp : NULL, c->n_params, c->threads};
+        fv_attacker_opts ao = {&c->cfg, c->dir, o->data_dir, c->resume, c->start_round, &train, &part, &c->eval.test,
+                               c->eval.norm, c->cfg.vmix ? &c->eval.vp : NULL, c->model.n_params, c->threads};
         if (!(c->attacker = fv_attacker_new(&ao, e))) goto fail;
     }
     fv_dataset_free(&train);
     fv_partition_free(&part);
-    /* receive limits: the largest frame is the model or the optimizer state */
-    c->lim.max_header = FV_WIRE_MAX_HEADER;
-    c->lim.max_count = c->n_params > c->opt_len ? c->n_params : c->opt_len;
-    size_t max_part = c->lim.max_count * sizeof(float) + 4096;
-    c->zctx = zmq_ctx_new();
-    if (c->security) {
-        for (int i = 0; i < o->allow->n; i++) fv_allowlist_add(&c->allow, &o->allow->ids[i], o->allow->labels[i]);
-        c->zap = fv_zap_start(c->zctx, &c->allow, zap_log, c, e);
-        if (!c->zap) goto fail;
-    } else {
-        coord_log(c, "WARNING: security.enabled = false: no encryption, no authentication, unsigned updates");
-    }
-    c->sock = fv_socket_server(c->zctx, o->bind, c->security ? o->id : NULL, max_part, c->endpoint,
-                               sizeof c->endpoint, e);
-    if (!c->sock) goto fail;
-    char sec[64];
-    if (c->security) snprintf(sec, sizeof sec, "CURVE, allow-list of %d keys", c->allow.n);
-    else snprintf(sec, sizeof sec, "no security");
-    coord_log(c, "listening on %s (%s); %d clients, %d per round, model %s with %zu parameters", c->endpoint, sec,
-         c->cfg.clients, c->m, c->cfg.model, c->n_params);
+    if (setup_link(c, o, e) != 0) goto fail;
     return c;
 fail:
     fv_dataset_free(&train);
@@ -1110,55 +1284,54 @@ fail:
     return NULL;
 }
 
-const char *fv_coord_endpoint(const fv_coord *c) { return c->endpoint; }
+const char *fv_coord_endpoint(const fv_coord *c) { return c->link.endpoint; }
 
 void fv_coord_set_stop(fv_coord *c, int (*should_stop)(void *ctx, char *why, size_t cap), void *ctx) {
-    c->should_stop = should_stop;
-    c->stop_ctx = ctx;
+    c->ctl.should_stop = should_stop;
+    c->ctl.ctx = ctx;
 }
 const char *fv_coord_summary(const fv_coord *c) { return c->summary; }
 
 void fv_coord_history(const fv_coord *c, const double **acc, const double **acc_mixed, int *n) {
-    *acc = c->hist_acc;
-    *acc_mixed = c->hist_mixed;
-    *n = c->nhist;
+    *acc = c->hist.acc;
+    *acc_mixed = c->hist.mixed;
+    *n = c->hist.n;
 }
 
 void fv_coord_vfe(const fv_coord *c, double *clients, double *test, double *test_clean) {
-    *clients = c->cfg.vmix && c->vfe_w > 0 ? c->vfe_sum / c->vfe_w : NAN;
-    *test = c->has_mixed ? c->test_vfe : NAN;
-    *test_clean = c->has_mixed ? c->test_vfe_clean : NAN;
+    *clients = c->cfg.vmix && c->hist.vfe_w > 0 ? c->hist.vfe_sum / c->hist.vfe_w : NAN;
+    *test = c->eval.has_mixed ? c->eval.vfe : NAN;
+    *test_clean = c->eval.has_mixed ? c->eval.vfe_clean : NAN;
 }
 
 void fv_coord_worker_exited(fv_coord *c, long pid) {
-    for (int i = 0; i < c->nw; i++)
-        if (c->w[i].alive && c->w[i].pid == pid) mark_dead(c, i, "its process exited");
+    for (int i = 0; i < c->wk.n; i++)
+        if (c->wk.w[i].alive && c->wk.w[i].pid == pid) mark_dead(c, i, "its process exited");
 }
 
 void fv_coord_destroy(fv_coord **cp) {
     if (!cp || !*cp) return;
     fv_coord *c = *cp;
-    if (c->sock) zmq_close(c->sock);
-    fv_zap_stop(&c->zap);
-    if (c->zctx) zmq_ctx_term(c->zctx);
-    fv_allowlist_free(&c->allow);
+    if (c->link.sock) zmq_close(c->link.sock);
+    fv_zap_stop(&c->link.zap);
+    if (c->link.zctx) zmq_ctx_term(c->link.zctx);
+    fv_allowlist_free(&c->link.allow);
     fv_store_close(&c->store);
-    fv_agg_destroy(&c->agg);
-    free(c->dp_delta);
+    fv_agg_destroy(&c->model.agg);
     fv_attacker_destroy(&c->attacker);
-    fv_net_destroy(&c->net);
-    fv_dataset_free(&c->test);
-    fv_dataset_free(&c->test_mixed);
+    fv_net_destroy(&c->model.net);
+    fv_dataset_free(&c->eval.test);
+    fv_dataset_free(&c->eval.mixed);
     free(c->client_n);
-    free(c->slots);
-    free(c->w);
-    free(c->tasks);
-    free(c->hist_acc);
-    free(c->hist_mixed);
+    free(c->rd.slots);
+    free(c->wk.w);
+    free(c->wk.tasks);
+    free(c->hist.acc);
+    free(c->hist.mixed);
     free(c->summary);
     free(c->config_text);
-    if (c->log) fclose(c->log);
-    pthread_mutex_destroy(&c->log_mu);
+    if (c->log.f) fclose(c->log.f);
+    pthread_mutex_destroy(&c->log.mu);
     free(c);
     *cp = NULL;
 }

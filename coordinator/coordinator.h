@@ -1,8 +1,9 @@
 /* coordinator.h: the federated-learning server. It holds the only global model (one float
  * vector), samples clients each round, hands their training to workers as tasks over a ROUTER
  * socket, checks every update (signature, task, round, shape, sample count, finiteness),
- * averages accepted updates FedAvg-style in client-id order, evaluates, and records each round
- * in the results folder (store.h) so a crashed run resumes to the identical final model.
+ * aggregates accepted updates in client-id order (FedAvg, or DP-FedAvg with [dp]: the rules are
+ * shared/fl/aggregate.h), evaluates, and records each round in the results folder (store.h) so a
+ * crashed run resumes to the identical final model.
  *
  * Faults: a worker that stays silent past fl.worker_timeout is dead and its clients go back to
  * the queue for the live workers; at fl.round_timeout the clients still unfinished are dropped
@@ -19,6 +20,8 @@
  * client_seconds_max (slowest client's local training), worker_busy_max (the busiest worker's
  * summed client work), overhead_seconds (round without evaluation minus worker_busy_max),
  * aggregate_seconds, eval_seconds, mix_seconds (offline mixing done this round); workers (alive);
+ * with [dp]: dp_clip, dp_noise_multiplier, dp_q, dp_clipped_fraction and dp_norm_mean (of the
+ * accepted updates' pre-clip delta norms), dp_delta, dp_epsilon and dp_order (the accountant's);
  * attack, at a round [attack] names: kind, client, status, seconds (not counted in `seconds`) and
  * the headline figures (attacker.h; the full result is in attacks.jsonl).
  * summary.json adds the final and best accuracy, totals, the partition's statistics, the model's

@@ -1,8 +1,8 @@
 /* test_dp.c: DP-FedAvg's pieces (shared/dp.h): the RDP accountant of the sampled Gaussian
  * mechanism against closed forms (q = 1 is the Gaussian mechanism, alpha/(2 z^2); alpha = 2 is
  * log(1 + q^2 (e^(1/z^2) - 1))) and against a direct summation, its monotonicity in T, z and q,
- * clipping on hand cases, and the noise's statistics and determinism. Also the [dp] config keys
- * and the aggregator's raw sum. */
+ * clipping on hand cases, and the noise's statistics and determinism. Also the [dp] config keys.
+ * DP-FedAvg's aggregation rule is tested with the aggregator (test_aggregate.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fl/aggregate.h"
 #include "fl/config.h"
 #include "fl/dp.h"
 
@@ -160,27 +159,10 @@ static void test_config(void **state) {
     assert_non_null(strstr(e.msg, "[dp] delta"));
 }
 
-static void test_agg_sum(void **state) {
-    (void)state;
-    fv_agg *a = fv_agg_new(2);
-    fv_agg_begin(a, 3);
-    const float x0[2] = {1, 2}, x2[2] = {4, 8};
-    fv_agg_put(a, 2, x2, 1.0);
-    fv_agg_put(a, 0, x0, 1.0);
-    double total = 0;
-    double *s = fv_agg_end_sum(a, &total); /* slot 1 never arrived */
-    assert_true(total == 2 && s[0] == 5 && s[1] == 10);
-    fv_agg_begin(a, 1);
-    s = fv_agg_end_sum(a, &total);
-    assert_true(total == 0);
-    fv_agg_destroy(&a);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rdp_closed_forms), cmocka_unit_test(test_rdp_direct), cmocka_unit_test(test_epsilon),
         cmocka_unit_test(test_clip),             cmocka_unit_test(test_noise),      cmocka_unit_test(test_config),
-        cmocka_unit_test(test_agg_sum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,45 +1,87 @@
-/* aggregate.h: FedAvg's weighted average of client models, computed in client-id order whatever
- * order the updates arrive in, so the global model is bitwise the same for any number of workers
- * and any scheduling.
+/* aggregate.h: the server's aggregation rules, the one place where client models become the next
+ * global model (the coordinator and the attacks' in-process FedAvg, attacks/fedsim.h, both call
+ * it):
+ *  - FedAvg (McMahan et al. 2017): the average of the uploads weighted by their sample counts.
+ *    FedProx uses it unchanged (its proximal term is the clients' local objective).
+ *  - DP-FedAvg (McMahan et al. 2018): over the leading n_private coordinates (the trainable
+ *    parameters) each client contributes its delta upload - global clipped to L2 norm `clip`
+ *    (weight 1, whatever its size); the new global is global + sum(clipped deltas) / m plus
+ *    N(0, (z clip / m)^2) per coordinate, m the round's sampled clients (arrived or not). The
+ *    noise of round r is drawn from the stream (seed ^ FV_AGG_DP_NOISE_DOMAIN, r) (dp.h), so a run
+ *    and its resumption give the same model bitwise. The coordinates after n_private (batch-norm
+ *    buffers) get the uniform average of the uploads, not privatised.
  *
- * A round has m slots (its sampled clients, sorted by id). An update for the next slot in order
- * is accumulated at once (acc += w * x in double precision); one that arrives early is copied and
- * waits for its predecessors; a slot that will never arrive (dropped client) is skipped. At the
- * end, out = acc / sum(w) rounded once to float. Memory: the double accumulator plus the updates
- * that arrived ahead of a missing predecessor (at most m - 1 vectors, usually none or one).
- * Not here: validating updates (the coordinator), weights other than sample counts.
+ * Order: a round has m slots (its sampled clients, sorted by id). The result is computed in slot
+ * order whatever order the updates arrive in, so it is bitwise the same for any number of
+ * workers and any scheduling. An update for the next slot in order is accumulated at once
+ * (acc += w * x in double precision); one that arrives early is copied and waits for its
+ * predecessors; a slot that will never arrive (dropped client) is skipped. Memory: the double
+ * accumulator plus the updates that arrived ahead of a missing predecessor (at most m - 1
+ * vectors, usually none or one); DP adds one float vector of scratch.
+ * Not here: validating updates (the coordinator), the DP primitives and the privacy accountant
+ * (dp.h), client-side training.
  */
 #ifndef FV_AGGREGATE_H
 #define FV_AGGREGATE_H
 #include <stddef.h>
+#include <stdint.h>
+
+#include "fl/config.h"
+
+/* Domain separation of DP-FedAvg's noise seed from the run's other streams. */
+#define FV_AGG_DP_NOISE_DOMAIN 0x64702d6e6f697365ull /* "dp-noise" */
+
+typedef struct {
+    int dp;                  /* 0: FedAvg; 1: DP-FedAvg */
+    size_t n_private;        /* DP: leading coordinates clipped and noised (<= n) */
+    double clip;             /* DP: L2 bound of a client's delta, > 0 */
+    double noise_multiplier; /* DP: z >= 0; the noise std is z clip / m */
+    uint64_t seed;           /* DP: the run's seed (fl.seed) */
+} fv_agg_rule;
+
+/* The rule an experiment asks for: FedAvg, or DP-FedAvg with [dp]'s clip and noise multiplier and
+ * fl.seed when dp.enabled, privatising the first n_train coordinates (the trainable parameters). */
+fv_agg_rule fv_agg_rule_from_config(const fv_config *cfg, size_t n_train);
+
+/* Plain FedAvg. */
+fv_agg_rule fv_agg_rule_fedavg(void);
+
+/* DP-FedAvg's noise std per private coordinate for a round of m >= 1 sampled clients:
+ * noise_multiplier * clip / m (0 under FedAvg). */
+double fv_agg_dp_noise_std(const fv_agg_rule *rule, int m);
 
 typedef struct fv_agg fv_agg;
 
-/* An aggregator for vectors of n floats. Caller owns; free with fv_agg_destroy. */
-fv_agg *fv_agg_new(size_t n);
+/* An aggregator for models of n floats under rule (copied; a DP rule needs n_private <= n,
+ * clip > 0, noise_multiplier >= 0: a programmer error otherwise, the config checks them). Aborts
+ * only on out-of-memory. Caller owns; free with fv_agg_destroy. */
+fv_agg *fv_agg_new(size_t n, const fv_agg_rule *rule);
+
+/* Free a and set *a to NULL; accepts NULL and a NULL *a. */
 void fv_agg_destroy(fv_agg **a);
 
-/* Start a round of m slots (clears the accumulator and any waiting update). */
-void fv_agg_begin(fv_agg *a, int m);
+/* Start round `round` (>= 1: DP's noise stream) of m >= 0 slots: clears the accumulator, any
+ * waiting update and the round's statistics. global[n] is the model the clients started from,
+ * borrowed until fv_agg_end and unchanged until then (DP reads it; FedAvg may pass NULL). */
+void fv_agg_begin(fv_agg *a, int m, int round, const float *global);
 
-/* The update x[n] of slot s (0 <= s < m) with weight w > 0. Each slot is given at most once
- * (put or skip; a second one aborts: the caller checks duplicates first). */
-void fv_agg_put(fv_agg *a, int s, const float *x, double w);
+/* The upload x[n] of slot s (0 <= s < m), from a client with `samples` > 0 images. FedAvg weighs
+ * it by samples; DP clips its delta (at once, so the pre-clip norm is known) and weighs it 1.
+ * Each slot is given at most once (put or skip; a second one aborts: the caller checks
+ * duplicates first). x is only read during the call. */
+void fv_agg_put(fv_agg *a, int s, const float *x, double samples);
 
 /* Slot s will not arrive. */
 void fv_agg_skip(fv_agg *a, int s);
 
-/* Close the round: every slot not yet put or skipped counts as skipped. Writes the weighted
- * average to out[n] and returns the total weight; returns 0 and leaves out untouched when no
- * slot was put. */
-double fv_agg_end(fv_agg *a, float *out);
+/* Close the round: every slot not yet put or skipped counts as skipped. Writes the new global
+ * model to out[n] under the rule (out may be the global given to fv_agg_begin) and returns the
+ * number of slots put; returns 0 and leaves out untouched when none was. */
+int fv_agg_end(fv_agg *a, float *out);
 
-/* Close the round like fv_agg_end, but hand out the raw accumulator instead of the average:
- * returns sum[n] = sum over the put slots of w * x (double, accumulated in slot order), owned by
- * a, which the caller may modify until the next fv_agg_begin; *total gets the total weight (0
- * when no slot was put). For estimators that divide by something else than the total weight
- * (DP-FedAvg's fixed m). */
-double *fv_agg_end_sum(fv_agg *a, double *total);
+/* The current round's DP figures so far: *clipped gets the updates whose delta norm exceeded the
+ * clip, *norm_sum the sum of their pre-clip delta norms (in arrival order). Both 0 under FedAvg. */
+void fv_agg_dp_stats(const fv_agg *a, int *clipped, double *norm_sum);
 
 /* Updates currently waiting for a predecessor (for tests and logs). */
 int fv_agg_waiting(const fv_agg *a);

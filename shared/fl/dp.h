@@ -12,7 +12,7 @@
  * The bound assumes Poisson sampling of clients with rate q (as McMahan et al. do); fedvim samples
  * a fixed-size set of m = q K clients each round, the usual approximation. Not here: the
  * tighter eps conversions (Balle et al. 2020), fractional orders, the aggregation itself
- * (coordinator/).
+ * (aggregate.h).
  */
 #ifndef FV_DP_H
 #define FV_DP_H
