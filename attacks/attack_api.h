@@ -45,7 +45,7 @@ typedef struct {
     const char *attack;       /* "gan", "gan_active", "dlg" or "mia" */
     const char *settings;     /* "key=value,..." (NULL or "": defaults) */
     /* what the server sees */
-    const char *model;        /* shared/models.h name of the federation's model */
+    const char *model;        /* shared/nn/models.h name of the federation's model */
     fv_shape input;
     int classes;
     fv_norm norm;             /* the federation's input normalisation */

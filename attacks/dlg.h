@@ -2,7 +2,7 @@
  * sigmoid LeNet, in double precision, as docs/attacks.md section 2 describes.
  *
  * The model is re-implemented here in double precision (forward, parameter gradient, input
- * gradient), with exactly the parameter layout of shared/models.h's "dlg_lenet" (body.0, body.2,
+ * gradient), with exactly the parameter layout of shared/nn/models.h's "dlg_lenet" (body.0, body.2,
  * body.4: 5x5 convs of 12 channels, strides 2, 2, 1, pad 2, sigmoid; fc.0: one dense layer), so a
  * float update from the federated system converts element by element.
  *
@@ -13,7 +13,7 @@
  * input gradient when the weights move along r, taken by a central finite difference with
  * h = fd_scale / ||r||.
  *
- * Not here: image metrics (shared/metrics.h), the float model used for training (shared/net.h),
+ * Not here: image metrics (attacks/metrics.h), the float model used for training (shared/nn/net.h),
  * the command line (cli/cmd_attack.c).
  */
 #ifndef FV_DLG_H

@@ -9,7 +9,7 @@
  * It is NOT the federated system: no wire, no peers, no failures, no client sampling. The real one
  * is coordinator/ + worker/, which reaches the attacks through attack_api.h. Simulation keys come
  * from the seed (reproducible, not secret).
- * Not here: the attacks, partitioning (shared/partition.h), mixing (shared/vmix.h).
+ * Not here: the attacks, partitioning (shared/data/partition.h), mixing (shared/vmix/vmix.h).
  */
 #ifndef FV_FEDSIM_H
 #define FV_FEDSIM_H
@@ -23,7 +23,7 @@
 #include "vmix/vmix.h"
 
 typedef struct {
-    const char *model;      /* shared/models.h name (default "lenet5") */
+    const char *model;      /* shared/nn/models.h name (default "lenet5") */
     int clients;            /* K (default 5) */
     int rounds;             /* R (default 3) */
     int local_epochs;       /* E (default 1) */

@@ -13,9 +13,9 @@
  * on G's samples labelled with an extra "fake" class, so the shared model (classes + 1 outputs)
  * is pushed to separate class c from what G produces, and the victim reveals more of class c.
  *
- * The generator is built from two shared/net.h graphs (dense part, convolutional part) chained
+ * The generator is built from two shared/nn/net.h graphs (dense part, convolutional part) chained
  * through their input gradients, since net.h has no reshape node.
- * Not here: the oracle classifier (oracle.h), image metrics (shared/metrics.h), the federated
+ * Not here: the oracle classifier (oracle.h), image metrics (attacks/metrics.h), the federated
  * rounds (coordinator/, worker/).
  */
 #ifndef FV_GAN_H

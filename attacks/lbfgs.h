@@ -6,7 +6,7 @@
  * path P(x + t d), and a curvature pair is stored only when s.y > 0.
  *
  * Also here: Adam on a box, for the same objective signature.
- * Not here: any model or attack logic; float32 optimizers for training (shared/optim.h).
+ * Not here: any model or attack logic; float32 optimizers for training (shared/nn/optim.h).
  */
 #ifndef FV_LBFGS_H
 #define FV_LBFGS_H

@@ -1,7 +1,7 @@
 /* leakage.h: the figures reported for the images an attack produces (generated or
  * reconstructed), as docs/attacks.md section 5 defines them: recognisability by an oracle, best
  * SSIM / PSNR to the victim's originals of the target class (and to their mixed versions), and
- * victim-specific resemblance. Built on shared/metrics.h (SSIM, PSNR) and oracle.h.
+ * victim-specific resemblance. Built on attacks/metrics.h (SSIM, PSNR) and oracle.h.
  * Not here: the attacks, the metric definitions themselves.
  */
 #ifndef FV_LEAKAGE_H

@@ -10,7 +10,7 @@
  * The recipe is the caller's: a training callback builds each shadow, so shadows match the target
  * (model, epochs, optimizer, VisualMixer or not). Queries come from a data set of the caller's
  * choosing (originals, or mixed versions for a model used on mixed images).
- * Not here: the ROC and its figures (shared/metrics.h), training loops (shared/train.h).
+ * Not here: the ROC and its figures (attacks/metrics.h), training loops (shared/nn/train.h).
  */
 #ifndef FV_MIA_H
 #define FV_MIA_H
@@ -54,7 +54,7 @@ void fv_lira_scores(double *score, fv_net *target, const double *mu, const doubl
                     const int *qidx, int nq, fv_norm norm);
 
 /* The figures of an attack with scores[n] on queries whose membership is member[n] (1 member,
- * 0 non-member): fills auc, tpr at 1% and 0.1% FPR and balanced accuracy (via shared/metrics.h).
+ * 0 non-member): fills auc, tpr at 1% and 0.1% FPR and balanced accuracy (via attacks/metrics.h).
  * Returns 0, or -1 with e set (no members or no non-members). */
 #define FV_MIA_ROC_POINTS 101
 typedef struct {

@@ -3,7 +3,7 @@
  * whether an attack's images show the class the attacker aimed at. Trained once and cached as a
  * safetensors file whose metadata records what it was trained on, so a stale cache (other model,
  * data, shape or recipe) is retrained instead of silently reused.
- * Not here: the attacks themselves, the metrics of shared/metrics.h.
+ * Not here: the attacks themselves, the metrics of attacks/metrics.h.
  */
 #ifndef FV_ORACLE_H
 #define FV_ORACLE_H
@@ -14,7 +14,7 @@
 #include "nn/net.h"
 
 typedef struct {
-    const char *model; /* a shared/models.h name (default "fedavg_cnn": a different architecture
+    const char *model; /* a shared/nn/models.h name (default "fedavg_cnn": a different architecture
                           from the usual victim, LeNet-5) */
     int epochs;        /* default 3 */
     int batch;         /* default 64 */

@@ -7,13 +7,13 @@
  * best; then pairwise swaps while any swap lowers the total variation), then by simulated
  * annealing with a bounded budget of proposals, keeping the best arrangement seen.
  *
- * Units follow shared/vmix.h exactly: in a window of w x h with unit u, full u x u units are
+ * Units follow shared/vmix/vmix.h exactly: in a window of w x h with unit u, full u x u units are
  * interchangeable, and so are the units of the right strip (w mod u wide) and those of the
  * bottom strip (h mod u high); the corner unit stays. In spatial+chromatic mode every channel is
  * arranged independently (the total variation is a sum over channels, so the searches separate);
  * in spatial mode one arrangement moves all channels.
  *
- * Not here: the mixing itself (shared/vmix.h) and the image metrics (shared/metrics.h).
+ * Not here: the mixing itself (shared/vmix/vmix.h) and the image metrics (attacks/metrics.h).
  */
 #ifndef FV_REASSEMBLE_H
 #define FV_REASSEMBLE_H

@@ -65,7 +65,7 @@ typedef struct {
 } fl_opts;
 
 static int add_fl(fv_flag *f, int n, fl_opts *o) {
-    f[n++] = (fv_flag){"model", FV_FLAG_STRING, &o->model, "the federation's model (shared/models.h name)", 0, 0};
+    f[n++] = (fv_flag){"model", FV_FLAG_STRING, &o->model, "the federation's model (shared/nn/models.h name)", 0, 0};
     f[n++] = (fv_flag){"clients", FV_FLAG_INT, &o->clients, "clients", 1, 10000};
     f[n++] = (fv_flag){"rounds", FV_FLAG_INT, &o->rounds, "FedAvg rounds", 1, 100000};
     f[n++] = (fv_flag){"local-epochs", FV_FLAG_INT, &o->local_epochs, "local epochs per round", 1, 10000};

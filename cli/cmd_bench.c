@@ -1,9 +1,9 @@
 /* cmd_bench.c: `fedvim bench train|mix|fl`. `bench train` times training steps of a model the
- * way ../shared/bench/pytorch_ref.py does (LeNet-5: MNIST, Adam 1e-3, one pass over 12,000 images
- * after a warm-up; ResNet-20 and others: random 32x32x3 batches, SGD 0.1 momentum 0.9), so the
- * figures compare side by side. Training runs through a trainer (nn/trainer.h) on the CPU or the
- * --device; --batch and --threads take the ranges of [training] batch_size and threads from the
- * config schema. Benchmarks are never timed tests. */
+ * way the PyTorch reference benchmark does (docs/cuda.md, "The GPU machines"; LeNet-5: MNIST,
+ * Adam 1e-3, one pass over 12,000 images after a warm-up; ResNet-20 and others: random 32x32x3
+ * batches, SGD 0.1 momentum 0.9), so the figures compare side by side. Training runs through a
+ * trainer (nn/trainer.h) on the CPU or the --device; --batch and --threads take the ranges of
+ * [training] batch_size and threads from the config schema. Benchmarks are never timed tests. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * (train-images-idx3-ubyte / train-labels-idx1-ubyte, t10k-* for the test split; 3-channel
  * images as a 4-dim IDX n x c x h x w) so `fedvim train --data-dir OUT` reads it, plus
  * preview.png (originals next to their mixed versions). Test images use the key's test domain:
- * every inference image gets its own derived key. Not here: the algorithms (shared/vmix.h). */
+ * every inference image gets its own derived key. Not here: the algorithms (shared/vmix/vmix.h). */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>

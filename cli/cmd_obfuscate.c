@@ -6,7 +6,7 @@
  * Output folder: {train,t10k}-{images-idx3,labels-idx1}-ubyte, preview.png (originals above their
  * obfuscated versions), and for InstaHide {train,t10k}-soft-labels.fvsl (the mixed labels; the IDX
  * label of a mixed image is the class with the largest coefficient).
- * Not here: the obfuscations themselves (shared/obfuscate.c), VisualMixer (`fedvim mix`).
+ * Not here: the obfuscations themselves (shared/vmix/obfuscate.c), VisualMixer (`fedvim mix`).
  */
 #include <errno.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* cmd_report.c: `fedvim report RESULTS_DIR... --out DIR`: a Markdown report (report.md) with the
  * tables, gnuplot plots and image links of the results found under the folders (see report.h).
- * Not here: the gathering and writing (shared/report.c). */
+ * Not here: the gathering and writing (cli/report.c). */
 #include <stdio.h>
 
 #include "cmds.h"

@@ -26,7 +26,7 @@
  * the headline figures (attacker.h; the full result is in attacks.jsonl).
  * summary.json adds the final and best accuracy, totals, the partition's statistics, the model's
  * parameter hash and, with VisualMixer, the mixed and clean test images' VFE.
- * Not here: worker processes (worker/), launching (cli/), the wire codec (shared/wire.h).
+ * Not here: worker processes (worker/), launching (cli/), the wire codec (shared/fl/wire.h).
  */
 #ifndef FV_COORDINATOR_H
 #define FV_COORDINATOR_H

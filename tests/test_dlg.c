@@ -1,6 +1,6 @@
 /* test_dlg.c: gradient inversion (attacks/dlg.h) and its optimisers (attacks/lbfgs.h).
  * - the double-precision sigmoid LeNet: parameter and input gradients against central finite
- *   differences of the loss, and agreement with the float "dlg_lenet" of shared/models.h;
+ *   differences of the loss, and agreement with the float "dlg_lenet" of shared/nn/models.h;
  * - the matching-loss gradient (finite difference of input gradients at theta +- h r) against a
  *   brute-force central finite difference of the matching loss itself;
  * - the iDLG label rule and the analytic dense-layer shortcut;

@@ -1,4 +1,4 @@
-/* test_dp.c: DP-FedAvg's pieces (shared/dp.h): the RDP accountant of the sampled Gaussian
+/* test_dp.c: DP-FedAvg's pieces (shared/fl/dp.h): the RDP accountant of the sampled Gaussian
  * mechanism against closed forms (q = 1 is the Gaussian mechanism, alpha/(2 z^2); alpha = 2 is
  * log(1 + q^2 (e^(1/z^2) - 1))) and against a direct summation, its monotonicity in T, z and q,
  * clipping on hand cases, and the noise's statistics and determinism. Also the [dp] config keys.

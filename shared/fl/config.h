@@ -76,7 +76,7 @@ typedef struct {
     char attack_rounds[FV_CFG_STR]; /* "3,8" or "8"; "": the attack's default (fv_attack_rounds) */
     int attack_client, attack_target;
     char attack_settings[FV_CFG_STR]; /* "key=value,..." for the attack (attacks/attack_api.h) */
-    /* [dp] (DP-FedAvg: clipped update deltas, uniform average, Gaussian noise; shared/dp.h) */
+    /* [dp] (DP-FedAvg: clipped update deltas, uniform average, Gaussian noise; shared/fl/dp.h) */
     int dp;                        /* enabled */
     double dp_clip, dp_noise, dp_delta;
     /* [output] */

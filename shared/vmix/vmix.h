@@ -16,7 +16,7 @@
  * steps (Lemire's multiply-shift with rejection on the product of the two ranges).
  *
  * Not here: the bounds WS_min / WS_max (vmix_bounds.h), VFE itself (vfe.h), key files
- * (keyfile.h). Nothing is ever un-mixed: there is no inverse.
+ * (vmix_key.h). Nothing is ever un-mixed: there is no inverse.
  */
 #ifndef FV_VMIX_H
 #define FV_VMIX_H
