@@ -136,19 +136,15 @@ int fv_cmd_train(int argc, char **argv) {
     /* the trainer holds the model, its optimizer and both data sets (on the GPU with --device cuda)
      * for the run */
     const fv_trainer_cfg tc = {.device = dev, .max_batch = batch, .opt = oc, .norm = fv_norm_for(dataset)};
+    int rc = 0;
     fv_trainer *trainer = fv_trainer_new(net, &tc, &e);
     fv_trainer_shard *str = trainer ? fv_trainer_shard_new(trainer) : NULL;
     fv_trainer_shard *ste = trainer ? fv_trainer_shard_new(trainer) : NULL;
     if (!trainer || fv_trainer_shard_load(str, &tr, NULL, 0, &e) != 0 ||
         fv_trainer_shard_load(ste, &te, NULL, 0, &e) != 0) {
         fprintf(stderr, "fedvim train: --device %s: %s\n", device, e.msg);
-        fv_trainer_shard_destroy(&str);
-        fv_trainer_shard_destroy(&ste);
-        fv_trainer_destroy(&trainer);
-        fv_net_destroy(&net);
-        fv_dataset_free(&tr);
-        fv_dataset_free(&te);
-        return 1;
+        rc = 1;
+        goto out;
     }
     const fv_trainer_info where = fv_trainer_info_get(trainer);
     fv_rng rng;
@@ -178,7 +174,6 @@ int fv_cmd_train(int argc, char **argv) {
             break;
         }
     }
-    int rc = 0;
     fv_trainer_get_params(trainer, net->params); /* the trained model, for --save */
     if (save) {
         char seedbuf[32], epbuf[32];
@@ -216,6 +211,7 @@ int fv_cmd_train(int argc, char **argv) {
         printf("%s\n", fv_json_end(&j));
         fv_json_free(&j);
     }
+out:
     fv_trainer_shard_destroy(&str);
     fv_trainer_shard_destroy(&ste);
     fv_trainer_destroy(&trainer);
