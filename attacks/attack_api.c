@@ -430,3 +430,29 @@ int fv_attack_settings_check(const char *kind, const char *settings, fv_err *e) 
     free(copy);
     return rc;
 }
+
+int fv_attack_check_config(const fv_config *c, fv_err *e) {
+    if (c->attack_kind == FV_ATTACK_NONE) return 0;
+    int judged = c->attack_kind == FV_ATTACK_GAN || c->attack_kind == FV_ATTACK_MIA ||
+                 c->attack_kind == FV_ATTACK_GAN_ACTIVE;
+    if (judged && strcmp(c->dataset, "synthetic") != 0 && c->train_size == 0)
+        return fv_config_key_error(c, e, "data", "train_size",
+                                   "0 (the whole split) leaves no held-out images for [attack] kind = %s (its oracle, "
+                                   "shadows and never-held originals use the training images beyond train_size): "
+                                   "set train_size below the split's size",
+                                   fv_config_attack_kind_name(c->attack_kind));
+    if (c->attack_kind == FV_ATTACK_DLG) {
+        /* the client's gradient is (global - upload) / lr only after one plain SGD step */
+        if (strcmp(c->model, "dlg_lenet") != 0)
+            return fv_config_key_error(c, e, "model", "name",
+                                       "'%s': [attack] kind = dlg models the sigmoid LeNet dlg_lenet", c->model);
+        if (c->optimizer != FV_OPT_SGD || c->momentum != 0 || c->weight_decay != 0 || c->prox_mu != 0)
+            return fv_config_key_error(c, e, "training", "optimizer",
+                                       "[attack] kind = dlg needs plain SGD (no momentum, weight_decay or prox_mu) "
+                                       "so that an update is one gradient step");
+        if (c->local_epochs != 1)
+            return fv_config_key_error(c, e, "training", "local_epochs",
+                                       "%d: [attack] kind = dlg needs one local step", c->local_epochs);
+    }
+    return 0;
+}

@@ -26,8 +26,9 @@
  *        fd_scale (1e-3)
  *   mia: shadows (8), epochs (5), lr (1e-3), batch (32), attacker_images (2000), queries (500)
  * The attack rules a federated run needs outside this folder live here too, so that the config
- * layer and the model constructor know no attack: the model's outputs under an attack
- * (fv_attack_model_classes) and the rounds an attack acts in (fv_attack_rounds).
+ * layer and the model constructor know no attack: what an attack needs of the rest of the config
+ * (fv_attack_check_config), the model's outputs under an attack (fv_attack_model_classes) and the
+ * rounds an attack acts in (fv_attack_rounds).
  * Not here: parsing [attack] (shared/fl/config.h), the attacks themselves.
  */
 #ifndef FV_ATTACK_API_H
@@ -69,6 +70,16 @@ typedef struct {
     const char *tag;          /* file-name prefix, e.g. "r5_c0" (NULL: the attack's name) */
     uint64_t seed;
 } fv_attack_request;
+
+/* What c's [attack] kind needs of the rest of c, checked after fv_config_check passed: gan, mia
+ * and gan_active judge with held-out images, so a named data set needs data.train_size below the
+ * split (0 takes it all); dlg recovers the gradient as (global - upload) / lr, so it needs the
+ * model dlg_lenet, plain SGD (no momentum, weight_decay or prox_mu) and one local epoch. Errors
+ * name the offending key where it was set, like every config error (fv_config_key_error).
+ * Enforced where a run is resolved (cli/fl_cli.c: fv_flcli_prepare, fv_flcli_reopen) and again
+ * by the coordinator's attacker (fv_attacker_new), before any worker joins; workers get the
+ * config from that coordinator and need not check it. Returns 0 (also for kind none) or -1. */
+FV_MUST_USE int fv_attack_check_config(const fv_config *c, fv_err *e);
 
 /* The outputs of the federation's model for data of data_classes classes under [attack] kind:
  * data_classes, plus one under gan_active (the attacker's "fake" class, the last output). */

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "attack_api.h"
 #include "vmix/vmix_key.h"
 
 int fv_flcli_take_sets(int *argc, char **argv, const char **sets, int *nsets, fv_err *e) {
@@ -77,7 +78,7 @@ int fv_flcli_prepare(const char *config_path, const char *const *sets, int nsets
         memcpy(cfg->name, b, l);
         cfg->name[l] = 0;
     }
-    if (fv_config_check(cfg, e) != 0) return -1;
+    if (fv_config_check(cfg, e) != 0 || fv_attack_check_config(cfg, e) != 0) return -1;
     int n = snprintf(dir, dir_cap, "%s/%s", cfg->out_dir, cfg->name);
     if (n < 0 || (size_t)n >= dir_cap) return fv_err_set(e, "results path %s/%s is too long", cfg->out_dir, cfg->name);
     if (exists(dir, "checkpoint.safetensors") || exists(dir, "metrics.jsonl") || exists(dir, "summary.json")) {
@@ -106,7 +107,8 @@ int fv_flcli_reopen(const char *dir, fv_config *cfg, char **text, fv_err *e) {
     fv_config_defaults(cfg);
     if (access(p, F_OK) != 0)
         return fv_err_set(e, "%s is not a fedvim results folder (no config.resolved.ini)", dir);
-    if (fv_config_load(cfg, p, e) != 0 || fv_config_check(cfg, e) != 0) return -1;
+    if (fv_config_load(cfg, p, e) != 0 || fv_config_check(cfg, e) != 0 || fv_attack_check_config(cfg, e) != 0)
+        return -1;
     *text = fv_config_write(cfg);
     /* the config must be exactly what ran: the checkpoint's hash is over this text */
     uint8_t *raw = NULL;

@@ -18,16 +18,18 @@
  * -1 with e set (missing value, too many). */
 FV_MUST_USE int fv_flcli_take_sets(int *argc, char **argv, const char **sets, int *nsets, fv_err *e);
 
-/* Resolve an experiment: defaults, the file at config_path, the overrides, checks; the results
- * folder is output.dir/output.name (name defaults to the file's base name without .ini). An
- * existing folder that holds results is refused unless overwrite (then its results are
+/* Resolve an experiment: defaults, the file at config_path, the overrides, checks (the config's,
+ * fv_config_check, and the attack's, fv_attack_check_config, before anything is written); the
+ * results folder is output.dir/output.name (name defaults to the file's base name without .ini).
+ * An existing folder that holds results is refused unless overwrite (then its results are
  * removed). Writes config.resolved.ini there. On success *text is the resolved INI (caller
  * frees). Returns 0 or -1 with e set. */
 FV_MUST_USE int fv_flcli_prepare(const char *config_path, const char *const *sets, int nsets, int overwrite,
                      fv_config *cfg, char *dir, size_t dir_cap, char **text, fv_err *e);
 
-/* Reopen a results folder to resume: its config.resolved.ini becomes cfg and *text. Returns 0, 1
- * when the run there already completed (summary.json exists; *text still set), -1 with e set. */
+/* Reopen a results folder to resume: its config.resolved.ini becomes cfg and *text, checked as
+ * fv_flcli_prepare checks a new one. Returns 0, 1 when the run there already completed
+ * (summary.json exists; *text still set), -1 with e set. */
 FV_MUST_USE int fv_flcli_reopen(const char *dir, fv_config *cfg, char **text, fv_err *e);
 
 /* The key set of a local run under dir/keys/ (mode 0700), created when missing and reused when

@@ -241,8 +241,10 @@ fv_attacker *fv_attacker_new(const fv_attacker_opts *o, fv_err *e) {
     FV_ASSERT(a->n_rounds >= 1); /* fv_config_check passed */
     a->upload = fv_malloc(sizeof(float) * a->n_params * 2);
     a->global = a->upload + a->n_params;
-    if (load_heldout(a, o, e) != 0 || check_victim(a, e) != 0 || fv_mkdirs(a->out_dir, e) != 0 ||
-        open_lines(a, o->resume, o->start_round, e) != 0) {
+    /* the attack's own rules, checked here too: a coordinator may be handed a config that no
+     * CLI resolved, and this runs before any worker joins */
+    if (fv_attack_check_config(&a->cfg, e) != 0 || load_heldout(a, o, e) != 0 || check_victim(a, e) != 0 ||
+        fv_mkdirs(a->out_dir, e) != 0 || open_lines(a, o->resume, o->start_round, e) != 0) {
         fv_attacker_destroy(&a);
         return NULL;
     }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "attack_api.h"
 #include "fl/config.h"
 #include "fl_harness.h"
 #include "fv_common.h"
@@ -145,6 +146,7 @@ void fh_expect_config_error(const char *base_ini, const char *extra, const char 
     fv_err e = {{0}};
     int rc = fv_config_parse(&c, "t.ini", text, strlen(text), &e);
     if (rc == 0) rc = fv_config_check(&c, &e);
+    if (rc == 0) rc = fv_attack_check_config(&c, &e); /* as every entry point that runs one */
     if (rc == 0) fail_msg("accepted: %s", extra);
     if (!strstr(e.msg, n1) || (n2 && !strstr(e.msg, n2)))
         fail_msg("for %s: message '%s' lacks '%s' / '%s'", extra, e.msg, n1, n2 ? n2 : "");

@@ -1,5 +1,6 @@
 /* test_config.c: the experiment config: defaults, parsing, every kind of error naming
- * file:line and the key, --set overrides, cross-key checks, the resolved text reading back
+ * file:line and the key, --set overrides, cross-key checks (and none of an attack's: those are
+ * attacks/attack_api.h's), the key-error formatter, the resolved text reading back
  * to the identical config, and choice keys tied to their C enums. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -131,6 +132,26 @@ static void test_check_cross_keys(void **state) {
     assert_non_null(strstr(e.msg, "worker_timeout"));
 }
 
+/* The config layer knows no attack: what a kind needs of other sections (dlg: its model, plain
+ * SGD, one epoch; gan: held-out images) is fv_attack_check_config's rule, not fv_config_check's.
+ * The key-error formatter it exports names where the key was set: file:line, --set, default. */
+static void test_key_error_and_no_attack_rules(void **state) {
+    (void)state;
+    fv_config c;
+    fv_err e = {{0}};
+    assert_int_equal(parse(&c, "[attack]\nkind = dlg\n[training]\nlocal_epochs = 3\nmomentum = 0.9\n", &e), 0);
+    assert_int_equal(fv_config_check(&c, &e), 0);
+    assert_int_equal(parse(&c, "[data]\ndataset = mnist\n[attack]\nkind = gan\n", &e), 0);
+    assert_int_equal(fv_config_check(&c, &e), 0);
+    assert_int_equal(fv_config_set(&c, "model.name=tiny", &e), 0);
+    assert_int_equal(fv_config_key_error(&c, &e, "data", "dataset", "bad %s %d", "x", 7), -1);
+    assert_string_equal(e.msg, "exp.ini:2: [data] dataset: bad x 7");
+    assert_int_equal(fv_config_key_error(&c, &e, "model", "name", "no"), -1);
+    assert_string_equal(e.msg, "--set: [model] name: no");
+    assert_int_equal(fv_config_key_error(&c, &e, "fl", "rounds", "no"), -1);
+    assert_string_equal(e.msg, "default: [fl] rounds: no");
+}
+
 /* Everything except the bookkeeping of where keys were set. */
 static int same_values(const fv_config *a, const fv_config *b) {
     return memcmp(a, b, offsetof(fv_config, origin_line)) == 0;
@@ -253,7 +274,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_valid),      cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_errors_name_line_and_key), cmocka_unit_test(test_set_override),
-        cmocka_unit_test(test_check_cross_keys),    cmocka_unit_test(test_resolved_roundtrip),
+        cmocka_unit_test(test_check_cross_keys),
+        cmocka_unit_test(test_key_error_and_no_attack_rules),    cmocka_unit_test(test_resolved_roundtrip),
         cmocka_unit_test(test_load_file),           cmocka_unit_test(test_choices_typed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

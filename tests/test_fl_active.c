@@ -165,8 +165,9 @@ static void test_config(void **state) {
     fv_config_defaults(&c);
     fv_err e = {{0}};
     assert_int_equal(fv_config_parse(&c, "m.ini", text, strlen(text), &e), 0);
-    assert_int_equal(fv_config_check(&c, &e), -1);
-    assert_non_null(strstr(e.msg, "[data] train_size"));
+    assert_int_equal(fv_config_check(&c, &e), 0); /* the attack's rule, not the config's */
+    assert_int_equal(fv_attack_check_config(&c, &e), -1);
+    assert_non_null(strstr(e.msg, "default: [data] train_size"));
     assert_non_null(strstr(e.msg, "gan_active"));
     /* empty rounds: every round, from the first; the section resolves and reads back */
     snprintf(text, sizeof text, "[attack]\nkind = gan_active\nclient = 1\ntarget = 3\n[fl]\nrounds = 4\n"
@@ -174,6 +175,7 @@ static void test_config(void **state) {
     fv_config_defaults(&c);
     assert_int_equal(fv_config_parse(&c, "g.ini", text, strlen(text), &e), 0);
     assert_int_equal(fv_config_check(&c, &e), 0);
+    assert_int_equal(fv_attack_check_config(&c, &e), 0);
     int rs[4];
     assert_int_equal(fv_config_round_list(&c, rs, 4), 0); /* the config lists none: the attack decides */
     assert_int_equal(fv_attack_rounds(&c, rs, 4), 4);

@@ -8,7 +8,8 @@
  *  - dlg on a client holding one image (dlg_lenet, plain SGD, one step): the iDLG label is right
  *    and the reconstruction is recorded in both files;
  *  - [attack] config errors (bad kind, client, rounds, target, dlg without its model, gan
- *    without held-out images) name file, line and key, and a client not sampled in an attacked
+ *    without held-out images) name file, line and key, the attack's own rules (held-out images,
+ *    dlg's model, plain SGD, one epoch) also through `fedvim run`, and a client not sampled in an attacked
  *    round stops the run before round 1 with a message naming [attack] client, and so does a
  *    bad [attack] settings value of any kind.
  * Kept small so it runs in seconds, under ASan too. */
@@ -171,14 +172,16 @@ static void test_config_errors(void **state) {
     fv_config_defaults(&c);
     fv_err e = {{0}};
     assert_int_equal(fv_config_parse(&c, "m.ini", text, strlen(text), &e), 0);
-    assert_int_equal(fv_config_check(&c, &e), -1);
-    assert_non_null(strstr(e.msg, "[data] train_size"));
+    assert_int_equal(fv_config_check(&c, &e), 0); /* the attack's rule, not the config's */
+    assert_int_equal(fv_attack_check_config(&c, &e), -1);
+    assert_non_null(strstr(e.msg, "default: [data] train_size"));
     /* a good section is accepted, resolves and reads back; without an attack it is not written */
     snprintf(text, sizeof text, "[fl]\nrounds = 9\n[attack]\nkind = mia\nrounds = 3, 9\nclient = 2\n"
                                 "settings = shadows=2,epochs=1\n[data]\ndataset = synthetic\n");
     fv_config_defaults(&c);
     assert_int_equal(fv_config_parse(&c, "g.ini", text, strlen(text), &e), 0);
     assert_int_equal(fv_config_check(&c, &e), 0);
+    assert_int_equal(fv_attack_check_config(&c, &e), 0);
     int rs[9];
     assert_int_equal(fv_attack_rounds(&c, rs, 9), 2);
     assert_true(rs[0] == 3 && rs[1] == 9);
@@ -279,6 +282,44 @@ static void test_settings_checked_before_round1(void **state) {
     }
 }
 
+/* Regression (the attack's rules moved out of the config layer into fv_attack_check_config):
+ * `fedvim run` still refuses each of them before anything runs, with the message naming
+ * file:line and the offending key as before. */
+static void test_attack_rules_refused_by_run(void **state) {
+    (void)state;
+    /* fh_run_exp writes base, a blank line, "[output]\ndir = ...", then extra: extra starts 4
+     * lines after base (line 6 after a base of 2 lines, line 11 after FH_SYNTH_INI's 7) */
+    struct {
+        const char *name, *base, *extra, *want1, *want2;
+    } cases[] = {
+        {"heldout_gan", "[data]\ndataset = mnist\n", "[attack]\nkind = gan\n[data]\ntrain_size = 0",
+         "heldout_gan.ini:9: [data] train_size", "no held-out images for [attack] kind = gan"},
+        {"heldout_mia", "[data]\ndataset = mnist\n", "[attack]\nkind = mia\n[data]\ntrain_size = 0",
+         "heldout_mia.ini:9: [data] train_size", "no held-out images for [attack] kind = mia"},
+        {"heldout_active", "[data]\ndataset = mnist\n", "[attack]\nkind = gan_active\n[data]\ntrain_size = 0",
+         "heldout_active.ini:9: [data] train_size", "no held-out images for [attack] kind = gan_active"},
+        {"dlg_model", FH_SYNTH_INI, "[model]\nname = lenet5\n[attack]\nkind = dlg",
+         "dlg_model.ini:12: [model] name", "'lenet5': [attack] kind = dlg models the sigmoid LeNet dlg_lenet"},
+        {"dlg_sgd", FH_SYNTH_INI, "[model]\nname = dlg_lenet\n[attack]\nkind = dlg\n[training]\nmomentum = 0.9",
+         "default: [training] optimizer", "[attack] kind = dlg needs plain SGD"},
+        {"dlg_epochs", FH_SYNTH_INI, "[model]\nname = dlg_lenet\n[attack]\nkind = dlg\n[training]\nlocal_epochs = 2",
+         "dlg_epochs.ini:16: [training] local_epochs", "2: [attack] kind = dlg needs one local step"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_not_equal(fh_run_exp(&H, cases[i].name, cases[i].base, cases[i].extra), 0);
+        char p[256];
+        fh_path(&H, p, sizeof p, "%s.out", cases[i].name);
+        char *t = fh_slurp(p);
+        assert_non_null(t);
+        if (!strstr(t, cases[i].want1) || !strstr(t, cases[i].want2))
+            fail_msg("%s: output lacks '%s' / '%s':\n%s", cases[i].name, cases[i].want1, cases[i].want2, t);
+        free(t);
+        /* refused while resolving: no results folder was made */
+        fh_path(&H, p, sizeof p, "results/%s", cases[i].name);
+        assert_int_not_equal(access(p, F_OK), 0);
+    }
+}
+
 static int setup(void **state) {
     (void)state;
     signal(SIGPIPE, SIG_IGN);
@@ -294,6 +335,7 @@ static int teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_attack_rules_refused_by_run),
         cmocka_unit_test(test_gan_in_run),
         cmocka_unit_test(test_dlg_in_run),
         cmocka_unit_test(test_unsampled_client),

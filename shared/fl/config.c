@@ -173,11 +173,12 @@ static const key_def SCHEMA[] = {
 
     {"attack", "kind", T_ENUM, OFF(attack_kind), "none", 0, 0, ATTACK_KINDS, NULL,
      "the honest-but-curious server attacks one client's uploaded model (docs/attacks.md): gan "
-     "(passive GAN, the upload as discriminator), dlg (gradient inversion; needs model "
-     "dlg_lenet and one plain SGD step per round), mia (membership inference); gan_active: "
-     "client is the attacker, a participant that trains a GAN against the global model and adds "
-     "its samples, labelled with an extra fake class (the model gets classes + 1 outputs), to its "
-     "local data; figures go to attacks.jsonl and the round's metrics line, grids to attacks/"},
+     "(passive GAN, the upload as discriminator), dlg (gradient inversion), mia (membership "
+     "inference); gan_active: client is the attacker, a participant that trains a GAN against the "
+     "global model and adds its samples, labelled with an extra fake class (the model gets classes "
+     "+ 1 outputs), to its local data; figures go to attacks.jsonl and the round's metrics line, "
+     "grids to attacks/. What a kind needs of the other sections (held-out images; dlg: its model "
+     "and plain SGD) is the attack's rule: fv_attack_check_config in attacks/attack_api.h"},
     {"attack", "rounds", T_STRING, OFF(attack_rounds), "", 0, 0, NULL, NULL,
      "rounds to attack, ascending, e.g. 3,8 (empty: the last round; gan_active: every round); each "
      "must sample the client"},
@@ -187,7 +188,7 @@ static const key_def SCHEMA[] = {
      "gan, gan_active: the class the generator aims at (gan: the victim must hold images of it)"},
     {"attack", "settings", T_STRING, OFF(attack_settings), "", 0, 0, NULL, NULL,
      "key=value,... passed to the attack (attacks/attack_api.h lists the keys; dlg's lr defaults "
-     "to training.lr). gan and mia judge with training images beyond data.train_size (held out)"},
+     "to training.lr)"},
 
     {"dp", "enabled", T_BOOL, OFF(dp), "false", 0, 0, NULL, NULL,
      "DP-FedAvg (McMahan et al. 2018): the server clips each sampled client's update delta over "
@@ -463,15 +464,15 @@ static void origin(const fv_config *c, int k, char *out, size_t cap) {
     else snprintf(out, cap, "default");
 }
 
-static int key_err(const fv_config *c, fv_err *e, const char *section, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int key_err(const fv_config *c, fv_err *e, const char *section, const char *key, const char *fmt, ...) {
+int fv_config_key_error(const fv_config *c, fv_err *e, const char *section, const char *key, const char *fmt, ...) {
     char msg[FV_ERR_MAX], where[FV_CFG_STR + 32];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    origin(c, find_key(section, key), where, sizeof where);
+    int k = find_key(section, key);
+    FV_ASSERT(k >= 0); /* a key outside the schema is the caller's mistake */
+    origin(c, k, where, sizeof where);
     return fv_err_set(e, "%s: [%s] %s: %s", where, section, key, msg);
 }
 
@@ -527,43 +528,22 @@ static int check_attack(const fv_config *c, fv_err *e) {
     int *rs = fv_malloc(sizeof(int) * (size_t)c->rounds);
     int n = round_list(c, rs, c->rounds, why, sizeof why);
     free(rs);
-    if (n < 0) return key_err(c, e, "attack", "rounds", "%s", why);
+    if (n < 0) return fv_config_key_error(c, e, "attack", "rounds", "%s", why);
     if (c->attack_client >= c->clients)
-        return key_err(c, e, "attack", "client", "%d is not a client id (fl.clients = %d: ids 0..%d)",
-                       c->attack_client, c->clients, c->clients - 1);
+        return fv_config_key_error(c, e, "attack", "client", "%d is not a client id (fl.clients = %d: ids 0..%d)",
+                                   c->attack_client, c->clients, c->clients - 1);
     if (strcmp(c->dataset, "synthetic") == 0 && c->attack_target >= c->synthetic_classes)
-        return key_err(c, e, "attack", "target", "class %d, but the synthetic set has %d classes", c->attack_target,
-                       c->synthetic_classes);
-    int judged = c->attack_kind == FV_ATTACK_GAN || c->attack_kind == FV_ATTACK_MIA ||
-                 c->attack_kind == FV_ATTACK_GAN_ACTIVE;
-    if (judged && strcmp(c->dataset, "synthetic") != 0 && c->train_size == 0)
-        return key_err(c, e, "data", "train_size",
-                       "0 (the whole split) leaves no held-out images for [attack] kind = %s (its oracle, "
-                       "shadows and never-held originals use the training images beyond train_size): set "
-                       "train_size below the split's size",
-                       fv_config_attack_kind_name(c->attack_kind));
-    if (c->attack_kind == FV_ATTACK_DLG) {
-        /* the client's gradient is (global - upload) / lr only after one plain SGD step */
-        if (strcmp(c->model, "dlg_lenet") != 0)
-            return key_err(c, e, "model", "name", "'%s': [attack] kind = dlg models the sigmoid LeNet dlg_lenet",
-                           c->model);
-        if (c->optimizer != FV_OPT_SGD || c->momentum != 0 || c->weight_decay != 0 || c->prox_mu != 0)
-            return key_err(c, e, "training", "optimizer",
-                           "[attack] kind = dlg needs plain SGD (no momentum, weight_decay or prox_mu) so that "
-                           "an update is one gradient step");
-        if (c->local_epochs != 1)
-            return key_err(c, e, "training", "local_epochs", "%d: [attack] kind = dlg needs one local step",
-                           c->local_epochs);
-    }
+        return fv_config_key_error(c, e, "attack", "target", "class %d, but the synthetic set has %d classes",
+                                   c->attack_target, c->synthetic_classes);
     return 0;
 }
 
 int fv_config_check(const fv_config *c, fv_err *e) {
     int m = fv_config_clients_per_round(c);
     if (c->min_clients > m)
-        return key_err(c, e, "fl", "min_clients",
-                       "%d is more than the %d clients sampled per round (clients %d x fraction %g)",
-                       c->min_clients, m, c->clients, c->fraction);
+        return fv_config_key_error(c, e, "fl", "min_clients",
+                                   "%d is more than the %d clients sampled per round (clients %d x fraction %g)",
+                                   c->min_clients, m, c->clients, c->fraction);
     const char *const *names = fv_model_names();
     int found = 0;
     for (int i = 0; names[i]; i++) found |= strcmp(names[i], c->model) == 0;
@@ -573,27 +553,28 @@ int fv_config_check(const fv_config *c, fv_err *e) {
             strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
             strncat(list, names[i], sizeof list - strlen(list) - 1);
         }
-        return key_err(c, e, "model", "name", "unknown model '%s' (known: %s)", c->model, list);
+        return fv_config_key_error(c, e, "model", "name", "unknown model '%s' (known: %s)", c->model, list);
     }
     if (strcmp(c->dataset, "synthetic") == 0) {
         int ch, h, w;
         if (fv_config_synthetic_shape(c->synthetic_shape, &ch, &h, &w) != 0)
-            return key_err(c, e, "data", "synthetic_shape",
-                           "'%s' is not CxHxW with 1 <= C <= 4 and sides 1..1024", c->synthetic_shape);
+            return fv_config_key_error(c, e, "data", "synthetic_shape",
+                                       "'%s' is not CxHxW with 1 <= C <= 4 and sides 1..1024", c->synthetic_shape);
     }
     if (c->partition == FV_PART_SHARDS && c->shards_per_client < 1)
-        return key_err(c, e, "partition", "shards_per_client", "must be at least 1");
+        return fv_config_key_error(c, e, "partition", "shards_per_client", "must be at least 1");
     if (c->heartbeat * 2 >= c->worker_timeout)
-        return key_err(c, e, "fl", "worker_timeout",
-                       "%g s must exceed twice the heartbeat interval (%g s)", c->worker_timeout, c->heartbeat);
+        return fv_config_key_error(c, e, "fl", "worker_timeout",
+                                   "%g s must exceed twice the heartbeat interval (%g s)", c->worker_timeout,
+                                   c->heartbeat);
     if (c->opt_state == FV_OPTSTATE_KEEP && c->optimizer == FV_OPT_SGD && c->momentum == 0)
-        return key_err(c, e, "training", "opt_state",
-                       "keep has nothing to keep: SGD without momentum has no state (set "
-                       "training.momentum or opt_state = reset)");
+        return fv_config_key_error(c, e, "training", "opt_state",
+                                   "keep has nothing to keep: SGD without momentum has no state (set "
+                                   "training.momentum or opt_state = reset)");
     for (const char *p = c->name; *p; p++)
         if (*p == '/' || (p == c->name && *p == '.'))
-            return key_err(c, e, "output", "name", "'%s' must be a plain folder name (no '/', no leading '.')",
-                           c->name);
+            return fv_config_key_error(c, e, "output", "name",
+                                       "'%s' must be a plain folder name (no '/', no leading '.')", c->name);
     return check_attack(c, e);
 }
 

@@ -10,7 +10,8 @@
  * The resolved text (fv_config_write) lists every key of the schema with its value, so it can
  * be read back to the identical fv_config (numbers are written in their shortest exact form).
  * The coordinator sends it to each worker, which parses it with this same module.
- * Not here: what the keys do (coordinator/, worker/, cli/).
+ * Not here: what the keys do (coordinator/, worker/, cli/), nor what an [attack] kind needs of
+ * the other sections (the attack's rule: fv_attack_check_config in attacks/attack_api.h).
  */
 #ifndef FV_CONFIG_H
 #define FV_CONFIG_H
@@ -103,8 +104,17 @@ FV_MUST_USE int fv_config_parse(fv_config *c, const char *name, const char *text
 FV_MUST_USE int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
 
 /* Check the keys together (min_clients <= clients * fraction, known model, Dirichlet alpha
- * given only with dirichlet...). Errors name the keys involved and where they were set. */
+ * given only with dirichlet, [attack] rounds/client/target within fl.rounds, fl.clients and the
+ * synthetic classes...). Errors name the keys involved and where they were set. An entry point
+ * that runs an attack checks fv_attack_check_config (attacks/attack_api.h) as well. */
 FV_MUST_USE int fv_config_check(const fv_config *c, fv_err *e);
+
+/* Set e to a problem with [section] key of c, in the style of every config error: where the key
+ * was set ("exp.ini:12", "--set" or "default"), "[section] key: ", then fmt's text. For checks
+ * outside this module that tie keys together. Returns -1 (as fv_err_set, for `return
+ * fv_config_key_error(...)`); a key outside the schema is a programmer error (aborts). */
+int fv_config_key_error(const fv_config *c, fv_err *e, const char *section, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* The resolved config as INI text (every key; caller frees). The [attack] section is written
  * only when attack.kind is not none, so a run without an attack resolves to the same text (and
