@@ -19,9 +19,10 @@
  *     SENS_SEEDS seeds). Fixed: GRAD_TOL_SHALLOW 1e-4 for LeNet-5 and input_readers
  *     (test_cuda_net.c's bound for LeNet-5-sized gradients; there S is below 1e-6, so the fixed
  *     tolerance decides), GRAD_TOL_DEEP 1e-3 for ResNet-20, where S decides: measured on the
- *     CPU, a one-ulp start moves its own dx by 1.1e-2 and its parameter gradients by up to 1.8e-2
- *     (ReLU inputs within rounding of zero flip in an untrained net with batch norm), so dx
- *     passes within about 3.2e-2; a wrong gradient (a missing or doubled path) is off by O(1).
+ *     CPU (Release build), a one-ulp start moves its own dx by 1.1e-2 and its parameter gradients
+ *     by up to 1.8e-2 (ReLU inputs within rounding of zero flip in an untrained net with batch
+ *     norm; a Debug build's other summation orders gave 3.0e-2 for dx), so dx passes within about
+ *     3.2e-2; a wrong gradient (a missing or doubled path) is off by O(1).
  *     LOSS_TOL_GRAD 1e-5 relative for the loss. Every error is printed with its S and tolerance.
  *     A second call on the device must give the same bits (node 0's gradient is zeroed before
  *     each backward, not accumulated across calls). The GPU trainer's max_batch is the batch on
