@@ -23,6 +23,10 @@
  * ~30 (LeNet-5) or ~200 (ResNet-20). The graph is keyed by what it bakes in: batch size, optimizer
  * configuration, FedProx mu, and the shard and order buffers' addresses; when it must be captured
  * anew, the epoch's first full batch runs uncaptured and the capture follows it.
+ * Input gradients (fv_cuda_net_input_grad) run the same forward and backward uncaptured, with
+ * backward's want_dx set: the ops reading node 0 then accumulate into node 0's output gradient
+ * (allocated and zeroed with the others); training steps keep it off, so their kernels, and the
+ * captured graph, are unchanged.
  * Not here: kernels (cuda_layers.h and the per-op .cu files), the CPU graph (net.c).
  */
 #include <math.h>
@@ -501,16 +505,18 @@ static void forward(fv_cuda_net *cn, int n, int train) {
     }
 }
 
-/* Expects the output gradients zeroed and d loss / d output in the last node's dout. The input
- * node's gradient is never needed (no want_input_grad on the device). */
-static void backward(fv_cuda_net *cn, int n, int train) {
+/* Expects the output gradients zeroed and d loss / d output in the last node's dout. want_dx != 0
+ * also accumulates d loss / d input into dout[0] (net.c's want_input_grad: the ops reading node 0
+ * get it as their input gradient); 0, as in every training step, skips it (the captured graph's
+ * kernels: the ops reading node 0 compute no data gradient). */
+static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
     const fv_cuda_ctx *x = cn->x;
     float *p = cn->params, *g = cn->grads;
     for (int i = cn->n_nodes - 1; i >= 1; i--) {
         const fv_node *nd = &cn->nodes[i];
         const float *in = cn->out[nd->in0];
         const float *dout = cn->dout[i];
-        float *din = nd->in0 == 0 ? NULL : cn->dout[nd->in0];
+        float *din = nd->in0 == 0 && !want_dx ? NULL : cn->dout[nd->in0];
         const size_t isz = (size_t)n * fv_shape_size(nd->ishape);
         const int C = nd->ishape.c, H = nd->ishape.h, W = nd->ishape.w;
         switch (nd->op) {
@@ -566,7 +572,8 @@ static void backward(fv_cuda_net *cn, int n, int train) {
         case FV_OP_FLATTEN:
             break; /* its gradient is its input's: consumers accumulated there */
         case FV_OP_ADD:
-            fv_cuda_add_backward(x, din, nd->in1 == 0 ? NULL : cn->dout[nd->in1], dout, isz);
+            fv_cuda_add_backward(x, din, nd->in1 == 0 && !want_dx ? NULL : cn->dout[nd->in1], dout,
+                                 isz);
             break;
         case FV_OP_UPSAMPLE:
             fv_cuda_upsample_backward(x, din, dout, n, C, H, W, nd->k);
@@ -590,16 +597,18 @@ static void zero_douts(fv_cuda_net *cn, int n) {
                            (size_t)n * fv_shape_size(cn->nodes[i].oshape) * sizeof(float));
 }
 
-/* Zero the gradients, then the loss of the forward's logits against cn->labels: d loss / d logits
- * into the last node's gradient, row losses and hits added to (acc_loss, acc_hits). */
-static void loss_and_backward(fv_cuda_net *cn, int n, double *acc_loss, long long *acc_hits) {
+/* Zero the gradients (node 0's output gradient included), then the loss of the forward's logits
+ * against cn->labels: d loss / d logits into the last node's gradient, row losses and hits added
+ * to (acc_loss, acc_hits), then backward (want_dx: backward's). */
+static void loss_and_backward(fv_cuda_net *cn, int n, double *acc_loss, long long *acc_hits,
+                              int want_dx) {
     const fv_cuda_ctx *x = cn->x;
     const int last = cn->n_nodes - 1;
     fv_cuda_memset(x, cn->grads, 0, cn->n_train * sizeof(float));
     zero_douts(cn, n);
     fv_cuda_softmax_xent(x, cn->dout[last], cn->row_loss, cn->row_hit, acc_loss, acc_hits,
                          cn->out[last], cn->labels, n, cn->K);
-    backward(cn, n, 1);
+    backward(cn, n, 1, want_dx);
 }
 
 /* One training step of b samples from shard s at the device cursor. Capturable. */
@@ -609,7 +618,7 @@ static void train_step(fv_cuda_net *cn, const fv_cuda_shard *s, int b, int prox,
     fv_cuda_gather_batch(x, cn->out[0], cn->labels, s->images, s->labels, cn->order, &m->cursor, 0,
                          cn->lut, b, cn->input.c, cn->input.h * cn->input.w);
     forward(cn, b, 1);
-    loss_and_backward(cn, b, &m->train_loss, &m->train_hits);
+    loss_and_backward(cn, b, &m->train_loss, &m->train_hits, 0);
     if (prox) fv_cuda_prox_grad(x, cn->grads, cn->params, cn->prox_ref, prox_mu, cn->n_train);
     fv_cuda_opt_step(x, cn->params, cn->opt_state, cn->grads, &m->ost, &cn->opt, cn->n_train);
     fv_cuda_advance(x, &m->cursor, b, &m->drop[1]);
@@ -774,25 +783,42 @@ fv_eval_stats fv_cuda_evaluate(fv_cuda_net *cn, const fv_cuda_shard *s, int batc
     return st;
 }
 
-void fv_cuda_net_grad(fv_cuda_net *cn, const float *xh, const int *labels, int n, float *loss,
-                      float *logits, float *grads) {
+/* fv_cuda_net_grad and fv_cuda_net_input_grad: upload x and labels, one training-mode forward,
+ * loss and backward (want_dx: backward's), advance the dropout counter as a training step does,
+ * download what was asked for. */
+static void grad_run(fv_cuda_net *cn, const float *xh, const int *labels, int n, int want_dx,
+                     float *dx, float *loss, float *logits, float *grads) {
     FV_ASSERT(n >= 1 && n <= cn->cap);
+    FV_ASSERT(!want_dx == !dx);
     for (int i = 0; i < n; i++) FV_ASSERT(labels[i] >= 0 && labels[i] < cn->K);
     use_device(cn);
     const fv_cuda_ctx *x = cn->x;
     dev_misc *m = cn->misc;
-    fv_cuda_upload(x, cn->out[0], xh, (size_t)n * fv_shape_size(cn->input) * sizeof(float));
+    const size_t in_floats = (size_t)n * fv_shape_size(cn->input);
+    fv_cuda_upload(x, cn->out[0], xh, in_floats * sizeof(float));
     fv_cuda_upload(x, cn->labels, labels, (size_t)n * sizeof(int32_t));
     fv_cuda_memset(x, &m->tmp_loss, 0, sizeof m->tmp_loss);
     forward(cn, n, 1);
-    loss_and_backward(cn, n, &m->tmp_loss, NULL);
+    loss_and_backward(cn, n, &m->tmp_loss, NULL, want_dx);
     fv_cuda_advance(x, &m->cursor, 0, &m->drop[1]);
     const int last = cn->n_nodes - 1;
+    if (dx) fv_cuda_download(x, dx, cn->dout[0], in_floats * sizeof(float));
     if (logits) fv_cuda_download(x, logits, cn->out[last], (size_t)n * cn->K * sizeof(float));
     if (grads) fv_cuda_download(x, grads, cn->grads, cn->n_train * sizeof(float));
     double l = 0.0;
     fv_cuda_download(x, &l, &m->tmp_loss, sizeof l);
     if (loss) *loss = (float)(l / n);
+}
+
+void fv_cuda_net_grad(fv_cuda_net *cn, const float *xh, const int *labels, int n, float *loss,
+                      float *logits, float *grads) {
+    grad_run(cn, xh, labels, n, 0, NULL, loss, logits, grads);
+}
+
+void fv_cuda_net_input_grad(fv_cuda_net *cn, const float *xh, const int *labels, int n, float *dx,
+                            float *loss, float *grads) {
+    FV_ASSERT(dx);
+    grad_run(cn, xh, labels, n, 1, dx, loss, NULL, grads);
 }
 
 /* ---- shards ---- */

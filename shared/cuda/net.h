@@ -35,8 +35,9 @@
  * (NULL / -1 with e set); CUDA failures after that abort with file:line, like allocation failures.
  * In a build without CUDA (cuda_none.c) every constructor fails with "this build has no CUDA
  * backend".
- * Not here: the kernels (cuda_layers.h), input gradients (net.h's want_input_grad: attacks that
- * need them run on the CPU), per-example statistics, multi-GPU data parallelism.
+ * Input gradients (d loss / d input images, for gradient-inversion attacks): fv_cuda_net_input_grad,
+ * outside the training step (its captured graph computes none).
+ * Not here: the kernels (cuda_layers.h), per-example statistics, multi-GPU data parallelism.
  */
 #ifndef FV_CUDA_NET_H
 #define FV_CUDA_NET_H
@@ -165,6 +166,18 @@ fv_eval_stats fv_cuda_evaluate(fv_cuda_net *cn, const fv_cuda_shard *s, int batc
  * (fv_net_forward, fv_softmax_xent, fv_net_backward). Blocking. */
 void fv_cuda_net_grad(fv_cuda_net *cn, const float *x, const int *labels, int n, float *loss,
                       float *logits, float *grads);
+
+/* fv_cuda_net_grad's step (the same training-mode forward: batch statistics, batch-norm running
+ * statistics updated, dropout drawn from the device generator, whose counter advances as after a
+ * training step; no optimizer step), with the gradient of the mean loss with respect to the
+ * inputs as well: dx[n, input] (host, not NULL) = d loss / d x, for x[n, input] (already
+ * normalised floats) and labels[n] in [0, outputs), 1 <= n <= max_batch (aborts otherwise, like
+ * fv_cuda_net_grad). *loss (may be NULL) the mean loss, grads (may be NULL) d loss / d params
+ * [n_train]. The semantics of the CPU's fv_net_forward(train 1) + fv_softmax_xent +
+ * fv_net_backward with want_input_grad set; the values differ from it by rounding only. Leaves
+ * the training state (optimizer, captured graph) untouched. Blocking. */
+void fv_cuda_net_input_grad(fv_cuda_net *cn, const float *x, const int *labels, int n, float *dx,
+                            float *loss, float *grads);
 
 #ifdef __cplusplus
 }

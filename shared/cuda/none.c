@@ -60,3 +60,7 @@ void fv_cuda_net_grad(fv_cuda_net *cn, const float *x, const int *labels, int n,
                       float *logits, float *grads) {
     FV_DIE(NO_CUDA);
 }
+void fv_cuda_net_input_grad(fv_cuda_net *cn, const float *x, const int *labels, int n, float *dx,
+                            float *loss, float *grads) {
+    FV_DIE(NO_CUDA);
+}

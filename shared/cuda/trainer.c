@@ -5,7 +5,8 @@
  * cfg.eager is set), fv_cuda_evaluate, one parameter download per get_params.
  * Built in every configuration: without the CUDA backend, cuda/none.c's fv_cuda_net_new refuses
  * and so does fv_trainer_cuda_open.
- * Not here: input gradients (cuda/net.h computes none; fv_trainer_input_grad says so), kernels.
+ * Input gradients: fv_cuda_net_input_grad (outside the captured training step).
+ * Not here: kernels.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,6 @@
 
 typedef struct {
     fv_cuda_net *cn;
-    int device;
     fv_norm norm;
 } cuda_impl;
 
@@ -80,10 +80,9 @@ static fv_eval_stats cu_evaluate(void *p, const void *s, int batch) {
 
 static int cu_input_grad(void *p, const float *x, const int *labels, int n, float *dx, float *loss,
                          float *grads, fv_err *e) {
-    (void)x, (void)labels, (void)n, (void)dx, (void)loss, (void)grads;
-    return fv_err_set(e, "input gradients are not available on cuda:%d: the CUDA backend computes no gradient "
-                         "with respect to its inputs (cuda/net.h); run this on the CPU (--device cpu)",
-                      ((cuda_impl *)p)->device);
+    (void)e; /* nothing a user can cause fails here: the front checked n and the labels */
+    fv_cuda_net_input_grad(((cuda_impl *)p)->cn, x, labels, n, dx, loss, grads);
+    return 0;
 }
 
 static const fv_trainer_backend CUDA = {
@@ -113,7 +112,6 @@ int fv_trainer_cuda_open(fv_net *net, const fv_trainer_cfg *cfg, const fv_traine
     fv_cuda_net_set_graphs(cn, !cfg->eager);
     cuda_impl *c = fv_calloc(1, sizeof *c);
     c->cn = cn;
-    c->device = cfg->device;
     c->norm = cfg->norm;
     *ops = &CUDA;
     *impl = c;

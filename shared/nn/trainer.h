@@ -19,8 +19,7 @@
  * shards and one parameter download per get_params; it differs from the CPU by rounding only
  * (cuda/net.h, "Numerics"), and sees the same batches for the same rng state.
  * Errors: what a user can cause (no such device, device memory short, a bad optimizer
- * configuration, input gradients asked of a backend without them) returns NULL / -1 with an
- * fv_err; misuse (a batch above max_batch, a shard of another trainer) aborts.
+ * configuration) returns NULL / -1 with an fv_err; misuse (a batch above max_batch, a shard of another trainer) aborts.
  * Not here: the layer kernels (layers.h, cuda/layers.h), the device twin itself (cuda/net.h),
  * federated logic (worker/), per-example statistics and profiling (CPU only: train.h, net.h).
  */
@@ -128,8 +127,10 @@ fv_eval_stats fv_trainer_evaluate(fv_trainer *t, const fv_trainer_shard *s, int 
  * statistics are updated and dropout draws from the trainer's stream, as in a training step).
  * Outputs: dx[n, input] = d loss / d x; *loss (may be NULL) the mean loss; grads (may be NULL)
  * n_train floats, d loss / d params. For gradient-inversion attacks, on whichever device the
- * trainer runs. Returns 0, or -1 with e set when the backend cannot compute input gradients
- * (the CUDA backend: cuda/net.h has no input gradients). */
+ * trainer runs: the CPU (net.h's want_input_grad) or CUDA (fv_cuda_net_input_grad, outside the
+ * captured training step; the values differ from the CPU's by rounding only, and dropout masks
+ * differ as in training). Both backends compute them, so today it returns 0; -1 with e set is
+ * kept for a backend that cannot. */
 FV_MUST_USE int fv_trainer_input_grad(fv_trainer *t, const float *x, const int *labels, int n, float *dx,
                                       float *loss, float *grads, fv_err *e);
 
