@@ -8,8 +8,8 @@
  *    for the same (seed, round) and differs for another round or seed;
  *  - the robust rules on hand-made updates with hand-computed results: coordinate-wise median (odd
  *    and even counts), trimmed mean, Krum and Multi-Krum (scores, ties broken by slot), norm
- *    clipping; an outlier update of huge finite values (3.4e38) that median, trimmed mean, Krum
- *    and clip keep out and FedAvg does not; batch-norm buffers as documented; a round with fewer
+ *    clipping and centred clipping; an outlier update of huge finite values (3.4e38) that median, trimmed mean, Krum
+ *    and the clips keep out and FedAvg does not; batch-norm buffers as documented; a round with fewer
  *    updates than the rule needs keeps the global model; every rule bitwise independent of the
  *    arrival order;
  *  - the rule an experiment's config selects. */
@@ -374,6 +374,35 @@ static void test_clip_hand(void **state) {
     fv_agg_destroy(&a);
 }
 
+/* centered_clip, clip_norm 1, on 1 trainable coordinate (global 0) and 1 buffer: deltas 0, 1, 2 and
+ * an outlier 3.4e38 (k = 4, uniform weights whatever the sample counts). The centre v:
+ *   v0 = 0:     deviations 0, 1, 2 -> 1, H -> 1:            v1 = 3/4
+ *   v1 = 0.75:  -0.75, 0.25, 1.25 -> 1, H -> 1 (sum 1.5):   v2 = 0.75 + 1.5/4 = 1.125
+ *   v2 = 1.125: -1.125 -> -1, -0.125, 0.875, H -> 1 (0.75): v3 = 1.125 + 0.75/4 = 1.3125
+ * (all exact in binary); the buffer is the median of (10, 20, 30, H) = 25. */
+static void test_centered_clip_hand(void **state) {
+    (void)state;
+    _Static_assert(FV_AGG_CCLIP_ITERS == 3, "the hand computation below runs 3 iterations");
+    float g[2] = {0, 0};
+    const float x[4][2] = {{0, 10}, {1, 20}, {2, 30}, {HUGE_F, HUGE_F}};
+    fv_agg_rule rule = robust_rule(FV_AGGREGATOR_CENTERED_CLIP, 1);
+    fv_agg *a = fv_agg_new(2, &rule);
+    float out[2];
+    fv_agg_begin(a, 4, 1, g);
+    for (int s = 3; s >= 0; s--) fv_agg_put(a, s, x[s], s == 3 ? 1e9 : 1);
+    assert_int_equal(fv_agg_end(a, out), 4);
+    assert_true(out[0] == 1.3125f && out[1] == 25);
+    /* the same round with a global of 1: every delta 1 less, so the model is 1 + v over deltas
+     * -1, 0, 1, H: v1 = (-1 + 0 + 1 + 1) / 4 = 0.25; devs -1.25 -> -1, -0.25, 0.75, 1: v2 = 0.375;
+     * devs -1.375 -> -1, -0.375, 0.625, 1: v3 = 0.375 + 0.25 / 4 = 0.4375 */
+    g[0] = 1;
+    fv_agg_begin(a, 4, 2, g);
+    for (int s = 0; s < 4; s++) fv_agg_put(a, s, x[s], 1);
+    assert_int_equal(fv_agg_end(a, g), 4);
+    assert_true(g[0] == 1.4375f && g[1] == 25);
+    fv_agg_destroy(&a);
+}
+
 /* Fewer arrived updates than the rule needs: the global model is kept (written to out), the slots
  * put are still returned, fv_agg_held says so; enough in the next round applies again. */
 static void test_robust_too_few(void **state) {
@@ -393,6 +422,7 @@ static void test_robust_too_few(void **state) {
         {FV_AGGREGATOR_TRIMMED_MEAN, 5, 0},
         {FV_AGGREGATOR_MEDIAN, 1, 0},
         {FV_AGGREGATOR_CLIP, 1, 0},
+        {FV_AGGREGATOR_CENTERED_CLIP, 1, 0},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         fv_agg_rule rule = robust_rule(cases[c].kind, 1);
@@ -425,7 +455,7 @@ static void test_robust_any_order(void **state) {
     for (int s = 0; s < ORD_M; s++)
         for (int i = 0; i < ORD_N; i++) x[s][i] = g[i] + (float)fv_rng_normal(&r) * (float)(s + 1);
     const fv_aggregator kinds[] = {FV_AGGREGATOR_MEDIAN, FV_AGGREGATOR_TRIMMED_MEAN, FV_AGGREGATOR_KRUM,
-                                   FV_AGGREGATOR_MULTIKRUM, FV_AGGREGATOR_CLIP};
+                                   FV_AGGREGATOR_MULTIKRUM, FV_AGGREGATOR_CLIP, FV_AGGREGATOR_CENTERED_CLIP};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         fv_agg_rule rule = robust_rule(kinds[k], 200);
         check_any_order(&rule, x, w, g, NULL);
@@ -459,7 +489,8 @@ int main(void) {
         cmocka_unit_test(test_dp_hand),     cmocka_unit_test(test_dp_bound),
         cmocka_unit_test(test_dp_noise),    cmocka_unit_test(test_median_hand),
         cmocka_unit_test(test_trimmed_mean_hand), cmocka_unit_test(test_krum_hand),
-        cmocka_unit_test(test_clip_hand),   cmocka_unit_test(test_robust_too_few),
+        cmocka_unit_test(test_clip_hand),   cmocka_unit_test(test_centered_clip_hand),
+        cmocka_unit_test(test_robust_too_few),
         cmocka_unit_test(test_robust_any_order), cmocka_unit_test(test_rule_from_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

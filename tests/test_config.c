@@ -294,9 +294,10 @@ static void expect_check_ok(const char *text) {
  * text (the keys only for a robust rule, so a FedAvg run resolves as before they existed). */
 static void test_aggregator_keys(void **state) {
     (void)state;
-    const char *words[] = {"fedavg", "median", "trimmed_mean", "krum", "multikrum", "clip"};
-    const fv_aggregator kinds[] = {FV_AGGREGATOR_FEDAVG, FV_AGGREGATOR_MEDIAN, FV_AGGREGATOR_TRIMMED_MEAN,
-                                   FV_AGGREGATOR_KRUM, FV_AGGREGATOR_MULTIKRUM, FV_AGGREGATOR_CLIP};
+    const char *words[] = {"fedavg", "median", "trimmed_mean", "krum", "multikrum", "clip", "centered_clip"};
+    const fv_aggregator kinds[] = {FV_AGGREGATOR_FEDAVG,    FV_AGGREGATOR_MEDIAN, FV_AGGREGATOR_TRIMMED_MEAN,
+                                   FV_AGGREGATOR_KRUM,      FV_AGGREGATOR_MULTIKRUM, FV_AGGREGATOR_CLIP,
+                                   FV_AGGREGATOR_CENTERED_CLIP};
     fv_config c, back;
     fv_err e = {{0}};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
@@ -326,7 +327,7 @@ static void test_aggregator_keys(void **state) {
     free(w);
     /* ranges and words */
     expect_error("[fl]\naggregator = bulyan\n", "exp.ini:2: [fl] aggregator",
-                 "not one of fedavg|median|trimmed_mean|krum|multikrum|clip");
+                 "not one of fedavg|median|trimmed_mean|krum|multikrum|clip|centered_clip");
     expect_error("[fl]\ntrim_fraction = 0.6\n", "[fl] trim_fraction", "out of range [0, 0.5]");
     expect_error("[fl]\nclip_norm = 0\n", "[fl] clip_norm", "out of range");
     expect_error("[fl]\nkrum_f = -1\n", "[fl] krum_f", "out of range");
@@ -359,7 +360,7 @@ static void test_aggregator_keys(void **state) {
     assert_non_null(f);
     fv_config_print_schema(f);
     fclose(f);
-    const char *want[] = {"one of fedavg|median|trimmed_mean|krum|multikrum|clip", "trim_fraction", "krum_f",
+    const char *want[] = {"one of fedavg|median|trimmed_mean|krum|multikrum|clip|centered_clip", "trim_fraction", "krum_f",
                           "multikrum_m", "clip_norm"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(buf, want[i])) fail_msg("--help-config lacks '%s'", want[i]);

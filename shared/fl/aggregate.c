@@ -51,7 +51,7 @@ fv_agg *fv_agg_new(size_t n, const fv_agg_rule *rule) {
     FV_ASSERT(rule->kind != FV_AGGREGATOR_TRIMMED_MEAN || (rule->trim >= 0 && rule->trim <= 0.5));
     FV_ASSERT((rule->kind != FV_AGGREGATOR_KRUM && rule->kind != FV_AGGREGATOR_MULTIKRUM) || rule->krum_f >= 0);
     FV_ASSERT(rule->kind != FV_AGGREGATOR_MULTIKRUM || rule->multikrum_m >= 1);
-    FV_ASSERT(rule->kind != FV_AGGREGATOR_CLIP || rule->clip_norm > 0);
+    FV_ASSERT((rule->kind != FV_AGGREGATOR_CLIP && rule->kind != FV_AGGREGATOR_CENTERED_CLIP) || rule->clip_norm > 0);
     fv_agg *a = fv_calloc(1, sizeof *a);
     a->n = n;
     a->rule = *rule;
@@ -324,6 +324,32 @@ static void end_clip(fv_agg *a, const float *const *x, const double *w, int k, f
     for (size_t i = 0; i < nt; i++) out[i] = (float)((double)g[i] + acc[i] / total);
 }
 
+/* centered_clip: v = 0, then FV_AGG_CCLIP_ITERS times v += mean_j clip(d_j - v) over the
+ * trainable coordinates, d_j = x_j - global in double; out = global + v there, the buffers'
+ * coordinate-wise median. */
+static void end_centered_clip(fv_agg *a, const float *const *x, int k, float *out) {
+    size_t nt = a->rule.n_train;
+    const float *g = a->global;
+    double *v = a->acc; /* zeroed by fv_agg_begin */
+    double *step = fv_malloc((nt ? nt : 1) * sizeof(double));
+    for (int it = 0; it < FV_AGG_CCLIP_ITERS; it++) {
+        memset(step, 0, nt * sizeof(double));
+        for (int j = 0; j < k; j++) {
+            double s = 0;
+            for (size_t i = 0; i < nt; i++) {
+                double u = (double)x[j][i] - (double)g[i] - v[i];
+                s += u * u;
+            }
+            double norm = sqrt(s), f = norm > a->rule.clip_norm ? a->rule.clip_norm / norm : 1.0;
+            for (size_t i = 0; i < nt; i++) step[i] += ((double)x[j][i] - (double)g[i] - v[i]) * f;
+        }
+        for (size_t i = 0; i < nt; i++) v[i] += step[i] / k;
+    }
+    free(step);
+    coordinatewise(x, k, median_trim(k), nt, a->n, out);
+    for (size_t i = 0; i < nt; i++) out[i] = (float)((double)g[i] + v[i]);
+}
+
 /* Whether k arrived updates are as many as the robust rule needs (see aggregate.h). */
 static int robust_enough(const fv_agg_rule *r, int k) {
     switch (r->kind) {
@@ -334,7 +360,8 @@ static int robust_enough(const fv_agg_rule *r, int k) {
     case FV_AGGREGATOR_KRUM: return k >= fv_config_krum_min(r->krum_f);
     case FV_AGGREGATOR_MULTIKRUM: return k >= fv_config_krum_min(r->krum_f) && k >= r->multikrum_m + r->krum_f;
     case FV_AGGREGATOR_MEDIAN:
-    case FV_AGGREGATOR_CLIP: return k >= 1;
+    case FV_AGGREGATOR_CLIP:
+    case FV_AGGREGATOR_CENTERED_CLIP: return k >= 1;
     case FV_AGGREGATOR_FEDAVG: break;
     }
     FV_DIE("not a robust rule: %d", (int)r->kind);
@@ -359,6 +386,7 @@ static void end_robust(fv_agg *a, float *out) {
         case FV_AGGREGATOR_KRUM: end_krum(a, x, k, 1, out); break;
         case FV_AGGREGATOR_MULTIKRUM: end_krum(a, x, k, a->rule.multikrum_m, out); break;
         case FV_AGGREGATOR_CLIP: end_clip(a, x, w, k, out); break;
+        case FV_AGGREGATOR_CENTERED_CLIP: end_centered_clip(a, x, k, out); break;
         case FV_AGGREGATOR_FEDAVG: FV_DIE("FedAvg is no robust rule");
         }
     }

@@ -26,11 +26,19 @@
  *    - clip: each update's delta upload - global over the trainable coordinates is clipped to L2
  *      norm clip_norm, then averaged weighted by sample counts (FedAvg of the clipped deltas):
  *      one client moves the model by at most clip_norm times its weight share. Cost O(k n).
+ *    - centered_clip (Karimireddy et al. 2021): a centre v, from v = 0 (the global model), moves
+ *      FV_AGG_CCLIP_ITERS times by the plain mean of the deltas' deviations from it, each clipped
+ *      to L2 norm clip_norm (over the trainable coordinates, in double): v += mean_j(d_j - v)
+ *      min(1, clip_norm / ||d_j - v||); the new model is global + v. Each client moves v by at
+ *      most clip_norm / k per iteration, and v settles near the honest updates where plain
+ *      clipping stays shrunk towards the global model. The paper starts v at the previous round's
+ *      aggregate; this one keeps no history, so a run and its resumption give the same model.
+ *      Cost O(FV_AGG_CCLIP_ITERS k n).
  *    Batch-norm buffers (the coordinates after n_train): median and trimmed_mean treat them like
  *    any coordinate; krum and multikrum take them from the selected updates with the rest; clip
- *    takes their coordinate-wise median (a delta norm means nothing for running statistics, and
+ *    and centered_clip take their coordinate-wise median (a delta norm means nothing for running statistics, and
  *    a plain average would let one client set them).
- *    Too few: when fewer updates arrive than the rule needs (median, clip: 1; trimmed_mean: k
+ *    Too few: when fewer updates arrive than the rule needs (median, the clips: 1; trimmed_mean: k
  *    with 1 <= t < k / 2; krum: fv_config_krum_min(f) = 2f + 3; multikrum: that and
  *    multikrum_m + f), the round keeps the global model (out = global; fv_agg_held says so):
  *    a robust rule applies no round it cannot vouch for.
@@ -53,6 +61,9 @@
 
 #include "fl/config.h"
 
+/* centered_clip's iterations of the centre per round. */
+#define FV_AGG_CCLIP_ITERS 3
+
 /* Domain separation of DP-FedAvg's noise seed from the run's other streams. */
 #define FV_AGG_DP_NOISE_DOMAIN 0x64702d6e6f697365ull /* "dp-noise" */
 
@@ -68,7 +79,7 @@ typedef struct {
     double trim;             /* trimmed_mean: fraction trimmed per side, in [0, 0.5] */
     int krum_f;              /* krum, multikrum: Byzantine clients assumed, >= 0 */
     int multikrum_m;         /* multikrum: best-scored updates averaged, >= 1 */
-    double clip_norm;        /* clip: L2 bound of a client's delta, > 0 */
+    double clip_norm;        /* clip, centered_clip: L2 bound of a client's delta, > 0 */
 } fv_agg_rule;
 
 /* The rule an experiment asks for: [fl] aggregator with its parameters, DP-FedAvg with [dp]'s

@@ -43,6 +43,7 @@ static const choice AGGREGATORS[] = {{"fedavg", FV_AGGREGATOR_FEDAVG},
                                      {"krum", FV_AGGREGATOR_KRUM},
                                      {"multikrum", FV_AGGREGATOR_MULTIKRUM},
                                      {"clip", FV_AGGREGATOR_CLIP},
+                                     {"centered_clip", FV_AGGREGATOR_CENTERED_CLIP},
                                      {NULL, 0}};
 
 /* T_ENUM keys store their value through an int: every such enum must be int-sized. */
@@ -148,8 +149,10 @@ static const key_def SCHEMA[] = {
      "(sample-weighted mean); median (coordinate-wise); trimmed_mean (coordinate-wise, drops "
      "trim_fraction of the updates per side); krum, multikrum (Blanchard et al. 2017: the update, or "
      "the plain mean of the multikrum_m updates, closest to their neighbours, krum_f Byzantine clients "
-     "assumed); clip (each update's delta clipped to L2 norm clip_norm, then FedAvg). A round with "
-     "fewer arrived updates than a robust rule needs keeps the global model"},
+     "assumed); clip (each update's delta clipped to L2 norm clip_norm, then FedAvg); centered_clip "
+     "(Karimireddy et al. 2021: deltas clipped to clip_norm around a centre that moves to their mean, "
+     "3 iterations from the global model). A round with fewer arrived updates than a robust rule "
+     "needs keeps the global model"},
     {"fl", "trim_fraction", T_FLOAT, OFF(trim_fraction), "0.1", 0, 0.5, NULL, NULL,
      "trimmed_mean: floor(trim_fraction x arrived updates) dropped per side and coordinate (at least "
      "one, and at least one kept, at the clients per round)"},
@@ -158,7 +161,8 @@ static const key_def SCHEMA[] = {
     {"fl", "multikrum_m", T_INT, OFF(multikrum_m), "3", 1, 1e6, NULL, NULL,
      "multikrum: best-scored updates averaged (plain mean; at most clients per round - krum_f)"},
     {"fl", "clip_norm", T_FLOAT, OFF(clip_norm), "1", 1e-12, 1e9, NULL, NULL,
-     "clip: L2 bound on each update's delta (upload - global, trainable parameters)"},
+     "clip, centered_clip: L2 bound tau on each update's delta (upload - global, trainable "
+     "parameters; centered_clip: on its distance from the centre)"},
 
     {"visualmixer", "enabled", T_BOOL, OFF(vmix), "false", 0, 0, NULL, NULL,
      "each client mixes its own shard once, offline, with its own key; test accuracy is then "

@@ -38,7 +38,8 @@ typedef enum {
     FV_AGGREGATOR_TRIMMED_MEAN,
     FV_AGGREGATOR_KRUM,
     FV_AGGREGATOR_MULTIKRUM,
-    FV_AGGREGATOR_CLIP
+    FV_AGGREGATOR_CLIP,
+    FV_AGGREGATOR_CENTERED_CLIP
 } fv_aggregator;
 
 typedef struct {
@@ -72,7 +73,7 @@ typedef struct {
     fv_aggregator aggregator;      /* FedAvg or a robust rule (shared/fl/aggregate.h) */
     double trim_fraction;          /* trimmed_mean: fraction trimmed per side */
     int krum_f, multikrum_m;       /* krum, multikrum: Byzantine clients assumed; multikrum: updates averaged */
-    double clip_norm;              /* clip: L2 bound of each update's delta */
+    double clip_norm;              /* clip, centered_clip: L2 bound of each update's delta */
     /* [visualmixer] */
     int vmix;                      /* enabled */
     double vmix_vfe_target, vmix_alpha, vmix_lambda, vmix_p;
