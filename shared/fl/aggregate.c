@@ -216,6 +216,11 @@ static int cmp_float(const void *p, const void *q) {
     return (x > y) - (x < y);
 }
 
+static int cmp_double(const void *p, const void *q) {
+    double x = *(const double *)p, y = *(const double *)q;
+    return (x > y) - (x < y);
+}
+
 /* Sort v[k] ascending (insertion sort for the usual handful, qsort beyond). */
 static void sort_floats(float *v, int k) {
     if (k > 32) {
@@ -269,13 +274,7 @@ static void krum_scores(const float *const *x, int k, int f, size_t nt, double *
         int r = 0;
         for (int j = 0; j < k; j++)
             if (j != i) row[r++] = d[(size_t)i * k + j];
-        /* the near smallest of the k - 1: selection by insertion (k is small) */
-        for (int p = 1; p < r; p++) {
-            double t = row[p];
-            int q = p;
-            for (; q > 0 && row[q - 1] > t; q--) row[q] = row[q - 1];
-            row[q] = t;
-        }
+        qsort(row, (size_t)r, sizeof *row, cmp_double); /* the near smallest of the k - 1 first */
         double s = 0;
         for (int p = 0; p < near; p++) s += row[p];
         score[i] = s;

@@ -544,8 +544,8 @@ static int check_aggregator(const fv_config *c, fv_err *e) {
         if (t < 1)
             return fv_config_key_error(c, e, "fl", "trim_fraction",
                                        "%g of the %d clients sampled per round trims no update (floor(%g x %d) "
-                                       "= 0): raise it to at least %g or use median",
-                                       c->trim_fraction, m, c->trim_fraction, m, 1.0 / m);
+                                       "= 0): raise it to at least 1/%d or use median",
+                                       c->trim_fraction, m, c->trim_fraction, m, m);
         if (2 * t >= m)
             return fv_config_key_error(c, e, "fl", "trim_fraction",
                                        "%g trims %d updates per side of the %d sampled per round and leaves "
