@@ -151,7 +151,7 @@ static const key_def SCHEMA[] = {
      "the plain mean of the multikrum_m updates, closest to their neighbours, krum_f Byzantine clients "
      "assumed); clip (each update's delta clipped to L2 norm clip_norm, then FedAvg); centered_clip "
      "(Karimireddy et al. 2021: deltas clipped to clip_norm around a centre that moves to their mean, "
-     "3 iterations from the global model). A round with fewer arrived updates than a robust rule "
+     "a few iterations from the global model). A round with fewer arrived updates than a robust rule "
      "needs keeps the global model"},
     {"fl", "trim_fraction", T_FLOAT, OFF(trim_fraction), "0.1", 0, 0.5, NULL, NULL,
      "trimmed_mean: floor(trim_fraction x arrived updates) dropped per side and coordinate (at least "
