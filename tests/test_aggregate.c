@@ -27,8 +27,8 @@
 #include "fl/dp.h"
 #include "rng.h"
 
-static fv_agg_rule dp_rule(size_t n_private, double clip, double z, uint64_t seed) {
-    return (fv_agg_rule){.dp = 1, .n_train = n_private, .clip = clip, .noise_multiplier = z, .seed = seed};
+static fv_agg_rule dp_rule(size_t n_train, double clip, double z, uint64_t seed) {
+    return (fv_agg_rule){.dp = 1, .n_train = n_train, .clip = clip, .noise_multiplier = z, .seed = seed};
 }
 
 /* A robust rule over models whose first n_train coordinates are trainable. */
@@ -129,7 +129,7 @@ static void test_fedavg_any_order(void **state) {
 /* DP with no noise on a hand case: global (1, 1 | 5), m = 3 sampled, two arrive. Client A's
  * delta (3, 4) has norm 5 and is clipped to (0.6, 0.8); client B's (0.3, -0.4) has norm 0.5 and
  * is kept. The model moves by the sum over m = 3: (0.3, 0.4 / 3), and its buffer (the
- * coordinate after n_private) is the uploads' uniform average, whatever their sample counts. */
+ * coordinate after n_train) is the uploads' uniform average, whatever their sample counts. */
 static void test_dp_hand(void **state) {
     (void)state;
     fv_agg_rule rule = dp_rule(2, 1.0, 0.0, 9);

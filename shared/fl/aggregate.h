@@ -3,12 +3,12 @@
  * it):
  *  - FedAvg (McMahan et al. 2017): the average of the uploads weighted by their sample counts.
  *    FedProx uses it unchanged (its proximal term is the clients' local objective).
- *  - DP-FedAvg (McMahan et al. 2018): over the leading n_private coordinates (the trainable
+ *  - DP-FedAvg (McMahan et al. 2018): over the leading n_train coordinates (the trainable
  *    parameters) each client contributes its delta upload - global clipped to L2 norm `clip`
  *    (weight 1, whatever its size); the new global is global + sum(clipped deltas) / m plus
  *    N(0, (z clip / m)^2) per coordinate, m the round's sampled clients (arrived or not). The
  *    noise of round r is drawn from the stream (seed ^ FV_AGG_DP_NOISE_DOMAIN, r) (dp.h), so a run
- *    and its resumption give the same model bitwise. The coordinates after n_private (batch-norm
+ *    and its resumption give the same model bitwise. The coordinates after n_train (batch-norm
  *    buffers) get the uniform average of the uploads, not privatised.
  *  - Robust rules, for rounds where some clients may be Byzantine (send anything finite). Each
  *    keeps the round's uploads (m x n floats at most) and computes at fv_agg_end over the k
