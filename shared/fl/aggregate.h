@@ -36,8 +36,8 @@
  *      Cost O(FV_AGG_CCLIP_ITERS k n).
  *    Batch-norm buffers (the coordinates after n_train): median and trimmed_mean treat them like
  *    any coordinate; krum and multikrum take them from the selected updates with the rest; clip
- *    and centered_clip take their coordinate-wise median (a delta norm means nothing for running statistics, and
- *    a plain average would let one client set them).
+ *    and centered_clip take their coordinate-wise median (a delta norm means nothing for running
+ *    statistics, and a plain average would let one client set them).
  *    Too few: when fewer updates arrive than the rule needs (median, the clips: 1; trimmed_mean: k
  *    with 1 <= t < k / 2; krum: fv_config_krum_min(f) = 2f + 3; multikrum: that and
  *    multikrum_m + f), the round keeps the global model (out = global; fv_agg_held says so):
