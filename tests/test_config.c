@@ -1,7 +1,8 @@
 /* test_config.c: the experiment config: defaults, parsing, every kind of error naming
  * file:line and the key, --set overrides, cross-key checks (and none of an attack's: those are
  * attacks/attack_api.h's), the key-error formatter, the resolved text reading back
- * to the identical config, and choice keys tied to their C enums. */
+ * to the identical config, and choice keys tied to their C enums; the aggregation rule's keys
+ * (choices, ranges, the combinations refused, written only for a robust rule). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -270,6 +271,102 @@ static void test_choices_typed(void **state) {
     free(buf);
 }
 
+/* Parsing `text` succeeds but fv_config_check refuses it, naming every given fragment. */
+static void expect_check_error(const char *text, const char *frag1, const char *frag2) {
+    fv_config c;
+    fv_err e = {{0}};
+    if (parse(&c, text, &e) != 0) fail_msg("parse failed: %s\n%s", e.msg, text);
+    if (fv_config_check(&c, &e) == 0) fail_msg("check accepted:\n%s", text);
+    if (!strstr(e.msg, frag1) || (frag2 && !strstr(e.msg, frag2)))
+        fail_msg("message '%s' lacks '%s' / '%s'", e.msg, frag1, frag2 ? frag2 : "");
+}
+
+static void expect_check_ok(const char *text) {
+    fv_config c;
+    fv_err e = {{0}};
+    if (parse(&c, text, &e) != 0) fail_msg("parse failed: %s\n%s", e.msg, text);
+    if (fv_config_check(&c, &e) != 0) fail_msg("check refused: %s\n%s", e.msg, text);
+}
+
+/* [fl] aggregator: its words and enum values, the parameters' ranges, the combinations refused
+ * (DP with a robust rule, Krum with clients per round <= 2f + 2, Multi-Krum averaging more than
+ * the clients per round less f, a trim that trims nothing or leaves nothing), and the resolved
+ * text (the keys only for a robust rule, so a FedAvg run resolves as before they existed). */
+static void test_aggregator_keys(void **state) {
+    (void)state;
+    const char *words[] = {"fedavg", "median", "trimmed_mean", "krum", "multikrum", "clip", "centered_clip"};
+    const fv_aggregator kinds[] = {FV_AGGREGATOR_FEDAVG,    FV_AGGREGATOR_MEDIAN, FV_AGGREGATOR_TRIMMED_MEAN,
+                                   FV_AGGREGATOR_KRUM,      FV_AGGREGATOR_MULTIKRUM, FV_AGGREGATOR_CLIP,
+                                   FV_AGGREGATOR_CENTERED_CLIP};
+    fv_config c, back;
+    fv_err e = {{0}};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "fl.aggregator=%s", words[i]);
+        fv_config_defaults(&c);
+        assert_int_equal(fv_config_set(&c, a, &e), 0);
+        assert_int_equal(c.aggregator, kinds[i]);
+        char *w = fv_config_write(&c);
+        char line[64];
+        snprintf(line, sizeof line, "\naggregator = %s\n", words[i]);
+        assert_true((strstr(w, line) != NULL) == (kinds[i] != FV_AGGREGATOR_FEDAVG));
+        assert_true((strstr(w, "\nkrum_f = ") != NULL) == (kinds[i] != FV_AGGREGATOR_FEDAVG));
+        fv_config_defaults(&back);
+        if (fv_config_parse(&back, "resolved", w, strlen(w), &e) != 0) fail_msg("%s\n%s", e.msg, w);
+        assert_true(same_values(&c, &back));
+        free(w);
+    }
+    /* the parameters round-trip */
+    assert_int_equal(parse(&c, "[fl]\naggregator = clip\nclip_norm = 0.25\ntrim_fraction = 0.3\nkrum_f = 2\n"
+                               "multikrum_m = 5\n", &e), 0);
+    char *w = fv_config_write(&c);
+    fv_config_defaults(&back);
+    assert_int_equal(fv_config_parse(&back, "resolved", w, strlen(w), &e), 0);
+    assert_true(same_values(&c, &back) && back.clip_norm == 0.25 && back.trim_fraction == 0.3 && back.krum_f == 2 &&
+                back.multikrum_m == 5);
+    free(w);
+    /* ranges and words */
+    expect_error("[fl]\naggregator = bulyan\n", "exp.ini:2: [fl] aggregator",
+                 "not one of fedavg|median|trimmed_mean|krum|multikrum|clip|centered_clip");
+    expect_error("[fl]\ntrim_fraction = 0.6\n", "[fl] trim_fraction", "out of range [0, 0.5]");
+    expect_error("[fl]\nclip_norm = 0\n", "[fl] clip_norm", "out of range");
+    expect_error("[fl]\nkrum_f = -1\n", "[fl] krum_f", "out of range");
+    expect_error("[fl]\nmultikrum_m = 0\n", "[fl] multikrum_m", "out of range");
+    /* combinations */
+    expect_check_error("[fl]\naggregator = median\n[dp]\nenabled = true\n", "exp.ini:2: [fl] aggregator", "[dp]");
+    expect_check_error("[fl]\nclients = 4\naggregator = krum\n", "default: [fl] krum_f",
+                       "more than 2f + 2 = 4 clients per round, the round samples 4");
+    expect_check_error("[fl]\nclients = 20\nfraction = 0.3\naggregator = multikrum\nkrum_f = 2\n", "[fl] krum_f",
+                       "2f + 2 = 6");
+    expect_check_ok("[fl]\nclients = 5\naggregator = krum\n"); /* 5 > 2 * 1 + 2 */
+    expect_check_ok("[fl]\nclients = 20\nfraction = 0.35\naggregator = multikrum\nkrum_f = 2\nmultikrum_m = 5\n");
+    expect_check_error("[fl]\nclients = 7\naggregator = multikrum\nmultikrum_m = 7\n", "exp.ini:4: [fl] multikrum_m",
+                       "at most 6");
+    expect_check_error("[fl]\naggregator = trimmed_mean\ntrim_fraction = 0.05\n", "exp.ini:3: [fl] trim_fraction",
+                       "trims no update");
+    expect_check_error("[fl]\naggregator = trimmed_mean\ntrim_fraction = 0.5\n", "[fl] trim_fraction",
+                       "leaves nothing");
+    expect_check_ok("[fl]\nclients = 9\naggregator = trimmed_mean\ntrim_fraction = 0.5\n"); /* 4 + 4 of 9 */
+    expect_check_ok("[fl]\naggregator = trimmed_mean\n");                                   /* 1 of 10 per side */
+    expect_check_ok("[fl]\nclients = 100\naggregator = trimmed_mean\ntrim_fraction = 0.29\n"); /* floor(29 - ulp) */
+    assert_int_equal(fv_config_trim_count(0.29, 100), 29);
+    assert_int_equal(fv_config_krum_min(1), 5);
+    /* the robust rules' keys are unchecked under fedavg, and DP with fedavg is DP-FedAvg */
+    expect_check_ok("[fl]\nclients = 2\nkrum_f = 5\n[dp]\nenabled = true\n");
+    /* --help-config lists the rules and the parameters */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    fv_config_print_schema(f);
+    fclose(f);
+    const char *want[] = {"one of fedavg|median|trimmed_mean|krum|multikrum|clip|centered_clip", "trim_fraction", "krum_f",
+                          "multikrum_m", "clip_norm"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(buf, want[i])) fail_msg("--help-config lacks '%s'", want[i]);
+    free(buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_valid),      cmocka_unit_test(test_parse_good),
@@ -277,6 +374,7 @@ int main(void) {
         cmocka_unit_test(test_check_cross_keys),
         cmocka_unit_test(test_key_error_and_no_attack_rules),    cmocka_unit_test(test_resolved_roundtrip),
         cmocka_unit_test(test_load_file),           cmocka_unit_test(test_choices_typed),
+        cmocka_unit_test(test_aggregator_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

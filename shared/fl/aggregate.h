@@ -3,13 +3,45 @@
  * it):
  *  - FedAvg (McMahan et al. 2017): the average of the uploads weighted by their sample counts.
  *    FedProx uses it unchanged (its proximal term is the clients' local objective).
- *  - DP-FedAvg (McMahan et al. 2018): over the leading n_private coordinates (the trainable
+ *  - DP-FedAvg (McMahan et al. 2018): over the leading n_train coordinates (the trainable
  *    parameters) each client contributes its delta upload - global clipped to L2 norm `clip`
  *    (weight 1, whatever its size); the new global is global + sum(clipped deltas) / m plus
  *    N(0, (z clip / m)^2) per coordinate, m the round's sampled clients (arrived or not). The
  *    noise of round r is drawn from the stream (seed ^ FV_AGG_DP_NOISE_DOMAIN, r) (dp.h), so a run
- *    and its resumption give the same model bitwise. The coordinates after n_private (batch-norm
+ *    and its resumption give the same model bitwise. The coordinates after n_train (batch-norm
  *    buffers) get the uniform average of the uploads, not privatised.
+ *  - Robust rules, for rounds where some clients may be Byzantine (send anything finite). Each
+ *    keeps the round's uploads (m x n floats at most) and computes at fv_agg_end over the k
+ *    arrived ones in slot order; none weighs by sample counts except clip (a Byzantine client
+ *    could claim any count):
+ *    - median: the coordinate-wise median (even k: the mean of the two middle values, in double).
+ *      Tolerates fewer than k/2 arbitrary updates per coordinate. Cost O(n k log k).
+ *    - trimmed_mean: per coordinate, drops the t = fv_config_trim_count(trim, k) smallest and t
+ *      largest values and takes the plain mean of the other k - 2t (Yin et al. 2018). Tolerates t
+ *      per side.
+ *    - krum / multikrum (Blanchard et al. 2017), f assumed Byzantine: each update's score is the
+ *      sum of its squared L2 distances (over the trainable coordinates) to its k - f - 2 closest
+ *      others; krum returns the best-scored update, multikrum the plain mean of the multikrum_m
+ *      best-scored (ties broken by the lower slot). Tolerates f when k > 2f + 2. Cost O(k^2 n).
+ *    - clip: each update's delta upload - global over the trainable coordinates is clipped to L2
+ *      norm clip_norm, then averaged weighted by sample counts (FedAvg of the clipped deltas):
+ *      one client moves the model by at most clip_norm times its weight share. Cost O(k n).
+ *    - centered_clip (Karimireddy et al. 2021): a centre v, from v = 0 (the global model), moves
+ *      FV_AGG_CCLIP_ITERS times by the plain mean of the deltas' deviations from it, each clipped
+ *      to L2 norm clip_norm (over the trainable coordinates, in double): v += mean_j(d_j - v)
+ *      min(1, clip_norm / ||d_j - v||); the new model is global + v. Each client moves v by at
+ *      most clip_norm / k per iteration, and v settles near the honest updates where plain
+ *      clipping stays shrunk towards the global model. The paper starts v at the previous round's
+ *      aggregate; this one keeps no history, so a run and its resumption give the same model.
+ *      Cost O(FV_AGG_CCLIP_ITERS k n).
+ *    Batch-norm buffers (the coordinates after n_train): median and trimmed_mean treat them like
+ *    any coordinate; krum and multikrum take them from the selected updates with the rest; clip
+ *    and centered_clip take their coordinate-wise median (a delta norm means nothing for running
+ *    statistics, and a plain average would let one client set them).
+ *    Too few: when fewer updates arrive than the rule needs (median, the clips: 1; trimmed_mean: k
+ *    with 1 <= t < k / 2; krum: fv_config_krum_min(f) = 2f + 3; multikrum: that and
+ *    multikrum_m + f), the round keeps the global model (out = global; fv_agg_held says so):
+ *    a robust rule applies no round it cannot vouch for.
  *
  * Order: a round has m slots (its sampled clients, sorted by id). The result is computed in slot
  * order whatever order the updates arrive in, so it is bitwise the same for any number of
@@ -17,7 +49,8 @@
  * (acc += w * x in double precision); one that arrives early is copied and waits for its
  * predecessors; a slot that will never arrive (dropped client) is skipped. Memory: the double
  * accumulator plus the updates that arrived ahead of a missing predecessor (at most m - 1
- * vectors, usually none or one); DP adds one float vector of scratch.
+ * vectors, usually none or one); DP adds one float vector of scratch; a robust rule keeps every
+ * upload of the round.
  * Not here: validating updates (the coordinator), the DP primitives and the privacy accountant
  * (dp.h), client-side training.
  */
@@ -28,19 +61,30 @@
 
 #include "fl/config.h"
 
+/* centered_clip's iterations of the centre per round. */
+#define FV_AGG_CCLIP_ITERS 3
+
 /* Domain separation of DP-FedAvg's noise seed from the run's other streams. */
 #define FV_AGG_DP_NOISE_DOMAIN 0x64702d6e6f697365ull /* "dp-noise" */
 
 typedef struct {
-    int dp;                  /* 0: FedAvg; 1: DP-FedAvg */
-    size_t n_private;        /* DP: leading coordinates clipped and noised (<= n) */
+    fv_aggregator kind;      /* FedAvg (DP-FedAvg with dp) or a robust rule */
+    int dp;                  /* FedAvg only: 0 plain, 1 DP-FedAvg */
+    size_t n_train;          /* leading coordinates that are trainable parameters (<= n): DP clips
+                              * and noises them; krum measures distances and clip norms over them;
+                              * the rest are batch-norm buffers */
     double clip;             /* DP: L2 bound of a client's delta, > 0 */
     double noise_multiplier; /* DP: z >= 0; the noise std is z clip / m */
     uint64_t seed;           /* DP: the run's seed (fl.seed) */
+    double trim;             /* trimmed_mean: fraction trimmed per side, in [0, 0.5] */
+    int krum_f;              /* krum, multikrum: Byzantine clients assumed, >= 0 */
+    int multikrum_m;         /* multikrum: best-scored updates averaged, >= 1 */
+    double clip_norm;        /* clip, centered_clip: L2 bound of a client's delta, > 0 */
 } fv_agg_rule;
 
-/* The rule an experiment asks for: FedAvg, or DP-FedAvg with [dp]'s clip and noise multiplier and
- * fl.seed when dp.enabled, privatising the first n_train coordinates (the trainable parameters). */
+/* The rule an experiment asks for: [fl] aggregator with its parameters, DP-FedAvg with [dp]'s
+ * clip and noise multiplier and fl.seed when dp.enabled (with fedavg: fv_config_check refuses DP
+ * with a robust rule); n_train: the model's trainable parameters, its first coordinates. */
 fv_agg_rule fv_agg_rule_from_config(const fv_config *cfg, size_t n_train);
 
 /* Plain FedAvg. */
@@ -52,8 +96,9 @@ double fv_agg_dp_noise_std(const fv_agg_rule *rule, int m);
 
 typedef struct fv_agg fv_agg;
 
-/* An aggregator for models of n floats under rule (copied; a DP rule needs n_private <= n,
- * clip > 0, noise_multiplier >= 0: a programmer error otherwise, the config checks them). Aborts
+/* An aggregator for models of n floats under rule (copied; it needs n_train <= n, and for DP
+ * clip > 0 and noise_multiplier >= 0, for a robust rule no DP and its parameters in the ranges
+ * above: a programmer error otherwise, the config checks them). Aborts
  * only on out-of-memory. Caller owns; free with fv_agg_destroy. */
 fv_agg *fv_agg_new(size_t n, const fv_agg_rule *rule);
 
@@ -62,11 +107,13 @@ void fv_agg_destroy(fv_agg **a);
 
 /* Start round `round` (>= 1: DP's noise stream) of m >= 0 slots: clears the accumulator, any
  * waiting update and the round's statistics. global[n] is the model the clients started from,
- * borrowed until fv_agg_end and unchanged until then (DP reads it; FedAvg may pass NULL). */
+ * borrowed until fv_agg_end and unchanged until then (DP and the robust rules read it; FedAvg may
+ * pass NULL). */
 void fv_agg_begin(fv_agg *a, int m, int round, const float *global);
 
 /* The upload x[n] of slot s (0 <= s < m), from a client with `samples` > 0 images. FedAvg weighs
- * it by samples; DP clips its delta (at once, so the pre-clip norm is known) and weighs it 1.
+ * it by samples; DP clips its delta (at once, so the pre-clip norm is known) and weighs it 1; a
+ * robust rule keeps a copy (and its samples) for fv_agg_end.
  * Each slot is given at most once (put or skip; a second one aborts: the caller checks
  * duplicates first). x is only read during the call. */
 void fv_agg_put(fv_agg *a, int s, const float *x, double samples);
@@ -76,12 +123,16 @@ void fv_agg_skip(fv_agg *a, int s);
 
 /* Close the round: every slot not yet put or skipped counts as skipped. Writes the new global
  * model to out[n] under the rule (out may be the global given to fv_agg_begin) and returns the
- * number of slots put; returns 0 and leaves out untouched when none was. */
+ * number of slots put; returns 0 and leaves out untouched when none was. A robust rule with fewer
+ * than it needs writes the global model to out (see above) and still returns the slots put. */
 int fv_agg_end(fv_agg *a, float *out);
 
 /* The current round's DP figures so far: *clipped gets the updates whose delta norm exceeded the
  * clip, *norm_sum the sum of their pre-clip delta norms (in arrival order). Both 0 under FedAvg. */
 void fv_agg_dp_stats(const fv_agg *a, int *clipped, double *norm_sum);
+
+/* 1 when the last fv_agg_end of a robust rule kept the global model for want of updates, else 0. */
+int fv_agg_held(const fv_agg *a);
 
 /* Updates currently waiting for a predecessor (for tests and logs). */
 int fv_agg_waiting(const fv_agg *a);

@@ -37,11 +37,20 @@ static const choice VMIX_CONFLICTS[] = {{"error", FV_VMIX_CONFLICT_ERROR},
 static const choice ATTACK_KINDS[] = {{"none", FV_ATTACK_NONE}, {"gan", FV_ATTACK_GAN},
                                       {"dlg", FV_ATTACK_DLG},   {"mia", FV_ATTACK_MIA},
                                       {"gan_active", FV_ATTACK_GAN_ACTIVE}, {NULL, 0}};
+static const choice AGGREGATORS[] = {{"fedavg", FV_AGGREGATOR_FEDAVG},
+                                     {"median", FV_AGGREGATOR_MEDIAN},
+                                     {"trimmed_mean", FV_AGGREGATOR_TRIMMED_MEAN},
+                                     {"krum", FV_AGGREGATOR_KRUM},
+                                     {"multikrum", FV_AGGREGATOR_MULTIKRUM},
+                                     {"clip", FV_AGGREGATOR_CLIP},
+                                     {"centered_clip", FV_AGGREGATOR_CENTERED_CLIP},
+                                     {NULL, 0}};
 
 /* T_ENUM keys store their value through an int: every such enum must be int-sized. */
 _Static_assert(sizeof(fv_part_scheme) == sizeof(int) && sizeof(fv_opt_kind) == sizeof(int) &&
                    sizeof(fv_optstate_policy) == sizeof(int) && sizeof(fv_vmix_mode) == sizeof(int) &&
-                   sizeof(fv_vmix_conflict) == sizeof(int) && sizeof(fv_attack_kind) == sizeof(int),
+                   sizeof(fv_vmix_conflict) == sizeof(int) && sizeof(fv_attack_kind) == sizeof(int) &&
+                   sizeof(fv_aggregator) == sizeof(int),
                "a choice key's enum is not int-sized");
 
 typedef struct {
@@ -134,6 +143,26 @@ static const key_def SCHEMA[] = {
     {"fl", "eval_batch", T_INT, OFF(eval_batch), "500", 1, 65536, NULL, NULL, "evaluation batch size"},
     {"fl", "tasks_per_worker", T_INT, OFF(tasks_per_worker), "2", 1, 64, NULL, NULL,
      "tasks queued at a worker at once (more hides latency, fewer reassign faster)"},
+    /* the aggregation rule: ROBUST_KEYS below lists these keys, written only for a robust rule */
+    {"fl", "aggregator", T_ENUM, OFF(aggregator), "fedavg", 0, 0, AGGREGATORS, NULL,
+     "server aggregation rule (shared/fl/aggregate.h; README, robust aggregation): fedavg "
+     "(sample-weighted mean); median (coordinate-wise); trimmed_mean (coordinate-wise, drops "
+     "trim_fraction of the updates per side); krum, multikrum (Blanchard et al. 2017: the update, or "
+     "the plain mean of the multikrum_m updates, closest to their neighbours, krum_f Byzantine clients "
+     "assumed); clip (each update's delta clipped to L2 norm clip_norm, then FedAvg); centered_clip "
+     "(Karimireddy et al. 2021: deltas clipped to clip_norm around a centre that moves to their mean, "
+     "a few iterations from the global model). A round with fewer arrived updates than a robust rule "
+     "needs keeps the global model"},
+    {"fl", "trim_fraction", T_FLOAT, OFF(trim_fraction), "0.1", 0, 0.5, NULL, NULL,
+     "trimmed_mean: floor(trim_fraction x arrived updates) dropped per side and coordinate (at least "
+     "one, and at least one kept, at the clients per round)"},
+    {"fl", "krum_f", T_INT, OFF(krum_f), "1", 0, 1e6, NULL, NULL,
+     "krum, multikrum: Byzantine clients f assumed per round (clients per round must exceed 2f + 2)"},
+    {"fl", "multikrum_m", T_INT, OFF(multikrum_m), "3", 1, 1e6, NULL, NULL,
+     "multikrum: best-scored updates averaged (plain mean; at most clients per round - krum_f)"},
+    {"fl", "clip_norm", T_FLOAT, OFF(clip_norm), "1", 1e-12, 1e9, NULL, NULL,
+     "clip, centered_clip: L2 bound tau on each update's delta (upload - global, trainable "
+     "parameters; centered_clip: on its distance from the centre)"},
 
     {"visualmixer", "enabled", T_BOOL, OFF(vmix), "false", 0, 0, NULL, NULL,
      "each client mixes its own shard once, offline, with its own key; test accuracy is then "
@@ -211,6 +240,17 @@ static const key_def SCHEMA[] = {
 };
 
 #define NKEYS ((int)(sizeof SCHEMA / sizeof SCHEMA[0]))
+
+/* The [fl] keys of the aggregation rule: the resolved text lists them only for a robust rule, so
+ * that a FedAvg run resolves to the same text (and config hash) as before they existed. */
+static const size_t ROBUST_KEYS[] = {OFF(aggregator), OFF(trim_fraction), OFF(krum_f), OFF(multikrum_m),
+                                     OFF(clip_norm)};
+
+static int robust_key(int k) {
+    for (size_t i = 0; i < sizeof ROBUST_KEYS / sizeof ROBUST_KEYS[0]; i++)
+        if (SCHEMA[k].off == ROBUST_KEYS[i]) return 1;
+    return 0;
+}
 _Static_assert(sizeof SCHEMA / sizeof SCHEMA[0] <= sizeof ((fv_config *)0)->origin_line / sizeof(int),
                "origin_line too small");
 
@@ -483,6 +523,50 @@ int fv_config_clients_per_round(const fv_config *c) {
     return (int)m;
 }
 
+int fv_config_trim_count(double fraction, int k) { return (int)floor(fraction * k + 1e-9); }
+
+int fv_config_krum_min(int f) { return 2 * f + 3; }
+
+/* A robust aggregation rule: not together with DP, and with enough clients per round for its
+ * parameters. */
+static int check_aggregator(const fv_config *c, fv_err *e) {
+    if (c->aggregator == FV_AGGREGATOR_FEDAVG) return 0;
+    const char *rule = choice_name(AGGREGATORS, (int)c->aggregator);
+    if (c->dp)
+        return fv_config_key_error(c, e, "fl", "aggregator",
+                                   "%s together with [dp] enabled = true: DP-FedAvg is an aggregation rule of "
+                                   "its own (clipped deltas, uniform mean, noise); use aggregator = fedavg with "
+                                   "DP, or disable DP",
+                                   rule);
+    int m = fv_config_clients_per_round(c);
+    if (c->aggregator == FV_AGGREGATOR_TRIMMED_MEAN) {
+        int t = fv_config_trim_count(c->trim_fraction, m);
+        if (t < 1)
+            return fv_config_key_error(c, e, "fl", "trim_fraction",
+                                       "%g of the %d clients sampled per round trims no update (floor(%g x %d) "
+                                       "= 0): raise it to at least 1/%d or use median",
+                                       c->trim_fraction, m, c->trim_fraction, m, m);
+        if (2 * t >= m)
+            return fv_config_key_error(c, e, "fl", "trim_fraction",
+                                       "%g trims %d updates per side of the %d sampled per round and leaves "
+                                       "nothing: keep it below 0.5 (or use median)",
+                                       c->trim_fraction, t, m);
+    }
+    if (c->aggregator == FV_AGGREGATOR_KRUM || c->aggregator == FV_AGGREGATOR_MULTIKRUM) {
+        if (m < fv_config_krum_min(c->krum_f))
+            return fv_config_key_error(c, e, "fl", "krum_f",
+                                       "%s with f = %d Byzantine clients needs more than 2f + 2 = %d clients per "
+                                       "round, the round samples %d (clients %d x fraction %g)",
+                                       rule, c->krum_f, 2 * c->krum_f + 2, m, c->clients, c->fraction);
+        if (c->aggregator == FV_AGGREGATOR_MULTIKRUM && c->multikrum_m > m - c->krum_f)
+            return fv_config_key_error(c, e, "fl", "multikrum_m",
+                                       "%d is more than the %d clients per round less krum_f = %d: at most %d "
+                                       "updates can be trusted",
+                                       c->multikrum_m, m, c->krum_f, m - c->krum_f);
+    }
+    return 0;
+}
+
 int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w) {
     char tail;
     if (sscanf(s, "%dx%dx%d%c", ch, h, w, &tail) != 3) return -1;
@@ -575,6 +659,7 @@ int fv_config_check(const fv_config *c, fv_err *e) {
         if (*p == '/' || (p == c->name && *p == '.'))
             return fv_config_key_error(c, e, "output", "name",
                                        "'%s' must be a plain folder name (no '/', no leading '.')", c->name);
+    if (check_aggregator(c, e) != 0) return -1;
     return check_attack(c, e);
 }
 
@@ -611,6 +696,7 @@ char *fv_config_write(const fv_config *c) {
     for (int k = 0; k < NKEYS; k++) {
         if (c->attack_kind == FV_ATTACK_NONE && strcmp(SCHEMA[k].section, "attack") == 0) continue;
         if (!c->dp && strcmp(SCHEMA[k].section, "dp") == 0) continue;
+        if (c->aggregator == FV_AGGREGATOR_FEDAVG && robust_key(k)) continue;
         char val[FV_CFG_STR + 8];
         value_text(c, k, val, sizeof val);
         for (;;) {

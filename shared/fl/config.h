@@ -31,6 +31,16 @@
 typedef enum { FV_OPTSTATE_RESET, FV_OPTSTATE_KEEP } fv_optstate_policy;
 /* [attack] kind: which attack runs (what each does: attacks/attack_api.h). */
 typedef enum { FV_ATTACK_NONE, FV_ATTACK_GAN, FV_ATTACK_DLG, FV_ATTACK_MIA, FV_ATTACK_GAN_ACTIVE } fv_attack_kind;
+/* [fl] aggregator: the server's aggregation rule (what each does: shared/fl/aggregate.h). */
+typedef enum {
+    FV_AGGREGATOR_FEDAVG,
+    FV_AGGREGATOR_MEDIAN,
+    FV_AGGREGATOR_TRIMMED_MEAN,
+    FV_AGGREGATOR_KRUM,
+    FV_AGGREGATOR_MULTIKRUM,
+    FV_AGGREGATOR_CLIP,
+    FV_AGGREGATOR_CENTERED_CLIP
+} fv_aggregator;
 
 typedef struct {
     /* [data] */
@@ -60,6 +70,10 @@ typedef struct {
     int64_t seed;
     double round_timeout, worker_timeout, heartbeat, join_timeout;
     int eval_every, eval_batch, tasks_per_worker;
+    fv_aggregator aggregator;      /* FedAvg or a robust rule (shared/fl/aggregate.h) */
+    double trim_fraction;          /* trimmed_mean: fraction trimmed per side */
+    int krum_f, multikrum_m;       /* krum, multikrum: Byzantine clients assumed; multikrum: updates averaged */
+    double clip_norm;              /* clip, centered_clip: L2 bound of each update's delta */
     /* [visualmixer] */
     int vmix;                      /* enabled */
     double vmix_vfe_target, vmix_alpha, vmix_lambda, vmix_p;
@@ -119,11 +133,20 @@ int fv_config_key_error(const fv_config *c, fv_err *e, const char *section, cons
 /* The resolved config as INI text (every key; caller frees). The [attack] section is written
  * only when attack.kind is not none, so a run without an attack resolves to the same text (and
  * config hash) as before the section existed, and its results folder still resumes; the same
- * holds for [dp], written only when dp.enabled is true. */
+ * holds for [dp], written only when dp.enabled is true, and for [fl] aggregator and its parameters
+ * (trim_fraction, krum_f, multikrum_m, clip_norm), written only when aggregator is not fedavg. */
 char *fv_config_write(const fv_config *c);
 
 /* Number of clients sampled per round: max(1, round(fraction * clients)). */
 int fv_config_clients_per_round(const fv_config *c);
+
+/* Updates trimmed_mean drops per side and coordinate from k arrived ones at `fraction`:
+ * floor(fraction * k) (with 1e-9 of slack for the rounding of fraction * k). */
+int fv_config_trim_count(double fraction, int k);
+
+/* The fewest arrived updates Krum and Multi-Krum take with f assumed Byzantine clients: 2f + 3
+ * (each score sums the distances to the k - f - 2 closest others, Blanchard et al. 2017). */
+int fv_config_krum_min(int f);
 
 /* Parse a synthetic_shape value "CxHxW" (1 <= C <= 4, sides 1..1024). Returns 0 or -1. */
 int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w);
