@@ -5,7 +5,7 @@
 #   COLLECT_LIBS=SCRIPT [PYTORCH_REF=FILE] scripts/gpu-check.sh prepare [BUILD_DIR [BASE_DIR]]
 #       On the development machine. Builds nothing: BUILD_DIR (default build-cuda, configured
 #       with nvcc and built with `cmake --build BUILD_DIR --target fedvim test_cuda_layers
-#       test_cuda_net test_trainer`) must hold current binaries. Collects into .devrun/gpu/
+#       test_cuda_net test_cuda_trainer test_trainer`) must hold current binaries. Collects into .devrun/gpu/
 #       (git-ignored): bin/ the binaries (and BASE_DIR's fedvim as bin/fedvim_base, for `ab`),
 #       lib/ the shared libraries the GPU machine lacks (SCRIPT is called as
 #       `SCRIPT LIBDIR BINARY...` and copies there every library the binaries need beyond the C
@@ -50,7 +50,7 @@ prepare() {
     local ref=${PYTORCH_REF:-}
     local mnist=${MNIST_DIR:-data/mnist}
     local b
-    for b in fedvim tests/test_cuda_layers tests/test_cuda_net tests/test_trainer; do
+    for b in fedvim tests/test_cuda_layers tests/test_cuda_net tests/test_cuda_trainer tests/test_trainer; do
         [[ -x $build/$b ]] || { echo "prepare: $build/$b is missing: build it first (see the header)" >&2; exit 2; }
     done
     ldd "$build/fedvim" | grep -q libcudart || {
@@ -60,7 +60,8 @@ prepare() {
     [[ -z $base || -x $base/fedvim ]] || { echo "prepare: $base/fedvim missing" >&2; exit 2; }
     rm -rf "$G"
     mkdir -p "$G/bin" "$G/mnist"
-    cp "$build/fedvim" "$build/tests/test_cuda_layers" "$build/tests/test_cuda_net" "$build/tests/test_trainer" "$G/bin/"
+    cp "$build/fedvim" "$build/tests/test_cuda_layers" "$build/tests/test_cuda_net" "$build/tests/test_cuda_trainer" \
+        "$build/tests/test_trainer" "$G/bin/"
     [[ -n $base ]] && cp "$base/fedvim" "$G/bin/fedvim_base"
     "$collect" "$G/lib" "$G"/bin/* >/dev/null
     for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
@@ -98,7 +99,7 @@ run() {
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
 
     echo "== 1. GPU tests"
-    for t in test_cuda_layers test_cuda_net test_trainer; do
+    for t in test_cuda_layers test_cuda_net test_cuda_trainer test_trainer; do
         local t0=$SECONDS
         fv timeout 240 "$G/bin/$t" >"$out/$t.log" 2>&1
         local rc=$?
@@ -335,7 +336,7 @@ ab() {
     fv() { env LD_LIBRARY_PATH="$G/lib:/usr/local/cuda/lib64" "$@"; }
     echo "== gpu-check ab of commit $(cat "$G/commit" 2>/dev/null) on $(hostname)"
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
-    for t in test_cuda_layers test_cuda_net test_trainer; do
+    for t in test_cuda_layers test_cuda_net test_cuda_trainer test_trainer; do
         local t0=$SECONDS
         fv timeout 240 "$G/bin/$t" >"$out/$t.log" 2>&1
         local rc=$?
@@ -354,6 +355,19 @@ ab() {
         echo "LeNet-5 on the GPU, seed 1: the models DIFFER"; ok=0
     fi
     rm -f "$out"/*.safetensors
+    # the worker's path on the GPU: two FedAvg rounds of 10 clients, each build, same params_hash
+    for b in fedvim fedvim_base; do
+        rm -rf "/tmp/fv-ab-$b"
+        fv timeout 180 "$G/bin/$b" run experiments/bench/fedavg_gpu.ini --device cuda --data "$G/mnist" \
+            --set fl.rounds=2 --set output.dir="/tmp/fv-ab-$b" --quiet --overwrite >/dev/null 2>"$out/fl_$b.log"
+        echo "$b FedAvg on the GPU: exit $?, params_hash $(grep -o '"params_hash":"[0-9a-f]*"' \
+            "/tmp/fv-ab-$b/fedavg_gpu/summary.json" 2>/dev/null | cut -d'"' -f4)" | tee -a "$out/fl_hashes.txt"
+    done
+    if [[ $(cut -d' ' -f9 "$out/fl_hashes.txt" | sort -u | wc -l) == 1 ]] && ! grep -q 'params_hash $' "$out/fl_hashes.txt"; then
+        echo "FedAvg on the GPU: both builds end with the same model"
+    else
+        echo "FedAvg on the GPU: the models DIFFER (or a run failed)"; ok=0
+    fi
     for ((i = 1; i <= reps; i++)); do
         for b in fedvim fedvim_base; do
             fv timeout 60 "$G/bin/$b" bench train --device cuda --model lenet5 --batch 64 --data-dir "$G/mnist" \
