@@ -1049,7 +1049,7 @@ static void roll_back(fv_coord *c, round_result *res) {
             v[j] = v[j - 1];
             v[j - 1] = x;
         }
-    double median = n ? v[n / 2] : 0;
+    double median = n ? v[(n - 1) / 2] : 0; /* the lower median: half the updates may be outliers */
     free(v);
     size_t len = (size_t)snprintf(res->culprits, sizeof res->culprits, "[");
     int named = 0;

@@ -231,6 +231,46 @@ static void test_huge_update_rolled_back(void **state) {
     fh_cleanup(&c);
 }
 
+/* 2 with norm_action = clip: the huge updates are scaled down to the bound and aggregated; the
+ * run completes with a finite model and counts them. */
+static void test_huge_update_clipped(void **state) {
+    (void)state;
+    fh_ctx c;
+    int rc = fh_init(&c, "ins_clip");
+    if (rc == 77) skip();
+    assert_int_equal(rc, 0);
+    fh_fake rogue = {0};
+    fv_identity_generate(&rogue.id);
+    const char *ws[] = {"honest"};
+    fh_keys(&c, ws, 1, &rogue.id);
+    write_cfg(&c, "clip", 2, "max_update_norm = 5\nnorm_action = clip", NULL);
+    char cout[256], hout[256], ep[256];
+    fh_path(&c, cout, sizeof cout, "clip.coord.out");
+    fh_path(&c, hout, sizeof hout, "honest.out");
+    pid_t coord = fh_coordinator(&c, "clip", cout, ep, sizeof ep);
+    fh_fake_join(&c, &rogue, ep);
+    pid_t honest = fh_worker(&c, ep, "honest", hout);
+    rogue_serve(&rogue, 90, always);
+    assert_int_equal(fh_wait(coord, 120), 0);
+    assert_int_equal(fh_wait(honest, 60), 0);
+    fh_fake_close(&rogue);
+    char p[256];
+    fh_path(&c, p, sizeof p, "results/clip/metrics.jsonl");
+    char *m = fh_slurp(p);
+    assert_non_null(m);
+    for (int i = 0; i < 2; i++) {
+        char *l = fh_line(m, i);
+        assert_non_null(l);
+        if (!(fh_json_num(l, "clipped") >= 1) || !strstr(l, "\"rolled_back\":false") ||
+            !isfinite(fh_json_num(l, "test_loss")))
+            fail_msg("round %d: %s", i + 1, l);
+        free(l);
+    }
+    free(m);
+    assert_true(file_has(&c, "results/clip/coordinator.log", "clipped to fl.max_update_norm = 5"));
+    fh_cleanup(&c);
+}
+
 /* 3: one worker's "cannot serve" ends its part, not the run; alone, it stops the run with a
  * summary that says why. */
 static void test_error_ends_only_that_worker(void **state) {
@@ -317,6 +357,7 @@ int main(void) {
         cmocka_unit_test(test_join_flood),
         cmocka_unit_test(test_huge_update_rejected_and_reassigned),
         cmocka_unit_test(test_huge_update_rolled_back),
+        cmocka_unit_test(test_huge_update_clipped),
         cmocka_unit_test(test_error_ends_only_that_worker),
         cmocka_unit_test(test_diverged_client_skipped),
     };
