@@ -730,15 +730,27 @@ static void route_message(fv_coord *c, int wi, const fv_wire_msg *m) {
     }
 }
 
-/* Messages a worker may send per BUDGET_WINDOW: its heartbeats, its tasks' answers and room for
- * re-joins and errors, several times over. */
+/* Messages other than task answers a worker may send per BUDGET_WINDOW: its heartbeats and
+ * room for re-joins and errors, several times over. */
 static int msg_budget(const fv_coord *c) {
     return 32 + (int)(4 * BUDGET_WINDOW / c->cfg.heartbeat) + 4 * c->cfg.tasks_per_worker;
 }
 
-/* Count a message from registered worker wi against its budget: 1 when over it (the message is
- * to be dropped; the first one over counts a strike), 0 otherwise. */
-static int over_budget(fv_coord *c, int wi) {
+/* A message that answers a task: an Update (each one is matched to an issued task, or struck), or
+ * an Error about a task still assigned to wi. Bounded by the tasks issued, these are not counted
+ * against the budget, however fast a worker trains. */
+static int answers_task(const fv_coord *c, int wi, const fv_wire_msg *m) {
+    if (m->env->body_case == FEDVIM__ENVELOPE__BODY_UPDATE) return 1;
+    if (m->env->body_case != FEDVIM__ENVELOPE__BODY_ERROR) return 0;
+    uint64_t tid = m->env->error->task_id;
+    return tid >= 1 && tid <= c->wk.ntasks && c->wk.tasks[tid - 1].worker == wi &&
+           c->wk.tasks[tid - 1].state == TASK_ASSIGNED;
+}
+
+/* Count a message (rc: fv_wire_recv's result) from registered worker wi against its budget: 1
+ * when over it (the message is to be dropped; the first one over counts a strike), 0 otherwise. */
+static int over_budget(fv_coord *c, int wi, const fv_wire_msg *m, int rc) {
+    if (rc == 0 && answers_task(c, wi, m)) return 0;
     worker_t *w = &c->wk.w[wi];
     double now = fv_now();
     if (now - w->msg_t0 > BUDGET_WINDOW) w->msg_t0 = now, w->msgs = 0;
@@ -768,7 +780,7 @@ static void handle_one(fv_coord *c) {
         fv_wire_msg_close(&m);
         return;
     }
-    if (wi >= 0 && over_budget(c, wi)) {
+    if (wi >= 0 && over_budget(c, wi, &m, rc)) {
         fv_wire_msg_close(&m);
         return;
     }
