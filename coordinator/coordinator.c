@@ -10,8 +10,11 @@
  * setup), the log, the link (socket, security), the model and its aggregation rule, the test
  * sets, the workers and their tasks, the round in progress, stopping, and the history of
  * completed rounds. A round runs as begin_round, gather_updates (dispatch and pump),
- * aggregate (shared/fl/aggregate.h does the arithmetic), evaluate_round, the attack,
- * metrics_line (the one writer of a metrics.jsonl object), the checkpoint, record_round.
+ * aggregate (shared/fl/aggregate.h does the arithmetic), evaluate_round, model_sound (else
+ * roll_back), the attack, metrics_line (the one writer of a metrics.jsonl object), the checkpoint
+ * (not of a rolled-back round), record_round. Insiders: every misbehaviour of a worker is a
+ * strike against it alone (strike); over_budget and join_record bound what one peer may send,
+ * and the socket never waits on a send (shared/fl/transport.h).
  */
 #include "coordinator.h"
 
