@@ -10,8 +10,11 @@
  * setup), the log, the link (socket, security), the model and its aggregation rule, the test
  * sets, the workers and their tasks, the round in progress, stopping, and the history of
  * completed rounds. A round runs as begin_round, gather_updates (dispatch and pump),
- * aggregate (shared/fl/aggregate.h does the arithmetic), evaluate_round, the attack,
- * metrics_line (the one writer of a metrics.jsonl object), the checkpoint, record_round.
+ * aggregate (shared/fl/aggregate.h does the arithmetic), evaluate_round, model_sound (else
+ * roll_back), the attack, metrics_line (the one writer of a metrics.jsonl object), the checkpoint
+ * (not of a rolled-back round), record_round. Insiders: every misbehaviour of a worker is a
+ * strike against it alone (strike); over_budget and join_record bound what one peer may send,
+ * and the socket never waits on a send (shared/fl/transport.h).
  */
 #include "coordinator.h"
 
@@ -46,6 +49,13 @@
 #define POLL_MS 50
 #define MAX_WORKERS 4096
 #define MAX_TASK_ATTEMPTS 3
+/* Per-peer budgets: a registered worker may send msg_budget() messages per BUDGET_WINDOW seconds
+ * (beyond that they are dropped, a strike once per window) and join JOIN_BUDGET times per
+ * JOIN_WINDOW seconds (each join beyond that is refused with a strike: a join costs a Welcome),
+ * so a flood ends in a ban of that peer only. */
+#define BUDGET_WINDOW 1.0
+#define JOIN_WINDOW 10.0
+#define JOIN_BUDGET 3
 
 enum { TASK_ASSIGNED, TASK_DONE, TASK_CANCELLED };
 enum { SLOT_QUEUED, SLOT_ASSIGNED, SLOT_DONE, SLOT_DROPPED };
@@ -61,6 +71,10 @@ typedef struct {
     int state;
     uint64_t task;
     int attempts;
+    int avoid[MAX_TASK_ATTEMPTS]; /* workers whose update for this client was rejected */
+    int navoid;
+    int worker;  /* SLOT_DONE: the worker whose update was accepted */
+    double norm; /* SLOT_DONE: L2 norm of that update minus the global model (before any clip) */
 } slot_t;
 
 typedef struct {
@@ -72,6 +86,9 @@ typedef struct {
     long pid; /* as the worker said in its join (meaningful for local workers) */
     double last_seen;
     int alive, banned, strikes;
+    double msg_t0, join_t0; /* starts of the current message and join budget windows */
+    int msgs, joins;        /* messages and joins in them */
+    double hb_reply;        /* when its last heartbeat was answered */
     int ready; /* a message arrived after the welcome: its data and model are loaded */
     uint8_t model_hash[FV_HASH_BYTES]; /* the global model this worker holds */
     int has_model;
@@ -82,6 +99,8 @@ typedef struct {
 /* What one round has seen so far (cleared when it starts). */
 typedef struct {
     int accepted, dropped, reassigned, rejected;
+    int diverged;  /* clients whose local training diverged (reported by their worker; skipped) */
+    int clipped;   /* updates scaled down to fl.max_update_norm */
     uint64_t bytes_up, bytes_down;
     double loss_sum, acc_sum, vfe_sum, samples, max_train, mix_seconds;
     double t0;
@@ -110,6 +129,8 @@ typedef struct {
     fv_net *net; /* net->params is the global model */
     size_t n_params, opt_len;
     uint8_t hash[FV_HASH_BYTES];
+    float *prev;    /* the model before the round's aggregation (rolled back to when unsound) */
+    float *scratch; /* a clipped update (fl.norm_action = clip) */
     fv_agg *agg; /* the aggregation rule (FedAvg or DP-FedAvg, shared/fl/aggregate.h) */
 } coord_model;
 
@@ -144,6 +165,7 @@ typedef struct {
     int (*should_stop)(void *, char *, size_t);
     void *ctx;
     int abort;
+    int stopped; /* the abort is the run's end, not a failure: write a "stopped" summary */
     char why[FV_ERR_MAX];
 } coord_ctl;
 
@@ -153,7 +175,7 @@ typedef struct {
     int n;
     double vfe_sum, vfe_w;
     uint64_t bytes_up, bytes_down;
-    long dropped, rejected;
+    long dropped, rejected, diverged, rolled_back;
     double t_start;
 } coord_history;
 
@@ -360,8 +382,8 @@ static int check_join_identity(fv_coord *c, const fv_wire_msg *m, const char *na
 }
 
 /* The worker record a join takes: the sender's own (found by key with security on, by route
- * without; its tasks go back to the queue) or a new one. -1 when refused (banned, or
- * MAX_WORKERS reached). */
+ * without; its tasks go back to the queue) or a new one. -1 when refused (banned, over its join
+ * budget: a strike, or MAX_WORKERS reached). */
 static int join_record(fv_coord *c, const fv_wire_msg *m, const char *name) {
     int wi = c->link.security ? find_worker_user(c, m->user_id) : find_worker_route(c, m->route, m->route_len);
     if (wi >= 0 && c->wk.w[wi].banned) {
@@ -369,7 +391,16 @@ static int join_record(fv_coord *c, const fv_wire_msg *m, const char *name) {
         return -1;
     }
     if (wi >= 0) {
-        if (c->wk.w[wi].alive) requeue_worker_tasks(c, wi, "its worker re-joined");
+        worker_t *w = &c->wk.w[wi];
+        double now = fv_now();
+        if (now - w->join_t0 > JOIN_WINDOW) w->join_t0 = now, w->joins = 0;
+        if (++w->joins > JOIN_BUDGET) {
+            char why[96];
+            snprintf(why, sizeof why, "more than %d joins in %g s", JOIN_BUDGET, JOIN_WINDOW);
+            strike(c, wi, "a join", why);
+            return -1;
+        }
+        if (w->alive) requeue_worker_tasks(c, wi, "its worker re-joined");
         return wi;
     }
     if (c->wk.n >= MAX_WORKERS) {
@@ -379,6 +410,8 @@ static int join_record(fv_coord *c, const fv_wire_msg *m, const char *name) {
     c->wk.w = fv_realloc(c->wk.w, (size_t)(c->wk.n + 1) * sizeof *c->wk.w);
     wi = c->wk.n++;
     memset(&c->wk.w[wi], 0, sizeof c->wk.w[wi]);
+    c->wk.w[wi].join_t0 = fv_now();
+    c->wk.w[wi].joins = 1;
     return wi;
 }
 
@@ -418,10 +451,12 @@ static void handle_join(fv_coord *c, const fv_wire_msg *m) {
     w->outstanding = 0;
     w->last_seen = fv_now();
     char b[160];
-    if (send_welcome(c, wi) == 0)
+    if (send_welcome(c, wi) == 0) {
         coord_log(c, "worker %s joined (%d alive)", who(w, b, sizeof b), alive_workers(c));
-    else
+    } else {
         w->alive = 0;
+        strike(c, wi, "a join", "the worker does not take its messages (send queue full or gone)");
+    }
 }
 
 /* ---- updates ---- */
@@ -431,10 +466,12 @@ static double dp_q(const fv_coord *c) { return (double)c->rd.m / c->cfg.clients;
 
 /* Task t of worker wi failed (the worker reported an error, or its authenticated answer was
  * unusable): the client goes back to the queue, or is dropped after MAX_TASK_ATTEMPTS, at once
- * rather than at the round's deadline. */
-static void fail_task(fv_coord *c, int wi, task_rec *t) {
+ * rather than at the round's deadline. rejected: the worker's update was refused, so the client
+ * goes to another worker (pick_worker), never back to this one. */
+static void fail_task(fv_coord *c, int wi, task_rec *t, int rejected) {
     slot_t *sl = &c->rd.slots[t->slot];
     t->state = TASK_CANCELLED;
+    if (rejected && sl->navoid < MAX_TASK_ATTEMPTS) sl->avoid[sl->navoid++] = wi;
     c->wk.w[wi].outstanding--;
     if (++sl->attempts >= MAX_TASK_ATTEMPTS) {
         sl->state = SLOT_DROPPED;
@@ -445,6 +482,17 @@ static void fail_task(fv_coord *c, int wi, task_rec *t) {
         sl->state = SLOT_QUEUED;
         c->rd.st.reassigned++;
     }
+}
+
+/* The L2 norm of x - global (in double: finite for any finite floats). */
+static double update_norm(const fv_coord *c, const float *x) {
+    const float *g = c->model.net->params;
+    double s = 0;
+    for (size_t i = 0; i < c->model.n_params; i++) {
+        double d = (double)x[i] - g[i];
+        s += d * d;
+    }
+    return sqrt(s);
 }
 
 /* An update's frames: the parameters and, with fl.opt_state = keep, the optimizer state. */
@@ -478,9 +526,11 @@ static int check_frames(fv_coord *c, int wi, const fv_wire_msg *m, update_frames
 }
 
 /* The task an update body answers, when it is one of this round's tasks still assigned to wi
- * and its sample count and values are sound; NULL otherwise (a strike for a replayed, forged or
+ * and its sample count and values are sound (finite; with fl.norm_action = reject, *norm, the L2
+ * norm of update - global, within fl.max_update_norm); NULL otherwise (a strike for a replayed, forged or
  * unsound update, failing the task where it is still assigned; a log line for a late one). */
-static task_rec *match_task(fv_coord *c, int wi, const Fedvim__UpdateBody *b, const update_frames *f) {
+static task_rec *match_task(fv_coord *c, int wi, const Fedvim__UpdateBody *b, const update_frames *f,
+                           double *norm) {
     char why[FV_ERR_MAX + 64];
     uint64_t tid = b->task_id;
     task_rec *t = tid >= 1 && tid <= c->wk.ntasks ? &c->wk.tasks[tid - 1] : NULL;
@@ -511,20 +561,26 @@ static task_rec *match_task(fv_coord *c, int wi, const Fedvim__UpdateBody *b, co
                    (f->opt && (bad2 = fv_wire_first_nonfinite(f->opt, f->no)) >= 0)) {
             snprintf(why, sizeof why, "non-finite value (NaN or Inf) in the %s at index %ld",
                      bad >= 0 ? "parameters" : "optimizer state", bad >= 0 ? bad : bad2);
+        } else if ((*norm = update_norm(c, f->params)) > c->cfg.max_update_norm && c->cfg.max_update_norm > 0 &&
+                   c->cfg.norm_action == FV_NORM_REJECT) {
+            snprintf(why, sizeof why, "update norm %.4g exceeds fl.max_update_norm = %g", *norm,
+                     c->cfg.max_update_norm);
         } else {
             return t;
         }
         strike(c, wi, "update", why);
-        if (t->state == TASK_ASSIGNED) fail_task(c, wi, t);
+        if (t->state == TASK_ASSIGNED) fail_task(c, wi, t, 1);
         return NULL;
     }
     strike(c, wi, "update", why);
     return NULL;
 }
 
-/* Accept the update for task t: keep the client's optimizer state (fl.opt_state = keep), let the
- * curious server copy it, hand it to the aggregation rule and count it. */
-static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__UpdateBody *b, const update_frames *f) {
+/* Accept the update for task t (norm: its distance from the global model): keep the client's
+ * optimizer state (fl.opt_state = keep), let the curious server copy it, hand it to the
+ * aggregation rule (scaled down to fl.max_update_norm with norm_action = clip) and count it. */
+static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__UpdateBody *b, const update_frames *f,
+                          double norm) {
     fv_err e = {{0}};
     if (c->cfg.opt_state == FV_OPTSTATE_KEEP &&
         fv_store_client_state_save(c->store, t->client, c->rd.round, f->opt, f->no, b->opt_steps, &e) != 0) {
@@ -539,10 +595,23 @@ static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__Update
         fv_attacker_capture(c->attacker, c->rd.round, f->params, c->model.net->params);
     t->state = TASK_DONE;
     sl->state = SLOT_DONE;
+    sl->worker = wi;
+    sl->norm = norm;
     w->outstanding--;
     double n = (double)b->num_samples;
-    fv_agg_put(c->model.agg, t->slot, f->params, n);
     round_stats *st = &c->rd.st;
+    const double bound = c->cfg.max_update_norm;
+    if (bound > 0 && norm > bound) { /* norm_action = clip (reject refused it in match_task) */
+        const float *g = c->model.net->params;
+        const double k = bound / norm;
+        for (size_t i = 0; i < c->model.n_params; i++) c->model.scratch[i] = (float)(g[i] + k * ((double)f->params[i] - g[i]));
+        fv_agg_put(c->model.agg, t->slot, c->model.scratch, n);
+        st->clipped++;
+        coord_log(c, "round %d: client %d's update (norm %.4g) clipped to fl.max_update_norm = %g", c->rd.round,
+                  t->client, norm, bound);
+    } else {
+        fv_agg_put(c->model.agg, t->slot, f->params, n);
+    }
     st->accepted++;
     st->samples += n;
     st->loss_sum += n * b->train_loss;
@@ -567,8 +636,9 @@ static void handle_update(fv_coord *c, int wi, const fv_wire_msg *m) {
         strike(c, wi, "update", e.msg);
         return;
     }
-    task_rec *t = match_task(c, wi, b, &f);
-    if (t) accept_update(c, wi, t, b, &f);
+    double norm = 0;
+    task_rec *t = match_task(c, wi, b, &f, &norm);
+    if (t) accept_update(c, wi, t, b, &f, norm);
     fedvim__update_body__free_unpacked(b, NULL);
 }
 
@@ -579,13 +649,35 @@ static void handle_worker_error(fv_coord *c, int wi, const Fedvim__Error *er) {
     uint64_t tid = er->task_id;
     task_rec *t = tid >= 1 && tid <= c->wk.ntasks ? &c->wk.tasks[tid - 1] : NULL;
     if (er->code == FV_WIRE_ERR_CONFIG) {
-        c->ctl.abort = 1;
-        snprintf(c->ctl.why, sizeof c->ctl.why, "worker %s cannot serve this experiment: %s",
-                 who(w, b, sizeof b), msg);
+        /* that worker's part ends (a strike: a peer that joins only to say so is banned); the
+         * run goes on with the others, and stops (with a summary saying why) when none is left */
+        char why[FV_ERR_MAX];
+        snprintf(why, sizeof why, "worker %s cannot serve this experiment: %s", who(w, b, sizeof b), msg);
+        strike(c, wi, "an error report", "it cannot serve this experiment");
+        mark_dead(c, wi, why);
+        if (alive_workers(c) == 0 && !c->ctl.abort) {
+            c->ctl.abort = 1;
+            c->ctl.stopped = 1;
+            snprintf(c->ctl.why, sizeof c->ctl.why, "no worker left that can serve this experiment; the last: %.400s",
+                     why);
+        }
+        return;
+    }
+    const int mine = t && t->worker == wi && t->state == TASK_ASSIGNED && (int)t->round == c->rd.round;
+    if (er->code == FV_WIRE_ERR_DIVERGED && mine) {
+        /* an honest signal, no strike: the client's update is lost for this round only */
+        slot_t *sl = &c->rd.slots[t->slot];
+        t->state = TASK_CANCELLED;
+        w->outstanding--;
+        sl->state = SLOT_DROPPED;
+        fv_agg_skip(c->model.agg, t->slot);
+        c->rd.st.diverged++;
+        coord_log(c, "round %d: client %d diverged on worker %s (%s): its update is skipped this round",
+                  c->rd.round, t->client, who(w, b, sizeof b), msg);
         return;
     }
     coord_log(c, "worker %s reports an error%s: %s", who(w, b, sizeof b), t ? " on a task" : "", msg);
-    if (!t || t->worker != wi || t->state != TASK_ASSIGNED || (int)t->round != c->rd.round) return;
+    if (!mine) return;
     if (er->code == FV_WIRE_ERR_NO_MODEL) {
         t->state = TASK_CANCELLED;
         w->outstanding--;
@@ -593,7 +685,7 @@ static void handle_worker_error(fv_coord *c, int wi, const Fedvim__Error *er) {
         c->rd.slots[t->slot].state = SLOT_QUEUED;
         return;
     }
-    fail_task(c, wi, t);
+    fail_task(c, wi, t, 0);
 }
 
 /* The registered worker that sent m by its route, or -1 (with security on, a route now used by
@@ -619,11 +711,17 @@ static void route_message(fv_coord *c, int wi, const fv_wire_msg *m) {
         } else if (wi < 0)
             coord_log(c, "ignored a %s message from a peer that has not joined", fv_wire_body_name(bc));
     } else if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT) {
+        /* answered at most twice per fl.heartbeat: a peer cannot make the server talk faster */
+        worker_t *w = &c->wk.w[wi];
+        double now = fv_now();
+        if (now - w->hb_reply < c->cfg.heartbeat / 2) return;
+        w->hb_reply = now;
         Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
         Fedvim__Heartbeat hb = FEDVIM__HEARTBEAT__INIT;
         env.body_case = FEDVIM__ENVELOPE__BODY_HEARTBEAT;
         env.heartbeat = &hb;
-        send_msg(c, &c->wk.w[wi], &env, NULL, 0);
+        if (send_msg(c, &c->wk.w[wi], &env, NULL, 0) != 0)
+            strike(c, wi, "a heartbeat", "the worker does not take its messages (send queue full or gone)");
     } else if (bc == FEDVIM__ENVELOPE__BODY_UPDATE) {
         handle_update(c, wi, m);
     } else if (bc == FEDVIM__ENVELOPE__BODY_ERROR) {
@@ -635,8 +733,42 @@ static void route_message(fv_coord *c, int wi, const fv_wire_msg *m) {
     }
 }
 
+/* Messages other than task answers a worker may send per BUDGET_WINDOW: its heartbeats and
+ * room for re-joins and errors, several times over. */
+static int msg_budget(const fv_coord *c) {
+    return 32 + (int)(4 * BUDGET_WINDOW / c->cfg.heartbeat) + 4 * c->cfg.tasks_per_worker;
+}
+
+/* A message that answers a task: an Update (each one is matched to an issued task, or struck), or
+ * an Error about a task still assigned to wi. Bounded by the tasks issued, these are not counted
+ * against the budget, however fast a worker trains. */
+static int answers_task(const fv_coord *c, int wi, const fv_wire_msg *m) {
+    if (m->env->body_case == FEDVIM__ENVELOPE__BODY_UPDATE) return 1;
+    if (m->env->body_case != FEDVIM__ENVELOPE__BODY_ERROR) return 0;
+    uint64_t tid = m->env->error->task_id;
+    return tid >= 1 && tid <= c->wk.ntasks && c->wk.tasks[tid - 1].worker == wi &&
+           c->wk.tasks[tid - 1].state == TASK_ASSIGNED;
+}
+
+/* Count a message (rc: fv_wire_recv's result) from registered worker wi against its budget: 1
+ * when over it (the message is to be dropped; the first one over counts a strike), 0 otherwise. */
+static int over_budget(fv_coord *c, int wi, const fv_wire_msg *m, int rc) {
+    if (rc == 0 && answers_task(c, wi, m)) return 0;
+    worker_t *w = &c->wk.w[wi];
+    double now = fv_now();
+    if (now - w->msg_t0 > BUDGET_WINDOW) w->msg_t0 = now, w->msgs = 0;
+    if (++w->msgs <= msg_budget(c)) return 0;
+    if (w->msgs == msg_budget(c) + 1) {
+        char why[96];
+        snprintf(why, sizeof why, "more than %d messages in %g s", msg_budget(c), BUDGET_WINDOW);
+        strike(c, wi, "a flood", why);
+    }
+    return 1;
+}
+
 /* Receive and handle one message: count its bytes, note the sender alive (and ready once past
- * its join), strike a malformed one, route a well-formed one. Banned workers are ignored. */
+ * its join), strike a malformed one, route a well-formed one. Banned workers are ignored, and so
+ * is a worker over its message budget. */
 static void handle_one(fv_coord *c) {
     fv_wire_msg m;
     fv_err e = {{0}};
@@ -648,6 +780,10 @@ static void handle_one(fv_coord *c) {
     c->rd.st.bytes_up += m.bytes;
     int wi = sender(c, &m);
     if (wi >= 0 && c->wk.w[wi].banned) {
+        fv_wire_msg_close(&m);
+        return;
+    }
+    if (wi >= 0 && over_budget(c, wi, &m, rc)) {
         fv_wire_msg_close(&m);
         return;
     }
@@ -696,12 +832,17 @@ static uint64_t new_task(fv_coord *c, int slot, int wi) {
     return c->wk.ntasks;
 }
 
-/* The least loaded live worker with room for another task, or -1. */
-static int pick_worker(const fv_coord *c) {
+/* The least loaded live worker with room for another task for slot s (never one whose update for
+ * that client was rejected), or -1. */
+static int pick_worker(const fv_coord *c, int s) {
+    const slot_t *sl = &c->rd.slots[s];
     int best = -1;
     for (int i = 0; i < c->wk.n; i++) {
         const worker_t *w = &c->wk.w[i];
         if (!w->alive || w->outstanding >= c->cfg.tasks_per_worker) continue;
+        int avoided = 0;
+        for (int k = 0; k < sl->navoid; k++) avoided |= sl->avoid[k] == i;
+        if (avoided) continue;
         if (best < 0 || w->outstanding < c->wk.w[best].outstanding) best = i;
     }
     return best;
@@ -751,6 +892,7 @@ static int send_task(fv_coord *c, int s, int wi) {
     free(state);
     if (rc != 0) {
         c->wk.tasks[tid - 1].state = TASK_CANCELLED;
+        strike(c, wi, "a task", "the worker does not take its messages (send queue full or gone)");
         mark_dead(c, wi, "unreachable");
         return -1;
     }
@@ -768,8 +910,8 @@ static int send_task(fv_coord *c, int s, int wi) {
 static void dispatch(fv_coord *c) {
     for (int s = 0; s < c->rd.m; s++) {
         if (c->rd.slots[s].state != SLOT_QUEUED) continue;
-        int wi = pick_worker(c);
-        if (wi < 0) return;
+        int wi = pick_worker(c, s);
+        if (wi < 0) continue;
         if (send_task(c, s, wi) != 0 && c->ctl.abort) return;
     }
 }
@@ -815,6 +957,8 @@ static void attack_log(void *ctx, const char *line) { log_line(ctx, 1, line); }
  * evaluated, or without VisualMixer for the mixed figures) and the timings. */
 typedef struct {
     int evaluated;
+    int rolled_back;      /* the aggregate was unsound: the model is the previous round's */
+    char culprits[256];   /* rolled back: the clients blamed, as a JSON array */
     double acc, loss, acc_m, loss_m;
     double seconds;       /* the whole round, evaluation included */
     double work_seconds;  /* the round without evaluation */
@@ -829,7 +973,7 @@ static void begin_round(fv_coord *c, int r) {
     c->rd.st.t0 = fv_now();
     int *ids = fv_malloc((size_t)c->rd.m * sizeof(int));
     fv_exp_sample_clients(&c->cfg, r, ids);
-    for (int s = 0; s < c->rd.m; s++) c->rd.slots[s] = (slot_t){ids[s], SLOT_QUEUED, 0, 0};
+    for (int s = 0; s < c->rd.m; s++) c->rd.slots[s] = (slot_t){.client = ids[s], .state = SLOT_QUEUED};
     free(ids);
     for (int i = 0; i < c->wk.n; i++) c->wk.w[i].busy = 0;
     fv_agg_begin(c->model.agg, c->rd.m, r, c->model.net->params);
@@ -862,9 +1006,11 @@ static int gather_updates(fv_coord *c, fv_err *e) {
     return 0;
 }
 
-/* The aggregation rule turns the gathered updates into the next global model. */
+/* The aggregation rule turns the gathered updates into the next global model (the one before is
+ * kept in model.prev, for a roll-back). */
 static void aggregate(fv_coord *c, round_result *res) {
     double t = fv_now();
+    memcpy(c->model.prev, c->model.net->params, c->model.n_params * sizeof(float));
     FV_ASSERT(fv_agg_end(c->model.agg, c->model.net->params) > 0);
     fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
     res->agg_seconds = fv_now() - t;
@@ -883,6 +1029,61 @@ static void evaluate_round(fv_coord *c, round_result *res) {
     if (res->evaluated) evaluate(c, &res->acc, &res->loss, &res->acc_m, &res->loss_m);
     res->eval_seconds = fv_now() - t;
     res->seconds = fv_now() - c->rd.st.t0;
+}
+
+/* The new global model is sound: finite parameters and a finite test loss (the round's
+ * evaluation, or one evaluation batch when the round is not evaluated). */
+static int model_sound(const fv_coord *c, const round_result *res) {
+    if (fv_wire_first_nonfinite(c->model.net->params, c->model.n_params) >= 0) return 0;
+    if (res->evaluated) return isfinite(res->loss);
+    int k = c->eval.test.n < c->cfg.eval_batch ? c->eval.test.n : c->cfg.eval_batch;
+    int *idx = fv_malloc((size_t)k * sizeof(int));
+    for (int i = 0; i < k; i++) idx[i] = i;
+    fv_eval_stats st = fv_evaluate(c->model.net, &c->eval.test, idx, k, c->cfg.eval_batch, c->eval.norm);
+    free(idx);
+    return isfinite(st.loss);
+}
+
+/* An unsound aggregate: back to the model before it (never checkpointed), and the clients that
+ * caused it named and struck: those whose update norm is over 10 times the round's median, or
+ * the largest one when none is. The evaluation is redone for the model kept. */
+static void roll_back(fv_coord *c, round_result *res) {
+    memcpy(c->model.net->params, c->model.prev, c->model.n_params * sizeof(float));
+    fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
+    res->rolled_back = 1;
+    int n = 0, top = -1;
+    double *v = fv_malloc((size_t)c->rd.m * sizeof(double));
+    for (int s = 0; s < c->rd.m; s++)
+        if (c->rd.slots[s].state == SLOT_DONE) {
+            v[n++] = c->rd.slots[s].norm;
+            if (top < 0 || c->rd.slots[s].norm > c->rd.slots[top].norm) top = s;
+        }
+    for (int i = 1; i < n; i++) /* insertion sort: a round's few norms */
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double x = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = x;
+        }
+    double median = n ? v[(n - 1) / 2] : 0; /* the lower median: half the updates may be outliers */
+    free(v);
+    size_t len = (size_t)snprintf(res->culprits, sizeof res->culprits, "[");
+    int named = 0;
+    for (int s = 0; s < c->rd.m; s++) {
+        const slot_t *sl = &c->rd.slots[s];
+        if (sl->state != SLOT_DONE || !(sl->norm > 10 * median || (s == top && median * 10 >= c->rd.slots[top].norm)))
+            continue;
+        char why[160];
+        snprintf(why, sizeof why, "client %d's update (norm %.4g, the round's median %.4g) made the global model "
+                 "unsound: round %d rolled back", sl->client, sl->norm, median, c->rd.round);
+        strike(c, sl->worker, "update", why);
+        if (len + 16 < sizeof res->culprits)
+            len += (size_t)snprintf(res->culprits + len, sizeof res->culprits - len, "%s%d", named++ ? "," : "",
+                                    sl->client);
+    }
+    snprintf(res->culprits + len, sizeof res->culprits - len, "]");
+    coord_log(c, "round %d: the aggregate is not sound (non-finite parameters or test loss): rolled back to the "
+              "model before it, not checkpointed; blamed clients %s", c->rd.round, res->culprits);
+    if (res->evaluated) evaluate(c, &res->acc, &res->loss, &res->acc_m, &res->loss_m);
 }
 
 /* The round's metrics.jsonl object (coordinator.h lists the keys), attack the attacker's JSON
@@ -907,6 +1108,10 @@ static char *metrics_line(const fv_coord *c, const round_result *res, const char
     fv_json_int(&j, "dropped", st->dropped);
     fv_json_int(&j, "reassigned", st->reassigned);
     fv_json_int(&j, "rejected", st->rejected);
+    fv_json_int(&j, "diverged", st->diverged);
+    fv_json_int(&j, "clipped", st->clipped);
+    fv_json_bool(&j, "rolled_back", res->rolled_back);
+    if (res->rolled_back) fv_json_raw(&j, "rolled_back_clients", res->culprits);
     fv_json_int(&j, "bytes_up", (int64_t)st->bytes_up);
     fv_json_int(&j, "bytes_down", (int64_t)st->bytes_down);
     fv_json_num(&j, "seconds", res->seconds);
@@ -953,6 +1158,8 @@ static void record_round(fv_coord *c, const round_result *res) {
     c->hist.bytes_down += st->bytes_down;
     c->hist.dropped += st->dropped;
     c->hist.rejected += st->rejected;
+    c->hist.diverged += st->diverged;
+    c->hist.rolled_back += res->rolled_back;
 }
 
 /* The round's progress line on stderr (unless quiet) and in the log. */
@@ -978,9 +1185,10 @@ static void report_round(fv_coord *c, const round_result *res) {
 static int run_round(fv_coord *c, int r, fv_err *e) {
     begin_round(c, r);
     if (gather_updates(c, e) != 0) return -1;
-    round_result res;
+    round_result res = {0};
     aggregate(c, &res);
     evaluate_round(c, &res);
+    if (!model_sound(c, &res)) roll_back(c, &res);
     /* the attack (not counted in the round's seconds): the workers are idle, heartbeats answered */
     char *attack = fv_attacker_round(c->attacker, r, attack_idle, c, attack_log, c);
     char *line = metrics_line(c, &res, attack);
@@ -988,7 +1196,9 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
     int rc = fv_store_metrics_add(c->store, line, e);
     free(line);
     if (rc != 0) return -1;
-    if (fv_store_checkpoint(c->store, r, c->model.net->params, c->model.n_params, c->config_hash, e) != 0) return -1;
+    if (!res.rolled_back &&
+        fv_store_checkpoint(c->store, r, c->model.net->params, c->model.n_params, c->config_hash, e) != 0)
+        return -1;
     record_round(c, &res);
     report_round(c, &res);
     return 0;
@@ -1027,9 +1237,9 @@ static int save_model(const fv_coord *c, const char *hh, fv_err *e) {
     return fv_safetensors_save(path, c->model.net, meta, 6, e);
 }
 
-/* The summary JSON object (coordinator.h) of the completed run, hh the parameter hash in hex.
- * Caller frees. */
-static char *summary_json(const fv_coord *c, double seconds, const char *hh) {
+/* The summary JSON object (coordinator.h) of the completed run, or of a stopped one (stop_reason
+ * not NULL: status "stopped" and the reason), hh the parameter hash in hex. Caller frees. */
+static char *summary_json(const fv_coord *c, double seconds, const char *hh, const char *stop_reason) {
     double last_acc = NAN, last_m = NAN, best = NAN;
     int nlines = fv_store_metrics_count(c->store);
     /* final accuracies come from the last round (always evaluated) */
@@ -1043,7 +1253,8 @@ static char *summary_json(const fv_coord *c, double seconds, const char *hh) {
     fv_json_begin(&j);
     fv_json_str(&j, "name", c->cfg.name);
     fv_json_str(&j, "dir", c->dir);
-    fv_json_str(&j, "status", "complete");
+    fv_json_str(&j, "status", stop_reason ? "stopped" : "complete");
+    if (stop_reason) fv_json_str(&j, "stop_reason", stop_reason);
     fv_json_int(&j, "rounds", c->cfg.rounds);
     fv_json_int(&j, "rounds_this_run", c->cfg.rounds - c->start_round);
     fv_json_bool(&j, "resumed", c->start_round > 0);
@@ -1071,6 +1282,8 @@ static char *summary_json(const fv_coord *c, double seconds, const char *hh) {
     fv_json_obj_end(&j);
     fv_json_int(&j, "dropped", c->hist.dropped);
     fv_json_int(&j, "rejected", c->hist.rejected);
+    fv_json_int(&j, "diverged", c->hist.diverged);
+    fv_json_int(&j, "rolled_back", c->hist.rolled_back);
     fv_json_int(&j, "bytes_up", (int64_t)c->hist.bytes_up);
     fv_json_int(&j, "bytes_down", (int64_t)c->hist.bytes_down);
     fv_json_num(&j, "seconds", seconds);
@@ -1089,15 +1302,16 @@ static char *summary_json(const fv_coord *c, double seconds, const char *hh) {
     return text;
 }
 
-/* After the last round: the model file and summary.json (also kept as c->summary). */
-static int write_final(fv_coord *c, double seconds, fv_err *e) {
+/* After the last round: the model file and summary.json (also kept as c->summary); for a stopped
+ * run (stop_reason not NULL) summary.json alone. */
+static int write_final(fv_coord *c, double seconds, const char *stop_reason, fv_err *e) {
     uint8_t h[FV_HASH_BYTES];
     char hh[2 * FV_HASH_BYTES + 1];
     fv_hash(h, c->model.net->params, c->model.n_params * sizeof(float));
     fv_hex(hh, h, FV_HASH_BYTES);
-    if (c->cfg.save_model && save_model(c, hh, e) != 0) return -1;
+    if (!stop_reason && c->cfg.save_model && save_model(c, hh, e) != 0) return -1;
     free(c->summary);
-    c->summary = summary_json(c, seconds, hh);
+    c->summary = summary_json(c, seconds, hh, stop_reason);
     char path[1200];
     snprintf(path, sizeof path, "%s/summary.json", c->dir);
     size_t l = strlen(c->summary);
@@ -1118,8 +1332,12 @@ int fv_coord_run(fv_coord *c, fv_err *e) {
         rc = wait_for_workers(c, e);
         for (int r = c->start_round + 1; rc == 0 && r <= c->cfg.rounds; r++) rc = run_round(c, r, e);
     }
-    if (rc == 0) rc = write_final(c, fv_now() - c->hist.t_start, e);
+    if (rc == 0) rc = write_final(c, fv_now() - c->hist.t_start, NULL, e);
     if (rc != 0) coord_log(c, "%s", e->msg);
+    if (rc != 0 && c->ctl.stopped) {
+        fv_err e2 = {{0}};
+        if (write_final(c, fv_now() - c->hist.t_start, c->ctl.why, &e2) != 0) coord_log(c, "%s", e2.msg);
+    }
     shutdown_workers(c, rc == 0 ? "the experiment is complete" : "the experiment stopped");
     return rc;
 }
@@ -1178,6 +1396,8 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
     c->rd.slots = fv_calloc((size_t)c->rd.m, sizeof *c->rd.slots);
     fv_agg_rule rule = fv_agg_rule_from_config(&c->cfg, c->model.net->n_train);
     c->model.agg = fv_agg_new(c->model.n_params, &rule);
+    c->model.prev = fv_malloc(c->model.n_params * sizeof(float));
+    c->model.scratch = fv_malloc(c->model.n_params * sizeof(float));
     if (c->cfg.dp)
         coord_log(c, "DP-FedAvg: clip %g, noise multiplier %g (noise std %g per coordinate), q = %d/%d; %zu "
                   "batch-norm buffer floats averaged without noise", c->cfg.dp_clip, c->cfg.dp_noise,
@@ -1320,6 +1540,8 @@ void fv_coord_destroy(fv_coord **cp) {
     fv_agg_destroy(&c->model.agg);
     fv_attacker_destroy(&c->attacker);
     fv_net_destroy(&c->model.net);
+    free(c->model.prev);
+    free(c->model.scratch);
     fv_dataset_free(&c->eval.test);
     fv_dataset_free(&c->eval.mixed);
     free(c->client_n);

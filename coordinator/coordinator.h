@@ -10,11 +10,22 @@
  * (counted in `dropped`); fewer than fl.min_clients updates fail the round cleanly (the run
  * stops, the results folder still holds the last completed round). Every rejected message is
  * logged with its reason and the sender; a worker is banned after security.max_strikes.
+ * Insiders (a worker with a valid key): every kind of misbehaviour is a strike against that
+ * worker only: a rejected update (its client then goes to another worker), joins or messages
+ * over the per-peer budgets, messages it does not take (sends never wait), an update that made
+ * the aggregate unsound. [fl] max_update_norm bounds update - global (norm_action clip or
+ * reject). A round whose new model is unsound (non-finite parameters or test loss) is rolled
+ * back to the model before it and not checkpointed. A worker's "cannot serve this experiment"
+ * ends its part; with no worker left the run stops with a summary.json of status "stopped" and
+ * its stop_reason. A client whose training diverged (reported by its worker) is skipped for the
+ * round, without a strike.
  * metrics.jsonl, one object per completed round: round; test_accuracy, test_loss (null when the
  * round was not evaluated, see fl.eval_every); with VisualMixer test_accuracy_mixed,
  * test_loss_mixed and vfe_clients (sample-weighted mean VFE of the contributing clients' mixed
  * shards); clients (accepted updates), samples (their images), sampled, dropped, reassigned,
- * rejected (messages refused this round); bytes_up, bytes_down (all bytes the coordinator
+ * rejected (messages refused this round), diverged (clients whose training diverged, skipped),
+ * clipped (updates scaled to fl.max_update_norm), rolled_back (and, when true,
+ * rolled_back_clients: the clients blamed); bytes_up, bytes_down (all bytes the coordinator
  * received and sent, routing ids excluded); seconds (the whole round, evaluation included);
  * train_loss, train_accuracy (sample-weighted means of the clients' last local epoch);
  * client_seconds_max (slowest client's local training), worker_busy_max (the busiest worker's
@@ -24,7 +35,8 @@
  * accepted updates' pre-clip delta norms), dp_delta, dp_epsilon and dp_order (the accountant's);
  * attack, at a round [attack] names: kind, client, status, seconds (not counted in `seconds`) and
  * the headline figures (attacker.h; the full result is in attacks.jsonl).
- * summary.json adds the final and best accuracy, totals, the partition's statistics, the model's
+ * summary.json adds the final and best accuracy, totals (dropped, rejected, diverged,
+ * rolled_back and more), the partition's statistics, the model's
  * parameter hash and, with VisualMixer, the mixed and clean test images' VFE.
  * Not here: worker processes (worker/), launching (cli/), the wire codec (shared/fl/wire.h).
  */

@@ -12,10 +12,12 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "attack_api.h"
 #include "fl/config.h"
 #include "fl_harness.h"
+#include "fl/transport.h"
 #include "fv_common.h"
 
 int fh_init(fh_ctx *c, const char *name) {
@@ -150,4 +152,199 @@ void fh_expect_config_error(const char *base_ini, const char *extra, const char 
     if (rc == 0) fail_msg("accepted: %s", extra);
     if (!strstr(e.msg, n1) || (n2 && !strstr(e.msg, n2)))
         fail_msg("for %s: message '%s' lacks '%s' / '%s'", extra, e.msg, n1, n2 ? n2 : "");
+}
+
+/* ---- the rogue client ---- */
+
+pid_t fh_spawn(const fh_ctx *c, const char *out, ...) {
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = c->bin;
+    va_list ap;
+    va_start(ap, out);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 31) argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+        execv(c->bin, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int fh_wait(pid_t pid, double timeout) {
+    double end = fv_now() + timeout;
+    for (;;) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (fv_now() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            fail_msg("process %d did not finish within %.0f s", (int)pid, timeout);
+        }
+        usleep(5000);
+    }
+}
+
+void fh_keys(const fh_ctx *c, const char *const *workers, int n, const fv_identity *fake_id) {
+    char k[256], allow[256], tmp[256];
+    fh_path(c, k, sizeof k, "coord.key");
+    fh_path(c, tmp, sizeof tmp, "coord.keygen.out");
+    assert_int_equal(fh_wait(fh_spawn(c, tmp, "coordinator", "--gen-key", k, (const char *)NULL), 30), 0);
+    fh_path(c, allow, sizeof allow, "allow.txt");
+    FILE *af = fopen(allow, "w");
+    assert_non_null(af);
+    for (int i = 0; i < n; i++) {
+        fh_path(c, k, sizeof k, "%s.key", workers[i]);
+        fh_path(c, tmp, sizeof tmp, "%s.keygen.out", workers[i]);
+        assert_int_equal(fh_wait(fh_spawn(c, tmp, "worker", "--gen-key", k, (const char *)NULL), 30), 0);
+        char *line = fh_slurp(tmp);
+        assert_non_null(line);
+        assert_non_null(strstr(line, "fvid1:"));
+        fprintf(af, "%.*s %s\n", FV_PUBID_STR_LEN, strstr(line, "fvid1:"), workers[i]);
+        free(line);
+    }
+    if (fake_id) {
+        char line[FV_PUBID_STR_LEN + 1];
+        fv_pubid_format(line, sizeof line, &fake_id->pub);
+        fprintf(af, "%s fake\n", line);
+    }
+    fclose(af);
+}
+
+pid_t fh_coordinator(const fh_ctx *c, const char *cfg, const char *out, char *ep, size_t cap) {
+    char p[256], key[256], allow[256];
+    fh_path(c, p, sizeof p, "%s.ini", cfg);
+    fh_path(c, key, sizeof key, "coord.key");
+    fh_path(c, allow, sizeof allow, "allow.txt");
+    pid_t pid = fh_spawn(c, out, "coordinator", p, "--bind", "tcp://127.0.0.1:*", "--key", key, "--allow", allow,
+                         "--overwrite", (const char *)NULL);
+    double end = fv_now() + 60;
+    while (fv_now() < end) {
+        char *t = fh_slurp(out);
+        const char *s = t ? strstr(t, "listening on ") : NULL;
+        if (s) {
+            s += 13;
+            size_t i = 0;
+            while (s[i] && s[i] != ' ' && i + 1 < cap) ep[i] = s[i], i++;
+            ep[i] = 0;
+            free(t);
+            return pid;
+        }
+        free(t);
+        usleep(10000);
+    }
+    fail_msg("the coordinator never said where it listens (%s)", out);
+    return pid;
+}
+
+pid_t fh_worker(const fh_ctx *c, const char *ep, const char *name, const char *out) {
+    char key[256], skey[256];
+    fh_path(c, key, sizeof key, "%s.key", name);
+    fh_path(c, skey, sizeof skey, "coord.key.pub");
+    return fh_spawn(c, out, "worker", "--connect", ep, "--key", key, "--server-key", skey, "--name", name,
+                    (const char *)NULL);
+}
+
+static void fake_send(fh_fake *f, Fedvim__Envelope *env, const fv_wire_frame *fr, int nf) {
+    fv_err e;
+    if (fv_wire_send(f->sock, NULL, 0, env, fr, nf, NULL, &e) != 0) fail_msg("fake worker: %s", e.msg);
+}
+
+void fh_fake_heartbeat(fh_fake *f) {
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Heartbeat hb = FEDVIM__HEARTBEAT__INIT;
+    env.body_case = FEDVIM__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    fake_send(f, &env, NULL, 0);
+}
+
+void fh_fake_join(const fh_ctx *c, fh_fake *f, const char *ep) {
+    char p[256];
+    fv_public_id server;
+    fv_err e = {{0}};
+    fh_path(c, p, sizeof p, "coord.key.pub");
+    assert_int_equal(fv_pubid_load(p, &server, &e), 0);
+    f->ctx = zmq_ctx_new();
+    f->sock = fv_socket_client(f->ctx, ep, &f->id, server.curve_pk, 1 << 26, NULL, &e);
+    assert_non_null(f->sock);
+    f->lim = (fv_wire_limits){FV_WIRE_MAX_HEADER, 1 << 24};
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Join j = FEDVIM__JOIN__INIT;
+    j.worker_name = "fake";
+    j.sign_public_key = (ProtobufCBinaryData){FV_SIGN_PK_BYTES, f->id.pub.sign_pk};
+    env.body_case = FEDVIM__ENVELOPE__BODY_JOIN;
+    env.join = &j;
+    fake_send(f, &env, NULL, 0);
+    int timeout = 30000;
+    zmq_setsockopt(f->sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    fv_wire_msg m;
+    assert_int_equal(fv_wire_recv(f->sock, 0, &f->lim, &m, &e), 0);
+    assert_int_equal(m.env->body_case, FEDVIM__ENVELOPE__BODY_WELCOME);
+    f->session = m.env->welcome->session;
+    f->n_params = m.env->welcome->n_params;
+    fv_wire_msg_close(&m);
+    fh_fake_heartbeat(f);
+}
+
+int fh_fake_next(fh_fake *f, fv_wire_msg *m, double timeout) {
+    double end = fv_now() + timeout, beat = 0;
+    int t = 200;
+    zmq_setsockopt(f->sock, ZMQ_RCVTIMEO, &t, sizeof t);
+    while (fv_now() < end) {
+        fv_err e;
+        int r = fv_wire_recv(f->sock, 0, &f->lim, m, &e);
+        if (r == 0 && m->env->body_case != FEDVIM__ENVELOPE__BODY_HEARTBEAT) return m->env->body_case;
+        fv_wire_msg_close(m);
+        if (fv_now() - beat >= 0.2) { /* like a worker: a heartbeat now and then, not an echo */
+            fh_fake_heartbeat(f);
+            beat = fv_now();
+        }
+    }
+    return 0;
+}
+
+void fh_fake_update(fh_fake *f, const Fedvim__Task *t, const float *params) {
+    Fedvim__UpdateBody b = FEDVIM__UPDATE_BODY__INIT;
+    b.session = f->session;
+    b.task_id = t->task_id;
+    b.round = t->round;
+    b.client_id = t->client_id;
+    b.num_samples = t->expected_samples;
+    fv_wire_frame fr = {FEDVIM__FRAME_KIND__FRAME_PARAMS, params, f->n_params};
+    uint8_t *bb, sig[FV_SIG_BYTES];
+    size_t bl;
+    fv_wire_pack_update(&b, &fr, 1, f->id.sign_sk, &bb, &bl, sig);
+    Fedvim__Update u = FEDVIM__UPDATE__INIT;
+    u.body = (ProtobufCBinaryData){bl, bb};
+    u.signature = (ProtobufCBinaryData){FV_SIG_BYTES, sig};
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
+    env.update = &u;
+    fake_send(f, &env, &fr, 1);
+    free(bb);
+}
+
+void fh_fake_error(fh_fake *f, uint32_t code, uint64_t task_id, const char *text) {
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Error er = FEDVIM__ERROR__INIT;
+    er.code = code;
+    er.message = (char *)text;
+    er.task_id = task_id;
+    env.body_case = FEDVIM__ENVELOPE__BODY_ERROR;
+    env.error = &er;
+    fake_send(f, &env, NULL, 0);
+}
+
+void fh_fake_close(fh_fake *f) {
+    if (f->sock) zmq_close(f->sock);
+    if (f->ctx) zmq_ctx_term(f->ctx);
+    f->sock = f->ctx = NULL;
 }

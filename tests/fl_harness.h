@@ -43,4 +43,45 @@ int fh_run_exp(const fh_ctx *c, const char *name, const char *base, const char *
  * fit the 4 KiB buffer). */
 void fh_expect_config_error(const char *base_ini, const char *extra, const char *n1, const char *n2);
 
+/* ---- a rogue client with a valid key: a scripted fake worker speaking the wire protocol ---- */
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "crypto.h"
+#include "fl/wire.h"
+
+typedef struct {
+    void *ctx, *sock;
+    fv_identity id; /* fill with fv_identity_generate before fh_keys */
+    fv_wire_limits lim;
+    uint64_t session;
+    size_t n_params;
+} fh_fake;
+
+/* Start fedvim with the NULL-terminated arguments in the background, output to `out`. */
+pid_t fh_spawn(const fh_ctx *c, const char *out, ...);
+/* Wait for pid's exit status; kill it and fail the test after timeout seconds. */
+int fh_wait(pid_t pid, double timeout);
+/* Keys through the CLI: ROOT/coord.key(.pub), ROOT/<name>.key for each worker name, and
+ * ROOT/allow.txt listing those workers and, when not NULL, the fake's identity. */
+void fh_keys(const fh_ctx *c, const char *const *workers, int n, const fv_identity *fake_id);
+/* `fedvim coordinator ROOT/<cfg>.ini` on a free localhost port with those keys (extra: one more
+ * argument or NULL); returns its pid and writes the endpoint it printed to ep. */
+pid_t fh_coordinator(const fh_ctx *c, const char *cfg, const char *out, char *ep, size_t cap);
+/* `fedvim worker` named `name` (its key from fh_keys) connected to ep. */
+pid_t fh_worker(const fh_ctx *c, const char *ep, const char *name, const char *out);
+/* Connect the fake to ep (the coordinator's key ROOT/coord.key.pub), join, take the welcome and
+ * say ready. */
+void fh_fake_join(const fh_ctx *c, fh_fake *f, const char *ep);
+/* Send a heartbeat. */
+void fh_fake_heartbeat(fh_fake *f);
+/* Wait up to timeout s for a message other than a heartbeat, answering with heartbeats; it stays
+ * open in *m. Returns its body case, 0 on timeout. */
+int fh_fake_next(fh_fake *f, fv_wire_msg *m, double timeout);
+/* A signed update answering task t with params[n_params] and the task's sample count. */
+void fh_fake_update(fh_fake *f, const Fedvim__Task *t, const float *params);
+/* An Error message (code, text) about task_id (0: none). */
+void fh_fake_error(fh_fake *f, uint32_t code, uint64_t task_id, const char *text);
+void fh_fake_close(fh_fake *f);
+
 #endif

@@ -478,7 +478,8 @@ static void send_update(worker *w, const task_req *rq, const task_set *set, cons
     free(bb);
 }
 
-/* One client's local training for one round: accept, data, train, answer (or an error). */
+/* One client's local training for one round: accept, data, train, answer (or an error; a
+ * diverged client is reported as FV_WIRE_ERR_DIVERGED). */
 static void run_task(worker *w, const fv_wire_msg *m) {
     task_req rq;
     if (accept_task(w, m, &rq) != 0) return;
@@ -493,6 +494,18 @@ static void run_task(worker *w, const fv_wire_msg *m) {
     w->current_task = 0;
     if (rc != 0) {
         send_error(w, code, rq.t->task_id, e.msg);
+        return;
+    }
+    /* a diverged client is an honest outcome, told as such (the coordinator skips the client for
+     * this round, with no strike): its non-finite parameters are never sent */
+    long bad = fv_wire_first_nonfinite(w->net->params, w->net->n_params);
+    if (bad < 0 && rq.t->want_opt_state) bad = fv_wire_first_nonfinite(w->opt_state, w->opt_len);
+    if (bad >= 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "client %d diverged: non-finite values after local training (last epoch's loss %g)",
+                 rq.client, res.es.loss);
+        wlog(w, "%s", msg);
+        send_error(w, FV_WIRE_ERR_DIVERGED, rq.t->task_id, msg);
         return;
     }
     send_update(w, &rq, &set, &res);

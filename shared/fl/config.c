@@ -28,6 +28,7 @@ static const choice SCHEMES[] = {
     {"iid", FV_PART_IID}, {"dirichlet", FV_PART_DIRICHLET}, {"shards", FV_PART_SHARDS}, {NULL, 0}};
 static const choice OPTIMIZERS[] = {{"sgd", FV_OPT_SGD}, {"adam", FV_OPT_ADAM}, {"stadam", FV_OPT_STADAM}, {NULL, 0}};
 static const choice OPT_STATES[] = {{"reset", FV_OPTSTATE_RESET}, {"keep", FV_OPTSTATE_KEEP}, {NULL, 0}};
+static const choice NORM_ACTIONS[] = {{"reject", FV_NORM_REJECT}, {"clip", FV_NORM_CLIP}, {NULL, 0}};
 static const choice VMIX_MODES[] = {
     {"spatial+chromatic", FV_VMIX_SPATIAL_CHROMATIC}, {"spatial", FV_VMIX_SPATIAL}, {NULL, 0}};
 static const choice VMIX_CONFLICTS[] = {{"error", FV_VMIX_CONFLICT_ERROR},
@@ -50,7 +51,7 @@ static const choice AGGREGATORS[] = {{"fedavg", FV_AGGREGATOR_FEDAVG},
 _Static_assert(sizeof(fv_part_scheme) == sizeof(int) && sizeof(fv_opt_kind) == sizeof(int) &&
                    sizeof(fv_optstate_policy) == sizeof(int) && sizeof(fv_vmix_mode) == sizeof(int) &&
                    sizeof(fv_vmix_conflict) == sizeof(int) && sizeof(fv_attack_kind) == sizeof(int) &&
-                   sizeof(fv_aggregator) == sizeof(int),
+                   sizeof(fv_aggregator) == sizeof(int) && sizeof(fv_norm_action) == sizeof(int),
                "a choice key's enum is not int-sized");
 
 typedef struct {
@@ -163,6 +164,12 @@ static const key_def SCHEMA[] = {
     {"fl", "clip_norm", T_FLOAT, OFF(clip_norm), "1", 1e-12, 1e9, NULL, NULL,
      "clip, centered_clip: L2 bound tau on each update's delta (upload - global, trainable "
      "parameters; centered_clip: on its distance from the centre)"},
+    /* an insider's update: the L2 bound of update - global, checked before aggregation */
+    {"fl", "max_update_norm", T_FLOAT, OFF(max_update_norm), "0", 0, 1e30, NULL, NULL,
+     "L2 bound of a client's update minus the global model, checked before aggregation (0: off)"},
+    {"fl", "norm_action", T_ENUM, OFF(norm_action), "reject", 0, 0, NORM_ACTIONS, NULL,
+     "an update over max_update_norm: reject (a strike; the client is reassigned to another "
+     "worker) or clip (scaled down to the bound and aggregated)"},
 
     {"visualmixer", "enabled", T_BOOL, OFF(vmix), "false", 0, 0, NULL, NULL,
      "each client mixes its own shard once, offline, with its own key; test accuracy is then "

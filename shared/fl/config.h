@@ -29,6 +29,8 @@
 #define FV_CFG_AUTO (-1.0)
 
 typedef enum { FV_OPTSTATE_RESET, FV_OPTSTATE_KEEP } fv_optstate_policy;
+/* What the coordinator does with an update over fl.max_update_norm. */
+typedef enum { FV_NORM_REJECT, FV_NORM_CLIP } fv_norm_action;
 /* [attack] kind: which attack runs (what each does: attacks/attack_api.h). */
 typedef enum { FV_ATTACK_NONE, FV_ATTACK_GAN, FV_ATTACK_DLG, FV_ATTACK_MIA, FV_ATTACK_GAN_ACTIVE } fv_attack_kind;
 /* [fl] aggregator: the server's aggregation rule (what each does: shared/fl/aggregate.h). */
@@ -74,6 +76,8 @@ typedef struct {
     double trim_fraction;          /* trimmed_mean: fraction trimmed per side */
     int krum_f, multikrum_m;       /* krum, multikrum: Byzantine clients assumed; multikrum: updates averaged */
     double clip_norm;              /* clip, centered_clip: L2 bound of each update's delta */
+    double max_update_norm;        /* L2 bound of update - global (0: off) */
+    fv_norm_action norm_action;
     /* [visualmixer] */
     int vmix;                      /* enabled */
     double vmix_vfe_target, vmix_alpha, vmix_lambda, vmix_p;

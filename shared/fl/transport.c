@@ -17,6 +17,10 @@
  * libzmq stops reading that peer's connection (TCP back-pressure), so one peer can never make the
  * server hold more than about this many maximal messages. */
 #define SERVER_RCVHWM 8
+/* Messages the server may have queued for one peer. Its sends never wait: past this a send fails
+ * at once (EAGAIN) and the caller treats the peer as one that does not read (a strike), so a
+ * peer that stops reading can never stall the server's loop. */
+#define SERVER_SNDHWM 64
 
 struct fv_zap {
     void *sock;
@@ -191,10 +195,14 @@ void *fv_socket_server(void *zctx, const char *endpoint, const fv_identity *id, 
         fv_err_set(e, "cannot create a socket: %s", zmq_strerror(errno));
         return NULL;
     }
-    int one = 1, hwm = SERVER_RCVHWM;
+    int one = 1, hwm = SERVER_RCVHWM, shwm = SERVER_SNDHWM, nowait = 0;
     if (set_common(s, max_part, e) != 0) goto fail;
-    zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 || zmq_setsockopt(s, ZMQ_SNDHWM, &shwm, sizeof shwm) != 0 ||
+        zmq_setsockopt(s, ZMQ_SNDTIMEO, &nowait, sizeof nowait) != 0) {
+        fv_err_set(e, "cannot set the server socket's queue limits: %s", zmq_strerror(errno));
+        goto fail;
+    }
     if (id) {
         if (zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
             zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, id->curve_sk, FV_CURVE_KEY_BYTES) != 0 ||

@@ -12,7 +12,9 @@
  *  - Every socket gets ZMQ_MAXMSGSIZE (libzmq drops a peer that sends a larger part before
  *    allocating it), send timeouts and a short linger: no call blocks forever. The server also
  *    bounds what each peer may have queued (8 messages; beyond that TCP back-pressure), so its
- *    memory stays bounded whatever a peer sends.
+ *    memory stays bounded whatever a peer sends, and its sends never wait: each peer's outgoing
+ *    queue is bounded (64 messages) and a send to a full one fails at once (EAGAIN), so a peer
+ *    that stops reading cannot stall the server.
  * With id == NULL a socket is plain (no CURVE): only for `security.enabled = false`, and the
  * caller must say so loudly.
  * Not here: message layout (wire.h), key files (crypto.h).

@@ -43,6 +43,8 @@ enum {
     FV_WIRE_ERR_TASK_FAILED = 4,/* a worker could not run a task (message says why) */
     FV_WIRE_ERR_CONFIG = 5,     /* a worker cannot serve this experiment (data, model, memory) */
     FV_WIRE_ERR_NO_MODEL = 6,   /* a task named a model the worker does not hold: send it again */
+    FV_WIRE_ERR_DIVERGED = 7,   /* the client's local training diverged (non-finite parameters):
+                                 * an honest outcome, not a fault; the client sits the round out */
 };
 
 /* Receiver limits. */
