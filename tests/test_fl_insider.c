@@ -106,6 +106,24 @@ static int rogue_serve(fh_fake *f, double timeout, int (*huge)(int k)) {
     return first;
 }
 
+/* The scene of most cases: experiment `name` (write_cfg with 2 workers and the fl / security
+ * extras) served by a coordinator, an allow-listed rogue (a fake worker with a fresh identity,
+ * joined first) and one honest worker. Fills *rogue (the caller closes it), the coordinator's
+ * endpoint ep[cap] and both process ids. */
+static void start_rogue_and_honest(const fh_ctx *c, const char *name, const char *fl, const char *security,
+                                   fh_fake *rogue, char *ep, size_t cap, pid_t *coord, pid_t *honest) {
+    fv_identity_generate(&rogue->id);
+    const char *ws[] = {"honest"};
+    fh_keys(c, ws, 1, &rogue->id);
+    write_cfg(c, name, 2, fl, security);
+    char cout[256], hout[256];
+    fh_path(c, cout, sizeof cout, "%s.coord.out", name);
+    fh_path(c, hout, sizeof hout, "honest.out");
+    *coord = fh_coordinator(c, name, cout, ep, cap);
+    fh_fake_join(c, rogue, ep);
+    *honest = fh_worker(c, ep, "honest", hout);
+}
+
 static int always(int k) { return (void)k, 1; }
 static int first_only(int k) { return k == 0; }
 
@@ -119,16 +137,9 @@ static void test_join_flood(void **state) {
     char ref[80];
     reference(&c, ref, sizeof ref);
     fh_fake rogue = {0};
-    fv_identity_generate(&rogue.id);
-    const char *ws[] = {"honest"};
-    fh_keys(&c, ws, 1, &rogue.id);
-    write_cfg(&c, "flood", 2, "join_timeout = 5", NULL);
-    char cout[256], hout[256], ep[256];
-    fh_path(&c, cout, sizeof cout, "flood.coord.out");
-    fh_path(&c, hout, sizeof hout, "honest.out");
-    pid_t coord = fh_coordinator(&c, "flood", cout, ep, sizeof ep);
-    fh_fake_join(&c, &rogue, ep);
-    pid_t honest = fh_worker(&c, ep, "honest", hout);
+    char ep[256];
+    pid_t coord, honest;
+    start_rogue_and_honest(&c, "flood", "join_timeout = 5", NULL, &rogue, ep, sizeof ep, &coord, &honest);
     /* the flood: signed-in Joins, sent without waiting and never read back */
     int nowait = 0;
     zmq_setsockopt(rogue.sock, ZMQ_SNDTIMEO, &nowait, sizeof nowait);
@@ -167,16 +178,9 @@ static void test_huge_update_rejected_and_reassigned(void **state) {
     char ref[80];
     reference(&c, ref, sizeof ref);
     fh_fake rogue = {0};
-    fv_identity_generate(&rogue.id);
-    const char *ws[] = {"honest"};
-    fh_keys(&c, ws, 1, &rogue.id);
-    write_cfg(&c, "huge", 2, "max_update_norm = 1000\nnorm_action = reject", "max_strikes = 100");
-    char cout[256], hout[256], ep[256];
-    fh_path(&c, cout, sizeof cout, "huge.coord.out");
-    fh_path(&c, hout, sizeof hout, "honest.out");
-    pid_t coord = fh_coordinator(&c, "huge", cout, ep, sizeof ep);
-    fh_fake_join(&c, &rogue, ep);
-    pid_t honest = fh_worker(&c, ep, "honest", hout);
+    char ep[256];
+    pid_t coord, honest;
+    start_rogue_and_honest(&c, "huge", "max_update_norm = 1000\nnorm_action = reject", "max_strikes = 100", &rogue, ep, sizeof ep, &coord, &honest);
     rogue_serve(&rogue, 90, always);
     assert_int_equal(fh_wait(coord, 120), 0);
     assert_int_equal(fh_wait(honest, 60), 0);
@@ -197,16 +201,9 @@ static void test_huge_update_rolled_back(void **state) {
     if (rc == 77) skip();
     assert_int_equal(rc, 0);
     fh_fake rogue = {0};
-    fv_identity_generate(&rogue.id);
-    const char *ws[] = {"honest"};
-    fh_keys(&c, ws, 1, &rogue.id);
-    write_cfg(&c, "rb", 2, NULL, NULL);
-    char cout[256], hout[256], ep[256];
-    fh_path(&c, cout, sizeof cout, "rb.coord.out");
-    fh_path(&c, hout, sizeof hout, "honest.out");
-    pid_t coord = fh_coordinator(&c, "rb", cout, ep, sizeof ep);
-    fh_fake_join(&c, &rogue, ep);
-    pid_t honest = fh_worker(&c, ep, "honest", hout);
+    char ep[256];
+    pid_t coord, honest;
+    start_rogue_and_honest(&c, "rb", NULL, NULL, &rogue, ep, sizeof ep, &coord, &honest);
     int client = rogue_serve(&rogue, 90, first_only);
     assert_true(client >= 0);
     assert_int_equal(fh_wait(coord, 120), 0);
@@ -240,16 +237,9 @@ static void test_huge_update_clipped(void **state) {
     if (rc == 77) skip();
     assert_int_equal(rc, 0);
     fh_fake rogue = {0};
-    fv_identity_generate(&rogue.id);
-    const char *ws[] = {"honest"};
-    fh_keys(&c, ws, 1, &rogue.id);
-    write_cfg(&c, "clip", 2, "max_update_norm = 5\nnorm_action = clip", NULL);
-    char cout[256], hout[256], ep[256];
-    fh_path(&c, cout, sizeof cout, "clip.coord.out");
-    fh_path(&c, hout, sizeof hout, "honest.out");
-    pid_t coord = fh_coordinator(&c, "clip", cout, ep, sizeof ep);
-    fh_fake_join(&c, &rogue, ep);
-    pid_t honest = fh_worker(&c, ep, "honest", hout);
+    char ep[256];
+    pid_t coord, honest;
+    start_rogue_and_honest(&c, "clip", "max_update_norm = 5\nnorm_action = clip", NULL, &rogue, ep, sizeof ep, &coord, &honest);
     rogue_serve(&rogue, 90, always);
     assert_int_equal(fh_wait(coord, 120), 0);
     assert_int_equal(fh_wait(honest, 60), 0);
@@ -282,16 +272,9 @@ static void test_error_ends_only_that_worker(void **state) {
     char ref[80];
     reference(&c, ref, sizeof ref);
     fh_fake rogue = {0};
-    fv_identity_generate(&rogue.id);
-    const char *ws[] = {"honest"};
-    fh_keys(&c, ws, 1, &rogue.id);
-    write_cfg(&c, "err", 2, NULL, NULL);
-    char cout[256], hout[256], ep[256];
-    fh_path(&c, cout, sizeof cout, "err.coord.out");
-    fh_path(&c, hout, sizeof hout, "honest.out");
-    pid_t coord = fh_coordinator(&c, "err", cout, ep, sizeof ep);
-    fh_fake_join(&c, &rogue, ep);
-    pid_t honest = fh_worker(&c, ep, "honest", hout);
+    char ep[256];
+    pid_t coord, honest;
+    start_rogue_and_honest(&c, "err", NULL, NULL, &rogue, ep, sizeof ep, &coord, &honest);
     fv_wire_msg m;
     assert_int_equal(fh_fake_next(&rogue, &m, 60), FEDVIM__ENVELOPE__BODY_TASK);
     fv_wire_msg_close(&m);
@@ -304,6 +287,7 @@ static void test_error_ends_only_that_worker(void **state) {
 
     /* the rogue is the only worker: the run stops, with a summary that says so */
     write_cfg(&c, "alone", 1, NULL, NULL);
+    char cout[256];
     fh_path(&c, cout, sizeof cout, "alone.coord.out");
     coord = fh_coordinator(&c, "alone", cout, ep, sizeof ep);
     fh_fake rogue2 = {0};
