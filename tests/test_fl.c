@@ -10,8 +10,7 @@
  *    sends a malformed message and unsigned, tampered, replayed (wrong round), wrong-shape,
  *    oversized, NaN-bearing and forged updates: each is rejected and logged, the rogue is
  *    banned, its clients reassigned, and the model is again the undisturbed one;
- *  - deadlines: a worker that holds a client and never answers gets it dropped (counted), and
- *    with min_clients unmet the round fails cleanly (exit 1, nothing looking complete);
+ *  (deadlines of a silent worker are in test_fl_insider.c);
  *  - resume: a coordinator killed with SIGKILL after round 2 resumes to the same final model;
  *  - 1,000 virtual clients on 8 worker processes;
  *  - VisualMixer per client: mixed and clean test accuracy, VFE, same model for any process
@@ -613,62 +612,6 @@ static void test_security(void **state) {
     assert_string_equal(a, b);
 }
 
-static void test_deadline_and_min_clients(void **state) {
-    (void)state;
-    fake silent = {0};
-    fv_identity_generate(&silent.id);
-    const char *ws[] = {"solo"};
-    make_keys(ws, 1, &silent.id);
-    fv_public_id server;
-    fv_err e = {{0}};
-    char p[256], cout[256], ep[256], wout[256], sp[256];
-    path(p, sizeof p, "coord.key.pub");
-    assert_int_equal(fv_pubid_load(p, &server, &e), 0);
-
-    /* a) the only worker never answers: the round fails cleanly at its deadline */
-    config("dl_fail", SYN, "clients = 2\nrounds = 2\nworkers = 1\nmin_clients = 2\nround_timeout = 2", "lr = 0.05",
-           "[model]\nname = tiny");
-    path(cout, sizeof cout, "dl_fail.out");
-    pid_t coord = start_coordinator("dl_fail", cout);
-    endpoint_of(cout, ep, sizeof ep);
-    fake_join(&silent, ep, &server);
-    fv_wire_msg m;
-    assert_int_equal(fake_next(&silent, &m, 60), FEDVIM__ENVELOPE__BODY_TASK);
-    fv_wire_msg_close(&m);
-    assert_int_equal(wait_exit(coord, 120), 1);
-    fake_close(&silent);
-    assert_true(contains(cout, "round 1 failed: 0 of 2 sampled clients"));
-    assert_true(contains(cout, "fl.min_clients = 2"));
-    path(sp, sizeof sp, "results/dl_fail/summary.json");
-    assert_int_not_equal(access(sp, F_OK), 0);
-    path(sp, sizeof sp, "results/dl_fail/model.safetensors");
-    assert_int_not_equal(access(sp, F_OK), 0);
-    path(sp, sizeof sp, "results/dl_fail/checkpoint.safetensors");
-    assert_int_not_equal(access(sp, F_OK), 0);
-
-    /* b) a worker holds one client and never answers: that client is dropped at the deadline,
-     * the others finish, the round completes and counts the drop */
-    config("dl_drop", SYN, "clients = 4\nrounds = 1\nworkers = 2\ntasks_per_worker = 1\nround_timeout = 8",
-           "lr = 0.05", "[model]\nname = tiny");
-    path(cout, sizeof cout, "dl_drop.out");
-    coord = start_coordinator("dl_drop", cout);
-    endpoint_of(cout, ep, sizeof ep);
-    fake_join(&silent, ep, &server);
-    path(wout, sizeof wout, "solo.out");
-    pid_t solo = start_worker(ep, "solo", wout);
-    assert_int_equal(fake_next(&silent, &m, 60), FEDVIM__ENVELOPE__BODY_TASK);
-    fv_wire_msg_close(&m);
-    assert_int_equal(wait_exit(coord, 120), 0);
-    assert_int_equal(wait_exit(solo, 60), 0);
-    fake_close(&silent);
-    path(sp, sizeof sp, "results/dl_drop/metrics.jsonl");
-    char *mt = slurp(sp);
-    assert_non_null(mt);
-    assert_true(json_num(mt, "dropped") == 1);
-    assert_true(json_num(mt, "clients") == 3);
-    free(mt);
-}
-
 static void test_resume_equivalence(void **state) {
     (void)state;
     const char *fl = "clients = 8\nfraction = 0.5\nrounds = 6\nworkers = 2";
@@ -831,7 +774,6 @@ int main(void) {
         cmocka_unit_test(test_same_model_any_process_count),
         cmocka_unit_test(test_killed_worker),
         cmocka_unit_test(test_security),
-        cmocka_unit_test(test_deadline_and_min_clients),
         cmocka_unit_test(test_resume_equivalence),
         cmocka_unit_test(test_thousand_virtual_clients),
         cmocka_unit_test(test_cli_config_errors),

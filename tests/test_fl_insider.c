@@ -12,7 +12,10 @@
  *  3 an Error "cannot serve this experiment" from the rogue ends only its part; when it is the
  *    only worker the run stops with a summary saying so;
  *  5 an honest client whose training diverges is skipped for the round and counted
- *    (`diverged`), with no strike for its worker.
+ *    (`diverged`), with no strike for its worker;
+ *  and a silent worker: with fl.min_clients unmet the round fails cleanly at its deadline (exit 1,
+ *    nothing written that looks complete); holding one client of four, that client is dropped
+ *    at the deadline and counted while the others finish.
  * Not here: the outsider attacks (test_fl.c, test_security). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,6 +127,13 @@ static void start_rogue_and_honest(const fh_ctx *c, const char *name, const char
     *honest = fh_worker(c, ep, "honest", hout);
 }
 
+/* The scene's end: the coordinator and the honest worker both exit 0; the rogue is closed. */
+static void end_scene(fh_fake *rogue, pid_t coord, pid_t honest) {
+    assert_int_equal(fh_wait(coord, 120), 0);
+    assert_int_equal(fh_wait(honest, 60), 0);
+    fh_fake_close(rogue);
+}
+
 static int always(int k) { return (void)k, 1; }
 static int first_only(int k) { return k == 0; }
 
@@ -139,7 +149,8 @@ static void test_join_flood(void **state) {
     fh_fake rogue = {0};
     char ep[256];
     pid_t coord, honest;
-    start_rogue_and_honest(&c, "flood", "join_timeout = 5", NULL, &rogue, ep, sizeof ep, &coord, &honest);
+    start_rogue_and_honest(&c, "flood", "join_timeout = 5", NULL, &rogue, ep, sizeof ep, &coord,
+                           &honest);
     /* the flood: signed-in Joins, sent without waiting and never read back */
     int nowait = 0;
     zmq_setsockopt(rogue.sock, ZMQ_SNDTIMEO, &nowait, sizeof nowait);
@@ -157,9 +168,7 @@ static void test_join_flood(void **state) {
         else usleep(1000);
     }
     print_message("the rogue sent %d joins\n", sent);
-    assert_int_equal(fh_wait(coord, 120), 0);
-    assert_int_equal(fh_wait(honest, 60), 0);
-    fh_fake_close(&rogue);
+    end_scene(&rogue, coord, honest);
     assert_true(file_has(&c, "results/flood/coordinator.log", "joins in"));
     assert_true(file_has(&c, "results/flood/coordinator.log", "is banned"));
     assert_true(file_has(&c, "results/flood/summary.json", "\"dropped\":0"));
@@ -180,11 +189,10 @@ static void test_huge_update_rejected_and_reassigned(void **state) {
     fh_fake rogue = {0};
     char ep[256];
     pid_t coord, honest;
-    start_rogue_and_honest(&c, "huge", "max_update_norm = 1000\nnorm_action = reject", "max_strikes = 100", &rogue, ep, sizeof ep, &coord, &honest);
+    start_rogue_and_honest(&c, "huge", "max_update_norm = 1000\nnorm_action = reject", "max_strikes = 100", &rogue, ep,
+                           sizeof ep, &coord, &honest);
     rogue_serve(&rogue, 90, always);
-    assert_int_equal(fh_wait(coord, 120), 0);
-    assert_int_equal(fh_wait(honest, 60), 0);
-    fh_fake_close(&rogue);
+    end_scene(&rogue, coord, honest);
     assert_true(file_has(&c, "results/huge/coordinator.log", "exceeds fl.max_update_norm = 1000"));
     assert_true(file_has(&c, "results/huge/summary.json", "\"dropped\":0"));
     assert_false(file_has(&c, "results/huge/summary.json", "\"rejected\":0,"));
@@ -203,12 +211,11 @@ static void test_huge_update_rolled_back(void **state) {
     fh_fake rogue = {0};
     char ep[256];
     pid_t coord, honest;
-    start_rogue_and_honest(&c, "rb", NULL, NULL, &rogue, ep, sizeof ep, &coord, &honest);
+    start_rogue_and_honest(&c, "rb", NULL, NULL, &rogue, ep, sizeof ep, &coord,
+                           &honest);
     int client = rogue_serve(&rogue, 90, first_only);
     assert_true(client >= 0);
-    assert_int_equal(fh_wait(coord, 120), 0);
-    assert_int_equal(fh_wait(honest, 60), 0);
-    fh_fake_close(&rogue);
+    end_scene(&rogue, coord, honest);
     char p[256];
     fh_path(&c, p, sizeof p, "results/rb/metrics.jsonl");
     char *m = fh_slurp(p);
@@ -239,11 +246,10 @@ static void test_huge_update_clipped(void **state) {
     fh_fake rogue = {0};
     char ep[256];
     pid_t coord, honest;
-    start_rogue_and_honest(&c, "clip", "max_update_norm = 5\nnorm_action = clip", NULL, &rogue, ep, sizeof ep, &coord, &honest);
+    start_rogue_and_honest(&c, "clip", "max_update_norm = 5\nnorm_action = clip", NULL, &rogue, ep, sizeof ep, &coord,
+                           &honest);
     rogue_serve(&rogue, 90, always);
-    assert_int_equal(fh_wait(coord, 120), 0);
-    assert_int_equal(fh_wait(honest, 60), 0);
-    fh_fake_close(&rogue);
+    end_scene(&rogue, coord, honest);
     char p[256];
     fh_path(&c, p, sizeof p, "results/clip/metrics.jsonl");
     char *m = fh_slurp(p);
@@ -274,14 +280,13 @@ static void test_error_ends_only_that_worker(void **state) {
     fh_fake rogue = {0};
     char ep[256];
     pid_t coord, honest;
-    start_rogue_and_honest(&c, "err", NULL, NULL, &rogue, ep, sizeof ep, &coord, &honest);
+    start_rogue_and_honest(&c, "err", NULL, NULL, &rogue, ep, sizeof ep, &coord,
+                           &honest);
     fv_wire_msg m;
     assert_int_equal(fh_fake_next(&rogue, &m, 60), FEDVIM__ENVELOPE__BODY_TASK);
     fv_wire_msg_close(&m);
     fh_fake_error(&rogue, FV_WIRE_ERR_CONFIG, 0, "cannot serve this experiment");
-    assert_int_equal(fh_wait(coord, 120), 0);
-    assert_int_equal(fh_wait(honest, 60), 0);
-    fh_fake_close(&rogue);
+    end_scene(&rogue, coord, honest);
     assert_true(file_has(&c, "results/err/coordinator.log", "cannot serve this experiment"));
     assert_same_model(&c, "err", ref);
 
@@ -336,6 +341,68 @@ static int setup(void **state) {
     return 0;
 }
 
+/* A silent insider (moved here from test_fl.c, where its 10 s of deadlines made that test the
+ * suite's longest): a) the only worker takes a task and never answers: the round fails cleanly at
+ * its deadline (fl.min_clients = 2) and no result is written; b) it holds one of four clients and
+ * never answers: that client is dropped at the deadline, the honest worker's three finish, and
+ * the round completes and counts the drop. */
+static void test_silent_worker_deadline(void **state) {
+    (void)state;
+    fh_ctx c;
+    int rc = fh_init(&c, "ins_silent");
+    if (rc == 77) skip();
+    assert_int_equal(rc, 0);
+    fh_fake silent = {0};
+    fv_identity_generate(&silent.id);
+    const char *ws[] = {"solo"};
+    fh_keys(&c, ws, 1, &silent.id);
+    static const char *const base =
+        "[data]\ndataset = synthetic\ntrain_size = 1600\ntest_size = 400\n[training]\nlr = 0.05\n[model]\n"
+        "name = tiny\n";
+    char p[256], text[1024], cout[256], ep[256], wout[256];
+    fh_path(&c, p, sizeof p, "dl_fail.ini");
+    snprintf(text, sizeof text, "%s[fl]\nclients = 2\nrounds = 2\nworkers = 1\nmin_clients = 2\nround_timeout = 2\n"
+             "[output]\ndir = %s/results\n", base, c.root);
+    fh_put(p, text);
+    fh_path(&c, cout, sizeof cout, "dl_fail.out");
+    pid_t coord = fh_coordinator(&c, "dl_fail", cout, ep, sizeof ep);
+    fh_fake_join(&c, &silent, ep);
+    fv_wire_msg m;
+    assert_int_equal(fh_fake_next(&silent, &m, 60), FEDVIM__ENVELOPE__BODY_TASK);
+    fv_wire_msg_close(&m);
+    assert_int_equal(fh_wait(coord, 120), 1);
+    fh_fake_close(&silent);
+    assert_true(file_has(&c, "dl_fail.out", "round 1 failed: 0 of 2 sampled clients"));
+    assert_true(file_has(&c, "dl_fail.out", "fl.min_clients = 2"));
+    const char *none[] = {"summary.json", "model.safetensors", "checkpoint.safetensors"};
+    for (int i = 0; i < 3; i++) {
+        fh_path(&c, p, sizeof p, "results/dl_fail/%s", none[i]);
+        if (access(p, F_OK) == 0) fail_msg("a failed run wrote %s", p);
+    }
+
+    fh_path(&c, p, sizeof p, "dl_drop.ini");
+    snprintf(text, sizeof text, "%s[fl]\nclients = 4\nrounds = 1\nworkers = 2\ntasks_per_worker = 1\n"
+             "round_timeout = 8\n[output]\ndir = %s/results\n", base, c.root);
+    fh_put(p, text);
+    fh_path(&c, cout, sizeof cout, "dl_drop.out");
+    coord = fh_coordinator(&c, "dl_drop", cout, ep, sizeof ep);
+    fh_fake silent2 = {0};
+    silent2.id = silent.id;
+    fh_fake_join(&c, &silent2, ep);
+    fh_path(&c, wout, sizeof wout, "solo.out");
+    pid_t solo = fh_worker(&c, ep, "solo", wout);
+    assert_int_equal(fh_fake_next(&silent2, &m, 60), FEDVIM__ENVELOPE__BODY_TASK);
+    fv_wire_msg_close(&m);
+    end_scene(&silent2, coord, solo);
+    fh_path(&c, p, sizeof p, "results/dl_drop/metrics.jsonl");
+    char *mt = fh_slurp(p);
+    assert_non_null(mt);
+    assert_true(fh_json_num(mt, "dropped") == 1);
+    assert_true(fh_json_num(mt, "clients") == 3);
+    free(mt);
+    fh_cleanup(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_join_flood),
@@ -344,6 +411,7 @@ int main(void) {
         cmocka_unit_test(test_huge_update_clipped),
         cmocka_unit_test(test_error_ends_only_that_worker),
         cmocka_unit_test(test_diverged_client_skipped),
+        cmocka_unit_test(test_silent_worker_deadline),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
