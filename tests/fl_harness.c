@@ -89,15 +89,13 @@ double fh_json_num(const char *json, const char *key) {
     return p ? strtod(p + strlen(pat), NULL) : NAN;
 }
 
-int fh_run(const fh_ctx *c, const char *out, double timeout, ...) {
+/* fedvim with the argument list ap (NULL-terminated) in a child, stdout and stderr to out. */
+static pid_t spawn_v(const fh_ctx *c, const char *out, va_list ap) {
     const char *argv[32];
     int n = 0;
     argv[n++] = c->bin;
-    va_list ap;
-    va_start(ap, timeout);
     const char *a;
     while ((a = va_arg(ap, const char *)) && n < 31) argv[n++] = a;
-    va_end(ap);
     argv[n] = NULL;
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -109,25 +107,21 @@ int fh_run(const fh_ctx *c, const char *out, double timeout, ...) {
         execv(c->bin, (char *const *)argv);
         _exit(127);
     }
-    double end = fv_now() + timeout;
-    for (;;) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            if (rc != 0) {
-                char *t = fh_slurp(out);
-                print_message("fedvim exited %d:\n%s\n", rc, t ? t : "");
-                free(t);
-            }
-            return rc;
-        }
-        if (fv_now() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            fail_msg("fedvim did not finish within %.0f s", timeout);
-        }
-        usleep(5000);
+    return pid;
+}
+
+int fh_run(const fh_ctx *c, const char *out, double timeout, ...) {
+    va_list ap;
+    va_start(ap, timeout);
+    const pid_t pid = spawn_v(c, out, ap);
+    va_end(ap);
+    const int rc = fh_wait(pid, timeout);
+    if (rc != 0) {
+        char *t = fh_slurp(out);
+        print_message("fedvim exited %d:\n%s\n", rc, t ? t : "");
+        free(t);
     }
+    return rc;
 }
 
 int fh_run_exp(const fh_ctx *c, const char *name, const char *base, const char *extra) {
@@ -157,25 +151,10 @@ void fh_expect_config_error(const char *base_ini, const char *extra, const char 
 /* ---- the rogue client ---- */
 
 pid_t fh_spawn(const fh_ctx *c, const char *out, ...) {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = c->bin;
     va_list ap;
     va_start(ap, out);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 31) argv[n++] = a;
+    const pid_t pid = spawn_v(c, out, ap);
     va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execv(c->bin, (char *const *)argv);
-        _exit(127);
-    }
     return pid;
 }
 
