@@ -28,6 +28,7 @@
 #include <zmq.h>
 
 #include "attack_api.h"
+#include "fl/adversary.h"
 #include "fl/aggregate.h"
 #include "attacker.h"
 #include "data/data.h"
@@ -101,6 +102,7 @@ typedef struct {
     int accepted, dropped, reassigned, rejected;
     int diverged;  /* clients whose local training diverged (reported by their worker; skipped) */
     int clipped;   /* updates scaled down to fl.max_update_norm */
+    int malicious; /* accepted updates of [adversary]'s malicious clients (measurement only) */
     uint64_t bytes_up, bytes_down;
     double loss_sum, acc_sum, vfe_sum, samples, max_train, mix_seconds;
     double t0;
@@ -142,6 +144,10 @@ typedef struct {
     fv_exp_bounds bounds;
     fv_vmix_params vp;        /* the mixing of the test images (visualmixer on) */
     fv_norm norm;
+    /* [adversary] backdoor: the test images of other classes, triggered and labelled with the
+     * target (the model's accuracy on them is the attack's success rate), and mixed like mixed */
+    fv_dataset backdoor, backdoor_mixed;
+    int has_backdoor;
 } coord_eval;
 
 /* The workers that ever joined, and every task ever issued (task id = index + 1). */
@@ -176,6 +182,7 @@ typedef struct {
     double vfe_sum, vfe_w;
     uint64_t bytes_up, bytes_down;
     long dropped, rejected, diverged, rolled_back;
+    double bd_final, bd_final_m; /* [adversary] backdoor: the final model's success rate (clean, mixed) */
     double t_start;
 } coord_history;
 
@@ -191,6 +198,8 @@ struct fv_coord {
     fv_partition_stats pstats;
     fv_store *store;
     fv_attacker *attacker; /* NULL without [attack] */
+    uint8_t *adv_mask;     /* fl.clients flags: [adversary]'s malicious clients (measurement only) */
+    int adv_n;             /* their number */
 
     coord_log_t log;
     coord_link link;
@@ -613,6 +622,7 @@ static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__Update
         fv_agg_put(c->model.agg, t->slot, f->params, n);
     }
     st->accepted++;
+    st->malicious += c->adv_mask[t->client];
     st->samples += n;
     st->loss_sum += n * b->train_loss;
     st->acc_sum += n * b->train_accuracy;
@@ -938,18 +948,6 @@ static void drop_unfinished(fv_coord *c, const char *why) {
     }
 }
 
-static void evaluate(fv_coord *c, double *acc, double *loss, double *acc_m, double *loss_m) {
-    fv_eval_stats st = fv_evaluate(c->model.net, &c->eval.test, NULL, 0, c->cfg.eval_batch, c->eval.norm);
-    *acc = st.accuracy;
-    *loss = st.loss;
-    *acc_m = *loss_m = NAN;
-    if (c->eval.has_mixed) {
-        fv_eval_stats sm = fv_evaluate(c->model.net, &c->eval.mixed, NULL, 0, c->cfg.eval_batch, c->eval.norm);
-        *acc_m = sm.accuracy;
-        *loss_m = sm.loss;
-    }
-}
-
 static void attack_idle(void *ctx) { pump(ctx, POLL_MS); }
 static void attack_log(void *ctx, const char *line) { log_line(ctx, 1, line); }
 
@@ -960,11 +958,34 @@ typedef struct {
     int rolled_back;      /* the aggregate was unsound: the model is the previous round's */
     char culprits[256];   /* rolled back: the clients blamed, as a JSON array */
     double acc, loss, acc_m, loss_m;
+    double bd, bd_m;      /* [adversary] backdoor: success rate on triggered test images (clean, mixed) */
     double seconds;       /* the whole round, evaluation included */
     double work_seconds;  /* the round without evaluation */
     double busy_max;      /* the busiest worker's summed client work */
     double agg_seconds, eval_seconds;
 } round_result;
+
+/* One test set and where its figures go (loss NULL: not reported). */
+typedef struct {
+    const fv_dataset *d; /* NULL: the set does not exist in this run */
+    double *acc, *loss;
+} eval_set;
+
+/* The model's figures on the test sets into res: clean, mixed (VisualMixer) and the backdoor's
+ * success rate ([adversary] backdoor), NaN where a set does not exist. */
+static void evaluate(fv_coord *c, round_result *res) {
+    const eval_set sets[] = {{&c->eval.test, &res->acc, &res->loss},
+                                       {c->eval.has_mixed ? &c->eval.mixed : NULL, &res->acc_m, &res->loss_m},
+                                       {c->eval.has_backdoor ? &c->eval.backdoor : NULL, &res->bd, NULL},
+                                       {c->eval.has_backdoor && c->eval.has_mixed ? &c->eval.backdoor_mixed : NULL,
+                                        &res->bd_m, NULL}};
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        fv_eval_stats st = {NAN, NAN, 0};
+        if (sets[i].d) st = fv_evaluate(c->model.net, sets[i].d, NULL, 0, c->cfg.eval_batch, c->eval.norm);
+        *sets[i].acc = st.accuracy;
+        if (sets[i].loss) *sets[i].loss = st.loss;
+    }
+}
 
 /* Start round r: sample its clients into the slots, clear the statistics and the aggregator. */
 static void begin_round(fv_coord *c, int r) {
@@ -1024,9 +1045,9 @@ static void aggregate(fv_coord *c, round_result *res) {
 static void evaluate_round(fv_coord *c, round_result *res) {
     int r = c->rd.round;
     double t = fv_now();
-    res->acc = res->loss = res->acc_m = res->loss_m = NAN;
+    res->acc = res->loss = res->acc_m = res->loss_m = res->bd = res->bd_m = NAN;
     res->evaluated = r % c->cfg.eval_every == 0 || r == c->cfg.rounds;
-    if (res->evaluated) evaluate(c, &res->acc, &res->loss, &res->acc_m, &res->loss_m);
+    if (res->evaluated) evaluate(c, res);
     res->eval_seconds = fv_now() - t;
     res->seconds = fv_now() - c->rd.st.t0;
 }
@@ -1083,7 +1104,7 @@ static void roll_back(fv_coord *c, round_result *res) {
     snprintf(res->culprits + len, sizeof res->culprits - len, "]");
     coord_log(c, "round %d: the aggregate is not sound (non-finite parameters or test loss): rolled back to the "
               "model before it, not checkpointed; blamed clients %s", c->rd.round, res->culprits);
-    if (res->evaluated) evaluate(c, &res->acc, &res->loss, &res->acc_m, &res->loss_m);
+    if (res->evaluated) evaluate(c, res);
 }
 
 /* The round's metrics.jsonl object (coordinator.h lists the keys), attack the attacker's JSON
@@ -1124,6 +1145,11 @@ static char *metrics_line(const fv_coord *c, const round_result *res, const char
     fv_json_num(&j, "eval_seconds", res->eval_seconds);
     fv_json_num(&j, "mix_seconds", st->mix_seconds);
     fv_json_int(&j, "workers", alive_workers(c));
+    if (c->cfg.adv_kind != FV_ADV_NONE) {
+        fv_json_int(&j, "malicious", st->malicious);
+        if (c->eval.has_backdoor) fv_json_num(&j, "backdoor_success", res->bd);
+        if (c->eval.has_backdoor && c->cfg.vmix) fv_json_num(&j, "backdoor_success_mixed", res->bd_m);
+    }
     if (c->cfg.dp) {
         int order = 0, clipped = 0;
         double norm_sum = 0;
@@ -1295,6 +1321,14 @@ static char *summary_json(const fv_coord *c, double seconds, const char *hh, con
         fv_json_num(&j, "dp_delta", c->cfg.dp_delta);
         fv_json_num(&j, "dp_epsilon", fv_dp_epsilon(dp_q(c), c->cfg.dp_noise, c->cfg.rounds, c->cfg.dp_delta, NULL));
     }
+    if (c->cfg.adv_kind != FV_ADV_NONE) {
+        fv_json_obj_begin(&j, "adversary");
+        fv_json_str(&j, "kind", fv_config_adv_kind_name(c->cfg.adv_kind));
+        fv_json_int(&j, "malicious_clients", c->adv_n);
+        if (c->eval.has_backdoor) fv_json_num(&j, "backdoor_success", c->hist.bd_final);
+        if (c->eval.has_backdoor && c->cfg.vmix) fv_json_num(&j, "backdoor_success_mixed", c->hist.bd_final_m);
+        fv_json_obj_end(&j);
+    }
     fv_json_str(&j, "params_hash", hh);
     fv_json_int(&j, "metrics_lines", nlines);
     char *text = fv_strdup(fv_json_end(&j));
@@ -1310,6 +1344,12 @@ static int write_final(fv_coord *c, double seconds, const char *stop_reason, fv_
     fv_hash(h, c->model.net->params, c->model.n_params * sizeof(float));
     fv_hex(hh, h, FV_HASH_BYTES);
     if (!stop_reason && c->cfg.save_model && save_model(c, hh, e) != 0) return -1;
+    if (c->eval.has_backdoor) { /* the final model's, like test_accuracy */
+        round_result fin;
+        evaluate(c, &fin);
+        c->hist.bd_final = fin.bd;
+        c->hist.bd_final_m = fin.bd_m;
+    }
     free(c->summary);
     c->summary = summary_json(c, seconds, hh, stop_reason);
     char path[1200];
@@ -1359,6 +1399,10 @@ static int setup_mixed_test(fv_coord *c, const char *key_path, fv_err *e) {
         goto fail;
     c->eval.has_mixed = 1;
     c->eval.vfe = st.vfe_mean;
+    fv_vmix_stats sb;
+    if (c->eval.has_backdoor && fv_vmix_dataset(&c->eval.backdoor_mixed, NULL, &sb, &c->eval.backdoor, secret,
+                                                FV_VMIX_DOMAIN_TEST, &p, c->threads, e) != 0)
+        goto fail;
     /* the same figure on the clean images, for comparison */
     double sum = 0;
     size_t per = (size_t)c->eval.test.c * c->eval.test.h * c->eval.test.w;
@@ -1398,6 +1442,21 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
     c->model.agg = fv_agg_new(c->model.n_params, &rule);
     c->model.prev = fv_malloc(c->model.n_params * sizeof(float));
     c->model.scratch = fv_malloc(c->model.n_params * sizeof(float));
+    c->adv_mask = fv_malloc((size_t)c->cfg.clients);
+    c->adv_n = fv_adv_mask(&c->cfg, c->adv_mask);
+    if (c->cfg.adv_kind == FV_ADV_BACKDOOR) {
+        if (fv_adv_backdoor_set(&c->cfg, &c->eval.test, &c->eval.backdoor, e) != 0) return -1;
+        c->eval.has_backdoor = 1;
+    }
+    if (c->adv_n > 0) {
+        char ids[256] = "";
+        int len = 0;
+        for (int i = 0; i < c->cfg.clients && len < (int)sizeof ids - 16; i++)
+            if (c->adv_mask[i]) len += snprintf(ids + len, sizeof ids - (size_t)len, "%s%d", len ? "," : "", i);
+        coord_log(c, "[adversary] %s: %d malicious clients (%s%s), simulated by the workers; measured here only%s",
+                  fv_config_adv_kind_name(c->cfg.adv_kind), c->adv_n, ids, len >= (int)sizeof ids - 16 ? ",..." : "",
+                  c->eval.has_backdoor ? " (backdoor success on triggered test images)" : "");
+    }
     if (c->cfg.dp)
         coord_log(c, "DP-FedAvg: clip %g, noise multiplier %g (noise std %g per coordinate), q = %d/%d; %zu "
                   "batch-norm buffer floats averaged without noise", c->cfg.dp_clip, c->cfg.dp_noise,
@@ -1544,6 +1603,9 @@ void fv_coord_destroy(fv_coord **cp) {
     free(c->model.scratch);
     fv_dataset_free(&c->eval.test);
     fv_dataset_free(&c->eval.mixed);
+    fv_dataset_free(&c->eval.backdoor);
+    fv_dataset_free(&c->eval.backdoor_mixed);
+    free(c->adv_mask);
     free(c->client_n);
     free(c->rd.slots);
     free(c->wk.w);

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "attack_api.h"
+#include "fl/adversary.h"
 #include "fl/config.h"
 #include "cuda/net.h"
 #include "data/data.h"
@@ -61,6 +62,7 @@ typedef struct {
     uint8_t master[FV_VMIX_KEY_BYTES];
     int have_master;
     client_cache *cache;
+    uint8_t *adv_mask;     /* fl.clients flags: the clients [adversary] makes malicious */
 } worker;
 
 static void wlog(worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -148,6 +150,8 @@ static void free_experiment(worker *w) {
     free(w->global);
     w->global = NULL;
     w->have_global = 0;
+    free(w->adv_mask);
+    w->adv_mask = NULL;
 }
 
 static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
@@ -167,6 +171,9 @@ static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
     fv_set_threads(threads);
     if (fv_exp_load_data(&w->cfg, w->o.data_dir, 1, &w->train, e) != 0) return -1;
     if (fv_exp_partition(&w->cfg, &w->train, &w->part, e) != 0) return -1;
+    if (fv_adv_check_data(&w->cfg, &w->train, e) != 0) return -1;
+    w->adv_mask = fv_malloc((size_t)w->cfg.clients);
+    fv_adv_mask(&w->cfg, w->adv_mask);
     w->norm = fv_exp_norm(&w->cfg);
     w->net = fv_exp_model(&w->cfg, &w->train, fv_attack_model_classes(w->cfg.attack_kind, w->train.classes), e);
     if (!w->net) return -1;
@@ -212,6 +219,7 @@ static int ensure_mixed(worker *w, int client, double *seconds, fv_err *e) {
         memcpy(shard.x + (size_t)i * per, w->train.x + (size_t)idx[i] * per, per);
         shard.y[i] = w->train.y[idx[i]];
     }
+    if (w->adv_mask[client]) fv_adv_poison(&w->cfg, client, &shard); /* a malicious client poisons, then mixes */
     uint8_t key[FV_VMIX_KEY_BYTES];
     crypto_kdf_derive_from_key(key, sizeof key, (uint64_t)client, CLIENT_KDF_CTX, w->master);
     fv_vmix_params p;
@@ -386,13 +394,32 @@ static int accept_task(worker *w, const fv_wire_msg *m, task_req *rq) {
     return 0;
 }
 
-/* Step 2: the client's training set: its partition of the training images, mixed with its own key
- * when VisualMixer is on (made once, cached), plus G's samples when it is the gan_active
- * attacker this round. Returns 0, or -1 with e set and *code the error code to answer with. */
+/* A malicious client's own copy of its images, poisoned ([adversary] label_flip, backdoor). */
+static void poisoned_data(worker *w, int client, task_set *set) {
+    size_t per = (size_t)w->train.c * w->train.h * w->train.w;
+    fv_dataset *d = &set->own;
+    *d = w->train;
+    d->n = set->n;
+    d->x = fv_malloc((size_t)d->n * per);
+    d->y = fv_malloc((size_t)d->n);
+    for (int i = 0; i < d->n; i++) {
+        memcpy(d->x + (size_t)i * per, w->train.x + (size_t)set->idx[i] * per, per);
+        d->y[i] = w->train.y[set->idx[i]];
+    }
+    fv_adv_poison(&w->cfg, client, d);
+    set->d = d;
+    set->idx = NULL;
+}
+
+/* Step 2: the client's training set: its partition of the training images (poisoned for a
+ * malicious client of a data-poisoning [adversary]), mixed with its own key when VisualMixer is
+ * on (made once, cached), plus G's samples when it is the gan_active attacker this round.
+ * Returns 0, or -1 with e set and *code the error code to answer with. */
 static int task_data(worker *w, const task_req *rq, task_set *set, uint32_t *code, fv_err *e) {
     set->d = &w->train;
     set->idx = fv_partition_indices(&w->part, rq->client);
     set->n = rq->n;
+    if (!w->cfg.vmix && w->adv_mask[rq->client] && fv_adv_poisons_data(&w->cfg)) poisoned_data(w, rq->client, set);
     if (w->cfg.vmix) {
         if (ensure_mixed(w, rq->client, &set->mix_seconds, e) != 0) {
             *code = FV_WIRE_ERR_CONFIG;
@@ -508,6 +535,8 @@ static void run_task(worker *w, const fv_wire_msg *m) {
         send_error(w, FV_WIRE_ERR_DIVERGED, rq.t->task_id, msg);
         return;
     }
+    if (w->adv_mask[rq.client]) /* a simulated malicious client: its upload, forged */
+        fv_adv_forge(&w->cfg, (int)rq.t->round, rq.client, w->global, w->net->params, w->net->n_train);
     send_update(w, &rq, &set, &res);
 }
 

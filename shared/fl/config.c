@@ -38,6 +38,10 @@ static const choice VMIX_CONFLICTS[] = {{"error", FV_VMIX_CONFLICT_ERROR},
 static const choice ATTACK_KINDS[] = {{"none", FV_ATTACK_NONE}, {"gan", FV_ATTACK_GAN},
                                       {"dlg", FV_ATTACK_DLG},   {"mia", FV_ATTACK_MIA},
                                       {"gan_active", FV_ATTACK_GAN_ACTIVE}, {NULL, 0}};
+static const choice ADV_KINDS[] = {{"none", FV_ADV_NONE},           {"sign_flip", FV_ADV_SIGN_FLIP},
+                                   {"scale", FV_ADV_SCALE},         {"noise", FV_ADV_NOISE},
+                                   {"huge", FV_ADV_HUGE},           {"label_flip", FV_ADV_LABEL_FLIP},
+                                   {"backdoor", FV_ADV_BACKDOOR},   {NULL, 0}};
 static const choice AGGREGATORS[] = {{"fedavg", FV_AGGREGATOR_FEDAVG},
                                      {"median", FV_AGGREGATOR_MEDIAN},
                                      {"trimmed_mean", FV_AGGREGATOR_TRIMMED_MEAN},
@@ -51,7 +55,8 @@ static const choice AGGREGATORS[] = {{"fedavg", FV_AGGREGATOR_FEDAVG},
 _Static_assert(sizeof(fv_part_scheme) == sizeof(int) && sizeof(fv_opt_kind) == sizeof(int) &&
                    sizeof(fv_optstate_policy) == sizeof(int) && sizeof(fv_vmix_mode) == sizeof(int) &&
                    sizeof(fv_vmix_conflict) == sizeof(int) && sizeof(fv_attack_kind) == sizeof(int) &&
-                   sizeof(fv_aggregator) == sizeof(int) && sizeof(fv_norm_action) == sizeof(int),
+                   sizeof(fv_aggregator) == sizeof(int) && sizeof(fv_norm_action) == sizeof(int) &&
+                   sizeof(fv_adv_kind) == sizeof(int),
                "a choice key's enum is not int-sized");
 
 typedef struct {
@@ -239,6 +244,31 @@ static const key_def SCHEMA[] = {
     {"dp", "delta", T_FLOAT, OFF(dp_delta), "1e-05", 1e-30, 0.5, NULL, NULL,
      "delta at which epsilon is reported (accounting only)"},
 
+    {"adversary", "kind", T_ENUM, OFF(adv_kind), "none", 0, 0, ADV_KINDS, NULL,
+     "simulated malicious clients, trained by the workers like any client (shared/fl/adversary.h): "
+     "sign_flip (upload global - scale x delta), scale (global + scale x delta), noise (global + "
+     "Gaussian noise, training discarded), huge (every trainable value huge_value), label_flip "
+     "(train on label classes-1-y), backdoor (poison_fraction of the client's images carry a "
+     "trigger and label target); the coordinator reports the malicious updates it aggregated "
+     "and, for backdoor, the attack's success rate on triggered test images"},
+    {"adversary", "fraction", T_FLOAT, OFF(adv_fraction), "0.1", 0, 1, NULL, NULL,
+     "share of fl.clients that is malicious (round(fraction x clients) ids drawn from fl.seed); "
+     "ignored when clients is set"},
+    {"adversary", "clients", T_STRING, OFF(adv_clients), "", 0, 0, NULL, NULL,
+     "the malicious client ids, ascending, e.g. 0,5,9 (empty: use fraction)"},
+    {"adversary", "scale", T_FLOAT, OFF(adv_scale), "auto", 0, 1e6, NULL, "auto",
+     "factor on the update's delta for sign_flip, scale, label_flip and backdoor (auto: 10 for "
+     "scale, 1 otherwise)"},
+    {"adversary", "noise_std", T_FLOAT, OFF(adv_noise_std), "1", 0, 1e6, NULL, NULL,
+     "noise: standard deviation of the Gaussian noise per coordinate"},
+    {"adversary", "huge_value", T_FLOAT, OFF(adv_huge_value), "3e+38", -3.4e38, 3.4e38, NULL, NULL,
+     "huge: the value of every trainable coordinate of the upload"},
+    {"adversary", "target", T_INT, OFF(adv_target), "0", 0, 255, NULL, NULL, "backdoor: the label triggered images get"},
+    {"adversary", "trigger_size", T_INT, OFF(adv_trigger_size), "4", 1, 64, NULL, NULL,
+     "backdoor: side of the checkerboard trigger, one pixel in from the bottom-right corner"},
+    {"adversary", "poison_fraction", T_FLOAT, OFF(adv_poison_fraction), "0.5", 0, 1, NULL, NULL,
+     "backdoor: share of a malicious client's images that carry the trigger"},
+
     {"output", "dir", T_STRING, OFF(out_dir), "results", 0, 0, NULL, NULL, "parent folder of results"},
     {"output", "name", T_STRING, OFF(name), "", 0, 0, NULL, NULL,
      "results folder name under dir (empty: the config file's name without .ini)"},
@@ -297,6 +327,7 @@ static void choice_list(const choice *tab, char *out, size_t cap) {
 }
 
 const char *fv_config_attack_kind_name(fv_attack_kind k) { return choice_name(ATTACK_KINDS, (int)k); }
+const char *fv_config_adv_kind_name(fv_adv_kind k) { return choice_name(ADV_KINDS, (int)k); }
 
 int fv_config_choice_value(const char *section, const char *key, const char *word, int *value, fv_err *e) {
     int k = find_key(section, key);
@@ -434,7 +465,7 @@ static int handler(void *user, const char *section, const char *name, const char
             fv_err_set(p->e, "%s: '%s' is outside any [section]", where, name);
         else
             fv_err_set(p->e, "%s: unknown section [%s] (sections: data, partition, model, training, fl, "
-                       "visualmixer, security, attack, dp, output)", where, section);
+                       "visualmixer, security, attack, adversary, dp, output)", where, section);
         return 1;
     }
     int k = find_key(section, name);
@@ -581,9 +612,12 @@ int fv_config_synthetic_shape(const char *s, int *ch, int *h, int *w) {
     return 0;
 }
 
-/* Parses [attack] rounds ("" gives 0 rounds); on failure writes the reason into why. */
-static int round_list(const fv_config *c, int *out, int cap, char *why, size_t wcap) {
-    const char *s = c->attack_rounds;
+/* Parses an ascending list of ids in [lo, hi] ("" gives 0) from text, the value of `key`; on
+ * failure writes the reason into why. unit names one item ("round", "client"), bound the key
+ * that sets hi. */
+static int id_list(const char *text, int lo, int hi, const char *unit, const char *bound, int *out, int cap,
+                   char *why, size_t wcap) {
+    const char *s = text;
     int n = 0;
     while (*s == ' ') s++;
     if (!*s) return 0;
@@ -591,20 +625,34 @@ static int round_list(const fv_config *c, int *out, int cap, char *why, size_t w
         char *end;
         errno = 0;
         long r = strtol(s, &end, 10);
-        if (end == s || errno) return snprintf(why, wcap, "'%.255s' is not a list of rounds like 3,8", c->attack_rounds), -1;
-        if (r < 1 || r > c->rounds)
-            return snprintf(why, wcap, "round %ld is out of range [1, %d] (fl.rounds)", r, c->rounds), -1;
+        if (end == s || errno) return snprintf(why, wcap, "'%.255s' is not a list of %ss like 3,8", text, unit), -1;
+        if (r < lo || r > hi)
+            return snprintf(why, wcap, "%s %ld is out of range [%d, %d] (%s)", unit, r, lo, hi, bound), -1;
         if (n > 0 && r <= out[n - 1])
-            return snprintf(why, wcap, "round %ld after round %d: list each round once, ascending", r, out[n - 1]), -1;
-        if (n == cap) return snprintf(why, wcap, "more than %d rounds", cap), -1;
+            return snprintf(why, wcap, "%s %ld after %s %d: list each %s once, ascending", unit, r, unit, out[n - 1],
+                            unit), -1;
+        if (n == cap) return snprintf(why, wcap, "more than %d %ss", cap, unit), -1;
         out[n++] = (int)r;
         s = end;
         while (*s == ' ') s++;
         if (!*s) return n;
-        if (*s != ',') return snprintf(why, wcap, "'%.255s' is not a list of rounds like 3,8", c->attack_rounds), -1;
+        if (*s != ',') return snprintf(why, wcap, "'%.255s' is not a list of %ss like 3,8", text, unit), -1;
         s++;
         while (*s == ' ') s++;
     }
+}
+
+static int round_list(const fv_config *c, int *out, int cap, char *why, size_t wcap) {
+    return id_list(c->attack_rounds, 1, c->rounds, "round", "fl.rounds", out, cap, why, wcap);
+}
+
+static int client_list(const fv_config *c, int *out, int cap, char *why, size_t wcap) {
+    return id_list(c->adv_clients, 0, c->clients - 1, "client", "fl.clients", out, cap, why, wcap);
+}
+
+int fv_config_client_list(const fv_config *c, int *out, int cap) {
+    char why[FV_CFG_STR + 96];
+    return client_list(c, out, cap, why, sizeof why);
 }
 
 int fv_config_round_list(const fv_config *c, int *out, int cap) {
@@ -626,6 +674,27 @@ static int check_attack(const fv_config *c, fv_err *e) {
     if (strcmp(c->dataset, "synthetic") == 0 && c->attack_target >= c->synthetic_classes)
         return fv_config_key_error(c, e, "attack", "target", "class %d, but the synthetic set has %d classes",
                                    c->attack_target, c->synthetic_classes);
+    return 0;
+}
+
+static int check_adversary(const fv_config *c, fv_err *e) {
+    if (c->adv_kind == FV_ADV_NONE) return 0;
+    char why[FV_CFG_STR + 96];
+    int *ids = fv_malloc(sizeof(int) * (size_t)c->clients);
+    int n = client_list(c, ids, c->clients, why, sizeof why);
+    free(ids);
+    if (n < 0) return fv_config_key_error(c, e, "adversary", "clients", "%s", why);
+    if (n == 0 && lround(c->adv_fraction * c->clients) < 1)
+        return fv_config_key_error(c, e, "adversary", "fraction",
+                                   "%g of %d clients is no malicious client (kind = %s needs at least one)",
+                                   c->adv_fraction, c->clients, choice_name(ADV_KINDS, c->adv_kind));
+    if (c->attack_kind == FV_ATTACK_GAN_ACTIVE)
+        return fv_config_key_error(c, e, "adversary", "kind",
+                                   "cannot be combined with [attack] kind = gan_active (both change a client's "
+                                   "training)");
+    if (strcmp(c->dataset, "synthetic") == 0 && c->adv_kind == FV_ADV_BACKDOOR && c->adv_target >= c->synthetic_classes)
+        return fv_config_key_error(c, e, "adversary", "target", "class %d, but the synthetic set has %d classes",
+                                   c->adv_target, c->synthetic_classes);
     return 0;
 }
 
@@ -667,7 +736,8 @@ int fv_config_check(const fv_config *c, fv_err *e) {
             return fv_config_key_error(c, e, "output", "name",
                                        "'%s' must be a plain folder name (no '/', no leading '.')", c->name);
     if (check_aggregator(c, e) != 0) return -1;
-    return check_attack(c, e);
+    if (check_attack(c, e) != 0) return -1;
+    return check_adversary(c, e);
 }
 
 /* Shortest text that reads back to exactly x. */
@@ -703,6 +773,7 @@ char *fv_config_write(const fv_config *c) {
     for (int k = 0; k < NKEYS; k++) {
         if (c->attack_kind == FV_ATTACK_NONE && strcmp(SCHEMA[k].section, "attack") == 0) continue;
         if (!c->dp && strcmp(SCHEMA[k].section, "dp") == 0) continue;
+        if (c->adv_kind == FV_ADV_NONE && strcmp(SCHEMA[k].section, "adversary") == 0) continue;
         if (c->aggregator == FV_AGGREGATOR_FEDAVG && robust_key(k)) continue;
         char val[FV_CFG_STR + 8];
         value_text(c, k, val, sizeof val);

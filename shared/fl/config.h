@@ -33,6 +33,16 @@ typedef enum { FV_OPTSTATE_RESET, FV_OPTSTATE_KEEP } fv_optstate_policy;
 typedef enum { FV_NORM_REJECT, FV_NORM_CLIP } fv_norm_action;
 /* [attack] kind: which attack runs (what each does: attacks/attack_api.h). */
 typedef enum { FV_ATTACK_NONE, FV_ATTACK_GAN, FV_ATTACK_DLG, FV_ATTACK_MIA, FV_ATTACK_GAN_ACTIVE } fv_attack_kind;
+/* [adversary] kind: what the simulated malicious clients do (shared/fl/adversary.h). */
+typedef enum {
+    FV_ADV_NONE,
+    FV_ADV_SIGN_FLIP,
+    FV_ADV_SCALE,
+    FV_ADV_NOISE,
+    FV_ADV_HUGE,
+    FV_ADV_LABEL_FLIP,
+    FV_ADV_BACKDOOR
+} fv_adv_kind;
 /* [fl] aggregator: the server's aggregation rule (what each does: shared/fl/aggregate.h). */
 typedef enum {
     FV_AGGREGATOR_FEDAVG,
@@ -98,13 +108,20 @@ typedef struct {
     /* [dp] (DP-FedAvg: clipped update deltas, uniform average, Gaussian noise; shared/fl/dp.h) */
     int dp;                        /* enabled */
     double dp_clip, dp_noise, dp_delta;
+    /* [adversary] (simulated malicious clients, run by the workers; shared/fl/adversary.h) */
+    fv_adv_kind adv_kind;
+    double adv_fraction;           /* share of fl.clients that is malicious (when adv_clients is "") */
+    char adv_clients[FV_CFG_STR];  /* "3,7" or "": the malicious ids, ascending */
+    double adv_scale;              /* factor on the update's delta; FV_CFG_AUTO: the kind's own */
+    double adv_noise_std, adv_huge_value, adv_poison_fraction;
+    int adv_target, adv_trigger_size;
     /* [output] */
     char out_dir[FV_CFG_STR];
     char name[FV_CFG_STR];
     int save_model;
 
     /* where each key was set: 0 default, else a 1-based line in `file` (-1: --set) */
-    int origin_line[96];
+    int origin_line[112];
     char file[FV_CFG_STR];
 } fv_config;
 
@@ -127,6 +144,10 @@ FV_MUST_USE int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
  * that runs an attack checks fv_attack_check_config (attacks/attack_api.h) as well. */
 FV_MUST_USE int fv_config_check(const fv_config *c, fv_err *e);
 
+/* [adversary] clients as ascending ids into out[0..cap): their number (0 for ""), or -1 when
+ * the list is malformed, not ascending, names an id >= fl.clients or holds more than cap. */
+FV_MUST_USE int fv_config_client_list(const fv_config *c, int *out, int cap);
+
 /* Set e to a problem with [section] key of c, in the style of every config error: where the key
  * was set ("exp.ini:12", "--set" or "default"), "[section] key: ", then fmt's text. For checks
  * outside this module that tie keys together. Returns -1 (as fv_err_set, for `return
@@ -137,7 +158,8 @@ int fv_config_key_error(const fv_config *c, fv_err *e, const char *section, cons
 /* The resolved config as INI text (every key; caller frees). The [attack] section is written
  * only when attack.kind is not none, so a run without an attack resolves to the same text (and
  * config hash) as before the section existed, and its results folder still resumes; the same
- * holds for [dp], written only when dp.enabled is true, and for [fl] aggregator and its parameters
+ * holds for [dp], written only when dp.enabled is true, for [adversary], written only when its kind
+ * is not none, and for [fl] aggregator and its parameters
  * (trim_fraction, krum_f, multikrum_m, clip_norm), written only when aggregator is not fedavg. */
 char *fv_config_write(const fv_config *c);
 
@@ -169,6 +191,8 @@ FV_MUST_USE int fv_config_choice_value(const char *section, const char *key, con
 /* The word of [attack] kind for k ("gan_active" for FV_ATTACK_GAN_ACTIVE), from the key's table;
  * a value outside it is a programmer error and aborts. */
 const char *fv_config_attack_kind_name(fv_attack_kind k);
+/* The same for [adversary] kind ("backdoor" for FV_ADV_BACKDOOR). */
+const char *fv_config_adv_kind_name(fv_adv_kind k);
 
 /* Print the schema (every section, key, type, default, range and help) to f. */
 void fv_config_print_schema(FILE *f);
