@@ -34,10 +34,15 @@
  * with [dp]: dp_clip, dp_noise_multiplier, dp_q, dp_clipped_fraction and dp_norm_mean (of the
  * accepted updates' pre-clip delta norms), dp_delta, dp_epsilon and dp_order (the accountant's);
  * attack, at a round [attack] names: kind, client, status, seconds (not counted in `seconds`) and
- * the headline figures (attacker.h; the full result is in attacks.jsonl).
+ * the headline figures (attacker.h; the full result is in attacks.jsonl); with [adversary]
+ * (simulated malicious clients, shared/fl/adversary.h): malicious (accepted updates of malicious
+ * clients this round) and, for kind = backdoor, backdoor_success (share of triggered test images
+ * of other classes classified as the target; null when not evaluated) and, with VisualMixer,
+ * backdoor_success_mixed (the same images mixed with the test key).
  * summary.json adds the final and best accuracy, totals (dropped, rejected, diverged,
  * rolled_back and more), the partition's statistics, the model's
- * parameter hash and, with VisualMixer, the mixed and clean test images' VFE.
+ * parameter hash, with VisualMixer the mixed and clean test images' VFE and, with [adversary],
+ * an "adversary" object: kind, malicious_clients and the final model's backdoor figures.
  * Not here: worker processes (worker/), launching (cli/), the wire codec (shared/fl/wire.h).
  */
 #ifndef FV_COORDINATOR_H
