@@ -34,7 +34,7 @@ fail() {
 }
 
 BIN=${FEDVIM_BIN:-}
-[ -n "$BIN" ] && [ -x "$BIN" ] || skip "FEDVIM_BIN does not name the built fedvim binary"
+[ -x "$BIN" ] || skip "FEDVIM_BIN does not name the built fedvim binary"
 [ "$(id -u)" -eq 0 ] || skip "not root: network namespaces and tc need CAP_NET_ADMIN"
 command -v ip >/dev/null 2>&1 || skip "no 'ip' command (Debian package iproute2)"
 command -v tc >/dev/null 2>&1 || skip "no 'tc' command (Debian package iproute2)"
@@ -68,24 +68,28 @@ for ns in "$NSC" "${NSW[@]}"; do
     CREATED+=("$ns")
     ip -n "$ns" link set lo up || fail "cannot bring up lo in $ns"
 done
-IMPAIR="netem delay 50ms loss 1% rate 10mbit"
+IMPAIR=(netem delay 50ms loss 1% rate 10mbit)
+TBF=(tbf rate 10mbit burst 32kbit latency 400ms)
+# impair NS DEV: the link conditions on DEV's way out (netem, else tbf where the kernel lacks it).
+impair() {
+    tc -n "$1" qdisc add dev "$2" root "${IMPAIR[@]}" 2>/dev/null && return
+    [ "${IMPAIR[0]}" = netem ] || fail "tc cannot add '${IMPAIR[*]}' on $2"
+    echo "note: this kernel has no sch_netem: links get tbf 10 Mbit/s only (no latency, no loss)"
+    IMPAIR=("${TBF[@]}")
+    tc -n "$1" qdisc add dev "$2" root "${IMPAIR[@]}" || fail "tc cannot add '${IMPAIR[*]}' on $2"
+}
 for i in 1 2; do
-    c=${TAG}c$i w=${TAG}w$i
-    err=$(ip link add name "$c" netns "$NSC" type veth peer name "$w" netns "${NSW[i - 1]}" 2>&1) ||
+    c=${TAG}c$i w=${TAG}w$i nsw=${NSW[i - 1]}
+    err=$(ip link add name "$c" netns "$NSC" type veth peer name "$w" netns "$nsw" 2>&1) ||
         skip "cannot create a veth pair ($err)"
-    ip -n "$NSC" addr add "10.201.$i.1/24" dev "$c" && ip -n "${NSW[i - 1]}" addr add "10.201.$i.2/24" dev "$w" &&
-        ip -n "$NSC" link set "$c" up && ip -n "${NSW[i - 1]}" link set "$w" up || fail "cannot configure link $i"
-    for end in "$NSC $c" "${NSW[i - 1]} $w"; do
-        set -- $end
-        if ! tc -n "$1" qdisc add dev "$2" root $IMPAIR 2>/dev/null; then
-            [ "$IMPAIR" = "tbf rate 10mbit burst 32kbit latency 400ms" ] && fail "tc cannot add a tbf qdisc on $2"
-            echo "note: this kernel has no sch_netem: links get tbf 10 Mbit/s only (no latency, no loss)"
-            IMPAIR="tbf rate 10mbit burst 32kbit latency 400ms"
-            tc -n "$1" qdisc add dev "$2" root $IMPAIR || fail "tc cannot add a tbf qdisc on $2"
-        fi
-    done
+    if ! { ip -n "$NSC" addr add "10.201.$i.1/24" dev "$c" && ip -n "$nsw" addr add "10.201.$i.2/24" dev "$w" &&
+        ip -n "$NSC" link set "$c" up && ip -n "$nsw" link set "$w" up; }; then
+        fail "cannot configure link $i"
+    fi
+    impair "$NSC" "$c"
+    impair "$nsw" "$w"
 done
-echo "links: $IMPAIR on each end"
+echo "links: ${IMPAIR[*]} on each end"
 
 # ---- the experiment and its keys ----
 EXP=$WORK/netns.ini
@@ -102,14 +106,14 @@ lr = 0.05
 clients = 4
 rounds = 6
 workers = 2
-worker_timeout = 5
+worker_timeout = 4
 heartbeat = 0.25
 [security]
 enabled = true
 [output]
 dir = $WORK/results
 EOF
-CUT_SHORT=1.5 # < (worker_timeout - heartbeat) / 2: TCP's back-off may double the silence
+CUT_SHORT=1.2 # < (worker_timeout - heartbeat) / 2: TCP's back-off may double the silence
 K=$WORK/keys
 mkdir -p "$K"
 "$BIN" coordinator --gen-key "$K/coord.key" >"$WORK/keygen.out" 2>&1 || fail "coordinator --gen-key"
@@ -118,9 +122,12 @@ for i in 1 2; do
     echo "$id w$i" >>"$K/allow.txt"
 done
 
-# The reference: the same experiment undisturbed, on loopback.
+# The reference: the same experiment undisturbed, on loopback (beside the other run: it mostly
+# waits for the cuts).
 T0=$SECONDS
-"$BIN" run "$EXP" --set output.name=ref --quiet --overwrite >"$WORK/ref.out" 2>&1 || fail "the reference run failed"
+"$BIN" run "$EXP" --set output.name=ref --quiet --overwrite >"$WORK/ref.out" 2>&1 &
+REFPID=$!
+PIDS+=("$REFPID")
 
 # ---- the run over the namespaces ----
 COUT=$WORK/coord.out
@@ -168,10 +175,12 @@ wait "$COORD"
 rc=$?
 [ "$rc" -eq 0 ] || fail "the coordinator exited $rc"
 
+wait "$REFPID" || fail "the reference run failed"
+
 # ---- the verdict ----
 hash_of() { grep -o '"params_hash":"[0-9a-f]*"' "$WORK/results/$1/summary.json" | cut -d'"' -f4; }
 REF=$(hash_of ref) NET=$(hash_of net)
-[ -n "$REF" ] && [ -n "$NET" ] || fail "a summary.json lacks params_hash"
+if [ -z "$REF" ] || [ -z "$NET" ]; then fail "a summary.json lacks params_hash"; fi
 M=$WORK/results/net/metrics.jsonl
 sum() { grep -o "\"$1\":[0-9.]*" "$M" | cut -d: -f2 | awk '{s += $1} END {print s + 0}'; }
 maxsec=$(grep -o '"seconds":[0-9.]*' "$M" | cut -d: -f2 | sort -g | tail -n 1)
