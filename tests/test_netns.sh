@@ -110,7 +110,7 @@ lr = 0.05
 clients = 4
 rounds = 6
 workers = 2
-worker_timeout = 4
+worker_timeout = 5
 heartbeat = 0.25
 [security]
 enabled = true
