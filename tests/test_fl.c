@@ -15,7 +15,8 @@
  *  - 1,000 virtual clients on 8 worker processes;
  *  - VisualMixer per client: mixed and clean test accuracy, VFE, same model for any process
  *    count, and a worker without the clients' key refuses to serve;
- *  - config errors through the CLI name file, line and key.
+ *  - config errors through the CLI name file, line and key; fl.workers capped by RLIMIT_NPROC and
+ *    RLIMIT_NOFILE.
  * Timeouts are generous so the suite also passes under ASan on 2 cores. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -750,6 +752,51 @@ static void test_cli_config_errors(void **state) {
     path(p, sizeof p, "results/bad/config.resolved.ini");
     assert_true(contains(p, "rounds = 1\n"));
     assert_true(contains(p, "name = tiny\n"));
+    /* an empty experiment file is an error naming it */
+    path(p, sizeof p, "empty.ini");
+    put(p, "; nothing here\n");
+    assert_int_equal(wait_exit(spawn(out, "run", p, (const char *)NULL), 60), 1);
+    snprintf(want, sizeof want, "%s: sets no key", p);
+    assert_true(contains(out, want));
+}
+
+/* fl.workers is capped by what the machine lets `fedvim run` start (the limits are lowered for
+ * the child only: fork inherits them, and no worker is started). */
+static void test_workers_cap(void **state) {
+    (void)state;
+    char p[256], out[256], od[256], dirset[300];
+    path(p, sizeof p, "cap.ini");
+    path(out, sizeof out, "cap.out");
+    path(od, sizeof od, "results");
+    snprintf(dirset, sizeof dirset, "output.dir=%s", od);
+    put(p, "[data]\ndataset = synthetic\n[fl]\nclients = 4\nrounds = 1\nworkers = 200\n");
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 128;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    pid_t pid = spawn(out, "run", p, "--set", dirset, "--quiet", (const char *)NULL);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(wait_exit(pid, 60), 1);
+    char want[300];
+    snprintf(want, sizeof want, "%s:6: [fl] workers: 200 worker processes need", p);
+    assert_true(contains(out, want));
+    assert_true(contains(out, "RLIMIT_NOFILE (ulimit -n) = 128 allows: at most"));
+    /* processes: 4096 workers of 2 threads need 4 tasks each; a limit of 10000 (or the hard one) is short */
+    assert_int_equal(getrlimit(RLIMIT_NPROC, &old), 0);
+    low = old;
+    low.rlim_cur = old.rlim_max < 10000 ? old.rlim_max : 10000;
+    assert_int_equal(setrlimit(RLIMIT_NPROC, &low), 0);
+    pid = spawn(out, "run", p, "--set", dirset, "--set", "fl.workers=4096", "--set", "training.threads=2", "--quiet",
+                (const char *)NULL);
+    assert_int_equal(setrlimit(RLIMIT_NPROC, &old), 0);
+    assert_int_equal(wait_exit(pid, 60), 1);
+    assert_true(contains(out, "--set: [fl] workers: 4096 worker processes need 16384 tasks (4 each: training.threads 2 + 2)"));
+    snprintf(want, sizeof want, "RLIMIT_NPROC (ulimit -u) = %llu allows: at most %llu workers",
+             (unsigned long long)low.rlim_cur, (unsigned long long)low.rlim_cur / 4);
+    assert_true(contains(out, want));
+    path(p, sizeof p, "results/cap/logs");
+    assert_int_not_equal(access(p, F_OK), 0); /* refused before anything was set up */
 }
 
 static void test_thousand_virtual_clients(void **state) {
@@ -777,6 +824,7 @@ int main(void) {
         cmocka_unit_test(test_resume_equivalence),
         cmocka_unit_test(test_thousand_virtual_clients),
         cmocka_unit_test(test_cli_config_errors),
+        cmocka_unit_test(test_workers_cap),
         cmocka_unit_test(test_visualmixer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
