@@ -11,7 +11,8 @@
  *    oversized, NaN-bearing and forged updates: each is rejected and logged, the rogue is
  *    banned, its clients reassigned, and the model is again the undisturbed one;
  *  (deadlines of a silent worker are in test_fl_insider.c);
- *  - resume: a coordinator killed with SIGKILL after round 2 resumes to the same final model;
+ *  - resume: a coordinator killed with SIGKILL after round 2 resumes to the same final model; a
+ *    folder whose checkpoint is lost is not resumed as a fresh start;
  *  - 1,000 virtual clients on 8 worker processes;
  *  - VisualMixer per client: mixed and clean test accuracy, VFE, same model for any process
  *    count, and a worker without the clients' key refuses to serve;
@@ -665,6 +666,15 @@ static void test_resume_equivalence(void **state) {
     /* a completed run is not run again */
     assert_int_equal(wait_exit(spawn(out, "run", "--resume", rdir, "--quiet", (const char *)NULL), 120), 1);
     assert_true(contains(out, "already completed"));
+    /* rounds without their checkpoint are an error, not a fresh start that would discard them */
+    char ck[256];
+    path(ck, sizeof ck, "results/res/checkpoint.safetensors");
+    assert_int_equal(unlink(sp), 0);
+    assert_int_equal(unlink(ck), 0);
+    assert_int_equal(wait_exit(spawn(out, "run", "--resume", rdir, "--quiet", (const char *)NULL), 120), 1);
+    assert_true(contains(out, "holds completed rounds (metrics.jsonl line 2 follows a round whose model was checkpointed) "
+                              "but no checkpoint.safetensors"));
+    assert_int_equal(lines(metrics), 6); /* nothing was lost */
 }
 
 /* VisualMixer inside FL: mixed and clean test accuracy and the measured VFE are reported, mixing
