@@ -252,7 +252,20 @@ void fh_fake_join(const fh_ctx *c, fh_fake *f, const char *ep) {
     fh_path(c, p, sizeof p, "coord.key.pub");
     assert_int_equal(fv_pubid_load(p, &server, &e), 0);
     f->ctx = zmq_ctx_new();
-    f->sock = fv_socket_client(f->ctx, ep, &f->id, server.curve_pk, 1 << 26, NULL, &e);
+    if (f->slow) { /* the options must precede the connection: fv_socket_client connects at once */
+        f->sock = zmq_socket(f->ctx, ZMQ_DEALER);
+        assert_non_null(f->sock);
+        int hwm = 1, buf = 4096, linger = 0;
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_RCVHWM, &hwm, sizeof hwm), 0);
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_RCVBUF, &buf, sizeof buf), 0);
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_LINGER, &linger, sizeof linger), 0);
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_CURVE_SERVERKEY, server.curve_pk, FV_CURVE_KEY_BYTES), 0);
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_CURVE_PUBLICKEY, f->id.pub.curve_pk, FV_CURVE_KEY_BYTES), 0);
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_CURVE_SECRETKEY, f->id.curve_sk, FV_CURVE_KEY_BYTES), 0);
+        assert_int_equal(zmq_connect(f->sock, ep), 0);
+    } else {
+        f->sock = fv_socket_client(f->ctx, ep, &f->id, server.curve_pk, 1 << 26, NULL, &e);
+    }
     assert_non_null(f->sock);
     f->lim = (fv_wire_limits){FV_WIRE_MAX_HEADER, 1 << 24};
     Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;

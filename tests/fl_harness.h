@@ -56,6 +56,8 @@ typedef struct {
     fv_wire_limits lim;
     uint64_t session;
     size_t n_params;
+    int slow; /* set before fh_fake_join: the smallest receive buffers (ZMQ_RCVHWM 1, ZMQ_RCVBUF 4096), so
+               * that messages pile up at the coordinator as soon as the fake stops reading */
 } fh_fake;
 
 /* Start fedvim with the NULL-terminated arguments in the background, output to `out`. */

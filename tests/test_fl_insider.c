@@ -27,9 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include "fl/transport.h"
 #include "fl_harness.h"
 #include "fv_common.h"
 
@@ -334,6 +338,119 @@ static void test_diverged_client_skipped(void **state) {
     fh_cleanup(&c);
 }
 
+/* Wait up to timeout s for `needle` in file rel of the scratch folder; fails the test without it. */
+static void wait_for_line(const fh_ctx *c, const char *rel, const char *needle, double timeout) {
+    double end = fv_now() + timeout;
+    while (!file_has(c, rel, needle)) {
+        if (fv_now() > end) {
+            char p[256];
+            fh_path(c, p, sizeof p, "%s", rel);
+            char *t = fh_slurp(p);
+            print_message("%s:\n%s\n", rel, t ? t : "(none)");
+            free(t);
+            fail_msg("%s never said '%s'", rel, needle);
+        }
+        usleep(20000);
+    }
+}
+
+/* Wait up to timeout s for `needle` to occur n times in file rel; fails the test otherwise. */
+static void wait_for_count(const fh_ctx *c, const char *rel, const char *needle, int n, double timeout) {
+    char p[256];
+    fh_path(c, p, sizeof p, "%s", rel);
+    double end = fv_now() + timeout;
+    for (;;) {
+        char *t = fh_slurp(p);
+        int k = 0;
+        for (const char *q = t; q && (q = strstr(q, needle)); q++) k++;
+        if (k >= n || fv_now() > end) {
+            if (k < n) print_message("%s:\n%s\n", rel, t ? t : "(none)");
+            free(t);
+            if (k < n) fail_msg("%s said '%s' %d times, not %d", rel, needle, k, n);
+            return;
+        }
+        free(t);
+        usleep(20000);
+    }
+}
+
+/* Reasons are logged for the connections ZAP never sees (a ZeroMQ client without CURVE, raw TCP
+ * garbage) and for dropped messages that used to vanish silently: from an allow-listed peer that
+ * has not joined, and from a banned worker. */
+static void test_refusals_and_drops_logged(void **state) {
+    (void)state;
+    fh_ctx c;
+    int rc = fh_init(&c, "ins_logs");
+    if (rc == 77) skip();
+    assert_int_equal(rc, 0);
+    fh_fake rogue = {0};
+    fv_identity_generate(&rogue.id);
+    const char *ws[] = {"honest"};
+    fh_keys(&c, ws, 1, &rogue.id);
+    write_cfg(&c, "logs", 1, NULL, NULL);
+    char cout[256], hout[256], ep[256];
+    fh_path(&c, cout, sizeof cout, "logs.coord.out");
+    fh_path(&c, hout, sizeof hout, "honest.out");
+    pid_t coord = fh_coordinator(&c, "logs", cout, ep, sizeof ep);
+    /* a client without CURVE (a whole ZMTP 3.0 greeting offering the NULL mechanism, so that the
+     * server, not the client, finds the mismatch), then raw bytes that are not ZMTP at all */
+    void *ctx = zmq_ctx_new();
+    fv_err e = {{0}};
+    static const char greeting[64] = {(char)0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0, 'N', 'U', 'L', 'L'};
+    static const char junk[] = "GET / HTTP/1.0\r\n\r\n";
+    const struct {
+        const char *bytes;
+        size_t n;
+    } outsiders[] = {{greeting, sizeof greeting}, {junk, sizeof junk - 1}};
+    for (int i = 0; i < 2; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(strrchr(ep, ':') + 1))};
+        assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
+        assert_int_equal(connect(fd, (const struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(write(fd, outsiders[i].bytes, outsiders[i].n), (long)outsiders[i].n);
+        /* the greeting is refused as such; the garbage is refused, or seen closed mid-handshake (the
+         * address is the peer's when the watcher read it before libzmq closed the connection) */
+        if (i == 0) wait_for_line(&c, "logs.coord.out", "security: refused connection from", 20);
+        else wait_for_count(&c, "logs.coord.out", "connection from ", 2, 20);
+        close(fd);
+    }
+    assert_true(file_has(&c, "logs.coord.out", "not a CURVE client"));
+    /* an allow-listed peer that sends a heartbeat before joining: dropped (told to join), and said */
+    char kp[256];
+    fv_public_id server;
+    fh_path(&c, kp, sizeof kp, "coord.key.pub");
+    assert_int_equal(fv_pubid_load(kp, &server, &e), 0);
+    fh_fake early = {.ctx = ctx, .id = rogue.id};
+    early.sock = fv_socket_client(ctx, ep, &rogue.id, server.curve_pk, 1 << 20, NULL, &e);
+    assert_non_null(early.sock);
+    fh_fake_heartbeat(&early);
+    wait_for_line(&c, "logs.coord.out", "dropped a heartbeat message from a peer that has not joined (key ", 20);
+    zmq_close(early.sock);
+    /* the rogue: three updates for tasks never issued ban it, and what it sends then is dropped */
+    fh_fake_join(&c, &rogue, ep);
+    float *params = calloc(rogue.n_params, sizeof(float));
+    Fedvim__Task forged = FEDVIM__TASK__INIT;
+    forged.task_id = 999999;
+    forged.round = 1;
+    forged.expected_samples = 400;
+    for (int i = 0; i < 3; i++) fh_fake_update(&rogue, &forged, params);
+    free(params);
+    wait_for_line(&c, "logs.coord.out", "is banned", 20);
+    fh_fake_heartbeat(&rogue);
+    wait_for_line(&c, "logs.coord.out", "dropped a message from banned worker fake", 20);
+    pid_t honest = fh_worker(&c, ep, "honest", hout);
+    end_scene(&rogue, coord, honest);
+    zmq_ctx_term(ctx);
+    char *log = NULL;
+    fh_path(&c, cout, sizeof cout, "results/logs/coordinator.log");
+    log = fh_slurp(cout);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "security: refused connection from "));
+    assert_non_null(strstr(log, "was never issued (strike 3 of 3)"));
+    free(log);
+    fh_cleanup(&c);
+}
+
 static int setup(void **state) {
     (void)state;
     fv_crypto_init();
@@ -412,6 +529,7 @@ int main(void) {
         cmocka_unit_test(test_error_ends_only_that_worker),
         cmocka_unit_test(test_diverged_client_skipped),
         cmocka_unit_test(test_silent_worker_deadline),
+        cmocka_unit_test(test_refusals_and_drops_logged),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
