@@ -374,9 +374,10 @@ static void wait_for_count(const fh_ctx *c, const char *rel, const char *needle,
     }
 }
 
-/* Reasons are logged for the connections ZAP never sees (a ZeroMQ client without CURVE, raw TCP
- * garbage) and for dropped messages that used to vanish silently: from an allow-listed peer that
- * has not joined, and from a banned worker. */
+/* Reasons are logged for the connections ZAP never sees (a client without CURVE, raw TCP garbage)
+ * and for dropped messages that used to vanish silently: from an allow-listed peer that has not
+ * joined, and from a banned worker; a join whose worker name is not UTF-8 is refused (and a worker
+ * refuses such a --name itself). */
 static void test_refusals_and_drops_logged(void **state) {
     (void)state;
     fh_ctx c;
@@ -425,7 +426,22 @@ static void test_refusals_and_drops_logged(void **state) {
     assert_non_null(early.sock);
     fh_fake_heartbeat(&early);
     wait_for_line(&c, "logs.coord.out", "dropped a heartbeat message from a peer that has not joined (key ", 20);
+    /* a join whose worker name is not UTF-8 is refused, naming the key */
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    Fedvim__Join j = FEDVIM__JOIN__INIT;
+    j.worker_name = "fa\xffke";
+    j.sign_public_key = (ProtobufCBinaryData){FV_SIGN_PK_BYTES, rogue.id.pub.sign_pk};
+    env.body_case = FEDVIM__ENVELOPE__BODY_JOIN;
+    env.join = &j;
+    assert_int_equal(fv_wire_send(early.sock, NULL, 0, &env, NULL, 0, NULL, &e), 0);
+    wait_for_line(&c, "logs.coord.out", "rejected join from key ", 20);
+    assert_true(file_has(&c, "logs.coord.out", "its worker name 'fa?ke' is not valid text: invalid UTF-8 at byte 2"));
     zmq_close(early.sock);
+    /* and a worker refuses such a name itself */
+    char bout[256];
+    fh_path(&c, bout, sizeof bout, "badname.out");
+    assert_int_equal(fh_run(&c, bout, 30, "worker", "--connect", ep, "--insecure", "--name", "a\tb", (const char *)NULL), 1);
+    assert_true(file_has(&c, "badname.out", "--name: control character 0x09 at byte 1"));
     /* the rogue: three updates for tasks never issued ban it, and what it sends then is dropped */
     fh_fake_join(&c, &rogue, ep);
     float *params = calloc(rogue.n_params, sizeof(float));
