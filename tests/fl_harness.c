@@ -22,6 +22,7 @@
 
 int fh_init(fh_ctx *c, const char *name) {
     c->bin = getenv("FEDVIM_BIN");
+    c->bind = NULL;
     if (!c->bin || access(c->bin, X_OK) != 0) {
         fprintf(stderr, "skipped: FEDVIM_BIN does not name the built fedvim binary\n");
         return 77;
@@ -203,7 +204,7 @@ pid_t fh_coordinator(const fh_ctx *c, const char *cfg, const char *out, char *ep
     fh_path(c, p, sizeof p, "%s.ini", cfg);
     fh_path(c, key, sizeof key, "coord.key");
     fh_path(c, allow, sizeof allow, "allow.txt");
-    pid_t pid = fh_spawn(c, out, "coordinator", p, "--bind", "tcp://127.0.0.1:*", "--key", key, "--allow", allow,
+    pid_t pid = fh_spawn(c, out, "coordinator", p, "--bind", c->bind ? c->bind : "tcp://127.0.0.1:*", "--key", key, "--allow", allow,
                          "--overwrite", (const char *)NULL);
     double end = fv_now() + 60;
     while (fv_now() < end) {

@@ -9,6 +9,7 @@
 typedef struct {
     const char *bin; /* the fedvim binary ($FEDVIM_BIN) */
     char root[64];   /* the scratch folder, removed by fh_cleanup */
+    const char *bind; /* where fh_coordinator binds; NULL: a free localhost TCP port */
 } fh_ctx;
 
 /* Find $FEDVIM_BIN and make a fresh /tmp/fv_<name>_XXXXXX. Returns 0; 77 (skip) when the binary
@@ -67,8 +68,8 @@ int fh_wait(pid_t pid, double timeout);
 /* Keys through the CLI: ROOT/coord.key(.pub), ROOT/<name>.key for each worker name, and
  * ROOT/allow.txt listing those workers and, when not NULL, the fake's identity. */
 void fh_keys(const fh_ctx *c, const char *const *workers, int n, const fv_identity *fake_id);
-/* `fedvim coordinator ROOT/<cfg>.ini` on a free localhost port with those keys (extra: one more
- * argument or NULL); returns its pid and writes the endpoint it printed to ep. */
+/* `fedvim coordinator ROOT/<cfg>.ini` on a free localhost port (or c->bind) with those keys;
+ * returns its pid and writes the endpoint it printed to ep. */
 pid_t fh_coordinator(const fh_ctx *c, const char *cfg, const char *out, char *ep, size_t cap);
 /* `fedvim worker` named `name` (its key from fh_keys) connected to ep. */
 pid_t fh_worker(const fh_ctx *c, const char *ep, const char *name, const char *out);

@@ -467,6 +467,52 @@ static void test_refusals_and_drops_logged(void **state) {
     fh_cleanup(&c);
 }
 
+/* A peer that stops reading: the rogue (tiny receive buffers, fh_fake.slow) joins, takes its tasks
+ * and then only sends heartbeats, never reading. The coordinator answers heartbeats (at most two
+ * per fl.heartbeat), so its queue for the rogue fills to its bound (64 messages, transport.c);
+ * each send to the full queue fails at once, a strike, and the rogue is banned after
+ * security.max_strikes. Its clients go to the honest worker: the round ends long before its
+ * deadline, nothing is dropped, and the model is the undisturbed one. */
+static void test_queue_full_bans_slow_reader(void **state) {
+    (void)state;
+    fh_ctx c;
+    int rc = fh_init(&c, "ins_slow");
+    if (rc == 77) skip();
+    assert_int_equal(rc, 0);
+    char ref[80];
+    reference(&c, ref, sizeof ref);
+    fh_fake rogue = {.slow = 1};
+    char ep[256], bind[128];
+    pid_t coord, honest;
+    /* over a unix socket: the kernel holds about 200 KB for a peer that does not read (net.core.
+     * wmem_default), where loopback TCP autotunes up to megabytes, minutes of heartbeat replies */
+    snprintf(bind, sizeof bind, "ipc://%s/coord.ipc", c.root);
+    c.bind = bind;
+    start_rogue_and_honest(&c, "slow", "heartbeat = 0.01", NULL, &rogue, ep, sizeof ep, &coord, &honest);
+    double t0 = fv_now();
+    int beats = 0;
+    while (!file_has(&c, "slow.coord.out", "is banned") && fv_now() - t0 < 30) {
+        for (int i = 0; i < 20; i++, beats++) { /* 250 a second: inside its message budget */
+            fh_fake_heartbeat(&rogue);
+            usleep(4000);
+        }
+    }
+    print_message("banned after %.1f s and %d heartbeats\n", fv_now() - t0, beats);
+    end_scene(&rogue, coord, honest);
+    assert_true(file_has(&c, "results/slow/coordinator.log",
+                         "the worker does not take its messages (send queue full or gone) (strike 3 of 3)"));
+    assert_true(file_has(&c, "results/slow/coordinator.log", "security: worker fake (key "));
+    assert_true(file_has(&c, "results/slow/summary.json", "\"dropped\":0"));
+    char p[256];
+    fh_path(&c, p, sizeof p, "results/slow/metrics.jsonl");
+    char *m = fh_slurp(p);
+    assert_non_null(m);
+    assert_true(fh_json_num(m, "seconds") < 40); /* round 1: well inside fl.round_timeout = 120 */
+    free(m);
+    assert_same_model(&c, "slow", ref);
+    fh_cleanup(&c);
+}
+
 static int setup(void **state) {
     (void)state;
     fv_crypto_init();
@@ -546,6 +592,7 @@ int main(void) {
         cmocka_unit_test(test_diverged_client_skipped),
         cmocka_unit_test(test_silent_worker_deadline),
         cmocka_unit_test(test_refusals_and_drops_logged),
+        cmocka_unit_test(test_queue_full_bans_slow_reader),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
