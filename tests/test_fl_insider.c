@@ -52,8 +52,14 @@ static void write_cfg(const fh_ctx *c, const char *name, int workers, const char
     fh_put(p, text);
 }
 
-/* `fedvim run` of the undisturbed experiment (one honest worker): its params_hash into out. */
+/* `fedvim run` of the undisturbed experiment (one honest worker): its params_hash into out. The
+ * model does not depend on the scratch folder, so the first case's run serves all of them. */
 static void reference(const fh_ctx *c, char *out, size_t cap) {
+    static char done[80];
+    if (*done) {
+        snprintf(out, cap, "%s", done);
+        return;
+    }
     write_cfg(c, "ref", 1, NULL, NULL);
     char p[256], o[256];
     fh_path(c, p, sizeof p, "ref.ini");
@@ -65,6 +71,7 @@ static void reference(const fh_ctx *c, char *out, size_t cap) {
     const char *h = strstr(s, "\"params_hash\":\"");
     assert_non_null(h);
     snprintf(out, cap, "%.64s", h + 15);
+    snprintf(done, sizeof done, "%.64s", h + 15);
     free(s);
 }
 
