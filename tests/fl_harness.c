@@ -305,24 +305,34 @@ int fh_fake_next(fh_fake *f, fv_wire_msg *m, double timeout) {
 }
 
 void fh_fake_update(fh_fake *f, const Fedvim__Task *t, const float *params) {
+    const fh_forgery honest = {0};
+    fh_fake_forged_update(f, t, params, &honest);
+}
+
+void fh_fake_forged_update(fh_fake *f, const Fedvim__Task *t, const float *params, const fh_forgery *how) {
     Fedvim__UpdateBody b = FEDVIM__UPDATE_BODY__INIT;
     b.session = f->session;
-    b.task_id = t->task_id;
-    b.round = t->round;
+    b.task_id = how->task_id ? how->task_id : t->task_id;
+    b.round = how->round ? how->round : t->round;
     b.client_id = t->client_id;
     b.num_samples = t->expected_samples;
-    fv_wire_frame fr = {FEDVIM__FRAME_KIND__FRAME_PARAMS, params, f->n_params};
+    const size_t count = how->count ? how->count : f->n_params;
+    float *x = calloc(count, sizeof(float));
+    memcpy(x, params, (count < f->n_params ? count : f->n_params) * sizeof(float));
+    fv_wire_frame fr = {FEDVIM__FRAME_KIND__FRAME_PARAMS, x, count};
     uint8_t *bb, sig[FV_SIG_BYTES];
     size_t bl;
     fv_wire_pack_update(&b, &fr, 1, f->id.sign_sk, &bb, &bl, sig);
+    if (how->tamper) x[count / 2] += 0.5f;
     Fedvim__Update u = FEDVIM__UPDATE__INIT;
     u.body = (ProtobufCBinaryData){bl, bb};
-    u.signature = (ProtobufCBinaryData){FV_SIG_BYTES, sig};
+    u.signature = (ProtobufCBinaryData){how->unsigned_ ? 0 : FV_SIG_BYTES, sig};
     Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
     env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
     env.update = &u;
     fake_send(f, &env, &fr, 1);
     free(bb);
+    free(x);
 }
 
 void fh_fake_error(fh_fake *f, uint32_t code, uint64_t task_id, const char *text) {

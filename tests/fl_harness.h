@@ -83,6 +83,15 @@ void fh_fake_heartbeat(fh_fake *f);
 int fh_fake_next(fh_fake *f, fv_wire_msg *m, double timeout);
 /* A signed update answering task t with params[n_params] and the task's sample count. */
 void fh_fake_update(fh_fake *f, const Fedvim__Task *t, const float *params);
+/* How a forged update departs from fh_fake_update's (all zero: it is that update). */
+typedef struct {
+    size_t count;     /* floats sent (0: n_params; params must hold min(count, n_params), zeros after) */
+    int unsigned_;    /* sent without a signature */
+    int tamper;       /* one float changed after signing */
+    uint32_t round;   /* the round it claims (0: the task's) */
+    uint64_t task_id; /* the task it claims (0: the task's) */
+} fh_forgery;
+void fh_fake_forged_update(fh_fake *f, const Fedvim__Task *t, const float *params, const fh_forgery *how);
 /* An Error message (code, text) about task_id (0: none). */
 void fh_fake_error(fh_fake *f, uint32_t code, uint64_t task_id, const char *text);
 void fh_fake_close(fh_fake *f);
