@@ -306,7 +306,8 @@ int fv_socket_event(void *monitor, int timeout_ms) {
 #define WATCH_PEERS 256
 
 struct fv_conn_watch {
-    void *mon; /* the monitor's PAIR socket, used only by the thread after start */
+    void *sock; /* the watched socket (its owner's thread only: to stop the monitor) */
+    void *mon;  /* the monitor's PAIR socket, used only by the thread after start */
     pthread_t thread;
     atomic_int stop;
     atomic_long refused;
@@ -465,6 +466,7 @@ fv_conn_watch *fv_conn_watch_start(void *zctx, void *sock, fv_log_fn log, void *
     w->log = log;
     w->log_ctx = log_ctx;
     for (int i = 0; i < WATCH_PEERS; i++) w->peer[i].fd = -1;
+    w->sock = sock;
     w->mon = fv_socket_monitor(zctx, sock, e);
     if (!w->mon) {
         free(w);
@@ -484,6 +486,8 @@ long fv_conn_watch_refused(fv_conn_watch *w) { return atomic_load(&w->refused); 
 void fv_conn_watch_stop(fv_conn_watch **wp) {
     if (!wp || !*wp) return;
     fv_conn_watch *w = *wp;
+    /* the monitor stops before its reader: libzmq leaks an event sent to a closed reader */
+    zmq_socket_monitor(w->sock, NULL, 0);
     atomic_store(&w->stop, 1);
     pthread_join(w->thread, NULL);
     zmq_close(w->mon);

@@ -69,7 +69,8 @@ FV_MUST_USE fv_conn_watch *fv_conn_watch_start(void *zctx, void *sock, fv_log_fn
 /* Connections refused so far (handshake failures seen by the watcher, ZAP's not included). */
 long fv_conn_watch_refused(fv_conn_watch *w);
 
-/* Stop the thread, close its monitor socket, free; sets *w to NULL. Accepts NULL. */
+/* Stop monitoring (from the thread that owns the watched socket, before closing it), stop the
+ * thread, close its monitor socket, free; sets *w to NULL. Accepts NULL. */
 void fv_conn_watch_stop(fv_conn_watch **w);
 
 /* A ROUTER socket bound to `endpoint` (for example tcp://0.0.0.0:5555, tcp://127.0.0.1:0 for any free port, ipc://PATH), CURVE
