@@ -310,7 +310,6 @@ struct fv_conn_watch {
     void *mon;  /* the monitor's PAIR socket, used only by the thread after start */
     pthread_t thread;
     atomic_int stop;
-    atomic_long refused;
     fv_log_fn log;
     void *log_ctx;
     struct {
@@ -429,7 +428,6 @@ static void watch_event(fv_conn_watch *w) {
         w->pending_auth = ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
         if (w->pending_auth) snprintf(w->pending, sizeof w->pending, "refused by ZAP");
         else handshake_reason(ev, value, w->pending, sizeof w->pending);
-        atomic_fetch_add(&w->refused, !w->pending_auth);
         break;
     case ZMQ_EVENT_DISCONNECTED:
         take_peer(w, (int)value, addr, sizeof addr);
@@ -480,8 +478,6 @@ fv_conn_watch *fv_conn_watch_start(void *zctx, void *sock, fv_log_fn log, void *
     }
     return w;
 }
-
-long fv_conn_watch_refused(fv_conn_watch *w) { return atomic_load(&w->refused); }
 
 void fv_conn_watch_stop(fv_conn_watch **wp) {
     if (!wp || !*wp) return;

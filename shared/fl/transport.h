@@ -66,9 +66,6 @@ typedef struct fv_conn_watch fv_conn_watch;
  * start. Caller owns the result; stop it before closing sock. */
 FV_MUST_USE fv_conn_watch *fv_conn_watch_start(void *zctx, void *sock, fv_log_fn log, void *log_ctx, fv_err *e);
 
-/* Connections refused so far (handshake failures seen by the watcher, ZAP's not included). */
-long fv_conn_watch_refused(fv_conn_watch *w);
-
 /* Stop monitoring (from the thread that owns the watched socket, before closing it), stop the
  * thread, close its monitor socket, free; sets *w to NULL. Accepts NULL. */
 void fv_conn_watch_stop(fv_conn_watch **w);
