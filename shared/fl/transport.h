@@ -55,7 +55,10 @@ void fv_zap_stop(fv_zap **z);
  * times out mid-handshake: _NO_DETAIL), for every accept that fails (descriptors exhausted), and
  * for every established connection that ends (its peer left, or libzmq dropped it for a frame
  * over the size limit or a protocol error: libzmq does not tell which), with the peer's address
- * from its accept. Refusals by ZAP (_AUTH) are logged by the ZAP handler, which knows the key.
+ * as read at its accept ("?" when libzmq closed the connection before the watcher read it, or
+ * when two failures come before their disconnects: libzmq's v1 events give a failure no
+ * descriptor, so the watcher pairs each failure with the next disconnect). Refusals by ZAP
+ * (_AUTH) are logged by the ZAP handler, which knows the key.
  * At most FV_WATCH_LINES_PER_S lines a second; the lines held back are counted in the next one,
  * so a flood of connections cannot flood the log. */
 typedef struct fv_conn_watch fv_conn_watch;
