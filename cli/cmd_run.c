@@ -4,8 +4,10 @@
  * worker`, each with its own key and a log file under logs/), shows progress per round, and ends
  * with the summary; several configs end with a comparison table (accuracy per round, the final
  * gap, the measured VFE). `--resume DIR` continues a stopped run from its last completed round.
+ * fl.workers is capped by what the machine lets this user start (check_workers_cap).
  * Not here: the coordinator and worker logic (coordinator/, worker/).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +30,13 @@
 #include "flags.h"
 
 #define MAX_CONFIGS 16
+/* What one worker process costs the machine (workers_cap): tasks of the launching user beyond its
+ * training.threads (the main thread is one of them; ZeroMQ adds an I/O and a reaper thread), and
+ * descriptors of the coordinator (its connection); the coordinator keeps FD_RESERVE descriptors for
+ * itself (logs, data files, ZeroMQ's own) beyond those already open. */
+#define WORKER_EXTRA_TASKS 2
+#define WORKER_FDS 1
+#define FD_RESERVE 64
 
 /* Ctrl-C: stop the run cleanly (workers told, files consistent) instead of dying mid-round. */
 static volatile sig_atomic_t interrupted;
@@ -101,6 +111,50 @@ static pid_t spawn_worker(const char *dir, const char *endpoint, int i, int vmix
         _exit(127);
     }
     return pid;
+}
+
+/* Descriptors this process has open now (-1 when /proc/self/fd cannot be read). */
+static long open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    long n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the listing's own descriptor */
+}
+
+/* The rule for how many workers `fedvim run` may start: each costs training.threads +
+ * WORKER_EXTRA_TASKS tasks against RLIMIT_NPROC (ulimit -u; threads count there on Linux) and
+ * WORKER_FDS descriptors of the coordinator against RLIMIT_NOFILE (ulimit -n), beyond the
+ * descriptors open now and FD_RESERVE. Returns 0 when fl.workers fits both, else -1 with e naming
+ * the limit, its value and the most workers it allows. */
+static int check_workers_cap(const fv_config *cfg, fv_err *e) {
+    struct rlimit rl;
+    const long per_worker = cfg->threads + WORKER_EXTRA_TASKS;
+    if (getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)cfg->workers * (rlim_t)per_worker > rl.rlim_cur)
+        return fv_config_key_error(cfg, e, "fl", "workers",
+                                   "%d worker processes need %ld tasks (%ld each: training.threads %d + %d), "
+                                   "more than RLIMIT_NPROC (ulimit -u) = %llu allows: at most %llu workers here",
+                                   cfg->workers, cfg->workers * per_worker, per_worker, cfg->threads,
+                                   WORKER_EXTRA_TASKS, (unsigned long long)rl.rlim_cur,
+                                   (unsigned long long)(rl.rlim_cur / (rlim_t)per_worker));
+    long used = open_fds();
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && used >= 0) {
+        const long need = (long)cfg->workers * WORKER_FDS + used + FD_RESERVE;
+        if ((rlim_t)need > rl.rlim_cur) {
+            long room = (long)rl.rlim_cur - used - FD_RESERVE;
+            return fv_config_key_error(cfg, e, "fl", "workers",
+                                       "%d worker processes need %ld file descriptors in the coordinator (%d each, "
+                                       "%ld open, %d kept in reserve), more than RLIMIT_NOFILE (ulimit -n) = %llu "
+                                       "allows: at most %ld workers here",
+                                       cfg->workers, need, WORKER_FDS, used, FD_RESERVE,
+                                       (unsigned long long)rl.rlim_cur, room > 0 ? room / WORKER_FDS : 0);
+        }
+    }
+    return 0;
 }
 
 /* Reap workers that exited; stop the run when none is left. */
@@ -229,6 +283,10 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
     if (done) {
         free(text);
         return fv_err_set(e, "%s already completed all its rounds (see its summary.json)", dir);
+    }
+    if (check_workers_cap(&cfg, e) != 0) {
+        free(text);
+        return -1;
     }
     if (keys_dir && !resume_dir && link_keys(dir, keys_dir, e) != 0) {
         free(text);

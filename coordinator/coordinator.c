@@ -78,6 +78,13 @@ typedef struct {
     double norm; /* SLOT_DONE: L2 norm of that update minus the global model (before any clip) */
 } slot_t;
 
+/* Log lines about dropped messages of one peer: the first in each BUDGET_WINDOW is logged, the
+ * rest are counted and their number told in the next line, so a flood cannot flood the log. */
+typedef struct {
+    double t0;
+    long held;
+} drop_gate;
+
 typedef struct {
     uint8_t route[FV_WIRE_MAX_ROUTE];
     size_t route_len;
@@ -89,6 +96,7 @@ typedef struct {
     int alive, banned, strikes;
     double msg_t0, join_t0; /* starts of the current message and join budget windows */
     int msgs, joins;        /* messages and joins in them */
+    drop_gate drops;        /* its dropped messages' log lines */
     double hb_reply;        /* when its last heartbeat was answered */
     int ready; /* a message arrived after the welcome: its data and model are loaded */
     uint8_t model_hash[FV_HASH_BYTES]; /* the global model this worker holds */
@@ -119,11 +127,13 @@ typedef struct {
 typedef struct {
     void *zctx, *sock;
     fv_zap *zap;
+    fv_conn_watch *watch; /* logs the connections refused before ZAP and those dropped */
     char endpoint[256];
     fv_wire_limits lim;
     int security;
     fv_allowlist allow;
     uint64_t session;
+    drop_gate drops; /* log lines of messages dropped from peers that have not joined */
 } coord_link;
 
 /* The only global model and what turns updates into its next version. */
@@ -240,6 +250,25 @@ static void coord_log(fv_coord *c, const char *fmt, ...) {
 }
 
 static void zap_log(void *ctx, const char *line) { log_line(ctx, 1, line); }
+
+/* Log why a message was dropped, through the peer's gate g. */
+static void log_drop(fv_coord *c, drop_gate *g, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void log_drop(fv_coord *c, drop_gate *g, const char *fmt, ...) {
+    double now = fv_now();
+    if (g->t0 > 0 && now - g->t0 < BUDGET_WINDOW) {
+        g->held++;
+        return;
+    }
+    char line[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (g->held) coord_log(c, "%s (and %ld more dropped from this peer since the last such line)", line, g->held);
+    else coord_log(c, "%s", line);
+    g->t0 = now;
+    g->held = 0;
+}
 
 /* A CURVE key from its 64-digit hex form (the ZAP User-Id). Returns 0 or -1. */
 static int unhex_key(const char *hex, uint8_t key[FV_CURVE_KEY_BYTES]) {
@@ -396,6 +425,8 @@ static int check_join_identity(fv_coord *c, const fv_wire_msg *m, const char *na
 static int join_record(fv_coord *c, const fv_wire_msg *m, const char *name) {
     int wi = c->link.security ? find_worker_user(c, m->user_id) : find_worker_route(c, m->route, m->route_len);
     if (wi >= 0 && c->wk.w[wi].banned) {
+        char b[160];
+        log_drop(c, &c->wk.w[wi].drops, "security: refused a join from banned worker %s", who(&c->wk.w[wi], b, sizeof b));
         send_error_to_peer(c, m, FV_WIRE_ERR_REJECTED, "this worker is banned");
         return -1;
     }
@@ -440,11 +471,32 @@ static int send_welcome(fv_coord *c, int wi) {
     return send_msg(c, &c->wk.w[wi], &env, NULL, 0);
 }
 
+/* The name a join gives must pass the text rule (fv_config_text_check) before it reaches a log
+ * line or summary.json. Returns 0, or -1 after logging (a strike for a known worker) and
+ * answering the refusal. */
+static int check_join_name(fv_coord *c, const fv_wire_msg *m, const char *shown) {
+    fv_err te;
+    if (fv_config_text_check(m->env->join->worker_name, &te) == 0) return 0;
+    char why[FV_ERR_MAX + 32];
+    snprintf(why, sizeof why, "its worker name '%.95s' is not valid text: %.200s", shown, te.msg);
+    int wi = c->link.security ? find_worker_user(c, m->user_id) : find_worker_route(c, m->route, m->route_len);
+    if (wi >= 0) {
+        strike(c, wi, "a join", why);
+    } else {
+        c->rd.st.rejected++;
+        coord_log(c, "security: rejected join from %s%.8s: %s", *m->user_id ? "key " : "an unregistered peer",
+                  m->user_id, why);
+    }
+    send_error_to_peer(c, m, FV_WIRE_ERR_BAD_MESSAGE, "the worker name must be UTF-8 without control characters");
+    return -1;
+}
+
 static void handle_join(fv_coord *c, const fv_wire_msg *m) {
     const Fedvim__Join *j = m->env->join;
     char name[96];
     fv_wire_sanitize(name, sizeof name, j->worker_name);
     if (c->link.security && check_join_identity(c, m, name) != 0) return;
+    if (check_join_name(c, m, name) != 0) return;
     int wi = join_record(c, m, name);
     if (wi < 0) return;
     worker_t *w = &c->wk.w[wi];
@@ -715,11 +767,20 @@ static void route_message(fv_coord *c, int wi, const fv_wire_msg *m) {
         /* a worker of an earlier coordinator (resumed run) or one declared dead: it may join
          * again (with security on, only allow-listed keys got this far) */
         const char *again = "unknown or expired worker: join again";
-        if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT || bc == FEDVIM__ENVELOPE__BODY_UPDATE) {
+        char b[160];
+        const int answer = bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT || bc == FEDVIM__ENVELOPE__BODY_UPDATE;
+        if (wi < 0) {
+            char key[32] = "";
+            if (*m->user_id) snprintf(key, sizeof key, " (key %.8s)", m->user_id);
+            log_drop(c, &c->link.drops, "dropped a %s message from a peer that has not joined%s%s", fv_wire_body_name(bc),
+                     key, answer ? ": told to join" : "");
+        } else
+            log_drop(c, &c->wk.w[wi].drops, "dropped a %s message from worker %s, which is no longer alive%s",
+                     fv_wire_body_name(bc), who(&c->wk.w[wi], b, sizeof b), answer ? ": told to join again" : "");
+        if (answer) {
             if (wi < 0) send_error_to_peer(c, m, FV_WIRE_ERR_BAD_MESSAGE, again);
             else send_error(c, &c->wk.w[wi], FV_WIRE_ERR_BAD_MESSAGE, again);
-        } else if (wi < 0)
-            coord_log(c, "ignored a %s message from a peer that has not joined", fv_wire_body_name(bc));
+        }
     } else if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT) {
         /* answered at most twice per fl.heartbeat: a peer cannot make the server talk faster */
         worker_t *w = &c->wk.w[wi];
@@ -772,6 +833,11 @@ static int over_budget(fv_coord *c, int wi, const fv_wire_msg *m, int rc) {
         char why[96];
         snprintf(why, sizeof why, "more than %d messages in %g s", msg_budget(c), BUDGET_WINDOW);
         strike(c, wi, "a flood", why);
+        w->drops.t0 = fv_now(); /* that line says why; the drops after it are counted in the next */
+    } else {
+        char b[160];
+        log_drop(c, &w->drops, "security: dropped a message from worker %s: over its budget of %d messages in %g s",
+                 who(w, b, sizeof b), msg_budget(c), BUDGET_WINDOW);
     }
     return 1;
 }
@@ -790,6 +856,9 @@ static void handle_one(fv_coord *c) {
     c->rd.st.bytes_up += m.bytes;
     int wi = sender(c, &m);
     if (wi >= 0 && c->wk.w[wi].banned) {
+        char b[160];
+        log_drop(c, &c->wk.w[wi].drops, "security: dropped a message from banned worker %s",
+                 who(&c->wk.w[wi], b, sizeof b));
         fv_wire_msg_close(&m);
         return;
     }
@@ -1509,6 +1578,8 @@ static int setup_link(fv_coord *c, const fv_coord_opts *o, fv_err *e) {
     c->link.sock = fv_socket_server(c->link.zctx, o->bind, c->link.security ? o->id : NULL, max_part,
                                     c->link.endpoint, sizeof c->link.endpoint, e);
     if (!c->link.sock) return -1;
+    c->link.watch = fv_conn_watch_start(c->link.zctx, c->link.sock, zap_log, c, e);
+    if (!c->link.watch) return -1;
     char sec[64];
     if (c->link.security) snprintf(sec, sizeof sec, "CURVE, allow-list of %d keys", c->link.allow.n);
     else snprintf(sec, sizeof sec, "no security");
@@ -1591,6 +1662,7 @@ void fv_coord_worker_exited(fv_coord *c, long pid) {
 void fv_coord_destroy(fv_coord **cp) {
     if (!cp || !*cp) return;
     fv_coord *c = *cp;
+    fv_conn_watch_stop(&c->link.watch);
     if (c->link.sock) zmq_close(c->link.sock);
     fv_zap_stop(&c->link.zap);
     if (c->link.zctx) zmq_ctx_term(c->link.zctx);

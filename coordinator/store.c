@@ -206,12 +206,58 @@ static int recover_states(fv_store *s, int upto, fv_err *e) {
     return 0;
 }
 
+/* Whether b[0..n) holds the text t. */
+static int holds(const uint8_t *b, size_t n, const char *t) {
+    const size_t k = strlen(t);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(b + i, t, k) == 0) return 1;
+    return 0;
+}
+
+/* With no checkpoint: 0 when metrics.jsonl shows no round that was checkpointed, -1 with e set when
+ * it does (the checkpoint is lost: starting over would silently discard those rounds). A round
+ * was checkpointed when it was not rolled back and a later round followed it; the last line may
+ * be a round that died between its metrics line and its checkpoint. */
+static int check_no_rounds(fv_store *s, fv_err *e) {
+    char *p = path_of(s, "metrics.jsonl");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = 0;
+    if (access(p, F_OK) != 0) goto done;
+    if (fv_read_file(p, (size_t)1 << 30, &buf, &len, e) != 0) {
+        rc = -1;
+        goto done;
+    }
+    int lines = 0, kept = 0; /* kept: the last non-empty line seen is a round whose model was kept */
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && buf[j] != '\n') j++;
+        if (j > i) {
+            if (kept) {
+                rc = fv_err_set(e, "%s holds completed rounds (metrics.jsonl line %d follows a round whose model was "
+                                "checkpointed) but no checkpoint.safetensors: resuming would start over and lose "
+                                "them; restore the checkpoint, or start over with --overwrite",
+                                s->dir, lines + 1);
+                break;
+            }
+            lines++;
+            kept = !holds(buf + i, j - i, "\"rolled_back\":true");
+        }
+        i = j + 1;
+    }
+done:
+    free(buf);
+    free(p);
+    return rc;
+}
+
 int fv_store_resume(fv_store *s, int *round, float *params, size_t n,
                     const uint8_t config_hash[FV_HASH_BYTES], fv_err *e) {
     char *p = path_of(s, "checkpoint.safetensors");
     if (access(p, F_OK) != 0) {
         free(p);
         *round = 0;
+        if (check_no_rounds(s, e) != 0) return -1;
         if (recover_states(s, 0, e) != 0) return -1;
         return 1;
     }

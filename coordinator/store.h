@@ -45,7 +45,8 @@ FV_MUST_USE int fv_store_checkpoint(fv_store *s, int round, const float *params,
 
 /* Load the checkpoint into params[n] and set *round. Returns 0, 1 when there is no checkpoint
  * (a run that never completed a round), or -1 with e set: a damaged file, another config (hash
- * mismatch), another model size. Also recovers the client-state index: versions newer than the
+ * mismatch), another model size, or no checkpoint although metrics.jsonl shows a round that was
+ * checkpointed (a lost checkpoint is not a fresh start). Also recovers the client-state index: versions newer than the
  * checkpoint are deleted, the newest version <= round of each client is kept. */
 FV_MUST_USE int fv_store_resume(fv_store *s, int *round, float *params, size_t n,
                     const uint8_t config_hash[FV_HASH_BYTES], fv_err *e);

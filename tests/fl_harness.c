@@ -22,6 +22,7 @@
 
 int fh_init(fh_ctx *c, const char *name) {
     c->bin = getenv("FEDVIM_BIN");
+    c->bind = NULL;
     if (!c->bin || access(c->bin, X_OK) != 0) {
         fprintf(stderr, "skipped: FEDVIM_BIN does not name the built fedvim binary\n");
         return 77;
@@ -203,7 +204,7 @@ pid_t fh_coordinator(const fh_ctx *c, const char *cfg, const char *out, char *ep
     fh_path(c, p, sizeof p, "%s.ini", cfg);
     fh_path(c, key, sizeof key, "coord.key");
     fh_path(c, allow, sizeof allow, "allow.txt");
-    pid_t pid = fh_spawn(c, out, "coordinator", p, "--bind", "tcp://127.0.0.1:*", "--key", key, "--allow", allow,
+    pid_t pid = fh_spawn(c, out, "coordinator", p, "--bind", c->bind ? c->bind : "tcp://127.0.0.1:*", "--key", key, "--allow", allow,
                          "--overwrite", (const char *)NULL);
     double end = fv_now() + 60;
     while (fv_now() < end) {
@@ -252,7 +253,20 @@ void fh_fake_join(const fh_ctx *c, fh_fake *f, const char *ep) {
     fh_path(c, p, sizeof p, "coord.key.pub");
     assert_int_equal(fv_pubid_load(p, &server, &e), 0);
     f->ctx = zmq_ctx_new();
-    f->sock = fv_socket_client(f->ctx, ep, &f->id, server.curve_pk, 1 << 26, NULL, &e);
+    if (f->slow) { /* the options must precede the connection: fv_socket_client connects at once */
+        f->sock = zmq_socket(f->ctx, ZMQ_DEALER);
+        assert_non_null(f->sock);
+        int hwm = 1, buf = 4096, linger = 0;
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_RCVHWM, &hwm, sizeof hwm), 0);
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_RCVBUF, &buf, sizeof buf), 0);
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_LINGER, &linger, sizeof linger), 0);
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_CURVE_SERVERKEY, server.curve_pk, FV_CURVE_KEY_BYTES), 0);
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_CURVE_PUBLICKEY, f->id.pub.curve_pk, FV_CURVE_KEY_BYTES), 0);
+        assert_int_equal(zmq_setsockopt(f->sock, ZMQ_CURVE_SECRETKEY, f->id.curve_sk, FV_CURVE_KEY_BYTES), 0);
+        assert_int_equal(zmq_connect(f->sock, ep), 0);
+    } else {
+        f->sock = fv_socket_client(f->ctx, ep, &f->id, server.curve_pk, 1 << 26, NULL, &e);
+    }
     assert_non_null(f->sock);
     f->lim = (fv_wire_limits){FV_WIRE_MAX_HEADER, 1 << 24};
     Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
@@ -291,24 +305,34 @@ int fh_fake_next(fh_fake *f, fv_wire_msg *m, double timeout) {
 }
 
 void fh_fake_update(fh_fake *f, const Fedvim__Task *t, const float *params) {
+    const fh_forgery honest = {0};
+    fh_fake_forged_update(f, t, params, &honest);
+}
+
+void fh_fake_forged_update(fh_fake *f, const Fedvim__Task *t, const float *params, const fh_forgery *how) {
     Fedvim__UpdateBody b = FEDVIM__UPDATE_BODY__INIT;
     b.session = f->session;
-    b.task_id = t->task_id;
-    b.round = t->round;
+    b.task_id = how->task_id ? how->task_id : t->task_id;
+    b.round = how->round ? how->round : t->round;
     b.client_id = t->client_id;
     b.num_samples = t->expected_samples;
-    fv_wire_frame fr = {FEDVIM__FRAME_KIND__FRAME_PARAMS, params, f->n_params};
+    const size_t count = how->count ? how->count : f->n_params;
+    float *x = calloc(count, sizeof(float));
+    memcpy(x, params, (count < f->n_params ? count : f->n_params) * sizeof(float));
+    fv_wire_frame fr = {FEDVIM__FRAME_KIND__FRAME_PARAMS, x, count};
     uint8_t *bb, sig[FV_SIG_BYTES];
     size_t bl;
     fv_wire_pack_update(&b, &fr, 1, f->id.sign_sk, &bb, &bl, sig);
+    if (how->tamper) x[count / 2] += 0.5f;
     Fedvim__Update u = FEDVIM__UPDATE__INIT;
     u.body = (ProtobufCBinaryData){bl, bb};
-    u.signature = (ProtobufCBinaryData){FV_SIG_BYTES, sig};
+    u.signature = (ProtobufCBinaryData){how->unsigned_ ? 0 : FV_SIG_BYTES, sig};
     Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
     env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
     env.update = &u;
     fake_send(f, &env, &fr, 1);
     free(bb);
+    free(x);
 }
 
 void fh_fake_error(fh_fake *f, uint32_t code, uint64_t task_id, const char *text) {

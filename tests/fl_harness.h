@@ -9,6 +9,7 @@
 typedef struct {
     const char *bin; /* the fedvim binary ($FEDVIM_BIN) */
     char root[64];   /* the scratch folder, removed by fh_cleanup */
+    const char *bind; /* where fh_coordinator binds; NULL: a free localhost TCP port */
 } fh_ctx;
 
 /* Find $FEDVIM_BIN and make a fresh /tmp/fv_<name>_XXXXXX. Returns 0; 77 (skip) when the binary
@@ -56,6 +57,8 @@ typedef struct {
     fv_wire_limits lim;
     uint64_t session;
     size_t n_params;
+    int slow; /* set before fh_fake_join: the smallest receive buffers (ZMQ_RCVHWM 1, ZMQ_RCVBUF 4096), so
+               * that messages pile up at the coordinator as soon as the fake stops reading */
 } fh_fake;
 
 /* Start fedvim with the NULL-terminated arguments in the background, output to `out`. */
@@ -65,8 +68,8 @@ int fh_wait(pid_t pid, double timeout);
 /* Keys through the CLI: ROOT/coord.key(.pub), ROOT/<name>.key for each worker name, and
  * ROOT/allow.txt listing those workers and, when not NULL, the fake's identity. */
 void fh_keys(const fh_ctx *c, const char *const *workers, int n, const fv_identity *fake_id);
-/* `fedvim coordinator ROOT/<cfg>.ini` on a free localhost port with those keys (extra: one more
- * argument or NULL); returns its pid and writes the endpoint it printed to ep. */
+/* `fedvim coordinator ROOT/<cfg>.ini` on a free localhost port (or c->bind) with those keys;
+ * returns its pid and writes the endpoint it printed to ep. */
 pid_t fh_coordinator(const fh_ctx *c, const char *cfg, const char *out, char *ep, size_t cap);
 /* `fedvim worker` named `name` (its key from fh_keys) connected to ep. */
 pid_t fh_worker(const fh_ctx *c, const char *ep, const char *name, const char *out);
@@ -80,6 +83,15 @@ void fh_fake_heartbeat(fh_fake *f);
 int fh_fake_next(fh_fake *f, fv_wire_msg *m, double timeout);
 /* A signed update answering task t with params[n_params] and the task's sample count. */
 void fh_fake_update(fh_fake *f, const Fedvim__Task *t, const float *params);
+/* How a forged update departs from fh_fake_update's (all zero: it is that update). */
+typedef struct {
+    size_t count;     /* floats sent (0: n_params; params must hold min(count, n_params), zeros after) */
+    int unsigned_;    /* sent without a signature */
+    int tamper;       /* one float changed after signing */
+    uint32_t round;   /* the round it claims (0: the task's) */
+    uint64_t task_id; /* the task it claims (0: the task's) */
+} fh_forgery;
+void fh_fake_forged_update(fh_fake *f, const Fedvim__Task *t, const float *params, const fh_forgery *how);
 /* An Error message (code, text) about task_id (0: none). */
 void fh_fake_error(fh_fake *f, uint32_t code, uint64_t task_id, const char *text);
 void fh_fake_close(fh_fake *f);

@@ -2,7 +2,9 @@
  * file:line and the key, --set overrides, cross-key checks (and none of an attack's: those are
  * attacks/attack_api.h's), the key-error formatter, the resolved text reading back
  * to the identical config, and choice keys tied to their C enums; the aggregation rule's keys
- * (choices, ranges, the combinations refused, written only for a robust rule). */
+ * (choices, ranges, the combinations refused, written only for a robust rule); issue 17's
+ * hardening (a file that sets no key, text after a section header, values of unused keys checked,
+ * the UTF-8 text rule). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -367,6 +369,98 @@ static void test_aggregator_keys(void **state) {
     free(buf);
 }
 
+/* Issue 17's hardening: a file that sets no key, text after a section header, values of keys the
+ * run does not use, and text that is not UTF-8 are all errors naming the file, line or key. */
+static void test_empty_and_header_junk(void **state) {
+    (void)state;
+    expect_error("", "exp.ini: sets no key", "empty");
+    expect_error("; only a comment\n# and another\n\n   \n", "exp.ini: sets no key", NULL);
+    expect_error("[fl]\n; a section and nothing in it\n", "exp.ini: sets no key", NULL);
+    expect_error("[fl] junk\nrounds = 5\n", "exp.ini:1: text after the section header [fl]: 'junk'", NULL);
+    expect_error("[fl]\nrounds = 5\n[training]x = 1\nlr = 0.1\n", "exp.ini:3: text after the section header [training]",
+                 "'x = 1'");
+    expect_error("\xef\xbb\xbf[fl]]\nrounds = 5\n", "exp.ini:1", "']'"); /* after a BOM too */
+    fv_config c;
+    fv_err e = {{0}};
+    if (parse(&c, "[fl] ; the federation\nrounds = 5\n[output]\t\r\nname = x\r\n", &e) != 0) fail_msg("%s", e.msg);
+    assert_int_equal(c.rounds, 5);
+    /* a file on disk says its path */
+    char path[] = "/tmp/fv_test_config_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "; nothing\n", 10), 10);
+    close(fd);
+    fv_config_defaults(&c);
+    assert_int_equal(fv_config_load(&c, path, &e), -1);
+    assert_non_null(strstr(e.msg, path));
+    assert_non_null(strstr(e.msg, "sets no key"));
+    unlink(path);
+}
+
+static void test_unused_keys_checked(void **state) {
+    (void)state;
+    /* [attack] with kind = none: its values are still checked */
+    expect_check_error("[attack]\nrounds = 3,x\n", "exp.ini:2: [attack] rounds", "not a list of rounds");
+    expect_check_error("[fl]\nrounds = 5\n[attack]\nrounds = 9\n", "[attack] rounds", "out of range [1, 5]");
+    expect_check_error("[fl]\nclients = 4\n[attack]\nclient = 4\n", "exp.ini:4: [attack] client", "ids 0..3");
+    expect_check_error("[data]\ndataset = synthetic\nsynthetic_classes = 3\n[attack]\ntarget = 3\n", "[attack] target",
+                       "3 classes");
+    /* synthetic_shape with another data set */
+    expect_check_error("[data]\ndataset = mnist\nsynthetic_shape = 3x32\n", "exp.ini:3: [data] synthetic_shape",
+                       "CxHxW");
+    expect_check_ok("[fl]\nrounds = 5\n[attack]\nrounds = 2,5\nclient = 3\n");
+    /* the resolved text reads back exactly, keys of sections it leaves out included */
+    fv_config a, b;
+    fv_err e = {{0}};
+    assert_int_equal(parse(&a, "[fl]\nrounds = 5\nkrum_f = 2\n[attack]\nrounds = 2,5\nclient = 3\n[dp]\nclip = 0.5\n", &e), 0);
+    char *text = fv_config_write(&a);
+    fv_config_defaults(&b);
+    if (fv_config_parse(&b, "resolved", text, strlen(text), &e) != 0) fail_msg("%s\n%s", e.msg, text);
+    assert_true(same_values(&a, &b));
+    assert_string_equal(b.attack_rounds, "2,5");
+    assert_true(b.dp_clip == 0.5 && b.krum_f == 2 && b.attack_kind == FV_ATTACK_NONE && !b.dp);
+    assert_null(strstr(text, "kind = ")); /* the defaults of a left-out section stay out */
+    assert_null(strstr(text, "noise_multiplier"));
+    free(text);
+    /* and a config at its defaults resolves as before: no [attack], no [dp], no robust keys */
+    fv_config_defaults(&a);
+    text = fv_config_write(&a);
+    assert_null(strstr(text, "[attack]"));
+    assert_null(strstr(text, "[dp]"));
+    assert_null(strstr(text, "krum_f"));
+    free(text);
+}
+
+static void test_text_utf8(void **state) {
+    (void)state;
+    fv_err e = {{0}};
+    assert_int_equal(fv_config_text_check("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82 plain", &e), 0);
+    assert_int_equal(fv_config_text_check("", &e), 0);
+    const struct {
+        const char *s, *msg;
+    } bad[] = {
+        {"a\xff", "invalid UTF-8 at byte 1"},       {"ab\xc0\xaf", "invalid UTF-8 at byte 2"}, /* overlong '/' */
+        {"\xe0\x80\xaf", "invalid UTF-8 at byte 0"}, {"\xed\xa0\x80", "invalid UTF-8 at byte 0"}, /* surrogate */
+        {"\xf4\x90\x80\x80", "invalid UTF-8"},     {"x\xe2\x82", "invalid UTF-8 at byte 1"},  /* cut short */
+        {"\x80", "invalid UTF-8 at byte 0"},         {"a\tb", "control character 0x09 at byte 1"},
+        {"\x7f", "control character 0x7f"},          {"a\xc2\x85", "control character U+0085 at byte 1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (fv_config_text_check(bad[i].s, &e) == 0) fail_msg("accepted bad text #%zu", i);
+        if (!strstr(e.msg, bad[i].msg)) fail_msg("#%zu: '%s' lacks '%s'", i, e.msg, bad[i].msg);
+    }
+    /* in a config file: the key and line are named */
+    expect_error("[output]\nname = run\xff\n", "exp.ini:2: [output] name", "invalid UTF-8 at byte 3");
+    expect_error("[data]\ndir = \xc2\x9b[31m\n", "exp.ini:2: [data] dir", "control character U+009B");
+    fv_config c;
+    assert_int_equal(parse(&c, "[output]\nname = caf\xc3\xa9\n", &e), 0);
+    assert_int_equal(fv_config_check(&c, &e), 0);
+    /* a name set outside the parser (derived from the file's name) is checked too */
+    snprintf(c.name, sizeof c.name, "exp\xfe");
+    assert_int_equal(fv_config_check(&c, &e), -1);
+    assert_non_null(strstr(e.msg, "[output] name: invalid UTF-8 at byte 3"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_valid),      cmocka_unit_test(test_parse_good),
@@ -374,7 +468,8 @@ int main(void) {
         cmocka_unit_test(test_check_cross_keys),
         cmocka_unit_test(test_key_error_and_no_attack_rules),    cmocka_unit_test(test_resolved_roundtrip),
         cmocka_unit_test(test_load_file),           cmocka_unit_test(test_choices_typed),
-        cmocka_unit_test(test_aggregator_keys),
+        cmocka_unit_test(test_aggregator_keys),     cmocka_unit_test(test_empty_and_header_junk),
+        cmocka_unit_test(test_unused_keys_checked), cmocka_unit_test(test_text_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

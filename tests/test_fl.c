@@ -11,11 +11,13 @@
  *    oversized, NaN-bearing and forged updates: each is rejected and logged, the rogue is
  *    banned, its clients reassigned, and the model is again the undisturbed one;
  *  (deadlines of a silent worker are in test_fl_insider.c);
- *  - resume: a coordinator killed with SIGKILL after round 2 resumes to the same final model;
+ *  - resume: a coordinator killed with SIGKILL after round 2 resumes to the same final model; a
+ *    folder whose checkpoint is lost is not resumed as a fresh start;
  *  - 1,000 virtual clients on 8 worker processes;
  *  - VisualMixer per client: mixed and clean test accuracy, VFE, same model for any process
  *    count, and a worker without the clients' key refuses to serve;
- *  - config errors through the CLI name file, line and key.
+ *  - config errors through the CLI name file, line and key; fl.workers capped by RLIMIT_NPROC and
+ *    RLIMIT_NOFILE.
  * Timeouts are generous so the suite also passes under ASan on 2 cores. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +40,7 @@
 #include "crypto.h"
 #include "fl/transport.h"
 #include "fl/wire.h"
+#include "fl_harness.h"
 
 static const char *bin;
 static char root[64];
@@ -219,105 +223,6 @@ static void endpoint_of(const char *out, char *ep, size_t cap) {
     fail_msg("the coordinator never said where it listens (%s)", out);
 }
 
-/* ---- a scripted fake worker, for faults the real worker never makes ---- */
-
-typedef struct {
-    void *ctx, *sock, *mon;
-    fv_identity id;
-    fv_wire_limits lim;
-    uint64_t session;
-    size_t n_params;
-} fake;
-
-static void fake_send(fake *f, Fedvim__Envelope *env, const fv_wire_frame *fr, int nf) {
-    fv_err e;
-    if (fv_wire_send(f->sock, NULL, 0, env, fr, nf, NULL, &e) != 0) fail_msg("fake worker: %s", e.msg);
-}
-
-static void fake_heartbeat(fake *f) {
-    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
-    Fedvim__Heartbeat hb = FEDVIM__HEARTBEAT__INIT;
-    env.body_case = FEDVIM__ENVELOPE__BODY_HEARTBEAT;
-    env.heartbeat = &hb;
-    fake_send(f, &env, NULL, 0);
-}
-
-/* Connect, join, take the welcome, say ready. */
-static void fake_join(fake *f, const char *ep, const fv_public_id *server) {
-    f->ctx = zmq_ctx_new();
-    fv_err e = {{0}};
-    f->sock = fv_socket_client(f->ctx, ep, &f->id, server->curve_pk, 1 << 26, NULL, &e);
-    assert_non_null(f->sock);
-    f->lim = (fv_wire_limits){FV_WIRE_MAX_HEADER, 1 << 24};
-    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
-    Fedvim__Join j = FEDVIM__JOIN__INIT;
-    j.worker_name = "fake";
-    j.sign_public_key = (ProtobufCBinaryData){32, f->id.pub.sign_pk};
-    env.body_case = FEDVIM__ENVELOPE__BODY_JOIN;
-    env.join = &j;
-    fake_send(f, &env, NULL, 0);
-    int timeout = 30000;
-    zmq_setsockopt(f->sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    fv_wire_msg m;
-    assert_int_equal(fv_wire_recv(f->sock, 0, &f->lim, &m, &e), 0);
-    assert_int_equal(m.env->body_case, FEDVIM__ENVELOPE__BODY_WELCOME);
-    f->session = m.env->welcome->session;
-    f->n_params = m.env->welcome->n_params;
-    fv_wire_msg_close(&m);
-    fake_heartbeat(f);
-}
-
-/* Wait for a task (answering nothing but heartbeats); the task message stays open in *m. Returns
- * the body case of what arrived instead when it is not a task (error, shutdown), 0 on timeout. */
-static int fake_next(fake *f, fv_wire_msg *m, double timeout) {
-    double end = fv_now() + timeout;
-    int t = 200;
-    zmq_setsockopt(f->sock, ZMQ_RCVTIMEO, &t, sizeof t);
-    while (fv_now() < end) {
-        fv_err e;
-        int r = fv_wire_recv(f->sock, 0, &f->lim, m, &e);
-        if (r == 0 && m->env->body_case != FEDVIM__ENVELOPE__BODY_HEARTBEAT) return m->env->body_case;
-        fv_wire_msg_close(m);
-        fake_heartbeat(f);
-    }
-    return 0;
-}
-
-static void fake_close(fake *f) {
-    if (f->mon) zmq_close(f->mon);
-    zmq_close(f->sock);
-    zmq_ctx_term(f->ctx);
-}
-
-/* Send an update for task t with payload params[count]; `sign` 0: unsigned; tamper: change one
- * float after signing; round/task override the task's when nonzero. */
-static void fake_update(fake *f, const Fedvim__Task *t, const float *params, size_t count, int sign, int tamper,
-                        uint32_t round, uint64_t task) {
-    Fedvim__UpdateBody b = FEDVIM__UPDATE_BODY__INIT;
-    b.session = f->session;
-    b.task_id = task ? task : t->task_id;
-    b.round = round ? round : t->round;
-    b.client_id = t->client_id;
-    b.num_samples = t->expected_samples;
-    float *x = malloc(count * sizeof(float));
-    memcpy(x, params, (count < f->n_params ? count : f->n_params) * sizeof(float));
-    for (size_t i = f->n_params; i < count; i++) x[i] = 0;
-    fv_wire_frame fr = {FEDVIM__FRAME_KIND__FRAME_PARAMS, x, count};
-    uint8_t *bb, sig[64];
-    size_t bl;
-    fv_wire_pack_update(&b, &fr, 1, f->id.sign_sk, &bb, &bl, sig);
-    if (tamper) x[count / 2] += 0.5f;
-    Fedvim__Update u = FEDVIM__UPDATE__INIT;
-    u.body = (ProtobufCBinaryData){bl, bb};
-    u.signature = (ProtobufCBinaryData){sign ? 64 : 0, sig};
-    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
-    env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
-    env.update = &u;
-    fake_send(f, &env, &fr, 1);
-    free(bb);
-    free(x);
-}
-
 /* ---- fixtures ---- */
 
 static int setup(void **state) {
@@ -492,15 +397,6 @@ static void make_keys(const char *const *workers, int n, const fv_identity *extr
     fclose(af);
 }
 
-static pid_t start_coordinator(const char *cfg, const char *out) {
-    char p[256], key[256], allow[256];
-    path(p, sizeof p, "%s.ini", cfg);
-    path(key, sizeof key, "coord.key");
-    path(allow, sizeof allow, "allow.txt");
-    return spawn(out, "coordinator", p, "--bind", "tcp://127.0.0.1:*", "--key", key, "--allow", allow, "--overwrite",
-                 (const char *)NULL);
-}
-
 static pid_t start_worker(const char *ep, const char *name, const char *out) {
     char key[256], skey[256];
     path(key, sizeof key, "%s.key", name);
@@ -509,46 +405,55 @@ static pid_t start_worker(const char *ep, const char *name, const char *out) {
                  (const char *)NULL);
 }
 
+/* On the shared harness (tests/fl_harness.h): its own scratch folder, keys, coordinator, the honest
+ * worker and the rogue (a scripted fake worker with an allow-listed key). */
 static void test_security(void **state) {
     (void)state;
-    const char *fl = "clients = 4\nrounds = 2\nworkers = 2\ntasks_per_worker = 2\nworker_timeout = 10";
-    const char *tr = "lr = 0.05";
-    config("sec", SYN, fl, tr, "[model]\nname = tiny\n[security]\nmax_strikes = 8");
+    fh_ctx H;
+    int rc = fh_init(&H, "fl_sec");
+    if (rc == 77) skip();
+    assert_int_equal(rc, 0);
+    char base[512], p[256];
+    snprintf(base, sizeof base,
+             "[data]\n%s\n[training]\nlr = 0.05\n[model]\nname = tiny\n[security]\nmax_strikes = 8\n[fl]\n"
+             "clients = 4\nrounds = 2\ntasks_per_worker = 2\nworker_timeout = 10\n",
+             SYN);
     /* the reference: the same experiment with one honest worker and no attacker */
-    config("sec_ref", SYN, "clients = 4\nrounds = 2\nworkers = 1\ntasks_per_worker = 2\nworker_timeout = 10", tr,
-           "[model]\nname = tiny\n[security]\nmax_strikes = 8");
-    assert_int_equal(run_cfg("sec_ref", 300, NULL, NULL), 0);
+    assert_int_equal(fh_run_exp(&H, "sec_ref", base, "[fl]\nworkers = 1"), 0);
+    char text[1024];
+    fh_path(&H, p, sizeof p, "sec.ini");
+    snprintf(text, sizeof text, "%sworkers = 2\n[output]\ndir = %s/results\n", base, H.root);
+    fh_put(p, text);
 
-    fake rogue = {0};
+    fh_fake rogue = {0};
     fv_identity_generate(&rogue.id);
     const char *ws[] = {"honest", "stranger"};
-    make_keys(ws, 1, &rogue.id); /* "stranger" gets a key but stays off the allow-list */
+    fh_keys(&H, ws, 1, &rogue.id); /* "stranger" gets a key but stays off the allow-list */
     char k[256], tmp[256];
-    path(k, sizeof k, "stranger.key");
-    path(tmp, sizeof tmp, "stranger.keygen.out");
-    assert_int_equal(wait_exit(spawn(tmp, "worker", "--gen-key", k, (const char *)NULL), 30), 0);
+    fh_path(&H, k, sizeof k, "stranger.key");
+    fh_path(&H, tmp, sizeof tmp, "stranger.keygen.out");
+    assert_int_equal(fh_run(&H, tmp, 30, "worker", "--gen-key", k, (const char *)NULL), 0);
 
-    char cout[256], ep[256], p[256];
-    path(cout, sizeof cout, "sec.coord.out");
-    pid_t coord = start_coordinator("sec", cout);
-    endpoint_of(cout, ep, sizeof ep);
+    char cout[256], ep[256];
+    fh_path(&H, cout, sizeof cout, "sec.coord.out");
+    pid_t coord = fh_coordinator(&H, "sec", cout, ep, sizeof ep);
     fv_public_id server;
     fv_err e = {{0}};
-    path(p, sizeof p, "coord.key.pub");
+    fh_path(&H, p, sizeof p, "coord.key.pub");
     assert_int_equal(fv_pubid_load(p, &server, &e), 0);
 
     /* an unknown key: the fedvim worker says so and stops; a raw client sees the refusal */
     char sout[256];
-    path(sout, sizeof sout, "stranger.out");
-    assert_int_equal(wait_exit(start_worker(ep, "stranger", sout), 120), 1);
+    fh_path(&H, sout, sizeof sout, "stranger.out");
+    assert_int_equal(fh_wait(fh_worker(&H, ep, "stranger", sout), 120), 1);
     assert_true(contains(sout, "refused this worker's key"));
 
     char hout[256];
-    path(hout, sizeof hout, "honest.out");
-    pid_t honest = start_worker(ep, "honest", hout);
-    fake_join(&rogue, ep, &server);
+    fh_path(&H, hout, sizeof hout, "honest.out");
+    pid_t honest = fh_worker(&H, ep, "honest", hout);
+    fh_fake_join(&H, &rogue, ep);
     fv_wire_msg m;
-    assert_int_equal(fake_next(&rogue, &m, 120), FEDVIM__ENVELOPE__BODY_TASK);
+    assert_int_equal(fh_fake_next(&rogue, &m, 120), FEDVIM__ENVELOPE__BODY_TASK);
     const Fedvim__Task *t = m.env->task;
     assert_int_equal(m.nframes, 1);
     const float *params = m.frame[0];
@@ -558,65 +463,75 @@ static void test_security(void **state) {
     /* 1 malformed protobuf */
     zmq_send(rogue.sock, "\x0a\xff\xff\xff\x01", 5, 0);
     /* 2 unsigned, 3 tampered payload, 4 replayed into another round, 5 wrong shape, 6 oversized */
-    fake_update(&rogue, t, params, n, 0, 0, 0, 0);
-    fake_update(&rogue, t, params, n, 1, 1, 0, 0);
-    fake_update(&rogue, t, params, n, 1, 0, t->round + 1, 0);
-    fake_update(&rogue, t, params, n - 1, 1, 0, 0, 0);
-    fake_update(&rogue, t, params, n + 1000, 1, 0, 0, 0);
+    const fh_forgery forged[] = {
+        {.unsigned_ = 1}, {.tamper = 1}, {.round = t->round + 1}, {.count = n - 1}, {.count = n + 1000},
+    };
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) fh_fake_forged_update(&rogue, t, params, &forged[i]);
     /* 7 NaN-bearing */
     float *bad = malloc(n * sizeof(float));
     memcpy(bad, params, n * sizeof(float));
     bad[n / 3] = NAN;
-    fake_update(&rogue, t, bad, n, 1, 0, 0, 0);
+    fh_fake_update(&rogue, t, bad);
     free(bad);
     /* 8 a forged task id: the eighth strike bans the rogue */
-    fake_update(&rogue, t, params, n, 1, 0, 0, t->task_id + 100000);
+    const fh_forgery other_task = {.task_id = t->task_id + 100000};
+    fh_fake_forged_update(&rogue, t, params, &other_task);
     fv_wire_msg_close(&m);
     /* the rogue hears that it is banned */
     int got;
-    while ((got = fake_next(&rogue, &m, 60)) == FEDVIM__ENVELOPE__BODY_TASK) fv_wire_msg_close(&m);
+    while ((got = fh_fake_next(&rogue, &m, 60)) == FEDVIM__ENVELOPE__BODY_TASK) fv_wire_msg_close(&m);
     assert_int_equal(got, FEDVIM__ENVELOPE__BODY_ERROR);
     assert_int_equal(m.env->error->code, FV_WIRE_ERR_REJECTED);
     fv_wire_msg_close(&m);
 
     /* the refused handshake of an unknown key, seen from a raw client */
-    fake stranger = {0};
-    fv_identity_generate(&stranger.id);
-    stranger.ctx = zmq_ctx_new();
-    stranger.sock = fv_socket_client(stranger.ctx, ep, &stranger.id, server.curve_pk, 1 << 20, &stranger.mon, &e);
+    fv_identity stranger;
+    fv_identity_generate(&stranger);
+    void *sctx = zmq_ctx_new(), *smon = NULL;
+    void *ssock = fv_socket_client(sctx, ep, &stranger, server.curve_pk, 1 << 20, &smon, &e);
+    assert_non_null(ssock);
     int refused = 0;
     double end = fv_now() + 30;
-    while (!refused && fv_now() < end) refused = fv_socket_event(stranger.mon, 100) == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    while (!refused && fv_now() < end) refused = fv_socket_event(smon, 100) == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
     assert_true(refused);
-    fake_close(&stranger);
+    zmq_close(smon);
+    zmq_close(ssock);
+    zmq_ctx_term(sctx);
 
-    assert_int_equal(wait_exit(coord, 300), 0);
-    assert_int_equal(wait_exit(honest, 60), 0);
-    fake_close(&rogue);
+    assert_int_equal(fh_wait(coord, 300), 0);
+    assert_int_equal(fh_wait(honest, 60), 0);
+    fh_fake_close(&rogue);
     char log[256];
-    path(log, sizeof log, "results/sec/coordinator.log");
+    fh_path(&H, log, sizeof log, "results/sec/coordinator.log");
     const char *reasons[] = {"refused connection", "malformed protobuf header", "unsigned update",
                              "payload hash mismatch", "replayed update: it says round", "wrong shape: ",
                              "allowed 1..", "non-finite value", "was never issued", "is banned"};
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
         if (!contains(log, reasons[i])) fail_msg("coordinator.log lacks '%s'", reasons[i]);
     char sp[256];
-    path(sp, sizeof sp, "results/sec/summary.json");
+    fh_path(&H, sp, sizeof sp, "results/sec/summary.json");
     char *s = slurp(sp);
     assert_true(json_num(s, "rejected") >= 8);
     assert_true(json_num(s, "dropped") == 0);
     free(s);
     char a[128], b[128];
-    model_hash("sec_ref", a, sizeof a);
-    model_hash("sec", b, sizeof b);
+    fh_path(&H, sp, sizeof sp, "results/sec_ref/summary.json");
+    s = slurp(sp);
+    assert_int_equal(json_str(s, "params_hash", a, sizeof a), 0);
+    free(s);
+    fh_path(&H, sp, sizeof sp, "results/sec/summary.json");
+    s = slurp(sp);
+    assert_int_equal(json_str(s, "params_hash", b, sizeof b), 0);
+    free(s);
     assert_string_equal(a, b);
+    fh_cleanup(&H);
 }
 
 static void test_resume_equivalence(void **state) {
     (void)state;
-    const char *fl = "clients = 8\nfraction = 0.5\nrounds = 6\nworkers = 2";
+    const char *fl = "clients = 8\nfraction = 0.5\nrounds = 4\nworkers = 2";
     const char *tr = "optimizer = adam\nlr = 0.001\nopt_state = keep";
-    const char *d = "dataset = synthetic\ntrain_size = 3000\ntest_size = 200";
+    const char *d = "dataset = synthetic\ntrain_size = 1500\ntest_size = 200";
     config("res_ref", d, fl, tr, "[model]\nname = lenet5");
     config("res", d, fl, tr, "[model]\nname = lenet5");
     assert_int_equal(run_cfg("res_ref", 600, NULL, NULL), 0);
@@ -634,7 +549,7 @@ static void test_resume_equivalence(void **state) {
     usleep(200000); /* the workers follow their launcher (parent-death signal) */
     assert_int_not_equal(access(sp, F_OK), 0); /* nothing looks complete */
     int done = lines(metrics);
-    assert_true(done >= 2 && done < 6);
+    assert_true(done >= 2 && done < 4);
     /* an edited config is refused: resuming needs the config as it ran */
     char rdir[256], cfgp[256];
     path(rdir, sizeof rdir, "results/res");
@@ -649,7 +564,7 @@ static void test_resume_equivalence(void **state) {
     free(orig);
     free(edited);
     assert_int_equal(wait_exit(spawn(out, "run", "--resume", rdir, "--quiet", (const char *)NULL), 600), 0);
-    assert_int_equal(lines(metrics), 6);
+    assert_int_equal(lines(metrics), 4);
     char a[128], b[128], pa[256], pb[256];
     model_hash("res_ref", a, sizeof a);
     model_hash("res", b, sizeof b);
@@ -663,6 +578,15 @@ static void test_resume_equivalence(void **state) {
     /* a completed run is not run again */
     assert_int_equal(wait_exit(spawn(out, "run", "--resume", rdir, "--quiet", (const char *)NULL), 120), 1);
     assert_true(contains(out, "already completed"));
+    /* rounds without their checkpoint are an error, not a fresh start that would discard them */
+    char ck[256];
+    path(ck, sizeof ck, "results/res/checkpoint.safetensors");
+    assert_int_equal(unlink(sp), 0);
+    assert_int_equal(unlink(ck), 0);
+    assert_int_equal(wait_exit(spawn(out, "run", "--resume", rdir, "--quiet", (const char *)NULL), 120), 1);
+    assert_true(contains(out, "holds completed rounds (metrics.jsonl line 2 follows a round whose model was checkpointed) "
+                              "but no checkpoint.safetensors"));
+    assert_int_equal(lines(metrics), 4); /* nothing was lost */
 }
 
 /* VisualMixer inside FL: mixed and clean test accuracy and the measured VFE are reported, mixing
@@ -750,6 +674,51 @@ static void test_cli_config_errors(void **state) {
     path(p, sizeof p, "results/bad/config.resolved.ini");
     assert_true(contains(p, "rounds = 1\n"));
     assert_true(contains(p, "name = tiny\n"));
+    /* an empty experiment file is an error naming it */
+    path(p, sizeof p, "empty.ini");
+    put(p, "; nothing here\n");
+    assert_int_equal(wait_exit(spawn(out, "run", p, (const char *)NULL), 60), 1);
+    snprintf(want, sizeof want, "%s: sets no key", p);
+    assert_true(contains(out, want));
+}
+
+/* fl.workers is capped by what the machine lets `fedvim run` start (the limits are lowered for
+ * the child only: fork inherits them, and no worker is started). */
+static void test_workers_cap(void **state) {
+    (void)state;
+    char p[256], out[256], od[256], dirset[300];
+    path(p, sizeof p, "cap.ini");
+    path(out, sizeof out, "cap.out");
+    path(od, sizeof od, "results");
+    snprintf(dirset, sizeof dirset, "output.dir=%s", od);
+    put(p, "[data]\ndataset = synthetic\n[fl]\nclients = 4\nrounds = 1\nworkers = 200\n");
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 128;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    pid_t pid = spawn(out, "run", p, "--set", dirset, "--quiet", (const char *)NULL);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(wait_exit(pid, 60), 1);
+    char want[300];
+    snprintf(want, sizeof want, "%s:6: [fl] workers: 200 worker processes need", p);
+    assert_true(contains(out, want));
+    assert_true(contains(out, "RLIMIT_NOFILE (ulimit -n) = 128 allows: at most"));
+    /* processes: 4096 workers of 2 threads need 4 tasks each; a limit of 10000 (or the hard one) is short */
+    assert_int_equal(getrlimit(RLIMIT_NPROC, &old), 0);
+    low = old;
+    low.rlim_cur = old.rlim_max < 10000 ? old.rlim_max : 10000;
+    assert_int_equal(setrlimit(RLIMIT_NPROC, &low), 0);
+    pid = spawn(out, "run", p, "--set", dirset, "--set", "fl.workers=4096", "--set", "training.threads=2", "--quiet",
+                (const char *)NULL);
+    assert_int_equal(setrlimit(RLIMIT_NPROC, &old), 0);
+    assert_int_equal(wait_exit(pid, 60), 1);
+    assert_true(contains(out, "--set: [fl] workers: 4096 worker processes need 16384 tasks (4 each: training.threads 2 + 2)"));
+    snprintf(want, sizeof want, "RLIMIT_NPROC (ulimit -u) = %llu allows: at most %llu workers",
+             (unsigned long long)low.rlim_cur, (unsigned long long)low.rlim_cur / 4);
+    assert_true(contains(out, want));
+    path(p, sizeof p, "results/cap/logs");
+    assert_int_not_equal(access(p, F_OK), 0); /* refused before anything was set up */
 }
 
 static void test_thousand_virtual_clients(void **state) {
@@ -777,6 +746,7 @@ int main(void) {
         cmocka_unit_test(test_resume_equivalence),
         cmocka_unit_test(test_thousand_virtual_clients),
         cmocka_unit_test(test_cli_config_errors),
+        cmocka_unit_test(test_workers_cap),
         cmocka_unit_test(test_visualmixer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

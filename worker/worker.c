@@ -546,6 +546,15 @@ int fv_worker_run(const fv_worker_opts *o, fv_err *e) {
     worker *w = fv_calloc(1, sizeof *w);
     w->o = *o;
     int rc = -1;
+    fv_err te;
+    if (o->name && fv_config_text_check(o->name, &te) != 0) {
+        fv_err_set(e, "--name: %s (a worker name must be UTF-8 without control characters)", te.msg);
+        goto out;
+    }
+    if (o->name && strlen(o->name) >= sizeof w->name) {
+        fv_err_set(e, "--name: longer than %zu bytes", sizeof w->name - 1);
+        goto out;
+    }
     if (o->name) {
         snprintf(w->name, sizeof w->name, "%s", o->name);
     } else {
@@ -608,6 +617,7 @@ int fv_worker_run(const fv_worker_opts *o, fv_err *e) {
                     break;
                 case FEDVIM__ENVELOPE__BODY_TASK:
                     if (w->joined) run_task(w, &m);
+                    else wlog(w, "ignored a task that came before the welcome");
                     break;
                 case FEDVIM__ENVELOPE__BODY_HEARTBEAT: break;
                 case FEDVIM__ENVELOPE__BODY_SHUTDOWN: {

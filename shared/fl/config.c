@@ -342,6 +342,34 @@ int fv_config_choice_value(const char *section, const char *key, const char *wor
     return 0;
 }
 
+int fv_config_text_check(const char *s, fv_err *e) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; p[i];) {
+        unsigned c = p[i];
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f) return fv_err_set(e, "control character 0x%02x at byte %zu", c, i);
+            i++;
+            continue;
+        }
+        /* the length of the sequence and the least code point it may encode (no overlong forms) */
+        int n = c >= 0xc2 && c <= 0xdf ? 2 : (c & 0xf0) == 0xe0 ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        uint32_t cp = n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+        for (int k = 1; k < n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                n = 0;
+                break;
+            }
+            cp = cp << 6 | (p[i + k] & 0x3f);
+        }
+        const uint32_t least = n == 3 ? 0x800 : n == 4 ? 0x10000 : 0x80;
+        if (n == 0 || cp < least || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return fv_err_set(e, "invalid UTF-8 at byte %zu", i);
+        if (cp <= 0x9f) return fv_err_set(e, "control character U+%04X at byte %zu", (unsigned)cp, i);
+        i += (size_t)n;
+    }
+    return 0;
+}
+
 /* Set key k from text. `where` prefixes errors ("exp.ini:12" or "--set fl.rounds=0"). */
 static int set_value(fv_config *c, int k, const char *v, const char *where, fv_err *e) {
     const key_def *d = &SCHEMA[k];
@@ -388,9 +416,10 @@ static int set_value(fv_config *c, int k, const char *v, const char *where, fv_e
     case T_STRING: {
         size_t l = strlen(v);
         if (l >= FV_CFG_STR) return fv_err_set(e, "%s: longer than %d characters", what, FV_CFG_STR - 1);
-        for (size_t i = 0; i < l; i++)
-            if ((unsigned char)v[i] < 0x20 || v[i] == ';' || v[i] == 0x7f)
-                return fv_err_set(e, "%s: control characters and ';' are not allowed", what);
+        fv_err te;
+        if (fv_config_text_check(v, &te) != 0)
+            return fv_err_set(e, "%s: %s (text must be UTF-8 without control characters)", what, te.msg);
+        if (strchr(v, ';')) return fv_err_set(e, "%s: ';' is not allowed (it starts a comment)", what);
         memcpy(dst, v, l + 1);
         return 0;
     }
@@ -427,10 +456,29 @@ typedef struct {
     size_t len, pos;
     int line;        /* number of the line last handed to inih */
     int too_long;    /* the line that was too long, 0 when none */
+    int nset;        /* keys the text set */
     int seen_line[96];
     fv_err *e;
     int failed;
 } parse_ctx;
+
+/* A section header with text after its ']' ("[fl] junk"), which inih would ignore: an error
+ * naming the line. Only blanks and a ';' comment may follow the header. */
+static void check_header(parse_ctx *p, const char *line) {
+    const char *s = line;
+    if (p->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0) s += 3; /* a UTF-8 BOM (inih skips it) */
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s != '[') return;
+    const char *end = strchr(s, ']');
+    if (!end) return; /* inih's syntax error */
+    const char *t = end + 1;
+    while (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n') t++;
+    if (!*t || *t == ';') return;
+    size_t tl = strcspn(t, "\r\n");
+    p->failed = 1;
+    fv_err_set(p->e, "%s:%d: text after the section header %.*s: '%.*s' (only a ; comment may follow it)", p->name,
+               p->line, (int)(end + 1 - s), s, (int)(tl > 64 ? 64 : tl), t);
+}
 
 /* inih's reader: hands over one line at a time so we know its number; a line that does not fit
  * inih's buffer is an error of ours, not silently split. */
@@ -451,6 +499,7 @@ static char *reader(char *str, int num, void *stream) {
     memcpy(str, p->text + s, l);
     str[l] = 0;
     if (memchr(str, 0, l) && !p->too_long) p->too_long = -p->line; /* NUL byte */
+    if (!p->failed && !p->too_long) check_header(p, str);
     return str;
 }
 
@@ -489,6 +538,7 @@ static int handler(void *user, const char *section, const char *name, const char
         return 1;
     }
     p->c->origin_line[k] = p->line;
+    p->nset++;
     return 1;
 }
 
@@ -501,6 +551,8 @@ int fv_config_parse(fv_config *c, const char *name, const char *text, size_t len
     if (p.failed) return -1;
     if (r > 0) return fv_err_set(e, "%s:%d: syntax error (expected [section], key = value, or a ; comment)", name, r);
     if (r < 0) return fv_err_set(e, "%s: cannot parse (inih error %d)", name, r);
+    if (p.nset == 0)
+        return fv_err_set(e, "%s: sets no key (the file is empty or holds only comments and section headers)", name);
     return 0;
 }
 
@@ -660,8 +712,9 @@ int fv_config_round_list(const fv_config *c, int *out, int cap) {
     return round_list(c, out, cap, why, sizeof why);
 }
 
+/* [attack]'s values, checked with kind = none too (a bad value is an error even where no attack
+ * runs); what a kind needs of the other sections is fv_attack_check_config's. */
 static int check_attack(const fv_config *c, fv_err *e) {
-    if (c->attack_kind == FV_ATTACK_NONE) return 0;
     char why[FV_CFG_STR + 96];
     /* a cap as large as the rounds: only the syntax and range can fail */
     int *rs = fv_malloc(sizeof(int) * (size_t)c->rounds);
@@ -677,13 +730,15 @@ static int check_attack(const fv_config *c, fv_err *e) {
     return 0;
 }
 
+/* [adversary]: the client list is checked whatever the kind (unused keys are checked too); the
+ * rest only matters when some client is malicious. */
 static int check_adversary(const fv_config *c, fv_err *e) {
-    if (c->adv_kind == FV_ADV_NONE) return 0;
     char why[FV_CFG_STR + 96];
     int *ids = fv_malloc(sizeof(int) * (size_t)c->clients);
     int n = client_list(c, ids, c->clients, why, sizeof why);
     free(ids);
     if (n < 0) return fv_config_key_error(c, e, "adversary", "clients", "%s", why);
+    if (c->adv_kind == FV_ADV_NONE) return 0;
     if (n == 0 && lround(c->adv_fraction * c->clients) < 1)
         return fv_config_key_error(c, e, "adversary", "fraction",
                                    "%g of %d clients is no malicious client (kind = %s needs at least one)",
@@ -695,6 +750,18 @@ static int check_adversary(const fv_config *c, fv_err *e) {
     if (strcmp(c->dataset, "synthetic") == 0 && c->adv_kind == FV_ADV_BACKDOOR && c->adv_target >= c->synthetic_classes)
         return fv_config_key_error(c, e, "adversary", "target", "class %d, but the synthetic set has %d classes",
                                    c->adv_target, c->synthetic_classes);
+    return 0;
+}
+
+/* Every text key holds UTF-8 without control characters, including a value set outside the parser
+ * (output.name derived from the file's name). */
+static int check_text(const fv_config *c, fv_err *e) {
+    for (int k = 0; k < NKEYS; k++) {
+        fv_err te;
+        if (SCHEMA[k].type == T_STRING && fv_config_text_check((const char *)c + SCHEMA[k].off, &te) != 0)
+            return fv_config_key_error(c, e, SCHEMA[k].section, SCHEMA[k].key,
+                                       "%s (text must be UTF-8 without control characters)", te.msg);
+    }
     return 0;
 }
 
@@ -715,12 +782,11 @@ int fv_config_check(const fv_config *c, fv_err *e) {
         }
         return fv_config_key_error(c, e, "model", "name", "unknown model '%s' (known: %s)", c->model, list);
     }
-    if (strcmp(c->dataset, "synthetic") == 0) {
-        int ch, h, w;
-        if (fv_config_synthetic_shape(c->synthetic_shape, &ch, &h, &w) != 0)
-            return fv_config_key_error(c, e, "data", "synthetic_shape",
-                                       "'%s' is not CxHxW with 1 <= C <= 4 and sides 1..1024", c->synthetic_shape);
-    }
+    int ch, h, w; /* checked for any data set: a bad value is an error even where it is not used */
+    if (fv_config_synthetic_shape(c->synthetic_shape, &ch, &h, &w) != 0)
+        return fv_config_key_error(c, e, "data", "synthetic_shape",
+                                   "'%s' is not CxHxW with 1 <= C <= 4 and sides 1..1024", c->synthetic_shape);
+    if (check_text(c, e) != 0) return -1;
     if (c->partition == FV_PART_SHARDS && c->shards_per_client < 1)
         return fv_config_key_error(c, e, "partition", "shards_per_client", "must be at least 1");
     if (c->heartbeat * 2 >= c->worker_timeout)
@@ -769,14 +835,18 @@ char *fv_config_write(const fv_config *c) {
     size_t cap = 16384, len = 0;
     char *buf = fv_malloc(cap);
     const char *cur = "";
+    fv_config def;
+    fv_config_defaults(&def);
     len += (size_t)snprintf(buf, cap, "; fedvim resolved experiment config: every key, as it ran\n");
     for (int k = 0; k < NKEYS; k++) {
-        if (c->attack_kind == FV_ATTACK_NONE && strcmp(SCHEMA[k].section, "attack") == 0) continue;
-        if (!c->dp && strcmp(SCHEMA[k].section, "dp") == 0) continue;
-        if (c->adv_kind == FV_ADV_NONE && strcmp(SCHEMA[k].section, "adversary") == 0) continue;
-        if (c->aggregator == FV_AGGREGATOR_FEDAVG && robust_key(k)) continue;
-        char val[FV_CFG_STR + 8];
+        char val[FV_CFG_STR + 8], dval[FV_CFG_STR + 8];
         value_text(c, k, val, sizeof val);
+        value_text(&def, k, dval, sizeof dval);
+        const int at_default = strcmp(val, dval) == 0; /* an unused key set elsewhere is still written */
+        if (c->attack_kind == FV_ATTACK_NONE && strcmp(SCHEMA[k].section, "attack") == 0 && at_default) continue;
+        if (!c->dp && strcmp(SCHEMA[k].section, "dp") == 0 && at_default) continue;
+        if (c->adv_kind == FV_ADV_NONE && strcmp(SCHEMA[k].section, "adversary") == 0 && at_default) continue;
+        if (c->aggregator == FV_AGGREGATOR_FEDAVG && robust_key(k) && at_default) continue;
         for (;;) {
             size_t need = strlen(SCHEMA[k].section) + strlen(SCHEMA[k].key) + strlen(val) + 16;
             if (len + need < cap) break;

@@ -4,8 +4,10 @@
  *
  * Every error names its source and the key: "exp.ini:12: [fl] rounds: expected an integer, got
  * 'ten'", "--set fl.rounds=0: [fl] rounds: 0 is out of range [1, 1000000]". Unknown sections and
- * keys, keys given twice, wrong types and out-of-range values are all errors; nothing is
- * silently ignored.
+ * keys, keys given twice, wrong types and out-of-range values are all errors, and so are a file
+ * that sets no key, text after a section header ("[fl] junk") and text that is not UTF-8 or holds
+ * control characters; a key's value is checked even where the run does not use it ([attack] with
+ * kind = none). Nothing is silently ignored.
  *
  * The resolved text (fv_config_write) lists every key of the schema with its value, so it can
  * be read back to the identical fv_config (numbers are written in their shortest exact form).
@@ -138,15 +140,23 @@ FV_MUST_USE int fv_config_parse(fv_config *c, const char *name, const char *text
 /* Apply one "section.key=value" override. Returns 0 or -1 with e naming the override. */
 FV_MUST_USE int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
 
-/* Check the keys together (min_clients <= clients * fraction, known model, Dirichlet alpha
- * given only with dirichlet, [attack] rounds/client/target within fl.rounds, fl.clients and the
- * synthetic classes...). Errors name the keys involved and where they were set. An entry point
- * that runs an attack checks fv_attack_check_config (attacks/attack_api.h) as well. */
+/* Check the keys together (min_clients <= clients * fraction, known model, [attack]
+ * rounds/client/target within fl.rounds, fl.clients and the synthetic classes, also with kind =
+ * none; synthetic_shape also for other data sets; every text key by fv_config_text_check, also one
+ * set outside the parser such as a derived output.name...). Errors name the keys involved and
+ * where they were set. An entry point that runs an attack checks fv_attack_check_config
+ * (attacks/attack_api.h) as well. */
 FV_MUST_USE int fv_config_check(const fv_config *c, fv_err *e);
 
 /* [adversary] clients as ascending ids into out[0..cap): their number (0 for ""), or -1 when
  * the list is malformed, not ascending, names an id >= fl.clients or holds more than cap. */
 FV_MUST_USE int fv_config_client_list(const fv_config *c, int *out, int cap);
+
+/* The one rule for text that reaches logs and JSON (config text keys, names a peer sends): valid
+ * UTF-8 (no overlong forms, surrogates or code points past U+10FFFF) without control characters
+ * (C0, DEL, C1). Returns 0, or -1 with e saying what is wrong at which byte offset (the caller
+ * names the key or the peer). */
+FV_MUST_USE int fv_config_text_check(const char *s, fv_err *e);
 
 /* Set e to a problem with [section] key of c, in the style of every config error: where the key
  * was set ("exp.ini:12", "--set" or "default"), "[section] key: ", then fmt's text. For checks
@@ -160,7 +170,9 @@ int fv_config_key_error(const fv_config *c, fv_err *e, const char *section, cons
  * config hash) as before the section existed, and its results folder still resumes; the same
  * holds for [dp], written only when dp.enabled is true, for [adversary], written only when its kind
  * is not none, and for [fl] aggregator and its parameters
- * (trim_fraction, krum_f, multikrum_m, clip_norm), written only when aggregator is not fedavg. */
+ * (trim_fraction, krum_f, multikrum_m, clip_norm), written only when aggregator is not fedavg.
+ * A key of those left out is still written when its value is not the default, so the text always
+ * reads back to the identical config. */
 char *fv_config_write(const fv_config *c);
 
 /* Number of clients sampled per round: max(1, round(fraction * clients)). */

@@ -1,14 +1,20 @@
 /* transport.c: see transport.h. */
 #include "fl/transport.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <zmq.h>
+
+#include "fv_common.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define SEND_TIMEOUT_MS 30000
@@ -291,4 +297,196 @@ int fv_socket_event(void *monitor, int timeout_ms) {
     zmq_msg_close(&a);
     zmq_msg_close(&b);
     return ev;
+}
+
+/* ---- the connection watcher ---- */
+
+/* Accepted connections remembered for their address (the newest ones; an older one's address is
+ * then "?"). */
+#define WATCH_PEERS 256
+
+struct fv_conn_watch {
+    void *sock; /* the watched socket (its owner's thread only: to stop the monitor) */
+    void *mon;  /* the monitor's PAIR socket, used only by the thread after start */
+    pthread_t thread;
+    atomic_int stop;
+    fv_log_fn log;
+    void *log_ctx;
+    struct {
+        int fd;
+        char addr[64];
+    } peer[WATCH_PEERS];
+    long npeer;           /* entries written so far (the ring's next slot is npeer % WATCH_PEERS) */
+    char pending[160];    /* the reason of the last handshake failure, "" when none */
+    int pending_auth;     /* that failure was ZAP's (logged by the ZAP handler) */
+    double window;        /* start of the current one-second log window */
+    int lines, held;      /* lines logged in it, lines held back since the last one logged */
+};
+
+static void watch_log(fv_conn_watch *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void watch_log(fv_conn_watch *w, const char *fmt, ...) {
+    if (!w->log) return;
+    double now = fv_now();
+    if (now - w->window >= 1.0) w->window = now, w->lines = 0;
+    if (w->lines >= FV_WATCH_LINES_PER_S) {
+        w->held++;
+        return;
+    }
+    w->lines++;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (w->held > 0 && n >= 0 && (size_t)n < sizeof line)
+        snprintf(line + n, sizeof line - (size_t)n, " (and %d connection events not shown, over %d lines a second)",
+                 w->held, FV_WATCH_LINES_PER_S);
+    w->held = 0;
+    w->log(w->log_ctx, line);
+}
+
+/* The address of connected socket fd as "host:port" (or the path of a unix socket), "?" when it
+ * cannot be had. */
+static void peer_addr(int fd, char *out, size_t cap) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    snprintf(out, cap, "?");
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) return;
+    char host[INET6_ADDRSTRLEN] = "";
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        snprintf(out, cap, "%s:%u", host, ntohs(a->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        snprintf(out, cap, "[%s]:%u", host, ntohs(a->sin6_port));
+    } else if (ss.ss_family == AF_UNIX) {
+        snprintf(out, cap, "a local (ipc) peer");
+    }
+}
+
+/* The remembered address of fd, taken out of the table; "?" when it is not there. */
+static void take_peer(fv_conn_watch *w, int fd, char *out, size_t cap) {
+    snprintf(out, cap, "?");
+    long n = w->npeer < WATCH_PEERS ? w->npeer : WATCH_PEERS;
+    for (long k = 1; k <= n; k++) { /* newest first: a descriptor number is reused */
+        long i = (w->npeer - k) % WATCH_PEERS;
+        if (w->peer[i].fd == fd) {
+            snprintf(out, cap, "%s", w->peer[i].addr);
+            w->peer[i].fd = -1;
+            return;
+        }
+    }
+}
+
+/* Why a handshake failed, from the event and its value. */
+static void handshake_reason(int ev, uint32_t value, char *out, size_t cap) {
+    if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            snprintf(out, cap, "not a CURVE client (its ZMTP security mechanism is another, or it does not speak ZMTP)");
+        else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+            snprintf(out, cap, "CURVE handshake failed (wrong server key, or a forged or replayed handshake)");
+        else if (value >= ZMQ_PROTOCOL_ERROR_ZAP_UNSPECIFIED && value < ZMQ_PROTOCOL_ERROR_WS_UNSPECIFIED)
+            snprintf(out, cap, "the authentication handler failed (ZAP protocol error 0x%08x)", value);
+        else snprintf(out, cap, "ZMTP protocol error 0x%08x in the handshake (malformed or unexpected command)", value);
+    } else if (value == 0) {
+        snprintf(out, cap, "the handshake did not finish (the peer closed the connection or timed out)");
+    } else {
+        snprintf(out, cap, "the handshake did not finish: %s", zmq_strerror((int)value));
+    }
+}
+
+/* Act on one monitor event (two parts: event id and value, then the endpoint). */
+static void watch_event(fv_conn_watch *w) {
+    zmq_msg_t a, b;
+    zmq_msg_init(&a);
+    zmq_msg_init(&b);
+    int got = zmq_msg_recv(&a, w->mon, 0);
+    if (got >= 0 && zmq_msg_more(&a)) zmq_msg_recv(&b, w->mon, 0);
+    if (got < 6) goto done;
+    uint16_t ev;
+    uint32_t value;
+    memcpy(&ev, zmq_msg_data(&a), 2);
+    memcpy(&value, (const uint8_t *)zmq_msg_data(&a) + 2, 4);
+    char addr[64];
+    switch (ev) {
+    case ZMQ_EVENT_ACCEPTED: {
+        long i = w->npeer++ % WATCH_PEERS;
+        w->peer[i].fd = (int)value;
+        peer_addr((int)value, w->peer[i].addr, sizeof w->peer[i].addr);
+        break;
+    }
+    case ZMQ_EVENT_ACCEPT_FAILED:
+        watch_log(w, "security: could not accept a connection: %s", zmq_strerror((int)value));
+        break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        /* the connection's DISCONNECTED follows at once (libzmq's engine reports both as it ends) */
+        if (*w->pending && !w->pending_auth) watch_log(w, "security: refused connection from ?: %s", w->pending);
+        w->pending_auth = ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+        if (w->pending_auth) snprintf(w->pending, sizeof w->pending, "refused by ZAP");
+        else handshake_reason(ev, value, w->pending, sizeof w->pending);
+        break;
+    case ZMQ_EVENT_DISCONNECTED:
+        take_peer(w, (int)value, addr, sizeof addr);
+        if (*w->pending && !w->pending_auth) watch_log(w, "security: refused connection from %s: %s", addr, w->pending);
+        else if (!*w->pending)
+            watch_log(w, "connection from %s closed (the peer left, or libzmq dropped it for a frame over the size "
+                      "limit or a protocol error)", addr);
+        w->pending[0] = 0;
+        w->pending_auth = 0;
+        break;
+    default: break;
+    }
+done:
+    zmq_msg_close(&a);
+    zmq_msg_close(&b);
+}
+
+static void *watch_main(void *arg) {
+    fv_conn_watch *w = arg;
+    while (!atomic_load(&w->stop)) {
+        zmq_pollitem_t it = {w->mon, 0, ZMQ_POLLIN, 0};
+        int r = zmq_poll(&it, 1, 100);
+        if (r < 0) {
+            if (errno == ETERM) break;
+            continue;
+        }
+        if (r > 0 && (it.revents & ZMQ_POLLIN)) watch_event(w);
+    }
+    return NULL;
+}
+
+fv_conn_watch *fv_conn_watch_start(void *zctx, void *sock, fv_log_fn log, void *log_ctx, fv_err *e) {
+    fv_conn_watch *w = fv_calloc(1, sizeof *w);
+    w->log = log;
+    w->log_ctx = log_ctx;
+    for (int i = 0; i < WATCH_PEERS; i++) w->peer[i].fd = -1;
+    w->sock = sock;
+    w->mon = fv_socket_monitor(zctx, sock, e);
+    if (!w->mon) {
+        free(w);
+        return NULL;
+    }
+    if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
+        fv_err_set(e, "cannot start the connection watcher thread");
+        zmq_close(w->mon);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void fv_conn_watch_stop(fv_conn_watch **wp) {
+    if (!wp || !*wp) return;
+    fv_conn_watch *w = *wp;
+    /* the monitor stops before its reader: libzmq leaks an event sent to a closed reader */
+    zmq_socket_monitor(w->sock, NULL, 0);
+    atomic_store(&w->stop, 1);
+    pthread_join(w->thread, NULL);
+    zmq_close(w->mon);
+    free(w);
+    *wp = NULL;
 }

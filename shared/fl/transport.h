@@ -6,6 +6,7 @@
  *    CURVE handshake is checked against the allow-list, and admitted connections carry the
  *    client's CURVE key (hex) as their ZAP User-Id, so each received message says which key sent
  *    it (fv_wire_msg.user_id). Denied handshakes are logged and counted.
+ *  - fv_conn_watch logs why each connection that ZAP never sees was refused or dropped.
  *  - Client side (worker): a DEALER socket that is a CURVE client of the server's public key.
  *    A monitor reports a handshake the server refused, so a worker with an unknown key stops with
  *    a clear message instead of retrying forever.
@@ -47,6 +48,30 @@ long fv_zap_denied(fv_zap *z);
 
 /* Stop the thread, close its socket, free; sets *z to NULL. Accepts NULL. */
 void fv_zap_stop(fv_zap **z);
+
+/* A watcher of the server socket's connection events, in a thread of its own like the ZAP
+ * handler: it logs a reason for every connection refused before ZAP sees it (a peer that does
+ * not speak CURVE, or not ZMTP at all: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL; one that closes or
+ * times out mid-handshake: _NO_DETAIL), for every accept that fails (descriptors exhausted), and
+ * for every established connection that ends (its peer left, or libzmq dropped it for a frame
+ * over the size limit or a protocol error: libzmq does not tell which), with the peer's address
+ * as read at its accept ("?" when libzmq closed the connection before the watcher read it, or
+ * when two failures come before their disconnects: libzmq's v1 events give a failure no
+ * descriptor, so the watcher pairs each failure with the next disconnect). Refusals by ZAP
+ * (_AUTH) are logged by the ZAP handler, which knows the key.
+ * At most FV_WATCH_LINES_PER_S lines a second; the lines held back are counted in the next one,
+ * so a flood of connections cannot flood the log. */
+typedef struct fv_conn_watch fv_conn_watch;
+#define FV_WATCH_LINES_PER_S 20
+
+/* Start watching `sock` (a server socket of zctx, from fv_socket_server; call from the thread that
+ * owns it, before peers connect). Returns NULL with e set when the monitor or the thread cannot
+ * start. Caller owns the result; stop it before closing sock. */
+FV_MUST_USE fv_conn_watch *fv_conn_watch_start(void *zctx, void *sock, fv_log_fn log, void *log_ctx, fv_err *e);
+
+/* Stop monitoring (from the thread that owns the watched socket, before closing it), stop the
+ * thread, close its monitor socket, free; sets *w to NULL. Accepts NULL. */
+void fv_conn_watch_stop(fv_conn_watch **w);
 
 /* A ROUTER socket bound to `endpoint` (for example tcp://0.0.0.0:5555, tcp://127.0.0.1:0 for any free port, ipc://PATH), CURVE
  * server with id's CURVE secret key when id != NULL. max_part bounds each received part (bytes).
