@@ -777,9 +777,13 @@ static void route_message(fv_coord *c, int wi, const fv_wire_msg *m) {
         } else
             log_drop(c, &c->wk.w[wi].drops, "dropped a %s message from worker %s, which is no longer alive%s",
                      fv_wire_body_name(bc), who(&c->wk.w[wi], b, sizeof b), answer ? ": told to join again" : "");
-        if (answer) {
-            if (wi < 0) send_error_to_peer(c, m, FV_WIRE_ERR_BAD_MESSAGE, again);
-            else send_error(c, &c->wk.w[wi], FV_WIRE_ERR_BAD_MESSAGE, again);
+        if (answer && wi < 0) {
+            send_error_to_peer(c, m, FV_WIRE_ERR_BAD_MESSAGE, again);
+        } else if (answer && fv_now() - c->wk.w[wi].hb_reply >= c->cfg.heartbeat / 2) {
+            /* like a live worker's heartbeats: answered at most twice per fl.heartbeat (the
+             * heartbeats a cut link held back arrive together when it comes back) */
+            c->wk.w[wi].hb_reply = fv_now();
+            send_error(c, &c->wk.w[wi], FV_WIRE_ERR_BAD_MESSAGE, again);
         }
     } else if (bc == FEDVIM__ENVELOPE__BODY_HEARTBEAT) {
         /* answered at most twice per fl.heartbeat: a peer cannot make the server talk faster */

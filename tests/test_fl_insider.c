@@ -593,6 +593,49 @@ static void test_silent_worker_deadline(void **state) {
     fh_cleanup(&c);
 }
 
+/* A worker declared dead that then sends a burst of heartbeats (what a link cut mid-round releases
+ * when it comes back) is told to join again at most twice per fl.heartbeat, not once per
+ * heartbeat: a peer cannot make the server talk faster, alive or not. */
+static void test_dead_worker_answers_throttled(void **state) {
+    (void)state;
+    fh_ctx c;
+    int rc = fh_init(&c, "ins_dead");
+    if (rc == 77) skip();
+    assert_int_equal(rc, 0);
+    fh_fake ghost = {0};
+    fv_identity_generate(&ghost.id);
+    const char *ws[] = {"solo"};
+    fh_keys(&c, ws, 1, &ghost.id);
+    char p[256], text[1024], cout[256], ep[256], wout[256];
+    fh_path(&c, p, sizeof p, "dead.ini");
+    snprintf(text, sizeof text,
+             "[data]\ndataset = synthetic\ntrain_size = 1600\ntest_size = 400\n[training]\nlr = 0.05\n[model]\n"
+             "name = tiny\n[fl]\nclients = 4\nrounds = 6\nworkers = 2\ntasks_per_worker = 1\nheartbeat = 0.2\n"
+             "worker_timeout = 1.5\n[output]\ndir = %s/results\n", c.root);
+    fh_put(p, text);
+    fh_path(&c, cout, sizeof cout, "dead.coord.out");
+    pid_t coord = fh_coordinator(&c, "dead", cout, ep, sizeof ep);
+    fh_fake_join(&c, &ghost, ep);
+    fh_path(&c, wout, sizeof wout, "solo.out");
+    pid_t solo = fh_worker(&c, ep, "solo", wout);
+    fv_wire_msg m;
+    assert_int_equal(fh_fake_next(&ghost, &m, 60), FEDVIM__ENVELOPE__BODY_TASK);
+    fv_wire_msg_close(&m);
+    wait_for_line(&c, "dead.coord.out", "lost: silent for", 30); /* its client goes to solo */
+    for (int i = 0; i < 20; i++) fh_fake_heartbeat(&ghost);
+    int told = 0, t = 100;
+    zmq_setsockopt(ghost.sock, ZMQ_RCVTIMEO, &t, sizeof t);
+    for (double end = fv_now() + 1.0; fv_now() < end;) {
+        fv_err e;
+        if (fv_wire_recv(ghost.sock, 0, &ghost.lim, &m, &e) != 0) continue;
+        told += m.env->body_case == FEDVIM__ENVELOPE__BODY_ERROR;
+        fv_wire_msg_close(&m);
+    }
+    if (told < 1 || told > 2) fail_msg("20 heartbeats of a dead worker got %d 'join again' answers (want 1 or 2)", told);
+    end_scene(&ghost, coord, solo);
+    fh_cleanup(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_join_flood),
@@ -604,6 +647,7 @@ int main(void) {
         cmocka_unit_test(test_silent_worker_deadline),
         cmocka_unit_test(test_refusals_and_drops_logged),
         cmocka_unit_test(test_queue_full_bans_slow_reader),
+        cmocka_unit_test(test_dead_worker_answers_throttled),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
