@@ -356,7 +356,7 @@ static void test_config_keys(void **state) {
     /* words, auto and the round trip of every key */
     const char *words[] = {"fedavgm", "fedadam", "fedyogi", "fedadagrad"};
     const fv_server_opt kinds[] = {FV_SOPT_FEDAVGM, FV_SOPT_FEDADAM, FV_SOPT_FEDYOGI, FV_SOPT_FEDADAGRAD};
-    const double auto_lr[] = {1, 0.01, 0.01, 0.01};
+    const double auto_lr[] = {1, 0.01, 0.01, 0.1};
     for (int i = 0; i < 4; i++) {
         char text[256];
         snprintf(text, sizeof text, "[fl]\nserver_opt = %s\n", words[i]);

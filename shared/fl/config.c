@@ -184,7 +184,8 @@ static const key_def SCHEMA[] = {
      "x += server_lr m / (sqrt(v) + server_tau); v starts at server_tau^2). Its state is in every "
      "checkpoint; with [dp] it steps from the private aggregate (post-processing)"},
     {"fl", "server_lr", T_FLOAT, OFF(server_lr), "auto", 1e-12, 1000, NULL, "auto",
-     "server learning rate (auto: 1 for fedavgm, 0.01 for fedadam, fedyogi, fedadagrad)"},
+     "server learning rate (auto: 1 for fedavgm, 0.01 for fedadam and fedyogi, 0.1 for fedadagrad, whose "
+     "v only grows)"},
     {"fl", "server_momentum", T_FLOAT, OFF(server_momentum), "0.9", 0, 0.999999, NULL, NULL,
      "fedavgm: server momentum beta"},
     {"fl", "server_beta1", T_FLOAT, OFF(server_beta1), "0.9", 0, 0.999999, NULL, NULL,
@@ -602,9 +603,14 @@ int fv_config_krum_min(int f) { return 2 * f + 3; }
 
 double fv_config_server_lr(const fv_config *c) {
     if (c->server_lr != FV_CFG_AUTO) return c->server_lr;
-    return c->server_opt == FV_SOPT_FEDADAM || c->server_opt == FV_SOPT_FEDYOGI || c->server_opt == FV_SOPT_FEDADAGRAD
-               ? 1e-2
-               : 1.0;
+    switch (c->server_opt) {
+    case FV_SOPT_FEDADAM:
+    case FV_SOPT_FEDYOGI: return 1e-2;
+    case FV_SOPT_FEDADAGRAD: return 1e-1;
+    case FV_SOPT_NONE:
+    case FV_SOPT_FEDAVGM: break;
+    }
+    return 1.0;
 }
 
 /* The server optimizer's parameters are written to the resolved config only with an optimizer

@@ -179,7 +179,8 @@ int fv_config_clients_per_round(const fv_config *c);
 int fv_config_trim_count(double fraction, int k);
 
 /* The server learning rate of c: fl.server_lr, or for auto the optimizer's own default (1 for
- * fedavgm, 10^-2 for fedadam, fedyogi and fedadagrad; 1 for none, which takes no step). */
+ * fedavgm, 10^-2 for fedadam and fedyogi, 10^-1 for fedadagrad, whose v only grows; 1 for none,
+ * which takes no step). */
 double fv_config_server_lr(const fv_config *c);
 
 /* The fewest arrived updates Krum and Multi-Krum take with f assumed Byzantine clients: 2f + 3

@@ -11,9 +11,10 @@
  *  - fedadagrad: m as fedadam;            v <- v + D^2;
  *    the three adaptive ones then x <- x + lr m / (sqrt(v) + tau), from m = 0 and v = tau^2 (the
  *    paper's v_{-1} >= tau^2), without bias correction (as the paper).
- * Defaults (config.c's schema, the one place): momentum 0.9, b1 0.9, b2 0.99, tau 1e-3, lr 1 for
- * fedavgm and 1e-2 for the adaptive ones (fv_config_server_lr; the paper tunes lr per task, its
- * EMNIST CNN best are 10^-2.5..10^-1.5). With lr = 1 and momentum 0, fedavgm is the aggregate up
+ * Defaults (config.c's schema, the one place): momentum 0.9, b1 0.9, b2 0.99, tau 1e-3 (the
+ * paper's), lr (fv_config_server_lr) 1 for fedavgm, 1e-2 for fedadam and fedyogi, 1e-1 for
+ * fedadagrad, whose v only grows (the paper tunes lr per task over a grid of powers of ten; these
+ * are starting points, not its tuned values). With lr = 1 and momentum 0, fedavgm is the aggregate up
  * to the rounding of v = D to float.
  * Arithmetic: each coordinate in double from the float state and models, each result rounded once
  * to float (state and model are float32, as checkpoints store them), so a run and its resumption
