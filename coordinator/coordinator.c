@@ -10,7 +10,8 @@
  * setup), the log, the link (socket, security), the model and its aggregation rule, the test
  * sets, the workers and their tasks, the round in progress, stopping, and the history of
  * completed rounds. A round runs as begin_round, gather_updates (dispatch and pump),
- * aggregate (shared/fl/aggregate.h does the arithmetic), evaluate_round, model_sound (else
+ * aggregate (shared/fl/aggregate.h does the arithmetic, shared/fl/server_opt.h the server
+ * optimizer's step), evaluate_round, model_sound (else
  * roll_back), the attack, metrics_line (the one writer of a metrics.jsonl object), the checkpoint
  * (not of a rolled-back round), record_round. Insiders: every misbehaviour of a worker is a
  * strike against it alone (strike); over_budget and join_record bound what one peer may send,
@@ -134,7 +135,7 @@ typedef struct {
     uint8_t hash[FV_HASH_BYTES];
     float *prev;    /* the model before the round's aggregation (rolled back to when unsound) */
     float *scratch; /* a clipped update (fl.norm_action = clip) */
-    fv_agg *agg; /* the aggregation rule (FedAvg or DP-FedAvg, shared/fl/aggregate.h) */
+    fv_agg *agg; /* the aggregation rule (FedAvg, DP-FedAvg, FedNova or a robust one: shared/fl/aggregate.h) */
     fv_sopt *sopt; /* the server optimizer stepping from the aggregate (shared/fl/server_opt.h) */
 } coord_model;
 

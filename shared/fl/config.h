@@ -146,7 +146,7 @@ FV_MUST_USE int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
 
 /* Check the keys together (min_clients <= clients * fraction, known model, Dirichlet alpha
  * given only with dirichlet, [attack] rounds/client/target within fl.rounds, fl.clients and the
- * synthetic classes...). Errors name the keys involved and where they were set. An entry point
+ * synthetic classes, FedNova's local solver, server_* keys only with a server_opt...). Errors name the keys involved and where they were set. An entry point
  * that runs an attack checks fv_attack_check_config (attacks/attack_api.h) as well. */
 FV_MUST_USE int fv_config_check(const fv_config *c, fv_err *e);
 
