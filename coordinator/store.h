@@ -47,10 +47,11 @@ FV_MUST_USE int fv_store_checkpoint(fv_store *s, int round, const float *params,
                                     size_t ns, const uint8_t config_hash[FV_HASH_BYTES], fv_err *e);
 
 /* Load the checkpoint into params[n] and the server optimizer's state[ns] (ns = 0: none, and a
- * checkpoint holding one is refused) and set *round. Returns 0, 1 when there is no checkpoint
- * (a run that never completed a round; state untouched), or -1 with e set: a damaged file,
- * another config (hash mismatch), another model or state size. Also recovers the client-state index: versions newer than the
- * checkpoint are deleted, the newest version <= round of each client is kept. */
+ * checkpoint holding one is refused) and set *round. Returns 0, 1 when there is no checkpoint (a
+ * run that never completed a round; state untouched), or -1 with e set: a damaged file, another
+ * config (hash mismatch), another model or state size. Also recovers the client-state index:
+ * versions newer than the checkpoint are deleted, the newest version <= round of each client is
+ * kept. */
 FV_MUST_USE int fv_store_resume(fv_store *s, int *round, float *params, size_t n, float *state, size_t ns,
                                 const uint8_t config_hash[FV_HASH_BYTES], fv_err *e);
 

@@ -142,9 +142,9 @@ void fv_agg_destroy(fv_agg **a);
 void fv_agg_begin(fv_agg *a, int m, int round, const float *global);
 
 /* The upload x[n] of slot s (0 <= s < m), from a client with `samples` > 0 images. FedAvg weighs
- * it by samples; FedNova weighs its delta by samples / ||a_i||_1; DP clips its delta (at once, so the pre-clip norm is known) and weighs it 1; a
- * robust rule keeps a copy (and its samples) for fv_agg_end.
- * Each slot is given at most once (put or skip; a second one aborts: the caller checks
+ * it by samples; FedNova weighs its delta by samples / ||a_i||_1; DP clips its delta (at once, so
+ * the pre-clip norm is known) and weighs it 1; a robust rule keeps a copy (and its samples) for
+ * fv_agg_end. Each slot is given at most once (put or skip; a second one aborts: the caller checks
  * duplicates first). x is only read during the call. */
 void fv_agg_put(fv_agg *a, int s, const float *x, double samples);
 

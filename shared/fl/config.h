@@ -144,10 +144,11 @@ FV_MUST_USE int fv_config_parse(fv_config *c, const char *name, const char *text
 /* Apply one "section.key=value" override. Returns 0 or -1 with e naming the override. */
 FV_MUST_USE int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
 
-/* Check the keys together (min_clients <= clients * fraction, known model, Dirichlet alpha
- * given only with dirichlet, [attack] rounds/client/target within fl.rounds, fl.clients and the
- * synthetic classes, FedNova's local solver, server_* keys only with a server_opt...). Errors name the keys involved and where they were set. An entry point
- * that runs an attack checks fv_attack_check_config (attacks/attack_api.h) as well. */
+/* Check the keys together (min_clients <= clients * fraction, known model, Dirichlet alpha given
+ * only with dirichlet, [attack] rounds/client/target within fl.rounds, fl.clients and the
+ * synthetic classes, FedNova's local solver, server_* keys only with a server_opt...). Errors name
+ * the keys involved and where they were set. An entry point that runs an attack checks
+ * fv_attack_check_config (attacks/attack_api.h) as well. */
 FV_MUST_USE int fv_config_check(const fv_config *c, fv_err *e);
 
 /* [adversary] clients as ascending ids into out[0..cap): their number (0 for ""), or -1 when
