@@ -1058,10 +1058,11 @@ static void evaluate_round(fv_coord *c, round_result *res) {
     res->seconds = fv_now() - c->rd.st.t0;
 }
 
-/* The new global model is sound: finite parameters and a finite test loss (the round's
- * evaluation, or one evaluation batch when the round is not evaluated). */
+/* The new global model is sound: finite parameters, a finite server optimizer state and a finite
+ * test loss (the round's evaluation, or one evaluation batch when the round is not evaluated). */
 static int model_sound(const fv_coord *c, const round_result *res) {
     if (fv_wire_first_nonfinite(c->model.net->params, c->model.n_params) >= 0) return 0;
+    if (!fv_sopt_sound(c->model.sopt)) return 0;
     if (res->evaluated) return isfinite(res->loss);
     int k = c->eval.test.n < c->cfg.eval_batch ? c->eval.test.n : c->cfg.eval_batch;
     int *idx = fv_malloc((size_t)k * sizeof(int));

@@ -8,7 +8,9 @@
  *    chance and gives the same model bitwise with 1 and 3 workers;
  *  - FedAdam resumed: a run killed with SIGKILL after round 2 or later and resumed ends with the
  *    model of the uninterrupted run bit for bit (the moments come back from the checkpoint, which
- *    holds them beside the model).
+ *    holds them beside the model);
+ *  - a client uploading huge finite values under FedAdam: exactly the rounds that aggregate it are
+ *    rolled back (its v would overflow while the model stayed finite), the others train on.
  * Kept small: a few seconds in all. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -149,6 +151,35 @@ static void test_fedadam_resume_bitwise(void **state) {
     assert_string_equal(a, b);
 }
 
+/* Regression: a client uploading huge finite values (3e38) made FedAdam's v infinite while the model
+ * stayed finite (D / sqrt(v) ~ 1 before the overflow, 0 after), so nothing was rolled back and every
+ * later step was 0: the run silently stalled. Now a round whose server state is not finite is rolled
+ * back (state included), and the rounds without the client train on. */
+static void test_huge_update_rolled_back(void **state) {
+    (void)state;
+    const char *extra = "[fl]\nrounds = 6\nworkers = 2\nfraction = 0.5\nserver_opt = fedadam\n[training]\nlr = 0.05\n"
+                        "[adversary]\nkind = huge\nclients = 2\n[security]\nmax_strikes = 1000\n";
+    assert_int_equal(fh_run_exp(&H, "adam_huge", BASE, extra), 0);
+    char *m = results_file("adam_huge", "metrics.jsonl");
+    assert_non_null(m);
+    int n = fh_count_lines(m), bad = 0, last_bad = 0;
+    double acc_after_bad = 0, acc_end = 0;
+    for (int i = 0; i < n; i++) {
+        char *l = fh_line(m, i);
+        int mal = (int)fh_json_num(l, "malicious");
+        int rolled = strstr(l, "\"rolled_back\":true") != NULL;
+        assert_int_equal(rolled, mal > 0); /* exactly the rounds that aggregated the huge update */
+        if (mal) bad++, last_bad = i + 1, acc_after_bad = fh_json_num(l, "test_accuracy");
+        acc_end = fh_json_num(l, "test_accuracy");
+        free(l);
+    }
+    free(m);
+    print_message("%d of %d rounds rolled back (last %d); accuracy %.3f then, %.3f at the end\n", bad, n, last_bad,
+                  acc_after_bad, acc_end);
+    assert_true(bad >= 1 && last_bad < n); /* the seed samples the client, then rounds without it */
+    assert_true(acc_end > acc_after_bad);  /* and those rounds still train */
+}
+
 int main(void) {
     int rc = fh_init(&H, "fl_fedopt");
     if (rc) return rc;
@@ -156,6 +187,7 @@ int main(void) {
         cmocka_unit_test(test_each_optimizer_learns),
         cmocka_unit_test(test_fednova_workers_bitwise),
         cmocka_unit_test(test_fedadam_resume_bitwise),
+        cmocka_unit_test(test_huge_update_rolled_back),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     fh_cleanup(&H);

@@ -5,8 +5,9 @@
  *    equations (tolerance 1e-6: the state and the model are float32, each result rounded once);
  *    the buffer takes the aggregate; none leaves the aggregate alone; FedAvgM with lr 1 and
  *    momentum 0 is the aggregate (up to v's float rounding); a step undone restores the state, and a round without a
- *    step has nothing to undo; a restored state with a non-finite value or a negative second
- *    moment is refused;
+ *    step has nothing to undo; a step whose state overflows (huge finite aggregate: v = inf while
+ *    the model stays finite) is reported unsound, and undone; a restored state with a non-finite
+ *    value or a negative second moment is refused;
  *  - FedNova against a hand-computed round with unequal local steps (and its buffers' weighted
  *    mean), FedAvg when the steps are equal, the same result for any arrival order; the local step
  *    count is the one the trainer takes (a real epoch counted); ||a_i||_1 for momentum and FedProx;
@@ -210,6 +211,20 @@ static void test_none_undo_check(void **state) {
     fv_sopt_undo(s);
     assert_memory_equal(fv_sopt_state(s), after1, sizeof after1);
 
+    /* an aggregate of huge finite values: the model stays finite (D / sqrt(v) is about 1) but v =
+     * D^2 overflows float; the step says so, and undo brings the state and soundness back */
+    fv_sopt_begin(s);
+    memcpy(x2, x1, sizeof x2);
+    x2[1] = 3e38f;
+    fv_sopt_step(s, x1, x2);
+    assert_true(isfinite(x2[1]));
+    assert_true(isinf(fv_sopt_state(s)[4]));
+    assert_int_equal(fv_sopt_sound(s), 0);
+    fv_sopt_undo(s);
+    assert_int_equal(fv_sopt_sound(s), 1);
+    assert_memory_equal(fv_sopt_state(s), after1, sizeof after1);
+    fv_sopt_begin(s);
+    assert_int_equal(fv_sopt_sound(s), 1);
     fv_err e = {{0}};
     assert_int_equal(fv_sopt_state_check(s, "ck", &e), 0);
     fv_sopt_state(s)[4] = -1.0f; /* a negative second moment */

@@ -11,6 +11,7 @@ struct fv_sopt {
     float *state; /* fedavgm: v[n_train]; adaptive: m[n_train], v[n_train] */
     float *prev;  /* the state before this round's step */
     int stepped;  /* this round took a step (fv_sopt_undo has something to undo) */
+    int sound;    /* this round's step left the state finite */
 };
 
 static int adaptive(fv_server_opt k) { return k == FV_SOPT_FEDADAM || k == FV_SOPT_FEDYOGI || k == FV_SOPT_FEDADAGRAD; }
@@ -66,7 +67,18 @@ int fv_sopt_state_check(const fv_sopt *s, const char *what, fv_err *e) {
     return 0;
 }
 
-void fv_sopt_begin(fv_sopt *s) { s->stepped = 0; }
+void fv_sopt_begin(fv_sopt *s) {
+    s->stepped = 0;
+    s->sound = 1;
+}
+
+int fv_sopt_sound(const fv_sopt *s) { return s->sound; }
+
+static int all_finite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
 
 static double sign(double x) { return (x > 0) - (x < 0); }
 
@@ -84,6 +96,7 @@ void fv_sopt_step(fv_sopt *s, const float *global, float *model) {
             v[i] = (float)(r->momentum * v[i] + d);
             model[i] = (float)(x + r->lr * v[i]);
         }
+        s->sound = all_finite(s->state, s->len);
         return;
     }
     float *m = s->state, *v = s->state + nt;
@@ -100,10 +113,12 @@ void fv_sopt_step(fv_sopt *s, const float *global, float *model) {
         }
         model[i] = (float)(x + r->lr * m[i] / (sqrt((double)v[i]) + r->tau));
     }
+    s->sound = all_finite(s->state, s->len);
 }
 
 void fv_sopt_undo(fv_sopt *s) {
     if (!s->stepped) return;
     memcpy(s->state, s->prev, s->len * sizeof(float));
     s->stepped = 0;
+    s->sound = 1;
 }

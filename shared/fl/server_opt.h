@@ -77,4 +77,10 @@ void fv_sopt_step(fv_sopt *s, const float *global, float *model);
 /* Put the state back to what it was before this round's step (nothing when the round took none). */
 void fv_sopt_undo(fv_sopt *s);
 
+/* 1 when this round's step left every state value finite (or the round took none), else 0. A
+ * finite model can hide a state that overflowed (an update of huge finite values makes D^2, and so
+ * v, infinite in float: every later step would then be 0, the run silently stalled), so the
+ * coordinator counts such a round as unsound and rolls it back like a non-finite model. */
+int fv_sopt_sound(const fv_sopt *s);
+
 #endif
