@@ -18,7 +18,7 @@ struct fv_agg {
     double total;
     double ntau;          /* FedNova: sum of samples x ||a_i||_1 over the accumulated updates */
     int m, next, nput, round;
-    const float *global;  /* borrowed for the round (DP) */
+    const float *global;  /* borrowed for the round (DP, FedNova, the robust rules) */
     float *delta;         /* n: DP scratch, a client's clipped delta */
     int dp_clipped;       /* this round's updates whose delta norm exceeded the clip */
     double dp_norm_sum;   /* this round's pre-clip delta norms, summed in arrival order */
