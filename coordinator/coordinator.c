@@ -10,7 +10,8 @@
  * setup), the log, the link (socket, security), the model and its aggregation rule, the test
  * sets, the workers and their tasks, the round in progress, stopping, and the history of
  * completed rounds. A round runs as begin_round, gather_updates (dispatch and pump),
- * aggregate (shared/fl/aggregate.h does the arithmetic), evaluate_round, model_sound (else
+ * aggregate (shared/fl/aggregate.h does the arithmetic, shared/fl/server_opt.h the server
+ * optimizer's step), evaluate_round, model_sound (else
  * roll_back), the attack, metrics_line (the one writer of a metrics.jsonl object), the checkpoint
  * (not of a rolled-back round), record_round. Insiders: every misbehaviour of a worker is a
  * strike against it alone (strike); over_budget and join_record bound what one peer may send,
@@ -34,6 +35,7 @@
 #include "data/data.h"
 #include "fl/dp.h"
 #include "fl/experiment.h"
+#include "fl/server_opt.h"
 #include "io/json.h"
 #include "nn/layers.h"
 #include "nn/models.h"
@@ -143,7 +145,8 @@ typedef struct {
     uint8_t hash[FV_HASH_BYTES];
     float *prev;    /* the model before the round's aggregation (rolled back to when unsound) */
     float *scratch; /* a clipped update (fl.norm_action = clip) */
-    fv_agg *agg; /* the aggregation rule (FedAvg or DP-FedAvg, shared/fl/aggregate.h) */
+    fv_agg *agg; /* the aggregation rule (FedAvg, DP-FedAvg, FedNova or a robust one: shared/fl/aggregate.h) */
+    fv_sopt *sopt; /* the server optimizer stepping from the aggregate (shared/fl/server_opt.h) */
 } coord_model;
 
 /* The test sets the global model is evaluated on (fixed after setup). */
@@ -1071,6 +1074,7 @@ static void begin_round(fv_coord *c, int r) {
     free(ids);
     for (int i = 0; i < c->wk.n; i++) c->wk.w[i].busy = 0;
     fv_agg_begin(c->model.agg, c->rd.m, r, c->model.net->params);
+    fv_sopt_begin(c->model.sopt);
 }
 
 /* Hand out the round's clients and gather their updates until every slot is done or dropped,
@@ -1100,12 +1104,14 @@ static int gather_updates(fv_coord *c, fv_err *e) {
     return 0;
 }
 
-/* The aggregation rule turns the gathered updates into the next global model (the one before is
- * kept in model.prev, for a roll-back). */
+/* The aggregation rule turns the gathered updates into the next global model, the server
+ * optimizer steps from it unless a robust rule kept the global model (the one before is kept in
+ * model.prev, for a roll-back). */
 static void aggregate(fv_coord *c, round_result *res) {
     double t = fv_now();
     memcpy(c->model.prev, c->model.net->params, c->model.n_params * sizeof(float));
     FV_ASSERT(fv_agg_end(c->model.agg, c->model.net->params) > 0);
+    if (!fv_agg_held(c->model.agg)) fv_sopt_step(c->model.sopt, c->model.prev, c->model.net->params);
     fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
     res->agg_seconds = fv_now() - t;
     res->work_seconds = fv_now() - c->rd.st.t0;
@@ -1125,10 +1131,11 @@ static void evaluate_round(fv_coord *c, round_result *res) {
     res->seconds = fv_now() - c->rd.st.t0;
 }
 
-/* The new global model is sound: finite parameters and a finite test loss (the round's
- * evaluation, or one evaluation batch when the round is not evaluated). */
+/* The new global model is sound: finite parameters, a finite server optimizer state and a finite
+ * test loss (the round's evaluation, or one evaluation batch when the round is not evaluated). */
 static int model_sound(const fv_coord *c, const round_result *res) {
     if (fv_wire_first_nonfinite(c->model.net->params, c->model.n_params) >= 0) return 0;
+    if (!fv_sopt_sound(c->model.sopt)) return 0;
     if (res->evaluated) return isfinite(res->loss);
     int k = c->eval.test.n < c->cfg.eval_batch ? c->eval.test.n : c->cfg.eval_batch;
     int *idx = fv_malloc((size_t)k * sizeof(int));
@@ -1143,6 +1150,7 @@ static int model_sound(const fv_coord *c, const round_result *res) {
  * the largest one when none is. The evaluation is redone for the model kept. */
 static void roll_back(fv_coord *c, round_result *res) {
     memcpy(c->model.net->params, c->model.prev, c->model.n_params * sizeof(float));
+    fv_sopt_undo(c->model.sopt);
     fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
     res->rolled_back = 1;
     int n = 0, top = -1;
@@ -1296,7 +1304,8 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
     free(line);
     if (rc != 0) return -1;
     if (!res.rolled_back &&
-        fv_store_checkpoint(c->store, r, c->model.net->params, c->model.n_params, c->config_hash, e) != 0)
+        fv_store_checkpoint(c->store, r, c->model.net->params, c->model.n_params, fv_sopt_state(c->model.sopt),
+                            fv_sopt_state_len(c->model.sopt), c->config_hash, e) != 0)
         return -1;
     record_round(c, &res);
     report_round(c, &res);
@@ -1513,6 +1522,8 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
     c->rd.slots = fv_calloc((size_t)c->rd.m, sizeof *c->rd.slots);
     fv_agg_rule rule = fv_agg_rule_from_config(&c->cfg, c->model.net->n_train);
     c->model.agg = fv_agg_new(c->model.n_params, &rule);
+    fv_sopt_rule srule = fv_sopt_rule_from_config(&c->cfg, c->model.net->n_train);
+    c->model.sopt = fv_sopt_new(&srule);
     c->model.prev = fv_malloc(c->model.n_params * sizeof(float));
     c->model.scratch = fv_malloc(c->model.n_params * sizeof(float));
     c->adv_mask = fv_malloc((size_t)c->cfg.clients);
@@ -1535,14 +1546,18 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
                   "batch-norm buffer floats averaged without noise", c->cfg.dp_clip, c->cfg.dp_noise,
                   fv_agg_dp_noise_std(&rule, c->rd.m), c->rd.m, c->cfg.clients,
                   c->model.n_params - c->model.net->n_train);
+    if (c->cfg.server_opt != FV_SOPT_NONE)
+        coord_log(c, "server optimizer %s: lr %g over %zu trainable floats (batch-norm buffers take the aggregate)",
+                  fv_config_server_opt_name(c->cfg.server_opt), srule.lr, srule.n_train);
     return 0;
 }
 
 /* Resuming: the checkpoint's model and round, the metrics of the rounds before it and, from them,
  * the history (accuracies, the clients' VFE). */
 static int restore(fv_coord *c, fv_err *e) {
-    int r = fv_store_resume(c->store, &c->start_round, c->model.net->params, c->model.n_params, c->config_hash, e);
-    if (r < 0) return -1;
+    int r = fv_store_resume(c->store, &c->start_round, c->model.net->params, c->model.n_params,
+                            fv_sopt_state(c->model.sopt), fv_sopt_state_len(c->model.sopt), c->config_hash, e);
+    if (r < 0 || (r == 0 && fv_sopt_state_check(c->model.sopt, "checkpoint.safetensors", e) != 0)) return -1;
     if (fv_store_metrics_load(c->store, c->start_round, e) != 0) return -1;
     c->hist.acc = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
     c->hist.mixed = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
@@ -1673,6 +1688,7 @@ void fv_coord_destroy(fv_coord **cp) {
     fv_allowlist_free(&c->link.allow);
     fv_store_close(&c->store);
     fv_agg_destroy(&c->model.agg);
+    fv_sopt_destroy(&c->model.sopt);
     fv_attacker_destroy(&c->attacker);
     fv_net_destroy(&c->model.net);
     free(c->model.prev);

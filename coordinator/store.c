@@ -140,19 +140,26 @@ int fv_store_metrics_load(fv_store *s, int upto, fv_err *e) {
     return rc;
 }
 
-int fv_store_checkpoint(fv_store *s, int round, const float *params, size_t n,
-                        const uint8_t config_hash[FV_HASH_BYTES], fv_err *e) {
-    char rs[32], ch[2 * FV_HASH_BYTES + 1], ph[2 * FV_HASH_BYTES + 1];
+/* The hex BLAKE2b of x[n] into out. */
+static void hash_hex(char out[2 * FV_HASH_BYTES + 1], const float *x, size_t n) {
     uint8_t h[FV_HASH_BYTES];
+    fv_hash(h, x, n * sizeof(float));
+    fv_hex(out, h, FV_HASH_BYTES);
+}
+
+int fv_store_checkpoint(fv_store *s, int round, const float *params, size_t n, const float *state, size_t ns,
+                        const uint8_t config_hash[FV_HASH_BYTES], fv_err *e) {
+    char rs[32], ch[2 * FV_HASH_BYTES + 1], ph[2 * FV_HASH_BYTES + 1], sh[2 * FV_HASH_BYTES + 1];
     snprintf(rs, sizeof rs, "%d", round);
     fv_hex(ch, config_hash, FV_HASH_BYTES);
-    fv_hash(h, params, n * sizeof(float));
-    fv_hex(ph, h, FV_HASH_BYTES);
+    hash_hex(ph, params, n);
     const char *meta[] = {"format", CKPT_FORMAT, "version", CKPT_VERSION, "round", rs, "config_hash", ch,
-                          "params_hash", ph};
-    fv_st_tensor t = {.name = "global", .ndim = 1, .dims = {(int64_t)n}, .data = params};
+                          "params_hash", ph, "server_state_hash", sh};
+    fv_st_tensor t[2] = {{.name = "global", .ndim = 1, .dims = {(int64_t)n}, .data = params},
+                         {.name = "server_state", .ndim = 1, .dims = {(int64_t)ns}, .data = state}};
+    if (ns) hash_hex(sh, state, ns);
     char *p = path_of(s, "checkpoint.safetensors");
-    int rc = fv_st_write(p, &t, 1, meta, 5, e);
+    int rc = fv_st_write(p, t, ns ? 2 : 1, meta, ns ? 6 : 5, e);
     free(p);
     if (rc != 0) return -1;
     /* the checkpoint is committed: the new client states replace the old ones */
@@ -251,7 +258,7 @@ done:
     return rc;
 }
 
-int fv_store_resume(fv_store *s, int *round, float *params, size_t n,
+int fv_store_resume(fv_store *s, int *round, float *params, size_t n, float *state, size_t ns,
                     const uint8_t config_hash[FV_HASH_BYTES], fv_err *e) {
     char *p = path_of(s, "checkpoint.safetensors");
     if (access(p, F_OK) != 0) {
@@ -286,15 +293,28 @@ int fv_store_resume(fv_store *s, int *round, float *params, size_t n,
         fv_err_set(e, "%s holds no global model of %zu parameters", p, n);
         goto done;
     }
-    uint8_t h[FV_HASH_BYTES];
     char got[2 * FV_HASH_BYTES + 1];
-    fv_hash(h, t->data, n * sizeof(float));
-    fv_hex(got, h, FV_HASH_BYTES);
+    hash_hex(got, t->data, n);
     char *end = NULL;
     long r = rs ? strtol(rs, &end, 10) : -1;
     if (!ph || strcmp(ph, got) != 0 || !end || *end || r < 1) {
         fv_err_set(e, "%s is damaged (parameter hash or round does not check out)", p);
         goto done;
+    }
+    const fv_st_tensor *st = fv_st_find(f, "server_state");
+    const char *sh = fv_st_meta(f, "server_state_hash");
+    if (!ns != !st || (st && (st->ndim != 1 || fv_st_numel(st) != ns))) {
+        fv_err_set(e, "%s holds a server optimizer state of %zu floats, the config's [fl] server_opt needs %zu", p,
+                   st ? fv_st_numel(st) : 0, ns);
+        goto done;
+    }
+    if (st) {
+        hash_hex(got, st->data, ns);
+        if (!sh || strcmp(sh, got) != 0) {
+            fv_err_set(e, "%s is damaged (the server optimizer state's hash does not check out)", p);
+            goto done;
+        }
+        memcpy(state, st->data, ns * sizeof(float));
     }
     memcpy(params, t->data, n * sizeof(float));
     *round = (int)r;

@@ -16,8 +16,9 @@ struct fv_agg {
     fv_agg_rule rule;
     double *acc;
     double total;
+    double ntau;          /* FedNova: sum of samples x ||a_i||_1 over the accumulated updates */
     int m, next, nput, round;
-    const float *global;  /* borrowed for the round (DP) */
+    const float *global;  /* borrowed for the round (DP, FedNova, the robust rules) */
     float *delta;         /* n: DP scratch, a client's clipped delta */
     int dp_clipped;       /* this round's updates whose delta norm exceeded the clip */
     double dp_norm_sum;   /* this round's pre-clip delta norms, summed in arrival order */
@@ -28,7 +29,9 @@ struct fv_agg {
     int held;             /* the last robust round kept the global model */
 };
 
-static int robust(const fv_agg_rule *r) { return r->kind != FV_AGGREGATOR_FEDAVG; }
+static int robust(const fv_agg_rule *r) { return r->kind != FV_AGGREGATOR_FEDAVG && r->kind != FV_AGGREGATOR_FEDNOVA; }
+
+static int fednova(const fv_agg_rule *r) { return r->kind == FV_AGGREGATOR_FEDNOVA; }
 
 fv_agg_rule fv_agg_rule_fedavg(void) { return (fv_agg_rule){.kind = FV_AGGREGATOR_FEDAVG}; }
 
@@ -37,7 +40,22 @@ fv_agg_rule fv_agg_rule_from_config(const fv_config *cfg, size_t n_train) {
         return (fv_agg_rule){.kind = FV_AGGREGATOR_FEDAVG, .dp = 1, .n_train = n_train, .clip = cfg->dp_clip,
                              .noise_multiplier = cfg->dp_noise, .seed = (uint64_t)cfg->seed};
     return (fv_agg_rule){.kind = cfg->aggregator, .n_train = n_train, .trim = cfg->trim_fraction,
-                         .krum_f = cfg->krum_f, .multikrum_m = cfg->multikrum_m, .clip_norm = cfg->clip_norm};
+                         .krum_f = cfg->krum_f, .multikrum_m = cfg->multikrum_m, .clip_norm = cfg->clip_norm,
+                         .local_epochs = cfg->local_epochs, .batch_size = cfg->batch_size,
+                         .local_momentum = cfg->momentum, .local_prox = cfg->lr * cfg->prox_mu};
+}
+
+int64_t fv_agg_local_steps(int epochs, int batch, int64_t samples) {
+    FV_ASSERT(epochs >= 1 && batch >= 1 && samples >= 1);
+    return (int64_t)epochs * ((samples + batch - 1) / batch);
+}
+
+double fv_agg_fednova_norm(const fv_agg_rule *r, double samples) {
+    double tau = (double)fv_agg_local_steps(r->local_epochs, r->batch_size, (int64_t)samples);
+    double rho = r->local_momentum, alpha = r->local_prox;
+    if (rho > 0) return (tau - rho * (1 - pow(rho, tau)) / (1 - rho)) / (1 - rho);
+    if (alpha > 0) return (1 - pow(1 - alpha, tau)) / alpha;
+    return tau;
 }
 
 double fv_agg_dp_noise_std(const fv_agg_rule *rule, int m) {
@@ -52,6 +70,9 @@ fv_agg *fv_agg_new(size_t n, const fv_agg_rule *rule) {
     FV_ASSERT((rule->kind != FV_AGGREGATOR_KRUM && rule->kind != FV_AGGREGATOR_MULTIKRUM) || rule->krum_f >= 0);
     FV_ASSERT(rule->kind != FV_AGGREGATOR_MULTIKRUM || rule->multikrum_m >= 1);
     FV_ASSERT((rule->kind != FV_AGGREGATOR_CLIP && rule->kind != FV_AGGREGATOR_CENTERED_CLIP) || rule->clip_norm > 0);
+    FV_ASSERT(!fednova(rule) || (rule->local_epochs >= 1 && rule->batch_size >= 1 && rule->local_momentum >= 0 &&
+                                 rule->local_momentum < 1 && rule->local_prox >= 0 && rule->local_prox < 1 &&
+                                 (rule->local_momentum == 0 || rule->local_prox == 0)));
     fv_agg *a = fv_calloc(1, sizeof *a);
     a->n = n;
     a->rule = *rule;
@@ -81,7 +102,8 @@ void fv_agg_destroy(fv_agg **ap) {
 }
 
 void fv_agg_begin(fv_agg *a, int m, int round, const float *global) {
-    FV_ASSERT(m >= 0 && (!a->rule.dp || (global && round >= 1)) && (!robust(&a->rule) || global));
+    FV_ASSERT(m >= 0 && (!a->rule.dp || (global && round >= 1)) && (!robust(&a->rule) || global) &&
+              (!fednova(&a->rule) || global));
     clear_waiting(a);
     if (m > a->cap) {
         a->state = fv_realloc(a->state, (size_t)m);
@@ -94,6 +116,7 @@ void fv_agg_begin(fv_agg *a, int m, int round, const float *global) {
     memset(a->wait, 0, (size_t)m * sizeof(float *));
     memset(a->acc, 0, a->n * sizeof(double));
     a->total = 0;
+    a->ntau = 0;
     a->next = 0;
     a->nput = 0;
     a->round = round;
@@ -109,13 +132,29 @@ void fv_agg_axpy(double *restrict acc, const float *restrict x, double w, size_t
     for (ptrdiff_t i = 0; i < N; i++) acc[i] += w * (double)x[i];
 }
 
+/* Accumulate one contribution x of weight w (FedNova: w is its samples n_i; over the trainable
+ * coordinates acc += n_i / ||a_i||_1 (x - global) in double, the buffers acc += n_i x). */
+static void accumulate(fv_agg *a, const float *x, double w) {
+    a->total += w;
+    if (!fednova(&a->rule)) {
+        fv_agg_axpy(a->acc, x, w, a->n);
+        return;
+    }
+    size_t nt = a->rule.n_train;
+    double an = fv_agg_fednova_norm(&a->rule, w), k = w / an;
+    const float *g = a->global;
+    double *acc = a->acc;
+    for (size_t i = 0; i < nt; i++) acc[i] += k * ((double)x[i] - (double)g[i]);
+    fv_agg_axpy(acc + nt, x + nt, w, a->n - nt);
+    a->ntau += w * an;
+}
+
 /* Accumulate every slot from `next` on that is settled (waiting, or done/skipped), in order. */
 static void drain(fv_agg *a) {
     while (a->next < a->m && a->state[a->next] != SLOT_EMPTY) {
         int s = a->next;
         if (a->state[s] == SLOT_WAITING) {
-            fv_agg_axpy(a->acc, a->wait[s], a->weight[s], a->n);
-            a->total += a->weight[s];
+            accumulate(a, a->wait[s], a->weight[s]);
             free(a->wait[s]);
             a->wait[s] = NULL;
             a->state[s] = SLOT_DONE;
@@ -129,8 +168,7 @@ static void put_weighted(fv_agg *a, int s, const float *x, double w) {
     FV_ASSERT(s >= 0 && s < a->m && a->state[s] == SLOT_EMPTY && w > 0);
     a->nput++;
     if (s == a->next) {
-        fv_agg_axpy(a->acc, x, w, a->n);
-        a->total += w;
+        accumulate(a, x, w);
         a->state[s] = SLOT_DONE;
         a->next++;
         drain(a);
@@ -193,6 +231,16 @@ static void end_fedavg(fv_agg *a, float *out) {
     const double *acc = a->acc;
 #pragma omp parallel for schedule(static) if (a->n >= (1u << 20))
     for (ptrdiff_t i = 0; i < N; i++) out[i] = (float)(acc[i] / total);
+}
+
+/* FedNova: out = global + tau_eff sum_i p_i (x_i - global) / ||a_i||_1 over the trainable
+ * coordinates, p_i = n_i / sum n, tau_eff = sum_i p_i ||a_i||_1; the buffers' weighted mean. */
+static void end_fednova(fv_agg *a, float *out) {
+    size_t nt = a->rule.n_train;
+    const float *g = a->global;
+    const double *acc = a->acc, total = a->total, teff = a->ntau / total;
+    for (size_t i = 0; i < nt; i++) out[i] = (float)((double)g[i] + teff * (acc[i] / total));
+    for (size_t i = nt; i < a->n; i++) out[i] = (float)(acc[i] / total);
 }
 
 /* DP-FedAvg: out = global + sum of clipped deltas / m + N(0, (z C / m)^2) over the private
@@ -361,7 +409,8 @@ static int robust_enough(const fv_agg_rule *r, int k) {
     case FV_AGGREGATOR_MEDIAN:
     case FV_AGGREGATOR_CLIP:
     case FV_AGGREGATOR_CENTERED_CLIP: return k >= 1;
-    case FV_AGGREGATOR_FEDAVG: break;
+    case FV_AGGREGATOR_FEDAVG:
+    case FV_AGGREGATOR_FEDNOVA: break;
     }
     FV_DIE("not a robust rule: %d", (int)r->kind);
 }
@@ -386,7 +435,8 @@ static void end_robust(fv_agg *a, float *out) {
         case FV_AGGREGATOR_MULTIKRUM: end_krum(a, x, k, a->rule.multikrum_m, out); break;
         case FV_AGGREGATOR_CLIP: end_clip(a, x, w, k, out); break;
         case FV_AGGREGATOR_CENTERED_CLIP: end_centered_clip(a, x, k, out); break;
-        case FV_AGGREGATOR_FEDAVG: FV_DIE("FedAvg is no robust rule");
+        case FV_AGGREGATOR_FEDAVG:
+        case FV_AGGREGATOR_FEDNOVA: FV_DIE("not a robust rule: %d", (int)a->rule.kind);
         }
     }
     free(x);
@@ -398,6 +448,7 @@ int fv_agg_end(fv_agg *a, float *out) {
     if (a->nput == 0) return 0;
     if (robust(&a->rule)) end_robust(a, out);
     else if (a->rule.dp) end_dp(a, out);
+    else if (fednova(&a->rule)) end_fednova(a, out);
     else end_fedavg(a, out);
     return a->nput;
 }

@@ -3,6 +3,24 @@
  * it):
  *  - FedAvg (McMahan et al. 2017): the average of the uploads weighted by their sample counts.
  *    FedProx uses it unchanged (its proximal term is the clients' local objective).
+ *  - FedNova (Wang et al. 2020, "Tackling the Objective Inconsistency Problem in Heterogeneous
+ *    Federated Optimization"): normalised averaging for unequal local work. Client i with n_i
+ *    samples ran tau_i = fv_agg_local_steps(E, B, n_i) = E ceil(n_i / B) local steps (the
+ *    trainer's epoch takes every batch, the last one partial: shared/nn/train.c); its local solver
+ *    weighs its gradients by a vector a_i whose L1 norm is, for plain SGD, tau_i; for SGD with
+ *    heavy-ball momentum rho (PyTorch's, buffer zeroed each round), sum_k (1 - rho^k) / (1 - rho)
+ *    = (tau_i - rho (1 - rho^tau_i) / (1 - rho)) / (1 - rho); for FedProx's proximal term with
+ *    alpha = lr mu (no momentum), (1 - (1 - alpha)^tau_i) / alpha (the paper's section 4 and the
+ *    authors' code). Over the trainable coordinates the new global is
+ *    global + tau_eff sum_i p_i (x_i - global) / ||a_i||_1, p_i = n_i / sum_arrived n,
+ *    tau_eff = sum_i p_i ||a_i||_1 (the paper's choice for tau_eff); with equal ||a_i||_1 this is
+ *    FedAvg. Batch-norm buffers get FedAvg's weighted mean (running statistics are not
+ *    accumulated by local steps). The coordinator computes tau_i from the sample count it
+ *    verified (an update's num_samples must equal the client's shard), not from a count the
+ *    worker could claim: a smaller claimed tau_i would enlarge that client's step. Other local
+ *    optimizers (Adam, Nesterov, kept optimizer state, momentum with FedProx) are refused by
+ *    the config check. A server optimizer (server_opt.h) may step from FedNova's output (the
+ *    paper's FedNova with server momentum).
  *  - DP-FedAvg (McMahan et al. 2018): over the leading n_train coordinates (the trainable
  *    parameters) each client contributes its delta upload - global clipped to L2 norm `clip`
  *    (weight 1, whatever its size); the new global is global + sum(clipped deltas) / m plus
@@ -52,7 +70,8 @@
  * vectors, usually none or one); DP adds one float vector of scratch; a robust rule keeps every
  * upload of the round.
  * Not here: validating updates (the coordinator), the DP primitives and the privacy accountant
- * (dp.h), client-side training.
+ * (dp.h), client-side training, the server optimizer that may step from this output
+ * (server_opt.h).
  */
 #ifndef FV_AGGREGATE_H
 #define FV_AGGREGATE_H
@@ -68,7 +87,7 @@
 #define FV_AGG_DP_NOISE_DOMAIN 0x64702d6e6f697365ull /* "dp-noise" */
 
 typedef struct {
-    fv_aggregator kind;      /* FedAvg (DP-FedAvg with dp) or a robust rule */
+    fv_aggregator kind;      /* FedAvg (DP-FedAvg with dp), FedNova or a robust rule */
     int dp;                  /* FedAvg only: 0 plain, 1 DP-FedAvg */
     size_t n_train;          /* leading coordinates that are trainable parameters (<= n): DP clips
                               * and noises them; krum measures distances and clip norms over them;
@@ -80,12 +99,23 @@ typedef struct {
     int krum_f;              /* krum, multikrum: Byzantine clients assumed, >= 0 */
     int multikrum_m;         /* multikrum: best-scored updates averaged, >= 1 */
     double clip_norm;        /* clip, centered_clip: L2 bound of a client's delta, > 0 */
+    int local_epochs;        /* FedNova: E >= 1 */
+    int batch_size;          /* FedNova: B >= 1 */
+    double local_momentum;   /* FedNova: the clients' SGD momentum rho in [0, 1) */
+    double local_prox;       /* FedNova: lr x prox_mu in [0, 1), 0 when rho > 0 */
 } fv_agg_rule;
 
 /* The rule an experiment asks for: [fl] aggregator with its parameters, DP-FedAvg with [dp]'s
  * clip and noise multiplier and fl.seed when dp.enabled (with fedavg: fv_config_check refuses DP
  * with a robust rule); n_train: the model's trainable parameters, its first coordinates. */
 fv_agg_rule fv_agg_rule_from_config(const fv_config *cfg, size_t n_train);
+
+/* Local SGD steps of a client with `samples` >= 1 images, E = epochs >= 1 and B = batch >= 1:
+ * E ceil(samples / B). */
+int64_t fv_agg_local_steps(int epochs, int batch, int64_t samples);
+
+/* FedNova's ||a_i||_1 for a client with `samples` >= 1 images under rule (see above). */
+double fv_agg_fednova_norm(const fv_agg_rule *rule, double samples);
 
 /* Plain FedAvg. */
 fv_agg_rule fv_agg_rule_fedavg(void);
@@ -107,14 +137,14 @@ void fv_agg_destroy(fv_agg **a);
 
 /* Start round `round` (>= 1: DP's noise stream) of m >= 0 slots: clears the accumulator, any
  * waiting update and the round's statistics. global[n] is the model the clients started from,
- * borrowed until fv_agg_end and unchanged until then (DP and the robust rules read it; FedAvg may
- * pass NULL). */
+ * borrowed until fv_agg_end and unchanged until then (DP, FedNova and the robust rules read it;
+ * FedAvg may pass NULL). */
 void fv_agg_begin(fv_agg *a, int m, int round, const float *global);
 
 /* The upload x[n] of slot s (0 <= s < m), from a client with `samples` > 0 images. FedAvg weighs
- * it by samples; DP clips its delta (at once, so the pre-clip norm is known) and weighs it 1; a
- * robust rule keeps a copy (and its samples) for fv_agg_end.
- * Each slot is given at most once (put or skip; a second one aborts: the caller checks
+ * it by samples; FedNova weighs its delta by samples / ||a_i||_1; DP clips its delta (at once, so
+ * the pre-clip norm is known) and weighs it 1; a robust rule keeps a copy (and its samples) for
+ * fv_agg_end. Each slot is given at most once (put or skip; a second one aborts: the caller checks
  * duplicates first). x is only read during the call. */
 void fv_agg_put(fv_agg *a, int s, const float *x, double samples);
 

@@ -49,14 +49,18 @@ static const choice AGGREGATORS[] = {{"fedavg", FV_AGGREGATOR_FEDAVG},
                                      {"multikrum", FV_AGGREGATOR_MULTIKRUM},
                                      {"clip", FV_AGGREGATOR_CLIP},
                                      {"centered_clip", FV_AGGREGATOR_CENTERED_CLIP},
+                                     {"fednova", FV_AGGREGATOR_FEDNOVA},
                                      {NULL, 0}};
+static const choice SERVER_OPTS[] = {{"none", FV_SOPT_NONE},         {"fedavgm", FV_SOPT_FEDAVGM},
+                                     {"fedadam", FV_SOPT_FEDADAM},   {"fedyogi", FV_SOPT_FEDYOGI},
+                                     {"fedadagrad", FV_SOPT_FEDADAGRAD}, {NULL, 0}};
 
 /* T_ENUM keys store their value through an int: every such enum must be int-sized. */
 _Static_assert(sizeof(fv_part_scheme) == sizeof(int) && sizeof(fv_opt_kind) == sizeof(int) &&
                    sizeof(fv_optstate_policy) == sizeof(int) && sizeof(fv_vmix_mode) == sizeof(int) &&
                    sizeof(fv_vmix_conflict) == sizeof(int) && sizeof(fv_attack_kind) == sizeof(int) &&
                    sizeof(fv_aggregator) == sizeof(int) && sizeof(fv_norm_action) == sizeof(int) &&
-                   sizeof(fv_adv_kind) == sizeof(int),
+                   sizeof(fv_adv_kind) == sizeof(int) && sizeof(fv_server_opt) == sizeof(int),
                "a choice key's enum is not int-sized");
 
 typedef struct {
@@ -157,8 +161,9 @@ static const key_def SCHEMA[] = {
      "the plain mean of the multikrum_m updates, closest to their neighbours, krum_f Byzantine clients "
      "assumed); clip (each update's delta clipped to L2 norm clip_norm, then FedAvg); centered_clip "
      "(Karimireddy et al. 2021: deltas clipped to clip_norm around a centre that moves to their mean, "
-     "a few iterations from the global model). A round with fewer arrived updates than a robust rule "
-     "needs keeps the global model"},
+     "a few iterations from the global model); fednova (Wang et al. 2020: each delta divided by its "
+     "client's local steps, then scaled by their sample-weighted mean; local SGD only). A round with "
+     "fewer arrived updates than a robust rule needs keeps the global model"},
     {"fl", "trim_fraction", T_FLOAT, OFF(trim_fraction), "0.1", 0, 0.5, NULL, NULL,
      "trimmed_mean: floor(trim_fraction x arrived updates) dropped per side and coordinate (at least "
      "one, and at least one kept, at the clients per round)"},
@@ -169,6 +174,26 @@ static const key_def SCHEMA[] = {
     {"fl", "clip_norm", T_FLOAT, OFF(clip_norm), "1", 1e-12, 1e9, NULL, NULL,
      "clip, centered_clip: L2 bound tau on each update's delta (upload - global, trainable "
      "parameters; centered_clip: on its distance from the centre)"},
+    /* the server optimizer: SERVER_OPT_KEYS below lists these keys, written only when it is not none */
+    {"fl", "server_opt", T_ENUM, OFF(server_opt), "none", 0, 0, SERVER_OPTS, NULL,
+     "server optimizer (Reddi et al. 2021; shared/fl/server_opt.h): the round's aggregate minus the "
+     "global model is a pseudo-gradient D the server steps with, over the trainable parameters "
+     "(batch-norm buffers take the aggregate): none (the aggregate is the new model); fedavgm "
+     "(v = server_momentum v + D, x += server_lr v); fedadam, fedyogi, fedadagrad (m = beta1 m + "
+     "(1 - beta1) D; v = beta2 v + (1 - beta2) D^2, v - (1 - beta2) D^2 sign(v - D^2), v + D^2; "
+     "x += server_lr m / (sqrt(v) + server_tau); v starts at server_tau^2). Its state is in every "
+     "checkpoint; with [dp] it steps from the private aggregate (post-processing)"},
+    {"fl", "server_lr", T_FLOAT, OFF(server_lr), "auto", 1e-12, 1000, NULL, "auto",
+     "server learning rate (auto: 1 for fedavgm, 0.01 for fedadam and fedyogi, 0.1 for fedadagrad, whose "
+     "v only grows)"},
+    {"fl", "server_momentum", T_FLOAT, OFF(server_momentum), "0.9", 0, 0.999999, NULL, NULL,
+     "fedavgm: server momentum beta"},
+    {"fl", "server_beta1", T_FLOAT, OFF(server_beta1), "0.9", 0, 0.999999, NULL, NULL,
+     "fedadam, fedyogi, fedadagrad: decay of the first moment m"},
+    {"fl", "server_beta2", T_FLOAT, OFF(server_beta2), "0.99", 0, 0.999999, NULL, NULL,
+     "fedadam, fedyogi: decay of the second moment v"},
+    {"fl", "server_tau", T_FLOAT, OFF(server_tau), "0.001", 1e-12, 10, NULL, NULL,
+     "fedadam, fedyogi, fedadagrad: adaptivity tau (added to sqrt(v); v starts at tau^2)"},
     /* an insider's update: the L2 bound of update - global, checked before aggregation */
     {"fl", "max_update_norm", T_FLOAT, OFF(max_update_norm), "0", 0, 1e30, NULL, NULL,
      "L2 bound of a client's update minus the global model, checked before aggregation (0: off)"},
@@ -288,6 +313,16 @@ static int robust_key(int k) {
         if (SCHEMA[k].off == ROBUST_KEYS[i]) return 1;
     return 0;
 }
+
+/* The [fl] keys of the server optimizer: written only when it is not none, for the same reason. */
+static const size_t SERVER_OPT_KEYS[] = {OFF(server_opt), OFF(server_lr), OFF(server_momentum), OFF(server_beta1),
+                                         OFF(server_beta2), OFF(server_tau)};
+
+static int server_opt_key(int k) {
+    for (size_t i = 0; i < sizeof SERVER_OPT_KEYS / sizeof SERVER_OPT_KEYS[0]; i++)
+        if (SCHEMA[k].off == SERVER_OPT_KEYS[i]) return 1;
+    return 0;
+}
 _Static_assert(sizeof SCHEMA / sizeof SCHEMA[0] <= sizeof ((fv_config *)0)->origin_line / sizeof(int),
                "origin_line too small");
 
@@ -328,6 +363,7 @@ static void choice_list(const choice *tab, char *out, size_t cap) {
 
 const char *fv_config_attack_kind_name(fv_attack_kind k) { return choice_name(ATTACK_KINDS, (int)k); }
 const char *fv_config_adv_kind_name(fv_adv_kind k) { return choice_name(ADV_KINDS, (int)k); }
+const char *fv_config_server_opt_name(fv_server_opt k) { return choice_name(SERVER_OPTS, (int)k); }
 
 int fv_config_choice_value(const char *section, const char *key, const char *word, int *value, fv_err *e) {
     int k = find_key(section, key);
@@ -617,8 +653,62 @@ int fv_config_trim_count(double fraction, int k) { return (int)floor(fraction * 
 
 int fv_config_krum_min(int f) { return 2 * f + 3; }
 
-/* A robust aggregation rule: not together with DP, and with enough clients per round for its
- * parameters. */
+double fv_config_server_lr(const fv_config *c) {
+    if (c->server_lr != FV_CFG_AUTO) return c->server_lr;
+    switch (c->server_opt) {
+    case FV_SOPT_FEDADAM:
+    case FV_SOPT_FEDYOGI: return 1e-2;
+    case FV_SOPT_FEDADAGRAD: return 1e-1;
+    case FV_SOPT_NONE:
+    case FV_SOPT_FEDAVGM: break;
+    }
+    return 1.0;
+}
+
+/* The server optimizer's parameters are written to the resolved config only with an optimizer
+ * (fv_config_write): one set with server_opt = none would be silently dropped, so it is an error. */
+static int check_server_opt(const fv_config *c, fv_err *e) {
+    if (c->server_opt != FV_SOPT_NONE) return 0;
+    for (size_t i = 1; i < sizeof SERVER_OPT_KEYS / sizeof SERVER_OPT_KEYS[0]; i++)
+        for (int k = 0; k < NKEYS; k++)
+            if (SCHEMA[k].off == SERVER_OPT_KEYS[i] && c->origin_line[k] != 0)
+                return fv_config_key_error(c, e, SCHEMA[k].section, SCHEMA[k].key,
+                                           "has no effect with [fl] server_opt = none: choose a server optimizer "
+                                           "or remove the key");
+    return 0;
+}
+
+/* FedNova normalises each delta by ||a_i||_1 of its local solver (aggregate.h): defined here for
+ * SGD with heavy-ball momentum or with FedProx's proximal term, started fresh every round. */
+static int check_fednova(const fv_config *c, fv_err *e) {
+    if (c->optimizer != FV_OPT_SGD)
+        return fv_config_key_error(c, e, "training", "optimizer",
+                                   "%s with [fl] aggregator = fednova: FedNova normalises by the steps of local "
+                                   "SGD (with momentum or FedProx); use optimizer = sgd",
+                                   choice_name(OPTIMIZERS, (int)c->optimizer));
+    if (c->nesterov)
+        return fv_config_key_error(c, e, "training", "nesterov",
+                                   "true with [fl] aggregator = fednova: its normalisation is for heavy-ball "
+                                   "momentum; set nesterov = false");
+    if (c->opt_state == FV_OPTSTATE_KEEP)
+        return fv_config_key_error(c, e, "training", "opt_state",
+                                   "keep with [fl] aggregator = fednova: its normalisation assumes each round "
+                                   "starts with a zero momentum buffer; use opt_state = reset");
+    if (c->momentum > 0 && c->prox_mu > 0)
+        return fv_config_key_error(c, e, "training", "prox_mu",
+                                   "%g together with momentum %g under [fl] aggregator = fednova: its "
+                                   "normalisation covers momentum or the proximal term, not both",
+                                   c->prox_mu, c->momentum);
+    if (c->lr * c->prox_mu >= 1)
+        return fv_config_key_error(c, e, "training", "prox_mu",
+                                   "lr x prox_mu = %g x %g must be below 1 under [fl] aggregator = fednova (each "
+                                   "local step shrinks towards the global model by that factor)",
+                                   c->lr, c->prox_mu);
+    return 0;
+}
+
+/* An aggregation rule other than FedAvg: not together with DP; FedNova with a local solver it can
+ * normalise; a robust rule with enough clients per round for its parameters. */
 static int check_aggregator(const fv_config *c, fv_err *e) {
     if (c->aggregator == FV_AGGREGATOR_FEDAVG) return 0;
     const char *rule = choice_name(AGGREGATORS, (int)c->aggregator);
@@ -626,8 +716,9 @@ static int check_aggregator(const fv_config *c, fv_err *e) {
         return fv_config_key_error(c, e, "fl", "aggregator",
                                    "%s together with [dp] enabled = true: DP-FedAvg is an aggregation rule of "
                                    "its own (clipped deltas, uniform mean, noise); use aggregator = fedavg with "
-                                   "DP, or disable DP",
+                                   "DP (a server_opt may step from its output), or disable DP",
                                    rule);
+    if (c->aggregator == FV_AGGREGATOR_FEDNOVA) return check_fednova(c, e);
     int m = fv_config_clients_per_round(c);
     if (c->aggregator == FV_AGGREGATOR_TRIMMED_MEAN) {
         int t = fv_config_trim_count(c->trim_fraction, m);
@@ -802,6 +893,7 @@ int fv_config_check(const fv_config *c, fv_err *e) {
             return fv_config_key_error(c, e, "output", "name",
                                        "'%s' must be a plain folder name (no '/', no leading '.')", c->name);
     if (check_aggregator(c, e) != 0) return -1;
+    if (check_server_opt(c, e) != 0) return -1;
     if (check_attack(c, e) != 0) return -1;
     return check_adversary(c, e);
 }
@@ -847,6 +939,7 @@ char *fv_config_write(const fv_config *c) {
         if (!c->dp && strcmp(SCHEMA[k].section, "dp") == 0 && at_default) continue;
         if (c->adv_kind == FV_ADV_NONE && strcmp(SCHEMA[k].section, "adversary") == 0 && at_default) continue;
         if (c->aggregator == FV_AGGREGATOR_FEDAVG && robust_key(k) && at_default) continue;
+        if (c->server_opt == FV_SOPT_NONE && server_opt_key(k) && at_default) continue;
         for (;;) {
             size_t need = strlen(SCHEMA[k].section) + strlen(SCHEMA[k].key) + strlen(val) + 16;
             if (len + need < cap) break;

@@ -53,8 +53,11 @@ typedef enum {
     FV_AGGREGATOR_KRUM,
     FV_AGGREGATOR_MULTIKRUM,
     FV_AGGREGATOR_CLIP,
-    FV_AGGREGATOR_CENTERED_CLIP
+    FV_AGGREGATOR_CENTERED_CLIP,
+    FV_AGGREGATOR_FEDNOVA
 } fv_aggregator;
+/* [fl] server_opt: the server optimizer stepping from each round's aggregate (shared/fl/server_opt.h). */
+typedef enum { FV_SOPT_NONE, FV_SOPT_FEDAVGM, FV_SOPT_FEDADAM, FV_SOPT_FEDYOGI, FV_SOPT_FEDADAGRAD } fv_server_opt;
 
 typedef struct {
     /* [data] */
@@ -84,10 +87,13 @@ typedef struct {
     int64_t seed;
     double round_timeout, worker_timeout, heartbeat, join_timeout;
     int eval_every, eval_batch, tasks_per_worker;
-    fv_aggregator aggregator;      /* FedAvg or a robust rule (shared/fl/aggregate.h) */
+    fv_aggregator aggregator;      /* FedAvg, FedNova or a robust rule (shared/fl/aggregate.h) */
     double trim_fraction;          /* trimmed_mean: fraction trimmed per side */
     int krum_f, multikrum_m;       /* krum, multikrum: Byzantine clients assumed; multikrum: updates averaged */
     double clip_norm;              /* clip, centered_clip: L2 bound of each update's delta */
+    fv_server_opt server_opt;      /* the server optimizer (shared/fl/server_opt.h) */
+    double server_lr;              /* its learning rate; FV_CFG_AUTO: fv_config_server_lr */
+    double server_momentum, server_beta1, server_beta2, server_tau;
     double max_update_norm;        /* L2 bound of update - global (0: off) */
     fv_norm_action norm_action;
     /* [visualmixer] */
@@ -143,9 +149,9 @@ FV_MUST_USE int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
 /* Check the keys together (min_clients <= clients * fraction, known model, [attack]
  * rounds/client/target within fl.rounds, fl.clients and the synthetic classes, also with kind =
  * none; synthetic_shape also for other data sets; every text key by fv_config_text_check, also one
- * set outside the parser such as a derived output.name...). Errors name the keys involved and
- * where they were set. An entry point that runs an attack checks fv_attack_check_config
- * (attacks/attack_api.h) as well. */
+ * set outside the parser such as a derived output.name; FedNova's local solver, server_* keys only
+ * with a server_opt...). Errors name the keys involved and where they were set. An entry point
+ * that runs an attack checks fv_attack_check_config (attacks/attack_api.h) as well. */
 FV_MUST_USE int fv_config_check(const fv_config *c, fv_err *e);
 
 /* [adversary] clients as ascending ids into out[0..cap): their number (0 for ""), or -1 when
@@ -169,10 +175,11 @@ int fv_config_key_error(const fv_config *c, fv_err *e, const char *section, cons
  * only when attack.kind is not none, so a run without an attack resolves to the same text (and
  * config hash) as before the section existed, and its results folder still resumes; the same
  * holds for [dp], written only when dp.enabled is true, for [adversary], written only when its kind
- * is not none, and for [fl] aggregator and its parameters
- * (trim_fraction, krum_f, multikrum_m, clip_norm), written only when aggregator is not fedavg.
- * A key of those left out is still written when its value is not the default, so the text always
- * reads back to the identical config. */
+ * is not none, for [fl] aggregator and its parameters
+ * (trim_fraction, krum_f, multikrum_m, clip_norm), written only when aggregator is not fedavg, and
+ * for [fl] server_opt and its parameters (server_lr, server_momentum, server_beta1, server_beta2,
+ * server_tau), written only when server_opt is not none. A key of those left out is still written
+ * when its value is not the default, so the text always reads back to the identical config. */
 char *fv_config_write(const fv_config *c);
 
 /* Number of clients sampled per round: max(1, round(fraction * clients)). */
@@ -181,6 +188,11 @@ int fv_config_clients_per_round(const fv_config *c);
 /* Updates trimmed_mean drops per side and coordinate from k arrived ones at `fraction`:
  * floor(fraction * k) (with 1e-9 of slack for the rounding of fraction * k). */
 int fv_config_trim_count(double fraction, int k);
+
+/* The server learning rate of c: fl.server_lr, or for auto the optimizer's own default (1 for
+ * fedavgm, 10^-2 for fedadam and fedyogi, 10^-1 for fedadagrad, whose v only grows; 1 for none,
+ * which takes no step). */
+double fv_config_server_lr(const fv_config *c);
 
 /* The fewest arrived updates Krum and Multi-Krum take with f assumed Byzantine clients: 2f + 3
  * (each score sums the distances to the k - f - 2 closest others, Blanchard et al. 2017). */
@@ -205,6 +217,8 @@ FV_MUST_USE int fv_config_choice_value(const char *section, const char *key, con
 const char *fv_config_attack_kind_name(fv_attack_kind k);
 /* The same for [adversary] kind ("backdoor" for FV_ADV_BACKDOOR). */
 const char *fv_config_adv_kind_name(fv_adv_kind k);
+/* The same for [fl] server_opt ("fedadam" for FV_SOPT_FEDADAM). */
+const char *fv_config_server_opt_name(fv_server_opt k);
 
 /* Print the schema (every section, key, type, default, range and help) to f. */
 void fv_config_print_schema(FILE *f);
