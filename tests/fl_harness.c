@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -134,6 +135,67 @@ int fh_run_exp(const fh_ctx *c, const char *name, const char *base, const char *
     return fh_run(c, out, 300, "run", p, "--quiet", "--overwrite", (const char *)NULL);
 }
 
+int fh_contains(const char *path, const char *needle) {
+    char *t = fh_slurp(path);
+    int r = t && strstr(t, needle);
+    free(t);
+    return r;
+}
+
+int fh_same_file(const char *a, const char *b) {
+    char *x = fh_slurp(a), *y = fh_slurp(b);
+    struct stat sa, sb;
+    int r = x && y && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_size == sb.st_size &&
+            memcmp(x, y, (size_t)sa.st_size) == 0;
+    free(x);
+    free(y);
+    return r;
+}
+
+int fh_json_str(const char *json, const char *key, char *out, size_t cap) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    if (!p) return -1;
+    p += strlen(pat);
+    size_t i = 0;
+    while (p[i] && p[i] != '"' && i + 1 < cap) out[i] = p[i], i++;
+    out[i] = 0;
+    return 0;
+}
+
+void fh_model_hash(const fh_ctx *c, const char *name, char *out, size_t cap) {
+    char p[256];
+    fh_path(c, p, sizeof p, "results/%s/summary.json", name);
+    char *s = fh_slurp(p);
+    if (!s) fail_msg("%s: no summary.json", name);
+    assert_int_equal(fh_json_str(s, "params_hash", out, cap), 0);
+    free(s);
+}
+
+void fh_config(const fh_ctx *c, const char *name, const char *data, const char *fl, const char *training,
+               const char *extra) {
+    char p[256], text[4096];
+    fh_path(c, p, sizeof p, "%s.ini", name);
+    snprintf(text, sizeof text, "[data]\n%s\n[fl]\n%s\n[training]\n%s\n[output]\ndir = %s/results\n%s\n", data, fl,
+             training, c->root, extra ? extra : "");
+    fh_put(p, text);
+}
+
+int fh_run_cfg(const fh_ctx *c, const char *name, double timeout, const char *a1, const char *a2) {
+    char p[256], out[256];
+    fh_path(c, p, sizeof p, "%s.ini", name);
+    fh_path(c, out, sizeof out, "%s.out", name);
+    return fh_run(c, out, timeout, "run", p, "--quiet", "--overwrite", a1, a2, (const char *)NULL);
+}
+
+int fh_group_setup(void **state) {
+    (void)state;
+    fv_crypto_init();
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
 void fh_expect_config_error(const char *base_ini, const char *extra, const char *n1, const char *n2) {
     char text[4096];
     const int len = snprintf(text, sizeof text, "%s%s\n", base_ini, extra);
@@ -206,6 +268,11 @@ pid_t fh_coordinator(const fh_ctx *c, const char *cfg, const char *out, char *ep
     fh_path(c, allow, sizeof allow, "allow.txt");
     pid_t pid = fh_spawn(c, out, "coordinator", p, "--bind", c->bind ? c->bind : "tcp://127.0.0.1:*", "--key", key, "--allow", allow,
                          "--overwrite", (const char *)NULL);
+    fh_endpoint_of(out, ep, cap);
+    return pid;
+}
+
+void fh_endpoint_of(const char *out, char *ep, size_t cap) {
     double end = fv_now() + 60;
     while (fv_now() < end) {
         char *t = fh_slurp(out);
@@ -216,13 +283,12 @@ pid_t fh_coordinator(const fh_ctx *c, const char *cfg, const char *out, char *ep
             while (s[i] && s[i] != ' ' && i + 1 < cap) ep[i] = s[i], i++;
             ep[i] = 0;
             free(t);
-            return pid;
+            return;
         }
         free(t);
         usleep(10000);
     }
     fail_msg("the coordinator never said where it listens (%s)", out);
-    return pid;
 }
 
 pid_t fh_worker(const fh_ctx *c, const char *ep, const char *name, const char *out) {

@@ -6,6 +6,8 @@
 #define FV_FL_HARNESS_H
 #include <stddef.h>
 
+#include "fv_common.h"
+
 typedef struct {
     const char *bin; /* the fedvim binary ($FEDVIM_BIN) */
     char root[64];   /* the scratch folder, removed by fh_cleanup */
@@ -39,6 +41,28 @@ int fh_run_exp(const fh_ctx *c, const char *name, const char *base, const char *
 /* A minimal valid config (synthetic data, 4 clients, 5 rounds, lr 0.1) of 7 lines: what the
  * config-error tests add their bad lines to (which then start on line 8). */
 #define FH_SYNTH_INI "[data]\ndataset = synthetic\n[fl]\nclients = 4\nrounds = 5\n[training]\nlr = 0.1\n"
+/* Whether the file at path holds needle (0 when it is unreadable). */
+int fh_contains(const char *path, const char *needle);
+/* Whether files a and b both exist and hold the same bytes. */
+int fh_same_file(const char *a, const char *b);
+/* The string value of "key":"..." in a flat JSON text into out[cap] (truncated to fit). Returns 0;
+ * -1 when the key is absent. */
+FV_MUST_USE int fh_json_str(const char *json, const char *key, char *out, size_t cap);
+/* params_hash of ROOT/results/<name>/summary.json into out[cap]; fails the test when it is absent. */
+void fh_model_hash(const fh_ctx *c, const char *name, char *out, size_t cap);
+/* Write ROOT/<name>.ini: the [data], [fl] and [training] section bodies given, [output] dir =
+ * ROOT/results, then `extra` lines (NULL: none; later keys must not repeat earlier ones). */
+void fh_config(const fh_ctx *c, const char *name, const char *data, const char *fl, const char *training,
+               const char *extra);
+/* `fedvim run ROOT/<name>.ini --quiet --overwrite a1 a2` (a1, a2: extra arguments, NULL for none; a2
+ * only after a1), output to ROOT/<name>.out, failing the test after timeout s. Returns the exit
+ * status (prints the output when non-zero). */
+int fh_run_cfg(const fh_ctx *c, const char *name, double timeout, const char *a1, const char *a2);
+/* What a test process does once before its cases: crypto initialised, SIGPIPE ignored (a peer
+ * that closes early must not kill the test). A cmocka group setup; always returns 0. */
+int fh_group_setup(void **state);
+/* The [data] body of a small synthetic set: 1,600 training and 400 test images. */
+#define FH_SYN_DATA "dataset = synthetic\ntrain_size = 1600\ntest_size = 400"
 /* Parse base_ini + extra + "\n" as "t.ini" and check it: the config must be rejected with a
  * message holding n1 and, when not NULL, n2 (fails the test otherwise, and when the text does not
  * fit the 4 KiB buffer). */
@@ -71,6 +95,9 @@ void fh_keys(const fh_ctx *c, const char *const *workers, int n, const fv_identi
 /* `fedvim coordinator ROOT/<cfg>.ini` on a free localhost port (or c->bind) with those keys;
  * returns its pid and writes the endpoint it printed to ep. */
 pid_t fh_coordinator(const fh_ctx *c, const char *cfg, const char *out, char *ep, size_t cap);
+/* Wait up to 60 s for the endpoint a coordinator printed ("listening on tcp://...") to its output
+ * file out, into ep[cap]; fails the test when it never appears. */
+void fh_endpoint_of(const char *out, char *ep, size_t cap);
 /* `fedvim worker` named `name` (its key from fh_keys) connected to ep. */
 pid_t fh_worker(const fh_ctx *c, const char *ep, const char *name, const char *out);
 /* Connect the fake to ep (the coordinator's key ROOT/coord.key.pub), join, take the welcome and
