@@ -142,6 +142,12 @@ int fh_contains(const char *path, const char *needle) {
     return r;
 }
 
+int fh_file_has(const fh_ctx *c, const char *rel, const char *needle) {
+    char p[256];
+    fh_path(c, p, sizeof p, "%s", rel);
+    return fh_contains(p, needle);
+}
+
 int fh_same_file(const char *a, const char *b) {
     char *x = fh_slurp(a), *y = fh_slurp(b);
     struct stat sa, sb;
@@ -416,4 +422,55 @@ void fh_fake_close(fh_fake *f) {
     if (f->sock) zmq_close(f->sock);
     if (f->ctx) zmq_ctx_term(f->ctx);
     f->sock = f->ctx = NULL;
+}
+
+/* ---- the insider scene ---- */
+
+void fh_insider_cfg(const fh_ctx *c, const char *name, int workers, const char *fl, const char *security) {
+    char p[256], text[2048];
+    fh_path(c, p, sizeof p, "%s.ini", name);
+    snprintf(text, sizeof text,
+             "[data]\ndataset = synthetic\ntrain_size = 1600\ntest_size = 400\n[fl]\nclients = 4\nrounds = 2\n"
+             "workers = %d\ntasks_per_worker = 2\nworker_timeout = 10\nround_timeout = 120\n%s\n[training]\n"
+             "lr = 0.05\n[model]\nname = tiny\n[security]\n%s\n[output]\ndir = %s/results\n",
+             workers, fl ? fl : "", security ? security : "max_strikes = 3", c->root);
+    fh_put(p, text);
+}
+
+void fh_reference(const fh_ctx *c, char *out, size_t cap) {
+    static char done[80];
+    if (*done) {
+        snprintf(out, cap, "%s", done);
+        return;
+    }
+    fh_insider_cfg(c, "ref", 1, NULL, NULL);
+    assert_int_equal(fh_run_cfg(c, "ref", 120, NULL, NULL), 0);
+    fh_model_hash(c, "ref", done, sizeof done);
+    snprintf(out, cap, "%s", done);
+}
+
+void fh_assert_same_model(const fh_ctx *c, const char *name, const char *ref_hash) {
+    char h[80];
+    fh_model_hash(c, name, h, sizeof h);
+    if (strcmp(h, ref_hash) != 0) fail_msg("%s: model %s, undisturbed %s", name, h, ref_hash);
+}
+
+void fh_start_rogue_and_honest(const fh_ctx *c, const char *name, const char *fl, const char *security,
+                               fh_fake *rogue, char *ep, size_t cap, pid_t *coord, pid_t *honest) {
+    fv_identity_generate(&rogue->id);
+    const char *ws[] = {"honest"};
+    fh_keys(c, ws, 1, &rogue->id);
+    fh_insider_cfg(c, name, 2, fl, security);
+    char cout[256], hout[256];
+    fh_path(c, cout, sizeof cout, "%s.coord.out", name);
+    fh_path(c, hout, sizeof hout, "honest.out");
+    *coord = fh_coordinator(c, name, cout, ep, cap);
+    fh_fake_join(c, rogue, ep);
+    *honest = fh_worker(c, ep, "honest", hout);
+}
+
+void fh_end_scene(fh_fake *rogue, pid_t coord, pid_t honest) {
+    assert_int_equal(fh_wait(coord, 120), 0);
+    assert_int_equal(fh_wait(honest, 60), 0);
+    fh_fake_close(rogue);
 }

@@ -1,7 +1,8 @@
 /* fl_harness.h: what the end-to-end federated tests share: a scratch folder, running the built
  * `fedvim` binary with a deadline, writing experiment files and reading results back.
- * Not here: any assertion about results (each test states its own). Failures to run are cmocka
- * failures of the calling test. */
+ * Not here: any assertion about a case's results (each test states its own) beyond the checks
+ * its helpers share (a run's model is the undisturbed one, a scene's processes exit cleanly).
+ * Failures to run are cmocka failures of the calling test. */
 #ifndef FV_FL_HARNESS_H
 #define FV_FL_HARNESS_H
 #include <stddef.h>
@@ -43,6 +44,8 @@ int fh_run_exp(const fh_ctx *c, const char *name, const char *base, const char *
 #define FH_SYNTH_INI "[data]\ndataset = synthetic\n[fl]\nclients = 4\nrounds = 5\n[training]\nlr = 0.1\n"
 /* Whether the file at path holds needle (0 when it is unreadable). */
 int fh_contains(const char *path, const char *needle);
+/* fh_contains of the scratch folder's file rel. */
+int fh_file_has(const fh_ctx *c, const char *rel, const char *needle);
 /* Whether files a and b both exist and hold the same bytes. */
 int fh_same_file(const char *a, const char *b);
 /* The string value of "key":"..." in a flat JSON text into out[cap] (truncated to fit). Returns 0;
@@ -122,5 +125,26 @@ void fh_fake_forged_update(fh_fake *f, const Fedvim__Task *t, const float *param
 /* An Error message (code, text) about task_id (0: none). */
 void fh_fake_error(fh_fake *f, uint32_t code, uint64_t task_id, const char *text);
 void fh_fake_close(fh_fake *f);
+
+/* ---- the insider scene (test_fl_insider.c, test_fl_peers.c): a rogue beside an honest worker ---- */
+/* ROOT/<name>.ini: 4 clients of a small synthetic set, a tiny model, 2 rounds, `workers` worker
+ * processes, tasks_per_worker 2, worker_timeout 10, round_timeout 120; `fl` adds [fl] keys (NULL:
+ * none), `security` is the [security] body (NULL: max_strikes = 3). */
+void fh_insider_cfg(const fh_ctx *c, const char *name, int workers, const char *fl, const char *security);
+/* `fedvim run` of the undisturbed experiment (fh_insider_cfg "ref" with one honest worker): its
+ * params_hash into out[cap]. The model does not depend on the scratch folder, so the first call's
+ * run serves every later call of the process (kept in a static buffer). */
+void fh_reference(const fh_ctx *c, char *out, size_t cap);
+/* Fails the test unless run `name`'s params_hash is ref_hash. */
+void fh_assert_same_model(const fh_ctx *c, const char *name, const char *ref_hash);
+/* The scene of most insider cases: experiment `name` (fh_insider_cfg with 2 workers and the fl /
+ * security extras) served by a coordinator, an allow-listed rogue (a fake worker with a fresh
+ * identity, joined first) and one honest worker "honest". Fills *rogue (the caller closes it, or
+ * fh_end_scene does), the coordinator's endpoint ep[cap] and both process ids. */
+void fh_start_rogue_and_honest(const fh_ctx *c, const char *name, const char *fl, const char *security,
+                               fh_fake *rogue, char *ep, size_t cap, pid_t *coord, pid_t *honest);
+/* The scene's end: the coordinator (within 120 s) and the honest worker (60 s) both exit 0; the
+ * rogue is closed. */
+void fh_end_scene(fh_fake *rogue, pid_t coord, pid_t honest);
 
 #endif
