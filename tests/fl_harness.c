@@ -430,7 +430,7 @@ void fh_insider_cfg(const fh_ctx *c, const char *name, int workers, const char *
     char p[256], text[2048];
     fh_path(c, p, sizeof p, "%s.ini", name);
     snprintf(text, sizeof text,
-             "[data]\ndataset = synthetic\ntrain_size = 1600\ntest_size = 400\n[fl]\nclients = 4\nrounds = 2\n"
+             "[data]\n" FH_SYN_DATA "\n[fl]\nclients = 4\nrounds = 2\n"
              "workers = %d\ntasks_per_worker = 2\nworker_timeout = 10\nround_timeout = 120\n%s\n[training]\n"
              "lr = 0.05\n[model]\nname = tiny\n[security]\n%s\n[output]\ndir = %s/results\n",
              workers, fl ? fl : "", security ? security : "max_strikes = 3", c->root);

@@ -127,7 +127,7 @@ void fh_fake_error(fh_fake *f, uint32_t code, uint64_t task_id, const char *text
 void fh_fake_close(fh_fake *f);
 
 /* ---- the insider scene (test_fl_insider.c, test_fl_peers.c): a rogue beside an honest worker ---- */
-/* ROOT/<name>.ini: 4 clients of a small synthetic set, a tiny model, 2 rounds, `workers` worker
+/* ROOT/<name>.ini: 4 clients of FH_SYN_DATA, a tiny model, 2 rounds, `workers` worker
  * processes, tasks_per_worker 2, worker_timeout 10, round_timeout 120; `fl` adds [fl] keys (NULL:
  * none), `security` is the [security] body (NULL: max_strikes = 3). */
 void fh_insider_cfg(const fh_ctx *c, const char *name, int workers, const char *fl, const char *security);
