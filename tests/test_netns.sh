@@ -18,7 +18,7 @@
 # Skips (exit 77, reason printed) when namespaces cannot be made: not root, no `ip` or `tc`, no
 # CAP_NET_ADMIN. A kernel without sch_netem (some VM kernels) gets a token bucket (tbf) of
 # 10 Mbit/s instead, and the test says that latency and loss are not emulated there.
-# Not here: partitions that drop clients (test_fl_insider covers deadlines and drops).
+# Not here: partitions that drop clients (test_fl_peers covers deadlines and drops).
 #
 # Environment: FEDVIM_BIN (the fedvim binary, required); FEDVIM_NETNS_KEEP=1 keeps the scratch
 # folder (logs, results). Namespace and interface names carry this shell's pid, so parallel runs
