@@ -25,6 +25,7 @@
 
 #include "fl/adversary.h"
 #include "fl/config.h"
+#include "fl_harness.h"
 
 /* A checked config from INI text (fails the test when it does not parse and check). */
 static fv_config cfg_of(const char *ini) {
@@ -34,17 +35,6 @@ static fv_config cfg_of(const char *ini) {
     if (fv_config_parse(&c, "t.ini", ini, strlen(ini), &e) != 0 || fv_config_check(&c, &e) != 0)
         fail_msg("config rejected: %s", e.msg);
     return c;
-}
-
-/* The config must be rejected, by parse or check, with a message holding want. */
-static void expect_error(const char *ini, const char *want) {
-    fv_config c;
-    fv_config_defaults(&c);
-    fv_err e = {{0}};
-    int rc = fv_config_parse(&c, "t.ini", ini, strlen(ini), &e);
-    if (rc == 0) rc = fv_config_check(&c, &e);
-    if (rc == 0) fail_msg("accepted: %s", ini);
-    if (!strstr(e.msg, want)) fail_msg("error '%s' does not name '%s'", e.msg, want);
 }
 
 #define BASE "[data]\ndataset = synthetic\n[fl]\nclients = 20\nseed = 7\n"
@@ -96,14 +86,14 @@ static void test_config(void **state) {
     assert_true(fv_adv_scale(&a) == 1);
     assert_string_equal(fv_config_adv_kind_name(FV_ADV_LABEL_FLIP), "label_flip");
     /* errors name the key */
-    expect_error(BASE "[adversary]\nkind = scale\nclients = 3,20\n", "[adversary] clients: client 20 is out of range");
-    expect_error(BASE "[adversary]\nkind = scale\nclients = 5,3\n", "ascending");
-    expect_error(BASE "[adversary]\nkind = scale\nclients = 1-2\n", "is not a list of clients");
-    expect_error(BASE "[adversary]\nkind = scale\nfraction = 0.01\n", "[adversary] fraction: 0.01 of 20 clients");
-    expect_error(BASE "[adversary]\nkind = teleport\n", "[adversary] kind");
-    expect_error(BASE "[adversary]\nkind = scale\nfraction = 1.5\n", "[adversary] fraction");
-    expect_error(BASE "[adversary]\nkind = backdoor\ntarget = 10\n", "[adversary] target: class 10");
-    expect_error(BASE "[adversary]\nkind = scale\n[attack]\nkind = gan_active\nclient = 1\n", "gan_active");
+    fh_expect_config_error(BASE, "[adversary]\nkind = scale\nclients = 3,20\n", "[adversary] clients: client 20 is out of range", NULL);
+    fh_expect_config_error(BASE, "[adversary]\nkind = scale\nclients = 5,3\n", "ascending", NULL);
+    fh_expect_config_error(BASE, "[adversary]\nkind = scale\nclients = 1-2\n", "is not a list of clients", NULL);
+    fh_expect_config_error(BASE, "[adversary]\nkind = scale\nfraction = 0.01\n", "[adversary] fraction: 0.01 of 20 clients", NULL);
+    fh_expect_config_error(BASE, "[adversary]\nkind = teleport\n", "[adversary] kind", NULL);
+    fh_expect_config_error(BASE, "[adversary]\nkind = scale\nfraction = 1.5\n", "[adversary] fraction", NULL);
+    fh_expect_config_error(BASE, "[adversary]\nkind = backdoor\ntarget = 10\n", "[adversary] target: class 10", NULL);
+    fh_expect_config_error(BASE, "[adversary]\nkind = scale\n[attack]\nkind = gan_active\nclient = 1\n", "gan_active", NULL);
     /* a trigger that does not fit the images */
     fv_config big = cfg_of(BASE "[adversary]\nkind = backdoor\ntrigger_size = 28\n");
     fv_dataset d = {.n = 1, .c = 1, .h = 28, .w = 28, .classes = 10};
