@@ -83,23 +83,32 @@ struct fv_dnnl_conv {
 
 /* ---- the rule of FV_CONV_AUTO ---- */
 
-/* Derived from per-shape timings of every conv shape of the model zoo (forward + backward, both
- * paths alternating, best of 40, one thread; experiments/bench/README.md, "CPU convolutions"),
- * on the 2-core AVX-512 EPYC development box:
+/* Derived from timings on the 2-core AVX-512 EPYC development box (experiments/bench/README.md,
+ * "CPU convolutions"): each conv shape of the model zoo alone (forward + backward, both paths
+ * alternating, best of 40, one thread), and whole models (bench train, 2 threads, alternating):
  *  - dense convs with a kernel wider than 1 (ResNet-20's and VGG-11's 3x3, the stems, LeNet-5's
- *    5x5): oneDNN 1.1-3.4x faster, on every one of them;
+ *    5x5): oneDNN 1.1-3.4x faster alone, on every one of them;
  *  - 1x1 stride-1 convs and depthwise convs, which fedvim runs per image (one GEMM on NCHW data)
  *    or per plane (a direct loop): oneDNN 0.5-1.1x on output maps of 16x16 and more, where the
  *    layout moves cost about as much as its kernel, and 1.5-3.4x on 8x8 maps, where fedvim's
  *    GEMMs have 64 columns and its loops 8-float rows;
  *  - 1x1 convs with stride 2 (ResNet-20's shortcuts; fedvim batches their columns over images):
  *    oneDNN 0.4-0.5x;
+ *  - but small convs lose in a whole model at 2 threads on a loaded machine: a oneDNN conv runs
+ *    8-11 OpenMP regions per training step (layout moves, weight reorders, its kernels, whose
+ *    weight-gradient reduction waits at barriers) against fedvim's 2, and each waits for a thread
+ *    the machine may have descheduled. LeNet-5 (convs of 0.12 and 0.24 M multiply-adds per image)
+ *    trained 0.7-0.8x as fast with them through oneDNN at load 9-12, 1.2x at one thread; the
+ *    smallest convs that win in whole models have 0.44 M (the 3-channel stems);
  *  - other grouped convs (none in the zoo): not measured, left on OpenBLAS. */
-#define PREFER_MAX_PLANE 64 /* output maps of at most 8 x 8 */
+#define PREFER_MAX_PLANE 64          /* 1x1 and depthwise: output maps of at most 8 x 8 */
+#define PREFER_MIN_MACS ((long)400000) /* multiply-adds per image */
 
 int fv_dnnl_conv_prefer(const fv_conv2d_shape *s) {
     const int depthwise = s->groups == s->C && s->groups == s->K;
     const int pointwise = s->groups == 1 && s->R == 1 && s->stride == 1 && s->pad == 0;
+    const long macs = (long)s->K * s->OH * s->OW * (s->C / s->groups) * s->R * s->R;
+    if (macs < PREFER_MIN_MACS) return 0;
     if (s->groups == 1 && s->R > 1) return 1;
     if (pointwise || depthwise) return s->OH * s->OW <= PREFER_MAX_PLANE;
     return 0;
@@ -402,12 +411,17 @@ static void run(fv_dnnl *d, dnnl_primitive_t p, size_t pad_bytes, const arg_t *a
 
 /* Rows of a transpose tile: the tile (block x TILE floats each side) stays in L1. */
 #define TILE 64
+/* Moves of fewer floats run on one thread: each OpenMP region costs a fork and a join, and on a
+ * loaded machine a join waits for a descheduled thread (LeNet-5's moves are 0.1-0.8 M floats). */
+#define MOVE_PAR_MIN ((size_t)1 << 20)
+
+static int move_threads(size_t floats) { return floats >= MOVE_PAR_MIN ? omp_get_max_threads() : 1; }
 
 /* dst[n][cb][p][ci] = src[n][cb*B+ci][p], zero for the padding channels c >= C. */
 static void to_blocked(float *dst, const float *src, const reorder *r) {
     const int B = r->block, C = r->c, CB = r->cb;
     const size_t P = r->plane;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) num_threads(move_threads((size_t)r->n * CB * B * P))
     for (int n = 0; n < r->n; n++)
         for (int cb = 0; cb < CB; cb++) {
             float *o = dst + ((size_t)n * CB + cb) * P * B;
@@ -430,7 +444,7 @@ static void to_blocked(float *dst, const float *src, const reorder *r) {
 static void from_blocked(float *dst, const float *src, const reorder *r) {
     const int B = r->block, C = r->c, CB = r->cb, sum = r->sum;
     const size_t P = r->plane;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) num_threads(move_threads((size_t)r->n * CB * B * P))
     for (int n = 0; n < r->n; n++)
         for (int cb = 0; cb < CB; cb++) {
             const float *i = src + ((size_t)n * CB + cb) * P * B;
@@ -456,7 +470,7 @@ static const void *through(fv_dnnl *d, const reorder *r, const dnnl_memory_desc_
     case MOVE_ADD: {
         float *o = dst;
         const float *i = p;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) num_threads(move_threads(r->plane))
         for (size_t k = 0; k < r->plane; k++) o[k] += i[k];
         return dst;
     }
