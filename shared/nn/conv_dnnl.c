@@ -85,33 +85,24 @@ struct fv_dnnl_conv {
 
 /* Derived from timings on the 2-core AVX-512 EPYC development box (experiments/bench/README.md,
  * "CPU convolutions"): each conv shape of the model zoo alone (forward + backward, both paths
- * alternating, best of 40, one thread), and whole models (bench train, 2 threads, alternating):
- *  - dense convs with a kernel wider than 1 (ResNet-20's and VGG-11's 3x3, the stems, LeNet-5's
- *    5x5): oneDNN 1.1-3.4x faster alone, on every one of them;
- *  - 1x1 stride-1 convs and depthwise convs, which fedvim runs per image (one GEMM on NCHW data)
- *    or per plane (a direct loop): oneDNN 0.5-1.1x on output maps of 16x16 and more, where the
- *    layout moves cost about as much as its kernel, and 1.5-3.4x on 8x8 maps, where fedvim's
- *    GEMMs have 64 columns and its loops 8-float rows;
- *  - 1x1 convs with stride 2 (ResNet-20's shortcuts; fedvim batches their columns over images):
- *    oneDNN 0.4-0.5x;
- *  - but small convs lose in a whole model at 2 threads on a loaded machine: a oneDNN conv runs
- *    8-11 OpenMP regions per training step (layout moves, weight reorders, its kernels, whose
- *    weight-gradient reduction waits at barriers) against fedvim's 2, and each waits for a thread
- *    the machine may have descheduled. LeNet-5 (convs of 0.12 and 0.24 M multiply-adds per image)
- *    trained 0.7-0.8x as fast with them through oneDNN at load 9-12, 1.2x at one thread; the
- *    smallest convs that win in whole models have 0.44 M (the 3-channel stems);
- *  - other grouped convs (none in the zoo): not measured, left on OpenBLAS. */
-#define PREFER_MAX_PLANE 64          /* 1x1 and depthwise: output maps of at most 8 x 8 */
-#define PREFER_MIN_MACS ((long)400000) /* multiply-adds per image */
+ * alternating, best of 40, one thread), then whole models (bench train, 2 threads, alternating,
+ * load 7-12):
+ *  - dense convs with a kernel wider than 1 on inputs of 16 channels or more (ResNet-20's and
+ *    VGG-11's 3x3): oneDNN 1.7-3.4x faster alone; ResNet-20 trains 1.3-1.4x faster with them;
+ *  - the same with 1-6 input channels (the 3-channel stems, LeNet-5's 5x5; oneDNN then reads
+ *    NCHW input and pads 6 output channels to 16): 1.1-1.6x alone, but slower in whole models at
+ *    2 threads on the loaded box (LeNet-5 0.7-0.8x, the MobileNet stem about 0.75x): a oneDNN
+ *    conv runs 8-11 OpenMP regions per training step (layout moves, weight reorders, kernels
+ *    whose weight-gradient reduction waits at barriers) against fedvim's 2, and each waits for a
+ *    thread the machine may have descheduled; a small conv has too little work to pay for that;
+ *  - 1x1 and depthwise convs, which fedvim runs per image (one GEMM on NCHW data) or per plane
+ *    (a direct loop): oneDNN 0.4-1.1x alone on maps of 16x16 and more, 1.5-3.4x on MobileNet's
+ *    8x8 maps alone but no faster inside the model;
+ *  - other grouped convs (none in the zoo): not measured. */
+#define PREFER_MIN_CHANNELS 8 /* input channels: one 8-wide (AVX2) block at least */
 
 int fv_dnnl_conv_prefer(const fv_conv2d_shape *s) {
-    const int depthwise = s->groups == s->C && s->groups == s->K;
-    const int pointwise = s->groups == 1 && s->R == 1 && s->stride == 1 && s->pad == 0;
-    const long macs = (long)s->K * s->OH * s->OW * (s->C / s->groups) * s->R * s->R;
-    if (macs < PREFER_MIN_MACS) return 0;
-    if (s->groups == 1 && s->R > 1) return 1;
-    if (pointwise || depthwise) return s->OH * s->OW <= PREFER_MAX_PLANE;
-    return 0;
+    return s->groups == 1 && s->R > 1 && s->C >= PREFER_MIN_CHANNELS;
 }
 
 /* ---- engine and buffers ---- */
