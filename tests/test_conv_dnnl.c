@@ -154,6 +154,7 @@ static void test_set_conv(void **state) {
     assert_int_equal(net->conv_path, FV_CONV_BLAS);
     assert_int_equal(fv_net_set_conv(net, FV_CONV_AUTO, &e), 0);
     assert_int_equal(dnnl_nodes(net), 0);
+    assert_int_equal(conv_nodes(net), 21);
 #endif
     fv_net_destroy(&net);
 }

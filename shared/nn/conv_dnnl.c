@@ -3,11 +3,12 @@
  * buffer in the fv_dnnl, grown on demand, instead of an allocation per call).
  *
  * Per conv node and batch size (struct entry): the forward, backward-data and backward-weights
- * primitives, and the reorders around them: NCHW input / weights / output-gradient into each
- * primitive's layout, its output back to NCHW; the gradient reorders carry a sum post-op, so they
- * add into dinp and dw (the accumulate convention of layers.h). A reorder between equal layouts
- * is skipped, except for those with a sum (they are the add). The activation-sized layouts share
- * the fv_dnnl's buffers (nodes run one at a time); the weight-sized ones belong to the entry.
+ * primitives, and the moves around them (struct reorder): NCHW input / weights / output-gradient
+ * into each primitive's layout, its output back to NCHW; the gradient moves add into dinp and dw
+ * (the accumulate convention of layers.h: += in fedvim's own transposes, a sum post-op on
+ * oneDNN's reorders). A move between equal layouts is skipped, except those that add. The
+ * activation-sized layouts share the fv_dnnl's buffers (nodes run one at a time); the
+ * weight-sized ones belong to the entry.
  */
 #include "nn/conv_dnnl.h"
 
@@ -58,7 +59,7 @@ typedef struct {
     move_kind kind;
     int sum;                /* add into the destination */
     int n, c, cb, block;    /* NCHW dims and channel blocks of the activation moves */
-    size_t plane;           /* H * W */
+    size_t plane;           /* H * W; for MOVE_ADD, all floats of the tensor */
     dnnl_primitive_t prim;  /* MOVE_ONEDNN */
 } reorder;
 
@@ -88,9 +89,9 @@ struct fv_dnnl_conv {
  * alternating, best of 40, one thread), then whole models (bench train, 2 threads, alternating,
  * load 7-12):
  *  - dense convs with a kernel wider than 1 on inputs of 16 channels or more (ResNet-20's and
- *    VGG-11's 3x3): oneDNN 1.7-3.4x faster alone; ResNet-20 trains 1.3-1.4x faster with them;
+ *    VGG-11's 3x3): oneDNN 1.7-3.5x faster alone; ResNet-20 trains 1.3-1.4x faster with them;
  *  - the same with 1-6 input channels (the 3-channel stems, LeNet-5's 5x5; oneDNN then reads
- *    NCHW input and pads 6 output channels to 16): 1.1-1.6x alone, but slower in whole models at
+ *    NCHW input and pads 6 output channels to 16): 1.1-1.5x alone, but slower in whole models at
  *    2 threads on the loaded box (LeNet-5 0.7-0.8x, the MobileNet stem about 0.75x): a oneDNN
  *    conv runs 8-11 OpenMP regions per training step (layout moves, weight reorders, kernels
  *    whose weight-gradient reduction waits at barriers) against fedvim's 2, and each waits for a
