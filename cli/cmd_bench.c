@@ -52,11 +52,11 @@ static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) 
         fv_json_begin(&j);
         fv_json_int(&j, "node", i);
         fv_json_str(&j, "op", fv_net_op_name(net, i));
-        if (conv) fv_json_str(&j, "conv_path", path);
         if (name) fv_json_str(&j, "tensors", name);
         fv_json_str(&j, "output", shape);
         fv_json_num(&j, "forward_ms", fw);
         fv_json_num(&j, "backward_ms", bw);
+        if (conv) fv_json_str(&j, "conv_path", path);
         const char *obj = fv_json_end(&j);
         size_t k = strlen(obj);
         while (len + k + 3 > cap) arr = fv_realloc(arr, cap *= 2);
