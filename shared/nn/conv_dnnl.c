@@ -46,7 +46,6 @@ typedef struct {
     dnnl_memory_desc_t src, wei, dst; /* fwd: src, weights, dst; bwd-data: diff_src, weights,
                                          diff_dst; bwd-weights: src, diff_weights, diff_dst */
     size_t pad_bytes;                 /* its scratchpad */
-    char impl[64];
 } prim;
 
 /* A move of an activation or weight tensor from one layout to another: nothing (equal layouts,
@@ -198,15 +197,12 @@ static dnnl_status_t pd_create(dnnl_primitive_desc_t *pd, const dnnl_convolution
 }
 
 /* Fill p from pd (which it keeps alive only through the primitive): the layouts of its three
- * tensor arguments, the scratchpad size, the kernel's name. */
+ * tensor arguments and the scratchpad size. (DNNL_VERBOSE=1 names the kernels oneDNN picked.) */
 static void prim_from(prim *p, dnnl_primitive_desc_t pd, int a_src, int a_wei, int a_dst) {
     p->src = *dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, a_src);
     p->wei = *dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, a_wei);
     p->dst = *dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, a_dst);
     p->pad_bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
-    const char *impl = NULL;
-    DN(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
-    snprintf(p->impl, sizeof p->impl, "%s", impl ? impl : "?");
     DN(dnnl_primitive_create(&p->prim, pd));
 }
 
@@ -524,5 +520,3 @@ void fv_dnnl_conv_backward(fv_dnnl_conv *c, float *dinp, float *dw, float *db, c
     if (db)
         for (int k = 0; k < s->K; k++) db[k] += x->dbias[k];
 }
-
-const char *fv_dnnl_conv_impl(fv_dnnl_conv *c, int n) { return entry_for(c, n)->fwd.impl; }

@@ -59,8 +59,4 @@ void fv_dnnl_conv_forward(fv_dnnl_conv *c, float *out, const float *inp, const f
 void fv_dnnl_conv_backward(fv_dnnl_conv *c, float *dinp, float *dw, float *db, const float *dout,
                            const float *inp, const float *w, const fv_conv2d_shape *s);
 
-/* oneDNN's name for the forward kernel it uses for this conv at batch size n (for --layers
- * listings); valid while c lives. */
-const char *fv_dnnl_conv_impl(fv_dnnl_conv *c, int n);
-
 #endif
