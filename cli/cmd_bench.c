@@ -3,7 +3,9 @@
  * Adam 1e-3, one pass over 12,000 images after a warm-up; ResNet-20 and others: random 32x32x3
  * batches, SGD 0.1 momentum 0.9), so the figures compare side by side. Training runs through a
  * trainer (nn/trainer.h) on the CPU or the --device; --batch and --threads take the ranges of
- * [training] batch_size and threads from the config schema. Benchmarks are never timed tests. */
+ * [training] batch_size and threads from the config schema. On the CPU, --conv picks the conv
+ * path (nn/net.h, fv_net_set_conv: auto, blas or dnnl; default: FEDVIM_CPU_CONV, else auto), so the
+ * im2col + OpenBLAS path and oneDNN time side by side. Benchmarks are never timed tests. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +40,14 @@ static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) 
         const double fw = net->prof[i] * per, bw = net->prof[nn + i] * per;
         char pre[96], shape[48];
         const char *name = fv_net_node_prefix(net, i, pre, sizeof pre);
+        /* a conv node names its path: conv:blas (im2col + OpenBLAS) or conv:dnnl (oneDNN) */
+        const int conv = net->nodes[i].op == FV_OP_CONV2D;
+        const char *path = fv_net_node_dnnl(net, i) ? "dnnl" : "blas";
+        char op[24];
+        snprintf(op, sizeof op, conv ? "conv:%s" : "%s", conv ? path : fv_net_op_name(net, i));
         snprintf(shape, sizeof shape, "%dx%dx%d", o.c, o.h, o.w);
-        fprintf(f, "  %4d  %-9s  %-20s  %-10s  %9.4f  %9.4f  %5.1f%%\n", i, fv_net_op_name(net, i),
-                name ? name : "-", shape, fw, bw, 100.0 * (fw + bw) / wall);
+        fprintf(f, "  %4d  %-9s  %-20s  %-10s  %9.4f  %9.4f  %5.1f%%\n", i, op, name ? name : "-", shape, fw, bw,
+                100.0 * (fw + bw) / wall);
         fv_json j;
         fv_json_begin(&j);
         fv_json_int(&j, "node", i);
@@ -49,6 +56,7 @@ static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) 
         fv_json_str(&j, "output", shape);
         fv_json_num(&j, "forward_ms", fw);
         fv_json_num(&j, "backward_ms", bw);
+        if (conv) fv_json_str(&j, "conv_path", path);
         const char *obj = fv_json_end(&j);
         size_t k = strlen(obj);
         while (len + k + 3 > cap) arr = fv_realloc(arr, cap *= 2);
@@ -68,7 +76,7 @@ static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) 
 }
 
 static int bench_train(int argc, char **argv) {
-    const char *model = "lenet5", *device = "cpu", *data_dir = NULL;
+    const char *model = "lenet5", *device = "cpu", *data_dir = NULL, *conv = NULL;
     int batch = 64, threads = 2, images = 0, json = 0, seed = 0, graphs = 1, layers = 0;
     const fv_config_bounds r_batch = fv_config_range("training.batch_size"),
                            r_thr = fv_config_range("training.threads");
@@ -81,6 +89,7 @@ static int bench_train(int argc, char **argv) {
         {"data-dir", FV_FLAG_STRING, &data_dir, "MNIST folder, --model lenet5 only (default: the standard place, and random data if MNIST is not there)", 0, 0},
         {"seed", FV_FLAG_INT, &seed, "seed", 0, 2147483647},
         {"graphs", FV_FLAG_INT, &graphs, "--device cuda: 1 replays each full batch's step as a CUDA graph, 0 launches every kernel (what the graphs save in launch overhead)", 0, 1},
+        {"conv", FV_FLAG_STRING, &conv, "CPU conv path: auto (per layer shape), blas (im2col + OpenBLAS) or dnnl (oneDNN); default: FEDVIM_CPU_CONV, else auto", 0, 0},
         {"layers", FV_FLAG_BOOL, &layers, "also time every node's forward and backward (CPU only) and print where a step's time goes", 0, 0},
         {"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0},
     };
@@ -96,6 +105,16 @@ static int bench_train(int argc, char **argv) {
     int dev = -1;
     if (fv_device_parse(device, &dev, &e) != 0) {
         fprintf(stderr, "fedvim bench train: %s\n", e.msg);
+        return 2;
+    }
+    fv_conv_path conv_path = FV_CONV_AUTO;
+    if (conv && fv_conv_path_parse(conv, &conv_path, &e) != 0) {
+        fprintf(stderr, "fedvim bench train: --conv: %s\n", e.msg);
+        return 2;
+    }
+    if (conv && dev >= 0) {
+        fprintf(stderr, "fedvim bench train: --conv picks the CPU conv path; it cannot be used with --device %s\n",
+                device);
         return 2;
     }
     if (layers && dev >= 0) {
@@ -139,6 +158,17 @@ static int bench_train(int argc, char **argv) {
         fprintf(stderr, "fedvim bench train: %s\n", e.msg);
         fv_dataset_free(&d);
         return 2;
+    }
+    if (conv && fv_net_set_conv(net, conv_path, &e) != 0) {
+        fprintf(stderr, "fedvim bench train: --conv %s: %s\n", conv, e.msg);
+        fv_net_destroy(&net);
+        fv_dataset_free(&d);
+        return 2;
+    }
+    int n_conv = 0, n_dnnl = 0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        n_conv += net->nodes[i].op == FV_OP_CONV2D;
+        n_dnnl += fv_net_node_dnnl(net, i);
     }
     fv_opt_cfg oc = fv_opt_defaults(is_lenet ? FV_OPT_ADAM : FV_OPT_SGD);
     if (!is_lenet) {
@@ -194,6 +224,9 @@ static int bench_train(int argc, char **argv) {
     char *prof = layers && rc == 0 && steps > 0 ? layer_profile(net, steps, secs, stderr) : NULL;
     fprintf(stderr, "bench train: %s batch %d on %s, %s: %.0f images/s (%ld images, %.2f s)\n", model, batch, source,
             where.where, ips, done, secs);
+    if (!where.cuda)
+        fprintf(stderr, "bench train: convolutions %s: %d of %d through oneDNN, the rest im2col + OpenBLAS\n",
+                fv_conv_path_name(net->conv_path), n_dnnl, n_conv);
     if (where.cuda) {
         const fv_trainer_info info = fv_trainer_info_get(trainer);
         fprintf(stderr, "bench train: convolutions %s; %ld steps as CUDA-graph replays, %ld uncaptured, %ld "
@@ -210,6 +243,11 @@ static int bench_train(int argc, char **argv) {
         if (where.cuda) {
             fv_json_str(&j, "convolutions", fv_trainer_info_get(trainer).conv);
             fv_json_int(&j, "graphs", graphs);
+        }
+        if (!where.cuda) {
+            fv_json_str(&j, "cpu_conv", fv_conv_path_name(net->conv_path));
+            fv_json_int(&j, "cpu_conv_dnnl_nodes", n_dnnl);
+            fv_json_int(&j, "conv_nodes", n_conv);
         }
         fv_json_str(&j, "data", source);
         fv_json_int(&j, "batch", batch);

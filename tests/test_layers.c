@@ -13,6 +13,8 @@
  * Every gradient buffer is pre-filled with random values before backward and the fill is
  * subtracted after, so each check also proves the accumulate (+=) convention.
  * Outputs, gradients and conv scratch carry guard floats past their end that must stay untouched.
+ * The conv checks run once per CPU conv path: im2col + OpenBLAS (conv2d.c) and, in a oneDNN build,
+ * conv_dnnl.h (the same tolerances; every conv shape here goes through both).
  * Shapes are small; the whole test runs in about a second (release build, 2 threads).
  */
 #include <setjmp.h>
@@ -28,6 +30,9 @@
 
 #include "fv_common.h"
 #include "nn/layers.h"
+#ifdef FEDVIM_HAVE_DNNL
+#include "nn/conv_dnnl.h"
+#endif
 #include "rng.h"
 
 #define FWD_TOL 1e-5
@@ -270,14 +275,78 @@ static void ref_conv_backward(double *dx, double *dw, double *db, const double *
         }
 }
 
+/* The conv path under test: 0 im2col + OpenBLAS, 1 oneDNN (a test's cmocka state points at one). */
+enum { PATH_BLAS, PATH_DNNL };
+static const int PATHS[2] = {PATH_BLAS, PATH_DNNL};
+
+static int path_of(void **state) { return *state ? *(const int *)*state : PATH_BLAS; }
+
+/* One conv of shape s on a path: the oneDNN objects (for PATH_DNNL) or the scratch (PATH_BLAS). */
+typedef struct {
+    int path, bias;
+    const fv_conv2d_shape *s;
+    float *scratch;
+#ifdef FEDVIM_HAVE_DNNL
+    fv_dnnl *d;
+    fv_dnnl_conv *c;
+#endif
+} conv_run;
+
+static conv_run conv_run_new(int path, const fv_conv2d_shape *s, int bias, float *scratch) {
+    conv_run c = {.path = path, .bias = bias, .s = s, .scratch = scratch};
+#ifdef FEDVIM_HAVE_DNNL
+    if (path == PATH_DNNL) {
+        fv_err e;
+        c.d = fv_dnnl_new(&e);
+        if (!c.d) fail_msg("%s", e.msg);
+        c.c = fv_dnnl_conv_new(c.d, s, bias, &e);
+        if (!c.c) fail_msg("%s", e.msg);
+    }
+#else
+    assert_int_equal(path, PATH_BLAS);
+#endif
+    return c;
+}
+
+static void conv_run_free(conv_run *c) {
+#ifdef FEDVIM_HAVE_DNNL
+    fv_dnnl_conv_destroy(&c->c);
+    fv_dnnl_destroy(&c->d);
+#else
+    (void)c;
+#endif
+}
+
+static void conv_fwd(conv_run *c, float *out, const float *x, const float *w, const float *b) {
+#ifdef FEDVIM_HAVE_DNNL
+    if (c->path == PATH_DNNL) {
+        fv_dnnl_conv_forward(c->c, out, x, w, b, c->s);
+        return;
+    }
+#endif
+    fv_conv2d_forward(out, x, w, b, c->scratch, c->s);
+}
+
+static void conv_bwd(conv_run *c, float *dx, float *dw, float *db, const float *G, const float *x,
+                     const float *w) {
+#ifdef FEDVIM_HAVE_DNNL
+    if (c->path == PATH_DNNL) {
+        fv_dnnl_conv_backward(c->c, dx, dw, db, G, x, w, c->s);
+        return;
+    }
+#endif
+    fv_conv2d_backward(dx, dw, db, G, x, w, c->scratch, c->s);
+}
+
 /* Checks one conv shape: forward against ref_conv, backward against central differences of ref_conv
  * (numeric != 0; small shapes) or against ref_conv_backward (numeric == 0: shapes big enough for
  * the multi-threaded paths, where finite differences would take too long). */
-static void check_conv_ex(int N, int C, int H, int W, int K, int R, int stride, int pad, int groups,
-                          int bias, int numeric) {
+static void check_conv_ex(int path, int N, int C, int H, int W, int K, int R, int stride, int pad,
+                          int groups, int bias, int numeric) {
     char what[160];
-    snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d R%d s%d p%d g%d%s", N, C, H, W, K, R,
-             stride, pad, groups, bias ? "" : " nobias");
+    snprintf(what, sizeof what, "%s conv N%d C%d %dx%d K%d R%d s%d p%d g%d%s",
+             path == PATH_DNNL ? "oneDNN" : "OpenBLAS", N, C, H, W, K, R, stride, pad, groups,
+             bias ? "" : " nobias");
     fv_rng r;
     fv_rng_seed(&r,
                 (uint64_t)(N * 131 + C * 17 + H * 7 + W * 3 + K * 5 + R + stride * 11 + pad * 13));
@@ -291,14 +360,15 @@ static void check_conv_ex(int N, int C, int H, int W, int K, int R, int stride, 
     fill_uniform(G, nout, -1.0f, 1.0f, &r);
     double *Gd = to_double(G, nout), *ref = fv_malloc(nout * sizeof(double));
     double *in[3] = {x.d, w.d, bias ? b.d : NULL};
+    conv_run cr = conv_run_new(path, &s, bias, scratch);
 
-    fv_conv2d_forward(out, x.f, w.f, bias ? b.f : NULL, scratch, &s);
+    conv_fwd(&cr, out, x.f, w.f, bias ? b.f : NULL);
     ref_conv(ref, in, &s);
     check_guard(out, nout, what);
     check_guard(scratch, nscr, what);
     check_fwd(what, out, ref, nout);
 
-    fv_conv2d_backward(x.grad, w.grad, bias ? b.grad : NULL, G, x.f, w.f, scratch, &s);
+    conv_bwd(&cr, x.grad, w.grad, bias ? b.grad : NULL, G, x.f, w.f);
     check_guard(scratch, nscr, what);
     char name[200];
     if (numeric) {
@@ -325,62 +395,63 @@ static void check_conv_ex(int N, int C, int H, int W, int K, int R, int stride, 
     float *dw2 = fbuf(nw), *db2 = fbuf((size_t)K);
     memcpy(dw2, w.prefill, nw * sizeof(float));
     memcpy(db2, b.prefill, (size_t)K * sizeof(float));
-    fv_conv2d_backward(NULL, dw2, bias ? db2 : NULL, G, x.f, w.f, scratch, &s);
+    conv_bwd(&cr, NULL, dw2, bias ? db2 : NULL, G, x.f, w.f);
     assert_memory_equal(dw2, w.grad, nw * sizeof(float));
     if (bias) assert_memory_equal(db2, b.grad, (size_t)K * sizeof(float));
+    conv_run_free(&cr);
 
     tens_free(&x), tens_free(&w), tens_free(&b);
     free(scratch), free(out), free(G), free(Gd), free(ref), free(dw2), free(db2);
 }
 
-static void check_conv(int N, int C, int H, int W, int K, int R, int stride, int pad, int groups,
-                       int bias) {
-    check_conv_ex(N, C, H, W, K, R, stride, pad, groups, bias, 1);
+static void check_conv(int path, int N, int C, int H, int W, int K, int R, int stride, int pad,
+                       int groups, int bias) {
+    check_conv_ex(path, N, C, H, W, K, R, stride, pad, groups, bias, 1);
 }
 
 static void test_conv_dense(void **state) {
-    (void)state;
-    check_conv(2, 3, 7, 9, 4, 3, 1, 1, 1, 1);   /* odd, non-square, same padding */
-    check_conv(2, 3, 8, 6, 5, 3, 1, 0, 1, 1);   /* no padding */
-    check_conv(2, 2, 9, 8, 3, 5, 2, 2, 1, 1);   /* stride 2, pad 2, 5x5 */
-    check_conv(3, 2, 7, 7, 4, 3, 2, 0, 1, 0);   /* stride 2, no pad, no bias */
-    check_conv(1, 3, 6, 5, 4, 3, 1, 1, 1, 1);   /* one image: GEMM straight into out */
-    check_conv(2, 1, 10, 10, 6, 5, 1, 2, 1, 1); /* LeNet conv1 in miniature */
-    check_conv(2, 2, 5, 1, 3, 3, 2, 2, 1, 1);   /* a 1-wide image where some taps never see it */
+    const int p = path_of(state);
+    check_conv(p, 2, 3, 7, 9, 4, 3, 1, 1, 1, 1);   /* odd, non-square, same padding */
+    check_conv(p, 2, 3, 8, 6, 5, 3, 1, 0, 1, 1);   /* no padding */
+    check_conv(p, 2, 2, 9, 8, 3, 5, 2, 2, 1, 1);   /* stride 2, pad 2, 5x5 */
+    check_conv(p, 3, 2, 7, 7, 4, 3, 2, 0, 1, 0);   /* stride 2, no pad, no bias */
+    check_conv(p, 1, 3, 6, 5, 4, 3, 1, 1, 1, 1);   /* one image: GEMM straight into out */
+    check_conv(p, 2, 1, 10, 10, 6, 5, 1, 2, 1, 1); /* LeNet conv1 in miniature */
+    check_conv(p, 2, 2, 5, 1, 3, 3, 2, 2, 1, 1);   /* a 1-wide image where some taps never see it */
 }
 
 static void test_conv_groups(void **state) {
-    (void)state;
-    check_conv(2, 4, 7, 6, 6, 3, 1, 1, 2, 1); /* 2 groups */
-    check_conv(2, 6, 7, 8, 3, 3, 2, 1, 3, 1); /* 3 groups, stride 2 */
-    check_conv(2, 4, 6, 6, 8, 3, 1, 1, 4, 1); /* groups == C, 2 filters per channel: GEMM path */
-    check_conv(2, 4, 7, 9, 4, 3, 1, 1, 4, 1); /* depthwise */
-    check_conv(2, 3, 9, 8, 3, 3, 2, 2, 3, 1); /* depthwise, stride 2, pad 2 */
-    check_conv(1, 5, 6, 7, 5, 5, 1, 2, 5, 0); /* depthwise 5x5, no bias */
+    const int p = path_of(state);
+    check_conv(p, 2, 4, 7, 6, 6, 3, 1, 1, 2, 1); /* 2 groups */
+    check_conv(p, 2, 6, 7, 8, 3, 3, 2, 1, 3, 1); /* 3 groups, stride 2 */
+    check_conv(p, 2, 4, 6, 6, 8, 3, 1, 1, 4, 1); /* groups == C, 2 filters per channel: GEMM path */
+    check_conv(p, 2, 4, 7, 9, 4, 3, 1, 1, 4, 1); /* depthwise */
+    check_conv(p, 2, 3, 9, 8, 3, 3, 2, 2, 3, 1); /* depthwise, stride 2, pad 2 */
+    check_conv(p, 1, 5, 6, 7, 5, 5, 1, 2, 5, 0); /* depthwise 5x5, no bias */
 }
 
 static void test_conv_pointwise(void **state) {
-    (void)state;
+    const int p = path_of(state);
     fv_conv2d_shape s;
     fv_conv2d_shape_init(&s, 2, 6, 5, 7, 4, 1, 1, 0, 1);
     assert_int_equal(fv_conv2d_scratch_floats(&s), 0); /* the 1x1 fast path needs no im2col */
-    check_conv(2, 6, 5, 7, 4, 1, 1, 0, 1, 1);
-    check_conv(3, 4, 3, 4, 6, 1, 1, 0, 2, 0); /* 1x1 with groups */
-    check_conv(2, 4, 7, 7, 5, 1, 2, 0, 1, 1); /* 1x1 stride 2: general path */
-    check_conv(2, 3, 4, 5, 2, 1, 1, 1, 1, 1); /* 1x1 with padding: general path */
+    check_conv(p, 2, 6, 5, 7, 4, 1, 1, 0, 1, 1);
+    check_conv(p, 3, 4, 3, 4, 6, 1, 1, 0, 2, 0); /* 1x1 with groups */
+    check_conv(p, 2, 4, 7, 7, 5, 1, 2, 0, 1, 1); /* 1x1 stride 2: general path */
+    check_conv(p, 2, 3, 4, 5, 2, 1, 1, 1, 1, 1); /* 1x1 with padding: general path */
 }
 
 /* Shapes with enough work for the multi-threaded paths (2 threads: uneven image ranges, per-thread
  * weight-gradient buffers), checked against the direct double reference. */
 static void test_conv_threaded(void **state) {
-    (void)state;
-    check_conv_ex(5, 8, 12, 11, 8, 3, 1, 1, 1, 1, 0);    /* odd batch: 2 + 3 images */
-    check_conv_ex(4, 8, 23, 23, 16, 3, 2, 1, 1, 0, 0);   /* stride 2 */
-    check_conv_ex(4, 8, 16, 16, 8, 3, 1, 1, 2, 1, 0);    /* 2 groups */
-    check_conv_ex(4, 16, 24, 24, 16, 3, 1, 1, 16, 1, 0); /* depthwise */
-    check_conv_ex(4, 32, 31, 31, 32, 3, 2, 1, 32, 1, 0); /* depthwise, stride 2 */
-    check_conv_ex(5, 32, 16, 16, 16, 1, 1, 0, 1, 1, 0);  /* 1x1 */
-    check_conv_ex(3, 32, 16, 16, 32, 1, 1, 0, 2, 0, 0);  /* 1x1, 2 groups */
+    const int p = path_of(state);
+    check_conv_ex(p, 5, 8, 12, 11, 8, 3, 1, 1, 1, 1, 0);    /* odd batch: 2 + 3 images */
+    check_conv_ex(p, 4, 8, 23, 23, 16, 3, 2, 1, 1, 0, 0);   /* stride 2 */
+    check_conv_ex(p, 4, 8, 16, 16, 8, 3, 1, 1, 2, 1, 0);    /* 2 groups */
+    check_conv_ex(p, 4, 16, 24, 24, 16, 3, 1, 1, 16, 1, 0); /* depthwise */
+    check_conv_ex(p, 4, 32, 31, 31, 32, 3, 2, 1, 32, 1, 0); /* depthwise, stride 2 */
+    check_conv_ex(p, 5, 32, 16, 16, 16, 1, 1, 0, 1, 1, 0);  /* 1x1 */
+    check_conv_ex(p, 3, 32, 16, 16, 32, 1, 1, 0, 2, 0, 0);  /* 1x1, 2 groups */
 }
 
 /* A batch larger than the scratch budget runs in chunks (here 2 images then 1, the last through
@@ -1137,10 +1208,16 @@ int main(void) {
     fv_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checker_rejects),
-        cmocka_unit_test(test_conv_dense),
-        cmocka_unit_test(test_conv_groups),
-        cmocka_unit_test(test_conv_pointwise),
-        cmocka_unit_test(test_conv_threaded),
+        cmocka_unit_test_prestate(test_conv_dense, (void *)&PATHS[PATH_BLAS]),
+        cmocka_unit_test_prestate(test_conv_groups, (void *)&PATHS[PATH_BLAS]),
+        cmocka_unit_test_prestate(test_conv_pointwise, (void *)&PATHS[PATH_BLAS]),
+        cmocka_unit_test_prestate(test_conv_threaded, (void *)&PATHS[PATH_BLAS]),
+#ifdef FEDVIM_HAVE_DNNL
+        cmocka_unit_test_prestate(test_conv_dense, (void *)&PATHS[PATH_DNNL]),
+        cmocka_unit_test_prestate(test_conv_groups, (void *)&PATHS[PATH_DNNL]),
+        cmocka_unit_test_prestate(test_conv_pointwise, (void *)&PATHS[PATH_DNNL]),
+        cmocka_unit_test_prestate(test_conv_threaded, (void *)&PATHS[PATH_DNNL]),
+#endif
         cmocka_unit_test(test_conv_chunked),
         cmocka_unit_test(test_conv_scratch_monotone),
         cmocka_unit_test(test_pool),

@@ -24,7 +24,8 @@
  * Determinism: every output element is written by one thread in a fixed order and the image
  * ranges depend only on the thread count, so results are bitwise reproducible for a fixed thread
  * count.
- * Not here: Winograd/FFT variants, dilation, non-square kernels, the CUDA twin (conv2d.cu).
+ * Not here: Winograd/FFT variants, dilation, non-square kernels, the CUDA twin (conv2d.cu), the
+ * oneDNN path that net.c takes instead for some shapes (conv_dnnl.h).
  */
 #include <cblas.h>
 #include <omp.h>

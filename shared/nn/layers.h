@@ -8,7 +8,8 @@
  *
  * Thread count is the caller's business (fv_set_threads); results are bitwise reproducible for
  * a fixed thread count (no kernel splits a sum in a way that depends on scheduling).
- * Not here: the graph that strings kernels together (net.h), CUDA twins (*.cu).
+ * Not here: the graph that strings kernels together (net.h), CUDA twins (*.cu), the oneDNN conv
+ * path (conv_dnnl.h).
  */
 #ifndef FV_LAYERS_H
 #define FV_LAYERS_H

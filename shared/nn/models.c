@@ -3,6 +3,7 @@
 #include "nn/models.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int conv_bn_relu(fv_net *net, const char *conv, const char *bn, int x, int out, int k, int stride,
@@ -160,6 +161,13 @@ fv_net *fv_model_new(const char *name, fv_shape in, int classes, uint64_t seed, 
     fv_net *net = fv_net_new(in);
     m->build(net, classes);
     fv_net_finish(net, seed);
+    const char *conv = getenv("FEDVIM_CPU_CONV");
+    fv_conv_path path;
+    if (conv && (fv_conv_path_parse(conv, &path, e) != 0 || fv_net_set_conv(net, path, e) != 0)) {
+        fv_err_prefix(e, "FEDVIM_CPU_CONV: ");
+        fv_net_destroy(&net);
+        return NULL;
+    }
     if (strcmp(name, "dlg_lenet") == 0) {
         fv_rng r;
         fv_rng_seed(&r, seed);

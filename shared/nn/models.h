@@ -17,8 +17,11 @@
 #include "fv_common.h"
 #include "nn/net.h"
 
-/* Build and initialise model `name` for inputs `in` and `classes` outputs. Returns NULL with e set
- * for an unknown name or an input shape the model cannot take. Caller owns the result. */
+/* Build and initialise model `name` for inputs `in` and `classes` outputs. Its conv nodes run on
+ * the path the environment variable FEDVIM_CPU_CONV names (auto, blas or dnnl; unset: auto; see
+ * fv_net_set_conv), so benchmarks and comparisons can force one for every role. Returns NULL with
+ * e set for an unknown name, an input shape the model cannot take, or a FEDVIM_CPU_CONV that is
+ * not a path or not available. Caller owns the result. */
 FV_MUST_USE fv_net *fv_model_new(const char *name, fv_shape in, int classes, uint64_t seed, fv_err *e);
 
 /* The list of model names, NULL-terminated. */

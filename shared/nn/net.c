@@ -10,6 +10,9 @@
 
 #include "fv_common.h"
 #include "nn/layers.h"
+#ifdef FEDVIM_HAVE_DNNL
+#include "nn/conv_dnnl.h"
+#endif
 
 fv_net *fv_net_new(fv_shape input) {
     FV_ASSERT(input.c > 0 && input.h > 0 && input.w > 0);
@@ -41,9 +44,20 @@ static void free_acts(fv_net *net) {
     net->cap = 0;
 }
 
+/* Every conv node back on OpenBLAS; the oneDNN objects freed. */
+static void conv_release(fv_net *net) {
+#ifdef FEDVIM_HAVE_DNNL
+    for (int i = 0; i < net->n_nodes; i++) fv_dnnl_conv_destroy(&net->nodes[i].dnnl);
+    fv_dnnl_destroy(&net->dnnl);
+#else
+    (void)net;
+#endif
+}
+
 void fv_net_destroy(fv_net **pnet) {
     if (!pnet || !*pnet) return;
     fv_net *net = *pnet;
+    conv_release(net);
     free_acts(net);
     for (int i = 0; i < net->n_nodes; i++) {
         free(net->nodes[i].bn_mean);
@@ -236,6 +250,7 @@ void fv_net_finish(fv_net *net, uint64_t seed) {
     net->grads = fv_calloc(net->n_train ? net->n_train : 1, sizeof(float));
     net->finished = 1;
     fv_net_init_params(net, seed);
+    if (fv_net_set_conv(net, FV_CONV_AUTO, NULL) != 0) FV_DIE("FV_CONV_AUTO failed");
 }
 
 void fv_net_seed_dropout(fv_net *net, uint64_t seed) { fv_rng_seed(&net->rng, seed); }
@@ -247,6 +262,58 @@ static fv_conv2d_shape conv_shape(const fv_node *nd, int n) {
     fv_conv2d_shape_init(&s, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->oshape.c, nd->k, nd->stride, nd->pad,
                          nd->groups);
     return s;
+}
+
+static const char *const CONV_PATHS[] = {"auto", "blas", "dnnl"};
+
+const char *fv_conv_path_name(fv_conv_path path) {
+    FV_ASSERT(path >= FV_CONV_AUTO && path <= FV_CONV_DNNL);
+    return CONV_PATHS[path];
+}
+
+int fv_conv_path_parse(const char *word, fv_conv_path *path, fv_err *e) {
+    for (int i = 0; word && i <= (int)FV_CONV_DNNL; i++)
+        if (strcmp(word, CONV_PATHS[i]) == 0) {
+            *path = (fv_conv_path)i;
+            return 0;
+        }
+    return fv_err_set(e, "'%s' is not a convolution path (auto, blas or dnnl)", word ? word : "(null)");
+}
+
+int fv_net_set_conv(fv_net *net, fv_conv_path path, fv_err *e) {
+    FV_ASSERT(net->finished);
+    FV_ASSERT(path >= FV_CONV_AUTO && path <= FV_CONV_DNNL);
+    conv_release(net);
+    net->conv_path = path;
+#ifdef FEDVIM_HAVE_DNNL
+    if (path == FV_CONV_BLAS) return 0;
+    fv_err ignored, *ee = path == FV_CONV_DNNL ? e : &ignored;
+    for (int i = 1; i < net->n_nodes; i++) {
+        fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_CONV2D) continue;
+        fv_conv2d_shape s = conv_shape(nd, 1);
+        if (path == FV_CONV_AUTO && !fv_dnnl_conv_prefer(&s)) continue;
+        if (!net->dnnl && !(net->dnnl = fv_dnnl_new(ee))) break;
+        if (!(nd->dnnl = fv_dnnl_conv_new(net->dnnl, &s, nd->bias, ee)) && path == FV_CONV_DNNL) break;
+    }
+    if (path == FV_CONV_AUTO) return 0;
+    for (int i = 1; i < net->n_nodes; i++)
+        if (net->nodes[i].op == FV_OP_CONV2D && !net->nodes[i].dnnl) {
+            conv_release(net);
+            net->conv_path = FV_CONV_BLAS;
+            return fv_err_prefix(e, "node %d: ", i);
+        }
+    return 0;
+#else
+    if (path != FV_CONV_DNNL) return 0;
+    net->conv_path = FV_CONV_BLAS;
+    return fv_err_set(e, "this build has no oneDNN (libdnnl-dev; CMake option FEDVIM_DNNL)");
+#endif
+}
+
+int fv_net_node_dnnl(const fv_net *net, int i) {
+    FV_ASSERT(i >= 0 && i < net->n_nodes);
+    return net->nodes[i].dnnl != NULL;
 }
 
 static void ensure_cap(fv_net *net, int n) {
@@ -285,6 +352,12 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
         switch (nd->op) {
         case FV_OP_CONV2D: {
             fv_conv2d_shape s = conv_shape(nd, n);
+#ifdef FEDVIM_HAVE_DNNL
+            if (nd->dnnl) {
+                fv_dnnl_conv_forward(nd->dnnl, nd->out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, &s);
+                break;
+            }
+#endif
             fv_conv2d_forward(nd->out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, net->scratch, &s);
             break;
         }
@@ -350,6 +423,13 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
         switch (nd->op) {
         case FV_OP_CONV2D: {
             fv_conv2d_shape s = conv_shape(nd, n);
+#ifdef FEDVIM_HAVE_DNNL
+            if (nd->dnnl) {
+                fv_dnnl_conv_backward(nd->dnnl, din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, nd->dout, in,
+                                      p + nd->w_off, &s);
+                break;
+            }
+#endif
             fv_conv2d_backward(din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, nd->dout, in, p + nd->w_off,
                                net->scratch, &s);
             break;

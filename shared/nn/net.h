@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fv_common.h"
 #include "rng.h"
 
 typedef struct {
@@ -79,7 +80,13 @@ typedef struct {
     int32_t *argmax;     /* maxpool */
     uint8_t *mask;       /* dropout */
     float *bn_mean, *bn_invstd;
+    struct fv_dnnl_conv *dnnl; /* conv through oneDNN (conv_dnnl.h); NULL: im2col + OpenBLAS */
 } fv_node;
+
+/* How the CPU runs conv nodes: im2col + OpenBLAS (conv2d.c), oneDNN (conv_dnnl.h), or per node
+ * the faster of the two for its shape (fv_dnnl_conv_prefer, a fixed rule). Builds without
+ * oneDNN run every conv through OpenBLAS whatever the setting (FV_CONV_DNNL is refused). */
+typedef enum { FV_CONV_AUTO, FV_CONV_BLAS, FV_CONV_DNNL } fv_conv_path;
 
 typedef struct fv_net {
     fv_shape input;
@@ -99,6 +106,8 @@ typedef struct fv_net {
     int finished;
     int last_n, last_train; /* batch size and mode of the last forward */
     double *prof; /* NULL, or per-node wall seconds while profiling (fv_net_profile) */
+    fv_conv_path conv_path; /* as last set (fv_net_set_conv); FV_CONV_AUTO from fv_net_finish */
+    struct fv_dnnl *dnnl;   /* oneDNN engine and buffers while a node uses it, else NULL */
 } fv_net;
 
 /* A new empty graph taking samples of shape `input`. Caller owns; free with fv_net_destroy. */
@@ -128,6 +137,20 @@ int fv_net_upsample(fv_net *net, int in, int factor);
 /* Allocate the parameter buffers and initialise them from `seed` (deterministic). The last node
  * added is the output. Call once, after the last builder. */
 void fv_net_finish(fv_net *net, uint64_t seed);
+
+/* Run the conv nodes on `path` from now on (fv_net_finish sets FV_CONV_AUTO; call after it).
+ * Both paths compute the same convolution; their float results differ in rounding, so the path
+ * is part of what makes a run reproducible: the same path (and for AUTO, the same build), seed
+ * and thread count give bitwise-identical results. FV_CONV_AUTO never fails: a shape oneDNN
+ * refuses stays on OpenBLAS. Returns -1 with e set (and every node on OpenBLAS) for
+ * FV_CONV_DNNL in a build without oneDNN or when oneDNN refuses a node's shape. */
+FV_MUST_USE int fv_net_set_conv(fv_net *net, fv_conv_path path, fv_err *e);
+/* 1 when conv node i runs through oneDNN, else 0 (also for nodes that are not convs). */
+int fv_net_node_dnnl(const fv_net *net, int i);
+/* "auto", "blas" or "dnnl" to a path; -1 with e set for anything else (NULL included). The
+ * environment variable FEDVIM_CPU_CONV takes these words (read by fv_model_new). */
+FV_MUST_USE int fv_conv_path_parse(const char *word, fv_conv_path *path, fv_err *e);
+const char *fv_conv_path_name(fv_conv_path path);
 
 /* Re-initialise all parameters from `seed` (same result as a fresh fv_net_finish). */
 void fv_net_init_params(fv_net *net, uint64_t seed);

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# compare_zoo.sh [ROUNDS] [MODEL ...]: fedvim's CPU training rate with its convolutions through
+# im2col + OpenBLAS (--conv blas), through the per-shape choice (--conv auto: oneDNN where the rule
+# in shared/nn/conv_dnnl.c picks it) and PyTorch's (torch_zoo.py, Debian's python3-torch, which
+# runs its convolutions through oneDNN too), alternating the three ROUNDS times (default 3) per
+# model so drifting load hits all of them; 2 threads. Models (default all four): lenet5 (batch
+# 64, 12,000 images), resnet20 (batch 128, 384 images), vgg11 and mobilenet (batch 64, 640
+# images). Prints each measurement with the load average, the medians and their ratios; writes
+# results_zoo.json here. Each tool runs with its own OpenMP default unless the caller sets
+# OMP_WAIT_POLICY / GOMP_SPINCOUNT for both (as compare_pytorch.sh).
+set -euo pipefail
+rounds=${1:-3}
+shift || true
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(lenet5 resnet20 vgg11 mobilenet)
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${FEDVIM_BIN:-$root/build/fedvim}
+py=/usr/bin/python3
+omp="${OMP_WAIT_POLICY:+OMP_WAIT_POLICY=$OMP_WAIT_POLICY }${GOMP_SPINCOUNT:+GOMP_SPINCOUNT=$GOMP_SPINCOUNT}"
+omp=${omp:-each its own default}
+num() { grep -o "\"$1\": *[0-9.e+-]*" | head -1 | sed 's/.*: *//'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+load() { cut -d' ' -f1 /proc/loadavg; }
+json="{\"machine\": \"$(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')\",
+ \"commit\": \"$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)\",
+ \"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\", \"rounds\": $rounds, \"threads\": 2, \"openmp\": \"$omp\",
+ \"torch\": \"$("$py" -c 'import torch; print(torch.__version__)')\""
+for m in "${models[@]}"; do
+  case $m in
+    lenet5) batch=64 images=12000 ;;
+    resnet20) batch=128 images=384 ;;
+    *) batch=64 images=640 ;;
+  esac
+  declare -a b=() a=() t=() l=()
+  for ((i = 0; i < rounds; i++)); do
+    l+=("$(load)")
+    b+=("$("$bin" bench train --model "$m" --batch $batch --images $images --threads 2 --conv blas --json 2>/dev/null | num images_per_second)")
+    a+=("$("$bin" bench train --model "$m" --batch $batch --images $images --threads 2 --conv auto --json 2>/dev/null | num images_per_second)")
+    t+=("$("$py" "$here/torch_zoo.py" "$m" $batch $images 2 2>/dev/null | num images_per_second)")
+    echo "$m round $((i + 1)) (load ${l[i]}): fedvim blas ${b[i]}, fedvim auto ${a[i]}, pytorch ${t[i]} images/s"
+  done
+  mb=$(printf '%s\n' "${b[@]}" | median); ma=$(printf '%s\n' "${a[@]}" | median)
+  mt=$(printf '%s\n' "${t[@]}" | median); ml=$(printf '%s\n' "${l[@]}" | median)
+  ra=$(awk -v a="$ma" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')
+  rt=$(awk -v a="$ma" -v b="$mt" 'BEGIN {printf "%.2f", a / b}')
+  rb=$(awk -v a="$mb" -v b="$mt" 'BEGIN {printf "%.2f", a / b}')
+  echo "median $m: blas $mb, auto $ma (${ra}x blas), pytorch $mt: auto ${rt}x, blas ${rb}x pytorch"
+  json+=",
+ \"$m\": {\"batch\": $batch, \"images\": $images, \"load_median\": $ml, \"fedvim_blas\": $mb, \"fedvim_auto\": $ma,
+   \"pytorch\": $mt, \"auto_over_blas\": $ra, \"auto_over_pytorch\": $rt, \"blas_over_pytorch\": $rb,
+   \"runs\": {\"fedvim_blas\": [$(IFS=,; echo "${b[*]}")], \"fedvim_auto\": [$(IFS=,; echo "${a[*]}")],
+            \"pytorch\": [$(IFS=,; echo "${t[*]}")], \"load\": [$(IFS=,; echo "${l[*]}")]}}"
+done
+echo "$json}" > "$here/results_zoo.json"

@@ -1,0 +1,62 @@
+/* conv_dnnl.h: 2-D convolutions on the CPU through oneDNN (Debian's libdnnl, threaded with the
+ * same OpenMP as the rest of nn/), for the conv nodes of a net whose per-shape rule
+ * (fv_dnnl_conv_prefer) or whose caller (fv_net_set_conv) picks it. Same contract as
+ * fv_conv2d_forward / fv_conv2d_backward in layers.h: NCHW activations, weights K x C/g x R x R
+ * (groups and depthwise included), forward SETS out, backward ACCUMULATES (+=) into dinp, dw and
+ * db (dinp NULL: no input gradient; db NULL: no bias gradient).
+ *
+ * Objects: one fv_dnnl per net (the oneDNN engine and stream, and growable work buffers shared by
+ * the net's conv nodes, which run one after another), one fv_dnnl_conv per conv node (its
+ * per-sample shape, and the primitives for the last few batch sizes it saw: created on the first
+ * call with a batch size and thread count, reused after; nothing is created per call except
+ * oneDNN's small memory handles).
+ * Layouts: activations stay NCHW between nodes (batch norm, ReLU, pooling are fedvim's own). Each
+ * primitive is created with "any" layouts, so oneDNN picks its fastest kernel (on AVX-512: direct
+ * JIT kernels on channel-blocked nChw16c data); every call reorders into those layouts and back,
+ * as PyTorch 1.13 does on NCHW tensors. The gradients come back through reorders with a sum
+ * post-op, which is what makes them accumulate.
+ * Determinism: oneDNN 2.6 has no "deterministic" attribute (it came in 3.x); its CPU kernels split
+ * work statically over the OpenMP threads and reduce weight gradients in a fixed order, so a fixed
+ * thread count gives bitwise-identical results run to run (tests/test_conv_dnnl.c checks this
+ * for the kernels and for ResNet-20 training steps). The primitives are tied to the thread count
+ * they were created under (a different count creates new ones).
+ * Not here: the im2col + OpenBLAS path (conv2d.c), batch norm (fedvim's own, batchnorm.c), the
+ * CUDA twins. Built only with FEDVIM_HAVE_DNNL (CMake option FEDVIM_DNNL).
+ */
+#ifndef FV_CONV_DNNL_H
+#define FV_CONV_DNNL_H
+#include "fv_common.h"
+#include "nn/layers.h"
+
+typedef struct fv_dnnl fv_dnnl;
+typedef struct fv_dnnl_conv fv_dnnl_conv;
+
+/* A CPU engine and stream. NULL with e set when oneDNN cannot create them. Caller owns. */
+FV_MUST_USE fv_dnnl *fv_dnnl_new(fv_err *e);
+/* Free everything (every fv_dnnl_conv made from d must be destroyed first); sets *d to NULL.
+ * Accepts NULL and *d == NULL. */
+void fv_dnnl_destroy(fv_dnnl **d);
+
+/* The rule of FV_CONV_AUTO: 1 when this per-sample shape (s->N is ignored) runs faster through
+ * oneDNN than through the im2col + OpenBLAS path, 0 otherwise. A pure function of the shape,
+ * fixed from measurements (conv_dnnl.c says which), so the choice never depends on timing. */
+int fv_dnnl_conv_prefer(const fv_conv2d_shape *s);
+
+/* A conv of per-sample shape s (s->N is ignored), with a bias when bias != 0, running on d (which
+ * must outlive it). Checks that oneDNN has kernels for the shape; NULL with e set when it does
+ * not. Caller owns. */
+FV_MUST_USE fv_dnnl_conv *fv_dnnl_conv_new(fv_dnnl *d, const fv_conv2d_shape *s, int bias, fv_err *e);
+/* Free the conv and its primitives; sets *c to NULL. Accepts NULL and *c == NULL. */
+void fv_dnnl_conv_destroy(fv_dnnl_conv **c);
+
+/* out[N,K,OH,OW] = conv(inp[N,C,H,W], w[K,C/g,R,R]) + b[K]. s must have the per-sample shape c
+ * was made for (any N >= 1); b must be non-NULL exactly when c has a bias. Aborts if oneDNN fails
+ * (out of memory: the shape itself was checked by fv_dnnl_conv_new). */
+void fv_dnnl_conv_forward(fv_dnnl_conv *c, float *out, const float *inp, const float *w, const float *b,
+                          const fv_conv2d_shape *s);
+/* dinp[N,C,H,W] += ..., dw[K,C/g,R,R] += ..., db[K] += ... from dout[N,K,OH,OW], as
+ * fv_conv2d_backward. dinp and db may be NULL (db must be NULL when c has no bias). */
+void fv_dnnl_conv_backward(fv_dnnl_conv *c, float *dinp, float *dw, float *db, const float *dout,
+                           const float *inp, const float *w, const fv_conv2d_shape *s);
+
+#endif

@@ -1,0 +1,381 @@
+/* test_conv_dnnl.c: the choice between the CPU conv paths (fv_net_set_conv, FEDVIM_CPU_CONV, the
+ * per-shape rule) and what the oneDNN path promises beyond the gradient checks of test_layers.c
+ * (which run every conv shape through both paths):
+ *  - determinism: ResNet-20 trained a few SGD steps twice from the same seed at the same thread
+ *    count ends with bitwise-identical parameters, with every conv through oneDNN and with the
+ *    per-shape choice; one big conv's forward and backward repeat bit for bit;
+ *  - the per-node primitive cache: many batch sizes (more than it keeps) and a thread-count change
+ *    give the same bits as a fresh conv;
+ *  - the paths agree: loss and gradients of LeNet-5 and ResNet-20 through oneDNN match the
+ *    OpenBLAS path within float rounding (test_paths_agree says how close);
+ *  - the rule is a pure function of the shape (and pinned here for the model zoo's shapes).
+ * In a build without oneDNN: FV_CONV_DNNL and FEDVIM_CPU_CONV=dnnl are refused with a message, and
+ * every node runs on OpenBLAS.
+ * About 5 s alone (release build, 2 threads). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fv_common.h"
+#include "nn/layers.h"
+#include "nn/models.h"
+#include "nn/net.h"
+#include "nn/optim.h"
+#ifdef FEDVIM_HAVE_DNNL
+#include "nn/conv_dnnl.h"
+#endif
+#include "rng.h"
+
+#define BATCH 8
+#define STEPS 2
+
+/* A random batch of BATCH 3x32x32 images and labels, fixed by seed. */
+static void batch(float *x, int *y, uint64_t seed) {
+    fv_rng r;
+    fv_rng_seed(&r, seed);
+    for (size_t i = 0; i < (size_t)BATCH * 3 * 32 * 32; i++) x[i] = 2.0f * fv_rng_uniform(&r) - 1.0f;
+    for (int i = 0; i < BATCH; i++) y[i] = (int)fv_rng_below(&r, 10);
+}
+
+static fv_net *resnet(fv_conv_path path) {
+    fv_err e;
+    fv_net *net = fv_model_new("resnet20", (fv_shape){3, 32, 32}, 10, 7, &e);
+    if (!net) fail_msg("%s", e.msg);
+    if (fv_net_set_conv(net, path, &e) != 0) fail_msg("%s", e.msg);
+    return net;
+}
+
+static int dnnl_nodes(const fv_net *net) {
+    int k = 0;
+    for (int i = 0; i < net->n_nodes; i++) k += fv_net_node_dnnl(net, i);
+    return k;
+}
+
+static int conv_nodes(const fv_net *net) {
+    int k = 0;
+    for (int i = 0; i < net->n_nodes; i++) k += net->nodes[i].op == FV_OP_CONV2D;
+    return k;
+}
+
+/* STEPS SGD steps (momentum 0.9) of ResNet-20 on path; returns a copy of its parameters (the
+ * running statistics included) after them. */
+static float *train(fv_conv_path path, size_t *n) {
+    fv_net *net = resnet(path);
+    fv_opt_cfg oc = fv_opt_defaults(FV_OPT_SGD);
+    oc.lr = 0.1f, oc.momentum = 0.9f;
+    fv_opt *opt = fv_opt_new(&oc, net->n_train);
+    float *x = fv_malloc((size_t)BATCH * 3 * 32 * 32 * sizeof(float)), dl[BATCH * 10];
+    int y[BATCH];
+    for (int s = 0; s < STEPS; s++) {
+        batch(x, y, 100 + (uint64_t)s);
+        const float *logits = fv_net_forward(net, x, BATCH, 1);
+        fv_softmax_xent(dl, logits, y, BATCH, 10, NULL);
+        fv_net_backward(net, dl, BATCH);
+        fv_opt_step(opt, net->params, net->grads);
+    }
+    *n = net->n_params;
+    float *p = fv_malloc(net->n_params * sizeof(float));
+    memcpy(p, net->params, net->n_params * sizeof(float));
+    free(x);
+    fv_opt_destroy(&opt);
+    fv_net_destroy(&net);
+    return p;
+}
+
+static void test_parse(void **state) {
+    (void)state;
+    fv_conv_path p;
+    fv_err e;
+    assert_int_equal(fv_conv_path_parse("blas", &p, &e), 0);
+    assert_int_equal(p, FV_CONV_BLAS);
+    assert_int_equal(fv_conv_path_parse("dnnl", &p, &e), 0);
+    assert_int_equal(p, FV_CONV_DNNL);
+    assert_int_equal(fv_conv_path_parse("auto", &p, &e), 0);
+    assert_int_equal(p, FV_CONV_AUTO);
+    assert_int_equal(fv_conv_path_parse("mkl", &p, &e), -1);
+    assert_non_null(strstr(e.msg, "'mkl'"));
+    assert_int_equal(fv_conv_path_parse(NULL, &p, &e), -1);
+    for (int i = FV_CONV_AUTO; i <= FV_CONV_DNNL; i++) {
+        assert_int_equal(fv_conv_path_parse(fv_conv_path_name((fv_conv_path)i), &p, &e), 0);
+        assert_int_equal(p, i);
+    }
+}
+
+/* FEDVIM_CPU_CONV reaches fv_model_new; a bad word is an error naming the variable. */
+static void test_env(void **state) {
+    (void)state;
+    fv_err e;
+    if (setenv("FEDVIM_CPU_CONV", "gpu", 1) != 0) fail_msg("setenv");
+    fv_net *net = fv_model_new("lenet5", (fv_shape){1, 28, 28}, 10, 1, &e);
+    assert_null(net);
+    assert_non_null(strstr(e.msg, "FEDVIM_CPU_CONV"));
+    if (setenv("FEDVIM_CPU_CONV", "blas", 1) != 0) fail_msg("setenv");
+    net = fv_model_new("lenet5", (fv_shape){1, 28, 28}, 10, 1, &e);
+    assert_non_null(net);
+    assert_int_equal(net->conv_path, FV_CONV_BLAS);
+    assert_int_equal(dnnl_nodes(net), 0);
+    fv_net_destroy(&net);
+    if (setenv("FEDVIM_CPU_CONV", "dnnl", 1) != 0) fail_msg("setenv");
+    net = fv_model_new("lenet5", (fv_shape){1, 28, 28}, 10, 1, &e);
+#ifdef FEDVIM_HAVE_DNNL
+    assert_non_null(net);
+    assert_int_equal(dnnl_nodes(net), conv_nodes(net));
+    fv_net_destroy(&net);
+#else
+    assert_null(net);
+    assert_non_null(strstr(e.msg, "no oneDNN"));
+#endif
+    if (unsetenv("FEDVIM_CPU_CONV") != 0) fail_msg("unsetenv");
+}
+
+/* Switching paths on a finished net, back and forth. */
+static void test_set_conv(void **state) {
+    (void)state;
+    fv_net *net = resnet(FV_CONV_BLAS);
+    assert_int_equal(dnnl_nodes(net), 0);
+    fv_err e;
+#ifdef FEDVIM_HAVE_DNNL
+    assert_int_equal(fv_net_set_conv(net, FV_CONV_DNNL, &e), 0);
+    assert_int_equal(dnnl_nodes(net), conv_nodes(net));
+    assert_int_equal(fv_net_set_conv(net, FV_CONV_AUTO, &e), 0);
+    assert_true(dnnl_nodes(net) > 0);
+    assert_int_equal(fv_net_set_conv(net, FV_CONV_BLAS, &e), 0);
+    assert_int_equal(dnnl_nodes(net), 0);
+#else
+    assert_int_equal(fv_net_set_conv(net, FV_CONV_DNNL, &e), -1);
+    assert_non_null(strstr(e.msg, "no oneDNN"));
+    assert_int_equal(net->conv_path, FV_CONV_BLAS);
+    assert_int_equal(fv_net_set_conv(net, FV_CONV_AUTO, &e), 0);
+    assert_int_equal(dnnl_nodes(net), 0);
+    assert_int_equal(conv_nodes(net), 21);
+#endif
+    fv_net_destroy(&net);
+}
+
+/* Same seed, same threads: the same bits, on every path. */
+static void test_training_deterministic(void **state) {
+    (void)state;
+    const fv_conv_path paths[] = {FV_CONV_AUTO, FV_CONV_DNNL};
+    for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
+#ifndef FEDVIM_HAVE_DNNL
+        if (paths[k] == FV_CONV_DNNL) continue;
+#endif
+        size_t n1, n2;
+        float *a = train(paths[k], &n1), *b = train(paths[k], &n2);
+        assert_int_equal(n1, n2);
+        if (memcmp(a, b, n1 * sizeof(float)) != 0)
+            fail_msg("ResNet-20, path %s: two runs from the same seed differ", fv_conv_path_name(paths[k]));
+        free(a), free(b);
+    }
+}
+
+/* Loss and gradients of one batch of `model` (on c x hw x hw inputs) with every conv through
+ * oneDNN against the OpenBLAS path: loss within 1e-4 relative, gradients within gtol normwise
+ * (max |a - b| / max |a|). */
+static void paths_agree(const char *model, int c, int hw, double gtol) {
+#ifdef FEDVIM_HAVE_DNNL
+    const size_t per = (size_t)c * hw * hw;
+    float *x = fv_malloc((size_t)BATCH * per * sizeof(float)), dl[BATCH * 10];
+    int y[BATCH];
+    fv_rng r;
+    fv_rng_seed(&r, 5);
+    for (size_t i = 0; i < (size_t)BATCH * per; i++) x[i] = 2.0f * fv_rng_uniform(&r) - 1.0f;
+    for (int i = 0; i < BATCH; i++) y[i] = (int)fv_rng_below(&r, 10);
+    float loss[2];
+    float *grads[2];
+    size_t n = 0;
+    for (int k = 0; k < 2; k++) {
+        fv_err e;
+        fv_net *net = fv_model_new(model, (fv_shape){c, hw, hw}, 10, 7, &e);
+        if (!net) fail_msg("%s", e.msg);
+        if (fv_net_set_conv(net, k ? FV_CONV_DNNL : FV_CONV_BLAS, &e) != 0) fail_msg("%s", e.msg);
+        loss[k] = fv_softmax_xent(dl, fv_net_forward(net, x, BATCH, 1), y, BATCH, 10, NULL);
+        fv_net_backward(net, dl, BATCH);
+        n = net->n_train;
+        grads[k] = fv_malloc(n * sizeof(float));
+        memcpy(grads[k], net->grads, n * sizeof(float));
+        fv_net_destroy(&net);
+    }
+    if (!(fabsf(loss[0] - loss[1]) <= 1e-4f * fabsf(loss[0])))
+        fail_msg("%s: loss %.8g (OpenBLAS) against %.8g (oneDNN)", model, loss[0], loss[1]);
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)grads[0][i] - grads[1][i]), m = fabs((double)grads[0][i]);
+        if (d > num) num = d;
+        if (m > den) den = m;
+    }
+    if (!(den > 0.0 && num <= gtol * den))
+        fail_msg("%s: gradients differ: max |a-b| %.3g, max |a| %.3g (tolerance %g)", model, num, den, gtol);
+    free(grads[0]), free(grads[1]), free(x);
+#else
+    (void)model, (void)c, (void)hw, (void)gtol;
+    skip();
+#endif
+}
+
+/* LeNet-5 has no batch norm: float rounding alone, 1e-4. ResNet-20's batch norms cancel heavily
+ * in backward (test_torch_parity.c: float32 PyTorch itself is up to ~2% off float64 on its first
+ * layer's gradient) and a pre-activation within rounding of 0 can flip a ReLU mask: 3e-2. */
+static void test_paths_agree(void **state) {
+    (void)state;
+    paths_agree("lenet5", 1, 28, 1e-4);
+    paths_agree("resnet20", 3, 32, 3e-2);
+}
+
+#ifdef FEDVIM_HAVE_DNNL
+typedef struct {
+    float *out, *dx, *dw, *db;
+} conv_result;
+
+/* Forward and backward of conv c (a fresh one when c is NULL) on N images of shape s, inputs fixed
+ * by seed; the gradients start from zero. */
+static conv_result run_conv(fv_dnnl *d, fv_dnnl_conv *c, const fv_conv2d_shape *s0, int N) {
+    fv_conv2d_shape s = *s0;
+    s.N = N;
+    fv_err e;
+    fv_dnnl_conv *own = c ? NULL : fv_dnnl_conv_new(d, &s, 1, &e);
+    if (!c && !own) fail_msg("%s", e.msg);
+    fv_rng r;
+    fv_rng_seed(&r, 11);
+    const size_t ni = (size_t)N * s.C * s.H * s.W, no = (size_t)N * s.K * s.OH * s.OW,
+                 nw = (size_t)s.K * s.C / s.groups * s.R * s.R;
+    float *x = fv_malloc(ni * sizeof(float)), *g = fv_malloc(no * sizeof(float)),
+          *w = fv_malloc(nw * sizeof(float)), *b = fv_malloc((size_t)s.K * sizeof(float));
+    for (size_t i = 0; i < ni; i++) x[i] = fv_rng_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < no; i++) g[i] = fv_rng_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < nw; i++) w[i] = fv_rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < s.K; i++) b[i] = fv_rng_uniform(&r) - 0.5f;
+    conv_result o = {fv_malloc(no * sizeof(float)), fv_calloc(ni, sizeof(float)), fv_calloc(nw, sizeof(float)),
+                     fv_calloc((size_t)s.K, sizeof(float))};
+    fv_dnnl_conv_forward(c ? c : own, o.out, x, w, b, &s);
+    fv_dnnl_conv_backward(c ? c : own, o.dx, o.dw, o.db, g, x, w, &s);
+    fv_dnnl_conv_destroy(&own);
+    free(x), free(g), free(w), free(b);
+    return o;
+}
+
+static void result_same(const conv_result *a, const conv_result *b, const fv_conv2d_shape *s, int N,
+                        const char *what) {
+    const size_t ni = (size_t)N * s->C * s->H * s->W, no = (size_t)N * s->K * s->OH * s->OW,
+                 nw = (size_t)s->K * s->C / s->groups * s->R * s->R;
+    if (memcmp(a->out, b->out, no * sizeof(float)) || memcmp(a->dx, b->dx, ni * sizeof(float)) ||
+        memcmp(a->dw, b->dw, nw * sizeof(float)) || memcmp(a->db, b->db, (size_t)s->K * sizeof(float)))
+        fail_msg("%s: N %d differs from a fresh conv", what, N);
+}
+
+static void result_free(conv_result *r) { free(r->out), free(r->dx), free(r->dw), free(r->db); }
+#endif
+
+/* One conv object through six batch sizes (more than the four it keeps), each again later, and
+ * a thread-count change: every result equals a fresh conv's, bit for bit. */
+static void test_cache(void **state) {
+    (void)state;
+#ifdef FEDVIM_HAVE_DNNL
+    fv_err e;
+    fv_dnnl *d = fv_dnnl_new(&e);
+    if (!d) fail_msg("%s", e.msg);
+    fv_conv2d_shape s;
+    fv_conv2d_shape_init(&s, 1, 16, 12, 12, 32, 3, 1, 1, 1);
+    fv_dnnl_conv *c = fv_dnnl_conv_new(d, &s, 1, &e);
+    if (!c) fail_msg("%s", e.msg);
+    const int ns[] = {8, 3, 5, 1, 7, 2, 8, 3, 5, 1, 7, 2};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        conv_result a = run_conv(d, c, &s, ns[i]), b = run_conv(d, NULL, &s, ns[i]);
+        result_same(&a, &b, &s, ns[i], "cached conv");
+        result_free(&a), result_free(&b);
+    }
+    fv_set_threads(1);
+    conv_result a = run_conv(d, c, &s, 8), b = run_conv(d, NULL, &s, 8);
+    result_same(&a, &b, &s, 8, "cached conv after a thread change");
+    result_free(&a), result_free(&b);
+    fv_set_threads(2);
+    fv_dnnl_conv_destroy(&c);
+    fv_dnnl_destroy(&d);
+#else
+    skip();
+#endif
+}
+
+/* A conv with enough work to split over both threads, twice: the same bits. */
+static void test_kernel_deterministic(void **state) {
+    (void)state;
+#ifdef FEDVIM_HAVE_DNNL
+    fv_err e;
+    fv_dnnl *d = fv_dnnl_new(&e);
+    if (!d) fail_msg("%s", e.msg);
+    fv_conv2d_shape s;
+    fv_conv2d_shape_init(&s, 1, 32, 16, 16, 32, 3, 1, 1, 1);
+    fv_dnnl_conv *c = fv_dnnl_conv_new(d, &s, 1, &e);
+    if (!c) fail_msg("%s", e.msg);
+    conv_result a = run_conv(d, c, &s, 32), b = run_conv(d, c, &s, 32);
+    result_same(&a, &b, &s, 32, "repeated conv");
+    result_free(&a), result_free(&b);
+    fv_dnnl_conv_destroy(&c);
+    fv_dnnl_destroy(&d);
+#else
+    skip();
+#endif
+}
+
+/* The rule of FV_CONV_AUTO on the model zoo's shapes, as conv_dnnl.c documents it. */
+static void test_rule(void **state) {
+    (void)state;
+#ifdef FEDVIM_HAVE_DNNL
+    typedef struct {
+        int C, H, K, R, stride, pad, groups, dnnl;
+    } row;
+    static const row rows[] = {
+        /* ResNet-20 on 3x32x32: the 3x3 convs after the stem */
+        {3, 32, 16, 3, 1, 1, 1, 0}, {16, 32, 16, 3, 1, 1, 1, 1}, {16, 32, 32, 3, 2, 1, 1, 1},
+        {16, 32, 32, 1, 2, 0, 1, 0}, {32, 16, 32, 3, 1, 1, 1, 1}, {32, 16, 64, 3, 2, 1, 1, 1},
+        {32, 16, 64, 1, 2, 0, 1, 0}, {64, 8, 64, 3, 1, 1, 1, 1},
+        /* VGG-11 on 3x32x32: all but the stem */
+        {3, 32, 16, 3, 1, 1, 1, 0}, {16, 16, 32, 3, 1, 1, 1, 1}, {32, 8, 64, 3, 1, 1, 1, 1},
+        {64, 8, 64, 3, 1, 1, 1, 1}, {64, 4, 128, 3, 1, 1, 1, 1}, {128, 4, 128, 3, 1, 1, 1, 1},
+        {128, 2, 128, 3, 1, 1, 1, 1},
+        /* MobileNet on 3x32x32: the stem, depthwise and 1x1 convs all stay on OpenBLAS */
+        {3, 32, 32, 3, 1, 1, 1, 0}, {32, 32, 32, 3, 1, 1, 32, 0}, {32, 32, 64, 1, 1, 0, 1, 0},
+        {64, 32, 64, 3, 2, 1, 64, 0}, {64, 16, 128, 1, 1, 0, 1, 0}, {128, 16, 128, 3, 1, 1, 128, 0},
+        {128, 16, 128, 1, 1, 0, 1, 0}, {128, 16, 128, 3, 2, 1, 128, 0}, {128, 8, 256, 1, 1, 0, 1, 0},
+        {256, 8, 256, 3, 1, 1, 256, 0}, {256, 8, 256, 1, 1, 0, 1, 0},
+        /* LeNet-5 on 1x28x28: 1 and 6 input channels */
+        {1, 28, 6, 5, 1, 2, 1, 0}, {6, 14, 16, 5, 1, 0, 1, 0},
+        /* grouped but not depthwise, and a dense 3x3 on 8 channels (the smallest block) */
+        {16, 8, 16, 3, 1, 1, 2, 0}, {8, 8, 8, 3, 1, 1, 1, 1}, {7, 8, 8, 3, 1, 1, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const row *q = &rows[i];
+        fv_conv2d_shape s;
+        for (int n = 1; n <= 256; n *= 4) {
+            fv_conv2d_shape_init(&s, n, q->C, q->H, q->H, q->K, q->R, q->stride, q->pad, q->groups);
+            if (fv_dnnl_conv_prefer(&s) != q->dnnl)
+                fail_msg("rule: C %d %dx%d K %d R %d s %d p %d g %d N %d: want %d", q->C, q->H, q->H, q->K, q->R,
+                         q->stride, q->pad, q->groups, n, q->dnnl);
+        }
+    }
+#else
+    skip();
+#endif
+}
+
+int main(void) {
+    fv_set_threads(2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_env),
+        cmocka_unit_test(test_set_conv),
+        cmocka_unit_test(test_training_deterministic),
+        cmocka_unit_test(test_paths_agree),
+        cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_kernel_deterministic),
+        cmocka_unit_test(test_rule),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
