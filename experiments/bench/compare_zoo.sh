@@ -4,7 +4,8 @@
 # in shared/nn/conv_dnnl.c picks it) and PyTorch's (torch_zoo.py, Debian's python3-torch, which
 # runs its convolutions through oneDNN too), alternating the three ROUNDS times (default 3) per
 # model so drifting load hits all of them; 2 threads. Models (default all four): lenet5 (batch
-# 64, 12,000 images), resnet20 (batch 128, 384 images), vgg11 and mobilenet (batch 64, 640
+# 64, 12,000 images), resnet20 (batch 128, 2,560 images: 20 timed steps, as PyTorch's reference
+# loop times it; until 2026-12-05 it was 384), vgg11 and mobilenet (batch 64, 640
 # images). Prints each measurement with the load average, the medians and their ratios; writes
 # results_zoo.json here. Each tool runs with its own OpenMP default unless the caller sets
 # OMP_WAIT_POLICY / GOMP_SPINCOUNT for both (as compare_pytorch.sh).
@@ -29,7 +30,7 @@ json="{\"machine\": \"$(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc
 for m in "${models[@]}"; do
   case $m in
     lenet5) batch=64 images=12000 ;;
-    resnet20) batch=128 images=384 ;;
+    resnet20) batch=128 images=2560 ;;
     *) batch=64 images=640 ;;
   esac
   declare -a b=() a=() t=() l=()
