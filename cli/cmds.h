@@ -4,6 +4,7 @@
 #define FV_CMDS_H
 typedef int (*fv_cmd_fn)(int argc, char **argv);
 int fv_cmd_train(int argc, char **argv);
+int fv_cmd_distill(int argc, char **argv);
 int fv_cmd_bench(int argc, char **argv);
 int fv_cmd_vfe(int argc, char **argv);
 int fv_cmd_bounds(int argc, char **argv);

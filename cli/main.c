@@ -15,6 +15,7 @@ typedef struct {
 
 static const fv_cmd CMDS[] = {
     {"train", fv_cmd_train, "train a model centrally on one data set"},
+    {"distill", fv_cmd_distill, "knowledge distillation of a trained teacher into a student model"},
     {"bench", fv_cmd_bench, "benchmarks: train, mix, fl"},
     {"vfe", fv_cmd_vfe, "Visual Feature Entropy of PNG files or a data set"},
     {"bounds", fv_cmd_bounds, "VisualMixer window-size bounds WS_min / WS_max"},

@@ -1,5 +1,5 @@
 /* test_cli_train.c: the numeric flags of `fedvim train` and `fedvim bench train` as a user gives
- * them. A flag that sets what a config key sets takes that key's range from the config schema
+ * them, and `fedvim distill` end to end with its errors. A flag that sets what a config key sets takes that key's range from the config schema
  * (fv_config_range): out of range is a usage error (exit 2) naming the flag and the range.
  * Regression: `train --lr 0` and `--lr -3` silently trained with the default learning rate (-1
  * meant "not given" and anything <= 0 fell back to it). A given --lr is used; an absent one gives
@@ -121,6 +121,41 @@ static void test_other_numeric_flags(void **st) {
     free(t);
 }
 
+/* `fedvim distill`: a teacher saved by `train --save` distils into a student with a JSON summary;
+ * a missing or unreadable --teacher, a teacher file that does not hold the named model, and an
+ * out-of-range --temperature or --alpha are usage errors (exit 2) that name the input. */
+static void test_distill(void **st) {
+    (void)st;
+    char teacher[512];
+    fh_path(&H, teacher, sizeof teacher, "teacher.safetensors");
+    free(run("kd_teacher", 0, "train", "--data-dir", g_mnist, "--model", "tiny", "--batch", "8", "--threads", "1",
+             "--save", teacher, (const char *)NULL));
+    char *t = run("kd_ok", 0, "distill", "--teacher", teacher, "--data-dir", g_mnist, "--student", "tiny", "--batch",
+                  "8", "--threads", "1", "--epochs", "2", "--eval-data-dir", g_mnist, "--json", (const char *)NULL);
+    const char *j = strrchr(t, '{');
+    assert_non_null(j);
+    const double acc = fh_json_num(j, "student_test_accuracy"), agree = fh_json_num(j, "agreement");
+    if (!(acc >= 0 && acc <= 1 && agree >= 0 && agree <= 1 && strstr(j, "\"teacher_model\":\"tiny\"")))
+        fail_msg("distill summary:\n%s", t);
+    free(t);
+    t = run("kd_none", 2, "distill", "--data-dir", g_mnist, (const char *)NULL);
+    if (!strstr(t, "--teacher FILE is required")) fail_msg("no missing-teacher error in:\n%s", t);
+    free(t);
+    t = run("kd_missing", 2, "distill", "--teacher", "/nonexistent/t.safetensors", (const char *)NULL);
+    if (!strstr(t, "/nonexistent/t.safetensors: cannot read")) fail_msg("no unreadable-teacher error in:\n%s", t);
+    free(t);
+    t = run("kd_wrong_model", 2, "distill", "--teacher", teacher, "--teacher-model", "fedavg_cnn", "--data-dir", g_mnist,
+            (const char *)NULL);
+    if (!strstr(t, teacher) || !strstr(t, "fedavg_cnn")) fail_msg("no wrong-model error in:\n%s", t);
+    free(t);
+    t = run("kd_temp", 2, "distill", "--teacher", teacher, "--temperature", "0", (const char *)NULL);
+    if (!strstr(t, "--temperature: 0 is out of range")) fail_msg("no temperature error in:\n%s", t);
+    free(t);
+    t = run("kd_alpha", 2, "distill", "--teacher", teacher, "--alpha", "1.5", (const char *)NULL);
+    if (!strstr(t, "--alpha: 1.5 is out of range")) fail_msg("no alpha error in:\n%s", t);
+    free(t);
+}
+
 int main(void) {
     const int r = fh_init(&H, "cli_train");
     if (r == 77) {
@@ -132,7 +167,8 @@ int main(void) {
     mkdir(g_mnist, 0755);
     write_split("train", 40);
     write_split("t10k", 20);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_lr_defect), cmocka_unit_test(test_other_numeric_flags)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_lr_defect), cmocka_unit_test(test_other_numeric_flags),
+                                       cmocka_unit_test(test_distill)};
     const int rc = cmocka_run_group_tests_name("cli_train", tests, NULL, NULL);
     fh_cleanup(&H);
     return rc != 0 ? 1 : 0;
