@@ -134,8 +134,8 @@ static void test_cuda_matches_cpu(void **st) {
     fv_rng rg, rc;
     fv_rng_seed(&rg, 3);
     fv_rng_seed(&rc, 3);
-    const fv_epoch_stats eg = fv_trainer_train_epoch(g, sg, 16, &rg, 0, NULL, NULL, NULL);
-    const fv_epoch_stats ec = fv_trainer_train_epoch(c, sc, 16, &rc, 0, NULL, NULL, NULL);
+    const fv_epoch_stats eg = fv_trainer_train_epoch(g, sg, 16, &rg, 0, NULL, NULL, NULL, NULL);
+    const fv_epoch_stats ec = fv_trainer_train_epoch(c, sc, 16, &rc, 0, NULL, NULL, NULL, NULL);
     fv_trainer_get_params(g, pg);
     fv_trainer_get_params(c, pc);
     const double step = rel_change_diff(pg, pc, p0, net->n_train);

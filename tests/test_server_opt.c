@@ -325,7 +325,7 @@ static void test_fednova_steps_match_trainer(void **state) {
         fv_rng rng;
         fv_rng_seed(&rng, 3);
         for (int ep = 0; ep < 2; ep++)
-            (void)fv_train_epoch(net, o, &d, idx, ns[k], bs[k], fv_exp_norm(&cfg), &rng, 0, NULL, NULL, NULL);
+            (void)fv_train_epoch(net, o, &d, idx, ns[k], bs[k], fv_exp_norm(&cfg), &rng, 0, NULL, NULL, NULL, NULL);
         assert_int_equal(*fv_opt_step_count(o), fv_agg_local_steps(2, bs[k], ns[k]));
         fv_opt_destroy(&o);
     }
