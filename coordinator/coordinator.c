@@ -1340,7 +1340,8 @@ static int commit_scaffold(fv_coord *c, int r, fv_err *e) {
         uint64_t steps = 0;
         int rc = fv_store_client_state_load(c->store, client, &ci, &n, &steps, e);
         if (rc < 0 || (rc == 0 && n != nt)) {
-            if (rc == 0) fv_err_set(e, "client %d's SCAFFOLD control variate has %zu floats, expected %zu", client, n, nt);
+            if (rc == 0)
+                fv_err_set(e, "client %d's SCAFFOLD control variate has %zu floats, expected %zu", client, n, nt);
             free(ci);
             return -1;
         }

@@ -10,7 +10,10 @@
  *    and resumed, ends with the model of the uninterrupted run bit for bit (c from the checkpoint,
  *    each c_i from its committed client-state file);
  *  - a rogue worker's updates with a missing, mis-sized or non-finite control delta are each refused
- *    with a strike naming it (the third bans the rogue) and the run completes with the honest worker.
+ *    with a strike naming it (the third bans the rogue) and the run completes with the honest worker;
+ *  - a client uploading huge finite parameters ([adversary] huge): exactly the rounds that aggregate
+ *    it are rolled back, none of them leaves a c_i version behind (c_i is written only for a sound
+ *    round), c stays finite and the rounds without the client train on.
  * Kept small: about ten seconds in all. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,6 +178,47 @@ static void test_rogue_control(void **state) {
     free(s);
 }
 
+static void test_rolled_back_round(void **state) {
+    (void)state;
+    const char *extra = "[fl]\nrounds = 6\nworkers = 2\nfraction = 0.5\naggregator = scaffold\n"
+                        "[adversary]\nkind = huge\nclients = 2\n[security]\nmax_strikes = 1000\n";
+    assert_int_equal(fh_run_exp(&H, "scaf_huge", BASE, extra), 0);
+    char *m = results_file("scaf_huge", "metrics.jsonl");
+    assert_non_null(m);
+    int n = fh_count_lines(m), bad = 0, last_bad = 0;
+    double acc_after_bad = 0, acc_end = 0;
+    for (int i = 0; i < n; i++) {
+        char *l = fh_line(m, i);
+        int mal = (int)fh_json_num(l, "malicious");
+        int rolled = strstr(l, "\"rolled_back\":true") != NULL;
+        assert_int_equal(rolled, mal > 0); /* exactly the rounds that aggregated the huge update */
+        if (mal) {
+            bad++, last_bad = i + 1, acc_after_bad = fh_json_num(l, "test_accuracy");
+            for (int k = 0; k < 6; k++) { /* no c_i of a rolled-back round */
+                char f[256];
+                fh_path(&H, f, sizeof f, "results/scaf_huge/client_state/c%d_r%d.safetensors", k, i + 1);
+                assert_int_not_equal(access(f, F_OK), 0);
+            }
+        }
+        acc_end = fh_json_num(l, "test_accuracy");
+        free(l);
+    }
+    free(m);
+    print_message("%d of %d rounds rolled back (last %d); accuracy %.3f then, %.3f at the end\n", bad, n, last_bad,
+                  acc_after_bad, acc_end);
+    assert_true(bad >= 1 && last_bad < n); /* the seed samples the client, then rounds without it */
+    assert_true(acc_end > acc_after_bad);
+    char ck[256];
+    fh_path(&H, ck, sizeof ck, "results/scaf_huge/checkpoint.safetensors");
+    fv_err e = {{0}};
+    fv_st_file *f = fv_st_read(ck, &e);
+    assert_non_null(f);
+    const fv_st_tensor *s = fv_st_find(f, "server_state");
+    assert_non_null(s);
+    for (size_t i = 0; i < fv_st_numel(s); i++) assert_true(isfinite(s->data[i]));
+    fv_st_file_destroy(&f);
+}
+
 int main(void) {
     int rc = fh_init(&H, "fl_scaffold");
     if (rc) return rc;
@@ -182,6 +226,7 @@ int main(void) {
         cmocka_unit_test(test_learns_workers_bitwise),
         cmocka_unit_test(test_resume_bitwise),
         cmocka_unit_test(test_rogue_control),
+        cmocka_unit_test(test_rolled_back_round),
     };
     rc = cmocka_run_group_tests(tests, fh_group_setup, NULL);
     fh_cleanup(&H);

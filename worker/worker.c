@@ -508,7 +508,8 @@ static int train_client(worker *w, const task_req *rq, const task_set *set, task
 
 /* Step 4: answer with the update: the body (statistics, VisualMixer's figures), the parameters
  * and, when asked, the optimizer state (with SCAFFOLD: the control delta dc_i instead), packed by
- * the wire module (signed when this worker has an identity). A send failure is logged: the coordinator's timeout covers a lost update. */
+ * the wire module (signed when this worker has an identity). A send failure is logged: the
+ * coordinator's timeout covers a lost update. */
 static void send_update(worker *w, const task_req *rq, const task_set *set, const task_result *res) {
     const Fedvim__Task *t = rq->t;
     Fedvim__UpdateBody body = FEDVIM__UPDATE_BODY__INIT;

@@ -19,11 +19,13 @@
  * A training step (train_step) is: gather + normalise the batch at the device cursor, forward,
  * zero gradients, loss (writes d loss/d logits into the last node's gradient and adds to the
  * epoch accumulators), backward, FedProx term, SCAFFOLD correction, optimizer step (scalars on
- * the device), advance the cursor and the dropout counter. Nothing in it reads host memory or waits for the host, so for a
- * full batch it is captured once into a CUDA graph and replayed: one launch per step instead of
- * ~30 (LeNet-5) or ~200 (ResNet-20). The graph is keyed by what it bakes in: batch size, optimizer
- * configuration, FedProx mu, and the shard and order buffers' addresses; when it must be captured
- * anew, the epoch's first full batch runs uncaptured and the capture follows it.
+ * the device), advance the cursor and the dropout counter. Nothing in it reads host memory or
+ * waits for the host, so for a full batch it is captured once into a CUDA graph and replayed: one
+ * launch per step instead of ~30 (LeNet-5) or ~200 (ResNet-20). The graph is keyed by what it
+ * bakes in: batch size, optimizer configuration, FedProx mu, whether a SCAFFOLD correction is
+ * added (its values are in a device buffer, uploaded each epoch), and the shard and order
+ * buffers' addresses; when it must be captured anew, the epoch's first full batch runs uncaptured
+ * and the capture follows it.
  * Input gradients (fv_cuda_net_input_grad) run the same forward and backward uncaptured, with
  * backward's want_dx set: the ops reading node 0 then accumulate into node 0's output gradient
  * (allocated and zeroed with the others); training steps keep it off, so their kernels, and the

@@ -148,10 +148,11 @@ int fv_cuda_shard_size(const fv_cuda_shard *s);
  * shard-local 0..n-1 (the draws fv_train_epoch makes for n images, so the same rng state gives
  * the same batches on both), in batches of `batch` <= max_batch (the last may be smaller),
  * normalised with norm on the device. prox_mu > 0 with prox_ref (n_train host floats) adds
- * FedProx's mu (w - ref) to the gradients; corr (n_train host floats, may be NULL) is then added to
- * them (SCAFFOLD's c - c_i, fl/scaffold.h; copied to the device once per call). progress (may be NULL) is called at most about four
- * times a second (each call waits for the device) and once at the end. Needs an optimizer
- * (fv_cuda_net_set_opt). Returns fv_train_epoch's statistics; blocks until the epoch is done. */
+ * FedProx's mu (w - ref) to the gradients; corr (n_train host floats, may be NULL) is then added
+ * to them (SCAFFOLD's c - c_i, fl/scaffold.h; copied to the device once per call). progress (may
+ * be NULL) is called at most about four times a second (each call waits for the device) and once
+ * at the end. Needs an optimizer (fv_cuda_net_set_opt). Returns fv_train_epoch's statistics;
+ * blocks until the epoch is done. */
 fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, fv_norm norm,
                                    fv_rng *rng, float prox_mu, const float *prox_ref, const float *corr,
                                    fv_progress_fn progress, void *ctx);

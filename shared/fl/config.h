@@ -151,8 +151,9 @@ FV_MUST_USE int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
  * rounds/client/target within fl.rounds, fl.clients and the synthetic classes, also with kind =
  * none; synthetic_shape also for other data sets; every text key by fv_config_text_check, also one
  * set outside the parser such as a derived output.name; FedNova's and SCAFFOLD's local solver,
- * server_* keys only with a server_opt (server_lr also with aggregator = scaffold)...). Errors name the keys involved and where they were set. An entry point
- * that runs an attack checks fv_attack_check_config (attacks/attack_api.h) as well. */
+ * server_* keys only with a server_opt (server_lr also with aggregator = scaffold)...). Errors
+ * name the keys involved and where they were set. An entry point that runs an attack checks
+ * fv_attack_check_config (attacks/attack_api.h) as well. */
 FV_MUST_USE int fv_config_check(const fv_config *c, fv_err *e);
 
 /* [adversary] clients as ascending ids into out[0..cap): their number (0 for ""), or -1 when
