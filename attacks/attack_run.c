@@ -748,7 +748,7 @@ static fv_net *shadow_train(void *vctx, const int *idx, int n, uint64_t seed, fv
     fv_rng_seed2(&rng, seed, 0x736864);
     fv_net_seed_dropout(net, seed);
     for (int ep = 0; ep < c->cfg->epochs; ep++)
-        fv_train_epoch(net, opt, c->data, idx, n, c->cfg->batch, c->norm, &rng, 0, NULL, NULL, NULL);
+        fv_train_epoch(net, opt, c->data, idx, n, c->cfg->batch, c->norm, &rng, 0, NULL, NULL, NULL, NULL);
     fv_opt_destroy(&opt);
     return net;
 }

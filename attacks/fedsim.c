@@ -134,7 +134,7 @@ int fv_fedsim_run(fv_fedsim *s, const fv_fedsim_cfg *cfg, const fv_dataset *trai
             }
             for (int ep = 0; ep < cfg->local_epochs && !hooked; ep++)
                 st = fv_train_epoch(net, opt, src, fv_partition_indices(&s->part, k), nk, cfg->batch, cfg->norm, &rng, 0,
-                                    NULL, NULL, NULL);
+                                    NULL, NULL, NULL, NULL);
             loss += st.loss * nk;
             memcpy(s->uploads + (size_t)k * np, net->params, sizeof(float) * np);
             fv_agg_put(agg, k, net->params, nk);

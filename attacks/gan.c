@@ -361,7 +361,7 @@ int fv_gan_active_round(fv_gan *g, fv_net *shared, const fv_dataset *own, const 
     fv_rng rng;
     fv_rng_seed2(&rng, cfg->seed, 0x6c6f63);
     for (int ep = 0; ep < cfg->epochs; ep++)
-        fv_train_epoch(shared, opt, &loc, NULL, total, cfg->batch, cfg->norm, &rng, 0, NULL, NULL, NULL);
+        fv_train_epoch(shared, opt, &loc, NULL, total, cfg->batch, cfg->norm, &rng, 0, NULL, NULL, NULL, NULL);
     fv_opt_destroy(&opt);
     fv_dataset_free(&loc);
     return 0;

@@ -55,7 +55,7 @@ fv_net *fv_oracle_train(const fv_oracle_cfg *cfg, const fv_dataset *d, const int
     }
     fv_epoch_stats st = {0};
     for (int ep = 0; ep < cfg->epochs; ep++)
-        st = fv_train_epoch(net, opt, d, idx, n, cfg->batch, norm, &rng, 0, NULL, NULL, NULL);
+        st = fv_train_epoch(net, opt, d, idx, n, cfg->batch, norm, &rng, 0, NULL, NULL, NULL, NULL);
     if (acc) *acc = st.accuracy;
     free(all);
     fv_opt_destroy(&opt);

@@ -200,7 +200,7 @@ static int bench_train(int argc, char **argv) {
     }
     const fv_trainer_info where = fv_trainer_info_get(trainer);
     /* warm-up: ten batches, as the reference does (on the GPU this also captures the step's graph) */
-    fv_trainer_train_epoch(trainer, sh, batch, &rng, 0, NULL, NULL, NULL);
+    fv_trainer_train_epoch(trainer, sh, batch, &rng, 0, NULL, NULL, NULL, NULL);
     int rc = 0;
     if (fv_trainer_shard_load(sh, &d, first, total < d.n ? total : d.n, &e) != 0) {
         fprintf(stderr, "fedvim bench train: %s\n", e.msg);
@@ -216,7 +216,7 @@ static int bench_train(int argc, char **argv) {
             rc = 1;
             break;
         }
-        fv_trainer_train_epoch(trainer, sh, batch, &rng, 0, NULL, NULL, NULL);
+        fv_trainer_train_epoch(trainer, sh, batch, &rng, 0, NULL, NULL, NULL, NULL);
         done += n;
         steps += (n + batch - 1) / batch;
     }

@@ -160,7 +160,7 @@ int fv_cmd_train(int argc, char **argv) {
     for (int ep = 1; ep <= epochs; ep++) {
         pc.epoch = ep;
         pc.t0 = fv_now();
-        fv_epoch_stats st = fv_trainer_train_epoch(trainer, str, batch, &rng, 0.0f, NULL, progress, &pc);
+        fv_epoch_stats st = fv_trainer_train_epoch(trainer, str, batch, &rng, 0.0f, NULL, NULL, progress, &pc);
         if (pc.tty) fputc('\n', stderr);
         train_seconds += st.seconds;
         images += st.images;

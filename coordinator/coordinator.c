@@ -11,9 +11,9 @@
  * sets, the workers and their tasks, the round in progress, stopping, and the history of
  * completed rounds. A round runs as begin_round, gather_updates (dispatch and pump),
  * aggregate (shared/fl/aggregate.h does the arithmetic, shared/fl/server_opt.h the server
- * optimizer's step), evaluate_round, model_sound (else
- * roll_back), the attack, metrics_line (the one writer of a metrics.jsonl object), the checkpoint
- * (not of a rolled-back round), record_round. Insiders: every misbehaviour of a worker is a
+ * optimizer's step, shared/fl/scaffold.h SCAFFOLD's control variate c), evaluate_round, model_sound (else
+ * roll_back), the attack, metrics_line (the one writer of a metrics.jsonl object), SCAFFOLD's new
+ * c_i and the checkpoint (not of a rolled-back round), record_round. Insiders: every misbehaviour of a worker is a
  * strike against it alone (strike); over_budget and join_record bound what one peer may send,
  * and the socket never waits on a send (shared/fl/transport.h).
  */
@@ -35,6 +35,7 @@
 #include "data/data.h"
 #include "fl/dp.h"
 #include "fl/experiment.h"
+#include "fl/scaffold.h"
 #include "fl/server_opt.h"
 #include "io/json.h"
 #include "nn/layers.h"
@@ -147,6 +148,11 @@ typedef struct {
     float *scratch; /* a clipped update (fl.norm_action = clip) */
     fv_agg *agg; /* the aggregation rule (FedAvg, DP-FedAvg, FedNova or a robust one: shared/fl/aggregate.h) */
     fv_sopt *sopt; /* the server optimizer stepping from the aggregate (shared/fl/server_opt.h) */
+    fv_scaffold *scaf; /* [fl] aggregator = scaffold: the control variate c and the round's dc_i; else NULL */
+    int scaf_unsound;  /* this round's new c holds a non-finite value (rolled back like the model) */
+    float *ctl;        /* SCAFFOLD: 2 n_train floats, a task's c then c_i */
+    float *sstate;     /* the checkpoint's server state: the optimizer's, then SCAFFOLD's c */
+    size_t sstate_len;
 } coord_model;
 
 /* The test sets the global model is evaluated on (fixed after setup). */
@@ -559,10 +565,11 @@ static double update_norm(const fv_coord *c, const float *x) {
     return sqrt(s);
 }
 
-/* An update's frames: the parameters and, with fl.opt_state = keep, the optimizer state. */
+/* An update's frames: the parameters and, with fl.opt_state = keep, the optimizer state, or with
+ * [fl] aggregator = scaffold, the control delta dc_i. */
 typedef struct {
-    const float *params, *opt;
-    size_t np, no;
+    const float *params, *opt, *ctl;
+    size_t np, no, nc;
 } update_frames;
 
 /* Find the frames of m and check their shapes (cheap, and no hashing of a payload that cannot be
@@ -572,6 +579,7 @@ static int check_frames(fv_coord *c, int wi, const fv_wire_msg *m, update_frames
     *f = (update_frames){0};
     for (int i = 0; i < m->nframes; i++) {
         if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_PARAMS) f->params = m->frame[i], f->np = m->count[i];
+        else if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_CONTROL) f->ctl = m->frame[i], f->nc = m->count[i];
         else f->opt = m->frame[i], f->no = m->count[i];
     }
     if (f->np != c->model.n_params) {
@@ -583,6 +591,12 @@ static int check_frames(fv_coord *c, int wi, const fv_wire_msg *m, update_frames
     if (keep ? (!f->opt || f->no != c->model.opt_len) : f->opt != NULL) {
         snprintf(why, sizeof why, "wrong shape: optimizer state of %zu floats, expected %zu", f->no,
                  keep ? c->model.opt_len : 0);
+        strike(c, wi, "update", why);
+        return -1;
+    }
+    const size_t want_nc = c->model.scaf ? c->model.net->n_train : 0;
+    if (f->nc != want_nc) {
+        snprintf(why, sizeof why, "wrong shape: SCAFFOLD control delta of %zu floats, expected %zu", f->nc, want_nc);
         strike(c, wi, "update", why);
         return -1;
     }
@@ -617,14 +631,16 @@ static task_rec *match_task(fv_coord *c, int wi, const Fedvim__UpdateBody *b, co
              "or dropped", c->rd.round, (unsigned long long)tid, t->round, t->client);
         return NULL;
     } else {
-        long bad = -1, bad2 = -1;
+        long bad = -1, bad2 = -1, bad3 = -1;
         if (b->num_samples != (uint64_t)c->client_n[t->client]) {
             snprintf(why, sizeof why, "client %d claims %llu samples, its shard has %d", t->client,
                      (unsigned long long)b->num_samples, c->client_n[t->client]);
         } else if ((bad = fv_wire_first_nonfinite(f->params, f->np)) >= 0 ||
-                   (f->opt && (bad2 = fv_wire_first_nonfinite(f->opt, f->no)) >= 0)) {
+                   (f->opt && (bad2 = fv_wire_first_nonfinite(f->opt, f->no)) >= 0) ||
+                   (f->ctl && (bad3 = fv_wire_first_nonfinite(f->ctl, f->nc)) >= 0)) {
             snprintf(why, sizeof why, "non-finite value (NaN or Inf) in the %s at index %ld",
-                     bad >= 0 ? "parameters" : "optimizer state", bad >= 0 ? bad : bad2);
+                     bad >= 0 ? "parameters" : bad2 >= 0 ? "optimizer state" : "SCAFFOLD control delta",
+                     bad >= 0 ? bad : bad2 >= 0 ? bad2 : bad3);
         } else if ((*norm = update_norm(c, f->params)) > c->cfg.max_update_norm && c->cfg.max_update_norm > 0 &&
                    c->cfg.norm_action == FV_NORM_REJECT) {
             snprintf(why, sizeof why, "update norm %.4g exceeds fl.max_update_norm = %g", *norm,
@@ -641,7 +657,8 @@ static task_rec *match_task(fv_coord *c, int wi, const Fedvim__UpdateBody *b, co
 }
 
 /* Accept the update for task t (norm: its distance from the global model): keep the client's
- * optimizer state (fl.opt_state = keep), let the curious server copy it, hand it to the
+ * optimizer state (fl.opt_state = keep) or SCAFFOLD's control delta (applied to c and c_i once
+ * the round is sound: commit_scaffold), let the curious server copy it, hand it to the
  * aggregation rule (scaled down to fl.max_update_norm with norm_action = clip) and count it. */
 static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__UpdateBody *b, const update_frames *f,
                           double norm) {
@@ -654,6 +671,7 @@ static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__Update
     }
     worker_t *w = &c->wk.w[wi];
     slot_t *sl = &c->rd.slots[t->slot];
+    if (c->model.scaf) fv_scaffold_put(c->model.scaf, t->slot, f->ctl);
     /* the curious server keeps a copy; the aggregate gets the upload untouched */
     if (fv_attacker_wants(c->attacker, c->rd.round, t->client))
         fv_attacker_capture(c->attacker, c->rd.round, f->params, c->model.net->params);
@@ -935,8 +953,9 @@ static int pick_worker(const fv_coord *c, int s) {
 }
 
 /* Send slot s's client to worker wi as a new task, with the global model when the worker does
- * not hold it and the client's optimizer state (fl.opt_state = keep). Returns 0; -1 when the run
- * must stop (the state cannot be read: ctl.abort set) or the worker is unreachable (marked
+ * not hold it and the client's optimizer state (fl.opt_state = keep) or SCAFFOLD's c and c_i (zero
+ * before the client's first round). Returns 0; -1 when the run must stop (the state cannot be
+ * read: ctl.abort set) or the worker is unreachable (marked
  * dead, the slot stays queued). */
 static int send_task(fv_coord *c, int s, int wi) {
     slot_t *sl = &c->rd.slots[s];
@@ -960,6 +979,21 @@ static int send_task(fv_coord *c, int s, int wi) {
             return -1;
         }
         if (r == 0) fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, state, sn};
+    }
+    if (c->model.scaf) {
+        const size_t nt = c->model.net->n_train;
+        int r = fv_store_client_state_load(c->store, sl->client, &state, &sn, &steps, &e);
+        if (r < 0 || (r == 0 && sn != nt)) {
+            c->ctl.abort = 1;
+            snprintf(c->ctl.why, sizeof c->ctl.why, "client %d's SCAFFOLD control variate: %.400s", sl->client,
+                     r < 0 ? e.msg : "wrong size");
+            free(state);
+            return -1;
+        }
+        memcpy(c->model.ctl, fv_scaffold_c(c->model.scaf), nt * sizeof(float));
+        if (r == 0) memcpy(c->model.ctl + nt, state, nt * sizeof(float));
+        else memset(c->model.ctl + nt, 0, nt * sizeof(float));
+        fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_CONTROL, c->model.ctl, 2 * nt};
     }
     uint64_t tid = new_task(c, s, wi);
     Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
@@ -1075,6 +1109,8 @@ static void begin_round(fv_coord *c, int r) {
     for (int i = 0; i < c->wk.n; i++) c->wk.w[i].busy = 0;
     fv_agg_begin(c->model.agg, c->rd.m, r, c->model.net->params);
     fv_sopt_begin(c->model.sopt);
+    if (c->model.scaf) fv_scaffold_begin(c->model.scaf, c->rd.m);
+    c->model.scaf_unsound = 0;
 }
 
 /* Hand out the round's clients and gather their updates until every slot is done or dropped,
@@ -1106,12 +1142,13 @@ static int gather_updates(fv_coord *c, fv_err *e) {
 
 /* The aggregation rule turns the gathered updates into the next global model, the server
  * optimizer steps from it unless a robust rule kept the global model (the one before is kept in
- * model.prev, for a roll-back). */
+ * model.prev, for a roll-back), and SCAFFOLD's c takes the round's control deltas. */
 static void aggregate(fv_coord *c, round_result *res) {
     double t = fv_now();
     memcpy(c->model.prev, c->model.net->params, c->model.n_params * sizeof(float));
     FV_ASSERT(fv_agg_end(c->model.agg, c->model.net->params) > 0);
     if (!fv_agg_held(c->model.agg)) fv_sopt_step(c->model.sopt, c->model.prev, c->model.net->params);
+    if (c->model.scaf) c->model.scaf_unsound = fv_scaffold_end(c->model.scaf) != 0;
     fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
     res->agg_seconds = fv_now() - t;
     res->work_seconds = fv_now() - c->rd.st.t0;
@@ -1131,11 +1168,11 @@ static void evaluate_round(fv_coord *c, round_result *res) {
     res->seconds = fv_now() - c->rd.st.t0;
 }
 
-/* The new global model is sound: finite parameters, a finite server optimizer state and a finite
- * test loss (the round's evaluation, or one evaluation batch when the round is not evaluated). */
+/* The new global model is sound: finite parameters, a finite server optimizer state (and SCAFFOLD's
+ * c) and a finite test loss (the round's evaluation, or one evaluation batch when the round is not evaluated). */
 static int model_sound(const fv_coord *c, const round_result *res) {
     if (fv_wire_first_nonfinite(c->model.net->params, c->model.n_params) >= 0) return 0;
-    if (!fv_sopt_sound(c->model.sopt)) return 0;
+    if (!fv_sopt_sound(c->model.sopt) || c->model.scaf_unsound) return 0;
     if (res->evaluated) return isfinite(res->loss);
     int k = c->eval.test.n < c->cfg.eval_batch ? c->eval.test.n : c->cfg.eval_batch;
     int *idx = fv_malloc((size_t)k * sizeof(int));
@@ -1151,6 +1188,7 @@ static int model_sound(const fv_coord *c, const round_result *res) {
 static void roll_back(fv_coord *c, round_result *res) {
     memcpy(c->model.net->params, c->model.prev, c->model.n_params * sizeof(float));
     fv_sopt_undo(c->model.sopt);
+    if (c->model.scaf) fv_scaffold_undo(c->model.scaf);
     fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
     res->rolled_back = 1;
     int n = 0, top = -1;
@@ -1288,6 +1326,43 @@ static void report_round(fv_coord *c, const round_result *res) {
     log_line(c, 0, logl);
 }
 
+/* SCAFFOLD, a sound round: each arrived client's new c_i = c_i + dc_i, written as its client state
+ * of round r (pending until this round's checkpoint commits it, store.h). Returns 0 or -1 with e
+ * set (a file that cannot be read or written: the run stops). */
+static int commit_scaffold(fv_coord *c, int r, fv_err *e) {
+    const size_t nt = c->model.net->n_train;
+    for (int s = 0; s < c->rd.m; s++) {
+        const float *dc = fv_scaffold_delta(c->model.scaf, s);
+        if (!dc) continue;
+        const int client = c->rd.slots[s].client;
+        float *ci = NULL;
+        size_t n = 0;
+        uint64_t steps = 0;
+        int rc = fv_store_client_state_load(c->store, client, &ci, &n, &steps, e);
+        if (rc < 0 || (rc == 0 && n != nt)) {
+            if (rc == 0)
+                fv_err_set(e, "client %d's SCAFFOLD control variate has %zu floats, expected %zu", client, n, nt);
+            free(ci);
+            return -1;
+        }
+        if (rc == 1) ci = fv_calloc(nt, sizeof(float));
+        fv_scaffold_client_update(ci, dc, nt, ci);
+        rc = fv_store_client_state_save(c->store, client, r, ci, nt, 0, e);
+        free(ci);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
+/* The checkpoint's server state: the server optimizer's, then SCAFFOLD's c (model.sstate). */
+static const float *server_state(fv_coord *c) {
+    size_t no = fv_sopt_state_len(c->model.sopt);
+    if (no) memcpy(c->model.sstate, fv_sopt_state(c->model.sopt), no * sizeof(float));
+    if (c->model.scaf)
+        memcpy(c->model.sstate + no, fv_scaffold_c(c->model.scaf), fv_scaffold_len(c->model.scaf) * sizeof(float));
+    return c->model.sstate;
+}
+
 /* Round r from sampling to checkpoint. Returns 0, or -1 with e set (the run stops). */
 static int run_round(fv_coord *c, int r, fv_err *e) {
     begin_round(c, r);
@@ -1303,9 +1378,9 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
     int rc = fv_store_metrics_add(c->store, line, e);
     free(line);
     if (rc != 0) return -1;
-    if (!res.rolled_back &&
-        fv_store_checkpoint(c->store, r, c->model.net->params, c->model.n_params, fv_sopt_state(c->model.sopt),
-                            fv_sopt_state_len(c->model.sopt), c->config_hash, e) != 0)
+    if (!res.rolled_back && c->model.scaf && commit_scaffold(c, r, e) != 0) return -1;
+    if (!res.rolled_back && fv_store_checkpoint(c->store, r, c->model.net->params, c->model.n_params, server_state(c),
+                                                c->model.sstate_len, c->config_hash, e) != 0)
         return -1;
     record_round(c, &res);
     report_round(c, &res);
@@ -1524,6 +1599,15 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
     c->model.agg = fv_agg_new(c->model.n_params, &rule);
     fv_sopt_rule srule = fv_sopt_rule_from_config(&c->cfg, c->model.net->n_train);
     c->model.sopt = fv_sopt_new(&srule);
+    c->model.sstate_len = fv_sopt_state_len(c->model.sopt);
+    if (c->cfg.aggregator == FV_AGGREGATOR_SCAFFOLD) {
+        c->model.scaf = fv_scaffold_new(c->model.net->n_train, c->cfg.clients);
+        c->model.ctl = fv_malloc(2 * c->model.net->n_train * sizeof(float));
+        c->model.sstate_len += c->model.net->n_train;
+        coord_log(c, "SCAFFOLD: control variates over %zu trainable floats (c in the checkpoint, each c_i in "
+                  "client_state/), global step size %g", c->model.net->n_train, rule.server_lr);
+    }
+    c->model.sstate = fv_malloc((c->model.sstate_len ? c->model.sstate_len : 1) * sizeof(float));
     c->model.prev = fv_malloc(c->model.n_params * sizeof(float));
     c->model.scratch = fv_malloc(c->model.n_params * sizeof(float));
     c->adv_mask = fv_malloc((size_t)c->cfg.clients);
@@ -1555,9 +1639,18 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
 /* Resuming: the checkpoint's model and round, the metrics of the rounds before it and, from them,
  * the history (accuracies, the clients' VFE). */
 static int restore(fv_coord *c, fv_err *e) {
-    int r = fv_store_resume(c->store, &c->start_round, c->model.net->params, c->model.n_params,
-                            fv_sopt_state(c->model.sopt), fv_sopt_state_len(c->model.sopt), c->config_hash, e);
-    if (r < 0 || (r == 0 && fv_sopt_state_check(c->model.sopt, "checkpoint.safetensors", e) != 0)) return -1;
+    int r = fv_store_resume(c->store, &c->start_round, c->model.net->params, c->model.n_params, c->model.sstate,
+                            c->model.sstate_len, c->config_hash, e);
+    if (r < 0) return -1;
+    if (r == 0) { /* the server state: the optimizer's, then SCAFFOLD's c */
+        size_t no = fv_sopt_state_len(c->model.sopt);
+        if (no) memcpy(fv_sopt_state(c->model.sopt), c->model.sstate, no * sizeof(float));
+        if (c->model.scaf)
+            memcpy(fv_scaffold_c(c->model.scaf), c->model.sstate + no, fv_scaffold_len(c->model.scaf) * sizeof(float));
+        if (fv_sopt_state_check(c->model.sopt, "checkpoint.safetensors", e) != 0 ||
+            (c->model.scaf && fv_scaffold_check(c->model.scaf, "checkpoint.safetensors", e) != 0))
+            return -1;
+    }
     if (fv_store_metrics_load(c->store, c->start_round, e) != 0) return -1;
     c->hist.acc = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
     c->hist.mixed = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
@@ -1689,6 +1782,9 @@ void fv_coord_destroy(fv_coord **cp) {
     fv_store_close(&c->store);
     fv_agg_destroy(&c->model.agg);
     fv_sopt_destroy(&c->model.sopt);
+    fv_scaffold_destroy(&c->model.scaf);
+    free(c->model.ctl);
+    free(c->model.sstate);
     fv_attacker_destroy(&c->attacker);
     fv_net_destroy(&c->model.net);
     free(c->model.prev);

@@ -304,14 +304,14 @@ int fv_store_resume(fv_store *s, int *round, float *params, size_t n, float *sta
     const fv_st_tensor *st = fv_st_find(f, "server_state");
     const char *sh = fv_st_meta(f, "server_state_hash");
     if (!ns != !st || (st && (st->ndim != 1 || fv_st_numel(st) != ns))) {
-        fv_err_set(e, "%s holds a server optimizer state of %zu floats, the config's [fl] server_opt needs %zu", p,
+        fv_err_set(e, "%s holds a server state of %zu floats, the config's [fl] server_opt and aggregator need %zu", p,
                    st ? fv_st_numel(st) : 0, ns);
         goto done;
     }
     if (st) {
         hash_hex(got, st->data, ns);
         if (!sh || strcmp(sh, got) != 0) {
-            fv_err_set(e, "%s is damaged (the server optimizer state's hash does not check out)", p);
+            fv_err_set(e, "%s is damaged (the server state's hash does not check out)", p);
             goto done;
         }
         memcpy(state, st->data, ns * sizeof(float));
@@ -350,7 +350,7 @@ int fv_store_client_state_load(fv_store *s, int client, float **state, size_t *n
     const char *st = fv_st_meta(f, "steps");
     if (!t || !st) {
         fv_st_file_destroy(&f);
-        return fv_err_set(e, "%s: no optimizer state", path);
+        return fv_err_set(e, "%s: no client state", path);
     }
     *n = fv_st_numel(t);
     *state = fv_malloc((*n ? *n : 1) * sizeof(float));

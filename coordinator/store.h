@@ -5,13 +5,17 @@
  *   checkpoint.safetensors  the global model after the last completed round, with that round, the
  *                        config hash and a hash of the parameters as metadata (written atomically;
  *                        it is the source of truth: on resume, metrics lines after its round are
- *                        dropped); with a server optimizer (shared/fl/server_opt.h) its state as
+ *                        dropped); with a server optimizer (shared/fl/server_opt.h) its state,
+ *                        then with SCAFFOLD (shared/fl/scaffold.h) its control variate c, as
  *                        a second tensor "server_state" with its own hash, in the same file, so
- *                        model and state are committed together;
- *   client_state/c<id>_r<round>.safetensors  a client's optimizer state after <round> (only with
- *                        training.opt_state = keep); a version is deleted only after a later
- *                        checkpoint commits its successor, and versions newer than the checkpoint
- *                        are deleted on resume.
+ *                        model and state are committed together (this module only stores the
+ *                        floats: the coordinator lays them out);
+ *   client_state/c<id>_r<round>.safetensors  a client's state after <round>: its optimizer state
+ *                        (training.opt_state = keep) or its SCAFFOLD control variate c_i ([fl]
+ *                        aggregator = scaffold; the config allows one or the other, never both:
+ *                        SCAFFOLD's plain SGD has no optimizer state); a version is deleted only
+ *                        after a later checkpoint commits its successor, and versions newer than
+ *                        the checkpoint are deleted on resume.
  * summary.json and model.safetensors are written last by the coordinator; their presence means
  * the run completed.
  * Not here: the config and keys (written by the launcher), what a round does (coordinator.c).
@@ -40,13 +44,13 @@ FV_MUST_USE int fv_store_metrics_load(fv_store *s, int upto, fv_err *e);
 int fv_store_metrics_count(const fv_store *s);
 const char *fv_store_metrics_line(const fv_store *s, int i);
 
-/* Save the global model params[n] after `round` and the server optimizer's state[ns] (ns = 0:
+/* Save the global model params[n] after `round` and the server state[ns] (optimizer, SCAFFOLD; ns = 0:
  * none; state may then be NULL), then commit the client-state versions of that round (older
  * versions of those clients are deleted). */
 FV_MUST_USE int fv_store_checkpoint(fv_store *s, int round, const float *params, size_t n, const float *state,
                                     size_t ns, const uint8_t config_hash[FV_HASH_BYTES], fv_err *e);
 
-/* Load the checkpoint into params[n] and the server optimizer's state[ns] (ns = 0: none, and a
+/* Load the checkpoint into params[n] and the server state[ns] (ns = 0: none, and a
  * checkpoint holding one is refused) and set *round. Returns 0, 1 when there is no checkpoint (a
  * run that never completed a round; state untouched), or -1 with e set: a damaged file, another
  * config (hash mismatch), another model or state size, or no checkpoint although metrics.jsonl
@@ -56,7 +60,8 @@ FV_MUST_USE int fv_store_checkpoint(fv_store *s, int round, const float *params,
 FV_MUST_USE int fv_store_resume(fv_store *s, int *round, float *params, size_t n, float *state, size_t ns,
                                 const uint8_t config_hash[FV_HASH_BYTES], fv_err *e);
 
-/* Write a client's optimizer state after `round` (pending until the checkpoint of round). */
+/* Write a client's state (optimizer state with `steps`, or SCAFFOLD's c_i with steps 0) after `round`
+ * (pending until the checkpoint of round). */
 FV_MUST_USE int fv_store_client_state_save(fv_store *s, int client, int round, const float *state, size_t n,
                                uint64_t steps, fv_err *e);
 

@@ -391,10 +391,12 @@ void fh_fake_forged_update(fh_fake *f, const Fedvim__Task *t, const float *param
     const size_t count = how->count ? how->count : f->n_params;
     float *x = calloc(count, sizeof(float));
     memcpy(x, params, (count < f->n_params ? count : f->n_params) * sizeof(float));
-    fv_wire_frame fr = {FEDVIM__FRAME_KIND__FRAME_PARAMS, x, count};
+    fv_wire_frame fr[2] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, x, count},
+                           {FEDVIM__FRAME_KIND__FRAME_CONTROL, how->control, how->control_count}};
+    const int nf = how->control ? 2 : 1;
     uint8_t *bb, sig[FV_SIG_BYTES];
     size_t bl;
-    fv_wire_pack_update(&b, &fr, 1, f->id.sign_sk, &bb, &bl, sig);
+    fv_wire_pack_update(&b, fr, nf, f->id.sign_sk, &bb, &bl, sig);
     if (how->tamper) x[count / 2] += 0.5f;
     Fedvim__Update u = FEDVIM__UPDATE__INIT;
     u.body = (ProtobufCBinaryData){bl, bb};
@@ -402,7 +404,7 @@ void fh_fake_forged_update(fh_fake *f, const Fedvim__Task *t, const float *param
     Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
     env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
     env.update = &u;
-    fake_send(f, &env, &fr, 1);
+    fake_send(f, &env, fr, nf);
     free(bb);
     free(x);
 }

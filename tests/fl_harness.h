@@ -120,6 +120,8 @@ typedef struct {
     int tamper;       /* one float changed after signing */
     uint32_t round;   /* the round it claims (0: the task's) */
     uint64_t task_id; /* the task it claims (0: the task's) */
+    const float *control; /* SCAFFOLD: a FRAME_CONTROL frame of control_count floats (NULL: none) */
+    size_t control_count;
 } fh_forgery;
 void fh_fake_forged_update(fh_fake *f, const Fedvim__Task *t, const float *params, const fh_forgery *how);
 /* An Error message (code, text) about task_id (0: none). */

@@ -389,7 +389,7 @@ static cpu_train_out cpu_train_run(const train_cfg *t, const fv_dataset *d, cons
     fv_rng_seed(&rc, 77);
     const fv_norm norm = fv_norm_for("cifar10");
     o.epoch = fv_train_epoch(o.net, o.opt, d, idx, t->n, t->batch, norm, &rc, t->prox_mu,
-                             t->prox_mu > 0 ? o.p0 : NULL, NULL, NULL);
+                             t->prox_mu > 0 ? o.p0 : NULL, NULL, NULL, NULL);
     o.rng_after = rc;
     o.eval = fv_evaluate(o.net, d, idx, t->n, 7, norm);
     const int nb = t->batch;
@@ -489,7 +489,7 @@ static void train_case(const train_cfg *t) {
     fv_rng_seed(&rg, 77);
     const fv_epoch_stats sc = c.epoch;
     fv_epoch_stats sg =
-        fv_cuda_train_epoch(cn, sh, t->batch, norm, &rg, t->prox_mu, t->prox_mu > 0 ? c.p0 : NULL, NULL, NULL);
+        fv_cuda_train_epoch(cn, sh, t->batch, norm, &rg, t->prox_mu, t->prox_mu > 0 ? c.p0 : NULL, NULL, NULL, NULL);
     /* the same draws were made */
     assert_memory_equal(&c.rng_after, &rg, sizeof rg);
     assert_int_equal(sg.images, t->n);
@@ -602,8 +602,8 @@ static void graph_case_conv(const char *model, fv_shape in, int n, int batch, fv
     const fv_norm norm = fv_norm_for("cifar10");
     fv_epoch_stats s1 = {0}, s2 = {0};
     for (int ep = 0; ep < 2; ep++) {
-        s1 = fv_cuda_train_epoch(a, sa, batch, norm, &ra, 0.0f, NULL, NULL, NULL);
-        s2 = fv_cuda_train_epoch(b, sb, batch, norm, &rb, 0.0f, NULL, NULL, NULL);
+        s1 = fv_cuda_train_epoch(a, sa, batch, norm, &ra, 0.0f, NULL, NULL, NULL, NULL);
+        s2 = fv_cuda_train_epoch(b, sb, batch, norm, &rb, 0.0f, NULL, NULL, NULL, NULL);
     }
     assert_true(isfinite(s1.loss));
     assert_memory_equal(&s1.loss, &s2.loss, sizeof s1.loss);
@@ -707,16 +707,16 @@ static void test_shard_reuse_and_errors(void **st) {
     int idx[150];
     for (int i = 0; i < 150; i++) idx[i] = 199 - i;
     assert_int_equal(fv_cuda_shard_load(sh, &d, idx, 60, &e), 0);
-    fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL);
+    fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL, NULL);
     assert_int_equal(fv_cuda_shard_load(sh, &d, idx, 40, &e), 0); /* smaller: same buffer */
-    fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL);
+    fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL, NULL);
     assert_int_equal(fv_cuda_net_info_get(cn).captures, 1);
     assert_int_equal(fv_cuda_shard_load(sh, &d, idx, 150, &e), 0); /* fits the first 200 */
-    fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL);
+    fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL, NULL);
     assert_int_equal(fv_cuda_net_info_get(cn).captures, 1);
     /* an empty shard trains nothing and reports zeros */
     assert_int_equal(fv_cuda_shard_load(sh, &d, idx, 0, &e), 0);
-    fv_epoch_stats s0 = fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL);
+    fv_epoch_stats s0 = fv_cuda_train_epoch(cn, sh, 10, norm, &r, 0, NULL, NULL, NULL, NULL);
     assert_int_equal(s0.images, 0);
     /* wrong shape and out-of-range labels are user errors */
     fv_dataset big = synth(5, 1, 14, 12, 56);
@@ -766,7 +766,7 @@ static void test_progress(void **st) {
     fv_rng_seed(&r, 2);
     prog p = {0};
     fv_epoch_stats s =
-        fv_cuda_train_epoch(cn, sh, 16, fv_norm_for("mnist"), &r, 0, NULL, on_progress, &p);
+        fv_cuda_train_epoch(cn, sh, 16, fv_norm_for("mnist"), &r, 0, NULL, NULL, on_progress, &p);
     assert_true(p.calls >= 1);
     assert_int_equal(p.last_done, 100);
     assert_int_equal(p.last_total, 100);

@@ -6,6 +6,9 @@
  *     both backends: parameter changes ||gpu - cpu||_2 / ||cpu||_2 <= STEP_TOL (test_cuda_net.c's
  *     bound for a few steps: the GPU adds in other orders), epoch loss and evaluation loss within
  *     LOSS_TOL relative, accuracy within one image, the step count equal.
+ *   - SCAFFOLD's gradient correction (fl/scaffold.h): plain SGD, an epoch with a correction vector
+ *     then one without, the same on both backends, parameter changes within STEP_TOL after each
+ *     (the second checks that the captured graph of the corrected step is not replayed without it).
  *   - Input gradients (fv_trainer_input_grad), from the same weights and normalised inputs on both
  *     backends, on each convolution path the device has (im2col; cuDNN when present, chosen
  *     through FEDVIM_CUDA_CONV as a benchmark would), for LeNet-5 (ReLU, max pooling; 1x28x28,
@@ -134,8 +137,8 @@ static void test_cuda_matches_cpu(void **st) {
     fv_rng rg, rc;
     fv_rng_seed(&rg, 3);
     fv_rng_seed(&rc, 3);
-    const fv_epoch_stats eg = fv_trainer_train_epoch(g, sg, 16, &rg, 0, NULL, NULL, NULL);
-    const fv_epoch_stats ec = fv_trainer_train_epoch(c, sc, 16, &rc, 0, NULL, NULL, NULL);
+    const fv_epoch_stats eg = fv_trainer_train_epoch(g, sg, 16, &rg, 0, NULL, NULL, NULL, NULL);
+    const fv_epoch_stats ec = fv_trainer_train_epoch(c, sc, 16, &rc, 0, NULL, NULL, NULL, NULL);
     fv_trainer_get_params(g, pg);
     fv_trainer_get_params(c, pc);
     const double step = rel_change_diff(pg, pc, p0, net->n_train);
@@ -156,6 +159,48 @@ static void test_cuda_matches_cpu(void **st) {
     const fv_trainer_info info = fv_trainer_info_get(g);
     assert_true(info.cuda && info.graph_steps + info.eager_steps == 4);
     free(og), free(ocs), free(p0), free(pc), free(pg);
+    fv_trainer_shard_destroy(&sg);
+    fv_trainer_shard_destroy(&sc);
+    fv_trainer_destroy(&g);
+    fv_trainer_destroy(&c);
+    fv_net_destroy(&net);
+    fv_dataset_free(&d);
+}
+
+static void test_cuda_correction(void **st) {
+    (void)st;
+    fv_dataset d;
+    fv_synthetic_make(&d, 64, 1, 28, 28, 10, 8, 0);
+    fv_net *net = model("lenet5", (fv_shape){1, 28, 28}, 10);
+    fv_opt_cfg oc = fv_opt_defaults(FV_OPT_SGD);
+    oc.lr = 0.05f;
+    const fv_norm norm = fv_norm_for("mnist");
+    const size_t np = net->n_params, nt = net->n_train;
+    float *p0 = fv_malloc(np * sizeof(float)), *pc = fv_malloc(np * sizeof(float));
+    float *pg = fv_malloc(np * sizeof(float)), *corr = fv_malloc(nt * sizeof(float));
+    for (size_t i = 0; i < nt; i++) corr[i] = 0.01f * (float)((int)(i % 7) - 3);
+    fv_trainer *g = trainer(net, 0, 16, oc, norm);
+    fv_trainer *c = trainer(net, -1, 16, oc, norm);
+    fv_trainer_shard *sg = fv_trainer_shard_new(g), *sc = fv_trainer_shard_new(c);
+    fv_err e = {{0}};
+    assert_int_equal(fv_trainer_shard_load(sg, &d, NULL, 0, &e), 0);
+    assert_int_equal(fv_trainer_shard_load(sc, &d, NULL, 0, &e), 0);
+    fv_rng rg, rc;
+    fv_rng_seed(&rg, 5);
+    fv_rng_seed(&rc, 5);
+    for (int ep = 0; ep < 2; ep++) {
+        const float *v = ep == 0 ? corr : NULL;
+        fv_trainer_get_params(c, p0);
+        (void)fv_trainer_train_epoch(g, sg, 16, &rg, 0, NULL, v, NULL, NULL);
+        (void)fv_trainer_train_epoch(c, sc, 16, &rc, 0, NULL, v, NULL, NULL);
+        fv_trainer_get_params(g, pg);
+        fv_trainer_get_params(c, pc);
+        const double step = rel_change_diff(pg, pc, p0, nt);
+        printf("cuda vs cpu, %s correction: parameter changes %.3g\n", v ? "with" : "without", step);
+        assert_true(step <= STEP_TOL);
+        fv_trainer_set_params(g, pc); /* the next epoch from the same start on both */
+    }
+    free(p0), free(pc), free(pg), free(corr);
     fv_trainer_shard_destroy(&sg);
     fv_trainer_shard_destroy(&sc);
     fv_trainer_destroy(&g);
@@ -340,6 +385,7 @@ int main(void) {
     }
     const struct CMUnitTest cuda[] = {
         cmocka_unit_test(test_cuda_matches_cpu),
+        cmocka_unit_test(test_cuda_correction),
         cmocka_unit_test(test_input_grad_lenet5),
         cmocka_unit_test(test_input_grad_resnet20),
         cmocka_unit_test(test_input_grad_input_readers),

@@ -246,7 +246,7 @@ static void test_passive_attack_mnist(void **st) {
     fv_opt *opt = fv_opt_new(&oc, victim->n_train);
     fv_rng r;
     fv_rng_seed(&r, 1);
-    fv_train_epoch(victim, opt, &tr, NULL, n_victim, 32, norm, &r, 0, NULL, NULL, NULL);
+    fv_train_epoch(victim, opt, &tr, NULL, n_victim, 32, norm, &r, 0, NULL, NULL, NULL, NULL);
     fv_opt_destroy(&opt);
     /* the oracle: an independently initialised LeNet-5 on 8000 held-out images */
     fv_oracle_cfg ocfg = fv_oracle_defaults();

@@ -76,7 +76,7 @@ static fv_net *train_tiny(void *ctx, const int *idx, int n, uint64_t seed, fv_er
     fv_rng_seed(&rng, seed);
     fv_net_seed_dropout(net, seed);
     for (int ep = 0; ep < r->epochs; ep++)
-        fv_train_epoch(net, opt, r->d, idx, n, 16, unit_norm(), &rng, 0, NULL, NULL, NULL);
+        fv_train_epoch(net, opt, r->d, idx, n, 16, unit_norm(), &rng, 0, NULL, NULL, NULL, NULL);
     fv_opt_destroy(&opt);
     return net;
 }

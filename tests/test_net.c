@@ -155,7 +155,7 @@ static void train_once(float **out, size_t *n, double *acc) {
     fv_rng r;
     fv_rng_seed(&r, 8);
     fv_norm norm = {{0.5f}, {0.5f}};
-    for (int ep = 0; ep < 3; ep++) fv_train_epoch(net, opt, &d, NULL, d.n, 32, norm, &r, 0, NULL, NULL, NULL);
+    for (int ep = 0; ep < 3; ep++) fv_train_epoch(net, opt, &d, NULL, d.n, 32, norm, &r, 0, NULL, NULL, NULL, NULL);
     *acc = fv_evaluate(net, &d, NULL, d.n, 64, norm).accuracy;
     *n = net->n_params;
     *out = fv_malloc(*n * sizeof(float));

@@ -325,7 +325,7 @@ static void test_fednova_steps_match_trainer(void **state) {
         fv_rng rng;
         fv_rng_seed(&rng, 3);
         for (int ep = 0; ep < 2; ep++)
-            (void)fv_train_epoch(net, o, &d, idx, ns[k], bs[k], fv_exp_norm(&cfg), &rng, 0, NULL, NULL, NULL);
+            (void)fv_train_epoch(net, o, &d, idx, ns[k], bs[k], fv_exp_norm(&cfg), &rng, 0, NULL, NULL, NULL, NULL);
         assert_int_equal(*fv_opt_step_count(o), fv_agg_local_steps(2, bs[k], ns[k]));
         fv_opt_destroy(&o);
     }
@@ -484,9 +484,9 @@ static void test_checkpoint_state(void **state) {
     assert_memory_equal(got, st, sizeof got);
     /* the config needs another state size, or none */
     assert_int_equal(fv_store_resume(s, &round, p, 5, got, 6, ch, &e), -1);
-    assert_non_null(strstr(e.msg, "server optimizer state of 4 floats, the config's [fl] server_opt needs 6"));
+    assert_non_null(strstr(e.msg, "server state of 4 floats, the config's [fl] server_opt and aggregator need 6"));
     assert_int_equal(fv_store_resume(s, &round, p, 5, NULL, 0, ch, &e), -1);
-    assert_non_null(strstr(e.msg, "needs 0"));
+    assert_non_null(strstr(e.msg, "need 0"));
     fv_store_close(&s);
     /* a checkpoint without state, for a config that needs one */
     s = fv_store_open(dir, 2, &e);
@@ -516,7 +516,7 @@ static void test_checkpoint_state(void **state) {
     fv_st_file_destroy(&f);
     assert_int_equal(rename(tmp, path), 0);
     assert_int_equal(fv_store_resume(s, &round, p, 5, got, 4, ch, &e), -1);
-    assert_non_null(strstr(e.msg, "server optimizer state's hash does not check out"));
+    assert_non_null(strstr(e.msg, "server state's hash does not check out"));
     fv_store_close(&s);
     unlink(path);
     char cs[256];

@@ -73,12 +73,12 @@ static void test_cpu_matches_direct(void **st) {
     fv_rng_seed(&r1, 7);
     fv_rng_seed(&r2, 7);
     fv_epoch_stats s1[2], s2[2];
-    for (int ep = 0; ep < 2; ep++) s1[ep] = fv_trainer_train_epoch(t, sh, 16, &r1, 0.01f, ref, NULL, NULL);
+    for (int ep = 0; ep < 2; ep++) s1[ep] = fv_trainer_train_epoch(t, sh, 16, &r1, 0.01f, ref, NULL, NULL, NULL);
     /* the direct calls */
     fv_opt *opt = fv_opt_new(&oc, b->n_train);
     fv_net_seed_dropout(b, 99);
     for (int ep = 0; ep < 2; ep++)
-        s2[ep] = fv_train_epoch(b, opt, &d, idx, 45, 16, fv_norm_for("mnist"), &r2, 0.01f, ref, NULL, NULL);
+        s2[ep] = fv_train_epoch(b, opt, &d, idx, 45, 16, fv_norm_for("mnist"), &r2, 0.01f, ref, NULL, NULL, NULL);
     float *pa = fv_malloc(a->n_params * sizeof(float));
     fv_trainer_get_params(t, pa);
     assert_memory_equal(pa, b->params, a->n_params * sizeof(float));
@@ -140,7 +140,7 @@ static void test_shard_first_n(void **st) {
     assert_int_equal(fv_trainer_shard_size(sh), 12);
     fv_rng rng;
     fv_rng_seed(&rng, 1);
-    assert_int_equal(fv_trainer_train_epoch(t, sh, 8, &rng, 0, NULL, NULL, NULL).images, 12);
+    assert_int_equal(fv_trainer_train_epoch(t, sh, 8, &rng, 0, NULL, NULL, NULL, NULL).images, 12);
     fv_trainer_shard_destroy(&sh);
     fv_trainer_destroy(&t);
     fv_net_destroy(&net);

@@ -16,7 +16,9 @@
 #include "fl/config.h"
 #include "cuda/net.h"
 #include "data/data.h"
+#include "fl/aggregate.h"
 #include "fl/experiment.h"
+#include "fl/scaffold.h"
 #include "nn/layers.h"
 #include "nn/net.h"
 #include "nn/trainer.h"
@@ -57,6 +59,8 @@ typedef struct {
     size_t opt_len;
     float *opt_state;      /* opt_len floats: the optimizer state an update carries (NULL when 0) */
     float *global;
+    float *control;        /* [fl] aggregator = scaffold: 2 n_train floats, the task's correction c - c_i
+                            * then the update's control delta dc_i (fl/scaffold.h); else NULL */
     uint8_t global_hash[FV_HASH_BYTES];
     int have_global;
     uint8_t master[FV_VMIX_KEY_BYTES];
@@ -149,6 +153,8 @@ static void free_experiment(worker *w) {
     w->opt_state = NULL;
     free(w->global);
     w->global = NULL;
+    free(w->control);
+    w->control = NULL;
     w->have_global = 0;
     free(w->adv_mask);
     w->adv_mask = NULL;
@@ -193,6 +199,10 @@ static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
     w->opt_state = w->opt_len ? fv_malloc(w->opt_len * sizeof(float)) : NULL;
     w->global = fv_malloc(w->net->n_params * sizeof(float));
     size_t biggest = w->net->n_params > w->opt_len ? w->net->n_params : w->opt_len;
+    if (w->cfg.aggregator == FV_AGGREGATOR_SCAFFOLD) {
+        w->control = fv_malloc(2 * w->net->n_train * sizeof(float));
+        if (2 * w->net->n_train > biggest) biggest = 2 * w->net->n_train; /* a task's c and c_i */
+    }
     w->lim.max_count = biggest;
     if (w->cfg.vmix) {
         if (!w->have_master)
@@ -324,6 +334,7 @@ typedef struct {
     int client;
     int n;                  /* the client's images (its partition) */
     const float *opt_state; /* the client's optimizer state the task brought; NULL: a fresh one */
+    const float *control;   /* SCAFFOLD: c then c_i (2 n_train floats) the task brought; else NULL */
 } task_req;
 
 /* What the client trains on: d[idx[0..n)] (idx NULL: all of d). */
@@ -339,10 +350,12 @@ typedef struct {
     fv_epoch_stats es; /* the last local epoch's */
     double train_seconds;
     int64_t opt_steps; /* the optimizer's step count after training (with want_opt_state) */
+    int control;       /* SCAFFOLD: w->control + n_train holds the client's control delta dc_i */
 } task_result;
 
 /* Step 1: check a task against this worker's experiment (session, client, the model it names or
- * brings, the optimizer state's size, the client's sample count) and adopt the model it brings as
+ * brings, the optimizer state's size, SCAFFOLD's control variates: present exactly when the run
+ * uses them, 2 n_train finite floats; the client's sample count) and adopt the model it brings as
  * the global one. Returns 0 with *rq filled, or -1 after answering the coordinator with an error
  * (a task of another session is only logged). */
 static int accept_task(worker *w, const fv_wire_msg *m, task_req *rq) {
@@ -357,11 +370,27 @@ static int accept_task(worker *w, const fv_wire_msg *m, task_req *rq) {
         send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, msg);
         return -1;
     }
-    const float *pf = NULL, *of = NULL;
-    size_t pn = 0, on = 0;
+    const float *pf = NULL, *of = NULL, *cf = NULL;
+    size_t pn = 0, on = 0, cn = 0;
     for (int i = 0; i < m->nframes; i++) {
         if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_PARAMS) pf = m->frame[i], pn = m->count[i];
+        else if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_CONTROL) cf = m->frame[i], cn = m->count[i];
         else of = m->frame[i], on = m->count[i];
+    }
+    const size_t want_cn = w->control ? 2 * w->net->n_train : 0;
+    long badc = -1;
+    if (cn != want_cn || (cf && (badc = fv_wire_first_nonfinite(cf, cn)) >= 0)) {
+        if (badc >= 0)
+            snprintf(msg, sizeof msg, "SCAFFOLD control variates hold a non-finite value at index %ld", badc);
+        else
+            snprintf(msg, sizeof msg, "SCAFFOLD control variates of %zu floats, this run's [fl] aggregator needs %zu",
+                     cn, want_cn);
+        send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, msg);
+        return -1;
+    }
+    if (cf && t->want_opt_state) { /* an update has room for one frame beside the parameters */
+        send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, "a SCAFFOLD task cannot ask for the optimizer state");
+        return -1;
     }
     size_t np = w->net->n_params;
     if (pf) {
@@ -390,7 +419,7 @@ static int accept_task(worker *w, const fv_wire_msg *m, task_req *rq) {
         send_error(w, FV_WIRE_ERR_CONFIG, t->task_id, msg);
         return -1;
     }
-    *rq = (task_req){t, client, n, of};
+    *rq = (task_req){t, client, n, of, cf};
     return 0;
 }
 
@@ -443,8 +472,9 @@ static int task_data(worker *w, const task_req *rq, task_set *set, uint32_t *cod
 
 /* Step 3: the client's local training through the trainer, on whichever device it runs: the
  * global model, the client's optimizer state (or a fresh one), its own random stream (the
- * dropout seed first, then the data order), local_epochs epochs, and the update back into
- * w->net->params (and the optimizer state into w->opt_state when the task wants it). Returns 0,
+ * dropout seed first, then the data order), local_epochs epochs (with SCAFFOLD, each step's
+ * gradient corrected by c - c_i), and the update back into w->net->params (and the optimizer state
+ * into w->opt_state when the task wants it, SCAFFOLD's dc_i into w->control + n_train). Returns 0,
  * or -1 with e set (the device cannot stage the shard). */
 static int train_client(worker *w, const task_req *rq, const task_set *set, task_result *res, fv_err *e) {
     fv_rng rng;
@@ -456,18 +486,30 @@ static int train_client(worker *w, const task_req *rq, const task_set *set, task
     else fv_trainer_reset_opt(w->tr);
     fv_trainer_seed_dropout(w->tr, dropout_seed);
     if (fv_trainer_shard_load(w->shard, set->d, set->idx, set->n, e) != 0) return -1;
+    const size_t nt = w->net->n_train;
+    float *corr = NULL;
+    if (rq->control) { /* SCAFFOLD: every local step adds c - c_i to its gradient */
+        corr = w->control;
+        fv_scaffold_correction(rq->control, rq->control + nt, nt, corr);
+    }
     for (int ep = 0; ep < w->cfg.local_epochs; ep++)
         res->es = fv_trainer_train_epoch(w->tr, w->shard, w->cfg.batch_size, &rng, (float)w->cfg.prox_mu,
-                                         w->cfg.prox_mu > 0 ? w->global : NULL, progress, w);
+                                         w->cfg.prox_mu > 0 ? w->global : NULL, corr, progress, w);
     fv_trainer_get_params(w->tr, w->net->params);
     if (rq->t->want_opt_state) fv_trainer_get_opt_state(w->tr, w->opt_state, &res->opt_steps);
+    if (rq->control && set->n > 0) { /* dc_i = (x - y) / (K lr) - c over the K steps just taken */
+        const int64_t steps = fv_agg_local_steps(w->cfg.local_epochs, w->cfg.batch_size, set->n);
+        fv_scaffold_client_delta(w->global, w->net->params, rq->control, nt, steps, w->cfg.lr, w->control + nt);
+        res->control = 1;
+    }
     res->train_seconds = fv_now() - t0;
     return 0;
 }
 
 /* Step 4: answer with the update: the body (statistics, VisualMixer's figures), the parameters
- * and, when asked, the optimizer state, packed by the wire module (signed when this worker has an
- * identity). A send failure is logged: the coordinator's timeout covers a lost update. */
+ * and, when asked, the optimizer state (with SCAFFOLD: the control delta dc_i instead), packed by
+ * the wire module (signed when this worker has an identity). A send failure is logged: the
+ * coordinator's timeout covers a lost update. */
 static void send_update(worker *w, const task_req *rq, const task_set *set, const task_result *res) {
     const Fedvim__Task *t = rq->t;
     Fedvim__UpdateBody body = FEDVIM__UPDATE_BODY__INIT;
@@ -485,12 +527,14 @@ static void send_update(worker *w, const task_req *rq, const task_set *set, cons
         body.ws_min = (uint32_t)w->cache[rq->client].ws_min;
         body.ws_max = (uint32_t)w->cache[rq->client].ws_max;
     }
-    fv_wire_frame fr[2] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, w->net->params, w->net->n_params}};
+    fv_wire_frame fr[FV_WIRE_MAX_FRAMES] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, w->net->params, w->net->n_params}};
     int nf = 1;
     if (t->want_opt_state) {
         fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, w->opt_state, w->opt_len};
         body.opt_steps = (uint64_t)res->opt_steps;
     }
+    if (res->control) /* SCAFFOLD's dc_i (the config refuses it with a kept optimizer state) */
+        fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_CONTROL, w->control + w->net->n_train, w->net->n_train};
     uint8_t *bb = NULL, sig[FV_SIG_BYTES];
     size_t bl = 0;
     fv_wire_pack_update(&body, fr, nf, w->o.id ? w->o.id->sign_sk : NULL, &bb, &bl, sig);
@@ -527,6 +571,7 @@ static void run_task(worker *w, const fv_wire_msg *m) {
      * this round, with no strike): its non-finite parameters are never sent */
     long bad = fv_wire_first_nonfinite(w->net->params, w->net->n_params);
     if (bad < 0 && rq.t->want_opt_state) bad = fv_wire_first_nonfinite(w->opt_state, w->opt_len);
+    if (bad < 0 && res.control) bad = fv_wire_first_nonfinite(w->control + w->net->n_train, w->net->n_train);
     if (bad >= 0) {
         char msg[160];
         snprintf(msg, sizeof msg, "client %d diverged: non-finite values after local training (last epoch's loss %g)",

@@ -217,6 +217,8 @@ typedef struct {
 } fv_cuda_opt_step_state;
 void fv_cuda_opt_step(const fv_cuda_ctx *x, float *params, float *state, const float *grads,
                       fv_cuda_opt_step_state *ost, const fv_opt_cfg *cfg, size_t n);
+/* SCAFFOLD's correction: grads[i] += corr[i] for i < n. */
+void fv_cuda_corr_grad(const fv_cuda_ctx *x, float *grads, const float *corr, size_t n);
 /* FedProx: grads[i] += mu * (params[i] - ref[i]) for i < n. */
 void fv_cuda_prox_grad(const fv_cuda_ctx *x, float *grads, const float *params, const float *ref,
                        float mu, size_t n);

@@ -3,7 +3,8 @@
  * capture, epochs, evaluation and staged data shards.
  *
  * Memory: two allocations per net besides the ctx's cuBLAS workspace.
- *  - pmem: params[n_params] | grads[n_train] | opt_state[3 n_train] | prox_ref[n_train] (256-byte
+ *  - pmem: params[n_params] | grads[n_train] | opt_state[3 n_train] | prox_ref[n_train] |
+ *    corr[n_train] (SCAFFOLD's correction) (256-byte
  *    aligned slices). Parameters, gradients and optimizer state never leave the device during
  *    training.
  *  - amem: for max_batch samples, the input batch, every node's output gradient (one contiguous
@@ -17,12 +18,14 @@
  *
  * A training step (train_step) is: gather + normalise the batch at the device cursor, forward,
  * zero gradients, loss (writes d loss/d logits into the last node's gradient and adds to the
- * epoch accumulators), backward, FedProx term, optimizer step (scalars on the device), advance the
- * cursor and the dropout counter. Nothing in it reads host memory or waits for the host, so for a
- * full batch it is captured once into a CUDA graph and replayed: one launch per step instead of
- * ~30 (LeNet-5) or ~200 (ResNet-20). The graph is keyed by what it bakes in: batch size, optimizer
- * configuration, FedProx mu, and the shard and order buffers' addresses; when it must be captured
- * anew, the epoch's first full batch runs uncaptured and the capture follows it.
+ * epoch accumulators), backward, FedProx term, SCAFFOLD correction, optimizer step (scalars on
+ * the device), advance the cursor and the dropout counter. Nothing in it reads host memory or
+ * waits for the host, so for a full batch it is captured once into a CUDA graph and replayed: one
+ * launch per step instead of ~30 (LeNet-5) or ~200 (ResNet-20). The graph is keyed by what it
+ * bakes in: batch size, optimizer configuration, FedProx mu, whether a SCAFFOLD correction is
+ * added (its values are in a device buffer, uploaded each epoch), and the shard and order
+ * buffers' addresses; when it must be captured anew, the epoch's first full batch runs uncaptured
+ * and the capture follows it.
  * Input gradients (fv_cuda_net_input_grad) run the same forward and backward uncaptured, with
  * backward's want_dx set: the ops reading node 0 then accumulate into node 0's output gradient
  * (allocated and zeroed with the others); training steps keep it off, so their kernels, and the
@@ -57,6 +60,7 @@ typedef struct {
     int batch;
     int prox;
     float prox_mu;
+    int corr;
     long opt_gen;
     int cudnn;
     const void *images, *labels, *order;
@@ -71,7 +75,7 @@ struct fv_cuda_net {
     size_t n_train, n_state, n_params;
     int cap;
     /* parameters, gradients, optimizer state, FedProx reference */
-    float *pmem, *params, *grads, *opt_state, *prox_ref;
+    float *pmem, *params, *grads, *opt_state, *prox_ref, *corr;
     size_t pmem_bytes;
     /* activations and the rest */
     uint8_t *amem;
@@ -287,6 +291,7 @@ fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_e
     const size_t o_g = take(&top, cn->n_train * sizeof(float));
     const size_t o_s = take(&top, 3 * cn->n_train * sizeof(float));
     const size_t o_r = take(&top, cn->n_train * sizeof(float));
+    const size_t o_c = take(&top, cn->n_train * sizeof(float));
     cn->pmem_bytes = top;
     cn->pmem =
         (float *)fv_cuda_try_alloc(x, top, "the parameters, gradients and optimizer state", e);
@@ -295,6 +300,7 @@ fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_e
     cn->grads = (float *)((uint8_t *)cn->pmem + o_g);
     cn->opt_state = (float *)((uint8_t *)cn->pmem + o_s);
     cn->prox_ref = (float *)((uint8_t *)cn->pmem + o_r);
+    cn->corr = (float *)((uint8_t *)cn->pmem + o_c);
 
     {
         size_t off_out[FV_MAX_NODES] = {0}, off_dout[FV_MAX_NODES] = {0},
@@ -612,7 +618,7 @@ static void loss_and_backward(fv_cuda_net *cn, int n, double *acc_loss, long lon
 }
 
 /* One training step of b samples from shard s at the device cursor. Capturable. */
-static void train_step(fv_cuda_net *cn, const fv_cuda_shard *s, int b, int prox, float prox_mu) {
+static void train_step(fv_cuda_net *cn, const fv_cuda_shard *s, int b, int prox, float prox_mu, int corr) {
     const fv_cuda_ctx *x = cn->x;
     dev_misc *m = cn->misc;
     fv_cuda_gather_batch(x, cn->out[0], cn->labels, s->images, s->labels, cn->order, &m->cursor, 0,
@@ -620,23 +626,25 @@ static void train_step(fv_cuda_net *cn, const fv_cuda_shard *s, int b, int prox,
     forward(cn, b, 1);
     loss_and_backward(cn, b, &m->train_loss, &m->train_hits, 0);
     if (prox) fv_cuda_prox_grad(x, cn->grads, cn->params, cn->prox_ref, prox_mu, cn->n_train);
+    if (corr) fv_cuda_corr_grad(x, cn->grads, cn->corr, cn->n_train);
     fv_cuda_opt_step(x, cn->params, cn->opt_state, cn->grads, &m->ost, &cn->opt, cn->n_train);
     fv_cuda_advance(x, &m->cursor, b, &m->drop[1]);
 }
 
 static int same_key(const graph_key *a, const graph_key *b) {
-    return a->batch == b->batch && a->prox == b->prox && a->prox_mu == b->prox_mu &&
+    return a->batch == b->batch && a->prox == b->prox && a->prox_mu == b->prox_mu && a->corr == b->corr &&
            a->opt_gen == b->opt_gen && a->images == b->images && a->labels == b->labels &&
            a->order == b->order && a->cudnn == b->cudnn;
 }
 
 static graph_key key_of(const fv_cuda_net *cn, const fv_cuda_shard *s, int batch, int prox,
-                        float prox_mu) {
+                        float prox_mu, int corr) {
     graph_key k;
     memset(&k, 0, sizeof k);
     k.batch = batch;
     k.prox = prox;
     k.prox_mu = prox ? prox_mu : 0.0f;
+    k.corr = corr;
     k.opt_gen = cn->opt_gen;
     k.images = s->images;
     k.labels = s->labels;
@@ -655,7 +663,7 @@ static void capture(fv_cuda_net *cn, const fv_cuda_shard *s, const graph_key *k)
     }
     cudaGraph_t graph;
     FV_CUDA_CHECK(cudaStreamBeginCapture(cn->x->stream, cudaStreamCaptureModeThreadLocal));
-    train_step(cn, s, k->batch, k->prox, k->prox_mu);
+    train_step(cn, s, k->batch, k->prox, k->prox_mu, k->corr);
     FV_CUDA_CHECK(cudaStreamEndCapture(cn->x->stream, &graph));
     FV_CUDA_CHECK(cudaGraphInstantiate(&cn->exec, graph, 0));
     FV_CUDA_CHECK(cudaGraphDestroy(graph));
@@ -678,7 +686,7 @@ static void read_misc(fv_cuda_net *cn, dev_misc *h) {
 }
 
 fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, fv_norm norm,
-                                   fv_rng *rng, float prox_mu, const float *prox_ref,
+                                   fv_rng *rng, float prox_mu, const float *prox_ref, const float *corr,
                                    fv_progress_fn progress, void *ctx) {
     const double t0 = fv_now();
     if (!cn->have_opt) FV_DIE("fv_cuda_train_epoch: no optimizer (call fv_cuda_net_set_opt first)");
@@ -715,6 +723,10 @@ fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int 
     if (prox)
         FV_CUDA_CHECK(cudaMemcpyAsync(cn->prox_ref, prox_ref, cn->n_train * sizeof(float),
                                       cudaMemcpyHostToDevice, x->stream));
+    const int use_corr = corr != NULL;
+    if (use_corr)
+        FV_CUDA_CHECK(cudaMemcpyAsync(cn->corr, corr, cn->n_train * sizeof(float), cudaMemcpyHostToDevice,
+                                      x->stream));
     dev_misc *m = cn->misc;
     fv_cuda_memset(x, &m->train_loss, 0, sizeof m->train_loss);
     fv_cuda_memset(x, &m->train_hits, 0, sizeof m->train_hits);
@@ -723,7 +735,7 @@ fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int 
     const int full = n / batch, rem = n % batch;
     /* Full batches replay the graph. When it must be (re)captured, the first full batch runs
      * uncaptured (warming kernels and cuBLAS outside the capture) and the capture follows it. */
-    const graph_key key = key_of(cn, s, batch, prox, prox_mu);
+    const graph_key key = key_of(cn, s, batch, prox, prox_mu, use_corr);
     int ready = cn->graphs_on && cn->have_graph && same_key(&cn->key, &key);
     double last = fv_now();
     dev_misc h;
@@ -736,7 +748,7 @@ fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int 
             FV_CUDA_CHECK(cudaGraphLaunch(cn->exec, x->stream));
             cn->info.graph_steps++;
         } else {
-            train_step(cn, s, batch, prox, prox_mu);
+            train_step(cn, s, batch, prox, prox_mu, use_corr);
             cn->info.eager_steps++;
         }
         if (progress && k + 1 < full && fv_now() - last >= 0.25) {
@@ -747,7 +759,7 @@ fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int 
         }
     }
     if (rem) {
-        train_step(cn, s, rem, prox, prox_mu);
+        train_step(cn, s, rem, prox, prox_mu, use_corr);
         cn->info.eager_steps++;
     }
     read_misc(cn, &h);

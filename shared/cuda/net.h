@@ -22,7 +22,7 @@
  *             fv_cuda_net_opt_reset(cn) or fv_cuda_net_set_opt_state(cn, st, t);
  *             fv_cuda_net_seed_dropout(cn, seed);
  *             fv_cuda_shard_load(sh, d, idx, n, &e);  (grows its buffer only for a bigger shard)
- *             for each local epoch: fv_cuda_train_epoch(cn, sh, B, norm, &rng, mu, ref, cb, ctx);
+ *             for each local epoch: fv_cuda_train_epoch(cn, sh, B, norm, &rng, mu, ref, corr, cb, ctx);
  *             fv_cuda_net_get_params(cn, update);      the one download per round
  * Buffers are reused across clients and the captured graph stays valid as long as the batch size,
  * the optimizer configuration, the FedProx setting and the shard's device buffer stay the same.
@@ -148,11 +148,13 @@ int fv_cuda_shard_size(const fv_cuda_shard *s);
  * shard-local 0..n-1 (the draws fv_train_epoch makes for n images, so the same rng state gives
  * the same batches on both), in batches of `batch` <= max_batch (the last may be smaller),
  * normalised with norm on the device. prox_mu > 0 with prox_ref (n_train host floats) adds
- * FedProx's mu (w - ref) to the gradients. progress (may be NULL) is called at most about four
- * times a second (each call waits for the device) and once at the end. Needs an optimizer
- * (fv_cuda_net_set_opt). Returns fv_train_epoch's statistics; blocks until the epoch is done. */
+ * FedProx's mu (w - ref) to the gradients; corr (n_train host floats, may be NULL) is then added
+ * to them (SCAFFOLD's c - c_i, fl/scaffold.h; copied to the device once per call). progress (may
+ * be NULL) is called at most about four times a second (each call waits for the device) and once
+ * at the end. Needs an optimizer (fv_cuda_net_set_opt). Returns fv_train_epoch's statistics;
+ * blocks until the epoch is done. */
 fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, fv_norm norm,
-                                   fv_rng *rng, float prox_mu, const float *prox_ref,
+                                   fv_rng *rng, float prox_mu, const float *prox_ref, const float *corr,
                                    fv_progress_fn progress, void *ctx);
 
 /* Evaluate on the whole shard in eval mode (running statistics, no dropout), in shard order, in

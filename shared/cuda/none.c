@@ -49,7 +49,7 @@ int fv_cuda_shard_load(fv_cuda_shard *s, const fv_dataset *d, const int *idx, in
 }
 int fv_cuda_shard_size(const fv_cuda_shard *s) { FV_DIE(NO_CUDA); }
 fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int batch, fv_norm norm,
-                                   fv_rng *rng, float prox_mu, const float *prox_ref,
+                                   fv_rng *rng, float prox_mu, const float *prox_ref, const float *corr,
                                    fv_progress_fn progress, void *ctx) {
     FV_DIE(NO_CUDA);
 }

@@ -113,6 +113,16 @@ void fv_cuda_opt_step(const fv_cuda_ctx *x, float *params, float *state, const f
     FV_CUDA_LAUNCHED();
 }
 
+static __global__ void corr_kernel(float *g, const float *corr, size_t n) {
+    FV_GRID_STRIDE(i, n) g[i] = __fadd_rn(g[i], corr[i]);
+}
+
+void fv_cuda_corr_grad(const fv_cuda_ctx *x, float *grads, const float *corr, size_t n) {
+    if (!n) return;
+    corr_kernel<<<fv_grid(x, n, FV_THREADS), FV_THREADS, 0, x->stream>>>(grads, corr, n);
+    FV_CUDA_LAUNCHED();
+}
+
 void fv_cuda_prox_grad(const fv_cuda_ctx *x, float *grads, const float *params, const float *ref,
                        float mu, size_t n) {
     if (!n) return;

@@ -68,9 +68,9 @@ static int cu_shard_load(void *s, const fv_dataset *d, const int *idx, int n, fv
 static int cu_shard_size(const void *s) { return fv_cuda_shard_size(s); }
 
 static fv_epoch_stats cu_train_epoch(void *p, const void *s, int batch, fv_rng *rng, float prox_mu,
-                                     const float *prox_ref, fv_progress_fn progress, void *ctx) {
+                                     const float *prox_ref, const float *corr, fv_progress_fn progress, void *ctx) {
     cuda_impl *c = p;
-    return fv_cuda_train_epoch(c->cn, s, batch, c->norm, rng, prox_mu, prox_ref, progress, ctx);
+    return fv_cuda_train_epoch(c->cn, s, batch, c->norm, rng, prox_mu, prox_ref, corr, progress, ctx);
 }
 
 static fv_eval_stats cu_evaluate(void *p, const void *s, int batch) {

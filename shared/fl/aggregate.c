@@ -29,7 +29,11 @@ struct fv_agg {
     int held;             /* the last robust round kept the global model */
 };
 
-static int robust(const fv_agg_rule *r) { return r->kind != FV_AGGREGATOR_FEDAVG && r->kind != FV_AGGREGATOR_FEDNOVA; }
+static int robust(const fv_agg_rule *r) {
+    return r->kind != FV_AGGREGATOR_FEDAVG && r->kind != FV_AGGREGATOR_FEDNOVA && r->kind != FV_AGGREGATOR_SCAFFOLD;
+}
+
+static int scaffold(const fv_agg_rule *r) { return r->kind == FV_AGGREGATOR_SCAFFOLD; }
 
 static int fednova(const fv_agg_rule *r) { return r->kind == FV_AGGREGATOR_FEDNOVA; }
 
@@ -42,7 +46,8 @@ fv_agg_rule fv_agg_rule_from_config(const fv_config *cfg, size_t n_train) {
     return (fv_agg_rule){.kind = cfg->aggregator, .n_train = n_train, .trim = cfg->trim_fraction,
                          .krum_f = cfg->krum_f, .multikrum_m = cfg->multikrum_m, .clip_norm = cfg->clip_norm,
                          .local_epochs = cfg->local_epochs, .batch_size = cfg->batch_size,
-                         .local_momentum = cfg->momentum, .local_prox = cfg->lr * cfg->prox_mu};
+                         .local_momentum = cfg->momentum, .local_prox = cfg->lr * cfg->prox_mu,
+                         .server_lr = cfg->server_opt == FV_SOPT_NONE ? fv_config_server_lr(cfg) : 1.0};
 }
 
 int64_t fv_agg_local_steps(int epochs, int batch, int64_t samples) {
@@ -73,6 +78,7 @@ fv_agg *fv_agg_new(size_t n, const fv_agg_rule *rule) {
     FV_ASSERT(!fednova(rule) || (rule->local_epochs >= 1 && rule->batch_size >= 1 && rule->local_momentum >= 0 &&
                                  rule->local_momentum < 1 && rule->local_prox >= 0 && rule->local_prox < 1 &&
                                  (rule->local_momentum == 0 || rule->local_prox == 0)));
+    FV_ASSERT(!scaffold(rule) || rule->server_lr > 0);
     fv_agg *a = fv_calloc(1, sizeof *a);
     a->n = n;
     a->rule = *rule;
@@ -103,7 +109,7 @@ void fv_agg_destroy(fv_agg **ap) {
 
 void fv_agg_begin(fv_agg *a, int m, int round, const float *global) {
     FV_ASSERT(m >= 0 && (!a->rule.dp || (global && round >= 1)) && (!robust(&a->rule) || global) &&
-              (!fednova(&a->rule) || global));
+              (!fednova(&a->rule) || global) && (!scaffold(&a->rule) || global));
     clear_waiting(a);
     if (m > a->cap) {
         a->state = fv_realloc(a->state, (size_t)m);
@@ -240,6 +246,21 @@ static void end_fednova(fv_agg *a, float *out) {
     const float *g = a->global;
     const double *acc = a->acc, total = a->total, teff = a->ntau / total;
     for (size_t i = 0; i < nt; i++) out[i] = (float)((double)g[i] + teff * (acc[i] / total));
+    for (size_t i = nt; i < a->n; i++) out[i] = (float)(acc[i] / total);
+}
+
+/* SCAFFOLD: out = global + eta_g (acc / total - global) over the trainable coordinates, the
+ * buffers' weighted mean; with eta_g = 1 FedAvg's output itself (bitwise). */
+static void end_scaffold(fv_agg *a, float *out) {
+    const double eta = a->rule.server_lr;
+    if (eta == 1.0) {
+        end_fedavg(a, out);
+        return;
+    }
+    size_t nt = a->rule.n_train;
+    const float *g = a->global;
+    const double *acc = a->acc, total = a->total;
+    for (size_t i = 0; i < nt; i++) out[i] = (float)((double)g[i] + eta * (acc[i] / total - (double)g[i]));
     for (size_t i = nt; i < a->n; i++) out[i] = (float)(acc[i] / total);
 }
 
@@ -410,7 +431,8 @@ static int robust_enough(const fv_agg_rule *r, int k) {
     case FV_AGGREGATOR_CLIP:
     case FV_AGGREGATOR_CENTERED_CLIP: return k >= 1;
     case FV_AGGREGATOR_FEDAVG:
-    case FV_AGGREGATOR_FEDNOVA: break;
+    case FV_AGGREGATOR_FEDNOVA:
+    case FV_AGGREGATOR_SCAFFOLD: break;
     }
     FV_DIE("not a robust rule: %d", (int)r->kind);
 }
@@ -436,7 +458,8 @@ static void end_robust(fv_agg *a, float *out) {
         case FV_AGGREGATOR_CLIP: end_clip(a, x, w, k, out); break;
         case FV_AGGREGATOR_CENTERED_CLIP: end_centered_clip(a, x, k, out); break;
         case FV_AGGREGATOR_FEDAVG:
-        case FV_AGGREGATOR_FEDNOVA: FV_DIE("not a robust rule: %d", (int)a->rule.kind);
+        case FV_AGGREGATOR_FEDNOVA:
+        case FV_AGGREGATOR_SCAFFOLD: FV_DIE("not a robust rule: %d", (int)a->rule.kind);
         }
     }
     free(x);
@@ -449,6 +472,7 @@ int fv_agg_end(fv_agg *a, float *out) {
     if (robust(&a->rule)) end_robust(a, out);
     else if (a->rule.dp) end_dp(a, out);
     else if (fednova(&a->rule)) end_fednova(a, out);
+    else if (scaffold(&a->rule)) end_scaffold(a, out);
     else end_fedavg(a, out);
     return a->nput;
 }

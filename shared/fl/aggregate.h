@@ -21,6 +21,14 @@
  *    optimizers (Adam, Nesterov, kept optimizer state, momentum with FedProx) are refused by
  *    the config check. A server optimizer (server_opt.h) may step from FedNova's output (the
  *    paper's FedNova with server momentum).
+ *  - SCAFFOLD (Karimireddy et al. 2020, "SCAFFOLD: Stochastic Controlled Averaging for Federated
+ *    Learning", option II): the clients' local steps carry the control variate correction
+ *    (shared/fl/scaffold.h has the control variates, the client's and the server's arithmetic);
+ *    here only the model's step: over the trainable coordinates global + eta_g (mean - global),
+ *    mean the sample-weighted mean of the uploads as FedAvg's (the paper's uniform mean when the
+ *    shards are equal), eta_g = rule.server_lr (fl.server_lr with server_opt = none, else 1 and the
+ *    server optimizer steps from this output); with eta_g = 1 it is FedAvg bitwise. Batch-norm
+ *    buffers get the weighted mean.
  *  - DP-FedAvg (McMahan et al. 2018): over the leading n_train coordinates (the trainable
  *    parameters) each client contributes its delta upload - global clipped to L2 norm `clip`
  *    (weight 1, whatever its size); the new global is global + sum(clipped deltas) / m plus
@@ -87,7 +95,7 @@
 #define FV_AGG_DP_NOISE_DOMAIN 0x64702d6e6f697365ull /* "dp-noise" */
 
 typedef struct {
-    fv_aggregator kind;      /* FedAvg (DP-FedAvg with dp), FedNova or a robust rule */
+    fv_aggregator kind;      /* FedAvg (DP-FedAvg with dp), FedNova, SCAFFOLD or a robust rule */
     int dp;                  /* FedAvg only: 0 plain, 1 DP-FedAvg */
     size_t n_train;          /* leading coordinates that are trainable parameters (<= n): DP clips
                               * and noises them; krum measures distances and clip norms over them;
@@ -103,11 +111,13 @@ typedef struct {
     int batch_size;          /* FedNova: B >= 1 */
     double local_momentum;   /* FedNova: the clients' SGD momentum rho in [0, 1) */
     double local_prox;       /* FedNova: lr x prox_mu in [0, 1), 0 when rho > 0 */
+    double server_lr;        /* SCAFFOLD: the global step size eta_g > 0 */
 } fv_agg_rule;
 
 /* The rule an experiment asks for: [fl] aggregator with its parameters, DP-FedAvg with [dp]'s
  * clip and noise multiplier and fl.seed when dp.enabled (with fedavg: fv_config_check refuses DP
- * with a robust rule); n_train: the model's trainable parameters, its first coordinates. */
+ * with any other rule); n_train: the model's trainable parameters, its first coordinates. SCAFFOLD's
+ * eta_g is fv_config_server_lr with server_opt = none, else 1. */
 fv_agg_rule fv_agg_rule_from_config(const fv_config *cfg, size_t n_train);
 
 /* Local SGD steps of a client with `samples` >= 1 images, E = epochs >= 1 and B = batch >= 1:
@@ -137,12 +147,12 @@ void fv_agg_destroy(fv_agg **a);
 
 /* Start round `round` (>= 1: DP's noise stream) of m >= 0 slots: clears the accumulator, any
  * waiting update and the round's statistics. global[n] is the model the clients started from,
- * borrowed until fv_agg_end and unchanged until then (DP, FedNova and the robust rules read it;
- * FedAvg may pass NULL). */
+ * borrowed until fv_agg_end and unchanged until then (DP, FedNova, SCAFFOLD and the robust rules
+ * read it; FedAvg may pass NULL). */
 void fv_agg_begin(fv_agg *a, int m, int round, const float *global);
 
-/* The upload x[n] of slot s (0 <= s < m), from a client with `samples` > 0 images. FedAvg weighs
- * it by samples; FedNova weighs its delta by samples / ||a_i||_1; DP clips its delta (at once, so
+/* The upload x[n] of slot s (0 <= s < m), from a client with `samples` > 0 images. FedAvg and
+ * SCAFFOLD weigh it by samples; FedNova weighs its delta by samples / ||a_i||_1; DP clips its delta (at once, so
  * the pre-clip norm is known) and weighs it 1; a robust rule keeps a copy (and its samples) for
  * fv_agg_end. Each slot is given at most once (put or skip; a second one aborts: the caller checks
  * duplicates first). x is only read during the call. */

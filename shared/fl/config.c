@@ -50,6 +50,7 @@ static const choice AGGREGATORS[] = {{"fedavg", FV_AGGREGATOR_FEDAVG},
                                      {"clip", FV_AGGREGATOR_CLIP},
                                      {"centered_clip", FV_AGGREGATOR_CENTERED_CLIP},
                                      {"fednova", FV_AGGREGATOR_FEDNOVA},
+                                     {"scaffold", FV_AGGREGATOR_SCAFFOLD},
                                      {NULL, 0}};
 static const choice SERVER_OPTS[] = {{"none", FV_SOPT_NONE},         {"fedavgm", FV_SOPT_FEDAVGM},
                                      {"fedadam", FV_SOPT_FEDADAM},   {"fedyogi", FV_SOPT_FEDYOGI},
@@ -162,8 +163,12 @@ static const key_def SCHEMA[] = {
      "assumed); clip (each update's delta clipped to L2 norm clip_norm, then FedAvg); centered_clip "
      "(Karimireddy et al. 2021: deltas clipped to clip_norm around a centre that moves to their mean, "
      "a few iterations from the global model); fednova (Wang et al. 2020: each delta divided by its "
-     "client's local steps, then scaled by their sample-weighted mean; local SGD only). A round with "
-     "fewer arrived updates than a robust rule needs keeps the global model"},
+     "client's local steps, then scaled by their sample-weighted mean; local SGD only); scaffold "
+     "(Karimireddy et al. 2020, option II: each local SGD step adds the control variate correction c - c_i "
+     "to the gradient; the server moves by server_lr times the sample-weighted mean delta and c by the "
+     "sum of the clients' control deltas over fl.clients; c and every c_i are kept by the coordinator and "
+     "checkpointed; plain SGD without momentum or FedProx). A round with fewer arrived updates than a "
+     "robust rule needs keeps the global model"},
     {"fl", "trim_fraction", T_FLOAT, OFF(trim_fraction), "0.1", 0, 0.5, NULL, NULL,
      "trimmed_mean: floor(trim_fraction x arrived updates) dropped per side and coordinate (at least "
      "one, and at least one kept, at the clients per round)"},
@@ -185,7 +190,8 @@ static const key_def SCHEMA[] = {
      "checkpoint; with [dp] it steps from the private aggregate (post-processing)"},
     {"fl", "server_lr", T_FLOAT, OFF(server_lr), "auto", 1e-12, 1000, NULL, "auto",
      "server learning rate (auto: 1 for fedavgm, 0.01 for fedadam and fedyogi, 0.1 for fedadagrad, whose "
-     "v only grows)"},
+     "v only grows); with server_opt = none and aggregator = scaffold, SCAFFOLD's global step size eta_g "
+     "(auto: 1)"},
     {"fl", "server_momentum", T_FLOAT, OFF(server_momentum), "0.9", 0, 0.999999, NULL, NULL,
      "fedavgm: server momentum beta"},
     {"fl", "server_beta1", T_FLOAT, OFF(server_beta1), "0.9", 0, 0.999999, NULL, NULL,
@@ -671,10 +677,12 @@ static int check_server_opt(const fv_config *c, fv_err *e) {
     if (c->server_opt != FV_SOPT_NONE) return 0;
     for (size_t i = 1; i < sizeof SERVER_OPT_KEYS / sizeof SERVER_OPT_KEYS[0]; i++)
         for (int k = 0; k < NKEYS; k++)
-            if (SCHEMA[k].off == SERVER_OPT_KEYS[i] && c->origin_line[k] != 0)
+            if (SCHEMA[k].off == SERVER_OPT_KEYS[i] && c->origin_line[k] != 0 &&
+                !(SCHEMA[k].off == OFF(server_lr) && c->aggregator == FV_AGGREGATOR_SCAFFOLD))
                 return fv_config_key_error(c, e, SCHEMA[k].section, SCHEMA[k].key,
                                            "has no effect with [fl] server_opt = none: choose a server optimizer "
-                                           "or remove the key");
+                                           "or remove the key (server_lr alone is also SCAFFOLD's global step "
+                                           "size, with aggregator = scaffold)");
     return 0;
 }
 
@@ -707,8 +715,42 @@ static int check_fednova(const fv_config *c, fv_err *e) {
     return 0;
 }
 
-/* An aggregation rule other than FedAvg: not together with DP; FedNova with a local solver it can
- * normalise; a robust rule with enough clients per round for its parameters. */
+/* SCAFFOLD's control variates (aggregate.h): option II's c_i+ = c_i - c + (x - y) / (K lr) is the
+ * mean corrected gradient of the round only when each of the K local steps is y -= lr (g + c - c_i):
+ * plain SGD (Karimireddy et al. 2020, Algorithm 1). Momentum (heavy ball or Nesterov), Adam and
+ * ST-Adam would make (x - y) / (K lr) something else, and FedProx's term would enter the control
+ * variates; the paper defines none of these combinations. A norm bound that clips an update would
+ * move the model by less than the control delta the client computed from it. */
+static int check_scaffold(const fv_config *c, fv_err *e) {
+    if (c->optimizer != FV_OPT_SGD)
+        return fv_config_key_error(c, e, "training", "optimizer",
+                                   "%s with [fl] aggregator = scaffold: SCAFFOLD's control variates are the "
+                                   "mean gradient of plain local SGD steps; use optimizer = sgd",
+                                   choice_name(OPTIMIZERS, (int)c->optimizer));
+    if (c->momentum > 0)
+        return fv_config_key_error(c, e, "training", "momentum",
+                                   "%g with [fl] aggregator = scaffold: the paper's local step is plain SGD (its "
+                                   "control variate, (x - y) / (K lr), is no mean gradient under momentum); set "
+                                   "momentum = 0 (a server_opt such as fedavgm may add momentum at the server)",
+                                   c->momentum);
+    if (c->nesterov)
+        return fv_config_key_error(c, e, "training", "nesterov",
+                                   "true with [fl] aggregator = scaffold: the local step is plain SGD; set "
+                                   "nesterov = false");
+    if (c->prox_mu > 0)
+        return fv_config_key_error(c, e, "training", "prox_mu",
+                                   "%g with [fl] aggregator = scaffold: SCAFFOLD corrects client drift with "
+                                   "control variates, the proximal term would enter them; set prox_mu = 0",
+                                   c->prox_mu);
+    if (c->max_update_norm > 0 && c->norm_action == FV_NORM_CLIP)
+        return fv_config_key_error(c, e, "fl", "norm_action",
+                                   "clip with [fl] aggregator = scaffold: a clipped update would no longer match "
+                                   "the control delta its client computed from it; use norm_action = reject");
+    return 0;
+}
+
+/* An aggregation rule other than FedAvg: not together with DP; FedNova and SCAFFOLD with a local
+ * solver they are defined for; a robust rule with enough clients per round for its parameters. */
 static int check_aggregator(const fv_config *c, fv_err *e) {
     if (c->aggregator == FV_AGGREGATOR_FEDAVG) return 0;
     const char *rule = choice_name(AGGREGATORS, (int)c->aggregator);
@@ -719,6 +761,7 @@ static int check_aggregator(const fv_config *c, fv_err *e) {
                                    "DP (a server_opt may step from its output), or disable DP",
                                    rule);
     if (c->aggregator == FV_AGGREGATOR_FEDNOVA) return check_fednova(c, e);
+    if (c->aggregator == FV_AGGREGATOR_SCAFFOLD) return check_scaffold(c, e);
     int m = fv_config_clients_per_round(c);
     if (c->aggregator == FV_AGGREGATOR_TRIMMED_MEAN) {
         int t = fv_config_trim_count(c->trim_fraction, m);

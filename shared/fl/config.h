@@ -54,7 +54,8 @@ typedef enum {
     FV_AGGREGATOR_MULTIKRUM,
     FV_AGGREGATOR_CLIP,
     FV_AGGREGATOR_CENTERED_CLIP,
-    FV_AGGREGATOR_FEDNOVA
+    FV_AGGREGATOR_FEDNOVA,
+    FV_AGGREGATOR_SCAFFOLD
 } fv_aggregator;
 /* [fl] server_opt: the server optimizer stepping from each round's aggregate (shared/fl/server_opt.h). */
 typedef enum { FV_SOPT_NONE, FV_SOPT_FEDAVGM, FV_SOPT_FEDADAM, FV_SOPT_FEDYOGI, FV_SOPT_FEDADAGRAD } fv_server_opt;
@@ -87,7 +88,7 @@ typedef struct {
     int64_t seed;
     double round_timeout, worker_timeout, heartbeat, join_timeout;
     int eval_every, eval_batch, tasks_per_worker;
-    fv_aggregator aggregator;      /* FedAvg, FedNova or a robust rule (shared/fl/aggregate.h) */
+    fv_aggregator aggregator;      /* FedAvg, FedNova, SCAFFOLD or a robust rule (shared/fl/aggregate.h) */
     double trim_fraction;          /* trimmed_mean: fraction trimmed per side */
     int krum_f, multikrum_m;       /* krum, multikrum: Byzantine clients assumed; multikrum: updates averaged */
     double clip_norm;              /* clip, centered_clip: L2 bound of each update's delta */
@@ -149,9 +150,10 @@ FV_MUST_USE int fv_config_set(fv_config *c, const char *assignment, fv_err *e);
 /* Check the keys together (min_clients <= clients * fraction, known model, [attack]
  * rounds/client/target within fl.rounds, fl.clients and the synthetic classes, also with kind =
  * none; synthetic_shape also for other data sets; every text key by fv_config_text_check, also one
- * set outside the parser such as a derived output.name; FedNova's local solver, server_* keys only
- * with a server_opt...). Errors name the keys involved and where they were set. An entry point
- * that runs an attack checks fv_attack_check_config (attacks/attack_api.h) as well. */
+ * set outside the parser such as a derived output.name; FedNova's and SCAFFOLD's local solver,
+ * server_* keys only with a server_opt (server_lr also with aggregator = scaffold)...). Errors
+ * name the keys involved and where they were set. An entry point that runs an attack checks
+ * fv_attack_check_config (attacks/attack_api.h) as well. */
 FV_MUST_USE int fv_config_check(const fv_config *c, fv_err *e);
 
 /* [adversary] clients as ascending ids into out[0..cap): their number (0 for ""), or -1 when
@@ -191,7 +193,7 @@ int fv_config_trim_count(double fraction, int k);
 
 /* The server learning rate of c: fl.server_lr, or for auto the optimizer's own default (1 for
  * fedavgm, 10^-2 for fedadam and fedyogi, 10^-1 for fedadagrad, whose v only grows; 1 for none,
- * which takes no step). */
+ * which takes no step, or which is SCAFFOLD's global step size eta_g with aggregator = scaffold). */
 double fv_config_server_lr(const fv_config *c);
 
 /* The fewest arrived updates Krum and Multi-Krum take with f assumed Byzantine clients: 2f + 3

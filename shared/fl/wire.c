@@ -39,12 +39,13 @@ static int bin_len(const ProtobufCBinaryData *b, size_t want, int allow_empty, c
 
 /* Which frame kinds each body may carry, and which it must. */
 static int check_frames(const Fedvim__Envelope *env, fv_err *e) {
-    int have[3] = {0};
+    int have[4] = {0};
     for (size_t i = 0; i < env->n_frames; i++) have[env->frames[i]->kind]++;
     const char *name = fv_wire_body_name(env->body_case);
     switch (env->body_case) {
     case FEDVIM__ENVELOPE__BODY_TASK:
-        return 0; /* params when the worker lacks this model; opt state with the keep policy */
+        return 0; /* params when the worker lacks this model; opt state with the keep policy; control
+                   * variates with SCAFFOLD (their lengths: the receiver's check, it knows the model) */
     case FEDVIM__ENVELOPE__BODY_UPDATE:
         if (!have[FEDVIM__FRAME_KIND__FRAME_PARAMS])
             return fv_err_set(e, "update carries no parameter frame");
@@ -117,10 +118,11 @@ int fv_wire_decode(const uint8_t *hdr, size_t hlen, const size_t *frame_bytes, i
         fv_err_set(e, "header declares %zu payload frames but %d arrived", env->n_frames, nframes);
         goto fail;
     }
-    int seen[3] = {0};
+    int seen[4] = {0};
     for (int i = 0; i < nframes; i++) {
         const Fedvim__Frame *f = env->frames[i];
-        if (f->kind != FEDVIM__FRAME_KIND__FRAME_PARAMS && f->kind != FEDVIM__FRAME_KIND__FRAME_OPT_STATE) {
+        if (f->kind != FEDVIM__FRAME_KIND__FRAME_PARAMS && f->kind != FEDVIM__FRAME_KIND__FRAME_OPT_STATE &&
+            f->kind != FEDVIM__FRAME_KIND__FRAME_CONTROL) {
             fv_err_set(e, "frame %d has unknown kind %d", i, (int)f->kind);
             goto fail;
         }

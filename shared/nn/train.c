@@ -12,7 +12,7 @@ static int classes_of(const fv_net *net) { return (int)fv_shape_size(fv_net_outp
 
 fv_epoch_stats fv_train_epoch(fv_net *net, fv_opt *opt, const fv_dataset *d, const int *idx, int n,
                               int batch, fv_norm norm, fv_rng *rng, float prox_mu,
-                              const float *prox_ref, fv_progress_fn progress, void *ctx) {
+                              const float *prox_ref, const float *corr, fv_progress_fn progress, void *ctx) {
     double t0 = fv_now();
     if (!idx) n = d->n;
     FV_ASSERT(batch >= 1 && n >= 0);
@@ -36,6 +36,8 @@ fv_epoch_stats fv_train_epoch(fv_net *net, fv_opt *opt, const fv_dataset *d, con
         fv_net_backward(net, dl, b);
         if (prox_mu > 0.0f && prox_ref)
             for (size_t i = 0; i < net->n_train; i++) net->grads[i] += prox_mu * (net->params[i] - prox_ref[i]);
+        if (corr)
+            for (size_t i = 0; i < net->n_train; i++) net->grads[i] += corr[i];
         fv_opt_step(opt, net->params, net->grads);
         loss_sum += (double)l * b;
         correct += c;

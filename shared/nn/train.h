@@ -26,10 +26,13 @@ typedef struct {
 /* One epoch over the images idx[0..n) of d (idx NULL: all of d, n = d->n), shuffled with rng,
  * in batches of `batch` (the last batch may be smaller), normalised with norm.
  * If prox_mu > 0 and prox_ref is not NULL, FedProx's proximal term (mu/2)||w - ref||^2 is added
- * to the trainable parameters' gradients. Returns the epoch's statistics. */
+ * to the trainable parameters' gradients. If corr is not NULL (n_train floats), it is added to
+ * the trainable parameters' gradients of every step (SCAFFOLD's correction c - c_i,
+ * fl/scaffold.h), after the proximal term and before the optimizer step. Returns the epoch's
+ * statistics. */
 fv_epoch_stats fv_train_epoch(fv_net *net, fv_opt *opt, const fv_dataset *d, const int *idx, int n,
                               int batch, fv_norm norm, fv_rng *rng, float prox_mu,
-                              const float *prox_ref, fv_progress_fn progress, void *ctx);
+                              const float *prox_ref, const float *corr, fv_progress_fn progress, void *ctx);
 
 typedef struct {
     double loss;

@@ -102,11 +102,11 @@ static int cpu_shard_load(void *p, const fv_dataset *d, const int *idx, int n, f
 static int cpu_shard_size(const void *p) { return ((const cpu_shard *)p)->n; }
 
 static fv_epoch_stats cpu_train_epoch(void *p, const void *sp, int batch, fv_rng *rng, float prox_mu,
-                                      const float *prox_ref, fv_progress_fn progress, void *ctx) {
+                                      const float *prox_ref, const float *corr, fv_progress_fn progress, void *ctx) {
     cpu_impl *c = p;
     const cpu_shard *s = sp;
-    return fv_train_epoch(c->net, c->opt, s->d, s->idx, s->n, batch, c->norm, rng, prox_mu, prox_ref, progress,
-                          ctx);
+    return fv_train_epoch(c->net, c->opt, s->d, s->idx, s->n, batch, c->norm, rng, prox_mu, prox_ref, corr,
+                          progress, ctx);
 }
 
 static fv_eval_stats cpu_evaluate(void *p, const void *sp, int batch) {
@@ -235,10 +235,10 @@ int fv_trainer_shard_load(fv_trainer_shard *s, const fv_dataset *d, const int *i
 int fv_trainer_shard_size(const fv_trainer_shard *s) { return s->t->ops->shard_size(s->impl); }
 
 fv_epoch_stats fv_trainer_train_epoch(fv_trainer *t, const fv_trainer_shard *s, int batch, fv_rng *rng,
-                                      float prox_mu, const float *prox_ref, fv_progress_fn progress,
-                                      void *ctx) {
+                                      float prox_mu, const float *prox_ref, const float *corr,
+                                      fv_progress_fn progress, void *ctx) {
     FV_ASSERT(s->t == t && batch >= 1 && batch <= t->cfg.max_batch && rng);
-    return t->ops->train_epoch(t->impl, s->impl, batch, rng, prox_mu, prox_ref, progress, ctx);
+    return t->ops->train_epoch(t->impl, s->impl, batch, rng, prox_mu, prox_ref, corr, progress, ctx);
 }
 
 fv_eval_stats fv_trainer_evaluate(fv_trainer *t, const fv_trainer_shard *s, int batch) {

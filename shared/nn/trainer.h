@@ -11,7 +11,7 @@
  *             fv_trainer_reset_opt(t) or fv_trainer_set_opt_state(t, state, steps);
  *             fv_trainer_seed_dropout(t, seed);
  *             fv_trainer_shard_load(sh, d, idx, n, &e);
- *             for each local epoch: fv_trainer_train_epoch(t, sh, B, &rng, mu, ref, cb, ctx);
+ *             for each local epoch: fv_trainer_train_epoch(t, sh, B, &rng, mu, ref, corr, cb, ctx);
  *             fv_trainer_get_params(t, update);
  *
  * Numerics: the CPU backend makes exactly the calls fv_train_epoch / fv_evaluate make (same bits
@@ -109,12 +109,14 @@ int fv_trainer_shard_size(const fv_trainer_shard *s);
 /* One epoch over the shard: its images in the order fv_rng_shuffle_int(rng) gives (as
  * fv_train_epoch draws it), in batches of `batch` (1 <= batch <= max_batch; the last may be
  * smaller), each a forward, loss, backward, optional FedProx term mu (w - prox_ref) (prox_mu > 0
- * with prox_ref, n_train host floats) and optimizer step. progress (may be NULL) is called after
+ * with prox_ref, n_train host floats), optional gradient correction corr (n_train host floats, may
+ * be NULL: SCAFFOLD's c - c_i, fl/scaffold.h, added to every step's gradient after the FedProx
+ * term; read during the call only) and optimizer step. progress (may be NULL) is called after
  * batches (CUDA: at most about four times a second, and at the end). Returns the epoch's
  * statistics once the epoch is done. */
 fv_epoch_stats fv_trainer_train_epoch(fv_trainer *t, const fv_trainer_shard *s, int batch, fv_rng *rng,
-                                      float prox_mu, const float *prox_ref, fv_progress_fn progress,
-                                      void *ctx);
+                                      float prox_mu, const float *prox_ref, const float *corr,
+                                      fv_progress_fn progress, void *ctx);
 
 /* Loss and accuracy over the whole shard in eval mode (running statistics, no dropout), in shard
  * order, in batches of `batch` (CUDA: at most max_batch, its buffers' size; the figures differ by

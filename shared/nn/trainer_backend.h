@@ -23,7 +23,7 @@ typedef struct {
     int (*shard_load)(void *shard, const fv_dataset *d, const int *idx, int n, fv_err *e);
     int (*shard_size)(const void *shard);
     fv_epoch_stats (*train_epoch)(void *impl, const void *shard, int batch, fv_rng *rng, float prox_mu,
-                                  const float *prox_ref, fv_progress_fn progress, void *ctx);
+                                  const float *prox_ref, const float *corr, fv_progress_fn progress, void *ctx);
     fv_eval_stats (*evaluate)(void *impl, const void *shard, int batch);
     int (*input_grad)(void *impl, const float *x, const int *labels, int n, float *dx, float *loss,
                       float *grads, fv_err *e);
