@@ -119,7 +119,7 @@ static void scene_make(scene *s) {
     fv_opt *o = fv_opt_new(&oc, s->teacher->n_train);
     fv_rng r;
     fv_rng_seed2(&r, 5, 1);
-    for (int ep = 0; ep < 3; ep++) fv_train_epoch(s->teacher, o, &s->tr, NULL, 0, 32, fv_norm_for(NULL), &r, 0, NULL, NULL, NULL);
+    for (int ep = 0; ep < 3; ep++) fv_train_epoch(s->teacher, o, &s->tr, NULL, 0, 32, fv_norm_for(NULL), &r, 0, NULL, NULL, NULL, NULL);
     fv_opt_destroy(&o);
     s->tl = malloc(sizeof(float) * 600 * 4);
     fv_logits(s->teacher, &s->tr, 64, fv_norm_for(NULL), s->tl);
