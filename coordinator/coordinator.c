@@ -12,8 +12,9 @@
  * completed rounds. A round runs as begin_round, gather_updates (dispatch and pump),
  * aggregate (shared/fl/aggregate.h does the arithmetic, shared/fl/server_opt.h the server
  * optimizer's step, shared/fl/scaffold.h SCAFFOLD's control variate c), evaluate_round, model_sound (else
- * roll_back), the attack, metrics_line (the one writer of a metrics.jsonl object), SCAFFOLD's new
- * c_i and the checkpoint (not of a rolled-back round), record_round. Insiders: every misbehaviour of a worker is a
+ * roll_back and the round's pending client states discarded), the attack, metrics_line (the one
+ * writer of a metrics.jsonl object), SCAFFOLD's new c_i and the checkpoint (not of a rolled-back
+ * round), record_round. Insiders: every misbehaviour of a worker is a
  * strike against it alone (strike); over_budget and join_record bound what one peer may send,
  * and the socket never waits on a send (shared/fl/transport.h).
  */
@@ -657,7 +658,8 @@ static task_rec *match_task(fv_coord *c, int wi, const Fedvim__UpdateBody *b, co
 }
 
 /* Accept the update for task t (norm: its distance from the global model): keep the client's
- * optimizer state (fl.opt_state = keep) or SCAFFOLD's control delta (applied to c and c_i once
+ * optimizer state (fl.opt_state = keep: pending in the store until the round's checkpoint, discarded
+ * if the round rolls back) or SCAFFOLD's control delta (applied to c and c_i once
  * the round is sound: commit_scaffold), let the curious server copy it, hand it to the
  * aggregation rule (scaled down to fl.max_update_norm with norm_action = clip) and count it. */
 static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__UpdateBody *b, const update_frames *f,
@@ -1370,7 +1372,11 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
     round_result res = {0};
     aggregate(c, &res);
     evaluate_round(c, &res);
-    if (!model_sound(c, &res)) roll_back(c, &res);
+    if (!model_sound(c, &res)) {
+        roll_back(c, &res);
+        /* the clients' optimizer states of this round were trained for the discarded model */
+        if (fv_store_client_state_discard(c->store, e) != 0) return -1;
+    }
     /* the attack (not counted in the round's seconds): the workers are idle, heartbeats answered */
     char *attack = fv_attacker_round(c->attacker, r, attack_idle, c, attack_log, c);
     char *line = metrics_line(c, &res, attack);

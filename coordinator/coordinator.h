@@ -15,7 +15,8 @@
  * over the per-peer budgets, messages it does not take (sends never wait), an update that made
  * the aggregate unsound. [fl] max_update_norm bounds update - global (norm_action clip or
  * reject). A round whose new model is unsound (non-finite parameters or test loss) is rolled
- * back to the model before it and not checkpointed. A worker's "cannot serve this experiment"
+ * back to the model before it and not checkpointed, and leaves no client state (its clients'
+ * optimizer states or SCAFFOLD c_i are those before it). A worker's "cannot serve this experiment"
  * ends its part; with no worker left the run stops with a summary.json of status "stopped" and
  * its stop_reason. A client whose training diverged (reported by its worker) is skipped for the
  * round, without a strike.

@@ -165,6 +165,7 @@ int fv_store_checkpoint(fv_store *s, int round, const float *params, size_t n, c
     /* the checkpoint is committed: the new client states replace the old ones */
     for (int c = 0; c < s->n_clients; c++) {
         if (s->pending[c] < 0) continue;
+        FV_ASSERT(s->pending[c] == round); /* an older one is a rolled-back round's, never discarded */
         if (s->cur[c] >= 0) {
             char old[1200];
             state_path(s, c, s->cur[c], old, sizeof old);
@@ -335,6 +336,18 @@ int fv_store_client_state_save(fv_store *s, int client, int round, const float *
     fv_st_tensor t = {.name = "state", .ndim = 1, .dims = {(int64_t)n}, .data = state};
     if (fv_st_write(path, &t, 1, meta, 1, e) != 0) return -1;
     s->pending[client] = round;
+    return 0;
+}
+
+int fv_store_client_state_discard(fv_store *s, fv_err *e) {
+    for (int c = 0; c < s->n_clients; c++) {
+        if (s->pending[c] < 0) continue;
+        char path[1200];
+        state_path(s, c, s->pending[c], path, sizeof path);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return fv_err_set(e, "cannot delete %s (a rolled-back round's client state): %s", path, strerror(errno));
+        s->pending[c] = -1;
+    }
     return 0;
 }
 

@@ -13,9 +13,12 @@
  *   client_state/c<id>_r<round>.safetensors  a client's state after <round>: its optimizer state
  *                        (training.opt_state = keep) or its SCAFFOLD control variate c_i ([fl]
  *                        aggregator = scaffold; the config allows one or the other, never both:
- *                        SCAFFOLD's plain SGD has no optimizer state); a version is deleted only
- *                        after a later checkpoint commits its successor, and versions newer than
- *                        the checkpoint are deleted on resume.
+ *                        SCAFFOLD's plain SGD has no optimizer state); a version written during
+ *                        round r is pending: r's checkpoint commits it, or, when r is rolled back
+ *                        (no checkpoint of r will ever be written), fv_store_client_state_discard
+ *                        deletes it, so a client's state never outlives the model it was trained
+ *                        for; a committed version is deleted only after a later checkpoint commits
+ *                        its successor, and versions newer than the checkpoint are deleted on resume.
  * summary.json and model.safetensors are written last by the coordinator; their presence means
  * the run completed.
  * Not here: the config and keys (written by the launcher), what a round does (coordinator.c).
@@ -46,7 +49,8 @@ const char *fv_store_metrics_line(const fv_store *s, int i);
 
 /* Save the global model params[n] after `round` and the server state[ns] (optimizer, SCAFFOLD; ns = 0:
  * none; state may then be NULL), then commit the client-state versions of that round (older
- * versions of those clients are deleted). */
+ * versions of those clients are deleted). Every pending version must be of `round` (a rolled-back
+ * round's were discarded: fv_store_client_state_discard). */
 FV_MUST_USE int fv_store_checkpoint(fv_store *s, int round, const float *params, size_t n, const float *state,
                                     size_t ns, const uint8_t config_hash[FV_HASH_BYTES], fv_err *e);
 
@@ -64,6 +68,12 @@ FV_MUST_USE int fv_store_resume(fv_store *s, int *round, float *params, size_t n
  * (pending until the checkpoint of round). */
 FV_MUST_USE int fv_store_client_state_save(fv_store *s, int client, int round, const float *state, size_t n,
                                uint64_t steps, fv_err *e);
+
+/* A round rolled back: delete the client-state versions written since the last checkpoint (all
+ * pending, of that round); each client's committed version stays its newest. Call it before the
+ * round's metrics line: a crash before it resumes from the last checkpoint, which deletes those
+ * versions anyway. Returns 0, or -1 with e set (a file that cannot be deleted: the run stops). */
+FV_MUST_USE int fv_store_client_state_discard(fv_store *s, fv_err *e);
 
 /* The client's newest committed state: *state (caller frees) of *n floats and *steps. Returns 0,
  * 1 when the client has none yet, -1 on a damaged file. */

@@ -8,7 +8,12 @@
  *    oversized, NaN-bearing and forged updates: each is rejected and logged, the rogue is
  *    banned, its clients reassigned, and the model is again the undisturbed one;
  *  - resume: a coordinator killed with SIGKILL after round 2 resumes to the same final model; a
- *    folder whose checkpoint is lost is not resumed as a fresh start.
+ *    folder whose checkpoint is lost is not resumed as a fresh start;
+ *  - a rolled-back round with client optimizer state kept (training.opt_state = keep, Adam): a
+ *    client uploading huge finite parameters makes exactly the rounds that aggregate it unsound,
+ *    and none of them leaves an optimizer-state version in client_state/ (each client holds one
+ *    version, of a round that was kept), although sound rounds follow (their checkpoints commit
+ *    only their own versions).
  * Not here: the insider attacks and deadlines of a silent worker (test_fl_insider.c,
  * test_fl_peers.c); the runs that work (test_fl.c).
  * Timeouts are generous so the suite also passes under ASan on 2 cores. */
@@ -17,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -280,11 +286,62 @@ static void test_resume_equivalence(void **state) {
     assert_int_equal(lines(metrics), 4); /* nothing was lost */
 }
 
+/* The rolled-back round's clients trained and uploaded their optimizer state before the server
+ * found the aggregate unsound; that state belongs to a discarded model and must not survive:
+ * no client_state version of a rolled-back round, one version per client. 6 clients, 3 per
+ * round, client 2 huge: with seed 3 it is sampled in round 4 only (measured: round 4 of 6 rolled
+ * back, with clients 2, 3 and 4), so sound rounds checkpoint after it. Before the fix, round 5's
+ * checkpoint committed c2_r4 and c3_r4 as those clients' state and c4_r4 stayed behind c4_r6.
+ * About 1 s. */
+static void test_rolled_back_keep(void **state) {
+    (void)state;
+    const char *d = "dataset = synthetic\ntrain_size = 1200\ntest_size = 300";
+    const char *fl = "clients = 6\nfraction = 0.5\nrounds = 6\nworkers = 2\nseed = 3";
+    const char *tr = "optimizer = adam\nlr = 0.002\nopt_state = keep\nbatch_size = 16";
+    fh_config(&C, "keep_huge", d, fl, tr,
+              "[model]\nname = tiny\n[adversary]\nkind = huge\nclients = 2\n[security]\nmax_strikes = 1000");
+    assert_int_equal(fh_run_cfg(&C, "keep_huge", 120, NULL, NULL), 0);
+    char p[256];
+    fh_path(&C, p, sizeof p, "results/keep_huge/metrics.jsonl");
+    char *m = fh_slurp(p);
+    assert_non_null(m);
+    const int n = fh_count_lines(m);
+    assert_int_equal(n, 6);
+    int rolled[7] = {0}, bad = 0, last_bad = 0;
+    for (int i = 0; i < n; i++) {
+        char *l = fh_line(m, i);
+        rolled[i + 1] = strstr(l, "\"rolled_back\":true") != NULL;
+        assert_int_equal(rolled[i + 1], fh_json_num(l, "malicious") > 0); /* the rounds that aggregated it */
+        if (rolled[i + 1]) bad++, last_bad = i + 1;
+        free(l);
+    }
+    free(m);
+    print_message("%d of %d rounds rolled back (last %d)\n", bad, n, last_bad);
+    assert_true(bad >= 1 && last_bad < n); /* a sound round (and its checkpoint) follows a rolled-back one */
+    fh_path(&C, p, sizeof p, "results/keep_huge/client_state");
+    DIR *dir = opendir(p);
+    assert_non_null(dir);
+    int versions[6] = {0}, files = 0;
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        int k, r;
+        char tail[32];
+        if (sscanf(de->d_name, "c%d_r%d.%31s", &k, &r, tail) != 3) continue;
+        assert_true(k >= 0 && k < 6 && r >= 1 && r <= n);
+        if (rolled[r]) fail_msg("client_state/%s: a version of rolled-back round %d", de->d_name, r);
+        versions[k]++, files++;
+    }
+    closedir(dir);
+    for (int k = 0; k < 6; k++) assert_true(versions[k] <= 1); /* no leftover of a superseded version */
+    assert_true(files >= 3);                                     /* every sound round's clients kept theirs */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_killed_worker),
         cmocka_unit_test(test_security),
         cmocka_unit_test(test_resume_equivalence),
+        cmocka_unit_test(test_rolled_back_keep),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
