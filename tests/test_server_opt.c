@@ -35,6 +35,7 @@
 #include "fl/config.h"
 #include "fl/experiment.h"
 #include "fl/server_opt.h"
+#include "fl_harness.h"
 #include "io/safetensors.h"
 #include "nn/models.h"
 #include "nn/optim.h"
@@ -335,29 +336,13 @@ static void test_fednova_steps_match_trainer(void **state) {
 
 /* ---- the config keys ---- */
 
-static int parse(fv_config *c, const char *text, fv_err *e) {
+/* A config from INI text ("t.ini") that must parse and pass fv_config_check (fails the test
+ * otherwise); the refusals go through the harness's fh_expect_config_error. */
+static void accepted(const char *text, fv_config *c) {
     fv_config_defaults(c);
-    return fv_config_parse(c, "exp.ini", text, strlen(text), e);
-}
-
-static void expect_parse_error(const char *text, const char *n1, const char *n2) {
-    fv_config c;
     fv_err e = {{0}};
-    if (parse(&c, text, &e) == 0) fail_msg("accepted:\n%s", text);
-    if (!strstr(e.msg, n1) || (n2 && !strstr(e.msg, n2))) fail_msg("'%s' lacks '%s' / '%s'", e.msg, n1, n2 ? n2 : "");
-}
-
-static void check_cfg(const char *text, const char *n1, const char *n2) {
-    fv_config c;
-    fv_err e = {{0}};
-    if (parse(&c, text, &e) != 0) fail_msg("parse failed: %s\n%s", e.msg, text);
-    int rc = fv_config_check(&c, &e);
-    if (!n1) {
-        if (rc != 0) fail_msg("refused: %s\n%s", e.msg, text);
-        return;
-    }
-    if (rc == 0) fail_msg("accepted:\n%s", text);
-    if (!strstr(e.msg, n1) || (n2 && !strstr(e.msg, n2))) fail_msg("'%s' lacks '%s' / '%s'", e.msg, n1, n2 ? n2 : "");
+    if (fv_config_parse(c, "t.ini", text, strlen(text), &e) != 0 || fv_config_check(c, &e) != 0)
+        fail_msg("refused: %s\n%s", e.msg, text);
 }
 
 static void test_config_keys(void **state) {
@@ -378,11 +363,10 @@ static void test_config_keys(void **state) {
     for (int i = 0; i < 4; i++) {
         char text[256];
         snprintf(text, sizeof text, "[fl]\nserver_opt = %s\n", words[i]);
-        assert_int_equal(parse(&c, text, &e), 0);
+        accepted(text, &c);
         assert_int_equal(c.server_opt, kinds[i]);
         assert_true(c.server_lr == FV_CFG_AUTO && fv_config_server_lr(&c) == auto_lr[i]);
         assert_string_equal(fv_config_server_opt_name(kinds[i]), words[i]);
-        assert_int_equal(fv_config_check(&c, &e), 0);
         w = fv_config_write(&c);
         assert_non_null(strstr(w, "\nserver_lr = auto\n"));
         fv_config_defaults(&back);
@@ -391,8 +375,8 @@ static void test_config_keys(void **state) {
         assert_true(back.server_lr == FV_CFG_AUTO);
         free(w);
     }
-    assert_int_equal(parse(&c, "[fl]\nserver_opt = fedyogi\nserver_lr = 0.0316\nserver_momentum = 0.8\n"
-                               "server_beta1 = 0.85\nserver_beta2 = 0.995\nserver_tau = 1e-05\n", &e), 0);
+    accepted("[fl]\nserver_opt = fedyogi\nserver_lr = 0.0316\nserver_momentum = 0.8\n"
+             "server_beta1 = 0.85\nserver_beta2 = 0.995\nserver_tau = 1e-05\n", &c);
     assert_true(fv_config_server_lr(&c) == 0.0316);
     w = fv_config_write(&c);
     fv_config_defaults(&back);
@@ -403,45 +387,46 @@ static void test_config_keys(void **state) {
     assert_true(sr.kind == FV_SOPT_FEDYOGI && sr.n_train == 7 && sr.lr == 0.0316 && sr.beta2 == 0.995);
     free(w);
     /* ranges and words, each error naming file:line and key */
-    expect_parse_error("[fl]\nserver_opt = adamw\n", "exp.ini:2: [fl] server_opt",
-                       "not one of none|fedavgm|fedadam|fedyogi|fedadagrad");
-    expect_parse_error("[fl]\nserver_lr = 0\n", "exp.ini:2: [fl] server_lr", "out of range");
-    expect_parse_error("[fl]\nserver_lr = fast\n", "[fl] server_lr", "expected a number or auto");
-    expect_parse_error("[fl]\nserver_momentum = 1\n", "[fl] server_momentum", "out of range");
-    expect_parse_error("[fl]\nserver_beta1 = -0.1\n", "[fl] server_beta1", "out of range");
-    expect_parse_error("[fl]\nserver_beta2 = 1\n", "[fl] server_beta2", "out of range");
-    expect_parse_error("[fl]\nserver_tau = 0\n", "[fl] server_tau", "out of range");
+    fh_expect_config_error("[fl]\n", "server_opt = adamw", "t.ini:2: [fl] server_opt",
+                           "not one of none|fedavgm|fedadam|fedyogi|fedadagrad");
+    fh_expect_config_error("[fl]\n", "server_lr = 0", "t.ini:2: [fl] server_lr", "out of range");
+    fh_expect_config_error("[fl]\n", "server_lr = fast", "[fl] server_lr", "expected a number or auto");
+    fh_expect_config_error("[fl]\n", "server_momentum = 1", "[fl] server_momentum", "out of range");
+    fh_expect_config_error("[fl]\n", "server_beta1 = -0.1", "[fl] server_beta1", "out of range");
+    fh_expect_config_error("[fl]\n", "server_beta2 = 1", "[fl] server_beta2", "out of range");
+    fh_expect_config_error("[fl]\n", "server_tau = 0", "[fl] server_tau", "out of range");
     /* a parameter without an optimizer would be dropped from the resolved text: refused */
-    check_cfg("[fl]\nrounds = 3\nserver_beta1 = 0.5\n", "exp.ini:3: [fl] server_beta1", "server_opt = none");
-    check_cfg("[fl]\nserver_opt = fedavgm\nserver_beta1 = 0.5\n", NULL, NULL);
+    fh_expect_config_error("[fl]\nrounds = 3\n", "server_beta1 = 0.5", "t.ini:3: [fl] server_beta1",
+                           "server_opt = none");
+    accepted("[fl]\nserver_opt = fedavgm\nserver_beta1 = 0.5\n", &c);
     /* DP-FedAvg with a server optimizer: allowed (post-processing); FedNova with DP: refused */
-    check_cfg("[fl]\nserver_opt = fedadam\n[dp]\nenabled = true\n", NULL, NULL);
-    check_cfg("[fl]\naggregator = fednova\n[dp]\nenabled = true\n", "exp.ini:2: [fl] aggregator", "[dp]");
+    accepted("[fl]\nserver_opt = fedadam\n[dp]\nenabled = true\n", &c);
+    fh_expect_config_error("[fl]\naggregator = fednova\n", "[dp]\nenabled = true", "t.ini:2: [fl] aggregator",
+                           "[dp]");
     /* a robust rule with a server optimizer */
-    check_cfg("[fl]\naggregator = median\nserver_opt = fedavgm\n", NULL, NULL);
+    accepted("[fl]\naggregator = median\nserver_opt = fedavgm\n", &c);
 }
 
 static void test_config_fednova(void **state) {
     (void)state;
     fv_config c;
-    fv_err e = {{0}};
-    check_cfg("[fl]\naggregator = fednova\n", NULL, NULL);
-    check_cfg("[fl]\naggregator = fednova\n[training]\nmomentum = 0.9\n", NULL, NULL);
-    check_cfg("[fl]\naggregator = fednova\n[training]\nprox_mu = 0.1\n", NULL, NULL);
-    check_cfg("[fl]\naggregator = fednova\nserver_opt = fedavgm\n", NULL, NULL);
-    check_cfg("[fl]\naggregator = fednova\n[training]\noptimizer = adam\n", "exp.ini:4: [training] optimizer",
-                 "adam with [fl] aggregator = fednova");
-    check_cfg("[fl]\naggregator = fednova\n[training]\nmomentum = 0.9\nnesterov = true\n",
-                 "exp.ini:5: [training] nesterov", "heavy-ball");
-    check_cfg("[fl]\naggregator = fednova\n[training]\nmomentum = 0.9\nopt_state = keep\n",
-                 "exp.ini:5: [training] opt_state", "zero momentum buffer");
-    check_cfg("[fl]\naggregator = fednova\n[training]\nmomentum = 0.9\nprox_mu = 0.1\n",
-                 "exp.ini:5: [training] prox_mu", "not both");
-    check_cfg("[fl]\naggregator = fednova\n[training]\nlr = 0.5\nprox_mu = 2\n", "[training] prox_mu",
-                 "must be below 1");
+    const char *fn = "[fl]\naggregator = fednova\n";
+    accepted(fn, &c);
+    accepted("[fl]\naggregator = fednova\n[training]\nmomentum = 0.9\n", &c);
+    accepted("[fl]\naggregator = fednova\n[training]\nprox_mu = 0.1\n", &c);
+    accepted("[fl]\naggregator = fednova\nserver_opt = fedavgm\n", &c);
+    fh_expect_config_error(fn, "[training]\noptimizer = adam", "t.ini:4: [training] optimizer",
+                           "adam with [fl] aggregator = fednova");
+    fh_expect_config_error(fn, "[training]\nmomentum = 0.9\nnesterov = true", "t.ini:5: [training] nesterov",
+                           "heavy-ball");
+    fh_expect_config_error(fn, "[training]\nmomentum = 0.9\nopt_state = keep", "t.ini:5: [training] opt_state",
+                           "zero momentum buffer");
+    fh_expect_config_error(fn, "[training]\nmomentum = 0.9\nprox_mu = 0.1", "t.ini:5: [training] prox_mu",
+                           "not both");
+    fh_expect_config_error(fn, "[training]\nlr = 0.5\nprox_mu = 2", "[training] prox_mu", "must be below 1");
     /* the rule carries what the normalisation needs */
-    assert_int_equal(parse(&c, "[fl]\naggregator = fednova\n[training]\nlocal_epochs = 3\nbatch_size = 16\n"
-                               "lr = 0.1\nprox_mu = 0.5\n", &e), 0);
+    accepted("[fl]\naggregator = fednova\n[training]\nlocal_epochs = 3\nbatch_size = 16\nlr = 0.1\nprox_mu = 0.5\n",
+             &c);
     fv_agg_rule r = fv_agg_rule_from_config(&c, 5);
     assert_true(r.kind == FV_AGGREGATOR_FEDNOVA && r.local_epochs == 3 && r.batch_size == 16 &&
                 fabs(r.local_prox - 0.05) < 1e-15 && r.local_momentum == 0 && r.n_train == 5);
