@@ -9,7 +9,8 @@
  *    iterations (about 3 s): PSNR above 13.5 dB and SSIM above 0.45, and at least 2 dB / 0.2 above
  *    a blank image and 5 dB / 0.3 above the attack's noise start (measured on this image: 14.7 dB
  *    and 0.57; blank 11.2 dB; the message prints all of them). Skipped without MNIST;
- *  - bad input: engine and attack configurations. */
+ *  - bad input: engine and attack configurations, and `fedvim attack invert` flags (exit 2 before
+ *    any data is read). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "data/data.h"
+#include "fl_harness.h"
 #include "invert.h"
 #include "metrics.h"
 #include "nn/layers.h"
@@ -217,12 +219,45 @@ static void test_bad_input(void **st) {
     fv_net_destroy(&net);
 }
 
+/* `fedvim attack invert` refuses bad flags before it reads any data (exit 2, the flag named). */
+static void test_cli_errors(void **st) {
+    (void)st;
+    fh_ctx c;
+    int rc = fh_init(&c, "invert");
+    if (rc == 77) skip();
+    assert_int_equal(rc, 0);
+    char out[512];
+    static const struct {
+        const char *a[4], *msg;
+    } cases[] = {
+        {{"--batch", "8", "--images", "4"}, "--batch 8 is not in [1, --images 4]"},
+        {{"--model", "nope", NULL, NULL}, "unknown model 'nope'"},
+        {{"--update", "fedprox", NULL, NULL}, "--update: 'fedprox'"},
+        {{"--labels", "guess", NULL, NULL}, "--labels: 'guess'"},
+        {{"--images", "6", "--batch", "4"}, "not a multiple of --batch 4"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fh_path(&c, out, sizeof out, "case%zu.out", i);
+        const char *const *a = cases[i].a;
+        int st2 = a[2] ? fh_run(&c, out, 30, "attack", "invert", a[0], a[1], a[2], a[3], NULL)
+                       : fh_run(&c, out, 30, "attack", "invert", a[0], a[1], NULL);
+        assert_int_equal(st2, 2);
+        if (!fh_contains(out, cases[i].msg)) fail_msg("case %zu: no '%s' in the output", i, cases[i].msg);
+    }
+    fh_path(&c, out, sizeof out, "avg.out");
+    assert_int_equal(fh_run(&c, out, 30, "attack", "invert", "--update", "fedavg", "--batch", "2", "--images", "2",
+                            "--local-batch", "3", NULL),
+                     2);
+    assert_true(fh_contains(out, "--local-batch 3 is above the client's --batch 2"));
+    fh_cleanup(&c);
+}
+
 int main(void) {
     fv_set_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_directional_fedsgd), cmocka_unit_test(test_directional_fedavg),
         cmocka_unit_test(test_labels),             cmocka_unit_test(test_attack_lenet5),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bad_input),          cmocka_unit_test(test_cli_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
