@@ -11,6 +11,7 @@
 #include "nn/models.h"
 #include "oracle.h"
 #include "io/png_io.h"
+#include "io/safetensors.h"
 #include "nn/optim.h"
 #include "nn/train.h"
 
@@ -368,7 +369,9 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
         fv_err_set(e, "invert: labels cannot be inferred for %s: its output node is not a linear layer", c->model);
         goto out;
     }
+    if (c->weights && fv_safetensors_load(c->weights, net, e)) goto out;
     fv_json_str(j, "model", c->model);
+    fv_json_str(j, "weights", c->weights ? c->weights : "seed");
     fv_json_str(j, "dataset", c->src.dataset);
     fv_json_str(j, "update", c->kind == FV_INVERT_FEDSGD ? "fedsgd" : "fedavg");
     fv_json_int(j, "batch", c->batch);

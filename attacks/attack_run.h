@@ -48,8 +48,9 @@ FV_MUST_USE int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e);
  * The attacked images are test-split images first .. first + images, in attacks of `batch`
  * images each: one client update per attack (fedSGD gradient, or fedAVG update of local_epochs
  * epochs over local_batch-image steps), computed by the engine on the true images with the
- * true labels. The model is the zoo model initialised from seed, optionally trained first for
- * trained_epochs epochs (Adam 1e-3, batch 64) on the first train_images training images. */
+ * true labels. The model is the zoo model initialised from seed or loaded from weights, then
+ * optionally trained for trained_epochs epochs (Adam 1e-3, batch 64) on the first train_images
+ * training images. */
 typedef struct {
     fv_data_src src;
     const char *model;      /* shared/nn/models.h name */
@@ -57,6 +58,8 @@ typedef struct {
     fv_invert_kind kind;
     int local_epochs, local_batch; /* fedAVG; local_batch 0: batch */
     double local_lr;        /* fedAVG local SGD step */
+    const char *weights;    /* NULL, or a safetensors file with the model's tensors (fedvim's
+                             * state-dict names), loaded instead of the seed's initialisation */
     int trained_epochs, train_images;
     int infer_labels;       /* 0: the attacker knows the labels; 1: iDLG / count rule */
     fv_invert_cfg atk;      /* iterations, restarts, lr, tv, seed (box set from the data) */

@@ -244,6 +244,7 @@ static int cmd_invert(int argc, char **argv) {
     f[n++] = (fv_flag){"local-epochs", FV_FLAG_INT, &cfg.local_epochs, "fedavg: local epochs", 1, 10000};
     f[n++] = (fv_flag){"local-batch", FV_FLAG_INT, &cfg.local_batch, "fedavg: local minibatch (0: --batch)", 0, 4096};
     f[n++] = (fv_flag){"local-lr", FV_FLAG_FLOAT, &cfg.local_lr, "fedavg: local SGD step", 1e-9, 100};
+    f[n++] = (fv_flag){"weights", FV_FLAG_STRING, &cfg.weights, "safetensors file of the model's tensors (default: --seed's init)", 0, 0};
     f[n++] = (fv_flag){"trained-epochs", FV_FLAG_INT, &cfg.trained_epochs, "train the model first (0: untrained)", 0, 1000};
     f[n++] = (fv_flag){"train-images", FV_FLAG_INT, &cfg.train_images, "training images for --trained-epochs", 1, 100000000};
     f[n++] = (fv_flag){"labels", FV_FLAG_STRING, &labels, "known, or infer (iDLG for batch 1, counts above)", 0, 0};
