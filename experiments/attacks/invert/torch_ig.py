@@ -24,6 +24,7 @@ ap.add_argument('mnist'); ap.add_argument('--case', required=True)
 ap.add_argument('--iters', type=int, default=2000); ap.add_argument('--images', type=int, default=4)
 ap.add_argument('--threads', type=int, default=1); ap.add_argument('--tv', type=float, default=1e-4)
 ap.add_argument('--local-epochs', type=int, default=5)
+ap.add_argument('--seed', type=int, default=123, help='noise start of the attack on images k.. is seed + k')
 ap.add_argument('--save-weights', default=None, help='write the attacked weights here (safetensors, fedvim names)')
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
@@ -131,7 +132,7 @@ case = a.case
 batch = 4 if case.endswith('b4') else 1
 fedavg = case.startswith('fedavg')
 p = fresh_weights()
-out = {'tool': 'pytorch', 'torch': torch.__version__, 'case': case, 'batch': batch, 'iters': a.iters,
+out = {'tool': 'pytorch', 'torch': torch.__version__, 'case': case, 'seed': a.seed, 'batch': batch, 'iters': a.iters,
        'threads': a.threads, 'tv': a.tv, 'update': 'fedavg' if fedavg else 'fedsgd'}
 if case.startswith('trained'):
     t0 = time.time(); p = train(p); out['train_seconds'] = time.time() - t0
@@ -141,7 +142,7 @@ scores, secs = [], []
 for k in range(0, a.images, batch):
     x, y = X[k:k + batch], Y[k:k + batch]
     target = [t.detach() for t in update([t.clone().requires_grad_(True) for t in p], x, y, fedavg, False)]
-    t0 = time.time(); rec = invert(p, target, y, fedavg, batch, 123 + k); secs.append(time.time() - t0)
+    t0 = time.time(); rec = invert(p, target, y, fedavg, batch, a.seed + k); secs.append(time.time() - t0)
     scores += measure(rec, x)
 out['psnr'] = [s[0] for s in scores]; out['ssim'] = [s[1] for s in scores]
 out['psnr_median'] = float(np.median(out['psnr'])); out['ssim_median'] = float(np.median(out['ssim']))
