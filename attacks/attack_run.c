@@ -387,6 +387,7 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
     fv_json_num(j, "tv", c->atk.tv);
     fv_json_num(j, "lr", c->atk.lr);
     fv_json_num(j, "fd_scale", c->fd_scale);
+    fv_json_str(j, "fd", c->one_sided ? "one-sided" : "central");
     fv_json_str(j, "labels", c->infer_labels ? "inferred" : "known");
     fv_json_int(j, "trained_epochs", c->trained_epochs);
     if (c->trained_epochs > 0) {
@@ -403,6 +404,7 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
     uc.epochs = c->local_epochs;
     uc.lr = (float)c->local_lr;
     uc.fd_scale = c->fd_scale;
+    uc.one_sided = c->one_sided;
     g = fv_invert_engine_new(net, &uc, e);
     if (!g) goto out;
     const size_t nt = fv_invert_n_train(g);

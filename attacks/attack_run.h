@@ -64,6 +64,7 @@ typedef struct {
     int infer_labels;       /* 0: the attacker knows the labels; 1: iDLG / count rule */
     fv_invert_cfg atk;      /* iterations, restarts, lr, tv, seed (box set from the data) */
     double fd_scale;
+    int one_sided;          /* one-sided differences (invert.h) instead of central */
     uint64_t seed;          /* model initialisation and training order */
     const char *out_dir;    /* invert_grid.png here (NULL: none) */
 } fv_invert_run_cfg;

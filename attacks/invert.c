@@ -17,13 +17,14 @@ struct fv_invert_engine {
     size_t nt, np, isz;
     long passes;
     /* one block: theta0[np] traj[T * nt] a[nt] gp[nt] gm[nt] x[n isz] gxp[n isz] gxm[n isz]
-     * dl[n classes] y[n] (ints, float-sized) */
-    float *block, *theta0, *traj, *a, *gp, *gm, *x, *gxp, *gxm, *dl;
+     * dl[n classes] y[n] (ints, float-sized), and for one-sided differences the gradients at
+     * each theta_t: gbase[T * nt] xbase[T * B * isz] */
+    float *block, *theta0, *traj, *a, *gp, *gm, *x, *gxp, *gxm, *dl, *gbase, *xbase;
     int *y;
 };
 
 fv_invert_update_cfg fv_invert_update_defaults(void) {
-    return (fv_invert_update_cfg){FV_INVERT_FEDSGD, 1, 1, 1, 0.01f, FV_INVERT_FD_SCALE};
+    return (fv_invert_update_cfg){FV_INVERT_FEDSGD, 1, 1, 1, 0.01f, FV_INVERT_FD_SCALE, 0};
 }
 
 fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *cfg, fv_err *e) {
@@ -70,7 +71,9 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
     g->classes = (int)fv_shape_size(fv_net_output_shape(net));
     const size_t n = (size_t)cfg->n;
     _Static_assert(sizeof(int) == sizeof(float), "labels share the float block");
+    const size_t bmax = cfg->kind == FV_INVERT_FEDAVG ? (size_t)cfg->batch : n;
     size_t total = g->np + (size_t)T * g->nt + 3 * g->nt + 3 * n * g->isz + n * g->classes + n;
+    if (cfg->one_sided) total += (size_t)T * (g->nt + bmax * g->isz);
     g->block = fv_malloc(total * sizeof(float));
     g->masks_t = -1;
     float *p = g->block;
@@ -83,7 +86,11 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
     g->gxp = p, p += n * g->isz;
     g->gxm = p, p += n * g->isz;
     g->dl = p, p += n * g->classes;
-    g->y = (int *)p;
+    g->y = (int *)p, p += n;
+    if (cfg->one_sided) {
+        g->gbase = p, p += (size_t)T * g->nt;
+        g->xbase = p;
+    }
     memcpy(g->theta0, net->params, g->np * sizeof(float));
     for (int i = 0; i < net->n_nodes; i++)
         if (net->nodes[i].op == FV_OP_DROPOUT) net->nodes[i].p = 0.0f;
@@ -158,13 +165,18 @@ double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, 
     g->have_x = 1;
     memcpy(g->traj, g->theta0, g->nt * sizeof(float));
     double loss0 = 0;
+    const int os = g->cfg.one_sided;
+    const size_t bstride = (size_t)(g->cfg.kind == FV_INVERT_FEDAVG ? g->cfg.batch : n) * g->isz;
     if (g->cfg.kind == FV_INVERT_FEDSGD) {
-        loss0 = grad_at(g, g->traj, NULL, 0, 0, n, FV_KINKS_RECORD, update, NULL);
+        loss0 = grad_at(g, g->traj, NULL, 0, 0, n, FV_KINKS_RECORD, update, os ? g->xbase : NULL);
+        if (os) memcpy(g->gbase, update, g->nt * sizeof(float));
     } else {
         const float lr = g->cfg.lr;
         for (int t = 0; t < g->T; t++) {
             int cnt, start = step_batch(g, t, &cnt);
-            double l = grad_at(g, g->traj + (size_t)t * g->nt, NULL, 0, start, cnt, FV_KINKS_RECORD, g->gp, NULL);
+            double l = grad_at(g, g->traj + (size_t)t * g->nt, NULL, 0, start, cnt, FV_KINKS_RECORD, g->gp,
+                               os ? g->xbase + (size_t)t * bstride : NULL);
+            if (os) memcpy(g->gbase + (size_t)t * g->nt, g->gp, g->nt * sizeof(float));
             if (t == 0) loss0 = l;
             const float *cur = g->traj + (size_t)t * g->nt;
             float *next = t + 1 < g->T ? g->traj + (size_t)(t + 1) * g->nt : g->a;
@@ -201,8 +213,16 @@ void fv_invert_vjp(fv_invert_engine *g, const float *v, float *gx) {
             g->passes++;
         }
         grad_at(g, th, g->a, h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gp : NULL, g->gxp);
-        grad_at(g, th, g->a, -h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gm : NULL, g->gxm);
-        const double c = -lr / (2 * h);
+        double c = -lr / (2 * h);
+        if (g->cfg.one_sided) { /* the other side is theta_t itself, from the update pass */
+            const size_t bstride = (size_t)g->cfg.batch * isz;
+            memcpy(g->gxm, g->xbase + (size_t)t * (g->cfg.kind == FV_INVERT_FEDAVG ? bstride : 0),
+                   (size_t)cnt * isz * sizeof(float));
+            if (need_h) memcpy(g->gm, g->gbase + (size_t)t * g->nt, g->nt * sizeof(float));
+            c *= 2;
+        } else {
+            grad_at(g, th, g->a, -h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gm : NULL, g->gxm);
+        }
         float *dst = gx + (size_t)start * isz;
         for (size_t i = 0; i < (size_t)cnt * isz; i++) dst[i] += (float)(c * ((double)g->gxp[i] - g->gxm[i]));
         if (need_h)

@@ -52,9 +52,12 @@ typedef struct {
     int epochs;      /* fedAVG local epochs E >= 1; ignored for fedSGD */
     float lr;        /* fedAVG local SGD step (> 0); ignored for fedSGD */
     double fd_scale; /* central-difference step rule (see top), in (0, 1) */
+    int one_sided;   /* 1: one-sided differences against the update pass's own gradients at
+                      * theta_t (one perturbed pass instead of two; error O(h), measured in
+                      * docs/attacks.md); 0 (default): central */
 } fv_invert_update_cfg;
 
-/* Defaults: fedSGD, n 1, batch 1, epochs 1, lr 0.01, fd_scale FV_INVERT_FD_SCALE. */
+/* Defaults: fedSGD, n 1, batch 1, epochs 1, lr 0.01, fd_scale FV_INVERT_FD_SCALE, central. */
 fv_invert_update_cfg fv_invert_update_defaults(void);
 
 typedef struct fv_invert_engine fv_invert_engine;

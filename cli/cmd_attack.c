@@ -232,7 +232,7 @@ static int run_invert(const void *c, fv_json *j, fv_err *e) { return fv_invert_r
 static int cmd_invert(int argc, char **argv) {
     fv_invert_run_cfg cfg = fv_invert_run_defaults();
     common_opts c = common_defaults();
-    const char *update = "fedsgd", *labels = "known";
+    const char *update = "fedsgd", *labels = "known", *fd = "central";
     double lr = cfg.atk.lr, tv = cfg.atk.tv;
     fv_flag f[MAXF];
     int n = add_common(f, 0, &c);
@@ -253,12 +253,19 @@ static int cmd_invert(int argc, char **argv) {
     f[n++] = (fv_flag){"lr", FV_FLAG_FLOAT, &lr, "Adam step in model input units", 1e-9, 100};
     f[n++] = (fv_flag){"tv", FV_FLAG_FLOAT, &tv, "total-variation weight", 0, 1e6};
     f[n++] = (fv_flag){"fd-scale", FV_FLAG_FLOAT, &cfg.fd_scale, "finite-difference step as a fraction of ||theta||", 1e-9, 0.5};
+    f[n++] = (fv_flag){"fd", FV_FLAG_STRING, &fd, "central, or one-sided (fewer passes, O(h) error: docs/attacks.md 7.1)", 0, 0};
     int r = parse("attack invert", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;
     if (strcmp(update, "fedsgd") == 0) cfg.kind = FV_INVERT_FEDSGD;
     else if (strcmp(update, "fedavg") == 0) cfg.kind = FV_INVERT_FEDAVG;
     else {
         fprintf(stderr, "fedvim attack invert: --update: '%s' is not fedsgd or fedavg\n", update);
+        return 2;
+    }
+    if (strcmp(fd, "central") == 0) cfg.one_sided = 0;
+    else if (strcmp(fd, "one-sided") == 0) cfg.one_sided = 1;
+    else {
+        fprintf(stderr, "fedvim attack invert: --fd: '%s' is not central or one-sided\n", fd);
         return 2;
     }
     if (strcmp(labels, "known") == 0) cfg.infer_labels = 0;

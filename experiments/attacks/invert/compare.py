@@ -18,6 +18,7 @@ ap.add_argument('--iters', type=int, default=2000); ap.add_argument('--images', 
 ap.add_argument('--threads', type=int, default=1); ap.add_argument('--out', default='results.json')
 ap.add_argument('--cases', default='untrained_b1,trained_b1,untrained_b4,fedavg_b4')
 ap.add_argument('--seeds', type=int, default=1)
+ap.add_argument('--fd', default='central', help="fedvim's --fd (central or one-sided)")
 a = ap.parse_args()
 here = os.path.dirname(os.path.abspath(__file__))
 env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), FEDVIM_DATA=os.path.dirname(os.path.abspath(a.mnist)))
@@ -25,7 +26,7 @@ env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), FEDVIM_DATA=os.path.dirna
 def fedvim_args(case, weights, seed):
     b = 4 if case.endswith('b4') else 1
     args = ['attack', 'invert', '--model', 'lenet5', '--dataset', 'mnist', '--images', str(a.images), '--batch', str(b),
-            '--iters', str(a.iters), '--threads', str(a.threads), '--json', '--tv', '1e-4', '--weights', weights, '--seed', str(seed)]
+            '--iters', str(a.iters), '--threads', str(a.threads), '--json', '--tv', '1e-4', '--weights', weights, '--seed', str(seed), '--fd', a.fd]
     if case.startswith('fedavg'): args += ['--update', 'fedavg', '--local-epochs', '5', '--local-lr', '0.01']
     return args
 
@@ -41,7 +42,7 @@ def run(cmd):
 
 commit = subprocess.run(['git', '-C', here, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
 res = {'machine': platform.node(), 'cpus': os.cpu_count(), 'commit': commit, 'iters': a.iters, 'images': a.images,
-       'threads': a.threads, 'seeds': a.seeds, 'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), 'cases': {}}
+       'threads': a.threads, 'seeds': a.seeds, 'fd': a.fd, 'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), 'cases': {}}
 tmp = tempfile.mkdtemp(prefix='fv_invert_cmp_')
 for case in a.cases.split(','):
     weights = os.path.join(tmp, case + '.safetensors')
