@@ -465,7 +465,7 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
         if (c->atk.verbose)
             fprintf(stderr, "invert: attack %d/%d: %.2f s, cosine %.4f\n", r + 1, runs, res.seconds, res.cos);
     }
-    fv_json_num(j, "psnr_median", median_of(psnr, N));
+    fv_json_num_or_inf(j, "psnr_median", median_of(psnr, N));
     fv_json_num(j, "ssim_median", median_of(ssim, N));
     fv_json_num(j, "seconds_per_attack", median_of(secs, runs));
     fv_json_num(j, "cosine_median", median_of(cosv, runs));

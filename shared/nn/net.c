@@ -327,7 +327,7 @@ static void ensure_cap(fv_net *net, int n) {
         if (i > 0) nd->out = fv_malloc(sz * sizeof(float));
         nd->dout = fv_malloc(sz * sizeof(float));
         if (nd->op == FV_OP_MAXPOOL) nd->argmax = fv_malloc(sz * sizeof(int32_t));
-        if (nd->op == FV_OP_DROPOUT || nd->op == FV_OP_RELU) nd->mask = fv_malloc(sz);
+        if (nd->op == FV_OP_DROPOUT) nd->mask = fv_malloc(sz); /* ReLU masks: on the first RECORD */
         if (nd->op == FV_OP_CONV2D) {
             fv_conv2d_shape s = conv_shape(nd, n);
             size_t f = fv_conv2d_scratch_floats(&s);
@@ -414,8 +414,10 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
                 break;
             }
             fv_relu_forward(nd->out, in, isz);
-            if (kinks == FV_KINKS_RECORD)
+            if (kinks == FV_KINKS_RECORD) {
+                if (!nd->mask) nd->mask = fv_malloc((size_t)net->cap * fv_shape_size(nd->oshape));
                 for (size_t j = 0; j < isz; j++) nd->mask[j] = nd->out[j] > 0.0f;
+            }
             break;
         case FV_OP_SIGMOID: fv_sigmoid_forward(nd->out, in, isz); break;
         case FV_OP_TANH: fv_tanh_forward(nd->out, in, isz); break;
