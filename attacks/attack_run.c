@@ -324,6 +324,9 @@ int fv_invert_run_check(const fv_invert_run_cfg *c, fv_err *e) {
     if (c->atk.iters < 1 || c->atk.restarts < 1)
         return fv_err_set(e, "invert: --iters %d and --restarts %d must be at least 1", c->atk.iters, c->atk.restarts);
     if (!(c->fd_scale > 0 && c->fd_scale < 1)) return fv_err_set(e, "invert: --fd-scale %g is not in (0, 1)", c->fd_scale);
+    if (c->oracle_from < 0 || (c->oracle_from > 0 && c->trained_epochs > 0 && c->oracle_from < c->train_images))
+        return fv_err_set(e, "invert: --oracle-from %d overlaps the %d training images of --trained-epochs", c->oracle_from,
+                          c->train_images);
     return 0;
 }
 
@@ -345,6 +348,47 @@ static int invert_train(fv_net *net, const fv_invert_run_cfg *c, fv_norm norm, f
     fv_json_int(j, "train_images", n);
     fv_opt_destroy(&opt);
     fv_dataset_free(&tr);
+    return 0;
+}
+
+/* Recognisability (section 5.3) of the reconstructions rec[images] and of the originals
+ * orig[images] (test images first.., pixels in [0, 1]) by the oracle trained on training images
+ * [oracle_from, end); added to j as "oracle". */
+static int invert_oracle(const fv_invert_run_cfg *c, const fv_dataset *te, fv_norm norm, const float *orig,
+                         const float *rec, fv_json *j, fv_err *e) {
+    fv_dataset tr;
+    if (fv_dataset_load(c->src.dataset, c->src.data_dir, 1, &tr, e)) return -1;
+    if (c->oracle_from >= tr.n) {
+        fv_dataset_free(&tr);
+        return fv_err_set(e, "invert: --oracle-from %d is past the %d training images", c->oracle_from, tr.n);
+    }
+    const int no = tr.n - c->oracle_from;
+    int *idx = fv_malloc(sizeof(int) * (size_t)no);
+    for (int i = 0; i < no; i++) idx[i] = c->oracle_from + i;
+    fv_oracle_cfg oc = fv_oracle_defaults();
+    char tag[128];
+    snprintf(tag, sizeof tag, "%s-train[%d:%d]", c->src.dataset, c->oracle_from, tr.n);
+    oc.data_tag = tag;
+    int trained = 0;
+    fv_net *o = fv_oracle_get(c->oracle_cache, &oc, &tr, idx, no, norm, &trained, e);
+    free(idx);
+    fv_dataset_free(&tr);
+    if (!o) return -1;
+    const size_t isz = (size_t)te->c * te->h * te->w;
+    int hit_rec = 0, hit_orig = 0;
+    for (int i = 0; i < c->images; i++) {
+        int y = te->y[c->first + i];
+        hit_rec += fv_oracle_recognise(o, rec + (size_t)i * isz, 1, norm, y, NULL, NULL) > 0.5;
+        hit_orig += fv_oracle_recognise(o, orig + (size_t)i * isz, 1, norm, y, NULL, NULL) > 0.5;
+    }
+    fv_json_obj_begin(j, "oracle");
+    fv_json_str(j, "model", oc.model);
+    fv_json_str(j, "data", tag);
+    fv_json_bool(j, "trained_now", trained);
+    fv_json_num(j, "recognisability", (double)hit_rec / c->images);
+    fv_json_num(j, "originals", (double)hit_orig / c->images);
+    fv_json_obj_end(j);
+    fv_net_destroy(&o);
     return 0;
 }
 
@@ -475,6 +519,7 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
     fv_json_num(j, "labels_correct", (double)labels_right / N);
     fv_json_int(j, "passes", passes);
     fv_json_int(j, "local_steps", fv_invert_steps(g));
+    if (c->oracle_from > 0 && invert_oracle(c, &te, norm, orig_all, rec_all, j, e)) goto out;
     const float *rows[2] = {orig_all, rec_all};
     if (write_grid(c->out_dir, "invert_grid.png", rows, 2, N, te.c, te.h, te.w, e)) goto out;
     if (c->out_dir) fv_json_str(j, "grid", "invert_grid.png (rows: original, reconstruction)");

@@ -65,6 +65,9 @@ typedef struct {
     fv_invert_cfg atk;      /* iterations, restarts, lr, tv, seed (box set from the data) */
     double fd_scale;
     int one_sided;          /* one-sided differences (invert.h) instead of central */
+    int oracle_from;        /* 0: no oracle; else recognisability by the section 5.3 oracle trained
+                             * on training images [oracle_from, end) (after train_images) */
+    const char *oracle_cache; /* its safetensors cache (NULL: none) */
     uint64_t seed;          /* model initialisation and training order */
     const char *out_dir;    /* invert_grid.png here (NULL: none) */
 } fv_invert_run_cfg;

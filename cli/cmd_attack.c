@@ -253,6 +253,8 @@ static int cmd_invert(int argc, char **argv) {
     f[n++] = (fv_flag){"lr", FV_FLAG_FLOAT, &lr, "Adam step in model input units", 1e-9, 100};
     f[n++] = (fv_flag){"tv", FV_FLAG_FLOAT, &tv, "total-variation weight", 0, 1e6};
     f[n++] = (fv_flag){"fd-scale", FV_FLAG_FLOAT, &cfg.fd_scale, "finite-difference step as a fraction of ||theta||", 1e-9, 0.5};
+    f[n++] = (fv_flag){"oracle-from", FV_FLAG_INT, &cfg.oracle_from, "recognisability by an oracle trained on training images from N on (0: none)", 0, 100000000};
+    f[n++] = (fv_flag){"oracle-cache", FV_FLAG_STRING, &cfg.oracle_cache, "safetensors cache of that oracle (default: none)", 0, 0};
     f[n++] = (fv_flag){"fd", FV_FLAG_STRING, &fd, "central, or one-sided (fewer passes, O(h) error: docs/attacks.md 7.1)", 0, 0};
     int r = parse("attack invert", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;

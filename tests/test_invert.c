@@ -235,6 +235,8 @@ static void test_cli_errors(void **st) {
         {{"--update", "fedprox", NULL, NULL}, "--update: 'fedprox'"},
         {{"--labels", "guess", NULL, NULL}, "--labels: 'guess'"},
         {{"--images", "6", "--batch", "4"}, "not a multiple of --batch 4"},
+        {{"--trained-epochs", "1", "--oracle-from", "5000"}, "--oracle-from 5000 overlaps"},
+        {{"--fd", "backward", NULL, NULL}, "--fd: 'backward'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fh_path(&c, out, sizeof out, "case%zu.out", i);
