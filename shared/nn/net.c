@@ -435,7 +435,7 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
     net->last_train = train;
     net->last_n = n;
     net->last_replay = kinks == FV_KINKS_REPLAY;
-    if (kinks == FV_KINKS_RECORD) net->kinks_n = n;
+    if (kinks != FV_KINKS_REPLAY) net->kinks_n = kinks == FV_KINKS_RECORD ? n : 0; /* FREE overwrote argmaxes */
     return net->nodes[net->n_nodes - 1].out;
 }
 

@@ -164,8 +164,9 @@ int fv_net_node_dnnl(const fv_net *net, int i);
 FV_MUST_USE int fv_conv_path_parse(const char *word, fv_conv_path *path, fv_err *e);
 const char *fv_conv_path_name(fv_conv_path path);
 
-/* Set how later forwards treat ReLU and max-pool kinks (see fv_kinks). REPLAY with no RECORD
- * forward of the same batch size since is a programmer error (the forward aborts). */
+/* Set how later forwards treat ReLU and max-pool kinks (see fv_kinks). A REPLAY forward needs the
+ * last non-REPLAY forward to have been a RECORD one of the same batch size (a FREE forward
+ * overwrites the argmaxes); anything else is a programmer error (the forward aborts). */
 void fv_net_set_kinks(fv_net *net, fv_kinks mode);
 
 /* Re-initialise all parameters from `seed` (same result as a fresh fv_net_finish). */
