@@ -11,6 +11,8 @@
 #include "nn/models.h"
 #include "oracle.h"
 #include "io/png_io.h"
+#include "io/safetensors.h"
+#include "nn/optim.h"
 #include "nn/train.h"
 
 /* ---- helpers ---- */
@@ -18,6 +20,19 @@
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* The median of n >= 1 sorted values. */
+static double sorted_median(const double *s, int n) { return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]); }
+
+/* The median of v[n], n >= 1 (v untouched). */
+static double median_of(const double *v, int n) {
+    double *t = fv_malloc(sizeof(double) * (size_t)n);
+    memcpy(t, v, sizeof(double) * (size_t)n);
+    qsort(t, (size_t)n, sizeof(double), cmp_double);
+    double m = sorted_median(t, n);
+    free(t);
+    return m;
 }
 
 /* {"mean", "median", "min", "max"} of v[n] as a nested object; +inf values are kept as "inf". */
@@ -29,7 +44,7 @@ static void json_stats(fv_json *j, const char *key, const double *v, int n) {
         qsort(s, (size_t)n, sizeof(double), cmp_double);
         for (int i = 0; i < n; i++) sum += s[i];
         fv_json_num_or_inf(j, "mean", sum / n);
-        fv_json_num_or_inf(j, "median", n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]));
+        fv_json_num_or_inf(j, "median", sorted_median(s, n));
         fv_json_num_or_inf(j, "min", s[0]);
         fv_json_num_or_inf(j, "max", s[n - 1]);
         free(s);
@@ -269,6 +284,258 @@ out:
 }
 
 /* ---- reassembly ---- */
+
+/* ---- Inverting Gradients ---- */
+
+fv_invert_run_cfg fv_invert_run_defaults(void) {
+    fv_invert_run_cfg c;
+    memset(&c, 0, sizeof c);
+    c.src.dataset = "mnist";
+    c.model = "lenet5";
+    c.images = 4;
+    c.batch = 1;
+    c.kind = FV_INVERT_FEDSGD;
+    c.local_epochs = 5;
+    c.local_lr = 0.01;
+    c.train_images = 10000;
+    c.atk = fv_invert_defaults();
+    c.fd_scale = FV_INVERT_FD_SCALE;
+    c.seed = 1;
+    return c;
+}
+
+int fv_invert_run_check(const fv_invert_run_cfg *c, fv_err *e) {
+    int known = 0;
+    for (const char *const *m = fv_model_names(); *m; m++) known |= c->model && strcmp(*m, c->model) == 0;
+    if (!known) return fv_err_set(e, "invert: --model: unknown model '%s'", c->model ? c->model : "(none)");
+    if (c->images < 1 || c->first < 0) return fv_err_set(e, "invert: --images %d from %d", c->images, c->first);
+    if (c->batch < 1 || c->batch > c->images)
+        return fv_err_set(e, "invert: --batch %d is not in [1, --images %d]", c->batch, c->images);
+    if (c->images % c->batch)
+        return fv_err_set(e, "invert: --images %d is not a multiple of --batch %d", c->images, c->batch);
+    if (c->kind == FV_INVERT_FEDAVG) {
+        if (c->local_batch < 0 || c->local_batch > c->batch)
+            return fv_err_set(e, "invert: --local-batch %d is above the client's --batch %d", c->local_batch, c->batch);
+        if (c->local_epochs < 1) return fv_err_set(e, "invert: --local-epochs %d (need at least 1)", c->local_epochs);
+        if (!(c->local_lr > 0)) return fv_err_set(e, "invert: --local-lr %g is not positive", c->local_lr);
+    }
+    if (c->trained_epochs < 0 || c->train_images < 1)
+        return fv_err_set(e, "invert: --trained-epochs %d on %d images", c->trained_epochs, c->train_images);
+    if (c->atk.iters < 1 || c->atk.restarts < 1)
+        return fv_err_set(e, "invert: --iters %d and --restarts %d must be at least 1", c->atk.iters, c->atk.restarts);
+    if (!(c->fd_scale > 0 && c->fd_scale < 1)) return fv_err_set(e, "invert: --fd-scale %g is not in (0, 1)", c->fd_scale);
+    if (c->oracle_from < 0 || (c->oracle_from > 0 && c->trained_epochs > 0 && c->oracle_from < c->train_images))
+        return fv_err_set(e, "invert: --oracle-from %d overlaps the %d training images of --trained-epochs", c->oracle_from,
+                          c->train_images);
+    return 0;
+}
+
+
+/* Train net for epochs epochs (Adam 1e-3, batch 64) on the first n training images. */
+static int invert_train(fv_net *net, const fv_invert_run_cfg *c, fv_norm norm, fv_json *j, fv_err *e) {
+    fv_dataset tr;
+    if (fv_dataset_load(c->src.dataset, c->src.data_dir, 1, &tr, e)) return -1;
+    fv_opt_cfg oc = fv_opt_defaults(FV_OPT_ADAM);
+    oc.lr = 1e-3f;
+    fv_opt *opt = fv_opt_new(&oc, net->n_train);
+    fv_rng rng;
+    fv_rng_seed2(&rng, c->seed, 77);
+    int n = c->train_images < tr.n ? c->train_images : tr.n;
+    double t0 = fv_now();
+    for (int ep = 0; ep < c->trained_epochs; ep++)
+        fv_train_epoch(net, opt, &tr, NULL, n, 64, norm, &rng, 0.0f, NULL, NULL, NULL);
+    fv_json_num(j, "train_seconds", fv_now() - t0);
+    fv_json_int(j, "train_images", n);
+    fv_opt_destroy(&opt);
+    fv_dataset_free(&tr);
+    return 0;
+}
+
+/* Recognisability (section 5.3) of the reconstructions rec[images] and of the originals
+ * orig[images] (test images first.., pixels in [0, 1]) by the oracle trained on training images
+ * [oracle_from, end); added to j as "oracle". */
+static int invert_oracle(const fv_invert_run_cfg *c, const fv_dataset *te, fv_norm norm, const float *orig,
+                         const float *rec, fv_json *j, fv_err *e) {
+    fv_dataset tr;
+    if (fv_dataset_load(c->src.dataset, c->src.data_dir, 1, &tr, e)) return -1;
+    if (c->oracle_from >= tr.n) {
+        fv_dataset_free(&tr);
+        return fv_err_set(e, "invert: --oracle-from %d is past the %d training images", c->oracle_from, tr.n);
+    }
+    const int no = tr.n - c->oracle_from;
+    int *idx = fv_malloc(sizeof(int) * (size_t)no);
+    for (int i = 0; i < no; i++) idx[i] = c->oracle_from + i;
+    fv_oracle_cfg oc = fv_oracle_defaults();
+    char tag[128];
+    snprintf(tag, sizeof tag, "%s-train[%d:%d]", c->src.dataset, c->oracle_from, tr.n);
+    oc.data_tag = tag;
+    int trained = 0;
+    fv_net *o = fv_oracle_get(c->oracle_cache, &oc, &tr, idx, no, norm, &trained, e);
+    free(idx);
+    fv_dataset_free(&tr);
+    if (!o) return -1;
+    const size_t isz = (size_t)te->c * te->h * te->w;
+    int hit_rec = 0, hit_orig = 0;
+    for (int i = 0; i < c->images; i++) {
+        int y = te->y[c->first + i];
+        hit_rec += fv_oracle_recognise(o, rec + (size_t)i * isz, 1, norm, y, NULL, NULL) > 0.5;
+        hit_orig += fv_oracle_recognise(o, orig + (size_t)i * isz, 1, norm, y, NULL, NULL) > 0.5;
+    }
+    fv_json_obj_begin(j, "oracle");
+    fv_json_str(j, "model", oc.model);
+    fv_json_str(j, "data", tag);
+    fv_json_bool(j, "trained_now", trained);
+    fv_json_num(j, "recognisability", (double)hit_rec / c->images);
+    fv_json_num(j, "originals", (double)hit_orig / c->images);
+    fv_json_obj_end(j);
+    fv_net_destroy(&o);
+    return 0;
+}
+
+int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
+    if (fv_invert_run_check(c, e)) return -1;
+    fv_dataset te;
+    if (fv_dataset_load(c->src.dataset, c->src.data_dir, 0, &te, e)) return -1;
+    int rc = -1;
+    fv_net *net = NULL;
+    fv_invert_engine *g = NULL;
+    float *buf = NULL;
+    double *fig = NULL;
+    int *ibuf = NULL;
+    if (c->first + c->images > te.n) {
+        fv_err_set(e, "invert: images %d .. %d are past the %d test images", c->first, c->first + c->images, te.n);
+        goto out;
+    }
+    const fv_norm norm = fv_norm_for(c->src.dataset);
+    net = fv_model_new(c->model, (fv_shape){te.c, te.h, te.w}, te.classes, c->seed, e);
+    if (!net) goto out;
+    if (c->infer_labels && net->nodes[net->n_nodes - 1].op != FV_OP_LINEAR) {
+        fv_err_set(e, "invert: labels cannot be inferred for %s: its output node is not a linear layer", c->model);
+        goto out;
+    }
+    if (c->weights && fv_safetensors_load(c->weights, net, e)) goto out;
+    fv_json_str(j, "model", c->model);
+    fv_json_str(j, "weights", c->weights ? c->weights : "seed");
+    fv_json_str(j, "dataset", c->src.dataset);
+    fv_json_str(j, "update", c->kind == FV_INVERT_FEDSGD ? "fedsgd" : "fedavg");
+    fv_json_int(j, "batch", c->batch);
+    fv_json_int(j, "images", c->images);
+    fv_json_int(j, "first", c->first);
+    if (c->kind == FV_INVERT_FEDAVG) {
+        fv_json_int(j, "local_epochs", c->local_epochs);
+        fv_json_int(j, "local_batch", c->local_batch ? c->local_batch : c->batch);
+        fv_json_num(j, "local_lr", c->local_lr);
+    }
+    fv_json_int(j, "iters", c->atk.iters);
+    fv_json_int(j, "restarts", c->atk.restarts);
+    fv_json_num(j, "tv", c->atk.tv);
+    fv_json_num(j, "lr", c->atk.lr);
+    fv_json_num(j, "fd_scale", c->fd_scale);
+    fv_json_str(j, "fd", c->one_sided ? "one-sided" : "central");
+    fv_json_str(j, "labels", c->infer_labels ? "inferred" : "known");
+    fv_json_int(j, "trained_epochs", c->trained_epochs);
+    if (c->trained_epochs > 0) {
+        if (invert_train(net, c, norm, j, e)) goto out;
+        int ne = te.n < 2000 ? te.n : 2000;
+        fv_json_num(j, "test_accuracy", fv_evaluate(net, &te, NULL, ne, 256, norm).accuracy);
+    }
+    const int B = c->batch, runs = c->images / B, N = c->images;
+    const size_t isz = (size_t)te.c * te.h * te.w;
+    fv_invert_update_cfg uc = fv_invert_update_defaults();
+    uc.kind = c->kind;
+    uc.n = B;
+    uc.batch = c->local_batch ? c->local_batch : B;
+    uc.epochs = c->local_epochs;
+    uc.lr = (float)c->local_lr;
+    uc.fd_scale = c->fd_scale;
+    uc.one_sided = c->one_sided;
+    g = fv_invert_engine_new(net, &uc, e);
+    if (!g) goto out;
+    const size_t nt = fv_invert_n_train(g);
+    buf = fv_malloc(sizeof(float) * (isz * (size_t)(4 * B + 2 * N) + nt));
+    float *x = buf, *rec = x + isz * B, *rp = rec + isz * B, *op = rp + isz * B, *orig_all = op + isz * B,
+          *rec_all = orig_all + isz * N, *U = rec_all + isz * N;
+    fig = fv_malloc(sizeof(double) * (size_t)(2 * N + 2 * runs + B * B));
+    double *psnr = fig, *ssim = psnr + N, *secs = ssim + N, *cosv = secs + runs, *score = cosv + runs;
+    ibuf = fv_malloc(sizeof(int) * (size_t)(4 * B));
+    int *y = ibuf, *lab = y + B, *perm = lab + B, *used = perm + B;
+    fv_invert_cfg ac = c->atk;
+    for (int ch = 0; ch < 4; ch++) {
+        ac.lo[ch] = (0.0f - norm.mean[ch]) / norm.std[ch];
+        ac.hi[ch] = (1.0f - norm.mean[ch]) / norm.std[ch];
+    }
+    int labels_right = 0;
+    long passes = 0;
+    for (int r = 0; r < runs; r++) {
+        const int start = c->first + r * B;
+        fv_dataset_to_float(&te, NULL, start, B, norm, x);
+        fv_dataset_labels(&te, NULL, start, B, y);
+        fv_invert_update(g, x, y, U);
+        if (c->infer_labels) {
+            if (fv_invert_labels(net, U, B, lab, e)) goto out;
+            for (int i = 0; i < B; i++) used[i] = 0;
+            for (int i = 0; i < B; i++) /* multiset agreement */
+                for (int k = 0; k < B; k++)
+                    if (!used[k] && lab[k] == y[i]) {
+                        used[k] = 1, labels_right++;
+                        break;
+                    }
+        } else {
+            memcpy(lab, y, sizeof(int) * (size_t)B);
+            labels_right += B;
+        }
+        ac.seed = c->atk.seed + 1000u * (uint64_t)r;
+        fv_invert_result res;
+        if (fv_invert_attack(g, U, lab, &ac, rec, &res, e)) goto out;
+        secs[r] = res.seconds;
+        cosv[r] = res.cos;
+        passes += res.passes;
+        for (size_t p = 0; p < isz * B; p++) {
+            int ch = (int)((p / ((size_t)te.h * te.w)) % (size_t)te.c);
+            float v = rec[p] * norm.std[ch] + norm.mean[ch];
+            rp[p] = v < 0 ? 0 : v > 1 ? 1 : v;
+            op[p] = te.x[(size_t)start * isz + p] / 255.0f;
+        }
+        for (int i = 0; i < B; i++)
+            for (int k = 0; k < B; k++) score[i * B + k] = -fv_mse(rp + i * isz, op + k * isz, isz);
+        fv_invert_assign(perm, score, B);
+        for (int i = 0; i < B; i++) {
+            int k = perm[i], gi = r * B + k;
+            psnr[gi] = fv_psnr(rp + i * isz, op + k * isz, isz);
+            if (fv_ssim(&ssim[gi], rp + i * isz, op + k * isz, te.c, te.h, te.w, e)) goto out;
+            memcpy(rec_all + (size_t)gi * isz, rp + i * isz, isz * sizeof(float));
+            memcpy(orig_all + (size_t)gi * isz, op + k * isz, isz * sizeof(float));
+        }
+        if (c->atk.verbose)
+            fprintf(stderr, "invert: attack %d/%d: %.2f s, cosine %.4f\n", r + 1, runs, res.seconds, res.cos);
+    }
+    fv_json_num_or_inf(j, "psnr_median", median_of(psnr, N));
+    fv_json_num(j, "ssim_median", median_of(ssim, N));
+    fv_json_num(j, "seconds_per_attack", median_of(secs, runs));
+    fv_json_num(j, "cosine_median", median_of(cosv, runs));
+    fv_json_num_array(j, "psnr", psnr, (size_t)N);
+    fv_json_num_array(j, "ssim", ssim, (size_t)N);
+    fv_json_num_array(j, "seconds", secs, (size_t)runs);
+    fv_json_num(j, "labels_correct", (double)labels_right / N);
+    fv_json_int(j, "passes", passes);
+    fv_json_int(j, "local_steps", fv_invert_steps(g));
+    if (c->oracle_from > 0 && invert_oracle(c, &te, norm, orig_all, rec_all, j, e)) goto out;
+    const float *rows[2] = {orig_all, rec_all};
+    if (write_grid(c->out_dir, "invert_grid.png", rows, 2, N, te.c, te.h, te.w, e)) goto out;
+    if (c->out_dir) fv_json_str(j, "grid", "invert_grid.png (rows: original, reconstruction)");
+    fprintf(stderr, "invert %s %s batch %d: median PSNR %.2f dB, SSIM %.3f, %.2f s per attack\n", c->model,
+            c->kind == FV_INVERT_FEDSGD ? "fedSGD" : "fedAVG", B, median_of(psnr, N), median_of(ssim, N),
+            median_of(secs, runs));
+    rc = 0;
+out:
+    fv_invert_engine_free(&g);
+    fv_net_destroy(&net);
+    free(buf);
+    free(fig);
+    free(ibuf);
+    fv_dataset_free(&te);
+    return rc;
+}
 
 fv_reasm_run_cfg fv_reasm_run_defaults(void) {
     fv_reasm_run_cfg c;

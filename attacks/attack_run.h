@@ -14,6 +14,7 @@
 #include "fedsim.h"
 #include "fv_common.h"
 #include "gan.h"
+#include "invert.h"
 #include "io/json.h"
 #include "leakage.h"
 #include "mia.h"
@@ -42,6 +43,42 @@ typedef struct {
 fv_dlg_run_cfg fv_dlg_run_defaults(void);
 /* Returns 0 with the figures added to j, or -1 with e set. */
 FV_MUST_USE int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e);
+
+/* ---- Inverting Gradients on a zoo model (invert.h) ----
+ * The attacked images are test-split images first .. first + images, in attacks of `batch`
+ * images each: one client update per attack (fedSGD gradient, or fedAVG update of local_epochs
+ * epochs over local_batch-image steps), computed by the engine on the true images with the
+ * true labels. The model is the zoo model initialised from seed or loaded from weights, then
+ * optionally trained for trained_epochs epochs (Adam 1e-3, batch 64) on the first train_images
+ * training images. */
+typedef struct {
+    fv_data_src src;
+    const char *model;      /* shared/nn/models.h name */
+    int first, images, batch;
+    fv_invert_kind kind;
+    int local_epochs, local_batch; /* fedAVG; local_batch 0: batch */
+    double local_lr;        /* fedAVG local SGD step */
+    const char *weights;    /* NULL, or a safetensors file with the model's tensors (fedvim's
+                             * state-dict names), loaded instead of the seed's initialisation */
+    int trained_epochs, train_images;
+    int infer_labels;       /* 0: the attacker knows the labels; 1: iDLG / count rule */
+    fv_invert_cfg atk;      /* iterations, restarts, lr, tv, seed (box set from the data) */
+    double fd_scale;
+    int one_sided;          /* one-sided differences (invert.h) instead of central */
+    int oracle_from;        /* 0: no oracle; else recognisability by the section 5.3 oracle trained
+                             * on training images [oracle_from, end) (after train_images) */
+    const char *oracle_cache; /* its safetensors cache (NULL: none) */
+    uint64_t seed;          /* model initialisation and training order */
+    const char *out_dir;    /* invert_grid.png here (NULL: none) */
+} fv_invert_run_cfg;
+
+fv_invert_run_cfg fv_invert_run_defaults(void);
+/* Check cfg against nothing but itself and the model list (no data read): 0, or -1 with e
+ * naming the bad setting (batch above images, local batch above batch, unknown model, ...). */
+FV_MUST_USE int fv_invert_run_check(const fv_invert_run_cfg *cfg, fv_err *e);
+/* Run it (checks first); figures (per image PSNR / SSIM against the best-matching original,
+ * medians, seconds per attack, labels) added to j. Returns 0 or -1 with e set. */
+FV_MUST_USE int fv_invert_run(const fv_invert_run_cfg *cfg, fv_json *j, fv_err *e);
 
 /* ---- reassembly ---- */
 typedef struct {

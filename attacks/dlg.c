@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "invert.h"
 #include "lbfgs.h"
 #include "rng.h"
 
@@ -267,61 +268,12 @@ int fv_dlg_labels(const fv_dlg_model *m, const double *gstar, int n, int *labels
     FV_ASSERT(n >= 1 && n <= FV_DLG_MAX_BATCH);
     int K = m->classes;
     double *sum = fv_malloc(sizeof(double) * K);
-    int *order = fv_malloc(sizeof(int) * K);
     for (int k = 0; k < K; k++) {
         double s = 0;
         for (int f = 0; f < m->feat; f++) s += gstar[m->fw + (size_t)k * m->feat + f];
         sum[k] = s;
-        order[k] = k;
     }
-    /* order classes by row sum, most negative first (insertion sort: K is small) */
-    for (int i = 1; i < K; i++) {
-        int v = order[i], j = i;
-        while (j > 0 && sum[order[j - 1]] > sum[v]) {
-            order[j] = order[j - 1];
-            j--;
-        }
-        order[j] = v;
-    }
-    int neg = 0;
-    for (int k = 0; k < K; k++) neg += sum[k] < 0;
-    int cnt[FV_DLG_MAX_BATCH] = {0}, used = neg < n ? (neg > 0 ? neg : 1) : n;
-    for (int j = 0; j < used; j++) cnt[j] = 1;
-    int rest = n - used;
-    if (rest > 0) {
-        /* allot the remaining samples to the negative classes in proportion to -sum */
-        double tot = 0, rem[FV_DLG_MAX_BATCH];
-        for (int j = 0; j < used; j++) tot += -sum[order[j]];
-        int given = 0;
-        for (int j = 0; j < used; j++) {
-            double q = tot > 0 ? rest * (-sum[order[j]]) / tot : (double)rest / used;
-            int fl = (int)floor(q);
-            cnt[j] += fl;
-            given += fl;
-            rem[j] = q - fl;
-        }
-        while (given < rest) {
-            int b = 0;
-            for (int j = 1; j < used; j++)
-                if (rem[j] > rem[b]) b = j;
-            cnt[b]++;
-            rem[b] = -1;
-            given++;
-        }
-    }
-    int w = 0;
-    for (int j = 0; j < used; j++)
-        for (int r = 0; r < cnt[j]; r++) labels[w++] = order[j];
-    FV_ASSERT(w == n);
-    for (int i = 1; i < n; i++) { /* ascending class order */
-        int v = labels[i], j = i;
-        while (j > 0 && labels[j - 1] > v) {
-            labels[j] = labels[j - 1];
-            j--;
-        }
-        labels[j] = v;
-    }
-    free(order);
+    int neg = fv_labels_from_row_sums(sum, K, n, labels);
     free(sum);
     return neg;
 }
@@ -510,27 +462,7 @@ int fv_dlg_attack(const fv_dlg_model *m, const double *theta, const double *gsta
     return 0;
 }
 
-static void assign_rec(int *cur, int *used, int k, int n, const double *score, double acc, double *best, int *perm) {
-    if (k == n) {
-        if (acc > *best) {
-            *best = acc;
-            memcpy(perm, cur, sizeof(int) * n);
-        }
-        return;
-    }
-    for (int j = 0; j < n; j++) {
-        if (used[j]) continue;
-        used[j] = 1;
-        cur[k] = j;
-        assign_rec(cur, used, k + 1, n, score, acc + score[k * n + j], best, perm);
-        used[j] = 0;
-    }
-}
-
 void fv_dlg_best_assignment(int *perm, const double *score, int n) {
     FV_ASSERT(n >= 1 && n <= FV_DLG_MAX_BATCH);
-    int cur[FV_DLG_MAX_BATCH], used[FV_DLG_MAX_BATCH] = {0};
-    double best = -HUGE_VAL;
-    for (int i = 0; i < n; i++) perm[i] = i;
-    assign_rec(cur, used, 0, n, score, 0.0, &best, perm);
+    fv_invert_assign(perm, score, n);
 }

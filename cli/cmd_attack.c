@@ -1,4 +1,4 @@
-/* cmd_attack.c: `fedvim attack gan|dlg|mia|reassemble`: the built-in privacy attacks run on their
+/* cmd_attack.c: `fedvim attack invert|gan|dlg|mia|reassemble`: the built-in privacy attacks run on their
  * own (docs/attacks.md). Each parses its flags, calls attacks/attack_run.h, prints the
  * headline figures on stderr, and with --json one JSON object on stdout; with --out the image grids
  * and result.json go to that folder. The attacks inside a federated run are reached through
@@ -227,6 +227,71 @@ static int cmd_dlg(int argc, char **argv) {
     return finish("dlg", run_dlg, &cfg, &c);
 }
 
+static int run_invert(const void *c, fv_json *j, fv_err *e) { return fv_invert_run(c, j, e); }
+
+static int cmd_invert(int argc, char **argv) {
+    fv_invert_run_cfg cfg = fv_invert_run_defaults();
+    common_opts c = common_defaults();
+    const char *update = "fedsgd", *labels = "known", *fd = "central";
+    double lr = cfg.atk.lr, tv = cfg.atk.tv;
+    fv_flag f[MAXF];
+    int n = add_common(f, 0, &c);
+    f[n++] = (fv_flag){"model", FV_FLAG_STRING, &cfg.model, "the attacked model (shared/nn/models.h name)", 0, 0};
+    f[n++] = (fv_flag){"first", FV_FLAG_INT, &cfg.first, "first test image attacked", 0, 100000000};
+    f[n++] = (fv_flag){"images", FV_FLAG_INT, &cfg.images, "test images attacked in all (a multiple of --batch)", 1, 100000};
+    f[n++] = (fv_flag){"batch", FV_FLAG_INT, &cfg.batch, "images per client update (one attack each)", 1, 4096};
+    f[n++] = (fv_flag){"update", FV_FLAG_STRING, &update, "fedsgd (one gradient) or fedavg (local SGD epochs)", 0, 0};
+    f[n++] = (fv_flag){"local-epochs", FV_FLAG_INT, &cfg.local_epochs, "fedavg: local epochs", 1, 10000};
+    f[n++] = (fv_flag){"local-batch", FV_FLAG_INT, &cfg.local_batch, "fedavg: local minibatch (0: --batch)", 0, 4096};
+    f[n++] = (fv_flag){"local-lr", FV_FLAG_FLOAT, &cfg.local_lr, "fedavg: local SGD step", 1e-9, 100};
+    f[n++] = (fv_flag){"weights", FV_FLAG_STRING, &cfg.weights, "safetensors file of the model's tensors (default: --seed's init)", 0, 0};
+    f[n++] = (fv_flag){"trained-epochs", FV_FLAG_INT, &cfg.trained_epochs, "train the model first (0: untrained)", 0, 1000};
+    f[n++] = (fv_flag){"train-images", FV_FLAG_INT, &cfg.train_images, "training images for --trained-epochs", 1, 100000000};
+    f[n++] = (fv_flag){"labels", FV_FLAG_STRING, &labels, "known, or infer (iDLG for batch 1, counts above)", 0, 0};
+    f[n++] = (fv_flag){"iters", FV_FLAG_INT, &cfg.atk.iters, "signed-Adam steps per restart", 1, 10000000};
+    f[n++] = (fv_flag){"restarts", FV_FLAG_INT, &cfg.atk.restarts, "noise restarts (lowest matching loss wins)", 1, 1000};
+    f[n++] = (fv_flag){"lr", FV_FLAG_FLOAT, &lr, "Adam step in model input units", 1e-9, 100};
+    f[n++] = (fv_flag){"tv", FV_FLAG_FLOAT, &tv, "total-variation weight", 0, 1e6};
+    f[n++] = (fv_flag){"fd-scale", FV_FLAG_FLOAT, &cfg.fd_scale, "finite-difference step as a fraction of ||theta||", 1e-9, 0.5};
+    f[n++] = (fv_flag){"oracle-from", FV_FLAG_INT, &cfg.oracle_from, "recognisability by an oracle trained on training images from N on (0: none)", 0, 100000000};
+    f[n++] = (fv_flag){"oracle-cache", FV_FLAG_STRING, &cfg.oracle_cache, "safetensors cache of that oracle (default: none)", 0, 0};
+    f[n++] = (fv_flag){"fd", FV_FLAG_STRING, &fd, "central, or one-sided (fewer passes, O(h) error: docs/attacks.md 7.1)", 0, 0};
+    int r = parse("attack invert", f, n, argc, argv);
+    if (r) return r == 1 ? 0 : 2;
+    if (strcmp(update, "fedsgd") == 0) cfg.kind = FV_INVERT_FEDSGD;
+    else if (strcmp(update, "fedavg") == 0) cfg.kind = FV_INVERT_FEDAVG;
+    else {
+        fprintf(stderr, "fedvim attack invert: --update: '%s' is not fedsgd or fedavg\n", update);
+        return 2;
+    }
+    if (strcmp(fd, "central") == 0) cfg.one_sided = 0;
+    else if (strcmp(fd, "one-sided") == 0) cfg.one_sided = 1;
+    else {
+        fprintf(stderr, "fedvim attack invert: --fd: '%s' is not central or one-sided\n", fd);
+        return 2;
+    }
+    if (strcmp(labels, "known") == 0) cfg.infer_labels = 0;
+    else if (strcmp(labels, "infer") == 0) cfg.infer_labels = 1;
+    else {
+        fprintf(stderr, "fedvim attack invert: --labels: '%s' is not known or infer\n", labels);
+        return 2;
+    }
+    cfg.atk.lr = lr;
+    cfg.atk.tv = tv;
+    cfg.atk.verbose = c.verbose;
+    cfg.atk.seed = (uint64_t)c.seed;
+    cfg.src.dataset = c.dataset;
+    cfg.src.data_dir = c.data_dir;
+    cfg.seed = (uint64_t)c.seed;
+    cfg.out_dir = c.out;
+    fv_err e = {{0}};
+    if (fv_invert_run_check(&cfg, &e)) { /* before any data is read */
+        fprintf(stderr, "fedvim attack %s\n", e.msg);
+        return 2;
+    }
+    return finish("invert", run_invert, &cfg, &c);
+}
+
 static int cmd_reassemble(int argc, char **argv) {
     fv_reasm_run_cfg cfg = fv_reasm_run_defaults();
     common_opts c = common_defaults();
@@ -355,6 +420,7 @@ int fv_cmd_attack(int argc, char **argv) {
         int (*fn)(int, char **);
         const char *what;
     } SUB[] = {
+        {"invert", cmd_invert, "Inverting Gradients on a zoo model's fedSGD gradient or fedAVG update"},
         {"dlg", cmd_dlg, "gradient inversion (DLG/iDLG) of one client step on the sigmoid LeNet"},
         {"reassemble", cmd_reassemble, "reassembly of VisualMixer-mixed images by total-variation search"},
         {"gan", cmd_gan, "GAN leakage attacker (Hitaj et al.), passive or --active, on a FedAvg run"},

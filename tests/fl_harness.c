@@ -78,6 +78,25 @@ char *fh_line(const char *text, int i) {
     return s;
 }
 
+const char *fh_torch_python(void) {
+    static const char *cands[] = {"/usr/bin/python3", "python3"};
+    for (size_t i = 0; i < 2; i++) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "%s -c 'import torch, numpy' >/dev/null 2>&1", cands[i]);
+        if (system(cmd) == 0) return cands[i];
+    }
+    return NULL;
+}
+
+void fh_dump(const char *dir, const char *name, const void *p, size_t bytes) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, bytes, f), bytes);
+    fclose(f);
+}
+
 int fh_count_lines(const char *text) {
     int n = 0;
     for (const char *c = text; c && *c; c++) n += *c == '\n';

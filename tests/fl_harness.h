@@ -28,6 +28,11 @@ void fh_put(const char *path, const char *text);
 char *fh_slurp(const char *path);
 /* Line i (0-based) of text as a fresh string (caller frees); NULL past the end. */
 char *fh_line(const char *text, int i);
+/* The python3 that imports torch and numpy (Debian's /usr/bin/python3 first, then PATH's), or
+ * NULL when there is none: the PyTorch parity tests skip (77) then. */
+const char *fh_torch_python(void);
+/* Write bytes of p to dir/name (fails the test on error). */
+void fh_dump(const char *dir, const char *name, const void *p, size_t bytes);
 /* Number of '\n' in text (0 for NULL). */
 int fh_count_lines(const char *text);
 /* The number after "key": in a flat JSON text; NAN when absent. */

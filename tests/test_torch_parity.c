@@ -25,28 +25,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fl_harness.h"
 #include "nn/layers.h"
 #include "nn/models.h"
 #include "nn/optim.h"
-
-static const char *python(void) {
-    static const char *cands[] = {"/usr/bin/python3", "python3"};
-    for (size_t i = 0; i < 2; i++) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "%s -c 'import torch, numpy' >/dev/null 2>&1", cands[i]);
-        if (system(cmd) == 0) return cands[i];
-    }
-    return NULL;
-}
-
-static void dump(const char *dir, const char *name, const void *p, size_t bytes) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, bytes, f), bytes);
-    fclose(f);
-}
 
 /* The ReLU masks of the last forward, one byte per output, in node order: DIR/masks_K.bin; the
  * per-ReLU sizes go to DIR/masks.txt (the same for every forward). */
@@ -117,9 +99,9 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
     for (int i = 0; i < net->n_tensors; i++)
         fprintf(mf, "%s %zu %zu\n", net->tensors[i].name, net->tensors[i].off, net->tensors[i].count);
     fclose(mf);
-    dump(dir, "params.bin", net->params, net->n_params * sizeof(float));
-    dump(dir, "x.bin", x, batch * isz * sizeof(float));
-    dump(dir, "y.bin", y, batch * sizeof(int));
+    fh_dump(dir, "params.bin", net->params, net->n_params * sizeof(float));
+    fh_dump(dir, "x.bin", x, batch * isz * sizeof(float));
+    fh_dump(dir, "y.bin", y, batch * sizeof(int));
     /* fedvim's side runs first, every pass: the gradient pass, the optimizer steps, the train-mode
      * loss after them and the eval-mode logits. The ReLU masks of each forward go to the reference
      * (masks_K.bin for forward K), so that both sides linearise the same way. */
@@ -229,7 +211,7 @@ static void test_mobilenet(void **st) {
 }
 
 int main(void) {
-    PY = python();
+    PY = fh_torch_python();
     if (!PY) {
         fprintf(stderr, "test_torch_parity: skipped: no python3 with torch and numpy (Debian: python3-torch)\n");
         return 77;

@@ -327,7 +327,7 @@ static void ensure_cap(fv_net *net, int n) {
         if (i > 0) nd->out = fv_malloc(sz * sizeof(float));
         nd->dout = fv_malloc(sz * sizeof(float));
         if (nd->op == FV_OP_MAXPOOL) nd->argmax = fv_malloc(sz * sizeof(int32_t));
-        if (nd->op == FV_OP_DROPOUT) nd->mask = fv_malloc(sz);
+        if (nd->op == FV_OP_DROPOUT) nd->mask = fv_malloc(sz); /* ReLU masks: on the first RECORD */
         if (nd->op == FV_OP_CONV2D) {
             fv_conv2d_shape s = conv_shape(nd, n);
             size_t f = fv_conv2d_scratch_floats(&s);
@@ -338,11 +338,33 @@ static void ensure_cap(fv_net *net, int n) {
     net->scratch = fv_malloc((scratch ? scratch : 1) * sizeof(float));
     net->input_grad = net->nodes[0].dout;
     net->cap = n;
+    net->kinks_n = 0;
+}
+
+void fv_net_set_kinks(fv_net *net, fv_kinks mode) { net->kinks = mode; }
+
+/* REPLAY forwards (fv_kinks): ReLU through the recorded mask, max pooling through the recorded
+ * argmax (-1: a window entirely in the padding gives 0). */
+static void relu_replay(float *out, const float *in, const uint8_t *mask, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = mask[i] ? in[i] : 0.0f;
+}
+static void relu_replay_backward(float *din, const float *dout, const uint8_t *mask, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (mask[i]) din[i] += dout[i];
+}
+static void maxpool_replay(float *out, const int32_t *argmax, const float *in, int NC, int HW, int OHW) {
+    for (int p = 0; p < NC; p++)
+        for (int j = 0; j < OHW; j++) {
+            int32_t a = argmax[(size_t)p * OHW + j];
+            out[(size_t)p * OHW + j] = a >= 0 ? in[(size_t)p * HW + a] : 0.0f;
+        }
 }
 
 const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
     ensure_cap(net, n);
     net->nodes[0].out = (float *)x; /* read-only: node 0 is never written */
+    const fv_kinks kinks = net->kinks;
+    if (kinks == FV_KINKS_REPLAY && net->kinks_n != n) FV_DIE("kink replay of batch %d without a recorded forward", n);
     float *p = net->params;
     for (int i = 1; i < net->n_nodes; i++) {
         fv_node *nd = &net->nodes[i];
@@ -375,13 +397,28 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
                                           p + nd->rv_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w, nd->eps);
             break;
         case FV_OP_MAXPOOL:
-            fv_maxpool_forward(nd->out, nd->argmax, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
+            if (kinks == FV_KINKS_REPLAY)
+                maxpool_replay(nd->out, nd->argmax, in, n * nd->ishape.c, nd->ishape.h * nd->ishape.w,
+                               nd->oshape.h * nd->oshape.w);
+            else
+                fv_maxpool_forward(nd->out, nd->argmax, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k,
+                                   nd->stride, nd->pad);
             break;
         case FV_OP_AVGPOOL:
             fv_avgpool_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
             break;
         case FV_OP_GAP: fv_gap_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h * nd->ishape.w); break;
-        case FV_OP_RELU: fv_relu_forward(nd->out, in, isz); break;
+        case FV_OP_RELU:
+            if (kinks == FV_KINKS_REPLAY) {
+                relu_replay(nd->out, in, nd->mask, isz);
+                break;
+            }
+            fv_relu_forward(nd->out, in, isz);
+            if (kinks == FV_KINKS_RECORD) {
+                if (!nd->mask) nd->mask = fv_malloc((size_t)net->cap * fv_shape_size(nd->oshape));
+                for (size_t j = 0; j < isz; j++) nd->mask[j] = nd->out[j] > 0.0f;
+            }
+            break;
         case FV_OP_SIGMOID: fv_sigmoid_forward(nd->out, in, isz); break;
         case FV_OP_TANH: fv_tanh_forward(nd->out, in, isz); break;
         case FV_OP_DROPOUT:
@@ -397,6 +434,8 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
     }
     net->last_train = train;
     net->last_n = n;
+    net->last_replay = kinks == FV_KINKS_REPLAY;
+    if (kinks != FV_KINKS_REPLAY) net->kinks_n = kinks == FV_KINKS_RECORD ? n : 0; /* FREE overwrote argmaxes */
     return net->nodes[net->n_nodes - 1].out;
 }
 
@@ -461,7 +500,10 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
                 fv_avgpool_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
                 break;
             case FV_OP_GAP: fv_gap_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h * nd->ishape.w); break;
-            case FV_OP_RELU: fv_relu_backward(din, nd->dout, nd->out, isz); break;
+            case FV_OP_RELU:
+                if (net->last_replay) relu_replay_backward(din, nd->dout, nd->mask, isz);
+                else fv_relu_backward(din, nd->dout, nd->out, isz);
+                break;
             case FV_OP_SIGMOID: fv_sigmoid_backward(din, nd->dout, nd->out, isz); break;
             case FV_OP_TANH: fv_tanh_backward(din, nd->dout, nd->out, isz); break;
             case FV_OP_DROPOUT:

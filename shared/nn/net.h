@@ -88,6 +88,15 @@ typedef struct {
  * oneDNN run every conv through OpenBLAS whatever the setting (FV_CONV_DNNL is refused). */
 typedef enum { FV_CONV_AUTO, FV_CONV_BLAS, FV_CONV_DNNL } fv_conv_path;
 
+/* How the forward treats the kinks of ReLU and max pooling (fv_net_set_kinks). FREE: as usual.
+ * RECORD: as usual, and each ReLU's on/off mask and each max pool's argmax are kept. REPLAY: each
+ * ReLU and max pool applies the masks and argmaxes of the last RECORD forward (same batch size)
+ * instead of comparing its inputs, so the network is the same smooth function of the parameters
+ * on both sides of a kink; the backward of a REPLAY forward uses the same masks. Second
+ * derivatives by finite differences of gradients need this: a kink crossed between the two
+ * evaluations would add a jump divided by the step (attacks/invert.h). */
+typedef enum { FV_KINKS_FREE, FV_KINKS_RECORD, FV_KINKS_REPLAY } fv_kinks;
+
 typedef struct fv_net {
     fv_shape input;
     int n_nodes;
@@ -107,6 +116,9 @@ typedef struct fv_net {
     int last_n, last_train; /* batch size and mode of the last forward */
     double *prof; /* NULL, or per-node wall seconds while profiling (fv_net_profile) */
     fv_conv_path conv_path; /* as last set (fv_net_set_conv); FV_CONV_AUTO from fv_net_finish */
+    fv_kinks kinks;         /* FV_KINKS_FREE unless set (fv_net_set_kinks) */
+    int kinks_n;            /* batch size of the last RECORD forward (0: none) */
+    int last_replay;        /* the last forward was a REPLAY one */
     struct fv_dnnl *dnnl;   /* oneDNN engine and buffers while a node uses it, else NULL */
 } fv_net;
 
@@ -151,6 +163,11 @@ int fv_net_node_dnnl(const fv_net *net, int i);
  * environment variable FEDVIM_CPU_CONV takes these words (read by fv_model_new). */
 FV_MUST_USE int fv_conv_path_parse(const char *word, fv_conv_path *path, fv_err *e);
 const char *fv_conv_path_name(fv_conv_path path);
+
+/* Set how later forwards treat ReLU and max-pool kinks (see fv_kinks). A REPLAY forward needs the
+ * last non-REPLAY forward to have been a RECORD one of the same batch size (a FREE forward
+ * overwrites the argmaxes); anything else is a programmer error (the forward aborts). */
+void fv_net_set_kinks(fv_net *net, fv_kinks mode);
 
 /* Re-initialise all parameters from `seed` (same result as a fresh fv_net_finish). */
 void fv_net_init_params(fv_net *net, uint64_t seed);

@@ -1,0 +1,464 @@
+/* invert.c: see invert.h. */
+#include "invert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/layers.h"
+#include "rng.h"
+
+struct fv_invert_engine {
+    fv_net *net;
+    fv_invert_update_cfg cfg;
+    int T, steps_per_epoch, classes, have_x;
+    int masks_t; /* the local step whose kinks net has recorded (-1: none) */
+    size_t nt, np, isz;
+    long passes;
+    /* one block: theta0[np] traj[T * nt] a[nt] gp[nt] gm[nt] x[n isz] gxp[n isz] gxm[n isz]
+     * dl[n classes] y[n] (ints, float-sized), and for one-sided differences the gradients at
+     * each theta_t: gbase[T * nt] xbase[T * B * isz] */
+    float *block, *theta0, *traj, *a, *gp, *gm, *x, *gxp, *gxm, *dl, *gbase, *xbase;
+    int *y;
+};
+
+fv_invert_update_cfg fv_invert_update_defaults(void) {
+    return (fv_invert_update_cfg){FV_INVERT_FEDSGD, 1, 1, 1, 0.01f, FV_INVERT_FD_SCALE, 0};
+}
+
+fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *cfg, fv_err *e) {
+    if (!net || !net->finished || net->n_train == 0) {
+        fv_err_set(e, "invert: the model has no trainable parameters");
+        return NULL;
+    }
+    if (cfg->n < 1) {
+        fv_err_set(e, "invert: %d images (need at least 1)", cfg->n);
+        return NULL;
+    }
+    if (!(cfg->fd_scale > 0 && cfg->fd_scale < 1)) {
+        fv_err_set(e, "invert: fd_scale %g is not in (0, 1)", cfg->fd_scale);
+        return NULL;
+    }
+    int T = 1, spe = 1;
+    if (cfg->kind == FV_INVERT_FEDAVG) {
+        if (cfg->batch < 1 || cfg->batch > cfg->n) {
+            fv_err_set(e, "invert: local batch %d is not in [1, %d] (the client's images)", cfg->batch, cfg->n);
+            return NULL;
+        }
+        if (cfg->epochs < 1 || cfg->epochs > 10000) {
+            fv_err_set(e, "invert: local epochs %d is not in [1, 10000]", cfg->epochs);
+            return NULL;
+        }
+        if (!(cfg->lr > 0) || !isfinite(cfg->lr)) {
+            fv_err_set(e, "invert: local learning rate %g is not positive", (double)cfg->lr);
+            return NULL;
+        }
+        spe = (cfg->n + cfg->batch - 1) / cfg->batch;
+        T = cfg->epochs * spe;
+    } else if (cfg->kind != FV_INVERT_FEDSGD) {
+        fv_err_set(e, "invert: unknown update kind %d", (int)cfg->kind);
+        return NULL;
+    }
+    fv_invert_engine *g = fv_calloc(1, sizeof *g);
+    g->net = net;
+    g->cfg = *cfg;
+    g->T = T;
+    g->steps_per_epoch = spe;
+    g->nt = net->n_train;
+    g->np = net->n_params;
+    g->isz = fv_shape_size(net->input);
+    g->classes = (int)fv_shape_size(fv_net_output_shape(net));
+    const size_t n = (size_t)cfg->n;
+    _Static_assert(sizeof(int) == sizeof(float), "labels share the float block");
+    const size_t bmax = cfg->kind == FV_INVERT_FEDAVG ? (size_t)cfg->batch : n;
+    size_t total = g->np + (size_t)T * g->nt + 3 * g->nt + 3 * n * g->isz + n * g->classes + n;
+    if (cfg->one_sided) total += (size_t)T * (g->nt + bmax * g->isz);
+    g->block = fv_malloc(total * sizeof(float));
+    g->masks_t = -1;
+    float *p = g->block;
+    g->theta0 = p, p += g->np;
+    g->traj = p, p += (size_t)T * g->nt;
+    g->a = p, p += g->nt;
+    g->gp = p, p += g->nt;
+    g->gm = p, p += g->nt;
+    g->x = p, p += n * g->isz;
+    g->gxp = p, p += n * g->isz;
+    g->gxm = p, p += n * g->isz;
+    g->dl = p, p += n * g->classes;
+    g->y = (int *)p, p += n;
+    if (cfg->one_sided) {
+        g->gbase = p, p += (size_t)T * g->nt;
+        g->xbase = p;
+    }
+    memcpy(g->theta0, net->params, g->np * sizeof(float));
+    for (int i = 0; i < net->n_nodes; i++)
+        if (net->nodes[i].op == FV_OP_DROPOUT) net->nodes[i].p = 0.0f;
+    return g;
+}
+
+void fv_invert_engine_free(fv_invert_engine **eng) {
+    if (!eng || !*eng) return;
+    free((*eng)->block);
+    free(*eng);
+    *eng = NULL;
+}
+
+int fv_invert_steps(const fv_invert_engine *eng) { return eng->T; }
+size_t fv_invert_n_train(const fv_invert_engine *eng) { return eng->nt; }
+
+static void set_params(fv_invert_engine *g, const float *theta, const float *dir, double h) {
+    fv_net *net = g->net;
+    if (dir)
+        for (size_t i = 0; i < g->nt; i++) net->params[i] = theta[i] + (float)(h * dir[i]);
+    else
+        memcpy(net->params, theta, g->nt * sizeof(float));
+    memcpy(net->params + g->nt, g->theta0 + g->nt, (g->np - g->nt) * sizeof(float));
+}
+
+/* One training-mode forward + backward on images [start, start + cnt) at trainable parameters
+ * theta + h dir (dir may be NULL) and theta_0's batch-norm state, its kinks as `kinks` says:
+ * gth[nt] (may be NULL) gets the parameter gradient, gx[cnt, isz] (may be NULL) the input
+ * gradient. Returns the loss. */
+static double grad_at(fv_invert_engine *g, const float *theta, const float *dir, double h, int start, int cnt,
+                      fv_kinks kinks, float *gth, float *gx) {
+    fv_net *net = g->net;
+    set_params(g, theta, dir, h);
+    fv_net_set_kinks(net, kinks);
+    net->want_input_grad = gx != NULL;
+    const float *z = fv_net_forward(net, g->x + (size_t)start * g->isz, cnt, 1);
+    double loss = fv_softmax_xent(g->dl, z, g->y + start, cnt, g->classes, NULL);
+    fv_net_backward(net, g->dl, cnt);
+    if (gth) memcpy(gth, net->grads, g->nt * sizeof(float));
+    if (gx) memcpy(gx, net->input_grad, (size_t)cnt * g->isz * sizeof(float));
+    g->passes++;
+    return loss;
+}
+
+static void restore(fv_invert_engine *g) {
+    memcpy(g->net->params, g->theta0, g->np * sizeof(float));
+    g->net->want_input_grad = 0;
+    fv_net_set_kinks(g->net, FV_KINKS_FREE);
+}
+
+/* The images of local step t: start and count. */
+static int step_batch(const fv_invert_engine *g, int t, int *cnt) {
+    if (g->cfg.kind == FV_INVERT_FEDSGD) {
+        *cnt = g->cfg.n;
+        return 0;
+    }
+    int start = (t % g->steps_per_epoch) * g->cfg.batch;
+    *cnt = g->cfg.n - start < g->cfg.batch ? g->cfg.n - start : g->cfg.batch;
+    return start;
+}
+
+static double norm2(const float *v, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)v[i] * v[i];
+    return sqrt(s);
+}
+
+double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, float *update) {
+    const int n = g->cfg.n;
+    memcpy(g->x, x, (size_t)n * g->isz * sizeof(float));
+    memcpy(g->y, labels, (size_t)n * sizeof(int));
+    g->have_x = 1;
+    memcpy(g->traj, g->theta0, g->nt * sizeof(float));
+    double loss0 = 0;
+    const int os = g->cfg.one_sided;
+    const size_t bstride = (size_t)(g->cfg.kind == FV_INVERT_FEDAVG ? g->cfg.batch : n) * g->isz;
+    if (g->cfg.kind == FV_INVERT_FEDSGD) {
+        loss0 = grad_at(g, g->traj, NULL, 0, 0, n, FV_KINKS_RECORD, update, os ? g->xbase : NULL);
+        if (os) memcpy(g->gbase, update, g->nt * sizeof(float));
+    } else {
+        const float lr = g->cfg.lr;
+        for (int t = 0; t < g->T; t++) {
+            int cnt, start = step_batch(g, t, &cnt);
+            double l = grad_at(g, g->traj + (size_t)t * g->nt, NULL, 0, start, cnt, FV_KINKS_RECORD, g->gp,
+                               os ? g->xbase + (size_t)t * bstride : NULL);
+            if (os) memcpy(g->gbase + (size_t)t * g->nt, g->gp, g->nt * sizeof(float));
+            if (t == 0) loss0 = l;
+            const float *cur = g->traj + (size_t)t * g->nt;
+            float *next = t + 1 < g->T ? g->traj + (size_t)(t + 1) * g->nt : g->a;
+            for (size_t i = 0; i < g->nt; i++) next[i] = cur[i] - lr * g->gp[i];
+        }
+        for (size_t i = 0; i < g->nt; i++) update[i] = g->theta0[i] - g->a[i];
+    }
+    g->masks_t = g->T - 1;
+    restore(g);
+    return loss0;
+}
+
+void fv_invert_vjp(fv_invert_engine *g, const float *v, float *gx) {
+    FV_ASSERT(g->have_x);
+    const size_t isz = g->isz;
+    memset(gx, 0, (size_t)g->cfg.n * isz * sizeof(float));
+    /* a = dF/dtheta_T: v for the gradient itself, -v for theta_0 - theta_T */
+    const double sa = g->cfg.kind == FV_INVERT_FEDSGD ? 1.0 : -1.0;
+    const double lr = g->cfg.kind == FV_INVERT_FEDSGD ? -1.0 : g->cfg.lr; /* fedSGD: gx = +M v */
+    for (size_t i = 0; i < g->nt; i++) g->a[i] = (float)(sa * v[i]);
+    for (int t = g->T - 1; t >= 0; t--) {
+        const float *th = g->traj + (size_t)t * g->nt;
+        double na = norm2(g->a, g->nt);
+        if (na == 0) break; /* nothing flows back any more */
+        double nth = norm2(th, g->nt);
+        double h = g->cfg.fd_scale * (nth > 0 ? nth : 1.0) / na;
+        int cnt, start = step_batch(g, t, &cnt);
+        int need_h = t > 0;
+        if (g->masks_t != t) { /* the kinks of step t: one more forward */
+            set_params(g, th, NULL, 0);
+            fv_net_set_kinks(g->net, FV_KINKS_RECORD);
+            fv_net_forward(g->net, g->x + (size_t)start * isz, cnt, 1);
+            g->masks_t = t;
+            g->passes++;
+        }
+        grad_at(g, th, g->a, h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gp : NULL, g->gxp);
+        double c = -lr / (2 * h);
+        if (g->cfg.one_sided) { /* the other side is theta_t itself, from the update pass */
+            const size_t bstride = (size_t)g->cfg.batch * isz;
+            memcpy(g->gxm, g->xbase + (size_t)t * (g->cfg.kind == FV_INVERT_FEDAVG ? bstride : 0),
+                   (size_t)cnt * isz * sizeof(float));
+            if (need_h) memcpy(g->gm, g->gbase + (size_t)t * g->nt, g->nt * sizeof(float));
+            c *= 2;
+        } else {
+            grad_at(g, th, g->a, -h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gm : NULL, g->gxm);
+        }
+        float *dst = gx + (size_t)start * isz;
+        for (size_t i = 0; i < (size_t)cnt * isz; i++) dst[i] += (float)(c * ((double)g->gxp[i] - g->gxm[i]));
+        if (need_h)
+            for (size_t i = 0; i < g->nt; i++) g->a[i] += (float)(c * ((double)g->gp[i] - g->gm[i]));
+    }
+    restore(g);
+}
+
+int fv_labels_from_row_sums(const double *sum, int K, int n, int *labels) {
+    FV_ASSERT(K >= 1 && n >= 1);
+    int *order = fv_malloc(sizeof(int) * (size_t)K * 2), *cnt = order + K;
+    double *rem = fv_malloc(sizeof(double) * (size_t)K);
+    for (int k = 0; k < K; k++) order[k] = k, cnt[k] = 0;
+    /* order classes by row sum, most negative first (insertion sort: K is small) */
+    for (int i = 1; i < K; i++) {
+        int v = order[i], j = i;
+        while (j > 0 && sum[order[j - 1]] > sum[v]) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+    int neg = 0;
+    for (int k = 0; k < K; k++) neg += sum[k] < 0;
+    int used = neg < n ? (neg > 0 ? neg : 1) : n;
+    for (int j = 0; j < used; j++) cnt[j] = 1;
+    int rest = n - used;
+    if (rest > 0) {
+        /* allot the remaining samples to the negative classes in proportion to -sum */
+        double tot = 0;
+        for (int j = 0; j < used; j++) tot += -sum[order[j]];
+        int given = 0;
+        for (int j = 0; j < used; j++) {
+            double q = tot > 0 ? rest * (-sum[order[j]]) / tot : (double)rest / used;
+            int fl = (int)floor(q);
+            cnt[j] += fl;
+            given += fl;
+            rem[j] = q - fl;
+        }
+        while (given < rest) {
+            int b = 0;
+            for (int j = 1; j < used; j++)
+                if (rem[j] > rem[b]) b = j;
+            cnt[b]++;
+            rem[b] = -1;
+            given++;
+        }
+    }
+    int w = 0;
+    for (int j = 0; j < used; j++)
+        for (int r = 0; r < cnt[j]; r++) labels[w++] = order[j];
+    FV_ASSERT(w == n);
+    for (int i = 1; i < n; i++) { /* ascending class order */
+        int v = labels[i], j = i;
+        while (j > 0 && labels[j - 1] > v) {
+            labels[j] = labels[j - 1];
+            j--;
+        }
+        labels[j] = v;
+    }
+    free(order);
+    free(rem);
+    return neg;
+}
+
+int fv_invert_labels(const fv_net *net, const float *update, int n, int *labels, fv_err *e) {
+    const fv_node *last = &net->nodes[net->n_nodes - 1];
+    if (last->op != FV_OP_LINEAR)
+        return fv_err_set(e, "invert: labels cannot be inferred: the model's output node is %s, not a linear layer",
+                          fv_net_op_name(net, net->n_nodes - 1));
+    const int K = last->oshape.c;
+    const size_t in = fv_shape_size(last->ishape);
+    double *sum = fv_malloc(sizeof(double) * (size_t)K);
+    for (int k = 0; k < K; k++) {
+        double s = 0;
+        for (size_t f = 0; f < in; f++) s += update[last->w_off + (size_t)k * in + f];
+        sum[k] = s;
+    }
+    int neg = fv_labels_from_row_sums(sum, K, n, labels);
+    free(sum);
+    if (neg == 0)
+        return fv_err_set(e, "invert: labels cannot be inferred: no class has a negative last-layer row sum "
+                             "(give the labels instead)");
+    return 0;
+}
+
+fv_invert_cfg fv_invert_defaults(void) {
+    fv_invert_cfg c = {2000, 1, 0.1, 1e-4, {0}, {0}, 1, 0};
+    for (int i = 0; i < 4; i++) c.lo[i] = -INFINITY, c.hi[i] = INFINITY;
+    return c;
+}
+
+/* TV(x) as the mean absolute difference of vertical neighbours plus that of horizontal ones
+ * (over all images and channels); if gx is not NULL, adds w * dTV/dx to it. */
+static double tv_loss(const float *x, int n, int c, int h, int w, double wt, float *gx) {
+    const size_t cv = (size_t)n * c * (h - 1) * w, ch = (size_t)n * c * h * (w - 1);
+    double sv = 0, sh = 0;
+    const double kv = cv ? wt / cv : 0, kh = ch ? wt / ch : 0;
+    for (size_t p = 0; p < (size_t)n * c; p++) {
+        const float *s = x + p * h * w;
+        float *d = gx ? gx + p * h * w : NULL;
+        for (int i = 0; i < h; i++)
+            for (int j = 0; j < w; j++) {
+                size_t o = (size_t)i * w + j;
+                if (i + 1 < h) {
+                    float df = s[o + w] - s[o];
+                    sv += fabsf(df);
+                    if (d && df != 0) {
+                        float sg = (float)(df > 0 ? kv : -kv);
+                        d[o + w] += sg, d[o] -= sg;
+                    }
+                }
+                if (j + 1 < w) {
+                    float df = s[o + 1] - s[o];
+                    sh += fabsf(df);
+                    if (d && df != 0) {
+                        float sg = (float)(df > 0 ? kh : -kh);
+                        d[o + 1] += sg, d[o] -= sg;
+                    }
+                }
+            }
+    }
+    return (cv ? sv / cv : 0) + (ch ? sh / ch : 0);
+}
+
+/* Matching loss 1 - cos(U, target) + tv TV(x) at x; with gx != NULL also its gradient (v is
+ * scratch for dLoss/dU). *cosv receives the cosine. */
+static double match(fv_invert_engine *g, const float *x, const float *target, double tnorm, const int *labels,
+                    double tv, float *U, float *v, float *gx, double *cosv) {
+    fv_invert_update(g, x, labels, U);
+    double dot = 0, uu = 0;
+    for (size_t i = 0; i < g->nt; i++) dot += (double)U[i] * target[i], uu += (double)U[i] * U[i];
+    double un = sqrt(uu), den = un * tnorm + 1e-12;
+    double cs = dot / den;
+    *cosv = cs;
+    const fv_shape s = g->net->input;
+    if (gx) {
+        /* d(1 - dot / (|U||T|)) / dU = -T / (|U||T|) + dot U / (|U|^3 |T|) */
+        double a = -1.0 / den, b = un > 0 ? dot / (uu * un * tnorm) : 0;
+        for (size_t i = 0; i < g->nt; i++) v[i] = (float)(a * target[i] + b * U[i]);
+        fv_invert_vjp(g, v, gx);
+    }
+    return 1.0 - cs + tv * tv_loss(x, g->cfg.n, s.c, s.h, s.w, tv, gx);
+}
+
+int fv_invert_attack(fv_invert_engine *g, const float *target, const int *labels, const fv_invert_cfg *cfg,
+                     float *x_out, fv_invert_result *res, fv_err *e) {
+    if (cfg->iters < 1) return fv_err_set(e, "invert: iterations %d (need at least 1)", cfg->iters);
+    if (cfg->restarts < 1) return fv_err_set(e, "invert: restarts %d (need at least 1)", cfg->restarts);
+    if (!(cfg->lr > 0) || !(cfg->tv >= 0)) return fv_err_set(e, "invert: lr %g or tv %g out of range", cfg->lr, cfg->tv);
+    const fv_shape s = g->net->input;
+    for (int i = 0; i < g->cfg.n; i++)
+        if (labels[i] < 0 || labels[i] >= g->classes)
+            return fv_err_set(e, "invert: label %d of image %d is not in [0, %d)", labels[i], i, g->classes);
+    double tnorm = norm2(target, g->nt);
+    if (!(tnorm > 0) || !isfinite(tnorm)) return fv_err_set(e, "invert: the target update is zero or not finite");
+    const size_t nx = (size_t)g->cfg.n * g->isz, hw = (size_t)s.h * s.w;
+    float *buf = fv_malloc(sizeof(float) * (5 * nx + 2 * g->nt));
+    float *x = buf, *m1 = x + nx, *m2 = m1 + nx, *gx = m2 + nx, *best = gx + nx, *U = best + nx, *v = U + g->nt;
+    double t0 = fv_now();
+    long p0 = g->passes;
+    double best_loss = INFINITY, best_cos = 0;
+    int best_r = 0;
+    const int m1s = cfg->iters * 3 / 8, m2s = cfg->iters * 5 / 8, m3s = cfg->iters * 7 / 8;
+    for (int r = 0; r < cfg->restarts; r++) {
+        fv_rng rng;
+        fv_rng_seed2(&rng, cfg->seed, (uint64_t)r);
+        for (size_t i = 0; i < nx; i++) x[i] = (float)fv_rng_normal(&rng);
+        memset(m1, 0, 2 * nx * sizeof(float));
+        double b1t = 1, b2t = 1, cs = 0;
+        for (int it = 0; it < cfg->iters; it++) {
+            double l = match(g, x, target, tnorm, labels, cfg->tv, U, v, gx, &cs);
+            double lr = cfg->lr * (it >= m1s ? 0.1 : 1) * (it >= m2s ? 0.1 : 1) * (it >= m3s ? 0.1 : 1);
+            b1t *= 0.9, b2t *= 0.999;
+            const double step = lr / (1 - b1t), bc2 = sqrt(1 - b2t);
+            for (size_t i = 0; i < nx; i++) {
+                float sg = (float)((gx[i] > 0) - (gx[i] < 0));
+                m1[i] = 0.9f * m1[i] + 0.1f * sg;
+                m2[i] = 0.999f * m2[i] + 0.001f * sg * sg;
+                double xi = x[i] - step * m1[i] / (sqrt(m2[i]) / bc2 + 1e-8);
+                int c = (int)((i / hw) % (size_t)s.c);
+                float lo = cfg->lo[c < 4 ? c : 3], hi = cfg->hi[c < 4 ? c : 3];
+                x[i] = (float)(xi < lo ? lo : xi > hi ? hi : xi);
+            }
+            if (cfg->verbose && (it % (cfg->iters / 10 > 0 ? cfg->iters / 10 : 1) == 0))
+                fprintf(stderr, "invert: restart %d iteration %d loss %.6f cos %.6f\n", r, it, l, cs);
+        }
+        double l = match(g, x, target, tnorm, labels, cfg->tv, U, v, NULL, &cs);
+        if (cfg->verbose) fprintf(stderr, "invert: restart %d final loss %.6f cos %.6f\n", r, l, cs);
+        if (l < best_loss || r == 0) {
+            best_loss = l, best_cos = cs, best_r = r;
+            memcpy(best, x, nx * sizeof(float));
+        }
+    }
+    memcpy(x_out, best, nx * sizeof(float));
+    free(buf);
+    res->loss = best_loss;
+    res->cos = best_cos;
+    res->restart = best_r;
+    res->seconds = fv_now() - t0;
+    res->passes = g->passes - p0;
+    return 0;
+}
+
+static void assign_rec(int *cur, int *used, int k, int n, const double *score, double acc, double *best, int *perm) {
+    if (k == n) {
+        if (acc > *best) {
+            *best = acc;
+            memcpy(perm, cur, sizeof(int) * n);
+        }
+        return;
+    }
+    for (int j = 0; j < n; j++) {
+        if (used[j]) continue;
+        used[j] = 1;
+        cur[k] = j;
+        assign_rec(cur, used, k + 1, n, score, acc + score[k * n + j], best, perm);
+        used[j] = 0;
+    }
+}
+
+void fv_invert_assign(int *perm, const double *score, int n) {
+    FV_ASSERT(n >= 1);
+    int *cur = fv_malloc(sizeof(int) * (size_t)n * 3), *used = cur + n, *rused = used + n;
+    for (int i = 0; i < n; i++) perm[i] = i, used[i] = 0, rused[i] = 0;
+    if (n <= 8) {
+        double best = -HUGE_VAL;
+        assign_rec(cur, used, 0, n, score, 0.0, &best, perm);
+    } else {
+        for (int k = 0; k < n; k++) { /* greedy: the best remaining pair first */
+            int bi = -1, bj = -1;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n && !rused[i]; j++)
+                    if (!used[j] && (bi < 0 || score[i * n + j] > score[bi * n + bj])) bi = i, bj = j;
+            perm[bi] = bj, rused[bi] = 1, used[bj] = 1;
+        }
+    }
+    free(cur);
+}

@@ -1,0 +1,133 @@
+/* invert.h: gradient inversion on the models fedvim trains (docs/attacks.md, "Inverting
+ * gradients"). Two layers:
+ *
+ * The ENGINE differentiates a client's update with respect to its images, for any model of the
+ * zoo, using only fv_net_forward / fv_net_backward with input gradients. The update is either a
+ * fedSGD gradient g(x, theta) = grad_theta L(x, theta), or a fedAVG update theta_0 - theta_T after
+ * T = E * ceil(n / B) plain SGD steps theta_{t+1} = theta_t - lr g(x_b(t), theta_t) over the
+ * client's n images in fixed order, batches of B. The gradient of <v, update(x)> with respect to x
+ * is accumulated in reverse over the stored theta_t:
+ *     a = dF/dtheta_T;  for t = T-1 .. 0:  gx_b(t) += -lr M_t a;  a -= lr H_t a
+ * (fedSGD: gx = M_0 v), where M_t a = grad_x <a, g(x, theta_t)> (a mixed second derivative) and
+ * H_t a the Hessian-vector product. Both come from ONE pair of input-gradient backward passes at
+ * theta_t +- h a by the central difference
+ *     M a ~ (grad_x L(theta + h a) - grad_x L(theta - h a)) / 2h,
+ *     H a ~ (grad_theta L(theta + h a) - grad_theta L(theta - h a)) / 2h,
+ * with h = fd_scale * ||theta_t|| / ||a|| (the perturbation is fd_scale of the weights' norm).
+ * Both passes REPLAY the ReLU masks and max-pool argmaxes recorded by a forward at theta_t itself
+ * (net.h, fv_kinks): a kink crossed between theta - h a and theta + h a would add its jump
+ * divided by 2h, an O(1) error whatever h (measured: the result was 10x off on LeNet-5 without
+ * the replay). With the kinks held, the network is a smooth function of theta and the central
+ * difference errs by O(h^2) plus float32 rounding / h; this is also what double backprop
+ * computes (ReLU and max pool have zero second derivative). The error against torch.autograd is
+ * measured per model in docs/attacks.md (tests/test_invert_parity.c).
+ *
+ * The ATTACK ("Inverting Gradients", Geiping et al. 2020) is one configuration of the engine:
+ * minimise 1 - cos(update(x), target) + tv TV(x) with Adam on the signed gradient, steps x0.1 at
+ * 3/8, 5/8, 7/8 of the iterations, x clamped to the image box after each step, restarts from
+ * N(0, 1) noise (the lowest final matching loss wins).
+ *
+ * Conventions: images x are in the model's input units (normalised), NCHW; updates and targets
+ * cover the n_train trainable parameters (batch-norm running statistics are not matched).
+ * Batch norm runs in train mode (batch statistics, as the client trained); dropout is switched
+ * off by the engine. Not here: data, metrics, PNG and JSON (attack_run.h), the CUDA path, the
+ * attack inside a federated run (both: docs/attacks.md, "not done yet").
+ */
+#ifndef FV_INVERT_H
+#define FV_INVERT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fv_common.h"
+#include "nn/net.h"
+
+typedef enum { FV_INVERT_FEDSGD, FV_INVERT_FEDAVG } fv_invert_kind;
+
+#define FV_INVERT_FD_SCALE 3e-4 /* default fd_scale: measured in docs/attacks.md */
+
+typedef struct {
+    fv_invert_kind kind;
+    int n;           /* the client's images (all of them are attacked), >= 1 */
+    int batch;       /* fedAVG local batch B in [1, n]; ignored for fedSGD (one batch of n) */
+    int epochs;      /* fedAVG local epochs E >= 1; ignored for fedSGD */
+    float lr;        /* fedAVG local SGD step (> 0); ignored for fedSGD */
+    double fd_scale; /* central-difference step rule (see top), in (0, 1) */
+    int one_sided;   /* 1: one-sided differences against the update pass's own gradients at
+                      * theta_t (one perturbed pass instead of two; error O(h), measured in
+                      * docs/attacks.md); 0 (default): central */
+} fv_invert_update_cfg;
+
+/* Defaults: fedSGD, n 1, batch 1, epochs 1, lr 0.01, fd_scale FV_INVERT_FD_SCALE, central. */
+fv_invert_update_cfg fv_invert_update_defaults(void);
+
+typedef struct fv_invert_engine fv_invert_engine;
+
+/* An engine on net (borrowed: it must outlive the engine). net's current parameters are theta_0
+ * (copied now). The engine switches net's dropout off (p = 0) and its input gradients on, and
+ * leaves net->params equal to theta_0 after every call. One allocation holds all its buffers
+ * (the trajectory is T x n_train floats). Returns NULL with e set for a bad cfg (naming the
+ * field) or a net without parameters. Free with fv_invert_engine_free. */
+FV_MUST_USE fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *cfg, fv_err *e);
+/* Free and set *eng to NULL; accepts NULL. */
+void fv_invert_engine_free(fv_invert_engine **eng);
+/* Local SGD steps of the fedAVG update (1 for fedSGD), and the trainable-parameter count. */
+int fv_invert_steps(const fv_invert_engine *eng);
+size_t fv_invert_n_train(const fv_invert_engine *eng);
+
+/* The client's update on images x[n] (model input units) with labels[n] (in [0, classes)):
+ * update[n_train] = g(x, theta_0) (fedSGD) or theta_0 - theta_T (fedAVG). Stores x, labels and
+ * the trajectory for fv_invert_vjp. Returns the mean training loss of the first step. */
+double fv_invert_update(fv_invert_engine *eng, const float *x, const int *labels, float *update);
+
+/* gx[n, input] = d <v, update(x)> / dx at the x of the last fv_invert_update (which must have
+ * been called, with no other forward on net since: the recorded kinks are reused), v[n_train].
+ * 2T forward + backward passes, and T - 1 forwards to record kinks for fedAVG. */
+void fv_invert_vjp(fv_invert_engine *eng, const float *v, float *gx);
+
+/* Labels from the last layer's part of an update (gradient or fedAVG update; both have the sign
+ * of the gradient): for the output linear layer's weight rows, the classes whose row sum is
+ * negative are those present (non-negative features, as after a ReLU). n == 1: the most negative
+ * row (iDLG). n > 1: every negative class once, the rest shared in proportion to -row sum
+ * (largest remainder); if more than n are negative, the n most negative. labels[n] ascending.
+ * Returns 0, or -1 with e set when the model's output node is not a linear layer or no row sum
+ * is negative (the labels cannot be inferred). */
+FV_MUST_USE int fv_invert_labels(const fv_net *net, const float *update, int n, int *labels, fv_err *e);
+
+/* The count rule of fv_invert_labels on K row sums (shared with the DLG attack): writes
+ * labels[n] ascending; returns the number of negative sums (0: nothing inferable; labels then
+ * hold the single most negative class n times). */
+int fv_labels_from_row_sums(const double *sum, int K, int n, int *labels);
+
+typedef struct {
+    int iters;       /* Adam steps per restart (>= 1) */
+    int restarts;    /* independent noise starts (>= 1) */
+    double lr;       /* Adam step, model input units (default 0.1) */
+    double tv;       /* total-variation weight (default 1e-4) */
+    float lo[4], hi[4]; /* per-channel box in model input units (pixel 0 and 1 normalised) */
+    uint64_t seed;   /* noise starts */
+    int verbose;     /* progress lines on stderr */
+} fv_invert_cfg;
+
+/* Defaults: iters 2000, restarts 1, lr 0.1, tv 1e-4, box [-inf, inf] (set it), seed 1. */
+fv_invert_cfg fv_invert_defaults(void);
+
+typedef struct {
+    double loss;      /* final 1 - cos + tv TV of the winning restart */
+    double cos;       /* its cosine to the target */
+    int restart;      /* which restart won */
+    double seconds;   /* all restarts */
+    long passes;      /* forward passes (all but kink records with a backward), all restarts */
+} fv_invert_result;
+
+/* Run the attack against target[n_train] with labels[n]: x_out[n, input] (model input units)
+ * receives the winning reconstruction. Returns 0, or -1 with e set for a bad cfg or a zero
+ * target. */
+FV_MUST_USE int fv_invert_attack(fv_invert_engine *eng, const float *target, const int *labels,
+                                 const fv_invert_cfg *cfg, float *x_out, fv_invert_result *res, fv_err *e);
+
+/* The best one-to-one assignment for n reconstructions: score[i * n + j] = similarity of
+ * reconstruction i to original j (higher is better); perm[i] = the original matched to
+ * reconstruction i. Exhaustive for n <= 8, greedy (best remaining pair first) above. */
+void fv_invert_assign(int *perm, const double *score, int n);
+
+#endif
