@@ -341,9 +341,10 @@ static int invert_train(fv_net *net, const fv_invert_run_cfg *c, fv_norm norm, f
     fv_rng rng;
     fv_rng_seed2(&rng, c->seed, 77);
     int n = c->train_images < tr.n ? c->train_images : tr.n;
+    fv_dataset_truncate(&tr, n); /* fv_train_epoch takes every image when given no index list */
     double t0 = fv_now();
     for (int ep = 0; ep < c->trained_epochs; ep++)
-        fv_train_epoch(net, opt, &tr, NULL, n, 64, norm, &rng, 0.0f, NULL, NULL, NULL);
+        fv_train_epoch(net, opt, &tr, NULL, n, 64, norm, &rng, 0.0f, NULL, NULL, NULL, NULL);
     fv_json_num(j, "train_seconds", fv_now() - t0);
     fv_json_int(j, "train_images", n);
     fv_opt_destroy(&opt);
