@@ -1,5 +1,7 @@
 /* test_torch_parity.c: fedvim's models against PyTorch itself. For LeNet-5 (Adam), ResNet-20 (batch
- * norm, residual shortcuts; SGD with momentum) and the MobileNet (depthwise convolutions), fedvim
+ * norm, residual shortcuts; SGD with momentum), the MobileNet (depthwise convolutions) and the ViT
+ * (layer norm, attention, GELU, class token and position embedding: Adam on 3x32x32, SGD with
+ * momentum on 1x28x28; the PyTorch side is tests/torch_vit.py), fedvim
  * writes its initial parameters and a batch, tests/torch_parity.py rebuilds the same model in
  * PyTorch with fedvim's state-dict names, and both compute: the loss, every parameter gradient,
  * the loss after a few optimizer steps, and eval-mode logits (running statistics) after them.
@@ -228,6 +230,17 @@ static void test_mobilenet(void **st) {
     run_case(PY, "mobilenet", 3, 32, 8, FV_OPT_SGD, 3, 2e-3);
 }
 
+/* The ViT (tests/torch_vit.py) on both input shapes: 65 and 50 tokens. No ReLU: no masks. */
+static void test_vit32(void **st) {
+    (void)st;
+    run_case(PY, "vit", 3, 32, 8, FV_OPT_ADAM, 3, 2e-3);
+}
+
+static void test_vit28(void **st) {
+    (void)st;
+    run_case(PY, "vit", 1, 28, 4, FV_OPT_SGD, 3, 2e-3);
+}
+
 int main(void) {
     PY = python();
     if (!PY) {
@@ -239,6 +252,8 @@ int main(void) {
         cmocka_unit_test(test_lenet5),
         cmocka_unit_test(test_resnet20),
         cmocka_unit_test(test_mobilenet),
+        cmocka_unit_test(test_vit32),
+        cmocka_unit_test(test_vit28),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

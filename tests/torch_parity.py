@@ -5,11 +5,13 @@
 # PyTorch with fedvim's state-dict names, and writes DIR/torch.txt: the loss, the gradient of every
 # trainable tensor (one line each: name then values), the loss after STEPS optimizer steps, and the
 # eval-mode logits after those steps. Exit 77 if torch is missing.
-import copy, sys
+import copy, os, sys
 try:
     import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 except ImportError:
     sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_vit import ViT  # noqa: E402
 torch.set_num_threads(1)
 torch.backends.cudnn.deterministic = True
 d = sys.argv[1]
@@ -93,7 +95,7 @@ class MobileNet(nn.Module):
             x = relu(b.bn_pw(b.pw(relu(b.bn_dw(b.dw(x))))))
         return s.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
-m = {'lenet5': LeNet5, 'resnet20': ResNet20, 'mobilenet': MobileNet}[model]()
+m = {'lenet5': LeNet5, 'resnet20': ResNet20, 'mobilenet': MobileNet, 'vit': lambda: ViT(c, h)}[model]()
 P = np.fromfile(f'{d}/params.bin', np.float32)
 X = torch.tensor(np.fromfile(f'{d}/x.bin', np.float32).reshape(batch, c, h, w))
 Y = torch.tensor(np.fromfile(f'{d}/y.bin', np.int32).astype(np.int64))
