@@ -60,8 +60,10 @@ int fv_cmd_train(int argc, char **argv) {
     char lr_help[96];
     snprintf(lr_help, sizeof lr_help, "learning rate (default: %g for sgd, %g otherwise)",
              (double)fv_opt_defaults(FV_OPT_SGD).lr, (double)fv_opt_defaults(FV_OPT_ADAM).lr);
+    char model_help[256] = "model: ";
+    fv_model_list(model_help + strlen(model_help), sizeof model_help - strlen(model_help));
     fv_flag flags[] = {
-        {"model", FV_FLAG_STRING, &model, "model: lenet5, fedavg_cnn, vgg11, resnet20, mobilenet, dlg_lenet, tiny", 0, 0},
+        {"model", FV_FLAG_STRING, &model, model_help, 0, 0},
         {"dataset", FV_FLAG_STRING, &dataset, "data set: mnist, fashion, cmnist (Colored MNIST), cifar10", 0, 0},
         {"data-dir", FV_FLAG_STRING, &data_dir, "folder with the data set's files (default: its standard place)", 0, 0},
         {"epochs", FV_FLAG_INT, &epochs, "training epochs", 1, 10000},

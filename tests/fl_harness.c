@@ -97,6 +97,28 @@ void fh_dump(const char *dir, const char *name, const void *p, size_t bytes) {
     fclose(f);
 }
 
+void fh_dump_relu_masks(const char *dir, const fv_net *net, int batch, int k) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/masks_%d.bin", dir, k);
+    FILE *bf = fopen(path, "wb");
+    assert_non_null(bf);
+    FILE *kf = NULL;
+    if (k == 0) {
+        snprintf(path, sizeof path, "%s/masks.txt", dir);
+        kf = fopen(path, "w");
+        assert_non_null(kf);
+    }
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_RELU) continue;
+        size_t cnt = (size_t)batch * fv_shape_size(nd->oshape);
+        for (size_t j = 0; j < cnt; j++) fputc(nd->out[j] > 0.0f, bf);
+        if (kf) fprintf(kf, "%zu\n", cnt);
+    }
+    assert_int_equal(fclose(bf), 0);
+    if (kf) assert_int_equal(fclose(kf), 0);
+}
+
 int fh_count_lines(const char *text) {
     int n = 0;
     for (const char *c = text; c && *c; c++) n += *c == '\n';

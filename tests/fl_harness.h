@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "fv_common.h"
+#include "nn/net.h"
 
 typedef struct {
     const char *bin; /* the fedvim binary ($FEDVIM_BIN) */
@@ -33,6 +34,11 @@ char *fh_line(const char *text, int i);
 const char *fh_torch_python(void);
 /* Write bytes of p to dir/name (fails the test on error). */
 void fh_dump(const char *dir, const char *name, const void *p, size_t bytes);
+/* The ReLU masks of net's last forward (batch images), one byte per ReLU output (1: positive), in
+ * node order, to dir/masks_K.bin; with k == 0 also the per-ReLU sizes, one per line, to
+ * dir/masks.txt. The PyTorch references replay them (tests/torch_models.py load_masks), so both
+ * sides take the same side of every kink. Fails the test on a write error. */
+void fh_dump_relu_masks(const char *dir, const fv_net *net, int batch, int k);
 /* Number of '\n' in text (0 for NULL). */
 int fh_count_lines(const char *text);
 /* The number after "key": in a flat JSON text; NAN when absent. */

@@ -15,6 +15,8 @@
  * Outputs, gradients and conv scratch carry guard floats past their end that must stay untouched.
  * The conv checks run once per CPU conv path: im2col + OpenBLAS (conv2d.c) and, in a oneDNN build,
  * conv_dnnl.h (the same tolerances; every conv shape here goes through both).
+ * The transformer token ops (transformer.c) are checked the same way, and their threaded shapes
+ * for identical bits on 1 and 2 threads (test_transformer_threads).
  * Shapes are small; the whole test runs in about a second (release build, 2 threads).
  */
 #include <setjmp.h>
@@ -1141,6 +1143,289 @@ static void test_null_dinp(void **state) {
     fv_upsample_backward(NULL, g, N, C, 3, 3, 2);
 }
 
+/* ---- transformer token ops (transformer.c) ----
+ * Same tolerances as above (FWD_TOL, GRAD_TOL against central differences of the double
+ * reference) on small shapes, which run on one thread. The shapes big enough to split over
+ * threads are checked forward against the double reference and for bitwise-identical results
+ * (forward and every gradient) on 1 and 2 threads: the split is the only thing they add. */
+
+typedef struct {
+    int R, D;
+    double eps;
+} ln_ctx;
+
+static void ref_layernorm(double *out, double *const *in, const void *ctx) {
+    const ln_ctx *p = ctx;
+    for (int r = 0; r < p->R; r++) {
+        const double *x = in[0] + (size_t)r * p->D;
+        double m = 0.0, v = 0.0;
+        for (int d = 0; d < p->D; d++) m += x[d];
+        m /= p->D;
+        for (int d = 0; d < p->D; d++) v += (x[d] - m) * (x[d] - m);
+        v /= p->D;
+        for (int d = 0; d < p->D; d++)
+            out[(size_t)r * p->D + d] = (x[d] - m) / sqrt(v + p->eps) * in[1][d] + in[2][d];
+    }
+}
+
+static void check_layernorm(int R, int D) {
+    char what[96], name[128];
+    snprintf(what, sizeof what, "layernorm R%d D%d", R, D);
+    const ln_ctx p = {R, D, 1e-5};
+    const size_t n = (size_t)R * D;
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(R * 11 + D));
+    tens x = tens_new(n, &r), w = tens_new((size_t)D, &r), b = tens_new((size_t)D, &r);
+    for (size_t i = 0; i < n; i++) x.f[i] = 2.0f * x.f[i] + 0.5f; /* mean and scale away from 0/1 */
+    tens_sync(&x);
+    float *out = fbuf(n), *G = fbuf(n), *mean = fbuf((size_t)R), *rstd = fbuf((size_t)R);
+    fill_uniform(G, n, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, n), *ref = fv_malloc(n * sizeof(double));
+    double *in[3] = {x.d, w.d, b.d};
+    fv_layernorm_forward(out, mean, rstd, x.f, w.f, b.f, R, D, (float)p.eps);
+    check_guard(out, n, what), check_guard(mean, (size_t)R, what), check_guard(rstd, (size_t)R, what);
+    ref_layernorm(ref, in, &p);
+    check_fwd(what, out, ref, n);
+    fv_layernorm_backward(x.grad, w.grad, b.grad, G, x.f, mean, rstd, w.f, R, D);
+    snprintf(name, sizeof name, "%s dinp", what);
+    check_tens_grad(name, &x, ref_layernorm, &p, in, 0, Gd, n);
+    snprintf(name, sizeof name, "%s dw", what);
+    check_tens_grad(name, &w, ref_layernorm, &p, in, 1, Gd, n);
+    snprintf(name, sizeof name, "%s db", what);
+    check_tens_grad(name, &b, ref_layernorm, &p, in, 2, Gd, n);
+    tens_free(&x), tens_free(&w), tens_free(&b);
+    free(out), free(G), free(mean), free(rstd), free(Gd), free(ref);
+}
+
+static void ref_gelu(double *out, double *const *in, const void *ctx) {
+    const size_t n = *(const size_t *)ctx;
+    for (size_t i = 0; i < n; i++) out[i] = 0.5 * in[0][i] * (1.0 + erf(in[0][i] / sqrt(2.0)));
+}
+
+static void check_gelu(size_t n) {
+    char what[64];
+    snprintf(what, sizeof what, "gelu n%zu", n);
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)n);
+    tens x = tens_new(n, &r);
+    for (size_t i = 0; i < n; i++) x.f[i] *= 4.0f; /* both tails and the bend */
+    tens_sync(&x);
+    float *out = fbuf(n), *G = fbuf(n);
+    fill_uniform(G, n, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, n), *ref = fv_malloc(n * sizeof(double)), *in[1] = {x.d};
+    fv_gelu_forward(out, x.f, n);
+    check_guard(out, n, what);
+    ref_gelu(ref, in, &n);
+    check_fwd(what, out, ref, n);
+    fv_gelu_backward(x.grad, G, x.f, n);
+    /* elementwise: the derivative of the double reference at each point, by central differences */
+    double *num = fv_malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        const double v = x.d[i];
+        const double hi = 0.5 * (v + FD_H) * (1.0 + erf((v + FD_H) / sqrt(2.0)));
+        const double lo = 0.5 * (v - FD_H) * (1.0 + erf((v - FD_H) / sqrt(2.0)));
+        num[i] = Gd[i] * (hi - lo) / (2.0 * FD_H);
+    }
+    check_direct_grad(what, "dinp", &x, num);
+    fv_gelu_backward(NULL, G, x.f, n); /* NULL dinp: nothing to do, no crash */
+    tens_free(&x);
+    free(out), free(G), free(Gd), free(ref), free(num);
+}
+
+typedef struct {
+    int N, D, P;
+} tok_ctx;
+
+static void ref_tokens(double *out, double *const *in, const void *ctx) {
+    const tok_ctx *p = ctx;
+    const int T = p->P + 1;
+    for (int n = 0; n < p->N; n++)
+        for (int t = 0; t < T; t++)
+            for (int d = 0; d < p->D; d++)
+                out[((size_t)n * T + t) * p->D + d] =
+                    (t == 0 ? in[1][d] : in[0][((size_t)n * p->D + d) * p->P + t - 1]) + in[2][(size_t)t * p->D + d];
+}
+
+static void check_tokens(int N, int D, int P) {
+    char what[96], name[128];
+    snprintf(what, sizeof what, "tokens N%d D%d P%d", N, D, P);
+    const tok_ctx p = {N, D, P};
+    const size_t n = (size_t)N * (P + 1) * D;
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(N + D * 5 + P * 7));
+    tens x = tens_new((size_t)N * D * P, &r), cls = tens_new((size_t)D, &r), pos = tens_new((size_t)(P + 1) * D, &r);
+    float *out = fbuf(n), *G = fbuf(n);
+    fill_uniform(G, n, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, n), *ref = fv_malloc(n * sizeof(double));
+    double *in[3] = {x.d, cls.d, pos.d};
+    fv_tokens_forward(out, x.f, cls.f, pos.f, N, D, P);
+    check_guard(out, n, what);
+    ref_tokens(ref, in, &p);
+    check_fwd(what, out, ref, n);
+    fv_tokens_backward(x.grad, cls.grad, pos.grad, G, N, D, P);
+    snprintf(name, sizeof name, "%s dinp", what);
+    check_tens_grad(name, &x, ref_tokens, &p, in, 0, Gd, n);
+    snprintf(name, sizeof name, "%s dcls", what);
+    check_tens_grad(name, &cls, ref_tokens, &p, in, 1, Gd, n);
+    snprintf(name, sizeof name, "%s dpos", what);
+    check_tens_grad(name, &pos, ref_tokens, &p, in, 2, Gd, n);
+    tens_free(&x), tens_free(&cls), tens_free(&pos);
+    free(out), free(G), free(Gd), free(ref);
+}
+
+typedef struct {
+    int N, T, D, t;
+} sel_ctx;
+
+static void ref_select(double *out, double *const *in, const void *ctx) {
+    const sel_ctx *p = ctx;
+    for (int n = 0; n < p->N; n++)
+        for (int d = 0; d < p->D; d++) out[(size_t)n * p->D + d] = in[0][((size_t)n * p->T + p->t) * p->D + d];
+}
+
+static void check_select(int N, int T, int D, int t) {
+    char what[96];
+    snprintf(what, sizeof what, "token_select N%d T%d D%d t%d", N, T, D, t);
+    const sel_ctx p = {N, T, D, t};
+    const size_t n = (size_t)N * D;
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(N + T + D + t));
+    tens x = tens_new((size_t)N * T * D, &r);
+    float *out = fbuf(n), *G = fbuf(n);
+    fill_uniform(G, n, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, n), *ref = fv_malloc(n * sizeof(double)), *in[1] = {x.d};
+    fv_token_select_forward(out, x.f, N, T, D, t);
+    check_guard(out, n, what);
+    ref_select(ref, in, &p);
+    check_fwd(what, out, ref, n);
+    fv_token_select_backward(x.grad, G, N, T, D, t);
+    check_tens_grad(what, &x, ref_select, &p, in, 0, Gd, n);
+    tens_free(&x);
+    free(out), free(G), free(Gd), free(ref);
+}
+
+typedef struct {
+    int N, T, D, H;
+} att_ctx;
+
+static void ref_attention(double *out, double *const *in, const void *ctx) {
+    const att_ctx *p = ctx;
+    const int T = p->T, D = p->D, dh = D / p->H, ld = 3 * D;
+    double *s = fv_malloc((size_t)T * sizeof(double));
+    for (int n = 0; n < p->N; n++)
+        for (int h = 0; h < p->H; h++)
+            for (int i = 0; i < T; i++) {
+                const double *q = in[0] + ((size_t)n * T + i) * ld + h * dh;
+                double mx = -INFINITY, sum = 0.0;
+                for (int j = 0; j < T; j++) {
+                    const double *k = in[0] + ((size_t)n * T + j) * ld + D + h * dh;
+                    double a = 0.0;
+                    for (int e = 0; e < dh; e++) a += q[e] * k[e];
+                    s[j] = a / sqrt((double)dh);
+                    mx = fmax(mx, s[j]);
+                }
+                for (int j = 0; j < T; j++) sum += (s[j] = exp(s[j] - mx));
+                for (int e = 0; e < dh; e++) {
+                    double o = 0.0;
+                    for (int j = 0; j < T; j++) o += s[j] / sum * in[0][((size_t)n * T + j) * ld + 2 * D + h * dh + e];
+                    out[((size_t)n * T + i) * D + h * dh + e] = o;
+                }
+            }
+    free(s);
+}
+
+/* numeric != 0: gradients against central differences; always: the forward against the reference. */
+static void check_attention_ex(int N, int T, int D, int H, float amp, int numeric, float *out_f, float *dqkv_f) {
+    char what[96];
+    snprintf(what, sizeof what, "attention N%d T%d D%d H%d", N, T, D, H);
+    const att_ctx p = {N, T, D, H};
+    const size_t n = (size_t)N * T * D, nq = (size_t)N * T * 3 * D, na = (size_t)N * H * T * T;
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(N * 3 + T * 5 + D * 7 + H));
+    tens qkv = tens_new(nq, &r);
+    for (size_t i = 0; i < nq; i++) qkv.f[i] *= amp; /* amp sets how peaked the softmax is */
+    tens_sync(&qkv);
+    float *out = fbuf(n), *G = fbuf(n), *att = fbuf(na), *scratch = fbuf(na);
+    fill_uniform(G, n, -1.0f, 1.0f, &r);
+    double *Gd = to_double(G, n), *ref = fv_malloc(n * sizeof(double)), *in[1] = {qkv.d};
+    fv_attention_forward(out, att, qkv.f, N, T, D, H);
+    check_guard(out, n, what), check_guard(att, na, what);
+    ref_attention(ref, in, &p);
+    check_fwd(what, out, ref, n);
+    for (size_t i = 0; i < (size_t)N * H * T; i++) { /* each probability row sums to 1 */
+        double s = 0.0;
+        for (int j = 0; j < T; j++) s += att[i * T + j];
+        assert_true(fabs(s - 1.0) < 1e-5);
+    }
+    fv_attention_backward(qkv.grad, G, qkv.f, att, scratch, N, T, D, H);
+    check_guard(scratch, na, what);
+    if (numeric) check_tens_grad(what, &qkv, ref_attention, &p, in, 0, Gd, n);
+    if (out_f) memcpy(out_f, out, n * sizeof(float));
+    if (dqkv_f) memcpy(dqkv_f, qkv.grad, nq * sizeof(float));
+    tens_free(&qkv);
+    free(out), free(G), free(att), free(scratch), free(Gd), free(ref);
+}
+
+static void test_transformer_ops(void **state) {
+    (void)state;
+    check_layernorm(6, 10);
+    check_layernorm(1, 3);
+    check_layernorm(7, 48);
+    check_gelu(40);
+    check_gelu((size_t)1 << 16); /* the threaded loop */
+    check_tokens(2, 3, 4);
+    check_tokens(3, 5, 9);
+    check_select(3, 5, 4, 0);
+    check_select(2, 4, 3, 2);
+    check_attention_ex(2, 5, 12, 2, 1.0f, 1, NULL, NULL);
+    check_attention_ex(1, 7, 9, 3, 3.0f, 1, NULL, NULL); /* peaked softmax */
+    check_attention_ex(2, 1, 4, 1, 1.0f, 1, NULL, NULL); /* one token: attention is the identity on v */
+    check_attention_ex(3, 6, 8, 4, 1.0f, 1, NULL, NULL); /* head width 2 */
+}
+
+/* The shapes big enough to split over threads: the same bits on 1 and on 2 threads. */
+static void test_transformer_threads(void **state) {
+    (void)state;
+    const int N = 4, T = 65, D = 192, H = 3;
+    const size_t n = (size_t)N * T * D, nq = 3 * n, P = (size_t)T - 1;
+    float *o[2], *g[2], *lo[2], *lg[2], *to[2], *tg[2];
+    fv_rng r;
+    fv_rng_seed(&r, 77);
+    float *x = fbuf(nq), *G = fbuf(n), *w = fbuf((size_t)D), *b = fbuf((size_t)D), *pos = fbuf(n / N);
+    fill_uniform(x, nq, -1.0f, 1.0f, &r), fill_uniform(G, n, -1.0f, 1.0f, &r);
+    fill_uniform(w, (size_t)D, 0.5f, 1.5f, &r), fill_uniform(b, (size_t)D, -0.5f, 0.5f, &r);
+    fill_uniform(pos, n / N, -0.1f, 0.1f, &r);
+    for (int k = 0; k < 2; k++) {
+        fv_set_threads(k + 1);
+        o[k] = fv_calloc(n, 4), g[k] = fv_calloc(nq, 4);
+        check_attention_ex(N, T, D, H, 1.0f, 0, o[k], g[k]);
+        /* layer norm on N*T rows of D, and the tokens op on a 8x8 patch grid */
+        float *mean = fv_calloc((size_t)N * T, 4), *rstd = fv_calloc((size_t)N * T, 4);
+        lo[k] = fv_calloc(n, 4), lg[k] = fv_calloc(n + 2 * (size_t)D, 4);
+        fv_layernorm_forward(lo[k], mean, rstd, x, w, b, N * T, D, 1e-5f);
+        fv_layernorm_backward(lg[k], lg[k] + n, lg[k] + n + D, G, x, mean, rstd, w, N * T, D);
+        to[k] = fv_calloc(n, 4), tg[k] = fv_calloc((size_t)N * D * P + D + n / N, 4);
+        fv_tokens_forward(to[k], x, w, pos, N, D, (int)P);
+        fv_tokens_backward(tg[k], tg[k] + (size_t)N * D * P, tg[k] + (size_t)N * D * P + D, G, N, D, (int)P);
+        free(mean), free(rstd);
+    }
+    fv_set_threads(2);
+    assert_memory_equal(o[0], o[1], n * 4);
+    assert_memory_equal(g[0], g[1], nq * 4);
+    assert_memory_equal(lo[0], lo[1], n * 4);
+    assert_memory_equal(lg[0], lg[1], (n + 2 * (size_t)D) * 4);
+    assert_memory_equal(to[0], to[1], n * 4);
+    assert_memory_equal(tg[0], tg[1], ((size_t)N * D * P + D + n / N) * 4);
+    /* and the layer-norm forward of the big shape against the double reference */
+    const ln_ctx p = {N * T, D, 1e-5};
+    double *xd = to_double(x, n), *wd = to_double(w, (size_t)D), *bd = to_double(b, (size_t)D);
+    double *ref = fv_malloc(n * sizeof(double)), *in[3] = {xd, wd, bd};
+    ref_layernorm(ref, in, &p);
+    check_fwd("layernorm threaded", lo[1], ref, n);
+    for (int k = 0; k < 2; k++) free(o[k]), free(g[k]), free(lo[k]), free(lg[k]), free(to[k]), free(tg[k]);
+    free(x), free(G), free(w), free(b), free(pos), free(xd), free(wd), free(bd), free(ref);
+}
+
 /* ---- determinism: the same inputs twice with 2 threads give the same bits ---- */
 
 static void lenet_like_pass(float *outs, float *grads, const float *x, const float *w1,
@@ -1233,6 +1518,8 @@ int main(void) {
         cmocka_unit_test(test_softmax_xent),
         cmocka_unit_test(test_null_dinp),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_transformer_ops),
+        cmocka_unit_test(test_transformer_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

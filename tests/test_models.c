@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/net.h"
 #include "nn/layers.h"
 #include "nn/models.h"
 
@@ -26,6 +27,8 @@ static void test_param_counts(void **st) {
         {"lenet5", 1, 28, 61706},       /* tests/torch_parity.py LeNet5 */
         {"fedavg_cnn", 1, 28, 1663370}, /* McMahan et al. 2017 */
         {"resnet20", 3, 32, 272474},    /* tests/torch_parity.py ResNet20 */
+        {"vit", 1, 28, 2684554},        /* tests/torch_vit.py ViT(1, 28): 50 tokens */
+        {"vit", 3, 32, 2693578},        /* tests/torch_vit.py ViT(3, 32): 65 tokens */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fv_net *net = make(cases[i].name, cases[i].c, cases[i].hw, 10);
@@ -93,6 +96,52 @@ static void test_every_model_runs(void **st) {
     }
 }
 
+/* The ViT's timm names and shapes, its token layout, and a clear refusal from the CUDA backend. */
+static void test_vit_layout(void **st) {
+    (void)st;
+    fv_net *net = make("vit", 3, 32, 10);
+    static const struct { const char *name; int ndim, d0, d1, d2; } want[] = {
+        {"patch_embed.proj.weight", 4, 192, 3, 4}, {"cls_token", 3, 1, 1, 192},
+        {"pos_embed", 3, 1, 65, 192},              {"blocks.0.norm1.weight", 1, 192, 0, 0},
+        {"blocks.0.attn.qkv.weight", 2, 576, 192, 0}, {"blocks.5.attn.proj.bias", 1, 192, 0, 0},
+        {"blocks.3.mlp.fc1.weight", 2, 768, 192, 0}, {"blocks.5.mlp.fc2.weight", 2, 192, 768, 0},
+        {"norm.bias", 1, 192, 0, 0},               {"head.weight", 2, 10, 192, 0},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const fv_tensor *t = fv_net_tensor(net, want[i].name);
+        if (!t) fail_msg("vit: no tensor %s", want[i].name);
+        assert_int_equal(t->ndim, want[i].ndim);
+        assert_int_equal(t->dims[0], want[i].d0);
+        if (t->ndim > 1) assert_int_equal(t->dims[1], want[i].d1);
+        if (t->ndim > 2) assert_int_equal(t->dims[2], want[i].d2);
+    }
+    assert_null(fv_net_tensor(net, "blocks.6.norm1.weight"));
+    assert_int_equal(net->n_tensors, 4 + 6 * 12 + 4);
+    assert_int_equal(net->n_state, 0);
+    char buf[64];
+    int tok = -1;
+    for (int i = 0; i < net->n_nodes; i++)
+        if (net->nodes[i].op == FV_OP_TOKENS) tok = i;
+    assert_true(tok > 0);
+    assert_string_equal(fv_net_op_name(net, tok), "tokens");
+    assert_string_equal(fv_net_node_prefix(net, tok, buf, sizeof buf), "");
+    assert_int_equal(net->nodes[tok].oshape.c, 65); /* {T, D, 1} */
+    assert_int_equal(net->nodes[tok].oshape.h, 192);
+    assert_string_equal(fv_net_node_prefix(net, tok + 2, buf, sizeof buf), "blocks.0.attn.qkv");
+    /* layer norm weight 1 and bias 0; class token and position embedding small and not zero */
+    assert_float_equal(net->params[fv_net_tensor(net, "blocks.2.norm2.weight")->off + 7], 1.0f, 0.0f);
+    const fv_tensor *pe = fv_net_tensor(net, "pos_embed");
+    double s2 = 0;
+    for (size_t j = 0; j < pe->count; j++) s2 += (double)net->params[pe->off + j] * net->params[pe->off + j];
+    assert_true(fabs(sqrt(s2 / pe->count) - 0.02) < 0.002);
+    /* no CUDA kernels for the token ops yet: an error, not a crash (with or without CUDA built) */
+    fv_err e = {{0}};
+    assert_null(fv_cuda_net_new(net, 0, 8, &e));
+    if (fv_cuda_built()) assert_non_null(strstr(e.msg, "no tokens kernel"));
+    else assert_non_null(strstr(e.msg, "no CUDA backend"));
+    fv_net_destroy(&net);
+}
+
 static void test_bad_requests(void **st) {
     (void)st;
     fv_err e = {{0}};
@@ -110,6 +159,7 @@ int main(void) {
         cmocka_unit_test(test_param_counts),
         cmocka_unit_test(test_names_and_layout),
         cmocka_unit_test(test_every_model_runs),
+        cmocka_unit_test(test_vit_layout),
         cmocka_unit_test(test_bad_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,7 @@
 /* test_torch_parity.c: fedvim's models against PyTorch itself. For LeNet-5 (Adam), ResNet-20 (batch
- * norm, residual shortcuts; SGD with momentum) and the MobileNet (depthwise convolutions), fedvim
+ * norm, residual shortcuts; SGD with momentum), the MobileNet (depthwise convolutions) and the ViT
+ * (layer norm, attention, GELU, class token and position embedding: Adam on 3x32x32, SGD with
+ * momentum on 1x28x28; the PyTorch side is tests/torch_vit.py), fedvim
  * writes its initial parameters and a batch, tests/torch_parity.py rebuilds the same model in
  * PyTorch with fedvim's state-dict names, and both compute: the loss, every parameter gradient,
  * the loss after a few optimizer steps, and eval-mode logits (running statistics) after them.
@@ -29,30 +31,6 @@
 #include "nn/layers.h"
 #include "nn/models.h"
 #include "nn/optim.h"
-
-/* The ReLU masks of the last forward, one byte per output, in node order: DIR/masks_K.bin; the
- * per-ReLU sizes go to DIR/masks.txt (the same for every forward). */
-static void dump_masks(const char *dir, const fv_net *net, int batch, int k) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/masks_%d.bin", dir, k);
-    FILE *bf = fopen(path, "wb");
-    assert_non_null(bf);
-    FILE *kf = NULL;
-    if (k == 0) {
-        snprintf(path, sizeof path, "%s/masks.txt", dir);
-        kf = fopen(path, "w");
-        assert_non_null(kf);
-    }
-    for (int i = 1; i < net->n_nodes; i++) {
-        const fv_node *nd = &net->nodes[i];
-        if (nd->op != FV_OP_RELU) continue;
-        size_t cnt = (size_t)batch * fv_shape_size(nd->oshape);
-        for (size_t j = 0; j < cnt; j++) fputc(nd->out[j] > 0.0f, bf);
-        if (kf) fprintf(kf, "%zu\n", cnt);
-    }
-    fclose(bf);
-    if (kf) fclose(kf);
-}
 
 static double maxabs(const float *a, size_t n) {
     double m = 0;
@@ -108,7 +86,7 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
     float *dl = fv_malloc(batch * 10 * sizeof(float));
     int nfwd = 0;
     const float *z = fv_net_forward(net, x, batch, 1);
-    dump_masks(dir, net, batch, nfwd++);
+    fh_dump_relu_masks(dir, net, batch, nfwd++);
     float loss0 = fv_softmax_xent(dl, z, y, batch, 10, NULL);
     fv_net_backward(net, dl, batch);
     float *g0 = fv_malloc(net->n_train * sizeof(float));
@@ -121,16 +99,16 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
     fv_opt *opt = fv_opt_new(&oc, net->n_train);
     for (int s = 0; s < steps; s++) {
         z = fv_net_forward(net, x, batch, 1);
-        dump_masks(dir, net, batch, nfwd++);
+        fh_dump_relu_masks(dir, net, batch, nfwd++);
         fv_softmax_xent(dl, z, y, batch, 10, NULL);
         fv_net_backward(net, dl, batch);
         fv_opt_step(opt, net->params, net->grads);
     }
     z = fv_net_forward(net, x, batch, 1);
-    dump_masks(dir, net, batch, nfwd++);
+    fh_dump_relu_masks(dir, net, batch, nfwd++);
     float loss_after = fv_softmax_xent(NULL, z, y, batch, 10, NULL);
     z = fv_net_forward(net, x, batch, 0);
-    dump_masks(dir, net, batch, nfwd++);
+    fh_dump_relu_masks(dir, net, batch, nfwd++);
     float *zeval = fv_malloc(batch * 10 * sizeof(float));
     memcpy(zeval, z, batch * 10 * sizeof(float));
 
@@ -195,19 +173,43 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
 
 static const char *PY;
 
+/* FEDVIM_PARITY_SET=cnn or vit runs only that part (tests/CMakeLists.txt); unset: both. */
+static int in_set(const char *set) {
+    const char *e = getenv("FEDVIM_PARITY_SET");
+    return !e || !*e || strcmp(e, set) == 0;
+}
+
 static void test_lenet5(void **st) {
     (void)st;
+    if (!in_set("cnn")) skip();
     run_case(PY, "lenet5", 1, 28, 16, FV_OPT_ADAM, 10, 2e-3);
 }
 
 static void test_resnet20(void **st) {
     (void)st;
+    if (!in_set("cnn")) skip();
     run_case(PY, "resnet20", 3, 32, 8, FV_OPT_SGD, 3, 2e-3);
 }
 
 static void test_mobilenet(void **st) {
     (void)st;
+    if (!in_set("cnn")) skip();
     run_case(PY, "mobilenet", 3, 32, 8, FV_OPT_SGD, 3, 2e-3);
+}
+
+/* The ViT (tests/torch_vit.py) on both input shapes: 65 and 50 tokens. No ReLU: no masks. Its
+ * one convolution is the patch embedding, so the runs with a forced conv path (FEDVIM_CPU_CONV
+ * set, tests/CMakeLists.txt) check the 3x32x32 case only: each run stays within a test's time. */
+static void test_vit32(void **st) {
+    (void)st;
+    if (!in_set("vit")) skip();
+    run_case(PY, "vit", 3, 32, 4, FV_OPT_ADAM, 3, 2e-3);
+}
+
+static void test_vit28(void **st) {
+    (void)st;
+    if (!in_set("vit") || getenv("FEDVIM_CPU_CONV")) skip();
+    run_case(PY, "vit", 1, 28, 2, FV_OPT_SGD, 3, 2e-3);
 }
 
 int main(void) {
@@ -221,6 +223,8 @@ int main(void) {
         cmocka_unit_test(test_lenet5),
         cmocka_unit_test(test_resnet20),
         cmocka_unit_test(test_mobilenet),
+        cmocka_unit_test(test_vit32),
+        cmocka_unit_test(test_vit28),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,8 +6,21 @@
 # of the same pass, so float32 and float64 take the same side of each kink); empty: plain ReLU.
 import sys
 import torch, torch.nn as nn, torch.nn.functional as F
+from torch_vit import ViT  # noqa: E402  (beside this file)
 
 MASKS = []
+def load_masks(d, k):
+    """fedvim's ReLU masks of forward k (tests/fl_harness.h fh_dump_relu_masks): one float64 0/1
+    tensor per ReLU, in node order, ready for MASKS."""
+    import numpy as np
+    raw = np.fromfile(f'{d}/masks_{k}.bin', np.uint8)
+    sizes = [int(v) for v in open(f'{d}/masks.txt').read().split()]
+    out, off = [], 0
+    for n in sizes:
+        out.append(torch.tensor(raw[off:off + n].astype(np.float64))); off += n
+    assert off == len(raw), f'{d}/masks_{k}.bin: {len(raw)} bytes, masks.txt sizes sum to {off}'
+    return out
+
 def relu(x):
     if MASKS:
         m = MASKS.pop(0)
@@ -87,7 +100,8 @@ class VGG11(nn.Module):
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return s.classifier[1](relu(s.classifier[0](x)))
 
-MODELS = {'lenet5': LeNet5, 'resnet20': ResNet20, 'mobilenet': MobileNet, 'vgg11': VGG11}
+MODELS = {'lenet5': LeNet5, 'resnet20': ResNet20, 'mobilenet': MobileNet, 'vgg11': VGG11,
+          'vit': lambda c, h, w: ViT(c, h)}
 
 def build(model, c, h, w):
     return MODELS[model](c, h, w)

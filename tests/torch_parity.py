@@ -11,7 +11,7 @@ try:
 except ImportError:
     sys.exit(77)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_models import MASKS, build, load  # noqa: E402
+from torch_models import MASKS, build, load, load_masks  # noqa: E402
 torch.set_num_threads(1)
 torch.backends.cudnn.deterministic = True
 d = sys.argv[1]
@@ -25,14 +25,6 @@ tensors = [(l.split()[0], int(l.split()[1]), int(l.split()[2])) for l in lines[1
 # differ. So every forward of the reference uses fedvim's ReLU masks of the same pass (DIR/masks_K.bin
 # for forward K, one byte per ReLU output, in the order fedvim's nodes run, which is also PyTorch's
 # call order here); the comparison then measures rounding alone.
-def load_masks(k):
-    raw = np.fromfile(f'{d}/masks_{k}.bin', np.uint8)
-    sizes = [int(v) for v in open(f'{d}/masks.txt').read().split()]
-    out, off = [], 0
-    for n in sizes:
-        out.append(torch.tensor(raw[off:off + n].astype(np.float64))); off += n
-    assert off == len(raw)
-    return out
 
 m = build(model, c, h, w)
 P = np.fromfile(f'{d}/params.bin', np.float32)
@@ -43,14 +35,14 @@ load(m, P, tensors, 'torch_parity.py')
 # float32 PyTorch gives, per tensor, the error a good float32 implementation makes (batch norm's
 # backward cancels heavily: float32 PyTorch is up to ~2% off float64 on ResNet-20's first layer).
 m32 = copy.deepcopy(m); m32.train()
-MASKS[:] = load_masks(0)
+MASKS[:] = load_masks(d, 0)
 F.cross_entropy(m32(X), Y).backward()
 assert not MASKS
 g32 = {n: p.grad.numpy().astype(np.float64).ravel() for n, p in m32.named_parameters()}
 m = m.double(); X = X.double()
 m.train()
 out = open(f'{d}/torch.txt', 'w')
-MASKS[:] = load_masks(0)
+MASKS[:] = load_masks(d, 0)
 loss = F.cross_entropy(m(X), Y); loss.backward()
 assert not MASKS
 out.write(f'loss {loss.item():.17g}\n')
@@ -63,13 +55,13 @@ for name, off, cnt in tensors:
 m.zero_grad()
 opt = torch.optim.Adam(m.parameters(), 1e-3) if opt_name == 'adam' else torch.optim.SGD(m.parameters(), 0.05, momentum=0.9)
 for k in range(steps):
-    MASKS[:] = load_masks(1 + k)
+    MASKS[:] = load_masks(d, 1 + k)
     loss = F.cross_entropy(m(X), Y); opt.zero_grad(); loss.backward(); opt.step()
 with torch.no_grad():
-    MASKS[:] = load_masks(1 + steps)
+    MASKS[:] = load_masks(d, 1 + steps)
     out.write(f'after {F.cross_entropy(m(X), Y).item():.17g}\n')
     m.eval()
-    MASKS[:] = load_masks(2 + steps)
+    MASKS[:] = load_masks(d, 2 + steps)
     out.write('eval ' + ' '.join(f'{v:.12g}' for v in m(X).numpy().ravel()) + '\n')
 assert not MASKS
 out.close()

@@ -6,8 +6,9 @@
 # model so drifting load hits all of them; 2 threads. Models (default all four): lenet5 (batch
 # 64, 12,000 images), resnet20 (batch 128, 2,560 images: 20 timed steps, as PyTorch's reference
 # loop times it; until 2026-12-05 it was 384), vgg11 and mobilenet (batch 64, 640
-# images). Prints each measurement with the load average, the medians and their ratios; writes
-# results_zoo.json here. Each tool runs with its own OpenMP default unless the caller sets
+# images); vit on request (batch 64, 1,280 images: fedvim bench's 20 batches; its one conv, the
+# patch embedding, stays on OpenBLAS in both fedvim columns). Prints each measurement with the load
+# average, the medians and their ratios; writes results_zoo.json here, or the file ZOO_OUT names. Each tool runs with its own OpenMP default unless the caller sets
 # OMP_WAIT_POLICY / GOMP_SPINCOUNT for both (as compare_pytorch.sh).
 set -euo pipefail
 rounds=${1:-3}
@@ -31,6 +32,7 @@ for m in "${models[@]}"; do
   case $m in
     lenet5) batch=64 images=12000 ;;
     resnet20) batch=128 images=2560 ;;
+    vit) batch=64 images=1280 ;;
     *) batch=64 images=640 ;;
   esac
   declare -a b=() a=() t=() l=()
@@ -53,4 +55,4 @@ for m in "${models[@]}"; do
    \"runs\": {\"fedvim_blas\": [$(IFS=,; echo "${b[*]}")], \"fedvim_auto\": [$(IFS=,; echo "${a[*]}")],
             \"pytorch\": [$(IFS=,; echo "${t[*]}")], \"load\": [$(IFS=,; echo "${l[*]}")]}}"
 done
-echo "$json}" > "$here/results_zoo.json"
+echo "$json}" > "${ZOO_OUT:-$here/results_zoo.json}"

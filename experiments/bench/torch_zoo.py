@@ -3,10 +3,14 @@
 # MobileNet; VGG-11 here follows build_vgg11), timed the way `fedvim bench train` times them:
 # LeNet-5 on 1x28x28 with Adam 1e-3, the others on random 3x32x32 batches with SGD 0.1 momentum
 # 0.9; a warm-up of 3 steps, then IMAGES images in batches of BATCH.
+# The ViT is tests/torch_vit.py's (the model test_torch_parity checks fedvim's against), timed on
+# 3x32x32 like the CNNs.
 # usage: /usr/bin/python3 torch_zoo.py MODEL BATCH IMAGES [THREADS]   (MODEL: lenet5 resnet20 vgg11
-#        mobilenet; THREADS default 2). Prints one JSON object.
-import json, sys, time
+#        mobilenet vit; THREADS default 2). Prints one JSON object.
+import json, os, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'tests'))
+from torch_vit import ViT  # noqa: E402
 
 model, bs, images = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 2)
@@ -83,7 +87,8 @@ class MobileNet(nn.Module):
 
 
 torch.manual_seed(0)
-m = {'lenet5': LeNet5, 'resnet20': ResNet20, 'vgg11': VGG11, 'mobilenet': MobileNet}[model]()
+m = {'lenet5': LeNet5, 'resnet20': ResNet20, 'vgg11': VGG11, 'mobilenet': MobileNet,
+     'vit': lambda: ViT(3, 32)}[model]()
 if model == 'lenet5':
     opt = torch.optim.Adam(m.parameters(), 1e-3); shape = (1, 28, 28)
 else:

@@ -256,8 +256,19 @@ static size_t plan_acts(fv_cuda_net *cn, size_t *off_out, size_t *off_dout, size
     return top;
 }
 
+/* 1 for the ops this backend has kernels for; the transformer token ops (net.h) have none yet. */
+static int op_on_cuda(fv_op op) {
+    return op <= FV_OP_UPSAMPLE;
+}
+
 fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_err *e) {
     FV_ASSERT(host && host->finished && max_batch >= 1);
+    for (int i = 1; i < host->n_nodes; i++)
+        if (!op_on_cuda(host->nodes[i].op)) {
+            fv_err_set(e, "the CUDA backend has no %s kernel yet (node %d): run this model with --device cpu",
+                       fv_net_op_name(host, i), i);
+            return NULL;
+        }
     fv_cuda_ctx *x = fv_cuda_ctx_new(device, e);
     if (!x) return NULL;
     fv_cuda_net *cn = (fv_cuda_net *)fv_calloc(1, sizeof *cn);
@@ -505,6 +516,13 @@ static void forward(fv_cuda_net *cn, int n, int train) {
         case FV_OP_UPSAMPLE:
             fv_cuda_upsample_forward(x, out, in, n, C, H, W, nd->k);
             break;
+        case FV_OP_LAYERNORM:
+        case FV_OP_GELU:
+        case FV_OP_TOKENS:
+        case FV_OP_TOKEN_LINEAR:
+        case FV_OP_ATTENTION:
+        case FV_OP_TOKEN_SELECT:
+            FV_DIE("node %d: op %d has no CUDA kernel (fv_cuda_net_new refuses it)", i, (int)nd->op);
         case FV_OP_INPUT:
             FV_DIE("input node in the middle of the graph");
         }
@@ -584,6 +602,13 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
         case FV_OP_UPSAMPLE:
             fv_cuda_upsample_backward(x, din, dout, n, C, H, W, nd->k);
             break;
+        case FV_OP_LAYERNORM:
+        case FV_OP_GELU:
+        case FV_OP_TOKENS:
+        case FV_OP_TOKEN_LINEAR:
+        case FV_OP_ATTENTION:
+        case FV_OP_TOKEN_SELECT:
+            FV_DIE("node %d: op %d has no CUDA kernel (fv_cuda_net_new refuses it)", i, (int)nd->op);
         case FV_OP_INPUT:
             FV_DIE("input node in the middle of the graph");
         }

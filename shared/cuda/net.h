@@ -31,8 +31,9 @@
  * convolutions through cuDNN where available (deterministic algorithms only); results differ
  * from the CPU's by rounding (other summation orders), not in algorithm. Dropout masks come from a
  * counter-based generator (cuda_layers.h): same distribution as the CPU's, other masks.
- * Errors: "no device" and "out of device memory" at creation or staging are ordinary errors
- * (NULL / -1 with e set); CUDA failures after that abort with file:line, like allocation failures.
+ * Errors: "no device", "out of device memory" and a graph with ops this backend has no kernels
+ * for (the transformer token ops of net.h, refused before any device work) at creation, and
+ * "out of device memory" at staging, are ordinary errors (NULL / -1 with e set); CUDA failures after that abort with file:line, like allocation failures.
  * In a build without CUDA (cuda_none.c) every constructor fails with "this build has no CUDA
  * backend".
  * Input gradients (d loss / d input images, for gradient-inversion attacks): fv_cuda_net_input_grad,

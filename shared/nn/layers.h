@@ -108,6 +108,37 @@ void fv_upsample_backward(float *dinp, const float *dout, int N, int C, int H, i
 /* ---- residual add: out = a + b ---- */
 void fv_add_forward(float *out, const float *a, const float *b, size_t n);
 
+/* ---- transformer token ops (transformer.c): a token sequence is [N, T, D] row-major ---- */
+/* Layer norm over the D features of each of R rows (R = N * T), PyTorch's nn.LayerNorm(D, eps):
+ * out = (x - mean) / sqrt(var + eps) * w + b with the biased variance; saves mean[R] and
+ * rstd[R] = 1 / sqrt(var + eps) for backward. */
+void fv_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                          const float *b, int R, int D, float eps);
+void fv_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                           const float *mean, const float *rstd, const float *w, int R, int D);
+/* GELU, exact erf form (PyTorch's default): out = x * Phi(x). Backward takes the forward INPUT. */
+void fv_gelu_forward(float *out, const float *inp, size_t n);
+void fv_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+/* Patch tokens: inp[N, D, P] (a patch conv's output, channel-major, P = OH * OW patches) to
+ * out[N, T, D] with T = P + 1: token 0 is cls[D], token 1 + p is inp[n, :, p]; pos[T, D] is added
+ * to every sample. Backward: dinp (may be NULL), dcls[D], dpos[T, D] accumulate. */
+void fv_tokens_forward(float *out, const float *inp, const float *cls, const float *pos, int N,
+                       int D, int P);
+void fv_tokens_backward(float *dinp, float *dcls, float *dpos, const float *dout, int N, int D,
+                        int P);
+/* out[N, D] = inp[N, T, D] at token t (the class token is t = 0). */
+void fv_token_select_forward(float *out, const float *inp, int N, int T, int D, int t);
+void fv_token_select_backward(float *dinp, const float *dout, int N, int T, int D, int t);
+/* Multi-head self-attention without mask, after a fused QKV projection: qkv[N, T, 3D] holds per
+ * token q (columns 0..D), k (D..2D), v (2D..3D), head h using columns h*dh..(h+1)*dh of each,
+ * dh = D / H (PyTorch's / timm's qkv.reshape(N, T, 3, H, dh) layout). out[N, T, D] =
+ * softmax(q k^T / sqrt(dh)) v per head, heads side by side in the columns; att[N, H, T, T] keeps
+ * the probabilities for backward. Backward accumulates into dqkv[N, T, 3D] and needs
+ * scratch[N * H * T * T]. */
+void fv_attention_forward(float *out, float *att, const float *qkv, int N, int T, int D, int H);
+void fv_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                           float *scratch, int N, int T, int D, int H);
+
 /* ---- softmax cross-entropy, mean over the batch ----
  * Returns the mean loss of logits[N,K] against labels[N]; if dlogits is not NULL it is SET
  * (not accumulated) to d(mean loss)/d(logits). *correct (if not NULL) counts argmax hits (ties:

@@ -117,6 +117,46 @@ static void build_tiny(fv_net *net, int classes) {
     fv_net_linear(net, "fc", x, classes, 1);
 }
 
+/* A Vision Transformer (Dosovitskiy et al. 2021) sized for 28x28 and 32x32 inputs: 4x4 patches
+ * embedded by a conv (kernel = stride = 4), a class token and learned position embedding, VIT_DEPTH
+ * pre-norm blocks (x += attn(norm1(x)); x += mlp(norm2(x))) of width VIT_DIM with VIT_HEADS heads
+ * and a GELU MLP of VIT_MLP, a final layer norm and a linear head on the class token. Names follow
+ * timm's VisionTransformer (patch_embed.proj, cls_token, pos_embed, blocks.i.norm1, .attn.qkv,
+ * .attn.proj, .norm2, .mlp.fc1, .mlp.fc2, norm, head). Dropout p (after the attention projection
+ * and each MLP linear, timm's proj_drop / mlp drop) is VIT_DROPOUT: none by default. */
+#define VIT_PATCH 4
+#define VIT_DIM 192
+#define VIT_DEPTH 6
+#define VIT_HEADS 3
+#define VIT_MLP 768
+#define VIT_DROPOUT 0.0f
+
+static int maybe_dropout(fv_net *net, int x, float p) { return p > 0.0f ? fv_net_dropout(net, x, p) : x; }
+
+static void build_vit(fv_net *net, int classes) {
+    int x = fv_net_conv2d(net, "patch_embed.proj", 0, VIT_DIM, VIT_PATCH, VIT_PATCH, 0, 1, 1);
+    x = fv_net_tokens(net, "", x);
+    char a[64];
+    for (int i = 0; i < VIT_DEPTH; i++) {
+        snprintf(a, sizeof a, "blocks.%d.norm1", i);
+        int y = fv_net_layernorm(net, a, x);
+        snprintf(a, sizeof a, "blocks.%d.attn.qkv", i);
+        y = fv_net_attention(net, fv_net_token_linear(net, a, y, 3 * VIT_DIM, 1), VIT_HEADS);
+        snprintf(a, sizeof a, "blocks.%d.attn.proj", i);
+        y = maybe_dropout(net, fv_net_token_linear(net, a, y, VIT_DIM, 1), VIT_DROPOUT);
+        x = fv_net_add(net, x, y);
+        snprintf(a, sizeof a, "blocks.%d.norm2", i);
+        y = fv_net_layernorm(net, a, x);
+        snprintf(a, sizeof a, "blocks.%d.mlp.fc1", i);
+        y = maybe_dropout(net, fv_net_gelu(net, fv_net_token_linear(net, a, y, VIT_MLP, 1)), VIT_DROPOUT);
+        snprintf(a, sizeof a, "blocks.%d.mlp.fc2", i);
+        y = maybe_dropout(net, fv_net_token_linear(net, a, y, VIT_DIM, 1), VIT_DROPOUT);
+        x = fv_net_add(net, x, y);
+    }
+    x = fv_net_token_select(net, fv_net_layernorm(net, "norm", x), 0);
+    fv_net_linear(net, "head", x, classes, 1);
+}
+
 typedef struct {
     const char *name;
     void (*build)(fv_net *, int);
@@ -126,14 +166,26 @@ typedef struct {
 static const model_entry MODELS[] = {
     {"lenet5", build_lenet5, 16},    {"fedavg_cnn", build_fedavg_cnn, 8}, {"vgg11", build_vgg11, 16},
     {"resnet20", build_resnet20, 8}, {"mobilenet", build_mobilenet, 8},   {"dlg_lenet", build_dlg_lenet, 4},
-    {"tiny", build_tiny, 4},
+    {"tiny", build_tiny, 4},         {"vit", build_vit, VIT_PATCH},
 };
 #define N_MODELS (sizeof MODELS / sizeof MODELS[0])
 
 const char *const *fv_model_names(void) {
     static const char *const names[N_MODELS + 1] = {"lenet5", "fedavg_cnn", "vgg11", "resnet20",
-                                                    "mobilenet", "dlg_lenet", "tiny", NULL};
+                                                    "mobilenet", "dlg_lenet", "tiny", "vit", NULL};
     return names;
+}
+
+const char *fv_model_list(char *buf, size_t cap) {
+    FV_ASSERT(buf && cap > 0);
+    buf[0] = '\0';
+    size_t len = 0;
+    for (size_t i = 0; i < N_MODELS && len < cap; i++) {
+        const int w = snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", MODELS[i].name);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+    return buf;
 }
 
 fv_net *fv_model_new(const char *name, fv_shape in, int classes, uint64_t seed, fv_err *e) {
@@ -141,12 +193,8 @@ fv_net *fv_model_new(const char *name, fv_shape in, int classes, uint64_t seed, 
     for (size_t i = 0; i < N_MODELS; i++)
         if (strcmp(MODELS[i].name, name) == 0) m = &MODELS[i];
     if (!m) {
-        char list[256] = "";
-        for (size_t i = 0; i < N_MODELS; i++) {
-            strcat(list, i ? ", " : "");
-            strcat(list, MODELS[i].name);
-        }
-        fv_err_set(e, "unknown model '%s' (known: %s)", name, list);
+        char list[256];
+        fv_err_set(e, "unknown model '%s' (known: %s)", name, fv_model_list(list, sizeof list));
         return NULL;
     }
     if (in.c < 1 || in.c > 4 || in.h < m->min_hw || in.w < m->min_hw || in.h > 4096 || in.w > 4096) {

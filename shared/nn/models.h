@@ -11,6 +11,10 @@
  *  - "dlg_lenet": the DLG sigmoid LeNet (three 5x5 convs of 12 channels, strides 2, 2, 1, pad 2,
  *    sigmoid, one dense layer), weights U(-0.5, 0.5).
  *  - "tiny": a very small CNN for smoke tests.
+ *  - "vit": a small Vision Transformer (patch 4, width 192, 6 pre-norm blocks, 3 heads, MLP 768,
+ *    GELU, class token, learned position embedding; timm's state-dict names): 2,684,554
+ *    parameters on 1x28x28 and 2,693,578 on 3x32x32 with 10 classes (tests/torch_vit.py). CPU
+ *    only for now: the CUDA backend refuses its token ops.
  */
 #ifndef FV_MODELS_H
 #define FV_MODELS_H
@@ -26,5 +30,9 @@ FV_MUST_USE fv_net *fv_model_new(const char *name, fv_shape in, int classes, uin
 
 /* The list of model names, NULL-terminated. */
 const char *const *fv_model_names(void);
+
+/* The model names as one line for help texts and errors: "lenet5, fedavg_cnn, ..., vit"
+ * (truncated to fit cap, always NUL-terminated). Returns buf. */
+const char *fv_model_list(char *buf, size_t cap);
 
 #endif

@@ -35,6 +35,8 @@ static void free_acts(fv_net *net) {
         free(nd->dout);
         free(nd->argmax);
         free(nd->mask);
+        free(nd->saved);
+        nd->saved = NULL;
         nd->out = nd->dout = NULL;
         nd->argmax = NULL;
         nd->mask = NULL;
@@ -92,7 +94,7 @@ static size_t add_tensor(fv_net *net, const char *prefix, const char *suffix, in
                          const int *dims) {
     FV_ASSERT(net->n_tensors < FV_MAX_TENSORS);
     fv_tensor *t = &net->tensors[net->n_tensors++];
-    int w = snprintf(t->name, sizeof t->name, "%s.%s", prefix, suffix);
+    int w = snprintf(t->name, sizeof t->name, "%s%s%s", prefix, *prefix ? "." : "", suffix);
     FV_ASSERT(w > 0 && (size_t)w < sizeof t->name);
     t->ndim = ndim;
     t->count = 1;
@@ -209,20 +211,83 @@ int fv_net_upsample(fv_net *net, int in, int factor) {
     return last(net);
 }
 
+/* ---- token ops (net.h, "Tokens") ---- */
+
+int fv_net_tokens(fv_net *net, const char *name, int in) {
+    fv_node *nd = add_node(net, FV_OP_TOKENS, in, -1);
+    const int D = nd->ishape.c, T = 1 + nd->ishape.h * nd->ishape.w;
+    nd->oshape = (fv_shape){T, D, 1};
+    const int cd[3] = {1, 1, D}, pd[3] = {1, T, D};
+    nd->w_off = add_tensor(net, name, "cls_token", 1, 3, cd);
+    nd->b_off = add_tensor(net, name, "pos_embed", 1, 3, pd);
+    return last(net);
+}
+
+int fv_net_layernorm(fv_net *net, const char *name, int in) {
+    fv_node *nd = add_node(net, FV_OP_LAYERNORM, in, -1);
+    const int D = nd->ishape.h * nd->ishape.w;
+    nd->eps = 1e-5f;
+    nd->w_off = add_tensor(net, name, "weight", 1, 1, &D);
+    nd->b_off = add_tensor(net, name, "bias", 1, 1, &D);
+    return last(net);
+}
+
+int fv_net_gelu(fv_net *net, int in) { add_node(net, FV_OP_GELU, in, -1); return last(net); }
+
+int fv_net_token_linear(fv_net *net, const char *name, int in, int out_features, int bias) {
+    fv_node *nd = add_node(net, FV_OP_TOKEN_LINEAR, in, -1);
+    const int fin = nd->ishape.h * nd->ishape.w;
+    FV_ASSERT(out_features >= 1);
+    nd->bias = bias;
+    nd->oshape = (fv_shape){nd->ishape.c, out_features, 1};
+    const int wd[2] = {out_features, fin};
+    nd->w_off = add_tensor(net, name, "weight", 1, 2, wd);
+    if (bias) nd->b_off = add_tensor(net, name, "bias", 1, 1, &out_features);
+    return last(net);
+}
+
+int fv_net_attention(fv_net *net, int in, int heads) {
+    fv_node *nd = add_node(net, FV_OP_ATTENTION, in, -1);
+    const int D3 = nd->ishape.h * nd->ishape.w;
+    FV_ASSERT(heads >= 1 && D3 % 3 == 0 && (D3 / 3) % heads == 0);
+    nd->heads = heads;
+    nd->oshape = (fv_shape){nd->ishape.c, D3 / 3, 1};
+    return last(net);
+}
+
+int fv_net_token_select(fv_net *net, int in, int t) {
+    fv_node *nd = add_node(net, FV_OP_TOKEN_SELECT, in, -1);
+    FV_ASSERT(t >= 0 && t < nd->ishape.c);
+    nd->heads = t;
+    nd->oshape = (fv_shape){nd->ishape.h * nd->ishape.w, 1, 1};
+    return last(net);
+}
+
 void fv_net_init_params(fv_net *net, uint64_t seed) {
     fv_rng rng;
     fv_rng_seed(&rng, seed);
     float *p = net->params;
     for (int i = 1; i < net->n_nodes; i++) {
         fv_node *nd = &net->nodes[i];
-        if (nd->op == FV_OP_CONV2D || nd->op == FV_OP_LINEAR) {
+        if (nd->op == FV_OP_CONV2D || nd->op == FV_OP_LINEAR || nd->op == FV_OP_TOKEN_LINEAR) {
             size_t fan_in = nd->op == FV_OP_CONV2D ? (size_t)(nd->ishape.c / nd->groups) * nd->k * nd->k
-                                                   : fv_shape_size(nd->ishape);
-            size_t nw = nd->op == FV_OP_CONV2D ? (size_t)nd->oshape.c * fan_in : (size_t)nd->oshape.c * fan_in;
+                          : nd->op == FV_OP_LINEAR ? fv_shape_size(nd->ishape)
+                                                   : (size_t)nd->ishape.h * nd->ishape.w;
+            const int nout = nd->op == FV_OP_TOKEN_LINEAR ? nd->oshape.h : nd->oshape.c;
+            size_t nw = (size_t)nout * fan_in;
             float bound = 1.0f / sqrtf((float)fan_in);
             for (size_t j = 0; j < nw; j++) p[nd->w_off + j] = (2.0f * fv_rng_uniform(&rng) - 1.0f) * bound;
             if (nd->bias)
-                for (int j = 0; j < nd->oshape.c; j++) p[nd->b_off + j] = (2.0f * fv_rng_uniform(&rng) - 1.0f) * bound;
+                for (int j = 0; j < nout; j++) p[nd->b_off + j] = (2.0f * fv_rng_uniform(&rng) - 1.0f) * bound;
+        } else if (nd->op == FV_OP_LAYERNORM) {
+            for (int j = 0; j < nd->ishape.h * nd->ishape.w; j++) {
+                p[nd->w_off + j] = 1.0f;
+                p[nd->b_off + j] = 0.0f;
+            }
+        } else if (nd->op == FV_OP_TOKENS) {
+            const int D = nd->oshape.h, T = nd->oshape.c;
+            for (int j = 0; j < D; j++) p[nd->w_off + j] = 0.02f * (float)fv_rng_normal(&rng);
+            for (int j = 0; j < T * D; j++) p[nd->b_off + j] = 0.02f * (float)fv_rng_normal(&rng);
         } else if (nd->op == FV_OP_BATCHNORM) {
             for (int j = 0; j < nd->ishape.c; j++) {
                 p[nd->w_off + j] = 1.0f;
@@ -328,6 +393,12 @@ static void ensure_cap(fv_net *net, int n) {
         nd->dout = fv_malloc(sz * sizeof(float));
         if (nd->op == FV_OP_MAXPOOL) nd->argmax = fv_malloc(sz * sizeof(int32_t));
         if (nd->op == FV_OP_DROPOUT) nd->mask = fv_malloc(sz); /* ReLU masks: on the first RECORD */
+        if (nd->op == FV_OP_LAYERNORM) nd->saved = fv_malloc(2 * (size_t)n * nd->ishape.c * sizeof(float));
+        if (nd->op == FV_OP_ATTENTION) {
+            const size_t T = (size_t)nd->ishape.c, att = (size_t)n * nd->heads * T * T;
+            nd->saved = fv_malloc(att * sizeof(float));
+            if (att > scratch) scratch = att; /* backward's softmax gradients */
+        }
         if (nd->op == FV_OP_CONV2D) {
             fv_conv2d_shape s = conv_shape(nd, n);
             size_t f = fv_conv2d_scratch_floats(&s);
@@ -428,6 +499,26 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
         case FV_OP_FLATTEN: memcpy(nd->out, in, isz * sizeof(float)); break;
         case FV_OP_ADD: fv_add_forward(nd->out, in, net->nodes[nd->in1].out, osz); break;
         case FV_OP_UPSAMPLE: fv_upsample_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k); break;
+        case FV_OP_LAYERNORM: {
+            const int R = n * nd->ishape.c;
+            fv_layernorm_forward(nd->out, nd->saved, nd->saved + R, in, p + nd->w_off, p + nd->b_off, R,
+                                 nd->ishape.h * nd->ishape.w, nd->eps);
+            break;
+        }
+        case FV_OP_GELU: fv_gelu_forward(nd->out, in, isz); break;
+        case FV_OP_TOKENS:
+            fv_tokens_forward(nd->out, in, p + nd->w_off, p + nd->b_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
+            break;
+        case FV_OP_TOKEN_LINEAR:
+            fv_linear_forward(nd->out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, n * nd->ishape.c,
+                              nd->ishape.h * nd->ishape.w, nd->oshape.h);
+            break;
+        case FV_OP_ATTENTION:
+            fv_attention_forward(nd->out, nd->saved, in, n, nd->ishape.c, nd->oshape.h, nd->heads);
+            break;
+        case FV_OP_TOKEN_SELECT:
+            fv_token_select_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h * nd->ishape.w, nd->heads);
+            break;
         case FV_OP_INPUT: FV_DIE("input node in the middle of the graph");
         }
         if (net->prof) net->prof[i] += fv_now() - t0;
@@ -483,6 +574,20 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
             fv_batchnorm_backward(din, g + nd->w_off, g + nd->b_off, nd->dout, in, nd->bn_mean, nd->bn_invstd,
                                   p + nd->w_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
             break;
+        case FV_OP_LAYERNORM: {
+            const int R = n * nd->ishape.c;
+            fv_layernorm_backward(din, g + nd->w_off, g + nd->b_off, nd->dout, in, nd->saved, nd->saved + R,
+                                  p + nd->w_off, R, nd->ishape.h * nd->ishape.w);
+            break;
+        }
+        case FV_OP_TOKENS:
+            fv_tokens_backward(din, g + nd->w_off, g + nd->b_off, nd->dout, n, nd->ishape.c,
+                               nd->ishape.h * nd->ishape.w);
+            break;
+        case FV_OP_TOKEN_LINEAR:
+            fv_linear_backward(din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, nd->dout, in, p + nd->w_off,
+                               n * nd->ishape.c, nd->ishape.h * nd->ishape.w, nd->oshape.h);
+            break;
         case FV_OP_ADD: {
             /* each input independently: either may be the input node, whose gradient is optional */
             if (din) acc(din, nd->dout, isz);
@@ -512,6 +617,14 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
                 break;
             case FV_OP_FLATTEN: acc(din, nd->dout, isz); break;
             case FV_OP_UPSAMPLE: fv_upsample_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k); break;
+            case FV_OP_GELU: fv_gelu_backward(din, nd->dout, in, isz); break;
+            case FV_OP_ATTENTION:
+                fv_attention_backward(din, nd->dout, in, nd->saved, net->scratch, n, nd->ishape.c, nd->oshape.h,
+                                      nd->heads);
+                break;
+            case FV_OP_TOKEN_SELECT:
+                fv_token_select_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h * nd->ishape.w, nd->heads);
+                break;
             default: FV_DIE("unhandled op %d", (int)nd->op);
             }
         }
@@ -532,7 +645,9 @@ const fv_tensor *fv_net_tensor(const fv_net *net, const char *name) {
 
 static const char *op_name(fv_op op) {
     static const char *const names[] = {"input", "conv2d", "linear", "batchnorm", "maxpool", "avgpool", "gap",
-                                        "relu", "sigmoid", "tanh", "dropout", "flatten", "add", "upsample"};
+                                        "relu", "sigmoid", "tanh", "dropout", "flatten", "add", "upsample",
+                                        "layernorm", "gelu", "tokens", "token_linear", "attention",
+                                        "token_select"};
     return names[op];
 }
 
@@ -544,12 +659,14 @@ const char *fv_net_op_name(const fv_net *net, int i) {
 const char *fv_net_node_prefix(const fv_net *net, int i, char *buf, size_t len) {
     FV_ASSERT(i >= 0 && i < net->n_nodes && len > 0);
     const fv_node *nd = &net->nodes[i];
-    if (nd->op != FV_OP_CONV2D && nd->op != FV_OP_LINEAR && nd->op != FV_OP_BATCHNORM) return NULL;
+    if (nd->op != FV_OP_CONV2D && nd->op != FV_OP_LINEAR && nd->op != FV_OP_BATCHNORM && nd->op != FV_OP_LAYERNORM &&
+        nd->op != FV_OP_TOKENS && nd->op != FV_OP_TOKEN_LINEAR)
+        return NULL;
     for (int t = 0; t < net->n_tensors; t++) {
         const fv_tensor *tn = &net->tensors[t];
         if (!tn->trainable || tn->off != nd->w_off) continue;
         const char *dot = strrchr(tn->name, '.');
-        size_t k = dot ? (size_t)(dot - tn->name) : strlen(tn->name);
+        size_t k = dot ? (size_t)(dot - tn->name) : 0; /* "cls_token": top level, prefix "" */
         if (k >= len) k = len - 1;
         memcpy(buf, tn->name, k);
         buf[k] = '\0';

@@ -49,6 +49,12 @@ typedef enum {
     FV_OP_FLATTEN,
     FV_OP_ADD,
     FV_OP_UPSAMPLE,
+    FV_OP_LAYERNORM,    /* transformer token ops (see "Tokens" below) */
+    FV_OP_GELU,
+    FV_OP_TOKENS,
+    FV_OP_TOKEN_LINEAR,
+    FV_OP_ATTENTION,
+    FV_OP_TOKEN_SELECT,
 } fv_op;
 
 #define FV_NAME_MAX 64
@@ -80,6 +86,8 @@ typedef struct {
     int32_t *argmax;     /* maxpool */
     uint8_t *mask;       /* dropout */
     float *bn_mean, *bn_invstd;
+    int heads;           /* attention heads; token index for TOKEN_SELECT */
+    float *saved;        /* layer norm: mean then rstd per token; attention: softmax probabilities */
     struct fv_dnnl_conv *dnnl; /* conv through oneDNN (conv_dnnl.h); NULL: im2col + OpenBLAS */
 } fv_node;
 
@@ -145,6 +153,27 @@ int fv_net_dropout(fv_net *net, int in, float p);
 int fv_net_flatten(fv_net *net, int in);
 int fv_net_add(fv_net *net, int a, int b);
 int fv_net_upsample(fv_net *net, int in, int factor);
+
+/* Tokens (Vision Transformer). A sequence of T tokens of D features is the per-sample shape
+ * {c = T, h = D, w = 1}: memory [N, T, D] row-major, one contiguous row per token, so token-wise
+ * ops are ops on N * T rows. Element-wise nodes (gelu, dropout, add) take tokens as they are.
+ *  - fv_net_tokens: a patch conv's output {D, OH, OW} to {1 + OH*OW, D, 1}: a learned class token
+ *    first, then the patches in row-major order, plus a learned position embedding. Tensors
+ *    "<name>.cls_token" [1, 1, D] and "<name>.pos_embed" [1, T, D] (name "" gives the top-level
+ *    "cls_token" and "pos_embed" of timm/PyTorch ViTs), initialised N(0, 0.02^2).
+ *  - fv_net_layernorm: nn.LayerNorm(D) (eps 1e-5) on every token; weight 1, bias 0.
+ *  - fv_net_token_linear: nn.Linear(D, out) on every token: {T, D, 1} to {T, out, 1}.
+ *  - fv_net_attention: multi-head self-attention core on a fused qkv projection {T, 3D, 1} to
+ *    {T, D, 1} (layers.h, fv_attention_forward, for the column layout); D % heads == 0. No
+ *    parameters: the qkv and output projections are token_linear nodes around it.
+ *  - fv_net_token_select: token t of {T, D, 1} as a vector {D, 1, 1} (t = 0: the class token).
+ * The CUDA backend has none of these ops yet (fv_cuda_net_new refuses them). */
+int fv_net_tokens(fv_net *net, const char *name, int in);
+int fv_net_layernorm(fv_net *net, const char *name, int in);
+int fv_net_gelu(fv_net *net, int in);
+int fv_net_token_linear(fv_net *net, const char *name, int in, int out_features, int bias);
+int fv_net_attention(fv_net *net, int in, int heads);
+int fv_net_token_select(fv_net *net, int in, int t);
 
 /* Allocate the parameter buffers and initialise them from `seed` (deterministic). The last node
  * added is the output. Call once, after the last builder. */
