@@ -4,11 +4,14 @@
  * update unrolled over 3 SGD steps (6 images, batch 2, lr 0.05), on LeNet-5 (1x28x28), ResNet-20,
  * MobileNet and VGG-11 (3x32x32; batch norm in train mode). Error: ||gx - gx_torch|| /
  * ||gx_torch|| (normwise relative). The engine takes its mixed products by central differences
- * (fd_scale 3e-4 of the weights' norm, kinks replayed) in float32; tolerance 1e-3 for every case
- * (measured 2e-4 to 8e-4 on this box, figures in docs/attacks.md: float32 rounding / h and the
- * O(h^2) term of batch norm set it; PyTorch float64 may also take the other side of a kink that
- * float32 rounds across). Also printed, for the docs: the error at fd_scale 1e-3, 3e-4 and 1e-4,
- * and how many ReLU outputs flip between theta - h v and theta + h v (kinks the replay holds).
+ * (fd_scale 3e-4 of the weights' norm, kinks replayed) in float32; the reference takes fedvim's
+ * ReLU masks of each step at the unperturbed weights (the kinks the engine records), so both
+ * differentiate the same branch. Tolerance 2e-3 for every case (measured 2e-4 to 8.4e-4 on this
+ * box in the Release and the -O0 sanitizer builds, figures in docs/attacks.md: float32 rounding / h
+ * and the O(h^2) term of batch norm set it, ResNet-20's fedAVG case sits at 7.6e-4 .. 8.4e-4, and
+ * rounding differs across builds and BLAS kernels; a wrong kink side costs >= 9e-3). Also printed,
+ * for the docs: the error at fd_scale 1e-3, 3e-4 and 1e-4, and how many ReLU outputs flip between
+ * theta - h v and theta + h v (kinks the replay holds).
  * Skipped (77) when no python3 with torch is available (Debian: python3-torch). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -94,6 +97,29 @@ static void run_case(const char *model, int c, int hw, fv_invert_kind kind, doub
     fh_dump(dir, "x.bin", x, n * isz * sizeof(float));
     fh_dump(dir, "y.bin", y, n * sizeof(int));
     fh_dump(dir, "v.bin", v, nt * sizeof(float));
+    /* fedvim's float32 trajectory at theta (the engine's recorded pass): each step's ReLU masks go
+     * to the reference, so both sides differentiate the same branch. Without them a pre-activation
+     * within float32 rounding of 0 at step 2 or 3 may take the other side in float64 and move the
+     * reference by ~1e-2 on ResNet-20's fedAVG case (seen in the -O0 sanitizer build). */
+    {
+        float *save = fv_malloc(net->n_params * sizeof(float)), *dl = fv_malloc(sizeof(float) * uc.batch * 10);
+        memcpy(save, net->params, net->n_params * sizeof(float));
+        for (int i = 0; i < net->n_nodes; i++) /* as the engine: no dropout in the attacked update */
+            if (net->nodes[i].op == FV_OP_DROPOUT) net->nodes[i].p = 0.0f;
+        const int steps = kind == FV_INVERT_FEDSGD ? 1 : n / uc.batch;
+        for (int t = 0; t < steps; t++) {
+            const int start = kind == FV_INVERT_FEDSGD ? 0 : t * uc.batch, cnt = kind == FV_INVERT_FEDSGD ? n : uc.batch;
+            memcpy(net->params + nt, save + nt, (net->n_params - nt) * sizeof(float)); /* theta_0's BN state */
+            const float *z = fv_net_forward(net, x + (size_t)start * isz, cnt, 1);
+            fh_dump_relu_masks(dir, net, cnt, t);
+            fv_softmax_xent(dl, z, y + start, cnt, 10, NULL);
+            fv_net_backward(net, dl, cnt);
+            for (size_t i = 0; i < nt; i++) net->params[i] -= uc.lr * net->grads[i];
+        }
+        memcpy(net->params, save, net->n_params * sizeof(float));
+        free(save);
+        free(dl);
+    }
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "%s %s/tests/torch_invert.py %s", PY,
              getenv("FEDVIM_SOURCE_DIR") ? getenv("FEDVIM_SOURCE_DIR") : "..", dir);
@@ -140,23 +166,23 @@ static void run_case(const char *model, int c, int hw, fv_invert_kind kind, doub
 
 static void test_lenet5(void **st) {
     (void)st;
-    run_case("lenet5", 1, 28, FV_INVERT_FEDSGD, 1e-3);
-    run_case("lenet5", 1, 28, FV_INVERT_FEDAVG, 1e-3);
+    run_case("lenet5", 1, 28, FV_INVERT_FEDSGD, 2e-3);
+    run_case("lenet5", 1, 28, FV_INVERT_FEDAVG, 2e-3);
 }
 static void test_resnet20(void **st) {
     (void)st;
-    run_case("resnet20", 3, 32, FV_INVERT_FEDSGD, 1e-3);
-    run_case("resnet20", 3, 32, FV_INVERT_FEDAVG, 1e-3);
+    run_case("resnet20", 3, 32, FV_INVERT_FEDSGD, 2e-3);
+    run_case("resnet20", 3, 32, FV_INVERT_FEDAVG, 2e-3);
 }
 static void test_mobilenet(void **st) {
     (void)st;
-    run_case("mobilenet", 3, 32, FV_INVERT_FEDSGD, 1e-3);
-    run_case("mobilenet", 3, 32, FV_INVERT_FEDAVG, 1e-3);
+    run_case("mobilenet", 3, 32, FV_INVERT_FEDSGD, 2e-3);
+    run_case("mobilenet", 3, 32, FV_INVERT_FEDAVG, 2e-3);
 }
 static void test_vgg11(void **st) {
     (void)st;
-    run_case("vgg11", 3, 32, FV_INVERT_FEDSGD, 1e-3);
-    run_case("vgg11", 3, 32, FV_INVERT_FEDAVG, 1e-3);
+    run_case("vgg11", 3, 32, FV_INVERT_FEDSGD, 2e-3);
+    run_case("vgg11", 3, 32, FV_INVERT_FEDAVG, 2e-3);
 }
 
 int main(void) {

@@ -7,6 +7,9 @@
 # gradient with respect to x of <v, update(x)>, where update is the fedSGD gradient of the mean
 # cross-entropy over the n images (kind fedsgd) or theta_0 - theta_T after E epochs of plain SGD
 # steps over the images in fixed order, batches of B (kind fedavg), as attacks/invert.h defines it.
+# When DIR/masks.txt exists, the forward of step t (fedSGD: the one forward) takes fedvim's ReLU
+# masks DIR/masks_t.bin (fedvim's float32 pass at the unperturbed weights, the kinks its engine
+# records and replays), so both sides differentiate the same piecewise-linear branch.
 # Writes DIR/gx.bin (float64, n*c*h*w). Exit 77 if torch is missing.
 import os, sys
 try:
@@ -15,7 +18,7 @@ try:
 except ImportError:
     sys.exit(77)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_models import build, load  # noqa: E402
+from torch_models import MASKS, build, load, load_masks  # noqa: E402
 torch.set_num_threads(1)
 d = sys.argv[1]
 lines = open(f'{d}/manifest.txt').read().split('\n')
@@ -32,15 +35,19 @@ Y = torch.tensor(np.fromfile(f'{d}/y.bin', np.int32).astype(np.int64))
 offs = {name: (off, cnt) for name, off, cnt in tensors}
 p0 = dict(m.named_parameters())
 vt = {k: torch.tensor(V[offs[k][0]:offs[k][0] + offs[k][1]]).reshape(p.shape) for k, p in p0.items()}
-def grads(q, lo, hi):
+masked = os.path.exists(f'{d}/masks.txt')
+def grads(q, lo, hi, t=0):
+    if masked:
+        MASKS[:] = load_masks(d, t)
     loss = F.cross_entropy(functional_call(m, q, (X[lo:hi],)), Y[lo:hi])
+    assert not MASKS, 'fedvim has more ReLUs than the PyTorch model'
     return dict(zip(q.keys(), torch.autograd.grad(loss, list(q.values()), create_graph=True)))
 if kind == 'fedsgd':
     upd = grads(p0, 0, n)
 else:
     q = dict(p0); spe = (n + batch - 1) // batch
     for t in range(epochs * spe):
-        lo = (t % spe) * batch; g = grads(q, lo, min(n, lo + batch))
+        lo = (t % spe) * batch; g = grads(q, lo, min(n, lo + batch), t)
         q = {k: q[k] - lr * g[k] for k in q}
     upd = {k: p0[k] - q[k] for k in q}
 Fv = sum((upd[k] * vt[k]).sum() for k in upd)
