@@ -80,10 +80,12 @@ int fv_cmd_distill(int argc, char **argv) {
     const fv_config_bounds r_batch = fv_config_range("training.batch_size"), r_lr = fv_config_range("training.lr"),
                            r_thr = fv_config_range("training.threads"), r_lim = fv_config_range("data.train_size"),
                            r_tlim = fv_config_range("data.test_size");
+    char student_help[256] = "student model: ";
+    fv_model_list(student_help + strlen(student_help), sizeof student_help - strlen(student_help));
     fv_flag flags[] = {
         {"teacher", FV_FLAG_STRING, &teacher_path, "the trained teacher's safetensors file (required)", 0, 0},
         {"teacher-model", FV_FLAG_STRING, &teacher_model, "the teacher's model (default: the file's \"model\" metadata)", 0, 0},
-        {"student", FV_FLAG_STRING, &student, "student model: lenet5, fedavg_cnn, vgg11, resnet20, mobilenet, tiny", 0, 0},
+        {"student", FV_FLAG_STRING, &student, student_help, 0, 0},
         {"dataset", FV_FLAG_STRING, &dataset, "data set: mnist, fashion, cmnist (Colored MNIST), cifar10", 0, 0},
         {"data-dir", FV_FLAG_STRING, &data_dir, "the student's data (plain or a `fedvim mix` output; default: the data set's standard place)", 0, 0},
         {"eval-data-dir", FV_FLAG_STRING, &eval_dir, "also report both models' accuracy on this folder's test split", 0, 0},

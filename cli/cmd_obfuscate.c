@@ -272,10 +272,12 @@ static int cmd_train_soft(int argc, char **argv) {
     const char *model = "lenet5", *dataset = "mnist", *data_dir = NULL, *test_dir = NULL, *optimizer = "adam";
     int epochs = 1, batch = 64, seed = 1, threads = 2, json = 0, limit = 0, test_limit = 0;
     double lr = -1;
+    char model_help[256] = "model: ";
+    fv_model_list(model_help + strlen(model_help), sizeof model_help - strlen(model_help));
     fv_flag flags[] = {
         {"data-dir", FV_FLAG_STRING, &data_dir, "folder written by fedvim obfuscate --method instahide (required)", 0,
          0},
-        {"model", FV_FLAG_STRING, &model, "model: lenet5, fedavg_cnn, vgg11, resnet20, mobilenet", 0, 0},
+        {"model", FV_FLAG_STRING, &model, model_help, 0, 0},
         {"dataset", FV_FLAG_STRING, &dataset, "the data set obfuscated (normalisation, clean test split)", 0, 0},
         {"test-dir", FV_FLAG_STRING, &test_dir, "folder of the test split (default: the data set's standard place)",
          0, 0},
