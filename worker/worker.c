@@ -28,7 +28,6 @@
 #include "fl/wire.h"
 #include "fv_thread.h"
 
-#define CLIENT_KDF_CTX "fvclient" /* 8 bytes: libsodium KDF context for client keys */
 
 typedef struct {
     fv_dataset mixed; /* the client's mixed shard (x, y) */
@@ -230,17 +229,12 @@ static int ensure_mixed(worker *w, int client, double *seconds, fv_err *e) {
         shard.y[i] = w->train.y[idx[i]];
     }
     if (w->adv_mask[client]) fv_adv_poison(&w->cfg, client, &shard); /* a malicious client poisons, then mixes */
-    uint8_t key[FV_VMIX_KEY_BYTES];
-    crypto_kdf_derive_from_key(key, sizeof key, (uint64_t)client, CLIENT_KDF_CTX, w->master);
-    fv_vmix_params p;
     fv_exp_bounds b;
     fv_vmix_stats st;
     int threads = w->o.threads > 0 ? w->o.threads : w->cfg.threads;
-    int rc = fv_exp_vmix_params(&w->cfg, &shard, (uint64_t)w->cfg.seed ^ ((uint64_t)client << 20), threads, &p, &b, e);
-    if (rc == 0) rc = fv_vmix_dataset(&cc->mixed, NULL, &st, &shard, key, FV_VMIX_DOMAIN_TRAIN, &p, threads, e);
-    sodium_memzero(key, sizeof key);
+    int rc = fv_exp_client_mix(&w->cfg, &shard, client, w->master, threads, &cc->mixed, &st, &b, e);
     fv_dataset_free(&shard);
-    if (rc != 0) return fv_err_prefix(e, "client %d: ", client);
+    if (rc != 0) return -1;
     cc->ready = 1;
     cc->vfe = st.vfe_mean;
     cc->ws_min = b.ws_min;

@@ -1,6 +1,7 @@
 /* experiment.c: see experiment.h. */
 #include "fl/experiment.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,5 +137,23 @@ int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_se
     p->ws_min = b->ws_min;
     p->ws_max = b->ws_max;
     if (fv_vmix_params_check(p, own->h, own->w, e) != 0) return fv_err_prefix(e, "[visualmixer] ");
+    return 0;
+}
+
+#define CLIENT_KDF_CTX "fvclient" /* 8 bytes: libsodium KDF context of the clients' keys */
+
+int fv_exp_client_mix(const fv_config *c, const fv_dataset *shard, int client, const uint8_t master[FV_VMIX_KEY_BYTES],
+                      int threads, fv_dataset *mixed, fv_vmix_stats *st, fv_exp_bounds *b, fv_err *e) {
+    uint8_t key[FV_VMIX_KEY_BYTES];
+    crypto_kdf_derive_from_key(key, sizeof key, (uint64_t)client, CLIENT_KDF_CTX, master);
+    fv_vmix_params p;
+    fv_exp_bounds bb;
+    fv_vmix_stats ss;
+    int rc = fv_exp_vmix_params(c, shard, (uint64_t)c->seed ^ ((uint64_t)client << 20), threads, &p, &bb, e);
+    if (rc == 0) rc = fv_vmix_dataset(mixed, NULL, &ss, shard, key, FV_VMIX_DOMAIN_TRAIN, &p, threads, e);
+    sodium_memzero(key, sizeof key);
+    if (rc != 0) return fv_err_prefix(e, "client %d: ", client);
+    if (st) *st = ss;
+    if (b) *b = bb;
     return 0;
 }

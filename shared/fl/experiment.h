@@ -68,4 +68,16 @@ void fv_exp_vmix_bounds_cfg(const fv_config *c, fv_vmix_bounds_cfg *bc);
 FV_MUST_USE int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_seed, int threads,
                        fv_vmix_params *p, fv_exp_bounds *b, fv_err *e);
 
+/* A client's mixed shard, as its worker makes it once, offline: the client's own key (derived
+ * from the clients' master key file's secret `master` and the client id), its own bounds
+ * (fv_exp_vmix_params on the shard, Monte Carlo seeded by fl.seed and the client id), domain
+ * FV_VMIX_DOMAIN_TRAIN. shard: the client's images in partition order (after any poisoning of an
+ * adversarial client). *mixed receives the mixed images (caller frees with fv_dataset_free); st and
+ * b (may be NULL) the mixing's statistics and bounds. The worker trains on it; the coordinator's
+ * attacker re-makes it, for evaluation only, when the simulator gives it the key file. Returns 0,
+ * or -1 with e set (prefixed with the client). */
+FV_MUST_USE int fv_exp_client_mix(const fv_config *c, const fv_dataset *shard, int client,
+                                  const uint8_t master[FV_VMIX_KEY_BYTES], int threads, fv_dataset *mixed,
+                                  fv_vmix_stats *st, fv_exp_bounds *b, fv_err *e);
+
 #endif
