@@ -326,6 +326,104 @@ out:
     return rc;
 }
 
+/* The invert settings. lr, epochs and batch describe the client's local training: the
+ * coordinator prepends the run's (training.lr, local_epochs, batch_size); lr < 0 when not given. */
+typedef struct {
+    double lr, tv, step, fd;
+    int epochs, batch, iters, restarts;
+    const char *fd_mode, *labels;
+} invert_set;
+
+static int invert_settings(const char *text, invert_set *d, char **copy, fv_err *e) {
+    fv_invert_cfg ac = fv_invert_defaults();
+    *d = (invert_set){.lr = -1, .tv = ac.tv, .step = ac.lr, .fd = FV_INVERT_FD_SCALE, .epochs = 1, .batch = 0,
+                      .iters = 500, .restarts = 1, .fd_mode = "central", .labels = "inferred"};
+    setting tab[] = {{"lr", S_FLOAT, &d->lr, 1e-12, 100},          {"epochs", S_INT, &d->epochs, 1, 10000},
+                     {"batch", S_INT, &d->batch, 1, 65536},         {"iters", S_INT, &d->iters, 1, 1000000},
+                     {"restarts", S_INT, &d->restarts, 1, 1000},    {"tv", S_FLOAT, &d->tv, 0, 1e3},
+                     {"step", S_FLOAT, &d->step, 1e-9, 1e3},        {"fd_scale", S_FLOAT, &d->fd, 1e-9, 0.5},
+                     {"fd", S_STR, &d->fd_mode, 0, 0},              {"labels", S_STR, &d->labels, 0, 0}};
+    if (parse_settings("invert", text, tab, sizeof tab / sizeof tab[0], copy, e)) return -1;
+    if (strcmp(d->fd_mode, "central") != 0 && strcmp(d->fd_mode, "one-sided") != 0)
+        return fv_err_set(e, "invert settings: fd '%s' is not central or one-sided", d->fd_mode);
+    if (strcmp(d->labels, "inferred") != 0 && strcmp(d->labels, "known") != 0)
+        return fv_err_set(e, "invert settings: labels '%s' is not inferred or known", d->labels);
+    return 0;
+}
+
+static int run_invert(const fv_attack_request *rq, fv_json *j, fv_err *e) {
+    invert_set d;
+    char *copy = NULL;
+    int rc = -1;
+    fv_net *net = NULL;
+    float *buf = NULL;
+    int *y = NULL;
+    if (invert_settings(rq->settings, &d, &copy, e)) goto out;
+    if (d.lr <= 0) {
+        fv_err_set(e, "invert: the setting lr (the client's SGD step) is required to model its update");
+        goto out;
+    }
+    if (!rq->global) {
+        fv_err_set(e, "invert: the global parameters the client started from are needed");
+        goto out;
+    }
+    const int n = rq->n_victim;
+    if (n < 1 || n > FV_INVERT_MAX_IMAGES || !rq->data || !rq->victim_idx) {
+        fv_err_set(e, "invert: the client must hold 1 to %d images (it holds %d)", FV_INVERT_MAX_IMAGES, n);
+        goto out;
+    }
+    net = fv_model_new(rq->model, rq->input, rq->classes, 1, e);
+    if (!net) goto out;
+    if (net->n_params != rq->n_params) {
+        fv_err_set(e, "invert: model %s has %zu parameters but the upload has %zu", rq->model, net->n_params,
+                   rq->n_params);
+        goto out;
+    }
+    memcpy(net->params, rq->global, sizeof(float) * rq->n_params);
+    const size_t isz = fv_shape_size(rq->input), nt = net->n_train;
+    buf = fv_malloc(sizeof(float) * (nt + isz * (size_t)n * 2));
+    float *U = buf, *orig = U + nt, *trained = orig + isz * (size_t)n;
+    for (size_t i = 0; i < nt; i++) U[i] = rq->global[i] - rq->upload[i];
+    y = fv_malloc(sizeof(int) * (size_t)n);
+    const fv_dataset *td = rq->victim_mixed ? rq->victim_mixed : rq->data;
+    for (int i = 0; i < n; i++) {
+        const size_t k = (size_t)rq->victim_idx[i];
+        y[i] = rq->data->y[k];
+        for (size_t p = 0; p < isz; p++) {
+            orig[i * isz + p] = rq->data->x[k * isz + p] / 255.0f;
+            trained[i * isz + p] = td->x[k * isz + p] / 255.0f;
+        }
+    }
+    fv_invert_update_cfg uc = fv_invert_update_defaults();
+    uc.kind = FV_INVERT_FEDAVG;
+    uc.n = n;
+    uc.batch = d.batch > 0 && d.batch < n ? d.batch : n;
+    uc.epochs = d.epochs;
+    uc.lr = (float)d.lr;
+    uc.fd_scale = d.fd;
+    uc.one_sided = strcmp(d.fd_mode, "one-sided") == 0;
+    fv_invert_cfg ac = fv_invert_defaults();
+    ac.iters = d.iters;
+    ac.restarts = d.restarts;
+    ac.lr = d.step;
+    ac.tv = d.tv;
+    ac.seed = rq->seed;
+    /* the engine replays the client's steps over its images in a fixed order: exact up to which
+     * image is which when the shard is one batch or one epoch (the candidates absorb the order);
+     * with several epochs over several batches the client reshuffled between epochs */
+    fv_json_bool(j, "update_model_exact", uc.epochs == 1 || uc.batch >= n);
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "%s_", rq->tag ? rq->tag : "invert");
+    rc = fv_invert_observed(net, U, &uc, &ac, strcmp(d.labels, "inferred") == 0, y, orig,
+                            rq->victim_mixed ? trained : NULL, rq->norm, rq->out_dir, prefix, j, e);
+out:
+    fv_net_destroy(&net);
+    free(buf);
+    free(y);
+    free(copy);
+    return rc;
+}
+
 typedef struct {
     int shadows, epochs, batch, atk_images, queries;
     double lr;
@@ -401,7 +499,8 @@ int fv_attack_run(const fv_attack_request *rq, char **json, fv_err *e) {
     else if (strcmp(rq->attack, "gan_active") == 0) rc = run_gan(rq, 1, &j, e);
     else if (strcmp(rq->attack, "dlg") == 0) rc = run_dlg(rq, &j, e);
     else if (strcmp(rq->attack, "mia") == 0) rc = run_mia(rq, &j, e);
-    else rc = fv_err_set(e, "attack: unknown attack '%s' (gan, gan_active, dlg or mia)", rq->attack);
+    else if (strcmp(rq->attack, "invert") == 0) rc = run_invert(rq, &j, e);
+    else rc = fv_err_set(e, "attack: unknown attack '%s' (gan, gan_active, dlg, mia or invert)", rq->attack);
     const char *s = fv_json_end(&j);
     if (rc == 0) *json = fv_strdup(s);
     fv_json_free(&j);
@@ -424,8 +523,11 @@ int fv_attack_settings_check(const char *kind, const char *settings, fv_err *e) 
     } else if (strcmp(kind, "mia") == 0) {
         mia_set m;
         rc = mia_settings(settings, &m, &copy, e);
+    } else if (strcmp(kind, "invert") == 0) {
+        invert_set d;
+        rc = invert_settings(settings, &d, &copy, e);
     } else {
-        rc = fv_err_set(e, "unknown attack '%s' (gan, gan_active, dlg, mia)", kind);
+        rc = fv_err_set(e, "unknown attack '%s' (gan, gan_active, dlg, mia, invert)", kind);
     }
     free(copy);
     return rc;
@@ -453,6 +555,17 @@ int fv_attack_check_config(const fv_config *c, fv_err *e) {
         if (c->local_epochs != 1)
             return fv_config_key_error(c, e, "training", "local_epochs",
                                        "%d: [attack] kind = dlg needs one local step", c->local_epochs);
+    }
+    if (c->attack_kind == FV_ATTACK_INVERT) {
+        /* the engine replays the client's local steps: plain SGD, nothing added to the gradient */
+        if (c->optimizer != FV_OPT_SGD || c->momentum != 0 || c->weight_decay != 0 || c->prox_mu != 0)
+            return fv_config_key_error(c, e, "training", "optimizer",
+                                       "[attack] kind = invert models the client's local steps as plain SGD (no "
+                                       "momentum, weight_decay or prox_mu)");
+        if (c->aggregator == FV_AGGREGATOR_SCAFFOLD)
+            return fv_config_key_error(c, e, "fl", "aggregator",
+                                       "scaffold: [attack] kind = invert does not model SCAFFOLD's control variates "
+                                       "in the client's steps");
     }
     return 0;
 }

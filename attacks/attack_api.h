@@ -6,6 +6,10 @@
  *  - "dlg": gradient inversion (dlg.h); the client's gradient is (global - upload) / lr, exact
  *    when the client made one plain SGD step (model "dlg_lenet", one batch of 1..8 images);
  *  - "mia": membership inference (mia.h) against the upload and against the global model;
+ *  - "invert": Inverting Gradients (invert.h) on the federation's own model: the update
+ *    global - upload is matched by images pushed through the client's local plain-SGD steps
+ *    (E epochs over batches of B, step lr), labels inferred from the update; any zoo model whose
+ *    output is a linear layer, a client of 1..FV_INVERT_MAX_IMAGES images;
  *  - "gan_active": Hitaj's active attacker, a participating client. Its worker calls
  *    fv_attack_active_samples (G trained against the global model it received, as `upload`;
  *    the model has classes + 1 outputs, the last the fake class) and trains on G's samples
@@ -25,6 +29,9 @@
  *   dlg: lr (the client's SGD step, required), iters (300), restarts (1), optimizer (lbfgs|adam),
  *        fd_scale (1e-3)
  *   mia: shadows (8), epochs (5), lr (1e-3), batch (32), attacker_images (2000), queries (500)
+ *   invert: lr, epochs, batch (the client's SGD step, local epochs and batch size: the coordinator
+ *        supplies the run's), iters (500), restarts (1), step (0.1: the attack's Adam step),
+ *        tv (1e-4), fd_scale (3e-4), fd (central|one-sided), labels (inferred|known)
  * The attack rules a federated run needs outside this folder live here too, so that the config
  * layer and the model constructor know no attack: what an attack needs of the rest of the config
  * (fv_attack_check_config), the model's outputs under an attack (fv_attack_model_classes) and the
@@ -42,8 +49,11 @@
 #include "nn/net.h"
 #include "vmix/vmix.h"
 
+/* The most images of one client that "invert" attacks in a run (one update, all its images). */
+#define FV_INVERT_MAX_IMAGES 64
+
 typedef struct {
-    const char *attack;       /* "gan", "gan_active", "dlg" or "mia" */
+    const char *attack;       /* "gan", "gan_active", "dlg", "mia" or "invert" */
     const char *settings;     /* "key=value,..." (NULL or "": defaults) */
     /* what the server sees */
     const char *model;        /* shared/nn/models.h name of the federation's model */
@@ -101,8 +111,8 @@ FV_MUST_USE int fv_attack_run(const fv_attack_request *rq, char **json, fv_err *
 uint64_t fv_attack_seed(uint64_t run_seed, int round, int client);
 
 /* Whether settings ("key=value,...", NULL or "" for the defaults) are valid for the attack named
- * kind: "gan", "gan_active", "dlg" or "mia": every key known, every value in range (dlg's lr may be
- * left out: the coordinator supplies the run's). The coordinator checks them before round 1, so
+ * kind: "gan", "gan_active", "dlg", "mia" or "invert": every key known, every value in range (dlg's
+ * and invert's lr, invert's epochs and batch may be left out: the coordinator supplies the run's). The coordinator checks them before round 1, so
  * that no attack fails on its settings mid-run. Returns 0, or -1 with e naming the key. */
 FV_MUST_USE int fv_attack_settings_check(const char *kind, const char *settings, fv_err *e);
 

@@ -114,16 +114,16 @@ static int mix_one(uint8_t *out, fv_vmix_window **win, int *nwin, fv_vmix_work *
 
 int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_trained, double *psnr_orig, double *psnr_trained,
                    const double *rec, const float *orig, const float *trained, int n, fv_shape s, fv_err *e) {
-    FV_ASSERT(n >= 1 && n <= FV_DLG_MAX_BATCH);
+    FV_ASSERT(n >= 1);
     size_t isz = fv_shape_size(s);
-    double score[FV_DLG_MAX_BATCH * FV_DLG_MAX_BATCH];
+    double *score = fv_malloc(sizeof(double) * (size_t)n * n);
+    int *perm = fv_malloc(sizeof(int) * (size_t)n);
     float *rf = fv_malloc(sizeof(float) * isz * n);
     for (size_t p = 0; p < isz * n; p++) rf[p] = (float)rec[p];
     int rc = -1;
     for (int a = 0; a < n; a++)
         for (int b = 0; b < n; b++)
             if (fv_ssim(&score[a * n + b], rf + a * isz, trained + b * isz, s.c, s.h, s.w, e)) goto out;
-    int perm[FV_DLG_MAX_BATCH];
     fv_dlg_best_assignment(perm, score, n);
     for (int a = 0; a < n; a++) {
         int b = perm[a];
@@ -137,6 +137,8 @@ int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_trained, double *
     rc = 0;
 out:
     free(rf);
+    free(perm);
+    free(score);
     return rc;
 }
 
@@ -331,6 +333,19 @@ int fv_invert_run_check(const fv_invert_run_cfg *c, fv_err *e) {
 }
 
 
+/* How many of the n inferred labels lab match the true labels y as multisets (used[n]: scratch). */
+static int labels_agree(const int *lab, const int *y, int n, int *used) {
+    int right = 0;
+    for (int i = 0; i < n; i++) used[i] = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++)
+            if (!used[k] && lab[k] == y[i]) {
+                used[k] = 1, right++;
+                break;
+            }
+    return right;
+}
+
 /* Train net for epochs epochs (Adam 1e-3, batch 64) on the first n training images. */
 static int invert_train(fv_net *net, const fv_invert_run_cfg *c, fv_norm norm, fv_json *j, fv_err *e) {
     fv_dataset tr;
@@ -474,13 +489,7 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
         fv_invert_update(g, x, y, U);
         if (c->infer_labels) {
             if (fv_invert_labels(net, U, B, lab, e)) goto out;
-            for (int i = 0; i < B; i++) used[i] = 0;
-            for (int i = 0; i < B; i++) /* multiset agreement */
-                for (int k = 0; k < B; k++)
-                    if (!used[k] && lab[k] == y[i]) {
-                        used[k] = 1, labels_right++;
-                        break;
-                    }
+            labels_right += labels_agree(lab, y, B, used);
         } else {
             memcpy(lab, y, sizeof(int) * (size_t)B);
             labels_right += B;
@@ -535,6 +544,84 @@ out:
     free(fig);
     free(ibuf);
     fv_dataset_free(&te);
+    return rc;
+}
+
+int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_cfg *uc, const fv_invert_cfg *ac,
+                       int infer, const int *y, const float *orig, const float *trained, fv_norm norm,
+                       const char *out_dir, const char *prefix, fv_json *j, fv_err *e) {
+    const int n = uc->n;
+    const fv_shape in = net->nodes[0].oshape;
+    const size_t isz = fv_shape_size(in);
+    if (infer && net->nodes[net->n_nodes - 1].op != FV_OP_LINEAR)
+        return fv_err_set(e, "invert: labels cannot be inferred: the model's output node is not a linear layer");
+    fv_invert_engine *g = fv_invert_engine_new(net, uc, e);
+    if (!g) return -1;
+    int rc = -1;
+    int *ib = fv_malloc(sizeof(int) * (size_t)n * 2), *lab = ib, *used = ib + n;
+    float *x = fv_malloc(sizeof(float) * isz * (size_t)n * 2), *out = x + isz * (size_t)n;
+    double *fig = fv_malloc(sizeof(double) * ((size_t)n * (4 + isz))), *so = fig, *st = so + n, *po = st + n,
+           *pt = po + n, *rec = pt + n;
+    if (infer) {
+        if (fv_invert_labels(net, update, n, lab, e)) goto out;
+    } else {
+        memcpy(lab, y, sizeof(int) * (size_t)n);
+    }
+    fv_invert_cfg a = *ac;
+    for (int ch = 0; ch < 4; ch++) {
+        a.lo[ch] = (0.0f - norm.mean[ch]) / norm.std[ch];
+        a.hi[ch] = (1.0f - norm.mean[ch]) / norm.std[ch];
+    }
+    fv_invert_result res;
+    if (fv_invert_attack(g, update, lab, &a, x, &res, e)) goto out;
+    for (size_t p = 0; p < isz * (size_t)n; p++) {
+        int ch = (int)((p / ((size_t)in.h * in.w)) % (size_t)in.c);
+        double v = x[p] * norm.std[ch] + norm.mean[ch];
+        rec[p] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    if (fv_dlg_measure(out, so, st, po, pt, rec, orig, trained ? trained : orig, n, in, e)) goto out;
+    fv_json_str(j, "update", "fedavg");
+    fv_json_int(j, "batch", n);
+    fv_json_int(j, "local_batch", uc->batch);
+    fv_json_int(j, "local_epochs", uc->epochs);
+    fv_json_num(j, "client_lr", uc->lr);
+    fv_json_int(j, "local_steps", fv_invert_steps(g));
+    fv_json_int(j, "iters", a.iters);
+    fv_json_int(j, "restarts", a.restarts);
+    fv_json_num(j, "tv", a.tv);
+    fv_json_num(j, "lr", a.lr);
+    fv_json_num(j, "fd_scale", uc->fd_scale);
+    fv_json_str(j, "fd", uc->one_sided ? "one-sided" : "central");
+    fv_json_str(j, "labels", infer ? "inferred" : "known");
+    fv_json_num(j, "label_accuracy", (double)labels_agree(lab, y, n, used) / n);
+    fv_json_num(j, "cosine", res.cos);
+    fv_json_num_or_inf(j, "psnr_original_median", median_of(po, n));
+    fv_json_num(j, "ssim_original_median", median_of(so, n));
+    fv_json_num_array(j, "ssim_original", so, (size_t)n);
+    fv_json_num_array(j, "psnr_original", po, (size_t)n);
+    if (trained) {
+        fv_json_num_or_inf(j, "psnr_mixed_median", median_of(pt, n));
+        fv_json_num(j, "ssim_mixed_median", median_of(st, n));
+        fv_json_num_array(j, "ssim_mixed", st, (size_t)n);
+        fv_json_num_array(j, "psnr_mixed", pt, (size_t)n);
+    }
+    fv_json_num(j, "seconds", res.seconds);
+    fv_json_int(j, "passes", res.passes);
+    if (out_dir) {
+        char name[256];
+        snprintf(name, sizeof name, "%sinvert_grid.png", prefix ? prefix : "");
+        const float *rows[3] = {orig, trained ? trained : out, out};
+        if (write_grid(out_dir, name, rows, trained ? 3 : 2, n, in.c, in.h, in.w, e)) goto out;
+        char what[400];
+        snprintf(what, sizeof what, "%s (rows: original, %sreconstruction)", name, trained ? "mixed, " : "");
+        fv_json_str(j, "grid", what);
+    }
+    rc = 0;
+out:
+    fv_invert_engine_free(&g);
+    free(fig);
+    free(x);
+    free(ib);
     return rc;
 }
 

@@ -111,11 +111,27 @@ typedef struct {
 /* ---- cores shared with attack_api.h ---- */
 
 /* Match n reconstructions rec[n] (double CHW, pixels) to the images the client trained on
- * (trained[n], float) by the best SSIM assignment; out[n] receives the reconstructions in the
- * trained-on order; ssim_* and psnr_* (n each) the figures against the originals orig[n] and
- * against the trained-on images. Returns 0 or -1 with e set. */
+ * (trained[n], float) by the best SSIM assignment (fv_invert_assign: exhaustive up to 8 images,
+ * greedy above); out[n] receives the reconstructions in the trained-on order; ssim_* and psnr_*
+ * (n each) the figures against the originals orig[n] and against the trained-on images. Returns
+ * 0 or -1 with e set. */
 FV_MUST_USE int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_trained, double *psnr_orig, double *psnr_trained,
                    const double *rec, const float *orig, const float *trained, int n, fv_shape s, fv_err *e);
+
+/* Inverting Gradients against one observed client update (the attack inside a federated run,
+ * attack_api.h "invert"): net holds theta_0, the global model the client started from (borrowed;
+ * its dropout is switched off); update[n_train] is theta_0 - theta_T as the client uploaded it;
+ * uc describes the client's local training as the engine models it (kind fedAVG: uc->n images,
+ * batch, epochs, lr; plain SGD). Labels: inferred from the update (infer: fv_invert_labels) or
+ * the true ones y[n]. The reconstructions (pixels in [0, 1] through norm) are matched to the
+ * trained-on images trained[n] (NULL: orig) and measured against them and the originals orig[n]
+ * (fv_dlg_measure); the figures (per image and medians, label agreement, cosine, seconds) go to
+ * j, and with out_dir a grid <prefix>invert_grid.png (rows: original, [trained-on,]
+ * reconstruction). Returns 0, or -1 with e set (a bad uc or ac, labels that cannot be inferred). */
+FV_MUST_USE int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_cfg *uc,
+                                   const fv_invert_cfg *ac, int infer, const int *y, const float *orig,
+                                   const float *trained, fv_norm norm, const char *out_dir, const char *prefix,
+                                   fv_json *j, fv_err *e);
 
 typedef struct {
     fv_gen_arch arch;

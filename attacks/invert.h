@@ -30,8 +30,8 @@
  * Conventions: images x are in the model's input units (normalised), NCHW; updates and targets
  * cover the n_train trainable parameters (batch-norm running statistics are not matched).
  * Batch norm runs in train mode (batch statistics, as the client trained); dropout is switched
- * off by the engine. Not here: data, metrics, PNG and JSON (attack_run.h), the CUDA path, the
- * attack inside a federated run (both: docs/attacks.md, "not done yet").
+ * off by the engine. Not here: data, metrics, PNG and JSON (attack_run.h), the attack inside a
+ * federated run (attack_api.h "invert"), the CUDA path (docs/attacks.md, "not done yet").
  */
 #ifndef FV_INVERT_H
 #define FV_INVERT_H

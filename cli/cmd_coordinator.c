@@ -18,13 +18,16 @@
 
 int fv_cmd_coordinator(int argc, char **argv) {
     const char *bind = NULL, *key = NULL, *allow_path = NULL, *resume = NULL, *eval_key = NULL, *data = NULL,
-               *gen = NULL;
+               *gen = NULL, *client_keys = NULL;
     int json = 0, quiet = 0, overwrite = 0, threads = 1;
     fv_flag flags[] = {
         {"bind", FV_FLAG_STRING, &bind, "endpoint to listen on, e.g. tcp://*:5555", 0, 0},
         {"key", FV_FLAG_STRING, &key, "the coordinator's identity key file (--gen-key)", 0, 0},
         {"allow", FV_FLAG_STRING, &allow_path, "allow-list: one worker public identity (fvid1 line) per line", 0, 0},
         {"eval-key", FV_FLAG_STRING, &eval_key, "VisualMixer secret for mixing test images (fedvim keygen)", 0, 0},
+        {"client-keys", FV_FLAG_STRING, &client_keys,
+         "evaluation only: the clients' VisualMixer key file, so that [attack] dlg / invert also measure "
+         "against the images the victim trained on (a simulator holds it; a real server does not)", 0, 0},
         {"resume", FV_FLAG_STRING, &resume, "continue the stopped run in this results folder", 0, 0},
         {"overwrite", FV_FLAG_BOOL, &overwrite, "replace the results of an earlier run of the same name", 0, 0},
         {"data", FV_FLAG_STRING, &data, "data folder (overrides data.dir)", 0, 0},
@@ -120,6 +123,7 @@ int fv_cmd_coordinator(int argc, char **argv) {
         .resume = resume != NULL,
         .eval_key = eval_key,
         .data_dir = data,
+        .client_keys = client_keys,
         .threads = threads,
         .quiet = quiet,
     };

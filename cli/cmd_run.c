@@ -319,6 +319,8 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
         }
     }
     snprintf(evk, sizeof evk, "%s/keys/eval.vmix.key", dir);
+    char clik[1200]; /* the simulator holds the clients' keys: the attacker's evaluation may use them */
+    snprintf(clik, sizeof clik, "%s/keys/clients.vmix.key", dir);
     fv_coord_opts o = {
         .cfg = &cfg,
         .config_text = text,
@@ -329,6 +331,7 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
         .resume = resume_dir != NULL,
         .eval_key = cfg.vmix ? evk : NULL,
         .data_dir = data_dir,
+        .client_keys = cfg.vmix ? clik : NULL,
         .threads = 1,
         .quiet = quiet,
     };

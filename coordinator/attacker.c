@@ -15,6 +15,8 @@
 #include "nn/layers.h"
 #include "data/synthetic.h"
 #include "fv_thread.h"
+#include <sodium.h>
+#include "vmix/vmix_key.h"
 
 #define MAX_LINES_BYTES (64u << 20)
 
@@ -36,6 +38,8 @@ struct fv_attacker {
     int captured_round; /* the round whose upload is held, 0 when none */
     float *upload, *global;
     int *others, n_others; /* gan_active: the images of every client but the attacker (its victims) */
+    fv_dataset mixed;   /* evaluation only (opts client_keys): data with the victim's images as it
+                           trained on them (mixed with its own key); n == 0 when not made */
     char **lines;       /* attacks.jsonl */
     int nlines;
 };
@@ -146,6 +150,10 @@ static int check_victim(fv_attacker *a, fv_err *e) {
         return fv_err_set(e, "%s: [attack] client: client %d holds %d images; dlg needs its whole shard in one "
                           "step of at most 8 images (training.batch_size = %d)",
                           c->file, victim, nv, c->batch_size);
+    if (c->attack_kind == FV_ATTACK_INVERT && nv > FV_INVERT_MAX_IMAGES)
+        return fv_err_set(e, "%s: [attack] client: client %d holds %d images; invert attacks one update of at most "
+                          "%d images (set data.train_size or fl.clients so that the client holds fewer)",
+                          c->file, victim, nv, FV_INVERT_MAX_IMAGES);
     int gan = c->attack_kind == FV_ATTACK_GAN || c->attack_kind == FV_ATTACK_GAN_ACTIVE;
     if ((gan && a->n_heldout < 2) || (c->attack_kind == FV_ATTACK_MIA && a->n_heldout < 8))
         return fv_err_set(e, "%s: [data] train_size: only %d training images are held out beyond it; [attack] "
@@ -220,6 +228,40 @@ static int open_lines(fv_attacker *a, int resume, int upto, fv_err *e) {
     return rc;
 }
 
+/* Evaluation only: the victim's images as its worker mixed them (same key, bounds and domain:
+ * fv_exp_client_mix), for the gradient-inversion attacks, whose reconstructions show what the
+ * client trained on. Made when VisualMixer is on and the simulator handed over the clients' key
+ * file; otherwise a->mixed stays empty and the attacks measure against the originals only. */
+static int victim_mixed(fv_attacker *a, const fv_attacker_opts *o, fv_err *e) {
+    const fv_attack_kind k = a->cfg.attack_kind;
+    if (!a->cfg.vmix || !o->client_keys || (k != FV_ATTACK_INVERT && k != FV_ATTACK_DLG)) return 0;
+    uint8_t master[FV_VMIX_KEY_BYTES];
+    if (fv_vmix_key_load(o->client_keys, master, e) != 0) return fv_err_prefix(e, "attack evaluation: ");
+    const int victim = a->cfg.attack_client, nv = fv_partition_size(&a->part, victim);
+    const int *idx = fv_partition_indices(&a->part, victim);
+    const size_t isz = (size_t)a->data.c * a->data.h * a->data.w;
+    fv_dataset shard = a->data, mixed;
+    shard.n = nv;
+    shard.x = fv_malloc(isz * (size_t)(nv > 0 ? nv : 1));
+    shard.y = fv_malloc((size_t)(nv > 0 ? nv : 1));
+    for (int i = 0; i < nv; i++) {
+        memcpy(shard.x + (size_t)i * isz, a->data.x + (size_t)idx[i] * isz, isz);
+        shard.y[i] = a->data.y[idx[i]];
+    }
+    int rc = fv_exp_client_mix(&a->cfg, &shard, victim, master, a->threads, &mixed, NULL, NULL, e);
+    sodium_memzero(master, sizeof master);
+    fv_dataset_free(&shard);
+    if (rc != 0) return fv_err_prefix(e, "attack evaluation: ");
+    a->mixed = a->data;
+    a->mixed.x = fv_malloc(isz * (size_t)a->data.n);
+    a->mixed.y = fv_malloc((size_t)a->data.n);
+    memcpy(a->mixed.x, a->data.x, isz * (size_t)a->data.n);
+    memcpy(a->mixed.y, a->data.y, (size_t)a->data.n);
+    for (int i = 0; i < nv; i++) memcpy(a->mixed.x + (size_t)idx[i] * isz, mixed.x + (size_t)i * isz, isz);
+    fv_dataset_free(&mixed);
+    return 0;
+}
+
 fv_attacker *fv_attacker_new(const fv_attacker_opts *o, fv_err *e) {
     FV_ASSERT(o->cfg->attack_kind != FV_ATTACK_NONE && o->train && o->part && o->test);
     fv_attacker *a = fv_calloc(1, sizeof *a);
@@ -244,7 +286,8 @@ fv_attacker *fv_attacker_new(const fv_attacker_opts *o, fv_err *e) {
     /* the attack's own rules, checked here too: a coordinator may be handed a config that no
      * CLI resolved, and this runs before any worker joins */
     if (fv_attack_check_config(&a->cfg, e) != 0 || load_heldout(a, o, e) != 0 || check_victim(a, e) != 0 ||
-        fv_mkdirs(a->out_dir, e) != 0 || open_lines(a, o->resume, o->start_round, e) != 0) {
+        victim_mixed(a, o, e) != 0 || fv_mkdirs(a->out_dir, e) != 0 ||
+        open_lines(a, o->resume, o->start_round, e) != 0) {
         fv_attacker_destroy(&a);
         return NULL;
     }
@@ -302,6 +345,15 @@ static void headline(fv_json *h, fv_attack_kind kind, const json_t *r) {
             fv_json_num_or_inf(h, outs[k], n ? s / (double)n : NAN);
         }
         fv_json_num(h, "relative_match_loss", fv_jr_num(json_object_get(r, "relative_match_loss"), NAN));
+    } else if (kind == FV_ATTACK_INVERT) {
+        fv_json_num(h, "label_accuracy", fv_jr_num(json_object_get(r, "label_accuracy"), NAN));
+        const char *keys[] = {"psnr_original_median", "ssim_original_median", "psnr_mixed_median", "ssim_mixed_median"};
+        for (int k = 0; k < 4; k++) {
+            const json_t *v = json_object_get(r, keys[k]);
+            if (!v) continue;
+            fv_json_num_or_inf(h, keys[k], json_is_string(v) ? INFINITY : fv_jr_num(v, NAN));
+        }
+        fv_json_num(h, "cosine", fv_jr_num(json_object_get(r, "cosine"), NAN));
     } else {
         const json_t *q = json_object_get(r, "queries_original");
         const json_t *cm = json_object_get(q, "client_model"), *gm = json_object_get(q, "global_model");
@@ -338,10 +390,14 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
         fv_json_str(&line, "reason", "the client's update was not accepted (dropped)");
         fv_json_str(&h, "status", "skipped");
     } else {
-        /* dlg: the client's step size is the run's unless the settings say otherwise */
-        size_t sl = strlen(c->attack_settings) + 64;
+        /* dlg, invert: the client's step size (invert: also its local epochs and batch size) are
+         * the run's unless the settings say otherwise (later keys win) */
+        size_t sl = strlen(c->attack_settings) + 128;
         char *settings = fv_malloc(sl);
         if (kind == FV_ATTACK_DLG) snprintf(settings, sl, "lr=%.17g,%s", c->lr, c->attack_settings);
+        else if (kind == FV_ATTACK_INVERT)
+            snprintf(settings, sl, "lr=%.17g,epochs=%d,batch=%d,%s", c->lr, c->local_epochs, c->batch_size,
+                     c->attack_settings);
         else snprintf(settings, sl, "%s", c->attack_settings);
         fv_attack_request rq;
         memset(&rq, 0, sizeof rq);
@@ -359,7 +415,7 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
         rq.data = &a->data;
         rq.victim_idx = active ? a->others : fv_partition_indices(&a->part, victim);
         rq.n_victim = active ? a->n_others : fv_partition_size(&a->part, victim);
-        rq.victim_mixed = NULL; /* the server holds no client key */
+        rq.victim_mixed = a->mixed.n ? &a->mixed : NULL; /* evaluation only: the server attacks without it */
         rq.vp = a->has_vp ? &a->vp : NULL;
         rq.heldout_idx = a->heldout;
         rq.n_heldout = a->n_heldout;
@@ -391,9 +447,9 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
             fv_json_raw(&line, "result", j.json);
             fv_json_str(&h, "status", "ok");
             headline(&h, kind, r);
-            if (kind == FV_ATTACK_GAN || active) {
+            if (kind == FV_ATTACK_GAN || active || kind == FV_ATTACK_INVERT) {
                 char grid[96];
-                snprintf(grid, sizeof grid, "attacks/%s_gan_grid.png", tag);
+                snprintf(grid, sizeof grid, "attacks/%s_%s_grid.png", tag, kind == FV_ATTACK_INVERT ? "invert" : "gan");
                 fv_json_str(&h, "grid", grid);
             }
             snprintf(msg, sizeof msg, "round %d: %s attack on client %d done in %.1f s (attacks.jsonl)", round,
@@ -420,6 +476,7 @@ void fv_attacker_destroy(fv_attacker **ap) {
     if (!ap || !*ap) return;
     fv_attacker *a = *ap;
     fv_dataset_free(&a->data);
+    fv_dataset_free(&a->mixed);
     fv_partition_free(&a->part);
     free(a->heldout);
     free(a->rounds);

@@ -43,6 +43,10 @@ typedef struct {
     const fv_vmix_params *vp;  /* the federation's mixing (copied), NULL without VisualMixer */
     size_t n_params;
     int threads;               /* compute threads of the attack */
+    const char *client_keys;   /* evaluation only (NULL: none): the clients' VisualMixer key file,
+                                  which a simulator holds; with it dlg and invert also measure
+                                  their reconstructions against the images the victim trained on
+                                  (its shard mixed with its own key). The attacks never read it. */
 } fv_attacker_opts;
 
 /* Keep the data the evaluation needs (the training set plus held-out images: the split's images

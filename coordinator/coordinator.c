@@ -1738,7 +1738,8 @@ fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
     if (c->cfg.vmix && setup_mixed_test(c, o->eval_key, e) != 0) goto fail;
     if (c->cfg.attack_kind != FV_ATTACK_NONE) {
         fv_attacker_opts ao = {&c->cfg, c->dir, o->data_dir, c->resume, c->start_round, &train, &part, &c->eval.test,
-                               c->eval.norm, c->cfg.vmix ? &c->eval.vp : NULL, c->model.n_params, c->threads};
+                               c->eval.norm, c->cfg.vmix ? &c->eval.vp : NULL, c->model.n_params, c->threads,
+                               o->client_keys};
         if (!(c->attacker = fv_attacker_new(&ao, e))) goto fail;
     }
     fv_dataset_free(&train);

@@ -65,6 +65,8 @@ typedef struct {
     int resume;                  /* continue from dir's checkpoint */
     const char *eval_key;        /* VisualMixer secret for mixing test images (visualmixer on) */
     const char *data_dir;        /* overrides data.dir (NULL: the config's) */
+    const char *client_keys;     /* evaluation only (NULL: none): the clients' VisualMixer key file,
+                                    for the attacker's figures against mixed images (attacker.h) */
     int threads;                 /* evaluation threads (>= 1) */
     int quiet;                   /* no log or progress lines on stderr (the log file still has them) */
 } fv_coord_opts;

@@ -7,6 +7,10 @@
  *    finished run re-runs nothing (attacks.jsonl unchanged);
  *  - dlg on a client holding one image (dlg_lenet, plain SGD, one step): the iDLG label is right
  *    and the reconstruction is recorded in both files;
+ *  - invert on LeNet-5, a client of two images (one SGD step of batch 2): the run's step, batch and
+ *    epochs reach the attack, its figures are in both files, the grid is a PNG, and the final
+ *    model is bitwise the run's without the attack; with VisualMixer it is measured against the
+ *    victim's mixed images too (the simulator's key file, evaluation only);
  *  - [attack] config errors (bad kind, client, rounds, target, dlg without its model, gan
  *    without held-out images) name file, line and key, the attack's own rules (held-out images,
  *    dlg's model, plain SGD, one epoch) also through `fedvim run`, and a client not sampled in an attacked
@@ -146,6 +150,72 @@ static void test_dlg_in_run(void **state) {
     free(m);
 }
 
+static void test_invert_in_run(void **state) {
+    (void)state;
+    /* 4 clients of two images, one plain-SGD step of batch 2 per round: the engine replays it
+     * exactly; the attack reads copies, so training is the run's without it */
+    const char *base = "[data]\ndataset = synthetic\ntrain_size = 8\ntest_size = 50\n"
+                       "[model]\nname = lenet5\n"
+                       "[training]\noptimizer = sgd\nlr = 0.1\nbatch_size = 2\n"
+                       "[fl]\nclients = 4\nrounds = 2\nworkers = 2\nseed = 5\nworker_timeout = 120\n";
+    assert_int_equal(fh_run_exp(&H, "inv_plain", base, NULL), 0);
+    assert_int_equal(fh_run_exp(&H, "inv", base, "[attack]\nkind = invert\nrounds = 2\nclient = 1\nsettings = iters=20"),
+                     0);
+    char a[80], b[80];
+    params_hash("inv_plain", a, sizeof a);
+    params_hash("inv", b, sizeof b);
+    assert_string_equal(a, b);
+    char p[256];
+    fh_path(&H, p, sizeof p, "results/inv/attacks.jsonl");
+    char *at = fh_slurp(p);
+    assert_non_null(at);
+    assert_int_equal(fh_count_lines(at), 1);
+    assert_non_null(strstr(at, "\"kind\":\"invert\""));
+    assert_non_null(strstr(at, "\"status\":\"ok\""));
+    assert_true(fh_json_num(at, "round") == 2 && fh_json_num(at, "client") == 1);
+    /* the run's local training reached the attack: step, batch, epochs, and the client's 2 images */
+    assert_true(fabs(fh_json_num(at, "client_lr") - 0.1) < 1e-8); /* the engine's float32 step */
+    assert_true(fh_json_num(at, "local_batch") == 2 && fh_json_num(at, "local_epochs") == 1);
+    assert_true(fh_json_num(at, "batch") == 2 && fh_json_num(at, "local_steps") == 1);
+    assert_true(fh_json_num(at, "iters") == 20);
+    assert_non_null(strstr(at, "\"update_model_exact\":true"));
+    double la = fh_json_num(at, "label_accuracy"), ss = fh_json_num(at, "ssim_original_median");
+    assert_true(la >= 0 && la <= 1);
+    assert_true(ss > -1 && ss <= 1);
+    free(at);
+    fh_path(&H, p, sizeof p, "results/inv/metrics.jsonl");
+    char *m = fh_slurp(p);
+    assert_non_null(m);
+    char *l1 = fh_line(m, 0), *l2 = fh_line(m, 1);
+    assert_null(strstr(l1, "\"attack\""));
+    const char *h = strstr(l2, "\"attack\":{");
+    assert_non_null(h);
+    assert_true(fh_json_num(h, "ssim_original_median") == ss);
+    assert_non_null(strstr(h, "\"grid\":\"attacks/r2_c1_invert_grid.png\""));
+    free(l1);
+    free(l2);
+    free(m);
+    fh_path(&H, p, sizeof p, "results/inv/attacks/r2_c1_invert_grid.png");
+    char *png = fh_slurp(p);
+    assert_non_null(png);
+    assert_memory_equal(png, "\x89PNG\r\n\x1a\n", 8);
+    free(png);
+    /* with VisualMixer, `fedvim run` (a simulator: it holds the clients' key file) lets the
+     * evaluation re-make the victim's mixed shard: figures against the mixed images too */
+    assert_int_equal(fh_run_exp(&H, "inv_vmix", base,
+                                "[visualmixer]\nenabled = true\n"
+                                "[attack]\nkind = invert\nrounds = 2\nclient = 1\nsettings = iters=20"),
+                     0);
+    fh_path(&H, p, sizeof p, "results/inv_vmix/attacks.jsonl");
+    at = fh_slurp(p);
+    assert_non_null(at);
+    assert_non_null(strstr(at, "\"status\":\"ok\""));
+    double sm = fh_json_num(at, "ssim_mixed_median");
+    assert_true(sm > -1 && sm <= 1);
+    assert_non_null(strstr(at, "rows: original, mixed, reconstruction"));
+    free(at);
+}
+
 static void test_config_errors(void **state) {
     (void)state;
     /* lines: 1 [data], 2 dataset, 3 [fl], 4 clients, 5 rounds, 6 [training], 7 lr, 8 [attack], 9.. */
@@ -165,6 +235,10 @@ static void test_config_errors(void **state) {
                         "[training] optimizer", "plain SGD");
     fh_expect_config_error(FH_SYNTH_INI, "[model]\nname = dlg_lenet\n[attack]\nkind = dlg\n[training]\nlocal_epochs = 2",
                         "t.ini:13: [training] local_epochs", "one local step");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = invert\n[training]\nmomentum = 0.9",
+                        "[training] optimizer", "plain SGD");
+    fh_expect_config_error(FH_SYNTH_INI, "[attack]\nkind = invert\n[fl]\naggregator = scaffold",
+                        "[fl] aggregator", "control variates");
     /* gan on a named data set needs images beyond train_size */
     char text[512];
     snprintf(text, sizeof text, "[data]\ndataset = mnist\n[attack]\nkind = gan\n");
@@ -338,6 +412,7 @@ int main(void) {
         cmocka_unit_test(test_attack_rules_refused_by_run),
         cmocka_unit_test(test_gan_in_run),
         cmocka_unit_test(test_dlg_in_run),
+        cmocka_unit_test(test_invert_in_run),
         cmocka_unit_test(test_unsampled_client),
         cmocka_unit_test(test_settings_checked_before_round1),
     };

@@ -37,7 +37,8 @@ static const choice VMIX_CONFLICTS[] = {{"error", FV_VMIX_CONFLICT_ERROR},
                                         {NULL, 0}};
 static const choice ATTACK_KINDS[] = {{"none", FV_ATTACK_NONE}, {"gan", FV_ATTACK_GAN},
                                       {"dlg", FV_ATTACK_DLG},   {"mia", FV_ATTACK_MIA},
-                                      {"gan_active", FV_ATTACK_GAN_ACTIVE}, {NULL, 0}};
+                                      {"gan_active", FV_ATTACK_GAN_ACTIVE}, {"invert", FV_ATTACK_INVERT},
+                                      {NULL, 0}};
 static const choice ADV_KINDS[] = {{"none", FV_ADV_NONE},           {"sign_flip", FV_ADV_SIGN_FLIP},
                                    {"scale", FV_ADV_SCALE},         {"noise", FV_ADV_NOISE},
                                    {"huge", FV_ADV_HUGE},           {"label_flip", FV_ADV_LABEL_FLIP},
@@ -245,12 +246,14 @@ static const key_def SCHEMA[] = {
 
     {"attack", "kind", T_ENUM, OFF(attack_kind), "none", 0, 0, ATTACK_KINDS, NULL,
      "the honest-but-curious server attacks one client's uploaded model (docs/attacks.md): gan "
-     "(passive GAN, the upload as discriminator), dlg (gradient inversion), mia (membership "
-     "inference); gan_active: client is the attacker, a participant that trains a GAN against the "
+     "(passive GAN, the upload as discriminator), dlg (gradient inversion of dlg_lenet), invert "
+     "(Inverting Gradients on the run's own model: the update replayed through the client's "
+     "plain-SGD local steps), mia (membership inference); gan_active: client is the attacker, a participant that trains a GAN against the "
      "global model and adds its samples, labelled with an extra fake class (the model gets classes "
      "+ 1 outputs), to its local data; figures go to attacks.jsonl and the round's metrics line, "
      "grids to attacks/. What a kind needs of the other sections (held-out images; dlg: its model "
-     "and plain SGD) is the attack's rule: fv_attack_check_config in attacks/attack_api.h"},
+     "and plain SGD; invert: plain SGD) is the attack's rule: fv_attack_check_config in "
+     "attacks/attack_api.h"},
     {"attack", "rounds", T_STRING, OFF(attack_rounds), "", 0, 0, NULL, NULL,
      "rounds to attack, ascending, e.g. 3,8 (empty: the last round; gan_active: every round); each "
      "must sample the client"},

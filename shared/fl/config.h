@@ -34,7 +34,14 @@ typedef enum { FV_OPTSTATE_RESET, FV_OPTSTATE_KEEP } fv_optstate_policy;
 /* What the coordinator does with an update over fl.max_update_norm. */
 typedef enum { FV_NORM_REJECT, FV_NORM_CLIP } fv_norm_action;
 /* [attack] kind: which attack runs (what each does: attacks/attack_api.h). */
-typedef enum { FV_ATTACK_NONE, FV_ATTACK_GAN, FV_ATTACK_DLG, FV_ATTACK_MIA, FV_ATTACK_GAN_ACTIVE } fv_attack_kind;
+typedef enum {
+    FV_ATTACK_NONE,
+    FV_ATTACK_GAN,
+    FV_ATTACK_DLG,
+    FV_ATTACK_MIA,
+    FV_ATTACK_GAN_ACTIVE,
+    FV_ATTACK_INVERT
+} fv_attack_kind;
 /* [adversary] kind: what the simulated malicious clients do (shared/fl/adversary.h). */
 typedef enum {
     FV_ADV_NONE,
