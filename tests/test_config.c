@@ -185,6 +185,34 @@ static void test_resolved_roundtrip(void **state) {
     free(text);
 }
 
+/* Regression (fuzz_text found it): a string value written tightly ("dir=...") up to inih's line
+ * length was accepted, but the resolved config writes "dir = ..." and could not read it back.
+ * Every accepted length must round-trip; a refused one is refused for its length. */
+static void test_long_string_roundtrip(void **state) {
+    (void)state;
+    char text[600], val[FV_CFG_STR + 8];
+    int longest = 0;
+    for (int l = 1; l < FV_CFG_STR; l++) {
+        memset(val, 'a', (size_t)l);
+        val[l] = 0;
+        snprintf(text, sizeof text, "[data]\ndir=%s\n", val);
+        fv_config a, b;
+        fv_err e = {{0}};
+        if (parse(&a, text, &e) != 0) {
+            if (!strstr(e.msg, "[data] dir: the value is") && !strstr(e.msg, "line too long"))
+                fail_msg("length %d: %s", l, e.msg);
+            continue;
+        }
+        longest = l;
+        char *w = fv_config_write(&a);
+        fv_config_defaults(&b);
+        if (fv_config_parse(&b, "resolved", w, strlen(w), &e) != 0) fail_msg("length %d: %s", l, e.msg);
+        assert_string_equal(b.data_dir, val);
+        free(w);
+    }
+    assert_true(longest >= 100); /* inih's buffer is 200 bytes in Debian's build */
+}
+
 static void test_load_file(void **state) {
     (void)state;
     char path[] = "/tmp/fv_test_config_XXXXXX";
@@ -470,6 +498,7 @@ int main(void) {
         cmocka_unit_test(test_load_file),           cmocka_unit_test(test_choices_typed),
         cmocka_unit_test(test_aggregator_keys),     cmocka_unit_test(test_empty_and_header_junk),
         cmocka_unit_test(test_unused_keys_checked), cmocka_unit_test(test_text_utf8),
+        cmocka_unit_test(test_long_string_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -500,6 +500,7 @@ typedef struct {
     const char *text;
     size_t len, pos;
     int line;        /* number of the line last handed to inih */
+    int line_cap;    /* inih's line buffer (bytes, with the newline and the NUL) */
     int too_long;    /* the line that was too long, 0 when none */
     int nset;        /* keys the text set */
     int seen_line[96];
@@ -535,6 +536,7 @@ static char *reader(char *str, int num, void *stream) {
     size_t l = i - s + (i < p->len ? 1 : 0);
     p->pos = s + l;
     p->line++;
+    p->line_cap = num;
     if (l + 1 > (size_t)num) {
         if (!p->too_long) p->too_long = p->line;
         str[0] = '\n'; /* blank line to inih */
@@ -578,6 +580,15 @@ static int handler(void *user, const char *section, const char *name, const char
         return 1;
     }
     p->seen_line[k] = p->line;
+    /* what fv_config_write writes must read back: "key = value" on one line of inih's buffer (a
+     * value written tighter, "key=value", or continued on indented lines could be longer) */
+    if (SCHEMA[k].type == T_STRING && p->line_cap > 0 && strlen(name) + strlen(value) + 5 > (size_t)p->line_cap) {
+        p->failed = 1;
+        fv_err_set(p->e, "%s: [%s] %s: the value is %zu bytes, at most %d here (the resolved config writes it "
+                   "back as one line \"%s = ...\" of at most %d bytes)", where, section, name, strlen(value),
+                   p->line_cap - 5 - (int)strlen(name), name, p->line_cap - 2);
+        return 1;
+    }
     if (set_value(p->c, k, value, where, p->e) != 0) {
         p->failed = 1;
         return 1;
