@@ -600,6 +600,15 @@ int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_
     fv_json_num_array(j, "ssim_original", so, (size_t)n);
     fv_json_num_array(j, "psnr_original", po, (size_t)n);
     if (trained) {
+        /* the do-nothing baseline of the chain: how close the mixed images already are */
+        double *base = fv_malloc(sizeof(double) * (size_t)n);
+        for (int i = 0; i < n; i++)
+            if (fv_ssim(&base[i], trained + (size_t)i * isz, orig + (size_t)i * isz, in.c, in.h, in.w, e)) {
+                free(base);
+                goto out;
+            }
+        fv_json_num(j, "ssim_mixed_to_original_median", median_of(base, n));
+        free(base);
         fv_json_num_or_inf(j, "psnr_mixed_median", median_of(pt, n));
         fv_json_num(j, "ssim_mixed_median", median_of(st, n));
         fv_json_num_array(j, "ssim_mixed", st, (size_t)n);
