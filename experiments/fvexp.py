@@ -22,6 +22,20 @@ def fedvim_bin():
     sys.exit("fedvim binary not found: build it (scripts/setup.sh) or set FEDVIM_BIN")
 
 
+def experiment_key():
+    """The experiments' fixed VisualMixer key (experiments/frontier/client.key, public on purpose so
+    that results reproduce) as a private copy that fedvim accepts: fedvim refuses a key file that
+    others may read, and a git checkout leaves it mode 644. Returns the copy's path."""
+    src = os.path.join(ROOT, "experiments", "frontier", "client.key")
+    dst = os.path.join("/tmp", "fedvim_experiment_%d.key" % os.getuid())
+    fd = os.open(dst + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(open(src, "rb").read())
+    os.chmod(dst + ".tmp", 0o600)
+    os.replace(dst + ".tmp", dst)
+    return dst
+
+
 def run(args, log=None):
     """Run fedvim (cwd: the repository root, where data/ lives) with args; return (the JSON
     object printed last on stdout, wall seconds). Exits on failure with the command and stderr."""

@@ -62,7 +62,7 @@ def main():
     done = {r["id"] for r in rows}
     os.makedirs(a.work, exist_ok=True)
     log = open(os.path.join(a.work, "frontier.log"), "a")
-    key = os.path.join(HERE, "client.key")
+    key = fvexp.experiment_key()
     if not os.path.exists(key):
         fvexp.run(["keygen", "--out", key, "--json"], log)
     for fam, p in POINTS:

@@ -37,7 +37,7 @@ def main():
     rows = fvexp.load_rows(res, name)
     done = {(r["dataset"], r["setting"]) for r in rows}
     log = open(os.path.join("/tmp", "fedvim_table2.log"), "a")
-    key = os.path.join(HERE, "..", "frontier", "client.key")
+    key = fvexp.experiment_key()
     lim = ["--limit", a.train, "--test-limit", a.test]
     for ds in a.datasets.split(","):
         for st in a.settings.split(","):

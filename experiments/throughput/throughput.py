@@ -28,7 +28,7 @@ def main():
     ap.add_argument("--tag", default="cpu")
     a = ap.parse_args()
     log = open("/tmp/fedvim_throughput.log", "a")
-    key = os.path.join(HERE, "..", "frontier", "client.key")
+    key = fvexp.experiment_key()
     mixed = "/tmp/fedvim_throughput_mixed"
     j, _ = fvexp.run(["mix", "--key", key, "--dataset", "mnist", "--out", mixed, "--limit", 10000, "--test-limit", 1000,
                       "--ws-min", 2, "--ws-max", 8, "--threads", a.threads, "--json"], log)
