@@ -113,9 +113,9 @@ fv_recog_run_cfg fv_recog_run_defaults(void) {
     fv_vmix_params_default(&c.vp);
     c.bins = 2;
     c.model = "lenet5";
-    c.epochs = 2;
+    c.epochs = 3;
     c.batch = 64;
-    c.lr = 1e-3f;
+    c.lr = 3e-3f;
     c.seed = 1;
     return c;
 }
@@ -187,12 +187,12 @@ int fv_recog_run(const fv_recog_run_cfg *cfg, fv_recog_result *res, fv_json *j, 
         fv_err_prefix(e, "recognise: VisualMixer: ");
         goto out;
     }
+    const int is_cmnist = strcmp(cfg->src.dataset, "cmnist") == 0;
     int on[FV_RECOG_ATTRS];
     int any = 0;
     for (int a = 0; a < FV_RECOG_ATTRS; a++) any |= on[a] = cfg->attrs[a];
     if (!any) /* every attribute the data set has */
-        for (int a = 0; a < FV_RECOG_ATTRS; a++) on[a] = a == FV_RECOG_LABEL || tr.c == 3;
-    const int is_cmnist = strcmp(cfg->src.dataset, "cmnist") == 0;
+        for (int a = 0; a < FV_RECOG_ATTRS; a++) on[a] = a == FV_RECOG_LABEL || is_cmnist;
     for (int a = 1; a < FV_RECOG_ATTRS; a++)
         if (on[a] && !is_cmnist) {
             fv_err_set(e, "recognise: attribute '%s' needs --dataset cmnist (Colored MNIST), not '%s'",

@@ -74,8 +74,8 @@ typedef struct {
     int attrs[FV_RECOG_ATTRS]; /* which attributes are attacked; all 0: every one the data set has */
     int bins;            /* colour levels per channel (default 2: octants) */
     const char *model;   /* recogniser architecture (default "lenet5") */
-    int epochs, batch;   /* default 2, 64 */
-    float lr;            /* Adam step (default 1e-3) */
+    int epochs, batch;   /* default 3, 64 */
+    float lr;            /* Adam step (default 3e-3: on 4,000 images, 3 epochs, it beats 1e-3) */
     uint64_t seed;       /* model initialisation, data order, simulation keys */
     int verbose;
 } fv_recog_run_cfg;
