@@ -309,6 +309,8 @@ static int cmd_reassemble(int argc, char **argv) {
     f[n++] = (fv_flag){"anneal", FV_FLAG_INT, &anneal_i, "annealing proposals per channel (0: greedy only)", 0, 2000000000};
     f[n++] = (fv_flag){"t-end", FV_FLAG_FLOAT, &t_end, "final annealing temperature / initial", 1e-12, 1};
     f[n++] = (fv_flag){"no-greedy", FV_FLAG_BOOL, &no_greedy, "skip the greedy placement and swap descent", 0, 0};
+    f[n++] = (fv_flag){"unknown-map", FV_FLAG_BOOL, &cfg.unknown_map, "also attack with the window map estimated from the public bounds", 0, 0};
+    f[n++] = (fv_flag){"map-rounds", FV_FLAG_INT, &cfg.map_iters, "--unknown-map: rounds of re-deriving the map, at most", 1, 100};
     int r = parse("attack reassemble", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;
     fv_err e = {{0}};
