@@ -8,7 +8,8 @@ first 30,000: [30000, 38000)) each with a fresh key of its own at the victim's s
 lenet5 for 3 epochs (Adam 3e-3, batch 64); the victim's 2,000 test images are mixed with the
 victim's secret key. Rows: no mixing (windows of 1 pixel), the default bounds `fedvim bounds`
 gives for cmnist (WS_min 2, WS_max 4: Algorithm 1's non-uniform windows), and uniform windows of
-2, 4 and 8, each in spatial+chromatic (default) and spatial mode. MNIST: the label recogniser
+2, 4 and 8, each in spatial+chromatic (default) and spatial mode; finer colours (4 levels per
+channel, 64 classes) without mixing and at the default bounds. MNIST: the label recogniser
 for reference (one channel: the two modes are the same mixing).
 
 Output: results.json (every run as fedvim printed it, with its command and the machine) and
@@ -38,11 +39,13 @@ def main():
     jobs = []
     for name, lo, hi in WINDOWS:
         for mode in MODES if lo > 1 else MODES[:1]:
-            jobs.append(("cmnist", name, lo, hi, mode))
+            jobs.append(("cmnist", name, lo, hi, mode, 2))
+    for name, lo, hi in WINDOWS[:2]:  # finer colours: 4 levels per channel, 64 classes
+        jobs.append(("cmnist", name, lo, hi, MODES[0], 4))
     for name, lo, hi in WINDOWS:
-        jobs.append(("mnist", name, lo, hi, MODES[0]))
-    for ds, name, lo, hi, mode in jobs:
-        args = ["attack", "recognise", "--dataset", ds, "--ws-min", lo, "--ws-max", hi, "--mode", mode,
+        jobs.append(("mnist", name, lo, hi, MODES[0], 2))
+    for ds, name, lo, hi, mode, bins in jobs:
+        args = ["attack", "recognise", "--dataset", ds, "--ws-min", lo, "--ws-max", hi, "--mode", mode, "--bins", bins,
                 "--attacker-from", 30000, "--attacker-images", n_atk, "--victim-images", n_vic, "--epochs", epochs,
                 "--threads", a.threads, "--seed", 1, "--json"]
         res, dt = fvexp.run(args, log)
@@ -50,7 +53,7 @@ def main():
         res["command"] = "fedvim " + " ".join(str(x) for x in args)
         res["wall_seconds"] = round(dt, 2)
         runs.append(res)
-        print("%-7s %-12s %-18s %6.1f s" % (ds, name, mode, dt), flush=True)
+        print("%-7s %-12s %-18s bins %d %6.1f s" % (ds, name, mode, bins, dt), flush=True)
     out = {"machine": fvexp.machine(), "quick": a.quick, "runs": runs}
     with open(os.path.join(HERE, "results.json"), "w") as f:
         json.dump(out, f, indent=1)
@@ -66,8 +69,8 @@ def table(out):
              "(in brackets: the same recogniser on the victim's unmixed images). Chance: the majority-class "
              "rate on the victim's images. Machine: %s, %d cores, load %.2f, commit %s, %s." %
              (m["cpu"], m["host_cores"], m["load_avg_1min_at_save"], m["commit"], m["date_utc"]), "",
-             "| data | windows | mode | fg colour (chance) | bg colour (chance) | digit label (chance) |",
-             "|---|---|---|---|---|---|"]
+             "| data | windows | mode | colour classes | fg colour (chance) | bg colour (chance) | digit label (chance) |",
+             "|---|---|---|---|---|---|---|"]
     for r in out["runs"]:
         cells = []
         for attr in ["fg", "bg", "label"]:
@@ -77,7 +80,8 @@ def table(out):
         mode = r["vmix"]["mode"] if r["windows"] != "none" else "-"
         if r["dataset"] == "mnist" and r["windows"] != "none":
             mode = "(1 channel)"
-        lines.append("| %s | %s | %s | %s |" % (r["dataset"], r["windows"], mode, " | ".join(cells)))
+        k = "%d" % r["bins"] ** 3 if r["dataset"] == "cmnist" else "-"
+        lines.append("| %s | %s | %s | %s | %s |" % (r["dataset"], r["windows"], mode, k, " | ".join(cells)))
     return "\n".join(lines) + "\n"
 
 
