@@ -132,6 +132,10 @@ int fv_recog_run_check(const fv_recog_run_cfg *c, fv_err *e) {
     if (c->epochs < 1 || c->batch < 1 || !(c->lr > 0))
         return fv_err_set(e, "recognise: bad recipe (epochs %d, batch %d, lr %g)", c->epochs, c->batch, c->lr);
     if (fv_vmix_params_check(&c->vp, 1, 1, e)) return fv_err_prefix(e, "recognise: VisualMixer: ");
+    for (int a = 1; a < FV_RECOG_ATTRS; a++)
+        if (c->attrs[a] && !(c->src.dataset && strcmp(c->src.dataset, "cmnist") == 0))
+            return fv_err_set(e, "recognise: attribute '%s' needs --dataset cmnist (Colored MNIST), not '%s'",
+                              fv_recog_attr_name((fv_recog_attr)a), c->src.dataset ? c->src.dataset : "(none)");
     int known = 0;
     for (const char *const *m = fv_model_names(); *m && c->model; m++) known |= strcmp(*m, c->model) == 0;
     if (!known) {
@@ -193,12 +197,6 @@ int fv_recog_run(const fv_recog_run_cfg *cfg, fv_recog_result *res, fv_json *j, 
     for (int a = 0; a < FV_RECOG_ATTRS; a++) any |= on[a] = cfg->attrs[a];
     if (!any) /* every attribute the data set has */
         for (int a = 0; a < FV_RECOG_ATTRS; a++) on[a] = a == FV_RECOG_LABEL || is_cmnist;
-    for (int a = 1; a < FV_RECOG_ATTRS; a++)
-        if (on[a] && !is_cmnist) {
-            fv_err_set(e, "recognise: attribute '%s' needs --dataset cmnist (Colored MNIST), not '%s'",
-                       fv_recog_attr_name((fv_recog_attr)a), cfg->src.dataset);
-            goto out;
-        }
     /* The attacker's and the victim's secrets: distinct simulation keys of the seed; each image is
      * mixed with its own key derived from the secret and its index (vmix.h). */
     uint8_t atk_key[FV_VMIX_KEY_BYTES], vic_key[FV_VMIX_KEY_BYTES];

@@ -83,7 +83,8 @@ typedef struct {
 fv_recog_run_cfg fv_recog_run_defaults(void);
 
 /* Check cfg against itself and the model list (no data read): 0, or -1 with e naming the bad
- * setting (empty ranges, bins, recipe, mixing parameters' form, unknown model). */
+ * setting (empty ranges, bins, recipe, mixing parameters' form, a colour attribute asked of a data
+ * set other than cmnist, unknown model). */
 FV_MUST_USE int fv_recog_run_check(const fv_recog_run_cfg *cfg, fv_err *e);
 
 typedef struct {
@@ -100,7 +101,7 @@ typedef struct {
  * the victim's (victim key), train one recogniser per attribute, measure. res[FV_RECOG_ATTRS]
  * (may be NULL) receives the figures, indexed by fv_recog_attr (on = 0 for those not run); j the
  * same as JSON, and a table goes to stderr. Returns 0, or -1 with e set (data out of range,
- * colour attribute on a data set without colours, bad mixing parameters for the image size). */
+ * images that do not follow the Colored MNIST draw, bad mixing parameters for the image size). */
 FV_MUST_USE int fv_recog_run(const fv_recog_run_cfg *cfg, fv_recog_result *res, fv_json *j, fv_err *e);
 
 #endif

@@ -146,8 +146,8 @@ static void test_cli_errors(void **st) {
         {{"--mode", "chromatic", NULL, NULL}, "--mode: unknown shuffle mode 'chromatic'", 2},
         {{"--victim-images", "0", NULL, NULL}, "--victim-images: 0 is out of range", 2},
         {{"--epochs", "x", NULL, NULL}, "--epochs", 2},
+        {{"--dataset", "mnist", "--attributes", "fg"}, "attribute 'fg' needs --dataset cmnist", 2},
         /* read the data first (skipped below when MNIST is missing) */
-        {{"--dataset", "mnist", "--attributes", "fg"}, "attribute 'fg' needs --dataset cmnist", 1},
         {{"--attacker-from", "59000", NULL, NULL}, "attacker images [59000, 63000) exceed the 60000 training images", 1},
         {{"--victim-first", "9500", "--victim-images", "1000"}, "victim images [9500, 10500) exceed the 10000 test images", 1},
     };
