@@ -88,6 +88,23 @@ int fv_recog_attributes(uint8_t *y, const fv_dataset *d, int first, int n, fv_re
     return 0;
 }
 
+void fv_recog_histogram_colours(const uint8_t *img, int h, int w, int fg[3], int bg[3]) {
+    const size_t hw = (size_t)h * w;
+    for (int ch = 0; ch < 3; ch++) {
+        long cnt[256] = {0};
+        const uint8_t *q = img + (size_t)ch * hw;
+        for (size_t p = 0; p < hw; p++) cnt[q[p]]++;
+        int mode = 0;
+        for (int v = 1; v < 256; v++)
+            if (cnt[v] > cnt[mode]) mode = v;
+        int far = mode;
+        for (int v = 0; v < 256; v++)
+            if (cnt[v] && abs(v - mode) > abs(far - mode)) far = v;
+        bg[ch] = mode;
+        fg[ch] = far;
+    }
+}
+
 double fv_recog_majority(const uint8_t *y, int n, int k, int *cls) {
     FV_ASSERT(n >= 1 && k >= 1 && k <= 256);
     long cnt[256] = {0};
@@ -252,8 +269,8 @@ int fv_recog_run(const fv_recog_run_cfg *cfg, fv_recog_result *res, fv_json *j, 
             cfg->src.dataset, cfg->vp.ws_min, cfg->vp.ws_max, cfg->vp.unit, fv_vmix_mode_name(cfg->vp.mode), cfg->model,
             cfg->epochs, cfg->epochs == 1 ? "" : "s", M, cfg->attacker_from, cfg->attacker_from + M,
             cfg->victim_first, cfg->victim_first + N);
-    fprintf(stderr, "  %-9s %7s %7s %13s %15s %15s\n", "attribute", "classes", "chance", "victim mixed",
-            "victim unmixed", "attacker train");
+    fprintf(stderr, "  %-9s %7s %7s %13s %15s %15s %15s\n", "attribute", "classes", "chance", "victim mixed",
+            "victim unmixed", "attacker train", "histogram rule");
     fv_json_obj_begin(j, "attributes");
     for (int a = 0; a < FV_RECOG_ATTRS; a++) {
         if (!on[a]) continue;
@@ -281,6 +298,20 @@ int fv_recog_run(const fv_recog_run_cfg *cfg, fv_recog_result *res, fv_json *j, 
         r.chance = fv_recog_majority(yv, N, k, NULL);
         r.victim_mixed = fv_evaluate(net, &dv, NULL, N, 256, norm).accuracy;
         r.victim_unmixed = fv_evaluate(net, &du, NULL, N, 256, norm).accuracy;
+        if (at != FV_RECOG_LABEL) { /* the histogram rule on the same mixed images */
+            const size_t isz = (size_t)vic_mix.c * vic_mix.h * vic_mix.w;
+            int hits = 0, exact = 0;
+            for (int i = 0; i < N; i++) {
+                int fg[3], bg[3], tf[3], tb[3];
+                fv_recog_histogram_colours(vic_mix.x + (size_t)i * isz, vic_mix.h, vic_mix.w, fg, bg);
+                fv_cmnist_colours(FV_CMNIST_SEED_TEST, (uint64_t)(cfg->victim_first + i), tf, tb);
+                const int *est = at == FV_RECOG_FG ? fg : bg, *tru = at == FV_RECOG_FG ? tf : tb;
+                hits += fv_recog_colour_class(est, cfg->bins) == yv[i];
+                exact += est[0] == tru[0] && est[1] == tru[1] && est[2] == tru[2];
+            }
+            r.hist_mixed = (double)hits / N;
+            r.hist_exact = (double)exact / N;
+        }
         r.seconds = fv_now() - ta;
         fv_net_destroy(&net);
         if (res) res[a] = r;
@@ -291,10 +322,16 @@ int fv_recog_run(const fv_recog_run_cfg *cfg, fv_recog_result *res, fv_json *j, 
         fv_json_num(j, "victim_mixed_accuracy", r.victim_mixed);
         fv_json_num(j, "victim_unmixed_accuracy", r.victim_unmixed);
         fv_json_num(j, "attacker_train_accuracy", r.train_accuracy);
+        if (at != FV_RECOG_LABEL) {
+            fv_json_num(j, "histogram_rule_mixed_accuracy", r.hist_mixed);
+            fv_json_num(j, "histogram_rule_mixed_exact_colour", r.hist_exact);
+        }
         fv_json_num(j, "seconds", r.seconds);
         fv_json_obj_end(j);
-        fprintf(stderr, "  %-9s %7d %7.3f %13.3f %15.3f %15.3f\n", fv_recog_attr_name(at), k, r.chance, r.victim_mixed,
-                r.victim_unmixed, r.train_accuracy);
+        char hist[32] = "-";
+        if (at != FV_RECOG_LABEL) snprintf(hist, sizeof hist, "%.3f", r.hist_mixed);
+        fprintf(stderr, "  %-9s %7d %7.3f %13.3f %15.3f %15.3f %15s\n", fv_recog_attr_name(at), k, r.chance, r.victim_mixed,
+                r.victim_unmixed, r.train_accuracy, hist);
         if (cfg->verbose) fprintf(stderr, "  (%s: %.1f s)\n", fv_recog_attr_name(at), r.seconds);
     }
     fv_json_obj_end(j);

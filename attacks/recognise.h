@@ -60,6 +60,14 @@ int fv_recog_classes(fv_recog_attr a, int bins, const fv_dataset *d);
 FV_MUST_USE int fv_recog_attributes(uint8_t *y, const fv_dataset *d, int first, int n, fv_recog_attr a, int bins,
                                     uint64_t cmnist_seed, fv_err *e);
 
+/* The histogram rule, a recogniser without training: per channel, the background value is the
+ * most frequent value of that channel over the whole image (the lowest on ties) and the foreground
+ * value is the value present that lies farthest from it (the nearer to 0 on ties). Both depend
+ * only on each channel's multiset of values over the image, which VisualMixer leaves unchanged in
+ * every mode (it permutes values within windows, per channel or all channels alike). img is CHW
+ * with 3 channels of h*w. Writes fg[3] and bg[3]. */
+void fv_recog_histogram_colours(const uint8_t *img, int h, int w, int fg[3], int bg[3]);
+
 /* The majority-class rate of y[n] (labels below k), n >= 1: the chance level. *cls (may be NULL)
  * receives the majority class (the lowest on ties). */
 double fv_recog_majority(const uint8_t *y, int n, int k, int *cls);
@@ -94,6 +102,8 @@ typedef struct {
     double train_accuracy;  /* the recogniser on the attacker's mixed images, last epoch */
     double victim_mixed;    /* accuracy on the victim's mixed images: the attack */
     double victim_unmixed;  /* the same recogniser on the victim's originals: the control */
+    double hist_mixed;      /* colours only: the histogram rule's class accuracy on the mixed images */
+    double hist_exact;      /* colours only: the fraction of mixed images whose colour it gets exactly */
     double seconds;
 } fv_recog_result;
 

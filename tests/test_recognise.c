@@ -1,7 +1,8 @@
 /* test_recognise.c: the recogniser attack on VisualMixer (attacks/recognise.h).
  * - attributes: colour classes at the cube's corners and level edges, the attribute list parser,
  *   the majority rate; the colour attribute is the draw fv_cmnist_make used (its background is
- *   the pixel value of a blank corner), and a wrong draw seed or a grey image is refused;
+ *   the pixel value of a blank corner), and a wrong draw seed or a grey image is refused; the
+ *   histogram rule reads both colours exactly through VisualMixer in every mode;
  * - on real Colored MNIST with identity "mixing" (windows of 1 pixel): the recogniser beats chance
  *   by far on every attribute, and its victim accuracy equals the unmixed control exactly;
  * - at the default bounds the background colour still leaks (the attack works end to end);
@@ -21,6 +22,7 @@
 #include "fl_harness.h"
 #include "nn/layers.h"
 #include "recognise.h"
+#include "vmix/vmix.h"
 
 static void test_colour_class(void **st) {
     (void)st;
@@ -50,7 +52,8 @@ static void test_colour_class(void **st) {
 }
 
 /* Grey 8 x 8 images with a blank border, coloured by fv_cmnist_make: the attributes follow the
- * same draw; another seed or grey images are refused. */
+ * same draw; the histogram rule finds both colours exactly, mixed or not; another seed or grey
+ * images are refused. */
 static void test_attributes_follow_the_draw(void **st) {
     (void)st;
     enum { N = 40 };
@@ -60,6 +63,7 @@ static void test_attributes_follow_the_draw(void **st) {
     for (int i = 0; i < N; i++) {
         g.y[i] = (uint8_t)(i % 10);
         for (int p = 9; p < 55; p += 3) g.x[i * 64 + p] = (uint8_t)(100 + i + p);
+        g.x[i * 64 + 27] = 255; /* full ink somewhere: the foreground colour itself */
     }
     fv_dataset c;
     fv_cmnist_make(&g, 5, &c);
@@ -80,6 +84,30 @@ static void test_attributes_follow_the_draw(void **st) {
     }
     assert_int_equal(fv_recog_attributes(y, &c, 0, N, FV_RECOG_LABEL, 2, 5, &e), 0);
     assert_memory_equal(y, g.y, N);
+    /* The histogram rule reads both colours exactly, from the image and from any mixing of it (WS
+     * 2..4 and 8 x 8, both modes): each channel's multiset of values is what mixing keeps. */
+    fv_vmix_work *work = fv_vmix_work_new();
+    for (int t = 0; t < 3; t++) {
+        fv_vmix_params p;
+        fv_vmix_params_default(&p);
+        p.ws_min = t == 0 ? 2 : 8;
+        p.ws_max = t == 0 ? 4 : 8;
+        p.mode = t == 2 ? FV_VMIX_SPATIAL : FV_VMIX_SPATIAL_CHROMATIC;
+        for (int i = 0; i < N; i++) {
+            uint8_t mixed[192], key[FV_VMIX_KEY_BYTES] = {(uint8_t)i, (uint8_t)t};
+            fv_vmix_result r;
+            if (fv_vmix_image(mixed, &r, work, c.x + (size_t)i * 192, 3, 8, 8, key, &p, &e)) fail_msg("%s", e.msg);
+            int fg[3], bg[3], hf[3], hb[3], uf[3], ub[3];
+            fv_cmnist_colours(5, (uint64_t)i, fg, bg);
+            fv_recog_histogram_colours(mixed, 8, 8, hf, hb);
+            fv_recog_histogram_colours(c.x + (size_t)i * 192, 8, 8, uf, ub);
+            assert_memory_equal(hf, fg, sizeof fg);
+            assert_memory_equal(hb, bg, sizeof bg);
+            assert_memory_equal(uf, fg, sizeof fg);
+            assert_memory_equal(ub, bg, sizeof bg);
+        }
+    }
+    fv_vmix_work_destroy(&work);
     assert_int_equal(fv_recog_attributes(y, &c, 0, N, FV_RECOG_FG, 2, 6, &e), -1);
     assert_non_null(strstr(e.msg, "seed 6"));
     assert_int_equal(fv_recog_attributes(y, &g, 0, N, FV_RECOG_BG, 2, 5, &e), -1);
