@@ -10,7 +10,9 @@ victim's secret key. Rows: no mixing (windows of 1 pixel), the default bounds `f
 gives for cmnist (WS_min 2, WS_max 4: Algorithm 1's non-uniform windows), and uniform windows of
 2, 4 and 8, each in spatial+chromatic (default) and spatial mode; finer colours (4 levels per
 channel, 64 classes) without mixing and at the default bounds. MNIST: the label recogniser
-for reference (one channel: the two modes are the same mixing).
+for reference (one channel: the two modes are the same mixing). Beside the trained recogniser, the
+histogram rule (no training: per channel, the most frequent value is the background, the value
+farthest from it the ink) on the same mixed images.
 
 Output: results.json (every run as fedvim printed it, with its command and the machine) and
 table.md. Usage: run.py [--quick] (smoke: 1,000 images, 1 epoch). About 5 min on 2 busy cores.
@@ -69,8 +71,9 @@ def table(out):
              "(in brackets: the same recogniser on the victim's unmixed images). Chance: the majority-class "
              "rate on the victim's images. Machine: %s, %d cores, load %.2f, commit %s, %s." %
              (m["cpu"], m["host_cores"], m["load_avg_1min_at_save"], m["commit"], m["date_utc"]), "",
-             "| data | windows | mode | colour classes | fg colour (chance) | bg colour (chance) | digit label (chance) |",
-             "|---|---|---|---|---|---|---|"]
+             "| data | windows | mode | colour classes | fg colour (chance) | bg colour (chance) | digit label (chance) "
+             "| histogram rule fg / bg: class (exact colour) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in out["runs"]:
         cells = []
         for attr in ["fg", "bg", "label"]:
@@ -81,7 +84,12 @@ def table(out):
         if r["dataset"] == "mnist" and r["windows"] != "none":
             mode = "(1 channel)"
         k = "%d" % r["bins"] ** 3 if r["dataset"] == "cmnist" else "-"
-        lines.append("| %s | %s | %s | %s | %s |" % (r["dataset"], r["windows"], mode, k, " | ".join(cells)))
+        hist = "-"
+        if "fg" in r["attributes"]:
+            f, b = r["attributes"]["fg"], r["attributes"]["bg"]
+            hist = "%.3f (%.3f) / %.3f (%.3f)" % (f["histogram_rule_mixed_accuracy"], f["histogram_rule_mixed_exact_colour"],
+                                                  b["histogram_rule_mixed_accuracy"], b["histogram_rule_mixed_exact_colour"])
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (r["dataset"], r["windows"], mode, k, " | ".join(cells), hist))
     return "\n".join(lines) + "\n"
 
 
