@@ -15,7 +15,7 @@ histogram rule (no training: per channel, the most frequent value is the backgro
 farthest from it the ink) on the same mixed images.
 
 Output: results.json (every run as fedvim printed it, with its command and the machine) and
-table.md. Usage: run.py [--quick] (smoke: 1,000 images, 1 epoch). About 5 min on 2 busy cores.
+table.md. Usage: run.py [--quick] (smoke: 1,000 images, 1 epoch). About 4-6 min on 2 busy cores.
 """
 import argparse
 import json
