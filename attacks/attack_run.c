@@ -573,18 +573,19 @@ static double map_agreement(const fv_vmix_window *a, int na, const fv_vmix_windo
 
 typedef struct {
     double *psnr, *ssim, *agree, *secs, *rounds; /* [n] each */
+    float *out;                                  /* [n][isz]: the reassemblies, pixels on [0, 1] */
     int exact;
 } reasm_unknown;
 
-/* Image i: estimate the map of mix (true map win[nwin]), reassemble with it, measure against the
- * original o (float). */
+/* Image i: estimate the map of mix (true map win[nwin]), reassemble with it into u->out's image i,
+ * measure against the original o (float). */
 static int reasm_unknown_one(reasm_unknown *u, int i, const uint8_t *mix, const fv_vmix_window *win, int nwin,
                              const float *o, const fv_dataset *te, const fv_reasm_run_cfg *cfg,
                              const fv_reasm_cfg *rcfg, fv_err *e) {
     size_t isz = (size_t)te->c * te->h * te->w;
     fv_vmix_window *est = fv_malloc(sizeof(fv_vmix_window) * (size_t)te->h * te->w);
     uint8_t *out = fv_malloc(isz);
-    float *x = fv_malloc(sizeof(float) * isz);
+    float *x = u->out + isz * (size_t)i;
     int nest = 0, rc = -1;
     double t0 = fv_now();
     int rounds = 0;
@@ -599,7 +600,6 @@ static int reasm_unknown_one(reasm_unknown *u, int i, const uint8_t *mix, const 
     if (fv_ssim(&u->ssim[i], x, o, te->c, te->h, te->w, e)) goto out;
     rc = 0;
 out:
-    free(x);
     free(out);
     free(est);
     return rc;
@@ -626,7 +626,8 @@ int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e) {
            *base = v + 5 * N, *restored = v + 6 * N, *bits = v + 7 * N, *secs = v + 8 * N, *tv_out = v + 9 * N,
            *tv_orig = v + 10 * N, *tv_mix = v + 11 * N;
     double *uv = fv_malloc(sizeof(double) * N * 5);
-    reasm_unknown un = {uv, uv + N, uv + 2 * N, uv + 3 * N, uv + 4 * N, 0};
+    reasm_unknown un = {uv, uv + N, uv + 2 * N, uv + 3 * N, uv + 4 * N, NULL, 0};
+    if (cfg->unknown_map) un.out = fv_malloc(sizeof(float) * isz * N);
     fv_vmix_work *work = fv_vmix_work_new();
     fv_reasm_cfg rcfg = cfg->rc;
     rcfg.unit = cfg->vp.unit;
@@ -704,13 +705,17 @@ int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e) {
     }
     {
         int cols = N < 16 ? N : 16;
-        const float *rows[3] = {fo, fm, fr};
-        if (write_grid(cfg->out_dir, "reassemble_grid.png", rows, 3, cols, te.c, te.h, te.w, e)) goto out;
-        if (cfg->out_dir) fv_json_str(j, "grid", "reassemble_grid.png (rows: original, mixed, reassembled)");
+        const float *rows[4] = {fo, fm, fr, un.out};
+        if (write_grid(cfg->out_dir, "reassemble_grid.png", rows, un.out ? 4 : 3, cols, te.c, te.h, te.w, e)) goto out;
+        if (cfg->out_dir)
+            fv_json_str(j, "grid", un.out ? "reassemble_grid.png (rows: original, mixed, reassembled, reassembled "
+                                            "with the estimated map)"
+                                          : "reassemble_grid.png (rows: original, mixed, reassembled)");
     }
     rc = 0;
 out:
     fv_vmix_work_destroy(&work);
+    free(un.out);
     free(uv);
     free(v);
     free(fo);
