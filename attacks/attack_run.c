@@ -642,7 +642,63 @@ fv_reasm_run_cfg fv_reasm_run_defaults(void) {
     fv_vmix_params_default(&c.vp);
     c.rc = fv_reasm_defaults();
     c.seed = 1;
+    c.map_iters = 3;
     return c;
+}
+
+/* ---- reassembly with the window map unknown (fv_reasm_estimate_map) ---- */
+
+/* The fraction of the h x w pixels whose window is the same in maps a[na] and b[nb]. */
+static double map_agreement(const fv_vmix_window *a, int na, const fv_vmix_window *b, int nb, int h, int w) {
+    int64_t *own = fv_calloc((size_t)h * w * 2, sizeof(int64_t)), *oa = own, *ob = own + (size_t)h * w;
+    const fv_vmix_window *m[2] = {a, b};
+    int nm[2] = {na, nb};
+    int64_t *o[2] = {oa, ob};
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < nm[t]; k++) {
+            const fv_vmix_window *q = &m[t][k];
+            int64_t id = 1 + (((int64_t)q->x * 8192 + q->y) * 8192 + q->w) * 8192 + q->h;
+            for (int y = q->y; y < q->y + q->h && y < h; y++)
+                for (int x = q->x; x < q->x + q->w && x < w; x++) o[t][(size_t)y * w + x] = id;
+        }
+    long same = 0;
+    for (size_t p = 0; p < (size_t)h * w; p++) same += oa[p] == ob[p];
+    free(own);
+    return (double)same / ((double)h * w);
+}
+
+typedef struct {
+    double *psnr, *ssim, *agree, *secs, *rounds; /* [n] each */
+    float *out;                                  /* [n][isz]: the reassemblies, pixels on [0, 1] */
+    int exact;
+} reasm_unknown;
+
+/* Image i: estimate the map of mix (true map win[nwin]), reassemble with it into u->out's image i,
+ * measure against the original o (float). */
+static int reasm_unknown_one(reasm_unknown *u, int i, const uint8_t *mix, const fv_vmix_window *win, int nwin,
+                             const float *o, const fv_dataset *te, const fv_reasm_run_cfg *cfg,
+                             const fv_reasm_cfg *rcfg, fv_err *e) {
+    size_t isz = (size_t)te->c * te->h * te->w;
+    fv_vmix_window *est = fv_malloc(sizeof(fv_vmix_window) * (size_t)te->h * te->w);
+    uint8_t *out = fv_malloc(isz);
+    float *x = u->out + isz * (size_t)i;
+    int nest = 0, rc = -1;
+    double t0 = fv_now();
+    int rounds = 0;
+    if (fv_reasm_estimate_map(est, &nest, out, &rounds, mix, te->c, te->h, te->w, &cfg->vp, cfg->map_iters, rcfg, e))
+        goto out;
+    u->rounds[i] = rounds;
+    u->secs[i] = fv_now() - t0;
+    u->agree[i] = map_agreement(win, nwin, est, nest, te->h, te->w);
+    u->exact += u->agree[i] == 1.0;
+    to_float(x, out, isz);
+    u->psnr[i] = fv_psnr(x, o, isz);
+    if (fv_ssim(&u->ssim[i], x, o, te->c, te->h, te->w, e)) goto out;
+    rc = 0;
+out:
+    free(out);
+    free(est);
+    return rc;
 }
 
 int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e) {
@@ -665,6 +721,9 @@ int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e) {
     double *psnr_out = v, *psnr_mix = v + N, *ssim_out = v + 2 * N, *ssim_mix = v + 3 * N, *correct = v + 4 * N,
            *base = v + 5 * N, *restored = v + 6 * N, *bits = v + 7 * N, *secs = v + 8 * N, *tv_out = v + 9 * N,
            *tv_orig = v + 10 * N, *tv_mix = v + 11 * N;
+    double *uv = fv_malloc(sizeof(double) * N * 5);
+    reasm_unknown un = {uv, uv + N, uv + 2 * N, uv + 3 * N, uv + 4 * N, NULL, 0};
+    if (cfg->unknown_map) un.out = fv_malloc(sizeof(float) * isz * N);
     fv_vmix_work *work = fv_vmix_work_new();
     fv_reasm_cfg rcfg = cfg->rc;
     rcfg.unit = cfg->vp.unit;
@@ -678,10 +737,11 @@ int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e) {
         fv_reasm_stats st;
         rcfg.seed = cfg->rc.seed + (uint64_t)k;
         int r = fv_reasm_image(out, &st, mix, te.c, te.h, te.w, win, nwin, &rcfg, e);
-        free(win);
-        if (r) goto out;
         float *o = fo + (size_t)i * isz, *m = fm + (size_t)i * isz, *x = fr + (size_t)i * isz;
         to_float(o, img, isz);
+        if (!r && cfg->unknown_map) r = reasm_unknown_one(&un, i, mix, win, nwin, o, &te, cfg, &rcfg, e);
+        free(win);
+        if (r) goto out;
         to_float(m, mix, isz);
         to_float(x, out, isz);
         psnr_out[i] = fv_psnr(x, o, isz);
@@ -723,15 +783,36 @@ int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e) {
     json_stats(j, "tv_mixed", tv_mix, N);
     json_stats(j, "tv_output", tv_out, N);
     json_stats(j, "seconds_per_image", secs, N);
+    if (cfg->unknown_map) {
+        fv_json_obj_begin(j, "unknown_map");
+        fv_json_str(j, "estimate", "Algorithm 1 re-run on a reassembly, from the coarsest map (fv_reasm_estimate_map)");
+        fv_json_int(j, "max_rounds", cfg->map_iters);
+        json_stats(j, "rounds", un.rounds, N);
+        fv_json_num(j, "map_exact_fraction", (double)un.exact / N);
+        json_stats(j, "pixels_in_right_window", un.agree, N);
+        json_stats(j, "psnr_output_vs_original", un.psnr, N);
+        json_stats(j, "ssim_output_vs_original", un.ssim, N);
+        json_stats(j, "seconds_per_image", un.secs, N);
+        fv_json_obj_end(j);
+        fprintf(stderr, "reassemble, map unknown: map exact in %d of %d images; median SSIM %.3f (known map %.3f), "
+                        "PSNR %.2f dB (known map %.2f)\n",
+                un.exact, N, median_of(un.ssim, N), median_of(ssim_out, N), median_of(un.psnr, N),
+                median_of(psnr_out, N));
+    }
     {
         int cols = N < 16 ? N : 16;
-        const float *rows[3] = {fo, fm, fr};
-        if (write_grid(cfg->out_dir, "reassemble_grid.png", rows, 3, cols, te.c, te.h, te.w, e)) goto out;
-        if (cfg->out_dir) fv_json_str(j, "grid", "reassemble_grid.png (rows: original, mixed, reassembled)");
+        const float *rows[4] = {fo, fm, fr, un.out};
+        if (write_grid(cfg->out_dir, "reassemble_grid.png", rows, un.out ? 4 : 3, cols, te.c, te.h, te.w, e)) goto out;
+        if (cfg->out_dir)
+            fv_json_str(j, "grid", un.out ? "reassemble_grid.png (rows: original, mixed, reassembled, reassembled "
+                                            "with the estimated map)"
+                                          : "reassemble_grid.png (rows: original, mixed, reassembled)");
     }
     rc = 0;
 out:
     fv_vmix_work_destroy(&work);
+    free(un.out);
+    free(uv);
     free(v);
     free(fo);
     free(mix);

@@ -88,6 +88,9 @@ typedef struct {
     fv_reasm_cfg rc;      /* the search (unit and mode are taken from vp) */
     uint64_t seed;        /* simulation keys */
     const char *out_dir;
+    int unknown_map;      /* 1: also attack with the window map estimated from the public bounds
+                             (fv_reasm_estimate_map), reporting both and how often the map is right */
+    int map_iters;        /* its rounds of re-deriving the map, at most (default 3) */
 } fv_reasm_run_cfg;
 
 fv_reasm_run_cfg fv_reasm_run_defaults(void);

@@ -367,3 +367,53 @@ int fv_reasm_image(uint8_t *out, fv_reasm_stats *st, const uint8_t *mixed, int c
     free(cover);
     return 0;
 }
+
+/* ---- the window map unknown: re-deriving Algorithm 1's map from a reassembly ---- */
+
+/* The map in which every full ws_max tile is one window and so is every clipped edge tile: the
+ * coarsest map Algorithm 1 can have drawn, so every true window lies inside one of its windows.
+ * Returns the window count. */
+static int coarse_map(fv_vmix_window *win, int h, int w, int ws_max) {
+    int n = 0;
+    for (int y = 0; y < h; y += ws_max)
+        for (int x = 0; x < w; x += ws_max)
+            win[n++] = (fv_vmix_window){x, y, w - x < ws_max ? w - x : ws_max, h - y < ws_max ? h - y : ws_max};
+    return n;
+}
+
+static int same_map(const fv_vmix_window *a, int na, const fv_vmix_window *b, int nb) {
+    return na == nb && memcmp(a, b, sizeof *a * (size_t)na) == 0;
+}
+
+int fv_reasm_estimate_map(fv_vmix_window *win, int *nwin, uint8_t *out, int *rounds, const uint8_t *mixed, int c,
+                          int h, int w, const fv_vmix_params *vp, int iters, const fv_reasm_cfg *cfg, fv_err *e) {
+    fv_vmix_params p = *vp;
+    p.verify = 0;
+    if (fv_vmix_params_check(&p, h, w, e)) return fv_err_prefix(e, "reassemble: ");
+    if (iters < 1) return fv_err_set(e, "reassemble: %d map iterations (need >= 1)", iters);
+    if (c < 1 || c > 4) return fv_err_set(e, "reassemble: bad image shape %dx%dx%d", c, h, w);
+    size_t isz = (size_t)c * h * w;
+    uint8_t *rec = fv_malloc(isz * 2), *scratch = rec + isz;
+    fv_vmix_work *work = fv_vmix_work_new();
+    static const uint8_t ANY_KEY[FV_VMIX_KEY_BYTES] = {0}; /* the map does not depend on the key */
+    fv_reasm_stats st;
+    int n = coarse_map(win, h, w, p.ws_max), rc = -1, r = 0;
+    if (fv_reasm_image(rec, &st, mixed, c, h, w, win, n, cfg, e)) goto out;
+    for (r = 1; r <= iters; r++) {
+        fv_vmix_result res;
+        if (fv_vmix_image(scratch, &res, work, rec, c, h, w, ANY_KEY, &p, e)) goto out;
+        int stable = r > 1 && same_map(win, n, res.windows, res.nwindows);
+        n = res.nwindows;
+        memcpy(win, res.windows, sizeof *win * (size_t)n);
+        if (stable) break;
+        if (fv_reasm_image(rec, &st, mixed, c, h, w, win, n, cfg, e)) goto out;
+    }
+    *nwin = n;
+    if (rounds) *rounds = r > iters ? iters : r;
+    if (out) memcpy(out, rec, isz);
+    rc = 0;
+out:
+    fv_vmix_work_destroy(&work);
+    free(rec);
+    return rc;
+}

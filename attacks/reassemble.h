@@ -57,4 +57,17 @@ double fv_reasm_search_bits(const fv_vmix_window *win, int nwin, int unit, int c
 FV_MUST_USE int fv_reasm_image(uint8_t *out, fv_reasm_stats *st, const uint8_t *mixed, int c, int h, int w,
                    const fv_vmix_window *win, int nwin, const fv_reasm_cfg *cfg, fv_err *e);
 
+/* The window map unknown: estimate the map Algorithm 1 (vmix.h) drew for mixed[c*h*w] knowing
+ * only the public settings vp (bounds, unit, mode; verify is ignored). Algorithm 1's map is a
+ * public function of the original pixels, and every window lies inside one ws_max tile of a fixed
+ * grid. So: reassemble with the coarsest map (each tile one window: the original arrangement is
+ * among those searched), run Algorithm 1 on that reassembly to get a map (any key: the map does
+ * not depend on it), reassemble with that map, and repeat until the map is stable or after iters
+ * rounds. win must hold h*w windows; *nwin receives the count; out (may be NULL) the last
+ * reassembly; rounds (may be NULL) the rounds made. Costs up to iters + 1 reassemblies with cfg.
+ * Returns 0, or -1 with e set (bad settings, iters < 1, bad shape or cfg). */
+FV_MUST_USE int fv_reasm_estimate_map(fv_vmix_window *win, int *nwin, uint8_t *out, int *rounds, const uint8_t *mixed,
+                                      int c, int h, int w, const fv_vmix_params *vp, int iters,
+                                      const fv_reasm_cfg *cfg, fv_err *e);
+
 #endif

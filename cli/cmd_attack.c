@@ -1,4 +1,4 @@
-/* cmd_attack.c: `fedvim attack invert|gan|dlg|mia|reassemble`: the built-in privacy attacks run on their
+/* cmd_attack.c: `fedvim attack invert|gan|dlg|mia|reassemble|recognise`: the built-in privacy attacks run on their
  * own (docs/attacks.md). Each parses its flags, calls attacks/attack_run.h, prints the
  * headline figures on stderr, and with --json one JSON object on stdout; with --out the image grids
  * and result.json go to that folder. The attacks inside a federated run are reached through
@@ -13,6 +13,7 @@
 #include "flags.h"
 #include "io/json.h"
 #include "nn/layers.h"
+#include "recognise.h"
 
 #define MAXF 64
 
@@ -308,6 +309,8 @@ static int cmd_reassemble(int argc, char **argv) {
     f[n++] = (fv_flag){"anneal", FV_FLAG_INT, &anneal_i, "annealing proposals per channel (0: greedy only)", 0, 2000000000};
     f[n++] = (fv_flag){"t-end", FV_FLAG_FLOAT, &t_end, "final annealing temperature / initial", 1e-12, 1};
     f[n++] = (fv_flag){"no-greedy", FV_FLAG_BOOL, &no_greedy, "skip the greedy placement and swap descent", 0, 0};
+    f[n++] = (fv_flag){"unknown-map", FV_FLAG_BOOL, &cfg.unknown_map, "also attack with the window map estimated from the public bounds", 0, 0};
+    f[n++] = (fv_flag){"map-rounds", FV_FLAG_INT, &cfg.map_iters, "--unknown-map: rounds of re-deriving the map, at most", 1, 100};
     int r = parse("attack reassemble", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;
     fv_err e = {{0}};
@@ -324,6 +327,54 @@ static int cmd_reassemble(int argc, char **argv) {
     cfg.seed = (uint64_t)c.seed;
     cfg.out_dir = c.out;
     return finish("reassemble", run_reasm, &cfg, &c);
+}
+
+/* ---- recognise (attacks/recognise.h) ---- */
+
+static int run_recog(const void *c, fv_json *j, fv_err *e) { return fv_recog_run(c, NULL, j, e); }
+
+static int cmd_recognise(int argc, char **argv) {
+    fv_recog_run_cfg cfg = fv_recog_run_defaults();
+    common_opts c = common_defaults();
+    c.dataset = cfg.src.dataset;
+    vmix_opts v;
+    vmix_defaults(&v);
+    const char *attrs = "auto";
+    double lr = cfg.lr;
+    fv_flag f[MAXF];
+    int n = add_common(f, 0, &c);
+    n = add_vmix(f, n, &v, "(ignored: the attacker always mixes, at --ws-min/--ws-max/--unit/--mode)");
+    f[n++] = (fv_flag){"attacker-from", FV_FLAG_INT, &cfg.attacker_from, "the attacker's images: training split from N on", 0, 100000000};
+    f[n++] = (fv_flag){"attacker-images", FV_FLAG_INT, &cfg.attacker_images, "the attacker's images, each mixed with a fresh key of its own", 1, 100000000};
+    f[n++] = (fv_flag){"victim-first", FV_FLAG_INT, &cfg.victim_first, "the victim's images: test split from N on", 0, 100000000};
+    f[n++] = (fv_flag){"victim-images", FV_FLAG_INT, &cfg.victim_images, "the victim's images, mixed with its secret key", 1, 100000000};
+    f[n++] = (fv_flag){"attributes", FV_FLAG_STRING, &attrs, "fg, bg, label (comma-separated), all, or auto (those the data set has)", 0, 0};
+    f[n++] = (fv_flag){"bins", FV_FLAG_INT, &cfg.bins, "colour levels per channel: classes = bins^3 (2: RGB octants)", FV_RECOG_BINS_MIN, FV_RECOG_BINS_MAX};
+    f[n++] = (fv_flag){"model", FV_FLAG_STRING, &cfg.model, "recogniser architecture (shared/nn/models.h name)", 0, 0};
+    f[n++] = (fv_flag){"epochs", FV_FLAG_INT, &cfg.epochs, "recogniser training epochs", 1, 1000};
+    f[n++] = (fv_flag){"batch", FV_FLAG_INT, &cfg.batch, "recogniser minibatch", 1, 65536};
+    f[n++] = (fv_flag){"lr", FV_FLAG_FLOAT, &lr, "recogniser Adam step", 1e-9, 10};
+    int r = parse("attack recognise", f, n, argc, argv);
+    if (r) return r == 1 ? 0 : 2;
+    fv_err e = {{0}};
+    if (vmix_params(&cfg.vp, &v, &e)) {
+        fprintf(stderr, "fedvim attack recognise: %s\n", e.msg);
+        return 2;
+    }
+    if (strcmp(attrs, "auto") != 0 && fv_recog_attr_parse(attrs, cfg.attrs, &e)) {
+        fprintf(stderr, "fedvim attack recognise: --attributes: %s\n", e.msg);
+        return 2;
+    }
+    cfg.lr = (float)lr;
+    cfg.src.dataset = c.dataset;
+    cfg.src.data_dir = c.data_dir;
+    cfg.seed = (uint64_t)c.seed;
+    cfg.verbose = c.verbose;
+    if (fv_recog_run_check(&cfg, &e)) { /* before any data is read */
+        fprintf(stderr, "fedvim attack %s\n", e.msg);
+        return 2;
+    }
+    return finish("recognise", run_recog, &cfg, &c);
 }
 
 static int cmd_gan(int argc, char **argv) {
@@ -425,6 +476,7 @@ int fv_cmd_attack(int argc, char **argv) {
         {"reassemble", cmd_reassemble, "reassembly of VisualMixer-mixed images by total-variation search"},
         {"gan", cmd_gan, "GAN leakage attacker (Hitaj et al.), passive or --active, on a FedAvg run"},
         {"mia", cmd_mia, "membership inference (loss threshold, LiRA offline) on a FedAvg run"},
+        {"recognise", cmd_recognise, "recogniser trained on mixed images: hidden attributes (colours) through VisualMixer"},
     };
     const int ns = sizeof SUB / sizeof SUB[0];
     if (argc >= 2)

@@ -482,7 +482,7 @@ static int rgb_dist2(const int a[3], const int b[3]) {
 /* Foreground and background colours of image `index`: uniform in the RGB cube, redrawn until they
  * are at least FV_CMNIST_MIN_DIST apart (about half of all pairs pass; after 64 misses, which
  * never happens in practice, the background is the far corner from the foreground). */
-static void cmnist_colours(uint64_t seed, uint64_t index, int fg[3], int bg[3]) {
+void fv_cmnist_colours(uint64_t seed, uint64_t index, int fg[3], int bg[3]) {
     fv_rng r;
     fv_rng_seed2(&r, seed, index);
     for (int t = 0; t < 64; t++) {
@@ -503,7 +503,7 @@ void fv_cmnist_make(const fv_dataset *grey, uint64_t seed, fv_dataset *out) {
 #pragma omp parallel for schedule(static) if (d.n > 256)
     for (int i = 0; i < d.n; i++) {
         int fg[3], bg[3];
-        cmnist_colours(seed, (uint64_t)i, fg, bg);
+        fv_cmnist_colours(seed, (uint64_t)i, fg, bg);
         const uint8_t *src = grey->x + (size_t)i * hw;
         uint8_t *dst = d.x + (size_t)i * 3 * hw;
         for (int ch = 0; ch < 3; ch++) {
@@ -638,7 +638,7 @@ int fv_dataset_load(const char *name, const char *dir, int train, fv_dataset *ou
             fv_dataset_free(&grey);
             return fv_err_set(e, "%s: cmnist needs grey MNIST (1 channel) or coloured images (3), not %d channels", path, c);
         }
-        fv_cmnist_make(&grey, train ? 1 : 2, out);
+        fv_cmnist_make(&grey, train ? FV_CMNIST_SEED_TRAIN : FV_CMNIST_SEED_TEST, out);
         fv_dataset_free(&grey);
         return 0;
     }

@@ -71,6 +71,15 @@ FV_MUST_USE int fv_cifar10_load_dir(const char *dir, int train, fv_dataset *out,
  * pixels) only, whatever the thread count. grey->c must be 1. */
 void fv_cmnist_make(const fv_dataset *grey, uint64_t seed, fv_dataset *out);
 
+/* The seeds fv_dataset_load gives fv_cmnist_make for Colored MNIST's training and test splits. */
+#define FV_CMNIST_SEED_TRAIN 1
+#define FV_CMNIST_SEED_TEST 2
+
+/* The foreground fg[3] and background bg[3] colour (0..255 per channel) of Colored MNIST image
+ * `index` drawn with `seed`: exactly the colours fv_cmnist_make gives that image (its one source),
+ * so attacks can use them as hidden attributes. Cannot fail. */
+void fv_cmnist_colours(uint64_t seed, uint64_t index, int fg[3], int bg[3]);
+
 /* Per-channel normalisation constants used when converting to float. */
 typedef struct {
     float mean[4];
