@@ -16,7 +16,7 @@ fv_inverter_cfg fv_inverter_defaults(void) {
     c.width = 16;
     c.epochs = 3;
     c.batch = 32;
-    c.lr = 2e-3f;
+    c.lr = 1e-3f;
     c.loss = FV_PIXEL_MSE;
     c.mix = 1;
     fv_vmix_params_default(&c.vp);
@@ -74,8 +74,7 @@ fv_net *fv_inverter_net_new(int c, int h, int w, int width, uint64_t seed, fv_er
     x = fv_net_conv2d(net, "up1", x, w1, 3, 1, 1, 1, 1);
     x = fv_net_relu(net, fv_net_add(net, x, s1));
     x = conv_relu(net, "dec1", x, w1);
-    x = fv_net_conv2d(net, "head", x, c, 3, 1, 1, 1, 1);
-    fv_net_sigmoid(net, x);
+    fv_net_conv2d(net, "head", x, c, 3, 1, 1, 1, 1);
     fv_net_finish(net, seed);
     return net;
 }
@@ -156,6 +155,7 @@ void fv_inverter_apply(fv_net *net, float *out, const float *in, int n, int batc
     for (int b0 = 0; b0 < n; b0 += batch) {
         const int nb = n - b0 < batch ? n - b0 : batch;
         const float *y = fv_net_forward(net, in + (size_t)b0 * isz, nb, 0);
-        memcpy(out + (size_t)b0 * isz, y, sizeof(float) * isz * (size_t)nb);
+        float *o = out + (size_t)b0 * isz;
+        for (size_t i = 0; i < isz * (size_t)nb; i++) o[i] = y[i] < 0.0f ? 0.0f : y[i] > 1.0f ? 1.0f : y[i];
     }
 }

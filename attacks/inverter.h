@@ -7,9 +7,11 @@
  * The network is a small U-Net-like encoder-decoder built from the graph's ops (net.h): two
  * levels of (3x3 conv, ReLU) x 2 with 2x2 max pooling, a bottleneck, nearest-neighbour 2x
  * upsampling, a 3x3 conv and a residual ADD of the encoder's features at the same resolution
- * (U-Net's skips, by addition instead of concatenation), and a final 3x3 conv to the image's
- * channels through a sigmoid, so the output lies in [0, 1] like the images. Widths are
- * `width`, 2 width and 4 width. It is built here rather than in the model table (models.h)
+ * (U-Net's skips, by addition instead of concatenation), and a final linear 3x3 conv to the
+ * image's channels. Widths are `width`, 2 width and 4 width. The head is linear in training and
+ * clamped to [0, 1] (the images' range) only when applied: a sigmoid head trained with Adam
+ * saturated at 0 within a few steps on MNIST's mostly black images and never recovered (its
+ * gradient vanishes there), while the linear head trains. It is built here rather than in the model table (models.h)
  * because that table's contract is a classifier (images to class logits, trained with
  * fv_softmax_xent by train.h and federated by the workers); this maps images to images and is
  * trained with the pixel loss of nn/loss_pixel.h by its own loop below.
@@ -33,7 +35,7 @@ typedef struct {
     int width;            /* channels of the first level (then 2x, 4x); default 16 */
     int epochs;           /* passes over the attacker's images; default 3 */
     int batch;            /* minibatch; default 32 */
-    float lr;             /* Adam step; default 2e-3 */
+    float lr;             /* Adam step; default 1e-3 */
     fv_pixel_loss_kind loss; /* default MSE */
     int mix;              /* 1: train on (mix(x), x) (default); 0: on (x, x), the identity */
     fv_vmix_params vp;    /* the victim's (public) mixing settings */
@@ -71,7 +73,7 @@ typedef struct {
 FV_MUST_USE int fv_inverter_train(fv_net *net, const fv_dataset *own, const fv_inverter_cfg *cfg, fv_inverter_stats *st,
                                   fv_err *e);
 
-/* out[n, c*h*w] = net(in[n, c*h*w]) in eval mode, batch by batch (batch >= 1). */
+/* out[n, c*h*w] = net(in[n, c*h*w]) clamped to [0, 1], in eval mode, batch by batch (batch >= 1). */
 void fv_inverter_apply(fv_net *net, float *out, const float *in, int n, int batch);
 
 #endif
