@@ -663,11 +663,7 @@ int fv_inverter_run_check(const fv_inverter_run_cfg *c, fv_err *e) {
     if (c->attacker_images < 1) return fv_err_set(e, "inverter: --attacker-images %d < 1", c->attacker_images);
     if (c->first < 0) return fv_err_set(e, "inverter: --first %d < 0", c->first);
     if (c->images < 1) return fv_err_set(e, "inverter: --images %d < 1", c->images);
-    if (c->inv.width < 1 || c->inv.width > 256) return fv_err_set(e, "inverter: --width %d is not in [1, 256]", c->inv.width);
-    if (c->inv.epochs < 0) return fv_err_set(e, "inverter: --epochs %d < 0", c->inv.epochs);
-    if (c->inv.batch < 1) return fv_err_set(e, "inverter: --batch %d < 1", c->inv.batch);
-    if (!(isfinite(c->inv.lr) && c->inv.lr > 0)) return fv_err_set(e, "inverter: --lr %g is not > 0", (double)c->inv.lr);
-    return 0;
+    return fv_inverter_check(&c->inv, 0, 0, 0, e);
 }
 
 /* The attacker's images: training split [from, from + n) of its data set, checked against the

@@ -34,12 +34,14 @@ static int check_shape(int h, int w, int width, fv_err *e) {
 }
 
 int fv_inverter_check(const fv_inverter_cfg *cfg, int c, int h, int w, fv_err *e) {
-    if (c < 1) return fv_err_set(e, "inverter: %d channels", c);
-    if (check_shape(h, w, cfg->width, e)) return -1;
+    if (cfg->width < 1 || cfg->width > 256) return fv_err_set(e, "inverter width %d is not in [1, 256]", cfg->width);
     if (cfg->epochs < 0) return fv_err_set(e, "inverter epochs %d < 0", cfg->epochs);
     if (cfg->batch < 1) return fv_err_set(e, "inverter batch %d < 1", cfg->batch);
     if (!(isfinite(cfg->lr) && cfg->lr > 0)) return fv_err_set(e, "inverter learning rate %g is not > 0", (double)cfg->lr);
     if (cfg->loss != FV_PIXEL_MSE && cfg->loss != FV_PIXEL_L1) return fv_err_set(e, "inverter: unknown loss %d", (int)cfg->loss);
+    if (c == 0 && h == 0 && w == 0) return 0; /* the image shape is not known yet */
+    if (c < 1) return fv_err_set(e, "inverter: %d channels", c);
+    if (check_shape(h, w, cfg->width, e)) return -1;
     if (cfg->mix && fv_vmix_params_check(&cfg->vp, h, w, e)) return fv_err_prefix(e, "inverter mixing: ");
     return 0;
 }

@@ -50,7 +50,9 @@ fv_inverter_cfg fv_inverter_defaults(void);
 
 /* Check cfg for images of c x h x w. Errors name the setting: width in [1, 256], epochs >= 0,
  * batch >= 1, lr finite and > 0, h and w multiples of 4 (two pooling levels), and with mix the
- * mixing settings (fv_vmix_params_check). Returns 0 or -1 with e set. */
+ * mixing settings (fv_vmix_params_check). c = h = w = 0: the shape is not known yet (before the
+ * data is read), so only the settings that do not depend on it are checked. Returns 0 or -1
+ * with e set. */
 FV_MUST_USE int fv_inverter_check(const fv_inverter_cfg *cfg, int c, int h, int w, fv_err *e);
 
 /* The inverter network for c x h x w images, initialised from seed. Caller owns (fv_net_destroy).

@@ -142,6 +142,12 @@ static void test_config_errors(void **st) {
     assert_non_null(strstr(e.msg, "inverter mixing"));
     c.mix = 0; /* the identity pairs ignore the mixing settings */
     assert_int_equal(fv_inverter_check(&c, 1, 28, 28, &e), 0);
+    c.mix = 1;
+    assert_int_equal(fv_inverter_check(&c, 0, 0, 0, &e), 0); /* shape unknown: no mixing check */
+    c.batch = 0;
+    assert_int_equal(fv_inverter_check(&c, 0, 0, 0, &e), -1);
+    assert_non_null(strstr(e.msg, "batch 0"));
+    c.batch = 32;
     fv_dataset empty;
     memset(&empty, 0, sizeof empty);
     fv_net *net = fv_inverter_net_new(1, 8, 8, 2, 1, &e);

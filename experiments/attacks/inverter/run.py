@@ -59,13 +59,16 @@ def table():
                 continue
             d = json.load(open(p))
 
+            def fmt(v, digits):  # "inf" (an exact recovery of some image) stays a word
+                return v if isinstance(v, str) else "%.*f" % (digits, v)
+
             def ms(k):
                 s = d.get(k)
-                return "%.3f / %.3f" % (s["median"], s["mean"]) if s else "-"
+                return "%s / %s" % (fmt(s["median"], 3), fmt(s["mean"], 3)) if s else "-"
 
             def md(k):
                 s = d.get(k)
-                return "%.2f / %.2f" % (s["median"], s["mean"]) if s else "-"
+                return "%s / %s" % (fmt(s["median"], 2), fmt(s["mean"], 2)) if s else "-"
 
             win = "WS %d..%d (default)" % (lo, hi) if lo != hi else "uniform %d" % lo
             att = "MNIST train [%d, %d)" % (d["attacker_from"], d["attacker_from"] + d["attacker_images"]) \
