@@ -820,6 +820,184 @@ out:
     return rc;
 }
 
+/* ---- learned inverter ---- */
+
+fv_inverter_run_cfg fv_inverter_run_defaults(void) {
+    fv_inverter_run_cfg c;
+    memset(&c, 0, sizeof c);
+    c.src.dataset = "mnist";
+    c.attacker_from = 0;
+    c.attacker_images = 4000;
+    c.images = 200;
+    c.inv = fv_inverter_defaults();
+    c.reasm = fv_reasm_defaults();
+    c.seed = 1;
+    return c;
+}
+
+int fv_inverter_run_check(const fv_inverter_run_cfg *c, fv_err *e) {
+    if (c->attacker_from < 0) return fv_err_set(e, "inverter: --attacker-from %d < 0", c->attacker_from);
+    if (c->attacker_images < 1) return fv_err_set(e, "inverter: --attacker-images %d < 1", c->attacker_images);
+    if (c->first < 0) return fv_err_set(e, "inverter: --first %d < 0", c->first);
+    if (c->images < 1) return fv_err_set(e, "inverter: --images %d < 1", c->images);
+    return fv_inverter_check(&c->inv, 0, 0, 0, e);
+}
+
+/* The attacker's images: training split [from, from + n) of its data set, checked against the
+ * victim's image shape. */
+static int inverter_own(fv_dataset *own, const fv_inverter_run_cfg *c, const fv_dataset *te, const char *name,
+                        fv_err *e) {
+    fv_dataset tr;
+    const char *dir = c->attacker_dataset ? c->attacker_data_dir : c->src.data_dir;
+    if (fv_dataset_load(name, dir, 1, &tr, e)) return fv_err_prefix(e, "inverter: the attacker's data: ");
+    int rc = -1;
+    if (c->attacker_from + (long)c->attacker_images > tr.n)
+        fv_err_set(e, "inverter: %d attacker images from %d do not fit the %d training images of %s", c->attacker_images,
+                   c->attacker_from, tr.n, name);
+    else if (tr.c != te->c || tr.h != te->h || tr.w != te->w)
+        fv_err_set(e, "inverter: the attacker's %s images are %d x %d x %d, the victim's %s images %d x %d x %d", name, tr.c,
+                   tr.h, tr.w, c->src.dataset, te->c, te->h, te->w);
+    else {
+        int *idx = fv_malloc(sizeof(int) * (size_t)c->attacker_images);
+        for (int i = 0; i < c->attacker_images; i++) idx[i] = c->attacker_from + i;
+        fv_fedsim_subset(own, &tr, idx, c->attacker_images);
+        free(idx);
+        rc = 0;
+    }
+    fv_dataset_free(&tr);
+    return rc;
+}
+
+int fv_inverter_run(const fv_inverter_run_cfg *cfg, fv_json *j, fv_err *e) {
+    if (fv_inverter_run_check(cfg, e)) return -1;
+    fv_dataset te, own;
+    memset(&own, 0, sizeof own);
+    if (fv_dataset_load(cfg->src.dataset, cfg->src.data_dir, 0, &te, e)) return fv_err_prefix(e, "inverter: the victim's data: ");
+    const int N = cfg->images;
+    if (cfg->first + (long)N > te.n) {
+        fv_err_set(e, "inverter: %d images from %d do not fit the %d test images", N, cfg->first, te.n);
+        fv_dataset_free(&te);
+        return -1;
+    }
+    const char *aname = cfg->attacker_dataset ? cfg->attacker_dataset : cfg->src.dataset;
+    fv_inverter_cfg ic = cfg->inv;
+    ic.seed = cfg->seed;
+    ic.mix = 1;
+    fv_fedsim_client_key(ic.key, cfg->seed, 1); /* the attacker's own secret; the victim is client 0 */
+    if (fv_inverter_check(&ic, te.c, te.h, te.w, e) || inverter_own(&own, cfg, &te, aname, e)) {
+        fv_dataset_free(&te);
+        return -1;
+    }
+    const size_t isz = (size_t)te.c * te.h * te.w;
+    int rc = -1;
+    uint8_t *mix = fv_malloc(isz * 2), *rout = mix + isz;
+    float *fo = fv_malloc(sizeof(float) * isz * N * 4), *fm = fo + isz * N, *fi = fm + isz * N, *fr = fi + isz * N;
+    double *v = fv_malloc(sizeof(double) * N * 6);
+    double *psnr_inv = v, *psnr_mix = v + N, *ssim_inv = v + 2 * N, *ssim_mix = v + 3 * N, *psnr_re = v + 4 * N,
+           *ssim_re = v + 5 * N;
+    fv_vmix_work *work = fv_vmix_work_new();
+    fv_net *net = fv_inverter_net_new(te.c, te.h, te.w, ic.width, cfg->seed, e);
+    if (!net) goto out;
+    /* the victim's mixed images (and the reassembly attack on them, given the window map) */
+    double re_secs = fv_now();
+    fv_reasm_cfg rcfg = cfg->reasm;
+    rcfg.unit = ic.vp.unit;
+    rcfg.mode = ic.vp.mode;
+    for (int i = 0; i < N; i++) {
+        const int k = cfg->first + i;
+        const uint8_t *img = te.x + (size_t)k * isz;
+        fv_vmix_window *win = NULL;
+        int nwin = 0;
+        if (mix_one(mix, cfg->reassemble ? &win : NULL, &nwin, work, img, te.c, te.h, te.w, cfg->seed, k, &ic.vp, e))
+            goto out;
+        to_float(fo + (size_t)i * isz, img, isz);
+        to_float(fm + (size_t)i * isz, mix, isz);
+        if (cfg->reassemble) {
+            fv_reasm_stats st;
+            rcfg.seed = cfg->reasm.seed + (uint64_t)k;
+            int r = fv_reasm_image(rout, &st, mix, te.c, te.h, te.w, win, nwin, &rcfg, e);
+            free(win);
+            if (r) goto out;
+            to_float(fr + (size_t)i * isz, rout, isz);
+        }
+    }
+    re_secs = fv_now() - re_secs;
+    fv_inverter_stats ts;
+    if (fv_inverter_train(net, &own, &ic, &ts, e)) goto out;
+    double t_apply = fv_now();
+    fv_inverter_apply(net, fi, fm, N, 64);
+    t_apply = fv_now() - t_apply;
+    for (int i = 0; i < N; i++) {
+        const float *o = fo + (size_t)i * isz, *m = fm + (size_t)i * isz, *x = fi + (size_t)i * isz;
+        psnr_inv[i] = fv_psnr(x, o, isz);
+        psnr_mix[i] = fv_psnr(m, o, isz);
+        if (fv_ssim(&ssim_inv[i], x, o, te.c, te.h, te.w, e) || fv_ssim(&ssim_mix[i], m, o, te.c, te.h, te.w, e)) goto out;
+        if (cfg->reassemble) {
+            const float *r = fr + (size_t)i * isz;
+            psnr_re[i] = fv_psnr(r, o, isz);
+            if (fv_ssim(&ssim_re[i], r, o, te.c, te.h, te.w, e)) goto out;
+        }
+    }
+    fv_json_str(j, "attack", "inverter");
+    fv_json_str(j, "dataset", cfg->src.dataset);
+    fv_json_str(j, "attacker_dataset", aname);
+    fv_json_int(j, "attacker_from", cfg->attacker_from);
+    fv_json_int(j, "attacker_images", cfg->attacker_images);
+    fv_json_int(j, "images", N);
+    fv_json_int(j, "first_image", cfg->first);
+    vmix_json(j, &ic.vp);
+    fv_json_obj_begin(j, "inverter");
+    fv_json_int(j, "width", ic.width);
+    fv_json_int(j, "params", (long)net->n_train);
+    fv_json_int(j, "epochs", ic.epochs);
+    fv_json_int(j, "batch", ic.batch);
+    fv_json_num(j, "lr", ic.lr);
+    fv_json_str(j, "loss", fv_pixel_loss_name(ic.loss));
+    fv_json_bool(j, "remix_each_epoch", ic.remix);
+    fv_json_float_array(j, "epoch_loss", ts.loss, (size_t)(ts.epochs < 64 ? ts.epochs : 64));
+    fv_json_num(j, "train_seconds", ts.seconds);
+    fv_json_num(j, "apply_seconds", t_apply);
+    fv_json_obj_end(j);
+    json_stats(j, "psnr_inverted_vs_original", psnr_inv, N);
+    json_stats(j, "psnr_mixed_vs_original", psnr_mix, N);
+    json_stats(j, "ssim_inverted_vs_original", ssim_inv, N);
+    json_stats(j, "ssim_mixed_vs_original", ssim_mix, N);
+    if (cfg->reassemble) {
+        fv_json_obj_begin(j, "reassemble");
+        fv_json_str(j, "window_map", "known (worst case)");
+        fv_json_bool(j, "greedy", cfg->reasm.greedy);
+        fv_json_int(j, "anneal_proposals", cfg->reasm.anneal);
+        fv_json_num(j, "seconds", re_secs);
+        fv_json_obj_end(j);
+        json_stats(j, "psnr_reassembled_vs_original", psnr_re, N);
+        json_stats(j, "ssim_reassembled_vs_original", ssim_re, N);
+    }
+    fprintf(stderr, "inverter: %d %s images, attacker %d %s images: median PSNR %.2f dB inverted vs %.2f dB mixed; median SSIM %.3f vs %.3f",
+            N, cfg->src.dataset, cfg->attacker_images, aname, median_of(psnr_inv, N), median_of(psnr_mix, N),
+            median_of(ssim_inv, N), median_of(ssim_mix, N));
+    if (cfg->reassemble)
+        fprintf(stderr, "; reassembled %.2f dB, SSIM %.3f", median_of(psnr_re, N), median_of(ssim_re, N));
+    fprintf(stderr, "\n");
+    {
+        int cols = N < 16 ? N : 16;
+        const float *rows[4] = {fo, fm, fi, fr};
+        if (write_grid(cfg->out_dir, "inverter_grid.png", rows, cfg->reassemble ? 4 : 3, cols, te.c, te.h, te.w, e)) goto out;
+        if (cfg->out_dir)
+            fv_json_str(j, "grid", cfg->reassemble ? "inverter_grid.png (rows: original, mixed, inverted, reassembled)"
+                                                   : "inverter_grid.png (rows: original, mixed, inverted)");
+    }
+    rc = 0;
+out:
+    fv_net_destroy(&net);
+    fv_vmix_work_destroy(&work);
+    free(v);
+    free(fo);
+    free(mix);
+    fv_dataset_free(&own);
+    fv_dataset_free(&te);
+    return rc;
+}
+
 /* ---- the federation behind GAN and MIA runs ---- */
 
 fv_fl_setup fv_fl_setup_defaults(void) {

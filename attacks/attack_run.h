@@ -15,6 +15,7 @@
 #include "fv_common.h"
 #include "gan.h"
 #include "invert.h"
+#include "inverter.h"
 #include "io/json.h"
 #include "leakage.h"
 #include "mia.h"
@@ -95,6 +96,38 @@ typedef struct {
 
 fv_reasm_run_cfg fv_reasm_run_defaults(void);
 FV_MUST_USE int fv_reasm_run(const fv_reasm_run_cfg *cfg, fv_json *j, fv_err *e);
+
+/* ---- learned inverter (inverter.h) ----
+ * The victim's images are test-split images first .. first + images, each mixed as
+ * fv_reasm_run mixes them (the simulation key of client 0 from seed, so the same seed attacks the
+ * same mixed images as `fedvim attack reassemble`). The attacker owns training-split images
+ * attacker_from .. attacker_from + attacker_images of attacker_dataset (the victim's data set
+ * when NULL: a slice disjoint from the attacked test images) and mixes them with its own secret
+ * (the simulation key of client 1), never the victim's. */
+typedef struct {
+    fv_data_src src;            /* the victim's data set */
+    const char *attacker_dataset; /* NULL: src.dataset */
+    const char *attacker_data_dir; /* NULL: that data set's default place */
+    int attacker_from, attacker_images;
+    int first, images;          /* the victim's test images attacked */
+    fv_inverter_cfg inv;        /* network and training; inv.vp is the (public) mixing attacked */
+    int reassemble;             /* 1: also run the reassembly attack (reasm) on the same images */
+    fv_reasm_cfg reasm;         /* its search (unit and mode are taken from inv.vp) */
+    uint64_t seed;              /* keys, network initialisation, batch order */
+    const char *out_dir;        /* inverter_grid.png here (NULL: none) */
+} fv_inverter_run_cfg;
+
+fv_inverter_run_cfg fv_inverter_run_defaults(void);
+/* Check the settings before any data is read (counts, ranges and the network's settings;
+ * the image shape and the mixing settings are checked once the data is loaded). Returns 0 or -1
+ * with e naming the setting. */
+FV_MUST_USE int fv_inverter_run_check(const fv_inverter_run_cfg *cfg, fv_err *e);
+/* Load both data sets, train the inverter on the attacker's pairs, apply it to the victim's mixed
+ * images, and add to j: settings, training losses and time, and per-image PSNR and SSIM
+ * statistics (mean, median, min, max) of the inverted and of the mixed images against the
+ * originals (and of the reassembled ones with reassemble). Returns 0 or -1 with e set (missing
+ * data, ranges beyond the splits, shapes that differ between the two data sets). */
+FV_MUST_USE int fv_inverter_run(const fv_inverter_run_cfg *cfg, fv_json *j, fv_err *e);
 
 /* ---- the held-out data of GAN and MIA runs ----
  * Training split: images [0, fl_images) are the clients' (fedsim); images [heldout_from, end)

@@ -1,4 +1,4 @@
-/* cmd_attack.c: `fedvim attack invert|gan|dlg|mia|reassemble|recognise`: the built-in privacy attacks run on their
+/* cmd_attack.c: `fedvim attack invert|gan|dlg|mia|reassemble|recognise|inverter`: the built-in privacy attacks run on their
  * own (docs/attacks.md). Each parses its flags, calls attacks/attack_run.h, prints the
  * headline figures on stderr, and with --json one JSON object on stdout; with --out the image grids
  * and result.json go to that folder. The attacks inside a federated run are reached through
@@ -14,6 +14,7 @@
 #include "io/json.h"
 #include "nn/layers.h"
 #include "recognise.h"
+#include "nn/loss_pixel.h"
 
 #define MAXF 64
 
@@ -375,6 +376,62 @@ static int cmd_recognise(int argc, char **argv) {
         return 2;
     }
     return finish("recognise", run_recog, &cfg, &c);
+/* ---- learned inverter ---- */
+
+static int run_inverter(const void *c, fv_json *j, fv_err *e) { return fv_inverter_run(c, j, e); }
+
+static int cmd_inverter(int argc, char **argv) {
+    fv_inverter_run_cfg cfg = fv_inverter_run_defaults();
+    common_opts c = common_defaults();
+    vmix_opts v;
+    vmix_defaults(&v);
+    const char *loss = fv_pixel_loss_name(cfg.inv.loss);
+    double lr = cfg.inv.lr, t_end = cfg.reasm.t_end;
+    int no_remix = 0, anneal_i = (int)cfg.reasm.anneal;
+    fv_flag f[MAXF];
+    int n = add_common(f, 0, &c);
+    n = add_vmix(f, n, &v, "(ignored: the inverter always attacks mixed images)");
+    f[n++] = (fv_flag){"attacker-dataset", FV_FLAG_STRING, &cfg.attacker_dataset, "the attacker's own data set (default: --dataset's training split)", 0, 0};
+    f[n++] = (fv_flag){"attacker-data-dir", FV_FLAG_STRING, &cfg.attacker_data_dir, "folder of --attacker-dataset (default: its standard place)", 0, 0};
+    f[n++] = (fv_flag){"attacker-from", FV_FLAG_INT, &cfg.attacker_from, "first training image the attacker owns", 0, 100000000};
+    f[n++] = (fv_flag){"attacker-images", FV_FLAG_INT, &cfg.attacker_images, "training images the attacker owns (pairs per epoch)", 1, 100000000};
+    f[n++] = (fv_flag){"first", FV_FLAG_INT, &cfg.first, "first victim test image", 0, 100000000};
+    f[n++] = (fv_flag){"images", FV_FLAG_INT, &cfg.images, "victim test images attacked", 1, 100000000};
+    f[n++] = (fv_flag){"width", FV_FLAG_INT, &cfg.inv.width, "inverter channels of the first level (then 2x, 4x)", 1, 256};
+    f[n++] = (fv_flag){"epochs", FV_FLAG_INT, &cfg.inv.epochs, "training epochs over the attacker's images", 0, 100000};
+    f[n++] = (fv_flag){"batch", FV_FLAG_INT, &cfg.inv.batch, "training minibatch", 1, 65536};
+    f[n++] = (fv_flag){"lr", FV_FLAG_FLOAT, &lr, "Adam step", 1e-9, 10};
+    f[n++] = (fv_flag){"loss", FV_FLAG_STRING, &loss, "pixel loss: mse or l1", 0, 0};
+    f[n++] = (fv_flag){"no-remix", FV_FLAG_BOOL, &no_remix, "mix the attacker's images once (default: fresh keys each epoch)", 0, 0};
+    f[n++] = (fv_flag){"reassemble", FV_FLAG_BOOL, &cfg.reassemble, "also run the reassembly attack on the same images", 0, 0};
+    f[n++] = (fv_flag){"anneal", FV_FLAG_INT, &anneal_i, "with --reassemble: annealing proposals per channel", 0, 2000000000};
+    f[n++] = (fv_flag){"t-end", FV_FLAG_FLOAT, &t_end, "with --reassemble: final annealing temperature / initial", 1e-12, 1};
+    int r = parse("attack inverter", f, n, argc, argv);
+    if (r) return r == 1 ? 0 : 2;
+    fv_err e = {{0}};
+    if (vmix_params(&cfg.inv.vp, &v, &e)) {
+        fprintf(stderr, "fedvim attack inverter: %s\n", e.msg);
+        return 2;
+    }
+    if (fv_pixel_loss_parse(loss, &cfg.inv.loss, &e)) {
+        fprintf(stderr, "fedvim attack inverter: --loss: %s\n", e.msg);
+        return 2;
+    }
+    cfg.inv.lr = (float)lr;
+    cfg.inv.remix = !no_remix;
+    cfg.inv.verbose = c.verbose;
+    cfg.reasm.anneal = anneal_i;
+    cfg.reasm.t_end = t_end;
+    cfg.reasm.seed = (uint64_t)c.seed;
+    cfg.src.dataset = c.dataset;
+    cfg.src.data_dir = c.data_dir;
+    cfg.seed = (uint64_t)c.seed;
+    cfg.out_dir = c.out;
+    if (fv_inverter_run_check(&cfg, &e)) { /* before any data is read */
+        fprintf(stderr, "fedvim attack %s\n", e.msg);
+        return 2;
+    }
+    return finish("inverter", run_inverter, &cfg, &c);
 }
 
 static int cmd_gan(int argc, char **argv) {
@@ -477,6 +534,7 @@ int fv_cmd_attack(int argc, char **argv) {
         {"gan", cmd_gan, "GAN leakage attacker (Hitaj et al.), passive or --active, on a FedAvg run"},
         {"mia", cmd_mia, "membership inference (loss threshold, LiRA offline) on a FedAvg run"},
         {"recognise", cmd_recognise, "recogniser trained on mixed images: hidden attributes (colours) through VisualMixer"},
+        {"inverter", cmd_inverter, "learned inverter: a network trained on the attacker's own mixed images"},
     };
     const int ns = sizeof SUB / sizeof SUB[0];
     if (argc >= 2)

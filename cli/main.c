@@ -24,7 +24,7 @@ static const fv_cmd CMDS[] = {
     {"run", fv_cmd_run, "run federated experiments on this machine (coordinator + worker processes)"},
     {"coordinator", fv_cmd_coordinator, "the federated server of a multi-host run"},
     {"worker", fv_cmd_worker, "serve a coordinator's clients (multi-host runs)"},
-    {"attack", fv_cmd_attack, "built-in privacy attacks: gan, dlg, invert, mia, reassemble, recognise"},
+    {"attack", fv_cmd_attack, "built-in privacy attacks: gan, dlg, invert, mia, reassemble, recognise, inverter"},
     {"obfuscate", fv_cmd_obfuscate, "baseline obfuscations (Gaussian noise, InstaHide) of a data set"},
     {"report", fv_cmd_report, "Markdown report (tables, gnuplot plots, image links) of results folders"},
 };

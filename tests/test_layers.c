@@ -17,6 +17,9 @@
  * conv_dnnl.h (the same tolerances; every conv shape here goes through both).
  * The transformer token ops (transformer.c) are checked the same way, and their threaded shapes
  * for identical bits on 1 and 2 threads (test_transformer_threads).
+ * The losses (softmax cross-entropy, the MSE and L1 pixel losses of loss_pixel.h) SET their
+ * gradient: they are checked against hand-computed values and central differences of their
+ * double reference (GRAD_TOL), without the pre-fill.
  * Shapes are small; the whole test runs in about a second (release build, 2 threads).
  */
 #include <setjmp.h>
@@ -32,6 +35,7 @@
 
 #include "fv_common.h"
 #include "nn/layers.h"
+#include "nn/loss_pixel.h"
 #ifdef FEDVIM_HAVE_DNNL
 #include "nn/conv_dnnl.h"
 #endif
@@ -1111,6 +1115,62 @@ static void test_softmax_xent(void **state) {
     tens_free(&x);
 }
 
+/* ---- per-value regression losses (nn/loss_pixel.h) ---- */
+
+static void ref_pixel(double *out, double *const *in, const void *ctx) {
+    const int *d = ctx; /* n, kind */
+    double total = 0.0;
+    for (int i = 0; i < d[0]; i++) {
+        const double r = in[0][i] - in[1][i];
+        total += d[1] == FV_PIXEL_L1 ? fabs(r) : r * r;
+    }
+    out[0] = total / d[0];
+}
+
+static void test_pixel_loss(void **state) {
+    (void)state;
+    /* hand-computed: out - target = [0.5, -1, 0, 2]: MSE (0.25 + 1 + 0 + 4) / 4 = 1.3125, gradient
+     * 2 r / 4 = [0.25, -0.5, 0, 1]; L1 (0.5 + 1 + 0 + 2) / 4 = 0.875, gradient sign(r) / 4 with 0
+     * where out == target. Exact in float. */
+    const float o[4] = {1.0f, 0.0f, 0.25f, 3.0f}, t[4] = {0.5f, 1.0f, 0.25f, 1.0f};
+    float d[4];
+    assert_true(fv_pixel_loss(d, o, t, 4, FV_PIXEL_MSE) == 1.3125f);
+    const float dm[4] = {0.25f, -0.5f, 0.0f, 1.0f}, dl[4] = {0.25f, -0.25f, 0.0f, 0.25f};
+    for (int i = 0; i < 4; i++) assert_true(d[i] == dm[i]);
+    assert_true(fv_pixel_loss(d, o, t, 4, FV_PIXEL_L1) == 0.875f);
+    for (int i = 0; i < 4; i++) assert_true(d[i] == dl[i]);
+    assert_true(fv_pixel_loss(NULL, o, t, 4, FV_PIXEL_MSE) == 1.3125f); /* NULL dout is allowed */
+    fv_pixel_loss_kind k;
+    fv_err e = {{0}};
+    assert_int_equal(fv_pixel_loss_parse("l1", &k, &e), 0);
+    assert_int_equal(k, FV_PIXEL_L1);
+    assert_int_equal(fv_pixel_loss_parse("huber", &k, &e), -1);
+    assert_non_null(strstr(e.msg, "'huber'"));
+
+    /* gradient check against the double loss, both kinds (GRAD_TOL); for L1 the values are drawn
+     * so that no |out - target| is within a few FD_H of the kink at 0 */
+    enum { N = 24 };
+    fv_rng r;
+    fv_rng_seed(&r, 21);
+    for (int kind = FV_PIXEL_MSE; kind <= FV_PIXEL_L1; kind++) {
+        tens x = tens_new(N, &r), y = tens_new(N, &r);
+        for (size_t i = 0; i < N; i++)
+            if (fabsf(x.f[i] - y.f[i]) < 0.05f) x.f[i] = y.f[i] + (x.f[i] >= y.f[i] ? 0.1f : -0.1f);
+        tens_sync(&x);
+        int ctx[2] = {N, kind};
+        float g[N];
+        double one = 1.0, num[N], lref;
+        double *in[2] = {x.d, y.d};
+        float l = fv_pixel_loss(g, x.f, y.f, N, (fv_pixel_loss_kind)kind);
+        numeric_grad(num, ref_pixel, ctx, in, 0, N, &one, 1);
+        check_grad(kind == FV_PIXEL_L1 ? "l1 loss dout" : "mse loss dout", g, num, N);
+        ref_pixel(&lref, in, ctx);
+        assert_true(fabs(l - lref) < 1e-6 * fabs(lref));
+        tens_free(&x);
+        tens_free(&y);
+    }
+}
+
 /* ---- a NULL dinp (first layer) skips the input gradient in every backward ---- */
 
 static void test_null_dinp(void **state) {
@@ -1516,6 +1576,7 @@ int main(void) {
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_upsample),
         cmocka_unit_test(test_softmax_xent),
+        cmocka_unit_test(test_pixel_loss),
         cmocka_unit_test(test_null_dinp),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_transformer_ops),

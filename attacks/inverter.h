@@ -1,0 +1,81 @@
+/* inverter.h: the learned inverter, an adaptive attack on VisualMixer (docs/attacks.md, "Learned
+ * inverter"). Threat model: the mixing algorithm and its settings (window bounds, unit, mode) are
+ * public; only the victim's key is secret. The attacker mixes images it owns with keys of its own,
+ * trains an image-to-image network on the pairs (mixed, original), and applies it to the victim's
+ * mixed images.
+ *
+ * The network is a small U-Net-like encoder-decoder built from the graph's ops (net.h): two
+ * levels of (3x3 conv, ReLU) x 2 with 2x2 max pooling, a bottleneck, nearest-neighbour 2x
+ * upsampling, a 3x3 conv and a residual ADD of the encoder's features at the same resolution
+ * (U-Net's skips, by addition instead of concatenation), and a final linear 3x3 conv to the
+ * image's channels. Widths are `width`, 2 width and 4 width. The head is linear in training and
+ * clamped to [0, 1] (the images' range) only when applied: a sigmoid head trained with Adam
+ * saturated at 0 within a few steps on MNIST's mostly black images and never recovered (its
+ * gradient vanishes there), while the linear head trains. It is built here rather than in the model table (models.h)
+ * because that table's contract is a classifier (images to class logits, trained with
+ * fv_softmax_xent by train.h and federated by the workers); this maps images to images and is
+ * trained with the pixel loss of nn/loss_pixel.h by its own loop below.
+ *
+ * Images are float CHW in [0, 1] (no data-set normalisation): input and target are on the same
+ * scale as the metrics (attacks/metrics.h).
+ * Not here: the run with data loading, victim mixing and reporting (attack_run.h,
+ * fv_inverter_run), the mixing itself (shared/vmix/vmix.h).
+ */
+#ifndef FV_INVERTER_H
+#define FV_INVERTER_H
+#include <stdint.h>
+
+#include "data/data.h"
+#include "fv_common.h"
+#include "nn/loss_pixel.h"
+#include "nn/net.h"
+#include "vmix/vmix.h"
+
+typedef struct {
+    int width;            /* channels of the first level (then 2x, 4x); default 16 */
+    int epochs;           /* passes over the attacker's images; default 3 */
+    int batch;            /* minibatch; default 32 */
+    float lr;             /* Adam step; default 1e-3 */
+    fv_pixel_loss_kind loss; /* default MSE */
+    int mix;              /* 1: train on (mix(x), x) (default); 0: on (x, x), the identity */
+    fv_vmix_params vp;    /* the victim's (public) mixing settings */
+    uint8_t key[FV_VMIX_KEY_BYTES]; /* the attacker's own secret (never the victim's) */
+    int remix;            /* 1: fresh image keys each epoch (domain 2 + epoch; default); 0: one */
+    uint64_t seed;        /* network initialisation and batch order */
+    int verbose;          /* progress on stderr */
+} fv_inverter_cfg;
+
+/* Defaults as listed above; vp is fv_vmix_params_default's; key all zero (set it). */
+fv_inverter_cfg fv_inverter_defaults(void);
+
+/* Check cfg for images of c x h x w. Errors name the setting: width in [1, 256], epochs >= 0,
+ * batch >= 1, lr finite and > 0, h and w multiples of 4 (two pooling levels), and with mix the
+ * mixing settings (fv_vmix_params_check). c = h = w = 0: the shape is not known yet (before the
+ * data is read), so only the settings that do not depend on it are checked. Returns 0 or -1
+ * with e set. */
+FV_MUST_USE int fv_inverter_check(const fv_inverter_cfg *cfg, int c, int h, int w, fv_err *e);
+
+/* The inverter network for c x h x w images, initialised from seed. Caller owns (fv_net_destroy).
+ * Returns NULL with e set when h or w is not a multiple of 4 or width is outside [1, 256]. */
+fv_net *fv_inverter_net_new(int c, int h, int w, int width, uint64_t seed, fv_err *e);
+
+typedef struct {
+    int epochs;
+    float loss[64];       /* mean training loss of the first 64 epochs */
+    float final_loss;     /* of the last epoch */
+    long pairs;           /* training pairs seen in all */
+    double seconds;       /* training wall time (mixing included) */
+} fv_inverter_stats;
+
+/* Train net (from fv_inverter_net_new, for own's image shape) on the attacker's images own (all
+ * of them): each epoch mixes them with the attacker's key (cfg->mix), shuffles, and takes Adam
+ * steps on the pixel loss between net(mixed) and the original. st may be NULL. Returns 0, or -1
+ * with e set (bad cfg, an empty data set, or a mixing error). Deterministic for a fixed seed and
+ * thread count. */
+FV_MUST_USE int fv_inverter_train(fv_net *net, const fv_dataset *own, const fv_inverter_cfg *cfg, fv_inverter_stats *st,
+                                  fv_err *e);
+
+/* out[n, c*h*w] = net(in[n, c*h*w]) clamped to [0, 1], in eval mode, batch by batch (batch >= 1). */
+void fv_inverter_apply(fv_net *net, float *out, const float *in, int n, int batch);
+
+#endif
