@@ -376,6 +376,8 @@ static int cmd_recognise(int argc, char **argv) {
         return 2;
     }
     return finish("recognise", run_recog, &cfg, &c);
+}
+
 /* ---- learned inverter ---- */
 
 static int run_inverter(const void *c, fv_json *j, fv_err *e) { return fv_inverter_run(c, j, e); }
