@@ -119,6 +119,31 @@ void fh_dump_relu_masks(const char *dir, const fv_net *net, int batch, int k) {
     if (kf) assert_int_equal(fclose(kf), 0);
 }
 
+char *fh_results_file(const fh_ctx *c, const char *name, const char *file) {
+    char p[512];
+    fh_path(c, p, sizeof p, "results/%s/%s", name, file);
+    return fh_slurp(p);
+}
+
+void fh_params_hash(const fh_ctx *c, const char *name, char out[65]) {
+    char *s = fh_results_file(c, name, "summary.json");
+    assert_non_null(s);
+    const char *h = strstr(s, "\"params_hash\":\"");
+    assert_non_null(h);
+    assert_true(strlen(h + 15) >= 64);
+    memcpy(out, h + 15, 64);
+    out[64] = 0;
+    free(s);
+}
+
+double fh_final_accuracy(const fh_ctx *c, const char *name) {
+    char *s = fh_results_file(c, name, "summary.json");
+    assert_non_null(s);
+    double a = fh_json_num(s, "test_accuracy");
+    free(s);
+    return a;
+}
+
 int fh_count_lines(const char *text) {
     int n = 0;
     for (const char *c = text; c && *c; c++) n += *c == '\n';

@@ -27,6 +27,14 @@ void fh_path(const fh_ctx *c, char *out, size_t cap, const char *fmt, ...) __att
 void fh_put(const char *path, const char *text);
 /* The whole file as a fresh NUL-terminated string (caller frees); NULL if unreadable. */
 char *fh_slurp(const char *path);
+/* The file results/<name>/<file> of a run in c's scratch folder as a fresh string (caller
+ * frees); NULL when it is unreadable (absent: a run that did not finish). */
+char *fh_results_file(const fh_ctx *c, const char *name, const char *file);
+/* The run's params_hash from its summary.json (64 hex digits) into out[65]; fails the test when
+ * the summary or the hash is missing. */
+void fh_params_hash(const fh_ctx *c, const char *name, char out[65]);
+/* The run's final test accuracy (summary.json "test_accuracy"); fails the test without a summary. */
+double fh_final_accuracy(const fh_ctx *c, const char *name);
 /* Line i (0-based) of text as a fresh string (caller frees); NULL past the end. */
 char *fh_line(const char *text, int i);
 /* The python3 that imports torch and numpy (Debian's /usr/bin/python3 first, then PATH's), or

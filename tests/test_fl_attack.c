@@ -39,17 +39,6 @@
 
 static fh_ctx H; /* this test program's scratch folder and binary */
 
-static void params_hash(const char *name, char *out, size_t cap) {
-    char p[256];
-    fh_path(&H, p, sizeof p, "results/%s/summary.json", name);
-    char *s = fh_slurp(p);
-    assert_non_null(s);
-    const char *h = strstr(s, "\"params_hash\":\"");
-    assert_non_null(h);
-    snprintf(out, cap, "%.64s", h + 15);
-    free(s);
-}
-
 static const char *GAN_BASE = "[data]\ndataset = synthetic\ntrain_size = 400\ntest_size = 200\n"
                               "[model]\nname = lenet5\n"
                               "[training]\nlr = 0.05\nbatch_size = 16\n"
@@ -64,8 +53,8 @@ static void test_gan_in_run(void **state) {
                      0);
     /* the attack reads copies: the training and the final model are the run's without it */
     char a[80], b[80];
-    params_hash("plain", a, sizeof a);
-    params_hash("gan", b, sizeof b);
+    fh_params_hash(&H, "plain", a);
+    fh_params_hash(&H, "gan", b);
     assert_string_equal(a, b);
     char p[256];
     fh_path(&H, p, sizeof p, "results/gan/attacks.jsonl");
@@ -162,8 +151,8 @@ static void test_invert_in_run(void **state) {
     assert_int_equal(fh_run_exp(&H, "inv", base, "[attack]\nkind = invert\nrounds = 2\nclient = 1\nsettings = iters=20"),
                      0);
     char a[80], b[80];
-    params_hash("inv_plain", a, sizeof a);
-    params_hash("inv", b, sizeof b);
+    fh_params_hash(&H, "inv_plain", a);
+    fh_params_hash(&H, "inv", b);
     assert_string_equal(a, b);
     char p[256];
     fh_path(&H, p, sizeof p, "results/inv/attacks.jsonl");

@@ -35,32 +35,14 @@ static const char *BASE = "[data]\ndataset = synthetic\ntrain_size = 800\ntest_s
                           "[training]\nlr = 0.05\nbatch_size = 16\n"
                           "[fl]\nclients = 4\nfraction = 0.5\nrounds = 3\nseed = 5\nworker_timeout = 120\nround_timeout = 60\n";
 
-static char *results_file(const char *name, const char *file) {
-    char p[256];
-    fh_path(&H, p, sizeof p, "results/%s/%s", name, file);
-    char *s = fh_slurp(p);
-    assert_non_null(s);
-    return s;
-}
-
 static double metric(const char *name, int i, const char *key) {
-    char *m = results_file(name, "metrics.jsonl");
+    char *m = fh_results_file(&H, name, "metrics.jsonl");
     char *l = fh_line(m, i);
     assert_non_null(l);
     double v = fh_json_num(l, key);
     free(l);
     free(m);
     return v;
-}
-
-/* The summary's params_hash (64 hex digits) into out[65]. */
-static void params_hash(const char *name, char out[65]) {
-    char *s = results_file(name, "summary.json");
-    const char *p = strstr(s, "\"params_hash\":\"");
-    assert_non_null(p);
-    memcpy(out, p + 15, 64);
-    out[64] = 0;
-    free(s);
 }
 
 static int run(const char *name, const char *workers, const char *dp) {
@@ -79,7 +61,7 @@ static void test_zero_noise_is_uniform_fedavg(void **state) {
         print_message("round %d: test loss plain %.9g, DP z = 0 %.9g\n", r + 1, a, b);
         assert_true(fabs(a - b) <= 1e-4 * fabs(a)); /* float rounding only */
         assert_true(metric("z0", r, "dp_clipped_fraction") == 0);
-        char *pm = results_file("plain", "metrics.jsonl");
+        char *pm = fh_results_file(&H, "plain", "metrics.jsonl");
         assert_null(strstr(pm, "dp_"));
         free(pm);
     }
@@ -94,10 +76,10 @@ static void test_noisy_runs(void **state) {
     assert_int_equal(run("dp_w1", "1", dp), 0);
     assert_int_equal(run("tiny", "2", "[dp]\nenabled = true\nclip = 1e-6\nnoise_multiplier = 0\n"), 0);
     char ha[65], hb[65], hw[65], ht[65];
-    params_hash("dp_a", ha);
-    params_hash("dp_b", hb);
-    params_hash("dp_w1", hw);
-    params_hash("tiny", ht);
+    fh_params_hash(&H, "dp_a", ha);
+    fh_params_hash(&H, "dp_b", hb);
+    fh_params_hash(&H, "dp_w1", hw);
+    fh_params_hash(&H, "tiny", ht);
     assert_string_equal(ha, hb); /* reproducible bitwise */
     assert_string_equal(ha, hw); /* whatever the number of workers */
     assert_string_not_equal(ha, ht);
@@ -119,7 +101,7 @@ static void test_noisy_runs(void **state) {
         /* every delta is longer than 1e-6 */
         assert_true(metric("tiny", r, "dp_clipped_fraction") == 1);
     }
-    char *s = results_file("dp_a", "summary.json");
+    char *s = fh_results_file(&H, "dp_a", "summary.json");
     assert_true(fabs(fh_json_num(s, "dp_epsilon") - fv_dp_epsilon(0.5, 1.0, 3, 1e-5, NULL)) < 1e-6);
     free(s);
 }
@@ -136,7 +118,7 @@ static void test_unusable_update_fails_fast(void **state) {
         fh_run_exp(&H, "diverged", BASE, "[fl]\nworkers = 2\n[dp]\nenabled = true\nclip = 0.5\nnoise_multiplier = 1.0\n"),
         0);
     double secs = fv_now() - t0;
-    char *log = results_file("diverged", "coordinator.log");
+    char *log = fh_results_file(&H, "diverged", "coordinator.log");
     assert_non_null(strstr(log, "diverged on worker"));
     assert_null(strstr(log, "security:"));
     free(log);
@@ -151,12 +133,12 @@ static void test_robust_median_run(void **state) {
     assert_int_equal(run("fedavg_ref", "2", NULL), 0);
     assert_int_equal(run("median_w2", "2", "aggregator = median\n"), 0);
     assert_int_equal(run("median_w1", "1", "aggregator = median\n"), 0);
-    char *cfg = results_file("median_w2", "config.resolved.ini");
+    char *cfg = fh_results_file(&H, "median_w2", "config.resolved.ini");
     assert_non_null(strstr(cfg, "\naggregator = median\n"));
     free(cfg);
     char h2[65], h1[65];
-    params_hash("median_w2", h2);
-    params_hash("median_w1", h1);
+    fh_params_hash(&H, "median_w2", h2);
+    fh_params_hash(&H, "median_w1", h1);
     assert_string_equal(h2, h1);
     for (int r = 0; r < 3; r++) {
         double a = metric("fedavg_ref", r, "test_loss"), b = metric("median_w2", r, "test_loss");

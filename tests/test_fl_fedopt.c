@@ -35,31 +35,6 @@ static const char *BASE = "[data]\ndataset = synthetic\ntrain_size = 1200\ntest_
                           "[model]\nname = tiny\n"
                           "[fl]\nclients = 6\nseed = 3\nworker_timeout = 120\nround_timeout = 120\n";
 
-static char *results_file(const char *name, const char *file) {
-    char p[256];
-    fh_path(&H, p, sizeof p, "results/%s/%s", name, file);
-    return fh_slurp(p);
-}
-
-/* The summary's params_hash (64 hex digits) into out[65]. */
-static void params_hash(const char *name, char out[65]) {
-    char *s = results_file(name, "summary.json");
-    assert_non_null(s);
-    const char *p = strstr(s, "\"params_hash\":\"");
-    assert_non_null(p);
-    memcpy(out, p + 15, 64);
-    out[64] = 0;
-    free(s);
-}
-
-static double final_accuracy(const char *name) {
-    char *s = results_file(name, "summary.json");
-    assert_non_null(s);
-    double a = fh_json_num(s, "test_accuracy");
-    free(s);
-    return a;
-}
-
 static void test_each_optimizer_learns(void **state) {
     (void)state;
     const char *opts[] = {"fedavgm", "fedadam", "fedyogi", "fedadagrad"};
@@ -67,10 +42,10 @@ static void test_each_optimizer_learns(void **state) {
         char extra[256];
         snprintf(extra, sizeof extra, "[fl]\nrounds = 4\nworkers = 2\nserver_opt = %s\n[training]\nlr = 0.05\n", opts[i]);
         assert_int_equal(fh_run_exp(&H, opts[i], BASE, extra), 0);
-        double acc = final_accuracy(opts[i]);
+        double acc = fh_final_accuracy(&H, opts[i]);
         print_message("%s: final accuracy %.3f\n", opts[i], acc);
         assert_true(acc > 0.3);
-        char *cfg = results_file(opts[i], "config.resolved.ini");
+        char *cfg = fh_results_file(&H, opts[i], "config.resolved.ini");
         char line[64];
         snprintf(line, sizeof line, "\nserver_opt = %s\n", opts[i]);
         assert_non_null(strstr(cfg, line));
@@ -89,10 +64,10 @@ static void test_fednova_workers_bitwise(void **state) {
     assert_int_equal(fh_run_exp(&H, "nova_w1", BASE, extra), 0);
     snprintf(extra, sizeof extra, "[fl]\nrounds = 4\nworkers = 3\n%s[output]\nname = nova3\n", cfg);
     assert_int_equal(fh_run_exp(&H, "nova_w3", BASE, extra), 0);
-    params_hash("nova1", a);
-    params_hash("nova3", b);
+    fh_params_hash(&H, "nova1", a);
+    fh_params_hash(&H, "nova3", b);
     assert_string_equal(a, b);
-    double acc = final_accuracy("nova1");
+    double acc = fh_final_accuracy(&H, "nova1");
     print_message("fednova: final accuracy %.3f\n", acc);
     assert_true(acc > 0.3);
 }
@@ -128,7 +103,7 @@ static void test_fedadam_resume_bitwise(void **state) {
     free(m);
     print_message("killed after %d rounds of 8\n", done);
     assert_true(done >= 2 && done < 8);
-    char *sum = results_file("adam_cut", "summary.json");
+    char *sum = fh_results_file(&H, "adam_cut", "summary.json");
     assert_null(sum); /* nothing looks complete */
     /* the checkpoint holds the moments beside the model */
     char ck[256];
@@ -146,8 +121,8 @@ static void test_fedadam_resume_bitwise(void **state) {
     assert_int_equal(fh_count_lines(m), 8);
     free(m);
     char a[65], b[65];
-    params_hash("adam_ref", a);
-    params_hash("adam_cut", b);
+    fh_params_hash(&H, "adam_ref", a);
+    fh_params_hash(&H, "adam_cut", b);
     assert_string_equal(a, b);
 }
 
@@ -160,7 +135,7 @@ static void test_huge_update_rolled_back(void **state) {
     const char *extra = "[fl]\nrounds = 6\nworkers = 2\nfraction = 0.5\nserver_opt = fedadam\n[training]\nlr = 0.05\n"
                         "[adversary]\nkind = huge\nclients = 2\n[security]\nmax_strikes = 1000\n";
     assert_int_equal(fh_run_exp(&H, "adam_huge", BASE, extra), 0);
-    char *m = results_file("adam_huge", "metrics.jsonl");
+    char *m = fh_results_file(&H, "adam_huge", "metrics.jsonl");
     assert_non_null(m);
     int n = fh_count_lines(m), bad = 0, last_bad = 0;
     double acc_after_bad = 0, acc_end = 0;

@@ -39,47 +39,22 @@ static const char *BASE = "[data]\ndataset = synthetic\ntrain_size = 1200\ntest_
                           "[training]\nlr = 0.05\nbatch_size = 16\nlocal_epochs = 2\n"
                           "[fl]\nclients = 6\nseed = 3\nworker_timeout = 120\nround_timeout = 120\n";
 
-static char *results_file(const char *name, const char *file) {
-    char p[256];
-    fh_path(&H, p, sizeof p, "results/%s/%s", name, file);
-    return fh_slurp(p);
-}
-
-/* The summary's params_hash (64 hex digits) into out[65]. */
-static void params_hash(const char *name, char out[65]) {
-    char *s = results_file(name, "summary.json");
-    assert_non_null(s);
-    const char *p = strstr(s, "\"params_hash\":\"");
-    assert_non_null(p);
-    memcpy(out, p + 15, 64);
-    out[64] = 0;
-    free(s);
-}
-
-static double final_accuracy(const char *name) {
-    char *s = results_file(name, "summary.json");
-    assert_non_null(s);
-    double a = fh_json_num(s, "test_accuracy");
-    free(s);
-    return a;
-}
-
 static void test_learns_workers_bitwise(void **state) {
     (void)state;
     char a[65], b[65];
     assert_int_equal(fh_run_exp(&H, "scaf_w1", BASE, "[fl]\nrounds = 4\nworkers = 1\naggregator = scaffold\n"), 0);
     assert_int_equal(fh_run_exp(&H, "scaf_w3", BASE, "[fl]\nrounds = 4\nworkers = 3\naggregator = scaffold\n"), 0);
-    params_hash("scaf_w1", a);
-    params_hash("scaf_w3", b);
+    fh_params_hash(&H, "scaf_w1", a);
+    fh_params_hash(&H, "scaf_w3", b);
     assert_string_equal(a, b);
-    double acc = final_accuracy("scaf_w1");
+    double acc = fh_final_accuracy(&H, "scaf_w1");
     print_message("scaffold: final accuracy %.3f\n", acc);
     assert_true(acc > 0.3);
     /* the first round has no correction (c = c_i = 0) and eta_g = 1: FedAvg's round bitwise */
     assert_int_equal(fh_run_exp(&H, "scaf_r1", BASE, "[fl]\nrounds = 1\nworkers = 2\naggregator = scaffold\n"), 0);
     assert_int_equal(fh_run_exp(&H, "avg_r1", BASE, "[fl]\nrounds = 1\nworkers = 2\n"), 0);
-    params_hash("scaf_r1", a);
-    params_hash("avg_r1", b);
+    fh_params_hash(&H, "scaf_r1", a);
+    fh_params_hash(&H, "avg_r1", b);
     assert_string_equal(a, b);
     /* c beside the model in the checkpoint; each client's c_i in client_state/ */
     char ck[256];
@@ -127,15 +102,15 @@ static void test_resume_bitwise(void **state) {
     free(m);
     print_message("killed after %d rounds of 8\n", done);
     assert_true(done >= 2 && done < 8);
-    char *sum = results_file("scaf_cut", "summary.json");
+    char *sum = fh_results_file(&H, "scaf_cut", "summary.json");
     assert_null(sum); /* nothing looks complete */
     assert_int_equal(fh_run(&H, out, 300, "run", "--resume", rdir, "--quiet", (const char *)NULL), 0);
     m = fh_slurp(metrics);
     assert_int_equal(fh_count_lines(m), 8);
     free(m);
     char a[65], b[65];
-    params_hash("scaf_ref", a);
-    params_hash("scaf_cut", b);
+    fh_params_hash(&H, "scaf_ref", a);
+    fh_params_hash(&H, "scaf_cut", b);
     assert_string_equal(a, b);
 }
 
@@ -173,7 +148,7 @@ static void test_rogue_control(void **state) {
                              "non-finite value (NaN or Inf) in the SCAFFOLD control delta", "is banned"};
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
         if (!fh_file_has(&H, "results/scaf_rogue/coordinator.log", reasons[i])) fail_msg("log lacks '%s'", reasons[i]);
-    char *s = results_file("scaf_rogue", "summary.json");
+    char *s = fh_results_file(&H, "scaf_rogue", "summary.json");
     assert_non_null(s); /* the honest worker finished the run */
     free(s);
 }
@@ -183,7 +158,7 @@ static void test_rolled_back_round(void **state) {
     const char *extra = "[fl]\nrounds = 6\nworkers = 2\nfraction = 0.5\naggregator = scaffold\n"
                         "[adversary]\nkind = huge\nclients = 2\n[security]\nmax_strikes = 1000\n";
     assert_int_equal(fh_run_exp(&H, "scaf_huge", BASE, extra), 0);
-    char *m = results_file("scaf_huge", "metrics.jsonl");
+    char *m = fh_results_file(&H, "scaf_huge", "metrics.jsonl");
     assert_non_null(m);
     int n = fh_count_lines(m), bad = 0, last_bad = 0;
     double acc_after_bad = 0, acc_end = 0;
