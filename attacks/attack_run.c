@@ -397,6 +397,7 @@ int fv_invert_run_check(const fv_invert_run_cfg *c, fv_err *e) {
     if (c->atk.iters < 1 || c->atk.restarts < 1)
         return fv_err_set(e, "invert: --iters %d and --restarts %d must be at least 1", c->atk.iters, c->atk.restarts);
     if (!(c->fd_scale > 0 && c->fd_scale < 1)) return fv_err_set(e, "invert: --fd-scale %g is not in (0, 1)", c->fd_scale);
+    if (!(c->atk.bn_prior >= 0)) return fv_err_set(e, "invert: --bn-prior %g is negative", c->atk.bn_prior);
     if (c->oracle_from < 0 || (c->oracle_from > 0 && c->trained_epochs > 0 && c->oracle_from < c->train_images))
         return fv_err_set(e, "invert: --oracle-from %d overlaps the %d training images of --trained-epochs", c->oracle_from,
                           c->train_images);
@@ -503,6 +504,7 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
     fv_json_int(j, "iters", c->atk.iters);
     fv_json_int(j, "restarts", c->atk.restarts);
     fv_json_num(j, "tv", c->atk.tv);
+    fv_json_num(j, "bn_prior", c->atk.bn_prior);
     fv_json_num(j, "lr", c->atk.lr);
     fv_json_num(j, "fd_scale", c->fd_scale);
     fv_json_str(j, "fd", c->one_sided ? "one-sided" : "central");

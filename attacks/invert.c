@@ -311,7 +311,7 @@ int fv_invert_labels(const fv_net *net, const float *update, int n, int *labels,
 }
 
 fv_invert_cfg fv_invert_defaults(void) {
-    fv_invert_cfg c = {2000, 1, 0.1, 1e-4, {0}, {0}, 1, 0, FV_INVERT_COSINE, FV_INVERT_ADAM_SIGNED, 0, 0.0, 0};
+    fv_invert_cfg c = {2000, 1, 0.1, 1e-4, {0}, {0}, 1, 0, FV_INVERT_COSINE, FV_INVERT_ADAM_SIGNED, 0, 0.0, 0, 0.0};
     for (int i = 0; i < 4; i++) c.lo[i] = -INFINITY, c.hi[i] = INFINITY;
     return c;
 }
@@ -360,6 +360,92 @@ static double tv_loss(const float *x, int n, int c, int h, int w, double wt, flo
     return (cv ? sv / cv : 0) + (ch ? sh / ch : 0);
 }
 
+/* ---- the batch-norm statistics prior ---- */
+
+/* Per channel c of a batch-norm layer's input h[n, C, HW]: mean and biased variance over n * HW. */
+static void bn_stats(const float *h, int n, int C, int HW, int c, double *mu, double *var) {
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++) {
+        const float *p = h + ((size_t)i * C + c) * HW;
+        for (int k = 0; k < HW; k++) s += p[k];
+    }
+    const double M = (double)n * HW, m = s / M;
+    for (int i = 0; i < n; i++) {
+        const float *p = h + ((size_t)i * C + c) * HW;
+        for (int k = 0; k < HW; k++) q += ((double)p[k] - m) * ((double)p[k] - m);
+    }
+    *mu = m, *var = q / M;
+}
+
+typedef struct {
+    const fv_invert_engine *g;
+    double w;
+} bn_hook_ctx;
+
+/* fv_net's backward hook: for every batch-norm layer fed by `node`, add
+ * d/dh W (||mu - rm||^2 + ||var - rv||^2) = W (2 (mu - rm) + 4 (var - rv) (h - mu)) / M. */
+static void bn_hook(void *ctx, fv_net *net, int node, int n) {
+    const bn_hook_ctx *b = ctx;
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_BATCHNORM || nd->in0 != node) continue;
+        const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
+        const float *h = net->nodes[node].out, *rm = b->g->theta0 + nd->rm_off, *rv = b->g->theta0 + nd->rv_off;
+        float *d = net->nodes[node].dout;
+        const double M = (double)n * HW;
+        for (int c = 0; c < C; c++) {
+            double mu, var;
+            bn_stats(h, n, C, HW, c, &mu, &var);
+            const double a = b->w * 2 * (mu - rm[c]) / M, k = b->w * 4 * (var - rv[c]) / M;
+            for (int s = 0; s < n; s++) {
+                const size_t o = ((size_t)s * C + c) * HW;
+                for (int p = 0; p < HW; p++) d[o + p] += (float)(a + k * ((double)h[o + p] - mu));
+            }
+        }
+    }
+}
+
+/* The prior's value at x (all n candidates, train mode, theta_0); with gx != NULL adds its
+ * gradient to gx. One forward (and one backward with gx). */
+static double bn_prior(fv_invert_engine *g, const float *x, double w, float *gx) {
+    fv_net *net = g->net;
+    const int n = g->cfg.n;
+    set_params(g, g->theta0, NULL, 0);
+    fv_net_set_kinks(net, FV_KINKS_FREE);
+    net->want_input_grad = gx != NULL;
+    fv_net_forward(net, x, n, 1);
+    double r = 0;
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_BATCHNORM) continue;
+        const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
+        const float *rm = g->theta0 + nd->rm_off, *rv = g->theta0 + nd->rv_off;
+        for (int c = 0; c < C; c++) {
+            double mu, var;
+            bn_stats(net->nodes[nd->in0].out, n, C, HW, c, &mu, &var);
+            r += (mu - rm[c]) * (mu - rm[c]) + (var - rv[c]) * (var - rv[c]);
+        }
+    }
+    if (gx) {
+        bn_hook_ctx b = {g, w};
+        memset(g->dl, 0, sizeof(float) * (size_t)n * g->classes);
+        net->backward_hook = bn_hook, net->backward_hook_ctx = &b;
+        fv_net_backward(net, g->dl, n);
+        net->backward_hook = NULL, net->backward_hook_ctx = NULL;
+        for (size_t i = 0; i < (size_t)n * g->isz; i++) gx[i] += net->input_grad[i];
+    }
+    g->passes++;
+    g->masks_t = -1; /* this forward did not record the update's kinks */
+    restore(g);
+    return w * r;
+}
+
+static int has_batchnorm(const fv_net *net) {
+    for (int i = 1; i < net->n_nodes; i++)
+        if (net->nodes[i].op == FV_OP_BATCHNORM) return 1;
+    return 0;
+}
+
 /* One attack's objective: the matching term of cfg at x plus tv TV(x), and its gradient. */
 typedef struct {
     fv_invert_engine *g;
@@ -400,7 +486,8 @@ static double obj_eval(objective *o, const float *x, float *gx) {
     }
     const fv_shape s = g->net->input;
     double tv = o->cfg->tv > 0 ? o->cfg->tv * tv_loss(x, g->cfg.n, s.c, s.h, s.w, o->cfg->tv, gx) : 0;
-    return o->matchv + tv;
+    double bn = o->cfg->bn_prior > 0 ? bn_prior(g, x, o->cfg->bn_prior, gx) : 0;
+    return o->matchv + tv + bn;
 }
 
 double fv_invert_match(fv_invert_engine *g, const float *x, const float *target, const int *labels,
@@ -530,6 +617,10 @@ int fv_invert_attack(fv_invert_engine *g, const float *target, const int *labels
         return fv_err_set(e, "invert: unknown optimizer %d", (int)cfg->opt);
     if (cfg->max_evals < 0) return fv_err_set(e, "invert: max_evals %d is negative", cfg->max_evals);
     if (!(cfg->target >= 0 && cfg->target < 1)) return fv_err_set(e, "invert: target %g is not in [0, 1)", cfg->target);
+    if (!(cfg->bn_prior >= 0) || !isfinite(cfg->bn_prior))
+        return fv_err_set(e, "invert: bn_prior %g is not a non-negative weight", cfg->bn_prior);
+    if (cfg->bn_prior > 0 && !has_batchnorm(g->net))
+        return fv_err_set(e, "invert: bn_prior %g needs a model with batch norm", cfg->bn_prior);
     const fv_shape s = g->net->input;
     int box = 1;
     for (int c = 0; c < s.c && c < 4; c++) {

@@ -121,10 +121,16 @@ typedef struct {
     double target;   /* stop a restart (and skip the rest) once the relative matching term is at
                       * most this: ||U - T||^2 / ||T||^2 (L2) or 1 - cos (COSINE); 0: never */
     int uniform_start; /* 1: starts uniform in the box (DLG); 0: N(0, 1) in input units (IG) */
+    double bn_prior; /* weight W of the batch-norm statistics prior (0: off): W times the sum over
+                      * the model's batch-norm layers of ||mu_B - running_mean||^2 +
+                      * ||var_B - running_var||^2, the per-channel mean and (biased) variance of
+                      * the layer's input over all n candidates in one train-mode forward at
+                      * theta_0; its gradient by one backward through the net (the fedAVG case
+                      * compares all n images at theta_0, not each local batch) */
 } fv_invert_cfg;
 
 /* Defaults (Inverting Gradients): iters 2000, restarts 1, lr 0.1, tv 1e-4, box [-inf, inf] (set
- * it), seed 1, cosine, Adam on the signed gradient, no target, N(0, 1) starts. */
+ * it), seed 1, cosine, Adam on the signed gradient, no target, N(0, 1) starts, no BN prior. */
 fv_invert_cfg fv_invert_defaults(void);
 /* DLG (Zhu et al. 2019) as a configuration of the same engine: L2 matching, L-BFGS (20
  * evaluations per iteration at most), no TV, uniform starts in the box, iters 300, target
@@ -154,7 +160,7 @@ typedef struct {
 FV_MUST_USE int fv_invert_attack(fv_invert_engine *eng, const float *target, const int *labels,
                                  const fv_invert_cfg *cfg, float *x_out, fv_invert_result *res, fv_err *e);
 
-/* The matching loss of cfg (objective and tv) at x against target: returns it, and with gx
+/* The matching loss of cfg (objective, tv and bn_prior) at x against target: returns it, and with gx
  * (n * input floats, may be NULL) SETS gx to its gradient. For gradient checks and tests. */
 double fv_invert_match(fv_invert_engine *eng, const float *x, const float *target, const int *labels,
                        const fv_invert_cfg *cfg, float *gx);

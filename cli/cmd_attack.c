@@ -254,6 +254,8 @@ static int cmd_invert(int argc, char **argv) {
     f[n++] = (fv_flag){"oracle-from", FV_FLAG_INT, &cfg.oracle_from, "recognisability by an oracle trained on training images from N on (0: none)", 0, 100000000};
     f[n++] = (fv_flag){"oracle-cache", FV_FLAG_STRING, &cfg.oracle_cache, "safetensors cache of that oracle (default: none)", 0, 0};
     f[n++] = (fv_flag){"fd", FV_FLAG_STRING, &fd, "central, or one-sided (fewer passes, O(h) error: docs/attacks.md 7.1)", 0, 0};
+    f[n++] = (fv_flag){"bn-prior", FV_FLAG_FLOAT, &cfg.atk.bn_prior,
+                       "weight of the batch-norm statistics prior (0: off; models with batch norm)", 0, 1e6};
     int r = parse("attack invert", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;
     if (strcmp(update, "fedsgd") == 0) cfg.kind = FV_INVERT_FEDSGD;
