@@ -303,7 +303,7 @@ out:
 /* The invert settings. lr, epochs and batch describe the client's local training: the
  * coordinator prepends the run's (training.lr, local_epochs, batch_size); lr < 0 when not given. */
 typedef struct {
-    double lr, tv, step, fd;
+    double lr, tv, step, fd, bn_prior;
     int epochs, batch, iters, restarts;
     const char *fd_mode, *labels;
 } invert_set;
@@ -316,7 +316,8 @@ static int invert_settings(const char *text, invert_set *d, char **copy, fv_err 
                      {"batch", S_INT, &d->batch, 1, 65536},         {"iters", S_INT, &d->iters, 1, 1000000},
                      {"restarts", S_INT, &d->restarts, 1, 1000},    {"tv", S_FLOAT, &d->tv, 0, 1e3},
                      {"step", S_FLOAT, &d->step, 1e-9, 1e3},        {"fd_scale", S_FLOAT, &d->fd, 1e-9, 0.5},
-                     {"fd", S_STR, &d->fd_mode, 0, 0},              {"labels", S_STR, &d->labels, 0, 0}};
+                     {"fd", S_STR, &d->fd_mode, 0, 0},              {"labels", S_STR, &d->labels, 0, 0},
+                     {"bn_prior", S_FLOAT, &d->bn_prior, 0, 1e6}};
     if (parse_settings("invert", text, tab, sizeof tab / sizeof tab[0], copy, e)) return -1;
     if (strcmp(d->fd_mode, "central") != 0 && strcmp(d->fd_mode, "one-sided") != 0)
         return fv_err_set(e, "invert settings: fd '%s' is not central or one-sided", d->fd_mode);
@@ -381,6 +382,7 @@ static int run_invert(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     ac.restarts = d.restarts;
     ac.lr = d.step;
     ac.tv = d.tv;
+    ac.bn_prior = d.bn_prior;
     ac.seed = rq->seed;
     /* the engine replays the client's steps over its images in a fixed order: exact up to which
      * image is which when the shard is one batch or one epoch (the candidates absorb the order);

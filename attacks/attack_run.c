@@ -651,6 +651,7 @@ int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_
     fv_json_int(j, "iters", a.iters);
     fv_json_int(j, "restarts", a.restarts);
     fv_json_num(j, "tv", a.tv);
+    if (a.bn_prior > 0) fv_json_num(j, "bn_prior", a.bn_prior);
     fv_json_num(j, "lr", a.lr);
     fv_json_num(j, "fd_scale", uc->fd_scale);
     fv_json_str(j, "fd", uc->one_sided ? "one-sided" : "central");

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attack_api.h"
 #include "data/data.h"
 #include "fl_harness.h"
 #include "invert.h"
@@ -82,11 +83,12 @@ static void test_directional_fedavg(void **st) {
 
 /* The batch-norm statistics prior (bn_prior): its gradient (fv_invert_match with the prior minus
  * without it, the rest of the objective being the same computation) against a central difference
- * of its value along 3 random directions, on ResNet-20 (3x32x32, 19 batch-norm layers), a batch of
+ * of its value along 3 directions, on ResNet-20 (3x32x32, 19 batch-norm layers), a batch of
  * 2, running statistics moved off their initial 0 / 1 so both terms matter. Tolerance 1e-2
  * relative, along the gradient's own direction and two directions half random: the prior's
  * gradient is exact backprop, the outer difference (step 1e-2) is of float32 activations through
- * ReLU kinks (measured 5e-4 along the gradient; printed). Also: refused on a model without batch norm. */
+ * ReLU kinks (measured 5e-4 along the gradient; printed). Also: refused on a model without batch
+ * norm; the in-run setting bn_prior checked. */
 static void test_bn_prior_gradient(void **st) {
     (void)st;
     fv_err e = {{0}};
@@ -154,6 +156,10 @@ static void test_bn_prior_gradient(void **st) {
     fv_invert_engine_free(&g);
     fv_net_destroy(&net);
     free(x);
+    /* the in-run setting */
+    assert_int_equal(fv_attack_settings_check("invert", "bn_prior=0.01", &e), 0);
+    assert_int_equal(fv_attack_settings_check("invert", "bn_prior=-1", &e), -1);
+    assert_non_null(strstr(e.msg, "bn_prior"));
 }
 
 static int load_test(fv_dataset *d) {
