@@ -214,32 +214,38 @@ out:
 
 /* The dlg settings; lr < 0 when not given (the coordinator prepends the run's). */
 typedef struct {
-    double lr, fd;
+    double lr, fd, target;
     int iters, restarts;
-    fv_dlg_optimizer opt;
-    const char *opt_name;
+    const char *opt_name, *objective;
+    fv_invert_cfg ac; /* the engine configuration they give */
 } dlg_set;
 
 static int dlg_settings(const char *text, dlg_set *d, char **copy, fv_err *e) {
-    *d = (dlg_set){.lr = -1, .fd = 1e-3, .iters = 300, .restarts = 1, .opt = FV_DLG_LBFGS, .opt_name = "lbfgs"};
+    *d = (dlg_set){.lr = -1, .fd = FV_INVERT_FD_SCALE, .target = FV_INVERT_DLG_TARGET, .iters = 300, .restarts = 1,
+                   .opt_name = "lbfgs", .objective = "l2", .ac = fv_invert_dlg_defaults()};
     const setting tab[] = {
-        {"lr", S_FLOAT, &d->lr, 1e-12, 1e6},     {"iters", S_INT, &d->iters, 1, 1e7},
+        {"lr", S_FLOAT, &d->lr, 1e-12, 1e6},        {"iters", S_INT, &d->iters, 1, 1e7},
         {"restarts", S_INT, &d->restarts, 1, 1000}, {"optimizer", S_STR, &d->opt_name, 0, 0},
-        {"fd_scale", S_FLOAT, &d->fd, 1e-12, 1},
+        {"fd_scale", S_FLOAT, &d->fd, 1e-9, 0.5},   {"objective", S_STR, &d->objective, 0, 0},
+        {"target", S_FLOAT, &d->target, 0, 0.5},
     };
     if (parse_settings("dlg", text, tab, sizeof tab / sizeof tab[0], copy, e)) return -1;
-    if (strcmp(d->opt_name, "lbfgs") == 0) d->opt = FV_DLG_LBFGS;
-    else if (strcmp(d->opt_name, "adam") == 0) d->opt = FV_DLG_ADAM;
-    else return fv_err_set(e, "dlg settings: optimizer '%s' is not lbfgs or adam", d->opt_name);
+    if (fv_invert_parse_dlg_choice(d->objective, d->opt_name, &d->ac, e)) return fv_err_prefix(e, "dlg settings: ");
+    d->ac.iters = d->iters;
+    d->ac.restarts = d->restarts;
+    d->ac.target = d->target;
     return 0;
 }
 
+/* DLG / iDLG in a run: the engine's fedSGD configuration on the client's gradient
+ * (global - upload) / lr, labels by the iDLG / count rule, through fv_invert_observed. */
 static int run_dlg(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     dlg_set d;
     char *copy = NULL;
     int rc = -1;
-    double *theta = NULL, *xr = NULL;
-    float *orig = NULL;
+    fv_net *net = NULL;
+    float *buf = NULL;
+    int y[FV_DLG_MAX_BATCH];
     if (dlg_settings(rq->settings, &d, &copy, e)) goto out;
     const double lr = d.lr;
     if (lr <= 0) {
@@ -254,74 +260,42 @@ static int run_dlg(const fv_attack_request *rq, fv_json *j, fv_err *e) {
         fv_err_set(e, "dlg: the global parameters the client started from are needed");
         goto out;
     }
-    int n = rq->n_victim;
+    const int n = rq->n_victim;
     if (n < 1 || n > FV_DLG_MAX_BATCH || !rq->data || !rq->victim_idx) {
         fv_err_set(e, "dlg: the client must hold 1 to %d images (it holds %d)", FV_DLG_MAX_BATCH, n);
         goto out;
     }
-    fv_dlg_model m;
-    if (fv_dlg_model_init(&m, rq->input.c, rq->input.h, rq->input.w, rq->classes, e)) goto out;
-    for (int c = 0; c < rq->input.c; c++) {
-        m.mean[c] = rq->norm.mean[c];
-        m.std[c] = rq->norm.std[c];
-    }
-    if (m.n_params != rq->n_params) {
-        fv_err_set(e, "dlg: the upload has %zu parameters, dlg_lenet %zu", rq->n_params, m.n_params);
+    if (!(net = fv_model_new(rq->model, rq->input, rq->classes, 1, e))) goto out;
+    if (net->n_params != rq->n_params) {
+        fv_err_set(e, "dlg: the upload has %zu parameters, dlg_lenet %zu", rq->n_params, net->n_params);
         goto out;
     }
-    size_t isz = fv_shape_size(rq->input);
-    theta = fv_malloc(sizeof(double) * m.n_params * 2);
-    double *g = theta + m.n_params;
-    for (size_t i = 0; i < m.n_params; i++) {
-        theta[i] = rq->global[i];
-        g[i] = ((double)rq->global[i] - rq->upload[i]) / lr;
-    }
-    fv_dlg_cfg dc = fv_dlg_defaults();
-    dc.n = n;
-    dc.iters = d.iters;
-    dc.restarts = d.restarts;
-    dc.fd_scale = d.fd;
-    dc.seed = rq->seed;
-    dc.opt = d.opt;
-    xr = fv_malloc(sizeof(double) * isz * n);
-    fv_dlg_result res;
-    if (fv_dlg_attack(&m, theta, g, m.n_params, &dc, xr, &res, e)) goto out;
-    orig = fv_malloc(sizeof(float) * isz * n * 3);
-    float *trained = orig + isz * n, *rec = trained + isz * n;
+    memcpy(net->params, rq->global, sizeof(float) * rq->n_params);
+    const size_t isz = fv_shape_size(rq->input), nt = net->n_train;
+    buf = fv_malloc(sizeof(float) * (nt + isz * (size_t)n * 2));
+    float *g = buf, *orig = g + nt, *trained = orig + isz * (size_t)n;
+    for (size_t i = 0; i < nt; i++) g[i] = (float)(((double)rq->global[i] - rq->upload[i]) / lr);
     const fv_dataset *td = rq->victim_mixed ? rq->victim_mixed : rq->data;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        const size_t k = (size_t)rq->victim_idx[i];
+        y[i] = rq->data->y[k];
         for (size_t p = 0; p < isz; p++) {
-            orig[i * isz + p] = rq->data->x[(size_t)rq->victim_idx[i] * isz + p] / 255.0f;
-            trained[i * isz + p] = td->x[(size_t)rq->victim_idx[i] * isz + p] / 255.0f;
+            orig[i * isz + p] = rq->data->x[k * isz + p] / 255.0f;
+            trained[i * isz + p] = td->x[k * isz + p] / 255.0f;
         }
-    double so[FV_DLG_MAX_BATCH], st[FV_DLG_MAX_BATCH], po[FV_DLG_MAX_BATCH], pt[FV_DLG_MAX_BATCH];
-    if (fv_dlg_measure(rec, so, st, po, pt, xr, orig, trained, n, rq->input, e)) goto out;
-    int labels_ok = 0, used[FV_DLG_MAX_BATCH] = {0};
-    for (int i = 0; i < n; i++)
-        for (int q = 0; q < n; q++)
-            if (!used[q] && res.labels[i] == rq->data->y[rq->victim_idx[q]]) {
-                used[q] = 1;
-                labels_ok++;
-                break;
-            }
-    fv_json_int(j, "batch", n);
-    fv_json_num(j, "client_lr", lr);
-    fv_json_str(j, "optimizer", d.opt_name);
-    fv_json_int(j, "iterations", res.iters);
-    fv_json_num(j, "relative_match_loss", res.rel_match);
-    fv_json_num(j, "label_accuracy", (double)labels_ok / n);
-    fv_json_num_array(j, "ssim_original", so, (size_t)n);
-    fv_json_num_array(j, "psnr_original", po, (size_t)n);
-    if (rq->victim_mixed) {
-        fv_json_num_array(j, "ssim_mixed", st, (size_t)n);
-        fv_json_num_array(j, "psnr_mixed", pt, (size_t)n);
     }
-    fv_json_num(j, "seconds", res.seconds);
-    rc = 0;
+    fv_invert_update_cfg uc = fv_invert_update_defaults();
+    uc.n = n;
+    uc.fd_scale = d.fd;
+    d.ac.seed = rq->seed;
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "%s_", rq->tag ? rq->tag : "dlg");
+    fv_json_num(j, "client_lr", lr);
+    rc = fv_invert_observed(net, g, &uc, &d.ac, 1, y, orig, rq->victim_mixed ? trained : NULL, rq->norm, rq->out_dir,
+                            prefix, j, e);
 out:
-    free(orig);
-    free(xr);
-    free(theta);
+    fv_net_destroy(&net);
+    free(buf);
     free(copy);
     return rc;
 }
@@ -329,7 +303,7 @@ out:
 /* The invert settings. lr, epochs and batch describe the client's local training: the
  * coordinator prepends the run's (training.lr, local_epochs, batch_size); lr < 0 when not given. */
 typedef struct {
-    double lr, tv, step, fd;
+    double lr, tv, step, fd, bn_prior;
     int epochs, batch, iters, restarts;
     const char *fd_mode, *labels;
 } invert_set;
@@ -342,7 +316,8 @@ static int invert_settings(const char *text, invert_set *d, char **copy, fv_err 
                      {"batch", S_INT, &d->batch, 1, 65536},         {"iters", S_INT, &d->iters, 1, 1000000},
                      {"restarts", S_INT, &d->restarts, 1, 1000},    {"tv", S_FLOAT, &d->tv, 0, 1e3},
                      {"step", S_FLOAT, &d->step, 1e-9, 1e3},        {"fd_scale", S_FLOAT, &d->fd, 1e-9, 0.5},
-                     {"fd", S_STR, &d->fd_mode, 0, 0},              {"labels", S_STR, &d->labels, 0, 0}};
+                     {"fd", S_STR, &d->fd_mode, 0, 0},              {"labels", S_STR, &d->labels, 0, 0},
+                     {"bn_prior", S_FLOAT, &d->bn_prior, 0, 1e6}};
     if (parse_settings("invert", text, tab, sizeof tab / sizeof tab[0], copy, e)) return -1;
     if (strcmp(d->fd_mode, "central") != 0 && strcmp(d->fd_mode, "one-sided") != 0)
         return fv_err_set(e, "invert settings: fd '%s' is not central or one-sided", d->fd_mode);
@@ -407,6 +382,7 @@ static int run_invert(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     ac.restarts = d.restarts;
     ac.lr = d.step;
     ac.tv = d.tv;
+    ac.bn_prior = d.bn_prior;
     ac.seed = rq->seed;
     /* the engine replays the client's steps over its images in a fixed order: exact up to which
      * image is which when the shard is one batch or one epoch (the candidates absorb the order);

@@ -3,8 +3,9 @@
  * parameter vector at a chosen round. One request in, one JSON object of figures out.
  *
  *  - "gan": the passive GAN attacker (gan.h) with the client's upload as the fixed discriminator;
- *  - "dlg": gradient inversion (dlg.h); the client's gradient is (global - upload) / lr, exact
- *    when the client made one plain SGD step (model "dlg_lenet", one batch of 1..8 images);
+ *  - "dlg": DLG / iDLG, a configuration of the gradient-inversion engine (invert.h: L2 matching,
+ *    L-BFGS, labels by the iDLG / count rule) on the client's gradient (global - upload) / lr,
+ *    exact when the client made one plain SGD step (model "dlg_lenet", one batch of 1..8 images);
  *  - "mia": membership inference (mia.h) against the upload and against the global model;
  *  - "invert": Inverting Gradients (invert.h) on the federation's own model: the update
  *    global - upload is matched by images pushed through the client's local plain-SGD steps
@@ -26,12 +27,14 @@
  *        oracle_model (lenet5), oracle_epochs (2), oracle_cache (none)
  *   gan_active: the gan keys, plus fake (0: as many generated samples as the attacker's own
  *        images per attacked round)
- *   dlg: lr (the client's SGD step, required), iters (300), restarts (1), optimizer (lbfgs|adam),
- *        fd_scale (1e-3)
+ *   dlg: lr (the client's SGD step, required), iters (300), restarts (1),
+ *        optimizer (lbfgs|adam|adam-signed), objective (l2|cosine), fd_scale (3e-4: invert.h's
+ *        step rule), target (1e-12: stop at this relative matching loss; 0: never)
  *   mia: shadows (8), epochs (5), lr (1e-3), batch (32), attacker_images (2000), queries (500)
  *   invert: lr, epochs, batch (the client's SGD step, local epochs and batch size: the coordinator
  *        supplies the run's), iters (500), restarts (1), step (0.1: the attack's Adam step),
- *        tv (1e-4), fd_scale (3e-4), fd (central|one-sided), labels (inferred|known)
+ *        tv (1e-4), fd_scale (3e-4), fd (central|one-sided), labels (inferred|known),
+ *        bn_prior (0: off; the batch-norm statistics prior's weight, models with batch norm)
  * The attack rules a federated run needs outside this folder live here too, so that the config
  * layer and the model constructor know no attack: what an attack needs of the rest of the config
  * (fv_attack_check_config), the model's outputs under an attack (fv_attack_model_classes) and the

@@ -110,25 +110,36 @@ static int mix_one(uint8_t *out, fv_vmix_window **win, int *nwin, fv_vmix_work *
     return 0;
 }
 
+/* How many of the n inferred labels lab match the true labels y as multisets (used[n]: scratch). */
+static int labels_agree(const int *lab, const int *y, int n, int *used) {
+    int right = 0;
+    for (int i = 0; i < n; i++) used[i] = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++)
+            if (!used[k] && lab[k] == y[i]) {
+                used[k] = 1, right++;
+                break;
+            }
+    return right;
+}
+
 /* ---- DLG ---- */
 
 int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_trained, double *psnr_orig, double *psnr_trained,
-                   const double *rec, const float *orig, const float *trained, int n, fv_shape s, fv_err *e) {
+                   const float *rec, const float *orig, const float *trained, int n, fv_shape s, fv_err *e) {
     FV_ASSERT(n >= 1);
     size_t isz = fv_shape_size(s);
     double *score = fv_malloc(sizeof(double) * (size_t)n * n);
     int *perm = fv_malloc(sizeof(int) * (size_t)n);
-    float *rf = fv_malloc(sizeof(float) * isz * n);
-    for (size_t p = 0; p < isz * n; p++) rf[p] = (float)rec[p];
     int rc = -1;
     for (int a = 0; a < n; a++)
         for (int b = 0; b < n; b++)
-            if (fv_ssim(&score[a * n + b], rf + a * isz, trained + b * isz, s.c, s.h, s.w, e)) goto out;
-    fv_dlg_best_assignment(perm, score, n);
+            if (fv_ssim(&score[a * n + b], rec + a * isz, trained + b * isz, s.c, s.h, s.w, e)) goto out;
+    fv_invert_assign(perm, score, n);
     for (int a = 0; a < n; a++) {
         int b = perm[a];
         float *dst = out + (size_t)b * isz;
-        memcpy(dst, rf + a * isz, sizeof(float) * isz);
+        memcpy(dst, rec + a * isz, sizeof(float) * isz);
         if (fv_ssim(&ssim_orig[b], dst, orig + (size_t)b * isz, s.c, s.h, s.w, e)) goto out;
         ssim_trained[b] = score[a * n + b];
         psnr_orig[b] = fv_psnr(dst, orig + (size_t)b * isz, isz);
@@ -136,10 +147,30 @@ int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_trained, double *
     }
     rc = 0;
 out:
-    free(rf);
     free(perm);
     free(score);
     return rc;
+}
+
+const char *fv_invert_objective_name(fv_invert_objective o) { return o == FV_INVERT_L2 ? "l2" : "cosine"; }
+
+const char *fv_invert_optimizer_name(fv_invert_optimizer o) {
+    return o == FV_INVERT_LBFGS ? "lbfgs" : o == FV_INVERT_ADAM ? "adam" : "adam-signed";
+}
+
+int fv_invert_parse_dlg_choice(const char *objective, const char *optimizer, fv_invert_cfg *c, fv_err *e) {
+    if (objective) {
+        if (strcmp(objective, "l2") == 0) c->objective = FV_INVERT_L2;
+        else if (strcmp(objective, "cosine") == 0) c->objective = FV_INVERT_COSINE;
+        else return fv_err_set(e, "objective '%s' is not l2 or cosine", objective);
+    }
+    if (optimizer) {
+        if (strcmp(optimizer, "lbfgs") == 0) c->opt = FV_INVERT_LBFGS;
+        else if (strcmp(optimizer, "adam") == 0) c->opt = FV_INVERT_ADAM;
+        else if (strcmp(optimizer, "adam-signed") == 0) c->opt = FV_INVERT_ADAM_SIGNED;
+        else return fv_err_set(e, "optimizer '%s' is not lbfgs, adam or adam-signed", optimizer);
+    }
+    return 0;
 }
 
 fv_dlg_run_cfg fv_dlg_run_defaults(void) {
@@ -147,21 +178,58 @@ fv_dlg_run_cfg fv_dlg_run_defaults(void) {
     memset(&c, 0, sizeof c);
     c.src.dataset = "mnist";
     c.runs = 1;
-    c.dlg = fv_dlg_defaults();
-    c.dlg.iters = 300;
+    c.batch = 1;
+    c.atk = fv_invert_dlg_defaults();
+    c.fd_scale = FV_INVERT_FD_SCALE;
     fv_vmix_params_default(&c.vp);
     c.seed = 1;
     return c;
 }
 
+int fv_dlg_run_check(const fv_dlg_run_cfg *c, fv_err *e) {
+    if (c->runs < 1 || c->first < 0) return fv_err_set(e, "dlg: %d runs from image %d", c->runs, c->first);
+    if (c->batch < 1 || c->batch > FV_DLG_MAX_BATCH)
+        return fv_err_set(e, "dlg: batch %d is not in [1, %d]", c->batch, FV_DLG_MAX_BATCH);
+    if (c->atk.iters < 1 || c->atk.restarts < 1)
+        return fv_err_set(e, "dlg: --iters %d and --restarts %d must be at least 1", c->atk.iters, c->atk.restarts);
+    if (!(c->atk.lr > 0)) return fv_err_set(e, "dlg: --lr %g is not positive", c->atk.lr);
+    if (!(c->fd_scale > 0 && c->fd_scale < 1)) return fv_err_set(e, "dlg: --fd-scale %g is not in (0, 1)", c->fd_scale);
+    if (!(c->atk.target >= 0 && c->atk.target < 1)) return fv_err_set(e, "dlg: --target %g is not in [0, 1)", c->atk.target);
+    return 0;
+}
+
+/* The DLG reference initialisation: every trainable parameter U(-0.5, 0.5) from seed, drawn in
+ * double as dlg.c drew it (so old results re-run on the same weights, rounded to float). */
+static void dlg_init_params(fv_net *net, uint64_t seed) {
+    fv_rng r;
+    fv_rng_seed(&r, seed);
+    for (size_t i = 0; i < net->n_train; i++) net->params[i] = (float)(fv_rng_uniform_d(&r) - 0.5);
+}
+
+/* Batch 1: the largest difference between the last layer's input recovered analytically from the
+ * gradient U (fv_invert_dense_features) and that of the reconstruction x (pixels); -1 if the
+ * shortcut does not apply. feat: scratch of the layer's input size. */
+static double dense_shortcut_error(fv_net *net, const float *U, const float *x, float *feat) {
+    const fv_node *last = &net->nodes[net->n_nodes - 1];
+    if (fv_invert_dense_features(net, U, feat)) return -1;
+    fv_net_forward(net, x, 1, 0);
+    const float *f = net->nodes[last->in0].out;
+    double err = 0;
+    for (size_t k = 0; k < fv_shape_size(last->ishape); k++) err = fmax(err, fabs((double)feat[k] - f[k]));
+    return err;
+}
+
 int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e) {
+    if (fv_dlg_run_check(cfg, e)) return -1;
     fv_dataset te;
     if (fv_dataset_load(cfg->src.dataset, cfg->src.data_dir, 0, &te, e)) return -1;
-    const int n = cfg->dlg.n, total = cfg->runs * n;
+    const int n = cfg->batch, total = cfg->runs * n;
     int rc = -1;
-    if (cfg->runs < 1 || n < 1 || n > FV_DLG_MAX_BATCH || cfg->first < 0 || cfg->first + total > te.n) {
-        fv_err_set(e, "dlg: %d runs of batch %d from image %d do not fit the %d test images (batch 1..%d)", cfg->runs,
-                   n, cfg->first, te.n, FV_DLG_MAX_BATCH);
+    fv_net *net = NULL;
+    fv_invert_engine *g = NULL;
+    if (cfg->first + total > te.n) {
+        fv_err_set(e, "dlg: %d runs of batch %d from image %d do not fit the %d test images", cfg->runs, n, cfg->first,
+                   te.n);
         fv_dataset_free(&te);
         return -1;
     }
@@ -169,24 +237,29 @@ int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e) {
         fv_dataset_free(&te);
         return fv_err_prefix(e, "dlg: ");
     }
-    fv_dlg_model m;
-    if (fv_dlg_model_init(&m, te.c, te.h, te.w, te.classes, e)) {
+    /* the model sees pixels in [0, 1] (no normalisation), as in the DLG reference */
+    net = fv_model_new("dlg_lenet", (fv_shape){te.c, te.h, te.w}, te.classes, cfg->seed, e);
+    if (!net) {
         fv_dataset_free(&te);
         return -1;
     }
-    const size_t isz = (size_t)te.c * te.h * te.w;
-    double *theta = fv_malloc(sizeof(double) * m.n_params * 2), *g = theta + m.n_params;
-    double *xc = fv_malloc(sizeof(double) * isz * n * 2), *xr = xc + isz * n;
+    const size_t isz = (size_t)te.c * te.h * te.w, nt = net->n_train;
+    float *U = fv_malloc(sizeof(float) * (nt + isz * (size_t)n * 3));
+    float *xc = U + nt, *xr = xc + isz * n, *feat = xr + isz * n;
     float *orig = fv_malloc(sizeof(float) * isz * total * 3), *mixd = orig + isz * total, *rec = mixd + isz * total;
     double *s_orig = fv_malloc(sizeof(double) * total * 4), *s_mix = s_orig + total, *p_orig = s_mix + total,
            *p_mix = p_orig + total;
     double *secs = fv_malloc(sizeof(double) * cfg->runs * 3), *rel = secs + cfg->runs, *ferr = rel + cfg->runs;
     uint8_t *mbuf = fv_malloc(isz);
-    fv_dlg_ws *ws = fv_dlg_ws_new(&m, n);
     fv_vmix_work *work = fv_vmix_work_new();
+    fv_invert_update_cfg uc = fv_invert_update_defaults();
+    uc.n = n;
+    uc.fd_scale = cfg->fd_scale;
+    fv_invert_cfg ac = cfg->atk;
+    for (int ch = 0; ch < 4; ch++) ac.lo[ch] = 0, ac.hi[ch] = 1;
     int labels_ok = 0, recovered = 0, evals = 0, iters = 0;
     for (int r = 0; r < cfg->runs; r++) {
-        int y[FV_DLG_MAX_BATCH];
+        int y[FV_DLG_MAX_BATCH], lab[FV_DLG_MAX_BATCH], used[FV_DLG_MAX_BATCH];
         for (int i = 0; i < n; i++) {
             int k = cfg->first + r * n + i;
             const uint8_t *src = te.x + (size_t)k * isz;
@@ -196,50 +269,47 @@ int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e) {
                 src = mbuf;
             }
             to_float(mixd + ((size_t)r * n + i) * isz, src, isz);
-            for (size_t p = 0; p < isz; p++) xc[i * isz + p] = src[p] / 255.0;
+            to_float(xc + i * isz, src, isz);
             y[i] = te.y[k];
         }
         /* the client's gradient on the images it trains on */
-        fv_dlg_init_params(&m, theta, cfg->seed * 7919u + (uint64_t)r);
-        fv_dlg_loss_grad(ws, theta, xc, y, n, g, NULL, NULL);
-        fv_dlg_cfg dc = cfg->dlg;
-        dc.seed = cfg->seed + 1000u * (uint64_t)r;
-        dc.labels = cfg->known_labels ? y : NULL;
-        fv_dlg_result res;
-        if (fv_dlg_attack(&m, theta, g, m.n_params, &dc, xr, &res, e)) goto out;
+        dlg_init_params(net, cfg->seed * 7919u + (uint64_t)r);
+        fv_invert_engine_free(&g);
+        if (!(g = fv_invert_engine_new(net, &uc, e))) goto out;
+        fv_invert_update(g, xc, y, U);
+        if (cfg->known_labels) memcpy(lab, y, sizeof(int) * (size_t)n);
+        else if (fv_invert_labels(net, U, n, lab, e)) goto out;
+        ac.seed = cfg->seed + 1000u * (uint64_t)r;
+        fv_invert_result res;
+        if (fv_invert_attack(g, U, lab, &ac, xr, &res, e)) goto out;
         secs[r] = res.seconds;
-        ferr[r] = res.feat_err;
         rel[r] = res.rel_match;
         evals += res.evals;
         iters += res.iters;
-        /* labels: multiset agreement */
-        int used[FV_DLG_MAX_BATCH] = {0};
-        for (int i = 0; i < n; i++)
-            for (int q = 0; q < n; q++)
-                if (!used[q] && res.labels[i] == y[q]) {
-                    used[q] = 1;
-                    labels_ok++;
-                    break;
-                }
+        labels_ok += labels_agree(lab, y, n, used);
+        ferr[r] = n == 1 ? dense_shortcut_error(net, U, xr, feat) : -1;
         /* match reconstructions to the images trained on, then measure against both versions */
         size_t off = (size_t)r * n;
         if (fv_dlg_measure(rec + off * isz, s_orig + off, s_mix + off, p_orig + off, p_mix + off, xr, orig + off * isz,
                            mixd + off * isz, n, (fv_shape){te.c, te.h, te.w}, e))
             goto out;
         for (int a = 0; a < n; a++) recovered += s_orig[off + a] >= 0.9;
-        fprintf(stderr, "dlg: run %d/%d: SSIM vs original %.4f%s, %d iterations, %.1f s\n", r + 1, cfg->runs,
-                s_orig[r * n], cfg->vmix ? " (first image)" : "", res.iters, res.seconds);
+        fprintf(stderr, "dlg: run %d/%d: SSIM vs original %.4f%s, PSNR %.1f dB, %d iterations (%s), %.1f s\n", r + 1,
+                cfg->runs, s_orig[r * n], cfg->vmix ? " (first image)" : "", p_orig[r * n], res.iters, res.status,
+                res.seconds);
     }
     fv_json_str(j, "attack", "dlg");
     fv_json_str(j, "dataset", cfg->src.dataset);
-    fv_json_str(j, "model", "dlg_lenet (double precision, sigmoid, U(-0.5, 0.5))");
+    fv_json_str(j, "model", "dlg_lenet (float32, the invert.h engine; sigmoid, U(-0.5, 0.5))");
     fv_json_int(j, "batch", n);
     fv_json_int(j, "runs", cfg->runs);
     fv_json_int(j, "first_image", cfg->first);
-    fv_json_str(j, "optimizer", cfg->dlg.opt == FV_DLG_LBFGS ? "lbfgs" : "adam");
-    fv_json_int(j, "iterations", cfg->dlg.iters);
-    fv_json_int(j, "restarts", cfg->dlg.restarts);
-    fv_json_num(j, "fd_scale", cfg->dlg.fd_scale);
+    fv_json_str(j, "objective", fv_invert_objective_name(cfg->atk.objective));
+    fv_json_str(j, "optimizer", fv_invert_optimizer_name(cfg->atk.opt));
+    fv_json_int(j, "iterations", cfg->atk.iters);
+    fv_json_int(j, "restarts", cfg->atk.restarts);
+    fv_json_num(j, "fd_scale", cfg->fd_scale);
+    fv_json_num(j, "target", cfg->atk.target);
     fv_json_str(j, "labels", cfg->known_labels ? "known" : "idlg");
     fv_json_bool(j, "visualmixer", cfg->vmix);
     if (cfg->vmix) vmix_json(j, &cfg->vp);
@@ -259,6 +329,7 @@ int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e) {
     fv_json_num(j, "mean_iterations", (double)iters / cfg->runs);
     fv_json_num(j, "mean_evaluations", (double)evals / cfg->runs);
     fv_json_num_array(j, "ssim_original_each", s_orig, (size_t)total);
+    fv_json_num_array(j, "psnr_original_each", p_orig, (size_t)total);
     if (cfg->vmix) fv_json_num_array(j, "ssim_mixed_each", s_mix, (size_t)total);
     {
         int cols = total < 16 ? total : 16;
@@ -273,14 +344,14 @@ int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e) {
     }
     rc = 0;
 out:
+    fv_invert_engine_free(&g);
+    fv_net_destroy(&net);
     fv_vmix_work_destroy(&work);
-    fv_dlg_ws_destroy(&ws);
     free(mbuf);
     free(secs);
     free(s_orig);
     free(orig);
-    free(xc);
-    free(theta);
+    free(U);
     fv_dataset_free(&te);
     return rc;
 }
@@ -326,25 +397,13 @@ int fv_invert_run_check(const fv_invert_run_cfg *c, fv_err *e) {
     if (c->atk.iters < 1 || c->atk.restarts < 1)
         return fv_err_set(e, "invert: --iters %d and --restarts %d must be at least 1", c->atk.iters, c->atk.restarts);
     if (!(c->fd_scale > 0 && c->fd_scale < 1)) return fv_err_set(e, "invert: --fd-scale %g is not in (0, 1)", c->fd_scale);
+    if (!(c->atk.bn_prior >= 0)) return fv_err_set(e, "invert: --bn-prior %g is negative", c->atk.bn_prior);
     if (c->oracle_from < 0 || (c->oracle_from > 0 && c->trained_epochs > 0 && c->oracle_from < c->train_images))
         return fv_err_set(e, "invert: --oracle-from %d overlaps the %d training images of --trained-epochs", c->oracle_from,
                           c->train_images);
     return 0;
 }
 
-
-/* How many of the n inferred labels lab match the true labels y as multisets (used[n]: scratch). */
-static int labels_agree(const int *lab, const int *y, int n, int *used) {
-    int right = 0;
-    for (int i = 0; i < n; i++) used[i] = 0;
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < n; k++)
-            if (!used[k] && lab[k] == y[i]) {
-                used[k] = 1, right++;
-                break;
-            }
-    return right;
-}
 
 /* Train net for epochs epochs (Adam 1e-3, batch 64) on the first n training images. */
 static int invert_train(fv_net *net, const fv_invert_run_cfg *c, fv_norm norm, fv_json *j, fv_err *e) {
@@ -445,6 +504,7 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
     fv_json_int(j, "iters", c->atk.iters);
     fv_json_int(j, "restarts", c->atk.restarts);
     fv_json_num(j, "tv", c->atk.tv);
+    fv_json_num(j, "bn_prior", c->atk.bn_prior);
     fv_json_num(j, "lr", c->atk.lr);
     fv_json_num(j, "fd_scale", c->fd_scale);
     fv_json_str(j, "fd", c->one_sided ? "one-sided" : "central");
@@ -560,8 +620,8 @@ int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_
     int rc = -1;
     int *ib = fv_malloc(sizeof(int) * (size_t)n * 2), *lab = ib, *used = ib + n;
     float *x = fv_malloc(sizeof(float) * isz * (size_t)n * 2), *out = x + isz * (size_t)n;
-    double *fig = fv_malloc(sizeof(double) * ((size_t)n * (4 + isz))), *so = fig, *st = so + n, *po = st + n,
-           *pt = po + n, *rec = pt + n;
+    float *rec = fv_malloc(sizeof(float) * isz * (size_t)n);
+    double *fig = fv_malloc(sizeof(double) * (size_t)n * 4), *so = fig, *st = so + n, *po = st + n, *pt = po + n;
     if (infer) {
         if (fv_invert_labels(net, update, n, lab, e)) goto out;
     } else {
@@ -576,24 +636,33 @@ int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_
     if (fv_invert_attack(g, update, lab, &a, x, &res, e)) goto out;
     for (size_t p = 0; p < isz * (size_t)n; p++) {
         int ch = (int)((p / ((size_t)in.h * in.w)) % (size_t)in.c);
-        double v = x[p] * norm.std[ch] + norm.mean[ch];
+        float v = x[p] * norm.std[ch] + norm.mean[ch];
         rec[p] = v < 0 ? 0 : v > 1 ? 1 : v;
     }
     if (fv_dlg_measure(out, so, st, po, pt, rec, orig, trained ? trained : orig, n, in, e)) goto out;
-    fv_json_str(j, "update", "fedavg");
+    fv_json_str(j, "update", uc->kind == FV_INVERT_FEDSGD ? "fedsgd" : "fedavg");
     fv_json_int(j, "batch", n);
-    fv_json_int(j, "local_batch", uc->batch);
-    fv_json_int(j, "local_epochs", uc->epochs);
-    fv_json_num(j, "client_lr", uc->lr);
-    fv_json_int(j, "local_steps", fv_invert_steps(g));
+    if (uc->kind == FV_INVERT_FEDAVG) { /* fedSGD: the caller names the step it divided by */
+        fv_json_int(j, "local_batch", uc->batch);
+        fv_json_int(j, "local_epochs", uc->epochs);
+        fv_json_num(j, "client_lr", uc->lr);
+        fv_json_int(j, "local_steps", fv_invert_steps(g));
+    }
     fv_json_int(j, "iters", a.iters);
     fv_json_int(j, "restarts", a.restarts);
     fv_json_num(j, "tv", a.tv);
+    if (a.bn_prior > 0) fv_json_num(j, "bn_prior", a.bn_prior);
     fv_json_num(j, "lr", a.lr);
     fv_json_num(j, "fd_scale", uc->fd_scale);
     fv_json_str(j, "fd", uc->one_sided ? "one-sided" : "central");
     fv_json_str(j, "labels", infer ? "inferred" : "known");
     fv_json_num(j, "label_accuracy", (double)labels_agree(lab, y, n, used) / n);
+    fv_json_str(j, "objective", fv_invert_objective_name(a.objective));
+    fv_json_str(j, "optimizer", fv_invert_optimizer_name(a.opt));
+    fv_json_int(j, "iterations", res.iters);
+    fv_json_int(j, "evaluations", res.evals);
+    fv_json_str(j, "stopped", res.status);
+    fv_json_num(j, "relative_match_loss", res.rel_match);
     fv_json_num(j, "cosine", res.cos);
     fv_json_num_or_inf(j, "psnr_original_median", median_of(po, n));
     fv_json_num(j, "ssim_original_median", median_of(so, n));
@@ -629,6 +698,7 @@ int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_
 out:
     fv_invert_engine_free(&g);
     free(fig);
+    free(rec);
     free(x);
     free(ib);
     return rc;

@@ -1,16 +1,15 @@
-/* attack_run.h: complete standalone attack runs, as `fedvim attack dlg|reassemble|gan|mia` performs
+/* attack_run.h: complete standalone attack runs, as `fedvim attack dlg|invert|reassemble|gan|mia` performs
  * them: load the data, build the target (a client gradient, mixed images, or models trained by
  * the in-process FedAvg of fedsim.h, plain or with VisualMixer), run the attack, measure it with
  * the figures of docs/attacks.md section 5, write image grids, and add everything to a JSON
  * object. Each figure is reported against the original images and, with VisualMixer, against
  * the mixed images the model actually saw.
- * Not here: the attacks themselves (dlg.h, reassemble.h, gan.h, mia.h), flag parsing (cli/).
+ * Not here: the attacks themselves (invert.h, reassemble.h, gan.h, mia.h), flag parsing (cli/).
  */
 #ifndef FV_ATTACK_RUN_H
 #define FV_ATTACK_RUN_H
 #include <stdint.h>
 
-#include "dlg.h"
 #include "fedsim.h"
 #include "fv_common.h"
 #include "gan.h"
@@ -28,12 +27,22 @@ typedef struct {
     const char *data_dir; /* NULL: the data set's default place */
 } fv_data_src;
 
-/* ---- DLG ---- */
+/* ---- DLG / iDLG: configurations of the invert.h engine on the zoo's dlg_lenet ----
+ * Each run: test images first + r * batch .. (mixed with VisualMixer if vmix), the model
+ * dlg_lenet on pixels in [0, 1] (no normalisation) with every parameter U(-0.5, 0.5) from
+ * seed * 7919 + r (the DLG reference initialisation, drawn as the removed double-precision
+ * attacks/dlg.c drew it), the client's fedSGD gradient from the engine, then fv_invert_attack
+ * with atk (box [0, 1]) against it, labels known or by the iDLG / count rule
+ * (fv_invert_labels). */
+#define FV_DLG_MAX_BATCH 8
+
 typedef struct {
     fv_data_src src;
     int first;            /* first test-split image attacked */
     int runs;             /* independent attacks (each on the next batch of images) */
-    fv_dlg_cfg dlg;       /* batch size, optimiser, iterations, ... */
+    int batch;            /* images per client gradient, 1..FV_DLG_MAX_BATCH */
+    fv_invert_cfg atk;    /* the attack (fv_invert_dlg_defaults: L2, L-BFGS); the box is set here */
+    double fd_scale;      /* the engine's finite-difference step (invert.h) */
     int vmix;             /* the client trains on mixed images */
     fv_vmix_params vp;
     int known_labels;     /* 1: the attacker is given the labels (else the iDLG rule) */
@@ -42,8 +51,18 @@ typedef struct {
 } fv_dlg_run_cfg;
 
 fv_dlg_run_cfg fv_dlg_run_defaults(void);
+/* Check cfg against itself (no data read): 0, or -1 with e naming the bad setting. */
+FV_MUST_USE int fv_dlg_run_check(const fv_dlg_run_cfg *cfg, fv_err *e);
 /* Returns 0 with the figures added to j, or -1 with e set. */
 FV_MUST_USE int fv_dlg_run(const fv_dlg_run_cfg *cfg, fv_json *j, fv_err *e);
+
+/* Names of the engine's choices as the JSON and the flags spell them: "l2" / "cosine";
+ * "lbfgs" / "adam" / "adam-signed". */
+const char *fv_invert_objective_name(fv_invert_objective o);
+const char *fv_invert_optimizer_name(fv_invert_optimizer o);
+/* Set c's objective and optimiser from those words (either may be NULL: unchanged). Returns 0, or
+ * -1 with e naming the bad word. */
+FV_MUST_USE int fv_invert_parse_dlg_choice(const char *objective, const char *optimizer, fv_invert_cfg *c, fv_err *e);
 
 /* ---- Inverting Gradients on a zoo model (invert.h) ----
  * The attacked images are test-split images first .. first + images, in attacks of `batch`
@@ -146,22 +165,24 @@ typedef struct {
 
 /* ---- cores shared with attack_api.h ---- */
 
-/* Match n reconstructions rec[n] (double CHW, pixels) to the images the client trained on
+/* Match n reconstructions rec[n] (float CHW, pixels in [0, 1]) to the images the client trained on
  * (trained[n], float) by the best SSIM assignment (fv_invert_assign: exhaustive up to 8 images,
  * greedy above); out[n] receives the reconstructions in the trained-on order; ssim_* and psnr_*
  * (n each) the figures against the originals orig[n] and against the trained-on images. Returns
  * 0 or -1 with e set. */
 FV_MUST_USE int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_trained, double *psnr_orig, double *psnr_trained,
-                   const double *rec, const float *orig, const float *trained, int n, fv_shape s, fv_err *e);
+                   const float *rec, const float *orig, const float *trained, int n, fv_shape s, fv_err *e);
 
 /* Inverting Gradients against one observed client update (the attack inside a federated run,
  * attack_api.h "invert"): net holds theta_0, the global model the client started from (borrowed;
  * its dropout is switched off); update[n_train] is theta_0 - theta_T as the client uploaded it;
  * uc describes the client's local training as the engine models it (kind fedAVG: uc->n images,
  * batch, epochs, lr; plain SGD). Labels: inferred from the update (infer: fv_invert_labels) or
- * the true ones y[n]. The reconstructions (pixels in [0, 1] through norm) are matched to the
+ * the true ones y[n]. uc->kind fedSGD: update is the client's gradient. ac: the attack (its box is
+ * set here from norm; DLG is ac = fv_invert_dlg_defaults()). The reconstructions (pixels in [0, 1] through norm) are matched to the
  * trained-on images trained[n] (NULL: orig) and measured against them and the originals orig[n]
- * (fv_dlg_measure); the figures (per image and medians, label agreement, cosine, seconds) go to
+ * (fv_dlg_measure); the figures (per image and medians, label agreement, cosine, relative
+ * matching loss, optimiser iterations, seconds) go to
  * j, and with out_dir a grid <prefix>invert_grid.png (rows: original, [trained-on,]
  * reconstruction). Returns 0, or -1 with e set (a bad uc or ac, labels that cannot be inferred). */
 FV_MUST_USE int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_cfg *uc,

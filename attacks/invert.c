@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lbfgs.h"
 #include "nn/layers.h"
 #include "rng.h"
 
@@ -310,8 +311,19 @@ int fv_invert_labels(const fv_net *net, const float *update, int n, int *labels,
 }
 
 fv_invert_cfg fv_invert_defaults(void) {
-    fv_invert_cfg c = {2000, 1, 0.1, 1e-4, {0}, {0}, 1, 0};
+    fv_invert_cfg c = {2000, 1, 0.1, 1e-4, {0}, {0}, 1, 0, FV_INVERT_COSINE, FV_INVERT_ADAM_SIGNED, 0, 0.0, 0, 0.0};
     for (int i = 0; i < 4; i++) c.lo[i] = -INFINITY, c.hi[i] = INFINITY;
+    return c;
+}
+
+fv_invert_cfg fv_invert_dlg_defaults(void) {
+    fv_invert_cfg c = fv_invert_defaults();
+    c.iters = 300;
+    c.tv = 0;
+    c.objective = FV_INVERT_L2;
+    c.opt = FV_INVERT_LBFGS;
+    c.target = FV_INVERT_DLG_TARGET;
+    c.uniform_start = 1;
     return c;
 }
 
@@ -348,24 +360,250 @@ static double tv_loss(const float *x, int n, int c, int h, int w, double wt, flo
     return (cv ? sv / cv : 0) + (ch ? sh / ch : 0);
 }
 
-/* Matching loss 1 - cos(U, target) + tv TV(x) at x; with gx != NULL also its gradient (v is
- * scratch for dLoss/dU). *cosv receives the cosine. */
-static double match(fv_invert_engine *g, const float *x, const float *target, double tnorm, const int *labels,
-                    double tv, float *U, float *v, float *gx, double *cosv) {
-    fv_invert_update(g, x, labels, U);
-    double dot = 0, uu = 0;
-    for (size_t i = 0; i < g->nt; i++) dot += (double)U[i] * target[i], uu += (double)U[i] * U[i];
-    double un = sqrt(uu), den = un * tnorm + 1e-12;
-    double cs = dot / den;
-    *cosv = cs;
-    const fv_shape s = g->net->input;
+/* ---- the batch-norm statistics prior ---- */
+
+/* Per channel c of a batch-norm layer's input h[n, C, HW]: mean and biased variance over n * HW. */
+static void bn_stats(const float *h, int n, int C, int HW, int c, double *mu, double *var) {
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++) {
+        const float *p = h + ((size_t)i * C + c) * HW;
+        for (int k = 0; k < HW; k++) s += p[k];
+    }
+    const double M = (double)n * HW, m = s / M;
+    for (int i = 0; i < n; i++) {
+        const float *p = h + ((size_t)i * C + c) * HW;
+        for (int k = 0; k < HW; k++) q += ((double)p[k] - m) * ((double)p[k] - m);
+    }
+    *mu = m, *var = q / M;
+}
+
+typedef struct {
+    const fv_invert_engine *g;
+    double w;
+} bn_hook_ctx;
+
+/* fv_net's backward hook: for every batch-norm layer fed by `node`, add
+ * d/dh W (||mu - rm||^2 + ||var - rv||^2) = W (2 (mu - rm) + 4 (var - rv) (h - mu)) / M. */
+static void bn_hook(void *ctx, fv_net *net, int node, int n) {
+    const bn_hook_ctx *b = ctx;
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_BATCHNORM || nd->in0 != node) continue;
+        const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
+        const float *h = net->nodes[node].out, *rm = b->g->theta0 + nd->rm_off, *rv = b->g->theta0 + nd->rv_off;
+        float *d = net->nodes[node].dout;
+        const double M = (double)n * HW;
+        for (int c = 0; c < C; c++) {
+            double mu, var;
+            bn_stats(h, n, C, HW, c, &mu, &var);
+            const double a = b->w * 2 * (mu - rm[c]) / M, k = b->w * 4 * (var - rv[c]) / M;
+            for (int s = 0; s < n; s++) {
+                const size_t o = ((size_t)s * C + c) * HW;
+                for (int p = 0; p < HW; p++) d[o + p] += (float)(a + k * ((double)h[o + p] - mu));
+            }
+        }
+    }
+}
+
+/* The prior's value at x (all n candidates, train mode, theta_0); with gx != NULL adds its
+ * gradient to gx. One forward (and one backward with gx). */
+static double bn_prior(fv_invert_engine *g, const float *x, double w, float *gx) {
+    fv_net *net = g->net;
+    const int n = g->cfg.n;
+    set_params(g, g->theta0, NULL, 0);
+    fv_net_set_kinks(net, FV_KINKS_FREE);
+    net->want_input_grad = gx != NULL;
+    fv_net_forward(net, x, n, 1);
+    double r = 0;
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_BATCHNORM) continue;
+        const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
+        const float *rm = g->theta0 + nd->rm_off, *rv = g->theta0 + nd->rv_off;
+        for (int c = 0; c < C; c++) {
+            double mu, var;
+            bn_stats(net->nodes[nd->in0].out, n, C, HW, c, &mu, &var);
+            r += (mu - rm[c]) * (mu - rm[c]) + (var - rv[c]) * (var - rv[c]);
+        }
+    }
     if (gx) {
-        /* d(1 - dot / (|U||T|)) / dU = -T / (|U||T|) + dot U / (|U|^3 |T|) */
-        double a = -1.0 / den, b = un > 0 ? dot / (uu * un * tnorm) : 0;
-        for (size_t i = 0; i < g->nt; i++) v[i] = (float)(a * target[i] + b * U[i]);
+        bn_hook_ctx b = {g, w};
+        memset(g->dl, 0, sizeof(float) * (size_t)n * g->classes);
+        net->backward_hook = bn_hook, net->backward_hook_ctx = &b;
+        fv_net_backward(net, g->dl, n);
+        net->backward_hook = NULL, net->backward_hook_ctx = NULL;
+        for (size_t i = 0; i < (size_t)n * g->isz; i++) gx[i] += net->input_grad[i];
+    }
+    g->passes++;
+    g->masks_t = -1; /* this forward did not record the update's kinks */
+    restore(g);
+    return w * r;
+}
+
+static int has_batchnorm(const fv_net *net) {
+    for (int i = 1; i < net->n_nodes; i++)
+        if (net->nodes[i].op == FV_OP_BATCHNORM) return 1;
+    return 0;
+}
+
+/* One attack's objective: the matching term of cfg at x plus tv TV(x), and its gradient. */
+typedef struct {
+    fv_invert_engine *g;
+    const fv_invert_cfg *cfg;
+    const float *target;
+    const int *labels;
+    double tnorm;   /* ||T|| */
+    float *U, *v;   /* [nt] scratch: the update at x, dLoss/dU */
+    float *xf, *gf; /* [n * isz] scratch for the double optimisers */
+    double cosv, matchv; /* at the last evaluation */
+    int box;        /* the double optimisers work on u in [0, 1]: x = lo + u (hi - lo) */
+    int evals;
+} objective;
+
+/* The loss at x; with gx != NULL also SETS gx to its gradient. */
+static double obj_eval(objective *o, const float *x, float *gx) {
+    fv_invert_engine *g = o->g;
+    const float *T = o->target;
+    float *U = o->U, *v = o->v;
+    o->evals++;
+    fv_invert_update(g, x, o->labels, U);
+    double dot = 0, uu = 0, d2 = 0;
+    for (size_t i = 0; i < g->nt; i++) {
+        double r = (double)U[i] - T[i];
+        dot += (double)U[i] * T[i], uu += (double)U[i] * U[i], d2 += r * r;
+    }
+    double un = sqrt(uu), den = un * o->tnorm + 1e-12;
+    o->cosv = dot / den;
+    o->matchv = o->cfg->objective == FV_INVERT_L2 ? d2 : 1.0 - o->cosv;
+    if (gx) {
+        if (o->cfg->objective == FV_INVERT_L2) { /* d ||U - T||^2 / dU = 2 (U - T) */
+            for (size_t i = 0; i < g->nt; i++) v[i] = (float)(2.0 * ((double)U[i] - T[i]));
+        } else { /* d(1 - dot / (|U||T|)) / dU = -T / (|U||T|) + dot U / (|U|^3 |T|) */
+            double a = -1.0 / den, b = un > 0 ? dot / (uu * un * o->tnorm) : 0;
+            for (size_t i = 0; i < g->nt; i++) v[i] = (float)(a * T[i] + b * U[i]);
+        }
         fv_invert_vjp(g, v, gx);
     }
-    return 1.0 - cs + tv * tv_loss(x, g->cfg.n, s.c, s.h, s.w, tv, gx);
+    const fv_shape s = g->net->input;
+    double tv = o->cfg->tv > 0 ? o->cfg->tv * tv_loss(x, g->cfg.n, s.c, s.h, s.w, o->cfg->tv, gx) : 0;
+    double bn = o->cfg->bn_prior > 0 ? bn_prior(g, x, o->cfg->bn_prior, gx) : 0;
+    return o->matchv + tv + bn;
+}
+
+double fv_invert_match(fv_invert_engine *g, const float *x, const float *target, const int *labels,
+                       const fv_invert_cfg *cfg, float *gx) {
+    float *buf = fv_malloc(sizeof(float) * 2 * g->nt);
+    objective o = {g, cfg, target, labels, norm2(target, g->nt), buf, buf + g->nt, NULL, NULL, 0, 0, 0, 0};
+    double l = obj_eval(&o, x, gx);
+    free(buf);
+    return l;
+}
+
+/* The channel of element i of an NCHW batch. */
+static int chan_of(const fv_invert_engine *g, size_t i) {
+    const fv_shape s = g->net->input;
+    int c = (int)((i / ((size_t)s.h * s.w)) % (size_t)s.c);
+    return c < 4 ? c : 3;
+}
+
+/* The lbfgs.h objective: u (box coordinates, or x itself) to x, and the gradient back. */
+static double obj_fn(void *ctx, const double *u, double *gu, int n) {
+    objective *o = ctx;
+    const fv_invert_cfg *c = o->cfg;
+    for (int i = 0; i < n; i++) {
+        int ch = chan_of(o->g, (size_t)i);
+        o->xf[i] = o->box ? (float)(c->lo[ch] + u[i] * ((double)c->hi[ch] - c->lo[ch])) : (float)u[i];
+    }
+    double l = obj_eval(o, o->xf, o->gf);
+    for (int i = 0; i < n; i++) {
+        int ch = chan_of(o->g, (size_t)i);
+        gu[i] = o->box ? (double)o->gf[i] * ((double)c->hi[ch] - c->lo[ch]) : o->gf[i];
+    }
+    return l;
+}
+
+typedef struct {
+    const objective *o;
+    int restart;
+} progress_ctx;
+
+static int progress(void *ctx, int iter, int evals, double f) {
+    const progress_ctx *p = ctx;
+    if (p->o->cfg->verbose && iter % 50 == 0)
+        fprintf(stderr, "invert: restart %d iteration %d evaluations %d loss %.6g cos %.6f\n", p->restart, iter, evals,
+                f, p->o->cosv);
+    return 0;
+}
+
+/* One restart from x (filled with its start) by the double optimisers of lbfgs.h; x ends at the
+ * best point found. */
+static fv_lbfgs_result run_double(objective *o, float *x, size_t nx, double target_abs, int restart) {
+    const fv_invert_cfg *c = o->cfg;
+    double *u = fv_malloc(sizeof(double) * nx);
+    for (size_t i = 0; i < nx; i++) {
+        int ch = chan_of(o->g, i);
+        u[i] = o->box ? ((double)x[i] - c->lo[ch]) / ((double)c->hi[ch] - c->lo[ch]) : x[i];
+    }
+    progress_ctx pc = {o, restart};
+    fv_lbfgs_result r;
+    if (c->opt == FV_INVERT_LBFGS) {
+        fv_lbfgs_cfg lc = fv_lbfgs_defaults();
+        lc.max_iter = c->iters;
+        lc.max_evals = c->max_evals > 0 ? c->max_evals : 20 * c->iters;
+        lc.bounded = o->box;
+        lc.lo = 0, lc.hi = 1;
+        lc.f_target = target_abs;
+        lc.progress = progress, lc.progress_ctx = &pc;
+        r = fv_lbfgs_minimize(u, (int)nx, obj_fn, o, &lc);
+    } else {
+        fv_adam_cfg ac = fv_adam_defaults();
+        ac.iters = c->iters;
+        ac.lr = c->lr;
+        ac.bounded = o->box;
+        ac.lo = 0, ac.hi = 1;
+        ac.f_target = target_abs;
+        ac.progress = progress, ac.progress_ctx = &pc;
+        r = fv_adam_minimize(u, (int)nx, obj_fn, o, &ac);
+    }
+    for (size_t i = 0; i < nx; i++) {
+        int ch = chan_of(o->g, i);
+        x[i] = o->box ? (float)(c->lo[ch] + u[i] * ((double)c->hi[ch] - c->lo[ch])) : (float)u[i];
+    }
+    free(u);
+    return r;
+}
+
+/* One restart of Adam on the signed gradient (Inverting Gradients) from x. */
+static fv_lbfgs_result run_signed(objective *o, float *x, float *m1, float *m2, float *gx, size_t nx, int r,
+                                  double target_abs) {
+    const fv_invert_cfg *cfg = o->cfg;
+    const int m1s = cfg->iters * 3 / 8, m2s = cfg->iters * 5 / 8, m3s = cfg->iters * 7 / 8;
+    memset(m1, 0, nx * sizeof(float));
+    memset(m2, 0, nx * sizeof(float));
+    double b1t = 1, b2t = 1;
+    fv_lbfgs_result res = {FV_LBFGS_MAX_ITER, cfg->iters, 0, 0, 0};
+    for (int it = 0; it < cfg->iters; it++) {
+        double l = obj_eval(o, x, gx);
+        if (cfg->target > 0 && o->matchv <= target_abs) {
+            res.status = FV_LBFGS_TARGET, res.iters = it;
+            break;
+        }
+        double lr = cfg->lr * (it >= m1s ? 0.1 : 1) * (it >= m2s ? 0.1 : 1) * (it >= m3s ? 0.1 : 1);
+        b1t *= 0.9, b2t *= 0.999;
+        const double step = lr / (1 - b1t), bc2 = sqrt(1 - b2t);
+        for (size_t i = 0; i < nx; i++) {
+            float sg = (float)((gx[i] > 0) - (gx[i] < 0));
+            m1[i] = 0.9f * m1[i] + 0.1f * sg;
+            m2[i] = 0.999f * m2[i] + 0.001f * sg * sg;
+            double xi = x[i] - step * m1[i] / (sqrt(m2[i]) / bc2 + 1e-8);
+            int c = chan_of(o->g, i);
+            float lo = cfg->lo[c], hi = cfg->hi[c];
+            x[i] = (float)(xi < lo ? lo : xi > hi ? hi : xi);
+        }
+        if (cfg->verbose && (it % (cfg->iters / 10 > 0 ? cfg->iters / 10 : 1) == 0))
+            fprintf(stderr, "invert: restart %d iteration %d loss %.6f cos %.6f\n", r, it, l, o->cosv);
+    }
+    return res;
 }
 
 int fv_invert_attack(fv_invert_engine *g, const float *target, const int *labels, const fv_invert_cfg *cfg,
@@ -373,57 +611,85 @@ int fv_invert_attack(fv_invert_engine *g, const float *target, const int *labels
     if (cfg->iters < 1) return fv_err_set(e, "invert: iterations %d (need at least 1)", cfg->iters);
     if (cfg->restarts < 1) return fv_err_set(e, "invert: restarts %d (need at least 1)", cfg->restarts);
     if (!(cfg->lr > 0) || !(cfg->tv >= 0)) return fv_err_set(e, "invert: lr %g or tv %g out of range", cfg->lr, cfg->tv);
+    if (cfg->objective != FV_INVERT_COSINE && cfg->objective != FV_INVERT_L2)
+        return fv_err_set(e, "invert: unknown objective %d", (int)cfg->objective);
+    if (cfg->opt != FV_INVERT_ADAM_SIGNED && cfg->opt != FV_INVERT_ADAM && cfg->opt != FV_INVERT_LBFGS)
+        return fv_err_set(e, "invert: unknown optimizer %d", (int)cfg->opt);
+    if (cfg->max_evals < 0) return fv_err_set(e, "invert: max_evals %d is negative", cfg->max_evals);
+    if (!(cfg->target >= 0 && cfg->target < 1)) return fv_err_set(e, "invert: target %g is not in [0, 1)", cfg->target);
+    if (!(cfg->bn_prior >= 0) || !isfinite(cfg->bn_prior))
+        return fv_err_set(e, "invert: bn_prior %g is not a non-negative weight", cfg->bn_prior);
+    if (cfg->bn_prior > 0 && !has_batchnorm(g->net))
+        return fv_err_set(e, "invert: bn_prior %g needs a model with batch norm", cfg->bn_prior);
     const fv_shape s = g->net->input;
+    int box = 1;
+    for (int c = 0; c < s.c && c < 4; c++) {
+        if (!(cfg->lo[c] < cfg->hi[c]) && isfinite(cfg->lo[c]) && isfinite(cfg->hi[c]))
+            return fv_err_set(e, "invert: the box of channel %d is empty ([%g, %g])", c, cfg->lo[c], cfg->hi[c]);
+        box &= isfinite(cfg->lo[c]) && isfinite(cfg->hi[c]);
+    }
+    if (cfg->uniform_start && !box) return fv_err_set(e, "invert: uniform starts need a finite box");
     for (int i = 0; i < g->cfg.n; i++)
         if (labels[i] < 0 || labels[i] >= g->classes)
             return fv_err_set(e, "invert: label %d of image %d is not in [0, %d)", labels[i], i, g->classes);
     double tnorm = norm2(target, g->nt);
     if (!(tnorm > 0) || !isfinite(tnorm)) return fv_err_set(e, "invert: the target update is zero or not finite");
-    const size_t nx = (size_t)g->cfg.n * g->isz, hw = (size_t)s.h * s.w;
-    float *buf = fv_malloc(sizeof(float) * (5 * nx + 2 * g->nt));
-    float *x = buf, *m1 = x + nx, *m2 = m1 + nx, *gx = m2 + nx, *best = gx + nx, *U = best + nx, *v = U + g->nt;
+    const size_t nx = (size_t)g->cfg.n * g->isz;
+    float *buf = fv_malloc(sizeof(float) * (6 * nx + 2 * g->nt));
+    float *x = buf, *m1 = x + nx, *m2 = m1 + nx, *gx = m2 + nx, *best = gx + nx, *xf = best + nx, *U = xf + nx,
+          *v = U + g->nt;
+    objective o = {g, cfg, target, labels, tnorm, U, v, xf, gx, 0, 0, box, 0};
+    /* the target as an absolute matching term */
+    const double target_abs = !(cfg->target > 0)                ? -HUGE_VAL
+                              : cfg->objective == FV_INVERT_L2 ? cfg->target * tnorm * tnorm
+                                                               : cfg->target;
     double t0 = fv_now();
     long p0 = g->passes;
-    double best_loss = INFINITY, best_cos = 0;
-    int best_r = 0;
-    const int m1s = cfg->iters * 3 / 8, m2s = cfg->iters * 5 / 8, m3s = cfg->iters * 7 / 8;
+    memset(res, 0, sizeof *res);
+    res->loss = INFINITY;
     for (int r = 0; r < cfg->restarts; r++) {
         fv_rng rng;
         fv_rng_seed2(&rng, cfg->seed, (uint64_t)r);
-        for (size_t i = 0; i < nx; i++) x[i] = (float)fv_rng_normal(&rng);
-        memset(m1, 0, 2 * nx * sizeof(float));
-        double b1t = 1, b2t = 1, cs = 0;
-        for (int it = 0; it < cfg->iters; it++) {
-            double l = match(g, x, target, tnorm, labels, cfg->tv, U, v, gx, &cs);
-            double lr = cfg->lr * (it >= m1s ? 0.1 : 1) * (it >= m2s ? 0.1 : 1) * (it >= m3s ? 0.1 : 1);
-            b1t *= 0.9, b2t *= 0.999;
-            const double step = lr / (1 - b1t), bc2 = sqrt(1 - b2t);
-            for (size_t i = 0; i < nx; i++) {
-                float sg = (float)((gx[i] > 0) - (gx[i] < 0));
-                m1[i] = 0.9f * m1[i] + 0.1f * sg;
-                m2[i] = 0.999f * m2[i] + 0.001f * sg * sg;
-                double xi = x[i] - step * m1[i] / (sqrt(m2[i]) / bc2 + 1e-8);
-                int c = (int)((i / hw) % (size_t)s.c);
-                float lo = cfg->lo[c < 4 ? c : 3], hi = cfg->hi[c < 4 ? c : 3];
-                x[i] = (float)(xi < lo ? lo : xi > hi ? hi : xi);
-            }
-            if (cfg->verbose && (it % (cfg->iters / 10 > 0 ? cfg->iters / 10 : 1) == 0))
-                fprintf(stderr, "invert: restart %d iteration %d loss %.6f cos %.6f\n", r, it, l, cs);
+        for (size_t i = 0; i < nx; i++) {
+            int c = chan_of(g, i);
+            x[i] = cfg->uniform_start ? (float)(cfg->lo[c] + fv_rng_uniform_d(&rng) * ((double)cfg->hi[c] - cfg->lo[c]))
+                                      : (float)fv_rng_normal(&rng);
         }
-        double l = match(g, x, target, tnorm, labels, cfg->tv, U, v, NULL, &cs);
-        if (cfg->verbose) fprintf(stderr, "invert: restart %d final loss %.6f cos %.6f\n", r, l, cs);
-        if (l < best_loss || r == 0) {
-            best_loss = l, best_cos = cs, best_r = r;
+        o.evals = 0;
+        obj_eval(&o, x, NULL);
+        const double m0 = o.matchv;
+        fv_lbfgs_result lr = cfg->opt == FV_INVERT_ADAM_SIGNED ? run_signed(&o, x, m1, m2, gx, nx, r, target_abs)
+                                                              : run_double(&o, x, nx, target_abs, r);
+        double l = obj_eval(&o, x, NULL);
+        if (cfg->verbose)
+            fprintf(stderr, "invert: restart %d stopped (%s) after %d iterations, %d evaluations: loss %.6g cos %.6f\n",
+                    r, fv_lbfgs_status_name(lr.status), lr.iters, o.evals, l, o.cosv);
+        if (l < res->loss || r == 0) {
+            res->loss = l, res->cos = o.cosv, res->match = o.matchv, res->match0 = m0, res->restart = r;
+            res->rel_match = cfg->objective == FV_INVERT_L2 ? o.matchv / (tnorm * tnorm) : o.matchv;
+            res->iters = lr.iters, res->evals = o.evals, res->status = fv_lbfgs_status_name(lr.status);
             memcpy(best, x, nx * sizeof(float));
         }
+        if (cfg->target > 0 && res->match <= target_abs) break;
     }
     memcpy(x_out, best, nx * sizeof(float));
     free(buf);
-    res->loss = best_loss;
-    res->cos = best_cos;
-    res->restart = best_r;
     res->seconds = fv_now() - t0;
     res->passes = g->passes - p0;
+    return 0;
+}
+
+int fv_invert_dense_features(const fv_net *net, const float *update, float *feat) {
+    const fv_node *last = &net->nodes[net->n_nodes - 1];
+    if (last->op != FV_OP_LINEAR || !last->bias) return -1;
+    const int K = last->oshape.c;
+    const size_t in = fv_shape_size(last->ishape);
+    const float *dW = update + last->w_off, *db = update + last->b_off;
+    int best = -1;
+    for (int k = 0; k < K; k++)
+        if (db[k] != 0 && (best < 0 || fabsf(db[k]) > fabsf(db[best]))) best = k;
+    if (best < 0) return -1;
+    for (size_t f = 0; f < in; f++) feat[f] = (float)((double)dW[(size_t)best * in + f] / db[best]);
     return 0;
 }
 

@@ -98,32 +98,79 @@ FV_MUST_USE int fv_invert_labels(const fv_net *net, const float *update, int n, 
  * hold the single most negative class n times). */
 int fv_labels_from_row_sums(const double *sum, int K, int n, int *labels);
 
+/* The matching term: 1 - cos(U, T) (Inverting Gradients) or ||U - T||^2, the sum of squared
+ * differences (DLG). */
+typedef enum { FV_INVERT_COSINE, FV_INVERT_L2 } fv_invert_objective;
+/* The optimiser: Adam on the signed gradient with x clamped to the box after each step
+ * (Inverting Gradients); plain Adam (lbfgs.h fv_adam_minimize); or L-BFGS (lbfgs.h, strong Wolfe
+ * line search; DLG). The last two run in double on the box mapped to [0, 1] per channel (x =
+ * lo + u (hi - lo)), or on x itself when a bound is infinite. */
+typedef enum { FV_INVERT_ADAM_SIGNED, FV_INVERT_ADAM, FV_INVERT_LBFGS } fv_invert_optimizer;
+
 typedef struct {
-    int iters;       /* Adam steps per restart (>= 1) */
+    int iters;       /* optimiser iterations per restart (>= 1) */
     int restarts;    /* independent noise starts (>= 1) */
-    double lr;       /* Adam step, model input units (default 0.1) */
+    double lr;       /* Adam step, model input units (ADAM: units of the [0, 1] box) (default 0.1) */
     double tv;       /* total-variation weight (default 1e-4) */
     float lo[4], hi[4]; /* per-channel box in model input units (pixel 0 and 1 normalised) */
     uint64_t seed;   /* noise starts */
     int verbose;     /* progress lines on stderr */
+    fv_invert_objective objective; /* default COSINE */
+    fv_invert_optimizer opt;       /* default ADAM_SIGNED */
+    int max_evals;   /* L-BFGS objective evaluations per restart (0: 20 per iteration) */
+    double target;   /* stop a restart (and skip the rest) once the relative matching term is at
+                      * most this: ||U - T||^2 / ||T||^2 (L2) or 1 - cos (COSINE); 0: never */
+    int uniform_start; /* 1: starts uniform in the box (DLG); 0: N(0, 1) in input units (IG) */
+    double bn_prior; /* weight W of the batch-norm statistics prior (0: off): W times the sum over
+                      * the model's batch-norm layers of ||mu_B - running_mean||^2 +
+                      * ||var_B - running_var||^2, the per-channel mean and (biased) variance of
+                      * the layer's input over all n candidates in one train-mode forward at
+                      * theta_0; its gradient by one backward through the net (the fedAVG case
+                      * compares all n images at theta_0, not each local batch) */
 } fv_invert_cfg;
 
-/* Defaults: iters 2000, restarts 1, lr 0.1, tv 1e-4, box [-inf, inf] (set it), seed 1. */
+/* Defaults (Inverting Gradients): iters 2000, restarts 1, lr 0.1, tv 1e-4, box [-inf, inf] (set
+ * it), seed 1, cosine, Adam on the signed gradient, no target, N(0, 1) starts, no BN prior. */
 fv_invert_cfg fv_invert_defaults(void);
+/* DLG (Zhu et al. 2019) as a configuration of the same engine: L2 matching, L-BFGS (20
+ * evaluations per iteration at most), no TV, uniform starts in the box, iters 300, target
+ * FV_INVERT_DLG_TARGET. iDLG (Zhao et al. 2020) is DLG with labels from fv_invert_labels. */
+fv_invert_cfg fv_invert_dlg_defaults(void);
+/* The relative L2 matching loss at which DLG stops: float32 gradients carry a rounding noise of
+ * about 1e-7 of their size, so ||U - T||^2 / ||T||^2 has a floor near 1e-13 (measured in
+ * docs/attacks.md section 2); the double-precision dlg.c stopped at 1e-14. */
+#define FV_INVERT_DLG_TARGET 1e-12
 
 typedef struct {
-    double loss;      /* final 1 - cos + tv TV of the winning restart */
+    double loss;      /* final matching term + tv TV of the winning restart */
     double cos;       /* its cosine to the target */
+    double match;     /* its matching term: 1 - cos or ||U - T||^2 */
+    double rel_match; /* 1 - cos or ||U - T||^2 / ||T||^2 */
+    double match0;    /* the matching term at its start */
     int restart;      /* which restart won */
+    int iters, evals; /* its iterations and objective evaluations */
+    const char *status; /* why its optimiser stopped ("max_iter", "target", lbfgs.h's names) */
     double seconds;   /* all restarts */
     long passes;      /* forward passes (all but kink records with a backward), all restarts */
 } fv_invert_result;
 
 /* Run the attack against target[n_train] with labels[n]: x_out[n, input] (model input units)
- * receives the winning reconstruction. Returns 0, or -1 with e set for a bad cfg or a zero
- * target. */
+ * receives the winning reconstruction. Returns 0, or -1 with e set for a bad cfg (naming the
+ * field) or a zero or non-finite target, before any pass. */
 FV_MUST_USE int fv_invert_attack(fv_invert_engine *eng, const float *target, const int *labels,
                                  const fv_invert_cfg *cfg, float *x_out, fv_invert_result *res, fv_err *e);
+
+/* The matching loss of cfg (objective, tv and bn_prior) at x against target: returns it, and with gx
+ * (n * input floats, may be NULL) SETS gx to its gradient. For gradient checks and tests. */
+double fv_invert_match(fv_invert_engine *eng, const float *x, const float *target, const int *labels,
+                       const fv_invert_cfg *cfg, float *gx);
+
+/* The analytic shortcut of a dense output layer with bias on a batch of one: for any class k
+ * with db[k] != 0, dW[k, :] / db[k] is the layer's input exactly. From a fedSGD gradient
+ * update[n_train], writes the input of net's last (linear) node, feat[in_features], using the
+ * row with the largest |db|. Returns 0, or -1 when the last node is not a linear layer with
+ * bias or every db is 0. */
+int fv_invert_dense_features(const fv_net *net, const float *update, float *feat);
 
 /* The best one-to-one assignment for n reconstructions: score[i * n + j] = similarity of
  * reconstruction i to original j (higher is better); perm[i] = the original matched to

@@ -188,40 +188,36 @@ static int cmd_dlg(int argc, char **argv) {
     common_opts c = common_defaults();
     vmix_opts v;
     vmix_defaults(&v);
-    const char *opt = "lbfgs";
+    const char *opt = "lbfgs", *objective = "l2";
     int known = 0;
-    double fd = cfg.dlg.fd_scale, lr = cfg.dlg.lr;
     fv_flag f[MAXF];
     int n = add_common(f, 0, &c);
     n = add_vmix(f, n, &v, "the client trains on VisualMixer-mixed images");
     f[n++] = (fv_flag){"first", FV_FLAG_INT, &cfg.first, "first test image attacked", 0, 100000000};
     f[n++] = (fv_flag){"runs", FV_FLAG_INT, &cfg.runs, "attacks, each on the next batch of images", 1, 100000};
-    f[n++] = (fv_flag){"batch", FV_FLAG_INT, &cfg.dlg.n, "images per client gradient (1 to 8)", 1, FV_DLG_MAX_BATCH};
-    f[n++] = (fv_flag){"optimizer", FV_FLAG_STRING, &opt, "lbfgs or adam", 0, 0};
-    f[n++] = (fv_flag){"iters", FV_FLAG_INT, &cfg.dlg.iters, "L-BFGS iterations or Adam steps", 1, 10000000};
-    f[n++] = (fv_flag){"max-evals", FV_FLAG_INT, &cfg.dlg.max_evals, "L-BFGS evaluations (0: 20 per iteration)", 0, 100000000};
-    f[n++] = (fv_flag){"lr", FV_FLAG_FLOAT, &lr, "Adam step", 1e-9, 100};
-    f[n++] = (fv_flag){"restarts", FV_FLAG_INT, &cfg.dlg.restarts, "noise restarts (lowest matching loss wins)", 1, 1000};
-    f[n++] = (fv_flag){"fd-scale", FV_FLAG_FLOAT, &fd, "weight step of the finite-difference HVP, h ||r||", 1e-12, 1};
+    f[n++] = (fv_flag){"batch", FV_FLAG_INT, &cfg.batch, "images per client gradient (1 to 8)", 1, FV_DLG_MAX_BATCH};
+    f[n++] = (fv_flag){"optimizer", FV_FLAG_STRING, &opt, "lbfgs (DLG), adam, or adam-signed (Inverting Gradients')", 0, 0};
+    f[n++] = (fv_flag){"objective", FV_FLAG_STRING, &objective, "l2 (DLG: squared gradient distance) or cosine", 0, 0};
+    f[n++] = (fv_flag){"iters", FV_FLAG_INT, &cfg.atk.iters, "L-BFGS iterations or Adam steps", 1, 10000000};
+    f[n++] = (fv_flag){"max-evals", FV_FLAG_INT, &cfg.atk.max_evals, "L-BFGS evaluations (0: 20 per iteration)", 0, 100000000};
+    f[n++] = (fv_flag){"lr", FV_FLAG_FLOAT, &cfg.atk.lr, "Adam step", 1e-9, 100};
+    f[n++] = (fv_flag){"restarts", FV_FLAG_INT, &cfg.atk.restarts, "noise restarts (lowest matching loss wins)", 1, 1000};
+    f[n++] = (fv_flag){"fd-scale", FV_FLAG_FLOAT, &cfg.fd_scale,
+                       "finite-difference step of the engine: fd_scale of the weights' norm (invert.h)", 1e-9, 0.5};
+    f[n++] = (fv_flag){"target", FV_FLAG_FLOAT, &cfg.atk.target,
+                       "stop at this relative matching loss (L2: ||U - T||^2 / ||T||^2; 0: never)", 0, 0.5};
     f[n++] = (fv_flag){"known-labels", FV_FLAG_BOOL, &known, "give the attacker the labels (default: iDLG rule)", 0, 0};
     int r = parse("attack dlg", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;
     fv_err e = {{0}};
-    if (strcmp(opt, "lbfgs") == 0) cfg.dlg.opt = FV_DLG_LBFGS;
-    else if (strcmp(opt, "adam") == 0) cfg.dlg.opt = FV_DLG_ADAM;
-    else {
-        fprintf(stderr, "fedvim attack dlg: --optimizer: '%s' is not lbfgs or adam\n", opt);
-        return 2;
-    }
-    if (vmix_params(&cfg.vp, &v, &e)) {
+    if (fv_invert_parse_dlg_choice(objective, opt, &cfg.atk, &e) || vmix_params(&cfg.vp, &v, &e) ||
+        fv_dlg_run_check(&cfg, &e)) { /* before any data is read */
         fprintf(stderr, "fedvim attack dlg: %s\n", e.msg);
         return 2;
     }
     cfg.vmix = v.on;
     cfg.known_labels = known;
-    cfg.dlg.fd_scale = fd;
-    cfg.dlg.lr = lr;
-    cfg.dlg.verbose = c.verbose;
+    cfg.atk.verbose = c.verbose;
     cfg.src.dataset = c.dataset;
     cfg.src.data_dir = c.data_dir;
     cfg.seed = (uint64_t)c.seed;
@@ -258,6 +254,8 @@ static int cmd_invert(int argc, char **argv) {
     f[n++] = (fv_flag){"oracle-from", FV_FLAG_INT, &cfg.oracle_from, "recognisability by an oracle trained on training images from N on (0: none)", 0, 100000000};
     f[n++] = (fv_flag){"oracle-cache", FV_FLAG_STRING, &cfg.oracle_cache, "safetensors cache of that oracle (default: none)", 0, 0};
     f[n++] = (fv_flag){"fd", FV_FLAG_STRING, &fd, "central, or one-sided (fewer passes, O(h) error: docs/attacks.md 7.1)", 0, 0};
+    f[n++] = (fv_flag){"bn-prior", FV_FLAG_FLOAT, &cfg.atk.bn_prior,
+                       "weight of the batch-norm statistics prior (0: off; models with batch norm)", 0, 1e6};
     int r = parse("attack invert", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;
     if (strcmp(update, "fedsgd") == 0) cfg.kind = FV_INVERT_FEDSGD;
@@ -531,7 +529,7 @@ int fv_cmd_attack(int argc, char **argv) {
         const char *what;
     } SUB[] = {
         {"invert", cmd_invert, "Inverting Gradients on a zoo model's fedSGD gradient or fedAVG update"},
-        {"dlg", cmd_dlg, "gradient inversion (DLG/iDLG) of one client step on the sigmoid LeNet"},
+        {"dlg", cmd_dlg, "DLG/iDLG (the invert engine: L2, L-BFGS) on one client step of the sigmoid LeNet"},
         {"reassemble", cmd_reassemble, "reassembly of VisualMixer-mixed images by total-variation search"},
         {"gan", cmd_gan, "GAN leakage attacker (Hitaj et al.), passive or --active, on a FedAvg run"},
         {"mia", cmd_mia, "membership inference (loss threshold, LiRA offline) on a FedAvg run"},

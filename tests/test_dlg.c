@@ -1,12 +1,22 @@
-/* test_dlg.c: gradient inversion (attacks/dlg.h) and its optimisers (attacks/lbfgs.h).
- * - the double-precision sigmoid LeNet: parameter and input gradients against central finite
- *   differences of the loss, and agreement with the float "dlg_lenet" of shared/nn/models.h;
- * - the matching-loss gradient (finite difference of input gradients at theta +- h r) against a
- *   brute-force central finite difference of the matching loss itself;
- * - the iDLG label rule and the analytic dense-layer shortcut;
+/* test_dlg.c: DLG and iDLG as configurations of the gradient-inversion engine (attacks/invert.h:
+ * fv_invert_dlg_defaults: L2 matching, L-BFGS) on the zoo's sigmoid LeNet "dlg_lenet", and the
+ * optimisers they use (attacks/lbfgs.h). The double-precision dlg.c these replace is gone; its
+ * committed results are compared in experiments/attacks/README.md.
+ * - the L2 objective's gradient (engine: finite differences of input gradients at theta +- h a)
+ *   against a central finite difference of the objective itself, float32, along random
+ *   directions and single pixels, far from and near the solution, batch 1 and 2: tolerance 2e-2
+ *   relative (the outer difference is of float32 objectives, its own error dominates: measured
+ *   worst errors 3e-3 to 8e-3, printed);
+ * - iDLG: for a batch of one the label from the sign of the last layer's gradient is exact (20
+ *   random models and images); a batch of 4 gets 4 ascending labels from the count rule;
+ * - the analytic dense-layer shortcut recovers the last layer's input (1e-4 absolute: float32);
  * - L-BFGS on Rosenbrock and on a box-constrained quadratic, Adam on the box;
- * - DLG with batch 1 recovers an MNIST test digit (a synthetic digit if MNIST is absent) at
- *   SSIM >= 0.9.
+ * - DLG batch 1 (300 L-BFGS iterations, iDLG label) recovers MNIST test image 0 (a synthetic digit
+ *   without MNIST) at PSNR >= 40 dB and SSIM >= 0.99 (measured: see the printed line);
+ * - cosine matching with L-BFGS (the other objective) also recovers it, PSNR >= 30 dB;
+ * - bad settings are refused before any pass (the result is left untouched; the run check needs
+ *   no data);
+ * - the in-FL interface (attack_api.h "dlg") on a float client step.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,264 +29,165 @@
 #include <string.h>
 
 #include "attack_api.h"
+#include "attack_run.h"
 #include "data/data.h"
-#include "dlg.h"
+#include "invert.h"
 #include "lbfgs.h"
-#include "nn/layers.h"
 #include "metrics.h"
+#include "nn/layers.h"
 #include "nn/models.h"
 #include "nn/net.h"
 #include "rng.h"
 
-static fv_dlg_model mnist_model(void) {
-    fv_dlg_model m;
+/* dlg_lenet on 1x28x28, 10 classes, its U(-0.5, 0.5) initialisation from seed. */
+static fv_net *lenet(uint64_t seed) {
     fv_err e = {{0}};
-    if (fv_dlg_model_init(&m, 1, 28, 28, 10, &e)) fail_msg("%s", e.msg);
-    return m;
+    fv_net *net = fv_model_new("dlg_lenet", (fv_shape){1, 28, 28}, 10, seed, &e);
+    if (!net) fail_msg("%s", e.msg);
+    return net;
 }
 
-static void fill_uniform(double *v, size_t n, double lo, double hi, uint64_t seed) {
+static fv_invert_engine *engine(fv_net *net, int n) {
+    fv_err e = {{0}};
+    fv_invert_update_cfg uc = fv_invert_update_defaults();
+    uc.n = n;
+    fv_invert_engine *g = fv_invert_engine_new(net, &uc, &e);
+    if (!g) fail_msg("%s", e.msg);
+    return g;
+}
+
+static void fill_uniform(float *v, size_t n, double lo, double hi, uint64_t seed) {
     fv_rng r;
     fv_rng_seed(&r, seed);
-    for (size_t i = 0; i < n; i++) v[i] = lo + (hi - lo) * fv_rng_uniform_d(&r);
+    for (size_t i = 0; i < n; i++) v[i] = (float)(lo + (hi - lo) * fv_rng_uniform_d(&r));
 }
 
-static void test_shapes_match_float_model(void **st) {
-    (void)st;
-    fv_dlg_model m = mnist_model();
-    assert_int_equal(m.h1, 14);
-    assert_int_equal(m.h2, 7);
-    assert_int_equal(m.h3, 7);
-    assert_int_equal(m.feat, 588);
-    fv_err e = {{0}};
-    fv_net *net = fv_model_new("dlg_lenet", (fv_shape){1, 28, 28}, 10, 3, &e);
-    if (!net) fail_msg("%s", e.msg);
-    assert_int_equal(net->n_params, m.n_params);
-    assert_int_equal(fv_net_tensor(net, "body.0.weight")->off, m.c1w);
-    assert_int_equal(fv_net_tensor(net, "body.2.bias")->off, m.c2b);
-    assert_int_equal(fv_net_tensor(net, "body.4.weight")->off, m.c3w);
-    assert_int_equal(fv_net_tensor(net, "fc.0.weight")->off, m.fw);
-    assert_int_equal(fv_net_tensor(net, "fc.0.bias")->off, m.fb);
-    fv_net_destroy(&net);
+/* The DLG configuration on pixels in [0, 1]. */
+static fv_invert_cfg dlg_cfg(void) {
+    fv_invert_cfg c = fv_invert_dlg_defaults();
+    for (int i = 0; i < 4; i++) c.lo[i] = 0, c.hi[i] = 1;
+    return c;
 }
 
-/* The double model and shared/'s float model compute the same logits and gradients. */
-static void test_parity_with_float_net(void **st) {
-    (void)st;
-    fv_dlg_model m = mnist_model();
-    fv_err e = {{0}};
-    fv_net *net = fv_model_new("dlg_lenet", (fv_shape){1, 28, 28}, 10, 7, &e);
-    if (!net) fail_msg("%s", e.msg);
-    const int n = 2;
-    double *theta = malloc(sizeof(double) * m.n_params), *g = malloc(sizeof(double) * m.n_params);
-    double x[2 * 784], gx[2 * 784], logits[20];
-    float xf[2 * 784];
-    for (size_t i = 0; i < m.n_params; i++) theta[i] = net->params[i];
-    fill_uniform(x, 2 * 784, 0, 1, 11);
-    for (int i = 0; i < 2 * 784; i++) xf[i] = (float)x[i];
-    int y[2] = {3, 8};
-    fv_dlg_ws *ws = fv_dlg_ws_new(&m, n);
-    double loss = fv_dlg_loss_grad(ws, theta, x, y, n, g, gx, logits);
-    net->want_input_grad = 1;
-    const float *out = fv_net_forward(net, xf, n, 1);
-    float dlog[20];
-    float lossf = fv_softmax_xent(dlog, out, y, n, 10, NULL);
-    fv_net_backward(net, dlog, n);
-    /* float32 against float64: tolerance 1e-4 relative to the largest magnitude */
-    if (!(fabs(loss - lossf) < 1e-4 * fmax(1, fabs(loss)))) fail_msg("loss %.8g (double) vs %.8g (float)", loss, lossf);
-    for (int i = 0; i < 20; i++) assert_true(fabs(logits[i] - out[i]) < 1e-4 * fmax(1, fabs(logits[i])));
-    double gmax = 0, dmax = 0;
-    for (size_t i = 0; i < m.n_params; i++) {
-        gmax = fmax(gmax, fabs(g[i]));
-        dmax = fmax(dmax, fabs(g[i] - net->grads[i]));
-    }
-    if (dmax > 1e-4 * gmax) fail_msg("parameter gradients differ by %g (max %g)", dmax, gmax);
-    gmax = dmax = 0;
-    for (int i = 0; i < 2 * 784; i++) {
-        gmax = fmax(gmax, fabs(gx[i]));
-        dmax = fmax(dmax, fabs(gx[i] - net->input_grad[i]));
-    }
-    if (dmax > 1e-4 * gmax) fail_msg("input gradients differ by %g (max %g)", dmax, gmax);
-    fv_dlg_ws_destroy(&ws);
-    fv_net_destroy(&net);
-    free(theta);
-    free(g);
-}
-
-/* Parameter and input gradients of the double model against central differences of the loss,
- * with input normalisation on (mean 0.13, std 0.31) so its chain factor is checked too. */
-static void test_loss_gradients(void **st) {
-    (void)st;
-    fv_dlg_model m = mnist_model();
-    m.mean[0] = 0.13;
-    m.std[0] = 0.31;
-    const int n = 3;
-    double *theta = malloc(sizeof(double) * m.n_params), *g = malloc(sizeof(double) * m.n_params);
-    double x[3 * 784], gx[3 * 784];
-    fv_dlg_init_params(&m, theta, 5);
-    fill_uniform(x, 3 * 784, 0, 1, 6);
-    int y[3] = {1, 1, 9};
-    fv_dlg_ws *ws = fv_dlg_ws_new(&m, n);
-    fv_dlg_loss_grad(ws, theta, x, y, n, g, gx, NULL);
-    fv_rng r;
-    fv_rng_seed(&r, 9);
-    const double eps = 1e-6;
-    for (int t = 0; t < 40; t++) {
-        size_t i = (size_t)fv_rng_below(&r, m.n_params);
-        double keep = theta[i];
-        theta[i] = keep + eps;
-        double lp = fv_dlg_loss_grad(ws, theta, x, y, n, NULL, NULL, NULL);
-        theta[i] = keep - eps;
-        double lm = fv_dlg_loss_grad(ws, theta, x, y, n, NULL, NULL, NULL);
-        theta[i] = keep;
-        double fd = (lp - lm) / (2 * eps);
-        /* tolerance: 1e-6 absolute + 1e-5 relative (central difference, eps 1e-6, double) */
-        if (fabs(fd - g[i]) > 1e-6 + 1e-5 * fabs(fd)) fail_msg("dtheta[%zu]: analytic %.10g, fd %.10g", i, g[i], fd);
-    }
-    for (int t = 0; t < 40; t++) {
-        size_t i = (size_t)fv_rng_below(&r, 3 * 784);
-        double keep = x[i];
-        x[i] = keep + eps;
-        double lp = fv_dlg_loss_grad(ws, theta, x, y, n, NULL, NULL, NULL);
-        x[i] = keep - eps;
-        double lm = fv_dlg_loss_grad(ws, theta, x, y, n, NULL, NULL, NULL);
-        x[i] = keep;
-        double fd = (lp - lm) / (2 * eps);
-        if (fabs(fd - gx[i]) > 1e-7 + 1e-5 * fabs(fd)) fail_msg("dx[%zu]: analytic %.10g, fd %.10g", i, gx[i], fd);
-    }
-    fv_dlg_ws_destroy(&ws);
-    free(theta);
-    free(g);
-}
-
-/* The attack's gradient of D = ||grad_theta L(x) - g*||^2 (finite difference of input
- * gradients at theta +- h r) against a brute-force central difference of D itself, along random
- * directions and single pixels, far from and close to the solution, for batch 1 and 2.
- * The weight step h ||r|| = fd_scale sets the error, O(fd_scale^2) relative: with the spec's
- * 1e-3 it is about 3e-5 on these nets, so the tolerance is 1e-3; with fd_scale 1e-5 it must
- * shrink below 1e-6 (the error order is checked, not only its size). */
-static void check_match_gradient(int n, double closeness, uint64_t seed, double fd_scale, double tol) {
-    fv_dlg_model m = mnist_model();
-    size_t in = (size_t)n * 784;
-    double *theta = malloc(sizeof(double) * m.n_params), *gstar = malloc(sizeof(double) * m.n_params);
-    double *xt = malloc(sizeof(double) * in), *x = malloc(sizeof(double) * in), *gx = malloc(sizeof(double) * in),
-           *v = malloc(sizeof(double) * in), *xp = malloc(sizeof(double) * in);
-    fv_dlg_init_params(&m, theta, seed);
+/* The L2 objective's gradient against a central difference of the objective, along 4 random
+ * directions and 2 single pixels, from true images moved by `closeness` times uniform noise. */
+static void check_l2_gradient(int n, double closeness, uint64_t seed) {
+    fv_net *net = lenet(seed);
+    fv_invert_engine *g = engine(net, n);
+    const size_t in = (size_t)n * 784, nt = fv_invert_n_train(g);
+    float *xt = malloc(sizeof(float) * (4 * in + nt)), *x = xt + in, *gx = x + in, *xp = gx + in, *T = xp + in;
+    double *v = malloc(sizeof(double) * in);
     fill_uniform(xt, in, 0.1, 0.9, seed + 1);
     int y[2] = {4, 7};
-    fv_dlg_ws *ws = fv_dlg_ws_new(&m, n);
-    fv_dlg_loss_grad(ws, theta, xt, y, n, gstar, NULL, NULL);
-    /* start point: the true images moved by `closeness` times uniform noise */
+    fv_invert_update(g, xt, y, T);
     fill_uniform(x, in, -closeness, closeness, seed + 2);
     for (size_t i = 0; i < in; i++) x[i] += xt[i];
-    fv_dlg_match mt;
-    fv_dlg_match_init(&mt, ws, &m, theta, gstar, y, n, fd_scale);
-    double d0 = fv_dlg_match_eval(&mt, x, gx);
+    fv_invert_cfg c = dlg_cfg();
+    double d0 = fv_invert_match(g, x, T, y, &c, gx);
     assert_true(d0 > 0);
     double gn = 0;
-    for (size_t i = 0; i < in; i++) gn += gx[i] * gx[i];
+    for (size_t i = 0; i < in; i++) gn += (double)gx[i] * gx[i];
     fv_rng r;
     fv_rng_seed(&r, seed + 3);
-    const double eps = 1e-4 * fmax(closeness, 1e-2); /* brute force: error ~1e-8 relative */
-    for (int t = 0; t < 8; t++) {
+    /* the outer difference is of float32 objectives (rounding ~1e-7 of D): steps of 5% of the
+     * distance to the truth (25% near it) keep its rounding / eps below its truncation error;
+     * measured worst errors 8e-3, 8e-3, 3e-3 (1e-2 of the distance: 1.7e-2, 6e-2) */
+    const double eps = closeness < 0.1 ? 0.25 * closeness : 0.05 * closeness;
+    double worst = 0;
+    for (int t = 0; t < 6; t++) {
         double vn = 0;
-        if (t < 4) { /* random direction */
-            for (size_t i = 0; i < in; i++) {
-                v[i] = fv_rng_normal(&r);
-                vn += v[i] * v[i];
-            }
-        } else { /* a single pixel */
+        if (t < 4) {
+            for (size_t i = 0; i < in; i++) v[i] = fv_rng_normal(&r), vn += v[i] * v[i];
+        } else {
             memset(v, 0, sizeof(double) * in);
-            v[fv_rng_below(&r, in)] = 1;
-            vn = 1;
+            v[fv_rng_below(&r, in)] = 1, vn = 1;
         }
         vn = sqrt(vn);
         double dd = 0;
-        for (size_t i = 0; i < in; i++) {
-            v[i] /= vn;
-            dd += gx[i] * v[i];
-        }
-        for (size_t i = 0; i < in; i++) xp[i] = x[i] + eps * v[i];
-        double dp = fv_dlg_match_eval(&mt, xp, NULL);
-        for (size_t i = 0; i < in; i++) xp[i] = x[i] - eps * v[i];
-        double dm = fv_dlg_match_eval(&mt, xp, NULL);
+        for (size_t i = 0; i < in; i++) v[i] /= vn, dd += gx[i] * v[i];
+        for (size_t i = 0; i < in; i++) xp[i] = (float)(x[i] + eps * v[i]);
+        double dp = fv_invert_match(g, xp, T, y, &c, NULL);
+        for (size_t i = 0; i < in; i++) xp[i] = (float)(x[i] - eps * v[i]);
+        double dm = fv_invert_match(g, xp, T, y, &c, NULL);
         double fd = (dp - dm) / (2 * eps);
         /* relative to the larger of |fd| and 1e-2 ||grad D|| (a single pixel's share can be tiny) */
-        double scale = fmax(fabs(fd), 1e-2 * sqrt(gn));
-        if (!(fabs(fd - dd) <= tol * scale))
-            fail_msg("n=%d closeness %g fd_scale %g dir %d: finite-difference HVP %.12g, brute force %.12g "
-                     "(rel. error %.3g > %.0e, D=%g)",
-                     n, closeness, fd_scale, t, dd, fd, fabs(fd - dd) / scale, tol, d0);
+        double scale = fmax(fabs(fd), 1e-2 * sqrt(gn)), err = fabs(fd - dd) / scale;
+        worst = fmax(worst, err);
+        if (!(err <= 2e-2))
+            fail_msg("n=%d closeness %g dir %d: engine %.9g, finite difference %.9g (rel. error %.3g > 2e-2, D=%g)", n,
+                     closeness, t, dd, fd, err, d0);
     }
-    fv_dlg_match_free(&mt);
-    fv_dlg_ws_destroy(&ws);
-    free(theta);
-    free(gstar);
+    print_message("L2 gradient, batch %d, closeness %g: worst relative error %.2e (D %.3g)\n", n, closeness, worst, d0);
+    fv_invert_engine_free(&g);
+    fv_net_destroy(&net);
     free(xt);
-    free(x);
-    free(gx);
     free(v);
-    free(xp);
 }
 
-static void test_match_gradient(void **st) {
+static void test_l2_gradient(void **st) {
     (void)st;
-    check_match_gradient(1, 0.5, 21, 1e-3, 1e-3);
-    check_match_gradient(1, 1e-3, 22, 1e-3, 1e-3);
-    check_match_gradient(2, 0.3, 23, 1e-3, 1e-3);
-    check_match_gradient(1, 0.5, 21, 1e-5, 1e-6);
-    check_match_gradient(2, 0.3, 23, 1e-5, 1e-6);
+    check_l2_gradient(1, 0.5, 21);
+    check_l2_gradient(1, 0.02, 22);
+    check_l2_gradient(2, 0.3, 23);
 }
 
-/* iDLG: for a batch of one, exactly the true class has a negative dense-gradient row sum (the
+/* iDLG: for a batch of one, exactly the true class has a negative last-layer row sum (the
  * features are sigmoid outputs, all positive). */
 static void test_idlg_labels(void **st) {
     (void)st;
-    fv_dlg_model m = mnist_model();
-    double *theta = malloc(sizeof(double) * m.n_params), *g = malloc(sizeof(double) * m.n_params);
-    double x[4 * 784];
-    fv_dlg_ws *ws = fv_dlg_ws_new(&m, 4);
+    fv_err e = {{0}};
+    float x[4 * 784];
     for (int t = 0; t < 20; t++) {
-        fv_dlg_init_params(&m, theta, 100 + t);
-        fill_uniform(x, 784, 0, 1, 200 + t);
+        fv_net *net = lenet(100 + (uint64_t)t);
+        fv_invert_engine *g = engine(net, 1);
+        float *U = malloc(sizeof(float) * net->n_train);
+        fill_uniform(x, 784, 0, 1, 200 + (uint64_t)t);
         int y = t % 10, got = -1;
-        fv_dlg_loss_grad(ws, theta, x, &y, 1, g, NULL, NULL);
-        assert_int_equal(fv_dlg_labels(&m, g, 1, &got), 1);
+        fv_invert_update(g, x, &y, U);
+        assert_int_equal(fv_invert_labels(net, U, 1, &got, &e), 0);
         assert_int_equal(got, y);
+        free(U);
+        fv_invert_engine_free(&g);
+        fv_net_destroy(&net);
     }
-    /* batch 4 with a repeated label: the rule returns 4 labels in ascending order, drawn from
-     * the classes with negative row sums */
+    /* batch 4 with a repeated label: 4 labels in ascending order from the negative rows */
+    fv_net *net = lenet(300);
+    fv_invert_engine *g = engine(net, 4);
+    float *U = malloc(sizeof(float) * net->n_train);
     int y4[4] = {2, 5, 5, 8}, got4[4];
-    fv_dlg_init_params(&m, theta, 300);
     fill_uniform(x, 4 * 784, 0, 1, 301);
-    fv_dlg_loss_grad(ws, theta, x, y4, 4, g, NULL, NULL);
-    int neg = fv_dlg_labels(&m, g, 4, got4);
-    assert_true(neg >= 1);
+    fv_invert_update(g, x, y4, U);
+    assert_int_equal(fv_invert_labels(net, U, 4, got4, &e), 0);
     for (int i = 1; i < 4; i++) assert_true(got4[i - 1] <= got4[i]);
-    fv_dlg_ws_destroy(&ws);
-    free(theta);
-    free(g);
+    free(U);
+    fv_invert_engine_free(&g);
+    fv_net_destroy(&net);
 }
 
-/* The dense-layer shortcut recovers the dense layer's input exactly for a batch of one. */
+/* The dense-layer shortcut: dW row / db is the last layer's input for a batch of one. */
 static void test_dense_shortcut(void **st) {
     (void)st;
-    fv_dlg_model m = mnist_model();
-    double *theta = malloc(sizeof(double) * m.n_params), *g = malloc(sizeof(double) * m.n_params);
-    double x[784], feat[588], rec[588];
-    fv_dlg_init_params(&m, theta, 41);
+    fv_net *net = lenet(41);
+    fv_invert_engine *g = engine(net, 1);
+    float x[784], rec[588];
+    float *U = malloc(sizeof(float) * net->n_train);
     fill_uniform(x, 784, 0, 1, 42);
     int y = 6;
-    fv_dlg_ws *ws = fv_dlg_ws_new(&m, 1);
-    fv_dlg_loss_grad(ws, theta, x, &y, 1, g, NULL, NULL);
-    fv_dlg_features(ws, theta, x, 1, feat);
-    assert_int_equal(fv_dlg_dense_invert(rec, g + m.fw, g + m.fb, 10, 588), 0);
-    for (int j = 0; j < 588; j++) assert_true(fabs(rec[j] - feat[j]) < 1e-12); /* exact up to rounding */
-    double zeros[10] = {0};
-    assert_int_equal(fv_dlg_dense_invert(rec, g + m.fw, zeros, 10, 588), -1);
-    fv_dlg_ws_destroy(&ws);
-    free(theta);
-    free(g);
+    fv_invert_update(g, x, &y, U);
+    assert_int_equal(fv_invert_dense_features(net, U, rec), 0);
+    fv_net_forward(net, x, 1, 0);
+    const fv_node *last = &net->nodes[net->n_nodes - 1];
+    const float *feat = net->nodes[last->in0].out;
+    double err = 0;
+    for (int j = 0; j < 588; j++) err = fmax(err, fabs((double)rec[j] - feat[j]));
+    print_message("dense shortcut: max error %.3g\n", err);
+    assert_true(err < 1e-4); /* float32 gradients; the features are in (0, 1) */
+    const fv_node *fc = last;
+    memset(U + fc->b_off, 0, sizeof(float) * 10);
+    assert_int_equal(fv_invert_dense_features(net, U, rec), -1);
+    free(U);
+    fv_invert_engine_free(&g);
+    fv_net_destroy(&net);
 }
 
 static double rosenbrock(void *ctx, const double *x, double *g, int n) {
@@ -355,69 +266,128 @@ static void synthetic_digit(double *img) {
         }
 }
 
-/* DLG batch 1: the reconstruction of an MNIST test digit reaches SSIM >= 0.9 (the spec's bar;
- * in practice it is exact). */
-static void test_dlg_recovers_digit(void **st) {
-    (void)st;
-    fv_dlg_model m = mnist_model();
-    double truth[784], rec[784];
-    int label = 8;
+/* The image attacked: MNIST test image 0, or the synthetic digit (label 8) without MNIST. */
+static const char *target_image(float *truth, int *label) {
     fv_dataset d;
     fv_err e = {{0}};
-    const char *src = "synthetic digit";
     if (fv_dataset_load("mnist", NULL, 0, &d, &e) == 0) {
-        for (int i = 0; i < 784; i++) truth[i] = d.x[i] / 255.0; /* test image 0 */
-        label = d.y[0];
-        src = "MNIST test image 0";
+        for (int i = 0; i < 784; i++) truth[i] = d.x[i] / 255.0f;
+        *label = d.y[0];
         fv_dataset_free(&d);
-    } else {
-        synthetic_digit(truth);
+        return "MNIST test image 0";
     }
-    double *theta = malloc(sizeof(double) * m.n_params), *g = malloc(sizeof(double) * m.n_params);
-    fv_dlg_init_params(&m, theta, 1234);
-    fv_dlg_ws *ws = fv_dlg_ws_new(&m, 1);
-    fv_dlg_loss_grad(ws, theta, truth, &label, 1, g, NULL, NULL);
-    fv_dlg_ws_destroy(&ws);
-    fv_dlg_cfg cfg = fv_dlg_defaults();
-    cfg.iters = 300;
-    cfg.seed = 5;
-    fv_dlg_result res;
-    if (fv_dlg_attack(&m, theta, g, m.n_params, &cfg, rec, &res, &e)) fail_msg("%s", e.msg);
-    assert_int_equal(res.labels[0], label);
-    float a[784], b[784];
-    for (int i = 0; i < 784; i++) {
-        a[i] = (float)truth[i];
-        b[i] = (float)rec[i];
-    }
-    double ssim = 0;
-    if (fv_ssim(&ssim, a, b, 1, 28, 28, &e)) fail_msg("%s", e.msg);
-    printf("dlg batch 1 on %s: SSIM %.4f, match %.3g (rel %.3g), %d iterations, %d evaluations, %.1f s, %s\n", src,
-           ssim, res.match, res.rel_match, res.iters, res.evals, res.seconds, res.status);
-    if (!(ssim >= 0.9)) fail_msg("SSIM %.4f < 0.9", ssim);
-    free(theta);
-    free(g);
+    double img[784];
+    synthetic_digit(img);
+    for (int i = 0; i < 784; i++) truth[i] = (float)img[i];
+    *label = 8;
+    return "synthetic digit";
 }
 
+/* One batch-1 attack with c on the gradient of the target image; returns its PSNR. */
+static double attack_digit(fv_invert_cfg c, const char *what, double *ssim) {
+    fv_err e = {{0}};
+    float truth[784], rec[784];
+    int label, got;
+    const char *src = target_image(truth, &label);
+    fv_net *net = lenet(1234);
+    fv_invert_engine *g = engine(net, 1);
+    float *U = malloc(sizeof(float) * net->n_train);
+    fv_invert_update(g, truth, &label, U);
+    if (fv_invert_labels(net, U, 1, &got, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(got, label); /* iDLG */
+    c.seed = 5;
+    fv_invert_result res;
+    if (fv_invert_attack(g, U, &got, &c, rec, &res, &e)) fail_msg("%s", e.msg);
+    double psnr = fv_psnr(rec, truth, 784);
+    if (fv_ssim(ssim, rec, truth, 1, 28, 28, &e)) fail_msg("%s", e.msg);
+    print_message("%s batch 1 on %s: PSNR %.1f dB, SSIM %.5f, relative match %.3g, %d iterations, %d evaluations, "
+                  "%.2f s, stopped: %s\n",
+                  what, src, psnr, *ssim, res.rel_match, res.iters, res.evals, res.seconds, res.status);
+    free(U);
+    fv_invert_engine_free(&g);
+    fv_net_destroy(&net);
+    return psnr;
+}
+
+static void test_dlg_recovers_digit(void **st) {
+    (void)st;
+    fv_invert_cfg c = dlg_cfg();
+    double ssim, psnr = attack_digit(c, "DLG (L2, L-BFGS, 300 iterations)", &ssim);
+    if (!(psnr >= 40 && ssim >= 0.99)) fail_msg("PSNR %.1f dB < 40 or SSIM %.4f < 0.99", psnr, ssim);
+}
+
+static void test_cosine_lbfgs_recovers_digit(void **st) {
+    (void)st;
+    fv_invert_cfg c = dlg_cfg();
+    c.objective = FV_INVERT_COSINE;
+    c.target = 0;
+    double ssim, psnr = attack_digit(c, "cosine + L-BFGS (300 iterations)", &ssim);
+    if (!(psnr >= 30)) fail_msg("PSNR %.1f dB < 30", psnr);
+}
+
+/* Bad settings: refused with the field named, before any pass (res untouched). */
 static void test_bad_config(void **st) {
     (void)st;
-    fv_dlg_model m;
     fv_err e = {{0}};
-    assert_int_equal(fv_dlg_model_init(&m, 5, 28, 28, 10, &e), -1);
-    assert_non_null(strstr(e.msg, "channels"));
-    m = mnist_model();
-    double *theta = calloc(m.n_params, sizeof(double)), *g = calloc(m.n_params, sizeof(double)), x[784];
-    fv_dlg_cfg cfg = fv_dlg_defaults();
-    fv_dlg_result res;
-    cfg.n = 9;
-    assert_int_equal(fv_dlg_attack(&m, theta, g, m.n_params, &cfg, x, &res, &e), -1);
-    assert_non_null(strstr(e.msg, "batch size"));
-    cfg.n = 1;
-    assert_int_equal(fv_dlg_attack(&m, theta, g, m.n_params - 1, &cfg, x, &res, &e), -1);
-    assert_non_null(strstr(e.msg, "parameters"));
-    assert_int_equal(fv_dlg_attack(&m, theta, g, m.n_params, &cfg, x, &res, &e), -1);
+    fv_net *net = lenet(3);
+    fv_invert_engine *g = engine(net, 1);
+    float *U = calloc(net->n_train, sizeof(float)), x[784];
+    int y = 1;
+    fv_invert_result res;
+    fv_invert_cfg c = dlg_cfg();
+    res.passes = -7;
+    assert_int_equal(fv_invert_attack(g, U, &y, &c, x, &res, &e), -1);
     assert_non_null(strstr(e.msg, "zero"));
-    free(theta);
-    free(g);
+    U[0] = 1;
+#define REFUSED(field_set, text)                                                                                      \
+    do {                                                                                                               \
+        fv_invert_cfg b = dlg_cfg();                                                                                   \
+        field_set;                                                                                                     \
+        res.passes = -7;                                                                                               \
+        assert_int_equal(fv_invert_attack(g, U, &y, &b, x, &res, &e), -1);                                             \
+        if (!strstr(e.msg, text)) fail_msg("'%s' does not name %s", e.msg, text);                                     \
+        assert_int_equal(res.passes, -7);                                                                              \
+    } while (0)
+    REFUSED(b.iters = 0, "iterations");
+    REFUSED(b.restarts = 0, "restarts");
+    REFUSED(b.objective = (fv_invert_objective)7, "objective");
+    REFUSED(b.opt = (fv_invert_optimizer)9, "optimizer");
+    REFUSED(b.target = 2, "target");
+    REFUSED(b.max_evals = -1, "max_evals");
+    REFUSED(b.lo[0] = -INFINITY, "uniform starts");
+    REFUSED(b.lo[0] = 2, "box");
+    REFUSED(y = 10, "label");
+#undef REFUSED
+    y = 1;
+    /* the standalone run: settings checked before any data is read (no such data folder) */
+    fv_dlg_run_cfg rc = fv_dlg_run_defaults();
+    rc.src.data_dir = "/nonexistent/fedvim-data";
+    rc.batch = 9;
+    fv_json j;
+    fv_json_begin(&j);
+    assert_int_equal(fv_dlg_run(&rc, &j, &e), -1);
+    assert_non_null(strstr(e.msg, "batch 9"));
+    rc.batch = 1;
+    rc.fd_scale = 0;
+    assert_int_equal(fv_dlg_run(&rc, &j, &e), -1);
+    assert_non_null(strstr(e.msg, "fd-scale"));
+    rc.fd_scale = FV_INVERT_FD_SCALE;
+    rc.atk.iters = 0;
+    assert_int_equal(fv_dlg_run(&rc, &j, &e), -1);
+    assert_non_null(strstr(e.msg, "iters"));
+    fv_json_free(&j);
+    /* objective and optimiser words */
+    fv_invert_cfg w = dlg_cfg();
+    assert_int_equal(fv_invert_parse_dlg_choice("l1", NULL, &w, &e), -1);
+    assert_non_null(strstr(e.msg, "'l1'"));
+    assert_int_equal(fv_invert_parse_dlg_choice(NULL, "sgd", &w, &e), -1);
+    assert_non_null(strstr(e.msg, "'sgd'"));
+    assert_int_equal(fv_invert_parse_dlg_choice("cosine", "adam", &w, &e), 0);
+    assert_int_equal(w.objective, FV_INVERT_COSINE);
+    assert_int_equal(w.opt, FV_INVERT_ADAM);
+    free(U);
+    fv_invert_engine_free(&g);
+    fv_net_destroy(&net);
 }
 
 /* The in-FL interface: a client of a federation on the float "dlg_lenet" makes one SGD step on
@@ -494,30 +464,15 @@ static void test_attack_api_dlg(void **st) {
     fv_dataset_free(&d);
 }
 
-static void test_best_assignment(void **st) {
-    (void)st;
-    /* score favours the permutation 2, 0, 3, 1 */
-    double s[16] = {0.1, 0.2, 0.9, 0.3, 0.8, 0.1, 0.2, 0.7, 0.1, 0.3, 0.2, 0.9, 0.2, 0.8, 0.9, 0.1};
-    int p[4];
-    fv_dlg_best_assignment(p, s, 4);
-    assert_int_equal(p[0], 2);
-    assert_int_equal(p[1], 0);
-    assert_int_equal(p[2], 3);
-    assert_int_equal(p[3], 1);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shapes_match_float_model),
-        cmocka_unit_test(test_parity_with_float_net),
-        cmocka_unit_test(test_loss_gradients),
-        cmocka_unit_test(test_match_gradient),
+        cmocka_unit_test(test_l2_gradient),
         cmocka_unit_test(test_idlg_labels),
         cmocka_unit_test(test_dense_shortcut),
         cmocka_unit_test(test_lbfgs),
         cmocka_unit_test(test_bad_config),
-        cmocka_unit_test(test_best_assignment),
         cmocka_unit_test(test_dlg_recovers_digit),
+        cmocka_unit_test(test_cosine_lbfgs_recovers_digit),
         cmocka_unit_test(test_attack_api_dlg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attack_api.h"
 #include "data/data.h"
 #include "fl_harness.h"
 #include "invert.h"
@@ -78,6 +79,87 @@ static void test_directional_fedsgd(void **st) {
 static void test_directional_fedavg(void **st) {
     (void)st;
     directional(FV_INVERT_FEDAVG);
+}
+
+/* The batch-norm statistics prior (bn_prior): its gradient (fv_invert_match with the prior minus
+ * without it, the rest of the objective being the same computation) against a central difference
+ * of its value along 3 directions, on ResNet-20 (3x32x32, 19 batch-norm layers), a batch of
+ * 2, running statistics moved off their initial 0 / 1 so both terms matter. Tolerance 1e-2
+ * relative, along the gradient's own direction and two directions half random: the prior's
+ * gradient is exact backprop, the outer difference (step 1e-2) is of float32 activations through
+ * ReLU kinks (measured 5e-4 along the gradient; printed). Also: refused on a model without batch
+ * norm; the in-run setting bn_prior checked. */
+static void test_bn_prior_gradient(void **st) {
+    (void)st;
+    fv_err e = {{0}};
+    fv_net *net = fv_model_new("resnet20", (fv_shape){3, 32, 32}, 10, 3, &e);
+    assert_non_null(net);
+    fv_rng r;
+    fv_rng_seed(&r, 31);
+    for (int i = 1; i < net->n_nodes; i++)
+        if (net->nodes[i].op == FV_OP_BATCHNORM)
+            for (int c = 0; c < net->nodes[i].ishape.c; c++) {
+                net->params[net->nodes[i].rm_off + c] = (float)(0.3 * fv_rng_normal(&r));
+                net->params[net->nodes[i].rv_off + c] = (float)(0.5 + fv_rng_uniform(&r));
+            }
+    fv_invert_update_cfg uc = fv_invert_update_defaults();
+    uc.n = 2;
+    fv_invert_engine *g = fv_invert_engine_new(net, &uc, &e);
+    assert_non_null(g);
+    const size_t nx = 2 * 3 * 32 * 32, nt = fv_invert_n_train(g);
+    float *x = fv_malloc(sizeof(float) * (5 * nx + nt)), *u = x + nx, *xp = u + nx, *g1 = xp + nx, *g0 = g1 + nx,
+          *T = g0 + nx;
+    int y[2] = {1, 6};
+    for (size_t i = 0; i < nx; i++) x[i] = (float)fv_rng_normal(&r);
+    fv_invert_update(g, x, y, T); /* a target from other images */
+    for (size_t i = 0; i < nx; i++) x[i] = (float)fv_rng_normal(&r);
+    fv_invert_cfg c1 = fv_invert_defaults(), c0 = fv_invert_defaults();
+    c1.tv = c0.tv = 0;
+    c1.bn_prior = 0.5;
+    const double p = fv_invert_match(g, x, T, y, &c1, g1) - fv_invert_match(g, x, T, y, &c0, g0);
+    assert_true(p > 0);
+    double worst = 0, pn = 0;
+    for (size_t i = 0; i < nx; i++) pn += ((double)g1[i] - g0[i]) * ((double)g1[i] - g0[i]);
+    pn = sqrt(pn);
+    for (int t = 0; t < 3; t++) {
+        /* the prior's gradient direction, then that plus a random unit direction (a random
+         * direction alone sees under 1% of the gradient: its difference would measure noise) */
+        for (size_t i = 0; i < nx; i++) u[i] = (float)(fv_rng_normal(&r) * (t > 0) / sqrt((double)nx) + (g1[i] - g0[i]) / pn);
+        double an = 0, un = sqrt(dotf(u, u, nx));
+        for (size_t i = 0; i < nx; i++) u[i] = (float)(u[i] / un), an += (double)u[i] * ((double)g1[i] - g0[i]);
+        const double d = 1e-2;
+        double F[2];
+        for (int s = 0; s < 2; s++) {
+            for (size_t i = 0; i < nx; i++) xp[i] = x[i] + (float)((s ? -d : d) * u[i]);
+            F[s] = fv_invert_match(g, xp, T, y, &c1, NULL) - fv_invert_match(g, xp, T, y, &c0, NULL);
+        }
+        const double fd = (F[0] - F[1]) / (2 * d), err = fabs(an - fd) / fabs(fd);
+        worst = fmax(worst, err);
+        if (!(err <= 1e-2)) fail_msg("bn prior: direction %d: gradient %.8g, finite difference %.8g", t, an, fd);
+    }
+    print_message("bn prior on resnet20 (value %.4g): worst relative error %.2e\n", p, worst);
+    fv_invert_result res; /* the attack with the prior on: runs, and its loss includes the prior */
+    c1.iters = 2;
+    if (fv_invert_attack(g, T, y, &c1, x, &res, &e)) fail_msg("%s", e.msg);
+    assert_true(res.loss > res.match);
+    fv_invert_engine_free(&g);
+    fv_net_destroy(&net);
+    /* a model without batch norm: refused before any pass */
+    net = fv_model_new("lenet5", (fv_shape){1, 28, 28}, 10, 1, &e);
+    uc.n = 1;
+    g = fv_invert_engine_new(net, &uc, &e);
+    float *T1 = fv_malloc(sizeof(float) * fv_invert_n_train(g));
+    for (size_t i = 0; i < fv_invert_n_train(g); i++) T1[i] = 1;
+    assert_int_equal(fv_invert_attack(g, T1, y, &c1, x, &res, &e), -1);
+    assert_non_null(strstr(e.msg, "batch norm"));
+    free(T1);
+    fv_invert_engine_free(&g);
+    fv_net_destroy(&net);
+    free(x);
+    /* the in-run setting */
+    assert_int_equal(fv_attack_settings_check("invert", "bn_prior=0.01", &e), 0);
+    assert_int_equal(fv_attack_settings_check("invert", "bn_prior=-1", &e), -1);
+    assert_non_null(strstr(e.msg, "bn_prior"));
 }
 
 static int load_test(fv_dataset *d) {
@@ -237,6 +319,7 @@ static void test_cli_errors(void **st) {
         {{"--images", "6", "--batch", "4"}, "not a multiple of --batch 4"},
         {{"--trained-epochs", "1", "--oracle-from", "5000"}, "--oracle-from 5000 overlaps"},
         {{"--fd", "backward", NULL, NULL}, "--fd: 'backward'"},
+        {{"--bn-prior", "-1", NULL, NULL}, "bn-prior"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fh_path(&c, out, sizeof out, "case%zu.out", i);
@@ -287,7 +370,7 @@ int main(void) {
         cmocka_unit_test(test_directional_fedsgd), cmocka_unit_test(test_directional_fedavg),
         cmocka_unit_test(test_labels),             cmocka_unit_test(test_attack_lenet5),
         cmocka_unit_test(test_bad_input),          cmocka_unit_test(test_cli_errors),
-        cmocka_unit_test(test_train_images),
+        cmocka_unit_test(test_train_images),       cmocka_unit_test(test_bn_prior_gradient),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,8 +11,11 @@ Attacks (columns), all through `fedvim attack ... --json`:
     discriminator; every class in turn; CPU-sized generator (dense 32x7x7, conv 16, batch norm),
     300 steps of 32, norm prior 0.3 and 2-pixel jitter; judged by an independent fedavg_cnn oracle
     trained on training images 40,000-60,000 (no client holds them). Also without any prior.
-  - DLG (batch 1, 20 test images; batch 2/4/8 on plain data): the double-precision sigmoid LeNet,
-    L-BFGS 1,000 iterations, iDLG labels; SSIM against the original and against the mixed image.
+  - DLG (batch 1, 20 test images; batch 2/4/8 on plain data): the sigmoid LeNet dlg_lenet through
+    the float32 gradient-inversion engine (attacks/invert.h: L2 matching, L-BFGS 1,000 iterations),
+    iDLG labels; SSIM against the original and against the mixed image. results/dlg_double/ keeps
+    the same runs by the removed double-precision attacks/dlg.c (commit 29eb833), compared in the
+    table's "DLG: float32 engine against the double-precision original" section.
   - Membership inference: 5 clients on 2,500 images, 5 rounds x 2 local epochs (overfits on
     purpose); loss threshold and LiRA offline with 8 shadows on 2,000 held-out images; 500 members
     of the victim client vs 500 test images; original queries and (VisualMixer) fresh-key queries.
@@ -151,6 +154,27 @@ def table():
             L.append("| %d | %s | %s | %s | %s |" % (b, fmt(d["ssim_original"]["mean"]), fmt(d["recovered_fraction"]),
                                                   fmt(d["label_accuracy"]), fmt(d["seconds_per_run"]["mean"], 2)))
     L.append("")
+    old = [(k, load(os.path.join("dlg_double", k)), load(k)) for k in
+           ["dlg_b1_" + key for key, _, _ in SETTINGS] + ["dlg_b%d_plain" % b for b in (2, 4, 8)]]
+    if any(o and n for _, o, n in old):
+        L.append("## DLG: float32 engine against the double-precision original (same images, weights, seeds)\n")
+        L.append("results/dlg_double/ holds the runs of the removed attacks/dlg.c (double precision, its own "
+                 "sigmoid LeNet); the new ones run dlg_lenet through attacks/invert.h in float32 with the same "
+                 "weights (rounded to float), images, starts and budget. Medians over images.\n")
+        L.append("| run | SSIM vs original, double / float | PSNR vs original (dB), double / float "
+                 "| recovered (SSIM >= 0.9), double / float | label accuracy, double / float "
+                 "| relative match loss (median), double / float | seconds per attack, double / float |")
+        L.append("|---|---|---|---|---|---|---|")
+        for k, o, n in old:
+            if not (o and n):
+                continue
+            L.append("| %s | %s / %s | %s / %s | %s / %s | %s / %s | %.2g / %.2g | %s / %s |" % (
+                k, fmt(o["ssim_original"]["median"], 4), fmt(n["ssim_original"]["median"], 4),
+                fmt(o["psnr_original"]["median"], 1), fmt(n["psnr_original"]["median"], 1),
+                fmt(o["recovered_fraction"]), fmt(n["recovered_fraction"]), fmt(o["label_accuracy"]),
+                fmt(n["label_accuracy"]), o["relative_match_loss"]["median"], n["relative_match_loss"]["median"],
+                fmt(o["seconds_per_run"]["median"], 2), fmt(n["seconds_per_run"]["median"], 2)))
+        L.append("")
     L.append("## Membership inference in detail (client model and global model, original queries)\n")
     L.append("| setting | model | loss AUC | loss TPR@1% | LiRA AUC | LiRA TPR@1% | LiRA TPR@0.1% | acc. members / non-members |")
     L.append("|---|---|---|---|---|---|---|---|")

@@ -549,6 +549,7 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
         const float *in = net->nodes[nd->in0].out;
         float *din = (nd->in0 == 0 && !net->want_input_grad) ? NULL : net->nodes[nd->in0].dout;
         size_t isz = (size_t)n * fv_shape_size(nd->ishape);
+        if (net->backward_hook) net->backward_hook(net->backward_hook_ctx, net, i, n);
         const double t0 = net->prof ? fv_now() : 0.0;
         switch (nd->op) {
         case FV_OP_CONV2D: {
@@ -630,6 +631,7 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
         }
         if (net->prof) net->prof[net->n_nodes + i] += fv_now() - t0;
     }
+    if (net->backward_hook && net->want_input_grad) net->backward_hook(net->backward_hook_ctx, net, 0, n);
 }
 
 void fv_net_profile(fv_net *net, int on) {

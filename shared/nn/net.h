@@ -128,6 +128,12 @@ typedef struct fv_net {
     int kinks_n;            /* batch size of the last RECORD forward (0: none) */
     int last_replay;        /* the last forward was a REPLAY one */
     struct fv_dnnl *dnnl;   /* oneDNN engine and buffers while a node uses it, else NULL */
+    /* Optional (NULL: none): fv_net_backward calls it for node i from the output down to 1 just
+     * before node i's own backward, when nodes[i].dout holds all its consumers sent, and for
+     * node 0 at the end if want_input_grad; it may add to nodes[i].dout (the gradient of a loss
+     * on an intermediate activation, e.g. attacks/invert.c's batch-norm prior). */
+    void (*backward_hook)(void *ctx, struct fv_net *net, int node, int n);
+    void *backward_hook_ctx;
 } fv_net;
 
 /* A new empty graph taking samples of shape `input`. Caller owns; free with fv_net_destroy. */
