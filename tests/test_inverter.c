@@ -93,7 +93,7 @@ static void test_identity_recovery(void **st) {
     cfg.width = 8;
     cfg.epochs = 3;
     cfg.batch = 8; /* 225 Adam steps */
-    cfg.vp.ws_min = cfg.vp.ws_max = 1; /* windows of one pixel: mixing is the identity */
+    cfg.def.vp.ws_min = cfg.def.vp.ws_max = 1; /* windows of one pixel: mixing is the identity */
     fv_fedsim_client_key(cfg.key, 7, 1);
     fv_net *net = fv_inverter_net_new(1, 28, 28, cfg.width, 1, &e);
     assert_non_null(net);
@@ -131,18 +131,18 @@ static void test_config_errors(void **st) {
     assert_null(fv_inverter_net_new(1, 28, 28, 0, 1, &e));
     assert_non_null(strstr(e.msg, "width 0"));
     fv_inverter_cfg c = fv_inverter_defaults();
-    c.vp.ws_min = 2, c.vp.ws_max = 4;
+    c.def.vp.ws_min = 2, c.def.vp.ws_max = 4;
     assert_int_equal(fv_inverter_check(&c, 1, 28, 28, &e), 0);
     c.lr = NAN;
     assert_int_equal(fv_inverter_check(&c, 1, 28, 28, &e), -1);
     assert_non_null(strstr(e.msg, "learning rate"));
     c = fv_inverter_defaults();
-    c.vp.ws_min = 8, c.vp.ws_max = 4;
+    c.def.vp.ws_min = 8, c.def.vp.ws_max = 4;
     assert_int_equal(fv_inverter_check(&c, 1, 28, 28, &e), -1);
     assert_non_null(strstr(e.msg, "inverter mixing"));
-    c.mix = 0; /* the identity pairs ignore the mixing settings */
+    c.def.kind = FV_INV_DEF_NONE; /* the identity pairs ignore the mixing settings */
     assert_int_equal(fv_inverter_check(&c, 1, 28, 28, &e), 0);
-    c.mix = 1;
+    c.def.kind = FV_INV_DEF_VMIX;
     assert_int_equal(fv_inverter_check(&c, 0, 0, 0, &e), 0); /* shape unknown: no mixing check */
     c.batch = 0;
     assert_int_equal(fv_inverter_check(&c, 0, 0, 0, &e), -1);
