@@ -39,18 +39,18 @@ NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST", "cmnist": "Colored MNIST"
 # attacker: the victim's data set's training images [0, 4000); victim: its test images [0, 200)
 RECIPE = ["--attacker-from", 0, "--attacker-images", 4000, "--epochs", 3, "--width", 16, "--images", 200,
           "--seed", 1]
-# (key, label, family, fedvim flags); "default" takes its bounds from `fedvim bounds` at run time
+# (key, label (no commas: it goes into a CSV), family, fedvim flags); None: the bounds `fedvim bounds` selects
 SETTINGS = [
-    ("vmdef", "VisualMixer, default bounds", "VisualMixer", None),
+    ("vmdef", "VisualMixer default bounds", "VisualMixer", None),
     ("vm2", "uniform 2 x 2", "VisualMixer", ["--ws-min", 2, "--ws-max", 2]),
     ("any3", "uniform 3 x 3 (any-size windows)", "VisualMixer", ["--defence", "shuffle", "--window", 3]),
     ("vm4", "uniform 4 x 4", "VisualMixer", ["--ws-min", 4, "--ws-max", 4]),
     ("vm8", "uniform 8 x 8", "VisualMixer", ["--ws-min", 8, "--ws-max", 8]),
-    ("alg2-8", "Algorithm 1, WS in [2, 8]", "VisualMixer", ["--ws-min", 2, "--ws-max", 8]),
-    ("alg4-16", "Algorithm 1, WS in [4, 16]", "VisualMixer", ["--ws-min", 4, "--ws-max", 16]),
-    ("noise0.1", "Gaussian noise, sigma 0.1", "noise", ["--defence", "noise", "--sigma", 0.1]),
-    ("noise0.25", "Gaussian noise, sigma 0.25", "noise", ["--defence", "noise", "--sigma", 0.25]),
-    ("ih2", "InstaHide, k = 2", "InstaHide", ["--defence", "instahide", "--instahide-k", 2]),
+    ("alg2-8", "Algorithm 1 WS 2..8", "VisualMixer", ["--ws-min", 2, "--ws-max", 8]),
+    ("alg4-16", "Algorithm 1 WS 4..16", "VisualMixer", ["--ws-min", 4, "--ws-max", 16]),
+    ("noise0.1", "Gaussian noise sigma 0.1", "noise", ["--defence", "noise", "--sigma", 0.1]),
+    ("noise0.25", "Gaussian noise sigma 0.25", "noise", ["--defence", "noise", "--sigma", 0.25]),
+    ("ih2", "InstaHide k = 2", "InstaHide", ["--defence", "instahide", "--instahide-k", 2]),
 ]
 
 
