@@ -213,9 +213,7 @@ def write(rows, wall):
             "(VisualMixer settings only), and doing nothing (the defended image itself). Cost: points of test "
             "accuracy lost against no defence, from the committed results named (see adaptive.json for the "
             "exact row).\n\n" % " ".join(str(a) for a in RECIPE)) + "\n".join(out) + "\n"
-    with open(os.path.join(RESULTS, "table.md"), "w") as f:
-        f.write(text)
-    print(text)
+    fvexp.save_text(os.path.join(RESULTS, "table.md"), text)
 
 
 def main():
