@@ -910,6 +910,12 @@ int fv_inverter_run_check(const fv_inverter_run_cfg *c, fv_err *e) {
     if (c->attacker_images < 1) return fv_err_set(e, "inverter: --attacker-images %d < 1", c->attacker_images);
     if (c->first < 0) return fv_err_set(e, "inverter: --first %d < 0", c->first);
     if (c->images < 1) return fv_err_set(e, "inverter: --images %d < 1", c->images);
+    if (c->reassemble && c->inv.def.kind != FV_INV_DEF_VMIX)
+        return fv_err_set(e, "inverter: --reassemble needs the window map of VisualMixer (--defence vmix), not --defence %s",
+                          fv_inverter_defence_name(c->inv.def.kind));
+    if (c->inv.def.kind == FV_INV_DEF_INSTAHIDE && (c->images < c->inv.def.ih.k || c->attacker_images < c->inv.def.ih.k))
+        return fv_err_set(e, "inverter: InstaHide k = %d needs at least k victim images (--images %d) and attacker images (--attacker-images %d)",
+                          c->inv.def.ih.k, c->images, c->attacker_images);
     return fv_inverter_check(&c->inv, 0, 0, 0, e);
 }
 
@@ -952,8 +958,8 @@ int fv_inverter_run(const fv_inverter_run_cfg *cfg, fv_json *j, fv_err *e) {
     const char *aname = cfg->attacker_dataset ? cfg->attacker_dataset : cfg->src.dataset;
     fv_inverter_cfg ic = cfg->inv;
     ic.seed = cfg->seed;
-    ic.mix = 1;
     fv_fedsim_client_key(ic.key, cfg->seed, 1); /* the attacker's own secret; the victim is client 0 */
+    const int vmix = ic.def.kind == FV_INV_DEF_VMIX;
     if (fv_inverter_check(&ic, te.c, te.h, te.w, e) || inverter_own(&own, cfg, &te, aname, e)) {
         fv_dataset_free(&te);
         return -1;
@@ -966,19 +972,36 @@ int fv_inverter_run(const fv_inverter_run_cfg *cfg, fv_json *j, fv_err *e) {
     double *psnr_inv = v, *psnr_mix = v + N, *ssim_inv = v + 2 * N, *ssim_mix = v + 3 * N, *psnr_re = v + 4 * N,
            *ssim_re = v + 5 * N;
     fv_vmix_work *work = fv_vmix_work_new();
+    fv_dataset vic, vdef; /* the victim's images and, for the defences other than VisualMixer, their defended copies */
+    memset(&vdef, 0, sizeof vdef);
+    fv_fedsim_subset(&vic, &te, NULL, 0);
     fv_net *net = fv_inverter_net_new(te.c, te.h, te.w, ic.width, cfg->seed, e);
     if (!net) goto out;
-    /* the victim's mixed images (and the reassembly attack on them, given the window map) */
+    if (!vmix) { /* the victim's secret stream: its client key, stream 1 (the attacker's streams are 2, 3, ...) */
+        uint8_t vkey[FV_VMIX_KEY_BYTES];
+        fv_fedsim_client_key(vkey, cfg->seed, 0);
+        int *idx = fv_malloc(sizeof(int) * (size_t)N);
+        for (int i = 0; i < N; i++) idx[i] = cfg->first + i;
+        fv_dataset_free(&vic);
+        fv_fedsim_subset(&vic, &te, idx, N);
+        free(idx);
+        if (fv_defence_apply(&vdef, &vic, &ic.def, vkey, 1, e)) {
+            fv_err_prefix(e, "inverter: defending the victim's images: ");
+            goto out;
+        }
+    }
+    /* the victim's defended images (and with VisualMixer the reassembly attack on them, given the window map) */
     double re_secs = fv_now();
     fv_reasm_cfg rcfg = cfg->reasm;
-    rcfg.unit = ic.vp.unit;
-    rcfg.mode = ic.vp.mode;
+    rcfg.unit = ic.def.vp.unit;
+    rcfg.mode = ic.def.vp.mode;
     for (int i = 0; i < N; i++) {
         const int k = cfg->first + i;
         const uint8_t *img = te.x + (size_t)k * isz;
         fv_vmix_window *win = NULL;
         int nwin = 0;
-        if (mix_one(mix, cfg->reassemble ? &win : NULL, &nwin, work, img, te.c, te.h, te.w, cfg->seed, k, &ic.vp, e))
+        if (!vmix) memcpy(mix, vdef.x + (size_t)i * isz, isz);
+        else if (mix_one(mix, cfg->reassemble ? &win : NULL, &nwin, work, img, te.c, te.h, te.w, cfg->seed, k, &ic.def.vp, e))
             goto out;
         to_float(fo + (size_t)i * isz, img, isz);
         to_float(fm + (size_t)i * isz, mix, isz);
@@ -1015,7 +1038,17 @@ int fv_inverter_run(const fv_inverter_run_cfg *cfg, fv_json *j, fv_err *e) {
     fv_json_int(j, "attacker_images", cfg->attacker_images);
     fv_json_int(j, "images", N);
     fv_json_int(j, "first_image", cfg->first);
-    vmix_json(j, &ic.vp);
+    fv_json_str(j, "defence", fv_inverter_defence_name(ic.def.kind));
+    if (vmix) vmix_json(j, &ic.def.vp);
+    else if (ic.def.kind == FV_INV_DEF_SHUFFLE) fv_json_int(j, "shuffle_window", ic.def.window);
+    else if (ic.def.kind == FV_INV_DEF_NOISE) fv_json_num(j, "noise_sigma", ic.def.sigma);
+    else if (ic.def.kind == FV_INV_DEF_INSTAHIDE) {
+        fv_json_obj_begin(j, "instahide");
+        fv_json_int(j, "k", ic.def.ih.k);
+        fv_json_num(j, "upper", ic.def.ih.upper);
+        fv_json_bool(j, "sign_flip", ic.def.ih.sign_flip);
+        fv_json_obj_end(j);
+    }
     fv_json_obj_begin(j, "inverter");
     fv_json_int(j, "width", ic.width);
     fv_json_int(j, "params", (long)net->n_train);
@@ -1042,8 +1075,8 @@ int fv_inverter_run(const fv_inverter_run_cfg *cfg, fv_json *j, fv_err *e) {
         json_stats(j, "psnr_reassembled_vs_original", psnr_re, N);
         json_stats(j, "ssim_reassembled_vs_original", ssim_re, N);
     }
-    fprintf(stderr, "inverter: %d %s images, attacker %d %s images: median PSNR %.2f dB inverted vs %.2f dB mixed; median SSIM %.3f vs %.3f",
-            N, cfg->src.dataset, cfg->attacker_images, aname, median_of(psnr_inv, N), median_of(psnr_mix, N),
+    fprintf(stderr, "inverter (%s): %d %s images, attacker %d %s images: median PSNR %.2f dB inverted vs %.2f dB defended; median SSIM %.3f vs %.3f",
+            fv_inverter_defence_name(ic.def.kind), N, cfg->src.dataset, cfg->attacker_images, aname, median_of(psnr_inv, N), median_of(psnr_mix, N),
             median_of(ssim_inv, N), median_of(ssim_mix, N));
     if (cfg->reassemble)
         fprintf(stderr, "; reassembled %.2f dB, SSIM %.3f", median_of(psnr_re, N), median_of(ssim_re, N));
@@ -1054,7 +1087,7 @@ int fv_inverter_run(const fv_inverter_run_cfg *cfg, fv_json *j, fv_err *e) {
         if (write_grid(cfg->out_dir, "inverter_grid.png", rows, cfg->reassemble ? 4 : 3, cols, te.c, te.h, te.w, e)) goto out;
         if (cfg->out_dir)
             fv_json_str(j, "grid", cfg->reassemble ? "inverter_grid.png (rows: original, mixed, inverted, reassembled)"
-                                                   : "inverter_grid.png (rows: original, mixed, inverted)");
+                                                   : "inverter_grid.png (rows: original, defended, inverted)");
     }
     rc = 0;
 out:
@@ -1063,6 +1096,8 @@ out:
     free(v);
     free(fo);
     free(mix);
+    fv_dataset_free(&vic);
+    fv_dataset_free(&vdef);
     fv_dataset_free(&own);
     fv_dataset_free(&te);
     return rc;

@@ -129,8 +129,8 @@ typedef struct {
     const char *attacker_data_dir; /* NULL: that data set's default place */
     int attacker_from, attacker_images;
     int first, images;          /* the victim's test images attacked */
-    fv_inverter_cfg inv;        /* network and training; inv.vp is the (public) mixing attacked */
-    int reassemble;             /* 1: also run the reassembly attack (reasm) on the same images */
+    fv_inverter_cfg inv;        /* network and training; inv.def is the (public) defence attacked */
+    int reassemble;             /* 1: also run the reassembly attack (reasm) on the same images (VisualMixer only) */
     fv_reasm_cfg reasm;         /* its search (unit and mode are taken from inv.vp) */
     uint64_t seed;              /* keys, network initialisation, batch order */
     const char *out_dir;        /* inverter_grid.png here (NULL: none) */

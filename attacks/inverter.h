@@ -1,8 +1,9 @@
 /* inverter.h: the learned inverter, an adaptive attack on VisualMixer (docs/attacks.md, "Learned
- * inverter"). Threat model: the mixing algorithm and its settings (window bounds, unit, mode) are
- * public; only the victim's key is secret. The attacker mixes images it owns with keys of its own,
- * trains an image-to-image network on the pairs (mixed, original), and applies it to the victim's
- * mixed images.
+ * inverter"). Threat model: the defence and its settings (VisualMixer's window bounds, unit and
+ * mode; uniform any-size windows; Gaussian noise's sigma; InstaHide's k) are public; only the
+ * victim's key / seed is secret. The attacker defends images it owns with keys of its own, trains
+ * an image-to-image network on the pairs (defended, original), and applies it to the victim's
+ * defended images.
  *
  * The network is a small U-Net-like encoder-decoder built from the graph's ops (net.h): two
  * levels of (3x3 conv, ReLU) x 2 with 2x2 max pooling, a bottleneck, nearest-neighbour 2x
@@ -19,7 +20,7 @@
  * Images are float CHW in [0, 1] (no data-set normalisation): input and target are on the same
  * scale as the metrics (attacks/metrics.h).
  * Not here: the run with data loading, victim mixing and reporting (attack_run.h,
- * fv_inverter_run), the mixing itself (shared/vmix/vmix.h).
+ * fv_inverter_run), the defences themselves (shared/vmix/vmix.h, vmix_alloc.h, obfuscate.h).
  */
 #ifndef FV_INVERTER_H
 #define FV_INVERTER_H
@@ -29,7 +30,45 @@
 #include "fv_common.h"
 #include "nn/loss_pixel.h"
 #include "nn/net.h"
+#include "vmix/obfuscate.h"
 #include "vmix/vmix.h"
+
+/* The defence the inverter is trained against (and the victim's images went through). All of
+ * its settings are public; only the victim's key / seed is secret. */
+typedef enum {
+    FV_INV_DEF_NONE,      /* identity: pairs (x, x) (a test and ablation setting) */
+    FV_INV_DEF_VMIX,      /* VisualMixer (vmix.h): Algorithm 1 within vp's power-of-two bounds */
+    FV_INV_DEF_SHUFFLE,   /* uniform window x window windows of any integer size (vmix_alloc.h) */
+    FV_INV_DEF_NOISE,     /* Gaussian pixel noise of std sigma (obfuscate.h, fv_obf_noise) */
+    FV_INV_DEF_INSTAHIDE, /* InstaHide inside the owner's own set (obfuscate.h, fv_obf_instahide) */
+} fv_inverter_defence;
+
+/* Name ("none", "vmix", "shuffle", "noise", "instahide") and its parser (-1 with e naming the
+ * word and the choices). */
+const char *fv_inverter_defence_name(fv_inverter_defence d);
+FV_MUST_USE int fv_inverter_defence_parse(const char *s, fv_inverter_defence *d, fv_err *e);
+
+typedef struct {
+    fv_inverter_defence kind; /* default VMIX */
+    fv_vmix_params vp;        /* VMIX: the (public) mixing settings */
+    int window;               /* SHUFFLE: window side in pixels, >= 1 (edge windows clipped); default 3 */
+    double sigma;             /* NOISE: std on the [0, 1] pixel scale, finite and >= 0; default 0.25 */
+    fv_instahide_cfg ih;      /* INSTAHIDE: k, coefficient bound, sign flips; default k = 2 */
+} fv_defence_cfg;
+
+/* Check a defence's own settings (kind known, window >= 1, sigma finite >= 0, InstaHide k in
+ * [1, FV_OBF_INSTAHIDE_KMAX] and upper in [1/k, 1]); with h, w > 0 also the mixing bounds
+ * against that image size (VMIX). Errors name the setting. Returns 0 or -1 with e set. */
+FV_MUST_USE int fv_defence_check(const fv_defence_cfg *d, int h, int w, fv_err *e);
+
+/* Apply defence d to all images of in, into out (a fresh data set, same labels; caller frees).
+ * Randomness comes from key and stream only (a different stream gives fresh permutations /
+ * noise / InstaHide partners and coefficients): VMIX mixes with the image keys of (key, domain
+ * stream) (fv_fedsim_mix); the other kinds draw from a 64-bit seed derived from (key, stream).
+ * InstaHide mixes each image with images of in itself (in->n >= k). Returns 0 or -1 with e set
+ * (a bad setting, InstaHide's k above in->n). */
+FV_MUST_USE int fv_defence_apply(fv_dataset *out, const fv_dataset *in, const fv_defence_cfg *d,
+                                 const uint8_t key[FV_VMIX_KEY_BYTES], uint64_t stream, fv_err *e);
 
 typedef struct {
     int width;            /* channels of the first level (then 2x, 4x); default 16 */
@@ -37,22 +76,21 @@ typedef struct {
     int batch;            /* minibatch; default 32 */
     float lr;             /* Adam step; default 1e-3 */
     fv_pixel_loss_kind loss; /* default MSE */
-    int mix;              /* 1: train on (mix(x), x) (default); 0: on (x, x), the identity */
-    fv_vmix_params vp;    /* the victim's (public) mixing settings */
+    fv_defence_cfg def;   /* the victim's (public) defence: train on (defend(x), x) */
     uint8_t key[FV_VMIX_KEY_BYTES]; /* the attacker's own secret (never the victim's) */
-    int remix;            /* 1: fresh image keys each epoch (domain 2 + epoch; default); 0: one */
+    int remix;            /* 1: fresh keys / noise each epoch (stream 2 + epoch; default); 0: one */
     uint64_t seed;        /* network initialisation and batch order */
     int verbose;          /* progress on stderr */
 } fv_inverter_cfg;
 
-/* Defaults as listed above; vp is fv_vmix_params_default's; key all zero (set it). */
+/* Defaults as listed above; def.vp is fv_vmix_params_default's; key all zero (set it). */
 fv_inverter_cfg fv_inverter_defaults(void);
 
 /* Check cfg for images of c x h x w. Errors name the setting: width in [1, 256], epochs >= 0,
- * batch >= 1, lr finite and > 0, h and w multiples of 4 (two pooling levels), and with mix the
- * mixing settings (fv_vmix_params_check). c = h = w = 0: the shape is not known yet (before the
- * data is read), so only the settings that do not depend on it are checked. Returns 0 or -1
- * with e set. */
+ * batch >= 1, lr finite and > 0, the defence's settings (fv_defence_check), h and w multiples
+ * of 4 (two pooling levels) and the mixing bounds against h x w. c = h = w = 0: the shape is not
+ * known yet (before the data is read), so only the settings that do not depend on it are
+ * checked. Returns 0 or -1 with e set. */
 FV_MUST_USE int fv_inverter_check(const fv_inverter_cfg *cfg, int c, int h, int w, fv_err *e);
 
 /* The inverter network for c x h x w images, initialised from seed. Caller owns (fv_net_destroy).
@@ -68,10 +106,10 @@ typedef struct {
 } fv_inverter_stats;
 
 /* Train net (from fv_inverter_net_new, for own's image shape) on the attacker's images own (all
- * of them): each epoch mixes them with the attacker's key (cfg->mix), shuffles, and takes Adam
- * steps on the pixel loss between net(mixed) and the original. st may be NULL. Returns 0, or -1
- * with e set (bad cfg, an empty data set, or a mixing error). Deterministic for a fixed seed and
- * thread count. */
+ * of them): each epoch defends them with the attacker's key (cfg->def, fv_defence_apply),
+ * shuffles, and takes Adam steps on the pixel loss between net(defended) and the original. st
+ * may be NULL. Returns 0, or -1 with e set (bad cfg, an empty data set, or a defence error).
+ * Deterministic for a fixed seed and thread count. */
 FV_MUST_USE int fv_inverter_train(fv_net *net, const fv_dataset *own, const fv_inverter_cfg *cfg, fv_inverter_stats *st,
                                   fv_err *e);
 

@@ -388,9 +388,14 @@ static int cmd_inverter(int argc, char **argv) {
     const char *loss = fv_pixel_loss_name(cfg.inv.loss);
     double lr = cfg.inv.lr, t_end = cfg.reasm.t_end;
     int no_remix = 0, anneal_i = (int)cfg.reasm.anneal;
+    const char *defence = fv_inverter_defence_name(cfg.inv.def.kind);
     fv_flag f[MAXF];
     int n = add_common(f, 0, &c);
-    n = add_vmix(f, n, &v, "(ignored: the inverter always attacks mixed images)");
+    n = add_vmix(f, n, &v, "(ignored: set the defence with --defence)");
+    f[n++] = (fv_flag){"defence", FV_FLAG_STRING, &defence, "the victim's defence: vmix (--ws-min/--ws-max/--unit/--mode), shuffle (--window), noise (--sigma), instahide (--instahide-k), none", 0, 0};
+    f[n++] = (fv_flag){"window", FV_FLAG_INT, &cfg.inv.def.window, "--defence shuffle: uniform window side in pixels, any size", 1, 4096};
+    f[n++] = (fv_flag){"sigma", FV_FLAG_FLOAT, &cfg.inv.def.sigma, "--defence noise: Gaussian pixel noise std on the [0, 1] scale", 0, 100};
+    f[n++] = (fv_flag){"instahide-k", FV_FLAG_INT, &cfg.inv.def.ih.k, "--defence instahide: images per mixture (coefficient bound 0.65, sign flips)", 1, FV_OBF_INSTAHIDE_KMAX};
     f[n++] = (fv_flag){"attacker-dataset", FV_FLAG_STRING, &cfg.attacker_dataset, "the attacker's own data set (default: --dataset's training split)", 0, 0};
     f[n++] = (fv_flag){"attacker-data-dir", FV_FLAG_STRING, &cfg.attacker_data_dir, "folder of --attacker-dataset (default: its standard place)", 0, 0};
     f[n++] = (fv_flag){"attacker-from", FV_FLAG_INT, &cfg.attacker_from, "first training image the attacker owns", 0, 100000000};
@@ -409,10 +414,15 @@ static int cmd_inverter(int argc, char **argv) {
     int r = parse("attack inverter", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;
     fv_err e = {{0}};
-    if (vmix_params(&cfg.inv.vp, &v, &e)) {
+    if (vmix_params(&cfg.inv.def.vp, &v, &e)) {
         fprintf(stderr, "fedvim attack inverter: %s\n", e.msg);
         return 2;
     }
+    if (fv_inverter_defence_parse(defence, &cfg.inv.def.kind, &e)) {
+        fprintf(stderr, "fedvim attack inverter: --defence: %s\n", e.msg);
+        return 2;
+    }
+    cfg.inv.def.ih = fv_instahide_defaults(cfg.inv.def.ih.k);
     if (fv_pixel_loss_parse(loss, &cfg.inv.loss, &e)) {
         fprintf(stderr, "fedvim attack inverter: --loss: %s\n", e.msg);
         return 2;

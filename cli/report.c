@@ -395,10 +395,10 @@ static int run_gnuplot(const char *dir, const char *script, fv_err *e) {
 }
 
 /* Write out/name.dat and out/name.gp (and run gnuplot for out/name.png when plots). Points of
- * each series are drawn in x order. extra: more gnuplot commands before plot (may be NULL);
- * diag: add the line y = x. */
+ * each series are drawn in x order, joined by lines unless points. extra: more gnuplot commands
+ * before plot (may be NULL); diag: add the line y = x. */
 static int plot(const char *out, const char *name, const char *title, const char *xl, const char *yl,
-                const series *s, int ns, const char *extra, int diag, int plots, fv_err *e) {
+                const series *s, int ns, const char *extra, int diag, int points, int plots, fv_err *e) {
     char dat[PATH_MAX], gp[PATH_MAX], png[PATH_MAX];
     snprintf(dat, sizeof dat, "%s/%s.dat", out, name);
     snprintf(gp, sizeof gp, "%s/%s.gp", out, name);
@@ -447,7 +447,8 @@ static int plot(const char *out, const char *name, const char *title, const char
     gp_quote(f, yl);
     fprintf(f, "\nset grid\nset key outside right\n%s\nplot ", extra ? extra : "");
     for (int k = 0; k < ns; k++) {
-        fprintf(f, "%s'%s.dat' index %d with linespoints pt 7 title ", k ? ", \\\n     " : "", name, k);
+        fprintf(f, "%s'%s.dat' index %d with %s pt 7 title ", k ? ", \\\n     " : "", name, k,
+                points ? "points" : "linespoints");
         gp_quote(f, s[k].label);
     }
     if (diag) fprintf(f, "%sx with lines dt 2 lc rgb 'gray' title 'chance'", ns ? ", \\\n     " : "");
@@ -478,11 +479,12 @@ static int parse_num(const char *s, double *v) {
     return *end || !isfinite(*v) ? -1 : 0;
 }
 
-/* Series of (x, y) from a table, split by its group column. Returns the count (owned arrays). */
-static int table_series(const csv_table *c, int xc, int yc, series **out) {
+/* Series of (x, y) from a table, split by its group column (group, or when NULL the first of
+ * family, strategy, method, optimizer, setting it has). Returns the count (owned arrays). */
+static int table_series(const csv_table *c, int xc, int yc, const char *group, series **out) {
     static const char *groups[] = {"family", "strategy", "method", "optimizer", "setting", NULL};
-    int gc = -1;
-    for (int g = 0; groups[g] && gc < 0; g++) gc = col(c, groups[g]);
+    int gc = group ? col(c, group) : -1;
+    for (int g = 0; !group && groups[g] && gc < 0; g++) gc = col(c, groups[g]);
     series *s = NULL;
     int ns = 0;
     for (int i = 0; i < c->nrows; i++) {
@@ -520,17 +522,60 @@ static void md_escape(FILE *f, const char *s) {
     }
 }
 
+/* The plots drawn from any CSV table with both columns x and y. group: the series column (NULL:
+ * table_series's default list); points: no joining lines; extra: gnuplot commands (or NULL). */
 static const struct {
-    const char *x, *y, *slug, *title, *xl, *yl;
+    const char *x, *y, *slug, *title, *xl, *yl, *group;
+    int points;
+    const char *extra;
 } CSV_PLOTS[] = {
     {"vfe_mean", "test_accuracy", "acc_vs_vfe", "Test accuracy against measured VFE", "VFE of the training images",
-     "test accuracy"},
+     "test accuracy", NULL, 0, NULL},
     {"dlg_ssim_orig", "test_accuracy", "acc_vs_dlg_ssim", "Test accuracy against DLG's SSIM to the original",
-     "DLG reconstruction SSIM to the original (lower: more private)", "test accuracy"},
-    {"ws", "vfe_mean", "vfe_vs_ws", "VFE against window size", "window size WS", "VFE"},
-    {"round", "test_accuracy", "acc_per_round", "Test accuracy per round", "round", "test accuracy"},
-    {"round", "train_loss", "loss_per_round", "Training loss per round", "round", "training loss"},
+     "DLG reconstruction SSIM to the original (lower: more private)", "test accuracy", NULL, 0, NULL},
+    {"ws", "vfe_mean", "vfe_vs_ws", "VFE against window size", "window size WS", "VFE", NULL, 0, "set logscale x 2"},
+    {"round", "test_accuracy", "acc_per_round", "Test accuracy per round", "round", "test accuracy", NULL, 0, NULL},
+    {"round", "train_loss", "loss_per_round", "Training loss per round", "round", "training loss", NULL, 0, NULL},
+    /* the privacy-utility frontier with the strongest attack on the privacy axis
+     * (experiments/attacks/adaptive): one point per setting; dashed lines at SSIM 0.3 and 2 points */
+    {"attack_ssim", "cost_points", "cost_vs_attack_ssim", "Accuracy cost against the strongest attack's SSIM",
+     "median SSIM of the best attack's output to the original (lower: more private)",
+     "accuracy cost (points, log scale)", "dataset", 1,
+     "set logscale y\nset xrange [0:1]\nset arrow from 0.3, graph 0 to 0.3, graph 1 nohead dt 2 lc rgb 'gray'\n"
+     "set arrow from graph 0, first 2 to graph 1, first 2 nohead dt 2 lc rgb 'gray'"},
 };
+
+/* Under a table with a "grid" column (an image path relative to the CSV's folder), the image of
+ * each row that names one, labelled by the row's first two fields: the image grids beside the
+ * plots. A named image that does not exist is an error naming the CSV, the row and the path. */
+static int grid_rows(FILE *f, const csv_table *c, int gc, const char *out_dir, fv_err *e) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", c->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    int any = 0;
+    for (int i = 0; i < c->nrows; i++) {
+        const char *g = c->cells[i][gc];
+        if (!*g) continue;
+        char path[PATH_MAX], rel[PATH_MAX];
+        struct stat sb;
+        if (snprintf(path, sizeof path, "%s/%s", dir, g) >= (int)sizeof path || stat(path, &sb) != 0 ||
+            !S_ISREG(sb.st_mode))
+            return fv_err_set(e, "%s: row %d: its grid image %s is missing", c->path, i + 1, path);
+        if (fv_report_relpath(rel, sizeof rel, out_dir, path, e)) return -1;
+        if (!any) fprintf(f, "Image grids of the rows (column `grid`):\n\n| row | grid |\n| --- | --- |\n");
+        any = 1;
+        fprintf(f, "| ");
+        for (int j = 0; j < 2 && j < c->ncols; j++) {
+            if (j) fprintf(f, " / ");
+            md_escape(f, c->cells[i][j]);
+        }
+        fprintf(f, " | ![%s](%s) |\n", g, rel);
+    }
+    if (any) fprintf(f, "\n");
+    return 0;
+}
 
 int fv_report_write(const fv_report *r, const char *out_dir, int plots, fv_err *e) {
     if (fv_mkdirs(out_dir, e)) return -1;
@@ -567,7 +612,7 @@ int fv_report_write(const fv_report *r, const char *out_dir, int plots, fv_err *
                     }
             }
         rc = plot(out_dir, "fl_accuracy_per_round", "Test accuracy per round (fedvim run)", "round", "test accuracy",
-                  s, ns, "set yrange [0:1]", 0, plots, e);
+                  s, ns, "set yrange [0:1]", 0, 0, plots, e);
         for (int k = 0; k < ns; k++) free((char *)s[k].label);
         free_series(s, ns);
         fprintf(f, "![accuracy per round](fl_accuracy_per_round.png)\n\n");
@@ -603,16 +648,17 @@ int fv_report_write(const fv_report *r, const char *out_dir, int plots, fv_err *
             int xc = col(c, CSV_PLOTS[p].x), yc = col(c, CSV_PLOTS[p].y);
             if (xc < 0 || yc < 0) continue;
             series *s = NULL;
-            int ns = table_series(c, xc, yc, &s);
+            int ns = table_series(c, xc, yc, CSV_PLOTS[p].group, &s);
             if (ns) {
                 char name[128];
                 snprintf(name, sizeof name, "t%02d_%s", t, CSV_PLOTS[p].slug);
-                rc = plot(out_dir, name, CSV_PLOTS[p].title, CSV_PLOTS[p].xl, CSV_PLOTS[p].yl, s, ns,
-                          strcmp(CSV_PLOTS[p].x, "ws") == 0 ? "set logscale x 2" : NULL, 0, plots, e);
+                rc = plot(out_dir, name, CSV_PLOTS[p].title, CSV_PLOTS[p].xl, CSV_PLOTS[p].yl, s, ns, CSV_PLOTS[p].extra,
+                          0, CSV_PLOTS[p].points, plots, e);
                 fprintf(f, "![%s](%s.png)\n\n", CSV_PLOTS[p].title, name);
             }
             free_series(s, ns);
         }
+        if (rc == 0 && col(c, "grid") >= 0) rc = grid_rows(f, c, col(c, "grid"), out_dir, e);
         fprintf(f, "|");
         for (int j = 0; j < c->ncols; j++) {
             fprintf(f, " ");
@@ -643,7 +689,7 @@ int fv_report_write(const fv_report *r, const char *out_dir, int plots, fv_err *
         series *s = fv_malloc(sizeof(series) * (size_t)r->nrocs);
         for (int i = 0; i < r->nrocs; i++) s[i] = (series){r->rocs[i].label, r->rocs[i].n, r->rocs[i].fpr, r->rocs[i].tpr};
         rc = plot(out_dir, "roc", "ROC curves (membership inference)", "false positive rate", "true positive rate",
-                  s, r->nrocs, "set xrange [0:1]\nset yrange [0:1]", 1, plots, e);
+                  s, r->nrocs, "set xrange [0:1]\nset yrange [0:1]", 1, 0, plots, e);
         free(s);
         fprintf(f, "![ROC curves](roc.png)\n\n| curve | points | AUC |\n| --- | ---: | ---: |\n");
         for (int i = 0; i < r->nrocs; i++) {

@@ -6,8 +6,11 @@
  * tables, test accuracy against VFE and against DLG SSIM (columns vfe_mean / dlg_ssim_orig and
  * test_accuracy), VFE against window size (ws, vfe_mean), accuracy and loss per round
  * (round, test_accuracy / train_loss), series split by the first of the columns family,
- * strategy, method, optimizer, setting; ROC curves from any JSON object holding the arrays
- * roc_fpr and roc_tpr (top level or one level down).
+ * strategy, method, optimizer, setting; the privacy-utility frontier under the strongest attack
+ * (attack_ssim, cost_points: one point per row, a series per dataset, dashed lines at SSIM 0.3
+ * and 2 points; experiments/attacks/adaptive); ROC curves from any JSON object holding the arrays
+ * roc_fpr and roc_tpr (top level or one level down). A CSV column "grid" (an image path relative
+ * to the CSV) puts each row's image under the table's plots; a missing one is an error.
  * Not here: computing any figure (the experiments did), reading images, styling beyond gnuplot's
  * defaults.
  */

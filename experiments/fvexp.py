@@ -98,3 +98,11 @@ def load_rows(results_dir, name):
         return []
     with open(p) as f:
         return json.load(f)["rows"]
+
+
+def save_text(path, text):
+    """Write text to path (creating its folder) and print it: a results table in Markdown."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    print(text)

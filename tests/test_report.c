@@ -1,7 +1,10 @@
 /* test_report.c: the JSON reader (json_read.h: jansson under one strict policy) and the Markdown
  * report (report.h): results folders with a metrics.jsonl, a CSV, a ROC JSON and a PNG become report.md with tables, plot
  * data in x order, gnuplot PNGs (when gnuplot is installed) and relative image links; malformed
- * inputs and a missing gnuplot are clear errors; `fedvim report` through $FEDVIM_BIN. */
+ * inputs and a missing gnuplot are clear errors; `fedvim report` through $FEDVIM_BIN; the frontier
+ * of experiments/attacks/adaptive (accuracy cost against the best attack's SSIM, a series per data
+ * set) and its rows' image grids, whose links must resolve from the report's folder, and a
+ * missing grid is an error naming it. */
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -185,6 +188,78 @@ static void test_report_end_to_end(void **st) {
     }
 }
 
+/* A small adaptive-attack table: two data sets, grids beside the CSV's folder (as run.py writes). */
+static void test_report_frontier(void **st) {
+    (void)st;
+    char p[512], out[512];
+    fv_err e = {{0}};
+    snprintf(p, sizeof p, "%s/adv/grids/mnist_vm4", ROOT);
+    assert_int_equal(fv_mkdirs(p, &e), 0);
+    snprintf(p, sizeof p, "%s/adv/results", ROOT);
+    assert_int_equal(fv_mkdirs(p, &e), 0);
+    uint8_t px[8 * 8 * 3];
+    memset(px, 90, sizeof px);
+    snprintf(p, sizeof p, "%s/adv/grids/mnist_vm4/inverter_grid.png", ROOT);
+    assert_int_equal(fv_png_write(p, px, 8, 8, 3, &e), 0);
+    write_text("adv/results/adaptive.csv", "# {\"cpu\": \"test\"}\ndataset,cell,family,attack_ssim,cost_points,grid\n"
+                                           "mnist,mnist_vm4,VisualMixer,0.86,2.9,../grids/mnist_vm4/inverter_grid.png\n"
+                                           "mnist,mnist_vm2,VisualMixer,0.95,0.3,\n"
+                                           "cmnist,cmnist_ih2,InstaHide,0.12,21,\n"
+                                           "cmnist,cmnist_vm8,VisualMixer,0.4,,\n");
+    fv_report *r = fv_report_new();
+    snprintf(p, sizeof p, "%s/adv/results", ROOT);
+    snprintf(out, sizeof out, "%s/advout/sub", ROOT);
+    assert_int_equal(fv_report_add_dir(r, p, &e), 1);
+    const int plots = have_gnuplot();
+    if (fv_report_write(r, out, plots, &e)) fail_msg("%s", e.msg);
+    fv_report_destroy(&r);
+    char *md = slurp("advout/sub/report.md");
+    assert_non_null(md);
+    assert_non_null(strstr(md, "![Accuracy cost against the strongest attack's SSIM](t00_cost_vs_attack_ssim.png)"));
+    const char *want = "| mnist / mnist_vm4 | ![../grids/mnist_vm4/inverter_grid.png](../../adv/grids/mnist_vm4/inverter_grid.png) |";
+    if (!strstr(md, want)) fail_msg("no grid row '%s' in:\n%s", want, md);
+    /* every image link of the report resolves from its folder */
+    int links = 0;
+    for (const char *q = strstr(md, "]("); q; q = strstr(q + 2, "](")) {
+        const char *end = strchr(q + 2, ')');
+        assert_non_null(end);
+        char rel[200], full[256];
+        assert_true(end - q - 2 < (long)sizeof rel);
+        snprintf(rel, sizeof rel, "%.*s", (int)(end - q - 2), q + 2);
+        snprintf(full, sizeof full, "advout/sub/%s", rel);
+        if (!plots && strncmp(rel, "t00_", 4) == 0) continue; /* plot PNGs exist only with gnuplot */
+        if (!exists(full)) fail_msg("report link %s does not resolve", rel);
+        links++;
+    }
+    assert_true(links >= (plots ? 2 : 1)); /* the chart (with gnuplot) and the grid beside it */
+    free(md);
+    /* one point per row with both figures, a series per data set, no joining lines */
+    char *dat = slurp("advout/sub/t00_cost_vs_attack_ssim.dat");
+    assert_non_null(dat);
+    const char *s0 = strstr(dat, "# series 0: mnist"), *s1 = strstr(dat, "# series 1: cmnist");
+    assert_true(s0 && s1 && s0 < s1);
+    const char *a = strstr(dat, "0.86 2.9"), *b = strstr(dat, "0.95 0.3"), *c = strstr(dat, "0.12 21");
+    assert_true(a && b && c && a < b && b < s1 && s1 < c);
+    assert_null(strstr(dat, "0.4 "));
+    free(dat);
+    char *gp = slurp("advout/sub/t00_cost_vs_attack_ssim.gp");
+    assert_non_null(gp);
+    assert_non_null(strstr(gp, "with points pt 7"));
+    assert_non_null(strstr(gp, "set logscale y"));
+    free(gp);
+    if (plots) assert_true(exists("advout/sub/t00_cost_vs_attack_ssim.png"));
+    /* a grid the CSV names but that is gone: an error naming it, not a broken link */
+    write_text("adv/results/adaptive.csv", "dataset,cell,attack_ssim,cost_points,grid\n"
+                                           "mnist,mnist_vm8,0.5,19,../grids/mnist_vm8/inverter_grid.png\n");
+    r = fv_report_new();
+    assert_int_equal(fv_report_add_dir(r, p, &e), 1);
+    snprintf(out, sizeof out, "%s/advout2", ROOT);
+    assert_int_equal(fv_report_write(r, out, 0, &e), -1);
+    if (!strstr(e.msg, "adaptive.csv: row 1: its grid image") || !strstr(e.msg, "mnist_vm8/inverter_grid.png is missing"))
+        fail_msg("unclear error: %s", e.msg);
+    fv_report_destroy(&r);
+}
+
 static void test_report_errors(void **st) {
     (void)st;
     fv_err e = {{0}};
@@ -265,7 +340,8 @@ int main(void) {
     snprintf(ROOT, sizeof ROOT, "/tmp/test_report_%d", (int)getpid());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_values), cmocka_unit_test(test_json_errors),
-        cmocka_unit_test(test_report_end_to_end), cmocka_unit_test(test_report_errors),
+        cmocka_unit_test(test_report_end_to_end), cmocka_unit_test(test_report_frontier),
+        cmocka_unit_test(test_report_errors),
         cmocka_unit_test(test_relpath), cmocka_unit_test(test_cli),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
