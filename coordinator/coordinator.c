@@ -184,7 +184,7 @@ typedef struct {
 /* The round in progress: its sampled clients (slots, in id order) and statistics. */
 typedef struct {
     int round;
-    slot_t *slots; /* [max(m, fl.concurrency)] */
+    slot_t *slots; /* [max(m, fv_config_concurrency) (async)] */
     int m;         /* clients per round (fv_config_clients_per_round) */
     int n;         /* slots in use: m, or fewer with a trace (the available clients), or an async batch */
     round_stats st;
@@ -201,10 +201,10 @@ typedef struct {
     double now;        /* virtual time at the end of the last completed round or server step */
     fv_vc_round plan;  /* sync: the round in progress */
     fv_fb_sched *sched; /* async: the event schedule; NULL in sync mode */
-    float **pending;   /* [concurrency] deltas of the updates in flight */
-    int *pend_state;   /* [concurrency] PEND_* */
-    int *pend_client;  /* [concurrency] the client of each */
-    int *batch;        /* [concurrency] rd slot -> concurrency slot, during a training batch */
+    float **pending;   /* [fv_config_concurrency] deltas of the updates in flight */
+    int *pend_state;   /* [fv_config_concurrency] PEND_* */
+    int *pend_client;  /* [fv_config_concurrency] the client of each */
+    int *batch;        /* [fv_config_concurrency] rd slot -> concurrency slot, during a training batch */
     double *sum;       /* the buffer: sum of weighted deltas (n_params) */
     int nbuf, dispatched, batches; /* this step's buffered updates, dispatches, training batches */
     double stale_sum;
@@ -1465,7 +1465,7 @@ static const float *server_state(fv_coord *c) {
  * Returns 0, or -1 with e set (the run stops). */
 static int async_train(fv_coord *c, fv_err *e) {
     int n = 0;
-    for (int k = 0; k < c->cfg.concurrency; k++)
+    for (int k = 0; k < fv_config_concurrency(&c->cfg); k++)
         if (c->vc.pend_state[k] == PEND_UNTRAINED) {
             c->rd.slots[n] = (slot_t){.client = -1, .state = SLOT_QUEUED};
             c->vc.batch[n++] = k;
@@ -1783,7 +1783,8 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
     fv_opt_cfg oc = fv_exp_opt_cfg(&c->cfg);
     c->model.opt_len = fv_opt_state_len(&oc, c->model.net->n_train);
     c->rd.m = fv_config_clients_per_round(&c->cfg);
-    const int async = c->cfg.mode == FV_MODE_ASYNC, nslots = async && c->cfg.concurrency > c->rd.m ? c->cfg.concurrency : c->rd.m;
+    const int conc = c->cfg.mode == FV_MODE_ASYNC ? fv_config_concurrency(&c->cfg) : 0;
+    const int nslots = conc > c->rd.m ? conc : c->rd.m;
     c->rd.slots = fv_calloc((size_t)nslots, sizeof *c->rd.slots);
     fv_agg_rule rule = fv_agg_rule_from_config(&c->cfg, c->model.net->n_train);
     c->model.agg = fv_agg_new(c->model.n_params, &rule);
@@ -1838,7 +1839,7 @@ static int setup_vclock(fv_coord *c, fv_err *e) {
     c->vc.on = 1;
     fv_vc_round_init(&c->vc.plan, c->rd.m);
     if (c->cfg.mode != FV_MODE_ASYNC) return 0;
-    const size_t k = (size_t)c->cfg.concurrency;
+    const size_t k = (size_t)fv_config_concurrency(&c->cfg);
     c->vc.sched = fv_fb_sched_new(&c->cfg, &c->vc.trace, c->client_n);
     c->vc.pending = fv_calloc(k, sizeof(float *));
     for (size_t i = 0; i < k; i++) c->vc.pending[i] = fv_malloc(c->model.n_params * sizeof(float));
@@ -1847,7 +1848,7 @@ static int setup_vclock(fv_coord *c, fv_err *e) {
     c->vc.batch = fv_calloc(k, sizeof(int));
     c->vc.sum = fv_malloc(c->model.n_params * sizeof(double));
     coord_log(c, "FedBuff: buffer %d, concurrency %d, staleness %s, server lr %g, on the virtual clock of %s",
-              c->cfg.buffer_size, c->cfg.concurrency, fv_config_staleness_name(c->cfg.staleness),
+              c->cfg.buffer_size, fv_config_concurrency(&c->cfg), fv_config_staleness_name(c->cfg.staleness),
               fv_config_server_lr(&c->cfg), c->cfg.trace);
     return 0;
 }
@@ -2019,7 +2020,7 @@ void fv_coord_destroy(fv_coord **cp) {
     fv_trace_free(&c->vc.trace);
     fv_vc_round_free(&c->vc.plan);
     fv_fb_sched_free(&c->vc.sched);
-    for (int i = 0; c->vc.pending && i < c->cfg.concurrency; i++) free(c->vc.pending[i]);
+    for (int i = 0; c->vc.pending && i < fv_config_concurrency(&c->cfg); i++) free(c->vc.pending[i]);
     free(c->vc.pending);
     free(c->vc.pend_state);
     free(c->vc.pend_client);

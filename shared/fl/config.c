@@ -234,7 +234,7 @@ static const key_def SCHEMA[] = {
     {"fl", "buffer_size", T_INT, OFF(buffer_size), "10", 1, 1e6, NULL, NULL,
      "async: updates K per server step"},
     {"fl", "concurrency", T_INT, OFF(concurrency), "20", 1, 1e6, NULL, NULL,
-     "async: clients training at once (at most fl.clients)"},
+     "async: clients training at once (fl.clients when it is more)"},
     {"fl", "staleness", T_ENUM, OFF(staleness), "sqrt", 0, 0, STALENESS, NULL,
      "async: weight of an update s server steps stale: sqrt (1 / sqrt(1 + s), FedBuff's), inverse "
      "(1 / (1 + s)) or constant (1)"},
@@ -711,6 +711,8 @@ int fv_config_clients_per_round(const fv_config *c) {
     return (int)m;
 }
 
+int fv_config_concurrency(const fv_config *c) { return c->concurrency < c->clients ? c->concurrency : c->clients; }
+
 int fv_config_trim_count(double fraction, int k) { return (int)floor(fraction * k + 1e-9); }
 
 int fv_config_krum_min(int f) { return 2 * f + 3; }
@@ -922,9 +924,6 @@ static int check_hetero(const fv_config *c, fv_err *e) {
                                    "cannot be combined with [dp] enabled = true: DP's accountant assumes uniform "
                                    "sampling of fl.fraction, which availability and deadlines break");
     if (c->mode != FV_MODE_ASYNC) return 0;
-    if (c->concurrency > c->clients)
-        return fv_config_key_error(c, e, "fl", "concurrency", "%d is more than fl.clients = %d", c->concurrency,
-                                   c->clients);
     if (c->aggregator != FV_AGGREGATOR_FEDAVG)
         return fv_config_key_error(c, e, "fl", "aggregator", "%s with [fl] mode = async: FedBuff aggregates plain "
                                    "updates; use aggregator = fedavg", choice_name(AGGREGATORS, (int)c->aggregator));

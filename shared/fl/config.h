@@ -205,6 +205,9 @@ char *fv_config_write(const fv_config *c);
 /* Number of clients sampled per round: max(1, round(fraction * clients)). */
 int fv_config_clients_per_round(const fv_config *c);
 
+/* Clients training at once under [fl] mode = async: min(fl.concurrency, fl.clients). */
+int fv_config_concurrency(const fv_config *c);
+
 /* Updates trimmed_mean drops per side and coordinate from k arrived ones at `fraction`:
  * floor(fraction * k) (with 1e-9 of slack for the rounding of fraction * k). */
 int fv_config_trim_count(double fraction, int k);

@@ -113,7 +113,8 @@ struct fv_fb_sched {
     long version;
     uint64_t seq;
     fv_rng rng;
-    fb_slot *slot; /* [concurrency] */
+    fb_slot *slot; /* [nslot] */
+    int nslot;     /* fv_config_concurrency */
     uint8_t *busy; /* [clients] */
     int *ids;      /* [clients] scratch */
 };
@@ -124,7 +125,8 @@ fv_fb_sched *fv_fb_sched_new(const fv_config *c, const fv_trace *t, const int *c
     s->t = t;
     s->client_n = client_n;
     fv_rng_seed2(&s->rng, (uint64_t)c->seed ^ STREAM_FEDBUFF, 0);
-    s->slot = fv_calloc((size_t)c->concurrency, sizeof *s->slot);
+    s->nslot = fv_config_concurrency(c);
+    s->slot = fv_calloc((size_t)s->nslot, sizeof *s->slot);
     s->busy = fv_calloc((size_t)t->n, 1);
     s->ids = fv_malloc((size_t)t->n * sizeof(int));
     return s;
@@ -165,7 +167,7 @@ static int try_dispatch(fv_fb_sched *s, int k, fv_fb_event *ev) {
 int fv_fb_sched_next(fv_fb_sched *s, fv_fb_event *ev, fv_err *e) {
     for (;;) {
         int free_slot = -1, next = -1;
-        for (int k = 0; k < s->c->concurrency; k++) {
+        for (int k = 0; k < s->nslot; k++) {
             const fb_slot *sl = &s->slot[k];
             if (!sl->busy) {
                 if (free_slot < 0) free_slot = k;

@@ -17,7 +17,7 @@
  * The round ends when the last sampled client leaves (the server learns of a departure at once; it
  * waits for a straggler until the deadline).
  *
- * Asynchronous FedBuff (fv_fb_sched): at most fl.concurrency clients train at once. Whenever a
+ * Asynchronous FedBuff (fv_fb_sched): at most fv_config_concurrency clients train at once. Whenever a
  * slot is free and some client is available and idle, one of those is chosen uniformly (one
  * random stream of fl.seed, drawn in event order) and starts at once from the current model
  * version; it leaves like a synchronous client (deadline counted from its own start), its update
@@ -63,7 +63,7 @@ typedef enum { FV_FB_DISPATCH, FV_FB_ARRIVE, FV_FB_LOST } fv_fb_kind;
 typedef struct {
     fv_fb_kind kind;
     int client;
-    int slot;        /* the concurrency slot it holds, in [0, fl.concurrency) */
+    int slot;        /* the concurrency slot it holds, in [0, fv_config_concurrency) */
     long version;    /* the model version it started from */
     double time;     /* virtual time of the event */
     fv_vc_fate fate; /* DISPATCH: how it will end (DONE: it arrives) */
