@@ -1217,6 +1217,16 @@ static int gather_updates(fv_coord *c, fv_err *e) {
     return 0;
 }
 
+/* The round's timings once its new model is made (t: when the aggregation began): aggregation,
+ * the round without evaluation, the busiest worker's client work. */
+static void work_timings(const fv_coord *c, round_result *res, double t) {
+    res->agg_seconds = fv_now() - t;
+    res->work_seconds = fv_now() - c->rd.st.t0;
+    res->busy_max = 0;
+    for (int i = 0; i < c->wk.n; i++)
+        if (c->wk.w[i].busy > res->busy_max) res->busy_max = c->wk.w[i].busy;
+}
+
 /* The aggregation rule turns the gathered updates into the next global model, the server
  * optimizer steps from it unless a robust rule kept the global model (the one before is kept in
  * model.prev, for a roll-back), and SCAFFOLD's c takes the round's control deltas. */
@@ -1229,11 +1239,7 @@ static void aggregate(fv_coord *c, round_result *res) {
         if (c->model.scaf) c->model.scaf_unsound = fv_scaffold_end(c->model.scaf) != 0;
     }
     fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
-    res->agg_seconds = fv_now() - t;
-    res->work_seconds = fv_now() - c->rd.st.t0;
-    res->busy_max = 0;
-    for (int i = 0; i < c->wk.n; i++)
-        if (c->wk.w[i].busy > res->busy_max) res->busy_max = c->wk.w[i].busy;
+    work_timings(c, res, t);
 }
 
 /* Evaluate the new global model when the round is due (fl.eval_every, and always the last). */
@@ -1535,11 +1541,7 @@ static void async_apply(fv_coord *c, round_result *res) {
                      c->model.n_params);
     fv_fb_sched_step(c->vc.sched);
     fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
-    res->agg_seconds = fv_now() - t;
-    res->work_seconds = fv_now() - c->rd.st.t0;
-    res->busy_max = 0;
-    for (int i = 0; i < c->wk.n; i++)
-        if (c->wk.w[i].busy > res->busy_max) res->busy_max = c->wk.w[i].busy;
+    work_timings(c, res, t);
 }
 
 /* Round r (or FedBuff's server step r) from sampling to checkpoint. Returns 0, or -1 with e set
