@@ -12,6 +12,7 @@
  *  - FedBuff (mode = async): the same model bitwise with 1 and 2 workers, above chance after 6
  *    server steps, every step buffering buffer_size updates with staleness and virtual time
  *    recorded; --resume of an async run is refused with a clear error;
+ *  - `fedvim trace` writes the same file for the same flags and refuses bad flags by name;
  *  - a bad trace stops `fedvim run` before any round with the file, line and field named.
  * A few seconds in all. */
 #include <setjmp.h>
@@ -151,6 +152,27 @@ static void test_fedbuff(void **state) {
     assert_true(fh_contains(out, "--resume is not supported with [fl] mode = async"));
 }
 
+/* `fedvim trace`: the same flags give the same file byte for byte; a bad flag is refused by name. */
+static void test_trace_command(void **state) {
+    (void)state;
+    char a[256], b[256], out[256];
+    fh_path(&H, a, sizeof a, "gen_a.csv");
+    fh_path(&H, b, sizeof b, "gen_b.csv");
+    fh_path(&H, out, sizeof out, "gen.out");
+    const char *flags[] = {"--clients", "20", "--sigma", "1.5", "--mean-on", "50", "--mean-off", "25", "--horizon",
+                           "1000", "--seed", "9"};
+    assert_int_equal(fh_run(&H, out, 60, "trace", flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6],
+                            flags[7], flags[8], flags[9], flags[10], flags[11], "--out", a, (const char *)NULL), 0);
+    assert_int_equal(fh_run(&H, out, 60, "trace", flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6],
+                            flags[7], flags[8], flags[9], flags[10], flags[11], "--out", b, (const char *)NULL), 0);
+    assert_true(fh_same_file(a, b));
+    assert_true(fh_contains(a, "client,speed,on,off\n0,"));
+    assert_int_equal(fh_run(&H, out, 60, "trace", "--clients", "3", "--speed", "pareto", "--out", a, (const char *)NULL), 2);
+    assert_true(fh_contains(out, "--speed: 'pareto' is not one of lognormal|constant"));
+    assert_int_equal(fh_run(&H, out, 60, "trace", "--clients", "3", "--sigma", "-1", "--out", a, (const char *)NULL), 2);
+    assert_true(fh_contains(out, "sigma"));
+}
+
 static void test_bad_trace(void **state) {
     (void)state;
     char tr[256], fl[512], out[256];
@@ -169,6 +191,7 @@ int main(void) {
         cmocka_unit_test(test_deadline_round),
         cmocka_unit_test(test_deadline_resume_bitwise),
         cmocka_unit_test(test_fedbuff),
+        cmocka_unit_test(test_trace_command),
         cmocka_unit_test(test_bad_trace),
     };
     rc = cmocka_run_group_tests(tests, fh_group_setup, NULL);

@@ -214,7 +214,9 @@ static const key_def SCHEMA[] = {
     /* heterogeneity: HETERO_KEYS below lists these keys, written only when not at their default */
     {"fl", "trace", T_STRING, OFF(trace), "", 0, 0, NULL, NULL,
      "CSV trace of each client's speed (images per virtual second) and availability intervals "
-     "(docs/heterogeneity.md; `fedvim trace` generates one): turns on the virtual clock. A task of a "
+     "(docs/heterogeneity.md; `fedvim trace` generates one): header client,speed,on,off, then one row per "
+     "on-interval [on, off) of a client (off may be inf), clients in id order, each one's intervals "
+     "ascending without overlap, one speed per client. It turns on the virtual clock. A task of a "
      "client takes shard images x local_epochs / speed + comm_seconds virtual seconds; rounds sample "
      "only clients available at their start, and a client that goes offline before it finishes is "
      "dropped; metrics.jsonl gets virtual_time and the dropped clients (empty: no virtual clock)"},
@@ -230,7 +232,8 @@ static const key_def SCHEMA[] = {
      "arriving at its virtual finish time goes to a buffer with weight staleness(s), s the server steps "
      "since it started, and every buffer_size updates the server steps x += server_lr x (sum of "
      "weighted deltas) / buffer_size; fl.rounds counts server steps; fraction and min_clients are "
-     "unused; plain FedAvg only (no robust aggregator, server_opt, DP, opt_state = keep or [attack])"},
+     "unused; plain FedAvg only (no robust aggregator, server_opt, DP, opt_state = keep or [attack]); "
+     "--resume is refused (the updates in flight are not checkpointed)"},
     {"fl", "buffer_size", T_INT, OFF(buffer_size), "10", 1, 1e6, NULL, NULL,
      "async: updates K per server step"},
     {"fl", "concurrency", T_INT, OFF(concurrency), "20", 1, 1e6, NULL, NULL,
