@@ -18,4 +18,5 @@ int fv_cmd_worker(int argc, char **argv);
 int fv_cmd_attack(int argc, char **argv);
 int fv_cmd_obfuscate(int argc, char **argv);
 int fv_cmd_report(int argc, char **argv);
+int fv_cmd_trace(int argc, char **argv);
 #endif

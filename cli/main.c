@@ -26,6 +26,7 @@ static const fv_cmd CMDS[] = {
     {"worker", fv_cmd_worker, "serve a coordinator's clients (multi-host runs)"},
     {"attack", fv_cmd_attack, "built-in privacy attacks: gan, dlg, invert, mia, reassemble, recognise, inverter"},
     {"obfuscate", fv_cmd_obfuscate, "baseline obfuscations (Gaussian noise, InstaHide) of a data set"},
+    {"trace", fv_cmd_trace, "generate a client speed and availability trace for [fl] trace"},
     {"report", fv_cmd_report, "Markdown report (tables, gnuplot plots, image links) of results folders"},
 };
 

@@ -36,6 +36,7 @@
 #include "data/data.h"
 #include "fl/dp.h"
 #include "fl/experiment.h"
+#include "fl/fedbuff.h"
 #include "fl/scaffold.h"
 #include "fl/server_opt.h"
 #include "io/json.h"
@@ -45,7 +46,9 @@
 #include "io/safetensors.h"
 #include "store.h"
 #include "nn/train.h"
+#include "fl/trace.h"
 #include "fl/transport.h"
+#include "fl/vclock.h"
 #include "vmix/vfe.h"
 #include "vmix/vmix.h"
 #include "vmix/vmix_key.h"
@@ -181,10 +184,33 @@ typedef struct {
 /* The round in progress: its sampled clients (slots, in id order) and statistics. */
 typedef struct {
     int round;
-    slot_t *slots;
-    int m;
+    slot_t *slots; /* [max(m, fv_config_concurrency) (async)] */
+    int m;         /* clients per round (fv_config_clients_per_round) */
+    int n;         /* slots in use: m, or fewer with a trace (the available clients), or an async batch */
     round_stats st;
 } coord_round;
+
+/* A FedBuff update in flight (one per concurrency slot of the virtual clock). */
+enum { PEND_FREE, PEND_LOST, PEND_UNTRAINED, PEND_TRAINED, PEND_FAILED };
+
+/* Heterogeneity (docs/heterogeneity.md): the trace, the virtual clock and, with fl.mode = async,
+ * FedBuff's updates in flight and buffer. Without a trace: on = 0 and nothing else is used. */
+typedef struct {
+    int on;
+    fv_trace trace;
+    double now;        /* virtual time at the end of the last completed round or server step */
+    fv_vc_round plan;  /* sync: the round in progress */
+    fv_fb_sched *sched; /* async: the event schedule; NULL in sync mode */
+    float **pending;   /* [fv_config_concurrency] deltas of the updates in flight */
+    int *pend_state;   /* [fv_config_concurrency] PEND_* */
+    int *pend_client;  /* [fv_config_concurrency] the client of each */
+    int *batch;        /* [fv_config_concurrency] rd slot -> concurrency slot, during a training batch */
+    double *sum;       /* the buffer: sum of weighted deltas (n_params) */
+    int nbuf, dispatched, batches; /* this step's buffered updates, dispatches, training batches */
+    double stale_sum;
+    long stale_max;
+    char lost[1024];   /* this step's lost updates' clients, a JSON array body */
+} coord_vc;
 
 /* Stopping: the launcher's callback, and the reason once the run must stop. */
 typedef struct {
@@ -227,6 +253,7 @@ struct fv_coord {
     coord_eval eval;
     coord_workers wk;
     coord_round rd;
+    coord_vc vc;
     coord_ctl ctl;
     coord_history hist;
     char *summary;
@@ -355,7 +382,7 @@ static void send_shutdown(fv_coord *c, worker_t *w, const char *reason) {
 
 /* Put every task of worker wi back in the queue (worker dead, banned or re-joined). */
 static void requeue_worker_tasks(fv_coord *c, int wi, const char *why) {
-    for (int s = 0; s < c->rd.m; s++) {
+    for (int s = 0; s < c->rd.n; s++) {
         slot_t *sl = &c->rd.slots[s];
         if (sl->state != SLOT_ASSIGNED) continue;
         task_rec *t = &c->wk.tasks[sl->task - 1];
@@ -685,16 +712,21 @@ static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__Update
     double n = (double)b->num_samples;
     round_stats *st = &c->rd.st;
     const double bound = c->cfg.max_update_norm;
+    const float *up = f->params;
     if (bound > 0 && norm > bound) { /* norm_action = clip (reject refused it in match_task) */
         const float *g = c->model.net->params;
         const double k = bound / norm;
         for (size_t i = 0; i < c->model.n_params; i++) c->model.scratch[i] = (float)(g[i] + k * ((double)f->params[i] - g[i]));
-        fv_agg_put(c->model.agg, t->slot, c->model.scratch, n);
+        up = c->model.scratch;
         st->clipped++;
         coord_log(c, "round %d: client %d's update (norm %.4g) clipped to fl.max_update_norm = %g", c->rd.round,
                   t->client, norm, bound);
-    } else {
-        fv_agg_put(c->model.agg, t->slot, f->params, n);
+    }
+    fv_agg_put(c->model.agg, t->slot, up, n);
+    if (c->vc.sched) { /* FedBuff: the delta waits for its virtual arrival */
+        const int k = c->vc.batch[t->slot];
+        fv_fedbuff_delta(c->vc.pending[k], up, c->model.net->params, c->model.n_params);
+        c->vc.pend_state[k] = PEND_TRAINED;
     }
     st->accepted++;
     st->malicious += c->adv_mask[t->client];
@@ -1030,7 +1062,7 @@ static int send_task(fv_coord *c, int s, int wi) {
 
 /* Give queued clients (in id order) to the least loaded live workers. */
 static void dispatch(fv_coord *c) {
-    for (int s = 0; s < c->rd.m; s++) {
+    for (int s = 0; s < c->rd.n; s++) {
         if (c->rd.slots[s].state != SLOT_QUEUED) continue;
         int wi = pick_worker(c, s);
         if (wi < 0) continue;
@@ -1039,13 +1071,13 @@ static void dispatch(fv_coord *c) {
 }
 
 static int round_open(const fv_coord *c) {
-    for (int s = 0; s < c->rd.m; s++)
+    for (int s = 0; s < c->rd.n; s++)
         if (c->rd.slots[s].state == SLOT_QUEUED || c->rd.slots[s].state == SLOT_ASSIGNED) return 1;
     return 0;
 }
 
 static void drop_unfinished(fv_coord *c, const char *why) {
-    for (int s = 0; s < c->rd.m; s++) {
+    for (int s = 0; s < c->rd.n; s++) {
         slot_t *sl = &c->rd.slots[s];
         if (sl->state != SLOT_QUEUED && sl->state != SLOT_ASSIGNED) continue;
         if (sl->state == SLOT_ASSIGNED) {
@@ -1099,20 +1131,58 @@ static void evaluate(fv_coord *c, round_result *res) {
     }
 }
 
-/* Start round r: sample its clients into the slots, clear the statistics and the aggregator. */
-static void begin_round(fv_coord *c, int r) {
+/* Clear the round's statistics and the workers' busy time (a round, or a FedBuff server step). */
+static void clear_round_stats(fv_coord *c, int r) {
     c->rd.round = r;
     memset(&c->rd.st, 0, sizeof c->rd.st);
     c->rd.st.t0 = fv_now();
-    int *ids = fv_malloc((size_t)c->rd.m * sizeof(int));
-    fv_exp_sample_clients(&c->cfg, r, ids);
-    for (int s = 0; s < c->rd.m; s++) c->rd.slots[s] = (slot_t){.client = ids[s], .state = SLOT_QUEUED};
-    free(ids);
     for (int i = 0; i < c->wk.n; i++) c->wk.w[i].busy = 0;
-    fv_agg_begin(c->model.agg, c->rd.m, r, c->model.net->params);
+}
+
+/* Start round r: sample its clients into the slots (with a trace: the virtual clock's plan, whose
+ * stragglers and offline clients are dropped at once, untrained), clear the statistics and the
+ * aggregator. Returns 0, or -1 with e set (the trace ends). */
+static int begin_round(fv_coord *c, int r, fv_err *e) {
+    clear_round_stats(c, r);
+    if (c->vc.on) {
+        if (fv_vclock_plan(&c->cfg, &c->vc.trace, c->client_n, r, c->vc.now, &c->vc.plan, e) != 0) return -1;
+        c->rd.n = c->vc.plan.n;
+        for (int s = 0; s < c->rd.n; s++) c->rd.slots[s] = (slot_t){.client = c->vc.plan.client[s], .state = SLOT_QUEUED};
+    } else {
+        int *ids = fv_malloc((size_t)c->rd.m * sizeof(int));
+        fv_exp_sample_clients(&c->cfg, r, ids);
+        c->rd.n = c->rd.m;
+        for (int s = 0; s < c->rd.m; s++) c->rd.slots[s] = (slot_t){.client = ids[s], .state = SLOT_QUEUED};
+        free(ids);
+    }
+    fv_agg_begin(c->model.agg, c->rd.n, r, c->model.net->params);
     fv_sopt_begin(c->model.sopt);
-    if (c->model.scaf) fv_scaffold_begin(c->model.scaf, c->rd.m);
+    if (c->model.scaf) fv_scaffold_begin(c->model.scaf, c->rd.n);
     c->model.scaf_unsound = 0;
+    for (int s = 0; c->vc.on && s < c->rd.n; s++)
+        if (c->vc.plan.fate[s] != FV_VC_DONE) {
+            c->rd.slots[s].state = SLOT_DROPPED;
+            c->rd.st.dropped++;
+            fv_agg_skip(c->model.agg, s);
+        }
+    return 0;
+}
+
+/* The clients of this round the virtual clock dropped with `fate`, as a JSON array. */
+static void vc_clients_json(const fv_coord *c, fv_vc_fate fate, char *out, size_t cap) {
+    size_t len = (size_t)snprintf(out, cap, "[");
+    int k = 0;
+    for (int s = 0; s < c->vc.plan.n && len + 16 < cap; s++)
+        if (c->vc.plan.fate[s] == fate)
+            len += (size_t)snprintf(out + len, cap - len, "%s%d", k++ ? "," : "", c->vc.plan.client[s]);
+    snprintf(out + len, cap - len, "]");
+}
+
+/* The clients the virtual clock dropped this round (stragglers and offline). */
+static int vc_dropped(const fv_coord *c) {
+    int k = 0;
+    for (int s = 0; c->vc.on && s < c->vc.plan.n; s++) k += c->vc.plan.fate[s] != FV_VC_DONE;
+    return k;
 }
 
 /* Hand out the round's clients and gather their updates until every slot is done or dropped,
@@ -1133,13 +1203,28 @@ static int gather_updates(fv_coord *c, fv_err *e) {
         pump(c, left * 1000 < POLL_MS ? (int)(left * 1000) + 1 : POLL_MS);
     }
     if (c->ctl.abort) return fv_err_set(e, "round %d stopped: %.400s", r, c->ctl.why);
-    if (c->rd.st.accepted < c->cfg.min_clients)
+    /* the clients the virtual clock dropped do not fail the round (it keeps the model when none
+     * arrives); FedBuff's batches have no minimum */
+    const int vdrop = vc_dropped(c);
+    int need = c->cfg.min_clients < c->rd.n - vdrop ? c->cfg.min_clients : c->rd.n - vdrop;
+    if (c->vc.sched) need = 0;
+    if (c->rd.st.accepted < need)
         return fv_err_set(e,
                           "round %d failed: %d of %d sampled clients returned an accepted update (%d "
                           "dropped, fl.min_clients = %d); %s",
-                          r, c->rd.st.accepted, c->rd.m, c->rd.st.dropped, c->cfg.min_clients,
+                          r, c->rd.st.accepted, c->rd.n, c->rd.st.dropped, c->cfg.min_clients,
                           r > 1 ? "the results folder holds the rounds before it" : "no round completed");
     return 0;
+}
+
+/* The round's timings once its new model is made (t: when the aggregation began): aggregation,
+ * the round without evaluation, the busiest worker's client work. */
+static void work_timings(const fv_coord *c, round_result *res, double t) {
+    res->agg_seconds = fv_now() - t;
+    res->work_seconds = fv_now() - c->rd.st.t0;
+    res->busy_max = 0;
+    for (int i = 0; i < c->wk.n; i++)
+        if (c->wk.w[i].busy > res->busy_max) res->busy_max = c->wk.w[i].busy;
 }
 
 /* The aggregation rule turns the gathered updates into the next global model, the server
@@ -1148,15 +1233,13 @@ static int gather_updates(fv_coord *c, fv_err *e) {
 static void aggregate(fv_coord *c, round_result *res) {
     double t = fv_now();
     memcpy(c->model.prev, c->model.net->params, c->model.n_params * sizeof(float));
-    FV_ASSERT(fv_agg_end(c->model.agg, c->model.net->params) > 0);
-    if (!fv_agg_held(c->model.agg)) fv_sopt_step(c->model.sopt, c->model.prev, c->model.net->params);
-    if (c->model.scaf) c->model.scaf_unsound = fv_scaffold_end(c->model.scaf) != 0;
+    if (c->rd.st.accepted > 0) { /* none only when the virtual clock dropped every client: the model stays */
+        FV_ASSERT(fv_agg_end(c->model.agg, c->model.net->params) > 0);
+        if (!fv_agg_held(c->model.agg)) fv_sopt_step(c->model.sopt, c->model.prev, c->model.net->params);
+        if (c->model.scaf) c->model.scaf_unsound = fv_scaffold_end(c->model.scaf) != 0;
+    }
     fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
-    res->agg_seconds = fv_now() - t;
-    res->work_seconds = fv_now() - c->rd.st.t0;
-    res->busy_max = 0;
-    for (int i = 0; i < c->wk.n; i++)
-        if (c->wk.w[i].busy > res->busy_max) res->busy_max = c->wk.w[i].busy;
+    work_timings(c, res, t);
 }
 
 /* Evaluate the new global model when the round is due (fl.eval_every, and always the last). */
@@ -1194,8 +1277,8 @@ static void roll_back(fv_coord *c, round_result *res) {
     fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
     res->rolled_back = 1;
     int n = 0, top = -1;
-    double *v = fv_malloc((size_t)c->rd.m * sizeof(double));
-    for (int s = 0; s < c->rd.m; s++)
+    double *v = fv_malloc((size_t)c->rd.n * sizeof(double));
+    for (int s = 0; s < c->rd.n; s++)
         if (c->rd.slots[s].state == SLOT_DONE) {
             v[n++] = c->rd.slots[s].norm;
             if (top < 0 || c->rd.slots[s].norm > c->rd.slots[top].norm) top = s;
@@ -1210,7 +1293,7 @@ static void roll_back(fv_coord *c, round_result *res) {
     free(v);
     size_t len = (size_t)snprintf(res->culprits, sizeof res->culprits, "[");
     int named = 0;
-    for (int s = 0; s < c->rd.m; s++) {
+    for (int s = 0; s < c->rd.n; s++) {
         const slot_t *sl = &c->rd.slots[s];
         if (sl->state != SLOT_DONE || !(sl->norm > 10 * median || (s == top && median * 10 >= c->rd.slots[top].norm)))
             continue;
@@ -1246,7 +1329,7 @@ static char *metrics_line(const fv_coord *c, const round_result *res, const char
     }
     fv_json_int(&j, "clients", st->accepted);
     fv_json_int(&j, "samples", (int64_t)n);
-    fv_json_int(&j, "sampled", c->rd.m);
+    fv_json_int(&j, "sampled", c->vc.sched ? c->vc.dispatched : c->rd.n);
     fv_json_int(&j, "dropped", st->dropped);
     fv_json_int(&j, "reassigned", st->reassigned);
     fv_json_int(&j, "rejected", st->rejected);
@@ -1266,6 +1349,24 @@ static char *metrics_line(const fv_coord *c, const round_result *res, const char
     fv_json_num(&j, "eval_seconds", res->eval_seconds);
     fv_json_num(&j, "mix_seconds", st->mix_seconds);
     fv_json_int(&j, "workers", alive_workers(c));
+    if (c->vc.sched) {
+        char lost[sizeof c->vc.lost + 4];
+        snprintf(lost, sizeof lost, "[%s]", c->vc.lost);
+        fv_json_num(&j, "virtual_time", fv_fb_sched_now(c->vc.sched));
+        fv_json_int(&j, "buffered", c->vc.nbuf);
+        fv_json_num(&j, "staleness_mean", c->vc.stale_sum / c->vc.nbuf);
+        fv_json_int(&j, "staleness_max", c->vc.stale_max);
+        fv_json_raw(&j, "lost_clients", lost);
+        fv_json_int(&j, "batches", c->vc.batches);
+    } else if (c->vc.on) {
+        char ids[2][1024];
+        vc_clients_json(c, FV_VC_STRAGGLER, ids[0], sizeof ids[0]);
+        vc_clients_json(c, FV_VC_OFFLINE, ids[1], sizeof ids[1]);
+        fv_json_num(&j, "virtual_start", c->vc.plan.start);
+        fv_json_num(&j, "virtual_time", c->vc.plan.end);
+        fv_json_raw(&j, "stragglers", ids[0]);
+        fv_json_raw(&j, "offline", ids[1]);
+    }
     if (c->cfg.adv_kind != FV_ADV_NONE) {
         fv_json_int(&j, "malicious", st->malicious);
         if (c->eval.has_backdoor) fv_json_num(&j, "backdoor_success", res->bd);
@@ -1320,11 +1421,11 @@ static void report_round(fv_coord *c, const round_result *res) {
     else snprintf(accs, sizeof accs, "train loss %.4f", st->loss_sum / st->samples);
     if (!c->log.quiet)
         fprintf(stderr, "round %d/%d  %s  clients %d/%d  dropped %d  up %.2f MB  down %.2f MB  %.2f s\n", r,
-                c->cfg.rounds, accs, st->accepted, c->rd.m, st->dropped, st->bytes_up / 1e6, st->bytes_down / 1e6,
+                c->cfg.rounds, accs, st->accepted, c->rd.n, st->dropped, st->bytes_up / 1e6, st->bytes_down / 1e6,
                 res->seconds);
     char logl[256];
     snprintf(logl, sizeof logl, "round %d done: %s, %d/%d clients, %d dropped, %d rejected, %.2f s", r, accs,
-             st->accepted, c->rd.m, st->dropped, st->rejected, res->seconds);
+             st->accepted, c->rd.n, st->dropped, st->rejected, res->seconds);
     log_line(c, 0, logl);
 }
 
@@ -1333,7 +1434,7 @@ static void report_round(fv_coord *c, const round_result *res) {
  * set (a file that cannot be read or written: the run stops). */
 static int commit_scaffold(fv_coord *c, int r, fv_err *e) {
     const size_t nt = c->model.net->n_train;
-    for (int s = 0; s < c->rd.m; s++) {
+    for (int s = 0; s < c->rd.n; s++) {
         const float *dc = fv_scaffold_delta(c->model.scaf, s);
         if (!dc) continue;
         const int client = c->rd.slots[s].client;
@@ -1365,12 +1466,95 @@ static const float *server_state(fv_coord *c) {
     return c->model.sstate;
 }
 
-/* Round r from sampling to checkpoint. Returns 0, or -1 with e set (the run stops). */
-static int run_round(fv_coord *c, int r, fv_err *e) {
-    begin_round(c, r);
+/* FedBuff: train every update dispatched but not yet trained (all from the current model) as
+ * one batch of tasks on the workers; an update a worker could not deliver is lost at its arrival.
+ * Returns 0, or -1 with e set (the run stops). */
+static int async_train(fv_coord *c, fv_err *e) {
+    int n = 0;
+    for (int k = 0; k < fv_config_concurrency(&c->cfg); k++)
+        if (c->vc.pend_state[k] == PEND_UNTRAINED) {
+            c->rd.slots[n] = (slot_t){.client = -1, .state = SLOT_QUEUED};
+            c->vc.batch[n++] = k;
+        }
+    if (n == 0) return 0;
+    c->rd.n = n;
+    for (int s = 0; s < n; s++) c->rd.slots[s].client = c->vc.pend_client[c->vc.batch[s]];
+    fv_agg_begin(c->model.agg, n, c->rd.round, c->model.net->params);
     if (gather_updates(c, e) != 0) return -1;
+    for (int s = 0; s < n; s++)
+        if (c->vc.pend_state[c->vc.batch[s]] == PEND_UNTRAINED) c->vc.pend_state[c->vc.batch[s]] = PEND_FAILED;
+    c->vc.batches++;
+    return 0;
+}
+
+/* Append client to the step's lost updates (a JSON array body). */
+static void async_lost(fv_coord *c, int client) {
+    size_t len = strlen(c->vc.lost);
+    if (len + 16 < sizeof c->vc.lost)
+        snprintf(c->vc.lost + len, sizeof c->vc.lost - len, "%s%d", len ? "," : "", client);
+}
+
+/* FedBuff server step r: handle the virtual clock's events (dispatches, arrivals into the buffer,
+ * lost updates), training dispatched updates in batches when an arrival needs one, until
+ * fl.buffer_size updates are buffered; then the server steps. Returns 0, or -1 with e set. */
+static int async_step(fv_coord *c, int r, fv_err *e) {
+    coord_vc *v = &c->vc;
+    clear_round_stats(c, r);
+    v->nbuf = v->dispatched = v->batches = 0;
+    v->stale_sum = 0;
+    v->stale_max = 0;
+    v->lost[0] = 0;
+    memset(v->sum, 0, c->model.n_params * sizeof(double));
+    fv_sopt_begin(c->model.sopt); /* none: takes no step, but model_sound asks it */
+    c->model.scaf_unsound = 0;
+    while (v->nbuf < c->cfg.buffer_size) {
+        fv_fb_event ev;
+        if (fv_fb_sched_next(v->sched, &ev, e) != 0) return -1;
+        if (ev.kind == FV_FB_DISPATCH) {
+            v->dispatched++;
+            v->pend_client[ev.slot] = ev.client;
+            v->pend_state[ev.slot] = ev.fate == FV_VC_DONE ? PEND_UNTRAINED : PEND_LOST; /* never trained */
+            continue;
+        }
+        if (v->pend_state[ev.slot] == PEND_UNTRAINED && async_train(c, e) != 0) return -1;
+        if (ev.kind == FV_FB_LOST || v->pend_state[ev.slot] != PEND_TRAINED) {
+            c->rd.st.dropped++;
+            async_lost(c, ev.client);
+        } else {
+            const long st = fv_fb_sched_version(v->sched) - ev.version;
+            fv_fedbuff_add(v->sum, v->pending[ev.slot], fv_fedbuff_weight(c->cfg.staleness, st), c->model.n_params);
+            v->nbuf++;
+            v->stale_sum += (double)st;
+            if (st > v->stale_max) v->stale_max = st;
+        }
+        v->pend_state[ev.slot] = PEND_FREE;
+    }
+    /* the updates dispatched at this version train from the model before the step */
+    return async_train(c, e);
+}
+
+/* FedBuff's server step after async_step (the model before it kept in model.prev, for a roll-back). */
+static void async_apply(fv_coord *c, round_result *res) {
+    double t = fv_now();
+    memcpy(c->model.prev, c->model.net->params, c->model.n_params * sizeof(float));
+    fv_fedbuff_apply(c->model.net->params, c->vc.sum, fv_config_server_lr(&c->cfg), c->cfg.buffer_size,
+                     c->model.n_params);
+    fv_fb_sched_step(c->vc.sched);
+    fv_hash(c->model.hash, c->model.net->params, c->model.n_params * sizeof(float));
+    work_timings(c, res, t);
+}
+
+/* Round r (or FedBuff's server step r) from sampling to checkpoint. Returns 0, or -1 with e set
+ * (the run stops). */
+static int run_round(fv_coord *c, int r, fv_err *e) {
     round_result res = {0};
-    aggregate(c, &res);
+    if (c->vc.sched) {
+        if (async_step(c, r, e) != 0) return -1;
+        async_apply(c, &res);
+    } else {
+        if (begin_round(c, r, e) != 0 || gather_updates(c, e) != 0) return -1;
+        aggregate(c, &res);
+    }
     evaluate_round(c, &res);
     if (!model_sound(c, &res)) {
         roll_back(c, &res);
@@ -1390,6 +1574,7 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
         return -1;
     record_round(c, &res);
     report_round(c, &res);
+    if (c->vc.on && !c->vc.sched) c->vc.now = c->vc.plan.end;
     return 0;
 }
 
@@ -1600,7 +1785,9 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
     fv_opt_cfg oc = fv_exp_opt_cfg(&c->cfg);
     c->model.opt_len = fv_opt_state_len(&oc, c->model.net->n_train);
     c->rd.m = fv_config_clients_per_round(&c->cfg);
-    c->rd.slots = fv_calloc((size_t)c->rd.m, sizeof *c->rd.slots);
+    const int conc = c->cfg.mode == FV_MODE_ASYNC ? fv_config_concurrency(&c->cfg) : 0;
+    const int nslots = conc > c->rd.m ? conc : c->rd.m;
+    c->rd.slots = fv_calloc((size_t)nslots, sizeof *c->rd.slots);
     fv_agg_rule rule = fv_agg_rule_from_config(&c->cfg, c->model.net->n_train);
     c->model.agg = fv_agg_new(c->model.n_params, &rule);
     fv_sopt_rule srule = fv_sopt_rule_from_config(&c->cfg, c->model.net->n_train);
@@ -1642,6 +1829,32 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
     return 0;
 }
 
+/* With [fl] trace: the trace (its errors name the file and line), the virtual clock's plan and,
+ * with fl.mode = async, FedBuff's schedule and buffers; async runs do not resume (the updates in
+ * flight are not checkpointed). Returns 0, or -1 with e set. */
+static int setup_vclock(fv_coord *c, fv_err *e) {
+    if (!c->cfg.trace[0]) return 0;
+    if (c->cfg.mode == FV_MODE_ASYNC && c->resume)
+        return fv_err_set(e, "--resume is not supported with [fl] mode = async: the updates in flight are not "
+                          "checkpointed (run the experiment again from the start)");
+    if (fv_trace_load(&c->vc.trace, c->cfg.trace, c->cfg.clients, e) != 0) return -1;
+    c->vc.on = 1;
+    fv_vc_round_init(&c->vc.plan, c->rd.m);
+    if (c->cfg.mode != FV_MODE_ASYNC) return 0;
+    const size_t k = (size_t)fv_config_concurrency(&c->cfg);
+    c->vc.sched = fv_fb_sched_new(&c->cfg, &c->vc.trace, c->client_n);
+    c->vc.pending = fv_calloc(k, sizeof(float *));
+    for (size_t i = 0; i < k; i++) c->vc.pending[i] = fv_malloc(c->model.n_params * sizeof(float));
+    c->vc.pend_state = fv_calloc(k, sizeof(int));
+    c->vc.pend_client = fv_calloc(k, sizeof(int));
+    c->vc.batch = fv_calloc(k, sizeof(int));
+    c->vc.sum = fv_malloc(c->model.n_params * sizeof(double));
+    coord_log(c, "FedBuff: buffer %d, concurrency %d, staleness %s, server lr %g, on the virtual clock of %s",
+              c->cfg.buffer_size, fv_config_concurrency(&c->cfg), fv_config_staleness_name(c->cfg.staleness),
+              fv_config_server_lr(&c->cfg), c->cfg.trace);
+    return 0;
+}
+
 /* Resuming: the checkpoint's model and round, the metrics of the rounds before it and, from them,
  * the history (accuracies, the clients' VFE). */
 static int restore(fv_coord *c, fv_err *e) {
@@ -1658,6 +1871,11 @@ static int restore(fv_coord *c, fv_err *e) {
             return -1;
     }
     if (fv_store_metrics_load(c->store, c->start_round, e) != 0) return -1;
+    /* the virtual clock is a pure function of the trace, the config and the round: replayed */
+    for (int i = 1; c->vc.on && i <= c->start_round; i++) {
+        if (fv_vclock_plan(&c->cfg, &c->vc.trace, c->client_n, i, c->vc.now, &c->vc.plan, e) != 0) return -1;
+        c->vc.now = c->vc.plan.end;
+    }
     c->hist.acc = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
     c->hist.mixed = fv_malloc((size_t)(c->start_round + 1) * sizeof(double));
     for (int i = 0; i < c->start_round; i++) {
@@ -1731,6 +1949,7 @@ fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
     }
     fv_set_threads(c->threads);
     if (setup_model(c, o->data_dir, &train, &part, e) != 0) goto fail;
+    if (setup_vclock(c, e) != 0) goto fail;
     c->store = fv_store_open(c->dir, c->cfg.clients, e);
     if (!c->store) goto fail;
     if (c->resume && restore(c, e) != 0) goto fail;
@@ -1800,6 +2019,15 @@ void fv_coord_destroy(fv_coord **cp) {
     fv_dataset_free(&c->eval.mixed);
     fv_dataset_free(&c->eval.backdoor);
     fv_dataset_free(&c->eval.backdoor_mixed);
+    fv_trace_free(&c->vc.trace);
+    fv_vc_round_free(&c->vc.plan);
+    fv_fb_sched_free(&c->vc.sched);
+    for (int i = 0; c->vc.pending && i < fv_config_concurrency(&c->cfg); i++) free(c->vc.pending[i]);
+    free(c->vc.pending);
+    free(c->vc.pend_state);
+    free(c->vc.pend_client);
+    free(c->vc.batch);
+    free(c->vc.sum);
     free(c->adv_mask);
     free(c->client_n);
     free(c->rd.slots);

@@ -40,6 +40,10 @@
  * clients this round) and, for kind = backdoor, backdoor_success (share of triggered test images
  * of other classes classified as the target; null when not evaluated) and, with VisualMixer,
  * backdoor_success_mixed (the same images mixed with the test key).
+ * With [fl] trace (the virtual clock, docs/heterogeneity.md): virtual_start, virtual_time (the
+ * round's end, virtual seconds), stragglers and offline (the clients the clock dropped, untrained);
+ * with fl.mode = async (FedBuff) each line is a server step: virtual_time, buffered, staleness_mean,
+ * staleness_max, lost_clients and batches.
  * summary.json adds the final and best accuracy, totals (dropped, rejected, diverged,
  * rolled_back and more), the partition's statistics, the model's
  * parameter hash, with VisualMixer the mixed and clean test images' VFE and, with [adversary],

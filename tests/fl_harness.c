@@ -542,3 +542,24 @@ void fh_end_scene(fh_fake *rogue, pid_t coord, pid_t honest) {
     assert_int_equal(fh_wait(honest, 60), 0);
     fh_fake_close(rogue);
 }
+
+int fh_run_killed_after(const fh_ctx *c, const char *ini, const char *out, const char *metrics, int k) {
+    pid_t run = fh_spawn(c, out, "run", ini, "--quiet", "--overwrite", (const char *)NULL);
+    double end = fv_now() + 120;
+    int done = 0;
+    while (done < k && fv_now() < end) {
+        char *m = fh_slurp(metrics);
+        done = fh_count_lines(m);
+        free(m);
+        if (done < k) usleep(500);
+    }
+    assert_int_equal(kill(run, SIGKILL), 0);
+    int st;
+    waitpid(run, &st, 0);
+    usleep(200000);
+    char *m = fh_slurp(metrics);
+    done = fh_count_lines(m);
+    free(m);
+    assert_true(done >= k);
+    return done;
+}

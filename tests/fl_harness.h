@@ -109,6 +109,11 @@ typedef struct {
 
 /* Start fedvim with the NULL-terminated arguments in the background, output to `out`. */
 pid_t fh_spawn(const fh_ctx *c, const char *out, ...);
+/* Start `fedvim run ini --quiet --overwrite` (output to out) and kill it with SIGKILL once the file
+ * metrics holds k lines (its k-th round completed; the test fails after 120 s without), then wait
+ * for it and give its workers (parent-death signal) time to follow. Returns the lines metrics holds
+ * afterwards: the rounds completed before the kill, at least k. */
+int fh_run_killed_after(const fh_ctx *c, const char *ini, const char *out, const char *metrics, int k);
 /* Wait for pid's exit status; kill it and fail the test after timeout seconds. */
 int fh_wait(pid_t pid, double timeout);
 /* Keys through the CLI: ROOT/coord.key(.pub), ROOT/<name>.key for each worker name, and

@@ -53,6 +53,9 @@ static const choice AGGREGATORS[] = {{"fedavg", FV_AGGREGATOR_FEDAVG},
                                      {"fednova", FV_AGGREGATOR_FEDNOVA},
                                      {"scaffold", FV_AGGREGATOR_SCAFFOLD},
                                      {NULL, 0}};
+static const choice MODES[] = {{"sync", FV_MODE_SYNC}, {"async", FV_MODE_ASYNC}, {NULL, 0}};
+static const choice STALENESS[] = {
+    {"sqrt", FV_STALE_SQRT}, {"inverse", FV_STALE_INVERSE}, {"constant", FV_STALE_CONSTANT}, {NULL, 0}};
 static const choice SERVER_OPTS[] = {{"none", FV_SOPT_NONE},         {"fedavgm", FV_SOPT_FEDAVGM},
                                      {"fedadam", FV_SOPT_FEDADAM},   {"fedyogi", FV_SOPT_FEDYOGI},
                                      {"fedadagrad", FV_SOPT_FEDADAGRAD}, {NULL, 0}};
@@ -62,7 +65,8 @@ _Static_assert(sizeof(fv_part_scheme) == sizeof(int) && sizeof(fv_opt_kind) == s
                    sizeof(fv_optstate_policy) == sizeof(int) && sizeof(fv_vmix_mode) == sizeof(int) &&
                    sizeof(fv_vmix_conflict) == sizeof(int) && sizeof(fv_attack_kind) == sizeof(int) &&
                    sizeof(fv_aggregator) == sizeof(int) && sizeof(fv_norm_action) == sizeof(int) &&
-                   sizeof(fv_adv_kind) == sizeof(int) && sizeof(fv_server_opt) == sizeof(int),
+                   sizeof(fv_adv_kind) == sizeof(int) && sizeof(fv_server_opt) == sizeof(int) &&
+                   sizeof(fv_fl_mode) == sizeof(int) && sizeof(fv_staleness) == sizeof(int),
                "a choice key's enum is not int-sized");
 
 typedef struct {
@@ -192,7 +196,7 @@ static const key_def SCHEMA[] = {
     {"fl", "server_lr", T_FLOAT, OFF(server_lr), "auto", 1e-12, 1000, NULL, "auto",
      "server learning rate (auto: 1 for fedavgm, 0.01 for fedadam and fedyogi, 0.1 for fedadagrad, whose "
      "v only grows); with server_opt = none and aggregator = scaffold, SCAFFOLD's global step size eta_g "
-     "(auto: 1)"},
+     "(auto: 1); with mode = async, FedBuff's server learning rate (auto: 1)"},
     {"fl", "server_momentum", T_FLOAT, OFF(server_momentum), "0.9", 0, 0.999999, NULL, NULL,
      "fedavgm: server momentum beta"},
     {"fl", "server_beta1", T_FLOAT, OFF(server_beta1), "0.9", 0, 0.999999, NULL, NULL,
@@ -207,6 +211,36 @@ static const key_def SCHEMA[] = {
     {"fl", "norm_action", T_ENUM, OFF(norm_action), "reject", 0, 0, NORM_ACTIONS, NULL,
      "an update over max_update_norm: reject (a strike; the client is reassigned to another "
      "worker) or clip (scaled down to the bound and aggregated)"},
+    /* heterogeneity: HETERO_KEYS below lists these keys, written only when not at their default */
+    {"fl", "trace", T_STRING, OFF(trace), "", 0, 0, NULL, NULL,
+     "CSV trace of each client's speed (images per virtual second) and availability intervals "
+     "(docs/heterogeneity.md; `fedvim trace` generates one): header client,speed,on,off, then one row per "
+     "on-interval [on, off) of a client (off may be inf), clients in id order, each one's intervals "
+     "ascending without overlap, one speed per client. It turns on the virtual clock. A task of a "
+     "client takes shard images x local_epochs / speed + comm_seconds virtual seconds; rounds sample "
+     "only clients available at their start, and a client that goes offline before it finishes is "
+     "dropped; metrics.jsonl gets virtual_time and the dropped clients (empty: no virtual clock)"},
+    {"fl", "deadline", T_FLOAT, OFF(deadline), "0", 0, 1e12, NULL, NULL,
+     "virtual seconds a client's task may take (needs trace; 0: none): a sampled client that would "
+     "finish later is a straggler, dropped without being trained (the round then ends at the "
+     "deadline); async: its update is lost at start + deadline"},
+    {"fl", "comm_seconds", T_FLOAT, OFF(comm_seconds), "0", 0, 1e9, NULL, NULL,
+     "virtual seconds of communication added to every task's duration (needs trace)"},
+    {"fl", "mode", T_ENUM, OFF(mode), "sync", 0, 0, MODES, NULL,
+     "sync (rounds of sampled clients) or async (FedBuff, Nguyen et al. 2022; needs trace): up to "
+     "concurrency clients train at once, each from the global model current when it starts; an update "
+     "arriving at its virtual finish time goes to a buffer with weight staleness(s), s the server steps "
+     "since it started, and every buffer_size updates the server steps x += server_lr x (sum of "
+     "weighted deltas) / buffer_size; fl.rounds counts server steps; fraction and min_clients are "
+     "unused; plain FedAvg only (no robust aggregator, server_opt, DP, opt_state = keep or [attack]); "
+     "--resume is refused (the updates in flight are not checkpointed)"},
+    {"fl", "buffer_size", T_INT, OFF(buffer_size), "10", 1, 1e6, NULL, NULL,
+     "async: updates K per server step"},
+    {"fl", "concurrency", T_INT, OFF(concurrency), "20", 1, 1e6, NULL, NULL,
+     "async: clients training at once (fl.clients when it is more)"},
+    {"fl", "staleness", T_ENUM, OFF(staleness), "sqrt", 0, 0, STALENESS, NULL,
+     "async: weight of an update s server steps stale: sqrt (1 / sqrt(1 + s), FedBuff's), inverse "
+     "(1 / (1 + s)) or constant (1)"},
 
     {"visualmixer", "enabled", T_BOOL, OFF(vmix), "false", 0, 0, NULL, NULL,
      "each client mixes its own shard once, offline, with its own key; test accuracy is then "
@@ -332,6 +366,16 @@ static int server_opt_key(int k) {
         if (SCHEMA[k].off == SERVER_OPT_KEYS[i]) return 1;
     return 0;
 }
+/* The heterogeneity keys: written only when set away from their default, so that a run without a
+ * trace resolves to the same text (and config hash) as before they existed. */
+static const size_t HETERO_KEYS[] = {OFF(trace), OFF(deadline), OFF(comm_seconds), OFF(mode),
+                                     OFF(buffer_size), OFF(concurrency), OFF(staleness)};
+
+static int hetero_key(int k) {
+    for (size_t i = 0; i < sizeof HETERO_KEYS / sizeof HETERO_KEYS[0]; i++)
+        if (SCHEMA[k].off == HETERO_KEYS[i]) return 1;
+    return 0;
+}
 _Static_assert(sizeof SCHEMA / sizeof SCHEMA[0] <= sizeof ((fv_config *)0)->origin_line / sizeof(int),
                "origin_line too small");
 
@@ -373,6 +417,7 @@ static void choice_list(const choice *tab, char *out, size_t cap) {
 const char *fv_config_attack_kind_name(fv_attack_kind k) { return choice_name(ATTACK_KINDS, (int)k); }
 const char *fv_config_adv_kind_name(fv_adv_kind k) { return choice_name(ADV_KINDS, (int)k); }
 const char *fv_config_server_opt_name(fv_server_opt k) { return choice_name(SERVER_OPTS, (int)k); }
+const char *fv_config_staleness_name(fv_staleness k) { return choice_name(STALENESS, (int)k); }
 
 int fv_config_choice_value(const char *section, const char *key, const char *word, int *value, fv_err *e) {
     int k = find_key(section, key);
@@ -503,7 +548,7 @@ typedef struct {
     int line_cap;    /* inih's line buffer (bytes, with the newline and the NUL) */
     int too_long;    /* the line that was too long, 0 when none */
     int nset;        /* keys the text set */
-    int seen_line[96];
+    int seen_line[sizeof ((fv_config *)0)->origin_line / sizeof(int)];
     fv_err *e;
     int failed;
 } parse_ctx;
@@ -669,6 +714,8 @@ int fv_config_clients_per_round(const fv_config *c) {
     return (int)m;
 }
 
+int fv_config_concurrency(const fv_config *c) { return c->concurrency < c->clients ? c->concurrency : c->clients; }
+
 int fv_config_trim_count(double fraction, int k) { return (int)floor(fraction * k + 1e-9); }
 
 int fv_config_krum_min(int f) { return 2 * f + 3; }
@@ -692,11 +739,12 @@ static int check_server_opt(const fv_config *c, fv_err *e) {
     for (size_t i = 1; i < sizeof SERVER_OPT_KEYS / sizeof SERVER_OPT_KEYS[0]; i++)
         for (int k = 0; k < NKEYS; k++)
             if (SCHEMA[k].off == SERVER_OPT_KEYS[i] && c->origin_line[k] != 0 &&
-                !(SCHEMA[k].off == OFF(server_lr) && c->aggregator == FV_AGGREGATOR_SCAFFOLD))
+                !(SCHEMA[k].off == OFF(server_lr) &&
+                  (c->aggregator == FV_AGGREGATOR_SCAFFOLD || c->mode == FV_MODE_ASYNC)))
                 return fv_config_key_error(c, e, SCHEMA[k].section, SCHEMA[k].key,
                                            "has no effect with [fl] server_opt = none: choose a server optimizer "
                                            "or remove the key (server_lr alone is also SCAFFOLD's global step "
-                                           "size, with aggregator = scaffold)");
+                                           "size, with aggregator = scaffold, and FedBuff's, with mode = async)");
     return 0;
 }
 
@@ -860,6 +908,40 @@ int fv_config_round_list(const fv_config *c, int *out, int cap) {
     return round_list(c, out, cap, why, sizeof why);
 }
 
+/* The heterogeneity keys: deadline, comm_seconds and async need a trace; async is FedBuff over
+ * plain FedAvg uploads (no other aggregation rule, server optimizer, DP, kept optimizer state or
+ * attack, whose rules are per round); DP's accounting assumes uniform sampling of fl.fraction, which
+ * availability breaks. */
+static int check_hetero(const fv_config *c, fv_err *e) {
+    const int has_trace = c->trace[0] != 0;
+    if (!has_trace) {
+        if (c->deadline > 0)
+            return fv_config_key_error(c, e, "fl", "deadline", "needs [fl] trace (the clients' speeds give the durations)");
+        if (c->comm_seconds > 0)
+            return fv_config_key_error(c, e, "fl", "comm_seconds", "needs [fl] trace (there is no virtual clock without one)");
+        if (c->mode == FV_MODE_ASYNC)
+            return fv_config_key_error(c, e, "fl", "mode", "async needs [fl] trace (its events run on the virtual clock)");
+    }
+    if (has_trace && c->dp)
+        return fv_config_key_error(c, e, "fl", "trace",
+                                   "cannot be combined with [dp] enabled = true: DP's accountant assumes uniform "
+                                   "sampling of fl.fraction, which availability and deadlines break");
+    if (c->mode != FV_MODE_ASYNC) return 0;
+    if (c->aggregator != FV_AGGREGATOR_FEDAVG)
+        return fv_config_key_error(c, e, "fl", "aggregator", "%s with [fl] mode = async: FedBuff aggregates plain "
+                                   "updates; use aggregator = fedavg", choice_name(AGGREGATORS, (int)c->aggregator));
+    if (c->server_opt != FV_SOPT_NONE)
+        return fv_config_key_error(c, e, "fl", "server_opt", "%s with [fl] mode = async: FedBuff's server step is "
+                                   "its own (server_lr sets it); use server_opt = none",
+                                   choice_name(SERVER_OPTS, (int)c->server_opt));
+    if (c->opt_state == FV_OPTSTATE_KEEP)
+        return fv_config_key_error(c, e, "training", "opt_state", "keep with [fl] mode = async: use opt_state = reset");
+    if (c->attack_kind != FV_ATTACK_NONE)
+        return fv_config_key_error(c, e, "attack", "kind", "%s with [fl] mode = async: the attacks are per round; "
+                                   "use mode = sync", choice_name(ATTACK_KINDS, (int)c->attack_kind));
+    return 0;
+}
+
 /* [attack]'s values, checked with kind = none too (a bad value is an error even where no attack
  * runs); what a kind needs of the other sections is fv_attack_check_config's. */
 static int check_attack(const fv_config *c, fv_err *e) {
@@ -951,12 +1033,12 @@ int fv_config_check(const fv_config *c, fv_err *e) {
                                        "'%s' must be a plain folder name (no '/', no leading '.')", c->name);
     if (check_aggregator(c, e) != 0) return -1;
     if (check_server_opt(c, e) != 0) return -1;
+    if (check_hetero(c, e) != 0) return -1;
     if (check_attack(c, e) != 0) return -1;
     return check_adversary(c, e);
 }
 
-/* Shortest text that reads back to exactly x. */
-static void fmt_double(char *out, size_t cap, double x) {
+void fv_config_fmt_double(char *out, size_t cap, double x) {
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(out, cap, "%.*g", prec, x);
         if (strtod(out, NULL) == x) return;
@@ -971,7 +1053,7 @@ static void value_text(const fv_config *c, int k, char *out, size_t cap) {
     case T_I64: snprintf(out, cap, "%lld", (long long)*(const int64_t *)src); break;
     case T_FLOAT:
         if (d->keyword && *(const double *)src == FV_CFG_AUTO) snprintf(out, cap, "%s", d->keyword);
-        else fmt_double(out, cap, *(const double *)src);
+        else fv_config_fmt_double(out, cap, *(const double *)src);
         break;
     case T_BOOL: snprintf(out, cap, "%s", *(const int *)src ? "true" : "false"); break;
     case T_STRING:
@@ -997,6 +1079,7 @@ char *fv_config_write(const fv_config *c) {
         if (c->adv_kind == FV_ADV_NONE && strcmp(SCHEMA[k].section, "adversary") == 0 && at_default) continue;
         if (c->aggregator == FV_AGGREGATOR_FEDAVG && robust_key(k) && at_default) continue;
         if (c->server_opt == FV_SOPT_NONE && server_opt_key(k) && at_default) continue;
+        if (hetero_key(k) && at_default) continue;
         for (;;) {
             size_t need = strlen(SCHEMA[k].section) + strlen(SCHEMA[k].key) + strlen(val) + 16;
             if (len + need < cap) break;

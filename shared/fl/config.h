@@ -66,6 +66,10 @@ typedef enum {
 } fv_aggregator;
 /* [fl] server_opt: the server optimizer stepping from each round's aggregate (shared/fl/server_opt.h). */
 typedef enum { FV_SOPT_NONE, FV_SOPT_FEDAVGM, FV_SOPT_FEDADAM, FV_SOPT_FEDYOGI, FV_SOPT_FEDADAGRAD } fv_server_opt;
+/* [fl] mode: synchronous rounds, or FedBuff's asynchronous buffered aggregation (docs/heterogeneity.md). */
+typedef enum { FV_MODE_SYNC, FV_MODE_ASYNC } fv_fl_mode;
+/* [fl] staleness: FedBuff's weight of an update s server steps stale (shared/fl/fedbuff.h). */
+typedef enum { FV_STALE_SQRT, FV_STALE_INVERSE, FV_STALE_CONSTANT } fv_staleness;
 
 typedef struct {
     /* [data] */
@@ -104,6 +108,13 @@ typedef struct {
     double server_momentum, server_beta1, server_beta2, server_tau;
     double max_update_norm;        /* L2 bound of update - global (0: off) */
     fv_norm_action norm_action;
+    /* heterogeneity (docs/heterogeneity.md; shared/fl/trace.h, shared/fl/vclock.h) */
+    char trace[FV_CFG_STR];        /* the clients' speed and availability trace ("": no virtual clock) */
+    double deadline;               /* virtual seconds a client may take per task (0: none) */
+    double comm_seconds;           /* virtual seconds added to every task (communication) */
+    fv_fl_mode mode;               /* sync rounds or async (FedBuff) */
+    int buffer_size, concurrency;  /* async: updates per server step K, clients training at once */
+    fv_staleness staleness;        /* async: the staleness weighting */
     /* [visualmixer] */
     int vmix;                      /* enabled */
     double vmix_vfe_target, vmix_alpha, vmix_lambda, vmix_p;
@@ -137,7 +148,7 @@ typedef struct {
     int save_model;
 
     /* where each key was set: 0 default, else a 1-based line in `file` (-1: --set) */
-    int origin_line[112];
+    int origin_line[128];
     char file[FV_CFG_STR];
 } fv_config;
 
@@ -194,6 +205,9 @@ char *fv_config_write(const fv_config *c);
 /* Number of clients sampled per round: max(1, round(fraction * clients)). */
 int fv_config_clients_per_round(const fv_config *c);
 
+/* Clients training at once under [fl] mode = async: min(fl.concurrency, fl.clients). */
+int fv_config_concurrency(const fv_config *c);
+
 /* Updates trimmed_mean drops per side and coordinate from k arrived ones at `fraction`:
  * floor(fraction * k) (with 1e-9 of slack for the rounding of fraction * k). */
 int fv_config_trim_count(double fraction, int k);
@@ -226,8 +240,14 @@ FV_MUST_USE int fv_config_choice_value(const char *section, const char *key, con
 const char *fv_config_attack_kind_name(fv_attack_kind k);
 /* The same for [adversary] kind ("backdoor" for FV_ADV_BACKDOOR). */
 const char *fv_config_adv_kind_name(fv_adv_kind k);
+/* The same for [fl] staleness ("sqrt" for FV_STALE_SQRT). */
+const char *fv_config_staleness_name(fv_staleness k);
 /* The same for [fl] server_opt ("fedadam" for FV_SOPT_FEDADAM). */
 const char *fv_config_server_opt_name(fv_server_opt k);
+
+/* x as the shortest text that reads back to exactly x (strtod), into out[cap] (32 bytes suffice);
+ * the resolved config's numbers and trace files (trace.h) are written so. */
+void fv_config_fmt_double(char *out, size_t cap, double x);
 
 /* Print the schema (every section, key, type, default, range and help) to f. */
 void fv_config_print_schema(FILE *f);
