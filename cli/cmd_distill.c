@@ -25,29 +25,6 @@
 #include "nn/optim.h"
 #include "nn/train_soft.h"
 
-/* Test accuracy of net on te, and (agree != NULL) the share of te's images where net's top-1
- * class equals the one of other_logits[te->n, K]. */
-static double accuracy(fv_net *net, const fv_dataset *te, fv_norm norm, const float *other_logits, double *agree) {
-    const int K = (int)fv_shape_size(fv_net_output_shape(net));
-    float *z = fv_malloc(sizeof(float) * (size_t)(te->n ? te->n : 1) * K);
-    fv_logits(net, te, 500, norm, z);
-    long hit = 0, same = 0;
-    for (int i = 0; i < te->n; i++) {
-        const float *r = z + (size_t)i * K;
-        int a = 0, b = 0;
-        for (int k = 1; k < K; k++) a = r[k] > r[a] ? k : a;
-        hit += a == te->y[i];
-        if (other_logits) {
-            const float *o = other_logits + (size_t)i * K;
-            for (int k = 1; k < K; k++) b = o[k] > o[b] ? k : b;
-            same += a == b;
-        }
-    }
-    if (agree) *agree = te->n ? (double)same / te->n : 0.0;
-    free(z);
-    return te->n ? (double)hit / te->n : 0.0;
-}
-
 /* The teacher: model `name` for d's shape and classes, weights from path. NULL with e set when
  * the model is unknown or the file does not hold exactly that model's tensors. */
 static fv_net *load_teacher(const char *name, const char *path, const fv_dataset *d, fv_err *e) {
@@ -70,6 +47,13 @@ static void model_of(const char *path, char *out, size_t len) {
     const char *m = fv_st_meta(f, "model");
     if (m) snprintf(out, len, "%s", m);
     fv_st_file_destroy(&f);
+}
+
+/* fv_kd_fit's per-epoch report; ctx: the number of epochs. */
+static void print_epoch(void *ctx, int ep, const fv_kd_result *r) {
+    fprintf(stderr, "epoch %d/%d: distillation loss %.4f, train acc %.4f | test acc %.4f (teacher %.4f), agreement "
+                    "with the teacher %.4f | %.1f s\n", ep, *(const int *)ctx, r->last.loss, r->last.accuracy,
+            r->student_acc, r->teacher_acc, r->agreement, r->last.seconds);
 }
 
 int fv_cmd_distill(int argc, char **argv) {
@@ -143,8 +127,6 @@ int fv_cmd_distill(int argc, char **argv) {
     fv_set_threads(threads);
     fv_dataset tr = {0}, te = {0}, te2 = {0};
     fv_net *tnet = NULL, *snet = NULL;
-    fv_opt *opt = NULL;
-    float *tlog = NULL, *tlog_te = NULL, *tlog_te2 = NULL;
     int rc = 1;
     if (fv_dataset_load(dataset, data_dir, 1, &tr, &e) != 0 || fv_dataset_load(dataset, data_dir, 0, &te, &e) != 0 ||
         (eval_dir && fv_dataset_load(dataset, eval_dir, 0, &te2, &e) != 0)) {
@@ -165,45 +147,21 @@ int fv_cmd_distill(int argc, char **argv) {
         goto out;
     }
     fv_net_seed_dropout(snet, (uint64_t)seed * 7919u + 17u);
-    opt = fv_opt_new(&oc, snet->n_train);
-    const fv_norm norm = fv_norm_for(dataset);
-    const int K = tr.classes;
-    tlog = fv_malloc(sizeof(float) * (size_t)tr.n * K);
-    tlog_te = fv_malloc(sizeof(float) * (size_t)(te.n ? te.n : 1) * K);
-    double t0 = fv_now();
-    fv_logits(tnet, &tr, 500, norm, tlog);
-    fv_logits(tnet, &te, 500, norm, tlog_te);
-    const double teacher_acc = accuracy(tnet, &te, norm, NULL, NULL);
-    double teacher_acc2 = 0;
-    if (eval_dir) {
-        tlog_te2 = fv_malloc(sizeof(float) * (size_t)(te2.n ? te2.n : 1) * K);
-        fv_logits(tnet, &te2, 500, norm, tlog_te2);
-        teacher_acc2 = accuracy(tnet, &te2, norm, NULL, NULL);
+    const fv_kd_cfg kc = {oc, (float)T, (float)alpha, epochs, batch, (uint64_t)seed, fv_norm_for(dataset)};
+    fprintf(stderr, "fedvim distill: teacher %s (%s, %zu parameters), student %s (%zu parameters) on %s (%d train "
+                    "images, %d test images), T %g, alpha %g, %s lr %g, batch %d, %d threads\n",
+            teacher_model, teacher_path, tnet->n_train, student, snet->n_train, dataset, tr.n, te.n, T, alpha,
+            fv_opt_kind_name(kind), oc.lr, batch, threads);
+    fv_kd_result res;
+    if (fv_kd_fit(tnet, snet, &tr, &te, &kc, print_epoch, &epochs, &res, &e) != 0) {
+        fprintf(stderr, "fedvim distill: %s\n", e.msg);
+        goto out;
     }
-    fprintf(stderr, "fedvim distill: teacher %s (%s, %zu parameters): test accuracy %.4f (%d images, logits in %.1f s)\n",
-            teacher_model, teacher_path, tnet->n_train, teacher_acc, te.n, fv_now() - t0);
-    fprintf(stderr, "fedvim distill: student %s (%zu parameters) on %s (%d train images), T %g, alpha %g, %s lr %g, "
-                    "batch %d, %d threads\n", student, snet->n_train, dataset, tr.n, T, alpha, fv_opt_kind_name(kind),
-            oc.lr, batch, threads);
-    fv_rng rng;
-    fv_rng_seed2(&rng, (uint64_t)seed, 1);
-    fv_epoch_stats st = {0};
-    double seconds = 0, acc = 0, agree = 0;
-    for (int ep = 1; ep <= epochs; ep++) {
-        st = fv_train_epoch_kd(snet, opt, &tr, tlog, K, (float)T, (float)alpha, batch, norm, &rng, NULL, NULL);
-        seconds += st.seconds;
-        acc = accuracy(snet, &te, norm, tlog_te, &agree);
-        fprintf(stderr, "epoch %d/%d: distillation loss %.4f, train acc %.4f | test acc %.4f, agreement with the "
-                        "teacher %.4f | %.1f s\n", ep, epochs, st.loss, st.accuracy, acc, agree, st.seconds);
-        if (!isfinite(st.loss)) {
-            fprintf(stderr, "fedvim distill: the loss diverged (non-finite); try a smaller --lr\n");
-            goto out;
-        }
-    }
-    double acc2 = 0, agree2 = 0;
+    fv_kd_result res2 = {0};
     if (eval_dir) {
-        acc2 = accuracy(snet, &te2, norm, tlog_te2, &agree2);
-        fprintf(stderr, "on %s: teacher %.4f, student %.4f, agreement %.4f\n", eval_dir, teacher_acc2, acc2, agree2);
+        fv_kd_compare(tnet, snet, &te2, kc.norm, &res2);
+        fprintf(stderr, "on %s: teacher %.4f, student %.4f, agreement %.4f\n", eval_dir, res2.teacher_acc,
+                res2.student_acc, res2.agreement);
     }
     rc = 0;
     if (save) {
@@ -233,26 +191,22 @@ int fv_cmd_distill(int argc, char **argv) {
         fv_json_int(&j, "threads", threads);
         fv_json_int(&j, "train_images", tr.n);
         fv_json_int(&j, "test_images", te.n);
-        fv_json_num(&j, "teacher_test_accuracy", teacher_acc);
-        fv_json_num(&j, "student_test_accuracy", acc);
-        fv_json_num(&j, "agreement", agree);
-        fv_json_num(&j, "distill_loss", st.loss);
-        fv_json_num(&j, "seconds", seconds);
+        fv_json_num(&j, "teacher_test_accuracy", res.teacher_acc);
+        fv_json_num(&j, "student_test_accuracy", res.student_acc);
+        fv_json_num(&j, "agreement", res.agreement);
+        fv_json_num(&j, "distill_loss", res.last.loss);
+        fv_json_num(&j, "seconds", res.seconds);
         if (eval_dir) {
             fv_json_str(&j, "eval_data_dir", eval_dir);
-            fv_json_num(&j, "eval_teacher_accuracy", teacher_acc2);
-            fv_json_num(&j, "eval_student_accuracy", acc2);
-            fv_json_num(&j, "eval_agreement", agree2);
+            fv_json_num(&j, "eval_teacher_accuracy", res2.teacher_acc);
+            fv_json_num(&j, "eval_student_accuracy", res2.student_acc);
+            fv_json_num(&j, "eval_agreement", res2.agreement);
         }
         if (save) fv_json_str(&j, "saved", save);
         printf("%s\n", fv_json_end(&j));
         fv_json_free(&j);
     }
 out:
-    free(tlog);
-    free(tlog_te);
-    free(tlog_te2);
-    fv_opt_destroy(&opt);
     fv_net_destroy(&tnet);
     fv_net_destroy(&snet);
     fv_dataset_free(&tr);

@@ -33,6 +33,7 @@
 #include "fl/adversary.h"
 #include "fl/aggregate.h"
 #include "attacker.h"
+#include "server_kd.h"
 #include "data/data.h"
 #include "fl/dp.h"
 #include "fl/experiment.h"
@@ -246,6 +247,7 @@ struct fv_coord {
     fv_attacker *attacker; /* NULL without [attack] */
     uint8_t *adv_mask;     /* fl.clients flags: [adversary]'s malicious clients (measurement only) */
     int adv_n;             /* their number */
+    fv_server_kd kd;       /* [distill]: the server-side student of the final model */
 
     coord_log_t log;
     coord_link link;
@@ -1677,6 +1679,7 @@ static char *summary_json(const fv_coord *c, double seconds, const char *hh, con
         if (c->eval.has_backdoor && c->cfg.vmix) fv_json_num(&j, "backdoor_success_mixed", c->hist.bd_final_m);
         fv_json_obj_end(&j);
     }
+    fv_server_kd_json(&c->cfg, &c->kd, &j);
     fv_json_str(&j, "params_hash", hh);
     fv_json_int(&j, "metrics_lines", nlines);
     char *text = fv_strdup(fv_json_end(&j));
@@ -1697,6 +1700,15 @@ static int write_final(fv_coord *c, double seconds, const char *stop_reason, fv_
         evaluate(c, &fin);
         c->hist.bd_final = fin.bd;
         c->hist.bd_final_m = fin.bd_m;
+    }
+    if (!stop_reason && c->kd.on && !c->kd.done) { /* the workers wait, answered, meanwhile */
+        coord_log(c, "distilling the final model into a %s student on %d public images", c->cfg.kd_student,
+                  c->kd.pub.n);
+        if (fv_server_kd_run(&c->cfg, &c->kd, c->model.net, &c->eval.test, c->eval.has_mixed ? &c->eval.mixed : NULL,
+                             c->eval.norm, c->dir, attack_idle, c, e) != 0)
+            return -1;
+        coord_log(c, "student %s: test accuracy %.4f (teacher %.4f), agreement %.4f", c->cfg.kd_student,
+                  c->kd.test.student_acc, c->kd.test.teacher_acc, c->kd.test.agreement);
     }
     free(c->summary);
     c->summary = summary_json(c, seconds, hh, stop_reason);
@@ -1963,6 +1975,7 @@ fv_coord *fv_coord_new(const fv_coord_opts *o, fv_err *e) {
     }
     fv_dataset_free(&train);
     fv_partition_free(&part);
+    if (fv_server_kd_prepare(&c->cfg, o->data_dir, &c->eval.test, &c->kd, e) != 0) goto fail;
     if (setup_link(c, o, e) != 0) goto fail;
     return c;
 fail:
@@ -2012,6 +2025,7 @@ void fv_coord_destroy(fv_coord **cp) {
     free(c->model.ctl);
     free(c->model.sstate);
     fv_attacker_destroy(&c->attacker);
+    fv_server_kd_free(&c->kd);
     fv_net_destroy(&c->model.net);
     free(c->model.prev);
     free(c->model.scratch);

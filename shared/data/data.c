@@ -575,6 +575,16 @@ void fv_dataset_truncate(fv_dataset *d, int n) {
     d->n = n;
 }
 
+void fv_dataset_range(fv_dataset *d, int first, int n) {
+    FV_ASSERT(d && first >= 0 && n >= 0 && first <= d->n - n);
+    const size_t isz = (size_t)d->c * d->h * d->w;
+    if (first > 0 && n > 0) {
+        memmove(d->x, d->x + (size_t)first * isz, (size_t)n * isz);
+        memmove(d->y, d->y + first, (size_t)n);
+    }
+    d->n = n;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * By name
  */
@@ -615,12 +625,24 @@ static int mnist_missing(const char *dir, int train, char *what, size_t cap) {
     return miss;
 }
 
+int fv_dataset_folder(const char *name, const char *dir, char *out, size_t cap, fv_err *e) {
+    const char *sub = !name ? NULL
+                      : strcmp(name, "mnist") == 0 || strcmp(name, "cmnist") == 0 ? "mnist"
+                      : strcmp(name, "fashion") == 0 || strcmp(name, "cifar10") == 0 ? name
+                                                                                       : NULL;
+    if (!sub) return fv_err_set(e, "unknown data set '%s' (known: mnist, fashion, cmnist, cifar10)", name ? name : "");
+    if (dir) return copy_path(out, cap, dir, e);
+    if (default_dir(sub, out, cap, e) != 0) return -1;
+    if (strcmp(sub, "fashion") == 0 && !dir_exists(out)) snprintf(out, cap, "%s", "/usr/share/datasets/fashion-mnist");
+    return 0;
+}
+
 int fv_dataset_load(const char *name, const char *dir, int train, fv_dataset *out, fv_err *e) {
     char path[4096];
     memset(out, 0, sizeof *out);
     if (!name) return fv_err_set(e, "no data set name given (known: mnist, fashion, cmnist, cifar10)");
+    if (fv_dataset_folder(name, dir, path, sizeof path, e) != 0) return -1;
     if (strcmp(name, "mnist") == 0 || strcmp(name, "cmnist") == 0) {
-        if (dir ? copy_path(path, sizeof path, dir, e) : default_dir("mnist", path, sizeof path, e)) return -1;
         char what[2 * 4096 + 64];
         if (mnist_missing(path, train, what, sizeof what))
             return fv_err_set(e, "MNIST (%s split) not found: missing %s; run scripts/setup.sh (it downloads MNIST "
@@ -643,8 +665,6 @@ int fv_dataset_load(const char *name, const char *dir, int train, fv_dataset *ou
         return 0;
     }
     if (strcmp(name, "fashion") == 0) {
-        if (dir ? copy_path(path, sizeof path, dir, e) : default_dir("fashion", path, sizeof path, e)) return -1;
-        if (!dir && !dir_exists(path)) snprintf(path, sizeof path, "%s", "/usr/share/datasets/fashion-mnist");
         char what[2 * 4096 + 64];
         if (mnist_missing(path, train, what, sizeof what))
             return fv_err_set(e, "Fashion-MNIST (%s split) not found: missing %s; install the Debian package "
@@ -653,9 +673,5 @@ int fv_dataset_load(const char *name, const char *dir, int train, fv_dataset *ou
                               train ? "train" : "test", what);
         return fv_mnist_load(path, train, out, e);
     }
-    if (strcmp(name, "cifar10") == 0) {
-        if (dir ? copy_path(path, sizeof path, dir, e) : default_dir("cifar10", path, sizeof path, e)) return -1;
-        return fv_cifar10_load_dir(path, train, out, e);
-    }
-    return fv_err_set(e, "unknown data set '%s' (known: mnist, fashion, cmnist, cifar10)", name);
+    return fv_cifar10_load_dir(path, train, out, e); /* cifar10: fv_dataset_folder knows no other name */
 }

@@ -105,6 +105,10 @@ void fv_dataset_labels(const fv_dataset *d, const int *idx, int start, int count
  * fv_dataset_free. */
 void fv_dataset_truncate(fv_dataset *d, int n);
 
+/* Keep images [first, first + n) only, moved to the front (0 <= first, 0 <= n, first + n <= d->n).
+ * The arrays keep their size until fv_dataset_free. */
+void fv_dataset_range(fv_dataset *d, int first, int n);
+
 /* Load a data set by name: "mnist", "fashion", "cmnist" (Colored MNIST from MNIST, seed 1 for
  * train and 2 for test) or "cifar10", from `dir` (for cmnist: the MNIST folder). dir NULL: the
  * default location: $FEDVIM_DATA/<mnist|fashion|cifar10> when FEDVIM_DATA is set, else
@@ -112,5 +116,10 @@ void fv_dataset_truncate(fv_dataset *d, int n);
  * dataset-fashion-mnist) when that folder does not exist; cmnist reads mnist's folder.
  * Returns 0 or -1 with e naming what is missing and how to get it (out is zeroed then). */
 FV_MUST_USE int fv_dataset_load(const char *name, const char *dir, int train, fv_dataset *out, fv_err *e);
+
+/* The folder fv_dataset_load(name, dir, ...) reads, into out[cap] (not checked for existence
+ * beyond Fashion-MNIST's fallback). Returns 0; -1 with e set for an unknown name or a path too
+ * long. */
+FV_MUST_USE int fv_dataset_folder(const char *name, const char *dir, char *out, size_t cap, fv_err *e);
 
 #endif

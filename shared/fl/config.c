@@ -337,6 +337,27 @@ static const key_def SCHEMA[] = {
     {"adversary", "poison_fraction", T_FLOAT, OFF(adv_poison_fraction), "0.5", 0, 1, NULL, NULL,
      "backdoor: share of a malicious client's images that carry the trigger"},
 
+    {"distill", "student", T_STRING, OFF(kd_student), "", 0, 0, NULL, NULL,
+     "after the last round the server distils the global model (the teacher) into this zoo model on "
+     "public data (Hinton et al. 2015; docs/distillation.md): student.safetensors and a \"distill\" "
+     "object in summary.json (empty: no student)"},
+    {"distill", "dir", T_STRING, OFF(kd_dir), "", 0, 0, NULL, NULL,
+     "folder of the public data, a copy of data.dataset's format (plain, or mixed by `fedvim mix`; "
+     "empty: the run's own data folder, where the public images must lie past the clients' ones)"},
+    {"distill", "first", T_INT, OFF(kd_first), "0", 0, 1e8, NULL, NULL,
+     "index of the first public training image; in the run's own folder at least the clients' "
+     "images (data.train_size; synthetic: ignored, the public set is a separate draw)"},
+    {"distill", "images", T_INT, OFF(kd_images), "0", 0, 1e8, NULL, NULL,
+     "number of public images from first (0: to the end of the split; synthetic: required)"},
+    {"distill", "epochs", T_INT, OFF(kd_epochs), "1", 1, 10000, NULL, NULL, "the student's training epochs"},
+    {"distill", "batch_size", T_INT, OFF(kd_batch), "64", 1, 65536, NULL, NULL, "the student's minibatch size"},
+    {"distill", "optimizer", T_ENUM, OFF(kd_optimizer), "adam", 0, 0, OPTIMIZERS, NULL, "the student's optimizer"},
+    {"distill", "lr", T_FLOAT, OFF(kd_lr), "0.001", 1e-12, 100, NULL, NULL, "the student's learning rate"},
+    {"distill", "temperature", T_FLOAT, OFF(kd_temperature), "4", 0.05, 100, NULL, NULL,
+     "softmax temperature T of the teacher's soft targets"},
+    {"distill", "alpha", T_FLOAT, OFF(kd_alpha), "0.9", 0, 1, NULL, NULL,
+     "weight of the soft (teacher) term; 1 - alpha weighs the public labels"},
+
     {"output", "dir", T_STRING, OFF(out_dir), "results", 0, 0, NULL, NULL, "parent folder of results"},
     {"output", "name", T_STRING, OFF(name), "", 0, 0, NULL, NULL,
      "results folder name under dir (empty: the config file's name without .ini)"},
@@ -376,8 +397,7 @@ static int hetero_key(int k) {
         if (SCHEMA[k].off == HETERO_KEYS[i]) return 1;
     return 0;
 }
-_Static_assert(sizeof SCHEMA / sizeof SCHEMA[0] <= sizeof ((fv_config *)0)->origin_line / sizeof(int),
-               "origin_line too small");
+_Static_assert(sizeof SCHEMA / sizeof SCHEMA[0] <= FV_CFG_MAX_KEYS, "raise FV_CFG_MAX_KEYS (config.h)");
 
 static int find_key(const char *section, const char *key) {
     for (int i = 0; i < NKEYS; i++)
@@ -548,7 +568,7 @@ typedef struct {
     int line_cap;    /* inih's line buffer (bytes, with the newline and the NUL) */
     int too_long;    /* the line that was too long, 0 when none */
     int nset;        /* keys the text set */
-    int seen_line[sizeof ((fv_config *)0)->origin_line / sizeof(int)];
+    int seen_line[FV_CFG_MAX_KEYS]; /* the line that set each key of SCHEMA */
     fv_err *e;
     int failed;
 } parse_ctx;
@@ -995,23 +1015,53 @@ static int check_text(const fv_config *c, fv_err *e) {
     return 0;
 }
 
+/* 0 when name is a model of the zoo; else -1 with e naming section.key, the value and the models. */
+static int known_model(const fv_config *c, fv_err *e, const char *section, const char *key, const char *name) {
+    const char *const *names = fv_model_names();
+    for (int i = 0; names[i]; i++)
+        if (strcmp(names[i], name) == 0) return 0;
+    char list[512];
+    fv_model_list(list, sizeof list);
+    return fv_config_key_error(c, e, section, key, "unknown model '%s' (known: %s)", name, list);
+}
+
+/* [distill]: the student must be a model of the zoo, and public images taken from the run's own
+ * folder must lie past the clients' ones (a privacy tool must not distil on the private data). */
+static int check_distill(const fv_config *c, fv_err *e) {
+    if (!c->kd_student[0]) return 0;
+    if (known_model(c, e, "distill", "student", c->kd_student) != 0) return -1;
+    if (c->attack_kind == FV_ATTACK_GAN_ACTIVE)
+        return fv_config_key_error(c, e, "distill", "student",
+                                   "cannot be combined with [attack] kind = gan_active (its model has an extra fake "
+                                   "class the public labels do not have)");
+    if (strcmp(c->dataset, "synthetic") == 0) {
+        if (c->kd_images < 1)
+            return fv_config_key_error(c, e, "distill", "images",
+                                       "must be set for synthetic data (the public set is its own draw of that many "
+                                       "images)");
+        return 0;
+    }
+    const int own = !c->kd_dir[0] || strcmp(c->kd_dir, c->data_dir) == 0;
+    if (own && c->train_size == 0)
+        return fv_config_key_error(c, e, "distill", "first",
+                                   "the public images would come from the run's own folder, whose whole training split "
+                                   "the clients hold (data.train_size = 0): set data.train_size to leave images out "
+                                   "and first at or past it, or [distill] dir to another folder");
+    if (own && c->kd_first < c->train_size)
+        return fv_config_key_error(c, e, "distill", "first",
+                                   "%d overlaps the clients' images 0..%d of the run's own folder: set first >= %d "
+                                   "(data.train_size) or [distill] dir to another folder",
+                                   c->kd_first, c->train_size - 1, c->train_size);
+    return 0;
+}
+
 int fv_config_check(const fv_config *c, fv_err *e) {
     int m = fv_config_clients_per_round(c);
     if (c->min_clients > m)
         return fv_config_key_error(c, e, "fl", "min_clients",
                                    "%d is more than the %d clients sampled per round (clients %d x fraction %g)",
                                    c->min_clients, m, c->clients, c->fraction);
-    const char *const *names = fv_model_names();
-    int found = 0;
-    for (int i = 0; names[i]; i++) found |= strcmp(names[i], c->model) == 0;
-    if (!found) {
-        char list[512] = "";
-        for (int i = 0; names[i]; i++) {
-            strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-            strncat(list, names[i], sizeof list - strlen(list) - 1);
-        }
-        return fv_config_key_error(c, e, "model", "name", "unknown model '%s' (known: %s)", c->model, list);
-    }
+    if (known_model(c, e, "model", "name", c->model) != 0) return -1;
     int ch, h, w; /* checked for any data set: a bad value is an error even where it is not used */
     if (fv_config_synthetic_shape(c->synthetic_shape, &ch, &h, &w) != 0)
         return fv_config_key_error(c, e, "data", "synthetic_shape",
@@ -1035,6 +1085,7 @@ int fv_config_check(const fv_config *c, fv_err *e) {
     if (check_server_opt(c, e) != 0) return -1;
     if (check_hetero(c, e) != 0) return -1;
     if (check_attack(c, e) != 0) return -1;
+    if (check_distill(c, e) != 0) return -1;
     return check_adversary(c, e);
 }
 
@@ -1077,6 +1128,7 @@ char *fv_config_write(const fv_config *c) {
         if (c->attack_kind == FV_ATTACK_NONE && strcmp(SCHEMA[k].section, "attack") == 0 && at_default) continue;
         if (!c->dp && strcmp(SCHEMA[k].section, "dp") == 0 && at_default) continue;
         if (c->adv_kind == FV_ADV_NONE && strcmp(SCHEMA[k].section, "adversary") == 0 && at_default) continue;
+        if (!c->kd_student[0] && strcmp(SCHEMA[k].section, "distill") == 0 && at_default) continue;
         if (c->aggregator == FV_AGGREGATOR_FEDAVG && robust_key(k) && at_default) continue;
         if (c->server_opt == FV_SOPT_NONE && server_opt_key(k) && at_default) continue;
         if (hetero_key(k) && at_default) continue;

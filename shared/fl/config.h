@@ -27,6 +27,8 @@
 #include "vmix/vmix_bounds.h"
 
 #define FV_CFG_STR 256
+/* Keys the schema may hold (config.c asserts it): the size of the per-key line records. */
+#define FV_CFG_MAX_KEYS 160
 /* The stored value of a number key set to its keyword ("auto"); outside every key's range. */
 #define FV_CFG_AUTO (-1.0)
 
@@ -142,13 +144,20 @@ typedef struct {
     double adv_scale;              /* factor on the update's delta; FV_CFG_AUTO: the kind's own */
     double adv_noise_std, adv_huge_value, adv_poison_fraction;
     int adv_target, adv_trigger_size;
+    /* [distill] (the server-side student of the final global model; coordinator/server_kd.h) */
+    char kd_student[FV_CFG_STR];   /* "": none */
+    char kd_dir[FV_CFG_STR];       /* "": the run's own data folder */
+    int kd_first, kd_images;       /* public training images [first, first + images); images 0: to the end */
+    int kd_epochs, kd_batch;
+    fv_opt_kind kd_optimizer;
+    double kd_lr, kd_temperature, kd_alpha;
     /* [output] */
     char out_dir[FV_CFG_STR];
     char name[FV_CFG_STR];
     int save_model;
 
     /* where each key was set: 0 default, else a 1-based line in `file` (-1: --set) */
-    int origin_line[128];
+    int origin_line[FV_CFG_MAX_KEYS];
     char file[FV_CFG_STR];
 } fv_config;
 

@@ -1,6 +1,7 @@
 /* train_soft.c: see train_soft.h. */
 #include "nn/train_soft.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,4 +77,70 @@ void fv_logits(fv_net *net, const fv_dataset *d, int batch, fv_norm norm, float 
         memcpy(out + (size_t)s * K, fv_net_forward(net, x, b, 0), sizeof(float) * (size_t)b * K);
     }
     free(x);
+}
+
+/* Top-1 accuracy of net on d; with other[d->n, K] (another net's logits) also the share of images
+ * where both name the same class into *agree. */
+static double top1(fv_net *net, const fv_dataset *d, fv_norm norm, const float *other, double *agree) {
+    const int K = (int)fv_shape_size(fv_net_output_shape(net));
+    float *z = fv_malloc(sizeof(float) * (size_t)(d->n ? d->n : 1) * K);
+    fv_logits(net, d, 500, norm, z);
+    long hit = 0, same = 0;
+    for (int i = 0; i < d->n; i++) {
+        const float *r = z + (size_t)i * K;
+        int a = 0, b = 0;
+        for (int k = 1; k < K; k++) a = r[k] > r[a] ? k : a;
+        hit += a == d->y[i];
+        if (other) {
+            const float *o = other + (size_t)i * K;
+            for (int k = 1; k < K; k++) b = o[k] > o[b] ? k : b;
+            same += a == b;
+        }
+    }
+    if (agree) *agree = d->n ? (double)same / d->n : 0.0;
+    free(z);
+    return d->n ? (double)hit / d->n : 0.0;
+}
+
+void fv_kd_compare(fv_net *teacher, fv_net *student, const fv_dataset *d, fv_norm norm, fv_kd_result *out) {
+    const int K = (int)fv_shape_size(fv_net_output_shape(teacher));
+    float *t = fv_malloc(sizeof(float) * (size_t)(d->n ? d->n : 1) * K);
+    fv_logits(teacher, d, 500, norm, t);
+    out->teacher_acc = top1(teacher, d, norm, NULL, NULL);
+    out->student_acc = top1(student, d, norm, t, &out->agreement);
+    free(t);
+}
+
+int fv_kd_fit(fv_net *teacher, fv_net *student, const fv_dataset *train, const fv_dataset *test,
+              const fv_kd_cfg *cfg, fv_kd_epoch_fn on_epoch, void *ctx, fv_kd_result *out, fv_err *e) {
+    memset(out, 0, sizeof *out);
+    const int K = train->classes;
+    const long kt = (long)fv_shape_size(fv_net_output_shape(teacher)), ks = (long)fv_shape_size(fv_net_output_shape(student));
+    if (kt != K || ks != K)
+        return fv_err_set(e, "distillation: the teacher has %ld outputs and the student %ld, but the data set has %d "
+                             "classes", kt, ks, K);
+    float *tl = fv_malloc(sizeof(float) * (size_t)(train->n ? train->n : 1) * K);
+    float *tt = fv_malloc(sizeof(float) * (size_t)(test->n ? test->n : 1) * K);
+    fv_logits(teacher, train, 500, cfg->norm, tl);
+    fv_logits(teacher, test, 500, cfg->norm, tt);
+    out->teacher_acc = top1(teacher, test, cfg->norm, NULL, NULL);
+    fv_opt *opt = fv_opt_new(&cfg->opt, student->n_train);
+    fv_rng rng;
+    fv_rng_seed2(&rng, cfg->seed, 1);
+    int rc = 0;
+    for (int ep = 1; ep <= cfg->epochs; ep++) {
+        out->last = fv_train_epoch_kd(student, opt, train, tl, K, cfg->T, cfg->alpha, cfg->batch, cfg->norm, &rng,
+                                      NULL, NULL);
+        out->seconds += out->last.seconds;
+        out->student_acc = top1(student, test, cfg->norm, tt, &out->agreement);
+        if (on_epoch) on_epoch(ctx, ep, out);
+        if (!isfinite(out->last.loss)) {
+            rc = fv_err_set(e, "distillation: the loss diverged (non-finite) in epoch %d; try a smaller learning rate", ep);
+            break;
+        }
+    }
+    fv_opt_destroy(&opt);
+    free(tl);
+    free(tt);
+    return rc;
 }
