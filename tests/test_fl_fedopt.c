@@ -18,11 +18,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fl_harness.h"
@@ -85,22 +83,7 @@ static void test_fedadam_resume_bitwise(void **state) {
     fh_path(&H, rdir, sizeof rdir, "results/adam_cut");
     snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", BASE, H.root, extra);
     fh_put(p, text);
-    pid_t run = fh_spawn(&H, out, "run", p, "--quiet", "--overwrite", (const char *)NULL);
-    double end = fv_now() + 120;
-    int done = 0;
-    while (done < 2 && fv_now() < end) {
-        char *m = fh_slurp(metrics);
-        done = fh_count_lines(m);
-        free(m);
-        if (done < 2) usleep(500);
-    }
-    assert_int_equal(kill(run, SIGKILL), 0);
-    int st;
-    waitpid(run, &st, 0);
-    usleep(200000); /* the workers follow their launcher (parent-death signal) */
-    char *m = fh_slurp(metrics);
-    done = fh_count_lines(m);
-    free(m);
+    int done = fh_run_killed_after(&H, p, out, metrics, 2);
     print_message("killed after %d rounds of 8\n", done);
     assert_true(done >= 2 && done < 8);
     char *sum = fh_results_file(&H, "adam_cut", "summary.json");
@@ -117,7 +100,7 @@ static void test_fedadam_resume_bitwise(void **state) {
     assert_int_equal(fv_st_numel(s), 2 * fv_st_numel(g)); /* m and v over the tiny model (no buffers) */
     fv_st_file_destroy(&f);
     assert_int_equal(fh_run(&H, out, 300, "run", "--resume", rdir, "--quiet", (const char *)NULL), 0);
-    m = fh_slurp(metrics);
+    char *m = fh_slurp(metrics);
     assert_int_equal(fh_count_lines(m), 8);
     free(m);
     char a[65], b[65];
