@@ -761,7 +761,8 @@ out:
 
 int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_cfg *uc, const fv_invert_cfg *ac,
                        int infer, const int *y, const float *orig, const float *trained,
-                       const fv_invert_chain *chain, fv_norm norm, const char *out_dir, const char *prefix, fv_json *j, fv_err *e) {
+                       const fv_invert_chain *chain, fv_norm norm, const char *out_dir, const char *prefix,
+                       fv_json *j, fv_err *e) {
     const int n = uc->n;
     const fv_shape in = net->nodes[0].oshape;
     const size_t isz = fv_shape_size(in);

@@ -209,8 +209,8 @@ fv_invert_chain fv_invert_chain_defaults(void);
  * or ac, labels that cannot be inferred, bad chain settings). */
 FV_MUST_USE int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_cfg *uc,
                                    const fv_invert_cfg *ac, int infer, const int *y, const float *orig,
-                                   const float *trained, const fv_invert_chain *chain, fv_norm norm, const char *out_dir, const char *prefix,
-                                   fv_json *j, fv_err *e);
+                                   const float *trained, const fv_invert_chain *chain, fv_norm norm,
+                                   const char *out_dir, const char *prefix, fv_json *j, fv_err *e);
 
 typedef struct {
     fv_gen_arch arch;
