@@ -291,8 +291,8 @@ static int run_dlg(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     char prefix[160];
     snprintf(prefix, sizeof prefix, "%s_", rq->tag ? rq->tag : "dlg");
     fv_json_num(j, "client_lr", lr);
-    rc = fv_invert_observed(net, g, &uc, &d.ac, 1, y, orig, rq->victim_mixed ? trained : NULL, rq->norm, rq->out_dir,
-                            prefix, j, e);
+    rc = fv_invert_observed(net, g, &uc, &d.ac, 1, y, orig, rq->victim_mixed ? trained : NULL, NULL, rq->norm,
+                            rq->out_dir, prefix, j, e);
 out:
     fv_net_destroy(&net);
     free(buf);
@@ -390,8 +390,14 @@ static int run_invert(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     fv_json_bool(j, "update_model_exact", uc.epochs == 1 || uc.batch >= n);
     char prefix[160];
     snprintf(prefix, sizeof prefix, "%s_", rq->tag ? rq->tag : "invert");
+    /* evaluation only: the chain, reassembly after inversion, when the victim's mixing is known */
+    fv_invert_chain chain = fv_invert_chain_defaults();
+    chain.vp_public = rq->vp;
+    chain.vp_victim = rq->victim_vp;
+    const int chained = rq->victim_mixed && rq->vp && rq->victim_vp;
     rc = fv_invert_observed(net, U, &uc, &ac, strcmp(d.labels, "inferred") == 0, y, orig,
-                            rq->victim_mixed ? trained : NULL, rq->norm, rq->out_dir, prefix, j, e);
+                            rq->victim_mixed ? trained : NULL, chained ? &chain : NULL, rq->norm, rq->out_dir,
+                            prefix, j, e);
 out:
     fv_net_destroy(&net);
     free(buf);

@@ -75,6 +75,8 @@ typedef struct {
                                        data; NULL without VisualMixer */
     const fv_vmix_params *vp; /* the federation's mixing (NULL: none); mia shadows and fresh-key
                                  queries use it */
+    const fv_vmix_params *victim_vp; /* the victim's own mixing (its bounds; NULL: unknown), with
+                                        victim_mixed: invert's chain reassembles with its true map */
     const int *heldout_idx;   /* images of data that no client holds */
     int n_heldout;
     const fv_dataset *test;   /* mia: non-members */

@@ -53,6 +53,14 @@ static void json_stats(fv_json *j, const char *key, const double *v, int n) {
 }
 
 /* Write rows[r] (cols images each, float CHW in [0, 1]) as one PNG grid, one row per kind. */
+/* Pixels on [0, 1] to bytes, rounded and clamped. */
+static void to_u8(uint8_t *out, const float *in, size_t n) {
+    for (size_t p = 0; p < n; p++) {
+        float v = in[p] * 255.0f + 0.5f;
+        out[p] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+}
+
 static int write_grid(const char *dir, const char *name, const float *const *rows, int nrows, int cols, int c, int h,
                       int w, fv_err *e) {
     if (!dir) return 0;
@@ -64,11 +72,7 @@ static int write_grid(const char *dir, const char *name, const float *const *row
     for (int r = 0; r < nrows; r++)
         for (int k = 0; k < cols; k++) {
             uint8_t *d = buf + ((size_t)r * cols + k) * isz;
-            const float *s = rows[r] + (size_t)k * isz;
-            for (size_t p = 0; p < isz; p++) {
-                float v = s[p] * 255.0f + 0.5f;
-                d[p] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-            }
+            to_u8(d, rows[r] + (size_t)k * isz, isz);
             ptr[r * cols + k] = d;
         }
     char path[4096];
@@ -108,6 +112,25 @@ static int mix_one(uint8_t *out, fv_vmix_window **win, int *nwin, fv_vmix_work *
         *nwin = r.nwindows;
     }
     return 0;
+}
+
+/* The fraction of the h x w pixels whose window is the same in maps a[na] and b[nb]. */
+static double map_agreement(const fv_vmix_window *a, int na, const fv_vmix_window *b, int nb, int h, int w) {
+    int64_t *own = fv_calloc((size_t)h * w * 2, sizeof(int64_t)), *oa = own, *ob = own + (size_t)h * w;
+    const fv_vmix_window *m[2] = {a, b};
+    int nm[2] = {na, nb};
+    int64_t *o[2] = {oa, ob};
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < nm[t]; k++) {
+            const fv_vmix_window *q = &m[t][k];
+            int64_t id = 1 + (((int64_t)q->x * 8192 + q->y) * 8192 + q->w) * 8192 + q->h;
+            for (int y = q->y; y < q->y + q->h && y < h; y++)
+                for (int x = q->x; x < q->x + q->w && x < w; x++) o[t][(size_t)y * w + x] = id;
+        }
+    long same = 0;
+    for (size_t p = 0; p < (size_t)h * w; p++) same += oa[p] == ob[p];
+    free(own);
+    return (double)same / ((double)h * w);
 }
 
 /* How many of the n inferred labels lab match the true labels y as multisets (used[n]: scratch). */
@@ -607,9 +630,139 @@ out:
     return rc;
 }
 
+fv_invert_chain fv_invert_chain_defaults(void) {
+    fv_invert_chain c;
+    memset(&c, 0, sizeof c);
+    c.reasm = fv_reasm_defaults();
+    c.map_iters = 3;
+    return c;
+}
+
+/* One step of the chain: the figures of img[n] against the originals orig[n] and the mixed
+ * images mixed[n] (pixels on [0, 1]), as the object `key` of j. Returns 0 or -1 as fv_ssim. */
+static int chain_step(fv_json *j, const char *key, const float *img, const float *orig, const float *mixed, int n,
+                      fv_shape s, fv_err *e) {
+    const size_t isz = fv_shape_size(s);
+    double *f = fv_malloc(sizeof(double) * (size_t)n * 4), *so = f, *sm = so + n, *po = sm + n, *pm = po + n;
+    for (int i = 0; i < n; i++) {
+        const float *x = img + (size_t)i * isz, *o = orig + (size_t)i * isz, *m = mixed + (size_t)i * isz;
+        po[i] = fv_psnr(x, o, isz);
+        pm[i] = fv_psnr(x, m, isz);
+        if (fv_ssim(&so[i], x, o, s.c, s.h, s.w, e) || fv_ssim(&sm[i], x, m, s.c, s.h, s.w, e)) {
+            free(f);
+            return -1;
+        }
+    }
+    fv_json_obj_begin(j, key);
+    fv_json_num(j, "ssim_original_median", median_of(so, n));
+    fv_json_num_or_inf(j, "psnr_original_median", median_of(po, n));
+    fv_json_num(j, "ssim_mixed_median", median_of(sm, n));
+    fv_json_num_or_inf(j, "psnr_mixed_median", median_of(pm, n));
+    fv_json_num_array(j, "ssim_original", so, (size_t)n);
+    fv_json_num_array(j, "ssim_mixed", sm, (size_t)n);
+    fv_json_obj_end(j);
+    free(f);
+    return 0;
+}
+
+static int cmp_u8(const void *a, const void *b) { return (int)*(const uint8_t *)a - (int)*(const uint8_t *)b; }
+
+/* Whether mixed[c*h*w] is orig rearranged inside each window of win[nwin], channel by channel
+ * (the same values in every window): the check that a map is the one the mixing used. */
+static int map_explains(const uint8_t *orig, const uint8_t *mixed, int c, int h, int w, const fv_vmix_window *win,
+                        int nwin) {
+    uint8_t *a = fv_malloc((size_t)h * w * 2), *b = a + (size_t)h * w;
+    int ok = 1;
+    for (int k = 0; k < nwin && ok; k++)
+        for (int ch = 0; ch < c && ok; ch++) {
+            size_t m = 0;
+            for (int y = win[k].y; y < win[k].y + win[k].h; y++)
+                for (int x = win[k].x; x < win[k].x + win[k].w; x++, m++) {
+                    a[m] = orig[((size_t)ch * h + y) * w + x];
+                    b[m] = mixed[((size_t)ch * h + y) * w + x];
+                }
+            qsort(a, m, 1, cmp_u8);
+            qsort(b, m, 1, cmp_u8);
+            ok = memcmp(a, b, m) == 0;
+        }
+    free(a);
+    return ok;
+}
+
+/* The chain of fv_invert_observed: rec[n] the reconstructions matched to orig[n] and mixed[n];
+ * rows[3][n] receive the reassemblies (estimated map, true map, and the true mixed images with the
+ * true map); the figures go to j's object "chain". Returns 0, or -1 with e set. */
+static int invert_chain(float *rows, const float *rec, const float *orig, const float *mixed, int n, fv_shape s,
+                        const fv_invert_chain *ch, uint64_t seed, fv_json *j, fv_err *e) {
+    const size_t isz = fv_shape_size(s), hw = (size_t)s.h * s.w;
+    float *est = rows, *tru = est + isz * (size_t)n, *mtru = tru + isz * (size_t)n;
+    uint8_t *u8 = fv_malloc(isz * 3), *src = u8, *dst = u8 + isz, *tmp = dst + isz;
+    fv_vmix_window *ew = fv_malloc(sizeof(fv_vmix_window) * hw), *tw = NULL;
+    double *agree = fv_malloc(sizeof(double) * (size_t)n);
+    fv_vmix_work *work = fv_vmix_work_new();
+    fv_reasm_cfg rp = ch->reasm, rv = ch->reasm;
+    rp.unit = ch->vp_public->unit, rp.mode = ch->vp_public->mode;
+    rv.unit = ch->vp_victim->unit, rv.mode = ch->vp_victim->mode;
+    fv_reasm_stats st;
+    int rc = -1, exact = 0, explained = 0;
+    const double t0 = fv_now();
+    for (int i = 0; i < n; i++) {
+        const size_t off = (size_t)i * isz;
+        int nest = 0, ntw = 0, rounds = 0;
+        rp.seed = rv.seed = seed + (uint64_t)i;
+        to_u8(src, rec + off, isz);
+        if (fv_reasm_estimate_map(ew, &nest, dst, &rounds, src, s.c, s.h, s.w, ch->vp_public, ch->map_iters, &rp, e))
+            goto out;
+        to_float(est + off, dst, isz);
+        /* the true map: Algorithm 1's, a function of the original's pixels and the victim's bounds */
+        to_u8(tmp, orig + off, isz);
+        free(tw);
+        tw = NULL;
+        if (mix_one(dst, &tw, &ntw, work, tmp, s.c, s.h, s.w, seed, i, ch->vp_victim, e)) goto out;
+        agree[i] = map_agreement(tw, ntw, ew, nest, s.h, s.w);
+        exact += agree[i] == 1.0;
+        if (fv_reasm_image(dst, &st, src, s.c, s.h, s.w, tw, ntw, &rv, e)) goto out;
+        to_float(tru + off, dst, isz);
+        to_u8(src, mixed + off, isz);
+        explained += map_explains(tmp, src, s.c, s.h, s.w, tw, ntw);
+        if (fv_reasm_image(dst, &st, src, s.c, s.h, s.w, tw, ntw, &rv, e)) goto out;
+        to_float(mtru + off, dst, isz);
+    }
+    fv_json_obj_begin(j, "chain");
+    fv_json_str(j, "estimated_map", "fv_reasm_estimate_map from the federation's public settings (vmix_public)");
+    fv_json_str(j, "true_map", "Algorithm 1's map of the original under the victim's own bounds (vmix_victim)");
+    vmix_json(j, ch->vp_public);
+    fv_json_obj_begin(j, "vmix_victim");
+    fv_json_int(j, "ws_min", ch->vp_victim->ws_min);
+    fv_json_int(j, "ws_max", ch->vp_victim->ws_max);
+    fv_json_obj_end(j);
+    fv_json_int(j, "map_iters", ch->map_iters);
+    fv_json_int(j, "anneal", ch->reasm.anneal);
+    fv_json_num(j, "map_agreement_median", median_of(agree, n));
+    fv_json_int(j, "maps_exact", exact);
+    fv_json_int(j, "true_maps_explain_mixing", explained); /* of n: the mixed image is the original
+                                                               rearranged inside the true map's windows */
+    if (chain_step(j, "recovered", rec, orig, mixed, n, s, e) ||
+        chain_step(j, "reassembled_estimated_map", est, orig, mixed, n, s, e) ||
+        chain_step(j, "reassembled_true_map", tru, orig, mixed, n, s, e) ||
+        chain_step(j, "mixed_reassembled_true_map", mtru, orig, mixed, n, s, e))
+        goto out;
+    fv_json_num(j, "seconds", fv_now() - t0);
+    fv_json_obj_end(j);
+    rc = 0;
+out:
+    fv_vmix_work_destroy(&work);
+    free(agree);
+    free(tw);
+    free(ew);
+    free(u8);
+    return rc;
+}
+
 int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_cfg *uc, const fv_invert_cfg *ac,
-                       int infer, const int *y, const float *orig, const float *trained, fv_norm norm,
-                       const char *out_dir, const char *prefix, fv_json *j, fv_err *e) {
+                       int infer, const int *y, const float *orig, const float *trained,
+                       const fv_invert_chain *chain, fv_norm norm, const char *out_dir, const char *prefix,
+                       fv_json *j, fv_err *e) {
     const int n = uc->n;
     const fv_shape in = net->nodes[0].oshape;
     const size_t isz = fv_shape_size(in);
@@ -622,6 +775,7 @@ int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_
     float *x = fv_malloc(sizeof(float) * isz * (size_t)n * 2), *out = x + isz * (size_t)n;
     float *rec = fv_malloc(sizeof(float) * isz * (size_t)n);
     double *fig = fv_malloc(sizeof(double) * (size_t)n * 4), *so = fig, *st = so + n, *po = st + n, *pt = po + n;
+    float *crows = NULL;
     if (infer) {
         if (fv_invert_labels(net, update, n, lab, e)) goto out;
     } else {
@@ -685,18 +839,25 @@ int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_
     }
     fv_json_num(j, "seconds", res.seconds);
     fv_json_int(j, "passes", res.passes);
+    const int chained = trained && chain;
+    if (chained) {
+        crows = fv_malloc(sizeof(float) * isz * (size_t)n * 3);
+        if (invert_chain(crows, out, orig, trained, n, in, chain, a.seed, j, e)) goto out;
+    }
     if (out_dir) {
         char name[256];
         snprintf(name, sizeof name, "%sinvert_grid.png", prefix ? prefix : "");
-        const float *rows[3] = {orig, trained ? trained : out, out};
-        if (write_grid(out_dir, name, rows, trained ? 3 : 2, n, in.c, in.h, in.w, e)) goto out;
+        const float *rows[5] = {orig, trained ? trained : out, out, crows, crows + isz * (size_t)n};
+        if (write_grid(out_dir, name, rows, chained ? 5 : trained ? 3 : 2, n, in.c, in.h, in.w, e)) goto out;
         char what[400];
-        snprintf(what, sizeof what, "%s (rows: original, %sreconstruction)", name, trained ? "mixed, " : "");
+        snprintf(what, sizeof what, "%s (rows: original, %sreconstruction%s)", name, trained ? "mixed, " : "",
+                 chained ? ", reassembled with the estimated map, reassembled with the true map" : "");
         fv_json_str(j, "grid", what);
     }
     rc = 0;
 out:
     fv_invert_engine_free(&g);
+    free(crows);
     free(fig);
     free(rec);
     free(x);
@@ -717,25 +878,6 @@ fv_reasm_run_cfg fv_reasm_run_defaults(void) {
 }
 
 /* ---- reassembly with the window map unknown (fv_reasm_estimate_map) ---- */
-
-/* The fraction of the h x w pixels whose window is the same in maps a[na] and b[nb]. */
-static double map_agreement(const fv_vmix_window *a, int na, const fv_vmix_window *b, int nb, int h, int w) {
-    int64_t *own = fv_calloc((size_t)h * w * 2, sizeof(int64_t)), *oa = own, *ob = own + (size_t)h * w;
-    const fv_vmix_window *m[2] = {a, b};
-    int nm[2] = {na, nb};
-    int64_t *o[2] = {oa, ob};
-    for (int t = 0; t < 2; t++)
-        for (int k = 0; k < nm[t]; k++) {
-            const fv_vmix_window *q = &m[t][k];
-            int64_t id = 1 + (((int64_t)q->x * 8192 + q->y) * 8192 + q->w) * 8192 + q->h;
-            for (int y = q->y; y < q->y + q->h && y < h; y++)
-                for (int x = q->x; x < q->x + q->w && x < w; x++) o[t][(size_t)y * w + x] = id;
-        }
-    long same = 0;
-    for (size_t p = 0; p < (size_t)h * w; p++) same += oa[p] == ob[p];
-    free(own);
-    return (double)same / ((double)h * w);
-}
 
 typedef struct {
     double *psnr, *ssim, *agree, *secs, *rounds; /* [n] each */

@@ -173,6 +173,23 @@ typedef struct {
 FV_MUST_USE int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_trained, double *psnr_orig, double *psnr_trained,
                    const float *rec, const float *orig, const float *trained, int n, fv_shape s, fv_err *e);
 
+/* The chain against VisualMixer (evaluation only, docs/attacks.md 7.4): after the inversion of
+ * an update of a client that trained on mixed images, the reassembly attack (reassemble.h) on
+ * each reconstruction, with the window map estimated from the public settings vp_public
+ * (fv_reasm_estimate_map, map_iters rounds: what a real attacker can do) and, as an upper bound,
+ * with the victim's true map: Algorithm 1's map of the original under the victim's own settings
+ * vp_victim (the map is a function of the pixels and the bounds, not of the key; exact with
+ * verify off). reasm: the search (its unit and mode are taken from the settings). */
+typedef struct {
+    const fv_vmix_params *vp_public; /* the federation's settings, as the attacker knows them */
+    const fv_vmix_params *vp_victim; /* the victim's own (its bounds from its shard) */
+    fv_reasm_cfg reasm;
+    int map_iters;                   /* default 3 */
+} fv_invert_chain;
+
+/* reasm = fv_reasm_defaults(), map_iters 3, no settings. */
+fv_invert_chain fv_invert_chain_defaults(void);
+
 /* Inverting Gradients against one observed client update (the attack inside a federated run,
  * attack_api.h "invert"): net holds theta_0, the global model the client started from (borrowed;
  * its dropout is switched off); update[n_train] is theta_0 - theta_T as the client uploaded it;
@@ -184,11 +201,16 @@ FV_MUST_USE int fv_dlg_measure(float *out, double *ssim_orig, double *ssim_train
  * (fv_dlg_measure); the figures (per image and medians, label agreement, cosine, relative
  * matching loss, optimiser iterations, seconds) go to
  * j, and with out_dir a grid <prefix>invert_grid.png (rows: original, [trained-on,]
- * reconstruction). Returns 0, or -1 with e set (a bad uc or ac, labels that cannot be inferred). */
+ * reconstruction). With trained and chain (may be NULL: none) also the chain (fv_invert_chain):
+ * j's object "chain" holds, per step (recovered, reassembled_estimated_map, reassembled_true_map,
+ * and mixed_reassembled_true_map: the true mixed images reassembled, the ceiling of the chain),
+ * median SSIM and PSNR against the originals and the mixed images, and the grid two more rows
+ * (the reassemblies with the estimated and the true map). Returns 0, or -1 with e set (a bad uc
+ * or ac, labels that cannot be inferred, bad chain settings). */
 FV_MUST_USE int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_cfg *uc,
                                    const fv_invert_cfg *ac, int infer, const int *y, const float *orig,
-                                   const float *trained, fv_norm norm, const char *out_dir, const char *prefix,
-                                   fv_json *j, fv_err *e);
+                                   const float *trained, const fv_invert_chain *chain, fv_norm norm,
+                                   const char *out_dir, const char *prefix, fv_json *j, fv_err *e);
 
 typedef struct {
     fv_gen_arch arch;

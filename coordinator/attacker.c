@@ -32,6 +32,8 @@ struct fv_attacker {
     fv_norm norm;
     fv_vmix_params vp;
     int has_vp;
+    fv_vmix_params victim_vp; /* evaluation only (with mixed): the victim's own mixing */
+    int has_victim_vp;
     size_t n_params;
     int threads;
     int *rounds, n_rounds;
@@ -248,7 +250,8 @@ static int victim_mixed(fv_attacker *a, const fv_attacker_opts *o, fv_err *e) {
         memcpy(shard.x + (size_t)i * isz, a->data.x + (size_t)idx[i] * isz, isz);
         shard.y[i] = a->data.y[idx[i]];
     }
-    int rc = fv_exp_client_mix(&a->cfg, &shard, victim, master, a->threads, &mixed, NULL, NULL, e);
+    fv_exp_bounds b;
+    int rc = fv_exp_client_mix(&a->cfg, &shard, victim, master, a->threads, &mixed, NULL, &b, e);
     sodium_memzero(master, sizeof master);
     fv_dataset_free(&shard);
     if (rc != 0) return fv_err_prefix(e, "attack evaluation: ");
@@ -259,6 +262,12 @@ static int victim_mixed(fv_attacker *a, const fv_attacker_opts *o, fv_err *e) {
     memcpy(a->mixed.y, a->data.y, (size_t)a->data.n);
     for (int i = 0; i < nv; i++) memcpy(a->mixed.x + (size_t)idx[i] * isz, mixed.x + (size_t)i * isz, isz);
     fv_dataset_free(&mixed);
+    if (a->has_vp) { /* the victim's own settings: the federation's, with the bounds from its shard */
+        a->victim_vp = a->vp;
+        a->victim_vp.ws_min = b.ws_min;
+        a->victim_vp.ws_max = b.ws_max;
+        a->has_victim_vp = 1;
+    }
     return 0;
 }
 
@@ -417,6 +426,7 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
         rq.n_victim = active ? a->n_others : fv_partition_size(&a->part, victim);
         rq.victim_mixed = a->mixed.n ? &a->mixed : NULL; /* evaluation only: the server attacks without it */
         rq.vp = a->has_vp ? &a->vp : NULL;
+        rq.victim_vp = a->has_victim_vp ? &a->victim_vp : NULL;
         rq.heldout_idx = a->heldout;
         rq.n_heldout = a->n_heldout;
         rq.test = a->test;

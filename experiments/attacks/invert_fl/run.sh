@@ -9,7 +9,8 @@
 # Needs FEDVIM (default build/fedvim) and the MNIST files (scripts/setup.sh). Writes OUT (default
 # results/) with one results folder per run and summary.json (python3 summarize.py OUT); runs
 # whose attacks.jsonl exists are kept (a rerun completes a partial OUT).
-# About 10 minutes on the 2-core box.
+# About 10 minutes on the 2-core box. SETTINGS (default "plain vmix vmix09") and BATCHES (default
+# "1 4") pick cells: SETTINGS=vmix makes the small chain rerun (README, "The chain").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -17,8 +18,8 @@ bin=${FEDVIM:-$root/build/fedvim}
 out=${1:-$here/results}
 mkdir -p "$out/ini"
 export FEDVIM_DATA=${FEDVIM_DATA:-$root/data}
-for B in 1 4; do
-  for setting in plain vmix vmix09; do
+for B in ${BATCHES:-1 4}; do
+  for setting in ${SETTINGS:-plain vmix vmix09}; do
     for k in 0 1 2; do
       name=${setting}_b${B}_c${k}
       ini=$out/ini/$name.ini
