@@ -33,6 +33,7 @@
 #include "fl/adversary.h"
 #include "fl/aggregate.h"
 #include "attacker.h"
+#include "secagg_server.h"
 #include "server_kd.h"
 #include "data/data.h"
 #include "fl/dp.h"
@@ -83,6 +84,8 @@ typedef struct {
     int avoid[MAX_TASK_ATTEMPTS]; /* workers whose update for this client was rejected */
     int navoid;
     int worker;  /* SLOT_DONE: the worker whose update was accepted */
+    int sa_worker;   /* [secagg]: the worker that holds this client's secrets for the round (-1: none) */
+    int sa_answered; /* [secagg]: the client answered the phase in progress */
     double norm; /* SLOT_DONE: L2 norm of that update minus the global model (before any clip) */
 } slot_t;
 
@@ -119,6 +122,9 @@ typedef struct {
     int diverged;  /* clients whose local training diverged (reported by their worker; skipped) */
     int clipped;   /* updates scaled down to fl.max_update_norm */
     int malicious; /* accepted updates of [adversary]'s malicious clients (measurement only) */
+    int sa_keys, sa_shares, sa_survivors, sa_dropped; /* [secagg]: |U1|, |U2|, |U3|, |U2 \ U3| */
+    long sa_clamped;         /* [secagg]: delta coordinates the clients clamped to [secagg] clip */
+    double sa_seconds;       /* [secagg]: the protocol's phases (keys, shares, unmask, finish) */
     uint64_t bytes_up, bytes_down;
     double loss_sum, acc_sum, vfe_sum, samples, max_train, mix_seconds;
     double t0;
@@ -157,6 +163,8 @@ typedef struct {
     int scaf_unsound;  /* this round's new c holds a non-finite value (rolled back like the model) */
     float *ctl;        /* SCAFFOLD: 2 n_train floats, a task's c then c_i */
     float *sstate;     /* the checkpoint's server state: the optimizer's, then SCAFFOLD's c */
+    fv_sa_server *sa;  /* [secagg] enabled: the round's secure aggregation; else NULL */
+    int sa_phase;      /* the SecAggPhase in progress (0: none) */
     size_t sstate_len;
 } coord_model;
 
@@ -573,7 +581,8 @@ static void fail_task(fv_coord *c, int wi, task_rec *t, int rejected) {
     t->state = TASK_CANCELLED;
     if (rejected && sl->navoid < MAX_TASK_ATTEMPTS) sl->avoid[sl->navoid++] = wi;
     c->wk.w[wi].outstanding--;
-    if (++sl->attempts >= MAX_TASK_ATTEMPTS) {
+    /* [secagg]: only the worker that holds the client's secrets can mask its input, once */
+    if (++sl->attempts >= MAX_TASK_ATTEMPTS || c->model.sa) {
         sl->state = SLOT_DROPPED;
         c->rd.st.dropped++;
         fv_agg_skip(c->model.agg, t->slot);
@@ -599,6 +608,7 @@ static double update_norm(const fv_coord *c, const float *x) {
  * [fl] aggregator = scaffold, the control delta dc_i. */
 typedef struct {
     const float *params, *opt, *ctl;
+    const uint32_t *masked; /* [secagg]: the masked input, instead of params */
     size_t np, no, nc;
 } update_frames;
 
@@ -610,7 +620,14 @@ static int check_frames(fv_coord *c, int wi, const fv_wire_msg *m, update_frames
     for (int i = 0; i < m->nframes; i++) {
         if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_PARAMS) f->params = m->frame[i], f->np = m->count[i];
         else if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_CONTROL) f->ctl = m->frame[i], f->nc = m->count[i];
+        else if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_MASKED)
+            f->masked = (const uint32_t *)(const void *)m->frame[i], f->np = m->count[i];
         else f->opt = m->frame[i], f->no = m->count[i];
+    }
+    if ((f->masked != NULL) != (c->model.sa != NULL)) {
+        strike(c, wi, "update", c->model.sa ? "a plain update in a secure-aggregation run" : "a masked update in a run "
+               "without secure aggregation");
+        return -1;
     }
     if (f->np != c->model.n_params) {
         snprintf(why, sizeof why, "wrong shape: %zu parameters, the model has %zu", f->np, c->model.n_params);
@@ -665,6 +682,8 @@ static task_rec *match_task(fv_coord *c, int wi, const Fedvim__UpdateBody *b, co
         if (b->num_samples != (uint64_t)c->client_n[t->client]) {
             snprintf(why, sizeof why, "client %d claims %llu samples, its shard has %d", t->client,
                      (unsigned long long)b->num_samples, c->client_n[t->client]);
+        } else if (f->masked) { /* [secagg]: any words are a valid masked input */
+            return t;
         } else if ((bad = fv_wire_first_nonfinite(f->params, f->np)) >= 0 ||
                    (f->opt && (bad2 = fv_wire_first_nonfinite(f->opt, f->no)) >= 0) ||
                    (f->ctl && (bad3 = fv_wire_first_nonfinite(f->ctl, f->nc)) >= 0)) {
@@ -702,9 +721,14 @@ static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__Update
     }
     worker_t *w = &c->wk.w[wi];
     slot_t *sl = &c->rd.slots[t->slot];
+    if (f->masked && fv_sa_server_put_input(c->model.sa, t->slot, f->masked, &e) != 0) {
+        strike(c, wi, "update", e.msg);
+        fail_task(c, wi, t, 1);
+        return;
+    }
     if (c->model.scaf) fv_scaffold_put(c->model.scaf, t->slot, f->ctl);
     /* the curious server keeps a copy; the aggregate gets the upload untouched */
-    if (fv_attacker_wants(c->attacker, c->rd.round, t->client))
+    if (!f->masked && fv_attacker_wants(c->attacker, c->rd.round, t->client))
         fv_attacker_capture(c->attacker, c->rd.round, f->params, c->model.net->params);
     t->state = TASK_DONE;
     sl->state = SLOT_DONE;
@@ -715,7 +739,9 @@ static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__Update
     round_stats *st = &c->rd.st;
     const double bound = c->cfg.max_update_norm;
     const float *up = f->params;
-    if (bound > 0 && norm > bound) { /* norm_action = clip (reject refused it in match_task) */
+    st->sa_clamped += (long)b->secagg_clamped;
+    if (f->masked) { /* [secagg]: in the sum (fv_sa_server_put_input); nothing of it is seen alone */
+    } else if (bound > 0 && norm > bound) { /* norm_action = clip (reject refused it in match_task) */
         const float *g = c->model.net->params;
         const double k = bound / norm;
         for (size_t i = 0; i < c->model.n_params; i++) c->model.scratch[i] = (float)(g[i] + k * ((double)f->params[i] - g[i]));
@@ -724,7 +750,7 @@ static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__Update
         coord_log(c, "round %d: client %d's update (norm %.4g) clipped to fl.max_update_norm = %g", c->rd.round,
                   t->client, norm, bound);
     }
-    fv_agg_put(c->model.agg, t->slot, up, n);
+    if (!f->masked) fv_agg_put(c->model.agg, t->slot, up, n);
     if (c->vc.sched) { /* FedBuff: the delta waits for its virtual arrival */
         const int k = c->vc.batch[t->slot];
         fv_fedbuff_delta(c->vc.pending[k], up, c->model.net->params, c->model.n_params);
@@ -815,6 +841,76 @@ static int sender(const fv_coord *c, const fv_wire_msg *m) {
     return wi;
 }
 
+/* ---- secure aggregation's answers ([secagg]; the phases: secagg_open, secagg_close) ---- */
+
+/* The round's slot of client, or -1. */
+static int slot_of(const fv_coord *c, uint32_t client) {
+    for (int s = 0; s < c->rd.n; s++)
+        if ((uint32_t)c->rd.slots[s].client == client) return s;
+    return -1;
+}
+
+/* Whether m is a SecAggReply that worker wi owes: the phase in progress, for a client of the
+ * round whose secrets wi holds and that has not answered yet (*slot: its slot). */
+static int sa_expected(const fv_coord *c, int wi, const fv_wire_msg *m, int *slot) {
+    if (!c->model.sa || !c->model.sa_phase || m->env->body_case != FEDVIM__ENVELOPE__BODY_SECAGG_REPLY) return 0;
+    const Fedvim__SecAggReply *r = m->env->secagg_reply;
+    if (r->session != c->link.session || (int)r->round != c->rd.round || (int)r->phase != c->model.sa_phase) return 0;
+    const int s = slot_of(c, r->client);
+    if (s < 0 || c->rd.slots[s].sa_worker != wi || c->rd.slots[s].sa_answered) return 0;
+    if (slot) *slot = s;
+    return 1;
+}
+
+/* One client's answer to a phase: into the server's state (secagg_server.h checks it against the
+ * round); a refused or unasked answer is a strike, a late one (an earlier phase or round of this
+ * session) a log line. */
+static void handle_secagg_reply(fv_coord *c, int wi, const fv_wire_msg *m) {
+    const Fedvim__SecAggReply *r = m->env->secagg_reply;
+    int s = -1;
+    if (!sa_expected(c, wi, m, &s)) {
+        if (c->model.sa && r->session == c->link.session &&
+            ((int)r->round < c->rd.round || ((int)r->round == c->rd.round && (int)r->phase < c->model.sa_phase)))
+            coord_log(c, "round %d: late secagg answer (round %u, phase %d) for client %u ignored", c->rd.round,
+                      r->round, (int)r->phase, r->client);
+        else
+            strike(c, wi, "a secagg reply", "it answers no request of this worker's clients");
+        return;
+    }
+    c->rd.slots[s].sa_answered = 1;
+    fv_err e = {{0}};
+    int rc = 0;
+    if (r->phase == FEDVIM__SEC_AGG_PHASE__SECAGG_KEYS) {
+        rc = fv_sa_server_put_keys(c->model.sa, s, r->keys->c_pk.data, r->keys->s_pk.data, &e);
+    } else if (r->phase == FEDVIM__SEC_AGG_PHASE__SECAGG_SHARES) {
+        const int n = (int)r->n_shares;
+        uint32_t *to = fv_malloc(sizeof(uint32_t) * (size_t)(n + 1));
+        uint8_t *boxes = fv_malloc((size_t)(n + 1) * FV_SA_BOX_BYTES);
+        for (int j = 0; j < n && rc == 0; j++) {
+            if (r->shares[j]->from != r->client)
+                rc = fv_err_set(&e, "client %u's shares include one from client %u", r->client, r->shares[j]->from);
+            to[j] = r->shares[j]->to;
+            memcpy(boxes + (size_t)j * FV_SA_BOX_BYTES, r->shares[j]->box.data, FV_SA_BOX_BYTES);
+        }
+        if (rc == 0) rc = fv_sa_server_put_shares(c->model.sa, s, to, boxes, n, &e);
+        free(to), free(boxes);
+    } else {
+        const int n = (int)r->n_reveals;
+        uint32_t *owner = fv_malloc(sizeof(uint32_t) * (size_t)(n + 1));
+        int *self = fv_malloc(sizeof(int) * (size_t)(n + 1));
+        uint8_t *sh = fv_malloc((size_t)(n + 1) * FV_SA_SHARE_BYTES);
+        for (int j = 0; j < n; j++) {
+            owner[j] = r->reveals[j]->owner;
+            self[j] = r->reveals[j]->self_mask;
+            memcpy(sh + (size_t)j * FV_SA_SHARE_BYTES, r->reveals[j]->share.data, FV_SA_SHARE_BYTES);
+        }
+        rc = fv_sa_server_put_reveals(c->model.sa, s, owner, self, sh, n, &e);
+        sodium_memzero(sh, (size_t)(n + 1) * FV_SA_SHARE_BYTES);
+        free(owner), free(self), free(sh);
+    }
+    if (rc != 0) strike(c, wi, "a secagg reply", e.msg);
+}
+
 /* Act on a well-formed message from worker wi (-1: an unregistered peer). */
 static void route_message(fv_coord *c, int wi, const fv_wire_msg *m) {
     Fedvim__Envelope__BodyCase bc = m->env->body_case;
@@ -856,6 +952,8 @@ static void route_message(fv_coord *c, int wi, const fv_wire_msg *m) {
             strike(c, wi, "a heartbeat", "the worker does not take its messages (send queue full or gone)");
     } else if (bc == FEDVIM__ENVELOPE__BODY_UPDATE) {
         handle_update(c, wi, m);
+    } else if (bc == FEDVIM__ENVELOPE__BODY_SECAGG_REPLY) {
+        handle_secagg_reply(c, wi, m);
     } else if (bc == FEDVIM__ENVELOPE__BODY_ERROR) {
         handle_worker_error(c, wi, m->env->error);
     } else {
@@ -871,11 +969,12 @@ static int msg_budget(const fv_coord *c) {
     return 32 + (int)(4 * BUDGET_WINDOW / c->cfg.heartbeat) + 4 * c->cfg.tasks_per_worker;
 }
 
-/* A message that answers a task: an Update (each one is matched to an issued task, or struck), or
- * an Error about a task still assigned to wi. Bounded by the tasks issued, these are not counted
+/* A message that answers a task: an Update (each one is matched to an issued task, or struck), a
+ * SecAggReply that wi owes, or an Error about a task still assigned to wi. Bounded by the tasks issued, these are not counted
  * against the budget, however fast a worker trains. */
 static int answers_task(const fv_coord *c, int wi, const fv_wire_msg *m) {
     if (m->env->body_case == FEDVIM__ENVELOPE__BODY_UPDATE) return 1;
+    if (sa_expected(c, wi, m, NULL)) return 1; /* one per client and phase */
     if (m->env->body_case != FEDVIM__ENVELOPE__BODY_ERROR) return 0;
     uint64_t tid = m->env->error->task_id;
     return tid >= 1 && tid <= c->wk.ntasks && c->wk.tasks[tid - 1].worker == wi &&
@@ -976,6 +1075,10 @@ static uint64_t new_task(fv_coord *c, int slot, int wi) {
  * that client was rejected), or -1. */
 static int pick_worker(const fv_coord *c, int s) {
     const slot_t *sl = &c->rd.slots[s];
+    if (c->model.sa) { /* [secagg]: the worker that holds the client's secrets, or none */
+        const worker_t *w = &c->wk.w[sl->sa_worker];
+        return w->alive && w->outstanding < c->cfg.tasks_per_worker && sl->navoid == 0 ? sl->sa_worker : -1;
+    }
     int best = -1;
     for (int i = 0; i < c->wk.n; i++) {
         const worker_t *w = &c->wk.w[i];
@@ -1042,10 +1145,29 @@ static int send_task(fv_coord *c, int s, int wi) {
     task.want_opt_state = c->cfg.opt_state == FV_OPTSTATE_KEEP;
     task.expected_samples = (uint64_t)c->client_n[sl->client];
     task.opt_steps = steps;
+    uint32_t *from = NULL;
+    uint8_t *boxes = NULL;
+    Fedvim__SecAggShare *sh = NULL, **shp = NULL;
+    if (c->model.sa) { /* the shares sealed to the client; it masks with exactly their senders */
+        const int nb = fv_sa_server_inbox(c->model.sa, s, &from, &boxes);
+        sh = fv_calloc((size_t)nb + 1, sizeof *sh);
+        shp = fv_calloc((size_t)nb + 1, sizeof *shp);
+        for (int j = 0; j < nb; j++) {
+            fedvim__sec_agg_share__init(&sh[j]);
+            sh[j].from = from[j];
+            sh[j].to = (uint32_t)sl->client;
+            sh[j].box = (ProtobufCBinaryData){FV_SA_BOX_BYTES, boxes + (size_t)j * FV_SA_BOX_BYTES};
+            shp[j] = &sh[j];
+        }
+        task.n_secagg_shares = (size_t)nb;
+        task.secagg_shares = shp;
+        task.secagg_frac_bits = (uint32_t)fv_sa_server_frac_bits(c->model.sa);
+    }
     env.body_case = FEDVIM__ENVELOPE__BODY_TASK;
     env.task = &task;
     int rc = send_msg(c, w, &env, fr, nf);
     free(state);
+    free(from), free(boxes), free(sh), free(shp);
     if (rc != 0) {
         c->wk.tasks[tid - 1].state = TASK_CANCELLED;
         strike(c, wi, "a task", "the worker does not take its messages (send queue full or gone)");
@@ -1066,6 +1188,13 @@ static int send_task(fv_coord *c, int s, int wi) {
 static void dispatch(fv_coord *c) {
     for (int s = 0; s < c->rd.n; s++) {
         if (c->rd.slots[s].state != SLOT_QUEUED) continue;
+        if (c->model.sa && !c->wk.w[c->rd.slots[s].sa_worker].alive) { /* its secrets died with it */
+            c->rd.slots[s].state = SLOT_DROPPED;
+            c->rd.st.dropped++;
+            coord_log(c, "round %d: client %d dropped (the worker holding its secure-aggregation keys is gone)",
+                      c->rd.round, c->rd.slots[s].client);
+            continue;
+        }
         int wi = pick_worker(c, s);
         if (wi < 0) continue;
         if (send_task(c, s, wi) != 0 && c->ctl.abort) return;
@@ -1092,6 +1221,143 @@ static void drop_unfinished(fv_coord *c, const char *why) {
         fv_agg_skip(c->model.agg, s);
         coord_log(c, "round %d: client %d dropped (%s)", c->rd.round, sl->client, why);
     }
+}
+
+/* ---- secure aggregation's phases ([secagg], docs/secagg.md) ---- */
+
+/* Whether slot s takes part in a phase that asks the clients at `level` (0: every client the
+ * round still counts on; 1, 2, 3: U1, U2, U3 of secagg_server.h). */
+static int sa_takes_part(const fv_coord *c, int s, int level) {
+    const slot_t *sl = &c->rd.slots[s];
+    if (sl->sa_worker < 0) return 0;
+    return level == 0 ? sl->state != SLOT_DROPPED : fv_sa_server_in(c->model.sa, s, level);
+}
+
+/* Run one phase: q (its phase and phase-wide fields set) goes to every worker holding clients at
+ * `level`, with their ids; then pump until each of those clients answered, its worker is gone,
+ * fl.worker_timeout passed or the run must stop (a client that did not answer drops out of the
+ * protocol at the next step). */
+static void sa_phase(fv_coord *c, Fedvim__SecAggRequest *q, int level) {
+    c->model.sa_phase = (int)q->phase;
+    uint32_t *ids = fv_malloc(sizeof(uint32_t) * (size_t)(c->rd.n + 1));
+    for (int s = 0; s < c->rd.n; s++) c->rd.slots[s].sa_answered = 0;
+    for (int wi = 0; wi < c->wk.n; wi++) {
+        if (!c->wk.w[wi].alive) continue;
+        size_t k = 0;
+        for (int s = 0; s < c->rd.n; s++)
+            if (c->rd.slots[s].sa_worker == wi && sa_takes_part(c, s, level)) ids[k++] = (uint32_t)c->rd.slots[s].client;
+        if (!k) continue;
+        q->session = c->link.session;
+        q->round = (uint32_t)c->rd.round;
+        q->n_clients = k;
+        q->clients = ids;
+        Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+        env.body_case = FEDVIM__ENVELOPE__BODY_SECAGG_REQUEST;
+        env.secagg_request = q;
+        if (send_msg(c, &c->wk.w[wi], &env, NULL, 0) != 0) {
+            strike(c, wi, "a secagg request", "the worker does not take its messages (send queue full or gone)");
+            mark_dead(c, wi, "unreachable");
+        }
+    }
+    free(ids);
+    q->n_clients = 0, q->clients = NULL;
+    const double end = fv_now() + c->cfg.worker_timeout;
+    while (!c->ctl.abort && fv_now() < end) {
+        int pending = 0;
+        for (int s = 0; s < c->rd.n; s++)
+            pending += sa_takes_part(c, s, level) && !c->rd.slots[s].sa_answered &&
+                       c->wk.w[c->rd.slots[s].sa_worker].alive;
+        if (!pending) break;
+        pump(c, POLL_MS);
+    }
+    c->model.sa_phase = 0;
+}
+
+/* Secure aggregation's opening, after begin_round: each sampled client is pinned to a live worker
+ * (the least loaded), which draws its keys (phase KEYS) and shares its secrets with its
+ * neighbours (SHARES); the clients that did not get through both sit the round out. Returns 0, or
+ * -1 with e set (no fixed point fits, the run must stop). */
+static int secagg_open(fv_coord *c, fv_err *e) {
+    const double t0 = fv_now();
+    int *ids = fv_malloc(sizeof(int) * (size_t)(c->rd.n + 1)), *load = fv_calloc((size_t)c->wk.n + 1, sizeof(int));
+    double *w = fv_malloc(sizeof(double) * (size_t)(c->rd.n + 1));
+    for (int s = 0; s < c->rd.n; s++) {
+        slot_t *sl = &c->rd.slots[s];
+        ids[s] = sl->client;
+        w[s] = c->client_n[sl->client];
+        sl->sa_worker = -1;
+        if (sl->state == SLOT_DROPPED) continue;
+        for (int wi = 0; wi < c->wk.n; wi++)
+            if (c->wk.w[wi].alive && (sl->sa_worker < 0 || load[wi] < load[sl->sa_worker])) sl->sa_worker = wi;
+        if (sl->sa_worker >= 0) load[sl->sa_worker]++;
+    }
+    int rc = fv_sa_server_begin(c->model.sa, (uint32_t)c->rd.round, ids, w, c->rd.n, c->cfg.sa_neighbours,
+                                c->cfg.sa_threshold, c->cfg.sa_clip, e);
+    free(ids), free(load), free(w);
+    if (rc != 0) return fv_err_prefix(e, "round %d: ", c->rd.round);
+    Fedvim__SecAggRequest q = FEDVIM__SEC_AGG_REQUEST__INIT;
+    q.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_KEYS;
+    sa_phase(c, &q, 0);
+    c->rd.st.sa_keys = fv_sa_server_end_keys(c->model.sa);
+    const uint32_t *rid;
+    const uint8_t *cpk, *spk;
+    const int n1 = fv_sa_server_roster(c->model.sa, &rid, &cpk, &spk);
+    Fedvim__SecAggKeys *keys = fv_calloc((size_t)n1 + 1, sizeof *keys), **kp = fv_calloc((size_t)n1 + 1, sizeof *kp);
+    for (int j = 0; j < n1; j++) {
+        fedvim__sec_agg_keys__init(&keys[j]);
+        keys[j].client = rid[j];
+        keys[j].c_pk = (ProtobufCBinaryData){FV_SA_KEY_BYTES, (uint8_t *)cpk + (size_t)j * FV_SA_KEY_BYTES};
+        keys[j].s_pk = (ProtobufCBinaryData){FV_SA_KEY_BYTES, (uint8_t *)spk + (size_t)j * FV_SA_KEY_BYTES};
+        kp[j] = &keys[j];
+    }
+    q.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_SHARES;
+    q.n_roster = (size_t)n1;
+    q.roster = kp;
+    q.graph_seed = (ProtobufCBinaryData){FV_SA_KEY_BYTES, (uint8_t *)fv_sa_server_graph_seed(c->model.sa)};
+    q.neighbours = (uint32_t)fv_sa_server_k(c->model.sa);
+    q.threshold = (uint32_t)fv_sa_server_t(c->model.sa);
+    if (!c->ctl.abort) sa_phase(c, &q, 1);
+    free(keys), free(kp);
+    c->rd.st.sa_shares = fv_sa_server_end_shares(c->model.sa);
+    for (int s = 0; s < c->rd.n; s++) {
+        slot_t *sl = &c->rd.slots[s];
+        if (sl->state == SLOT_DROPPED || fv_sa_server_in(c->model.sa, s, 2)) continue;
+        sl->state = SLOT_DROPPED;
+        c->rd.st.dropped++;
+        fv_agg_skip(c->model.agg, s);
+        coord_log(c, "round %d: client %d dropped (its secure-aggregation %s did not arrive)", c->rd.round, sl->client,
+                  fv_sa_server_in(c->model.sa, s, 1) ? "shares" : "keys");
+    }
+    c->rd.st.sa_seconds += fv_now() - t0;
+    if (c->ctl.abort) return fv_err_set(e, "round %d stopped: %.400s", c->rd.round, c->ctl.why);
+    return 0;
+}
+
+/* Secure aggregation's close, after gather_updates: the survivors reveal, for each of their
+ * neighbours, the share of b (survived) or of s_sk (dropped after sending shares) (phase UNMASK);
+ * the server rebuilds, unmasks and decodes the survivors' weighted mean into model.scratch.
+ * Returns 0 (nothing to unmask when no input arrived), or -1 with e set. */
+static int secagg_close(fv_coord *c, fv_err *e) {
+    const double t0 = fv_now();
+    uint32_t *surv, *drop;
+    int ns, nd;
+    fv_sa_server_end_inputs(c->model.sa, &surv, &ns, &drop, &nd);
+    c->rd.st.sa_survivors = ns;
+    c->rd.st.sa_dropped = nd;
+    int rc = 0;
+    if (ns > 0) {
+        Fedvim__SecAggRequest q = FEDVIM__SEC_AGG_REQUEST__INIT;
+        q.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_UNMASK;
+        q.n_survivors = (size_t)ns, q.survivors = surv;
+        q.n_dropped = (size_t)nd, q.dropped = drop;
+        sa_phase(c, &q, 3);
+        if (c->ctl.abort) rc = fv_err_set(e, "round %d stopped: %.400s", c->rd.round, c->ctl.why);
+        else if (fv_sa_server_finish(c->model.sa, c->model.net->params, c->model.scratch, e) != 0)
+            rc = fv_err_prefix(e, "round %d failed: ", c->rd.round);
+    }
+    free(surv), free(drop);
+    c->rd.st.sa_seconds += fv_now() - t0;
+    return rc;
 }
 
 static void attack_idle(void *ctx) { pump(ctx, POLL_MS); }
@@ -1235,7 +1501,13 @@ static void work_timings(const fv_coord *c, round_result *res, double t) {
 static void aggregate(fv_coord *c, round_result *res) {
     double t = fv_now();
     memcpy(c->model.prev, c->model.net->params, c->model.n_params * sizeof(float));
-    if (c->rd.st.accepted > 0) { /* none only when the virtual clock dropped every client: the model stays */
+    if (c->rd.st.accepted > 0 && c->model.sa) { /* the unmasked mean (secagg_close); only it can be attacked */
+        memcpy(c->model.net->params, c->model.scratch, c->model.n_params * sizeof(float));
+        for (int s = 0; s < c->rd.n; s++)
+            if (c->rd.slots[s].state == SLOT_DONE && fv_attacker_wants(c->attacker, c->rd.round, c->rd.slots[s].client))
+                fv_attacker_capture(c->attacker, c->rd.round, c->model.net->params, c->model.prev);
+        fv_sopt_step(c->model.sopt, c->model.prev, c->model.net->params);
+    } else if (c->rd.st.accepted > 0) { /* none only when the virtual clock dropped every client: the model stays */
         FV_ASSERT(fv_agg_end(c->model.agg, c->model.net->params) > 0);
         if (!fv_agg_held(c->model.agg)) fv_sopt_step(c->model.sopt, c->model.prev, c->model.net->params);
         if (c->model.scaf) c->model.scaf_unsound = fv_scaffold_end(c->model.scaf) != 0;
@@ -1386,6 +1658,14 @@ static char *metrics_line(const fv_coord *c, const round_result *res, const char
         fv_json_num(&j, "dp_delta", c->cfg.dp_delta);
         fv_json_num(&j, "dp_epsilon", fv_dp_epsilon(dp_q(c), c->cfg.dp_noise, r, c->cfg.dp_delta, &order));
         fv_json_int(&j, "dp_order", order);
+    }
+    if (c->model.sa) {
+        char o[256];
+        snprintf(o, sizeof o, "{\"keys\":%d,\"shares\":%d,\"survivors\":%d,\"dropped_after_shares\":%d,"
+                 "\"neighbours\":%d,\"threshold\":%d,\"frac_bits\":%d,\"clamped\":%ld,\"seconds\":%.6g}",
+                 st->sa_keys, st->sa_shares, st->sa_survivors, st->sa_dropped, fv_sa_server_k(c->model.sa),
+                 fv_sa_server_t(c->model.sa), fv_sa_server_frac_bits(c->model.sa), st->sa_clamped, st->sa_seconds);
+        fv_json_raw(&j, "secagg", o);
     }
     if (attack) fv_json_raw(&j, "attack", attack);
     char *line = fv_strdup(fv_json_end(&j));
@@ -1554,7 +1834,10 @@ static int run_round(fv_coord *c, int r, fv_err *e) {
         if (async_step(c, r, e) != 0) return -1;
         async_apply(c, &res);
     } else {
-        if (begin_round(c, r, e) != 0 || gather_updates(c, e) != 0) return -1;
+        if (begin_round(c, r, e) != 0) return -1;
+        if (c->model.sa && secagg_open(c, e) != 0) return -1;
+        if (gather_updates(c, e) != 0) return -1;
+        if (c->model.sa && c->rd.st.accepted > 0 && secagg_close(c, e) != 0) return -1;
         aggregate(c, &res);
     }
     evaluate_round(c, &res);
@@ -1813,6 +2096,13 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
                   "client_state/), global step size %g", c->model.net->n_train, rule.server_lr);
     }
     c->model.sstate = fv_malloc((c->model.sstate_len ? c->model.sstate_len : 1) * sizeof(float));
+    if (c->cfg.sa) {
+        c->model.sa = fv_sa_server_new(c->model.n_params);
+        coord_log(c, "secure aggregation: %s, threshold %g of each neighbourhood, deltas clamped to +-%g in 32-bit "
+                  "fixed point; the server sees only each round's sum",
+                  c->cfg.sa_neighbours ? "SecAgg+ neighbourhoods" : "every pair of clients masks",
+                  c->cfg.sa_threshold, c->cfg.sa_clip);
+    }
     c->model.prev = fv_malloc(c->model.n_params * sizeof(float));
     c->model.scratch = fv_malloc(c->model.n_params * sizeof(float));
     c->adv_mask = fv_malloc((size_t)c->cfg.clients);
@@ -2022,6 +2312,7 @@ void fv_coord_destroy(fv_coord **cp) {
     fv_agg_destroy(&c->model.agg);
     fv_sopt_destroy(&c->model.sopt);
     fv_scaffold_destroy(&c->model.scaf);
+    fv_sa_server_free(&c->model.sa);
     free(c->model.ctl);
     free(c->model.sstate);
     fv_attacker_destroy(&c->attacker);

@@ -371,7 +371,7 @@ pid_t fh_worker(const fh_ctx *c, const char *ep, const char *name, const char *o
                     (const char *)NULL);
 }
 
-static void fake_send(fh_fake *f, Fedvim__Envelope *env, const fv_wire_frame *fr, int nf) {
+void fh_fake_send(fh_fake *f, Fedvim__Envelope *env, const fv_wire_frame *fr, int nf) {
     fv_err e;
     if (fv_wire_send(f->sock, NULL, 0, env, fr, nf, NULL, &e) != 0) fail_msg("fake worker: %s", e.msg);
 }
@@ -381,7 +381,7 @@ void fh_fake_heartbeat(fh_fake *f) {
     Fedvim__Heartbeat hb = FEDVIM__HEARTBEAT__INIT;
     env.body_case = FEDVIM__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
-    fake_send(f, &env, NULL, 0);
+    fh_fake_send(f, &env, NULL, 0);
 }
 
 void fh_fake_join(const fh_ctx *c, fh_fake *f, const char *ep) {
@@ -413,7 +413,7 @@ void fh_fake_join(const fh_ctx *c, fh_fake *f, const char *ep) {
     j.sign_public_key = (ProtobufCBinaryData){FV_SIGN_PK_BYTES, f->id.pub.sign_pk};
     env.body_case = FEDVIM__ENVELOPE__BODY_JOIN;
     env.join = &j;
-    fake_send(f, &env, NULL, 0);
+    fh_fake_send(f, &env, NULL, 0);
     int timeout = 30000;
     zmq_setsockopt(f->sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     fv_wire_msg m;
@@ -470,7 +470,7 @@ void fh_fake_forged_update(fh_fake *f, const Fedvim__Task *t, const float *param
     Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
     env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
     env.update = &u;
-    fake_send(f, &env, fr, nf);
+    fh_fake_send(f, &env, fr, nf);
     free(bb);
     free(x);
 }
@@ -483,7 +483,7 @@ void fh_fake_error(fh_fake *f, uint32_t code, uint64_t task_id, const char *text
     er.task_id = task_id;
     env.body_case = FEDVIM__ENVELOPE__BODY_ERROR;
     env.error = &er;
-    fake_send(f, &env, NULL, 0);
+    fh_fake_send(f, &env, NULL, 0);
 }
 
 void fh_fake_close(fh_fake *f) {

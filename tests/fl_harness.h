@@ -130,6 +130,8 @@ pid_t fh_worker(const fh_ctx *c, const char *ep, const char *name, const char *o
 /* Connect the fake to ep (the coordinator's key ROOT/coord.key.pub), join, take the welcome and
  * say ready. */
 void fh_fake_join(const fh_ctx *c, fh_fake *f, const char *ep);
+/* Send env with the frames fr[0..nf) (fails the test when it cannot). */
+void fh_fake_send(fh_fake *f, Fedvim__Envelope *env, const fv_wire_frame *fr, int nf);
 /* Send a heartbeat. */
 void fh_fake_heartbeat(fh_fake *f);
 /* Wait up to timeout s for a message other than a heartbeat, answering with heartbeats; it stays

@@ -27,6 +27,7 @@
 #include "vmix/vmix_key.h"
 #include "fl/wire.h"
 #include "fv_thread.h"
+#include "secagg_client.h"
 
 
 typedef struct {
@@ -66,6 +67,8 @@ typedef struct {
     int have_master;
     client_cache *cache;
     uint8_t *adv_mask;     /* fl.clients flags: the clients [adversary] makes malicious */
+    fv_sa_worker *sa;      /* [secagg] enabled: the round's client secrets (secagg_client.h); else NULL */
+    uint32_t *sa_y;        /* [secagg]: n_params words, a client's masked input */
 } worker;
 
 static void wlog(worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -157,6 +160,9 @@ static void free_experiment(worker *w) {
     w->have_global = 0;
     free(w->adv_mask);
     w->adv_mask = NULL;
+    fv_sa_worker_free(&w->sa);
+    free(w->sa_y);
+    w->sa_y = NULL;
 }
 
 static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
@@ -203,6 +209,10 @@ static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
         if (2 * w->net->n_train > biggest) biggest = 2 * w->net->n_train; /* a task's c and c_i */
     }
     w->lim.max_count = biggest;
+    if (w->cfg.sa) {
+        w->sa = fv_sa_worker_new();
+        w->sa_y = fv_malloc(w->net->n_params * sizeof(uint32_t));
+    }
     if (w->cfg.vmix) {
         if (!w->have_master)
             return fv_err_set(e, "visualmixer is on but this worker has no client key file (--client-keys)");
@@ -504,7 +514,8 @@ static int train_client(worker *w, const task_req *rq, const task_set *set, task
  * and, when asked, the optimizer state (with SCAFFOLD: the control delta dc_i instead), packed by
  * the wire module (signed when this worker has an identity). A send failure is logged: the
  * coordinator's timeout covers a lost update. */
-static void send_update(worker *w, const task_req *rq, const task_set *set, const task_result *res) {
+static void send_update(worker *w, const task_req *rq, const task_set *set, const task_result *res,
+                        size_t clamped) {
     const Fedvim__Task *t = rq->t;
     Fedvim__UpdateBody body = FEDVIM__UPDATE_BODY__INIT;
     body.session = w->session;
@@ -522,6 +533,11 @@ static void send_update(worker *w, const task_req *rq, const task_set *set, cons
         body.ws_max = (uint32_t)w->cache[rq->client].ws_max;
     }
     fv_wire_frame fr[FV_WIRE_MAX_FRAMES] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, w->net->params, w->net->n_params}};
+    if (w->sa) { /* the masked input (fv_sa_worker_mask), 4-byte words like a parameter frame */
+        fr[0] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_MASKED, (const float *)(const void *)w->sa_y,
+                                w->net->n_params};
+        body.secagg_clamped = clamped;
+    }
     int nf = 1;
     if (t->want_opt_state) {
         fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, w->opt_state, w->opt_len};
@@ -541,6 +557,126 @@ static void send_update(worker *w, const task_req *rq, const task_set *set, cons
     fv_err e;
     if (send_env(w, &env, fr, nf, &e) != 0) wlog(w, "update for client %d not sent: %s", rq->client, e.msg);
     free(bb);
+}
+
+/* [secagg] The client's update, encoded in fixed point (weight: its sample count) and masked with
+ * the shares the task brought (secagg_client.h) into w->sa_y. Returns 0, or -1 after answering the
+ * coordinator with an error (the client then drops out of the round's sum). */
+static int secagg_mask(worker *w, const task_req *rq, size_t *clamped) {
+    const Fedvim__Task *t = rq->t;
+    const size_t np = w->net->n_params;
+    fv_err e = {{0}};
+    int rc = 0;
+    if (t->secagg_frac_bits < FV_SA_MIN_FRAC || rq->n < 1 ||
+        w->cfg.sa_clip * rq->n * ldexp(1, (int)t->secagg_frac_bits) > 2147483647.0) {
+        rc = fv_err_set(&e, "secagg: the task's %u fractional bits do not fit client %d's %d samples at [secagg] clip "
+                        "= %g (at least %d bits, and clip x samples x 2^bits below 2^31)", t->secagg_frac_bits,
+                        rq->client, rq->n, w->cfg.sa_clip, FV_SA_MIN_FRAC);
+    } else {
+        *clamped = fv_sa_encode(w->net->params, w->global, np, (double)rq->n, w->cfg.sa_clip,
+                                (int)t->secagg_frac_bits, w->sa_y);
+        const int nb = (int)t->n_secagg_shares;
+        uint32_t *from = fv_malloc(sizeof(uint32_t) * (size_t)(nb + 1));
+        uint8_t *boxes = fv_malloc((size_t)(nb + 1) * FV_SA_BOX_BYTES);
+        for (int j = 0; j < nb && rc == 0; j++) {
+            if (t->secagg_shares[j]->to != t->client_id)
+                rc = fv_err_set(&e, "secagg: the task for client %u brings a share for client %u", t->client_id,
+                                t->secagg_shares[j]->to);
+            from[j] = t->secagg_shares[j]->from;
+            memcpy(boxes + (size_t)j * FV_SA_BOX_BYTES, t->secagg_shares[j]->box.data, FV_SA_BOX_BYTES);
+        }
+        if (rc == 0)
+            rc = fv_sa_worker_mask(w->sa, t->round, t->client_id, from, boxes, nb, w->sa_y, np, &e);
+        free(from), free(boxes);
+    }
+    if (rc != 0) {
+        wlog(w, "%s", e.msg);
+        send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, e.msg);
+    }
+    return rc;
+}
+
+/* One phase of secure aggregation for the clients a request names: one SecAggReply each (their
+ * public keys, their sealed shares or their reveals: secagg_client.h), or an Error saying why a
+ * client cannot answer (it then drops out of the round's sum). */
+static void run_secagg(worker *w, const Fedvim__SecAggRequest *q) {
+    if (q->session != w->session) {
+        wlog(w, "ignored a secagg request of another session");
+        return;
+    }
+    if (!w->sa) {
+        send_error(w, FV_WIRE_ERR_BAD_MESSAGE, 0, "a secagg request in a run without [secagg] enabled");
+        return;
+    }
+    const int n = (int)q->n_roster;
+    uint32_t *ids = fv_malloc(sizeof(uint32_t) * (size_t)(n + 1));
+    uint8_t *cpk = fv_malloc((size_t)(n + 1) * FV_SA_KEY_BYTES), *spk = fv_malloc((size_t)(n + 1) * FV_SA_KEY_BYTES);
+    for (int j = 0; j < n; j++) {
+        ids[j] = q->roster[j]->client;
+        memcpy(cpk + (size_t)j * FV_SA_KEY_BYTES, q->roster[j]->c_pk.data, FV_SA_KEY_BYTES);
+        memcpy(spk + (size_t)j * FV_SA_KEY_BYTES, q->roster[j]->s_pk.data, FV_SA_KEY_BYTES);
+    }
+    for (size_t i = 0; i < q->n_clients; i++) {
+        const uint32_t client = q->clients[i];
+        Fedvim__SecAggReply r = FEDVIM__SEC_AGG_REPLY__INIT;
+        Fedvim__SecAggKeys keys = FEDVIM__SEC_AGG_KEYS__INIT;
+        Fedvim__SecAggShare *sh = NULL, **shp = NULL;
+        Fedvim__SecAggReveal *rv = NULL, **rvp = NULL;
+        uint8_t c_pk[FV_SA_KEY_BYTES], s_pk[FV_SA_KEY_BYTES];
+        uint32_t *to = NULL, *owner = NULL;
+        uint8_t *boxes = NULL, *shares = NULL;
+        int *self = NULL, cnt = 0, rc;
+        fv_err e = {{0}};
+        r.session = w->session, r.round = q->round, r.phase = q->phase, r.client = client;
+        if (q->phase == FEDVIM__SEC_AGG_PHASE__SECAGG_KEYS) {
+            rc = fv_sa_worker_keys(w->sa, q->round, client, c_pk, s_pk, &e);
+            keys.client = client;
+            keys.c_pk = (ProtobufCBinaryData){FV_SA_KEY_BYTES, c_pk};
+            keys.s_pk = (ProtobufCBinaryData){FV_SA_KEY_BYTES, s_pk};
+            r.keys = &keys;
+        } else if (q->phase == FEDVIM__SEC_AGG_PHASE__SECAGG_SHARES) {
+            rc = q->graph_seed.len != FV_SA_KEY_BYTES
+                     ? fv_err_set(&e, "secagg shares request without a graph seed")
+                     : fv_sa_worker_shares(w->sa, q->round, client, ids, cpk, spk, n, q->graph_seed.data,
+                                           (int)q->neighbours, (int)q->threshold, &to, &boxes, &cnt, &e);
+            sh = fv_calloc((size_t)cnt + 1, sizeof *sh);
+            shp = fv_calloc((size_t)cnt + 1, sizeof *shp);
+            for (int j = 0; j < cnt; j++) {
+                fedvim__sec_agg_share__init(&sh[j]);
+                sh[j].from = client;
+                sh[j].to = to[j];
+                sh[j].box = (ProtobufCBinaryData){FV_SA_BOX_BYTES, boxes + (size_t)j * FV_SA_BOX_BYTES};
+                shp[j] = &sh[j];
+            }
+            r.n_shares = (size_t)cnt, r.shares = shp;
+        } else {
+            rc = fv_sa_worker_unmask(w->sa, q->round, client, q->survivors, (int)q->n_survivors, q->dropped,
+                                     (int)q->n_dropped, &owner, &self, &shares, &cnt, &e);
+            rv = fv_calloc((size_t)cnt + 1, sizeof *rv);
+            rvp = fv_calloc((size_t)cnt + 1, sizeof *rvp);
+            for (int j = 0; j < cnt; j++) {
+                fedvim__sec_agg_reveal__init(&rv[j]);
+                rv[j].owner = owner[j];
+                rv[j].self_mask = self[j];
+                rv[j].share = (ProtobufCBinaryData){FV_SA_SHARE_BYTES, shares + (size_t)j * FV_SA_SHARE_BYTES};
+                rvp[j] = &rv[j];
+            }
+            r.n_reveals = (size_t)cnt, r.reveals = rvp;
+        }
+        if (rc != 0) {
+            wlog(w, "%s", e.msg);
+            send_error(w, FV_WIRE_ERR_TASK_FAILED, 0, e.msg);
+        } else {
+            Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+            env.body_case = FEDVIM__ENVELOPE__BODY_SECAGG_REPLY;
+            env.secagg_reply = &r;
+            fv_err se;
+            if (send_env(w, &env, NULL, 0, &se) != 0) wlog(w, "secagg answer for client %u not sent: %s", client, se.msg);
+        }
+        if (shares) sodium_memzero(shares, (size_t)cnt * FV_SA_SHARE_BYTES);
+        free(sh), free(shp), free(rv), free(rvp), free(to), free(owner), free(boxes), free(shares), free(self);
+    }
+    free(ids), free(cpk), free(spk);
 }
 
 /* One client's local training for one round: accept, data, train, answer (or an error; a
@@ -576,7 +712,9 @@ static void run_task(worker *w, const fv_wire_msg *m) {
     }
     if (w->adv_mask[rq.client]) /* a simulated malicious client: its upload, forged */
         fv_adv_forge(&w->cfg, (int)rq.t->round, rq.client, w->global, w->net->params, w->net->n_train);
-    send_update(w, &rq, &set, &res);
+    size_t clamped = 0;
+    if (w->sa && secagg_mask(w, &rq, &clamped) != 0) return;
+    send_update(w, &rq, &set, &res, clamped);
 }
 
 /* ---- main loop ---- */
@@ -657,6 +795,10 @@ int fv_worker_run(const fv_worker_opts *o, fv_err *e) {
                 case FEDVIM__ENVELOPE__BODY_TASK:
                     if (w->joined) run_task(w, &m);
                     else wlog(w, "ignored a task that came before the welcome");
+                    break;
+                case FEDVIM__ENVELOPE__BODY_SECAGG_REQUEST:
+                    if (w->joined) run_secagg(w, m.env->secagg_request);
+                    else wlog(w, "ignored a secagg request that came before the welcome");
                     break;
                 case FEDVIM__ENVELOPE__BODY_HEARTBEAT: break;
                 case FEDVIM__ENVELOPE__BODY_SHUTDOWN: {

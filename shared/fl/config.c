@@ -337,6 +337,25 @@ static const key_def SCHEMA[] = {
     {"adversary", "poison_fraction", T_FLOAT, OFF(adv_poison_fraction), "0.5", 0, 1, NULL, NULL,
      "backdoor: share of a malicious client's images that carry the trigger"},
 
+    {"secagg", "enabled", T_BOOL, OFF(sa), "false", 0, 0, NULL, NULL,
+     "secure aggregation (Bonawitz et al. 2017, SecAgg+ neighbourhoods of Bell et al. 2020; "
+     "docs/secagg.md): each client masks its fixed-point update with pairwise ChaCha20 masks agreed "
+     "by X25519 and a self mask, and Shamir-shares its secrets with its neighbours, so the "
+     "coordinator learns only the sum of the round's updates and still finishes a round whose "
+     "clients drop after masking; needs aggregator = fedavg, no [dp], no fl.max_update_norm, "
+     "opt_state = reset and mode = sync"},
+    {"secagg", "neighbours", T_INT, OFF(sa_neighbours), "0", 0, 100000, NULL, NULL,
+     "clients each client masks with and shares its secrets to, an even number (a random Harary "
+     "graph per round, SecAgg+); 0: every other client of the round (the original protocol, cost "
+     "quadratic in the cohort)"},
+    {"secagg", "threshold", T_FLOAT, OFF(sa_threshold), "0.5", 0.01, 0.99, NULL, NULL,
+     "Shamir threshold as a fraction of a client's neighbourhood k: t = floor(threshold x k) + 1 "
+     "shares rebuild a secret; a round fails when a client's surviving neighbours are fewer"},
+    {"secagg", "clip", T_FLOAT, OFF(sa_clip), "4", 1e-6, 1e6, NULL, NULL,
+     "each coordinate of a client's update delta (upload - global) is clamped to [-clip, clip] "
+     "before the 32-bit fixed-point encoding; the fractional bits follow from clip and the "
+     "round's samples (metrics.jsonl: secagg.frac_bits, secagg.clamped)"},
+
     {"distill", "student", T_STRING, OFF(kd_student), "", 0, 0, NULL, NULL,
      "after the last round the server distils the global model (the teacher) into this zoo model on "
      "public data (Hinton et al. 2015; docs/distillation.md): student.safetensors and a \"distill\" "
@@ -962,6 +981,36 @@ static int check_hetero(const fv_config *c, fv_err *e) {
     return 0;
 }
 
+/* [secagg]: the server sees only the sum, so every rule that needs one client's update is
+ * refused, naming the key that asks for it. */
+static int check_secagg(const fv_config *c, fv_err *e) {
+    if (c->sa_neighbours % 2 != 0)
+        return fv_config_key_error(c, e, "secagg", "neighbours", "%d is odd: a Harary graph needs an even degree",
+                                   c->sa_neighbours);
+    if (!c->sa) return 0;
+    if (fv_config_clients_per_round(c) < 3)
+        return fv_config_key_error(c, e, "fl", "fraction", "%g of %d clients is %d per round; [secagg] needs at least 3 "
+                                   "(with 2, each learns the other's update from the sum)", c->fraction, c->clients,
+                                   fv_config_clients_per_round(c));
+    if (c->aggregator != FV_AGGREGATOR_FEDAVG)
+        return fv_config_key_error(c, e, "fl", "aggregator", "%s with [secagg] enabled: the server sees only the "
+                                   "sum of the updates; use aggregator = fedavg (a server optimizer is fine)",
+                                   choice_name(AGGREGATORS, (int)c->aggregator));
+    if (c->dp)
+        return fv_config_key_error(c, e, "dp", "enabled", "with [secagg] enabled: DP-FedAvg clips each client's "
+                                   "update at the server, which secure aggregation hides");
+    if (c->max_update_norm > 0)
+        return fv_config_key_error(c, e, "fl", "max_update_norm", "with [secagg] enabled: the server cannot see "
+                                   "one update's norm ([secagg] clip bounds each coordinate instead)");
+    if (c->opt_state == FV_OPTSTATE_KEEP)
+        return fv_config_key_error(c, e, "training", "opt_state", "keep with [secagg] enabled: the kept state would "
+                                   "travel to the server in the clear; use opt_state = reset");
+    if (c->mode == FV_MODE_ASYNC)
+        return fv_config_key_error(c, e, "fl", "mode", "async with [secagg] enabled: FedBuff aggregates updates "
+                                   "one by one; use mode = sync");
+    return 0;
+}
+
 /* [attack]'s values, checked with kind = none too (a bad value is an error even where no attack
  * runs); what a kind needs of the other sections is fv_attack_check_config's. */
 static int check_attack(const fv_config *c, fv_err *e) {
@@ -1086,6 +1135,7 @@ int fv_config_check(const fv_config *c, fv_err *e) {
     if (check_hetero(c, e) != 0) return -1;
     if (check_attack(c, e) != 0) return -1;
     if (check_distill(c, e) != 0) return -1;
+    if (check_secagg(c, e) != 0) return -1;
     return check_adversary(c, e);
 }
 
@@ -1129,6 +1179,7 @@ char *fv_config_write(const fv_config *c) {
         if (!c->dp && strcmp(SCHEMA[k].section, "dp") == 0 && at_default) continue;
         if (c->adv_kind == FV_ADV_NONE && strcmp(SCHEMA[k].section, "adversary") == 0 && at_default) continue;
         if (!c->kd_student[0] && strcmp(SCHEMA[k].section, "distill") == 0 && at_default) continue;
+        if (!c->sa && strcmp(SCHEMA[k].section, "secagg") == 0 && at_default) continue;
         if (c->aggregator == FV_AGGREGATOR_FEDAVG && robust_key(k) && at_default) continue;
         if (c->server_opt == FV_SOPT_NONE && server_opt_key(k) && at_default) continue;
         if (hetero_key(k) && at_default) continue;

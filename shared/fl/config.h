@@ -144,6 +144,11 @@ typedef struct {
     double adv_scale;              /* factor on the update's delta; FV_CFG_AUTO: the kind's own */
     double adv_noise_std, adv_huge_value, adv_poison_fraction;
     int adv_target, adv_trigger_size;
+    /* [secagg] (secure aggregation: the coordinator learns only the sum; shared/fl/secagg.h) */
+    int sa;                        /* enabled */
+    int sa_neighbours;             /* SecAgg+ neighbourhood size k (even; 0: every other client) */
+    double sa_threshold;           /* Shamir threshold as a fraction of k: t = floor(frac k) + 1 */
+    double sa_clip;                /* per-coordinate range of a client's delta in the fixed point */
     /* [distill] (the server-side student of the final global model; coordinator/server_kd.h) */
     char kd_student[FV_CFG_STR];   /* "": none */
     char kd_dir[FV_CFG_STR];       /* "": the run's own data folder */

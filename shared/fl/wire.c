@@ -7,6 +7,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "fl/secagg.h"
+
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "fedvim's wire format is little-endian float32; this host is not little-endian"
 #endif
@@ -20,6 +22,8 @@ const char *fv_wire_body_name(Fedvim__Envelope__BodyCase c) {
     case FEDVIM__ENVELOPE__BODY_HEARTBEAT: return "heartbeat";
     case FEDVIM__ENVELOPE__BODY_ERROR: return "error";
     case FEDVIM__ENVELOPE__BODY_SHUTDOWN: return "shutdown";
+    case FEDVIM__ENVELOPE__BODY_SECAGG_REQUEST: return "secagg request";
+    case FEDVIM__ENVELOPE__BODY_SECAGG_REPLY: return "secagg reply";
     default: return "none";
     }
 }
@@ -39,7 +43,7 @@ static int bin_len(const ProtobufCBinaryData *b, size_t want, int allow_empty, c
 
 /* Which frame kinds each body may carry, and which it must. */
 static int check_frames(const Fedvim__Envelope *env, fv_err *e) {
-    int have[4] = {0};
+    int have[FV_WIRE_FRAME_KINDS] = {0};
     for (size_t i = 0; i < env->n_frames; i++) have[env->frames[i]->kind]++;
     const char *name = fv_wire_body_name(env->body_case);
     switch (env->body_case) {
@@ -47,13 +51,25 @@ static int check_frames(const Fedvim__Envelope *env, fv_err *e) {
         return 0; /* params when the worker lacks this model; opt state with the keep policy; control
                    * variates with SCAFFOLD (their lengths: the receiver's check, it knows the model) */
     case FEDVIM__ENVELOPE__BODY_UPDATE:
-        if (!have[FEDVIM__FRAME_KIND__FRAME_PARAMS])
-            return fv_err_set(e, "update carries no parameter frame");
+        if (have[FEDVIM__FRAME_KIND__FRAME_PARAMS] + have[FEDVIM__FRAME_KIND__FRAME_MASKED] != 1)
+            return fv_err_set(e, "an update carries one parameter frame or one masked frame, got %d",
+                              have[FEDVIM__FRAME_KIND__FRAME_PARAMS] + have[FEDVIM__FRAME_KIND__FRAME_MASKED]);
         return 0;
     default:
         if (env->n_frames) return fv_err_set(e, "a %s message carries no frames, got %zu", name, env->n_frames);
         return 0;
     }
+}
+
+static int check_keys(const Fedvim__SecAggKeys *k, const char *what, fv_err *e) {
+    if (bin_len(&k->c_pk, FV_SA_KEY_BYTES, 0, what, e)) return -1;
+    return bin_len(&k->s_pk, FV_SA_KEY_BYTES, 0, what, e);
+}
+
+static int check_shares(Fedvim__SecAggShare *const *s, size_t n, const char *what, fv_err *e) {
+    for (size_t i = 0; i < n; i++)
+        if (bin_len(&s[i]->box, FV_SA_BOX_BYTES, 0, what, e)) return -1;
+    return 0;
 }
 
 static int check_body(const Fedvim__Envelope *env, fv_err *e) {
@@ -80,6 +96,30 @@ static int check_body(const Fedvim__Envelope *env, fv_err *e) {
         const Fedvim__Task *t = env->task;
         if (t->round < 1) return fv_err_set(e, "task.round is 0 (rounds start at 1)");
         if (bin_len(&t->model_hash, FV_HASH_BYTES, 0, "task.model_hash", e)) return -1;
+        if (t->secagg_frac_bits > 30) return fv_err_set(e, "task.secagg_frac_bits %u is over 30", t->secagg_frac_bits);
+        return check_shares(t->secagg_shares, t->n_secagg_shares, "task.secagg_shares", e);
+    }
+    case FEDVIM__ENVELOPE__BODY_SECAGG_REQUEST: {
+        const Fedvim__SecAggRequest *q = env->secagg_request;
+        if (q->round < 1) return fv_err_set(e, "secagg request round is 0 (rounds start at 1)");
+        if (q->phase < FEDVIM__SEC_AGG_PHASE__SECAGG_KEYS || q->phase > FEDVIM__SEC_AGG_PHASE__SECAGG_UNMASK)
+            return fv_err_set(e, "secagg request has unknown phase %d", (int)q->phase);
+        if (bin_len(&q->graph_seed, FV_SA_KEY_BYTES, 1, "secagg request graph_seed", e)) return -1;
+        for (size_t i = 0; i < q->n_roster; i++)
+            if (check_keys(q->roster[i], "secagg request roster", e)) return -1;
+        return 0;
+    }
+    case FEDVIM__ENVELOPE__BODY_SECAGG_REPLY: {
+        const Fedvim__SecAggReply *r = env->secagg_reply;
+        if (r->round < 1) return fv_err_set(e, "secagg reply round is 0 (rounds start at 1)");
+        if (r->phase < FEDVIM__SEC_AGG_PHASE__SECAGG_KEYS || r->phase > FEDVIM__SEC_AGG_PHASE__SECAGG_UNMASK)
+            return fv_err_set(e, "secagg reply has unknown phase %d", (int)r->phase);
+        if ((r->phase == FEDVIM__SEC_AGG_PHASE__SECAGG_KEYS) != (r->keys != NULL))
+            return fv_err_set(e, "secagg reply: keys come with phase KEYS, and only then");
+        if (r->keys && check_keys(r->keys, "secagg reply keys", e)) return -1;
+        if (check_shares(r->shares, r->n_shares, "secagg reply shares", e)) return -1;
+        for (size_t i = 0; i < r->n_reveals; i++)
+            if (bin_len(&r->reveals[i]->share, FV_SA_SHARE_BYTES, 0, "secagg reply reveal", e)) return -1;
         return 0;
     }
     case FEDVIM__ENVELOPE__BODY_UPDATE: {
@@ -118,11 +158,10 @@ int fv_wire_decode(const uint8_t *hdr, size_t hlen, const size_t *frame_bytes, i
         fv_err_set(e, "header declares %zu payload frames but %d arrived", env->n_frames, nframes);
         goto fail;
     }
-    int seen[4] = {0};
+    int seen[FV_WIRE_FRAME_KINDS] = {0};
     for (int i = 0; i < nframes; i++) {
         const Fedvim__Frame *f = env->frames[i];
-        if (f->kind != FEDVIM__FRAME_KIND__FRAME_PARAMS && f->kind != FEDVIM__FRAME_KIND__FRAME_OPT_STATE &&
-            f->kind != FEDVIM__FRAME_KIND__FRAME_CONTROL) {
+        if (f->kind < FEDVIM__FRAME_KIND__FRAME_PARAMS || f->kind >= FV_WIRE_FRAME_KINDS) {
             fv_err_set(e, "frame %d has unknown kind %d", i, (int)f->kind);
             goto fail;
         }

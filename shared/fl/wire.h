@@ -28,6 +28,7 @@
 
 #define FV_WIRE_PROTOCOL 1
 #define FV_WIRE_MAX_FRAMES 2            /* payload frames per message */
+#define FV_WIRE_FRAME_KINDS 5           /* FrameKind values 0..4 (0: unspecified, never valid) */
 #define FV_WIRE_MAX_HEADER (1u << 20)   /* bytes of one protobuf Envelope */
 #define FV_WIRE_MAX_CONFIG (256u << 10) /* bytes of Welcome.config_ini */
 #define FV_WIRE_MAX_TEXT 1024           /* names, error messages, reasons */
