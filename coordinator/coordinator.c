@@ -164,6 +164,8 @@ typedef struct {
     float *ctl;        /* SCAFFOLD: 2 n_train floats, a task's c then c_i */
     float *sstate;     /* the checkpoint's server state: the optimizer's, then SCAFFOLD's c */
     fv_sa_server *sa;  /* [secagg] enabled: the round's secure aggregation; else NULL */
+    float *sa_io;      /* [secagg]: 2 (n_params + FV_SA_STATS) floats, the unmasking's base then its result */
+    int sa_g;          /* [secagg]: the round's statistics bits (FV_SA_STATS) */
     int sa_phase;      /* the SecAggPhase in progress (0: none) */
     size_t sstate_len;
 } coord_model;
@@ -629,8 +631,11 @@ static int check_frames(fv_coord *c, int wi, const fv_wire_msg *m, update_frames
                "without secure aggregation");
         return -1;
     }
-    if (f->np != c->model.n_params) {
-        snprintf(why, sizeof why, "wrong shape: %zu parameters, the model has %zu", f->np, c->model.n_params);
+    const size_t want_np = c->model.n_params + (f->masked ? FV_SA_STATS : 0);
+    if (f->np != want_np) {
+        snprintf(why, sizeof why, "wrong shape: %zu %s, the model has %zu parameters%s", f->np,
+                 f->masked ? "masked words" : "parameters", c->model.n_params,
+                 f->masked ? " (plus the statistics words)" : "");
         strike(c, wi, "update", why);
         return -1;
     }
@@ -739,7 +744,6 @@ static void accept_update(fv_coord *c, int wi, task_rec *t, const Fedvim__Update
     round_stats *st = &c->rd.st;
     const double bound = c->cfg.max_update_norm;
     const float *up = f->params;
-    st->sa_clamped += (long)b->secagg_clamped;
     if (f->masked) { /* [secagg]: in the sum (fv_sa_server_put_input); nothing of it is seen alone */
     } else if (bound > 0 && norm > bound) { /* norm_action = clip (reject refused it in match_task) */
         const float *g = c->model.net->params;
@@ -1162,6 +1166,7 @@ static int send_task(fv_coord *c, int s, int wi) {
         task.n_secagg_shares = (size_t)nb;
         task.secagg_shares = shp;
         task.secagg_frac_bits = (uint32_t)fv_sa_server_frac_bits(c->model.sa);
+        task.secagg_stat_bits = (uint32_t)c->model.sa_g;
     }
     env.body_case = FEDVIM__ENVELOPE__BODY_TASK;
     env.task = &task;
@@ -1291,10 +1296,15 @@ static int secagg_open(fv_coord *c, fv_err *e) {
             if (c->wk.w[wi].alive && (sl->sa_worker < 0 || load[wi] < load[sl->sa_worker])) sl->sa_worker = wi;
         if (sl->sa_worker >= 0) load[sl->sa_worker]++;
     }
+    double total = 0;
+    for (int s = 0; s < c->rd.n; s++) total += w[s];
     int rc = fv_sa_server_begin(c->model.sa, (uint32_t)c->rd.round, ids, w, c->rd.n, c->cfg.sa_neighbours,
                                 c->cfg.sa_threshold, c->cfg.sa_clip, e);
     free(ids), free(load), free(w);
     if (rc != 0) return fv_err_prefix(e, "round %d: ", c->rd.round);
+    if ((c->model.sa_g = fv_sa_frac_bits(FV_SA_LOSS_MAX, total)) < 0)
+        return fv_err_set(e, "round %d: %g samples leave no 32-bit fixed point for the clients' summed training "
+                          "statistics: lower the clients per round", c->rd.round, total);
     Fedvim__SecAggRequest q = FEDVIM__SEC_AGG_REQUEST__INIT;
     q.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_KEYS;
     sa_phase(c, &q, 0);
@@ -1333,6 +1343,25 @@ static int secagg_open(fv_coord *c, fv_err *e) {
     return 0;
 }
 
+/* Unmask and decode the round: the survivors' weighted mean model into model.scratch, their summed
+ * training statistics into the round's (FV_SA_STATS). Returns 0 or -1 with e set. */
+static int secagg_decode(fv_coord *c, fv_err *e) {
+    const size_t np = c->model.n_params, nw = np + FV_SA_STATS;
+    float *base = c->model.sa_io, *out = base + nw;
+    memcpy(base, c->model.net->params, np * sizeof(float));
+    memset(base + np, 0, FV_SA_STATS * sizeof(float));
+    if (fv_sa_server_finish(c->model.sa, base, out, e) != 0) return -1;
+    memcpy(c->model.scratch, out, np * sizeof(float));
+    double total;
+    const uint32_t *sum = fv_sa_server_sum(c->model.sa, &total);
+    const double scale = ldexp(1.0, c->model.sa_g) * total;
+    round_stats *st = &c->rd.st;
+    st->loss_sum = st->samples * (double)(int32_t)sum[np] / scale;
+    st->acc_sum = st->samples * (double)(int32_t)sum[np + 1] / scale;
+    st->sa_clamped = (long)(int32_t)sum[np + 2];
+    return 0;
+}
+
 /* Secure aggregation's close, after gather_updates: the survivors reveal, for each of their
  * neighbours, the share of b (survived) or of s_sk (dropped after sending shares) (phase UNMASK);
  * the server rebuilds, unmasks and decodes the survivors' weighted mean into model.scratch.
@@ -1352,7 +1381,7 @@ static int secagg_close(fv_coord *c, fv_err *e) {
         q.n_dropped = (size_t)nd, q.dropped = drop;
         sa_phase(c, &q, 3);
         if (c->ctl.abort) rc = fv_err_set(e, "round %d stopped: %.400s", c->rd.round, c->ctl.why);
-        else if (fv_sa_server_finish(c->model.sa, c->model.net->params, c->model.scratch, e) != 0)
+        else if (secagg_decode(c, e) != 0)
             rc = fv_err_prefix(e, "round %d failed: ", c->rd.round);
     }
     free(surv), free(drop);
@@ -2097,7 +2126,8 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
     }
     c->model.sstate = fv_malloc((c->model.sstate_len ? c->model.sstate_len : 1) * sizeof(float));
     if (c->cfg.sa) {
-        c->model.sa = fv_sa_server_new(c->model.n_params);
+        c->model.sa = fv_sa_server_new(c->model.n_params + FV_SA_STATS);
+        c->model.sa_io = fv_malloc(2 * (c->model.n_params + FV_SA_STATS) * sizeof(float));
         coord_log(c, "secure aggregation: %s, threshold %g of each neighbourhood, deltas clamped to +-%g in 32-bit "
                   "fixed point; the server sees only each round's sum",
                   c->cfg.sa_neighbours ? "SecAgg+ neighbourhoods" : "every pair of clients masks",
@@ -2204,6 +2234,8 @@ static int setup_link(fv_coord *c, const fv_coord_opts *o, fv_err *e) {
     /* receive limits: the largest frame is the model or the optimizer state */
     c->link.lim.max_header = FV_WIRE_MAX_HEADER;
     c->link.lim.max_count = c->model.n_params > c->model.opt_len ? c->model.n_params : c->model.opt_len;
+    if (c->cfg.sa && c->link.lim.max_count < c->model.n_params + FV_SA_STATS) /* a masked input's words */
+        c->link.lim.max_count = c->model.n_params + FV_SA_STATS;
     size_t max_part = c->link.lim.max_count * sizeof(float) + 4096;
     c->link.zctx = zmq_ctx_new();
     if (c->link.security) {
@@ -2313,6 +2345,7 @@ void fv_coord_destroy(fv_coord **cp) {
     fv_sopt_destroy(&c->model.sopt);
     fv_scaffold_destroy(&c->model.scaf);
     fv_sa_server_free(&c->model.sa);
+    free(c->model.sa_io);
     free(c->model.ctl);
     free(c->model.sstate);
     fv_attacker_destroy(&c->attacker);

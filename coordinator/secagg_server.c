@@ -31,6 +31,7 @@ struct fv_sa_server {
     int *nb_off, *nb; /* neighbours of U1 index i: nb[nb_off[i] .. nb_off[i + 1]) (U1 indices) */
     uint8_t *boxes;   /* the box from U1 index i to its j-th neighbour at (nb_off[i] + j) * BOX */
     uint32_t *sum;    /* [n_params] */
+    double total3;    /* the survivors' total weight (after finish) */
     reveal_set *rb, *rs; /* [n] revealed shares of each slot's b and s_sk */
     int *revealed;       /* [n] the slot's reveals arrived */
 };
@@ -324,6 +325,12 @@ int fv_sa_server_finish(fv_sa_server *s, const float *base, float *out, fv_err *
     free(sid), free(spk);
     if (rc == 0 && n3 == 0) rc = fv_err_set(e, "secagg: no client's masked input arrived");
     if (rc != 0) return -1;
+    s->total3 = total;
     fv_sa_decode(s->sum, s->n_params, s->f, total, base, out);
     return 0;
+}
+
+const uint32_t *fv_sa_server_sum(const fv_sa_server *s, double *total_weight) {
+    *total_weight = s->total3;
+    return s->sum;
 }

@@ -81,4 +81,8 @@ FV_MUST_USE int fv_sa_server_put_reveals(fv_sa_server *s, int slot, const uint32
  * match its public key, U3 empty). */
 FV_MUST_USE int fv_sa_server_finish(fv_sa_server *s, const float *base, float *out, fv_err *e);
 
+/* After a successful finish: the unmasked sum (n_params words, read-only, valid until the next
+ * begin) and the survivors' total weight. */
+const uint32_t *fv_sa_server_sum(const fv_sa_server *s, double *total_weight);
+
 #endif

@@ -68,7 +68,7 @@ typedef struct {
     client_cache *cache;
     uint8_t *adv_mask;     /* fl.clients flags: the clients [adversary] makes malicious */
     fv_sa_worker *sa;      /* [secagg] enabled: the round's client secrets (secagg_client.h); else NULL */
-    uint32_t *sa_y;        /* [secagg]: n_params words, a client's masked input */
+    uint32_t *sa_y;        /* [secagg]: n_params + FV_SA_STATS words, a client's masked input */
 } worker;
 
 static void wlog(worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -211,7 +211,7 @@ static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
     w->lim.max_count = biggest;
     if (w->cfg.sa) {
         w->sa = fv_sa_worker_new();
-        w->sa_y = fv_malloc(w->net->n_params * sizeof(uint32_t));
+        w->sa_y = fv_malloc((w->net->n_params + FV_SA_STATS) * sizeof(uint32_t));
     }
     if (w->cfg.vmix) {
         if (!w->have_master)
@@ -516,6 +516,7 @@ static int train_client(worker *w, const task_req *rq, const task_set *set, task
  * coordinator's timeout covers a lost update. */
 static void send_update(worker *w, const task_req *rq, const task_set *set, const task_result *res,
                         size_t clamped) {
+    (void)clamped;
     const Fedvim__Task *t = rq->t;
     Fedvim__UpdateBody body = FEDVIM__UPDATE_BODY__INIT;
     body.session = w->session;
@@ -535,8 +536,8 @@ static void send_update(worker *w, const task_req *rq, const task_set *set, cons
     fv_wire_frame fr[FV_WIRE_MAX_FRAMES] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, w->net->params, w->net->n_params}};
     if (w->sa) { /* the masked input (fv_sa_worker_mask), 4-byte words like a parameter frame */
         fr[0] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_MASKED, (const float *)(const void *)w->sa_y,
-                                w->net->n_params};
-        body.secagg_clamped = clamped;
+                                w->net->n_params + FV_SA_STATS};
+        body.train_loss = body.train_accuracy = 0; /* inside the masked input */
     }
     int nf = 1;
     if (t->want_opt_state) {
@@ -559,22 +560,29 @@ static void send_update(worker *w, const task_req *rq, const task_set *set, cons
     free(bb);
 }
 
-/* [secagg] The client's update, encoded in fixed point (weight: its sample count) and masked with
- * the shares the task brought (secagg_client.h) into w->sa_y. Returns 0, or -1 after answering the
- * coordinator with an error (the client then drops out of the round's sum). */
-static int secagg_mask(worker *w, const task_req *rq, size_t *clamped) {
+/* [secagg] The client's update and training statistics (FV_SA_STATS), encoded in fixed point
+ * (weight: its sample count) and masked with the shares the task brought (secagg_client.h) into
+ * w->sa_y. Returns 0, or -1 after answering the coordinator with an error (the client then drops
+ * out of the round's sum). */
+static int secagg_mask(worker *w, const task_req *rq, const task_result *res, size_t *clamped) {
     const Fedvim__Task *t = rq->t;
     const size_t np = w->net->n_params;
     fv_err e = {{0}};
     int rc = 0;
-    if (t->secagg_frac_bits < FV_SA_MIN_FRAC || rq->n < 1 ||
-        w->cfg.sa_clip * rq->n * ldexp(1, (int)t->secagg_frac_bits) > 2147483647.0) {
-        rc = fv_err_set(&e, "secagg: the task's %u fractional bits do not fit client %d's %d samples at [secagg] clip "
-                        "= %g (at least %d bits, and clip x samples x 2^bits below 2^31)", t->secagg_frac_bits,
-                        rq->client, rq->n, w->cfg.sa_clip, FV_SA_MIN_FRAC);
+    if (t->secagg_frac_bits < FV_SA_MIN_FRAC || t->secagg_stat_bits < FV_SA_MIN_FRAC || rq->n < 1 ||
+        w->cfg.sa_clip * rq->n * ldexp(1, (int)t->secagg_frac_bits) > 2147483647.0 ||
+        FV_SA_LOSS_MAX * rq->n * ldexp(1, (int)t->secagg_stat_bits) > 2147483647.0) {
+        rc = fv_err_set(&e, "secagg: the task's %u and %u fractional bits do not fit client %d's %d samples at "
+                        "[secagg] clip = %g and a loss of at most %g (at least %d bits, and range x samples x 2^bits "
+                        "below 2^31)", t->secagg_frac_bits, t->secagg_stat_bits, rq->client, rq->n, w->cfg.sa_clip,
+                        FV_SA_LOSS_MAX, FV_SA_MIN_FRAC);
     } else {
         *clamped = fv_sa_encode(w->net->params, w->global, np, (double)rq->n, w->cfg.sa_clip,
                                 (int)t->secagg_frac_bits, w->sa_y);
+        const float stats[2] = {isfinite(res->es.loss) && res->es.loss >= 0 ? (float)res->es.loss : 0,
+                                (float)res->es.accuracy}, zero[2] = {0, 0};
+        (void)fv_sa_encode(stats, zero, 2, (double)rq->n, FV_SA_LOSS_MAX, (int)t->secagg_stat_bits, w->sa_y + np);
+        w->sa_y[np + 2] = (uint32_t)*clamped;
         const int nb = (int)t->n_secagg_shares;
         uint32_t *from = fv_malloc(sizeof(uint32_t) * (size_t)(nb + 1));
         uint8_t *boxes = fv_malloc((size_t)(nb + 1) * FV_SA_BOX_BYTES);
@@ -586,7 +594,7 @@ static int secagg_mask(worker *w, const task_req *rq, size_t *clamped) {
             memcpy(boxes + (size_t)j * FV_SA_BOX_BYTES, t->secagg_shares[j]->box.data, FV_SA_BOX_BYTES);
         }
         if (rc == 0)
-            rc = fv_sa_worker_mask(w->sa, t->round, t->client_id, from, boxes, nb, w->sa_y, np, &e);
+            rc = fv_sa_worker_mask(w->sa, t->round, t->client_id, from, boxes, nb, w->sa_y, np + FV_SA_STATS, &e);
         free(from), free(boxes);
     }
     if (rc != 0) {
@@ -713,7 +721,7 @@ static void run_task(worker *w, const fv_wire_msg *m) {
     if (w->adv_mask[rq.client]) /* a simulated malicious client: its upload, forged */
         fv_adv_forge(&w->cfg, (int)rq.t->round, rq.client, w->global, w->net->params, w->net->n_train);
     size_t clamped = 0;
-    if (w->sa && secagg_mask(w, &rq, &clamped) != 0) return;
+    if (w->sa && secagg_mask(w, &rq, &res, &clamped) != 0) return;
     send_update(w, &rq, &set, &res, clamped);
 }
 

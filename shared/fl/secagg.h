@@ -40,6 +40,13 @@
  * share of b, share of s_sk (2 x FV_SA_SHARE_BYTES), with its 16-byte MAC. */
 #define FV_SA_BOX_BYTES (24 + 12 + 2 * FV_SA_SHARE_BYTES + 16)
 #define FV_SA_MIN_FRAC 8     /* fewer fractional bits than this: refuse (the range is too wide) */
+/* A client's masked input in a run is the model's n values, then FV_SA_STATS words of its
+ * training statistics, so that the server learns those only summed too: its sample count n times
+ * its last epoch's mean loss (clamped to [0, FV_SA_LOSS_MAX]) and times its accuracy, both in
+ * fixed point with the round's statistics bits g (fv_sa_frac_bits(FV_SA_LOSS_MAX, total)), then
+ * the number of its clamped delta coordinates (an integer). */
+#define FV_SA_STATS 3
+#define FV_SA_LOSS_MAX 16.0
 
 /* One client's secrets for one round (wipe with sodium_memzero when done). */
 typedef struct {

@@ -97,6 +97,7 @@ static int check_body(const Fedvim__Envelope *env, fv_err *e) {
         if (t->round < 1) return fv_err_set(e, "task.round is 0 (rounds start at 1)");
         if (bin_len(&t->model_hash, FV_HASH_BYTES, 0, "task.model_hash", e)) return -1;
         if (t->secagg_frac_bits > 30) return fv_err_set(e, "task.secagg_frac_bits %u is over 30", t->secagg_frac_bits);
+        if (t->secagg_stat_bits > 30) return fv_err_set(e, "task.secagg_stat_bits %u is over 30", t->secagg_stat_bits);
         return check_shares(t->secagg_shares, t->n_secagg_shares, "task.secagg_shares", e);
     }
     case FEDVIM__ENVELOPE__BODY_SECAGG_REQUEST: {
