@@ -131,7 +131,7 @@ static void test_decode_validation(void **state) {
     env.update = &up;
     expect_decode_error(&env, kp, c10, 1, b40, 1, "update.signature has 63 bytes");
     up.signature.len = 64;
-    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "no parameter frame");
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "one parameter frame or one masked frame, got 0");
     up.body.len = 0;
     expect_decode_error(&env, kp, c10, 1, b40, 1, "empty body");
 
