@@ -236,9 +236,9 @@ static void test_decode_secagg(void **state) {
     q.round = 2;
     q.graph_seed.len = 31;
     expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg request graph_seed has 31 bytes");
-    q.graph_seed.len = 33;
+    q.graph_seed = (ProtobufCBinaryData){33, box};
     expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg request graph_seed has 33 bytes");
-    q.graph_seed.len = FV_SA_KEY_BYTES;
+    q.graph_seed = (ProtobufCBinaryData){FV_SA_KEY_BYTES, key};
     k2.c_pk.len = 31;
     expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg request roster has 31 bytes");
     k2.c_pk.len = FV_SA_KEY_BYTES;
