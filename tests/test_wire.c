@@ -1,7 +1,8 @@
 /* test_wire.c: the message codec: round trips over a real ROUTER/DEALER pair (inproc), every
  * validation the decoder performs (sizes before use, counts, kinds, field lengths, protocol
- * version, malformed bytes), update signing and every way an update can fail to open, and the
- * NaN/Inf scan. */
+ * version, malformed bytes; [secagg]'s phases, rounds, keys, seeds, boxes, reveal shares and
+ * masked frames), update signing and every way an update can fail to open, and the NaN/Inf
+ * scan. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "fl/secagg.h"
 #include "fl/wire.h"
 
 static const fv_wire_limits LIM = {FV_WIRE_MAX_HEADER, 1000000};
@@ -131,12 +133,165 @@ static void test_decode_validation(void **state) {
     env.update = &up;
     expect_decode_error(&env, kp, c10, 1, b40, 1, "update.signature has 63 bytes");
     up.signature.len = 64;
-    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "no parameter frame");
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "one parameter frame or one masked frame, got 0");
     up.body.len = 0;
     expect_decode_error(&env, kp, c10, 1, b40, 1, "empty body");
 
     env.body_case = FEDVIM__ENVELOPE__BODY__NOT_SET;
     expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "no body");
+}
+
+/* Pack env with the declared frames and decode it; it must decode. */
+static void expect_decode_ok(Fedvim__Envelope *env, const Fedvim__FrameKind *kinds, const uint64_t *counts, int n,
+                             const size_t *bytes) {
+    size_t len;
+    uint8_t *b = pack(env, kinds, counts, n, &len);
+    Fedvim__Envelope *out = NULL;
+    fv_err e = {{0}};
+    const int rc = fv_wire_decode(b, len, bytes, n, &LIM, &out, &e);
+    free(b);
+    if (rc != 0) fail_msg("refused a valid %s message: %s", fv_wire_body_name(env->body_case), e.msg);
+    assert_int_equal(out->body_case, env->body_case);
+    fedvim__envelope__free_unpacked(out, NULL);
+}
+
+/* [secagg]'s messages and frames: the sizes fv_wire_decode checks before anyone reads them. */
+static void test_decode_secagg(void **state) {
+    (void)state;
+    uint8_t key[FV_SA_KEY_BYTES] = {7}, box[FV_SA_BOX_BYTES + 1] = {8}, share[FV_SA_SHARE_BYTES + 1] = {9};
+    uint8_t hash[32] = {2}, sig[64] = {3};
+    Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
+    env.protocol = FV_WIRE_PROTOCOL;
+    uint64_t c10[2] = {10, 10};
+    size_t b40[2] = {40, 40};
+
+    /* an update: exactly one of FRAME_PARAMS and FRAME_MASKED */
+    Fedvim__Update up = FEDVIM__UPDATE__INIT;
+    up.body = (ProtobufCBinaryData){5, key};
+    up.signature = (ProtobufCBinaryData){64, sig};
+    env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
+    env.update = &up;
+    Fedvim__FrameKind both[2] = {FEDVIM__FRAME_KIND__FRAME_PARAMS, FEDVIM__FRAME_KIND__FRAME_MASKED};
+    Fedvim__FrameKind masked[1] = {FEDVIM__FRAME_KIND__FRAME_MASKED};
+    Fedvim__FrameKind opt[1] = {FEDVIM__FRAME_KIND__FRAME_OPT_STATE};
+    expect_decode_error(&env, both, c10, 2, b40, 2, "one parameter frame or one masked frame, got 2");
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "one parameter frame or one masked frame, got 0");
+    expect_decode_error(&env, opt, c10, 1, b40, 1, "one parameter frame or one masked frame, got 0");
+    expect_decode_ok(&env, masked, c10, 1, b40);
+    expect_decode_ok(&env, both, c10, 1, b40); /* FRAME_PARAMS alone */
+    expect_decode_ok(&env, both + 1, c10, 1, b40);
+
+    /* a task: frac bits up to 30; boxes of FV_SA_BOX_BYTES */
+    Fedvim__Task task = FEDVIM__TASK__INIT;
+    task.round = 1;
+    task.model_hash = (ProtobufCBinaryData){32, hash};
+    Fedvim__SecAggShare sh = FEDVIM__SEC_AGG_SHARE__INIT, *shp[1] = {&sh};
+    sh.from = 3, sh.to = 4;
+    sh.box = (ProtobufCBinaryData){FV_SA_BOX_BYTES, box};
+    task.n_secagg_shares = 1, task.secagg_shares = shp;
+    task.secagg_frac_bits = 30;
+    env.body_case = FEDVIM__ENVELOPE__BODY_TASK;
+    env.task = &task;
+    expect_decode_ok(&env, NULL, NULL, 0, NULL);
+    task.secagg_frac_bits = 31;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "task.secagg_frac_bits 31 is over 30");
+    task.secagg_frac_bits = 20;
+    sh.box.len = FV_SA_BOX_BYTES - 1;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "task.secagg_shares has");
+    sh.box.len = FV_SA_BOX_BYTES + 1;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "task.secagg_shares has");
+    sh.box.len = 0;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "task.secagg_shares has 0 bytes");
+    sh.box.len = FV_SA_BOX_BYTES;
+
+    /* a request: phase KEYS..UNMASK, round >= 1, a 32-byte seed (or none), 32-byte roster keys */
+    Fedvim__SecAggRequest q = FEDVIM__SEC_AGG_REQUEST__INIT;
+    Fedvim__SecAggKeys k1 = FEDVIM__SEC_AGG_KEYS__INIT, k2 = FEDVIM__SEC_AGG_KEYS__INIT, *kp[2] = {&k1, &k2};
+    k1.client = 3, k2.client = 4;
+    k1.c_pk = k1.s_pk = k2.c_pk = k2.s_pk = (ProtobufCBinaryData){FV_SA_KEY_BYTES, key};
+    uint32_t clients[2] = {3, 4};
+    q.round = 2;
+    q.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_KEYS;
+    q.n_clients = 2, q.clients = clients;
+    env.body_case = FEDVIM__ENVELOPE__BODY_SECAGG_REQUEST;
+    env.secagg_request = &q;
+    expect_decode_ok(&env, NULL, NULL, 0, NULL);
+    q.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_SHARES;
+    q.n_roster = 2, q.roster = kp;
+    q.graph_seed = (ProtobufCBinaryData){FV_SA_KEY_BYTES, key};
+    q.neighbours = 0, q.threshold = 2;
+    expect_decode_ok(&env, NULL, NULL, 0, NULL);
+    q.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_UNMASK;
+    q.n_survivors = 1, q.survivors = clients;
+    q.n_dropped = 1, q.dropped = clients + 1;
+    expect_decode_ok(&env, NULL, NULL, 0, NULL);
+    expect_decode_error(&env, masked, c10, 1, b40, 1, "a secagg request message carries no frames");
+    q.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_UNSPECIFIED;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg request has unknown phase 0");
+    q.phase = (Fedvim__SecAggPhase)4;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg request has unknown phase 4");
+    q.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_SHARES;
+    q.round = 0;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg request round is 0");
+    q.round = 2;
+    q.graph_seed.len = 31;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg request graph_seed has 31 bytes");
+    q.graph_seed = (ProtobufCBinaryData){33, box};
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg request graph_seed has 33 bytes");
+    q.graph_seed = (ProtobufCBinaryData){FV_SA_KEY_BYTES, key};
+    k2.c_pk.len = 31;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg request roster has 31 bytes");
+    k2.c_pk.len = FV_SA_KEY_BYTES;
+    k1.s_pk = (ProtobufCBinaryData){31, key};
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg request roster has 31 bytes");
+    k1.s_pk.len = FV_SA_KEY_BYTES;
+    expect_decode_ok(&env, NULL, NULL, 0, NULL);
+
+    /* a reply: keys with KEYS and only then, boxes and reveal shares of their sizes */
+    Fedvim__SecAggReply r = FEDVIM__SEC_AGG_REPLY__INIT;
+    r.round = 2;
+    r.client = 3;
+    r.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_KEYS;
+    r.keys = &k1;
+    env.body_case = FEDVIM__ENVELOPE__BODY_SECAGG_REPLY;
+    env.secagg_reply = &r;
+    expect_decode_ok(&env, NULL, NULL, 0, NULL);
+    k1.c_pk.len = 31;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg reply keys has 31 bytes");
+    k1.c_pk.len = FV_SA_KEY_BYTES;
+    r.keys = NULL;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "keys come with phase KEYS, and only then");
+    r.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_SHARES;
+    r.keys = &k1;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "keys come with phase KEYS, and only then");
+    r.keys = NULL;
+    r.n_shares = 1, r.shares = shp;
+    expect_decode_ok(&env, NULL, NULL, 0, NULL);
+    sh.box.len = FV_SA_BOX_BYTES - 1;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg reply shares has");
+    sh.box.len = FV_SA_BOX_BYTES;
+    r.n_shares = 0, r.shares = NULL;
+    r.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_UNMASK;
+    Fedvim__SecAggReveal rv = FEDVIM__SEC_AGG_REVEAL__INIT, *rvp[1] = {&rv};
+    rv.owner = 4, rv.self_mask = 1;
+    rv.share = (ProtobufCBinaryData){FV_SA_SHARE_BYTES, share};
+    r.n_reveals = 1, r.reveals = rvp;
+    expect_decode_ok(&env, NULL, NULL, 0, NULL);
+    rv.share.len = FV_SA_SHARE_BYTES - 1;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg reply reveal has 39 bytes");
+    rv.share.len = FV_SA_SHARE_BYTES + 1;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg reply reveal has 41 bytes");
+    rv.share.len = 0;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg reply reveal has 0 bytes");
+    rv.share.len = FV_SA_SHARE_BYTES;
+    r.phase = (Fedvim__SecAggPhase)7;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg reply has unknown phase 7");
+    r.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_UNMASK;
+    r.round = 0;
+    expect_decode_error(&env, NULL, NULL, 0, NULL, 0, "secagg reply round is 0");
+    r.round = 2;
+    expect_decode_error(&env, masked, c10, 1, b40, 1, "a secagg reply message carries no frames");
+    expect_decode_ok(&env, NULL, NULL, 0, NULL);
 }
 
 static void test_roundtrip_router_dealer(void **state) {
@@ -379,6 +534,7 @@ static void test_nonfinite_and_sanitize(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_validation),
+        cmocka_unit_test(test_decode_secagg),
         cmocka_unit_test(test_roundtrip_router_dealer),
         cmocka_unit_test(test_sign_and_open_update),
         cmocka_unit_test(test_pack_update_unsigned),
