@@ -137,7 +137,7 @@ int fv_sa_server_end_keys(fv_sa_server *s) {
     s->n1 = m;
     randombytes_buf(s->seed, sizeof s->seed);
     s->k = s->k_cfg == 0 || s->k_cfg >= m - 1 ? (m > 1 ? m - 1 : 0) : s->k_cfg;
-    s->t = fv_sa_threshold(s->k, s->frac);
+    s->t = fv_sa_threshold(s->k + 1, s->frac); /* of the k + 1 holders: the neighbours and the client */
     s->nb_off = fv_malloc(sizeof(int) * (size_t)(m + 1));
     s->nb = fv_malloc(sizeof(int) * ((size_t)m * (size_t)(s->k > 0 ? s->k : 1) + 1));
     s->nb_off[0] = 0;

@@ -36,7 +36,9 @@ FV_MUST_USE int fv_sa_server_put_keys(fv_sa_server *s, int slot, const uint8_t c
                                       const uint8_t s_pk[FV_SA_KEY_BYTES], fv_err *e);
 
 /* End KEYS: U1 is the slots that sent keys; draws the graph's seed, fixes the degree k (k_cfg, or
- * every other client of U1 when 0 or larger) and the threshold t = fv_sa_threshold(k, frac).
+ * every other client of U1 when 0 or larger) and the threshold t = fv_sa_threshold(k + 1, frac)
+ * over each client's k + 1 holders (its neighbours and itself); frac >= 0.5 makes t more than half
+ * of them, which the clients demand.
  * Returns |U1|. */
 int fv_sa_server_end_keys(fv_sa_server *s);
 

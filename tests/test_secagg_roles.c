@@ -29,8 +29,10 @@
  *    every split the s_sk rebuilt from what it has does not match s_pk_u, or the b rebuilt leaves
  *    y_u, after the pairwise masks are removed, more than 10^6 x the single-client tolerance
  *    0.5 / (2^f w_u) + FLT_EPSILON |x| off x_u on almost every coordinate (all but <= 1%). The
- *    control: with threshold fraction 0.3 (t = 2 <= (k + 1) / 2) the same server recovers x_u
- *    within that tolerance, so the attack code does work when the threshold lets it. */
+ *    same over 6 clients masking in every pair (k = 5, t = 4 of 6 holders). Regression: t was
+ *    floor(0.5 k) + 1 = 3 of the neighbours there, and a 3 / 2 split plus u's own share of b got
+ *    both secrets and x_u (the attack code recovered it within the tolerance, which is how the
+ *    fault was found); t is now over the k + 1 holders and a client refuses t <= (k + 1) / 2. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -265,7 +267,7 @@ static void whole_round(sim *S, uint32_t round, int k_cfg, unsigned nokeys, unsi
     }
     const int k = fv_sa_server_k(S->srv), t = fv_sa_server_t(S->srv);
     assert_int_equal(k, k_cfg == 0 ? n1 - 1 : k_cfg);
-    assert_int_equal(t, fv_sa_threshold(k, 0.5));
+    assert_int_equal(t, fv_sa_threshold(k + 1, 0.5));
     for (int u = 0; u < NC; u++)
         if (!((nokeys | noshares) & BIT(u))) {
             sim_shares(S, u), n2++;
@@ -388,6 +390,10 @@ static void test_client_refusals(void **state) {
             &e, "outside");
     refused(fv_sa_worker_shares(W(S, a), 5, ID(S, a), ids, rc_pk, rs_pk, n1, seed, k, 0, &to, &boxes, &nbox, &e), &e,
             "outside");
+    /* half of the k + 1 holders is not enough: a server splitting the lists would get both secrets */
+    refused(fv_sa_worker_shares(W(S, a), 5, ID(S, a), ids, rc_pk, rs_pk, n1, seed, k, (k + 1) / 2, &to, &boxes, &nbox,
+                                &e),
+            &e, "exceed half");
     refused(fv_sa_worker_shares(W(S, a), 5, ID(S, a), ids, rc_pk, rs_pk, n1, seed, 3, t, &to, &boxes, &nbox, &e), &e,
             "no neighbour graph");
 
@@ -832,8 +838,10 @@ static void test_attack(void **state) {
     uint32_t round = 1;
     /* t = 3 > (4 + 1) / 2: no split gets both */
     for (int na = 0; na <= 4; na++) assert_int_equal(attack(S, round++, 4, 0.5, 0, na), 0);
-    /* control: t = 2 <= (4 + 1) / 2, split 2 / 2 (+ u's own b share): it gets both and x_u */
-    assert_int_equal(attack(S, round++, 4, 0.3, 0, 2), 1);
+    /* every pair masking over 6 clients (k = 5, 6 holders): t = 4 > 6 / 2. Regression: the threshold
+     * was floor(0.5 k) + 1 = 3 of the k neighbours, which a 3 / 2 split plus u's own share of b beat
+     * (the attack recovered x_u); it is now taken over the k + 1 holders */
+    for (int na = 0; na <= 5; na++) assert_int_equal(attack(S, round++, 0, 0.5, BIT(3), na), 0);
     sim_free(S);
 }
 

@@ -118,9 +118,12 @@ int fv_sa_worker_shares(fv_sa_worker *w, uint32_t round, uint32_t client, const 
         free(nb);
         return fv_err_set(e, "secagg roster of round %u: no neighbour graph of degree %d over %d clients", round, k, n);
     }
-    if (t < 1 || t > nn + 1) {
+    /* t must exceed half of the nn + 1 holders: else a server that tells some holders the client
+     * dropped and the others that it survived gets t shares of both its secrets (and its update) */
+    if (2 * t <= nn + 1 || t > nn + 1) {
         free(nb);
-        return fv_err_set(e, "secagg threshold %d is outside 1..%d (client %u has %d neighbours)", t, nn + 1, client, nn);
+        return fv_err_set(e, "secagg threshold %d is outside %d..%d: it must exceed half of client %u's %d holders of "
+                          "shares (its %d neighbours and itself)", t, (nn + 1) / 2 + 1, nn + 1, client, nn + 1, nn);
     }
     x->t = t;
     x->nn = nn;

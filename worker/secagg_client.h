@@ -37,7 +37,9 @@ FV_MUST_USE int fv_sa_worker_keys(fv_sa_worker *w, uint32_t round, uint32_t clie
  * (x = id + 1; t of those shares rebuild a secret) and sealed to each neighbour; it keeps its own
  * share of b. *to and *boxes (caller frees) get *nbox entries (FV_SA_BOX_BYTES each).
  * Refused: an unknown client, a second call, a roster without the client or with its keys changed,
- * repeated ids, t outside 1..neighbours. Returns 0 or -1 with e set. */
+ * repeated ids, t outside (h/2, h] for its h = neighbours + 1 holders (a t of half or less would
+ * let a server that gives different holders different lists of the dropped rebuild both of the
+ * client's secrets). Returns 0 or -1 with e set. */
 FV_MUST_USE int fv_sa_worker_shares(fv_sa_worker *w, uint32_t round, uint32_t client, const uint32_t *ids,
                                     const uint8_t *c_pk, const uint8_t *s_pk, int n,
                                     const uint8_t seed[FV_SA_KEY_BYTES], int k, int t, uint32_t **to,

@@ -348,9 +348,11 @@ static const key_def SCHEMA[] = {
      "clients each client masks with and shares its secrets to, an even number (a random Harary "
      "graph per round, SecAgg+); 0: every other client of the round (the original protocol, cost "
      "quadratic in the cohort)"},
-    {"secagg", "threshold", T_FLOAT, OFF(sa_threshold), "0.5", 0.01, 0.99, NULL, NULL,
-     "Shamir threshold as a fraction of a client's neighbourhood k: t = floor(threshold x k) + 1 "
-     "shares rebuild a secret; a round fails when a client's surviving neighbours are fewer"},
+    {"secagg", "threshold", T_FLOAT, OFF(sa_threshold), "0.5", 0.5, 0.99, NULL, NULL,
+     "Shamir threshold as a fraction of a client's h = k + 1 holders of shares (its neighbours and "
+     "itself): t = floor(threshold x h) + 1 shares rebuild a secret (at 0.5, just over half: what "
+     "keeps a server from getting both secrets of one client); a round fails when fewer than t of a "
+     "client's holders survive"},
     {"secagg", "clip", T_FLOAT, OFF(sa_clip), "4", 1e-6, 1e6, NULL, NULL,
      "each coordinate of a client's update delta (upload - global) is clamped to [-clip, clip] "
      "before the 32-bit fixed-point encoding; the fractional bits follow from clip and the "
