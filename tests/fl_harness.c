@@ -543,6 +543,35 @@ void fh_end_scene(fh_fake *rogue, pid_t coord, pid_t honest) {
     fh_fake_close(rogue);
 }
 
+int fh_cut(const fh_ctx *c, const char *name, const char *base, const char *extra, int rounds) {
+    char p[256], out[256], metrics[256], text[4096];
+    fh_path(c, p, sizeof p, "%s.ini", name);
+    fh_path(c, out, sizeof out, "%s.out", name);
+    fh_path(c, metrics, sizeof metrics, "results/%s/metrics.jsonl", name);
+    snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", base, c->root, extra ? extra : "");
+    fh_put(p, text);
+    const int done = fh_run_killed_after(c, p, out, metrics, 2);
+    print_message("%s: killed after %d rounds of %d\n", name, done, rounds);
+    assert_true(done >= 2 && done < rounds);
+    char *sum = fh_results_file(c, name, "summary.json");
+    assert_null(sum); /* nothing looks complete */
+    return done;
+}
+
+void fh_resume_matches(const fh_ctx *c, const char *name, int rounds, const char *ref) {
+    char out[256], rdir[256];
+    fh_path(c, out, sizeof out, "%s.out", name);
+    fh_path(c, rdir, sizeof rdir, "results/%s", name);
+    assert_int_equal(fh_run(c, out, 300, "run", "--resume", rdir, "--quiet", (const char *)NULL), 0);
+    char *m = fh_results_file(c, name, "metrics.jsonl");
+    assert_int_equal(fh_count_lines(m), rounds);
+    free(m);
+    char a[65], b[65];
+    fh_params_hash(c, ref, a);
+    fh_params_hash(c, name, b);
+    assert_string_equal(a, b);
+}
+
 int fh_run_killed_after(const fh_ctx *c, const char *ini, const char *out, const char *metrics, int k) {
     pid_t run = fh_spawn(c, out, "run", ini, "--quiet", "--overwrite", (const char *)NULL);
     double end = fv_now() + 120;

@@ -114,6 +114,14 @@ pid_t fh_spawn(const fh_ctx *c, const char *out, ...);
  * for it and give its workers (parent-death signal) time to follow. Returns the lines metrics holds
  * afterwards: the rounds completed before the kill, at least k. */
 int fh_run_killed_after(const fh_ctx *c, const char *ini, const char *out, const char *metrics, int k);
+/* The resume check's first half: experiment `name` (base + [output] + extra, as fh_run_exp writes
+ * it) started and killed with SIGKILL once its second round completed (fh_run_killed_after); fails
+ * the test unless it completed at least 2 and fewer than `rounds` rounds and left no summary.json.
+ * Returns the rounds completed. */
+int fh_cut(const fh_ctx *c, const char *name, const char *base, const char *extra, int rounds);
+/* Its second half: `fedvim run --resume results/<name>`, which must end with `rounds` lines in
+ * metrics.jsonl; then its params_hash must be results/<ref>'s. */
+void fh_resume_matches(const fh_ctx *c, const char *name, int rounds, const char *ref);
 /* Wait for pid's exit status; kill it and fail the test after timeout seconds. */
 int fh_wait(pid_t pid, double timeout);
 /* Keys through the CLI: ROOT/coord.key(.pub), ROOT/<name>.key for each worker name, and

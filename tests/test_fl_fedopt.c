@@ -76,18 +76,7 @@ static void test_fedadam_resume_bitwise(void **state) {
                         "[training]\nlr = 0.05\n";
     assert_int_equal(fh_run_exp(&H, "adam_ref", BASE, extra), 0);
     /* the same experiment under another name, killed after its second round */
-    char p[256], out[256], metrics[256], text[2048], rdir[256];
-    fh_path(&H, p, sizeof p, "adam_cut.ini");
-    fh_path(&H, out, sizeof out, "adam_cut.out");
-    fh_path(&H, metrics, sizeof metrics, "results/adam_cut/metrics.jsonl");
-    fh_path(&H, rdir, sizeof rdir, "results/adam_cut");
-    snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", BASE, H.root, extra);
-    fh_put(p, text);
-    int done = fh_run_killed_after(&H, p, out, metrics, 2);
-    print_message("killed after %d rounds of 8\n", done);
-    assert_true(done >= 2 && done < 8);
-    char *sum = fh_results_file(&H, "adam_cut", "summary.json");
-    assert_null(sum); /* nothing looks complete */
+    fh_cut(&H, "adam_cut", BASE, extra, 8);
     /* the checkpoint holds the moments beside the model */
     char ck[256];
     fh_path(&H, ck, sizeof ck, "results/adam_cut/checkpoint.safetensors");
@@ -99,14 +88,7 @@ static void test_fedadam_resume_bitwise(void **state) {
     assert_non_null(s);
     assert_int_equal(fv_st_numel(s), 2 * fv_st_numel(g)); /* m and v over the tiny model (no buffers) */
     fv_st_file_destroy(&f);
-    assert_int_equal(fh_run(&H, out, 300, "run", "--resume", rdir, "--quiet", (const char *)NULL), 0);
-    char *m = fh_slurp(metrics);
-    assert_int_equal(fh_count_lines(m), 8);
-    free(m);
-    char a[65], b[65];
-    fh_params_hash(&H, "adam_ref", a);
-    fh_params_hash(&H, "adam_cut", b);
-    assert_string_equal(a, b);
+    fh_resume_matches(&H, "adam_cut", 8, "adam_ref");
 }
 
 /* Regression: a client uploading huge finite values (3e38) made FedAdam's v infinite while the model

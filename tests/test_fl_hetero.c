@@ -77,21 +77,8 @@ static void test_deadline_resume_bitwise(void **state) {
     char fl[512];
     deadline_fl(fl, sizeof fl, 8);
     assert_int_equal(fh_run_exp(&H, "dl_ref", BASE, fl), 0);
-    char p[256], out[256], metrics[256], text[2048], rdir[256];
-    fh_path(&H, p, sizeof p, "dl_cut.ini");
-    fh_path(&H, out, sizeof out, "dl_cut.out");
-    fh_path(&H, metrics, sizeof metrics, "results/dl_cut/metrics.jsonl");
-    fh_path(&H, rdir, sizeof rdir, "results/dl_cut");
-    snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", BASE, H.root, fl);
-    fh_put(p, text);
-    int done = fh_run_killed_after(&H, p, out, metrics, 2);
-    print_message("killed after %d rounds of 8\n", done);
-    assert_true(done >= 2 && done < 8);
-    assert_int_equal(fh_run(&H, out, 300, "run", "--resume", rdir, "--quiet", (const char *)NULL), 0);
-    char a[65], b[65];
-    fh_params_hash(&H, "dl_ref", a);
-    fh_params_hash(&H, "dl_cut", b);
-    assert_string_equal(a, b);
+    fh_cut(&H, "dl_cut", BASE, fl, 8);
+    fh_resume_matches(&H, "dl_cut", 8, "dl_ref");
     char *ma = fh_results_file(&H, "dl_ref", "metrics.jsonl"), *mb = fh_results_file(&H, "dl_cut", "metrics.jsonl");
     for (int i = 0; i < 8; i++) {
         char *la = fh_line(ma, i), *lb = fh_line(mb, i);

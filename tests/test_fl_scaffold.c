@@ -74,27 +74,9 @@ static void test_resume_bitwise(void **state) {
     (void)state;
     const char *extra = "[fl]\nrounds = 8\nworkers = 2\nfraction = 0.5\naggregator = scaffold\n";
     assert_int_equal(fh_run_exp(&H, "scaf_ref", BASE, extra), 0);
-    /* the same experiment under another name, killed after its second round */
-    char p[256], out[256], metrics[256], text[2048], rdir[256];
-    fh_path(&H, p, sizeof p, "scaf_cut.ini");
-    fh_path(&H, out, sizeof out, "scaf_cut.out");
-    fh_path(&H, metrics, sizeof metrics, "results/scaf_cut/metrics.jsonl");
-    fh_path(&H, rdir, sizeof rdir, "results/scaf_cut");
-    snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", BASE, H.root, extra);
-    fh_put(p, text);
-    int done = fh_run_killed_after(&H, p, out, metrics, 2);
-    print_message("killed after %d rounds of 8\n", done);
-    assert_true(done >= 2 && done < 8);
-    char *sum = fh_results_file(&H, "scaf_cut", "summary.json");
-    assert_null(sum); /* nothing looks complete */
-    assert_int_equal(fh_run(&H, out, 300, "run", "--resume", rdir, "--quiet", (const char *)NULL), 0);
-    char *m = fh_slurp(metrics);
-    assert_int_equal(fh_count_lines(m), 8);
-    free(m);
-    char a[65], b[65];
-    fh_params_hash(&H, "scaf_ref", a);
-    fh_params_hash(&H, "scaf_cut", b);
-    assert_string_equal(a, b);
+    /* the same experiment under another name, killed after its second round, resumed */
+    fh_cut(&H, "scaf_cut", BASE, extra, 8);
+    fh_resume_matches(&H, "scaf_cut", 8, "scaf_ref");
 }
 
 static void test_rogue_control(void **state) {

@@ -235,21 +235,8 @@ static void test_resume_bitwise(void **state) {
     (void)state;
     const char *extra = "[fl]\nrounds = 6\n[secagg]\nenabled = true\nneighbours = 4\n";
     assert_int_equal(fh_run_exp(&H, "sa_ref", BASE, extra), 0);
-    char p[256], out[256], metrics[256], text[2048], rdir[256];
-    fh_path(&H, p, sizeof p, "sa_cut.ini");
-    fh_path(&H, out, sizeof out, "sa_cut.out");
-    fh_path(&H, metrics, sizeof metrics, "results/sa_cut/metrics.jsonl");
-    fh_path(&H, rdir, sizeof rdir, "results/sa_cut");
-    snprintf(text, sizeof text, "%s\n[output]\ndir = %s/results\n%s\n", BASE, H.root, extra);
-    fh_put(p, text);
-    const int done = fh_run_killed_after(&H, p, out, metrics, 2);
-    print_message("killed after %d rounds of 6\n", done);
-    assert_true(done >= 2 && done < 6);
-    assert_int_equal(fh_run(&H, out, 300, "run", "--resume", rdir, "--quiet", (const char *)NULL), 0);
-    char a[65], b[65];
-    fh_params_hash(&H, "sa_ref", a);
-    fh_params_hash(&H, "sa_cut", b);
-    assert_string_equal(a, b);
+    fh_cut(&H, "sa_cut", BASE, extra, 6);
+    fh_resume_matches(&H, "sa_cut", 6, "sa_ref");
 }
 
 static void test_config_refusals(void **state) {
