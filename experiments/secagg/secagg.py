@@ -4,9 +4,10 @@
 sum. Every figure comes from fedvim's metrics.jsonl, summary.json and attacks.jsonl; this script
 only writes configs, runs `fedvim run`, collects and tabulates.
 
-    python3 experiments/secagg/secagg.py            # cost, then attacks, then the tables
+    python3 experiments/secagg/secagg.py            # cost, inversion, GAN, then the tables
     python3 experiments/secagg/secagg.py --cost     # only the cost runs
-    python3 experiments/secagg/secagg.py --attacks  # only the attack runs
+    python3 experiments/secagg/secagg.py --attacks  # only the inversion runs
+    python3 experiments/secagg/secagg.py --gan      # only the GAN runs
     python3 experiments/secagg/secagg.py --tables   # redraw the tables from the committed JSON
 """
 import json
@@ -102,6 +103,31 @@ def run_attacks(log):
                                                "config": "experiments/attack_invert.ini (round 1, client 0)"})
 
 
+# The GAN attack (experiments/attack_gan.ini: the server trains a generator against the global model
+# of round 8, target class 3) with and without secure aggregation: it needs only the global model.
+def run_gan(log):
+    rows = []
+    for secagg in (False, True):
+        name = "gan_secagg_%s" % ("on" if secagg else "off")
+        _, wall = fvexp.run(["run", os.path.join(fvexp.ROOT, "experiments", "attack_gan.ini"), "--quiet",
+                             "--overwrite", "--set", "output.dir=%s" % os.path.join(WORK, "results"),
+                             "--set", "output.name=%s" % name, "--set", "output.save_model=false",
+                             "--set", "secagg.enabled=%s" % ("true" if secagg else "false")], log)
+        rdir = os.path.join(WORK, "results", name)
+        with open(os.path.join(rdir, "attacks.jsonl")) as f:
+            a = json.loads(f.readline())
+        lk = a["result"]["leakage"]
+        s = json.load(open(os.path.join(rdir, "summary.json")))
+        rows.append({"secagg": secagg, "status": a["status"], "recognisability": lk["recognisability"],
+                     "oracle_p_target": lk["oracle_p_target"], "ssim_best_median": lk["ssim_best_median"],
+                     "psnr_best_median": lk["psnr_best_median"], "victim_resemblance": lk["victim_resemblance"],
+                     "global_test_accuracy": s["test_accuracy"], "wall_seconds": round(wall, 1)})
+        print("%-16s recognisability %.3f, best SSIM median %.3f, global model %.4f" % (
+            name, lk["recognisability"], lk["ssim_best_median"], s["test_accuracy"]), flush=True)
+    fvexp.save(RESULTS, "gan_cpu", rows, {"command": "python3 experiments/secagg/secagg.py --gan",
+                                         "config": "experiments/attack_gan.ini"})
+
+
 def tables():
     out = []
     cost = fvexp.load_rows(RESULTS, "cost_cpu")
@@ -128,6 +154,15 @@ def tables():
             out.append("| %s | %.3f | %.2f | %.3f | %.3f |" % (what, r["ssim_median"], r["psnr_median"],
                                                                max(r["ssim"]), r["cosine"]))
         out.append("")
+    gan = fvexp.load_rows(RESULTS, "gan_cpu")
+    if gan:
+        out += ["| GAN attack on the global model | recognisability | oracle p(target) | best SSIM median | "
+                "global model test acc. (%) |", "| --- | ---: | ---: | ---: | ---: |"]
+        for r in gan:
+            out.append("| %s | %.3f | %.3f | %.3f | %.2f |" % (
+                "with secure aggregation" if r["secagg"] else "without", r["recognisability"], r["oracle_p_target"],
+                r["ssim_best_median"], 100 * r["global_test_accuracy"]))
+        out.append("")
     fvexp.save_text(os.path.join(RESULTS, "tables.md"), "\n".join(out))
 
 
@@ -140,5 +175,7 @@ if __name__ == "__main__":
         run_cost(log)
     if not args or "--attacks" in args:
         run_attacks(log)
+    if not args or "--gan" in args:
+        run_gan(log)
     tables()
     print("%.0f s" % (time.time() - t0))
