@@ -40,6 +40,7 @@ struct fv_attacker {
     int captured_round; /* the round whose upload is held, 0 when none */
     float *upload, *global;
     int *others, n_others; /* gan_active: the images of every client but the attacker (its victims) */
+    int *cohort, n_cohort; /* [secagg]: the survivors of the captured round (fv_attacker_capture_sum) */
     fv_dataset mixed;   /* evaluation only (opts client_keys): data with the victim's images as it
                            trained on them (mixed with its own key); n == 0 when not made */
     char **lines;       /* attacks.jsonl */
@@ -311,6 +312,32 @@ void fv_attacker_capture(fv_attacker *a, int round, const float *upload, const f
     memcpy(a->upload, upload, sizeof(float) * a->n_params);
     memcpy(a->global, global, sizeof(float) * a->n_params);
     a->captured_round = round;
+    a->n_cohort = 0;
+}
+
+void fv_attacker_capture_sum(fv_attacker *a, int round, const float *aggregate, const float *global,
+                             const int *clients, int n) {
+    fv_attacker_capture(a, round, aggregate, global);
+    a->cohort = fv_realloc(a->cohort, sizeof(int) * (size_t)(n > 0 ? n : 1));
+    memcpy(a->cohort, clients, sizeof(int) * (size_t)n);
+    a->n_cohort = n;
+}
+
+/* [secagg] attacker = cohort: the union of the captured cohort's images into *idx (caller frees),
+ * their number, or -1 with e set when it exceeds what invert reconstructs. */
+static int cohort_images(const fv_attacker *a, int **idx, fv_err *e) {
+    int n = 0;
+    for (int k = 0; k < a->n_cohort; k++) n += fv_partition_size(&a->part, a->cohort[k]);
+    if (n > FV_INVERT_MAX_IMAGES)
+        return fv_err_set(e, "[secagg] attacker = cohort: the %d survivors hold %d images, invert reconstructs at most "
+                          "%d", a->n_cohort, n, FV_INVERT_MAX_IMAGES);
+    *idx = fv_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    int m = 0;
+    for (int k = 0; k < a->n_cohort; k++) {
+        const int *ci = fv_partition_indices(&a->part, a->cohort[k]);
+        for (int i = 0; i < fv_partition_size(&a->part, a->cohort[k]); i++) (*idx)[m++] = ci[i];
+    }
+    return n;
 }
 
 /* ---- the attack's own thread ---- */
@@ -391,7 +418,22 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
     fv_json_str(&line, "kind", kname);
     fv_json_str(&h, "kind", kname);
     fv_json_int(&h, "client", victim);
-    if (a->captured_round != round) {
+    /* [secagg]: the capture is the round's aggregate; with attacker = cohort, invert reconstructs
+     * the union of the survivors' images from it as one step over all of them */
+    const int cohort = c->sa && c->sa_attacker == FV_SA_ATTACK_COHORT && kind == FV_ATTACK_INVERT;
+    int *cidx = NULL, cn = 0;
+    fv_err ce = {{0}};
+    if (c->sa && a->captured_round == round) {
+        fv_json_str(&line, "upload", cohort ? "aggregate as one step over the cohort's images" : "aggregate as the victim's update");
+        fv_json_int(&line, "cohort", a->n_cohort);
+    }
+    if (a->captured_round == round && cohort && (cn = cohort_images(a, &cidx, &ce)) < 0) {
+        snprintf(msg, sizeof msg, "round %d: no %s attack: %s", round, kname, ce.msg);
+        log(lctx, msg);
+        fv_json_str(&line, "status", "failed");
+        fv_json_str(&line, "error", ce.msg);
+        fv_json_str(&h, "status", "failed");
+    } else if (a->captured_round != round) {
         snprintf(msg, sizeof msg, "round %d: no %s attack: client %d's update was not accepted this round", round,
                  kname, victim);
         log(lctx, msg);
@@ -404,6 +446,9 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
         size_t sl = strlen(c->attack_settings) + 128;
         char *settings = fv_malloc(sl);
         if (kind == FV_ATTACK_DLG) snprintf(settings, sl, "lr=%.17g,%s", c->lr, c->attack_settings);
+        else if (cohort) /* one step over the union: its size is the batch */
+            snprintf(settings, sl, "lr=%.17g,epochs=1,%s%sbatch=%d", c->lr, c->attack_settings,
+                     *c->attack_settings ? "," : "", cn);
         else if (kind == FV_ATTACK_INVERT)
             snprintf(settings, sl, "lr=%.17g,epochs=%d,batch=%d,%s", c->lr, c->local_epochs, c->batch_size,
                      c->attack_settings);
@@ -422,9 +467,10 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
         rq.n_params = a->n_params;
         rq.target = c->attack_target;
         rq.data = &a->data;
-        rq.victim_idx = active ? a->others : fv_partition_indices(&a->part, victim);
-        rq.n_victim = active ? a->n_others : fv_partition_size(&a->part, victim);
-        rq.victim_mixed = a->mixed.n ? &a->mixed : NULL; /* evaluation only: the server attacks without it */
+        rq.victim_idx = active ? a->others : cohort ? cidx : fv_partition_indices(&a->part, victim);
+        rq.n_victim = active ? a->n_others : cohort ? cn : fv_partition_size(&a->part, victim);
+        /* evaluation only (the server attacks without it); the victim's alone, so not for a cohort */
+        rq.victim_mixed = a->mixed.n && !cohort ? &a->mixed : NULL;
         rq.vp = a->has_vp ? &a->vp : NULL;
         rq.victim_vp = a->has_victim_vp ? &a->victim_vp : NULL;
         rq.heldout_idx = a->heldout;
@@ -469,6 +515,7 @@ char *fv_attacker_round(fv_attacker *a, int round, void (*idle)(void *ctx), void
         json_decref(r);
         free(j.json);
     }
+    free(cidx);
     a->lines = fv_realloc(a->lines, sizeof(char *) * (size_t)(a->nlines + 1));
     a->lines[a->nlines++] = fv_strdup(fv_json_end(&line));
     fv_json_free(&line);
@@ -491,6 +538,7 @@ void fv_attacker_destroy(fv_attacker **ap) {
     free(a->heldout);
     free(a->rounds);
     free(a->others);
+    free(a->cohort);
     free(a->upload);
     for (int i = 0; i < a->nlines; i++) free(a->lines[i]);
     free(a->lines);

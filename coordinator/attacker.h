@@ -62,6 +62,14 @@ int fv_attacker_wants(const fv_attacker *a, int round, int client);
 /* Keep copies of an accepted upload and of the global model it started from ([n_params] each). */
 void fv_attacker_capture(fv_attacker *a, int round, const float *upload, const float *global);
 
+/* [secagg]: keep the round's aggregate (global + the survivors' mean delta) and the global model it
+ * started from, and the survivors' ids clients[0..n) (ascending). With [secagg] attacker = cohort,
+ * invert takes it for one local step over the union of their images (at most
+ * FV_INVERT_MAX_IMAGES), reconstructs them all and is measured against them; otherwise for the
+ * victim's own update. */
+void fv_attacker_capture_sum(fv_attacker *a, int round, const float *aggregate, const float *global,
+                             const int *clients, int n);
+
 /* After round's updates are in: when round is attacked, run the attack (calling idle(ctx)
  * repeatedly until it finishes), record it in attacks.jsonl and return the headline object for
  * the metrics line (caller frees); NULL when round is not attacked. A failed attack or an

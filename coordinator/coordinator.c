@@ -1532,9 +1532,14 @@ static void aggregate(fv_coord *c, round_result *res) {
     memcpy(c->model.prev, c->model.net->params, c->model.n_params * sizeof(float));
     if (c->rd.st.accepted > 0 && c->model.sa) { /* the unmasked mean (secagg_close); only it can be attacked */
         memcpy(c->model.net->params, c->model.scratch, c->model.n_params * sizeof(float));
+        int *surv = fv_malloc(sizeof(int) * (size_t)c->rd.n), ns = 0, wanted = 0;
         for (int s = 0; s < c->rd.n; s++)
-            if (c->rd.slots[s].state == SLOT_DONE && fv_attacker_wants(c->attacker, c->rd.round, c->rd.slots[s].client))
-                fv_attacker_capture(c->attacker, c->rd.round, c->model.net->params, c->model.prev);
+            if (c->rd.slots[s].state == SLOT_DONE) {
+                surv[ns++] = c->rd.slots[s].client;
+                wanted |= fv_attacker_wants(c->attacker, c->rd.round, c->rd.slots[s].client);
+            }
+        if (wanted) fv_attacker_capture_sum(c->attacker, c->rd.round, c->model.net->params, c->model.prev, surv, ns);
+        free(surv);
         fv_sopt_step(c->model.sopt, c->model.prev, c->model.net->params);
     } else if (c->rd.st.accepted > 0) { /* none only when the virtual clock dropped every client: the model stays */
         FV_ASSERT(fv_agg_end(c->model.agg, c->model.net->params) > 0);

@@ -19,6 +19,7 @@
 #include "fl/config.h"
 #include "fl_harness.h"
 #include "fl/transport.h"
+#include "io/safetensors.h"
 #include "fv_common.h"
 
 int fh_init(fh_ctx *c, const char *name) {
@@ -591,4 +592,24 @@ int fh_run_killed_after(const fh_ctx *c, const char *ini, const char *out, const
     free(m);
     assert_true(done >= k);
     return done;
+}
+
+double fh_model_gap(const fh_ctx *c, const char *a, const char *b) {
+    char pa[256], pb[256];
+    fh_path(c, pa, sizeof pa, "results/%s/model.safetensors", a);
+    fh_path(c, pb, sizeof pb, "results/%s/model.safetensors", b);
+    fv_err e = {{0}};
+    fv_st_file *fa = fv_st_read(pa, &e), *fb = fv_st_read(pb, &e);
+    if (!fa || !fb) fail_msg("%s", e.msg);
+    assert_int_equal(fa->n, fb->n);
+    double gap = 0;
+    for (int i = 0; i < fa->n; i++) {
+        const fv_st_tensor *x = &fa->tensors[i], *y = fv_st_find(fb, x->name);
+        assert_non_null(y);
+        assert_int_equal(fv_st_numel(x), fv_st_numel(y));
+        for (size_t k = 0; k < fv_st_numel(x); k++) gap = fmax(gap, fabs((double)x->data[k] - y->data[k]));
+    }
+    fv_st_file_destroy(&fa);
+    fv_st_file_destroy(&fb);
+    return gap;
 }

@@ -171,6 +171,9 @@ void fh_insider_cfg(const fh_ctx *c, const char *name, int workers, const char *
  * params_hash into out[cap]. The model does not depend on the scratch folder, so the first call's
  * run serves every later call of the process (kept in a static buffer). */
 void fh_reference(const fh_ctx *c, char *out, size_t cap);
+/* The largest difference, per coordinate, between the final models (model.safetensors) of runs a
+ * and b of c. */
+double fh_model_gap(const fh_ctx *c, const char *a, const char *b);
 /* Fails the test unless run `name`'s params_hash is ref_hash. */
 void fh_assert_same_model(const fh_ctx *c, const char *name, const char *ref_hash);
 /* The scene of most insider cases: experiment `name` (fh_insider_cfg with 2 workers and the fl /

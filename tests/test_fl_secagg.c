@@ -7,13 +7,12 @@
  *    18 fractional bits over 1,200 samples: 6 x 0.5 / (2^18 x 1200)); 1e-5 leaves room for float
  *    rounding carried through training, while a client's update lost or counted twice moves the
  *    model by ~1e-2. metrics.jsonl carries the protocol's figures and the resolved config the section;
- *  - a client dropping after masking: an allow-listed fake worker holds 2 of 4 clients and answers
- *    the protocol honestly (worker/secagg_client.h); it reports client 0 as diverged after its keys
- *    and shares went out, and sends client 2's masked input (a zero delta). The server rebuilds
- *    client 0's mask key from the 3 survivors' shares (t = 3 of its 4 holders) and the run ends with
- *    the model of the same scene without [secagg] (within 1e-5), where client 0 diverges too;
+ *  - (a client dropping after masking: test_fl_secagg_dropout.c)
  *  - resume: a run killed with SIGKILL after round 2 and resumed ends with the uninterrupted run's
  *    model bit for bit (the masks are random but cancel exactly in integer arithmetic);
+ *  - the curious server's inversion sees only the aggregate: read as the victim's update, or
+ *    ([secagg] attacker = cohort) as one step over the union of the 4 clients' 8 images, each
+ *    reconstructed and measured (attacks.jsonl says which reading and how many clients);
  *  - the config refusals: each rule that needs one client's update, naming its key.
  * A few seconds each. */
 #include <setjmp.h>
@@ -29,8 +28,6 @@
 
 #include "fl_harness.h"
 #include "fv_common.h"
-#include "io/safetensors.h"
-#include "secagg_client.h"
 
 #define TOL 1e-5
 
@@ -41,33 +38,12 @@ static const char *BASE = "[data]\ndataset = synthetic\ntrain_size = 1200\ntest_
                           "[fl]\nclients = 6\nworkers = 2\nseed = 3\nworker_timeout = 60\n"
                           "round_timeout = 120\n";
 
-/* The largest difference between the final models of two runs of c (results/<a>, results/<b>). */
-static double model_gap(const fh_ctx *c, const char *a, const char *b) {
-    char pa[256], pb[256];
-    fh_path(c, pa, sizeof pa, "results/%s/model.safetensors", a);
-    fh_path(c, pb, sizeof pb, "results/%s/model.safetensors", b);
-    fv_err e = {{0}};
-    fv_st_file *fa = fv_st_read(pa, &e), *fb = fv_st_read(pb, &e);
-    if (!fa || !fb) fail_msg("%s", e.msg);
-    assert_int_equal(fa->n, fb->n);
-    double gap = 0;
-    for (int i = 0; i < fa->n; i++) {
-        const fv_st_tensor *x = &fa->tensors[i], *y = fv_st_find(fb, x->name);
-        assert_non_null(y);
-        assert_int_equal(fv_st_numel(x), fv_st_numel(y));
-        for (size_t k = 0; k < fv_st_numel(x); k++) gap = fmax(gap, fabs((double)x->data[k] - y->data[k]));
-    }
-    fv_st_file_destroy(&fa);
-    fv_st_file_destroy(&fb);
-    return gap;
-}
-
 static void test_sum_equals_plain(void **state) {
     (void)state;
     assert_int_equal(fh_run_exp(&H, "plain", BASE, "[fl]\nrounds = 3\n"), 0);
     assert_int_equal(fh_run_exp(&H, "mesh", BASE, "[fl]\nrounds = 3\n[secagg]\nenabled = true\n"), 0);
     assert_int_equal(fh_run_exp(&H, "plus", BASE, "[fl]\nrounds = 3\n[secagg]\nenabled = true\nneighbours = 2\n"), 0);
-    const double g1 = model_gap(&H, "plain", "mesh"), g2 = model_gap(&H, "plain", "plus");
+    const double g1 = fh_model_gap(&H, "plain", "mesh"), g2 = fh_model_gap(&H, "plain", "plus");
     print_message("max |secagg - plain|: every pair %.3g, neighbourhoods of 2 %.3g\n", g1, g2);
     assert_true(g1 <= TOL);
     assert_true(g2 <= TOL);
@@ -79,164 +55,38 @@ static void test_sum_equals_plain(void **state) {
     assert_false(fh_file_has(&H, "results/plain/config.resolved.ini", "[secagg]"));
 }
 
-/* The fake worker of the dropout scene (it holds clients 0 and 2): client 0 is reported as diverged
- * every round, after its keys and shares went out under [secagg] (a dropout after masking); client 2
- * "trains" to the global model unchanged: an update equal to the global model, or under [secagg]
- * that delta of zero encoded and masked like an honest worker's, and its reveals at unmasking. It
- * answers every secagg request honestly (worker/secagg_client.h) until the coordinator shuts it down
- * (or 90 s pass). */
-static void fake_worker(fh_fake *f) {
-    fv_sa_worker *sa = fv_sa_worker_new();
-    float *global = calloc(f->n_params, sizeof(float));
-    const size_t nw = f->n_params + FV_SA_STATS;
-    uint32_t *y = calloc(nw, sizeof *y);
-    const double end = fv_now() + 90;
-    while (fv_now() < end) {
-        fv_wire_msg m;
-        const int got = fh_fake_next(f, &m, end - fv_now());
-        if (got == FEDVIM__ENVELOPE__BODY_TASK) {
-            const Fedvim__Task *t = m.env->task;
-            if (m.nframes == 1) memcpy(global, m.frame[0], f->n_params * sizeof(float));
-            if (t->client_id == 0) {
-                fh_fake_error(f, 7 /* FV_WIRE_ERR_DIVERGED */, t->task_id, "diverged (scripted)");
-            } else if (t->n_secagg_shares == 0) {
-                fh_fake_update(f, t, global);
-            } else { /* the zero delta, masked with the shares the task brings */
-                fv_err e = {{0}};
-                const double n = (double)t->expected_samples;
-                const float zero[2] = {0, 0};
-                memset(y, 0, nw * sizeof *y);
-                (void)fv_sa_encode(global, global, f->n_params, n, 4, (int)t->secagg_frac_bits, y);
-                (void)fv_sa_encode(zero, zero, 2, n, FV_SA_LOSS_MAX, (int)t->secagg_stat_bits, y + f->n_params);
-                uint32_t from[64];
-                uint8_t boxes[64 * FV_SA_BOX_BYTES];
-                assert_true(t->n_secagg_shares <= 64);
-                for (size_t j = 0; j < t->n_secagg_shares; j++) {
-                    from[j] = t->secagg_shares[j]->from;
-                    memcpy(boxes + j * FV_SA_BOX_BYTES, t->secagg_shares[j]->box.data, FV_SA_BOX_BYTES);
-                }
-                assert_int_equal(fv_sa_worker_mask(sa, t->round, t->client_id, from, boxes, (int)t->n_secagg_shares,
-                                                   y, nw, &e),
-                                 0);
-                Fedvim__UpdateBody b = FEDVIM__UPDATE_BODY__INIT;
-                b.session = f->session, b.task_id = t->task_id, b.round = t->round, b.client_id = t->client_id;
-                b.num_samples = t->expected_samples;
-                fv_wire_frame fr = {FEDVIM__FRAME_KIND__FRAME_MASKED, (const float *)(const void *)y, nw};
-                uint8_t *bb, sig[FV_SIG_BYTES];
-                size_t bl;
-                fv_wire_pack_update(&b, &fr, 1, f->id.sign_sk, &bb, &bl, sig);
-                Fedvim__Update u = FEDVIM__UPDATE__INIT;
-                u.body = (ProtobufCBinaryData){bl, bb};
-                u.signature = (ProtobufCBinaryData){FV_SIG_BYTES, sig};
-                Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
-                env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
-                env.update = &u;
-                fh_fake_send(f, &env, &fr, 1);
-                free(bb);
-            }
-        } else if (got == FEDVIM__ENVELOPE__BODY_SECAGG_REQUEST) {
-            const Fedvim__SecAggRequest *q = m.env->secagg_request;
-            const int n = (int)q->n_roster;
-            uint32_t ids[64];
-            uint8_t cpk[64 * 32], spk[64 * 32];
-            assert_true(n <= 64);
-            for (int j = 0; j < n; j++) {
-                ids[j] = q->roster[j]->client;
-                memcpy(cpk + 32 * j, q->roster[j]->c_pk.data, 32);
-                memcpy(spk + 32 * j, q->roster[j]->s_pk.data, 32);
-            }
-            for (size_t i = 0; i < q->n_clients; i++) {
-                Fedvim__SecAggReply r = FEDVIM__SEC_AGG_REPLY__INIT;
-                Fedvim__SecAggKeys k = FEDVIM__SEC_AGG_KEYS__INIT;
-                Fedvim__SecAggShare sh[64], *shp[64];
-                Fedvim__SecAggReveal rv[64], *rvp[64];
-                uint8_t c_pk[32], s_pk[32], *boxes = NULL, *shares = NULL;
-                uint32_t *to = NULL, *owner = NULL;
-                int nb = 0, *self = NULL;
-                fv_err e = {{0}};
-                r.session = q->session, r.round = q->round, r.phase = q->phase, r.client = q->clients[i];
-                if (q->phase == FEDVIM__SEC_AGG_PHASE__SECAGG_KEYS) {
-                    assert_int_equal(fv_sa_worker_keys(sa, q->round, q->clients[i], c_pk, s_pk, &e), 0);
-                    k.client = q->clients[i];
-                    k.c_pk = (ProtobufCBinaryData){32, c_pk};
-                    k.s_pk = (ProtobufCBinaryData){32, s_pk};
-                    r.keys = &k;
-                } else if (q->phase == FEDVIM__SEC_AGG_PHASE__SECAGG_SHARES) {
-                    assert_int_equal(fv_sa_worker_shares(sa, q->round, q->clients[i], ids, cpk, spk, n,
-                                                         q->graph_seed.data, (int)q->neighbours, (int)q->threshold,
-                                                         &to, &boxes, &nb, &e),
-                                     0);
-                    for (int j = 0; j < nb; j++) {
-                        fedvim__sec_agg_share__init(&sh[j]);
-                        sh[j].from = q->clients[i], sh[j].to = to[j];
-                        sh[j].box = (ProtobufCBinaryData){FV_SA_BOX_BYTES, boxes + (size_t)j * FV_SA_BOX_BYTES};
-                        shp[j] = &sh[j];
-                    }
-                    r.n_shares = (size_t)nb, r.shares = shp;
-                } else {
-                    assert_int_equal(q->clients[i], 2); /* the survivor */
-                    assert_int_equal(fv_sa_worker_unmask(sa, q->round, q->clients[i], q->survivors,
-                                                         (int)q->n_survivors, q->dropped, (int)q->n_dropped, &owner,
-                                                         &self, &shares, &nb, &e),
-                                     0);
-                    for (int j = 0; j < nb; j++) {
-                        fedvim__sec_agg_reveal__init(&rv[j]);
-                        rv[j].owner = owner[j], rv[j].self_mask = self[j];
-                        rv[j].share = (ProtobufCBinaryData){FV_SA_SHARE_BYTES, shares + (size_t)j * FV_SA_SHARE_BYTES};
-                        rvp[j] = &rv[j];
-                    }
-                    r.n_reveals = (size_t)nb, r.reveals = rvp;
-                }
-                Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
-                env.body_case = FEDVIM__ENVELOPE__BODY_SECAGG_REPLY;
-                env.secagg_reply = &r;
-                fh_fake_send(f, &env, NULL, 0);
-                free(to), free(boxes), free(owner), free(self), free(shares);
-            }
-        } else {
-            if (got) fv_wire_msg_close(&m);
-            break;
-        }
-        fv_wire_msg_close(&m);
-    }
-    fv_sa_worker_free(&sa);
-    free(global), free(y);
-}
-
-/* One dropout scene (fh_start_rogue_and_honest: 4 clients, 2 rounds; the fake holds clients 0 and
- * 2, the honest worker 1 and 3), with or without [secagg]. */
-static void dropout_scene(fh_ctx *c, const char *name, int secagg) {
-    fh_fake rogue = {0};
-    char ep[256];
-    pid_t coord, honest;
-    fh_start_rogue_and_honest(c, name, NULL, secagg ? "max_strikes = 3\n[secagg]\nenabled = true" : NULL, &rogue, ep,
-                              sizeof ep, &coord, &honest);
-    fake_worker(&rogue);
-    fh_end_scene(&rogue, coord, honest);
-}
-
-static void test_dropout_after_masking(void **state) {
-    (void)state;
-    fh_ctx c;
-    int rc = fh_init(&c, "sa_drop");
-    if (rc == 77) skip();
-    assert_int_equal(rc, 0);
-    dropout_scene(&c, "drop_plain", 0);
-    dropout_scene(&c, "drop_sa", 1);
-    const double gap = model_gap(&c, "drop_plain", "drop_sa");
-    print_message("max |secagg with client 0 dropped after masking - plain with client 0 lost| = %.3g\n", gap);
-    assert_true(gap <= TOL);
-    assert_true(fh_file_has(&c, "results/drop_sa/metrics.jsonl", "\"survivors\":3,\"dropped_after_shares\":1"));
-    assert_true(fh_file_has(&c, "results/drop_sa/metrics.jsonl", "\"neighbours\":3,\"threshold\":3"));
-    fh_cleanup(&c);
-}
-
 static void test_resume_bitwise(void **state) {
     (void)state;
     const char *extra = "[fl]\nrounds = 6\n[secagg]\nenabled = true\nneighbours = 4\n";
     assert_int_equal(fh_run_exp(&H, "sa_ref", BASE, extra), 0);
     fh_cut(&H, "sa_cut", BASE, extra, 6);
     fh_resume_matches(&H, "sa_cut", 6, "sa_ref");
+}
+
+/* The curious server's inversion under secure aggregation: it captures the round's aggregate only.
+ * Read as the victim's update (attacker = victim) it reconstructs the victim's 2 images; read as one
+ * step over the cohort's images (attacker = cohort: 4 clients of 2 images, one SGD step of batch 2
+ * each, so the FedAvg mean is one step over all 8) it reconstructs and is measured against all 8. */
+static void test_attack_on_the_sum(void **state) {
+    (void)state;
+    const char *base = "[data]\ndataset = synthetic\ntrain_size = 8\ntest_size = 50\n[model]\nname = lenet5\n"
+                       "[training]\noptimizer = sgd\nlr = 0.1\nbatch_size = 2\n"
+                       "[fl]\nclients = 4\nrounds = 2\nworkers = 2\nseed = 5\nworker_timeout = 120\n"
+                       "[attack]\nkind = invert\nrounds = 2\nclient = 1\nsettings = iters=20\n";
+    assert_int_equal(fh_run_exp(&H, "sum_victim", base, "[secagg]\nenabled = true\n"), 0);
+    assert_int_equal(fh_run_exp(&H, "sum_cohort", base, "[secagg]\nenabled = true\nattacker = cohort\n"), 0);
+    char *v = fh_results_file(&H, "sum_victim", "attacks.jsonl"), *c = fh_results_file(&H, "sum_cohort", "attacks.jsonl");
+    assert_non_null(v);
+    assert_non_null(c);
+    assert_non_null(strstr(v, "\"status\":\"ok\""));
+    assert_non_null(strstr(v, "\"upload\":\"aggregate as the victim's update\",\"cohort\":4"));
+    assert_true(fh_json_num(v, "batch") == 2);
+    assert_non_null(strstr(c, "\"status\":\"ok\""));
+    assert_non_null(strstr(c, "\"upload\":\"aggregate as one step over the cohort's images\",\"cohort\":4"));
+    assert_true(fh_json_num(c, "batch") == 8 && fh_json_num(c, "local_steps") == 1);
+    const double s = fh_json_num(c, "ssim_original_median");
+    assert_true(s > -1 && s <= 1);
+    free(v), free(c);
 }
 
 static void test_config_refusals(void **state) {
@@ -256,6 +106,9 @@ static void test_config_refusals(void **state) {
     fh_expect_config_error(BASE, "[secagg]\nneighbours = 3\n", "[secagg] neighbours", "odd");
     snprintf(x, sizeof x, "%s[fl]\naggregator = scaffold\n", on);
     fh_expect_config_error(BASE, x, "[fl] aggregator", "secagg");
+    fh_expect_config_error(BASE, "[secagg]\nattacker = cohort\n", "[secagg] attacker", "enabled");
+    snprintf(x, sizeof x, "%sattacker = cohort\n", on);
+    fh_expect_config_error(BASE, x, "[secagg] attacker", "kind");
 }
 
 int main(void) {
@@ -265,8 +118,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_refusals),
         cmocka_unit_test(test_sum_equals_plain),
-        cmocka_unit_test(test_dropout_after_masking),
         cmocka_unit_test(test_resume_bitwise),
+        cmocka_unit_test(test_attack_on_the_sum),
     };
     rc = cmocka_run_group_tests(tests, fh_group_setup, NULL);
     fh_cleanup(&H);

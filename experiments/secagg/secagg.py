@@ -70,35 +70,51 @@ def run_cost(log):
                                             "config": "experiments/secagg/cost.ini"})
 
 
-# The attacks: the in-run inversion of experiments/attack_invert.ini (a client of 8 MNIST images,
-# one local step of plain SGD in one batch) at round 1, aimed at client 0: without secure
-# aggregation (its own update, 50 clients) and with it over cohorts of 3, 5, 10 and 50 clients, all
-# sampled (fl.clients = the cohort, 8 images each: data.train_size = 8 x cohort), where the server
-# inverts the only thing it sees, the round's mean, as if it were client 0's update.
-ATTACK_COHORTS = [(False, 50), (True, 3), (True, 5), (True, 10), (True, 50)]
+# The attacks: the in-run inversion of experiments/attack_invert.ini (clients of 8 MNIST images, one
+# local step of plain SGD in one batch) at round 1, aimed at client 0. Rows:
+#   plain        no secure aggregation: client 0's own update (50 clients);
+#   victim m     secure aggregation over m clients (all sampled: fl.clients = m, data.train_size =
+#                8 m), the server inverting the round's mean as if it were client 0's update;
+#   cohort m     the same mean read as what it is for FedAvg with one full-batch step per client:
+#                one step over the union of the m clients' 8 m images, all reconstructed and
+#                measured ([secagg] attacker = cohort);
+#   batch 8m     the reference for the cohort rows: no secure aggregation, client 0 alone holding
+#                8 m images in one batch (3 clients of 8 m images each): the same inversion problem
+#                without the sum, so the cohort row's gap to it is what secure aggregation adds.
+ATTACKS = [("plain", 50, None), ("victim", 3, None), ("victim", 5, None), ("victim", 10, None), ("victim", 50, None),
+           ("cohort", 3, None), ("cohort", 5, None), ("cohort", 8, None),
+           ("batch", 3, None), ("batch", 5, None), ("batch", 8, None)]
 
 
 def run_attacks(log):
     rows = []
     base = os.path.join(fvexp.ROOT, "experiments", "attack_invert.ini")
-    for secagg, m in ATTACK_COHORTS:
-        name = "invert_secagg_%d" % m if secagg else "invert_plain"
+    for kind, m, _ in ATTACKS:
+        name = "invert_%s_%d" % (kind, m)
         args = ["run", base, "--quiet", "--overwrite", "--set", "output.dir=%s" % os.path.join(WORK, "results"),
                 "--set", "output.name=%s" % name, "--set", "fl.rounds=1", "--set", "attack.rounds=1",
-                "--set", "attack.client=0", "--set", "output.save_model=false", "--set", "fl.clients=%d" % m,
-                "--set", "data.train_size=%d" % (8 * m), "--set", "secagg.enabled=%s" % ("true" if secagg else "false")]
+                "--set", "attack.client=0", "--set", "output.save_model=false"]
+        if kind in ("victim", "cohort"):
+            args += ["--set", "fl.clients=%d" % m, "--set", "data.train_size=%d" % (8 * m), "--set", "secagg.enabled=true",
+                     "--set", "secagg.attacker=%s" % kind]
+        elif kind == "batch":
+            args += ["--set", "fl.clients=3", "--set", "data.train_size=%d" % (24 * m),
+                     "--set", "training.batch_size=%d" % (8 * m)]
+        else:
+            args += ["--set", "fl.clients=%d" % m, "--set", "data.train_size=%d" % (8 * m)]
         _, wall = fvexp.run(args, log)
         rdir = os.path.join(WORK, "results", name)
         with open(os.path.join(rdir, "attacks.jsonl")) as f:
             a = json.loads(f.readline())
         r = a.get("result", {})
-        rows.append({"secagg": secagg, "cohort": m, "status": a["status"],
-                     "ssim_median": r.get("ssim_original_median"), "psnr_median": r.get("psnr_original_median"),
-                     "ssim": r.get("ssim_original"), "cosine": r.get("cosine"),
-                     "label_accuracy": r.get("label_accuracy"), "attack_seconds": a.get("seconds"),
-                     "wall_seconds": round(wall, 1)})
-        print("%-18s SSIM median %s, PSNR median %s, cosine %s" % (
-            name, r.get("ssim_original_median"), r.get("psnr_original_median"), r.get("cosine")), flush=True)
+        rows.append({"kind": kind, "m": m, "secagg": kind in ("victim", "cohort"), "images": r.get("batch"),
+                     "status": a["status"], "ssim_median": r.get("ssim_original_median"),
+                     "psnr_median": r.get("psnr_original_median"), "ssim": r.get("ssim_original"),
+                     "cosine": r.get("cosine"), "label_accuracy": r.get("label_accuracy"),
+                     "attack_seconds": a.get("seconds"), "wall_seconds": round(wall, 1)})
+        print("%-18s %s images, SSIM median %s, PSNR median %s, cosine %s" % (
+            name, r.get("batch"), r.get("ssim_original_median"), r.get("psnr_original_median"), r.get("cosine")),
+            flush=True)
     fvexp.save(RESULTS, "attacks_cpu", rows, {"command": "python3 experiments/secagg/secagg.py --attacks",
                                                "config": "experiments/attack_invert.ini (round 1, client 0)"})
 
@@ -146,13 +162,18 @@ def tables():
         out.append("")
     att = fvexp.load_rows(RESULTS, "attacks_cpu")
     if att:
-        out += ["| what the server inverts | SSIM median | PSNR median (dB) | best SSIM of 8 | cosine reached |",
-                "| --- | ---: | ---: | ---: | ---: |"]
+        what = {"plain": "client 0's own update (no secure aggregation)",
+                "victim": "the mean of %d clients' updates, read as client 0's",
+                "cohort": "the mean of %d clients' updates, read as one step over their images",
+                "batch": "reference: one client's update over %d images in one batch (no secure aggregation)"}
+        out += ["| what the server inverts | images reconstructed | SSIM median | PSNR median (dB) | best SSIM | "
+                "cosine reached |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for r in att:
-            what = "client 0's own update (no secure aggregation, 50 clients)" if not r["secagg"] else \
-                "the mean of %d clients' updates (client 0 among them)" % r["cohort"]
-            out.append("| %s | %.3f | %.2f | %.3f | %.3f |" % (what, r["ssim_median"], r["psnr_median"],
-                                                               max(r["ssim"]), r["cosine"]))
+            w = what[r["kind"]]
+            if "%d" in w:
+                w = w % (8 * r["m"] if r["kind"] == "batch" else r["m"])
+            out.append("| %s | %d | %.3f | %.2f | %.3f | %.3f |" % (w, r["images"], r["ssim_median"], r["psnr_median"],
+                                                                   max(r["ssim"]), r["cosine"]))
         out.append("")
     gan = fvexp.load_rows(RESULTS, "gan_cpu")
     if gan:

@@ -28,6 +28,8 @@ static const choice SCHEMES[] = {
     {"iid", FV_PART_IID}, {"dirichlet", FV_PART_DIRICHLET}, {"shards", FV_PART_SHARDS}, {NULL, 0}};
 static const choice OPTIMIZERS[] = {{"sgd", FV_OPT_SGD}, {"adam", FV_OPT_ADAM}, {"stadam", FV_OPT_STADAM}, {NULL, 0}};
 static const choice OPT_STATES[] = {{"reset", FV_OPTSTATE_RESET}, {"keep", FV_OPTSTATE_KEEP}, {NULL, 0}};
+static const choice SA_ATTACKERS[] = {{"victim", FV_SA_ATTACK_VICTIM}, {"cohort", FV_SA_ATTACK_COHORT},
+                                      {NULL, 0}};
 static const choice NORM_ACTIONS[] = {{"reject", FV_NORM_REJECT}, {"clip", FV_NORM_CLIP}, {NULL, 0}};
 static const choice VMIX_MODES[] = {
     {"spatial+chromatic", FV_VMIX_SPATIAL_CHROMATIC}, {"spatial", FV_VMIX_SPATIAL}, {NULL, 0}};
@@ -357,6 +359,11 @@ static const key_def SCHEMA[] = {
      "each coordinate of a client's update delta (upload - global) is clamped to [-clip, clip] "
      "before the 32-bit fixed-point encoding; the fractional bits follow from clip and the "
      "round's samples (metrics.jsonl: secagg.frac_bits, secagg.clamped)"},
+    {"secagg", "attacker", T_ENUM, OFF(sa_attacker), "victim", 0, 0, SA_ATTACKERS, NULL,
+     "what the curious server's inversion ([attack] kind = invert) takes the round's aggregate for: "
+     "victim, the victim client's own update; cohort, one local step over the union of the "
+     "survivors' images (exact for FedAvg with one full-batch step of plain SGD per client), all of "
+     "which it reconstructs (at most 64) and is measured against"},
 
     {"distill", "student", T_STRING, OFF(kd_student), "", 0, 0, NULL, NULL,
      "after the last round the server distils the global model (the teacher) into this zoo model on "
@@ -989,6 +996,9 @@ static int check_secagg(const fv_config *c, fv_err *e) {
     if (c->sa_neighbours % 2 != 0)
         return fv_config_key_error(c, e, "secagg", "neighbours", "%d is odd: a Harary graph needs an even degree",
                                    c->sa_neighbours);
+    if (c->sa_attacker == FV_SA_ATTACK_COHORT && (!c->sa || c->attack_kind != FV_ATTACK_INVERT))
+        return fv_config_key_error(c, e, "secagg", "attacker", "cohort needs [secagg] enabled = true and [attack] kind "
+                                   "= invert (it is how the inversion reads the aggregate)");
     if (!c->sa) return 0;
     if (fv_config_clients_per_round(c) < 3)
         return fv_config_key_error(c, e, "fl", "fraction", "%g of %d clients is %d per round; [secagg] needs at least 3 "

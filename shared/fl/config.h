@@ -70,6 +70,10 @@ typedef enum {
 typedef enum { FV_SOPT_NONE, FV_SOPT_FEDAVGM, FV_SOPT_FEDADAM, FV_SOPT_FEDYOGI, FV_SOPT_FEDADAGRAD } fv_server_opt;
 /* [fl] mode: synchronous rounds, or FedBuff's asynchronous buffered aggregation (docs/heterogeneity.md). */
 typedef enum { FV_MODE_SYNC, FV_MODE_ASYNC } fv_fl_mode;
+/* [secagg] attacker: what the in-run inversion ([attack] kind = invert) takes the round's
+ * aggregate for: the victim's own update, or one step over the whole cohort's images. */
+typedef enum { FV_SA_ATTACK_VICTIM, FV_SA_ATTACK_COHORT } fv_sa_attacker;
+
 /* [fl] staleness: FedBuff's weight of an update s server steps stale (shared/fl/fedbuff.h). */
 typedef enum { FV_STALE_SQRT, FV_STALE_INVERSE, FV_STALE_CONSTANT } fv_staleness;
 
@@ -149,6 +153,7 @@ typedef struct {
     int sa_neighbours;             /* SecAgg+ neighbourhood size k (even; 0: every other client) */
     double sa_threshold;           /* Shamir threshold as a fraction of k: t = floor(frac k) + 1 */
     double sa_clip;                /* per-coordinate range of a client's delta in the fixed point */
+    fv_sa_attacker sa_attacker;    /* what [attack] invert takes the aggregate for */
     /* [distill] (the server-side student of the final global model; coordinator/server_kd.h) */
     char kd_student[FV_CFG_STR];   /* "": none */
     char kd_dir[FV_CFG_STR];       /* "": the run's own data folder */
