@@ -1774,11 +1774,76 @@ static int commit_scaffold(fv_coord *c, int r, fv_err *e) {
 }
 
 /* The checkpoint's server state: the server optimizer's, then SCAFFOLD's c (model.sstate). */
+/* FedBuff's part of the checkpoint's server state (fl.mode = async): for each of the K = concurrency
+ * updates in flight its state and client (small integers, exact in float), then its delta (n_params
+ * floats, zero unless trained), then the schedule's words (fv_fb_sched_save) as 16-bit limbs, four
+ * floats each (exact). Its length in floats. */
+static size_t async_state_len(const fv_coord *c) {
+    if (!c->vc.sched) return 0;
+    const size_t k = (size_t)fv_config_concurrency(&c->cfg);
+    return 2 * k + k * c->model.n_params + 4 * fv_fb_sched_state_len(c->vc.sched);
+}
+
+static void async_state_save(const fv_coord *c, float *out) {
+    const size_t k = (size_t)fv_config_concurrency(&c->cfg), np = c->model.n_params;
+    for (size_t i = 0; i < k; i++) {
+        out[i] = (float)c->vc.pend_state[i];
+        out[k + i] = (float)c->vc.pend_client[i];
+        float *d = out + 2 * k + i * np;
+        if (c->vc.pend_state[i] == PEND_TRAINED) memcpy(d, c->vc.pending[i], np * sizeof(float));
+        else memset(d, 0, np * sizeof(float));
+    }
+    const size_t nw = fv_fb_sched_state_len(c->vc.sched);
+    uint64_t *w = fv_malloc(nw * sizeof(uint64_t));
+    fv_fb_sched_save(c->vc.sched, w);
+    float *l = out + 2 * k + k * np;
+    for (size_t j = 0; j < nw; j++)
+        for (int q = 0; q < 4; q++) l[4 * j + (size_t)q] = (float)((w[j] >> (16 * q)) & 0xffff);
+    free(w);
+}
+
+/* Restore FedBuff's part (async_state_save) from a checkpoint. Returns 0, or -1 with e naming what
+ * is wrong (the checkpoint was not written by this config's run). */
+static int async_state_load(fv_coord *c, const float *in, fv_err *e) {
+    const size_t k = (size_t)fv_config_concurrency(&c->cfg), np = c->model.n_params;
+    for (size_t i = 0; i < k; i++) {
+        const float st = in[i], cl = in[k + i];
+        if (!(st == PEND_FREE || st == PEND_LOST || st == PEND_TRAINED || st == PEND_FAILED) || !(cl >= 0) ||
+            cl >= (float)c->cfg.clients || cl != floorf(cl))
+            return fv_err_set(e, "checkpoint.safetensors: FedBuff update in flight %zu has state %g, client %g", i, st, cl);
+        const float *d = in + 2 * k + i * np;
+        if (st == PEND_TRAINED && fv_wire_first_nonfinite(d, np) >= 0)
+            return fv_err_set(e, "checkpoint.safetensors: FedBuff update in flight %zu holds a non-finite value", i);
+    }
+    const size_t nw = fv_fb_sched_state_len(c->vc.sched);
+    uint64_t *w = fv_calloc(nw, sizeof(uint64_t));
+    const float *l = in + 2 * k + k * np;
+    for (size_t j = 0; j < nw; j++)
+        for (int q = 0; q < 4; q++) {
+            const float x = l[4 * j + (size_t)q];
+            if (!(x >= 0 && x <= 65535 && x == floorf(x))) {
+                free(w);
+                return fv_err_set(e, "checkpoint.safetensors: the FedBuff schedule's word %zu is not 16-bit limbs", j);
+            }
+            w[j] |= (uint64_t)x << (16 * q);
+        }
+    int rc = fv_fb_sched_load(c->vc.sched, w, nw, e);
+    free(w);
+    if (rc != 0) return fv_err_prefix(e, "checkpoint.safetensors: ");
+    for (size_t i = 0; i < k; i++) {
+        c->vc.pend_state[i] = (int)in[i];
+        c->vc.pend_client[i] = (int)in[k + i];
+        memcpy(c->vc.pending[i], in + 2 * k + i * np, np * sizeof(float));
+    }
+    return 0;
+}
+
 static const float *server_state(fv_coord *c) {
     size_t no = fv_sopt_state_len(c->model.sopt);
     if (no) memcpy(c->model.sstate, fv_sopt_state(c->model.sopt), no * sizeof(float));
     if (c->model.scaf)
         memcpy(c->model.sstate + no, fv_scaffold_c(c->model.scaf), fv_scaffold_len(c->model.scaf) * sizeof(float));
+    if (c->vc.sched) async_state_save(c, c->model.sstate + c->model.sstate_len - async_state_len(c));
     return c->model.sstate;
 }
 
@@ -2167,13 +2232,10 @@ static int setup_model(fv_coord *c, const char *data_dir, fv_dataset *train, fv_
 }
 
 /* With [fl] trace: the trace (its errors name the file and line), the virtual clock's plan and,
- * with fl.mode = async, FedBuff's schedule and buffers; async runs do not resume (the updates in
- * flight are not checkpointed). Returns 0, or -1 with e set. */
+ * with fl.mode = async, FedBuff's schedule and buffers (checkpointed with the updates in flight as
+ * part of the server state: async_state_save). Returns 0, or -1 with e set. */
 static int setup_vclock(fv_coord *c, fv_err *e) {
     if (!c->cfg.trace[0]) return 0;
-    if (c->cfg.mode == FV_MODE_ASYNC && c->resume)
-        return fv_err_set(e, "--resume is not supported with [fl] mode = async: the updates in flight are not "
-                          "checkpointed (run the experiment again from the start)");
     if (fv_trace_load(&c->vc.trace, c->cfg.trace, c->cfg.clients, e) != 0) return -1;
     c->vc.on = 1;
     fv_vc_round_init(&c->vc.plan, c->rd.m);
@@ -2186,6 +2248,9 @@ static int setup_vclock(fv_coord *c, fv_err *e) {
     c->vc.pend_client = fv_calloc(k, sizeof(int));
     c->vc.batch = fv_calloc(k, sizeof(int));
     c->vc.sum = fv_malloc(c->model.n_params * sizeof(double));
+    /* the checkpoint's server state carries the updates in flight and the schedule (async_state_save) */
+    c->model.sstate_len += async_state_len(c);
+    c->model.sstate = fv_realloc(c->model.sstate, c->model.sstate_len * sizeof(float));
     coord_log(c, "FedBuff: buffer %d, concurrency %d, staleness %s, server lr %g, on the virtual clock of %s",
               c->cfg.buffer_size, fv_config_concurrency(&c->cfg), fv_config_staleness_name(c->cfg.staleness),
               fv_config_server_lr(&c->cfg), c->cfg.trace);
@@ -2206,10 +2271,13 @@ static int restore(fv_coord *c, fv_err *e) {
         if (fv_sopt_state_check(c->model.sopt, "checkpoint.safetensors", e) != 0 ||
             (c->model.scaf && fv_scaffold_check(c->model.scaf, "checkpoint.safetensors", e) != 0))
             return -1;
+        /* FedBuff: the updates in flight and the schedule continue where the checkpoint left them */
+        if (c->vc.sched && async_state_load(c, c->model.sstate + c->model.sstate_len - async_state_len(c), e) != 0)
+            return -1;
     }
     if (fv_store_metrics_load(c->store, c->start_round, e) != 0) return -1;
-    /* the virtual clock is a pure function of the trace, the config and the round: replayed */
-    for (int i = 1; c->vc.on && i <= c->start_round; i++) {
+    /* the synchronous virtual clock is a pure function of the trace, the config and the round: replayed */
+    for (int i = 1; c->vc.on && !c->vc.sched && i <= c->start_round; i++) {
         if (fv_vclock_plan(&c->cfg, &c->vc.trace, c->client_n, i, c->vc.now, &c->vc.plan, e) != 0) return -1;
         c->vc.now = c->vc.plan.end;
     }

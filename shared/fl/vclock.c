@@ -142,6 +142,72 @@ void fv_fb_sched_free(fv_fb_sched **sp) {
     *sp = NULL;
 }
 
+#define FB_HEAD_WORDS 7 /* now, version, seq, rng s[4] */
+#define FB_SLOT_WORDS 6 /* busy, client, version, leave, fate, seq */
+
+static uint64_t dbits(double x) {
+    uint64_t w;
+    memcpy(&w, &x, sizeof w);
+    return w;
+}
+
+static double bitsd(uint64_t w) {
+    double x;
+    memcpy(&x, &w, sizeof x);
+    return x;
+}
+
+size_t fv_fb_sched_state_len(const fv_fb_sched *s) { return FB_HEAD_WORDS + FB_SLOT_WORDS * (size_t)s->nslot; }
+
+void fv_fb_sched_save(const fv_fb_sched *s, uint64_t *w) {
+    w[0] = dbits(s->now);
+    w[1] = (uint64_t)s->version;
+    w[2] = s->seq;
+    memcpy(w + 3, s->rng.s, sizeof s->rng.s);
+    for (int k = 0; k < s->nslot; k++) {
+        const fb_slot *sl = &s->slot[k];
+        uint64_t *q = w + FB_HEAD_WORDS + FB_SLOT_WORDS * (size_t)k;
+        q[0] = (uint64_t)sl->busy, q[1] = (uint64_t)(int64_t)sl->client, q[2] = (uint64_t)sl->version;
+        q[3] = dbits(sl->leave), q[4] = (uint64_t)sl->fate, q[5] = sl->seq;
+    }
+}
+
+int fv_fb_sched_load(fv_fb_sched *s, const uint64_t *w, size_t n, fv_err *e) {
+    if (n != fv_fb_sched_state_len(s))
+        return fv_err_set(e, "FedBuff schedule state of %zu words, this config's has %zu", n, fv_fb_sched_state_len(s));
+    const double now = bitsd(w[0]);
+    const int64_t version = (int64_t)w[1];
+    if (!isfinite(now) || now < 0 || version < 0 || version > (int64_t)1 << 40)
+        return fv_err_set(e, "FedBuff schedule state: time %g or version %lld out of range", now, (long long)version);
+    uint8_t *busy = fv_calloc((size_t)s->t->n, 1);
+    for (int k = 0; k < s->nslot; k++) {
+        const uint64_t *q = w + FB_HEAD_WORDS + FB_SLOT_WORDS * (size_t)k;
+        const int64_t client = (int64_t)q[1], v = (int64_t)q[2];
+        const double leave = bitsd(q[3]);
+        if (q[0] > 1 || (q[0] && (client < 0 || client >= s->t->n || busy[client] || v < 0 || v > version ||
+                                  !(leave >= 0) || isinf(leave) || q[4] > FV_VC_OFFLINE || q[5] >= w[2]))) {
+            free(busy);
+            return fv_err_set(e, "FedBuff schedule state: slot %d is not a state this schedule can be in", k);
+        }
+        if (q[0]) busy[client] = 1;
+    }
+    s->now = now, s->version = (long)version, s->seq = w[2];
+    memcpy(s->rng.s, w + 3, sizeof s->rng.s);
+    memcpy(s->busy, busy, (size_t)s->t->n);
+    free(busy);
+    for (int k = 0; k < s->nslot; k++) {
+        const uint64_t *q = w + FB_HEAD_WORDS + FB_SLOT_WORDS * (size_t)k;
+        fb_slot *sl = &s->slot[k];
+        sl->busy = (int)q[0];
+        sl->client = q[0] ? (int)(int64_t)q[1] : 0;
+        sl->version = (long)(int64_t)q[2];
+        sl->leave = bitsd(q[3]);
+        sl->fate = (fv_vc_fate)q[4];
+        sl->seq = q[5];
+    }
+    return 0;
+}
+
 void fv_fb_sched_step(fv_fb_sched *s) { s->version++; }
 double fv_fb_sched_now(const fv_fb_sched *s) { return s->now; }
 long fv_fb_sched_version(const fv_fb_sched *s) { return s->version; }

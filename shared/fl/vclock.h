@@ -29,6 +29,9 @@
  */
 #ifndef FV_VCLOCK_H
 #define FV_VCLOCK_H
+#include <stddef.h>
+#include <stdint.h>
+
 #include "fl/config.h"
 #include "fl/trace.h"
 
@@ -85,5 +88,17 @@ double fv_fb_sched_now(const fv_fb_sched *s);
 long fv_fb_sched_version(const fv_fb_sched *s);
 
 void fv_fb_sched_free(fv_fb_sched **s);
+
+/* The schedule's whole state as 64-bit words, for a checkpoint: time, version, dispatch counter,
+ * the random stream and each slot (busy, client, version, leave time, fate, dispatch order); the
+ * clients' busy flags follow from the slots. fv_fb_sched_state_len words. */
+size_t fv_fb_sched_state_len(const fv_fb_sched *s);
+void fv_fb_sched_save(const fv_fb_sched *s, uint64_t *w);
+
+/* Restore a state fv_fb_sched_save wrote, into a schedule made by fv_fb_sched_new for the same
+ * config and trace (it then continues exactly as the saved one would). Returns 0, or -1 with e set
+ * when the words cannot be such a state (length, a time that is not finite or goes back, a slot's
+ * client out of range or in two slots, a fate or version out of range); s is unchanged then. */
+FV_MUST_USE int fv_fb_sched_load(fv_fb_sched *s, const uint64_t *w, size_t n, fv_err *e);
 
 #endif
