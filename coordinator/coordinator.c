@@ -198,6 +198,7 @@ typedef struct {
     slot_t *slots; /* [max(m, fv_config_concurrency) (async)] */
     int m;         /* clients per round (fv_config_clients_per_round) */
     int n;         /* slots in use: m, or fewer with a trace (the available clients), or an async batch */
+    int sa_skip;   /* [secagg]: fewer than 3 clients sent keys: the round keeps the model (secagg_open) */
     round_stats st;
 } coord_round;
 
@@ -1309,6 +1310,20 @@ static int secagg_open(fv_coord *c, fv_err *e) {
     q.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_KEYS;
     sa_phase(c, &q, 0);
     c->rd.st.sa_keys = fv_sa_server_end_keys(c->model.sa);
+    /* the sum of two updates tells each of the two the other's (the new model is public): with
+     * fewer than 3 clients (the virtual clock's stragglers, failed workers) the round keeps the model */
+    c->rd.sa_skip = c->rd.st.sa_keys < 3;
+    if (c->rd.sa_skip) {
+        for (int s = 0; s < c->rd.n; s++)
+            if (c->rd.slots[s].state != SLOT_DROPPED) {
+                c->rd.slots[s].state = SLOT_DROPPED;
+                c->rd.st.dropped++;
+            }
+        coord_log(c, "round %d: only %d clients sent secure-aggregation keys, 3 are needed: the round keeps the "
+                  "model", c->rd.round, c->rd.st.sa_keys);
+        c->rd.st.sa_seconds += fv_now() - t0;
+        return 0;
+    }
     const uint32_t *rid;
     const uint8_t *cpk, *spk;
     const int n1 = fv_sa_server_roster(c->model.sa, &rid, &cpk, &spk);
@@ -1454,6 +1469,7 @@ static int begin_round(fv_coord *c, int r, fv_err *e) {
     }
     fv_agg_begin(c->model.agg, c->rd.n, r, c->model.net->params);
     fv_sopt_begin(c->model.sopt);
+    c->rd.sa_skip = 0;
     if (c->model.scaf) fv_scaffold_begin(c->model.scaf, c->rd.n);
     c->model.scaf_unsound = 0;
     for (int s = 0; c->vc.on && s < c->rd.n; s++)
@@ -1504,7 +1520,7 @@ static int gather_updates(fv_coord *c, fv_err *e) {
      * arrives); FedBuff's batches have no minimum */
     const int vdrop = vc_dropped(c);
     int need = c->cfg.min_clients < c->rd.n - vdrop ? c->cfg.min_clients : c->rd.n - vdrop;
-    if (c->vc.sched) need = 0;
+    if (c->vc.sched || c->rd.sa_skip) need = 0;
     if (c->rd.st.accepted < need)
         return fv_err_set(e,
                           "round %d failed: %d of %d sampled clients returned an accepted update (%d "

@@ -7,7 +7,8 @@
  * of the same scene without [secagg] (within 1e-5: the fixed point's error is below 1e-8 per round
  * here, while a client lost or counted twice moves the model by ~1e-2), where client 0 diverges
  * too. (Two of four dropping cannot be undone at a threshold above half, as it should be:
- * tests/test_secagg_roles.c.) About 5 s. */
+ * tests/test_secagg_roles.c.) And a round where fewer than 3 clients sent keys keeps the model.
+ * About 10 s. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -177,10 +178,37 @@ static void test_dropout_after_masking(void **state) {
     fh_cleanup(&c);
 }
 
+/* Fewer than 3 clients sent keys (here the virtual clock has only clients 0 and 1 available at round
+ * 1; 2 and 3 come on at 1 virtual second): the sum of two updates would tell each the other's, so
+ * the round keeps the model and says why; round 2 (from the virtual time round 1 reached) runs with
+ * all 4. */
+static void test_too_few_for_secagg(void **state) {
+    (void)state;
+    fh_ctx c;
+    int rc = fh_init(&c, "sa_few");
+    if (rc == 77) skip();
+    assert_int_equal(rc, 0);
+    char tr[256], fl[1024];
+    fh_path(&c, tr, sizeof tr, "few.csv");
+    fh_put(tr, "client,speed,on,off\n0,100,0,inf\n1,100,0,inf\n2,100,1,inf\n3,100,1,inf\n");
+    snprintf(fl, sizeof fl, "[fl]\nclients = 4\nrounds = 2\nworkers = 2\nseed = 3\ntrace = %s\nworker_timeout = 60\n"
+             "round_timeout = 120\n[model]\nname = tiny\n[secagg]\nenabled = true\n", tr);
+    assert_int_equal(fh_run_exp(&c, "few", "[data]\n" FH_SYN_DATA "\n", fl), 0);
+    char *m = fh_results_file(&c, "few", "metrics.jsonl");
+    char *l1 = fh_line(m, 0), *l2 = fh_line(m, 1);
+    assert_non_null(strstr(l1, "\"clients\":0,"));
+    assert_non_null(strstr(l1, "\"secagg\":{\"keys\":2,\"shares\":0,"));
+    assert_non_null(strstr(l2, "\"secagg\":{\"keys\":4,\"shares\":4,\"survivors\":4,"));
+    assert_true(fh_file_has(&c, "results/few/coordinator.log", "only 2 clients sent secure-aggregation keys"));
+    free(l1), free(l2), free(m);
+    fh_cleanup(&c);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dropout_after_masking),
+        cmocka_unit_test(test_too_few_for_secagg),
     };
     return cmocka_run_group_tests(tests, fh_group_setup, NULL);
 }
