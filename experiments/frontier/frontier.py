@@ -5,6 +5,8 @@ images, and DLG's SSIM against the original images.
     python3 experiments/frontier/frontier.py                 # every point (resumes: done points are kept)
     python3 experiments/frontier/frontier.py --only uniform  # one family
     python3 experiments/frontier/frontier.py --train 60000 --epochs 10 --tag full
+    python3 experiments/frontier/frontier.py --only guided --ids guided_ws_max16_ws_min4 \
+        --train 60000 --test 10000 --epochs 5 --tag lenet5_60k   # one point (Algorithm 1, WS in [4, 16])
 
 Families: none; uniform (VisualMixer windows of one fixed size, pixel units); guided (Algorithm 1,
 WS in [ws_min, ws_max]); block (units of u x u pixels inside fixed windows, as the authors'
@@ -29,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 POINTS = [("none", {})]
 POINTS += [("uniform", {"ws": w}) for w in (2, 4, 8)]
-POINTS += [("guided", {"ws_min": a, "ws_max": b}) for a, b in ((2, 8), (4, 8), (2, 16))]
+POINTS += [("guided", {"ws_min": a, "ws_max": b}) for a, b in ((2, 8), (4, 8), (2, 16), (4, 16))]
 POINTS += [("block", {"ws": w, "unit": u}) for w, u in ((4, 2), (8, 2), (8, 4))]
 POINTS += [("noise", {"sigma": s}) for s in (0.1, 0.25, 0.5)]
 POINTS += [("instahide", {"k": k}) for k in (2, 4)]

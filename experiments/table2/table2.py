@@ -9,7 +9,15 @@ VisualMixer rows: "vmix" is `fedvim mix` with its defaults (V* 0.5; d* = 0.55 x 
 12 before the default became relative: Algorithm 1 between the
 model's WS_min and WS_max), "uniform4" fixed 4 x 4 windows. Test images are obfuscated like the
 training images (InstaHide: tested on clean images, as Huang et al.). MNIST's LeNet-5 rows of the
-other settings are in ../frontier/results (same settings and seeds)."""
+other settings are in ../frontier/results (same settings and seeds).
+
+Beyond the default settings, --settings takes "uniformN" (fixed N x N windows, N a power of two),
+"guidedA-B" (Algorithm 1 with WS_min A, WS_max B: `fedvim mix --ws-min A --ws-max B`) and "anywsN"
+(uniform windows of any integer size N: `fedvim obfuscate --method shuffle --ws N --seed 1`), as
+../frontier's uniform, guided and anyws points; the costs of issue 15's attack table
+(../attacks/adaptive) were added to the lenet5_60k results with
+    python3 experiments/table2/table2.py --settings uniform2,anyws3,uniform8,guided4-16 \
+        --train 60000 --test 10000 --epochs 5 --tag lenet5_60k"""
 import argparse
 import os
 import sys
@@ -48,12 +56,20 @@ def main():
             row = {"dataset": ds, "setting": st, "model": a.model, "train_images": a.train, "epochs": a.epochs}
             if st == "plain":
                 data = []
-            elif st == "vmix" or st.startswith("uniform"):
-                extra = [] if st == "vmix" else ["--ws-min", st[7:], "--ws-max", st[7:]]
+            elif st == "vmix" or st.startswith("uniform") or st.startswith("guided"):
+                extra = []
+                if st.startswith("uniform"):
+                    extra = ["--ws-min", st[7:], "--ws-max", st[7:]]
+                elif st.startswith("guided"):
+                    lo, hi = st[6:].split("-")
+                    extra = ["--ws-min", lo, "--ws-max", hi]
                 j, _ = fvexp.run(["mix", "--key", key, "--out", d, "--dataset", ds, "--json", "--threads", 2] + lim
                                  + extra, log)
                 row["ws_min"] = j.get("ws_min", j.get("bounds", {}).get("ws_min", ""))
                 row["ws_max"] = j.get("ws_max", j.get("bounds", {}).get("ws_max", ""))
+            elif st.startswith("anyws"):
+                fvexp.run(["obfuscate", "--method", "shuffle", "--ws", st[5:], "--seed", 1, "--dataset", ds, "--out", d,
+                           "--json"] + lim, log)
             elif st.startswith("noise"):
                 fvexp.run(["obfuscate", "--method", "noise", "--sigma", st[5:], "--dataset", ds, "--out", d, "--json"]
                           + lim, log)
