@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "attack_run.h"
+#include "rng.h"
 #include "io/json.h"
 #include "nn/models.h"
 
@@ -305,25 +306,70 @@ out:
 typedef struct {
     double lr, tv, step, fd, bn_prior;
     int epochs, batch, iters, restarts;
+    int inv_epochs, inv_images; /* the chain's learned inverter: epochs (0: none) over that many held-out images */
     const char *fd_mode, *labels;
 } invert_set;
 
 static int invert_settings(const char *text, invert_set *d, char **copy, fv_err *e) {
     fv_invert_cfg ac = fv_invert_defaults();
     *d = (invert_set){.lr = -1, .tv = ac.tv, .step = ac.lr, .fd = FV_INVERT_FD_SCALE, .epochs = 1, .batch = 0,
-                      .iters = 500, .restarts = 1, .fd_mode = "central", .labels = "inferred"};
+                      .iters = 500, .restarts = 1, .inv_epochs = 0, .inv_images = 4000, .fd_mode = "central",
+                      .labels = "inferred"};
     setting tab[] = {{"lr", S_FLOAT, &d->lr, 1e-12, 100},          {"epochs", S_INT, &d->epochs, 1, 10000},
                      {"batch", S_INT, &d->batch, 1, 65536},         {"iters", S_INT, &d->iters, 1, 1000000},
                      {"restarts", S_INT, &d->restarts, 1, 1000},    {"tv", S_FLOAT, &d->tv, 0, 1e3},
                      {"step", S_FLOAT, &d->step, 1e-9, 1e3},        {"fd_scale", S_FLOAT, &d->fd, 1e-9, 0.5},
                      {"fd", S_STR, &d->fd_mode, 0, 0},              {"labels", S_STR, &d->labels, 0, 0},
-                     {"bn_prior", S_FLOAT, &d->bn_prior, 0, 1e6}};
+                     {"bn_prior", S_FLOAT, &d->bn_prior, 0, 1e6},
+                     {"inverter_epochs", S_INT, &d->inv_epochs, 0, 1000},
+                     {"inverter_images", S_INT, &d->inv_images, 16, 1e7}};
     if (parse_settings("invert", text, tab, sizeof tab / sizeof tab[0], copy, e)) return -1;
     if (strcmp(d->fd_mode, "central") != 0 && strcmp(d->fd_mode, "one-sided") != 0)
         return fv_err_set(e, "invert settings: fd '%s' is not central or one-sided", d->fd_mode);
     if (strcmp(d->labels, "inferred") != 0 && strcmp(d->labels, "known") != 0)
         return fv_err_set(e, "invert settings: labels '%s' is not inferred or known", d->labels);
     return 0;
+}
+
+/* The chain's learned inverter (inverter.h): trained on the attacker's own images (the first
+ * inverter_images of the held-out ones, which no client holds), mixed with a key of its own at the
+ * federation's public settings, for inverter_epochs epochs; its figures go to j's "inverter"
+ * object. Returns the net (caller frees), or NULL with e set. */
+static fv_net *chain_inverter(const fv_attack_request *rq, const invert_set *d, fv_json *j, fv_err *e) {
+    const int n = rq->n_heldout < d->inv_images ? rq->n_heldout : d->inv_images;
+    if (n < 16) {
+        fv_err_set(e, "invert: the chain's inverter needs at least 16 held-out images, %d are left", rq->n_heldout);
+        return NULL;
+    }
+    const size_t isz = fv_shape_size(rq->input);
+    fv_dataset own = {.n = n, .c = rq->input.c, .h = rq->input.h, .w = rq->input.w, .classes = rq->data->classes};
+    own.x = fv_malloc(isz * (size_t)n);
+    own.y = fv_malloc((size_t)n);
+    for (int i = 0; i < n; i++) {
+        memcpy(own.x + isz * (size_t)i, rq->data->x + isz * (size_t)rq->heldout_idx[i], isz);
+        own.y[i] = rq->data->y[rq->heldout_idx[i]];
+    }
+    fv_inverter_cfg ic = fv_inverter_defaults();
+    ic.epochs = d->inv_epochs;
+    ic.def.kind = FV_INV_DEF_VMIX;
+    ic.def.vp = *rq->vp;
+    ic.seed = rq->seed;
+    fv_rng r; /* the attacker's own key, from the attack's seed (never the victim's) */
+    fv_rng_seed2(&r, rq->seed, 0x696e76657274ull);
+    for (int i = 0; i < FV_VMIX_KEY_BYTES; i++) ic.key[i] = (uint8_t)fv_rng_u64(&r);
+    fv_inverter_stats st;
+    fv_net *inv = fv_inverter_net_new(own.c, own.h, own.w, ic.width, ic.seed, e);
+    if (inv && fv_inverter_train(inv, &own, &ic, &st, e) != 0) fv_net_destroy(&inv);
+    fv_dataset_free(&own);
+    if (!inv) return NULL;
+    fv_json_obj_begin(j, "inverter");
+    fv_json_int(j, "images", n);
+    fv_json_int(j, "epochs", ic.epochs);
+    fv_json_int(j, "width", ic.width);
+    fv_json_num(j, "final_loss", st.final_loss);
+    fv_json_num(j, "seconds", st.seconds);
+    fv_json_obj_end(j);
+    return inv;
 }
 
 static int run_invert(const fv_attack_request *rq, fv_json *j, fv_err *e) {
@@ -333,6 +379,7 @@ static int run_invert(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     fv_net *net = NULL;
     float *buf = NULL;
     int *y = NULL;
+    fv_invert_chain chain = fv_invert_chain_defaults();
     if (invert_settings(rq->settings, &d, &copy, e)) goto out;
     if (d.lr <= 0) {
         fv_err_set(e, "invert: the setting lr (the client's SGD step) is required to model its update");
@@ -391,14 +438,15 @@ static int run_invert(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     char prefix[160];
     snprintf(prefix, sizeof prefix, "%s_", rq->tag ? rq->tag : "invert");
     /* evaluation only: the chain, reassembly after inversion, when the victim's mixing is known */
-    fv_invert_chain chain = fv_invert_chain_defaults();
     chain.vp_public = rq->vp;
     chain.vp_victim = rq->victim_vp;
     const int chained = rq->victim_mixed && rq->vp && rq->victim_vp;
+    if (chained && d.inv_epochs > 0 && (chain.inverter = chain_inverter(rq, &d, j, e)) == NULL) goto out;
     rc = fv_invert_observed(net, U, &uc, &ac, strcmp(d.labels, "inferred") == 0, y, orig,
                             rq->victim_mixed ? trained : NULL, chained ? &chain : NULL, rq->norm, rq->out_dir,
                             prefix, j, e);
 out:
+    fv_net_destroy(&chain.inverter);
     fv_net_destroy(&net);
     free(buf);
     free(y);

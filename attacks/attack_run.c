@@ -747,6 +747,15 @@ static int invert_chain(float *rows, const float *rec, const float *orig, const 
         chain_step(j, "reassembled_true_map", tru, orig, mixed, n, s, e) ||
         chain_step(j, "mixed_reassembled_true_map", mtru, orig, mixed, n, s, e))
         goto out;
+    if (ch->inverter) { /* the learned inverter on what the inversion recovered, and on the real mixed images */
+        float *inv = fv_malloc(sizeof(float) * isz * (size_t)n * 2), *minv = inv + isz * (size_t)n;
+        fv_inverter_apply(ch->inverter, inv, rec, n, 64);
+        fv_inverter_apply(ch->inverter, minv, mixed, n, 64);
+        const int bad = chain_step(j, "inverter", inv, orig, mixed, n, s, e) ||
+                        chain_step(j, "mixed_inverter", minv, orig, mixed, n, s, e);
+        free(inv);
+        if (bad) goto out;
+    }
     fv_json_num(j, "seconds", fv_now() - t0);
     fv_json_obj_end(j);
     rc = 0;

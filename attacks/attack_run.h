@@ -185,6 +185,10 @@ typedef struct {
     const fv_vmix_params *vp_victim; /* the victim's own (its bounds from its shard) */
     fv_reasm_cfg reasm;
     int map_iters;                   /* default 3 */
+    fv_net *inverter;                /* NULL: none; else a learned inverter (inverter.h) trained on the
+                                      * attacker's own images mixed at vp_public, applied to the
+                                      * reconstructions and, as the chain's other ceiling, to the
+                                      * victim's mixed images */
 } fv_invert_chain;
 
 /* reasm = fv_reasm_defaults(), map_iters 3, no settings. */
@@ -203,7 +207,9 @@ fv_invert_chain fv_invert_chain_defaults(void);
  * j, and with out_dir a grid <prefix>invert_grid.png (rows: original, [trained-on,]
  * reconstruction). With trained and chain (may be NULL: none) also the chain (fv_invert_chain):
  * j's object "chain" holds, per step (recovered, reassembled_estimated_map, reassembled_true_map,
- * and mixed_reassembled_true_map: the true mixed images reassembled, the ceiling of the chain),
+ * and mixed_reassembled_true_map: the true mixed images reassembled, the ceiling of the chain;
+ * with chain->inverter also inverter, the reconstructions through it, and mixed_inverter, the
+ * victim's mixed images through it),
  * median SSIM and PSNR against the originals and the mixed images, and the grid two more rows
  * (the reassemblies with the estimated and the true map). Returns 0, or -1 with e set (a bad uc
  * or ac, labels that cannot be inferred, bad chain settings). */

@@ -10,7 +10,9 @@
 # results/) with one results folder per run and summary.json (python3 summarize.py OUT); runs
 # whose attacks.jsonl exists are kept (a rerun completes a partial OUT).
 # About 10 minutes on the 2-core box. SETTINGS (default "plain vmix vmix09") and BATCHES (default
-# "1 4") pick cells: SETTINGS=vmix makes the small chain rerun (README, "The chain").
+# "1 4") pick cells: SETTINGS=vmix makes the small chain rerun (README, "The chain"). INVERTER=E
+# adds the learned inverter to the chain (E epochs over 4,000 held-out images, mixed by the
+# attacker at the public settings: README, "The chain with the learned inverter").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -28,7 +30,8 @@ for B in ${BATCHES:-1 4}; do
         printf '[partition]\nscheme = iid\n[model]\nname = lenet5\n'
         printf '[training]\noptimizer = sgd\nlr = 0.05\nbatch_size = %d\nlocal_epochs = 1\n' "$B"
         printf '[fl]\nclients = 50\nfraction = 1\nrounds = 2\nworkers = 2\nseed = 1\n'
-        printf '[attack]\nkind = invert\nclient = %d\nrounds = 2\nsettings = iters=4000,restarts=2\n' "$k"
+        printf '[attack]\nkind = invert\nclient = %d\nrounds = 2\nsettings = iters=4000,restarts=2%s\n' "$k" \
+          "${INVERTER:+,inverter_epochs=$INVERTER}"
         case $setting in
           vmix) printf '[visualmixer]\nenabled = true\n' ;;
           vmix09) printf '[visualmixer]\nenabled = true\nvfe_target = 0.9\nconflict = privacy\n' ;;

@@ -9,6 +9,8 @@ import glob, json, os, statistics, sys
 
 out = sys.argv[1]
 STEPS = ['recovered', 'reassembled_estimated_map', 'reassembled_true_map', 'mixed_reassembled_true_map']
+# with INVERTER set in run.sh: the learned inverter on the reconstructions and on the mixed images
+INVERTER_STEPS = ['inverter', 'mixed_inverter']
 cells = {}
 for path in sorted(glob.glob(os.path.join(out, '*_b*_c*', 'attacks.jsonl'))):
     name = os.path.basename(os.path.dirname(path))
@@ -31,7 +33,7 @@ for path in sorted(glob.glob(os.path.join(out, '*_b*_c*', 'attacks.jsonl'))):
         if ch:
             c['agree'] += [ch['map_agreement_median']]
             c['chain_s'] += [ch['seconds']]
-            for step in STEPS:
+            for step in STEPS + [s for s in INVERTER_STEPS if s in ch]:
                 t = c['chain'].setdefault(step, {'ssim_original': [], 'ssim_mixed': [], 'psnr_original': [],
                                                  'psnr_mixed': []})
                 t['ssim_original'] += ch[step]['ssim_original']
@@ -69,7 +71,7 @@ if chained:
     print('| setting | batch | step | SSIM vs original | SSIM vs mixed | PSNR vs original (dB) | PSNR vs mixed (dB) |')
     print('| --- | ---: | --- | ---: | ---: | ---: | ---: |')
     for s in chained:
-        for step in STEPS:
+        for step in [x for x in STEPS + INVERTER_STEPS if x in s['chain']]:
             t = s['chain'][step]
             print(f"| {s['setting']} | {s['batch']} | {step} | {t['ssim_original']:.2f} | {t['ssim_mixed']:.2f} | "
                   f"{t['psnr_original']:.1f} | {t['psnr_mixed']:.1f} |")
