@@ -322,7 +322,7 @@ static int invert_settings(const char *text, invert_set *d, char **copy, fv_err 
                      {"fd", S_STR, &d->fd_mode, 0, 0},              {"labels", S_STR, &d->labels, 0, 0},
                      {"bn_prior", S_FLOAT, &d->bn_prior, 0, 1e6},
                      {"inverter_epochs", S_INT, &d->inv_epochs, 0, 1000},
-                     {"inverter_images", S_INT, &d->inv_images, 16, 1e7}};
+                     {"inverter_images", S_INT, &d->inv_images, 4, 1e7}};
     if (parse_settings("invert", text, tab, sizeof tab / sizeof tab[0], copy, e)) return -1;
     if (strcmp(d->fd_mode, "central") != 0 && strcmp(d->fd_mode, "one-sided") != 0)
         return fv_err_set(e, "invert settings: fd '%s' is not central or one-sided", d->fd_mode);
@@ -337,8 +337,8 @@ static int invert_settings(const char *text, invert_set *d, char **copy, fv_err 
  * object. Returns the net (caller frees), or NULL with e set. */
 static fv_net *chain_inverter(const fv_attack_request *rq, const invert_set *d, fv_json *j, fv_err *e) {
     const int n = rq->n_heldout < d->inv_images ? rq->n_heldout : d->inv_images;
-    if (n < 16) {
-        fv_err_set(e, "invert: the chain's inverter needs at least 16 held-out images, %d are left", rq->n_heldout);
+    if (n < 4) {
+        fv_err_set(e, "invert: the chain's inverter needs at least 4 held-out images, %d are left", rq->n_heldout);
         return NULL;
     }
     const size_t isz = fv_shape_size(rq->input);

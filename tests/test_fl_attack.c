@@ -10,8 +10,9 @@
  *  - invert on LeNet-5, a client of two images (one SGD step of batch 2): the run's step, batch and
  *    epochs reach the attack, its figures are in both files, the grid is a PNG; with
  *    VisualMixer it is measured against the victim's mixed images too (the simulator's key
- *    file, evaluation only), and the chain (reassembly of the reconstructions) reports every
- *    step's figures, its ceiling undoing the mixing;
+ *    file, evaluation only), and the chain (reassembly of the reconstructions, and the learned
+ *    inverter trained in the attack on held-out images the attacker mixed) reports every step's
+ *    figures, its reassembly ceiling undoing the mixing;
  *  - [attack] config errors (bad kind, client, rounds, target, dlg without its model, gan
  *    without held-out images) name file, line and key, the attack's own rules (held-out images,
  *    dlg's model, plain SGD, one epoch) also through `fedvim run`, and a client not sampled in an attacked
@@ -190,7 +191,8 @@ static void test_invert_in_run(void **state) {
      * evaluation re-make the victim's mixed shard: figures against the mixed images too */
     assert_int_equal(fh_run_exp(&H, "inv_vmix", base,
                                 "[visualmixer]\nenabled = true\n"
-                                "[attack]\nkind = invert\nrounds = 2\nclient = 1\nsettings = iters=20"),
+                                "[attack]\nkind = invert\nrounds = 2\nclient = 1\n"
+                                "settings = iters=20,inverter_epochs=1,inverter_images=8"),
                      0);
     fh_path(&H, p, sizeof p, "results/inv_vmix/attacks.jsonl");
     at = fh_slurp(p);
@@ -230,6 +232,16 @@ static void test_invert_in_run(void **state) {
     assert_true(fabs(to_orig[0] - ss_vmix) < 1e-6);
     assert_true(fh_json_num(ch, "true_maps_explain_mixing") == 2);
     assert_true(to_orig[3] > sm0 + 0.1);
+    /* the learned inverter (issue 15) trained in the attack on the 8 held-out images the attacker
+     * mixed itself, applied to the reconstructions and to the mixed images: both steps present */
+    const char *iv = strstr(at, "\"inverter\":{\"images\":8,\"epochs\":1,");
+    assert_non_null(iv);
+    for (int k = 0; k < 2; k++) {
+        const char *st = strstr(ch, k ? "\"mixed_inverter\":{" : "\"inverter\":{");
+        assert_non_null(st);
+        const double v = fh_json_num(st, "ssim_original_median");
+        assert_true(v >= -1 && v <= 1);
+    }
     free(at);
 }
 
