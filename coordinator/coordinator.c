@@ -1344,14 +1344,20 @@ static int secagg_open(fv_coord *c, fv_err *e) {
     if (!c->ctl.abort) sa_phase(c, &q, 1);
     free(keys), free(kp);
     c->rd.st.sa_shares = fv_sa_server_end_shares(c->model.sa);
+    if (c->rd.st.sa_shares < 3) { /* as with the keys: no sum of fewer than 3 */
+        c->rd.sa_skip = 1;
+        coord_log(c, "round %d: only %d clients sent their secure-aggregation shares, 3 are needed: the round keeps "
+                  "the model", c->rd.round, c->rd.st.sa_shares);
+    }
     for (int s = 0; s < c->rd.n; s++) {
         slot_t *sl = &c->rd.slots[s];
-        if (sl->state == SLOT_DROPPED || fv_sa_server_in(c->model.sa, s, 2)) continue;
+        if (sl->state == SLOT_DROPPED || (fv_sa_server_in(c->model.sa, s, 2) && !c->rd.sa_skip)) continue;
         sl->state = SLOT_DROPPED;
         c->rd.st.dropped++;
         fv_agg_skip(c->model.agg, s);
-        coord_log(c, "round %d: client %d dropped (its secure-aggregation %s did not arrive)", c->rd.round, sl->client,
-                  fv_sa_server_in(c->model.sa, s, 1) ? "shares" : "keys");
+        if (!c->rd.sa_skip)
+            coord_log(c, "round %d: client %d dropped (its secure-aggregation %s did not arrive)", c->rd.round,
+                      sl->client, fv_sa_server_in(c->model.sa, s, 1) ? "shares" : "keys");
     }
     c->rd.st.sa_seconds += fv_now() - t0;
     if (c->ctl.abort) return fv_err_set(e, "round %d stopped: %.400s", c->rd.round, c->ctl.why);
@@ -1389,7 +1395,11 @@ static int secagg_close(fv_coord *c, fv_err *e) {
     c->rd.st.sa_survivors = ns;
     c->rd.st.sa_dropped = nd;
     int rc = 0;
-    if (ns > 0) {
+    if (ns < 3) { /* the clients refuse to unmask a sum of fewer than 3: the round keeps the model */
+        c->rd.sa_skip = 1;
+        coord_log(c, "round %d: only %d masked inputs arrived, 3 are needed to unmask a sum: the round keeps the model",
+                  c->rd.round, ns);
+    } else {
         Fedvim__SecAggRequest q = FEDVIM__SEC_AGG_REQUEST__INIT;
         q.phase = FEDVIM__SEC_AGG_PHASE__SECAGG_UNMASK;
         q.n_survivors = (size_t)ns, q.survivors = surv;
@@ -1546,7 +1556,8 @@ static void work_timings(const fv_coord *c, round_result *res, double t) {
 static void aggregate(fv_coord *c, round_result *res) {
     double t = fv_now();
     memcpy(c->model.prev, c->model.net->params, c->model.n_params * sizeof(float));
-    if (c->rd.st.accepted > 0 && c->model.sa) { /* the unmasked mean (secagg_close); only it can be attacked */
+    if (c->model.sa && c->rd.sa_skip) { /* too few clients for a sum (secagg_open, secagg_close): the model stays */
+    } else if (c->rd.st.accepted > 0 && c->model.sa) { /* the unmasked mean (secagg_close); only it can be attacked */
         memcpy(c->model.net->params, c->model.scratch, c->model.n_params * sizeof(float));
         int *surv = fv_malloc(sizeof(int) * (size_t)c->rd.n), ns = 0, wanted = 0;
         for (int s = 0; s < c->rd.n; s++)

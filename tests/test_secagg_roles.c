@@ -14,7 +14,7 @@
  *    earlier round, steps out of order, a roster that leaves it out or changes its keys, a bad
  *    threshold, a box from a non-neighbour, a tampered box, a box sealed to another client, a
  *    sender twice, too few boxes, an unmask that does not list it as a survivor, lists an id as
- *    survivor and dropped, leaves fewer than t survivors in its neighbourhood, or comes a second
+ *    survivor and dropped, leaves fewer than t survivors in its neighbourhood or fewer than 3 in all, or comes a second
  *    time (with the same or other lists; after a refused unmask too). A refused keys, shares or
  *    mask changes nothing: the round then finishes with the right mean;
  *  - the server's refusals (-1 with a stated word, state unchanged: the round then finishes with
@@ -484,17 +484,29 @@ static void test_client_refusals(void **state) {
     refused(fv_sa_worker_unmask(W(S, c2), 5, ID(S, c2), S->surv, S->ns, dr, S->nd + 1, &owner, &self_mask, &shares,
                                 &nrev, &e),
             &e, "survivor and as dropped");
-    /* c3: survivors too few in its neighbourhood (itself and one other: 2 < t) */
+    /* c3: survivors too few in its neighbourhood (itself and one neighbour: 2 < t), though 3 in all
+     * (a client outside its neighbourhood is the third) */
     uint32_t nb3[NC];
     assert_int_equal(neighbour_ids(S, c3, nb3), k);
-    sv[0] = ID(S, c3), sv[1] = nb3[0];
+    sv[0] = ID(S, c3), sv[1] = nb3[0], sv[2] = UINT32_MAX;
+    for (int u = 0; u < NC && sv[2] == UINT32_MAX; u++) {
+        int in = ID(S, u) == ID(S, c3);
+        for (int j = 0; j < k; j++) in |= ID(S, u) == nb3[j];
+        if (!in) sv[2] = ID(S, u);
+    }
+    assert_true(sv[2] != UINT32_MAX);
     m2 = 0;
     for (int j = 1; j < k; j++) dr[m2++] = nb3[j];
-    refused(fv_sa_worker_unmask(W(S, c3), 5, ID(S, c3), sv, 2, dr, m2, &owner, &self_mask, &shares, &nrev, &e), &e,
+    refused(fv_sa_worker_unmask(W(S, c3), 5, ID(S, c3), sv, 3, dr, m2, &owner, &self_mask, &shares, &nrev, &e), &e,
             "threshold");
+    /* c4: fewer than 3 survivors in all (itself and one other): their sum would tell each the other's */
+    const int c4 = 2;
+    sv[0] = ID(S, c4), sv[1] = ID(S, c3);
+    refused(fv_sa_worker_unmask(W(S, c4), 5, ID(S, c4), sv, 2, NULL, 0, &owner, &self_mask, &shares, &nrev, &e), &e,
+            "fewer than 3");
     /* after a refused unmask, even the right lists get no answer */
-    const int refusers[3] = {c1, c2, c3};
-    for (int i = 0; i < 3; i++)
+    const int refusers[4] = {c1, c2, c3, c4};
+    for (int i = 0; i < 4; i++)
         refused(fv_sa_worker_unmask(W(S, refusers[i]), 5, ID(S, refusers[i]), S->surv, S->ns, S->drop, S->nd, &owner,
                                     &self_mask, &shares, &nrev, &e),
                 &e, "out of order");

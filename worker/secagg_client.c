@@ -234,6 +234,9 @@ int fv_sa_worker_unmask(fv_sa_worker *w, uint32_t round, uint32_t client, const 
     if (!listed(surv, ns, client))
         return fv_err_set(e, "secagg unmask for client %u of round %u, which the request does not list as a survivor",
                           client, round);
+    if (ns < 3)
+        return fv_err_set(e, "secagg unmask of round %u lists %d survivors: a sum of fewer than 3 updates tells each "
+                          "of them the others'", round, ns);
     for (int i = 0; i < nd; i++)
         if (listed(surv, ns, drop[i]))
             return fv_err_set(e, "secagg unmask of round %u lists client %u as survivor and as dropped", round, drop[i]);

@@ -58,8 +58,8 @@ FV_MUST_USE int fv_sa_worker_mask(fv_sa_worker *w, uint32_t round, uint32_t clie
  * list gets nothing); last, its own share of its b. *owner, *self_mask and *shares (FV_SA_SHARE_BYTES each; caller frees) get
  * *nrev entries. Refused: client not a survivor or not masked, an id in both lists, a second
  * call for the round (a server asking again with other lists could collect both shares of one
- * client), fewer than t survivors among client's senders and itself (the sum of so few would
- * say too much of each). Returns 0 or -1 with e set. */
+ * client), fewer than 3 survivors in all or fewer than t among client's senders and itself (the
+ * sum of so few would say too much of each). Returns 0 or -1 with e set. */
 FV_MUST_USE int fv_sa_worker_unmask(fv_sa_worker *w, uint32_t round, uint32_t client, const uint32_t *surv, int ns,
                                     const uint32_t *drop, int nd, uint32_t **owner, int **self_mask,
                                     uint8_t **shares, int *nrev, fv_err *e);
