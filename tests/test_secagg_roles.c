@@ -14,8 +14,8 @@
  *    earlier round, steps out of order, a roster that leaves it out or changes its keys, a bad
  *    threshold, a box from a non-neighbour, a tampered box, a box sealed to another client, a
  *    sender twice, too few boxes, an unmask that does not list it as a survivor, lists an id as
- *    survivor and dropped, leaves fewer than t survivors in its neighbourhood or fewer than 3 in all, or comes a second
- *    time (with the same or other lists; after a refused unmask too). A refused keys, shares or
+ *    survivor and dropped, leaves fewer than t survivors in its neighbourhood or fewer than 3 in
+ *    all, or comes a second time (with the same or other lists; after a refused unmask too). A refused keys, shares or
  *    mask changes nothing: the round then finishes with the right mean;
  *  - the server's refusals (-1 with a stated word, state unchanged: the round then finishes with
  *    the right mean): keys twice or after the roster; shares before the roster, to a non-neighbour,
