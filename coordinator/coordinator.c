@@ -1379,7 +1379,7 @@ static int secagg_decode(fv_coord *c, fv_err *e) {
     round_stats *st = &c->rd.st;
     st->loss_sum = st->samples * (double)(int32_t)sum[np] / scale;
     st->acc_sum = st->samples * (double)(int32_t)sum[np + 1] / scale;
-    st->sa_clamped = (long)(int32_t)sum[np + 2];
+    st->sa_clamped = (long)sum[np + 2];
     return 0;
 }
 

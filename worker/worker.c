@@ -514,9 +514,7 @@ static int train_client(worker *w, const task_req *rq, const task_set *set, task
  * and, when asked, the optimizer state (with SCAFFOLD: the control delta dc_i instead), packed by
  * the wire module (signed when this worker has an identity). A send failure is logged: the
  * coordinator's timeout covers a lost update. */
-static void send_update(worker *w, const task_req *rq, const task_set *set, const task_result *res,
-                        size_t clamped) {
-    (void)clamped;
+static void send_update(worker *w, const task_req *rq, const task_set *set, const task_result *res) {
     const Fedvim__Task *t = rq->t;
     Fedvim__UpdateBody body = FEDVIM__UPDATE_BODY__INIT;
     body.session = w->session;
@@ -564,7 +562,7 @@ static void send_update(worker *w, const task_req *rq, const task_set *set, cons
  * (weight: its sample count) and masked with the shares the task brought (secagg_client.h) into
  * w->sa_y. Returns 0, or -1 after answering the coordinator with an error (the client then drops
  * out of the round's sum). */
-static int secagg_mask(worker *w, const task_req *rq, const task_result *res, size_t *clamped) {
+static int secagg_mask(worker *w, const task_req *rq, const task_result *res) {
     const Fedvim__Task *t = rq->t;
     const size_t np = w->net->n_params;
     fv_err e = {{0}};
@@ -577,12 +575,12 @@ static int secagg_mask(worker *w, const task_req *rq, const task_result *res, si
                         "below 2^31)", t->secagg_frac_bits, t->secagg_stat_bits, rq->client, rq->n, w->cfg.sa_clip,
                         FV_SA_LOSS_MAX, FV_SA_MIN_FRAC);
     } else {
-        *clamped = fv_sa_encode(w->net->params, w->global, np, (double)rq->n, w->cfg.sa_clip,
-                                (int)t->secagg_frac_bits, w->sa_y);
+        const size_t clamped = fv_sa_encode(w->net->params, w->global, np, (double)rq->n, w->cfg.sa_clip,
+                                            (int)t->secagg_frac_bits, w->sa_y);
         const float stats[2] = {isfinite(res->es.loss) && res->es.loss >= 0 ? (float)res->es.loss : 0,
                                 (float)res->es.accuracy}, zero[2] = {0, 0};
         (void)fv_sa_encode(stats, zero, 2, (double)rq->n, FV_SA_LOSS_MAX, (int)t->secagg_stat_bits, w->sa_y + np);
-        w->sa_y[np + 2] = (uint32_t)*clamped;
+        w->sa_y[np + 2] = (uint32_t)clamped; /* summed mod 2^32, read back unsigned */
         const int nb = (int)t->n_secagg_shares;
         uint32_t *from = fv_malloc(sizeof(uint32_t) * (size_t)(nb + 1));
         uint8_t *boxes = fv_malloc((size_t)(nb + 1) * FV_SA_BOX_BYTES);
@@ -720,9 +718,8 @@ static void run_task(worker *w, const fv_wire_msg *m) {
     }
     if (w->adv_mask[rq.client]) /* a simulated malicious client: its upload, forged */
         fv_adv_forge(&w->cfg, (int)rq.t->round, rq.client, w->global, w->net->params, w->net->n_train);
-    size_t clamped = 0;
-    if (w->sa && secagg_mask(w, &rq, &res, &clamped) != 0) return;
-    send_update(w, &rq, &set, &res, clamped);
+    if (w->sa && secagg_mask(w, &rq, &res) != 0) return;
+    send_update(w, &rq, &set, &res);
 }
 
 /* ---- main loop ---- */
