@@ -971,7 +971,7 @@ static void route_message(fv_coord *c, int wi, const fv_wire_msg *m) {
 /* Messages other than task answers a worker may send per BUDGET_WINDOW: its heartbeats and
  * room for re-joins and errors, several times over. */
 static int msg_budget(const fv_coord *c) {
-    return 32 + (int)(4 * BUDGET_WINDOW / c->cfg.heartbeat) + 4 * c->cfg.tasks_per_worker;
+    return 32 + (int)(4 * BUDGET_WINDOW / c->cfg.heartbeat) + 4 * fv_exp_worker_queue(&c->cfg);
 }
 
 /* A message that answers a task: an Update (each one is matched to an issued task, or struck), a
@@ -1082,12 +1082,12 @@ static int pick_worker(const fv_coord *c, int s) {
     const slot_t *sl = &c->rd.slots[s];
     if (c->model.sa) { /* [secagg]: the worker that holds the client's secrets, or none */
         const worker_t *w = &c->wk.w[sl->sa_worker];
-        return w->alive && w->outstanding < c->cfg.tasks_per_worker && sl->navoid == 0 ? sl->sa_worker : -1;
+        return w->alive && w->outstanding < fv_exp_worker_queue(&c->cfg) && sl->navoid == 0 ? sl->sa_worker : -1;
     }
     int best = -1;
     for (int i = 0; i < c->wk.n; i++) {
         const worker_t *w = &c->wk.w[i];
-        if (!w->alive || w->outstanding >= c->cfg.tasks_per_worker) continue;
+        if (!w->alive || w->outstanding >= fv_exp_worker_queue(&c->cfg)) continue;
         int avoided = 0;
         for (int k = 0; k < sl->navoid; k++) avoided |= sl->avoid[k] == i;
         if (avoided) continue;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -37,7 +38,57 @@ typedef struct {
     int ws_min, ws_max;
 } client_cache;
 
+typedef struct worker worker;
+
+/* A task that passed accept_task. */
 typedef struct {
+    const Fedvim__Task *t;
+    int client;
+    int n;                  /* the client's images (its partition) */
+    const float *opt_state; /* the client's optimizer state the task brought; NULL: a fresh one */
+    const float *control;   /* SCAFFOLD: c then c_i (2 n_train floats) the task brought; else NULL */
+} task_req;
+
+/* What the client trains on: d[idx[0..n)] (idx NULL: all of d). */
+typedef struct {
+    const fv_dataset *d;
+    const int *idx;
+    int n;
+    fv_dataset own;     /* gan_active: the shard plus G's samples (the caller frees it) */
+    double mix_seconds; /* VisualMixer's offline mixing, when this task paid for it */
+} task_set;
+
+typedef struct {
+    fv_epoch_stats es; /* the last local epoch's */
+    double train_seconds;
+    int64_t opt_steps; /* the optimizer's step count after training (with want_opt_state) */
+    int control;       /* SCAFFOLD: the slot's control + n_train holds the client's control delta dc_i */
+} task_result;
+
+/* A training slot ([fl] worker_slots): its own model copy, trainer (on the worker's device: on a
+ * GPU each trainer has its own stream) and shard, the buffers one task writes, and the task it
+ * holds. With one slot, tasks run on the main thread (heartbeats from the training loop); with
+ * more, each slot runs its task on its own pool thread while the main thread keeps the
+ * connection. A slot thread touches only its slot, the read-only experiment (data, partition,
+ * config) and the mixing cache under cache_mu; the main thread reads the slot after reaping it. */
+typedef struct {
+    worker *w;
+    fv_net *net;              /* its params carry the task's update out */
+    fv_trainer *tr;
+    fv_trainer_shard *shard;
+    float *global;            /* n_params: the model this slot's task starts from */
+    float *opt_state;         /* opt_len floats: the optimizer state an update carries (NULL when 0) */
+    float *control;           /* SCAFFOLD: 2 n_train floats, the task's correction c - c_i then the
+                               * update's control delta dc_i (fl/scaffold.h); else NULL */
+    fv_wire_msg m;            /* the task's message (slot threads: held until the answer is sent) */
+    task_req rq;
+    task_set set;
+    task_result res;
+    uint32_t code;            /* the error code to answer with when the task fails */
+    fv_err e;
+} wslot;
+
+struct worker {
     fv_worker_opts o;
     char name[96];
     void *zctx, *sock, *mon;
@@ -53,14 +104,17 @@ typedef struct {
     fv_dataset train;
     fv_partition part;
     fv_norm norm;
-    fv_net *net;           /* the model; its params carry each task's update out */
-    fv_trainer *tr;        /* trains net on the CPU or on the --device (chosen once, at the welcome) */
-    fv_trainer_shard *shard; /* the current client's images (reused across clients) */
-    size_t opt_len;
-    float *opt_state;      /* opt_len floats: the optimizer state an update carries (NULL when 0) */
-    float *global;
-    float *control;        /* [fl] aggregator = scaffold: 2 n_train floats, the task's correction c - c_i
-                            * then the update's control delta dc_i (fl/scaffold.h); else NULL */
+    size_t n_params, n_train, opt_len; /* the model's sizes and its optimizer state's */
+    wslot *slot;           /* nslots training slots, made at the welcome (the trainers on the CPU or
+                              on the --device) */
+    int nslots;
+    fv_pool *pool;         /* nslots > 1: the slots' threads; else NULL (tasks on this thread) */
+    fv_wire_msg *queue;    /* nslots > 1: tasks received, not yet given a slot (a ring of qcap) */
+    int qhead, qlen, qcap;
+    long tasks_run;        /* tasks trained since the welcome, and the most slots busy at once */
+    int busy_peak;
+    pthread_mutex_t cache_mu; /* the mixing cache, shared by the slot threads */
+    float *global;         /* the model of the last task accepted (a slot copies it) */
     uint8_t global_hash[FV_HASH_BYTES];
     int have_global;
     uint8_t master[FV_VMIX_KEY_BYTES];
@@ -69,7 +123,7 @@ typedef struct {
     uint8_t *adv_mask;     /* fl.clients flags: the clients [adversary] makes malicious */
     fv_sa_worker *sa;      /* [secagg] enabled: the round's client secrets (secagg_client.h); else NULL */
     uint32_t *sa_y;        /* [secagg]: n_params + FV_SA_STATS words, a client's masked input */
-} worker;
+};
 
 static void wlog(worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void wlog(worker *w, const char *fmt, ...) {
@@ -140,7 +194,34 @@ static void progress(void *ctx, long done, long total, double loss) {
 
 /* ---- the experiment ---- */
 
+/* Free slot s's model, trainer and buffers (the task it held is closed by the caller). */
+static void slot_free(wslot *s) {
+    fv_trainer_shard_destroy(&s->shard);
+    fv_trainer_destroy(&s->tr);
+    fv_net_destroy(&s->net);
+    free(s->global);
+    free(s->opt_state);
+    free(s->control);
+    s->global = s->opt_state = s->control = NULL;
+}
+
 static void free_experiment(worker *w) {
+    if (w->pool)
+        wlog(w, "%ld tasks trained on %d slots, at most %d at once", w->tasks_run, w->nslots, w->busy_peak);
+    w->tasks_run = w->busy_peak = 0;
+    fv_pool_destroy(&w->pool); /* waits for tasks still training: their answers are dropped */
+    for (int i = 0; w->slot && i < w->nslots; i++) {
+        if (w->slot[i].m.env) fv_wire_msg_close(&w->slot[i].m);
+        fv_dataset_free(&w->slot[i].set.own);
+        slot_free(&w->slot[i]);
+    }
+    free(w->slot);
+    w->slot = NULL;
+    w->nslots = 0;
+    for (; w->qlen > 0; w->qlen--, w->qhead = (w->qhead + 1) % w->qcap) fv_wire_msg_close(&w->queue[w->qhead]);
+    free(w->queue);
+    w->queue = NULL;
+    w->qhead = w->qcap = 0;
     if (w->cache) {
         for (int i = 0; i < w->cfg.clients; i++) fv_dataset_free(&w->cache[i].mixed);
         free(w->cache);
@@ -148,15 +229,8 @@ static void free_experiment(worker *w) {
     }
     fv_dataset_free(&w->train);
     fv_partition_free(&w->part);
-    fv_trainer_shard_destroy(&w->shard);
-    fv_trainer_destroy(&w->tr);
-    fv_net_destroy(&w->net);
-    free(w->opt_state);
-    w->opt_state = NULL;
     free(w->global);
     w->global = NULL;
-    free(w->control);
-    w->control = NULL;
     w->have_global = 0;
     free(w->adv_mask);
     w->adv_mask = NULL;
@@ -186,32 +260,50 @@ static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
     w->adv_mask = fv_malloc((size_t)w->cfg.clients);
     fv_adv_mask(&w->cfg, w->adv_mask);
     w->norm = fv_exp_norm(&w->cfg);
-    w->net = fv_exp_model(&w->cfg, &w->train, fv_attack_model_classes(w->cfg.attack_kind, w->train.classes), e);
-    if (!w->net) return -1;
-    if (w->net->n_params != wel->n_params)
-        return fv_err_set(e, "this worker builds %s with %zu parameters, the coordinator's has %llu (different "
-                          "fedvim versions?)", w->cfg.model, w->net->n_params, (unsigned long long)wel->n_params);
-    /* parameters, gradients and optimizer state stay with the trainer (on the device, with
-     * --device cuda) for a whole task; the update vector comes back once (docs/cuda.md, "Wiring
-     * the worker") */
+    /* parameters, gradients and optimizer state stay with each slot's trainer (on the device,
+     * with --device cuda) for a whole task; the update vector comes back once (docs/cuda.md,
+     * "Wiring the worker") */
     fv_trainer_cfg tc = {.device = -1, .max_batch = w->cfg.batch_size, .opt = fv_exp_opt_cfg(&w->cfg),
                          .norm = w->norm};
     if (w->o.device && fv_device_parse(w->o.device, &tc.device, e) != 0) return -1;
-    w->tr = fv_trainer_new(w->net, &tc, e);
-    if (!w->tr) return tc.device >= 0 ? fv_err_prefix(e, "--device %s: ", w->o.device) : -1;
-    w->shard = fv_trainer_shard_new(w->tr);
-    w->opt_len = fv_trainer_opt_state_len(w->tr);
-    w->opt_state = w->opt_len ? fv_malloc(w->opt_len * sizeof(float)) : NULL;
-    w->global = fv_malloc(w->net->n_params * sizeof(float));
-    size_t biggest = w->net->n_params > w->opt_len ? w->net->n_params : w->opt_len;
-    if (w->cfg.aggregator == FV_AGGREGATOR_SCAFFOLD) {
-        w->control = fv_malloc(2 * w->net->n_train * sizeof(float));
-        if (2 * w->net->n_train > biggest) biggest = 2 * w->net->n_train; /* a task's c and c_i */
+    w->nslots = w->cfg.worker_slots;
+    w->slot = fv_calloc((size_t)w->nslots, sizeof *w->slot);
+    for (int i = 0; i < w->nslots; i++) {
+        wslot *s = &w->slot[i];
+        s->w = w;
+        s->net = fv_exp_model(&w->cfg, &w->train, fv_attack_model_classes(w->cfg.attack_kind, w->train.classes), e);
+        if (!s->net) return -1;
+        if (s->net->n_params != wel->n_params)
+            return fv_err_set(e, "this worker builds %s with %zu parameters, the coordinator's has %llu (different "
+                              "fedvim versions?)", w->cfg.model, s->net->n_params, (unsigned long long)wel->n_params);
+        s->tr = fv_trainer_new(s->net, &tc, e);
+        if (!s->tr) {
+            if (tc.device >= 0) fv_err_prefix(e, "--device %s: ", w->o.device);
+            return w->nslots > 1 ? fv_err_prefix(e, "[fl] worker_slots, slot %d of %d: ", i + 1, w->nslots) : -1;
+        }
+        s->shard = fv_trainer_shard_new(s->tr);
+        w->n_params = s->net->n_params;
+        w->n_train = s->net->n_train;
+        w->opt_len = fv_trainer_opt_state_len(s->tr);
+        s->opt_state = w->opt_len ? fv_malloc(w->opt_len * sizeof(float)) : NULL;
+        s->global = fv_malloc(w->n_params * sizeof(float));
+        if (w->cfg.aggregator == FV_AGGREGATOR_SCAFFOLD) s->control = fv_malloc(2 * w->n_train * sizeof(float));
     }
+    w->global = fv_malloc(w->n_params * sizeof(float));
+    size_t biggest = w->n_params > w->opt_len ? w->n_params : w->opt_len;
+    if (w->cfg.aggregator == FV_AGGREGATOR_SCAFFOLD && 2 * w->n_train > biggest)
+        biggest = 2 * w->n_train; /* a task's c and c_i */
     w->lim.max_count = biggest;
+    if (w->nslots > 1) {
+        /* the coordinator keeps at most fv_exp_worker_queue tasks here; the ring holds that many
+         * and a few more (a task beyond it is answered with an error, never dropped silently) */
+        w->qcap = fv_exp_worker_queue(&w->cfg) + 4;
+        w->queue = fv_calloc((size_t)w->qcap, sizeof *w->queue);
+        w->pool = fv_pool_new(w->nslots);
+    }
     if (w->cfg.sa) {
         w->sa = fv_sa_worker_new();
-        w->sa_y = fv_malloc((w->net->n_params + FV_SA_STATS) * sizeof(uint32_t));
+        w->sa_y = fv_malloc((w->n_params + FV_SA_STATS) * sizeof(uint32_t));
     }
     if (w->cfg.vmix) {
         if (!w->have_master)
@@ -222,7 +314,7 @@ static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
 }
 
 /* The client's mixed shard: made once, offline, with the client's own key and bounds. */
-static int ensure_mixed(worker *w, int client, double *seconds, fv_err *e) {
+static int ensure_mixed_locked(worker *w, int client, double *seconds, fv_err *e) {
     client_cache *cc = &w->cache[client];
     *seconds = 0;
     if (cc->ready) return 0;
@@ -253,6 +345,16 @@ static int ensure_mixed(worker *w, int client, double *seconds, fv_err *e) {
     return 0;
 }
 
+/* ensure_mixed_locked under the cache's mutex: slot threads may ask at once (one mixes, the
+ * others wait for it; two tasks of one client are never in flight, but their caches share the
+ * array). */
+static int ensure_mixed(worker *w, int client, double *seconds, fv_err *e) {
+    pthread_mutex_lock(&w->cache_mu);
+    const int rc = ensure_mixed_locked(w, client, seconds, e);
+    pthread_mutex_unlock(&w->cache_mu);
+    return rc;
+}
+
 /* ---- [attack] kind = gan_active: this worker trains the attacking client ---- */
 
 typedef struct {
@@ -275,13 +377,16 @@ static void heartbeat_if_due(void *arg) {
     if (fv_now() - w->last_hb >= w->hb_interval) send_heartbeat(w);
 }
 
+/* The same on a slot thread, which must not touch the socket: the main thread heartbeats. */
+static void no_tick(void *arg) { (void)arg; }
+
 /* When client is the gan_active attacker and round one of its rounds: *out = the client's images
- * d[idx[0..n)] (idx NULL: d's first n) plus G's samples, trained against the global model the
+ * d[idx[0..n)] (idx NULL: d's first n) plus G's samples, trained against `global`, the model the
  * task brought, quantised to bytes and labelled with the fake class (the model's last output);
  * returns 1. Returns 0 when this is not an attacking task, -1 with e set when G fails. Heartbeats
  * go out while G trains. The coordinator replays the same G to judge it (attack_api.h). */
-static int active_data(worker *w, int client, int round, const fv_dataset *d, const int *idx, int n,
-                       fv_dataset *out, fv_err *e) {
+static int active_data(worker *w, const float *global, int client, int round, const fv_dataset *d, const int *idx,
+                       int n, fv_dataset *out, fv_err *e) {
     const fv_config *c = &w->cfg;
     if (c->attack_kind != FV_ATTACK_GAN_ACTIVE || client != c->attack_client) return 0;
     int *rs = fv_malloc(sizeof(int) * (size_t)c->rounds);
@@ -297,12 +402,12 @@ static int active_data(worker *w, int client, int round, const fv_dataset *d, co
     rq.input = (fv_shape){w->train.c, w->train.h, w->train.w};
     rq.classes = fv_attack_model_classes(c->attack_kind, w->train.classes);
     rq.norm = w->norm;
-    rq.upload = w->global;
-    rq.n_params = w->net->n_params;
+    rq.upload = global;
+    rq.n_params = w->n_params;
     rq.target = c->attack_target;
     rq.seed = fv_attack_seed((uint64_t)c->seed, round, client);
     active_job j = {.rq = &rq, .n_own = n, .threads = w->o.threads > 0 ? w->o.threads : c->threads};
-    j.rc = fv_thread_run(active_job_run, &j, heartbeat_if_due, w, 20);
+    j.rc = fv_thread_run(active_job_run, &j, w->pool ? no_tick : heartbeat_if_due, w, 20);
     if (j.rc != 0) {
         *e = j.e;
         return fv_err_prefix(e, "gan_active, client %d: ", client);
@@ -332,31 +437,6 @@ static int active_data(worker *w, int client, int round, const fv_dataset *d, co
 
 /* ---- a task, step by step: accept, assemble the client's data, train, answer ---- */
 
-/* A task that passed accept_task. */
-typedef struct {
-    const Fedvim__Task *t;
-    int client;
-    int n;                  /* the client's images (its partition) */
-    const float *opt_state; /* the client's optimizer state the task brought; NULL: a fresh one */
-    const float *control;   /* SCAFFOLD: c then c_i (2 n_train floats) the task brought; else NULL */
-} task_req;
-
-/* What the client trains on: d[idx[0..n)] (idx NULL: all of d). */
-typedef struct {
-    const fv_dataset *d;
-    const int *idx;
-    int n;
-    fv_dataset own;     /* gan_active: the shard plus G's samples (the caller frees it) */
-    double mix_seconds; /* VisualMixer's offline mixing, when this task paid for it */
-} task_set;
-
-typedef struct {
-    fv_epoch_stats es; /* the last local epoch's */
-    double train_seconds;
-    int64_t opt_steps; /* the optimizer's step count after training (with want_opt_state) */
-    int control;       /* SCAFFOLD: w->control + n_train holds the client's control delta dc_i */
-} task_result;
-
 /* Step 1: check a task against this worker's experiment (session, client, the model it names or
  * brings, the optimizer state's size, SCAFFOLD's control variates: present exactly when the run
  * uses them, 2 n_train finite floats; the client's sample count) and adopt the model it brings as
@@ -381,7 +461,7 @@ static int accept_task(worker *w, const fv_wire_msg *m, task_req *rq) {
         else if (m->kind[i] == FEDVIM__FRAME_KIND__FRAME_CONTROL) cf = m->frame[i], cn = m->count[i];
         else of = m->frame[i], on = m->count[i];
     }
-    const size_t want_cn = w->control ? 2 * w->net->n_train : 0;
+    const size_t want_cn = w->cfg.aggregator == FV_AGGREGATOR_SCAFFOLD ? 2 * w->n_train : 0;
     long badc = -1;
     if (cn != want_cn || (cf && (badc = fv_wire_first_nonfinite(cf, cn)) >= 0)) {
         if (badc >= 0)
@@ -396,7 +476,7 @@ static int accept_task(worker *w, const fv_wire_msg *m, task_req *rq) {
         send_error(w, FV_WIRE_ERR_TASK_FAILED, t->task_id, "a SCAFFOLD task cannot ask for the optimizer state");
         return -1;
     }
-    size_t np = w->net->n_params;
+    size_t np = w->n_params;
     if (pf) {
         uint8_t h[FV_HASH_BYTES];
         fv_hash(h, pf, pn * sizeof(float));
@@ -448,7 +528,7 @@ static void poisoned_data(worker *w, int client, task_set *set) {
  * malicious client of a data-poisoning [adversary]), mixed with its own key when VisualMixer is
  * on (made once, cached), plus G's samples when it is the gan_active attacker this round.
  * Returns 0, or -1 with e set and *code the error code to answer with. */
-static int task_data(worker *w, const task_req *rq, task_set *set, uint32_t *code, fv_err *e) {
+static int task_data(worker *w, const float *global, const task_req *rq, task_set *set, uint32_t *code, fv_err *e) {
     set->d = &w->train;
     set->idx = fv_partition_indices(&w->part, rq->client);
     set->n = rq->n;
@@ -461,7 +541,7 @@ static int task_data(worker *w, const task_req *rq, task_set *set, uint32_t *cod
         set->d = &w->cache[rq->client].mixed;
         set->idx = NULL;
     }
-    int na = active_data(w, rq->client, (int)rq->t->round, set->d, set->idx, set->n, &set->own, e);
+    int na = active_data(w, global, rq->client, (int)rq->t->round, set->d, set->idx, set->n, &set->own, e);
     if (na < 0) {
         *code = FV_WIRE_ERR_TASK_FAILED;
         return -1;
@@ -474,36 +554,38 @@ static int task_data(worker *w, const task_req *rq, task_set *set, uint32_t *cod
     return 0;
 }
 
-/* Step 3: the client's local training through the trainer, on whichever device it runs: the
- * global model, the client's optimizer state (or a fresh one), its own random stream (the
- * dropout seed first, then the data order), local_epochs epochs (with SCAFFOLD, each step's
- * gradient corrected by c - c_i), and the update back into w->net->params (and the optimizer state
- * into w->opt_state when the task wants it, SCAFFOLD's dc_i into w->control + n_train). Returns 0,
- * or -1 with e set (the device cannot stage the shard). */
-static int train_client(worker *w, const task_req *rq, const task_set *set, task_result *res, fv_err *e) {
+/* Step 3: the client's local training through slot s's trainer, on whichever device it runs: the
+ * global model s->global, the client's optimizer state (or a fresh one), its own random stream
+ * (the dropout seed first, then the data order), local_epochs epochs (with SCAFFOLD, each step's
+ * gradient corrected by c - c_i), and the update back into s->net->params (and the optimizer
+ * state into s->opt_state when the task wants it, SCAFFOLD's dc_i into s->control + n_train).
+ * Heartbeats from the training loop only when the slot runs on the main thread. Returns 0, or -1
+ * with e set (the device cannot stage the shard). */
+static int train_client(wslot *s, const task_req *rq, const task_set *set, task_result *res, fv_err *e) {
+    worker *w = s->w;
     fv_rng rng;
     fv_exp_client_rng(&w->cfg, (int)rq->t->round, rq->client, &rng);
     const uint64_t dropout_seed = fv_rng_u64(&rng); /* drawn once either way: the data order follows */
     const double t0 = fv_now();
-    fv_trainer_set_params(w->tr, w->global);
-    if (rq->opt_state) fv_trainer_set_opt_state(w->tr, rq->opt_state, (int64_t)rq->t->opt_steps);
-    else fv_trainer_reset_opt(w->tr);
-    fv_trainer_seed_dropout(w->tr, dropout_seed);
-    if (fv_trainer_shard_load(w->shard, set->d, set->idx, set->n, e) != 0) return -1;
-    const size_t nt = w->net->n_train;
+    fv_trainer_set_params(s->tr, s->global);
+    if (rq->opt_state) fv_trainer_set_opt_state(s->tr, rq->opt_state, (int64_t)rq->t->opt_steps);
+    else fv_trainer_reset_opt(s->tr);
+    fv_trainer_seed_dropout(s->tr, dropout_seed);
+    if (fv_trainer_shard_load(s->shard, set->d, set->idx, set->n, e) != 0) return -1;
+    const size_t nt = w->n_train;
     float *corr = NULL;
     if (rq->control) { /* SCAFFOLD: every local step adds c - c_i to its gradient */
-        corr = w->control;
+        corr = s->control;
         fv_scaffold_correction(rq->control, rq->control + nt, nt, corr);
     }
     for (int ep = 0; ep < w->cfg.local_epochs; ep++)
-        res->es = fv_trainer_train_epoch(w->tr, w->shard, w->cfg.batch_size, &rng, (float)w->cfg.prox_mu,
-                                         w->cfg.prox_mu > 0 ? w->global : NULL, corr, progress, w);
-    fv_trainer_get_params(w->tr, w->net->params);
-    if (rq->t->want_opt_state) fv_trainer_get_opt_state(w->tr, w->opt_state, &res->opt_steps);
+        res->es = fv_trainer_train_epoch(s->tr, s->shard, w->cfg.batch_size, &rng, (float)w->cfg.prox_mu,
+                                         w->cfg.prox_mu > 0 ? s->global : NULL, corr, w->pool ? NULL : progress, w);
+    fv_trainer_get_params(s->tr, s->net->params);
+    if (rq->t->want_opt_state) fv_trainer_get_opt_state(s->tr, s->opt_state, &res->opt_steps);
     if (rq->control && set->n > 0) { /* dc_i = (x - y) / (K lr) - c over the K steps just taken */
         const int64_t steps = fv_agg_local_steps(w->cfg.local_epochs, w->cfg.batch_size, set->n);
-        fv_scaffold_client_delta(w->global, w->net->params, rq->control, nt, steps, w->cfg.lr, w->control + nt);
+        fv_scaffold_client_delta(s->global, s->net->params, rq->control, nt, steps, w->cfg.lr, s->control + nt);
         res->control = 1;
     }
     res->train_seconds = fv_now() - t0;
@@ -514,7 +596,8 @@ static int train_client(worker *w, const task_req *rq, const task_set *set, task
  * and, when asked, the optimizer state (with SCAFFOLD: the control delta dc_i instead), packed by
  * the wire module (signed when this worker has an identity). A send failure is logged: the
  * coordinator's timeout covers a lost update. */
-static void send_update(worker *w, const task_req *rq, const task_set *set, const task_result *res) {
+static void send_update(wslot *s, const task_req *rq, const task_set *set, const task_result *res) {
+    worker *w = s->w;
     const Fedvim__Task *t = rq->t;
     Fedvim__UpdateBody body = FEDVIM__UPDATE_BODY__INIT;
     body.session = w->session;
@@ -531,19 +614,19 @@ static void send_update(worker *w, const task_req *rq, const task_set *set, cons
         body.ws_min = (uint32_t)w->cache[rq->client].ws_min;
         body.ws_max = (uint32_t)w->cache[rq->client].ws_max;
     }
-    fv_wire_frame fr[FV_WIRE_MAX_FRAMES] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, w->net->params, w->net->n_params}};
+    fv_wire_frame fr[FV_WIRE_MAX_FRAMES] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, s->net->params, w->n_params}};
     if (w->sa) { /* the masked input (fv_sa_worker_mask), 4-byte words like a parameter frame */
         fr[0] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_MASKED, (const float *)(const void *)w->sa_y,
-                                w->net->n_params + FV_SA_STATS};
+                                w->n_params + FV_SA_STATS};
         body.train_loss = body.train_accuracy = 0; /* inside the masked input */
     }
     int nf = 1;
     if (t->want_opt_state) {
-        fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, w->opt_state, w->opt_len};
+        fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_OPT_STATE, s->opt_state, w->opt_len};
         body.opt_steps = (uint64_t)res->opt_steps;
     }
     if (res->control) /* SCAFFOLD's dc_i (the config refuses it with a kept optimizer state) */
-        fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_CONTROL, w->control + w->net->n_train, w->net->n_train};
+        fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_CONTROL, s->control + w->n_train, w->n_train};
     uint8_t *bb = NULL, sig[FV_SIG_BYTES];
     size_t bl = 0;
     fv_wire_pack_update(&body, fr, nf, w->o.id ? w->o.id->sign_sk : NULL, &bb, &bl, sig);
@@ -559,12 +642,13 @@ static void send_update(worker *w, const task_req *rq, const task_set *set, cons
 }
 
 /* [secagg] The client's update and training statistics (FV_SA_STATS), encoded in fixed point
- * (weight: its sample count) and masked with the shares the task brought (secagg_client.h) into
- * w->sa_y. Returns 0, or -1 after answering the coordinator with an error (the client then drops
+ * (weight: its sample count, against the model slot s started from) and masked with the shares
+ * the task brought (secagg_client.h) into w->sa_y. Returns 0, or -1 after answering the coordinator with an error (the client then drops
  * out of the round's sum). */
-static int secagg_mask(worker *w, const task_req *rq, const task_result *res) {
+static int secagg_mask(wslot *s, const task_req *rq, const task_result *res) {
+    worker *w = s->w;
     const Fedvim__Task *t = rq->t;
-    const size_t np = w->net->n_params;
+    const size_t np = w->n_params;
     fv_err e = {{0}};
     int rc = 0;
     if (t->secagg_frac_bits < FV_SA_MIN_FRAC || t->secagg_stat_bits < FV_SA_MIN_FRAC || rq->n < 1 ||
@@ -575,7 +659,7 @@ static int secagg_mask(worker *w, const task_req *rq, const task_result *res) {
                         "below 2^31)", t->secagg_frac_bits, t->secagg_stat_bits, rq->client, rq->n, w->cfg.sa_clip,
                         FV_SA_LOSS_MAX, FV_SA_MIN_FRAC);
     } else {
-        const size_t clamped = fv_sa_encode(w->net->params, w->global, np, (double)rq->n, w->cfg.sa_clip,
+        const size_t clamped = fv_sa_encode(s->net->params, s->global, np, (double)rq->n, w->cfg.sa_clip,
                                             (int)t->secagg_frac_bits, w->sa_y);
         const float stats[2] = {isfinite(res->es.loss) && res->es.loss >= 0 ? (float)res->es.loss : 0,
                                 (float)res->es.accuracy}, zero[2] = {0, 0};
@@ -685,41 +769,129 @@ static void run_secagg(worker *w, const Fedvim__SecAggRequest *q) {
     free(ids), free(cpk), free(spk);
 }
 
-/* One client's local training for one round: accept, data, train, answer (or an error; a
- * diverged client is reported as FV_WIRE_ERR_DIVERGED). */
-static void run_task(worker *w, const fv_wire_msg *m) {
-    task_req rq;
-    if (accept_task(w, m, &rq) != 0) return;
-    w->current_task = rq.t->task_id;
-    task_set set = {0};
-    task_result res = {0};
-    uint32_t code = FV_WIRE_ERR_TASK_FAILED;
-    fv_err e = {{0}};
-    int rc = task_data(w, &rq, &set, &code, &e);
-    if (rc == 0) rc = train_client(w, &rq, &set, &res, &e);
-    fv_dataset_free(&set.own);
-    w->current_task = 0;
+/* Steps 2 and 3 for the task slot s holds (accepted, its model in s->global): the client's data,
+ * then its training. On a slot thread (fv_pool job) or on the main thread. Returns 0, or -1 with
+ * s->e and s->code set. */
+static int slot_run(void *arg) {
+    wslot *s = arg;
+    worker *w = s->w;
+    if (w->pool) fv_set_threads(w->o.threads > 0 ? w->o.threads : w->cfg.threads); /* per thread */
+    s->code = FV_WIRE_ERR_TASK_FAILED;
+    int rc = task_data(w, s->global, &s->rq, &s->set, &s->code, &s->e);
+    if (rc == 0) rc = train_client(s, &s->rq, &s->set, &s->res, &s->e);
+    return rc;
+}
+
+/* Step 4 on the main thread, once slot s's task has run with result rc: the answer (an error, a
+ * diverged client reported as FV_WIRE_ERR_DIVERGED, or the update, forged for a simulated
+ * malicious client and masked under [secagg]); the slot is then free. */
+static void slot_answer(wslot *s, int rc) {
+    worker *w = s->w;
+    const task_req *rq = &s->rq;
+    fv_dataset_free(&s->set.own);
     if (rc != 0) {
-        send_error(w, code, rq.t->task_id, e.msg);
+        send_error(w, s->code, rq->t->task_id, s->e.msg);
         return;
     }
     /* a diverged client is an honest outcome, told as such (the coordinator skips the client for
      * this round, with no strike): its non-finite parameters are never sent */
-    long bad = fv_wire_first_nonfinite(w->net->params, w->net->n_params);
-    if (bad < 0 && rq.t->want_opt_state) bad = fv_wire_first_nonfinite(w->opt_state, w->opt_len);
-    if (bad < 0 && res.control) bad = fv_wire_first_nonfinite(w->control + w->net->n_train, w->net->n_train);
+    long bad = fv_wire_first_nonfinite(s->net->params, w->n_params);
+    if (bad < 0 && rq->t->want_opt_state) bad = fv_wire_first_nonfinite(s->opt_state, w->opt_len);
+    if (bad < 0 && s->res.control) bad = fv_wire_first_nonfinite(s->control + w->n_train, w->n_train);
     if (bad >= 0) {
         char msg[160];
         snprintf(msg, sizeof msg, "client %d diverged: non-finite values after local training (last epoch's loss %g)",
-                 rq.client, res.es.loss);
+                 rq->client, s->res.es.loss);
         wlog(w, "%s", msg);
-        send_error(w, FV_WIRE_ERR_DIVERGED, rq.t->task_id, msg);
+        send_error(w, FV_WIRE_ERR_DIVERGED, rq->t->task_id, msg);
         return;
     }
-    if (w->adv_mask[rq.client]) /* a simulated malicious client: its upload, forged */
-        fv_adv_forge(&w->cfg, (int)rq.t->round, rq.client, w->global, w->net->params, w->net->n_train);
-    if (w->sa && secagg_mask(w, &rq, &res) != 0) return;
-    send_update(w, &rq, &set, &res);
+    if (w->adv_mask[rq->client]) /* a simulated malicious client: its upload, forged */
+        fv_adv_forge(&w->cfg, (int)rq->t->round, rq->client, s->global, s->net->params, w->n_train);
+    if (w->sa && secagg_mask(s, rq, &s->res) != 0) return;
+    send_update(s, rq, &s->set, &s->res);
+}
+
+/* Step 1 for slot s: accept the task of message m (answering an error when it is refused) and
+ * give the slot its model. Returns 0 when the slot now holds the task, -1 when it was refused. */
+static int slot_take(worker *w, wslot *s, const fv_wire_msg *m) {
+    if (accept_task(w, m, &s->rq) != 0) return -1;
+    memcpy(s->global, w->global, w->n_params * sizeof(float));
+    memset(&s->set, 0, sizeof s->set);
+    memset(&s->res, 0, sizeof s->res);
+    memset(&s->e, 0, sizeof s->e);
+    return 0;
+}
+
+/* One client's local training for one round on the main thread (one slot): accept, data, train,
+ * answer. */
+static void run_task(worker *w, const fv_wire_msg *m) {
+    wslot *s = &w->slot[0];
+    if (slot_take(w, s, m) != 0) return;
+    w->current_task = s->rq.t->task_id;
+    const int rc = slot_run(s);
+    w->current_task = 0;
+    slot_answer(s, rc);
+}
+
+/* ---- several slots: a ring of waiting tasks, the slots' threads ---- */
+
+/* Give waiting tasks to idle slots, in the order they came (each accepted only now, as one slot
+ * would have: a task that names the model rather than bringing it names the last one accepted). */
+static void dispatch(worker *w) {
+    for (int i = 0; i < w->nslots && w->qlen > 0; i++) {
+        wslot *s = &w->slot[i];
+        if (s->m.env) continue; /* holds a task */
+        while (w->qlen > 0 && !s->m.env) {
+            fv_wire_msg m = w->queue[w->qhead];
+            w->qhead = (w->qhead + 1) % w->qcap;
+            w->qlen--;
+            if (slot_take(w, s, &m) != 0) {
+                fv_wire_msg_close(&m);
+                continue;
+            }
+            s->m = m;
+            s->rq.t = s->m.env->task; /* the message moved: its decoded body did not */
+            w->current_task = s->rq.t->task_id;
+            fv_pool_submit(w->pool, i, slot_run, s);
+            int busy = 0;
+            for (int k = 0; k < w->nslots; k++) busy += w->slot[k].m.env != NULL;
+            if (busy > w->busy_peak) w->busy_peak = busy;
+        }
+    }
+}
+
+/* Answer every slot whose task has finished, then refill the slots. */
+static void reap(worker *w) {
+    int rc, i;
+    while ((i = fv_pool_reap(w->pool, &rc)) >= 0) {
+        wslot *s = &w->slot[i];
+        slot_answer(s, rc);
+        w->tasks_run++;
+        fv_wire_msg_close(&s->m);
+        memset(&s->m, 0, sizeof s->m);
+    }
+    w->current_task = 0;
+    for (int k = 0; k < w->nslots; k++)
+        if (w->slot[k].m.env) w->current_task = w->slot[k].rq.t->task_id;
+    dispatch(w);
+}
+
+/* A task message for a worker with several slots: into the ring (taking over *m), then to a slot
+ * if one is idle. A ring already full (a coordinator that ignores [fl] worker_slots) gets an
+ * error for the task, which is not run. */
+static void queue_task(worker *w, fv_wire_msg *m) {
+    if (w->qlen == w->qcap) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "this worker already holds %d tasks (at most worker_slots + tasks_per_worker - 1 "
+                 "= %d are expected)", w->qlen + w->nslots, fv_exp_worker_queue(&w->cfg));
+        send_error(w, FV_WIRE_ERR_TASK_FAILED, m->env->task->task_id, msg);
+        return; /* the caller closes m */
+    }
+    w->queue[(w->qhead + w->qlen) % w->qcap] = *m;
+    w->qlen++;
+    memset(m, 0, sizeof *m);
+    dispatch(w);
 }
 
 /* ---- main loop ---- */
@@ -727,6 +899,7 @@ static void run_task(worker *w, const fv_wire_msg *m) {
 int fv_worker_run(const fv_worker_opts *o, fv_err *e) {
     worker *w = fv_calloc(1, sizeof *w);
     w->o = *o;
+    if (pthread_mutex_init(&w->cache_mu, NULL) != 0) FV_DIE("worker: cannot make a mutex");
     int rc = -1;
     fv_err te;
     if (o->name && fv_config_text_check(o->name, &te) != 0) {
@@ -764,8 +937,9 @@ int fv_worker_run(const fv_worker_opts *o, fv_err *e) {
     double connect_deadline = fv_now() + (o->connect_timeout > 0 ? o->connect_timeout : 60);
     wlog(w, "connecting to %s%s", o->connect, o->id ? " (CURVE)" : " (no security)");
     for (;;) {
-        zmq_pollitem_t it[2] = {{w->sock, 0, ZMQ_POLLIN, 0}, {w->mon, 0, ZMQ_POLLIN, 0}};
-        int pr = zmq_poll(it, 2, (long)(w->hb_interval * 1000 / 2) + 1);
+        zmq_pollitem_t it[3] = {{w->sock, 0, ZMQ_POLLIN, 0}, {w->mon, 0, ZMQ_POLLIN, 0}, {NULL, -1, ZMQ_POLLIN, 0}};
+        if (w->pool) it[2].fd = fv_pool_fd(w->pool); /* a slot finished its task */
+        int pr = zmq_poll(it, w->pool ? 3 : 2, (long)(w->hb_interval * 1000 / 2) + 1);
         if (pr < 0 && errno != EINTR) {
             fv_err_set(e, "poll failed: %s", zmq_strerror(errno));
             goto out;
@@ -798,8 +972,9 @@ int fv_worker_run(const fv_worker_opts *o, fv_err *e) {
                     send_heartbeat(w); /* tells the coordinator this worker is ready */
                     break;
                 case FEDVIM__ENVELOPE__BODY_TASK:
-                    if (w->joined) run_task(w, &m);
-                    else wlog(w, "ignored a task that came before the welcome");
+                    if (!w->joined) wlog(w, "ignored a task that came before the welcome");
+                    else if (w->pool) queue_task(w, &m);
+                    else run_task(w, &m);
                     break;
                 case FEDVIM__ENVELOPE__BODY_SECAGG_REQUEST:
                     if (w->joined) run_secagg(w, m.env->secagg_request);
@@ -837,6 +1012,7 @@ int fv_worker_run(const fv_worker_opts *o, fv_err *e) {
             }
             fv_wire_msg_close(&m);
         }
+        if (w->pool) reap(w);
         now = fv_now();
         if (!w->joined && now > connect_deadline) {
             fv_err_set(e, "no welcome from %s within %.0f s (is the address right, is --server-key the "
@@ -856,6 +1032,7 @@ out:
     if (w->mon) zmq_close(w->mon);
     if (w->sock) zmq_close(w->sock);
     if (w->zctx) zmq_ctx_term(w->zctx);
+    pthread_mutex_destroy(&w->cache_mu);
     free(w);
     return rc;
 }

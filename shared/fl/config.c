@@ -161,6 +161,10 @@ static const key_def SCHEMA[] = {
     {"fl", "eval_batch", T_INT, OFF(eval_batch), "500", 1, 65536, NULL, NULL, "evaluation batch size"},
     {"fl", "tasks_per_worker", T_INT, OFF(tasks_per_worker), "2", 1, 64, NULL, NULL,
      "tasks queued at a worker at once (more hides latency, fewer reassign faster)"},
+    {"fl", "worker_slots", T_INT, OFF(worker_slots), "1", 1, 64, NULL, NULL,
+     "clients each worker trains at once, each on its own thread with its own model copy and "
+     "[training] threads threads (on a GPU: its own stream); the coordinator then keeps up to "
+     "worker_slots + tasks_per_worker - 1 tasks at a worker. Results do not depend on it"},
     /* the aggregation rule: ROBUST_KEYS below lists these keys, written only for a robust rule */
     {"fl", "aggregator", T_ENUM, OFF(aggregator), "fedavg", 0, 0, AGGREGATORS, NULL,
      "server aggregation rule (shared/fl/aggregate.h; README, robust aggregation): fedavg "

@@ -105,6 +105,7 @@ typedef struct {
     int64_t seed;
     double round_timeout, worker_timeout, heartbeat, join_timeout;
     int eval_every, eval_batch, tasks_per_worker;
+    int worker_slots; /* clients a worker trains at once (worker.h) */
     fv_aggregator aggregator;      /* FedAvg, FedNova, SCAFFOLD or a robust rule (shared/fl/aggregate.h) */
     double trim_fraction;          /* trimmed_mean: fraction trimmed per side */
     int krum_f, multikrum_m;       /* krum, multikrum: Byzantine clients assumed; multikrum: updates averaged */

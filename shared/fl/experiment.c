@@ -57,6 +57,8 @@ fv_opt_cfg fv_exp_opt_cfg(const fv_config *c) {
     return o;
 }
 
+int fv_exp_worker_queue(const fv_config *c) { return c->tasks_per_worker + c->worker_slots - 1; }
+
 int fv_exp_partition(const fv_config *c, const fv_dataset *d, fv_partition *p, fv_err *e) {
     if (fv_partition_make(p, c->partition, d->y, d->n, d->classes, c->clients, c->alpha,
                           c->shards_per_client, c->min_samples, (uint64_t)c->seed, e) != 0)

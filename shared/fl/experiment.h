@@ -36,6 +36,9 @@ FV_MUST_USE fv_net *fv_exp_model(const fv_config *c, const fv_dataset *d, int ou
 
 /* The local optimizer's settings from [training]. */
 fv_opt_cfg fv_exp_opt_cfg(const fv_config *c);
+/* The most tasks the coordinator keeps at one worker: one per slot ([fl] worker_slots) plus
+ * tasks_per_worker - 1 waiting behind them (tasks_per_worker itself with one slot). */
+int fv_exp_worker_queue(const fv_config *c);
 
 /* Partition d among fl.clients as [partition] says. Returns 0 or -1 with e set. */
 FV_MUST_USE int fv_exp_partition(const fv_config *c, const fv_dataset *d, fv_partition *p, fv_err *e);
