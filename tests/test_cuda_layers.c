@@ -234,7 +234,7 @@ static void conv_case(const char *name, int N, int C, int H, int W, int K, int R
         snprintf(what, sizeof what, "conv %s (%s) scratch", name, pn);
         dget(NULL, d_scr, sbytes ? sbytes : 4, what);
         void *dev[] = {d_inp, d_w, d_b, d_g, d_out, d_scr, d_dinp, d_dw, d_db};
-        for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(dev[i]);
+        for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(X, dev[i]);
         fv_cudnn_conv_destroy(&plan);
         assert_null(plan);
     }
@@ -314,7 +314,7 @@ static void linear_case(int N, int In, int Out, int bias, int null_dinp) {
     else
         expect_bitwise("linear db (no bias: untouched)", db_g, db0, (size_t)Out * 4);
     void *dev[] = {d_inp, d_w, d_b, d_g, d_out, d_dinp, d_dw, d_db};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(dev[i]);
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(X, dev[i]);
     void *host[] = {inp,    w,    b,    g,     dinp0,  dw0,  db0, out_c,
                     dinp_c, dw_c, db_c, out_g, dinp_g, dw_g, db_g};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
@@ -363,8 +363,8 @@ static void maxpool_case(const char *name, int N, int C, int H, int W, int k, in
     snprintf(what, sizeof what, "maxpool %s dinp", name);
     dget(dinp_g, d_dinp, in * 4, what);
     expect_close_delta(what, dinp_g, dinp_c, dinp0, in, ELEM_TOL);
-    fv_cuda_free(d_inp), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_dinp),
-        fv_cuda_free(d_am);
+    fv_cuda_free(X, d_inp), fv_cuda_free(X, d_g), fv_cuda_free(X, d_out), fv_cuda_free(X, d_dinp),
+        fv_cuda_free(X, d_am);
     free(inp), free(g), free(dinp0), free(out_c), free(dinp_c), free(am_c), free(out_g),
         free(dinp_g);
     free(am_g);
@@ -395,7 +395,7 @@ static void avgpool_case(int N, int C, int H, int W, int k, int stride, int pad)
     expect_close("avgpool out", out_g, out_c, on, FWD_TOL);
     dget(dinp_g, d_dinp, in * 4, "avgpool dinp");
     expect_close_delta("avgpool dinp", dinp_g, dinp_c, dinp0, in, GRAD_TOL);
-    fv_cuda_free(d_inp), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_dinp);
+    fv_cuda_free(X, d_inp), fv_cuda_free(X, d_g), fv_cuda_free(X, d_out), fv_cuda_free(X, d_dinp);
     free(inp), free(g), free(dinp0), free(out_c), free(dinp_c), free(out_g), free(dinp_g);
 }
 
@@ -421,7 +421,7 @@ static void test_avgpool_gap(void **st) {
     expect_close("gap out", out_g, out_c, on, FWD_TOL);
     dget(dinp_g, d_dinp, in * 4, "gap dinp");
     expect_close_delta("gap dinp", dinp_g, dinp_c, dinp0, in, ELEM_TOL);
-    fv_cuda_free(d_inp), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_dinp);
+    fv_cuda_free(X, d_inp), fv_cuda_free(X, d_g), fv_cuda_free(X, d_out), fv_cuda_free(X, d_dinp);
     free(inp), free(g), free(dinp0), free(out_c), free(dinp_c), free(out_g), free(dinp_g);
 }
 
@@ -458,7 +458,7 @@ static void act_case(const char *name, cpu_fwd cf, cpu_bwd cb, gpu_fwd gf, gpu_b
     /* a NULL dinp is accepted and writes nothing */
     gb(X, NULL, d_g, d_out, n);
     fv_cuda_ctx_sync(X);
-    fv_cuda_free(d_inp), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_dinp);
+    fv_cuda_free(X, d_inp), fv_cuda_free(X, d_g), fv_cuda_free(X, d_out), fv_cuda_free(X, d_dinp);
     free(inp), free(g), free(dinp0), free(out_c), free(dinp_c), free(out_g), free(dinp_g);
 }
 
@@ -499,9 +499,9 @@ static void test_add(void **st) {
     dget(da_g, d_da, n * 4, "add aliased");
     for (size_t i = 0; i < n; i++) da_c[i] = (da0[i] + g[i]) + g[i];
     expect_bitwise("add aliased (x + x)", da_g, da_c, n * 4);
-    fv_cuda_free(d_a), fv_cuda_free(d_b), fv_cuda_free(d_g), fv_cuda_free(d_out),
-        fv_cuda_free(d_da);
-    fv_cuda_free(d_db);
+    fv_cuda_free(X, d_a), fv_cuda_free(X, d_b), fv_cuda_free(X, d_g), fv_cuda_free(X, d_out),
+        fv_cuda_free(X, d_da);
+    fv_cuda_free(X, d_db);
     free(a), free(b), free(g), free(da0), free(db0), free(out_c), free(out_g), free(da_g),
         free(db_g);
     free(da_c), free(db_c);
@@ -559,7 +559,7 @@ static void bn_case(const char *name, int N, int C, int HW) {
 #undef BN_CHECK
     void *dev[] = {d_inp,  d_gm, d_bt,  d_rm,   d_rv, d_g,   d_out,
                    d_mean, d_is, d_scr, d_dinp, d_dg, d_dbt, d_eval};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(dev[i]);
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(X, dev[i]);
     void *host[] = {inp,    gamma, beta, rm0,  rv0,    g,    dinp0, dg0,    dbt0, out_c,
                     mean_c, is_c,  rm_c, rv_c, dinp_c, dg_c, dbt_c, eval_c, h};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
@@ -590,7 +590,7 @@ static void test_batchnorm_single_value(void **st) {
     assert_true(fabsf(rm_g - (0.9f * 0.5f + 0.1f * 2.0f)) < 1e-7f);
     assert_true(rv_g == 3.0f);
     void *dev[] = {d_inp, d_gm, d_bt, d_rm, d_rv, d_out, d_mean, d_is, d_scr};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(dev[i]);
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(X, dev[i]);
 }
 
 /* ---- dropout ---- */
@@ -651,9 +651,9 @@ static void test_dropout(void **st) {
             fail_msg("dropout (%s): the mask agrees on %zu of %zu elements", other[k].what, same,
                      n);
     }
-    fv_cuda_free(d_inp), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_dinp),
-        fv_cuda_free(d_mask);
-    fv_cuda_free(d_key);
+    fv_cuda_free(X, d_inp), fv_cuda_free(X, d_g), fv_cuda_free(X, d_out), fv_cuda_free(X, d_dinp),
+        fv_cuda_free(X, d_mask);
+    fv_cuda_free(X, d_key);
     free(inp), free(g), free(dinp0), free(out), free(dinp), free(mask), free(mask2), free(dinp_c);
 }
 
@@ -678,7 +678,7 @@ static void test_upsample(void **st) {
     expect_bitwise("upsample out", out_g, out_c, on * 4);
     dget(dinp_g, d_dinp, in * 4, "upsample dinp");
     expect_close_delta("upsample dinp", dinp_g, dinp_c, dinp0, in, ELEM_TOL);
-    fv_cuda_free(d_inp), fv_cuda_free(d_g), fv_cuda_free(d_out), fv_cuda_free(d_dinp);
+    fv_cuda_free(X, d_inp), fv_cuda_free(X, d_g), fv_cuda_free(X, d_out), fv_cuda_free(X, d_dinp);
     free(inp), free(g), free(dinp0), free(out_c), free(dinp_c), free(out_g), free(dinp_g);
 }
 
@@ -717,8 +717,8 @@ static void test_softmax_xent(void **st) {
     assert_int_equal(hits - hits0, correct);
     dget(NULL, d_row, (size_t)N * 8, "xent row losses");
     dget(NULL, d_hit, (size_t)N * 4, "xent row hits");
-    fv_cuda_free(d_logits), fv_cuda_free(d_dl), fv_cuda_free(d_labels), fv_cuda_free(d_hit);
-    fv_cuda_free(d_row), fv_cuda_free(d_acc), fv_cuda_free(d_hits);
+    fv_cuda_free(X, d_logits), fv_cuda_free(X, d_dl), fv_cuda_free(X, d_labels), fv_cuda_free(X, d_hit);
+    fv_cuda_free(X, d_row), fv_cuda_free(X, d_acc), fv_cuda_free(X, d_hits);
     free(logits), free(labels), free(dl_c), free(dl_g);
 }
 
@@ -762,7 +762,7 @@ static void opt_case(const char *name, fv_opt_cfg c) {
     dget(&ost, d_ost, sizeof ost, "optimizer step state");
     assert_int_equal(ost.t, *fv_opt_step_count(o));
     dget(NULL, d_grad, n * 4, "optimizer grads");
-    fv_cuda_free(d_p), fv_cuda_free(d_state), fv_cuda_free(d_grad), fv_cuda_free(d_ost);
+    fv_cuda_free(X, d_p), fv_cuda_free(X, d_state), fv_cuda_free(X, d_grad), fv_cuda_free(X, d_ost);
     fv_opt_destroy(&o);
     free(p0), free(p_c), free(p_g);
 }
@@ -798,7 +798,7 @@ static void test_prox(void **st) {
     fv_cuda_prox_grad(X, d_g, d_p, d_ref, mu, n);
     dget(g_g, d_g, n * 4, "prox grads");
     expect_close_delta("prox grads", g_g, g_c, g0, n, ELEM_TOL);
-    fv_cuda_free(d_g), fv_cuda_free(d_p), fv_cuda_free(d_ref);
+    fv_cuda_free(X, d_g), fv_cuda_free(X, d_p), fv_cuda_free(X, d_ref);
     free(g0), free(p), free(ref), free(g_c), free(g_g);
 }
 
@@ -855,7 +855,7 @@ static void test_gather(void **st) {
     dget(xb_g, d_xb, (size_t)b * img * 4, "gathered batch (sequential)");
     expect_bitwise("gathered batch (sequential)", xb_g, xb_c, (size_t)b * img * 4);
     void *dev[] = {d_img, d_lab, d_order, d_cursor, d_yb, d_lut, d_xb, d_ctr};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(dev[i]);
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(X, dev[i]);
     free(xb_g), free(xb_c);
     fv_dataset_free(&d);
 }

@@ -1,7 +1,8 @@
 /* test_fl_device.c: where federated workers train (`fedvim run --device`, `fedvim worker --device`).
  * A malformed device is a usage error naming the value; `cpu` trains as before; `cuda` trains on
  * the GPU where there is one, and otherwise stops before round 1 with a message that says no CUDA
- * device is available (never a crash or a hang); a list (`cuda:0,1`) places workers round-robin. The GPU training itself is checked by
+ * device is available (never a crash or a hang); a list (`cuda:0,1`) places workers round-robin;
+ * on a GPU, [fl] worker_slots gives the single slot's model. The GPU training itself is checked by
  * test_cuda_net and scripts/gpu-check.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,6 +83,33 @@ static void test_device_list(void **st) {
         assert_int_not_equal(rc, 0);
 }
 
+/* [fl] worker_slots on a GPU: one worker trains four clients at once, each slot with its own
+ * device model and stream, and the model is the one a single slot gives (the CUDA backend is
+ * deterministic on one device: docs/cuda.md, "Numerics"). Skipped without a CUDA device. */
+static void run_cuda_slots(const char *name, int slots) {
+    char ini[256], out[256], text[1024];
+    fh_path(&H, ini, sizeof ini, "%s.ini", name);
+    fh_path(&H, out, sizeof out, "%s.out", name);
+    snprintf(text, sizeof text, "[data]\ndataset = synthetic\ntrain_size = 1600\ntest_size = 200\n[model]\nname = "
+             "lenet5\n[training]\nlocal_epochs = 2\n[fl]\nclients = 8\nrounds = 2\nworkers = 1\nworker_slots = %d\n"
+             "[output]\ndir = %s/results\nname = %s\n", slots, H.root, name);
+    fh_put(ini, text);
+    assert_int_equal(fh_run(&H, out, 300, "run", ini, "--quiet", "--overwrite", "--device", "cuda", (const char *)NULL), 0);
+}
+
+static void test_cuda_slots(void **st) {
+    (void)st;
+    if (fv_cuda_device_count() < 1) {
+        print_message("no CUDA device: worker slots on a GPU not checked here (scripts/gpu-check.sh runs this)\n");
+        return;
+    }
+    run_cuda_slots("slots1", 1);
+    run_cuda_slots("slots4", 4);
+    const double gap = fh_model_gap(&H, "slots1", "slots4");
+    print_message("cuda, 4 slots against 1: largest parameter difference %g\n", gap);
+    assert_true(gap == 0.0);
+}
+
 static int setup(void **state) {
     (void)state;
     signal(SIGPIPE, SIG_IGN);
@@ -100,6 +128,7 @@ int main(void) {
         cmocka_unit_test(test_cpu_device_trains),
         cmocka_unit_test(test_cuda_device),
         cmocka_unit_test(test_device_list),
+        cmocka_unit_test(test_cuda_slots),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -102,7 +102,7 @@ void fv_cuda_ctx_destroy(fv_cuda_ctx **px) {
     if (x->dnn) cudnnDestroy((cudnnHandle_t)x->dnn);
 #endif
     FV_CUBLAS_CHECK(cublasDestroy(x->blas));
-    fv_cuda_free(x->blas_ws);
+    fv_cuda_free(x, x->blas_ws);
     FV_CUDA_CHECK(cudaStreamDestroy(x->stream));
     free(x);
     *px = NULL;
@@ -143,12 +143,14 @@ void *fv_cuda_alloc(const fv_cuda_ctx *x, size_t bytes) {
     return p;
 }
 
-void fv_cuda_free(void *p) {
+void fv_cuda_free(const fv_cuda_ctx *x, void *p) {
     if (!p) return;
-    /* The contract says the device is synchronised first; cudaFree does that in practice, but the
-     * runtime documents no such guarantee, and callers (shard and order buffers) free memory that
-     * work still in flight reads. */
-    FV_CUDA_CHECK(cudaDeviceSynchronize());
+    /* The contract says x's work is finished first; cudaFree waits in practice, but the runtime
+     * documents no such guarantee, and callers (shard and order buffers) free memory that work
+     * still in flight reads. cudaFree from this thread is allowed while another thread captures
+     * a graph in cudaStreamCaptureModeThreadLocal (net.cu); a device-wide synchronisation is not. */
+    FV_CUDA_CHECK(cudaSetDevice(x->device));
+    FV_CUDA_CHECK(cudaStreamSynchronize(x->stream));
     FV_CUDA_CHECK(cudaFree(p));
 }
 

@@ -54,9 +54,11 @@ void fv_cuda_ctx_describe(const fv_cuda_ctx *x, char *buf, size_t cap);
 void *fv_cuda_alloc(const fv_cuda_ctx *x, size_t bytes);
 /* As fv_cuda_alloc, but returns NULL with e set (naming `what` and the size) when out of memory. */
 FV_MUST_USE void *fv_cuda_try_alloc(const fv_cuda_ctx *x, size_t bytes, const char *what, fv_err *e);
-/* Accepts NULL. Synchronises the current device first (cudaDeviceSynchronize), so memory that
- * enqueued work still reads may be freed. */
-void fv_cuda_free(void *p);
+/* Free device memory of ctx x (accepts p NULL). Synchronises x's stream first, so memory that
+ * work enqueued on x still reads may be freed. Not the whole device: another thread's ctx on the
+ * same device may be capturing a CUDA graph (a worker's slots, [fl] worker_slots), and
+ * synchronising a device with a stream in capture is invalid. */
+void fv_cuda_free(const fv_cuda_ctx *x, void *p);
 /* Blocking copies between host and device, ordered after the ctx's earlier work. */
 void fv_cuda_upload(const fv_cuda_ctx *x, void *dst_dev, const void *src_host, size_t bytes);
 void fv_cuda_download(const fv_cuda_ctx *x, void *dst_host, const void *src_dev, size_t bytes);

@@ -371,9 +371,9 @@ void fv_cuda_net_destroy(fv_cuda_net **pcn) {
     fv_cuda_ctx_sync(cn->x);
     if (cn->have_graph) FV_CUDA_CHECK(cudaGraphExecDestroy(cn->exec));
     free_plans(cn);
-    fv_cuda_free(cn->order);
-    fv_cuda_free(cn->amem);
-    fv_cuda_free(cn->pmem);
+    fv_cuda_free(cn->x, cn->order);
+    fv_cuda_free(cn->x, cn->amem);
+    fv_cuda_free(cn->x, cn->pmem);
     fv_cuda_ctx_destroy(&cn->x);
     free(cn->host_order);
     free(cn->nodes);
@@ -732,7 +732,7 @@ fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int 
     /* sized by the shard's capacity, not its size: a worker's smaller clients then keep the
      * buffer, and with it the captured graph */
     if (s->cap_n > cn->order_cap) {
-        fv_cuda_free(cn->order); /* cudaFree waits for the work still reading it */
+        fv_cuda_free(x, cn->order); /* x's stream is synchronised: it waits for the work still reading it */
         cn->order = (int32_t *)fv_cuda_alloc(x, (size_t)s->cap_n * sizeof(int32_t));
         cn->order_cap = s->cap_n;
     }
@@ -870,7 +870,7 @@ void fv_cuda_shard_destroy(fv_cuda_shard **ps) {
     if (!ps || !*ps) return;
     fv_cuda_shard *s = *ps;
     use_device(s->cn);
-    fv_cuda_free(s->mem);
+    fv_cuda_free(s->cn->x, s->mem);
     free(s);
     *ps = NULL;
 }
@@ -902,7 +902,7 @@ int fv_cuda_shard_load(fv_cuda_shard *s, const fv_dataset *d, const int *idx, in
     }
     use_device(cn);
     if (n > s->cap_n) {
-        fv_cuda_free(s->mem); /* waits for the training still reading it */
+        fv_cuda_free(cn->x, s->mem); /* waits for the training still reading it */
         s->mem = NULL;
         s->cap_n = 0;
         s->n = 0;
