@@ -1427,7 +1427,8 @@ typedef struct {
     double bd, bd_m;      /* [adversary] backdoor: success rate on triggered test images (clean, mixed) */
     double seconds;       /* the whole round, evaluation included */
     double work_seconds;  /* the round without evaluation */
-    double busy_max;      /* the busiest worker's summed client work */
+    double busy_max;      /* the busiest worker's summed client work, divided by its [fl] worker_slots
+                           * (the slots train at once): the critical path of client work */
     double agg_seconds, eval_seconds;
 } round_result;
 
@@ -1548,6 +1549,7 @@ static void work_timings(const fv_coord *c, round_result *res, double t) {
     res->busy_max = 0;
     for (int i = 0; i < c->wk.n; i++)
         if (c->wk.w[i].busy > res->busy_max) res->busy_max = c->wk.w[i].busy;
+    res->busy_max /= c->cfg.worker_slots;
 }
 
 /* The aggregation rule turns the gathered updates into the next global model, the server

@@ -30,7 +30,8 @@
  * received and sent, routing ids excluded); seconds (the whole round, evaluation included);
  * train_loss, train_accuracy (sample-weighted means of the clients' last local epoch);
  * client_seconds_max (slowest client's local training), worker_busy_max (the busiest worker's
- * summed client work), overhead_seconds (round without evaluation minus worker_busy_max),
+ * summed client work, divided by [fl] worker_slots: its slots train at once, so this estimates
+ * the critical path), overhead_seconds (round without evaluation minus worker_busy_max),
  * aggregate_seconds, eval_seconds, mix_seconds (offline mixing done this round); workers (alive);
  * with [dp]: dp_clip, dp_noise_multiplier, dp_q, dp_clipped_fraction and dp_norm_mean (of the
  * accepted updates' pre-clip delta norms), dp_delta, dp_epsilon and dp_order (the accountant's);
