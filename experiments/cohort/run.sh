@@ -12,7 +12,8 @@
 # ([fl] worker_slots) with T threads each. DEVICE (default cpu): cpu, or cuda for the GPU form
 # (then the default placements are "1x1x1 1x4x1 1x8x1 10x1x1" and the PyTorch loop runs on cuda).
 # COHORTS (default "100 1000"); TORCH_THREADS (default "1 2" on the CPU, "1" with cuda): the
-# PyTorch loop's thread counts, each a row; the fastest is the reference of the ratios. Needs the MNIST files
+# PyTorch loop's thread counts, each a row; the fastest is the reference of the ratios.
+# REPS (default 1): repeat the whole set, alternating the tools, and report medians. Needs the MNIST files
 # (scripts/setup.sh) and Debian's python3-torch (scripts/setup.sh --test-deps; PYTHON picks another).
 # fedvim runs whose summary.json exists are kept (a rerun completes a partial OUT).
 set -euo pipefail
@@ -36,46 +37,61 @@ for cand in /usr/bin/python3 python3; do
 done
 [[ -n $py ]] || { echo "run.sh: no python3 with torch and numpy (scripts/setup.sh --test-deps)" >&2; exit 2; }
 mkdir -p "$out"
-for n in ${COHORTS:-100 1000}; do
-  for p in $placements; do
-    IFS=x read -r W S T <<< "$p"
-    name=c${n}_${dev}_${p}
-    ini=$out/$name.ini
-    sed -e "s/^workers = .*/workers = $W\nworker_slots = $S/" -e "s|^dir = .*|dir = $out|" \
-        -e "/^\[output\]/,\$ s/^name = .*/name = $name/" -e "s/^local_epochs = 1/local_epochs = 1\nthreads = $T/" \
-        "$here/cohort$n.ini" > "$ini"
-    [[ -s $out/$name/summary.json ]] && { echo "== fedvim $name: done before"; continue; }
-    echo "== fedvim $name (load $(cut -d' ' -f1 /proc/loadavg))"
-    "$bin" run "$ini" --quiet --overwrite ${dev:+--device $dev} > "$out/$name.log" 2>&1 ||
-      { cat "$out/$name.log"; exit 1; }
-  done
-  for t in $torch_threads; do
-    tj=$out/torch_c${n}_${dev}_t$t.jsonl
-    [[ -s $tj ]] && grep -q seconds_per_round "$tj" && { echo "== pytorch c${n}_${dev}_t$t: done before"; continue; }
-    echo "== pytorch c${n}_${dev}_t$t (load $(cut -d' ' -f1 /proc/loadavg))"
-    env -u LD_LIBRARY_PATH OMP_NUM_THREADS=$t "$py" "$here/torch_cohort.py" \
-        --data "$FEDVIM_DATA/mnist" --clients "$n" --threads "$t" --device "$dev" > "$tj"
+# REPS rounds of the whole set, each cohort's fedvim placements and PyTorch loops one after another,
+# so both tools see the same load on average (the box may be shared); medians over REPS
+for r in $(seq 1 "${REPS:-1}"); do
+  for n in ${COHORTS:-100 1000}; do
+    for p in $placements; do
+      IFS=x read -r W S T <<< "$p"
+      name=c${n}_${dev}_${p}_r$r
+      ini=$out/$name.ini
+      sed -e "s/^workers = .*/workers = $W\nworker_slots = $S/" -e "s|^dir = .*|dir = $out|" \
+          -e "/^\[output\]/,\$ s/^name = .*/name = $name/" -e "s/^local_epochs = 1/local_epochs = 1\nthreads = $T/" \
+          "$here/cohort$n.ini" > "$ini"
+      [[ -s $out/$name/summary.json ]] && { echo "== fedvim $name: done before"; continue; }
+      echo "== fedvim $name (load $(cut -d' ' -f1 /proc/loadavg))"
+      "$bin" run "$ini" --quiet --overwrite --device "$dev" > "$out/$name.log" 2>&1 ||
+        { cat "$out/$name.log"; exit 1; }
+      cut -d' ' -f1 /proc/loadavg > "$out/$name/load_after"
+    done
+    for t in $torch_threads; do
+      tj=$out/torch_c${n}_${dev}_t${t}_r$r.jsonl
+      [[ -s $tj ]] && grep -q seconds_per_round "$tj" && { echo "== pytorch ${tj##*/}: done before"; continue; }
+      echo "== pytorch ${tj##*/} (load $(cut -d' ' -f1 /proc/loadavg))"
+      env -u LD_LIBRARY_PATH OMP_NUM_THREADS=$t "$py" "$here/torch_cohort.py" \
+          --data "$FEDVIM_DATA/mnist" --clients "$n" --threads "$t" --device "$dev" > "$tj"
+    done
   done
 done
 "$py" - "$out" "$dev" <<'EOF'
 import glob, json, os, statistics, sys
 out, dev = sys.argv[1], sys.argv[2]
 rows = []
-for n in sorted({int(os.path.basename(p).split('_')[1][1:]) for p in glob.glob(f'{out}/torch_c*_{dev}_t*.jsonl')}):
-    for tj in sorted(glob.glob(f'{out}/torch_c{n}_{dev}_t*.jsonl')):
-        t = json.loads(open(tj).read().strip().splitlines()[-1])
-        rows.append({'tool': 'pytorch loop', 'clients': n, 'placement': f"1 process, {t['threads']} thread(s)",
-                     'seconds_per_round': t['seconds_per_round'], 'test_accuracy': t['test_accuracy']})
-    for d in sorted(glob.glob(f'{out}/c{n}_{dev}_*/metrics.jsonl')):
-        name = os.path.basename(os.path.dirname(d))
-        W, S, T = name.split('_')[-1].split('x')
-        m = [json.loads(l) for l in open(d)]
-        work = [r['seconds'] - r.get('eval_seconds', 0) for r in m[1:]] or [m[0]['seconds']]
-        s = json.load(open(os.path.join(os.path.dirname(d), 'summary.json')))
-        rows.append({'tool': 'fedvim', 'clients': n,
-                     'placement': f'{W} worker(s) x {S} slot(s) x {T} thread(s)',
-                     'seconds_per_round': statistics.median(work), 'test_accuracy': m[-1]['test_accuracy'],
-                     'params_hash': s.get('params_hash')})
+med = statistics.median
+cohorts = sorted({int(os.path.basename(p).split('_')[1][1:]) for p in glob.glob(f'{out}/torch_c*_{dev}_t*_r*.jsonl')})
+for n in cohorts:
+    for t in sorted({p.split('_t')[-1].split('_')[0] for p in glob.glob(f'{out}/torch_c{n}_{dev}_t*_r*.jsonl')}, key=int):
+        runs = [json.loads(open(f).read().strip().splitlines()[-1])
+                for f in sorted(glob.glob(f'{out}/torch_c{n}_{dev}_t{t}_r*.jsonl'))]
+        runs = [x for x in runs if 'seconds_per_round' in x]
+        if runs:
+            rows.append({'tool': 'pytorch loop', 'clients': n, 'placement': f'1 process, {t} thread(s)',
+                         'seconds_per_round': med([x['seconds_per_round'] for x in runs]),
+                         'reps': len(runs), 'test_accuracy': runs[0]['test_accuracy'],
+                         'each_rep': [x['seconds_per_round'] for x in runs]})
+    for p in sorted({os.path.basename(os.path.dirname(d)).split('_')[2]
+                     for d in glob.glob(f'{out}/c{n}_{dev}_*_r*/metrics.jsonl')}):
+        W, S, T = p.split('x')
+        reps, acc, hashes = [], None, set()
+        for d in sorted(glob.glob(f'{out}/c{n}_{dev}_{p}_r*/metrics.jsonl')):
+            m = [json.loads(l) for l in open(d)]
+            work = [r['seconds'] - r.get('eval_seconds', 0) for r in m[1:]] or [m[0]['seconds']]
+            reps.append(med(work))
+            acc = m[-1]['test_accuracy']
+            hashes.add(json.load(open(os.path.join(os.path.dirname(d), 'summary.json'))).get('params_hash'))
+        rows.append({'tool': 'fedvim', 'clients': n, 'placement': f'{W} worker(s) x {S} slot(s) x {T} thread(s)',
+                     'seconds_per_round': med(reps), 'reps': len(reps), 'each_rep': reps, 'test_accuracy': acc,
+                     'params_hashes': sorted(hashes)})
 for r in rows:
     ref = min(x['seconds_per_round'] for x in rows if x['tool'] == 'pytorch loop' and x['clients'] == r['clients'])
     r['clients_per_second'] = round(r['clients'] / r['seconds_per_round'], 1)
