@@ -37,6 +37,16 @@ for cand in /usr/bin/python3 python3; do
 done
 [[ -n $py ]] || { echo "run.sh: no python3 with torch and numpy (scripts/setup.sh --test-deps)" >&2; exit 2; }
 mkdir -p "$out"
+# GPU utilisation while a run trains (DEVICE=cuda and nvidia-smi present): samples every 200 ms into
+# FILE until the run ends; the summary reports their mean
+util_start() {
+  util_pid=
+  if [[ $dev != cpu ]] && command -v nvidia-smi > /dev/null; then
+    nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 200 > "$1" 2>/dev/null &
+    util_pid=$!
+  fi
+}
+util_stop() { [[ -n ${util_pid:-} ]] && kill "$util_pid" 2>/dev/null; wait "${util_pid:-}" 2>/dev/null || true; }
 # REPS rounds of the whole set, each cohort's fedvim placements and PyTorch loops one after another,
 # so both tools see the same load on average (the box may be shared); medians over REPS
 for r in $(seq 1 "${REPS:-1}"); do
@@ -50,16 +60,20 @@ for r in $(seq 1 "${REPS:-1}"); do
           "$here/cohort$n.ini" > "$ini"
       [[ -s $out/$name/summary.json ]] && { echo "== fedvim $name: done before"; continue; }
       echo "== fedvim $name (load $(cut -d' ' -f1 /proc/loadavg))"
+      util_start "$out/$name.util"
       "$bin" run "$ini" --quiet --overwrite --device "$dev" > "$out/$name.log" 2>&1 ||
-        { cat "$out/$name.log"; exit 1; }
+        { util_stop; cat "$out/$name.log"; exit 1; }
+      util_stop
       cut -d' ' -f1 /proc/loadavg > "$out/$name/load_after"
     done
     for t in $torch_threads; do
       tj=$out/torch_c${n}_${dev}_t${t}_r$r.jsonl
       [[ -s $tj ]] && grep -q seconds_per_round "$tj" && { echo "== pytorch ${tj##*/}: done before"; continue; }
       echo "== pytorch ${tj##*/} (load $(cut -d' ' -f1 /proc/loadavg))"
+      util_start "${tj%.jsonl}.util"
       env -u LD_LIBRARY_PATH OMP_NUM_THREADS=$t "$py" "$here/torch_cohort.py" \
           --data "$FEDVIM_DATA/mnist" --clients "$n" --threads "$t" --device "$dev" > "$tj"
+      util_stop
     done
   done
 done
@@ -68,6 +82,13 @@ import glob, json, os, statistics, sys
 out, dev = sys.argv[1], sys.argv[2]
 rows = []
 med = statistics.median
+def util(paths):
+    """Mean GPU utilisation (%) over the samples of the runs' .util files, or None."""
+    v = []
+    for p in paths:
+        if os.path.exists(p):
+            v += [float(x) for x in open(p).read().split() if x.replace('.', '', 1).isdigit()]
+    return round(sum(v) / len(v), 1) if v else None
 cohorts = sorted({int(os.path.basename(p).split('_')[1][1:]) for p in glob.glob(f'{out}/torch_c*_{dev}_t*_r*.jsonl')})
 for n in cohorts:
     for t in sorted({p.split('_t')[-1].split('_')[0] for p in glob.glob(f'{out}/torch_c{n}_{dev}_t*_r*.jsonl')}, key=int):
@@ -76,6 +97,7 @@ for n in cohorts:
         runs = [x for x in runs if 'seconds_per_round' in x]
         if runs:
             rows.append({'tool': 'pytorch loop', 'clients': n, 'placement': f'1 process, {t} thread(s)',
+                         'gpu_util': util(glob.glob(f'{out}/torch_c{n}_{dev}_t{t}_r*.util')),
                          'seconds_per_round': med([x['seconds_per_round'] for x in runs]),
                          'reps': len(runs), 'test_accuracy': runs[0]['test_accuracy'],
                          'each_rep': [x['seconds_per_round'] for x in runs]})
@@ -90,6 +112,7 @@ for n in cohorts:
             acc = m[-1]['test_accuracy']
             hashes.add(json.load(open(os.path.join(os.path.dirname(d), 'summary.json'))).get('params_hash'))
         rows.append({'tool': 'fedvim', 'clients': n, 'placement': f'{W} worker(s) x {S} slot(s) x {T} thread(s)',
+                     'gpu_util': util(glob.glob(f'{out}/c{n}_{dev}_{p}_r*.util')),
                      'seconds_per_round': med(reps), 'reps': len(reps), 'each_rep': reps, 'test_accuracy': acc,
                      'params_hashes': sorted(hashes)})
 for r in rows:
@@ -97,9 +120,10 @@ for r in rows:
     r['clients_per_second'] = round(r['clients'] / r['seconds_per_round'], 1)
     r['speed_vs_fastest_pytorch'] = round(ref / r['seconds_per_round'], 2)
 json.dump({'device': dev, 'rows': rows}, open(f'{out}/summary.json', 'w'), indent=1)
-print('| clients | tool | placement | s / round | clients / s | speed vs the fastest PyTorch loop | test accuracy after 5 rounds |')
-print('| ---: | --- | --- | ---: | ---: | ---: | ---: |')
+print('| clients | tool | placement | s / round | clients / s | speed vs the fastest PyTorch loop | test accuracy after 5 rounds | GPU utilisation |')
+print('| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |')
 for r in rows:
+    u = f"{r['gpu_util']}%" if r.get('gpu_util') is not None else ''
     print(f"| {r['clients']} | {r['tool']} | {r['placement']} | {r['seconds_per_round']:.2f} | "
-          f"{r['clients_per_second']} | {r['speed_vs_fastest_pytorch']}x | {100 * r['test_accuracy']:.2f}% |")
+          f"{r['clients_per_second']} | {r['speed_vs_fastest_pytorch']}x | {100 * r['test_accuracy']:.2f}% | {u} |")
 EOF
