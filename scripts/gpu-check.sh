@@ -5,7 +5,7 @@
 #   COLLECT_LIBS=SCRIPT [PYTORCH_REF=FILE] scripts/gpu-check.sh prepare [BUILD_DIR [BASE_DIR]]
 #       On the development machine. Builds nothing: BUILD_DIR (default build-cuda, configured
 #       with nvcc and built with `cmake --build BUILD_DIR --target fedvim test_cuda_layers
-#       test_cuda_net test_cuda_trainer test_trainer`) must hold current binaries. Collects into .devrun/gpu/
+#       test_cuda_net test_cuda_trainer test_trainer test_fl_device`) must hold current binaries. Collects into .devrun/gpu/
 #       (git-ignored): bin/ the binaries (and BASE_DIR's fedvim as bin/fedvim_base, for `ab`),
 #       lib/ the shared libraries the GPU machine lacks (SCRIPT is called as
 #       `SCRIPT LIBDIR BINARY...` and copies there every library the binaries need beyond the C
@@ -31,6 +31,10 @@
 #       The GPU tests, then fedvim's and PyTorch's throughput alternated REPS times: medians.
 #   scripts/gpu-check.sh cpu      (REPS, default 5)
 #       LeNet-5 on the GPU machine's CPU against PyTorch, 2 and 16 threads, alternated.
+#   scripts/gpu-check.sh cohort
+#       Many clients on one GPU ([fl] worker_slots): test_fl_device, then experiments/cohort/run.sh
+#       with DEVICE=cuda (cohorts of 100 and 1,000 LeNet-5 clients, fedvim placements beside a
+#       PyTorch loop, GPU utilisation). See cohort() below.
 #   scripts/gpu-check.sh ab       (REPS, default 3)
 #       A refactoring's check: every carried GPU test, then this build against BASE_DIR's on the
 #       GPU: one LeNet-5 epoch with --save by each (the two models must be byte-identical), and
@@ -50,7 +54,8 @@ prepare() {
     local ref=${PYTORCH_REF:-}
     local mnist=${MNIST_DIR:-data/mnist}
     local b
-    for b in fedvim tests/test_cuda_layers tests/test_cuda_net tests/test_cuda_trainer tests/test_trainer; do
+    for b in fedvim tests/test_cuda_layers tests/test_cuda_net tests/test_cuda_trainer tests/test_trainer \
+        tests/test_fl_device; do
         [[ -x $build/$b ]] || { echo "prepare: $build/$b is missing: build it first (see the header)" >&2; exit 2; }
     done
     ldd "$build/fedvim" | grep -q libcudart || {
@@ -61,7 +66,7 @@ prepare() {
     rm -rf "$G"
     mkdir -p "$G/bin" "$G/mnist"
     cp "$build/fedvim" "$build/tests/test_cuda_layers" "$build/tests/test_cuda_net" "$build/tests/test_cuda_trainer" \
-        "$build/tests/test_trainer" "$G/bin/"
+        "$build/tests/test_trainer" "$build/tests/test_fl_device" "$G/bin/"
     [[ -n $base ]] && cp "$base/fedvim" "$G/bin/fedvim_base"
     "$collect" "$G/lib" "$G"/bin/* >/dev/null
     for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
@@ -394,11 +399,41 @@ EOF3
     [[ $ok == 1 ]]
 }
 
+# Many clients on one GPU (issue 16): test_fl_device (on a GPU, 4 worker slots must give the 1-slot
+# model bitwise), then experiments/cohort/run.sh with DEVICE=cuda: the cohorts of 100 and 1,000
+# LeNet-5 clients in fedvim placements (one worker of 1, 4 and 8 slots; 10 worker processes) beside
+# the PyTorch loop on the GPU, with GPU utilisation sampled by nvidia-smi. Estimated 4-6 minutes
+# on an H100 (never run yet: no device was lent when it was written). Results: OUT/cohort.txt
+# (the table) and OUT/cohort.tgz (summary.json, every run's metrics.jsonl and logs).
+cohort() {
+    [[ -x $G/bin/fedvim && -x $G/bin/test_fl_device ]] ||
+        { echo "cohort: $G/bin/fedvim or test_fl_device missing: run 'prepare' first" >&2; exit 2; }
+    local out=${OUT:-$G/out} ok=1
+    mkdir -p "$out"
+    local lib="$G/lib:/usr/local/cuda/lib64"
+    echo "== cohort check of commit $(cat "$G/commit" 2>/dev/null) on $(hostname)"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
+    env LD_LIBRARY_PATH="$lib" FEDVIM_BIN="$G/bin/fedvim" FEDVIM_DATA="$G" timeout 400 "$G/bin/test_fl_device" \
+        >"$out/test_fl_device.log" 2>&1
+    local rc=$?
+    echo "test_fl_device: exit $rc"; grep -E "slots against|ERROR|FAILED|no CUDA" "$out/test_fl_device.log"
+    [[ $rc == 0 ]] || ok=0
+    # LD_LIBRARY_PATH for fedvim; run.sh starts python without it
+    env LD_LIBRARY_PATH="$lib" DEVICE=cuda FEDVIM="$G/bin/fedvim" FEDVIM_DATA="$G" timeout 540 \
+        bash experiments/cohort/run.sh /tmp/fedvim-cohort 2>&1 | tee "$out/cohort.txt"
+    [[ ${PIPESTATUS[0]} == 0 ]] || ok=0
+    (cd /tmp/fedvim-cohort && tar czf "$out/cohort.tgz" summary.json ./*.log ./*.util torch_*.jsonl \
+        ./*/metrics.jsonl ./*/summary.json ./*/logs 2>/dev/null)
+    echo "cohort check: $([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+    [[ $ok == 1 ]]
+}
+
 case ${1:-} in
 prepare) shift; prepare "$@" ;;
 run) run ;;
 repeat) repeat ;;
 cpu) cpu ;;
 ab) ab ;;
-*) echo "usage: scripts/gpu-check.sh prepare [BUILD_DIR [BASE_DIR]] | run | repeat | cpu | ab" >&2; exit 2 ;;
+cohort) cohort ;;
+*) echo "usage: scripts/gpu-check.sh prepare [BUILD_DIR [BASE_DIR]] | run | repeat | cpu | ab | cohort" >&2; exit 2 ;;
 esac

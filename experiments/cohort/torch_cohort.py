@@ -15,7 +15,7 @@ is measured afterwards. Prints one JSON object per round and a summary line:
 The partition is IID but not fedvim's draw (a different random split), so accuracies agree to
 seed noise, not bit for bit.
 """
-import argparse, json, os, platform, statistics, sys, time
+import argparse, gzip, json, os, platform, statistics, sys, time
 
 import numpy as np
 import torch
@@ -26,7 +26,11 @@ from torch_models import LeNet5  # noqa: E402
 
 
 def read_idx(path):
-    raw = open(path, 'rb').read()
+    """An IDX file, or its .gz beside it (as scripts/gpu-check.sh carries MNIST)."""
+    if not os.path.exists(path) and os.path.exists(path + '.gz'):
+        raw = gzip.open(path + '.gz', 'rb').read()
+    else:
+        raw = open(path, 'rb').read()
     nd = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(nd)]
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
