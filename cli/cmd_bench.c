@@ -77,7 +77,7 @@ static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) 
 
 static int bench_train(int argc, char **argv) {
     const char *model = "lenet5", *device = "cpu", *data_dir = NULL, *conv = NULL;
-    int batch = 64, threads = 2, images = 0, json = 0, seed = 0, graphs = 1, layers = 0;
+    int batch = 64, threads = 2, images = 0, json = 0, seed = 0, graphs = 1, layers = 0, tf32 = 0;
     const fv_config_bounds r_batch = fv_config_range("training.batch_size"),
                            r_thr = fv_config_range("training.threads");
     fv_flag flags[] = {
@@ -88,6 +88,7 @@ static int bench_train(int argc, char **argv) {
         {"images", FV_FLAG_INT, &images, "images to time (default: 12000 for lenet5, 20 batches otherwise)", 0, 100000000},
         {"data-dir", FV_FLAG_STRING, &data_dir, "MNIST folder, --model lenet5 only (default: the standard place, and random data if MNIST is not there)", 0, 0},
         {"seed", FV_FLAG_INT, &seed, "seed", 0, 2147483647},
+        {"tf32", FV_FLAG_BOOL, &tf32, "with --device cuda: allow TF32 tensor cores for FP32 products (faster on Ampere and later, about 1e-3 relative error per product; off by default, recorded in --json)", 0, 0},
         {"graphs", FV_FLAG_INT, &graphs, "--device cuda: 1 replays each full batch's step as a CUDA graph, 0 launches every kernel (what the graphs save in launch overhead)", 0, 1},
         {"conv", FV_FLAG_STRING, &conv, "CPU conv path: auto (per layer shape), blas (im2col + OpenBLAS) or dnnl (oneDNN); default: FEDVIM_CPU_CONV, else auto", 0, 0},
         {"layers", FV_FLAG_BOOL, &layers, "also time every node's forward and backward (CPU only) and print where a step's time goes", 0, 0},
@@ -115,6 +116,10 @@ static int bench_train(int argc, char **argv) {
     if (conv && dev >= 0) {
         fprintf(stderr, "fedvim bench train: --conv picks the CPU conv path; it cannot be used with --device %s\n",
                 device);
+        return 2;
+    }
+    if (tf32 && dev < 0) {
+        fprintf(stderr, "fedvim bench train: --tf32 needs --device cuda[:N]: the CPU has no TF32\n");
         return 2;
     }
     if (layers && dev >= 0) {
@@ -175,7 +180,7 @@ static int bench_train(int argc, char **argv) {
         oc.lr = 0.1f;
         oc.momentum = 0.9f;
     }
-    const fv_trainer_cfg tc = {.device = dev, .max_batch = batch, .opt = oc, .eager = !graphs,
+    const fv_trainer_cfg tc = {.device = dev, .max_batch = batch, .opt = oc, .eager = !graphs, .tf32 = tf32,
                                .norm = fv_norm_for(strcmp(source, "mnist") == 0 ? "mnist" : "random")};
     fv_rng rng;
     fv_rng_seed(&rng, 2);
@@ -243,6 +248,7 @@ static int bench_train(int argc, char **argv) {
         if (where.cuda) {
             fv_json_str(&j, "convolutions", fv_trainer_info_get(trainer).conv);
             fv_json_int(&j, "graphs", graphs);
+            fv_json_bool(&j, "tf32", fv_trainer_info_get(trainer).tf32);
         }
         if (!where.cuda) {
             fv_json_str(&j, "cpu_conv", fv_conv_path_name(net->conv_path));

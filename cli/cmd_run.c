@@ -396,12 +396,13 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
 
 int fv_cmd_run(int argc, char **argv) {
     const char *resume = NULL, *data_dir = NULL, *keys_dir = NULL, *device = NULL;
-    int json = 0, quiet = 0, overwrite = 0, help_config = 0;
+    int json = 0, quiet = 0, overwrite = 0, help_config = 0, tf32 = 0;
     fv_flag flags[] = {
         {"resume", FV_FLAG_STRING, &resume, "continue the stopped run in this results folder", 0, 0},
         {"overwrite", FV_FLAG_BOOL, &overwrite, "replace the results of an earlier run of the same name", 0, 0},
         {"data", FV_FLAG_STRING, &data_dir, "data folder (overrides data.dir for coordinator and workers)", 0, 0},
         {"device", FV_FLAG_STRING, &device, "where the workers train: cpu (default), cuda[:N] (all on device N) or cuda:N,M,... (worker i on the i-th listed device, round-robin); CUDA needs a CUDA build", 0, 0},
+        {"tf32", FV_FLAG_BOOL, &tf32, "with --device cuda: the workers allow TF32 tensor cores for FP32 products (sets training.tf32 = true, recorded in config.resolved.ini; off by default)", 0, 0},
         {"keys", FV_FLAG_STRING, &keys_dir,
          "key folder to use (created when missing) instead of a fresh one per run: the same keys and "
          "config reproduce a VisualMixer run bitwise", 0, 0},
@@ -435,6 +436,20 @@ int fv_cmd_run(int argc, char **argv) {
     if (help_config) {
         fv_config_print_schema(stdout);
         return 0;
+    }
+    if (tf32) { /* an explicit opt-in: only where it means something, and only for a new run */
+        int cuda = 0;
+        for (int i = 0; i < devices.n; i++) cuda |= devices.dev[i] >= 0;
+        if (!cuda || resume) {
+            fprintf(stderr, "fedvim run: --tf32 %s\n", resume ? "cannot change a resumed run (its config keeps training.tf32)"
+                                                             : "needs --device cuda[:N]: the CPU has no TF32");
+            return 2;
+        }
+        if (nsets == FV_FLCLI_MAX_SETS) {
+            fprintf(stderr, "fedvim run: too many --set with --tf32 (at most %d)\n", FV_FLCLI_MAX_SETS - 1);
+            return 2;
+        }
+        sets[nsets++] = "training.tf32=true";
     }
     if (resume && (npos > 0 || nsets > 0)) {
         fprintf(stderr, "fedvim run: --resume takes no config and no --set: the run continues exactly as it started\n");

@@ -20,7 +20,7 @@
 #            epoch, test accuracy >= 97%;
 #         3. fedvim bench train --device cuda for LeNet-5 (batch 64, MNIST, Adam) and ResNet-20
 #            (batch 128, 32x32x3, SGD), with convolutions through cuDNN and through im2col, and
-#            through cuDNN without CUDA graphs (what launches cost);
+#            through cuDNN without CUDA graphs (what launches cost); ResNet-20 with --tf32;
 #         4. the FedAvg round: fedvim run experiments/bench/fedavg_gpu.ini --device cuda;
 #         5. the GPU machine's CPU: the LeNet-5 command on 2 threads, bench train on 2 and 16;
 #         6. PyTorch's reference in the same call (GPU, then CPU on 2 and 16 threads);
@@ -152,6 +152,11 @@ run() {
             --graphs 0 --json >"$out/bench_${model}_nograph.json" 2>"$out/bench_${model}_nograph.log"
         echo "-- $model, cudnn, graphs off:"; cat "$out/bench_${model}_nograph.log"
     done
+    # TF32, the explicit opt-in (--tf32): what tensor cores give ResNet-20 over FP32 (PyTorch's
+    # cuDNN convolutions use TF32 by default)
+    FEDVIM_CUDA_CONV=cudnn fv timeout 120 "$G/bin/fedvim" bench train --device cuda --model resnet20 --batch 128 \
+        --images 6144 --tf32 --json >"$out/bench_resnet20_tf32.json" 2>"$out/bench_resnet20_tf32.log"
+    echo "-- resnet20, cudnn, --tf32:"; cat "$out/bench_resnet20_tf32.log"
 
     echo "== 4. fedvim FedAvg on one GPU: 10 clients x 6,000 MNIST, E 1, B 50, Adam, 10 worker processes"
     local fl=/tmp/fedvim-gpu-fl
@@ -210,6 +215,10 @@ for label, model, r, target in rows:
         print(f"{label:24} {conv:7} {f:13.0f} {r:14.0f} {ratio:7.2f} {target:6.1f}x")
     if not best >= target:
         met = False
+t32 = fed('bench_resnet20_tf32.json')
+r20 = ref.get('resnet20_gpu_b128_img_s', float('nan'))
+print(f"resnet20 --tf32 (cudnn): {t32:.0f} img/s, {t32 / fed('bench_resnet20_cudnn.json'):.2f}x fedvim FP32, "
+      f"{t32 / r20 if r20 == r20 and r20 > 0 else float('nan'):.2f}x PyTorch (not a target: the targets are FP32)")
 for model in ('lenet5', 'resnet20'):
     g, n = fed(f'bench_{model}_cudnn.json'), fed(f'bench_{model}_nograph.json')
     print(f"{model}: cudnn with graphs {g:.0f} img/s, without {n:.0f} img/s ({g / n if n > 0 else float('nan'):.2f}x)")

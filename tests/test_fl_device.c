@@ -2,13 +2,15 @@
  * A malformed device is a usage error naming the value; `cpu` trains as before; `cuda` trains on
  * the GPU where there is one, and otherwise stops before round 1 with a message that says no CUDA
  * device is available (never a crash or a hang); a list (`cuda:0,1`) places workers round-robin;
- * on a GPU, [fl] worker_slots gives the single slot's model. The GPU training itself is checked by
+ * on a GPU, [fl] worker_slots gives the single slot's model; --tf32 is refused without a CUDA device and,
+ * on a GPU, trains to the FP32 run's accuracy. The GPU training itself is checked by
  * test_cuda_net and scripts/gpu-check.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +112,52 @@ static void test_cuda_slots(void **st) {
     assert_true(gap == 0.0);
 }
 
+/* --tf32 is an explicit opt-in that only a CUDA device can honour: without --device cuda every
+ * command refuses it (usage error, naming the flag); on a GPU, training with it reports it in the
+ * JSON (and the convolution path says "TF32 allowed") and reaches the FP32 run's accuracy within
+ * 2 points on the same seed and data (TF32 rounds products to 10 mantissa bits: the runs differ
+ * by rounding, not by what they learn). */
+static void test_tf32(void **st) {
+    (void)st;
+    char ini[256], out[256], text[512];
+    fh_path(&H, ini, sizeof ini, "tf32.ini");
+    fh_path(&H, out, sizeof out, "tf32.out");
+    snprintf(text, sizeof text, "%s[output]\ndir = %s/results\n", BASE, H.root);
+    fh_put(ini, text);
+    assert_int_equal(fh_run(&H, out, 60, "run", ini, "--quiet", "--tf32", (const char *)NULL), 2);
+    expect_output("tf32", "--tf32 needs --device cuda");
+    assert_int_equal(fh_run(&H, out, 60, "train", "--tf32", "--limit", "64", (const char *)NULL), 2);
+    expect_output("tf32", "--tf32 needs --device cuda");
+    assert_int_equal(fh_run(&H, out, 60, "bench", "train", "--tf32", (const char *)NULL), 2);
+    expect_output("tf32", "--tf32 needs --device cuda");
+    if (fv_cuda_device_count() < 1) {
+        print_message("no CUDA device: TF32 training not checked here (scripts/gpu-check.sh runs this)\n");
+        return;
+    }
+    double acc[2];
+    for (int k = 0; k < 2; k++) {
+        char o[256];
+        fh_path(&H, o, sizeof o, "tf32_train_%d.out", k);
+        assert_int_equal(fh_run(&H, o, 300, "train", "--device", "cuda", "--model", "lenet5", "--limit", "6000",
+                                "--test-limit", "2000", "--epochs", "1", "--seed", "1", "--json",
+                                k ? "--tf32" : (const char *)NULL, (const char *)NULL), 0);
+        char *t = fh_slurp(o);
+        assert_non_null(t);
+        const char *last = strrchr(t, '{');
+        assert_non_null(last);
+        assert_non_null(strstr(last, k ? "\"tf32\":true" : "\"tf32\":false"));
+        acc[k] = fh_json_num(last, "test_accuracy");
+        free(t);
+    }
+    print_message("cuda LeNet-5, one epoch on 6,000 images: FP32 %.4f, TF32 %.4f\n", acc[0], acc[1]);
+    assert_true(acc[0] > 0.8 && fabs(acc[1] - acc[0]) <= 0.02);
+    char o[256];
+    fh_path(&H, o, sizeof o, "tf32_bench.out");
+    assert_int_equal(fh_run(&H, o, 300, "bench", "train", "--device", "cuda", "--model", "resnet20", "--batch", "128",
+                            "--images", "1024", "--tf32", "--json", (const char *)NULL), 0);
+    assert_true(fh_contains(o, "TF32 allowed"));
+}
+
 static int setup(void **state) {
     (void)state;
     signal(SIGPIPE, SIG_IGN);
@@ -129,6 +177,7 @@ int main(void) {
         cmocka_unit_test(test_cuda_device),
         cmocka_unit_test(test_device_list),
         cmocka_unit_test(test_cuda_slots),
+        cmocka_unit_test(test_tf32),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

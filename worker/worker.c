@@ -264,7 +264,7 @@ static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
      * with --device cuda) for a whole task; the update vector comes back once (docs/cuda.md,
      * "Wiring the worker") */
     fv_trainer_cfg tc = {.device = -1, .max_batch = w->cfg.batch_size, .opt = fv_exp_opt_cfg(&w->cfg),
-                         .norm = w->norm};
+                         .norm = w->norm, .tf32 = w->cfg.tf32};
     if (w->o.device && fv_device_parse(w->o.device, &tc.device, e) != 0) return -1;
     w->nslots = w->cfg.worker_slots;
     w->slot = fv_calloc((size_t)w->nslots, sizeof *w->slot);

@@ -23,6 +23,7 @@ struct fv_cuda_ctx {
     void *blas_ws; /* cuBLAS workspace (cublasSetWorkspace), FV_CUBLAS_WS bytes */
     int sms;       /* streaming multiprocessors: sizes grids */
     void *dnn;     /* cudnnHandle_t on `stream`, or NULL (no cuDNN in this build, or it failed) */
+    int tf32;      /* 1: TF32 tensor cores allowed for FP32 GEMMs and convolutions (fv_cuda_ctx_set_tf32) */
     char dnn_why[160]; /* why dnn is NULL */
 };
 

@@ -110,6 +110,14 @@ void fv_cuda_ctx_destroy(fv_cuda_ctx **px) {
 
 int fv_cuda_ctx_device(const fv_cuda_ctx *x) { return x->device; }
 
+void fv_cuda_ctx_set_tf32(fv_cuda_ctx *x, int on) {
+    FV_CUDA_CHECK(cudaSetDevice(x->device));
+    x->tf32 = on != 0;
+    FV_CUBLAS_CHECK(cublasSetMathMode(x->blas, x->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+}
+
+int fv_cuda_ctx_tf32(const fv_cuda_ctx *x) { return x->tf32; }
+
 void fv_cuda_ctx_sync(const fv_cuda_ctx *x) { FV_CUDA_CHECK(cudaStreamSynchronize(x->stream)); }
 
 void fv_cuda_ctx_describe(const fv_cuda_ctx *x, char *buf, size_t cap) {

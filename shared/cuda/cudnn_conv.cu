@@ -13,7 +13,10 @@
  * be captured in a CUDA graph once the plan exists.
  * In a build without cuDNN every plan fails with "this build has no cuDNN".
  * Not here: choosing between cuDNN and im2col (cuda_net.cu), depthwise convs (conv2d.cu), trial-
- * run autotuning (cudnnFind*), TF32.
+ * run autotuning (cudnnFind*).
+ * TF32 (fv_cuda_ctx_set_tf32, an explicit opt-in): plans made while the ctx allows it take
+ * CUDNN_DEFAULT_MATH, which lets cuDNN use TF32 tensor cores on Ampere and later, and may pick
+ * tensor-op algorithms; everything else (determinism, workspace limit) is as above.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,8 +55,9 @@ void fv_cudnn_version(char *buf, size_t cap) {
     snprintf(buf, cap, "%zu.%zu.%zu", v / 10000, (v / 100) % 100, v % 100);
 }
 
-static int fp32_math(cudnnMathType_t m) {
-    return m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+/* Whether an algorithm's math type is allowed: FP32 FMA only, unless the ctx allows TF32. */
+static int math_ok(const fv_cuda_ctx *x, cudnnMathType_t m) {
+    return x->tf32 || (m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
 }
 
 void fv_cudnn_conv_destroy(fv_cudnn_conv **pc) {
@@ -104,7 +108,7 @@ fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s,
     TRY(cudnnSetConvolution2dDescriptor(c->cd, s->pad, s->pad, s->stride, s->stride, 1, 1,
                                         CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     TRY(cudnnSetConvolutionGroupCount(c->cd, s->groups));
-    TRY(cudnnSetConvolutionMathType(c->cd, CUDNN_FMA_MATH));
+    TRY(cudnnSetConvolutionMathType(c->cd, x->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
     TRY(cudnnGetConvolution2dForwardOutputDim(c->cd, c->xd, c->wd, &on, &oc, &oh, &ow));
     FV_ASSERT(on == s->N && oc == s->K && oh == s->OH && ow == s->OW);
 
@@ -115,7 +119,7 @@ fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s,
         for (int i = 0; i < got && !ok; i++) {
             const cudnnConvolutionFwdAlgoPerf_t *p = &perf[i];
             if (p->status != CUDNN_STATUS_SUCCESS || p->determinism != CUDNN_DETERMINISTIC ||
-                !fp32_math(p->mathType))
+                !math_ok(x, p->mathType))
                 continue;
             if (cudnnGetConvolutionForwardWorkspaceSize(h, c->xd, c->wd, c->cd, c->yd, p->algo,
                                                         &need) != CUDNN_STATUS_SUCCESS ||
@@ -133,7 +137,7 @@ fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s,
         for (int i = 0; i < got && !ok; i++) {
             const cudnnConvolutionBwdDataAlgoPerf_t *p = &perf[i];
             if (p->status != CUDNN_STATUS_SUCCESS || p->determinism != CUDNN_DETERMINISTIC ||
-                !fp32_math(p->mathType))
+                !math_ok(x, p->mathType))
                 continue;
             if (cudnnGetConvolutionBackwardDataWorkspaceSize(h, c->wd, c->yd, c->cd, c->xd, p->algo,
                                                              &need) != CUDNN_STATUS_SUCCESS ||
@@ -151,7 +155,7 @@ fv_cudnn_conv *fv_cudnn_conv_new(const fv_cuda_ctx *x, const fv_conv2d_shape *s,
         for (int i = 0; i < got && !ok; i++) {
             const cudnnConvolutionBwdFilterAlgoPerf_t *p = &perf[i];
             if (p->status != CUDNN_STATUS_SUCCESS || p->determinism != CUDNN_DETERMINISTIC ||
-                !fp32_math(p->mathType))
+                !math_ok(x, p->mathType))
                 continue;
             if (cudnnGetConvolutionBackwardFilterWorkspaceSize(
                     h, c->xd, c->yd, c->cd, c->wd, p->algo, &need) != CUDNN_STATUS_SUCCESS ||

@@ -44,6 +44,12 @@ typedef struct fv_cuda_ctx fv_cuda_ctx;
 FV_MUST_USE fv_cuda_ctx *fv_cuda_ctx_new(int device, fv_err *e);
 /* Synchronise, free and set *x to NULL. Accepts NULL and *x == NULL. */
 void fv_cuda_ctx_destroy(fv_cuda_ctx **x);
+/* Allow (on != 0) or forbid (0, the default) TF32 tensor cores for the ctx's FP32 work: cuBLAS
+ * SGEMMs (CUBLAS_TF32_TENSOR_OP_MATH) and cuDNN convolution plans made afterwards (their math type
+ * and the algorithms they may pick). TF32 rounds the multiplied inputs to 10 mantissa bits, so
+ * results differ from FP32 by about 1e-3 relative; Volta and older GPUs ignore it. */
+void fv_cuda_ctx_set_tf32(fv_cuda_ctx *x, int on);
+int fv_cuda_ctx_tf32(const fv_cuda_ctx *x);
 int fv_cuda_ctx_device(const fv_cuda_ctx *x);
 /* Wait until the ctx's stream has finished all work enqueued so far. */
 void fv_cuda_ctx_sync(const fv_cuda_ctx *x);

@@ -172,10 +172,11 @@ static void describe_conv(fv_cuda_net *cn) {
     if (cn->use_cudnn) {
         char v[32];
         fv_cudnn_version(v, sizeof v);
-        snprintf(cn->info.conv, sizeof cn->info.conv, "cuDNN %s (FP32, deterministic algorithms)",
-                 v);
+        snprintf(cn->info.conv, sizeof cn->info.conv, "cuDNN %s (%s, deterministic algorithms)",
+                 v, cn->x->tf32 ? "TF32 allowed" : "FP32");
     } else {
-        snprintf(cn->info.conv, sizeof cn->info.conv, "cuBLAS SGEMM + im2col (FP32)");
+        snprintf(cn->info.conv, sizeof cn->info.conv, "cuBLAS SGEMM + im2col (%s)",
+                 cn->x->tf32 ? "TF32 allowed" : "FP32");
     }
 }
 
@@ -441,6 +442,20 @@ void fv_cuda_net_set_opt_state(fv_cuda_net *cn, const float *state, int64_t step
 }
 
 void fv_cuda_net_set_graphs(fv_cuda_net *cn, int on) { cn->graphs_on = on != 0; }
+
+void fv_cuda_net_set_tf32(fv_cuda_net *cn, int on) {
+    use_device(cn);
+    fv_cuda_ctx_sync(cn->x);
+    fv_cuda_ctx_set_tf32(cn->x, on);
+    free_plans(cn); /* remade on first use with the new math */
+    if (cn->have_graph) { /* captured with the old math: the next full batch runs eagerly, then recaptures */
+        FV_CUDA_CHECK(cudaGraphExecDestroy(cn->exec));
+        cn->have_graph = 0;
+    }
+    describe_conv(cn);
+}
+
+int fv_cuda_net_tf32(const fv_cuda_net *cn) { return fv_cuda_ctx_tf32(cn->x); }
 
 fv_cuda_net_info fv_cuda_net_info_get(const fv_cuda_net *cn) { return cn->info; }
 

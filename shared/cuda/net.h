@@ -121,6 +121,13 @@ const char *fv_cuda_net_conv(const fv_cuda_net *cn);
  * check that graph replay gives the same bits, and for profiling. */
 void fv_cuda_net_set_graphs(fv_cuda_net *cn, int on);
 
+/* TF32 tensor cores for this net's FP32 GEMMs and convolutions: off by default (full FP32); on is
+ * an explicit opt-in (fedvim's --tf32, [training] tf32) that trades about 1e-3 relative error per
+ * product for tensor-core speed on Ampere and later (fv_cuda_ctx_set_tf32). Drops the cuDNN plans
+ * and the captured graph, so it may be called between tasks; info.conv names the math. */
+void fv_cuda_net_set_tf32(fv_cuda_net *cn, int on);
+int fv_cuda_net_tf32(const fv_cuda_net *cn);
+
 typedef struct {
     char conv[96];       /* how convolutions run, e.g. "cuDNN 9.14.0 (FP32, deterministic
                             algorithms)" or "cuBLAS SGEMM + im2col (FP32)" */

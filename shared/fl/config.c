@@ -137,6 +137,10 @@ static const key_def SCHEMA[] = {
      "FedProx proximal term mu (0: plain FedAvg)"},
     {"training", "threads", T_INT, OFF(threads), "1", 1, 256, NULL, NULL,
      "compute threads per worker (1 keeps results independent of the machine)"},
+    {"training", "tf32", T_BOOL, OFF(tf32), "false", 0, 0, NULL, NULL,
+     "workers on a CUDA device allow TF32 tensor cores for FP32 convolutions and matrix products "
+     "(Ampere and later: faster, about 1e-3 relative error per product); off: full FP32. Ignored "
+     "by workers on the CPU. fedvim run --tf32 sets it"},
 
     {"fl", "clients", T_INT, OFF(clients), "10", 1, 1e6, NULL, NULL, "number of clients K"},
     {"fl", "fraction", T_FLOAT, OFF(fraction), "1", 1e-9, 1, NULL, NULL,

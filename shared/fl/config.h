@@ -98,6 +98,7 @@ typedef struct {
     int local_epochs, batch_size;
     fv_optstate_policy opt_state;
     int threads;
+    int tf32; /* [training] tf32: CUDA workers allow TF32 tensor cores (nn/trainer.h) */
     /* [fl] */
     int clients;
     double fraction;

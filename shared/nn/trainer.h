@@ -42,6 +42,8 @@ typedef struct {
     fv_norm norm;   /* how images become floats, for training and evaluation */
     int eager;      /* CUDA: 0 (the default) replays each full training batch as a CUDA graph, 1
                        launches every kernel (fv_cuda_net_set_graphs); ignored on the CPU */
+    int tf32;       /* CUDA: 1 allows TF32 tensor cores for FP32 products (fv_cuda_net_set_tf32; an
+                       explicit opt-in, off by default); ignored on the CPU, which has none */
 } fv_trainer_cfg;
 
 typedef struct fv_trainer fv_trainer;
@@ -70,6 +72,7 @@ typedef struct {
     char conv[96];       /* CUDA: how convolutions run; "" on the CPU */
     long graph_steps, eager_steps, captures; /* CUDA: steps replayed / uncaptured, graphs captured */
     size_t device_bytes; /* CUDA: device memory the model holds (shards excluded) */
+    int tf32;            /* CUDA: TF32 tensor cores allowed (fv_trainer_cfg.tf32); 0 on the CPU */
 } fv_trainer_info;
 fv_trainer_info fv_trainer_info_get(const fv_trainer *t);
 
