@@ -346,8 +346,8 @@ static int ensure_mixed_locked(worker *w, int client, double *seconds, fv_err *e
 }
 
 /* ensure_mixed_locked under the cache's mutex: slot threads may ask at once (one mixes, the
- * others wait for it; two tasks of one client are never in flight, but their caches share the
- * array). */
+ * others wait; a client's shard, once ready, is only read, also by two tasks of the same client,
+ * which a timed-out round can leave in flight together). */
 static int ensure_mixed(worker *w, int client, double *seconds, fv_err *e) {
     pthread_mutex_lock(&w->cache_mu);
     const int rc = ensure_mixed_locked(w, client, seconds, e);
