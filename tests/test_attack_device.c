@@ -11,7 +11,8 @@
  *     training accuracy bit-identical, with an index subset and a model with dropout;
  *   - the errors a user can cause: a device that does not exist (cuda:1023 on any machine), and
  *     on a machine or build without CUDA any device, give -1 / NULL with a message naming the
- *     device, from the inverter's training and application and from the oracle's training;
+ *     device, from the inverter's training and application and from the oracle's training; the
+ *     in-run setting inverter_device is checked with the other invert settings;
  *     fv_device_name spells what fv_device_parse reads.
  * The CUDA backend against this one: test_cuda_attacks.c (skipped without a GPU). Synthetic data
  * (data/synthetic.h): no files needed. About a second.
@@ -28,6 +29,7 @@
 
 #include "inverter.h"
 #include "oracle.h"
+#include "attack_api.h"
 #include "cuda/net.h"
 #include "data/synthetic.h"
 #include "nn/layers.h"
@@ -286,6 +288,16 @@ static void test_device_errors(void **st) {
         fv_net_destroy(&net);
     }
     fv_dataset_free(&own);
+    /* the in-run setting: a malformed device is refused before round 1, a well-formed one passes */
+    {
+        fv_err e2 = {{0}};
+        assert_int_equal(fv_attack_settings_check("invert", "inverter_epochs=2,inverter_device=gpu", &e2), -1);
+        assert_non_null(strstr(e2.msg, "inverter_device"));
+        printf("  invert settings: %s\n", e2.msg);
+        memset(&e2, 0, sizeof e2);
+        assert_int_equal(fv_attack_settings_check("invert", "inverter_epochs=2,inverter_device=cuda:1", &e2), 0);
+        assert_int_equal(fv_attack_settings_check("invert", "inverter_device=cpu", &e2), 0);
+    }
     /* the spelling the JSON reports reads back */
     char buf[16];
     int dev = -5;
