@@ -331,7 +331,8 @@ static int invert_settings(const char *text, invert_set *d, char **copy, fv_err 
         return fv_err_set(e, "invert settings: fd '%s' is not central or one-sided", d->fd_mode);
     if (strcmp(d->labels, "inferred") != 0 && strcmp(d->labels, "known") != 0)
         return fv_err_set(e, "invert settings: labels '%s' is not inferred or known", d->labels);
-    if (fv_device_parse(d->inv_device_name, &d->inv_device, e)) return fv_err_prefix(e, "invert settings: inverter_device: ");
+    if (fv_device_parse(d->inv_device_name, &d->inv_device, e))
+        return fv_err_prefix(e, "invert settings: inverter_device: ");
     return 0;
 }
 

@@ -189,7 +189,8 @@ static int evaluate2(fv_net *net, int device, const fv_dataset *dv, const fv_dat
     fv_trainer_shard *sh = fv_trainer_shard_new(t);
     int rc = fv_trainer_shard_load(sh, dv, NULL, 0, e);
     if (rc == 0) *acc_v = fv_trainer_evaluate(t, sh, 256).accuracy;
-    if (rc == 0 && (rc = fv_trainer_shard_load(sh, du, NULL, 0, e)) == 0) *acc_u = fv_trainer_evaluate(t, sh, 256).accuracy;
+    if (rc == 0 && (rc = fv_trainer_shard_load(sh, du, NULL, 0, e)) == 0)
+        *acc_u = fv_trainer_evaluate(t, sh, 256).accuracy;
     fv_trainer_shard_destroy(&sh);
     fv_trainer_destroy(&t);
     return rc;

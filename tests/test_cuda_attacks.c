@@ -99,10 +99,11 @@ static void test_pixel_loss_kernel(void **st) {
             fv_cuda_download(x, &lg, d_loss, sizeof lg);
             fv_cuda_download(x, dg, dst, n * 4);
             const double el = rel(lg, lc), eg = normwise(dg, dc, n);
-            printf("  pixel loss %s%s: loss rel %.3g, gradient normwise %.3g (tolerance %.0e)\n", fv_pixel_loss_name(kind),
+            const char *name = fv_pixel_loss_name(kind);
+            printf("  pixel loss %s%s: loss rel %.3g, gradient normwise %.3g (tolerance %.0e)\n", name,
                    alias ? " (dout = target)" : "", el, eg, PIX_TOL);
-            if (!(el <= PIX_TOL)) fail_msg("pixel loss %s: %.9g on the GPU, %.9g on the CPU", fv_pixel_loss_name(kind), lg, (double)lc);
-            if (!(eg <= PIX_TOL)) fail_msg("pixel loss %s: gradient off by %.3g normwise", fv_pixel_loss_name(kind), eg);
+            if (!(el <= PIX_TOL)) fail_msg("pixel loss %s: %.9g on the GPU, %.9g on the CPU", name, lg, (double)lc);
+            if (!(eg <= PIX_TOL)) fail_msg("pixel loss %s: gradient off by %.3g normwise", name, eg);
         }
     }
     fv_cuda_free(d_out), fv_cuda_free(d_tg), fv_cuda_free(d_d), fv_cuda_free(d_loss);
@@ -191,7 +192,8 @@ static void test_recogniser_accuracy(void **st) {
     }
     printf("  recogniser: held-out accuracy %.4f cpu, %.4f cuda:0 (train %.4f, %.4f; %.2f s, %.2f s)\n", acc[0], acc[1],
            train_acc[0], train_acc[1], secs[0], secs[1]);
-    if (!(fabs(acc[1] - acc[0]) <= ACC_TOL)) fail_msg("recogniser accuracy %.4f on cuda:0, %.4f on the CPU", acc[1], acc[0]);
+    if (!(fabs(acc[1] - acc[0]) <= ACC_TOL))
+        fail_msg("recogniser accuracy %.4f on cuda:0, %.4f on the CPU", acc[1], acc[0]);
     assert_true(acc[0] > 0.3 && acc[1] > 0.3);
     fv_dataset_free(&tr), fv_dataset_free(&te);
 }
