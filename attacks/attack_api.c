@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "attack_run.h"
+#include "cuda/net.h"
 #include "rng.h"
 #include "io/json.h"
 #include "nn/models.h"
@@ -307,14 +308,15 @@ typedef struct {
     double lr, tv, step, fd, bn_prior;
     int epochs, batch, iters, restarts;
     int inv_epochs, inv_images; /* the chain's learned inverter: epochs (0: none) over that many held-out images */
-    const char *fd_mode, *labels;
+    int inv_device;             /* ... trained and applied there (-1 the CPU; from inverter_device) */
+    const char *fd_mode, *labels, *inv_device_name;
 } invert_set;
 
 static int invert_settings(const char *text, invert_set *d, char **copy, fv_err *e) {
     fv_invert_cfg ac = fv_invert_defaults();
     *d = (invert_set){.lr = -1, .tv = ac.tv, .step = ac.lr, .fd = FV_INVERT_FD_SCALE, .epochs = 1, .batch = 0,
                       .iters = 500, .restarts = 1, .inv_epochs = 0, .inv_images = 4000, .fd_mode = "central",
-                      .labels = "inferred"};
+                      .labels = "inferred", .inv_device = -1, .inv_device_name = "cpu"};
     setting tab[] = {{"lr", S_FLOAT, &d->lr, 1e-12, 100},          {"epochs", S_INT, &d->epochs, 1, 10000},
                      {"batch", S_INT, &d->batch, 1, 65536},         {"iters", S_INT, &d->iters, 1, 1000000},
                      {"restarts", S_INT, &d->restarts, 1, 1000},    {"tv", S_FLOAT, &d->tv, 0, 1e3},
@@ -322,12 +324,15 @@ static int invert_settings(const char *text, invert_set *d, char **copy, fv_err 
                      {"fd", S_STR, &d->fd_mode, 0, 0},              {"labels", S_STR, &d->labels, 0, 0},
                      {"bn_prior", S_FLOAT, &d->bn_prior, 0, 1e6},
                      {"inverter_epochs", S_INT, &d->inv_epochs, 0, 1000},
-                     {"inverter_images", S_INT, &d->inv_images, 4, 1e7}};
+                     {"inverter_images", S_INT, &d->inv_images, 4, 1e7},
+                     {"inverter_device", S_STR, &d->inv_device_name, 0, 0}};
     if (parse_settings("invert", text, tab, sizeof tab / sizeof tab[0], copy, e)) return -1;
     if (strcmp(d->fd_mode, "central") != 0 && strcmp(d->fd_mode, "one-sided") != 0)
         return fv_err_set(e, "invert settings: fd '%s' is not central or one-sided", d->fd_mode);
     if (strcmp(d->labels, "inferred") != 0 && strcmp(d->labels, "known") != 0)
         return fv_err_set(e, "invert settings: labels '%s' is not inferred or known", d->labels);
+    if (fv_device_parse(d->inv_device_name, &d->inv_device, e))
+        return fv_err_prefix(e, "invert settings: inverter_device: ");
     return 0;
 }
 
@@ -354,6 +359,7 @@ static fv_net *chain_inverter(const fv_attack_request *rq, const invert_set *d, 
     ic.def.kind = FV_INV_DEF_VMIX;
     ic.def.vp = *rq->vp;
     ic.seed = rq->seed;
+    ic.device = d->inv_device;
     fv_rng r; /* the attacker's own key, from the attack's seed (never the victim's) */
     fv_rng_seed2(&r, rq->seed, 0x696e76657274ull);
     for (int i = 0; i < FV_VMIX_KEY_BYTES; i++) ic.key[i] = (uint8_t)fv_rng_u64(&r);
@@ -366,6 +372,7 @@ static fv_net *chain_inverter(const fv_attack_request *rq, const invert_set *d, 
     fv_json_int(j, "images", n);
     fv_json_int(j, "epochs", ic.epochs);
     fv_json_int(j, "width", ic.width);
+    fv_json_str(j, "device", d->inv_device_name);
     fv_json_num(j, "final_loss", st.final_loss);
     fv_json_num(j, "seconds", st.seconds);
     fv_json_obj_end(j);
@@ -440,6 +447,7 @@ static int run_invert(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     /* evaluation only: the chain, reassembly after inversion, when the victim's mixing is known */
     chain.vp_public = rq->vp;
     chain.vp_victim = rq->victim_vp;
+    chain.inverter_device = d.inv_device;
     const int chained = rq->victim_mixed && rq->vp && rq->victim_vp;
     if (chained && d.inv_epochs > 0 && (chain.inverter = chain_inverter(rq, &d, j, e)) == NULL) goto out;
     rc = fv_invert_observed(net, U, &uc, &ac, strcmp(d.labels, "inferred") == 0, y, orig,

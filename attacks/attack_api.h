@@ -34,7 +34,9 @@
  *   invert: lr, epochs, batch (the client's SGD step, local epochs and batch size: the coordinator
  *        supplies the run's), iters (500), restarts (1), step (0.1: the attack's Adam step),
  *        tv (1e-4), fd_scale (3e-4), fd (central|one-sided), labels (inferred|known),
- *        bn_prior (0: off; the batch-norm statistics prior's weight, models with batch norm)
+ *        bn_prior (0: off; the batch-norm statistics prior's weight, models with batch norm),
+ *        inverter_epochs (0: no learned inverter in the chain), inverter_images (4000),
+ *        inverter_device (cpu|cuda|cuda:N: where the chain's inverter trains and runs)
  * The attack rules a federated run needs outside this folder live here too, so that the config
  * layer and the model constructor know no attack: what an attack needs of the rest of the config
  * (fv_attack_check_config), the model's outputs under an attack (fv_attack_model_classes) and the

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/net.h"
 #include "leakage.h"
 #include "metrics.h"
 #include "nn/models.h"
@@ -635,6 +636,7 @@ fv_invert_chain fv_invert_chain_defaults(void) {
     memset(&c, 0, sizeof c);
     c.reasm = fv_reasm_defaults();
     c.map_iters = 3;
+    c.inverter_device = -1;
     return c;
 }
 
@@ -749,9 +751,9 @@ static int invert_chain(float *rows, const float *rec, const float *orig, const 
         goto out;
     if (ch->inverter) { /* the learned inverter on what the inversion recovered, and on the real mixed images */
         float *inv = fv_malloc(sizeof(float) * isz * (size_t)n * 2), *minv = inv + isz * (size_t)n;
-        fv_inverter_apply(ch->inverter, inv, rec, n, 64);
-        fv_inverter_apply(ch->inverter, minv, mixed, n, 64);
-        const int bad = chain_step(j, "inverter", inv, orig, mixed, n, s, e) ||
+        const int bad = fv_inverter_apply(ch->inverter, inv, rec, n, 64, ch->inverter_device, e) ||
+                        fv_inverter_apply(ch->inverter, minv, mixed, n, 64, ch->inverter_device, e) ||
+                        chain_step(j, "inverter", inv, orig, mixed, n, s, e) ||
                         chain_step(j, "mixed_inverter", minv, orig, mixed, n, s, e);
         free(inv);
         if (bad) goto out;
@@ -1169,7 +1171,7 @@ int fv_inverter_run(const fv_inverter_run_cfg *cfg, fv_json *j, fv_err *e) {
     fv_inverter_stats ts;
     if (fv_inverter_train(net, &own, &ic, &ts, e)) goto out;
     double t_apply = fv_now();
-    fv_inverter_apply(net, fi, fm, N, 64);
+    if (fv_inverter_apply(net, fi, fm, N, 64, ic.device, e)) goto out;
     t_apply = fv_now() - t_apply;
     for (int i = 0; i < N; i++) {
         const float *o = fo + (size_t)i * isz, *m = fm + (size_t)i * isz, *x = fi + (size_t)i * isz;
@@ -1207,6 +1209,8 @@ int fv_inverter_run(const fv_inverter_run_cfg *cfg, fv_json *j, fv_err *e) {
     fv_json_int(j, "batch", ic.batch);
     fv_json_num(j, "lr", ic.lr);
     fv_json_str(j, "loss", fv_pixel_loss_name(ic.loss));
+    char dev[16];
+    fv_json_str(j, "device", fv_device_name(ic.device, dev, sizeof dev));
     fv_json_bool(j, "remix_each_epoch", ic.remix);
     fv_json_float_array(j, "epoch_loss", ts.loss, (size_t)(ts.epochs < 64 ? ts.epochs : 64));
     fv_json_num(j, "train_seconds", ts.seconds);

@@ -189,9 +189,10 @@ typedef struct {
                                       * attacker's own images mixed at vp_public, applied to the
                                       * reconstructions and, as the chain's other ceiling, to the
                                       * victim's mixed images */
+    int inverter_device;             /* where the inverter runs: -1 the CPU (default), N CUDA device N */
 } fv_invert_chain;
 
-/* reasm = fv_reasm_defaults(), map_iters 3, no settings. */
+/* reasm = fv_reasm_defaults(), map_iters 3, inverter_device -1, no settings. */
 fv_invert_chain fv_invert_chain_defaults(void);
 
 /* Inverting Gradients against one observed client update (the attack inside a federated run,

@@ -8,6 +8,7 @@
 
 #include "fedsim.h"
 #include "nn/optim.h"
+#include "nn/trainer.h"
 #include "rng.h"
 #include "vmix/vmix_alloc.h"
 
@@ -108,6 +109,7 @@ fv_inverter_cfg fv_inverter_defaults(void) {
     c.def.ih = fv_instahide_defaults(2);
     c.remix = 1;
     c.seed = 1;
+    c.device = -1;
     return c;
 }
 
@@ -185,8 +187,10 @@ int fv_inverter_train(fv_net *net, const fv_dataset *own, const fv_inverter_cfg 
     const int B = cfg->batch, n = own->n;
     fv_opt_cfg oc = fv_opt_defaults(FV_OPT_ADAM);
     oc.lr = cfg->lr;
-    fv_opt *opt = fv_opt_new(&oc, net->n_train);
-    float *x = fv_malloc(sizeof(float) * isz * (size_t)B * 3), *t = x + isz * B, *d = t + isz * B;
+    const fv_trainer_cfg tc = {.device = cfg->device, .max_batch = B, .opt = oc};
+    fv_trainer *tr = fv_trainer_new(net, &tc, e);
+    if (!tr) return fv_err_prefix(e, "inverter: ");
+    float *x = fv_malloc(sizeof(float) * isz * (size_t)B * 2), *t = x + isz * B;
     int *idx = fv_malloc(sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++) idx[i] = i;
     fv_rng rng;
@@ -211,10 +215,8 @@ int fv_inverter_train(fv_net *net, const fv_dataset *own, const fv_inverter_cfg 
                 to_unit(x + (size_t)k * isz, src->x + (size_t)idx[b0 + k] * isz, isz);
                 to_unit(t + (size_t)k * isz, own->x + (size_t)idx[b0 + k] * isz, isz);
             }
-            const float *y = fv_net_forward(net, x, nb, 1);
-            float l = fv_pixel_loss(d, y, t, isz * (size_t)nb, cfg->loss);
-            fv_net_backward(net, d, nb);
-            fv_opt_step(opt, net->params, net->grads);
+            float l = 0.0f;
+            fv_trainer_train_pixel_batch(tr, x, t, nb, cfg->loss, &l);
             sum += (double)l * nb;
         }
         s.final_loss = (float)(sum / n);
@@ -227,22 +229,28 @@ int fv_inverter_train(fv_net *net, const fv_dataset *own, const fv_inverter_cfg 
     }
     rc = 0;
 out:
+    fv_trainer_get_params(tr, net->params); /* the CPU trainer trained them in place: no copy */
     s.seconds = fv_now() - t0;
     if (st) *st = s;
     fv_dataset_free(&mixed);
-    fv_opt_destroy(&opt);
+    fv_trainer_destroy(&tr);
     free(idx);
     free(x);
     return rc;
 }
 
-void fv_inverter_apply(fv_net *net, float *out, const float *in, int n, int batch) {
+int fv_inverter_apply(fv_net *net, float *out, const float *in, int n, int batch, int device, fv_err *e) {
     FV_ASSERT(batch >= 1);
+    const fv_trainer_cfg tc = {.device = device, .max_batch = batch, .opt = fv_opt_defaults(FV_OPT_SGD)};
+    fv_trainer *tr = fv_trainer_new(net, &tc, e); /* an optimizer it never steps */
+    if (!tr) return fv_err_prefix(e, "inverter: ");
     const size_t isz = fv_shape_size(net->input);
     for (int b0 = 0; b0 < n; b0 += batch) {
         const int nb = n - b0 < batch ? n - b0 : batch;
-        const float *y = fv_net_forward(net, in + (size_t)b0 * isz, nb, 0);
         float *o = out + (size_t)b0 * isz;
-        for (size_t i = 0; i < isz * (size_t)nb; i++) o[i] = y[i] < 0.0f ? 0.0f : y[i] > 1.0f ? 1.0f : y[i];
+        fv_trainer_forward(tr, in + (size_t)b0 * isz, nb, o);
+        for (size_t i = 0; i < isz * (size_t)nb; i++) o[i] = o[i] < 0.0f ? 0.0f : o[i] > 1.0f ? 1.0f : o[i];
     }
+    fv_trainer_destroy(&tr);
+    return 0;
 }

@@ -15,7 +15,8 @@
  * gradient vanishes there), while the linear head trains. It is built here rather than in the model table (models.h)
  * because that table's contract is a classifier (images to class logits, trained with
  * fv_softmax_xent by train.h and federated by the workers); this maps images to images and is
- * trained with the pixel loss of nn/loss_pixel.h by its own loop below.
+ * trained with the pixel loss of nn/loss_pixel.h by its own loop below, through the device-neutral
+ * trainer (nn/trainer.h), so it trains on the CPU or a CUDA device.
  *
  * Images are float CHW in [0, 1] (no data-set normalisation): input and target are on the same
  * scale as the metrics (attacks/metrics.h).
@@ -80,6 +81,8 @@ typedef struct {
     uint8_t key[FV_VMIX_KEY_BYTES]; /* the attacker's own secret (never the victim's) */
     int remix;            /* 1: fresh keys / noise each epoch (stream 2 + epoch; default); 0: one */
     uint64_t seed;        /* network initialisation and batch order */
+    int device;           /* where training runs: -1 the CPU (default), N >= 0 CUDA device N
+                             (fv_device_parse's number; nn/trainer.h) */
     int verbose;          /* progress on stderr */
 } fv_inverter_cfg;
 
@@ -107,13 +110,19 @@ typedef struct {
 
 /* Train net (from fv_inverter_net_new, for own's image shape) on the attacker's images own (all
  * of them): each epoch defends them with the attacker's key (cfg->def, fv_defence_apply),
- * shuffles, and takes Adam steps on the pixel loss between net(defended) and the original. st
- * may be NULL. Returns 0, or -1 with e set (bad cfg, an empty data set, or a defence error).
- * Deterministic for a fixed seed and thread count. */
+ * shuffles, and takes Adam steps on the pixel loss between net(defended) and the original,
+ * through a trainer on cfg->device (fv_trainer_train_pixel_batch: on the CPU the same calls, and
+ * bits, as before the trainer; on CUDA the same steps up to rounding). The trained parameters
+ * end in net->params either way. st may be NULL. Returns 0, or -1 with e set (bad cfg, an empty
+ * data set, a defence error, a device that does not exist or a build without CUDA asked for one).
+ * Deterministic for a fixed seed and thread count (and, on CUDA, GPU model). */
 FV_MUST_USE int fv_inverter_train(fv_net *net, const fv_dataset *own, const fv_inverter_cfg *cfg, fv_inverter_stats *st,
                                   fv_err *e);
 
-/* out[n, c*h*w] = net(in[n, c*h*w]) clamped to [0, 1], in eval mode, batch by batch (batch >= 1). */
-void fv_inverter_apply(fv_net *net, float *out, const float *in, int n, int batch);
+/* out[n, c*h*w] = net(in[n, c*h*w]) clamped to [0, 1], in eval mode, batch by batch (batch >= 1),
+ * on `device` (-1: the CPU, the same bits as before the trainer; N >= 0: CUDA device N, which
+ * gets a copy of net's parameters). Returns 0, or -1 with e set (no such device, a build without
+ * CUDA). */
+FV_MUST_USE int fv_inverter_apply(fv_net *net, float *out, const float *in, int n, int batch, int device, fv_err *e);
 
 #endif

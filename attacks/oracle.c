@@ -12,6 +12,7 @@
 #include "rng.h"
 #include "io/safetensors.h"
 #include "nn/train.h"
+#include "nn/trainer.h"
 
 fv_oracle_cfg fv_oracle_defaults(void) {
     fv_oracle_cfg c;
@@ -22,6 +23,7 @@ fv_oracle_cfg fv_oracle_defaults(void) {
     c.lr = 1e-3f;
     c.seed = 77;
     c.data_tag = "";
+    c.device = -1;
     return c;
 }
 
@@ -43,10 +45,17 @@ fv_net *fv_oracle_train(const fv_oracle_cfg *cfg, const fv_dataset *d, const int
     }
     fv_opt_cfg oc = fv_opt_defaults(FV_OPT_ADAM);
     oc.lr = cfg->lr;
-    fv_opt *opt = fv_opt_new(&oc, net->n_train);
+    const fv_trainer_cfg tc = {.device = cfg->device, .max_batch = cfg->batch, .opt = oc, .norm = norm};
+    fv_trainer *t = fv_trainer_new(net, &tc, e);
+    if (!t) {
+        fv_err_prefix(e, "oracle: ");
+        fv_net_destroy(&net);
+        return NULL;
+    }
+    fv_trainer_shard *sh = fv_trainer_shard_new(t);
     fv_rng rng;
     fv_rng_seed2(&rng, cfg->seed, 0x6f72);
-    fv_net_seed_dropout(net, cfg->seed);
+    fv_trainer_seed_dropout(t, cfg->seed);
     int *all = NULL;
     if (!idx) {
         all = fv_malloc(sizeof(int) * (size_t)n);
@@ -54,11 +63,20 @@ fv_net *fv_oracle_train(const fv_oracle_cfg *cfg, const fv_dataset *d, const int
         idx = all;
     }
     fv_epoch_stats st = {0};
-    for (int ep = 0; ep < cfg->epochs; ep++)
-        st = fv_train_epoch(net, opt, d, idx, n, cfg->batch, norm, &rng, 0, NULL, NULL, NULL, NULL);
+    const int ok = fv_trainer_shard_load(sh, d, idx, n, e) == 0;
+    if (ok) {
+        for (int ep = 0; ep < cfg->epochs; ep++)
+            st = fv_trainer_train_epoch(t, sh, cfg->batch, &rng, 0, NULL, NULL, NULL, NULL);
+        fv_trainer_get_params(t, net->params); /* the CPU trainer trained them in place: no copy */
+    }
     if (acc) *acc = st.accuracy;
     free(all);
-    fv_opt_destroy(&opt);
+    fv_trainer_shard_destroy(&sh);
+    fv_trainer_destroy(&t);
+    if (!ok) {
+        fv_err_prefix(e, "oracle: ");
+        fv_net_destroy(&net);
+    }
     return net;
 }
 

@@ -22,13 +22,17 @@ typedef struct {
     uint64_t seed;
     const char *data_tag; /* describes the training images (e.g. "mnist-test[5000:10000]"), stored
                              in the cache's metadata */
+    int device;        /* where fv_oracle_train trains: -1 the CPU (default), N >= 0 CUDA device N
+                          (nn/trainer.h; not part of the cache's identity) */
 } fv_oracle_cfg;
 
 fv_oracle_cfg fv_oracle_defaults(void);
 
-/* Train an oracle on d's images idx[0..n) (idx NULL: all of d) normalised with norm. *acc (may be
- * NULL) receives its training accuracy in the last epoch. Returns the model (caller owns) or NULL
- * with e set. */
+/* Train an oracle on d's images idx[0..n) (idx NULL: all of d) normalised with norm, through a
+ * trainer (nn/trainer.h) on cfg->device: on the CPU the same calls, and bits, as fv_train_epoch
+ * with an Adam fv_opt; on CUDA the same batches, rounding apart. *acc (may be NULL) receives its
+ * training accuracy in the last epoch. Returns the model (on the host; caller owns) or NULL with e
+ * set (bad recipe, unknown model, no such device, a build without CUDA asked for one). */
 FV_MUST_USE fv_net *fv_oracle_train(const fv_oracle_cfg *cfg, const fv_dataset *d, const int *idx, int n, fv_norm norm,
                         double *acc, fv_err *e);
 

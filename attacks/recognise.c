@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/net.h"
 #include "fedsim.h"
 #include "nn/models.h"
 #include "nn/train.h"
+#include "nn/trainer.h"
 #include "oracle.h"
 
 static const char *const ATTR_NAMES[FV_RECOG_ATTRS] = {"label", "fg", "bg"};
@@ -134,6 +136,7 @@ fv_recog_run_cfg fv_recog_run_defaults(void) {
     c.batch = 64;
     c.lr = 3e-3f;
     c.seed = 1;
+    c.device = -1;
     return c;
 }
 
@@ -173,6 +176,23 @@ static int mix_range(fv_dataset *out, const fv_dataset *d, int first, int n, con
     free(idx);
     int rc = fv_vmix_dataset(out, NULL, NULL, &sub, secret, FV_VMIX_DOMAIN_TRAIN, vp, 0, e);
     fv_dataset_free(&sub);
+    return rc;
+}
+
+/* The accuracies of net on dv and du (in eval mode, batches of 256) through a trainer on device:
+ * on the CPU exactly fv_evaluate(net, d, NULL, d->n, 256, norm). Returns 0 or -1 with e set. */
+static int evaluate2(fv_net *net, int device, const fv_dataset *dv, const fv_dataset *du, fv_norm norm, double *acc_v,
+                     double *acc_u, fv_err *e) {
+    const fv_trainer_cfg tc = {.device = device, .max_batch = 256, .opt = fv_opt_defaults(FV_OPT_SGD), .norm = norm};
+    fv_trainer *t = fv_trainer_new(net, &tc, e); /* an optimizer it never steps */
+    if (!t) return -1;
+    fv_trainer_shard *sh = fv_trainer_shard_new(t);
+    int rc = fv_trainer_shard_load(sh, dv, NULL, 0, e);
+    if (rc == 0) *acc_v = fv_trainer_evaluate(t, sh, 256).accuracy;
+    if (rc == 0 && (rc = fv_trainer_shard_load(sh, du, NULL, 0, e)) == 0)
+        *acc_u = fv_trainer_evaluate(t, sh, 256).accuracy;
+    fv_trainer_shard_destroy(&sh);
+    fv_trainer_destroy(&t);
     return rc;
 }
 
@@ -260,6 +280,8 @@ int fv_recog_run(const fv_recog_run_cfg *cfg, fv_recog_result *res, fv_json *j, 
     fv_json_int(j, "epochs", cfg->epochs);
     fv_json_int(j, "batch", cfg->batch);
     fv_json_num(j, "lr", cfg->lr);
+    char dev[16];
+    fv_json_str(j, "device", fv_device_name(cfg->device, dev, sizeof dev));
     fv_json_obj_end(j);
     fv_json_int(j, "bins", cfg->bins);
     fv_json_num(j, "mix_seconds", t_mix);
@@ -289,6 +311,7 @@ int fv_recog_run(const fv_recog_run_cfg *cfg, fv_recog_result *res, fv_json *j, 
         oc.batch = cfg->batch;
         oc.lr = cfg->lr;
         oc.seed = cfg->seed * 7919u + (uint64_t)a;
+        oc.device = cfg->device;
         fv_recog_result r = {.on = 1, .classes = k};
         fv_net *net = fv_oracle_train(&oc, &da, NULL, M, norm, &r.train_accuracy, e);
         if (!net) {
@@ -296,8 +319,11 @@ int fv_recog_run(const fv_recog_run_cfg *cfg, fv_recog_result *res, fv_json *j, 
             goto out; /* j is discarded on failure */
         }
         r.chance = fv_recog_majority(yv, N, k, NULL);
-        r.victim_mixed = fv_evaluate(net, &dv, NULL, N, 256, norm).accuracy;
-        r.victim_unmixed = fv_evaluate(net, &du, NULL, N, 256, norm).accuracy;
+        if (evaluate2(net, cfg->device, &dv, &du, norm, &r.victim_mixed, &r.victim_unmixed, e)) {
+            fv_net_destroy(&net);
+            fv_err_prefix(e, "recognise: ");
+            goto out;
+        }
         if (at != FV_RECOG_LABEL) { /* the histogram rule on the same mixed images */
             const size_t isz = (size_t)vic_mix.c * vic_mix.h * vic_mix.w;
             int hits = 0, exact = 0;

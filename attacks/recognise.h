@@ -15,6 +15,8 @@
  * Chance is the majority-class rate of the attribute on the victim's images (the accuracy of the
  * best constant guess), computed from the data, never assumed.
  *
+ * Training (fv_oracle_train) and evaluation run through the device-neutral trainer (nn/trainer.h),
+ * on the CPU or the CUDA device of cfg.device.
  * Not here: the mixing (shared/vmix/vmix.h), the training loop (nn/train.h, used through
  * fv_oracle_train), flag parsing (cli/cmd_attack.c).
  */
@@ -85,6 +87,9 @@ typedef struct {
     int epochs, batch;   /* default 3, 64 */
     float lr;            /* Adam step (default 3e-3: on 4,000 images, 3 epochs, it beats 1e-3) */
     uint64_t seed;       /* model initialisation, data order, simulation keys */
+    int device;          /* where the recogniser trains and is evaluated: -1 the CPU (default), N >= 0
+                            CUDA device N (nn/trainer.h; the CPU's figures are the same bits as
+                            before the trainer) */
     int verbose;
 } fv_recog_run_cfg;
 
@@ -111,7 +116,8 @@ typedef struct {
  * the victim's (victim key), train one recogniser per attribute, measure. res[FV_RECOG_ATTRS]
  * (may be NULL) receives the figures, indexed by fv_recog_attr (on = 0 for those not run); j the
  * same as JSON, and a table goes to stderr. Returns 0, or -1 with e set (data out of range,
- * images that do not follow the Colored MNIST draw, bad mixing parameters for the image size). */
+ * images that do not follow the Colored MNIST draw, bad mixing parameters for the image size, a
+ * device that does not exist or a build without CUDA asked for one). */
 FV_MUST_USE int fv_recog_run(const fv_recog_run_cfg *cfg, fv_recog_result *res, fv_json *j, fv_err *e);
 
 #endif

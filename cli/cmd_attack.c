@@ -9,6 +9,7 @@
 
 #include "attack_run.h"
 #include "cmds.h"
+#include "cuda/net.h"
 #include "fl/config.h"
 #include "flags.h"
 #include "io/json.h"
@@ -353,9 +354,15 @@ static int cmd_recognise(int argc, char **argv) {
     f[n++] = (fv_flag){"epochs", FV_FLAG_INT, &cfg.epochs, "recogniser training epochs", 1, 1000};
     f[n++] = (fv_flag){"batch", FV_FLAG_INT, &cfg.batch, "recogniser minibatch", 1, 65536};
     f[n++] = (fv_flag){"lr", FV_FLAG_FLOAT, &lr, "recogniser Adam step", 1e-9, 10};
+    const char *device = "cpu";
+    f[n++] = (fv_flag){"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N]: train and evaluate the recogniser on CUDA device N (a CUDA build)", 0, 0};
     int r = parse("attack recognise", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;
     fv_err e = {{0}};
+    if (fv_device_parse(device, &cfg.device, &e)) {
+        fprintf(stderr, "fedvim attack recognise: %s\n", e.msg);
+        return 2;
+    }
     if (vmix_params(&cfg.vp, &v, &e)) {
         fprintf(stderr, "fedvim attack recognise: %s\n", e.msg);
         return 2;
@@ -411,9 +418,15 @@ static int cmd_inverter(int argc, char **argv) {
     f[n++] = (fv_flag){"reassemble", FV_FLAG_BOOL, &cfg.reassemble, "also run the reassembly attack on the same images", 0, 0};
     f[n++] = (fv_flag){"anneal", FV_FLAG_INT, &anneal_i, "with --reassemble: annealing proposals per channel", 0, 2000000000};
     f[n++] = (fv_flag){"t-end", FV_FLAG_FLOAT, &t_end, "with --reassemble: final annealing temperature / initial", 1e-12, 1};
+    const char *device = "cpu";
+    f[n++] = (fv_flag){"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N]: train and apply the inverter on CUDA device N (a CUDA build)", 0, 0};
     int r = parse("attack inverter", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;
     fv_err e = {{0}};
+    if (fv_device_parse(device, &cfg.inv.device, &e)) {
+        fprintf(stderr, "fedvim attack inverter: %s\n", e.msg);
+        return 2;
+    }
     if (vmix_params(&cfg.inv.def.vp, &v, &e)) {
         fprintf(stderr, "fedvim attack inverter: %s\n", e.msg);
         return 2;

@@ -5,7 +5,8 @@
 #   COLLECT_LIBS=SCRIPT [PYTORCH_REF=FILE] scripts/gpu-check.sh prepare [BUILD_DIR [BASE_DIR]]
 #       On the development machine. Builds nothing: BUILD_DIR (default build-cuda, configured
 #       with nvcc and built with `cmake --build BUILD_DIR --target fedvim test_cuda_layers
-#       test_cuda_net test_cuda_trainer test_trainer test_fl_device`) must hold current binaries. Collects into .devrun/gpu/
+#       test_cuda_net test_cuda_trainer test_trainer test_cuda_attacks test_fl_device`) must hold
+#       current binaries. Collects into .devrun/gpu/
 #       (git-ignored): bin/ the binaries (and BASE_DIR's fedvim as bin/fedvim_base, for `ab`),
 #       lib/ the shared libraries the GPU machine lacks (SCRIPT is called as
 #       `SCRIPT LIBDIR BINARY...` and copies there every library the binaries need beyond the C
@@ -15,7 +16,8 @@
 #       images/s; needed by run, repeat and cpu, not by ab). About 20 MB.
 #   scripts/gpu-check.sh run
 #       On the GPU machine, from the repository root, with .devrun/gpu carried along:
-#         1. the GPU tests (test_cuda_layers, test_cuda_net; a skip (77) counts as a failure here);
+#         1. the GPU tests (test_cuda_layers, test_cuda_net, test_cuda_trainer, test_trainer,
+#            test_cuda_attacks; a skip (77) counts as a failure here);
 #         2. fedvim train --device cuda: the foundation issue's LeNet-5 command (seed 1), one MNIST
 #            epoch, test accuracy >= 97%;
 #         3. fedvim bench train --device cuda for LeNet-5 (batch 64, MNIST, Adam) and ResNet-20
@@ -24,8 +26,13 @@
 #         4. the FedAvg round: fedvim run experiments/bench/fedavg_gpu.ini --device cuda;
 #         5. the GPU machine's CPU: the LeNet-5 command on 2 threads, bench train on 2 and 16;
 #         6. PyTorch's reference in the same call (GPU, then CPU on 2 and 16 threads);
+#         7. the adaptive attacks (issue 15) on the GPU and on the machine's CPU (16 threads), one
+#            timed command each way: `fedvim attack inverter` (1,000 attacker MNIST images, width
+#            16, 2 epochs: seconds per inverter epoch, defence mixing included) and `fedvim attack
+#            recognise` (Colored MNIST, attribute fg, LeNet-5, 3 epochs on 4,000 images: seconds
+#            to train and evaluate the recogniser); a command that fails fails the run;
 #       then prints the ratios against the targets (LeNet-5 >= 2x PyTorch, ResNet-20 >= 1x,
-#       FedAvg round >= 4x faster). Logs and a summary go to $OUT (the device tool's output
+#       FedAvg round >= 4x faster) and the attacks' GPU and CPU seconds (no target). Logs and a summary go to $OUT (the device tool's output
 #       folder) or .devrun/gpu/out. Exit status: 0 when the tests pass and the targets are met.
 #   scripts/gpu-check.sh repeat   (REPS, default 3)
 #       The GPU tests, then fedvim's and PyTorch's throughput alternated REPS times: medians.
@@ -41,7 +48,8 @@
 #       bench train LeNet-5 / ResNet-20 alternated REPS times (ratio of medians, new / base).
 # The device tool returns at most 8 files from $OUT: pack them (tar) in the same call.
 #
-# The device call (about 70 s on the H200; leave room for one rerun within the 15-minute budget):
+# The device call (about 70 s on the H200 before step 7 was added; step 7 has not run on a GPU yet,
+# estimated under a minute more; leave room for one rerun within the 15-minute budget):
 #   run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=480)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +63,7 @@ prepare() {
     local mnist=${MNIST_DIR:-data/mnist}
     local b
     for b in fedvim tests/test_cuda_layers tests/test_cuda_net tests/test_cuda_trainer tests/test_trainer \
-        tests/test_fl_device; do
+        tests/test_cuda_attacks tests/test_fl_device; do
         [[ -x $build/$b ]] || { echo "prepare: $build/$b is missing: build it first (see the header)" >&2; exit 2; }
     done
     ldd "$build/fedvim" | grep -q libcudart || {
@@ -66,7 +74,7 @@ prepare() {
     rm -rf "$G"
     mkdir -p "$G/bin" "$G/mnist"
     cp "$build/fedvim" "$build/tests/test_cuda_layers" "$build/tests/test_cuda_net" "$build/tests/test_cuda_trainer" \
-        "$build/tests/test_trainer" "$build/tests/test_fl_device" "$G/bin/"
+        "$build/tests/test_trainer" "$build/tests/test_cuda_attacks" "$build/tests/test_fl_device" "$G/bin/"
     [[ -n $base ]] && cp "$base/fedvim" "$G/bin/fedvim_base"
     "$collect" "$G/lib" "$G"/bin/* >/dev/null
     for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
@@ -104,7 +112,7 @@ run() {
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
 
     echo "== 1. GPU tests"
-    for t in test_cuda_layers test_cuda_net test_cuda_trainer test_trainer; do
+    for t in test_cuda_layers test_cuda_net test_cuda_trainer test_trainer test_cuda_attacks; do
         local t0=$SECONDS
         fv timeout 240 "$G/bin/$t" >"$out/$t.log" 2>&1
         local rc=$?
@@ -187,6 +195,19 @@ run() {
         lenet_cpu2 lenet_cpu16 resnet_cpu2 resnet_cpu16) >"$out/pytorch.txt" 2>&1
     cat "$out/pytorch.txt"
 
+    echo "== 7. the adaptive attacks on the GPU and on this machine's CPU (16 threads)"
+    local dev
+    for dev in cuda cpu; do
+        fv timeout 180 "$G/bin/fedvim" attack inverter --device $dev --threads 16 --dataset mnist --data-dir "$G/mnist" \
+            --attacker-images 1000 --images 64 --width 16 --epochs 2 --json >"$out/attack_inverter_$dev.json" \
+            2>"$out/attack_inverter_$dev.log" || { echo "attack inverter --device $dev: FAIL"; ok=0; }
+        tail -n 1 "$out/attack_inverter_$dev.log"
+        fv timeout 180 "$G/bin/fedvim" attack recognise --device $dev --threads 16 --dataset cmnist --data-dir "$G/mnist" \
+            --attributes fg --json >"$out/attack_recognise_$dev.json" 2>"$out/attack_recognise_$dev.log" ||
+            { echo "attack recognise --device $dev: FAIL"; ok=0; }
+        tail -n 2 "$out/attack_recognise_$dev.log"
+    done
+
     echo "== summary"
     OUTD="$out" OK="$ok" env -u LD_LIBRARY_PATH python3 - <<'EOF' | tee "$out/summary.txt"
 import json, os, re, sys
@@ -243,8 +264,23 @@ cpu = [('LeNet-5 CPU 2 threads', 'cpu_lenet5_t2.json', 'lenet_mnist_cpu2_b64_img
 for label, f, k in cpu:
     a, b = fed(f), ref.get(k, float('nan'))
     print(f"{label:24} fedvim {a:9.0f} PyTorch {b:9.0f} ratio {a / b if b == b and b > 0 else float('nan'):5.2f}")
+def attack(name):
+    try:
+        return json.loads([l for l in open(f'{out}/{name}') if l.startswith('{')][-1])
+    except Exception:
+        return {}
+inv = {d: attack(f'attack_inverter_{d}.json').get('inverter', {}) for d in ('cuda', 'cpu')}
+ep = {d: inv[d].get('train_seconds', float('nan')) / max(inv[d].get('epochs', 1), 1) for d in inv}
+print(f"inverter (width 16, 1000 images): {ep['cuda']:.2f} s/epoch on the GPU, {ep['cpu']:.2f} s/epoch on 16 CPU threads "
+      f"({ep['cpu'] / ep['cuda'] if ep['cuda'] > 0 else float('nan'):.1f}x); final loss "
+      f"{(inv['cuda'].get('epoch_loss') or ['nan'])[-1]} GPU, {(inv['cpu'].get('epoch_loss') or ['nan'])[-1]} CPU")
+rec = {d: attack(f'attack_recognise_{d}.json').get('attributes', {}).get('fg', {}) for d in ('cuda', 'cpu')}
+rs = {d: rec[d].get('seconds', float('nan')) for d in rec}
+print(f"recogniser (cmnist fg, lenet5, 3 epochs, 4000 images): {rs['cuda']:.2f} s on the GPU, {rs['cpu']:.2f} s on 16 CPU "
+      f"threads ({rs['cpu'] / rs['cuda'] if rs['cuda'] > 0 else float('nan'):.1f}x); victim mixed accuracy "
+      f"{rec['cuda'].get('victim_mixed_accuracy')} GPU, {rec['cpu'].get('victim_mixed_accuracy')} CPU")
 tests_ok = os.environ['OK'] == '1'
-print('tests and train check:', 'PASS' if tests_ok else 'FAIL')
+print('tests, train check and attack commands:', 'PASS' if tests_ok else 'FAIL')
 print('GPU targets (LeNet-5 2x, ResNet-20 1x best conv path; FedAvg 4x):', 'MET' if met else 'NOT MET')
 sys.exit(0 if tests_ok and met else 1)
 EOF

@@ -103,7 +103,7 @@ static void train_recover(const fv_dataset *own, const uint8_t *victim, int m, f
     float *o = fv_malloc(sizeof(float) * (size_t)m * S * 2), *y = o + (size_t)m * S;
     double *psnr = fv_malloc(sizeof(double) * (size_t)m * 2), *ssim = psnr + m;
     for (size_t i = 0; i < (size_t)m * S; i++) o[i] = victim[i] / 255.0f;
-    fv_inverter_apply(net, y, o, m, 32);
+    if (fv_inverter_apply(net, y, o, m, 32, -1, &e)) fail_msg("%s", e.msg);
     for (int i = 0; i < m; i++) {
         psnr[i] = fv_psnr(y + (size_t)i * S, o + (size_t)i * S, (size_t)S);
         assert_int_equal(fv_ssim(&ssim[i], y + (size_t)i * S, o + (size_t)i * S, c, 28, 28, &e), 0);

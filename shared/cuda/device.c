@@ -2,6 +2,7 @@
  * that a CPU-only build can still say what it was asked for and why it cannot do it.
  * Not here: anything that touches a GPU (cuda_net.cu, cuda_none.c).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,12 @@ int fv_device_parse(const char *s, int *device, fv_err *e) {
     }
     return fv_err_set(e, "--device '%s': expected cpu, cuda or cuda:N (N a device number, 0-based)",
                       s);
+}
+
+const char *fv_device_name(int device, char *buf, size_t cap) {
+    if (device < 0) snprintf(buf, cap, "cpu");
+    else snprintf(buf, cap, "cuda:%d", device);
+    return buf;
 }
 
 int fv_device_list_parse(const char *s, int *devs, int max, int *n, fv_err *e) {

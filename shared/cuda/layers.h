@@ -3,7 +3,8 @@
  * next, sizes last; activations NCHW; every backward ACCUMULATES (+=) into dinp and into the
  * parameter gradients (the caller zeroes them), a NULL dinp skips the input gradient and a NULL
  * db skips the bias. One .cu per op family, beside its CPU twin: conv2d.cu, linear.cu, pool.cu,
- * activations.cu, batchnorm.cu, dropout.cu, upsample.cu, loss.cu, optim.cu, data.cu.
+ * activations.cu, batchnorm.cu, dropout.cu, upsample.cu, loss.cu (cross-entropy and the pixel
+ * losses), optim.cu, data.cu.
  *
  * Execution: every call enqueues work on the stream of its fv_cuda_ctx and returns at once; the
  * pointers must stay valid until the stream reaches the work (fv_cuda_ctx_sync). Calls contain no
@@ -29,6 +30,7 @@ extern "C" {
 #endif
 #include "fv_common.h"
 #include "nn/layers.h"
+#include "nn/loss_pixel.h"
 #include "nn/optim.h"
 
 /* ---- context and memory ---- */
@@ -207,6 +209,16 @@ void fv_cuda_upsample_backward(const fv_cuda_ctx *x, float *dinp, const float *d
 void fv_cuda_softmax_xent(const fv_cuda_ctx *x, float *dlogits, double *row_loss, int32_t *row_hit,
                           double *acc_loss, long long *acc_hits, const float *logits,
                           const int32_t *labels, int N, int K);
+
+/* ---- pixel losses (loss.cu): loss_pixel.c's fv_pixel_loss on the device ----
+ * Over n > 0 values out[n] and target[n]: *loss (one device double) is SET to the mean of
+ * (out - target)^2 (MSE) or |out - target| (L1), summed in double; dout[n] (may be NULL) is SET
+ * to 2 (out - target) / n (MSE) or sign(out - target) / n (L1, 0 where equal), the differences
+ * taken in double as on the CPU. dout may be target itself (each value is read before it is
+ * overwritten, by the same thread). One block with a fixed-order reduction: deterministic; the
+ * sum differs from the CPU's serial one by rounding only. */
+void fv_cuda_pixel_loss(const fv_cuda_ctx *x, float *dout, double *loss, const float *out,
+                        const float *target, size_t n, fv_pixel_loss_kind kind);
 
 /* ---- optimizers (optim.cu): optim.c's formulas, on the device ----
  * The step's scalars live on the device so a captured step needs no host input: `ost` holds the

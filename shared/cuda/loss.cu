@@ -2,7 +2,9 @@
  * written as the same double-precision formulas (max subtracted, exp and log in double). One
  * thread per row (N*K is tiny next to the layers), then a one-block reduction of the rows' losses
  * and hits into device accumulators that a training epoch reads once at its end.
- * Not here: label smoothing, class weights, other losses.
+ * Also the pixel losses (MSE, L1) of loss_pixel.c: one block computes every gradient value and the
+ * fixed-order double sum (an image batch is at most a few hundred thousand values).
+ * Not here: label smoothing, class weights, soft-label losses.
  */
 #include "cuda/common.cuh"
 
@@ -61,5 +63,33 @@ void fv_cuda_softmax_xent(const fv_cuda_ctx *x, float *dlogits, double *row_loss
     FV_CUDA_LAUNCHED();
     if (!acc_loss && !acc_hits) return;
     xent_reduce_kernel<<<1, FV_THREADS, 0, x->stream>>>(acc_loss, acc_hits, row_loss, row_hit, N);
+    FV_CUDA_LAUNCHED();
+}
+
+/* One block: dout[i] = the gradient at i (as loss_pixel.c writes it), *loss = sum / n. */
+static __global__ void pixel_loss_kernel(float *dout, double *loss, const float *out, const float *target,
+                                         size_t n, int l1) {
+    __shared__ double sh[32];
+    const double inv = 1.0 / (double)n;
+    double s = 0.0;
+    for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const double d = (double)out[i] - (double)target[i]; /* read target[i] before dout[i] is written */
+        if (l1) {
+            s += fabs(d);
+            if (dout) dout[i] = (float)((d > 0) - (d < 0)) * (float)inv;
+        } else {
+            s += d * d;
+            if (dout) dout[i] = (float)(2.0 * d * inv);
+        }
+    }
+    s = fv_block_sum(s, sh);
+    if (threadIdx.x == 0) *loss = s * inv;
+}
+
+void fv_cuda_pixel_loss(const fv_cuda_ctx *x, float *dout, double *loss, const float *out,
+                        const float *target, size_t n, fv_pixel_loss_kind kind) {
+    FV_ASSERT(n > 0 && loss && out && target);
+    FV_ASSERT(kind == FV_PIXEL_MSE || kind == FV_PIXEL_L1);
+    pixel_loss_kernel<<<1, 1024, 0, x->stream>>>(dout, loss, out, target, n, kind == FV_PIXEL_L1);
     FV_CUDA_LAUNCHED();
 }

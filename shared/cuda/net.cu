@@ -30,6 +30,9 @@
  * backward's want_dx set: the ops reading node 0 then accumulate into node 0's output gradient
  * (allocated and zeroed with the others); training steps keep it off, so their kernels, and the
  * captured graph, are unchanged.
+ * Pixel-loss steps (fv_cuda_net_train_pixel) run the same forward, backward and optimizer step
+ * uncaptured on uploaded host floats, the loss kernel reading the target from the last node's
+ * gradient buffer.
  * Not here: kernels (cuda_layers.h and the per-op .cu files), the CPU graph (net.c).
  */
 #include <math.h>
@@ -871,6 +874,40 @@ void fv_cuda_net_input_grad(fv_cuda_net *cn, const float *xh, const int *labels,
                             float *loss, float *grads) {
     FV_ASSERT(dx);
     grad_run(cn, xh, labels, n, 1, dx, loss, NULL, grads);
+}
+
+/* fv_cuda_net_train_pixel: the pixel loss reads the target from the last node's output gradient
+ * (uploaded there after the zeroing) and overwrites it with d loss / d output in place. */
+void fv_cuda_net_train_pixel(fv_cuda_net *cn, const float *xh, const float *target, int n,
+                             fv_pixel_loss_kind kind, float *loss) {
+    if (!cn->have_opt) FV_DIE("fv_cuda_net_train_pixel: no optimizer (call fv_cuda_net_set_opt first)");
+    FV_ASSERT(xh && target && n >= 1 && n <= cn->cap);
+    use_device(cn);
+    const fv_cuda_ctx *x = cn->x;
+    dev_misc *m = cn->misc;
+    const int last = cn->n_nodes - 1;
+    const size_t in_floats = (size_t)n * fv_shape_size(cn->input), out_floats = (size_t)n * cn->K;
+    fv_cuda_upload(x, cn->out[0], xh, in_floats * sizeof(float));
+    forward(cn, n, 1);
+    fv_cuda_memset(x, cn->grads, 0, cn->n_train * sizeof(float));
+    zero_douts(cn, n);
+    fv_cuda_upload(x, cn->dout[last], target, out_floats * sizeof(float));
+    fv_cuda_pixel_loss(x, cn->dout[last], &m->tmp_loss, cn->out[last], cn->dout[last], out_floats, kind);
+    backward(cn, n, 1, 0);
+    fv_cuda_opt_step(x, cn->params, cn->opt_state, cn->grads, &m->ost, &cn->opt, cn->n_train);
+    fv_cuda_advance(x, &m->cursor, 0, &m->drop[1]);
+    double l = 0.0;
+    fv_cuda_download(x, &l, &m->tmp_loss, sizeof l);
+    if (loss) *loss = (float)l;
+}
+
+void fv_cuda_net_forward(fv_cuda_net *cn, const float *xh, int n, float *y) {
+    FV_ASSERT(xh && y && n >= 1 && n <= cn->cap);
+    use_device(cn);
+    const fv_cuda_ctx *x = cn->x;
+    fv_cuda_upload(x, cn->out[0], xh, (size_t)n * fv_shape_size(cn->input) * sizeof(float));
+    forward(cn, n, 0);
+    fv_cuda_download(x, y, cn->out[cn->n_nodes - 1], (size_t)n * cn->K * sizeof(float));
 }
 
 /* ---- shards ---- */

@@ -37,7 +37,8 @@
  * In a build without CUDA (cuda_none.c) every constructor fails with "this build has no CUDA
  * backend".
  * Input gradients (d loss / d input images, for gradient-inversion attacks): fv_cuda_net_input_grad,
- * outside the training step (its captured graph computes none).
+ * outside the training step (its captured graph computes none). Pixel-loss training and inference
+ * on host floats (image-to-image models): fv_cuda_net_train_pixel, fv_cuda_net_forward.
  * Not here: the kernels (cuda_layers.h), per-example statistics, multi-GPU data parallelism.
  */
 #ifndef FV_CUDA_NET_H
@@ -50,6 +51,7 @@ extern "C" {
 #endif
 #include "data/data.h"
 #include "fv_common.h"
+#include "nn/loss_pixel.h"
 #include "nn/net.h"
 #include "nn/optim.h"
 #include "rng.h"
@@ -59,6 +61,10 @@ extern "C" {
  * Syntax only (whether the device exists is fv_cuda_net_new's business). Returns 0, or -1 with e
  * naming the value and the accepted forms. Available in every build (cuda_device.c). */
 FV_MUST_USE int fv_device_parse(const char *s, int *device, fv_err *e);
+
+/* The --device spelling of a device number into buf[cap] (16 bytes suffice): "cpu" for -1 (any
+ * negative), "cuda:N" for N >= 0; fv_device_parse reads it back. Returns buf. Every build. */
+const char *fv_device_name(int device, char *buf, size_t cap);
 
 /* The most devices one --device list names. */
 #define FV_MAX_DEVICES 64
@@ -188,6 +194,21 @@ void fv_cuda_net_grad(fv_cuda_net *cn, const float *x, const int *labels, int n,
  * the training state (optimizer, captured graph) untouched. Blocking. */
 void fv_cuda_net_input_grad(fv_cuda_net *cn, const float *x, const int *labels, int n, float *dx,
                             float *loss, float *grads);
+
+/* One training step of a dense-output model (an image-to-image net, attacks/inverter.h) on host
+ * floats: upload x[n, input] and target[n, outputs] (1 <= n <= max_batch, aborts otherwise),
+ * training-mode forward, the pixel loss of the output against target (fv_cuda_pixel_loss: kind
+ * MSE or L1, the mean over n * outputs values), backward, optimizer step (needs
+ * fv_cuda_net_set_opt), dropout counter advanced as after a training step; *loss (may be NULL)
+ * the loss. Uncaptured; leaves the captured classification step untouched. The semantics of the
+ * CPU's fv_net_forward(train 1) + fv_pixel_loss + fv_net_backward + fv_opt_step; the values
+ * differ by rounding only. Blocking (reads the loss back). */
+void fv_cuda_net_train_pixel(fv_cuda_net *cn, const float *x, const float *target, int n,
+                             fv_pixel_loss_kind kind, float *loss);
+
+/* Inference on host floats: y[n, outputs] (host) = the model on x[n, input] in eval mode (running
+ * statistics, no dropout), 1 <= n <= max_batch. Blocking. */
+void fv_cuda_net_forward(fv_cuda_net *cn, const float *x, int n, float *y);
 
 #ifdef __cplusplus
 }

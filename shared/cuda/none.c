@@ -66,3 +66,8 @@ void fv_cuda_net_input_grad(fv_cuda_net *cn, const float *x, const int *labels, 
                             float *loss, float *grads) {
     FV_DIE(NO_CUDA);
 }
+void fv_cuda_net_train_pixel(fv_cuda_net *cn, const float *x, const float *target, int n,
+                             fv_pixel_loss_kind kind, float *loss) {
+    FV_DIE(NO_CUDA);
+}
+void fv_cuda_net_forward(fv_cuda_net *cn, const float *x, int n, float *y) { FV_DIE(NO_CUDA); }

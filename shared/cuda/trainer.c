@@ -5,7 +5,8 @@
  * cfg.eager is set), fv_cuda_evaluate, one parameter download per get_params.
  * Built in every configuration: without the CUDA backend, cuda/none.c's fv_cuda_net_new refuses
  * and so does fv_trainer_cuda_open.
- * Input gradients: fv_cuda_net_input_grad (outside the captured training step).
+ * Input gradients: fv_cuda_net_input_grad (outside the captured training step). Pixel-loss steps
+ * and inference on host floats: fv_cuda_net_train_pixel and fv_cuda_net_forward (uncaptured).
  * Not here: kernels.
  */
 #include <stdlib.h>
@@ -86,6 +87,14 @@ static int cu_input_grad(void *p, const float *x, const int *labels, int n, floa
     return 0;
 }
 
+static float cu_train_pixel(void *p, const float *x, const float *target, int n, fv_pixel_loss_kind kind) {
+    float l = 0.0f;
+    fv_cuda_net_train_pixel(((cuda_impl *)p)->cn, x, target, n, kind, &l);
+    return l;
+}
+
+static void cu_forward(void *p, const float *x, int n, float *y) { fv_cuda_net_forward(((cuda_impl *)p)->cn, x, n, y); }
+
 static const fv_trainer_backend CUDA = {
     .destroy = cu_destroy,
     .info = cu_info,
@@ -102,6 +111,8 @@ static const fv_trainer_backend CUDA = {
     .train_epoch = cu_train_epoch,
     .evaluate = cu_evaluate,
     .input_grad = cu_input_grad,
+    .train_pixel = cu_train_pixel,
+    .forward = cu_forward,
 };
 
 int fv_trainer_cuda_open(fv_net *net, const fv_trainer_cfg *cfg, const fv_trainer_backend **ops, void **impl,

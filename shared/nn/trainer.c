@@ -1,7 +1,7 @@
 /* trainer.c: see trainer.h. The device-neutral front (argument checks, dispatch through the
  * backend table of trainer_backend.h) and the CPU backend, which is the nn/ reference code called
  * exactly as callers called it before the trainer existed: fv_train_epoch, fv_evaluate, fv_opt_*,
- * fv_net_forward / fv_net_backward. The CUDA backend is cuda/trainer.c.
+ * fv_net_forward / fv_net_backward, fv_pixel_loss. The CUDA backend is cuda/trainer.c.
  * Not here: any kernel, any CUDA call.
  */
 #include "nn/trainer.h"
@@ -33,6 +33,8 @@ typedef struct {
     fv_net *net;
     fv_opt *opt;
     fv_norm norm;
+    float *dout;     /* the pixel loss's gradient, dout_cap floats (grown on demand) */
+    size_t dout_cap;
 } cpu_impl;
 
 typedef struct {
@@ -44,6 +46,7 @@ typedef struct {
 static void cpu_destroy(void *p) {
     cpu_impl *c = p;
     fv_opt_destroy(&c->opt);
+    free(c->dout);
     free(c);
 }
 
@@ -134,6 +137,30 @@ static int cpu_input_grad(void *p, const float *x, const int *labels, int n, flo
     return 0;
 }
 
+/* The learned inverter's step as it was written before the trainer: forward, fv_pixel_loss,
+ * backward, optimizer step, on net's own buffers. */
+static float cpu_train_pixel(void *p, const float *x, const float *target, int n, fv_pixel_loss_kind kind) {
+    cpu_impl *c = p;
+    fv_net *net = c->net;
+    const size_t m = (size_t)n * fv_shape_size(fv_net_output_shape(net));
+    if (m > c->dout_cap) {
+        free(c->dout);
+        c->dout = fv_malloc(m * sizeof(float));
+        c->dout_cap = m;
+    }
+    const float *y = fv_net_forward(net, x, n, 1);
+    const float l = fv_pixel_loss(c->dout, y, target, m, kind);
+    fv_net_backward(net, c->dout, n);
+    fv_opt_step(c->opt, net->params, net->grads);
+    return l;
+}
+
+static void cpu_forward(void *p, const float *x, int n, float *y) {
+    fv_net *net = ((cpu_impl *)p)->net;
+    const float *out = fv_net_forward(net, x, n, 0);
+    memcpy(y, out, (size_t)n * fv_shape_size(fv_net_output_shape(net)) * sizeof(float));
+}
+
 static const fv_trainer_backend CPU = {
     .destroy = cpu_destroy,
     .info = cpu_info,
@@ -150,6 +177,8 @@ static const fv_trainer_backend CPU = {
     .train_epoch = cpu_train_epoch,
     .evaluate = cpu_evaluate,
     .input_grad = cpu_input_grad,
+    .train_pixel = cpu_train_pixel,
+    .forward = cpu_forward,
 };
 
 /* ---- the device-neutral front ---- */
@@ -252,4 +281,17 @@ int fv_trainer_input_grad(fv_trainer *t, const float *x, const int *labels, int 
     const int K = (int)fv_shape_size(fv_net_output_shape(t->net));
     for (int i = 0; i < n; i++) FV_ASSERT(labels[i] >= 0 && labels[i] < K);
     return t->ops->input_grad(t->impl, x, labels, n, dx, loss, grads, e);
+}
+
+void fv_trainer_train_pixel_batch(fv_trainer *t, const float *x, const float *target, int n, fv_pixel_loss_kind kind,
+                                  float *loss) {
+    FV_ASSERT(x && target && n >= 1 && n <= t->cfg.max_batch);
+    FV_ASSERT(kind == FV_PIXEL_MSE || kind == FV_PIXEL_L1);
+    const float l = t->ops->train_pixel(t->impl, x, target, n, kind);
+    if (loss) *loss = l;
+}
+
+void fv_trainer_forward(fv_trainer *t, const float *x, int n, float *y) {
+    FV_ASSERT(x && y && n >= 1 && n <= t->cfg.max_batch);
+    t->ops->forward(t->impl, x, n, y);
 }

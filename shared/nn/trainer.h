@@ -20,6 +20,8 @@
  * (cuda/net.h, "Numerics"), and sees the same batches for the same rng state.
  * Errors: what a user can cause (no such device, device memory short, a bad optimizer
  * configuration) returns NULL / -1 with an fv_err; misuse (a batch above max_batch, a shard of another trainer) aborts.
+ * Image-to-image models (attacks/inverter.h) train with fv_trainer_train_pixel_batch on host floats
+ * and run with fv_trainer_forward, on either backend.
  * Not here: the layer kernels (layers.h, cuda/layers.h), the device twin itself (cuda/net.h),
  * federated logic (worker/), per-example statistics and profiling (CPU only: train.h, net.h).
  */
@@ -30,6 +32,7 @@
 
 #include "data/data.h"
 #include "fv_common.h"
+#include "nn/loss_pixel.h"
 #include "nn/net.h"
 #include "nn/optim.h"
 #include "nn/train.h"
@@ -39,7 +42,8 @@ typedef struct {
     int device;     /* -1: the CPU; N >= 0: CUDA device N (fv_device_parse gives this number) */
     int max_batch;  /* the largest batch train_epoch and input_grad will be given (>= 1) */
     fv_opt_cfg opt; /* the optimizer of the trainable parameters (checked with fv_opt_cfg_check) */
-    fv_norm norm;   /* how images become floats, for training and evaluation */
+    fv_norm norm;   /* how images become floats, for training and evaluation (shards only: the
+                       pixel and forward calls below take floats and never read it) */
     int eager;      /* CUDA: 0 (the default) replays each full training batch as a CUDA graph, 1
                        launches every kernel (fv_cuda_net_set_graphs); ignored on the CPU */
     int tf32;       /* CUDA: 1 allows TF32 tensor cores for FP32 products (fv_cuda_net_set_tf32; an
@@ -138,5 +142,22 @@ fv_eval_stats fv_trainer_evaluate(fv_trainer *t, const fv_trainer_shard *s, int 
  * kept for a backend that cannot. */
 FV_MUST_USE int fv_trainer_input_grad(fv_trainer *t, const float *x, const int *labels, int n, float *dx,
                                       float *loss, float *grads, fv_err *e);
+
+/* One training step of an image-to-image (or any dense-output) model on host floats: a
+ * training-mode forward of x[n, input] (1 <= n <= max_batch), the pixel loss (nn/loss_pixel.h,
+ * kind MSE or L1) of the output against target[n, outputs] (the mean over all n * outputs
+ * values), a backward and an optimizer step. *loss (may be NULL) receives the loss. Batch-norm
+ * running statistics and dropout behave as in any training step; no FedProx term or correction.
+ * CPU: exactly fv_net_forward(train 1), fv_pixel_loss, fv_net_backward, fv_opt_step on net's
+ * parameters (the learned inverter's loop before the trainer existed, same bits). CUDA:
+ * fv_cuda_net_train_pixel (uploads x and target, the loss kernel reduces in a fixed order); the
+ * values differ from the CPU's by rounding only. Blocking (the loss is read back). */
+void fv_trainer_train_pixel_batch(fv_trainer *t, const float *x, const float *target, int n, fv_pixel_loss_kind kind,
+                                  float *loss);
+
+/* Inference: y[n, outputs] (host) = the model on host floats x[n, input] in eval mode (running
+ * statistics, no dropout), 1 <= n <= max_batch. CPU: fv_net_forward(train 0) copied out (same
+ * bits); CUDA: fv_cuda_net_forward (rounding only). Blocking. */
+void fv_trainer_forward(fv_trainer *t, const float *x, int n, float *y);
 
 #endif

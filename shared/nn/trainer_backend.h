@@ -27,6 +27,8 @@ typedef struct {
     fv_eval_stats (*evaluate)(void *impl, const void *shard, int batch);
     int (*input_grad)(void *impl, const float *x, const int *labels, int n, float *dx, float *loss,
                       float *grads, fv_err *e);
+    float (*train_pixel)(void *impl, const float *x, const float *target, int n, fv_pixel_loss_kind kind);
+    void (*forward)(void *impl, const float *x, int n, float *y);
 } fv_trainer_backend;
 
 /* The CUDA backend (cuda/trainer.c, in every build): *impl for the finished net on cfg->device
