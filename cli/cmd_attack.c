@@ -363,6 +363,10 @@ static int cmd_recognise(int argc, char **argv) {
         fprintf(stderr, "fedvim attack recognise: %s\n", e.msg);
         return 2;
     }
+    if (fv_device_check(cfg.device, &e)) { /* before the data load and the mixing */
+        fprintf(stderr, "fedvim attack recognise: --device %s: %s\n", device, e.msg);
+        return 1;
+    }
     if (vmix_params(&cfg.vp, &v, &e)) {
         fprintf(stderr, "fedvim attack recognise: %s\n", e.msg);
         return 2;
@@ -426,6 +430,10 @@ static int cmd_inverter(int argc, char **argv) {
     if (fv_device_parse(device, &cfg.inv.device, &e)) {
         fprintf(stderr, "fedvim attack inverter: %s\n", e.msg);
         return 2;
+    }
+    if (fv_device_check(cfg.inv.device, &e)) { /* before the data load, the mixing and the reassembly */
+        fprintf(stderr, "fedvim attack inverter: --device %s: %s\n", device, e.msg);
+        return 1;
     }
     if (vmix_params(&cfg.inv.def.vp, &v, &e)) {
         fprintf(stderr, "fedvim attack inverter: %s\n", e.msg);

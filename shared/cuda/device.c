@@ -69,3 +69,15 @@ int fv_device_list_parse(const char *s, int *devs, int max, int *n, fv_err *e) {
     }
     return fv_err_set(e, "--device '%s': expected cpu, cuda, cuda:N or cuda:N,M,... (device numbers, 0-based)", s);
 }
+
+int fv_device_check(int device, fv_err *e) {
+    if (device < 0) return 0;
+    if (!fv_cuda_built())
+        return fv_err_set(e, "cuda:%d: this build has no CUDA backend (configure with nvcc available)", device);
+    const int n = fv_cuda_device_count();
+    if (device >= n) {
+        if (n == 0) return fv_err_set(e, "cuda:%d: no CUDA device is available on this machine", device);
+        return fv_err_set(e, "cuda:%d: no such device (this machine has %d: cuda:0..cuda:%d)", device, n, n - 1);
+    }
+    return 0;
+}

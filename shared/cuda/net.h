@@ -62,6 +62,12 @@ extern "C" {
  * naming the value and the accepted forms. Available in every build (cuda_device.c). */
 FV_MUST_USE int fv_device_parse(const char *s, int *device, fv_err *e);
 
+/* Whether device (fv_device_parse's number) can be used here, checked before any work: the CPU
+ * (-1) always; a CUDA device only in a build with the backend and when this machine has it.
+ * Returns 0, or -1 with e saying which is missing (the CUDA runtime is asked once). The exact
+ * failures (memory, initialisation) still come from fv_cuda_net_new. Every build. */
+FV_MUST_USE int fv_device_check(int device, fv_err *e);
+
 /* The --device spelling of a device number into buf[cap] (16 bytes suffice): "cpu" for -1 (any
  * negative), "cuda:N" for N >= 0; fv_device_parse reads it back. Returns buf. Every build. */
 const char *fv_device_name(int device, char *buf, size_t cap);
