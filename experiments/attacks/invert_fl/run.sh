@@ -22,7 +22,7 @@ mkdir -p "$out/ini"
 export FEDVIM_DATA=${FEDVIM_DATA:-$root/data}
 for B in ${BATCHES:-1 4}; do
   for setting in ${SETTINGS:-plain vmix vmix09}; do
-    for k in 0 1 2; do
+    for k in ${VICTIMS:-0 1 2}; do
       name=${setting}_b${B}_c${k}
       ini=$out/ini/$name.ini
       {
@@ -30,11 +30,18 @@ for B in ${BATCHES:-1 4}; do
         printf '[partition]\nscheme = iid\n[model]\nname = lenet5\n'
         printf '[training]\noptimizer = sgd\nlr = 0.05\nbatch_size = %d\nlocal_epochs = 1\n' "$B"
         printf '[fl]\nclients = 50\nfraction = 1\nrounds = 2\nworkers = 2\nseed = 1\n'
-        printf '[attack]\nkind = invert\nclient = %d\nrounds = 2\nsettings = iters=4000,restarts=2%s\n' "$k" \
-          "${INVERTER:+,inverter_epochs=$INVERTER}"
+        inv=
+        [[ $setting == vmix* && -n ${INVERTER:-} ]] && inv=,inverter_epochs=$INVERTER
+        printf '[attack]\nkind = invert\nclient = %d\nrounds = 2\nsettings = iters=4000,restarts=2%s\n' "$k" "$inv"
         case $setting in
           vmix) printf '[visualmixer]\nenabled = true\n' ;;
           vmix09) printf '[visualmixer]\nenabled = true\nvfe_target = 0.9\nconflict = privacy\n' ;;
+          shuf4) printf '[obfuscation]\nkind = shuffle\nwindow = 4\n' ;;
+          shuf8) printf '[obfuscation]\nkind = shuffle\nwindow = 8\n' ;;
+          noise) printf '[obfuscation]\nkind = noise\nsigma = 0.25\n' ;;
+          dp) printf '[dp]\nenabled = true\nclip = 1\nnoise_multiplier = 1\n' ;;
+          plain) ;;
+          *) echo "run.sh: unknown setting $setting" >&2; exit 2 ;;
         esac
         printf '[output]\ndir = %s\nname = %s\n' "$out" "$name"
       } > "$ini"
