@@ -282,7 +282,7 @@ static const key_def SCHEMA[] = {
      "once, offline, with its own key (the key file VisualMixer uses): shuffle (the image tiled "
      "into fixed window x window windows, edge windows clipped, each window's pixels permuted, "
      "per channel) or noise (Gaussian noise of std sigma on each pixel, clamped to [0, 1]); "
-     "docs/visualmixer.md section 8"},
+     "docs/visualmixer.md section 10"},
     {"obfuscation", "window", T_INT, OFF(obf_window), "4", 1, 1024, NULL, NULL,
      "shuffle: the window side in pixels (the grid is public; only the permutations are secret)"},
     {"obfuscation", "sigma", T_FLOAT, OFF(obf_sigma), "0.25", 0, 1000, NULL, NULL,
