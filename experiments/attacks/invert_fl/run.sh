@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # run.sh [OUT]: Inverting Gradients inside real federated runs ([attack] kind = invert), plain FL
-# against FL + VisualMixer, on MNIST with LeNet-5. Each cell: 50 clients of B images (B = 1 and 4),
-# one plain-SGD step of batch B at lr 0.05 per round (the engine replays it exactly), 2 rounds,
-# the attack on the round-2 upload of client k, for k = 0, 1, 2 (three runs per cell, so 3B
-# images per cell), iters=4000, restarts=2. Settings: plain; VisualMixer at its defaults
-# (vfe_target 0.5); VisualMixer with vfe_target 0.9 (conflict = privacy: windows up to 8 x 8; 0.94 is the largest
-# target a 28 x 28 image can reach).
+# against FL behind a defence, on MNIST with LeNet-5. Each cell: 50 clients of B images (B = 1 and
+# 4), one plain-SGD step of batch B at lr 0.05 per round (the engine replays it exactly), 2 rounds,
+# the attack on the round-2 upload of client k for each k in VICTIMS (one run each, so B x victims
+# images per cell), iters=4000, restarts=2. Settings (SETTINGS, default "plain vmix vmix09"):
+#   plain   no defence
+#   dp      central DP-FedAvg ([dp] clip 1, noise_multiplier 1; the server clips and noises after
+#           it has seen each upload)
+#   vmix    VisualMixer at its defaults (vfe_target 0.5)
+#   vmix09  VisualMixer with vfe_target 0.9 (conflict = privacy: windows up to 8 x 8; 0.94 is the
+#           largest target a 28 x 28 image can reach)
+#   shuf4, shuf8  [obfuscation] kind = shuffle, uniform 4 x 4 / 8 x 8 windows
+#   noise   [obfuscation] kind = noise, sigma 0.25
+# VICTIMS (default "0 1 2") picks the victim clients, BATCHES (default "1 4") the batch sizes.
+# INVERTER=E adds the learned inverter to the VisualMixer settings' chain (E epochs over 4,000
+# held-out images, mixed by the attacker at the public settings: README, "The chain with the
+# learned inverter"); the reassembly steps of the chain run on every VisualMixer run.
 # Needs FEDVIM (default build/fedvim) and the MNIST files (scripts/setup.sh). Writes OUT (default
 # results/) with one results folder per run and summary.json (python3 summarize.py OUT); runs
 # whose attacks.jsonl exists are kept (a rerun completes a partial OUT).
-# About 10 minutes on the 2-core box. SETTINGS (default "plain vmix vmix09") and BATCHES (default
-# "1 4") pick cells: SETTINGS=vmix makes the small chain rerun (README, "The chain"). INVERTER=E
-# adds the learned inverter to the chain (E epochs over 4,000 held-out images, mixed by the
-# attacker at the public settings: README, "The chain with the learned inverter").
+# The leakage table of the README ("The leakage table, five victims"):
+#   SETTINGS="plain dp vmix shuf4 shuf8 noise" VICTIMS="0 1 2 3 4" INVERTER=3 bash run.sh OUT
+# About 50 minutes on the busy 2-core box (about 10 for the original three settings, 3 victims).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
