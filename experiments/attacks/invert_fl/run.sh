@@ -21,7 +21,8 @@
 # whose attacks.jsonl exists are kept (a rerun completes a partial OUT).
 # The leakage table of the README ("The leakage table, five victims"):
 #   SETTINGS="plain dp vmix shuf4 shuf8 noise" VICTIMS="0 1 2 3 4" INVERTER=3 bash run.sh OUT
-# About 50 minutes on the busy 2-core box (about 10 for the original three settings, 3 victims).
+# Measured: 23 minutes on the busy 2-core box as two run.sh processes side by side (SETTINGS split
+# "plain dp vmix" / "shuf4 shuf8 noise" into one OUT); about 10 for the original three settings, 3 victims.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
