@@ -6,93 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedsim.h"
 #include "nn/optim.h"
 #include "nn/trainer.h"
 #include "rng.h"
-#include "vmix/vmix_alloc.h"
-
-static const char *const DEF_NAMES[] = {"none", "vmix", "shuffle", "noise", "instahide"};
-enum { N_DEFS = sizeof DEF_NAMES / sizeof DEF_NAMES[0] };
-
-const char *fv_inverter_defence_name(fv_inverter_defence d) {
-    return (unsigned)d < N_DEFS ? DEF_NAMES[d] : "unknown";
-}
-
-int fv_inverter_defence_parse(const char *s, fv_inverter_defence *d, fv_err *e) {
-    for (int i = 0; s && i < N_DEFS; i++)
-        if (strcmp(s, DEF_NAMES[i]) == 0) {
-            *d = (fv_inverter_defence)i;
-            return 0;
-        }
-    return fv_err_set(e, "'%s' is not a defence (none, vmix, shuffle, noise or instahide)", s ? s : "(null)");
-}
-
-int fv_defence_check(const fv_defence_cfg *d, int h, int w, fv_err *e) {
-    switch (d->kind) {
-    case FV_INV_DEF_NONE: return 0;
-    case FV_INV_DEF_VMIX:
-        if (h > 0 && w > 0 && fv_vmix_params_check(&d->vp, h, w, e)) return fv_err_prefix(e, "inverter mixing: ");
-        return 0;
-    case FV_INV_DEF_SHUFFLE:
-        if (d->window < 1) return fv_err_set(e, "inverter: shuffle window %d < 1", d->window);
-        return 0;
-    case FV_INV_DEF_NOISE:
-        if (!(isfinite(d->sigma) && d->sigma >= 0))
-            return fv_err_set(e, "inverter: noise sigma %g is not a finite number >= 0", d->sigma);
-        return 0;
-    case FV_INV_DEF_INSTAHIDE:
-        if (d->ih.k < 1 || d->ih.k > FV_OBF_INSTAHIDE_KMAX)
-            return fv_err_set(e, "inverter: InstaHide k = %d is not in [1, %d]", d->ih.k, FV_OBF_INSTAHIDE_KMAX);
-        if (!(d->ih.upper >= 1.0 / d->ih.k - 1e-12 && d->ih.upper <= 1.0))
-            return fv_err_set(e, "inverter: InstaHide coefficient bound %g is not in [1/k, 1] for k = %d", d->ih.upper,
-                              d->ih.k);
-        return 0;
-    }
-    return fv_err_set(e, "inverter: unknown defence %d", (int)d->kind);
-}
-
-/* The 64-bit seed of the noise / shuffle / InstaHide draws of (key, stream). */
-static uint64_t defence_seed(const uint8_t key[FV_VMIX_KEY_BYTES], uint64_t stream) {
-    uint64_t k = 0;
-    for (int i = 0; i < 8; i++) k |= (uint64_t)key[i] << (8 * i);
-    fv_rng r;
-    fv_rng_seed2(&r, k, stream);
-    return fv_rng_u64(&r);
-}
-
-int fv_defence_apply(fv_dataset *out, const fv_dataset *in, const fv_defence_cfg *d,
-                     const uint8_t key[FV_VMIX_KEY_BYTES], uint64_t stream, fv_err *e) {
-    memset(out, 0, sizeof *out);
-    if (fv_defence_check(d, in->h, in->w, e)) return -1;
-    if (d->kind == FV_INV_DEF_VMIX) return fv_fedsim_mix(out, in, NULL, in->n, key, stream, &d->vp, e);
-    if (d->kind == FV_INV_DEF_INSTAHIDE && d->ih.k > in->n)
-        return fv_err_set(e, "inverter: InstaHide k = %d needs at least %d images, the set has %d", d->ih.k, d->ih.k,
-                          in->n);
-    fv_fedsim_subset(out, in, NULL, in->n);
-    const uint64_t seed = defence_seed(key, stream);
-    const size_t isz = (size_t)in->c * in->h * in->w;
-    int rc = 0;
-    switch (d->kind) {
-    case FV_INV_DEF_SHUFFLE:
-        for (int i = 0; i < in->n && !rc; i++) {
-            uint8_t ik[FV_VMIX_ALLOC_KEY_BYTES];
-            fv_vmix_alloc_seed_key(ik, seed, 0, (uint64_t)i);
-            rc = fv_vmix_alloc_uniform(out->x + isz * i, in->x + isz * i, in->c, in->h, in->w, d->window, ik, e);
-        }
-        break;
-    case FV_INV_DEF_NOISE: rc = fv_obf_noise(out->x, in, d->sigma, seed, e); break;
-    case FV_INV_DEF_INSTAHIDE: {
-        float *soft = fv_malloc(sizeof(float) * (size_t)in->n * (size_t)(in->classes > 0 ? in->classes : 1));
-        rc = fv_obf_instahide(out->x, soft, NULL, NULL, in, &d->ih, seed, e);
-        free(soft);
-        break;
-    }
-    default: break; /* NONE: the copy */
-    }
-    if (rc) fv_dataset_free(out);
-    return rc;
-}
 
 fv_inverter_cfg fv_inverter_defaults(void) {
     fv_inverter_cfg c;
@@ -127,10 +43,11 @@ int fv_inverter_check(const fv_inverter_cfg *cfg, int c, int h, int w, fv_err *e
     if (cfg->batch < 1) return fv_err_set(e, "inverter batch %d < 1", cfg->batch);
     if (!(isfinite(cfg->lr) && cfg->lr > 0)) return fv_err_set(e, "inverter learning rate %g is not > 0", (double)cfg->lr);
     if (cfg->loss != FV_PIXEL_MSE && cfg->loss != FV_PIXEL_L1) return fv_err_set(e, "inverter: unknown loss %d", (int)cfg->loss);
-    if (c == 0 && h == 0 && w == 0) return fv_defence_check(&cfg->def, 0, 0, e); /* the shape is not known yet */
+    if (c == 0 && h == 0 && w == 0) /* the shape is not known yet */
+        return fv_defence_check(&cfg->def, 0, 0, e) ? fv_err_prefix(e, "inverter ") : 0;
     if (c < 1) return fv_err_set(e, "inverter: %d channels", c);
     if (check_shape(h, w, cfg->width, e)) return -1;
-    return fv_defence_check(&cfg->def, h, w, e);
+    return fv_defence_check(&cfg->def, h, w, e) ? fv_err_prefix(e, "inverter ") : 0;
 }
 
 /* conv 3x3 (stride 1, pad 1) then ReLU. */

@@ -21,7 +21,7 @@
  * Images are float CHW in [0, 1] (no data-set normalisation): input and target are on the same
  * scale as the metrics (attacks/metrics.h).
  * Not here: the run with data loading, victim mixing and reporting (attack_run.h,
- * fv_inverter_run), the defences themselves (shared/vmix/vmix.h, vmix_alloc.h, obfuscate.h).
+ * fv_inverter_run), the defences themselves (shared/vmix/defence.h and the modules it names).
  */
 #ifndef FV_INVERTER_H
 #define FV_INVERTER_H
@@ -31,45 +31,26 @@
 #include "fv_common.h"
 #include "nn/loss_pixel.h"
 #include "nn/net.h"
+#include "vmix/defence.h"
 #include "vmix/obfuscate.h"
 #include "vmix/vmix.h"
 
-/* The defence the inverter is trained against (and the victim's images went through). All of
- * its settings are public; only the victim's key / seed is secret. */
-typedef enum {
-    FV_INV_DEF_NONE,      /* identity: pairs (x, x) (a test and ablation setting) */
-    FV_INV_DEF_VMIX,      /* VisualMixer (vmix.h): Algorithm 1 within vp's power-of-two bounds */
-    FV_INV_DEF_SHUFFLE,   /* uniform window x window windows of any integer size (vmix_alloc.h) */
-    FV_INV_DEF_NOISE,     /* Gaussian pixel noise of std sigma (obfuscate.h, fv_obf_noise) */
-    FV_INV_DEF_INSTAHIDE, /* InstaHide inside the owner's own set (obfuscate.h, fv_obf_instahide) */
-} fv_inverter_defence;
+/* The defence the inverter is trained against (and the victim's images went through): the shared
+ * defences of vmix/defence.h, the code the federated workers train behind. All of its settings
+ * are public; only the victim's key / seed is secret. The names below are the attacks' older
+ * spellings of defence.h's, kept so the attack code reads as before. */
+typedef fv_defence_kind fv_inverter_defence;
+#define FV_INV_DEF_NONE FV_DEFENCE_NONE
+#define FV_INV_DEF_VMIX FV_DEFENCE_VMIX
+#define FV_INV_DEF_SHUFFLE FV_DEFENCE_SHUFFLE
+#define FV_INV_DEF_NOISE FV_DEFENCE_NOISE
+#define FV_INV_DEF_INSTAHIDE FV_DEFENCE_INSTAHIDE
 
-/* Name ("none", "vmix", "shuffle", "noise", "instahide") and its parser (-1 with e naming the
- * word and the choices). */
-const char *fv_inverter_defence_name(fv_inverter_defence d);
-FV_MUST_USE int fv_inverter_defence_parse(const char *s, fv_inverter_defence *d, fv_err *e);
-
-typedef struct {
-    fv_inverter_defence kind; /* default VMIX */
-    fv_vmix_params vp;        /* VMIX: the (public) mixing settings */
-    int window;               /* SHUFFLE: window side in pixels, >= 1 (edge windows clipped); default 3 */
-    double sigma;             /* NOISE: std on the [0, 1] pixel scale, finite and >= 0; default 0.25 */
-    fv_instahide_cfg ih;      /* INSTAHIDE: k, coefficient bound, sign flips; default k = 2 */
-} fv_defence_cfg;
-
-/* Check a defence's own settings (kind known, window >= 1, sigma finite >= 0, InstaHide k in
- * [1, FV_OBF_INSTAHIDE_KMAX] and upper in [1/k, 1]); with h, w > 0 also the mixing bounds
- * against that image size (VMIX). Errors name the setting. Returns 0 or -1 with e set. */
-FV_MUST_USE int fv_defence_check(const fv_defence_cfg *d, int h, int w, fv_err *e);
-
-/* Apply defence d to all images of in, into out (a fresh data set, same labels; caller frees).
- * Randomness comes from key and stream only (a different stream gives fresh permutations /
- * noise / InstaHide partners and coefficients): VMIX mixes with the image keys of (key, domain
- * stream) (fv_fedsim_mix); the other kinds draw from a 64-bit seed derived from (key, stream).
- * InstaHide mixes each image with images of in itself (in->n >= k). Returns 0 or -1 with e set
- * (a bad setting, InstaHide's k above in->n). */
-FV_MUST_USE int fv_defence_apply(fv_dataset *out, const fv_dataset *in, const fv_defence_cfg *d,
-                                 const uint8_t key[FV_VMIX_KEY_BYTES], uint64_t stream, fv_err *e);
+/* fv_defence_name and fv_defence_parse under the attacks' names. */
+static inline const char *fv_inverter_defence_name(fv_inverter_defence d) { return fv_defence_name(d); }
+FV_MUST_USE static inline int fv_inverter_defence_parse(const char *s, fv_inverter_defence *d, fv_err *e) {
+    return fv_defence_parse(s, d, e);
+}
 
 typedef struct {
     int width;            /* channels of the first level (then 2x, 4x); default 16 */

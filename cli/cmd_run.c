@@ -294,11 +294,11 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
     }
     char logs[1100];
     snprintf(logs, sizeof logs, "%s/logs", dir);
-    if (fv_mkdirs(logs, e) != 0 || (cfg.security && fv_flcli_local_keys(dir, cfg.workers, cfg.vmix, e) != 0)) {
+    if (fv_mkdirs(logs, e) != 0 || (cfg.security && fv_flcli_local_keys(dir, cfg.workers, fv_config_client_keyed(&cfg), e) != 0)) {
         free(text);
         return -1;
     }
-    if (!cfg.security && cfg.vmix && fv_flcli_local_keys(dir, 0, 1, e) != 0) {
+    if (!cfg.security && fv_config_client_keyed(&cfg) && fv_flcli_local_keys(dir, 0, 1, e) != 0) {
         free(text);
         return -1;
     }
@@ -331,7 +331,7 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
         .resume = resume_dir != NULL,
         .eval_key = cfg.vmix ? evk : NULL,
         .data_dir = data_dir,
-        .client_keys = cfg.vmix ? clik : NULL,
+        .client_keys = fv_config_client_keyed(&cfg) ? clik : NULL,
         .threads = 1,
         .quiet = quiet,
     };
@@ -352,7 +352,7 @@ static int run_one(const char *config_path, const char *resume_dir, const char *
         char wdev[32];
         const char *wd = worker_device(devices, i, wdev, sizeof wdev);
         if (wd && !quiet) fprintf(stderr, "run: worker local-%d trains on %s\n", i, wd);
-        pid_t pid = spawn_worker(dir, fv_coord_endpoint(c), i, cfg.vmix, cfg.security, data_dir, wd, e);
+        pid_t pid = spawn_worker(dir, fv_coord_endpoint(c), i, fv_config_client_keyed(&cfg), cfg.security, data_dir, wd, e);
         if (pid < 0) {
             rc = -1;
             break;

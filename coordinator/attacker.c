@@ -231,13 +231,15 @@ static int open_lines(fv_attacker *a, int resume, int upto, fv_err *e) {
     return rc;
 }
 
-/* Evaluation only: the victim's images as its worker mixed them (same key, bounds and domain:
- * fv_exp_client_mix), for the gradient-inversion attacks, whose reconstructions show what the
- * client trained on. Made when VisualMixer is on and the simulator handed over the clients' key
- * file; otherwise a->mixed stays empty and the attacks measure against the originals only. */
+/* Evaluation only: the victim's images as its worker mixed or obfuscated them (same key, bounds
+ * and domain: fv_exp_client_mix, fv_exp_client_obfuscate), for the gradient-inversion attacks,
+ * whose reconstructions show what the client trained on. Made when VisualMixer or [obfuscation]
+ * is on and the simulator handed over the clients' key file; otherwise a->mixed stays empty and
+ * the attacks measure against the originals only. */
 static int victim_mixed(fv_attacker *a, const fv_attacker_opts *o, fv_err *e) {
     const fv_attack_kind k = a->cfg.attack_kind;
-    if (!a->cfg.vmix || !o->client_keys || (k != FV_ATTACK_INVERT && k != FV_ATTACK_DLG)) return 0;
+    if (!fv_config_client_keyed(&a->cfg) || !o->client_keys || (k != FV_ATTACK_INVERT && k != FV_ATTACK_DLG))
+        return 0;
     uint8_t master[FV_VMIX_KEY_BYTES];
     if (fv_vmix_key_load(o->client_keys, master, e) != 0) return fv_err_prefix(e, "attack evaluation: ");
     const int victim = a->cfg.attack_client, nv = fv_partition_size(&a->part, victim);
@@ -251,8 +253,9 @@ static int victim_mixed(fv_attacker *a, const fv_attacker_opts *o, fv_err *e) {
         memcpy(shard.x + (size_t)i * isz, a->data.x + (size_t)idx[i] * isz, isz);
         shard.y[i] = a->data.y[idx[i]];
     }
-    fv_exp_bounds b;
-    int rc = fv_exp_client_mix(&a->cfg, &shard, victim, master, a->threads, &mixed, NULL, &b, e);
+    fv_exp_bounds b = {0};
+    int rc = a->cfg.vmix ? fv_exp_client_mix(&a->cfg, &shard, victim, master, a->threads, &mixed, NULL, &b, e)
+                         : fv_exp_client_obfuscate(&a->cfg, &shard, victim, master, &mixed, e);
     sodium_memzero(master, sizeof master);
     fv_dataset_free(&shard);
     if (rc != 0) return fv_err_prefix(e, "attack evaluation: ");
@@ -263,7 +266,7 @@ static int victim_mixed(fv_attacker *a, const fv_attacker_opts *o, fv_err *e) {
     memcpy(a->mixed.y, a->data.y, (size_t)a->data.n);
     for (int i = 0; i < nv; i++) memcpy(a->mixed.x + (size_t)idx[i] * isz, mixed.x + (size_t)i * isz, isz);
     fv_dataset_free(&mixed);
-    if (a->has_vp) { /* the victim's own settings: the federation's, with the bounds from its shard */
+    if (a->cfg.vmix && a->has_vp) { /* the victim's own settings: the federation's, with the bounds from its shard */
         a->victim_vp = a->vp;
         a->victim_vp.ws_min = b.ws_min;
         a->victim_vp.ws_max = b.ws_max;

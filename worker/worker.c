@@ -305,15 +305,17 @@ static int setup_experiment(worker *w, const Fedvim__Welcome *wel, fv_err *e) {
         w->sa = fv_sa_worker_new();
         w->sa_y = fv_malloc((w->n_params + FV_SA_STATS) * sizeof(uint32_t));
     }
-    if (w->cfg.vmix) {
+    if (fv_config_client_keyed(&w->cfg)) {
         if (!w->have_master)
-            return fv_err_set(e, "visualmixer is on but this worker has no client key file (--client-keys)");
+            return fv_err_set(e, "%s is on but this worker has no client key file (--client-keys)",
+                              w->cfg.vmix ? "visualmixer" : "obfuscation");
         w->cache = fv_calloc((size_t)w->cfg.clients, sizeof *w->cache);
     }
     return 0;
 }
 
-/* The client's mixed shard: made once, offline, with the client's own key and bounds. */
+/* The client's mixed shard (VisualMixer) or obfuscated shard ([obfuscation]): made once, offline,
+ * with the client's own key (and, mixing, its own bounds). */
 static int ensure_mixed_locked(worker *w, int client, double *seconds, fv_err *e) {
     client_cache *cc = &w->cache[client];
     *seconds = 0;
@@ -334,13 +336,16 @@ static int ensure_mixed_locked(worker *w, int client, double *seconds, fv_err *e
     fv_exp_bounds b;
     fv_vmix_stats st;
     int threads = w->o.threads > 0 ? w->o.threads : w->cfg.threads;
-    int rc = fv_exp_client_mix(&w->cfg, &shard, client, w->master, threads, &cc->mixed, &st, &b, e);
+    int rc = w->cfg.vmix ? fv_exp_client_mix(&w->cfg, &shard, client, w->master, threads, &cc->mixed, &st, &b, e)
+                         : fv_exp_client_obfuscate(&w->cfg, &shard, client, w->master, &cc->mixed, e);
     fv_dataset_free(&shard);
     if (rc != 0) return -1;
     cc->ready = 1;
-    cc->vfe = st.vfe_mean;
-    cc->ws_min = b.ws_min;
-    cc->ws_max = b.ws_max;
+    if (w->cfg.vmix) {
+        cc->vfe = st.vfe_mean;
+        cc->ws_min = b.ws_min;
+        cc->ws_max = b.ws_max;
+    }
     *seconds = fv_now() - t0;
     return 0;
 }
@@ -526,14 +531,15 @@ static void poisoned_data(worker *w, int client, task_set *set) {
 
 /* Step 2: the client's training set: its partition of the training images (poisoned for a
  * malicious client of a data-poisoning [adversary]), mixed with its own key when VisualMixer is
- * on (made once, cached), plus G's samples when it is the gan_active attacker this round.
+ * on or obfuscated with it under [obfuscation] (made once, cached), plus G's samples when it is the gan_active attacker this round.
  * Returns 0, or -1 with e set and *code the error code to answer with. */
 static int task_data(worker *w, const float *global, const task_req *rq, task_set *set, uint32_t *code, fv_err *e) {
     set->d = &w->train;
     set->idx = fv_partition_indices(&w->part, rq->client);
     set->n = rq->n;
-    if (!w->cfg.vmix && w->adv_mask[rq->client] && fv_adv_poisons_data(&w->cfg)) poisoned_data(w, rq->client, set);
-    if (w->cfg.vmix) {
+    const int keyed = fv_config_client_keyed(&w->cfg);
+    if (!keyed && w->adv_mask[rq->client] && fv_adv_poisons_data(&w->cfg)) poisoned_data(w, rq->client, set);
+    if (keyed) {
         if (ensure_mixed(w, rq->client, &set->mix_seconds, e) != 0) {
             *code = FV_WIRE_ERR_CONFIG;
             return -1;

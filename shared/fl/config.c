@@ -37,6 +37,8 @@ static const choice VMIX_CONFLICTS[] = {{"error", FV_VMIX_CONFLICT_ERROR},
                                         {"privacy", FV_VMIX_CONFLICT_PRIVACY},
                                         {"utility", FV_VMIX_CONFLICT_UTILITY},
                                         {NULL, 0}};
+static const choice OBF_KINDS[] = {{"none", FV_DEFENCE_NONE}, {"shuffle", FV_DEFENCE_SHUFFLE},
+                                   {"noise", FV_DEFENCE_NOISE}, {NULL, 0}};
 static const choice ATTACK_KINDS[] = {{"none", FV_ATTACK_NONE}, {"gan", FV_ATTACK_GAN},
                                       {"dlg", FV_ATTACK_DLG},   {"mia", FV_ATTACK_MIA},
                                       {"gan_active", FV_ATTACK_GAN_ACTIVE}, {"invert", FV_ATTACK_INVERT},
@@ -282,6 +284,17 @@ static const key_def SCHEMA[] = {
      "re-mix an image whose measured VFE is below V* with larger windows"},
     {"visualmixer", "conflict", T_ENUM, OFF(vmix_conflict), "error", 0, 0, VMIX_CONFLICTS, NULL,
      "when the lower bound exceeds the upper bound: stop, or let privacy or utility win"},
+
+    {"obfuscation", "kind", T_ENUM, OFF(obf_kind), "none", 0, 0, OBF_KINDS, NULL,
+     "a baseline defence instead of VisualMixer (not both): each client obfuscates its own shard "
+     "once, offline, with its own key (the key file VisualMixer uses): shuffle (the image tiled "
+     "into fixed window x window windows, edge windows clipped, each window's pixels permuted, "
+     "per channel) or noise (Gaussian noise of std sigma on each pixel, clamped to [0, 1]); "
+     "docs/visualmixer.md section 10"},
+    {"obfuscation", "window", T_INT, OFF(obf_window), "4", 1, 1024, NULL, NULL,
+     "shuffle: the window side in pixels (the grid is public; only the permutations are secret)"},
+    {"obfuscation", "sigma", T_FLOAT, OFF(obf_sigma), "0.25", 0, 1000, NULL, NULL,
+     "noise: the noise's standard deviation on the [0, 1] pixel scale"},
 
     {"security", "enabled", T_BOOL, OFF(security), "true", 0, 0, NULL, NULL,
      "CURVE encryption on every socket, an allow-list of worker keys, signed updates"},
@@ -662,7 +675,7 @@ static int handler(void *user, const char *section, const char *name, const char
             fv_err_set(p->e, "%s: '%s' is outside any [section]", where, name);
         else
             fv_err_set(p->e, "%s: unknown section [%s] (sections: data, partition, model, training, fl, "
-                       "visualmixer, security, attack, adversary, dp, output)", where, section);
+                       "visualmixer, obfuscation, security, attack, adversary, dp, output)", where, section);
         return 1;
     }
     int k = find_key(section, name);
@@ -762,6 +775,8 @@ int fv_config_key_error(const fv_config *c, fv_err *e, const char *section, cons
     origin(c, k, where, sizeof where);
     return fv_err_set(e, "%s: [%s] %s: %s", where, section, key, msg);
 }
+
+int fv_config_client_keyed(const fv_config *c) { return c->vmix || c->obf_kind != FV_DEFENCE_NONE; }
 
 int fv_config_clients_per_round(const fv_config *c) {
     long m = (long)floor(c->fraction * c->clients + 1e-9);
@@ -1150,6 +1165,11 @@ int fv_config_check(const fv_config *c, fv_err *e) {
         if (*p == '/' || (p == c->name && *p == '.'))
             return fv_config_key_error(c, e, "output", "name",
                                        "'%s' must be a plain folder name (no '/', no leading '.')", c->name);
+    if (c->obf_kind != FV_DEFENCE_NONE && c->vmix)
+        return fv_config_key_error(c, e, "obfuscation", "kind",
+                                   "%s together with [visualmixer] enabled = true: a client trains behind one "
+                                   "defence; set kind = none or disable VisualMixer",
+                                   choice_name(OBF_KINDS, (int)c->obf_kind));
     if (check_aggregator(c, e) != 0) return -1;
     if (check_server_opt(c, e) != 0) return -1;
     if (check_hetero(c, e) != 0) return -1;
@@ -1197,6 +1217,7 @@ char *fv_config_write(const fv_config *c) {
         const int at_default = strcmp(val, dval) == 0; /* an unused key set elsewhere is still written */
         if (c->attack_kind == FV_ATTACK_NONE && strcmp(SCHEMA[k].section, "attack") == 0 && at_default) continue;
         if (!c->dp && strcmp(SCHEMA[k].section, "dp") == 0 && at_default) continue;
+        if (c->obf_kind == FV_DEFENCE_NONE && strcmp(SCHEMA[k].section, "obfuscation") == 0 && at_default) continue;
         if (c->adv_kind == FV_ADV_NONE && strcmp(SCHEMA[k].section, "adversary") == 0 && at_default) continue;
         if (!c->kd_student[0] && strcmp(SCHEMA[k].section, "distill") == 0 && at_default) continue;
         if (!c->sa && strcmp(SCHEMA[k].section, "secagg") == 0 && at_default) continue;

@@ -23,6 +23,7 @@
 #include "data/partition.h"
 #include "fv_common.h"
 #include "nn/optim.h"
+#include "vmix/defence.h"
 #include "vmix/vmix.h"
 #include "vmix/vmix_bounds.h"
 
@@ -131,6 +132,11 @@ typedef struct {
     int vmix_block, vmix_unit, vmix_verify, vmix_trials;
     fv_vmix_mode vmix_mode;
     fv_vmix_conflict vmix_conflict;
+    /* [obfuscation]: a baseline defence each client applies to its shard instead of VisualMixer
+     * (shared/vmix/defence.h; made like the mixed shard: once, offline, with the client's key) */
+    fv_defence_kind obf_kind; /* FV_DEFENCE_NONE (off), FV_DEFENCE_SHUFFLE or FV_DEFENCE_NOISE */
+    int obf_window;           /* shuffle: window side in pixels */
+    double obf_sigma;         /* noise: std on the [0, 1] pixel scale */
     /* [security] */
     int security;                  /* enabled: CURVE + ZAP allow-list + signed updates */
     int max_strikes;
@@ -222,6 +228,10 @@ int fv_config_key_error(const fv_config *c, fv_err *e, const char *section, cons
  * server_tau), written only when server_opt is not none. A key of those left out is still written
  * when its value is not the default, so the text always reads back to the identical config. */
 char *fv_config_write(const fv_config *c);
+
+/* 1 when the clients transform their shards with a secret key of their own ([visualmixer]
+ * enabled or an [obfuscation] kind), so the workers need the clients' key file; else 0. */
+int fv_config_client_keyed(const fv_config *c);
 
 /* Number of clients sampled per round: max(1, round(fraction * clients)). */
 int fv_config_clients_per_round(const fv_config *c);

@@ -159,3 +159,21 @@ int fv_exp_client_mix(const fv_config *c, const fv_dataset *shard, int client, c
     if (b) *b = bb;
     return 0;
 }
+
+void fv_exp_obf_cfg(const fv_config *c, fv_defence_cfg *d) {
+    memset(d, 0, sizeof *d);
+    d->kind = c->obf_kind;
+    d->window = c->obf_window;
+    d->sigma = c->obf_sigma;
+}
+
+int fv_exp_client_obfuscate(const fv_config *c, const fv_dataset *shard, int client,
+                            const uint8_t master[FV_VMIX_KEY_BYTES], fv_dataset *out, fv_err *e) {
+    uint8_t key[FV_VMIX_KEY_BYTES];
+    crypto_kdf_derive_from_key(key, sizeof key, (uint64_t)client, CLIENT_KDF_CTX, master);
+    fv_defence_cfg d;
+    fv_exp_obf_cfg(c, &d);
+    int rc = fv_defence_apply(out, shard, &d, key, FV_VMIX_DOMAIN_TRAIN, e);
+    sodium_memzero(key, sizeof key);
+    return rc ? fv_err_prefix(e, "client %d: ", client) : 0;
+}

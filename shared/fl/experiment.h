@@ -83,4 +83,17 @@ FV_MUST_USE int fv_exp_client_mix(const fv_config *c, const fv_dataset *shard, i
                                   const uint8_t master[FV_VMIX_KEY_BYTES], int threads, fv_dataset *mixed,
                                   fv_vmix_stats *st, fv_exp_bounds *b, fv_err *e);
 
+/* The [obfuscation] defence of c as a defence.h configuration (kind, window, sigma; kind NONE
+ * when the section is off). */
+void fv_exp_obf_cfg(const fv_config *c, fv_defence_cfg *d);
+
+/* A client's obfuscated shard ([obfuscation] kind = shuffle or noise), made like the mixed shard
+ * (fv_exp_client_mix): once, offline, with the client's own key (derived from `master` and the
+ * client id exactly as for VisualMixer), stream FV_VMIX_DOMAIN_TRAIN, by fv_defence_apply. The
+ * worker trains on it; the coordinator's attacker re-makes it, for evaluation only, from the
+ * simulator's key file. *out receives the images (caller frees with fv_dataset_free). Returns 0,
+ * or -1 with e set (prefixed with the client). */
+FV_MUST_USE int fv_exp_client_obfuscate(const fv_config *c, const fv_dataset *shard, int client,
+                                        const uint8_t master[FV_VMIX_KEY_BYTES], fv_dataset *out, fv_err *e);
+
 #endif

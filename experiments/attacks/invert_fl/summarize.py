@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """summarize.py OUT: the table of run.sh's runs (OUT/<setting>_b<B>_c<k>/attacks.jsonl) as
 Markdown on stdout and OUT/summary.json: per setting and batch, the median PSNR / SSIM of the
-reconstructions against the originals and (VisualMixer) against the mixed images the client
-trained on, the inferred labels' accuracy, and seconds per attack; and, for the runs whose result
+reconstructions against the originals and (VisualMixer, [obfuscation]) against the mixed /
+obfuscated images the client trained on, the quartiles of the SSIM against the originals, the inferred labels' accuracy, and seconds per attack; and, for the runs whose result
 holds the chain (VisualMixer with the key file: invert, then reassemble), a second table: per
 step, the median SSIM / PSNR against the originals and against the mixed images."""
 import glob, json, os, statistics, sys
@@ -43,10 +43,14 @@ for path in sorted(glob.glob(os.path.join(out, '*_b*_c*', 'attacks.jsonl'))):
         c['labels'].append(r['label_accuracy'])
         c['seconds'].append(r['seconds'])
 med = lambda v: statistics.median(v) if v else None
+quart = lambda v: statistics.quantiles(v, n=4, method='inclusive') if len(v) >= 2 else [None, None, None]
+ORDER = ['plain', 'dp', 'vmix', 'vmix09', 'shuf4', 'shuf8', 'noise']  # the table's rows, in this order
+rank = lambda s: ORDER.index(s) if s in ORDER else len(ORDER)
 rows, summary = [], []
-for (setting, b), c in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+for (setting, b), c in sorted(cells.items(), key=lambda kv: (kv[0][1], rank(kv[0][0]), kv[0][0])):
     s = {'setting': setting, 'batch': b, 'images': len(c['ssim']), 'psnr_median': med(c['psnr']),
-         'ssim_median': med(c['ssim']), 'psnr_mixed_median': med(c['psnr_mixed']),
+         'ssim_median': med(c['ssim']), 'ssim_q1': quart(c['ssim'])[0], 'ssim_q3': quart(c['ssim'])[2],
+         'victims': len(c['seconds']), 'psnr_mixed_median': med(c['psnr_mixed']),
          'ssim_mixed_median': med(c['ssim_mixed']), 'ssim_mixed_to_original': med(c['base']),
          'label_accuracy': statistics.mean(c['labels']),
          'seconds_median': med(c['seconds'])}
@@ -56,14 +60,16 @@ for (setting, b), c in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])
         s['chain']['seconds_median'] = med(c['chain_s'])
     summary.append(s)
     f = lambda v, p='%.2f': '' if v is None else p % v
-    rows.append(f"| {setting} | {b} | {s['images']} | {f(s['psnr_median'], '%.1f')} | {f(s['ssim_median'])} | "
+    rows.append(f"| {setting} | {b} | {s['victims']} | {s['images']} | {f(s['psnr_median'], '%.1f')} | {f(s['ssim_median'])} | "
+                f"{f(s['ssim_q1'])}-{f(s['ssim_q3'])} | "
                 f"{f(s['psnr_mixed_median'], '%.1f')} | {f(s['ssim_mixed_median'])} | {f(s['ssim_mixed_to_original'])} | "
                 f"{f(s['label_accuracy'])} | "
                 f"{f(s['seconds_median'], '%.0f')} |")
 json.dump(summary, open(os.path.join(out, 'summary.json'), 'w'), indent=1)
-print('| setting | batch | images | median PSNR vs original (dB) | median SSIM vs original | median PSNR vs mixed | '
-      'median SSIM vs mixed | mixed image vs original (SSIM, no attack) | labels right | s per attack |')
-print('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+print('| setting | batch | victims | images | median PSNR vs original (dB) | median SSIM vs original | '
+      'SSIM vs original, quartiles | median PSNR vs trained | median SSIM vs trained | '
+      'trained image vs original (SSIM, no attack) | labels right | s per attack |')
+print('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
 print('\n'.join(rows))
 chained = [s for s in summary if 'chain' in s]
 if chained:
