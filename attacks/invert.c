@@ -22,6 +22,9 @@ struct fv_invert_engine {
      * each theta_t: gbase[T * nt] xbase[T * B * isz] */
     float *block, *theta0, *traj, *a, *gp, *gm, *x, *gxp, *gxm, *dl, *gbase, *xbase;
     int *y;
+    double *thn;   /* [T] ||theta_t||, set by fv_invert_update */
+    uint8_t *kinks; /* [T * kbytes] the kinks each local step's update pass recorded */
+    size_t kbytes;
 };
 
 fv_invert_update_cfg fv_invert_update_defaults(void) {
@@ -92,6 +95,9 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
         g->gbase = p, p += (size_t)T * g->nt;
         g->xbase = p;
     }
+    g->thn = fv_malloc(sizeof(double) * (size_t)T);
+    g->kbytes = fv_net_kinks_bytes(net, (int)bmax);
+    g->kinks = fv_malloc((size_t)T * g->kbytes + 1);
     memcpy(g->theta0, net->params, g->np * sizeof(float));
     for (int i = 0; i < net->n_nodes; i++)
         if (net->nodes[i].op == FV_OP_DROPOUT) net->nodes[i].p = 0.0f;
@@ -101,6 +107,8 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
 void fv_invert_engine_free(fv_invert_engine **eng) {
     if (!eng || !*eng) return;
     free((*eng)->block);
+    free((*eng)->thn);
+    free((*eng)->kinks);
     free(*eng);
     *eng = NULL;
 }
@@ -110,29 +118,41 @@ size_t fv_invert_n_train(const fv_invert_engine *eng) { return eng->nt; }
 
 static void set_params(fv_invert_engine *g, const float *theta, const float *dir, double h) {
     fv_net *net = g->net;
-    if (dir)
-        for (size_t i = 0; i < g->nt; i++) net->params[i] = theta[i] + (float)(h * dir[i]);
-    else
+    if (dir) {
+        float *pp = net->params;
+#pragma omp simd
+        for (size_t i = 0; i < g->nt; i++) pp[i] = theta[i] + (float)(h * dir[i]);
+    } else
         memcpy(net->params, theta, g->nt * sizeof(float));
     memcpy(net->params + g->nt, g->theta0 + g->nt, (g->np - g->nt) * sizeof(float));
 }
 
 /* One training-mode forward + backward on images [start, start + cnt) at trainable parameters
  * theta + h dir (dir may be NULL) and theta_0's batch-norm state, its kinks as `kinks` says:
- * gth[nt] (may be NULL) gets the parameter gradient, gx[cnt, isz] (may be NULL) the input
- * gradient. Returns the loss. */
-static double grad_at(fv_invert_engine *g, const float *theta, const float *dir, double h, int start, int cnt,
-                      fv_kinks kinks, float *gth, float *gx) {
+ * the parameter gradient in net->grads when want_th (else net->grads is unspecified: the
+ * input-only backward), the input gradient in net->input_grad when want_x. Returns the loss. */
+static double pass_at(fv_invert_engine *g, const float *theta, const float *dir, double h, int start, int cnt,
+                      fv_kinks kinks, int want_th, int want_x) {
     fv_net *net = g->net;
     set_params(g, theta, dir, h);
     fv_net_set_kinks(net, kinks);
-    net->want_input_grad = gx != NULL;
+    net->want_input_grad = want_x;
+    net->skip_param_grad = want_x && !want_th;
     const float *z = fv_net_forward(net, g->x + (size_t)start * g->isz, cnt, 1);
     double loss = fv_softmax_xent(g->dl, z, g->y + start, cnt, g->classes, NULL);
     fv_net_backward(net, g->dl, cnt);
-    if (gth) memcpy(gth, net->grads, g->nt * sizeof(float));
-    if (gx) memcpy(gx, net->input_grad, (size_t)cnt * g->isz * sizeof(float));
+    net->skip_param_grad = 0;
     g->passes++;
+    return loss;
+}
+
+/* pass_at, then gth[nt] (may be NULL) gets the parameter gradient and gx[cnt, isz] (may be
+ * NULL) the input gradient. */
+static double grad_at(fv_invert_engine *g, const float *theta, const float *dir, double h, int start, int cnt,
+                      fv_kinks kinks, float *gth, float *gx) {
+    double loss = pass_at(g, theta, dir, h, start, cnt, kinks, gth != NULL, gx != NULL);
+    if (gth) memcpy(gth, g->net->grads, g->nt * sizeof(float));
+    if (gx) memcpy(gx, g->net->input_grad, (size_t)cnt * g->isz * sizeof(float));
     return loss;
 }
 
@@ -171,6 +191,8 @@ double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, 
     if (g->cfg.kind == FV_INVERT_FEDSGD) {
         loss0 = grad_at(g, g->traj, NULL, 0, 0, n, FV_KINKS_RECORD, update, os ? g->xbase : NULL);
         if (os) memcpy(g->gbase, update, g->nt * sizeof(float));
+        fv_net_kinks_save(g->net, g->kinks);
+        g->thn[0] = norm2(g->traj, g->nt);
     } else {
         const float lr = g->cfg.lr;
         for (int t = 0; t < g->T; t++) {
@@ -178,6 +200,8 @@ double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, 
             double l = grad_at(g, g->traj + (size_t)t * g->nt, NULL, 0, start, cnt, FV_KINKS_RECORD, g->gp,
                                os ? g->xbase + (size_t)t * bstride : NULL);
             if (os) memcpy(g->gbase + (size_t)t * g->nt, g->gp, g->nt * sizeof(float));
+            fv_net_kinks_save(g->net, g->kinks + (size_t)t * g->kbytes);
+            g->thn[t] = norm2(g->traj + (size_t)t * g->nt, g->nt);
             if (t == 0) loss0 = l;
             const float *cur = g->traj + (size_t)t * g->nt;
             float *next = t + 1 < g->T ? g->traj + (size_t)(t + 1) * g->nt : g->a;
@@ -202,32 +226,36 @@ void fv_invert_vjp(fv_invert_engine *g, const float *v, float *gx) {
         const float *th = g->traj + (size_t)t * g->nt;
         double na = norm2(g->a, g->nt);
         if (na == 0) break; /* nothing flows back any more */
-        double nth = norm2(th, g->nt);
+        double nth = g->thn[t];
         double h = g->cfg.fd_scale * (nth > 0 ? nth : 1.0) / na;
         int cnt, start = step_batch(g, t, &cnt);
         int need_h = t > 0;
-        if (g->masks_t != t) { /* the kinks of step t: one more forward */
-            set_params(g, th, NULL, 0);
-            fv_net_set_kinks(g->net, FV_KINKS_RECORD);
-            fv_net_forward(g->net, g->x + (size_t)start * isz, cnt, 1);
+        if (g->masks_t != t) { /* the kinks of step t, as its update pass recorded them */
+            fv_net_kinks_load(g->net, g->kinks + (size_t)t * g->kbytes, cnt);
             g->masks_t = t;
-            g->passes++;
         }
-        grad_at(g, th, g->a, h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gp : NULL, g->gxp);
-        double c = -lr / (2 * h);
+        /* the minus side is read in place from the net's buffers (the last pass) */
+        const float *gxm = g->net->input_grad, *gm = g->net->grads;
         if (g->cfg.one_sided) { /* the other side is theta_t itself, from the update pass */
             const size_t bstride = (size_t)g->cfg.batch * isz;
-            memcpy(g->gxm, g->xbase + (size_t)t * (g->cfg.kind == FV_INVERT_FEDAVG ? bstride : 0),
-                   (size_t)cnt * isz * sizeof(float));
-            if (need_h) memcpy(g->gm, g->gbase + (size_t)t * g->nt, g->nt * sizeof(float));
-            c *= 2;
+            gxm = g->xbase + (size_t)t * (g->cfg.kind == FV_INVERT_FEDAVG ? bstride : 0);
+            gm = g->gbase + (size_t)t * g->nt;
+            pass_at(g, th, g->a, h, start, cnt, FV_KINKS_REPLAY, need_h, 1);
         } else {
-            grad_at(g, th, g->a, -h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gm : NULL, g->gxm);
+            grad_at(g, th, g->a, h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gp : NULL, g->gxp);
+            pass_at(g, th, g->a, -h, start, cnt, FV_KINKS_REPLAY, need_h, 1);
         }
-        float *dst = gx + (size_t)start * isz;
-        for (size_t i = 0; i < (size_t)cnt * isz; i++) dst[i] += (float)(c * ((double)g->gxp[i] - g->gxm[i]));
-        if (need_h)
-            for (size_t i = 0; i < g->nt; i++) g->a[i] += (float)(c * ((double)g->gp[i] - g->gm[i]));
+        /* the plus side: the copy, or in place for one-sided differences */
+        const float *gxp = g->cfg.one_sided ? g->net->input_grad : g->gxp;
+        const float *gp = g->cfg.one_sided ? g->net->grads : g->gp;
+        const double c = -lr / (2 * h) * (g->cfg.one_sided ? 2 : 1);
+        float *dst = gx + (size_t)start * isz, *av = g->a;
+#pragma omp simd
+        for (size_t i = 0; i < (size_t)cnt * isz; i++) dst[i] += (float)(c * ((double)gxp[i] - gxm[i]));
+        if (need_h) {
+#pragma omp simd
+            for (size_t i = 0; i < g->nt; i++) av[i] += (float)(c * ((double)gp[i] - gm[i]));
+        }
     }
     restore(g);
 }
@@ -413,6 +441,7 @@ static double bn_prior(fv_invert_engine *g, const float *x, double w, float *gx)
     set_params(g, g->theta0, NULL, 0);
     fv_net_set_kinks(net, FV_KINKS_FREE);
     net->want_input_grad = gx != NULL;
+    net->skip_param_grad = gx != NULL; /* the prior needs the input gradient only */
     fv_net_forward(net, x, n, 1);
     double r = 0;
     for (int i = 1; i < net->n_nodes; i++) {
@@ -431,6 +460,7 @@ static double bn_prior(fv_invert_engine *g, const float *x, double w, float *gx)
         memset(g->dl, 0, sizeof(float) * (size_t)n * g->classes);
         net->backward_hook = bn_hook, net->backward_hook_ctx = &b;
         fv_net_backward(net, g->dl, n);
+        net->skip_param_grad = 0;
         net->backward_hook = NULL, net->backward_hook_ctx = NULL;
         for (size_t i = 0; i < (size_t)n * g->isz; i++) gx[i] += net->input_grad[i];
     }

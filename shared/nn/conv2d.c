@@ -264,22 +264,22 @@ static void my_images(int *n0, int *n1, int N) {
 /* Per-thread parameter gradients: thread 0 accumulates into dw and db themselves, thread t >= 1
  * into its own zeroed slice of part, nw floats for dw then K for db, and the slices are added in
  * thread order at the end. part is NULL when T == 1. */
-static float *parts_new(int T, size_t nw, int K) {
-    return T > 1 ? fv_calloc((size_t)(T - 1) * (nw + (size_t)K), sizeof(float)) : NULL;
+static float *parts_new(int T, size_t nw, int K, const float *dw) {
+    return T > 1 && dw ? fv_calloc((size_t)(T - 1) * (nw + (size_t)K), sizeof(float)) : NULL;
 }
 
 /* This thread's dw and db (*dbt stays NULL when db is NULL). */
 static void parts_mine(float **dwt, float **dbt, float *dw, float *db, float *part, size_t nw,
                        int K) {
     const int t = omp_get_thread_num();
-    float *mine = t == 0 ? NULL : part + (size_t)(t - 1) * (nw + (size_t)K);
-    *dwt = t == 0 ? dw : mine;
-    *dbt = !db ? NULL : t == 0 ? db : mine + nw;
+    float *mine = t == 0 || !dw ? NULL : part + (size_t)(t - 1) * (nw + (size_t)K);
+    *dwt = t == 0 || !dw ? dw : mine;
+    *dbt = !db || !dw ? NULL : t == 0 ? db : mine + nw;
 }
 
 /* dw += slices' dw, db += slices' db, in thread order; frees part. */
 static void parts_reduce(float *dw, float *db, float *part, int T, size_t nw, int K) {
-    for (int t = 1; t < T; t++) {
+    for (int t = 1; t < T && dw; t++) {
         const float *p = part + (size_t)(t - 1) * (nw + (size_t)K);
         for (size_t i = 0; i < nw; i++) dw[i] += p[i];
         if (db)
@@ -339,7 +339,7 @@ static void dw_backward(float *dinp, float *dw, float *db, const float *dout, co
             const float *src = inp + ((size_t)n * C + c) * H * W;
             const float *g = dout + ((size_t)n * C + c) * OH * OW;
             float *di = dinp ? dinp + ((size_t)n * C + c) * H * W : NULL;
-            if (db) {
+            if (db && dw) {
                 float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
                 for (size_t p = 0; p < (size_t)OH * OW; p++) acc += g[p];
@@ -361,10 +361,10 @@ static void dw_backward(float *dinp, float *dw, float *db, const float *dout, co
                         const float *srow = src + off;
                         const float *grow = g + (size_t)oy * OW + ox0;
                         float part = 0.0f;
-                        if (st == 1) {
+                        if (dw && st == 1) {
 #pragma omp simd reduction(+ : part)
                             for (int i = 0; i < ox1 - ox0; i++) part += grow[i] * srow[i];
-                        } else {
+                        } else if (dw) {
                             for (int i = 0; i < ox1 - ox0; i++) part += grow[i] * srow[i * st];
                         }
                         acc += part;
@@ -378,7 +378,7 @@ static void dw_backward(float *dinp, float *dw, float *db, const float *dout, co
                             }
                         }
                     }
-                    dw[wi] += acc;
+                    if (dw) dw[wi] += acc;
                 }
             }
         }
@@ -412,7 +412,7 @@ static void pw_backward(float *dinp, float *dw, float *db, const float *dout, co
     const int G = s->groups, Cg = s->C / G, Kg = s->K / G, P = s->H * s->W;
     const int T = plan_threads(s, s->N);
     const size_t nw = (size_t)s->K * Cg;
-    float *part = parts_new(T, nw, s->K);
+    float *part = parts_new(T, nw, s->K, dw);
 #pragma omp parallel num_threads(T)
     {
         int n0, n1;
@@ -425,7 +425,8 @@ static void pw_backward(float *dinp, float *dw, float *db, const float *dout, co
                 const float *dg = dout + ((size_t)n * s->K + (size_t)g * Kg) * P;
                 const size_t ioff = ((size_t)n * s->C + (size_t)g * Cg) * P;
                 /* dw_g[Kg x Cg] += dout_g[Kg x P] inp_g[Cg x P]^T */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, Cg, P, 1.0f, dg, P,
+                if (dwt)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, Cg, P, 1.0f, dg, P,
                             inp + ioff, P, 1.0f, dwt + (size_t)g * Kg * Cg, Cg);
                 /* dinp_g[Cg x P] += w_g[Kg x Cg]^T dout_g[Kg x P] */
                 if (dinp)
@@ -464,7 +465,8 @@ static void gen_forward_range(float *out, const float *inp, const float *w, cons
     }
 }
 
-/* Backward of images [n0, n1): dinp += ..., dwt += ..., dbt += ... (dinp, dbt may be NULL). */
+/* Backward of images [n0, n1): dinp += ..., dwt += ..., dbt += ... (dinp, dbt may be NULL; a NULL
+ * dwt skips the weight and bias gradients and their im2col). */
 static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float *dout,
                                const float *inp, const float *w, float *scr, float *plane, int cap,
                                int n0, int n1, const fv_conv2d_shape *s) {
@@ -481,9 +483,9 @@ static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float 
             dg = buf;
         }
         if (dbt) add_row_sums(dbt, dg, s->K, ld, ld);
-        im2col(col, inp + (size_t)i * in_img, nb, s, plane);
+        if (dwt) im2col(col, inp + (size_t)i * in_img, nb, s, plane);
         /* dw_g[Kg x CRR] += dout_g[Kg x ld] col_g[CRR x ld]^T */
-        for (int g = 0; g < G; g++) {
+        for (int g = 0; g < G && dwt; g++) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, CRR, (int)ld, 1.0f,
                         dg + (size_t)g * Kg * ld, (int)ld, col + (size_t)g * CRR * ld, (int)ld,
                         1.0f, dwt + (size_t)g * Kg * CRR, CRR);
@@ -535,7 +537,7 @@ void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
     FV_ASSERT(scratch != NULL);
     const int T = plan_threads(s, scratch_images(s)), cap = chunk_cap(s, T);
     const size_t nw = (size_t)s->K * (s->C / s->groups) * s->R * s->R;
-    float *part = parts_new(T, nw, s->K);
+    float *part = parts_new(T, nw, s->K, dw);
 #pragma omp parallel num_threads(T)
     {
         int n0, n1;

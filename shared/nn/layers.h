@@ -45,7 +45,9 @@ size_t fv_conv2d_scratch_floats(const fv_conv2d_shape *s);
 /* out[N,K,OH,OW] = conv(inp[N,C,H,W], w[K,C/g,R,R]) + b[K] (b may be NULL). */
 void fv_conv2d_forward(float *out, const float *inp, const float *w, const float *b, float *scratch,
                        const fv_conv2d_shape *s);
-/* dinp[N,C,H,W] += ..., dw[K,C/g,R,R] += ..., db[K] += ... from dout[N,K,OH,OW]. */
+/* dinp[N,C,H,W] += ..., dw[K,C/g,R,R] += ..., db[K] += ... from dout[N,K,OH,OW]. A NULL dw skips
+ * the weight and bias gradients (db is then ignored): the input gradient alone, bitwise the same
+ * as with dw. */
 void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, float *scratch, const fv_conv2d_shape *s);
 
@@ -92,6 +94,7 @@ void fv_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
 /* ---- linear: out[N,Out] = inp[N,In] w[Out,In]^T + b[Out] (PyTorch layout) ---- */
 void fv_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int In,
                        int Out);
+/* A NULL dw skips the weight and bias gradients (db is then ignored); dinp is the same bitwise. */
 void fv_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, int N, int In, int Out);
 
