@@ -17,15 +17,22 @@ struct fv_invert_engine {
     int masks_t; /* the local step whose kinks net has recorded (-1: none) */
     size_t nt, np, isz;
     long passes;
-    /* one block: theta0[np] traj[T * nt] a[nt] gp[nt] gm[nt] x[n isz] gxp[n isz] gxm[n isz]
-     * dl[n classes] y[n] (ints, float-sized), and for one-sided differences the gradients at
-     * each theta_t: gbase[T * nt] xbase[T * B * isz] */
-    float *block, *theta0, *traj, *a, *gp, *gm, *x, *gxp, *gxm, *dl, *gbase, *xbase;
+    /* one block: theta0[np] traj[T * nt] a[nt] gp[nt] x[n isz] gxp[n isz] dl[n classes] y[n]
+     * (ints, float-sized), and for one-sided differences the gradients at each theta_t:
+     * gbase[T * nt] xbase[T * B * isz]. The minus side of a central difference is read in place
+     * from the net's buffers. */
+    float *block, *theta0, *traj, *a, *gp, *x, *gxp, *dl, *gbase, *xbase;
     int *y;
-    double *thn;   /* [T] ||theta_t||, set by fv_invert_update */
+    double *thn;   /* [T] ||theta_t||: t = 0 at creation, the others by fv_invert_update */
     uint8_t *kinks; /* [T * kbytes] the kinks each local step's update pass recorded */
     size_t kbytes;
 };
+
+static double norm2(const float *v, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)v[i] * v[i];
+    return sqrt(s);
+}
 
 fv_invert_update_cfg fv_invert_update_defaults(void) {
     return (fv_invert_update_cfg){FV_INVERT_FEDSGD, 1, 1, 1, 0.01f, FV_INVERT_FD_SCALE, 0};
@@ -76,7 +83,7 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
     const size_t n = (size_t)cfg->n;
     _Static_assert(sizeof(int) == sizeof(float), "labels share the float block");
     const size_t bmax = cfg->kind == FV_INVERT_FEDAVG ? (size_t)cfg->batch : n;
-    size_t total = g->np + (size_t)T * g->nt + 3 * g->nt + 3 * n * g->isz + n * g->classes + n;
+    size_t total = g->np + (size_t)T * g->nt + 2 * g->nt + 2 * n * g->isz + n * g->classes + n;
     if (cfg->one_sided) total += (size_t)T * (g->nt + bmax * g->isz);
     g->block = fv_malloc(total * sizeof(float));
     g->masks_t = -1;
@@ -85,10 +92,8 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
     g->traj = p, p += (size_t)T * g->nt;
     g->a = p, p += g->nt;
     g->gp = p, p += g->nt;
-    g->gm = p, p += g->nt;
     g->x = p, p += n * g->isz;
     g->gxp = p, p += n * g->isz;
-    g->gxm = p, p += n * g->isz;
     g->dl = p, p += n * g->classes;
     g->y = (int *)p, p += n;
     if (cfg->one_sided) {
@@ -99,6 +104,7 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
     g->kbytes = fv_net_kinks_bytes(net, (int)bmax);
     g->kinks = fv_malloc((size_t)T * g->kbytes + 1);
     memcpy(g->theta0, net->params, g->np * sizeof(float));
+    g->thn[0] = norm2(g->theta0, g->nt); /* theta_0 is the first step's theta whatever the images */
     for (int i = 0; i < net->n_nodes; i++)
         if (net->nodes[i].op == FV_OP_DROPOUT) net->nodes[i].p = 0.0f;
     return g;
@@ -173,12 +179,6 @@ static int step_batch(const fv_invert_engine *g, int t, int *cnt) {
     return start;
 }
 
-static double norm2(const float *v, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)v[i] * v[i];
-    return sqrt(s);
-}
-
 double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, float *update) {
     const int n = g->cfg.n;
     memcpy(g->x, x, (size_t)n * g->isz * sizeof(float));
@@ -192,7 +192,6 @@ double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, 
         loss0 = grad_at(g, g->traj, NULL, 0, 0, n, FV_KINKS_RECORD, update, os ? g->xbase : NULL);
         if (os) memcpy(g->gbase, update, g->nt * sizeof(float));
         fv_net_kinks_save(g->net, g->kinks);
-        g->thn[0] = norm2(g->traj, g->nt);
     } else {
         const float lr = g->cfg.lr;
         for (int t = 0; t < g->T; t++) {
@@ -201,7 +200,7 @@ double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, 
                                os ? g->xbase + (size_t)t * bstride : NULL);
             if (os) memcpy(g->gbase + (size_t)t * g->nt, g->gp, g->nt * sizeof(float));
             fv_net_kinks_save(g->net, g->kinks + (size_t)t * g->kbytes);
-            g->thn[t] = norm2(g->traj + (size_t)t * g->nt, g->nt);
+            if (t > 0) g->thn[t] = norm2(g->traj + (size_t)t * g->nt, g->nt);
             if (t == 0) loss0 = l;
             const float *cur = g->traj + (size_t)t * g->nt;
             float *next = t + 1 < g->T ? g->traj + (size_t)(t + 1) * g->nt : g->a;
