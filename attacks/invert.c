@@ -36,12 +36,15 @@ struct fv_invert_engine {
 
 /* sum_i a[i] b[i] in double. */
 static double dot_d(const float *a, const float *b, size_t n) {
-    double s[DOT_LANES] = {0};
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0; /* the lanes, in registers */
     size_t i = 0;
     for (; i + DOT_LANES <= n; i += DOT_LANES) {
-#pragma omp simd
-        for (int k = 0; k < DOT_LANES; k++) s[k] += (double)a[i + k] * b[i + k];
+        const float *p = a + i, *q = b + i;
+        s0 += (double)p[0] * q[0], s1 += (double)p[1] * q[1], s2 += (double)p[2] * q[2];
+        s3 += (double)p[3] * q[3], s4 += (double)p[4] * q[4], s5 += (double)p[5] * q[5];
+        s6 += (double)p[6] * q[6], s7 += (double)p[7] * q[7];
     }
+    double s[DOT_LANES] = {s0, s1, s2, s3, s4, s5, s6, s7};
     for (int k = 0; i < n; i++, k++) s[k] += (double)a[i] * b[i];
     double r = 0;
     for (int k = 0; k < DOT_LANES; k++) r += s[k];
@@ -123,6 +126,7 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
     g->thn[0] = norm2(g->theta0, g->nt); /* theta_0 is the first step's theta whatever the images */
     for (int i = 0; i < net->n_nodes; i++)
         if (net->nodes[i].op == FV_OP_DROPOUT) net->nodes[i].p = 0.0f;
+    net->keep_im2col = 1; /* every pass is a forward + backward on the same images */
     return g;
 }
 

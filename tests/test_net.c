@@ -346,7 +346,8 @@ static fv_net *token_net(void) {
     return net;
 }
 
-/* The input-only backward (skip_param_grad) gives bitwise the input gradient of the full one, on
+/* The input-only backward (skip_param_grad) gives bitwise the input gradient of the full one, and
+ * keeping the forward's im2col (keep_im2col) bitwise the same gradients, on
  * every layer type (the all-ops graph: general, grouped and depthwise convs, batch norm, linear;
  * the token graph: 1x1 and patch convs, token ops; LeNet-5, where every parameter node skips),
  * at 1 and 2 threads; the next full backward's parameter gradients are unaffected. */
@@ -371,6 +372,16 @@ static void test_input_only_backward(void **st) {
             backward_once(net, x, y, n, 1, gx1, NULL);
             assert_memory_equal(gx0, gx1, sizeof(float) * n * isz);
             backward_once(net, x, y, n, 0, gx1, g1);
+            assert_memory_equal(g0, g1, sizeof(float) * nt);
+            /* the im2col kept from the forward: the same gradients, full and input-only */
+            net->keep_im2col = 1;
+            backward_once(net, x, y, n, 0, gx1, g1);
+            assert_memory_equal(gx0, gx1, sizeof(float) * n * isz);
+            assert_memory_equal(g0, g1, sizeof(float) * nt);
+            backward_once(net, x, y, n, 1, gx1, NULL);
+            assert_memory_equal(gx0, gx1, sizeof(float) * n * isz);
+            net->keep_im2col = 0;
+            backward_once(net, x, y, n, 0, gx1, g1); /* and off again: recomputed */
             assert_memory_equal(g0, g1, sizeof(float) * nt);
         }
         double s = 0;

@@ -440,16 +440,18 @@ static void pw_backward(float *dinp, float *dw, float *db, const float *dout, co
 
 /* ---- general path ---- */
 
-/* Forward of images [n0, n1) in chunks of at most cap images, in scratch slice scr. */
+/* Forward of images [n0, n1) in chunks of at most cap images, in scratch slice scr; with cols
+ * (may be NULL) the im2col of the chunk at image i goes to cols + i C R R P and stays there. */
 static void gen_forward_range(float *out, const float *inp, const float *w, const float *b,
-                              float *scr, float *plane, int cap, int n0, int n1,
+                              float *scr, float *plane, int cap, int n0, int n1, float *cols,
                               const fv_conv2d_shape *s) {
     const int G = s->groups, Kg = s->K / G, CRR = s->C / G * s->R * s->R;
     const size_t P = out_plane(s), in_img = (size_t)s->C * s->H * s->W;
     for (int i = n0; i < n1; i += cap) {
         const int nb = n1 - i < cap ? n1 - i : cap;
         const size_t ld = (size_t)nb * P;
-        float *col = scr, *tmp = scr + (size_t)s->C * s->R * s->R * ld;
+        float *col = cols ? cols + (size_t)i * s->C * s->R * s->R * P : scr,
+              *tmp = scr + (size_t)s->C * s->R * s->R * ld;
         im2col(col, inp + (size_t)i * in_img, nb, s, plane);
         /* With one image the GEMM output already is the NCHW output: write it in place. */
         float *dst = nb == 1 ? out + (size_t)i * s->K * P : tmp;
@@ -466,10 +468,11 @@ static void gen_forward_range(float *out, const float *inp, const float *w, cons
 }
 
 /* Backward of images [n0, n1): dinp += ..., dwt += ..., dbt += ... (dinp, dbt may be NULL; a NULL
- * dwt skips the weight and bias gradients and their im2col). */
+ * dwt skips the weight and bias gradients and their im2col). With cols (may be NULL) the im2col is
+ * read from there, as gen_forward_range left it, instead of recomputed. */
 static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float *dout,
                                const float *inp, const float *w, float *scr, float *plane, int cap,
-                               int n0, int n1, const fv_conv2d_shape *s) {
+                               int n0, int n1, const float *cols, const fv_conv2d_shape *s) {
     const int G = s->groups, Kg = s->K / G, CRR = s->C / G * s->R * s->R;
     const size_t P = out_plane(s), in_img = (size_t)s->C * s->H * s->W;
     for (int i = n0; i < n1; i += cap) {
@@ -483,11 +486,12 @@ static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float 
             dg = buf;
         }
         if (dbt) add_row_sums(dbt, dg, s->K, ld, ld);
-        if (dwt) im2col(col, inp + (size_t)i * in_img, nb, s, plane);
+        const float *xc = cols ? cols + (size_t)i * s->C * s->R * s->R * P : col;
+        if (dwt && !cols) im2col(col, inp + (size_t)i * in_img, nb, s, plane);
         /* dw_g[Kg x CRR] += dout_g[Kg x ld] col_g[CRR x ld]^T */
         for (int g = 0; g < G && dwt; g++) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, CRR, (int)ld, 1.0f,
-                        dg + (size_t)g * Kg * ld, (int)ld, col + (size_t)g * CRR * ld, (int)ld,
+                        dg + (size_t)g * Kg * ld, (int)ld, xc + (size_t)g * CRR * ld, (int)ld,
                         1.0f, dwt + (size_t)g * Kg * CRR, CRR);
         }
         if (!dinp) continue;
@@ -503,8 +507,23 @@ static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float 
 
 /* ---- public entry points ---- */
 
+size_t fv_conv2d_cols_floats(const fv_conv2d_shape *s) {
+    if (is_depthwise(s) || is_pointwise(s)) return 0;
+    return (size_t)s->C * s->R * s->R * out_plane(s) * (size_t)s->N;
+}
+
 void fv_conv2d_forward(float *out, const float *inp, const float *w, const float *b, float *scratch,
                        const fv_conv2d_shape *s) {
+    fv_conv2d_forward_cols(out, NULL, inp, w, b, scratch, s);
+}
+
+void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, float *scratch, const fv_conv2d_shape *s) {
+    fv_conv2d_backward_cols(dinp, dw, db, dout, inp, NULL, w, scratch, s);
+}
+
+void fv_conv2d_forward_cols(float *out, float *cols, const float *inp, const float *w, const float *b,
+                            float *scratch, const fv_conv2d_shape *s) {
     if (is_depthwise(s)) {
         dw_forward(out, inp, w, b, s);
         return;
@@ -520,12 +539,12 @@ void fv_conv2d_forward(float *out, const float *inp, const float *w, const float
         int n0, n1;
         my_images(&n0, &n1, s->N);
         float *scr = scratch + (size_t)omp_get_thread_num() * (size_t)cap * img_floats(s);
-        gen_forward_range(out, inp, w, b, scr, thread_plane(scratch, s), cap, n0, n1, s);
+        gen_forward_range(out, inp, w, b, scr, thread_plane(scratch, s), cap, n0, n1, cols, s);
     }
 }
 
-void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                        const float *w, float *scratch, const fv_conv2d_shape *s) {
+void fv_conv2d_backward_cols(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                             const float *cols, const float *w, float *scratch, const fv_conv2d_shape *s) {
     if (is_depthwise(s)) {
         dw_backward(dinp, dw, db, dout, inp, w, s);
         return;
@@ -546,7 +565,7 @@ void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
         parts_mine(&dwt, &dbt, dw, db, part, nw, s->K);
         float *scr = scratch + (size_t)omp_get_thread_num() * (size_t)cap * img_floats(s);
         gen_backward_range(dinp, dwt, dbt, dout, inp, w, scr, thread_plane(scratch, s), cap, n0,
-                           n1, s);
+                           n1, cols, s);
     }
     parts_reduce(dw, db, part, T, nw, s->K);
 }

@@ -50,6 +50,17 @@ void fv_conv2d_forward(float *out, const float *inp, const float *w, const float
  * as with dw. */
 void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, float *scratch, const fv_conv2d_shape *s);
+/* The same, keeping the forward's im2col for the backward (memory for one im2col per call):
+ * fv_conv2d_forward_cols also writes it to cols (fv_conv2d_cols_floats(s) floats; 0 for the
+ * depthwise and 1x1 paths, which have none: cols is then unused and may be NULL), and
+ * fv_conv2d_backward_cols reads it from there instead of recomputing it. cols must hold the
+ * im2col of this inp from a forward of the same shape and thread count. Results are bitwise
+ * those of fv_conv2d_forward / fv_conv2d_backward. */
+size_t fv_conv2d_cols_floats(const fv_conv2d_shape *s);
+void fv_conv2d_forward_cols(float *out, float *cols, const float *inp, const float *w, const float *b,
+                            float *scratch, const fv_conv2d_shape *s);
+void fv_conv2d_backward_cols(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                             const float *cols, const float *w, float *scratch, const fv_conv2d_shape *s);
 
 /* ---- pooling: OH = (H + 2*pad - k) / stride + 1 ---- */
 /* out[N,C,OH,OW], argmax[N,C,OH,OW] = flat index into the H*W plane of the max. Padding never

@@ -36,6 +36,9 @@ static void free_acts(fv_net *net) {
         free(nd->argmax);
         free(nd->mask);
         free(nd->saved);
+        free(nd->cols);
+        nd->cols = NULL;
+        nd->cols_n = 0;
         nd->saved = NULL;
         nd->out = nd->dout = NULL;
         nd->argmax = NULL;
@@ -500,7 +503,16 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
                 break;
             }
 #endif
-            fv_conv2d_forward(nd->out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, net->scratch, &s);
+            nd->cols_n = 0;
+            if (net->keep_im2col && fv_conv2d_cols_floats(&s) > 0) {
+                if (!nd->cols) {
+                    fv_conv2d_shape sc = conv_shape(nd, net->cap);
+                    nd->cols = fv_malloc(fv_conv2d_cols_floats(&sc) * sizeof(float));
+                }
+                nd->cols_n = n;
+            }
+            fv_conv2d_forward_cols(nd->out, nd->cols_n ? nd->cols : NULL, in, p + nd->w_off,
+                                   nd->bias ? p + nd->b_off : NULL, net->scratch, &s);
             break;
         }
         case FV_OP_LINEAR:
@@ -625,8 +637,8 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
                 break;
             }
 #endif
-            fv_conv2d_backward(din, skip ? NULL : g + nd->w_off, nd->bias && !skip ? g + nd->b_off : NULL, nd->dout,
-                               in, p + nd->w_off, net->scratch, &s);
+            fv_conv2d_backward_cols(din, skip ? NULL : g + nd->w_off, nd->bias && !skip ? g + nd->b_off : NULL,
+                                    nd->dout, in, nd->cols_n == n ? nd->cols : NULL, p + nd->w_off, net->scratch, &s);
             break;
         }
         case FV_OP_LINEAR:

@@ -89,6 +89,8 @@ typedef struct {
     int heads;           /* attention heads; token index for TOKEN_SELECT */
     float *saved;        /* layer norm: mean then rstd per token; attention: softmax probabilities */
     struct fv_dnnl_conv *dnnl; /* conv through oneDNN (conv_dnnl.h); NULL: im2col + OpenBLAS */
+    float *cols;         /* conv with keep_im2col: the last forward's im2col (cap images) */
+    int cols_n;          /* its batch size; 0: none valid */
 } fv_node;
 
 /* How the CPU runs conv nodes: im2col + OpenBLAS (conv2d.c), oneDNN (conv_dnnl.h), or per node
@@ -118,6 +120,10 @@ typedef struct fv_net {
     float *scratch;
     size_t scratch_floats;
     int want_input_grad; /* when set, backward also fills input_grad */
+    int keep_im2col;     /* when set, each im2col conv node keeps its forward's im2col for the
+                          * backward (layers.h, fv_conv2d_forward_cols): one im2col instead of two
+                          * per forward + backward, for C R R OH OW floats per sample and conv node;
+                          * bitwise the same results. 0 (default): recomputed */
     int skip_param_grad; /* when set (with want_input_grad), backward computes the input gradient
                           * only: conv and linear nodes skip their weight-gradient work (im2col,
                           * GEMM), and net->grads is left unspecified. input_grad is bitwise the
