@@ -507,6 +507,11 @@ static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float 
 
 /* ---- public entry points ---- */
 
+long long fv_conv2d_cols_key(const fv_conv2d_shape *s) {
+    const int T = plan_threads(s, scratch_images(s));
+    return ((long long)T << 32) | (long long)chunk_cap(s, T);
+}
+
 size_t fv_conv2d_cols_floats(const fv_conv2d_shape *s) {
     if (is_depthwise(s) || is_pointwise(s)) return 0;
     return (size_t)s->C * s->R * s->R * out_plane(s) * (size_t)s->N;

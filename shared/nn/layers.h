@@ -54,9 +54,12 @@ void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
  * fv_conv2d_forward_cols also writes it to cols (fv_conv2d_cols_floats(s) floats; 0 for the
  * depthwise and 1x1 paths, which have none: cols is then unused and may be NULL), and
  * fv_conv2d_backward_cols reads it from there instead of recomputing it. cols must hold the
- * im2col of this inp from a forward of the same shape and thread count. Results are bitwise
- * those of fv_conv2d_forward / fv_conv2d_backward. */
+ * im2col of this inp from a forward of the same shape and fv_conv2d_cols_key. Results are
+ * bitwise those of fv_conv2d_forward / fv_conv2d_backward. */
 size_t fv_conv2d_cols_floats(const fv_conv2d_shape *s);
+/* The layout of cols (its chunking over threads) under the current thread settings: cols written
+ * under one key are valid only for calls of the same shape under the same key. */
+long long fv_conv2d_cols_key(const fv_conv2d_shape *s);
 void fv_conv2d_forward_cols(float *out, float *cols, const float *inp, const float *w, const float *b,
                             float *scratch, const fv_conv2d_shape *s);
 void fv_conv2d_backward_cols(float *dinp, float *dw, float *db, const float *dout, const float *inp,

@@ -509,7 +509,7 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
                     fv_conv2d_shape sc = conv_shape(nd, net->cap);
                     nd->cols = fv_malloc(fv_conv2d_cols_floats(&sc) * sizeof(float));
                 }
-                nd->cols_n = n;
+                nd->cols_n = n, nd->cols_key = fv_conv2d_cols_key(&s);
             }
             fv_conv2d_forward_cols(nd->out, nd->cols_n ? nd->cols : NULL, in, p + nd->w_off,
                                    nd->bias ? p + nd->b_off : NULL, net->scratch, &s);
@@ -637,8 +637,9 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
                 break;
             }
 #endif
+            const float *cols = nd->cols_n == n && nd->cols_key == fv_conv2d_cols_key(&s) ? nd->cols : NULL;
             fv_conv2d_backward_cols(din, skip ? NULL : g + nd->w_off, nd->bias && !skip ? g + nd->b_off : NULL,
-                                    nd->dout, in, nd->cols_n == n ? nd->cols : NULL, p + nd->w_off, net->scratch, &s);
+                                    nd->dout, in, cols, p + nd->w_off, net->scratch, &s);
             break;
         }
         case FV_OP_LINEAR:

@@ -91,6 +91,7 @@ typedef struct {
     struct fv_dnnl_conv *dnnl; /* conv through oneDNN (conv_dnnl.h); NULL: im2col + OpenBLAS */
     float *cols;         /* conv with keep_im2col: the last forward's im2col (cap images) */
     int cols_n;          /* its batch size; 0: none valid */
+    long long cols_key;  /* and its layout (fv_conv2d_cols_key) */
 } fv_node;
 
 /* How the CPU runs conv nodes: im2col + OpenBLAS (conv2d.c), oneDNN (conv_dnnl.h), or per node
