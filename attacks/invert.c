@@ -17,12 +17,41 @@ struct fv_invert_engine {
     int masks_t; /* the local step whose kinks net has recorded (-1: none) */
     size_t nt, np, isz;
     long passes;
-    /* one block: theta0[np] traj[T * nt] a[nt] gp[nt] gm[nt] x[n isz] gxp[n isz] gxm[n isz]
-     * dl[n classes] y[n] (ints, float-sized), and for one-sided differences the gradients at
-     * each theta_t: gbase[T * nt] xbase[T * B * isz] */
-    float *block, *theta0, *traj, *a, *gp, *gm, *x, *gxp, *gxm, *dl, *gbase, *xbase;
+    /* one block: theta0[np] traj[T * nt] a[nt] gp[nt] x[n isz] gxp[n isz] dl[n classes] y[n]
+     * (ints, float-sized), and for one-sided differences the gradients at each theta_t:
+     * gbase[T * nt] xbase[T * B * isz]. The minus side of a central difference is read in place
+     * from the net's buffers. */
+    float *block, *theta0, *traj, *a, *gp, *x, *gxp, *dl, *gbase, *xbase;
     int *y;
+    double *thn;   /* [T] ||theta_t||: t = 0 at creation, the others by fv_invert_update */
+    uint8_t *kinks; /* [T * kbytes] the kinks each local step's update pass recorded */
+    size_t kbytes;
 };
+
+/* The sums over parameter-sized vectors in double, in DOT_LANES interleaved partial sums (element
+ * i goes to lane i % DOT_LANES) added in lane order at the end: a fixed order, so the result does
+ * not depend on the compiler's vectorisation or the thread count, and the lanes pipeline (one
+ * running sum was bound by the latency of an add, about a quarter of the engine's own time). */
+#define DOT_LANES 8
+
+/* sum_i a[i] b[i] in double. */
+static double dot_d(const float *a, const float *b, size_t n) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0; /* the lanes, in registers */
+    size_t i = 0;
+    for (; i + DOT_LANES <= n; i += DOT_LANES) {
+        const float *p = a + i, *q = b + i;
+        s0 += (double)p[0] * q[0], s1 += (double)p[1] * q[1], s2 += (double)p[2] * q[2];
+        s3 += (double)p[3] * q[3], s4 += (double)p[4] * q[4], s5 += (double)p[5] * q[5];
+        s6 += (double)p[6] * q[6], s7 += (double)p[7] * q[7];
+    }
+    double s[DOT_LANES] = {s0, s1, s2, s3, s4, s5, s6, s7};
+    for (int k = 0; i < n; i++, k++) s[k] += (double)a[i] * b[i];
+    double r = 0;
+    for (int k = 0; k < DOT_LANES; k++) r += s[k];
+    return r;
+}
+
+static double norm2(const float *v, size_t n) { return sqrt(dot_d(v, v, n)); }
 
 fv_invert_update_cfg fv_invert_update_defaults(void) {
     return (fv_invert_update_cfg){FV_INVERT_FEDSGD, 1, 1, 1, 0.01f, FV_INVERT_FD_SCALE, 0};
@@ -73,7 +102,7 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
     const size_t n = (size_t)cfg->n;
     _Static_assert(sizeof(int) == sizeof(float), "labels share the float block");
     const size_t bmax = cfg->kind == FV_INVERT_FEDAVG ? (size_t)cfg->batch : n;
-    size_t total = g->np + (size_t)T * g->nt + 3 * g->nt + 3 * n * g->isz + n * g->classes + n;
+    size_t total = g->np + (size_t)T * g->nt + 2 * g->nt + 2 * n * g->isz + n * g->classes + n;
     if (cfg->one_sided) total += (size_t)T * (g->nt + bmax * g->isz);
     g->block = fv_malloc(total * sizeof(float));
     g->masks_t = -1;
@@ -82,25 +111,30 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
     g->traj = p, p += (size_t)T * g->nt;
     g->a = p, p += g->nt;
     g->gp = p, p += g->nt;
-    g->gm = p, p += g->nt;
     g->x = p, p += n * g->isz;
     g->gxp = p, p += n * g->isz;
-    g->gxm = p, p += n * g->isz;
     g->dl = p, p += n * g->classes;
     g->y = (int *)p, p += n;
     if (cfg->one_sided) {
         g->gbase = p, p += (size_t)T * g->nt;
         g->xbase = p;
     }
+    g->thn = fv_malloc(sizeof(double) * (size_t)T);
+    g->kbytes = fv_net_kinks_bytes(net, (int)bmax);
+    g->kinks = fv_malloc((size_t)T * g->kbytes + 1);
     memcpy(g->theta0, net->params, g->np * sizeof(float));
+    g->thn[0] = norm2(g->theta0, g->nt); /* theta_0 is the first step's theta whatever the images */
     for (int i = 0; i < net->n_nodes; i++)
         if (net->nodes[i].op == FV_OP_DROPOUT) net->nodes[i].p = 0.0f;
+    net->keep_im2col = 1; /* every pass is a forward + backward on the same images */
     return g;
 }
 
 void fv_invert_engine_free(fv_invert_engine **eng) {
     if (!eng || !*eng) return;
     free((*eng)->block);
+    free((*eng)->thn);
+    free((*eng)->kinks);
     free(*eng);
     *eng = NULL;
 }
@@ -110,29 +144,41 @@ size_t fv_invert_n_train(const fv_invert_engine *eng) { return eng->nt; }
 
 static void set_params(fv_invert_engine *g, const float *theta, const float *dir, double h) {
     fv_net *net = g->net;
-    if (dir)
-        for (size_t i = 0; i < g->nt; i++) net->params[i] = theta[i] + (float)(h * dir[i]);
-    else
+    if (dir) {
+        float *pp = net->params;
+#pragma omp simd
+        for (size_t i = 0; i < g->nt; i++) pp[i] = theta[i] + (float)(h * dir[i]);
+    } else
         memcpy(net->params, theta, g->nt * sizeof(float));
     memcpy(net->params + g->nt, g->theta0 + g->nt, (g->np - g->nt) * sizeof(float));
 }
 
 /* One training-mode forward + backward on images [start, start + cnt) at trainable parameters
  * theta + h dir (dir may be NULL) and theta_0's batch-norm state, its kinks as `kinks` says:
- * gth[nt] (may be NULL) gets the parameter gradient, gx[cnt, isz] (may be NULL) the input
- * gradient. Returns the loss. */
-static double grad_at(fv_invert_engine *g, const float *theta, const float *dir, double h, int start, int cnt,
-                      fv_kinks kinks, float *gth, float *gx) {
+ * the parameter gradient in net->grads when want_th (else net->grads is unspecified: the
+ * input-only backward), the input gradient in net->input_grad when want_x. Returns the loss. */
+static double pass_at(fv_invert_engine *g, const float *theta, const float *dir, double h, int start, int cnt,
+                      fv_kinks kinks, int want_th, int want_x) {
     fv_net *net = g->net;
     set_params(g, theta, dir, h);
     fv_net_set_kinks(net, kinks);
-    net->want_input_grad = gx != NULL;
+    net->want_input_grad = want_x;
+    net->skip_param_grad = want_x && !want_th;
     const float *z = fv_net_forward(net, g->x + (size_t)start * g->isz, cnt, 1);
     double loss = fv_softmax_xent(g->dl, z, g->y + start, cnt, g->classes, NULL);
     fv_net_backward(net, g->dl, cnt);
-    if (gth) memcpy(gth, net->grads, g->nt * sizeof(float));
-    if (gx) memcpy(gx, net->input_grad, (size_t)cnt * g->isz * sizeof(float));
+    net->skip_param_grad = 0;
     g->passes++;
+    return loss;
+}
+
+/* pass_at, then gth[nt] (may be NULL) gets the parameter gradient and gx[cnt, isz] (may be
+ * NULL) the input gradient. */
+static double grad_at(fv_invert_engine *g, const float *theta, const float *dir, double h, int start, int cnt,
+                      fv_kinks kinks, float *gth, float *gx) {
+    double loss = pass_at(g, theta, dir, h, start, cnt, kinks, gth != NULL, gx != NULL);
+    if (gth) memcpy(gth, g->net->grads, g->nt * sizeof(float));
+    if (gx) memcpy(gx, g->net->input_grad, (size_t)cnt * g->isz * sizeof(float));
     return loss;
 }
 
@@ -153,12 +199,6 @@ static int step_batch(const fv_invert_engine *g, int t, int *cnt) {
     return start;
 }
 
-static double norm2(const float *v, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)v[i] * v[i];
-    return sqrt(s);
-}
-
 double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, float *update) {
     const int n = g->cfg.n;
     memcpy(g->x, x, (size_t)n * g->isz * sizeof(float));
@@ -171,6 +211,7 @@ double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, 
     if (g->cfg.kind == FV_INVERT_FEDSGD) {
         loss0 = grad_at(g, g->traj, NULL, 0, 0, n, FV_KINKS_RECORD, update, os ? g->xbase : NULL);
         if (os) memcpy(g->gbase, update, g->nt * sizeof(float));
+        fv_net_kinks_save(g->net, g->kinks);
     } else {
         const float lr = g->cfg.lr;
         for (int t = 0; t < g->T; t++) {
@@ -178,10 +219,14 @@ double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, 
             double l = grad_at(g, g->traj + (size_t)t * g->nt, NULL, 0, start, cnt, FV_KINKS_RECORD, g->gp,
                                os ? g->xbase + (size_t)t * bstride : NULL);
             if (os) memcpy(g->gbase + (size_t)t * g->nt, g->gp, g->nt * sizeof(float));
+            fv_net_kinks_save(g->net, g->kinks + (size_t)t * g->kbytes);
+            if (t > 0) g->thn[t] = norm2(g->traj + (size_t)t * g->nt, g->nt);
             if (t == 0) loss0 = l;
             const float *cur = g->traj + (size_t)t * g->nt;
             float *next = t + 1 < g->T ? g->traj + (size_t)(t + 1) * g->nt : g->a;
-            for (size_t i = 0; i < g->nt; i++) next[i] = cur[i] - lr * g->gp[i];
+            const float *gp = g->gp;
+#pragma omp simd
+            for (size_t i = 0; i < g->nt; i++) next[i] = cur[i] - lr * gp[i];
         }
         for (size_t i = 0; i < g->nt; i++) update[i] = g->theta0[i] - g->a[i];
     }
@@ -202,32 +247,36 @@ void fv_invert_vjp(fv_invert_engine *g, const float *v, float *gx) {
         const float *th = g->traj + (size_t)t * g->nt;
         double na = norm2(g->a, g->nt);
         if (na == 0) break; /* nothing flows back any more */
-        double nth = norm2(th, g->nt);
+        double nth = g->thn[t];
         double h = g->cfg.fd_scale * (nth > 0 ? nth : 1.0) / na;
         int cnt, start = step_batch(g, t, &cnt);
         int need_h = t > 0;
-        if (g->masks_t != t) { /* the kinks of step t: one more forward */
-            set_params(g, th, NULL, 0);
-            fv_net_set_kinks(g->net, FV_KINKS_RECORD);
-            fv_net_forward(g->net, g->x + (size_t)start * isz, cnt, 1);
+        if (g->masks_t != t) { /* the kinks of step t, as its update pass recorded them */
+            fv_net_kinks_load(g->net, g->kinks + (size_t)t * g->kbytes, cnt);
             g->masks_t = t;
-            g->passes++;
         }
-        grad_at(g, th, g->a, h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gp : NULL, g->gxp);
-        double c = -lr / (2 * h);
+        /* the minus side is read in place from the net's buffers (the last pass) */
+        const float *gxm = g->net->input_grad, *gm = g->net->grads;
         if (g->cfg.one_sided) { /* the other side is theta_t itself, from the update pass */
             const size_t bstride = (size_t)g->cfg.batch * isz;
-            memcpy(g->gxm, g->xbase + (size_t)t * (g->cfg.kind == FV_INVERT_FEDAVG ? bstride : 0),
-                   (size_t)cnt * isz * sizeof(float));
-            if (need_h) memcpy(g->gm, g->gbase + (size_t)t * g->nt, g->nt * sizeof(float));
-            c *= 2;
+            gxm = g->xbase + (size_t)t * (g->cfg.kind == FV_INVERT_FEDAVG ? bstride : 0);
+            gm = g->gbase + (size_t)t * g->nt;
+            pass_at(g, th, g->a, h, start, cnt, FV_KINKS_REPLAY, need_h, 1);
         } else {
-            grad_at(g, th, g->a, -h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gm : NULL, g->gxm);
+            grad_at(g, th, g->a, h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gp : NULL, g->gxp);
+            pass_at(g, th, g->a, -h, start, cnt, FV_KINKS_REPLAY, need_h, 1);
         }
-        float *dst = gx + (size_t)start * isz;
-        for (size_t i = 0; i < (size_t)cnt * isz; i++) dst[i] += (float)(c * ((double)g->gxp[i] - g->gxm[i]));
-        if (need_h)
-            for (size_t i = 0; i < g->nt; i++) g->a[i] += (float)(c * ((double)g->gp[i] - g->gm[i]));
+        /* the plus side: the copy, or in place for one-sided differences */
+        const float *gxp = g->cfg.one_sided ? g->net->input_grad : g->gxp;
+        const float *gp = g->cfg.one_sided ? g->net->grads : g->gp;
+        const double c = -lr / (2 * h) * (g->cfg.one_sided ? 2 : 1);
+        float *dst = gx + (size_t)start * isz, *av = g->a;
+#pragma omp simd
+        for (size_t i = 0; i < (size_t)cnt * isz; i++) dst[i] += (float)(c * ((double)gxp[i] - gxm[i]));
+        if (need_h) {
+#pragma omp simd
+            for (size_t i = 0; i < g->nt; i++) av[i] += (float)(c * ((double)gp[i] - gm[i]));
+        }
     }
     restore(g);
 }
@@ -413,6 +462,7 @@ static double bn_prior(fv_invert_engine *g, const float *x, double w, float *gx)
     set_params(g, g->theta0, NULL, 0);
     fv_net_set_kinks(net, FV_KINKS_FREE);
     net->want_input_grad = gx != NULL;
+    net->skip_param_grad = gx != NULL; /* the prior needs the input gradient only */
     fv_net_forward(net, x, n, 1);
     double r = 0;
     for (int i = 1; i < net->n_nodes; i++) {
@@ -431,6 +481,7 @@ static double bn_prior(fv_invert_engine *g, const float *x, double w, float *gx)
         memset(g->dl, 0, sizeof(float) * (size_t)n * g->classes);
         net->backward_hook = bn_hook, net->backward_hook_ctx = &b;
         fv_net_backward(net, g->dl, n);
+        net->skip_param_grad = 0;
         net->backward_hook = NULL, net->backward_hook_ctx = NULL;
         for (size_t i = 0; i < (size_t)n * g->isz; i++) gx[i] += net->input_grad[i];
     }
@@ -467,19 +518,31 @@ static double obj_eval(objective *o, const float *x, float *gx) {
     float *U = o->U, *v = o->v;
     o->evals++;
     fv_invert_update(g, x, o->labels, U);
-    double dot = 0, uu = 0, d2 = 0;
-    for (size_t i = 0; i < g->nt; i++) {
-        double r = (double)U[i] - T[i];
-        dot += (double)U[i] * T[i], uu += (double)U[i] * U[i], d2 += r * r;
+    const double dot = dot_d(U, T, g->nt), uu = dot_d(U, U, g->nt);
+    double d2 = 0; /* ||U - T||^2: the L2 objective only */
+    if (o->cfg->objective == FV_INVERT_L2) {
+        double s[DOT_LANES] = {0};
+        size_t i = 0;
+        for (; i + DOT_LANES <= g->nt; i += DOT_LANES) {
+#pragma omp simd
+            for (int k = 0; k < DOT_LANES; k++) {
+                const double r = (double)U[i + k] - T[i + k];
+                s[k] += r * r;
+            }
+        }
+        for (int k = 0; i < g->nt; i++, k++) s[k] += ((double)U[i] - T[i]) * ((double)U[i] - T[i]);
+        for (int k = 0; k < DOT_LANES; k++) d2 += s[k];
     }
     double un = sqrt(uu), den = un * o->tnorm + 1e-12;
     o->cosv = dot / den;
     o->matchv = o->cfg->objective == FV_INVERT_L2 ? d2 : 1.0 - o->cosv;
     if (gx) {
         if (o->cfg->objective == FV_INVERT_L2) { /* d ||U - T||^2 / dU = 2 (U - T) */
+#pragma omp simd
             for (size_t i = 0; i < g->nt; i++) v[i] = (float)(2.0 * ((double)U[i] - T[i]));
         } else { /* d(1 - dot / (|U||T|)) / dU = -T / (|U||T|) + dot U / (|U|^3 |T|) */
             double a = -1.0 / den, b = un > 0 ? dot / (uu * un * o->tnorm) : 0;
+#pragma omp simd
             for (size_t i = 0; i < g->nt; i++) v[i] = (float)(a * T[i] + b * U[i]);
         }
         fv_invert_vjp(g, v, gx);
@@ -581,6 +644,7 @@ static fv_lbfgs_result run_signed(objective *o, float *x, float *m1, float *m2, 
     memset(m1, 0, nx * sizeof(float));
     memset(m2, 0, nx * sizeof(float));
     double b1t = 1, b2t = 1;
+    const size_t plane = (size_t)o->g->net->input.h * o->g->net->input.w;
     fv_lbfgs_result res = {FV_LBFGS_MAX_ITER, cfg->iters, 0, 0, 0};
     for (int it = 0; it < cfg->iters; it++) {
         double l = obj_eval(o, x, gx);
@@ -591,14 +655,17 @@ static fv_lbfgs_result run_signed(objective *o, float *x, float *m1, float *m2, 
         double lr = cfg->lr * (it >= m1s ? 0.1 : 1) * (it >= m2s ? 0.1 : 1) * (it >= m3s ? 0.1 : 1);
         b1t *= 0.9, b2t *= 0.999;
         const double step = lr / (1 - b1t), bc2 = sqrt(1 - b2t);
-        for (size_t i = 0; i < nx; i++) {
-            float sg = (float)((gx[i] > 0) - (gx[i] < 0));
-            m1[i] = 0.9f * m1[i] + 0.1f * sg;
-            m2[i] = 0.999f * m2[i] + 0.001f * sg * sg;
-            double xi = x[i] - step * m1[i] / (sqrt(m2[i]) / bc2 + 1e-8);
-            int c = chan_of(o->g, i);
-            float lo = cfg->lo[c], hi = cfg->hi[c];
-            x[i] = (float)(xi < lo ? lo : xi > hi ? hi : xi);
+        for (size_t p0 = 0; p0 < nx; p0 += plane) { /* one channel plane at a time */
+            const int c = chan_of(o->g, p0);
+            const float lo = cfg->lo[c], hi = cfg->hi[c];
+#pragma omp simd
+            for (size_t i = p0; i < p0 + plane; i++) {
+                float sg = (float)((gx[i] > 0) - (gx[i] < 0));
+                m1[i] = 0.9f * m1[i] + 0.1f * sg;
+                m2[i] = 0.999f * m2[i] + 0.001f * sg * sg;
+                double xi = x[i] - step * m1[i] / (sqrt(m2[i]) / bc2 + 1e-8);
+                x[i] = (float)(xi < lo ? lo : xi > hi ? hi : xi);
+            }
         }
         if (cfg->verbose && (it % (cfg->iters / 10 > 0 ? cfg->iters / 10 : 1) == 0))
             fprintf(stderr, "invert: restart %d iteration %d loss %.6f cos %.6f\n", r, it, l, o->cosv);

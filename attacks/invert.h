@@ -15,9 +15,9 @@
  *     H a ~ (grad_theta L(theta + h a) - grad_theta L(theta - h a)) / 2h,
  * with h = fd_scale * ||theta_t|| / ||a|| (the perturbation is fd_scale of the weights' norm).
  * Both passes REPLAY the ReLU masks and max-pool argmaxes recorded by a forward at theta_t itself
- * (net.h, fv_kinks): a kink crossed between theta - h a and theta + h a would add its jump
- * divided by 2h, an O(1) error whatever h (measured: the result was 10x off on LeNet-5 without
- * the replay). With the kinks held, the network is a smooth function of theta and the central
+ * (net.h, fv_kinks; the update pass records each step's and the engine keeps them): a kink
+ * crossed between theta - h a and theta + h a would add its jump divided by 2h, an O(1) error
+ * whatever h (measured: the result was 10x off on LeNet-5 without the replay). With the kinks held, the network is a smooth function of theta and the central
  * difference errs by O(h^2) plus float32 rounding / h; this is also what double backprop
  * computes (ReLU and max pool have zero second derivative). The error against torch.autograd is
  * measured per model in docs/attacks.md (tests/test_invert_parity.c).
@@ -63,7 +63,8 @@ fv_invert_update_cfg fv_invert_update_defaults(void);
 typedef struct fv_invert_engine fv_invert_engine;
 
 /* An engine on net (borrowed: it must outlive the engine). net's current parameters are theta_0
- * (copied now). The engine switches net's dropout off (p = 0) and its input gradients on, and
+ * (copied now). The engine switches net's dropout off (p = 0), its input gradients and its kept
+ * im2col (net.h, keep_im2col: memory for one im2col per conv node) on, and
  * leaves net->params equal to theta_0 after every call. One allocation holds all its buffers
  * (the trajectory is T x n_train floats). Returns NULL with e set for a bad cfg (naming the
  * field) or a net without parameters. Free with fv_invert_engine_free. */
@@ -80,8 +81,9 @@ size_t fv_invert_n_train(const fv_invert_engine *eng);
 double fv_invert_update(fv_invert_engine *eng, const float *x, const int *labels, float *update);
 
 /* gx[n, input] = d <v, update(x)> / dx at the x of the last fv_invert_update (which must have
- * been called, with no other forward on net since: the recorded kinks are reused), v[n_train].
- * 2T forward + backward passes, and T - 1 forwards to record kinks for fedAVG. */
+ * been called since the last change of x; the kinks each local step's update pass recorded are
+ * replayed), v[n_train]. 2T forward + backward passes (T one-sided); the passes of step 0 (all of
+ * fedSGD's) run the input-only backward (net.h, skip_param_grad): H_0 a is never needed. */
 void fv_invert_vjp(fv_invert_engine *eng, const float *v, float *gx);
 
 /* Labels from the last layer's part of an update (gradient or fedAVG update; both have the sign

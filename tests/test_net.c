@@ -2,7 +2,8 @@
  * analytic gradient (parameters and input) on a graph that uses every op, including a residual
  * add, batch norm and dropout (re-seeded so each evaluation sees the same mask); the per-layer
  * double-precision checks live in test_layers.c. Also: training is bitwise reproducible for a
- * fixed seed and thread count, and timing the nodes (fv_net_profile) changes no result. */
+ * fixed seed and thread count, timing the nodes (fv_net_profile) changes no result, kinks replay
+ * (also saved and loaded back), and the input-only backward equals the full one's input gradient. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -296,9 +297,108 @@ static void test_kinks_replay(void **st) {
     double d = 0, m = 0;
     for (int i = 0; i < n * K; i++) d = fmax(d, fabs((z3[i] - z1[i]) - 2 * (z2[i] - z1[i]))), m = fmax(m, fabs(z3[i] - z1[i]));
     assert_true(m > 0 && d <= 1e-4 * m + 1e-6);
+    /* saved kinks, loaded after another batch was recorded, replay as if just recorded */
+    uint8_t *kb = fv_malloc(fv_net_kinks_bytes(net, n));
+    fv_net_kinks_save(net, kb);
+    fv_net_set_kinks(net, FV_KINKS_RECORD);
+    for (size_t i = 0; i < n * isz; i++) x[i] = -x[i];
+    fv_net_forward(net, x, n, 1);
+    for (size_t i = 0; i < n * isz; i++) x[i] = -x[i];
+    fv_net_kinks_load(net, kb, n);
+    fv_net_set_kinks(net, FV_KINKS_REPLAY);
+    for (size_t i = 0; i < b->count; i++) net->params[b->off + i] = th[b->off + i] + 0.05f;
+    assert_memory_equal(fv_net_forward(net, x, n, 1), z2, sizeof(float) * n * K);
+    memcpy(net->params, th, sizeof(float) * nt);
+    free(kb);
     fv_net_set_kinks(net, FV_KINKS_FREE);
     free(x), free(z0), free(g0), free(th);
     fv_net_destroy(&net);
+}
+
+/* One backward of net on x[n] with labels y: input_grad into gx, and (when want_th) grads into g. */
+static void backward_once(fv_net *net, const float *x, const int *y, int n, int skip, float *gx, float *g) {
+    const int K = (int)fv_shape_size(fv_net_output_shape(net));
+    float *dl = fv_malloc(sizeof(float) * (size_t)n * K);
+    fv_net_seed_dropout(net, 99);
+    const float *z = fv_net_forward(net, x, n, 1);
+    fv_softmax_xent(dl, z, y, n, K, NULL);
+    net->want_input_grad = 1;
+    net->skip_param_grad = skip;
+    fv_net_backward(net, dl, n);
+    net->skip_param_grad = 0;
+    memcpy(gx, net->input_grad, sizeof(float) * (size_t)n * fv_shape_size(net->input));
+    if (g) memcpy(g, net->grads, sizeof(float) * net->n_train);
+    free(dl);
+}
+
+/* A patch conv, 1x1 conv and the token ops (tokens, layer norm, token linear, attention, GELU,
+ * token select), for the input-only backward. */
+static fv_net *token_net(void) {
+    fv_net *net = fv_net_new((fv_shape){2, 8, 8});
+    int x = fv_net_conv2d(net, "pw", 0, 3, 1, 1, 0, 1, 1);
+    x = fv_net_tokens(net, "t", fv_net_conv2d(net, "patch", x, 8, 4, 4, 0, 1, 1));
+    int y = fv_net_layernorm(net, "ln", x);
+    y = fv_net_attention(net, fv_net_token_linear(net, "qkv", y, 24, 1), 2);
+    y = fv_net_gelu(net, fv_net_token_linear(net, "proj", y, 8, 1));
+    x = fv_net_add(net, x, y);
+    fv_net_linear(net, "head", fv_net_token_select(net, x, 0), 3, 1);
+    fv_net_finish(net, 6);
+    return net;
+}
+
+/* The input-only backward (skip_param_grad) gives bitwise the input gradient of the full one, and
+ * keeping the forward's im2col (keep_im2col) bitwise the same gradients, on
+ * every layer type (the all-ops graph: general, grouped and depthwise convs, batch norm, linear;
+ * the token graph: 1x1 and patch convs, token ops; LeNet-5, where every parameter node skips),
+ * at 1 and 2 threads; the next full backward's parameter gradients are unaffected. */
+static void test_input_only_backward(void **st) {
+    (void)st;
+    fv_err e = {{0}};
+    for (int which = 0; which < 3; which++) {
+        fv_net *net = which == 0 ? all_ops_net() : which == 1 ? token_net()
+                                                              : fv_model_new("lenet5", (fv_shape){1, 28, 28}, 10, 3, &e);
+        assert_non_null(net);
+        const int n = 4;
+        const size_t isz = fv_shape_size(net->input), nt = net->n_train;
+        float *x = fv_malloc(sizeof(float) * n * isz), *gx0 = fv_malloc(sizeof(float) * n * isz * 2), *gx1 = gx0 + n * isz;
+        float *g0 = fv_malloc(sizeof(float) * nt * 2), *g1 = g0 + nt;
+        int y[4] = {0, 1, 2, 1};
+        fv_rng r;
+        fv_rng_seed(&r, 21);
+        for (size_t i = 0; i < n * isz; i++) x[i] = (float)fv_rng_normal(&r);
+        for (int threads = 1; threads <= 2; threads++) {
+            fv_set_threads(threads);
+            backward_once(net, x, y, n, 0, gx0, g0);
+            backward_once(net, x, y, n, 1, gx1, NULL);
+            assert_memory_equal(gx0, gx1, sizeof(float) * n * isz);
+            backward_once(net, x, y, n, 0, gx1, g1);
+            assert_memory_equal(g0, g1, sizeof(float) * nt);
+            /* the im2col kept from the forward: the same gradients, full and input-only */
+            net->keep_im2col = 1;
+            backward_once(net, x, y, n, 0, gx1, g1);
+            assert_memory_equal(gx0, gx1, sizeof(float) * n * isz);
+            assert_memory_equal(g0, g1, sizeof(float) * nt);
+            backward_once(net, x, y, n, 1, gx1, NULL);
+            assert_memory_equal(gx0, gx1, sizeof(float) * n * isz);
+            const float x5 = x[5];
+            x[5] += 0.5f; /* another input, kept against recomputed */
+            backward_once(net, x, y, n, 0, gx1, g1);
+            net->keep_im2col = 0;
+            float *gx2 = fv_malloc(sizeof(float) * n * isz), *g2 = fv_malloc(sizeof(float) * nt);
+            backward_once(net, x, y, n, 0, gx2, g2);
+            assert_memory_equal(gx1, gx2, sizeof(float) * n * isz);
+            assert_memory_equal(g1, g2, sizeof(float) * nt);
+            free(gx2), free(g2);
+            x[5] = x5;
+            backward_once(net, x, y, n, 0, gx1, g1); /* and off again: recomputed */
+            assert_memory_equal(g0, g1, sizeof(float) * nt);
+        }
+        double s = 0;
+        for (size_t i = 0; i < n * isz; i++) s += fabs(gx0[i]);
+        assert_true(s > 0);
+        free(x), free(gx0), free(g0);
+        fv_net_destroy(&net);
+    }
 }
 
 int main(void) {
@@ -308,6 +408,7 @@ int main(void) {
         cmocka_unit_test(test_add_of_input),
         cmocka_unit_test(test_profile),
         cmocka_unit_test(test_kinks_replay),
+        cmocka_unit_test(test_input_only_backward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,22 +264,22 @@ static void my_images(int *n0, int *n1, int N) {
 /* Per-thread parameter gradients: thread 0 accumulates into dw and db themselves, thread t >= 1
  * into its own zeroed slice of part, nw floats for dw then K for db, and the slices are added in
  * thread order at the end. part is NULL when T == 1. */
-static float *parts_new(int T, size_t nw, int K) {
-    return T > 1 ? fv_calloc((size_t)(T - 1) * (nw + (size_t)K), sizeof(float)) : NULL;
+static float *parts_new(int T, size_t nw, int K, const float *dw) {
+    return T > 1 && dw ? fv_calloc((size_t)(T - 1) * (nw + (size_t)K), sizeof(float)) : NULL;
 }
 
 /* This thread's dw and db (*dbt stays NULL when db is NULL). */
 static void parts_mine(float **dwt, float **dbt, float *dw, float *db, float *part, size_t nw,
                        int K) {
     const int t = omp_get_thread_num();
-    float *mine = t == 0 ? NULL : part + (size_t)(t - 1) * (nw + (size_t)K);
-    *dwt = t == 0 ? dw : mine;
-    *dbt = !db ? NULL : t == 0 ? db : mine + nw;
+    float *mine = t == 0 || !dw ? NULL : part + (size_t)(t - 1) * (nw + (size_t)K);
+    *dwt = t == 0 || !dw ? dw : mine;
+    *dbt = !db || !dw ? NULL : t == 0 ? db : mine + nw;
 }
 
 /* dw += slices' dw, db += slices' db, in thread order; frees part. */
 static void parts_reduce(float *dw, float *db, float *part, int T, size_t nw, int K) {
-    for (int t = 1; t < T; t++) {
+    for (int t = 1; t < T && dw; t++) {
         const float *p = part + (size_t)(t - 1) * (nw + (size_t)K);
         for (size_t i = 0; i < nw; i++) dw[i] += p[i];
         if (db)
@@ -339,7 +339,7 @@ static void dw_backward(float *dinp, float *dw, float *db, const float *dout, co
             const float *src = inp + ((size_t)n * C + c) * H * W;
             const float *g = dout + ((size_t)n * C + c) * OH * OW;
             float *di = dinp ? dinp + ((size_t)n * C + c) * H * W : NULL;
-            if (db) {
+            if (db && dw) {
                 float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
                 for (size_t p = 0; p < (size_t)OH * OW; p++) acc += g[p];
@@ -361,10 +361,10 @@ static void dw_backward(float *dinp, float *dw, float *db, const float *dout, co
                         const float *srow = src + off;
                         const float *grow = g + (size_t)oy * OW + ox0;
                         float part = 0.0f;
-                        if (st == 1) {
+                        if (dw && st == 1) {
 #pragma omp simd reduction(+ : part)
                             for (int i = 0; i < ox1 - ox0; i++) part += grow[i] * srow[i];
-                        } else {
+                        } else if (dw) {
                             for (int i = 0; i < ox1 - ox0; i++) part += grow[i] * srow[i * st];
                         }
                         acc += part;
@@ -378,7 +378,7 @@ static void dw_backward(float *dinp, float *dw, float *db, const float *dout, co
                             }
                         }
                     }
-                    dw[wi] += acc;
+                    if (dw) dw[wi] += acc;
                 }
             }
         }
@@ -412,7 +412,7 @@ static void pw_backward(float *dinp, float *dw, float *db, const float *dout, co
     const int G = s->groups, Cg = s->C / G, Kg = s->K / G, P = s->H * s->W;
     const int T = plan_threads(s, s->N);
     const size_t nw = (size_t)s->K * Cg;
-    float *part = parts_new(T, nw, s->K);
+    float *part = parts_new(T, nw, s->K, dw);
 #pragma omp parallel num_threads(T)
     {
         int n0, n1;
@@ -425,7 +425,8 @@ static void pw_backward(float *dinp, float *dw, float *db, const float *dout, co
                 const float *dg = dout + ((size_t)n * s->K + (size_t)g * Kg) * P;
                 const size_t ioff = ((size_t)n * s->C + (size_t)g * Cg) * P;
                 /* dw_g[Kg x Cg] += dout_g[Kg x P] inp_g[Cg x P]^T */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, Cg, P, 1.0f, dg, P,
+                if (dwt)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, Cg, P, 1.0f, dg, P,
                             inp + ioff, P, 1.0f, dwt + (size_t)g * Kg * Cg, Cg);
                 /* dinp_g[Cg x P] += w_g[Kg x Cg]^T dout_g[Kg x P] */
                 if (dinp)
@@ -439,16 +440,18 @@ static void pw_backward(float *dinp, float *dw, float *db, const float *dout, co
 
 /* ---- general path ---- */
 
-/* Forward of images [n0, n1) in chunks of at most cap images, in scratch slice scr. */
+/* Forward of images [n0, n1) in chunks of at most cap images, in scratch slice scr; with cols
+ * (may be NULL) the im2col of the chunk at image i goes to cols + i C R R P and stays there. */
 static void gen_forward_range(float *out, const float *inp, const float *w, const float *b,
-                              float *scr, float *plane, int cap, int n0, int n1,
+                              float *scr, float *plane, int cap, int n0, int n1, float *cols,
                               const fv_conv2d_shape *s) {
     const int G = s->groups, Kg = s->K / G, CRR = s->C / G * s->R * s->R;
     const size_t P = out_plane(s), in_img = (size_t)s->C * s->H * s->W;
     for (int i = n0; i < n1; i += cap) {
         const int nb = n1 - i < cap ? n1 - i : cap;
         const size_t ld = (size_t)nb * P;
-        float *col = scr, *tmp = scr + (size_t)s->C * s->R * s->R * ld;
+        float *col = cols ? cols + (size_t)i * s->C * s->R * s->R * P : scr,
+              *tmp = scr + (size_t)s->C * s->R * s->R * ld;
         im2col(col, inp + (size_t)i * in_img, nb, s, plane);
         /* With one image the GEMM output already is the NCHW output: write it in place. */
         float *dst = nb == 1 ? out + (size_t)i * s->K * P : tmp;
@@ -464,10 +467,12 @@ static void gen_forward_range(float *out, const float *inp, const float *w, cons
     }
 }
 
-/* Backward of images [n0, n1): dinp += ..., dwt += ..., dbt += ... (dinp, dbt may be NULL). */
+/* Backward of images [n0, n1): dinp += ..., dwt += ..., dbt += ... (dinp, dbt may be NULL; a NULL
+ * dwt skips the weight and bias gradients and their im2col). With cols (may be NULL) the im2col is
+ * read from there, as gen_forward_range left it, instead of recomputed. */
 static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float *dout,
                                const float *inp, const float *w, float *scr, float *plane, int cap,
-                               int n0, int n1, const fv_conv2d_shape *s) {
+                               int n0, int n1, const float *cols, const fv_conv2d_shape *s) {
     const int G = s->groups, Kg = s->K / G, CRR = s->C / G * s->R * s->R;
     const size_t P = out_plane(s), in_img = (size_t)s->C * s->H * s->W;
     for (int i = n0; i < n1; i += cap) {
@@ -481,11 +486,12 @@ static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float 
             dg = buf;
         }
         if (dbt) add_row_sums(dbt, dg, s->K, ld, ld);
-        im2col(col, inp + (size_t)i * in_img, nb, s, plane);
+        const float *xc = cols ? cols + (size_t)i * s->C * s->R * s->R * P : col;
+        if (dwt && !cols) im2col(col, inp + (size_t)i * in_img, nb, s, plane);
         /* dw_g[Kg x CRR] += dout_g[Kg x ld] col_g[CRR x ld]^T */
-        for (int g = 0; g < G; g++) {
+        for (int g = 0; g < G && dwt; g++) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, CRR, (int)ld, 1.0f,
-                        dg + (size_t)g * Kg * ld, (int)ld, col + (size_t)g * CRR * ld, (int)ld,
+                        dg + (size_t)g * Kg * ld, (int)ld, xc + (size_t)g * CRR * ld, (int)ld,
                         1.0f, dwt + (size_t)g * Kg * CRR, CRR);
         }
         if (!dinp) continue;
@@ -501,8 +507,28 @@ static void gen_backward_range(float *dinp, float *dwt, float *dbt, const float 
 
 /* ---- public entry points ---- */
 
+long long fv_conv2d_cols_key(const fv_conv2d_shape *s) {
+    const int T = plan_threads(s, scratch_images(s));
+    return ((long long)T << 32) | (long long)chunk_cap(s, T);
+}
+
+size_t fv_conv2d_cols_floats(const fv_conv2d_shape *s) {
+    if (is_depthwise(s) || is_pointwise(s)) return 0;
+    return (size_t)s->C * s->R * s->R * out_plane(s) * (size_t)s->N;
+}
+
 void fv_conv2d_forward(float *out, const float *inp, const float *w, const float *b, float *scratch,
                        const fv_conv2d_shape *s) {
+    fv_conv2d_forward_cols(out, NULL, inp, w, b, scratch, s);
+}
+
+void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, float *scratch, const fv_conv2d_shape *s) {
+    fv_conv2d_backward_cols(dinp, dw, db, dout, inp, NULL, w, scratch, s);
+}
+
+void fv_conv2d_forward_cols(float *out, float *cols, const float *inp, const float *w, const float *b,
+                            float *scratch, const fv_conv2d_shape *s) {
     if (is_depthwise(s)) {
         dw_forward(out, inp, w, b, s);
         return;
@@ -518,12 +544,12 @@ void fv_conv2d_forward(float *out, const float *inp, const float *w, const float
         int n0, n1;
         my_images(&n0, &n1, s->N);
         float *scr = scratch + (size_t)omp_get_thread_num() * (size_t)cap * img_floats(s);
-        gen_forward_range(out, inp, w, b, scr, thread_plane(scratch, s), cap, n0, n1, s);
+        gen_forward_range(out, inp, w, b, scr, thread_plane(scratch, s), cap, n0, n1, cols, s);
     }
 }
 
-void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                        const float *w, float *scratch, const fv_conv2d_shape *s) {
+void fv_conv2d_backward_cols(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                             const float *cols, const float *w, float *scratch, const fv_conv2d_shape *s) {
     if (is_depthwise(s)) {
         dw_backward(dinp, dw, db, dout, inp, w, s);
         return;
@@ -535,7 +561,7 @@ void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
     FV_ASSERT(scratch != NULL);
     const int T = plan_threads(s, scratch_images(s)), cap = chunk_cap(s, T);
     const size_t nw = (size_t)s->K * (s->C / s->groups) * s->R * s->R;
-    float *part = parts_new(T, nw, s->K);
+    float *part = parts_new(T, nw, s->K, dw);
 #pragma omp parallel num_threads(T)
     {
         int n0, n1;
@@ -544,7 +570,7 @@ void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
         parts_mine(&dwt, &dbt, dw, db, part, nw, s->K);
         float *scr = scratch + (size_t)omp_get_thread_num() * (size_t)cap * img_floats(s);
         gen_backward_range(dinp, dwt, dbt, dout, inp, w, scr, thread_plane(scratch, s), cap, n0,
-                           n1, s);
+                           n1, cols, s);
     }
     parts_reduce(dw, db, part, T, nw, s->K);
 }

@@ -45,9 +45,25 @@ size_t fv_conv2d_scratch_floats(const fv_conv2d_shape *s);
 /* out[N,K,OH,OW] = conv(inp[N,C,H,W], w[K,C/g,R,R]) + b[K] (b may be NULL). */
 void fv_conv2d_forward(float *out, const float *inp, const float *w, const float *b, float *scratch,
                        const fv_conv2d_shape *s);
-/* dinp[N,C,H,W] += ..., dw[K,C/g,R,R] += ..., db[K] += ... from dout[N,K,OH,OW]. */
+/* dinp[N,C,H,W] += ..., dw[K,C/g,R,R] += ..., db[K] += ... from dout[N,K,OH,OW]. A NULL dw skips
+ * the weight and bias gradients (db is then ignored): the input gradient alone, bitwise the same
+ * as with dw. */
 void fv_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, float *scratch, const fv_conv2d_shape *s);
+/* The same, keeping the forward's im2col for the backward (memory for one im2col per call):
+ * fv_conv2d_forward_cols also writes it to cols (fv_conv2d_cols_floats(s) floats; 0 for the
+ * depthwise and 1x1 paths, which have none: cols is then unused and may be NULL), and
+ * fv_conv2d_backward_cols reads it from there instead of recomputing it. cols must hold the
+ * im2col of this inp from a forward of the same shape and fv_conv2d_cols_key. Results are
+ * bitwise those of fv_conv2d_forward / fv_conv2d_backward. */
+size_t fv_conv2d_cols_floats(const fv_conv2d_shape *s);
+/* The layout of cols (its chunking over threads) under the current thread settings: cols written
+ * under one key are valid only for calls of the same shape under the same key. */
+long long fv_conv2d_cols_key(const fv_conv2d_shape *s);
+void fv_conv2d_forward_cols(float *out, float *cols, const float *inp, const float *w, const float *b,
+                            float *scratch, const fv_conv2d_shape *s);
+void fv_conv2d_backward_cols(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                             const float *cols, const float *w, float *scratch, const fv_conv2d_shape *s);
 
 /* ---- pooling: OH = (H + 2*pad - k) / stride + 1 ---- */
 /* out[N,C,OH,OW], argmax[N,C,OH,OW] = flat index into the H*W plane of the max. Padding never
@@ -92,6 +108,7 @@ void fv_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
 /* ---- linear: out[N,Out] = inp[N,In] w[Out,In]^T + b[Out] (PyTorch layout) ---- */
 void fv_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int In,
                        int Out);
+/* A NULL dw skips the weight and bias gradients (db is then ignored); dinp is the same bitwise. */
 void fv_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, int N, int In, int Out);
 

@@ -55,11 +55,11 @@ void fv_linear_backward(float *dinp, float *dw, float *db, const float *dout, co
         my_rows(&o0, &o1, Out);
         my_rows(&r0, &r1, N);
         /* dw[o0:o1, :] += dout[:, o0:o1]^T inp */
-        if (o1 > o0)
+        if (dw && o1 > o0)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, In, N, 1.0f, dout + o0,
                         Out, inp, In, 1.0f, dw + (size_t)o0 * In, In);
         /* db[o] += sum_n dout[n, o], rows in order */
-        if (db)
+        if (db && dw)
             for (int n = 0; n < N; n++) {
                 const float *g = dout + (size_t)n * Out;
                 for (int o = o0; o < o1; o++) db[o] += g[o];

@@ -36,6 +36,9 @@ static void free_acts(fv_net *net) {
         free(nd->argmax);
         free(nd->mask);
         free(nd->saved);
+        free(nd->cols);
+        nd->cols = NULL;
+        nd->cols_n = 0;
         nd->saved = NULL;
         nd->out = nd->dout = NULL;
         nd->argmax = NULL;
@@ -414,14 +417,63 @@ static void ensure_cap(fv_net *net, int n) {
 
 void fv_net_set_kinks(fv_net *net, fv_kinks mode) { net->kinks = mode; }
 
+size_t fv_net_kinks_bytes(const fv_net *net, int n) {
+    size_t b = 0;
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        const size_t osz = (size_t)n * fv_shape_size(nd->oshape);
+        if (nd->op == FV_OP_RELU) b += osz;
+        else if (nd->op == FV_OP_MAXPOOL) b += osz * sizeof(int32_t);
+    }
+    return b;
+}
+
+void fv_net_kinks_save(const fv_net *net, void *buf) {
+    FV_ASSERT(net->kinks_n > 0 && net->last_n == net->kinks_n);
+    uint8_t *d = buf;
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        const size_t osz = (size_t)net->kinks_n * fv_shape_size(nd->oshape);
+        if (nd->op == FV_OP_RELU) memcpy(d, nd->mask, osz), d += osz;
+        else if (nd->op == FV_OP_MAXPOOL) memcpy(d, nd->argmax, osz * sizeof(int32_t)), d += osz * sizeof(int32_t);
+    }
+}
+
+void fv_net_kinks_load(fv_net *net, const void *buf, int n) {
+    ensure_cap(net, n);
+    const uint8_t *s = buf;
+    for (int i = 1; i < net->n_nodes; i++) {
+        fv_node *nd = &net->nodes[i];
+        const size_t osz = (size_t)n * fv_shape_size(nd->oshape);
+        if (nd->op == FV_OP_RELU) {
+            if (!nd->mask) nd->mask = fv_malloc((size_t)net->cap * fv_shape_size(nd->oshape));
+            memcpy(nd->mask, s, osz), s += osz;
+        } else if (nd->op == FV_OP_MAXPOOL) {
+            memcpy(nd->argmax, s, osz * sizeof(int32_t)), s += osz * sizeof(int32_t);
+        }
+    }
+    net->kinks_n = n;
+}
+
 /* REPLAY forwards (fv_kinks): ReLU through the recorded mask, max pooling through the recorded
  * argmax (-1: a window entirely in the padding gives 0). */
 static void relu_replay(float *out, const float *in, const uint8_t *mask, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = mask[i] ? in[i] : 0.0f;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        const float v = in[i]; /* loaded unconditionally so the select vectorises */
+        out[i] = mask[i] ? v : 0.0f;
+    }
 }
 static void relu_replay_backward(float *din, const float *dout, const uint8_t *mask, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (mask[i]) din[i] += dout[i];
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        const float g = dout[i];
+        din[i] += mask[i] ? g : 0.0f;
+    }
+}
+static void relu_record(uint8_t *mask, const float *out, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) mask[i] = out[i] > 0.0f;
 }
 static void maxpool_replay(float *out, const int32_t *argmax, const float *in, int NC, int HW, int OHW) {
     for (int p = 0; p < NC; p++)
@@ -451,7 +503,16 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
                 break;
             }
 #endif
-            fv_conv2d_forward(nd->out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, net->scratch, &s);
+            nd->cols_n = 0;
+            if (net->keep_im2col && fv_conv2d_cols_floats(&s) > 0) {
+                if (!nd->cols) {
+                    fv_conv2d_shape sc = conv_shape(nd, net->cap);
+                    nd->cols = fv_malloc(fv_conv2d_cols_floats(&sc) * sizeof(float));
+                }
+                nd->cols_n = n, nd->cols_key = fv_conv2d_cols_key(&s);
+            }
+            fv_conv2d_forward_cols(nd->out, nd->cols_n ? nd->cols : NULL, in, p + nd->w_off,
+                                   nd->bias ? p + nd->b_off : NULL, net->scratch, &s);
             break;
         }
         case FV_OP_LINEAR:
@@ -487,7 +548,7 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
             fv_relu_forward(nd->out, in, isz);
             if (kinks == FV_KINKS_RECORD) {
                 if (!nd->mask) nd->mask = fv_malloc((size_t)net->cap * fv_shape_size(nd->oshape));
-                for (size_t j = 0; j < isz; j++) nd->mask[j] = nd->out[j] > 0.0f;
+                relu_record(nd->mask, nd->out, isz);
             }
             break;
         case FV_OP_SIGMOID: fv_sigmoid_forward(nd->out, in, isz); break;
@@ -534,11 +595,26 @@ static void acc(float *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
+/* 1 when every node with parameters can skip its parameter gradient: conv nodes off oneDNN,
+ * linear and token-linear nodes (fv_net_backward then leaves net->grads untouched). */
+static int param_grad_skippable(const fv_net *net) {
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        if (nd->op == FV_OP_CONV2D ? nd->dnnl != NULL
+                                   : nd->op == FV_OP_BATCHNORM || nd->op == FV_OP_LAYERNORM || nd->op == FV_OP_TOKENS)
+            return 0;
+    }
+    return 1;
+}
+
 void fv_net_backward(fv_net *net, const float *dout, int n) {
     FV_ASSERT(n == net->last_n && n <= net->cap);
     float *p = net->params, *g = net->grads;
     const double tz = net->prof ? fv_now() : 0.0;
-    memset(g, 0, net->n_train * sizeof(float));
+    /* input-only: conv (im2col + OpenBLAS) and linear nodes get NULL weight gradients; other
+     * parameter nodes still write theirs, into a zeroed buffer as usual */
+    const int skip = net->skip_param_grad;
+    if (!skip || !param_grad_skippable(net)) memset(g, 0, net->n_train * sizeof(float));
     for (int i = 0; i < net->n_nodes - 1; i++)
         memset(net->nodes[i].dout, 0, (size_t)n * fv_shape_size(net->nodes[i].oshape) * sizeof(float));
     fv_node *lastn = &net->nodes[net->n_nodes - 1];
@@ -561,13 +637,14 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
                 break;
             }
 #endif
-            fv_conv2d_backward(din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, nd->dout, in, p + nd->w_off,
-                               net->scratch, &s);
+            const float *cols = nd->cols_n == n && nd->cols_key == fv_conv2d_cols_key(&s) ? nd->cols : NULL;
+            fv_conv2d_backward_cols(din, skip ? NULL : g + nd->w_off, nd->bias && !skip ? g + nd->b_off : NULL,
+                                    nd->dout, in, cols, p + nd->w_off, net->scratch, &s);
             break;
         }
         case FV_OP_LINEAR:
-            fv_linear_backward(din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, nd->dout, in, p + nd->w_off,
-                               n, (int)fv_shape_size(nd->ishape), nd->oshape.c);
+            fv_linear_backward(din, skip ? NULL : g + nd->w_off, nd->bias && !skip ? g + nd->b_off : NULL, nd->dout,
+                               in, p + nd->w_off, n, (int)fv_shape_size(nd->ishape), nd->oshape.c);
             break;
         case FV_OP_BATCHNORM:
             FV_ASSERT(net->last_train);
@@ -586,8 +663,8 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
                                nd->ishape.h * nd->ishape.w);
             break;
         case FV_OP_TOKEN_LINEAR:
-            fv_linear_backward(din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, nd->dout, in, p + nd->w_off,
-                               n * nd->ishape.c, nd->ishape.h * nd->ishape.w, nd->oshape.h);
+            fv_linear_backward(din, skip ? NULL : g + nd->w_off, nd->bias && !skip ? g + nd->b_off : NULL, nd->dout,
+                               in, p + nd->w_off, n * nd->ishape.c, nd->ishape.h * nd->ishape.w, nd->oshape.h);
             break;
         case FV_OP_ADD: {
             /* each input independently: either may be the input node, whose gradient is optional */

@@ -89,6 +89,9 @@ typedef struct {
     int heads;           /* attention heads; token index for TOKEN_SELECT */
     float *saved;        /* layer norm: mean then rstd per token; attention: softmax probabilities */
     struct fv_dnnl_conv *dnnl; /* conv through oneDNN (conv_dnnl.h); NULL: im2col + OpenBLAS */
+    float *cols;         /* conv with keep_im2col: the last forward's im2col (cap images) */
+    int cols_n;          /* its batch size; 0: none valid */
+    long long cols_key;  /* and its layout (fv_conv2d_cols_key) */
 } fv_node;
 
 /* How the CPU runs conv nodes: im2col + OpenBLAS (conv2d.c), oneDNN (conv_dnnl.h), or per node
@@ -118,6 +121,14 @@ typedef struct fv_net {
     float *scratch;
     size_t scratch_floats;
     int want_input_grad; /* when set, backward also fills input_grad */
+    int keep_im2col;     /* when set, each im2col conv node keeps its forward's im2col for the
+                          * backward (layers.h, fv_conv2d_forward_cols): one im2col instead of two
+                          * per forward + backward, for C R R OH OW floats per sample and conv node;
+                          * bitwise the same results. 0 (default): recomputed */
+    int skip_param_grad; /* when set (with want_input_grad), backward computes the input gradient
+                          * only: conv and linear nodes skip their weight-gradient work (im2col,
+                          * GEMM), and net->grads is left unspecified. input_grad is bitwise the
+                          * same as a full backward's. 0 (default): grads as documented */
     float *input_grad;   /* cap * input size floats (valid after backward if want_input_grad) */
     fv_rng rng;          /* dropout masks */
     int finished;
@@ -204,6 +215,17 @@ const char *fv_conv_path_name(fv_conv_path path);
  * overwrites the argmaxes); anything else is a programmer error (the forward aborts). */
 void fv_net_set_kinks(fv_net *net, fv_kinks mode);
 
+/* Keep the kinks of several RECORD forwards and replay any of them later (attacks/invert.c keeps
+ * one per local step). fv_net_kinks_bytes: the bytes that hold the kinks of a batch of n (every
+ * ReLU's mask and every max pool's argmaxes). fv_net_kinks_save copies the kinks of the last
+ * forward, which must have been a RECORD one (or a REPLAY of one), into buf
+ * (fv_net_kinks_bytes(net, net->kinks_n) bytes). fv_net_kinks_load makes buf, saved from a
+ * batch of n, the recorded kinks: later REPLAY forwards of batch n apply them exactly as if the
+ * forward that saved them had just run. */
+size_t fv_net_kinks_bytes(const fv_net *net, int n);
+void fv_net_kinks_save(const fv_net *net, void *buf);
+void fv_net_kinks_load(fv_net *net, const void *buf, int n);
+
 /* Re-initialise all parameters from `seed` (same result as a fresh fv_net_finish). */
 void fv_net_init_params(fv_net *net, uint64_t seed);
 
@@ -218,8 +240,8 @@ fv_shape fv_net_output_shape(const fv_net *net);
 const float *fv_net_forward(fv_net *net, const float *x, int n, int train);
 
 /* Backward from dout[n, out] = d loss / d output of the last forward (which must have had
- * train != 0 or no dropout/BN in eval). Overwrites net->grads, and net->input_grad if
- * want_input_grad is set. */
+ * train != 0 or no dropout/BN in eval). Overwrites net->grads (unless skip_param_grad: then
+ * they are unspecified), and net->input_grad if want_input_grad is set. */
 void fv_net_backward(fv_net *net, const float *dout, int n);
 
 /* Find a tensor by its state-dict name; NULL if absent. */
