@@ -354,10 +354,24 @@ static fv_net *token_net(void) {
 static void test_input_only_backward(void **st) {
     (void)st;
     fv_err e = {{0}};
-    for (int which = 0; which < 3; which++) {
-        fv_net *net = which == 0 ? all_ops_net() : which == 1 ? token_net()
-                                                              : fv_model_new("lenet5", (fv_shape){1, 28, 28}, 10, 3, &e);
+    /* every net on its automatic conv paths, then (a oneDNN build) every conv forced through
+     * oneDNN, whose input-only backward skips the backward-weights primitive; ResNet-20 for batch
+     * norm between the convs */
+    for (int which = 0; which < 8; which++) {
+        const int m = which % 4, dnnl = which >= 4;
+        fv_net *net = m == 0   ? all_ops_net()
+                      : m == 1 ? token_net()
+                      : m == 2 ? fv_model_new("lenet5", (fv_shape){1, 28, 28}, 10, 3, &e)
+                               : fv_model_new("resnet20", (fv_shape){3, 16, 16}, 10, 3, &e);
         assert_non_null(net);
+        if (dnnl && fv_net_set_conv(net, FV_CONV_DNNL, &e) != 0) { /* no oneDNN in this build */
+            print_message("net %d: no oneDNN path (%s)\n", m, e.msg);
+            fv_net_destroy(&net);
+            continue;
+        }
+        int nd = 0;
+        for (int i = 1; i < net->n_nodes; i++) nd += fv_net_node_dnnl(net, i);
+        if (dnnl) print_message("net %d: %d conv nodes through oneDNN\n", m, nd);
         const int n = 4;
         const size_t isz = fv_shape_size(net->input), nt = net->n_train;
         float *x = fv_malloc(sizeof(float) * n * isz), *gx0 = fv_malloc(sizeof(float) * n * isz * 2), *gx1 = gx0 + n * isz;

@@ -507,6 +507,11 @@ void fv_dnnl_conv_backward(fv_dnnl_conv *c, float *dinp, float *dw, float *db, c
         run(d, x->bwd_d.prim, x->bwd_d.pad_bytes, a, 3);
         through(d, &x->dsrc_d, &x->bwd_d.src, ds, &x->src, dinp); /* dinp += */
     }
+    if (!dw) { /* the input gradient only (an inversion's perturbed passes): no backward-weights pass */
+        FV_ASSERT(!db);
+        DN(dnnl_stream_wait(d->stream));
+        return;
+    }
     const void *src = through(d, &x->src_w, &x->src, inp, &x->bwd_w.src,
                               buf(d, BUF_SRC, dnnl_memory_desc_get_size(&x->bwd_w.src)));
     if (!g || !dnnl_memory_desc_equal(&x->bwd_d.dst, &x->bwd_w.dst))

@@ -55,7 +55,8 @@ void fv_dnnl_conv_destroy(fv_dnnl_conv **c);
 void fv_dnnl_conv_forward(fv_dnnl_conv *c, float *out, const float *inp, const float *w, const float *b,
                           const fv_conv2d_shape *s);
 /* dinp[N,C,H,W] += ..., dw[K,C/g,R,R] += ..., db[K] += ... from dout[N,K,OH,OW], as
- * fv_conv2d_backward. dinp and db may be NULL (db must be NULL when c has no bias). */
+ * fv_conv2d_backward. dinp and db may be NULL (db must be NULL when c has no bias); dw NULL (then
+ * db NULL too) skips the backward-weights primitive: the input gradient only. */
 void fv_dnnl_conv_backward(fv_dnnl_conv *c, float *dinp, float *dw, float *db, const float *dout,
                            const float *inp, const float *w, const fv_conv2d_shape *s);
 

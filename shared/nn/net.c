@@ -600,9 +600,7 @@ static void acc(float *dst, const float *src, size_t n) {
 static int param_grad_skippable(const fv_net *net) {
     for (int i = 1; i < net->n_nodes; i++) {
         const fv_node *nd = &net->nodes[i];
-        if (nd->op == FV_OP_CONV2D ? nd->dnnl != NULL
-                                   : nd->op == FV_OP_BATCHNORM || nd->op == FV_OP_LAYERNORM || nd->op == FV_OP_TOKENS)
-            return 0;
+        if (nd->op == FV_OP_BATCHNORM || nd->op == FV_OP_LAYERNORM || nd->op == FV_OP_TOKENS) return 0;
     }
     return 1;
 }
@@ -611,8 +609,9 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
     FV_ASSERT(n == net->last_n && n <= net->cap);
     float *p = net->params, *g = net->grads;
     const double tz = net->prof ? fv_now() : 0.0;
-    /* input-only: conv (im2col + OpenBLAS) and linear nodes get NULL weight gradients; other
-     * parameter nodes still write theirs, into a zeroed buffer as usual */
+    /* input-only: conv (im2col + OpenBLAS, or oneDNN) and linear nodes get NULL weight gradients;
+     * other parameter nodes (their input gradient needs the same sums) still write theirs, into a
+     * zeroed buffer as usual */
     const int skip = net->skip_param_grad;
     if (!skip || !param_grad_skippable(net)) memset(g, 0, net->n_train * sizeof(float));
     for (int i = 0; i < net->n_nodes - 1; i++)
@@ -632,8 +631,8 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
             fv_conv2d_shape s = conv_shape(nd, n);
 #ifdef FEDVIM_HAVE_DNNL
             if (nd->dnnl) {
-                fv_dnnl_conv_backward(nd->dnnl, din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, nd->dout, in,
-                                      p + nd->w_off, &s);
+                fv_dnnl_conv_backward(nd->dnnl, din, skip ? NULL : g + nd->w_off, nd->bias && !skip ? g + nd->b_off : NULL,
+                                      nd->dout, in, p + nd->w_off, &s);
                 break;
             }
 #endif

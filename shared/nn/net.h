@@ -126,8 +126,9 @@ typedef struct fv_net {
                           * per forward + backward, for C R R OH OW floats per sample and conv node;
                           * bitwise the same results. 0 (default): recomputed */
     int skip_param_grad; /* when set (with want_input_grad), backward computes the input gradient
-                          * only: conv and linear nodes skip their weight-gradient work (im2col,
-                          * GEMM), and net->grads is left unspecified. input_grad is bitwise the
+                          * only: conv (both paths) and linear nodes skip their weight-gradient
+                          * work (im2col + GEMM, or oneDNN's backward-weights primitive), and
+                          * net->grads is left unspecified. input_grad is bitwise the
                           * same as a full backward's. 0 (default): grads as documented */
     float *input_grad;   /* cap * input size floats (valid after backward if want_input_grad) */
     fv_rng rng;          /* dropout masks */
