@@ -76,7 +76,9 @@ def check_originals(grid, first, n):
             sys.exit(f'{grid}: original {k} (test image {first + k}) differs from torch_zoo_ig.py\'s Colored MNIST')
     return True
 
-commit = open('/tmp/fedvim-exp/COMMIT').read().strip() if os.path.exists('/tmp/fedvim-exp/COMMIT') else \
+# the binary's commit: a COMMIT file beside a frozen copy of it, else this checkout's HEAD
+_cf = os.path.join(os.path.dirname(os.path.abspath(a.fedvim)), 'COMMIT')
+commit = open(_cf).read().strip() if os.path.exists(_cf) else \
     subprocess.run(['git', '-C', here, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
 res = {'machine': platform.node(), 'cpus': os.cpu_count(), 'fedvim_commit': commit, 'iters': a.iters, 'threads': a.threads,
        'train_steps': a.train_steps, 'bn_prior_weight': a.bn_prior, 'date_start': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
