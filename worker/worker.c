@@ -86,6 +86,12 @@ typedef struct {
     task_result res;
     uint32_t code;            /* the error code to answer with when the task fails */
     fv_err e;
+    long bad;                 /* after slot_seal: index of a non-finite value (the client diverged), or -1 */
+    fv_wire_frame fr[FV_WIRE_MAX_FRAMES]; /* the packed update (pack_update): frames, */
+    int nf;
+    uint8_t *bb;              /* its signed body (NULL: nothing packed) */
+    size_t bl;
+    uint8_t sig[FV_SIG_BYTES];
 } wslot;
 
 struct worker {
@@ -213,6 +219,8 @@ static void free_experiment(worker *w) {
     for (int i = 0; w->slot && i < w->nslots; i++) {
         if (w->slot[i].m.env) fv_wire_msg_close(&w->slot[i].m);
         fv_dataset_free(&w->slot[i].set.own);
+        free(w->slot[i].bb); /* packed, never sent */
+        w->slot[i].bb = NULL;
         slot_free(&w->slot[i]);
     }
     free(w->slot);
@@ -598,12 +606,17 @@ static int train_client(wslot *s, const task_req *rq, const task_set *set, task_
     return 0;
 }
 
-/* Step 4: answer with the update: the body (statistics, VisualMixer's figures), the parameters
- * and, when asked, the optimizer state (with SCAFFOLD: the control delta dc_i instead), packed by
- * the wire module (signed when this worker has an identity). A send failure is logged: the
- * coordinator's timeout covers a lost update. */
-static void send_update(wslot *s, const task_req *rq, const task_set *set, const task_result *res) {
+/* Step 4, its first half: slot s's update packed into the slot (s->fr, s->nf, s->bb, s->bl,
+ * s->sig): the body (statistics, VisualMixer's figures), the parameters (under [secagg], the
+ * masked input) and, when asked, the optimizer state (with SCAFFOLD: the control delta dc_i
+ * instead), hashed and signed by the wire module (signed when this worker has an identity). It
+ * reads only the slot and the read-only experiment, so a slot thread may run it; send_packed
+ * sends it. A send failure is logged: the coordinator's timeout covers a lost update. */
+static void pack_update(wslot *s) {
     worker *w = s->w;
+    const task_req *rq = &s->rq;
+    const task_set *set = &s->set;
+    const task_result *res = &s->res;
     const Fedvim__Task *t = rq->t;
     Fedvim__UpdateBody body = FEDVIM__UPDATE_BODY__INIT;
     body.session = w->session;
@@ -620,7 +633,8 @@ static void send_update(wslot *s, const task_req *rq, const task_set *set, const
         body.ws_min = (uint32_t)w->cache[rq->client].ws_min;
         body.ws_max = (uint32_t)w->cache[rq->client].ws_max;
     }
-    fv_wire_frame fr[FV_WIRE_MAX_FRAMES] = {{FEDVIM__FRAME_KIND__FRAME_PARAMS, s->net->params, w->n_params}};
+    fv_wire_frame *fr = s->fr;
+    fr[0] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_PARAMS, s->net->params, w->n_params};
     if (w->sa) { /* the masked input (fv_sa_worker_mask), 4-byte words like a parameter frame */
         fr[0] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_MASKED, (const float *)(const void *)w->sa_y,
                                 w->n_params + FV_SA_STATS};
@@ -633,18 +647,27 @@ static void send_update(wslot *s, const task_req *rq, const task_set *set, const
     }
     if (res->control) /* SCAFFOLD's dc_i (the config refuses it with a kept optimizer state) */
         fr[nf++] = (fv_wire_frame){FEDVIM__FRAME_KIND__FRAME_CONTROL, s->control + w->n_train, w->n_train};
-    uint8_t *bb = NULL, sig[FV_SIG_BYTES];
-    size_t bl = 0;
-    fv_wire_pack_update(&body, fr, nf, w->o.id ? w->o.id->sign_sk : NULL, &bb, &bl, sig);
+    s->nf = nf;
+    free(s->bb);
+    s->bb = NULL;
+    s->bl = 0;
+    fv_wire_pack_update(&body, fr, nf, w->o.id ? w->o.id->sign_sk : NULL, &s->bb, &s->bl, s->sig);
+}
+
+/* Send the update pack_update made for slot s (on the main thread: the socket's), then drop it. */
+static void send_packed(wslot *s) {
+    worker *w = s->w;
     Fedvim__Update up = FEDVIM__UPDATE__INIT;
-    up.body = (ProtobufCBinaryData){bl, bb};
-    if (w->o.id) up.signature = (ProtobufCBinaryData){FV_SIG_BYTES, sig};
+    up.body = (ProtobufCBinaryData){s->bl, s->bb};
+    if (w->o.id) up.signature = (ProtobufCBinaryData){FV_SIG_BYTES, s->sig};
     Fedvim__Envelope env = FEDVIM__ENVELOPE__INIT;
     env.body_case = FEDVIM__ENVELOPE__BODY_UPDATE;
     env.update = &up;
     fv_err e;
-    if (send_env(w, &env, fr, nf, &e) != 0) wlog(w, "update for client %d not sent: %s", rq->client, e.msg);
-    free(bb);
+    if (send_env(w, &env, s->fr, s->nf, &e) != 0) wlog(w, "update for client %d not sent: %s", s->rq.client, e.msg);
+    free(s->bb);
+    s->bb = NULL;
+    s->bl = 0;
 }
 
 /* [secagg] The client's update and training statistics (FV_SA_STATS), encoded in fixed point
@@ -775,9 +798,28 @@ static void run_secagg(worker *w, const Fedvim__SecAggRequest *q) {
     free(ids), free(cpk), free(spk);
 }
 
+/* After training: s->bad, the first non-finite value of what the update would carry (-1: none);
+ * then, for a client that did not diverge, a simulated malicious client's forged upload and
+ * (without [secagg], whose masking needs the main thread's secrets) the update packed and signed.
+ * Reads only the slot and the read-only experiment: with several slots it runs on the slot's
+ * thread, so the main thread only sends (at 1,000 clients of 60 images, hashing and signing every
+ * update on one thread was what held a worker back). */
+static void slot_seal(wslot *s) {
+    worker *w = s->w;
+    const task_req *rq = &s->rq;
+    long bad = fv_wire_first_nonfinite(s->net->params, w->n_params);
+    if (bad < 0 && rq->t->want_opt_state) bad = fv_wire_first_nonfinite(s->opt_state, w->opt_len);
+    if (bad < 0 && s->res.control) bad = fv_wire_first_nonfinite(s->control + w->n_train, w->n_train);
+    s->bad = bad;
+    if (bad >= 0) return;
+    if (w->adv_mask[rq->client]) /* a simulated malicious client: its upload, forged */
+        fv_adv_forge(&w->cfg, (int)rq->t->round, rq->client, s->global, s->net->params, w->n_train);
+    if (!w->sa) pack_update(s);
+}
+
 /* Steps 2 and 3 for the task slot s holds (accepted, its model in s->global): the client's data,
- * then its training. On a slot thread (fv_pool job) or on the main thread. Returns 0, or -1 with
- * s->e and s->code set. */
+ * then its training (and, on a slot thread, slot_seal). On a slot thread (fv_pool job) or on the
+ * main thread. Returns 0, or -1 with s->e and s->code set. */
 static int slot_run(void *arg) {
     wslot *s = arg;
     worker *w = s->w;
@@ -785,6 +827,7 @@ static int slot_run(void *arg) {
     s->code = FV_WIRE_ERR_TASK_FAILED;
     int rc = task_data(w, s->global, &s->rq, &s->set, &s->code, &s->e);
     if (rc == 0) rc = train_client(s, &s->rq, &s->set, &s->res, &s->e);
+    if (rc == 0 && w->pool) slot_seal(s);
     return rc;
 }
 
@@ -801,10 +844,8 @@ static void slot_answer(wslot *s, int rc) {
     }
     /* a diverged client is an honest outcome, told as such (the coordinator skips the client for
      * this round, with no strike): its non-finite parameters are never sent */
-    long bad = fv_wire_first_nonfinite(s->net->params, w->n_params);
-    if (bad < 0 && rq->t->want_opt_state) bad = fv_wire_first_nonfinite(s->opt_state, w->opt_len);
-    if (bad < 0 && s->res.control) bad = fv_wire_first_nonfinite(s->control + w->n_train, w->n_train);
-    if (bad >= 0) {
+    if (!w->pool) slot_seal(s);
+    if (s->bad >= 0) {
         char msg[160];
         snprintf(msg, sizeof msg, "client %d diverged: non-finite values after local training (last epoch's loss %g)",
                  rq->client, s->res.es.loss);
@@ -812,10 +853,11 @@ static void slot_answer(wslot *s, int rc) {
         send_error(w, FV_WIRE_ERR_DIVERGED, rq->t->task_id, msg);
         return;
     }
-    if (w->adv_mask[rq->client]) /* a simulated malicious client: its upload, forged */
-        fv_adv_forge(&w->cfg, (int)rq->t->round, rq->client, s->global, s->net->params, w->n_train);
-    if (w->sa && secagg_mask(s, rq, &s->res) != 0) return;
-    send_update(s, rq, &s->set, &s->res);
+    if (w->sa) { /* masked against the slot's model, then packed, here: the secrets are this thread's */
+        if (secagg_mask(s, rq, &s->res) != 0) return;
+        pack_update(s);
+    }
+    send_packed(s);
 }
 
 /* Step 1 for slot s: accept the task of message m (answering an error when it is refused) and
