@@ -144,10 +144,16 @@ int fv_exp_vmix_params(const fv_config *c, const fv_dataset *own, uint64_t mc_se
 
 #define CLIENT_KDF_CTX "fvclient" /* 8 bytes: libsodium KDF context of the clients' keys */
 
+/* Client `client`'s own key from the master secret: the one rule behind VisualMixer's and
+ * [obfuscation]'s draws (the caller wipes it). */
+static void client_key(uint8_t key[FV_VMIX_KEY_BYTES], int client, const uint8_t master[FV_VMIX_KEY_BYTES]) {
+    crypto_kdf_derive_from_key(key, FV_VMIX_KEY_BYTES, (uint64_t)client, CLIENT_KDF_CTX, master);
+}
+
 int fv_exp_client_mix(const fv_config *c, const fv_dataset *shard, int client, const uint8_t master[FV_VMIX_KEY_BYTES],
                       int threads, fv_dataset *mixed, fv_vmix_stats *st, fv_exp_bounds *b, fv_err *e) {
     uint8_t key[FV_VMIX_KEY_BYTES];
-    crypto_kdf_derive_from_key(key, sizeof key, (uint64_t)client, CLIENT_KDF_CTX, master);
+    client_key(key, client, master);
     fv_vmix_params p;
     fv_exp_bounds bb;
     fv_vmix_stats ss;
@@ -170,7 +176,7 @@ void fv_exp_obf_cfg(const fv_config *c, fv_defence_cfg *d) {
 int fv_exp_client_obfuscate(const fv_config *c, const fv_dataset *shard, int client,
                             const uint8_t master[FV_VMIX_KEY_BYTES], fv_dataset *out, fv_err *e) {
     uint8_t key[FV_VMIX_KEY_BYTES];
-    crypto_kdf_derive_from_key(key, sizeof key, (uint64_t)client, CLIENT_KDF_CTX, master);
+    client_key(key, client, master);
     fv_defence_cfg d;
     fv_exp_obf_cfg(c, &d);
     int rc = fv_defence_apply(out, shard, &d, key, FV_VMIX_DOMAIN_TRAIN, e);

@@ -595,7 +595,7 @@ static void acc(float *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
-/* 1 when every node with parameters can skip its parameter gradient: conv nodes off oneDNN,
+/* 1 when every node with parameters can skip its parameter gradient: conv nodes (both paths),
  * linear and token-linear nodes (fv_net_backward then leaves net->grads untouched). */
 static int param_grad_skippable(const fv_net *net) {
     for (int i = 1; i < net->n_nodes; i++) {
