@@ -48,7 +48,7 @@ int fv_cmd_train(int argc, char **argv) {
     const char *model = "lenet5", *dataset = "mnist", *data_dir = NULL, *optimizer = "adam", *save = NULL,
                *schedule = "constant", *device = "cpu";
     int epochs = 1, batch = 64, seed = 1, threads = 2, json = 0, limit = 0, test_limit = 0, nesterov = 0, tf32 = 0;
-    double lr = LR_NOT_GIVEN, momentum = 0.9, wd = 0, mu = 0;
+    double lr = LR_NOT_GIVEN, momentum = 0.9, wd = 0, mu = 0, warmup = 0;
     const fv_config_bounds r_batch = fv_config_range("training.batch_size"),
                            r_lr = fv_config_range("training.lr"),
                            r_mom = fv_config_range("training.momentum"),
@@ -73,6 +73,7 @@ int fv_cmd_train(int argc, char **argv) {
         {"momentum", FV_FLAG_FLOAT, &momentum, "SGD momentum", r_mom.lo, r_mom.hi},
         {"nesterov", FV_FLAG_BOOL, &nesterov, "SGD with Nesterov momentum", 0, 0},
         {"schedule", FV_FLAG_STRING, &schedule, "learning-rate schedule over the whole run: cosine (decay to 0) or constant", 0, 0},
+        {"warmup-epochs", FV_FLAG_FLOAT, &warmup, "linear learning-rate warm-up over this many epochs (fractions allowed; it multiplies the schedule; 0: none)", 0, 10000},
         {"wd", FV_FLAG_FLOAT, &wd, "weight decay", r_wd.lo, r_wd.hi},
         {"mu", FV_FLAG_FLOAT, &mu, "ST-Adam update momentum", r_mu.lo, r_mu.hi},
         {"seed", FV_FLAG_INT, &seed, "seed for initialisation, data order and dropout", 0, 2147483647},
@@ -139,7 +140,9 @@ int fv_cmd_train(int argc, char **argv) {
         return 2;
     }
     fv_net_seed_dropout(net, (uint64_t)seed * 7919u + 17u);
-    if (strcmp(schedule, "cosine") == 0) oc.decay_steps = (long)epochs * ((tr.n + batch - 1) / batch);
+    const long steps_per_epoch = (tr.n + batch - 1) / batch;
+    if (strcmp(schedule, "cosine") == 0) oc.decay_steps = (long)epochs * steps_per_epoch;
+    oc.warmup_steps = (long)ceil(warmup * (double)steps_per_epoch);
     /* the trainer holds the model, its optimizer and both data sets (on the GPU with --device cuda)
      * for the run */
     const fv_trainer_cfg tc = {.device = dev, .max_batch = batch, .opt = oc, .norm = fv_norm_for(dataset), .tf32 = tf32};
@@ -164,6 +167,8 @@ int fv_cmd_train(int argc, char **argv) {
     double train_seconds = 0, last_train_loss = 0, last_train_acc = 0;
     long images = 0;
     fv_eval_stats ev = {0};
+    double *ep_acc = fv_calloc((size_t)epochs, sizeof *ep_acc), *ep_loss = fv_calloc((size_t)epochs, sizeof *ep_loss);
+    int ep_done = 0;
     for (int ep = 1; ep <= epochs; ep++) {
         pc.epoch = ep;
         pc.t0 = fv_now();
@@ -174,6 +179,7 @@ int fv_cmd_train(int argc, char **argv) {
         last_train_loss = st.loss;
         last_train_acc = st.accuracy;
         ev = fv_trainer_evaluate(trainer, ste, 500);
+        ep_acc[ep_done] = ev.accuracy, ep_loss[ep_done] = ev.loss, ep_done++;
         fprintf(stderr, "epoch %d/%d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.1f s, %.0f img/s\n", ep,
                 epochs, st.loss, st.accuracy, ev.loss, ev.accuracy, st.seconds, st.images / (st.seconds + 1e-12));
         if (!isfinite(st.loss)) {
@@ -203,6 +209,7 @@ int fv_cmd_train(int argc, char **argv) {
         fv_json_int(&j, "epochs", epochs);
         fv_json_int(&j, "batch", batch);
         fv_json_str(&j, "schedule", schedule);
+        fv_json_num(&j, "warmup_epochs", warmup);
         fv_json_int(&j, "threads", threads);
         fv_json_str(&j, "device", device);
         fv_json_bool(&j, "tf32", tf32);
@@ -213,12 +220,16 @@ int fv_cmd_train(int argc, char **argv) {
         fv_json_num(&j, "train_accuracy", last_train_acc);
         fv_json_num(&j, "test_accuracy", ev.accuracy);
         fv_json_num(&j, "test_loss", ev.loss);
+        fv_json_num_array(&j, "epoch_test_accuracy", ep_acc, (size_t)ep_done);
+        fv_json_num_array(&j, "epoch_test_loss", ep_loss, (size_t)ep_done);
         fv_json_num(&j, "images_per_second", images / (train_seconds + 1e-12));
         fv_json_num(&j, "seconds", train_seconds);
         if (save) fv_json_str(&j, "saved", save);
         printf("%s\n", fv_json_end(&j));
         fv_json_free(&j);
     }
+    free(ep_acc);
+    free(ep_loss);
 out:
     fv_trainer_shard_destroy(&str);
     fv_trainer_shard_destroy(&ste);

@@ -121,6 +121,36 @@ static void test_other_numeric_flags(void **st) {
     free(t);
 }
 
+/* --warmup-epochs and the per-epoch figures of --json: three epochs give three test accuracies
+ * and losses, the last of them the final test_accuracy; a negative warm-up is a usage error. */
+static void test_epochs_and_warmup(void **st) {
+    (void)st;
+    char *t = run("warmup_neg", 2, "train", "--warmup-epochs", "-1", (const char *)NULL);
+    if (!strstr(t, "--warmup-epochs")) fail_msg("no --warmup-epochs error in:\n%s", t);
+    free(t);
+    t = run("warmup", 0, "train", "--data-dir", g_mnist, "--model", "tiny", "--batch", "8", "--threads", "1",
+            "--epochs", "3", "--schedule", "cosine", "--warmup-epochs", "0.5", "--json", (const char *)NULL);
+    const char *j = strrchr(t, '{');
+    assert_non_null(j);
+    assert_true(fh_json_num(j, "warmup_epochs") == 0.5);
+    const char *keys[] = {"\"epoch_test_accuracy\":[", "\"epoch_test_loss\":["};
+    for (int k = 0; k < 2; k++) {
+        const char *a = strstr(j, keys[k]);
+        if (!a) fail_msg("no %s in %s", keys[k], j);
+        a += strlen(keys[k]);
+        double v[4];
+        int n = 0;
+        for (char *end; n < 4 && *a != ']'; a = end + (*end == ',')) {
+            v[n++] = strtod(a, &end);
+            assert_true(end != a);
+        }
+        assert_int_equal(n, 3);
+        if (k == 0) assert_true(v[2] == fh_json_num(j, "test_accuracy"));
+        else assert_true(v[2] == fh_json_num(j, "test_loss"));
+    }
+    free(t);
+}
+
 /* `fedvim distill`: a teacher saved by `train --save` distils into a student with a JSON summary;
  * a missing or unreadable --teacher, a teacher file that does not hold the named model, and an
  * out-of-range --temperature or --alpha are usage errors (exit 2) that name the input. */
@@ -168,6 +198,7 @@ int main(void) {
     write_split("train", 40);
     write_split("t10k", 20);
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_lr_defect), cmocka_unit_test(test_other_numeric_flags),
+                                       cmocka_unit_test(test_epochs_and_warmup),
                                        cmocka_unit_test(test_distill)};
     const int rc = cmocka_run_group_tests_name("cli_train", tests, NULL, NULL);
     fh_cleanup(&H);

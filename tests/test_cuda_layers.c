@@ -779,6 +779,8 @@ static void test_optimizers(void **st) {
     opt_case("adam", c);
     c.wd = 1e-2f, c.decay_steps = 5; /* the last step runs at lr 0 */
     opt_case("adam wd cosine", c);
+    c.warmup_steps = 3; /* the linear warm-up multiplying the cosine */
+    opt_case("adam wd cosine warm-up", c);
     c = fv_opt_defaults(FV_OPT_STADAM);
     opt_case("stadam mu 0", c);
     c.mu = 0.9f, c.wd = 1e-3f;

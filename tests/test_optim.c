@@ -435,6 +435,35 @@ static void test_parse_and_check(void **st) {
     assert_int_equal(fv_opt_cfg_check(&c, &e), 0);
 }
 
+/* The learning-rate schedule, by hand: cosine decay over D steps, a linear warm-up over W steps
+ * multiplying it (step t = 1..W at t/W), both, and the step counts checked. Tolerance 1e-7
+ * relative (float rounding of a double formula). */
+static void test_schedule(void **st) {
+    (void)st;
+    const double pi = 3.14159265358979323846;
+    fv_opt_cfg c = fv_opt_defaults(FV_OPT_SGD);
+    c.lr = 0.1f, c.momentum = 0;
+    float p = 0, g = 0;
+    for (int mode = 0; mode < 3; mode++) {
+        c.decay_steps = mode != 1 ? 10 : 0;
+        c.warmup_steps = mode != 0 ? 4 : 0;
+        fv_opt *o = fv_opt_new(&c, 1);
+        for (int t = 0; t < 14; t++) { /* t: steps already taken */
+            double want = 0.1;
+            if (c.decay_steps) want = 0.05 * (1.0 + cos(pi * (t < 10 ? t : 10) / 10.0));
+            if (c.warmup_steps && t < 4) want *= (t + 1) / 4.0;
+            const double got = fv_opt_current_lr(o);
+            if (fabs(got - want) > 1e-7 * 0.1) fail_msg("mode %d step %d: lr %.9g, want %.9g", mode, t, got, want);
+            fv_opt_step(o, &p, &g);
+        }
+        fv_opt_destroy(&o);
+    }
+    fv_err e = {{0}};
+    c.warmup_steps = -1;
+    assert_int_equal(fv_opt_cfg_check(&c, &e), -1);
+    assert_non_null(strstr(e.msg, "warm-up"));
+}
+
 /* The multi-threaded path (n above the threshold) gives the same bits as small serial chunks. */
 static void test_parallel_matches_serial(void **st) {
     enum { N = 100000, CH = 1000 };
@@ -479,6 +508,7 @@ int main(void) {
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_state),
         cmocka_unit_test(test_parse_and_check),
+        cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_parallel_matches_serial),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

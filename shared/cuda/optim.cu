@@ -19,13 +19,15 @@
 
 /* optim.c's fv_opt_current_lr from the current t, then t++, then Adam's scalars. */
 static __global__ void opt_scalars_kernel(fv_cuda_opt_step_state *st, float lr0, long decay_steps,
-                                   float beta1, float beta2) {
+                                   long warmup_steps, float beta1, float beta2) {
     int64_t t = st->t;
-    float lr = lr0;
+    double lrd = lr0;
     if (decay_steps > 0) {
         const double f = (double)(t < decay_steps ? t : decay_steps) / (double)decay_steps;
-        lr = (float)(0.5 * lr0 * (1.0 + cos(3.14159265358979323846 * f)));
+        lrd = 0.5 * lr0 * (1.0 + cos(3.14159265358979323846 * f));
     }
+    if (warmup_steps > 0 && t < warmup_steps) lrd = lrd * (double)(t + 1) / (double)warmup_steps;
+    const float lr = (float)lrd;
     t++;
     st->t = t;
     st->lr = lr;
@@ -91,7 +93,7 @@ void fv_cuda_opt_step(const fv_cuda_ctx *x, float *params, float *state, const f
     if (fv_opt_cfg_check(c, &e) != 0) FV_DIE("fv_cuda_opt_step: invalid configuration: %s", e.msg);
     const size_t sl = fv_opt_state_len(c, n);
     FV_ASSERT(sl == 0 || state);
-    opt_scalars_kernel<<<1, 1, 0, x->stream>>>(ost, c->lr, c->decay_steps, c->beta1, c->beta2);
+    opt_scalars_kernel<<<1, 1, 0, x->stream>>>(ost, c->lr, c->decay_steps, c->warmup_steps, c->beta1, c->beta2);
     FV_CUDA_LAUNCHED();
     if (!n) return;
     const unsigned grid = fv_grid(x, n, FV_THREADS);

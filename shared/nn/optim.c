@@ -44,6 +44,9 @@ int fv_opt_cfg_check(const fv_opt_cfg *c, fv_err *e) {
     if (!isfinite(c->lr) || c->lr < 0) return fv_err_set(e, "%s: lr must be >= 0, got %g", kn, c->lr);
     if (!isfinite(c->wd) || c->wd < 0)
         return fv_err_set(e, "%s: weight decay must be >= 0, got %g", kn, c->wd);
+    if (c->decay_steps < 0 || c->warmup_steps < 0)
+        return fv_err_set(e, "%s: decay and warm-up step counts must be >= 0, got %ld and %ld", kn, c->decay_steps,
+                          c->warmup_steps);
     if (c->kind == FV_OPT_SGD) {
         if (!isfinite(c->momentum) || c->momentum < 0)
             return fv_err_set(e, "%s: momentum must be >= 0, got %g", kn, c->momentum);
@@ -179,9 +182,13 @@ static void stadam_step(float *p, float *m, float *v, float *u, const float *g, 
 
 float fv_opt_current_lr(const fv_opt *o) {
     const fv_opt_cfg *c = &o->cfg;
-    if (c->decay_steps <= 0) return c->lr;
-    double f = (double)(o->t < c->decay_steps ? o->t : c->decay_steps) / (double)c->decay_steps;
-    return (float)(0.5 * c->lr * (1.0 + cos(3.14159265358979323846 * f)));
+    double lr = c->lr;
+    if (c->decay_steps > 0) {
+        const double f = (double)(o->t < c->decay_steps ? o->t : c->decay_steps) / (double)c->decay_steps;
+        lr = 0.5 * c->lr * (1.0 + cos(3.14159265358979323846 * f));
+    }
+    if (c->warmup_steps > 0 && o->t < c->warmup_steps) lr = lr * (double)(o->t + 1) / (double)c->warmup_steps;
+    return (float)lr;
 }
 
 void fv_opt_step(fv_opt *o, float *params, const float *grads) {

@@ -21,6 +21,8 @@ typedef struct {
     float beta1, beta2, eps; /* Adam, ST-Adam */
     float mu;        /* ST-Adam update momentum */
     long decay_steps; /* 0: constant lr; > 0: cosine decay of lr to 0 over this many steps */
+    long warmup_steps; /* 0: none; W > 0: step t = 1..W runs at t/W of the rate above (a linear
+                          warm-up multiplying the schedule, as timm's and PyTorch's LinearLR) */
 } fv_opt_cfg;
 
 /* Defaults for a kind: SGD lr 0.01; Adam and ST-Adam lr 1e-3, betas 0.9/0.999, eps 1e-8. */
