@@ -14,7 +14,9 @@ other settings are in ../frontier/results (same settings and seeds).
 Beyond the default settings, --settings takes "uniformN" (fixed N x N windows, N a power of two),
 "guidedA-B" (Algorithm 1 with WS_min A, WS_max B: `fedvim mix --ws-min A --ws-max B`) and "anywsN"
 (uniform windows of any integer size N: `fedvim obfuscate --method shuffle --ws N --seed 1`), as
-../frontier's uniform, guided and anyws points; the costs of issue 15's attack table
+../frontier's uniform, guided and anyws points. --batch, --lr, --schedule and --warmup-epochs pass
+to `fedvim train` (the ViT rows use them); with more than one epoch a row also keeps the test
+accuracy after every epoch (epoch_test_accuracy, ";"-separated), for epochs-to-target figures; the costs of issue 15's attack table
 (../attacks/adaptive) were added to the lenet5_60k results with
     python3 experiments/table2/table2.py --settings uniform2,anyws3,uniform8,guided4-16 \
         --train 60000 --test 10000 --epochs 5 --tag lenet5_60k"""
@@ -38,6 +40,10 @@ def main():
     ap.add_argument("--test", type=int, default=5000)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--tag", default="lenet5_cpu")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=None, help="default: the optimizer's (Adam 1e-3)")
+    ap.add_argument("--schedule", default="constant", help="constant or cosine")
+    ap.add_argument("--warmup-epochs", type=float, default=0)
     ap.add_argument("--work", default="/tmp/fedvim_table2")
     a = ap.parse_args()
     res = os.path.join(HERE, "results")
@@ -79,13 +85,20 @@ def main():
             j, _ = fvexp.run(["vfe", "--dataset", ds, "--split", "train", "--limit", 2000, "--quiet", "--json"] + data,
                              log)
             row["vfe_mean"] = j["mean"]
-            tr = ["--model", a.model, "--dataset", ds, "--epochs", a.epochs, "--batch", 64, "--optimizer", "adam",
+            tr = ["--model", a.model, "--dataset", ds, "--epochs", a.epochs, "--batch", a.batch, "--optimizer", "adam",
                   "--seed", 1, "--threads", 2, "--json"]
+            if a.lr is not None:
+                tr += ["--lr", a.lr]
+            if a.schedule != "constant" or a.warmup_epochs:
+                tr += ["--schedule", a.schedule, "--warmup-epochs", a.warmup_epochs]
+                row.update(batch=a.batch, lr=a.lr, schedule=a.schedule, warmup_epochs=a.warmup_epochs)
             if st.startswith("instahide"):
                 j, dt = fvexp.run(["obfuscate", "train", "--test-limit", a.test] + data + tr, log)
             else:
                 j, dt = fvexp.run(["train"] + tr + data + lim, log)
             row["test_accuracy"] = j["test_accuracy"]
+            if "epoch_test_accuracy" in j and a.epochs > 1:
+                row["epoch_test_accuracy"] = ";".join("%.4f" % v for v in j["epoch_test_accuracy"])
             row["seconds"] = round(dt, 1)
             rows.append(row)
             print(row, flush=True)
