@@ -571,6 +571,17 @@ int fv_attack_settings_check(const char *kind, const char *settings, fv_err *e) 
     return rc;
 }
 
+int fv_attack_devices_check(const char *kind, const char *settings, fv_err *e) {
+    if (strcmp(kind, "invert") != 0) return 0;
+    invert_set d;
+    char *copy = NULL;
+    int rc = invert_settings(settings, &d, &copy, e);
+    if (rc == 0 && d.inv_epochs > 0 && fv_device_check(d.inv_device, e) != 0)
+        rc = fv_err_prefix(e, "invert settings: inverter_device: ");
+    free(copy);
+    return rc;
+}
+
 int fv_attack_check_config(const fv_config *c, fv_err *e) {
     if (c->attack_kind == FV_ATTACK_NONE) return 0;
     int judged = c->attack_kind == FV_ATTACK_GAN || c->attack_kind == FV_ATTACK_MIA ||

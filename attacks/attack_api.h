@@ -123,6 +123,12 @@ uint64_t fv_attack_seed(uint64_t run_seed, int round, int client);
  * that no attack fails on its settings mid-run. Returns 0, or -1 with e naming the key. */
 FV_MUST_USE int fv_attack_settings_check(const char *kind, const char *settings, fv_err *e);
 
+/* Whether the devices the settings name exist on this machine (fv_device_check): invert's
+ * inverter_device when the chain's inverter runs (inverter_epochs > 0); the other kinds name none.
+ * The coordinator asks after fv_attack_settings_check and before round 1, so that a missing GPU is
+ * reported at the start, not when the attack first runs. Returns 0, or -1 with e naming the device. */
+FV_MUST_USE int fv_attack_devices_check(const char *kind, const char *settings, fv_err *e);
+
 /* gan_active, the attacking client's side: trains G (rq->settings, rq->seed) against the model
  * rq->upload (the global model it received; rq->classes counts the fake class) aiming at
  * rq->target, and returns *n_out samples *out[n, c, h, w] in [0, 1] (the "fake" setting, or n_own

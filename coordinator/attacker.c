@@ -106,7 +106,9 @@ static void others_fill(fv_attacker *a) {
  * read: it knows no attack). */
 static int check_victim(fv_attacker *a, fv_err *e) {
     const fv_config *c = &a->cfg;
-    if (fv_attack_settings_check(fv_config_attack_kind_name(c->attack_kind), c->attack_settings, e) != 0)
+    const char *kind = fv_config_attack_kind_name(c->attack_kind);
+    if (fv_attack_settings_check(kind, c->attack_settings, e) != 0 ||
+        fv_attack_devices_check(kind, c->attack_settings, e) != 0)
         return fv_err_prefix(e, "%s: [attack] settings: ", c->file);
     int victim = c->attack_client, nv = fv_partition_size(&a->part, victim);
     const int *idx = fv_partition_indices(&a->part, victim);

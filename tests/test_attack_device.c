@@ -12,7 +12,8 @@
  *   - the errors a user can cause: a device that does not exist (cuda:1023 on any machine), and
  *     on a machine or build without CUDA any device, give -1 / NULL with a message naming the
  *     device, from the inverter's training and application and from the oracle's training; the
- *     in-run setting inverter_device is checked with the other invert settings;
+ *     in-run setting inverter_device is checked with the other invert settings, and its device
+ *     (fv_attack_devices_check) before round 1;
  *     fv_device_name spells what fv_device_parse reads.
  * The CUDA backend against this one: test_cuda_attacks.c (skipped without a GPU). Synthetic data
  * (data/synthetic.h): no files needed. About a second.
@@ -308,6 +309,20 @@ static void test_device_errors(void **st) {
         memset(&e2, 0, sizeof e2);
         assert_int_equal(fv_attack_settings_check("invert", "inverter_epochs=2,inverter_device=cuda:1", &e2), 0);
         assert_int_equal(fv_attack_settings_check("invert", "inverter_device=cpu", &e2), 0);
+        /* and a device this machine lacks is refused before round 1 too (regression: it was found
+         * only when the chain first ran), but only when the inverter runs at all */
+        for (int i = 0; i < ndev; i++) {
+            char set[96];
+            snprintf(set, sizeof set, "inverter_epochs=2,inverter_device=cuda:%d", devices[i]);
+            memset(&e2, 0, sizeof e2);
+            expect_device_error("fv_attack_devices_check", fv_attack_devices_check("invert", set, &e2), &e2,
+                                devices[i]);
+            assert_non_null(strstr(e2.msg, "inverter_device"));
+            snprintf(set, sizeof set, "inverter_epochs=0,inverter_device=cuda:%d", devices[i]);
+            assert_int_equal(fv_attack_devices_check("invert", set, &e2), 0);
+        }
+        assert_int_equal(fv_attack_devices_check("invert", "inverter_epochs=2,inverter_device=cpu", &e2), 0);
+        assert_int_equal(fv_attack_devices_check("gan", "", &e2), 0);
     }
     /* the spelling the JSON reports reads back */
     char buf[16];
