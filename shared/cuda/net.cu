@@ -11,9 +11,9 @@
  *    block: one memset zeroes it for a full-capacity step), every node's output, maxpool argmax,
  *    dropout masks, batch-norm saved statistics, layer-norm mean and rstd per token row, each
  *    attention node's softmax probabilities [max_batch, H, T, T], the conv/batch-norm/attention
- *    scratch (one buffer: ops run one at a time on one stream), labels, per-row losses, the normalisation table and a small
- *    block of device scalars (optimizer step state, loss/hit accumulators, batch cursor, dropout
- *    seed and counter).
+ *    scratch (one buffer: ops run one at a time on one stream), labels, per-row losses, the
+ *    normalisation table and a small block of device scalars (optimizer step state, loss/hit
+ *    accumulators, batch cursor, dropout seed and counter).
  *    A flatten node aliases its input's output and gradient (NCHW flattening moves no data).
  * The epoch's order (int32) lives in its own buffer that grows with the largest shard capacity.
  *
@@ -23,8 +23,8 @@
  * the device), advance the cursor and the dropout counter. Nothing in it reads host memory or
  * waits for the host, so for a full batch it is captured once into a CUDA graph and replayed: one
  * launch per step instead of ~30 (LeNet-5) or ~200 (ResNet-20); the ViT's attention GEMMs are
- * cuBLAS calls on the same stream and workspace, captured like the rest. The graph is keyed by what it
- * bakes in: batch size, optimizer configuration, FedProx mu, whether a SCAFFOLD correction is
+ * cuBLAS calls on the same stream and workspace, captured like the rest. The graph is keyed by
+ * what it bakes in: batch size, optimizer configuration, FedProx mu, whether a SCAFFOLD correction is
  * added (its values are in a device buffer, uploaded each epoch), and the shard and order
  * buffers' addresses; when it must be captured anew, the epoch's first full batch runs uncaptured
  * and the capture follows it.
