@@ -31,6 +31,11 @@
 #            16, 2 epochs: seconds per inverter epoch, defence mixing included) and `fedvim attack
 #            recognise` (Colored MNIST, attribute fg, LeNet-5, 3 epochs on 4,000 images: seconds
 #            to train and evaluate the recogniser); a command that fails fails the run;
+#         8. the ViT (issue 19) on the GPU: fedvim bench train --model vit --device cuda (batch 128,
+#            3x32x32 random images, SGD 0.1 momentum 0.9, 12,800 images) in FP32 with and without
+#            CUDA graphs and with --tf32, beside PyTorch's same model and loop in the same call
+#            (experiments/bench/torch_zoo.py vit --device cuda, FP32 and --tf32); a fedvim command
+#            that fails fails the run, PyTorch's figures are reported (no target yet);
 #       then prints the ratios against the targets (LeNet-5 >= 2x PyTorch, ResNet-20 >= 1x,
 #       FedAvg round >= 4x faster) and the attacks' GPU and CPU seconds (no target). Logs and a summary go to $OUT (the device tool's output
 #       folder) or .devrun/gpu/out. Exit status: 0 when the tests pass and the targets are met.
@@ -48,8 +53,8 @@
 #       bench train LeNet-5 / ResNet-20 alternated REPS times (ratio of medians, new / base).
 # The device tool returns at most 8 files from $OUT: pack them (tar) in the same call.
 #
-# The device call (about 70 s on the H200 before step 7 was added; step 7 has not run on a GPU yet,
-# estimated under a minute more; leave room for one rerun within the 15-minute budget):
+# The device call (about 70 s on the H200 before step 7 was added; steps 7 and 8 have not run on a
+# GPU yet, estimated under a minute more each; leave room for one rerun within the 15-minute budget):
 #   run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=480)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -208,6 +213,26 @@ run() {
         tail -n 2 "$out/attack_recognise_$dev.log"
     done
 
+    echo "== 8. the ViT on the GPU: fedvim bench train --model vit beside PyTorch (torch_zoo.py), batch 128"
+    local vit_args="--device cuda --model vit --batch 128 --images 12800 --json" tag
+    for tag in fp32 nograph tf32; do
+        local extra=""
+        [[ $tag == nograph ]] && extra="--graphs 0"
+        [[ $tag == tf32 ]] && extra="--tf32"
+        # shellcheck disable=SC2086
+        fv timeout 120 "$G/bin/fedvim" bench train $vit_args $extra >"$out/bench_vit_$tag.json" \
+            2>"$out/bench_vit_$tag.log" || { echo "bench train --model vit ($tag): FAIL"; ok=0; }
+        echo "-- vit, $tag:"; cat "$out/bench_vit_$tag.log"
+    done
+    for tag in fp32 tf32; do
+        local tflag=()
+        [[ $tag == tf32 ]] && tflag=(--tf32)
+        env -u LD_LIBRARY_PATH timeout 150 python3 experiments/bench/torch_zoo.py vit 128 12800 16 --device cuda \
+            "${tflag[@]}" >"$out/torch_vit_$tag.json" 2>"$out/torch_vit_$tag.log" ||
+            echo "torch_zoo.py vit --device cuda ($tag) failed: $(tail -n 1 "$out/torch_vit_$tag.log")"
+        echo "-- PyTorch vit, $tag: $(tail -n 1 "$out/torch_vit_$tag.json")"
+    done
+
     echo "== summary"
     OUTD="$out" OK="$ok" env -u LD_LIBRARY_PATH python3 - <<'EOF' | tee "$out/summary.txt"
 import json, os, re, sys
@@ -279,8 +304,15 @@ rs = {d: rec[d].get('seconds', float('nan')) for d in rec}
 print(f"recogniser (cmnist fg, lenet5, 3 epochs, 4000 images): {rs['cuda']:.2f} s on the GPU, {rs['cpu']:.2f} s on 16 CPU "
       f"threads ({rs['cpu'] / rs['cuda'] if rs['cuda'] > 0 else float('nan'):.1f}x); victim mixed accuracy "
       f"{rec['cuda'].get('victim_mixed_accuracy')} GPU, {rec['cpu'].get('victim_mixed_accuracy')} CPU")
+vit = {t: fed(f'bench_vit_{t}.json') for t in ('fp32', 'nograph', 'tf32')}
+tv = {t: fed(f'torch_vit_{t}.json') for t in ('fp32', 'tf32')}
+for t, label in (('fp32', 'FP32'), ('tf32', 'TF32')):
+    print(f"ViT b128 32x32x3 {label}: fedvim {vit[t]:.0f} img/s, PyTorch {tv[t]:.0f} img/s, ratio "
+          f"{vit[t] / tv[t] if tv[t] == tv[t] and tv[t] > 0 else float('nan'):.2f} (no target yet)")
+print(f"ViT FP32: with graphs {vit['fp32']:.0f} img/s, without {vit['nograph']:.0f} img/s "
+      f"({vit['fp32'] / vit['nograph'] if vit['nograph'] > 0 else float('nan'):.2f}x)")
 tests_ok = os.environ['OK'] == '1'
-print('tests, train check and attack commands:', 'PASS' if tests_ok else 'FAIL')
+print('tests, train check, attack and ViT bench commands:', 'PASS' if tests_ok else 'FAIL')
 print('GPU targets (LeNet-5 2x, ResNet-20 1x best conv path; FedAvg 4x):', 'MET' if met else 'NOT MET')
 sys.exit(0 if tests_ok and met else 1)
 EOF

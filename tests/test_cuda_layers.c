@@ -24,6 +24,9 @@
  *                  (IEEE intrinsics that nvcc never fuses), which this tolerance checks;
  *   exact          ReLU, max-pool outputs and argmax, add, upsample forward, the gathered batch
  *                  (same table lookups), dropout's masked values and its backward.
+ * The transformer token ops (layer norm, GELU, patch tokens, token selection, attention, the
+ * token-wise linear layer) are checked the same way and, in addition, against finite differences
+ * of the GPU's own forward; their tolerances are stated at their tests.
  * Exits 77 (skipped) when built without CUDA or when no CUDA device is present. Small shapes:
  * about a second on a GPU.
  */
@@ -593,6 +596,440 @@ static void test_batchnorm_single_value(void **st) {
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(X, dev[i]);
 }
 
+/* ---- transformer token ops ----
+ * Parity with transformer.c (forward, every gradient as increments over random starting values, a
+ * NULL input gradient leaving its buffer untouched), then a finite-difference check of the GPU's
+ * own gradients: L = sum(g * out) from the GPU's float forward, summed in double, central
+ * differences with step FD_H at FD_SAMPLES random entries of every input, against the GPU
+ * backward's increments for the same g. Tolerances (normwise, as above):
+ *   FWD_TOL / GRAD_TOL   layer norm (sums over D), attention (cuBLAS GEMMs over dh and T, device
+ *                        expf in the softmax), the token-linear layer (linear.cu over N*T rows) and
+ *                        its bias column sum (over N*T rows, another order);
+ *   GELU_TOL 1e-5        GELU forward and backward: device erff / expf (2 ulp) through the
+ *                        cancellation in 1 + erf(x / sqrt 2) for negative x, and FMA contraction;
+ *   exact                patch tokens and token selection (copies and single adds; dcls and dpos
+ *                        add the samples in transformer.c's order);
+ *   FD_TOL 1e-2          finite differences: truncation O(FD_H^2) and the float rounding of the
+ *                        outputs one entry moves (the others cancel exactly: same kernels, same
+ *                        bits), both far below it; an index error gives O(1). */
+#define GELU_TOL 1e-5
+#define FD_TOL 1e-2
+#define FD_H 1e-2
+#define FD_SAMPLES 6
+
+typedef struct fd_op fd_op;
+struct fd_op {
+    const char *name;
+    int n_in;
+    float *h[4];           /* host inputs: the ones the check perturbs */
+    float *d[4];           /* their device copies (forward inputs) */
+    size_t len[4];         /* floats */
+    const char *in_name[4];
+    float *d_out, *d_aux;  /* forward output and side output (statistics, probabilities) */
+    size_t out_n;
+    const float *g;        /* L = sum g * out */
+    int s[4];              /* shape, as run reads it */
+    void (*run)(const fd_op *);
+};
+
+/* L of the current host inputs through the GPU forward. */
+static double fd_loss(const fd_op *op) {
+    for (int k = 0; k < op->n_in; k++) fv_cuda_upload(X, op->d[k], op->h[k], op->len[k] * 4);
+    op->run(op);
+    float *out = fv_malloc(op->out_n * 4);
+    fv_cuda_download(X, out, op->d_out, op->out_n * 4);
+    double l = 0.0;
+    for (size_t i = 0; i < op->out_n; i++) l += (double)op->g[i] * out[i];
+    free(out);
+    return l;
+}
+
+/* Central differences of L at the entries idx[0..m) of input k against an[len[k]] (the GPU
+ * backward's gradient of L with respect to that input). Restores the inputs and their device
+ * copies. */
+static void fd_check_at(const fd_op *op, int k, const float *an, const size_t *idx, int m) {
+    double num = 0.0, den = 0.0;
+    for (int s = 0; s < m; s++) {
+        const size_t i = idx[s];
+        FV_ASSERT(i < op->len[k]);
+        const float v = op->h[k][i];
+        op->h[k][i] = v + (float)FD_H;
+        const double lp = fd_loss(op);
+        op->h[k][i] = v - (float)FD_H;
+        const double lm = fd_loss(op);
+        op->h[k][i] = v;
+        /* the step actually taken, in float */
+        const double step = (double)(v + (float)FD_H) - (double)(v - (float)FD_H);
+        const double fd = (lp - lm) / step;
+        num = fmax(num, fabs(fd - (double)an[i]));
+        den = fmax(den, fmax(fabs(fd), fabs((double)an[i])));
+    }
+    fd_loss(op); /* device inputs back to the unperturbed values */
+    if (!(den >= 1e-6))
+        fail_msg("%s d%s: finite differences see no gradient (max %.3g)", op->name, op->in_name[k], den);
+    const double e = num / den;
+    if (!(e <= FD_TOL))
+        fail_msg("%s d%s: GPU gradient vs finite differences %.3g > %.0e", op->name, op->in_name[k], e,
+                 FD_TOL);
+}
+
+/* fd_check_at at FD_SAMPLES random entries of input k. */
+static void fd_check(const fd_op *op, int k, const float *an, uint64_t seed) {
+    fv_rng r;
+    fv_rng_seed(&r, seed);
+    size_t idx[FD_SAMPLES];
+    for (int s = 0; s < FD_SAMPLES; s++) idx[s] = (size_t)fv_rng_below(&r, op->len[k]);
+    fd_check_at(op, k, an, idx, FD_SAMPLES);
+}
+
+/* an = after - before (the increment a backward added). */
+static float *increment(const float *after, const float *before, size_t n) {
+    float *d = fv_malloc(n * 4);
+    for (size_t i = 0; i < n; i++) d[i] = after[i] - before[i];
+    return d;
+}
+
+/* layer norm: s = {R, D}; d[0] inp, d[1] w, d[2] b; aux: mean then rstd */
+static void ln_run(const fd_op *op) {
+    const int R = op->s[0];
+    fv_cuda_layernorm_forward(X, op->d_out, op->d_aux, op->d_aux + R, op->d[0], op->d[1], op->d[2], R,
+                              op->s[1], 1e-5f);
+}
+
+static void layernorm_case(int R, int D, int null_dinp, int fd) {
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(R * 31 + D));
+    const size_t n = (size_t)R * D, d = (size_t)D, rr = (size_t)R;
+    float *inp = rnd(n, -2, 3, &r), *w = rnd(d, 0.5f, 1.5f, &r), *b = rnd(d, -0.5f, 0.5f, &r),
+          *g = rnd(n, -1, 1, &r), *dinp0 = rnd(n, -1, 1, &r), *dw0 = rnd(d, -1, 1, &r),
+          *db0 = rnd(d, -1, 1, &r);
+    /* rows with a large common offset: the two-pass variance must not cancel */
+    for (int i = 0; i < D; i++) inp[i] += 100.0f;
+    float *out_c = fv_malloc(n * 4), *mean_c = fv_malloc(rr * 4), *rstd_c = fv_malloc(rr * 4),
+          *dinp_c = dup(dinp0, n), *dw_c = dup(dw0, d), *db_c = dup(db0, d);
+    fv_layernorm_forward(out_c, mean_c, rstd_c, inp, w, b, R, D, 1e-5f);
+    fv_layernorm_backward(null_dinp ? NULL : dinp_c, dw_c, db_c, g, inp, mean_c, rstd_c, w, R, D);
+    float *d_inp = dput(inp, n * 4), *d_w = dput(w, d * 4), *d_b = dput(b, d * 4), *d_g = dput(g, n * 4),
+          *d_out = dout_buf(n * 4), *d_st = dout_buf(2 * rr * 4), *d_dinp = dput(dinp0, n * 4),
+          *d_dw = dput(dw0, d * 4), *d_db = dput(db0, d * 4);
+    fv_cuda_layernorm_forward(X, d_out, d_st, d_st + R, d_inp, d_w, d_b, R, D, 1e-5f);
+    fv_cuda_layernorm_backward(X, null_dinp ? NULL : d_dinp, d_dw, d_db, d_g, d_inp, d_st, d_st + R, d_w,
+                               R, D);
+    float *h = fv_malloc(n * 4), *hw = fv_malloc(d * 4), *hb = fv_malloc(d * 4),
+          *st = fv_malloc(2 * rr * 4);
+    char what[128];
+    snprintf(what, sizeof what, "layernorm %dx%d out", R, D);
+    dget(h, d_out, n * 4, what);
+    expect_close(what, h, out_c, n, FWD_TOL);
+    snprintf(what, sizeof what, "layernorm %dx%d mean/rstd", R, D);
+    dget(st, d_st, 2 * rr * 4, what);
+    expect_close(what, st, mean_c, rr, FWD_TOL);
+    expect_close(what, st + R, rstd_c, rr, FWD_TOL);
+    snprintf(what, sizeof what, "layernorm %dx%d dw", R, D);
+    dget(hw, d_dw, d * 4, what);
+    expect_close_delta(what, hw, dw_c, dw0, d, GRAD_TOL);
+    snprintf(what, sizeof what, "layernorm %dx%d db", R, D);
+    dget(hb, d_db, d * 4, what);
+    expect_close_delta(what, hb, db_c, db0, d, GRAD_TOL);
+    snprintf(what, sizeof what, "layernorm %dx%d dinp", R, D);
+    dget(h, d_dinp, n * 4, what);
+    if (null_dinp) {
+        expect_bitwise(what, h, dinp0, n * 4);
+    } else {
+        expect_close_delta(what, h, dinp_c, dinp0, n, GRAD_TOL);
+        /* finite differences (without the offset row: float steps of 1e-2 on 100 are coarse) */
+        if (fd) {
+            for (int i = 0; i < D; i++) inp[i] -= 100.0f;
+            fv_cuda_upload(X, d_inp, inp, n * 4);
+            fv_cuda_upload(X, d_dinp, dinp0, n * 4);
+            fv_cuda_upload(X, d_dw, dw0, d * 4);
+            fv_cuda_upload(X, d_db, db0, d * 4);
+            fv_cuda_layernorm_forward(X, d_out, d_st, d_st + R, d_inp, d_w, d_b, R, D, 1e-5f);
+            fv_cuda_layernorm_backward(X, d_dinp, d_dw, d_db, d_g, d_inp, d_st, d_st + R, d_w, R, D);
+            dget(h, d_dinp, n * 4, what);
+            dget(hw, d_dw, d * 4, what);
+            dget(hb, d_db, d * 4, what);
+            float *ai = increment(h, dinp0, n), *aw = increment(hw, dw0, d), *ab = increment(hb, db0, d);
+            fd_op op = {"layernorm", 3, {inp, w, b}, {d_inp, d_w, d_b}, {n, d, d}, {"inp", "w", "b"},
+                        d_out, d_st, n, g, {R, D}, ln_run};
+            fd_check(&op, 0, ai, 1);
+            fd_check(&op, 1, aw, 2);
+            fd_check(&op, 2, ab, 3);
+            free(ai), free(aw), free(ab);
+        }
+    }
+    void *dev[] = {d_inp, d_w, d_b, d_g, d_out, d_st, d_dinp, d_dw, d_db};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(X, dev[i]);
+    void *host[] = {inp, w, b, g, dinp0, dw0, db0, out_c, mean_c, rstd_c, dinp_c, dw_c, db_c, h, hw, hb, st};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
+}
+
+static void test_layernorm(void **st) {
+    (void)st;
+    layernorm_case(3 * 65, 192, 0, 1);   /* the ViT on 3x32x32, batch 3 */
+    layernorm_case(7, 37, 0, 1);         /* D not a multiple of 32 */
+    layernorm_case(1, 5, 0, 1);          /* fewer features than lanes */
+    layernorm_case(5 * 50, 192, 1, 0);   /* no input gradient */
+    layernorm_case(128 * 65, 192, 0, 0); /* a batch of 128: many blocks, long column sums */
+}
+
+/* GELU: d[0] inp, s[0] n */
+static void gelu_run(const fd_op *op) { fv_cuda_gelu_forward(X, op->d_out, op->d[0], (size_t)op->s[0]); }
+
+static void test_gelu(void **st) {
+    (void)st;
+    fv_rng r;
+    fv_rng_seed(&r, 21);
+    const size_t n = 100003;
+    float *inp = rnd(n, -6, 6, &r), *g = rnd(n, -1, 1, &r), *dinp0 = rnd(n, -1, 1, &r);
+    inp[0] = 0.0f, inp[1] = -0.0f, inp[2] = 1e-30f, inp[3] = -20.0f, inp[4] = 20.0f;
+    float *out_c = fv_malloc(n * 4), *dinp_c = dup(dinp0, n), *out_g = fv_malloc(n * 4),
+          *dinp_g = fv_malloc(n * 4);
+    fv_gelu_forward(out_c, inp, n);
+    fv_gelu_backward(dinp_c, g, inp, n);
+    float *d_inp = dput(inp, n * 4), *d_g = dput(g, n * 4), *d_out = dout_buf(n * 4),
+          *d_dinp = dput(dinp0, n * 4);
+    fv_cuda_gelu_forward(X, d_out, d_inp, n);
+    fv_cuda_gelu_backward(X, d_dinp, d_g, d_inp, n);
+    dget(out_g, d_out, n * 4, "gelu out");
+    expect_close("gelu out", out_g, out_c, n, GELU_TOL);
+    dget(dinp_g, d_dinp, n * 4, "gelu dinp");
+    expect_close_delta("gelu dinp", dinp_g, dinp_c, dinp0, n, GELU_TOL);
+    /* a NULL dinp is accepted and writes nothing */
+    fv_cuda_gelu_backward(X, NULL, d_g, d_inp, n);
+    fv_cuda_ctx_sync(X);
+    float *an = increment(dinp_g, dinp0, n);
+    fd_op op = {"gelu", 1, {inp}, {d_inp}, {n}, {"inp"}, d_out, NULL, n, g, {(int)n}, gelu_run};
+    fd_check(&op, 0, an, 4);
+    free(an);
+    fv_cuda_free(X, d_inp), fv_cuda_free(X, d_g), fv_cuda_free(X, d_out), fv_cuda_free(X, d_dinp);
+    free(inp), free(g), free(dinp0), free(out_c), free(dinp_c), free(out_g), free(dinp_g);
+}
+
+/* tokens: s = {N, D, P}; d[0] inp, d[1] cls, d[2] pos */
+static void tokens_run(const fd_op *op) {
+    fv_cuda_tokens_forward(X, op->d_out, op->d[0], op->d[1], op->d[2], op->s[0], op->s[1], op->s[2]);
+}
+
+static void tokens_case(int N, int D, int P, int null_dinp) {
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(N * 1000 + D + P));
+    const int T = P + 1;
+    const size_t ni = (size_t)N * D * P, no = (size_t)N * T * D, nc = (size_t)D, np = (size_t)T * D;
+    float *inp = rnd(ni, -1, 1, &r), *cls = rnd(nc, -1, 1, &r), *pos = rnd(np, -1, 1, &r),
+          *g = rnd(no, -1, 1, &r), *dinp0 = rnd(ni, -1, 1, &r), *dcls0 = rnd(nc, -1, 1, &r),
+          *dpos0 = rnd(np, -1, 1, &r);
+    float *out_c = fv_malloc(no * 4), *dinp_c = dup(dinp0, ni), *dcls_c = dup(dcls0, nc),
+          *dpos_c = dup(dpos0, np);
+    fv_tokens_forward(out_c, inp, cls, pos, N, D, P);
+    fv_tokens_backward(null_dinp ? NULL : dinp_c, dcls_c, dpos_c, g, N, D, P);
+    float *d_inp = dput(inp, ni * 4), *d_cls = dput(cls, nc * 4), *d_pos = dput(pos, np * 4),
+          *d_g = dput(g, no * 4), *d_out = dout_buf(no * 4), *d_dinp = dput(dinp0, ni * 4),
+          *d_dcls = dput(dcls0, nc * 4), *d_dpos = dput(dpos0, np * 4);
+    fv_cuda_tokens_forward(X, d_out, d_inp, d_cls, d_pos, N, D, P);
+    fv_cuda_tokens_backward(X, null_dinp ? NULL : d_dinp, d_dcls, d_dpos, d_g, N, D, P);
+    float *h = fv_malloc(no * 4), *hi = fv_malloc(ni * 4), *hc = fv_malloc(nc * 4), *hp = fv_malloc(np * 4);
+    char what[128];
+    snprintf(what, sizeof what, "tokens N %d D %d P %d out", N, D, P);
+    dget(h, d_out, no * 4, what);
+    expect_bitwise(what, h, out_c, no * 4);
+    snprintf(what, sizeof what, "tokens N %d D %d P %d dinp", N, D, P);
+    dget(hi, d_dinp, ni * 4, what);
+    expect_bitwise(what, hi, null_dinp ? dinp0 : dinp_c, ni * 4);
+    snprintf(what, sizeof what, "tokens N %d D %d P %d dcls", N, D, P);
+    dget(hc, d_dcls, nc * 4, what);
+    expect_bitwise(what, hc, dcls_c, nc * 4);
+    snprintf(what, sizeof what, "tokens N %d D %d P %d dpos", N, D, P);
+    dget(hp, d_dpos, np * 4, what);
+    expect_bitwise(what, hp, dpos_c, np * 4);
+    if (!null_dinp) {
+        float *ai = increment(hi, dinp0, ni), *ac = increment(hc, dcls0, nc), *ap = increment(hp, dpos0, np);
+        fd_op op = {"tokens", 3, {inp, cls, pos}, {d_inp, d_cls, d_pos}, {ni, nc, np}, {"inp", "cls", "pos"},
+                    d_out, NULL, no, g, {N, D, P}, tokens_run};
+        fd_check(&op, 0, ai, 5);
+        fd_check(&op, 1, ac, 6);
+        fd_check(&op, 2, ap, 7);
+        free(ai), free(ac), free(ap);
+    }
+    void *dev[] = {d_inp, d_cls, d_pos, d_g, d_out, d_dinp, d_dcls, d_dpos};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(X, dev[i]);
+    void *host[] = {inp, cls, pos, g, dinp0, dcls0, dpos0, out_c, dinp_c, dcls_c, dpos_c, h, hi, hc, hp};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
+}
+
+static void test_tokens(void **st) {
+    (void)st;
+    tokens_case(3, 192, 64, 0);  /* 3x32x32 through the 4x4 patch conv: T = 65 */
+    tokens_case(2, 192, 49, 0);  /* 1x28x28: T = 50 */
+    tokens_case(4, 7, 3, 1);     /* odd sizes, no input gradient */
+    tokens_case(128, 192, 64, 0); /* a batch of 128: grid-stride loops */
+}
+
+/* token selection: s = {N, T, D, t}; d[0] inp */
+static void select_run(const fd_op *op) {
+    fv_cuda_token_select_forward(X, op->d_out, op->d[0], op->s[0], op->s[1], op->s[2], op->s[3]);
+}
+
+static void select_case(int N, int T, int D, int t) {
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(N * 100 + T + t));
+    const size_t ni = (size_t)N * T * D, no = (size_t)N * D;
+    float *inp = rnd(ni, -1, 1, &r), *g = rnd(no, -1, 1, &r), *dinp0 = rnd(ni, -1, 1, &r);
+    float *out_c = fv_malloc(no * 4), *dinp_c = dup(dinp0, ni), *h = fv_malloc(ni * 4);
+    fv_token_select_forward(out_c, inp, N, T, D, t);
+    fv_token_select_backward(dinp_c, g, N, T, D, t);
+    float *d_inp = dput(inp, ni * 4), *d_g = dput(g, no * 4), *d_out = dout_buf(no * 4),
+          *d_dinp = dput(dinp0, ni * 4);
+    fv_cuda_token_select_forward(X, d_out, d_inp, N, T, D, t);
+    fv_cuda_token_select_backward(X, d_dinp, d_g, N, T, D, t);
+    fv_cuda_token_select_backward(X, NULL, d_g, N, T, D, t); /* accepted, writes nothing */
+    dget(h, d_out, no * 4, "token_select out");
+    expect_bitwise("token_select out", h, out_c, no * 4);
+    dget(h, d_dinp, ni * 4, "token_select dinp");
+    expect_bitwise("token_select dinp", h, dinp_c, ni * 4);
+    float *an = increment(h, dinp0, ni);
+    fd_op op = {"token_select", 1, {inp}, {d_inp}, {ni}, {"inp"}, d_out, NULL, no, g, {N, T, D, t}, select_run};
+    /* entries of the selected token (the others' gradient is 0, compared bitwise above) and one
+     * of another token */
+    fv_rng rs;
+    fv_rng_seed(&rs, 9);
+    size_t idx[FD_SAMPLES + 1];
+    for (int s = 0; s < FD_SAMPLES; s++)
+        idx[s] = ((size_t)fv_rng_below(&rs, (uint64_t)N) * T + t) * D + fv_rng_below(&rs, (uint64_t)D);
+    idx[FD_SAMPLES] = (size_t)((t + 1) % T) * D;
+    fd_check_at(&op, 0, an, idx, FD_SAMPLES + 1);
+    free(an);
+    fv_cuda_free(X, d_inp), fv_cuda_free(X, d_g), fv_cuda_free(X, d_out), fv_cuda_free(X, d_dinp);
+    free(inp), free(g), free(dinp0), free(out_c), free(dinp_c), free(h);
+}
+
+static void test_token_select(void **st) {
+    (void)st;
+    select_case(4, 65, 192, 0);
+    select_case(3, 50, 192, 7);
+    select_case(128, 65, 192, 0);
+}
+
+/* attention: s = {N, T, D, H}; d[0] qkv; aux: probabilities */
+static void attn_run(const fd_op *op) {
+    fv_cuda_attention_forward(X, op->d_out, op->d_aux, op->d[0], op->s[0], op->s[1], op->s[2], op->s[3]);
+}
+
+static void attention_case(int N, int T, int D, int H, int fd) {
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(N * 7919 + T * 31 + D + H));
+    const size_t nq = (size_t)N * T * 3 * D, no = (size_t)N * T * D, na = (size_t)N * H * T * T;
+    float *qkv = rnd(nq, -1.5f, 1.5f, &r), *g = rnd(no, -1, 1, &r), *dq0 = rnd(nq, -1, 1, &r);
+    float *out_c = fv_malloc(no * 4), *att_c = fv_malloc(na * 4), *scr_c = fv_malloc(na * 4),
+          *dq_c = dup(dq0, nq);
+    fv_attention_forward(out_c, att_c, qkv, N, T, D, H);
+    fv_attention_backward(dq_c, g, qkv, att_c, scr_c, N, T, D, H);
+    float *d_qkv = dput(qkv, nq * 4), *d_g = dput(g, no * 4), *d_out = dout_buf(no * 4),
+          *d_att = dout_buf(na * 4), *d_scr = dout_buf(na * 4), *d_dq = dput(dq0, nq * 4);
+    fv_cuda_attention_forward(X, d_out, d_att, d_qkv, N, T, D, H);
+    fv_cuda_attention_backward(X, d_dq, d_g, d_qkv, d_att, d_scr, N, T, D, H);
+    float *h = fv_malloc(nq * 4), *ha = fv_malloc(na * 4);
+    char what[128];
+    snprintf(what, sizeof what, "attention N %d T %d D %d H %d out", N, T, D, H);
+    dget(h, d_out, no * 4, what);
+    expect_close(what, h, out_c, no, FWD_TOL);
+    snprintf(what, sizeof what, "attention N %d T %d D %d H %d probabilities", N, T, D, H);
+    dget(ha, d_att, na * 4, what);
+    expect_close(what, ha, att_c, na, FWD_TOL);
+    snprintf(what, sizeof what, "attention N %d T %d D %d H %d scratch", N, T, D, H);
+    dget(NULL, d_scr, na * 4, what);
+    /* dq, dk and dv apart: each column block of dqkv */
+    dget(h, d_dq, nq * 4, "attention dqkv");
+    const char *part[3] = {"dq", "dk", "dv"};
+    for (int p = 0; p < 3; p++) {
+        const size_t m = (size_t)N * T * D;
+        float *a = fv_malloc(m * 4), *c = fv_malloc(m * 4), *z = fv_malloc(m * 4);
+        for (size_t row = 0; row < (size_t)N * T; row++)
+            for (int j = 0; j < D; j++) {
+                const size_t src = row * 3 * D + (size_t)p * D + j, dst = row * D + j;
+                a[dst] = h[src], c[dst] = dq_c[src], z[dst] = dq0[src];
+            }
+        snprintf(what, sizeof what, "attention N %d T %d D %d H %d %s", N, T, D, H, part[p]);
+        expect_close_delta(what, a, c, z, m, GRAD_TOL);
+        free(a), free(c), free(z);
+    }
+    if (fd) {
+        float *an = increment(h, dq0, nq);
+        fd_op op = {"attention", 1, {qkv}, {d_qkv}, {nq}, {"qkv"}, d_out, d_att, no, g, {N, T, D, H}, attn_run};
+        fd_check(&op, 0, an, 10);
+        free(an);
+    }
+    fv_cuda_free(X, d_qkv), fv_cuda_free(X, d_g), fv_cuda_free(X, d_out), fv_cuda_free(X, d_att);
+    fv_cuda_free(X, d_scr), fv_cuda_free(X, d_dq);
+    free(qkv), free(g), free(dq0), free(out_c), free(att_c), free(scr_c), free(dq_c), free(h), free(ha);
+}
+
+static void test_attention(void **st) {
+    (void)st;
+    attention_case(2, 65, 192, 3, 1); /* the ViT on 3x32x32: dh 64 */
+    attention_case(3, 50, 192, 3, 1); /* on 1x28x28 */
+    attention_case(2, 33, 12, 2, 1);  /* T just past a warp, dh 6 */
+    attention_case(3, 5, 6, 3, 1);    /* tiny: dh 2, T below a warp */
+    attention_case(32, 65, 192, 3, 0); /* a larger batch: batched GEMM strides */
+}
+
+/* the token-wise linear layer as net.cu runs it: linear.cu over N*T rows, the bias gradient by
+ * fv_cuda_col_sum_add; s = {rows, In, Out}; d[0] inp, d[1] w, d[2] b */
+static void tlin_run(const fd_op *op) {
+    fv_cuda_linear_forward(X, op->d_out, op->d[0], op->d[1], op->d[2], op->s[0], op->s[1], op->s[2]);
+}
+
+static void token_linear_case(int rows, int In, int Out) {
+    fv_rng r;
+    fv_rng_seed(&r, (uint64_t)(rows * 3 + In * 5 + Out));
+    const size_t ni = (size_t)rows * In, nw = (size_t)Out * In, no = (size_t)rows * Out;
+    float *inp = rnd(ni, -1, 1, &r), *w = rnd(nw, -0.1f, 0.1f, &r), *b = rnd((size_t)Out, -1, 1, &r),
+          *g = rnd(no, -1, 1, &r), *dinp0 = rnd(ni, -1, 1, &r), *dw0 = rnd(nw, -1, 1, &r),
+          *db0 = rnd((size_t)Out, -1, 1, &r);
+    float *out_c = fv_malloc(no * 4), *dinp_c = dup(dinp0, ni), *dw_c = dup(dw0, nw), *db_c = dup(db0, (size_t)Out);
+    fv_linear_forward(out_c, inp, w, b, rows, In, Out);
+    fv_linear_backward(dinp_c, dw_c, db_c, g, inp, w, rows, In, Out);
+    float *d_inp = dput(inp, ni * 4), *d_w = dput(w, nw * 4), *d_b = dput(b, (size_t)Out * 4),
+          *d_g = dput(g, no * 4), *d_out = dout_buf(no * 4), *d_dinp = dput(dinp0, ni * 4),
+          *d_dw = dput(dw0, nw * 4), *d_db = dput(db0, (size_t)Out * 4);
+    fv_cuda_linear_forward(X, d_out, d_inp, d_w, d_b, rows, In, Out);
+    fv_cuda_linear_backward(X, d_dinp, d_dw, NULL, d_g, d_inp, d_w, rows, In, Out);
+    fv_cuda_col_sum_add(X, d_db, d_g, (size_t)rows, Out);
+    float *h = fv_malloc((no > ni ? no : ni) * 4), *hw = fv_malloc(nw * 4), *hb = fv_malloc((size_t)Out * 4);
+    char what[128];
+    snprintf(what, sizeof what, "token linear %d rows %d->%d out", rows, In, Out);
+    dget(h, d_out, no * 4, what);
+    expect_close(what, h, out_c, no, FWD_TOL);
+    snprintf(what, sizeof what, "token linear %d rows %d->%d dw", rows, In, Out);
+    dget(hw, d_dw, nw * 4, what);
+    expect_close_delta(what, hw, dw_c, dw0, nw, GRAD_TOL);
+    snprintf(what, sizeof what, "token linear %d rows %d->%d db (column sum)", rows, In, Out);
+    dget(hb, d_db, (size_t)Out * 4, what);
+    expect_close_delta(what, hb, db_c, db0, (size_t)Out, GRAD_TOL);
+    snprintf(what, sizeof what, "token linear %d rows %d->%d dinp", rows, In, Out);
+    dget(h, d_dinp, ni * 4, what);
+    expect_close_delta(what, h, dinp_c, dinp0, ni, GRAD_TOL);
+    float *ai = increment(h, dinp0, ni), *aw = increment(hw, dw0, nw), *ab = increment(hb, db0, (size_t)Out);
+    fd_op op = {"token linear", 3, {inp, w, b}, {d_inp, d_w, d_b}, {ni, nw, (size_t)Out}, {"inp", "w", "b"},
+                d_out, NULL, no, g, {rows, In, Out}, tlin_run};
+    fd_check(&op, 0, ai, 11);
+    fd_check(&op, 1, aw, 12);
+    fd_check(&op, 2, ab, 13);
+    free(ai), free(aw), free(ab);
+    void *dev[] = {d_inp, d_w, d_b, d_g, d_out, d_dinp, d_dw, d_db};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fv_cuda_free(X, dev[i]);
+    void *host[] = {inp, w, b, g, dinp0, dw0, db0, out_c, dinp_c, dw_c, db_c, h, hw, hb};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
+}
+
+static void test_token_linear(void **st) {
+    (void)st;
+    token_linear_case(3 * 65, 192, 576); /* qkv */
+    token_linear_case(2 * 50, 768, 192); /* fc2 */
+    token_linear_case(37, 5, 33);        /* Out past a block of columns */
+    token_linear_case(64 * 65, 192, 768); /* fc1 at batch 64: a long column sum */
+}
+
 /* ---- dropout ---- */
 
 static void test_dropout(void **st) {
@@ -903,6 +1340,12 @@ int main(void) {
         cmocka_unit_test(test_batchnorm_single_value),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_upsample),
+        cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_gelu),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_token_select),
+        cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_token_linear),
         cmocka_unit_test(test_softmax_xent),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_prox),

@@ -1,6 +1,8 @@
 /* test_cuda_net.c: the device model (cuda_net.h) against the CPU graph (net.h, train.h): gradients
- * of whole models, a few training steps of LeNet-5 (Adam, FedProx) and ResNet-20 (SGD momentum,
- * batch norm), evaluation, CUDA-graph replay against uncaptured steps, optimizer state transfer,
+ * of whole models, a few training steps of LeNet-5 (Adam, FedProx), ResNet-20 (SGD momentum,
+ * batch norm) and the ViT (Adam; its logits, loss, every parameter gradient and d loss / d x on
+ * 1x28x28 and 3x32x32 too), evaluation, CUDA-graph replay against uncaptured steps, run-to-run
+ * bitwise determinism of the ViT's training steps (graphs on and off), optimizer state transfer,
  * shard reuse and the errors a user can cause. Plus the --device parser and the CPU build's
  * fallback, which run in every build.
  *
@@ -10,7 +12,7 @@
  *   GRAD_TOL_SHALLOW 1e-4  gradients of LeNet-5-sized models after one forward/backward: the
  *                          per-op differences of test_cuda_layers.c through a few layers;
  *   GRAD_TOL_DEEP    1e-3  ResNet-20 and MobileNet, at least;
- *   LOGIT_TOL        2e-5  logits; LOSS_TOL 1e-5 relative, the mean loss;
+ *   LOGIT_TOL        2e-5  logits, at least; LOSS_TOL 1e-5 relative, the mean loss, at least;
  *   STEP_TOL         2e-3  parameter changes after a few training steps, at least;
  *   DLOGIT_TOL       1e-3  what those steps changed in function space: one batch's logits
  *                          through the trained model minus through the starting one, at least;
@@ -235,9 +237,10 @@ static int conv_paths(const char **names) {
 
 /* One CPU forward/backward of `model` (weights from seed 7, moved by one ulp when pert != 0) on
  * x, y. Returns the net (its grads, and its batch-norm running statistics moved); *p0 gets the
- * parameters it started from and *loss the mean loss; logits (n x 10) are copied when non-NULL. */
+ * parameters it started from and *loss the mean loss; logits (n x 10) are copied when non-NULL,
+ * and d loss / d x (n x input) into dx when non-NULL. */
 static fv_net *cpu_grad_run(const char *model, fv_shape in, int n, const float *x, const int *y, uint64_t pert,
-                            float **p0, float *loss, float *logits) {
+                            float **p0, float *loss, float *logits, float *dx) {
     fv_err e;
     fv_net *net = fv_model_new(model, in, 10, 7, &e);
     if (!net) fail_msg("%s", e.msg);
@@ -247,8 +250,10 @@ static fv_net *cpu_grad_run(const char *model, fv_shape in, int n, const float *
     float *lg = fv_malloc((size_t)n * 10 * sizeof(float)), *dl = fv_malloc((size_t)n * 10 * sizeof(float));
     memcpy(lg, fv_net_forward(net, x, n, 1), (size_t)n * 10 * sizeof(float));
     *loss = fv_softmax_xent(dl, lg, y, n, 10, NULL);
+    net->want_input_grad = dx != NULL;
     fv_net_backward(net, dl, n);
     if (logits) memcpy(logits, lg, (size_t)n * 10 * sizeof(float));
+    if (dx) memcpy(dx, net->input_grad, (size_t)n * fv_shape_size(in) * sizeof(float));
     free(lg), free(dl);
     return net;
 }
@@ -266,7 +271,9 @@ static double grad_tensor_err(const fv_net *net, const float *p0, const fv_net *
     return err;
 }
 
-static void grad_case_conv(const char *model, fv_shape in, int n, double tol, const char *conv) {
+/* with_dx: also d loss / d x (fv_cuda_net_input_grad against net.c's want_input_grad), within
+ * max(tol, SENS_K x its own CPU sensitivity). Logits: within max(LOGIT_TOL, SENS_K x theirs). */
+static void grad_case_conv(const char *model, fv_shape in, int n, double tol, const char *conv, int with_dx) {
     print_message("%s gradients, batch %d, convolutions %s:\n", model, n, conv);
     fv_err e;
     fv_dataset d = synth(n, in.c, in.h, in.w, 21);
@@ -277,19 +284,26 @@ static void grad_case_conv(const char *model, fv_shape in, int n, double tol, co
     fv_dataset_to_float(&d, NULL, 0, n, fv_norm_for("cifar10"), x);
     fv_dataset_labels(&d, NULL, 0, n, y);
     /* CPU: the reference, and its own rounding sensitivity */
+    const size_t nx = (size_t)n * isz;
     float *p0, loss_c, *logits_c = fv_malloc((size_t)n * K * sizeof(float));
-    fv_net *net = cpu_grad_run(model, in, n, x, y, 0, &p0, &loss_c, logits_c);
-    double sens = 0.0;
+    float *dx_c = with_dx ? fv_malloc(nx * sizeof(float)) : NULL, *dx_q = with_dx ? fv_malloc(nx * sizeof(float)) : NULL;
+    float *logits_q = fv_malloc((size_t)n * K * sizeof(float));
+    fv_net *net = cpu_grad_run(model, in, n, x, y, 0, &p0, &loss_c, logits_c, dx_c);
+    double sens = 0.0, sens_logits = 0.0, sens_dx = 0.0, sens_loss = 0.0;
     for (int sd = 1; sd <= SENS_SEEDS; sd++) {
         float *q0, lq;
-        fv_net *q = cpu_grad_run(model, in, n, x, y, 1000 + (uint64_t)sd, &q0, &lq, NULL);
+        fv_net *q = cpu_grad_run(model, in, n, x, y, 1000 + (uint64_t)sd, &q0, &lq, logits_q, dx_q);
         for (int t = 0; t < net->n_tensors; t++) sens = fmax(sens, grad_tensor_err(q, q0, net, p0, t));
+        sens_logits = fmax(sens_logits, normwise(logits_q, logits_c, (size_t)n * K));
+        sens_loss = fmax(sens_loss, fabs((double)lq - loss_c) / fabs((double)loss_c));
+        if (with_dx) sens_dx = fmax(sens_dx, normwise(dx_q, dx_c, nx));
         fv_net_destroy(&q);
         free(q0);
     }
     const double tol_used = fmax(tol, SENS_K * sens);
     print_message("  %-40s %.2e -> tolerance max(%.0e, %.0f S) = %.2e\n", "CPU sensitivity S", sens, tol, SENS_K,
                   tol_used);
+    const double logit_tol = fmax(LOGIT_TOL, SENS_K * sens_logits), loss_tol = fmax(LOSS_TOL, SENS_K * sens_loss);
     /* GPU, from the reference's starting parameters */
     fv_net *start = fv_model_new(model, in, K, 7, &e);
     if (!start) fail_msg("%s", e.msg);
@@ -300,10 +314,20 @@ static void grad_case_conv(const char *model, fv_shape in, int n, double tol, co
           *params_g = fv_malloc(net->n_params * sizeof(float));
     fv_cuda_net_grad(cn, x, y, n, &loss_g, logits_g, grads_g);
     fv_cuda_net_get_params(cn, params_g);
-    check("logits", logits_g, logits_c, (size_t)n * K, LOGIT_TOL);
+    check("logits", logits_g, logits_c, (size_t)n * K, logit_tol);
     print_message("  %-40s gpu %.7f cpu %.7f\n", "loss", loss_g, loss_c);
-    if (!(fabs(loss_g - loss_c) <= LOSS_TOL * fabs(loss_c)))
+    if (!(fabs(loss_g - loss_c) <= loss_tol * fabs(loss_c)))
         fail_msg("%s loss: gpu %.8g cpu %.8g", model, loss_g, loss_c);
+    if (with_dx) {
+        /* the input gradient: the same training-mode forward and backward with want_dx */
+        float *dx_g = fv_malloc(nx * sizeof(float)), loss_dx = 0.0f;
+        fv_cuda_net_input_grad(cn, x, y, n, dx_g, &loss_dx, NULL);
+        if (loss_dx != loss_g) fail_msg("%s: input_grad's loss %.9g, grad's %.9g (the same forward)", model, loss_dx, loss_g);
+        const double dx_tol = fmax(tol, SENS_K * sens_dx);
+        print_message("  %-40s (CPU sensitivity %.2e)\n", "d loss / d x:", sens_dx);
+        check("  d loss / d x", dx_g, dx_c, nx, dx_tol);
+        free(dx_g);
+    }
     int tensors = 0, zero = 0;
     for (int t = 0; t < net->n_tensors; t++) {
         const fv_tensor *tt = &net->tensors[t];
@@ -326,13 +350,16 @@ static void grad_case_conv(const char *model, fv_shape in, int n, double tol, co
     fv_net_destroy(&net);
     fv_dataset_free(&d);
     free(x), free(y), free(p0), free(logits_c), free(logits_g), free(grads_g), free(params_g);
+    free(logits_q), free(dx_c), free(dx_q);
 }
 
-static void grad_case(const char *model, fv_shape in, int n, double tol) {
+static void grad_case_dx(const char *model, fv_shape in, int n, double tol, int with_dx) {
     const char *paths[2];
     const int k = conv_paths(paths);
-    for (int i = 0; i < k; i++) grad_case_conv(model, in, n, tol, paths[i]);
+    for (int i = 0; i < k; i++) grad_case_conv(model, in, n, tol, paths[i], with_dx);
 }
+
+static void grad_case(const char *model, fv_shape in, int n, double tol) { grad_case_dx(model, in, n, tol, 0); }
 
 static void test_grad_lenet5(void **st) {
     (void)st;
@@ -350,6 +377,15 @@ static void test_grad_other_models(void **st) {
     grad_case("dlg_lenet", (fv_shape){3, 32, 32}, 4, GRAD_TOL_SHALLOW);
     grad_case("fedavg_cnn", (fv_shape){1, 28, 28}, 4, GRAD_TOL_SHALLOW);
     grad_case("mobilenet", (fv_shape){3, 32, 32}, 4, GRAD_TOL_DEEP);
+}
+
+/* The ViT (transformer.cu's token ops, linear.cu over token rows, the patch conv on both paths):
+ * logits, loss, every parameter gradient and d loss / d x, on 1x28x28 (T = 50) and 3x32x32
+ * (T = 65). Six pre-norm blocks: GRAD_TOL_DEEP, or the CPU's own sensitivity. */
+static void test_grad_vit(void **st) {
+    (void)st;
+    grad_case_dx("vit", (fv_shape){1, 28, 28}, 4, GRAD_TOL_DEEP, 1);
+    grad_case_dx("vit", (fv_shape){3, 32, 32}, 3, GRAD_TOL_DEEP, 1);
 }
 
 /* ---- training steps ---- */
@@ -453,7 +489,7 @@ static void train_case(const train_cfg *t) {
     fv_net *net = c.net;
     size_t sl = 0;
     const float *state_c = fv_opt_state(c.opt, &sl);
-    double sens = 0.0, sens_loss = 0.0, sens_acc = 0.0, sens_dl = 0.0;
+    double sens = 0.0, sens_loss = 0.0, sens_acc = 0.0, sens_dl = 0.0, sens_eloss = 0.0;
     for (int sd = 1; sd <= SENS_SEEDS; sd++) {
         cpu_train_out q = cpu_train_run(t, &d, idx, 2000 + (uint64_t)sd);
         for (int i = 0; i < net->n_tensors; i++) {
@@ -466,6 +502,7 @@ static void train_case(const train_cfg *t) {
         if (sl) sens = fmax(sens, rel_l2(qs, state_c, sl));
         sens_dl = fmax(sens_dl, normwise(q.dlogits, c.dlogits, (size_t)t->batch * 10));
         sens_loss = fmax(sens_loss, fabs(q.eval.loss - c.eval.loss) / fabs(c.eval.loss));
+        sens_eloss = fmax(sens_eloss, fabs(q.epoch.loss - c.epoch.loss) / fabs(c.epoch.loss));
         sens_acc = fmax(sens_acc, fabs(q.eval.accuracy - c.eval.accuracy));
         cpu_train_free(&q);
     }
@@ -494,7 +531,7 @@ static void train_case(const train_cfg *t) {
     assert_memory_equal(&c.rng_after, &rg, sizeof rg);
     assert_int_equal(sg.images, t->n);
     print_message("  %-40s gpu %.7f cpu %.7f\n", "epoch loss", sg.loss, sc.loss);
-    if (!(fabs(sg.loss - sc.loss) <= 1e-4 * fabs(sc.loss)))
+    if (!(fabs(sg.loss - sc.loss) <= fmax(1e-4, SENS_K * sens_eloss) * fabs(sc.loss)))
         fail_msg("epoch loss: gpu %.8g cpu %.8g", sg.loss, sc.loss);
     if (fabs(sg.accuracy - sc.accuracy) > 1.0 / t->n + 1e-12)
         fail_msg("epoch accuracy: gpu %.6f cpu %.6f", sg.accuracy, sc.accuracy);
@@ -577,6 +614,13 @@ static void test_train_resnet20(void **st) {
     train_case(&t);
 }
 
+/* The ViT: three Adam steps of batch 16 on 1x28x28 (the default lr 1e-3), then evaluation. */
+static void test_train_vit(void **st) {
+    (void)st;
+    train_cfg t = {"vit", {1, 28, 28}, 64, 48, 16, fv_opt_defaults(FV_OPT_ADAM), 0.0f};
+    train_case(&t);
+}
+
 /* ---- graph replay is the uncaptured step, bit for bit ---- */
 
 static void graph_case_conv(const char *model, fv_shape in, int n, int batch, fv_opt_cfg oc,
@@ -641,6 +685,65 @@ static void graph_case(const char *model, fv_shape in, int n, int batch, fv_opt_
     const char *paths[2];
     const int k = conv_paths(paths);
     for (int i = 0; i < k; i++) graph_case_conv(model, in, n, batch, oc, paths[i]);
+}
+
+/* Run-to-run determinism: two fresh nets from the same weights, seed and batches, `steps` full
+ * training steps each (graphs on: the first uncaptured, the rest replays; off: all uncaptured),
+ * must end with bitwise the same parameters, optimizer state and epoch loss. */
+static void repeat_case(const char *model, fv_shape in, int batch, int steps, fv_opt_cfg oc, int graphs) {
+    fv_err e;
+    fv_net *net = fv_model_new(model, in, 10, 12, &e);
+    if (!net) fail_msg("%s", e.msg);
+    const int n = batch * steps;
+    fv_dataset d = synth(n, in.c, in.h, in.w, 45);
+    float *p[2], *o[2];
+    fv_epoch_stats s[2];
+    size_t sl = 0;
+    for (int run = 0; run < 2; run++) {
+        fv_cuda_net *cn = gpu_net(net, batch);
+        fv_cuda_net_set_graphs(cn, graphs);
+        fv_cuda_net_set_opt(cn, &oc);
+        fv_cuda_net_seed_dropout(cn, 5);
+        fv_cuda_shard *sh = fv_cuda_shard_new(cn);
+        assert_int_equal(fv_cuda_shard_load(sh, &d, NULL, 0, &e), 0);
+        fv_rng r;
+        fv_rng_seed(&r, 8);
+        s[run] = fv_cuda_train_epoch(cn, sh, batch, fv_norm_for("cifar10"), &r, 0.0f, NULL, NULL, NULL, NULL);
+        const fv_cuda_net_info info = fv_cuda_net_info_get(cn);
+        assert_int_equal(info.graph_steps, graphs ? steps - 1 : 0);
+        assert_int_equal(info.captures, graphs && steps >= 2 ? 1 : 0);
+        sl = fv_cuda_net_opt_state_len(cn);
+        p[run] = fv_malloc(net->n_params * sizeof(float));
+        o[run] = fv_malloc((sl ? sl : 1) * sizeof(float));
+        fv_cuda_net_get_params(cn, p[run]);
+        fv_cuda_net_get_opt_state(cn, o[run], NULL);
+        fv_cuda_shard_destroy(&sh);
+        fv_cuda_net_destroy(&cn);
+    }
+    print_message("%s, %d steps of batch %d, graphs %s: epoch loss %.7f twice\n", model, steps, batch,
+                  graphs ? "on" : "off", s[0].loss);
+    assert_true(isfinite(s[0].loss));
+    if (memcmp(&s[0].loss, &s[1].loss, sizeof s[0].loss) != 0)
+        fail_msg("%s (graphs %d): epoch loss %.9g then %.9g", model, graphs, s[0].loss, s[1].loss);
+    if (memcmp(p[0], p[1], net->n_params * sizeof(float)) != 0)
+        fail_msg("%s (graphs %d): two identical runs gave other parameters", model, graphs);
+    if (memcmp(o[0], o[1], sl * sizeof(float)) != 0)
+        fail_msg("%s (graphs %d): two identical runs gave other optimizer state", model, graphs);
+    if (memcmp(p[0], net->params, net->n_params * sizeof(float)) == 0)
+        fail_msg("%s: training did not move the parameters", model);
+    for (int run = 0; run < 2; run++) free(p[run]), free(o[run]);
+    fv_dataset_free(&d);
+    fv_net_destroy(&net);
+}
+
+/* The ViT on the GPU is deterministic: 3 training steps twice, graphs on and off, the same bits;
+ * and graph replays give the uncaptured steps' bits (both convolution paths for the patch conv). */
+static void test_vit_determinism(void **st) {
+    (void)st;
+    const fv_shape in = {3, 32, 32};
+    repeat_case("vit", in, 8, 3, fv_opt_defaults(FV_OPT_ADAM), 1);
+    repeat_case("vit", in, 8, 3, fv_opt_defaults(FV_OPT_ADAM), 0);
+    graph_case("vit", in, 20, 8, fv_opt_defaults(FV_OPT_ADAM));
 }
 
 static void test_graph_matches_eager(void **st) {
@@ -802,8 +905,10 @@ int main(void) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_lenet5),       cmocka_unit_test(test_grad_resnet20),
-        cmocka_unit_test(test_grad_other_models), cmocka_unit_test(test_train_lenet5),
-        cmocka_unit_test(test_train_resnet20),    cmocka_unit_test(test_graph_matches_eager),
+        cmocka_unit_test(test_grad_other_models), cmocka_unit_test(test_grad_vit),
+        cmocka_unit_test(test_train_lenet5),      cmocka_unit_test(test_train_resnet20),
+        cmocka_unit_test(test_train_vit),         cmocka_unit_test(test_graph_matches_eager),
+        cmocka_unit_test(test_vit_determinism),
         cmocka_unit_test(test_state_roundtrip),   cmocka_unit_test(test_shard_reuse_and_errors),
         cmocka_unit_test(test_progress),
     };

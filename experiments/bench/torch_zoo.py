@@ -5,15 +5,43 @@
 # 0.9; a warm-up of 3 steps, then IMAGES images in batches of BATCH.
 # The ViT is tests/torch_vit.py's (the model test_torch_parity checks fedvim's against), timed on
 # 3x32x32 like the CNNs.
-# usage: /usr/bin/python3 torch_zoo.py MODEL BATCH IMAGES [THREADS]   (MODEL: lenet5 resnet20 vgg11
-#        mobilenet vit; THREADS default 2). Prints one JSON object.
+# usage: python3 torch_zoo.py MODEL BATCH IMAGES [THREADS] [--device cuda[:N]] [--tf32]
+#        (MODEL: lenet5 resnet20 vgg11 mobilenet vit; THREADS default 2). Prints one JSON object.
+#        --device cuda times on the GPU (the clock read after torch.cuda.synchronize) in FP32:
+#        TF32 off for matmuls and cuDNN, as fedvim's default; --tf32 allows it for both (fedvim's
+#        --tf32). The JSON names the device and the TF32 setting.
 import json, os, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'tests'))
 from torch_vit import ViT  # noqa: E402
 
-model, bs, images = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 2)
+args, device, tf32 = [], 'cpu', False
+it = iter(sys.argv[1:])
+for a in it:
+    if a == '--device':
+        device = next(it)
+    elif a.startswith('--device='):
+        device = a.split('=', 1)[1]
+    elif a == '--tf32':
+        tf32 = True
+    else:
+        args.append(a)
+model, bs, images = args[0], int(args[1]), int(args[2])
+torch.set_num_threads(int(args[3]) if len(args) > 3 else 2)
+if device != 'cpu':
+    if not torch.cuda.is_available():
+        sys.exit(f'torch_zoo.py: --device {device}: this PyTorch sees no CUDA device')
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = True
+elif tf32:
+    sys.exit('torch_zoo.py: --tf32 needs --device cuda')
+dev = torch.device(device)
+
+
+def sync():
+    if dev.type == 'cuda':
+        torch.cuda.synchronize(dev)
 
 
 def cbr(i, o, k, st, p, g=1):
@@ -88,12 +116,12 @@ class MobileNet(nn.Module):
 
 torch.manual_seed(0)
 m = {'lenet5': LeNet5, 'resnet20': ResNet20, 'vgg11': VGG11, 'mobilenet': MobileNet,
-     'vit': lambda: ViT(3, 32)}[model]()
+     'vit': lambda: ViT(3, 32)}[model]().to(dev)
 if model == 'lenet5':
     opt = torch.optim.Adam(m.parameters(), 1e-3); shape = (1, 28, 28)
 else:
     opt = torch.optim.SGD(m.parameters(), 0.1, momentum=0.9); shape = (3, 32, 32)
-x = torch.randn(bs, *shape); y = torch.randint(0, 10, (bs,))
+x = torch.randn(bs, *shape, device=dev); y = torch.randint(0, 10, (bs,), device=dev)
 
 
 def step():
@@ -103,9 +131,12 @@ def step():
 for _ in range(3):
     step()
 steps = max(1, images // bs)
+sync()
 t0 = time.time()
 for _ in range(steps):
     step()
+sync()
 t = time.time() - t0
 print(json.dumps({'torch': torch.__version__, 'model': model, 'batch': bs, 'threads': torch.get_num_threads(),
+                  'device': torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu', 'tf32': tf32,
                   'images': steps * bs, 'seconds': t, 'images_per_second': steps * bs / t}))

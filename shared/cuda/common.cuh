@@ -115,4 +115,16 @@ static inline void fv_gemm_rm(const fv_cuda_ctx *x, int ta, int tb, int M, int N
                                 &beta, C, ldc));
 }
 
+/* fv_gemm_rm for `batch` independent products at once (cublasSgemmStridedBatched): product i reads
+ * A + i sA and B + i sB and writes C + i sC (strides in floats), each as fv_gemm_rm would. The
+ * math mode is the handle's: FP32 unless the ctx opted into TF32 (fv_cuda_ctx_set_tf32). */
+static inline void fv_gemm_rm_batched(const fv_cuda_ctx *x, int ta, int tb, int M, int N, int K,
+                                      float alpha, const float *A, int lda, long long sA,
+                                      const float *B, int ldb, long long sB, float beta, float *C,
+                                      int ldc, long long sC, int batch) {
+    FV_CUBLAS_CHECK(cublasSgemmStridedBatched(x->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                              ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B,
+                                              ldb, sB, A, lda, sA, &beta, C, ldc, sC, batch));
+}
+
 #endif

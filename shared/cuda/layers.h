@@ -3,8 +3,8 @@
  * next, sizes last; activations NCHW; every backward ACCUMULATES (+=) into dinp and into the
  * parameter gradients (the caller zeroes them), a NULL dinp skips the input gradient and a NULL
  * db skips the bias. One .cu per op family, beside its CPU twin: conv2d.cu, linear.cu, pool.cu,
- * activations.cu, batchnorm.cu, dropout.cu, upsample.cu, loss.cu (cross-entropy and the pixel
- * losses), optim.cu, data.cu.
+ * activations.cu, batchnorm.cu, dropout.cu, upsample.cu, transformer.cu (the ViT's token ops),
+ * loss.cu (cross-entropy and the pixel losses), optim.cu, data.cu.
  *
  * Execution: every call enqueues work on the stream of its fv_cuda_ctx and returns at once; the
  * pointers must stay valid until the stream reaches the work (fv_cuda_ctx_sync). Calls contain no
@@ -181,6 +181,50 @@ void fv_cuda_batchnorm_backward(const fv_cuda_ctx *x, float *dinp, float *dgamma
                                 const float *dout, const float *inp, const float *mean,
                                 const float *invstd, const float *gamma, float *scratch, int N,
                                 int C, int HW);
+
+/* ---- transformer token ops (transformer.cu): layers.h's semantics over [N, T, D] tokens ----
+ * Same arguments as the CPU twins after the ctx; every backward accumulates, a NULL dinp / dqkv
+ * skips the input gradient (the parameter gradients are always written, as on the CPU). */
+/* Layer norm over the D features of each of R rows; mean[R] and rstd[R] (device) saved for
+ * backward. One warp per row: any D, any R. */
+void fv_cuda_layernorm_forward(const fv_cuda_ctx *x, float *out, float *mean, float *rstd,
+                               const float *inp, const float *w, const float *b, int R, int D,
+                               float eps);
+/* dinp[R, D] += (may be NULL), dw[D] +=, db[D] += (neither NULL) from dout and the saved
+ * statistics. */
+void fv_cuda_layernorm_backward(const fv_cuda_ctx *x, float *dinp, float *dw, float *db,
+                                const float *dout, const float *inp, const float *mean,
+                                const float *rstd, const float *w, int R, int D);
+/* Exact (erf) GELU over n floats; backward takes the forward INPUT (unlike activations.cu). */
+void fv_cuda_gelu_forward(const fv_cuda_ctx *x, float *out, const float *inp, size_t n);
+void fv_cuda_gelu_backward(const fv_cuda_ctx *x, float *dinp, const float *dout, const float *inp,
+                           size_t n);
+/* Patch tokens inp[N, D, P] to out[N, P + 1, D] with the class token cls[D] first and pos[P + 1, D]
+ * added. Backward: dinp (may be NULL), dcls[D] and dpos[P + 1, D] accumulate, the latter two in
+ * transformer.c's order (bitwise the CPU's). */
+void fv_cuda_tokens_forward(const fv_cuda_ctx *x, float *out, const float *inp, const float *cls,
+                            const float *pos, int N, int D, int P);
+void fv_cuda_tokens_backward(const fv_cuda_ctx *x, float *dinp, float *dcls, float *dpos,
+                             const float *dout, int N, int D, int P);
+/* out[N, D] = inp[N, T, D] at token t; backward dinp (may be NULL) += at token t. */
+void fv_cuda_token_select_forward(const fv_cuda_ctx *x, float *out, const float *inp, int N, int T,
+                                  int D, int t);
+void fv_cuda_token_select_backward(const fv_cuda_ctx *x, float *dinp, const float *dout, int N,
+                                   int T, int D, int t);
+/* Multi-head self-attention on qkv[N, T, 3D] (fv_attention_forward's column layout): out[N, T, D],
+ * att[N, H, T, T] (device) the softmax probabilities saved for backward. cuBLAS strided-batched
+ * SGEMMs (one call per head over the N samples) in the ctx's math mode (TF32 when opted in). */
+void fv_cuda_attention_forward(const fv_cuda_ctx *x, float *out, float *att, const float *qkv,
+                               int N, int T, int D, int H);
+/* dqkv[N, T, 3D] += from dout[N, T, D], qkv and att; scratch holds N * H * T * T floats (the
+ * softmax gradients). */
+void fv_cuda_attention_backward(const fv_cuda_ctx *x, float *dqkv, const float *dout,
+                                const float *qkv, const float *att, float *scratch, int N, int T,
+                                int D, int H);
+/* db[C] += sum over r of g[R, C], rows in a fixed order (the token-wise linear layer's bias
+ * gradient over N*T rows: 32 columns per block, 32 threads per column; linear.cu's one thread per
+ * column would run N*T serial additions). */
+void fv_cuda_col_sum_add(const fv_cuda_ctx *x, float *db, const float *g, size_t R, int C);
 
 /* ---- inverted dropout (dropout.cu) with drop probability p in [0, 1) ----
  * The mask is counter-based: key[0] is a seed and key[1] a step counter, both in DEVICE memory

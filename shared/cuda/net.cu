@@ -9,10 +9,11 @@
  *    training.
  *  - amem: for max_batch samples, the input batch, every node's output gradient (one contiguous
  *    block: one memset zeroes it for a full-capacity step), every node's output, maxpool argmax,
- *    dropout masks, batch-norm saved statistics, the conv/batch-norm scratch (one buffer: ops run
- *    one at a time on one stream), labels, per-row losses, the normalisation table and a small
- *    block of device scalars (optimizer step state, loss/hit accumulators, batch cursor, dropout
- *    seed and counter).
+ *    dropout masks, batch-norm saved statistics, layer-norm mean and rstd per token row, each
+ *    attention node's softmax probabilities [max_batch, H, T, T], the conv/batch-norm/attention
+ *    scratch (one buffer: ops run one at a time on one stream), labels, per-row losses, the
+ *    normalisation table and a small block of device scalars (optimizer step state, loss/hit
+ *    accumulators, batch cursor, dropout seed and counter).
  *    A flatten node aliases its input's output and gradient (NCHW flattening moves no data).
  * The epoch's order (int32) lives in its own buffer that grows with the largest shard capacity.
  *
@@ -21,8 +22,9 @@
  * epoch accumulators), backward, FedProx term, SCAFFOLD correction, optimizer step (scalars on
  * the device), advance the cursor and the dropout counter. Nothing in it reads host memory or
  * waits for the host, so for a full batch it is captured once into a CUDA graph and replayed: one
- * launch per step instead of ~30 (LeNet-5) or ~200 (ResNet-20). The graph is keyed by what it
- * bakes in: batch size, optimizer configuration, FedProx mu, whether a SCAFFOLD correction is
+ * launch per step instead of ~30 (LeNet-5) or ~200 (ResNet-20); the ViT's attention GEMMs are
+ * cuBLAS calls on the same stream and workspace, captured like the rest. The graph is keyed by
+ * what it bakes in: batch size, optimizer configuration, FedProx mu, whether a SCAFFOLD correction is
  * added (its values are in a device buffer, uploaded each epoch), and the shard and order
  * buffers' addresses; when it must be captured anew, the epoch's first full batch runs uncaptured
  * and the capture follows it.
@@ -87,6 +89,9 @@ struct fv_cuda_net {
     int32_t *argmax[FV_MAX_NODES];
     uint8_t *mask[FV_MAX_NODES];
     float *bn_mean[FV_MAX_NODES], *bn_invstd[FV_MAX_NODES];
+    /* layer norm: mean then rstd per token row (2 * cap * T floats); attention: the softmax
+     * probabilities [cap, H, T, T] (net.c's nd->saved, node for node) */
+    float *saved[FV_MAX_NODES];
     uint8_t *dout_base;
     size_t dout_bytes;
     float *scratch;
@@ -218,7 +223,8 @@ static fv_conv2d_shape conv_shape(const fv_node *nd, int n) {
 
 /* Plan amem (offsets, then pointers once allocated). Returns its size in bytes. */
 static size_t plan_acts(fv_cuda_net *cn, size_t *off_out, size_t *off_dout, size_t *off_argmax,
-                        size_t *off_mask, size_t *off_mean, size_t *off_invstd, size_t *off_misc) {
+                        size_t *off_mask, size_t *off_mean, size_t *off_invstd, size_t *off_saved,
+                        size_t *off_misc) {
     size_t top = 0;
     const size_t cap = (size_t)cn->cap;
     /* output gradients first: one contiguous block, zeroed with one memset per step */
@@ -247,6 +253,13 @@ static size_t plan_acts(fv_cuda_net *cn, size_t *off_out, size_t *off_dout, size
             const size_t f = fv_cuda_conv2d_scratch_floats(&s);
             if (f > scratch) scratch = f;
         }
+        if (nd->op == FV_OP_LAYERNORM) /* mean and rstd of every token row */
+            off_saved[i] = take(&top, 2 * cap * (size_t)nd->ishape.c * sizeof(float));
+        if (nd->op == FV_OP_ATTENTION) {
+            const size_t T = (size_t)nd->ishape.c, att = cap * (size_t)nd->heads * T * T;
+            off_saved[i] = take(&top, att * sizeof(float));
+            if (att > scratch) scratch = att; /* backward's softmax gradients */
+        }
     }
     /* cuDNN's workspace is the same scratch (a conv uses one path or the other) */
     if (cn->use_cudnn && scratch < FV_CUDNN_WS_FLOATS) scratch = FV_CUDNN_WS_FLOATS;
@@ -260,19 +273,8 @@ static size_t plan_acts(fv_cuda_net *cn, size_t *off_out, size_t *off_dout, size
     return top;
 }
 
-/* 1 for the ops this backend has kernels for; the transformer token ops (net.h) have none yet. */
-static int op_on_cuda(fv_op op) {
-    return op <= FV_OP_UPSAMPLE;
-}
-
 fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_err *e) {
     FV_ASSERT(host && host->finished && max_batch >= 1);
-    for (int i = 1; i < host->n_nodes; i++)
-        if (!op_on_cuda(host->nodes[i].op)) {
-            fv_err_set(e, "the CUDA backend has no %s kernel yet (node %d): run this model with --device cpu",
-                       fv_net_op_name(host, i), i);
-            return NULL;
-        }
     fv_cuda_ctx *x = fv_cuda_ctx_new(device, e);
     if (!x) return NULL;
     fv_cuda_net *cn = (fv_cuda_net *)fv_calloc(1, sizeof *cn);
@@ -320,9 +322,10 @@ fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_e
     {
         size_t off_out[FV_MAX_NODES] = {0}, off_dout[FV_MAX_NODES] = {0},
                off_am[FV_MAX_NODES] = {0}, off_mask[FV_MAX_NODES] = {0},
-               off_mean[FV_MAX_NODES] = {0}, off_inv[FV_MAX_NODES] = {0}, off_misc[6] = {0};
-        cn->amem_bytes =
-            plan_acts(cn, off_out, off_dout, off_am, off_mask, off_mean, off_inv, off_misc);
+               off_mean[FV_MAX_NODES] = {0}, off_inv[FV_MAX_NODES] = {0},
+               off_saved[FV_MAX_NODES] = {0}, off_misc[6] = {0};
+        cn->amem_bytes = plan_acts(cn, off_out, off_dout, off_am, off_mask, off_mean, off_inv,
+                                   off_saved, off_misc);
         char what[96];
         snprintf(what, sizeof what, "activations of %d samples", max_batch);
         cn->amem = (uint8_t *)fv_cuda_try_alloc(x, cn->amem_bytes, what, e);
@@ -344,6 +347,8 @@ fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_e
                 cn->bn_mean[i] = (float *)(a + off_mean[i]);
                 cn->bn_invstd[i] = (float *)(a + off_inv[i]);
             }
+            if (nd->op == FV_OP_LAYERNORM || nd->op == FV_OP_ATTENTION)
+                cn->saved[i] = (float *)(a + off_saved[i]);
         }
         cn->scratch = (float *)(a + off_misc[0]);
         cn->labels = (int32_t *)(a + off_misc[1]);
@@ -534,13 +539,29 @@ static void forward(fv_cuda_net *cn, int n, int train) {
         case FV_OP_UPSAMPLE:
             fv_cuda_upsample_forward(x, out, in, n, C, H, W, nd->k);
             break;
-        case FV_OP_LAYERNORM:
+        /* token ops (net.h: {T, D, 1} per sample, rows of D features) */
+        case FV_OP_LAYERNORM: {
+            const int R = n * C;
+            fv_cuda_layernorm_forward(x, out, cn->saved[i], cn->saved[i] + R, in, p + nd->w_off,
+                                      p + nd->b_off, R, H * W, nd->eps);
+            break;
+        }
         case FV_OP_GELU:
+            fv_cuda_gelu_forward(x, out, in, isz);
+            break;
         case FV_OP_TOKENS:
-        case FV_OP_TOKEN_LINEAR:
+            fv_cuda_tokens_forward(x, out, in, p + nd->w_off, p + nd->b_off, n, C, H * W);
+            break;
+        case FV_OP_TOKEN_LINEAR: /* nn.Linear over the n * T token rows: linear.cu */
+            fv_cuda_linear_forward(x, out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, n * C,
+                                   H * W, nd->oshape.h);
+            break;
         case FV_OP_ATTENTION:
+            fv_cuda_attention_forward(x, out, cn->saved[i], in, n, C, nd->oshape.h, nd->heads);
+            break;
         case FV_OP_TOKEN_SELECT:
-            FV_DIE("node %d: op %d has no CUDA kernel (fv_cuda_net_new refuses it)", i, (int)nd->op);
+            fv_cuda_token_select_forward(x, out, in, n, C, H * W, nd->heads);
+            break;
         case FV_OP_INPUT:
             FV_DIE("input node in the middle of the graph");
         }
@@ -620,13 +641,34 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
         case FV_OP_UPSAMPLE:
             fv_cuda_upsample_backward(x, din, dout, n, C, H, W, nd->k);
             break;
-        case FV_OP_LAYERNORM:
+        /* token ops: parameter gradients always (as net.c), input gradients into din unless NULL */
+        case FV_OP_LAYERNORM: {
+            const int R = n * C;
+            fv_cuda_layernorm_backward(x, din, g + nd->w_off, g + nd->b_off, dout, in, cn->saved[i],
+                                       cn->saved[i] + R, p + nd->w_off, R, H * W);
+            break;
+        }
         case FV_OP_GELU:
+            fv_cuda_gelu_backward(x, din, dout, in, isz);
+            break;
         case FV_OP_TOKENS:
+            fv_cuda_tokens_backward(x, din, g + nd->w_off, g + nd->b_off, dout, n, C, H * W);
+            break;
         case FV_OP_TOKEN_LINEAR:
+            /* dw and dinp through linear.cu; the bias gradient sums n * T rows: a column sum with
+             * 32 threads per column instead of linear.cu's one */
+            fv_cuda_linear_backward(x, din, g + nd->w_off, NULL, dout, in, p + nd->w_off, n * C,
+                                    H * W, nd->oshape.h);
+            if (nd->bias) fv_cuda_col_sum_add(x, g + nd->b_off, dout, (size_t)n * C, nd->oshape.h);
+            break;
         case FV_OP_ATTENTION:
+            if (din)
+                fv_cuda_attention_backward(x, din, dout, in, cn->saved[i], cn->scratch, n, C,
+                                           nd->oshape.h, nd->heads);
+            break;
         case FV_OP_TOKEN_SELECT:
-            FV_DIE("node %d: op %d has no CUDA kernel (fv_cuda_net_new refuses it)", i, (int)nd->op);
+            fv_cuda_token_select_backward(x, din, dout, n, C, H * W, nd->heads);
+            break;
         case FV_OP_INPUT:
             FV_DIE("input node in the middle of the graph");
         }

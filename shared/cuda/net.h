@@ -27,13 +27,16 @@
  * Buffers are reused across clients and the captured graph stays valid as long as the batch size,
  * the optimizer configuration, the FedProx setting and the shard's device buffer stay the same.
  *
- * Numerics: float32 everywhere (no TF32, also in cuDNN), the same formulas as the CPU kernels;
+ * Numerics: float32 everywhere (no TF32 unless fv_cuda_net_set_tf32 opts in: cuDNN and every
+ * cuBLAS GEMM, the ViT's attention products included), the same formulas as the CPU kernels;
  * convolutions through cuDNN where available (deterministic algorithms only); results differ
  * from the CPU's by rounding (other summation orders), not in algorithm. Dropout masks come from a
  * counter-based generator (cuda_layers.h): same distribution as the CPU's, other masks.
- * Errors: "no device", "out of device memory" and a graph with ops this backend has no kernels
- * for (the transformer token ops of net.h, refused before any device work) at creation, and
- * "out of device memory" at staging, are ordinary errors (NULL / -1 with e set); CUDA failures after that abort with file:line, like allocation failures.
+ * Every op of net.h runs here, the transformer token ops (the ViT: layer norm, GELU, tokens,
+ * token-wise linear, attention, token selection; transformer.cu) included.
+ * Errors: "no device" and "out of device memory" at creation, and "out of device memory" at
+ * staging, are ordinary errors (NULL / -1 with e set); CUDA failures after that abort with
+ * file:line, like allocation failures.
  * In a build without CUDA (cuda_none.c) every constructor fails with "this build has no CUDA
  * backend".
  * Input gradients (d loss / d input images, for gradient-inversion attacks): fv_cuda_net_input_grad,

@@ -13,8 +13,8 @@
  *  - "tiny": a very small CNN for smoke tests.
  *  - "vit": a small Vision Transformer (patch 4, width 192, 6 pre-norm blocks, 3 heads, MLP 768,
  *    GELU, class token, learned position embedding; timm's state-dict names): 2,684,554
- *    parameters on 1x28x28 and 2,693,578 on 3x32x32 with 10 classes (tests/torch_vit.py). CPU
- *    only for now: the CUDA backend refuses its token ops.
+ *    parameters on 1x28x28 and 2,693,578 on 3x32x32 with 10 classes (tests/torch_vit.py). Runs
+ *    on the CPU and on the CUDA backend (shared/cuda/transformer.cu).
  */
 #ifndef FV_MODELS_H
 #define FV_MODELS_H

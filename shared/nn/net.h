@@ -185,7 +185,8 @@ int fv_net_upsample(fv_net *net, int in, int factor);
  *    {T, D, 1} (layers.h, fv_attention_forward, for the column layout); D % heads == 0. No
  *    parameters: the qkv and output projections are token_linear nodes around it.
  *  - fv_net_token_select: token t of {T, D, 1} as a vector {D, 1, 1} (t = 0: the class token).
- * The CUDA backend has none of these ops yet (fv_cuda_net_new refuses them). */
+ * The CUDA backend runs them too (shared/cuda/transformer.cu; the token-wise linear is its
+ * linear layer over N * T rows). */
 int fv_net_tokens(fv_net *net, const char *name, int in);
 int fv_net_layernorm(fv_net *net, const char *name, int in);
 int fv_net_gelu(fv_net *net, int in);
