@@ -7,7 +7,8 @@
  * teacher/student combinations are four commands (experiments/distill/). Prints the teacher's and
  * the student's test accuracy, their top-1 agreement, and with --eval-data-dir both again on a
  * second test set (for example the plain one when the student learnt from mixed images).
- * CPU only for now: the CUDA trainer has no distillation loss (--device is not offered). */
+ * --device cuda[:N] trains and evaluates the student on a CUDA device (fv_kd_cfg.device, the
+ * trainer's fv_trainer_train_kd_batch); the teacher's logits are computed once on the CPU. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "cuda/net.h"
 #include "data/data.h"
 #include "fl/config.h"
 #include "flags.h"
@@ -58,7 +60,7 @@ static void print_epoch(void *ctx, int ep, const fv_kd_result *r) {
 
 int fv_cmd_distill(int argc, char **argv) {
     const char *teacher_path = NULL, *teacher_model = NULL, *student = "lenet5", *dataset = "mnist",
-               *data_dir = NULL, *eval_dir = NULL, *optimizer = "adam", *save = NULL;
+               *data_dir = NULL, *eval_dir = NULL, *optimizer = "adam", *save = NULL, *device = "cpu";
     int epochs = 1, batch = 64, seed = 1, threads = 2, json = 0, limit = 0, test_limit = 0;
     double lr = -1, T = 4, alpha = 0.9;
     const fv_config_bounds r_batch = fv_config_range("training.batch_size"), r_lr = fv_config_range("training.lr"),
@@ -84,6 +86,7 @@ int fv_cmd_distill(int argc, char **argv) {
         {"limit", FV_FLAG_INT, &limit, "use only the first N training images (0: all)", r_lim.lo, r_lim.hi},
         {"test-limit", FV_FLAG_INT, &test_limit, "use only the first N test images (0: all)", r_tlim.lo, r_tlim.hi},
         {"save", FV_FLAG_STRING, &save, "write the student to this safetensors file", 0, 0},
+        {"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N]: train and evaluate the student on CUDA device N (a CUDA build; the teacher's logits stay on the CPU)", 0, 0},
         {"json", FV_FLAG_BOOL, &json, "print one JSON summary object last on stdout", 0, 0},
     };
     const int nf = sizeof flags / sizeof flags[0];
@@ -113,6 +116,11 @@ int fv_cmd_distill(int argc, char **argv) {
         }
         teacher_model = recorded;
     }
+    int dev = -1;
+    if (fv_device_parse(device, &dev, &e) != 0) {
+        fprintf(stderr, "fedvim distill: %s\n", e.msg);
+        return 2;
+    }
     fv_opt_kind kind;
     if (fv_opt_parse_kind(optimizer, &kind, &e) != 0) {
         fprintf(stderr, "fedvim distill: --optimizer: %s\n", e.msg);
@@ -122,6 +130,10 @@ int fv_cmd_distill(int argc, char **argv) {
     if (lr > 0) oc.lr = (float)lr;
     if (fv_opt_cfg_check(&oc, &e) != 0) {
         fprintf(stderr, "fedvim distill: %s\n", e.msg);
+        return 2;
+    }
+    if (fv_device_check(dev, &e) != 0) { /* before the data load and the teacher's logits */
+        fprintf(stderr, "fedvim distill: --device %s: %s\n", device, e.msg);
         return 2;
     }
     fv_set_threads(threads);
@@ -147,11 +159,12 @@ int fv_cmd_distill(int argc, char **argv) {
         goto out;
     }
     fv_net_seed_dropout(snet, (uint64_t)seed * 7919u + 17u);
-    const fv_kd_cfg kc = {oc, (float)T, (float)alpha, epochs, batch, (uint64_t)seed, fv_norm_for(dataset)};
+    const fv_kd_cfg kc = {.opt = oc, .T = (float)T, .alpha = (float)alpha, .epochs = epochs, .batch = batch,
+                          .seed = (uint64_t)seed, .norm = fv_norm_for(dataset), .device = dev};
     fprintf(stderr, "fedvim distill: teacher %s (%s, %zu parameters), student %s (%zu parameters) on %s (%d train "
-                    "images, %d test images), T %g, alpha %g, %s lr %g, batch %d, %d threads\n",
+                    "images, %d test images), T %g, alpha %g, %s lr %g, batch %d, %d threads, student on %s\n",
             teacher_model, teacher_path, tnet->n_train, student, snet->n_train, dataset, tr.n, te.n, T, alpha,
-            fv_opt_kind_name(kind), oc.lr, batch, threads);
+            fv_opt_kind_name(kind), oc.lr, batch, threads, device);
     fv_kd_result res;
     if (fv_kd_fit(tnet, snet, &tr, &te, &kc, print_epoch, &epochs, &res, &e) != 0) {
         fprintf(stderr, "fedvim distill: %s\n", e.msg);
@@ -189,6 +202,7 @@ int fv_cmd_distill(int argc, char **argv) {
         fv_json_num(&j, "lr", oc.lr);
         fv_json_int(&j, "seed", seed);
         fv_json_int(&j, "threads", threads);
+        fv_json_str(&j, "device", device);
         fv_json_int(&j, "train_images", tr.n);
         fv_json_int(&j, "test_images", te.n);
         fv_json_num(&j, "teacher_test_accuracy", res.teacher_acc);

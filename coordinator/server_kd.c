@@ -96,8 +96,9 @@ static int kd_job_run(void *arg) {
     fv_set_threads(c->threads); /* OpenMP's thread count is per thread */
     fv_opt_cfg oc = fv_opt_defaults(c->kd_optimizer);
     oc.lr = (float)c->kd_lr;
-    const fv_kd_cfg kc = {oc, (float)c->kd_temperature, (float)c->kd_alpha, c->kd_epochs, c->kd_batch,
-                          (uint64_t)c->seed, j->norm};
+    const fv_kd_cfg kc = {.opt = oc, .T = (float)c->kd_temperature, .alpha = (float)c->kd_alpha,
+                          .epochs = c->kd_epochs, .batch = c->kd_batch, .seed = (uint64_t)c->seed, .norm = j->norm,
+                          .device = -1}; /* the server-side student trains on the CPU */
     if (fv_kd_fit(j->teacher, j->student, &j->k->pub, j->test, &kc, NULL, NULL, &j->k->test, &j->e) != 0) return -1;
     if (j->mixed) fv_kd_compare(j->teacher, j->student, j->mixed, j->norm, &j->k->mixed);
     return 0;

@@ -30,7 +30,10 @@
 #            timed command each way: `fedvim attack inverter` (1,000 attacker MNIST images, width
 #            16, 2 epochs: seconds per inverter epoch, defence mixing included) and `fedvim attack
 #            recognise` (Colored MNIST, attribute fg, LeNet-5, 3 epochs on 4,000 images: seconds
-#            to train and evaluate the recogniser); a command that fails fails the run;
+#            to train and evaluate the recogniser), and `fedvim distill` (issue 19: step 2's LeNet-5
+#            as the teacher, a LeNet-5 student, 10,000 MNIST images, 2 epochs: seconds of the
+#            student's epochs; the teacher's logits are on the CPU either way); a command that fails
+#            fails the run;
 #         8. the ViT (issue 19) on the GPU: fedvim bench train --model vit --device cuda (batch 128,
 #            3x32x32 random images, SGD 0.1 momentum 0.9, 12,800 images) in FP32 with and without
 #            CUDA graphs and with --tf32, beside PyTorch's same model and loop in the same call
@@ -54,7 +57,7 @@
 # The device tool returns at most 8 files from $OUT: pack them (tar) in the same call.
 #
 # The device call (about 70 s on the H200 before step 7 was added; steps 7 and 8 have not run on a
-# GPU yet, estimated under a minute more each; leave room for one rerun within the 15-minute budget):
+# GPU yet, estimated under a minute more each, the distillation in step 7 about 10 s more; leave room for one rerun within the 15-minute budget):
 #   run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=480)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -132,7 +135,8 @@ run() {
 
     echo "== 2. fedvim train --device cuda: issue 2's LeNet-5 command (seed 1), one MNIST epoch"
     fv timeout 120 "$G/bin/fedvim" train --device cuda --data-dir "$G/mnist" --model lenet5 --epochs 1 --batch 64 \
-        --optimizer adam --lr 1e-3 --seed 1 --json >"$out/train_lenet.json" 2>"$out/train_lenet.log"
+        --optimizer adam --lr 1e-3 --seed 1 --save "$G/kd_teacher.safetensors" --json >"$out/train_lenet.json" \
+        2>"$out/train_lenet.log"
     local acc
     acc=$(field "$out/train_lenet.json" test_accuracy)
     tail -n 2 "$out/train_lenet.log"
@@ -211,6 +215,10 @@ run() {
             --attributes fg --json >"$out/attack_recognise_$dev.json" 2>"$out/attack_recognise_$dev.log" ||
             { echo "attack recognise --device $dev: FAIL"; ok=0; }
         tail -n 2 "$out/attack_recognise_$dev.log"
+        fv timeout 120 "$G/bin/fedvim" distill --device $dev --threads 16 --teacher "$G/kd_teacher.safetensors" \
+            --data-dir "$G/mnist" --student lenet5 --limit 10000 --test-limit 2000 --epochs 2 --json \
+            >"$out/distill_$dev.json" 2>"$out/distill_$dev.log" || { echo "distill --device $dev: FAIL"; ok=0; }
+        tail -n 1 "$out/distill_$dev.log"
     done
 
     echo "== 8. the ViT on the GPU: fedvim bench train --model vit beside PyTorch (torch_zoo.py), batch 128"
@@ -304,6 +312,11 @@ rs = {d: rec[d].get('seconds', float('nan')) for d in rec}
 print(f"recogniser (cmnist fg, lenet5, 3 epochs, 4000 images): {rs['cuda']:.2f} s on the GPU, {rs['cpu']:.2f} s on 16 CPU "
       f"threads ({rs['cpu'] / rs['cuda'] if rs['cuda'] > 0 else float('nan'):.1f}x); victim mixed accuracy "
       f"{rec['cuda'].get('victim_mixed_accuracy')} GPU, {rec['cpu'].get('victim_mixed_accuracy')} CPU")
+kd = {d: attack(f'distill_{d}.json') for d in ('cuda', 'cpu')}
+ks = {d: kd[d].get('seconds', float('nan')) for d in kd}
+print(f"distill (lenet5 -> lenet5, 10000 images, 2 epochs): {ks['cuda']:.2f} s on the GPU, {ks['cpu']:.2f} s on 16 CPU "
+      f"threads ({ks['cpu'] / ks['cuda'] if ks['cuda'] > 0 else float('nan'):.1f}x); student test accuracy "
+      f"{kd['cuda'].get('student_test_accuracy')} GPU, {kd['cpu'].get('student_test_accuracy')} CPU")
 vit = {t: fed(f'bench_vit_{t}.json') for t in ('fp32', 'nograph', 'tf32')}
 tv = {t: fed(f'torch_vit_{t}.json') for t in ('fp32', 'tf32')}
 for t, label in (('fp32', 'FP32'), ('tf32', 'TF32')):

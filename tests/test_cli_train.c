@@ -153,7 +153,8 @@ static void test_epochs_and_warmup(void **st) {
 
 /* `fedvim distill`: a teacher saved by `train --save` distils into a student with a JSON summary;
  * a missing or unreadable --teacher, a teacher file that does not hold the named model, and an
- * out-of-range --temperature or --alpha are usage errors (exit 2) that name the input. */
+ * out-of-range --temperature or --alpha, and a --device this machine lacks (cuda:1023 exists
+ * nowhere) are usage errors (exit 2) that name the input. */
 static void test_distill(void **st) {
     (void)st;
     char teacher[512];
@@ -165,7 +166,8 @@ static void test_distill(void **st) {
     const char *j = strrchr(t, '{');
     assert_non_null(j);
     const double acc = fh_json_num(j, "student_test_accuracy"), agree = fh_json_num(j, "agreement");
-    if (!(acc >= 0 && acc <= 1 && agree >= 0 && agree <= 1 && strstr(j, "\"teacher_model\":\"tiny\"")))
+    if (!(acc >= 0 && acc <= 1 && agree >= 0 && agree <= 1 && strstr(j, "\"teacher_model\":\"tiny\"") &&
+          strstr(j, "\"device\":\"cpu\"")))
         fail_msg("distill summary:\n%s", t);
     free(t);
     t = run("kd_none", 2, "distill", "--data-dir", g_mnist, (const char *)NULL);
@@ -183,6 +185,13 @@ static void test_distill(void **st) {
     free(t);
     t = run("kd_alpha", 2, "distill", "--teacher", teacher, "--alpha", "1.5", (const char *)NULL);
     if (!strstr(t, "--alpha: 1.5 is out of range")) fail_msg("no alpha error in:\n%s", t);
+    free(t);
+    t = run("kd_device", 2, "distill", "--teacher", teacher, "--data-dir", g_mnist, "--student", "tiny", "--device",
+            "cuda:1023", (const char *)NULL);
+    if (!strstr(t, "cuda:1023")) fail_msg("no missing-device error in:\n%s", t);
+    free(t);
+    t = run("kd_device_syntax", 2, "distill", "--teacher", teacher, "--device", "gpu", (const char *)NULL);
+    if (!strstr(t, "--device 'gpu'")) fail_msg("no device syntax error in:\n%s", t);
     free(t);
 }
 

@@ -31,6 +31,11 @@
  *     each backward, not accumulated across calls). The GPU trainer's max_batch is the batch on
  *     the first path and one more on the second, so both ways of zeroing the gradients (one block
  *     at full capacity, node by node below it) are exercised.
+ *   - Knowledge distillation (fv_trainer_train_kd_batch): LeNet-5 (no dropout, so both backends
+ *     see the same forward), SGD with momentum, T 3, alpha 0.7, three batches (16, 16 and a partial
+ *     12, max_batch 16) of the same inputs, random teacher logits and labels on both backends:
+ *     each batch's loss within LOSS_TOL relative, its correct count within one image, and the
+ *     parameter changes after the three steps within STEP_TOL (as the training case).
  * Data are synthetic (fv_synthetic_make), so the test needs no data set.
  */
 #include <setjmp.h>
@@ -205,6 +210,57 @@ static void test_cuda_correction(void **st) {
     fv_trainer_shard_destroy(&sc);
     fv_trainer_destroy(&g);
     fv_trainer_destroy(&c);
+    fv_net_destroy(&net);
+    fv_dataset_free(&d);
+}
+
+/* ---- knowledge distillation ---- */
+
+static void test_cuda_kd(void **st) {
+    (void)st;
+    enum { B = 16, NB = 3 };
+    const int sizes[NB] = {16, 16, 12};
+    fv_dataset d;
+    fv_synthetic_make(&d, B * NB, 1, 28, 28, 10, 13, 0);
+    fv_net *net = model("lenet5", (fv_shape){1, 28, 28}, 10);
+    fv_opt_cfg oc = fv_opt_defaults(FV_OPT_SGD);
+    oc.lr = 0.05f;
+    oc.momentum = 0.9f;
+    const fv_norm norm = fv_norm_for("mnist");
+    const size_t np = net->n_params;
+    float *p0 = fv_malloc(np * sizeof(float)), *pc = fv_malloc(np * sizeof(float)), *pg = fv_malloc(np * sizeof(float));
+    memcpy(p0, net->params, np * sizeof(float));
+    const size_t isz = 28 * 28;
+    float *x = fv_malloc(B * NB * isz * sizeof(float)), *tl = fv_malloc(B * NB * 10 * sizeof(float));
+    int *y = fv_malloc(B * NB * sizeof(int));
+    fv_dataset_to_float(&d, NULL, 0, B * NB, norm, x);
+    fv_dataset_labels(&d, NULL, 0, B * NB, y);
+    fv_rng r;
+    fv_rng_seed(&r, 31);
+    for (int i = 0; i < B * NB * 10; i++) tl[i] = 6.0f * ((float)fv_rng_below(&r, 1u << 20) / (float)(1u << 20) - 0.5f);
+    fv_trainer *g = trainer(net, 0, B, oc, norm); /* copies net's parameters and dropout seed first */
+    fv_trainer *c = trainer(net, -1, B, oc, norm);
+    int off = 0;
+    for (int k = 0; k < NB; k++) {
+        const int n = sizes[k];
+        int hc = 0, hg = 0;
+        const float lc = fv_trainer_train_kd_batch(c, x + off * isz, tl + off * 10, y + off, n, 3.0f, 0.7f, &hc);
+        const float lg = fv_trainer_train_kd_batch(g, x + off * isz, tl + off * 10, y + off, n, 3.0f, 0.7f, &hg);
+        const double rel = fabs((double)lg - lc) / fabs((double)lc);
+        printf("KD batch %d (%d images): loss cpu %.6f gpu %.6f (relative %.2e, tolerance %.0e), correct cpu %d gpu %d\n",
+               k, n, lc, lg, rel, LOSS_TOL, hc, hg);
+        assert_true(isfinite(lc) && rel <= LOSS_TOL);
+        assert_true(abs(hc - hg) <= 1);
+        off += n;
+    }
+    fv_trainer_get_params(c, pc);
+    fv_trainer_get_params(g, pg);
+    const double step = rel_change_diff(pg, pc, p0, net->n_train);
+    printf("KD, three steps: parameter changes ||gpu - cpu|| / ||cpu|| = %.2e (tolerance %.0e)\n", step, STEP_TOL);
+    assert_true(step <= STEP_TOL);
+    fv_trainer_destroy(&g);
+    fv_trainer_destroy(&c);
+    free(p0), free(pc), free(pg), free(x), free(tl), free(y);
     fv_net_destroy(&net);
     fv_dataset_free(&d);
 }
@@ -386,6 +442,7 @@ int main(void) {
     const struct CMUnitTest cuda[] = {
         cmocka_unit_test(test_cuda_matches_cpu),
         cmocka_unit_test(test_cuda_correction),
+        cmocka_unit_test(test_cuda_kd),
         cmocka_unit_test(test_input_grad_lenet5),
         cmocka_unit_test(test_input_grad_resnet20),
         cmocka_unit_test(test_input_grad_input_readers),

@@ -3,7 +3,10 @@
  * the hard-label loss, alpha = 1 with T = 1 against the soft-label loss, a student equal to its
  * teacher gets a zero soft gradient. The epoch: a student copied from its teacher does not move
  * under alpha = 1; a fresh student learns the teacher's decisions from the logits alone (alpha =
- * 1, labels unused) on synthetic data; two runs from one seed are bitwise equal. The command's
+ * 1, labels unused) on synthetic data; two runs from one seed are bitwise equal. Through a
+ * trainer: the CPU trainer's KD epoch is bitwise the direct loop, fv_kd_fit on the CPU (device -1)
+ * bitwise the loop it ran before the trainer, and a missing CUDA device is an error naming it
+ * (the GPU's numbers against the CPU's: test_cuda_trainer.c). The command's
  * flags are tested in test_cli_train.c (it holds the small data folder). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/net.h"
 #include "data/synthetic.h"
 #include "nn/layers.h"
 #include "nn/loss_soft.h"
@@ -23,6 +27,7 @@
 #include "nn/optim.h"
 #include "nn/train.h"
 #include "nn/train_soft.h"
+#include "nn/trainer.h"
 
 enum { N = 5, K = 7 };
 
@@ -213,9 +218,151 @@ static void test_epoch(void **st) {
     scene_free(&s);
 }
 
+/* The KD epoch as train_soft.c wrote it before the trainer: shuffle, then per batch
+ * fv_net_forward(train 1), fv_kd_loss, fv_net_backward, fv_opt_step. */
+static fv_epoch_stats direct_epoch(fv_net *net, fv_opt *opt, const fv_dataset *d, const float *tl, float T,
+                                   float alpha, int batch, fv_rng *rng) {
+    const int n = d->n;
+    int *order = malloc(sizeof(int) * n), *y = malloc(sizeof(int) * batch);
+    for (int i = 0; i < n; i++) order[i] = i;
+    fv_rng_shuffle_int(rng, order, n);
+    float *x = malloc(sizeof(float) * batch * 64), *t = malloc(sizeof(float) * batch * 4),
+          *dl = malloc(sizeof(float) * batch * 4);
+    double loss_sum = 0;
+    long correct = 0;
+    for (int s = 0; s < n; s += batch) {
+        const int b = n - s < batch ? n - s : batch;
+        fv_dataset_to_float(d, order + s, 0, b, fv_norm_for(NULL), x);
+        for (int i = 0; i < b; i++) memcpy(t + i * 4, tl + order[s + i] * 4, sizeof(float) * 4);
+        fv_dataset_labels(d, order + s, 0, b, y);
+        const float *logits = fv_net_forward(net, x, b, 1);
+        int c = 0;
+        const float l = fv_kd_loss(dl, logits, t, y, b, 4, T, alpha, NULL, &c);
+        fv_net_backward(net, dl, b);
+        fv_opt_step(opt, net->params, net->grads);
+        loss_sum += (double)l * b;
+        correct += c;
+    }
+    free(order);
+    free(y);
+    free(x);
+    free(t);
+    free(dl);
+    fv_epoch_stats st = {loss_sum / n, (double)correct / n, n, 0};
+    return st;
+}
+
+/* Two epochs (batch 32 over 600 images: a partial last batch) of the CPU trainer's KD epoch
+ * (fv_train_epoch_kd_trainer over fv_trainer_train_kd_batch), of fv_train_epoch_kd and of the
+ * direct loop from one seed: the same parameters, buffers and statistics, bit for bit. */
+static void test_trainer_epoch(void **st) {
+    (void)st;
+    scene s;
+    scene_make(&s);
+    fv_err e = {{0}};
+    fv_opt_cfg oc = fv_opt_defaults(FV_OPT_ADAM);
+    oc.lr = 0.01f;
+    fv_net *a = fv_model_new("tiny", (fv_shape){1, 8, 8}, 4, 77, &e), *b = fv_model_new("tiny", (fv_shape){1, 8, 8}, 4, 77, &e),
+           *c = fv_model_new("tiny", (fv_shape){1, 8, 8}, 4, 77, &e);
+    assert_true(a && b && c);
+    fv_opt *oa = fv_opt_new(&oc, a->n_train), *ob = fv_opt_new(&oc, b->n_train);
+    const fv_trainer_cfg tc = {.device = -1, .max_batch = 32, .opt = oc, .norm = fv_norm_for(NULL)};
+    fv_trainer *t = fv_trainer_new(c, &tc, &e);
+    assert_non_null(t);
+    fv_rng ra, rb, rc;
+    fv_rng_seed2(&ra, 9, 1);
+    fv_rng_seed2(&rb, 9, 1);
+    fv_rng_seed2(&rc, 9, 1);
+    for (int ep = 0; ep < 2; ep++) {
+        const fv_epoch_stats sa = direct_epoch(a, oa, &s.tr, s.tl, 3.0f, 0.7f, 32, &ra);
+        const fv_epoch_stats sb = fv_train_epoch_kd(b, ob, &s.tr, s.tl, 4, 3.0f, 0.7f, 32, fv_norm_for(NULL), &rb,
+                                                    NULL, NULL);
+        const fv_epoch_stats sc = fv_train_epoch_kd_trainer(t, &s.tr, s.tl, 4, 3.0f, 0.7f, 32, fv_norm_for(NULL),
+                                                            &rc, NULL, NULL);
+        assert_true(sa.loss == sb.loss && sa.loss == sc.loss && isfinite(sa.loss));
+        assert_true(sa.accuracy == sb.accuracy && sa.accuracy == sc.accuracy);
+    }
+    float *pc = malloc(sizeof(float) * c->n_params);
+    fv_trainer_get_params(t, pc);
+    assert_memory_equal(a->params, b->params, sizeof(float) * a->n_params);
+    assert_memory_equal(a->params, pc, sizeof(float) * a->n_params);
+    assert_memory_equal(a->params, c->params, sizeof(float) * a->n_params);
+    free(pc);
+    fv_trainer_destroy(&t);
+    fv_opt_destroy(&oa);
+    fv_opt_destroy(&ob);
+    fv_net_destroy(&a);
+    fv_net_destroy(&b);
+    fv_net_destroy(&c);
+    scene_free(&s);
+}
+
+/* fv_kd_fit on the CPU (device -1) against the loop it ran before the trainer: a fresh optimizer,
+ * the order from seed2(seed, 1), fv_train_epoch_kd epochs on the student itself, the student's
+ * top-1 from fv_logits in batches of 500: the same parameters and figures, bit for bit. */
+static void test_fit_cpu(void **st) {
+    (void)st;
+    scene s;
+    scene_make(&s);
+    fv_err e = {{0}};
+    fv_opt_cfg oc = fv_opt_defaults(FV_OPT_ADAM);
+    oc.lr = 0.01f;
+    const fv_kd_cfg kc = {.opt = oc, .T = 4.0f, .alpha = 0.9f, .epochs = 2, .batch = 32, .seed = 21,
+                          .norm = fv_norm_for(NULL), .device = -1};
+    fv_net *a = fv_model_new("tiny", (fv_shape){1, 8, 8}, 4, 77, &e), *b = fv_model_new("tiny", (fv_shape){1, 8, 8}, 4, 77, &e);
+    fv_kd_result ra;
+    assert_int_equal(fv_kd_fit(s.teacher, a, &s.tr, &s.te, &kc, NULL, NULL, &ra, &e), 0);
+
+    fv_opt *o = fv_opt_new(&oc, b->n_train);
+    fv_rng r;
+    fv_rng_seed2(&r, 21, 1);
+    fv_epoch_stats last = {0};
+    for (int ep = 0; ep < 2; ep++)
+        last = fv_train_epoch_kd(b, o, &s.tr, s.tl, 4, 4.0f, 0.9f, 32, fv_norm_for(NULL), &r, NULL, NULL);
+    fv_kd_result rb;
+    memset(&rb, 0, sizeof rb);
+    fv_kd_compare(s.teacher, b, &s.te, fv_norm_for(NULL), &rb);
+    assert_memory_equal(a->params, b->params, sizeof(float) * a->n_params);
+    assert_true(ra.last.loss == last.loss && ra.last.accuracy == last.accuracy);
+    assert_true(ra.student_acc == rb.student_acc && ra.agreement == rb.agreement && ra.teacher_acc == rb.teacher_acc);
+    fv_opt_destroy(&o);
+    fv_net_destroy(&a);
+    fv_net_destroy(&b);
+    scene_free(&s);
+}
+
+/* A CUDA device this machine lacks: fv_kd_fit returns -1 with an error naming it, and leaves the
+ * student untouched (cuda:1023 anywhere; cuda:0 too where no device is visible). */
+static void test_fit_missing_device(void **st) {
+    (void)st;
+    scene s;
+    scene_make(&s);
+    fv_err e = {{0}};
+    fv_net *a = fv_model_new("tiny", (fv_shape){1, 8, 8}, 4, 77, &e);
+    float *before = malloc(sizeof(float) * a->n_params);
+    memcpy(before, a->params, sizeof(float) * a->n_params);
+    const int devs[2] = {1023, 0};
+    for (int i = 0; i < (fv_cuda_device_count() == 0 ? 2 : 1); i++) {
+        const fv_kd_cfg kc = {.opt = fv_opt_defaults(FV_OPT_ADAM), .T = 4.0f, .alpha = 0.9f, .epochs = 1, .batch = 32,
+                              .seed = 1, .norm = fv_norm_for(NULL), .device = devs[i]};
+        char want[16];
+        snprintf(want, sizeof want, "cuda:%d", devs[i]);
+        fv_kd_result r;
+        memset(&e, 0, sizeof e);
+        assert_int_equal(fv_kd_fit(s.teacher, a, &s.tr, &s.te, &kc, NULL, NULL, &r, &e), -1);
+        if (!strstr(e.msg, want)) fail_msg("%s: the error does not name it: %s", want, e.msg);
+    }
+    assert_memory_equal(before, a->params, sizeof(float) * a->n_params);
+    free(before);
+    fv_net_destroy(&a);
+    scene_free(&s);
+}
+
 int main(void) {
     fv_set_threads(1);
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_gradient), cmocka_unit_test(test_special_cases),
-                                       cmocka_unit_test(test_logits), cmocka_unit_test(test_epoch)};
+                                       cmocka_unit_test(test_logits), cmocka_unit_test(test_epoch),
+                                       cmocka_unit_test(test_trainer_epoch), cmocka_unit_test(test_fit_cpu),
+                                       cmocka_unit_test(test_fit_missing_device)};
     return cmocka_run_group_tests_name("distill", tests, NULL, NULL) != 0 ? 1 : 0;
 }

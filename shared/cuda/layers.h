@@ -264,6 +264,19 @@ void fv_cuda_softmax_xent(const fv_cuda_ctx *x, float *dlogits, double *row_loss
 void fv_cuda_pixel_loss(const fv_cuda_ctx *x, float *dout, double *loss, const float *out,
                         const float *target, size_t n, fv_pixel_loss_kind kind);
 
+/* ---- knowledge distillation (loss.cu): loss_soft.c's fv_kd_loss on the device ----
+ * For each row n of the student's logits[N,K], the teacher's logits teacher[N,K] and the label
+ * labels[n] in [0, K) (the caller validated them), T > 0, alpha in [0, 1]: row_loss[n] =
+ * (1 - alpha) CE + alpha T^2 KL(q || p) and row_hit[n] = (argmax == y, ties to the first), in
+ * double with fv_kd_loss's formulas; dlogits (may be NULL) is SET to
+ * ((1 - alpha)(softmax(z) - onehot) + alpha T (p - q)) / N. dlogits may be teacher itself (each
+ * row's values are read before they are overwritten, by the same thread). Then one thread sets
+ * *loss (a device double) to the rows' sum in row order / N and *hits (a device long long) to the
+ * hits: deterministic, no atomics; rows differ from the CPU's by the device's exp/log rounding. */
+void fv_cuda_kd_loss(const fv_cuda_ctx *x, float *dlogits, double *row_loss, int32_t *row_hit, double *loss,
+                     long long *hits, const float *logits, const float *teacher, const int32_t *labels, int N,
+                     int K, float T, float alpha);
+
 /* ---- optimizers (optim.cu): optim.c's formulas, on the device ----
  * The step's scalars live on the device so a captured step needs no host input: `ost` holds the
  * step count t (optim.c's o->t) and the scalars the update reads. fv_cuda_opt_step first runs a

@@ -4,7 +4,9 @@
  * and hits into device accumulators that a training epoch reads once at its end.
  * Also the pixel losses (MSE, L1) of loss_pixel.c: one block computes every gradient value and the
  * fixed-order double sum (an image batch is at most a few hundred thousand values).
- * Not here: label smoothing, class weights, soft-label losses.
+ * And the knowledge-distillation loss of loss_soft.c (fv_kd_loss): one thread per row in double
+ * with the same formulas, then one thread sums the rows in row order (the CPU's order).
+ * Not here: label smoothing, class weights, the soft-label cross-entropy (fv_softmax_xent_soft).
  */
 #include "cuda/common.cuh"
 
@@ -91,5 +93,79 @@ void fv_cuda_pixel_loss(const fv_cuda_ctx *x, float *dout, double *loss, const f
     FV_ASSERT(n > 0 && loss && out && target);
     FV_ASSERT(kind == FV_PIXEL_MSE || kind == FV_PIXEL_L1);
     pixel_loss_kernel<<<1, 1024, 0, x->stream>>>(dout, loss, out, target, n, kind == FV_PIXEL_L1);
+    FV_CUDA_LAUNCHED();
+}
+
+/* log sum_k exp(v[k] / T), the maximum (a float) subtracted first: loss_soft.c's lse_scaled. */
+static __device__ double kd_lse_scaled(const float *v, int K, double T) {
+    float mx = v[0];
+    for (int k = 1; k < K; k++) mx = v[k] > mx ? v[k] : mx;
+    double se = 0.0;
+    for (int k = 0; k < K; k++) se += exp(((double)v[k] - mx) / T);
+    return log(se) + mx / T;
+}
+
+/* One thread per row: fv_kd_loss's row (loss_soft.c), written the same way. dlogits may be
+ * teacher itself: the row's teacher values are all read before the first gradient is written,
+ * except in the gradient loop, where each k reads teacher[k] before it writes dlogits[k]. */
+static __global__ void kd_rows_kernel(float *dlogits, double *row_loss, int32_t *row_hit, const float *logits,
+                                      const float *teacher, const int32_t *labels, int N, int K, double t,
+                                      double a) {
+    const int n = blockIdx.x * blockDim.x + threadIdx.x;
+    if (n >= N) return;
+    const float *z = logits + (size_t)n * K, *zt = teacher + (size_t)n * K;
+    const int y = labels[n];
+    if (y < 0 || y >= K) { /* the trainer validates labels; make a bad one impossible to miss */
+        row_loss[n] = nan("");
+        row_hit[n] = 0;
+        if (dlogits)
+            for (int k = 0; k < K; k++) dlogits[(size_t)n * K + k] = nanf("");
+        return;
+    }
+    int arg = 0;
+    for (int k = 1; k < K; k++)
+        if (z[k] > z[arg]) arg = k;
+    row_hit[n] = arg == y;
+    const double l1 = kd_lse_scaled(z, K, 1.0), lt = kd_lse_scaled(z, K, t), lq = kd_lse_scaled(zt, K, t);
+    const double ce = l1 - (double)z[y];
+    double kl = 0.0;
+    for (int k = 0; k < K; k++) {
+        const double logq = (double)zt[k] / t - lq, logp = (double)z[k] / t - lt;
+        const double q = exp(logq);
+        kl += q * (logq - logp);
+    }
+    row_loss[n] = (1.0 - a) * ce + a * t * t * kl;
+    if (dlogits) {
+        float *d = dlogits + (size_t)n * K;
+        for (int k = 0; k < K; k++) {
+            const double s1 = exp((double)z[k] - l1), p = exp((double)z[k] / t - lt);
+            const double q = exp((double)zt[k] / t - lq);
+            d[k] = (float)(((1.0 - a) * (s1 - (k == y)) + a * t * (p - q)) / N);
+        }
+    }
+}
+
+/* One thread: *loss = (sum of the rows in row order) / N, *hits = the rows' hits. */
+static __global__ void kd_reduce_kernel(double *loss, long long *hits, const double *row_loss,
+                                        const int32_t *row_hit, int N) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    double total = 0.0;
+    long long h = 0;
+    for (int n = 0; n < N; n++) {
+        total += row_loss[n];
+        h += row_hit[n];
+    }
+    *loss = total / N;
+    *hits = h;
+}
+
+void fv_cuda_kd_loss(const fv_cuda_ctx *x, float *dlogits, double *row_loss, int32_t *row_hit, double *loss,
+                     long long *hits, const float *logits, const float *teacher, const int32_t *labels, int N,
+                     int K, float T, float alpha) {
+    FV_ASSERT(N >= 1 && K >= 1 && T > 0.0f && alpha >= 0.0f && alpha <= 1.0f && loss && hits);
+    kd_rows_kernel<<<fv_grid_exact((size_t)N, 128), 128, 0, x->stream>>>(
+        dlogits, row_loss, row_hit, logits, teacher, labels, N, K, (double)T, (double)alpha);
+    FV_CUDA_LAUNCHED();
+    kd_reduce_kernel<<<1, 1, 0, x->stream>>>(loss, hits, row_loss, row_hit, N);
     FV_CUDA_LAUNCHED();
 }

@@ -34,7 +34,8 @@
  * captured graph, are unchanged.
  * Pixel-loss steps (fv_cuda_net_train_pixel) run the same forward, backward and optimizer step
  * uncaptured on uploaded host floats, the loss kernel reading the target from the last node's
- * gradient buffer.
+ * gradient buffer. Distillation steps (fv_cuda_net_train_kd) do the same with the teacher's logits
+ * in that buffer and the KD loss kernel.
  * Not here: kernels (cuda_layers.h and the per-op .cu files), the CPU graph (net.c).
  */
 #include <math.h>
@@ -941,6 +942,38 @@ void fv_cuda_net_train_pixel(fv_cuda_net *cn, const float *xh, const float *targ
     double l = 0.0;
     fv_cuda_download(x, &l, &m->tmp_loss, sizeof l);
     if (loss) *loss = (float)l;
+}
+
+/* fv_cuda_net_train_kd: as fv_cuda_net_train_pixel, the teacher's logits uploaded into the last
+ * node's output gradient, which the KD loss overwrites with d loss / d logits in place. */
+void fv_cuda_net_train_kd(fv_cuda_net *cn, const float *xh, const float *teacher, const int *labels, int n,
+                          float T, float alpha, float *loss, int *correct) {
+    if (!cn->have_opt) FV_DIE("fv_cuda_net_train_kd: no optimizer (call fv_cuda_net_set_opt first)");
+    FV_ASSERT(xh && teacher && labels && n >= 1 && n <= cn->cap);
+    FV_ASSERT(T > 0.0f && alpha >= 0.0f && alpha <= 1.0f);
+    for (int i = 0; i < n; i++) FV_ASSERT(labels[i] >= 0 && labels[i] < cn->K);
+    use_device(cn);
+    const fv_cuda_ctx *x = cn->x;
+    dev_misc *m = cn->misc;
+    const int last = cn->n_nodes - 1;
+    const size_t in_floats = (size_t)n * fv_shape_size(cn->input), out_floats = (size_t)n * cn->K;
+    fv_cuda_upload(x, cn->out[0], xh, in_floats * sizeof(float));
+    fv_cuda_upload(x, cn->labels, labels, (size_t)n * sizeof(int32_t));
+    forward(cn, n, 1);
+    fv_cuda_memset(x, cn->grads, 0, cn->n_train * sizeof(float));
+    zero_douts(cn, n);
+    fv_cuda_upload(x, cn->dout[last], teacher, out_floats * sizeof(float));
+    fv_cuda_kd_loss(x, cn->dout[last], cn->row_loss, cn->row_hit, &m->tmp_loss, &m->tmp_hits, cn->out[last],
+                    cn->dout[last], cn->labels, n, cn->K, T, alpha);
+    backward(cn, n, 1, 0);
+    fv_cuda_opt_step(x, cn->params, cn->opt_state, cn->grads, &m->ost, &cn->opt, cn->n_train);
+    fv_cuda_advance(x, &m->cursor, 0, &m->drop[1]);
+    double l = 0.0;
+    long long h = 0;
+    fv_cuda_download(x, &l, &m->tmp_loss, sizeof l);
+    fv_cuda_download(x, &h, &m->tmp_hits, sizeof h);
+    if (loss) *loss = (float)l;
+    if (correct) *correct = (int)h;
 }
 
 void fv_cuda_net_forward(fv_cuda_net *cn, const float *xh, int n, float *y) {

@@ -41,7 +41,8 @@
  * backend".
  * Input gradients (d loss / d input images, for gradient-inversion attacks): fv_cuda_net_input_grad,
  * outside the training step (its captured graph computes none). Pixel-loss training and inference
- * on host floats (image-to-image models): fv_cuda_net_train_pixel, fv_cuda_net_forward.
+ * on host floats (image-to-image models): fv_cuda_net_train_pixel, fv_cuda_net_forward;
+ * distillation steps on host floats: fv_cuda_net_train_kd.
  * Not here: the kernels (cuda_layers.h), per-example statistics, multi-GPU data parallelism.
  */
 #ifndef FV_CUDA_NET_H
@@ -214,6 +215,18 @@ void fv_cuda_net_input_grad(fv_cuda_net *cn, const float *x, const int *labels, 
  * differ by rounding only. Blocking (reads the loss back). */
 void fv_cuda_net_train_pixel(fv_cuda_net *cn, const float *x, const float *target, int n,
                              fv_pixel_loss_kind kind, float *loss);
+
+/* One knowledge-distillation step on host floats: upload x[n, input], teacher[n, outputs] (the
+ * teacher's logits) and labels[n] in [0, outputs) (1 <= n <= max_batch; aborts otherwise),
+ * training-mode forward, Hinton's loss (fv_cuda_kd_loss: temperature T > 0, soft weight alpha in
+ * [0, 1], each row in double as nn/loss_soft.h's fv_kd_loss, the rows summed serially in row
+ * order), backward, optimizer step (needs fv_cuda_net_set_opt), dropout counter advanced as after
+ * a training step. *loss (may be NULL) the batch mean loss, *correct (may be NULL) the rows whose
+ * largest logit is at the label. Uncaptured; leaves the captured classification step untouched.
+ * The semantics of the CPU's fv_net_forward(train 1) + fv_kd_loss + fv_net_backward + fv_opt_step;
+ * the values differ by rounding only. Blocking (reads the loss back). */
+void fv_cuda_net_train_kd(fv_cuda_net *cn, const float *x, const float *teacher, const int *labels, int n,
+                          float T, float alpha, float *loss, int *correct);
 
 /* Inference on host floats: y[n, outputs] (host) = the model on x[n, input] in eval mode (running
  * statistics, no dropout), 1 <= n <= max_batch. Blocking. */

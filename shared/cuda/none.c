@@ -70,4 +70,8 @@ void fv_cuda_net_train_pixel(fv_cuda_net *cn, const float *x, const float *targe
                              fv_pixel_loss_kind kind, float *loss) {
     FV_DIE(NO_CUDA);
 }
+void fv_cuda_net_train_kd(fv_cuda_net *cn, const float *x, const float *teacher, const int *labels, int n,
+                          float T, float alpha, float *loss, int *correct) {
+    FV_DIE(NO_CUDA);
+}
 void fv_cuda_net_forward(fv_cuda_net *cn, const float *x, int n, float *y) { FV_DIE(NO_CUDA); }

@@ -5,8 +5,9 @@
  * cfg.eager is set), fv_cuda_evaluate, one parameter download per get_params.
  * Built in every configuration: without the CUDA backend, cuda/none.c's fv_cuda_net_new refuses
  * and so does fv_trainer_cuda_open.
- * Input gradients: fv_cuda_net_input_grad (outside the captured training step). Pixel-loss steps
- * and inference on host floats: fv_cuda_net_train_pixel and fv_cuda_net_forward (uncaptured).
+ * Input gradients: fv_cuda_net_input_grad (outside the captured training step). Pixel-loss and
+ * distillation steps and inference on host floats: fv_cuda_net_train_pixel, fv_cuda_net_train_kd
+ * and fv_cuda_net_forward (uncaptured).
  * Not here: kernels.
  */
 #include <stdlib.h>
@@ -93,6 +94,13 @@ static float cu_train_pixel(void *p, const float *x, const float *target, int n,
     return l;
 }
 
+static float cu_train_kd(void *p, const float *x, const float *teacher, const int *labels, int n, float T,
+                         float alpha, int *correct) {
+    float l = 0.0f;
+    fv_cuda_net_train_kd(((cuda_impl *)p)->cn, x, teacher, labels, n, T, alpha, &l, correct);
+    return l;
+}
+
 static void cu_forward(void *p, const float *x, int n, float *y) { fv_cuda_net_forward(((cuda_impl *)p)->cn, x, n, y); }
 
 static const fv_trainer_backend CUDA = {
@@ -112,6 +120,7 @@ static const fv_trainer_backend CUDA = {
     .evaluate = cu_evaluate,
     .input_grad = cu_input_grad,
     .train_pixel = cu_train_pixel,
+    .train_kd = cu_train_kd,
     .forward = cu_forward,
 };
 

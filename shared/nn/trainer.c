@@ -1,7 +1,7 @@
 /* trainer.c: see trainer.h. The device-neutral front (argument checks, dispatch through the
  * backend table of trainer_backend.h) and the CPU backend, which is the nn/ reference code called
  * exactly as callers called it before the trainer existed: fv_train_epoch, fv_evaluate, fv_opt_*,
- * fv_net_forward / fv_net_backward, fv_pixel_loss. The CUDA backend is cuda/trainer.c.
+ * fv_net_forward / fv_net_backward, fv_pixel_loss, fv_kd_loss. The CUDA backend is cuda/trainer.c.
  * Not here: any kernel, any CUDA call.
  */
 #include "nn/trainer.h"
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
+#include "nn/loss_soft.h"
 #include "nn/trainer_backend.h"
 
 struct fv_trainer {
@@ -155,6 +156,26 @@ static float cpu_train_pixel(void *p, const float *x, const float *target, int n
     return l;
 }
 
+/* fv_train_epoch_kd's step (train_soft.c) on net's own buffers: forward, fv_kd_loss, backward,
+ * optimizer step; the loss's gradient in the same buffer as the pixel step's. */
+static float cpu_train_kd(void *p, const float *x, const float *teacher, const int *labels, int n, float T,
+                          float alpha, int *correct) {
+    cpu_impl *c = p;
+    fv_net *net = c->net;
+    const int K = (int)fv_shape_size(fv_net_output_shape(net));
+    const size_t m = (size_t)n * K;
+    if (m > c->dout_cap) {
+        free(c->dout);
+        c->dout = fv_malloc(m * sizeof(float));
+        c->dout_cap = m;
+    }
+    const float *logits = fv_net_forward(net, x, n, 1);
+    const float l = fv_kd_loss(c->dout, logits, teacher, labels, n, K, T, alpha, NULL, correct);
+    fv_net_backward(net, c->dout, n);
+    fv_opt_step(c->opt, net->params, net->grads);
+    return l;
+}
+
 static void cpu_forward(void *p, const float *x, int n, float *y) {
     fv_net *net = ((cpu_impl *)p)->net;
     const float *out = fv_net_forward(net, x, n, 0);
@@ -178,6 +199,7 @@ static const fv_trainer_backend CPU = {
     .evaluate = cpu_evaluate,
     .input_grad = cpu_input_grad,
     .train_pixel = cpu_train_pixel,
+    .train_kd = cpu_train_kd,
     .forward = cpu_forward,
 };
 
@@ -289,6 +311,18 @@ void fv_trainer_train_pixel_batch(fv_trainer *t, const float *x, const float *ta
     FV_ASSERT(kind == FV_PIXEL_MSE || kind == FV_PIXEL_L1);
     const float l = t->ops->train_pixel(t->impl, x, target, n, kind);
     if (loss) *loss = l;
+}
+
+float fv_trainer_train_kd_batch(fv_trainer *t, const float *x, const float *teacher, const int *labels, int n,
+                                float T, float alpha, int *correct) {
+    FV_ASSERT(x && teacher && labels && n >= 1 && n <= t->cfg.max_batch);
+    FV_ASSERT(T > 0.0f && alpha >= 0.0f && alpha <= 1.0f);
+    const int K = (int)fv_shape_size(fv_net_output_shape(t->net));
+    for (int i = 0; i < n; i++) FV_ASSERT(labels[i] >= 0 && labels[i] < K);
+    int c = 0;
+    const float l = t->ops->train_kd(t->impl, x, teacher, labels, n, T, alpha, &c);
+    if (correct) *correct = c;
+    return l;
 }
 
 void fv_trainer_forward(fv_trainer *t, const float *x, int n, float *y) {

@@ -21,7 +21,8 @@
  * Errors: what a user can cause (no such device, device memory short, a bad optimizer
  * configuration) returns NULL / -1 with an fv_err; misuse (a batch above max_batch, a shard of another trainer) aborts.
  * Image-to-image models (attacks/inverter.h) train with fv_trainer_train_pixel_batch on host floats
- * and run with fv_trainer_forward, on either backend.
+ * and run with fv_trainer_forward, on either backend; distillation students (nn/train_soft.h)
+ * train with fv_trainer_train_kd_batch the same way.
  * Not here: the layer kernels (layers.h, cuda/layers.h), the device twin itself (cuda/net.h),
  * federated logic (worker/), per-example statistics and profiling (CPU only: train.h, net.h).
  */
@@ -154,6 +155,20 @@ FV_MUST_USE int fv_trainer_input_grad(fv_trainer *t, const float *x, const int *
  * values differ from the CPU's by rounding only. Blocking (the loss is read back). */
 void fv_trainer_train_pixel_batch(fv_trainer *t, const float *x, const float *target, int n, fv_pixel_loss_kind kind,
                                   float *loss);
+
+/* One knowledge-distillation step on host floats: a training-mode forward of x[n, input]
+ * (normalised floats, 1 <= n <= max_batch), Hinton's loss (nn/loss_soft.h fv_kd_loss) of the
+ * logits against teacher[n, outputs] (the teacher's logits of the same images) and labels[n] in
+ * [0, outputs), temperature T > 0, soft-term weight alpha in [0, 1], a backward and an optimizer
+ * step (no FedProx term or correction). Returns the batch loss (fv_kd_loss's); *correct (may be
+ * NULL) receives the rows whose largest logit is at the label. Batch-norm running statistics and
+ * dropout behave as in any training step. CPU: exactly fv_net_forward(train 1), fv_kd_loss,
+ * fv_net_backward, fv_opt_step on net's parameters (fv_train_epoch_kd's step, same bits). CUDA:
+ * fv_cuda_net_train_kd (uploads x, teacher and labels; the loss kernel computes each row in
+ * double as fv_kd_loss does and reduces the rows serially in row order); the values differ from
+ * the CPU's by rounding only. Bad arguments (n, labels, T, alpha) abort. Blocking. */
+float fv_trainer_train_kd_batch(fv_trainer *t, const float *x, const float *teacher, const int *labels, int n,
+                                float T, float alpha, int *correct);
 
 /* Inference: y[n, outputs] (host) = the model on host floats x[n, input] in eval mode (running
  * statistics, no dropout), 1 <= n <= max_batch. CPU: fv_net_forward(train 0) copied out (same

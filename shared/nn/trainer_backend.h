@@ -28,6 +28,8 @@ typedef struct {
     int (*input_grad)(void *impl, const float *x, const int *labels, int n, float *dx, float *loss,
                       float *grads, fv_err *e);
     float (*train_pixel)(void *impl, const float *x, const float *target, int n, fv_pixel_loss_kind kind);
+    float (*train_kd)(void *impl, const float *x, const float *teacher, const int *labels, int n, float T,
+                      float alpha, int *correct);
     void (*forward)(void *impl, const float *x, int n, float *y);
 } fv_trainer_backend;
 
