@@ -10,22 +10,32 @@
  */
 #include "cuda/common.cuh"
 
+/* Row n's label check and argmax, for the per-row loss kernels: a label y outside [0, K) (loaders
+ * and the trainer validate labels; make a bad one impossible to miss) gives the row a NaN loss, no
+ * hit and NaN gradients (dlogits may be NULL) and returns -1; otherwise the first index of the
+ * row's largest logit z[k]. */
+static __device__ int row_check_argmax(float *dlogits, double *row_loss, int32_t *row_hit, const float *z, int y,
+                                       int n, int K) {
+    if (y < 0 || y >= K) {
+        row_loss[n] = nan("");
+        row_hit[n] = 0;
+        if (dlogits)
+            for (int k = 0; k < K; k++) dlogits[(size_t)n * K + k] = nanf("");
+        return -1;
+    }
+    int arg = 0;
+    for (int k = 1; k < K; k++)
+        if (z[k] > z[arg]) arg = k;
+    return arg;
+}
+
 static __global__ void xent_rows_kernel(float *dlogits, double *row_loss, int32_t *row_hit,
                                  const float *logits, const int32_t *labels, int N, int K) {
     const int n = blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= N) return;
     const float *z = logits + (size_t)n * K;
-    const int y = labels[n];
-    if (y < 0 || y >= K) { /* loaders validate labels; make a bad one impossible to miss */
-        row_loss[n] = nan("");
-        row_hit[n] = 0;
-        if (dlogits)
-            for (int k = 0; k < K; k++) dlogits[(size_t)n * K + k] = nanf("");
-        return;
-    }
-    int arg = 0;
-    for (int k = 1; k < K; k++)
-        if (z[k] > z[arg]) arg = k;
+    const int y = labels[n], arg = row_check_argmax(dlogits, row_loss, row_hit, z, y, n, K);
+    if (arg < 0) return;
     const float mx = z[arg];
     double se = 0.0;
     for (int k = 0; k < K; k++) se += exp((double)(z[k] - mx));
@@ -114,17 +124,8 @@ static __global__ void kd_rows_kernel(float *dlogits, double *row_loss, int32_t 
     const int n = blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= N) return;
     const float *z = logits + (size_t)n * K, *zt = teacher + (size_t)n * K;
-    const int y = labels[n];
-    if (y < 0 || y >= K) { /* the trainer validates labels; make a bad one impossible to miss */
-        row_loss[n] = nan("");
-        row_hit[n] = 0;
-        if (dlogits)
-            for (int k = 0; k < K; k++) dlogits[(size_t)n * K + k] = nanf("");
-        return;
-    }
-    int arg = 0;
-    for (int k = 1; k < K; k++)
-        if (z[k] > z[arg]) arg = k;
+    const int y = labels[n], arg = row_check_argmax(dlogits, row_loss, row_hit, z, y, n, K);
+    if (arg < 0) return;
     row_hit[n] = arg == y;
     const double l1 = kd_lse_scaled(z, K, 1.0), lt = kd_lse_scaled(z, K, t), lq = kd_lse_scaled(zt, K, t);
     const double ce = l1 - (double)z[y];

@@ -919,6 +919,32 @@ void fv_cuda_net_input_grad(fv_cuda_net *cn, const float *xh, const int *labels,
     grad_run(cn, xh, labels, n, 1, dx, loss, NULL, grads);
 }
 
+/* The part of a step on host floats before its loss (fv_cuda_net_train_pixel, _kd): upload x,
+ * training-mode forward, gradients and output gradients zeroed, then `target` (n rows of the
+ * output) uploaded into the last node's output gradient, where the loss kernel reads it and
+ * writes d loss / d output over it. */
+static void host_step_begin(fv_cuda_net *cn, const float *xh, const float *target, int n) {
+    const fv_cuda_ctx *x = cn->x;
+    const size_t in_floats = (size_t)n * fv_shape_size(cn->input), out_floats = (size_t)n * cn->K;
+    fv_cuda_upload(x, cn->out[0], xh, in_floats * sizeof(float));
+    forward(cn, n, 1);
+    fv_cuda_memset(x, cn->grads, 0, cn->n_train * sizeof(float));
+    zero_douts(cn, n);
+    fv_cuda_upload(x, cn->dout[cn->n_nodes - 1], target, out_floats * sizeof(float));
+}
+
+/* ... and after it: backward, optimizer step, the dropout counter advanced; then the loss the
+ * kernel left in tmp_loss (and, when hits is not NULL, tmp_hits) downloaded. */
+static void host_step_end(fv_cuda_net *cn, int n, double *loss, long long *hits) {
+    const fv_cuda_ctx *x = cn->x;
+    dev_misc *m = cn->misc;
+    backward(cn, n, 1, 0);
+    fv_cuda_opt_step(x, cn->params, cn->opt_state, cn->grads, &m->ost, &cn->opt, cn->n_train);
+    fv_cuda_advance(x, &m->cursor, 0, &m->drop[1]);
+    fv_cuda_download(x, loss, &m->tmp_loss, sizeof *loss);
+    if (hits) fv_cuda_download(x, hits, &m->tmp_hits, sizeof *hits);
+}
+
 /* fv_cuda_net_train_pixel: the pixel loss reads the target from the last node's output gradient
  * (uploaded there after the zeroing) and overwrites it with d loss / d output in place. */
 void fv_cuda_net_train_pixel(fv_cuda_net *cn, const float *xh, const float *target, int n,
@@ -926,21 +952,12 @@ void fv_cuda_net_train_pixel(fv_cuda_net *cn, const float *xh, const float *targ
     if (!cn->have_opt) FV_DIE("fv_cuda_net_train_pixel: no optimizer (call fv_cuda_net_set_opt first)");
     FV_ASSERT(xh && target && n >= 1 && n <= cn->cap);
     use_device(cn);
-    const fv_cuda_ctx *x = cn->x;
-    dev_misc *m = cn->misc;
     const int last = cn->n_nodes - 1;
-    const size_t in_floats = (size_t)n * fv_shape_size(cn->input), out_floats = (size_t)n * cn->K;
-    fv_cuda_upload(x, cn->out[0], xh, in_floats * sizeof(float));
-    forward(cn, n, 1);
-    fv_cuda_memset(x, cn->grads, 0, cn->n_train * sizeof(float));
-    zero_douts(cn, n);
-    fv_cuda_upload(x, cn->dout[last], target, out_floats * sizeof(float));
-    fv_cuda_pixel_loss(x, cn->dout[last], &m->tmp_loss, cn->out[last], cn->dout[last], out_floats, kind);
-    backward(cn, n, 1, 0);
-    fv_cuda_opt_step(x, cn->params, cn->opt_state, cn->grads, &m->ost, &cn->opt, cn->n_train);
-    fv_cuda_advance(x, &m->cursor, 0, &m->drop[1]);
+    host_step_begin(cn, xh, target, n);
+    fv_cuda_pixel_loss(cn->x, cn->dout[last], &cn->misc->tmp_loss, cn->out[last], cn->dout[last],
+                       (size_t)n * cn->K, kind);
     double l = 0.0;
-    fv_cuda_download(x, &l, &m->tmp_loss, sizeof l);
+    host_step_end(cn, n, &l, NULL);
     if (loss) *loss = (float)l;
 }
 
@@ -953,25 +970,14 @@ void fv_cuda_net_train_kd(fv_cuda_net *cn, const float *xh, const float *teacher
     FV_ASSERT(T > 0.0f && alpha >= 0.0f && alpha <= 1.0f);
     for (int i = 0; i < n; i++) FV_ASSERT(labels[i] >= 0 && labels[i] < cn->K);
     use_device(cn);
-    const fv_cuda_ctx *x = cn->x;
-    dev_misc *m = cn->misc;
     const int last = cn->n_nodes - 1;
-    const size_t in_floats = (size_t)n * fv_shape_size(cn->input), out_floats = (size_t)n * cn->K;
-    fv_cuda_upload(x, cn->out[0], xh, in_floats * sizeof(float));
-    fv_cuda_upload(x, cn->labels, labels, (size_t)n * sizeof(int32_t));
-    forward(cn, n, 1);
-    fv_cuda_memset(x, cn->grads, 0, cn->n_train * sizeof(float));
-    zero_douts(cn, n);
-    fv_cuda_upload(x, cn->dout[last], teacher, out_floats * sizeof(float));
-    fv_cuda_kd_loss(x, cn->dout[last], cn->row_loss, cn->row_hit, &m->tmp_loss, &m->tmp_hits, cn->out[last],
-                    cn->dout[last], cn->labels, n, cn->K, T, alpha);
-    backward(cn, n, 1, 0);
-    fv_cuda_opt_step(x, cn->params, cn->opt_state, cn->grads, &m->ost, &cn->opt, cn->n_train);
-    fv_cuda_advance(x, &m->cursor, 0, &m->drop[1]);
+    fv_cuda_upload(cn->x, cn->labels, labels, (size_t)n * sizeof(int32_t));
+    host_step_begin(cn, xh, teacher, n);
+    fv_cuda_kd_loss(cn->x, cn->dout[last], cn->row_loss, cn->row_hit, &cn->misc->tmp_loss, &cn->misc->tmp_hits,
+                    cn->out[last], cn->dout[last], cn->labels, n, cn->K, T, alpha);
     double l = 0.0;
     long long h = 0;
-    fv_cuda_download(x, &l, &m->tmp_loss, sizeof l);
-    fv_cuda_download(x, &h, &m->tmp_hits, sizeof h);
+    host_step_end(cn, n, &l, &h);
     if (loss) *loss = (float)l;
     if (correct) *correct = (int)h;
 }
