@@ -98,12 +98,9 @@ void fv_logits(fv_net *net, const fv_dataset *d, int batch, fv_norm norm, float 
     free(x);
 }
 
-/* Top-1 accuracy of net on d; with other[d->n, K] (another net's logits) also the share of images
- * where both name the same class into *agree. */
-static double top1(fv_net *net, const fv_dataset *d, fv_norm norm, const float *other, double *agree) {
-    const int K = (int)fv_shape_size(fv_net_output_shape(net));
-    float *z = fv_malloc(sizeof(float) * (size_t)(d->n ? d->n : 1) * K);
-    fv_logits(net, d, 500, norm, z);
+/* Top-1 accuracy of the logits z[d->n, K] against d's labels; with other[d->n, K] (another net's
+ * logits) also the share of images where both name the same class into *agree. */
+static double top1_of(const float *z, int K, const fv_dataset *d, const float *other, double *agree) {
     long hit = 0, same = 0;
     for (int i = 0; i < d->n; i++) {
         const float *r = z + (size_t)i * K;
@@ -117,8 +114,17 @@ static double top1(fv_net *net, const fv_dataset *d, fv_norm norm, const float *
         }
     }
     if (agree) *agree = d->n ? (double)same / d->n : 0.0;
-    free(z);
     return d->n ? (double)hit / d->n : 0.0;
+}
+
+/* top1_of net's eval-mode logits of d (fv_logits, batches of 500). */
+static double top1(fv_net *net, const fv_dataset *d, fv_norm norm, const float *other, double *agree) {
+    const int K = (int)fv_shape_size(fv_net_output_shape(net));
+    float *z = fv_malloc(sizeof(float) * (size_t)(d->n ? d->n : 1) * K);
+    fv_logits(net, d, 500, norm, z);
+    const double acc = top1_of(z, K, d, other, agree);
+    free(z);
+    return acc;
 }
 
 void fv_kd_compare(fv_net *teacher, fv_net *student, const fv_dataset *d, fv_norm norm, fv_kd_result *out) {
@@ -150,18 +156,9 @@ static double student_top1(fv_trainer *t, fv_net *student, int device, const fv_
     const int K = d->classes;
     float *z = fv_malloc(sizeof(float) * (size_t)(d->n ? d->n : 1) * K);
     trainer_logits(t, d, batch, K, norm, z);
-    long hit = 0, same = 0;
-    for (int i = 0; i < d->n; i++) {
-        const float *r = z + (size_t)i * K, *o = tt + (size_t)i * K;
-        int a = 0, b = 0;
-        for (int k = 1; k < K; k++) a = r[k] > r[a] ? k : a;
-        for (int k = 1; k < K; k++) b = o[k] > o[b] ? k : b;
-        hit += a == d->y[i];
-        same += a == b;
-    }
-    *agree = d->n ? (double)same / d->n : 0.0;
+    const double acc = top1_of(z, K, d, tt, agree);
     free(z);
-    return d->n ? (double)hit / d->n : 0.0;
+    return acc;
 }
 
 int fv_kd_fit(fv_net *teacher, fv_net *student, const fv_dataset *train, const fv_dataset *test,

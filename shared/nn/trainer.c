@@ -34,7 +34,7 @@ typedef struct {
     fv_net *net;
     fv_opt *opt;
     fv_norm norm;
-    float *dout;     /* the pixel loss's gradient, dout_cap floats (grown on demand) */
+    float *dout;     /* the pixel and KD losses' gradient, dout_cap floats (cpu_dout) */
     size_t dout_cap;
 } cpu_impl;
 
@@ -138,17 +138,21 @@ static int cpu_input_grad(void *p, const float *x, const int *labels, int n, flo
     return 0;
 }
 
+/* c->dout with room for at least m floats (the host-float steps' loss gradient), grown on demand. */
+static void cpu_dout(cpu_impl *c, size_t m) {
+    if (m <= c->dout_cap) return;
+    free(c->dout);
+    c->dout = fv_malloc(m * sizeof(float));
+    c->dout_cap = m;
+}
+
 /* The learned inverter's step as it was written before the trainer: forward, fv_pixel_loss,
  * backward, optimizer step, on net's own buffers. */
 static float cpu_train_pixel(void *p, const float *x, const float *target, int n, fv_pixel_loss_kind kind) {
     cpu_impl *c = p;
     fv_net *net = c->net;
     const size_t m = (size_t)n * fv_shape_size(fv_net_output_shape(net));
-    if (m > c->dout_cap) {
-        free(c->dout);
-        c->dout = fv_malloc(m * sizeof(float));
-        c->dout_cap = m;
-    }
+    cpu_dout(c, m);
     const float *y = fv_net_forward(net, x, n, 1);
     const float l = fv_pixel_loss(c->dout, y, target, m, kind);
     fv_net_backward(net, c->dout, n);
@@ -164,11 +168,7 @@ static float cpu_train_kd(void *p, const float *x, const float *teacher, const i
     fv_net *net = c->net;
     const int K = (int)fv_shape_size(fv_net_output_shape(net));
     const size_t m = (size_t)n * K;
-    if (m > c->dout_cap) {
-        free(c->dout);
-        c->dout = fv_malloc(m * sizeof(float));
-        c->dout_cap = m;
-    }
+    cpu_dout(c, m);
     const float *logits = fv_net_forward(net, x, n, 1);
     const float l = fv_kd_loss(c->dout, logits, teacher, labels, n, K, T, alpha, NULL, correct);
     fv_net_backward(net, c->dout, n);
