@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/net.h"
 #include "data/synthetic.h"
 #include "fv_thread.h"
 #include "io/safetensors.h"
@@ -70,6 +71,12 @@ int fv_server_kd_prepare(const fv_config *c, const char *data_dir, const fv_data
     memset(k, 0, sizeof *k);
     if (!c->kd_student[0]) return 0;
     k->on = 1;
+    /* the device first: a machine without it fails before any image is read (config.c checked the spelling) */
+    if (fv_device_parse(c->kd_device, &k->device, e) != 0 || fv_device_check(k->device, e) != 0) {
+        fv_err_prefix(e, "[distill] device = %s: ", c->kd_device);
+        k->on = 0;
+        return -1;
+    }
     if (strcmp(c->dataset, "synthetic") == 0) return prepare_synthetic(c, k, e);
     if (load_public(c, data_dir, k, e) != 0) return -1;
     if (k->pub.c != run->c || k->pub.h != run->h || k->pub.w != run->w || k->pub.classes != run->classes) {
@@ -98,7 +105,7 @@ static int kd_job_run(void *arg) {
     oc.lr = (float)c->kd_lr;
     const fv_kd_cfg kc = {.opt = oc, .T = (float)c->kd_temperature, .alpha = (float)c->kd_alpha,
                           .epochs = c->kd_epochs, .batch = c->kd_batch, .seed = (uint64_t)c->seed, .norm = j->norm,
-                          .device = -1}; /* the server-side student trains on the CPU */
+                          .device = j->k->device};
     if (fv_kd_fit(j->teacher, j->student, &j->k->pub, j->test, &kc, NULL, NULL, &j->k->test, &j->e) != 0) return -1;
     if (j->mixed) fv_kd_compare(j->teacher, j->student, j->mixed, j->norm, &j->k->mixed);
     return 0;
@@ -153,6 +160,8 @@ void fv_server_kd_json(const fv_config *c, const fv_server_kd *k, fv_json *j) {
     fv_json_int(j, "epochs", c->kd_epochs);
     fv_json_num(j, "temperature", c->kd_temperature);
     fv_json_num(j, "alpha", c->kd_alpha);
+    char dev[16];
+    fv_json_str(j, "device", fv_device_name(k->device, dev, sizeof dev));
     fv_json_num(j, "teacher_test_accuracy", k->test.teacher_acc);
     fv_json_num(j, "student_test_accuracy", k->test.student_acc);
     fv_json_num(j, "agreement", k->test.agreement);

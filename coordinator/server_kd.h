@@ -28,6 +28,7 @@ typedef struct {
     fv_kd_result mixed;     /* ... and on the mixed test images (has_mixed) */
     int has_mixed;
     size_t student_params;
+    int device;             /* where the teacher's logits and the student run ([distill] device; -1 the CPU) */
 } fv_server_kd;
 
 /* Load and check the public images of c's [distill] into k (zeroed first; k->on = 0 and nothing

@@ -36,6 +36,7 @@
  *     12, max_batch 16) of the same inputs, random teacher logits and labels on both backends:
  *     each batch's loss within LOSS_TOL relative, its correct count within one image, and the
  *     parameter changes after the three steps within STEP_TOL (as the training case).
+ *   - fv_kd_fit with device 0 against device -1 (the teacher's logits on the device too), below.
  * Data are synthetic (fv_synthetic_make), so the test needs no data set.
  */
 #include <setjmp.h>
@@ -53,6 +54,7 @@
 #include "data/synthetic.h"
 #include "nn/layers.h"
 #include "nn/models.h"
+#include "nn/train_soft.h"
 #include "nn/trainer.h"
 
 #define STEP_TOL 2e-3
@@ -265,6 +267,54 @@ static void test_cuda_kd(void **st) {
     fv_dataset_free(&d);
 }
 
+/* fv_kd_fit on the device against the CPU (nn/train_soft.h): the teacher's logits come from a
+ * trainer of its own on the device, the student trains there. One epoch of a LeNet-5 student
+ * (SGD, batch 32: four steps, as the training case) from a LeNet-5 teacher on 128 synthetic
+ * training and 200 test images: the teacher's test accuracy within 2 images of the CPU's (its
+ * logits differ by rounding only: only a near tie can flip), the student's accuracy and agreement
+ * within 0.05 (one epoch whose steps differ by rounding), and the student's parameter changes
+ * within STEP_TOL. */
+static void test_cuda_kd_fit(void **st) {
+    (void)st;
+    fv_dataset tr, te;
+    fv_synthetic_make(&tr, 128, 1, 28, 28, 10, 17, 0);
+    fv_synthetic_make(&te, 200, 1, 28, 28, 10, 17, 1);
+    fv_net *teacher = model("lenet5", (fv_shape){1, 28, 28}, 10);
+    fv_net *a = model("lenet5", (fv_shape){1, 28, 28}, 10), *b = model("lenet5", (fv_shape){1, 28, 28}, 10);
+    fv_rng r;
+    fv_rng_seed(&r, 5); /* a teacher unlike the students' start */
+    for (size_t i = 0; i < teacher->n_train; i++)
+        teacher->params[i] *= 1.0f + 0.5f * ((float)fv_rng_below(&r, 1u << 20) / (float)(1u << 20) - 0.5f);
+    const size_t np = a->n_params;
+    float *p0 = fv_malloc(np * sizeof(float));
+    memcpy(p0, a->params, np * sizeof(float));
+    memcpy(b->params, a->params, np * sizeof(float));
+    fv_opt_cfg oc = fv_opt_defaults(FV_OPT_SGD);
+    oc.lr = 0.05f;
+    oc.momentum = 0.9f;
+    fv_kd_cfg kc = {.opt = oc, .T = 3.0f, .alpha = 0.7f, .epochs = 1, .batch = 32, .seed = 3,
+                    .norm = fv_norm_for("mnist"), .device = -1};
+    fv_kd_result rc, rg;
+    fv_err e = {{0}};
+    assert_int_equal(fv_kd_fit(teacher, a, &tr, &te, &kc, NULL, NULL, &rc, &e), 0);
+    kc.device = 0;
+    assert_int_equal(fv_kd_fit(teacher, b, &tr, &te, &kc, NULL, NULL, &rg, &e), 0);
+    printf("kd_fit: teacher cpu %.3f gpu %.3f; student cpu %.3f gpu %.3f; agreement cpu %.3f gpu %.3f\n",
+           rc.teacher_acc, rg.teacher_acc, rc.student_acc, rg.student_acc, rc.agreement, rg.agreement);
+    assert_true(fabs(rc.teacher_acc - rg.teacher_acc) <= 2.0 / 200 + 1e-12);
+    assert_true(fabs(rc.student_acc - rg.student_acc) <= 0.05);
+    assert_true(fabs(rc.agreement - rg.agreement) <= 0.05);
+    const double step = rel_change_diff(b->params, a->params, p0, a->n_train);
+    printf("kd_fit, one epoch: parameter changes ||gpu - cpu|| / ||cpu|| = %.2e (tolerance %.0e)\n", step, STEP_TOL);
+    assert_true(step <= STEP_TOL);
+    free(p0);
+    fv_net_destroy(&a);
+    fv_net_destroy(&b);
+    fv_net_destroy(&teacher);
+    fv_dataset_free(&tr);
+    fv_dataset_free(&te);
+}
+
 /* ---- input gradients ---- */
 
 /* What one input_grad call gives: dx, the loss, the parameter gradients, and the parameters after
@@ -443,6 +493,7 @@ int main(void) {
         cmocka_unit_test(test_cuda_matches_cpu),
         cmocka_unit_test(test_cuda_correction),
         cmocka_unit_test(test_cuda_kd),
+        cmocka_unit_test(test_cuda_kd_fit),
         cmocka_unit_test(test_input_grad_lenet5),
         cmocka_unit_test(test_input_grad_resnet20),
         cmocka_unit_test(test_input_grad_input_readers),

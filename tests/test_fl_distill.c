@@ -12,7 +12,8 @@
  *    the same student;
  *  - with VisualMixer on, the student is also evaluated on the mixed test images;
  *  - config errors name the key: an unknown student, synthetic data without [distill] images, a
- *    public slice that overlaps the clients' images in the run's own folder, gan_active.
+ *    public slice that overlaps the clients' images in the run's own folder, gan_active, a device
+ *    that is not cpu|cuda[:N]; a device the machine lacks stops the run before round 1.
  * A few seconds in all. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,6 +113,26 @@ static void test_student_on_mixed_test_images(void **state) {
     free(s);
 }
 
+/* [distill] device names a device no machine has (cuda:1000 parses; fv_device_check refuses it
+ * in every build): the run stops before round 1 with exit 1 and an error naming the key and the
+ * device, and leaves no metrics. The recipe's device is recorded in summary.json ("cpu" here). */
+static void test_device(void **state) {
+    (void)state;
+    assert_int_equal(fh_run_exp(&H, "kd_dev", BASE, "[distill]\nstudent = lenet5\nimages = 100\ndevice = cuda:1000\n"), 1);
+    char out[256];
+    fh_path(&H, out, sizeof out, "kd_dev.out");
+    char *t = fh_slurp(out);
+    assert_non_null(t);
+    if (!strstr(t, "[distill] device = cuda:1000")) fail_msg("no error naming the device: %s", t);
+    free(t);
+    assert_false(fh_file_has(&H, "results/kd_dev/metrics.jsonl", "round"));
+    assert_int_equal(fh_run_exp(&H, "kd_cpu", BASE, "[distill]\nstudent = tiny\nimages = 100\ndevice = cpu\n"), 0);
+    char *s = fh_results_file(&H, "kd_cpu", "summary.json");
+    assert_non_null(s);
+    assert_non_null(strstr(s, "\"device\":\"cpu\""));
+    free(s);
+}
+
 static void test_config_errors(void **state) {
     (void)state;
     fh_expect_config_error(FH_SYNTH_INI, "[distill]\nstudent = nope\nimages = 10", "student", "nope");
@@ -124,6 +145,7 @@ static void test_config_errors(void **state) {
                            "[attack]\nkind = gan_active\n[data]\ntest_size = 100\n[distill]\nstudent = tiny\nimages = 10",
                            "[distill]", "gan_active");
     fh_expect_config_error(FH_SYNTH_INI, "[distill]\nstudent = tiny\nimages = 10\ntemperature = 0", "temperature", NULL);
+    fh_expect_config_error(FH_SYNTH_INI, "[distill]\nstudent = tiny\nimages = 10\ndevice = gpu", "device", "gpu");
 }
 
 int main(void) {
@@ -131,6 +153,7 @@ int main(void) {
     if (rc) return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_device),
         cmocka_unit_test(test_student_learns_and_training_unchanged),
         cmocka_unit_test(test_student_on_mixed_test_images),
     };

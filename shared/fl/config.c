@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/net.h"
 #include "nn/models.h"
 
 /* T_ENUM: a word of the key's choice table, stored as its enum value; T_WORD: a word of the
@@ -406,6 +407,9 @@ static const key_def SCHEMA[] = {
      "softmax temperature T of the teacher's soft targets"},
     {"distill", "alpha", T_FLOAT, OFF(kd_alpha), "0.9", 0, 1, NULL, NULL,
      "weight of the soft (teacher) term; 1 - alpha weighs the public labels"},
+    {"distill", "device", T_STRING, OFF(kd_device), "cpu", 0, 0, NULL, NULL,
+     "where the coordinator computes the teacher's logits and trains the student: cpu, cuda or "
+     "cuda:N (a device the coordinator's machine lacks is an error before round 1)"},
 
     {"output", "dir", T_STRING, OFF(out_dir), "results", 0, 0, NULL, NULL, "parent folder of results"},
     {"output", "name", T_STRING, OFF(name), "", 0, 0, NULL, NULL,
@@ -1114,6 +1118,10 @@ static int known_model(const fv_config *c, fv_err *e, const char *section, const
 static int check_distill(const fv_config *c, fv_err *e) {
     if (!c->kd_student[0]) return 0;
     if (known_model(c, e, "distill", "student", c->kd_student) != 0) return -1;
+    int dev;
+    fv_err de = {0};
+    if (fv_device_parse(c->kd_device, &dev, &de) != 0)
+        return fv_config_key_error(c, e, "distill", "device", "%s", de.msg);
     if (c->attack_kind == FV_ATTACK_GAN_ACTIVE)
         return fv_config_key_error(c, e, "distill", "student",
                                    "cannot be combined with [attack] kind = gan_active (its model has an extra fake "

@@ -169,6 +169,7 @@ typedef struct {
     int kd_epochs, kd_batch;
     fv_opt_kind kd_optimizer;
     double kd_lr, kd_temperature, kd_alpha;
+    char kd_device[FV_CFG_STR];    /* "cpu", "cuda" or "cuda:N" (fv_device_parse) */
     /* [output] */
     char out_dir[FV_CFG_STR];
     char name[FV_CFG_STR];

@@ -161,6 +161,29 @@ static double student_top1(fv_trainer *t, fv_net *student, int device, const fv_
     return acc;
 }
 
+/* The teacher's eval-mode logits of train into tl and of test into tt, in batches of 500: on the
+ * CPU fv_logits on the net itself; on cfg->device through a trainer of its own (made, used and
+ * freed here; its optimizer never steps), so a GPU student does not wait for a CPU teacher.
+ * Returns 0; -1 with e set when that trainer cannot be made (the device is short of memory). */
+static int teacher_logits(fv_net *teacher, const fv_kd_cfg *cfg, const fv_dataset *train, const fv_dataset *test,
+                          float *tl, float *tt, fv_err *e) {
+    if (cfg->device < 0) {
+        fv_logits(teacher, train, 500, cfg->norm, tl);
+        fv_logits(teacher, test, 500, cfg->norm, tt);
+        return 0;
+    }
+    const int big = train->n > test->n ? train->n : test->n;
+    const int batch = big < 1 ? 1 : big < 500 ? big : 500;
+    const fv_trainer_cfg tc = {.device = cfg->device, .max_batch = batch, .opt = cfg->opt, .norm = cfg->norm};
+    fv_trainer *t = fv_trainer_new(teacher, &tc, e);
+    if (!t) return fv_err_prefix(e, "distillation: the teacher on the device: ");
+    const int K = train->classes;
+    trainer_logits(t, train, batch, K, cfg->norm, tl);
+    trainer_logits(t, test, batch, K, cfg->norm, tt);
+    fv_trainer_destroy(&t);
+    return 0;
+}
+
 int fv_kd_fit(fv_net *teacher, fv_net *student, const fv_dataset *train, const fv_dataset *test,
               const fv_kd_cfg *cfg, fv_kd_epoch_fn on_epoch, void *ctx, fv_kd_result *out, fv_err *e) {
     memset(out, 0, sizeof *out);
@@ -177,9 +200,13 @@ int fv_kd_fit(fv_net *teacher, fv_net *student, const fv_dataset *train, const f
     if (!tr) return -1;
     float *tl = fv_malloc(sizeof(float) * (size_t)(train->n ? train->n : 1) * K);
     float *tt = fv_malloc(sizeof(float) * (size_t)(test->n ? test->n : 1) * K);
-    fv_logits(teacher, train, 500, cfg->norm, tl);
-    fv_logits(teacher, test, 500, cfg->norm, tt);
-    out->teacher_acc = top1(teacher, test, cfg->norm, NULL, NULL);
+    if (teacher_logits(teacher, cfg, train, test, tl, tt, e) != 0) {
+        fv_trainer_destroy(&tr);
+        free(tl);
+        free(tt);
+        return -1;
+    }
+    out->teacher_acc = top1_of(tt, K, test, NULL, NULL); /* the same bits as top1(teacher, test) */
     fv_rng rng;
     fv_rng_seed2(&rng, cfg->seed, 1);
     int rc = 0;

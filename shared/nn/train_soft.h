@@ -63,7 +63,8 @@ typedef struct {
 typedef void (*fv_kd_epoch_fn)(void *ctx, int epoch, const fv_kd_result *r);
 
 /* Distil teacher into student (both built for train's image shape and class count): the teacher's
- * eval-mode logits of every image of train and test are computed once on the CPU, then
+ * eval-mode logits of every image of train and test are computed once on cfg->device (on a GPU
+ * through a trainer of the teacher's own, freed before the student trains), then
  * cfg->epochs epochs of fv_train_epoch_kd_trainer train the student with a fresh cfg->opt
  * optimizer in a trainer on cfg->device, the order drawn from cfg->seed; after each epoch the
  * student is evaluated on test on that device (out's figures) and on_epoch (if not NULL) is
