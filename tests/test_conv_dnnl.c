@@ -8,7 +8,8 @@
  *    give the same bits as a fresh conv;
  *  - the paths agree: loss and gradients of LeNet-5 and ResNet-20 through oneDNN match the
  *    OpenBLAS path within float rounding (test_paths_agree says how close);
- *  - the rule is a pure function of the shape (and pinned here for the model zoo's shapes).
+ *  - the rule is a pure function of the shape (and pinned here for the model zoo's shapes);
+ *  - the layout moves around the kernels are exact (an identity conv returns its input).
  * In a build without oneDNN: FV_CONV_DNNL and FEDVIM_CPU_CONV=dnnl are refused with a message, and
  * every node runs on OpenBLAS.
  * About 5 s alone (release build, 2 threads). */
@@ -324,6 +325,52 @@ static void test_kernel_deterministic(void **state) {
 #endif
 }
 
+/* The layout moves around oneDNN's kernels (conv_dnnl.c: NCHW <-> nChw8c / nChw16c, 4 x 4 SSE
+ * blocks with scalar edges) are exact: a 3 x 3 conv (padding 1) whose kernel is the identity on the
+ * centre tap gives back its input bit for bit (products with 0 and 1 are exact), and its input
+ * gradient adds dout to what dinp held, bit for bit. Channel counts with whole 4-channel groups,
+ * a partial group and padding channels in the last block (16, 32, 20, 18, 6), planes with and
+ * without a pixel tail (28 x 28, 7 x 5, 9 x 9), batch 3. */
+static void test_moves_exact(void **state) {
+    (void)state;
+#ifdef FEDVIM_HAVE_DNNL
+    fv_err e;
+    fv_dnnl *d = fv_dnnl_new(&e);
+    if (!d) fail_msg("%s", e.msg);
+    const int shapes[][3] = {{16, 28, 28}, {32, 28, 28}, {20, 7, 5}, {18, 9, 9}, {6, 7, 5}};
+    fv_rng r;
+    fv_rng_seed(&r, 77);
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int C = shapes[k][0], H = shapes[k][1], W = shapes[k][2], N = 3;
+        fv_conv2d_shape s;
+        fv_conv2d_shape_init(&s, N, C, H, W, C, 3, 1, 1, 1);
+        fv_dnnl_conv *c = fv_dnnl_conv_new(d, &s, 0, &e);
+        if (!c) fail_msg("%s", e.msg);
+        const size_t n = (size_t)N * C * H * W;
+        float *w = calloc((size_t)C * C * 9, sizeof(float)), *x = malloc(n * sizeof(float)),
+              *y = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)), *dx = malloc(n * sizeof(float)),
+              *want = malloc(n * sizeof(float));
+        for (int o = 0; o < C; o++) w[((size_t)o * C + o) * 9 + 4] = 1.0f;
+        for (size_t i = 0; i < n; i++) {
+            x[i] = (float)fv_rng_below(&r, 1u << 20) / (float)(1u << 18) - 2.0f;
+            g[i] = (float)fv_rng_below(&r, 1u << 20) / (float)(1u << 19) - 1.0f;
+            dx[i] = (float)fv_rng_below(&r, 1u << 20) / (float)(1u << 20);
+            want[i] = dx[i] + g[i];
+        }
+        fv_dnnl_conv_forward(c, y, x, w, NULL, &s);
+        if (memcmp(y, x, n * sizeof(float)) != 0) fail_msg("identity conv %dx%dx%d: the output is not the input", C, H, W);
+        fv_dnnl_conv_backward(c, dx, NULL, NULL, g, x, w, &s);
+        if (memcmp(dx, want, n * sizeof(float)) != 0)
+            fail_msg("identity conv %dx%dx%d: dinp is not dinp + dout", C, H, W);
+        free(w), free(x), free(y), free(g), free(dx), free(want);
+        fv_dnnl_conv_destroy(&c);
+    }
+    fv_dnnl_destroy(&d);
+#else
+    skip();
+#endif
+}
+
 /* The rule of FV_CONV_AUTO on the model zoo's shapes, as conv_dnnl.c documents it. */
 static void test_rule(void **state) {
     (void)state;
@@ -376,6 +423,7 @@ int main(void) {
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_kernel_deterministic),
         cmocka_unit_test(test_rule),
+        cmocka_unit_test(test_moves_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
