@@ -64,6 +64,11 @@ def machine():
         pass
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
+    # a frozen binary (FEDVIM_BIN, copied aside so that long runs survive rebuilds) carries the
+    # commit it was built from in a COMMIT file beside it: that, not the checkout, made the figures
+    cf = os.path.join(os.path.dirname(fedvim_bin()), "COMMIT")
+    if os.environ.get("FEDVIM_BIN") and os.path.exists(cf):
+        commit = open(cf).read().strip()[:7]
     try:
         load = os.getloadavg()[0]
     except OSError:
