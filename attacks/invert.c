@@ -429,22 +429,26 @@ static void bn_stats(const float *h, int n, int C, int HW, int c, double *mu, do
 typedef struct {
     const fv_invert_engine *g;
     double w;
+    const double *stats; /* per batch-norm node in order, per channel: mu, var (bn_prior's value pass) */
 } bn_hook_ctx;
 
 /* fv_net's backward hook: for every batch-norm layer fed by `node`, add
  * d/dh W (||mu - rm||^2 + ||var - rv||^2) = W (2 (mu - rm) + 4 (var - rv) (h - mu)) / M. */
 static void bn_hook(void *ctx, fv_net *net, int node, int n) {
     const bn_hook_ctx *b = ctx;
+    const double *st = b->stats;
     for (int i = 1; i < net->n_nodes; i++) {
         const fv_node *nd = &net->nodes[i];
-        if (nd->op != FV_OP_BATCHNORM || nd->in0 != node) continue;
+        if (nd->op != FV_OP_BATCHNORM) continue;
         const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
+        st += 2 * C;
+        if (nd->in0 != node) continue;
+        const double *ms = st - 2 * C;
         const float *h = net->nodes[node].out, *rm = b->g->theta0 + nd->rm_off, *rv = b->g->theta0 + nd->rv_off;
         float *d = net->nodes[node].dout;
         const double M = (double)n * HW;
         for (int c = 0; c < C; c++) {
-            double mu, var;
-            bn_stats(h, n, C, HW, c, &mu, &var);
+            const double mu = ms[2 * c], var = ms[2 * c + 1];
             const double a = b->w * 2 * (mu - rm[c]) / M, k = b->w * 4 * (var - rv[c]) / M;
             for (int s = 0; s < n; s++) {
                 const size_t o = ((size_t)s * C + c) * HW;
@@ -455,29 +459,39 @@ static void bn_hook(void *ctx, fv_net *net, int node, int n) {
 }
 
 /* The prior's value at x (all n candidates, train mode, theta_0); with gx != NULL adds its
- * gradient to gx. One forward (and one backward with gx). */
-static double bn_prior(fv_invert_engine *g, const float *x, double w, float *gx) {
+ * gradient to gx. One forward (and one backward with gx); with forward == 0 no forward: the
+ * caller guarantees that net's last forward was that very one (a fedSGD update pass at x just
+ * ran; its backward leaves the forward's activations, batch-norm sums and argmaxes as they
+ * were), so the value and the gradient are the same bits as with the forward. */
+static double bn_prior(fv_invert_engine *g, const float *x, double w, float *gx, int forward) {
     fv_net *net = g->net;
     const int n = g->cfg.n;
     set_params(g, g->theta0, NULL, 0);
     fv_net_set_kinks(net, FV_KINKS_FREE);
     net->want_input_grad = gx != NULL;
     net->skip_param_grad = gx != NULL; /* the prior needs the input gradient only */
-    fv_net_forward(net, x, n, 1);
+    if (forward) {
+        fv_net_forward(net, x, n, 1);
+        g->passes++;
+    } else
+        FV_ASSERT(net->last_n == n && net->last_train && !net->last_replay);
     double r = 0;
+    size_t nch = 0;
+    for (int i = 1; i < net->n_nodes; i++)
+        if (net->nodes[i].op == FV_OP_BATCHNORM) nch += (size_t)net->nodes[i].ishape.c;
+    double *stats = fv_malloc(sizeof(double) * 2 * nch), *st = stats;
     for (int i = 1; i < net->n_nodes; i++) {
         const fv_node *nd = &net->nodes[i];
         if (nd->op != FV_OP_BATCHNORM) continue;
         const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
         const float *rm = g->theta0 + nd->rm_off, *rv = g->theta0 + nd->rv_off;
-        for (int c = 0; c < C; c++) {
-            double mu, var;
-            bn_stats(net->nodes[nd->in0].out, n, C, HW, c, &mu, &var);
-            r += (mu - rm[c]) * (mu - rm[c]) + (var - rv[c]) * (var - rv[c]);
+        for (int c = 0; c < C; c++, st += 2) {
+            bn_stats(net->nodes[nd->in0].out, n, C, HW, c, &st[0], &st[1]);
+            r += (st[0] - rm[c]) * (st[0] - rm[c]) + (st[1] - rv[c]) * (st[1] - rv[c]);
         }
     }
     if (gx) {
-        bn_hook_ctx b = {g, w};
+        bn_hook_ctx b = {g, w, stats};
         memset(g->dl, 0, sizeof(float) * (size_t)n * g->classes);
         net->backward_hook = bn_hook, net->backward_hook_ctx = &b;
         fv_net_backward(net, g->dl, n);
@@ -485,8 +499,8 @@ static double bn_prior(fv_invert_engine *g, const float *x, double w, float *gx)
         net->backward_hook = NULL, net->backward_hook_ctx = NULL;
         for (size_t i = 0; i < (size_t)n * g->isz; i++) gx[i] += net->input_grad[i];
     }
-    g->passes++;
-    g->masks_t = -1; /* this forward did not record the update's kinks */
+    free(stats);
+    g->masks_t = -1; /* a forward here does not record the update's kinks */
     restore(g);
     return w * r;
 }
@@ -506,6 +520,7 @@ typedef struct {
     double tnorm;   /* ||T|| */
     float *U, *v;   /* [nt] scratch: the update at x, dLoss/dU */
     float *xf, *gf; /* [n * isz] scratch for the double optimisers */
+    float *pgx;     /* [n * isz] the batch-norm prior's gradient (fedSGD with bn_prior), or NULL */
     double cosv, matchv; /* at the last evaluation */
     int box;        /* the double optimisers work on u in [0, 1]: x = lo + u (hi - lo) */
     int evals;
@@ -518,6 +533,13 @@ static double obj_eval(objective *o, const float *x, float *gx) {
     float *U = o->U, *v = o->v;
     o->evals++;
     fv_invert_update(g, x, o->labels, U);
+    /* fedSGD: the update pass was the prior's own forward (theta_0, train mode, all n candidates
+     * at x), so the prior runs now, on it, and saves a forward per evaluation; its gradient
+     * waits in pgx and is added last, in the order of a separate pass, so the sum is the same */
+    const int bn_now = o->cfg->bn_prior > 0 && g->cfg.kind == FV_INVERT_FEDSGD;
+    float *pgx = bn_now && gx ? o->pgx : NULL;
+    if (pgx) memset(pgx, 0, (size_t)g->cfg.n * g->isz * sizeof(float));
+    double bn = bn_now ? bn_prior(g, x, o->cfg->bn_prior, pgx, 0) : 0;
     const double dot = dot_d(U, T, g->nt), uu = dot_d(U, U, g->nt);
     double d2 = 0; /* ||U - T||^2: the L2 objective only */
     if (o->cfg->objective == FV_INVERT_L2) {
@@ -549,14 +571,19 @@ static double obj_eval(objective *o, const float *x, float *gx) {
     }
     const fv_shape s = g->net->input;
     double tv = o->cfg->tv > 0 ? o->cfg->tv * tv_loss(x, g->cfg.n, s.c, s.h, s.w, o->cfg->tv, gx) : 0;
-    double bn = o->cfg->bn_prior > 0 ? bn_prior(g, x, o->cfg->bn_prior, gx) : 0;
+    if (pgx)
+        for (size_t i = 0; i < (size_t)g->cfg.n * g->isz; i++) gx[i] += pgx[i];
+    else if (o->cfg->bn_prior > 0 && !bn_now)
+        bn = bn_prior(g, x, o->cfg->bn_prior, gx, 1);
     return o->matchv + tv + bn;
 }
 
 double fv_invert_match(fv_invert_engine *g, const float *x, const float *target, const int *labels,
                        const fv_invert_cfg *cfg, float *gx) {
-    float *buf = fv_malloc(sizeof(float) * 2 * g->nt);
-    objective o = {g, cfg, target, labels, norm2(target, g->nt), buf, buf + g->nt, NULL, NULL, 0, 0, 0, 0};
+    const size_t nx = (size_t)g->cfg.n * g->isz;
+    float *buf = fv_malloc(sizeof(float) * (2 * g->nt + nx));
+    objective o = {g, cfg, target, labels, norm2(target, g->nt), buf, buf + g->nt, NULL, NULL, buf + 2 * g->nt,
+                   0, 0, 0, 0};
     double l = obj_eval(&o, x, gx);
     free(buf);
     return l;
@@ -702,10 +729,10 @@ int fv_invert_attack(fv_invert_engine *g, const float *target, const int *labels
     double tnorm = norm2(target, g->nt);
     if (!(tnorm > 0) || !isfinite(tnorm)) return fv_err_set(e, "invert: the target update is zero or not finite");
     const size_t nx = (size_t)g->cfg.n * g->isz;
-    float *buf = fv_malloc(sizeof(float) * (6 * nx + 2 * g->nt));
+    float *buf = fv_malloc(sizeof(float) * (7 * nx + 2 * g->nt));
     float *x = buf, *m1 = x + nx, *m2 = m1 + nx, *gx = m2 + nx, *best = gx + nx, *xf = best + nx, *U = xf + nx,
-          *v = U + g->nt;
-    objective o = {g, cfg, target, labels, tnorm, U, v, xf, gx, 0, 0, box, 0};
+          *v = U + g->nt, *pgx = v + g->nt;
+    objective o = {g, cfg, target, labels, tnorm, U, v, xf, gx, pgx, 0, 0, box, 0};
     /* the target as an absolute matching term */
     const double target_abs = !(cfg->target > 0)                ? -HUGE_VAL
                               : cfg->objective == FV_INVERT_L2 ? cfg->target * tnorm * tnorm

@@ -127,8 +127,10 @@ typedef struct {
                       * the model's batch-norm layers of ||mu_B - running_mean||^2 +
                       * ||var_B - running_var||^2, the per-channel mean and (biased) variance of
                       * the layer's input over all n candidates in one train-mode forward at
-                      * theta_0; its gradient by one backward through the net (the fedAVG case
-                      * compares all n images at theta_0, not each local batch) */
+                      * theta_0; its gradient by one backward through the net. fedSGD
+                      * evaluates it on the update pass's forward (no forward of its own); the
+                      * fedAVG case runs one, and compares all n images at theta_0, not each
+                      * local batch */
 } fv_invert_cfg;
 
 /* Defaults (Inverting Gradients): iters 2000, restarts 1, lr 0.1, tv 1e-4, box [-inf, inf] (set

@@ -32,7 +32,7 @@
 #            recognise` (Colored MNIST, attribute fg, LeNet-5, 3 epochs on 4,000 images: seconds
 #            to train and evaluate the recogniser), and `fedvim distill` (issue 19: step 2's LeNet-5
 #            as the teacher, a LeNet-5 student, 10,000 MNIST images, 2 epochs: seconds of the
-#            student's epochs; the teacher's logits are on the CPU either way); a command that fails
+#            student's epochs; the teacher's logits are computed on the student's device); a command that fails
 #            fails the run;
 #         8. the ViT (issue 19) on the GPU: fedvim bench train --model vit --device cuda (batch 128,
 #            3x32x32 random images, SGD 0.1 momentum 0.9, 12,800 images) in FP32 with and without

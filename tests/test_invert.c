@@ -88,7 +88,8 @@ static void test_directional_fedavg(void **st) {
  * relative, along the gradient's own direction and two directions half random: the prior's
  * gradient is exact backprop, the outer difference (step 1e-2) is of float32 activations through
  * ReLU kinks (measured 5e-4 along the gradient; printed). Also: refused on a model without batch
- * norm; the in-run setting bn_prior checked. */
+ * norm; the in-run setting bn_prior checked. fedSGD's prior, which reuses the update pass's
+ * forward, against a fedAVG engine's, which runs its own; and it adds no forward pass. */
 static void test_bn_prior_gradient(void **st) {
     (void)st;
     fv_err e = {{0}};
@@ -138,10 +139,35 @@ static void test_bn_prior_gradient(void **st) {
         if (!(err <= 1e-2)) fail_msg("bn prior: direction %d: gradient %.8g, finite difference %.8g", t, an, fd);
     }
     print_message("bn prior on resnet20 (value %.4g): worst relative error %.2e\n", p, worst);
+    /* fedSGD evaluates the prior on its update pass's forward (no forward of its own): the same
+     * prior, value and gradient, as a fedAVG engine's, which runs its own forward at theta_0 on
+     * the same candidates. Tolerance: the value 1e-9 relative (the same double sums, subtracted
+     * from different totals), the gradient 1e-4 normwise (float sums onto different vjps) */
+    fv_invert_update_cfg ua = uc;
+    ua.kind = FV_INVERT_FEDAVG, ua.batch = 1;
+    fv_invert_engine *ga = fv_invert_engine_new(net, &ua, &e);
+    assert_non_null(ga);
+    float *Ta = fv_malloc(sizeof(float) * (fv_invert_n_train(ga) + 2 * nx)), *ga1 = Ta + fv_invert_n_train(ga),
+          *ga0 = ga1 + nx;
+    for (size_t i = 0; i < nx; i++) xp[i] = (float)fv_rng_normal(&r);
+    fv_invert_update(ga, xp, y, Ta);
+    const double pa = fv_invert_match(ga, x, Ta, y, &c1, ga1) - fv_invert_match(ga, x, Ta, y, &c0, ga0);
+    if (!(fabs(pa - p) <= 1e-9 * fabs(p))) fail_msg("bn prior: fedAVG value %.12g, fedSGD %.12g", pa, p);
+    double dd = 0;
+    for (size_t i = 0; i < nx; i++) {
+        const double a = (double)ga1[i] - ga0[i], b = (double)g1[i] - g0[i];
+        dd += (a - b) * (a - b);
+    }
+    if (!(sqrt(dd) <= 1e-4 * pn)) fail_msg("bn prior: fedAVG gradient differs by %.3g of %.3g", sqrt(dd), pn);
+    free(Ta);
+    fv_invert_engine_free(&ga);
     fv_invert_result res; /* the attack with the prior on: runs, and its loss includes the prior */
-    c1.iters = 2;
+    c1.iters = c0.iters = 2;
     if (fv_invert_attack(g, T, y, &c1, x, &res, &e)) fail_msg("%s", e.msg);
     assert_true(res.loss > res.match);
+    fv_invert_result res0; /* fedSGD: the prior costs no forward pass (3 an iteration either way) */
+    if (fv_invert_attack(g, T, y, &c0, x, &res0, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(res.passes, res0.passes);
     fv_invert_engine_free(&g);
     fv_net_destroy(&net);
     /* a model without batch norm: refused before any pass */
