@@ -215,6 +215,16 @@ int fh_file_has(const fh_ctx *c, const char *rel, const char *needle) {
     return fh_contains(p, needle);
 }
 
+int fh_out_has(const fh_ctx *c, const char *name, const char *needle) {
+    char p[256];
+    fh_path(c, p, sizeof p, "%s.out", name);
+    char *t = fh_slurp(p);
+    const int has = t && strstr(t, needle) != NULL;
+    if (!has) fprintf(stderr, "%s lacks \"%s\"; it holds:\n%s\n", p, needle, t ? t : "(unreadable)");
+    free(t);
+    return has;
+}
+
 int fh_same_file(const char *a, const char *b) {
     char *x = fh_slurp(a), *y = fh_slurp(b);
     struct stat sa, sb;

@@ -65,6 +65,9 @@ int fh_run_exp(const fh_ctx *c, const char *name, const char *base, const char *
 int fh_contains(const char *path, const char *needle);
 /* fh_contains of the scratch folder's file rel. */
 int fh_file_has(const fh_ctx *c, const char *rel, const char *needle);
+/* Whether NAME.out (fh_run_exp's output) holds needle; when it does not, prints the output to
+ * stderr so that the failing test shows what the run said instead. */
+int fh_out_has(const fh_ctx *c, const char *name, const char *needle);
 /* Whether files a and b both exist and hold the same bytes. */
 int fh_same_file(const char *a, const char *b);
 /* The string value of "key":"..." in a flat JSON text into out[cap] (truncated to fit). Returns 0;
