@@ -66,8 +66,9 @@ def machine():
                             text=True).stdout.strip()
     # a frozen binary (FEDVIM_BIN, copied aside so that long runs survive rebuilds) carries the
     # commit it was built from in a COMMIT file beside it: that, not the checkout, made the figures
-    cf = os.path.join(os.path.dirname(fedvim_bin()), "COMMIT")
-    if os.environ.get("FEDVIM_BIN") and os.path.exists(cf):
+    frozen = os.environ.get("FEDVIM_BIN")
+    cf = os.path.join(os.path.dirname(os.path.abspath(frozen)), "COMMIT") if frozen else None
+    if cf and os.path.exists(cf):
         commit = open(cf).read().strip()[:7]
     try:
         load = os.getloadavg()[0]
