@@ -8,24 +8,24 @@
 
 #include "lbfgs.h"
 #include "nn/layers.h"
+#include "nn/trainer.h"
 #include "rng.h"
 
 struct fv_invert_engine {
     fv_net *net;
+    fv_trainer *t; /* the passes (trainer.h, fv_trainer_inv_*), on the engine's device */
+    int device;
     fv_invert_update_cfg cfg;
     int T, steps_per_epoch, classes, have_x;
-    int masks_t; /* the local step whose kinks net has recorded (-1: none) */
+    int masks_t; /* the local step whose kinks the trainer has recorded (-1: none) */
+    const float *pt_base, *pt_dir; /* the point the trainer holds (point(); NULL base: unknown) */
     size_t nt, np, isz;
     long passes;
-    /* one block: theta0[np] traj[T * nt] a[nt] gp[nt] x[n isz] gxp[n isz] dl[n classes] y[n]
-     * (ints, float-sized), and for one-sided differences the gradients at each theta_t:
-     * gbase[T * nt] xbase[T * B * isz]. The minus side of a central difference is read in place
-     * from the net's buffers. */
-    float *block, *theta0, *traj, *a, *gp, *x, *gxp, *dl, *gbase, *xbase;
-    int *y;
+    /* one block: theta0[np] traj[T * nt] a[nt] gp[nt] x[n isz] gxp[n isz], and for one-sided
+     * differences the gradients at each theta_t: gbase[T * nt] xbase[T * B * isz]. The minus
+     * side of a central difference is read in place from the trainer's pass output. */
+    float *block, *theta0, *traj, *a, *gp, *x, *gxp, *gbase, *xbase;
     double *thn;   /* [T] ||theta_t||: t = 0 at creation, the others by fv_invert_update */
-    uint8_t *kinks; /* [T * kbytes] the kinks each local step's update pass recorded */
-    size_t kbytes;
 };
 
 /* The sums over parameter-sized vectors in double, in DOT_LANES interleaved partial sums (element
@@ -58,6 +58,10 @@ fv_invert_update_cfg fv_invert_update_defaults(void) {
 }
 
 fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *cfg, fv_err *e) {
+    return fv_invert_engine_new_on(net, cfg, -1, e);
+}
+
+fv_invert_engine *fv_invert_engine_new_on(fv_net *net, const fv_invert_update_cfg *cfg, int device, fv_err *e) {
     if (!net || !net->finished || net->n_train == 0) {
         fv_err_set(e, "invert: the model has no trainable parameters");
         return NULL;
@@ -92,6 +96,7 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
     }
     fv_invert_engine *g = fv_calloc(1, sizeof *g);
     g->net = net;
+    g->device = device;
     g->cfg = *cfg;
     g->T = T;
     g->steps_per_epoch = spe;
@@ -100,9 +105,8 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
     g->isz = fv_shape_size(net->input);
     g->classes = (int)fv_shape_size(fv_net_output_shape(net));
     const size_t n = (size_t)cfg->n;
-    _Static_assert(sizeof(int) == sizeof(float), "labels share the float block");
     const size_t bmax = cfg->kind == FV_INVERT_FEDAVG ? (size_t)cfg->batch : n;
-    size_t total = g->np + (size_t)T * g->nt + 2 * g->nt + 2 * n * g->isz + n * g->classes + n;
+    size_t total = g->np + (size_t)T * g->nt + 2 * g->nt + 2 * n * g->isz;
     if (cfg->one_sided) total += (size_t)T * (g->nt + bmax * g->isz);
     g->block = fv_malloc(total * sizeof(float));
     g->masks_t = -1;
@@ -113,28 +117,32 @@ fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *
     g->gp = p, p += g->nt;
     g->x = p, p += n * g->isz;
     g->gxp = p, p += n * g->isz;
-    g->dl = p, p += n * g->classes;
-    g->y = (int *)p, p += n;
     if (cfg->one_sided) {
         g->gbase = p, p += (size_t)T * g->nt;
         g->xbase = p;
     }
     g->thn = fv_malloc(sizeof(double) * (size_t)T);
-    g->kbytes = fv_net_kinks_bytes(net, (int)bmax);
-    g->kinks = fv_malloc((size_t)T * g->kbytes + 1);
     memcpy(g->theta0, net->params, g->np * sizeof(float));
     g->thn[0] = norm2(g->theta0, g->nt); /* theta_0 is the first step's theta whatever the images */
     for (int i = 0; i < net->n_nodes; i++)
         if (net->nodes[i].op == FV_OP_DROPOUT) net->nodes[i].p = 0.0f;
     net->keep_im2col = 1; /* every pass is a forward + backward on the same images */
+    /* the passes' trainer: all n images at once (fedSGD, the fedAVG prior), no optimizer steps */
+    fv_trainer_cfg tc = {.device = device, .max_batch = cfg->n, .opt = fv_opt_defaults(FV_OPT_SGD), .eager = 1};
+    g->t = fv_trainer_new(net, &tc, e);
+    if (!g->t || fv_trainer_inv_open(g->t, g->theta0, cfg->n, T, (int)bmax, e)) {
+        fv_err_prefix(e, "invert: ");
+        fv_invert_engine_free(&g);
+        return NULL;
+    }
     return g;
 }
 
 void fv_invert_engine_free(fv_invert_engine **eng) {
     if (!eng || !*eng) return;
+    fv_trainer_destroy(&(*eng)->t);
     free((*eng)->block);
     free((*eng)->thn);
-    free((*eng)->kinks);
     free(*eng);
     *eng = NULL;
 }
@@ -142,51 +150,38 @@ void fv_invert_engine_free(fv_invert_engine **eng) {
 int fv_invert_steps(const fv_invert_engine *eng) { return eng->T; }
 size_t fv_invert_n_train(const fv_invert_engine *eng) { return eng->nt; }
 
-static void set_params(fv_invert_engine *g, const float *theta, const float *dir, double h) {
-    fv_net *net = g->net;
-    if (dir) {
-        float *pp = net->params;
-#pragma omp simd
-        for (size_t i = 0; i < g->nt; i++) pp[i] = theta[i] + (float)(h * dir[i]);
-    } else
-        memcpy(net->params, theta, g->nt * sizeof(float));
-    memcpy(net->params + g->nt, g->theta0 + g->nt, (g->np - g->nt) * sizeof(float));
+/* The trainer's point: base + h dir for the passes. The CPU reads the vectors at each pass; CUDA
+ * uploads them, so a point the trainer already holds is not sent again (dir is always sent: the
+ * engine changes a between calls). */
+static void point(fv_invert_engine *g, const float *base, const float *dir) {
+    if (!dir && !g->pt_dir && base == g->pt_base) return;
+    fv_trainer_inv_point(g->t, base, dir);
+    g->pt_base = base, g->pt_dir = dir;
 }
 
 /* One training-mode forward + backward on images [start, start + cnt) at trainable parameters
  * theta + h dir (dir may be NULL) and theta_0's batch-norm state, its kinks as `kinks` says:
- * the parameter gradient in net->grads when want_th (else net->grads is unspecified: the
- * input-only backward), the input gradient in net->input_grad when want_x. Returns the loss. */
-static double pass_at(fv_invert_engine *g, const float *theta, const float *dir, double h, int start, int cnt,
-                      fv_kinks kinks, int want_th, int want_x) {
-    fv_net *net = g->net;
-    set_params(g, theta, dir, h);
-    fv_net_set_kinks(net, kinks);
-    net->want_input_grad = want_x;
-    net->skip_param_grad = want_x && !want_th;
-    const float *z = fv_net_forward(net, g->x + (size_t)start * g->isz, cnt, 1);
-    double loss = fv_softmax_xent(g->dl, z, g->y + start, cnt, g->classes, NULL);
-    fv_net_backward(net, g->dl, cnt);
-    net->skip_param_grad = 0;
+ * out->gth the parameter gradient when want_th (else the input-only backward), out->gx the input
+ * gradient when want_x. */
+static void pass_at(fv_invert_engine *g, const float *theta, const float *dir, double h, int start, int cnt,
+                    fv_kinks kinks, int want_th, int want_x, fv_inv_pass_out *out) {
+    point(g, theta, dir);
+    fv_trainer_inv_pass(g->t, h, start, cnt, kinks, want_th, want_x, out);
     g->passes++;
-    return loss;
 }
 
 /* pass_at, then gth[nt] (may be NULL) gets the parameter gradient and gx[cnt, isz] (may be
- * NULL) the input gradient. */
+ * NULL) the input gradient. Returns the loss. */
 static double grad_at(fv_invert_engine *g, const float *theta, const float *dir, double h, int start, int cnt,
                       fv_kinks kinks, float *gth, float *gx) {
-    double loss = pass_at(g, theta, dir, h, start, cnt, kinks, gth != NULL, gx != NULL);
-    if (gth) memcpy(gth, g->net->grads, g->nt * sizeof(float));
-    if (gx) memcpy(gx, g->net->input_grad, (size_t)cnt * g->isz * sizeof(float));
-    return loss;
+    fv_inv_pass_out o;
+    pass_at(g, theta, dir, h, start, cnt, kinks, gth != NULL, gx != NULL, &o);
+    if (gth) memcpy(gth, o.gth, g->nt * sizeof(float));
+    if (gx) memcpy(gx, o.gx, (size_t)cnt * g->isz * sizeof(float));
+    return o.loss;
 }
 
-static void restore(fv_invert_engine *g) {
-    memcpy(g->net->params, g->theta0, g->np * sizeof(float));
-    g->net->want_input_grad = 0;
-    fv_net_set_kinks(g->net, FV_KINKS_FREE);
-}
+static void restore(fv_invert_engine *g) { fv_trainer_inv_restore(g->t); }
 
 /* The images of local step t: start and count. */
 static int step_batch(const fv_invert_engine *g, int t, int *cnt) {
@@ -202,16 +197,17 @@ static int step_batch(const fv_invert_engine *g, int t, int *cnt) {
 double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, float *update) {
     const int n = g->cfg.n;
     memcpy(g->x, x, (size_t)n * g->isz * sizeof(float));
-    memcpy(g->y, labels, (size_t)n * sizeof(int));
+    fv_trainer_inv_images(g->t, x, labels);
     g->have_x = 1;
-    memcpy(g->traj, g->theta0, g->nt * sizeof(float));
+    memcpy(g->traj, g->theta0, g->nt * sizeof(float)); /* the same bits every call */
+    if (g->T > 1) g->pt_base = NULL;                   /* theta_1.. change with x */
     double loss0 = 0;
     const int os = g->cfg.one_sided;
     const size_t bstride = (size_t)(g->cfg.kind == FV_INVERT_FEDAVG ? g->cfg.batch : n) * g->isz;
     if (g->cfg.kind == FV_INVERT_FEDSGD) {
         loss0 = grad_at(g, g->traj, NULL, 0, 0, n, FV_KINKS_RECORD, update, os ? g->xbase : NULL);
         if (os) memcpy(g->gbase, update, g->nt * sizeof(float));
-        fv_net_kinks_save(g->net, g->kinks);
+        fv_trainer_inv_kinks_save(g->t, 0);
     } else {
         const float lr = g->cfg.lr;
         for (int t = 0; t < g->T; t++) {
@@ -219,7 +215,7 @@ double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, 
             double l = grad_at(g, g->traj + (size_t)t * g->nt, NULL, 0, start, cnt, FV_KINKS_RECORD, g->gp,
                                os ? g->xbase + (size_t)t * bstride : NULL);
             if (os) memcpy(g->gbase + (size_t)t * g->nt, g->gp, g->nt * sizeof(float));
-            fv_net_kinks_save(g->net, g->kinks + (size_t)t * g->kbytes);
+            fv_trainer_inv_kinks_save(g->t, t);
             if (t > 0) g->thn[t] = norm2(g->traj + (size_t)t * g->nt, g->nt);
             if (t == 0) loss0 = l;
             const float *cur = g->traj + (size_t)t * g->nt;
@@ -252,23 +248,25 @@ void fv_invert_vjp(fv_invert_engine *g, const float *v, float *gx) {
         int cnt, start = step_batch(g, t, &cnt);
         int need_h = t > 0;
         if (g->masks_t != t) { /* the kinks of step t, as its update pass recorded them */
-            fv_net_kinks_load(g->net, g->kinks + (size_t)t * g->kbytes, cnt);
+            fv_trainer_inv_kinks_load(g->t, t, cnt);
             g->masks_t = t;
         }
-        /* the minus side is read in place from the net's buffers (the last pass) */
-        const float *gxm = g->net->input_grad, *gm = g->net->grads;
+        /* the minus side is read in place from the last pass's output */
+        fv_inv_pass_out o;
+        const float *gxm, *gm;
         if (g->cfg.one_sided) { /* the other side is theta_t itself, from the update pass */
             const size_t bstride = (size_t)g->cfg.batch * isz;
             gxm = g->xbase + (size_t)t * (g->cfg.kind == FV_INVERT_FEDAVG ? bstride : 0);
             gm = g->gbase + (size_t)t * g->nt;
-            pass_at(g, th, g->a, h, start, cnt, FV_KINKS_REPLAY, need_h, 1);
+            pass_at(g, th, g->a, h, start, cnt, FV_KINKS_REPLAY, need_h, 1, &o);
         } else {
             grad_at(g, th, g->a, h, start, cnt, FV_KINKS_REPLAY, need_h ? g->gp : NULL, g->gxp);
-            pass_at(g, th, g->a, -h, start, cnt, FV_KINKS_REPLAY, need_h, 1);
+            pass_at(g, th, g->a, -h, start, cnt, FV_KINKS_REPLAY, need_h, 1, &o);
+            gxm = o.gx, gm = o.gth;
         }
         /* the plus side: the copy, or in place for one-sided differences */
-        const float *gxp = g->cfg.one_sided ? g->net->input_grad : g->gxp;
-        const float *gp = g->cfg.one_sided ? g->net->grads : g->gp;
+        const float *gxp = g->cfg.one_sided ? o.gx : g->gxp;
+        const float *gp = g->cfg.one_sided ? o.gth : g->gp;
         const double c = -lr / (2 * h) * (g->cfg.one_sided ? 2 : 1);
         float *dst = gx + (size_t)start * isz, *av = g->a;
 #pragma omp simd
@@ -411,93 +409,40 @@ static double tv_loss(const float *x, int n, int c, int h, int w, double wt, flo
 
 /* ---- the batch-norm statistics prior ---- */
 
-/* Per channel c of a batch-norm layer's input h[n, C, HW]: mean and biased variance over n * HW. */
-static void bn_stats(const float *h, int n, int C, int HW, int c, double *mu, double *var) {
-    double s = 0, q = 0;
-    for (int i = 0; i < n; i++) {
-        const float *p = h + ((size_t)i * C + c) * HW;
-        for (int k = 0; k < HW; k++) s += p[k];
-    }
-    const double M = (double)n * HW, m = s / M;
-    for (int i = 0; i < n; i++) {
-        const float *p = h + ((size_t)i * C + c) * HW;
-        for (int k = 0; k < HW; k++) q += ((double)p[k] - m) * ((double)p[k] - m);
-    }
-    *mu = m, *var = q / M;
-}
-
-typedef struct {
-    const fv_invert_engine *g;
-    double w;
-    const double *stats; /* per batch-norm node in order, per channel: mu, var (bn_prior's value pass) */
-} bn_hook_ctx;
-
-/* fv_net's backward hook: for every batch-norm layer fed by `node`, add
- * d/dh W (||mu - rm||^2 + ||var - rv||^2) = W (2 (mu - rm) + 4 (var - rv) (h - mu)) / M. */
-static void bn_hook(void *ctx, fv_net *net, int node, int n) {
-    const bn_hook_ctx *b = ctx;
-    const double *st = b->stats;
-    for (int i = 1; i < net->n_nodes; i++) {
-        const fv_node *nd = &net->nodes[i];
-        if (nd->op != FV_OP_BATCHNORM) continue;
-        const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
-        st += 2 * C;
-        if (nd->in0 != node) continue;
-        const double *ms = st - 2 * C;
-        const float *h = net->nodes[node].out, *rm = b->g->theta0 + nd->rm_off, *rv = b->g->theta0 + nd->rv_off;
-        float *d = net->nodes[node].dout;
-        const double M = (double)n * HW;
-        for (int c = 0; c < C; c++) {
-            const double mu = ms[2 * c], var = ms[2 * c + 1];
-            const double a = b->w * 2 * (mu - rm[c]) / M, k = b->w * 4 * (var - rv[c]) / M;
-            for (int s = 0; s < n; s++) {
-                const size_t o = ((size_t)s * C + c) * HW;
-                for (int p = 0; p < HW; p++) d[o + p] += (float)(a + k * ((double)h[o + p] - mu));
-            }
-        }
-    }
-}
-
-/* The prior's value at x (all n candidates, train mode, theta_0); with gx != NULL adds its
- * gradient to gx. One forward (and one backward with gx); with forward == 0 no forward: the
- * caller guarantees that net's last forward was that very one (a fedSGD update pass at x just
- * ran; its backward leaves the forward's activations, batch-norm sums and argmaxes as they
+/* The prior's value at the engine's x (all n candidates, train mode, theta_0); with gx != NULL
+ * adds its gradient to gx:
+ *     d/dh W (||mu - rm||^2 + ||var - rv||^2) = W (2 (mu - rm) + 4 (var - rv) (h - mu)) / M
+ * at each batch-norm layer's input h (M = n H W values per channel), by one input-only backward
+ * (trainer.h, fv_trainer_inv_bn_backward). One forward (and one backward with gx); with
+ * forward == 0 no forward: the caller guarantees that the trainer's last pass was that very one
+ * (a fedSGD update pass at x just ran; its backward leaves the forward's activations as they
  * were), so the value and the gradient are the same bits as with the forward. */
-static double bn_prior(fv_invert_engine *g, const float *x, double w, float *gx, int forward) {
-    fv_net *net = g->net;
+static double bn_prior(fv_invert_engine *g, double w, float *gx, int forward) {
+    const fv_net *net = g->net;
     const int n = g->cfg.n;
-    set_params(g, g->theta0, NULL, 0);
-    fv_net_set_kinks(net, FV_KINKS_FREE);
-    net->want_input_grad = gx != NULL;
-    net->skip_param_grad = gx != NULL; /* the prior needs the input gradient only */
     if (forward) {
-        fv_net_forward(net, x, n, 1);
-        g->passes++;
-    } else
-        FV_ASSERT(net->last_n == n && net->last_train && !net->last_replay);
-    double r = 0;
+        fv_inv_pass_out o;
+        pass_at(g, g->theta0, NULL, 0, 0, n, FV_KINKS_FREE, 0, 0, &o);
+    }
     size_t nch = 0;
-    for (int i = 1; i < net->n_nodes; i++)
-        if (net->nodes[i].op == FV_OP_BATCHNORM) nch += (size_t)net->nodes[i].ishape.c;
-    double *stats = fv_malloc(sizeof(double) * 2 * nch), *st = stats;
+    fv_trainer_inv_bn_layers(g->t, &nch);
+    double *stats = fv_malloc(sizeof(double) * 5 * nch), *coef = stats + 2 * nch, *st = stats, *cf = coef;
+    fv_trainer_inv_bn_stats(g->t, stats);
+    double r = 0;
     for (int i = 1; i < net->n_nodes; i++) {
         const fv_node *nd = &net->nodes[i];
         if (nd->op != FV_OP_BATCHNORM) continue;
         const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
         const float *rm = g->theta0 + nd->rm_off, *rv = g->theta0 + nd->rv_off;
-        for (int c = 0; c < C; c++, st += 2) {
-            bn_stats(net->nodes[nd->in0].out, n, C, HW, c, &st[0], &st[1]);
+        const double M = (double)n * HW;
+        for (int c = 0; c < C; c++, st += 2, cf += 3) {
             r += (st[0] - rm[c]) * (st[0] - rm[c]) + (st[1] - rv[c]) * (st[1] - rv[c]);
+            cf[0] = w * 2 * (st[0] - rm[c]) / M, cf[1] = w * 4 * (st[1] - rv[c]) / M, cf[2] = st[0];
         }
     }
     if (gx) {
-        bn_hook_ctx b = {g, w, stats};
-        memset(g->dl, 0, sizeof(float) * (size_t)n * g->classes);
-        net->backward_hook = bn_hook, net->backward_hook_ctx = &b;
-        fv_net_backward(net, g->dl, n);
-        net->skip_param_grad = 0;
-        net->backward_hook = NULL, net->backward_hook_ctx = NULL;
-        for (size_t i = 0; i < (size_t)n * g->isz; i++) gx[i] += net->input_grad[i];
+        const float *pg = fv_trainer_inv_bn_backward(g->t, coef);
+        for (size_t i = 0; i < (size_t)n * g->isz; i++) gx[i] += pg[i];
     }
     free(stats);
     g->masks_t = -1; /* a forward here does not record the update's kinks */
@@ -539,7 +484,7 @@ static double obj_eval(objective *o, const float *x, float *gx) {
     const int bn_now = o->cfg->bn_prior > 0 && g->cfg.kind == FV_INVERT_FEDSGD;
     float *pgx = bn_now && gx ? o->pgx : NULL;
     if (pgx) memset(pgx, 0, (size_t)g->cfg.n * g->isz * sizeof(float));
-    double bn = bn_now ? bn_prior(g, x, o->cfg->bn_prior, pgx, 0) : 0;
+    double bn = bn_now ? bn_prior(g, o->cfg->bn_prior, pgx, 0) : 0;
     const double dot = dot_d(U, T, g->nt), uu = dot_d(U, U, g->nt);
     double d2 = 0; /* ||U - T||^2: the L2 objective only */
     if (o->cfg->objective == FV_INVERT_L2) {
@@ -574,7 +519,7 @@ static double obj_eval(objective *o, const float *x, float *gx) {
     if (pgx)
         for (size_t i = 0; i < (size_t)g->cfg.n * g->isz; i++) gx[i] += pgx[i];
     else if (o->cfg->bn_prior > 0 && !bn_now)
-        bn = bn_prior(g, x, o->cfg->bn_prior, gx, 1);
+        bn = bn_prior(g, o->cfg->bn_prior, gx, 1);
     return o->matchv + tv + bn;
 }
 

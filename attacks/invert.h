@@ -31,7 +31,7 @@
  * cover the n_train trainable parameters (batch-norm running statistics are not matched).
  * Batch norm runs in train mode (batch statistics, as the client trained); dropout is switched
  * off by the engine. Not here: data, metrics, PNG and JSON (attack_run.h), the attack inside a
- * federated run (attack_api.h "invert"), the CUDA path (docs/attacks.md, "not done yet").
+ * federated run (attack_api.h "invert"), the passes themselves (nn/trainer.h, CPU and CUDA).
  */
 #ifndef FV_INVERT_H
 #define FV_INVERT_H
@@ -69,6 +69,14 @@ typedef struct fv_invert_engine fv_invert_engine;
  * (the trajectory is T x n_train floats). Returns NULL with e set for a bad cfg (naming the
  * field) or a net without parameters. Free with fv_invert_engine_free. */
 FV_MUST_USE fv_invert_engine *fv_invert_engine_new(fv_net *net, const fv_invert_update_cfg *cfg, fv_err *e);
+/* The same engine with its passes on `device` (-1: the CPU, as fv_invert_engine_new; N >= 0: CUDA
+ * device N): the forward and backward passes, the images, the point and the recorded kinks live
+ * in a trainer on that device (nn/trainer.h, fv_trainer_inv_*); the engine's vectors (trajectory,
+ * direction, differences) stay on the host. On CUDA net is not modified after creation but the
+ * dropout switch-off (its parameters stay theta_0 throughout); the results differ from the CPU's
+ * by rounding only. Returns NULL with e set also when the device is missing or short of memory. */
+FV_MUST_USE fv_invert_engine *fv_invert_engine_new_on(fv_net *net, const fv_invert_update_cfg *cfg, int device,
+                                                      fv_err *e);
 /* Free and set *eng to NULL; accepts NULL. */
 void fv_invert_engine_free(fv_invert_engine **eng);
 /* Local SGD steps of the fedAVG update (1 for fedSGD), and the trainable-parameter count. */

@@ -14,6 +14,21 @@ static __global__ void relu_fwd_kernel(float *out, const float *inp, size_t n) {
 static __global__ void relu_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
     FV_GRID_STRIDE(i, n) dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f;
 }
+/* Kinks (net.h, fv_kinks): RECORD keeps mask = out > 0 (as net.c's relu_record); REPLAY passes
+ * the input where the recorded mask is on; a REPLAY forward's backward goes through the mask. */
+static __global__ void relu_rec_kernel(float *out, uint8_t *mask, const float *inp, size_t n) {
+    FV_GRID_STRIDE(i, n) {
+        const float v = inp[i] > 0.0f ? inp[i] : 0.0f;
+        out[i] = v;
+        mask[i] = v > 0.0f;
+    }
+}
+static __global__ void relu_replay_kernel(float *out, const uint8_t *mask, const float *inp, size_t n) {
+    FV_GRID_STRIDE(i, n) out[i] = mask[i] ? inp[i] : 0.0f;
+}
+static __global__ void relu_bwd_mask_kernel(float *dinp, const float *dout, const uint8_t *mask, size_t n) {
+    FV_GRID_STRIDE(i, n) dinp[i] += mask[i] ? dout[i] : 0.0f;
+}
 static __global__ void sigmoid_fwd_kernel(float *out, const float *inp, size_t n) {
     FV_GRID_STRIDE(i, n) out[i] = 1.0f / (1.0f + expf(-inp[i]));
 }
@@ -53,6 +68,17 @@ void fv_cuda_relu_forward(const fv_cuda_ctx *x, float *out, const float *inp, si
 void fv_cuda_relu_backward(const fv_cuda_ctx *x, float *dinp, const float *dout, const float *out,
                            size_t n) {
     if (dinp) LAUNCH(relu_bwd_kernel, n, dinp, dout, out);
+}
+void fv_cuda_relu_forward_record(const fv_cuda_ctx *x, float *out, uint8_t *mask, const float *inp, size_t n) {
+    LAUNCH(relu_rec_kernel, n, out, mask, inp);
+}
+void fv_cuda_relu_forward_replay(const fv_cuda_ctx *x, float *out, const uint8_t *mask, const float *inp,
+                                 size_t n) {
+    LAUNCH(relu_replay_kernel, n, out, mask, inp);
+}
+void fv_cuda_relu_backward_mask(const fv_cuda_ctx *x, float *dinp, const float *dout, const uint8_t *mask,
+                                size_t n) {
+    if (dinp) LAUNCH(relu_bwd_mask_kernel, n, dinp, dout, mask);
 }
 void fv_cuda_sigmoid_forward(const fv_cuda_ctx *x, float *out, const float *inp, size_t n) {
     LAUNCH(sigmoid_fwd_kernel, n, out, inp);

@@ -208,3 +208,55 @@ void fv_cuda_batchnorm_backward(const fv_cuda_ctx *x, float *dinp, float *dgamma
         dinp, dout, inp, mean, invstd, gamma, sums, C, HW, M, total);
     FV_CUDA_LAUNCHED();
 }
+
+/* ---- the batch-norm statistics prior of gradient inversion (net.h's fv_cuda_net_inv_*) ---- */
+
+/* One block per channel c: stats[2c] the mean and stats[2c + 1] the biased variance of channel
+ * c's N * HW values, in double, two passes (as the CPU's bn_channel_stats; the order of the sum
+ * differs, so they agree to rounding). */
+static __global__ void bn_stats_kernel(double *stats, const float *inp, int N, int C, int HW) {
+    __shared__ double sh[32];
+    __shared__ double mean;
+    const int c = blockIdx.x;
+    const size_t M = (size_t)N * HW;
+    double s = 0.0;
+    for (size_t j = threadIdx.x; j < M; j += blockDim.x) {
+        const size_t n = j / HW, i = j - n * HW;
+        s += (double)inp[(n * C + c) * HW + i];
+    }
+    s = fv_block_sum(s, sh);
+    if (threadIdx.x == 0) mean = s / (double)M;
+    __syncthreads();
+    const double m = mean;
+    double q = 0.0;
+    for (size_t j = threadIdx.x; j < M; j += blockDim.x) {
+        const size_t n = j / HW, i = j - n * HW;
+        const double d = (double)inp[(n * C + c) * HW + i] - m;
+        q += d * d;
+    }
+    q = fv_block_sum(q, sh);
+    if (threadIdx.x == 0) stats[2 * c] = m, stats[2 * c + 1] = q / (double)M;
+}
+
+void fv_cuda_bn_channel_stats(const fv_cuda_ctx *x, double *stats, const float *inp, int N, int C, int HW) {
+    bn_stats_kernel<<<C, FV_THREADS, 0, x->stream>>>(stats, inp, N, C, HW);
+    FV_CUDA_LAUNCHED();
+}
+
+/* dh[i] += coef[3c] + coef[3c + 1] (h[i] - coef[3c + 2]), in double rounded once, c the channel of i. */
+static __global__ void bn_prior_add_kernel(float *dh, const float *h, const double *coef, int C, int HW,
+                                           size_t total) {
+    FV_GRID_STRIDE(i, total) {
+        const int c = (int)((i / (size_t)HW) % (size_t)C);
+        const double *k = coef + 3 * c;
+        dh[i] += (float)(k[0] + k[1] * ((double)h[i] - k[2]));
+    }
+}
+
+void fv_cuda_bn_prior_add(const fv_cuda_ctx *x, float *dh, const float *h, const double *coef, int N, int C,
+                          int HW) {
+    const size_t total = (size_t)N * C * HW;
+    if (total == 0) return;
+    bn_prior_add_kernel<<<fv_grid(x, total, FV_THREADS), FV_THREADS, 0, x->stream>>>(dh, h, coef, C, HW, total);
+    FV_CUDA_LAUNCHED();
+}

@@ -243,9 +243,11 @@ void fv_cuda_conv2d_backward(const fv_cuda_ctx *x, float *dinp, float *dw, float
         FV_CUDA_LAUNCHED();
     }
     if (is_depthwise(s)) {
-        dw_backward_weight_kernel<<<s->C * s->R * s->R, FV_THREADS, 0, x->stream>>>(
-            dw, dout, inp, s->N, s->C, s->H, s->W, s->R, s->stride, s->pad, s->OH, s->OW);
-        FV_CUDA_LAUNCHED();
+        if (dw) {
+            dw_backward_weight_kernel<<<s->C * s->R * s->R, FV_THREADS, 0, x->stream>>>(
+                dw, dout, inp, s->N, s->C, s->H, s->W, s->R, s->stride, s->pad, s->OH, s->OW);
+            FV_CUDA_LAUNCHED();
+        }
         if (dinp) {
             const size_t total = (size_t)s->N * s->C * s->H * s->W;
             dw_backward_data_kernel<<<fv_grid(x, total, FV_THREADS), FV_THREADS, 0, x->stream>>>(
@@ -266,15 +268,17 @@ void fv_cuda_conv2d_backward(const fv_cuda_ctx *x, float *dinp, float *dw, float
         nchw_to_cn_kernel<<<fv_grid(x, (size_t)s->K * cols, FV_THREADS), FV_THREADS, 0,
                             x->stream>>>(ycn, dout + (size_t)n0 * out_img, nb, s->K, P);
         FV_CUDA_LAUNCHED();
-        im2col_kernel<<<fv_grid(x, (size_t)CRR * cols, FV_THREADS), FV_THREADS, 0, x->stream>>>(
-            col, inp + (size_t)n0 * in_img, nb, s->C, s->H, s->W, s->R, s->stride, s->pad, s->OH,
-            s->OW);
-        FV_CUDA_LAUNCHED();
-        /* dw_g[Kg, CRRg] += ycn_g[Kg, cols] col_g[CRRg, cols]^T */
-        for (int g = 0; g < G; g++)
-            fv_gemm_rm(x, 0, 1, Kg, CRRg, (int)cols, 1.0f, ycn + (size_t)g * Kg * cols, (int)cols,
-                       col + (size_t)g * CRRg * cols, (int)cols, 1.0f, dw + (size_t)g * Kg * CRRg,
-                       CRRg);
+        if (dw) { /* NULL: the input gradient only (gradient inversion's passes) */
+            im2col_kernel<<<fv_grid(x, (size_t)CRR * cols, FV_THREADS), FV_THREADS, 0, x->stream>>>(
+                col, inp + (size_t)n0 * in_img, nb, s->C, s->H, s->W, s->R, s->stride, s->pad, s->OH,
+                s->OW);
+            FV_CUDA_LAUNCHED();
+            /* dw_g[Kg, CRRg] += ycn_g[Kg, cols] col_g[CRRg, cols]^T */
+            for (int g = 0; g < G; g++)
+                fv_gemm_rm(x, 0, 1, Kg, CRRg, (int)cols, 1.0f, ycn + (size_t)g * Kg * cols, (int)cols,
+                           col + (size_t)g * CRRg * cols, (int)cols, 1.0f, dw + (size_t)g * Kg * CRRg,
+                           CRRg);
+        }
         if (!dinp) continue;
         /* col_g[CRRg, cols] = w_g[Kg, CRRg]^T ycn_g[Kg, cols] (the columns are not needed again) */
         for (int g = 0; g < G; g++)

@@ -203,8 +203,9 @@ void fv_cudnn_conv_backward(const fv_cuda_ctx *x, const fv_cudnn_conv *c, float 
     const float one = 1.0f;
     const fv_conv2d_shape *s = &c->s;
     if (db) fv_cuda_channel_sum_add(x, db, dout, s->N, s->K, (size_t)s->OH * s->OW);
-    FV_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, c->xd, inp, c->yd, dout, c->cd,
-                                                  c->bwd_filter, ws, c->ws, &one, c->wd, dw));
+    if (dw)
+        FV_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, c->xd, inp, c->yd, dout, c->cd,
+                                                      c->bwd_filter, ws, c->ws, &one, c->wd, dw));
     if (dinp)
         FV_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, c->wd, w, c->yd, dout, c->cd,
                                                     c->bwd_data, ws, c->ws, &one, c->xd, dinp));

@@ -90,7 +90,8 @@ size_t fv_cuda_conv2d_scratch_floats(const fv_conv2d_shape *s);
 void fv_cuda_conv2d_forward(const fv_cuda_ctx *x, float *out, const float *inp, const float *w,
                             const float *b, float *scratch, size_t scratch_floats,
                             const fv_conv2d_shape *s);
-/* dinp[N,C,H,W] += ..., dw[K,C/g,R,R] += ..., db[K] += ... from dout[N,K,OH,OW]. */
+/* dinp[N,C,H,W] += ..., dw[K,C/g,R,R] += ..., db[K] += ... from dout[N,K,OH,OW]; each of dinp,
+ * dw, db may be NULL (not computed). */
 void fv_cuda_conv2d_backward(const fv_cuda_ctx *x, float *dinp, float *dw, float *db,
                              const float *dout, const float *inp, const float *w, float *scratch,
                              size_t scratch_floats, const fv_conv2d_shape *s);
@@ -119,7 +120,7 @@ size_t fv_cudnn_conv_workspace(const fv_cudnn_conv *c);
 /* out[N,K,OH,OW] = conv(inp, w) + b (b may be NULL); ws holds fv_cudnn_conv_workspace bytes. */
 void fv_cudnn_conv_forward(const fv_cuda_ctx *x, const fv_cudnn_conv *c, float *out,
                            const float *inp, const float *w, const float *b, void *ws);
-/* dinp += (may be NULL), dw +=, db += (may be NULL) from dout. */
+/* dinp +=, dw +=, db += from dout; each may be NULL (not computed). */
 void fv_cudnn_conv_backward(const fv_cuda_ctx *x, const fv_cudnn_conv *c, float *dinp, float *dw,
                             float *db, const float *dout, const float *inp, const float *w,
                             void *ws);
@@ -127,6 +128,7 @@ void fv_cudnn_conv_backward(const fv_cuda_ctx *x, const fv_cudnn_conv *c, float 
 /* ---- linear (linear.cu): out[N,Out] = inp[N,In] w[Out,In]^T + b[Out] ---- */
 void fv_cuda_linear_forward(const fv_cuda_ctx *x, float *out, const float *inp, const float *w,
                             const float *b, int N, int In, int Out);
+/* dinp +=, dw +=, db += from dout; each may be NULL (not computed). */
 void fv_cuda_linear_backward(const fv_cuda_ctx *x, float *dinp, float *dw, float *db,
                              const float *dout, const float *inp, const float *w, int N, int In,
                              int Out);
@@ -136,6 +138,9 @@ void fv_cuda_linear_backward(const fv_cuda_ctx *x, float *dinp, float *dw, float
  * padding). Backward passes gather per input element, in increasing output order. ---- */
 void fv_cuda_maxpool_forward(const fv_cuda_ctx *x, float *out, int32_t *argmax, const float *inp,
                              int N, int C, int H, int W, int k, int stride, int pad);
+/* A REPLAY forward: out = inp at the recorded argmax (-1 gives 0). */
+void fv_cuda_maxpool_forward_replay(const fv_cuda_ctx *x, float *out, const int32_t *argmax, const float *inp,
+                                    int N, int C, int H, int W, int k, int stride, int pad);
 void fv_cuda_maxpool_backward(const fv_cuda_ctx *x, float *dinp, const float *dout,
                               const int32_t *argmax, int N, int C, int H, int W, int k, int stride,
                               int pad);
@@ -150,6 +155,13 @@ void fv_cuda_gap_backward(const fv_cuda_ctx *x, float *dinp, const float *dout, 
 
 /* ---- element-wise (activations.cu) over n floats; backward uses the forward OUTPUT ---- */
 void fv_cuda_relu_forward(const fv_cuda_ctx *x, float *out, const float *inp, size_t n);
+/* Kinks (net.h, fv_kinks): RECORD writes mask[n] = out > 0 as well; REPLAY applies a recorded
+ * mask to inp; the backward of a REPLAY forward: dinp += mask ? dout : 0 (dinp may be NULL). */
+void fv_cuda_relu_forward_record(const fv_cuda_ctx *x, float *out, uint8_t *mask, const float *inp, size_t n);
+void fv_cuda_relu_forward_replay(const fv_cuda_ctx *x, float *out, const uint8_t *mask, const float *inp,
+                                 size_t n);
+void fv_cuda_relu_backward_mask(const fv_cuda_ctx *x, float *dinp, const float *dout, const uint8_t *mask,
+                                size_t n);
 void fv_cuda_relu_backward(const fv_cuda_ctx *x, float *dinp, const float *dout, const float *out,
                            size_t n);
 void fv_cuda_sigmoid_forward(const fv_cuda_ctx *x, float *out, const float *inp, size_t n);
@@ -173,6 +185,12 @@ void fv_cuda_batchnorm_forward_train(const fv_cuda_ctx *x, float *out, float *me
                                      float *run_mean, float *run_var, const float *inp,
                                      const float *gamma, const float *beta, float *scratch, int N,
                                      int C, int HW, float momentum, float eps);
+/* Gradient inversion (net.h, fv_cuda_net_inv_*): stats[2C] (device doubles) = per channel the
+ * mean and biased variance of inp[N, C, HW], in double; dh[N, C, HW] += coef[3c] + coef[3c + 1]
+ * (h - coef[3c + 2]) (device doubles, rounded once to float), the batch-norm prior's gradient. */
+void fv_cuda_bn_channel_stats(const fv_cuda_ctx *x, double *stats, const float *inp, int N, int C, int HW);
+void fv_cuda_bn_prior_add(const fv_cuda_ctx *x, float *dh, const float *h, const double *coef, int N, int C,
+                          int HW);
 void fv_cuda_batchnorm_forward_eval(const fv_cuda_ctx *x, float *out, const float *inp,
                                     const float *gamma, const float *beta, const float *run_mean,
                                     const float *run_var, int N, int C, int HW, float eps);
@@ -295,6 +313,9 @@ typedef struct {
 void fv_cuda_opt_step(const fv_cuda_ctx *x, float *params, float *state, const float *grads,
                       fv_cuda_opt_step_state *ost, const fv_opt_cfg *cfg, size_t n);
 /* SCAFFOLD's correction: grads[i] += corr[i] for i < n. */
+/* p[n] = base + h dir (device vectors; h dir in double, rounded once): gradient inversion's
+ * perturbed parameters. */
+void fv_cuda_inv_point(const fv_cuda_ctx *x, float *p, const float *base, const float *dir, double h, size_t n);
 void fv_cuda_corr_grad(const fv_cuda_ctx *x, float *grads, const float *corr, size_t n);
 /* FedProx: grads[i] += mu * (params[i] - ref[i]) for i < n. */
 void fv_cuda_prox_grad(const fv_cuda_ctx *x, float *grads, const float *params, const float *ref,

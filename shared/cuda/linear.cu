@@ -38,7 +38,7 @@ void fv_cuda_linear_backward(const fv_cuda_ctx *x, float *dinp, float *dw, float
                              int Out) {
     FV_ASSERT(N >= 1 && In >= 1 && Out >= 1);
     /* dw[Out, In] += dout[N, Out]^T inp[N, In] */
-    fv_gemm_rm(x, 1, 0, Out, In, N, 1.0f, dout, Out, inp, In, 1.0f, dw, In);
+    if (dw) fv_gemm_rm(x, 1, 0, Out, In, N, 1.0f, dout, Out, inp, In, 1.0f, dw, In);
     if (db) {
         col_sum_add_kernel<<<fv_grid_exact((size_t)Out, 128), 128, 0, x->stream>>>(db, dout, N,
                                                                                    Out);

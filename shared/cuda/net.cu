@@ -62,6 +62,30 @@ typedef struct {
     int32_t pad_;
 } dev_misc;
 
+/* Gradient-inversion state (fv_cuda_net_inv_*), NULL until fv_cuda_net_inv_open. One device
+ * allocation: theta0[n_params] base[n_train] dir[n_train] x[n * input] labels[n] (int32), each
+ * ReLU node's mask [cap * size] (uint8), the kinks' slots [slots * kbytes], stats[2 nch] and
+ * coef[3 nch] (doubles, nch the batch-norm channels of all layers). */
+typedef struct {
+    int n, slots, slot_batch;
+    size_t nch, kbytes;
+    uint8_t *mem;
+    float *theta0, *base, *dir, *x;
+    int32_t *labels;
+    uint8_t *rmask[FV_MAX_NODES];
+    uint8_t *slot_mem;
+    double *stats, *coef;
+    size_t bn_off[FV_MAX_NODES]; /* channel offset of each batch-norm node in stats' order */
+    int has_dir;
+    fv_kinks kinks;   /* the running forward's mode (FREE outside a pass) */
+    int kinks_n;      /* batch of the recorded (or loaded) kinks, 0: none */
+    int last_replay, last_n, last_train; /* of the last forward */
+    int skip_dw;      /* backward: input gradient only (no weight gradients of convs and linears) */
+    int prior;        /* backward: add the batch-norm prior's terms (coef) */
+    float *h_gth, *h_gx; /* host copies of the last pass's gradients */
+    double *h_stats;
+} cuda_inv;
+
 typedef struct {
     int batch;
     int prox;
@@ -123,6 +147,7 @@ struct fv_cuda_net {
     cudaGraphExec_t exec;
     graph_key key;
     fv_cuda_net_info info;
+    cuda_inv *inv; /* gradient inversion, NULL unless opened */
 };
 
 struct fv_cuda_shard {
@@ -384,6 +409,13 @@ void fv_cuda_net_destroy(fv_cuda_net **pcn) {
     fv_cuda_free(cn->x, cn->order);
     fv_cuda_free(cn->x, cn->amem);
     fv_cuda_free(cn->x, cn->pmem);
+    if (cn->inv) {
+        fv_cuda_free(cn->x, cn->inv->mem);
+        free(cn->inv->h_gth);
+        free(cn->inv->h_gx);
+        free(cn->inv->h_stats);
+        free(cn->inv);
+    }
     fv_cuda_ctx_destroy(&cn->x);
     free(cn->host_order);
     free(cn->nodes);
@@ -473,6 +505,13 @@ fv_cuda_net_info fv_cuda_net_info_get(const fv_cuda_net *cn) { return cn->info; 
 static void forward(fv_cuda_net *cn, int n, int train) {
     const fv_cuda_ctx *x = cn->x;
     float *p = cn->params;
+    cuda_inv *v = cn->inv; /* kinks and their bookkeeping: inversion passes only */
+    const fv_kinks kinks = v ? v->kinks : FV_KINKS_FREE;
+    if (v) {
+        if (kinks == FV_KINKS_REPLAY && v->kinks_n != n) FV_DIE("kink replay of batch %d without a recorded forward", n);
+        v->last_replay = kinks == FV_KINKS_REPLAY, v->last_n = n, v->last_train = train;
+        if (kinks != FV_KINKS_REPLAY) v->kinks_n = kinks == FV_KINKS_RECORD ? n : 0; /* FREE overwrote argmaxes */
+    }
     for (int i = 1; i < cn->n_nodes; i++) {
         const fv_node *nd = &cn->nodes[i];
         const float *in = cn->out[nd->in0];
@@ -507,8 +546,11 @@ static void forward(fv_cuda_net *cn, int n, int train) {
                                                nd->eps);
             break;
         case FV_OP_MAXPOOL:
-            fv_cuda_maxpool_forward(x, out, cn->argmax[i], in, n, C, H, W, nd->k, nd->stride,
-                                    nd->pad);
+            if (kinks == FV_KINKS_REPLAY)
+                fv_cuda_maxpool_forward_replay(x, out, cn->argmax[i], in, n, C, H, W, nd->k, nd->stride, nd->pad);
+            else
+                fv_cuda_maxpool_forward(x, out, cn->argmax[i], in, n, C, H, W, nd->k, nd->stride,
+                                        nd->pad);
             break;
         case FV_OP_AVGPOOL:
             fv_cuda_avgpool_forward(x, out, in, n, C, H, W, nd->k, nd->stride, nd->pad);
@@ -517,7 +559,12 @@ static void forward(fv_cuda_net *cn, int n, int train) {
             fv_cuda_gap_forward(x, out, in, n, C, H * W);
             break;
         case FV_OP_RELU:
-            fv_cuda_relu_forward(x, out, in, isz);
+            if (kinks == FV_KINKS_RECORD)
+                fv_cuda_relu_forward_record(x, out, v->rmask[i], in, isz);
+            else if (kinks == FV_KINKS_REPLAY)
+                fv_cuda_relu_forward_replay(x, out, v->rmask[i], in, isz);
+            else
+                fv_cuda_relu_forward(x, out, in, isz);
             break;
         case FV_OP_SIGMOID:
             fv_cuda_sigmoid_forward(x, out, in, isz);
@@ -573,34 +620,50 @@ static void forward(fv_cuda_net *cn, int n, int train) {
  * also accumulates d loss / d input into dout[0] (net.c's want_input_grad: the ops reading node 0
  * get it as their input gradient); 0, as in every training step, skips it (the captured graph's
  * kernels: the ops reading node 0 compute no data gradient). */
+/* Gradient inversion's batch-norm prior: for each batch-norm node fed by `node`, its terms
+ * (cn->inv->coef) added to node's output gradient once all its consumers have sent theirs (net.c's
+ * backward_hook, as the CPU's inversion passes use it). */
+static void prior_hook(fv_cuda_net *cn, int node, int n) {
+    const cuda_inv *v = cn->inv;
+    for (int j = 1; j < cn->n_nodes; j++) {
+        const fv_node *bn = &cn->nodes[j];
+        if (bn->op != FV_OP_BATCHNORM || bn->in0 != node) continue;
+        fv_cuda_bn_prior_add(cn->x, cn->dout[node], cn->out[node], v->coef + 3 * v->bn_off[j], n, bn->ishape.c,
+                             bn->ishape.h * bn->ishape.w);
+    }
+}
+
 static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
     const fv_cuda_ctx *x = cn->x;
     float *p = cn->params, *g = cn->grads;
+    const cuda_inv *v = cn->inv;
+    const int skip_dw = v && v->skip_dw, prior = v && v->prior, mask_bwd = v && v->last_replay;
     for (int i = cn->n_nodes - 1; i >= 1; i--) {
         const fv_node *nd = &cn->nodes[i];
         const float *in = cn->out[nd->in0];
         const float *dout = cn->dout[i];
         float *din = nd->in0 == 0 && !want_dx ? NULL : cn->dout[nd->in0];
+        if (prior) prior_hook(cn, i, n);
         const size_t isz = (size_t)n * fv_shape_size(nd->ishape);
         const int C = nd->ishape.c, H = nd->ishape.h, W = nd->ishape.w;
         switch (nd->op) {
         case FV_OP_CONV2D: {
             const fv_cudnn_conv *plan = plan_for(cn, i, n);
-            float *db = nd->bias ? g + nd->b_off : NULL;
+            float *db = nd->bias && !skip_dw ? g + nd->b_off : NULL;
+            float *dw = skip_dw ? NULL : g + nd->w_off;
             if (plan) {
-                fv_cudnn_conv_backward(x, plan, din, g + nd->w_off, db, dout, in, p + nd->w_off,
-                                       cn->scratch);
+                fv_cudnn_conv_backward(x, plan, din, dw, db, dout, in, p + nd->w_off, cn->scratch);
             } else {
                 const fv_conv2d_shape s = conv_shape(nd, n);
-                fv_cuda_conv2d_backward(x, din, g + nd->w_off, db, dout, in, p + nd->w_off,
-                                        cn->scratch, cn->scratch_floats, &s);
+                fv_cuda_conv2d_backward(x, din, dw, db, dout, in, p + nd->w_off, cn->scratch,
+                                        cn->scratch_floats, &s);
             }
             break;
         }
         case FV_OP_LINEAR:
-            fv_cuda_linear_backward(x, din, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, dout,
-                                    in, p + nd->w_off, n, (int)fv_shape_size(nd->ishape),
-                                    nd->oshape.c);
+            fv_cuda_linear_backward(x, din, skip_dw ? NULL : g + nd->w_off,
+                                    nd->bias && !skip_dw ? g + nd->b_off : NULL, dout, in, p + nd->w_off, n,
+                                    (int)fv_shape_size(nd->ishape), nd->oshape.c);
             break;
         case FV_OP_BATCHNORM:
             FV_ASSERT(train);
@@ -619,7 +682,10 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
             fv_cuda_gap_backward(x, din, dout, n, C, H * W);
             break;
         case FV_OP_RELU:
-            fv_cuda_relu_backward(x, din, dout, cn->out[i], isz);
+            if (mask_bwd) /* a REPLAY forward: through its mask, as net.c */
+                fv_cuda_relu_backward_mask(x, din, dout, v->rmask[i], isz);
+            else
+                fv_cuda_relu_backward(x, din, dout, cn->out[i], isz);
             break;
         case FV_OP_SIGMOID:
             fv_cuda_sigmoid_backward(x, din, dout, cn->out[i], isz);
@@ -674,6 +740,7 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
             FV_DIE("input node in the middle of the graph");
         }
     }
+    if (prior && want_dx) prior_hook(cn, 0, n);
 }
 
 /* Zero the output gradients of n samples: the whole block in one memset for a full-capacity
@@ -989,6 +1056,176 @@ void fv_cuda_net_forward(fv_cuda_net *cn, const float *xh, int n, float *y) {
     fv_cuda_upload(x, cn->out[0], xh, (size_t)n * fv_shape_size(cn->input) * sizeof(float));
     forward(cn, n, 0);
     fv_cuda_download(x, y, cn->out[cn->n_nodes - 1], (size_t)n * cn->K * sizeof(float));
+}
+
+/* ---- gradient-inversion passes (nn/trainer.h's fv_trainer_inv_*) ---- */
+
+/* Bytes of the kinks of a batch of n: every ReLU's mask and every max pool's argmaxes, in node
+ * order (the CPU's fv_net_kinks_bytes layout). */
+static size_t kinks_bytes(const fv_cuda_net *cn, int n) {
+    size_t b = 0;
+    for (int i = 1; i < cn->n_nodes; i++) {
+        const fv_node *nd = &cn->nodes[i];
+        const size_t osz = (size_t)n * fv_shape_size(nd->oshape);
+        if (nd->op == FV_OP_RELU) b += osz;
+        else if (nd->op == FV_OP_MAXPOOL) b += osz * sizeof(int32_t);
+    }
+    return b;
+}
+
+int fv_cuda_net_inv_open(fv_cuda_net *cn, const float *theta0, int n, int slots, int slot_batch, fv_err *e) {
+    FV_ASSERT(!cn->inv && n >= 1 && n <= cn->cap && slots >= 1 && slot_batch >= 1 && slot_batch <= n);
+    use_device(cn);
+    cuda_inv *v = (cuda_inv *)fv_calloc(1, sizeof *v);
+    v->n = n, v->slots = slots, v->slot_batch = slot_batch;
+    const size_t isz = fv_shape_size(cn->input);
+    size_t nch = 0;
+    for (int i = 1; i < cn->n_nodes; i++)
+        if (cn->nodes[i].op == FV_OP_BATCHNORM) v->bn_off[i] = nch, nch += (size_t)cn->nodes[i].ishape.c;
+    v->nch = nch;
+    v->kbytes = kinks_bytes(cn, slot_batch);
+    size_t top = 0, o_mask[FV_MAX_NODES] = {0};
+    const size_t o_t0 = take(&top, cn->n_params * sizeof(float));
+    const size_t o_b = take(&top, cn->n_train * sizeof(float));
+    const size_t o_d = take(&top, cn->n_train * sizeof(float));
+    const size_t o_x = take(&top, (size_t)n * isz * sizeof(float));
+    const size_t o_l = take(&top, (size_t)n * sizeof(int32_t));
+    for (int i = 1; i < cn->n_nodes; i++)
+        if (cn->nodes[i].op == FV_OP_RELU) o_mask[i] = take(&top, (size_t)cn->cap * fv_shape_size(cn->nodes[i].oshape));
+    const size_t o_s = take(&top, (size_t)slots * v->kbytes + 1);
+    const size_t o_st = take(&top, (2 * nch + 1) * sizeof(double));
+    const size_t o_cf = take(&top, (3 * nch + 1) * sizeof(double));
+    v->mem = (uint8_t *)fv_cuda_try_alloc(cn->x, top, "the gradient-inversion passes", e);
+    if (!v->mem) {
+        free(v);
+        return -1;
+    }
+    v->theta0 = (float *)(v->mem + o_t0), v->base = (float *)(v->mem + o_b), v->dir = (float *)(v->mem + o_d);
+    v->x = (float *)(v->mem + o_x), v->labels = (int32_t *)(v->mem + o_l);
+    for (int i = 1; i < cn->n_nodes; i++)
+        if (cn->nodes[i].op == FV_OP_RELU) v->rmask[i] = v->mem + o_mask[i];
+    v->slot_mem = v->mem + o_s;
+    v->stats = (double *)(v->mem + o_st), v->coef = (double *)(v->mem + o_cf);
+    v->h_gth = (float *)fv_malloc(cn->n_train * sizeof(float));
+    v->h_gx = (float *)fv_malloc((size_t)n * isz * sizeof(float));
+    v->h_stats = (double *)fv_malloc((2 * nch + 1) * sizeof(double));
+    v->kinks = FV_KINKS_FREE;
+    fv_cuda_upload(cn->x, v->theta0, theta0, cn->n_params * sizeof(float));
+    fv_cuda_copy(cn->x, v->base, v->theta0, cn->n_train * sizeof(float));
+    cn->inv = v;
+    cn->info.device_bytes += top;
+    return 0;
+}
+
+void fv_cuda_net_inv_images(fv_cuda_net *cn, const float *xh, const int *labels) {
+    cuda_inv *v = cn->inv;
+    FV_ASSERT(v);
+    use_device(cn);
+    fv_cuda_upload(cn->x, v->x, xh, (size_t)v->n * fv_shape_size(cn->input) * sizeof(float));
+    fv_cuda_upload(cn->x, v->labels, labels, (size_t)v->n * sizeof(int32_t));
+}
+
+void fv_cuda_net_inv_point(fv_cuda_net *cn, const float *base, const float *dir) {
+    cuda_inv *v = cn->inv;
+    FV_ASSERT(v && base);
+    use_device(cn);
+    fv_cuda_upload(cn->x, v->base, base, cn->n_train * sizeof(float));
+    if (dir) fv_cuda_upload(cn->x, v->dir, dir, cn->n_train * sizeof(float));
+    v->has_dir = dir != NULL;
+}
+
+void fv_cuda_net_inv_pass(fv_cuda_net *cn, double h, int start, int cnt, fv_kinks kinks, int want_th, int want_x,
+                          double *loss, const float **gth, const float **gx) {
+    cuda_inv *v = cn->inv;
+    FV_ASSERT(v && start >= 0 && cnt >= 1 && start + cnt <= v->n);
+    use_device(cn);
+    const fv_cuda_ctx *x = cn->x;
+    dev_misc *m = cn->misc;
+    const size_t isz = fv_shape_size(cn->input);
+    /* the point, and theta0's buffers (the last forward moved the running statistics) */
+    if (v->has_dir)
+        fv_cuda_inv_point(x, cn->params, v->base, v->dir, h, cn->n_train);
+    else
+        fv_cuda_copy(x, cn->params, v->base, cn->n_train * sizeof(float));
+    fv_cuda_copy(x, cn->params + cn->n_train, v->theta0 + cn->n_train, cn->n_state * sizeof(float));
+    fv_cuda_copy(x, cn->out[0], v->x + (size_t)start * isz, (size_t)cnt * isz * sizeof(float));
+    fv_cuda_copy(x, cn->labels, v->labels + start, (size_t)cnt * sizeof(int32_t));
+    v->kinks = kinks;
+    forward(cn, cnt, 1);
+    v->kinks = FV_KINKS_FREE;
+    *loss = 0.0;
+    *gth = NULL, *gx = NULL;
+    if (!want_th && !want_x) return;
+    fv_cuda_memset(x, &m->tmp_loss, 0, sizeof m->tmp_loss);
+    v->skip_dw = want_x && !want_th;
+    loss_and_backward(cn, cnt, &m->tmp_loss, NULL, want_x);
+    v->skip_dw = 0;
+    if (want_th) fv_cuda_download(x, v->h_gth, cn->grads, cn->n_train * sizeof(float)), *gth = v->h_gth;
+    if (want_x) fv_cuda_download(x, v->h_gx, cn->dout[0], (size_t)cnt * isz * sizeof(float)), *gx = v->h_gx;
+    double l = 0.0;
+    fv_cuda_download(x, &l, &m->tmp_loss, sizeof l);
+    *loss = l / cnt;
+}
+
+/* Copy the recorded kinks of a batch of kn between the nodes' buffers and slot `slot`. */
+static void kinks_move(fv_cuda_net *cn, int slot, int kn, int save) {
+    cuda_inv *v = cn->inv;
+    uint8_t *d = v->slot_mem + (size_t)slot * v->kbytes;
+    for (int i = 1; i < cn->n_nodes; i++) {
+        const fv_node *nd = &cn->nodes[i];
+        const size_t osz = (size_t)kn * fv_shape_size(nd->oshape);
+        uint8_t *buf = NULL;
+        size_t bytes = 0;
+        if (nd->op == FV_OP_RELU) buf = v->rmask[i], bytes = osz;
+        else if (nd->op == FV_OP_MAXPOOL) buf = (uint8_t *)cn->argmax[i], bytes = osz * sizeof(int32_t);
+        if (!buf) continue;
+        if (save) fv_cuda_copy(cn->x, d, buf, bytes);
+        else fv_cuda_copy(cn->x, buf, d, bytes);
+        d += bytes;
+    }
+}
+
+void fv_cuda_net_inv_kinks_save(fv_cuda_net *cn, int slot) {
+    cuda_inv *v = cn->inv;
+    FV_ASSERT(v && slot >= 0 && slot < v->slots);
+    FV_ASSERT(v->kinks_n > 0 && v->last_n == v->kinks_n && v->kinks_n <= v->slot_batch);
+    use_device(cn);
+    kinks_move(cn, slot, v->kinks_n, 1);
+}
+
+void fv_cuda_net_inv_kinks_load(fv_cuda_net *cn, int slot, int cnt) {
+    cuda_inv *v = cn->inv;
+    FV_ASSERT(v && slot >= 0 && slot < v->slots && cnt >= 1 && cnt <= v->slot_batch);
+    use_device(cn);
+    kinks_move(cn, slot, cnt, 0);
+    v->kinks_n = cnt;
+}
+
+void fv_cuda_net_inv_bn_stats(fv_cuda_net *cn, double *stats) {
+    cuda_inv *v = cn->inv;
+    FV_ASSERT(v && v->last_n == v->n && v->last_train && !v->last_replay);
+    use_device(cn);
+    for (int i = 1; i < cn->n_nodes; i++) {
+        const fv_node *nd = &cn->nodes[i];
+        if (nd->op != FV_OP_BATCHNORM) continue;
+        fv_cuda_bn_channel_stats(cn->x, v->stats + 2 * v->bn_off[i], cn->out[nd->in0], v->n, nd->ishape.c,
+                                 nd->ishape.h * nd->ishape.w);
+    }
+    fv_cuda_download(cn->x, stats, v->stats, 2 * v->nch * sizeof(double));
+}
+
+const float *fv_cuda_net_inv_bn_backward(fv_cuda_net *cn, const double *coef) {
+    cuda_inv *v = cn->inv;
+    FV_ASSERT(v && v->last_n == v->n && v->last_train && !v->last_replay);
+    use_device(cn);
+    const fv_cuda_ctx *x = cn->x;
+    fv_cuda_upload(x, v->coef, coef, 3 * v->nch * sizeof(double));
+    zero_douts(cn, v->n); /* a zero loss gradient; the prior's terms come in at the layers' inputs */
+    v->prior = 1, v->skip_dw = 1;
+    backward(cn, v->n, 1, 1);
+    v->prior = 0, v->skip_dw = 0;
+    fv_cuda_download(x, v->h_gx, cn->dout[0], (size_t)v->n * fv_shape_size(cn->input) * sizeof(float));
+    return v->h_gx;
 }
 
 /* ---- shards ---- */

@@ -42,7 +42,8 @@
  * Input gradients (d loss / d input images, for gradient-inversion attacks): fv_cuda_net_input_grad,
  * outside the training step (its captured graph computes none). Pixel-loss training and inference
  * on host floats (image-to-image models): fv_cuda_net_train_pixel, fv_cuda_net_forward;
- * distillation steps on host floats: fv_cuda_net_train_kd.
+ * distillation steps on host floats: fv_cuda_net_train_kd. Second-order passes for gradient
+ * inversion (attacks/invert.h's engine): fv_cuda_net_inv_*, below.
  * Not here: the kernels (cuda_layers.h), per-example statistics, multi-GPU data parallelism.
  */
 #ifndef FV_CUDA_NET_H
@@ -231,6 +232,29 @@ void fv_cuda_net_train_kd(fv_cuda_net *cn, const float *x, const float *teacher,
 /* Inference on host floats: y[n, outputs] (host) = the model on x[n, input] in eval mode (running
  * statistics, no dropout), 1 <= n <= max_batch. Blocking. */
 void fv_cuda_net_forward(fv_cuda_net *cn, const float *x, int n, float *y);
+
+/* ---- Gradient-inversion passes: the CUDA side of nn/trainer.h's fv_trainer_inv_* (same
+ * contracts; the trainer's front checks the arguments). Open once per net: it allocates the
+ * images, the point, a ReLU mask per ReLU node and the kinks' slots on the device (an "out of
+ * device memory" error is returned). A pass sets the parameters on the device (base + h dir in
+ * one kernel, theta0's buffers copied), copies its images into the input, runs forward (ReLU masks
+ * recorded or replayed, max pooling through recorded argmaxes on REPLAY) and, unless neither
+ * gradient is wanted, loss and backward (want_x without want_th: no weight gradients for convs
+ * and linears), then downloads what was asked into host buffers it owns: *gth (n_train floats)
+ * and *gx (cnt * input floats), valid until the next pass or bn_backward; *loss the mean loss.
+ * bn_stats reduces each batch-norm layer's input of the last forward per channel in double on
+ * the device; bn_backward adds the prior's terms at those inputs during an input-only backward
+ * with zero loss gradient. Uncaptured; training, evaluation and their graph are untouched. */
+FV_MUST_USE int fv_cuda_net_inv_open(fv_cuda_net *cn, const float *theta0, int n, int slots, int slot_batch,
+                                     fv_err *e);
+void fv_cuda_net_inv_images(fv_cuda_net *cn, const float *x, const int *labels);
+void fv_cuda_net_inv_point(fv_cuda_net *cn, const float *base, const float *dir);
+void fv_cuda_net_inv_pass(fv_cuda_net *cn, double h, int start, int cnt, fv_kinks kinks, int want_th, int want_x,
+                          double *loss, const float **gth, const float **gx);
+void fv_cuda_net_inv_kinks_save(fv_cuda_net *cn, int slot);
+void fv_cuda_net_inv_kinks_load(fv_cuda_net *cn, int slot, int cnt);
+void fv_cuda_net_inv_bn_stats(fv_cuda_net *cn, double *stats);
+const float *fv_cuda_net_inv_bn_backward(fv_cuda_net *cn, const double *coef);
 
 #ifdef __cplusplus
 }

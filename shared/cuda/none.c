@@ -75,3 +75,16 @@ void fv_cuda_net_train_kd(fv_cuda_net *cn, const float *x, const float *teacher,
     FV_DIE(NO_CUDA);
 }
 void fv_cuda_net_forward(fv_cuda_net *cn, const float *x, int n, float *y) { FV_DIE(NO_CUDA); }
+int fv_cuda_net_inv_open(fv_cuda_net *cn, const float *theta0, int n, int slots, int slot_batch, fv_err *e) {
+    return fv_err_set(e, NO_CUDA);
+}
+void fv_cuda_net_inv_images(fv_cuda_net *cn, const float *x, const int *labels) { FV_DIE(NO_CUDA); }
+void fv_cuda_net_inv_point(fv_cuda_net *cn, const float *base, const float *dir) { FV_DIE(NO_CUDA); }
+void fv_cuda_net_inv_pass(fv_cuda_net *cn, double h, int start, int cnt, fv_kinks kinks, int want_th, int want_x,
+                          double *loss, const float **gth, const float **gx) {
+    FV_DIE(NO_CUDA);
+}
+void fv_cuda_net_inv_kinks_save(fv_cuda_net *cn, int slot) { FV_DIE(NO_CUDA); }
+void fv_cuda_net_inv_kinks_load(fv_cuda_net *cn, int slot, int cnt) { FV_DIE(NO_CUDA); }
+void fv_cuda_net_inv_bn_stats(fv_cuda_net *cn, double *stats) { FV_DIE(NO_CUDA); }
+const float *fv_cuda_net_inv_bn_backward(fv_cuda_net *cn, const double *coef) { FV_DIE(NO_CUDA); }

@@ -131,3 +131,15 @@ void fv_cuda_prox_grad(const fv_cuda_ctx *x, float *grads, const float *params, 
     prox_kernel<<<fv_grid(x, n, FV_THREADS), FV_THREADS, 0, x->stream>>>(grads, params, ref, mu, n);
     FV_CUDA_LAUNCHED();
 }
+
+/* p[i] = base[i] + (float)(h * dir[i]) in double before the one rounding, as the CPU's
+ * inversion passes (nn/trainer.c) set their parameters. */
+static __global__ void inv_point_kernel(float *p, const float *base, const float *dir, double h, size_t n) {
+    FV_GRID_STRIDE(i, n) p[i] = base[i] + (float)(h * (double)dir[i]);
+}
+
+void fv_cuda_inv_point(const fv_cuda_ctx *x, float *p, const float *base, const float *dir, double h, size_t n) {
+    if (n == 0) return;
+    inv_point_kernel<<<fv_grid(x, n, FV_THREADS), FV_THREADS, 0, x->stream>>>(p, base, dir, h, n);
+    FV_CUDA_LAUNCHED();
+}

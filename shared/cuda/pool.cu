@@ -48,6 +48,16 @@ static __global__ void maxpool_fwd_kernel(float *out, int32_t *argmax, const flo
     }
 }
 
+/* A REPLAY forward (net.h, fv_kinks): each output takes the input at its recorded argmax (-1: a
+ * window all in the padding gives 0), as net.c's maxpool_replay. */
+static __global__ void maxpool_replay_kernel(float *out, const int32_t *argmax, const float *inp, int HW, int OHW,
+                                             size_t total) {
+    FV_GRID_STRIDE(i, total) {
+        const int32_t a = argmax[i];
+        out[i] = a >= 0 ? inp[(i / (size_t)OHW) * HW + a] : 0.0f;
+    }
+}
+
 static __global__ void maxpool_bwd_kernel(float *dinp, const float *dout, const int32_t *argmax, int N,
                                    int C, int H, int W, int k, int stride, int pad, int OH,
                                    int OW) {
@@ -173,5 +183,15 @@ void fv_cuda_gap_backward(const fv_cuda_ctx *x, float *dinp, const float *dout, 
     const size_t planes = (size_t)N * C;
     gap_bwd_kernel<<<fv_grid(x, planes * HW, FV_THREADS), FV_THREADS, 0, x->stream>>>(
         dinp, dout, planes, HW, 1.0f / (float)HW);
+    FV_CUDA_LAUNCHED();
+}
+
+void fv_cuda_maxpool_forward_replay(const fv_cuda_ctx *x, float *out, const int32_t *argmax, const float *inp,
+                                    int N, int C, int H, int W, int k, int stride, int pad) {
+    const int OH = pool_out(H, k, stride, pad), OW = pool_out(W, k, stride, pad);
+    const size_t total = (size_t)N * C * OH * OW;
+    if (total == 0) return;
+    maxpool_replay_kernel<<<fv_grid(x, total, FV_THREADS), FV_THREADS, 0, x->stream>>>(out, argmax, inp, H * W,
+                                                                                      OH * OW, total);
     FV_CUDA_LAUNCHED();
 }

@@ -7,7 +7,7 @@
  * and so does fv_trainer_cuda_open.
  * Input gradients: fv_cuda_net_input_grad (outside the captured training step). Pixel-loss and
  * distillation steps and inference on host floats: fv_cuda_net_train_pixel, fv_cuda_net_train_kd
- * and fv_cuda_net_forward (uncaptured).
+ * and fv_cuda_net_forward (uncaptured). Gradient-inversion passes: fv_cuda_net_inv_*.
  * Not here: kernels.
  */
 #include <stdlib.h>
@@ -103,6 +103,29 @@ static float cu_train_kd(void *p, const float *x, const float *teacher, const in
 
 static void cu_forward(void *p, const float *x, int n, float *y) { fv_cuda_net_forward(((cuda_impl *)p)->cn, x, n, y); }
 
+/* gradient-inversion passes: fv_cuda_net_inv_* */
+static int cu_inv_open(void *p, const float *theta0, int n, int slots, int slot_batch, fv_err *e) {
+    return fv_cuda_net_inv_open(((cuda_impl *)p)->cn, theta0, n, slots, slot_batch, e);
+}
+static void cu_inv_images(void *p, const float *x, const int *labels) {
+    fv_cuda_net_inv_images(((cuda_impl *)p)->cn, x, labels);
+}
+static void cu_inv_point(void *p, const float *base, const float *dir) {
+    fv_cuda_net_inv_point(((cuda_impl *)p)->cn, base, dir);
+}
+static void cu_inv_pass(void *p, double h, int start, int cnt, fv_kinks kinks, int want_th, int want_x,
+                        fv_inv_pass_out *out) {
+    fv_cuda_net_inv_pass(((cuda_impl *)p)->cn, h, start, cnt, kinks, want_th, want_x, &out->loss, &out->gth,
+                         &out->gx);
+}
+static void cu_inv_kinks_save(void *p, int slot) { fv_cuda_net_inv_kinks_save(((cuda_impl *)p)->cn, slot); }
+static void cu_inv_kinks_load(void *p, int slot, int cnt) { fv_cuda_net_inv_kinks_load(((cuda_impl *)p)->cn, slot, cnt); }
+static void cu_inv_bn_stats(void *p, double *stats) { fv_cuda_net_inv_bn_stats(((cuda_impl *)p)->cn, stats); }
+static const float *cu_inv_bn_backward(void *p, const double *coef) {
+    return fv_cuda_net_inv_bn_backward(((cuda_impl *)p)->cn, coef);
+}
+static void cu_inv_restore(void *p) { (void)p; /* every pass sets its own parameters */ }
+
 static const fv_trainer_backend CUDA = {
     .destroy = cu_destroy,
     .info = cu_info,
@@ -122,6 +145,15 @@ static const fv_trainer_backend CUDA = {
     .train_pixel = cu_train_pixel,
     .train_kd = cu_train_kd,
     .forward = cu_forward,
+    .inv_open = cu_inv_open,
+    .inv_images = cu_inv_images,
+    .inv_point = cu_inv_point,
+    .inv_pass = cu_inv_pass,
+    .inv_kinks_save = cu_inv_kinks_save,
+    .inv_kinks_load = cu_inv_kinks_load,
+    .inv_bn_stats = cu_inv_bn_stats,
+    .inv_bn_backward = cu_inv_bn_backward,
+    .inv_restore = cu_inv_restore,
 };
 
 int fv_trainer_cuda_open(fv_net *net, const fv_trainer_cfg *cfg, const fv_trainer_backend **ops, void **impl,

@@ -21,6 +21,7 @@ struct fv_trainer {
     fv_net *net;
     fv_trainer_cfg cfg;
     size_t opt_len;
+    int inv_n, inv_slots, inv_slot_batch; /* fv_trainer_inv_open's, 0 before it */
 };
 
 struct fv_trainer_shard {
@@ -30,12 +31,25 @@ struct fv_trainer_shard {
 
 /* ---- the CPU backend ---- */
 
+/* The inversion passes' state (fv_trainer_inv_*): one block theta0[np] x[n isz] dl[n classes]
+ * y[n] (ints, float-sized), the kinks' slots apart. */
+typedef struct {
+    int n, slots, classes;
+    size_t nt, np, isz, kbytes;
+    float *block, *theta0, *x, *dl;
+    int *y;
+    uint8_t *kinks;            /* [slots * kbytes] */
+    const float *base, *dir;   /* the point (fv_trainer_inv_point), read at each pass */
+    const double *coef;        /* bn_backward's terms while its backward runs */
+} cpu_inv;
+
 typedef struct {
     fv_net *net;
     fv_opt *opt;
     fv_norm norm;
     float *dout;     /* the pixel and KD losses' gradient, dout_cap floats (cpu_dout) */
     size_t dout_cap;
+    cpu_inv inv;     /* zero until fv_trainer_inv_open */
 } cpu_impl;
 
 typedef struct {
@@ -48,6 +62,8 @@ static void cpu_destroy(void *p) {
     cpu_impl *c = p;
     fv_opt_destroy(&c->opt);
     free(c->dout);
+    free(c->inv.block);
+    free(c->inv.kinks);
     free(c);
 }
 
@@ -182,6 +198,159 @@ static void cpu_forward(void *p, const float *x, int n, float *y) {
     memcpy(y, out, (size_t)n * fv_shape_size(fv_net_output_shape(net)) * sizeof(float));
 }
 
+/* ---- the CPU's inversion passes: net.h's calls as attacks/invert.c made them ---- */
+
+static int cpu_inv_open(void *p, const float *theta0, int n, int slots, int slot_batch, fv_err *e) {
+    (void)e;
+    cpu_impl *c = p;
+    fv_net *net = c->net;
+    cpu_inv *v = &c->inv;
+    _Static_assert(sizeof(int) == sizeof(float), "labels share the float block");
+    v->n = n, v->slots = slots;
+    v->nt = net->n_train, v->np = net->n_params;
+    v->isz = fv_shape_size(net->input);
+    v->classes = (int)fv_shape_size(fv_net_output_shape(net));
+    const size_t un = (size_t)n;
+    v->block = fv_malloc((v->np + un * v->isz + un * v->classes + un) * sizeof(float));
+    v->theta0 = v->block, v->x = v->theta0 + v->np, v->dl = v->x + un * v->isz;
+    v->y = (int *)(v->dl + un * v->classes);
+    memcpy(v->theta0, theta0, v->np * sizeof(float));
+    v->kbytes = fv_net_kinks_bytes(net, slot_batch);
+    v->kinks = fv_malloc((size_t)slots * v->kbytes + 1);
+    v->base = v->theta0, v->dir = NULL;
+    return 0;
+}
+
+static void cpu_inv_images(void *p, const float *x, const int *labels) {
+    cpu_inv *v = &((cpu_impl *)p)->inv;
+    memcpy(v->x, x, (size_t)v->n * v->isz * sizeof(float));
+    memcpy(v->y, labels, (size_t)v->n * sizeof(int));
+}
+
+static void cpu_inv_point(void *p, const float *base, const float *dir) {
+    cpu_inv *v = &((cpu_impl *)p)->inv;
+    v->base = base, v->dir = dir;
+}
+
+/* net's trainable parameters base + h dir, its buffers theta0's. */
+static void cpu_inv_params(cpu_impl *c, double h) {
+    const cpu_inv *v = &c->inv;
+    float *pp = c->net->params;
+    const float *th = v->base, *dir = v->dir;
+    if (dir) {
+#pragma omp simd
+        for (size_t i = 0; i < v->nt; i++) pp[i] = th[i] + (float)(h * dir[i]);
+    } else
+        memcpy(pp, th, v->nt * sizeof(float));
+    memcpy(pp + v->nt, v->theta0 + v->nt, (v->np - v->nt) * sizeof(float));
+}
+
+static void cpu_inv_pass(void *p, double h, int start, int cnt, fv_kinks kinks, int want_th, int want_x,
+                         fv_inv_pass_out *out) {
+    cpu_impl *c = p;
+    cpu_inv *v = &c->inv;
+    fv_net *net = c->net;
+    cpu_inv_params(c, h);
+    fv_net_set_kinks(net, kinks);
+    net->want_input_grad = want_x;
+    net->skip_param_grad = want_x && !want_th;
+    const float *z = fv_net_forward(net, v->x + (size_t)start * v->isz, cnt, 1);
+    out->loss = 0;
+    if (want_th || want_x) {
+        out->loss = fv_softmax_xent(v->dl, z, v->y + start, cnt, v->classes, NULL);
+        fv_net_backward(net, v->dl, cnt);
+    }
+    net->skip_param_grad = 0;
+    out->gth = want_th ? net->grads : NULL;
+    out->gx = want_x ? net->input_grad : NULL;
+}
+
+static void cpu_inv_kinks_save(void *p, int slot) {
+    cpu_impl *c = p;
+    fv_net_kinks_save(c->net, c->inv.kinks + (size_t)slot * c->inv.kbytes);
+}
+
+static void cpu_inv_kinks_load(void *p, int slot, int cnt) {
+    cpu_impl *c = p;
+    fv_net_kinks_load(c->net, c->inv.kinks + (size_t)slot * c->inv.kbytes, cnt);
+}
+
+/* Per channel c of a batch-norm layer's input h[n, C, HW]: mean and biased variance over n * HW. */
+static void bn_channel_stats(const float *h, int n, int C, int HW, int c, double *mu, double *var) {
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++) {
+        const float *q0 = h + ((size_t)i * C + c) * HW;
+        for (int k = 0; k < HW; k++) s += q0[k];
+    }
+    const double M = (double)n * HW, m = s / M;
+    for (int i = 0; i < n; i++) {
+        const float *q0 = h + ((size_t)i * C + c) * HW;
+        for (int k = 0; k < HW; k++) q += ((double)q0[k] - m) * ((double)q0[k] - m);
+    }
+    *mu = m, *var = q / M;
+}
+
+static void cpu_inv_bn_stats(void *p, double *stats) {
+    cpu_impl *c = p;
+    const fv_net *net = c->net;
+    const int n = c->inv.n;
+    FV_ASSERT(net->last_n == n && net->last_train && !net->last_replay);
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_BATCHNORM) continue;
+        const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
+        for (int ch = 0; ch < C; ch++, stats += 2)
+            bn_channel_stats(net->nodes[nd->in0].out, n, C, HW, ch, &stats[0], &stats[1]);
+    }
+}
+
+/* fv_net's backward hook of bn_backward: for every batch-norm layer fed by `node`, add its
+ * terms coef[3c] + coef[3c + 1] (h - coef[3c + 2]) to node's output gradient. */
+static void cpu_bn_hook(void *ctx, fv_net *net, int node, int n) {
+    const double *cf = ((const cpu_impl *)ctx)->inv.coef;
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_BATCHNORM) continue;
+        const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
+        cf += 3 * C;
+        if (nd->in0 != node) continue;
+        const double *k3 = cf - 3 * C;
+        const float *h = net->nodes[node].out;
+        float *d = net->nodes[node].dout;
+        for (int ch = 0; ch < C; ch++) {
+            const double a = k3[3 * ch], k = k3[3 * ch + 1], mu = k3[3 * ch + 2];
+            for (int s = 0; s < n; s++) {
+                const size_t o = ((size_t)s * C + ch) * HW;
+                for (int q = 0; q < HW; q++) d[o + q] += (float)(a + k * ((double)h[o + q] - mu));
+            }
+        }
+    }
+}
+
+static const float *cpu_inv_bn_backward(void *p, const double *coef) {
+    cpu_impl *c = p;
+    fv_net *net = c->net;
+    cpu_inv *v = &c->inv;
+    FV_ASSERT(net->last_n == v->n && net->last_train && !net->last_replay);
+    net->want_input_grad = 1;
+    net->skip_param_grad = 1; /* the prior needs the input gradient only */
+    memset(v->dl, 0, sizeof(float) * (size_t)v->n * v->classes);
+    v->coef = coef;
+    net->backward_hook = cpu_bn_hook, net->backward_hook_ctx = c;
+    fv_net_backward(net, v->dl, v->n);
+    net->skip_param_grad = 0;
+    net->backward_hook = NULL, net->backward_hook_ctx = NULL;
+    v->coef = NULL;
+    return net->input_grad;
+}
+
+static void cpu_inv_restore(void *p) {
+    cpu_impl *c = p;
+    memcpy(c->net->params, c->inv.theta0, c->inv.np * sizeof(float));
+    c->net->want_input_grad = 0;
+    fv_net_set_kinks(c->net, FV_KINKS_FREE);
+}
+
 static const fv_trainer_backend CPU = {
     .destroy = cpu_destroy,
     .info = cpu_info,
@@ -201,6 +370,15 @@ static const fv_trainer_backend CPU = {
     .train_pixel = cpu_train_pixel,
     .train_kd = cpu_train_kd,
     .forward = cpu_forward,
+    .inv_open = cpu_inv_open,
+    .inv_images = cpu_inv_images,
+    .inv_point = cpu_inv_point,
+    .inv_pass = cpu_inv_pass,
+    .inv_kinks_save = cpu_inv_kinks_save,
+    .inv_kinks_load = cpu_inv_kinks_load,
+    .inv_bn_stats = cpu_inv_bn_stats,
+    .inv_bn_backward = cpu_inv_bn_backward,
+    .inv_restore = cpu_inv_restore,
 };
 
 /* ---- the device-neutral front ---- */
@@ -328,4 +506,69 @@ float fv_trainer_train_kd_batch(fv_trainer *t, const float *x, const float *teac
 void fv_trainer_forward(fv_trainer *t, const float *x, int n, float *y) {
     FV_ASSERT(x && y && n >= 1 && n <= t->cfg.max_batch);
     t->ops->forward(t->impl, x, n, y);
+}
+
+/* ---- inversion passes: the front ---- */
+
+int fv_trainer_inv_open(fv_trainer *t, const float *theta0, int n, int slots, int slot_batch, fv_err *e) {
+    FV_ASSERT(theta0 && n >= 1 && n <= t->cfg.max_batch && slots >= 1 && slot_batch >= 1 && slot_batch <= n);
+    FV_ASSERT(!t->inv_n); /* once per trainer */
+    for (int i = 1; i < t->net->n_nodes; i++)
+        FV_ASSERT(t->net->nodes[i].op != FV_OP_DROPOUT || t->net->nodes[i].p == 0.0f);
+    if (t->ops->inv_open(t->impl, theta0, n, slots, slot_batch, e)) return -1;
+    t->inv_n = n, t->inv_slots = slots, t->inv_slot_batch = slot_batch;
+    return 0;
+}
+
+void fv_trainer_inv_images(fv_trainer *t, const float *x, const int *labels) {
+    FV_ASSERT(t->inv_n && x && labels);
+    const int K = (int)fv_shape_size(fv_net_output_shape(t->net));
+    for (int i = 0; i < t->inv_n; i++) FV_ASSERT(labels[i] >= 0 && labels[i] < K);
+    t->ops->inv_images(t->impl, x, labels);
+}
+
+void fv_trainer_inv_point(fv_trainer *t, const float *base, const float *dir) {
+    FV_ASSERT(t->inv_n && base);
+    t->ops->inv_point(t->impl, base, dir);
+}
+
+void fv_trainer_inv_pass(fv_trainer *t, double h, int start, int cnt, fv_kinks kinks, int want_th, int want_x,
+                         fv_inv_pass_out *out) {
+    FV_ASSERT(t->inv_n && start >= 0 && cnt >= 1 && start + cnt <= t->inv_n && out);
+    FV_ASSERT(kinks == FV_KINKS_FREE || cnt <= t->inv_slot_batch);
+    t->ops->inv_pass(t->impl, h, start, cnt, kinks, want_th, want_x, out);
+}
+
+void fv_trainer_inv_kinks_save(fv_trainer *t, int slot) {
+    FV_ASSERT(t->inv_n && slot >= 0 && slot < t->inv_slots);
+    t->ops->inv_kinks_save(t->impl, slot);
+}
+
+void fv_trainer_inv_kinks_load(fv_trainer *t, int slot, int cnt) {
+    FV_ASSERT(t->inv_n && slot >= 0 && slot < t->inv_slots && cnt >= 1 && cnt <= t->inv_slot_batch);
+    t->ops->inv_kinks_load(t->impl, slot, cnt);
+}
+
+int fv_trainer_inv_bn_layers(const fv_trainer *t, size_t *channels) {
+    int layers = 0;
+    size_t ch = 0;
+    for (int i = 1; i < t->net->n_nodes; i++)
+        if (t->net->nodes[i].op == FV_OP_BATCHNORM) layers++, ch += (size_t)t->net->nodes[i].ishape.c;
+    if (channels) *channels = ch;
+    return layers;
+}
+
+void fv_trainer_inv_bn_stats(fv_trainer *t, double *stats) {
+    FV_ASSERT(t->inv_n && stats);
+    t->ops->inv_bn_stats(t->impl, stats);
+}
+
+const float *fv_trainer_inv_bn_backward(fv_trainer *t, const double *coef) {
+    FV_ASSERT(t->inv_n && coef);
+    return t->ops->inv_bn_backward(t->impl, coef);
+}
+
+void fv_trainer_inv_restore(fv_trainer *t) {
+    FV_ASSERT(t->inv_n);
+    t->ops->inv_restore(t->impl);
 }

@@ -175,4 +175,64 @@ float fv_trainer_train_kd_batch(fv_trainer *t, const float *x, const float *teac
  * bits); CUDA: fv_cuda_net_forward (rounding only). Blocking. */
 void fv_trainer_forward(fv_trainer *t, const float *x, int n, float *y);
 
+/* ---- Passes for gradient inversion (attacks/invert.h) ----
+ * The engine of attacks/invert.h differentiates a client's update with respect to its images by
+ * central differences of gradients at theta +- h a, holding the ReLU masks and max-pool argmaxes
+ * of a recorded forward (net.h, fv_kinks). These calls give it those passes on either backend;
+ * what the passes read (the images, the point, the direction, the recorded kinks) stays where
+ * the backend computes between calls (CUDA: on the device, uploaded once per change). Dropout
+ * must be off in net (the engine sets p = 0 before creating the trainer). The sequence:
+ *   fv_trainer_inv_open(t, theta0, n, slots, sb, &e)  once per engine
+ *   fv_trainer_inv_images(t, x, labels)               the n candidates, whenever they change
+ *   fv_trainer_inv_point(t, base, dir)                whenever the point or direction changes
+ *   fv_trainer_inv_pass(t, h, start, cnt, ...)        any number of passes
+ *   fv_trainer_inv_kinks_save / _load                 keep and bring back recorded kinks
+ *   fv_trainer_inv_bn_stats / _bn_backward            the batch-norm statistics prior
+ *   fv_trainer_inv_restore(t)                         after each engine call
+ * CPU: exactly net.h's calls as attacks/invert.c made them before (same bits). CUDA: the same
+ * passes by cuda/net.h's fv_cuda_net_inv_* (values differ by rounding only). */
+
+/* Prepare t for inversion passes over n images (1 <= n <= max_batch) with room for `slots` >= 1
+ * recorded kinks of batches of at most slot_batch (in [1, n]) images. theta0[n_params] (copied)
+ * gives the buffers (batch-norm running statistics) every pass starts from. Call once per
+ * trainer. Returns 0, or -1 with e set (CUDA: device memory short). */
+FV_MUST_USE int fv_trainer_inv_open(fv_trainer *t, const float *theta0, int n, int slots, int slot_batch,
+                                    fv_err *e);
+/* The candidates x[n, input] (normalised floats) and labels[n] in [0, outputs). Copied. */
+void fv_trainer_inv_images(fv_trainer *t, const float *x, const int *labels);
+/* The passes' trainable parameters are base + h dir (base and dir n_train floats; dir NULL: base
+ * for every h). The CPU reads both at each pass (keep them unchanged until the next call); CUDA
+ * copies them now. */
+void fv_trainer_inv_point(fv_trainer *t, const float *base, const float *dir);
+
+/* What one pass gives: valid until the next pass or bn_backward. */
+typedef struct {
+    double loss;       /* mean softmax cross-entropy of the pass's images */
+    const float *gth;  /* n_train floats, d loss / d theta (want_th), else NULL */
+    const float *gx;   /* cnt * input floats, d loss / d x of those images (want_x), else NULL */
+} fv_inv_pass_out;
+/* One training-mode forward + backward of images [start, start + cnt) of the candidates at the
+ * point base + h dir and theta0's buffers, kinks as `kinks` says (REPLAY needs the kinks of a
+ * batch of cnt recorded or loaded since the last FREE forward). want_x without want_th skips the
+ * parameter-gradient work. want_th == want_x == 0: the forward only (out->loss 0). */
+void fv_trainer_inv_pass(fv_trainer *t, double h, int start, int cnt, fv_kinks kinks, int want_th, int want_x,
+                         fv_inv_pass_out *out);
+/* Copy the kinks of the last RECORD (or REPLAY) pass into slot [0, slots); make slot's kinks,
+ * saved from a batch of cnt, the recorded ones (later REPLAY passes of cnt images apply them). */
+void fv_trainer_inv_kinks_save(fv_trainer *t, int slot);
+void fv_trainer_inv_kinks_load(fv_trainer *t, int slot, int cnt);
+/* Batch-norm layers of the model, and their channels in all. */
+int fv_trainer_inv_bn_layers(const fv_trainer *t, size_t *channels);
+/* The statistics of the last pass's forward (which ran train mode on all n candidates): for each
+ * batch-norm layer in node order, for each channel c, stats[2c] the mean and stats[2c + 1] the
+ * biased variance of the layer's input over n * H * W values, in double. */
+void fv_trainer_inv_bn_stats(fv_trainer *t, double *stats);
+/* A backward of that same forward with zero loss gradient plus, at each batch-norm layer's input
+ * h (channel c, in stats' order), the term coef[3c] + coef[3c + 1] (h - coef[3c + 2]) added to
+ * its gradient, in double rounded once to float, when the gradient reaches that input; input
+ * gradient only. Returns the n * input floats of d / d x (valid as a pass's gx). */
+const float *fv_trainer_inv_bn_backward(fv_trainer *t, const double *coef);
+/* CPU: net->params back to theta0, input gradients off, kinks FREE. CUDA: nothing to undo. */
+void fv_trainer_inv_restore(fv_trainer *t);
+
 #endif

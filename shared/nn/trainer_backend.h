@@ -31,6 +31,17 @@ typedef struct {
     float (*train_kd)(void *impl, const float *x, const float *teacher, const int *labels, int n, float T,
                       float alpha, int *correct);
     void (*forward)(void *impl, const float *x, int n, float *y);
+    /* gradient-inversion passes (trainer.h, fv_trainer_inv_*) */
+    int (*inv_open)(void *impl, const float *theta0, int n, int slots, int slot_batch, fv_err *e);
+    void (*inv_images)(void *impl, const float *x, const int *labels);
+    void (*inv_point)(void *impl, const float *base, const float *dir);
+    void (*inv_pass)(void *impl, double h, int start, int cnt, fv_kinks kinks, int want_th, int want_x,
+                     fv_inv_pass_out *out);
+    void (*inv_kinks_save)(void *impl, int slot);
+    void (*inv_kinks_load)(void *impl, int slot, int cnt);
+    void (*inv_bn_stats)(void *impl, double *stats);
+    const float *(*inv_bn_backward)(void *impl, const double *coef);
+    void (*inv_restore)(void *impl);
 } fv_trainer_backend;
 
 /* The CUDA backend (cuda/trainer.c, in every build): *impl for the finished net on cfg->device
