@@ -398,7 +398,14 @@ fv_invert_run_cfg fv_invert_run_defaults(void) {
     c.atk = fv_invert_defaults();
     c.fd_scale = FV_INVERT_FD_SCALE;
     c.seed = 1;
+    c.device = -1;
     return c;
+}
+
+/* The engines fv_invert_run runs its restarts on (fv_invert_run_cfg.parallel). */
+static int invert_engines(const fv_invert_run_cfg *c) {
+    int m = c->parallel > 0 ? c->parallel : c->device >= 0 ? 8 : 1;
+    return m < c->atk.restarts ? m : c->atk.restarts;
 }
 
 int fv_invert_run_check(const fv_invert_run_cfg *c, fv_err *e) {
@@ -421,6 +428,11 @@ int fv_invert_run_check(const fv_invert_run_cfg *c, fv_err *e) {
     if (c->atk.iters < 1 || c->atk.restarts < 1)
         return fv_err_set(e, "invert: --iters %d and --restarts %d must be at least 1", c->atk.iters, c->atk.restarts);
     if (!(c->fd_scale > 0 && c->fd_scale < 1)) return fv_err_set(e, "invert: --fd-scale %g is not in (0, 1)", c->fd_scale);
+    if (c->parallel < 0 || c->parallel > 64) return fv_err_set(e, "invert: --parallel %d is not in [0, 64]", c->parallel);
+    if (fv_device_check(c->device, e)) {
+        fv_err_prefix(e, "invert: --device: ");
+        return -1;
+    }
     if (!(c->atk.bn_prior >= 0)) return fv_err_set(e, "invert: --bn-prior %g is negative", c->atk.bn_prior);
     if (c->oracle_from < 0 || (c->oracle_from > 0 && c->trained_epochs > 0 && c->oracle_from < c->train_images))
         return fv_err_set(e, "invert: --oracle-from %d overlaps the %d training images of --trained-epochs", c->oracle_from,
@@ -496,8 +508,9 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
     fv_dataset te;
     if (fv_dataset_load(c->src.dataset, c->src.data_dir, 0, &te, e)) return -1;
     int rc = -1;
-    fv_net *net = NULL;
-    fv_invert_engine *g = NULL;
+    fv_net *net = NULL, *nets[64] = {NULL};
+    fv_invert_engine *g = NULL, *engs[64] = {NULL};
+    const int m = invert_engines(c);
     float *buf = NULL;
     double *fig = NULL;
     int *ibuf = NULL;
@@ -549,8 +562,21 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
     uc.lr = (float)c->local_lr;
     uc.fd_scale = c->fd_scale;
     uc.one_sided = c->one_sided;
-    g = fv_invert_engine_new(net, &uc, e);
+    /* engine 0 on net, the others on copies of it (the same weights), each with its own passes */
+    engs[0] = g = fv_invert_engine_new_on(net, &uc, c->device, e);
     if (!g) goto out;
+    for (int k = 1; k < m; k++) {
+        nets[k] = fv_model_new(c->model, (fv_shape){te.c, te.h, te.w}, te.classes, c->seed, e);
+        if (!nets[k]) goto out;
+        memcpy(nets[k]->params, net->params, net->n_params * sizeof(float));
+        if (fv_net_set_conv(nets[k], net->conv_path, e)) goto out;
+        if (!(engs[k] = fv_invert_engine_new_on(nets[k], &uc, c->device, e))) goto out;
+    }
+    {
+        char dev[16];
+        fv_json_str(j, "device", fv_device_name(c->device, dev, sizeof dev));
+        fv_json_int(j, "parallel", m);
+    }
     const size_t nt = fv_invert_n_train(g);
     buf = fv_malloc(sizeof(float) * (isz * (size_t)(4 * B + 2 * N) + nt));
     float *x = buf, *rec = x + isz * B, *rp = rec + isz * B, *op = rp + isz * B, *orig_all = op + isz * B,
@@ -580,7 +606,7 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
         }
         ac.seed = c->atk.seed + 1000u * (uint64_t)r;
         fv_invert_result res;
-        if (fv_invert_attack(g, U, lab, &ac, rec, &res, e)) goto out;
+        if (fv_invert_attack_multi(engs, m, U, lab, &ac, rec, &res, e)) goto out;
         secs[r] = res.seconds;
         cosv[r] = res.cos;
         passes += res.passes;
@@ -622,7 +648,10 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
             median_of(secs, runs));
     rc = 0;
 out:
-    fv_invert_engine_free(&g);
+    for (int k = 0; k < 64; k++) {
+        fv_invert_engine_free(&engs[k]);
+        fv_net_destroy(&nets[k]);
+    }
     fv_net_destroy(&net);
     free(buf);
     free(fig);

@@ -90,6 +90,9 @@ typedef struct {
     const char *oracle_cache; /* its safetensors cache (NULL: none) */
     uint64_t seed;          /* model initialisation and training order */
     const char *out_dir;    /* invert_grid.png here (NULL: none) */
+    int device;             /* the engine's passes: -1 the CPU (default), N >= 0 CUDA device N */
+    int parallel;           /* engines running restarts concurrently (fv_invert_attack_multi), at
+                             * most restarts; 0 (default): 1 on the CPU, min(restarts, 8) on CUDA */
 } fv_invert_run_cfg;
 
 fv_invert_run_cfg fv_invert_run_defaults(void);

@@ -2,12 +2,14 @@
 #include "invert.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lbfgs.h"
 #include "nn/layers.h"
+#include "fv_thread.h"
 #include "nn/trainer.h"
 #include "rng.h"
 
@@ -645,8 +647,9 @@ static fv_lbfgs_result run_signed(objective *o, float *x, float *m1, float *m2, 
     return res;
 }
 
-int fv_invert_attack(fv_invert_engine *g, const float *target, const int *labels, const fv_invert_cfg *cfg,
-                     float *x_out, fv_invert_result *res, fv_err *e) {
+/* The checks of fv_invert_attack, before any pass: 0, or -1 with e set. *box: the box is finite. */
+static int attack_check(const fv_invert_engine *g, const float *target, const int *labels, const fv_invert_cfg *cfg,
+                        int *box, double *tnorm, fv_err *e) {
     if (cfg->iters < 1) return fv_err_set(e, "invert: iterations %d (need at least 1)", cfg->iters);
     if (cfg->restarts < 1) return fv_err_set(e, "invert: restarts %d (need at least 1)", cfg->restarts);
     if (!(cfg->lr > 0) || !(cfg->tv >= 0)) return fv_err_set(e, "invert: lr %g or tv %g out of range", cfg->lr, cfg->tv);
@@ -661,60 +664,156 @@ int fv_invert_attack(fv_invert_engine *g, const float *target, const int *labels
     if (cfg->bn_prior > 0 && !has_batchnorm(g->net))
         return fv_err_set(e, "invert: bn_prior %g needs a model with batch norm", cfg->bn_prior);
     const fv_shape s = g->net->input;
-    int box = 1;
+    *box = 1;
     for (int c = 0; c < s.c && c < 4; c++) {
         if (!(cfg->lo[c] < cfg->hi[c]) && isfinite(cfg->lo[c]) && isfinite(cfg->hi[c]))
             return fv_err_set(e, "invert: the box of channel %d is empty ([%g, %g])", c, cfg->lo[c], cfg->hi[c]);
-        box &= isfinite(cfg->lo[c]) && isfinite(cfg->hi[c]);
+        *box &= isfinite(cfg->lo[c]) && isfinite(cfg->hi[c]);
     }
-    if (cfg->uniform_start && !box) return fv_err_set(e, "invert: uniform starts need a finite box");
+    if (cfg->uniform_start && !*box) return fv_err_set(e, "invert: uniform starts need a finite box");
     for (int i = 0; i < g->cfg.n; i++)
         if (labels[i] < 0 || labels[i] >= g->classes)
             return fv_err_set(e, "invert: label %d of image %d is not in [0, %d)", labels[i], i, g->classes);
-    double tnorm = norm2(target, g->nt);
-    if (!(tnorm > 0) || !isfinite(tnorm)) return fv_err_set(e, "invert: the target update is zero or not finite");
+    *tnorm = norm2(target, g->nt);
+    if (!(*tnorm > 0) || !isfinite(*tnorm)) return fv_err_set(e, "invert: the target update is zero or not finite");
+    return 0;
+}
+
+/* What one restart leaves. */
+typedef struct {
+    double loss, cos, match, match0;
+    int iters, evals;
+    fv_lbfgs_status status;
+} restart_out;
+
+/* The target as an absolute matching term (-inf: none). */
+static double target_abs_of(const fv_invert_cfg *cfg, double tnorm) {
+    return !(cfg->target > 0)                ? -HUGE_VAL
+           : cfg->objective == FV_INVERT_L2 ? cfg->target * tnorm * tnorm
+                                            : cfg->target;
+}
+
+/* Scratch floats of one restart (one_restart's buf). */
+static size_t restart_floats(const fv_invert_engine *g) { return 5 * (size_t)g->cfg.n * g->isz + 2 * g->nt; }
+
+/* Restart r of the attack on engine g from its own noise start (seed, r): x[n, input] receives its
+ * end point, *ro its figures. buf: restart_floats(g) floats of scratch. */
+static void one_restart(fv_invert_engine *g, const fv_invert_cfg *cfg, const float *target, const int *labels,
+                        double tnorm, int box, int r, float *x, float *buf, restart_out *ro) {
     const size_t nx = (size_t)g->cfg.n * g->isz;
-    float *buf = fv_malloc(sizeof(float) * (7 * nx + 2 * g->nt));
-    float *x = buf, *m1 = x + nx, *m2 = m1 + nx, *gx = m2 + nx, *best = gx + nx, *xf = best + nx, *U = xf + nx,
-          *v = U + g->nt, *pgx = v + g->nt;
+    float *m1 = buf, *m2 = m1 + nx, *gx = m2 + nx, *xf = gx + nx, *pgx = xf + nx, *U = pgx + nx, *v = U + g->nt;
     objective o = {g, cfg, target, labels, tnorm, U, v, xf, gx, pgx, 0, 0, box, 0};
-    /* the target as an absolute matching term */
-    const double target_abs = !(cfg->target > 0)                ? -HUGE_VAL
-                              : cfg->objective == FV_INVERT_L2 ? cfg->target * tnorm * tnorm
-                                                               : cfg->target;
+    const double target_abs = target_abs_of(cfg, tnorm);
+    fv_rng rng;
+    fv_rng_seed2(&rng, cfg->seed, (uint64_t)r);
+    for (size_t i = 0; i < nx; i++) {
+        int c = chan_of(g, i);
+        x[i] = cfg->uniform_start ? (float)(cfg->lo[c] + fv_rng_uniform_d(&rng) * ((double)cfg->hi[c] - cfg->lo[c]))
+                                  : (float)fv_rng_normal(&rng);
+    }
+    obj_eval(&o, x, NULL);
+    const double m0 = o.matchv;
+    fv_lbfgs_result lr = cfg->opt == FV_INVERT_ADAM_SIGNED ? run_signed(&o, x, m1, m2, gx, nx, r, target_abs)
+                                                          : run_double(&o, x, nx, target_abs, r);
+    double l = obj_eval(&o, x, NULL);
+    if (cfg->verbose)
+        fprintf(stderr, "invert: restart %d stopped (%s) after %d iterations, %d evaluations: loss %.6g cos %.6f\n", r,
+                fv_lbfgs_status_name(lr.status), lr.iters, o.evals, l, o.cosv);
+    *ro = (restart_out){l, o.cosv, o.matchv, m0, lr.iters, o.evals, lr.status};
+}
+
+/* Take restart r's figures into res when it wins (the lowest loss; restart 0 always first). */
+static int take_restart(fv_invert_result *res, const restart_out *ro, int r, const fv_invert_cfg *cfg, double tnorm) {
+    if (!(ro->loss < res->loss) && r != 0) return 0;
+    res->loss = ro->loss, res->cos = ro->cos, res->match = ro->match, res->match0 = ro->match0, res->restart = r;
+    res->rel_match = cfg->objective == FV_INVERT_L2 ? ro->match / (tnorm * tnorm) : ro->match;
+    res->iters = ro->iters, res->evals = ro->evals, res->status = fv_lbfgs_status_name(ro->status);
+    return 1;
+}
+
+int fv_invert_attack(fv_invert_engine *g, const float *target, const int *labels, const fv_invert_cfg *cfg,
+                     float *x_out, fv_invert_result *res, fv_err *e) {
+    return fv_invert_attack_multi(&g, 1, target, labels, cfg, x_out, res, e);
+}
+
+/* One engine's share of fv_invert_attack_multi: restarts k, k + m, ... */
+typedef struct {
+    fv_invert_engine *g;
+    const fv_invert_cfg *cfg;
+    const float *target;
+    const int *labels;
+    double tnorm;
+    int box, k, m;
+    int threads;     /* the caller's OpenMP threads (a new thread starts with the default) */
+    float *xs;       /* [restarts * nx] every restart's end point */
+    restart_out *ro; /* [restarts] */
+} share;
+
+static int run_share(void *arg) {
+    share *s = arg;
+    fv_set_threads(s->threads); /* the same kernels' split as on the caller's thread: the same bits */
+    float *buf = fv_malloc(sizeof(float) * restart_floats(s->g));
+    const size_t nx = (size_t)s->g->cfg.n * s->g->isz;
+    for (int r = s->k; r < s->cfg->restarts; r += s->m)
+        one_restart(s->g, s->cfg, s->target, s->labels, s->tnorm, s->box, r, s->xs + (size_t)r * nx, buf, &s->ro[r]);
+    free(buf);
+    return 0;
+}
+
+int fv_invert_attack_multi(fv_invert_engine **engs, int m, const float *target, const int *labels,
+                           const fv_invert_cfg *cfg, float *x_out, fv_invert_result *res, fv_err *e) {
+    FV_ASSERT(engs && m >= 1);
+    fv_invert_engine *g = engs[0];
+    for (int k = 1; k < m; k++)
+        FV_ASSERT(engs[k]->cfg.n == g->cfg.n && engs[k]->nt == g->nt && engs[k]->isz == g->isz &&
+                  engs[k]->net != g->net);
+    int box = 1;
+    double tnorm = 0;
+    if (attack_check(g, target, labels, cfg, &box, &tnorm, e)) return -1;
+    const size_t nx = (size_t)g->cfg.n * g->isz;
+    const double target_abs = target_abs_of(cfg, tnorm);
     double t0 = fv_now();
-    long p0 = g->passes;
+    long p0 = 0;
+    const int m_all = m;
+    for (int k = 0; k < m_all; k++) p0 += engs[k]->passes;
     memset(res, 0, sizeof *res);
     res->loss = INFINITY;
-    for (int r = 0; r < cfg->restarts; r++) {
-        fv_rng rng;
-        fv_rng_seed2(&rng, cfg->seed, (uint64_t)r);
-        for (size_t i = 0; i < nx; i++) {
-            int c = chan_of(g, i);
-            x[i] = cfg->uniform_start ? (float)(cfg->lo[c] + fv_rng_uniform_d(&rng) * ((double)cfg->hi[c] - cfg->lo[c]))
-                                      : (float)fv_rng_normal(&rng);
+    if (m == 1) { /* in order, stopping once a restart meets the target */
+        float *buf = fv_malloc(sizeof(float) * (restart_floats(g) + nx));
+        float *x = buf + restart_floats(g);
+        for (int r = 0; r < cfg->restarts; r++) {
+            restart_out ro;
+            one_restart(g, cfg, target, labels, tnorm, box, r, x, buf, &ro);
+            if (take_restart(res, &ro, r, cfg, tnorm)) memcpy(x_out, x, nx * sizeof(float));
+            if (cfg->target > 0 && res->match <= target_abs) break;
         }
-        o.evals = 0;
-        obj_eval(&o, x, NULL);
-        const double m0 = o.matchv;
-        fv_lbfgs_result lr = cfg->opt == FV_INVERT_ADAM_SIGNED ? run_signed(&o, x, m1, m2, gx, nx, r, target_abs)
-                                                              : run_double(&o, x, nx, target_abs, r);
-        double l = obj_eval(&o, x, NULL);
-        if (cfg->verbose)
-            fprintf(stderr, "invert: restart %d stopped (%s) after %d iterations, %d evaluations: loss %.6g cos %.6f\n",
-                    r, fv_lbfgs_status_name(lr.status), lr.iters, o.evals, l, o.cosv);
-        if (l < res->loss || r == 0) {
-            res->loss = l, res->cos = o.cosv, res->match = o.matchv, res->match0 = m0, res->restart = r;
-            res->rel_match = cfg->objective == FV_INVERT_L2 ? o.matchv / (tnorm * tnorm) : o.matchv;
-            res->iters = lr.iters, res->evals = o.evals, res->status = fv_lbfgs_status_name(lr.status);
-            memcpy(best, x, nx * sizeof(float));
+        free(buf);
+    } else { /* every restart, engine k taking k, k + m, ...; then the same choice as in order */
+        if (m > cfg->restarts) m = cfg->restarts;
+        float *xs = fv_malloc(sizeof(float) * nx * (size_t)cfg->restarts);
+        restart_out *ro = fv_malloc(sizeof(restart_out) * (size_t)cfg->restarts);
+        share *sh = fv_malloc(sizeof(share) * (size_t)m);
+        fv_pool *pool = fv_pool_new(m);
+        for (int k = 0; k < m; k++) {
+            sh[k] = (share){engs[k], cfg, target, labels, tnorm, box, k, m, omp_get_max_threads(), xs, ro};
+            fv_pool_submit(pool, k, run_share, &sh[k]);
         }
-        if (cfg->target > 0 && res->match <= target_abs) break;
+        for (int k = 0; k < m; k++) fv_pool_wait(pool, k);
+        int rc;
+        while (fv_pool_reap(pool, &rc) >= 0) {}
+        fv_pool_destroy(&pool);
+        for (int r = 0; r < cfg->restarts; r++) {
+            if (take_restart(res, &ro[r], r, cfg, tnorm)) memcpy(x_out, xs + (size_t)r * nx, nx * sizeof(float));
+            if (cfg->target > 0 && res->match <= target_abs) break;
+        }
+        free(sh);
+        free(ro);
+        free(xs);
     }
-    memcpy(x_out, best, nx * sizeof(float));
-    free(buf);
     res->seconds = fv_now() - t0;
-    res->passes = g->passes - p0;
+    long p1 = 0;
+    for (int k = 0; k < m_all; k++) p1 += engs[k]->passes;
+    res->passes = p1 - p0;
     return 0;
 }
 

@@ -172,6 +172,19 @@ typedef struct {
 FV_MUST_USE int fv_invert_attack(fv_invert_engine *eng, const float *target, const int *labels,
                                  const fv_invert_cfg *cfg, float *x_out, fv_invert_result *res, fv_err *e);
 
+/* fv_invert_attack with its restarts spread over m engines run concurrently, one thread each
+ * (engine k takes restarts k, k + m, ...): on a GPU each engine's passes go to its own stream, so
+ * the restarts' small kernels overlap. The engines must attack the same update: same update cfg,
+ * weights and device, each on its own net (engine k's net copied from engine 0's). Restart r
+ * starts from the same noise as in fv_invert_attack and the winner is chosen the same way (in
+ * restart order, lowest loss, the target stopping the choice), so the result is the same up to
+ * the devices' rounding; with a target every restart runs (the choice still stops where the
+ * in-order attack would). Each thread runs the layer kernels with the caller's OpenMP thread
+ * count (so on the CPU m engines use m times the threads). m == 1 is fv_invert_attack.
+ * res->passes counts all engines. */
+FV_MUST_USE int fv_invert_attack_multi(fv_invert_engine **engs, int m, const float *target, const int *labels,
+                                       const fv_invert_cfg *cfg, float *x_out, fv_invert_result *res, fv_err *e);
+
 /* The matching loss of cfg (objective, tv and bn_prior) at x against target: returns it, and with gx
  * (n * input floats, may be NULL) SETS gx to its gradient. For gradient checks and tests. */
 double fv_invert_match(fv_invert_engine *eng, const float *x, const float *target, const int *labels,

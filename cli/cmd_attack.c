@@ -257,8 +257,19 @@ static int cmd_invert(int argc, char **argv) {
     f[n++] = (fv_flag){"fd", FV_FLAG_STRING, &fd, "central, or one-sided (fewer passes, O(h) error: docs/attacks.md 7.1)", 0, 0};
     f[n++] = (fv_flag){"bn-prior", FV_FLAG_FLOAT, &cfg.atk.bn_prior,
                        "weight of the batch-norm statistics prior (0: off; models with batch norm)", 0, 1e6};
+    const char *device = "cpu";
+    f[n++] = (fv_flag){"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N]: the engine's passes on CUDA device N (a CUDA build)", 0, 0};
+    f[n++] = (fv_flag){"parallel", FV_FLAG_INT, &cfg.parallel,
+                       "engines running restarts concurrently (0: 1 on the CPU, up to 8 on CUDA)", 0, 64};
     int r = parse("attack invert", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;
+    {
+        fv_err de = {{0}};
+        if (fv_device_parse(device, &cfg.device, &de)) {
+            fprintf(stderr, "fedvim attack invert: --device: %s\n", de.msg);
+            return 2;
+        }
+    }
     if (strcmp(update, "fedsgd") == 0) cfg.kind = FV_INVERT_FEDSGD;
     else if (strcmp(update, "fedavg") == 0) cfg.kind = FV_INVERT_FEDAVG;
     else {

@@ -5,7 +5,7 @@
 #   COLLECT_LIBS=SCRIPT [PYTORCH_REF=FILE] scripts/gpu-check.sh prepare [BUILD_DIR [BASE_DIR]]
 #       On the development machine. Builds nothing: BUILD_DIR (default build-cuda, configured
 #       with nvcc and built with `cmake --build BUILD_DIR --target fedvim test_cuda_layers
-#       test_cuda_net test_cuda_trainer test_trainer test_cuda_attacks test_fl_device`) must hold
+#       test_cuda_net test_cuda_trainer test_trainer test_cuda_attacks test_cuda_invert test_fl_device`) must hold
 #       current binaries. Collects into .devrun/gpu/
 #       (git-ignored): bin/ the binaries (and BASE_DIR's fedvim as bin/fedvim_base, for `ab`),
 #       lib/ the shared libraries the GPU machine lacks (SCRIPT is called as
@@ -17,7 +17,7 @@
 #   scripts/gpu-check.sh run
 #       On the GPU machine, from the repository root, with .devrun/gpu carried along:
 #         1. the GPU tests (test_cuda_layers, test_cuda_net, test_cuda_trainer, test_trainer,
-#            test_cuda_attacks; a skip (77) counts as a failure here);
+#            test_cuda_attacks, test_cuda_invert; a skip (77) counts as a failure here);
 #         2. fedvim train --device cuda: the foundation issue's LeNet-5 command (seed 1), one MNIST
 #            epoch, test accuracy >= 97%;
 #         3. fedvim bench train --device cuda for LeNet-5 (batch 64, MNIST, Adam) and ResNet-20
@@ -39,6 +39,14 @@
 #            CUDA graphs and with --tf32, beside PyTorch's same model and loop in the same call
 #            (experiments/bench/torch_zoo.py vit --device cuda, FP32 and --tf32); a fedvim command
 #            that fails fails the run, PyTorch's figures are reported (no target yet);
+#         9. gradient inversion on the GPU (issue 14): `fedvim attack invert --device cuda` on
+#            ResNet-20 (Colored MNIST, PyTorch's initialisation from torch_zoo_ig.py prepare),
+#            fedSGD batch 16, 8 restarts, batch-norm prior 0.01: 2,000 iterations with the
+#            restarts on 8 concurrent engines (the goal: under a minute), then 200 iterations
+#            with 8 engines and with 1 (what the concurrency gives), beside torch_zoo_ig.py attack
+#            --device cuda (the same 8 restarts of 200 iterations one after another) and fedvim on
+#            16 CPU threads (1 restart of 200 iterations); a fedvim command that fails fails the
+#            run;
 #       then prints the ratios against the targets (LeNet-5 >= 2x PyTorch, ResNet-20 >= 1x,
 #       FedAvg round >= 4x faster) and the attacks' GPU and CPU seconds (no target). Logs and a summary go to $OUT (the device tool's output
 #       folder) or .devrun/gpu/out. Exit status: 0 when the tests pass and the targets are met.
@@ -56,8 +64,9 @@
 #       bench train LeNet-5 / ResNet-20 alternated REPS times (ratio of medians, new / base).
 # The device tool returns at most 8 files from $OUT: pack them (tar) in the same call.
 #
-# The device call (about 70 s on the H200 before step 7 was added; steps 7 and 8 have not run on a
-# GPU yet, estimated under a minute more each, the distillation in step 7 about 10 s more; leave room for one rerun within the 15-minute budget):
+# The device call (about 70 s on the H200 before step 7 was added; steps 7, 8 and 9 have not run on
+# a GPU yet, estimated under a minute more each for 7 and 8, the distillation in step 7 about 10 s
+# more, step 9 about 2-3 minutes; leave room for one rerun within the 15-minute budget):
 #   run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=480)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -71,7 +80,7 @@ prepare() {
     local mnist=${MNIST_DIR:-data/mnist}
     local b
     for b in fedvim tests/test_cuda_layers tests/test_cuda_net tests/test_cuda_trainer tests/test_trainer \
-        tests/test_cuda_attacks tests/test_fl_device; do
+        tests/test_cuda_attacks tests/test_cuda_invert tests/test_fl_device; do
         [[ -x $build/$b ]] || { echo "prepare: $build/$b is missing: build it first (see the header)" >&2; exit 2; }
     done
     ldd "$build/fedvim" | grep -q libcudart || {
@@ -82,7 +91,8 @@ prepare() {
     rm -rf "$G"
     mkdir -p "$G/bin" "$G/mnist"
     cp "$build/fedvim" "$build/tests/test_cuda_layers" "$build/tests/test_cuda_net" "$build/tests/test_cuda_trainer" \
-        "$build/tests/test_trainer" "$build/tests/test_cuda_attacks" "$build/tests/test_fl_device" "$G/bin/"
+        "$build/tests/test_trainer" "$build/tests/test_cuda_attacks" "$build/tests/test_cuda_invert" \
+        "$build/tests/test_fl_device" "$G/bin/"
     [[ -n $base ]] && cp "$base/fedvim" "$G/bin/fedvim_base"
     "$collect" "$G/lib" "$G"/bin/* >/dev/null
     for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
@@ -120,7 +130,7 @@ run() {
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
 
     echo "== 1. GPU tests"
-    for t in test_cuda_layers test_cuda_net test_cuda_trainer test_trainer test_cuda_attacks; do
+    for t in test_cuda_layers test_cuda_net test_cuda_trainer test_trainer test_cuda_attacks test_cuda_invert; do
         local t0=$SECONDS
         fv timeout 240 "$G/bin/$t" >"$out/$t.log" 2>&1
         local rc=$?
@@ -241,6 +251,27 @@ run() {
         echo "-- PyTorch vit, $tag: $(tail -n 1 "$out/torch_vit_$tag.json")"
     done
 
+    echo "== 9. gradient inversion on the GPU: ResNet-20, Colored MNIST, fedSGD batch 16, 8 restarts, bn-prior 0.01"
+    local zoo=experiments/attacks/invert_zoo w="$G/invert_resnet20.safetensors"
+    env -u LD_LIBRARY_PATH timeout 120 python3 $zoo/torch_zoo_ig.py prepare "$G/mnist" --model resnet20 --out "$w" \
+        >"$out/invert_prepare.json" 2>"$out/invert_prepare.log" ||
+        echo "torch_zoo_ig.py prepare failed: $(tail -n 1 "$out/invert_prepare.log")"
+    local inv=(attack invert --model resnet20 --dataset cmnist --data-dir "$G/mnist" --weights "$w" --images 16 --batch 16
+        --bn-prior 0.01 --threads 16 --json)
+    local spec d it par rs tag
+    for spec in "cuda 2000 8" "cuda 200 8" "cuda 200 1" "cpu 200 1"; do
+        read -r d it par <<<"$spec"
+        rs=8 tag="${d}_${it}_p$par"
+        [[ $d == cpu ]] && rs=1
+        fv timeout 240 "$G/bin/fedvim" "${inv[@]}" --device "$d" --iters "$it" --parallel "$par" --restarts $rs \
+            >"$out/invert_$tag.json" 2>"$out/invert_$tag.log" || { echo "attack invert ($tag): FAIL"; ok=0; }
+        echo "-- fedvim $tag: $(tail -n 1 "$out/invert_$tag.log")"
+    done
+    env -u LD_LIBRARY_PATH timeout 240 python3 $zoo/torch_zoo_ig.py attack "$G/mnist" --model resnet20 --weights "$w" \
+        --batch 16 --iters 200 --restarts 8 --device cuda >"$out/invert_torch_cuda_200.json" 2>"$out/invert_torch.log" ||
+        echo "torch_zoo_ig.py attack --device cuda failed: $(tail -n 1 "$out/invert_torch.log")"
+    echo "-- PyTorch cuda 200 iterations x 8 restarts: $(cut -c1-300 "$out/invert_torch_cuda_200.json")"
+
     echo "== summary"
     OUTD="$out" OK="$ok" env -u LD_LIBRARY_PATH python3 - <<'EOF' | tee "$out/summary.txt"
 import json, os, re, sys
@@ -324,8 +355,19 @@ for t, label in (('fp32', 'FP32'), ('tf32', 'TF32')):
           f"{vit[t] / tv[t] if tv[t] == tv[t] and tv[t] > 0 else float('nan'):.2f} (no target yet)")
 print(f"ViT FP32: with graphs {vit['fp32']:.0f} img/s, without {vit['nograph']:.0f} img/s "
       f"({vit['fp32'] / vit['nograph'] if vit['nograph'] > 0 else float('nan'):.2f}x)")
+iv = {t: attack(f'invert_{t}.json') for t in ('cuda_2000_p8', 'cuda_200_p8', 'cuda_200_p1', 'cpu_200_p1')}
+isec = {t: (iv[t].get('seconds') or [float('nan')])[0] for t in iv}
+it = attack('invert_torch_cuda_200.json')
+tsec = (it.get('seconds') or [float('nan')])[0]
+def ratio(a, b): return a / b if b == b and b > 0 else float('nan')
+print(f"invert ResNet-20 b16, 8 restarts, 2000 iterations on the GPU: {isec['cuda_2000_p8']:.1f} s (goal < 60 s), "
+      f"median PSNR {iv['cuda_2000_p8'].get('psnr_median')}")
+print(f"invert 8 x 200 iterations: fedvim GPU 8 engines {isec['cuda_200_p8']:.2f} s, 1 engine {isec['cuda_200_p1']:.2f} s "
+      f"({ratio(isec['cuda_200_p1'], isec['cuda_200_p8']):.2f}x), PyTorch GPU {tsec:.2f} s "
+      f"({ratio(tsec, isec['cuda_200_p8']):.2f}x fedvim's 8 engines); fedvim on 16 CPU threads, 1 restart: "
+      f"{isec['cpu_200_p1']:.2f} s")
 tests_ok = os.environ['OK'] == '1'
-print('tests, train check, attack and ViT bench commands:', 'PASS' if tests_ok else 'FAIL')
+print('tests, train check, attack, ViT bench and inversion commands:', 'PASS' if tests_ok else 'FAIL')
 print('GPU targets (LeNet-5 2x, ResNet-20 1x best conv path; FedAvg 4x):', 'MET' if met else 'NOT MET')
 sys.exit(0 if tests_ok and met else 1)
 EOF

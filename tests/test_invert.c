@@ -9,6 +9,8 @@
  *    iterations (about 3 s): PSNR above 13.5 dB and SSIM above 0.45, and at least 2 dB / 0.2 above
  *    a blank image and 5 dB / 0.3 above the attack's noise start (measured on this image: 14.7 dB
  *    and 0.57; blank 11.2 dB; the message prints all of them). Skipped without MNIST;
+ *  - restarts spread over two engines (fv_invert_attack_multi) against one engine in order: the
+ *    same bits;
  *  - bad input: engine and attack configurations, and `fedvim attack invert` flags (exit 2 before
  *    any data is read). */
 #include <setjmp.h>
@@ -328,6 +330,51 @@ static void test_bad_input(void **st) {
 }
 
 /* `fedvim attack invert` refuses bad flags before it reads any data (exit 2, the flag named). */
+/* fv_invert_attack_multi: restarts spread over two engines (two nets with the same weights, two
+ * threads) give exactly what one engine gives in order on the CPU (bit for bit: each restart is
+ * the same computation, only where it runs differs): the reconstruction, the winner and its
+ * figures, and the passes of all engines together. With a target that restart 0 meets, the
+ * in-order attack stops there and the spread one runs every restart but chooses the same. */
+static void test_attack_multi(void **st) {
+    (void)st;
+    fv_err e = {{0}};
+    fv_net *n0 = fv_model_new("lenet5", (fv_shape){1, 28, 28}, 10, 4, &e), *n1 = fv_model_new("lenet5", (fv_shape){1, 28, 28}, 10, 9, &e);
+    assert_non_null(n0);
+    assert_non_null(n1);
+    memcpy(n1->params, n0->params, n0->n_params * sizeof(float));
+    fv_invert_update_cfg uc = fv_invert_update_defaults();
+    uc.n = 2;
+    fv_invert_engine *g0 = fv_invert_engine_new(n0, &uc, &e), *g1 = fv_invert_engine_new(n1, &uc, &e);
+    assert_non_null(g0);
+    assert_non_null(g1);
+    const size_t nx = 2 * 28 * 28, nt = fv_invert_n_train(g0);
+    float *x = fv_malloc(sizeof(float) * (3 * nx + nt)), *a = x + nx, *b = a + nx, *T = b + nx;
+    fv_rng r;
+    fv_rng_seed(&r, 12);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)fv_rng_normal(&r);
+    int y[2] = {3, 8};
+    fv_invert_update(g0, x, y, T);
+    fv_invert_cfg c = fv_invert_defaults();
+    c.iters = 6, c.restarts = 3;
+    for (int k = 0; k < 2; k++) {
+        fv_invert_result ra, rb;
+        fv_invert_engine *both[2] = {g0, g1};
+        if (fv_invert_attack(g0, T, y, &c, a, &ra, &e) || fv_invert_attack_multi(both, 2, T, y, &c, b, &rb, &e))
+            fail_msg("%s", e.msg);
+        assert_memory_equal(a, b, nx * sizeof(float));
+        assert_int_equal(ra.restart, rb.restart);
+        assert_true(ra.loss == rb.loss && ra.cos == rb.cos && ra.match0 == rb.match0);
+        if (k == 0) assert_int_equal(ra.passes, rb.passes);
+        else assert_true(ra.restart == 0 && ra.passes < rb.passes); /* the target: in order stops early */
+        c.target = 0.999; /* 1 - cos: met by any start */
+    }
+    free(x);
+    fv_invert_engine_free(&g0);
+    fv_invert_engine_free(&g1);
+    fv_net_destroy(&n0);
+    fv_net_destroy(&n1);
+}
+
 static void test_cli_errors(void **st) {
     (void)st;
     fh_ctx c;
@@ -346,6 +393,8 @@ static void test_cli_errors(void **st) {
         {{"--trained-epochs", "1", "--oracle-from", "5000"}, "--oracle-from 5000 overlaps"},
         {{"--fd", "backward", NULL, NULL}, "--fd: 'backward'"},
         {{"--bn-prior", "-1", NULL, NULL}, "bn-prior"},
+        {{"--device", "gpu", NULL, NULL}, "--device: --device 'gpu'"},
+        {{"--parallel", "65", NULL, NULL}, "--parallel: 65 is out of range"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fh_path(&c, out, sizeof out, "case%zu.out", i);
@@ -397,6 +446,7 @@ int main(void) {
         cmocka_unit_test(test_labels),             cmocka_unit_test(test_attack_lenet5),
         cmocka_unit_test(test_bad_input),          cmocka_unit_test(test_cli_errors),
         cmocka_unit_test(test_train_images),       cmocka_unit_test(test_bn_prior_gradient),
+        cmocka_unit_test(test_attack_multi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
