@@ -47,13 +47,14 @@
 
 #include "cuda/net.h"
 #include "data/data.h"
+#include "data/synthetic.h"
 #include "fv_common.h"
 #include "nn/layers.h"
 #include "nn/models.h"
 #include "nn/optim.h"
-#include "rng.h"
-#include "data/synthetic.h"
 #include "nn/train.h"
+#include "num_check.h"
+#include "rng.h"
 
 #define GRAD_TOL_SHALLOW 1e-4
 #define GRAD_TOL_DEEP 1e-3
@@ -160,15 +161,7 @@ static fv_dataset synth(int n, int c, int h, int w, uint64_t seed) {
 }
 
 /* max |a - ref| / max |ref| (NaN in a gives NaN); -1 when ref is all below MIN_REF */
-static double normwise(const float *a, const float *ref, size_t n) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - (double)ref[i]);
-        if (d > num || d != d) num = d;
-        if (fabs((double)ref[i]) > den) den = fabs((double)ref[i]);
-    }
-    return den >= MIN_REF ? num / den : -1.0;
-}
+static double normwise(const float *a, const float *ref, size_t n) { return tc_normwise(a, ref, n, MIN_REF); }
 
 static double rel_l2(const float *a, const float *ref, size_t n);
 

@@ -56,6 +56,7 @@
 #include "nn/models.h"
 #include "nn/train_soft.h"
 #include "nn/trainer.h"
+#include "num_check.h"
 
 #define STEP_TOL 2e-3
 #define LOSS_TOL 1e-3
@@ -112,15 +113,7 @@ static double rel_change_diff(const float *gpu, const float *cpu, const float *p
 }
 
 /* max |a - ref| / max |ref| (NaN in a gives NaN); -1 when ref is all below MIN_REF */
-static double normwise(const float *a, const float *ref, size_t n) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - (double)ref[i]);
-        if (d > num || d != d) num = d;
-        if (fabs((double)ref[i]) > den) den = fabs((double)ref[i]);
-    }
-    return den >= MIN_REF ? num / den : -1.0;
-}
+static double normwise(const float *a, const float *ref, size_t n) { return tc_normwise(a, ref, n, MIN_REF); }
 
 static void test_cuda_matches_cpu(void **st) {
     (void)st;
