@@ -616,10 +616,6 @@ static void forward(fv_cuda_net *cn, int n, int train) {
     }
 }
 
-/* Expects the output gradients zeroed and d loss / d output in the last node's dout. want_dx != 0
- * also accumulates d loss / d input into dout[0] (net.c's want_input_grad: the ops reading node 0
- * get it as their input gradient); 0, as in every training step, skips it (the captured graph's
- * kernels: the ops reading node 0 compute no data gradient). */
 /* Gradient inversion's batch-norm prior: for each batch-norm node fed by `node`, its terms
  * (cn->inv->coef) added to node's output gradient once all its consumers have sent theirs (net.c's
  * backward_hook, as the CPU's inversion passes use it). */
@@ -633,6 +629,13 @@ static void prior_hook(fv_cuda_net *cn, int node, int n) {
     }
 }
 
+/* Expects the output gradients zeroed and d loss / d output in the last node's dout. want_dx != 0
+ * also accumulates d loss / d input into dout[0] (net.c's want_input_grad: the ops reading node 0
+ * get it as their input gradient); 0, as in every training step, skips it (the captured graph's
+ * kernels: the ops reading node 0 compute no data gradient). With inversion state (cn->inv):
+ * skip_dw leaves out the weight gradients of convolutions and linear layers, prior adds the
+ * batch-norm prior's terms (prior_hook), and the backward of a REPLAY forward sends ReLU
+ * gradients through the replayed masks. */
 static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
     const fv_cuda_ctx *x = cn->x;
     float *p = cn->params, *g = cn->grads;
