@@ -293,7 +293,7 @@ static int run_dlg(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     char prefix[160];
     snprintf(prefix, sizeof prefix, "%s_", rq->tag ? rq->tag : "dlg");
     fv_json_num(j, "client_lr", lr);
-    rc = fv_invert_observed(net, g, &uc, &d.ac, 1, y, orig, rq->victim_mixed ? trained : NULL, NULL, rq->norm,
+    rc = fv_invert_observed(net, g, &uc, &d.ac, -1, 1, y, orig, rq->victim_mixed ? trained : NULL, NULL, rq->norm,
                             rq->out_dir, prefix, j, e);
 out:
     fv_net_destroy(&net);
@@ -309,14 +309,16 @@ typedef struct {
     int epochs, batch, iters, restarts;
     int inv_epochs, inv_images; /* the chain's learned inverter: epochs (0: none) over that many held-out images */
     int inv_device;             /* ... trained and applied there (-1 the CPU; from inverter_device) */
-    const char *fd_mode, *labels, *inv_device_name;
+    int device;                 /* the inversion engine's passes (-1 the CPU; from device) */
+    const char *fd_mode, *labels, *inv_device_name, *device_name;
 } invert_set;
 
 static int invert_settings(const char *text, invert_set *d, char **copy, fv_err *e) {
     fv_invert_cfg ac = fv_invert_defaults();
     *d = (invert_set){.lr = -1, .tv = ac.tv, .step = ac.lr, .fd = FV_INVERT_FD_SCALE, .epochs = 1, .batch = 0,
                       .iters = 500, .restarts = 1, .inv_epochs = 0, .inv_images = 4000, .fd_mode = "central",
-                      .labels = "inferred", .inv_device = -1, .inv_device_name = "cpu"};
+                      .labels = "inferred", .inv_device = -1, .inv_device_name = "cpu", .device = -1,
+                      .device_name = "cpu"};
     setting tab[] = {{"lr", S_FLOAT, &d->lr, 1e-12, 100},          {"epochs", S_INT, &d->epochs, 1, 10000},
                      {"batch", S_INT, &d->batch, 1, 65536},         {"iters", S_INT, &d->iters, 1, 1000000},
                      {"restarts", S_INT, &d->restarts, 1, 1000},    {"tv", S_FLOAT, &d->tv, 0, 1e3},
@@ -325,7 +327,8 @@ static int invert_settings(const char *text, invert_set *d, char **copy, fv_err 
                      {"bn_prior", S_FLOAT, &d->bn_prior, 0, 1e6},
                      {"inverter_epochs", S_INT, &d->inv_epochs, 0, 1000},
                      {"inverter_images", S_INT, &d->inv_images, 4, 1e7},
-                     {"inverter_device", S_STR, &d->inv_device_name, 0, 0}};
+                     {"inverter_device", S_STR, &d->inv_device_name, 0, 0},
+                     {"device", S_STR, &d->device_name, 0, 0}};
     if (parse_settings("invert", text, tab, sizeof tab / sizeof tab[0], copy, e)) return -1;
     if (strcmp(d->fd_mode, "central") != 0 && strcmp(d->fd_mode, "one-sided") != 0)
         return fv_err_set(e, "invert settings: fd '%s' is not central or one-sided", d->fd_mode);
@@ -333,6 +336,7 @@ static int invert_settings(const char *text, invert_set *d, char **copy, fv_err 
         return fv_err_set(e, "invert settings: labels '%s' is not inferred or known", d->labels);
     if (fv_device_parse(d->inv_device_name, &d->inv_device, e))
         return fv_err_prefix(e, "invert settings: inverter_device: ");
+    if (fv_device_parse(d->device_name, &d->device, e)) return fv_err_prefix(e, "invert settings: device: ");
     return 0;
 }
 
@@ -450,7 +454,7 @@ static int run_invert(const fv_attack_request *rq, fv_json *j, fv_err *e) {
     chain.inverter_device = d.inv_device;
     const int chained = rq->victim_mixed && rq->vp && rq->victim_vp;
     if (chained && d.inv_epochs > 0 && (chain.inverter = chain_inverter(rq, &d, j, e)) == NULL) goto out;
-    rc = fv_invert_observed(net, U, &uc, &ac, strcmp(d.labels, "inferred") == 0, y, orig,
+    rc = fv_invert_observed(net, U, &uc, &ac, d.device, strcmp(d.labels, "inferred") == 0, y, orig,
                             rq->victim_mixed ? trained : NULL, chained ? &chain : NULL, rq->norm, rq->out_dir,
                             prefix, j, e);
 out:
@@ -578,6 +582,7 @@ int fv_attack_devices_check(const char *kind, const char *settings, fv_err *e) {
     int rc = invert_settings(settings, &d, &copy, e);
     if (rc == 0 && d.inv_epochs > 0 && fv_device_check(d.inv_device, e) != 0)
         rc = fv_err_prefix(e, "invert settings: inverter_device: ");
+    if (rc == 0 && fv_device_check(d.device, e) != 0) rc = fv_err_prefix(e, "invert settings: device: ");
     free(copy);
     return rc;
 }

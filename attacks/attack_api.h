@@ -36,7 +36,8 @@
  *        tv (1e-4), fd_scale (3e-4), fd (central|one-sided), labels (inferred|known),
  *        bn_prior (0: off; the batch-norm statistics prior's weight, models with batch norm),
  *        inverter_epochs (0: no learned inverter in the chain), inverter_images (4000),
- *        inverter_device (cpu|cuda|cuda:N: where the chain's inverter trains and runs)
+ *        inverter_device (cpu|cuda|cuda:N: where the chain's inverter trains and runs),
+ *        device (cpu|cuda|cuda:N: where the inversion engine's passes run, docs/attacks.md 7.5)
  * The attack rules a federated run needs outside this folder live here too, so that the config
  * layer and the model constructor know no attack: what an attack needs of the rest of the config
  * (fv_attack_check_config), the model's outputs under an attack (fv_attack_model_classes) and the
@@ -123,8 +124,9 @@ uint64_t fv_attack_seed(uint64_t run_seed, int round, int client);
  * that no attack fails on its settings mid-run. Returns 0, or -1 with e naming the key. */
 FV_MUST_USE int fv_attack_settings_check(const char *kind, const char *settings, fv_err *e);
 
-/* Whether the devices the settings name exist on this machine (fv_device_check): invert's
- * inverter_device when the chain's inverter runs (inverter_epochs > 0); the other kinds name none.
+/* Whether the devices the settings name exist on this machine (fv_device_check): invert's device,
+ * and its inverter_device when the chain's inverter runs (inverter_epochs > 0); the other kinds
+ * name none.
  * The coordinator asks after fv_attack_settings_check and before round 1, so that a missing GPU is
  * reported at the start, not when the attack first runs. Returns 0, or -1 with e naming the device. */
 FV_MUST_USE int fv_attack_devices_check(const char *kind, const char *settings, fv_err *e);

@@ -800,7 +800,7 @@ out:
 }
 
 int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_cfg *uc, const fv_invert_cfg *ac,
-                       int infer, const int *y, const float *orig, const float *trained,
+                       int device, int infer, const int *y, const float *orig, const float *trained,
                        const fv_invert_chain *chain, fv_norm norm, const char *out_dir, const char *prefix,
                        fv_json *j, fv_err *e) {
     const int n = uc->n;
@@ -808,8 +808,12 @@ int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_
     const size_t isz = fv_shape_size(in);
     if (infer && net->nodes[net->n_nodes - 1].op != FV_OP_LINEAR)
         return fv_err_set(e, "invert: labels cannot be inferred: the model's output node is not a linear layer");
-    fv_invert_engine *g = fv_invert_engine_new(net, uc, e);
+    fv_invert_engine *g = fv_invert_engine_new_on(net, uc, device, e);
     if (!g) return -1;
+    {
+        char dev[16];
+        fv_json_str(j, "device", fv_device_name(device, dev, sizeof dev));
+    }
     int rc = -1;
     int *ib = fv_malloc(sizeof(int) * (size_t)n * 2), *lab = ib, *used = ib + n;
     float *x = fv_malloc(sizeof(float) * isz * (size_t)n * 2), *out = x + isz * (size_t)n;

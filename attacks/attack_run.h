@@ -215,10 +215,11 @@ fv_invert_chain fv_invert_chain_defaults(void);
  * with chain->inverter also inverter, the reconstructions through it, and mixed_inverter, the
  * victim's mixed images through it),
  * median SSIM and PSNR against the originals and the mixed images, and the grid two more rows
- * (the reassemblies with the estimated and the true map). Returns 0, or -1 with e set (a bad uc
- * or ac, labels that cannot be inferred, bad chain settings). */
+ * (the reassemblies with the estimated and the true map). The engine's passes run on device (-1
+ * the CPU, N CUDA device N: fv_invert_engine_new_on). Returns 0, or -1 with e set (a bad uc or ac,
+ * labels that cannot be inferred, bad chain settings, a device that cannot be used). */
 FV_MUST_USE int fv_invert_observed(fv_net *net, const float *update, const fv_invert_update_cfg *uc,
-                                   const fv_invert_cfg *ac, int infer, const int *y, const float *orig,
+                                   const fv_invert_cfg *ac, int device, int infer, const int *y, const float *orig,
                                    const float *trained, const fv_invert_chain *chain, fv_norm norm,
                                    const char *out_dir, const char *prefix, fv_json *j, fv_err *e);
 

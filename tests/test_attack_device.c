@@ -12,7 +12,7 @@
  *   - the errors a user can cause: a device that does not exist (cuda:1023 on any machine), and
  *     on a machine or build without CUDA any device, give -1 / NULL with a message naming the
  *     device, from the inverter's training and application and from the oracle's training; the
- *     in-run setting inverter_device is checked with the other invert settings, and its device
+ *     in-run settings inverter_device and device are checked with the other invert settings, and their device
  *     (fv_attack_devices_check) before round 1;
  *     fv_device_name spells what fv_device_parse reads.
  * The CUDA backend against this one: test_cuda_attacks.c (skipped without a GPU). Synthetic data
@@ -323,6 +323,21 @@ static void test_device_errors(void **st) {
         }
         assert_int_equal(fv_attack_devices_check("invert", "inverter_epochs=2,inverter_device=cpu", &e2), 0);
         assert_int_equal(fv_attack_devices_check("gan", "", &e2), 0);
+        /* the inversion engine's own device: malformed refused by the settings check, missing by
+         * the devices check, before round 1 */
+        memset(&e2, 0, sizeof e2);
+        assert_int_equal(fv_attack_settings_check("invert", "device=gpu", &e2), -1);
+        assert_non_null(strstr(e2.msg, "invert settings: device"));
+        assert_int_equal(fv_attack_settings_check("invert", "device=cuda:0", &e2), 0);
+        assert_int_equal(fv_attack_devices_check("invert", "device=cpu", &e2), 0);
+        for (int i = 0; i < ndev; i++) {
+            char set[64];
+            snprintf(set, sizeof set, "device=cuda:%d", devices[i]);
+            memset(&e2, 0, sizeof e2);
+            expect_device_error("fv_attack_devices_check", fv_attack_devices_check("invert", set, &e2), &e2,
+                                devices[i]);
+            assert_non_null(strstr(e2.msg, "invert settings: device"));
+        }
     }
     /* the spelling the JSON reports reads back */
     char buf[16];
