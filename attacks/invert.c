@@ -153,11 +153,11 @@ int fv_invert_steps(const fv_invert_engine *eng) { return eng->T; }
 size_t fv_invert_n_train(const fv_invert_engine *eng) { return eng->nt; }
 
 /* The trainer's point: base + h dir for the passes. The CPU reads the vectors at each pass; CUDA
- * uploads them, so a point the trainer already holds is not sent again (dir is always sent: the
- * engine changes a between calls). */
+ * uploads them, so a base the trainer already holds is not sent again (pt_base is reset whenever
+ * the vector behind it changes); dir is always sent (the engine changes a between calls). */
 static void point(fv_invert_engine *g, const float *base, const float *dir) {
     if (!dir && !g->pt_dir && base == g->pt_base) return;
-    fv_trainer_inv_point(g->t, base, dir);
+    fv_trainer_inv_point(g->t, base == g->pt_base ? NULL : base, dir);
     g->pt_base = base, g->pt_dir = dir;
 }
 

@@ -1130,9 +1130,9 @@ void fv_cuda_net_inv_images(fv_cuda_net *cn, const float *xh, const int *labels)
 
 void fv_cuda_net_inv_point(fv_cuda_net *cn, const float *base, const float *dir) {
     cuda_inv *v = cn->inv;
-    FV_ASSERT(v && base);
+    FV_ASSERT(v);
     use_device(cn);
-    fv_cuda_upload(cn->x, v->base, base, cn->n_train * sizeof(float));
+    if (base) fv_cuda_upload(cn->x, v->base, base, cn->n_train * sizeof(float));
     if (dir) fv_cuda_upload(cn->x, v->dir, dir, cn->n_train * sizeof(float));
     v->has_dir = dir != NULL;
 }

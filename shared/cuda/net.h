@@ -234,7 +234,8 @@ void fv_cuda_net_train_kd(fv_cuda_net *cn, const float *x, const float *teacher,
 void fv_cuda_net_forward(fv_cuda_net *cn, const float *x, int n, float *y);
 
 /* ---- Gradient-inversion passes: the CUDA side of nn/trainer.h's fv_trainer_inv_* (same
- * contracts; the trainer's front checks the arguments). Open once per net: it allocates the
+ * contracts, a NULL base in inv_point included; the trainer's front checks the arguments). Open
+ * once per net: it allocates the
  * images, the point, a ReLU mask per ReLU node and the kinks' slots on the device (an "out of
  * device memory" error is returned). A pass sets the parameters on the device (base + h dir in
  * one kernel, theta0's buffers copied), copies its images into the input, runs forward (ReLU masks

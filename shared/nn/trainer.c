@@ -229,7 +229,8 @@ static void cpu_inv_images(void *p, const float *x, const int *labels) {
 
 static void cpu_inv_point(void *p, const float *base, const float *dir) {
     cpu_inv *v = &((cpu_impl *)p)->inv;
-    v->base = base, v->dir = dir;
+    if (base) v->base = base;
+    v->dir = dir;
 }
 
 /* net's trainable parameters base + h dir, its buffers theta0's. */
@@ -528,7 +529,7 @@ void fv_trainer_inv_images(fv_trainer *t, const float *x, const int *labels) {
 }
 
 void fv_trainer_inv_point(fv_trainer *t, const float *base, const float *dir) {
-    FV_ASSERT(t->inv_n && base);
+    FV_ASSERT(t->inv_n);
     t->ops->inv_point(t->impl, base, dir);
 }
 

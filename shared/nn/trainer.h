@@ -201,8 +201,8 @@ FV_MUST_USE int fv_trainer_inv_open(fv_trainer *t, const float *theta0, int n, i
 /* The candidates x[n, input] (normalised floats) and labels[n] in [0, outputs). Copied. */
 void fv_trainer_inv_images(fv_trainer *t, const float *x, const int *labels);
 /* The passes' trainable parameters are base + h dir (base and dir n_train floats; dir NULL: base
- * for every h). The CPU reads both at each pass (keep them unchanged until the next call); CUDA
- * copies them now. */
+ * for every h; base NULL: the base of the last call, theta0's trainable part before any). The CPU
+ * reads both at each pass (keep them unchanged until the next call); CUDA copies them now. */
 void fv_trainer_inv_point(fv_trainer *t, const float *base, const float *dir);
 
 /* What one pass gives: valid until the next pass or bn_backward. */
