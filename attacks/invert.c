@@ -7,26 +7,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fv_thread.h"
 #include "lbfgs.h"
 #include "nn/layers.h"
-#include "fv_thread.h"
 #include "nn/trainer.h"
 #include "rng.h"
 
 struct fv_invert_engine {
     fv_net *net;
     fv_trainer *t; /* the passes (trainer.h, fv_trainer_inv_*), on the engine's device */
-    int device;
     fv_invert_update_cfg cfg;
     int T, steps_per_epoch, classes, have_x;
     int masks_t; /* the local step whose kinks the trainer has recorded (-1: none) */
     const float *pt_base, *pt_dir; /* the point the trainer holds (point(); NULL base: unknown) */
     size_t nt, np, isz;
     long passes;
-    /* one block: theta0[np] traj[T * nt] a[nt] gp[nt] x[n isz] gxp[n isz], and for one-sided
+    /* one block: theta0[np] traj[T * nt] a[nt] gp[nt] gxp[n isz], and for one-sided
      * differences the gradients at each theta_t: gbase[T * nt] xbase[T * B * isz]. The minus
      * side of a central difference is read in place from the trainer's pass output. */
-    float *block, *theta0, *traj, *a, *gp, *x, *gxp, *gbase, *xbase;
+    float *block, *theta0, *traj, *a, *gp, *gxp, *gbase, *xbase;
     double *thn;   /* [T] ||theta_t||: t = 0 at creation, the others by fv_invert_update */
 };
 
@@ -98,7 +97,6 @@ fv_invert_engine *fv_invert_engine_new_on(fv_net *net, const fv_invert_update_cf
     }
     fv_invert_engine *g = fv_calloc(1, sizeof *g);
     g->net = net;
-    g->device = device;
     g->cfg = *cfg;
     g->T = T;
     g->steps_per_epoch = spe;
@@ -108,7 +106,7 @@ fv_invert_engine *fv_invert_engine_new_on(fv_net *net, const fv_invert_update_cf
     g->classes = (int)fv_shape_size(fv_net_output_shape(net));
     const size_t n = (size_t)cfg->n;
     const size_t bmax = cfg->kind == FV_INVERT_FEDAVG ? (size_t)cfg->batch : n;
-    size_t total = g->np + (size_t)T * g->nt + 2 * g->nt + 2 * n * g->isz;
+    size_t total = g->np + (size_t)T * g->nt + 2 * g->nt + n * g->isz;
     if (cfg->one_sided) total += (size_t)T * (g->nt + bmax * g->isz);
     g->block = fv_malloc(total * sizeof(float));
     g->masks_t = -1;
@@ -117,7 +115,6 @@ fv_invert_engine *fv_invert_engine_new_on(fv_net *net, const fv_invert_update_cf
     g->traj = p, p += (size_t)T * g->nt;
     g->a = p, p += g->nt;
     g->gp = p, p += g->nt;
-    g->x = p, p += n * g->isz;
     g->gxp = p, p += n * g->isz;
     if (cfg->one_sided) {
         g->gbase = p, p += (size_t)T * g->nt;
@@ -198,7 +195,6 @@ static int step_batch(const fv_invert_engine *g, int t, int *cnt) {
 
 double fv_invert_update(fv_invert_engine *g, const float *x, const int *labels, float *update) {
     const int n = g->cfg.n;
-    memcpy(g->x, x, (size_t)n * g->isz * sizeof(float));
     fv_trainer_inv_images(g->t, x, labels);
     g->have_x = 1;
     memcpy(g->traj, g->theta0, g->nt * sizeof(float)); /* the same bits every call */
