@@ -71,8 +71,10 @@
 #
 # The device call (about 70 s on the H200 before step 7 was added; steps 7, 8 and 9 have not run on
 # a GPU yet, estimated under a minute more each for 7 and 8, the distillation in step 7 about 10 s
-# more, step 9 about 2-3 minutes; leave room for one rerun within the 15-minute budget):
-#   run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=480)
+# more, step 9 about 2-3 minutes: about 6-7 minutes in all, estimated):
+#   run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=540)
+# which leaves about 6 minutes of the 15-minute budget for a rerun of one part, e.g. issue 14's:
+#   run(command="bash scripts/gpu-check.sh invert", carry=[".devrun/gpu"], timeout_s=300)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=.devrun/gpu
@@ -112,7 +114,7 @@ prepare() {
     git rev-parse --short HEAD >"$G/commit" 2>/dev/null || true
     du -sh "$G"
     echo "prepared $G from $build (commit $(cat "$G/commit" 2>/dev/null)); now, on the GPU:"
-    echo '  run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=480)'
+    echo '  run(command="bash scripts/gpu-check.sh run", carry=[".devrun/gpu"], timeout_s=540)'
 }
 
 # On the GPU machine, before anything runs: the libraries prepare gzipped, unpacked in place.
