@@ -6,7 +6,8 @@
  * side on the CPU too, which checks the test's own plumbing (every figure is then 0).
  * For LeNet-5 (1x28x28), ResNet-20 (3x28x28), MobileNet and VGG-11 (3x32x32), from the same
  * weights (batch-norm running statistics drawn away from 0/1 so the prior is not trivial), the
- * same 3 candidates, labels and direction v, fedSGD and a fedAVG update (E 2, B 2: 4 steps):
+ * same 3 candidates, labels and direction v, fedSGD and a fedAVG update (E 2, B 2: 4 steps), and
+ * on LeNet-5 both with one-sided differences too (the update pass's own gradients as one side):
  *   - the update: normwise (max |gpu - cpu| / max |cpu|) within UPD_TOL (1e-3): rounding only
  *     (cuDNN's and the CPU's sums differ), grown by train-mode batch norm on 2-3 images and by
  *     four SGD steps;
@@ -83,11 +84,11 @@ static fv_net *make(const char *name, fv_shape in) {
     return net;
 }
 
-static void compare(const char *name, fv_shape in, fv_invert_kind kind) {
+static void compare(const char *name, fv_shape in, fv_invert_kind kind, int one_sided) {
     fv_err e = {{0}};
     fv_net *nc = make(name, in), *ng = make(name, in);
     fv_invert_update_cfg uc = fv_invert_update_defaults();
-    uc.kind = kind, uc.n = 3, uc.batch = 2, uc.epochs = 2, uc.lr = 0.05f;
+    uc.kind = kind, uc.n = 3, uc.batch = 2, uc.epochs = 2, uc.lr = 0.05f, uc.one_sided = one_sided;
     fv_invert_engine *gc = fv_invert_engine_new_on(nc, &uc, -1, &e);
     if (!gc) fail_msg("%s cpu: %s", name, e.msg);
     fv_invert_engine *gg = fv_invert_engine_new_on(ng, &uc, g_dev, &e);
@@ -108,7 +109,8 @@ static void compare(const char *name, fv_shape in, fv_invert_kind kind) {
     const double ev = normwise(xg, xc, nx);
     const int bn = has_bn(nc);
     const double vtol = bn ? VJP_TOL_BN : VJP_TOL_SMOOTH;
-    const char *k = kind == FV_INVERT_FEDSGD ? "fedSGD" : "fedAVG";
+    const char *k = kind == FV_INVERT_FEDSGD ? (one_sided ? "fedSGD one-sided" : "fedSGD")
+                                             : (one_sided ? "fedAVG one-sided" : "fedAVG");
     print_message("%s %s: update %.2e, vjp %.2e\n", name, k, eu, ev);
     if (!(eu <= UPD_TOL)) fail_msg("%s %s: the update differs by %.3g (normwise)", name, k, eu);
     if (!(ev <= vtol)) fail_msg("%s %s: d<v, update>/dx differs by %.3g (normwise)", name, k, ev);
@@ -133,26 +135,28 @@ static void compare(const char *name, fv_shape in, fv_invert_kind kind) {
 
 static void test_lenet5(void **st) {
     (void)st;
-    compare("lenet5", (fv_shape){1, 28, 28}, FV_INVERT_FEDSGD);
-    compare("lenet5", (fv_shape){1, 28, 28}, FV_INVERT_FEDAVG);
+    compare("lenet5", (fv_shape){1, 28, 28}, FV_INVERT_FEDSGD, 0);
+    compare("lenet5", (fv_shape){1, 28, 28}, FV_INVERT_FEDAVG, 0);
+    compare("lenet5", (fv_shape){1, 28, 28}, FV_INVERT_FEDSGD, 1);
+    compare("lenet5", (fv_shape){1, 28, 28}, FV_INVERT_FEDAVG, 1);
 }
 
 static void test_resnet20(void **st) {
     (void)st;
-    compare("resnet20", (fv_shape){3, 28, 28}, FV_INVERT_FEDSGD);
-    compare("resnet20", (fv_shape){3, 28, 28}, FV_INVERT_FEDAVG);
+    compare("resnet20", (fv_shape){3, 28, 28}, FV_INVERT_FEDSGD, 0);
+    compare("resnet20", (fv_shape){3, 28, 28}, FV_INVERT_FEDAVG, 0);
 }
 
 static void test_mobilenet(void **st) {
     (void)st;
-    compare("mobilenet", (fv_shape){3, 32, 32}, FV_INVERT_FEDSGD);
-    compare("mobilenet", (fv_shape){3, 32, 32}, FV_INVERT_FEDAVG);
+    compare("mobilenet", (fv_shape){3, 32, 32}, FV_INVERT_FEDSGD, 0);
+    compare("mobilenet", (fv_shape){3, 32, 32}, FV_INVERT_FEDAVG, 0);
 }
 
 static void test_vgg11(void **st) {
     (void)st;
-    compare("vgg11", (fv_shape){3, 32, 32}, FV_INVERT_FEDSGD);
-    compare("vgg11", (fv_shape){3, 32, 32}, FV_INVERT_FEDAVG);
+    compare("vgg11", (fv_shape){3, 32, 32}, FV_INVERT_FEDSGD, 0);
+    compare("vgg11", (fv_shape){3, 32, 32}, FV_INVERT_FEDAVG, 0);
 }
 
 static void test_attack(void **st) {
