@@ -622,6 +622,8 @@ invert() {
     [[ $rc == 0 ]] || ok=0
     invert_runs "$out" || ok=0
     invert_summary "$out" | tee "$out/summary_invert.txt"
+    # the device tool returns at most 8 files: the logs and JSON in one archive
+    (cd "$out" && tar czf invert.tgz test_cuda_invert.log invert_* && rm -f test_cuda_invert.log invert_*.json invert_*.log)
     echo "inversion check: $([[ $ok == 1 ]] && echo PASS || echo FAIL)"
     [[ $ok == 1 ]]
 }
