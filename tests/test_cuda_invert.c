@@ -75,12 +75,7 @@ static fv_net *make(const char *name, fv_shape in) {
     if (!net) fail_msg("%s: %s", name, e.msg);
     fv_rng r;
     fv_rng_seed(&r, 31);
-    for (int i = 1; i < net->n_nodes; i++)
-        if (net->nodes[i].op == FV_OP_BATCHNORM)
-            for (int c = 0; c < net->nodes[i].ishape.c; c++) {
-                net->params[net->nodes[i].rm_off + c] = (float)(0.3 * fv_rng_normal(&r));
-                net->params[net->nodes[i].rv_off + c] = (float)(0.5 + fv_rng_uniform(&r));
-            }
+    tc_bn_running_stats(net, &r);
     return net;
 }
 

@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "nn/layers.h"
 #include "nn/models.h"
+#include "num_check.h"
 
 static double dotf(const float *a, const float *b, size_t n) {
     double s = 0;
@@ -99,12 +100,7 @@ static void test_bn_prior_gradient(void **st) {
     assert_non_null(net);
     fv_rng r;
     fv_rng_seed(&r, 31);
-    for (int i = 1; i < net->n_nodes; i++)
-        if (net->nodes[i].op == FV_OP_BATCHNORM)
-            for (int c = 0; c < net->nodes[i].ishape.c; c++) {
-                net->params[net->nodes[i].rm_off + c] = (float)(0.3 * fv_rng_normal(&r));
-                net->params[net->nodes[i].rv_off + c] = (float)(0.5 + fv_rng_uniform(&r));
-            }
+    tc_bn_running_stats(net, &r);
     fv_invert_update_cfg uc = fv_invert_update_defaults();
     uc.n = 2;
     fv_invert_engine *g = fv_invert_engine_new(net, &uc, &e);
