@@ -428,7 +428,8 @@ int fv_invert_run_check(const fv_invert_run_cfg *c, fv_err *e) {
     if (c->atk.iters < 1 || c->atk.restarts < 1)
         return fv_err_set(e, "invert: --iters %d and --restarts %d must be at least 1", c->atk.iters, c->atk.restarts);
     if (!(c->fd_scale > 0 && c->fd_scale < 1)) return fv_err_set(e, "invert: --fd-scale %g is not in (0, 1)", c->fd_scale);
-    if (c->parallel < 0 || c->parallel > 64) return fv_err_set(e, "invert: --parallel %d is not in [0, 64]", c->parallel);
+    if (c->parallel < 0 || c->parallel > FV_INVERT_MAX_PARALLEL)
+        return fv_err_set(e, "invert: --parallel %d is not in [0, %d]", c->parallel, FV_INVERT_MAX_PARALLEL);
     if (fv_device_check(c->device, e)) {
         fv_err_prefix(e, "invert: --device: ");
         return -1;
@@ -508,8 +509,8 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
     fv_dataset te;
     if (fv_dataset_load(c->src.dataset, c->src.data_dir, 0, &te, e)) return -1;
     int rc = -1;
-    fv_net *net = NULL, *nets[64] = {NULL};
-    fv_invert_engine *g = NULL, *engs[64] = {NULL};
+    fv_net *net = NULL, *nets[FV_INVERT_MAX_PARALLEL] = {NULL};
+    fv_invert_engine *g = NULL, *engs[FV_INVERT_MAX_PARALLEL] = {NULL};
     const int m = invert_engines(c);
     float *buf = NULL;
     double *fig = NULL;
@@ -568,8 +569,7 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
     for (int k = 1; k < m; k++) {
         nets[k] = fv_model_new(c->model, (fv_shape){te.c, te.h, te.w}, te.classes, c->seed, e);
         if (!nets[k]) goto out;
-        memcpy(nets[k]->params, net->params, net->n_params * sizeof(float));
-        if (fv_net_set_conv(nets[k], net->conv_path, e)) goto out;
+        memcpy(nets[k]->params, net->params, net->n_params * sizeof(float)); /* conv path: fv_model_new's, as net's */
         if (!(engs[k] = fv_invert_engine_new_on(nets[k], &uc, c->device, e))) goto out;
     }
     {
@@ -648,7 +648,7 @@ int fv_invert_run(const fv_invert_run_cfg *c, fv_json *j, fv_err *e) {
             median_of(secs, runs));
     rc = 0;
 out:
-    for (int k = 0; k < 64; k++) {
+    for (int k = 0; k < FV_INVERT_MAX_PARALLEL; k++) {
         fv_invert_engine_free(&engs[k]);
         fv_net_destroy(&nets[k]);
     }

@@ -92,8 +92,12 @@ typedef struct {
     const char *out_dir;    /* invert_grid.png here (NULL: none) */
     int device;             /* the engine's passes: -1 the CPU (default), N >= 0 CUDA device N */
     int parallel;           /* engines running restarts concurrently (fv_invert_attack_multi), at
-                             * most restarts; 0 (default): 1 on the CPU, min(restarts, 8) on CUDA */
+                             * most restarts and FV_INVERT_MAX_PARALLEL; 0 (default): 1 on the CPU,
+                             * min(restarts, 8) on CUDA */
 } fv_invert_run_cfg;
+
+/* The most engines fv_invert_run runs restarts on (--parallel). */
+#define FV_INVERT_MAX_PARALLEL 64
 
 fv_invert_run_cfg fv_invert_run_defaults(void);
 /* Check cfg against nothing but itself and the model list (no data read): 0, or -1 with e

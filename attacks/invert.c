@@ -448,12 +448,6 @@ static double bn_prior(fv_invert_engine *g, double w, float *gx, int forward) {
     return w * r;
 }
 
-static int has_batchnorm(const fv_net *net) {
-    for (int i = 1; i < net->n_nodes; i++)
-        if (net->nodes[i].op == FV_OP_BATCHNORM) return 1;
-    return 0;
-}
-
 /* One attack's objective: the matching term of cfg at x plus tv TV(x), and its gradient. */
 typedef struct {
     fv_invert_engine *g;
@@ -657,7 +651,7 @@ static int attack_check(const fv_invert_engine *g, const float *target, const in
     if (!(cfg->target >= 0 && cfg->target < 1)) return fv_err_set(e, "invert: target %g is not in [0, 1)", cfg->target);
     if (!(cfg->bn_prior >= 0) || !isfinite(cfg->bn_prior))
         return fv_err_set(e, "invert: bn_prior %g is not a non-negative weight", cfg->bn_prior);
-    if (cfg->bn_prior > 0 && !has_batchnorm(g->net))
+    if (cfg->bn_prior > 0 && fv_trainer_inv_bn_layers(g->t, NULL) == 0)
         return fv_err_set(e, "invert: bn_prior %g needs a model with batch norm", cfg->bn_prior);
     const fv_shape s = g->net->input;
     *box = 1;

@@ -260,7 +260,8 @@ static int cmd_invert(int argc, char **argv) {
     const char *device = "cpu";
     f[n++] = (fv_flag){"device", FV_FLAG_STRING, &device, "cpu, or cuda[:N]: the engine's passes on CUDA device N (a CUDA build)", 0, 0};
     f[n++] = (fv_flag){"parallel", FV_FLAG_INT, &cfg.parallel,
-                       "engines running restarts concurrently (0: 1 on the CPU, up to 8 on CUDA)", 0, 64};
+                       "engines running restarts concurrently (0: 1 on the CPU, up to 8 on CUDA)", 0,
+                       FV_INVERT_MAX_PARALLEL};
     int r = parse("attack invert", f, n, argc, argv);
     if (r) return r == 1 ? 0 : 2;
     {

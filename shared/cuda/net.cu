@@ -83,7 +83,6 @@ typedef struct {
     int skip_dw;      /* backward: input gradient only (no weight gradients of convs and linears) */
     int prior;        /* backward: add the batch-norm prior's terms (coef) */
     float *h_gth, *h_gx; /* host copies of the last pass's gradients */
-    double *h_stats;
 } cuda_inv;
 
 typedef struct {
@@ -413,7 +412,6 @@ void fv_cuda_net_destroy(fv_cuda_net **pcn) {
         fv_cuda_free(cn->x, cn->inv->mem);
         free(cn->inv->h_gth);
         free(cn->inv->h_gx);
-        free(cn->inv->h_stats);
         free(cn->inv);
     }
     fv_cuda_ctx_destroy(&cn->x);
@@ -1111,7 +1109,6 @@ int fv_cuda_net_inv_open(fv_cuda_net *cn, const float *theta0, int n, int slots,
     v->stats = (double *)(v->mem + o_st), v->coef = (double *)(v->mem + o_cf);
     v->h_gth = (float *)fv_malloc(cn->n_train * sizeof(float));
     v->h_gx = (float *)fv_malloc((size_t)n * isz * sizeof(float));
-    v->h_stats = (double *)fv_malloc((2 * nch + 1) * sizeof(double));
     v->kinks = FV_KINKS_FREE;
     fv_cuda_upload(cn->x, v->theta0, theta0, cn->n_params * sizeof(float));
     fv_cuda_copy(cn->x, v->base, v->theta0, cn->n_train * sizeof(float));
