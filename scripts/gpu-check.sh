@@ -24,7 +24,8 @@
 #            epoch, test accuracy >= 97%;
 #         3. fedvim bench train --device cuda for LeNet-5 (batch 64, MNIST, Adam) and ResNet-20
 #            (batch 128, 32x32x3, SGD), with convolutions through cuDNN and through im2col, and
-#            through cuDNN without CUDA graphs (what launches cost); ResNet-20 with --tf32;
+#            through cuDNN without CUDA graphs (what launches cost); ResNet-20 with --tf32, and
+#            with batch norm / add + ReLU fused (FEDVIM_CUDA_FUSE=1);
 #         4. the FedAvg round: fedvim run experiments/bench/fedavg_gpu.ini --device cuda;
 #         5. the GPU machine's CPU: the LeNet-5 command on 2 threads, bench train on 2 and 16;
 #         6. PyTorch's reference in the same call (GPU, then CPU on 2 and 16 threads);
@@ -59,6 +60,12 @@
 #   scripts/gpu-check.sh invert
 #       Issue 14 alone: test_cuda_invert, then step 9 of run and its summary lines (about 3-4
 #       minutes, estimated).
+#   scripts/gpu-check.sh resnet   (REPS, default 3)
+#       Issue 16's ResNet-20 goal alone: test_cuda_net (its fusion test: fused batch norm / add +
+#       ReLU must give the unfused bits), then ResNet-20 batch 128 alternated REPS times: fedvim
+#       FP32 unfused and fused (FEDVIM_CUDA_FUSE), fedvim --tf32 unfused and fused, PyTorch
+#       (torch_zoo.py resnet20 --device cuda, cudnn.benchmark on) in FP32 and with --tf32; medians
+#       and ratios (goal: fedvim FP32 >= 1.3x PyTorch FP32). About 3 minutes (estimated).
 #   scripts/gpu-check.sh cohort
 #       Many clients on one GPU ([fl] worker_slots): test_fl_device, then experiments/cohort/run.sh
 #       with DEVICE=cuda (cohorts of 100 and 1,000 LeNet-5 clients, fedvim placements beside a
@@ -257,6 +264,10 @@ run() {
     FEDVIM_CUDA_CONV=cudnn fv timeout 120 "$G/bin/fedvim" bench train --device cuda --model resnet20 --batch 128 \
         --images 6144 --tf32 --json >"$out/bench_resnet20_tf32.json" 2>"$out/bench_resnet20_tf32.log"
     echo "-- resnet20, cudnn, --tf32:"; cat "$out/bench_resnet20_tf32.log"
+    # batch norm / add + ReLU fused (FEDVIM_CUDA_FUSE, off by default until measured)
+    FEDVIM_CUDA_FUSE=1 FEDVIM_CUDA_CONV=cudnn fv timeout 120 "$G/bin/fedvim" bench train --device cuda --model resnet20 \
+        --batch 128 --images 6144 --json >"$out/bench_resnet20_fused.json" 2>"$out/bench_resnet20_fused.log"
+    echo "-- resnet20, cudnn, fused:"; cat "$out/bench_resnet20_fused.log"
 
     echo "== 4. fedvim FedAvg on one GPU: 10 clients x 6,000 MNIST, E 1, B 50, Adam, 10 worker processes"
     local fl=/tmp/fedvim-gpu-fl
@@ -360,6 +371,9 @@ t32 = fed('bench_resnet20_tf32.json')
 r20 = ref.get('resnet20_gpu_b128_img_s', float('nan'))
 print(f"resnet20 --tf32 (cudnn): {t32:.0f} img/s, {t32 / fed('bench_resnet20_cudnn.json'):.2f}x fedvim FP32, "
       f"{t32 / r20 if r20 == r20 and r20 > 0 else float('nan'):.2f}x PyTorch (not a target: the targets are FP32)")
+print(f"resnet20 fused (cudnn, FP32): {fed('bench_resnet20_fused.json'):.0f} img/s, "
+      f"{fed('bench_resnet20_fused.json') / fed('bench_resnet20_cudnn.json'):.3f}x unfused (one run each; "
+      f"gpu-check.sh resnet alternates them beside PyTorch in FP32)")
 for model in ('lenet5', 'resnet20'):
     g, n = fed(f'bench_{model}_cudnn.json'), fed(f'bench_{model}_nograph.json')
     print(f"{model}: cudnn with graphs {g:.0f} img/s, without {n:.0f} img/s ({g / n if n > 0 else float('nan'):.2f}x)")
@@ -605,6 +619,69 @@ cohort() {
     [[ $ok == 1 ]]
 }
 
+# Issue 16's ResNet-20 goal alone (see the header). Logs and JSON go into OUT/resnet.tgz, the
+# table into OUT/summary_resnet.txt. Never run yet: no device was lent when it was written.
+resnet() {
+    [[ -x $G/bin/fedvim && -x $G/bin/test_cuda_net ]] ||
+        { echo "resnet: $G/bin/fedvim or test_cuda_net missing: run 'prepare' first" >&2; exit 2; }
+    local out=${OUT:-$G/out} ok=1 reps=${REPS:-3} i cfg
+    mkdir -p "$out/resnet"
+    local lib="$G/lib:/usr/local/cuda/lib64"
+    fv() { env LD_LIBRARY_PATH="$lib" "$@"; }
+    echo "== ResNet-20 check of commit $(cat "$G/commit" 2>/dev/null) on $(hostname)"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
+    fv timeout 300 "$G/bin/test_cuda_net" >"$out/resnet/test_cuda_net.log" 2>&1
+    local rc=$?
+    echo "test_cuda_net: exit $rc"; grep -E "pairs fused|FAILED|ERROR|fail" "$out/resnet/test_cuda_net.log"
+    [[ $rc == 0 ]] || ok=0
+    for ((i = 1; i <= reps; i++)); do
+        for cfg in fp32 fp32_fused tf32 tf32_fused; do
+            local fuse=0 t=()
+            [[ $cfg == *_fused ]] && fuse=1
+            [[ $cfg == tf32* ]] && t=(--tf32)
+            FEDVIM_CUDA_FUSE=$fuse fv timeout 120 "$G/bin/fedvim" bench train --device cuda --model resnet20 \
+                --batch 128 --images 12800 "${t[@]}" --json >"$out/resnet/fedvim_${cfg}_$i.json" \
+                2>"$out/resnet/fedvim_${cfg}_$i.log" || { echo "fedvim bench ($cfg): FAIL"; ok=0; }
+        done
+        for cfg in fp32 tf32; do
+            local t=()
+            [[ $cfg == tf32 ]] && t=(--tf32)
+            env -u LD_LIBRARY_PATH timeout 150 python3 experiments/bench/torch_zoo.py resnet20 128 12800 16 \
+                --device cuda "${t[@]}" >"$out/resnet/torch_${cfg}_$i.json" 2>"$out/resnet/torch_${cfg}_$i.log" ||
+                echo "torch_zoo.py resnet20 ($cfg) failed: $(tail -n 1 "$out/resnet/torch_${cfg}_$i.log")"
+        done
+    done
+    grep -h "convolutions" "$out/resnet/fedvim_fp32_fused_1.log" "$out/resnet/fedvim_tf32_fused_1.log" 2>/dev/null
+    OUTD="$out/resnet" REPS="$reps" env -u LD_LIBRARY_PATH python3 - <<'EOF5' | tee "$out/summary_resnet.txt"
+import json, os, statistics
+out, reps = os.environ['OUTD'], int(os.environ['REPS'])
+def ips(p):
+    try:
+        return float(json.loads([l for l in open(p) if l.startswith('{')][-1])['images_per_second'])
+    except Exception:
+        return float('nan')
+def med(name):
+    v = [ips(f'{out}/{name}_{i}.json') for i in range(1, reps + 1)]
+    ok = [x for x in v if x == x]
+    return (statistics.median(ok) if ok else float('nan')), v
+rows = {k: med(k) for k in ('fedvim_fp32', 'fedvim_fp32_fused', 'fedvim_tf32', 'fedvim_tf32_fused',
+                            'torch_fp32', 'torch_tf32')}
+print(f"ResNet-20, batch 128, 3x32x32, SGD momentum, {reps} alternations (img/s, median | each run)")
+for k, (m, v) in rows.items():
+    print(f"  {k:18} {m:9.0f} | {' '.join(f'{x:.0f}' for x in v)}")
+r = lambda a, b: rows[a][0] / rows[b][0] if rows[b][0] > 0 else float('nan')
+best = max(rows['fedvim_fp32'][0], rows['fedvim_fp32_fused'][0])
+print(f"fusion: FP32 {r('fedvim_fp32_fused', 'fedvim_fp32'):.3f}x, TF32 {r('fedvim_tf32_fused', 'fedvim_tf32'):.3f}x")
+print(f"FP32: fedvim unfused {r('fedvim_fp32', 'torch_fp32'):.2f}x, fused {r('fedvim_fp32_fused', 'torch_fp32'):.2f}x "
+      f"PyTorch FP32 (goal >= 1.3x): {'MET' if best / rows['torch_fp32'][0] >= 1.3 else 'NOT MET'}")
+print(f"TF32: fedvim unfused {r('fedvim_tf32', 'torch_tf32'):.2f}x, fused {r('fedvim_tf32_fused', 'torch_tf32'):.2f}x "
+      f"PyTorch TF32; fedvim FP32 against PyTorch TF32 (its default): {best / rows['torch_tf32'][0]:.2f}x")
+EOF5
+    (cd "$out" && tar czf resnet.tgz resnet && rm -rf resnet)
+    echo "ResNet-20 check (tests): $([[ $ok == 1 ]] && echo PASS || echo FAIL)"
+    [[ $ok == 1 ]]
+}
+
 # Issue 14 alone: test_cuda_invert, then step 9 and its summary. About 3-4 minutes (estimated:
 # never run yet).
 invert() {
@@ -632,9 +709,10 @@ case ${1:-} in
 prepare) shift; prepare "$@" ;;
 run) unpack_libs; run ;;
 invert) unpack_libs; invert ;;
+resnet) unpack_libs; resnet ;;
 repeat) unpack_libs; repeat ;;
 cpu) unpack_libs; cpu ;;
 ab) unpack_libs; ab ;;
 cohort) unpack_libs; cohort ;;
-*) echo "usage: scripts/gpu-check.sh prepare [BUILD_DIR [BASE_DIR]] | run | invert | repeat | cpu | ab | cohort" >&2; exit 2 ;;
+*) echo "usage: scripts/gpu-check.sh prepare [BUILD_DIR [BASE_DIR]] | run | invert | resnet | repeat | cpu | ab | cohort" >&2; exit 2 ;;
 esac

@@ -2,7 +2,8 @@
  * of whole models, a few training steps of LeNet-5 (Adam, FedProx), ResNet-20 (SGD momentum,
  * batch norm) and the ViT (Adam; its logits, loss, every parameter gradient and d loss / d x on
  * 1x28x28 and 3x32x32 too), evaluation, CUDA-graph replay against uncaptured steps, run-to-run
- * bitwise determinism of the ViT's training steps (graphs on and off), optimizer state transfer,
+ * bitwise determinism of the ViT's training steps (graphs on and off), the fusion of batch norm
+ * and add with their ReLU (bitwise the unfused steps), optimizer state transfer,
  * shard reuse and the errors a user can cause. Plus the --device parser and the CPU build's
  * fallback, which run in every build.
  *
@@ -747,6 +748,98 @@ static void test_graph_matches_eager(void **st) {
     graph_case("vgg11", (fv_shape){3, 32, 32}, 40, 16, sgd); /* batch norm and dropout */
 }
 
+/* ---- fusion of batch norm / add with their ReLU: the same bits as the ops apart ---- */
+
+/* `model` trained two epochs (graph replays, a partial last batch) by a net without fusion and one
+ * with it (fv_cuda_net_set_fuse), both convolution paths: epoch losses, parameters (running
+ * statistics included), optimizer state and evaluation must be bitwise equal, and so must one
+ * more training-mode gradient with the input gradient (fv_cuda_net_input_grad). The design
+ * (layers.h) makes every rounding the same; a tolerance would hide a wrong mask or a lost
+ * accumulation only as long as it is small. */
+static void fuse_case(const char *model, fv_shape in, int n, int batch, fv_opt_cfg oc, int pairs) {
+    const char *paths[2];
+    const int k = conv_paths(paths);
+    fv_err e;
+    fv_net *net = fv_model_new(model, in, 10, 13, &e);
+    if (!net) fail_msg("%s", e.msg);
+    fv_dataset d = synth(n, in.c, in.h, in.w, 46);
+    const size_t isz = fv_shape_size(in);
+    float *x = fv_malloc((size_t)batch * isz * sizeof(float));
+    int *y = fv_malloc((size_t)batch * sizeof(int));
+    for (int i = 0; i < batch; i++) {
+        y[i] = i % 10;
+        for (size_t j = 0; j < isz; j++) x[(size_t)i * isz + j] = (float)d.x[(size_t)i * isz + j] / 127.5f - 1.0f;
+    }
+    for (int c = 0; c < k; c++) {
+        float *p[2], *o[2], *g[2], *dx[2];
+        double loss[2][2], eval[2][2];
+        float gl[2];
+        size_t sl = 0;
+        for (int f = 0; f < 2; f++) {
+            fv_cuda_net *cn = gpu_net(net, batch);
+            if (fv_cuda_net_set_conv(cn, paths[c], &e) != 0) fail_msg("%s", e.msg);
+            assert_int_equal(fv_cuda_net_set_fuse(cn, f), f ? pairs : 0);
+            assert_int_equal(fv_cuda_net_fuse(cn), f);
+            assert_int_equal(fv_cuda_net_info_get(cn).relu_fused, f ? pairs : 0);
+            fv_cuda_net_set_opt(cn, &oc);
+            fv_cuda_net_seed_dropout(cn, 5);
+            fv_cuda_shard *sh = fv_cuda_shard_new(cn);
+            assert_int_equal(fv_cuda_shard_load(sh, &d, NULL, 0, &e), 0);
+            fv_rng r;
+            fv_rng_seed(&r, 8);
+            const fv_norm norm = fv_norm_for("cifar10");
+            for (int ep = 0; ep < 2; ep++)
+                loss[f][ep] = fv_cuda_train_epoch(cn, sh, batch, norm, &r, 0.0f, NULL, NULL, NULL, NULL).loss;
+            const fv_eval_stats ev = fv_cuda_evaluate(cn, sh, batch, norm);
+            eval[f][0] = ev.loss, eval[f][1] = ev.accuracy;
+            assert_true(fv_cuda_net_info_get(cn).graph_steps > 0);
+            sl = fv_cuda_net_opt_state_len(cn);
+            p[f] = fv_malloc(net->n_params * sizeof(float));
+            o[f] = fv_malloc((sl ? sl : 1) * sizeof(float));
+            g[f] = fv_malloc(net->n_train * sizeof(float));
+            dx[f] = fv_malloc((size_t)batch * isz * sizeof(float));
+            fv_cuda_net_input_grad(cn, x, y, batch, dx[f], &gl[f], g[f]);
+            fv_cuda_net_get_params(cn, p[f]);
+            fv_cuda_net_get_opt_state(cn, o[f], NULL);
+            fv_cuda_shard_destroy(&sh);
+            fv_cuda_net_destroy(&cn);
+        }
+        print_message("%s (%s): %d pairs fused; epoch losses %.7f %.7f, eval loss %.7f, both ways\n", model,
+                      paths[c], pairs, loss[0][0], loss[0][1], eval[0][0]);
+        assert_true(isfinite(loss[0][1]));
+        if (memcmp(loss[0], loss[1], sizeof loss[0]) != 0)
+            fail_msg("%s (%s): epoch losses %.9g %.9g unfused, %.9g %.9g fused", model, paths[c], loss[0][0],
+                     loss[0][1], loss[1][0], loss[1][1]);
+        if (memcmp(p[0], p[1], net->n_params * sizeof(float)) != 0)
+            fail_msg("%s (%s): fused training gave other parameters (relative L2 %.3g)", model, paths[c],
+                     rel_l2(p[1], p[0], net->n_params));
+        if (memcmp(o[0], o[1], sl * sizeof(float)) != 0)
+            fail_msg("%s (%s): fused training gave another optimizer state", model, paths[c]);
+        if (memcmp(eval[0], eval[1], sizeof eval[0]) != 0)
+            fail_msg("%s (%s): evaluation after fused training differs", model, paths[c]);
+        if (memcmp(&gl[0], &gl[1], sizeof gl[0]) != 0 || memcmp(g[0], g[1], net->n_train * sizeof(float)) != 0)
+            fail_msg("%s (%s): fused gradient differs (relative L2 %.3g)", model, paths[c],
+                     rel_l2(g[1], g[0], net->n_train));
+        if (memcmp(dx[0], dx[1], (size_t)batch * isz * sizeof(float)) != 0)
+            fail_msg("%s (%s): fused input gradient differs (relative L2 %.3g)", model, paths[c],
+                     rel_l2(dx[1], dx[0], (size_t)batch * isz));
+        for (int f = 0; f < 2; f++) free(p[f]), free(o[f]), free(g[f]), free(dx[f]);
+    }
+    free(x), free(y);
+    fv_dataset_free(&d);
+    fv_net_destroy(&net);
+}
+
+static void test_fusion_same_bits(void **st) {
+    (void)st;
+    fv_opt_cfg sgd = fv_opt_defaults(FV_OPT_SGD);
+    sgd.lr = 0.05f, sgd.momentum = 0.9f;
+    fuse_case("resnet20", (fv_shape){3, 32, 32}, 40, 16, sgd, 19);
+    fuse_case("vgg11", (fv_shape){3, 32, 32}, 40, 16, sgd, 8); /* dropout too */
+    fuse_case("mobilenet", (fv_shape){3, 32, 32}, 40, 16, sgd, 11); /* depthwise convs: im2col */
+    fuse_case("lenet5", (fv_shape){1, 28, 28}, 40, 16, fv_opt_defaults(FV_OPT_ADAM), 0);
+}
+
 /* ---- state transfer, reuse, errors ---- */
 
 static void test_state_roundtrip(void **st) {
@@ -901,7 +994,7 @@ int main(void) {
         cmocka_unit_test(test_grad_other_models), cmocka_unit_test(test_grad_vit),
         cmocka_unit_test(test_train_lenet5),      cmocka_unit_test(test_train_resnet20),
         cmocka_unit_test(test_train_vit),         cmocka_unit_test(test_graph_matches_eager),
-        cmocka_unit_test(test_vit_determinism),
+        cmocka_unit_test(test_vit_determinism),   cmocka_unit_test(test_fusion_same_bits),
         cmocka_unit_test(test_state_roundtrip),   cmocka_unit_test(test_shard_reuse_and_errors),
         cmocka_unit_test(test_progress),
     };

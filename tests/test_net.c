@@ -3,7 +3,8 @@
  * add, batch norm and dropout (re-seeded so each evaluation sees the same mask); the per-layer
  * double-precision checks live in test_layers.c. Also: training is bitwise reproducible for a
  * fixed seed and thread count, timing the nodes (fv_net_profile) changes no result, kinks replay
- * (also saved and loaded back), and the input-only backward equals the full one's input gradient. */
+ * (also saved and loaded back), the input-only backward equals the full one's input gradient, and
+ * which batch-norm and add nodes a device backend may fuse with their ReLU. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -200,6 +201,65 @@ static void test_add_of_input(void **st) {
     double g = 0;
     for (size_t i = 0; i < cw->count; i++) g += fabs(net->grads[cw->off + i]);
     assert_true(g > 1e-6); /* the conv behind the add gets a gradient */
+    fv_net_destroy(&net);
+}
+
+/* fv_net_fusable_relu: the batch-norm and add nodes whose only consumer is a ReLU (the pairs the
+ * CUDA backend fuses), in the zoo and in hand-made graphs where a second reader forbids it. */
+static int fusable_pairs(const fv_net *net) {
+    int k = 0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        const int j = fv_net_fusable_relu(net, i);
+        if (!j) continue;
+        assert_int_equal(net->nodes[j].op, FV_OP_RELU);
+        assert_int_equal(net->nodes[j].in0, i);
+        k++;
+    }
+    return k;
+}
+
+static void test_fusable_relu(void **st) {
+    (void)st;
+    static const struct {
+        const char *model;
+        fv_shape in;
+        int pairs;
+    } zoo[] = {
+        {"lenet5", {1, 28, 28}, 0},    /* ReLUs after convs and linears only */
+        {"resnet20", {3, 32, 32}, 19}, /* the stem's bn + relu, then per block bn + relu and add + relu */
+        {"vgg11", {3, 32, 32}, 8},     /* eight conv + bn + relu */
+        {"mobilenet", {3, 32, 32}, 11}, /* the stem and each block's two conv + bn + relu */
+    };
+    for (size_t m = 0; m < sizeof zoo / sizeof zoo[0]; m++) {
+        fv_err e;
+        fv_net *net = fv_model_new(zoo[m].model, zoo[m].in, 10, 1, &e);
+        if (!net) fail_msg("%s", e.msg);
+        const int k = fusable_pairs(net);
+        print_message("%s: %d batch-norm or add nodes with a ReLU as their only consumer\n", zoo[m].model, k);
+        if (zoo[m].pairs >= 0) assert_int_equal(k, zoo[m].pairs);
+        else assert_true(k > 0);
+        fv_net_destroy(&net);
+    }
+    /* bn read by a ReLU and by an add: no; the add's ReLU: yes; a bn that is the output: no */
+    fv_net *net = fv_net_new((fv_shape){2, 4, 4});
+    const int c = fv_net_conv2d(net, "c", 0, 2, 3, 1, 1, 1, 0);
+    const int bn = fv_net_batchnorm(net, "bn", c);
+    const int r = fv_net_relu(net, bn);
+    const int a = fv_net_add(net, r, bn);
+    const int ra = fv_net_relu(net, a);
+    const int bn2 = fv_net_batchnorm(net, "bn2", ra);
+    const int r2 = fv_net_relu(net, bn2);
+    const int a2 = fv_net_add(net, r2, r2);
+    const int r3 = fv_net_relu(net, a2);
+    const int bn3 = fv_net_batchnorm(net, "bn3", r3);
+    fv_net_finish(net, 1);
+    assert_int_equal(fv_net_fusable_relu(net, bn), 0);
+    assert_int_equal(fv_net_fusable_relu(net, a), ra);
+    assert_int_equal(fv_net_fusable_relu(net, bn2), r2);
+    assert_int_equal(fv_net_fusable_relu(net, a2), r3);
+    assert_int_equal(fv_net_fusable_relu(net, bn3), 0); /* the net's output */
+    assert_int_equal(fv_net_fusable_relu(net, c), 0);   /* a conv: never */
+    assert_int_equal(fv_net_fusable_relu(net, r), 0);
     fv_net_destroy(&net);
 }
 
@@ -420,6 +480,7 @@ int main(void) {
         cmocka_unit_test(test_graph_gradients),
         cmocka_unit_test(test_bitwise_reproducible_and_learns),
         cmocka_unit_test(test_add_of_input),
+        cmocka_unit_test(test_fusable_relu),
         cmocka_unit_test(test_profile),
         cmocka_unit_test(test_kinks_replay),
         cmocka_unit_test(test_input_only_backward),

@@ -55,6 +55,24 @@ static __global__ void add_bwd_kernel(float *da, float *db, const float *g, size
     }
 }
 
+/* The residual add and the ReLU after it in one kernel each way (net.cu's fusion,
+ * fv_net_fusable_relu): the same roundings as add then ReLU. Backward: the add's gradient is
+ * what ReLU's backward would have accumulated into its zeroed output gradient, 0 + (mask ?
+ * dout : 0), spelled out so that a -0 becomes +0 exactly as there. */
+static __global__ void add_relu_fwd_kernel(float *out, const float *a, const float *b, size_t n) {
+    FV_GRID_STRIDE(i, n) {
+        const float s = a[i] + b[i];
+        out[i] = s > 0.0f ? s : 0.0f;
+    }
+}
+static __global__ void add_relu_bwd_kernel(float *da, float *db, const float *dout, const float *out, size_t n) {
+    FV_GRID_STRIDE(i, n) {
+        const float v = __fadd_rn(0.0f, out[i] > 0.0f ? dout[i] : 0.0f);
+        if (da) da[i] += v;
+        if (db) db[i] += v;
+    }
+}
+
 #define LAUNCH(kernel, n, ...)                                                                     \
     do {                                                                                           \
         if ((n) == 0) return;                                                                      \
@@ -100,4 +118,11 @@ void fv_cuda_add_forward(const fv_cuda_ctx *x, float *out, const float *a, const
 }
 void fv_cuda_add_backward(const fv_cuda_ctx *x, float *da, float *db, const float *g, size_t n) {
     if (da || db) LAUNCH(add_bwd_kernel, n, da, db, g);
+}
+void fv_cuda_add_relu_forward(const fv_cuda_ctx *x, float *out, const float *a, const float *b, size_t n) {
+    LAUNCH(add_relu_fwd_kernel, n, out, a, b);
+}
+void fv_cuda_add_relu_backward(const fv_cuda_ctx *x, float *da, float *db, const float *dout, const float *out,
+                               size_t n) {
+    if (da || db) LAUNCH(add_relu_bwd_kernel, n, da, db, dout, out);
 }

@@ -9,7 +9,12 @@
  * the variance pass and the one saved for backward are the same float. Scratch (device floats):
  * part_a[C*S], part_b[C*S], then sums[2C] (backward's sum g and sum g*xhat as floats).
  * Launches: forward train 4 (sum, squared deviations, statistics, normalise), backward 3.
- * Not here: cumulative averaging (momentum None), fused BN + ReLU.
+ * The _relu variants take in the ReLU that is the batch norm's only consumer (net.cu's fusion):
+ * the normalise kernel writes max(y, 0), and backward reads the ReLU's gradient through its
+ * output's sign, as 0 + (out > 0 ? dout : 0), the value ReLU's backward would have accumulated
+ * into the zeroed batch-norm output gradient: the same bits as the two ops apart, one kernel and
+ * two passes over the activations fewer each way.
+ * Not here: cumulative averaging (momentum None), convolution fused with batch norm.
  */
 #include "cuda/common.cuh"
 
@@ -92,13 +97,21 @@ static __global__ void bn_stats_kernel(float *mean, float *invstd, float *run_me
         run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(ss / (double)(M - 1));
 }
 
+template <bool RELU>
 static __global__ void bn_norm_kernel(float *out, const float *inp, const float *mean, const float *invstd,
                                const float *gamma, const float *beta, int C, int HW, size_t total) {
     FV_GRID_STRIDE(i, total) {
         const int c = (int)((i / HW) % C);
         const float scale = gamma[c] * invstd[c];
-        out[i] = (inp[i] - mean[c]) * scale + beta[c];
+        const float y = (inp[i] - mean[c]) * scale + beta[c];
+        out[i] = RELU ? (y > 0.0f ? y : 0.0f) : y;
     }
+}
+
+/* The batch norm's output gradient at off: dout itself, or through the ReLU that consumes it. */
+template <bool RELU>
+__device__ __forceinline__ float bn_grad_at(const float *g, const float *relu_out, size_t off) {
+    return RELU ? __fadd_rn(0.0f, relu_out[off] > 0.0f ? g[off] : 0.0f) : g[off];
 }
 
 static __global__ void bn_eval_kernel(float *out, const float *inp, const float *gamma, const float *beta,
@@ -112,8 +125,9 @@ static __global__ void bn_eval_kernel(float *out, const float *inp, const float 
 }
 
 /* grid (S, C): split sums of g and of g * xhat. */
-static __global__ void bn_bwd_sums_kernel(float *part_a, float *part_b, const float *g, const float *inp,
-                                   const float *mean, const float *invstd, int C, int HW,
+template <bool RELU>
+static __global__ void bn_bwd_sums_kernel(float *part_a, float *part_b, const float *g, const float *relu_out,
+                                   const float *inp, const float *mean, const float *invstd, int C, int HW,
                                    size_t M) {
     __shared__ float sh[32];
     const int s = blockIdx.x, S = gridDim.x, c = blockIdx.y;
@@ -123,8 +137,9 @@ static __global__ void bn_bwd_sums_kernel(float *part_a, float *part_b, const fl
     float sa = 0.0f, sb = 0.0f;
     for (size_t j = a + threadIdx.x; j < b; j += blockDim.x) {
         const size_t n = j / HW, i = j - n * HW, off = (n * C + c) * HW + i;
-        sa += g[off];
-        sb += g[off] * ((inp[off] - m) * is);
+        const float go = bn_grad_at<RELU>(g, relu_out, off);
+        sa += go;
+        sb += go * ((inp[off] - m) * is);
     }
     sa = fv_block_sum(sa, sh);
     sb = fv_block_sum(sb, sh);
@@ -146,21 +161,23 @@ static __global__ void bn_bwd_stats_kernel(float *dgamma, float *dbeta, float *s
 }
 
 /* dinp += gamma * invstd / M * (M * g - sum g - xhat * sum g*xhat). */
-static __global__ void bn_bwd_data_kernel(float *dinp, const float *g, const float *inp, const float *mean,
-                                   const float *invstd, const float *gamma, const float *sums,
-                                   int C, int HW, size_t M, size_t total) {
+template <bool RELU>
+static __global__ void bn_bwd_data_kernel(float *dinp, const float *g, const float *relu_out, const float *inp,
+                                   const float *mean, const float *invstd, const float *gamma,
+                                   const float *sums, int C, int HW, size_t M, size_t total) {
     const float fm = (float)M;
     FV_GRID_STRIDE(i, total) {
         const int c = (int)((i / HW) % C);
         const float is = invstd[c], k = gamma[c] * is / fm;
-        dinp[i] += k * (fm * g[i] - sums[2 * c] - (inp[i] - mean[c]) * is * sums[2 * c + 1]);
+        const float gi = bn_grad_at<RELU>(g, relu_out, i);
+        dinp[i] += k * (fm * gi - sums[2 * c] - (inp[i] - mean[c]) * is * sums[2 * c + 1]);
     }
 }
 
-void fv_cuda_batchnorm_forward_train(const fv_cuda_ctx *x, float *out, float *mean, float *invstd,
-                                     float *run_mean, float *run_var, const float *inp,
-                                     const float *gamma, const float *beta, float *scratch, int N,
-                                     int C, int HW, float momentum, float eps) {
+template <bool RELU>
+static void bn_forward_train(const fv_cuda_ctx *x, float *out, float *mean, float *invstd, float *run_mean,
+                             float *run_var, const float *inp, const float *gamma, const float *beta,
+                             float *scratch, int N, int C, int HW, float momentum, float eps) {
     FV_ASSERT(N >= 1 && C >= 1 && HW >= 1 && eps > 0.0f && momentum >= 0.0f && momentum <= 1.0f);
     FV_ASSERT(C <= 65535);
     const int S = bn_splits(N, HW);
@@ -174,9 +191,25 @@ void fv_cuda_batchnorm_forward_train(const fv_cuda_ctx *x, float *out, float *me
     bn_stats_kernel<<<fv_grid_exact((size_t)C, 64), 64, 0, x->stream>>>(
         mean, invstd, run_mean, run_var, pa, pb, C, S, M, momentum, eps);
     FV_CUDA_LAUNCHED();
-    bn_norm_kernel<<<fv_grid(x, total, FV_THREADS), FV_THREADS, 0, x->stream>>>(
+    bn_norm_kernel<RELU><<<fv_grid(x, total, FV_THREADS), FV_THREADS, 0, x->stream>>>(
         out, inp, mean, invstd, gamma, beta, C, HW, total);
     FV_CUDA_LAUNCHED();
+}
+
+void fv_cuda_batchnorm_forward_train(const fv_cuda_ctx *x, float *out, float *mean, float *invstd,
+                                     float *run_mean, float *run_var, const float *inp,
+                                     const float *gamma, const float *beta, float *scratch, int N,
+                                     int C, int HW, float momentum, float eps) {
+    bn_forward_train<false>(x, out, mean, invstd, run_mean, run_var, inp, gamma, beta, scratch, N, C, HW,
+                            momentum, eps);
+}
+
+void fv_cuda_batchnorm_forward_train_relu(const fv_cuda_ctx *x, float *out, float *mean, float *invstd,
+                                          float *run_mean, float *run_var, const float *inp,
+                                          const float *gamma, const float *beta, float *scratch, int N,
+                                          int C, int HW, float momentum, float eps) {
+    bn_forward_train<true>(x, out, mean, invstd, run_mean, run_var, inp, gamma, beta, scratch, N, C, HW,
+                           momentum, eps);
 }
 
 void fv_cuda_batchnorm_forward_eval(const fv_cuda_ctx *x, float *out, const float *inp,
@@ -189,24 +222,39 @@ void fv_cuda_batchnorm_forward_eval(const fv_cuda_ctx *x, float *out, const floa
     FV_CUDA_LAUNCHED();
 }
 
-void fv_cuda_batchnorm_backward(const fv_cuda_ctx *x, float *dinp, float *dgamma, float *dbeta,
-                                const float *dout, const float *inp, const float *mean,
-                                const float *invstd, const float *gamma, float *scratch, int N,
-                                int C, int HW) {
+template <bool RELU>
+static void bn_backward(const fv_cuda_ctx *x, float *dinp, float *dgamma, float *dbeta, const float *dout,
+                        const float *relu_out, const float *inp, const float *mean, const float *invstd,
+                        const float *gamma, float *scratch, int N, int C, int HW) {
     FV_ASSERT(N >= 1 && C >= 1 && HW >= 1 && C <= 65535);
     const int S = bn_splits(N, HW);
     const size_t M = (size_t)N * HW, total = M * C;
     float *pa = scratch, *pb = scratch + (size_t)C * S, *sums = scratch + 2 * (size_t)C * S;
-    bn_bwd_sums_kernel<<<dim3((unsigned)S, (unsigned)C), FV_THREADS, 0, x->stream>>>(
-        pa, pb, dout, inp, mean, invstd, C, HW, M);
+    bn_bwd_sums_kernel<RELU><<<dim3((unsigned)S, (unsigned)C), FV_THREADS, 0, x->stream>>>(
+        pa, pb, dout, relu_out, inp, mean, invstd, C, HW, M);
     FV_CUDA_LAUNCHED();
     bn_bwd_stats_kernel<<<fv_grid_exact((size_t)C, 64), 64, 0, x->stream>>>(dgamma, dbeta, sums, pa,
                                                                             pb, C, S);
     FV_CUDA_LAUNCHED();
     if (!dinp) return;
-    bn_bwd_data_kernel<<<fv_grid(x, total, FV_THREADS), FV_THREADS, 0, x->stream>>>(
-        dinp, dout, inp, mean, invstd, gamma, sums, C, HW, M, total);
+    bn_bwd_data_kernel<RELU><<<fv_grid(x, total, FV_THREADS), FV_THREADS, 0, x->stream>>>(
+        dinp, dout, relu_out, inp, mean, invstd, gamma, sums, C, HW, M, total);
     FV_CUDA_LAUNCHED();
+}
+
+void fv_cuda_batchnorm_backward(const fv_cuda_ctx *x, float *dinp, float *dgamma, float *dbeta,
+                                const float *dout, const float *inp, const float *mean,
+                                const float *invstd, const float *gamma, float *scratch, int N,
+                                int C, int HW) {
+    bn_backward<false>(x, dinp, dgamma, dbeta, dout, NULL, inp, mean, invstd, gamma, scratch, N, C, HW);
+}
+
+void fv_cuda_batchnorm_backward_relu(const fv_cuda_ctx *x, float *dinp, float *dgamma, float *dbeta,
+                                     const float *dout, const float *out, const float *inp, const float *mean,
+                                     const float *invstd, const float *gamma, float *scratch, int N,
+                                     int C, int HW) {
+    FV_ASSERT(out);
+    bn_backward<true>(x, dinp, dgamma, dbeta, dout, out, inp, mean, invstd, gamma, scratch, N, C, HW);
 }
 
 /* ---- the batch-norm statistics prior of gradient inversion (net.h's fv_cuda_net_inv_*) ---- */

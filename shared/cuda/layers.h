@@ -175,6 +175,12 @@ void fv_cuda_add_forward(const fv_cuda_ctx *x, float *out, const float *a, const
                          size_t n);
 /* da += g, then db += g (each may be NULL; da == db adds twice, like two accumulations). */
 void fv_cuda_add_backward(const fv_cuda_ctx *x, float *da, float *db, const float *g, size_t n);
+/* The add and the ReLU that is its only consumer in one kernel each way (net.cu's fusion):
+ * out = max(a + b, 0); backward da += v, then db += v (each may be NULL, da == db adds twice), v
+ * = out > 0 ? dout : 0, with dout and out the ReLU's. The same bits as the two ops apart. */
+void fv_cuda_add_relu_forward(const fv_cuda_ctx *x, float *out, const float *a, const float *b, size_t n);
+void fv_cuda_add_relu_backward(const fv_cuda_ctx *x, float *da, float *db, const float *dout, const float *out,
+                               size_t n);
 
 /* ---- batch norm (batchnorm.cu) over N x C x HW, layers.h's semantics ----
  * Channel sums are split over several blocks per channel (partials combined in double, in a fixed
@@ -199,6 +205,18 @@ void fv_cuda_batchnorm_backward(const fv_cuda_ctx *x, float *dinp, float *dgamma
                                 const float *dout, const float *inp, const float *mean,
                                 const float *invstd, const float *gamma, float *scratch, int N,
                                 int C, int HW);
+/* Batch norm and the ReLU that is its only consumer (net.cu's fusion), the same bits as the two
+ * ops apart. forward_train_relu: as forward_train, but out = max(bn(inp), 0) (the ReLU's output;
+ * the batch norm's own output is never written). backward_relu: as backward, with dout and out
+ * the ReLU's output gradient and output; the batch norm's output gradient is out > 0 ? dout : 0. */
+void fv_cuda_batchnorm_forward_train_relu(const fv_cuda_ctx *x, float *out, float *mean, float *invstd,
+                                          float *run_mean, float *run_var, const float *inp,
+                                          const float *gamma, const float *beta, float *scratch, int N,
+                                          int C, int HW, float momentum, float eps);
+void fv_cuda_batchnorm_backward_relu(const fv_cuda_ctx *x, float *dinp, float *dgamma, float *dbeta,
+                                     const float *dout, const float *out, const float *inp, const float *mean,
+                                     const float *invstd, const float *gamma, float *scratch, int N,
+                                     int C, int HW);
 
 /* ---- transformer token ops (transformer.cu): layers.h's semantics over [N, T, D] tokens ----
  * Same arguments as the CPU twins after the ctx; every backward accumulates, a NULL dinp / dqkv

@@ -92,6 +92,7 @@ typedef struct {
     int corr;
     long opt_gen;
     int cudnn;
+    int fuse;
     const void *images, *labels, *order;
 } graph_key;
 
@@ -140,6 +141,14 @@ struct fv_cuda_net {
     int use_cudnn;
     fv_cudnn_conv **plans[FV_MAX_NODES];
     uint8_t *plan_failed[FV_MAX_NODES];
+    /* fusion (fv_cuda_net_set_fuse): fuse_relu[i] the ReLU node that batch norm or add i computes
+     * in its own kernel (fv_net_fusable_relu, 0: none), relu_fused[j] whether ReLU j is one of
+     * them; fused_fwd whether the last forward fused (its backward must match) */
+    int fuse;
+    int fuse_relu[FV_MAX_NODES];
+    uint8_t relu_fused[FV_MAX_NODES];
+    int n_fusable;
+    int fused_fwd;
     /* graph */
     int graphs_on;
     int have_graph;
@@ -202,16 +211,27 @@ static void free_plans(fv_cuda_net *cn) {
 }
 
 static void describe_conv(fv_cuda_net *cn) {
+    char fused[40] = "";
+    if (cn->fuse) snprintf(fused, sizeof fused, "; %d ReLUs fused", cn->n_fusable);
     if (cn->use_cudnn) {
         char v[32];
         fv_cudnn_version(v, sizeof v);
-        snprintf(cn->info.conv, sizeof cn->info.conv, "cuDNN %s (%s, deterministic algorithms)",
-                 v, cn->x->tf32 ? "TF32 allowed" : "FP32");
+        snprintf(cn->info.conv, sizeof cn->info.conv, "cuDNN %s (%s, deterministic algorithms%s)",
+                 v, cn->x->tf32 ? "TF32 allowed" : "FP32", fused);
     } else {
-        snprintf(cn->info.conv, sizeof cn->info.conv, "cuBLAS SGEMM + im2col (%s)",
-                 cn->x->tf32 ? "TF32 allowed" : "FP32");
+        snprintf(cn->info.conv, sizeof cn->info.conv, "cuBLAS SGEMM + im2col (%s%s)",
+                 cn->x->tf32 ? "TF32 allowed" : "FP32", fused);
     }
+    cn->info.relu_fused = cn->fuse ? cn->n_fusable : 0;
 }
+
+int fv_cuda_net_set_fuse(fv_cuda_net *cn, int on) {
+    cn->fuse = on != 0;
+    describe_conv(cn);
+    return cn->fuse ? cn->n_fusable : 0;
+}
+
+int fv_cuda_net_fuse(const fv_cuda_net *cn) { return cn->fuse; }
 
 int fv_cuda_net_set_conv(fv_cuda_net *cn, const char *impl, fv_err *e) {
     char why[200];
@@ -314,6 +334,23 @@ fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_e
     cn->n_params = host->n_params;
     cn->cap = max_batch;
     cn->graphs_on = 1;
+    for (int i = 1; i < cn->n_nodes; i++) {
+        const int j = fv_net_fusable_relu(host, i);
+        cn->fuse_relu[i] = j;
+        if (j) cn->relu_fused[j] = 1, cn->n_fusable++;
+    }
+    /* fusion: off unless FEDVIM_CUDA_FUSE=1 (a benchmarking knob, read once here) */
+    {
+        const char *env = getenv("FEDVIM_CUDA_FUSE");
+        if (env && *env) {
+            if (strcmp(env, "0") != 0 && strcmp(env, "1") != 0) {
+                fv_err_set(e, "FEDVIM_CUDA_FUSE: '%s': expected 0 or 1", env);
+                fv_cuda_net_destroy(&cn);
+                return NULL;
+            }
+            cn->fuse = env[0] == '1';
+        }
+    }
     /* convolutions: cuDNN when this build and the device have it, unless FEDVIM_CUDA_CONV says
      * otherwise (im2col or cudnn: a benchmarking knob, read once here) */
     {
@@ -505,6 +542,9 @@ static void forward(fv_cuda_net *cn, int n, int train) {
     float *p = cn->params;
     cuda_inv *v = cn->inv; /* kinks and their bookkeeping: inversion passes only */
     const fv_kinks kinks = v ? v->kinks : FV_KINKS_FREE;
+    /* fusion: training forwards outside inversion passes (those record or replay ReLU kinks) */
+    const int fuse = cn->fuse && train && !v;
+    cn->fused_fwd = fuse;
     if (v) {
         if (kinks == FV_KINKS_REPLAY && v->kinks_n != n) FV_DIE("kink replay of batch %d without a recorded forward", n);
         v->last_replay = kinks == FV_KINKS_REPLAY, v->last_n = n, v->last_train = train;
@@ -534,7 +574,12 @@ static void forward(fv_cuda_net *cn, int n, int train) {
                                    (int)fv_shape_size(nd->ishape), nd->oshape.c);
             break;
         case FV_OP_BATCHNORM:
-            if (train)
+            if (fuse && cn->fuse_relu[i])
+                fv_cuda_batchnorm_forward_train_relu(
+                    x, cn->out[cn->fuse_relu[i]], cn->bn_mean[i], cn->bn_invstd[i], p + nd->rm_off,
+                    p + nd->rv_off, in, p + nd->w_off, p + nd->b_off, cn->scratch, n, C, H * W, nd->momentum,
+                    nd->eps);
+            else if (train)
                 fv_cuda_batchnorm_forward_train(
                     x, out, cn->bn_mean[i], cn->bn_invstd[i], p + nd->rm_off, p + nd->rv_off, in,
                     p + nd->w_off, p + nd->b_off, cn->scratch, n, C, H * W, nd->momentum, nd->eps);
@@ -557,6 +602,8 @@ static void forward(fv_cuda_net *cn, int n, int train) {
             fv_cuda_gap_forward(x, out, in, n, C, H * W);
             break;
         case FV_OP_RELU:
+            if (fuse && cn->relu_fused[i])
+                break; /* computed by its batch norm or add */
             if (kinks == FV_KINKS_RECORD)
                 fv_cuda_relu_forward_record(x, out, v->rmask[i], in, isz);
             else if (kinks == FV_KINKS_REPLAY)
@@ -580,7 +627,10 @@ static void forward(fv_cuda_net *cn, int n, int train) {
         case FV_OP_FLATTEN:
             break; /* aliases its input */
         case FV_OP_ADD:
-            fv_cuda_add_forward(x, out, in, cn->out[nd->in1], isz);
+            if (fuse && cn->fuse_relu[i])
+                fv_cuda_add_relu_forward(x, cn->out[cn->fuse_relu[i]], in, cn->out[nd->in1], isz);
+            else
+                fv_cuda_add_forward(x, out, in, cn->out[nd->in1], isz);
             break;
         case FV_OP_UPSAMPLE:
             fv_cuda_upsample_forward(x, out, in, n, C, H, W, nd->k);
@@ -639,6 +689,7 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
     float *p = cn->params, *g = cn->grads;
     const cuda_inv *v = cn->inv;
     const int skip_dw = v && v->skip_dw, prior = v && v->prior, mask_bwd = v && v->last_replay;
+    const int fuse = cn->fused_fwd; /* as the forward ran */
     for (int i = cn->n_nodes - 1; i >= 1; i--) {
         const fv_node *nd = &cn->nodes[i];
         const float *in = cn->out[nd->in0];
@@ -668,9 +719,15 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
             break;
         case FV_OP_BATCHNORM:
             FV_ASSERT(train);
-            fv_cuda_batchnorm_backward(x, din, g + nd->w_off, g + nd->b_off, dout, in,
-                                       cn->bn_mean[i], cn->bn_invstd[i], p + nd->w_off, cn->scratch,
-                                       n, C, H * W);
+            if (fuse && cn->fuse_relu[i]) {
+                const int j = cn->fuse_relu[i];
+                fv_cuda_batchnorm_backward_relu(x, din, g + nd->w_off, g + nd->b_off, cn->dout[j], cn->out[j], in,
+                                                cn->bn_mean[i], cn->bn_invstd[i], p + nd->w_off, cn->scratch,
+                                                n, C, H * W);
+            } else {
+                fv_cuda_batchnorm_backward(x, din, g + nd->w_off, g + nd->b_off, dout, in, cn->bn_mean[i],
+                                           cn->bn_invstd[i], p + nd->w_off, cn->scratch, n, C, H * W);
+            }
             break;
         case FV_OP_MAXPOOL:
             fv_cuda_maxpool_backward(x, din, dout, cn->argmax[i], n, C, H, W, nd->k, nd->stride,
@@ -683,6 +740,8 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
             fv_cuda_gap_backward(x, din, dout, n, C, H * W);
             break;
         case FV_OP_RELU:
+            if (fuse && cn->relu_fused[i])
+                break; /* its batch norm or add takes the gradient through it */
             if (mask_bwd) /* a REPLAY forward: through its mask, as net.c */
                 fv_cuda_relu_backward_mask(x, din, dout, v->rmask[i], isz);
             else
@@ -702,10 +761,14 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
             break;
         case FV_OP_FLATTEN:
             break; /* its gradient is its input's: consumers accumulated there */
-        case FV_OP_ADD:
-            fv_cuda_add_backward(x, din, nd->in1 == 0 && !want_dx ? NULL : cn->dout[nd->in1], dout,
-                                 isz);
+        case FV_OP_ADD: {
+            float *din1 = nd->in1 == 0 && !want_dx ? NULL : cn->dout[nd->in1];
+            if (fuse && cn->fuse_relu[i])
+                fv_cuda_add_relu_backward(x, din, din1, cn->dout[cn->fuse_relu[i]], cn->out[cn->fuse_relu[i]], isz);
+            else
+                fv_cuda_add_backward(x, din, din1, dout, isz);
             break;
+        }
         case FV_OP_UPSAMPLE:
             fv_cuda_upsample_backward(x, din, dout, n, C, H, W, nd->k);
             break;
@@ -788,7 +851,7 @@ static void train_step(fv_cuda_net *cn, const fv_cuda_shard *s, int b, int prox,
 static int same_key(const graph_key *a, const graph_key *b) {
     return a->batch == b->batch && a->prox == b->prox && a->prox_mu == b->prox_mu && a->corr == b->corr &&
            a->opt_gen == b->opt_gen && a->images == b->images && a->labels == b->labels &&
-           a->order == b->order && a->cudnn == b->cudnn;
+           a->order == b->order && a->cudnn == b->cudnn && a->fuse == b->fuse;
 }
 
 static graph_key key_of(const fv_cuda_net *cn, const fv_cuda_shard *s, int batch, int prox,
@@ -804,6 +867,7 @@ static graph_key key_of(const fv_cuda_net *cn, const fv_cuda_shard *s, int batch
     k.labels = s->labels;
     k.order = cn->order;
     k.cudnn = cn->use_cudnn;
+    k.fuse = cn->fuse;
     return k;
 }
 

@@ -145,9 +145,24 @@ void fv_cuda_net_set_graphs(fv_cuda_net *cn, int on);
 void fv_cuda_net_set_tf32(fv_cuda_net *cn, int on);
 int fv_cuda_net_tf32(const fv_cuda_net *cn);
 
+/* Fusion of each batch norm or residual add with the ReLU that is its only consumer
+ * (fv_net_fusable_relu: ResNet-20 has 19 such pairs, MobileNet's blocks and the CNNs with batch
+ * norm theirs): in training steps the pair runs as one kernel forward (the ReLU's output written
+ * directly, the batch norm's or add's own never) and one backward (the ReLU's gradient read
+ * through its output's sign inside the batch norm's reductions or the add's copy), which saves a
+ * launch and two passes over the activation each way. Designed to give the same bits as the ops
+ * apart (layers.h); gradient-inversion passes, evaluation and inference never fuse. Off by
+ * default until measured on a GPU (docs/cuda.md, "Fusion"); the environment variable
+ * FEDVIM_CUDA_FUSE (0 or 1), read by fv_cuda_net_new, sets the default, for benchmarks (another
+ * value fails the creation). The setting is part of the captured graph's key. Returns the number
+ * of ReLUs fused from now on (0 when off). */
+int fv_cuda_net_set_fuse(fv_cuda_net *cn, int on);
+int fv_cuda_net_fuse(const fv_cuda_net *cn);
+
 typedef struct {
     char conv[96];       /* how convolutions run, e.g. "cuDNN 9.14.0 (FP32, deterministic
-                            algorithms)" or "cuBLAS SGEMM + im2col (FP32)" */
+                            algorithms)" or "cuBLAS SGEMM + im2col (FP32)", and with fusion on
+                            how many ReLUs are fused ("...; 19 ReLUs fused)") */
     long conv_fallbacks; /* conv shapes cuDNN had no algorithm for (they ran on im2col) */
     long graph_steps;    /* training steps run as graph replays */
     long eager_steps;    /* training steps run uncaptured (partial batches, the batch before a
@@ -155,6 +170,7 @@ typedef struct {
     long captures;       /* graphs captured (a new one when the batch, optimizer, FedProx setting
                             or shard buffer changed) */
     size_t device_bytes; /* device memory this net holds (excluding shards) */
+    int relu_fused;      /* ReLUs run inside their batch norm's or add's kernels (0: fusion off) */
 } fv_cuda_net_info;
 fv_cuda_net_info fv_cuda_net_info_get(const fv_cuda_net *cn);
 

@@ -384,6 +384,21 @@ int fv_net_node_dnnl(const fv_net *net, int i) {
     return net->nodes[i].dnnl != NULL;
 }
 
+int fv_net_fusable_relu(const fv_net *net, int i) {
+    FV_ASSERT(net->finished && i >= 0 && i < net->n_nodes);
+    const fv_op op = net->nodes[i].op;
+    if ((op != FV_OP_BATCHNORM && op != FV_OP_ADD) || i == net->n_nodes - 1) return 0;
+    int relu = 0, readers = 0;
+    for (int j = i + 1; j < net->n_nodes; j++) {
+        const fv_node *nd = &net->nodes[j];
+        const int uses = (nd->in0 == i) + (nd->in1 == i);
+        if (!uses) continue;
+        readers += uses;
+        if (nd->op == FV_OP_RELU) relu = j;
+    }
+    return readers == 1 ? relu : 0;
+}
+
 static void ensure_cap(fv_net *net, int n) {
     FV_ASSERT(net->finished && n >= 1);
     if (n <= net->cap) return;

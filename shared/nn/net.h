@@ -207,6 +207,11 @@ void fv_net_finish(fv_net *net, uint64_t seed);
 FV_MUST_USE int fv_net_set_conv(fv_net *net, fv_conv_path path, fv_err *e);
 /* 1 when conv node i runs through oneDNN, else 0 (also for nodes that are not convs). */
 int fv_net_node_dnnl(const fv_net *net, int i);
+/* The ReLU a device backend may compute in one kernel with node i: when node i is a batch norm
+ * or an add whose only consumer is a ReLU node j (so nothing but j reads i's output or sends i a
+ * gradient, and i is not the net's output), returns j; otherwise 0. The CUDA backend's fusion
+ * (shared/cuda/net.cu) takes exactly these pairs. */
+int fv_net_fusable_relu(const fv_net *net, int i);
 /* "auto", "blas" or "dnnl" to a path; -1 with e set for anything else (NULL included). The
  * environment variable FEDVIM_CPU_CONV takes these words (read by fv_model_new). */
 FV_MUST_USE int fv_conv_path_parse(const char *word, fv_conv_path *path, fv_err *e);
