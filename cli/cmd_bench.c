@@ -21,15 +21,17 @@
 #include "nn/optim.h"
 #include "nn/trainer.h"
 
-/* Prints the per-node time of the timed steps (net->prof, fv_net_profile) to f, one row per node
- * with work (forward and backward milliseconds per step, share of the wall time), then the
- * zeroing of gradient buffers and what no node covers (loss, optimizer step, batch assembly,
- * OpenMP fork and join between nodes). Returns the same rows as a JSON array (malloc'd). */
-static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) {
+/* Prints the per-node time of the timed steps (prof: fv_trainer_profile_times, net.h's
+ * fv_net_profile layout) to f, one row per node (forward and backward milliseconds per step,
+ * share of the wall time), then the zeroing of gradient buffers and what no node covers (loss,
+ * optimizer step, batch assembly; on the CPU OpenMP fork and join between nodes, on a GPU the
+ * host's wait for each step). `cuda`: the times are a GPU's (conv nodes then name no CPU path).
+ * Returns the same rows as a JSON array (malloc'd). */
+static char *layer_profile(const fv_net *net, const double *prof, int cuda, long steps, double secs, FILE *f) {
     const int nn = net->n_nodes;
     const double per = 1e3 / (double)steps, wall = secs * per;
     double nodes = 0.0;
-    for (int i = 0; i < 2 * nn; i++) nodes += net->prof[i];
+    for (int i = 0; i < 2 * nn; i++) nodes += prof[i];
     fprintf(f, "bench train: per step (ms; %ld steps), by node:\n  %4s  %-9s  %-20s  %-10s  %9s  %9s  %6s\n",
             steps, "node", "op", "tensors", "output", "forward", "backward", "share");
     size_t cap = 256, len = 0;
@@ -37,11 +39,11 @@ static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) 
     arr[len++] = '[';
     for (int i = 1; i < nn; i++) {
         const fv_shape o = net->nodes[i].oshape;
-        const double fw = net->prof[i] * per, bw = net->prof[nn + i] * per;
+        const double fw = prof[i] * per, bw = prof[nn + i] * per;
         char pre[96], shape[48];
         const char *name = fv_net_node_prefix(net, i, pre, sizeof pre);
-        /* a conv node names its path: conv:blas (im2col + OpenBLAS) or conv:dnnl (oneDNN) */
-        const int conv = net->nodes[i].op == FV_OP_CONV2D;
+        /* on the CPU a conv node names its path: conv:blas (im2col + OpenBLAS) or conv:dnnl (oneDNN) */
+        const int conv = net->nodes[i].op == FV_OP_CONV2D && !cuda;
         const char *path = fv_net_node_dnnl(net, i) ? "dnnl" : "blas";
         char op[24];
         snprintf(op, sizeof op, conv ? "conv:%s" : "%s", conv ? path : fv_net_op_name(net, i));
@@ -67,7 +69,7 @@ static char *layer_profile(const fv_net *net, long steps, double secs, FILE *f) 
     }
     arr[len++] = ']';
     arr[len] = '\0';
-    const double zero = net->prof[nn] * per, other = wall - nodes * per;
+    const double zero = prof[nn] * per, other = wall - nodes * per;
     fprintf(f, "  %4s  %-42s  %9s  %9.4f  %5.1f%%\n", "", "zeroing gradient buffers", "", zero, 100.0 * zero / wall);
     fprintf(f, "  %4s  %-42s  %9.4f  %9s  %5.1f%%\n", "", "other (loss, optimizer, batches)", other, "",
             100.0 * other / wall);
@@ -91,7 +93,7 @@ static int bench_train(int argc, char **argv) {
         {"tf32", FV_FLAG_BOOL, &tf32, "with --device cuda: allow TF32 tensor cores for FP32 products (faster on Ampere and later, about 1e-3 relative error per product; off by default, recorded in --json)", 0, 0},
         {"graphs", FV_FLAG_INT, &graphs, "--device cuda: 1 replays each full batch's step as a CUDA graph, 0 launches every kernel (what the graphs save in launch overhead)", 0, 1},
         {"conv", FV_FLAG_STRING, &conv, "CPU conv path: auto (per layer shape), blas (im2col + OpenBLAS) or dnnl (oneDNN); default: FEDVIM_CPU_CONV, else auto", 0, 0},
-        {"layers", FV_FLAG_BOOL, &layers, "also time every node's forward and backward (CPU only) and print where a step's time goes", 0, 0},
+        {"layers", FV_FLAG_BOOL, &layers, "also time every node's forward and backward and print where a step's time goes (CPU: wall time; --device cuda: GPU time between events, steps uncaptured and one at a time, so images/s drops)", 0, 0},
         {"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0},
     };
     const char *pos[1];
@@ -120,11 +122,6 @@ static int bench_train(int argc, char **argv) {
     }
     if (tf32 && dev < 0) {
         fprintf(stderr, "fedvim bench train: --tf32 needs --device cuda[:N]: the CPU has no TF32\n");
-        return 2;
-    }
-    if (layers && dev >= 0) {
-        fprintf(stderr, "fedvim bench train: --layers times the CPU path; it cannot be used with --device %s\n",
-                device);
         return 2;
     }
     int is_lenet = strcmp(model, "lenet5") == 0;
@@ -211,7 +208,7 @@ static int bench_train(int argc, char **argv) {
         fprintf(stderr, "fedvim bench train: %s\n", e.msg);
         total = 0, rc = 1;
     }
-    if (layers) fv_net_profile(net, 1); /* after the warm-up: only the timed steps count */
+    if (layers) fv_trainer_profile(trainer, 1); /* after the warm-up: only the timed steps count */
     double t0 = fv_now();
     long done = 0, steps = 0;
     while (done < total) {
@@ -226,7 +223,8 @@ static int bench_train(int argc, char **argv) {
         steps += (n + batch - 1) / batch;
     }
     double secs = fv_now() - t0, ips = done / secs;
-    char *prof = layers && rc == 0 && steps > 0 ? layer_profile(net, steps, secs, stderr) : NULL;
+    const double *times = layers ? fv_trainer_profile_times(trainer) : NULL;
+    char *prof = times && rc == 0 && steps > 0 ? layer_profile(net, times, where.cuda, steps, secs, stderr) : NULL;
     fprintf(stderr, "bench train: %s batch %d on %s, %s: %.0f images/s (%ld images, %.2f s)\n", model, batch, source,
             where.where, ips, done, secs);
     if (!where.cuda)
@@ -271,7 +269,7 @@ static int bench_train(int argc, char **argv) {
         if (prof) {
             fv_json_int(&j, "steps", steps);
             fv_json_num(&j, "step_ms", secs * 1e3 / (double)steps);
-            fv_json_num(&j, "zero_grad_ms", net->prof[net->n_nodes] * 1e3 / (double)steps);
+            fv_json_num(&j, "zero_grad_ms", times[net->n_nodes] * 1e3 / (double)steps);
             fv_json_raw(&j, "layers", prof);
         }
         printf("%s\n", fv_json_end(&j));

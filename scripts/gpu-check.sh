@@ -652,6 +652,12 @@ resnet() {
         done
     done
     grep -h "convolutions" "$out/resnet/fedvim_fp32_fused_1.log" "$out/resnet/fedvim_tf32_fused_1.log" 2>/dev/null
+    # where a step's GPU time goes, by op (bench train --layers: uncaptured steps, event times)
+    for cfg in 0 1; do
+        FEDVIM_CUDA_FUSE=$cfg fv timeout 120 "$G/bin/fedvim" bench train --device cuda --model resnet20 --batch 128 \
+            --images 2560 --layers --json >"$out/resnet/layers_fuse$cfg.json" 2>"$out/resnet/layers_fuse$cfg.log" ||
+            { echo "bench train --layers --device cuda: FAIL"; ok=0; }
+    done
     OUTD="$out/resnet" REPS="$reps" env -u LD_LIBRARY_PATH python3 - <<'EOF5' | tee "$out/summary_resnet.txt"
 import json, os, statistics
 out, reps = os.environ['OUTD'], int(os.environ['REPS'])
@@ -676,6 +682,20 @@ print(f"FP32: fedvim unfused {r('fedvim_fp32', 'torch_fp32'):.2f}x, fused {r('fe
       f"PyTorch FP32 (goal >= 1.3x): {'MET' if best / rows['torch_fp32'][0] >= 1.3 else 'NOT MET'}")
 print(f"TF32: fedvim unfused {r('fedvim_tf32', 'torch_tf32'):.2f}x, fused {r('fedvim_tf32_fused', 'torch_tf32'):.2f}x "
       f"PyTorch TF32; fedvim FP32 against PyTorch TF32 (its default): {best / rows['torch_tf32'][0]:.2f}x")
+for f in (0, 1):
+    try:
+        j = json.loads([l for l in open(f'{out}/layers_fuse{f}.json') if l.startswith('{')][-1])
+    except Exception as ex:
+        print(f'layers (fusion {f}): none: {ex}')
+        continue
+    by = {}
+    for row in j['layers']:
+        for d in ('forward', 'backward'):
+            k = f"{row['op']} {d}"
+            by[k] = by.get(k, 0.0) + row[f'{d}_ms']
+    top = sorted(by.items(), key=lambda kv: -kv[1])[:8]
+    print(f"GPU ms per uncaptured step of 128 (fusion {f}; step {j['step_ms']:.3f} ms, zeroing {j['zero_grad_ms']:.3f}): "
+          + ', '.join(f'{k} {v:.3f}' for k, v in top))
 EOF5
     (cd "$out" && tar czf resnet.tgz resnet && rm -rf resnet)
     echo "ResNet-20 check (tests): $([[ $ok == 1 ]] && echo PASS || echo FAIL)"

@@ -149,6 +149,13 @@ struct fv_cuda_net {
     uint8_t relu_fused[FV_MAX_NODES];
     int n_fusable;
     int fused_fwd;
+    /* per-node timing (fv_cuda_net_profile): events ev[0..n_nodes] at the forward's node
+     * boundaries, ev[n_nodes+1 ..] at the backward's, then two around the zeroing; prof the
+     * accumulated milliseconds in net.h's prof layout (as seconds); prof_step: the running
+     * training step records them */
+    cudaEvent_t *ev;
+    double *prof;
+    int prof_step;
     /* graph */
     int graphs_on;
     int have_graph;
@@ -440,6 +447,7 @@ void fv_cuda_net_destroy(fv_cuda_net **pcn) {
     fv_cuda_net *cn = *pcn;
     use_device(cn);
     fv_cuda_ctx_sync(cn->x);
+    fv_cuda_net_profile(cn, 0);
     if (cn->have_graph) FV_CUDA_CHECK(cudaGraphExecDestroy(cn->exec));
     free_plans(cn);
     fv_cuda_free(cn->x, cn->order);
@@ -551,6 +559,7 @@ static void forward(fv_cuda_net *cn, int n, int train) {
         if (kinks != FV_KINKS_REPLAY) v->kinks_n = kinks == FV_KINKS_RECORD ? n : 0; /* FREE overwrote argmaxes */
     }
     for (int i = 1; i < cn->n_nodes; i++) {
+        if (cn->prof_step) FV_CUDA_CHECK(cudaEventRecord(cn->ev[i], x->stream));
         const fv_node *nd = &cn->nodes[i];
         const float *in = cn->out[nd->in0];
         float *out = cn->out[i];
@@ -662,6 +671,7 @@ static void forward(fv_cuda_net *cn, int n, int train) {
             FV_DIE("input node in the middle of the graph");
         }
     }
+    if (cn->prof_step) FV_CUDA_CHECK(cudaEventRecord(cn->ev[cn->n_nodes], x->stream));
 }
 
 /* Gradient inversion's batch-norm prior: for each batch-norm node fed by `node`, its terms
@@ -690,7 +700,9 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
     const cuda_inv *v = cn->inv;
     const int skip_dw = v && v->skip_dw, prior = v && v->prior, mask_bwd = v && v->last_replay;
     const int fuse = cn->fused_fwd; /* as the forward ran */
+    cudaEvent_t *evb = cn->ev ? cn->ev + cn->n_nodes + 1 : NULL; /* evb[i] before node i, evb[0] at the end */
     for (int i = cn->n_nodes - 1; i >= 1; i--) {
+        if (cn->prof_step) FV_CUDA_CHECK(cudaEventRecord(evb[i], x->stream));
         const fv_node *nd = &cn->nodes[i];
         const float *in = cn->out[nd->in0];
         const float *dout = cn->dout[i];
@@ -805,6 +817,7 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
         }
     }
     if (prior && want_dx) prior_hook(cn, 0, n);
+    if (cn->prof_step) FV_CUDA_CHECK(cudaEventRecord(evb[0], x->stream));
 }
 
 /* Zero the output gradients of n samples: the whole block in one memset for a full-capacity
@@ -827,8 +840,11 @@ static void loss_and_backward(fv_cuda_net *cn, int n, double *acc_loss, long lon
                               int want_dx) {
     const fv_cuda_ctx *x = cn->x;
     const int last = cn->n_nodes - 1;
+    cudaEvent_t *evz = cn->ev ? cn->ev + 2 * (cn->n_nodes + 1) : NULL;
+    if (cn->prof_step) FV_CUDA_CHECK(cudaEventRecord(evz[0], x->stream));
     fv_cuda_memset(x, cn->grads, 0, cn->n_train * sizeof(float));
     zero_douts(cn, n);
+    if (cn->prof_step) FV_CUDA_CHECK(cudaEventRecord(evz[1], x->stream));
     fv_cuda_softmax_xent(x, cn->dout[last], cn->row_loss, cn->row_hit, acc_loss, acc_hits,
                          cn->out[last], cn->labels, n, cn->K);
     backward(cn, n, 1, want_dx);
@@ -847,6 +863,51 @@ static void train_step(fv_cuda_net *cn, const fv_cuda_shard *s, int b, int prox,
     fv_cuda_opt_step(x, cn->params, cn->opt_state, cn->grads, &m->ost, &cn->opt, cn->n_train);
     fv_cuda_advance(x, &m->cursor, b, &m->drop[1]);
 }
+
+/* The elapsed milliseconds from event a to event b (both completed). */
+static double ev_ms(cudaEvent_t a, cudaEvent_t b) {
+    float ms = 0.0f;
+    FV_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    return (double)ms;
+}
+
+/* An uncaptured training step; while profiling, its nodes' times are added to cn->prof (it then
+ * waits for the step: profiling runs one step at a time). */
+static void profiled_step(fv_cuda_net *cn, const fv_cuda_shard *s, int b, int prox, float prox_mu, int corr) {
+    if (!cn->prof) {
+        train_step(cn, s, b, prox, prox_mu, corr);
+        return;
+    }
+    cn->prof_step = 1;
+    train_step(cn, s, b, prox, prox_mu, corr);
+    cn->prof_step = 0;
+    const int nn = cn->n_nodes;
+    cudaEvent_t *ev = cn->ev, *evb = cn->ev + nn + 1, *evz = cn->ev + 2 * (nn + 1);
+    FV_CUDA_CHECK(cudaEventSynchronize(evb[0]));
+    for (int i = 1; i < nn; i++) {
+        cn->prof[i] += 1e-3 * ev_ms(ev[i], ev[i + 1]);
+        cn->prof[nn + i] += 1e-3 * ev_ms(evb[i], evb[i - 1]);
+    }
+    cn->prof[nn] += 1e-3 * ev_ms(evz[0], evz[1]);
+}
+
+void fv_cuda_net_profile(fv_cuda_net *cn, int on) {
+    use_device(cn);
+    if (cn->ev) {
+        for (int i = 0; i < 2 * (cn->n_nodes + 1) + 2; i++) FV_CUDA_CHECK(cudaEventDestroy(cn->ev[i]));
+        free(cn->ev);
+        cn->ev = NULL;
+    }
+    free(cn->prof);
+    cn->prof = NULL;
+    if (!on) return;
+    const int ne = 2 * (cn->n_nodes + 1) + 2;
+    cn->ev = (cudaEvent_t *)fv_malloc((size_t)ne * sizeof(cudaEvent_t));
+    for (int i = 0; i < ne; i++) FV_CUDA_CHECK(cudaEventCreate(&cn->ev[i]));
+    cn->prof = (double *)fv_calloc(2 * (size_t)cn->n_nodes, sizeof(double));
+}
+
+const double *fv_cuda_net_profile_times(const fv_cuda_net *cn) { return cn->prof; }
 
 static int same_key(const graph_key *a, const graph_key *b) {
     return a->batch == b->batch && a->prox == b->prox && a->prox_mu == b->prox_mu && a->corr == b->corr &&
@@ -954,11 +1015,12 @@ fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int 
     /* Full batches replay the graph. When it must be (re)captured, the first full batch runs
      * uncaptured (warming kernels and cuBLAS outside the capture) and the capture follows it. */
     const graph_key key = key_of(cn, s, batch, prox, prox_mu, use_corr);
-    int ready = cn->graphs_on && cn->have_graph && same_key(&cn->key, &key);
+    const int graphs = cn->graphs_on && !cn->prof; /* profiling times uncaptured steps */
+    int ready = graphs && cn->have_graph && same_key(&cn->key, &key);
     double last = fv_now();
     dev_misc h;
     for (int k = 0; k < full; k++) {
-        if (cn->graphs_on && !ready && k > 0) {
+        if (graphs && !ready && k > 0) {
             capture(cn, s, &key);
             ready = 1;
         }
@@ -966,7 +1028,7 @@ fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int 
             FV_CUDA_CHECK(cudaGraphLaunch(cn->exec, x->stream));
             cn->info.graph_steps++;
         } else {
-            train_step(cn, s, batch, prox, prox_mu, use_corr);
+            profiled_step(cn, s, batch, prox, prox_mu, use_corr);
             cn->info.eager_steps++;
         }
         if (progress && k + 1 < full && fv_now() - last >= 0.25) {
@@ -977,7 +1039,7 @@ fv_epoch_stats fv_cuda_train_epoch(fv_cuda_net *cn, const fv_cuda_shard *s, int 
         }
     }
     if (rem) {
-        train_step(cn, s, rem, prox, prox_mu, use_corr);
+        profiled_step(cn, s, rem, prox, prox_mu, use_corr);
         cn->info.eager_steps++;
     }
     read_misc(cn, &h);

@@ -159,6 +159,17 @@ int fv_cuda_net_tf32(const fv_cuda_net *cn);
 int fv_cuda_net_set_fuse(fv_cuda_net *cn, int on);
 int fv_cuda_net_fuse(const fv_cuda_net *cn);
 
+/* Start (on != 0) or stop timing each node of the training steps (fv_cuda_net_train_epoch), the
+ * GPU twin of net.h's fv_net_profile: while on, every step runs uncaptured (no graph replay) with
+ * a CUDA event at each node boundary and waits for itself, and fv_cuda_net_profile_times returns
+ * 2 * n_nodes seconds in fv_net_profile's layout: [i] node i's forward, [n_nodes + i] its backward,
+ * [n_nodes] the zeroing of the gradient buffers. They are GPU times between events, so a node's
+ * time includes any gap in which the GPU waited for the host to launch its kernels (the launch
+ * overhead that graph replay removes). Switching on zeroes the times; off frees them (returns
+ * NULL then). */
+void fv_cuda_net_profile(fv_cuda_net *cn, int on);
+const double *fv_cuda_net_profile_times(const fv_cuda_net *cn);
+
 typedef struct {
     char conv[96];       /* how convolutions run, e.g. "cuDNN 9.14.0 (FP32, deterministic
                             algorithms)" or "cuBLAS SGEMM + im2col (FP32)", and with fusion on

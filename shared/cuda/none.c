@@ -42,6 +42,8 @@ void fv_cuda_net_set_tf32(fv_cuda_net *cn, int on) { FV_DIE(NO_CUDA); }
 int fv_cuda_net_tf32(const fv_cuda_net *cn) { FV_DIE(NO_CUDA); }
 int fv_cuda_net_set_fuse(fv_cuda_net *cn, int on) { FV_DIE(NO_CUDA); }
 int fv_cuda_net_fuse(const fv_cuda_net *cn) { FV_DIE(NO_CUDA); }
+void fv_cuda_net_profile(fv_cuda_net *cn, int on) { FV_DIE(NO_CUDA); }
+const double *fv_cuda_net_profile_times(const fv_cuda_net *cn) { FV_DIE(NO_CUDA); }
 int fv_cuda_net_set_conv(fv_cuda_net *cn, const char *impl, fv_err *e) {
     return fv_err_set(e, NO_CUDA);
 }

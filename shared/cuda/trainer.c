@@ -126,6 +126,11 @@ static const float *cu_inv_bn_backward(void *p, const double *coef) {
 }
 static void cu_inv_restore(void *p) { (void)p; /* every pass sets its own parameters */ }
 
+static void cu_profile(void *p, int on) { fv_cuda_net_profile(((cuda_impl *)p)->cn, on); }
+static const double *cu_profile_times(const void *p) {
+    return fv_cuda_net_profile_times(((const cuda_impl *)p)->cn);
+}
+
 static const fv_trainer_backend CUDA = {
     .destroy = cu_destroy,
     .info = cu_info,
@@ -145,6 +150,8 @@ static const fv_trainer_backend CUDA = {
     .train_pixel = cu_train_pixel,
     .train_kd = cu_train_kd,
     .forward = cu_forward,
+    .profile = cu_profile,
+    .profile_times = cu_profile_times,
     .inv_open = cu_inv_open,
     .inv_images = cu_inv_images,
     .inv_point = cu_inv_point,

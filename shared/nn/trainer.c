@@ -352,6 +352,9 @@ static void cpu_inv_restore(void *p) {
     fv_net_set_kinks(c->net, FV_KINKS_FREE);
 }
 
+static void cpu_profile(void *p, int on) { fv_net_profile(((cpu_impl *)p)->net, on); }
+static const double *cpu_profile_times(const void *p) { return ((const cpu_impl *)p)->net->prof; }
+
 static const fv_trainer_backend CPU = {
     .destroy = cpu_destroy,
     .info = cpu_info,
@@ -371,6 +374,8 @@ static const fv_trainer_backend CPU = {
     .train_pixel = cpu_train_pixel,
     .train_kd = cpu_train_kd,
     .forward = cpu_forward,
+    .profile = cpu_profile,
+    .profile_times = cpu_profile_times,
     .inv_open = cpu_inv_open,
     .inv_images = cpu_inv_images,
     .inv_point = cpu_inv_point,
@@ -415,6 +420,10 @@ void fv_trainer_destroy(fv_trainer **t) {
 }
 
 int fv_trainer_device(const fv_trainer *t) { return t->cfg.device; }
+
+void fv_trainer_profile(fv_trainer *t, int on) { t->ops->profile(t->impl, on); }
+
+const double *fv_trainer_profile_times(const fv_trainer *t) { return t->ops->profile_times(t->impl); }
 
 fv_trainer_info fv_trainer_info_get(const fv_trainer *t) {
     fv_trainer_info info;

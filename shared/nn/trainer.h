@@ -175,6 +175,14 @@ float fv_trainer_train_kd_batch(fv_trainer *t, const float *x, const float *teac
  * bits); CUDA: fv_cuda_net_forward (rounding only). Blocking. */
 void fv_trainer_forward(fv_trainer *t, const float *x, int n, float *y);
 
+/* Time each node of the training steps from now on (on != 0), or stop (0). The times come back
+ * from fv_trainer_profile_times in net.h's fv_net_profile layout (2 * n_nodes seconds: [i] node
+ * i's forward, [n_nodes + i] its backward, [n_nodes] the zeroing of gradient buffers), NULL when
+ * off. CPU: fv_net_profile (wall time per node); CUDA: fv_cuda_net_profile (GPU time between
+ * events; the steps then run uncaptured, one at a time). Switching on zeroes the times. */
+void fv_trainer_profile(fv_trainer *t, int on);
+const double *fv_trainer_profile_times(const fv_trainer *t);
+
 /* ---- Passes for gradient inversion (attacks/invert.h) ----
  * The engine of attacks/invert.h differentiates a client's update with respect to its images by
  * central differences of gradients at theta +- h a, holding the ReLU masks and max-pool argmaxes

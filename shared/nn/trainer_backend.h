@@ -31,6 +31,8 @@ typedef struct {
     float (*train_kd)(void *impl, const float *x, const float *teacher, const int *labels, int n, float T,
                       float alpha, int *correct);
     void (*forward)(void *impl, const float *x, int n, float *y);
+    void (*profile)(void *impl, int on);
+    const double *(*profile_times)(const void *impl);
     /* gradient-inversion passes (trainer.h, fv_trainer_inv_*) */
     int (*inv_open)(void *impl, const float *theta0, int n, int slots, int slot_batch, fv_err *e);
     void (*inv_images)(void *impl, const float *x, const int *labels);
