@@ -79,7 +79,7 @@ static char *layer_profile(const fv_net *net, const double *prof, int cuda, long
 
 static int bench_train(int argc, char **argv) {
     const char *model = "lenet5", *device = "cpu", *data_dir = NULL, *conv = NULL;
-    int batch = 64, threads = 2, images = 0, json = 0, seed = 0, graphs = 1, layers = 0, tf32 = 0;
+    int batch = 64, threads = 2, images = 0, json = 0, seed = 0, graphs = 1, layers = 0, tf32 = 0, fuse = 0;
     const fv_config_bounds r_batch = fv_config_range("training.batch_size"),
                            r_thr = fv_config_range("training.threads");
     fv_flag flags[] = {
@@ -92,6 +92,7 @@ static int bench_train(int argc, char **argv) {
         {"seed", FV_FLAG_INT, &seed, "seed", 0, 2147483647},
         {"tf32", FV_FLAG_BOOL, &tf32, "with --device cuda: allow TF32 tensor cores for FP32 products (faster on Ampere and later, about 1e-3 relative error per product; off by default, recorded in --json)", 0, 0},
         {"graphs", FV_FLAG_INT, &graphs, "--device cuda: 1 replays each full batch's step as a CUDA graph, 0 launches every kernel (what the graphs save in launch overhead)", 0, 1},
+        {"fuse", FV_FLAG_INT, &fuse, "batch norm / add + ReLU fusion (the same bits either way): 1 on, -1 off, 0 the default (CPU on; --device cuda off unless FEDVIM_CUDA_FUSE=1)", -1, 1},
         {"conv", FV_FLAG_STRING, &conv, "CPU conv path: auto (per layer shape), blas (im2col + OpenBLAS) or dnnl (oneDNN); default: FEDVIM_CPU_CONV, else auto", 0, 0},
         {"layers", FV_FLAG_BOOL, &layers, "also time every node's forward and backward and print where a step's time goes (CPU: wall time; --device cuda: GPU time between events, steps uncaptured and one at a time, so images/s drops)", 0, 0},
         {"json", FV_FLAG_BOOL, &json, "print one JSON object last on stdout", 0, 0},
@@ -177,7 +178,7 @@ static int bench_train(int argc, char **argv) {
         oc.lr = 0.1f;
         oc.momentum = 0.9f;
     }
-    const fv_trainer_cfg tc = {.device = dev, .max_batch = batch, .opt = oc, .eager = !graphs, .tf32 = tf32,
+    const fv_trainer_cfg tc = {.device = dev, .max_batch = batch, .opt = oc, .eager = !graphs, .tf32 = tf32, .fuse = fuse,
                                .norm = fv_norm_for(strcmp(source, "mnist") == 0 ? "mnist" : "random")};
     fv_rng rng;
     fv_rng_seed(&rng, 2);
@@ -228,8 +229,9 @@ static int bench_train(int argc, char **argv) {
     fprintf(stderr, "bench train: %s batch %d on %s, %s: %.0f images/s (%ld images, %.2f s)\n", model, batch, source,
             where.where, ips, done, secs);
     if (!where.cuda)
-        fprintf(stderr, "bench train: convolutions %s: %d of %d through oneDNN, the rest im2col + OpenBLAS\n",
-                fv_conv_path_name(net->conv_path), n_dnnl, n_conv);
+        fprintf(stderr, "bench train: convolutions %s: %d of %d through oneDNN, the rest im2col + OpenBLAS; %d ReLUs "
+                        "fused with their batch norm or add\n",
+                fv_conv_path_name(net->conv_path), n_dnnl, n_conv, where.relu_fused);
     if (where.cuda) {
         const fv_trainer_info info = fv_trainer_info_get(trainer);
         fprintf(stderr, "bench train: convolutions %s; %ld steps as CUDA-graph replays, %ld uncaptured, %ld "
@@ -253,6 +255,7 @@ static int bench_train(int argc, char **argv) {
             fv_json_int(&j, "cpu_conv_dnnl_nodes", n_dnnl);
             fv_json_int(&j, "conv_nodes", n_conv);
         }
+        fv_json_int(&j, "relu_fused", fv_trainer_info_get(trainer).relu_fused);
         fv_json_str(&j, "data", source);
         fv_json_int(&j, "batch", batch);
         fv_json_int(&j, "threads", threads);

@@ -4,7 +4,7 @@
  * double-precision checks live in test_layers.c. Also: training is bitwise reproducible for a
  * fixed seed and thread count, timing the nodes (fv_net_profile) changes no result, kinks replay
  * (also saved and loaded back), the input-only backward equals the full one's input gradient, and
- * which batch-norm and add nodes a device backend may fuse with their ReLU. */
+ * which batch-norm and add nodes may be fused with their ReLU, and that fusing them changes no bit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -263,6 +263,86 @@ static void test_fusable_relu(void **st) {
     fv_net_destroy(&net);
 }
 
+/* Fusion (fv_net_set_fuse) gives the unfused bits: `model` trained by fv_train_epoch (SGD
+ * momentum, two epochs with a partial last batch) fused and unfused from one seed must end with
+ * equal parameters (running statistics included) and losses, and one more step's gradient and
+ * input gradient must be equal, at 1 and 2 threads (the batch-norm kernels split channels over
+ * threads). Exact equality, no tolerance: fusion changes no rounding by design (layers.h). */
+static void fuse_case(const char *model, fv_shape in, int threads) {
+    fv_set_threads(threads);
+    fv_dataset d = {0};
+    d.n = 40, d.c = in.c, d.h = in.h, d.w = in.w, d.classes = 10;
+    const size_t isz = fv_shape_size(in);
+    d.x = fv_malloc((size_t)d.n * isz);
+    d.y = fv_malloc((size_t)d.n);
+    fv_rng g;
+    fv_rng_seed(&g, 21);
+    for (size_t i = 0; i < (size_t)d.n * isz; i++) d.x[i] = (uint8_t)fv_rng_below(&g, 256);
+    for (int i = 0; i < d.n; i++) d.y[i] = (uint8_t)fv_rng_below(&g, 10);
+    float *x = fv_malloc(8 * isz * sizeof(float));
+    for (size_t i = 0; i < 8 * isz; i++) x[i] = (float)d.x[i] / 127.5f - 1.0f;
+    int y[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    float *p[2], *gr[2], *gx[2];
+    double loss[2];
+    size_t np = 0, nt = 0;
+    int fused = 0;
+    for (int f = 0; f < 2; f++) {
+        fv_err e;
+        fv_net *net = fv_model_new(model, in, 10, 5, &e);
+        if (!net) fail_msg("%s", e.msg);
+        fv_net_set_fuse(net, f);
+        fv_opt_cfg oc = fv_opt_defaults(FV_OPT_SGD);
+        oc.lr = 0.05f, oc.momentum = 0.9f;
+        fv_opt *opt = fv_opt_new(&oc, net->n_train);
+        fv_rng r;
+        fv_rng_seed(&r, 8);
+        fv_net_seed_dropout(net, 3);
+        const fv_norm norm = fv_norm_for("cifar10");
+        loss[f] = 0;
+        for (int ep = 0; ep < 2; ep++)
+            loss[f] += fv_train_epoch(net, opt, &d, NULL, d.n, 16, norm, &r, 0, NULL, NULL, NULL, NULL).loss;
+        fused = 0;
+        for (int i = 1; i < net->n_nodes; i++) fused += net->nodes[i].fused_relu != 0;
+        assert_int_equal(net->last_fused, f); /* the last training forward fused, or not */
+        /* one more step with the input gradient */
+        net->want_input_grad = 1;
+        const float *z = fv_net_forward(net, x, 8, 1);
+        float dl[80];
+        fv_softmax_xent(dl, z, y, 8, 10, NULL);
+        fv_net_backward(net, dl, 8);
+        np = net->n_params, nt = net->n_train;
+        p[f] = fv_malloc(np * sizeof(float));
+        gr[f] = fv_malloc(nt * sizeof(float));
+        gx[f] = fv_malloc(8 * isz * sizeof(float));
+        memcpy(p[f], net->params, np * sizeof(float));
+        memcpy(gr[f], net->grads, nt * sizeof(float));
+        memcpy(gx[f], net->input_grad, 8 * isz * sizeof(float));
+        fv_opt_destroy(&opt);
+        fv_net_destroy(&net);
+    }
+    print_message("%s, %d threads: %d pairs fused, losses %.9g both ways\n", model, threads, fused, loss[0]);
+    assert_true(isfinite(loss[0]));
+    if (memcmp(&loss[0], &loss[1], sizeof loss[0]) != 0)
+        fail_msg("%s: loss %.12g unfused, %.12g fused", model, loss[0], loss[1]);
+    if (memcmp(p[0], p[1], np * sizeof(float)) != 0) fail_msg("%s: fused training gave other parameters", model);
+    if (memcmp(gr[0], gr[1], nt * sizeof(float)) != 0) fail_msg("%s: fused gradient differs", model);
+    if (memcmp(gx[0], gx[1], 8 * isz * sizeof(float)) != 0) fail_msg("%s: fused input gradient differs", model);
+    for (int f = 0; f < 2; f++) free(p[f]), free(gr[f]), free(gx[f]);
+    free(x);
+    fv_dataset_free(&d);
+}
+
+static void test_fusion_same_bits(void **st) {
+    (void)st;
+    for (int t = 1; t <= 2; t++) {
+        fuse_case("resnet20", (fv_shape){3, 32, 32}, t);
+        fuse_case("vgg11", (fv_shape){3, 32, 32}, t); /* dropout too */
+        fuse_case("mobilenet", (fv_shape){3, 32, 32}, t);
+    }
+    fuse_case("lenet5", (fv_shape){1, 28, 28}, 2);
+    fv_set_threads(2);
+}
+
 /* Profiling times every node with work and changes nothing: outputs and gradients of a step are
  * bitwise those of the same step unprofiled; switching on zeroes the times, off frees them. */
 static void test_profile(void **st) {
@@ -481,6 +561,7 @@ int main(void) {
         cmocka_unit_test(test_bitwise_reproducible_and_learns),
         cmocka_unit_test(test_add_of_input),
         cmocka_unit_test(test_fusable_relu),
+        cmocka_unit_test(test_fusion_same_bits),
         cmocka_unit_test(test_profile),
         cmocka_unit_test(test_kinks_replay),
         cmocka_unit_test(test_input_only_backward),

@@ -39,6 +39,7 @@ static void cu_info(void *p, fv_trainer_info *out) {
     out->captures = i.captures;
     out->device_bytes = i.device_bytes;
     out->tf32 = fv_cuda_net_tf32(c->cn);
+    out->relu_fused = i.relu_fused;
 }
 
 static void cu_set_params(void *p, const float *src) { fv_cuda_net_set_params(((cuda_impl *)p)->cn, src); }
@@ -171,6 +172,7 @@ int fv_trainer_cuda_open(fv_net *net, const fv_trainer_cfg *cfg, const fv_traine
     fv_cuda_net_set_opt(cn, &cfg->opt);
     fv_cuda_net_set_graphs(cn, !cfg->eager);
     if (cfg->tf32) fv_cuda_net_set_tf32(cn, 1);
+    if (cfg->fuse) fv_cuda_net_set_fuse(cn, cfg->fuse > 0);
     cuda_impl *c = fv_calloc(1, sizeof *c);
     c->cn = cn;
     c->norm = cfg->norm;

@@ -5,6 +5,7 @@
  * Not here: softmax (loss.c), anything with parameters.
  */
 #include <math.h>
+#include <string.h>
 
 #include "nn/layers.h"
 
@@ -52,4 +53,41 @@ void fv_tanh_backward(float *dinp, const float *dout, const float *out, size_t n
 void fv_add_forward(float *out, const float *a, const float *b, size_t n) {
 #pragma omp parallel for simd schedule(static) if (parallel : n >= ACT_OMP_MIN)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void fv_add_relu_forward(float *out, const float *a, const float *b, size_t n) {
+#pragma omp parallel for simd schedule(static) if (parallel : n >= ACT_OMP_MIN)
+    for (size_t i = 0; i < n; i++) {
+        const float s = a[i] + b[i];
+        out[i] = s > 0.0f ? s : 0.0f;
+    }
+}
+
+/* Per chunk of ADD_RELU_CHUNK elements (a stack buffer t): t = what ReLU's backward accumulates
+ * into the add's zeroed output gradient (zero, then += out > 0 ? dout : 0: the same bits, a -0
+ * becoming +0 as there; and the form GCC vectorises), then the add's backward: da += t, then
+ * db += t (da == db: twice, in order). Element-wise, so chunks and threads change no bit. */
+#define ADD_RELU_CHUNK 1024
+void fv_add_relu_backward(float *da, float *db, const float *dout, const float *out, size_t n) {
+    if (!da && !db) return;
+    const size_t chunks = (n + ADD_RELU_CHUNK - 1) / ADD_RELU_CHUNK;
+#pragma omp parallel for schedule(static) if (n >= ACT_OMP_MIN)
+    for (size_t k = 0; k < chunks; k++) {
+        float t[ADD_RELU_CHUNK];
+        const size_t a = k * ADD_RELU_CHUNK, len = n - a < ADD_RELU_CHUNK ? n - a : ADD_RELU_CHUNK;
+        memset(t, 0, len * sizeof(float));
+#pragma omp simd
+        for (size_t i = 0; i < len; i++) {
+            const float g = dout[a + i]; /* loaded unconditionally so the select vectorises */
+            t[i] += out[a + i] > 0.0f ? g : 0.0f;
+        }
+        if (da) {
+#pragma omp simd
+            for (size_t i = 0; i < len; i++) da[a + i] += t[i];
+        }
+        if (db) {
+#pragma omp simd
+            for (size_t i = 0; i < len; i++) db[a + i] += t[i];
+        }
+    }
 }

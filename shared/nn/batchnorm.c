@@ -4,9 +4,13 @@
  * One thread owns a channel: each (n, c) plane is summed in float (vectorised, fixed lane order)
  * and the plane sums are added in double in order of n, so results are bitwise the same for any
  * thread count. Mean and variance take two passes (no E[x^2] - E[x]^2 cancellation).
+ * The _relu variants take in the ReLU that is the batch norm's only consumer (net.c's fusion) with
+ * the same bits as the two ops apart.
  * Not here: the momentum default (0.1, the caller's), cumulative averaging (momentum = None).
  */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "fv_common.h"
 #include "nn/layers.h"
@@ -43,10 +47,9 @@ static void plane_grad_sums(float *sg, float *sgx, const float *g, const float *
 
 /* momentum in [0, 1], eps > 0. With N*HW == 1 the unbiased variance is undefined (PyTorch raises
  * an error there): the running variance is then left as it is, the running mean still moves. */
-void fv_batchnorm_forward_train(float *out, float *mean, float *invstd, float *run_mean,
-                                float *run_var, const float *inp, const float *gamma,
-                                const float *beta, int N, int C, int HW, float momentum,
-                                float eps) {
+static void bn_forward_train(float *out, float *mean, float *invstd, float *run_mean, float *run_var,
+                             const float *inp, const float *gamma, const float *beta, int N, int C, int HW,
+                             float momentum, float eps, int relu) {
     FV_ASSERT(N >= 1 && C >= 1 && HW >= 1 && eps > 0.0f && momentum >= 0.0f && momentum <= 1.0f);
     const size_t M = (size_t)N * HW;
 #pragma omp parallel for schedule(static) if (M * C >= BN_OMP_MIN)
@@ -63,13 +66,34 @@ void fv_batchnorm_forward_train(float *out, float *mean, float *invstd, float *r
         for (int n = 0; n < N; n++) {
             const float *x = inp + ((size_t)n * C + c) * HW;
             float *y = out + ((size_t)n * C + c) * HW;
+            if (relu) {
 #pragma omp simd
-            for (int i = 0; i < HW; i++) y[i] = (x[i] - m) * scale + shift;
+                for (int i = 0; i < HW; i++) {
+                    const float v = (x[i] - m) * scale + shift;
+                    y[i] = v > 0.0f ? v : 0.0f;
+                }
+            } else {
+#pragma omp simd
+                for (int i = 0; i < HW; i++) y[i] = (x[i] - m) * scale + shift;
+            }
         }
         run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * m;
         if (M > 1)
             run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(ss / (double)(M - 1));
     }
+}
+
+void fv_batchnorm_forward_train(float *out, float *mean, float *invstd, float *run_mean,
+                                float *run_var, const float *inp, const float *gamma,
+                                const float *beta, int N, int C, int HW, float momentum,
+                                float eps) {
+    bn_forward_train(out, mean, invstd, run_mean, run_var, inp, gamma, beta, N, C, HW, momentum, eps, 0);
+}
+
+void fv_batchnorm_forward_train_relu(float *out, float *mean, float *invstd, float *run_mean,
+                                     float *run_var, const float *inp, const float *gamma,
+                                     const float *beta, int N, int C, int HW, float momentum, float eps) {
+    bn_forward_train(out, mean, invstd, run_mean, run_var, inp, gamma, beta, N, C, HW, momentum, eps, 1);
 }
 
 void fv_batchnorm_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
@@ -90,34 +114,71 @@ void fv_batchnorm_forward_eval(float *out, const float *inp, const float *gamma,
     }
 }
 
+/* The batch norm's output gradient on plane off: dout itself, or, through the ReLU that consumes
+ * it (relu_out its output), what ReLU's backward accumulates into a zeroed buffer, formed the same
+ * way in buf (a -0 becomes +0 as there), so the loops below see the bits they would see unfused.
+ * (Written as zero then +=: GCC 12 leaves `buf[i] = 0 + (c ? v : 0)` unvectorised, a branch per
+ * element that made the fused backward 6x slower than both ops apart.) */
+static const float *plane_grad(float *buf, const float *dout, const float *relu_out, size_t off, int HW) {
+    if (!relu_out) return dout + off;
+    const float *g = dout + off, *y = relu_out + off;
+    memset(buf, 0, (size_t)HW * sizeof(float));
+#pragma omp simd
+    for (int i = 0; i < HW; i++) {
+        const float v = g[i]; /* loaded unconditionally so the select vectorises */
+        buf[i] += y[i] > 0.0f ? v : 0.0f;
+    }
+    return buf;
+}
+
 /* With xhat = (x - mean) * invstd and M = N*HW:
  *   dgamma += sum dout * xhat, dbeta += sum dout,
- *   dinp += gamma * invstd / M * (M * dout - sum dout - xhat * sum dout * xhat). */
+ *   dinp += gamma * invstd / M * (M * dout - sum dout - xhat * sum dout * xhat).
+ * relu_out != NULL: dout is the consuming ReLU's output gradient (plane_grad). */
+static void bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *relu_out,
+                        const float *inp, const float *mean, const float *invstd, const float *gamma, int N,
+                        int C, int HW) {
+    const size_t M = (size_t)N * HW;
+#pragma omp parallel if (M * C >= BN_OMP_MIN)
+    {
+        float *buf = relu_out ? fv_malloc((size_t)HW * sizeof(float)) : NULL;
+#pragma omp for schedule(static)
+        for (int c = 0; c < C; c++) {
+            const float m = mean[c], is = invstd[c];
+            double sg = 0.0, sgx = 0.0;
+            for (int n = 0; n < N; n++) {
+                float a, b;
+                const size_t off = ((size_t)n * C + c) * HW;
+                plane_grad_sums(&a, &b, plane_grad(buf, dout, relu_out, off, HW), inp + off, m, is, HW);
+                sg += a, sgx += b;
+            }
+            dgamma[c] += (float)sgx;
+            if (dbeta) dbeta[c] += (float)sg;
+            if (!dinp) continue;
+            const float k = gamma[c] * is / (float)M;
+            const float a = (float)sg, bx = (float)sgx, fm = (float)M;
+            for (int n = 0; n < N; n++) {
+                const size_t off = ((size_t)n * C + c) * HW;
+                const float *x = inp + off;
+                const float *g = plane_grad(buf, dout, relu_out, off, HW);
+                float *d = dinp + off;
+#pragma omp simd
+                for (int i = 0; i < HW; i++) d[i] += k * (fm * g[i] - a - (x[i] - m) * is * bx);
+            }
+        }
+        free(buf);
+    }
+}
+
 void fv_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                            const float *inp, const float *mean, const float *invstd,
                            const float *gamma, int N, int C, int HW) {
-    const size_t M = (size_t)N * HW;
-#pragma omp parallel for schedule(static) if (M * C >= BN_OMP_MIN)
-    for (int c = 0; c < C; c++) {
-        const float m = mean[c], is = invstd[c];
-        double sg = 0.0, sgx = 0.0;
-        for (int n = 0; n < N; n++) {
-            float a, b;
-            const size_t off = ((size_t)n * C + c) * HW;
-            plane_grad_sums(&a, &b, dout + off, inp + off, m, is, HW);
-            sg += a, sgx += b;
-        }
-        dgamma[c] += (float)sgx;
-        if (dbeta) dbeta[c] += (float)sg;
-        if (!dinp) continue;
-        const float k = gamma[c] * is / (float)M;
-        const float a = (float)sg, bx = (float)sgx, fm = (float)M;
-        for (int n = 0; n < N; n++) {
-            const float *x = inp + ((size_t)n * C + c) * HW;
-            const float *g = dout + ((size_t)n * C + c) * HW;
-            float *d = dinp + ((size_t)n * C + c) * HW;
-#pragma omp simd
-            for (int i = 0; i < HW; i++) d[i] += k * (fm * g[i] - a - (x[i] - m) * is * bx);
-        }
-    }
+    bn_backward(dinp, dgamma, dbeta, dout, NULL, inp, mean, invstd, gamma, N, C, HW);
+}
+
+void fv_batchnorm_backward_relu(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                                const float *out, const float *inp, const float *mean, const float *invstd,
+                                const float *gamma, int N, int C, int HW) {
+    FV_ASSERT(out);
+    bn_backward(dinp, dgamma, dbeta, dout, out, inp, mean, invstd, gamma, N, C, HW);
 }

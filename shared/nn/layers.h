@@ -104,6 +104,17 @@ void fv_batchnorm_forward_eval(float *out, const float *inp, const float *gamma,
 void fv_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                            const float *inp, const float *mean, const float *invstd,
                            const float *gamma, int N, int C, int HW);
+/* Batch norm and the ReLU that is its only consumer (net.c's fusion), the same bits as the two
+ * ops apart. forward_train_relu: as forward_train, but out = max(bn(inp), 0) (the ReLU's output;
+ * the batch norm's own is never written). backward_relu: as backward, with dout and out the
+ * ReLU's output gradient and output; the batch norm's output gradient, out > 0 ? dout : 0, is
+ * formed a plane at a time in a per-thread buffer and fed to the very loops of backward. */
+void fv_batchnorm_forward_train_relu(float *out, float *mean, float *invstd, float *run_mean,
+                                     float *run_var, const float *inp, const float *gamma,
+                                     const float *beta, int N, int C, int HW, float momentum, float eps);
+void fv_batchnorm_backward_relu(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                                const float *out, const float *inp, const float *mean, const float *invstd,
+                                const float *gamma, int N, int C, int HW);
 
 /* ---- linear: out[N,Out] = inp[N,In] w[Out,In]^T + b[Out] (PyTorch layout) ---- */
 void fv_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int In,
@@ -124,6 +135,12 @@ void fv_upsample_backward(float *dinp, const float *dout, int N, int C, int H, i
 
 /* ---- residual add: out = a + b ---- */
 void fv_add_forward(float *out, const float *a, const float *b, size_t n);
+/* The add and the ReLU that is its only consumer in one pass each way (net.c's fusion,
+ * fv_net_fusable_relu), the same bits as the two ops apart: out = max(a + b, 0); backward
+ * da += v, then db += v (either may be NULL; da == db adds twice), v = out > 0 ? dout : 0 with
+ * dout and out the ReLU's. */
+void fv_add_relu_forward(float *out, const float *a, const float *b, size_t n);
+void fv_add_relu_backward(float *da, float *db, const float *dout, const float *out, size_t n);
 
 /* ---- transformer token ops (transformer.c): a token sequence is [N, T, D] row-major ---- */
 /* Layer norm over the D features of each of R rows (R = N * T), PyTorch's nn.LayerNorm(D, eps):

@@ -317,6 +317,12 @@ void fv_net_finish(fv_net *net, uint64_t seed) {
     net->params = fv_calloc(net->n_params ? net->n_params : 1, sizeof(float));
     net->grads = fv_calloc(net->n_train ? net->n_train : 1, sizeof(float));
     net->finished = 1;
+    for (int i = 1; i < net->n_nodes; i++) {
+        const int j = fv_net_fusable_relu(net, i);
+        net->nodes[i].fused_relu = j;
+        if (j) net->nodes[j].fused_into = i;
+    }
+    net->fuse = 1;
     fv_net_init_params(net, seed);
     if (fv_net_set_conv(net, FV_CONV_AUTO, NULL) != 0) FV_DIE("FV_CONV_AUTO failed");
 }
@@ -383,6 +389,8 @@ int fv_net_node_dnnl(const fv_net *net, int i) {
     FV_ASSERT(i >= 0 && i < net->n_nodes);
     return net->nodes[i].dnnl != NULL;
 }
+
+void fv_net_set_fuse(fv_net *net, int on) { net->fuse = on != 0; }
 
 int fv_net_fusable_relu(const fv_net *net, int i) {
     FV_ASSERT(net->finished && i >= 0 && i < net->n_nodes);
@@ -504,6 +512,7 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
     const fv_kinks kinks = net->kinks;
     if (kinks == FV_KINKS_REPLAY && net->kinks_n != n) FV_DIE("kink replay of batch %d without a recorded forward", n);
     float *p = net->params;
+    const int fuse = net->fuse && train && kinks == FV_KINKS_FREE;
     for (int i = 1; i < net->n_nodes; i++) {
         fv_node *nd = &net->nodes[i];
         const float *in = net->nodes[nd->in0].out;
@@ -535,7 +544,11 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
                               (int)fv_shape_size(nd->ishape), nd->oshape.c);
             break;
         case FV_OP_BATCHNORM:
-            if (train)
+            if (fuse && nd->fused_relu)
+                fv_batchnorm_forward_train_relu(net->nodes[nd->fused_relu].out, nd->bn_mean, nd->bn_invstd,
+                                                p + nd->rm_off, p + nd->rv_off, in, p + nd->w_off, p + nd->b_off, n,
+                                                nd->ishape.c, nd->ishape.h * nd->ishape.w, nd->momentum, nd->eps);
+            else if (train)
                 fv_batchnorm_forward_train(nd->out, nd->bn_mean, nd->bn_invstd, p + nd->rm_off, p + nd->rv_off,
                                            in, p + nd->w_off, p + nd->b_off, n, nd->ishape.c,
                                            nd->ishape.h * nd->ishape.w, nd->momentum, nd->eps);
@@ -556,6 +569,7 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
             break;
         case FV_OP_GAP: fv_gap_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h * nd->ishape.w); break;
         case FV_OP_RELU:
+            if (fuse && nd->fused_into) break; /* its batch norm or add wrote it */
             if (kinks == FV_KINKS_REPLAY) {
                 relu_replay(nd->out, in, nd->mask, isz);
                 break;
@@ -573,7 +587,10 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
             else memcpy(nd->out, in, isz * sizeof(float));
             break;
         case FV_OP_FLATTEN: memcpy(nd->out, in, isz * sizeof(float)); break;
-        case FV_OP_ADD: fv_add_forward(nd->out, in, net->nodes[nd->in1].out, osz); break;
+        case FV_OP_ADD:
+            if (fuse && nd->fused_relu) fv_add_relu_forward(net->nodes[nd->fused_relu].out, in, net->nodes[nd->in1].out, osz);
+            else fv_add_forward(nd->out, in, net->nodes[nd->in1].out, osz);
+            break;
         case FV_OP_UPSAMPLE: fv_upsample_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k); break;
         case FV_OP_LAYERNORM: {
             const int R = n * nd->ishape.c;
@@ -600,6 +617,7 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
         if (net->prof) net->prof[i] += fv_now() - t0;
     }
     net->last_train = train;
+    net->last_fused = fuse;
     net->last_n = n;
     net->last_replay = kinks == FV_KINKS_REPLAY;
     if (kinks != FV_KINKS_REPLAY) net->kinks_n = kinks == FV_KINKS_RECORD ? n : 0; /* FREE overwrote argmaxes */
@@ -632,8 +650,10 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
      * zeroed buffer as usual */
     const int skip = net->skip_param_grad;
     if (!skip || !param_grad_skippable(net)) memset(g, 0, net->n_train * sizeof(float));
+    const int fuse = net->last_fused;
     for (int i = 0; i < net->n_nodes - 1; i++)
-        memset(net->nodes[i].dout, 0, (size_t)n * fv_shape_size(net->nodes[i].oshape) * sizeof(float));
+        if (!(fuse && net->nodes[i].fused_relu)) /* a fused node's output gradient is never read */
+            memset(net->nodes[i].dout, 0, (size_t)n * fv_shape_size(net->nodes[i].oshape) * sizeof(float));
     fv_node *lastn = &net->nodes[net->n_nodes - 1];
     memcpy(lastn->dout, dout, (size_t)n * fv_shape_size(lastn->oshape) * sizeof(float));
     if (net->prof) net->prof[net->n_nodes] += fv_now() - tz;
@@ -666,8 +686,14 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
         case FV_OP_BATCHNORM:
             FV_ASSERT(net->last_train);
             if (!din) din = net->nodes[nd->in0].dout;
-            fv_batchnorm_backward(din, g + nd->w_off, g + nd->b_off, nd->dout, in, nd->bn_mean, nd->bn_invstd,
-                                  p + nd->w_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
+            if (fuse && nd->fused_relu) {
+                const fv_node *r = &net->nodes[nd->fused_relu];
+                fv_batchnorm_backward_relu(din, g + nd->w_off, g + nd->b_off, r->dout, r->out, in, nd->bn_mean,
+                                           nd->bn_invstd, p + nd->w_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
+            } else {
+                fv_batchnorm_backward(din, g + nd->w_off, g + nd->b_off, nd->dout, in, nd->bn_mean, nd->bn_invstd,
+                                      p + nd->w_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
+            }
             break;
         case FV_OP_LAYERNORM: {
             const int R = n * nd->ishape.c;
@@ -685,8 +711,14 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
             break;
         case FV_OP_ADD: {
             /* each input independently: either may be the input node, whose gradient is optional */
+            float *din1 = nd->in1 != 0 || net->want_input_grad ? net->nodes[nd->in1].dout : NULL;
+            if (fuse && nd->fused_relu) {
+                const fv_node *r = &net->nodes[nd->fused_relu];
+                fv_add_relu_backward(din, din1, r->dout, r->out, isz);
+                break;
+            }
             if (din) acc(din, nd->dout, isz);
-            if (nd->in1 != 0 || net->want_input_grad) acc(net->nodes[nd->in1].dout, nd->dout, isz);
+            if (din1) acc(din1, nd->dout, isz);
             break;
         }
         default:
@@ -701,6 +733,7 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
                 break;
             case FV_OP_GAP: fv_gap_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h * nd->ishape.w); break;
             case FV_OP_RELU:
+                if (fuse && nd->fused_into) break; /* its batch norm or add takes the gradient through it */
                 if (net->last_replay) relu_replay_backward(din, nd->dout, nd->mask, isz);
                 else fv_relu_backward(din, nd->dout, nd->out, isz);
                 break;

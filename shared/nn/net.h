@@ -81,6 +81,9 @@ typedef struct {
     size_t w_off, b_off; /* trainable offsets (weight, bias / gamma, beta) into params */
     size_t rm_off, rv_off; /* batch-norm running mean / var offsets into params (state part) */
     int consumers;       /* number of nodes reading this node's output */
+    int fused_relu;      /* batch norm or add: the ReLU node its training forward also computes
+                            when the net fuses (fv_net_fusable_relu, fv_net_set_fuse), 0: none */
+    int fused_into;      /* ReLU: the batch norm or add that computes it then, 0: none */
     /* activations, sized for `cap` samples */
     float *out, *dout;
     int32_t *argmax;     /* maxpool */
@@ -134,6 +137,9 @@ typedef struct fv_net {
     fv_rng rng;          /* dropout masks */
     int finished;
     int last_n, last_train; /* batch size and mode of the last forward */
+    int fuse;               /* 1 (fv_net_finish's default): training forwards fuse each fused_relu
+                             * pair (fv_net_set_fuse) */
+    int last_fused;         /* the last forward fused (its backward follows it) */
     double *prof; /* NULL, or per-node wall seconds while profiling (fv_net_profile) */
     fv_conv_path conv_path; /* as last set (fv_net_set_conv); FV_CONV_AUTO from fv_net_finish */
     fv_kinks kinks;         /* FV_KINKS_FREE unless set (fv_net_set_kinks) */
@@ -143,7 +149,9 @@ typedef struct fv_net {
     /* Optional (NULL: none): fv_net_backward calls it for node i from the output down to 1 just
      * before node i's own backward, when nodes[i].dout holds all its consumers sent, and for
      * node 0 at the end if want_input_grad; it may add to nodes[i].dout (the gradient of a loss
-     * on an intermediate activation, e.g. attacks/invert.c's batch-norm prior). */
+     * on an intermediate activation, e.g. attacks/invert.c's batch-norm prior). After a fused
+     * forward (fv_net_set_fuse) the output gradient of a batch norm or add fused with its ReLU
+     * is not read: add to the ReLU's instead. */
     void (*backward_hook)(void *ctx, struct fv_net *net, int node, int n);
     void *backward_hook_ctx;
 } fv_net;
@@ -212,6 +220,13 @@ int fv_net_node_dnnl(const fv_net *net, int i);
  * gradient, and i is not the net's output), returns j; otherwise 0. The CUDA backend's fusion
  * (shared/cuda/net.cu) takes exactly these pairs. */
 int fv_net_fusable_relu(const fv_net *net, int i);
+/* Fuse (on != 0, fv_net_finish's default) or not each batch norm or add with the ReLU that is its
+ * only consumer (nodes[i].fused_relu) in training forwards with free kinks and their backward:
+ * one pass over the activation (layers.h, the _relu kernels) instead of two each way, the ReLU's
+ * output written directly (the batch norm's or add's own output is then not written: read the
+ * ReLU's). The same bits either way (tests/test_net.c); off exists to check that. Evaluation
+ * forwards and forwards that record or replay kinks never fuse. */
+void fv_net_set_fuse(fv_net *net, int on);
 /* "auto", "blas" or "dnnl" to a path; -1 with e set for anything else (NULL included). The
  * environment variable FEDVIM_CPU_CONV takes these words (read by fv_model_new). */
 FV_MUST_USE int fv_conv_path_parse(const char *word, fv_conv_path *path, fv_err *e);

@@ -68,8 +68,10 @@ static void cpu_destroy(void *p) {
 }
 
 static void cpu_info(void *p, fv_trainer_info *out) {
-    (void)p;
+    const fv_net *net = ((const cpu_impl *)p)->net;
     snprintf(out->where, sizeof out->where, "%d threads", omp_get_max_threads());
+    out->relu_fused = 0;
+    for (int i = 1; i < net->n_nodes && net->fuse; i++) out->relu_fused += net->nodes[i].fused_relu != 0;
 }
 
 static void cpu_set_params(void *p, const float *src) {
@@ -397,6 +399,7 @@ fv_trainer *fv_trainer_new(fv_net *net, const fv_trainer_cfg *cfg, fv_err *e) {
     if (cfg->device >= 0) {
         if (fv_trainer_cuda_open(net, cfg, &ops, &impl, e) != 0) return NULL;
     } else {
+        if (cfg->fuse) fv_net_set_fuse(net, cfg->fuse > 0);
         cpu_impl *c = fv_calloc(1, sizeof *c);
         c->net = net;
         c->opt = fv_opt_new(&cfg->opt, net->n_train);

@@ -49,6 +49,9 @@ typedef struct {
                        launches every kernel (fv_cuda_net_set_graphs); ignored on the CPU */
     int tf32;       /* CUDA: 1 allows TF32 tensor cores for FP32 products (fv_cuda_net_set_tf32; an
                        explicit opt-in, off by default); ignored on the CPU, which has none */
+    int fuse;       /* batch norm / add + ReLU fusion (fv_net_set_fuse, fv_cuda_net_set_fuse; the
+                       same bits either way): 0 the backend's default (the CPU: on; CUDA: off
+                       unless FEDVIM_CUDA_FUSE=1), 1 on, -1 off. The CPU backend sets it on net */
 } fv_trainer_cfg;
 
 typedef struct fv_trainer fv_trainer;
@@ -78,6 +81,7 @@ typedef struct {
     long graph_steps, eager_steps, captures; /* CUDA: steps replayed / uncaptured, graphs captured */
     size_t device_bytes; /* CUDA: device memory the model holds (shards excluded) */
     int tf32;            /* CUDA: TF32 tensor cores allowed (fv_trainer_cfg.tf32); 0 on the CPU */
+    int relu_fused;      /* ReLUs computed inside their batch norm's or add's pass (0: fusion off) */
 } fv_trainer_info;
 fv_trainer_info fv_trainer_info_get(const fv_trainer *t);
 
