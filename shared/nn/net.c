@@ -317,6 +317,11 @@ void fv_net_finish(fv_net *net, uint64_t seed) {
     net->params = fv_calloc(net->n_params ? net->n_params : 1, sizeof(float));
     net->grads = fv_calloc(net->n_train ? net->n_train : 1, sizeof(float));
     net->finished = 1;
+    for (int j = 1; j < net->n_nodes; j++) {
+        const fv_node *nd = &net->nodes[j];
+        net->nodes[nd->in0].last_reader = j;
+        if (nd->in1 >= 0) net->nodes[nd->in1].last_reader = j;
+    }
     for (int i = 1; i < net->n_nodes; i++) {
         const int j = fv_net_fusable_relu(net, i);
         net->nodes[i].fused_relu = j;
@@ -624,6 +629,32 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
     return net->nodes[net->n_nodes - 1].out;
 }
 
+/* Zero n floats at p: one memset, or one per thread on chunks of 256 KiB when p is large. */
+static void zero_floats(float *p, size_t n) {
+    const size_t chunk = (size_t)1 << 16, k = (n + chunk - 1) / chunk;
+    if (k < 4) {
+        memset(p, 0, n * sizeof(float));
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < k; c++) memset(p + c * chunk, 0, (c + 1 < k ? chunk : n - c * chunk) * sizeof(float));
+}
+
+/* Zero the output gradients of node j's inputs that j is the last reader of: j's backward is the
+ * first to send them a gradient, so their buffers are zeroed just before (while the cache may
+ * still hold them for j's accumulation), not all at once at the start. A node fused with its ReLU
+ * needs none (its gradient is read from the ReLU's). */
+static void zero_input_grads(fv_net *net, int j, int n) {
+    const fv_node *nd = &net->nodes[j];
+    const int in[2] = {nd->in0, nd->in1};
+    for (int k = 0; k < 2; k++) {
+        if (in[k] < 0 || (k == 1 && in[1] == in[0])) continue;
+        fv_node *src = &net->nodes[in[k]];
+        if (src->last_reader != j || (net->last_fused && src->fused_relu)) continue;
+        zero_floats(src->dout, (size_t)n * fv_shape_size(src->oshape));
+    }
+}
+
 static void acc(float *dst, const float *src, size_t n) {
     /* simd: without it -O2 keeps this loop scalar (it cannot rule out overlap); dst and src are
      * different nodes' buffers, and an elementwise add has the same bits either way */
@@ -651,9 +682,6 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
     const int skip = net->skip_param_grad;
     if (!skip || !param_grad_skippable(net)) memset(g, 0, net->n_train * sizeof(float));
     const int fuse = net->last_fused;
-    for (int i = 0; i < net->n_nodes - 1; i++)
-        if (!(fuse && net->nodes[i].fused_relu)) /* a fused node's output gradient is never read */
-            memset(net->nodes[i].dout, 0, (size_t)n * fv_shape_size(net->nodes[i].oshape) * sizeof(float));
     fv_node *lastn = &net->nodes[net->n_nodes - 1];
     memcpy(lastn->dout, dout, (size_t)n * fv_shape_size(lastn->oshape) * sizeof(float));
     if (net->prof) net->prof[net->n_nodes] += fv_now() - tz;
@@ -663,7 +691,10 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
         float *din = (nd->in0 == 0 && !net->want_input_grad) ? NULL : net->nodes[nd->in0].dout;
         size_t isz = (size_t)n * fv_shape_size(nd->ishape);
         if (net->backward_hook) net->backward_hook(net->backward_hook_ctx, net, i, n);
+        const double tzi = net->prof ? fv_now() : 0.0;
+        zero_input_grads(net, i, n);
         const double t0 = net->prof ? fv_now() : 0.0;
+        if (net->prof) net->prof[net->n_nodes] += t0 - tzi;
         switch (nd->op) {
         case FV_OP_CONV2D: {
             fv_conv2d_shape s = conv_shape(nd, n);

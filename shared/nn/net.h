@@ -84,6 +84,8 @@ typedef struct {
     int fused_relu;      /* batch norm or add: the ReLU node its training forward also computes
                             when the net fuses (fv_net_fusable_relu, fv_net_set_fuse), 0: none */
     int fused_into;      /* ReLU: the batch norm or add that computes it then, 0: none */
+    int last_reader;     /* the highest index of a node reading this one (the first to send it a
+                            gradient in backward, which zeroes its dout just before), 0: none */
     /* activations, sized for `cap` samples */
     float *out, *dout;
     int32_t *argmax;     /* maxpool */
