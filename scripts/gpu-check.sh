@@ -590,6 +590,30 @@ EOF3
     [[ $ok == 1 ]]
 }
 
+# The start of a subcommand's check on the GPU machine: every binary named after the title must
+# be in $G/bin (else exit 2), then a header line and the GPU.
+check_begin() {
+    local title=$1 b
+    shift
+    for b in "$@"; do
+        [[ -x $G/bin/$b ]] || { echo "$title: $G/bin/$b missing: run 'prepare' first" >&2; exit 2; }
+    done
+    echo "== $title check of commit $(cat "$G/commit" 2>/dev/null) on $(hostname)"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
+}
+
+# gpu_test NAME SECONDS LOG PATTERN: GPU test binary $G/bin/NAME (with the carried libraries and
+# the caller's environment) into LOG, its exit status and the lines matching PATTERN printed;
+# returns that status.
+gpu_test() {
+    local name=$1 secs=$2 log=$3 pat=$4 rc
+    env LD_LIBRARY_PATH="$G/lib:/usr/local/cuda/lib64" timeout "$secs" "$G/bin/$name" >"$log" 2>&1
+    rc=$?
+    echo "$name: exit $rc"
+    grep -E "$pat" "$log"
+    return $rc
+}
+
 # Many clients on one GPU (issue 16): test_fl_device (on a GPU, 4 worker slots must give the 1-slot
 # model bitwise), then experiments/cohort/run.sh with DEVICE=cuda: the cohorts of 100 and 1,000
 # LeNet-5 clients in fedvim placements (one worker of 1, 4 and 8 slots; 10 worker processes) beside
@@ -597,18 +621,12 @@ EOF3
 # on an H100 (never run yet: no device was lent when it was written). Results: OUT/cohort.txt
 # (the table) and OUT/cohort.tgz (summary.json, every run's metrics.jsonl and logs).
 cohort() {
-    [[ -x $G/bin/fedvim && -x $G/bin/test_fl_device ]] ||
-        { echo "cohort: $G/bin/fedvim or test_fl_device missing: run 'prepare' first" >&2; exit 2; }
+    check_begin cohort fedvim test_fl_device
     local out=${OUT:-$G/out} ok=1
     mkdir -p "$out"
     local lib="$G/lib:/usr/local/cuda/lib64"
-    echo "== cohort check of commit $(cat "$G/commit" 2>/dev/null) on $(hostname)"
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
-    env LD_LIBRARY_PATH="$lib" FEDVIM_BIN="$G/bin/fedvim" FEDVIM_DATA="$G" timeout 400 "$G/bin/test_fl_device" \
-        >"$out/test_fl_device.log" 2>&1
-    local rc=$?
-    echo "test_fl_device: exit $rc"; grep -E "slots against|ERROR|FAILED|no CUDA" "$out/test_fl_device.log"
-    [[ $rc == 0 ]] || ok=0
+    FEDVIM_BIN="$G/bin/fedvim" FEDVIM_DATA="$G" gpu_test test_fl_device 400 "$out/test_fl_device.log" \
+        "slots against|ERROR|FAILED|no CUDA" || ok=0
     # LD_LIBRARY_PATH for fedvim; run.sh starts python without it
     env LD_LIBRARY_PATH="$lib" DEVICE=cuda FEDVIM="$G/bin/fedvim" FEDVIM_DATA="$G" timeout 540 \
         bash experiments/cohort/run.sh /tmp/fedvim-cohort 2>&1 | tee "$out/cohort.txt"
@@ -622,18 +640,12 @@ cohort() {
 # Issue 16's ResNet-20 goal alone (see the header). Logs and JSON go into OUT/resnet.tgz, the
 # table into OUT/summary_resnet.txt. Never run yet: no device was lent when it was written.
 resnet() {
-    [[ -x $G/bin/fedvim && -x $G/bin/test_cuda_net ]] ||
-        { echo "resnet: $G/bin/fedvim or test_cuda_net missing: run 'prepare' first" >&2; exit 2; }
+    check_begin ResNet-20 fedvim test_cuda_net
     local out=${OUT:-$G/out} ok=1 reps=${REPS:-3} i cfg
     mkdir -p "$out/resnet"
     local lib="$G/lib:/usr/local/cuda/lib64"
     fv() { env LD_LIBRARY_PATH="$lib" "$@"; }
-    echo "== ResNet-20 check of commit $(cat "$G/commit" 2>/dev/null) on $(hostname)"
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
-    fv timeout 300 "$G/bin/test_cuda_net" >"$out/resnet/test_cuda_net.log" 2>&1
-    local rc=$?
-    echo "test_cuda_net: exit $rc"; grep -E "pairs fused|FAILED|ERROR|fail" "$out/resnet/test_cuda_net.log"
-    [[ $rc == 0 ]] || ok=0
+    gpu_test test_cuda_net 300 "$out/resnet/test_cuda_net.log" "pairs fused|FAILED|ERROR|fail" || ok=0
     for ((i = 1; i <= reps; i++)); do
         for cfg in fp32 fp32_fused tf32 tf32_fused; do
             local fuse=0 t=()
@@ -705,18 +717,12 @@ EOF5
 # Issue 14 alone: test_cuda_invert, then step 9 and its summary. About 3-4 minutes (estimated:
 # never run yet).
 invert() {
-    [[ -x $G/bin/fedvim && -x $G/bin/test_cuda_invert ]] ||
-        { echo "invert: $G/bin/fedvim or test_cuda_invert missing: run 'prepare' first" >&2; exit 2; }
+    check_begin inversion fedvim test_cuda_invert
     local out=${OUT:-$G/out} ok=1
     mkdir -p "$out"
     local lib="$G/lib:/usr/local/cuda/lib64"
     fv() { env LD_LIBRARY_PATH="$lib" "$@"; }
-    echo "== inversion check of commit $(cat "$G/commit" 2>/dev/null) on $(hostname)"
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
-    fv timeout 240 "$G/bin/test_cuda_invert" >"$out/test_cuda_invert.log" 2>&1
-    local rc=$?
-    echo "test_cuda_invert: exit $rc"; grep -E "update|prior|attack:|FAILED|ERROR" "$out/test_cuda_invert.log"
-    [[ $rc == 0 ]] || ok=0
+    gpu_test test_cuda_invert 240 "$out/test_cuda_invert.log" "update|prior|attack:|FAILED|ERROR" || ok=0
     invert_runs "$out" || ok=0
     invert_summary "$out" | tee "$out/summary_invert.txt"
     # the device tool returns at most 8 files: the logs and JSON in one archive
