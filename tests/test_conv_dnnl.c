@@ -236,8 +236,9 @@ typedef struct {
 } conv_result;
 
 /* Forward and backward of conv c (a fresh one when c is NULL) on N images of shape s, inputs fixed
- * by seed; the gradients start from zero. */
-static conv_result run_conv(fv_dnnl *d, fv_dnnl_conv *c, const fv_conv2d_shape *s0, int N) {
+ * by seed; the gradients start from zero. set_keep: the forward keeps its moved input (keep_src)
+ * and the backward writes dx (set_dinp) into a buffer of NaNs instead of adding into zeros. */
+static conv_result run_conv_as(fv_dnnl *d, fv_dnnl_conv *c, const fv_conv2d_shape *s0, int N, int set_keep) {
     fv_conv2d_shape s = *s0;
     s.N = N;
     fv_err e;
@@ -255,11 +256,17 @@ static conv_result run_conv(fv_dnnl *d, fv_dnnl_conv *c, const fv_conv2d_shape *
     for (int i = 0; i < s.K; i++) b[i] = fv_rng_uniform(&r) - 0.5f;
     conv_result o = {fv_malloc(no * sizeof(float)), fv_calloc(ni, sizeof(float)), fv_calloc(nw, sizeof(float)),
                      fv_calloc((size_t)s.K, sizeof(float))};
-    fv_dnnl_conv_forward(c ? c : own, o.out, x, w, b, &s);
-    fv_dnnl_conv_backward(c ? c : own, o.dx, o.dw, o.db, g, x, w, &s);
+    if (set_keep)
+        for (size_t i = 0; i < ni; i++) o.dx[i] = NAN;
+    fv_dnnl_conv_forward(c ? c : own, o.out, x, w, b, set_keep, &s);
+    fv_dnnl_conv_backward(c ? c : own, o.dx, set_keep, o.dw, o.db, g, x, w, &s);
     fv_dnnl_conv_destroy(&own);
     free(x), free(g), free(w), free(b);
     return o;
+}
+
+static conv_result run_conv(fv_dnnl *d, fv_dnnl_conv *c, const fv_conv2d_shape *s0, int N) {
+    return run_conv_as(d, c, s0, N, 0);
 }
 
 static void result_same(const conv_result *a, const conv_result *b, const fv_conv2d_shape *s, int N,
@@ -298,6 +305,40 @@ static void test_cache(void **state) {
     result_free(&a), result_free(&b);
     fv_set_threads(2);
     fv_dnnl_conv_destroy(&c);
+    fv_dnnl_destroy(&d);
+#else
+    skip();
+#endif
+}
+
+/* The forms net.c uses in training (conv_dnnl.h): a forward that keeps its moved input for the
+ * backward's weight gradient, and a backward that writes dinp instead of adding into it (over
+ * NaNs here), give the bits of the plain forward and of a backward into zeros: ResNet-20's three
+ * 3x3 shapes (16, 32, 64 channels; the strided one), a channel count with a partial block (20),
+ * and a 3-channel input that oneDNN reads as it is (no move to keep). */
+static void test_keep_and_set(void **state) {
+    (void)state;
+#ifdef FEDVIM_HAVE_DNNL
+    fv_err e;
+    fv_dnnl *d = fv_dnnl_new(&e);
+    if (!d) fail_msg("%s", e.msg);
+    static const int shapes[][6] = {{16, 32, 16, 1, 3, 1}, {16, 32, 32, 2, 3, 1}, {32, 16, 32, 1, 3, 1},
+                                    {64, 8, 64, 1, 3, 1},  {20, 9, 24, 1, 3, 1},  {3, 12, 16, 1, 3, 1}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int *q = shapes[k];
+        fv_conv2d_shape s;
+        fv_conv2d_shape_init(&s, 1, q[0], q[1], q[1], q[2], q[4], q[3], q[5], 1);
+        fv_dnnl_conv *c = fv_dnnl_conv_new(d, &s, 1, &e);
+        if (!c) fail_msg("%s", e.msg);
+        char what[96];
+        snprintf(what, sizeof what, "keep_src and set_dinp, %dx%dx%d -> %d stride %d", q[0], q[1], q[1], q[2], q[3]);
+        for (int rep = 0; rep < 2; rep++) { /* the second time through the cached entry and its kept buffer */
+            conv_result a = run_conv_as(d, c, &s, 6, 1), b = run_conv(d, NULL, &s, 6);
+            result_same(&a, &b, &s, 6, what);
+            result_free(&a), result_free(&b);
+        }
+        fv_dnnl_conv_destroy(&c);
+    }
     fv_dnnl_destroy(&d);
 #else
     skip();
@@ -357,9 +398,9 @@ static void test_moves_exact(void **state) {
             dx[i] = (float)fv_rng_below(&r, 1u << 20) / (float)(1u << 20);
             want[i] = dx[i] + g[i];
         }
-        fv_dnnl_conv_forward(c, y, x, w, NULL, &s);
+        fv_dnnl_conv_forward(c, y, x, w, NULL, 0, &s);
         if (memcmp(y, x, n * sizeof(float)) != 0) fail_msg("identity conv %dx%dx%d: the output is not the input", C, H, W);
-        fv_dnnl_conv_backward(c, dx, NULL, NULL, g, x, w, &s);
+        fv_dnnl_conv_backward(c, dx, 0, NULL, NULL, g, x, w, &s);
         if (memcmp(dx, want, n * sizeof(float)) != 0)
             fail_msg("identity conv %dx%dx%d: dinp is not dinp + dout", C, H, W);
         free(w), free(x), free(y), free(g), free(dx), free(want);
@@ -422,6 +463,7 @@ int main(void) {
         cmocka_unit_test(test_paths_agree),
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_kernel_deterministic),
+        cmocka_unit_test(test_keep_and_set),
         cmocka_unit_test(test_rule),
         cmocka_unit_test(test_moves_exact),
     };

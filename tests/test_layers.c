@@ -326,7 +326,7 @@ static void conv_run_free(conv_run *c) {
 static void conv_fwd(conv_run *c, float *out, const float *x, const float *w, const float *b) {
 #ifdef FEDVIM_HAVE_DNNL
     if (c->path == PATH_DNNL) {
-        fv_dnnl_conv_forward(c->c, out, x, w, b, c->s);
+        fv_dnnl_conv_forward(c->c, out, x, w, b, 0, c->s);
         return;
     }
 #endif
@@ -337,7 +337,7 @@ static void conv_bwd(conv_run *c, float *dx, float *dw, float *db, const float *
                      const float *w) {
 #ifdef FEDVIM_HAVE_DNNL
     if (c->path == PATH_DNNL) {
-        fv_dnnl_conv_backward(c->c, dx, dw, db, G, x, w, c->s);
+        fv_dnnl_conv_backward(c->c, dx, 0, dw, db, G, x, w, c->s);
         return;
     }
 #endif
@@ -1173,6 +1173,72 @@ static void test_pixel_loss(void **state) {
 
 /* ---- a NULL dinp (first layer) skips the input gradient in every backward ---- */
 
+/* One case of test_set_forms: batch norm of N x C x HW with the ReLU after it or not. */
+static void bn_set_case(int N, int C, int HW, int relu, fv_rng *r) {
+    const size_t n = (size_t)N * C * HW;
+    float *x = fv_malloc(n * sizeof(float)), *g = fv_malloc(n * sizeof(float)), *y = fv_malloc(n * sizeof(float));
+    float *d1 = fv_calloc(n, sizeof(float)), *d2 = fv_malloc(n * sizeof(float));
+    float *gam = fv_malloc((size_t)C * sizeof(float)), *bet = fv_malloc((size_t)C * sizeof(float));
+    float *mean = fv_malloc((size_t)C * sizeof(float)), *inv = fv_malloc((size_t)C * sizeof(float));
+    float *rm = fv_calloc((size_t)C, sizeof(float)), *rv = fv_calloc((size_t)C, sizeof(float));
+    float *dg = fv_calloc(4 * (size_t)C, sizeof(float));
+    fill_uniform(x, n, -1.0f, 1.0f, r);
+    fill_uniform(g, n, -1.0f, 1.0f, r);
+    for (size_t i = 0; i < n; i += 7) g[i] = (i / 7) % 2 ? -0.0f : 0.0f; /* signed zeros too */
+    fill_uniform(gam, (size_t)C, 0.5f, 1.5f, r);
+    fill_uniform(bet, (size_t)C, -0.5f, 0.5f, r);
+    fv_batchnorm_forward_train_relu(y, mean, inv, rm, rv, x, gam, bet, N, C, HW, 0.1f, 1e-5f);
+    for (size_t i = 0; i < n; i++) d2[i] = NAN;
+    if (relu) {
+        fv_batchnorm_backward_relu(d1, dg, dg + C, g, y, x, mean, inv, gam, N, C, HW);
+        fv_batchnorm_backward_set(d2, dg + 2 * C, dg + 3 * C, g, y, x, mean, inv, gam, N, C, HW);
+    } else {
+        fv_batchnorm_backward(d1, dg, dg + C, g, x, mean, inv, gam, N, C, HW);
+        fv_batchnorm_backward_set(d2, dg + 2 * C, dg + 3 * C, g, NULL, x, mean, inv, gam, N, C, HW);
+    }
+    if (memcmp(d1, d2, n * sizeof(float)) != 0 || memcmp(dg, dg + 2 * C, 2 * (size_t)C * sizeof(float)) != 0)
+        fail_msg("batch norm %dx%dx%d (ReLU %d): the set form differs from += into zeros", N, C, HW, relu);
+    free(x), free(g), free(y), free(d1), free(d2), free(gam), free(bet), free(mean), free(inv), free(rm), free(rv),
+        free(dg);
+}
+
+/* The "set" forms of the backward kernels (layers.h: net.c uses them where a node is the only
+ * reader of its input, so that gradient buffer is never zeroed) write exactly what their += form
+ * leaves in a zeroed buffer, over a buffer of NaNs: batch norm with and without its ReLU, on a
+ * channel small enough for the whole-channel ReLU buffer and on one too large for it (2 x 1.1M
+ * values), at 2 threads; the fused add + ReLU with either side set. */
+static void test_set_forms(void **state) {
+    (void)state;
+    fv_rng r;
+    fv_rng_seed(&r, 81);
+    for (int relu = 0; relu < 2; relu++) {
+        bn_set_case(4, 3, 50, relu, &r);
+        bn_set_case(8, 16, 1024, relu, &r);
+    }
+    bn_set_case(2, 1, 1100000, 1, &r);
+    enum { n = 5000 };
+    float *a = fv_malloc(4 * n * sizeof(float)), *g = a + n, *y = a + 2 * n, *d = a + 3 * n;
+    float *da1 = fv_malloc(n * sizeof(float)), *da2 = fv_malloc(n * sizeof(float));
+    float *db1 = fv_malloc(n * sizeof(float)), *db2 = fv_malloc(n * sizeof(float));
+    fill_uniform(a, n, -1.0f, 1.0f, &r);
+    fill_uniform(g, n, -1.0f, 1.0f, &r);
+    fill_uniform(d, n, -1.0f, 1.0f, &r);
+    for (size_t i = 0; i < n; i += 5) g[i] = -0.0f;
+    fv_add_relu_forward(y, a, d, n);
+    for (int side = 0; side < 2; side++) { /* side 0: da set, db added onto d; side 1 the other way */
+        float *acc1 = side ? da1 : db1, *acc2 = side ? da2 : db2, *zero1 = side ? db1 : da1, *set2 = side ? db2 : da2;
+        memcpy(acc1, d, n * sizeof(float));
+        memcpy(acc2, d, n * sizeof(float));
+        memset(zero1, 0, n * sizeof(float));
+        for (size_t i = 0; i < n; i++) set2[i] = NAN;
+        fv_add_relu_backward(da1, 0, db1, 0, g, y, n);
+        fv_add_relu_backward(da2, side == 0, db2, side == 1, g, y, n);
+        if (memcmp(da1, da2, n * sizeof(float)) != 0 || memcmp(db1, db2, n * sizeof(float)) != 0)
+            fail_msg("add + ReLU backward with side %d set differs from += into zeros", side);
+    }
+    free(a), free(da1), free(da2), free(db1), free(db2);
+}
+
 static void test_null_dinp(void **state) {
     (void)state;
     enum { N = 2, C = 3, H = 6, W = 6, HW = H * W, n = N * C * HW };
@@ -1578,6 +1644,7 @@ int main(void) {
         cmocka_unit_test(test_softmax_xent),
         cmocka_unit_test(test_pixel_loss),
         cmocka_unit_test(test_null_dinp),
+        cmocka_unit_test(test_set_forms),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_transformer_ops),
         cmocka_unit_test(test_transformer_threads),

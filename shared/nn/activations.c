@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fv_common.h"
 #include "nn/layers.h"
 
 /* Below this many elements a parallel region costs more than the loop. The if clauses name
@@ -66,9 +67,12 @@ void fv_add_relu_forward(float *out, const float *a, const float *b, size_t n) {
 /* Per chunk of ADD_RELU_CHUNK elements (a stack buffer t): t = what ReLU's backward accumulates
  * into the add's zeroed output gradient (zero, then += out > 0 ? dout : 0: the same bits, a -0
  * becoming +0 as there; and the form GCC vectorises), then the add's backward: da += t, then
- * db += t (da == db: twice, in order). Element-wise, so chunks and threads change no bit. */
+ * db += t (da == db: twice, in order), or da = t / db = t where set (t is never -0, so that is
+ * what += into a zeroed buffer gives). Element-wise, so chunks and threads change no bit. */
 #define ADD_RELU_CHUNK 1024
-void fv_add_relu_backward(float *da, float *db, const float *dout, const float *out, size_t n) {
+void fv_add_relu_backward(float *da, int set_a, float *db, int set_b, const float *dout, const float *out,
+                          size_t n) {
+    FV_ASSERT(!(da == db && da && (set_a || set_b)));
     if (!da && !db) return;
     const size_t chunks = (n + ADD_RELU_CHUNK - 1) / ADD_RELU_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= ACT_OMP_MIN)
@@ -81,11 +85,13 @@ void fv_add_relu_backward(float *da, float *db, const float *dout, const float *
             const float g = dout[a + i]; /* loaded unconditionally so the select vectorises */
             t[i] += out[a + i] > 0.0f ? g : 0.0f;
         }
-        if (da) {
+        if (da && set_a) memcpy(da + a, t, len * sizeof(float));
+        else if (da) {
 #pragma omp simd
             for (size_t i = 0; i < len; i++) da[a + i] += t[i];
         }
-        if (db) {
+        if (db && set_b) memcpy(db + a, t, len * sizeof(float));
+        else if (db) {
 #pragma omp simd
             for (size_t i = 0; i < len; i++) db[a + i] += t[i];
         }

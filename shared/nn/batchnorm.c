@@ -131,17 +131,25 @@ static const float *plane_grad(float *buf, const float *dout, const float *relu_
     return buf;
 }
 
+/* Largest channel (N * HW floats) whose ReLU-side gradient bn_backward keeps whole between its two
+ * passes, per thread (8 MiB: ResNet-20's 16-channel maps at batch 128 take 512 KiB); a larger one
+ * is formed again a plane at a time in the second pass. */
+#define BN_KEEP_MAX_FLOATS ((size_t)2 << 20)
+
 /* With xhat = (x - mean) * invstd and M = N*HW:
  *   dgamma += sum dout * xhat, dbeta += sum dout,
- *   dinp += gamma * invstd / M * (M * dout - sum dout - xhat * sum dout * xhat).
- * relu_out != NULL: dout is the consuming ReLU's output gradient (plane_grad). */
-static void bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *relu_out,
+ *   dinp += gamma * invstd / M * (M * dout - sum dout - xhat * sum dout * xhat)
+ * or, with set, dinp = 0 + that term (the bits of += into a zeroed buffer: the caller needs none).
+ * relu_out != NULL: dout is the consuming ReLU's output gradient (plane_grad), formed in the first
+ * pass into a per-thread buffer of the whole channel and read back in the second when it fits. */
+static void bn_backward(float *dinp, int set, float *dgamma, float *dbeta, const float *dout, const float *relu_out,
                         const float *inp, const float *mean, const float *invstd, const float *gamma, int N,
                         int C, int HW) {
     const size_t M = (size_t)N * HW;
+    const int keep = relu_out && M <= BN_KEEP_MAX_FLOATS;
 #pragma omp parallel if (M * C >= BN_OMP_MIN)
     {
-        float *buf = relu_out ? fv_malloc((size_t)HW * sizeof(float)) : NULL;
+        float *buf = relu_out ? fv_malloc((keep ? M : (size_t)HW) * sizeof(float)) : NULL;
 #pragma omp for schedule(static)
         for (int c = 0; c < C; c++) {
             const float m = mean[c], is = invstd[c];
@@ -149,7 +157,8 @@ static void bn_backward(float *dinp, float *dgamma, float *dbeta, const float *d
             for (int n = 0; n < N; n++) {
                 float a, b;
                 const size_t off = ((size_t)n * C + c) * HW;
-                plane_grad_sums(&a, &b, plane_grad(buf, dout, relu_out, off, HW), inp + off, m, is, HW);
+                float *bp = keep ? buf + (size_t)n * HW : buf;
+                plane_grad_sums(&a, &b, plane_grad(bp, dout, relu_out, off, HW), inp + off, m, is, HW);
                 sg += a, sgx += b;
             }
             dgamma[c] += (float)sgx;
@@ -160,10 +169,15 @@ static void bn_backward(float *dinp, float *dgamma, float *dbeta, const float *d
             for (int n = 0; n < N; n++) {
                 const size_t off = ((size_t)n * C + c) * HW;
                 const float *x = inp + off;
-                const float *g = plane_grad(buf, dout, relu_out, off, HW);
+                const float *g = keep ? buf + (size_t)n * HW : plane_grad(buf, dout, relu_out, off, HW);
                 float *d = dinp + off;
+                if (set) {
 #pragma omp simd
-                for (int i = 0; i < HW; i++) d[i] += k * (fm * g[i] - a - (x[i] - m) * is * bx);
+                    for (int i = 0; i < HW; i++) d[i] = 0.0f + k * (fm * g[i] - a - (x[i] - m) * is * bx);
+                } else {
+#pragma omp simd
+                    for (int i = 0; i < HW; i++) d[i] += k * (fm * g[i] - a - (x[i] - m) * is * bx);
+                }
             }
         }
         free(buf);
@@ -173,12 +187,19 @@ static void bn_backward(float *dinp, float *dgamma, float *dbeta, const float *d
 void fv_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                            const float *inp, const float *mean, const float *invstd,
                            const float *gamma, int N, int C, int HW) {
-    bn_backward(dinp, dgamma, dbeta, dout, NULL, inp, mean, invstd, gamma, N, C, HW);
+    bn_backward(dinp, 0, dgamma, dbeta, dout, NULL, inp, mean, invstd, gamma, N, C, HW);
 }
 
 void fv_batchnorm_backward_relu(float *dinp, float *dgamma, float *dbeta, const float *dout,
                                 const float *out, const float *inp, const float *mean, const float *invstd,
                                 const float *gamma, int N, int C, int HW) {
     FV_ASSERT(out);
-    bn_backward(dinp, dgamma, dbeta, dout, out, inp, mean, invstd, gamma, N, C, HW);
+    bn_backward(dinp, 0, dgamma, dbeta, dout, out, inp, mean, invstd, gamma, N, C, HW);
+}
+
+void fv_batchnorm_backward_set(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *relu_out,
+                               const float *inp, const float *mean, const float *invstd, const float *gamma, int N,
+                               int C, int HW) {
+    FV_ASSERT(dinp);
+    bn_backward(dinp, 1, dgamma, dbeta, dout, relu_out, inp, mean, invstd, gamma, N, C, HW);
 }

@@ -54,9 +54,13 @@ typedef struct {
  * its NCHW-to-blocked one on ResNet-20's 16-channel maps here), or a oneDNN reorder (weights). */
 typedef enum { MOVE_NONE, MOVE_ADD, MOVE_TO_BLOCKED, MOVE_FROM_BLOCKED, MOVE_ONEDNN } move_kind;
 
+/* How a move meets its destination: overwrite it, add into it, or write 0 + value (the bits of
+ * an add into a zeroed destination: backward data's "set" form, fv_dnnl_conv_backward). */
+enum { SUM_NONE, SUM_ADD, SUM_SET };
+
 typedef struct {
     move_kind kind;
-    int sum;                /* add into the destination */
+    int sum;                /* SUM_NONE, SUM_ADD (add into the destination) or SUM_SET */
     int n, c, cb, block;    /* NCHW dims and channel blocks of the activation moves */
     size_t plane;           /* H * W; for MOVE_ADD, all floats of the tensor */
     dnnl_primitive_t prim;  /* MOVE_ONEDNN */
@@ -71,6 +75,8 @@ typedef struct {
     reorder ddst_d, wei_d, dsrc_d;            /* backward data: dout and w in, dinp += out */
     reorder src_w, ddst_w, dwei_w;            /* backward weights: inp and dout in, dw += out */
     float *wbuf, *dwbuf, *dbias;              /* weights in fwd / bwd-data layout, dw in its own, db */
+    float *src_keep;         /* a keep_src forward's input in fwd.src's layout, for backward weights */
+    const float *src_keep_of; /* the input it was moved from; NULL: none kept */
 } entry;
 
 struct fv_dnnl_conv {
@@ -261,6 +267,7 @@ static void entry_free(entry *x) {
     free(x->wbuf);
     free(x->dwbuf);
     free(x->dbias);
+    free(x->src_keep);
     memset(x, 0, sizeof *x);
 }
 
@@ -282,15 +289,15 @@ static dnnl_status_t entry_make(entry *x, fv_dnnl *d, const fv_conv2d_shape *s, 
         prim_from(&x->fwd, pf, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST);
         prim_from(&x->bwd_d, pbd, DNNL_ARG_DIFF_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_DST);
         prim_from(&x->bwd_w, pbw, DNNL_ARG_SRC, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_DST);
-        reorder_make(&x->src_f, d, &x->src, &x->fwd.src, &x->src, 0);
-        reorder_make(&x->wei_f, d, &x->wei, &x->fwd.wei, &x->wei, 0);
-        reorder_make(&x->dst_f, d, &x->fwd.dst, &x->dst, &x->dst, 0);
-        reorder_make(&x->ddst_d, d, &x->dst, &x->bwd_d.dst, &x->dst, 0);
-        reorder_make(&x->wei_d, d, &x->wei, &x->bwd_d.wei, &x->wei, 0);
-        reorder_make(&x->dsrc_d, d, &x->bwd_d.src, &x->src, &x->src, 1);
-        reorder_make(&x->src_w, d, &x->src, &x->bwd_w.src, &x->src, 0);
-        reorder_make(&x->ddst_w, d, &x->dst, &x->bwd_w.dst, &x->dst, 0);
-        reorder_make(&x->dwei_w, d, &x->bwd_w.wei, &x->wei, &x->wei, 1);
+        reorder_make(&x->src_f, d, &x->src, &x->fwd.src, &x->src, SUM_NONE);
+        reorder_make(&x->wei_f, d, &x->wei, &x->fwd.wei, &x->wei, SUM_NONE);
+        reorder_make(&x->dst_f, d, &x->fwd.dst, &x->dst, &x->dst, SUM_NONE);
+        reorder_make(&x->ddst_d, d, &x->dst, &x->bwd_d.dst, &x->dst, SUM_NONE);
+        reorder_make(&x->wei_d, d, &x->wei, &x->bwd_d.wei, &x->wei, SUM_NONE);
+        reorder_make(&x->dsrc_d, d, &x->bwd_d.src, &x->src, &x->src, SUM_ADD);
+        reorder_make(&x->src_w, d, &x->src, &x->bwd_w.src, &x->src, SUM_NONE);
+        reorder_make(&x->ddst_w, d, &x->dst, &x->bwd_w.dst, &x->dst, SUM_NONE);
+        reorder_make(&x->dwei_w, d, &x->bwd_w.wei, &x->wei, &x->wei, SUM_ADD);
         size_t wb = dnnl_memory_desc_get_size(&x->fwd.wei), wd = dnnl_memory_desc_get_size(&x->bwd_d.wei);
         x->wbuf = fv_malloc(wb > wd ? wb : wd);
         x->dwbuf = fv_malloc(dnnl_memory_desc_get_size(&x->bwd_w.wei));
@@ -465,7 +472,8 @@ static void to_blocked(float *dst, const float *src, const reorder *r) {
 }
 
 /* One tile of from_blocked: the block's [P][B] floats i, pixels [p0, p1), into channels
- * [c0, min(c0 + B, C)) of image plane dst_n (NCHW), added when sum. */
+ * [c0, min(c0 + B, C)) of image plane dst_n (NCHW): copied (sum 0), added (SUM_ADD) or written as
+ * 0 + value (SUM_SET: the bits of an add into a zeroed destination, which then needs no zeroing). */
 static void from_blocked_tile(float *dst_n, const float *i, int c0, int B, int C, size_t P, size_t p0, size_t p1,
                               int sum) {
     int ci = 0;
@@ -478,10 +486,12 @@ static void from_blocked_tile(float *dst_n, const float *i, int c0, int B, int C
                    r2 = _mm_loadu_ps(i + (p + 2) * B + ci), r3 = _mm_loadu_ps(i + (p + 3) * B + ci);
             _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
             if (sum) {
-                r0 = _mm_add_ps(_mm_loadu_ps(o + p), r0);
-                r1 = _mm_add_ps(_mm_loadu_ps(o + P + p), r1);
-                r2 = _mm_add_ps(_mm_loadu_ps(o + 2 * P + p), r2);
-                r3 = _mm_add_ps(_mm_loadu_ps(o + 3 * P + p), r3);
+                const int set = sum == SUM_SET;
+                const __m128 z = _mm_setzero_ps();
+                r0 = _mm_add_ps(set ? z : _mm_loadu_ps(o + p), r0);
+                r1 = _mm_add_ps(set ? z : _mm_loadu_ps(o + P + p), r1);
+                r2 = _mm_add_ps(set ? z : _mm_loadu_ps(o + 2 * P + p), r2);
+                r3 = _mm_add_ps(set ? z : _mm_loadu_ps(o + 3 * P + p), r3);
             }
             _mm_storeu_ps(o + p, r0);
             _mm_storeu_ps(o + P + p, r1);
@@ -491,14 +501,17 @@ static void from_blocked_tile(float *dst_n, const float *i, int c0, int B, int C
         for (int k = 0; k < 4; k++)
             for (size_t p = p4; p < p1; p++) {
                 float *d = o + k * P + p;
-                *d = sum ? *d + i[p * B + ci + k] : i[p * B + ci + k];
+                const float v = i[p * B + ci + k];
+                *d = sum == SUM_ADD ? *d + v : sum == SUM_SET ? 0.0f + v : v;
             }
     }
 #endif
     for (; ci < B && c0 + ci < C; ci++) {
         float *o = dst_n + (size_t)(c0 + ci) * P;
-        if (sum)
+        if (sum == SUM_ADD)
             for (size_t p = p0; p < p1; p++) o[p] += i[p * B + ci];
+        else if (sum == SUM_SET)
+            for (size_t p = p0; p < p1; p++) o[p] = 0.0f + i[p * B + ci];
         else
             for (size_t p = p0; p < p1; p++) o[p] = i[p * B + ci];
     }
@@ -526,6 +539,11 @@ static const void *through(fv_dnnl *d, const reorder *r, const dnnl_memory_desc_
     case MOVE_ADD: {
         float *o = dst;
         const float *i = p;
+        if (r->sum == SUM_SET) {
+#pragma omp parallel for simd schedule(static) num_threads(move_threads(r->plane))
+            for (size_t k = 0; k < r->plane; k++) o[k] = 0.0f + i[k];
+            return dst;
+        }
 #pragma omp parallel for simd schedule(static) num_threads(move_threads(r->plane))
         for (size_t k = 0; k < r->plane; k++) o[k] += i[k];
         return dst;
@@ -542,13 +560,18 @@ static const void *through(fv_dnnl *d, const reorder *r, const dnnl_memory_desc_
 }
 
 void fv_dnnl_conv_forward(fv_dnnl_conv *c, float *out, const float *inp, const float *w, const float *b,
-                          const fv_conv2d_shape *s) {
+                          int keep_src, const fv_conv2d_shape *s) {
     check_shape(c, s);
     FV_ASSERT((b != NULL) == (c->bias != 0));
     fv_dnnl *d = c->d;
     entry *x = entry_for(c, s->N);
-    const void *src = through(d, &x->src_f, &x->src, inp, &x->fwd.src,
-                              buf(d, BUF_SRC, dnnl_memory_desc_get_size(&x->fwd.src)));
+    const size_t sbytes = dnnl_memory_desc_get_size(&x->fwd.src);
+    /* kept when it is a move that backward weights would make again into the same layout */
+    const int keep = keep_src && x->src_f.kind == MOVE_TO_BLOCKED && x->src_w.kind == MOVE_TO_BLOCKED &&
+                     dnnl_memory_desc_equal(&x->fwd.src, &x->bwd_w.src);
+    if (keep && !x->src_keep) x->src_keep = fv_malloc(sbytes);
+    const void *src = through(d, &x->src_f, &x->src, inp, &x->fwd.src, keep ? x->src_keep : buf(d, BUF_SRC, sbytes));
+    x->src_keep_of = keep ? inp : NULL;
     const void *wei = through(d, &x->wei_f, &x->wei, w, &x->fwd.wei, x->wbuf);
     void *dst = x->dst_f.kind != MOVE_NONE ? buf(d, BUF_DST, dnnl_memory_desc_get_size(&x->fwd.dst)) : out;
     arg_t a[4] = {{DNNL_ARG_SRC, &x->fwd.src, src}, {DNNL_ARG_WEIGHTS, &x->fwd.wei, wei},
@@ -558,7 +581,7 @@ void fv_dnnl_conv_forward(fv_dnnl_conv *c, float *out, const float *inp, const f
     DN(dnnl_stream_wait(d->stream));
 }
 
-void fv_dnnl_conv_backward(fv_dnnl_conv *c, float *dinp, float *dw, float *db, const float *dout,
+void fv_dnnl_conv_backward(fv_dnnl_conv *c, float *dinp, int set_dinp, float *dw, float *db, const float *dout,
                            const float *inp, const float *w, const fv_conv2d_shape *s) {
     check_shape(c, s);
     FV_ASSERT(!db || c->bias);
@@ -573,15 +596,21 @@ void fv_dnnl_conv_backward(fv_dnnl_conv *c, float *dinp, float *dw, float *db, c
         arg_t a[3] = {{DNNL_ARG_DIFF_DST, &x->bwd_d.dst, g}, {DNNL_ARG_WEIGHTS, &x->bwd_d.wei, wei},
                       {DNNL_ARG_DIFF_SRC, &x->bwd_d.src, ds}};
         run(d, x->bwd_d.prim, x->bwd_d.pad_bytes, a, 3);
-        through(d, &x->dsrc_d, &x->bwd_d.src, ds, &x->src, dinp); /* dinp += */
+        reorder r = x->dsrc_d; /* dinp +=, or with set_dinp = 0 + */
+        if (set_dinp && r.kind == MOVE_ONEDNN) /* its sum post-op adds: into zeros */
+            memset(dinp, 0, dnnl_memory_desc_get_size(&x->src));
+        else if (set_dinp)
+            r.sum = SUM_SET;
+        through(d, &r, &x->bwd_d.src, ds, &x->src, dinp);
     }
     if (!dw) { /* the input gradient only (an inversion's perturbed passes): no backward-weights pass */
         FV_ASSERT(!db);
         DN(dnnl_stream_wait(d->stream));
         return;
     }
-    const void *src = through(d, &x->src_w, &x->src, inp, &x->bwd_w.src,
-                              buf(d, BUF_SRC, dnnl_memory_desc_get_size(&x->bwd_w.src)));
+    const void *src = x->src_keep_of == inp ? x->src_keep
+                                            : through(d, &x->src_w, &x->src, inp, &x->bwd_w.src,
+                                                      buf(d, BUF_SRC, dnnl_memory_desc_get_size(&x->bwd_w.src)));
     if (!g || !dnnl_memory_desc_equal(&x->bwd_d.dst, &x->bwd_w.dst))
         g = through(d, &x->ddst_w, &x->dst, dout, &x->bwd_w.dst,
                     buf(d, BUF_DST, dnnl_memory_desc_get_size(&x->bwd_w.dst)));

@@ -51,13 +51,19 @@ void fv_dnnl_conv_destroy(fv_dnnl_conv **c);
 
 /* out[N,K,OH,OW] = conv(inp[N,C,H,W], w[K,C/g,R,R]) + b[K]. s must have the per-sample shape c
  * was made for (any N >= 1); b must be non-NULL exactly when c has a bias. Aborts if oneDNN fails
- * (out of memory: the shape itself was checked by fv_dnnl_conv_new). */
+ * (out of memory: the shape itself was checked by fv_dnnl_conv_new). keep_src != 0 keeps inp as
+ * moved into oneDNN's layout (one more buffer of inp's size per batch size), and the next
+ * fv_dnnl_conv_backward with the same inp pointer and batch size uses it instead of moving inp
+ * again: the caller promises inp's contents do not change in between (a training step's forward
+ * and backward); 0 keeps nothing and forgets what was kept. */
 void fv_dnnl_conv_forward(fv_dnnl_conv *c, float *out, const float *inp, const float *w, const float *b,
-                          const fv_conv2d_shape *s);
+                          int keep_src, const fv_conv2d_shape *s);
 /* dinp[N,C,H,W] += ..., dw[K,C/g,R,R] += ..., db[K] += ... from dout[N,K,OH,OW], as
  * fv_conv2d_backward. dinp and db may be NULL (db must be NULL when c has no bias); dw NULL (then
- * db NULL too) skips the backward-weights primitive: the input gradient only. */
-void fv_dnnl_conv_backward(fv_dnnl_conv *c, float *dinp, float *dw, float *db, const float *dout,
+ * db NULL too) skips the backward-weights primitive: the input gradient only. set_dinp != 0
+ * writes dinp instead of adding into it, each element exactly what += into a zeroed buffer gives
+ * (for a caller that knows the conv is dinp's only writer: it then need not zero it). */
+void fv_dnnl_conv_backward(fv_dnnl_conv *c, float *dinp, int set_dinp, float *dw, float *db, const float *dout,
                            const float *inp, const float *w, const fv_conv2d_shape *s);
 
 #endif

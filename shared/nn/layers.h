@@ -115,6 +115,13 @@ void fv_batchnorm_forward_train_relu(float *out, float *mean, float *invstd, flo
 void fv_batchnorm_backward_relu(float *dinp, float *dgamma, float *dbeta, const float *dout,
                                 const float *out, const float *inp, const float *mean, const float *invstd,
                                 const float *gamma, int N, int C, int HW);
+/* As fv_batchnorm_backward (relu_out NULL) or fv_batchnorm_backward_relu (relu_out the ReLU's
+ * output), but dinp (not NULL) is written, not added to: each element gets exactly what += would
+ * leave in a zeroed buffer, so a caller that knows the batch norm is the only writer of dinp
+ * (net.c: it is the only reader of its input) skips zeroing it, one pass less each way. */
+void fv_batchnorm_backward_set(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *relu_out,
+                               const float *inp, const float *mean, const float *invstd, const float *gamma, int N,
+                               int C, int HW);
 
 /* ---- linear: out[N,Out] = inp[N,In] w[Out,In]^T + b[Out] (PyTorch layout) ---- */
 void fv_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int In,
@@ -138,9 +145,12 @@ void fv_add_forward(float *out, const float *a, const float *b, size_t n);
 /* The add and the ReLU that is its only consumer in one pass each way (net.c's fusion,
  * fv_net_fusable_relu), the same bits as the two ops apart: out = max(a + b, 0); backward
  * da += v, then db += v (either may be NULL; da == db adds twice), v = out > 0 ? dout : 0 with
- * dout and out the ReLU's. */
+ * dout and out the ReLU's. set_a / set_b: write v into da / db instead (exactly what += into a
+ * zeroed buffer gives), for a caller that knows it is that buffer's only writer; not with
+ * da == db. (The CUDA twin has no set flags: it zeroes all gradients in one memset.) */
 void fv_add_relu_forward(float *out, const float *a, const float *b, size_t n);
-void fv_add_relu_backward(float *da, float *db, const float *dout, const float *out, size_t n);
+void fv_add_relu_backward(float *da, int set_a, float *db, int set_b, const float *dout, const float *out,
+                          size_t n);
 
 /* ---- transformer token ops (transformer.c): a token sequence is [N, T, D] row-major ---- */
 /* Layer norm over the D features of each of R rows (R = N * T), PyTorch's nn.LayerNorm(D, eps):

@@ -528,7 +528,8 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
             fv_conv2d_shape s = conv_shape(nd, n);
 #ifdef FEDVIM_HAVE_DNNL
             if (nd->dnnl) {
-                fv_dnnl_conv_forward(nd->dnnl, nd->out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, &s);
+                /* a training forward keeps its moved input for the backward's weight gradient */
+                fv_dnnl_conv_forward(nd->dnnl, nd->out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, train, &s);
                 break;
             }
 #endif
@@ -640,15 +641,33 @@ static void zero_floats(float *p, size_t n) {
     for (size_t c = 0; c < k; c++) memset(p + c * chunk, 0, (c + 1 < k ? chunk : n - c * chunk) * sizeof(float));
 }
 
+/* Whether node j's backward writes the gradient of its input `slot` (0: in0, 1: in1) instead of
+ * adding to it, so that buffer is never zeroed: when j is that input's only reader and j's kernel
+ * has the "set" form (each element exactly what += into a zeroed buffer gives): a batch norm
+ * (fv_batchnorm_backward_set), a conv through oneDNN (fv_dnnl_conv_backward's set_dinp) and an
+ * add, either side (fv_add_relu_backward's set flags, set_or_acc). */
+static int sets_input_grad(const fv_net *net, int j, int slot) {
+    const fv_node *nd = &net->nodes[j];
+    const int in = slot ? nd->in1 : nd->in0;
+    if (in < 0 || net->nodes[in].consumers != 1) return 0;
+    switch (nd->op) {
+    case FV_OP_BATCHNORM: return slot == 0;
+    case FV_OP_CONV2D: return slot == 0 && nd->dnnl != NULL;
+    case FV_OP_ADD: return 1;
+    default: return 0;
+    }
+}
+
 /* Zero the output gradients of node j's inputs that j is the last reader of: j's backward is the
  * first to send them a gradient, so their buffers are zeroed just before (while the cache may
- * still hold them for j's accumulation), not all at once at the start. A node fused with its ReLU
- * needs none (its gradient is read from the ReLU's). */
+ * still hold them for j's accumulation), not all at once at the start. None is needed by a node
+ * fused with its ReLU (its gradient is read from the ReLU's), nor by one whose only reader writes
+ * its gradient (sets_input_grad). */
 static void zero_input_grads(fv_net *net, int j, int n) {
     const fv_node *nd = &net->nodes[j];
     const int in[2] = {nd->in0, nd->in1};
     for (int k = 0; k < 2; k++) {
-        if (in[k] < 0 || (k == 1 && in[1] == in[0])) continue;
+        if (in[k] < 0 || (k == 1 && in[1] == in[0]) || sets_input_grad(net, j, k)) continue;
         fv_node *src = &net->nodes[in[k]];
         if (src->last_reader != j || (net->last_fused && src->fused_relu)) continue;
         zero_floats(src->dout, (size_t)n * fv_shape_size(src->oshape));
@@ -660,6 +679,16 @@ static void acc(float *dst, const float *src, size_t n) {
      * different nodes' buffers, and an elementwise add has the same bits either way */
 #pragma omp simd
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* acc, or with set dst = 0 + src (the bits of acc into a zeroed dst: sets_input_grad). */
+static void set_or_acc(float *dst, const float *src, size_t n, int set) {
+    if (!set) {
+        acc(dst, src, n);
+        return;
+    }
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) dst[i] = 0.0f + src[i];
 }
 
 /* 1 when every node with parameters can skip its parameter gradient: conv nodes (both paths),
@@ -700,7 +729,7 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
             fv_conv2d_shape s = conv_shape(nd, n);
 #ifdef FEDVIM_HAVE_DNNL
             if (nd->dnnl) {
-                fv_dnnl_conv_backward(nd->dnnl, din, skip ? NULL : g + nd->w_off, nd->bias && !skip ? g + nd->b_off : NULL,
+                fv_dnnl_conv_backward(nd->dnnl, din, sets_input_grad(net, i, 0), skip ? NULL : g + nd->w_off, nd->bias && !skip ? g + nd->b_off : NULL,
                                       nd->dout, in, p + nd->w_off, &s);
                 break;
             }
@@ -717,13 +746,19 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
         case FV_OP_BATCHNORM:
             FV_ASSERT(net->last_train);
             if (!din) din = net->nodes[nd->in0].dout;
-            if (fuse && nd->fused_relu) {
-                const fv_node *r = &net->nodes[nd->fused_relu];
-                fv_batchnorm_backward_relu(din, g + nd->w_off, g + nd->b_off, r->dout, r->out, in, nd->bn_mean,
-                                           nd->bn_invstd, p + nd->w_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
-            } else {
-                fv_batchnorm_backward(din, g + nd->w_off, g + nd->b_off, nd->dout, in, nd->bn_mean, nd->bn_invstd,
-                                      p + nd->w_off, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
+            {
+                const fv_node *r = fuse && nd->fused_relu ? &net->nodes[nd->fused_relu] : NULL;
+                const float *go = r ? r->dout : nd->dout;
+                const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
+                if (sets_input_grad(net, i, 0))
+                    fv_batchnorm_backward_set(din, g + nd->w_off, g + nd->b_off, go, r ? r->out : NULL, in, nd->bn_mean,
+                                              nd->bn_invstd, p + nd->w_off, n, C, HW);
+                else if (r)
+                    fv_batchnorm_backward_relu(din, g + nd->w_off, g + nd->b_off, go, r->out, in, nd->bn_mean,
+                                               nd->bn_invstd, p + nd->w_off, n, C, HW);
+                else
+                    fv_batchnorm_backward(din, g + nd->w_off, g + nd->b_off, go, in, nd->bn_mean, nd->bn_invstd,
+                                          p + nd->w_off, n, C, HW);
             }
             break;
         case FV_OP_LAYERNORM: {
@@ -743,13 +778,14 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
         case FV_OP_ADD: {
             /* each input independently: either may be the input node, whose gradient is optional */
             float *din1 = nd->in1 != 0 || net->want_input_grad ? net->nodes[nd->in1].dout : NULL;
+            const int set0 = sets_input_grad(net, i, 0), set1 = sets_input_grad(net, i, 1);
             if (fuse && nd->fused_relu) {
                 const fv_node *r = &net->nodes[nd->fused_relu];
-                fv_add_relu_backward(din, din1, r->dout, r->out, isz);
+                fv_add_relu_backward(din, set0, din1, set1, r->dout, r->out, isz);
                 break;
             }
-            if (din) acc(din, nd->dout, isz);
-            if (din1) acc(din1, nd->dout, isz);
+            if (din) set_or_acc(din, nd->dout, isz, set0);
+            if (din1) set_or_acc(din1, nd->dout, isz, set1);
             break;
         }
         default:
