@@ -108,7 +108,6 @@ static void test_layers_profile(void **st) {
         assert_null(strstr(t, "images_per_second"));
         free(t);
     }
-    char *t;
 
     /* a --data-dir that does not hold MNIST is an error naming it, not a silent switch to random
      * images (regression: it used to time random data and say so only in the JSON) */
@@ -116,7 +115,7 @@ static void test_layers_profile(void **st) {
     assert_int_equal(fh_run(&H, out, 60, "bench", "train", "--model", "lenet5", "--data-dir",
                             "/nonexistent/mnist", "--json", (const char *)NULL),
                      2);
-    t = fh_slurp(out);
+    char *t = fh_slurp(out);
     if (!strstr(t, "--data-dir /nonexistent/mnist")) fail_msg("no error naming the folder in:\n%s", t);
     assert_null(strstr(t, "images_per_second"));
     free(t);

@@ -141,12 +141,10 @@ struct fv_cuda_net {
     int use_cudnn;
     fv_cudnn_conv **plans[FV_MAX_NODES];
     uint8_t *plan_failed[FV_MAX_NODES];
-    /* fusion (fv_cuda_net_set_fuse): fuse_relu[i] the ReLU node that batch norm or add i computes
-     * in its own kernel (fv_net_fusable_relu, 0: none), relu_fused[j] whether ReLU j is one of
-     * them; fused_fwd whether the last forward fused (its backward must match) */
+    /* fusion (fv_cuda_net_set_fuse): the pairs are the host graph's (nodes[i].fused_relu and
+     * nodes[j].fused_into, net.h), n_fusable how many; fused_fwd whether the last forward fused
+     * (its backward must match) */
     int fuse;
-    int fuse_relu[FV_MAX_NODES];
-    uint8_t relu_fused[FV_MAX_NODES];
     int n_fusable;
     int fused_fwd;
     /* per-node timing (fv_cuda_net_profile): events ev[0..n_nodes] at the forward's node
@@ -341,11 +339,7 @@ fv_cuda_net *fv_cuda_net_new(const fv_net *host, int device, int max_batch, fv_e
     cn->n_params = host->n_params;
     cn->cap = max_batch;
     cn->graphs_on = 1;
-    for (int i = 1; i < cn->n_nodes; i++) {
-        const int j = fv_net_fusable_relu(host, i);
-        cn->fuse_relu[i] = j;
-        if (j) cn->relu_fused[j] = 1, cn->n_fusable++;
-    }
+    for (int i = 1; i < cn->n_nodes; i++) cn->n_fusable += cn->nodes[i].fused_relu != 0;
     /* fusion: off unless FEDVIM_CUDA_FUSE=1 (a benchmarking knob, read once here) */
     {
         const char *env = getenv("FEDVIM_CUDA_FUSE");
@@ -583,9 +577,9 @@ static void forward(fv_cuda_net *cn, int n, int train) {
                                    (int)fv_shape_size(nd->ishape), nd->oshape.c);
             break;
         case FV_OP_BATCHNORM:
-            if (fuse && cn->fuse_relu[i])
+            if (fuse && nd->fused_relu)
                 fv_cuda_batchnorm_forward_train_relu(
-                    x, cn->out[cn->fuse_relu[i]], cn->bn_mean[i], cn->bn_invstd[i], p + nd->rm_off,
+                    x, cn->out[nd->fused_relu], cn->bn_mean[i], cn->bn_invstd[i], p + nd->rm_off,
                     p + nd->rv_off, in, p + nd->w_off, p + nd->b_off, cn->scratch, n, C, H * W, nd->momentum,
                     nd->eps);
             else if (train)
@@ -611,7 +605,7 @@ static void forward(fv_cuda_net *cn, int n, int train) {
             fv_cuda_gap_forward(x, out, in, n, C, H * W);
             break;
         case FV_OP_RELU:
-            if (fuse && cn->relu_fused[i])
+            if (fuse && nd->fused_into)
                 break; /* computed by its batch norm or add */
             if (kinks == FV_KINKS_RECORD)
                 fv_cuda_relu_forward_record(x, out, v->rmask[i], in, isz);
@@ -636,8 +630,8 @@ static void forward(fv_cuda_net *cn, int n, int train) {
         case FV_OP_FLATTEN:
             break; /* aliases its input */
         case FV_OP_ADD:
-            if (fuse && cn->fuse_relu[i])
-                fv_cuda_add_relu_forward(x, cn->out[cn->fuse_relu[i]], in, cn->out[nd->in1], isz);
+            if (fuse && nd->fused_relu)
+                fv_cuda_add_relu_forward(x, cn->out[nd->fused_relu], in, cn->out[nd->in1], isz);
             else
                 fv_cuda_add_forward(x, out, in, cn->out[nd->in1], isz);
             break;
@@ -731,8 +725,8 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
             break;
         case FV_OP_BATCHNORM:
             FV_ASSERT(train);
-            if (fuse && cn->fuse_relu[i]) {
-                const int j = cn->fuse_relu[i];
+            if (fuse && nd->fused_relu) {
+                const int j = nd->fused_relu;
                 fv_cuda_batchnorm_backward_relu(x, din, g + nd->w_off, g + nd->b_off, cn->dout[j], cn->out[j], in,
                                                 cn->bn_mean[i], cn->bn_invstd[i], p + nd->w_off, cn->scratch,
                                                 n, C, H * W);
@@ -752,7 +746,7 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
             fv_cuda_gap_backward(x, din, dout, n, C, H * W);
             break;
         case FV_OP_RELU:
-            if (fuse && cn->relu_fused[i])
+            if (fuse && nd->fused_into)
                 break; /* its batch norm or add takes the gradient through it */
             if (mask_bwd) /* a REPLAY forward: through its mask, as net.c */
                 fv_cuda_relu_backward_mask(x, din, dout, v->rmask[i], isz);
@@ -775,8 +769,8 @@ static void backward(fv_cuda_net *cn, int n, int train, int want_dx) {
             break; /* its gradient is its input's: consumers accumulated there */
         case FV_OP_ADD: {
             float *din1 = nd->in1 == 0 && !want_dx ? NULL : cn->dout[nd->in1];
-            if (fuse && cn->fuse_relu[i])
-                fv_cuda_add_relu_backward(x, din, din1, cn->dout[cn->fuse_relu[i]], cn->out[cn->fuse_relu[i]], isz);
+            if (fuse && nd->fused_relu)
+                fv_cuda_add_relu_backward(x, din, din1, cn->dout[nd->fused_relu], cn->out[nd->fused_relu], isz);
             else
                 fv_cuda_add_backward(x, din, din1, dout, isz);
             break;
@@ -1188,15 +1182,10 @@ void fv_cuda_net_forward(fv_cuda_net *cn, const float *xh, int n, float *y) {
 /* ---- gradient-inversion passes (nn/trainer.h's fv_trainer_inv_*) ---- */
 
 /* Bytes of the kinks of a batch of n: every ReLU's mask and every max pool's argmaxes, in node
- * order (the CPU's fv_net_kinks_bytes layout). */
+ * order (the CPU's layout, fv_node_kink_bytes). */
 static size_t kinks_bytes(const fv_cuda_net *cn, int n) {
     size_t b = 0;
-    for (int i = 1; i < cn->n_nodes; i++) {
-        const fv_node *nd = &cn->nodes[i];
-        const size_t osz = (size_t)n * fv_shape_size(nd->oshape);
-        if (nd->op == FV_OP_RELU) b += osz;
-        else if (nd->op == FV_OP_MAXPOOL) b += osz * sizeof(int32_t);
-    }
+    for (int i = 1; i < cn->n_nodes; i++) b += fv_node_kink_bytes(&cn->nodes[i], n);
     return b;
 }
 
@@ -1299,12 +1288,9 @@ static void kinks_move(fv_cuda_net *cn, int slot, int kn, int save) {
     uint8_t *d = v->slot_mem + (size_t)slot * v->kbytes;
     for (int i = 1; i < cn->n_nodes; i++) {
         const fv_node *nd = &cn->nodes[i];
-        const size_t osz = (size_t)kn * fv_shape_size(nd->oshape);
-        uint8_t *buf = NULL;
-        size_t bytes = 0;
-        if (nd->op == FV_OP_RELU) buf = v->rmask[i], bytes = osz;
-        else if (nd->op == FV_OP_MAXPOOL) buf = (uint8_t *)cn->argmax[i], bytes = osz * sizeof(int32_t);
-        if (!buf) continue;
+        const size_t bytes = fv_node_kink_bytes(nd, kn);
+        if (!bytes) continue;
+        uint8_t *buf = nd->op == FV_OP_RELU ? v->rmask[i] : (uint8_t *)cn->argmax[i];
         if (save) fv_cuda_copy(cn->x, d, buf, bytes);
         else fv_cuda_copy(cn->x, buf, d, bytes);
         d += bytes;

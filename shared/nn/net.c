@@ -399,17 +399,10 @@ void fv_net_set_fuse(fv_net *net, int on) { net->fuse = on != 0; }
 
 int fv_net_fusable_relu(const fv_net *net, int i) {
     FV_ASSERT(net->finished && i >= 0 && i < net->n_nodes);
-    const fv_op op = net->nodes[i].op;
-    if ((op != FV_OP_BATCHNORM && op != FV_OP_ADD) || i == net->n_nodes - 1) return 0;
-    int relu = 0, readers = 0;
-    for (int j = i + 1; j < net->n_nodes; j++) {
-        const fv_node *nd = &net->nodes[j];
-        const int uses = (nd->in0 == i) + (nd->in1 == i);
-        if (!uses) continue;
-        readers += uses;
-        if (nd->op == FV_OP_RELU) relu = j;
-    }
-    return readers == 1 ? relu : 0;
+    const fv_node *nd = &net->nodes[i];
+    /* one read in all (an add of a node with itself counts twice), by the last reader */
+    if ((nd->op != FV_OP_BATCHNORM && nd->op != FV_OP_ADD) || nd->consumers != 1) return 0;
+    return net->nodes[nd->last_reader].op == FV_OP_RELU ? nd->last_reader : 0;
 }
 
 static void ensure_cap(fv_net *net, int n) {
@@ -445,14 +438,14 @@ static void ensure_cap(fv_net *net, int n) {
 
 void fv_net_set_kinks(fv_net *net, fv_kinks mode) { net->kinks = mode; }
 
+size_t fv_node_kink_bytes(const fv_node *nd, int n) {
+    const size_t osz = (size_t)n * fv_shape_size(nd->oshape);
+    return nd->op == FV_OP_RELU ? osz : nd->op == FV_OP_MAXPOOL ? osz * sizeof(int32_t) : 0;
+}
+
 size_t fv_net_kinks_bytes(const fv_net *net, int n) {
     size_t b = 0;
-    for (int i = 1; i < net->n_nodes; i++) {
-        const fv_node *nd = &net->nodes[i];
-        const size_t osz = (size_t)n * fv_shape_size(nd->oshape);
-        if (nd->op == FV_OP_RELU) b += osz;
-        else if (nd->op == FV_OP_MAXPOOL) b += osz * sizeof(int32_t);
-    }
+    for (int i = 1; i < net->n_nodes; i++) b += fv_node_kink_bytes(&net->nodes[i], n);
     return b;
 }
 
@@ -461,9 +454,8 @@ void fv_net_kinks_save(const fv_net *net, void *buf) {
     uint8_t *d = buf;
     for (int i = 1; i < net->n_nodes; i++) {
         const fv_node *nd = &net->nodes[i];
-        const size_t osz = (size_t)net->kinks_n * fv_shape_size(nd->oshape);
-        if (nd->op == FV_OP_RELU) memcpy(d, nd->mask, osz), d += osz;
-        else if (nd->op == FV_OP_MAXPOOL) memcpy(d, nd->argmax, osz * sizeof(int32_t)), d += osz * sizeof(int32_t);
+        const size_t kb = fv_node_kink_bytes(nd, net->kinks_n);
+        if (kb) memcpy(d, nd->op == FV_OP_RELU ? (const void *)nd->mask : (const void *)nd->argmax, kb), d += kb;
     }
 }
 
@@ -472,13 +464,10 @@ void fv_net_kinks_load(fv_net *net, const void *buf, int n) {
     const uint8_t *s = buf;
     for (int i = 1; i < net->n_nodes; i++) {
         fv_node *nd = &net->nodes[i];
-        const size_t osz = (size_t)n * fv_shape_size(nd->oshape);
-        if (nd->op == FV_OP_RELU) {
-            if (!nd->mask) nd->mask = fv_malloc((size_t)net->cap * fv_shape_size(nd->oshape));
-            memcpy(nd->mask, s, osz), s += osz;
-        } else if (nd->op == FV_OP_MAXPOOL) {
-            memcpy(nd->argmax, s, osz * sizeof(int32_t)), s += osz * sizeof(int32_t);
-        }
+        const size_t kb = fv_node_kink_bytes(nd, n);
+        if (!kb) continue;
+        if (nd->op == FV_OP_RELU && !nd->mask) nd->mask = fv_malloc((size_t)net->cap * fv_shape_size(nd->oshape));
+        memcpy(nd->op == FV_OP_RELU ? (void *)nd->mask : (void *)nd->argmax, s, kb), s += kb;
     }
     net->kinks_n = n;
 }

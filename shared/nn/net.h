@@ -247,6 +247,10 @@ void fv_net_set_kinks(fv_net *net, fv_kinks mode);
  * batch of n, the recorded kinks: later REPLAY forwards of batch n apply them exactly as if the
  * forward that saved them had just run. */
 size_t fv_net_kinks_bytes(const fv_net *net, int n);
+/* The bytes node nd adds to that layout for n samples: a ReLU's mask (one byte per value), a max
+ * pool's argmaxes (int32 per value), 0 for every other op. The one rule of the layout, which the
+ * CUDA inversion state (cuda/net.cu) follows too. */
+size_t fv_node_kink_bytes(const fv_node *nd, int n);
 void fv_net_kinks_save(const fv_net *net, void *buf);
 void fv_net_kinks_load(fv_net *net, const void *buf, int n);
 
