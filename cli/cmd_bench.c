@@ -79,7 +79,7 @@ static char *layer_profile(const fv_net *net, const double *prof, int cuda, long
 
 static int bench_train(int argc, char **argv) {
     const char *model = "lenet5", *device = "cpu", *data_dir = NULL, *conv = NULL;
-    int batch = 64, threads = 2, images = 0, json = 0, seed = 0, graphs = 1, layers = 0, tf32 = 0, fuse = 0;
+    int batch = 64, threads = 2, images = 0, json = 0, seed = 0, graphs = 1, layers = 0, tf32 = 0, fuse = 0, blocked = 0;
     const fv_config_bounds r_batch = fv_config_range("training.batch_size"),
                            r_thr = fv_config_range("training.threads");
     fv_flag flags[] = {
@@ -92,6 +92,7 @@ static int bench_train(int argc, char **argv) {
         {"seed", FV_FLAG_INT, &seed, "seed", 0, 2147483647},
         {"tf32", FV_FLAG_BOOL, &tf32, "with --device cuda: allow TF32 tensor cores for FP32 products (faster on Ampere and later, about 1e-3 relative error per product; off by default, recorded in --json)", 0, 0},
         {"graphs", FV_FLAG_INT, &graphs, "--device cuda: 1 replays each full batch's step as a CUDA graph, 0 launches every kernel (what the graphs save in launch overhead)", 0, 1},
+        {"blocked", FV_FLAG_INT, &blocked, "CPU: activations between oneDNN convs kept in its blocked layout: 1 or 0 on (the default), -1 off", -1, 1},
         {"fuse", FV_FLAG_INT, &fuse, "batch norm / add + ReLU fusion (the same bits either way): 1 on, -1 off, 0 the default (CPU on; --device cuda off unless FEDVIM_CUDA_FUSE=1)", -1, 1},
         {"conv", FV_FLAG_STRING, &conv, "CPU conv path: auto (per layer shape), blas (im2col + OpenBLAS) or dnnl (oneDNN); default: FEDVIM_CPU_CONV, else auto", 0, 0},
         {"layers", FV_FLAG_BOOL, &layers, "also time every node's forward and backward and print where a step's time goes (CPU: wall time; --device cuda: GPU time between events, steps uncaptured and one at a time, so images/s drops)", 0, 0},
@@ -178,7 +179,7 @@ static int bench_train(int argc, char **argv) {
         oc.lr = 0.1f;
         oc.momentum = 0.9f;
     }
-    const fv_trainer_cfg tc = {.device = dev, .max_batch = batch, .opt = oc, .eager = !graphs, .tf32 = tf32, .fuse = fuse,
+    const fv_trainer_cfg tc = {.device = dev, .max_batch = batch, .opt = oc, .eager = !graphs, .tf32 = tf32, .fuse = fuse, .blocked = blocked,
                                .norm = fv_norm_for(strcmp(source, "mnist") == 0 ? "mnist" : "random")};
     fv_rng rng;
     fv_rng_seed(&rng, 2);
@@ -202,6 +203,8 @@ static int bench_train(int argc, char **argv) {
         return 1;
     }
     const fv_trainer_info where = fv_trainer_info_get(trainer);
+    n_dnnl = 0; /* the trainer's layout plan may have moved convs to oneDNN */
+    for (int i = 1; i < net->n_nodes; i++) n_dnnl += fv_net_node_dnnl(net, i);
     /* warm-up: ten batches, as the reference does (on the GPU this also captures the step's graph) */
     fv_trainer_train_epoch(trainer, sh, batch, &rng, 0, NULL, NULL, NULL, NULL);
     int rc = 0;
@@ -230,8 +233,8 @@ static int bench_train(int argc, char **argv) {
             where.where, ips, done, secs);
     if (!where.cuda)
         fprintf(stderr, "bench train: convolutions %s: %d of %d through oneDNN, the rest im2col + OpenBLAS; %d ReLUs "
-                        "fused with their batch norm or add\n",
-                fv_conv_path_name(net->conv_path), n_dnnl, n_conv, where.relu_fused);
+                        "fused with their batch norm or add; %d activations kept in oneDNN's blocked layout\n",
+                fv_conv_path_name(net->conv_path), n_dnnl, n_conv, where.relu_fused, where.blocked);
     if (where.cuda) {
         const fv_trainer_info info = fv_trainer_info_get(trainer);
         fprintf(stderr, "bench train: convolutions %s; %ld steps as CUDA-graph replays, %ld uncaptured, %ld "
@@ -254,6 +257,7 @@ static int bench_train(int argc, char **argv) {
             fv_json_str(&j, "cpu_conv", fv_conv_path_name(net->conv_path));
             fv_json_int(&j, "cpu_conv_dnnl_nodes", n_dnnl);
             fv_json_int(&j, "conv_nodes", n_conv);
+            fv_json_int(&j, "blocked", where.blocked);
         }
         fv_json_int(&j, "relu_fused", fv_trainer_info_get(trainer).relu_fused);
         fv_json_str(&j, "data", source);

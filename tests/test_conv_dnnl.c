@@ -9,7 +9,8 @@
  *  - the paths agree: loss and gradients of LeNet-5 and ResNet-20 through oneDNN match the
  *    OpenBLAS path within float rounding (test_paths_agree says how close);
  *  - the rule is a pure function of the shape (and pinned here for the model zoo's shapes);
- *  - the layout moves around the kernels are exact (an identity conv returns its input).
+ *  - the layout moves around the kernels are exact (an identity conv returns its input), and a
+ *    conv on blocked activations gives the NCHW conv's results moved (test_blocked_layouts).
  * In a build without oneDNN: FV_CONV_DNNL and FEDVIM_CPU_CONV=dnnl are refused with a message, and
  * every node runs on OpenBLAS.
  * About 5 s alone (release build, 2 threads). */
@@ -345,6 +346,93 @@ static void test_keep_and_set(void **state) {
 #endif
 }
 
+/* NCHW src to nChw<B>c dst (C a multiple of B). */
+static void to_blk(float *dst, const float *src, int N, int C, int HW, int B) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < HW; p++)
+                dst[(((size_t)n * (C / B) + c / B) * HW + p) * B + c % B] = src[((size_t)n * C + c) * HW + p];
+}
+
+/* Elementwise equal as floats (a zero's sign aside: conv_dnnl.h's direct set form). */
+static void same_values(const float *a, const float *b, size_t n, const char *what) {
+    for (size_t i = 0; i < n; i++)
+        if (!(a[i] == b[i])) fail_msg("%s: element %zu: %.9g against %.9g", what, i, a[i], b[i]);
+}
+
+/* Blocked activations (fv_dnnl_conv_set_layout): a conv whose input, output or both are in
+ * oneDNN's blocked layout gives exactly the NCHW conv's results moved (forward, backward data
+ * added into zeros and set over NaNs, weight and bias gradients), for ResNet-20's shapes: 3x3 on
+ * 16, 32 and 64 channels, the strided 3x3 and 1x1 shortcuts, and the 3-channel stem (blocked
+ * output only). */
+static void test_blocked_layouts(void **state) {
+    (void)state;
+#ifdef FEDVIM_HAVE_DNNL
+    fv_err e;
+    fv_dnnl *d = fv_dnnl_new(&e);
+    if (!d) fail_msg("%s", e.msg);
+    const int B = fv_dnnl_block(d);
+    print_message("oneDNN's block here: %d\n", B);
+    if (!B) {
+        fv_dnnl_destroy(&d);
+        skip();
+    }
+    static const int shapes[][5] = {{16, 12, 16, 1, 3}, {16, 12, 32, 2, 3}, {32, 8, 32, 1, 3},
+                                    {64, 6, 64, 1, 3},  {16, 12, 32, 2, 1}, {3, 12, 16, 1, 3}};
+    const int N = 5;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int *q = shapes[k];
+        fv_conv2d_shape s;
+        fv_conv2d_shape_init(&s, N, q[0], q[1], q[1], q[2], q[4], q[3], q[4] / 2, 1);
+        const int HW = s.H * s.W, OHW = s.OH * s.OW;
+        const size_t ni = (size_t)N * s.C * HW, no = (size_t)N * s.K * OHW, nw = (size_t)s.K * s.C * s.R * s.R;
+        conv_result ref = run_conv(d, NULL, &s, N);
+        fv_rng r; /* run_conv_as's inputs */
+        fv_rng_seed(&r, 11);
+        float *x = fv_malloc(ni * sizeof(float)), *g = fv_malloc(no * sizeof(float)),
+              *w = fv_malloc(nw * sizeof(float)), *b = fv_malloc((size_t)s.K * sizeof(float));
+        for (size_t i = 0; i < ni; i++) x[i] = fv_rng_uniform(&r) - 0.5f;
+        for (size_t i = 0; i < no; i++) g[i] = fv_rng_uniform(&r) - 0.5f;
+        for (size_t i = 0; i < nw; i++) w[i] = fv_rng_uniform(&r) - 0.5f;
+        for (int i = 0; i < s.K; i++) b[i] = fv_rng_uniform(&r) - 0.5f;
+        float *xb = fv_malloc(ni * sizeof(float)), *gb = fv_malloc(no * sizeof(float));
+        float *ob = fv_malloc(no * sizeof(float)), *dxb = fv_malloc(ni * sizeof(float));
+        float *refo = fv_malloc(no * sizeof(float)), *refdx = fv_malloc(ni * sizeof(float));
+        for (int ib = 0; ib <= B; ib += B)
+            for (int obk = 0; obk <= B; obk += B)
+                for (int set = 0; set < 2; set++) {
+                    if (ib && s.C % B) continue;
+                    fv_dnnl_conv *c = fv_dnnl_conv_new(d, &s, 1, &e);
+                    if (!c) fail_msg("%s", e.msg);
+                    fv_dnnl_conv_set_layout(c, ib, obk);
+                    if (ib) to_blk(xb, x, N, s.C, HW, B), to_blk(refdx, ref.dx, N, s.C, HW, B);
+                    else memcpy(xb, x, ni * sizeof(float)), memcpy(refdx, ref.dx, ni * sizeof(float));
+                    if (obk) to_blk(gb, g, N, s.K, OHW, B), to_blk(refo, ref.out, N, s.K, OHW, B);
+                    else memcpy(gb, g, no * sizeof(float)), memcpy(refo, ref.out, no * sizeof(float));
+                    float *dw = fv_calloc(nw, sizeof(float)), *db = fv_calloc((size_t)s.K, sizeof(float));
+                    for (size_t i = 0; i < ni; i++) dxb[i] = set ? NAN : 0.0f;
+                    fv_dnnl_conv_forward(c, ob, xb, w, b, 1, &s);
+                    fv_dnnl_conv_backward(c, dxb, set, dw, db, gb, xb, w, &s);
+                    char what[128];
+                    snprintf(what, sizeof what, "%dx%dx%d -> %d, %dx%d stride %d, layouts in %d out %d, set %d", q[0], q[1],
+                             q[1], q[2], q[4], q[4], q[3], ib, obk, set);
+                    if (memcmp(ob, refo, no * sizeof(float))) fail_msg("%s: forward differs", what);
+                    same_values(dxb, refdx, ni, what);
+                    if (!set && memcmp(dxb, refdx, ni * sizeof(float))) fail_msg("%s: input gradient bits", what);
+                    if (memcmp(dw, ref.dw, nw * sizeof(float)) || memcmp(db, ref.db, (size_t)s.K * sizeof(float)))
+                        fail_msg("%s: weight gradient differs", what);
+                    free(dw), free(db);
+                    fv_dnnl_conv_destroy(&c);
+                }
+        free(x), free(g), free(w), free(b), free(xb), free(gb), free(ob), free(dxb), free(refo), free(refdx);
+        result_free(&ref);
+    }
+    fv_dnnl_destroy(&d);
+#else
+    skip();
+#endif
+}
+
 /* A conv with enough work to split over both threads, twice: the same bits. */
 static void test_kernel_deterministic(void **state) {
     (void)state;
@@ -464,6 +552,7 @@ int main(void) {
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_kernel_deterministic),
         cmocka_unit_test(test_keep_and_set),
+        cmocka_unit_test(test_blocked_layouts),
         cmocka_unit_test(test_rule),
         cmocka_unit_test(test_moves_exact),
     };

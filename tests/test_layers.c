@@ -17,6 +17,8 @@
  * conv_dnnl.h (the same tolerances; every conv shape here goes through both).
  * The transformer token ops (transformer.c) are checked the same way, and their threaded shapes
  * for identical bits on 1 and 2 threads (test_transformer_threads).
+ * The channel-blocked batch norm and pooling (the _blk kernels) are checked against the NCHW ones
+ * moved (test_blocked_kernels), whose own checks are the double-precision ones above.
  * The losses (softmax cross-entropy, the MSE and L1 pixel losses of loss_pixel.h) SET their
  * gradient: they are checked against hand-computed values and central differences of their
  * double reference (GRAD_TOL), without the pre-fill.
@@ -1173,6 +1175,141 @@ static void test_pixel_loss(void **state) {
 
 /* ---- a NULL dinp (first layer) skips the input gradient in every backward ---- */
 
+/* ---- the channel-blocked batch norm and global average pool (layers.h, the _blk kernels) ---- */
+
+/* NCHW to [N][C/B][HW][B] and back. */
+static void nchw_to_blk(float *dst, const float *src, int N, int C, int HW, int B) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < HW; p++)
+                dst[(((size_t)n * (C / B) + c / B) * HW + p) * B + c % B] = src[((size_t)n * C + c) * HW + p];
+}
+
+/* max |a - b| / max(max |b|, 1e-30) over n floats. */
+static double norm_diff(const float *a, const float *b, size_t n) {
+    double d = 0, m = 1e-30;
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i])), m = fmax(m, fabs((double)b[i]));
+    return d / m;
+}
+
+static void same_bits(const void *a, const void *b, size_t bytes, const char *what) {
+    if (memcmp(a, b, bytes) != 0) fail_msg("%s: not the same bits", what);
+}
+
+/* One shape: the blocked kernels against the NCHW ones moved (forward within FWD_TOL, running
+ * statistics and gradients within GRAD_TOL normwise: the sums run in another order; evaluation and
+ * the pooling bit for bit), on 1 and 2 threads bit for bit, with the ReLU fused as with it apart
+ * (relu_backward into zeros, then the plain batch-norm backward) and the set form as += into zeros,
+ * both bit for bit. HW 25 leaves a tail of the 4-way pixel unrolling. */
+static void blk_case(int N, int C, int HW, int B) {
+    const size_t n = (size_t)N * C * HW;
+    fv_rng r;
+    fv_rng_seed(&r, 77);
+    float *x = fbuf(n), *go = fbuf(n), *gamma = fbuf(C), *beta = fbuf(C);
+    fill_uniform(x, n, -2.0f, 3.0f, &r);
+    fill_uniform(go, n, -1.0f, 1.0f, &r);
+    fill_uniform(gamma, C, 0.5f, 1.5f, &r);
+    fill_uniform(beta, C, -0.5f, 0.5f, &r);
+    float *xb = fbuf(n), *gob = fbuf(n);
+    nchw_to_blk(xb, x, N, C, HW, B);
+    nchw_to_blk(gob, go, N, C, HW, B);
+    /* the NCHW kernels */
+    float *y = fbuf(n), *m = fbuf(C), *is = fbuf(C), *rm = fbuf(C), *rv = fbuf(C), *dx = fbuf(n), *dg = fbuf(C),
+          *dbt = fbuf(C);
+    for (int c = 0; c < C; c++) rm[c] = 0.1f, rv[c] = 0.9f, dg[c] = 0.0f, dbt[c] = 0.0f;
+    memset(dx, 0, n * sizeof(float));
+    fv_batchnorm_forward_train(y, m, is, rm, rv, x, gamma, beta, N, C, HW, 0.1f, 1e-5f);
+    fv_batchnorm_backward(dx, dg, dbt, go, x, m, is, gamma, N, C, HW);
+    float *yr = fbuf(n), *dxr = fbuf(n);
+    nchw_to_blk(yr, y, N, C, HW, B);
+    nchw_to_blk(dxr, dx, N, C, HW, B);
+    /* the blocked ones, on 1 and 2 threads, plain and fused, += and set */
+    float *out[2][2], *grad[2][2], *stat[2];
+    for (int t = 0; t < 2; t++) {
+        fv_set_threads(t + 1);
+        for (int relu = 0; relu < 2; relu++) {
+            float *yb = fbuf(n), *mb = fbuf(C), *ib = fbuf(C), *rmb = fbuf(C), *rvb = fbuf(C);
+            for (int c = 0; c < C; c++) rmb[c] = 0.1f, rvb[c] = 0.9f;
+            fv_batchnorm_forward_train_blk(yb, mb, ib, rmb, rvb, xb, gamma, beta, N, C, HW, B, 0.1f, 1e-5f, relu);
+            float *g = fbuf(4 * (size_t)C + n);
+            memset(g, 0, (4 * (size_t)C + n) * sizeof(float)); /* dgamma, dbeta, then dx += */
+            fv_batchnorm_backward_blk(g + 2 * C, 0, g, g + C, gob, relu ? yb : NULL, xb, mb, ib, gamma, N, C, HW, B);
+            memcpy(g + 2 * (size_t)C + n, mb, C * sizeof(float)); /* (mean and invstd with the gradients) */
+            memcpy(g + 3 * (size_t)C + n, ib, C * sizeof(float));
+            out[t][relu] = yb, grad[t][relu] = g;
+            if (!relu) {
+                char what[96];
+                snprintf(what, sizeof what, "blocked batch norm N %d C %d HW %d B %d", N, C, HW, B);
+                if (norm_diff(yb, yr, n) > FWD_TOL) fail_msg("%s: output off by %g", what, norm_diff(yb, yr, n));
+                if (norm_diff(mb, m, C) > FWD_TOL || norm_diff(ib, is, C) > FWD_TOL) fail_msg("%s: statistics", what);
+                if (norm_diff(rmb, rm, C) > FWD_TOL || norm_diff(rvb, rv, C) > FWD_TOL) fail_msg("%s: running", what);
+                if (norm_diff(g + 2 * C, dxr, n) > GRAD_TOL) fail_msg("%s: input gradient off by %g", what, norm_diff(g + 2 * C, dxr, n));
+                if (norm_diff(g, dg, C) > GRAD_TOL || norm_diff(g + C, dbt, C) > GRAD_TOL) fail_msg("%s: dgamma / dbeta", what);
+                stat[t] = rvb;
+                free(rmb);
+            } else {
+                free(rmb), free(rvb);
+            }
+            free(mb), free(ib);
+        }
+    }
+    fv_set_threads(2);
+    for (int relu = 0; relu < 2; relu++) {
+        same_bits(out[0][relu], out[1][relu], n * sizeof(float), "blocked batch norm, 1 and 2 threads: output");
+        same_bits(grad[0][relu], grad[1][relu], (4 * (size_t)C + n) * sizeof(float),
+                  "blocked batch norm, 1 and 2 threads: gradients");
+    }
+    same_bits(stat[0], stat[1], C * sizeof(float), "blocked batch norm, 1 and 2 threads: running variance");
+    /* fused forward = ReLU of the plain one */
+    float *rl = fbuf(n);
+    fv_relu_forward(rl, out[1][0], n);
+    same_bits(rl, out[1][1], n * sizeof(float), "blocked batch norm + ReLU forward");
+    /* fused backward = ReLU's backward into zeros, then the batch norm's; and set = += into zeros */
+    float *mb = grad[1][0] + 2 * (size_t)C + n, *ib = mb + C;
+    float *gr = fbuf(n);
+    memset(gr, 0, n * sizeof(float));
+    fv_relu_backward(gr, gob, out[1][1], n);
+    for (int set = 0; set < 2; set++) {
+        float *g = fbuf(2 * (size_t)C + n);
+        memset(g, 0, 2 * (size_t)C * sizeof(float));
+        for (size_t i = 0; i < n; i++) g[2 * C + i] = set ? NAN : 0.0f;
+        fv_batchnorm_backward_blk(g + 2 * C, set, g, g + C, gr, NULL, xb, mb, ib, gamma, N, C, HW, B);
+        same_bits(g, grad[1][1], (2 * (size_t)C + n) * sizeof(float),
+                  set ? "blocked batch norm: set form" : "blocked batch norm + ReLU backward");
+        free(g);
+    }
+    /* evaluation and the global average pool: the NCHW bits, moved */
+    float *ye = fbuf(n), *yeb = fbuf(n), *yer = fbuf(n);
+    fv_batchnorm_forward_eval(ye, x, gamma, beta, rm, rv, N, C, HW, 1e-5f);
+    fv_batchnorm_forward_eval_blk(yeb, xb, gamma, beta, rm, rv, N, C, HW, B, 1e-5f);
+    nchw_to_blk(yer, ye, N, C, HW, B);
+    same_bits(yeb, yer, n * sizeof(float), "blocked batch norm, evaluation");
+    float *p = fbuf((size_t)N * C), *pb = fbuf((size_t)N * C), *dp = fbuf((size_t)N * C);
+    fill_uniform(dp, (size_t)N * C, -1.0f, 1.0f, &r);
+    fv_gap_forward(p, x, N, C, HW);
+    fv_gap_forward_blk(pb, xb, N, C, HW, B);
+    same_bits(p, pb, (size_t)N * C * sizeof(float), "blocked global average pool");
+    float *gx = fbuf(n), *gxb = fbuf(n), *gxr = fbuf(n);
+    fill_uniform(gx, n, -1.0f, 1.0f, &r);
+    nchw_to_blk(gxb, gx, N, C, HW, B); /* += onto the same start */
+    fv_gap_backward(gx, dp, N, C, HW);
+    fv_gap_backward_blk(gxb, dp, N, C, HW, B);
+    nchw_to_blk(gxr, gx, N, C, HW, B);
+    same_bits(gxb, gxr, n * sizeof(float), "blocked global average pool, backward");
+    for (int t = 0; t < 2; t++) free(out[t][0]), free(out[t][1]), free(grad[t][0]), free(grad[t][1]), free(stat[t]);
+    free(x), free(go), free(gamma), free(beta), free(xb), free(gob), free(y), free(m), free(is), free(rm), free(rv);
+    free(dx), free(dg), free(dbt), free(yr), free(dxr), free(rl), free(gr), free(ye), free(yeb), free(yer);
+    free(p), free(pb), free(dp), free(gx), free(gxb), free(gxr);
+}
+
+static void test_blocked_kernels(void **state) {
+    (void)state;
+    blk_case(3, 32, 25, 16);
+    blk_case(3, 32, 25, 8);
+    blk_case(64, 16, 64, 16); /* enough work for both threads */
+    blk_case(2, 16, 3, 16);   /* fewer pixels than the unrolling */
+}
+
 /* One case of test_set_forms: batch norm of N x C x HW with the ReLU after it or not. */
 static void bn_set_case(int N, int C, int HW, int relu, fv_rng *r) {
     const size_t n = (size_t)N * C * HW;
@@ -1645,6 +1782,7 @@ int main(void) {
         cmocka_unit_test(test_pixel_loss),
         cmocka_unit_test(test_null_dinp),
         cmocka_unit_test(test_set_forms),
+        cmocka_unit_test(test_blocked_kernels),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_transformer_ops),
         cmocka_unit_test(test_transformer_threads),

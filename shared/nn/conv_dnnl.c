@@ -38,6 +38,7 @@ struct fv_dnnl {
     dnnl_stream_t stream;
     float *buf[N_BUFS];
     size_t cap[N_BUFS]; /* bytes */
+    int block;          /* fv_dnnl_block's answer; -1: not asked yet */
 };
 
 /* One primitive with the layouts of its arguments (fixed by oneDNN at creation). */
@@ -83,6 +84,7 @@ struct fv_dnnl_conv {
     fv_dnnl *d;
     fv_conv2d_shape s; /* per-sample; s.N unused */
     int bias;
+    int in_block, out_block; /* the caller's activation layouts: 0 NCHW, B nChw<B>c */
     unsigned long clock;
     entry e[DNNL_ENTRIES];
 };
@@ -115,6 +117,7 @@ int fv_dnnl_conv_prefer(const fv_conv2d_shape *s) {
 
 fv_dnnl *fv_dnnl_new(fv_err *e) {
     fv_dnnl *d = fv_calloc(1, sizeof *d);
+    d->block = -1;
     dnnl_status_t st = dnnl_engine_create(&d->eng, dnnl_cpu, 0);
     if (st == dnnl_success) st = dnnl_stream_create(&d->stream, d->eng, dnnl_stream_default_flags);
     if (st != dnnl_success) {
@@ -151,12 +154,17 @@ static void md_plain(dnnl_memory_desc_t *md, int nd, const dnnl_dims_t dims, dnn
     DN(dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_f32, tag));
 }
 
-/* The plain layouts of entry x for batch size n. */
-static void plain_mds(entry *x, const fv_conv2d_shape *s, int n, int bias) {
+static dnnl_format_tag_t act_tag(int block) {
+    return block == 16 ? dnnl_nChw16c : block == 8 ? dnnl_nChw8c : dnnl_nchw;
+}
+
+/* The caller's layouts of entry x for batch size n: activations NCHW or channel-blocked (the
+ * conv's in_block / out_block), weights (g)oihw, bias x. */
+static void plain_mds(entry *x, const fv_conv2d_shape *s, int n, int bias, int in_block, int out_block) {
     const int G = s->groups;
     dnnl_dims_t src = {n, s->C, s->H, s->W}, dst = {n, s->K, s->OH, s->OW}, b = {s->K};
-    md_plain(&x->src, 4, src, dnnl_nchw);
-    md_plain(&x->dst, 4, dst, dnnl_nchw);
+    md_plain(&x->src, 4, src, act_tag(in_block));
+    md_plain(&x->dst, 4, dst, act_tag(out_block));
     if (G == 1) {
         dnnl_dims_t w = {s->K, s->C, s->R, s->R};
         md_plain(&x->wei, 4, w, dnnl_oihw);
@@ -232,7 +240,9 @@ static void reorder_make(reorder *r, fv_dnnl *d, const dnnl_memory_desc_t *from,
         return;
     }
     const dnnl_memory_desc_t *other = dnnl_memory_desc_equal(from, plain) ? to : from;
-    for (int block = 8; block <= 16; block += 8) {
+    dnnl_memory_desc_t nchw;
+    DN(dnnl_memory_desc_init_by_tag(&nchw, 4, plain->dims, dnnl_f32, dnnl_nchw));
+    for (int block = 8; block <= 16 && plain->ndims == 4 && dnnl_memory_desc_equal(plain, &nchw); block += 8) {
         if (!is_blocked_of(other, plain, block)) continue;
         r->kind = other == to ? MOVE_TO_BLOCKED : MOVE_FROM_BLOCKED;
         r->n = (int)plain->dims[0], r->c = (int)plain->dims[1], r->block = block;
@@ -273,9 +283,10 @@ static void entry_free(entry *x) {
 
 /* Create everything of entry x for batch size n; returns a oneDNN status (success, or the first
  * op or primitive descriptor oneDNN refused, x then empty). */
-static dnnl_status_t entry_make(entry *x, fv_dnnl *d, const fv_conv2d_shape *s, int bias, int n) {
+static dnnl_status_t entry_make(entry *x, fv_dnnl *d, const fv_conv2d_shape *s, int bias, int n, int in_block,
+                                int out_block) {
     memset(x, 0, sizeof *x);
-    plain_mds(x, s, n, bias);
+    plain_mds(x, s, n, bias, in_block, out_block);
     dnnl_convolution_desc_t of, obd, obw;
     dnnl_status_t st[3];
     op_descs(&of, &obd, &obw, s, x, bias, st);
@@ -320,7 +331,7 @@ fv_dnnl_conv *fv_dnnl_conv_new(fv_dnnl *d, const fv_conv2d_shape *s, int bias, f
     /* Check the shape with batch size 1: descriptors only, no kernels generated. */
     entry x;
     memset(&x, 0, sizeof x);
-    plain_mds(&x, s, 1, bias);
+    plain_mds(&x, s, 1, bias, 0, 0);
     dnnl_convolution_desc_t of, obd, obw;
     dnnl_status_t st[3];
     op_descs(&of, &obd, &obw, s, &x, bias, st);
@@ -347,6 +358,37 @@ void fv_dnnl_conv_destroy(fv_dnnl_conv **pc) {
     *pc = NULL;
 }
 
+int fv_dnnl_block(fv_dnnl *d) {
+    if (d->block >= 0) return d->block;
+    d->block = 0;
+    /* a ResNet-20 stage-1 shape at a small batch: what oneDNN picks for 16 channels */
+    fv_conv2d_shape s;
+    fv_conv2d_shape_init(&s, 1, 16, 8, 8, 16, 3, 1, 1, 1);
+    entry x;
+    memset(&x, 0, sizeof x);
+    plain_mds(&x, &s, 8, 0, 0, 0);
+    dnnl_convolution_desc_t of, obd, obw;
+    dnnl_status_t st[3];
+    op_descs(&of, &obd, &obw, &s, &x, 0, st);
+    dnnl_primitive_desc_t pd = NULL;
+    if (st[0] == dnnl_success && pd_create(&pd, &of, d, NULL) == dnnl_success) {
+        const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, DNNL_ARG_DST);
+        const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, DNNL_ARG_SRC);
+        for (int b = 16; b >= 8 && !d->block; b -= 8)
+            if (is_blocked_of(dst, &x.dst, b) && is_blocked_of(src, &x.src, b)) d->block = b;
+    }
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return d->block;
+}
+
+void fv_dnnl_conv_set_layout(fv_dnnl_conv *c, int in_block, int out_block) {
+    FV_ASSERT((in_block == 0 || in_block == 8 || in_block == 16) && (out_block == 0 || out_block == 8 || out_block == 16));
+    FV_ASSERT(c->s.C % (in_block ? in_block : 1) == 0 && c->s.K % (out_block ? out_block : 1) == 0);
+    if (c->in_block == in_block && c->out_block == out_block) return;
+    for (int i = 0; i < DNNL_ENTRIES; i++) entry_free(&c->e[i]);
+    c->in_block = in_block, c->out_block = out_block;
+}
+
 /* The entry for batch size n under the current thread count, made if needed. */
 static entry *entry_for(fv_dnnl_conv *c, int n) {
     FV_ASSERT(n >= 1);
@@ -362,7 +404,7 @@ static entry *entry_for(fv_dnnl_conv *c, int n) {
         if (x->used < old->used) old = x;
     }
     entry_free(old);
-    dnnl_status_t st = entry_make(old, c->d, &c->s, c->bias, n);
+    dnnl_status_t st = entry_make(old, c->d, &c->s, c->bias, n, c->in_block, c->out_block);
     if (st != dnnl_success) FV_DIE("oneDNN refused a conv shape it accepted at batch size 1: %s", dnnl_status2str(st));
     old->used = c->clock;
     return old;
@@ -592,12 +634,17 @@ void fv_dnnl_conv_backward(fv_dnnl_conv *c, float *dinp, int set_dinp, float *dw
         g = through(d, &x->ddst_d, &x->dst, dout, &x->bwd_d.dst,
                     buf(d, BUF_DST, dnnl_memory_desc_get_size(&x->bwd_d.dst)));
         const void *wei = through(d, &x->wei_d, &x->wei, w, &x->bwd_d.wei, x->wbuf);
-        void *ds = buf(d, BUF_DSRC, dnnl_memory_desc_get_size(&x->bwd_d.src));
+        /* set_dinp into a blocked dinp of oneDNN's own layout: the primitive writes dinp itself
+         * (a -0 then stays -0, where 0 + value gives +0; an NCHW dinp keeps the exact form) */
+        const int direct = set_dinp && c->in_block && x->dsrc_d.kind == MOVE_ADD;
+        void *ds = direct ? dinp : buf(d, BUF_DSRC, dnnl_memory_desc_get_size(&x->bwd_d.src));
         arg_t a[3] = {{DNNL_ARG_DIFF_DST, &x->bwd_d.dst, g}, {DNNL_ARG_WEIGHTS, &x->bwd_d.wei, wei},
                       {DNNL_ARG_DIFF_SRC, &x->bwd_d.src, ds}};
         run(d, x->bwd_d.prim, x->bwd_d.pad_bytes, a, 3);
         reorder r = x->dsrc_d; /* dinp +=, or with set_dinp = 0 + */
-        if (set_dinp && r.kind == MOVE_ONEDNN) /* its sum post-op adds: into zeros */
+        if (direct)
+            r.kind = MOVE_NONE;
+        else if (set_dinp && r.kind == MOVE_ONEDNN) /* its sum post-op adds: into zeros */
             memset(dinp, 0, dnnl_memory_desc_get_size(&x->src));
         else if (set_dinp)
             r.sum = SUM_SET;

@@ -49,6 +49,17 @@ FV_MUST_USE fv_dnnl_conv *fv_dnnl_conv_new(fv_dnnl *d, const fv_conv2d_shape *s,
 /* Free the conv and its primitives; sets *c to NULL. Accepts NULL and *c == NULL. */
 void fv_dnnl_conv_destroy(fv_dnnl_conv **c);
 
+/* The channel block (16 with AVX-512, 8 with AVX2) of the layout oneDNN picks for ResNet-class
+ * 16-channel maps, nChw<B>c: [N][C/B][H][W][B]; 0 when it picks something else (then nothing in
+ * fedvim keeps activations blocked). Asked once per d. */
+int fv_dnnl_block(fv_dnnl *d);
+/* The layouts of c's activations from now on: in_block for inp / dinp, out_block for out / dout,
+ * each 0 (NCHW, the default) or B (nChw<B>c, with C or K a multiple of B). A blocked side that is
+ * the layout oneDNN's kernel chose needs no move (net.c keeps chains of batch norms, ReLUs and adds
+ * between oneDNN convs blocked). Drops the primitives made so far when the layouts change. With a
+ * blocked input, set_dinp (fv_dnnl_conv_backward) lets the kernel write dinp directly: each
+ * element is the value, a -0 included (not 0 + value). */
+void fv_dnnl_conv_set_layout(fv_dnnl_conv *c, int in_block, int out_block);
 /* out[N,K,OH,OW] = conv(inp[N,C,H,W], w[K,C/g,R,R]) + b[K]. s must have the per-sample shape c
  * was made for (any N >= 1); b must be non-NULL exactly when c has a bias. Aborts if oneDNN fails
  * (out of memory: the shape itself was checked by fv_dnnl_conv_new). keep_src != 0 keeps inp as

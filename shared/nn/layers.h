@@ -81,6 +81,10 @@ void fv_avgpool_backward(float *dinp, const float *dout, int N, int C, int H, in
 /* Global average pool: out[N,C] = mean over HW of inp[N,C,HW]. */
 void fv_gap_forward(float *out, const float *inp, int N, int C, int HW);
 void fv_gap_backward(float *dinp, const float *dout, int N, int C, int HW);
+/* The same from the channel-blocked layout [N][C/B][HW][B] (C a multiple of B); out and dout stay
+ * [N][C]. Each channel is summed in the plain kernel's order: bitwise its results, moved. */
+void fv_gap_forward_blk(float *out, const float *inp, int N, int C, int HW, int B);
+void fv_gap_backward_blk(float *dinp, const float *dout, int N, int C, int HW, int B);
 
 /* ---- element-wise activations over n floats; backward uses the forward OUTPUT ---- */
 void fv_relu_forward(float *out, const float *inp, size_t n);
@@ -122,6 +126,23 @@ void fv_batchnorm_backward_relu(float *dinp, float *dgamma, float *dbeta, const 
 void fv_batchnorm_backward_set(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *relu_out,
                                const float *inp, const float *mean, const float *invstd, const float *gamma, int N,
                                int C, int HW);
+
+/* The same batch norm on the channel-blocked layout [N][C/B][HW][B] (B 8 or 16, C a multiple of
+ * B; net.c's blocked chains between oneDNN convs): inp, out, dout, relu_out and dinp all in it.
+ * relu != 0 / relu_out != NULL: fused with the ReLU that is its only consumer, as the _relu
+ * kernels; set != 0: dinp written as the _set kernel does (else +=); dinp NULL: dgamma and dbeta
+ * only. Sums run lane-wise per (n, channel block), then in double over n: bitwise the same for
+ * any thread count, within float rounding of the plain kernels (not bitwise: another order);
+ * evaluation is bitwise the plain kernel's. */
+void fv_batchnorm_forward_train_blk(float *out, float *mean, float *invstd, float *run_mean, float *run_var,
+                                    const float *inp, const float *gamma, const float *beta, int N, int C, int HW,
+                                    int B, float momentum, float eps, int relu);
+void fv_batchnorm_forward_eval_blk(float *out, const float *inp, const float *gamma, const float *beta,
+                                   const float *run_mean, const float *run_var, int N, int C, int HW, int B,
+                                   float eps);
+void fv_batchnorm_backward_blk(float *dinp, int set, float *dgamma, float *dbeta, const float *dout,
+                               const float *relu_out, const float *inp, const float *mean, const float *invstd,
+                               const float *gamma, int N, int C, int HW, int B);
 
 /* ---- linear: out[N,Out] = inp[N,In] w[Out,In]^T + b[Out] (PyTorch layout) ---- */
 void fv_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int In,

@@ -359,13 +359,88 @@ int fv_conv_path_parse(const char *word, fv_conv_path *path, fv_err *e) {
     return fv_err_set(e, "'%s' is not a convolution path (auto, blas or dnnl)", word ? word : "(null)");
 }
 
+#ifdef FEDVIM_HAVE_DNNL
+/* Whether node j can read a blocked input (a dense conv: through oneDNN) or produce a blocked
+ * output (a GAP only reads one). */
+static int blk_reader(const fv_node *nd) {
+    switch (nd->op) {
+    case FV_OP_CONV2D: return nd->groups == 1;
+    case FV_OP_BATCHNORM:
+    case FV_OP_RELU:
+    case FV_OP_ADD:
+    case FV_OP_GAP: return 1;
+    default: return 0;
+    }
+}
+
+/* fv_net_set_blocked's plan, after the conv nodes got their paths: mark the blocked outputs, give
+ * the dense convs touching them a oneDNN conv (made here if the path's rule did not) and tell
+ * every oneDNN conv its layouts. */
+static void plan_blocked(fv_net *net) {
+    int cand[FV_MAX_NODES] = {0};
+    const int last = net->n_nodes - 1, B = net->blocked_on && net->dnnl ? fv_dnnl_block(net->dnnl) : 0;
+    for (int i = 1; i < last && B; i++) {
+        const fv_node *nd = &net->nodes[i];
+        cand[i] = nd->op != FV_OP_GAP && blk_reader(nd) && nd->oshape.c % B == 0 && nd->consumers > 0;
+    }
+    for (int j = 1; j <= last; j++) { /* every reader able */
+        const fv_node *nd = &net->nodes[j];
+        if (!blk_reader(nd)) {
+            cand[nd->in0] = 0;
+            if (nd->in1 >= 0) cand[nd->in1] = 0;
+        }
+    }
+    for (int changed = 1; changed;) { /* a batch norm's, ReLU's or add's tensors alike */
+        changed = 0;
+        for (int j = 1; j <= last; j++) {
+            const fv_node *nd = &net->nodes[j];
+            if (nd->op != FV_OP_BATCHNORM && nd->op != FV_OP_RELU && nd->op != FV_OP_ADD) continue;
+            const int all = cand[j] && cand[nd->in0] && (nd->in1 < 0 || cand[nd->in1]);
+            const int any = cand[j] || cand[nd->in0] || (nd->in1 >= 0 && cand[nd->in1]);
+            if (all || !any) continue;
+            cand[j] = cand[nd->in0] = 0;
+            if (nd->in1 >= 0) cand[nd->in1] = 0;
+            changed = 1;
+        }
+    }
+    for (int i = 0; i <= last; i++) net->nodes[i].blocked = cand[i] ? B : 0;
+    for (int i = 1; i <= last; i++) {
+        fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_CONV2D) continue;
+        const int ib = net->nodes[nd->in0].blocked, ob = nd->blocked;
+        if ((ib || ob) && !nd->dnnl) {
+            fv_err e;
+            fv_conv2d_shape s = conv_shape(nd, 1);
+            if (!(nd->dnnl = fv_dnnl_conv_new(net->dnnl, &s, nd->bias, &e)))
+                FV_DIE("node %d: a dense conv oneDNN refused in a blocked chain: %s", i, e.msg);
+        }
+        if (nd->dnnl) fv_dnnl_conv_set_layout(nd->dnnl, ib, ob);
+    }
+}
+#endif
+
+void fv_net_set_blocked(fv_net *net, int on) {
+    FV_ASSERT(net->finished);
+    net->blocked_on = on != 0;
+    fv_err e;
+    if (fv_net_set_conv(net, net->conv_path, &e) != 0) FV_DIE("fv_net_set_blocked: %s", e.msg);
+}
+
+int fv_net_blocked_count(const fv_net *net) {
+    int k = 0;
+    for (int i = 0; i < net->n_nodes; i++) k += net->nodes[i].blocked != 0;
+    return k;
+}
+
 int fv_net_set_conv(fv_net *net, fv_conv_path path, fv_err *e) {
     FV_ASSERT(net->finished);
     FV_ASSERT(path >= FV_CONV_AUTO && path <= FV_CONV_DNNL);
     conv_release(net);
+    for (int i = 0; i < net->n_nodes; i++) net->nodes[i].blocked = 0;
     net->conv_path = path;
 #ifdef FEDVIM_HAVE_DNNL
     if (path == FV_CONV_BLAS) return 0;
+    if (net->blocked_on && !net->dnnl) net->dnnl = fv_dnnl_new(&(fv_err){0});
     fv_err ignored, *ee = path == FV_CONV_DNNL ? e : &ignored;
     for (int i = 1; i < net->n_nodes; i++) {
         fv_node *nd = &net->nodes[i];
@@ -375,13 +450,17 @@ int fv_net_set_conv(fv_net *net, fv_conv_path path, fv_err *e) {
         if (!net->dnnl && !(net->dnnl = fv_dnnl_new(ee))) break;
         if (!(nd->dnnl = fv_dnnl_conv_new(net->dnnl, &s, nd->bias, ee)) && path == FV_CONV_DNNL) break;
     }
-    if (path == FV_CONV_AUTO) return 0;
+    if (path == FV_CONV_AUTO) {
+        plan_blocked(net);
+        return 0;
+    }
     for (int i = 1; i < net->n_nodes; i++)
         if (net->nodes[i].op == FV_OP_CONV2D && !net->nodes[i].dnnl) {
             conv_release(net);
             net->conv_path = FV_CONV_BLAS;
             return fv_err_prefix(e, "node %d: ", i);
         }
+    plan_blocked(net);
     return 0;
 #else
     if (path != FV_CONV_DNNL) return 0;
@@ -539,7 +618,16 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
                               (int)fv_shape_size(nd->ishape), nd->oshape.c);
             break;
         case FV_OP_BATCHNORM:
-            if (fuse && nd->fused_relu)
+            if (nd->blocked) {
+                const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w, fr = fuse && nd->fused_relu;
+                if (train)
+                    fv_batchnorm_forward_train_blk(fr ? net->nodes[nd->fused_relu].out : nd->out, nd->bn_mean,
+                                                   nd->bn_invstd, p + nd->rm_off, p + nd->rv_off, in, p + nd->w_off,
+                                                   p + nd->b_off, n, C, HW, nd->blocked, nd->momentum, nd->eps, fr);
+                else
+                    fv_batchnorm_forward_eval_blk(nd->out, in, p + nd->w_off, p + nd->b_off, p + nd->rm_off,
+                                                  p + nd->rv_off, n, C, HW, nd->blocked, nd->eps);
+            } else if (fuse && nd->fused_relu)
                 fv_batchnorm_forward_train_relu(net->nodes[nd->fused_relu].out, nd->bn_mean, nd->bn_invstd,
                                                 p + nd->rm_off, p + nd->rv_off, in, p + nd->w_off, p + nd->b_off, n,
                                                 nd->ishape.c, nd->ishape.h * nd->ishape.w, nd->momentum, nd->eps);
@@ -562,7 +650,12 @@ const float *fv_net_forward(fv_net *net, const float *x, int n, int train) {
         case FV_OP_AVGPOOL:
             fv_avgpool_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
             break;
-        case FV_OP_GAP: fv_gap_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h * nd->ishape.w); break;
+        case FV_OP_GAP:
+            if (net->nodes[nd->in0].blocked)
+                fv_gap_forward_blk(nd->out, in, n, nd->ishape.c, nd->ishape.h * nd->ishape.w, net->nodes[nd->in0].blocked);
+            else
+                fv_gap_forward(nd->out, in, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
+            break;
         case FV_OP_RELU:
             if (fuse && nd->fused_into) break; /* its batch norm or add wrote it */
             if (kinks == FV_KINKS_REPLAY) {
@@ -739,7 +832,11 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
                 const fv_node *r = fuse && nd->fused_relu ? &net->nodes[nd->fused_relu] : NULL;
                 const float *go = r ? r->dout : nd->dout;
                 const int C = nd->ishape.c, HW = nd->ishape.h * nd->ishape.w;
-                if (sets_input_grad(net, i, 0))
+                if (nd->blocked)
+                    fv_batchnorm_backward_blk(din, sets_input_grad(net, i, 0), g + nd->w_off, g + nd->b_off, go,
+                                              r ? r->out : NULL, in, nd->bn_mean, nd->bn_invstd, p + nd->w_off, n, C,
+                                              HW, nd->blocked);
+                else if (sets_input_grad(net, i, 0))
                     fv_batchnorm_backward_set(din, g + nd->w_off, g + nd->b_off, go, r ? r->out : NULL, in, nd->bn_mean,
                                               nd->bn_invstd, p + nd->w_off, n, C, HW);
                 else if (r)
@@ -787,7 +884,13 @@ void fv_net_backward(fv_net *net, const float *dout, int n) {
             case FV_OP_AVGPOOL:
                 fv_avgpool_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->k, nd->stride, nd->pad);
                 break;
-            case FV_OP_GAP: fv_gap_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h * nd->ishape.w); break;
+            case FV_OP_GAP:
+                if (net->nodes[nd->in0].blocked)
+                    fv_gap_backward_blk(din, nd->dout, n, nd->ishape.c, nd->ishape.h * nd->ishape.w,
+                                        net->nodes[nd->in0].blocked);
+                else
+                    fv_gap_backward(din, nd->dout, n, nd->ishape.c, nd->ishape.h * nd->ishape.w);
+                break;
             case FV_OP_RELU:
                 if (fuse && nd->fused_into) break; /* its batch norm or add takes the gradient through it */
                 if (net->last_replay) relu_replay_backward(din, nd->dout, nd->mask, isz);

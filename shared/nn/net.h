@@ -86,6 +86,8 @@ typedef struct {
     int fused_into;      /* ReLU: the batch norm or add that computes it then, 0: none */
     int last_reader;     /* the highest index of a node reading this one (the first to send it a
                             gradient in backward, which zeroes its dout just before), 0: none */
+    int blocked;         /* 0: out and dout are NCHW; B (8 or 16): channel-blocked nChw<B>c,
+                            [N][C/B][H][W][B] (fv_net_set_blocked's chains) */
     /* activations, sized for `cap` samples */
     float *out, *dout;
     int32_t *argmax;     /* maxpool */
@@ -142,6 +144,8 @@ typedef struct fv_net {
     int fuse;               /* 1 (fv_net_finish's default): training forwards fuse each fused_relu
                              * pair (fv_net_set_fuse) */
     int last_fused;         /* the last forward fused (its backward follows it) */
+    int blocked_on;         /* 0 (fv_net_finish's default): every activation NCHW; 1: chains
+                             * between oneDNN convs stay blocked (fv_net_set_blocked) */
     double *prof; /* NULL, or per-node wall seconds while profiling (fv_net_profile) */
     fv_conv_path conv_path; /* as last set (fv_net_set_conv); FV_CONV_AUTO from fv_net_finish */
     fv_kinks kinks;         /* FV_KINKS_FREE unless set (fv_net_set_kinks) */
@@ -229,6 +233,21 @@ int fv_net_fusable_relu(const fv_net *net, int i);
  * ReLU's). The same bits either way (tests/test_net.c); off exists to check that. Evaluation
  * forwards and forwards that record or replay kinks never fuse. */
 void fv_net_set_fuse(fv_net *net, int on);
+/* Keep activations in oneDNN's channel-blocked layout (on != 0) where every op touching them can
+ * take it, or NCHW everywhere (0, fv_net_finish's default). A node output is blocked when its
+ * channels are a multiple of oneDNN's block B (fv_dnnl_block), its producer is a dense conv, a
+ * batch norm, a ReLU or an add, and each reader is a dense conv, a batch norm, a ReLU, an add or a
+ * global average pool, with a batch norm's, ReLU's or add's inputs and output all alike (chains
+ * between convs: ResNet-20 from the stem to the pooling). Dense convs touching a blocked output
+ * run through oneDNN whatever the path's per-shape rule (FV_CONV_AUTO; FV_CONV_BLAS keeps every
+ * activation NCHW), without moving their activations in or out. Batch norm then sums in another
+ * order (layers.h, the _blk kernels): results agree with NCHW within float rounding, and are
+ * reproducible as ever (same seed, path, setting and thread count: same bits). A reader of
+ * nodes[i].out or .dout must check nodes[i].blocked (the net's input and output are never
+ * blocked). Needs a build with oneDNN; a no-op without. Call after fv_net_finish. */
+void fv_net_set_blocked(fv_net *net, int on);
+/* The number of node outputs kept blocked (0 when off). */
+int fv_net_blocked_count(const fv_net *net);
 /* "auto", "blas" or "dnnl" to a path; -1 with e set for anything else (NULL included). The
  * environment variable FEDVIM_CPU_CONV takes these words (read by fv_model_new). */
 FV_MUST_USE int fv_conv_path_parse(const char *word, fv_conv_path *path, fv_err *e);

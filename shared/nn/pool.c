@@ -168,3 +168,36 @@ void fv_gap_backward(float *dinp, const float *dout, int N, int C, int HW) {
         for (int i = 0; i < HW; i++) dst[i] += v;
     }
 }
+
+void fv_gap_forward_blk(float *out, const float *inp, int N, int C, int HW, int B) {
+    FV_ASSERT(HW >= 1 && B >= 1 && B <= 16 && C % B == 0);
+    const int CB = C / B;
+    const float scale = 1.0f / (float)HW;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)N * C * HW >= POOL_OMP_MIN)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            const float *src = inp + ((size_t)n * CB + cb) * HW * B;
+            float acc[16] = {0};
+            for (int i = 0; i < HW; i++)
+#pragma omp simd
+                for (int l = 0; l < B; l++) acc[l] += src[(size_t)i * B + l];
+            for (int l = 0; l < B; l++) out[(size_t)n * C + (size_t)cb * B + l] = acc[l] * scale;
+        }
+}
+
+void fv_gap_backward_blk(float *dinp, const float *dout, int N, int C, int HW, int B) {
+    FV_ASSERT(HW >= 1 && B >= 1 && B <= 16 && C % B == 0);
+    if (!dinp) return;
+    const int CB = C / B;
+    const float scale = 1.0f / (float)HW;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)N * C * HW >= POOL_OMP_MIN)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            float v[16];
+            for (int l = 0; l < B; l++) v[l] = dout[(size_t)n * C + (size_t)cb * B + l] * scale;
+            float *dst = dinp + ((size_t)n * CB + cb) * HW * B;
+            for (int i = 0; i < HW; i++)
+#pragma omp simd
+                for (int l = 0; l < B; l++) dst[(size_t)i * B + l] += v[l];
+        }
+}

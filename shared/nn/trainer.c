@@ -72,6 +72,7 @@ static void cpu_info(void *p, fv_trainer_info *out) {
     snprintf(out->where, sizeof out->where, "%d threads", omp_get_max_threads());
     out->relu_fused = 0;
     for (int i = 1; i < net->n_nodes && net->fuse; i++) out->relu_fused += net->nodes[i].fused_relu != 0;
+    out->blocked = fv_net_blocked_count(net);
 }
 
 static void cpu_set_params(void *p, const float *src) {
@@ -207,6 +208,7 @@ static int cpu_inv_open(void *p, const float *theta0, int n, int slots, int slot
     cpu_impl *c = p;
     fv_net *net = c->net;
     cpu_inv *v = &c->inv;
+    if (net->blocked_on) fv_net_set_blocked(net, 0); /* the batch-norm prior reads NCHW activations */
     _Static_assert(sizeof(int) == sizeof(float), "labels share the float block");
     v->n = n, v->slots = slots;
     v->nt = net->n_train, v->np = net->n_params;
@@ -400,6 +402,7 @@ fv_trainer *fv_trainer_new(fv_net *net, const fv_trainer_cfg *cfg, fv_err *e) {
         if (fv_trainer_cuda_open(net, cfg, &ops, &impl, e) != 0) return NULL;
     } else {
         if (cfg->fuse) fv_net_set_fuse(net, cfg->fuse > 0);
+        if (net->blocked_on != (cfg->blocked >= 0)) fv_net_set_blocked(net, cfg->blocked >= 0);
         cpu_impl *c = fv_calloc(1, sizeof *c);
         c->net = net;
         c->opt = fv_opt_new(&cfg->opt, net->n_train);

@@ -52,6 +52,9 @@ typedef struct {
     int fuse;       /* batch norm / add + ReLU fusion (fv_net_set_fuse, fv_cuda_net_set_fuse; the
                        same bits either way): 0 the backend's default (the CPU: on; CUDA: off
                        unless FEDVIM_CUDA_FUSE=1), 1 on, -1 off. The CPU backend sets it on net */
+    int blocked;    /* the CPU: activations between oneDNN convs kept in oneDNN's blocked layout
+                       (fv_net_set_blocked): 0 (the default) and 1 on, -1 off. Ignored by CUDA. The
+                       CPU backend sets it on net; an inversion (fv_trainer_inv_open) turns it off */
 } fv_trainer_cfg;
 
 typedef struct fv_trainer fv_trainer;
@@ -82,6 +85,7 @@ typedef struct {
     size_t device_bytes; /* CUDA: device memory the model holds (shards excluded) */
     int tf32;            /* CUDA: TF32 tensor cores allowed (fv_trainer_cfg.tf32); 0 on the CPU */
     int relu_fused;      /* ReLUs computed inside their batch norm's or add's pass (0: fusion off) */
+    int blocked;         /* the CPU: node outputs kept blocked (fv_net_blocked_count); 0 on CUDA */
 } fv_trainer_info;
 fv_trainer_info fv_trainer_info_get(const fv_trainer *t);
 
