@@ -10,11 +10,12 @@
  * per-sample shape, and the primitives for the last few batch sizes it saw: created on the first
  * call with a batch size and thread count, reused after; nothing is created per call except
  * oneDNN's small memory handles).
- * Layouts: activations stay NCHW between nodes (batch norm, ReLU, pooling are fedvim's own). Each
- * primitive is created with "any" layouts, so oneDNN picks its fastest kernel (on AVX-512: direct
- * JIT kernels on channel-blocked nChw16c data); every call reorders into those layouts and back,
- * as PyTorch 1.13 does on NCHW tensors. The gradients come back through reorders with a sum
- * post-op, which is what makes them accumulate.
+ * Layouts: each primitive is created with "any" layouts, so oneDNN picks its fastest kernel (on
+ * AVX-512: direct JIT kernels on channel-blocked nChw16c data). The caller's activations are NCHW
+ * unless fv_dnnl_conv_set_layout says a side is blocked (net.c keeps chains of batch norms, ReLUs
+ * and adds between oneDNN convs blocked, fv_net_set_blocked); an NCHW side is moved into oneDNN's
+ * layout and back on every call, as PyTorch 1.13 does on NCHW tensors. The gradients come back
+ * through moves that add, which is what makes them accumulate.
  * Determinism: oneDNN 2.6 has no "deterministic" attribute (it came in 3.x); its CPU kernels split
  * work statically over the OpenMP threads and reduce weight gradients in a fixed order, so a fixed
  * thread count gives bitwise-identical results run to run (tests/test_conv_dnnl.c checks this
