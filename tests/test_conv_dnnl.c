@@ -236,6 +236,21 @@ typedef struct {
     float *out, *dx, *dw, *db;
 } conv_result;
 
+/* The inputs of a conv of shape s (s->N images), fixed by seed 11: x, the output gradient g,
+ * weights w and bias b, each U(-0.5, 0.5). Caller frees. */
+static void conv_inputs(const fv_conv2d_shape *s, float **x, float **g, float **w, float **b) {
+    fv_rng r;
+    fv_rng_seed(&r, 11);
+    const size_t ni = (size_t)s->N * s->C * s->H * s->W, no = (size_t)s->N * s->K * s->OH * s->OW,
+                 nw = (size_t)s->K * s->C / s->groups * s->R * s->R;
+    *x = fv_malloc(ni * sizeof(float)), *g = fv_malloc(no * sizeof(float));
+    *w = fv_malloc(nw * sizeof(float)), *b = fv_malloc((size_t)s->K * sizeof(float));
+    for (size_t i = 0; i < ni; i++) (*x)[i] = fv_rng_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < no; i++) (*g)[i] = fv_rng_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < nw; i++) (*w)[i] = fv_rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < s->K; i++) (*b)[i] = fv_rng_uniform(&r) - 0.5f;
+}
+
 /* Forward and backward of conv c (a fresh one when c is NULL) on N images of shape s, inputs fixed
  * by seed; the gradients start from zero. set_keep: the forward keeps its moved input (keep_src)
  * and the backward writes dx (set_dinp) into a buffer of NaNs instead of adding into zeros. */
@@ -245,16 +260,10 @@ static conv_result run_conv_as(fv_dnnl *d, fv_dnnl_conv *c, const fv_conv2d_shap
     fv_err e;
     fv_dnnl_conv *own = c ? NULL : fv_dnnl_conv_new(d, &s, 1, &e);
     if (!c && !own) fail_msg("%s", e.msg);
-    fv_rng r;
-    fv_rng_seed(&r, 11);
     const size_t ni = (size_t)N * s.C * s.H * s.W, no = (size_t)N * s.K * s.OH * s.OW,
                  nw = (size_t)s.K * s.C / s.groups * s.R * s.R;
-    float *x = fv_malloc(ni * sizeof(float)), *g = fv_malloc(no * sizeof(float)),
-          *w = fv_malloc(nw * sizeof(float)), *b = fv_malloc((size_t)s.K * sizeof(float));
-    for (size_t i = 0; i < ni; i++) x[i] = fv_rng_uniform(&r) - 0.5f;
-    for (size_t i = 0; i < no; i++) g[i] = fv_rng_uniform(&r) - 0.5f;
-    for (size_t i = 0; i < nw; i++) w[i] = fv_rng_uniform(&r) - 0.5f;
-    for (int i = 0; i < s.K; i++) b[i] = fv_rng_uniform(&r) - 0.5f;
+    float *x, *g, *w, *b;
+    conv_inputs(&s, &x, &g, &w, &b);
     conv_result o = {fv_malloc(no * sizeof(float)), fv_calloc(ni, sizeof(float)), fv_calloc(nw, sizeof(float)),
                      fv_calloc((size_t)s.K, sizeof(float))};
     if (set_keep)
@@ -387,14 +396,8 @@ static void test_blocked_layouts(void **state) {
         const int HW = s.H * s.W, OHW = s.OH * s.OW;
         const size_t ni = (size_t)N * s.C * HW, no = (size_t)N * s.K * OHW, nw = (size_t)s.K * s.C * s.R * s.R;
         conv_result ref = run_conv(d, NULL, &s, N);
-        fv_rng r; /* run_conv_as's inputs */
-        fv_rng_seed(&r, 11);
-        float *x = fv_malloc(ni * sizeof(float)), *g = fv_malloc(no * sizeof(float)),
-              *w = fv_malloc(nw * sizeof(float)), *b = fv_malloc((size_t)s.K * sizeof(float));
-        for (size_t i = 0; i < ni; i++) x[i] = fv_rng_uniform(&r) - 0.5f;
-        for (size_t i = 0; i < no; i++) g[i] = fv_rng_uniform(&r) - 0.5f;
-        for (size_t i = 0; i < nw; i++) w[i] = fv_rng_uniform(&r) - 0.5f;
-        for (int i = 0; i < s.K; i++) b[i] = fv_rng_uniform(&r) - 0.5f;
+        float *x, *g, *w, *b; /* run_conv's inputs */
+        conv_inputs(&s, &x, &g, &w, &b);
         float *xb = fv_malloc(ni * sizeof(float)), *gb = fv_malloc(no * sizeof(float));
         float *ob = fv_malloc(no * sizeof(float)), *dxb = fv_malloc(ni * sizeof(float));
         float *refo = fv_malloc(no * sizeof(float)), *refdx = fv_malloc(ni * sizeof(float));

@@ -270,6 +270,20 @@ static void test_fusable_relu(void **st) {
     fv_net_destroy(&net);
 }
 
+/* A data set of 40 random images of shape `in` with random labels of 10 classes (seed 21). */
+static fv_dataset random_images(fv_shape in) {
+    fv_dataset d = {0};
+    d.n = 40, d.c = in.c, d.h = in.h, d.w = in.w, d.classes = 10;
+    const size_t isz = fv_shape_size(in);
+    d.x = fv_malloc((size_t)d.n * isz);
+    d.y = fv_malloc((size_t)d.n);
+    fv_rng g;
+    fv_rng_seed(&g, 21);
+    for (size_t i = 0; i < (size_t)d.n * isz; i++) d.x[i] = (uint8_t)fv_rng_below(&g, 256);
+    for (int i = 0; i < d.n; i++) d.y[i] = (uint8_t)fv_rng_below(&g, 10);
+    return d;
+}
+
 /* A small residual net whose activations can all stay blocked (fv_net_set_blocked): a dense stem,
  * conv -> bn -> relu -> conv -> bn, a strided 1x1 shortcut with its batch norm, add -> relu,
  * a standalone ReLU after a second add of identity, global pooling, linear. */
@@ -382,15 +396,7 @@ static void test_blocked(void **st) {
         free(gr[0]), free(gr[1]), free(x);
     }
     /* two epochs blocked, twice: the same bits */
-    fv_dataset d = {0};
-    d.n = 40, d.c = 3, d.h = 32, d.w = 32, d.classes = 10;
-    const size_t isz = 3 * 32 * 32;
-    d.x = fv_malloc((size_t)d.n * isz);
-    d.y = fv_malloc((size_t)d.n);
-    fv_rng g;
-    fv_rng_seed(&g, 21);
-    for (size_t i = 0; i < (size_t)d.n * isz; i++) d.x[i] = (uint8_t)fv_rng_below(&g, 256);
-    for (int i = 0; i < d.n; i++) d.y[i] = (uint8_t)fv_rng_below(&g, 10);
+    fv_dataset d = random_images((fv_shape){3, 32, 32});
     float *p[2];
     double loss[2];
     size_t np = 0;
@@ -426,15 +432,8 @@ static void test_blocked(void **st) {
  * threads). Exact equality, no tolerance: fusion changes no rounding by design (layers.h). */
 static void fuse_case(const char *model, fv_shape in, int threads, int blocked) {
     fv_set_threads(threads);
-    fv_dataset d = {0};
-    d.n = 40, d.c = in.c, d.h = in.h, d.w = in.w, d.classes = 10;
+    fv_dataset d = random_images(in);
     const size_t isz = fv_shape_size(in);
-    d.x = fv_malloc((size_t)d.n * isz);
-    d.y = fv_malloc((size_t)d.n);
-    fv_rng g;
-    fv_rng_seed(&g, 21);
-    for (size_t i = 0; i < (size_t)d.n * isz; i++) d.x[i] = (uint8_t)fv_rng_below(&g, 256);
-    for (int i = 0; i < d.n; i++) d.y[i] = (uint8_t)fv_rng_below(&g, 10);
     float *x = fv_malloc(8 * isz * sizeof(float));
     for (size_t i = 0; i < 8 * isz; i++) x[i] = (float)d.x[i] / 127.5f - 1.0f;
     int y[8] = {0, 1, 2, 3, 4, 5, 6, 7};
