@@ -92,7 +92,7 @@ static int bench_train(int argc, char **argv) {
         {"seed", FV_FLAG_INT, &seed, "seed", 0, 2147483647},
         {"tf32", FV_FLAG_BOOL, &tf32, "with --device cuda: allow TF32 tensor cores for FP32 products (faster on Ampere and later, about 1e-3 relative error per product; off by default, recorded in --json)", 0, 0},
         {"graphs", FV_FLAG_INT, &graphs, "--device cuda: 1 replays each full batch's step as a CUDA graph, 0 launches every kernel (what the graphs save in launch overhead)", 0, 1},
-        {"blocked", FV_FLAG_INT, &blocked, "CPU: activations between oneDNN convs kept in its blocked layout: 1 or 0 on (the default), -1 off", -1, 1},
+        {"blocked", FV_FLAG_INT, &blocked, "CPU: activations between oneDNN convs kept in its blocked layout: 1 on, -1 off, 0 the default (FEDVIM_CPU_BLOCKED=0 or 1, else on)", -1, 1},
         {"fuse", FV_FLAG_INT, &fuse, "batch norm / add + ReLU fusion (the same bits either way): 1 on, -1 off, 0 the default (CPU on; --device cuda off unless FEDVIM_CUDA_FUSE=1)", -1, 1},
         {"conv", FV_FLAG_STRING, &conv, "CPU conv path: auto (per layer shape), blas (im2col + OpenBLAS) or dnnl (oneDNN); default: FEDVIM_CPU_CONV, else auto", 0, 0},
         {"layers", FV_FLAG_BOOL, &layers, "also time every node's forward and backward and print where a step's time goes (CPU: wall time; --device cuda: GPU time between events, steps uncaptured and one at a time, so images/s drops)", 0, 0},

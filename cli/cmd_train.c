@@ -213,6 +213,10 @@ int fv_cmd_train(int argc, char **argv) {
         fv_json_int(&j, "threads", threads);
         fv_json_str(&j, "device", device);
         fv_json_bool(&j, "tf32", tf32);
+        if (dev < 0) { /* what decides the CPU's bits beside seed and threads */
+            fv_json_str(&j, "cpu_conv", fv_conv_path_name(net->conv_path));
+            fv_json_int(&j, "cpu_blocked", where.blocked);
+        }
         fv_json_int(&j, "seed", seed);
         fv_json_int(&j, "parameters", (int64_t)net->n_train);
         fv_json_int(&j, "train_images", tr.n);

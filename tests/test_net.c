@@ -306,10 +306,12 @@ static fv_net *blocked_net(void) {
  *    convs through oneDNN), VGG-11's conv pairs between pools, none of MobileNet's (depthwise
  *    convs) or LeNet-5's (6 channels), none with FV_CONV_BLAS or when off;
  *  - the finite-difference check of the whole network's gradient through the blocked kernels;
- *  - one ResNet-20 step blocked and not: losses within 1e-6 relative, gradients within 1e-4 of the
- *    largest (measured: equal losses, 5e-7 of 0.19; the batch-norm sums run in another order, the
- *    stem and shortcuts through oneDNN; the NCHW path with every conv through oneDNN differs as
- *    much). Not compared after training: two epochs of SGD with momentum on random labels carry
+ *  - one ResNet-20 step blocked and not: losses within 1e-6 relative, gradients within 4x what
+ *    another rounding of the same arithmetic gives (NCHW with every conv through oneDNN) plus
+ *    1e-6 of the largest, and never beyond 2e-3 of it (the batch-norm sums run in another order,
+ *    the stem and shortcuts through oneDNN). Measured: the release build 4.9e-7 of 0.19 (the
+ *    calibration 4.5e-7), the unvectorised Debug build 1.4e-4 (calibration 1.4e-4: its float
+ *    sums run in one sequence). Not compared after training: two epochs of SGD with momentum on random labels carry
  *    those roundings to 4e-2 in the parameters;
  *  - two epochs blocked, twice from one seed: the same bits. */
 static void test_blocked(void **st) {
@@ -362,22 +364,24 @@ static void test_blocked(void **st) {
     assert_int_equal(fv_net_blocked_count(net), net->n_nodes - 4); /* not the input, flatten, gap, linear */
     check_graph_gradients(net);
     fv_net_destroy(&net);
-    /* one step blocked against NCHW: the same loss and gradient within float rounding */
+    /* one step blocked against NCHW: the same loss and gradient within float rounding, calibrated
+     * by another rounding of the same arithmetic (every conv through oneDNN, NCHW) */
     {
         const int n = 16;
         const size_t isz = 3 * 32 * 32;
-        float *x = fv_malloc(n * isz * sizeof(float)), *gr[2];
+        float *x = fv_malloc(n * isz * sizeof(float)), *gr[3];
         int y[16];
         fv_rng r;
         fv_rng_seed(&r, 3);
         for (size_t i = 0; i < n * isz; i++) x[i] = (float)fv_rng_normal(&r);
         for (int i = 0; i < n; i++) y[i] = i % 10;
-        double L[2];
+        double L[3];
         size_t nt = 0;
-        for (int b = 0; b < 2; b++) {
+        for (int b = 0; b < 3; b++) { /* NCHW, blocked, NCHW with every conv through oneDNN */
             net = fv_model_new("resnet20", (fv_shape){3, 32, 32}, 10, 5, &e);
             if (!net) fail_msg("%s", e.msg);
-            fv_net_set_blocked(net, b);
+            fv_net_set_blocked(net, b == 1);
+            if (b == 2 && fv_net_set_conv(net, FV_CONV_DNNL, &e) != 0) fail_msg("%s", e.msg);
             const float *z = fv_net_forward(net, x, n, 1);
             float dl[160];
             L[b] = fv_softmax_xent(dl, z, y, n, 10, NULL);
@@ -387,13 +391,17 @@ static void test_blocked(void **st) {
             memcpy(gr[b], net->grads, nt * sizeof(float));
             fv_net_destroy(&net);
         }
-        double dg = 0, mg = 0;
-        for (size_t i = 0; i < nt; i++) dg = fmax(dg, fabs((double)gr[1][i] - gr[0][i])), mg = fmax(mg, fabs((double)gr[0][i]));
-        print_message("ResNet-20, one step: loss %.9g NCHW, %.9g blocked; gradients differ by %.3g of %.3g\n", L[0],
-                      L[1], dg, mg);
-        if (fabs(L[0] - L[1]) > 1e-6 * fabs(L[0])) fail_msg("losses %.9g and %.9g", L[0], L[1]);
-        if (dg > 1e-4 * mg) fail_msg("gradients differ by %g of %g", dg, mg);
-        free(gr[0]), free(gr[1]), free(x);
+        double dg = 0, dc = 0, mg = 0;
+        for (size_t i = 0; i < nt; i++) {
+            dg = fmax(dg, fabs((double)gr[1][i] - gr[0][i]));
+            dc = fmax(dc, fabs((double)gr[2][i] - gr[0][i]));
+            mg = fmax(mg, fabs((double)gr[0][i]));
+        }
+        print_message("ResNet-20, one step: loss %.9g NCHW, %.9g blocked; gradients differ by %.3g of %.3g "
+                      "(NCHW with every conv through oneDNN: %.3g)\n", L[0], L[1], dg, mg, dc);
+        const int ok = fabs(L[0] - L[1]) <= 1e-6 * fabs(L[0]) && dg <= 4 * dc + 1e-6 * mg && dg <= 2e-3 * mg;
+        free(gr[0]), free(gr[1]), free(gr[2]), free(x);
+        if (!ok) fail_msg("blocked and NCHW disagree beyond rounding: losses %.9g and %.9g, gradients by %g", L[0], L[1], dg);
     }
     /* two epochs blocked, twice: the same bits */
     fv_dataset d = random_images((fv_shape){3, 32, 32});

@@ -13,7 +13,7 @@
  *     4e-5 to 1.2e-4 (a wrong gradient is off by O(1)). The parameter gradients and loss that
  *     come with them equal a direct forward/backward bitwise;
  *   - the errors a user can cause: a bad optimizer configuration, a device in a build or on a
- *     machine without CUDA.
+ *     machine without CUDA, a FEDVIM_CPU_BLOCKED that is not 0 or 1; and that switch itself.
  * The CUDA backend against this one: test_cuda_trainer.c (skipped without a GPU).
  */
 #include <setjmp.h>
@@ -253,12 +253,43 @@ static void test_user_errors(void **st) {
     fv_net_destroy(&net);
 }
 
+/* The blocked layout's switch (fv_trainer_cfg.blocked, FEDVIM_CPU_BLOCKED): on by default where
+ * oneDNN keeps a blocked layout (ResNet-20: 70 outputs), off with -1 or FEDVIM_CPU_BLOCKED=0, the
+ * field over the variable, a bad value refused naming the variable. */
+static void test_blocked_switch(void **st) {
+    (void)st;
+    fv_net *net = model("resnet20", (fv_shape){3, 32, 32}, 10);
+    fv_net_set_blocked(net, 1);
+    const int k = fv_net_blocked_count(net); /* 0 without oneDNN or its blocked layout */
+    static const struct { const char *env; int field, want; } cases[] = {
+        {NULL, 0, 1}, {"0", 0, 0}, {"1", 0, 1}, {"1", -1, 0}, {"0", 1, 1}, {NULL, -1, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].env) setenv("FEDVIM_CPU_BLOCKED", cases[i].env, 1);
+        else unsetenv("FEDVIM_CPU_BLOCKED");
+        fv_err e = {{0}};
+        const fv_trainer_cfg tc = {.device = -1, .max_batch = 4, .opt = fv_opt_defaults(FV_OPT_SGD), .blocked = cases[i].field};
+        fv_trainer *t = fv_trainer_new(net, &tc, &e);
+        if (!t) fail_msg("%s", e.msg);
+        if (fv_trainer_info_get(t).blocked != (cases[i].want ? k : 0))
+            fail_msg("FEDVIM_CPU_BLOCKED %s, field %d: %d outputs blocked", cases[i].env ? cases[i].env : "unset",
+                     cases[i].field, fv_trainer_info_get(t).blocked);
+        fv_trainer_destroy(&t);
+    }
+    setenv("FEDVIM_CPU_BLOCKED", "yes", 1);
+    fv_err e = {{0}};
+    const fv_trainer_cfg tc = {.device = -1, .max_batch = 4, .opt = fv_opt_defaults(FV_OPT_SGD)};
+    assert_null(fv_trainer_new(net, &tc, &e));
+    assert_non_null(strstr(e.msg, "FEDVIM_CPU_BLOCKED: 'yes'"));
+    unsetenv("FEDVIM_CPU_BLOCKED");
+    fv_net_destroy(&net);
+}
+
 int main(void) {
     fv_set_threads(2);
     const struct CMUnitTest cpu[] = {
         cmocka_unit_test(test_cpu_matches_direct), cmocka_unit_test(test_shard_first_n),
         cmocka_unit_test(test_evaluate_matches),   cmocka_unit_test(test_input_grad_fd),
-        cmocka_unit_test(test_user_errors),
+        cmocka_unit_test(test_user_errors),        cmocka_unit_test(test_blocked_switch),
     };
     return cmocka_run_group_tests_name("trainer, CPU backend", cpu, NULL, NULL) != 0;
 }

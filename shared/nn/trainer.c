@@ -401,8 +401,15 @@ fv_trainer *fv_trainer_new(fv_net *net, const fv_trainer_cfg *cfg, fv_err *e) {
     if (cfg->device >= 0) {
         if (fv_trainer_cuda_open(net, cfg, &ops, &impl, e) != 0) return NULL;
     } else {
+        int blocked = cfg->blocked; /* 0: FEDVIM_CPU_BLOCKED (0 or 1), else on */
+        const char *env = blocked ? NULL : getenv("FEDVIM_CPU_BLOCKED");
+        if (env && strcmp(env, "0") != 0 && strcmp(env, "1") != 0) {
+            fv_err_set(e, "FEDVIM_CPU_BLOCKED: '%s': expected 0 or 1", env);
+            return NULL;
+        }
+        if (env) blocked = env[0] == '1' ? 1 : -1;
         if (cfg->fuse) fv_net_set_fuse(net, cfg->fuse > 0);
-        if (net->blocked_on != (cfg->blocked >= 0)) fv_net_set_blocked(net, cfg->blocked >= 0);
+        if (net->blocked_on != (blocked >= 0)) fv_net_set_blocked(net, blocked >= 0);
         cpu_impl *c = fv_calloc(1, sizeof *c);
         c->net = net;
         c->opt = fv_opt_new(&cfg->opt, net->n_train);

@@ -53,8 +53,10 @@ typedef struct {
                        same bits either way): 0 the backend's default (the CPU: on; CUDA: off
                        unless FEDVIM_CUDA_FUSE=1), 1 on, -1 off. The CPU backend sets it on net */
     int blocked;    /* the CPU: activations between oneDNN convs kept in oneDNN's blocked layout
-                       (fv_net_set_blocked): 0 (the default) and 1 on, -1 off. Ignored by CUDA. The
-                       CPU backend sets it on net; an inversion (fv_trainer_inv_open) turns it off */
+                       (fv_net_set_blocked): 1 on, -1 off, 0 the environment variable
+                       FEDVIM_CPU_BLOCKED (0 or 1; anything else is refused) or, unset, on. Ignored
+                       by CUDA. The CPU backend sets it on net; an inversion (fv_trainer_inv_open)
+                       turns it off */
 } fv_trainer_cfg;
 
 typedef struct fv_trainer fv_trainer;
