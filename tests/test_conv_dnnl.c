@@ -373,7 +373,7 @@ static void same_values(const float *a, const float *b, size_t n, const char *wh
  * oneDNN's blocked layout gives exactly the NCHW conv's results moved (forward, backward data
  * added into zeros and set over NaNs, weight and bias gradients), for ResNet-20's shapes: 3x3 on
  * 16, 32 and 64 channels, the strided 3x3 and 1x1 shortcuts, and the 3-channel stem (blocked
- * output only). */
+ * output only), and MobileNet's: depthwise 3x3 (strided too) and pointwise 1x1. */
 static void test_blocked_layouts(void **state) {
     (void)state;
 #ifdef FEDVIM_HAVE_DNNL
@@ -386,15 +386,16 @@ static void test_blocked_layouts(void **state) {
         fv_dnnl_destroy(&d);
         skip();
     }
-    static const int shapes[][5] = {{16, 12, 16, 1, 3}, {16, 12, 32, 2, 3}, {32, 8, 32, 1, 3},
-                                    {64, 6, 64, 1, 3},  {16, 12, 32, 2, 1}, {3, 12, 16, 1, 3}};
+    static const int shapes[][6] = {{16, 12, 16, 1, 3, 1}, {16, 12, 32, 2, 3, 1}, {32, 8, 32, 1, 3, 1},
+                                    {64, 6, 64, 1, 3, 1},  {16, 12, 32, 2, 1, 1}, {3, 12, 16, 1, 3, 1},
+                                    {32, 8, 32, 1, 3, 32}, {32, 8, 32, 2, 3, 32}, {32, 8, 64, 1, 1, 1}};
     const int N = 5;
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         const int *q = shapes[k];
         fv_conv2d_shape s;
-        fv_conv2d_shape_init(&s, N, q[0], q[1], q[1], q[2], q[4], q[3], q[4] / 2, 1);
+        fv_conv2d_shape_init(&s, N, q[0], q[1], q[1], q[2], q[4], q[3], q[4] / 2, q[5]);
         const int HW = s.H * s.W, OHW = s.OH * s.OW;
-        const size_t ni = (size_t)N * s.C * HW, no = (size_t)N * s.K * OHW, nw = (size_t)s.K * s.C * s.R * s.R;
+        const size_t ni = (size_t)N * s.C * HW, no = (size_t)N * s.K * OHW, nw = (size_t)s.K * s.C / s.groups * s.R * s.R;
         conv_result ref = run_conv(d, NULL, &s, N);
         float *x, *g, *w, *b; /* run_conv's inputs */
         conv_inputs(&s, &x, &g, &w, &b);
@@ -417,8 +418,8 @@ static void test_blocked_layouts(void **state) {
                     fv_dnnl_conv_forward(c, ob, xb, w, b, 1, &s);
                     fv_dnnl_conv_backward(c, dxb, set, dw, db, gb, xb, w, &s);
                     char what[128];
-                    snprintf(what, sizeof what, "%dx%dx%d -> %d, %dx%d stride %d, layouts in %d out %d, set %d", q[0], q[1],
-                             q[1], q[2], q[4], q[4], q[3], ib, obk, set);
+                    snprintf(what, sizeof what, "%dx%dx%d -> %d, %dx%d stride %d groups %d, layouts in %d out %d, set %d",
+                             q[0], q[1], q[1], q[2], q[4], q[4], q[3], q[5], ib, obk, set);
                     if (memcmp(ob, refo, no * sizeof(float))) fail_msg("%s: forward differs", what);
                     same_values(dxb, refdx, ni, what);
                     if (!set && memcmp(dxb, refdx, ni * sizeof(float))) fail_msg("%s: input gradient bits", what);

@@ -50,8 +50,8 @@ static double loss_at(fv_net *net, const float *x, const int *y, int n) {
 }
 
 /* The directional finite-difference check of net's loss gradient (parameters and input), batch 4,
- * 3 classes, inputs of at most 4 * 512 floats. */
-static void check_graph_gradients(fv_net *net) {
+ * 3 classes, inputs of at most 4 * 512 floats, central differences of step h. */
+static void check_graph_gradients(fv_net *net, double h) {
     net->want_input_grad = 1;
     const int n = 4;
     size_t isz = fv_shape_size(net->input);
@@ -73,7 +73,7 @@ static void check_graph_gradients(fv_net *net) {
     double gn = 0;
     for (size_t i = 0; i < net->n_train; i++) gn += (double)g[i] * g[i];
     assert_true(gn > 1e-6); /* guard: an all-zero gradient must not pass */
-    /* Directional derivative along random unit directions, central difference, h = 1e-2 on the
+    /* Directional derivative along random unit directions, central difference, step h on the
      * direction; tolerance: |fd - analytic| <= 3e-2 * max(|analytic|, 1e-2) (float forward). */
     float *v = fv_malloc(net->n_train * sizeof(float));
     float *p0 = fv_malloc(net->n_train * sizeof(float));
@@ -89,7 +89,6 @@ static void check_graph_gradients(fv_net *net) {
             v[i] = (float)(v[i] / vn);
             dot += (double)v[i] * g[i];
         }
-        const double h = 1e-2;
         for (size_t i = 0; i < net->n_train; i++) net->params[i] = p0[i] + (float)h * v[i];
         double lp = loss_at(net, x, y, n);
         for (size_t i = 0; i < net->n_train; i++) net->params[i] = p0[i] - (float)h * v[i];
@@ -114,7 +113,6 @@ static void check_graph_gradients(fv_net *net) {
             vx[i] = (float)(vx[i] / vn);
             dot += (double)vx[i] * gx[i];
         }
-        const double h = 1e-2;
         for (size_t i = 0; i < n * isz; i++) xp[i] = x[i] + (float)h * vx[i];
         double lp = loss_at(net, xp, y, n);
         for (size_t i = 0; i < n * isz; i++) xp[i] = x[i] - (float)h * vx[i];
@@ -132,7 +130,7 @@ static void test_graph_gradients(void **st) {
     (void)st;
     fv_set_threads(2);
     fv_net *net = all_ops_net();
-    check_graph_gradients(net);
+    check_graph_gradients(net, 1e-2);
     fv_net_destroy(&net);
 }
 
@@ -285,11 +283,12 @@ static fv_dataset random_images(fv_shape in) {
 }
 
 /* A small residual net whose activations can all stay blocked (fv_net_set_blocked): a dense stem,
- * conv -> bn -> relu -> conv -> bn, a strided 1x1 shortcut with its batch norm, add -> relu,
+ * a depthwise conv and its batch norm, conv -> bn -> relu -> conv -> bn, a strided 1x1 shortcut with its batch norm, add -> relu,
  * a standalone ReLU after a second add of identity, global pooling, linear. */
 static fv_net *blocked_net(void) {
     fv_net *net = fv_net_new((fv_shape){3, 6, 6});
     int x = fv_net_relu(net, fv_net_batchnorm(net, "bn0", fv_net_conv2d(net, "c0", 0, 16, 3, 1, 1, 1, 0)));
+    x = fv_net_batchnorm(net, "bnd", fv_net_conv2d(net, "cd", x, 16, 3, 1, 1, 16, 0)); /* depthwise */
     int y = fv_net_relu(net, fv_net_batchnorm(net, "bn1", fv_net_conv2d(net, "c1", x, 32, 3, 2, 1, 1, 0)));
     y = fv_net_batchnorm(net, "bn2", fv_net_conv2d(net, "c2", y, 32, 3, 1, 1, 1, 0));
     int sc = fv_net_batchnorm(net, "bns", fv_net_conv2d(net, "cs", x, 32, 1, 2, 0, 1, 0));
@@ -303,8 +302,9 @@ static fv_net *blocked_net(void) {
 
 /* Blocked activations (fv_net_set_blocked), where this machine's oneDNN picks a blocked layout:
  *  - which outputs are kept blocked: every one from ResNet-20's stem to its pooling (70, all 21
- *    convs through oneDNN), VGG-11's conv pairs between pools, none of MobileNet's (depthwise
- *    convs) or LeNet-5's (6 channels), none with FV_CONV_BLAS or when off;
+ *    convs through oneDNN), VGG-11's conv pairs between pools (12), all of MobileNet's from the
+ *    stem to the pooling (33, depthwise convs included), none of LeNet-5's (6 channels), none
+ *    with FV_CONV_BLAS or when off;
  *  - the finite-difference check of the whole network's gradient through the blocked kernels;
  *  - one ResNet-20 step blocked and not: losses within 1e-6 relative, gradients within 4x what
  *    another rounding of the same arithmetic gives (NCHW with every conv through oneDNN) plus
@@ -348,7 +348,7 @@ static void test_blocked(void **st) {
     assert_int_equal(fv_net_blocked_count(net), 0);
     fv_net_destroy(&net);
     static const struct { const char *m; int c, hw, k; } zoo[] = {
-        {"vgg11", 3, 32, 12}, {"mobilenet", 3, 32, 3}, {"lenet5", 1, 28, 0}};
+        {"vgg11", 3, 32, 12}, {"mobilenet", 3, 32, 33}, {"lenet5", 1, 28, 0}};
     for (size_t z = 0; z < sizeof zoo / sizeof zoo[0]; z++) {
         net = fv_model_new(zoo[z].m, (fv_shape){zoo[z].c, zoo[z].hw, zoo[z].hw}, 10, 5, &e);
         if (!net) fail_msg("%s", e.msg);
@@ -362,7 +362,7 @@ static void test_blocked(void **st) {
     fv_net_set_blocked(net, 1);
     print_message("blocked_net: %d of %d outputs blocked\n", fv_net_blocked_count(net), net->n_nodes);
     assert_int_equal(fv_net_blocked_count(net), net->n_nodes - 4); /* not the input, flatten, gap, linear */
-    check_graph_gradients(net);
+    check_graph_gradients(net, 1e-3); /* 1e-2 steps over batch-norm curvature here (3-4% off, blocked or not) */
     fv_net_destroy(&net);
     /* one step blocked against NCHW: the same loss and gradient within float rounding, calibrated
      * by another rounding of the same arithmetic (every conv through oneDNN, NCHW) */
@@ -505,6 +505,7 @@ static void test_fusion_same_bits(void **st) {
         fuse_case("mobilenet", (fv_shape){3, 32, 32}, t, 0);
         fuse_case("resnet20", (fv_shape){3, 32, 32}, t, 1); /* the blocked kernels' fused forms */
         fuse_case("vgg11", (fv_shape){3, 32, 32}, t, 1);
+        fuse_case("mobilenet", (fv_shape){3, 32, 32}, t, 1);
     }
     fuse_case("lenet5", (fv_shape){1, 28, 28}, 2, 0);
     fv_set_threads(2);

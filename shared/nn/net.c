@@ -360,11 +360,11 @@ int fv_conv_path_parse(const char *word, fv_conv_path *path, fv_err *e) {
 }
 
 #ifdef FEDVIM_HAVE_DNNL
-/* Whether node j can read a blocked input (a dense conv: through oneDNN) or produce a blocked
- * output (a GAP only reads one). */
-static int blk_reader(const fv_node *nd) {
+/* Whether node nd can read a blocked input and produce a blocked output (a GAP only reads one; a
+ * conv only through oneDNN: `able` says whether it has or can have a oneDNN conv). */
+static int blk_op(const fv_node *nd, int able) {
     switch (nd->op) {
-    case FV_OP_CONV2D: return nd->groups == 1;
+    case FV_OP_CONV2D: return able;
     case FV_OP_BATCHNORM:
     case FV_OP_RELU:
     case FV_OP_ADD:
@@ -374,18 +374,26 @@ static int blk_reader(const fv_node *nd) {
 }
 
 /* fv_net_set_blocked's plan, after the conv nodes got their paths: mark the blocked outputs, give
- * the dense convs touching them a oneDNN conv (made here if the path's rule did not) and tell
- * every oneDNN conv its layouts. */
+ * the convs touching them a oneDNN conv (made here if the path's rule did not: dense, grouped and
+ * depthwise alike; one oneDNN refuses keeps its tensors NCHW) and tell every oneDNN conv its
+ * layouts. */
 static void plan_blocked(fv_net *net) {
-    int cand[FV_MAX_NODES] = {0};
+    int cand[FV_MAX_NODES] = {0}, made[FV_MAX_NODES] = {0};
     const int last = net->n_nodes - 1, B = net->blocked_on && net->dnnl ? fv_dnnl_block(net->dnnl) : 0;
+    for (int i = 1; i <= last && B; i++) { /* tentative oneDNN convs */
+        fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_CONV2D || nd->dnnl) continue;
+        fv_err e;
+        fv_conv2d_shape s = conv_shape(nd, 1);
+        made[i] = (nd->dnnl = fv_dnnl_conv_new(net->dnnl, &s, nd->bias, &e)) != NULL;
+    }
     for (int i = 1; i < last && B; i++) {
         const fv_node *nd = &net->nodes[i];
-        cand[i] = nd->op != FV_OP_GAP && blk_reader(nd) && nd->oshape.c % B == 0 && nd->consumers > 0;
+        cand[i] = nd->op != FV_OP_GAP && blk_op(nd, nd->dnnl != NULL) && nd->oshape.c % B == 0 && nd->consumers > 0;
     }
     for (int j = 1; j <= last; j++) { /* every reader able */
         const fv_node *nd = &net->nodes[j];
-        if (!blk_reader(nd)) {
+        if (!blk_op(nd, nd->dnnl != NULL)) {
             cand[nd->in0] = 0;
             if (nd->in1 >= 0) cand[nd->in1] = 0;
         }
@@ -406,15 +414,10 @@ static void plan_blocked(fv_net *net) {
     for (int i = 0; i <= last; i++) net->nodes[i].blocked = cand[i] ? B : 0;
     for (int i = 1; i <= last; i++) {
         fv_node *nd = &net->nodes[i];
-        if (nd->op != FV_OP_CONV2D) continue;
+        if (nd->op != FV_OP_CONV2D || !nd->dnnl) continue;
         const int ib = net->nodes[nd->in0].blocked, ob = nd->blocked;
-        if ((ib || ob) && !nd->dnnl) {
-            fv_err e;
-            fv_conv2d_shape s = conv_shape(nd, 1);
-            if (!(nd->dnnl = fv_dnnl_conv_new(net->dnnl, &s, nd->bias, &e)))
-                FV_DIE("node %d: a dense conv oneDNN refused in a blocked chain: %s", i, e.msg);
-        }
-        if (nd->dnnl) fv_dnnl_conv_set_layout(nd->dnnl, ib, ob);
+        if (made[i] && !ib && !ob) fv_dnnl_conv_destroy(&nd->dnnl); /* not needed: back to the path's rule */
+        else fv_dnnl_conv_set_layout(nd->dnnl, ib, ob);
     }
 }
 #endif

@@ -235,12 +235,12 @@ int fv_net_fusable_relu(const fv_net *net, int i);
 void fv_net_set_fuse(fv_net *net, int on);
 /* Keep activations in oneDNN's channel-blocked layout (on != 0) where every op touching them can
  * take it, or NCHW everywhere (0, fv_net_finish's default). A node output is blocked when its
- * channels are a multiple of oneDNN's block B (fv_dnnl_block), its producer is a dense conv, a
- * batch norm, a ReLU or an add, and each reader is a dense conv, a batch norm, a ReLU, an add or a
- * global average pool, with a batch norm's, ReLU's or add's inputs and output all alike (chains
- * between convs: ResNet-20 from the stem to the pooling). Dense convs touching a blocked output
- * run through oneDNN whatever the path's per-shape rule (FV_CONV_AUTO; FV_CONV_BLAS keeps every
- * activation NCHW), without moving their activations in or out. Batch norm then sums in another
+ * channels are a multiple of oneDNN's block B (fv_dnnl_block), its producer is a conv oneDNN
+ * accepts (dense, grouped or depthwise), a batch norm, a ReLU or an add, and each reader is one of
+ * those or a global average pool, with a batch norm's, ReLU's or add's inputs and output all alike
+ * (chains between convs: ResNet-20 and MobileNet from the stem to the pooling). Convs touching a
+ * blocked output run through oneDNN whatever the path's per-shape rule (FV_CONV_AUTO;
+ * FV_CONV_BLAS keeps every activation NCHW), without moving their activations in or out. Batch norm then sums in another
  * order (layers.h, the _blk kernels): results agree with NCHW within float rounding, and are
  * reproducible as ever (same seed, path, setting and thread count: same bits). A reader of
  * nodes[i].out or .dout must check nodes[i].blocked (the net's input and output are never
