@@ -113,7 +113,12 @@ void fh_dump_relu_masks(const char *dir, const fv_net *net, int batch, int k) {
         const fv_node *nd = &net->nodes[i];
         if (nd->op != FV_OP_RELU) continue;
         size_t cnt = (size_t)batch * fv_shape_size(nd->oshape);
-        for (size_t j = 0; j < cnt; j++) fputc(nd->out[j] > 0.0f, bf);
+        const int B = nd->blocked, C = nd->oshape.c, HW = nd->oshape.h * nd->oshape.w;
+        for (size_t j = 0; j < cnt; j++) { /* in NCHW order, a blocked output moved (net.h) */
+            const size_t n = j / ((size_t)C * HW), c = j / HW % C, q = j % HW;
+            const size_t at = B ? ((n * (C / B) + c / B) * HW + q) * B + c % B : j;
+            fputc(nd->out[at] > 0.0f, bf);
+        }
         if (kf) fprintf(kf, "%zu\n", cnt);
     }
     assert_int_equal(fclose(bf), 0);

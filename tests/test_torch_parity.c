@@ -8,6 +8,8 @@
  * PyTorch runs in float64, so the comparison measures fedvim's float32 error alone; the same model
  * in float32 PyTorch sets the scale of a good float32 error (it is up to ~2% of ResNet-20's first
  * layer gradient off float64: batch norm's backward cancels heavily).
+ * With FEDVIM_CPU_BLOCKED=1 the nets keep oneDNN's blocked layout (fv_net_set_blocked, the CPU
+ * trainer's default; the ReLU masks go to the reference in NCHW order).
  * Skipped (77) when no python3 with torch is available (Debian: python3-torch).
  * Every forward of the reference uses fedvim's ReLU masks of the same pass: where a pre-activation
  * lies within rounding of 0, float32 and float64 legitimately take opposite sides of the kink, and
@@ -63,6 +65,9 @@ static void run_case(const char *py, const char *model, int c, int hw, int batch
     fv_err e = {{0}};
     fv_net *net = fv_model_new(model, (fv_shape){c, hw, hw}, 10, 3, &e);
     assert_non_null(net);
+    /* FEDVIM_CPU_BLOCKED=1: the blocked layout the CPU trainer uses (tests/CMakeLists.txt) */
+    const char *blk = getenv("FEDVIM_CPU_BLOCKED");
+    if (blk && strcmp(blk, "1") == 0) fv_net_set_blocked(net, 1);
     size_t isz = (size_t)c * hw * hw;
     float *x = fv_malloc(batch * isz * sizeof(float));
     int *y = fv_malloc(batch * sizeof(int));
