@@ -2,7 +2,8 @@
  * verdict (exit 0 or 1) in every build:
  *   - training (shuffled subset shard, a partial last batch, FedProx, Adam, two epochs) gives
  *     bit-identical parameters, optimizer state and statistics to the direct nn/ calls it
- *     replaced (fv_train_epoch with an fv_opt); optimizer state round trips bitwise;
+ *     replaced (fv_train_epoch with an fv_opt; the trainer keeps each conv's im2col for its
+ *     backward, the direct calls do not); optimizer state round trips bitwise;
  *   - a shard of the first n images trains n images (fv_train_epoch with idx NULL takes all of d:
  *     `bench train` once timed all of d while counting n);
  *   - evaluation equals fv_evaluate bitwise;
