@@ -518,6 +518,17 @@ static void ensure_cap(fv_net *net, int n) {
     net->kinks_n = 0;
 }
 
+size_t fv_net_im2col_floats(const fv_net *net, int n) {
+    size_t f = 0;
+    for (int i = 1; i < net->n_nodes; i++) {
+        const fv_node *nd = &net->nodes[i];
+        if (nd->op != FV_OP_CONV2D || nd->dnnl) continue;
+        fv_conv2d_shape s = conv_shape(nd, n);
+        f += fv_conv2d_cols_floats(&s);
+    }
+    return f;
+}
+
 void fv_net_set_kinks(fv_net *net, fv_kinks mode) { net->kinks = mode; }
 
 size_t fv_node_kink_bytes(const fv_node *nd, int n) {

@@ -253,6 +253,10 @@ int fv_net_blocked_count(const fv_net *net);
 FV_MUST_USE int fv_conv_path_parse(const char *word, fv_conv_path *path, fv_err *e);
 const char *fv_conv_path_name(fv_conv_path path);
 
+/* The floats keep_im2col holds for batches of n: one im2col per conv node on the OpenBLAS path
+ * (0 for oneDNN, depthwise and 1x1 nodes, which keep none). */
+size_t fv_net_im2col_floats(const fv_net *net, int n);
+
 /* Set how later forwards treat ReLU and max-pool kinks (see fv_kinks). A REPLAY forward needs the
  * last non-REPLAY forward to have been a RECORD one of the same batch size (a FREE forward
  * overwrites the argmaxes); anything else is a programmer error (the forward aborts). */

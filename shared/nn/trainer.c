@@ -129,26 +129,13 @@ static int cpu_shard_size(const void *p) { return ((const cpu_shard *)p)->n; }
  * those buffers (one per conv node, for the activation capacity) stay under this many floats. */
 #define KEEP_IM2COL_MAX_FLOATS ((size_t)16 << 20) /* 64 MiB */
 
-static size_t im2col_floats(const fv_net *net, int n) {
-    size_t f = 0;
-    for (int i = 1; i < net->n_nodes; i++) {
-        const fv_node *nd = &net->nodes[i];
-        if (nd->op != FV_OP_CONV2D || nd->dnnl) continue;
-        fv_conv2d_shape s;
-        fv_conv2d_shape_init(&s, n, nd->ishape.c, nd->ishape.h, nd->ishape.w, nd->oshape.c, nd->k, nd->stride,
-                             nd->pad, nd->groups);
-        f += fv_conv2d_cols_floats(&s);
-    }
-    return f;
-}
-
 static fv_epoch_stats cpu_train_epoch(void *p, const void *sp, int batch, fv_rng *rng, float prox_mu,
                                       const float *prox_ref, const float *corr, fv_progress_fn progress, void *ctx) {
     cpu_impl *c = p;
     const cpu_shard *s = sp;
     fv_net *net = c->net;
     const int keep = net->keep_im2col;
-    if (!keep) net->keep_im2col = im2col_floats(net, net->cap > batch ? net->cap : batch) <= KEEP_IM2COL_MAX_FLOATS;
+    if (!keep) net->keep_im2col = fv_net_im2col_floats(net, net->cap > batch ? net->cap : batch) <= KEEP_IM2COL_MAX_FLOATS;
     const fv_epoch_stats st = fv_train_epoch(net, c->opt, s->d, s->idx, s->n, batch, c->norm, rng, prox_mu, prox_ref,
                                              corr, progress, ctx);
     net->keep_im2col = keep;
