@@ -133,16 +133,14 @@ unpack_libs() {
     done
 }
 
-# JSON field of the last line of a file that starts with '{' (fedvim's --json output).
+# The summaries' Python, with scripts/gpu_json.py (the one rule for reading the checks' JSON) on its
+# path; no CUDA libraries for it.
+SCRIPTS=$(cd "$(dirname "$0")" && pwd)
+py() { env -u LD_LIBRARY_PATH PYTHONPATH="$SCRIPTS" python3 "$@"; }
+
+# JSON field of the last line of a file that starts with '{' (fedvim's --json output); nan if none.
 field() {
-    env -u LD_LIBRARY_PATH python3 - "$1" "$2" <<'EOF'
-import json, sys
-lines = [l for l in open(sys.argv[1]) if l.startswith('{')]
-try:
-    print(json.loads(lines[-1])[sys.argv[2]])
-except Exception:
-    print('nan')
-EOF
+    py -c 'import sys, gpu_json; print(gpu_json.last(sys.argv[1]).get(sys.argv[2], "nan"))' "$1" "$2"
 }
 
 # Step 9 (issue 14), also run alone by `invert`: fedvim attack invert --device cuda on ResNet-20
@@ -177,14 +175,10 @@ invert_runs() {
 
 # The summary lines of step 9 from the JSON in $1 (python without fedvim's libraries).
 invert_summary() {
-    OUTD="$1" env -u LD_LIBRARY_PATH python3 - <<'EOF'
-import json, os
+    OUTD="$1" py - <<'EOF'
+import os, gpu_json
 out = os.environ['OUTD']
-def attack(name):
-    try:
-        return json.loads([l for l in open(f'{out}/{name}') if l.startswith('{')][-1])
-    except Exception:
-        return {}
+def attack(name): return gpu_json.last(f'{out}/{name}')
 iv = {t: attack(f'invert_{t}.json') for t in ('cuda_2000_p8', 'cuda_200_p8', 'cuda_200_p1', 'cpu_200_p1')}
 isec = {t: (iv[t].get('seconds') or [float('nan')])[0] for t in iv}
 it = attack('invert_torch_cuda_200.json')
@@ -340,20 +334,11 @@ run() {
 
     echo "== summary"
     invert_summary "$out" | tee "$out/summary_invert.txt"
-    OUTD="$out" OK="$ok" env -u LD_LIBRARY_PATH python3 - <<'EOF' | tee "$out/summary.txt"
-import json, os, re, sys
+    OUTD="$out" OK="$ok" py - <<'EOF' | tee "$out/summary.txt"
+import json, os, re, sys, gpu_json
 out = os.environ['OUTD']
-def fed(name):
-    try:
-        lines = [l for l in open(f'{out}/{name}') if l.startswith('{')]
-        return float(json.loads(lines[-1])['images_per_second'])
-    except Exception:
-        return float('nan')
-try:
-    txt = open(f'{out}/pytorch.txt').read()
-    ref = json.loads(txt[txt.index('{'):])
-except Exception:
-    ref = {}
+def fed(name): return gpu_json.num(f'{out}/{name}')
+ref = gpu_json.ref(f'{out}/pytorch.txt')
 rows = [('LeNet-5 b64 MNIST', 'lenet5', ref.get('lenet_mnist_gpu_b64_img_s', float('nan')), 2.0),
         ('ResNet-20 b128 32x32x3', 'resnet20', ref.get('resnet20_gpu_b128_img_s', float('nan')), 1.0)]
 met = True
@@ -398,11 +383,7 @@ cpu = [('LeNet-5 CPU 2 threads', 'cpu_lenet5_t2.json', 'lenet_mnist_cpu2_b64_img
 for label, f, k in cpu:
     a, b = fed(f), ref.get(k, float('nan'))
     print(f"{label:24} fedvim {a:9.0f} PyTorch {b:9.0f} ratio {a / b if b == b and b > 0 else float('nan'):5.2f}")
-def attack(name):
-    try:
-        return json.loads([l for l in open(f'{out}/{name}') if l.startswith('{')][-1])
-    except Exception:
-        return {}
+def attack(name): return gpu_json.last(f'{out}/{name}')
 inv = {d: attack(f'attack_inverter_{d}.json').get('inverter', {}) for d in ('cuda', 'cpu')}
 ep = {d: inv[d].get('train_seconds', float('nan')) / max(inv[d].get('epochs', 1), 1) for d in inv}
 print(f"inverter (width 16, 1000 images): {ep['cuda']:.2f} s/epoch on the GPU, {ep['cpu']:.2f} s/epoch on 16 CPU threads "
@@ -440,17 +421,10 @@ EOF
 medians() {
     local out=$1 reps=$2 summary=$3
     shift 3
-    OUTD="$out" REPS="$reps" env -u LD_LIBRARY_PATH python3 - "$@" <<'EOF2' | tee "$out/$summary"
-import json, os, statistics, sys
+    OUTD="$out" REPS="$reps" py - "$@" <<'EOF2' | tee "$out/$summary"
+import os, statistics, sys
+from gpu_json import num as last
 out, reps = os.environ['OUTD'], int(os.environ['REPS'])
-def last(path, key):
-    try:
-        txt = open(path).read()
-        if path.endswith('.txt'):
-            return float(json.loads(txt[txt.index('{'):])[key])
-        return float(json.loads([l for l in txt.splitlines() if l.startswith('{')][-1])[key])
-    except Exception:
-        return float('nan')
 met = True
 for row in sys.argv[1:]:
     label, fp, pp, key, target = row.split()
@@ -572,14 +546,10 @@ ab() {
                 --json >"$out/${b}_resnet20_$i.json" 2>/dev/null
         done
     done
-    OUTD="$out" REPS="$reps" env -u LD_LIBRARY_PATH python3 - <<'EOF3' | tee "$out/summary_ab.txt"
-import json, os, statistics
+    OUTD="$out" REPS="$reps" py - <<'EOF3' | tee "$out/summary_ab.txt"
+import os, statistics
+from gpu_json import num as ips
 out, reps = os.environ['OUTD'], int(os.environ['REPS'])
-def ips(p):
-    try:
-        return float(json.loads([l for l in open(p) if l.startswith('{')][-1])['images_per_second'])
-    except Exception:
-        return float('nan')
 for m in ('lenet5', 'resnet20'):
     a = [ips(f'{out}/fedvim_{m}_{i}.json') for i in range(1, reps + 1)]
     b = [ips(f'{out}/fedvim_base_{m}_{i}.json') for i in range(1, reps + 1)]
@@ -670,14 +640,10 @@ resnet() {
             --images 2560 --layers --json >"$out/resnet/layers_fuse$cfg.json" 2>"$out/resnet/layers_fuse$cfg.log" ||
             { echo "bench train --layers --device cuda: FAIL"; ok=0; }
     done
-    OUTD="$out/resnet" REPS="$reps" env -u LD_LIBRARY_PATH python3 - <<'EOF5' | tee "$out/summary_resnet.txt"
-import json, os, statistics
+    OUTD="$out/resnet" REPS="$reps" py - <<'EOF5' | tee "$out/summary_resnet.txt"
+import os, statistics, gpu_json
+from gpu_json import num as ips
 out, reps = os.environ['OUTD'], int(os.environ['REPS'])
-def ips(p):
-    try:
-        return float(json.loads([l for l in open(p) if l.startswith('{')][-1])['images_per_second'])
-    except Exception:
-        return float('nan')
 def med(name):
     v = [ips(f'{out}/{name}_{i}.json') for i in range(1, reps + 1)]
     ok = [x for x in v if x == x]
@@ -695,10 +661,9 @@ print(f"FP32: fedvim unfused {r('fedvim_fp32', 'torch_fp32'):.2f}x, fused {r('fe
 print(f"TF32: fedvim unfused {r('fedvim_tf32', 'torch_tf32'):.2f}x, fused {r('fedvim_tf32_fused', 'torch_tf32'):.2f}x "
       f"PyTorch TF32; fedvim FP32 against PyTorch TF32 (its default): {best / rows['torch_tf32'][0]:.2f}x")
 for f in (0, 1):
-    try:
-        j = json.loads([l for l in open(f'{out}/layers_fuse{f}.json') if l.startswith('{')][-1])
-    except Exception as ex:
-        print(f'layers (fusion {f}): none: {ex}')
+    j = gpu_json.last(f'{out}/layers_fuse{f}.json')
+    if 'layers' not in j:
+        print(f'layers (fusion {f}): none')
         continue
     by = {}
     for row in j['layers']:
